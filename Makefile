@@ -1,0 +1,158 @@
+# calypso: plain GNU make.
+#
+# Knobs (set on the command line, e.g. `make CC=clang`):
+#   CC        C compiler (default cc; gcc and clang both work)
+#   OPT       optimisation flags for library and tests (default -O2 -g)
+#   SAN       extra sanitizer flags, set by the asan/tsan targets
+#   BUILD     output directory (default build; asan/tsan use build-asan, build-tsan)
+#   PREFIX    install prefix (default /usr/local); DESTDIR is honoured
+#   CALYPSO_SEED   seed for randomized tests (printed by each run)
+#   BENCH_N   keys per benchmark workload (bench-art default 10000000)
+#
+# Main targets: all, test, demo, bench-art, amalgamation, check-amalgamation,
+# asan, tsan, install, uninstall, clean.
+
+CC      ?= cc
+OPT     ?= -O2 -g
+SAN     ?=
+BUILD   ?= build
+PREFIX  ?= /usr/local
+
+WARN    := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes
+CFLAGS_ALL := -std=c11 $(OPT) $(SAN) $(WARN) -I. -Isrc
+LDLIBS_ALL := -lpthread $(SAN)
+
+# Debian packages the build and the tests need (installed by `make deps`).
+DEB_PACKAGES := libxxhash-dev libcmocka-dev
+
+# The amalgamation order: alloc and os first (everything uses them), then the
+# key directory, then the engine's layers bottom-up.
+AMALG_SRC := src/alloc.c src/os.c
+SRC_HDRS  := $(wildcard src/*.h)
+
+# Tests: every tests/test_*.c is one cmocka binary. API_TESTS link only the
+# amalgamation (libcalypso.a); the rest link the modules one by one so that
+# they can reach internal test hooks.
+TEST_SRC  := $(wildcard tests/test_*.c)
+API_TESTS := $(BUILD)/test_api
+TESTS     := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRC))
+UNIT_TESTS := $(filter-out $(API_TESTS),$(TESTS))
+OBJ       := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(AMALG_SRC))
+
+# Programs and extra test steps come from fragments in mk/ (one per program
+# or harness): each appends to PROGRAMS (built by `all`) and EXTRA_TESTS
+# (phony targets that `make test` runs after the unit tests).
+PROGRAMS    :=
+EXTRA_TESTS :=
+include $(wildcard mk/*.mk)
+
+.PHONY: all lib programs deps test run-tests demo amalgamation check-amalgamation \
+        check-symbols check-vendor asan tsan bench-art install uninstall clean
+
+all: deps lib programs
+
+programs: $(PROGRAMS)
+
+lib: $(BUILD)/libcalypso.a
+
+deps:
+	@missing=""; \
+	[ -f /usr/include/xxhash.h ] || missing="$$missing libxxhash-dev"; \
+	[ -f /usr/include/cmocka.h ] || missing="$$missing libcmocka-dev"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "missing packages; run: sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+# ---- amalgamation -----------------------------------------------------------
+calypso.c: $(AMALG_SRC) $(SRC_HDRS) tools/amalgamate
+	tools/amalgamate $@ $(AMALG_SRC)
+
+amalgamation: calypso.c
+
+check-amalgamation:
+	@tmp=$$(mktemp -d) && tools/amalgamate $$tmp/calypso.c $(AMALG_SRC) && \
+	if cmp -s $$tmp/calypso.c calypso.c; then rm -rf $$tmp; echo "calypso.c is fresh"; \
+	else rm -rf $$tmp; echo "calypso.c is stale: run make amalgamation" >&2; exit 1; fi
+
+# ---- library ----------------------------------------------------------------
+$(BUILD)/calypso.o: calypso.c calypso.h | $(BUILD)
+	$(CC) $(CFLAGS_ALL) -c calypso.c -o $@
+
+$(BUILD)/libcalypso.a: $(BUILD)/calypso.o
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/obj/%.o: src/%.c $(SRC_HDRS) calypso.h | $(BUILD)/obj
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libcy_modules.a: $(OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD) $(BUILD)/obj:
+	mkdir -p $@
+
+# ---- tests ------------------------------------------------------------------
+$(API_TESTS): $(BUILD)/%: tests/%.c tests/testutil.h $(BUILD)/libcalypso.a
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libcalypso.a -lcmocka $(LDLIBS_ALL)
+
+$(UNIT_TESTS): $(BUILD)/%: tests/%.c tests/testutil.h $(BUILD)/libcy_modules.a
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libcy_modules.a -lcmocka $(LDLIBS_ALL)
+
+run-tests: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+
+test: deps check-amalgamation all run-tests check-symbols check-vendor $(EXTRA_TESTS)
+	@echo "make test: all tiers passed"
+
+# Every symbol libcalypso.a defines globally must carry the calypso_ prefix.
+check-symbols: $(BUILD)/libcalypso.a
+	@bad=$$(nm -g --defined-only $(BUILD)/libcalypso.a | awk 'NF==3 {print $$3}' | grep -v '^calypso_' || true); \
+	if [ -n "$$bad" ]; then echo "libcalypso.a exports symbols without the calypso_ prefix:" >&2; echo "$$bad" >&2; exit 1; fi; \
+	echo "libcalypso.a exports calypso_* only"
+
+# calypso.c must compile alone, strictly, under gcc and clang.
+check-vendor: calypso.c calypso.h
+	@for c in gcc clang; do \
+	  command -v $$c >/dev/null || continue; \
+	  $$c -std=c11 -O2 -Wall -Wextra -Wpedantic -Werror -c calypso.c -o /dev/null || exit 1; \
+	  echo "calypso.c compiles alone under $$c"; \
+	done
+
+asan:
+	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" OPT="-O1 -g" run-tests
+
+tsan:
+	$(MAKE) BUILD=build-tsan SAN="-fsanitize=thread" OPT="-O1 -g" run-tests
+
+# ---- benchmarks -------------------------------------------------------------
+$(BUILD)/bench_art: bench/bench_art.c $(BUILD)/libcy_modules.a
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libcy_modules.a $(LDLIBS_ALL)
+
+bench-art: deps $(BUILD)/bench_art
+	$(BUILD)/bench_art
+
+# ---- demo -------------------------------------------------------------------
+$(BUILD)/quickstart: examples/quickstart.c $(BUILD)/libcalypso.a
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libcalypso.a $(LDLIBS_ALL)
+
+demo: deps $(BUILD)/quickstart
+	@rm -rf $(BUILD)/demo-db && $(BUILD)/quickstart $(BUILD)/demo-db
+
+# ---- install ----------------------------------------------------------------
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 calypso.h $(DESTDIR)$(PREFIX)/include/calypso.h
+	install -m 644 $(BUILD)/libcalypso.a $(DESTDIR)$(PREFIX)/lib/libcalypso.a
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|'$$(sed -n 's/^#define CALYPSO_VERSION "\(.*\)"/\1/p' calypso.h)'|' \
+	  tools/calypso.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/calypso.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/calypso.h $(DESTDIR)$(PREFIX)/lib/libcalypso.a \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/calypso.pc
+
+clean:
+	rm -rf build build-asan build-tsan

@@ -1,0 +1,343 @@
+/*
+ * calypso.h: the public API of calypso, an embeddable key-value storage engine.
+ *
+ * ==========================================================================
+ *  Overview
+ * ==========================================================================
+ * calypso keeps a database in a directory as append-only datafiles (the
+ * Bitcask design). Every put and delete appends one record to the active
+ * datafile; an in-memory Adaptive Radix Tree, the key directory ("keydir"),
+ * holds for each live key where its newest record lives. So a get is one
+ * tree lookup plus at most one disk read, and keys are kept in byte order:
+ * prefix scans and ranges come from the tree. Overwritten and deleted
+ * records become dead bytes that a merge reclaims by rewriting the live
+ * records of sealed datafiles.
+ *
+ * Ship it by copying calypso.c and calypso.h into your tree (build with
+ * `cc -std=c11 -O2 -c calypso.c`, link with -lpthread; calypso.c needs the
+ * xxhash.h header), or link build/libcalypso.a (`pkg-config --cflags --libs
+ * calypso` after `make install`).
+ *
+ * ==========================================================================
+ *  Conventions
+ * ==========================================================================
+ * - Return codes: every function that can fail returns int; CALYPSO_OK (0)
+ *   on success, a negative CALYPSO_E* code on failure. calypso_strerror()
+ *   names a code; calypso_errmsg() gives the detail of the calling thread's
+ *   last failure on a handle (file, offset, errno). CALYPSO_ENOTFOUND is an
+ *   expected answer, not an error to log.
+ * - Keys and values are byte strings (const void *, size_t). Keys may hold
+ *   any byte, including 0; a key may be a prefix of another. Values may be
+ *   empty: an empty value is a value, not a delete.
+ * - Order: keys compare as memcmp over the shorter length, the shorter key
+ *   first on a tie ("a" < "a\0" < "ab" < "b").
+ * - Ownership: calypso never keeps a pointer the caller passed in after the
+ *   call returns. Buffers it returns (calypso_get) belong to the caller and
+ *   are freed with calypso_free(). Key pointers handed to callbacks are
+ *   borrowed for the duration of that one callback call.
+ *
+ * ==========================================================================
+ *  Thread safety
+ * ==========================================================================
+ * One calypso handle may be shared by any number of threads. Reads (get,
+ * has, len, walks) run in parallel; writes (put, delete, sift) are
+ * serialized by a writer lock; merge and the background flusher run on
+ * threads of their own beside them. Callbacks passed to fold, scan, range
+ * and the sift family run on the calling thread with no engine lock held:
+ * a callback may call get, put and delete on the same handle. A walk sees
+ * each key that existed for its whole duration exactly once, in order; keys
+ * written or deleted while it runs may or may not be seen. calypso_close()
+ * must not race with other calls on the same handle.
+ *
+ * One process at a time may open a directory for writing (an exclusive
+ * flock on its LOCK file); a second writer gets CALYPSO_ELOCKED, and its
+ * errmsg names the holder's pid. Any number of processes may open the
+ * directory read-only (a shared flock) while no writer holds it.
+ *
+ * ==========================================================================
+ *  Durability (calypso_options.sync)
+ * ==========================================================================
+ * - CALYPSO_SYNC_NONE (the default): each acknowledged write has been
+ *   handed to the kernel with write(2) before the call returns, so it
+ *   survives the process being killed (kill -9), not a power loss or OS
+ *   crash. calypso_sync() and calypso_close() make everything durable.
+ * - CALYPSO_SYNC_INTERVAL: as NONE, plus a background thread fdatasyncs the
+ *   active datafile every sync_interval_ms (default 1000): on power loss at
+ *   most the last interval of writes is lost (Redis "appendfsync everysec").
+ * - CALYPSO_SYNC_ALWAYS: a write returns only after its record is on stable
+ *   storage (fdatasync). Threads writing at the same time share one
+ *   fdatasync (group commit), so durable throughput grows with writers.
+ * In every mode: a record torn by a crash at the tail of the newest
+ * datafile is cut off on open (it was never acknowledged under ALWAYS);
+ * every file creation, rename and removal is made durable by an fsync of
+ * the directory before anything relies on it; data is synced before any
+ * hint or meta file that points at it.
+ */
+#ifndef CALYPSO_H
+#define CALYPSO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- version ------------------------------------------------------------ */
+#define CALYPSO_VERSION_MAJOR 0
+#define CALYPSO_VERSION_MINOR 1
+#define CALYPSO_VERSION_PATCH 0
+#define CALYPSO_VERSION "0.1.0"
+
+/* The version of the library linked in (CALYPSO_VERSION of its build). */
+const char *calypso_version(void);
+
+/* ---- errors ------------------------------------------------------------- */
+/* The one list of error codes: it generates the enum below and the strings
+ * of calypso_strerror(). X(name, value, message). */
+#define CALYPSO_ERROR_MAP(X)                                                  \
+    X(OK,              0, "ok")                                               \
+    X(ENOTFOUND,      -1, "key not found")                                    \
+    X(EKEYTOOLARGE,   -2, "key too large")                                    \
+    X(EEXPIRED,       -3, "key expired")                                      \
+    X(EEMPTYKEY,      -4, "empty key")                                        \
+    X(EVALUETOOLARGE, -5, "value too large")                                  \
+    X(ECHECKSUM,      -6, "checksum failed")                                  \
+    X(ELOCKED,        -7, "database locked by another process")               \
+    X(EINVALIDRANGE,  -8, "invalid range: start > end")                       \
+    X(EVERSION,       -9, "unsupported on-disk format version")               \
+    X(EMERGING,      -10, "a merge is already in progress")                   \
+    X(EIO,           -11, "I/O error")                                        \
+    X(ENOMEM,        -12, "out of memory")                                    \
+    X(EINVAL,        -13, "invalid argument")                                 \
+    X(EREADONLY,     -14, "database is read-only")                            \
+    X(ECORRUPT,      -15, "database file is corrupt")                         \
+    X(ETRUNC,        -16, "buffer too small")
+
+enum {
+#define CALYPSO_ERROR_ENUM_(name, value, msg) CALYPSO_##name = (value),
+    CALYPSO_ERROR_MAP(CALYPSO_ERROR_ENUM_)
+#undef CALYPSO_ERROR_ENUM_
+};
+
+/* A static, human-readable string for rc; "unknown error" for codes not in
+ * the list. Never NULL; thread-safe. */
+const char *calypso_strerror(int rc);
+
+/* The opaque database handle. */
+typedef struct calypso calypso;
+
+/* The detail of the calling thread's last failed call on db: the error's
+ * text plus the file, offset and errno involved, e.g.
+ * "checksum failed: /data/db/000003.data at offset 4096".
+ * db == NULL: the calling thread's last failed calypso_open().
+ * Returns "" when that thread has had no failure. The string is owned by
+ * calypso and stays valid until the same thread's next call on db (or, for
+ * NULL, its next calypso_open). */
+const char *calypso_errmsg(calypso *db);
+
+/* ---- options ------------------------------------------------------------ */
+enum { CALYPSO_SYNC_NONE = 0, CALYPSO_SYNC_INTERVAL = 1, CALYPSO_SYNC_ALWAYS = 2 };
+
+/* Defaults and hard limits. Why these defaults:
+ * - datafiles of 256 MiB: large enough that a terabyte is ~4000 files (the
+ *   1 MiB files of early Bitcask ports ran into "too many open files"),
+ *   small enough that a merge rewrites a bounded amount per file and that
+ *   a torn tail is found quickly on open;
+ * - keys up to 4 KiB: room for long Redis-style composite keys, while every
+ *   key lives in RAM in the keydir (the hard limit is 65535 bytes);
+ * - values up to 64 MiB: a value is read with one pread into one buffer;
+ *   larger blobs belong in files (the hard limit is 1 GiB, and a value must
+ *   fit in a datafile);
+ * - auto-merge at 60% dead bytes and at least 64 MiB dead (Riak's
+ *   reference trigger is 60% dead), so small databases are not rewritten
+ *   for a few kilobytes. */
+#define CALYPSO_DEFAULT_MAX_DATAFILE_SIZE (256ull << 20)
+#define CALYPSO_DEFAULT_MAX_KEY_SIZE      4096u
+#define CALYPSO_DEFAULT_MAX_VALUE_SIZE    (64ull << 20)
+#define CALYPSO_DEFAULT_SYNC_INTERVAL_MS  1000u
+#define CALYPSO_DEFAULT_DIR_MODE          0755u
+#define CALYPSO_DEFAULT_FILE_MODE         0644u
+#define CALYPSO_DEFAULT_MERGE_TRIGGER     0.6
+#define CALYPSO_DEFAULT_MERGE_MIN_DEAD    (64ull << 20)
+#define CALYPSO_DEFAULT_MAX_OPEN_FILES    64u
+
+#define CALYPSO_MAX_KEY_SIZE       65535u        /* hard limit for max_key_size   */
+#define CALYPSO_MAX_VALUE_SIZE     (1ull << 30)  /* hard limit for max_value_size */
+#define CALYPSO_MIN_DATAFILE_SIZE  4096ull       /* bounds for max_datafile_size  */
+#define CALYPSO_MAX_DATAFILE_SIZE  (1ull << 40)
+
+/* Options for calypso_open. A zeroed struct means "all defaults": each field
+ * left 0 takes the default named in its comment. A value out of range fails
+ * calypso_open with CALYPSO_EINVAL and an errmsg naming the field. */
+typedef struct calypso_options {
+    /* Bytes after which the active datafile is sealed and a new one begun.
+     * Default 256 MiB; CALYPSO_MIN_DATAFILE_SIZE..CALYPSO_MAX_DATAFILE_SIZE.
+     * A single record larger than this still goes into a file of its own. */
+    uint64_t max_datafile_size;
+    /* Longest key accepted, in bytes. Default 4096; at most 65535. */
+    uint32_t max_key_size;
+    /* Longest value accepted, in bytes. Default 64 MiB; at most 1 GiB. */
+    uint64_t max_value_size;
+    /* CALYPSO_SYNC_NONE (0, default), _INTERVAL or _ALWAYS; see above. */
+    int      sync;
+    /* Period of the background fdatasync under CALYPSO_SYNC_INTERVAL, in
+     * milliseconds. Default 1000; at most 3600000. */
+    uint32_t sync_interval_ms;
+    /* 0 (default): a damaged record that is not a torn tail fails open
+     * with CALYPSO_ECORRUPT naming file and offset. Non-zero: the damaged
+     * datafile is cut at its last good record and open goes on;
+     * calypso_errmsg(db) then says what was dropped. */
+    int      auto_recovery;
+    /* Non-zero: open with a shared lock, refuse writes (CALYPSO_EREADONLY),
+     * never merge, never change a file. The directory must exist. */
+    int      read_only;
+    /* Permissions for the directory and files calypso creates, before the
+     * umask. Defaults 0755 and 0644. */
+    uint32_t dir_mode, file_mode;
+    /* Auto-merge when dead bytes / total bytes >= this ratio (default 0.6)
+     * and dead bytes >= merge_min_dead_bytes (default 64 MiB). A negative
+     * ratio never merges on its own; calypso_merge() still works. */
+    double   merge_trigger_ratio;
+    uint64_t merge_min_dead_bytes;
+    /* How many sealed datafiles may be open at once (an LRU cache of file
+     * descriptors); the active file is always open. Default 64; 1..65536. */
+    uint32_t max_open_files;
+} calypso_options;
+
+/* Fills *opts with every default spelled out (the same as zeroing it). */
+void calypso_options_default(calypso_options *opts);
+
+/* ---- lifecycle ---------------------------------------------------------- */
+/* Opens (creating it if missing, unless read_only) the database in
+ * directory `path` and stores a handle in *db. opts may be NULL for the
+ * defaults. Open rebuilds the keydir from hint files and datafiles; a
+ * record torn at the tail of the newest datafile is cut off.
+ * Errors: CALYPSO_EINVAL (bad option, NULL argument), CALYPSO_ELOCKED
+ * (another process holds the lock: errmsg names its pid), CALYPSO_EVERSION
+ * (written by a newer calypso), CALYPSO_ECORRUPT (damage that is not a torn
+ * tail, without auto_recovery: errmsg names file and offset), CALYPSO_EIO,
+ * CALYPSO_ENOMEM. On error *db is set to NULL; calypso_errmsg(NULL) tells
+ * the detail. */
+int  calypso_open(const char *path, const calypso_options *opts, calypso **db);
+
+/* Stops background work, makes every write durable (fdatasync), releases
+ * the lock and frees the handle, even when it returns an error (CALYPSO_EIO when the final sync failed: the writes since
+ * the last successful sync may then not be durable). NULL is a no-op. */
+int  calypso_close(calypso *db);
+
+/* Closes and opens the database again with the same options, keeping the
+ * handle: the keydir is rebuilt from disk. Must not race with other calls
+ * on db. On failure the handle refuses every call but close. */
+int  calypso_reopen(calypso *db);
+
+/* Makes every acknowledged write durable: fdatasync of the active file. */
+int  calypso_sync(calypso *db);
+
+/* Copies a point-in-time image of the database into directory `path`,
+ * which must not exist or be empty; the copy opens as a database with the
+ * same contents. db keeps serving reads and writes meanwhile. */
+int  calypso_backup(calypso *db, const char *path);
+
+/* ---- keys and values ---------------------------------------------------- */
+/* Stores val under key, replacing any value and clearing any TTL.
+ * Errors: CALYPSO_EEMPTYKEY (klen == 0), CALYPSO_EKEYTOOLARGE (klen >
+ * max_key_size), CALYPSO_EVALUETOOLARGE (vlen > max_value_size),
+ * CALYPSO_EREADONLY, CALYPSO_EINVAL (NULL pointer with a non-zero length),
+ * CALYPSO_EIO. Nothing is written when an error is returned. Thread-safe;
+ * writers are serialized. */
+int  calypso_put(calypso *db, const void *key, size_t klen, const void *val, size_t vlen);
+
+/* As calypso_put, and the key expires ttl_ms milliseconds from now: from
+ * then on it is invisible (get returns CALYPSO_EEXPIRED). ttl_ms == 0 means
+ * no expiry (same as calypso_put). */
+int  calypso_put_ttl(calypso *db, const void *key, size_t klen,
+                     const void *val, size_t vlen, uint64_t ttl_ms);
+
+/* Reads the value of key into a new buffer: *val (calypso_free() it) and
+ * *vlen. An empty value gives a valid non-NULL *val and *vlen == 0.
+ * Errors: CALYPSO_ENOTFOUND, CALYPSO_EEXPIRED (the key exists but its TTL
+ * passed), CALYPSO_ECHECKSUM (the record fails verification: errmsg names
+ * file and offset), CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE, CALYPSO_EIO,
+ * CALYPSO_ENOMEM. On error *val is NULL and *vlen 0. */
+int  calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *vlen);
+
+/* As calypso_get into the caller's buffer, with no allocation. If the value
+ * is longer than cap, returns CALYPSO_ETRUNC with *vlen set to the size
+ * needed and buf untouched. */
+int  calypso_get_buf(calypso *db, const void *key, size_t klen,
+                     void *buf, size_t cap, size_t *vlen);
+
+/* Frees a buffer returned by calypso. NULL is a no-op. */
+void calypso_free(void *p);
+
+/* 1 if key is live (present and not expired), 0 if not, or a negative
+ * error (CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL). */
+int  calypso_has(calypso *db, const void *key, size_t klen);
+
+/* Deletes key (appends a tombstone). CALYPSO_OK also when the key was
+ * absent (then nothing is written). */
+int  calypso_delete(calypso *db, const void *key, size_t klen);
+
+/* Deletes every key. */
+int  calypso_delete_all(calypso *db);
+
+/* The number of live (unexpired) keys. 0 for NULL. */
+uint64_t calypso_len(calypso *db);
+
+/* ---- iteration (byte order) --------------------------------------------- */
+/* Return 0 to go on; any other value stops the walk and is returned by it.
+ * Callbacks run with no engine lock held: they may call get/put/delete on
+ * the same handle. Walks, sift, run_gc and merge return CALYPSO_OK (0) on
+ * success. Expired keys are skipped. key is borrowed for the call. */
+typedef int (*calypso_key_fn)(const void *key, size_t klen, void *ctx);
+/* Return 1 to delete the key, 0 to keep it, a negative code to abort: then
+ * nothing is deleted and that code is returned. */
+typedef int (*calypso_sift_fn)(const void *key, size_t klen, void *ctx);
+
+/* Every live key, in order. */
+int  calypso_fold(calypso *db, calypso_key_fn fn, void *ctx);
+/* Every live key starting with prefix, in order; plen 0: every key. */
+int  calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn, void *ctx);
+/* Every live key k with start <= k <= end, in order. start > end:
+ * CALYPSO_EINVALIDRANGE. Empty bounds are allowed (the empty key sorts
+ * first). */
+int  calypso_range(calypso *db, const void *start, size_t slen,
+                   const void *end, size_t elen, calypso_key_fn fn, void *ctx);
+/* Ask fn of every live key (of the prefix, of the range) whether to delete
+ * it; the deletions chosen are written only after the walk completes, all
+ * together. If fn returns a negative code, nothing is deleted and that code
+ * is returned. A value above 1 is treated as 1. */
+int  calypso_sift(calypso *db, calypso_sift_fn fn, void *ctx);
+int  calypso_sift_scan(calypso *db, const void *prefix, size_t plen, calypso_sift_fn fn, void *ctx);
+int  calypso_sift_range(calypso *db, const void *start, size_t slen,
+                        const void *end, size_t elen, calypso_sift_fn fn, void *ctx);
+
+/* ---- maintenance -------------------------------------------------------- */
+/* Runs a merge now and returns when it is done: the live records of the
+ * sealed datafiles are rewritten into new files and the old ones removed.
+ * CALYPSO_EMERGING if a merge is already running; CALYPSO_EREADONLY on a
+ * read-only handle. */
+int  calypso_merge(calypso *db);
+/* Deletes every expired key now. */
+int  calypso_run_gc(calypso *db);
+/* Dead bytes a merge would free (overwritten, deleted and expired records),
+ * or a negative error. */
+int64_t calypso_reclaimable(calypso *db);
+
+/* Figures about a database. A struct tag, not a typedef, so that it shares
+ * its name with calypso_stats() (like POSIX struct stat and stat()). */
+struct calypso_stats {
+    uint32_t datafiles;     /* datafiles on disk, the active one included   */
+    uint64_t keys;          /* live keys (as calypso_len)                   */
+    uint64_t size;          /* bytes on disk: datafiles and hint files      */
+    uint64_t reclaimable;   /* dead bytes                                   */
+    uint64_t keydir_bytes;  /* memory held by the key directory             */
+    uint64_t merges;        /* merges completed since open                  */
+};
+int  calypso_stats(calypso *db, struct calypso_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CALYPSO_H */

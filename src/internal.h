@@ -1,0 +1,189 @@
+/*
+ * internal.h: the interfaces that calypso's modules share with each other.
+ *
+ * Nothing here is public. Every name is cy_<module>_*; each function is
+ * declared CY_INTERNAL, which is empty in a normal build (so unit tests can
+ * link the modules one by one) and `static` in the amalgamation (so that
+ * calypso.c exports only calypso_* symbols). The amalgamation tool defines
+ * CY_AMALGAMATION before it inlines this header, exactly once.
+ *
+ * Sections: // >> alloc, // >> os, // >> art, // >> record, // >> engine.
+ */
+#ifndef CY_INTERNAL_H
+#define CY_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "calypso.h"
+
+#ifdef CY_AMALGAMATION
+#define CY_INTERNAL static
+#else
+#define CY_INTERNAL
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CY_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define CY_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CY_UNUSED      __attribute__((unused))
+#else
+#define CY_LIKELY(x)   (x)
+#define CY_UNLIKELY(x) (x)
+#define CY_UNUSED
+#endif
+
+// >> alloc -------------------------------------------------------------------
+/* Every allocation of the engine goes through these (src/alloc.c), so that a
+ * test can make the Nth allocation fail and check that the caller reports
+ * CALYPSO_ENOMEM and leaves its state unchanged. */
+CY_INTERNAL void *cy_malloc(size_t n);
+CY_INTERNAL void *cy_calloc(size_t count, size_t size);
+CY_INTERNAL void *cy_realloc(void *p, size_t n);
+CY_INTERNAL void  cy_free(void *p);
+
+/* Test hook: the nth allocation from now (1 = the next one) fails, and with
+ * `sticky` every one after it too. nth = 0 disarms. Returns how many
+ * allocations were made since the last arming (to size countdown loops). */
+CY_INTERNAL void     cy_alloc_fail_at(uint64_t nth, int sticky);
+CY_INTERNAL uint64_t cy_alloc_count(void);
+
+// >> os ----------------------------------------------------------------------
+/* Every file-system call of the engine goes through the table in src/os.c
+ * (as SQLite's os_unix.c aSyscall[]), so that tests can count calls, make the
+ * Nth call of a kind fail with a chosen errno (once or from then on), make a
+ * write short, and simulate a power loss. Each wrapper returns >= 0 on
+ * success or a negative errno; EINTR is retried inside. */
+enum cy_os_call {
+    CY_OS_OPEN, CY_OS_CLOSE, CY_OS_PREAD, CY_OS_PWRITE, CY_OS_FSYNC,
+    CY_OS_FDATASYNC, CY_OS_FTRUNCATE, CY_OS_RENAME, CY_OS_UNLINK, CY_OS_MKDIR,
+    CY_OS_RMDIR, CY_OS_FSTAT, CY_OS_FLOCK, CY_OS_MMAP, CY_OS_READDIR,
+    CY_OS__COUNT,
+    CY_OS_ANY = CY_OS__COUNT   /* for cy_os_fail_at: any kind of call */
+};
+
+CY_INTERNAL int     cy_os_open(const char *path, int flags, uint32_t mode);
+CY_INTERNAL int     cy_os_close(int fd);
+/* Reads up to n bytes at off, looping over short reads; returns the bytes
+ * read (fewer than n only at end of file) or -errno. */
+CY_INTERNAL int64_t cy_os_pread(int fd, void *buf, size_t n, uint64_t off);
+/* Writes all n bytes at off; returns 0 or -errno (after a partial write). */
+CY_INTERNAL int     cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off);
+CY_INTERNAL int     cy_os_fsync(int fd);
+CY_INTERNAL int     cy_os_fdatasync(int fd);
+CY_INTERNAL int     cy_os_ftruncate(int fd, uint64_t size);
+CY_INTERNAL int     cy_os_rename(const char *from, const char *to);
+CY_INTERNAL int     cy_os_unlink(const char *path);
+CY_INTERNAL int     cy_os_mkdir(const char *path, uint32_t mode);
+CY_INTERNAL int     cy_os_rmdir(const char *path);
+CY_INTERNAL int     cy_os_fsize(int fd, uint64_t *size);
+/* flock(LOCK_EX or LOCK_SH | LOCK_NB); -EWOULDBLOCK when held elsewhere. */
+CY_INTERNAL int     cy_os_flock(int fd, int op);
+/* Read-only shared mapping of [0, size); *out = NULL and -errno on failure. */
+CY_INTERNAL int     cy_os_mmap(int fd, uint64_t size, void **out);
+CY_INTERNAL void    cy_os_munmap(void *p, uint64_t size);
+/* fsync of the directory at path: makes creations, renames, removals in it
+ * durable. */
+CY_INTERNAL int     cy_os_sync_dir(const char *path);
+/* Calls fn(name, ctx) for each entry of a directory except . and ..;
+ * stops when fn returns non-zero and returns that; -errno on failure. */
+CY_INTERNAL int     cy_os_list_dir(const char *path,
+                                   int (*fn)(const char *name, void *ctx), void *ctx);
+
+/* Test hooks. cy_os_fail_at: the nth call of kind `call` from now fails with
+ * errno err (and every later one with sticky). nth = 0 disarms. With
+ * `short_write`, a failing pwrite first writes half its bytes. */
+CY_INTERNAL void     cy_os_fail_at(int call, uint64_t nth, int err, int sticky, int short_write);
+CY_INTERNAL void     cy_os_fail_reset(void);
+/* Calls of a kind (or CY_OS_ANY) since start or the last cy_os_count_reset. */
+CY_INTERNAL uint64_t cy_os_count(int call);
+CY_INTERNAL void     cy_os_count_reset(void);
+
+// >> art ---------------------------------------------------------------------
+/* The key directory: an Adaptive Radix Tree (src/art.c) mapping binary keys
+ * of 0..CY_ART_MAX_KEY bytes to a 16-byte value, in memcmp order with the
+ * shorter key first on a tie. Keys may contain any byte and may be prefixes
+ * of each other. The tree is not thread-safe: the engine holds its keydir
+ * lock around every call. */
+#define CY_ART_MAX_KEY 65535u
+
+/* Where the newest record of a key lives. 16 bytes, stored inline in the
+ * leaf. The ART treats it as opaque. */
+typedef struct cy_loc {
+    uint64_t off;   /* byte offset of the record in its datafile          */
+    uint32_t fid;   /* datafile id, plus CY_LOC_* flag bits on top        */
+    uint32_t size;  /* size of the whole record in bytes                  */
+} cy_loc;
+
+#define CY_LOC_TTL     0x80000000u  /* the key has an expiry (TTL index)  */
+#define CY_LOC_FIDMASK 0x7fffffffu
+
+typedef struct cy_art {
+    void    *root;   /* tagged node pointer; NULL when empty              */
+    uint64_t count;  /* keys in the tree                                   */
+    uint64_t bytes;  /* bytes held by nodes and leaves (keys included)     */
+} cy_art;
+
+CY_INTERNAL void cy_art_init(cy_art *t);
+CY_INTERNAL void cy_art_destroy(cy_art *t);          /* frees everything */
+
+/* Inserts or replaces. Returns 0 if the key was new, 1 if it replaced a
+ * value (then *old, when not NULL, receives the previous value), or
+ * CALYPSO_ENOMEM with the tree unchanged. */
+CY_INTERNAL int cy_art_insert(cy_art *t, const void *key, size_t klen,
+                              const cy_loc *loc, cy_loc *old);
+
+/* Returns a pointer to the value stored for key, or NULL. The pointer stays
+ * valid until the next insert or delete on the tree; the engine uses it to
+ * compare-and-swap a location in place. */
+CY_INTERNAL cy_loc *cy_art_search(const cy_art *t, const void *key, size_t klen);
+
+/* Removes key. Returns 1 if it was there (*old receives its value when not
+ * NULL), 0 if absent. Never allocates. */
+CY_INTERNAL int cy_art_delete(cy_art *t, const void *key, size_t klen, cy_loc *old);
+
+/* Walks run in key order and stop when fn returns non-zero, returning that
+ * value; 0 when the walk completes. fn must not modify the tree. */
+typedef int (*cy_art_walk_fn)(const uint8_t *key, size_t klen, const cy_loc *loc,
+                              void *ctx);
+CY_INTERNAL int cy_art_walk_prefix(const cy_art *t, const void *prefix, size_t plen,
+                                   cy_art_walk_fn fn, void *ctx);
+/* [start, end] inclusive; start > end walks nothing. */
+CY_INTERNAL int cy_art_walk_range(const cy_art *t, const void *start, size_t slen,
+                                  const void *end, size_t elen,
+                                  cy_art_walk_fn fn, void *ctx);
+
+/* An ordered iterator in the manner of rax: seek with an operator, then step
+ * with next/prev. Any insert or delete on the tree invalidates every
+ * iterator on it; to go on after a change, seek again with CY_SEEK_GT (or
+ * CY_SEEK_LT) from the last key seen: that is how a long scan avoids holding
+ * the keydir lock for its whole length. */
+enum { CY_SEEK_FIRST, CY_SEEK_LAST, CY_SEEK_GE, CY_SEEK_GT, CY_SEEK_LE, CY_SEEK_LT,
+       CY_SEEK_EQ };
+
+typedef struct cy_art_iter {
+    const cy_art *tree;
+    void   **stack;    /* path of inner nodes from the root (allocated)   */
+    uint16_t *slot;    /* child slot taken at each level                  */
+    uint32_t depth, cap;
+    const void *leaf;  /* current leaf, NULL when not positioned          */
+} cy_art_iter;
+
+CY_INTERNAL void cy_art_iter_init(cy_art_iter *it, const cy_art *t);
+CY_INTERNAL void cy_art_iter_free(cy_art_iter *it);
+/* Positions the iterator. Returns 1 if positioned on a key, 0 if no key
+ * satisfies the operator, CALYPSO_ENOMEM on allocation failure. key is
+ * ignored for FIRST and LAST. */
+CY_INTERNAL int cy_art_iter_seek(cy_art_iter *it, int op, const void *key, size_t klen);
+CY_INTERNAL int cy_art_iter_next(cy_art_iter *it);   /* 1 moved, 0 at end */
+CY_INTERNAL int cy_art_iter_prev(cy_art_iter *it);   /* 1 moved, 0 at end */
+/* Borrowed from the leaf; valid until the tree changes. */
+CY_INTERNAL const uint8_t *cy_art_iter_key(const cy_art_iter *it, size_t *klen);
+CY_INTERNAL const cy_loc  *cy_art_iter_loc(const cy_art_iter *it);
+
+#endif /* CY_INTERNAL_H */

@@ -1,0 +1,79 @@
+/*
+ * testutil.h: what every calypso test binary shares: cmocka's includes in
+ * the order it needs, a seed for randomized tests (printed, and taken from
+ * CALYPSO_SEED to replay a run), a small fast PRNG, and scratch directories
+ * under $TMPDIR that are removed when the test is done.
+ */
+#ifndef CY_TESTUTIL_H
+#define CY_TESTUTIL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+/* The seed of this run: CALYPSO_SEED if set, else from the clock. Printed
+ * once so that a failing run can be replayed. */
+static inline uint64_t tu_seed(const char *what)
+{
+    static uint64_t seed;
+    static int have;
+    if (!have) {
+        const char *env = getenv("CALYPSO_SEED");
+        if (env && *env) seed = strtoull(env, NULL, 0);
+        else seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
+        have = 1;
+    }
+    printf("[ SEED     ] %s: CALYPSO_SEED=%llu\n", what, (unsigned long long)seed);
+    fflush(stdout);
+    return seed;
+}
+
+/* splitmix64: small, fast, good enough for test data. */
+static inline uint64_t tu_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t tu_below(uint64_t *s, uint64_t n)
+{
+    return n ? tu_rand(s) % n : 0;
+}
+
+/* Makes a fresh scratch directory and returns its path (static storage per
+ * call site is the caller's business: copy it if needed). */
+static inline char *tu_tmpdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base) base = "/tmp";
+    size_t n = strlen(base) + 32;
+    char *p = malloc(n);
+    if (!p) return NULL;
+    snprintf(p, n, "%s/calypso-test-XXXXXX", base);
+    if (!mkdtemp(p)) { free(p); return NULL; }
+    return p;
+}
+
+/* rm -rf path, then free it. */
+static inline void tu_rmrf(char *path)
+{
+    if (!path) return;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", path);
+    free(path);
+}
+
+#endif
