@@ -27,7 +27,7 @@ DEB_PACKAGES := libxxhash-dev libcmocka-dev
 
 # The amalgamation order: alloc and os first (everything uses them), then the
 # key directory, then the engine's layers bottom-up.
-AMALG_SRC := src/alloc.c src/os.c
+AMALG_SRC := src/alloc.c src/os.c src/art.c
 SRC_HDRS  := $(wildcard src/*.h)
 
 # Tests: every tests/test_*.c is one cmocka binary. API_TESTS link only the

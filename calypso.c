@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "calypso.h"
 
@@ -93,8 +94,12 @@ CY_INTERNAL int     cy_os_close(int fd);
 /* Reads up to n bytes at off, looping over short reads; returns the bytes
  * read (fewer than n only at end of file) or -errno. */
 CY_INTERNAL int64_t cy_os_pread(int fd, void *buf, size_t n, uint64_t off);
+/* As cy_os_pread, scattering into cnt buffers (counted as a pread). */
+CY_INTERNAL int64_t cy_os_preadv(int fd, const struct iovec *iov, int cnt, uint64_t off);
 /* Writes all n bytes at off; returns 0 or -errno (after a partial write). */
 CY_INTERNAL int     cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off);
+/* As cy_os_pwrite, gathering from cnt (at most 4) buffers. */
+CY_INTERNAL int     cy_os_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off);
 CY_INTERNAL int     cy_os_fsync(int fd);
 CY_INTERNAL int     cy_os_fdatasync(int fd);
 CY_INTERNAL int     cy_os_ftruncate(int fd, uint64_t size);
@@ -145,9 +150,11 @@ typedef struct cy_loc {
 #define CY_LOC_FIDMASK 0x7fffffffu
 
 typedef struct cy_art {
-    void    *root;   /* tagged node pointer; NULL when empty              */
-    uint64_t count;  /* keys in the tree                                   */
-    uint64_t bytes;  /* bytes held by nodes and leaves (keys included)     */
+    void    *root;     /* tagged node pointer; NULL when empty            */
+    uint64_t count;    /* keys in the tree                                 */
+    uint64_t bytes;    /* bytes held by nodes and leaves (keys included)   */
+    uint32_t max_klen; /* longest key since the tree was last empty: it
+                          bounds the height, so iterator stacks            */
 } cy_art;
 
 CY_INTERNAL void cy_art_init(cy_art *t);
@@ -165,7 +172,8 @@ CY_INTERNAL int cy_art_insert(cy_art *t, const void *key, size_t klen,
 CY_INTERNAL cy_loc *cy_art_search(const cy_art *t, const void *key, size_t klen);
 
 /* Removes key. Returns 1 if it was there (*old receives its value when not
- * NULL), 0 if absent. Never allocates. */
+ * NULL), 0 if absent. Never fails: shrinking a node allocates its smaller
+ * form, and if that allocation fails the larger node stays (still valid). */
 CY_INTERNAL int cy_art_delete(cy_art *t, const void *key, size_t klen, cy_loc *old);
 
 /* Walks run in key order and stop when fn returns non-zero, returning that
@@ -189,8 +197,11 @@ enum { CY_SEEK_FIRST, CY_SEEK_LAST, CY_SEEK_GE, CY_SEEK_GT, CY_SEEK_LE, CY_SEEK_
 
 typedef struct cy_art_iter {
     const cy_art *tree;
-    void   **stack;    /* path of inner nodes from the root (allocated)   */
-    uint16_t *slot;    /* child slot taken at each level                  */
+    void   **stack;    /* path of inner nodes from the root (allocated,
+                          max_klen + 2 entries, so next/prev never
+                          allocate)                                        */
+    uint16_t *slot;    /* position taken at each level: 0 the terminal,
+                          1 + i a child (inside stack's allocation)        */
     uint32_t depth, cap;
     const void *leaf;  /* current leaf, NULL when not positioned          */
 } cy_art_iter;
@@ -206,6 +217,50 @@ CY_INTERNAL int cy_art_iter_prev(cy_art_iter *it);   /* 1 moved, 0 at end */
 /* Borrowed from the leaf; valid until the tree changes. */
 CY_INTERNAL const uint8_t *cy_art_iter_key(const cy_art_iter *it, size_t *klen);
 CY_INTERNAL const cy_loc  *cy_art_iter_loc(const cy_art_iter *it);
+
+/* For tests: walks the whole tree checking its invariants (entries per
+ * node, sorted children, prefixes agreeing with the leaves, count and bytes)
+ * and fills kinds[] (when not NULL) with the number of Node4, Node16, Node48
+ * and Node256. Returns 0 when sound, else a source line in art.c naming the
+ * first broken check. Recursive: depth is the tree's height. */
+CY_INTERNAL CY_UNUSED int cy_art_verify(const cy_art *t, uint64_t kinds[4]);
+
+// >> record ------------------------------------------------------------------
+/* The record codec (src/record.c); doc/format.md is the spec. A record is
+ *   crc u32le | type u8 | [expiry varint] | klen varint | vlen varint | key | value
+ * where crc is the low 32 bits of XXH3-64 over everything after it. */
+enum { CY_REC_PUT = 1, CY_REC_PUT_TTL = 2, CY_REC_DEL = 3 };
+#define CY_REC_MAX_HDR 32u   /* crc + type + three varints, rounded up */
+
+typedef struct cy_rec {
+    int      type;
+    uint64_t expiry;     /* absolute ms since the epoch; 0 = none        */
+    uint64_t klen, vlen;
+    uint32_t hdr;        /* header bytes, crc included                   */
+    uint32_t crc;        /* as stored                                    */
+} cy_rec;
+
+CY_INTERNAL size_t   cy_varint_put(uint8_t *p, uint64_t v);
+/* Decodes a varint from [p, end); returns bytes used, 0 if truncated or
+ * over 10 bytes. */
+CY_INTERNAL size_t   cy_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v);
+CY_INTERNAL size_t   cy_varint_len(uint64_t v);
+/* Writes a record header (crc left 0) for the given fields into out
+ * (CY_REC_MAX_HDR bytes); returns its length. */
+CY_INTERNAL uint32_t cy_rec_header(uint8_t *out, int type, uint64_t expiry,
+                                   uint64_t klen, uint64_t vlen);
+/* Parses a header from [p, p+avail). 1: parsed into *r; 0: avail too
+ * short to tell; -1: not a valid header. */
+CY_INTERNAL int      cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r);
+/* XXH3-64 low 32 bits over one or two pieces, as the record crc. */
+CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t blen);
+CY_INTERNAL void     cy_put_u32(uint8_t *p, uint32_t v);
+CY_INTERNAL uint32_t cy_get_u32(const uint8_t *p);
+CY_INTERNAL void     cy_put_u64(uint8_t *p, uint64_t v);
+CY_INTERNAL uint64_t cy_get_u64(const uint8_t *p);
+/* Header length of a record with these fields, from its total size (the
+ * vlen varint's width is solved for). 0 if no header fits. */
+CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, uint64_t size);
 
 #endif /* CY_INTERNAL_H */
 /* << internal.h (back in src/alloc.c) */
@@ -532,4 +587,1124 @@ CY_INTERNAL int cy_os_list_dir(const char *path,
     }
     closedir(d);
     return rc;
+}
+/* >> src/art.c */
+/*
+ * art.c: the key directory, an Adaptive Radix Tree (after Leis et al. and the
+ * layout of armon/libart) mapping binary keys of 0..CY_ART_MAX_KEY bytes to a
+ * 16-byte cy_loc, kept in memcmp order (shorter key first on a tie).
+ *
+ * References. A child reference is a tagged pointer: bit 0 set means a leaf,
+ * clear an inner node (both come from malloc, so bit 0 is free).
+ *
+ * Leaves. One allocation per key, holding the value and the whole key:
+ *   { cy_loc loc; uint16_t klen; uint8_t key[klen]; }   18 + klen bytes.
+ * Because every leaf has its full key, inner nodes keep no prefix bytes at
+ * all, only the prefix length ("optimistic" path compression): a lookup skips
+ * the prefix and compares the whole key once at the leaf; insert, delete and
+ * seek read the prefix bytes out of any leaf below the node when they need
+ * them. That keeps the node header at 8 bytes and makes collapsing a node
+ * into its only child (path re-compression) pure arithmetic, so delete never
+ * has to allocate to stay correct.
+ *
+ * Inner nodes. An 8-byte header { bits, n, plen, key4[4] } then, by kind:
+ *   Node4    keys in key4, kids[cap]            cap 1..4, exact: 8 + 8*cap
+ *   Node16   keys[16], kids[cap]                cap 8, 12, 16
+ *   Node48   index[256] (slot+1, 0 = none), kids[cap]
+ *                                               cap 24..224 in steps of 8
+ *   Node256  kids[256]                          n kept in key4 as uint16
+ * and, when bit CY_ART_TSLOT is set, one more slot kids[cap] for the
+ * terminal leaf: the key that ends exactly where this node's prefix ends.
+ * It sorts before every child, which is what makes keys that are prefixes
+ * of other keys (and the empty key) work. The slot may hold NULL when a
+ * delete could not afford to shrink the node. Node48 grows past libart's 48
+ * in steps of 8 because for random keys the second-to-last level is full of
+ * nodes with ~100-150 children, where a 2 KiB Node256 would cost more than
+ * the leaves' own keys; past 224 children the Node256 is the smaller one.
+ *
+ * Invariants: every inner node has n + (terminal present) >= 2; Node4/16
+ * keys are sorted and unique; Node48 kids[0..n) are dense; a terminal leaf's
+ * key has length depth + plen of its node; t->bytes is the sum of the sizes
+ * passed to the allocator for live nodes and leaves, t->count the leaves;
+ * t->max_klen is a high-water mark of key lengths since the tree was last
+ * empty, which bounds the number of inner nodes on any path (max_klen + 1)
+ * and so the iterator's stack.
+ *
+ * Memory. Insert allocates at most a leaf and one node, both before it
+ * changes anything, so CALYPSO_ENOMEM leaves the tree as it was. Delete
+ * shrinks a node by allocating its smaller form; if that allocation fails it
+ * keeps the larger node, which is still valid, so delete cannot fail.
+ *
+ * Not thread-safe: the engine holds its keydir lock around every call.
+ */
+
+#include <assert.h>
+#include <stddef.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define CY_ART_SSE2 1
+#endif
+
+// >> layout ------------------------------------------------------------------
+
+enum { CY_ART_N4, CY_ART_N16, CY_ART_N48, CY_ART_N256 };
+
+#define CY_ART_KIND     0x03u  /* bits 0..1: node kind                        */
+#define CY_ART_TSLOT    0x04u  /* bit 2: a terminal slot follows the kids     */
+#define CY_ART_CAPSHIFT 3      /* bits 3..7: cap (Node48: cap / 8)            */
+#define CY_ART_N48_MAX  224u   /* past this many kids a Node256 is smaller    */
+#define CY_ART_POS_END  258    /* iteration position past the last child      */
+
+typedef struct cy_art_node {
+    uint8_t  bits;     /* kind | CY_ART_TSLOT | capacity code                 */
+    uint8_t  n;        /* children (Node256 keeps its count in key4)          */
+    uint16_t plen;     /* compressed path length; the bytes live in leaves    */
+    uint8_t  key4[4];  /* Node4: the children's key bytes, sorted             */
+} cy_art_node;
+
+typedef struct cy_art_leaf {
+    cy_loc   loc;
+    uint16_t klen;
+    uint8_t  key[];
+} cy_art_leaf;
+
+/* Offset of kids[] from the node start, by kind. */
+static const uint16_t cy_art_kids_off[4] = { 8, 24, 264, 8 };
+
+/* A node's children as sorted (byte, ref) pairs: the common currency of
+ * growing, shrinking and adding a terminal slot. */
+typedef struct cy_art_pairs {
+    unsigned n;
+    uint8_t  byte[256];
+    void    *kid[256];
+} cy_art_pairs;
+
+static inline int cy_art_is_leaf(const void *ref)
+{
+    return ((uintptr_t)ref & 1u) != 0;
+}
+
+static inline cy_art_leaf *cy_art_leaf_of(const void *ref)
+{
+    return (cy_art_leaf *)((uintptr_t)ref - 1u);
+}
+
+static inline void *cy_art_leaf_ref(const cy_art_leaf *l)
+{
+    return (void *)((uintptr_t)l + 1u);
+}
+
+static inline unsigned cy_art_kind(const cy_art_node *n)
+{
+    return n->bits & CY_ART_KIND;
+}
+
+static inline unsigned cy_art_cap(const cy_art_node *n)
+{
+    unsigned code = (unsigned)n->bits >> CY_ART_CAPSHIFT;
+    switch (cy_art_kind(n)) {
+    case CY_ART_N48:  return code * 8;
+    case CY_ART_N256: return 256;
+    default:          return code;
+    }
+}
+
+static inline unsigned cy_art_count(const cy_art_node *n)
+{
+    if (cy_art_kind(n) != CY_ART_N256) return n->n;
+    uint16_t c;
+    memcpy(&c, n->key4, sizeof c);
+    return c;
+}
+
+static inline void cy_art_set_count(cy_art_node *n, unsigned c)
+{
+    if (cy_art_kind(n) != CY_ART_N256) {
+        n->n = (uint8_t)c;
+    } else {
+        uint16_t v = (uint16_t)c;
+        memcpy(n->key4, &v, sizeof v);
+    }
+}
+
+static inline void **cy_art_kids(const cy_art_node *n)
+{
+    return (void **)((uintptr_t)n + cy_art_kids_off[cy_art_kind(n)]);
+}
+
+/* Node4 and Node16: the sorted key bytes. Node48: the index. */
+static inline uint8_t *cy_art_keys(const cy_art_node *n)
+{
+    if (cy_art_kind(n) == CY_ART_N4) return (uint8_t *)(uintptr_t)n->key4;
+    return (uint8_t *)((uintptr_t)n + 8);
+}
+
+static inline void **cy_art_tslot(const cy_art_node *n)
+{
+    return (n->bits & CY_ART_TSLOT) ? cy_art_kids(n) + cy_art_cap(n) : NULL;
+}
+
+static inline void *cy_art_term(const cy_art_node *n)
+{
+    void **s = cy_art_tslot(n);
+    return s ? *s : NULL;
+}
+
+static size_t cy_art_node_size(unsigned kind, unsigned cap, int tslot)
+{
+    return cy_art_kids_off[kind] + sizeof(void *) * (cap + (tslot ? 1u : 0u));
+}
+
+static size_t cy_art_leaf_size(size_t klen)
+{
+    /* Never below sizeof: a struct lvalue must fit its object. */
+    size_t s = offsetof(cy_art_leaf, key) + klen;
+    return s < sizeof(cy_art_leaf) ? sizeof(cy_art_leaf) : s;
+}
+
+static inline int cy_art_leaf_eq(const cy_art_leaf *l, const uint8_t *k, size_t klen)
+{
+    return l->klen == klen && (klen == 0 || memcmp(l->key, k, klen) == 0);
+}
+
+/* memcmp order, the shorter key first on a tie. */
+static int cy_art_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t m = alen < blen ? alen : blen;
+    int r = m ? memcmp(a, b, m) : 0;
+    if (r) return r;
+    return (alen > blen) - (alen < blen);
+}
+
+// >> allocation ----------------------------------------------------------------
+
+static cy_art_node *cy_art_node_new(cy_art *t, unsigned kind, unsigned cap, int tslot)
+{
+    size_t size = cy_art_node_size(kind, cap, tslot);
+    cy_art_node *n = cy_calloc(1, size);
+    if (!n) return NULL;
+    unsigned code = kind == CY_ART_N48 ? cap / 8 : kind == CY_ART_N256 ? 0 : cap;
+    n->bits = (uint8_t)(kind | (tslot ? CY_ART_TSLOT : 0u) | code << CY_ART_CAPSHIFT);
+    t->bytes += size;
+    return n;
+}
+
+static void cy_art_node_free(cy_art *t, cy_art_node *n)
+{
+    t->bytes -= cy_art_node_size(cy_art_kind(n), cy_art_cap(n), n->bits & CY_ART_TSLOT);
+    cy_free(n);
+}
+
+static cy_art_leaf *cy_art_leaf_new(cy_art *t, const uint8_t *k, size_t klen,
+                                    const cy_loc *loc)
+{
+    size_t size = cy_art_leaf_size(klen);
+    cy_art_leaf *l = cy_malloc(size);
+    if (!l) return NULL;
+    l->loc = *loc;
+    l->klen = (uint16_t)klen;
+    if (klen) memcpy(l->key, k, klen);
+    t->bytes += size;
+    return l;
+}
+
+static void cy_art_leaf_free(cy_art *t, cy_art_leaf *l)
+{
+    t->bytes -= cy_art_leaf_size(l->klen);
+    cy_free(l);
+}
+
+/* The smallest kind and capacity that hold count children. */
+static void cy_art_fit(unsigned count, unsigned *kind, unsigned *cap)
+{
+    if (count <= 4) {
+        *kind = CY_ART_N4;
+        *cap = count ? count : 1;
+    } else if (count <= 16) {
+        *kind = CY_ART_N16;
+        *cap = (count + 3) & ~3u;
+    } else if (count <= CY_ART_N48_MAX) {
+        *kind = CY_ART_N48;
+        *cap = (count + 7) & ~7u;
+    } else {
+        *kind = CY_ART_N256;
+        *cap = 256;
+    }
+}
+
+// >> child lookup ---------------------------------------------------------------
+
+static inline void **cy_art_find16(const cy_art_node *n, uint8_t c)
+{
+    const uint8_t *keys = cy_art_keys(n);
+    unsigned cnt = n->n;
+#if defined(CY_ART_SSE2)
+    __m128i hit = _mm_cmpeq_epi8(_mm_set1_epi8((char)c),
+                                 _mm_loadu_si128((const __m128i *)(const void *)keys));
+    unsigned mask = (unsigned)_mm_movemask_epi8(hit) & ((1u << cnt) - 1u);
+    return mask ? cy_art_kids(n) + __builtin_ctz(mask) : NULL;
+#else
+    for (unsigned i = 0; i < cnt; i++)
+        if (keys[i] == c) return cy_art_kids(n) + i;
+    return NULL;
+#endif
+}
+
+/* The slot of the child under byte c, or NULL. */
+static inline void **cy_art_find(const cy_art_node *n, uint8_t c)
+{
+    void **kids = cy_art_kids(n);
+    switch (cy_art_kind(n)) {
+    case CY_ART_N4:
+        for (unsigned i = 0; i < n->n; i++)
+            if (n->key4[i] == c) return kids + i;
+        return NULL;
+    case CY_ART_N16:
+        return cy_art_find16(n, c);
+    case CY_ART_N48: {
+        unsigned idx = cy_art_keys(n)[c];
+        return idx ? kids + idx - 1 : NULL;
+    }
+    default:
+        return kids[c] ? kids + c : NULL;
+    }
+}
+
+/* Some child of a node with children (any one will do). */
+static void *cy_art_some_kid(const cy_art_node *n)
+{
+    void **kids = cy_art_kids(n);
+    if (cy_art_kind(n) != CY_ART_N256) return kids[0];
+    for (unsigned b = 0; b < 256; b++)
+        if (kids[b]) return kids[b];
+    return NULL;
+}
+
+/* Some leaf below ref: where a node's prefix bytes are read from. */
+static const cy_art_leaf *cy_art_any_leaf(const void *ref)
+{
+    while (!cy_art_is_leaf(ref)) {
+        const cy_art_node *n = ref;
+        void *term = cy_art_term(n);
+        ref = term ? term : cy_art_some_kid(n);
+    }
+    return cy_art_leaf_of(ref);
+}
+
+// >> node surgery -----------------------------------------------------------------
+
+static void cy_art_collect(const cy_art_node *n, cy_art_pairs *p)
+{
+    void **kids = cy_art_kids(n);
+    unsigned cnt = cy_art_count(n), b;
+    p->n = 0;
+    switch (cy_art_kind(n)) {
+    case CY_ART_N4:
+    case CY_ART_N16:
+        memcpy(p->byte, cy_art_keys(n), cnt);
+        memcpy(p->kid, kids, cnt * sizeof *kids);
+        p->n = cnt;
+        break;
+    case CY_ART_N48:
+        for (b = 0; b < 256; b++) {
+            unsigned idx = cy_art_keys(n)[b];
+            if (!idx) continue;
+            p->byte[p->n] = (uint8_t)b;
+            p->kid[p->n++] = kids[idx - 1];
+        }
+        break;
+    default:
+        for (b = 0; b < 256; b++) {
+            if (!kids[b]) continue;
+            p->byte[p->n] = (uint8_t)b;
+            p->kid[p->n++] = kids[b];
+        }
+        break;
+    }
+}
+
+static void cy_art_pairs_add(cy_art_pairs *p, uint8_t c, void *kid)
+{
+    unsigned i = p->n;
+    while (i > 0 && p->byte[i - 1] > c) {
+        p->byte[i] = p->byte[i - 1];
+        p->kid[i] = p->kid[i - 1];
+        i--;
+    }
+    p->byte[i] = c;
+    p->kid[i] = kid;
+    p->n++;
+}
+
+/* Fills an empty node (fresh from cy_calloc) with sorted pairs. */
+static void cy_art_fill(cy_art_node *n, const cy_art_pairs *p)
+{
+    void **kids = cy_art_kids(n);
+    unsigned i;
+    switch (cy_art_kind(n)) {
+    case CY_ART_N4:
+    case CY_ART_N16:
+        memcpy(cy_art_keys(n), p->byte, p->n);
+        memcpy(kids, p->kid, p->n * sizeof *kids);
+        break;
+    case CY_ART_N48:
+        for (i = 0; i < p->n; i++) {
+            cy_art_keys(n)[p->byte[i]] = (uint8_t)(i + 1);
+            kids[i] = p->kid[i];
+        }
+        break;
+    default:
+        for (i = 0; i < p->n; i++) kids[p->byte[i]] = p->kid[i];
+        break;
+    }
+    cy_art_set_count(n, p->n);
+}
+
+/* A copy of n as kind/cap (with a terminal slot if tslot), plus the child
+ * kid under byte c when kid is not NULL. Returns NULL when the allocation
+ * fails; n is not touched either way. */
+static cy_art_node *cy_art_rebuild(cy_art *t, const cy_art_node *n, unsigned kind,
+                                   unsigned cap, int tslot, uint8_t c, void *kid)
+{
+    cy_art_node *m = cy_art_node_new(t, kind, cap, tslot);
+    if (!m) return NULL;
+    cy_art_pairs p;
+    cy_art_collect(n, &p);
+    if (kid) cy_art_pairs_add(&p, c, kid);
+    cy_art_fill(m, &p);
+    m->plen = n->plen;
+    if (tslot) *cy_art_tslot(m) = cy_art_term(n);
+    return m;
+}
+
+/* Adds a child to a node that has room for it. */
+static void cy_art_add_in_place(cy_art_node *n, uint8_t c, void *kid)
+{
+    void **kids = cy_art_kids(n);
+    unsigned cnt = cy_art_count(n);
+    assert(cnt < cy_art_cap(n));
+    switch (cy_art_kind(n)) {
+    case CY_ART_N4:
+    case CY_ART_N16: {
+        uint8_t *keys = cy_art_keys(n);
+        unsigned i = 0;
+        while (i < cnt && keys[i] < c) i++;
+        memmove(keys + i + 1, keys + i, cnt - i);
+        memmove(kids + i + 1, kids + i, (cnt - i) * sizeof *kids);
+        keys[i] = c;
+        kids[i] = kid;
+        break;
+    }
+    case CY_ART_N48:
+        cy_art_keys(n)[c] = (uint8_t)(cnt + 1);
+        kids[cnt] = kid;
+        break;
+    default:
+        kids[c] = kid;
+        break;
+    }
+    cy_art_set_count(n, cnt + 1);
+}
+
+/* Removes the child under byte c (which must exist). */
+static void cy_art_remove_in_place(cy_art_node *n, uint8_t c)
+{
+    void **kids = cy_art_kids(n);
+    unsigned cnt = cy_art_count(n);
+    switch (cy_art_kind(n)) {
+    case CY_ART_N4:
+    case CY_ART_N16: {
+        uint8_t *keys = cy_art_keys(n);
+        unsigned i = (unsigned)(cy_art_find(n, c) - kids);
+        memmove(keys + i, keys + i + 1, cnt - i - 1);
+        memmove(kids + i, kids + i + 1, (cnt - i - 1) * sizeof *kids);
+        kids[cnt - 1] = NULL;
+        break;
+    }
+    case CY_ART_N48: {
+        /* Keep kids[] dense: the last child moves into the hole. */
+        uint8_t *index = cy_art_keys(n);
+        unsigned hole = index[c] - 1u, last = cnt - 1;
+        index[c] = 0;
+        if (hole != last) {
+            unsigned b = 0;
+            while (index[b] != last + 1) b++;
+            index[b] = (uint8_t)(hole + 1);
+            kids[hole] = kids[last];
+        }
+        kids[last] = NULL;
+        break;
+    }
+    default:
+        kids[c] = NULL;
+        break;
+    }
+    cy_art_set_count(n, cnt - 1);
+}
+
+/* Puts kid under byte c of the node at *slot, growing it when full. */
+static int cy_art_put_child(cy_art *t, void **slot, uint8_t c, void *kid)
+{
+    cy_art_node *n = *slot;
+    unsigned cnt = cy_art_count(n), kind, cap;
+    if (cnt < cy_art_cap(n)) {
+        cy_art_add_in_place(n, c, kid);
+        return 0;
+    }
+    cy_art_fit(cnt + 1, &kind, &cap);
+    cy_art_node *m = cy_art_rebuild(t, n, kind, cap, (n->bits & CY_ART_TSLOT) != 0, c, kid);
+    if (!m) return CALYPSO_ENOMEM;
+    *slot = m;
+    cy_art_node_free(t, n);
+    return 0;
+}
+
+/* Makes ref the terminal of the node at *slot, adding the slot if needed. */
+static int cy_art_put_term(cy_art *t, void **slot, void *ref)
+{
+    cy_art_node *n = *slot;
+    void **ts = cy_art_tslot(n);
+    if (!ts) {
+        cy_art_node *m = cy_art_rebuild(t, n, cy_art_kind(n), cy_art_cap(n), 1, 0, NULL);
+        if (!m) return CALYPSO_ENOMEM;
+        *slot = m;
+        cy_art_node_free(t, n);
+        ts = cy_art_tslot(m);
+    }
+    *ts = ref;
+    return 0;
+}
+
+// >> insert ------------------------------------------------------------------
+
+/* A new Node4 for two leaves that agree up to byte `at`: the one whose key
+ * ends there becomes the terminal. */
+static void cy_art_place(cy_art_node *n, cy_art_leaf *l, size_t at)
+{
+    if (l->klen == at) *cy_art_tslot(n) = cy_art_leaf_ref(l);
+    else cy_art_add_in_place(n, l->key[at], cy_art_leaf_ref(l));
+}
+
+/* *slot is a leaf with a different key: both go under a new Node4 whose
+ * prefix is what they share past depth. */
+static int cy_art_split_leaf(cy_art *t, void **slot, size_t depth, const uint8_t *k,
+                             size_t klen, const cy_loc *loc)
+{
+    cy_art_leaf *old = cy_art_leaf_of(*slot);
+    size_t max = klen < old->klen ? klen : old->klen, i = depth;
+    while (i < max && k[i] == old->key[i]) i++;
+    cy_art_leaf *l = cy_art_leaf_new(t, k, klen, loc);
+    if (!l) return CALYPSO_ENOMEM;
+    int term = i == klen || i == old->klen;
+    cy_art_node *n = cy_art_node_new(t, CY_ART_N4, term ? 1 : 2, term);
+    if (!n) {
+        cy_art_leaf_free(t, l);
+        return CALYPSO_ENOMEM;
+    }
+    n->plen = (uint16_t)(i - depth);
+    cy_art_place(n, old, i);
+    cy_art_place(n, l, i);
+    *slot = n;
+    return 0;
+}
+
+/* The key leaves the node at *slot after m < plen prefix bytes: a new Node4
+ * takes the first m bytes, the old node hangs under its byte m. */
+static int cy_art_split_prefix(cy_art *t, void **slot, size_t depth, size_t m,
+                               const uint8_t *k, size_t klen, const cy_loc *loc)
+{
+    cy_art_node *n = *slot;
+    uint8_t nb = cy_art_any_leaf(n)->key[depth + m];
+    cy_art_leaf *l = cy_art_leaf_new(t, k, klen, loc);
+    if (!l) return CALYPSO_ENOMEM;
+    int term = depth + m == klen;
+    cy_art_node *top = cy_art_node_new(t, CY_ART_N4, term ? 1 : 2, term);
+    if (!top) {
+        cy_art_leaf_free(t, l);
+        return CALYPSO_ENOMEM;
+    }
+    top->plen = (uint16_t)m;
+    n->plen = (uint16_t)(n->plen - m - 1);
+    cy_art_add_in_place(top, nb, n);
+    if (term) *cy_art_tslot(top) = cy_art_leaf_ref(l);
+    else cy_art_add_in_place(top, k[depth + m], cy_art_leaf_ref(l));
+    *slot = top;
+    return 0;
+}
+
+/* How many of the node's prefix bytes the key matches from depth. */
+static size_t cy_art_prefix_match(const cy_art_node *n, size_t depth, const uint8_t *k,
+                                  size_t klen)
+{
+    const cy_art_leaf *l = cy_art_any_leaf(n);
+    size_t max = klen - depth < n->plen ? klen - depth : n->plen, i = 0;
+    while (i < max && l->key[depth + i] == k[depth + i]) i++;
+    return i;
+}
+
+/* A new leaf as the terminal or as the child under k[depth] of *slot. */
+static int cy_art_add_leaf(cy_art *t, void **slot, size_t depth, const uint8_t *k,
+                           size_t klen, const cy_loc *loc)
+{
+    cy_art_leaf *l = cy_art_leaf_new(t, k, klen, loc);
+    if (!l) return CALYPSO_ENOMEM;
+    int rc = depth == klen ? cy_art_put_term(t, slot, cy_art_leaf_ref(l))
+                           : cy_art_put_child(t, slot, k[depth], cy_art_leaf_ref(l));
+    if (rc) cy_art_leaf_free(t, l);
+    return rc;
+}
+
+/* Walks down to where key belongs and adds or replaces it there. */
+static int cy_art_insert_at(cy_art *t, const uint8_t *k, size_t klen, const cy_loc *loc,
+                            cy_loc *old)
+{
+    void **slot = &t->root;
+    size_t depth = 0;
+    for (;;) {
+        void *ref = *slot;
+        if (!ref) {
+            cy_art_leaf *l = cy_art_leaf_new(t, k, klen, loc);
+            if (!l) return CALYPSO_ENOMEM;
+            *slot = cy_art_leaf_ref(l);
+            return 0;
+        }
+        if (cy_art_is_leaf(ref)) {
+            cy_art_leaf *l = cy_art_leaf_of(ref);
+            if (!cy_art_leaf_eq(l, k, klen)) return cy_art_split_leaf(t, slot, depth, k, klen, loc);
+            if (old) *old = l->loc;
+            l->loc = *loc;
+            return 1;
+        }
+        cy_art_node *n = ref;
+        if (n->plen) {
+            size_t m = cy_art_prefix_match(n, depth, k, klen);
+            if (m < n->plen) return cy_art_split_prefix(t, slot, depth, m, k, klen, loc);
+            depth += n->plen;
+        }
+        void **next = depth == klen ? cy_art_tslot(n) : cy_art_find(n, k[depth]);
+        if (!next || !*next) return cy_art_add_leaf(t, slot, depth, k, klen, loc);
+        slot = next;
+        depth += depth < klen;
+    }
+}
+
+CY_INTERNAL int cy_art_insert(cy_art *t, const void *key, size_t klen,
+                              const cy_loc *loc, cy_loc *old)
+{
+    if (klen > CY_ART_MAX_KEY || (!key && klen) || !loc) return CALYPSO_EINVAL;
+    int rc = cy_art_insert_at(t, key, klen, loc, old);
+    if (rc == 0) {
+        t->count++;
+        if (klen > t->max_klen) t->max_klen = (uint32_t)klen;
+    }
+    return rc;
+}
+
+// >> search -----------------------------------------------------------------
+
+CY_INTERNAL cy_loc *cy_art_search(const cy_art *t, const void *key, size_t klen)
+{
+    const uint8_t *k = key;
+    const void *ref = t->root;
+    size_t depth = 0;
+    while (ref && !cy_art_is_leaf(ref)) {
+        const cy_art_node *n = ref;
+        depth += n->plen;   /* optimistic: the leaf check covers these bytes */
+        if (depth >= klen) {
+            if (depth > klen) return NULL;
+            ref = cy_art_term(n);
+            break;
+        }
+        void **next = cy_art_find(n, k[depth++]);
+        if (!next) return NULL;
+        ref = *next;
+    }
+    if (!ref) return NULL;
+    cy_art_leaf *l = cy_art_leaf_of(ref);
+    return cy_art_leaf_eq(l, k, klen) ? &l->loc : NULL;
+}
+
+// >> delete -----------------------------------------------------------------
+
+/* Shrinks the node at *slot when it is well below its capacity or carries
+ * an empty terminal slot. An allocation failure keeps the larger node. */
+static void cy_art_shrink(cy_art *t, void **slot)
+{
+    cy_art_node *n = *slot;
+    unsigned cnt = cy_art_count(n), cap = cy_art_cap(n), kind = cy_art_kind(n);
+    /* Shrink to another kind well below the growth point (256 <-> 192,
+     * 17 <-> 12, 5 <-> 3) so that alternating insert and delete at a
+     * boundary does not rebuild every time; within a kind, drop spare
+     * slots once there are plenty. */
+    int want = 1;
+    if ((kind == CY_ART_N256 && cnt <= 192) || (kind == CY_ART_N48 && cnt <= 12) ||
+        (kind == CY_ART_N16 && cnt <= 3)) cy_art_fit(cnt, &kind, &cap);
+    else if (kind == CY_ART_N48 && cap >= cnt + 16) cap = (cnt + 7) & ~7u;
+    else if (kind == CY_ART_N16 && cap >= cnt + 8) cap = (cnt + 3) & ~3u;
+    else if (kind == CY_ART_N4 && cap > cnt) cap = cnt;
+    else want = 0;
+    int term = cy_art_term(n) != NULL;
+    if (!want && (term || !(n->bits & CY_ART_TSLOT))) return;
+    cy_art_node *m = cy_art_rebuild(t, n, kind, cap, term, 0, NULL);
+    if (!m) return;
+    *slot = m;
+    cy_art_node_free(t, n);
+}
+
+/* Takes the leaf at *slot out of the node at *pslot (its terminal when
+ * term, else its child under c), then collapses or shrinks that node. */
+static void cy_art_unlink(cy_art *t, void **pslot, void **slot, int term, uint8_t c)
+{
+    cy_art_node *n = *pslot;
+    if (term) *slot = NULL;
+    else cy_art_remove_in_place(n, c);
+    void *tl = cy_art_term(n);
+    if (cy_art_count(n) + (tl != NULL) >= 2) {
+        cy_art_shrink(t, pslot);
+        return;
+    }
+    /* One entry left: it takes the node's place. An inner child absorbs
+     * the node's prefix and the byte that led to it. */
+    void *only = tl ? tl : cy_art_some_kid(n);
+    if (!cy_art_is_leaf(only)) {
+        cy_art_node *kid = only;
+        kid->plen = (uint16_t)(kid->plen + n->plen + 1);
+    }
+    *pslot = only;
+    cy_art_node_free(t, n);
+}
+
+CY_INTERNAL int cy_art_delete(cy_art *t, const void *key, size_t klen, cy_loc *old)
+{
+    const uint8_t *k = key;
+    void **slot = &t->root, **pslot = NULL;
+    size_t depth = 0;
+    int term = 0;
+    uint8_t c = 0;
+    if (klen > CY_ART_MAX_KEY || (!key && klen)) return 0;
+    for (;;) {
+        void *ref = *slot;
+        if (!ref) return 0;
+        if (cy_art_is_leaf(ref)) break;
+        cy_art_node *n = ref;
+        depth += n->plen;
+        if (depth > klen) return 0;
+        pslot = slot;
+        term = depth == klen;
+        if (term) {
+            slot = cy_art_tslot(n);
+            if (!slot) return 0;
+        } else {
+            c = k[depth++];
+            slot = cy_art_find(n, c);
+            if (!slot) return 0;
+        }
+    }
+    cy_art_leaf *l = cy_art_leaf_of(*slot);
+    if (!cy_art_leaf_eq(l, k, klen)) return 0;
+    if (old) *old = l->loc;
+    if (pslot) cy_art_unlink(t, pslot, slot, term, c);
+    else t->root = NULL;
+    cy_art_leaf_free(t, l);
+    if (--t->count == 0) t->max_klen = 0;
+    return 1;
+}
+
+// >> lifecycle -----------------------------------------------------------------
+
+CY_INTERNAL void cy_art_init(cy_art *t)
+{
+    memset(t, 0, sizeof *t);
+}
+
+/* Recursion depth is the tree's height: one level per branching point on a
+ * path, small unless the keys nest thousands deep as prefixes. */
+static void cy_art_free_ref(cy_art *t, void *ref)
+{
+    if (cy_art_is_leaf(ref)) {
+        cy_art_leaf_free(t, cy_art_leaf_of(ref));
+        return;
+    }
+    cy_art_node *n = ref;
+    cy_art_pairs p;
+    cy_art_collect(n, &p);
+    void *term = cy_art_term(n);
+    if (term) cy_art_free_ref(t, term);
+    for (unsigned i = 0; i < p.n; i++) cy_art_free_ref(t, p.kid[i]);
+    cy_art_node_free(t, n);
+}
+
+CY_INTERNAL void cy_art_destroy(cy_art *t)
+{
+    if (t->root) cy_art_free_ref(t, t->root);
+    cy_art_init(t);
+}
+
+// >> iteration positions ----------------------------------------------------------
+/* A position names one entry of a node: 0 is the terminal, 1 + i the i-th
+ * child of a Node4/16, 1 + b the child under byte b of a Node48/256. */
+
+static void *cy_art_child_at(const cy_art_node *n, int pos)
+{
+    if (pos == 0) return cy_art_term(n);
+    void **kids = cy_art_kids(n);
+    if (cy_art_kind(n) == CY_ART_N48) return kids[cy_art_keys(n)[pos - 1] - 1];
+    return kids[pos - 1];
+}
+
+static unsigned cy_art_byte_at(const cy_art_node *n, int pos)
+{
+    unsigned kind = cy_art_kind(n);
+    if (kind == CY_ART_N4 || kind == CY_ART_N16) return cy_art_keys(n)[pos - 1];
+    return (unsigned)pos - 1;
+}
+
+static inline int cy_art_has_byte(const cy_art_node *n, unsigned b)
+{
+    if (cy_art_kind(n) == CY_ART_N48) return cy_art_keys(n)[b] != 0;
+    return cy_art_kids(n)[b] != NULL;
+}
+
+/* The first occupied position after pos (pos -1: from the start), or -1. */
+static int cy_art_pos_next(const cy_art_node *n, int pos)
+{
+    if (pos < 0 && cy_art_term(n)) return 0;
+    unsigned kind = cy_art_kind(n);
+    if (kind == CY_ART_N4 || kind == CY_ART_N16) {
+        int next = pos < 0 ? 1 : pos + 1;
+        return next <= (int)cy_art_count(n) ? next : -1;
+    }
+    for (unsigned b = pos < 0 ? 0u : (unsigned)pos; b < 256; b++)
+        if (cy_art_has_byte(n, b)) return (int)b + 1;
+    return -1;
+}
+
+/* The last occupied position before pos (CY_ART_POS_END: from the end),
+ * or -1. */
+static int cy_art_pos_prev(const cy_art_node *n, int pos)
+{
+    unsigned kind = cy_art_kind(n);
+    if (kind == CY_ART_N4 || kind == CY_ART_N16) {
+        int cand = pos - 1 < (int)cy_art_count(n) ? pos - 1 : (int)cy_art_count(n);
+        if (cand >= 1) return cand;
+    } else {
+        for (int b = pos - 2 < 255 ? pos - 2 : 255; b >= 0; b--)
+            if (cy_art_has_byte(n, (unsigned)b)) return b + 1;
+    }
+    return pos > 0 && cy_art_term(n) ? 0 : -1;
+}
+
+/* The position of the first child with byte >= c, or CY_ART_POS_END. */
+static int cy_art_pos_lower(const cy_art_node *n, unsigned c)
+{
+    unsigned kind = cy_art_kind(n);
+    if (kind == CY_ART_N4 || kind == CY_ART_N16) {
+        const uint8_t *keys = cy_art_keys(n);
+        unsigned cnt = cy_art_count(n), i = 0;
+        while (i < cnt && keys[i] < c) i++;
+        return i < cnt ? (int)i + 1 : CY_ART_POS_END;
+    }
+    int pos = cy_art_pos_next(n, (int)c);
+    return pos < 0 ? CY_ART_POS_END : pos;
+}
+
+// >> iterator -------------------------------------------------------------------
+
+CY_INTERNAL void cy_art_iter_init(cy_art_iter *it, const cy_art *t)
+{
+    memset(it, 0, sizeof *it);
+    it->tree = t;
+}
+
+CY_INTERNAL void cy_art_iter_free(cy_art_iter *it)
+{
+    cy_free(it->stack);
+    it->stack = NULL;
+    it->slot = NULL;
+    it->depth = it->cap = 0;
+    it->leaf = NULL;
+}
+
+/* One allocation holds both arrays, sized for the tallest possible path so
+ * that next and prev never allocate. */
+static int cy_art_iter_reserve(cy_art_iter *it)
+{
+    size_t need = (size_t)it->tree->max_klen + 2;
+    if (it->cap >= need) return 0;
+    void **b = cy_malloc(need * (sizeof(void *) + sizeof(uint16_t)));
+    if (!b) return CALYPSO_ENOMEM;
+    cy_free(it->stack);
+    it->stack = b;
+    it->slot = (uint16_t *)(void *)(b + need);
+    it->cap = (uint32_t)need;
+    return 0;
+}
+
+static void cy_art_iter_push(cy_art_iter *it, const cy_art_node *n, int pos)
+{
+    assert(it->depth < it->cap);
+    it->stack[it->depth] = (void *)(uintptr_t)n;
+    it->slot[it->depth] = (uint16_t)pos;
+    it->depth++;
+}
+
+/* Descends from ref to its first (dir > 0) or last leaf. Returns 1. */
+static int cy_art_iter_edge(cy_art_iter *it, const void *ref, int dir)
+{
+    while (!cy_art_is_leaf(ref)) {
+        const cy_art_node *n = ref;
+        int pos = dir > 0 ? cy_art_pos_next(n, -1) : cy_art_pos_prev(n, CY_ART_POS_END);
+        cy_art_iter_push(it, n, pos);
+        ref = cy_art_child_at(n, pos);
+    }
+    it->leaf = cy_art_leaf_of(ref);
+    return 1;
+}
+
+/* Moves to the neighbour of the subtree the top frame points into. */
+static int cy_art_iter_step(cy_art_iter *it, int dir)
+{
+    while (it->depth > 0) {
+        const cy_art_node *n = it->stack[it->depth - 1];
+        int pos = it->slot[it->depth - 1];
+        pos = dir > 0 ? cy_art_pos_next(n, pos) : cy_art_pos_prev(n, pos);
+        if (pos >= 0) {
+            it->slot[it->depth - 1] = (uint16_t)pos;
+            return cy_art_iter_edge(it, cy_art_child_at(n, pos), dir);
+        }
+        it->depth--;
+    }
+    it->leaf = NULL;
+    return 0;
+}
+
+CY_INTERNAL int cy_art_iter_next(cy_art_iter *it)
+{
+    return it->leaf ? cy_art_iter_step(it, 1) : 0;
+}
+
+CY_INTERNAL int cy_art_iter_prev(cy_art_iter *it)
+{
+    return it->leaf ? cy_art_iter_step(it, -1) : 0;
+}
+
+/* Compares the node's prefix with the key from depth: > 0 when the whole
+ * subtree sorts after the key (including when the key ends inside the
+ * prefix), < 0 when before, 0 when the key runs through the prefix. */
+static int cy_art_prefix_cmp(const cy_art_node *n, size_t depth, const uint8_t *k,
+                             size_t klen)
+{
+    const cy_art_leaf *l = cy_art_any_leaf(n);
+    size_t avail = klen - depth, m = avail < n->plen ? avail : n->plen;
+    int r = m ? memcmp(l->key + depth, k + depth, m) : 0;
+    if (r) return r;
+    return avail < n->plen;
+}
+
+/* Seek lands on a leaf: settle the operator against it. */
+static int cy_art_seek_leaf(cy_art_iter *it, const void *ref, int op, const uint8_t *k,
+                            size_t klen)
+{
+    const cy_art_leaf *l = cy_art_leaf_of(ref);
+    int c = cy_art_keycmp(l->key, l->klen, k, klen);
+    it->leaf = l;
+    if (c == 0) {
+        if (op == CY_SEEK_GT) return cy_art_iter_step(it, 1);
+        if (op == CY_SEEK_LT) return cy_art_iter_step(it, -1);
+        return 1;
+    }
+    int fwd = op == CY_SEEK_GE || op == CY_SEEK_GT;
+    if (c > 0) return fwd ? 1 : cy_art_iter_step(it, -1);
+    return fwd ? cy_art_iter_step(it, 1) : 1;
+}
+
+/* The key ends exactly at node n: its terminal equals the key, every child
+ * is greater. */
+static int cy_art_seek_end(cy_art_iter *it, const cy_art_node *n, int op)
+{
+    void *term = cy_art_term(n);
+    if (term && op != CY_SEEK_GT && op != CY_SEEK_LT) {
+        cy_art_iter_push(it, n, 0);
+        it->leaf = cy_art_leaf_of(term);
+        return 1;
+    }
+    if (op == CY_SEEK_GE || op == CY_SEEK_GT) {
+        int pos = cy_art_pos_next(n, 0);
+        cy_art_iter_push(it, n, pos);
+        return cy_art_iter_edge(it, cy_art_child_at(n, pos), 1);
+    }
+    return cy_art_iter_step(it, -1);
+}
+
+/* GE, GT, LE, LT: descend along the key; where it leaves the tree, the
+ * answer is the edge of a neighbouring subtree. */
+static int cy_art_seek_key(cy_art_iter *it, int op, const uint8_t *k, size_t klen)
+{
+    int fwd = op == CY_SEEK_GE || op == CY_SEEK_GT;
+    const void *ref = it->tree->root;
+    size_t depth = 0;
+    for (;;) {
+        if (cy_art_is_leaf(ref)) return cy_art_seek_leaf(it, ref, op, k, klen);
+        const cy_art_node *n = ref;
+        if (n->plen) {
+            int c = cy_art_prefix_cmp(n, depth, k, klen);
+            if (c > 0) return fwd ? cy_art_iter_edge(it, n, 1) : cy_art_iter_step(it, -1);
+            if (c < 0) return fwd ? cy_art_iter_step(it, 1) : cy_art_iter_edge(it, n, -1);
+            depth += n->plen;
+        }
+        if (depth == klen) return cy_art_seek_end(it, n, op);
+        unsigned c = k[depth];
+        int pos = cy_art_pos_lower(n, c);
+        if (pos != CY_ART_POS_END && cy_art_byte_at(n, pos) == c) {
+            cy_art_iter_push(it, n, pos);
+            ref = cy_art_child_at(n, pos);
+            depth++;
+            continue;
+        }
+        if (!fwd) pos = cy_art_pos_prev(n, pos);
+        if (pos < 0 || pos == CY_ART_POS_END) return cy_art_iter_step(it, fwd ? 1 : -1);
+        cy_art_iter_push(it, n, pos);
+        return cy_art_iter_edge(it, cy_art_child_at(n, pos), fwd ? 1 : -1);
+    }
+}
+
+CY_INTERNAL int cy_art_iter_seek(cy_art_iter *it, int op, const void *key, size_t klen)
+{
+    it->depth = 0;
+    it->leaf = NULL;
+    if (!it->tree->root) return 0;
+    if (op != CY_SEEK_FIRST && op != CY_SEEK_LAST && (klen > CY_ART_MAX_KEY || (!key && klen)))
+        return CALYPSO_EINVAL;
+    if (cy_art_iter_reserve(it)) return CALYPSO_ENOMEM;
+    switch (op) {
+    case CY_SEEK_FIRST: return cy_art_iter_edge(it, it->tree->root, 1);
+    case CY_SEEK_LAST:  return cy_art_iter_edge(it, it->tree->root, -1);
+    case CY_SEEK_EQ: {
+        const cy_art_leaf *l;
+        if (cy_art_seek_key(it, CY_SEEK_GE, key, klen) != 1) return 0;
+        l = it->leaf;
+        if (cy_art_leaf_eq(l, key, klen)) return 1;
+        it->depth = 0;
+        it->leaf = NULL;
+        return 0;
+    }
+    case CY_SEEK_GE: case CY_SEEK_GT: case CY_SEEK_LE: case CY_SEEK_LT:
+        return cy_art_seek_key(it, op, key, klen);
+    default:
+        return CALYPSO_EINVAL;
+    }
+}
+
+CY_INTERNAL const uint8_t *cy_art_iter_key(const cy_art_iter *it, size_t *klen)
+{
+    const cy_art_leaf *l = it->leaf;
+    if (!l) {
+        if (klen) *klen = 0;
+        return NULL;
+    }
+    if (klen) *klen = l->klen;
+    return l->key;
+}
+
+CY_INTERNAL const cy_loc *cy_art_iter_loc(const cy_art_iter *it)
+{
+    const cy_art_leaf *l = it->leaf;
+    return l ? &l->loc : NULL;
+}
+
+// >> walks ------------------------------------------------------------------------
+
+CY_INTERNAL int cy_art_walk_prefix(const cy_art *t, const void *prefix, size_t plen,
+                                   cy_art_walk_fn fn, void *ctx)
+{
+    cy_art_iter it;
+    cy_art_iter_init(&it, t);
+    int rc = cy_art_iter_seek(&it, CY_SEEK_GE, prefix, plen), r = 0;
+    for (; rc == 1 && !r; rc = cy_art_iter_next(&it)) {
+        const cy_art_leaf *l = it.leaf;
+        if (l->klen < plen || (plen && memcmp(l->key, prefix, plen) != 0)) break;
+        r = fn(l->key, l->klen, &l->loc, ctx);
+    }
+    cy_art_iter_free(&it);
+    return r ? r : rc < 0 ? rc : 0;
+}
+
+CY_INTERNAL int cy_art_walk_range(const cy_art *t, const void *start, size_t slen,
+                                  const void *end, size_t elen,
+                                  cy_art_walk_fn fn, void *ctx)
+{
+    cy_art_iter it;
+    cy_art_iter_init(&it, t);
+    int rc = cy_art_iter_seek(&it, CY_SEEK_GE, start, slen), r = 0;
+    for (; rc == 1 && !r; rc = cy_art_iter_next(&it)) {
+        const cy_art_leaf *l = it.leaf;
+        if (cy_art_keycmp(l->key, l->klen, end, elen) > 0) break;
+        r = fn(l->key, l->klen, &l->loc, ctx);
+    }
+    cy_art_iter_free(&it);
+    return r ? r : rc < 0 ? rc : 0;
+}
+
+// >> checks for tests -------------------------------------------------------------
+
+typedef struct cy_art_census {
+    uint64_t kinds[4], leaves, bytes;
+    int bad;   /* first broken invariant (a line number), 0 when sound */
+} cy_art_census;
+
+#define CY_ART_CHECK(c, cond) do { if (!(cond) && !(c)->bad) (c)->bad = __LINE__; } while (0)
+
+static void cy_art_census_node(cy_art_census *c, const cy_art_node *n, size_t depth);
+
+/* ref sits at depth and every key below must start with path[0..depth). */
+static void cy_art_census_ref(cy_art_census *c, const void *ref, size_t depth,
+                              const uint8_t *path)
+{
+    const cy_art_leaf *l = cy_art_any_leaf(ref);
+    CY_ART_CHECK(c, l->klen >= depth && (!depth || memcmp(l->key, path, depth) == 0));
+    if (cy_art_is_leaf(ref)) {
+        c->leaves++;
+        c->bytes += cy_art_leaf_size(l->klen);
+        return;
+    }
+    cy_art_census_node(c, ref, depth);
+}
+
+static void cy_art_census_node(cy_art_census *c, const cy_art_node *n, size_t depth)
+{
+    unsigned cnt = cy_art_count(n), kind = cy_art_kind(n);
+    size_t end = depth + n->plen;
+    const uint8_t *path = cy_art_any_leaf(n)->key;
+    void *term = cy_art_term(n);
+    c->kinds[kind]++;
+    c->bytes += cy_art_node_size(kind, cy_art_cap(n), n->bits & CY_ART_TSLOT);
+    CY_ART_CHECK(c, cnt + (term != NULL) >= 2 && cnt <= cy_art_cap(n));
+    if (term) {
+        CY_ART_CHECK(c, cy_art_is_leaf(term) && cy_art_leaf_of(term)->klen == end);
+        cy_art_census_ref(c, term, end, path);
+    }
+    cy_art_pairs p;
+    cy_art_collect(n, &p);
+    CY_ART_CHECK(c, p.n == cnt);
+    if (kind == CY_ART_N48)
+        for (unsigned i = 0; i < cy_art_cap(n); i++) CY_ART_CHECK(c, (i < cnt) == (cy_art_kids(n)[i] != NULL));
+    for (unsigned i = 0; i < p.n; i++) {
+        const cy_art_leaf *l = cy_art_any_leaf(p.kid[i]);
+        CY_ART_CHECK(c, p.kid[i] != NULL && (i == 0 || p.byte[i - 1] < p.byte[i]));
+        CY_ART_CHECK(c, l->klen > end && l->key[end] == p.byte[i]);
+        CY_ART_CHECK(c, !end || memcmp(l->key, path, end) == 0);
+        cy_art_census_ref(c, p.kid[i], end + 1, l->key);
+    }
+}
+
+CY_INTERNAL int cy_art_verify(const cy_art *t, uint64_t kinds[4])
+{
+    cy_art_census c;
+    memset(&c, 0, sizeof c);
+    if (t->root) cy_art_census_ref(&c, t->root, 0, NULL);
+    CY_ART_CHECK(&c, c.leaves == t->count && c.bytes == t->bytes);
+    if (kinds) memcpy(kinds, c.kinds, sizeof c.kinds);
+    return c.bad;
 }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "calypso.h"
 
@@ -72,8 +73,12 @@ CY_INTERNAL int     cy_os_close(int fd);
 /* Reads up to n bytes at off, looping over short reads; returns the bytes
  * read (fewer than n only at end of file) or -errno. */
 CY_INTERNAL int64_t cy_os_pread(int fd, void *buf, size_t n, uint64_t off);
+/* As cy_os_pread, scattering into cnt buffers (counted as a pread). */
+CY_INTERNAL int64_t cy_os_preadv(int fd, const struct iovec *iov, int cnt, uint64_t off);
 /* Writes all n bytes at off; returns 0 or -errno (after a partial write). */
 CY_INTERNAL int     cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off);
+/* As cy_os_pwrite, gathering from cnt (at most 4) buffers. */
+CY_INTERNAL int     cy_os_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off);
 CY_INTERNAL int     cy_os_fsync(int fd);
 CY_INTERNAL int     cy_os_fdatasync(int fd);
 CY_INTERNAL int     cy_os_ftruncate(int fd, uint64_t size);
@@ -124,9 +129,11 @@ typedef struct cy_loc {
 #define CY_LOC_FIDMASK 0x7fffffffu
 
 typedef struct cy_art {
-    void    *root;   /* tagged node pointer; NULL when empty              */
-    uint64_t count;  /* keys in the tree                                   */
-    uint64_t bytes;  /* bytes held by nodes and leaves (keys included)     */
+    void    *root;     /* tagged node pointer; NULL when empty            */
+    uint64_t count;    /* keys in the tree                                 */
+    uint64_t bytes;    /* bytes held by nodes and leaves (keys included)   */
+    uint32_t max_klen; /* longest key since the tree was last empty: it
+                          bounds the height, so iterator stacks            */
 } cy_art;
 
 CY_INTERNAL void cy_art_init(cy_art *t);
@@ -144,7 +151,8 @@ CY_INTERNAL int cy_art_insert(cy_art *t, const void *key, size_t klen,
 CY_INTERNAL cy_loc *cy_art_search(const cy_art *t, const void *key, size_t klen);
 
 /* Removes key. Returns 1 if it was there (*old receives its value when not
- * NULL), 0 if absent. Never allocates. */
+ * NULL), 0 if absent. Never fails: shrinking a node allocates its smaller
+ * form, and if that allocation fails the larger node stays (still valid). */
 CY_INTERNAL int cy_art_delete(cy_art *t, const void *key, size_t klen, cy_loc *old);
 
 /* Walks run in key order and stop when fn returns non-zero, returning that
@@ -168,8 +176,11 @@ enum { CY_SEEK_FIRST, CY_SEEK_LAST, CY_SEEK_GE, CY_SEEK_GT, CY_SEEK_LE, CY_SEEK_
 
 typedef struct cy_art_iter {
     const cy_art *tree;
-    void   **stack;    /* path of inner nodes from the root (allocated)   */
-    uint16_t *slot;    /* child slot taken at each level                  */
+    void   **stack;    /* path of inner nodes from the root (allocated,
+                          max_klen + 2 entries, so next/prev never
+                          allocate)                                        */
+    uint16_t *slot;    /* position taken at each level: 0 the terminal,
+                          1 + i a child (inside stack's allocation)        */
     uint32_t depth, cap;
     const void *leaf;  /* current leaf, NULL when not positioned          */
 } cy_art_iter;
@@ -185,5 +196,49 @@ CY_INTERNAL int cy_art_iter_prev(cy_art_iter *it);   /* 1 moved, 0 at end */
 /* Borrowed from the leaf; valid until the tree changes. */
 CY_INTERNAL const uint8_t *cy_art_iter_key(const cy_art_iter *it, size_t *klen);
 CY_INTERNAL const cy_loc  *cy_art_iter_loc(const cy_art_iter *it);
+
+/* For tests: walks the whole tree checking its invariants (entries per
+ * node, sorted children, prefixes agreeing with the leaves, count and bytes)
+ * and fills kinds[] (when not NULL) with the number of Node4, Node16, Node48
+ * and Node256. Returns 0 when sound, else a source line in art.c naming the
+ * first broken check. Recursive: depth is the tree's height. */
+CY_INTERNAL CY_UNUSED int cy_art_verify(const cy_art *t, uint64_t kinds[4]);
+
+// >> record ------------------------------------------------------------------
+/* The record codec (src/record.c); doc/format.md is the spec. A record is
+ *   crc u32le | type u8 | [expiry varint] | klen varint | vlen varint | key | value
+ * where crc is the low 32 bits of XXH3-64 over everything after it. */
+enum { CY_REC_PUT = 1, CY_REC_PUT_TTL = 2, CY_REC_DEL = 3 };
+#define CY_REC_MAX_HDR 32u   /* crc + type + three varints, rounded up */
+
+typedef struct cy_rec {
+    int      type;
+    uint64_t expiry;     /* absolute ms since the epoch; 0 = none        */
+    uint64_t klen, vlen;
+    uint32_t hdr;        /* header bytes, crc included                   */
+    uint32_t crc;        /* as stored                                    */
+} cy_rec;
+
+CY_INTERNAL size_t   cy_varint_put(uint8_t *p, uint64_t v);
+/* Decodes a varint from [p, end); returns bytes used, 0 if truncated or
+ * over 10 bytes. */
+CY_INTERNAL size_t   cy_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v);
+CY_INTERNAL size_t   cy_varint_len(uint64_t v);
+/* Writes a record header (crc left 0) for the given fields into out
+ * (CY_REC_MAX_HDR bytes); returns its length. */
+CY_INTERNAL uint32_t cy_rec_header(uint8_t *out, int type, uint64_t expiry,
+                                   uint64_t klen, uint64_t vlen);
+/* Parses a header from [p, p+avail). 1: parsed into *r; 0: avail too
+ * short to tell; -1: not a valid header. */
+CY_INTERNAL int      cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r);
+/* XXH3-64 low 32 bits over one or two pieces, as the record crc. */
+CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t blen);
+CY_INTERNAL void     cy_put_u32(uint8_t *p, uint32_t v);
+CY_INTERNAL uint32_t cy_get_u32(const uint8_t *p);
+CY_INTERNAL void     cy_put_u64(uint8_t *p, uint64_t v);
+CY_INTERNAL uint64_t cy_get_u64(const uint8_t *p);
+/* Header length of a record with these fields, from its total size (the
+ * vlen varint's width is solved for). 0 if no header fits. */
+CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, uint64_t size);
 
 #endif /* CY_INTERNAL_H */

@@ -1,0 +1,997 @@
+/*
+ * test_art.c: the ART key directory (src/art.c). Node growth and shrinking
+ * through every kind, keys that are prefixes of each other (the empty key
+ * and 0x00 bytes included), long keys, every seek operator at its
+ * boundaries, walks, allocation failure at every allocation of an insert,
+ * and a randomized differential test against a sorted array (seed printed;
+ * CALYPSO_SEED replays it). Every test ends with cy_art_verify, which checks
+ * the tree's invariants and its byte count.
+ */
+#include "testutil.h"
+#include "internal.h"
+
+// >> helpers ---------------------------------------------------------------
+
+static cy_loc loc_of(uint64_t v)
+{
+    cy_loc l;
+    l.off = v;
+    l.fid = (uint32_t)(v * 7u) & CY_LOC_FIDMASK;
+    l.size = (uint32_t)(v >> 3);
+    return l;
+}
+
+static int loc_eq(const cy_loc *a, const cy_loc *b)
+{
+    return a->off == b->off && a->fid == b->fid && a->size == b->size;
+}
+
+static int keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t m = alen < blen ? alen : blen;
+    int r = m ? memcmp(a, b, m) : 0;
+    if (r) return r;
+    return (alen > blen) - (alen < blen);
+}
+
+static void put(cy_art *t, const void *k, size_t klen, uint64_t v)
+{
+    cy_loc l = loc_of(v);
+    assert_true(cy_art_insert(t, k, klen, &l, NULL) >= 0);
+}
+
+/* Fails naming the caller's line when key is absent or holds another value. */
+#define must_find(t, k, klen, v) must_find_at((t), (k), (klen), (v), __LINE__)
+static void must_find_at(const cy_art *t, const void *k, size_t klen, uint64_t v, int line)
+{
+    cy_loc want = loc_of(v);
+    const cy_loc *got = cy_art_search(t, k, klen);
+    if (!got) fail_msg("line %d: key of %zu bytes not found", line, klen);
+    if (!loc_eq(got, &want)) fail_msg("line %d: key of %zu bytes holds %llu, not %llu", line,
+                                      klen, (unsigned long long)got->off, (unsigned long long)v);
+}
+
+static void check_sound(const cy_art *t, uint64_t kinds[4])
+{
+    int bad = cy_art_verify(t, kinds);
+    if (bad) fail_msg("cy_art_verify: broken check at art.c:%d", bad);
+}
+
+/* Iterates forward and backward, checking strict order both ways and the
+ * count. */
+static void check_order(const cy_art *t)
+{
+    cy_art_iter it;
+    cy_art_iter_init(&it, t);
+    uint8_t *prev = NULL;
+    size_t plen = 0;
+    uint64_t n = 0;
+    for (int rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0); rc == 1; rc = cy_art_iter_next(&it)) {
+        size_t klen;
+        const uint8_t *k = cy_art_iter_key(&it, &klen);
+        if (prev) assert_true(keycmp(prev, plen, k, klen) < 0);
+        free(prev);
+        prev = malloc(klen + 1);
+        memcpy(prev, k, klen);
+        plen = klen;
+        n++;
+    }
+    assert_int_equal(n, t->count);
+    free(prev);
+    prev = NULL;
+    n = 0;
+    for (int rc = cy_art_iter_seek(&it, CY_SEEK_LAST, NULL, 0); rc == 1; rc = cy_art_iter_prev(&it)) {
+        size_t klen;
+        const uint8_t *k = cy_art_iter_key(&it, &klen);
+        if (prev) assert_true(keycmp(prev, plen, k, klen) > 0);
+        free(prev);
+        prev = malloc(klen + 1);
+        memcpy(prev, k, klen);
+        plen = klen;
+        n++;
+    }
+    assert_int_equal(n, t->count);
+    free(prev);
+    cy_art_iter_free(&it);
+}
+
+// >> basics ----------------------------------------------------------------
+
+static void test_empty_tree(void **state)
+{
+    (void)state;
+    cy_art t;
+    cy_art_init(&t);
+    cy_art_iter it;
+    cy_art_iter_init(&it, &t);
+    assert_null(cy_art_search(&t, "a", 1));
+    assert_null(cy_art_search(&t, NULL, 0));
+    assert_int_equal(cy_art_delete(&t, "a", 1, NULL), 0);
+    for (int op = CY_SEEK_FIRST; op <= CY_SEEK_EQ; op++)
+        assert_int_equal(cy_art_iter_seek(&it, op, "a", 1), 0);
+    assert_int_equal(cy_art_iter_next(&it), 0);
+    assert_int_equal(cy_art_iter_prev(&it), 0);
+    assert_int_equal(t.bytes, 0);
+    cy_art_iter_free(&it);
+    cy_art_destroy(&t);
+}
+
+static void test_insert_replace_delete(void **state)
+{
+    (void)state;
+    cy_art t;
+    cy_art_init(&t);
+    cy_loc a = loc_of(1), b = loc_of(2), old;
+    assert_int_equal(cy_art_insert(&t, "hello", 5, &a, &old), 0);
+    assert_int_equal(cy_art_insert(&t, "hello", 5, &b, &old), 1);
+    assert_true(loc_eq(&old, &a));
+    must_find(&t, "hello", 5, 2);
+    assert_null(cy_art_search(&t, "hell", 4));
+    assert_null(cy_art_search(&t, "hello!", 6));
+    assert_int_equal(t.count, 1);
+    assert_int_equal(t.bytes, 24);   /* leaf: 18 + 5, but never below its sizeof */
+    /* The returned pointer may be written in place. */
+    cy_loc *p = cy_art_search(&t, "hello", 5);
+    *p = loc_of(3);
+    must_find(&t, "hello", 5, 3);
+    assert_int_equal(cy_art_delete(&t, "hello", 5, &old), 1);
+    cy_loc three = loc_of(3);
+    assert_true(loc_eq(&old, &three));
+    assert_int_equal(cy_art_delete(&t, "hello", 5, NULL), 0);
+    assert_int_equal(t.count, 0);
+    assert_int_equal(t.bytes, 0);
+    assert_null(t.root);
+    cy_art_destroy(&t);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    cy_art t;
+    cy_art_init(&t);
+    cy_loc l = loc_of(1);
+    static uint8_t big[CY_ART_MAX_KEY + 1];
+    assert_int_equal(cy_art_insert(&t, big, sizeof big, &l, NULL), CALYPSO_EINVAL);
+    assert_int_equal(cy_art_insert(&t, NULL, 3, &l, NULL), CALYPSO_EINVAL);
+    assert_null(cy_art_search(&t, big, sizeof big));
+    assert_int_equal(cy_art_delete(&t, big, sizeof big, NULL), 0);
+    assert_int_equal(t.count, 0);
+    assert_int_equal(t.bytes, 0);
+    cy_art_destroy(&t);
+}
+
+// >> prefix keys and binary keys ---------------------------------------------
+
+struct kv { const char *k; size_t len; };
+#define KV(s) { s, sizeof(s) - 1 }
+
+static void test_prefix_and_binary_keys(void **state)
+{
+    (void)state;
+    /* Already in memcmp order, shorter first. */
+    static const struct kv keys[] = {
+        KV(""), KV("\x00"), KV("\x00\x00"), KV("\x00\x00\x00"), KV("\x00\x01"),
+        KV("\x00\xff"), KV("a"), KV("a\x00"), KV("a\x00" "b"), KV("ab"),
+        KV("abc"), KV("abc\x00"), KV("abd"), KV("b"), KV("\xff"),
+        KV("\xff\x00"), KV("\xff\xff"), KV("\xff\xff\xff"),
+    };
+    size_t n = sizeof keys / sizeof keys[0];
+    /* Several insertion orders: each builds the tree differently. */
+    for (int order = 0; order < 3; order++) {
+        cy_art t;
+        cy_art_init(&t);
+        for (size_t i = 0; i < n; i++) {
+            size_t j = order == 0 ? i : order == 1 ? n - 1 - i : (i * 7) % n;
+            cy_loc l = loc_of(j);
+            assert_int_equal(cy_art_insert(&t, keys[j].k, keys[j].len, &l, NULL), 0);
+            check_sound(&t, NULL);
+        }
+        for (size_t i = 0; i < n; i++) must_find(&t, keys[i].k, keys[i].len, i);
+        assert_null(cy_art_search(&t, "abcd", 4));
+        assert_null(cy_art_search(&t, "\x00\x00\x00\x00", 4));
+        cy_art_iter it;
+        cy_art_iter_init(&it, &t);
+        size_t i = 0;
+        for (int rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0); rc == 1; rc = cy_art_iter_next(&it), i++) {
+            size_t klen;
+            const uint8_t *k = cy_art_iter_key(&it, &klen);
+            assert_int_equal(klen, keys[i].len);
+            assert_memory_equal(k, keys[i].k, klen);
+            cy_loc want = loc_of(i);
+            assert_true(loc_eq(cy_art_iter_loc(&it), &want));
+        }
+        assert_int_equal(i, n);
+        cy_art_iter_free(&it);
+        check_order(&t);
+        /* Delete every other key, then the rest, checking as we go. */
+        for (int pass = 0; pass < 2; pass++) {
+            for (size_t j = (size_t)pass; j < n; j += 2) {
+                assert_int_equal(cy_art_delete(&t, keys[j].k, keys[j].len, NULL), 1);
+                check_sound(&t, NULL);
+                for (size_t q = 0; q < n; q++) {
+                    int gone = q % 2 == (size_t)pass ? q <= j : pass == 1;
+                    if (gone) assert_null(cy_art_search(&t, keys[q].k, keys[q].len));
+                    else must_find(&t, keys[q].k, keys[q].len, q);
+                }
+            }
+        }
+        assert_int_equal(t.count, 0);
+        assert_int_equal(t.bytes, 0);
+        cy_art_destroy(&t);
+    }
+}
+
+// >> long keys ------------------------------------------------------------------
+
+static void test_long_keys(void **state)
+{
+    (void)state;
+    cy_art t;
+    cy_art_init(&t);
+    uint8_t *big = malloc(CY_ART_MAX_KEY);
+    for (size_t i = 0; i < CY_ART_MAX_KEY; i++) big[i] = (uint8_t)(i * 31 + 7);
+    put(&t, big, CY_ART_MAX_KEY, 1);
+    put(&t, big, CY_ART_MAX_KEY - 1, 2);       /* a prefix of it */
+    put(&t, big, 40000, 3);
+    big[50000] ^= 1;
+    put(&t, big, CY_ART_MAX_KEY, 4);           /* splits 50000 bytes in */
+    must_find(&t, big, CY_ART_MAX_KEY, 4);
+    big[50000] ^= 1;
+    must_find(&t, big, CY_ART_MAX_KEY, 1);
+    must_find(&t, big, CY_ART_MAX_KEY - 1, 2);
+    must_find(&t, big, 40000, 3);
+    assert_null(cy_art_search(&t, big, 40001));
+    check_sound(&t, NULL);
+    check_order(&t);
+    cy_art_iter it;
+    cy_art_iter_init(&it, &t);
+    /* After big[..40000): the flipped key (its byte 50000 is lower), then
+     * big[..65534), then big. */
+    assert_int_equal(cy_art_iter_seek(&it, CY_SEEK_GT, big, 40000), 1);
+    size_t klen;
+    const uint8_t *got = cy_art_iter_key(&it, &klen);
+    assert_int_equal(klen, CY_ART_MAX_KEY);
+    assert_int_equal(got[50000], big[50000] ^ 1);
+    assert_int_equal(cy_art_iter_next(&it), 1);
+    cy_art_iter_key(&it, &klen);
+    assert_int_equal(klen, CY_ART_MAX_KEY - 1);
+    cy_art_iter_free(&it);
+
+    /* 300-byte keys sharing 0..299 bytes: splits deep inside long prefixes. */
+    uint8_t k[300];
+    memset(k, 'p', sizeof k);
+    for (size_t cut = 0; cut < 290; cut += 13) {
+        k[cut] = 'q';
+        put(&t, k, sizeof k, 100 + cut);
+        put(&t, k, cut + 1, 1000 + cut);
+        k[cut] = 'p';
+    }
+    put(&t, k, sizeof k, 99);
+    check_sound(&t, NULL);
+    check_order(&t);
+    for (size_t cut = 0; cut < 290; cut += 13) {
+        k[cut] = 'q';
+        must_find(&t, k, sizeof k, 100 + cut);
+        must_find(&t, k, cut + 1, 1000 + cut);
+        k[cut] = 'p';
+    }
+    for (size_t cut = 0; cut < 290; cut += 13) {
+        k[cut] = 'q';
+        assert_int_equal(cy_art_delete(&t, k, sizeof k, NULL), 1);
+        check_sound(&t, NULL);
+        k[cut] = 'p';
+    }
+    must_find(&t, k, sizeof k, 99);
+    cy_art_destroy(&t);
+    assert_int_equal(t.bytes, 0);
+    free(big);
+}
+
+/* "", "a", "aa", ... nested 2000 deep: a tall tree of terminal leaves. */
+static void test_deep_prefix_chain(void **state)
+{
+    (void)state;
+    enum { DEPTH = 2000 };
+    cy_art t;
+    cy_art_init(&t);
+    static uint8_t k[DEPTH];
+    memset(k, 'a', sizeof k);
+    for (size_t i = 0; i < DEPTH; i += 2) put(&t, k, i, i);
+    for (size_t i = 1; i < DEPTH; i += 2) put(&t, k, i, i);
+    check_sound(&t, NULL);
+    check_order(&t);
+    cy_art_iter it;
+    cy_art_iter_init(&it, &t);
+    assert_int_equal(cy_art_iter_seek(&it, CY_SEEK_LT, k, 1000), 1);
+    size_t klen;
+    cy_art_iter_key(&it, &klen);
+    assert_int_equal(klen, 999);
+    cy_art_iter_free(&it);
+    for (size_t i = 0; i < DEPTH; i += 3) assert_int_equal(cy_art_delete(&t, k, i, NULL), 1);
+    check_sound(&t, NULL);
+    for (size_t i = 0; i < DEPTH; i++) {
+        if (i % 3 == 0) assert_null(cy_art_search(&t, k, i));
+        else must_find(&t, k, i, i);
+    }
+    cy_art_destroy(&t);
+}
+
+// >> node growth and shrinking -----------------------------------------------
+
+static int kind_of_root_node(const cy_art *t)
+{
+    uint64_t kinds[4];
+    check_sound(t, kinds);
+    int kind = -1, nodes = 0;
+    for (int i = 0; i < 4; i++)
+        if (kinds[i]) { kind = i; nodes += (int)kinds[i]; }
+    assert_true(nodes <= 1);
+    return kind;   /* -1: no inner node (a lone leaf) */
+}
+
+/* Keys "k" + b: one node whose children are the bytes b. */
+static void test_grow_and_shrink(void **state)
+{
+    (void)state;
+    cy_art t;
+    cy_art_init(&t);
+    uint8_t k[2] = { 'k', 0 };
+    uint64_t peak = 0;
+    for (unsigned i = 0; i < 256; i++) {
+        k[1] = (uint8_t)((i * 101u) & 0xff);   /* out of order */
+        put(&t, k, 2, i);
+        int kind = kind_of_root_node(&t);
+        unsigned n = i + 1;
+        int want = n == 1 ? -1 : n <= 4 ? 0 : n <= 16 ? 1 : n <= 224 ? 2 : 3;
+        assert_int_equal(kind, want);
+    }
+    peak = t.bytes;
+    check_order(&t);
+    for (unsigned i = 0; i < 256; i++) {
+        k[1] = (uint8_t)((i * 101u) & 0xff);
+        must_find(&t, k, 2, i);
+    }
+    /* Back down: 256 -> 48 -> 16 -> 4 -> a lone leaf, with hysteresis. */
+    int last = 3;
+    for (unsigned i = 0; i < 255; i++) {
+        k[1] = (uint8_t)((i * 101u) & 0xff);
+        assert_int_equal(cy_art_delete(&t, k, 2, NULL), 1);
+        unsigned n = 255 - i;
+        int kind = kind_of_root_node(&t);
+        assert_true(kind <= last);
+        last = kind;
+        if (n == 193) assert_int_equal(kind, 3);
+        if (n == 192) assert_int_equal(kind, 2);
+        if (n == 13) assert_int_equal(kind, 2);
+        if (n == 12) assert_int_equal(kind, 1);
+        if (n == 5) assert_int_equal(kind, 1);
+        if (n == 3) assert_int_equal(kind, 0);
+        if (n == 1) assert_int_equal(kind, -1);
+        for (unsigned j = i + 1; j < 256; j += 17) {
+            k[1] = (uint8_t)((j * 101u) & 0xff);
+            must_find(&t, k, 2, j);
+        }
+        if (n % 16 == 0) check_order(&t);
+    }
+    assert_true(t.bytes < peak);
+    assert_int_equal(t.bytes, 24);   /* one leaf left */
+    cy_art_destroy(&t);
+}
+
+/* Deleting the sibling of an inner node folds the parent into it: the
+ * child's prefix grows by the parent's prefix and the byte between. */
+static void test_collapse_recompresses_path(void **state)
+{
+    (void)state;
+    cy_art t;
+    cy_art_init(&t);
+    put(&t, "prefix-abc-1", 12, 1);
+    put(&t, "prefix-abc-2", 12, 2);
+    put(&t, "prefix-xyz", 10, 3);
+    put(&t, "prefix-", 7, 4);          /* terminal of the top node */
+    uint64_t kinds[4];
+    check_sound(&t, kinds);
+    assert_int_equal(kinds[0], 2);
+    assert_int_equal(cy_art_delete(&t, "prefix-xyz", 10, NULL), 1);
+    check_sound(&t, kinds);
+    assert_int_equal(kinds[0], 2);      /* terminal + one child: no collapse */
+    assert_int_equal(cy_art_delete(&t, "prefix-", 7, NULL), 1);
+    check_sound(&t, kinds);
+    assert_int_equal(kinds[0], 1);      /* collapsed */
+    must_find(&t, "prefix-abc-1", 12, 1);
+    must_find(&t, "prefix-abc-2", 12, 2);
+    assert_null(cy_art_search(&t, "prefix-abd-1", 12));
+    put(&t, "prefix-abd-1", 12, 5);     /* splits the recompressed prefix */
+    put(&t, "pre", 3, 6);
+    check_sound(&t, NULL);
+    check_order(&t);
+    must_find(&t, "prefix-abd-1", 12, 5);
+    must_find(&t, "pre", 3, 6);
+    cy_art_destroy(&t);
+}
+
+/* With every allocation failing, delete still works: nodes stay larger
+ * than they need to be, and shrink on a later delete. */
+static void test_delete_without_memory(void **state)
+{
+    (void)state;
+    cy_art t;
+    cy_art_init(&t);
+    uint8_t k[3] = { 'x', 'y', 0 };
+    for (unsigned b = 0; b < 256; b++) { k[2] = (uint8_t)b; put(&t, k, 3, b); }
+    put(&t, "xy", 2, 999);
+    cy_alloc_fail_at(1, 1);
+    for (unsigned b = 0; b < 250; b++) {
+        k[2] = (uint8_t)b;
+        assert_int_equal(cy_art_delete(&t, k, 3, NULL), 1);
+    }
+    assert_int_equal(cy_art_delete(&t, "xy", 2, NULL), 1);
+    cy_alloc_fail_at(0, 0);
+    assert_int_equal(kind_of_root_node(&t), 3);   /* still a Node256 */
+    check_order(&t);
+    k[2] = 250;
+    assert_int_equal(cy_art_delete(&t, k, 3, NULL), 1);
+    assert_int_equal(kind_of_root_node(&t), 1);   /* 5 left: a Node16 */
+    for (unsigned b = 251; b < 256; b++) { k[2] = (uint8_t)b; must_find(&t, k, 3, b); }
+    cy_art_destroy(&t);
+}
+
+// >> seek ---------------------------------------------------------------------------
+
+/* Reference answer for a seek over a sorted key list: an index or -1. */
+static long ref_seek(const struct kv *keys, long n, int op, const char *k, size_t klen)
+{
+    long ge = 0, gt;
+    while (ge < n && keycmp((const uint8_t *)keys[ge].k, keys[ge].len, (const uint8_t *)k, klen) < 0) ge++;
+    int eq = ge < n && keycmp((const uint8_t *)keys[ge].k, keys[ge].len, (const uint8_t *)k, klen) == 0;
+    gt = ge + eq;
+    switch (op) {
+    case CY_SEEK_FIRST: return n ? 0 : -1;
+    case CY_SEEK_LAST:  return n - 1;
+    case CY_SEEK_GE:    return ge < n ? ge : -1;
+    case CY_SEEK_GT:    return gt < n ? gt : -1;
+    case CY_SEEK_LE:    return eq ? ge : ge - 1;
+    case CY_SEEK_LT:    return ge - 1;
+    default:            return eq ? ge : -1;
+    }
+}
+
+static void test_seek_all_modes(void **state)
+{
+    (void)state;
+    static const struct kv keys[] = {
+        KV(""), KV("\x00"), KV("\x00\x01"), KV("b"), KV("ba"), KV("bab"), KV("bac"),
+        KV("bb"), KV("c\x00"), KV("car"), KV("cart"), KV("cat"), KV("m"),
+        KV("mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm1"), KV("mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm2"),
+        KV("x\xff\xff"), KV("\xff"),
+    };
+    static const struct kv probes[] = {
+        KV(""), KV("\x00"), KV("\x00\x00"), KV("\x00\x01"), KV("\x00\x02"), KV("a"),
+        KV("b"), KV("b\x00"), KV("ba"), KV("baa"), KV("bab"), KV("babz"), KV("bad"),
+        KV("bb"), KV("bc"), KV("c"), KV("c\x00"), KV("c\x00\x00"), KV("ca"), KV("car"),
+        KV("carp"), KV("cart"), KV("cartz"), KV("cat"), KV("cb"), KV("m"), KV("mm"),
+        KV("mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm"), KV("mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm0"),
+        KV("mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm1"), KV("mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm15"),
+        KV("mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm3"), KV("mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmn"),
+        KV("mmn"), KV("x"), KV("x\xff"), KV("x\xff\xff"), KV("x\xff\xff\x00"), KV("y"),
+        KV("\xff"), KV("\xff\x00"), KV("\xff\xff"),
+    };
+    long n = (long)(sizeof keys / sizeof keys[0]);
+    cy_art t;
+    cy_art_init(&t);
+    cy_art_iter it;
+    cy_art_iter_init(&it, &t);
+    /* Grow the set key by key so that every tree shape along the way is
+     * probed, from a lone leaf up. */
+    for (long have = 1; have <= n; have++) {
+        put(&t, keys[have - 1].k, keys[have - 1].len, (uint64_t)have - 1);
+        for (size_t p = 0; p < sizeof probes / sizeof probes[0]; p++) {
+            for (int op = CY_SEEK_FIRST; op <= CY_SEEK_EQ; op++) {
+                long want = ref_seek(keys, have, op, probes[p].k, probes[p].len);
+                int rc = cy_art_iter_seek(&it, op, probes[p].k, probes[p].len);
+                assert_int_equal(rc, want >= 0);
+                if (want < 0) continue;
+                size_t klen;
+                const uint8_t *k = cy_art_iter_key(&it, &klen);
+                assert_int_equal(klen, keys[want].len);
+                assert_memory_equal(k, keys[want].k, klen);
+                /* A step either way lands on the neighbour. */
+                int dir = (int)(p + (size_t)op) % 2;
+                rc = dir ? cy_art_iter_next(&it) : cy_art_iter_prev(&it);
+                long nb = dir ? want + 1 : want - 1;
+                assert_int_equal(rc, nb >= 0 && nb < have);
+                if (!rc) continue;
+                k = cy_art_iter_key(&it, &klen);
+                assert_int_equal(klen, keys[nb].len);
+                assert_memory_equal(k, keys[nb].k, klen);
+            }
+        }
+    }
+    cy_art_iter_free(&it);
+    cy_art_destroy(&t);
+}
+
+// >> walks ------------------------------------------------------------------------
+
+struct collect { int n, stop_at; char seen[64][40]; };
+
+static int collect_fn(const uint8_t *key, size_t klen, const cy_loc *loc, void *ctx)
+{
+    struct collect *c = ctx;
+    (void)loc;
+    assert_true(klen < 40);
+    memcpy(c->seen[c->n], key, klen);
+    c->seen[c->n][klen] = 0;
+    c->n++;
+    return c->n == c->stop_at ? 42 : 0;
+}
+
+static void test_walks(void **state)
+{
+    (void)state;
+    static const char *keys[] = { "app", "apple", "apples", "applet", "apply", "apt", "b", "ba" };
+    cy_art t;
+    cy_art_init(&t);
+    for (int i = 0; i < 8; i++) put(&t, keys[i], strlen(keys[i]), (uint64_t)i);
+    struct collect c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(cy_art_walk_prefix(&t, "appl", 4, collect_fn, &c), 0);
+    assert_int_equal(c.n, 4);
+    assert_string_equal(c.seen[0], "apple");
+    assert_string_equal(c.seen[3], "apply");
+    memset(&c, 0, sizeof c);
+    assert_int_equal(cy_art_walk_prefix(&t, "apple", 5, collect_fn, &c), 0);
+    assert_int_equal(c.n, 3);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(cy_art_walk_prefix(&t, "", 0, collect_fn, &c), 0);
+    assert_int_equal(c.n, 8);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(cy_art_walk_prefix(&t, "zz", 2, collect_fn, &c), 0);
+    assert_int_equal(c.n, 0);
+    memset(&c, 0, sizeof c);
+    c.stop_at = 2;
+    assert_int_equal(cy_art_walk_prefix(&t, "a", 1, collect_fn, &c), 42);
+    assert_int_equal(c.n, 2);
+
+    memset(&c, 0, sizeof c);
+    assert_int_equal(cy_art_walk_range(&t, "apple", 5, "apt", 3, collect_fn, &c), 0);
+    assert_int_equal(c.n, 5);
+    assert_string_equal(c.seen[0], "apple");
+    assert_string_equal(c.seen[4], "apt");
+    memset(&c, 0, sizeof c);
+    assert_int_equal(cy_art_walk_range(&t, "applf", 5, "b", 1, collect_fn, &c), 0);
+    assert_int_equal(c.n, 3);            /* apply, apt, b */
+    memset(&c, 0, sizeof c);
+    assert_int_equal(cy_art_walk_range(&t, "b", 1, "a", 1, collect_fn, &c), 0);
+    assert_int_equal(c.n, 0);            /* start > end */
+    memset(&c, 0, sizeof c);
+    assert_int_equal(cy_art_walk_range(&t, "", 0, "\xff", 1, collect_fn, &c), 0);
+    assert_int_equal(c.n, 8);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(cy_art_walk_range(&t, "apt", 3, "apt", 3, collect_fn, &c), 0);
+    assert_int_equal(c.n, 1);
+    cy_art_destroy(&t);
+}
+
+/* A long scan in chunks: seek GT from the last key seen, with the tree
+ * changing between chunks. */
+static void test_resume_after_changes(void **state)
+{
+    (void)state;
+    cy_art t;
+    cy_art_init(&t);
+    char k[16];
+    for (int i = 0; i < 1000; i += 2) put(&t, k, (size_t)snprintf(k, sizeof k, "key%04d", i), (uint64_t)i);
+    cy_art_iter it;
+    cy_art_iter_init(&it, &t);
+    char last[16] = "";
+    size_t lastlen = 0;
+    int seen = 0, rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    while (rc == 1) {
+        for (int step = 0; step < 10 && rc == 1; step++, rc = cy_art_iter_next(&it)) {
+            size_t klen;
+            const uint8_t *key = cy_art_iter_key(&it, &klen);
+            assert_true(keycmp((const uint8_t *)last, lastlen, key, klen) < 0);
+            memcpy(last, key, klen);
+            lastlen = klen;
+            seen++;
+        }
+        if (rc != 1) break;
+        /* Between chunks: add odd keys behind and ahead, delete one ahead. */
+        int at = atoi(last + 3);
+        if (at + 1 < 1000) put(&t, k, (size_t)snprintf(k, sizeof k, "key%04d", at + 1), 1);
+        if (at > 0) put(&t, k, (size_t)snprintf(k, sizeof k, "key%04d", at - 1), 1);
+        if (at + 4 < 1000) cy_art_delete(&t, k, (size_t)snprintf(k, sizeof k, "key%04d", at + 4), NULL);
+        rc = cy_art_iter_seek(&it, CY_SEEK_GT, last, lastlen);
+    }
+    /* Each pause adds one key ahead (at + 1) and deletes one (at + 4). */
+    assert_int_equal(seen, 500);
+    assert_int_equal(rc, 0);
+    cy_art_iter_free(&it);
+    check_sound(&t, NULL);
+    cy_art_destroy(&t);
+}
+
+// >> allocation failure -----------------------------------------------------------
+
+struct snap { size_t n; uint8_t **k; size_t *len; cy_loc *loc; };
+
+static void snap_take(const cy_art *t, struct snap *s)
+{
+    cy_art_iter it;
+    cy_art_iter_init(&it, t);
+    s->n = 0;
+    s->k = malloc((t->count + 1) * sizeof *s->k);
+    s->len = malloc((t->count + 1) * sizeof *s->len);
+    s->loc = malloc((t->count + 1) * sizeof *s->loc);
+    for (int rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0); rc == 1; rc = cy_art_iter_next(&it)) {
+        size_t klen;
+        const uint8_t *k = cy_art_iter_key(&it, &klen);
+        s->k[s->n] = malloc(klen + 1);
+        memcpy(s->k[s->n], k, klen);
+        s->len[s->n] = klen;
+        s->loc[s->n++] = *cy_art_iter_loc(&it);
+    }
+    cy_art_iter_free(&it);
+}
+
+static void snap_free(struct snap *s)
+{
+    for (size_t i = 0; i < s->n; i++) free(s->k[i]);
+    free(s->k);
+    free(s->len);
+    free(s->loc);
+}
+
+static void snap_same(const cy_art *t, const struct snap *s)
+{
+    struct snap now;
+    snap_take(t, &now);
+    assert_int_equal(now.n, s->n);
+    for (size_t i = 0; i < s->n; i++) {
+        assert_int_equal(now.len[i], s->len[i]);
+        assert_memory_equal(now.k[i], s->k[i], s->len[i]);
+        assert_true(loc_eq(&now.loc[i], &s->loc[i]));
+        assert_true(loc_eq(cy_art_search(t, s->k[i], s->len[i]), &s->loc[i]));
+    }
+    snap_free(&now);
+}
+
+static void test_insert_allocation_failure(void **state)
+{
+    (void)state;
+    cy_art t;
+    cy_art_init(&t);
+    char k[64];
+    /* A populated tree with every node kind and some terminals. */
+    for (int i = 0; i < 300; i++) put(&t, k, (size_t)snprintf(k, sizeof k, "n%c", i % 224 + 1), (uint64_t)i);
+    for (int i = 0; i < 40; i++) put(&t, k, (size_t)snprintf(k, sizeof k, "m%c", 'A' + i), (uint64_t)i);
+    for (int i = 0; i < 10; i++) put(&t, k, (size_t)snprintf(k, sizeof k, "s%c", 'A' + i), (uint64_t)i);
+    for (int i = 0; i < 4; i++) put(&t, k, (size_t)snprintf(k, sizeof k, "f%c", 'A' + i), (uint64_t)i);
+    put(&t, "longprefix-0123456789-abc", 25, 1);
+    put(&t, "longprefix-0123456789-abd", 25, 2);
+    put(&t, "leaf-alone", 10, 3);
+    /* Each new key takes a different path through insert. */
+    static const struct kv fresh[] = {
+        KV("n\xf0"),          /* Node48 -> Node256 growth */
+        KV("mz"),             /* Node48 capacity step */
+        KV("sz"),             /* Node16 add */
+        KV("fz"),             /* Node4 -> Node16 */
+        KV("longprefix-01"),  /* split inside a compressed prefix, as terminal */
+        KV("longprefix-0X"),  /* split inside a compressed prefix */
+        KV("longprefix-0123456789-ab"), /* terminal slot on an existing node */
+        KV("leaf-alone-2"),   /* split a leaf, the old one as terminal */
+        KV("leaf-other"),     /* split a leaf */
+        KV("n"),              /* terminal slot on the Node48 */
+        KV("zzz"),            /* root add */
+        KV("n\x01"),          /* overwrite: no allocation at all */
+    };
+    for (size_t f = 0; f < sizeof fresh / sizeof fresh[0]; f++) {
+        struct snap before;
+        snap_take(&t, &before);
+        uint64_t count = t.count, bytes = t.bytes;
+        cy_loc l = loc_of(777);
+        for (uint64_t nth = 1;; nth++) {
+            cy_alloc_fail_at(nth, 0);
+            int rc = cy_art_insert(&t, fresh[f].k, fresh[f].len, &l, NULL);
+            uint64_t made = cy_alloc_count();
+            cy_alloc_fail_at(0, 0);
+            if (rc == CALYPSO_ENOMEM) {
+                assert_true(made >= nth);
+                assert_int_equal(t.count, count);
+                assert_int_equal(t.bytes, bytes);
+                check_sound(&t, NULL);
+                snap_same(&t, &before);
+                continue;
+            }
+            assert_true(rc == 0 || rc == 1);
+            assert_true(made < nth);
+            must_find(&t, fresh[f].k, fresh[f].len, 777);
+            break;
+        }
+        snap_free(&before);
+        check_sound(&t, NULL);
+    }
+    /* A seek that cannot get its stack says so. */
+    cy_art_iter it;
+    cy_art_iter_init(&it, &t);
+    cy_alloc_fail_at(1, 0);
+    assert_int_equal(cy_art_iter_seek(&it, CY_SEEK_GE, "m", 1), CALYPSO_ENOMEM);
+    cy_alloc_fail_at(0, 0);
+    assert_int_equal(cy_art_iter_seek(&it, CY_SEEK_GE, "m", 1), 1);
+    cy_art_iter_free(&it);
+    cy_art_destroy(&t);
+}
+
+// >> randomized differential test --------------------------------------------------
+
+#define REF_MAXK 320
+
+typedef struct ref_ent { uint8_t *k; size_t len; cy_loc loc; } ref_ent;
+typedef struct ref { ref_ent *e; size_t n, cap; } ref;
+
+/* Index of the first entry >= key; *eq tells whether it is the key. */
+static size_t ref_lower(const ref *r, const uint8_t *k, size_t klen, int *eq)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (keycmp(r->e[mid].k, r->e[mid].len, k, klen) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    *eq = lo < r->n && keycmp(r->e[lo].k, r->e[lo].len, k, klen) == 0;
+    return lo;
+}
+
+static int ref_put(ref *r, const uint8_t *k, size_t klen, cy_loc loc, cy_loc *old)
+{
+    int eq;
+    size_t i = ref_lower(r, k, klen, &eq);
+    if (eq) {
+        *old = r->e[i].loc;
+        r->e[i].loc = loc;
+        return 1;
+    }
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 1024;
+        r->e = realloc(r->e, r->cap * sizeof *r->e);
+    }
+    memmove(r->e + i + 1, r->e + i, (r->n - i) * sizeof *r->e);
+    r->e[i].k = malloc(klen + 1);
+    memcpy(r->e[i].k, k, klen);
+    r->e[i].len = klen;
+    r->e[i].loc = loc;
+    r->n++;
+    return 0;
+}
+
+static int ref_del(ref *r, const uint8_t *k, size_t klen, cy_loc *old)
+{
+    int eq;
+    size_t i = ref_lower(r, k, klen, &eq);
+    if (!eq) return 0;
+    *old = r->e[i].loc;
+    free(r->e[i].k);
+    memmove(r->e + i, r->e + i + 1, (r->n - i - 1) * sizeof *r->e);
+    r->n--;
+    return 1;
+}
+
+/* Keys from tiny alphabets (so that prefixes collide) and, one time in
+ * eight, long keys sharing a 250-byte stem that differs at two places. */
+static size_t gen_key(uint64_t *s, uint8_t *k)
+{
+    static const uint8_t alpha[4] = { 0x00, 'a', 'b', 0xff };
+    size_t len = 0;
+    if (tu_below(s, 8) == 0) {
+        memset(k, 's', 250);
+        k[100] = (uint8_t)('s' + tu_below(s, 2));
+        k[200] = (uint8_t)('s' + tu_below(s, 2));
+        len = 250;
+    }
+    unsigned a = 2 + (unsigned)tu_below(s, 3);
+    size_t tail = (size_t)tu_below(s, 13);
+    for (size_t i = 0; i < tail; i++) k[len++] = alpha[tu_below(s, a)];
+    return len;
+}
+
+static void check_at(const cy_art_iter *it, int rc, const ref *r, long want)
+{
+    if (want < 0 || (size_t)want >= r->n) {
+        assert_int_equal(rc, 0);
+        return;
+    }
+    assert_int_equal(rc, 1);
+    size_t klen;
+    const uint8_t *k = cy_art_iter_key(it, &klen);
+    assert_int_equal(klen, r->e[want].len);
+    if (klen) assert_memory_equal(k, r->e[want].k, klen);
+    assert_true(loc_eq(cy_art_iter_loc(it), &r->e[want].loc));
+}
+
+static void diff_seek(uint64_t *s, cy_art_iter *it, const ref *r, const uint8_t *k, size_t klen)
+{
+    int op = (int)tu_below(s, 7), eq;
+    long ge = (long)ref_lower(r, k, klen, &eq), n = (long)r->n, want;
+    switch (op) {
+    case CY_SEEK_FIRST: want = 0; break;
+    case CY_SEEK_LAST:  want = n - 1; break;
+    case CY_SEEK_GE:    want = ge; break;
+    case CY_SEEK_GT:    want = ge + eq; break;
+    case CY_SEEK_LE:    want = eq ? ge : ge - 1; break;
+    case CY_SEEK_LT:    want = ge - 1; break;
+    default:            want = eq ? ge : -1; break;
+    }
+    int rc = cy_art_iter_seek(it, op, k, klen);
+    check_at(it, rc, r, want);
+    for (int steps = (int)tu_below(s, 6); steps > 0 && rc == 1; steps--) {
+        int fwd = (int)tu_below(s, 2);
+        rc = fwd ? cy_art_iter_next(it) : cy_art_iter_prev(it);
+        want += fwd ? 1 : -1;
+        check_at(it, rc, r, want);
+    }
+}
+
+struct diff_walk { const ref *r; size_t at, end, limit, seen; };
+
+static int diff_walk_fn(const uint8_t *key, size_t klen, const cy_loc *loc, void *ctx)
+{
+    struct diff_walk *w = ctx;
+    assert_true(w->at < w->end);
+    const ref_ent *e = &w->r->e[w->at++];
+    assert_int_equal(klen, e->len);
+    if (klen) assert_memory_equal(key, e->k, klen);
+    assert_true(loc_eq(loc, &e->loc));
+    return ++w->seen == w->limit ? 7 : 0;
+}
+
+static void diff_prefix(uint64_t *s, const cy_art *t, const ref *r, const uint8_t *k, size_t klen)
+{
+    size_t plen = (size_t)tu_below(s, klen + 1);
+    int eq;
+    struct diff_walk w = { r, ref_lower(r, k, plen, &eq), 0, 1 + (size_t)tu_below(s, 40), 0 };
+    w.end = w.at;
+    while (w.end < r->n && r->e[w.end].len >= plen && (!plen || memcmp(r->e[w.end].k, k, plen) == 0)) w.end++;
+    int rc = cy_art_walk_prefix(t, k, plen, diff_walk_fn, &w);
+    size_t expect = w.end - ref_lower(r, k, plen, &eq);
+    assert_int_equal(rc, expect >= w.limit ? 7 : 0);
+    assert_int_equal(w.seen, expect < w.limit ? expect : w.limit);
+}
+
+static void diff_range(uint64_t *s, const cy_art *t, const ref *r, const uint8_t *a, size_t alen)
+{
+    uint8_t b[REF_MAXK];
+    size_t blen = gen_key(s, b);
+    int eq;
+    struct diff_walk w = { r, ref_lower(r, a, alen, &eq), 0, 1 + (size_t)tu_below(s, 40), 0 };
+    size_t first = w.at;
+    w.end = ref_lower(r, b, blen, &eq) + (size_t)eq;
+    if (w.end < first) w.end = first;
+    int rc = cy_art_walk_range(t, a, alen, b, blen, diff_walk_fn, &w);
+    size_t expect = w.end - first;
+    assert_int_equal(rc, expect >= w.limit ? 7 : 0);
+    assert_int_equal(w.seen, expect < w.limit ? expect : w.limit);
+}
+
+static void diff_full_check(const cy_art *t, const ref *r)
+{
+    assert_int_equal(t->count, r->n);
+    check_sound(t, NULL);
+    cy_art_iter it;
+    cy_art_iter_init(&it, t);
+    long i = 0;
+    for (int rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0); ; rc = cy_art_iter_next(&it), i++) {
+        check_at(&it, rc, r, i);
+        if (rc != 1) break;
+    }
+    i = (long)r->n - 1;
+    for (int rc = cy_art_iter_seek(&it, CY_SEEK_LAST, NULL, 0); ; rc = cy_art_iter_prev(&it), i--) {
+        check_at(&it, rc, r, i);
+        if (rc != 1) break;
+    }
+    cy_art_iter_free(&it);
+}
+
+static void test_differential(void **state)
+{
+    (void)state;
+    enum { OPS = 1000000, CHECK_EVERY = 50000, SOFT_MAX = 3000 };
+    uint64_t seed = tu_seed("art differential"), s = seed;
+    cy_art t;
+    cy_art_init(&t);
+    ref r = { NULL, 0, 0 };
+    cy_art_iter it;
+    cy_art_iter_init(&it, &t);
+    uint8_t k[REF_MAXK];
+    for (uint64_t op = 0; op < OPS; op++) {
+        size_t klen;
+        /* Half the time an existing key, so that hits are common. */
+        if (r.n && tu_below(&s, 2)) {
+            const ref_ent *e = &r.e[tu_below(&s, r.n)];
+            memcpy(k, e->k, e->len);
+            klen = e->len;
+        } else {
+            klen = gen_key(&s, k);
+        }
+        unsigned roll = (unsigned)tu_below(&s, 100);
+        unsigned ins = r.n < SOFT_MAX ? 30 : 15, del = 45;
+        cy_loc l = loc_of(op), old_t, old_r;
+        if (roll < ins) {
+            int want = ref_put(&r, k, klen, l, &old_r);
+            assert_int_equal(cy_art_insert(&t, k, klen, &l, &old_t), want);
+            if (want) assert_true(loc_eq(&old_t, &old_r));
+        } else if (roll < del) {
+            int want = ref_del(&r, k, klen, &old_r);
+            assert_int_equal(cy_art_delete(&t, k, klen, &old_t), want);
+            if (want) assert_true(loc_eq(&old_t, &old_r));
+        } else if (roll < 65) {
+            int eq;
+            size_t i = ref_lower(&r, k, klen, &eq);
+            const cy_loc *got = cy_art_search(&t, k, klen);
+            if (eq) assert_true(got && loc_eq(got, &r.e[i].loc));
+            else assert_null(got);
+        } else if (roll < 90) {
+            diff_seek(&s, &it, &r, k, klen);
+        } else if (roll < 95) {
+            diff_prefix(&s, &t, &r, k, klen);
+        } else {
+            diff_range(&s, &t, &r, k, klen);
+        }
+        if (op % CHECK_EVERY == CHECK_EVERY - 1) diff_full_check(&t, &r);
+    }
+    diff_full_check(&t, &r);
+    cy_art_iter_free(&it);
+    cy_art_destroy(&t);
+    assert_int_equal(t.bytes, 0);
+    for (size_t i = 0; i < r.n; i++) free(r.e[i].k);
+    free(r.e);
+}
+
+/* 200k random 16-byte keys: the memory figure the benchmark reports at
+ * 10M, here as a sanity bound, plus every key findable after churn. */
+static void test_random16(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    uint64_t s = tu_seed("art random16");
+    cy_art t;
+    cy_art_init(&t);
+    uint8_t (*keys)[16] = malloc((size_t)N * 16);
+    for (size_t i = 0; i < N; i++) {
+        uint64_t a = tu_rand(&s), b = tu_rand(&s);
+        memcpy(keys[i], &a, 8);
+        memcpy(keys[i] + 8, &b, 8);
+        put(&t, keys[i], 16, i);
+    }
+    print_message("[ INFO     ] %d random 16-byte keys: %.1f bytes/key\n", N,
+                  (double)t.bytes / (double)t.count);
+    assert_true(t.bytes / t.count < 56);
+    for (size_t i = 0; i < N; i += 2) assert_int_equal(cy_art_delete(&t, keys[i], 16, NULL), 1);
+    for (size_t i = 1; i < N; i += 2) must_find(&t, keys[i], 16, i);
+    check_sound(&t, NULL);
+    check_order(&t);
+    cy_art_destroy(&t);
+    free(keys);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_tree),
+        cmocka_unit_test(test_insert_replace_delete),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_prefix_and_binary_keys),
+        cmocka_unit_test(test_long_keys),
+        cmocka_unit_test(test_deep_prefix_chain),
+        cmocka_unit_test(test_grow_and_shrink),
+        cmocka_unit_test(test_collapse_recompresses_path),
+        cmocka_unit_test(test_delete_without_memory),
+        cmocka_unit_test(test_seek_all_modes),
+        cmocka_unit_test(test_walks),
+        cmocka_unit_test(test_resume_after_changes),
+        cmocka_unit_test(test_insert_allocation_failure),
+        cmocka_unit_test(test_differential),
+        cmocka_unit_test(test_random16),
+    };
+    return cmocka_run_group_tests_name("art", tests, NULL, NULL);
+}
