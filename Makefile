@@ -20,14 +20,16 @@ PREFIX  ?= /usr/local
 
 WARN    := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes
 CFLAGS_ALL := -std=c11 $(OPT) $(SAN) $(WARN) -I. -Isrc
-LDLIBS_ALL := -lpthread $(SAN)
+LDLIBS_ALL := -lpthread -lm $(SAN)
 
 # Debian packages the build and the tests need (installed by `make deps`).
 DEB_PACKAGES := libxxhash-dev libcmocka-dev
 
 # The amalgamation order: alloc and os first (everything uses them), then the
 # key directory, then the engine's layers bottom-up.
-AMALG_SRC := src/alloc.c src/os.c src/art.c
+AMALG_SRC := src/alloc.c src/os.c src/art.c src/record.c src/error.c src/dir.c \
+             src/files.c src/ttl.c src/recover.c src/hint.c src/db.c src/walk.c \
+             src/bg.c src/merge.c src/backup.c
 SRC_HDRS  := $(wildcard src/*.h)
 
 # Tests: every tests/test_*.c is one cmocka binary. API_TESTS link only the
@@ -114,13 +116,19 @@ check-symbols: $(BUILD)/libcalypso.a
 	if [ -n "$$bad" ]; then echo "libcalypso.a exports symbols without the calypso_ prefix:" >&2; echo "$$bad" >&2; exit 1; fi; \
 	echo "libcalypso.a exports calypso_* only"
 
-# calypso.c must compile alone, strictly, under gcc and clang.
-check-vendor: calypso.c calypso.h
+# calypso.c must compile alone, strictly, under gcc and clang; and the two
+# files alone, copied into an empty directory, must build and run the
+# quickstart (vendoring is "copy two files").
+check-vendor: calypso.c calypso.h examples/quickstart.c
 	@for c in gcc clang; do \
 	  command -v $$c >/dev/null || continue; \
 	  $$c -std=c11 -O2 -Wall -Wextra -Wpedantic -Werror -c calypso.c -o /dev/null || exit 1; \
 	  echo "calypso.c compiles alone under $$c"; \
 	done
+	@tmp=$$(mktemp -d) && cp calypso.c calypso.h examples/quickstart.c $$tmp/ && \
+	  (cd $$tmp && cc -std=c11 -O2 quickstart.c calypso.c -lpthread -lm -o quickstart && \
+	   ./quickstart $$tmp/db >/dev/null) && rm -rf $$tmp && \
+	  echo "vendored calypso.c + calypso.h build and run the quickstart"
 
 asan:
 	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" OPT="-O1 -g" run-tests

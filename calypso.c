@@ -44,12 +44,6 @@
 
 #include "calypso.h"
 
-#ifdef CY_AMALGAMATION
-#define CY_INTERNAL static
-#else
-#define CY_INTERNAL
-#endif
-
 #if defined(__GNUC__) || defined(__clang__)
 #define CY_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define CY_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -58,6 +52,14 @@
 #define CY_LIKELY(x)   (x)
 #define CY_UNLIKELY(x) (x)
 #define CY_UNUSED
+#endif
+
+/* In the amalgamation, internals are static; test hooks and helpers that a
+ * given build does not call are then unused, which is fine. */
+#ifdef CY_AMALGAMATION
+#define CY_INTERNAL static CY_UNUSED
+#else
+#define CY_INTERNAL
 #endif
 
 // >> alloc -------------------------------------------------------------------
@@ -439,6 +441,29 @@ CY_INTERNAL int64_t cy_os_pread(int fd, void *buf, size_t n, uint64_t off)
     return (int64_t)got;
 }
 
+CY_INTERNAL int64_t cy_os_preadv(int fd, const struct iovec *iov, int cnt, uint64_t off)
+{
+    int err = cy_os_enter(CY_OS_PREAD);
+    if (err) return -err;
+    struct iovec v[4];
+    if (cnt < 1 || cnt > 4) return -EINVAL;
+    memcpy(v, iov, (size_t)cnt * sizeof *v);
+    struct iovec *p = v;
+    uint64_t got = 0;
+    while (cnt > 0) {
+        ssize_t r = preadv(fd, p, cnt, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -errno;
+        if (r == 0) break;
+        got += (uint64_t)r;
+        /* Step over what a short read filled, then read the rest. */
+        size_t left = (size_t)r;
+        while (cnt > 0 && left >= p->iov_len) { left -= p->iov_len; p++; cnt--; }
+        if (cnt > 0) { p->iov_base = (char *)p->iov_base + left; p->iov_len -= left; }
+    }
+    return (int64_t)got;
+}
+
 CY_INTERNAL int cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 {
     int err = cy_os_enter(CY_OS_PWRITE);
@@ -458,6 +483,34 @@ CY_INTERNAL int cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off)
         }
         if (r == 0) return -EIO;
         put += (size_t)r;
+    }
+    return 0;
+}
+
+CY_INTERNAL int cy_os_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off)
+{
+    int err = cy_os_enter(CY_OS_PWRITE);
+    struct iovec v[4];
+    if (cnt < 1 || cnt > 4) return -EINVAL;
+    memcpy(v, iov, (size_t)cnt * sizeof *v);
+    if (err) {
+        if (cy_os_fault.short_write && v[0].iov_len > 1) {
+            ssize_t r = pwrite(fd, v[0].iov_base, v[0].iov_len / 2, (off_t)off);
+            (void)r;   /* the half write is the point; the call fails anyway */
+        }
+        return -err;
+    }
+    struct iovec *p = v;
+    uint64_t put = 0;
+    while (cnt > 0) {
+        ssize_t r = pwritev(fd, p, cnt, (off_t)(off + put));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -errno;
+        if (r == 0) return -EIO;
+        put += (uint64_t)r;
+        size_t left = (size_t)r;
+        while (cnt > 0 && left >= p->iov_len) { left -= p->iov_len; p++; cnt--; }
+        if (cnt > 0) { p->iov_base = (char *)p->iov_base + left; p->iov_len -= left; }
     }
     return 0;
 }
@@ -1707,4 +1760,3254 @@ CY_INTERNAL int cy_art_verify(const cy_art *t, uint64_t kinds[4])
     CY_ART_CHECK(&c, c.leaves == t->count && c.bytes == t->bytes);
     if (kinds) memcpy(kinds, c.kinds, sizeof c.kinds);
     return c.bad;
+}
+/* >> src/record.c */
+/*
+ * record.c: the byte layout of a datafile record (doc/format.md), its
+ * varints and its checksum. Everything that reads or writes a record on
+ * disk goes through these functions; nothing else includes xxhash.h.
+ *
+ *   crc    u32 little-endian: low 32 bits of XXH3-64 over every byte after
+ *          it (type .. value)
+ *   type   u8: 1 put, 2 put with expiry, 3 tombstone
+ *   expiry varint, only for type 2: absolute ms since the Unix epoch
+ *   klen   varint, 1..65535
+ *   vlen   varint: value bytes (for a tombstone, its payload: the varint id
+ *          of the datafile that held the record it deletes)
+ *   key, value
+ *
+ * A put of a 16-byte key and 100-byte value costs 7 header bytes.
+ */
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <string.h>
+
+CY_INTERNAL size_t cy_varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) { v >>= 7; n++; }
+    return n;
+}
+
+CY_INTERNAL size_t cy_varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+CY_INTERNAL size_t cy_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (size_t i = 0; i < 10 && p + i < end; i++) {
+        uint64_t b = p[i];
+        if (i == 9 && b > 1) return 0;          /* would overflow 64 bits */
+        r |= (b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            /* Reject non-minimal encodings (a trailing 0x00 group) so that
+             * every value has exactly one encoding and header lengths can be
+             * derived from sizes. */
+            if (i > 0 && b == 0) return 0;
+            *v = r;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+CY_INTERNAL void cy_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+
+CY_INTERNAL uint32_t cy_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+CY_INTERNAL void cy_put_u64(uint8_t *p, uint64_t v)
+{
+    cy_put_u32(p, (uint32_t)v);
+    cy_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+CY_INTERNAL uint64_t cy_get_u64(const uint8_t *p)
+{
+    return (uint64_t)cy_get_u32(p) | (uint64_t)cy_get_u32(p + 4) << 32;
+}
+
+CY_INTERNAL uint32_t cy_rec_header(uint8_t *out, int type, uint64_t expiry,
+                                   uint64_t klen, uint64_t vlen)
+{
+    uint8_t *p = out;
+    cy_put_u32(p, 0);
+    p += 4;
+    *p++ = (uint8_t)type;
+    if (type == CY_REC_PUT_TTL) p += cy_varint_put(p, expiry);
+    p += cy_varint_put(p, klen);
+    p += cy_varint_put(p, vlen);
+    return (uint32_t)(p - out);
+}
+
+CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
+{
+    const uint8_t *end = p + avail, *q = p + 5;
+    size_t n;
+    if (avail < 5) return 0;
+    r->crc = cy_get_u32(p);
+    r->type = p[4];
+    r->expiry = 0;
+    if (r->type < CY_REC_PUT || r->type > CY_REC_DEL) return -1;
+    if (r->type == CY_REC_PUT_TTL) {
+        if (!(n = cy_varint_get(q, end, &r->expiry)))
+            return end - q >= 10 ? -1 : 0;
+        if (r->expiry == 0) return -1;
+        q += n;
+    }
+    if (!(n = cy_varint_get(q, end, &r->klen))) return end - q >= 10 ? -1 : 0;
+    q += n;
+    if (!(n = cy_varint_get(q, end, &r->vlen))) return end - q >= 10 ? -1 : 0;
+    q += n;
+    if (r->klen == 0 || r->klen > CY_ART_MAX_KEY || r->vlen > CALYPSO_MAX_VALUE_SIZE) return -1;
+    r->hdr = (uint32_t)(q - p);
+    return 1;
+}
+
+CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, uint64_t size)
+{
+    uint64_t fixed = 5 + cy_varint_len(klen) + klen;
+    if (type == CY_REC_PUT_TTL) fixed += cy_varint_len(expiry);
+    for (uint64_t w = 1; w <= 5; w++) {
+        if (size < fixed + w) return 0;
+        if (cy_varint_len(size - fixed - w) == w) return (uint32_t)(fixed - klen + w);
+    }
+    return 0;
+}
+
+CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (blen == 0) return (uint32_t)XXH3_64bits(a, alen);
+    XXH3_state_t st;
+    XXH3_INITSTATE(&st);
+    XXH3_64bits_reset(&st);
+    XXH3_64bits_update(&st, a, alen);
+    XXH3_64bits_update(&st, b, blen);
+    return (uint32_t)XXH3_64bits_digest(&st);
+}
+/* >> src/error.c */
+/*
+ * error.c: error codes and their texts, the per-thread error detail behind
+ * calypso_errmsg(), the version string, and the engine's clock.
+ *
+ * The detail lives in thread-local slots keyed by handle, so that two
+ * threads failing on one handle do not overwrite each other's message and
+ * no lock is needed. A thread keeps the last CY_ERR_SLOTS handles it failed
+ * on; the NULL handle's slot holds the last failed calypso_open.
+ */
+/* >> src/engine.h */
+/*
+ * engine.h: the database handle and what the engine's modules share about
+ * it: the file table (files.c), the on-disk directory (dir.c), recovery
+ * (recover.c), the write path and durability (db.c), walks (walk.c), the
+ * TTL index (ttl.c), the background thread (bg.c) and backup (backup.c).
+ *
+ * Locks, always taken in this order, never held across a user callback:
+ *   maint_mu     one of merge, backup or hint writing at a time (they
+ *                remove or read whole files).
+ *   write_mu     serializes writers: appends, rotation, keydir changes. It
+ *                is also held for every change to the file table and to
+ *                dead-byte counts, so holding it makes those stable.
+ *   kd_lock      rwlock over the keydir and TTL trees and `dead`. Readers
+ *                take it shared for a lookup only, never across disk I/O.
+ *   files_lock   rwlock over the file table. Shared while a reader preads
+ *                from a file's descriptor (so no descriptor is closed under
+ *                it); exclusive to add, remove, open or evict descriptors.
+ *   sync_mu      group commit state.
+ *   bg_mu        background thread's wake-ups.
+ */
+#ifndef CY_ENGINE_H
+#define CY_ENGINE_H
+
+
+#include <pthread.h>
+
+// >> file table ---------------------------------------------------------------
+
+typedef struct cy_file {
+    uint32_t fid;
+    int      fd;          /* -1 while a sealed file's descriptor is evicted */
+    uint64_t size;        /* bytes of records (the active file grows)       */
+    uint64_t dead;        /* bytes of records no longer live                 */
+    uint64_t hint_size;   /* bytes of its hint file, 0 if none               */
+    uint64_t last_used;   /* tick of the last read, for LRU eviction         */
+    int      sealed;      /* never written again                             */
+    int      hint_failed; /* its hint could not be written: do not retry     */
+} cy_file;
+
+// >> handle ---------------------------------------------------------------
+
+struct calypso {
+    char           *path;
+    calypso_options opt;
+    int             lock_fd;
+    int             failed;       /* reopen failed: refuse all but close     */
+    int             broken;       /* a write could not be undone: no writes  */
+
+    pthread_mutex_t  write_mu;
+    pthread_rwlock_t kd_lock;
+    cy_art           keydir;
+    cy_art           ttl_by_key;  /* key -> expiry (in loc.off)              */
+    cy_art           ttl_by_time; /* be64(expiry) || key -> nothing          */
+    uint64_t         dead;        /* dead bytes over all files               */
+
+    pthread_rwlock_t files_lock;
+    cy_file        **files;       /* sorted by fid                           */
+    uint32_t         nfiles, files_cap, open_fds;
+    cy_file         *active;      /* NULL on a read-only handle              */
+    uint64_t         tick;
+
+    uint8_t         *wbuf;        /* record encoding buffer (write_mu)       */
+    size_t           wcap;
+
+    pthread_mutex_t  sync_mu;
+    pthread_cond_t   sync_cv;
+    int              syncing;
+    uint64_t         written_seq; /* bytes appended since open (write_mu)    */
+    uint64_t         synced_seq;  /* of those, durable (sync_mu)             */
+
+    pthread_t        bg;
+    int              bg_started;
+    pthread_mutex_t  bg_mu;
+    pthread_cond_t   bg_cv;
+    int              bg_stop;
+    int              bg_hints_pending;
+    pthread_mutex_t  maint_mu;    /* held by whoever removes or copies whole
+                                     files: merge, backup, hint writing      */
+    int              merging;     /* a merge runs (atomic)                   */
+    uint64_t         last_merge_check;
+
+    uint64_t         merges;
+    char             note[512];   /* what auto_recovery dropped              */
+};
+
+// >> errors (error.c) ----------------------------------------------------------
+/* Records the detail of an error for this thread and db and returns rc. */
+CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* errno (positive or negative) to CALYPSO_ENOSPC-free code: EIO or ENOMEM. */
+CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file);
+CY_INTERNAL void cy_err_forget(calypso *db);
+/* Moves this thread's detail for `from` to `to` (open failures: to NULL). */
+CY_INTERNAL void cy_err_move(calypso *from, calypso *to);
+
+// >> clock (error.c) -------------------------------------------------------------
+/* Milliseconds since the epoch. Tests move time with cy_clock_shift. */
+CY_INTERNAL uint64_t cy_now_ms(void);
+CY_INTERNAL void     cy_clock_shift(int64_t ms);
+
+// >> directory (dir.c) -----------------------------------------------------------
+#define CY_FORMAT_VERSION 1
+CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, size_t cap);
+CY_INTERNAL void cy_dir_hint_path(const calypso *db, uint32_t fid, char *out, size_t cap);
+CY_INTERNAL int  cy_dir_lock(calypso *db);
+CY_INTERNAL void cy_dir_unlock(calypso *db);
+CY_INTERNAL int  cy_dir_meta(calypso *db, int fresh);
+/* Lists datafile ids (sorted) and which have hint files; removes leftover
+ * temporary files on a writable handle. */
+CY_INTERNAL int  cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n,
+                             uint8_t **has_hint);
+/* Writes path atomically: tmp file, fdatasync, rename, directory fsync. */
+CY_INTERNAL int  cy_dir_write_file(calypso *db, const char *dir, const char *name,
+                                   const void *data, size_t len);
+
+// >> file table (files.c) --------------------------------------------------------
+CY_INTERNAL int      cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, int sealed);
+CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);   /* files_lock held */
+/* Reads n bytes at off of file fid into buf. CALYPSO_ENOTFOUND when the
+ * file is gone (a merge removed it: look the key up again). */
+CY_INTERNAL int      cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n,
+                                    uint64_t off);
+CY_INTERNAL int      cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
+                                     void *b, size_t blen, uint64_t off);
+CY_INTERNAL void     cy_files_close_all(calypso *db);
+/* Creates datafile fid+1 after the active one and makes it active. */
+CY_INTERNAL int      cy_files_rotate(calypso *db);
+CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
+
+// >> hint files (hint.c) ----------------------------------------------------------
+CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
+/* Loads hint of fid into the keydir; CALYPSO_ECORRUPT if invalid (the
+ * caller then scans the datafile), nothing applied in that case. */
+CY_INTERNAL int  cy_hint_load(calypso *db, uint32_t fid, uint64_t data_size);
+
+// >> recovery and keydir updates (recover.c) ------------------------------------
+CY_INTERNAL int  cy_recover(calypso *db);
+/* Applies a record found at (fid, off, size) to the keydir, as replay does
+ * and as the write path does after appending. kd_lock held exclusively. */
+CY_INTERNAL int  cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_t klen,
+                                 uint64_t expiry, uint32_t fid, uint64_t off, uint32_t size);
+/* Looks key up; returns its loc (NULL when absent) and its expiry.
+ * kd_lock held. */
+CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, const void *key, size_t klen,
+                                        uint64_t *expiry);
+CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
+
+// >> ttl index (ttl.c) -------------------------------------------------------------
+CY_INTERNAL int  cy_ttl_set(calypso *db, const void *key, size_t klen, uint64_t expiry);
+CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen);
+CY_INTERNAL uint64_t cy_ttl_get(calypso *db, const void *key, size_t klen);
+CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, uint64_t now);
+/* Copies up to max expired keys (expiry <= now) into a list. */
+typedef struct cy_keylist {
+    uint8_t  *buf;   size_t blen, bcap;
+    size_t   *off;   size_t n, ncap;   /* key i = buf[off[i] .. off[i+1]) */
+} cy_keylist;
+CY_INTERNAL int  cy_keylist_push(cy_keylist *l, const void *key, size_t klen);
+CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen);
+CY_INTERNAL void cy_keylist_clear(cy_keylist *l);
+CY_INTERNAL void cy_keylist_free(cy_keylist *l);
+CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out);
+
+// >> write path (db.c) --------------------------------------------------------------
+/* Appends tombstones for the keys (skipping absent ones) in as few writes as
+ * possible, all or nothing for the keydir. write_mu held by the caller. */
+CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
+CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
+CY_INTERNAL int  cy_db_writable(calypso *db);
+
+// >> merge (merge.c) -----------------------------------------------------------------
+/* Ids of merged datafiles have this bit; they replay before regular ones. */
+#define CY_FID_MERGED 0x40000000u
+/* At open, before replay: finishes a merge that committed, or discards one
+ * that did not. */
+CY_INTERNAL int  cy_merge_recover(calypso *db);
+/* 1 when dead bytes pass the auto-merge trigger. */
+CY_INTERNAL int  cy_merge_due(calypso *db);
+
+// >> background thread (bg.c) -------------------------------------------------------
+CY_INTERNAL int  cy_bg_start(calypso *db);
+CY_INTERNAL void cy_bg_stop(calypso *db);
+CY_INTERNAL void cy_bg_kick(calypso *db);
+
+#endif /* CY_ENGINE_H */
+/* << engine.h (back in src/error.c) */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define CY_ERR_SLOTS 4
+
+typedef struct cy_err_slot {
+    const calypso *db;
+    int            used;
+    char           msg[640];
+} cy_err_slot;
+
+static _Thread_local cy_err_slot cy_err_slots[CY_ERR_SLOTS];
+static _Thread_local unsigned    cy_err_next;
+
+const char *calypso_version(void)
+{
+    return CALYPSO_VERSION;
+}
+
+const char *calypso_strerror(int rc)
+{
+    switch (rc) {
+#define CY_ERR_CASE(name, value, msg) case (value): return msg;
+        CALYPSO_ERROR_MAP(CY_ERR_CASE)
+#undef CY_ERR_CASE
+    default: return "unknown error";
+    }
+}
+
+static cy_err_slot *cy_err_slot_for(const calypso *db, int create)
+{
+    for (unsigned i = 0; i < CY_ERR_SLOTS; i++)
+        if (cy_err_slots[i].used && cy_err_slots[i].db == db) return &cy_err_slots[i];
+    if (!create) return NULL;
+    cy_err_slot *s = &cy_err_slots[cy_err_next++ % CY_ERR_SLOTS];
+    s->db = db;
+    s->used = 1;
+    return s;
+}
+
+CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
+{
+    cy_err_slot *s = cy_err_slot_for(db, 1);
+    int n = snprintf(s->msg, sizeof s->msg, "%s", calypso_strerror(rc));
+    if (fmt && n > 0 && (size_t)n < sizeof s->msg - 2) {
+        s->msg[n++] = ':';
+        s->msg[n++] = ' ';
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s->msg + n, sizeof s->msg - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file)
+{
+    int e = neg_errno < 0 ? -neg_errno : neg_errno;
+    int rc = e == ENOMEM ? CALYPSO_ENOMEM : CALYPSO_EIO;
+    return cy_err(db, rc, "%s %s: %s (errno %d)", what, file ? file : "", strerror(e), e);
+}
+
+CY_INTERNAL void cy_err_forget(calypso *db)
+{
+    cy_err_slot *s = cy_err_slot_for(db, 0);
+    if (s) s->used = 0;
+}
+
+CY_INTERNAL void cy_err_move(calypso *from, calypso *to)
+{
+    cy_err_slot *s = cy_err_slot_for(from, 0);
+    if (!s) return;
+    cy_err_slot *d = cy_err_slot_for(to, 1);
+    if (d != s) {
+        memcpy(d->msg, s->msg, sizeof d->msg);
+        s->used = 0;
+    }
+}
+
+const char *calypso_errmsg(calypso *db)
+{
+    cy_err_slot *s = cy_err_slot_for(db, 0);
+    return s ? s->msg : "";
+}
+
+static int64_t cy_clock_offset_ms;
+
+CY_INTERNAL uint64_t cy_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t off = __atomic_load_n(&cy_clock_offset_ms, __ATOMIC_RELAXED);
+    return (uint64_t)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + off);
+}
+
+CY_INTERNAL void cy_clock_shift(int64_t ms)
+{
+    __atomic_add_fetch(&cy_clock_offset_ms, ms, __ATOMIC_RELAXED);
+}
+/* >> src/dir.c */
+/*
+ * dir.c: the database directory: file names, the LOCK file, the META file
+ * and the listing of datafiles and hint files at open.
+ *
+ * LOCK holds a flock: exclusive for a writer, shared for read-only handles.
+ * A writer writes its pid into it so that a refused opener can say who holds
+ * the database. flock locks belong to the open file description, so a
+ * process that dies releases its lock: no stale lock can block an open.
+ *
+ * META holds the format version as one text line, "calypso-format N". It is
+ * written once, atomically (tmp, fdatasync, rename, directory fsync), when a
+ * database is created.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%010u.data", db->path, fid);
+}
+
+CY_INTERNAL void cy_dir_hint_path(const calypso *db, uint32_t fid, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%010u.hint", db->path, fid);
+}
+
+static void cy_dir_read_holder(int fd, char *pid, size_t cap)
+{
+    int64_t n = cy_os_pread(fd, pid, cap - 1, 0);
+    if (n < 0) n = 0;
+    pid[n] = 0;
+    while (n > 0 && (pid[n - 1] == '\n' || pid[n - 1] == ' ')) pid[--n] = 0;
+    if (!n) snprintf(pid, cap, "unknown (a read-only opener)");
+}
+
+CY_INTERNAL int cy_dir_lock(calypso *db)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/LOCK", db->path);
+    int ro = db->opt.read_only;
+    int fd = cy_os_open(path, ro ? O_RDONLY : (O_RDWR | O_CREAT), db->opt.file_mode);
+    if (fd < 0 && ro && fd == -ENOENT) {
+        /* A read-only handle never creates files; a database without LOCK
+         * (copied, or made by hand) is still readable. */
+        db->lock_fd = -1;
+        return CALYPSO_OK;
+    }
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    int rc = cy_os_flock(fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB);
+    if (rc == -EWOULDBLOCK) {
+        char pid[64];
+        cy_dir_read_holder(fd, pid, sizeof pid);
+        cy_os_close(fd);
+        return cy_err(db, CALYPSO_ELOCKED, "%s is held by process %s", path, pid);
+    }
+    if (rc < 0) {
+        cy_os_close(fd);
+        return cy_err_errno(db, rc, "flock", path);
+    }
+    if (!ro) {
+        char pid[32];
+        int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+        if ((rc = cy_os_ftruncate(fd, 0)) < 0 || (rc = cy_os_pwrite(fd, pid, (size_t)n, 0)) < 0) {
+            cy_os_close(fd);
+            return cy_err_errno(db, rc, "write", path);
+        }
+    }
+    db->lock_fd = fd;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL void cy_dir_unlock(calypso *db)
+{
+    if (db->lock_fd < 0) return;
+    if (!db->opt.read_only) cy_os_ftruncate(db->lock_fd, 0);
+    cy_os_close(db->lock_fd);   /* releases the flock */
+    db->lock_fd = -1;
+}
+
+CY_INTERNAL int cy_dir_write_file(calypso *db, const char *dir, const char *name,
+                                  const void *data, size_t len)
+{
+    char tmp[4096], path[4096];
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = cy_os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, db->opt.file_mode);
+    if (fd < 0) return cy_err_errno(db, fd, "create", tmp);
+    int rc = cy_os_pwrite(fd, data, len, 0);
+    if (!rc) rc = cy_os_fdatasync(fd);
+    int rc2 = cy_os_close(fd);
+    if (!rc) rc = rc2;
+    if (!rc) rc = cy_os_rename(tmp, path);
+    if (!rc) rc = cy_os_sync_dir(dir);
+    if (rc) {
+        cy_os_unlink(tmp);
+        return cy_err_errno(db, rc, "write", path);
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_dir_meta(calypso *db, int fresh)
+{
+    char path[4096], buf[64];
+    snprintf(path, sizeof path, "%s/META", db->path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd == -ENOENT) {
+        if (!fresh)
+            return cy_err(db, CALYPSO_ECORRUPT, "%s is missing but datafiles exist", path);
+        if (db->opt.read_only) return CALYPSO_OK;
+        int n = snprintf(buf, sizeof buf, "calypso-format %d\n", CY_FORMAT_VERSION);
+        return cy_dir_write_file(db, db->path, "META", buf, (size_t)n);
+    }
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    int64_t n = cy_os_pread(fd, buf, sizeof buf - 1, 0);
+    cy_os_close(fd);
+    if (n < 0) return cy_err_errno(db, (int)n, "read", path);
+    buf[n] = 0;
+    char *end = NULL;
+    if (strncmp(buf, "calypso-format ", 15) != 0)
+        return cy_err(db, CALYPSO_ECORRUPT, "%s does not name a calypso format", path);
+    long v = strtol(buf + 15, &end, 10);
+    if (end == buf + 15 || (*end != '\n' && *end != 0))
+        return cy_err(db, CALYPSO_ECORRUPT, "%s: unreadable format version", path);
+    if (v != CY_FORMAT_VERSION)
+        return cy_err(db, CALYPSO_EVERSION, "%s: format version %ld, this build reads %d",
+                      path, v, CY_FORMAT_VERSION);
+    return CALYPSO_OK;
+}
+
+typedef struct cy_dir_listing {
+    calypso  *db;
+    uint32_t *fids;
+    uint8_t  *hint;
+    uint32_t  n, cap;
+    uint32_t *hints;
+    uint32_t  nh, caph;
+    int       err;
+} cy_dir_listing;
+
+static int cy_dir_push(uint32_t **arr, uint32_t *n, uint32_t *cap, uint32_t v)
+{
+    if (*n == *cap) {
+        uint32_t nc = *cap ? *cap * 2 : 16;
+        uint32_t *p = cy_realloc(*arr, nc * sizeof *p);
+        if (!p) return CALYPSO_ENOMEM;
+        *arr = p;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = v;
+    return 0;
+}
+
+/* Parses "NNNNNNNNNN.ext"; returns the fid or 0. */
+static uint32_t cy_dir_parse_name(const char *name, const char *ext)
+{
+    size_t len = strlen(name), elen = strlen(ext);
+    if (len != 10 + elen || strcmp(name + 10, ext) != 0) return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 10; i++) {
+        if (name[i] < '0' || name[i] > '9') return 0;
+        v = v * 10 + (uint64_t)(name[i] - '0');
+    }
+    return v > CY_LOC_FIDMASK ? 0 : (uint32_t)v;
+}
+
+static int cy_dir_entry(const char *name, void *ctx)
+{
+    cy_dir_listing *l = ctx;
+    uint32_t fid;
+    size_t len = strlen(name);
+    if ((fid = cy_dir_parse_name(name, ".data")))
+        return cy_dir_push(&l->fids, &l->n, &l->cap, fid);
+    if ((fid = cy_dir_parse_name(name, ".hint")))
+        return cy_dir_push(&l->hints, &l->nh, &l->caph, fid);
+    if (len > 4 && strcmp(name + len - 4, ".tmp") == 0 && !l->db->opt.read_only) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", l->db->path, name);
+        cy_os_unlink(path);   /* an unfinished atomic write: never relied on */
+    }
+    return 0;
+}
+
+static int cy_dir_cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint)
+{
+    cy_dir_listing l = { .db = db };
+    int rc = cy_os_list_dir(db->path, cy_dir_entry, &l);
+    if (rc == CALYPSO_ENOMEM) {
+        rc = cy_err(db, CALYPSO_ENOMEM, "listing %s", db->path);
+    } else if (rc < 0) {
+        rc = cy_err_errno(db, rc, "list", db->path);
+    } else if (!(l.hint = cy_calloc(l.n ? l.n : 1, 1))) {
+        rc = cy_err(db, CALYPSO_ENOMEM, "listing %s", db->path);
+    }
+    if (rc) {
+        cy_free(l.fids);
+        cy_free(l.hints);
+        return rc;
+    }
+    qsort(l.fids, l.n, sizeof *l.fids, cy_dir_cmp_u32);
+    qsort(l.hints, l.nh, sizeof *l.hints, cy_dir_cmp_u32);
+    for (uint32_t i = 0, j = 0; i < l.n; i++) {
+        while (j < l.nh && l.hints[j] < l.fids[i]) j++;
+        l.hint[i] = j < l.nh && l.hints[j] == l.fids[i];
+    }
+    cy_free(l.hints);
+    *fids = l.fids;
+    *n = l.n;
+    *has_hint = l.hint;
+    return CALYPSO_OK;
+}
+/* >> src/files.c */
+/*
+ * files.c: the table of datafiles and the cache of their descriptors.
+ *
+ * The table is an array of cy_file sorted by fid, guarded by files_lock.
+ * Readers hold it shared while they pread, so a descriptor can be closed
+ * (LRU eviction past max_open_files, removal by a merge) only under the
+ * exclusive lock, when no read is in flight. The active file's descriptor
+ * is never evicted. Opening an evicted descriptor needs the exclusive lock
+ * too; readers upgrade by dropping the shared lock and retrying, since a
+ * merge may have removed the file meanwhile (then they report
+ * CALYPSO_ENOTFOUND and the caller looks its key up again).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+static int cy_files_index(const calypso *db, uint32_t fid)
+{
+    uint32_t lo = 0, hi = db->nfiles;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (db->files[mid]->fid < fid) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < db->nfiles && db->files[lo]->fid == fid ? (int)lo : -1;
+}
+
+CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid)
+{
+    int i = cy_files_index(db, fid);
+    return i < 0 ? NULL : db->files[i];
+}
+
+/* Adds a file; the caller holds files_lock exclusively or is alone. */
+CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, int sealed)
+{
+    if (db->nfiles == db->files_cap) {
+        uint32_t nc = db->files_cap ? db->files_cap * 2 : 16;
+        cy_file **p = cy_realloc(db->files, nc * sizeof *p);
+        if (!p) return CALYPSO_ENOMEM;
+        db->files = p;
+        db->files_cap = nc;
+    }
+    cy_file *f = cy_calloc(1, sizeof *f);
+    if (!f) return CALYPSO_ENOMEM;
+    f->fid = fid;
+    f->fd = fd;
+    f->size = size;
+    f->sealed = sealed;
+    uint32_t i = db->nfiles;
+    while (i > 0 && db->files[i - 1]->fid > fid) {
+        db->files[i] = db->files[i - 1];
+        i--;
+    }
+    db->files[i] = f;
+    db->nfiles++;
+    if (fd >= 0) db->open_fds++;
+    return CALYPSO_OK;
+}
+
+/* Closes the least recently used sealed descriptor. files_lock exclusive. */
+static void cy_files_evict_one(calypso *db)
+{
+    cy_file *victim = NULL;
+    for (uint32_t i = 0; i < db->nfiles; i++) {
+        cy_file *f = db->files[i];
+        if (f->fd < 0 || f == db->active) continue;
+        if (!victim || f->last_used < victim->last_used) victim = f;
+    }
+    if (!victim) return;
+    cy_os_close(victim->fd);
+    victim->fd = -1;
+    db->open_fds--;
+}
+
+/* Opens the descriptor of fid if it is evicted. files_lock exclusive. */
+static int cy_files_open_fd(calypso *db, cy_file *f)
+{
+    if (f->fd >= 0) return CALYPSO_OK;
+    while (db->open_fds >= db->opt.max_open_files + (db->active ? 1u : 0u)) {
+        uint32_t before = db->open_fds;
+        cy_files_evict_one(db);
+        if (db->open_fds == before) break;
+    }
+    char path[4096];
+    cy_dir_data_path(db, f->fid, path, sizeof path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    f->fd = fd;
+    db->open_fds++;
+    return CALYPSO_OK;
+}
+
+/* Runs a read of file fid with files_lock shared, opening its descriptor
+ * first if needed. */
+static int cy_files_read(calypso *db, uint32_t fid, struct iovec *iov, int iovcnt,
+                         size_t want, uint64_t off)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        pthread_rwlock_rdlock(&db->files_lock);
+        cy_file *f = cy_files_find(db, fid);
+        if (!f) {
+            pthread_rwlock_unlock(&db->files_lock);
+            return CALYPSO_ENOTFOUND;
+        }
+        if (f->fd >= 0) {
+            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
+                             __ATOMIC_RELAXED);
+            int64_t got = iovcnt == 1 ? cy_os_pread(f->fd, iov[0].iov_base, iov[0].iov_len, off)
+                                      : cy_os_preadv(f->fd, iov, iovcnt, off);
+            int err = got < 0 ? (int)-got : 0;
+            pthread_rwlock_unlock(&db->files_lock);
+            char path[4096];
+            if (err) {
+                cy_dir_data_path(db, fid, path, sizeof path);
+                return cy_err_errno(db, -err, "read", path);
+            }
+            if ((size_t)got != want) {
+                cy_dir_data_path(db, fid, path, sizeof path);
+                return cy_err(db, CALYPSO_ECORRUPT, "%s: record at offset %llu runs past the end",
+                              path, (unsigned long long)off);
+            }
+            return CALYPSO_OK;
+        }
+        pthread_rwlock_unlock(&db->files_lock);
+        pthread_rwlock_wrlock(&db->files_lock);
+        f = cy_files_find(db, fid);
+        int rc = f ? cy_files_open_fd(db, f) : CALYPSO_ENOTFOUND;
+        pthread_rwlock_unlock(&db->files_lock);
+        if (rc) return rc;
+    }
+    return cy_err(db, CALYPSO_EIO, "descriptor of datafile %u evicted twice", fid);
+}
+
+CY_INTERNAL int cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n, uint64_t off)
+{
+    struct iovec iov = { buf, n };
+    return cy_files_read(db, fid, &iov, 1, n, off);
+}
+
+CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
+                                void *b, size_t blen, uint64_t off)
+{
+    struct iovec iov[2] = { { a, alen }, { b, blen } };
+    if (!blen) return cy_files_read(db, fid, iov, 1, alen, off);
+    return cy_files_read(db, fid, iov, 2, alen + blen, off);
+}
+
+CY_INTERNAL void cy_files_close_all(calypso *db)
+{
+    for (uint32_t i = 0; i < db->nfiles; i++) {
+        if (db->files[i]->fd >= 0) cy_os_close(db->files[i]->fd);
+        cy_free(db->files[i]);
+    }
+    cy_free(db->files);
+    db->files = NULL;
+    db->nfiles = db->files_cap = db->open_fds = 0;
+    db->active = NULL;
+}
+
+/* Creates an empty datafile fid, makes its name durable and adds it to the
+ * table as the active file. write_mu held. */
+CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
+{
+    char path[4096];
+    /* A hint left by a file of the same id that a merge removed must not
+     * be taken for this file's. */
+    cy_dir_hint_path(db, fid, path, sizeof path);
+    cy_os_unlink(path);
+    cy_dir_data_path(db, fid, path, sizeof path);
+    int fd = cy_os_open(path, O_RDWR | O_CREAT | O_EXCL, db->opt.file_mode);
+    if (fd < 0) return cy_err_errno(db, fd, "create", path);
+    int rc = cy_os_sync_dir(db->path);
+    if (rc < 0) {
+        cy_os_close(fd);
+        cy_os_unlink(path);
+        return cy_err_errno(db, rc, "fsync directory", db->path);
+    }
+    pthread_rwlock_wrlock(&db->files_lock);
+    rc = cy_files_add(db, fid, fd, 0, 0);
+    if (!rc) {
+        db->active = cy_files_find(db, fid);
+        /* The new descriptor may push the cache over its bound. */
+        while (db->open_fds > db->opt.max_open_files + 1u) {
+            uint32_t before = db->open_fds;
+            cy_files_evict_one(db);
+            if (db->open_fds == before) break;
+        }
+    }
+    pthread_rwlock_unlock(&db->files_lock);
+    if (rc) {
+        cy_os_close(fd);
+        cy_os_unlink(path);
+        return cy_err(db, rc, "adding datafile %s", path);
+    }
+    return CALYPSO_OK;
+}
+
+/* Seals the active file (its data made durable first, so that a hint may
+ * point at it) and starts the next one. write_mu held. */
+CY_INTERNAL int cy_files_rotate(calypso *db)
+{
+    cy_file *old = db->active;
+    char path[4096];
+    int rc = cy_os_fdatasync(old->fd);
+    if (rc < 0) {
+        cy_dir_data_path(db, old->fid, path, sizeof path);
+        return cy_err_errno(db, rc, "fdatasync", path);
+    }
+    pthread_mutex_lock(&db->sync_mu);
+    db->synced_seq = db->written_seq;
+    pthread_cond_broadcast(&db->sync_cv);
+    pthread_mutex_unlock(&db->sync_mu);
+    if ((rc = cy_files_create(db, old->fid + 1))) return rc;
+    pthread_rwlock_wrlock(&db->files_lock);
+    old->sealed = 1;
+    pthread_rwlock_unlock(&db->files_lock);
+    __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
+    cy_bg_kick(db);
+    return CALYPSO_OK;
+}
+/* >> src/ttl.c */
+/*
+ * ttl.c: the TTL index, and key lists.
+ *
+ * Only keys that have an expiry pay for it. Such a key's keydir location
+ * carries CY_LOC_TTL, and two trees hold its expiry:
+ *   ttl_by_key   key -> expiry (in loc.off): answers "when does k expire";
+ *   ttl_by_time  be64(expiry) || key: ordered by (expiry, key), so that the
+ *                expired keys are a prefix of the tree and collecting them
+ *                costs O(expired · log n), never a scan of every key.
+ * Both are guarded by kd_lock with the keydir. An update first adds what it
+ * needs (which may fail for memory) and only then removes the old entries
+ * (which cannot fail), so a failed update leaves the index as it was.
+ */
+
+#include <string.h>
+
+static void cy_ttl_time_key(uint8_t *out, uint64_t expiry, const void *key, size_t klen)
+{
+    for (int i = 0; i < 8; i++) out[i] = (uint8_t)(expiry >> (56 - 8 * i));
+    memcpy(out + 8, key, klen);
+}
+
+CY_INTERNAL uint64_t cy_ttl_get(calypso *db, const void *key, size_t klen)
+{
+    const cy_loc *l = cy_art_search(&db->ttl_by_key, key, klen);
+    return l ? l->off : 0;
+}
+
+CY_INTERNAL int cy_ttl_set(calypso *db, const void *key, size_t klen, uint64_t expiry)
+{
+    uint8_t stackbuf[256];
+    uint8_t *tk = klen + 8 <= sizeof stackbuf ? stackbuf : cy_malloc(klen + 8);
+    if (!tk) return CALYPSO_ENOMEM;
+    uint64_t old = cy_ttl_get(db, key, klen);
+    cy_loc none = { 0, 0, 0 }, at = { expiry, 0, 0 };
+    int rc = CALYPSO_OK;
+    if (old != expiry) {
+        cy_ttl_time_key(tk, expiry, key, klen);
+        rc = cy_art_insert(&db->ttl_by_time, tk, klen + 8, &none, NULL);
+        if (rc >= 0) {
+            rc = cy_art_insert(&db->ttl_by_key, key, klen, &at, NULL);
+            if (rc < 0) {
+                cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
+            } else if (old) {
+                cy_ttl_time_key(tk, old, key, klen);
+                cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
+            }
+        }
+    }
+    if (tk != stackbuf) cy_free(tk);
+    return rc < 0 ? rc : CALYPSO_OK;
+}
+
+CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen)
+{
+    cy_loc old;
+    if (!cy_art_delete(&db->ttl_by_key, key, klen, &old)) return;
+    uint8_t stackbuf[256];
+    uint8_t *tk = klen + 8 <= sizeof stackbuf ? stackbuf : cy_malloc(klen + 8);
+    if (!tk) {
+        /* Cannot build the time key: find the entry by walking the
+         * entries that share its expiry instead of allocating. */
+        uint8_t pfx[8];
+        cy_ttl_time_key(pfx, old.off, key, 0);
+        cy_art_iter it;
+        cy_art_iter_init(&it, &db->ttl_by_time);
+        int ok = cy_art_iter_seek(&it, CY_SEEK_GE, pfx, 8);
+        while (ok == 1) {
+            size_t n;
+            const uint8_t *k = cy_art_iter_key(&it, &n);
+            if (n < 8 || memcmp(k, pfx, 8) != 0) break;
+            if (n == klen + 8 && memcmp(k + 8, key, klen) == 0) {
+                /* Deleting invalidates the iterator; we stop right here. */
+                cy_art_iter_free(&it);
+                cy_art_delete(&db->ttl_by_time, k, n, NULL);
+                return;
+            }
+            ok = cy_art_iter_next(&it);
+        }
+        cy_art_iter_free(&it);
+        return;
+    }
+    cy_ttl_time_key(tk, old.off, key, klen);
+    cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
+    if (tk != stackbuf) cy_free(tk);
+}
+
+/* Walks expired entries in expiry order; fn gets the user key. */
+static int cy_ttl_walk_expired(calypso *db, uint64_t now,
+                               int (*fn)(const uint8_t *k, size_t n, void *ctx), void *ctx)
+{
+    cy_art_iter it;
+    cy_art_iter_init(&it, &db->ttl_by_time);
+    int rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    while (rc == 1) {
+        size_t n;
+        const uint8_t *k = cy_art_iter_key(&it, &n);
+        uint64_t exp = 0;
+        for (int i = 0; i < 8; i++) exp = exp << 8 | k[i];
+        if (exp > now) { rc = 0; break; }
+        if ((rc = fn(k + 8, n - 8, ctx)) != 0) break;
+        rc = cy_art_iter_next(&it);
+    }
+    cy_art_iter_free(&it);
+    return rc < 0 ? rc : CALYPSO_OK;
+}
+
+static int cy_ttl_count_one(const uint8_t *k, size_t n, void *ctx)
+{
+    (void)k; (void)n;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, uint64_t now)
+{
+    uint64_t n = 0;
+    cy_ttl_walk_expired(db, now, cy_ttl_count_one, &n);
+    return n;
+}
+
+typedef struct { cy_keylist *out; size_t max; } cy_ttl_collect;
+
+static int cy_ttl_collect_one(const uint8_t *k, size_t n, void *ctx)
+{
+    cy_ttl_collect *c = ctx;
+    if (c->out->n >= c->max) return 1;
+    return cy_keylist_push(c->out, k, n);
+}
+
+CY_INTERNAL int cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out)
+{
+    cy_ttl_collect c = { out, max };
+    int rc = cy_ttl_walk_expired(db, now, cy_ttl_collect_one, &c);
+    return rc == 1 ? CALYPSO_OK : rc;
+}
+
+// >> key lists ------------------------------------------------------------------
+
+CY_INTERNAL int cy_keylist_push(cy_keylist *l, const void *key, size_t klen)
+{
+    if (l->blen + klen > l->bcap) {
+        size_t nc = l->bcap ? l->bcap * 2 : 4096;
+        while (nc < l->blen + klen) nc *= 2;
+        uint8_t *p = cy_realloc(l->buf, nc);
+        if (!p) return CALYPSO_ENOMEM;
+        l->buf = p;
+        l->bcap = nc;
+    }
+    if (l->n + 2 > l->ncap) {
+        size_t nc = l->ncap ? l->ncap * 2 : 64;
+        size_t *p = cy_realloc(l->off, nc * sizeof *p);
+        if (!p) return CALYPSO_ENOMEM;
+        l->off = p;
+        l->ncap = nc;
+    }
+    if (l->n == 0) l->off[0] = 0;
+    memcpy(l->buf + l->blen, key, klen);
+    l->blen += klen;
+    l->off[++l->n] = l->blen;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen)
+{
+    *klen = l->off[i + 1] - l->off[i];
+    return l->buf + l->off[i];
+}
+
+CY_INTERNAL void cy_keylist_clear(cy_keylist *l)
+{
+    l->n = 0;
+    l->blen = 0;
+}
+
+CY_INTERNAL void cy_keylist_free(cy_keylist *l)
+{
+    cy_free(l->buf);
+    cy_free(l->off);
+    memset(l, 0, sizeof *l);
+}
+/* >> src/recover.c */
+/*
+ * recover.c: rebuilding the keydir at open, and the one function that
+ * applies a record to the keydir (used by replay and by the write path, so
+ * that both agree on what a record means and on dead-byte accounting).
+ *
+ * Open replays datafiles oldest to newest. A sealed datafile with a valid
+ * hint file is loaded from the hint (keys and locations, no values); any
+ * other is scanned record by record, every checksum verified. There is no
+ * "index is up to date" flag anywhere: the newest datafile is always
+ * scanned, so nothing written after the last clean close can be hidden.
+ *
+ * Damage: a bad record at the end of the newest datafile is a torn tail (a
+ * write the crash interrupted, never acknowledged under SYNC_ALWAYS): the
+ * file is cut back to its last whole record. A bad record anywhere else is
+ * CALYPSO_ECORRUPT naming file and offset, unless auto_recovery is set:
+ * then that file is cut at its last good record and the note says so.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
+{
+    db->dead += bytes;
+    cy_file *f = cy_files_find(db, fid);
+    if (f) f->dead += bytes;
+}
+
+CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, const void *key, size_t klen,
+                                        uint64_t *expiry)
+{
+    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, key, klen) : 0;
+    return l;
+}
+
+CY_INTERNAL int cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_t klen,
+                                uint64_t expiry, uint32_t fid, uint64_t off, uint32_t size)
+{
+    cy_loc old;
+    if (type == CY_REC_DEL) {
+        if (cy_art_delete(&db->keydir, key, klen, &old)) {
+            if (old.fid & CY_LOC_TTL) cy_ttl_clear(db, key, klen);
+            cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+        }
+        cy_dead_add(db, fid, size);   /* a tombstone is dead once applied */
+        return CALYPSO_OK;
+    }
+    cy_loc loc = { off, fid | (expiry ? CY_LOC_TTL : 0), size };
+    int rc = cy_art_insert(&db->keydir, key, klen, &loc, &old);
+    if (rc < 0) return rc;
+    int replaced = rc == 1;
+    if (expiry) {
+        if ((rc = cy_ttl_set(db, key, klen, expiry)) < 0) {
+            /* Put the keydir back as it was: replacing allocates nothing. */
+            if (replaced) cy_art_insert(&db->keydir, key, klen, &old, NULL);
+            else cy_art_delete(&db->keydir, key, klen, NULL);
+            return rc;
+        }
+    } else if (replaced && (old.fid & CY_LOC_TTL)) {
+        cy_ttl_clear(db, key, klen);
+    }
+    if (replaced) cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+    return CALYPSO_OK;
+}
+
+// >> datafile scan -------------------------------------------------------------
+
+typedef struct cy_scan {
+    calypso  *db;
+    uint32_t  fid;
+    int       fd;
+    uint64_t  size;       /* file size                                   */
+    uint8_t  *buf;
+    size_t    cap;
+    uint64_t  buf_off;    /* file offset of buf[0]                       */
+    size_t    buf_len;
+    char      path[4096];
+} cy_scan;
+
+/* Makes [off, off+n) available in the buffer; returns bytes available from
+ * off (fewer than n only at end of file) or a negative code. */
+static int64_t cy_scan_fill(cy_scan *s, uint64_t off, size_t n)
+{
+    if (off >= s->buf_off && off + n <= s->buf_off + s->buf_len)
+        return (int64_t)n;
+    size_t want = n > (1u << 20) ? n : (1u << 20);
+    if (want > s->cap) {
+        uint8_t *p = cy_realloc(s->buf, want);
+        if (!p) return CALYPSO_ENOMEM;
+        s->buf = p;
+        s->cap = want;
+    }
+    int64_t got = cy_os_pread(s->fd, s->buf, s->cap, off);
+    if (got < 0) return cy_err_errno(s->db, (int)got, "read", s->path);
+    s->buf_off = off;
+    s->buf_len = (size_t)got;
+    return (int64_t)(got < (int64_t)n ? got : (int64_t)n);
+}
+
+/* 1 if every byte of the file from off on is zero. */
+static int cy_scan_rest_is_zero(cy_scan *s, uint64_t off)
+{
+    while (off < s->size) {
+        size_t n = s->size - off < 65536 ? (size_t)(s->size - off) : 65536;
+        int64_t got = cy_scan_fill(s, off, n);
+        if (got <= 0) return 0;
+        for (int64_t i = 0; i < got; i++)
+            if (s->buf[off - s->buf_off + (uint64_t)i]) return 0;
+        off += (uint64_t)got;
+    }
+    return 1;
+}
+
+/* Handles a bad record at off; returns OK to stop scanning this file (it
+ * was cut or its tail ignored) or an error. */
+static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, const char *why)
+{
+    calypso *db = s->db;
+    if (!(newest && torn) && !db->opt.auto_recovery)
+        return cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s", s->path,
+                      (unsigned long long)off, why);
+    uint64_t dropped = s->size - off;
+    if (!db->opt.read_only) {
+        int rc = cy_os_ftruncate(s->fd, off);
+        if (!rc) rc = cy_os_fdatasync(s->fd);
+        if (rc) return cy_err_errno(db, rc, "truncate", s->path);
+    }
+    if (!(newest && torn)) {
+        size_t used = strlen(db->note);
+        snprintf(db->note + used, sizeof db->note - used,
+                 "%sdropped %llu bytes of %s from offset %llu (%s)", used ? "; " : "",
+                 (unsigned long long)dropped, s->path, (unsigned long long)off, why);
+    }
+    s->size = off;
+    return CALYPSO_OK;
+}
+
+static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest)
+{
+    cy_scan s = { .db = db, .fid = fid, .fd = fd, .size = *size };
+    cy_dir_data_path(db, fid, s.path, sizeof s.path);
+    uint64_t off = 0;
+    int rc = CALYPSO_OK;
+    while (off < s.size && rc == CALYPSO_OK) {
+        cy_rec r;
+        int64_t got = cy_scan_fill(&s, off, CY_REC_MAX_HDR);
+        if (got < 0) { rc = (int)got; break; }
+        int pr = cy_rec_parse(s.buf + (off - s.buf_off), (size_t)got, &r);
+        if (pr <= 0) {
+            int torn = pr == 0 || cy_scan_rest_is_zero(&s, off);
+            rc = cy_scan_damage(&s, off, newest, torn, "bad record header");
+            break;
+        }
+        uint64_t rsize = r.hdr + r.klen + r.vlen;
+        if (off + rsize > s.size) {
+            rc = cy_scan_damage(&s, off, newest, 1, "record runs past the end of the file");
+            break;
+        }
+        if ((got = cy_scan_fill(&s, off, (size_t)rsize)) < 0) { rc = (int)got; break; }
+        const uint8_t *p = s.buf + (off - s.buf_off);
+        if (cy_crc(p + 4, (size_t)rsize - 4, NULL, 0) != r.crc) {
+            rc = cy_scan_damage(&s, off, newest, off + rsize == s.size, "checksum mismatch");
+            break;
+        }
+        rc = cy_keydir_apply(db, r.type, p + r.hdr, (size_t)r.klen, r.expiry, fid, off,
+                             (uint32_t)rsize);
+        if (rc) rc = cy_err(db, rc, "loading %s", s.path);
+        off += rsize;
+    }
+    cy_free(s.buf);
+    *size = s.size;
+    return rc;
+}
+
+// >> open-time replay -------------------------------------------------------------
+
+static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
+{
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    int fd = cy_os_open(path, db->opt.read_only || !newest ? O_RDONLY : O_RDWR, 0);
+    if (fd < 0 && !newest && db->opt.auto_recovery && !db->opt.read_only)
+        fd = cy_os_open(path, O_RDWR, 0);
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    uint64_t size = 0;
+    int rc = cy_os_fsize(fd, &size);
+    if (rc < 0) {
+        cy_os_close(fd);
+        return cy_err_errno(db, rc, "stat", path);
+    }
+    if ((rc = cy_files_add(db, fid, -1, size, !newest))) {
+        cy_os_close(fd);
+        return cy_err(db, rc, "loading %s", path);
+    }
+    cy_file *f = cy_files_find(db, fid);
+    rc = CALYPSO_ECORRUPT;
+    if (has_hint && !newest) {
+        rc = cy_hint_load(db, fid, size);
+        if (rc == CALYPSO_ENOMEM) {
+            cy_os_close(fd);
+            return rc;
+        }
+    }
+    if (rc) {
+        if (db->opt.auto_recovery && !newest && !db->opt.read_only) {
+            /* A sealed file may be cut by auto-recovery: it needs a
+             * writable descriptor for that. */
+            int wfd = cy_os_open(path, O_RDWR, 0);
+            if (wfd >= 0) { cy_os_close(fd); fd = wfd; }
+        }
+        rc = cy_scan_file(db, fid, fd, &size, newest);
+        f->size = size;
+    } else {
+        char hp[4096];
+        cy_dir_hint_path(db, fid, hp, sizeof hp);
+        int hfd = cy_os_open(hp, O_RDONLY, 0);
+        if (hfd >= 0) {
+            cy_os_fsize(hfd, &f->hint_size);
+            cy_os_close(hfd);
+        }
+    }
+    if (rc || !newest) {
+        cy_os_close(fd);
+        return rc;
+    }
+    f->fd = fd;          /* the newest file's descriptor stays open */
+    db->open_fds++;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_recover(calypso *db)
+{
+    uint32_t *fids = NULL, n = 0;
+    uint8_t *has_hint = NULL;
+    int rc = cy_merge_recover(db);
+    if (rc) return rc;
+    if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) return rc;
+    if ((rc = cy_dir_meta(db, n == 0))) goto out;
+    /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
+     * then regular files oldest to newest. The newest regular file is the
+     * one that may have a torn tail, and becomes the active file. */
+    uint32_t nreg = 0;
+    while (nreg < n && !(fids[nreg] & CY_FID_MERGED)) nreg++;
+    for (uint32_t j = 0; j < n && !rc; j++) {
+        uint32_t i = (j + nreg) % n;
+        rc = cy_recover_file(db, fids[i], has_hint[i], nreg > 0 && i == nreg - 1);
+    }
+    if (rc || db->opt.read_only) goto out;
+    cy_file *newest = nreg ? cy_files_find(db, fids[nreg - 1]) : NULL;
+    if (!newest) {
+        rc = cy_files_create(db, 1);
+    } else if (newest->size >= db->opt.max_datafile_size) {
+        db->active = newest;
+        rc = cy_files_rotate(db);
+    } else {
+        db->active = newest;
+    }
+    /* Sealed files without a valid hint get one in the background. */
+    for (uint32_t i = 0; i < n; i++)
+        if (i + 1 != nreg && !cy_files_find(db, fids[i])->hint_size)
+            __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
+out:
+    cy_free(fids);
+    cy_free(has_hint);
+    return rc;
+}
+/* >> src/hint.c */
+/*
+ * hint.c: hint files. A sealed datafile NNNNNNNNNN.data gets a hint file
+ * NNNNNNNNNN.hint listing, for each of its records, the key, the record's
+ * offset and size, its type and expiry: everything open needs, without the
+ * values. Layout (doc/format.md):
+ *
+ *   "CYHINT01"
+ *   entry*   type u8 | [expiry varint, type 2] | klen varint | off varint |
+ *            size varint | key
+ *   trailer  data_size u64le | entries u64le | crc u32le | "HEND"
+ *
+ * crc covers every byte before it. A hint is used only if its crc holds and
+ * data_size equals the datafile's size now; otherwise open scans the
+ * datafile, so a hint can be lost or damaged without losing anything. A hint
+ * is written only after its datafile was synced (at sealing), and atomically
+ * (tmp file, fdatasync, rename, directory fsync).
+ */
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CY_HINT_MAGIC   "CYHINT01"
+#define CY_HINT_END     "HEND"
+#define CY_HINT_TRAILER 24u
+
+typedef struct cy_buf { uint8_t *p; size_t len, cap; } cy_buf;
+
+static int cy_buf_reserve(cy_buf *b, size_t more)
+{
+    if (b->len + more <= b->cap) return 0;
+    size_t nc = b->cap ? b->cap * 2 : 65536;
+    while (nc < b->len + more) nc *= 2;
+    uint8_t *p = cy_realloc(b->p, nc);
+    if (!p) return CALYPSO_ENOMEM;
+    b->p = p;
+    b->cap = nc;
+    return 0;
+}
+
+static int cy_hint_entry(cy_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
+                         uint64_t size)
+{
+    if (cy_buf_reserve(b, 1 + 40 + r->klen)) return CALYPSO_ENOMEM;
+    uint8_t *p = b->p + b->len;
+    *p++ = (uint8_t)r->type;
+    if (r->type == CY_REC_PUT_TTL) p += cy_varint_put(p, r->expiry);
+    p += cy_varint_put(p, r->klen);
+    p += cy_varint_put(p, off);
+    p += cy_varint_put(p, size);
+    memcpy(p, key, r->klen);
+    b->len = (size_t)(p - b->p) + r->klen;
+    return 0;
+}
+
+/* Reads datafile fid (sealed, synced) and builds its hint in b. */
+static int cy_hint_build(calypso *db, uint32_t fid, cy_buf *b, uint64_t *data_size,
+                         uint64_t *count)
+{
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    int rc = cy_os_fsize(fd, data_size);
+    uint8_t *chunk = NULL;
+    size_t cap = 1u << 20;
+    uint64_t off = 0;
+    if (rc < 0) { rc = cy_err_errno(db, rc, "stat", path); goto out; }
+    if (!(chunk = cy_malloc(cap)) || cy_buf_reserve(b, 8)) { rc = CALYPSO_ENOMEM; goto out; }
+    memcpy(b->p, CY_HINT_MAGIC, 8);
+    b->len = 8;
+    while (off < *data_size) {
+        cy_rec r;
+        int64_t got = cy_os_pread(fd, chunk, CY_REC_MAX_HDR, off);
+        if (got < 0) { rc = cy_err_errno(db, (int)got, "read", path); goto out; }
+        if (cy_rec_parse(chunk, (size_t)got, &r) != 1) goto bad;
+        uint64_t size = r.hdr + r.klen + r.vlen;
+        if (off + size > *data_size) goto bad;
+        if (size > cap) {
+            uint8_t *p = cy_realloc(chunk, (size_t)size);
+            if (!p) { rc = CALYPSO_ENOMEM; goto out; }
+            chunk = p;
+            cap = (size_t)size;
+        }
+        if ((got = cy_os_pread(fd, chunk, (size_t)size, off)) != (int64_t)size) goto bad;
+        if (cy_crc(chunk + 4, (size_t)size - 4, NULL, 0) != r.crc) goto bad;
+        if ((rc = cy_hint_entry(b, &r, chunk + r.hdr, off, size))) goto out;
+        (*count)++;
+        off += size;
+    }
+    goto out;
+bad:
+    rc = cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: damaged record, no hint written",
+                path, (unsigned long long)off);
+out:
+    cy_free(chunk);
+    cy_os_close(fd);
+    return rc;
+}
+
+CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
+{
+    cy_buf b = { 0 };
+    uint64_t data_size = 0, count = 0;
+    int rc = cy_hint_build(db, fid, &b, &data_size, &count);
+    if (!rc && cy_buf_reserve(&b, CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
+    if (!rc) {
+        uint8_t *t = b.p + b.len;
+        cy_put_u64(t, data_size);
+        cy_put_u64(t + 8, count);
+        cy_put_u32(t + 16, cy_crc(b.p, b.len + 16, NULL, 0));
+        memcpy(t + 20, CY_HINT_END, 4);
+        b.len += CY_HINT_TRAILER;
+        char name[32];
+        snprintf(name, sizeof name, "%010u.hint", fid);
+        rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
+    }
+    if (!rc) {
+        pthread_rwlock_rdlock(&db->files_lock);
+        cy_file *f = cy_files_find(db, fid);
+        if (f) __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
+        pthread_rwlock_unlock(&db->files_lock);
+    }
+    cy_free(b.p);
+    return rc;
+}
+
+/* Walks the entries of a hint body; with apply, feeds them to the keydir.
+ * Returns CALYPSO_ECORRUPT at the first malformed entry. */
+static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8_t *end,
+                        uint64_t data_size, int apply)
+{
+    while (p < end) {
+        cy_rec r = { .type = *p++ };
+        uint64_t off, size;
+        size_t n;
+        if (r.type < CY_REC_PUT || r.type > CY_REC_DEL) return CALYPSO_ECORRUPT;
+        if (r.type == CY_REC_PUT_TTL) {
+            if (!(n = cy_varint_get(p, end, &r.expiry))) return CALYPSO_ECORRUPT;
+            p += n;
+        }
+        if (!(n = cy_varint_get(p, end, &r.klen))) return CALYPSO_ECORRUPT;
+        p += n;
+        if (!(n = cy_varint_get(p, end, &off))) return CALYPSO_ECORRUPT;
+        p += n;
+        if (!(n = cy_varint_get(p, end, &size))) return CALYPSO_ECORRUPT;
+        p += n;
+        if (r.klen == 0 || r.klen > CY_ART_MAX_KEY || r.klen > (uint64_t)(end - p) ||
+            size > UINT32_MAX || off + size > data_size)
+            return CALYPSO_ECORRUPT;
+        if (apply) {
+            int rc = cy_keydir_apply(db, r.type, p, (size_t)r.klen, r.expiry, fid, off,
+                                     (uint32_t)size);
+            if (rc) return rc;
+        }
+        p += r.klen;
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t data_size)
+{
+    char path[4096];
+    cy_dir_hint_path(db, fid, path, sizeof path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd < 0) return CALYPSO_ECORRUPT;
+    uint64_t size = 0;
+    uint8_t *buf = NULL;
+    int rc = CALYPSO_ECORRUPT;
+    if (cy_os_fsize(fd, &size) < 0 || size < 8 + CY_HINT_TRAILER || size > (1ull << 40))
+        goto out;
+    if (!(buf = cy_malloc((size_t)size))) { rc = CALYPSO_ENOMEM; goto out; }
+    if (cy_os_pread(fd, buf, (size_t)size, 0) != (int64_t)size) goto out;
+    const uint8_t *t = buf + size - CY_HINT_TRAILER;
+    if (memcmp(buf, CY_HINT_MAGIC, 8) != 0 || memcmp(t + 20, CY_HINT_END, 4) != 0 ||
+        cy_get_u64(t) != data_size ||
+        cy_get_u32(t + 16) != cy_crc(buf, (size_t)size - 8, NULL, 0))
+        goto out;
+    /* Validate every entry before applying any, so that a bad hint leaves
+     * the keydir untouched and the datafile scan starts clean. */
+    if (cy_hint_walk(db, fid, buf + 8, t, data_size, 0)) goto out;
+    rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 1);
+out:
+    cy_free(buf);
+    cy_os_close(fd);
+    return rc;
+}
+/* >> src/db.c */
+/*
+ * db.c: the handle's life (open, close, reopen), options, and the read and
+ * write paths: put, get, has, delete, durability and group commit.
+ *
+ * Write path: a writer validates and encodes its record outside any lock,
+ * then under write_mu appends it with one pwritev at the end of the active
+ * datafile (rolling over to a new file when full) and applies it to the
+ * keydir under kd_lock. If the append or the keydir update fails, the file
+ * is cut back to where it was, so a failed write leaves nothing behind; if
+ * even that fails, the handle refuses further writes (`broken`) until it is
+ * reopened.
+ *
+ * Group commit (SYNC_ALWAYS): appends advance written_seq; a writer then
+ * waits until synced_seq covers its bytes. The first waiter becomes the
+ * leader and runs one fdatasync for everything appended so far, with no
+ * lock held that writers need, so appends go on beside it; the others
+ * sleep on sync_cv and wake covered by the leader's sync or lead the next.
+ *
+ * Read path: one keydir lookup under kd_lock shared, then one scatter read
+ * of header+key and value, then the checksum is verified. No lock is held
+ * across the read except files_lock shared (which only keeps descriptors
+ * open).
+ */
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+// >> options -----------------------------------------------------------------
+
+void calypso_options_default(calypso_options *o)
+{
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->max_datafile_size = CALYPSO_DEFAULT_MAX_DATAFILE_SIZE;
+    o->max_key_size = CALYPSO_DEFAULT_MAX_KEY_SIZE;
+    o->max_value_size = CALYPSO_DEFAULT_MAX_VALUE_SIZE;
+    o->sync = CALYPSO_SYNC_NONE;
+    o->sync_interval_ms = CALYPSO_DEFAULT_SYNC_INTERVAL_MS;
+    o->dir_mode = CALYPSO_DEFAULT_DIR_MODE;
+    o->file_mode = CALYPSO_DEFAULT_FILE_MODE;
+    o->merge_trigger_ratio = CALYPSO_DEFAULT_MERGE_TRIGGER;
+    o->merge_min_dead_bytes = CALYPSO_DEFAULT_MERGE_MIN_DEAD;
+    o->max_open_files = CALYPSO_DEFAULT_MAX_OPEN_FILES;
+}
+
+/* Fills zero fields with defaults and checks ranges; the message names the
+ * field at fault. */
+static int cy_db_options(calypso *db, const calypso_options *in)
+{
+    calypso_options d, o;
+    calypso_options_default(&d);
+    if (in) o = *in;
+    else o = d;
+#define CY_DEFAULT(f) if (!o.f) o.f = d.f
+    CY_DEFAULT(max_datafile_size);
+    CY_DEFAULT(max_key_size);
+    CY_DEFAULT(max_value_size);
+    CY_DEFAULT(sync_interval_ms);
+    CY_DEFAULT(dir_mode);
+    CY_DEFAULT(file_mode);
+    CY_DEFAULT(merge_trigger_ratio);
+    CY_DEFAULT(merge_min_dead_bytes);
+    CY_DEFAULT(max_open_files);
+#undef CY_DEFAULT
+#define CY_CHECK(cond, f, range) \
+    if (!(cond)) return cy_err(db, CALYPSO_EINVAL, "option %s out of range (%s)", #f, range)
+    CY_CHECK(o.max_datafile_size >= CALYPSO_MIN_DATAFILE_SIZE &&
+             o.max_datafile_size <= CALYPSO_MAX_DATAFILE_SIZE, max_datafile_size, "4096..2^40");
+    CY_CHECK(o.max_key_size <= CALYPSO_MAX_KEY_SIZE, max_key_size, "1..65527");
+    CY_CHECK(o.max_value_size <= CALYPSO_MAX_VALUE_SIZE, max_value_size, "1..2^30");
+    CY_CHECK(o.sync >= CALYPSO_SYNC_NONE && o.sync <= CALYPSO_SYNC_ALWAYS, sync,
+             "CALYPSO_SYNC_NONE, _INTERVAL or _ALWAYS");
+    CY_CHECK(o.sync_interval_ms <= 3600000u, sync_interval_ms, "1..3600000");
+    CY_CHECK(o.dir_mode <= 07777u, dir_mode, "0..07777");
+    CY_CHECK(o.file_mode <= 07777u, file_mode, "0..07777");
+    CY_CHECK(!isnan(o.merge_trigger_ratio) && o.merge_trigger_ratio <= 1.0,
+             merge_trigger_ratio, "negative for never, or up to 1");
+    CY_CHECK(o.max_open_files <= 65536u, max_open_files, "1..65536");
+#undef CY_CHECK
+    db->opt = o;
+    return CALYPSO_OK;
+}
+
+// >> lifecycle ---------------------------------------------------------------
+
+static void cy_db_init_locks(calypso *db)
+{
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* Writers of these locks (rotation, eviction, keydir updates) are short
+     * and must not starve behind a stream of readers. */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&db->kd_lock, &ra);
+    pthread_rwlock_init(&db->files_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    pthread_mutex_init(&db->write_mu, NULL);
+    pthread_mutex_init(&db->sync_mu, NULL);
+    pthread_cond_init(&db->sync_cv, NULL);
+    pthread_mutex_init(&db->bg_mu, NULL);
+    pthread_cond_init(&db->bg_cv, NULL);
+    pthread_mutex_init(&db->maint_mu, NULL);
+}
+
+static void cy_db_destroy_locks(calypso *db)
+{
+    pthread_rwlock_destroy(&db->kd_lock);
+    pthread_rwlock_destroy(&db->files_lock);
+    pthread_mutex_destroy(&db->write_mu);
+    pthread_mutex_destroy(&db->sync_mu);
+    pthread_cond_destroy(&db->sync_cv);
+    pthread_mutex_destroy(&db->bg_mu);
+    pthread_cond_destroy(&db->bg_cv);
+    pthread_mutex_destroy(&db->maint_mu);
+}
+
+/* Releases what cy_db_start acquired; returns the final sync's result. */
+static int cy_db_stop(calypso *db)
+{
+    cy_bg_stop(db);
+    int rc = CALYPSO_OK;
+    if (db->active && db->written_seq > db->synced_seq && !db->broken)
+        rc = cy_db_sync_to(db, db->written_seq);
+    cy_files_close_all(db);
+    cy_art_destroy(&db->keydir);
+    cy_art_destroy(&db->ttl_by_key);
+    cy_art_destroy(&db->ttl_by_time);
+    cy_dir_unlock(db);
+    db->dead = 0;
+    db->written_seq = db->synced_seq = 0;
+    db->bg_hints_pending = 0;
+    db->broken = 0;
+    return rc;
+}
+
+static int cy_db_start(calypso *db)
+{
+    struct stat st;
+    db->lock_fd = -1;
+    db->note[0] = 0;
+    cy_art_init(&db->keydir);
+    cy_art_init(&db->ttl_by_key);
+    cy_art_init(&db->ttl_by_time);
+    if (stat(db->path, &st) < 0) {
+        if (errno != ENOENT || db->opt.read_only)
+            return cy_err_errno(db, -errno, "open database directory", db->path);
+        int rc = cy_os_mkdir(db->path, db->opt.dir_mode);
+        if (rc < 0 && rc != -EEXIST) return cy_err_errno(db, rc, "create directory", db->path);
+    } else if (!S_ISDIR(st.st_mode)) {
+        return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", db->path);
+    }
+    int rc = cy_dir_lock(db);
+    if (!rc) rc = cy_recover(db);
+    if (!rc && !db->opt.read_only) rc = cy_bg_start(db);
+    if (rc) {
+        cy_db_stop(db);
+        return rc;
+    }
+    if (db->note[0]) cy_err(db, CALYPSO_OK, "auto-recovery %s", db->note);
+    return CALYPSO_OK;
+}
+
+int calypso_open(const char *path, const calypso_options *opts, calypso **out)
+{
+    if (out) *out = NULL;
+    if (!path || !*path || !out)
+        return cy_err(NULL, CALYPSO_EINVAL, "calypso_open needs a path and a handle pointer");
+    calypso *db = cy_calloc(1, sizeof *db);
+    if (!db) return cy_err(NULL, CALYPSO_ENOMEM, "allocating the handle");
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    if (!(db->path = cy_malloc(n + 1))) {
+        cy_free(db);
+        return cy_err(NULL, CALYPSO_ENOMEM, "allocating the handle");
+    }
+    memcpy(db->path, path, n);
+    db->path[n] = 0;
+    int rc = cy_db_options(db, opts);
+    if (!rc && n > 4000) rc = cy_err(db, CALYPSO_EINVAL, "path longer than 4000 bytes");
+    if (rc) {
+        cy_err_move(db, NULL);
+        cy_free(db->path);
+        cy_free(db);
+        return rc;
+    }
+    cy_db_init_locks(db);
+    if ((rc = cy_db_start(db))) {
+        cy_err_move(db, NULL);
+        cy_db_destroy_locks(db);
+        cy_free(db->path);
+        cy_free(db);
+        return rc;
+    }
+    cy_err_forget(NULL);
+    *out = db;
+    return CALYPSO_OK;
+}
+
+int calypso_close(calypso *db)
+{
+    if (!db) return CALYPSO_OK;
+    int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
+    cy_db_destroy_locks(db);
+    cy_err_forget(db);
+    cy_free(db->path);
+    cy_free(db);
+    return rc;
+}
+
+int calypso_reopen(calypso *db)
+{
+    if (!db) return CALYPSO_EINVAL;
+    int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
+    db->failed = 0;
+    int rc2 = cy_db_start(db);
+    if (rc2) {
+        db->failed = 1;
+        return rc2;
+    }
+    return rc;
+}
+
+/* CALYPSO_OK if db may serve calls at all. */
+static int cy_db_usable(calypso *db)
+{
+    if (!db) return CALYPSO_EINVAL;
+    if (db->failed)
+        return cy_err(db, CALYPSO_EIO, "the handle failed to reopen; only close is possible");
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_writable(calypso *db)
+{
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
+    if (db->broken)
+        return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
+                      "reopen the database", db->path);
+    return CALYPSO_OK;
+}
+
+// >> durability ----------------------------------------------------------------
+
+CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
+{
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->sync_mu);
+    while (db->synced_seq < seq && !rc) {
+        if (db->syncing) {
+            pthread_cond_wait(&db->sync_cv, &db->sync_mu);
+            continue;
+        }
+        db->syncing = 1;
+        pthread_mutex_unlock(&db->sync_mu);
+        /* Lock order write_mu -> files_lock: hold files_lock shared across
+         * the fdatasync so the descriptor cannot be closed under it. */
+        pthread_mutex_lock(&db->write_mu);
+        pthread_rwlock_rdlock(&db->files_lock);
+        uint64_t target = db->written_seq;
+        int fd = db->active ? db->active->fd : -1;
+        uint32_t fid = db->active ? db->active->fid : 0;
+        pthread_mutex_unlock(&db->write_mu);
+        int err = fd >= 0 ? cy_os_fdatasync(fd) : 0;
+        pthread_rwlock_unlock(&db->files_lock);
+        pthread_mutex_lock(&db->sync_mu);
+        db->syncing = 0;
+        if (err) {
+            /* After a failed fdatasync the kernel may have dropped the dirty
+             * pages: nothing written since the last good sync can be trusted
+             * to reach the disk, so stop taking writes. */
+            char path[4096];
+            cy_dir_data_path(db, fid, path, sizeof path);
+            rc = cy_err_errno(db, err, "fdatasync", path);
+            __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+        } else if (target > db->synced_seq) {
+            db->synced_seq = target;
+        }
+        pthread_cond_broadcast(&db->sync_cv);
+    }
+    pthread_mutex_unlock(&db->sync_mu);
+    return rc;
+}
+
+int calypso_sync(calypso *db)
+{
+    int rc = cy_db_usable(db);
+    if (rc || db->opt.read_only) return rc;
+    pthread_mutex_lock(&db->write_mu);
+    uint64_t seq = db->written_seq;
+    pthread_mutex_unlock(&db->write_mu);
+    return cy_db_sync_to(db, seq);
+}
+
+// >> appending -------------------------------------------------------------------
+
+/* Cuts the active file back to `size` after a failed write. write_mu held. */
+static void cy_db_undo_append(calypso *db, uint64_t size)
+{
+    if (cy_os_ftruncate(db->active->fd, size) == 0) {
+        db->active->size = size;
+        return;
+    }
+    db->broken = 1;
+}
+
+/* Appends a record given as pieces; returns where it went. write_mu held. */
+static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+                        uint32_t *fid, uint64_t *off)
+{
+    int rc;
+    cy_file *a = db->active;
+    if (a->size > 0 && a->size + size > db->opt.max_datafile_size) {
+        if ((rc = cy_files_rotate(db))) return rc;
+        a = db->active;
+    }
+    rc = cy_os_pwritev(a->fd, iov, cnt, a->size);
+    if (rc < 0) {
+        char path[4096];
+        cy_dir_data_path(db, a->fid, path, sizeof path);
+        int code = cy_err_errno(db, rc, "write", path);
+        cy_db_undo_append(db, a->size);
+        return code;
+    }
+    *fid = a->fid;
+    *off = a->size;
+    a->size += size;
+    db->written_seq += size;
+    return CALYPSO_OK;
+}
+
+static int cy_db_check_key(calypso *db, const void *key, size_t klen)
+{
+    if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
+    if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
+    if (klen > db->opt.max_key_size)
+        return cy_err(db, CALYPSO_EKEYTOOLARGE, "%zu bytes, max_key_size is %u", klen,
+                      db->opt.max_key_size);
+    return CALYPSO_OK;
+}
+
+/* Writes one put record and applies it to the keydir. */
+static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
+                       const void *val, size_t vlen, uint64_t expiry)
+{
+    uint8_t stackbuf[4096];
+    uint8_t hdr[CY_REC_MAX_HDR];
+    uint32_t hlen = cy_rec_header(hdr, type, expiry, klen, vlen);
+    size_t hk = hlen + klen;
+    uint8_t *head = hk <= sizeof stackbuf ? stackbuf : cy_malloc(hk);
+    if (!head) return cy_err(db, CALYPSO_ENOMEM, "encoding a record");
+    memcpy(head, hdr, hlen);
+    memcpy(head + hlen, key, klen);
+    cy_put_u32(head, cy_crc(head + 4, hk - 4, val, vlen));
+    struct iovec iov[2] = { { head, hk }, { (void *)val, vlen } };
+    size_t size = hk + vlen;
+
+    pthread_mutex_lock(&db->write_mu);
+    int rc = db->broken ? cy_db_writable(db) : CALYPSO_OK;
+    uint32_t fid = 0;
+    uint64_t off = 0, seq = 0;
+    if (!rc) rc = cy_db_append(db, iov, vlen ? 2 : 1, size, &fid, &off);
+    if (!rc) {
+        pthread_rwlock_wrlock(&db->kd_lock);
+        rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
+        pthread_rwlock_unlock(&db->kd_lock);
+        if (rc) {
+            rc = cy_err(db, rc, "updating the key directory");
+            cy_db_undo_append(db, off);
+            db->written_seq -= size;
+        }
+        seq = db->written_seq;
+    }
+    pthread_mutex_unlock(&db->write_mu);
+    if (head != stackbuf) cy_free(head);
+    if (!rc && db->opt.sync == CALYPSO_SYNC_ALWAYS) rc = cy_db_sync_to(db, seq);
+    return rc;
+}
+
+int calypso_put_ttl(calypso *db, const void *key, size_t klen, const void *val, size_t vlen,
+                    uint64_t ttl_ms)
+{
+    int rc = cy_db_writable(db);
+    if (!rc) rc = cy_db_check_key(db, key, klen);
+    if (rc) return rc;
+    if (!val && vlen) return cy_err(db, CALYPSO_EINVAL, "value is NULL");
+    if (vlen > db->opt.max_value_size)
+        return cy_err(db, CALYPSO_EVALUETOOLARGE, "%zu bytes, max_value_size is %llu", vlen,
+                      (unsigned long long)db->opt.max_value_size);
+    uint64_t expiry = 0;
+    if (ttl_ms) {
+        uint64_t now = cy_now_ms();
+        expiry = ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
+    }
+    return cy_db_write(db, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, key, klen, val ? val : "",
+                       vlen, expiry);
+}
+
+int calypso_put(calypso *db, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return calypso_put_ttl(db, key, klen, val, vlen, 0);
+}
+
+/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes).
+ * Its payload names the file of the record it deletes, so that a merge can
+ * tell when the tombstone may be dropped. */
+static size_t cy_db_encode_tombstone(uint8_t *rec, const void *key, size_t klen, uint32_t victim)
+{
+    uint8_t payload[10];
+    size_t plen = cy_varint_put(payload, victim);
+    uint32_t hlen = cy_rec_header(rec, CY_REC_DEL, 0, klen, plen);
+    memcpy(rec + hlen, key, klen);
+    memcpy(rec + hlen + klen, payload, plen);
+    cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
+    return hlen + klen + plen;
+}
+
+int calypso_delete(calypso *db, const void *key, size_t klen)
+{
+    int rc = cy_db_writable(db);
+    if (!rc) rc = cy_db_check_key(db, key, klen);
+    if (rc) return rc;
+    uint8_t stackbuf[4096];
+    size_t need = CY_REC_MAX_HDR + klen + 10;
+    uint8_t *rec = need <= sizeof stackbuf ? stackbuf : cy_malloc(need);
+    if (!rec) return cy_err(db, CALYPSO_ENOMEM, "encoding a tombstone");
+    uint64_t seq = 0;
+    int wrote = 0;
+    pthread_mutex_lock(&db->write_mu);
+    if (db->broken) rc = cy_db_writable(db);
+    pthread_rwlock_rdlock(&db->kd_lock);
+    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
+    pthread_rwlock_unlock(&db->kd_lock);
+    if (!rc && l) {
+        size_t size = cy_db_encode_tombstone(rec, key, klen, victim);
+        struct iovec iov = { rec, size };
+        uint32_t fid;
+        uint64_t off;
+        if (!(rc = cy_db_append(db, &iov, 1, size, &fid, &off))) {
+            pthread_rwlock_wrlock(&db->kd_lock);
+            cy_keydir_apply(db, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
+            pthread_rwlock_unlock(&db->kd_lock);
+            wrote = 1;
+        }
+        seq = db->written_seq;
+    }
+    pthread_mutex_unlock(&db->write_mu);
+    if (rec != stackbuf) cy_free(rec);
+    if (wrote && db->opt.sync == CALYPSO_SYNC_ALWAYS) rc = cy_db_sync_to(db, seq);
+    return rc;
+}
+
+// >> reading ---------------------------------------------------------------------
+
+/* Reads and verifies the value of key into buf (cap bytes), or into a new
+ * buffer (*out) when out is not NULL. */
+static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, void *buf,
+                      size_t cap, size_t *vlen)
+{
+    int rc = cy_db_usable(db);
+    if (!rc) rc = cy_db_check_key(db, key, klen);
+    if (rc) return rc;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint64_t expiry;
+        pthread_rwlock_rdlock(&db->kd_lock);
+        const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+        cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
+        pthread_rwlock_unlock(&db->kd_lock);
+        if (!l) return CALYPSO_ENOTFOUND;
+        if (expiry && expiry <= cy_now_ms()) return CALYPSO_EEXPIRED;
+        uint32_t fid = loc.fid & CY_LOC_FIDMASK;
+        int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
+        uint32_t hlen = cy_rec_hdr_len(type, expiry, klen, loc.size);
+        if (!hlen) return cy_err(db, CALYPSO_ECORRUPT, "keydir entry of size %u", loc.size);
+        size_t n = loc.size - hlen - klen;
+        if (out) {
+            if (!(buf = cy_malloc(n ? n : 1)))
+                return cy_err(db, CALYPSO_ENOMEM, "value of %zu bytes", n);
+        } else if (n > cap) {
+            *vlen = n;
+            return CALYPSO_ETRUNC;
+        }
+        uint8_t stackbuf[4096];
+        size_t hk = hlen + klen;
+        uint8_t *head = hk <= sizeof stackbuf ? stackbuf : cy_malloc(hk);
+        if (!head) rc = cy_err(db, CALYPSO_ENOMEM, "reading a record");
+        else rc = cy_files_preadv(db, fid, head, hk, buf, n, loc.off);
+        if (!rc) {
+            cy_rec r;
+            if (cy_rec_parse(head, hk, &r) != 1 || r.type != type || r.expiry != expiry ||
+                r.klen != klen || r.vlen != n || memcmp(head + hlen, key, klen) != 0 ||
+                cy_crc(head + 4, hk - 4, buf, n) != r.crc) {
+                char path[4096];
+                cy_dir_data_path(db, fid, path, sizeof path);
+                rc = cy_err(db, CALYPSO_ECHECKSUM, "%s at offset %llu", path,
+                            (unsigned long long)loc.off);
+            }
+        }
+        if (head && head != stackbuf) cy_free(head);
+        if (rc == CALYPSO_ENOTFOUND) {       /* a merge removed the file: look again */
+            if (out) cy_free(buf);
+            continue;
+        }
+        if (rc) {
+            if (out) cy_free(buf);
+            return rc;
+        }
+        if (out) *out = buf;
+        *vlen = n;
+        return CALYPSO_OK;
+    }
+    return cy_err(db, CALYPSO_EIO, "the record kept moving under a merge");
+}
+
+int calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *vlen)
+{
+    if (val) *val = NULL;
+    if (vlen) *vlen = 0;
+    if (!val || !vlen) return cy_err(db, CALYPSO_EINVAL, "calypso_get needs val and vlen");
+    return cy_db_read(db, key, klen, val, NULL, 0, vlen);
+}
+
+int calypso_get_buf(calypso *db, const void *key, size_t klen, void *buf, size_t cap,
+                    size_t *vlen)
+{
+    if (!vlen || (!buf && cap)) return cy_err(db, CALYPSO_EINVAL, "calypso_get_buf needs vlen");
+    *vlen = 0;
+    return cy_db_read(db, key, klen, NULL, buf, cap, vlen);
+}
+
+void calypso_free(void *p)
+{
+    cy_free(p);
+}
+
+int calypso_has(calypso *db, const void *key, size_t klen)
+{
+    int rc = cy_db_usable(db);
+    if (!rc) rc = cy_db_check_key(db, key, klen);
+    if (rc) return rc;
+    uint64_t expiry;
+    pthread_rwlock_rdlock(&db->kd_lock);
+    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+    pthread_rwlock_unlock(&db->kd_lock);
+    return l && (!expiry || expiry > cy_now_ms());
+}
+
+uint64_t calypso_len(calypso *db)
+{
+    if (cy_db_usable(db)) return 0;
+    pthread_rwlock_rdlock(&db->kd_lock);
+    uint64_t n = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
+    pthread_rwlock_unlock(&db->kd_lock);
+    return n;
+}
+
+// >> deleting many ----------------------------------------------------------------
+
+/* Appends tombstones for a list of keys in chunks, one pwritev each, then
+ * applies each chunk to the keydir; absent keys (and, with only_expired,
+ * keys no longer expired) are skipped. A failed chunk writes nothing. */
+CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired)
+{
+    size_t cap = 1u << 20, used = 0;
+    uint8_t *buf = cy_malloc(cap);
+    if (!buf) return cy_err(db, CALYPSO_ENOMEM, "batching deletes");
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->write_mu);
+    if (db->broken || db->failed) rc = cy_db_writable(db);
+    uint64_t now = cy_now_ms();
+    for (size_t i = 0; i <= keys->n && !rc; i++) {
+        size_t klen = 0;
+        const uint8_t *k = i < keys->n ? cy_keylist_at(keys, i, &klen) : NULL;
+        size_t need = k ? CY_REC_MAX_HDR + klen + 10 : 0;
+        int flush = !k || used + need > cap || used + need > db->opt.max_datafile_size;
+        if (flush && used) {
+            uint32_t fid;
+            uint64_t off;
+            struct iovec iov = { buf, used };
+            if ((rc = cy_db_append(db, &iov, 1, used, &fid, &off))) break;
+            /* Apply exactly the tombstones just written, in order. */
+            pthread_rwlock_wrlock(&db->kd_lock);
+            for (size_t p = 0; p < used;) {
+                cy_rec r;
+                cy_rec_parse(buf + p, used - p, &r);
+                uint32_t size = (uint32_t)(r.hdr + r.klen + r.vlen);
+                cy_keydir_apply(db, CY_REC_DEL, buf + p + r.hdr, (size_t)r.klen, 0, fid,
+                                off + p, size);
+                p += size;
+            }
+            pthread_rwlock_unlock(&db->kd_lock);
+            used = 0;
+        }
+        if (!k) break;
+        pthread_rwlock_rdlock(&db->kd_lock);
+        uint64_t expiry;
+        const cy_loc *l = cy_keydir_get(db, k, klen, &expiry);
+        uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
+        int skip = !l || (only_expired && (!expiry || expiry > now));
+        pthread_rwlock_unlock(&db->kd_lock);
+        if (skip) continue;
+        if (need > cap) {
+            uint8_t *nb = cy_realloc(buf, need);
+            if (!nb) { rc = cy_err(db, CALYPSO_ENOMEM, "batching deletes"); break; }
+            buf = nb;
+            cap = need;
+        }
+        used += cy_db_encode_tombstone(buf + used, k, klen, victim);
+    }
+    uint64_t seq = db->written_seq;
+    pthread_mutex_unlock(&db->write_mu);
+    cy_free(buf);
+    if (!rc && db->opt.sync == CALYPSO_SYNC_ALWAYS) rc = cy_db_sync_to(db, seq);
+    return rc;
+}
+
+int calypso_delete_all(calypso *db)
+{
+    int rc = cy_db_writable(db);
+    if (rc) return rc;
+    cy_keylist keys = { 0 };
+    for (;;) {
+        cy_keylist_clear(&keys);
+        pthread_rwlock_rdlock(&db->kd_lock);
+        cy_art_iter it;
+        cy_art_iter_init(&it, &db->keydir);
+        int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+        while (ok == 1 && keys.n < 65536) {
+            size_t klen;
+            const uint8_t *k = cy_art_iter_key(&it, &klen);
+            if ((ok = cy_keylist_push(&keys, k, klen)) < 0) break;
+            ok = cy_art_iter_next(&it);
+        }
+        cy_art_iter_free(&it);
+        pthread_rwlock_unlock(&db->kd_lock);
+        if (ok < 0) { rc = cy_err(db, CALYPSO_ENOMEM, "listing keys to delete"); break; }
+        if (keys.n == 0) break;
+        if ((rc = cy_db_delete_keys(db, &keys, 0))) break;
+    }
+    cy_keylist_free(&keys);
+    return rc;
+}
+
+int calypso_run_gc(calypso *db)
+{
+    int rc = cy_db_writable(db);
+    if (rc) return rc;
+    cy_keylist keys = { 0 };
+    for (;;) {
+        cy_keylist_clear(&keys);
+        pthread_rwlock_rdlock(&db->kd_lock);
+        rc = cy_ttl_expired(db, cy_now_ms(), 65536, &keys);
+        pthread_rwlock_unlock(&db->kd_lock);
+        if (rc) { rc = cy_err(db, rc, "listing expired keys"); break; }
+        if (keys.n == 0) break;
+        if ((rc = cy_db_delete_keys(db, &keys, 1))) break;
+        if (keys.n < 65536) break;
+    }
+    cy_keylist_free(&keys);
+    return rc;
+}
+
+// >> figures ---------------------------------------------------------------------
+
+int calypso_stats(calypso *db, struct calypso_stats *st)
+{
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
+    memset(st, 0, sizeof *st);
+    pthread_mutex_lock(&db->write_mu);
+    pthread_rwlock_rdlock(&db->kd_lock);
+    pthread_rwlock_rdlock(&db->files_lock);
+    st->datafiles = db->nfiles;
+    for (uint32_t i = 0; i < db->nfiles; i++)
+        st->size += db->files[i]->size +
+                    __atomic_load_n(&db->files[i]->hint_size, __ATOMIC_RELAXED);
+    st->keys = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
+    st->reclaimable = db->dead;
+    st->keydir_bytes = db->keydir.bytes + db->ttl_by_key.bytes + db->ttl_by_time.bytes;
+    st->merges = db->merges;
+    pthread_rwlock_unlock(&db->files_lock);
+    pthread_rwlock_unlock(&db->kd_lock);
+    pthread_mutex_unlock(&db->write_mu);
+    return CALYPSO_OK;
+}
+
+int64_t calypso_reclaimable(calypso *db)
+{
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    pthread_rwlock_rdlock(&db->kd_lock);
+    int64_t dead = (int64_t)db->dead;
+    pthread_rwlock_unlock(&db->kd_lock);
+    return dead;
+}
+/* >> src/walk.c */
+/*
+ * walk.c: ordered walks over the keydir: fold, scan (prefix), range, and
+ * the sift family that deletes what a callback picks.
+ *
+ * A walk never runs user code under an engine lock. It copies a batch of
+ * keys (at most CY_WALK_BATCH keys or CY_WALK_BYTES bytes) out of the tree
+ * under kd_lock shared, drops the lock, calls back for each, and resumes by
+ * seeking past the last key it returned. So a callback may write to the
+ * same handle, writers are never blocked for more than one batch, and
+ * every key that exists for the whole walk is seen exactly once, in order.
+ * Expired keys are skipped.
+ */
+
+#include <string.h>
+
+#define CY_WALK_BATCH 256
+#define CY_WALK_BYTES (64u << 10)
+
+typedef struct cy_walk {
+    const uint8_t *lo;  size_t lolen;  /* first key (inclusive), or NULL   */
+    const uint8_t *hi;  size_t hilen;  /* last key (inclusive), or NULL    */
+    const uint8_t *pfx; size_t plen;   /* prefix every key must have       */
+} cy_walk;
+
+static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Fills `batch` with the next keys of the walk after `last` (all from the
+ * start when last is NULL). Returns 1 if the walk has more, 0 at its end,
+ * or a negative code. */
+static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, size_t lastlen,
+                         cy_keylist *batch)
+{
+    cy_keylist_clear(batch);
+    uint64_t now = cy_now_ms();
+    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_art_iter it;
+    cy_art_iter_init(&it, &db->keydir);
+    int rc;
+    if (last) rc = cy_art_iter_seek(&it, CY_SEEK_GT, last, lastlen);
+    else if (w->lo) rc = cy_art_iter_seek(&it, CY_SEEK_GE, w->lo, w->lolen);
+    else rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    while (rc == 1) {
+        size_t klen;
+        const uint8_t *k = cy_art_iter_key(&it, &klen);
+        if (w->pfx && (klen < w->plen || memcmp(k, w->pfx, w->plen) != 0)) { rc = 0; break; }
+        if (w->hi && cy_walk_cmp(k, klen, w->hi, w->hilen) > 0) { rc = 0; break; }
+        if (batch->n >= CY_WALK_BATCH || batch->blen >= CY_WALK_BYTES) break;
+        const cy_loc *l = cy_art_iter_loc(&it);
+        uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, klen) : 0;
+        if (!exp || exp > now) {
+            if ((rc = cy_keylist_push(batch, k, klen)) < 0) break;
+        }
+        rc = cy_art_iter_next(&it);
+    }
+    cy_art_iter_free(&it);
+    pthread_rwlock_unlock(&db->kd_lock);
+    return rc;
+}
+
+/* Runs the walk, calling fn(key, klen, ctx) for each key. */
+static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, size_t, void *),
+                       void *ctx)
+{
+    cy_keylist batch = { 0 };
+    uint8_t *last = NULL;
+    size_t lastlen = 0, lastcap = 0;
+    int rc, more = 1, have_last = 0;
+    for (rc = 0; more && !rc;) {
+        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch);
+        if (more < 0) { rc = cy_err(db, more, "walking the keys"); break; }
+        for (size_t i = 0; i < batch.n && !rc; i++) {
+            size_t klen;
+            const uint8_t *k = cy_keylist_at(&batch, i, &klen);
+            rc = fn(k, klen, ctx);
+        }
+        /* A batch ends early only when it is full, so an empty one means
+         * the walk is over. */
+        if (rc || !more || batch.n == 0) break;
+        size_t klen;
+        const uint8_t *k = cy_keylist_at(&batch, batch.n - 1, &klen);
+        if (klen > lastcap) {
+            uint8_t *p = cy_realloc(last, klen);
+            if (!p) { rc = cy_err(db, CALYPSO_ENOMEM, "walking the keys"); break; }
+            last = p;
+            lastcap = klen;
+        }
+        memcpy(last, k, klen);
+        lastlen = klen;
+        have_last = 1;
+    }
+    cy_free(last);
+    cy_keylist_free(&batch);
+    return rc;
+}
+
+// >> public walks -------------------------------------------------------------------
+
+typedef struct { calypso_key_fn fn; void *ctx; } cy_walk_user;
+
+static int cy_walk_call_user(const void *k, size_t klen, void *ctx)
+{
+    cy_walk_user *u = ctx;
+    return u->fn(k, klen, u->ctx);
+}
+
+static int cy_walk_check(calypso *db, const void *a, size_t alen, const void *b, size_t blen,
+                         int have_fn)
+{
+    if (!db) return CALYPSO_EINVAL;
+    if (db->failed) return cy_err(db, CALYPSO_EIO, "the handle failed to reopen");
+    if (!have_fn) return cy_err(db, CALYPSO_EINVAL, "callback is NULL");
+    if ((!a && alen) || (!b && blen)) return cy_err(db, CALYPSO_EINVAL, "bound is NULL");
+    return CALYPSO_OK;
+}
+
+static int cy_walk_range_check(calypso *db, const void *start, size_t slen, const void *end,
+                               size_t elen)
+{
+    if (cy_walk_cmp(start ? start : "", slen, end ? end : "", elen) > 0)
+        return cy_err(db, CALYPSO_EINVALIDRANGE, NULL);
+    return CALYPSO_OK;
+}
+
+int calypso_fold(calypso *db, calypso_key_fn fn, void *ctx)
+{
+    return calypso_scan(db, NULL, 0, fn, ctx);
+}
+
+int calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn, void *ctx)
+{
+    int rc = cy_walk_check(db, prefix, plen, NULL, 0, fn != NULL);
+    if (rc) return rc;
+    cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
+                  .plen = plen };
+    cy_walk_user u = { fn, ctx };
+    return cy_walk_run(db, &w, cy_walk_call_user, &u);
+}
+
+int calypso_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
+                  calypso_key_fn fn, void *ctx)
+{
+    int rc = cy_walk_check(db, start, slen, end, elen, fn != NULL);
+    if (!rc) rc = cy_walk_range_check(db, start, slen, end, elen);
+    if (rc) return rc;
+    cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
+                  .hi = end ? end : (const uint8_t *)"", .hilen = elen };
+    cy_walk_user u = { fn, ctx };
+    return cy_walk_run(db, &w, cy_walk_call_user, &u);
+}
+
+// >> sift -------------------------------------------------------------------------
+
+typedef struct { calypso_sift_fn fn; void *ctx; cy_keylist doomed; } cy_sift;
+
+static int cy_sift_one(const void *k, size_t klen, void *ctx)
+{
+    cy_sift *s = ctx;
+    int v = s->fn(k, klen, s->ctx);
+    if (v < 0) return v;
+    if (v > 0 && cy_keylist_push(&s->doomed, k, klen) < 0) return CALYPSO_ENOMEM;
+    return 0;
+}
+
+/* Walks, then deletes every key the callback chose in one batch. A
+ * negative answer from the callback aborts with nothing deleted. */
+static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *ctx)
+{
+    int rc = cy_db_writable(db);
+    if (rc) return rc;
+    cy_sift s = { fn, ctx, { 0 } };
+    rc = cy_walk_run(db, w, cy_sift_one, &s);
+    if (rc == CALYPSO_ENOMEM) rc = cy_err(db, rc, "collecting keys to delete");
+    if (!rc && s.doomed.n) rc = cy_db_delete_keys(db, &s.doomed, 0);
+    cy_keylist_free(&s.doomed);
+    return rc;
+}
+
+int calypso_sift(calypso *db, calypso_sift_fn fn, void *ctx)
+{
+    return calypso_sift_scan(db, NULL, 0, fn, ctx);
+}
+
+int calypso_sift_scan(calypso *db, const void *prefix, size_t plen, calypso_sift_fn fn, void *ctx)
+{
+    int rc = cy_walk_check(db, prefix, plen, NULL, 0, fn != NULL);
+    if (rc) return rc;
+    cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
+                  .plen = plen };
+    return cy_sift_run(db, &w, fn, ctx);
+}
+
+int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
+                       calypso_sift_fn fn, void *ctx)
+{
+    int rc = cy_walk_check(db, start, slen, end, elen, fn != NULL);
+    if (!rc) rc = cy_walk_range_check(db, start, slen, end, elen);
+    if (rc) return rc;
+    cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
+                  .hi = end ? end : (const uint8_t *)"", .hilen = elen };
+    return cy_sift_run(db, &w, fn, ctx);
+}
+/* >> src/bg.c */
+/*
+ * bg.c: the handle's background thread. It writes hint files for sealed
+ * datafiles (so that rotation never waits for one), and under
+ * CALYPSO_SYNC_INTERVAL runs the periodic fdatasync, and starts a merge when
+ * dead bytes pass the trigger of the options. It wakes when kicked
+ * (a file was sealed) or when its period passes, and on stop it finishes
+ * the hints still owed before it exits, so that close leaves every sealed
+ * file with its hint. Its failures are not fatal: a missing hint only makes
+ * the next open scan that datafile.
+ */
+
+#include <errno.h>
+#include <time.h>
+
+/* Writes the hints owed: sealed files without one that did not fail. */
+static void cy_bg_hints(calypso *db)
+{
+    for (;;) {
+        uint32_t fid = 0;
+        pthread_rwlock_rdlock(&db->files_lock);
+        for (uint32_t i = 0; i < db->nfiles && !fid; i++) {
+            cy_file *f = db->files[i];
+            if (f->sealed && !f->hint_failed &&
+                !__atomic_load_n(&f->hint_size, __ATOMIC_RELAXED))
+                fid = f->fid;
+        }
+        pthread_rwlock_unlock(&db->files_lock);
+        if (!fid) return;
+        /* A merge may be removing this very file: leave it to the next
+         * round rather than race it. */
+        if (pthread_mutex_trylock(&db->maint_mu) != 0) {
+            __atomic_store_n(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
+            return;
+        }
+        pthread_rwlock_rdlock(&db->files_lock);
+        int still_there = cy_files_find(db, fid) != NULL;
+        pthread_rwlock_unlock(&db->files_lock);
+        int rc = still_there ? cy_hint_write(db, fid) : CALYPSO_OK;
+        pthread_mutex_unlock(&db->maint_mu);
+        if (rc != CALYPSO_OK) {
+            pthread_rwlock_wrlock(&db->files_lock);
+            cy_file *f = cy_files_find(db, fid);
+            if (f) f->hint_failed = 1;
+            pthread_rwlock_unlock(&db->files_lock);
+        }
+    }
+}
+
+static void *cy_bg_main(void *arg)
+{
+    calypso *db = arg;
+    pthread_mutex_lock(&db->bg_mu);
+    while (!db->bg_stop) {
+        uint32_t period = db->opt.sync == CALYPSO_SYNC_INTERVAL ? db->opt.sync_interval_ms : 1000;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += period / 1000;
+        ts.tv_nsec += (long)(period % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        if (!__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED))
+            pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
+        pthread_mutex_unlock(&db->bg_mu);
+        if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED))
+            cy_bg_hints(db);
+        if (db->opt.sync == CALYPSO_SYNC_INTERVAL) {
+            pthread_mutex_lock(&db->write_mu);
+            uint64_t seq = db->written_seq;
+            pthread_mutex_unlock(&db->write_mu);
+            cy_db_sync_to(db, seq);
+        }
+        if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
+            calypso_merge(db);   /* EMERGING when the user runs one: fine */
+        pthread_mutex_lock(&db->bg_mu);
+    }
+    pthread_mutex_unlock(&db->bg_mu);
+    cy_bg_hints(db);
+    return NULL;
+}
+
+CY_INTERNAL int cy_bg_start(calypso *db)
+{
+    db->bg_stop = 0;
+    int e = pthread_create(&db->bg, NULL, cy_bg_main, db);
+    if (e) return cy_err_errno(db, -e, "start the background thread", "");
+    db->bg_started = 1;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL void cy_bg_stop(calypso *db)
+{
+    if (!db->bg_started) return;
+    pthread_mutex_lock(&db->bg_mu);
+    __atomic_store_n(&db->bg_stop, 1, __ATOMIC_RELAXED);
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_mutex_unlock(&db->bg_mu);
+    pthread_join(db->bg, NULL);
+    db->bg_started = 0;
+}
+
+CY_INTERNAL void cy_bg_kick(calypso *db)
+{
+    pthread_mutex_lock(&db->bg_mu);
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_mutex_unlock(&db->bg_mu);
+}
+/* >> src/merge.c */
+/*
+ * merge.c: compaction. A merge rewrites the live records of every sealed
+ * datafile into new "merged" datafiles and removes the old ones, so that
+ * disk use follows the live data.
+ *
+ * Merged files have ids with CY_FID_MERGED set and are replayed before all
+ * regular datafiles at open. That is sound because a merge takes ALL sealed
+ * files as input: everything older than the active file. Its output holds
+ * each live key once and no tombstones: a tombstone in the input can only
+ * kill records in the input (older files), which the merge drops anyway, so
+ * no deleted key can come back. Tombstones written while the merge runs go
+ * to the active file, which is not an input.
+ *
+ * Steps, each durable before the next relies on it (a crash anywhere finds
+ * the whole old state or the whole new one):
+ *   1. seal the active file (writers go on in a new one);
+ *   2. copy live, unexpired records (checksums verified) into merge/, with
+ *      hint files; fdatasync each; fsync merge/;
+ *   3. write merge/COMMIT naming the inputs, atomically: the merge is now
+ *      decided; open finishes it if we crash after this point;
+ *   4. rename the outputs into the database directory; fsync it;
+ *   5. point the keydir at the new copies, in batches, by compare-and-swap:
+ *      an entry moves only if it still names the old copy, so a write that
+ *      landed during the merge wins over the merged record;
+ *   6. drop the inputs from the file table, unlink them; fsync; remove
+ *      merge/COMMIT and merge/.
+ * Readers and writers keep going throughout; the exclusive moments are the
+ * per-batch keydir swaps (kd_lock) and the table edits (files_lock).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CY_MERGE_SWAP_BATCH 4096
+
+typedef struct cy_reloc {
+    uint32_t old_fid, new_fid, size;
+    uint64_t old_off, new_off;
+    size_t   key;             /* index into the key list */
+} cy_reloc;
+
+typedef struct cy_merge {
+    calypso   *db;
+    char       dir[4200];     /* <db>/merge                            */
+    uint32_t  *inputs;  uint32_t ninputs;    /* in replay order         */
+    uint32_t  *sorted_inputs;                /* the same, by fid        */
+    uint32_t  *outputs; uint32_t noutputs, outcap;
+    int        out_fd;
+    uint64_t   out_size;
+    uint8_t   *hint;    size_t hlen, hcap;     /* hint of the current output */
+    uint64_t   hcount;
+    cy_keylist keys;
+    cy_reloc  *relocs;  size_t nrelocs, rcap;
+    uint32_t   next_fid;
+    uint64_t   now;
+} cy_merge;
+
+// >> merge directory and COMMIT --------------------------------------------------
+
+static void cy_merge_path(const cy_merge *m, uint32_t fid, const char *ext, char *out,
+                          size_t cap)
+{
+    snprintf(out, cap, "%s/%010u.%s", m->dir, fid, ext);
+}
+
+static int cy_merge_rm_entry(const char *name, void *ctx)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", (const char *)ctx, name);
+    cy_os_unlink(path);
+    return 0;
+}
+
+/* Removes merge/ and everything in it. */
+static void cy_merge_rmdir(const char *dir)
+{
+    cy_os_list_dir(dir, cy_merge_rm_entry, (void *)dir);
+    cy_os_rmdir(dir);
+}
+
+/* Parses COMMIT: "inputs N\n" then N fids, "outputs M\n" then M fids. */
+static int cy_merge_read_commit(calypso *db, const char *path, uint32_t **in, uint32_t *nin,
+                                uint32_t **out, uint32_t *nout)
+{
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd < 0) return fd;
+    uint64_t size = 0;
+    char *buf = NULL;
+    int rc = cy_os_fsize(fd, &size);
+    if (!rc && (size > (64u << 20) || !(buf = cy_malloc((size_t)size + 1)))) rc = -ENOMEM;
+    if (!rc && cy_os_pread(fd, buf, (size_t)size, 0) != (int64_t)size) rc = -EIO;
+    cy_os_close(fd);
+    if (rc) {
+        cy_free(buf);
+        return rc;
+    }
+    buf[size] = 0;
+    char *p = buf;
+    uint32_t **lists[2] = { in, out };
+    uint32_t *counts[2] = { nin, nout };
+    const char *words[2] = { "inputs ", "outputs " };
+    for (int l = 0; l < 2 && !rc; l++) {
+        size_t wl = strlen(words[l]);
+        if (strncmp(p, words[l], wl) != 0) { rc = -EINVAL; break; }
+        unsigned long n = strtoul(p + wl, &p, 10);
+        if (n > 10000000 || !(*lists[l] = cy_calloc(n ? n : 1, sizeof(uint32_t)))) {
+            rc = -ENOMEM;
+            break;
+        }
+        for (unsigned long i = 0; i < n; i++) (*lists[l])[i] = (uint32_t)strtoul(p, &p, 10);
+        *counts[l] = (uint32_t)n;
+        while (*p == '\n') p++;
+    }
+    if (rc == 0 && strcmp(p, "end\n") != 0 && strcmp(p, "end") != 0) rc = -EINVAL;
+    cy_free(buf);
+    (void)db;
+    return rc;
+}
+
+/* Moves the outputs into place and removes the inputs. Idempotent: run by
+ * the merge after COMMIT, and again by open after a crash. */
+static int cy_merge_finish_files(calypso *db, const char *mdir, const uint32_t *in, uint32_t nin,
+                                 const uint32_t *out, uint32_t nout)
+{
+    char from[4400], to[4200];
+    int rc;
+    for (uint32_t i = 0; i < nout; i++) {
+        snprintf(from, sizeof from, "%s/%010u.data", mdir, out[i]);
+        cy_dir_data_path(db, out[i], to, sizeof to);
+        if ((rc = cy_os_rename(from, to)) < 0 && rc != -ENOENT)
+            return cy_err_errno(db, rc, "rename", from);
+        snprintf(from, sizeof from, "%s/%010u.hint", mdir, out[i]);
+        cy_dir_hint_path(db, out[i], to, sizeof to);
+        if ((rc = cy_os_rename(from, to)) < 0 && rc != -ENOENT)
+            return cy_err_errno(db, rc, "rename", from);
+    }
+    if ((rc = cy_os_sync_dir(db->path)) < 0) return cy_err_errno(db, rc, "fsync", db->path);
+    for (uint32_t i = 0; i < nin; i++) {
+        cy_dir_data_path(db, in[i], to, sizeof to);
+        if ((rc = cy_os_unlink(to)) < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "unlink", to);
+        cy_dir_hint_path(db, in[i], to, sizeof to);
+        if ((rc = cy_os_unlink(to)) < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "unlink", to);
+    }
+    if ((rc = cy_os_sync_dir(db->path)) < 0) return cy_err_errno(db, rc, "fsync", db->path);
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_merge_recover(calypso *db)
+{
+    char mdir[4200], commit[4300];
+    snprintf(mdir, sizeof mdir, "%s/merge", db->path);
+    snprintf(commit, sizeof commit, "%s/COMMIT", mdir);
+    uint32_t *in = NULL, *out = NULL, nin = 0, nout = 0;
+    int rc = cy_merge_read_commit(db, commit, &in, &nin, &out, &nout);
+    if (rc == -ENOENT || rc == -ENOTDIR) {
+        /* No decided merge: whatever merge/ holds is an abandoned attempt. */
+        if (!db->opt.read_only) cy_merge_rmdir(mdir);
+        return CALYPSO_OK;
+    }
+    if (rc < 0) {
+        cy_free(in);
+        cy_free(out);
+        return cy_err(db, CALYPSO_ECORRUPT, "%s is unreadable", commit);
+    }
+    if (db->opt.read_only) {
+        rc = cy_err(db, CALYPSO_ECORRUPT, "%s: an interrupted merge must be finished by a "
+                    "read-write open first", commit);
+    } else {
+        rc = cy_merge_finish_files(db, mdir, in, nin, out, nout);
+        if (!rc) {
+            cy_merge_rmdir(mdir);
+            cy_os_sync_dir(db->path);
+        }
+    }
+    cy_free(in);
+    cy_free(out);
+    return rc;
+}
+
+// >> writing outputs ---------------------------------------------------------------
+
+static int cy_merge_hint_put(cy_merge *m, const cy_rec *r, const uint8_t *key, uint64_t off,
+                             uint64_t size)
+{
+    if (m->hlen + 48 + r->klen > m->hcap) {
+        size_t nc = m->hcap ? m->hcap * 2 : 65536;
+        while (nc < m->hlen + 48 + r->klen) nc *= 2;
+        uint8_t *p = cy_realloc(m->hint, nc);
+        if (!p) return CALYPSO_ENOMEM;
+        m->hint = p;
+        m->hcap = nc;
+    }
+    if (m->hlen == 0) {
+        memcpy(m->hint, "CYHINT01", 8);
+        m->hlen = 8;
+    }
+    uint8_t *p = m->hint + m->hlen;
+    *p++ = (uint8_t)r->type;
+    if (r->type == CY_REC_PUT_TTL) p += cy_varint_put(p, r->expiry);
+    p += cy_varint_put(p, r->klen);
+    p += cy_varint_put(p, off);
+    p += cy_varint_put(p, size);
+    memcpy(p, key, r->klen);
+    m->hlen = (size_t)(p - m->hint) + r->klen;
+    m->hcount++;
+    return CALYPSO_OK;
+}
+
+/* Syncs and closes the current output and writes its hint. */
+static int cy_merge_close_output(cy_merge *m)
+{
+    if (m->out_fd < 0) return CALYPSO_OK;
+    calypso *db = m->db;
+    uint32_t fid = m->outputs[m->noutputs - 1];
+    char path[4400];
+    cy_merge_path(m, fid, "data", path, sizeof path);
+    int rc = cy_os_fdatasync(m->out_fd);
+    cy_os_close(m->out_fd);
+    m->out_fd = -1;
+    if (rc < 0) return cy_err_errno(db, rc, "fdatasync", path);
+    if (m->hlen + 24 > m->hcap) {
+        uint8_t *p = cy_realloc(m->hint, m->hlen + 24 + 8);
+        if (!p) return cy_err(db, CALYPSO_ENOMEM, "merge hint");
+        m->hint = p;
+        m->hcap = m->hlen + 32;
+    }
+    if (m->hlen == 0) {
+        memcpy(m->hint, "CYHINT01", 8);
+        m->hlen = 8;
+    }
+    uint8_t *t = m->hint + m->hlen;
+    cy_put_u64(t, m->out_size);
+    cy_put_u64(t + 8, m->hcount);
+    cy_put_u32(t + 16, cy_crc(m->hint, m->hlen + 16, NULL, 0));
+    memcpy(t + 20, "HEND", 4);
+    char name[32];
+    snprintf(name, sizeof name, "%010u.hint", fid);
+    rc = cy_dir_write_file(db, m->dir, name, m->hint, m->hlen + 24);
+    m->hlen = 0;
+    m->hcount = 0;
+    return rc;
+}
+
+static int cy_merge_open_output(cy_merge *m)
+{
+    calypso *db = m->db;
+    if (m->noutputs == m->outcap) {
+        uint32_t nc = m->outcap ? m->outcap * 2 : 8;
+        uint32_t *p = cy_realloc(m->outputs, nc * sizeof *p);
+        if (!p) return cy_err(db, CALYPSO_ENOMEM, "merge outputs");
+        m->outputs = p;
+        m->outcap = nc;
+    }
+    uint32_t fid = m->next_fid++;
+    char path[4400];
+    cy_merge_path(m, fid, "data", path, sizeof path);
+    int fd = cy_os_open(path, O_RDWR | O_CREAT | O_TRUNC, db->opt.file_mode);
+    if (fd < 0) return cy_err_errno(db, fd, "create", path);
+    m->outputs[m->noutputs++] = fid;
+    m->out_fd = fd;
+    m->out_size = 0;
+    return CALYPSO_OK;
+}
+
+/* Appends one live record to the outputs and notes its move. */
+static int cy_merge_emit(cy_merge *m, const cy_rec *r, const uint8_t *rec, uint64_t size,
+                         uint32_t old_fid, uint64_t old_off)
+{
+    calypso *db = m->db;
+    int rc;
+    if (m->out_fd >= 0 && m->out_size > 0 && m->out_size + size > db->opt.max_datafile_size)
+        if ((rc = cy_merge_close_output(m))) return rc;
+    if (m->out_fd < 0 && (rc = cy_merge_open_output(m))) return rc;
+    uint32_t fid = m->outputs[m->noutputs - 1];
+    if ((rc = cy_os_pwrite(m->out_fd, rec, (size_t)size, m->out_size)) < 0) {
+        char path[4400];
+        cy_merge_path(m, fid, "data", path, sizeof path);
+        return cy_err_errno(db, rc, "write", path);
+    }
+    if (m->nrelocs == m->rcap) {
+        size_t nc = m->rcap ? m->rcap * 2 : 1024;
+        cy_reloc *p = cy_realloc(m->relocs, nc * sizeof *p);
+        if (!p) return cy_err(db, CALYPSO_ENOMEM, "merge relocations");
+        m->relocs = p;
+        m->rcap = nc;
+    }
+    if (cy_merge_hint_put(m, r, rec + r->hdr, m->out_size, size) ||
+        cy_keylist_push(&m->keys, rec + r->hdr, (size_t)r->klen))
+        return cy_err(db, CALYPSO_ENOMEM, "merge bookkeeping");
+    m->relocs[m->nrelocs++] = (cy_reloc){ old_fid, fid, (uint32_t)size, old_off, m->out_size,
+                                          m->keys.n - 1 };
+    m->out_size += size;
+    return CALYPSO_OK;
+}
+
+/* 1 if the record at (fid, off) is what the keydir points at and has not
+ * expired. */
+static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, uint32_t fid,
+                            uint64_t off)
+{
+    if (r->type == CY_REC_DEL) return 0;
+    if (r->expiry && r->expiry <= m->now) return 0;
+    pthread_rwlock_rdlock(&m->db->kd_lock);
+    const cy_loc *l = cy_art_search(&m->db->keydir, key, (size_t)r->klen);
+    int live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
+    pthread_rwlock_unlock(&m->db->kd_lock);
+    return live;
+}
+
+/* Copies the live records of one input datafile. */
+static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
+{
+    calypso *db = m->db;
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    uint64_t size = 0, off = 0;
+    size_t cap = 1u << 20;
+    uint8_t *buf = cy_malloc(cap);
+    int rc = cy_os_fsize(fd, &size);
+    if (rc < 0) rc = cy_err_errno(db, rc, "stat", path);
+    if (!buf) rc = cy_err(db, CALYPSO_ENOMEM, "merge buffer");
+    while (!rc && off < size) {
+        cy_rec r;
+        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+            break;
+        }
+        int64_t got = cy_os_pread(fd, buf, CY_REC_MAX_HDR, off);
+        if (got < 0) { rc = cy_err_errno(db, (int)got, "read", path); break; }
+        if (cy_rec_parse(buf, (size_t)got, &r) != 1) goto bad;
+        uint64_t rsize = r.hdr + r.klen + r.vlen;
+        if (off + rsize > size) goto bad;
+        if (rsize > cap) {
+            uint8_t *p = cy_realloc(buf, (size_t)rsize);
+            if (!p) { rc = cy_err(db, CALYPSO_ENOMEM, "merge buffer"); break; }
+            buf = p;
+            cap = (size_t)rsize;
+        }
+        if (cy_os_pread(fd, buf, (size_t)rsize, off) != (int64_t)rsize) goto bad;
+        if (cy_crc(buf + 4, (size_t)rsize - 4, NULL, 0) != r.crc) goto bad;
+        if (cy_merge_is_live(m, &r, buf + r.hdr, fid, off))
+            rc = cy_merge_emit(m, &r, buf, rsize, fid, off);
+        off += rsize;
+    }
+    goto out;
+bad:
+    rc = cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: damaged record; merge abandoned",
+                path, (unsigned long long)off);
+out:
+    cy_free(buf);
+    cy_os_close(fd);
+    return rc;
+}
+
+// >> the swap ---------------------------------------------------------------------
+
+static int cy_merge_write_commit(cy_merge *m)
+{
+    size_t cap = 64 + 12 * ((size_t)m->ninputs + m->noutputs);
+    char *buf = cy_malloc(cap);
+    if (!buf) return cy_err(m->db, CALYPSO_ENOMEM, "merge commit");
+    size_t n = (size_t)snprintf(buf, cap, "inputs %u\n", m->ninputs);
+    for (uint32_t i = 0; i < m->ninputs; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%u\n", m->inputs[i]);
+    n += (size_t)snprintf(buf + n, cap - n, "outputs %u\n", m->noutputs);
+    for (uint32_t i = 0; i < m->noutputs; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%u\n", m->outputs[i]);
+    n += (size_t)snprintf(buf + n, cap - n, "end\n");
+    int rc = cy_dir_write_file(m->db, m->dir, "COMMIT", buf, n);
+    cy_free(buf);
+    return rc;
+}
+
+/* Adds the outputs to the file table (sealed, descriptors opened lazily). */
+static int cy_merge_add_outputs(cy_merge *m)
+{
+    calypso *db = m->db;
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->write_mu);
+    pthread_rwlock_wrlock(&db->files_lock);
+    for (uint32_t i = 0; i < m->noutputs && !rc; i++) {
+        char path[4096];
+        uint64_t size = 0, hsize = 0;
+        cy_dir_data_path(db, m->outputs[i], path, sizeof path);
+        int fd = cy_os_open(path, O_RDONLY, 0);
+        if (fd >= 0) { cy_os_fsize(fd, &size); cy_os_close(fd); }
+        cy_dir_hint_path(db, m->outputs[i], path, sizeof path);
+        fd = cy_os_open(path, O_RDONLY, 0);
+        if (fd >= 0) { cy_os_fsize(fd, &hsize); cy_os_close(fd); }
+        if (!(rc = cy_files_add(db, m->outputs[i], -1, size, 1)))
+            cy_files_find(db, m->outputs[i])->hint_size = hsize;
+    }
+    pthread_rwlock_unlock(&db->files_lock);
+    pthread_mutex_unlock(&db->write_mu);
+    return rc ? cy_err(db, rc, "adding merged files") : CALYPSO_OK;
+}
+
+/* Points the keydir at the merged copies, batch by batch. */
+static void cy_merge_swap_keydir(cy_merge *m)
+{
+    calypso *db = m->db;
+    for (size_t i = 0; i < m->nrelocs;) {
+        size_t end = i + CY_MERGE_SWAP_BATCH < m->nrelocs ? i + CY_MERGE_SWAP_BATCH : m->nrelocs;
+        pthread_mutex_lock(&db->write_mu);
+        pthread_rwlock_wrlock(&db->kd_lock);
+        for (; i < end; i++) {
+            const cy_reloc *r = &m->relocs[i];
+            size_t klen;
+            const uint8_t *k = cy_keylist_at(&m->keys, r->key, &klen);
+            cy_loc *l = cy_art_search(&db->keydir, k, klen);
+            if (l && (l->fid & CY_LOC_FIDMASK) == r->old_fid && l->off == r->old_off) {
+                l->fid = r->new_fid | (l->fid & CY_LOC_TTL);
+                l->off = r->new_off;
+            } else {
+                cy_dead_add(db, r->new_fid, r->size);   /* overwritten meanwhile */
+            }
+        }
+        pthread_rwlock_unlock(&db->kd_lock);
+        pthread_mutex_unlock(&db->write_mu);
+    }
+}
+
+static int cy_merge_cmp_fid(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Drops the inputs from the table; their dead bytes go with them. */
+static void cy_merge_drop_inputs(cy_merge *m)
+{
+    calypso *db = m->db;
+    pthread_mutex_lock(&db->write_mu);
+    pthread_rwlock_wrlock(&db->kd_lock);
+    pthread_rwlock_wrlock(&db->files_lock);
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < db->nfiles; i++) {
+        cy_file *f = db->files[i];
+        if (!bsearch(&f->fid, m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs,
+                     cy_merge_cmp_fid)) {
+            db->files[w++] = f;
+            continue;
+        }
+        db->dead -= f->dead;
+        if (f->fd >= 0) {
+            cy_os_close(f->fd);
+            db->open_fds--;
+        }
+        cy_free(f);
+    }
+    db->nfiles = w;
+    pthread_rwlock_unlock(&db->files_lock);
+    pthread_rwlock_unlock(&db->kd_lock);
+    pthread_mutex_unlock(&db->write_mu);
+}
+
+// >> running a merge ------------------------------------------------------------------
+
+/* Seals the active file and lists every sealed file as input, merged ones
+ * first (replay order). */
+static int cy_merge_pick_inputs(cy_merge *m)
+{
+    calypso *db = m->db;
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->write_mu);
+    if (db->active->size > 0) rc = cy_files_rotate(db);
+    pthread_rwlock_rdlock(&db->files_lock);
+    uint32_t n = 0;
+    m->inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
+    m->sorted_inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
+    m->next_fid = CY_FID_MERGED;
+    for (uint32_t pass = 0; pass < 2 && m->inputs && m->sorted_inputs; pass++) {
+        for (uint32_t i = 0; i < db->nfiles; i++) {
+            cy_file *f = db->files[i];
+            int merged = (f->fid & CY_FID_MERGED) != 0;
+            if (merged && f->fid >= m->next_fid) m->next_fid = f->fid + 1;
+            if (f == db->active || merged != (pass == 0)) continue;
+            m->inputs[n] = f->fid;
+            m->sorted_inputs[n++] = f->fid;
+        }
+    }
+    pthread_rwlock_unlock(&db->files_lock);
+    pthread_mutex_unlock(&db->write_mu);
+    if (rc) return rc;
+    if (!m->inputs || !m->sorted_inputs) return cy_err(db, CALYPSO_ENOMEM, "merge inputs");
+    if (m->next_fid > CY_LOC_FIDMASK - 100000)
+        return cy_err(db, CALYPSO_EIO, "merged file ids exhausted");
+    qsort(m->sorted_inputs, n, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
+    m->ninputs = n;
+    return CALYPSO_OK;
+}
+
+static void cy_merge_free(cy_merge *m)
+{
+    if (m->out_fd >= 0) cy_os_close(m->out_fd);
+    cy_free(m->inputs);
+    cy_free(m->sorted_inputs);
+    cy_free(m->outputs);
+    cy_free(m->hint);
+    cy_free(m->relocs);
+    cy_keylist_free(&m->keys);
+}
+
+/* Steps 2-6 of the file comment; maint_mu held. */
+static int cy_merge_run(calypso *db)
+{
+    cy_merge m = { .db = db, .out_fd = -1, .now = cy_now_ms() };
+    snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
+    int rc = cy_merge_pick_inputs(&m);
+    if (rc || m.ninputs == 0) {
+        cy_merge_free(&m);
+        return rc;
+    }
+    cy_merge_rmdir(m.dir);
+    if ((rc = cy_os_mkdir(m.dir, db->opt.dir_mode)) < 0) {
+        rc = cy_err_errno(db, rc, "create", m.dir);
+        cy_merge_free(&m);
+        return rc;
+    }
+    for (uint32_t i = 0; i < m.ninputs && !rc; i++) rc = cy_merge_copy_file(&m, m.inputs[i]);
+    if (!rc) rc = cy_merge_close_output(&m);
+    if (!rc && (rc = cy_os_sync_dir(m.dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m.dir);
+    if (!rc) rc = cy_merge_write_commit(&m);
+    if (rc) {
+        /* Not decided: throw the attempt away; the old files are intact. */
+        if (m.out_fd >= 0) { cy_os_close(m.out_fd); m.out_fd = -1; }
+        cy_merge_rmdir(m.dir);
+        cy_merge_free(&m);
+        return rc;
+    }
+    /* Decided. From here a failure leaves COMMIT behind and the next open
+     * finishes the job; this handle stops writing until then. */
+    rc = cy_merge_finish_files(db, m.dir, m.inputs, m.ninputs, m.outputs, m.noutputs);
+    if (!rc) rc = cy_merge_add_outputs(&m);
+    if (!rc) {
+        cy_merge_swap_keydir(&m);
+        cy_merge_drop_inputs(&m);
+        cy_merge_rmdir(m.dir);
+        cy_os_sync_dir(db->path);
+        pthread_rwlock_wrlock(&db->kd_lock);
+        db->merges++;
+        pthread_rwlock_unlock(&db->kd_lock);
+    } else {
+        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+    }
+    cy_merge_free(&m);
+    return rc;
+}
+
+int calypso_merge(calypso *db)
+{
+    int rc = cy_db_writable(db);
+    if (rc) return rc;
+    int idle = 0;
+    if (!__atomic_compare_exchange_n(&db->merging, &idle, 1, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return cy_err(db, CALYPSO_EMERGING, "another merge is running");
+    pthread_mutex_lock(&db->maint_mu);   /* waits out a backup or a hint */
+    rc = cy_merge_run(db);
+    pthread_mutex_unlock(&db->maint_mu);
+    __atomic_store_n(&db->merging, 0, __ATOMIC_RELEASE);
+    return rc;
+}
+
+CY_INTERNAL int cy_merge_due(calypso *db)
+{
+    if (db->opt.merge_trigger_ratio < 0) return 0;
+    uint64_t total = 0, dead;
+    pthread_rwlock_rdlock(&db->kd_lock);
+    dead = db->dead;
+    pthread_rwlock_unlock(&db->kd_lock);
+    pthread_mutex_lock(&db->write_mu);
+    for (uint32_t i = 0; i < db->nfiles; i++) total += db->files[i]->size;
+    pthread_mutex_unlock(&db->write_mu);
+    return total > 0 && dead >= db->opt.merge_min_dead_bytes &&
+           (double)dead / (double)total >= db->opt.merge_trigger_ratio;
+}
+/* >> src/backup.c */
+/*
+ * backup.c: calypso_backup, a point-in-time copy of a live database.
+ *
+ * Datafiles are append-only and sealed ones never change, so a consistent
+ * image is: every sealed file whole (with its hint), plus the active file up
+ * to the length it had at one instant. That instant is taken under write_mu
+ * (writers pause for the time it takes to note the lengths); the copying
+ * runs with no engine lock, while writers append past the noted length.
+ * maint_mu keeps a merge from removing files during the copy. Every copied
+ * file is synced, then the directory, and META is written last: a backup
+ * interrupted by a crash has no META and so never opens as a database.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct cy_backup_item { uint32_t fid; uint64_t size; int hint; } cy_backup_item;
+
+static int cy_backup_copy(calypso *db, const char *from, const char *to, uint64_t size,
+                          uint8_t *buf, size_t cap)
+{
+    int in = cy_os_open(from, O_RDONLY, 0), out = -1, rc = 0;
+    if (in < 0) return cy_err_errno(db, in, "open", from);
+    out = cy_os_open(to, O_WRONLY | O_CREAT | O_EXCL, db->opt.file_mode);
+    if (out < 0) {
+        cy_os_close(in);
+        return cy_err_errno(db, out, "create", to);
+    }
+    for (uint64_t off = 0; off < size && !rc;) {
+        size_t n = size - off < cap ? (size_t)(size - off) : cap;
+        int64_t got = cy_os_pread(in, buf, n, off);
+        if (got < 0) { rc = cy_err_errno(db, (int)got, "read", from); break; }
+        if ((size_t)got != n) {
+            rc = cy_err(db, CALYPSO_EIO, "%s shrank during the backup", from);
+            break;
+        }
+        if ((rc = cy_os_pwrite(out, buf, n, off)) < 0) rc = cy_err_errno(db, rc, "write", to);
+        off += n;
+    }
+    if (!rc && (rc = cy_os_fdatasync(out)) < 0) rc = cy_err_errno(db, rc, "fdatasync", to);
+    cy_os_close(in);
+    cy_os_close(out);
+    return rc;
+}
+
+static int cy_backup_is_empty(const char *name, void *ctx)
+{
+    (void)name;
+    (void)ctx;
+    return 1;
+}
+
+/* Creates dest, or accepts it when it is an empty directory. */
+static int cy_backup_dest(calypso *db, const char *dest)
+{
+    struct stat st;
+    if (stat(dest, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", dest);
+        int rc = cy_os_list_dir(dest, cy_backup_is_empty, NULL);
+        if (rc == 1) return cy_err(db, CALYPSO_EINVAL, "backup directory %s is not empty", dest);
+        if (rc < 0) return cy_err_errno(db, rc, "list", dest);
+        return CALYPSO_OK;
+    }
+    int rc = cy_os_mkdir(dest, db->opt.dir_mode);
+    if (rc < 0) return cy_err_errno(db, rc, "create directory", dest);
+    return CALYPSO_OK;
+}
+
+/* Notes every file and its length at one instant. */
+static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
+{
+    pthread_mutex_lock(&db->write_mu);
+    pthread_rwlock_rdlock(&db->files_lock);
+    *n = db->nfiles;
+    *items = cy_calloc(db->nfiles ? db->nfiles : 1, sizeof **items);
+    for (uint32_t i = 0; *items && i < db->nfiles; i++) {
+        cy_file *f = db->files[i];
+        (*items)[i] = (cy_backup_item){ f->fid, f->size,
+                                        __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0 };
+    }
+    pthread_rwlock_unlock(&db->files_lock);
+    pthread_mutex_unlock(&db->write_mu);
+    return *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
+}
+
+int calypso_backup(calypso *db, const char *dest)
+{
+    if (!db || !dest || !*dest) return db ? cy_err(db, CALYPSO_EINVAL, "no backup path") : CALYPSO_EINVAL;
+    if (db->failed) return cy_err(db, CALYPSO_EIO, "the handle failed to reopen");
+    if (strlen(dest) > 4000) return cy_err(db, CALYPSO_EINVAL, "backup path too long");
+    pthread_mutex_lock(&db->maint_mu);
+    cy_backup_item *items = NULL;
+    uint32_t n = 0;
+    size_t cap = 1u << 20;
+    uint8_t *buf = cy_malloc(cap);
+    int rc = buf ? cy_backup_dest(db, dest) : cy_err(db, CALYPSO_ENOMEM, "backup buffer");
+    if (!rc) rc = cy_backup_snapshot(db, &items, &n);
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        char from[4096], to[4200];
+        cy_dir_data_path(db, items[i].fid, from, sizeof from);
+        snprintf(to, sizeof to, "%s/%010u.data", dest, items[i].fid);
+        rc = cy_backup_copy(db, from, to, items[i].size, buf, cap);
+        if (rc || !items[i].hint) continue;
+        struct stat st;
+        cy_dir_hint_path(db, items[i].fid, from, sizeof from);
+        snprintf(to, sizeof to, "%s/%010u.hint", dest, items[i].fid);
+        if (stat(from, &st) == 0)
+            rc = cy_backup_copy(db, from, to, (uint64_t)st.st_size, buf, cap);
+    }
+    if (!rc && (rc = cy_os_sync_dir(dest)) < 0) rc = cy_err_errno(db, rc, "fsync", dest);
+    if (!rc) {
+        char meta[64];
+        int len = snprintf(meta, sizeof meta, "calypso-format %d\n", CY_FORMAT_VERSION);
+        rc = cy_dir_write_file(db, dest, "META", meta, (size_t)len);
+    }
+    pthread_mutex_unlock(&db->maint_mu);
+    cy_free(items);
+    cy_free(buf);
+    return rc;
 }

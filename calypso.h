@@ -145,7 +145,7 @@ enum { CALYPSO_SYNC_NONE = 0, CALYPSO_SYNC_INTERVAL = 1, CALYPSO_SYNC_ALWAYS = 2
  *   small enough that a merge rewrites a bounded amount per file and that
  *   a torn tail is found quickly on open;
  * - keys up to 4 KiB: room for long Redis-style composite keys, while every
- *   key lives in RAM in the keydir (the hard limit is 65535 bytes);
+ *   key lives in RAM in the keydir (the hard limit is 65527 bytes);
  * - values up to 64 MiB: a value is read with one pread into one buffer;
  *   larger blobs belong in files (the hard limit is 1 GiB, and a value must
  *   fit in a datafile);
@@ -162,7 +162,7 @@ enum { CALYPSO_SYNC_NONE = 0, CALYPSO_SYNC_INTERVAL = 1, CALYPSO_SYNC_ALWAYS = 2
 #define CALYPSO_DEFAULT_MERGE_MIN_DEAD    (64ull << 20)
 #define CALYPSO_DEFAULT_MAX_OPEN_FILES    64u
 
-#define CALYPSO_MAX_KEY_SIZE       65535u        /* hard limit for max_key_size   */
+#define CALYPSO_MAX_KEY_SIZE       65527u        /* hard limit for max_key_size: 64 KiB less the 8 bytes the TTL index puts before a key */
 #define CALYPSO_MAX_VALUE_SIZE     (1ull << 30)  /* hard limit for max_value_size */
 #define CALYPSO_MIN_DATAFILE_SIZE  4096ull       /* bounds for max_datafile_size  */
 #define CALYPSO_MAX_DATAFILE_SIZE  (1ull << 40)
@@ -175,7 +175,7 @@ typedef struct calypso_options {
      * Default 256 MiB; CALYPSO_MIN_DATAFILE_SIZE..CALYPSO_MAX_DATAFILE_SIZE.
      * A single record larger than this still goes into a file of its own. */
     uint64_t max_datafile_size;
-    /* Longest key accepted, in bytes. Default 4096; at most 65535. */
+    /* Longest key accepted, in bytes. Default 4096; at most 65527. */
     uint32_t max_key_size;
     /* Longest value accepted, in bytes. Default 64 MiB; at most 1 GiB. */
     uint64_t max_value_size;

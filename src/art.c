@@ -19,7 +19,8 @@
  * Inner nodes. An 8-byte header { bits, n, plen, key4[4] } then, by kind:
  *   Node4    keys in key4, kids[cap]            cap 1..4, exact: 8 + 8*cap
  *   Node16   keys[16], kids[cap]                cap 8, 12, 16
- *   Node48   index[256] (slot+1, 0 = none), kids[cap]
+ *   Node48   bitmap[4] (uint64), kids[cap] sorted by byte: a child's
+ *            slot is its rank, one popcount (running counts in key4)
  *                                               cap 24..224 in steps of 8
  *   Node256  kids[256]                          n kept in key4 as uint16
  * and, when bit CY_ART_TSLOT is set, one more slot kids[cap] for the
@@ -30,9 +31,13 @@
  * in steps of 8 because for random keys the second-to-last level is full of
  * nodes with ~100-150 children, where a 2 KiB Node256 would cost more than
  * the leaves' own keys; past 224 children the Node256 is the smaller one.
+ * The bitmap replaces libart's 256-byte index: 32 bytes instead of 256, and
+ * header and bitmap share a cache line, so a lookup touches two lines
+ * (bitmap, child slot) instead of three (header, index, child slot).
  *
  * Invariants: every inner node has n + (terminal present) >= 2; Node4/16
- * keys are sorted and unique; Node48 kids[0..n) are dense; a terminal leaf's
+ * keys are sorted and unique; Node48 kids[0..n) are dense, in byte order,
+ * and key4[0..2] hold its bitmap's running popcounts; a terminal leaf's
  * key has length depth + plen of its node; t->bytes is the sum of the sizes
  * passed to the allocator for live nodes and leaves, t->count the leaves;
  * t->max_klen is a high-water mark of key lengths since the tree was last
@@ -71,7 +76,8 @@ typedef struct cy_art_node {
     uint8_t  bits;     /* kind | CY_ART_TSLOT | capacity code                 */
     uint8_t  n;        /* children (Node256 keeps its count in key4)          */
     uint16_t plen;     /* compressed path length; the bytes live in leaves    */
-    uint8_t  key4[4];  /* Node4: the children's key bytes, sorted             */
+    uint8_t  key4[4];  /* Node4: the children's key bytes, sorted; Node48:
+                          children in bitmap words 0..w, for w < 3          */
 } cy_art_node;
 
 typedef struct cy_art_leaf {
@@ -81,7 +87,7 @@ typedef struct cy_art_leaf {
 } cy_art_leaf;
 
 /* Offset of kids[] from the node start, by kind. */
-static const uint16_t cy_art_kids_off[4] = { 8, 24, 264, 8 };
+static const uint16_t cy_art_kids_off[4] = { 8, 24, 40, 8 };
 
 /* A node's children as sorted (byte, ref) pairs: the common currency of
  * growing, shrinking and adding a terminal slot. */
@@ -144,11 +150,76 @@ static inline void **cy_art_kids(const cy_art_node *n)
     return (void **)((uintptr_t)n + cy_art_kids_off[cy_art_kind(n)]);
 }
 
-/* Node4 and Node16: the sorted key bytes. Node48: the index. */
+/* Node4 and Node16: the sorted key bytes. */
 static inline uint8_t *cy_art_keys(const cy_art_node *n)
 {
     if (cy_art_kind(n) == CY_ART_N4) return (uint8_t *)(uintptr_t)n->key4;
     return (uint8_t *)((uintptr_t)n + 8);
+}
+
+/* Node48: which bytes have a child. */
+static inline uint64_t *cy_art_bitmap(const cy_art_node *n)
+{
+    return (uint64_t *)((uintptr_t)n + 8);
+}
+
+static inline unsigned cy_art_popcount(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (unsigned)__builtin_popcountll(x);
+#else
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
+#endif
+}
+
+static inline unsigned cy_art_ctz(uint64_t x)   /* x != 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (unsigned)__builtin_ctzll(x);
+#else
+    unsigned i = 0;
+    while (!(x & 1u)) { x >>= 1; i++; }
+    return i;
+#endif
+}
+
+static inline unsigned cy_art_clz(uint64_t x)   /* x != 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (unsigned)__builtin_clzll(x);
+#else
+    unsigned i = 0;
+    while (!(x & 0x8000000000000000ull)) { x <<= 1; i++; }
+    return i;
+#endif
+}
+
+/* Node48: the slot of byte c's child (or where it would go) is the number
+ * of children with smaller bytes: one popcount, thanks to the running
+ * counts kept in key4. */
+static inline unsigned cy_art_rank(const cy_art_node *n, unsigned c)
+{
+    unsigned w = c >> 6;
+    uint64_t below = cy_art_bitmap(n)[w] & ((1ull << (c & 63)) - 1u);
+    return (w ? n->key4[w - 1] : 0u) + cy_art_popcount(below);
+}
+
+static void cy_art_recount(cy_art_node *n)
+{
+    const uint64_t *bm = cy_art_bitmap(n);
+    unsigned run = 0;
+    for (unsigned w = 0; w < 3; w++) {
+        run += cy_art_popcount(bm[w]);
+        n->key4[w] = (uint8_t)run;
+    }
+}
+
+static inline int cy_art_has_bit(const cy_art_node *n, unsigned b)
+{
+    return (int)((cy_art_bitmap(n)[b >> 6] >> (b & 63)) & 1u);
 }
 
 static inline void **cy_art_tslot(const cy_art_node *n)
@@ -273,10 +344,8 @@ static inline void **cy_art_find(const cy_art_node *n, uint8_t c)
         return NULL;
     case CY_ART_N16:
         return cy_art_find16(n, c);
-    case CY_ART_N48: {
-        unsigned idx = cy_art_keys(n)[c];
-        return idx ? kids + idx - 1 : NULL;
-    }
+    case CY_ART_N48:
+        return cy_art_has_bit(n, c) ? kids + cy_art_rank(n, c) : NULL;
     default:
         return kids[c] ? kids + c : NULL;
     }
@@ -319,10 +388,10 @@ static void cy_art_collect(const cy_art_node *n, cy_art_pairs *p)
         break;
     case CY_ART_N48:
         for (b = 0; b < 256; b++) {
-            unsigned idx = cy_art_keys(n)[b];
-            if (!idx) continue;
+            if (!cy_art_has_bit(n, b)) continue;
             p->byte[p->n] = (uint8_t)b;
-            p->kid[p->n++] = kids[idx - 1];
+            p->kid[p->n] = kids[p->n];
+            p->n++;
         }
         break;
     default:
@@ -361,9 +430,10 @@ static void cy_art_fill(cy_art_node *n, const cy_art_pairs *p)
         break;
     case CY_ART_N48:
         for (i = 0; i < p->n; i++) {
-            cy_art_keys(n)[p->byte[i]] = (uint8_t)(i + 1);
+            cy_art_bitmap(n)[p->byte[i] >> 6] |= 1ull << (p->byte[i] & 63);
             kids[i] = p->kid[i];
         }
+        cy_art_recount(n);
         break;
     default:
         for (i = 0; i < p->n; i++) kids[p->byte[i]] = p->kid[i];
@@ -407,10 +477,14 @@ static void cy_art_add_in_place(cy_art_node *n, uint8_t c, void *kid)
         kids[i] = kid;
         break;
     }
-    case CY_ART_N48:
-        cy_art_keys(n)[c] = (uint8_t)(cnt + 1);
-        kids[cnt] = kid;
+    case CY_ART_N48: {
+        unsigned r = cy_art_rank(n, c);
+        memmove(kids + r + 1, kids + r, (cnt - r) * sizeof *kids);
+        kids[r] = kid;
+        cy_art_bitmap(n)[c >> 6] |= 1ull << (c & 63);
+        cy_art_recount(n);
         break;
+    }
     default:
         kids[c] = kid;
         break;
@@ -434,17 +508,11 @@ static void cy_art_remove_in_place(cy_art_node *n, uint8_t c)
         break;
     }
     case CY_ART_N48: {
-        /* Keep kids[] dense: the last child moves into the hole. */
-        uint8_t *index = cy_art_keys(n);
-        unsigned hole = index[c] - 1u, last = cnt - 1;
-        index[c] = 0;
-        if (hole != last) {
-            unsigned b = 0;
-            while (index[b] != last + 1) b++;
-            index[b] = (uint8_t)(hole + 1);
-            kids[hole] = kids[last];
-        }
-        kids[last] = NULL;
+        unsigned r = cy_art_rank(n, c);
+        memmove(kids + r, kids + r + 1, (cnt - r - 1) * sizeof *kids);
+        kids[cnt - 1] = NULL;
+        cy_art_bitmap(n)[c >> 6] &= ~(1ull << (c & 63));
+        cy_art_recount(n);
         break;
     }
     default:
@@ -760,7 +828,7 @@ static void *cy_art_child_at(const cy_art_node *n, int pos)
 {
     if (pos == 0) return cy_art_term(n);
     void **kids = cy_art_kids(n);
-    if (cy_art_kind(n) == CY_ART_N48) return kids[cy_art_keys(n)[pos - 1] - 1];
+    if (cy_art_kind(n) == CY_ART_N48) return kids[cy_art_rank(n, (unsigned)pos - 1)];
     return kids[pos - 1];
 }
 
@@ -771,10 +839,40 @@ static unsigned cy_art_byte_at(const cy_art_node *n, int pos)
     return (unsigned)pos - 1;
 }
 
-static inline int cy_art_has_byte(const cy_art_node *n, unsigned b)
+/* Node48 and Node256: the first byte >= b with a child, or -1. */
+static int cy_art_byte_next(const cy_art_node *n, unsigned b)
 {
-    if (cy_art_kind(n) == CY_ART_N48) return cy_art_keys(n)[b] != 0;
-    return cy_art_kids(n)[b] != NULL;
+    if (cy_art_kind(n) == CY_ART_N256) {
+        void **kids = cy_art_kids(n);
+        for (; b < 256; b++)
+            if (kids[b]) return (int)b;
+        return -1;
+    }
+    const uint64_t *bm = cy_art_bitmap(n);
+    for (unsigned w = b >> 6; w < 4; w++) {
+        uint64_t x = bm[w];
+        if (w == b >> 6) x &= ~0ull << (b & 63);
+        if (x) return (int)(w * 64 + cy_art_ctz(x));
+    }
+    return -1;
+}
+
+/* Node48 and Node256: the last byte <= b with a child, or -1. */
+static int cy_art_byte_prev(const cy_art_node *n, int b)
+{
+    if (cy_art_kind(n) == CY_ART_N256) {
+        void **kids = cy_art_kids(n);
+        for (; b >= 0; b--)
+            if (kids[b]) return b;
+        return -1;
+    }
+    const uint64_t *bm = cy_art_bitmap(n);
+    for (int w = b >> 6; w >= 0 && b >= 0; w--) {
+        uint64_t x = bm[w];
+        if (w == b >> 6 && (b & 63) != 63) x &= (1ull << ((b & 63) + 1)) - 1u;
+        if (x) return w * 64 + 63 - (int)cy_art_clz(x);
+    }
+    return -1;
 }
 
 /* The first occupied position after pos (pos -1: from the start), or -1. */
@@ -786,9 +884,9 @@ static int cy_art_pos_next(const cy_art_node *n, int pos)
         int next = pos < 0 ? 1 : pos + 1;
         return next <= (int)cy_art_count(n) ? next : -1;
     }
-    for (unsigned b = pos < 0 ? 0u : (unsigned)pos; b < 256; b++)
-        if (cy_art_has_byte(n, b)) return (int)b + 1;
-    return -1;
+    if (pos >= 256) return -1;
+    int b = cy_art_byte_next(n, pos < 0 ? 0u : (unsigned)pos);
+    return b < 0 ? -1 : b + 1;
 }
 
 /* The last occupied position before pos (CY_ART_POS_END: from the end),
@@ -799,9 +897,9 @@ static int cy_art_pos_prev(const cy_art_node *n, int pos)
     if (kind == CY_ART_N4 || kind == CY_ART_N16) {
         int cand = pos - 1 < (int)cy_art_count(n) ? pos - 1 : (int)cy_art_count(n);
         if (cand >= 1) return cand;
-    } else {
-        for (int b = pos - 2 < 255 ? pos - 2 : 255; b >= 0; b--)
-            if (cy_art_has_byte(n, (unsigned)b)) return b + 1;
+    } else if (pos >= 2) {
+        int b = cy_art_byte_prev(n, pos - 2 < 255 ? pos - 2 : 255);
+        if (b >= 0) return b + 1;
     }
     return pos > 0 && cy_art_term(n) ? 0 : -1;
 }
@@ -1098,8 +1196,14 @@ static void cy_art_census_node(cy_art_census *c, const cy_art_node *n, size_t de
     cy_art_pairs p;
     cy_art_collect(n, &p);
     CY_ART_CHECK(c, p.n == cnt);
-    if (kind == CY_ART_N48)
+    if (kind == CY_ART_N48) {
+        unsigned run = 0;
+        for (unsigned w = 0; w < 3; w++) {
+            run += cy_art_popcount(cy_art_bitmap(n)[w]);
+            CY_ART_CHECK(c, n->key4[w] == run);
+        }
         for (unsigned i = 0; i < cy_art_cap(n); i++) CY_ART_CHECK(c, (i < cnt) == (cy_art_kids(n)[i] != NULL));
+    }
     for (unsigned i = 0; i < p.n; i++) {
         const cy_art_leaf *l = cy_art_any_leaf(p.kid[i]);
         CY_ART_CHECK(c, p.kid[i] != NULL && (i == 0 || p.byte[i - 1] < p.byte[i]));

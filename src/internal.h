@@ -23,12 +23,6 @@
 
 #include "calypso.h"
 
-#ifdef CY_AMALGAMATION
-#define CY_INTERNAL static
-#else
-#define CY_INTERNAL
-#endif
-
 #if defined(__GNUC__) || defined(__clang__)
 #define CY_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define CY_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -37,6 +31,14 @@
 #define CY_LIKELY(x)   (x)
 #define CY_UNLIKELY(x) (x)
 #define CY_UNUSED
+#endif
+
+/* In the amalgamation, internals are static; test hooks and helpers that a
+ * given build does not call are then unused, which is fine. */
+#ifdef CY_AMALGAMATION
+#define CY_INTERNAL static CY_UNUSED
+#else
+#define CY_INTERNAL
 #endif
 
 // >> alloc -------------------------------------------------------------------

@@ -124,6 +124,29 @@ CY_INTERNAL int64_t cy_os_pread(int fd, void *buf, size_t n, uint64_t off)
     return (int64_t)got;
 }
 
+CY_INTERNAL int64_t cy_os_preadv(int fd, const struct iovec *iov, int cnt, uint64_t off)
+{
+    int err = cy_os_enter(CY_OS_PREAD);
+    if (err) return -err;
+    struct iovec v[4];
+    if (cnt < 1 || cnt > 4) return -EINVAL;
+    memcpy(v, iov, (size_t)cnt * sizeof *v);
+    struct iovec *p = v;
+    uint64_t got = 0;
+    while (cnt > 0) {
+        ssize_t r = preadv(fd, p, cnt, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -errno;
+        if (r == 0) break;
+        got += (uint64_t)r;
+        /* Step over what a short read filled, then read the rest. */
+        size_t left = (size_t)r;
+        while (cnt > 0 && left >= p->iov_len) { left -= p->iov_len; p++; cnt--; }
+        if (cnt > 0) { p->iov_base = (char *)p->iov_base + left; p->iov_len -= left; }
+    }
+    return (int64_t)got;
+}
+
 CY_INTERNAL int cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 {
     int err = cy_os_enter(CY_OS_PWRITE);
@@ -143,6 +166,34 @@ CY_INTERNAL int cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off)
         }
         if (r == 0) return -EIO;
         put += (size_t)r;
+    }
+    return 0;
+}
+
+CY_INTERNAL int cy_os_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off)
+{
+    int err = cy_os_enter(CY_OS_PWRITE);
+    struct iovec v[4];
+    if (cnt < 1 || cnt > 4) return -EINVAL;
+    memcpy(v, iov, (size_t)cnt * sizeof *v);
+    if (err) {
+        if (cy_os_fault.short_write && v[0].iov_len > 1) {
+            ssize_t r = pwrite(fd, v[0].iov_base, v[0].iov_len / 2, (off_t)off);
+            (void)r;   /* the half write is the point; the call fails anyway */
+        }
+        return -err;
+    }
+    struct iovec *p = v;
+    uint64_t put = 0;
+    while (cnt > 0) {
+        ssize_t r = pwritev(fd, p, cnt, (off_t)(off + put));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -errno;
+        if (r == 0) return -EIO;
+        put += (uint64_t)r;
+        size_t left = (size_t)r;
+        while (cnt > 0 && left >= p->iov_len) { left -= p->iov_len; p++; cnt--; }
+        if (cnt > 0) { p->iov_base = (char *)p->iov_base + left; p->iov_len -= left; }
     }
     return 0;
 }

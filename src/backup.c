@@ -1,0 +1,124 @@
+/*
+ * backup.c: calypso_backup, a point-in-time copy of a live database.
+ *
+ * Datafiles are append-only and sealed ones never change, so a consistent
+ * image is: every sealed file whole (with its hint), plus the active file up
+ * to the length it had at one instant. That instant is taken under write_mu
+ * (writers pause for the time it takes to note the lengths); the copying
+ * runs with no engine lock, while writers append past the noted length.
+ * maint_mu keeps a merge from removing files during the copy. Every copied
+ * file is synced, then the directory, and META is written last: a backup
+ * interrupted by a crash has no META and so never opens as a database.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct cy_backup_item { uint32_t fid; uint64_t size; int hint; } cy_backup_item;
+
+static int cy_backup_copy(calypso *db, const char *from, const char *to, uint64_t size,
+                          uint8_t *buf, size_t cap)
+{
+    int in = cy_os_open(from, O_RDONLY, 0), out = -1, rc = 0;
+    if (in < 0) return cy_err_errno(db, in, "open", from);
+    out = cy_os_open(to, O_WRONLY | O_CREAT | O_EXCL, db->opt.file_mode);
+    if (out < 0) {
+        cy_os_close(in);
+        return cy_err_errno(db, out, "create", to);
+    }
+    for (uint64_t off = 0; off < size && !rc;) {
+        size_t n = size - off < cap ? (size_t)(size - off) : cap;
+        int64_t got = cy_os_pread(in, buf, n, off);
+        if (got < 0) { rc = cy_err_errno(db, (int)got, "read", from); break; }
+        if ((size_t)got != n) {
+            rc = cy_err(db, CALYPSO_EIO, "%s shrank during the backup", from);
+            break;
+        }
+        if ((rc = cy_os_pwrite(out, buf, n, off)) < 0) rc = cy_err_errno(db, rc, "write", to);
+        off += n;
+    }
+    if (!rc && (rc = cy_os_fdatasync(out)) < 0) rc = cy_err_errno(db, rc, "fdatasync", to);
+    cy_os_close(in);
+    cy_os_close(out);
+    return rc;
+}
+
+static int cy_backup_is_empty(const char *name, void *ctx)
+{
+    (void)name;
+    (void)ctx;
+    return 1;
+}
+
+/* Creates dest, or accepts it when it is an empty directory. */
+static int cy_backup_dest(calypso *db, const char *dest)
+{
+    struct stat st;
+    if (stat(dest, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", dest);
+        int rc = cy_os_list_dir(dest, cy_backup_is_empty, NULL);
+        if (rc == 1) return cy_err(db, CALYPSO_EINVAL, "backup directory %s is not empty", dest);
+        if (rc < 0) return cy_err_errno(db, rc, "list", dest);
+        return CALYPSO_OK;
+    }
+    int rc = cy_os_mkdir(dest, db->opt.dir_mode);
+    if (rc < 0) return cy_err_errno(db, rc, "create directory", dest);
+    return CALYPSO_OK;
+}
+
+/* Notes every file and its length at one instant. */
+static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
+{
+    pthread_mutex_lock(&db->write_mu);
+    pthread_rwlock_rdlock(&db->files_lock);
+    *n = db->nfiles;
+    *items = cy_calloc(db->nfiles ? db->nfiles : 1, sizeof **items);
+    for (uint32_t i = 0; *items && i < db->nfiles; i++) {
+        cy_file *f = db->files[i];
+        (*items)[i] = (cy_backup_item){ f->fid, f->size,
+                                        __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0 };
+    }
+    pthread_rwlock_unlock(&db->files_lock);
+    pthread_mutex_unlock(&db->write_mu);
+    return *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
+}
+
+int calypso_backup(calypso *db, const char *dest)
+{
+    if (!db || !dest || !*dest) return db ? cy_err(db, CALYPSO_EINVAL, "no backup path") : CALYPSO_EINVAL;
+    if (db->failed) return cy_err(db, CALYPSO_EIO, "the handle failed to reopen");
+    if (strlen(dest) > 4000) return cy_err(db, CALYPSO_EINVAL, "backup path too long");
+    pthread_mutex_lock(&db->maint_mu);
+    cy_backup_item *items = NULL;
+    uint32_t n = 0;
+    size_t cap = 1u << 20;
+    uint8_t *buf = cy_malloc(cap);
+    int rc = buf ? cy_backup_dest(db, dest) : cy_err(db, CALYPSO_ENOMEM, "backup buffer");
+    if (!rc) rc = cy_backup_snapshot(db, &items, &n);
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        char from[4096], to[4200];
+        cy_dir_data_path(db, items[i].fid, from, sizeof from);
+        snprintf(to, sizeof to, "%s/%010u.data", dest, items[i].fid);
+        rc = cy_backup_copy(db, from, to, items[i].size, buf, cap);
+        if (rc || !items[i].hint) continue;
+        struct stat st;
+        cy_dir_hint_path(db, items[i].fid, from, sizeof from);
+        snprintf(to, sizeof to, "%s/%010u.hint", dest, items[i].fid);
+        if (stat(from, &st) == 0)
+            rc = cy_backup_copy(db, from, to, (uint64_t)st.st_size, buf, cap);
+    }
+    if (!rc && (rc = cy_os_sync_dir(dest)) < 0) rc = cy_err_errno(db, rc, "fsync", dest);
+    if (!rc) {
+        char meta[64];
+        int len = snprintf(meta, sizeof meta, "calypso-format %d\n", CY_FORMAT_VERSION);
+        rc = cy_dir_write_file(db, dest, "META", meta, (size_t)len);
+    }
+    pthread_mutex_unlock(&db->maint_mu);
+    cy_free(items);
+    cy_free(buf);
+    return rc;
+}

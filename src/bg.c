@@ -1,0 +1,106 @@
+/*
+ * bg.c: the handle's background thread. It writes hint files for sealed
+ * datafiles (so that rotation never waits for one), and under
+ * CALYPSO_SYNC_INTERVAL runs the periodic fdatasync, and starts a merge when
+ * dead bytes pass the trigger of the options. It wakes when kicked
+ * (a file was sealed) or when its period passes, and on stop it finishes
+ * the hints still owed before it exits, so that close leaves every sealed
+ * file with its hint. Its failures are not fatal: a missing hint only makes
+ * the next open scan that datafile.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <time.h>
+
+/* Writes the hints owed: sealed files without one that did not fail. */
+static void cy_bg_hints(calypso *db)
+{
+    for (;;) {
+        uint32_t fid = 0;
+        pthread_rwlock_rdlock(&db->files_lock);
+        for (uint32_t i = 0; i < db->nfiles && !fid; i++) {
+            cy_file *f = db->files[i];
+            if (f->sealed && !f->hint_failed &&
+                !__atomic_load_n(&f->hint_size, __ATOMIC_RELAXED))
+                fid = f->fid;
+        }
+        pthread_rwlock_unlock(&db->files_lock);
+        if (!fid) return;
+        /* A merge may be removing this very file: leave it to the next
+         * round rather than race it. */
+        if (pthread_mutex_trylock(&db->maint_mu) != 0) {
+            __atomic_store_n(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
+            return;
+        }
+        pthread_rwlock_rdlock(&db->files_lock);
+        int still_there = cy_files_find(db, fid) != NULL;
+        pthread_rwlock_unlock(&db->files_lock);
+        int rc = still_there ? cy_hint_write(db, fid) : CALYPSO_OK;
+        pthread_mutex_unlock(&db->maint_mu);
+        if (rc != CALYPSO_OK) {
+            pthread_rwlock_wrlock(&db->files_lock);
+            cy_file *f = cy_files_find(db, fid);
+            if (f) f->hint_failed = 1;
+            pthread_rwlock_unlock(&db->files_lock);
+        }
+    }
+}
+
+static void *cy_bg_main(void *arg)
+{
+    calypso *db = arg;
+    pthread_mutex_lock(&db->bg_mu);
+    while (!db->bg_stop) {
+        uint32_t period = db->opt.sync == CALYPSO_SYNC_INTERVAL ? db->opt.sync_interval_ms : 1000;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += period / 1000;
+        ts.tv_nsec += (long)(period % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        if (!__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED))
+            pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
+        pthread_mutex_unlock(&db->bg_mu);
+        if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED))
+            cy_bg_hints(db);
+        if (db->opt.sync == CALYPSO_SYNC_INTERVAL) {
+            pthread_mutex_lock(&db->write_mu);
+            uint64_t seq = db->written_seq;
+            pthread_mutex_unlock(&db->write_mu);
+            cy_db_sync_to(db, seq);
+        }
+        if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
+            calypso_merge(db);   /* EMERGING when the user runs one: fine */
+        pthread_mutex_lock(&db->bg_mu);
+    }
+    pthread_mutex_unlock(&db->bg_mu);
+    cy_bg_hints(db);
+    return NULL;
+}
+
+CY_INTERNAL int cy_bg_start(calypso *db)
+{
+    db->bg_stop = 0;
+    int e = pthread_create(&db->bg, NULL, cy_bg_main, db);
+    if (e) return cy_err_errno(db, -e, "start the background thread", "");
+    db->bg_started = 1;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL void cy_bg_stop(calypso *db)
+{
+    if (!db->bg_started) return;
+    pthread_mutex_lock(&db->bg_mu);
+    __atomic_store_n(&db->bg_stop, 1, __ATOMIC_RELAXED);
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_mutex_unlock(&db->bg_mu);
+    pthread_join(db->bg, NULL);
+    db->bg_started = 0;
+}
+
+CY_INTERNAL void cy_bg_kick(calypso *db)
+{
+    pthread_mutex_lock(&db->bg_mu);
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_mutex_unlock(&db->bg_mu);
+}

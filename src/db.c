@@ -1,0 +1,701 @@
+/*
+ * db.c: the handle's life (open, close, reopen), options, and the read and
+ * write paths: put, get, has, delete, durability and group commit.
+ *
+ * Write path: a writer validates and encodes its record outside any lock,
+ * then under write_mu appends it with one pwritev at the end of the active
+ * datafile (rolling over to a new file when full) and applies it to the
+ * keydir under kd_lock. If the append or the keydir update fails, the file
+ * is cut back to where it was, so a failed write leaves nothing behind; if
+ * even that fails, the handle refuses further writes (`broken`) until it is
+ * reopened.
+ *
+ * Group commit (SYNC_ALWAYS): appends advance written_seq; a writer then
+ * waits until synced_seq covers its bytes. The first waiter becomes the
+ * leader and runs one fdatasync for everything appended so far, with no
+ * lock held that writers need, so appends go on beside it; the others
+ * sleep on sync_cv and wake covered by the leader's sync or lead the next.
+ *
+ * Read path: one keydir lookup under kd_lock shared, then one scatter read
+ * of header+key and value, then the checksum is verified. No lock is held
+ * across the read except files_lock shared (which only keeps descriptors
+ * open).
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+// >> options -----------------------------------------------------------------
+
+void calypso_options_default(calypso_options *o)
+{
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->max_datafile_size = CALYPSO_DEFAULT_MAX_DATAFILE_SIZE;
+    o->max_key_size = CALYPSO_DEFAULT_MAX_KEY_SIZE;
+    o->max_value_size = CALYPSO_DEFAULT_MAX_VALUE_SIZE;
+    o->sync = CALYPSO_SYNC_NONE;
+    o->sync_interval_ms = CALYPSO_DEFAULT_SYNC_INTERVAL_MS;
+    o->dir_mode = CALYPSO_DEFAULT_DIR_MODE;
+    o->file_mode = CALYPSO_DEFAULT_FILE_MODE;
+    o->merge_trigger_ratio = CALYPSO_DEFAULT_MERGE_TRIGGER;
+    o->merge_min_dead_bytes = CALYPSO_DEFAULT_MERGE_MIN_DEAD;
+    o->max_open_files = CALYPSO_DEFAULT_MAX_OPEN_FILES;
+}
+
+/* Fills zero fields with defaults and checks ranges; the message names the
+ * field at fault. */
+static int cy_db_options(calypso *db, const calypso_options *in)
+{
+    calypso_options d, o;
+    calypso_options_default(&d);
+    if (in) o = *in;
+    else o = d;
+#define CY_DEFAULT(f) if (!o.f) o.f = d.f
+    CY_DEFAULT(max_datafile_size);
+    CY_DEFAULT(max_key_size);
+    CY_DEFAULT(max_value_size);
+    CY_DEFAULT(sync_interval_ms);
+    CY_DEFAULT(dir_mode);
+    CY_DEFAULT(file_mode);
+    CY_DEFAULT(merge_trigger_ratio);
+    CY_DEFAULT(merge_min_dead_bytes);
+    CY_DEFAULT(max_open_files);
+#undef CY_DEFAULT
+#define CY_CHECK(cond, f, range) \
+    if (!(cond)) return cy_err(db, CALYPSO_EINVAL, "option %s out of range (%s)", #f, range)
+    CY_CHECK(o.max_datafile_size >= CALYPSO_MIN_DATAFILE_SIZE &&
+             o.max_datafile_size <= CALYPSO_MAX_DATAFILE_SIZE, max_datafile_size, "4096..2^40");
+    CY_CHECK(o.max_key_size <= CALYPSO_MAX_KEY_SIZE, max_key_size, "1..65527");
+    CY_CHECK(o.max_value_size <= CALYPSO_MAX_VALUE_SIZE, max_value_size, "1..2^30");
+    CY_CHECK(o.sync >= CALYPSO_SYNC_NONE && o.sync <= CALYPSO_SYNC_ALWAYS, sync,
+             "CALYPSO_SYNC_NONE, _INTERVAL or _ALWAYS");
+    CY_CHECK(o.sync_interval_ms <= 3600000u, sync_interval_ms, "1..3600000");
+    CY_CHECK(o.dir_mode <= 07777u, dir_mode, "0..07777");
+    CY_CHECK(o.file_mode <= 07777u, file_mode, "0..07777");
+    CY_CHECK(!isnan(o.merge_trigger_ratio) && o.merge_trigger_ratio <= 1.0,
+             merge_trigger_ratio, "negative for never, or up to 1");
+    CY_CHECK(o.max_open_files <= 65536u, max_open_files, "1..65536");
+#undef CY_CHECK
+    db->opt = o;
+    return CALYPSO_OK;
+}
+
+// >> lifecycle ---------------------------------------------------------------
+
+static void cy_db_init_locks(calypso *db)
+{
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* Writers of these locks (rotation, eviction, keydir updates) are short
+     * and must not starve behind a stream of readers. */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&db->kd_lock, &ra);
+    pthread_rwlock_init(&db->files_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    pthread_mutex_init(&db->write_mu, NULL);
+    pthread_mutex_init(&db->sync_mu, NULL);
+    pthread_cond_init(&db->sync_cv, NULL);
+    pthread_mutex_init(&db->bg_mu, NULL);
+    pthread_cond_init(&db->bg_cv, NULL);
+    pthread_mutex_init(&db->maint_mu, NULL);
+}
+
+static void cy_db_destroy_locks(calypso *db)
+{
+    pthread_rwlock_destroy(&db->kd_lock);
+    pthread_rwlock_destroy(&db->files_lock);
+    pthread_mutex_destroy(&db->write_mu);
+    pthread_mutex_destroy(&db->sync_mu);
+    pthread_cond_destroy(&db->sync_cv);
+    pthread_mutex_destroy(&db->bg_mu);
+    pthread_cond_destroy(&db->bg_cv);
+    pthread_mutex_destroy(&db->maint_mu);
+}
+
+/* Releases what cy_db_start acquired; returns the final sync's result. */
+static int cy_db_stop(calypso *db)
+{
+    cy_bg_stop(db);
+    int rc = CALYPSO_OK;
+    if (db->active && db->written_seq > db->synced_seq && !db->broken)
+        rc = cy_db_sync_to(db, db->written_seq);
+    cy_files_close_all(db);
+    cy_art_destroy(&db->keydir);
+    cy_art_destroy(&db->ttl_by_key);
+    cy_art_destroy(&db->ttl_by_time);
+    cy_dir_unlock(db);
+    db->dead = 0;
+    db->written_seq = db->synced_seq = 0;
+    db->bg_hints_pending = 0;
+    db->broken = 0;
+    return rc;
+}
+
+static int cy_db_start(calypso *db)
+{
+    struct stat st;
+    db->lock_fd = -1;
+    db->note[0] = 0;
+    cy_art_init(&db->keydir);
+    cy_art_init(&db->ttl_by_key);
+    cy_art_init(&db->ttl_by_time);
+    if (stat(db->path, &st) < 0) {
+        if (errno != ENOENT || db->opt.read_only)
+            return cy_err_errno(db, -errno, "open database directory", db->path);
+        int rc = cy_os_mkdir(db->path, db->opt.dir_mode);
+        if (rc < 0 && rc != -EEXIST) return cy_err_errno(db, rc, "create directory", db->path);
+    } else if (!S_ISDIR(st.st_mode)) {
+        return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", db->path);
+    }
+    int rc = cy_dir_lock(db);
+    if (!rc) rc = cy_recover(db);
+    if (!rc && !db->opt.read_only) rc = cy_bg_start(db);
+    if (rc) {
+        cy_db_stop(db);
+        return rc;
+    }
+    if (db->note[0]) cy_err(db, CALYPSO_OK, "auto-recovery %s", db->note);
+    return CALYPSO_OK;
+}
+
+int calypso_open(const char *path, const calypso_options *opts, calypso **out)
+{
+    if (out) *out = NULL;
+    if (!path || !*path || !out)
+        return cy_err(NULL, CALYPSO_EINVAL, "calypso_open needs a path and a handle pointer");
+    calypso *db = cy_calloc(1, sizeof *db);
+    if (!db) return cy_err(NULL, CALYPSO_ENOMEM, "allocating the handle");
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    if (!(db->path = cy_malloc(n + 1))) {
+        cy_free(db);
+        return cy_err(NULL, CALYPSO_ENOMEM, "allocating the handle");
+    }
+    memcpy(db->path, path, n);
+    db->path[n] = 0;
+    int rc = cy_db_options(db, opts);
+    if (!rc && n > 4000) rc = cy_err(db, CALYPSO_EINVAL, "path longer than 4000 bytes");
+    if (rc) {
+        cy_err_move(db, NULL);
+        cy_free(db->path);
+        cy_free(db);
+        return rc;
+    }
+    cy_db_init_locks(db);
+    if ((rc = cy_db_start(db))) {
+        cy_err_move(db, NULL);
+        cy_db_destroy_locks(db);
+        cy_free(db->path);
+        cy_free(db);
+        return rc;
+    }
+    cy_err_forget(NULL);
+    *out = db;
+    return CALYPSO_OK;
+}
+
+int calypso_close(calypso *db)
+{
+    if (!db) return CALYPSO_OK;
+    int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
+    cy_db_destroy_locks(db);
+    cy_err_forget(db);
+    cy_free(db->path);
+    cy_free(db);
+    return rc;
+}
+
+int calypso_reopen(calypso *db)
+{
+    if (!db) return CALYPSO_EINVAL;
+    int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
+    db->failed = 0;
+    int rc2 = cy_db_start(db);
+    if (rc2) {
+        db->failed = 1;
+        return rc2;
+    }
+    return rc;
+}
+
+/* CALYPSO_OK if db may serve calls at all. */
+static int cy_db_usable(calypso *db)
+{
+    if (!db) return CALYPSO_EINVAL;
+    if (db->failed)
+        return cy_err(db, CALYPSO_EIO, "the handle failed to reopen; only close is possible");
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_writable(calypso *db)
+{
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
+    if (db->broken)
+        return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
+                      "reopen the database", db->path);
+    return CALYPSO_OK;
+}
+
+// >> durability ----------------------------------------------------------------
+
+CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
+{
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->sync_mu);
+    while (db->synced_seq < seq && !rc) {
+        if (db->syncing) {
+            pthread_cond_wait(&db->sync_cv, &db->sync_mu);
+            continue;
+        }
+        db->syncing = 1;
+        pthread_mutex_unlock(&db->sync_mu);
+        /* Lock order write_mu -> files_lock: hold files_lock shared across
+         * the fdatasync so the descriptor cannot be closed under it. */
+        pthread_mutex_lock(&db->write_mu);
+        pthread_rwlock_rdlock(&db->files_lock);
+        uint64_t target = db->written_seq;
+        int fd = db->active ? db->active->fd : -1;
+        uint32_t fid = db->active ? db->active->fid : 0;
+        pthread_mutex_unlock(&db->write_mu);
+        int err = fd >= 0 ? cy_os_fdatasync(fd) : 0;
+        pthread_rwlock_unlock(&db->files_lock);
+        pthread_mutex_lock(&db->sync_mu);
+        db->syncing = 0;
+        if (err) {
+            /* After a failed fdatasync the kernel may have dropped the dirty
+             * pages: nothing written since the last good sync can be trusted
+             * to reach the disk, so stop taking writes. */
+            char path[4096];
+            cy_dir_data_path(db, fid, path, sizeof path);
+            rc = cy_err_errno(db, err, "fdatasync", path);
+            __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+        } else if (target > db->synced_seq) {
+            db->synced_seq = target;
+        }
+        pthread_cond_broadcast(&db->sync_cv);
+    }
+    pthread_mutex_unlock(&db->sync_mu);
+    return rc;
+}
+
+int calypso_sync(calypso *db)
+{
+    int rc = cy_db_usable(db);
+    if (rc || db->opt.read_only) return rc;
+    pthread_mutex_lock(&db->write_mu);
+    uint64_t seq = db->written_seq;
+    pthread_mutex_unlock(&db->write_mu);
+    return cy_db_sync_to(db, seq);
+}
+
+// >> appending -------------------------------------------------------------------
+
+/* Cuts the active file back to `size` after a failed write. write_mu held. */
+static void cy_db_undo_append(calypso *db, uint64_t size)
+{
+    if (cy_os_ftruncate(db->active->fd, size) == 0) {
+        db->active->size = size;
+        return;
+    }
+    db->broken = 1;
+}
+
+/* Appends a record given as pieces; returns where it went. write_mu held. */
+static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+                        uint32_t *fid, uint64_t *off)
+{
+    int rc;
+    cy_file *a = db->active;
+    if (a->size > 0 && a->size + size > db->opt.max_datafile_size) {
+        if ((rc = cy_files_rotate(db))) return rc;
+        a = db->active;
+    }
+    rc = cy_os_pwritev(a->fd, iov, cnt, a->size);
+    if (rc < 0) {
+        char path[4096];
+        cy_dir_data_path(db, a->fid, path, sizeof path);
+        int code = cy_err_errno(db, rc, "write", path);
+        cy_db_undo_append(db, a->size);
+        return code;
+    }
+    *fid = a->fid;
+    *off = a->size;
+    a->size += size;
+    db->written_seq += size;
+    return CALYPSO_OK;
+}
+
+static int cy_db_check_key(calypso *db, const void *key, size_t klen)
+{
+    if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
+    if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
+    if (klen > db->opt.max_key_size)
+        return cy_err(db, CALYPSO_EKEYTOOLARGE, "%zu bytes, max_key_size is %u", klen,
+                      db->opt.max_key_size);
+    return CALYPSO_OK;
+}
+
+/* Writes one put record and applies it to the keydir. */
+static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
+                       const void *val, size_t vlen, uint64_t expiry)
+{
+    uint8_t stackbuf[4096];
+    uint8_t hdr[CY_REC_MAX_HDR];
+    uint32_t hlen = cy_rec_header(hdr, type, expiry, klen, vlen);
+    size_t hk = hlen + klen;
+    uint8_t *head = hk <= sizeof stackbuf ? stackbuf : cy_malloc(hk);
+    if (!head) return cy_err(db, CALYPSO_ENOMEM, "encoding a record");
+    memcpy(head, hdr, hlen);
+    memcpy(head + hlen, key, klen);
+    cy_put_u32(head, cy_crc(head + 4, hk - 4, val, vlen));
+    struct iovec iov[2] = { { head, hk }, { (void *)val, vlen } };
+    size_t size = hk + vlen;
+
+    pthread_mutex_lock(&db->write_mu);
+    int rc = db->broken ? cy_db_writable(db) : CALYPSO_OK;
+    uint32_t fid = 0;
+    uint64_t off = 0, seq = 0;
+    if (!rc) rc = cy_db_append(db, iov, vlen ? 2 : 1, size, &fid, &off);
+    if (!rc) {
+        pthread_rwlock_wrlock(&db->kd_lock);
+        rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
+        pthread_rwlock_unlock(&db->kd_lock);
+        if (rc) {
+            rc = cy_err(db, rc, "updating the key directory");
+            cy_db_undo_append(db, off);
+            db->written_seq -= size;
+        }
+        seq = db->written_seq;
+    }
+    pthread_mutex_unlock(&db->write_mu);
+    if (head != stackbuf) cy_free(head);
+    if (!rc && db->opt.sync == CALYPSO_SYNC_ALWAYS) rc = cy_db_sync_to(db, seq);
+    return rc;
+}
+
+int calypso_put_ttl(calypso *db, const void *key, size_t klen, const void *val, size_t vlen,
+                    uint64_t ttl_ms)
+{
+    int rc = cy_db_writable(db);
+    if (!rc) rc = cy_db_check_key(db, key, klen);
+    if (rc) return rc;
+    if (!val && vlen) return cy_err(db, CALYPSO_EINVAL, "value is NULL");
+    if (vlen > db->opt.max_value_size)
+        return cy_err(db, CALYPSO_EVALUETOOLARGE, "%zu bytes, max_value_size is %llu", vlen,
+                      (unsigned long long)db->opt.max_value_size);
+    uint64_t expiry = 0;
+    if (ttl_ms) {
+        uint64_t now = cy_now_ms();
+        expiry = ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
+    }
+    return cy_db_write(db, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, key, klen, val ? val : "",
+                       vlen, expiry);
+}
+
+int calypso_put(calypso *db, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return calypso_put_ttl(db, key, klen, val, vlen, 0);
+}
+
+/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes).
+ * Its payload names the file of the record it deletes, so that a merge can
+ * tell when the tombstone may be dropped. */
+static size_t cy_db_encode_tombstone(uint8_t *rec, const void *key, size_t klen, uint32_t victim)
+{
+    uint8_t payload[10];
+    size_t plen = cy_varint_put(payload, victim);
+    uint32_t hlen = cy_rec_header(rec, CY_REC_DEL, 0, klen, plen);
+    memcpy(rec + hlen, key, klen);
+    memcpy(rec + hlen + klen, payload, plen);
+    cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
+    return hlen + klen + plen;
+}
+
+int calypso_delete(calypso *db, const void *key, size_t klen)
+{
+    int rc = cy_db_writable(db);
+    if (!rc) rc = cy_db_check_key(db, key, klen);
+    if (rc) return rc;
+    uint8_t stackbuf[4096];
+    size_t need = CY_REC_MAX_HDR + klen + 10;
+    uint8_t *rec = need <= sizeof stackbuf ? stackbuf : cy_malloc(need);
+    if (!rec) return cy_err(db, CALYPSO_ENOMEM, "encoding a tombstone");
+    uint64_t seq = 0;
+    int wrote = 0;
+    pthread_mutex_lock(&db->write_mu);
+    if (db->broken) rc = cy_db_writable(db);
+    pthread_rwlock_rdlock(&db->kd_lock);
+    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
+    pthread_rwlock_unlock(&db->kd_lock);
+    if (!rc && l) {
+        size_t size = cy_db_encode_tombstone(rec, key, klen, victim);
+        struct iovec iov = { rec, size };
+        uint32_t fid;
+        uint64_t off;
+        if (!(rc = cy_db_append(db, &iov, 1, size, &fid, &off))) {
+            pthread_rwlock_wrlock(&db->kd_lock);
+            cy_keydir_apply(db, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
+            pthread_rwlock_unlock(&db->kd_lock);
+            wrote = 1;
+        }
+        seq = db->written_seq;
+    }
+    pthread_mutex_unlock(&db->write_mu);
+    if (rec != stackbuf) cy_free(rec);
+    if (wrote && db->opt.sync == CALYPSO_SYNC_ALWAYS) rc = cy_db_sync_to(db, seq);
+    return rc;
+}
+
+// >> reading ---------------------------------------------------------------------
+
+/* Reads and verifies the value of key into buf (cap bytes), or into a new
+ * buffer (*out) when out is not NULL. */
+static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, void *buf,
+                      size_t cap, size_t *vlen)
+{
+    int rc = cy_db_usable(db);
+    if (!rc) rc = cy_db_check_key(db, key, klen);
+    if (rc) return rc;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint64_t expiry;
+        pthread_rwlock_rdlock(&db->kd_lock);
+        const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+        cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
+        pthread_rwlock_unlock(&db->kd_lock);
+        if (!l) return CALYPSO_ENOTFOUND;
+        if (expiry && expiry <= cy_now_ms()) return CALYPSO_EEXPIRED;
+        uint32_t fid = loc.fid & CY_LOC_FIDMASK;
+        int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
+        uint32_t hlen = cy_rec_hdr_len(type, expiry, klen, loc.size);
+        if (!hlen) return cy_err(db, CALYPSO_ECORRUPT, "keydir entry of size %u", loc.size);
+        size_t n = loc.size - hlen - klen;
+        if (out) {
+            if (!(buf = cy_malloc(n ? n : 1)))
+                return cy_err(db, CALYPSO_ENOMEM, "value of %zu bytes", n);
+        } else if (n > cap) {
+            *vlen = n;
+            return CALYPSO_ETRUNC;
+        }
+        uint8_t stackbuf[4096];
+        size_t hk = hlen + klen;
+        uint8_t *head = hk <= sizeof stackbuf ? stackbuf : cy_malloc(hk);
+        if (!head) rc = cy_err(db, CALYPSO_ENOMEM, "reading a record");
+        else rc = cy_files_preadv(db, fid, head, hk, buf, n, loc.off);
+        if (!rc) {
+            cy_rec r;
+            if (cy_rec_parse(head, hk, &r) != 1 || r.type != type || r.expiry != expiry ||
+                r.klen != klen || r.vlen != n || memcmp(head + hlen, key, klen) != 0 ||
+                cy_crc(head + 4, hk - 4, buf, n) != r.crc) {
+                char path[4096];
+                cy_dir_data_path(db, fid, path, sizeof path);
+                rc = cy_err(db, CALYPSO_ECHECKSUM, "%s at offset %llu", path,
+                            (unsigned long long)loc.off);
+            }
+        }
+        if (head && head != stackbuf) cy_free(head);
+        if (rc == CALYPSO_ENOTFOUND) {       /* a merge removed the file: look again */
+            if (out) cy_free(buf);
+            continue;
+        }
+        if (rc) {
+            if (out) cy_free(buf);
+            return rc;
+        }
+        if (out) *out = buf;
+        *vlen = n;
+        return CALYPSO_OK;
+    }
+    return cy_err(db, CALYPSO_EIO, "the record kept moving under a merge");
+}
+
+int calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *vlen)
+{
+    if (val) *val = NULL;
+    if (vlen) *vlen = 0;
+    if (!val || !vlen) return cy_err(db, CALYPSO_EINVAL, "calypso_get needs val and vlen");
+    return cy_db_read(db, key, klen, val, NULL, 0, vlen);
+}
+
+int calypso_get_buf(calypso *db, const void *key, size_t klen, void *buf, size_t cap,
+                    size_t *vlen)
+{
+    if (!vlen || (!buf && cap)) return cy_err(db, CALYPSO_EINVAL, "calypso_get_buf needs vlen");
+    *vlen = 0;
+    return cy_db_read(db, key, klen, NULL, buf, cap, vlen);
+}
+
+void calypso_free(void *p)
+{
+    cy_free(p);
+}
+
+int calypso_has(calypso *db, const void *key, size_t klen)
+{
+    int rc = cy_db_usable(db);
+    if (!rc) rc = cy_db_check_key(db, key, klen);
+    if (rc) return rc;
+    uint64_t expiry;
+    pthread_rwlock_rdlock(&db->kd_lock);
+    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+    pthread_rwlock_unlock(&db->kd_lock);
+    return l && (!expiry || expiry > cy_now_ms());
+}
+
+uint64_t calypso_len(calypso *db)
+{
+    if (cy_db_usable(db)) return 0;
+    pthread_rwlock_rdlock(&db->kd_lock);
+    uint64_t n = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
+    pthread_rwlock_unlock(&db->kd_lock);
+    return n;
+}
+
+// >> deleting many ----------------------------------------------------------------
+
+/* Appends tombstones for a list of keys in chunks, one pwritev each, then
+ * applies each chunk to the keydir; absent keys (and, with only_expired,
+ * keys no longer expired) are skipped. A failed chunk writes nothing. */
+CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired)
+{
+    size_t cap = 1u << 20, used = 0;
+    uint8_t *buf = cy_malloc(cap);
+    if (!buf) return cy_err(db, CALYPSO_ENOMEM, "batching deletes");
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->write_mu);
+    if (db->broken || db->failed) rc = cy_db_writable(db);
+    uint64_t now = cy_now_ms();
+    for (size_t i = 0; i <= keys->n && !rc; i++) {
+        size_t klen = 0;
+        const uint8_t *k = i < keys->n ? cy_keylist_at(keys, i, &klen) : NULL;
+        size_t need = k ? CY_REC_MAX_HDR + klen + 10 : 0;
+        int flush = !k || used + need > cap || used + need > db->opt.max_datafile_size;
+        if (flush && used) {
+            uint32_t fid;
+            uint64_t off;
+            struct iovec iov = { buf, used };
+            if ((rc = cy_db_append(db, &iov, 1, used, &fid, &off))) break;
+            /* Apply exactly the tombstones just written, in order. */
+            pthread_rwlock_wrlock(&db->kd_lock);
+            for (size_t p = 0; p < used;) {
+                cy_rec r;
+                cy_rec_parse(buf + p, used - p, &r);
+                uint32_t size = (uint32_t)(r.hdr + r.klen + r.vlen);
+                cy_keydir_apply(db, CY_REC_DEL, buf + p + r.hdr, (size_t)r.klen, 0, fid,
+                                off + p, size);
+                p += size;
+            }
+            pthread_rwlock_unlock(&db->kd_lock);
+            used = 0;
+        }
+        if (!k) break;
+        pthread_rwlock_rdlock(&db->kd_lock);
+        uint64_t expiry;
+        const cy_loc *l = cy_keydir_get(db, k, klen, &expiry);
+        uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
+        int skip = !l || (only_expired && (!expiry || expiry > now));
+        pthread_rwlock_unlock(&db->kd_lock);
+        if (skip) continue;
+        if (need > cap) {
+            uint8_t *nb = cy_realloc(buf, need);
+            if (!nb) { rc = cy_err(db, CALYPSO_ENOMEM, "batching deletes"); break; }
+            buf = nb;
+            cap = need;
+        }
+        used += cy_db_encode_tombstone(buf + used, k, klen, victim);
+    }
+    uint64_t seq = db->written_seq;
+    pthread_mutex_unlock(&db->write_mu);
+    cy_free(buf);
+    if (!rc && db->opt.sync == CALYPSO_SYNC_ALWAYS) rc = cy_db_sync_to(db, seq);
+    return rc;
+}
+
+int calypso_delete_all(calypso *db)
+{
+    int rc = cy_db_writable(db);
+    if (rc) return rc;
+    cy_keylist keys = { 0 };
+    for (;;) {
+        cy_keylist_clear(&keys);
+        pthread_rwlock_rdlock(&db->kd_lock);
+        cy_art_iter it;
+        cy_art_iter_init(&it, &db->keydir);
+        int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+        while (ok == 1 && keys.n < 65536) {
+            size_t klen;
+            const uint8_t *k = cy_art_iter_key(&it, &klen);
+            if ((ok = cy_keylist_push(&keys, k, klen)) < 0) break;
+            ok = cy_art_iter_next(&it);
+        }
+        cy_art_iter_free(&it);
+        pthread_rwlock_unlock(&db->kd_lock);
+        if (ok < 0) { rc = cy_err(db, CALYPSO_ENOMEM, "listing keys to delete"); break; }
+        if (keys.n == 0) break;
+        if ((rc = cy_db_delete_keys(db, &keys, 0))) break;
+    }
+    cy_keylist_free(&keys);
+    return rc;
+}
+
+int calypso_run_gc(calypso *db)
+{
+    int rc = cy_db_writable(db);
+    if (rc) return rc;
+    cy_keylist keys = { 0 };
+    for (;;) {
+        cy_keylist_clear(&keys);
+        pthread_rwlock_rdlock(&db->kd_lock);
+        rc = cy_ttl_expired(db, cy_now_ms(), 65536, &keys);
+        pthread_rwlock_unlock(&db->kd_lock);
+        if (rc) { rc = cy_err(db, rc, "listing expired keys"); break; }
+        if (keys.n == 0) break;
+        if ((rc = cy_db_delete_keys(db, &keys, 1))) break;
+        if (keys.n < 65536) break;
+    }
+    cy_keylist_free(&keys);
+    return rc;
+}
+
+// >> figures ---------------------------------------------------------------------
+
+int calypso_stats(calypso *db, struct calypso_stats *st)
+{
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
+    memset(st, 0, sizeof *st);
+    pthread_mutex_lock(&db->write_mu);
+    pthread_rwlock_rdlock(&db->kd_lock);
+    pthread_rwlock_rdlock(&db->files_lock);
+    st->datafiles = db->nfiles;
+    for (uint32_t i = 0; i < db->nfiles; i++)
+        st->size += db->files[i]->size +
+                    __atomic_load_n(&db->files[i]->hint_size, __ATOMIC_RELAXED);
+    st->keys = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
+    st->reclaimable = db->dead;
+    st->keydir_bytes = db->keydir.bytes + db->ttl_by_key.bytes + db->ttl_by_time.bytes;
+    st->merges = db->merges;
+    pthread_rwlock_unlock(&db->files_lock);
+    pthread_rwlock_unlock(&db->kd_lock);
+    pthread_mutex_unlock(&db->write_mu);
+    return CALYPSO_OK;
+}
+
+int64_t calypso_reclaimable(calypso *db)
+{
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    pthread_rwlock_rdlock(&db->kd_lock);
+    int64_t dead = (int64_t)db->dead;
+    pthread_rwlock_unlock(&db->kd_lock);
+    return dead;
+}

@@ -1,0 +1,189 @@
+/*
+ * engine.h: the database handle and what the engine's modules share about
+ * it: the file table (files.c), the on-disk directory (dir.c), recovery
+ * (recover.c), the write path and durability (db.c), walks (walk.c), the
+ * TTL index (ttl.c), the background thread (bg.c) and backup (backup.c).
+ *
+ * Locks, always taken in this order, never held across a user callback:
+ *   maint_mu     one of merge, backup or hint writing at a time (they
+ *                remove or read whole files).
+ *   write_mu     serializes writers: appends, rotation, keydir changes. It
+ *                is also held for every change to the file table and to
+ *                dead-byte counts, so holding it makes those stable.
+ *   kd_lock      rwlock over the keydir and TTL trees and `dead`. Readers
+ *                take it shared for a lookup only, never across disk I/O.
+ *   files_lock   rwlock over the file table. Shared while a reader preads
+ *                from a file's descriptor (so no descriptor is closed under
+ *                it); exclusive to add, remove, open or evict descriptors.
+ *   sync_mu      group commit state.
+ *   bg_mu        background thread's wake-ups.
+ */
+#ifndef CY_ENGINE_H
+#define CY_ENGINE_H
+
+#include "internal.h"
+
+#include <pthread.h>
+
+// >> file table ---------------------------------------------------------------
+
+typedef struct cy_file {
+    uint32_t fid;
+    int      fd;          /* -1 while a sealed file's descriptor is evicted */
+    uint64_t size;        /* bytes of records (the active file grows)       */
+    uint64_t dead;        /* bytes of records no longer live                 */
+    uint64_t hint_size;   /* bytes of its hint file, 0 if none               */
+    uint64_t last_used;   /* tick of the last read, for LRU eviction         */
+    int      sealed;      /* never written again                             */
+    int      hint_failed; /* its hint could not be written: do not retry     */
+} cy_file;
+
+// >> handle ---------------------------------------------------------------
+
+struct calypso {
+    char           *path;
+    calypso_options opt;
+    int             lock_fd;
+    int             failed;       /* reopen failed: refuse all but close     */
+    int             broken;       /* a write could not be undone: no writes  */
+
+    pthread_mutex_t  write_mu;
+    pthread_rwlock_t kd_lock;
+    cy_art           keydir;
+    cy_art           ttl_by_key;  /* key -> expiry (in loc.off)              */
+    cy_art           ttl_by_time; /* be64(expiry) || key -> nothing          */
+    uint64_t         dead;        /* dead bytes over all files               */
+
+    pthread_rwlock_t files_lock;
+    cy_file        **files;       /* sorted by fid                           */
+    uint32_t         nfiles, files_cap, open_fds;
+    cy_file         *active;      /* NULL on a read-only handle              */
+    uint64_t         tick;
+
+    uint8_t         *wbuf;        /* record encoding buffer (write_mu)       */
+    size_t           wcap;
+
+    pthread_mutex_t  sync_mu;
+    pthread_cond_t   sync_cv;
+    int              syncing;
+    uint64_t         written_seq; /* bytes appended since open (write_mu)    */
+    uint64_t         synced_seq;  /* of those, durable (sync_mu)             */
+
+    pthread_t        bg;
+    int              bg_started;
+    pthread_mutex_t  bg_mu;
+    pthread_cond_t   bg_cv;
+    int              bg_stop;
+    int              bg_hints_pending;
+    pthread_mutex_t  maint_mu;    /* held by whoever removes or copies whole
+                                     files: merge, backup, hint writing      */
+    int              merging;     /* a merge runs (atomic)                   */
+    uint64_t         last_merge_check;
+
+    uint64_t         merges;
+    char             note[512];   /* what auto_recovery dropped              */
+};
+
+// >> errors (error.c) ----------------------------------------------------------
+/* Records the detail of an error for this thread and db and returns rc. */
+CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* errno (positive or negative) to CALYPSO_ENOSPC-free code: EIO or ENOMEM. */
+CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file);
+CY_INTERNAL void cy_err_forget(calypso *db);
+/* Moves this thread's detail for `from` to `to` (open failures: to NULL). */
+CY_INTERNAL void cy_err_move(calypso *from, calypso *to);
+
+// >> clock (error.c) -------------------------------------------------------------
+/* Milliseconds since the epoch. Tests move time with cy_clock_shift. */
+CY_INTERNAL uint64_t cy_now_ms(void);
+CY_INTERNAL void     cy_clock_shift(int64_t ms);
+
+// >> directory (dir.c) -----------------------------------------------------------
+#define CY_FORMAT_VERSION 1
+CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, size_t cap);
+CY_INTERNAL void cy_dir_hint_path(const calypso *db, uint32_t fid, char *out, size_t cap);
+CY_INTERNAL int  cy_dir_lock(calypso *db);
+CY_INTERNAL void cy_dir_unlock(calypso *db);
+CY_INTERNAL int  cy_dir_meta(calypso *db, int fresh);
+/* Lists datafile ids (sorted) and which have hint files; removes leftover
+ * temporary files on a writable handle. */
+CY_INTERNAL int  cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n,
+                             uint8_t **has_hint);
+/* Writes path atomically: tmp file, fdatasync, rename, directory fsync. */
+CY_INTERNAL int  cy_dir_write_file(calypso *db, const char *dir, const char *name,
+                                   const void *data, size_t len);
+
+// >> file table (files.c) --------------------------------------------------------
+CY_INTERNAL int      cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, int sealed);
+CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);   /* files_lock held */
+/* Reads n bytes at off of file fid into buf. CALYPSO_ENOTFOUND when the
+ * file is gone (a merge removed it: look the key up again). */
+CY_INTERNAL int      cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n,
+                                    uint64_t off);
+CY_INTERNAL int      cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
+                                     void *b, size_t blen, uint64_t off);
+CY_INTERNAL void     cy_files_close_all(calypso *db);
+/* Creates datafile fid+1 after the active one and makes it active. */
+CY_INTERNAL int      cy_files_rotate(calypso *db);
+CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
+
+// >> hint files (hint.c) ----------------------------------------------------------
+CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
+/* Loads hint of fid into the keydir; CALYPSO_ECORRUPT if invalid (the
+ * caller then scans the datafile), nothing applied in that case. */
+CY_INTERNAL int  cy_hint_load(calypso *db, uint32_t fid, uint64_t data_size);
+
+// >> recovery and keydir updates (recover.c) ------------------------------------
+CY_INTERNAL int  cy_recover(calypso *db);
+/* Applies a record found at (fid, off, size) to the keydir, as replay does
+ * and as the write path does after appending. kd_lock held exclusively. */
+CY_INTERNAL int  cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_t klen,
+                                 uint64_t expiry, uint32_t fid, uint64_t off, uint32_t size);
+/* Looks key up; returns its loc (NULL when absent) and its expiry.
+ * kd_lock held. */
+CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, const void *key, size_t klen,
+                                        uint64_t *expiry);
+CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
+
+// >> ttl index (ttl.c) -------------------------------------------------------------
+CY_INTERNAL int  cy_ttl_set(calypso *db, const void *key, size_t klen, uint64_t expiry);
+CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen);
+CY_INTERNAL uint64_t cy_ttl_get(calypso *db, const void *key, size_t klen);
+CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, uint64_t now);
+/* Copies up to max expired keys (expiry <= now) into a list. */
+typedef struct cy_keylist {
+    uint8_t  *buf;   size_t blen, bcap;
+    size_t   *off;   size_t n, ncap;   /* key i = buf[off[i] .. off[i+1]) */
+} cy_keylist;
+CY_INTERNAL int  cy_keylist_push(cy_keylist *l, const void *key, size_t klen);
+CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen);
+CY_INTERNAL void cy_keylist_clear(cy_keylist *l);
+CY_INTERNAL void cy_keylist_free(cy_keylist *l);
+CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out);
+
+// >> write path (db.c) --------------------------------------------------------------
+/* Appends tombstones for the keys (skipping absent ones) in as few writes as
+ * possible, all or nothing for the keydir. write_mu held by the caller. */
+CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
+CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
+CY_INTERNAL int  cy_db_writable(calypso *db);
+
+// >> merge (merge.c) -----------------------------------------------------------------
+/* Ids of merged datafiles have this bit; they replay before regular ones. */
+#define CY_FID_MERGED 0x40000000u
+/* At open, before replay: finishes a merge that committed, or discards one
+ * that did not. */
+CY_INTERNAL int  cy_merge_recover(calypso *db);
+/* 1 when dead bytes pass the auto-merge trigger. */
+CY_INTERNAL int  cy_merge_due(calypso *db);
+
+// >> background thread (bg.c) -------------------------------------------------------
+CY_INTERNAL int  cy_bg_start(calypso *db);
+CY_INTERNAL void cy_bg_stop(calypso *db);
+CY_INTERNAL void cy_bg_kick(calypso *db);
+
+#endif /* CY_ENGINE_H */

@@ -1,0 +1,188 @@
+/*
+ * hint.c: hint files. A sealed datafile NNNNNNNNNN.data gets a hint file
+ * NNNNNNNNNN.hint listing, for each of its records, the key, the record's
+ * offset and size, its type and expiry: everything open needs, without the
+ * values. Layout (doc/format.md):
+ *
+ *   "CYHINT01"
+ *   entry*   type u8 | [expiry varint, type 2] | klen varint | off varint |
+ *            size varint | key
+ *   trailer  data_size u64le | entries u64le | crc u32le | "HEND"
+ *
+ * crc covers every byte before it. A hint is used only if its crc holds and
+ * data_size equals the datafile's size now; otherwise open scans the
+ * datafile, so a hint can be lost or damaged without losing anything. A hint
+ * is written only after its datafile was synced (at sealing), and atomically
+ * (tmp file, fdatasync, rename, directory fsync).
+ */
+#include "engine.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CY_HINT_MAGIC   "CYHINT01"
+#define CY_HINT_END     "HEND"
+#define CY_HINT_TRAILER 24u
+
+typedef struct cy_buf { uint8_t *p; size_t len, cap; } cy_buf;
+
+static int cy_buf_reserve(cy_buf *b, size_t more)
+{
+    if (b->len + more <= b->cap) return 0;
+    size_t nc = b->cap ? b->cap * 2 : 65536;
+    while (nc < b->len + more) nc *= 2;
+    uint8_t *p = cy_realloc(b->p, nc);
+    if (!p) return CALYPSO_ENOMEM;
+    b->p = p;
+    b->cap = nc;
+    return 0;
+}
+
+static int cy_hint_entry(cy_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
+                         uint64_t size)
+{
+    if (cy_buf_reserve(b, 1 + 40 + r->klen)) return CALYPSO_ENOMEM;
+    uint8_t *p = b->p + b->len;
+    *p++ = (uint8_t)r->type;
+    if (r->type == CY_REC_PUT_TTL) p += cy_varint_put(p, r->expiry);
+    p += cy_varint_put(p, r->klen);
+    p += cy_varint_put(p, off);
+    p += cy_varint_put(p, size);
+    memcpy(p, key, r->klen);
+    b->len = (size_t)(p - b->p) + r->klen;
+    return 0;
+}
+
+/* Reads datafile fid (sealed, synced) and builds its hint in b. */
+static int cy_hint_build(calypso *db, uint32_t fid, cy_buf *b, uint64_t *data_size,
+                         uint64_t *count)
+{
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    int rc = cy_os_fsize(fd, data_size);
+    uint8_t *chunk = NULL;
+    size_t cap = 1u << 20;
+    uint64_t off = 0;
+    if (rc < 0) { rc = cy_err_errno(db, rc, "stat", path); goto out; }
+    if (!(chunk = cy_malloc(cap)) || cy_buf_reserve(b, 8)) { rc = CALYPSO_ENOMEM; goto out; }
+    memcpy(b->p, CY_HINT_MAGIC, 8);
+    b->len = 8;
+    while (off < *data_size) {
+        cy_rec r;
+        int64_t got = cy_os_pread(fd, chunk, CY_REC_MAX_HDR, off);
+        if (got < 0) { rc = cy_err_errno(db, (int)got, "read", path); goto out; }
+        if (cy_rec_parse(chunk, (size_t)got, &r) != 1) goto bad;
+        uint64_t size = r.hdr + r.klen + r.vlen;
+        if (off + size > *data_size) goto bad;
+        if (size > cap) {
+            uint8_t *p = cy_realloc(chunk, (size_t)size);
+            if (!p) { rc = CALYPSO_ENOMEM; goto out; }
+            chunk = p;
+            cap = (size_t)size;
+        }
+        if ((got = cy_os_pread(fd, chunk, (size_t)size, off)) != (int64_t)size) goto bad;
+        if (cy_crc(chunk + 4, (size_t)size - 4, NULL, 0) != r.crc) goto bad;
+        if ((rc = cy_hint_entry(b, &r, chunk + r.hdr, off, size))) goto out;
+        (*count)++;
+        off += size;
+    }
+    goto out;
+bad:
+    rc = cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: damaged record, no hint written",
+                path, (unsigned long long)off);
+out:
+    cy_free(chunk);
+    cy_os_close(fd);
+    return rc;
+}
+
+CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
+{
+    cy_buf b = { 0 };
+    uint64_t data_size = 0, count = 0;
+    int rc = cy_hint_build(db, fid, &b, &data_size, &count);
+    if (!rc && cy_buf_reserve(&b, CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
+    if (!rc) {
+        uint8_t *t = b.p + b.len;
+        cy_put_u64(t, data_size);
+        cy_put_u64(t + 8, count);
+        cy_put_u32(t + 16, cy_crc(b.p, b.len + 16, NULL, 0));
+        memcpy(t + 20, CY_HINT_END, 4);
+        b.len += CY_HINT_TRAILER;
+        char name[32];
+        snprintf(name, sizeof name, "%010u.hint", fid);
+        rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
+    }
+    if (!rc) {
+        pthread_rwlock_rdlock(&db->files_lock);
+        cy_file *f = cy_files_find(db, fid);
+        if (f) __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
+        pthread_rwlock_unlock(&db->files_lock);
+    }
+    cy_free(b.p);
+    return rc;
+}
+
+/* Walks the entries of a hint body; with apply, feeds them to the keydir.
+ * Returns CALYPSO_ECORRUPT at the first malformed entry. */
+static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8_t *end,
+                        uint64_t data_size, int apply)
+{
+    while (p < end) {
+        cy_rec r = { .type = *p++ };
+        uint64_t off, size;
+        size_t n;
+        if (r.type < CY_REC_PUT || r.type > CY_REC_DEL) return CALYPSO_ECORRUPT;
+        if (r.type == CY_REC_PUT_TTL) {
+            if (!(n = cy_varint_get(p, end, &r.expiry))) return CALYPSO_ECORRUPT;
+            p += n;
+        }
+        if (!(n = cy_varint_get(p, end, &r.klen))) return CALYPSO_ECORRUPT;
+        p += n;
+        if (!(n = cy_varint_get(p, end, &off))) return CALYPSO_ECORRUPT;
+        p += n;
+        if (!(n = cy_varint_get(p, end, &size))) return CALYPSO_ECORRUPT;
+        p += n;
+        if (r.klen == 0 || r.klen > CY_ART_MAX_KEY || r.klen > (uint64_t)(end - p) ||
+            size > UINT32_MAX || off + size > data_size)
+            return CALYPSO_ECORRUPT;
+        if (apply) {
+            int rc = cy_keydir_apply(db, r.type, p, (size_t)r.klen, r.expiry, fid, off,
+                                     (uint32_t)size);
+            if (rc) return rc;
+        }
+        p += r.klen;
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t data_size)
+{
+    char path[4096];
+    cy_dir_hint_path(db, fid, path, sizeof path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd < 0) return CALYPSO_ECORRUPT;
+    uint64_t size = 0;
+    uint8_t *buf = NULL;
+    int rc = CALYPSO_ECORRUPT;
+    if (cy_os_fsize(fd, &size) < 0 || size < 8 + CY_HINT_TRAILER || size > (1ull << 40))
+        goto out;
+    if (!(buf = cy_malloc((size_t)size))) { rc = CALYPSO_ENOMEM; goto out; }
+    if (cy_os_pread(fd, buf, (size_t)size, 0) != (int64_t)size) goto out;
+    const uint8_t *t = buf + size - CY_HINT_TRAILER;
+    if (memcmp(buf, CY_HINT_MAGIC, 8) != 0 || memcmp(t + 20, CY_HINT_END, 4) != 0 ||
+        cy_get_u64(t) != data_size ||
+        cy_get_u32(t + 16) != cy_crc(buf, (size_t)size - 8, NULL, 0))
+        goto out;
+    /* Validate every entry before applying any, so that a bad hint leaves
+     * the keydir untouched and the datafile scan starts clean. */
+    if (cy_hint_walk(db, fid, buf + 8, t, data_size, 0)) goto out;
+    rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 1);
+out:
+    cy_free(buf);
+    cy_os_close(fd);
+    return rc;
+}

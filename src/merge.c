@@ -1,0 +1,583 @@
+/*
+ * merge.c: compaction. A merge rewrites the live records of every sealed
+ * datafile into new "merged" datafiles and removes the old ones, so that
+ * disk use follows the live data.
+ *
+ * Merged files have ids with CY_FID_MERGED set and are replayed before all
+ * regular datafiles at open. That is sound because a merge takes ALL sealed
+ * files as input: everything older than the active file. Its output holds
+ * each live key once and no tombstones: a tombstone in the input can only
+ * kill records in the input (older files), which the merge drops anyway, so
+ * no deleted key can come back. Tombstones written while the merge runs go
+ * to the active file, which is not an input.
+ *
+ * Steps, each durable before the next relies on it (a crash anywhere finds
+ * the whole old state or the whole new one):
+ *   1. seal the active file (writers go on in a new one);
+ *   2. copy live, unexpired records (checksums verified) into merge/, with
+ *      hint files; fdatasync each; fsync merge/;
+ *   3. write merge/COMMIT naming the inputs, atomically: the merge is now
+ *      decided; open finishes it if we crash after this point;
+ *   4. rename the outputs into the database directory; fsync it;
+ *   5. point the keydir at the new copies, in batches, by compare-and-swap:
+ *      an entry moves only if it still names the old copy, so a write that
+ *      landed during the merge wins over the merged record;
+ *   6. drop the inputs from the file table, unlink them; fsync; remove
+ *      merge/COMMIT and merge/.
+ * Readers and writers keep going throughout; the exclusive moments are the
+ * per-batch keydir swaps (kd_lock) and the table edits (files_lock).
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CY_MERGE_SWAP_BATCH 4096
+
+typedef struct cy_reloc {
+    uint32_t old_fid, new_fid, size;
+    uint64_t old_off, new_off;
+    size_t   key;             /* index into the key list */
+} cy_reloc;
+
+typedef struct cy_merge {
+    calypso   *db;
+    char       dir[4200];     /* <db>/merge                            */
+    uint32_t  *inputs;  uint32_t ninputs;    /* in replay order         */
+    uint32_t  *sorted_inputs;                /* the same, by fid        */
+    uint32_t  *outputs; uint32_t noutputs, outcap;
+    int        out_fd;
+    uint64_t   out_size;
+    uint8_t   *hint;    size_t hlen, hcap;     /* hint of the current output */
+    uint64_t   hcount;
+    cy_keylist keys;
+    cy_reloc  *relocs;  size_t nrelocs, rcap;
+    uint32_t   next_fid;
+    uint64_t   now;
+} cy_merge;
+
+// >> merge directory and COMMIT --------------------------------------------------
+
+static void cy_merge_path(const cy_merge *m, uint32_t fid, const char *ext, char *out,
+                          size_t cap)
+{
+    snprintf(out, cap, "%s/%010u.%s", m->dir, fid, ext);
+}
+
+static int cy_merge_rm_entry(const char *name, void *ctx)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", (const char *)ctx, name);
+    cy_os_unlink(path);
+    return 0;
+}
+
+/* Removes merge/ and everything in it. */
+static void cy_merge_rmdir(const char *dir)
+{
+    cy_os_list_dir(dir, cy_merge_rm_entry, (void *)dir);
+    cy_os_rmdir(dir);
+}
+
+/* Parses COMMIT: "inputs N\n" then N fids, "outputs M\n" then M fids. */
+static int cy_merge_read_commit(calypso *db, const char *path, uint32_t **in, uint32_t *nin,
+                                uint32_t **out, uint32_t *nout)
+{
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd < 0) return fd;
+    uint64_t size = 0;
+    char *buf = NULL;
+    int rc = cy_os_fsize(fd, &size);
+    if (!rc && (size > (64u << 20) || !(buf = cy_malloc((size_t)size + 1)))) rc = -ENOMEM;
+    if (!rc && cy_os_pread(fd, buf, (size_t)size, 0) != (int64_t)size) rc = -EIO;
+    cy_os_close(fd);
+    if (rc) {
+        cy_free(buf);
+        return rc;
+    }
+    buf[size] = 0;
+    char *p = buf;
+    uint32_t **lists[2] = { in, out };
+    uint32_t *counts[2] = { nin, nout };
+    const char *words[2] = { "inputs ", "outputs " };
+    for (int l = 0; l < 2 && !rc; l++) {
+        size_t wl = strlen(words[l]);
+        if (strncmp(p, words[l], wl) != 0) { rc = -EINVAL; break; }
+        unsigned long n = strtoul(p + wl, &p, 10);
+        if (n > 10000000 || !(*lists[l] = cy_calloc(n ? n : 1, sizeof(uint32_t)))) {
+            rc = -ENOMEM;
+            break;
+        }
+        for (unsigned long i = 0; i < n; i++) (*lists[l])[i] = (uint32_t)strtoul(p, &p, 10);
+        *counts[l] = (uint32_t)n;
+        while (*p == '\n') p++;
+    }
+    if (rc == 0 && strcmp(p, "end\n") != 0 && strcmp(p, "end") != 0) rc = -EINVAL;
+    cy_free(buf);
+    (void)db;
+    return rc;
+}
+
+/* Moves the outputs into place and removes the inputs. Idempotent: run by
+ * the merge after COMMIT, and again by open after a crash. */
+static int cy_merge_finish_files(calypso *db, const char *mdir, const uint32_t *in, uint32_t nin,
+                                 const uint32_t *out, uint32_t nout)
+{
+    char from[4400], to[4200];
+    int rc;
+    for (uint32_t i = 0; i < nout; i++) {
+        snprintf(from, sizeof from, "%s/%010u.data", mdir, out[i]);
+        cy_dir_data_path(db, out[i], to, sizeof to);
+        if ((rc = cy_os_rename(from, to)) < 0 && rc != -ENOENT)
+            return cy_err_errno(db, rc, "rename", from);
+        snprintf(from, sizeof from, "%s/%010u.hint", mdir, out[i]);
+        cy_dir_hint_path(db, out[i], to, sizeof to);
+        if ((rc = cy_os_rename(from, to)) < 0 && rc != -ENOENT)
+            return cy_err_errno(db, rc, "rename", from);
+    }
+    if ((rc = cy_os_sync_dir(db->path)) < 0) return cy_err_errno(db, rc, "fsync", db->path);
+    for (uint32_t i = 0; i < nin; i++) {
+        cy_dir_data_path(db, in[i], to, sizeof to);
+        if ((rc = cy_os_unlink(to)) < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "unlink", to);
+        cy_dir_hint_path(db, in[i], to, sizeof to);
+        if ((rc = cy_os_unlink(to)) < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "unlink", to);
+    }
+    if ((rc = cy_os_sync_dir(db->path)) < 0) return cy_err_errno(db, rc, "fsync", db->path);
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_merge_recover(calypso *db)
+{
+    char mdir[4200], commit[4300];
+    snprintf(mdir, sizeof mdir, "%s/merge", db->path);
+    snprintf(commit, sizeof commit, "%s/COMMIT", mdir);
+    uint32_t *in = NULL, *out = NULL, nin = 0, nout = 0;
+    int rc = cy_merge_read_commit(db, commit, &in, &nin, &out, &nout);
+    if (rc == -ENOENT || rc == -ENOTDIR) {
+        /* No decided merge: whatever merge/ holds is an abandoned attempt. */
+        if (!db->opt.read_only) cy_merge_rmdir(mdir);
+        return CALYPSO_OK;
+    }
+    if (rc < 0) {
+        cy_free(in);
+        cy_free(out);
+        return cy_err(db, CALYPSO_ECORRUPT, "%s is unreadable", commit);
+    }
+    if (db->opt.read_only) {
+        rc = cy_err(db, CALYPSO_ECORRUPT, "%s: an interrupted merge must be finished by a "
+                    "read-write open first", commit);
+    } else {
+        rc = cy_merge_finish_files(db, mdir, in, nin, out, nout);
+        if (!rc) {
+            cy_merge_rmdir(mdir);
+            cy_os_sync_dir(db->path);
+        }
+    }
+    cy_free(in);
+    cy_free(out);
+    return rc;
+}
+
+// >> writing outputs ---------------------------------------------------------------
+
+static int cy_merge_hint_put(cy_merge *m, const cy_rec *r, const uint8_t *key, uint64_t off,
+                             uint64_t size)
+{
+    if (m->hlen + 48 + r->klen > m->hcap) {
+        size_t nc = m->hcap ? m->hcap * 2 : 65536;
+        while (nc < m->hlen + 48 + r->klen) nc *= 2;
+        uint8_t *p = cy_realloc(m->hint, nc);
+        if (!p) return CALYPSO_ENOMEM;
+        m->hint = p;
+        m->hcap = nc;
+    }
+    if (m->hlen == 0) {
+        memcpy(m->hint, "CYHINT01", 8);
+        m->hlen = 8;
+    }
+    uint8_t *p = m->hint + m->hlen;
+    *p++ = (uint8_t)r->type;
+    if (r->type == CY_REC_PUT_TTL) p += cy_varint_put(p, r->expiry);
+    p += cy_varint_put(p, r->klen);
+    p += cy_varint_put(p, off);
+    p += cy_varint_put(p, size);
+    memcpy(p, key, r->klen);
+    m->hlen = (size_t)(p - m->hint) + r->klen;
+    m->hcount++;
+    return CALYPSO_OK;
+}
+
+/* Syncs and closes the current output and writes its hint. */
+static int cy_merge_close_output(cy_merge *m)
+{
+    if (m->out_fd < 0) return CALYPSO_OK;
+    calypso *db = m->db;
+    uint32_t fid = m->outputs[m->noutputs - 1];
+    char path[4400];
+    cy_merge_path(m, fid, "data", path, sizeof path);
+    int rc = cy_os_fdatasync(m->out_fd);
+    cy_os_close(m->out_fd);
+    m->out_fd = -1;
+    if (rc < 0) return cy_err_errno(db, rc, "fdatasync", path);
+    if (m->hlen + 24 > m->hcap) {
+        uint8_t *p = cy_realloc(m->hint, m->hlen + 24 + 8);
+        if (!p) return cy_err(db, CALYPSO_ENOMEM, "merge hint");
+        m->hint = p;
+        m->hcap = m->hlen + 32;
+    }
+    if (m->hlen == 0) {
+        memcpy(m->hint, "CYHINT01", 8);
+        m->hlen = 8;
+    }
+    uint8_t *t = m->hint + m->hlen;
+    cy_put_u64(t, m->out_size);
+    cy_put_u64(t + 8, m->hcount);
+    cy_put_u32(t + 16, cy_crc(m->hint, m->hlen + 16, NULL, 0));
+    memcpy(t + 20, "HEND", 4);
+    char name[32];
+    snprintf(name, sizeof name, "%010u.hint", fid);
+    rc = cy_dir_write_file(db, m->dir, name, m->hint, m->hlen + 24);
+    m->hlen = 0;
+    m->hcount = 0;
+    return rc;
+}
+
+static int cy_merge_open_output(cy_merge *m)
+{
+    calypso *db = m->db;
+    if (m->noutputs == m->outcap) {
+        uint32_t nc = m->outcap ? m->outcap * 2 : 8;
+        uint32_t *p = cy_realloc(m->outputs, nc * sizeof *p);
+        if (!p) return cy_err(db, CALYPSO_ENOMEM, "merge outputs");
+        m->outputs = p;
+        m->outcap = nc;
+    }
+    uint32_t fid = m->next_fid++;
+    char path[4400];
+    cy_merge_path(m, fid, "data", path, sizeof path);
+    int fd = cy_os_open(path, O_RDWR | O_CREAT | O_TRUNC, db->opt.file_mode);
+    if (fd < 0) return cy_err_errno(db, fd, "create", path);
+    m->outputs[m->noutputs++] = fid;
+    m->out_fd = fd;
+    m->out_size = 0;
+    return CALYPSO_OK;
+}
+
+/* Appends one live record to the outputs and notes its move. */
+static int cy_merge_emit(cy_merge *m, const cy_rec *r, const uint8_t *rec, uint64_t size,
+                         uint32_t old_fid, uint64_t old_off)
+{
+    calypso *db = m->db;
+    int rc;
+    if (m->out_fd >= 0 && m->out_size > 0 && m->out_size + size > db->opt.max_datafile_size)
+        if ((rc = cy_merge_close_output(m))) return rc;
+    if (m->out_fd < 0 && (rc = cy_merge_open_output(m))) return rc;
+    uint32_t fid = m->outputs[m->noutputs - 1];
+    if ((rc = cy_os_pwrite(m->out_fd, rec, (size_t)size, m->out_size)) < 0) {
+        char path[4400];
+        cy_merge_path(m, fid, "data", path, sizeof path);
+        return cy_err_errno(db, rc, "write", path);
+    }
+    if (m->nrelocs == m->rcap) {
+        size_t nc = m->rcap ? m->rcap * 2 : 1024;
+        cy_reloc *p = cy_realloc(m->relocs, nc * sizeof *p);
+        if (!p) return cy_err(db, CALYPSO_ENOMEM, "merge relocations");
+        m->relocs = p;
+        m->rcap = nc;
+    }
+    if (cy_merge_hint_put(m, r, rec + r->hdr, m->out_size, size) ||
+        cy_keylist_push(&m->keys, rec + r->hdr, (size_t)r->klen))
+        return cy_err(db, CALYPSO_ENOMEM, "merge bookkeeping");
+    m->relocs[m->nrelocs++] = (cy_reloc){ old_fid, fid, (uint32_t)size, old_off, m->out_size,
+                                          m->keys.n - 1 };
+    m->out_size += size;
+    return CALYPSO_OK;
+}
+
+/* 1 if the record at (fid, off) is what the keydir points at and has not
+ * expired. */
+static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, uint32_t fid,
+                            uint64_t off)
+{
+    if (r->type == CY_REC_DEL) return 0;
+    if (r->expiry && r->expiry <= m->now) return 0;
+    pthread_rwlock_rdlock(&m->db->kd_lock);
+    const cy_loc *l = cy_art_search(&m->db->keydir, key, (size_t)r->klen);
+    int live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
+    pthread_rwlock_unlock(&m->db->kd_lock);
+    return live;
+}
+
+/* Copies the live records of one input datafile. */
+static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
+{
+    calypso *db = m->db;
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    uint64_t size = 0, off = 0;
+    size_t cap = 1u << 20;
+    uint8_t *buf = cy_malloc(cap);
+    int rc = cy_os_fsize(fd, &size);
+    if (rc < 0) rc = cy_err_errno(db, rc, "stat", path);
+    if (!buf) rc = cy_err(db, CALYPSO_ENOMEM, "merge buffer");
+    while (!rc && off < size) {
+        cy_rec r;
+        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+            break;
+        }
+        int64_t got = cy_os_pread(fd, buf, CY_REC_MAX_HDR, off);
+        if (got < 0) { rc = cy_err_errno(db, (int)got, "read", path); break; }
+        if (cy_rec_parse(buf, (size_t)got, &r) != 1) goto bad;
+        uint64_t rsize = r.hdr + r.klen + r.vlen;
+        if (off + rsize > size) goto bad;
+        if (rsize > cap) {
+            uint8_t *p = cy_realloc(buf, (size_t)rsize);
+            if (!p) { rc = cy_err(db, CALYPSO_ENOMEM, "merge buffer"); break; }
+            buf = p;
+            cap = (size_t)rsize;
+        }
+        if (cy_os_pread(fd, buf, (size_t)rsize, off) != (int64_t)rsize) goto bad;
+        if (cy_crc(buf + 4, (size_t)rsize - 4, NULL, 0) != r.crc) goto bad;
+        if (cy_merge_is_live(m, &r, buf + r.hdr, fid, off))
+            rc = cy_merge_emit(m, &r, buf, rsize, fid, off);
+        off += rsize;
+    }
+    goto out;
+bad:
+    rc = cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: damaged record; merge abandoned",
+                path, (unsigned long long)off);
+out:
+    cy_free(buf);
+    cy_os_close(fd);
+    return rc;
+}
+
+// >> the swap ---------------------------------------------------------------------
+
+static int cy_merge_write_commit(cy_merge *m)
+{
+    size_t cap = 64 + 12 * ((size_t)m->ninputs + m->noutputs);
+    char *buf = cy_malloc(cap);
+    if (!buf) return cy_err(m->db, CALYPSO_ENOMEM, "merge commit");
+    size_t n = (size_t)snprintf(buf, cap, "inputs %u\n", m->ninputs);
+    for (uint32_t i = 0; i < m->ninputs; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%u\n", m->inputs[i]);
+    n += (size_t)snprintf(buf + n, cap - n, "outputs %u\n", m->noutputs);
+    for (uint32_t i = 0; i < m->noutputs; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%u\n", m->outputs[i]);
+    n += (size_t)snprintf(buf + n, cap - n, "end\n");
+    int rc = cy_dir_write_file(m->db, m->dir, "COMMIT", buf, n);
+    cy_free(buf);
+    return rc;
+}
+
+/* Adds the outputs to the file table (sealed, descriptors opened lazily). */
+static int cy_merge_add_outputs(cy_merge *m)
+{
+    calypso *db = m->db;
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->write_mu);
+    pthread_rwlock_wrlock(&db->files_lock);
+    for (uint32_t i = 0; i < m->noutputs && !rc; i++) {
+        char path[4096];
+        uint64_t size = 0, hsize = 0;
+        cy_dir_data_path(db, m->outputs[i], path, sizeof path);
+        int fd = cy_os_open(path, O_RDONLY, 0);
+        if (fd >= 0) { cy_os_fsize(fd, &size); cy_os_close(fd); }
+        cy_dir_hint_path(db, m->outputs[i], path, sizeof path);
+        fd = cy_os_open(path, O_RDONLY, 0);
+        if (fd >= 0) { cy_os_fsize(fd, &hsize); cy_os_close(fd); }
+        if (!(rc = cy_files_add(db, m->outputs[i], -1, size, 1)))
+            cy_files_find(db, m->outputs[i])->hint_size = hsize;
+    }
+    pthread_rwlock_unlock(&db->files_lock);
+    pthread_mutex_unlock(&db->write_mu);
+    return rc ? cy_err(db, rc, "adding merged files") : CALYPSO_OK;
+}
+
+/* Points the keydir at the merged copies, batch by batch. */
+static void cy_merge_swap_keydir(cy_merge *m)
+{
+    calypso *db = m->db;
+    for (size_t i = 0; i < m->nrelocs;) {
+        size_t end = i + CY_MERGE_SWAP_BATCH < m->nrelocs ? i + CY_MERGE_SWAP_BATCH : m->nrelocs;
+        pthread_mutex_lock(&db->write_mu);
+        pthread_rwlock_wrlock(&db->kd_lock);
+        for (; i < end; i++) {
+            const cy_reloc *r = &m->relocs[i];
+            size_t klen;
+            const uint8_t *k = cy_keylist_at(&m->keys, r->key, &klen);
+            cy_loc *l = cy_art_search(&db->keydir, k, klen);
+            if (l && (l->fid & CY_LOC_FIDMASK) == r->old_fid && l->off == r->old_off) {
+                l->fid = r->new_fid | (l->fid & CY_LOC_TTL);
+                l->off = r->new_off;
+            } else {
+                cy_dead_add(db, r->new_fid, r->size);   /* overwritten meanwhile */
+            }
+        }
+        pthread_rwlock_unlock(&db->kd_lock);
+        pthread_mutex_unlock(&db->write_mu);
+    }
+}
+
+static int cy_merge_cmp_fid(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Drops the inputs from the table; their dead bytes go with them. */
+static void cy_merge_drop_inputs(cy_merge *m)
+{
+    calypso *db = m->db;
+    pthread_mutex_lock(&db->write_mu);
+    pthread_rwlock_wrlock(&db->kd_lock);
+    pthread_rwlock_wrlock(&db->files_lock);
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < db->nfiles; i++) {
+        cy_file *f = db->files[i];
+        if (!bsearch(&f->fid, m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs,
+                     cy_merge_cmp_fid)) {
+            db->files[w++] = f;
+            continue;
+        }
+        db->dead -= f->dead;
+        if (f->fd >= 0) {
+            cy_os_close(f->fd);
+            db->open_fds--;
+        }
+        cy_free(f);
+    }
+    db->nfiles = w;
+    pthread_rwlock_unlock(&db->files_lock);
+    pthread_rwlock_unlock(&db->kd_lock);
+    pthread_mutex_unlock(&db->write_mu);
+}
+
+// >> running a merge ------------------------------------------------------------------
+
+/* Seals the active file and lists every sealed file as input, merged ones
+ * first (replay order). */
+static int cy_merge_pick_inputs(cy_merge *m)
+{
+    calypso *db = m->db;
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->write_mu);
+    if (db->active->size > 0) rc = cy_files_rotate(db);
+    pthread_rwlock_rdlock(&db->files_lock);
+    uint32_t n = 0;
+    m->inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
+    m->sorted_inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
+    m->next_fid = CY_FID_MERGED;
+    for (uint32_t pass = 0; pass < 2 && m->inputs && m->sorted_inputs; pass++) {
+        for (uint32_t i = 0; i < db->nfiles; i++) {
+            cy_file *f = db->files[i];
+            int merged = (f->fid & CY_FID_MERGED) != 0;
+            if (merged && f->fid >= m->next_fid) m->next_fid = f->fid + 1;
+            if (f == db->active || merged != (pass == 0)) continue;
+            m->inputs[n] = f->fid;
+            m->sorted_inputs[n++] = f->fid;
+        }
+    }
+    pthread_rwlock_unlock(&db->files_lock);
+    pthread_mutex_unlock(&db->write_mu);
+    if (rc) return rc;
+    if (!m->inputs || !m->sorted_inputs) return cy_err(db, CALYPSO_ENOMEM, "merge inputs");
+    if (m->next_fid > CY_LOC_FIDMASK - 100000)
+        return cy_err(db, CALYPSO_EIO, "merged file ids exhausted");
+    qsort(m->sorted_inputs, n, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
+    m->ninputs = n;
+    return CALYPSO_OK;
+}
+
+static void cy_merge_free(cy_merge *m)
+{
+    if (m->out_fd >= 0) cy_os_close(m->out_fd);
+    cy_free(m->inputs);
+    cy_free(m->sorted_inputs);
+    cy_free(m->outputs);
+    cy_free(m->hint);
+    cy_free(m->relocs);
+    cy_keylist_free(&m->keys);
+}
+
+/* Steps 2-6 of the file comment; maint_mu held. */
+static int cy_merge_run(calypso *db)
+{
+    cy_merge m = { .db = db, .out_fd = -1, .now = cy_now_ms() };
+    snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
+    int rc = cy_merge_pick_inputs(&m);
+    if (rc || m.ninputs == 0) {
+        cy_merge_free(&m);
+        return rc;
+    }
+    cy_merge_rmdir(m.dir);
+    if ((rc = cy_os_mkdir(m.dir, db->opt.dir_mode)) < 0) {
+        rc = cy_err_errno(db, rc, "create", m.dir);
+        cy_merge_free(&m);
+        return rc;
+    }
+    for (uint32_t i = 0; i < m.ninputs && !rc; i++) rc = cy_merge_copy_file(&m, m.inputs[i]);
+    if (!rc) rc = cy_merge_close_output(&m);
+    if (!rc && (rc = cy_os_sync_dir(m.dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m.dir);
+    if (!rc) rc = cy_merge_write_commit(&m);
+    if (rc) {
+        /* Not decided: throw the attempt away; the old files are intact. */
+        if (m.out_fd >= 0) { cy_os_close(m.out_fd); m.out_fd = -1; }
+        cy_merge_rmdir(m.dir);
+        cy_merge_free(&m);
+        return rc;
+    }
+    /* Decided. From here a failure leaves COMMIT behind and the next open
+     * finishes the job; this handle stops writing until then. */
+    rc = cy_merge_finish_files(db, m.dir, m.inputs, m.ninputs, m.outputs, m.noutputs);
+    if (!rc) rc = cy_merge_add_outputs(&m);
+    if (!rc) {
+        cy_merge_swap_keydir(&m);
+        cy_merge_drop_inputs(&m);
+        cy_merge_rmdir(m.dir);
+        cy_os_sync_dir(db->path);
+        pthread_rwlock_wrlock(&db->kd_lock);
+        db->merges++;
+        pthread_rwlock_unlock(&db->kd_lock);
+    } else {
+        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+    }
+    cy_merge_free(&m);
+    return rc;
+}
+
+int calypso_merge(calypso *db)
+{
+    int rc = cy_db_writable(db);
+    if (rc) return rc;
+    int idle = 0;
+    if (!__atomic_compare_exchange_n(&db->merging, &idle, 1, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return cy_err(db, CALYPSO_EMERGING, "another merge is running");
+    pthread_mutex_lock(&db->maint_mu);   /* waits out a backup or a hint */
+    rc = cy_merge_run(db);
+    pthread_mutex_unlock(&db->maint_mu);
+    __atomic_store_n(&db->merging, 0, __ATOMIC_RELEASE);
+    return rc;
+}
+
+CY_INTERNAL int cy_merge_due(calypso *db)
+{
+    if (db->opt.merge_trigger_ratio < 0) return 0;
+    uint64_t total = 0, dead;
+    pthread_rwlock_rdlock(&db->kd_lock);
+    dead = db->dead;
+    pthread_rwlock_unlock(&db->kd_lock);
+    pthread_mutex_lock(&db->write_mu);
+    for (uint32_t i = 0; i < db->nfiles; i++) total += db->files[i]->size;
+    pthread_mutex_unlock(&db->write_mu);
+    return total > 0 && dead >= db->opt.merge_min_dead_bytes &&
+           (double)dead / (double)total >= db->opt.merge_trigger_ratio;
+}

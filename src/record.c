@@ -1,0 +1,140 @@
+/*
+ * record.c: the byte layout of a datafile record (doc/format.md), its
+ * varints and its checksum. Everything that reads or writes a record on
+ * disk goes through these functions; nothing else includes xxhash.h.
+ *
+ *   crc    u32 little-endian: low 32 bits of XXH3-64 over every byte after
+ *          it (type .. value)
+ *   type   u8: 1 put, 2 put with expiry, 3 tombstone
+ *   expiry varint, only for type 2: absolute ms since the Unix epoch
+ *   klen   varint, 1..65535
+ *   vlen   varint: value bytes (for a tombstone, its payload: the varint id
+ *          of the datafile that held the record it deletes)
+ *   key, value
+ *
+ * A put of a 16-byte key and 100-byte value costs 7 header bytes.
+ */
+#include "internal.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <string.h>
+
+CY_INTERNAL size_t cy_varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) { v >>= 7; n++; }
+    return n;
+}
+
+CY_INTERNAL size_t cy_varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+CY_INTERNAL size_t cy_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (size_t i = 0; i < 10 && p + i < end; i++) {
+        uint64_t b = p[i];
+        if (i == 9 && b > 1) return 0;          /* would overflow 64 bits */
+        r |= (b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            /* Reject non-minimal encodings (a trailing 0x00 group) so that
+             * every value has exactly one encoding and header lengths can be
+             * derived from sizes. */
+            if (i > 0 && b == 0) return 0;
+            *v = r;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+CY_INTERNAL void cy_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+
+CY_INTERNAL uint32_t cy_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+CY_INTERNAL void cy_put_u64(uint8_t *p, uint64_t v)
+{
+    cy_put_u32(p, (uint32_t)v);
+    cy_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+CY_INTERNAL uint64_t cy_get_u64(const uint8_t *p)
+{
+    return (uint64_t)cy_get_u32(p) | (uint64_t)cy_get_u32(p + 4) << 32;
+}
+
+CY_INTERNAL uint32_t cy_rec_header(uint8_t *out, int type, uint64_t expiry,
+                                   uint64_t klen, uint64_t vlen)
+{
+    uint8_t *p = out;
+    cy_put_u32(p, 0);
+    p += 4;
+    *p++ = (uint8_t)type;
+    if (type == CY_REC_PUT_TTL) p += cy_varint_put(p, expiry);
+    p += cy_varint_put(p, klen);
+    p += cy_varint_put(p, vlen);
+    return (uint32_t)(p - out);
+}
+
+CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
+{
+    const uint8_t *end = p + avail, *q = p + 5;
+    size_t n;
+    if (avail < 5) return 0;
+    r->crc = cy_get_u32(p);
+    r->type = p[4];
+    r->expiry = 0;
+    if (r->type < CY_REC_PUT || r->type > CY_REC_DEL) return -1;
+    if (r->type == CY_REC_PUT_TTL) {
+        if (!(n = cy_varint_get(q, end, &r->expiry)))
+            return end - q >= 10 ? -1 : 0;
+        if (r->expiry == 0) return -1;
+        q += n;
+    }
+    if (!(n = cy_varint_get(q, end, &r->klen))) return end - q >= 10 ? -1 : 0;
+    q += n;
+    if (!(n = cy_varint_get(q, end, &r->vlen))) return end - q >= 10 ? -1 : 0;
+    q += n;
+    if (r->klen == 0 || r->klen > CY_ART_MAX_KEY || r->vlen > CALYPSO_MAX_VALUE_SIZE) return -1;
+    r->hdr = (uint32_t)(q - p);
+    return 1;
+}
+
+CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, uint64_t size)
+{
+    uint64_t fixed = 5 + cy_varint_len(klen) + klen;
+    if (type == CY_REC_PUT_TTL) fixed += cy_varint_len(expiry);
+    for (uint64_t w = 1; w <= 5; w++) {
+        if (size < fixed + w) return 0;
+        if (cy_varint_len(size - fixed - w) == w) return (uint32_t)(fixed - klen + w);
+    }
+    return 0;
+}
+
+CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (blen == 0) return (uint32_t)XXH3_64bits(a, alen);
+    XXH3_state_t st;
+    XXH3_INITSTATE(&st);
+    XXH3_64bits_reset(&st);
+    XXH3_64bits_update(&st, a, alen);
+    XXH3_64bits_update(&st, b, blen);
+    return (uint32_t)XXH3_64bits_digest(&st);
+}

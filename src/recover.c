@@ -1,0 +1,270 @@
+/*
+ * recover.c: rebuilding the keydir at open, and the one function that
+ * applies a record to the keydir (used by replay and by the write path, so
+ * that both agree on what a record means and on dead-byte accounting).
+ *
+ * Open replays datafiles oldest to newest. A sealed datafile with a valid
+ * hint file is loaded from the hint (keys and locations, no values); any
+ * other is scanned record by record, every checksum verified. There is no
+ * "index is up to date" flag anywhere: the newest datafile is always
+ * scanned, so nothing written after the last clean close can be hidden.
+ *
+ * Damage: a bad record at the end of the newest datafile is a torn tail (a
+ * write the crash interrupted, never acknowledged under SYNC_ALWAYS): the
+ * file is cut back to its last whole record. A bad record anywhere else is
+ * CALYPSO_ECORRUPT naming file and offset, unless auto_recovery is set:
+ * then that file is cut at its last good record and the note says so.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
+{
+    db->dead += bytes;
+    cy_file *f = cy_files_find(db, fid);
+    if (f) f->dead += bytes;
+}
+
+CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, const void *key, size_t klen,
+                                        uint64_t *expiry)
+{
+    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, key, klen) : 0;
+    return l;
+}
+
+CY_INTERNAL int cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_t klen,
+                                uint64_t expiry, uint32_t fid, uint64_t off, uint32_t size)
+{
+    cy_loc old;
+    if (type == CY_REC_DEL) {
+        if (cy_art_delete(&db->keydir, key, klen, &old)) {
+            if (old.fid & CY_LOC_TTL) cy_ttl_clear(db, key, klen);
+            cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+        }
+        cy_dead_add(db, fid, size);   /* a tombstone is dead once applied */
+        return CALYPSO_OK;
+    }
+    cy_loc loc = { off, fid | (expiry ? CY_LOC_TTL : 0), size };
+    int rc = cy_art_insert(&db->keydir, key, klen, &loc, &old);
+    if (rc < 0) return rc;
+    int replaced = rc == 1;
+    if (expiry) {
+        if ((rc = cy_ttl_set(db, key, klen, expiry)) < 0) {
+            /* Put the keydir back as it was: replacing allocates nothing. */
+            if (replaced) cy_art_insert(&db->keydir, key, klen, &old, NULL);
+            else cy_art_delete(&db->keydir, key, klen, NULL);
+            return rc;
+        }
+    } else if (replaced && (old.fid & CY_LOC_TTL)) {
+        cy_ttl_clear(db, key, klen);
+    }
+    if (replaced) cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+    return CALYPSO_OK;
+}
+
+// >> datafile scan -------------------------------------------------------------
+
+typedef struct cy_scan {
+    calypso  *db;
+    uint32_t  fid;
+    int       fd;
+    uint64_t  size;       /* file size                                   */
+    uint8_t  *buf;
+    size_t    cap;
+    uint64_t  buf_off;    /* file offset of buf[0]                       */
+    size_t    buf_len;
+    char      path[4096];
+} cy_scan;
+
+/* Makes [off, off+n) available in the buffer; returns bytes available from
+ * off (fewer than n only at end of file) or a negative code. */
+static int64_t cy_scan_fill(cy_scan *s, uint64_t off, size_t n)
+{
+    if (off >= s->buf_off && off + n <= s->buf_off + s->buf_len)
+        return (int64_t)n;
+    size_t want = n > (1u << 20) ? n : (1u << 20);
+    if (want > s->cap) {
+        uint8_t *p = cy_realloc(s->buf, want);
+        if (!p) return CALYPSO_ENOMEM;
+        s->buf = p;
+        s->cap = want;
+    }
+    int64_t got = cy_os_pread(s->fd, s->buf, s->cap, off);
+    if (got < 0) return cy_err_errno(s->db, (int)got, "read", s->path);
+    s->buf_off = off;
+    s->buf_len = (size_t)got;
+    return (int64_t)(got < (int64_t)n ? got : (int64_t)n);
+}
+
+/* 1 if every byte of the file from off on is zero. */
+static int cy_scan_rest_is_zero(cy_scan *s, uint64_t off)
+{
+    while (off < s->size) {
+        size_t n = s->size - off < 65536 ? (size_t)(s->size - off) : 65536;
+        int64_t got = cy_scan_fill(s, off, n);
+        if (got <= 0) return 0;
+        for (int64_t i = 0; i < got; i++)
+            if (s->buf[off - s->buf_off + (uint64_t)i]) return 0;
+        off += (uint64_t)got;
+    }
+    return 1;
+}
+
+/* Handles a bad record at off; returns OK to stop scanning this file (it
+ * was cut or its tail ignored) or an error. */
+static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, const char *why)
+{
+    calypso *db = s->db;
+    if (!(newest && torn) && !db->opt.auto_recovery)
+        return cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s", s->path,
+                      (unsigned long long)off, why);
+    uint64_t dropped = s->size - off;
+    if (!db->opt.read_only) {
+        int rc = cy_os_ftruncate(s->fd, off);
+        if (!rc) rc = cy_os_fdatasync(s->fd);
+        if (rc) return cy_err_errno(db, rc, "truncate", s->path);
+    }
+    if (!(newest && torn)) {
+        size_t used = strlen(db->note);
+        snprintf(db->note + used, sizeof db->note - used,
+                 "%sdropped %llu bytes of %s from offset %llu (%s)", used ? "; " : "",
+                 (unsigned long long)dropped, s->path, (unsigned long long)off, why);
+    }
+    s->size = off;
+    return CALYPSO_OK;
+}
+
+static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest)
+{
+    cy_scan s = { .db = db, .fid = fid, .fd = fd, .size = *size };
+    cy_dir_data_path(db, fid, s.path, sizeof s.path);
+    uint64_t off = 0;
+    int rc = CALYPSO_OK;
+    while (off < s.size && rc == CALYPSO_OK) {
+        cy_rec r;
+        int64_t got = cy_scan_fill(&s, off, CY_REC_MAX_HDR);
+        if (got < 0) { rc = (int)got; break; }
+        int pr = cy_rec_parse(s.buf + (off - s.buf_off), (size_t)got, &r);
+        if (pr <= 0) {
+            int torn = pr == 0 || cy_scan_rest_is_zero(&s, off);
+            rc = cy_scan_damage(&s, off, newest, torn, "bad record header");
+            break;
+        }
+        uint64_t rsize = r.hdr + r.klen + r.vlen;
+        if (off + rsize > s.size) {
+            rc = cy_scan_damage(&s, off, newest, 1, "record runs past the end of the file");
+            break;
+        }
+        if ((got = cy_scan_fill(&s, off, (size_t)rsize)) < 0) { rc = (int)got; break; }
+        const uint8_t *p = s.buf + (off - s.buf_off);
+        if (cy_crc(p + 4, (size_t)rsize - 4, NULL, 0) != r.crc) {
+            rc = cy_scan_damage(&s, off, newest, off + rsize == s.size, "checksum mismatch");
+            break;
+        }
+        rc = cy_keydir_apply(db, r.type, p + r.hdr, (size_t)r.klen, r.expiry, fid, off,
+                             (uint32_t)rsize);
+        if (rc) rc = cy_err(db, rc, "loading %s", s.path);
+        off += rsize;
+    }
+    cy_free(s.buf);
+    *size = s.size;
+    return rc;
+}
+
+// >> open-time replay -------------------------------------------------------------
+
+static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
+{
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    int fd = cy_os_open(path, db->opt.read_only || !newest ? O_RDONLY : O_RDWR, 0);
+    if (fd < 0 && !newest && db->opt.auto_recovery && !db->opt.read_only)
+        fd = cy_os_open(path, O_RDWR, 0);
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    uint64_t size = 0;
+    int rc = cy_os_fsize(fd, &size);
+    if (rc < 0) {
+        cy_os_close(fd);
+        return cy_err_errno(db, rc, "stat", path);
+    }
+    if ((rc = cy_files_add(db, fid, -1, size, !newest))) {
+        cy_os_close(fd);
+        return cy_err(db, rc, "loading %s", path);
+    }
+    cy_file *f = cy_files_find(db, fid);
+    rc = CALYPSO_ECORRUPT;
+    if (has_hint && !newest) {
+        rc = cy_hint_load(db, fid, size);
+        if (rc == CALYPSO_ENOMEM) {
+            cy_os_close(fd);
+            return rc;
+        }
+    }
+    if (rc) {
+        if (db->opt.auto_recovery && !newest && !db->opt.read_only) {
+            /* A sealed file may be cut by auto-recovery: it needs a
+             * writable descriptor for that. */
+            int wfd = cy_os_open(path, O_RDWR, 0);
+            if (wfd >= 0) { cy_os_close(fd); fd = wfd; }
+        }
+        rc = cy_scan_file(db, fid, fd, &size, newest);
+        f->size = size;
+    } else {
+        char hp[4096];
+        cy_dir_hint_path(db, fid, hp, sizeof hp);
+        int hfd = cy_os_open(hp, O_RDONLY, 0);
+        if (hfd >= 0) {
+            cy_os_fsize(hfd, &f->hint_size);
+            cy_os_close(hfd);
+        }
+    }
+    if (rc || !newest) {
+        cy_os_close(fd);
+        return rc;
+    }
+    f->fd = fd;          /* the newest file's descriptor stays open */
+    db->open_fds++;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_recover(calypso *db)
+{
+    uint32_t *fids = NULL, n = 0;
+    uint8_t *has_hint = NULL;
+    int rc = cy_merge_recover(db);
+    if (rc) return rc;
+    if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) return rc;
+    if ((rc = cy_dir_meta(db, n == 0))) goto out;
+    /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
+     * then regular files oldest to newest. The newest regular file is the
+     * one that may have a torn tail, and becomes the active file. */
+    uint32_t nreg = 0;
+    while (nreg < n && !(fids[nreg] & CY_FID_MERGED)) nreg++;
+    for (uint32_t j = 0; j < n && !rc; j++) {
+        uint32_t i = (j + nreg) % n;
+        rc = cy_recover_file(db, fids[i], has_hint[i], nreg > 0 && i == nreg - 1);
+    }
+    if (rc || db->opt.read_only) goto out;
+    cy_file *newest = nreg ? cy_files_find(db, fids[nreg - 1]) : NULL;
+    if (!newest) {
+        rc = cy_files_create(db, 1);
+    } else if (newest->size >= db->opt.max_datafile_size) {
+        db->active = newest;
+        rc = cy_files_rotate(db);
+    } else {
+        db->active = newest;
+    }
+    /* Sealed files without a valid hint get one in the background. */
+    for (uint32_t i = 0; i < n; i++)
+        if (i + 1 != nreg && !cy_files_find(db, fids[i])->hint_size)
+            __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
+out:
+    cy_free(fids);
+    cy_free(has_hint);
+    return rc;
+}

@@ -1,0 +1,182 @@
+/*
+ * ttl.c: the TTL index, and key lists.
+ *
+ * Only keys that have an expiry pay for it. Such a key's keydir location
+ * carries CY_LOC_TTL, and two trees hold its expiry:
+ *   ttl_by_key   key -> expiry (in loc.off): answers "when does k expire";
+ *   ttl_by_time  be64(expiry) || key: ordered by (expiry, key), so that the
+ *                expired keys are a prefix of the tree and collecting them
+ *                costs O(expired · log n), never a scan of every key.
+ * Both are guarded by kd_lock with the keydir. An update first adds what it
+ * needs (which may fail for memory) and only then removes the old entries
+ * (which cannot fail), so a failed update leaves the index as it was.
+ */
+#include "engine.h"
+
+#include <string.h>
+
+static void cy_ttl_time_key(uint8_t *out, uint64_t expiry, const void *key, size_t klen)
+{
+    for (int i = 0; i < 8; i++) out[i] = (uint8_t)(expiry >> (56 - 8 * i));
+    memcpy(out + 8, key, klen);
+}
+
+CY_INTERNAL uint64_t cy_ttl_get(calypso *db, const void *key, size_t klen)
+{
+    const cy_loc *l = cy_art_search(&db->ttl_by_key, key, klen);
+    return l ? l->off : 0;
+}
+
+CY_INTERNAL int cy_ttl_set(calypso *db, const void *key, size_t klen, uint64_t expiry)
+{
+    uint8_t stackbuf[256];
+    uint8_t *tk = klen + 8 <= sizeof stackbuf ? stackbuf : cy_malloc(klen + 8);
+    if (!tk) return CALYPSO_ENOMEM;
+    uint64_t old = cy_ttl_get(db, key, klen);
+    cy_loc none = { 0, 0, 0 }, at = { expiry, 0, 0 };
+    int rc = CALYPSO_OK;
+    if (old != expiry) {
+        cy_ttl_time_key(tk, expiry, key, klen);
+        rc = cy_art_insert(&db->ttl_by_time, tk, klen + 8, &none, NULL);
+        if (rc >= 0) {
+            rc = cy_art_insert(&db->ttl_by_key, key, klen, &at, NULL);
+            if (rc < 0) {
+                cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
+            } else if (old) {
+                cy_ttl_time_key(tk, old, key, klen);
+                cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
+            }
+        }
+    }
+    if (tk != stackbuf) cy_free(tk);
+    return rc < 0 ? rc : CALYPSO_OK;
+}
+
+CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen)
+{
+    cy_loc old;
+    if (!cy_art_delete(&db->ttl_by_key, key, klen, &old)) return;
+    uint8_t stackbuf[256];
+    uint8_t *tk = klen + 8 <= sizeof stackbuf ? stackbuf : cy_malloc(klen + 8);
+    if (!tk) {
+        /* Cannot build the time key: find the entry by walking the
+         * entries that share its expiry instead of allocating. */
+        uint8_t pfx[8];
+        cy_ttl_time_key(pfx, old.off, key, 0);
+        cy_art_iter it;
+        cy_art_iter_init(&it, &db->ttl_by_time);
+        int ok = cy_art_iter_seek(&it, CY_SEEK_GE, pfx, 8);
+        while (ok == 1) {
+            size_t n;
+            const uint8_t *k = cy_art_iter_key(&it, &n);
+            if (n < 8 || memcmp(k, pfx, 8) != 0) break;
+            if (n == klen + 8 && memcmp(k + 8, key, klen) == 0) {
+                /* Deleting invalidates the iterator; we stop right here. */
+                cy_art_iter_free(&it);
+                cy_art_delete(&db->ttl_by_time, k, n, NULL);
+                return;
+            }
+            ok = cy_art_iter_next(&it);
+        }
+        cy_art_iter_free(&it);
+        return;
+    }
+    cy_ttl_time_key(tk, old.off, key, klen);
+    cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
+    if (tk != stackbuf) cy_free(tk);
+}
+
+/* Walks expired entries in expiry order; fn gets the user key. */
+static int cy_ttl_walk_expired(calypso *db, uint64_t now,
+                               int (*fn)(const uint8_t *k, size_t n, void *ctx), void *ctx)
+{
+    cy_art_iter it;
+    cy_art_iter_init(&it, &db->ttl_by_time);
+    int rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    while (rc == 1) {
+        size_t n;
+        const uint8_t *k = cy_art_iter_key(&it, &n);
+        uint64_t exp = 0;
+        for (int i = 0; i < 8; i++) exp = exp << 8 | k[i];
+        if (exp > now) { rc = 0; break; }
+        if ((rc = fn(k + 8, n - 8, ctx)) != 0) break;
+        rc = cy_art_iter_next(&it);
+    }
+    cy_art_iter_free(&it);
+    return rc < 0 ? rc : CALYPSO_OK;
+}
+
+static int cy_ttl_count_one(const uint8_t *k, size_t n, void *ctx)
+{
+    (void)k; (void)n;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, uint64_t now)
+{
+    uint64_t n = 0;
+    cy_ttl_walk_expired(db, now, cy_ttl_count_one, &n);
+    return n;
+}
+
+typedef struct { cy_keylist *out; size_t max; } cy_ttl_collect;
+
+static int cy_ttl_collect_one(const uint8_t *k, size_t n, void *ctx)
+{
+    cy_ttl_collect *c = ctx;
+    if (c->out->n >= c->max) return 1;
+    return cy_keylist_push(c->out, k, n);
+}
+
+CY_INTERNAL int cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out)
+{
+    cy_ttl_collect c = { out, max };
+    int rc = cy_ttl_walk_expired(db, now, cy_ttl_collect_one, &c);
+    return rc == 1 ? CALYPSO_OK : rc;
+}
+
+// >> key lists ------------------------------------------------------------------
+
+CY_INTERNAL int cy_keylist_push(cy_keylist *l, const void *key, size_t klen)
+{
+    if (l->blen + klen > l->bcap) {
+        size_t nc = l->bcap ? l->bcap * 2 : 4096;
+        while (nc < l->blen + klen) nc *= 2;
+        uint8_t *p = cy_realloc(l->buf, nc);
+        if (!p) return CALYPSO_ENOMEM;
+        l->buf = p;
+        l->bcap = nc;
+    }
+    if (l->n + 2 > l->ncap) {
+        size_t nc = l->ncap ? l->ncap * 2 : 64;
+        size_t *p = cy_realloc(l->off, nc * sizeof *p);
+        if (!p) return CALYPSO_ENOMEM;
+        l->off = p;
+        l->ncap = nc;
+    }
+    if (l->n == 0) l->off[0] = 0;
+    memcpy(l->buf + l->blen, key, klen);
+    l->blen += klen;
+    l->off[++l->n] = l->blen;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen)
+{
+    *klen = l->off[i + 1] - l->off[i];
+    return l->buf + l->off[i];
+}
+
+CY_INTERNAL void cy_keylist_clear(cy_keylist *l)
+{
+    l->n = 0;
+    l->blen = 0;
+}
+
+CY_INTERNAL void cy_keylist_free(cy_keylist *l)
+{
+    cy_free(l->buf);
+    cy_free(l->off);
+    memset(l, 0, sizeof *l);
+}

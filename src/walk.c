@@ -1,0 +1,206 @@
+/*
+ * walk.c: ordered walks over the keydir: fold, scan (prefix), range, and
+ * the sift family that deletes what a callback picks.
+ *
+ * A walk never runs user code under an engine lock. It copies a batch of
+ * keys (at most CY_WALK_BATCH keys or CY_WALK_BYTES bytes) out of the tree
+ * under kd_lock shared, drops the lock, calls back for each, and resumes by
+ * seeking past the last key it returned. So a callback may write to the
+ * same handle, writers are never blocked for more than one batch, and
+ * every key that exists for the whole walk is seen exactly once, in order.
+ * Expired keys are skipped.
+ */
+#include "engine.h"
+
+#include <string.h>
+
+#define CY_WALK_BATCH 256
+#define CY_WALK_BYTES (64u << 10)
+
+typedef struct cy_walk {
+    const uint8_t *lo;  size_t lolen;  /* first key (inclusive), or NULL   */
+    const uint8_t *hi;  size_t hilen;  /* last key (inclusive), or NULL    */
+    const uint8_t *pfx; size_t plen;   /* prefix every key must have       */
+} cy_walk;
+
+static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Fills `batch` with the next keys of the walk after `last` (all from the
+ * start when last is NULL). Returns 1 if the walk has more, 0 at its end,
+ * or a negative code. */
+static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, size_t lastlen,
+                         cy_keylist *batch)
+{
+    cy_keylist_clear(batch);
+    uint64_t now = cy_now_ms();
+    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_art_iter it;
+    cy_art_iter_init(&it, &db->keydir);
+    int rc;
+    if (last) rc = cy_art_iter_seek(&it, CY_SEEK_GT, last, lastlen);
+    else if (w->lo) rc = cy_art_iter_seek(&it, CY_SEEK_GE, w->lo, w->lolen);
+    else rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    while (rc == 1) {
+        size_t klen;
+        const uint8_t *k = cy_art_iter_key(&it, &klen);
+        if (w->pfx && (klen < w->plen || memcmp(k, w->pfx, w->plen) != 0)) { rc = 0; break; }
+        if (w->hi && cy_walk_cmp(k, klen, w->hi, w->hilen) > 0) { rc = 0; break; }
+        if (batch->n >= CY_WALK_BATCH || batch->blen >= CY_WALK_BYTES) break;
+        const cy_loc *l = cy_art_iter_loc(&it);
+        uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, klen) : 0;
+        if (!exp || exp > now) {
+            if ((rc = cy_keylist_push(batch, k, klen)) < 0) break;
+        }
+        rc = cy_art_iter_next(&it);
+    }
+    cy_art_iter_free(&it);
+    pthread_rwlock_unlock(&db->kd_lock);
+    return rc;
+}
+
+/* Runs the walk, calling fn(key, klen, ctx) for each key. */
+static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, size_t, void *),
+                       void *ctx)
+{
+    cy_keylist batch = { 0 };
+    uint8_t *last = NULL;
+    size_t lastlen = 0, lastcap = 0;
+    int rc, more = 1, have_last = 0;
+    for (rc = 0; more && !rc;) {
+        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch);
+        if (more < 0) { rc = cy_err(db, more, "walking the keys"); break; }
+        for (size_t i = 0; i < batch.n && !rc; i++) {
+            size_t klen;
+            const uint8_t *k = cy_keylist_at(&batch, i, &klen);
+            rc = fn(k, klen, ctx);
+        }
+        /* A batch ends early only when it is full, so an empty one means
+         * the walk is over. */
+        if (rc || !more || batch.n == 0) break;
+        size_t klen;
+        const uint8_t *k = cy_keylist_at(&batch, batch.n - 1, &klen);
+        if (klen > lastcap) {
+            uint8_t *p = cy_realloc(last, klen);
+            if (!p) { rc = cy_err(db, CALYPSO_ENOMEM, "walking the keys"); break; }
+            last = p;
+            lastcap = klen;
+        }
+        memcpy(last, k, klen);
+        lastlen = klen;
+        have_last = 1;
+    }
+    cy_free(last);
+    cy_keylist_free(&batch);
+    return rc;
+}
+
+// >> public walks -------------------------------------------------------------------
+
+typedef struct { calypso_key_fn fn; void *ctx; } cy_walk_user;
+
+static int cy_walk_call_user(const void *k, size_t klen, void *ctx)
+{
+    cy_walk_user *u = ctx;
+    return u->fn(k, klen, u->ctx);
+}
+
+static int cy_walk_check(calypso *db, const void *a, size_t alen, const void *b, size_t blen,
+                         int have_fn)
+{
+    if (!db) return CALYPSO_EINVAL;
+    if (db->failed) return cy_err(db, CALYPSO_EIO, "the handle failed to reopen");
+    if (!have_fn) return cy_err(db, CALYPSO_EINVAL, "callback is NULL");
+    if ((!a && alen) || (!b && blen)) return cy_err(db, CALYPSO_EINVAL, "bound is NULL");
+    return CALYPSO_OK;
+}
+
+static int cy_walk_range_check(calypso *db, const void *start, size_t slen, const void *end,
+                               size_t elen)
+{
+    if (cy_walk_cmp(start ? start : "", slen, end ? end : "", elen) > 0)
+        return cy_err(db, CALYPSO_EINVALIDRANGE, NULL);
+    return CALYPSO_OK;
+}
+
+int calypso_fold(calypso *db, calypso_key_fn fn, void *ctx)
+{
+    return calypso_scan(db, NULL, 0, fn, ctx);
+}
+
+int calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn, void *ctx)
+{
+    int rc = cy_walk_check(db, prefix, plen, NULL, 0, fn != NULL);
+    if (rc) return rc;
+    cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
+                  .plen = plen };
+    cy_walk_user u = { fn, ctx };
+    return cy_walk_run(db, &w, cy_walk_call_user, &u);
+}
+
+int calypso_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
+                  calypso_key_fn fn, void *ctx)
+{
+    int rc = cy_walk_check(db, start, slen, end, elen, fn != NULL);
+    if (!rc) rc = cy_walk_range_check(db, start, slen, end, elen);
+    if (rc) return rc;
+    cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
+                  .hi = end ? end : (const uint8_t *)"", .hilen = elen };
+    cy_walk_user u = { fn, ctx };
+    return cy_walk_run(db, &w, cy_walk_call_user, &u);
+}
+
+// >> sift -------------------------------------------------------------------------
+
+typedef struct { calypso_sift_fn fn; void *ctx; cy_keylist doomed; } cy_sift;
+
+static int cy_sift_one(const void *k, size_t klen, void *ctx)
+{
+    cy_sift *s = ctx;
+    int v = s->fn(k, klen, s->ctx);
+    if (v < 0) return v;
+    if (v > 0 && cy_keylist_push(&s->doomed, k, klen) < 0) return CALYPSO_ENOMEM;
+    return 0;
+}
+
+/* Walks, then deletes every key the callback chose in one batch. A
+ * negative answer from the callback aborts with nothing deleted. */
+static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *ctx)
+{
+    int rc = cy_db_writable(db);
+    if (rc) return rc;
+    cy_sift s = { fn, ctx, { 0 } };
+    rc = cy_walk_run(db, w, cy_sift_one, &s);
+    if (rc == CALYPSO_ENOMEM) rc = cy_err(db, rc, "collecting keys to delete");
+    if (!rc && s.doomed.n) rc = cy_db_delete_keys(db, &s.doomed, 0);
+    cy_keylist_free(&s.doomed);
+    return rc;
+}
+
+int calypso_sift(calypso *db, calypso_sift_fn fn, void *ctx)
+{
+    return calypso_sift_scan(db, NULL, 0, fn, ctx);
+}
+
+int calypso_sift_scan(calypso *db, const void *prefix, size_t plen, calypso_sift_fn fn, void *ctx)
+{
+    int rc = cy_walk_check(db, prefix, plen, NULL, 0, fn != NULL);
+    if (rc) return rc;
+    cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
+                  .plen = plen };
+    return cy_sift_run(db, &w, fn, ctx);
+}
+
+int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
+                       calypso_sift_fn fn, void *ctx)
+{
+    int rc = cy_walk_check(db, start, slen, end, elen, fn != NULL);
+    if (!rc) rc = cy_walk_range_check(db, start, slen, end, elen);
+    if (rc) return rc;
+    cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
+                  .hi = end ? end : (const uint8_t *)"", .hilen = elen };
+    return cy_sift_run(db, &w, fn, ctx);
+}
