@@ -663,7 +663,8 @@ CY_INTERNAL int cy_os_list_dir(const char *path,
  * Inner nodes. An 8-byte header { bits, n, plen, key4[4] } then, by kind:
  *   Node4    keys in key4, kids[cap]            cap 1..4, exact: 8 + 8*cap
  *   Node16   keys[16], kids[cap]                cap 8, 12, 16
- *   Node48   index[256] (slot+1, 0 = none), kids[cap]
+ *   Node48   bitmap[4] (uint64), kids[cap] sorted by byte: a child's
+ *            slot is its rank, one popcount (running counts in key4)
  *                                               cap 24..224 in steps of 8
  *   Node256  kids[256]                          n kept in key4 as uint16
  * and, when bit CY_ART_TSLOT is set, one more slot kids[cap] for the
@@ -674,9 +675,13 @@ CY_INTERNAL int cy_os_list_dir(const char *path,
  * in steps of 8 because for random keys the second-to-last level is full of
  * nodes with ~100-150 children, where a 2 KiB Node256 would cost more than
  * the leaves' own keys; past 224 children the Node256 is the smaller one.
+ * The bitmap replaces libart's 256-byte index: 32 bytes instead of 256, and
+ * header and bitmap share a cache line, so a lookup touches two lines
+ * (bitmap, child slot) instead of three (header, index, child slot).
  *
  * Invariants: every inner node has n + (terminal present) >= 2; Node4/16
- * keys are sorted and unique; Node48 kids[0..n) are dense; a terminal leaf's
+ * keys are sorted and unique; Node48 kids[0..n) are dense, in byte order,
+ * and key4[0..2] hold its bitmap's running popcounts; a terminal leaf's
  * key has length depth + plen of its node; t->bytes is the sum of the sizes
  * passed to the allocator for live nodes and leaves, t->count the leaves;
  * t->max_klen is a high-water mark of key lengths since the tree was last
@@ -714,7 +719,8 @@ typedef struct cy_art_node {
     uint8_t  bits;     /* kind | CY_ART_TSLOT | capacity code                 */
     uint8_t  n;        /* children (Node256 keeps its count in key4)          */
     uint16_t plen;     /* compressed path length; the bytes live in leaves    */
-    uint8_t  key4[4];  /* Node4: the children's key bytes, sorted             */
+    uint8_t  key4[4];  /* Node4: the children's key bytes, sorted; Node48:
+                          children in bitmap words 0..w, for w < 3          */
 } cy_art_node;
 
 typedef struct cy_art_leaf {
@@ -724,7 +730,7 @@ typedef struct cy_art_leaf {
 } cy_art_leaf;
 
 /* Offset of kids[] from the node start, by kind. */
-static const uint16_t cy_art_kids_off[4] = { 8, 24, 264, 8 };
+static const uint16_t cy_art_kids_off[4] = { 8, 24, 40, 8 };
 
 /* A node's children as sorted (byte, ref) pairs: the common currency of
  * growing, shrinking and adding a terminal slot. */
@@ -787,11 +793,76 @@ static inline void **cy_art_kids(const cy_art_node *n)
     return (void **)((uintptr_t)n + cy_art_kids_off[cy_art_kind(n)]);
 }
 
-/* Node4 and Node16: the sorted key bytes. Node48: the index. */
+/* Node4 and Node16: the sorted key bytes. */
 static inline uint8_t *cy_art_keys(const cy_art_node *n)
 {
     if (cy_art_kind(n) == CY_ART_N4) return (uint8_t *)(uintptr_t)n->key4;
     return (uint8_t *)((uintptr_t)n + 8);
+}
+
+/* Node48: which bytes have a child. */
+static inline uint64_t *cy_art_bitmap(const cy_art_node *n)
+{
+    return (uint64_t *)((uintptr_t)n + 8);
+}
+
+static inline unsigned cy_art_popcount(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (unsigned)__builtin_popcountll(x);
+#else
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
+#endif
+}
+
+static inline unsigned cy_art_ctz(uint64_t x)   /* x != 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (unsigned)__builtin_ctzll(x);
+#else
+    unsigned i = 0;
+    while (!(x & 1u)) { x >>= 1; i++; }
+    return i;
+#endif
+}
+
+static inline unsigned cy_art_clz(uint64_t x)   /* x != 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (unsigned)__builtin_clzll(x);
+#else
+    unsigned i = 0;
+    while (!(x & 0x8000000000000000ull)) { x <<= 1; i++; }
+    return i;
+#endif
+}
+
+/* Node48: the slot of byte c's child (or where it would go) is the number
+ * of children with smaller bytes: one popcount, thanks to the running
+ * counts kept in key4. */
+static inline unsigned cy_art_rank(const cy_art_node *n, unsigned c)
+{
+    unsigned w = c >> 6;
+    uint64_t below = cy_art_bitmap(n)[w] & ((1ull << (c & 63)) - 1u);
+    return (w ? n->key4[w - 1] : 0u) + cy_art_popcount(below);
+}
+
+static void cy_art_recount(cy_art_node *n)
+{
+    const uint64_t *bm = cy_art_bitmap(n);
+    unsigned run = 0;
+    for (unsigned w = 0; w < 3; w++) {
+        run += cy_art_popcount(bm[w]);
+        n->key4[w] = (uint8_t)run;
+    }
+}
+
+static inline int cy_art_has_bit(const cy_art_node *n, unsigned b)
+{
+    return (int)((cy_art_bitmap(n)[b >> 6] >> (b & 63)) & 1u);
 }
 
 static inline void **cy_art_tslot(const cy_art_node *n)
@@ -916,10 +987,8 @@ static inline void **cy_art_find(const cy_art_node *n, uint8_t c)
         return NULL;
     case CY_ART_N16:
         return cy_art_find16(n, c);
-    case CY_ART_N48: {
-        unsigned idx = cy_art_keys(n)[c];
-        return idx ? kids + idx - 1 : NULL;
-    }
+    case CY_ART_N48:
+        return cy_art_has_bit(n, c) ? kids + cy_art_rank(n, c) : NULL;
     default:
         return kids[c] ? kids + c : NULL;
     }
@@ -962,10 +1031,10 @@ static void cy_art_collect(const cy_art_node *n, cy_art_pairs *p)
         break;
     case CY_ART_N48:
         for (b = 0; b < 256; b++) {
-            unsigned idx = cy_art_keys(n)[b];
-            if (!idx) continue;
+            if (!cy_art_has_bit(n, b)) continue;
             p->byte[p->n] = (uint8_t)b;
-            p->kid[p->n++] = kids[idx - 1];
+            p->kid[p->n] = kids[p->n];
+            p->n++;
         }
         break;
     default:
@@ -1004,9 +1073,10 @@ static void cy_art_fill(cy_art_node *n, const cy_art_pairs *p)
         break;
     case CY_ART_N48:
         for (i = 0; i < p->n; i++) {
-            cy_art_keys(n)[p->byte[i]] = (uint8_t)(i + 1);
+            cy_art_bitmap(n)[p->byte[i] >> 6] |= 1ull << (p->byte[i] & 63);
             kids[i] = p->kid[i];
         }
+        cy_art_recount(n);
         break;
     default:
         for (i = 0; i < p->n; i++) kids[p->byte[i]] = p->kid[i];
@@ -1050,10 +1120,14 @@ static void cy_art_add_in_place(cy_art_node *n, uint8_t c, void *kid)
         kids[i] = kid;
         break;
     }
-    case CY_ART_N48:
-        cy_art_keys(n)[c] = (uint8_t)(cnt + 1);
-        kids[cnt] = kid;
+    case CY_ART_N48: {
+        unsigned r = cy_art_rank(n, c);
+        memmove(kids + r + 1, kids + r, (cnt - r) * sizeof *kids);
+        kids[r] = kid;
+        cy_art_bitmap(n)[c >> 6] |= 1ull << (c & 63);
+        cy_art_recount(n);
         break;
+    }
     default:
         kids[c] = kid;
         break;
@@ -1077,17 +1151,11 @@ static void cy_art_remove_in_place(cy_art_node *n, uint8_t c)
         break;
     }
     case CY_ART_N48: {
-        /* Keep kids[] dense: the last child moves into the hole. */
-        uint8_t *index = cy_art_keys(n);
-        unsigned hole = index[c] - 1u, last = cnt - 1;
-        index[c] = 0;
-        if (hole != last) {
-            unsigned b = 0;
-            while (index[b] != last + 1) b++;
-            index[b] = (uint8_t)(hole + 1);
-            kids[hole] = kids[last];
-        }
-        kids[last] = NULL;
+        unsigned r = cy_art_rank(n, c);
+        memmove(kids + r, kids + r + 1, (cnt - r - 1) * sizeof *kids);
+        kids[cnt - 1] = NULL;
+        cy_art_bitmap(n)[c >> 6] &= ~(1ull << (c & 63));
+        cy_art_recount(n);
         break;
     }
     default:
@@ -1403,7 +1471,7 @@ static void *cy_art_child_at(const cy_art_node *n, int pos)
 {
     if (pos == 0) return cy_art_term(n);
     void **kids = cy_art_kids(n);
-    if (cy_art_kind(n) == CY_ART_N48) return kids[cy_art_keys(n)[pos - 1] - 1];
+    if (cy_art_kind(n) == CY_ART_N48) return kids[cy_art_rank(n, (unsigned)pos - 1)];
     return kids[pos - 1];
 }
 
@@ -1414,10 +1482,40 @@ static unsigned cy_art_byte_at(const cy_art_node *n, int pos)
     return (unsigned)pos - 1;
 }
 
-static inline int cy_art_has_byte(const cy_art_node *n, unsigned b)
+/* Node48 and Node256: the first byte >= b with a child, or -1. */
+static int cy_art_byte_next(const cy_art_node *n, unsigned b)
 {
-    if (cy_art_kind(n) == CY_ART_N48) return cy_art_keys(n)[b] != 0;
-    return cy_art_kids(n)[b] != NULL;
+    if (cy_art_kind(n) == CY_ART_N256) {
+        void **kids = cy_art_kids(n);
+        for (; b < 256; b++)
+            if (kids[b]) return (int)b;
+        return -1;
+    }
+    const uint64_t *bm = cy_art_bitmap(n);
+    for (unsigned w = b >> 6; w < 4; w++) {
+        uint64_t x = bm[w];
+        if (w == b >> 6) x &= ~0ull << (b & 63);
+        if (x) return (int)(w * 64 + cy_art_ctz(x));
+    }
+    return -1;
+}
+
+/* Node48 and Node256: the last byte <= b with a child, or -1. */
+static int cy_art_byte_prev(const cy_art_node *n, int b)
+{
+    if (cy_art_kind(n) == CY_ART_N256) {
+        void **kids = cy_art_kids(n);
+        for (; b >= 0; b--)
+            if (kids[b]) return b;
+        return -1;
+    }
+    const uint64_t *bm = cy_art_bitmap(n);
+    for (int w = b >> 6; w >= 0 && b >= 0; w--) {
+        uint64_t x = bm[w];
+        if (w == b >> 6 && (b & 63) != 63) x &= (1ull << ((b & 63) + 1)) - 1u;
+        if (x) return w * 64 + 63 - (int)cy_art_clz(x);
+    }
+    return -1;
 }
 
 /* The first occupied position after pos (pos -1: from the start), or -1. */
@@ -1429,9 +1527,9 @@ static int cy_art_pos_next(const cy_art_node *n, int pos)
         int next = pos < 0 ? 1 : pos + 1;
         return next <= (int)cy_art_count(n) ? next : -1;
     }
-    for (unsigned b = pos < 0 ? 0u : (unsigned)pos; b < 256; b++)
-        if (cy_art_has_byte(n, b)) return (int)b + 1;
-    return -1;
+    if (pos >= 256) return -1;
+    int b = cy_art_byte_next(n, pos < 0 ? 0u : (unsigned)pos);
+    return b < 0 ? -1 : b + 1;
 }
 
 /* The last occupied position before pos (CY_ART_POS_END: from the end),
@@ -1442,9 +1540,9 @@ static int cy_art_pos_prev(const cy_art_node *n, int pos)
     if (kind == CY_ART_N4 || kind == CY_ART_N16) {
         int cand = pos - 1 < (int)cy_art_count(n) ? pos - 1 : (int)cy_art_count(n);
         if (cand >= 1) return cand;
-    } else {
-        for (int b = pos - 2 < 255 ? pos - 2 : 255; b >= 0; b--)
-            if (cy_art_has_byte(n, (unsigned)b)) return b + 1;
+    } else if (pos >= 2) {
+        int b = cy_art_byte_prev(n, pos - 2 < 255 ? pos - 2 : 255);
+        if (b >= 0) return b + 1;
     }
     return pos > 0 && cy_art_term(n) ? 0 : -1;
 }
@@ -1741,8 +1839,14 @@ static void cy_art_census_node(cy_art_census *c, const cy_art_node *n, size_t de
     cy_art_pairs p;
     cy_art_collect(n, &p);
     CY_ART_CHECK(c, p.n == cnt);
-    if (kind == CY_ART_N48)
+    if (kind == CY_ART_N48) {
+        unsigned run = 0;
+        for (unsigned w = 0; w < 3; w++) {
+            run += cy_art_popcount(cy_art_bitmap(n)[w]);
+            CY_ART_CHECK(c, n->key4[w] == run);
+        }
         for (unsigned i = 0; i < cy_art_cap(n); i++) CY_ART_CHECK(c, (i < cnt) == (cy_art_kids(n)[i] != NULL));
+    }
     for (unsigned i = 0; i < p.n; i++) {
         const cy_art_leaf *l = cy_art_any_leaf(p.kid[i]);
         CY_ART_CHECK(c, p.kid[i] != NULL && (i == 0 || p.byte[i - 1] < p.byte[i]));
@@ -2091,6 +2195,12 @@ CY_INTERNAL int  cy_db_writable(calypso *db);
 /* At open, before replay: finishes a merge that committed, or discards one
  * that did not. */
 CY_INTERNAL int  cy_merge_recover(calypso *db);
+/* Test hook, called at the named steps of a merge: "started", "copying"
+ * (after the first record is copied), "copied" (outputs synced, no COMMIT
+ * yet), "committed", "moved" (outputs renamed in), "swapped" (keydir
+ * points at the outputs), "removed" (inputs unlinked), "done". NULL
+ * disarms. */
+CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point));
 /* 1 when dead bytes pass the auto-merge trigger. */
 CY_INTERNAL int  cy_merge_due(calypso *db);
 
@@ -3339,6 +3449,7 @@ void calypso_options_default(calypso_options *o)
     o->merge_trigger_ratio = CALYPSO_DEFAULT_MERGE_TRIGGER;
     o->merge_min_dead_bytes = CALYPSO_DEFAULT_MERGE_MIN_DEAD;
     o->max_open_files = CALYPSO_DEFAULT_MAX_OPEN_FILES;
+    o->ttl_sweep_interval_ms = CALYPSO_DEFAULT_TTL_SWEEP_MS;
 }
 
 /* Fills zero fields with defaults and checks ranges; the message names the
@@ -3359,6 +3470,7 @@ static int cy_db_options(calypso *db, const calypso_options *in)
     CY_DEFAULT(merge_trigger_ratio);
     CY_DEFAULT(merge_min_dead_bytes);
     CY_DEFAULT(max_open_files);
+    CY_DEFAULT(ttl_sweep_interval_ms);
 #undef CY_DEFAULT
 #define CY_CHECK(cond, f, range) \
     if (!(cond)) return cy_err(db, CALYPSO_EINVAL, "option %s out of range (%s)", #f, range)
@@ -3374,6 +3486,8 @@ static int cy_db_options(calypso *db, const calypso_options *in)
     CY_CHECK(!isnan(o.merge_trigger_ratio) && o.merge_trigger_ratio <= 1.0,
              merge_trigger_ratio, "negative for never, or up to 1");
     CY_CHECK(o.max_open_files <= 65536u, max_open_files, "1..65536");
+    CY_CHECK(o.ttl_sweep_interval_ms <= 86400000u || o.ttl_sweep_interval_ms == CALYPSO_SWEEP_NEVER,
+             ttl_sweep_interval_ms, "1..86400000 or CALYPSO_SWEEP_NEVER");
 #undef CY_CHECK
     db->opt = o;
     return CALYPSO_OK;
@@ -4202,7 +4316,8 @@ int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *
 /*
  * bg.c: the handle's background thread. It writes hint files for sealed
  * datafiles (so that rotation never waits for one), and under
- * CALYPSO_SYNC_INTERVAL runs the periodic fdatasync, and starts a merge when
+ * CALYPSO_SYNC_INTERVAL runs the periodic fdatasync, sweeps expired keys
+ * (tombstones written in batches by calypso_run_gc), and starts a merge when
  * dead bytes pass the trigger of the options. It wakes when kicked
  * (a file was sealed) or when its period passes, and on stop it finishes
  * the hints still owed before it exits, so that close leaves every sealed
@@ -4247,12 +4362,37 @@ static void cy_bg_hints(calypso *db)
     }
 }
 
+/* The wake-up period: the shortest of the flusher's and the sweeper's, and
+ * at most a second (merge checks). */
+static uint32_t cy_bg_period(const calypso *db)
+{
+    uint32_t period = 1000;
+    if (db->opt.sync == CALYPSO_SYNC_INTERVAL && db->opt.sync_interval_ms < period)
+        period = db->opt.sync_interval_ms;
+    if (db->opt.ttl_sweep_interval_ms < period) period = db->opt.ttl_sweep_interval_ms;
+    return period ? period : 1;
+}
+
+/* Deletes expired keys when the sweep interval has passed. */
+static void cy_bg_sweep(calypso *db, uint64_t *last)
+{
+    if (db->opt.ttl_sweep_interval_ms == CALYPSO_SWEEP_NEVER) return;
+    uint64_t now = cy_now_ms();
+    if (now >= *last && now - *last < db->opt.ttl_sweep_interval_ms) return;
+    *last = now;
+    pthread_rwlock_rdlock(&db->kd_lock);
+    uint64_t expired = db->ttl_by_time.count ? cy_ttl_count_expired(db, now) : 0;
+    pthread_rwlock_unlock(&db->kd_lock);
+    if (expired) calypso_run_gc(db);
+}
+
 static void *cy_bg_main(void *arg)
 {
     calypso *db = arg;
+    uint64_t last_sweep = cy_now_ms();
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
-        uint32_t period = db->opt.sync == CALYPSO_SYNC_INTERVAL ? db->opt.sync_interval_ms : 1000;
+        uint32_t period = cy_bg_period(db);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += period / 1000;
@@ -4269,6 +4409,7 @@ static void *cy_bg_main(void *arg)
             pthread_mutex_unlock(&db->write_mu);
             cy_db_sync_to(db, seq);
         }
+        if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
         if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
             calypso_merge(db);   /* EMERGING when the user runs one: fine */
         pthread_mutex_lock(&db->bg_mu);
@@ -4329,8 +4470,8 @@ CY_INTERNAL void cy_bg_kick(calypso *db)
  *   5. point the keydir at the new copies, in batches, by compare-and-swap:
  *      an entry moves only if it still names the old copy, so a write that
  *      landed during the merge wins over the merged record;
- *   6. drop the inputs from the file table, unlink them; fsync; remove
- *      merge/COMMIT and merge/.
+ *   6. drop the inputs from the file table (no reader can reach them from
+ *      then on), unlink them; fsync; remove merge/COMMIT and merge/.
  * Readers and writers keep going throughout; the exclusive moments are the
  * per-batch keydir swaps (kd_lock) and the table edits (files_lock).
  */
@@ -4342,6 +4483,20 @@ CY_INTERNAL void cy_bg_kick(calypso *db)
 #include <string.h>
 
 #define CY_MERGE_SWAP_BATCH 4096
+
+/* Test hook: called at each named step of a merge (see cy_merge_run), so
+ * that a test can stop the process dead there and check what open finds. */
+static void (*cy_merge_hook)(const char *point);
+
+CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point))
+{
+    cy_merge_hook = fn;
+}
+
+static void cy_merge_at(const char *point)
+{
+    if (cy_merge_hook) cy_merge_hook(point);
+}
 
 typedef struct cy_reloc {
     uint32_t old_fid, new_fid, size;
@@ -4427,10 +4582,11 @@ static int cy_merge_read_commit(calypso *db, const char *path, uint32_t **in, ui
     return rc;
 }
 
-/* Moves the outputs into place and removes the inputs. Idempotent: run by
- * the merge after COMMIT, and again by open after a crash. */
-static int cy_merge_finish_files(calypso *db, const char *mdir, const uint32_t *in, uint32_t nin,
-                                 const uint32_t *out, uint32_t nout)
+/* Moves the outputs of a decided merge into the database directory.
+ * Idempotent: run by the merge after COMMIT, and again by open after a
+ * crash (an output already moved is simply not in merge/ any more). */
+static int cy_merge_move_outputs(calypso *db, const char *mdir, const uint32_t *out,
+                                 uint32_t nout)
 {
     char from[4400], to[4200];
     int rc;
@@ -4445,11 +4601,21 @@ static int cy_merge_finish_files(calypso *db, const char *mdir, const uint32_t *
             return cy_err_errno(db, rc, "rename", from);
     }
     if ((rc = cy_os_sync_dir(db->path)) < 0) return cy_err_errno(db, rc, "fsync", db->path);
+    return CALYPSO_OK;
+}
+
+/* Unlinks the inputs of a decided merge. Idempotent. */
+static int cy_merge_remove_inputs(calypso *db, const uint32_t *in, uint32_t nin)
+{
+    char path[4200];
+    int rc;
     for (uint32_t i = 0; i < nin; i++) {
-        cy_dir_data_path(db, in[i], to, sizeof to);
-        if ((rc = cy_os_unlink(to)) < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "unlink", to);
-        cy_dir_hint_path(db, in[i], to, sizeof to);
-        if ((rc = cy_os_unlink(to)) < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "unlink", to);
+        cy_dir_data_path(db, in[i], path, sizeof path);
+        if ((rc = cy_os_unlink(path)) < 0 && rc != -ENOENT)
+            return cy_err_errno(db, rc, "unlink", path);
+        cy_dir_hint_path(db, in[i], path, sizeof path);
+        if ((rc = cy_os_unlink(path)) < 0 && rc != -ENOENT)
+            return cy_err_errno(db, rc, "unlink", path);
     }
     if ((rc = cy_os_sync_dir(db->path)) < 0) return cy_err_errno(db, rc, "fsync", db->path);
     return CALYPSO_OK;
@@ -4476,7 +4642,8 @@ CY_INTERNAL int cy_merge_recover(calypso *db)
         rc = cy_err(db, CALYPSO_ECORRUPT, "%s: an interrupted merge must be finished by a "
                     "read-write open first", commit);
     } else {
-        rc = cy_merge_finish_files(db, mdir, in, nin, out, nout);
+        rc = cy_merge_move_outputs(db, mdir, out, nout);
+        if (!rc) rc = cy_merge_remove_inputs(db, in, nin);
         if (!rc) {
             cy_merge_rmdir(mdir);
             cy_os_sync_dir(db->path);
@@ -4603,18 +4770,35 @@ static int cy_merge_emit(cy_merge *m, const cy_rec *r, const uint8_t *rec, uint6
     return CALYPSO_OK;
 }
 
-/* 1 if the record at (fid, off) is what the keydir points at and has not
- * expired. */
+/* 1 if the record at (fid, off) is what the keydir points at. */
 static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, uint32_t fid,
                             uint64_t off)
 {
     if (r->type == CY_REC_DEL) return 0;
-    if (r->expiry && r->expiry <= m->now) return 0;
     pthread_rwlock_rdlock(&m->db->kd_lock);
     const cy_loc *l = cy_art_search(&m->db->keydir, key, (size_t)r->klen);
     int live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
     pthread_rwlock_unlock(&m->db->kd_lock);
     return live;
+}
+
+/* An expired record is not copied: no older copy of its key survives the
+ * merge (every older file is an input), so no tombstone is needed. The swap
+ * drops the key from the keydir if it still points here. */
+static int cy_merge_note_expired(cy_merge *m, const cy_rec *r, const uint8_t *key,
+                                 uint32_t fid, uint64_t off, uint64_t size)
+{
+    if (m->nrelocs == m->rcap) {
+        size_t nc = m->rcap ? m->rcap * 2 : 1024;
+        cy_reloc *p = cy_realloc(m->relocs, nc * sizeof *p);
+        if (!p) return cy_err(m->db, CALYPSO_ENOMEM, "merge relocations");
+        m->relocs = p;
+        m->rcap = nc;
+    }
+    if (cy_keylist_push(&m->keys, key, (size_t)r->klen))
+        return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
+    m->relocs[m->nrelocs++] = (cy_reloc){ fid, 0, (uint32_t)size, off, 0, m->keys.n - 1 };
+    return CALYPSO_OK;
 }
 
 /* Copies the live records of one input datafile. */
@@ -4650,8 +4834,13 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
         }
         if (cy_os_pread(fd, buf, (size_t)rsize, off) != (int64_t)rsize) goto bad;
         if (cy_crc(buf + 4, (size_t)rsize - 4, NULL, 0) != r.crc) goto bad;
-        if (cy_merge_is_live(m, &r, buf + r.hdr, fid, off))
-            rc = cy_merge_emit(m, &r, buf, rsize, fid, off);
+        if (cy_merge_is_live(m, &r, buf + r.hdr, fid, off)) {
+            if (r.expiry && r.expiry <= m->now)
+                rc = cy_merge_note_expired(m, &r, buf + r.hdr, fid, off, rsize);
+            else
+                rc = cy_merge_emit(m, &r, buf, rsize, fid, off);
+            if (!rc && m->nrelocs == 1) cy_merge_at("copying");
+        }
         off += rsize;
     }
     goto out;
@@ -4720,10 +4909,15 @@ static void cy_merge_swap_keydir(cy_merge *m)
             size_t klen;
             const uint8_t *k = cy_keylist_at(&m->keys, r->key, &klen);
             cy_loc *l = cy_art_search(&db->keydir, k, klen);
-            if (l && (l->fid & CY_LOC_FIDMASK) == r->old_fid && l->off == r->old_off) {
+            int same = l && (l->fid & CY_LOC_FIDMASK) == r->old_fid && l->off == r->old_off;
+            if (same && r->new_fid == 0) {          /* expired, not copied */
+                cy_loc old;
+                cy_art_delete(&db->keydir, k, klen, &old);
+                if (old.fid & CY_LOC_TTL) cy_ttl_clear(db, k, klen);
+            } else if (same) {
                 l->fid = r->new_fid | (l->fid & CY_LOC_TTL);
                 l->off = r->new_off;
-            } else {
+            } else if (r->new_fid) {
                 cy_dead_add(db, r->new_fid, r->size);   /* overwritten meanwhile */
             }
         }
@@ -4829,9 +5023,11 @@ static int cy_merge_run(calypso *db)
         cy_merge_free(&m);
         return rc;
     }
+    cy_merge_at("started");
     for (uint32_t i = 0; i < m.ninputs && !rc; i++) rc = cy_merge_copy_file(&m, m.inputs[i]);
     if (!rc) rc = cy_merge_close_output(&m);
     if (!rc && (rc = cy_os_sync_dir(m.dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m.dir);
+    if (!rc) cy_merge_at("copied");
     if (!rc) rc = cy_merge_write_commit(&m);
     if (rc) {
         /* Not decided: throw the attempt away; the old files are intact. */
@@ -4842,13 +5038,23 @@ static int cy_merge_run(calypso *db)
     }
     /* Decided. From here a failure leaves COMMIT behind and the next open
      * finishes the job; this handle stops writing until then. */
-    rc = cy_merge_finish_files(db, m.dir, m.inputs, m.ninputs, m.outputs, m.noutputs);
+    cy_merge_at("committed");
+    rc = cy_merge_move_outputs(db, m.dir, m.outputs, m.noutputs);
+    if (!rc) cy_merge_at("moved");
     if (!rc) rc = cy_merge_add_outputs(&m);
     if (!rc) {
         cy_merge_swap_keydir(&m);
+        cy_merge_at("swapped");
+        /* Off the table first (no reader can reach them after this), then
+         * off the disk. */
         cy_merge_drop_inputs(&m);
+        rc = cy_merge_remove_inputs(db, m.inputs, m.ninputs);
+    }
+    if (!rc) {
+        cy_merge_at("removed");
         cy_merge_rmdir(m.dir);
         cy_os_sync_dir(db->path);
+        cy_merge_at("done");
         pthread_rwlock_wrlock(&db->kd_lock);
         db->merges++;
         pthread_rwlock_unlock(&db->kd_lock);

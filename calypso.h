@@ -161,6 +161,8 @@ enum { CALYPSO_SYNC_NONE = 0, CALYPSO_SYNC_INTERVAL = 1, CALYPSO_SYNC_ALWAYS = 2
 #define CALYPSO_DEFAULT_MERGE_TRIGGER     0.6
 #define CALYPSO_DEFAULT_MERGE_MIN_DEAD    (64ull << 20)
 #define CALYPSO_DEFAULT_MAX_OPEN_FILES    64u
+#define CALYPSO_DEFAULT_TTL_SWEEP_MS      1000u
+#define CALYPSO_SWEEP_NEVER               UINT32_MAX
 
 #define CALYPSO_MAX_KEY_SIZE       65527u        /* hard limit for max_key_size: 64 KiB less the 8 bytes the TTL index puts before a key */
 #define CALYPSO_MAX_VALUE_SIZE     (1ull << 30)  /* hard limit for max_value_size */
@@ -203,6 +205,12 @@ typedef struct calypso_options {
     /* How many sealed datafiles may be open at once (an LRU cache of file
      * descriptors); the active file is always open. Default 64; 1..65536. */
     uint32_t max_open_files;
+    /* How often the background sweeper deletes expired keys (writing their
+     * tombstones in batches), in milliseconds: keeps memory and disk bounded
+     * under short-lived keys (sessions, caches). Default 1000; at most
+     * 86400000; CALYPSO_SWEEP_NEVER turns the sweeper off (calypso_run_gc
+     * still works). */
+    uint32_t ttl_sweep_interval_ms;
 } calypso_options;
 
 /* Fills *opts with every default spelled out (the same as zeroing it). */

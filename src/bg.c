@@ -1,7 +1,8 @@
 /*
  * bg.c: the handle's background thread. It writes hint files for sealed
  * datafiles (so that rotation never waits for one), and under
- * CALYPSO_SYNC_INTERVAL runs the periodic fdatasync, and starts a merge when
+ * CALYPSO_SYNC_INTERVAL runs the periodic fdatasync, sweeps expired keys
+ * (tombstones written in batches by calypso_run_gc), and starts a merge when
  * dead bytes pass the trigger of the options. It wakes when kicked
  * (a file was sealed) or when its period passes, and on stop it finishes
  * the hints still owed before it exits, so that close leaves every sealed
@@ -47,12 +48,37 @@ static void cy_bg_hints(calypso *db)
     }
 }
 
+/* The wake-up period: the shortest of the flusher's and the sweeper's, and
+ * at most a second (merge checks). */
+static uint32_t cy_bg_period(const calypso *db)
+{
+    uint32_t period = 1000;
+    if (db->opt.sync == CALYPSO_SYNC_INTERVAL && db->opt.sync_interval_ms < period)
+        period = db->opt.sync_interval_ms;
+    if (db->opt.ttl_sweep_interval_ms < period) period = db->opt.ttl_sweep_interval_ms;
+    return period ? period : 1;
+}
+
+/* Deletes expired keys when the sweep interval has passed. */
+static void cy_bg_sweep(calypso *db, uint64_t *last)
+{
+    if (db->opt.ttl_sweep_interval_ms == CALYPSO_SWEEP_NEVER) return;
+    uint64_t now = cy_now_ms();
+    if (now >= *last && now - *last < db->opt.ttl_sweep_interval_ms) return;
+    *last = now;
+    pthread_rwlock_rdlock(&db->kd_lock);
+    uint64_t expired = db->ttl_by_time.count ? cy_ttl_count_expired(db, now) : 0;
+    pthread_rwlock_unlock(&db->kd_lock);
+    if (expired) calypso_run_gc(db);
+}
+
 static void *cy_bg_main(void *arg)
 {
     calypso *db = arg;
+    uint64_t last_sweep = cy_now_ms();
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
-        uint32_t period = db->opt.sync == CALYPSO_SYNC_INTERVAL ? db->opt.sync_interval_ms : 1000;
+        uint32_t period = cy_bg_period(db);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += period / 1000;
@@ -69,6 +95,7 @@ static void *cy_bg_main(void *arg)
             pthread_mutex_unlock(&db->write_mu);
             cy_db_sync_to(db, seq);
         }
+        if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
         if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
             calypso_merge(db);   /* EMERGING when the user runs one: fine */
         pthread_mutex_lock(&db->bg_mu);

@@ -46,6 +46,7 @@ void calypso_options_default(calypso_options *o)
     o->merge_trigger_ratio = CALYPSO_DEFAULT_MERGE_TRIGGER;
     o->merge_min_dead_bytes = CALYPSO_DEFAULT_MERGE_MIN_DEAD;
     o->max_open_files = CALYPSO_DEFAULT_MAX_OPEN_FILES;
+    o->ttl_sweep_interval_ms = CALYPSO_DEFAULT_TTL_SWEEP_MS;
 }
 
 /* Fills zero fields with defaults and checks ranges; the message names the
@@ -66,6 +67,7 @@ static int cy_db_options(calypso *db, const calypso_options *in)
     CY_DEFAULT(merge_trigger_ratio);
     CY_DEFAULT(merge_min_dead_bytes);
     CY_DEFAULT(max_open_files);
+    CY_DEFAULT(ttl_sweep_interval_ms);
 #undef CY_DEFAULT
 #define CY_CHECK(cond, f, range) \
     if (!(cond)) return cy_err(db, CALYPSO_EINVAL, "option %s out of range (%s)", #f, range)
@@ -81,6 +83,8 @@ static int cy_db_options(calypso *db, const calypso_options *in)
     CY_CHECK(!isnan(o.merge_trigger_ratio) && o.merge_trigger_ratio <= 1.0,
              merge_trigger_ratio, "negative for never, or up to 1");
     CY_CHECK(o.max_open_files <= 65536u, max_open_files, "1..65536");
+    CY_CHECK(o.ttl_sweep_interval_ms <= 86400000u || o.ttl_sweep_interval_ms == CALYPSO_SWEEP_NEVER,
+             ttl_sweep_interval_ms, "1..86400000 or CALYPSO_SWEEP_NEVER");
 #undef CY_CHECK
     db->opt = o;
     return CALYPSO_OK;

@@ -178,6 +178,12 @@ CY_INTERNAL int  cy_db_writable(calypso *db);
 /* At open, before replay: finishes a merge that committed, or discards one
  * that did not. */
 CY_INTERNAL int  cy_merge_recover(calypso *db);
+/* Test hook, called at the named steps of a merge: "started", "copying"
+ * (after the first record is copied), "copied" (outputs synced, no COMMIT
+ * yet), "committed", "moved" (outputs renamed in), "swapped" (keydir
+ * points at the outputs), "removed" (inputs unlinked), "done". NULL
+ * disarms. */
+CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point));
 /* 1 when dead bytes pass the auto-merge trigger. */
 CY_INTERNAL int  cy_merge_due(calypso *db);
 

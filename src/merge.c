@@ -22,8 +22,8 @@
  *   5. point the keydir at the new copies, in batches, by compare-and-swap:
  *      an entry moves only if it still names the old copy, so a write that
  *      landed during the merge wins over the merged record;
- *   6. drop the inputs from the file table, unlink them; fsync; remove
- *      merge/COMMIT and merge/.
+ *   6. drop the inputs from the file table (no reader can reach them from
+ *      then on), unlink them; fsync; remove merge/COMMIT and merge/.
  * Readers and writers keep going throughout; the exclusive moments are the
  * per-batch keydir swaps (kd_lock) and the table edits (files_lock).
  */
@@ -36,6 +36,20 @@
 #include <string.h>
 
 #define CY_MERGE_SWAP_BATCH 4096
+
+/* Test hook: called at each named step of a merge (see cy_merge_run), so
+ * that a test can stop the process dead there and check what open finds. */
+static void (*cy_merge_hook)(const char *point);
+
+CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point))
+{
+    cy_merge_hook = fn;
+}
+
+static void cy_merge_at(const char *point)
+{
+    if (cy_merge_hook) cy_merge_hook(point);
+}
 
 typedef struct cy_reloc {
     uint32_t old_fid, new_fid, size;
@@ -121,10 +135,11 @@ static int cy_merge_read_commit(calypso *db, const char *path, uint32_t **in, ui
     return rc;
 }
 
-/* Moves the outputs into place and removes the inputs. Idempotent: run by
- * the merge after COMMIT, and again by open after a crash. */
-static int cy_merge_finish_files(calypso *db, const char *mdir, const uint32_t *in, uint32_t nin,
-                                 const uint32_t *out, uint32_t nout)
+/* Moves the outputs of a decided merge into the database directory.
+ * Idempotent: run by the merge after COMMIT, and again by open after a
+ * crash (an output already moved is simply not in merge/ any more). */
+static int cy_merge_move_outputs(calypso *db, const char *mdir, const uint32_t *out,
+                                 uint32_t nout)
 {
     char from[4400], to[4200];
     int rc;
@@ -139,11 +154,21 @@ static int cy_merge_finish_files(calypso *db, const char *mdir, const uint32_t *
             return cy_err_errno(db, rc, "rename", from);
     }
     if ((rc = cy_os_sync_dir(db->path)) < 0) return cy_err_errno(db, rc, "fsync", db->path);
+    return CALYPSO_OK;
+}
+
+/* Unlinks the inputs of a decided merge. Idempotent. */
+static int cy_merge_remove_inputs(calypso *db, const uint32_t *in, uint32_t nin)
+{
+    char path[4200];
+    int rc;
     for (uint32_t i = 0; i < nin; i++) {
-        cy_dir_data_path(db, in[i], to, sizeof to);
-        if ((rc = cy_os_unlink(to)) < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "unlink", to);
-        cy_dir_hint_path(db, in[i], to, sizeof to);
-        if ((rc = cy_os_unlink(to)) < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "unlink", to);
+        cy_dir_data_path(db, in[i], path, sizeof path);
+        if ((rc = cy_os_unlink(path)) < 0 && rc != -ENOENT)
+            return cy_err_errno(db, rc, "unlink", path);
+        cy_dir_hint_path(db, in[i], path, sizeof path);
+        if ((rc = cy_os_unlink(path)) < 0 && rc != -ENOENT)
+            return cy_err_errno(db, rc, "unlink", path);
     }
     if ((rc = cy_os_sync_dir(db->path)) < 0) return cy_err_errno(db, rc, "fsync", db->path);
     return CALYPSO_OK;
@@ -170,7 +195,8 @@ CY_INTERNAL int cy_merge_recover(calypso *db)
         rc = cy_err(db, CALYPSO_ECORRUPT, "%s: an interrupted merge must be finished by a "
                     "read-write open first", commit);
     } else {
-        rc = cy_merge_finish_files(db, mdir, in, nin, out, nout);
+        rc = cy_merge_move_outputs(db, mdir, out, nout);
+        if (!rc) rc = cy_merge_remove_inputs(db, in, nin);
         if (!rc) {
             cy_merge_rmdir(mdir);
             cy_os_sync_dir(db->path);
@@ -297,18 +323,35 @@ static int cy_merge_emit(cy_merge *m, const cy_rec *r, const uint8_t *rec, uint6
     return CALYPSO_OK;
 }
 
-/* 1 if the record at (fid, off) is what the keydir points at and has not
- * expired. */
+/* 1 if the record at (fid, off) is what the keydir points at. */
 static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, uint32_t fid,
                             uint64_t off)
 {
     if (r->type == CY_REC_DEL) return 0;
-    if (r->expiry && r->expiry <= m->now) return 0;
     pthread_rwlock_rdlock(&m->db->kd_lock);
     const cy_loc *l = cy_art_search(&m->db->keydir, key, (size_t)r->klen);
     int live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
     pthread_rwlock_unlock(&m->db->kd_lock);
     return live;
+}
+
+/* An expired record is not copied: no older copy of its key survives the
+ * merge (every older file is an input), so no tombstone is needed. The swap
+ * drops the key from the keydir if it still points here. */
+static int cy_merge_note_expired(cy_merge *m, const cy_rec *r, const uint8_t *key,
+                                 uint32_t fid, uint64_t off, uint64_t size)
+{
+    if (m->nrelocs == m->rcap) {
+        size_t nc = m->rcap ? m->rcap * 2 : 1024;
+        cy_reloc *p = cy_realloc(m->relocs, nc * sizeof *p);
+        if (!p) return cy_err(m->db, CALYPSO_ENOMEM, "merge relocations");
+        m->relocs = p;
+        m->rcap = nc;
+    }
+    if (cy_keylist_push(&m->keys, key, (size_t)r->klen))
+        return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
+    m->relocs[m->nrelocs++] = (cy_reloc){ fid, 0, (uint32_t)size, off, 0, m->keys.n - 1 };
+    return CALYPSO_OK;
 }
 
 /* Copies the live records of one input datafile. */
@@ -344,8 +387,13 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
         }
         if (cy_os_pread(fd, buf, (size_t)rsize, off) != (int64_t)rsize) goto bad;
         if (cy_crc(buf + 4, (size_t)rsize - 4, NULL, 0) != r.crc) goto bad;
-        if (cy_merge_is_live(m, &r, buf + r.hdr, fid, off))
-            rc = cy_merge_emit(m, &r, buf, rsize, fid, off);
+        if (cy_merge_is_live(m, &r, buf + r.hdr, fid, off)) {
+            if (r.expiry && r.expiry <= m->now)
+                rc = cy_merge_note_expired(m, &r, buf + r.hdr, fid, off, rsize);
+            else
+                rc = cy_merge_emit(m, &r, buf, rsize, fid, off);
+            if (!rc && m->nrelocs == 1) cy_merge_at("copying");
+        }
         off += rsize;
     }
     goto out;
@@ -414,10 +462,15 @@ static void cy_merge_swap_keydir(cy_merge *m)
             size_t klen;
             const uint8_t *k = cy_keylist_at(&m->keys, r->key, &klen);
             cy_loc *l = cy_art_search(&db->keydir, k, klen);
-            if (l && (l->fid & CY_LOC_FIDMASK) == r->old_fid && l->off == r->old_off) {
+            int same = l && (l->fid & CY_LOC_FIDMASK) == r->old_fid && l->off == r->old_off;
+            if (same && r->new_fid == 0) {          /* expired, not copied */
+                cy_loc old;
+                cy_art_delete(&db->keydir, k, klen, &old);
+                if (old.fid & CY_LOC_TTL) cy_ttl_clear(db, k, klen);
+            } else if (same) {
                 l->fid = r->new_fid | (l->fid & CY_LOC_TTL);
                 l->off = r->new_off;
-            } else {
+            } else if (r->new_fid) {
                 cy_dead_add(db, r->new_fid, r->size);   /* overwritten meanwhile */
             }
         }
@@ -523,9 +576,11 @@ static int cy_merge_run(calypso *db)
         cy_merge_free(&m);
         return rc;
     }
+    cy_merge_at("started");
     for (uint32_t i = 0; i < m.ninputs && !rc; i++) rc = cy_merge_copy_file(&m, m.inputs[i]);
     if (!rc) rc = cy_merge_close_output(&m);
     if (!rc && (rc = cy_os_sync_dir(m.dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m.dir);
+    if (!rc) cy_merge_at("copied");
     if (!rc) rc = cy_merge_write_commit(&m);
     if (rc) {
         /* Not decided: throw the attempt away; the old files are intact. */
@@ -536,13 +591,23 @@ static int cy_merge_run(calypso *db)
     }
     /* Decided. From here a failure leaves COMMIT behind and the next open
      * finishes the job; this handle stops writing until then. */
-    rc = cy_merge_finish_files(db, m.dir, m.inputs, m.ninputs, m.outputs, m.noutputs);
+    cy_merge_at("committed");
+    rc = cy_merge_move_outputs(db, m.dir, m.outputs, m.noutputs);
+    if (!rc) cy_merge_at("moved");
     if (!rc) rc = cy_merge_add_outputs(&m);
     if (!rc) {
         cy_merge_swap_keydir(&m);
+        cy_merge_at("swapped");
+        /* Off the table first (no reader can reach them after this), then
+         * off the disk. */
         cy_merge_drop_inputs(&m);
+        rc = cy_merge_remove_inputs(db, m.inputs, m.ninputs);
+    }
+    if (!rc) {
+        cy_merge_at("removed");
         cy_merge_rmdir(m.dir);
         cy_os_sync_dir(db->path);
+        cy_merge_at("done");
         pthread_rwlock_wrlock(&db->kd_lock);
         db->merges++;
         pthread_rwlock_unlock(&db->kd_lock);
