@@ -49,7 +49,7 @@ EXTRA_TESTS :=
 include $(wildcard mk/*.mk)
 
 .PHONY: all lib programs deps test run-tests demo amalgamation check-amalgamation \
-        check-symbols check-vendor asan tsan bench-art install uninstall clean
+        check-symbols check-vendor asan tsan bench-art bench-engine install uninstall clean
 
 all: deps lib programs
 
@@ -142,6 +142,12 @@ $(BUILD)/bench_art: bench/bench_art.c $(BUILD)/libcy_modules.a
 
 bench-art: deps $(BUILD)/bench_art
 	$(BUILD)/bench_art
+
+$(BUILD)/bench_engine: bench/bench_engine.c $(BUILD)/libcalypso.a
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libcalypso.a $(LDLIBS_ALL)
+
+bench-engine: deps $(BUILD)/bench_engine
+	BENCH_DIR=$(BUILD)/bench-engine $(BUILD)/bench_engine
 
 # ---- demo -------------------------------------------------------------------
 $(BUILD)/quickstart: examples/quickstart.c $(BUILD)/libcalypso.a

@@ -87,6 +87,7 @@ enum cy_os_call {
     CY_OS_OPEN, CY_OS_CLOSE, CY_OS_PREAD, CY_OS_PWRITE, CY_OS_FSYNC,
     CY_OS_FDATASYNC, CY_OS_FTRUNCATE, CY_OS_RENAME, CY_OS_UNLINK, CY_OS_MKDIR,
     CY_OS_RMDIR, CY_OS_FSTAT, CY_OS_FLOCK, CY_OS_MMAP, CY_OS_READDIR,
+    CY_OS_FALLOCATE, CY_OS_STAT,
     CY_OS__COUNT,
     CY_OS_ANY = CY_OS__COUNT   /* for cy_os_fail_at: any kind of call */
 };
@@ -110,10 +111,24 @@ CY_INTERNAL int     cy_os_unlink(const char *path);
 CY_INTERNAL int     cy_os_mkdir(const char *path, uint32_t mode);
 CY_INTERNAL int     cy_os_rmdir(const char *path);
 CY_INTERNAL int     cy_os_fsize(int fd, uint64_t *size);
+/* stat(2) of a path: its size and whether it is a directory (either pointer
+ * may be NULL); -ENOENT when it does not exist. */
+CY_INTERNAL int     cy_os_stat(const char *path, uint64_t *size, int *is_dir);
 /* flock(LOCK_EX or LOCK_SH | LOCK_NB); -EWOULDBLOCK when held elsewhere. */
 CY_INTERNAL int     cy_os_flock(int fd, int op);
 /* Read-only shared mapping of [0, size); *out = NULL and -errno on failure. */
 CY_INTERNAL int     cy_os_mmap(int fd, uint64_t size, void **out);
+/* Read-write shared mapping of [0, size) of fd (which may be shorter: only
+ * the part below the file's end may be touched). */
+CY_INTERNAL int     cy_os_mmap_rw(int fd, uint64_t size, void **out);
+/* Allocates disk blocks for [off, off+len) and extends the file to cover
+ * it, so that writes through a mapping cannot fail for lack of space. */
+CY_INTERNAL int     cy_os_fallocate(int fd, uint64_t off, uint64_t len);
+/* A write into a shared writable mapping of fd (map + off), counted and
+ * fault-injectable as a pwrite: the bytes are in the page cache when it
+ * returns, so they survive the process being killed. */
+CY_INTERNAL int     cy_os_map_write(int fd, uint8_t *map, uint64_t off, const void *src,
+                                    size_t n);
 CY_INTERNAL void    cy_os_munmap(void *p, uint64_t size);
 /* fsync of the directory at path: makes creations, renames, removals in it
  * durable. */
@@ -131,6 +146,34 @@ CY_INTERNAL void     cy_os_fail_reset(void);
 /* Calls of a kind (or CY_OS_ANY) since start or the last cy_os_count_reset. */
 CY_INTERNAL uint64_t cy_os_count(int call);
 CY_INTERNAL void     cy_os_count_reset(void);
+
+/* Test hooks: power-loss simulation (in the manner of SQLite's test6.c and
+ * LevelDB's FaultInjectionTestEnv). Between begin and end, the table
+ * remembers for every file what it held at its last fsync/fdatasync, and for
+ * every directory the creations, renames, removals and mkdirs made since its
+ * last fsync (a rename counts for its target's directory). A crash then:
+ *   - undoes, newest first, every name change whose directory was not
+ *     synced since (a created file vanishes, a removed one comes back with
+ *     its synced content, a rename goes back);
+ *   - rewinds the content of every file changed since its last sync, as
+ *     `mode` says: DROP (back to the synced bytes), ZERO (the unsynced
+ *     length stays but reads as zeros), TORN (a random prefix of the
+ *     unsynced bytes survives, the rest is cut), GARBLE (a random prefix
+ *     survives, the rest up to the current length is random bytes);
+ *   - freezes the table: every later call fails with EIO (close still
+ *     releases its descriptor), as if the machine were off, so a handle
+ *     open at the crash can be closed without touching the disk.
+ * Files that existed at begin count as synced. crash_at arms the crash to
+ * happen just before the nth table call from now (any kind, any thread).
+ * end forgets everything and thaws the table. Tracking serializes the
+ * table's calls; it is for tests only. */
+enum { CY_OS_PL_DROP, CY_OS_PL_ZERO, CY_OS_PL_TORN, CY_OS_PL_GARBLE, CY_OS_PL__COUNT };
+CY_INTERNAL void     cy_os_powerloss_begin(void);
+CY_INTERNAL void     cy_os_powerloss_crash(int mode, uint64_t seed);
+CY_INTERNAL void     cy_os_powerloss_crash_at(uint64_t nth, int mode, uint64_t seed);
+/* 1 once the simulated crash has happened (the table is frozen). */
+CY_INTERNAL int      cy_os_powerloss_crashed(void);
+CY_INTERNAL void     cy_os_powerloss_end(void);
 
 // >> art ---------------------------------------------------------------------
 /* The key directory: an Adaptive Radix Tree (src/art.c) mapping binary keys
@@ -318,7 +361,7 @@ CY_INTERNAL void cy_free(void *p)
 /* >> src/os.c */
 /*
  * os.c: the syscall table. Every file-system call calypso makes goes through
- * here, never straight to libc, for two reasons:
+ * here, never straight to libc, for three reasons:
  *
  *  - fault injection: a test arms cy_os_fail_at(kind, n, errno, sticky,
  *    short_write) and the nth call of that kind (or of any kind) fails with
@@ -326,18 +369,28 @@ CY_INTERNAL void cy_free(void *p)
  *    its bytes, as a full disk does. This is how the countdown tests prove
  *    that every I/O error turns into a clean error code and loses nothing;
  *  - counting: tests assert on how many calls of a kind were made (group
- *    commit shares one fdatasync between writers).
+ *    commit shares one fdatasync between writers);
+ *  - power loss: between cy_os_powerloss_begin and _end the table keeps, per
+ *    file, what it held at its last sync and, per directory, the name
+ *    changes since its last fsync; a simulated crash (now, or before the nth
+ *    call) throws away or garbles everything not yet durable, the way a
+ *    machine losing power would, and freezes the table.
  *
  * The wrappers also do what every caller would otherwise repeat: retry on
  * EINTR, loop over short reads and writes, and return -errno instead of
  * setting errno. The counters are atomics; the disarmed fault check is one
- * relaxed load.
+ * relaxed load, and so is the power-loss check. Layout: the raw calls
+ * (cy_os_raw_*: fault injection, counting, the syscall), then the power-loss
+ * machine, then the table proper (cy_os_*), which is the raw call unless a
+ * power-loss simulation runs.
  */
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -403,7 +456,7 @@ CY_INTERNAL void cy_os_count_reset(void)
 
 // >> wrappers -----------------------------------------------------------------
 
-CY_INTERNAL int cy_os_open(const char *path, int flags, uint32_t mode)
+static int cy_os_raw_open(const char *path, int flags, uint32_t mode)
 {
     int err = cy_os_enter(CY_OS_OPEN);
     if (err) return -err;
@@ -413,7 +466,7 @@ CY_INTERNAL int cy_os_open(const char *path, int flags, uint32_t mode)
     return fd < 0 ? -errno : fd;
 }
 
-CY_INTERNAL int cy_os_close(int fd)
+static int cy_os_raw_close(int fd)
 {
     int err = cy_os_enter(CY_OS_CLOSE);
     /* The descriptor is released even when the injected failure fires:
@@ -424,7 +477,7 @@ CY_INTERNAL int cy_os_close(int fd)
     return rc < 0 && errno != EINTR ? -errno : 0;
 }
 
-CY_INTERNAL int64_t cy_os_pread(int fd, void *buf, size_t n, uint64_t off)
+static int64_t cy_os_raw_pread(int fd, void *buf, size_t n, uint64_t off)
 {
     int err = cy_os_enter(CY_OS_PREAD);
     if (err) return -err;
@@ -441,7 +494,7 @@ CY_INTERNAL int64_t cy_os_pread(int fd, void *buf, size_t n, uint64_t off)
     return (int64_t)got;
 }
 
-CY_INTERNAL int64_t cy_os_preadv(int fd, const struct iovec *iov, int cnt, uint64_t off)
+static int64_t cy_os_raw_preadv(int fd, const struct iovec *iov, int cnt, uint64_t off)
 {
     int err = cy_os_enter(CY_OS_PREAD);
     if (err) return -err;
@@ -464,7 +517,7 @@ CY_INTERNAL int64_t cy_os_preadv(int fd, const struct iovec *iov, int cnt, uint6
     return (int64_t)got;
 }
 
-CY_INTERNAL int cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+static int cy_os_raw_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 {
     int err = cy_os_enter(CY_OS_PWRITE);
     if (err) {
@@ -487,7 +540,7 @@ CY_INTERNAL int cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off)
     return 0;
 }
 
-CY_INTERNAL int cy_os_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off)
+static int cy_os_raw_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off)
 {
     int err = cy_os_enter(CY_OS_PWRITE);
     struct iovec v[4];
@@ -515,7 +568,7 @@ CY_INTERNAL int cy_os_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t
     return 0;
 }
 
-CY_INTERNAL int cy_os_fsync(int fd)
+static int cy_os_raw_fsync(int fd)
 {
     int err = cy_os_enter(CY_OS_FSYNC);
     if (err) return -err;
@@ -525,7 +578,7 @@ CY_INTERNAL int cy_os_fsync(int fd)
     return rc < 0 ? -errno : 0;
 }
 
-CY_INTERNAL int cy_os_fdatasync(int fd)
+static int cy_os_raw_fdatasync(int fd)
 {
     int err = cy_os_enter(CY_OS_FDATASYNC);
     if (err) return -err;
@@ -535,7 +588,7 @@ CY_INTERNAL int cy_os_fdatasync(int fd)
     return rc < 0 ? -errno : 0;
 }
 
-CY_INTERNAL int cy_os_ftruncate(int fd, uint64_t size)
+static int cy_os_raw_ftruncate(int fd, uint64_t size)
 {
     int err = cy_os_enter(CY_OS_FTRUNCATE);
     if (err) return -err;
@@ -545,35 +598,35 @@ CY_INTERNAL int cy_os_ftruncate(int fd, uint64_t size)
     return rc < 0 ? -errno : 0;
 }
 
-CY_INTERNAL int cy_os_rename(const char *from, const char *to)
+static int cy_os_raw_rename(const char *from, const char *to)
 {
     int err = cy_os_enter(CY_OS_RENAME);
     if (err) return -err;
     return rename(from, to) < 0 ? -errno : 0;
 }
 
-CY_INTERNAL int cy_os_unlink(const char *path)
+static int cy_os_raw_unlink(const char *path)
 {
     int err = cy_os_enter(CY_OS_UNLINK);
     if (err) return -err;
     return unlink(path) < 0 ? -errno : 0;
 }
 
-CY_INTERNAL int cy_os_mkdir(const char *path, uint32_t mode)
+static int cy_os_raw_mkdir(const char *path, uint32_t mode)
 {
     int err = cy_os_enter(CY_OS_MKDIR);
     if (err) return -err;
     return mkdir(path, (mode_t)mode) < 0 ? -errno : 0;
 }
 
-CY_INTERNAL int cy_os_rmdir(const char *path)
+static int cy_os_raw_rmdir(const char *path)
 {
     int err = cy_os_enter(CY_OS_RMDIR);
     if (err) return -err;
     return rmdir(path) < 0 ? -errno : 0;
 }
 
-CY_INTERNAL int cy_os_fsize(int fd, uint64_t *size)
+static int cy_os_raw_fsize(int fd, uint64_t *size)
 {
     int err = cy_os_enter(CY_OS_FSTAT);
     if (err) return -err;
@@ -583,7 +636,18 @@ CY_INTERNAL int cy_os_fsize(int fd, uint64_t *size)
     return 0;
 }
 
-CY_INTERNAL int cy_os_flock(int fd, int op)
+static int cy_os_raw_stat(const char *path, uint64_t *size, int *is_dir)
+{
+    int err = cy_os_enter(CY_OS_STAT);
+    if (err) return -err;
+    struct stat st;
+    if (stat(path, &st) < 0) return -errno;
+    if (size) *size = (uint64_t)st.st_size;
+    if (is_dir) *is_dir = S_ISDIR(st.st_mode) != 0;
+    return 0;
+}
+
+static int cy_os_raw_flock(int fd, int op)
 {
     int err = cy_os_enter(CY_OS_FLOCK);
     if (err) return -err;
@@ -593,7 +657,7 @@ CY_INTERNAL int cy_os_flock(int fd, int op)
     return rc < 0 ? -errno : 0;
 }
 
-CY_INTERNAL int cy_os_mmap(int fd, uint64_t size, void **out)
+static int cy_os_raw_mmap(int fd, uint64_t size, void **out)
 {
     *out = NULL;
     int err = cy_os_enter(CY_OS_MMAP);
@@ -602,6 +666,46 @@ CY_INTERNAL int cy_os_mmap(int fd, uint64_t size, void **out)
     void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) return -errno;
     *out = p;
+    return 0;
+}
+
+static int cy_os_raw_mmap_rw(int fd, uint64_t size, void **out)
+{
+    *out = NULL;
+    int err = cy_os_enter(CY_OS_MMAP);
+    if (err) return -err;
+    if (size == 0) return -EINVAL;
+    void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return -errno;
+    *out = p;
+    return 0;
+}
+
+static int cy_os_raw_fallocate(int fd, uint64_t off, uint64_t len)
+{
+    int err = cy_os_enter(CY_OS_FALLOCATE);
+    if (err) return -err;
+    int rc;
+    do rc = posix_fallocate(fd, (off_t)off, (off_t)len);
+    while (rc == EINTR);
+    if (rc == EOPNOTSUPP || rc == EINVAL) {
+        /* A file system without fallocate: extend the size; blocks are
+         * then allocated at write-back. */
+        do rc = ftruncate(fd, (off_t)(off + len)) < 0 ? errno : 0;
+        while (rc == EINTR);
+    }
+    return -rc;
+}
+
+static int cy_os_raw_map_write(int fd, uint8_t *map, uint64_t off, const void *src, size_t n)
+{
+    (void)fd;   /* names the file for the fault layer */
+    int err = cy_os_enter(CY_OS_PWRITE);
+    if (err) {
+        if (cy_os_fault.short_write && n > 1) memcpy(map + off, src, n / 2);
+        return -err;
+    }
+    memcpy(map + off, src, n);
     return 0;
 }
 
@@ -619,8 +723,8 @@ CY_INTERNAL int cy_os_sync_dir(const char *path)
     return rc ? rc : rc2;
 }
 
-CY_INTERNAL int cy_os_list_dir(const char *path,
-                               int (*fn)(const char *name, void *ctx), void *ctx)
+static int cy_os_raw_list_dir(const char *path,
+                             int (*fn)(const char *name, void *ctx), void *ctx)
 {
     int err = cy_os_enter(CY_OS_READDIR);
     if (err) return -err;
@@ -640,6 +744,786 @@ CY_INTERNAL int cy_os_list_dir(const char *path,
     }
     closedir(d);
     return rc;
+}
+
+// >> power-loss simulation ------------------------------------------------------
+/*
+ * State, all under cy_os_pl.mu: a map from descriptor to the path it was
+ * opened with; per file (by device and inode) what it held at its last sync
+ * and the range changed since; and a stack of name changes not yet made
+ * durable by an fsync of their directory. Everything here runs only between
+ * cy_os_powerloss_begin and _end; the helpers use libc directly because they
+ * act for the simulated machine, not for the engine.
+ */
+
+typedef struct cy_os_pl_file {
+    dev_t    dev;
+    ino_t    ino;
+    char    *path;        /* its name now, NULL when unknown                */
+    uint8_t *synced;      /* content at the last sync                       */
+    uint64_t synced_len;
+    uint64_t dirty_lo;    /* lowest offset changed since; UINT64_MAX: clean */
+    uint64_t dirty_hi;    /* end of the bytes written since                 */
+    struct cy_os_pl_file *next;
+} cy_os_pl_file;
+
+enum { CY_OS_PL_CREATE, CY_OS_PL_RENAME, CY_OS_PL_UNLINK, CY_OS_PL_MKDIR, CY_OS_PL_RMDIR };
+
+typedef struct cy_os_pl_op {
+    int      kind;
+    char    *path;        /* created, removed or made; a rename's source    */
+    char    *to;          /* a rename's target                              */
+    char    *dir;         /* an fsync of this directory makes it durable    */
+    dev_t    dev;
+    ino_t    ino;         /* create, rename: the file concerned             */
+    uint8_t *data;        /* unlink, rename over a file: what the removed   */
+    uint64_t len;         /* file held at its last sync                     */
+    int      has_data;
+    struct cy_os_pl_op *prev;
+} cy_os_pl_op;
+
+typedef struct cy_os_pl_fd {
+    char *path;
+    int   is_dir;
+} cy_os_pl_fd;
+
+static struct {
+    pthread_mutex_t mu;
+    int             on;         /* atomic: tracking is active              */
+    int             frozen;     /* atomic: the crash happened              */
+    cy_os_pl_fd    *fds;
+    int             nfds;
+    cy_os_pl_file  *files;
+    cy_os_pl_op    *ops;        /* newest first                            */
+    uint64_t        calls;      /* table calls since crash_at              */
+    uint64_t        crash_at;   /* 0 = not armed                           */
+    int             crash_mode;
+    uint64_t        seed;
+} cy_os_pl = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static uint64_t cy_os_pl_rand(void)
+{
+    uint64_t z = (cy_os_pl.seed += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static char *cy_os_pl_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+/* The directory holding path ("." for a bare name). */
+static char *cy_os_pl_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) return cy_os_pl_strdup(".");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, path, n);
+        p[n] = 0;
+    }
+    return p;
+}
+
+static int cy_os_pl_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* Reads all of the file open as fd (any access mode: it is reopened for
+ * reading through /proc) or at path. */
+static int cy_os_pl_slurp(int fd, const char *path, uint8_t **data, uint64_t *len)
+{
+    char proc[64];
+    if (fd >= 0) {
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        path = proc;
+    }
+    int rfd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    *data = NULL;
+    *len = 0;
+    if (rfd < 0) return -1;
+    if (fstat(rfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(rfd);
+        return -1;
+    }
+    uint8_t *p = malloc(st.st_size ? (size_t)st.st_size : 1);
+    int64_t got = p ? cy_os_raw_pread(rfd, p, (size_t)st.st_size, 0) : -1;
+    close(rfd);
+    if (got < 0) {
+        free(p);
+        return -1;
+    }
+    *data = p;
+    *len = (uint64_t)got;
+    return 0;
+}
+
+static cy_os_pl_file *cy_os_pl_find(dev_t dev, ino_t ino)
+{
+    for (cy_os_pl_file *f = cy_os_pl.files; f; f = f->next)
+        if (f->dev == dev && f->ino == ino) return f;
+    return NULL;
+}
+
+static void cy_os_pl_forget(cy_os_pl_file *gone)
+{
+    for (cy_os_pl_file **pp = &cy_os_pl.files; *pp; pp = &(*pp)->next) {
+        if (*pp != gone) continue;
+        *pp = gone->next;
+        free(gone->path);
+        free(gone->synced);
+        free(gone);
+        return;
+    }
+}
+
+/* The record of a file about to change, made on first sight: a file not
+ * seen since begin holds what it held then, and that counts as synced. */
+static cy_os_pl_file *cy_os_pl_file_of(int fd, const char *path)
+{
+    struct stat st;
+    if (fd >= 0 ? fstat(fd, &st) < 0 : lstat(path, &st) < 0) return NULL;
+    if (!S_ISREG(st.st_mode)) return NULL;
+    cy_os_pl_file *f = cy_os_pl_find(st.st_dev, st.st_ino);
+    if (f) return f;
+    if (!(f = calloc(1, sizeof *f))) return NULL;
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    f->dirty_lo = UINT64_MAX;
+    if (!path && fd < cy_os_pl.nfds) path = cy_os_pl.fds[fd].path;
+    struct stat at;
+    if (path && lstat(path, &at) == 0 && at.st_ino == st.st_ino && at.st_dev == st.st_dev)
+        f->path = cy_os_pl_strdup(path);
+    if (cy_os_pl_slurp(fd, path, &f->synced, &f->synced_len) < 0) {
+        free(f->path);
+        free(f);
+        return NULL;
+    }
+    f->next = cy_os_pl.files;
+    cy_os_pl.files = f;
+    return f;
+}
+
+/* Notes that [lo, hi) of the file behind fd changes (hi = lo: a size
+ * change at lo). */
+static void cy_os_pl_touch(int fd, uint64_t lo, uint64_t hi)
+{
+    cy_os_pl_file *f = cy_os_pl_file_of(fd, NULL);
+    if (!f) return;
+    if (lo < f->dirty_lo) f->dirty_lo = lo;
+    if (hi > f->dirty_hi) f->dirty_hi = hi;
+}
+
+static void cy_os_pl_push(int kind, const char *path, const char *to, const struct stat *st)
+{
+    cy_os_pl_op *op = calloc(1, sizeof *op);
+    if (!op) return;
+    op->kind = kind;
+    op->path = cy_os_pl_strdup(path);
+    op->to = to ? cy_os_pl_strdup(to) : NULL;
+    op->dir = cy_os_pl_parent(to ? to : path);
+    if (st) {
+        op->dev = st->st_dev;
+        op->ino = st->st_ino;
+    }
+    op->prev = cy_os_pl.ops;
+    cy_os_pl.ops = op;
+}
+
+static void cy_os_pl_free_op(cy_os_pl_op *op)
+{
+    free(op->path);
+    free(op->to);
+    free(op->dir);
+    free(op->data);
+    free(op);
+}
+
+/* Saves what a file about to be removed (unlinked or renamed over) held at
+ * its last sync, into op; forgets its record. */
+static void cy_os_pl_save_removed(cy_os_pl_op *op, const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode)) return;
+    cy_os_pl_file *f = cy_os_pl_find(st.st_dev, st.st_ino);
+    if (f) {
+        op->data = f->synced;
+        op->len = f->synced_len;
+        f->synced = NULL;
+        op->has_data = 1;
+        cy_os_pl_forget(f);
+    } else if (cy_os_pl_slurp(-1, path, &op->data, &op->len) == 0) {
+        op->has_data = 1;
+    }
+}
+
+static void cy_os_pl_set_fd(int fd, const char *path)
+{
+    if (fd < 0) return;
+    if (fd >= cy_os_pl.nfds) {
+        int n = fd + 64;
+        cy_os_pl_fd *p = realloc(cy_os_pl.fds, (size_t)n * sizeof *p);
+        if (!p) return;
+        memset(p + cy_os_pl.nfds, 0, (size_t)(n - cy_os_pl.nfds) * sizeof *p);
+        cy_os_pl.fds = p;
+        cy_os_pl.nfds = n;
+    }
+    struct stat st;
+    free(cy_os_pl.fds[fd].path);
+    cy_os_pl.fds[fd].path = path ? cy_os_pl_strdup(path) : NULL;
+    cy_os_pl.fds[fd].is_dir = path && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* An fsync of a file makes its content durable; of a directory, the name
+ * changes in it. */
+static void cy_os_pl_synced(int fd)
+{
+    if (fd < cy_os_pl.nfds && cy_os_pl.fds[fd].is_dir) {
+        const char *dir = cy_os_pl.fds[fd].path;
+        for (cy_os_pl_op **pp = &cy_os_pl.ops; *pp;) {
+            cy_os_pl_op *op = *pp;
+            if (strcmp(op->dir, dir) == 0) {
+                *pp = op->prev;
+                cy_os_pl_free_op(op);
+            } else {
+                pp = &op->prev;
+            }
+        }
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) return;
+    cy_os_pl_file *f = cy_os_pl_find(st.st_dev, st.st_ino);
+    if (!f) return;
+    uint64_t size = (uint64_t)st.st_size;
+    uint64_t lo = f->dirty_lo < f->synced_len ? f->dirty_lo : f->synced_len;
+    if (lo > size) lo = size;
+    uint8_t *p = realloc(f->synced, size ? (size_t)size : 1);
+    if (!p) return;
+    f->synced = p;
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    int rfd = open(proc, O_RDONLY | O_CLOEXEC);
+    if (rfd >= 0) {
+        int64_t got = cy_os_raw_pread(rfd, p + lo, (size_t)(size - lo), lo);
+        if (got >= 0) size = lo + (uint64_t)got;
+        close(rfd);
+    }
+    f->synced_len = size;
+    f->dirty_lo = UINT64_MAX;
+    f->dirty_hi = 0;
+}
+
+/* Writes len bytes of data as the whole content of a new file at path. */
+static void cy_os_pl_recreate(const char *path, const uint8_t *data, uint64_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    if (len && cy_os_raw_pwrite(fd, data, (size_t)len, 0) < 0)
+        fprintf(stderr, "calypso powerloss: could not restore %s\n", path);
+    close(fd);
+}
+
+static int cy_os_pl_rm_entry(const char *name, void *ctx);
+
+/* rm -rf */
+static void cy_os_pl_rmtree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0) return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            cy_os_pl_rm_entry(e->d_name, (void *)path);
+        }
+        if (d) closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static int cy_os_pl_rm_entry(const char *name, void *ctx)
+{
+    size_t n = strlen(ctx) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (!p) return 0;
+    snprintf(p, n, "%s/%s", (const char *)ctx, name);
+    cy_os_pl_rmtree(p);
+    free(p);
+    return 0;
+}
+
+static int cy_os_pl_is(const char *path, dev_t dev, ino_t ino)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
+/* Undoes one name change that its directory's fsync did not cover. A change
+ * inside a directory that is gone for good has nothing left to undo. */
+static void cy_os_pl_undo(cy_os_pl_op *op)
+{
+    cy_os_pl_file *f;
+    switch (op->kind) {
+    case CY_OS_PL_CREATE:
+        if (cy_os_pl_is(op->path, op->dev, op->ino)) {
+            unlink(op->path);
+            if ((f = cy_os_pl_find(op->dev, op->ino))) cy_os_pl_forget(f);
+        }
+        break;
+    case CY_OS_PL_RENAME: {
+        char *from_dir = cy_os_pl_parent(op->path);
+        int ok = from_dir && cy_os_pl_exists(from_dir) && cy_os_pl_is(op->to, op->dev, op->ino);
+        free(from_dir);
+        if (!ok || rename(op->to, op->path) < 0) break;
+        if ((f = cy_os_pl_find(op->dev, op->ino))) {
+            free(f->path);
+            f->path = cy_os_pl_strdup(op->path);
+        }
+        if (op->has_data) cy_os_pl_recreate(op->to, op->data, op->len);
+        break;
+    }
+    case CY_OS_PL_UNLINK:
+        if (op->has_data && cy_os_pl_exists(op->dir) && !cy_os_pl_exists(op->path))
+            cy_os_pl_recreate(op->path, op->data, op->len);
+        break;
+    case CY_OS_PL_MKDIR:
+        cy_os_pl_rmtree(op->path);
+        break;
+    case CY_OS_PL_RMDIR:
+        if (cy_os_pl_exists(op->dir)) mkdir(op->path, 0755);
+        break;
+    }
+}
+
+/* Rewinds a file changed since its last sync, as the crash mode says. */
+static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
+{
+    if (f->dirty_lo == UINT64_MAX || !f->path || !cy_os_pl_is(f->path, f->dev, f->ino)) return;
+    int fd = open(f->path, O_RDWR | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) return;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return;
+    }
+    uint64_t cur = (uint64_t)st.st_size, base = f->synced_len;
+    uint64_t lo = f->dirty_lo < base ? f->dirty_lo : base;
+    int rc = 0;
+    if (lo < base) rc |= cy_os_raw_pwrite(fd, f->synced + lo, (size_t)(base - lo), lo);
+    /* Bytes written since the sync, beyond the synced length. */
+    uint64_t hi = f->dirty_hi < cur ? f->dirty_hi : cur;
+    uint64_t span = hi > base ? hi - base : 0;
+    uint64_t keep = base + (span ? cy_os_pl_rand() % (span + 1) : 0);
+    switch (mode) {
+    case CY_OS_PL_DROP:
+        rc |= ftruncate(fd, (off_t)base);
+        break;
+    case CY_OS_PL_ZERO:
+        rc |= ftruncate(fd, (off_t)base);
+        if (cur > base) rc |= ftruncate(fd, (off_t)cur);
+        break;
+    case CY_OS_PL_TORN:
+        rc |= ftruncate(fd, (off_t)(cur < keep ? cur : keep));
+        if (cur < base) rc |= ftruncate(fd, (off_t)base);
+        break;
+    default: {                                   /* CY_OS_PL_GARBLE */
+        uint8_t junk[4096];
+        for (uint64_t at = keep; at < hi;) {
+            size_t n = hi - at < sizeof junk ? (size_t)(hi - at) : sizeof junk;
+            for (size_t i = 0; i < n; i++) junk[i] = (uint8_t)cy_os_pl_rand();
+            rc |= cy_os_raw_pwrite(fd, junk, n, at);
+            at += n;
+        }
+        if (cur < base) rc |= ftruncate(fd, (off_t)base);
+        break;
+    }
+    }
+    if (rc) fprintf(stderr, "calypso powerloss: could not rewind %s\n", f->path);
+    close(fd);
+}
+
+/* The crash itself; mu held. */
+static void cy_os_pl_do_crash(int mode)
+{
+    __atomic_store_n(&cy_os_pl.frozen, 1, __ATOMIC_RELEASE);
+    while (cy_os_pl.ops) {
+        cy_os_pl_op *op = cy_os_pl.ops;
+        cy_os_pl.ops = op->prev;
+        cy_os_pl_undo(op);
+        cy_os_pl_free_op(op);
+    }
+    for (cy_os_pl_file *f = cy_os_pl.files; f; f = f->next) cy_os_pl_rewind(f, mode);
+}
+
+static void cy_os_pl_clear(void)
+{
+    while (cy_os_pl.ops) {
+        cy_os_pl_op *op = cy_os_pl.ops;
+        cy_os_pl.ops = op->prev;
+        cy_os_pl_free_op(op);
+    }
+    while (cy_os_pl.files) cy_os_pl_forget(cy_os_pl.files);
+    for (int i = 0; i < cy_os_pl.nfds; i++) free(cy_os_pl.fds[i].path);
+    free(cy_os_pl.fds);
+    cy_os_pl.fds = NULL;
+    cy_os_pl.nfds = 0;
+    cy_os_pl.calls = cy_os_pl.crash_at = 0;
+}
+
+CY_INTERNAL void cy_os_powerloss_begin(void)
+{
+    pthread_mutex_lock(&cy_os_pl.mu);
+    cy_os_pl_clear();
+    __atomic_store_n(&cy_os_pl.frozen, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&cy_os_pl.on, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&cy_os_pl.mu);
+}
+
+CY_INTERNAL void cy_os_powerloss_crash(int mode, uint64_t seed)
+{
+    pthread_mutex_lock(&cy_os_pl.mu);
+    if (__atomic_load_n(&cy_os_pl.on, __ATOMIC_ACQUIRE) &&
+        !__atomic_load_n(&cy_os_pl.frozen, __ATOMIC_ACQUIRE)) {
+        cy_os_pl.seed = seed;
+        cy_os_pl_do_crash(mode);
+    }
+    pthread_mutex_unlock(&cy_os_pl.mu);
+}
+
+CY_INTERNAL void cy_os_powerloss_crash_at(uint64_t nth, int mode, uint64_t seed)
+{
+    pthread_mutex_lock(&cy_os_pl.mu);
+    cy_os_pl.calls = 0;
+    cy_os_pl.crash_at = nth;
+    cy_os_pl.crash_mode = mode;
+    cy_os_pl.seed = seed;
+    pthread_mutex_unlock(&cy_os_pl.mu);
+}
+
+CY_INTERNAL int cy_os_powerloss_crashed(void)
+{
+    return __atomic_load_n(&cy_os_pl.frozen, __ATOMIC_ACQUIRE);
+}
+
+CY_INTERNAL void cy_os_powerloss_end(void)
+{
+    pthread_mutex_lock(&cy_os_pl.mu);
+    cy_os_pl_clear();
+    __atomic_store_n(&cy_os_pl.on, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&cy_os_pl.frozen, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&cy_os_pl.mu);
+}
+
+// >> the table ------------------------------------------------------------------
+/*
+ * The functions the engine calls. Outside a power-loss simulation each is
+ * its raw counterpart above (one relaxed load more). Inside one, the call
+ * runs under cy_os_pl.mu, after the crash countdown, and records what the
+ * simulated machine needs; once crashed, it fails with EIO.
+ */
+
+static inline int cy_os_pl_active(void)
+{
+    return CY_UNLIKELY(__atomic_load_n(&cy_os_pl.on, __ATOMIC_ACQUIRE) != 0);
+}
+
+/* Takes the lock and counts the call; -EIO (lock released) once crashed. */
+static int cy_os_pl_enter(void)
+{
+    pthread_mutex_lock(&cy_os_pl.mu);
+    if (!cy_os_pl.frozen && cy_os_pl.crash_at && ++cy_os_pl.calls >= cy_os_pl.crash_at)
+        cy_os_pl_do_crash(cy_os_pl.crash_mode);
+    if (cy_os_pl.frozen) {
+        pthread_mutex_unlock(&cy_os_pl.mu);
+        return -EIO;
+    }
+    return 0;
+}
+
+static void cy_os_pl_leave(void)
+{
+    pthread_mutex_unlock(&cy_os_pl.mu);
+}
+
+CY_INTERNAL int cy_os_open(const char *path, int flags, uint32_t mode)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_open(path, flags, mode);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    int existed = cy_os_pl_exists(path);
+    if (existed && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
+        cy_os_pl_file *f = cy_os_pl_file_of(-1, path);
+        if (f) f->dirty_lo = 0;
+    }
+    int fd = cy_os_raw_open(path, flags, mode);
+    if (fd >= 0) {
+        cy_os_pl_set_fd(fd, path);
+        struct stat st;
+        if (!existed && fstat(fd, &st) == 0) {
+            cy_os_pl_push(CY_OS_PL_CREATE, path, NULL, &st);
+            cy_os_pl_file *f = cy_os_pl_file_of(fd, path);   /* synced: empty */
+            if (f) f->dirty_lo = UINT64_MAX;
+        }
+    }
+    cy_os_pl_leave();
+    return fd;
+}
+
+CY_INTERNAL int cy_os_close(int fd)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_close(fd);
+    /* A crashed machine still lets the process release its descriptors. */
+    pthread_mutex_lock(&cy_os_pl.mu);
+    if (fd >= 0 && fd < cy_os_pl.nfds) cy_os_pl_set_fd(fd, NULL);
+    int rc = cy_os_pl.frozen ? (close(fd), 0) : cy_os_raw_close(fd);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int64_t cy_os_pread(int fd, void *buf, size_t n, uint64_t off)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_pread(fd, buf, n, off);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    int64_t got = cy_os_raw_pread(fd, buf, n, off);
+    cy_os_pl_leave();
+    return got;
+}
+
+CY_INTERNAL int64_t cy_os_preadv(int fd, const struct iovec *iov, int cnt, uint64_t off)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_preadv(fd, iov, cnt, off);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    int64_t got = cy_os_raw_preadv(fd, iov, cnt, off);
+    cy_os_pl_leave();
+    return got;
+}
+
+CY_INTERNAL int cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_pwrite(fd, buf, n, off);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    cy_os_pl_touch(fd, off, off + n);
+    rc = cy_os_raw_pwrite(fd, buf, n, off);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_pwritev(fd, iov, cnt, off);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    uint64_t n = 0;
+    for (int i = 0; i < cnt && i < 4; i++) n += iov[i].iov_len;
+    cy_os_pl_touch(fd, off, off + n);
+    rc = cy_os_raw_pwritev(fd, iov, cnt, off);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_map_write(int fd, uint8_t *map, uint64_t off, const void *src, size_t n)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_map_write(fd, map, off, src, n);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    cy_os_pl_touch(fd, off, off + n);
+    rc = cy_os_raw_map_write(fd, map, off, src, n);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_fsync(int fd)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_fsync(fd);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    if (!(rc = cy_os_raw_fsync(fd))) cy_os_pl_synced(fd);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_fdatasync(int fd)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_fdatasync(fd);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    if (!(rc = cy_os_raw_fdatasync(fd))) cy_os_pl_synced(fd);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_ftruncate(int fd, uint64_t size)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_ftruncate(fd, size);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    struct stat st;
+    uint64_t cur = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    cy_os_pl_touch(fd, size < cur ? size : cur, 0);
+    rc = cy_os_raw_ftruncate(fd, size);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_fallocate(int fd, uint64_t off, uint64_t len)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_fallocate(fd, off, len);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    struct stat st;
+    uint64_t cur = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    if (off + len > cur) cy_os_pl_touch(fd, cur, 0);   /* only the size changes */
+    rc = cy_os_raw_fallocate(fd, off, len);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_rename(const char *from, const char *to)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_rename(from, to);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    struct stat st;
+    int known = lstat(from, &st) == 0;
+    cy_os_pl_op saved = { 0 };
+    if (known) cy_os_pl_save_removed(&saved, to);
+    rc = cy_os_raw_rename(from, to);
+    if (!rc && known) {
+        cy_os_pl_push(CY_OS_PL_RENAME, from, to, &st);
+        cy_os_pl.ops->data = saved.data;
+        cy_os_pl.ops->len = saved.len;
+        cy_os_pl.ops->has_data = saved.has_data;
+        saved.data = NULL;
+        cy_os_pl_file *f = cy_os_pl_find(st.st_dev, st.st_ino);
+        if (f) {
+            free(f->path);
+            f->path = cy_os_pl_strdup(to);
+        }
+    }
+    free(saved.data);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_unlink(const char *path)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_unlink(path);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    cy_os_pl_op saved = { 0 };
+    cy_os_pl_save_removed(&saved, path);
+    rc = cy_os_raw_unlink(path);
+    if (!rc) {
+        cy_os_pl_push(CY_OS_PL_UNLINK, path, NULL, NULL);
+        cy_os_pl.ops->data = saved.data;
+        cy_os_pl.ops->len = saved.len;
+        cy_os_pl.ops->has_data = saved.has_data;
+        saved.data = NULL;
+    }
+    free(saved.data);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_mkdir(const char *path, uint32_t mode)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_mkdir(path, mode);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    if (!(rc = cy_os_raw_mkdir(path, mode))) cy_os_pl_push(CY_OS_PL_MKDIR, path, NULL, NULL);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_rmdir(const char *path)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_rmdir(path);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    if (!(rc = cy_os_raw_rmdir(path))) cy_os_pl_push(CY_OS_PL_RMDIR, path, NULL, NULL);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_fsize(int fd, uint64_t *size)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_fsize(fd, size);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    rc = cy_os_raw_fsize(fd, size);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_stat(const char *path, uint64_t *size, int *is_dir)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_stat(path, size, is_dir);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    rc = cy_os_raw_stat(path, size, is_dir);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_flock(int fd, int op)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_flock(fd, op);
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    rc = cy_os_raw_flock(fd, op);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_mmap(int fd, uint64_t size, void **out)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_mmap(fd, size, out);
+    *out = NULL;
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    rc = cy_os_raw_mmap(fd, size, out);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_mmap_rw(int fd, uint64_t size, void **out)
+{
+    if (!cy_os_pl_active()) return cy_os_raw_mmap_rw(fd, size, out);
+    *out = NULL;
+    int rc = cy_os_pl_enter();
+    if (rc) return rc;
+    rc = cy_os_raw_mmap_rw(fd, size, out);
+    cy_os_pl_leave();
+    return rc;
+}
+
+CY_INTERNAL int cy_os_list_dir(const char *path,
+                               int (*fn)(const char *name, void *ctx), void *ctx)
+{
+    if (cy_os_pl_active()) {
+        /* The callback may call the table (removing entries): the listing
+         * itself changes nothing, so it runs outside the lock. */
+        int rc = cy_os_pl_enter();
+        if (rc) return rc;
+        cy_os_pl_leave();
+    }
+    return cy_os_raw_list_dir(path, fn, ctx);
 }
 /* >> src/art.c */
 /*
@@ -2046,7 +2930,10 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
 
 typedef struct cy_file {
     uint32_t fid;
-    int      fd;          /* -1 while a sealed file's descriptor is evicted */
+    int      fd;          /* -1 while a sealed file's descriptor is closed  */
+    uint8_t *map;         /* shared mapping of the file, NULL if none        */
+    uint64_t map_len;     /* its length (the active file: max_datafile_size) */
+    uint64_t alloc;       /* active file: bytes allocated on disk            */
     uint64_t size;        /* bytes of records (the active file grows)       */
     uint64_t dead;        /* bytes of records no longer live                 */
     uint64_t hint_size;   /* bytes of its hint file, 0 if none               */
@@ -2073,7 +2960,7 @@ struct calypso {
 
     pthread_rwlock_t files_lock;
     cy_file        **files;       /* sorted by fid                           */
-    uint32_t         nfiles, files_cap, open_fds;
+    uint32_t         nfiles, files_cap, open_files; /* open: fd or mapping */
     cy_file         *active;      /* NULL on a read-only handle              */
     uint64_t         tick;
 
@@ -2143,6 +3030,20 @@ CY_INTERNAL int      cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t
                                     uint64_t off);
 CY_INTERNAL int      cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
                                      void *b, size_t blen, uint64_t off);
+/* Appends size bytes given as iovecs to the active file: through its
+ * mapping (blocks allocated ahead in chunks) or with pwritev when the record
+ * does not fit the mapping. write_mu held. */
+CY_INTERNAL int      cy_files_append(calypso *db, const struct iovec *iov, int cnt, size_t size);
+/* Undoes an append of size bytes at `off` of the active file. write_mu
+ * held. */
+CY_INTERNAL int      cy_files_unappend(calypso *db, uint64_t off, size_t size);
+/* Unmaps and closes a file (it stays in the table). files_lock exclusive. */
+CY_INTERNAL void     cy_files_release(calypso *db, cy_file *f);
+/* Gives the (newest, recovered) file fid the writable mapping of the active
+ * file. */
+CY_INTERNAL int      cy_files_activate(calypso *db, cy_file *f);
+/* Cuts the active file's preallocated tail (at close). */
+CY_INTERNAL int      cy_files_trim_active(calypso *db);
 CY_INTERNAL void     cy_files_close_all(calypso *db);
 /* Creates datafile fid+1 after the active one and makes it active. */
 CY_INTERNAL int      cy_files_rotate(calypso *db);
@@ -2539,22 +3440,34 @@ CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t *
 }
 /* >> src/files.c */
 /*
- * files.c: the table of datafiles and the cache of their descriptors.
+ * files.c: the table of datafiles, their mappings and descriptors, and
+ * appending to the active file.
  *
- * The table is an array of cy_file sorted by fid, guarded by files_lock.
- * Readers hold it shared while they pread, so a descriptor can be closed
+ * The table is an array of cy_file sorted by fid, guarded by files_lock;
+ * every change to it also holds write_mu. Readers hold files_lock shared
+ * while they copy a record out, so a mapping or descriptor is released
  * (LRU eviction past max_open_files, removal by a merge) only under the
- * exclusive lock, when no read is in flight. The active file's descriptor
- * is never evicted. Opening an evicted descriptor needs the exclusive lock
- * too; readers upgrade by dropping the shared lock and retrying, since a
- * merge may have removed the file meanwhile (then they report
- * CALYPSO_ENOTFOUND and the caller looks its key up again).
+ * exclusive lock, when no read is in flight.
+ *
+ * Sealed files are read through a read-only mapping of the whole file,
+ * made on first use (the descriptor is closed once mapped, so mappings do
+ * not hold descriptors). The active file has a writable shared mapping of
+ * max_datafile_size bytes, made once; the file itself is extended ahead of
+ * the data in chunks with fallocate, so a write through the mapping never
+ * needs a syscall and cannot hit a full disk. Bytes copied into a shared
+ * mapping are in the page cache at once: like a write(2), they survive the
+ * process being killed. A record that does not fit the mapping (larger than
+ * max_datafile_size, alone in its file) is written with pwritev and read
+ * with pread. At sealing and at close, the file is cut back to its data.
  */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+
+#define CY_FILES_CHUNK_MIN (1ull << 20)
+#define CY_FILES_CHUNK_MAX (64ull << 20)
 
 static int cy_files_index(const calypso *db, uint32_t fid)
 {
@@ -2596,108 +3509,237 @@ CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, i
     }
     db->files[i] = f;
     db->nfiles++;
-    if (fd >= 0) db->open_fds++;
+    if (fd >= 0) db->open_files++;
     return CALYPSO_OK;
 }
 
-/* Closes the least recently used sealed descriptor. files_lock exclusive. */
+/* Releases a file's mapping and descriptor. files_lock exclusive. */
+CY_INTERNAL void cy_files_release(calypso *db, cy_file *f)
+{
+    int was_open = f->fd >= 0 || f->map;
+    if (f->map) cy_os_munmap(f->map, f->map_len);
+    if (f->fd >= 0) cy_os_close(f->fd);
+    f->map = NULL;
+    f->map_len = 0;
+    f->fd = -1;
+    if (was_open) db->open_files--;
+}
+
+/* Releases the least recently used sealed file. files_lock exclusive. */
 static void cy_files_evict_one(calypso *db)
 {
     cy_file *victim = NULL;
     for (uint32_t i = 0; i < db->nfiles; i++) {
         cy_file *f = db->files[i];
-        if (f->fd < 0 || f == db->active) continue;
+        if ((f->fd < 0 && !f->map) || f == db->active) continue;
         if (!victim || f->last_used < victim->last_used) victim = f;
     }
-    if (!victim) return;
-    cy_os_close(victim->fd);
-    victim->fd = -1;
-    db->open_fds--;
+    if (victim) cy_files_release(db, victim);
 }
 
-/* Opens the descriptor of fid if it is evicted. files_lock exclusive. */
-static int cy_files_open_fd(calypso *db, cy_file *f)
+static void cy_files_bound(calypso *db)
 {
-    if (f->fd >= 0) return CALYPSO_OK;
-    while (db->open_fds >= db->opt.max_open_files + (db->active ? 1u : 0u)) {
-        uint32_t before = db->open_fds;
+    while (db->open_files > db->opt.max_open_files + (db->active ? 1u : 0u)) {
+        uint32_t before = db->open_files;
         cy_files_evict_one(db);
-        if (db->open_fds == before) break;
+        if (db->open_files == before) break;
     }
+}
+
+/* Maps a sealed file (or opens its descriptor when it cannot be mapped).
+ * files_lock exclusive. */
+static int cy_files_open(calypso *db, cy_file *f)
+{
+    if (f->fd >= 0 || f->map) return CALYPSO_OK;
     char path[4096];
     cy_dir_data_path(db, f->fid, path, sizeof path);
     int fd = cy_os_open(path, O_RDONLY, 0);
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
-    f->fd = fd;
-    db->open_fds++;
+    void *m = NULL;
+    if (f->size > 0 && cy_os_mmap(fd, f->size, &m) == 0) {
+        cy_os_close(fd);
+        f->map = m;
+        f->map_len = f->size;
+    } else {
+        f->fd = fd;          /* empty or unmappable: read with pread */
+    }
+    db->open_files++;
+    cy_files_bound(db);
     return CALYPSO_OK;
 }
 
-/* Runs a read of file fid with files_lock shared, opening its descriptor
- * first if needed. */
-static int cy_files_read(calypso *db, uint32_t fid, struct iovec *iov, int iovcnt,
-                         size_t want, uint64_t off)
+/* Copies [off, off+alen+blen) of file fid into a then b, from the mapping
+ * when it covers the range, else with a read. files_lock shared. */
+static int cy_files_copy(calypso *db, cy_file *f, void *a, size_t alen, void *b, size_t blen,
+                         uint64_t off)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        pthread_rwlock_rdlock(&db->files_lock);
-        cy_file *f = cy_files_find(db, fid);
-        if (!f) {
-            pthread_rwlock_unlock(&db->files_lock);
-            return CALYPSO_ENOTFOUND;
-        }
-        if (f->fd >= 0) {
-            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
-                             __ATOMIC_RELAXED);
-            int64_t got = iovcnt == 1 ? cy_os_pread(f->fd, iov[0].iov_base, iov[0].iov_len, off)
-                                      : cy_os_preadv(f->fd, iov, iovcnt, off);
-            int err = got < 0 ? (int)-got : 0;
-            pthread_rwlock_unlock(&db->files_lock);
-            char path[4096];
-            if (err) {
-                cy_dir_data_path(db, fid, path, sizeof path);
-                return cy_err_errno(db, -err, "read", path);
-            }
-            if ((size_t)got != want) {
-                cy_dir_data_path(db, fid, path, sizeof path);
-                return cy_err(db, CALYPSO_ECORRUPT, "%s: record at offset %llu runs past the end",
-                              path, (unsigned long long)off);
-            }
-            return CALYPSO_OK;
-        }
-        pthread_rwlock_unlock(&db->files_lock);
-        pthread_rwlock_wrlock(&db->files_lock);
-        f = cy_files_find(db, fid);
-        int rc = f ? cy_files_open_fd(db, f) : CALYPSO_ENOTFOUND;
-        pthread_rwlock_unlock(&db->files_lock);
-        if (rc) return rc;
+    size_t want = alen + blen;
+    if (f->map && off + want <= f->map_len) {
+        memcpy(a, f->map + off, alen);
+        if (blen) memcpy(b, f->map + off + alen, blen);
+        return CALYPSO_OK;
     }
-    return cy_err(db, CALYPSO_EIO, "descriptor of datafile %u evicted twice", fid);
-}
-
-CY_INTERNAL int cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n, uint64_t off)
-{
-    struct iovec iov = { buf, n };
-    return cy_files_read(db, fid, &iov, 1, n, off);
+    int fd = f->fd;
+    if (fd < 0) return 1;                       /* caller opens it */
+    struct iovec iov[2] = { { a, alen }, { b, blen } };
+    int64_t got = blen ? cy_os_preadv(fd, iov, 2, off) : cy_os_pread(fd, a, alen, off);
+    char path[4096];
+    if (got < 0) {
+        cy_dir_data_path(db, f->fid, path, sizeof path);
+        return cy_err_errno(db, (int)got, "read", path);
+    }
+    if ((size_t)got != want) {
+        cy_dir_data_path(db, f->fid, path, sizeof path);
+        return cy_err(db, CALYPSO_ECORRUPT, "%s: record at offset %llu runs past the end",
+                      path, (unsigned long long)off);
+    }
+    return CALYPSO_OK;
 }
 
 CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
                                 void *b, size_t blen, uint64_t off)
 {
-    struct iovec iov[2] = { { a, alen }, { b, blen } };
-    if (!blen) return cy_files_read(db, fid, iov, 1, alen, off);
-    return cy_files_read(db, fid, iov, 2, alen + blen, off);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        pthread_rwlock_rdlock(&db->files_lock);
+        cy_file *f = cy_files_find(db, fid);
+        int rc = CALYPSO_ENOTFOUND;
+        if (f) {
+            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
+                             __ATOMIC_RELAXED);
+            rc = cy_files_copy(db, f, a, alen, b, blen, off);
+        }
+        pthread_rwlock_unlock(&db->files_lock);
+        if (rc != 1) return rc;
+        /* Not open: open it under the exclusive lock, then read again. */
+        pthread_rwlock_wrlock(&db->files_lock);
+        f = cy_files_find(db, fid);
+        rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
+        pthread_rwlock_unlock(&db->files_lock);
+        if (rc) return rc;
+    }
+    return cy_err(db, CALYPSO_EIO, "datafile %u was evicted while being read", fid);
+}
+
+CY_INTERNAL int cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n, uint64_t off)
+{
+    return cy_files_preadv(db, fid, buf, n, NULL, 0, off);
 }
 
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
     for (uint32_t i = 0; i < db->nfiles; i++) {
-        if (db->files[i]->fd >= 0) cy_os_close(db->files[i]->fd);
+        cy_files_release(db, db->files[i]);
         cy_free(db->files[i]);
     }
     cy_free(db->files);
     db->files = NULL;
-    db->nfiles = db->files_cap = db->open_fds = 0;
+    db->nfiles = db->files_cap = db->open_files = 0;
     db->active = NULL;
+}
+
+// >> the active file -----------------------------------------------------------
+
+/* Gives f (open descriptor, `size` bytes of records) the writable mapping
+ * of the active file. Without a mapping the file is written with pwritev. */
+CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
+{
+    uint64_t len = 0;
+    int rc = cy_os_fsize(f->fd, &len);
+    if (rc < 0) {
+        char path[4096];
+        cy_dir_data_path(db, f->fid, path, sizeof path);
+        return cy_err_errno(db, rc, "stat", path);
+    }
+    f->alloc = len;
+    void *m = NULL;
+    if (cy_os_mmap_rw(f->fd, db->opt.max_datafile_size, &m) == 0) {
+        f->map = m;
+        f->map_len = db->opt.max_datafile_size;
+    }
+    db->active = f;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_files_trim_active(calypso *db)
+{
+    cy_file *a = db->active;
+    if (!a || a->alloc == a->size) return CALYPSO_OK;
+    int rc = cy_os_ftruncate(a->fd, a->size);
+    if (rc < 0) {
+        char path[4096];
+        cy_dir_data_path(db, a->fid, path, sizeof path);
+        return cy_err_errno(db, rc, "truncate", path);
+    }
+    a->alloc = a->size;
+    return CALYPSO_OK;
+}
+
+/* Makes sure the file has disk blocks for `end` bytes. */
+static int cy_files_reserve(calypso *db, cy_file *a, uint64_t end)
+{
+    if (end <= a->alloc) return CALYPSO_OK;
+    uint64_t chunk = a->alloc < CY_FILES_CHUNK_MIN ? CY_FILES_CHUNK_MIN : a->alloc;
+    if (chunk > CY_FILES_CHUNK_MAX) chunk = CY_FILES_CHUNK_MAX;
+    uint64_t target = a->alloc + chunk;
+    if (target < end) target = end;
+    if (target > a->map_len) target = a->map_len;
+    int rc = cy_os_fallocate(a->fd, a->alloc, target - a->alloc);
+    if (rc < 0 && target > end) {
+        /* Short of space for a whole chunk: take just what this record needs. */
+        target = end;
+        rc = cy_os_fallocate(a->fd, a->alloc, target - a->alloc);
+    }
+    if (rc < 0) {
+        char path[4096];
+        cy_dir_data_path(db, a->fid, path, sizeof path);
+        return cy_err_errno(db, rc, "allocate space in", path);
+    }
+    a->alloc = target;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, size_t size)
+{
+    cy_file *a = db->active;
+    uint64_t off = a->size;
+    int rc;
+    if (a->map && off + size <= a->map_len) {
+        if ((rc = cy_files_reserve(db, a, off + size))) return rc;
+        uint64_t at = off;
+        for (int i = 0; i < cnt && rc == 0; i++) {
+            rc = cy_os_map_write(a->fd, a->map, at, iov[i].iov_base, iov[i].iov_len);
+            at += iov[i].iov_len;
+        }
+    } else {
+        rc = cy_os_pwritev(a->fd, iov, cnt, off);
+        if (!rc && off + size > a->alloc) a->alloc = off + size;
+    }
+    if (rc < 0) {
+        char path[4096];
+        cy_dir_data_path(db, a->fid, path, sizeof path);
+        int code = cy_err_errno(db, rc, "write", path);
+        cy_files_unappend(db, off, size);
+        return code;
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
+{
+    cy_file *a = db->active;
+    a->size = off;
+    /* What a failed or undone write left must read as nothing: zeros in
+     * the mapped, preallocated part; beyond it, a shorter file. */
+    if (a->map && off + size <= a->alloc && a->alloc <= a->map_len) {
+        memset(a->map + off, 0, size);
+        return CALYPSO_OK;
+    }
+    if (cy_os_ftruncate(a->fd, off) == 0) {
+        a->alloc = off;
+        return CALYPSO_OK;
+    }
+    db->broken = 1;
+    return CALYPSO_EIO;
 }
 
 /* Creates an empty datafile fid, makes its name durable and adds it to the
@@ -2721,13 +3763,8 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
     pthread_rwlock_wrlock(&db->files_lock);
     rc = cy_files_add(db, fid, fd, 0, 0);
     if (!rc) {
-        db->active = cy_files_find(db, fid);
-        /* The new descriptor may push the cache over its bound. */
-        while (db->open_fds > db->opt.max_open_files + 1u) {
-            uint32_t before = db->open_fds;
-            cy_files_evict_one(db);
-            if (db->open_fds == before) break;
-        }
+        rc = cy_files_activate(db, cy_files_find(db, fid));
+        cy_files_bound(db);
     }
     pthread_rwlock_unlock(&db->files_lock);
     if (rc) {
@@ -2738,17 +3775,19 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
     return CALYPSO_OK;
 }
 
-/* Seals the active file (its data made durable first, so that a hint may
- * point at it) and starts the next one. write_mu held. */
+/* Seals the active file (its data made durable and its preallocated tail
+ * cut first, so that a hint may point at it) and starts the next one.
+ * write_mu held. */
 CY_INTERNAL int cy_files_rotate(calypso *db)
 {
     cy_file *old = db->active;
     char path[4096];
-    int rc = cy_os_fdatasync(old->fd);
-    if (rc < 0) {
+    int rc = cy_files_trim_active(db);
+    if (!rc && (rc = cy_os_fdatasync(old->fd)) < 0) {
         cy_dir_data_path(db, old->fid, path, sizeof path);
-        return cy_err_errno(db, rc, "fdatasync", path);
+        rc = cy_err_errno(db, rc, "fdatasync", path);
     }
+    if (rc) return rc;
     pthread_mutex_lock(&db->sync_mu);
     db->synced_seq = db->written_seq;
     pthread_cond_broadcast(&db->sync_cv);
@@ -2756,6 +3795,11 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     if ((rc = cy_files_create(db, old->fid + 1))) return rc;
     pthread_rwlock_wrlock(&db->files_lock);
     old->sealed = 1;
+    /* Its mapping stays for reads; the descriptor is no longer needed. */
+    if (old->map && old->fd >= 0) {
+        cy_os_close(old->fd);
+        old->fd = -1;
+    }
     pthread_rwlock_unlock(&db->files_lock);
     __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
     cy_bg_kick(db);
@@ -2955,11 +3999,12 @@ CY_INTERNAL void cy_keylist_free(cy_keylist *l)
  * "index is up to date" flag anywhere: the newest datafile is always
  * scanned, so nothing written after the last clean close can be hidden.
  *
- * Damage: a bad record at the end of the newest datafile is a torn tail (a
- * write the crash interrupted, never acknowledged under SYNC_ALWAYS): the
- * file is cut back to its last whole record. A bad record anywhere else is
- * CALYPSO_ECORRUPT naming file and offset, unless auto_recovery is set:
- * then that file is cut at its last good record and the note says so.
+ * Damage: a bad record in the newest datafile with no valid record after it
+ * is a torn tail (writes a crash interrupted, or the zeros of space
+ * allocated ahead; never acknowledged under SYNC_ALWAYS): the file is cut
+ * back to its last whole record. Any other bad record is CALYPSO_ECORRUPT
+ * naming file and offset, unless auto_recovery is set: then that file is
+ * cut at its last good record and the note says so.
  */
 
 #include <errno.h>
@@ -3046,18 +4091,28 @@ static int64_t cy_scan_fill(cy_scan *s, uint64_t off, size_t n)
     return (int64_t)(got < (int64_t)n ? got : (int64_t)n);
 }
 
-/* 1 if every byte of the file from off on is zero. */
-static int cy_scan_rest_is_zero(cy_scan *s, uint64_t off)
+/* 1 if a whole, valid record starts anywhere in (off, end of file). A
+ * crash can leave only unfinished writes after the last good record: a
+ * record torn part-way, zeros of preallocated or never-written pages, or
+ * bytes garbled by a power loss. A valid record after the damage instead
+ * means the damage is not a torn tail. Costs one pass over the rest of the
+ * file, and only when damage is found. */
+static int cy_scan_valid_after(cy_scan *s, uint64_t off)
 {
-    while (off < s->size) {
-        size_t n = s->size - off < 65536 ? (size_t)(s->size - off) : 65536;
-        int64_t got = cy_scan_fill(s, off, n);
-        if (got <= 0) return 0;
-        for (int64_t i = 0; i < got; i++)
-            if (s->buf[off - s->buf_off + (uint64_t)i]) return 0;
-        off += (uint64_t)got;
+    for (uint64_t at = off + 1; at + 6 <= s->size; at++) {
+        int64_t got = cy_scan_fill(s, at, CY_REC_MAX_HDR);
+        if (got < 6) return 0;
+        const uint8_t *p = s->buf + (at - s->buf_off);
+        if (p[4] < CY_REC_PUT || p[4] > CY_REC_DEL) continue;
+        cy_rec r;
+        if (cy_rec_parse(p, (size_t)got, &r) != 1) continue;
+        uint64_t rsize = r.hdr + r.klen + r.vlen;
+        if (at + rsize > s->size || rsize > (256u << 20)) continue;
+        if ((got = cy_scan_fill(s, at, (size_t)rsize)) != (int64_t)rsize) continue;
+        p = s->buf + (at - s->buf_off);
+        if (cy_crc(p + 4, (size_t)rsize - 4, NULL, 0) == r.crc) return 1;
     }
-    return 1;
+    return 0;
 }
 
 /* Handles a bad record at off; returns OK to stop scanning this file (it
@@ -3095,22 +4150,24 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
         int64_t got = cy_scan_fill(&s, off, CY_REC_MAX_HDR);
         if (got < 0) { rc = (int)got; break; }
         int pr = cy_rec_parse(s.buf + (off - s.buf_off), (size_t)got, &r);
+        const char *why = NULL;
+        uint64_t rsize = 0;
         if (pr <= 0) {
-            int torn = pr == 0 || cy_scan_rest_is_zero(&s, off);
-            rc = cy_scan_damage(&s, off, newest, torn, "bad record header");
+            why = "bad record header";
+        } else if (off + (rsize = r.hdr + r.klen + r.vlen) > s.size) {
+            why = "record runs past the end of the file";
+        } else if ((got = cy_scan_fill(&s, off, (size_t)rsize)) < 0) {
+            rc = (int)got;
+            break;
+        } else if (cy_crc(s.buf + (off - s.buf_off) + 4, (size_t)rsize - 4, NULL, 0) != r.crc) {
+            why = "checksum mismatch";
+        }
+        if (why) {
+            int torn = newest && !cy_scan_valid_after(&s, off);
+            rc = cy_scan_damage(&s, off, newest, torn, why);
             break;
         }
-        uint64_t rsize = r.hdr + r.klen + r.vlen;
-        if (off + rsize > s.size) {
-            rc = cy_scan_damage(&s, off, newest, 1, "record runs past the end of the file");
-            break;
-        }
-        if ((got = cy_scan_fill(&s, off, (size_t)rsize)) < 0) { rc = (int)got; break; }
         const uint8_t *p = s.buf + (off - s.buf_off);
-        if (cy_crc(p + 4, (size_t)rsize - 4, NULL, 0) != r.crc) {
-            rc = cy_scan_damage(&s, off, newest, off + rsize == s.size, "checksum mismatch");
-            break;
-        }
         rc = cy_keydir_apply(db, r.type, p + r.hdr, (size_t)r.klen, r.expiry, fid, off,
                              (uint32_t)rsize);
         if (rc) rc = cy_err(db, rc, "loading %s", s.path);
@@ -3173,7 +4230,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         return rc;
     }
     f->fd = fd;          /* the newest file's descriptor stays open */
-    db->open_fds++;
+    db->open_files++;
     return CALYPSO_OK;
 }
 
@@ -3198,11 +4255,9 @@ CY_INTERNAL int cy_recover(calypso *db)
     cy_file *newest = nreg ? cy_files_find(db, fids[nreg - 1]) : NULL;
     if (!newest) {
         rc = cy_files_create(db, 1);
-    } else if (newest->size >= db->opt.max_datafile_size) {
-        db->active = newest;
-        rc = cy_files_rotate(db);
     } else {
-        db->active = newest;
+        rc = cy_files_activate(db, newest);
+        if (!rc && newest->size >= db->opt.max_datafile_size) rc = cy_files_rotate(db);
     }
     /* Sealed files without a valid hint get one in the background. */
     for (uint32_t i = 0; i < n; i++)
@@ -3532,6 +4587,10 @@ static int cy_db_stop(calypso *db)
     int rc = CALYPSO_OK;
     if (db->active && db->written_seq > db->synced_seq && !db->broken)
         rc = cy_db_sync_to(db, db->written_seq);
+    if (db->active && !db->broken) {
+        int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
+        if (!rc) rc = trc;
+    }
     cy_files_close_all(db);
     cy_art_destroy(&db->keydir);
     cy_art_destroy(&db->ttl_by_key);
@@ -3705,16 +4764,6 @@ int calypso_sync(calypso *db)
 
 // >> appending -------------------------------------------------------------------
 
-/* Cuts the active file back to `size` after a failed write. write_mu held. */
-static void cy_db_undo_append(calypso *db, uint64_t size)
-{
-    if (cy_os_ftruncate(db->active->fd, size) == 0) {
-        db->active->size = size;
-        return;
-    }
-    db->broken = 1;
-}
-
 /* Appends a record given as pieces; returns where it went. write_mu held. */
 static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
                         uint32_t *fid, uint64_t *off)
@@ -3725,14 +4774,7 @@ static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
         if ((rc = cy_files_rotate(db))) return rc;
         a = db->active;
     }
-    rc = cy_os_pwritev(a->fd, iov, cnt, a->size);
-    if (rc < 0) {
-        char path[4096];
-        cy_dir_data_path(db, a->fid, path, sizeof path);
-        int code = cy_err_errno(db, rc, "write", path);
-        cy_db_undo_append(db, a->size);
-        return code;
-    }
+    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;
     *fid = a->fid;
     *off = a->size;
     a->size += size;
@@ -3777,7 +4819,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
         pthread_rwlock_unlock(&db->kd_lock);
         if (rc) {
             rc = cy_err(db, rc, "updating the key directory");
-            cy_db_undo_append(db, off);
+            cy_files_unappend(db, off, size);
             db->written_seq -= size;
         }
         seq = db->written_seq;
@@ -4948,10 +5990,7 @@ static void cy_merge_drop_inputs(cy_merge *m)
             continue;
         }
         db->dead -= f->dead;
-        if (f->fd >= 0) {
-            cy_os_close(f->fd);
-            db->open_fds--;
-        }
+        cy_files_release(db, f);
         cy_free(f);
     }
     db->nfiles = w;

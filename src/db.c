@@ -129,6 +129,10 @@ static int cy_db_stop(calypso *db)
     int rc = CALYPSO_OK;
     if (db->active && db->written_seq > db->synced_seq && !db->broken)
         rc = cy_db_sync_to(db, db->written_seq);
+    if (db->active && !db->broken) {
+        int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
+        if (!rc) rc = trc;
+    }
     cy_files_close_all(db);
     cy_art_destroy(&db->keydir);
     cy_art_destroy(&db->ttl_by_key);
@@ -302,16 +306,6 @@ int calypso_sync(calypso *db)
 
 // >> appending -------------------------------------------------------------------
 
-/* Cuts the active file back to `size` after a failed write. write_mu held. */
-static void cy_db_undo_append(calypso *db, uint64_t size)
-{
-    if (cy_os_ftruncate(db->active->fd, size) == 0) {
-        db->active->size = size;
-        return;
-    }
-    db->broken = 1;
-}
-
 /* Appends a record given as pieces; returns where it went. write_mu held. */
 static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
                         uint32_t *fid, uint64_t *off)
@@ -322,14 +316,7 @@ static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
         if ((rc = cy_files_rotate(db))) return rc;
         a = db->active;
     }
-    rc = cy_os_pwritev(a->fd, iov, cnt, a->size);
-    if (rc < 0) {
-        char path[4096];
-        cy_dir_data_path(db, a->fid, path, sizeof path);
-        int code = cy_err_errno(db, rc, "write", path);
-        cy_db_undo_append(db, a->size);
-        return code;
-    }
+    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;
     *fid = a->fid;
     *off = a->size;
     a->size += size;
@@ -374,7 +361,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
         pthread_rwlock_unlock(&db->kd_lock);
         if (rc) {
             rc = cy_err(db, rc, "updating the key directory");
-            cy_db_undo_append(db, off);
+            cy_files_unappend(db, off, size);
             db->written_seq -= size;
         }
         seq = db->written_seq;

@@ -29,7 +29,10 @@
 
 typedef struct cy_file {
     uint32_t fid;
-    int      fd;          /* -1 while a sealed file's descriptor is evicted */
+    int      fd;          /* -1 while a sealed file's descriptor is closed  */
+    uint8_t *map;         /* shared mapping of the file, NULL if none        */
+    uint64_t map_len;     /* its length (the active file: max_datafile_size) */
+    uint64_t alloc;       /* active file: bytes allocated on disk            */
     uint64_t size;        /* bytes of records (the active file grows)       */
     uint64_t dead;        /* bytes of records no longer live                 */
     uint64_t hint_size;   /* bytes of its hint file, 0 if none               */
@@ -56,7 +59,7 @@ struct calypso {
 
     pthread_rwlock_t files_lock;
     cy_file        **files;       /* sorted by fid                           */
-    uint32_t         nfiles, files_cap, open_fds;
+    uint32_t         nfiles, files_cap, open_files; /* open: fd or mapping */
     cy_file         *active;      /* NULL on a read-only handle              */
     uint64_t         tick;
 
@@ -126,6 +129,20 @@ CY_INTERNAL int      cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t
                                     uint64_t off);
 CY_INTERNAL int      cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
                                      void *b, size_t blen, uint64_t off);
+/* Appends size bytes given as iovecs to the active file: through its
+ * mapping (blocks allocated ahead in chunks) or with pwritev when the record
+ * does not fit the mapping. write_mu held. */
+CY_INTERNAL int      cy_files_append(calypso *db, const struct iovec *iov, int cnt, size_t size);
+/* Undoes an append of size bytes at `off` of the active file. write_mu
+ * held. */
+CY_INTERNAL int      cy_files_unappend(calypso *db, uint64_t off, size_t size);
+/* Unmaps and closes a file (it stays in the table). files_lock exclusive. */
+CY_INTERNAL void     cy_files_release(calypso *db, cy_file *f);
+/* Gives the (newest, recovered) file fid the writable mapping of the active
+ * file. */
+CY_INTERNAL int      cy_files_activate(calypso *db, cy_file *f);
+/* Cuts the active file's preallocated tail (at close). */
+CY_INTERNAL int      cy_files_trim_active(calypso *db);
 CY_INTERNAL void     cy_files_close_all(calypso *db);
 /* Creates datafile fid+1 after the active one and makes it active. */
 CY_INTERNAL int      cy_files_rotate(calypso *db);

@@ -1,14 +1,23 @@
 /*
- * files.c: the table of datafiles and the cache of their descriptors.
+ * files.c: the table of datafiles, their mappings and descriptors, and
+ * appending to the active file.
  *
- * The table is an array of cy_file sorted by fid, guarded by files_lock.
- * Readers hold it shared while they pread, so a descriptor can be closed
+ * The table is an array of cy_file sorted by fid, guarded by files_lock;
+ * every change to it also holds write_mu. Readers hold files_lock shared
+ * while they copy a record out, so a mapping or descriptor is released
  * (LRU eviction past max_open_files, removal by a merge) only under the
- * exclusive lock, when no read is in flight. The active file's descriptor
- * is never evicted. Opening an evicted descriptor needs the exclusive lock
- * too; readers upgrade by dropping the shared lock and retrying, since a
- * merge may have removed the file meanwhile (then they report
- * CALYPSO_ENOTFOUND and the caller looks its key up again).
+ * exclusive lock, when no read is in flight.
+ *
+ * Sealed files are read through a read-only mapping of the whole file,
+ * made on first use (the descriptor is closed once mapped, so mappings do
+ * not hold descriptors). The active file has a writable shared mapping of
+ * max_datafile_size bytes, made once; the file itself is extended ahead of
+ * the data in chunks with fallocate, so a write through the mapping never
+ * needs a syscall and cannot hit a full disk. Bytes copied into a shared
+ * mapping are in the page cache at once: like a write(2), they survive the
+ * process being killed. A record that does not fit the mapping (larger than
+ * max_datafile_size, alone in its file) is written with pwritev and read
+ * with pread. At sealing and at close, the file is cut back to its data.
  */
 #include "engine.h"
 
@@ -16,6 +25,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+
+#define CY_FILES_CHUNK_MIN (1ull << 20)
+#define CY_FILES_CHUNK_MAX (64ull << 20)
 
 static int cy_files_index(const calypso *db, uint32_t fid)
 {
@@ -57,108 +69,237 @@ CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, i
     }
     db->files[i] = f;
     db->nfiles++;
-    if (fd >= 0) db->open_fds++;
+    if (fd >= 0) db->open_files++;
     return CALYPSO_OK;
 }
 
-/* Closes the least recently used sealed descriptor. files_lock exclusive. */
+/* Releases a file's mapping and descriptor. files_lock exclusive. */
+CY_INTERNAL void cy_files_release(calypso *db, cy_file *f)
+{
+    int was_open = f->fd >= 0 || f->map;
+    if (f->map) cy_os_munmap(f->map, f->map_len);
+    if (f->fd >= 0) cy_os_close(f->fd);
+    f->map = NULL;
+    f->map_len = 0;
+    f->fd = -1;
+    if (was_open) db->open_files--;
+}
+
+/* Releases the least recently used sealed file. files_lock exclusive. */
 static void cy_files_evict_one(calypso *db)
 {
     cy_file *victim = NULL;
     for (uint32_t i = 0; i < db->nfiles; i++) {
         cy_file *f = db->files[i];
-        if (f->fd < 0 || f == db->active) continue;
+        if ((f->fd < 0 && !f->map) || f == db->active) continue;
         if (!victim || f->last_used < victim->last_used) victim = f;
     }
-    if (!victim) return;
-    cy_os_close(victim->fd);
-    victim->fd = -1;
-    db->open_fds--;
+    if (victim) cy_files_release(db, victim);
 }
 
-/* Opens the descriptor of fid if it is evicted. files_lock exclusive. */
-static int cy_files_open_fd(calypso *db, cy_file *f)
+static void cy_files_bound(calypso *db)
 {
-    if (f->fd >= 0) return CALYPSO_OK;
-    while (db->open_fds >= db->opt.max_open_files + (db->active ? 1u : 0u)) {
-        uint32_t before = db->open_fds;
+    while (db->open_files > db->opt.max_open_files + (db->active ? 1u : 0u)) {
+        uint32_t before = db->open_files;
         cy_files_evict_one(db);
-        if (db->open_fds == before) break;
+        if (db->open_files == before) break;
     }
+}
+
+/* Maps a sealed file (or opens its descriptor when it cannot be mapped).
+ * files_lock exclusive. */
+static int cy_files_open(calypso *db, cy_file *f)
+{
+    if (f->fd >= 0 || f->map) return CALYPSO_OK;
     char path[4096];
     cy_dir_data_path(db, f->fid, path, sizeof path);
     int fd = cy_os_open(path, O_RDONLY, 0);
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
-    f->fd = fd;
-    db->open_fds++;
+    void *m = NULL;
+    if (f->size > 0 && cy_os_mmap(fd, f->size, &m) == 0) {
+        cy_os_close(fd);
+        f->map = m;
+        f->map_len = f->size;
+    } else {
+        f->fd = fd;          /* empty or unmappable: read with pread */
+    }
+    db->open_files++;
+    cy_files_bound(db);
     return CALYPSO_OK;
 }
 
-/* Runs a read of file fid with files_lock shared, opening its descriptor
- * first if needed. */
-static int cy_files_read(calypso *db, uint32_t fid, struct iovec *iov, int iovcnt,
-                         size_t want, uint64_t off)
+/* Copies [off, off+alen+blen) of file fid into a then b, from the mapping
+ * when it covers the range, else with a read. files_lock shared. */
+static int cy_files_copy(calypso *db, cy_file *f, void *a, size_t alen, void *b, size_t blen,
+                         uint64_t off)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        pthread_rwlock_rdlock(&db->files_lock);
-        cy_file *f = cy_files_find(db, fid);
-        if (!f) {
-            pthread_rwlock_unlock(&db->files_lock);
-            return CALYPSO_ENOTFOUND;
-        }
-        if (f->fd >= 0) {
-            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
-                             __ATOMIC_RELAXED);
-            int64_t got = iovcnt == 1 ? cy_os_pread(f->fd, iov[0].iov_base, iov[0].iov_len, off)
-                                      : cy_os_preadv(f->fd, iov, iovcnt, off);
-            int err = got < 0 ? (int)-got : 0;
-            pthread_rwlock_unlock(&db->files_lock);
-            char path[4096];
-            if (err) {
-                cy_dir_data_path(db, fid, path, sizeof path);
-                return cy_err_errno(db, -err, "read", path);
-            }
-            if ((size_t)got != want) {
-                cy_dir_data_path(db, fid, path, sizeof path);
-                return cy_err(db, CALYPSO_ECORRUPT, "%s: record at offset %llu runs past the end",
-                              path, (unsigned long long)off);
-            }
-            return CALYPSO_OK;
-        }
-        pthread_rwlock_unlock(&db->files_lock);
-        pthread_rwlock_wrlock(&db->files_lock);
-        f = cy_files_find(db, fid);
-        int rc = f ? cy_files_open_fd(db, f) : CALYPSO_ENOTFOUND;
-        pthread_rwlock_unlock(&db->files_lock);
-        if (rc) return rc;
+    size_t want = alen + blen;
+    if (f->map && off + want <= f->map_len) {
+        memcpy(a, f->map + off, alen);
+        if (blen) memcpy(b, f->map + off + alen, blen);
+        return CALYPSO_OK;
     }
-    return cy_err(db, CALYPSO_EIO, "descriptor of datafile %u evicted twice", fid);
-}
-
-CY_INTERNAL int cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n, uint64_t off)
-{
-    struct iovec iov = { buf, n };
-    return cy_files_read(db, fid, &iov, 1, n, off);
+    int fd = f->fd;
+    if (fd < 0) return 1;                       /* caller opens it */
+    struct iovec iov[2] = { { a, alen }, { b, blen } };
+    int64_t got = blen ? cy_os_preadv(fd, iov, 2, off) : cy_os_pread(fd, a, alen, off);
+    char path[4096];
+    if (got < 0) {
+        cy_dir_data_path(db, f->fid, path, sizeof path);
+        return cy_err_errno(db, (int)got, "read", path);
+    }
+    if ((size_t)got != want) {
+        cy_dir_data_path(db, f->fid, path, sizeof path);
+        return cy_err(db, CALYPSO_ECORRUPT, "%s: record at offset %llu runs past the end",
+                      path, (unsigned long long)off);
+    }
+    return CALYPSO_OK;
 }
 
 CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
                                 void *b, size_t blen, uint64_t off)
 {
-    struct iovec iov[2] = { { a, alen }, { b, blen } };
-    if (!blen) return cy_files_read(db, fid, iov, 1, alen, off);
-    return cy_files_read(db, fid, iov, 2, alen + blen, off);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        pthread_rwlock_rdlock(&db->files_lock);
+        cy_file *f = cy_files_find(db, fid);
+        int rc = CALYPSO_ENOTFOUND;
+        if (f) {
+            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
+                             __ATOMIC_RELAXED);
+            rc = cy_files_copy(db, f, a, alen, b, blen, off);
+        }
+        pthread_rwlock_unlock(&db->files_lock);
+        if (rc != 1) return rc;
+        /* Not open: open it under the exclusive lock, then read again. */
+        pthread_rwlock_wrlock(&db->files_lock);
+        f = cy_files_find(db, fid);
+        rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
+        pthread_rwlock_unlock(&db->files_lock);
+        if (rc) return rc;
+    }
+    return cy_err(db, CALYPSO_EIO, "datafile %u was evicted while being read", fid);
+}
+
+CY_INTERNAL int cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n, uint64_t off)
+{
+    return cy_files_preadv(db, fid, buf, n, NULL, 0, off);
 }
 
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
     for (uint32_t i = 0; i < db->nfiles; i++) {
-        if (db->files[i]->fd >= 0) cy_os_close(db->files[i]->fd);
+        cy_files_release(db, db->files[i]);
         cy_free(db->files[i]);
     }
     cy_free(db->files);
     db->files = NULL;
-    db->nfiles = db->files_cap = db->open_fds = 0;
+    db->nfiles = db->files_cap = db->open_files = 0;
     db->active = NULL;
+}
+
+// >> the active file -----------------------------------------------------------
+
+/* Gives f (open descriptor, `size` bytes of records) the writable mapping
+ * of the active file. Without a mapping the file is written with pwritev. */
+CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
+{
+    uint64_t len = 0;
+    int rc = cy_os_fsize(f->fd, &len);
+    if (rc < 0) {
+        char path[4096];
+        cy_dir_data_path(db, f->fid, path, sizeof path);
+        return cy_err_errno(db, rc, "stat", path);
+    }
+    f->alloc = len;
+    void *m = NULL;
+    if (cy_os_mmap_rw(f->fd, db->opt.max_datafile_size, &m) == 0) {
+        f->map = m;
+        f->map_len = db->opt.max_datafile_size;
+    }
+    db->active = f;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_files_trim_active(calypso *db)
+{
+    cy_file *a = db->active;
+    if (!a || a->alloc == a->size) return CALYPSO_OK;
+    int rc = cy_os_ftruncate(a->fd, a->size);
+    if (rc < 0) {
+        char path[4096];
+        cy_dir_data_path(db, a->fid, path, sizeof path);
+        return cy_err_errno(db, rc, "truncate", path);
+    }
+    a->alloc = a->size;
+    return CALYPSO_OK;
+}
+
+/* Makes sure the file has disk blocks for `end` bytes. */
+static int cy_files_reserve(calypso *db, cy_file *a, uint64_t end)
+{
+    if (end <= a->alloc) return CALYPSO_OK;
+    uint64_t chunk = a->alloc < CY_FILES_CHUNK_MIN ? CY_FILES_CHUNK_MIN : a->alloc;
+    if (chunk > CY_FILES_CHUNK_MAX) chunk = CY_FILES_CHUNK_MAX;
+    uint64_t target = a->alloc + chunk;
+    if (target < end) target = end;
+    if (target > a->map_len) target = a->map_len;
+    int rc = cy_os_fallocate(a->fd, a->alloc, target - a->alloc);
+    if (rc < 0 && target > end) {
+        /* Short of space for a whole chunk: take just what this record needs. */
+        target = end;
+        rc = cy_os_fallocate(a->fd, a->alloc, target - a->alloc);
+    }
+    if (rc < 0) {
+        char path[4096];
+        cy_dir_data_path(db, a->fid, path, sizeof path);
+        return cy_err_errno(db, rc, "allocate space in", path);
+    }
+    a->alloc = target;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, size_t size)
+{
+    cy_file *a = db->active;
+    uint64_t off = a->size;
+    int rc;
+    if (a->map && off + size <= a->map_len) {
+        if ((rc = cy_files_reserve(db, a, off + size))) return rc;
+        uint64_t at = off;
+        for (int i = 0; i < cnt && rc == 0; i++) {
+            rc = cy_os_map_write(a->fd, a->map, at, iov[i].iov_base, iov[i].iov_len);
+            at += iov[i].iov_len;
+        }
+    } else {
+        rc = cy_os_pwritev(a->fd, iov, cnt, off);
+        if (!rc && off + size > a->alloc) a->alloc = off + size;
+    }
+    if (rc < 0) {
+        char path[4096];
+        cy_dir_data_path(db, a->fid, path, sizeof path);
+        int code = cy_err_errno(db, rc, "write", path);
+        cy_files_unappend(db, off, size);
+        return code;
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
+{
+    cy_file *a = db->active;
+    a->size = off;
+    /* What a failed or undone write left must read as nothing: zeros in
+     * the mapped, preallocated part; beyond it, a shorter file. */
+    if (a->map && off + size <= a->alloc && a->alloc <= a->map_len) {
+        memset(a->map + off, 0, size);
+        return CALYPSO_OK;
+    }
+    if (cy_os_ftruncate(a->fd, off) == 0) {
+        a->alloc = off;
+        return CALYPSO_OK;
+    }
+    db->broken = 1;
+    return CALYPSO_EIO;
 }
 
 /* Creates an empty datafile fid, makes its name durable and adds it to the
@@ -182,13 +323,8 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
     pthread_rwlock_wrlock(&db->files_lock);
     rc = cy_files_add(db, fid, fd, 0, 0);
     if (!rc) {
-        db->active = cy_files_find(db, fid);
-        /* The new descriptor may push the cache over its bound. */
-        while (db->open_fds > db->opt.max_open_files + 1u) {
-            uint32_t before = db->open_fds;
-            cy_files_evict_one(db);
-            if (db->open_fds == before) break;
-        }
+        rc = cy_files_activate(db, cy_files_find(db, fid));
+        cy_files_bound(db);
     }
     pthread_rwlock_unlock(&db->files_lock);
     if (rc) {
@@ -199,17 +335,19 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
     return CALYPSO_OK;
 }
 
-/* Seals the active file (its data made durable first, so that a hint may
- * point at it) and starts the next one. write_mu held. */
+/* Seals the active file (its data made durable and its preallocated tail
+ * cut first, so that a hint may point at it) and starts the next one.
+ * write_mu held. */
 CY_INTERNAL int cy_files_rotate(calypso *db)
 {
     cy_file *old = db->active;
     char path[4096];
-    int rc = cy_os_fdatasync(old->fd);
-    if (rc < 0) {
+    int rc = cy_files_trim_active(db);
+    if (!rc && (rc = cy_os_fdatasync(old->fd)) < 0) {
         cy_dir_data_path(db, old->fid, path, sizeof path);
-        return cy_err_errno(db, rc, "fdatasync", path);
+        rc = cy_err_errno(db, rc, "fdatasync", path);
     }
+    if (rc) return rc;
     pthread_mutex_lock(&db->sync_mu);
     db->synced_seq = db->written_seq;
     pthread_cond_broadcast(&db->sync_cv);
@@ -217,6 +355,11 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     if ((rc = cy_files_create(db, old->fid + 1))) return rc;
     pthread_rwlock_wrlock(&db->files_lock);
     old->sealed = 1;
+    /* Its mapping stays for reads; the descriptor is no longer needed. */
+    if (old->map && old->fd >= 0) {
+        cy_os_close(old->fd);
+        old->fd = -1;
+    }
     pthread_rwlock_unlock(&db->files_lock);
     __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
     cy_bg_kick(db);

@@ -66,6 +66,7 @@ enum cy_os_call {
     CY_OS_OPEN, CY_OS_CLOSE, CY_OS_PREAD, CY_OS_PWRITE, CY_OS_FSYNC,
     CY_OS_FDATASYNC, CY_OS_FTRUNCATE, CY_OS_RENAME, CY_OS_UNLINK, CY_OS_MKDIR,
     CY_OS_RMDIR, CY_OS_FSTAT, CY_OS_FLOCK, CY_OS_MMAP, CY_OS_READDIR,
+    CY_OS_FALLOCATE, CY_OS_STAT,
     CY_OS__COUNT,
     CY_OS_ANY = CY_OS__COUNT   /* for cy_os_fail_at: any kind of call */
 };
@@ -89,10 +90,24 @@ CY_INTERNAL int     cy_os_unlink(const char *path);
 CY_INTERNAL int     cy_os_mkdir(const char *path, uint32_t mode);
 CY_INTERNAL int     cy_os_rmdir(const char *path);
 CY_INTERNAL int     cy_os_fsize(int fd, uint64_t *size);
+/* stat(2) of a path: its size and whether it is a directory (either pointer
+ * may be NULL); -ENOENT when it does not exist. */
+CY_INTERNAL int     cy_os_stat(const char *path, uint64_t *size, int *is_dir);
 /* flock(LOCK_EX or LOCK_SH | LOCK_NB); -EWOULDBLOCK when held elsewhere. */
 CY_INTERNAL int     cy_os_flock(int fd, int op);
 /* Read-only shared mapping of [0, size); *out = NULL and -errno on failure. */
 CY_INTERNAL int     cy_os_mmap(int fd, uint64_t size, void **out);
+/* Read-write shared mapping of [0, size) of fd (which may be shorter: only
+ * the part below the file's end may be touched). */
+CY_INTERNAL int     cy_os_mmap_rw(int fd, uint64_t size, void **out);
+/* Allocates disk blocks for [off, off+len) and extends the file to cover
+ * it, so that writes through a mapping cannot fail for lack of space. */
+CY_INTERNAL int     cy_os_fallocate(int fd, uint64_t off, uint64_t len);
+/* A write into a shared writable mapping of fd (map + off), counted and
+ * fault-injectable as a pwrite: the bytes are in the page cache when it
+ * returns, so they survive the process being killed. */
+CY_INTERNAL int     cy_os_map_write(int fd, uint8_t *map, uint64_t off, const void *src,
+                                    size_t n);
 CY_INTERNAL void    cy_os_munmap(void *p, uint64_t size);
 /* fsync of the directory at path: makes creations, renames, removals in it
  * durable. */
@@ -110,6 +125,34 @@ CY_INTERNAL void     cy_os_fail_reset(void);
 /* Calls of a kind (or CY_OS_ANY) since start or the last cy_os_count_reset. */
 CY_INTERNAL uint64_t cy_os_count(int call);
 CY_INTERNAL void     cy_os_count_reset(void);
+
+/* Test hooks: power-loss simulation (in the manner of SQLite's test6.c and
+ * LevelDB's FaultInjectionTestEnv). Between begin and end, the table
+ * remembers for every file what it held at its last fsync/fdatasync, and for
+ * every directory the creations, renames, removals and mkdirs made since its
+ * last fsync (a rename counts for its target's directory). A crash then:
+ *   - undoes, newest first, every name change whose directory was not
+ *     synced since (a created file vanishes, a removed one comes back with
+ *     its synced content, a rename goes back);
+ *   - rewinds the content of every file changed since its last sync, as
+ *     `mode` says: DROP (back to the synced bytes), ZERO (the unsynced
+ *     length stays but reads as zeros), TORN (a random prefix of the
+ *     unsynced bytes survives, the rest is cut), GARBLE (a random prefix
+ *     survives, the rest up to the current length is random bytes);
+ *   - freezes the table: every later call fails with EIO (close still
+ *     releases its descriptor), as if the machine were off, so a handle
+ *     open at the crash can be closed without touching the disk.
+ * Files that existed at begin count as synced. crash_at arms the crash to
+ * happen just before the nth table call from now (any kind, any thread).
+ * end forgets everything and thaws the table. Tracking serializes the
+ * table's calls; it is for tests only. */
+enum { CY_OS_PL_DROP, CY_OS_PL_ZERO, CY_OS_PL_TORN, CY_OS_PL_GARBLE, CY_OS_PL__COUNT };
+CY_INTERNAL void     cy_os_powerloss_begin(void);
+CY_INTERNAL void     cy_os_powerloss_crash(int mode, uint64_t seed);
+CY_INTERNAL void     cy_os_powerloss_crash_at(uint64_t nth, int mode, uint64_t seed);
+/* 1 once the simulated crash has happened (the table is frozen). */
+CY_INTERNAL int      cy_os_powerloss_crashed(void);
+CY_INTERNAL void     cy_os_powerloss_end(void);
 
 // >> art ---------------------------------------------------------------------
 /* The key directory: an Adaptive Radix Tree (src/art.c) mapping binary keys

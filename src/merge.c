@@ -501,10 +501,7 @@ static void cy_merge_drop_inputs(cy_merge *m)
             continue;
         }
         db->dead -= f->dead;
-        if (f->fd >= 0) {
-            cy_os_close(f->fd);
-            db->open_fds--;
-        }
+        cy_files_release(db, f);
         cy_free(f);
     }
     db->nfiles = w;

@@ -9,11 +9,12 @@
  * "index is up to date" flag anywhere: the newest datafile is always
  * scanned, so nothing written after the last clean close can be hidden.
  *
- * Damage: a bad record at the end of the newest datafile is a torn tail (a
- * write the crash interrupted, never acknowledged under SYNC_ALWAYS): the
- * file is cut back to its last whole record. A bad record anywhere else is
- * CALYPSO_ECORRUPT naming file and offset, unless auto_recovery is set:
- * then that file is cut at its last good record and the note says so.
+ * Damage: a bad record in the newest datafile with no valid record after it
+ * is a torn tail (writes a crash interrupted, or the zeros of space
+ * allocated ahead; never acknowledged under SYNC_ALWAYS): the file is cut
+ * back to its last whole record. Any other bad record is CALYPSO_ECORRUPT
+ * naming file and offset, unless auto_recovery is set: then that file is
+ * cut at its last good record and the note says so.
  */
 #include "engine.h"
 
@@ -101,18 +102,28 @@ static int64_t cy_scan_fill(cy_scan *s, uint64_t off, size_t n)
     return (int64_t)(got < (int64_t)n ? got : (int64_t)n);
 }
 
-/* 1 if every byte of the file from off on is zero. */
-static int cy_scan_rest_is_zero(cy_scan *s, uint64_t off)
+/* 1 if a whole, valid record starts anywhere in (off, end of file). A
+ * crash can leave only unfinished writes after the last good record: a
+ * record torn part-way, zeros of preallocated or never-written pages, or
+ * bytes garbled by a power loss. A valid record after the damage instead
+ * means the damage is not a torn tail. Costs one pass over the rest of the
+ * file, and only when damage is found. */
+static int cy_scan_valid_after(cy_scan *s, uint64_t off)
 {
-    while (off < s->size) {
-        size_t n = s->size - off < 65536 ? (size_t)(s->size - off) : 65536;
-        int64_t got = cy_scan_fill(s, off, n);
-        if (got <= 0) return 0;
-        for (int64_t i = 0; i < got; i++)
-            if (s->buf[off - s->buf_off + (uint64_t)i]) return 0;
-        off += (uint64_t)got;
+    for (uint64_t at = off + 1; at + 6 <= s->size; at++) {
+        int64_t got = cy_scan_fill(s, at, CY_REC_MAX_HDR);
+        if (got < 6) return 0;
+        const uint8_t *p = s->buf + (at - s->buf_off);
+        if (p[4] < CY_REC_PUT || p[4] > CY_REC_DEL) continue;
+        cy_rec r;
+        if (cy_rec_parse(p, (size_t)got, &r) != 1) continue;
+        uint64_t rsize = r.hdr + r.klen + r.vlen;
+        if (at + rsize > s->size || rsize > (256u << 20)) continue;
+        if ((got = cy_scan_fill(s, at, (size_t)rsize)) != (int64_t)rsize) continue;
+        p = s->buf + (at - s->buf_off);
+        if (cy_crc(p + 4, (size_t)rsize - 4, NULL, 0) == r.crc) return 1;
     }
-    return 1;
+    return 0;
 }
 
 /* Handles a bad record at off; returns OK to stop scanning this file (it
@@ -150,22 +161,24 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
         int64_t got = cy_scan_fill(&s, off, CY_REC_MAX_HDR);
         if (got < 0) { rc = (int)got; break; }
         int pr = cy_rec_parse(s.buf + (off - s.buf_off), (size_t)got, &r);
+        const char *why = NULL;
+        uint64_t rsize = 0;
         if (pr <= 0) {
-            int torn = pr == 0 || cy_scan_rest_is_zero(&s, off);
-            rc = cy_scan_damage(&s, off, newest, torn, "bad record header");
+            why = "bad record header";
+        } else if (off + (rsize = r.hdr + r.klen + r.vlen) > s.size) {
+            why = "record runs past the end of the file";
+        } else if ((got = cy_scan_fill(&s, off, (size_t)rsize)) < 0) {
+            rc = (int)got;
+            break;
+        } else if (cy_crc(s.buf + (off - s.buf_off) + 4, (size_t)rsize - 4, NULL, 0) != r.crc) {
+            why = "checksum mismatch";
+        }
+        if (why) {
+            int torn = newest && !cy_scan_valid_after(&s, off);
+            rc = cy_scan_damage(&s, off, newest, torn, why);
             break;
         }
-        uint64_t rsize = r.hdr + r.klen + r.vlen;
-        if (off + rsize > s.size) {
-            rc = cy_scan_damage(&s, off, newest, 1, "record runs past the end of the file");
-            break;
-        }
-        if ((got = cy_scan_fill(&s, off, (size_t)rsize)) < 0) { rc = (int)got; break; }
         const uint8_t *p = s.buf + (off - s.buf_off);
-        if (cy_crc(p + 4, (size_t)rsize - 4, NULL, 0) != r.crc) {
-            rc = cy_scan_damage(&s, off, newest, off + rsize == s.size, "checksum mismatch");
-            break;
-        }
         rc = cy_keydir_apply(db, r.type, p + r.hdr, (size_t)r.klen, r.expiry, fid, off,
                              (uint32_t)rsize);
         if (rc) rc = cy_err(db, rc, "loading %s", s.path);
@@ -228,7 +241,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         return rc;
     }
     f->fd = fd;          /* the newest file's descriptor stays open */
-    db->open_fds++;
+    db->open_files++;
     return CALYPSO_OK;
 }
 
@@ -253,11 +266,9 @@ CY_INTERNAL int cy_recover(calypso *db)
     cy_file *newest = nreg ? cy_files_find(db, fids[nreg - 1]) : NULL;
     if (!newest) {
         rc = cy_files_create(db, 1);
-    } else if (newest->size >= db->opt.max_datafile_size) {
-        db->active = newest;
-        rc = cy_files_rotate(db);
     } else {
-        db->active = newest;
+        rc = cy_files_activate(db, newest);
+        if (!rc && newest->size >= db->opt.max_datafile_size) rc = cy_files_rotate(db);
     }
     /* Sealed files without a valid hint get one in the background. */
     for (uint32_t i = 0; i < n; i++)

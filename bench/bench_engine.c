@@ -1,0 +1,213 @@
+/*
+ * bench_engine.c: calypso's own figures, one line per measurement:
+ * put and get throughput in each sync mode, durable puts with 1 and 4
+ * writer threads (group commit), and open time with and without hint
+ * files. Peer comparisons live in the bench harness (make bench); this is
+ * the quick self-check behind `make bench-engine`.
+ *
+ *   BENCH_N      keys (default 1000000), 16-byte keys, 100-byte values
+ *   BENCH_DIR    where the databases go (default build/bench-engine)
+ *   BENCH_SECS   seconds per durable-write run (default 2)
+ */
+#define _GNU_SOURCE 1
+#include "calypso.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33; x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+static void make_key(uint64_t i, char key[16])
+{
+    uint64_t h = mix(i);
+    memcpy(key, &h, 8);
+    memcpy(key + 8, &i, 8);
+}
+
+static void die(calypso *db, const char *what, int rc)
+{
+    fprintf(stderr, "%s: %s (%s)\n", what, calypso_strerror(rc), calypso_errmsg(db));
+    exit(1);
+}
+
+static calypso *open_db(const char *path, int sync, int fresh)
+{
+    char cmd[4200];
+    if (fresh) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+        if (system(cmd) != 0) exit(1);
+    }
+    calypso_options o;
+    calypso_options_default(&o);
+    o.sync = sync;
+    o.merge_trigger_ratio = -1;
+    calypso *db;
+    int rc = calypso_open(path, &o, &db);
+    if (rc) die(NULL, "open", rc);
+    return db;
+}
+
+static void fill(calypso *db, uint64_t n)
+{
+    char key[16], val[100];
+    memset(val, 'v', sizeof val);
+    for (uint64_t i = 0; i < n; i++) {
+        make_key(i, key);
+        memcpy(val, &i, 8);
+        int rc = calypso_put(db, key, 16, val, 100);
+        if (rc) die(db, "put", rc);
+    }
+}
+
+static void bench_put_get(const char *dir, uint64_t n)
+{
+    static const char *names[] = { "none", "interval", "always" };
+    for (int mode = 0; mode < 3; mode++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/sync-%s", dir, names[mode]);
+        /* Every put under ALWAYS waits for the disk: time a bounded count. */
+        uint64_t count = mode == CALYPSO_SYNC_ALWAYS ? (n < 5000 ? n : 5000) : n;
+        calypso *db = open_db(path, mode, 1);
+        double t0 = now_s();
+        fill(db, count);
+        double t1 = now_s();
+        printf("put     sync=%-8s %9llu keys  %10.0f ops/s  %8.2f us/op\n", names[mode],
+               (unsigned long long)count, (double)count / (t1 - t0), (t1 - t0) * 1e6 / (double)count);
+        char key[16], buf[128];
+        size_t vlen;
+        t0 = now_s();
+        for (uint64_t i = 0; i < count; i++) {
+            make_key(mix(i + 7) % count, key);
+            int rc = calypso_get_buf(db, key, 16, buf, sizeof buf, &vlen);
+            if (rc) die(db, "get", rc);
+        }
+        t1 = now_s();
+        printf("get     sync=%-8s %9llu keys  %10.0f ops/s  %8.2f us/op\n", names[mode],
+               (unsigned long long)count, (double)count / (t1 - t0), (t1 - t0) * 1e6 / (double)count);
+        calypso_close(db);
+    }
+}
+
+typedef struct { calypso *db; int id; double until; uint64_t done; } writer_arg;
+
+static void *durable_writer(void *p)
+{
+    writer_arg *a = p;
+    char key[16], val[100];
+    memset(val, 'd', sizeof val);
+    for (uint64_t i = 0; now_s() < a->until; i++) {
+        make_key(((uint64_t)a->id << 40) | i, key);
+        int rc = calypso_put(a->db, key, 16, val, 100);
+        if (rc) die(a->db, "durable put", rc);
+        a->done++;
+    }
+    return NULL;
+}
+
+static void bench_durable(const char *dir, double secs)
+{
+    for (int threads = 1; threads <= 4; threads *= 4) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/durable-%d", dir, threads);
+        calypso *db = open_db(path, CALYPSO_SYNC_ALWAYS, 1);
+        writer_arg args[4];
+        pthread_t tid[4];
+        double t0 = now_s();
+        for (int i = 0; i < threads; i++) {
+            args[i] = (writer_arg){ db, i, t0 + secs, 0 };
+            pthread_create(&tid[i], NULL, durable_writer, &args[i]);
+        }
+        uint64_t total = 0;
+        for (int i = 0; i < threads; i++) {
+            pthread_join(tid[i], NULL);
+            total += args[i].done;
+        }
+        double t1 = now_s();
+        printf("durable %d writer%s          %9llu puts  %10.0f puts/s\n", threads,
+               threads > 1 ? "s" : " ", (unsigned long long)total, (double)total / (t1 - t0));
+        calypso_close(db);
+    }
+}
+
+static int count_hints(const char *path, int remove_them)
+{
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '\\.hint$' %s", path, remove_them ? "" : "");
+    if (remove_them) {
+        snprintf(cmd, sizeof cmd, "rm -f '%s'/*.hint", path);
+        return system(cmd);
+    }
+    return 0;
+}
+
+static void bench_open(const char *dir, uint64_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/open", dir);
+    calypso_options o;
+    calypso_options_default(&o);
+    o.max_datafile_size = 16ull << 20;   /* several sealed files with hints */
+    o.merge_trigger_ratio = -1;
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) exit(1);
+    calypso *db;
+    int rc = calypso_open(path, &o, &db);
+    if (rc) die(NULL, "open", rc);
+    fill(db, n);
+    calypso_close(db);   /* waits for the hint files */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) count_hints(path, 1);
+        double best = 1e9;
+        for (int rep = 0; rep < 3; rep++) {
+            double t0 = now_s();
+            if ((rc = calypso_open(path, &o, &db))) die(NULL, "reopen", rc);
+            double t1 = now_s();
+            if (calypso_len(db) != n) { fprintf(stderr, "open lost keys\n"); exit(1); }
+            calypso_close(db);   /* pass 1: rewrites the hints; remove again */
+            if (pass == 1) count_hints(path, 1);
+            if (t1 - t0 < best) best = t1 - t0;
+        }
+        printf("open    %-16s %9llu keys  %10.1f ms\n", pass ? "datafile scan" : "with hints",
+               (unsigned long long)n, best * 1e3);
+    }
+}
+
+int main(void)
+{
+    const char *e = getenv("BENCH_N");
+    uint64_t n = e ? strtoull(e, NULL, 10) : 1000000;
+    const char *dir = getenv("BENCH_DIR");
+    if (!dir) dir = "build/bench-engine";
+    e = getenv("BENCH_SECS");
+    double secs = e ? atof(e) : 2.0;
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    if (system(cmd) != 0) return 1;
+#if defined(__OPTIMIZE__)
+    printf("# calypso %s bench-engine: N=%llu, 16-byte keys, 100-byte values, dir %s\n",
+           calypso_version(), (unsigned long long)n, dir);
+#else
+    printf("# WARNING: unoptimized build; figures are not representative\n");
+#endif
+    bench_put_get(dir, n);
+    bench_durable(dir, secs);
+    bench_open(dir, n);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) != 0;
+}
