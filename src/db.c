@@ -341,20 +341,27 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     uint8_t stackbuf[4096];
     uint8_t hdr[CY_REC_MAX_HDR];
     uint32_t hlen = cy_rec_header(hdr, type, expiry, klen, vlen);
-    size_t hk = hlen + klen;
+    size_t hk = hlen + klen, size = hk + vlen;
+    /* A small record is built whole on the stack (one checksum pass, one
+     * copy into the file); a large one is written from the caller's value. */
+    int whole = size <= sizeof stackbuf;
     uint8_t *head = hk <= sizeof stackbuf ? stackbuf : cy_malloc(hk);
     if (!head) return cy_err(db, CALYPSO_ENOMEM, "encoding a record");
     memcpy(head, hdr, hlen);
     memcpy(head + hlen, key, klen);
-    cy_put_u32(head, cy_crc(head + 4, hk - 4, val, vlen));
-    struct iovec iov[2] = { { head, hk }, { (void *)val, vlen } };
-    size_t size = hk + vlen;
+    if (whole) {
+        if (vlen) memcpy(head + hk, val, vlen);
+        cy_put_u32(head, cy_crc(head + 4, size - 4, NULL, 0));
+    } else {
+        cy_put_u32(head, cy_crc(head + 4, hk - 4, val, vlen));
+    }
+    struct iovec iov[2] = { { head, whole ? size : hk }, { (void *)val, vlen } };
 
     pthread_mutex_lock(&db->write_mu);
     int rc = db->broken ? cy_db_writable(db) : CALYPSO_OK;
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;
-    if (!rc) rc = cy_db_append(db, iov, vlen ? 2 : 1, size, &fid, &off);
+    if (!rc) rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
     if (!rc) {
         pthread_rwlock_wrlock(&db->kd_lock);
         rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
@@ -448,6 +455,50 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
 
 // >> reading ---------------------------------------------------------------------
 
+typedef struct cy_read {
+    calypso    *db;
+    const void *key;
+    size_t      klen;
+    int         type;
+    uint64_t    expiry;
+    uint32_t    fid, size;
+    uint64_t    off;
+    void      **out;      /* allocate the value here, or ...           */
+    void       *buf;      /* ... copy it into buf (cap bytes)          */
+    size_t      cap;
+    size_t     *vlen;
+} cy_read;
+
+/* Verifies a record against what the keydir promised and copies its value
+ * out. Runs on the mapped bytes, under files_lock shared. */
+static int cy_db_read_record(const uint8_t *rec, void *ctx)
+{
+    cy_read *q = ctx;
+    cy_rec r;
+    if (cy_rec_parse(rec, q->size, &r) != 1 || r.type != q->type || r.expiry != q->expiry ||
+        r.klen != q->klen || r.hdr + r.klen + r.vlen != q->size ||
+        memcmp(rec + r.hdr, q->key, q->klen) != 0 ||
+        cy_crc(rec + 4, q->size - 4, NULL, 0) != r.crc) {
+        char path[4096];
+        cy_dir_data_path(q->db, q->fid, path, sizeof path);
+        return cy_err(q->db, CALYPSO_ECHECKSUM, "%s at offset %llu", path,
+                      (unsigned long long)q->off);
+    }
+    size_t n = (size_t)r.vlen;
+    const uint8_t *val = rec + r.hdr + r.klen;
+    *q->vlen = n;
+    if (q->out) {
+        if (!(*q->out = cy_malloc(n ? n : 1)))
+            return cy_err(q->db, CALYPSO_ENOMEM, "value of %zu bytes", n);
+        memcpy(*q->out, val, n);
+    } else if (n > q->cap) {
+        return CALYPSO_ETRUNC;
+    } else if (n) {
+        memcpy(q->buf, val, n);
+    }
+    return CALYPSO_OK;
+}
+
 /* Reads and verifies the value of key into buf (cap bytes), or into a new
  * buffer (*out) when out is not NULL. */
 static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, void *buf,
@@ -464,46 +515,11 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
         pthread_rwlock_unlock(&db->kd_lock);
         if (!l) return CALYPSO_ENOTFOUND;
         if (expiry && expiry <= cy_now_ms()) return CALYPSO_EEXPIRED;
-        uint32_t fid = loc.fid & CY_LOC_FIDMASK;
-        int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
-        uint32_t hlen = cy_rec_hdr_len(type, expiry, klen, loc.size);
-        if (!hlen) return cy_err(db, CALYPSO_ECORRUPT, "keydir entry of size %u", loc.size);
-        size_t n = loc.size - hlen - klen;
-        if (out) {
-            if (!(buf = cy_malloc(n ? n : 1)))
-                return cy_err(db, CALYPSO_ENOMEM, "value of %zu bytes", n);
-        } else if (n > cap) {
-            *vlen = n;
-            return CALYPSO_ETRUNC;
-        }
-        uint8_t stackbuf[4096];
-        size_t hk = hlen + klen;
-        uint8_t *head = hk <= sizeof stackbuf ? stackbuf : cy_malloc(hk);
-        if (!head) rc = cy_err(db, CALYPSO_ENOMEM, "reading a record");
-        else rc = cy_files_preadv(db, fid, head, hk, buf, n, loc.off);
-        if (!rc) {
-            cy_rec r;
-            if (cy_rec_parse(head, hk, &r) != 1 || r.type != type || r.expiry != expiry ||
-                r.klen != klen || r.vlen != n || memcmp(head + hlen, key, klen) != 0 ||
-                cy_crc(head + 4, hk - 4, buf, n) != r.crc) {
-                char path[4096];
-                cy_dir_data_path(db, fid, path, sizeof path);
-                rc = cy_err(db, CALYPSO_ECHECKSUM, "%s at offset %llu", path,
-                            (unsigned long long)loc.off);
-            }
-        }
-        if (head && head != stackbuf) cy_free(head);
-        if (rc == CALYPSO_ENOTFOUND) {       /* a merge removed the file: look again */
-            if (out) cy_free(buf);
-            continue;
-        }
-        if (rc) {
-            if (out) cy_free(buf);
-            return rc;
-        }
-        if (out) *out = buf;
-        *vlen = n;
-        return CALYPSO_OK;
+        cy_read q = { db, key, klen, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, expiry,
+                      loc.fid & CY_LOC_FIDMASK, loc.size, loc.off, out, buf, cap, vlen };
+        rc = cy_files_with_record(db, q.fid, loc.off, loc.size, cy_db_read_record, &q);
+        if (rc != CALYPSO_ENOTFOUND) return rc;
+        /* A merge removed the file between lookup and read: look again. */
     }
     return cy_err(db, CALYPSO_EIO, "the record kept moving under a merge");
 }

@@ -129,6 +129,13 @@ CY_INTERNAL int      cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t
                                     uint64_t off);
 CY_INTERNAL int      cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
                                      void *b, size_t blen, uint64_t off);
+/* Calls fn(record bytes, ctx) for the record (fid, off, size): on the
+ * mapping itself under files_lock shared when the file is mapped, else on a
+ * copy read with pread. Returns fn's result, or CALYPSO_ENOTFOUND when the
+ * file is gone (a merge removed it: look the key up again). */
+typedef int (*cy_record_fn)(const uint8_t *rec, void *ctx);
+CY_INTERNAL int      cy_files_with_record(calypso *db, uint32_t fid, uint64_t off,
+                                          uint32_t size, cy_record_fn fn, void *ctx);
 /* Appends size bytes given as iovecs to the active file: through its
  * mapping (blocks allocated ahead in chunks) or with pwritev when the record
  * does not fit the mapping. write_mu held. */

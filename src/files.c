@@ -180,6 +180,42 @@ CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
     return cy_err(db, CALYPSO_EIO, "datafile %u was evicted while being read", fid);
 }
 
+CY_INTERNAL int cy_files_with_record(calypso *db, uint32_t fid, uint64_t off, uint32_t size,
+                                     cy_record_fn fn, void *ctx)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        pthread_rwlock_rdlock(&db->files_lock);
+        cy_file *f = cy_files_find(db, fid);
+        int rc = CALYPSO_ENOTFOUND;
+        if (f && f->map && off + size <= f->map_len) {
+            /* The common case: verify and copy straight out of the page
+             * cache, no syscall and no intermediate buffer. */
+            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
+                             __ATOMIC_RELAXED);
+            rc = fn(f->map + off, ctx);
+            pthread_rwlock_unlock(&db->files_lock);
+            return rc;
+        }
+        pthread_rwlock_unlock(&db->files_lock);
+        if (f && (f->fd >= 0 || f->map)) {
+            uint8_t stackbuf[4096];
+            uint8_t *buf = size <= sizeof stackbuf ? stackbuf : cy_malloc(size);
+            if (!buf) return cy_err(db, CALYPSO_ENOMEM, "reading a record of %u bytes", size);
+            rc = cy_files_pread(db, fid, buf, size, off);
+            if (!rc) rc = fn(buf, ctx);
+            if (buf != stackbuf) cy_free(buf);
+            if (rc != 1) return rc;
+        }
+        if (!f) return rc;
+        pthread_rwlock_wrlock(&db->files_lock);
+        f = cy_files_find(db, fid);
+        rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
+        pthread_rwlock_unlock(&db->files_lock);
+        if (rc) return rc;
+    }
+    return cy_err(db, CALYPSO_EIO, "datafile %u was evicted while being read", fid);
+}
+
 CY_INTERNAL int cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n, uint64_t off)
 {
     return cy_files_preadv(db, fid, buf, n, NULL, 0, off);
