@@ -1,0 +1,889 @@
+/*
+ * test_recovery.c: what open makes of a directory after a crash or damage.
+ *
+ * - torn tail: the newest datafile cut at every byte offset inside its last
+ *   record (a put, a put with TTL, a tombstone): open succeeds, everything
+ *   before is there, the torn record is not, the file is cut back to the
+ *   last whole record, and new writes land and survive; also with many
+ *   datafiles, and read-only (nothing changed on disk);
+ * - a flipped byte in a sealed datafile: CALYPSO_ECORRUPT naming file and
+ *   offset; with auto_recovery the file is cut there and open goes on; a
+ *   flipped byte in the middle of the newest file is damage, not a torn
+ *   tail; a flipped byte under a valid hint surfaces as CALYPSO_ECHECKSUM
+ *   on get;
+ * - damaged, truncated, emptied or missing hint files: open falls back to
+ *   the datafiles and loses nothing;
+ * - kill -9 (a child process raising SIGKILL) after a clean close and
+ *   reopen, and in the middle of rotations: nothing acknowledged is lost;
+ * - META naming a newer format: CALYPSO_EVERSION;
+ * - a put whose write fails half way (fault injection) returns an error,
+ *   leaves no trace, and the database stays writable and opens cleanly.
+ */
+#include "testutil.h"
+#include "engine_util.h"
+#include "internal.h"
+
+#define KLEN 16
+#define VLEN 100
+
+static void key_of(char *k, int i)
+{
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, "key-%012d", i);
+    memcpy(k, tmp, KLEN);
+}
+
+static void val_of(uint8_t *v, const char *k, int version)
+{
+    eu_make_value(v, VLEN, k, KLEN, (uint64_t)version);
+}
+
+static void put_i(calypso *db, int i, int version)
+{
+    char k[KLEN];
+    uint8_t v[VLEN];
+    key_of(k, i);
+    val_of(v, k, version);
+    EU_OK(db, calypso_put(db, k, KLEN, v, VLEN));
+}
+
+static void expect_i(calypso *db, int i, int version)
+{
+    char k[KLEN];
+    uint8_t v[VLEN];
+    key_of(k, i);
+    val_of(v, k, version);
+    eu_expect(db, k, KLEN, v, VLEN);
+}
+
+static void expect_absent_i(calypso *db, int i)
+{
+    char k[KLEN];
+    key_of(k, i);
+    eu_expect_rc(db, k, KLEN, CALYPSO_ENOTFOUND);
+}
+
+/* Where a record sits, found by content after close (the active file may
+ * be preallocated while open, so live file sizes say nothing): the datafile
+ * holding its key, and [off, end) with off -1 when the record begins its
+ * file (then its header's size is not known from the outside). */
+typedef struct rec_pos {
+    unsigned fid;
+    int64_t  off, end;
+} rec_pos;
+
+/* Locates records 0..n-1 (each written once, in order, KLEN + VLEN). */
+static void locate_records(const char *dir, int n, rec_pos *pos)
+{
+    unsigned fids[4096];
+    int nf = eu_list_fids(dir, "data", fids, 4096);
+    assert_true(nf > 0 && nf <= 4096);
+    for (int i = 0; i < n; i++) pos[i].fid = 0;
+    for (int f = 0; f < nf; f++) {
+        char path[1024];
+        eu_fid_path(path, sizeof path, dir, fids[f], "data");
+        size_t len;
+        char *data = eu_read_file(path, &len);
+        int64_t prev_end = -1;
+        for (int i = 0; i < n; i++) {
+            char k[KLEN];
+            key_of(k, i);
+            char *at = memmem(data, len, k, KLEN);
+            if (!at) continue;
+            assert_int_equal(pos[i].fid, 0);          /* in one file only */
+            assert_null(memmem(at + 1, len - (size_t)(at + 1 - data), k, KLEN));
+            int64_t koff = at - data;
+            pos[i].fid = fids[f];
+            pos[i].end = koff + KLEN + VLEN;
+            pos[i].off = i > 0 && pos[i - 1].fid == fids[f] ? prev_end : -1;
+            assert_true(pos[i].off < 0 || pos[i].off < koff);
+            prev_end = pos[i].end;
+        }
+        free(data);
+    }
+    for (int i = 0; i < n; i++) assert_true(pos[i].fid != 0);
+}
+
+/* Where the record of key i starts in the datafile at path (its key found
+ * by content), -1 if the file does not hold it. */
+static int64_t record_start(const char *path, int i, int64_t hdr)
+{
+    size_t len;
+    char *data = eu_read_file(path, &len);
+    char k[KLEN];
+    key_of(k, i);
+    char *at = memmem(data, len, k, KLEN);
+    int64_t r = at ? (at - data) - hdr : -1;
+    free(data);
+    return r;
+}
+
+/* The newest datafile's size: call with the database closed (close cuts
+ * the active file back to its data). */
+static int64_t newest_size(const char *dir, unsigned *fid)
+{
+    *fid = eu_newest_fid(dir);
+    if (!*fid) return 0;
+    int64_t s = eu_fid_size(dir, *fid, "data");
+    return s < 0 ? 0 : s;
+}
+
+// >> torn tail ---------------------------------------------------------------
+
+enum { LAST_PUT, LAST_PUT_TTL, LAST_DELETE };
+
+static void torn_tail_case(int last_kind, int many_files, int step)
+{
+    enum { N = 40 };
+    char *dir = tu_tmpdir(), *pristine = tu_tmpdir(), *work = tu_tmpdir();
+    calypso_options o;
+    memset(&o, 0, sizeof o);
+    if (many_files) o.max_datafile_size = 4096;
+    calypso *db = eu_open(dir, &o);
+    for (int i = 0; i < N - 1; i++) put_i(db, i, 1);
+    eu_close(db);
+    unsigned fid, fid_after;
+    int64_t s0 = newest_size(dir, &fid);
+    /* The header size of a plain record, from where the records sit. */
+    rec_pos pos[N - 1];
+    locate_records(dir, N - 1, pos);
+    int64_t hdr = -1;
+    for (int i = 0; i < N - 1; i++)
+        if (pos[i].off >= 0) hdr = pos[i].end - pos[i].off - KLEN - VLEN;
+    assert_true(hdr > 0 && hdr <= 32);
+    assert_int_equal(pos[N - 2].end, s0);
+    db = eu_open(dir, &o);
+    char k[KLEN];
+    uint8_t v[VLEN];
+    key_of(k, N - 1);
+    val_of(v, k, 1);
+    if (last_kind == LAST_PUT) {
+        EU_OK(db, calypso_put(db, k, KLEN, v, VLEN));
+    } else if (last_kind == LAST_PUT_TTL) {
+        EU_OK(db, calypso_put_ttl(db, k, KLEN, v, VLEN, 3600 * 1000));
+    } else {
+        key_of(k, 5);
+        EU_OK(db, calypso_delete(db, k, KLEN));
+    }
+    eu_close(db);
+    int64_t s1 = newest_size(dir, &fid_after);
+    assert_int_equal(fid_after, fid);     /* appended to the same file */
+    assert_true(s1 > s0);
+    if (last_kind != LAST_DELETE) assert_true(s1 - s0 > KLEN + VLEN);
+    if (many_files) assert_true(fid > 1);
+    eu_copy_dir(dir, pristine);
+
+    char path[1024];
+    eu_fid_path(path, sizeof path, work, fid, "data");
+    int checked = 0;
+    for (int64_t off = s0; off < s1; off += (off == s0 || off + step >= s1) ? 1 : step) {
+        eu_copy_dir(pristine, work);
+        eu_truncate(path, off);
+
+        /* Read-only first: it must see the same and change nothing. */
+        if (off == s0 + 1 || off == s1 - 1) {
+            calypso_options ro = o;
+            ro.read_only = 1;
+            db = eu_open(work, &ro);
+            for (int i = 0; i < N - 1; i++) expect_i(db, i, 1);
+            expect_absent_i(db, N - 1);
+            eu_close(db);
+            assert_int_equal(eu_file_size(path), off);
+        }
+
+        db = eu_open(work, &o);
+        for (int i = 0; i < N - 1; i++) expect_i(db, i, 1);   /* the tombstone was torn */
+        expect_absent_i(db, N - 1);
+        assert_int_equal(calypso_len(db), N - 1);
+        /* New writes land right at the cut and survive. */
+        put_i(db, 1000, 7);
+        put_i(db, 3, 2);
+        eu_close(db);
+        int64_t new_at = record_start(path, 1000, hdr);
+        if (new_at < 0) new_at = eu_file_size(path);   /* it went to a new file */
+        if (new_at != s0)
+            print_error("torn at %lld of [%lld, %lld): the file was cut at %lld\n",
+                        (long long)off, (long long)s0, (long long)s1, (long long)new_at);
+        assert_int_equal(new_at, s0);
+        db = eu_open(work, &o);
+        expect_i(db, 1000, 7);
+        expect_i(db, 3, 2);
+        expect_i(db, 0, 1);
+        expect_i(db, N - 2, 1);
+        expect_absent_i(db, N - 1);
+        assert_int_equal(calypso_len(db), N);
+        eu_close(db);
+        checked++;
+    }
+    assert_true(checked >= 2);
+
+    /* The whole record, for contrast, is there. */
+    db = eu_open(pristine, &o);
+    if (last_kind == LAST_DELETE) {
+        expect_absent_i(db, 5);
+        expect_i(db, N - 1 - 1, 1);
+    } else {
+        expect_i(db, N - 1, 1);
+    }
+    eu_close(db);
+    tu_rmrf(work);
+    tu_rmrf(pristine);
+    tu_rmrf(dir);
+}
+
+static void test_torn_tail_put(void **state)
+{
+    (void)state;
+    torn_tail_case(LAST_PUT, 0, 1);
+}
+
+static void test_torn_tail_put_ttl(void **state)
+{
+    (void)state;
+    torn_tail_case(LAST_PUT_TTL, 0, 1);
+}
+
+static void test_torn_tail_delete(void **state)
+{
+    (void)state;
+    torn_tail_case(LAST_DELETE, 0, 1);
+}
+
+static void test_torn_tail_many_files(void **state)
+{
+    (void)state;
+    torn_tail_case(LAST_PUT, 1, 5);
+}
+
+/* Garbage (zeros, as a crashed file system may leave) after the last
+ * record is a torn tail too. */
+static void test_zero_filled_tail(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso *db = eu_open(dir, NULL);
+    for (int i = 0; i < 10; i++) put_i(db, i, 1);
+    eu_close(db);
+    unsigned fid = eu_newest_fid(dir);
+    int64_t s = eu_fid_size(dir, fid, "data");
+    char path[1024];
+    eu_fid_path(path, sizeof path, dir, fid, "data");
+    eu_truncate(path, s + 4096);
+    db = eu_open(dir, NULL);
+    for (int i = 0; i < 10; i++) expect_i(db, i, 1);
+    assert_int_equal(eu_file_size(path), s);
+    put_i(db, 10, 1);
+    eu_close(db);
+    db = eu_open(dir, NULL);
+    for (int i = 0; i <= 10; i++) expect_i(db, i, 1);
+    eu_close(db);
+    tu_rmrf(dir);
+}
+
+// >> flipped bytes -------------------------------------------------------------
+
+enum { NREC = 120 };
+
+/* Writes NREC records into 4 KiB datafiles and records where each went. */
+static void write_tracked(const char *dir, const calypso_options *o, rec_pos *pos)
+{
+    calypso *db = eu_open(dir, o);
+    for (int i = 0; i < NREC; i++) put_i(db, i, 1);
+    eu_close(db);
+    locate_records(dir, NREC, pos);
+}
+
+/* The first record of fid 1 after `skip` others whose offset is known. */
+static int pick_record(const rec_pos *pos, unsigned fid, int skip)
+{
+    for (int i = 0; i < NREC; i++)
+        if (pos[i].fid == fid && pos[i].off > 0 && skip-- == 0) return i;
+    fail_msg("no record to pick in fid %u", fid);
+    return -1;
+}
+
+static void test_flipped_byte_sealed_file(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *pristine = tu_tmpdir();
+    calypso_options o;
+    memset(&o, 0, sizeof o);
+    o.max_datafile_size = 4096;
+    rec_pos pos[NREC];
+    write_tracked(dir, &o, pos);
+    assert_true(eu_newest_fid(dir) >= 3);
+    int bad = pick_record(pos, 1, 8);
+    int64_t bad_size = pos[bad].end - pos[bad].off;
+    assert_true(bad_size > KLEN + VLEN && bad_size <= KLEN + VLEN + 32);
+    eu_copy_dir(dir, pristine);
+
+    char data[1024], hint[1024];
+    eu_fid_path(data, sizeof data, dir, 1, "data");
+    eu_fid_path(hint, sizeof hint, dir, 1, "hint");
+    /* A byte of the value (the header and key stay intact). */
+    eu_flip_byte(data, pos[bad].end - 40, 0x10);
+    unlink(hint);          /* so that open reads the datafile itself */
+
+    calypso *db = (calypso *)&db;
+    int rc = calypso_open(dir, &o, &db);
+    EU_RC(NULL, CALYPSO_ECORRUPT, rc);
+    assert_null(db);
+    const char *m = calypso_errmsg(NULL);
+    char offs[32];
+    snprintf(offs, sizeof offs, "%lld", (long long)pos[bad].off);
+    print_message("ECORRUPT errmsg: %s\n", m);
+    assert_non_null(strstr(m, "0000000001.data"));
+    assert_non_null(strstr(m, offs));
+    /* Read-only opens refuse it the same way. */
+    calypso_options ro = o;
+    ro.read_only = 1;
+    db = (calypso *)&db;
+    EU_RC(NULL, CALYPSO_ECORRUPT, calypso_open(dir, &ro, &db));
+    assert_null(db);
+    int64_t damaged_size = eu_file_size(data);
+
+    /* auto_recovery: cut at the damaged record; later files untouched. */
+    calypso_options ar = o;
+    ar.auto_recovery = 1;
+    db = eu_open(dir, &ar);
+    m = calypso_errmsg(db);
+    print_message("auto_recovery note: %s\n", m);
+    assert_true(strlen(m) > 0);
+    assert_non_null(strstr(m, "0000000001"));
+    for (int i = 0; i < NREC; i++) {
+        if (pos[i].fid == 1 && i >= bad) expect_absent_i(db, i);
+        else expect_i(db, i, 1);
+    }
+    assert_true(eu_file_size(data) < damaged_size);
+    assert_int_equal(eu_file_size(data), pos[bad].off);
+    put_i(db, 5000, 1);
+    eu_close(db);
+    /* Now it opens without auto_recovery, with the same contents. */
+    db = eu_open(dir, &o);
+    for (int i = 0; i < NREC; i++) {
+        if (pos[i].fid == 1 && i >= bad) expect_absent_i(db, i);
+        else expect_i(db, i, 1);
+    }
+    expect_i(db, 5000, 1);
+    eu_close(db);
+
+    /* A read-only open with auto_recovery goes on but changes nothing. */
+    eu_copy_dir(pristine, dir);
+    eu_flip_byte(data, pos[bad].end - 40, 0x10);
+    unlink(hint);
+    ro.auto_recovery = 1;
+    int64_t before = eu_file_size(data);
+    db = (calypso *)&db;
+    rc = calypso_open(dir, &ro, &db);
+    if (rc == CALYPSO_OK) {
+        for (int i = 0; i < bad; i++)
+            if (pos[i].fid == 1) expect_i(db, i, 1);
+        expect_absent_i(db, bad);
+        eu_close(db);
+    } else {
+        EU_RC(NULL, CALYPSO_ECORRUPT, rc);
+    }
+    assert_int_equal(eu_file_size(data), before);
+    tu_rmrf(pristine);
+    tu_rmrf(dir);
+}
+
+/* A bad record in the middle of the newest file, with good records after
+ * it, is damage: dropping it silently would drop acknowledged writes. */
+static void test_flipped_byte_newest_file_middle(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    rec_pos pos[NREC];
+    calypso *db = eu_open(dir, NULL);
+    for (int i = 0; i < 20; i++) put_i(db, i, 1);
+    eu_close(db);
+    locate_records(dir, 20, pos);
+    unsigned fid = eu_newest_fid(dir);
+    assert_int_equal(pos[10].fid, fid);
+    char data[1024];
+    eu_fid_path(data, sizeof data, dir, fid, "data");
+    eu_flip_byte(data, pos[10].end - 1, 0x01);
+    db = (calypso *)&db;
+    EU_RC(NULL, CALYPSO_ECORRUPT, calypso_open(dir, NULL, &db));
+    assert_null(db);
+    char offs[32];
+    snprintf(offs, sizeof offs, "%lld", (long long)pos[10].off);
+    assert_non_null(strstr(calypso_errmsg(NULL), offs));
+    /* A flipped byte in the last record is indistinguishable from a torn
+     * write: cut off. */
+    eu_flip_byte(data, pos[10].end - 1, 0x01);
+    eu_flip_byte(data, pos[19].end - VLEN - 3, 0x04);   /* in its key */
+    db = eu_open(dir, NULL);
+    for (int i = 0; i < 19; i++) expect_i(db, i, 1);
+    expect_absent_i(db, 19);
+    eu_close(db);
+    assert_int_equal(eu_file_size(data), pos[19].off);
+    tu_rmrf(dir);
+}
+
+/* Under a valid hint, a damaged value is found when it is read. */
+static void test_flipped_byte_found_on_get(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    memset(&o, 0, sizeof o);
+    o.max_datafile_size = 4096;
+    rec_pos pos[NREC];
+    write_tracked(dir, &o, pos);
+    char data[1024], hint[1024];
+    eu_fid_path(data, sizeof data, dir, 2, "data");
+    eu_fid_path(hint, sizeof hint, dir, 2, "hint");
+    assert_true(eu_exists(hint));
+    int bad = pick_record(pos, 2, 3);
+    eu_flip_byte(data, pos[bad].end - 2, 0x80);
+    calypso *db = eu_open(dir, &o);
+    char k[KLEN];
+    key_of(k, bad);
+    eu_expect_rc(db, k, KLEN, CALYPSO_ECHECKSUM);
+    const char *m = calypso_errmsg(db);
+    print_message("ECHECKSUM errmsg: %s\n", m);
+    assert_non_null(strstr(m, "0000000002.data"));
+    char offs[32];
+    snprintf(offs, sizeof offs, "%lld", (long long)pos[bad].off);
+    assert_non_null(strstr(m, offs));
+    uint8_t buf[VLEN];
+    size_t vlen = 0;
+    EU_RC(db, CALYPSO_ECHECKSUM, calypso_get_buf(db, k, KLEN, buf, sizeof buf, &vlen));
+    for (int i = 0; i < NREC; i++)
+        if (i != bad) expect_i(db, i, 1);
+    /* Overwriting the key heals it. */
+    put_i(db, bad, 2);
+    expect_i(db, bad, 2);
+    eu_close(db);
+    tu_rmrf(dir);
+}
+
+// >> hint files ----------------------------------------------------------------
+
+enum { HN = 300 };
+
+/* Writes a mix of puts, overwrites, TTL puts and deletes into 4 KiB files;
+ * version[i] is the live version of key i, 0 if deleted. */
+static void write_mixed(const char *dir, const calypso_options *o, int *version)
+{
+    calypso *db = eu_open(dir, o);
+    for (int i = 0; i < HN; i++) { put_i(db, i, 1); version[i] = 1; }
+    for (int i = 0; i < HN; i += 3) { put_i(db, i, 2); version[i] = 2; }
+    for (int i = 1; i < HN; i += 5) {
+        char k[KLEN];
+        key_of(k, i);
+        EU_OK(db, calypso_delete(db, k, KLEN));
+        version[i] = 0;
+    }
+    for (int i = 2; i < HN; i += 7) {
+        char k[KLEN];
+        uint8_t v[VLEN];
+        key_of(k, i);
+        val_of(v, k, 3);
+        EU_OK(db, calypso_put_ttl(db, k, KLEN, v, VLEN, 3600 * 1000));
+        version[i] = 3;
+    }
+    eu_close(db);
+}
+
+static void expect_mixed(calypso *db, const int *version)
+{
+    uint64_t live = 0;
+    for (int i = 0; i < HN; i++) {
+        if (version[i]) { expect_i(db, i, version[i]); live++; }
+        else expect_absent_i(db, i);
+    }
+    assert_int_equal(calypso_len(db), live);
+    eu_keys ks = {0};
+    EU_OK(db, calypso_fold(db, eu_collect, &ks));
+    assert_int_equal(ks.n, live);
+    eu_keys_free(&ks);
+}
+
+enum { HINT_FLIP_MIDDLE, HINT_FLIP_FIRST, HINT_FLIP_LAST, HINT_TRUNC_HALF,
+       HINT_TRUNC_ONE, HINT_EMPTY, HINT_MISSING, HINT_GARBAGE, HINT__N };
+
+static void test_damaged_hints(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *pristine = tu_tmpdir();
+    calypso_options o;
+    memset(&o, 0, sizeof o);
+    o.max_datafile_size = 4096;
+    o.merge_trigger_ratio = -1;
+    int version[HN];
+    write_mixed(dir, &o, version);
+    unsigned hints[1024];
+    int nh = eu_list_fids(dir, "hint", hints, 1024);
+    unsigned ndata = eu_newest_fid(dir);
+    print_message("%d hint files for %u datafiles\n", nh, ndata);
+    assert_true(nh >= 5);
+    assert_true(nh <= (int)ndata - 1);       /* never one for the active file */
+    /* The undamaged hints give the same answers. */
+    calypso *db = eu_open(dir, &o);
+    expect_mixed(db, version);
+    eu_close(db);
+    eu_copy_dir(dir, pristine);
+
+    for (int kind = 0; kind < HINT__N; kind++) {
+        eu_copy_dir(pristine, dir);
+        for (int h = 0; h < nh; h++) {
+            char hp[1024];
+            eu_fid_path(hp, sizeof hp, dir, hints[h], "hint");
+            int64_t hs = eu_file_size(hp);
+            assert_true(hs > 24);
+            switch (kind) {
+            case HINT_FLIP_MIDDLE: eu_flip_byte(hp, hs / 2, 0x01); break;
+            case HINT_FLIP_FIRST:  eu_flip_byte(hp, 0, 0x20); break;
+            case HINT_FLIP_LAST:   eu_flip_byte(hp, hs - 1, 0x02); break;
+            case HINT_TRUNC_HALF:  eu_truncate(hp, hs / 2); break;
+            case HINT_TRUNC_ONE:   eu_truncate(hp, hs - 1); break;
+            case HINT_EMPTY:       eu_truncate(hp, 0); break;
+            case HINT_MISSING:     assert_int_equal(unlink(hp), 0); break;
+            case HINT_GARBAGE: {
+                uint8_t junk[512];
+                uint64_t s = (uint64_t)h * 7919 + 1;
+                for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)tu_rand(&s);
+                eu_write_file(hp, junk, sizeof junk);
+                break;
+            }
+            }
+        }
+        db = eu_open(dir, &o);
+        expect_mixed(db, version);
+        put_i(db, 0, 9);
+        eu_close(db);
+        version[0] = 9;
+        db = eu_open(dir, &o);
+        expect_mixed(db, version);
+        eu_close(db);
+        version[0] = 2;
+    }
+
+    /* A hint that disagrees with its datafile's size (the datafile was
+     * cut after the hint was written) is not trusted. */
+    eu_copy_dir(pristine, dir);
+    char dp[1024];
+    eu_fid_path(dp, sizeof dp, dir, hints[0], "data");
+    int64_t ds = eu_file_size(dp);
+    eu_truncate(dp, ds - 1);
+    calypso_options ar = o;
+    ar.auto_recovery = 1;
+    db = (calypso *)&db;
+    int rc = calypso_open(dir, &o, &db);
+    EU_RC(NULL, CALYPSO_ECORRUPT, rc);     /* a sealed file with a torn end */
+    db = eu_open(dir, &ar);
+    assert_true(strlen(calypso_errmsg(db)) > 0);
+    /* Only the cut record's key may differ (gone, or back to an older
+     * version of itself); everything else is as written. */
+    int differ = 0;
+    for (int i = 0; i < HN; i++) {
+        char k[KLEN];
+        key_of(k, i);
+        void *v = NULL;
+        size_t vlen = 0;
+        rc = calypso_get(db, k, KLEN, &v, &vlen);
+        uint64_t ver = 0;
+        if (rc == CALYPSO_OK) {
+            assert_true(eu_check_value(v, vlen, k, KLEN, &ver));
+            calypso_free(v);
+        } else {
+            assert_int_equal(rc, CALYPSO_ENOTFOUND);
+        }
+        if ((int)ver != version[i]) differ++;
+    }
+    assert_true(differ <= 1);
+    eu_close(db);
+    tu_rmrf(pristine);
+    tu_rmrf(dir);
+}
+
+// >> kill -9 -----------------------------------------------------------------------
+
+#define CHILD_CHECK(x)                                                          \
+    do {                                                                        \
+        if (!(x)) {                                                             \
+            fprintf(stderr, "child: check failed at line %d: %s\n", __LINE__, #x); \
+            _exit(3);                                                           \
+        }                                                                       \
+    } while (0)
+
+static void child_put(calypso *db, int i, int version)
+{
+    char k[KLEN];
+    uint8_t v[VLEN];
+    key_of(k, i);
+    eu_make_value(v, VLEN, k, KLEN, (uint64_t)version);
+    int rc = calypso_put(db, k, KLEN, v, VLEN);
+    if (rc) fprintf(stderr, "child put: %s\n", calypso_errmsg(db));
+    CHILD_CHECK(rc == CALYPSO_OK);
+}
+
+/* argv: "kill" dir from to version [small]: opens, puts keys [from, to) at
+ * version, deletes key `from - 1` if from > 0, then dies by SIGKILL without
+ * closing. */
+static int child_main(int argc, char **argv)
+{
+    CHILD_CHECK(argc >= 6 && strcmp(argv[1], "kill") == 0);
+    const char *dir = argv[2];
+    int from = atoi(argv[3]), to = atoi(argv[4]), version = atoi(argv[5]);
+    calypso_options o;
+    memset(&o, 0, sizeof o);
+    o.sync = CALYPSO_SYNC_NONE;
+    if (argc > 6) o.max_datafile_size = 4096;
+    calypso *db = NULL;
+    int rc = calypso_open(dir, &o, &db);
+    if (rc) fprintf(stderr, "child open: %s\n", calypso_errmsg(NULL));
+    CHILD_CHECK(rc == CALYPSO_OK);
+    for (int i = from; i < to; i++) child_put(db, i, version);
+    if (from > 0) {
+        char k[KLEN];
+        key_of(k, from - 1);
+        CHILD_CHECK(calypso_delete(db, k, KLEN) == CALYPSO_OK);
+    }
+    raise(SIGKILL);
+    _exit(4);
+}
+
+static void run_killed_child(const char *dir, int from, int to, int version, int small)
+{
+    char a[16], b[16], c[16];
+    snprintf(a, sizeof a, "%d", from);
+    snprintf(b, sizeof b, "%d", to);
+    snprintf(c, sizeof c, "%d", version);
+    char *args[] = { (char *)"kill", (char *)dir, a, b, c, small ? (char *)"small" : NULL, NULL };
+    int st = eu_run_self(args);
+    if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL))
+        print_error("child status %#x (exit %d)\n", st, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
+static void test_kill9_after_clean_reopen(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    /* open, put a, close (clean). */
+    calypso *db = eu_open(dir, NULL);
+    put_i(db, 0, 1);
+    eu_close(db);
+    /* reopen, put b (and c), delete a2, kill -9. */
+    db = eu_open(dir, NULL);
+    put_i(db, 50, 1);
+    eu_close(db);
+    run_killed_child(dir, 1, 3, 1, 0);    /* puts 1, 2; deletes 0 */
+    db = eu_open(dir, NULL);
+    expect_absent_i(db, 0);
+    expect_i(db, 1, 1);
+    expect_i(db, 2, 1);
+    expect_i(db, 50, 1);
+    assert_int_equal(calypso_len(db), 3);
+    eu_close(db);
+    /* Killed twice in a row, then once more after a clean cycle. */
+    run_killed_child(dir, 3, 5, 2, 0);    /* puts 3, 4; deletes 2 */
+    run_killed_child(dir, 5, 6, 3, 0);    /* puts 5; deletes 4 */
+    db = eu_open(dir, NULL);
+    eu_close(db);
+    run_killed_child(dir, 6, 7, 4, 0);    /* puts 6; deletes 5 */
+    db = eu_open(dir, NULL);
+    expect_i(db, 1, 1);
+    expect_absent_i(db, 2);
+    expect_i(db, 3, 2);
+    expect_absent_i(db, 4);
+    expect_absent_i(db, 5);
+    expect_i(db, 6, 4);
+    expect_i(db, 50, 1);
+    assert_int_equal(calypso_len(db), 4);
+    eu_close(db);
+    tu_rmrf(dir);
+}
+
+static void test_kill9_during_rotations(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    memset(&o, 0, sizeof o);
+    o.max_datafile_size = 4096;
+    int total = 0;
+    int version[1000] = {0};      /* 0: absent */
+    for (int round = 0; round < 4; round++) {
+        int n = 150 + round * 40;
+        run_killed_child(dir, total, total + n, round + 1, 1);
+        for (int i = total; i < total + n; i++) version[i] = round + 1;
+        if (total > 0) version[total - 1] = 0;
+        total += n;
+        calypso *db = eu_open(dir, &o);
+        uint64_t live = 0;
+        for (int i = 0; i < total; i++) {
+            if (version[i]) { expect_i(db, i, version[i]); live++; }
+            else expect_absent_i(db, i);
+        }
+        assert_int_equal(calypso_len(db), live);
+        eu_close(db);
+    }
+    assert_true(eu_newest_fid(dir) > 10);
+    tu_rmrf(dir);
+}
+
+// >> META ---------------------------------------------------------------------------
+
+static void test_meta_newer_version(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso *db = eu_open(dir, NULL);
+    put_i(db, 1, 1);
+    eu_close(db);
+    char meta[1024];
+    eu_path(meta, sizeof meta, dir, "META");
+    size_t len;
+    char *orig = eu_read_file(meta, &len);
+    print_message("META: %s", orig);
+    /* The first number in it is the format version. */
+    size_t d = 0;
+    while (d < len && !(orig[d] >= '0' && orig[d] <= '9')) d++;
+    assert_true(d < len);
+    char *end;
+    long ver = strtol(orig + d, &end, 10);
+    assert_true(ver >= 1);
+    long bumps[] = { ver + 1, ver + 1000 };
+    for (int b = 0; b < 2; b++) {
+        char buf[256];
+        int n = snprintf(buf, sizeof buf, "%.*s%ld%s", (int)d, orig, bumps[b], end);
+        eu_write_file(meta, buf, (size_t)n);
+        db = (calypso *)&db;
+        EU_RC(NULL, CALYPSO_EVERSION, calypso_open(dir, NULL, &db));
+        assert_null(db);
+        assert_true(strlen(calypso_errmsg(NULL)) > 0);
+        calypso_options ro;
+        memset(&ro, 0, sizeof ro);
+        ro.read_only = 1;
+        EU_RC(NULL, CALYPSO_EVERSION, calypso_open(dir, &ro, &db));
+        /* Refusing does not rewrite it. */
+        size_t l2;
+        char *now = eu_read_file(meta, &l2);
+        assert_int_equal(l2, (size_t)n);
+        assert_memory_equal(now, buf, l2);
+        free(now);
+    }
+    eu_write_file(meta, orig, len);
+    db = eu_open(dir, NULL);
+    expect_i(db, 1, 1);
+    eu_close(db);
+    free(orig);
+    tu_rmrf(dir);
+}
+
+// >> failed writes -------------------------------------------------------------------
+
+static void test_short_write_leaves_no_trace(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso *db = eu_open(dir, NULL);
+    for (int i = 0; i < 5; i++) put_i(db, i, 1);
+    eu_close(db);
+    rec_pos pos[5];
+    locate_records(dir, 5, pos);
+    int64_t rec = pos[4].end - pos[4].off;
+    assert_true(rec > KLEN + VLEN);
+    unsigned fid;
+    int64_t s0 = newest_size(dir, &fid);
+    db = eu_open(dir, NULL);
+
+    cy_os_fail_at(CY_OS_PWRITE, 1, ENOSPC, 0, 1);
+    char k[KLEN];
+    uint8_t v[VLEN];
+    key_of(k, 5);
+    val_of(v, k, 1);
+    int rc = calypso_put(db, k, KLEN, v, VLEN);
+    cy_os_fail_reset();
+    assert_true(rc < 0);
+    EU_RC(db, CALYPSO_EIO, rc);
+    assert_true(strlen(calypso_errmsg(db)) > 0);
+    expect_absent_i(db, 5);
+    assert_int_equal(calypso_len(db), 5);
+
+    /* Still writable; the half record does not sit between good ones. */
+    put_i(db, 6, 1);
+    put_i(db, 2, 2);
+    expect_i(db, 6, 1);
+    eu_close(db);
+    unsigned fid2;
+    int64_t s1 = newest_size(dir, &fid2);
+    assert_int_equal(fid2, fid);
+    assert_int_equal(s1 - s0, 2 * rec);
+    db = eu_open(dir, NULL);
+    for (int i = 0; i < 5; i++) expect_i(db, i, i == 2 ? 2 : 1);
+    expect_absent_i(db, 5);
+    expect_i(db, 6, 1);
+    eu_close(db);
+
+    /* A failed tombstone write: the key stays. */
+    db = eu_open(dir, NULL);
+    cy_os_fail_at(CY_OS_PWRITE, 1, EIO, 0, 1);
+    key_of(k, 3);
+    rc = calypso_delete(db, k, KLEN);
+    cy_os_fail_reset();
+    EU_RC(db, CALYPSO_EIO, rc);
+    expect_i(db, 3, 1);
+    eu_close(db);
+    db = eu_open(dir, NULL);
+    expect_i(db, 3, 1);
+    eu_close(db);
+    tu_rmrf(dir);
+}
+
+static void test_failed_fdatasync_reported(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    memset(&o, 0, sizeof o);
+    o.sync = CALYPSO_SYNC_ALWAYS;
+    calypso *db = eu_open(dir, &o);
+    for (int i = 0; i < 3; i++) put_i(db, i, 1);
+    cy_os_fail_at(CY_OS_FDATASYNC, 1, EIO, 0, 0);
+    char k[KLEN];
+    uint8_t v[VLEN];
+    key_of(k, 3);
+    val_of(v, k, 1);
+    int rc = calypso_put(db, k, KLEN, v, VLEN);
+    cy_os_fail_reset();
+    /* Not acknowledged as durable. */
+    EU_RC(db, CALYPSO_EIO, rc);
+    assert_true(strlen(calypso_errmsg(db)) > 0);
+    calypso_close(db);
+    db = eu_open(dir, &o);
+    for (int i = 0; i < 3; i++) expect_i(db, i, 1);
+    put_i(db, 4, 1);
+    eu_close(db);
+    db = eu_open(dir, NULL);
+    expect_i(db, 4, 1);
+    eu_close(db);
+    tu_rmrf(dir);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) return child_main(argc, argv);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_torn_tail_put),
+        cmocka_unit_test(test_torn_tail_put_ttl),
+        cmocka_unit_test(test_torn_tail_delete),
+        cmocka_unit_test(test_torn_tail_many_files),
+        cmocka_unit_test(test_zero_filled_tail),
+        cmocka_unit_test(test_flipped_byte_sealed_file),
+        cmocka_unit_test(test_flipped_byte_newest_file_middle),
+        cmocka_unit_test(test_flipped_byte_found_on_get),
+        cmocka_unit_test(test_damaged_hints),
+        cmocka_unit_test(test_kill9_after_clean_reopen),
+        cmocka_unit_test(test_kill9_during_rotations),
+        cmocka_unit_test(test_meta_newer_version),
+        cmocka_unit_test(test_short_write_leaves_no_trace),
+        cmocka_unit_test(test_failed_fdatasync_reported),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
