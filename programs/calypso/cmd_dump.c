@@ -1,0 +1,162 @@
+/*
+ * cmd_dump.c: dump (every live key, value and expiry to stdout) and load
+ * (store the records of a dump), in the format of dumpfmt.h.
+ *
+ * A dump is a walk that reads each key's value from its callback; a key
+ * deleted or expired between the walk and the read is left out. Expiries
+ * are absolute (Unix milliseconds), so a dump loaded later does not give
+ * its keys a longer life: load skips records that have expired since.
+ * load reads its first record before opening the database, so that input
+ * that is not a dump never creates one.
+ */
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "dumpfmt.h"
+
+/* >> dump */
+typedef struct cli_dumper {
+    calypso *db;
+    uint64_t count;
+    int      rc;          /* a calypso error met in the walk */
+} cli_dumper;
+
+/* The expiry of key in Unix milliseconds, 0 for none. The public API has
+ * no call that tells a key's expiry yet, so every key is dumped as having
+ * none; this is the one place to change when it has. */
+static uint64_t cli_dump_expiry(calypso *db, const void *key, size_t klen)
+{
+    (void)db; (void)key; (void)klen;
+    return 0;
+}
+
+static int cli_dump_key(const void *key, size_t klen, void *ctx)
+{
+    cli_dumper *d = ctx;
+    void *val;
+    size_t vlen;
+    int rc = calypso_get(d->db, key, klen, &val, &vlen);
+    if (rc == CALYPSO_ENOTFOUND || rc == CALYPSO_EEXPIRED) return 0;
+    if (rc != CALYPSO_OK) { d->rc = rc; return 1; }
+    cli_dump_record(stdout, key, klen, val, vlen, cli_dump_expiry(d->db, key, klen));
+    calypso_free(val);
+    d->count++;
+    return ferror(stdout) ? 1 : 0;
+}
+
+int cli_cmd_dump(cli_ctx *c)
+{
+    cli_dumper d = { 0 };
+    int code = cli_open(c, c->args[0], CLI_READ, &d.db);
+    if (code != CLI_OK) return code;
+    cli_dump_header(stdout);
+    int rc = calypso_fold(d.db, cli_dump_key, &d);
+    if (rc < 0 || d.rc < 0) {
+        /* No trailer: load refuses the cut dump rather than half-load it. */
+        code = cli_fail(c, d.db, rc < 0 ? rc : d.rc, "dump");
+    } else {
+        cli_dump_trailer(stdout, d.count);
+    }
+    return cli_close(c, d.db, cli_finish_output(c, code));
+}
+
+/* >> load */
+typedef struct cli_loader {
+    cli_ctx        *c;
+    calypso        *db;
+    cli_dump_reader r;
+    cli_progress   *progress;
+    uint64_t        stored, expired;
+} cli_loader;
+
+/* Stores one record; a record that already expired is skipped. */
+static int cli_load_record(cli_loader *l, const cli_dump_rec *rec)
+{
+    uint64_t now = cli_wall_ms(), ttl = 0;
+    if (rec->expires_ms) {
+        if (rec->expires_ms <= now) { l->expired++; return CALYPSO_OK; }
+        ttl = rec->expires_ms - now;
+    }
+    int rc = calypso_put_ttl(l->db, rec->key, rec->klen, rec->val, rec->vlen, ttl);
+    if (rc == CALYPSO_OK) l->stored++;
+    return rc;
+}
+
+static int cli_load_bad_input(cli_loader *l)
+{
+    const char *name = l->c->nargs > 1 && strcmp(l->c->args[1], "-") != 0 ? l->c->args[1] : "stdin";
+    if (l->r.io_error) {
+        cli_warn(l->c, "%s: %s", name, strerror(errno));
+        return CLI_IOERR;
+    }
+    cli_warn(l->c, "%s: line %llu: %s", name, (unsigned long long)l->r.lineno, l->r.error);
+    return CLI_DBERR;
+}
+
+/* A record the engine refuses (an empty or oversized key or value) is bad
+ * input, not a usage error: exit 3 whatever the code. */
+static int cli_load_refused(cli_loader *l, int rc)
+{
+    char what[64];
+    snprintf(what, sizeof what, "line %llu", (unsigned long long)l->r.lineno);
+    int code = cli_fail(l->c, l->db, rc, what);
+    return code == CLI_USAGE ? CLI_DBERR : code;
+}
+
+/* Stores first and every record after it. Returns an exit code. */
+static int cli_load_all(cli_loader *l, cli_dump_rec *first)
+{
+    cli_dump_rec rec = *first;
+    int more = 1;
+    while (more == 1) {
+        int rc = cli_load_record(l, &rec);
+        if (rc != CALYPSO_OK) return cli_load_refused(l, rc);
+        more = cli_dump_next(&l->r, &rec);
+        cli_progress_set(l->progress, l->r.bytes);
+    }
+    return more < 0 ? cli_load_bad_input(l) : CLI_OK;
+}
+
+static uint64_t cli_input_size(FILE *f)
+{
+    struct stat st;
+    return fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+}
+
+static int cli_load_from(cli_loader *l, FILE *in)
+{
+    cli_dump_rec rec;
+    cli_dump_reader_init(&l->r, in);
+    int first = cli_dump_next(&l->r, &rec), code = CLI_OK;
+    if (first < 0) code = cli_load_bad_input(l);
+    if (code == CLI_OK) code = cli_open(l->c, l->c->args[0], CLI_CREATE, &l->db);
+    if (code == CLI_OK && first == 1) {
+        l->progress = cli_progress_start(l->c, "loading", cli_input_size(in));
+        code = cli_load_all(l, &rec);
+        cli_progress_stop(l->progress);
+    }
+    if (l->db) code = cli_close(l->c, l->db, code);
+    cli_dump_reader_free(&l->r);
+    return code;
+}
+
+int cli_cmd_load(cli_ctx *c)
+{
+    cli_loader l = { .c = c };
+    const char *path = c->nargs > 1 ? c->args[1] : "-";
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!in) {
+        cli_warn(c, "cannot open '%s': %s", path, strerror(errno));
+        return CLI_IOERR;
+    }
+    int code = cli_load_from(&l, in);
+    if (in != stdin) fclose(in);
+    if (code == CLI_OK)
+        printf("loaded %llu records (%llu already expired, skipped)\n",
+               (unsigned long long)l.stored, (unsigned long long)l.expired);
+    return cli_finish_output(c, code);
+}
