@@ -46,6 +46,7 @@ OBJ       := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(AMALG_SRC))
 # (phony targets that `make test` runs after the unit tests).
 PROGRAMS    :=
 EXTRA_TESTS :=
+.DEFAULT_GOAL := all
 include $(wildcard mk/*.mk)
 
 .PHONY: all lib programs deps test run-tests demo amalgamation check-amalgamation \

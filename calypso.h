@@ -283,6 +283,12 @@ void calypso_free(void *p);
  * error (CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL). */
 int  calypso_has(calypso *db, const void *key, size_t klen);
 
+/* The expiry of a live key: *expires_at_ms receives its absolute expiry in
+ * Unix milliseconds (wall clock), or 0 when it has none. Errors:
+ * CALYPSO_ENOTFOUND, CALYPSO_EEXPIRED, CALYPSO_EEMPTYKEY,
+ * CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL. Thread-safe; reads memory only. */
+int  calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_ms);
+
 /* Deletes key (appends a tombstone). CALYPSO_OK also when the key was
  * absent (then nothing is written). */
 int  calypso_delete(calypso *db, const void *key, size_t klen);

@@ -6,7 +6,6 @@
 
 # This fragment is read before the Makefile's first rule: keep `all` the
 # default goal whatever the fragments define.
-.DEFAULT_GOAL := all
 
 CLI_SRC    := $(sort $(wildcard programs/calypso/*.c))
 CLI_HDR    := $(wildcard programs/calypso/*.h)

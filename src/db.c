@@ -557,6 +557,23 @@ int calypso_has(calypso *db, const void *key, size_t klen)
     return l && (!expiry || expiry > cy_now_ms());
 }
 
+int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_ms)
+{
+    int rc = cy_db_usable(db);
+    if (!rc) rc = cy_db_check_key(db, key, klen);
+    if (!rc && !expires_at_ms) rc = cy_err(db, CALYPSO_EINVAL, "calypso_ttl needs an output");
+    if (rc) return rc;
+    uint64_t expiry;
+    pthread_rwlock_rdlock(&db->kd_lock);
+    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+    pthread_rwlock_unlock(&db->kd_lock);
+    *expires_at_ms = 0;
+    if (!l) return CALYPSO_ENOTFOUND;
+    if (expiry && expiry <= cy_now_ms()) return CALYPSO_EEXPIRED;
+    *expires_at_ms = expiry;
+    return CALYPSO_OK;
+}
+
 uint64_t calypso_len(calypso *db)
 {
     if (cy_db_usable(db)) return 0;

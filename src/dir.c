@@ -209,8 +209,8 @@ CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t *
         cy_free(l.hints);
         return rc;
     }
-    qsort(l.fids, l.n, sizeof *l.fids, cy_dir_cmp_u32);
-    qsort(l.hints, l.nh, sizeof *l.hints, cy_dir_cmp_u32);
+    if (l.n) qsort(l.fids, l.n, sizeof *l.fids, cy_dir_cmp_u32);
+    if (l.nh) qsort(l.hints, l.nh, sizeof *l.hints, cy_dir_cmp_u32);
     for (uint32_t i = 0, j = 0; i < l.n; i++) {
         while (j < l.nh && l.hints[j] < l.fids[i]) j++;
         l.hint[i] = j < l.nh && l.hints[j] == l.fids[i];

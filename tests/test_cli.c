@@ -707,6 +707,34 @@ static void test_cli_roundtrip_via_pipe(void **state)
     tu_rmrf(s.dir);
 }
 
+/* A key's TTL survives dump and load: its absolute expiry is the same. */
+static void test_dump_load_keeps_ttl(void **state)
+{
+    (void)state;
+    scratch s = scratch_new();
+    EXPECT(0, "", "put", s.db, "session", "tok", "--ttl", "1h");
+    EXPECT(0, "", "put", s.db, "forever", "v");
+    run_t d = RUN("dump", s.db);
+    assert_int_equal(d.code, 0);
+    assert_non_null(strstr(d.out, "forever v 0\n"));
+    const char *line = strstr(d.out, "session tok ");
+    assert_non_null(line);
+    unsigned long long at = strtoull(line + strlen("session tok "), NULL, 10);
+    unsigned long long now = (unsigned long long)time(NULL) * 1000ull;
+    assert_true(at > now + 3500000ull && at <= now + 3600000ull + 2000ull);
+    char dst[600];
+    snprintf(dst, sizeof dst, "%s/copy", s.dir);
+    run_t l = RUN_IN(d.out, d.outlen, "load", dst);
+    assert_int_equal(l.code, 0);
+    run_t again = RUN("dump", dst);
+    assert_int_equal(again.code, 0);
+    assert_string_equal(again.out, d.out);     /* same expiry, to the millisecond */
+    run_free(&d);
+    run_free(&l);
+    run_free(&again);
+    tu_rmrf(s.dir);
+}
+
 static void find_binary(const char *argv0)
 {
     const char *env = getenv("CALYPSO_CLI");
@@ -733,6 +761,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_put_get_del_has),
         cmocka_unit_test(test_put_from_stdin),
         cmocka_unit_test(test_put_ttl),
+        cmocka_unit_test(test_dump_load_keeps_ttl),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_help_and_version),
         cmocka_unit_test(test_missing_database),

@@ -25,13 +25,11 @@ typedef struct cli_dumper {
     int      rc;          /* a calypso error met in the walk */
 } cli_dumper;
 
-/* The expiry of key in Unix milliseconds, 0 for none. The public API has
- * no call that tells a key's expiry yet, so every key is dumped as having
- * none; this is the one place to change when it has. */
+/* The expiry of key in Unix milliseconds, 0 for none. */
 static uint64_t cli_dump_expiry(calypso *db, const void *key, size_t klen)
 {
-    (void)db; (void)key; (void)klen;
-    return 0;
+    uint64_t at = 0;
+    return calypso_ttl(db, key, klen, &at) == CALYPSO_OK ? at : 0;
 }
 
 static int cli_dump_key(const void *key, size_t klen, void *ctx)
