@@ -9,7 +9,7 @@
  *
  * Options: --quick, --n N, --reps R, --dir D, --results R, --plot FILE,
  * --engines a,b, --groups g,h, --durable-secs S, --durable-ops K,
- * --big-bytes B, --timeout S. The driver passes its options on to every
+ * --big-bytes B, --work-secs S, --timeout S. The driver passes its options on to every
  * child so that both sides agree on N and the bounds.
  *
  * The adapter table: mk/bench.mk compiles this file with
@@ -118,7 +118,7 @@ static void bench_usage(void)
         "usage: harness [--quick] [--n N] [--reps R] [--dir D] [--results R]\n"
         "               [--plot FILE] [--engines a,b] [--groups g,h]\n"
         "               [--durable-secs S] [--durable-ops K] [--big-bytes B]\n"
-        "               [--timeout S]\n"
+        "               [--work-secs S] [--timeout S]\n"
         "       harness run ENGINE GROUP DIR [options]\n"
         "       harness list\n");
 }
@@ -131,7 +131,8 @@ static void bench_defaults(struct bench_params *p, int quick)
     p->reps = 3;
     p->durable_secs = quick ? 0.3 : 2.0;
     p->durable_ops = quick ? 300 : 2000;
-    p->timeout_secs = quick ? 120 : 900;
+    p->timeout_secs = quick ? 120 : 1200;
+    p->work_secs = quick ? 20 : 10;
     p->dir = "build/bench-tmp";
     p->results = "bench/results";
     p->plot = "bench/plot.gp";
@@ -167,10 +168,11 @@ static int bench_parse(int argc, char **argv, struct bench_params *p,
         else if (strcmp(o, "--durable-ops") == 0) p->durable_ops = strtoull(v, NULL, 10);
         else if (strcmp(o, "--big-bytes") == 0) { p->big_bytes = strtoull(v, NULL, 10); big_set = 1; }
         else if (strcmp(o, "--timeout") == 0) p->timeout_secs = atof(v);
+        else if (strcmp(o, "--work-secs") == 0) p->work_secs = atof(v);
         else return -1;
     }
     if (!big_set)
-        p->big_bytes = p->n * 256;        /* 256 MB of values at N = 1M */
+        p->big_bytes = p->n * 128;        /* 128 MB of values at N = 1M */
     if (p->n < 100 || p->reps < 1 || p->durable_secs <= 0 || p->durable_ops < 1)
         return -1;
     return npos;

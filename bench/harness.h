@@ -92,6 +92,7 @@ struct bench_params {
     double   durable_secs;   /* time bound of each durable workload        */
     uint64_t durable_ops;    /* op bound per writer thread                 */
     uint64_t big_bytes;      /* data budget of the big-value groups        */
+    double   work_secs;      /* workloads but fillrandom stop after this   */
     int      quick;          /* set by --quick: labels the output          */
     double   timeout_secs;   /* a child running longer is killed           */
     const char *dir;         /* where databases live while measured        */

@@ -38,6 +38,9 @@
 #ifndef BENCH_CFLAGS
 #define BENCH_CFLAGS "(unknown)"
 #endif
+#ifndef BENCH_COMMIT
+#define BENCH_COMMIT ""
+#endif
 
 /* >> filesystem helpers -------------------------------------------------------- */
 
@@ -142,10 +145,13 @@ static void drv_machine(const struct bench_params *p, struct bench_results *res)
     FILE *f = fmemopen(res->machine, sizeof res->machine - 1, "w");
     if (!f)
         return;
-    fprintf(f, "- Machine: %ld cores, %s, %.1f GiB RAM, %s %s %s\n",
-            sysconf(_SC_NPROCESSORS_ONLN), cpu, ram, u.sysname, u.release, u.machine);
+    double load[1] = { -1 };
+    getloadavg(load, 1);
+    fprintf(f, "- Machine: %ld cores, %s, %.1f GiB RAM, %s %s %s; load average %.2f at start\n",
+            sysconf(_SC_NPROCESSORS_ONLN), cpu, ram, u.sysname, u.release, u.machine, load[0]);
     fprintf(f, "- Bench dir: %s: %s\n", real, fs);
-    fprintf(f, "- Build: cc %s, flags `%s`%s\n", __VERSION__, BENCH_CFLAGS,
+    fprintf(f, "- Build: calypso at commit %s, cc %s, flags `%s`%s\n",
+            BENCH_COMMIT[0] ? BENCH_COMMIT : "?", __VERSION__, BENCH_CFLAGS,
 #ifdef NDEBUG
             "");
 #else
@@ -180,12 +186,13 @@ static int drv_selected(const char *list, const char *name)
 static pid_t drv_spawn(const struct bench_params *p, const char *engine,
                        const char *group, const char *dir, int *fd)
 {
-    char n[32], ds[32], dops[32], big[32];
+    char n[32], ds[32], dops[32], big[32], rs[32];
     int pfd[2];
     snprintf(n, sizeof n, "%llu", (unsigned long long)p->n);
     snprintf(ds, sizeof ds, "%g", p->durable_secs);
     snprintf(dops, sizeof dops, "%llu", (unsigned long long)p->durable_ops);
     snprintf(big, sizeof big, "%llu", (unsigned long long)p->big_bytes);
+    snprintf(rs, sizeof rs, "%g", p->work_secs);
     if (pipe(pfd) != 0)
         return -1;
     pid_t parent = getpid(), pid = fork();
@@ -197,7 +204,8 @@ static pid_t drv_spawn(const struct bench_params *p, const char *engine,
         close(pfd[0]);
         close(pfd[1]);
         execl("/proc/self/exe", "harness", "run", engine, group, dir, "--n", n,
-              "--durable-secs", ds, "--durable-ops", dops, "--big-bytes", big, (char *)NULL);
+              "--durable-secs", ds, "--durable-ops", dops, "--big-bytes", big,
+              "--work-secs", rs, (char *)NULL);
         _exit(127);
     }
     close(pfd[1]);

@@ -219,8 +219,9 @@ static void rep_row(FILE *f, const struct bench_params *p, const struct bench_re
         fprintf(f, " %s |", cell);
     }
     fprintf(f, " %s |", be >= 0 ? r->eng[be]->name : "-");
+    double x = bench_metrics[m].lower ? best / (cal > 0 ? cal : 1) : cal / (best > 0 ? best : 1);
     if (have_cal && be >= 0 && best > 0 && cal > 0)
-        fprintf(f, " %.2fx |", bench_metrics[m].lower ? best / cal : cal / best);
+        fprintf(f, x >= 0.1 ? " %.2fx |" : " %.2gx |", x);
     else
         fprintf(f, " - |");
     rep_verdict(p, r, m, have_cal, cal, tgt, sizeof tgt, &verdict);
@@ -252,12 +253,14 @@ static void rep_params(FILE *f, const struct bench_params *p)
     fprintf(f, "- Workloads: N = %llu keys of 16 bytes, 100-byte values; "
                "1 KiB values with N = %llu and 16 KiB values with N = %llu "
                "(N scaled down so that values stay within %.0f MiB); "
-               "durable writes bounded to %g s or %llu ops per writer.\n",
+               "durable writes bounded to %g s or %llu ops per writer; every other "
+               "workload but fillrandom stops after %g s if its N operations are not "
+               "done by then (the rate is over the operations done).\n",
             (unsigned long long)p->n,
             (unsigned long long)bench_group_n(p, &bench_groups[2]),
             (unsigned long long)bench_group_n(p, &bench_groups[3]),
             (double)p->big_bytes / (1 << 20), p->durable_secs,
-            (unsigned long long)p->durable_ops);
+            (unsigned long long)p->durable_ops, p->work_secs);
     fprintf(f, "- Each figure is the median of %d runs; each engine and workload group "
                "runs in a process of its own, engines round-robin across runs.\n", p->reps);
 }
@@ -457,11 +460,13 @@ static int rep_readme(const struct bench_params *p, const struct bench_results *
                "write, but what survives a crash still differs: calypso (SYNC_NONE), "
                "LevelDB, RocksDB and SQLite (WAL, synchronous=NORMAL) have handed each "
                "write to the kernel and lose nothing when the process dies, only on "
-               "power loss; LMDB with NOSYNC keeps a consistent database after a process "
-               "crash but may lose the last transactions on power loss; Tkrzw and Kyoto "
-               "Cabinet write through a memory map and are only guaranteed consistent "
-               "after a clean close or a sync. The durable workloads use each engine's "
-               "way of making every acknowledged write survive power loss:\n\n");
+               "power loss (SQLite then rolls back the last transactions); LMDB with "
+               "MDB_NOSYNC survives a process crash, but a system crash can lose the last "
+               "transactions or corrupt the database (lmdb.h); Tkrzw and Kyoto Cabinet "
+               "update their files in place through a memory map, are consistent only "
+               "after a clean close or a sync, and after a crash rebuild on open. The "
+               "durable workloads use each engine's way of making every acknowledged "
+               "write survive power loss:\n\n");
     rep_engine_notes(f, r);
     fprintf(f, "\nFairness notes: LMDB and SQLite fills, overwrites and deletes are batched "
                "%d writes per transaction (as a user of a transactional engine would); "
@@ -469,7 +474,10 @@ static int rep_readme(const struct bench_params *p, const struct bench_results *
                "one write per call (per transaction) everywhere. calypso's scans walk "
                "keys in order and read each value with one get, as its API offers. Peak "
                "RSS counts file pages an engine maps (LMDB, Tkrzw, Kyoto Cabinet) and the "
-               "harness's own key permutations (12 bytes per key).\n", BENCH_BATCH);
+               "harness's own key permutations (12 bytes per key). Bytes on disk are blocks "
+               "allocated (st_blocks), so RocksDB's figure includes the space it "
+               "preallocates for its WAL. Open times of LevelDB and RocksDB include "
+               "replaying the log of writes still in the memtable at close.\n", BENCH_BATCH);
     return fclose(f) == 0 ? 0 : -1;
 }
 

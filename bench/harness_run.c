@@ -183,17 +183,31 @@ static double run_peak_rss(void)
 
 /* >> write workloads ---------------------------------------------------------- */
 
+/* Whether a workload that started at t0 has used its time (--work-secs),
+ * checked every 256 operations. Only fillrandom always completes: every
+ * later workload needs all N keys. The others measure a steady rate, which
+ * a part of N gives as well, and leave a state the next one accepts
+ * (overwrites keep the key set; deleterandom is the last). */
+static inline int run_over(const struct run *r, uint64_t i, double t0)
+{
+    return (i & 255) == 0 && i > 0 && bench_now() - t0 >= r->p->work_secs;
+}
+
 /* Writes keys order[0..n-1] (or 0..n-1 when order is NULL) with values of
- * `version`, or deletes them when del is set. Transactional engines get a
+ * `version`, or deletes them when del is set; stops early (at a batch
+ * boundary) when bounded and over time. Transactional engines get a
  * begin/commit around every BENCH_BATCH operations. */
 static int run_write(struct run *r, const char *metric, const uint32_t *order,
-                     uint64_t version, int del)
+                     uint64_t version, int del, int bounded)
 {
     const struct bench_adapter *a = r->a;
     char k[KEYLEN];
     double t0 = bench_now();
-    for (uint64_t i = 0; i < r->n; i++) {
+    uint64_t i;
+    for (i = 0; i < r->n; i++) {
         uint64_t idx = order ? order[i] : i;
+        if (bounded && i > 0 && i % BENCH_BATCH == 0 && bench_now() - t0 >= r->p->work_secs)
+            break;
         if (a->begin && i % BENCH_BATCH == 0 && a->begin(r->s) != 0)
             return BENCH_ERR;
         run_key(idx, k);
@@ -204,7 +218,7 @@ static int run_write(struct run *r, const char *metric, const uint32_t *order,
         if (a->commit && (i + 1 == r->n || (i + 1) % BENCH_BATCH == 0) && a->commit(r->s) != 0)
             return BENCH_ERR;
     }
-    run_rate(r, metric, r->n, bench_now() - t0);
+    run_rate(r, metric, i, bench_now() - t0);
     return 0;
 }
 
@@ -216,7 +230,8 @@ static int run_read(struct run *r, const char *metric, int missing, uint64_t see
     char k[KEYLEN];
     size_t vl;
     double t0 = bench_now();
-    for (uint64_t i = 0; i < r->n; i++) {
+    uint64_t i;
+    for (i = 0; i < r->n && !run_over(r, i, t0); i++) {
         run_key(run_rand(&seed) % r->n, k);
         if (missing)
             k[KEYLEN - 1] = 'x';
@@ -227,7 +242,7 @@ static int run_read(struct run *r, const char *metric, int missing, uint64_t see
             return bench_errf(r->a->name, "%s: wrong answer for key %.16s (rc %d, vlen %zu)",
                               metric, k, rc, vl);
     }
-    run_rate(r, metric, r->n, bench_now() - t0);
+    run_rate(r, metric, i, bench_now() - t0);
     return 0;
 }
 
@@ -276,7 +291,8 @@ static int run_prefix(struct run *r)
     uint64_t groups = r->n / 100, seed = 7, nscan = groups;
     char k[KEYLEN];
     double t0 = bench_now();
-    for (uint64_t i = 0; i < nscan; i++) {
+    uint64_t i;
+    for (i = 0; i < nscan && !run_over(r, i, t0); i++) {
         uint64_t gi = run_rand(&seed) % groups;
         struct run_scan c = { .vsize = r->cfg.vsize };
         run_key(gi * 100, k);
@@ -286,7 +302,7 @@ static int run_prefix(struct run *r)
             return bench_errf(r->a->name, "prefix100: %llu keys under %.14s (expected 100)",
                               (unsigned long long)c.count, k);
     }
-    run_rate(r, "prefix100", nscan, bench_now() - t0);
+    run_rate(r, "prefix100", i, bench_now() - t0);
     return 0;
 }
 
@@ -311,6 +327,8 @@ static void *run_mixed_thread(void *arg)
     size_t vl;
     for (w->ops = 0; w->ops < w->limit && w->rc == 0; w->ops++) {
         uint64_t x = run_rand(&seed), idx = (x >> 8) % w->r->n;
+        if ((w->ops & 255) == 255 && bench_now() >= w->deadline)
+            break;
         run_key(idx, k);
         if (x % 10 == 0)
             w->rc = a->put(w->s, k, KEYLEN, run_value(w->r, idx, 3), w->r->cfg.vsize);
@@ -393,7 +411,7 @@ static int run_fillseq(struct run *r)
     r->cfg.dir = sub;
     int rc = run_fresh(r);
     if (rc == 0)
-        rc = run_write(r, "fillseq", NULL, 1, 0);
+        rc = run_write(r, "fillseq", NULL, 1, 0, 1);
     if (run_close(r) != 0)
         rc = BENCH_ERR;
     nftw(sub, run_rmdir_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -454,17 +472,17 @@ static int run_main(struct run *r)
     int rc = fill && over && del ? 0 : bench_errf(r->a->name, "no memory for permutations");
     if (rc == 0) rc = run_fillseq(r);
     if (rc == 0) rc = run_fresh(r);
-    if (rc == 0) rc = run_write(r, "fillrandom", fill, 1, 0);
+    if (rc == 0) rc = run_write(r, "fillrandom", fill, 1, 0, 0);
     if (rc == 0) { run_disk(r, "disk_fill"); run_keydir(r); }
-    if (rc == 0) rc = run_write(r, "overwrite", over, 2, 0);
+    if (rc == 0) rc = run_write(r, "overwrite", over, 2, 0, 1);
     if (rc == 0) run_disk(r, "disk_overwrite");
     if (rc == 0) rc = run_merge(r);
     if (rc == 0) rc = run_reopen_timed(r);
     if (rc == 0) rc = run_read(r, "readrandom", 0, 11);
     if (rc == 0) rc = run_read(r, "readmissing", 1, 12);
     if (rc == 0) rc = run_scans(r);
-    if (rc == 0) rc = run_threads(r, "mixed", 2, run_mixed_thread, r->n / 2, 0);
-    if (rc == 0) rc = run_write(r, "deleterandom", del, 0, 1);
+    if (rc == 0) rc = run_threads(r, "mixed", 2, run_mixed_thread, r->n / 2, r->p->work_secs);
+    if (rc == 0) rc = run_write(r, "deleterandom", del, 0, 1, 1);
     if (run_close(r) != 0)
         rc = BENCH_ERR;
     if (rc == 0)
@@ -495,7 +513,7 @@ static int run_values(struct run *r)
 {
     uint32_t *fill = run_perm(r->n, 1);
     int rc = fill ? run_fresh(r) : bench_errf(r->a->name, "no memory");
-    if (rc == 0) rc = run_write(r, "fillrandom", fill, 1, 0);
+    if (rc == 0) rc = run_write(r, "fillrandom", fill, 1, 0, 0);
     if (rc == 0) rc = run_read(r, "readrandom", 0, 11);
     if (run_close(r) != 0)
         rc = BENCH_ERR;

@@ -17,8 +17,8 @@ set style histogram clustered gap 1
 set style fill solid 0.9 border rgb "#333333"
 set boxwidth 0.9
 set grid ytics lc rgb "#dddddd"
-set key outside right top vertical
-set xtics nomirror
+set key outside right top vertical noenhanced
+set xtics nomirror noenhanced
 set ytics nomirror
 set border 3
 if (logy) { set logscale y; set format y "10^{%L}" } else { set yrange [0:*] }

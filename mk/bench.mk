@@ -41,8 +41,9 @@ BENCH_NAMES := $(foreach e,$(BENCH_ENGINE_LINES),$(firstword $(subst =, ,$(e))))
 BENCH_LIBS  := $(foreach e,$(BENCH_ENGINE_LINES),$(subst $(bench_comma), ,$(word 2,$(subst =, ,$(e)))))
 BENCH_SRC   := bench/harness.c bench/harness_run.c bench/harness_driver.c bench/harness_report.c \
                $(BENCH_NAMES:%=bench/adapters/%.c)
-BENCH_DEFS  := -D'BENCH_ADAPTER_FILES(X)=$(foreach n,$(BENCH_NAMES),X($(n)))' \
-               -D'BENCH_CFLAGS="$(CFLAGS_ALL)"'
+BENCH_DEFS   = -D'BENCH_ADAPTER_FILES(X)=$(foreach n,$(BENCH_NAMES),X($(n)))' \
+               -D'BENCH_CFLAGS="$(CFLAGS_ALL)"' \
+               -D'BENCH_COMMIT="$(shell git rev-parse --short HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- src calypso.c calypso.h 2>/dev/null || echo +changes)"'
 BENCH_BIN   := $(BUILD)/bench/harness
 BENCH_DIR   ?= $(BUILD)/bench-tmp
 BENCH_OPTS   = --dir $(BENCH_DIR) $(if $(BENCH_N),--n $(BENCH_N)) \
