@@ -427,6 +427,7 @@ static void model_run(long ops, int automerge, const char *what)
         r.opt.sync_interval_ms = 5;
     } else {
         r.opt.merge_trigger_ratio = -1;
+        r.opt.max_open_files = 2;        /* sealed files get closed and reopened */
     }
     r.db = eu_open(r.dir, &r.opt);
     size_t vcap = 4096;
@@ -496,11 +497,71 @@ static void test_model_auto_merge(void **state)
     model_run(10000, 1, "test_model_auto_merge");
 }
 
+/* Deleted keys stay deleted through merges and reopens (the Bitcask
+ * family's resurrection bugs): values and tombstones spread over many
+ * files, merged in several rounds, with reopens between. */
+static void test_deletes_survive_merges(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    memset(&o, 0, sizeof o);
+    o.max_datafile_size = 4096;
+    o.merge_trigger_ratio = -1;
+    calypso *db = eu_open(dir, &o);
+    enum { NK = 200 };
+    int live[NK] = {0};
+    uint64_t version[NK] = {0};
+    char k[16];
+    uint8_t v[64];
+    for (int round = 1; round <= 6; round++) {
+        for (int i = 0; i < NK; i++) {
+            /* Round 1 puts all; later rounds put a third, delete a third. */
+            int kl = snprintf(k, sizeof k, "d%03d", i);
+            int what = round == 1 ? 0 : (i + round) % 3;
+            if (what == 0) {
+                version[i] = (uint64_t)round;
+                eu_make_value(v, sizeof v, k, (size_t)kl, version[i]);
+                EU_OK(db, calypso_put(db, k, (size_t)kl, v, sizeof v));
+                live[i] = 1;
+            } else if (what == 1) {
+                EU_OK(db, calypso_delete(db, k, (size_t)kl));
+                live[i] = 0;
+            }
+        }
+        if (round % 2 == 0) EU_OK(db, calypso_merge(db));
+        if (round % 3 == 0) EU_OK(db, calypso_merge(db));   /* twice in a row */
+        if (round % 2 == 1) EU_OK(db, calypso_reopen(db));
+        else { eu_close(db); db = eu_open(dir, &o); }
+        uint64_t n = 0;
+        for (int i = 0; i < NK; i++) {
+            int kl = snprintf(k, sizeof k, "d%03d", i);
+            if (!live[i]) { eu_expect_rc(db, k, (size_t)kl, CALYPSO_ENOTFOUND); continue; }
+            n++;
+            eu_make_value(v, sizeof v, k, (size_t)kl, version[i]);
+            eu_expect(db, k, (size_t)kl, v, sizeof v);
+        }
+        assert_int_equal(calypso_len(db), n);
+    }
+    /* Everything deleted, merged, reopened: empty. */
+    EU_OK(db, calypso_delete_all(db));
+    EU_OK(db, calypso_merge(db));
+    eu_close(db);
+    db = eu_open(dir, &o);
+    assert_int_equal(calypso_len(db), 0);
+    EU_OK(db, calypso_merge(db));
+    EU_OK(db, calypso_reopen(db));
+    assert_int_equal(calypso_len(db), 0);
+    eu_close(db);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_explicit_merges),
         cmocka_unit_test(test_model_auto_merge),
+        cmocka_unit_test(test_deletes_survive_merges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

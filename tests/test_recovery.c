@@ -776,6 +776,49 @@ static void test_meta_newer_version(void **state)
     tu_rmrf(dir);
 }
 
+/* A reopen that fails (here: META now names a newer format) leaves a
+ * handle that refuses every call but close, and closing it is clean. */
+static void test_failed_reopen_refuses_calls(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso *db = eu_open(dir, NULL);
+    put_i(db, 1, 1);
+    char meta[1024];
+    eu_path(meta, sizeof meta, dir, "META");
+    size_t len;
+    char *orig = eu_read_file(meta, &len);
+    eu_write_file(meta, "calypso-format 999\n", 19);
+    EU_RC(db, CALYPSO_EVERSION, calypso_reopen(db));
+    assert_true(strlen(calypso_errmsg(db)) > 0);
+    char k[KLEN];
+    uint8_t v[VLEN];
+    key_of(k, 1);
+    val_of(v, k, 1);
+    void *got = (void *)&got;
+    size_t glen = 3;
+    assert_true(calypso_get(db, k, KLEN, &got, &glen) < 0);
+    assert_null(got);
+    assert_true(calypso_put(db, k, KLEN, v, VLEN) < 0);
+    assert_true(calypso_delete(db, k, KLEN) < 0);
+    assert_true(calypso_sync(db) < 0);
+    assert_true(calypso_merge(db) < 0);
+    struct calypso_stats st;
+    assert_true(calypso_stats(db, &st) < 0);
+    eu_keys ks = {0};
+    assert_true(calypso_fold(db, eu_collect, &ks) < 0);
+    assert_int_equal(ks.n, 0);
+    calypso_close(db);
+    /* Nothing was lost meanwhile. */
+    eu_write_file(meta, orig, len);
+    free(orig);
+    db = eu_open(dir, NULL);
+    expect_i(db, 1, 1);
+    assert_int_equal(calypso_len(db), 1);
+    eu_close(db);
+    tu_rmrf(dir);
+}
+
 // >> failed writes -------------------------------------------------------------------
 
 static void test_short_write_leaves_no_trace(void **state)
@@ -882,6 +925,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kill9_after_clean_reopen),
         cmocka_unit_test(test_kill9_during_rotations),
         cmocka_unit_test(test_meta_newer_version),
+        cmocka_unit_test(test_failed_reopen_refuses_calls),
         cmocka_unit_test(test_short_write_leaves_no_trace),
         cmocka_unit_test(test_failed_fdatasync_reported),
     };
