@@ -203,6 +203,8 @@ typedef struct cy_art {
     uint64_t bytes;    /* bytes held by nodes and leaves (keys included)   */
     uint32_t max_klen; /* longest key since the tree was last empty: it
                           bounds the height, so iterator stacks            */
+    struct cy_art_slab *slab;  /* the leaves' pages (art.c); NULL until the
+                          first insert, kept until cy_art_destroy        */
 } cy_art;
 
 CY_INTERNAL void cy_art_init(cy_art *t);
@@ -1126,7 +1128,12 @@ static void cy_os_pl_undo(cy_os_pl_op *op)
     }
 }
 
-/* Rewinds a file changed since its last sync, as the crash mode says. */
+/* Rewinds a file changed since its last sync, as the crash mode says. The
+ * changed range is [lo, hi): lo the lowest offset touched since the sync,
+ * hi the end of the bytes written (or the synced length, if more). TORN and
+ * GARBLE keep the new bytes of a random prefix [lo, keep) of it (writes
+ * reach the disk in order); past keep, TORN has the old bytes back (or the
+ * file ends there) and GARBLE has random bytes up to hi. */
 static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
 {
     if (f->dirty_lo == UINT64_MAX || !f->path || !cy_os_pl_is(f->path, f->dev, f->ino)) return;
@@ -1139,12 +1146,16 @@ static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
     }
     uint64_t cur = (uint64_t)st.st_size, base = f->synced_len;
     uint64_t lo = f->dirty_lo < base ? f->dirty_lo : base;
+    uint64_t hi = f->dirty_hi > base ? f->dirty_hi : base;
+    if (hi > cur) hi = cur > base ? cur : base;
+    if (hi < lo) hi = lo;
+    uint64_t keep = lo;
+    if (mode == CY_OS_PL_TORN || mode == CY_OS_PL_GARBLE) {
+        keep = lo + cy_os_pl_rand() % (hi - lo + 1);
+        if (keep > cur) keep = cur;
+    }
     int rc = 0;
-    if (lo < base) rc |= cy_os_raw_pwrite(fd, f->synced + lo, (size_t)(base - lo), lo);
-    /* Bytes written since the sync, beyond the synced length. */
-    uint64_t hi = f->dirty_hi < cur ? f->dirty_hi : cur;
-    uint64_t span = hi > base ? hi - base : 0;
-    uint64_t keep = base + (span ? cy_os_pl_rand() % (span + 1) : 0);
+    if (keep < base) rc |= cy_os_raw_pwrite(fd, f->synced + keep, (size_t)(base - keep), keep);
     switch (mode) {
     case CY_OS_PL_DROP:
         rc |= ftruncate(fd, (off_t)base);
@@ -1154,8 +1165,7 @@ static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
         if (cur > base) rc |= ftruncate(fd, (off_t)cur);
         break;
     case CY_OS_PL_TORN:
-        rc |= ftruncate(fd, (off_t)(cur < keep ? cur : keep));
-        if (cur < base) rc |= ftruncate(fd, (off_t)base);
+        rc |= ftruncate(fd, (off_t)(keep > base ? keep : base));
         break;
     default: {                                   /* CY_OS_PL_GARBLE */
         uint8_t junk[4096];
@@ -1165,7 +1175,6 @@ static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
             rc |= cy_os_raw_pwrite(fd, junk, n, at);
             at += n;
         }
-        if (cur < base) rc |= ftruncate(fd, (off_t)base);
         break;
     }
     }
@@ -1625,11 +1634,34 @@ typedef struct cy_art_node {
                           children in bitmap words 0..w, for w < 3          */
 } cy_art_node;
 
-typedef struct cy_art_leaf {
-    cy_loc   loc;
-    uint16_t klen;
-    uint8_t  key[];
-} cy_art_leaf;
+/* Leaves. A slab leaf is { cy_loc loc; uint8_t key[klen]; } in a slot of
+ * its page's class, the key length in the page header; a big leaf (klen >
+ * CY_ART_SLAB_KMAX) is one allocation { cy_loc loc; uint16_t klen;
+ * uint8_t key[klen]; }. A leaf reference is the address of its loc with
+ * bit 0 set, and bit 1 set too for a big leaf. */
+#define CY_ART_BIG        0x02u
+#define CY_ART_PAGE       65536u  /* slab page: size and alignment            */
+#define CY_ART_PAGE_HDR   64u     /* page header: slots start a line in       */
+#define CY_ART_SLAB_KMAX  1024u   /* longer keys get an allocation each       */
+#define CY_ART_CHUNK_MAX  64u     /* pages per chunk, at most                 */
+
+typedef struct cy_art_page {
+    uint16_t klen;     /* the key length of every leaf on this page          */
+} cy_art_page;
+
+typedef struct cy_art_class {
+    uint8_t *free;     /* freed slots, linked through their first word       */
+    uint8_t *next;     /* next unused slot of the current page (NULL: none)  */
+} cy_art_class;
+
+struct cy_art_slab {
+    cy_art_class cls[CY_ART_SLAB_KMAX + 1];   /* by key length               */
+    uint8_t *page_next, *page_end;  /* aligned pages of the newest chunk not
+                                       yet handed to a class              */
+    uint8_t *chunks;                /* every chunk, linked through its first
+                                       word (which precedes its first page) */
+    uint32_t chunk_pages;           /* pages in the newest chunk           */
+};
 
 /* Offset of kids[] from the node start, by kind. */
 static const uint16_t cy_art_kids_off[4] = { 8, 24, 40, 8 };
@@ -1647,14 +1679,25 @@ static inline int cy_art_is_leaf(const void *ref)
     return ((uintptr_t)ref & 1u) != 0;
 }
 
-static inline cy_art_leaf *cy_art_leaf_of(const void *ref)
+static inline cy_loc *cy_art_leaf_loc(const void *ref)
 {
-    return (cy_art_leaf *)((uintptr_t)ref - 1u);
+    return (cy_loc *)((uintptr_t)ref & ~(uintptr_t)3u);
 }
 
-static inline void *cy_art_leaf_ref(const cy_art_leaf *l)
+/* Bit 1 of the reference is 2 exactly when the key sits 2 bytes further. */
+static inline const uint8_t *cy_art_leaf_key(const void *ref)
 {
-    return (void *)((uintptr_t)l + 1u);
+    uintptr_t a = (uintptr_t)ref;
+    return (const uint8_t *)((a & ~(uintptr_t)3u) + sizeof(cy_loc) + (a & CY_ART_BIG));
+}
+
+static inline size_t cy_art_leaf_klen(const void *ref)
+{
+    uintptr_t a = (uintptr_t)ref;
+    uint16_t klen;
+    if (a & CY_ART_BIG) memcpy(&klen, (const uint8_t *)(a - 3u) + sizeof(cy_loc), sizeof klen);
+    else klen = ((const cy_art_page *)(a & ~(uintptr_t)(CY_ART_PAGE - 1u)))->klen;
+    return klen;
 }
 
 static inline unsigned cy_art_kind(const cy_art_node *n)
@@ -1783,16 +1826,17 @@ static size_t cy_art_node_size(unsigned kind, unsigned cap, int tslot)
     return cy_art_kids_off[kind] + sizeof(void *) * (cap + (tslot ? 1u : 0u));
 }
 
-static size_t cy_art_leaf_size(size_t klen)
+/* A slab slot keeps the next slot's loc 8-aligned; a big leaf is exact. */
+static inline size_t cy_art_leaf_size(size_t klen)
 {
-    /* Never below sizeof: a struct lvalue must fit its object. */
-    size_t s = offsetof(cy_art_leaf, key) + klen;
-    return s < sizeof(cy_art_leaf) ? sizeof(cy_art_leaf) : s;
+    if (klen > CY_ART_SLAB_KMAX) return sizeof(cy_loc) + sizeof(uint16_t) + klen;
+    return (sizeof(cy_loc) + klen + 7u) & ~(size_t)7u;
 }
 
-static inline int cy_art_leaf_eq(const cy_art_leaf *l, const uint8_t *k, size_t klen)
+static inline int cy_art_leaf_eq(const void *ref, const uint8_t *k, size_t klen)
 {
-    return l->klen == klen && (klen == 0 || memcmp(l->key, k, klen) == 0);
+    return cy_art_leaf_klen(ref) == klen &&
+           (klen == 0 || memcmp(cy_art_leaf_key(ref), k, klen) == 0);
 }
 
 /* memcmp order, the shorter key first on a tie. */
@@ -1823,23 +1867,106 @@ static void cy_art_node_free(cy_art *t, cy_art_node *n)
     cy_free(n);
 }
 
-static cy_art_leaf *cy_art_leaf_new(cy_art *t, const uint8_t *k, size_t klen,
-                                    const cy_loc *loc)
+/* A fresh aligned page from the newest chunk, or from a new chunk twice
+ * the size of the last (up to CY_ART_CHUNK_MAX pages). A chunk is one
+ * allocation of its pages plus one page of slack for the alignment. */
+static uint8_t *cy_art_slab_page(struct cy_art_slab *s)
 {
-    size_t size = cy_art_leaf_size(klen);
-    cy_art_leaf *l = cy_malloc(size);
-    if (!l) return NULL;
-    l->loc = *loc;
-    l->klen = (uint16_t)klen;
-    if (klen) memcpy(l->key, k, klen);
-    t->bytes += size;
-    return l;
+    if (s->page_next == s->page_end) {
+        uint32_t np = s->chunk_pages ? s->chunk_pages * 2u : 2u;
+        if (np > CY_ART_CHUNK_MAX) np = CY_ART_CHUNK_MAX;
+        uint8_t *c = cy_malloc((size_t)(np + 1u) * CY_ART_PAGE + sizeof(uint8_t *));
+        if (!c) return NULL;
+        memcpy(c, &s->chunks, sizeof s->chunks);
+        s->chunks = c;
+        uintptr_t first = ((uintptr_t)c + sizeof(uint8_t *) + CY_ART_PAGE - 1u) &
+                          ~(uintptr_t)(CY_ART_PAGE - 1u);
+        s->page_next = (uint8_t *)first;
+        s->page_end = (uint8_t *)first + (size_t)np * CY_ART_PAGE;
+        s->chunk_pages = np;
+    }
+    uint8_t *p = s->page_next;
+    s->page_next += CY_ART_PAGE;
+    return p;
 }
 
-static void cy_art_leaf_free(cy_art *t, cy_art_leaf *l)
+/* A slot for a klen-byte key: a freed one, the next of the class's page, or
+ * the first of a new page. NULL when a needed allocation fails. */
+static uint8_t *cy_art_slab_alloc(cy_art *t, size_t klen, size_t size)
 {
-    t->bytes -= cy_art_leaf_size(l->klen);
-    cy_free(l);
+    struct cy_art_slab *s = t->slab;
+    if (CY_UNLIKELY(!s)) {
+        s = cy_calloc(1, sizeof *s);
+        if (!s) return NULL;
+        t->slab = s;
+    }
+    cy_art_class *c = &s->cls[klen];
+    uint8_t *p = c->free;
+    if (p) {
+        memcpy(&c->free, p, sizeof c->free);
+        return p;
+    }
+    p = c->next;
+    uintptr_t off = (uintptr_t)p & (CY_ART_PAGE - 1u);
+    if (CY_UNLIKELY(!p || off == 0 || off + size > CY_ART_PAGE)) {
+        p = cy_art_slab_page(s);
+        if (!p) return NULL;
+        ((cy_art_page *)(void *)p)->klen = (uint16_t)klen;
+        p += CY_ART_PAGE_HDR;
+    }
+    c->next = p + size;
+    return p;
+}
+
+/* A new leaf's reference, or NULL when out of memory. */
+static void *cy_art_leaf_new(cy_art *t, const uint8_t *k, size_t klen, const cy_loc *loc)
+{
+    size_t size = cy_art_leaf_size(klen);
+    uintptr_t tag = 1u;
+    uint8_t *p;
+    if (CY_LIKELY(klen <= CY_ART_SLAB_KMAX)) {
+        p = cy_art_slab_alloc(t, klen, size);
+        if (!p) return NULL;
+    } else {
+        uint16_t kl = (uint16_t)klen;
+        p = cy_malloc(size);
+        if (!p) return NULL;
+        memcpy(p + sizeof(cy_loc), &kl, sizeof kl);
+        tag |= CY_ART_BIG;
+    }
+    memcpy(p, loc, sizeof *loc);
+    void *ref = (void *)((uintptr_t)p | tag);
+    if (klen) memcpy((uint8_t *)(uintptr_t)cy_art_leaf_key(ref), k, klen);
+    t->bytes += size;
+    return ref;
+}
+
+static void cy_art_leaf_free(cy_art *t, void *ref)
+{
+    size_t klen = cy_art_leaf_klen(ref);
+    uint8_t *p = (uint8_t *)cy_art_leaf_loc(ref);
+    t->bytes -= cy_art_leaf_size(klen);
+    if ((uintptr_t)ref & CY_ART_BIG) {
+        cy_free(p);
+        return;
+    }
+    cy_art_class *c = &t->slab->cls[klen];
+    memcpy(p, &c->free, sizeof c->free);
+    c->free = p;
+}
+
+/* Returns every slab page (the slab leaves need no other freeing). */
+static void cy_art_slab_destroy(cy_art *t)
+{
+    struct cy_art_slab *s = t->slab;
+    if (!s) return;
+    while (s->chunks) {
+        uint8_t *c = s->chunks;
+        memcpy(&s->chunks, c, sizeof s->chunks);
+        cy_free(c);
+    }
+    cy_free(s);
+    t->slab = NULL;
 }
 
 /* The smallest kind and capacity that hold count children. */
@@ -1907,14 +2034,20 @@ static void *cy_art_some_kid(const cy_art_node *n)
 }
 
 /* Some leaf below ref: where a node's prefix bytes are read from. */
-static const cy_art_leaf *cy_art_any_leaf(const void *ref)
+static const void *cy_art_any_leaf(const void *ref)
 {
     while (!cy_art_is_leaf(ref)) {
         const cy_art_node *n = ref;
         void *term = cy_art_term(n);
         ref = term ? term : cy_art_some_kid(n);
     }
-    return cy_art_leaf_of(ref);
+    return ref;
+}
+
+/* The key of some leaf below ref. */
+static inline const uint8_t *cy_art_any_key(const void *ref)
+{
+    return cy_art_leaf_key(cy_art_any_leaf(ref));
 }
 
 // >> node surgery -----------------------------------------------------------------
@@ -2104,10 +2237,11 @@ static int cy_art_put_term(cy_art *t, void **slot, void *ref)
 
 /* A new Node4 for two leaves that agree up to byte `at`: the one whose key
  * ends there becomes the terminal. */
-static void cy_art_place(cy_art_node *n, cy_art_leaf *l, size_t at)
+static void cy_art_place(cy_art_node *n, void *leaf, const uint8_t *key, size_t klen,
+                         size_t at)
 {
-    if (l->klen == at) *cy_art_tslot(n) = cy_art_leaf_ref(l);
-    else cy_art_add_in_place(n, l->key[at], cy_art_leaf_ref(l));
+    if (klen == at) *cy_art_tslot(n) = leaf;
+    else cy_art_add_in_place(n, key[at], leaf);
 }
 
 /* *slot is a leaf with a different key: both go under a new Node4 whose
@@ -2115,20 +2249,22 @@ static void cy_art_place(cy_art_node *n, cy_art_leaf *l, size_t at)
 static int cy_art_split_leaf(cy_art *t, void **slot, size_t depth, const uint8_t *k,
                              size_t klen, const cy_loc *loc)
 {
-    cy_art_leaf *old = cy_art_leaf_of(*slot);
-    size_t max = klen < old->klen ? klen : old->klen, i = depth;
-    while (i < max && k[i] == old->key[i]) i++;
-    cy_art_leaf *l = cy_art_leaf_new(t, k, klen, loc);
+    void *old = *slot;
+    const uint8_t *okey = cy_art_leaf_key(old);
+    size_t olen = cy_art_leaf_klen(old);
+    size_t max = klen < olen ? klen : olen, i = depth;
+    while (i < max && k[i] == okey[i]) i++;
+    void *l = cy_art_leaf_new(t, k, klen, loc);
     if (!l) return CALYPSO_ENOMEM;
-    int term = i == klen || i == old->klen;
+    int term = i == klen || i == olen;
     cy_art_node *n = cy_art_node_new(t, CY_ART_N4, term ? 1 : 2, term);
     if (!n) {
         cy_art_leaf_free(t, l);
         return CALYPSO_ENOMEM;
     }
     n->plen = (uint16_t)(i - depth);
-    cy_art_place(n, old, i);
-    cy_art_place(n, l, i);
+    cy_art_place(n, old, okey, olen, i);
+    cy_art_place(n, l, k, klen, i);
     *slot = n;
     return 0;
 }
@@ -2139,8 +2275,8 @@ static int cy_art_split_prefix(cy_art *t, void **slot, size_t depth, size_t m,
                                const uint8_t *k, size_t klen, const cy_loc *loc)
 {
     cy_art_node *n = *slot;
-    uint8_t nb = cy_art_any_leaf(n)->key[depth + m];
-    cy_art_leaf *l = cy_art_leaf_new(t, k, klen, loc);
+    uint8_t nb = cy_art_any_key(n)[depth + m];
+    void *l = cy_art_leaf_new(t, k, klen, loc);
     if (!l) return CALYPSO_ENOMEM;
     int term = depth + m == klen;
     cy_art_node *top = cy_art_node_new(t, CY_ART_N4, term ? 1 : 2, term);
@@ -2151,8 +2287,8 @@ static int cy_art_split_prefix(cy_art *t, void **slot, size_t depth, size_t m,
     top->plen = (uint16_t)m;
     n->plen = (uint16_t)(n->plen - m - 1);
     cy_art_add_in_place(top, nb, n);
-    if (term) *cy_art_tslot(top) = cy_art_leaf_ref(l);
-    else cy_art_add_in_place(top, k[depth + m], cy_art_leaf_ref(l));
+    if (term) *cy_art_tslot(top) = l;
+    else cy_art_add_in_place(top, k[depth + m], l);
     *slot = top;
     return 0;
 }
@@ -2161,9 +2297,9 @@ static int cy_art_split_prefix(cy_art *t, void **slot, size_t depth, size_t m,
 static size_t cy_art_prefix_match(const cy_art_node *n, size_t depth, const uint8_t *k,
                                   size_t klen)
 {
-    const cy_art_leaf *l = cy_art_any_leaf(n);
+    const uint8_t *lk = cy_art_any_key(n);
     size_t max = klen - depth < n->plen ? klen - depth : n->plen, i = 0;
-    while (i < max && l->key[depth + i] == k[depth + i]) i++;
+    while (i < max && lk[depth + i] == k[depth + i]) i++;
     return i;
 }
 
@@ -2171,10 +2307,10 @@ static size_t cy_art_prefix_match(const cy_art_node *n, size_t depth, const uint
 static int cy_art_add_leaf(cy_art *t, void **slot, size_t depth, const uint8_t *k,
                            size_t klen, const cy_loc *loc)
 {
-    cy_art_leaf *l = cy_art_leaf_new(t, k, klen, loc);
+    void *l = cy_art_leaf_new(t, k, klen, loc);
     if (!l) return CALYPSO_ENOMEM;
-    int rc = depth == klen ? cy_art_put_term(t, slot, cy_art_leaf_ref(l))
-                           : cy_art_put_child(t, slot, k[depth], cy_art_leaf_ref(l));
+    int rc = depth == klen ? cy_art_put_term(t, slot, l)
+                           : cy_art_put_child(t, slot, k[depth], l);
     if (rc) cy_art_leaf_free(t, l);
     return rc;
 }
@@ -2188,16 +2324,15 @@ static int cy_art_insert_at(cy_art *t, const uint8_t *k, size_t klen, const cy_l
     for (;;) {
         void *ref = *slot;
         if (!ref) {
-            cy_art_leaf *l = cy_art_leaf_new(t, k, klen, loc);
+            void *l = cy_art_leaf_new(t, k, klen, loc);
             if (!l) return CALYPSO_ENOMEM;
-            *slot = cy_art_leaf_ref(l);
+            *slot = l;
             return 0;
         }
         if (cy_art_is_leaf(ref)) {
-            cy_art_leaf *l = cy_art_leaf_of(ref);
-            if (!cy_art_leaf_eq(l, k, klen)) return cy_art_split_leaf(t, slot, depth, k, klen, loc);
-            if (old) *old = l->loc;
-            l->loc = *loc;
+            if (!cy_art_leaf_eq(ref, k, klen)) return cy_art_split_leaf(t, slot, depth, k, klen, loc);
+            if (old) *old = *cy_art_leaf_loc(ref);
+            *cy_art_leaf_loc(ref) = *loc;
             return 1;
         }
         cy_art_node *n = ref;
@@ -2245,8 +2380,7 @@ CY_INTERNAL cy_loc *cy_art_search(const cy_art *t, const void *key, size_t klen)
         ref = *next;
     }
     if (!ref) return NULL;
-    cy_art_leaf *l = cy_art_leaf_of(ref);
-    return cy_art_leaf_eq(l, k, klen) ? &l->loc : NULL;
+    return cy_art_leaf_eq(ref, k, klen) ? cy_art_leaf_loc(ref) : NULL;
 }
 
 // >> delete -----------------------------------------------------------------
@@ -2325,9 +2459,9 @@ CY_INTERNAL int cy_art_delete(cy_art *t, const void *key, size_t klen, cy_loc *o
             if (!slot) return 0;
         }
     }
-    cy_art_leaf *l = cy_art_leaf_of(*slot);
+    void *l = *slot;
     if (!cy_art_leaf_eq(l, k, klen)) return 0;
-    if (old) *old = l->loc;
+    if (old) *old = *cy_art_leaf_loc(l);
     if (pslot) cy_art_unlink(t, pslot, slot, term, c);
     else t->root = NULL;
     cy_art_leaf_free(t, l);
@@ -2347,8 +2481,8 @@ CY_INTERNAL void cy_art_init(cy_art *t)
 static void cy_art_free_ref(cy_art *t, void *ref)
 {
     if (cy_art_is_leaf(ref)) {
-        cy_art_leaf_free(t, cy_art_leaf_of(ref));
-        return;
+        if ((uintptr_t)ref & CY_ART_BIG) cy_art_leaf_free(t, ref);
+        return;   /* slab leaves go with their pages */
     }
     cy_art_node *n = ref;
     cy_art_pairs p;
@@ -2362,6 +2496,7 @@ static void cy_art_free_ref(cy_art *t, void *ref)
 CY_INTERNAL void cy_art_destroy(cy_art *t)
 {
     if (t->root) cy_art_free_ref(t, t->root);
+    cy_art_slab_destroy(t);
     cy_art_init(t);
 }
 
@@ -2512,7 +2647,7 @@ static int cy_art_iter_edge(cy_art_iter *it, const void *ref, int dir)
         cy_art_iter_push(it, n, pos);
         ref = cy_art_child_at(n, pos);
     }
-    it->leaf = cy_art_leaf_of(ref);
+    it->leaf = ref;
     return 1;
 }
 
@@ -2549,9 +2684,9 @@ CY_INTERNAL int cy_art_iter_prev(cy_art_iter *it)
 static int cy_art_prefix_cmp(const cy_art_node *n, size_t depth, const uint8_t *k,
                              size_t klen)
 {
-    const cy_art_leaf *l = cy_art_any_leaf(n);
+    const uint8_t *lk = cy_art_any_key(n);
     size_t avail = klen - depth, m = avail < n->plen ? avail : n->plen;
-    int r = m ? memcmp(l->key + depth, k + depth, m) : 0;
+    int r = m ? memcmp(lk + depth, k + depth, m) : 0;
     if (r) return r;
     return avail < n->plen;
 }
@@ -2560,9 +2695,8 @@ static int cy_art_prefix_cmp(const cy_art_node *n, size_t depth, const uint8_t *
 static int cy_art_seek_leaf(cy_art_iter *it, const void *ref, int op, const uint8_t *k,
                             size_t klen)
 {
-    const cy_art_leaf *l = cy_art_leaf_of(ref);
-    int c = cy_art_keycmp(l->key, l->klen, k, klen);
-    it->leaf = l;
+    int c = cy_art_keycmp(cy_art_leaf_key(ref), cy_art_leaf_klen(ref), k, klen);
+    it->leaf = ref;
     if (c == 0) {
         if (op == CY_SEEK_GT) return cy_art_iter_step(it, 1);
         if (op == CY_SEEK_LT) return cy_art_iter_step(it, -1);
@@ -2580,7 +2714,7 @@ static int cy_art_seek_end(cy_art_iter *it, const cy_art_node *n, int op)
     void *term = cy_art_term(n);
     if (term && op != CY_SEEK_GT && op != CY_SEEK_LT) {
         cy_art_iter_push(it, n, 0);
-        it->leaf = cy_art_leaf_of(term);
+        it->leaf = term;
         return 1;
     }
     if (op == CY_SEEK_GE || op == CY_SEEK_GT) {
@@ -2635,10 +2769,8 @@ CY_INTERNAL int cy_art_iter_seek(cy_art_iter *it, int op, const void *key, size_
     case CY_SEEK_FIRST: return cy_art_iter_edge(it, it->tree->root, 1);
     case CY_SEEK_LAST:  return cy_art_iter_edge(it, it->tree->root, -1);
     case CY_SEEK_EQ: {
-        const cy_art_leaf *l;
         if (cy_art_seek_key(it, CY_SEEK_GE, key, klen) != 1) return 0;
-        l = it->leaf;
-        if (cy_art_leaf_eq(l, key, klen)) return 1;
+        if (cy_art_leaf_eq(it->leaf, key, klen)) return 1;
         it->depth = 0;
         it->leaf = NULL;
         return 0;
@@ -2652,19 +2784,19 @@ CY_INTERNAL int cy_art_iter_seek(cy_art_iter *it, int op, const void *key, size_
 
 CY_INTERNAL const uint8_t *cy_art_iter_key(const cy_art_iter *it, size_t *klen)
 {
-    const cy_art_leaf *l = it->leaf;
+    const void *l = it->leaf;
     if (!l) {
         if (klen) *klen = 0;
         return NULL;
     }
-    if (klen) *klen = l->klen;
-    return l->key;
+    if (klen) *klen = cy_art_leaf_klen(l);
+    return cy_art_leaf_key(l);
 }
 
 CY_INTERNAL const cy_loc *cy_art_iter_loc(const cy_art_iter *it)
 {
-    const cy_art_leaf *l = it->leaf;
-    return l ? &l->loc : NULL;
+    const void *l = it->leaf;
+    return l ? cy_art_leaf_loc(l) : NULL;
 }
 
 // >> walks ------------------------------------------------------------------------
@@ -2676,9 +2808,10 @@ CY_INTERNAL int cy_art_walk_prefix(const cy_art *t, const void *prefix, size_t p
     cy_art_iter_init(&it, t);
     int rc = cy_art_iter_seek(&it, CY_SEEK_GE, prefix, plen), r = 0;
     for (; rc == 1 && !r; rc = cy_art_iter_next(&it)) {
-        const cy_art_leaf *l = it.leaf;
-        if (l->klen < plen || (plen && memcmp(l->key, prefix, plen) != 0)) break;
-        r = fn(l->key, l->klen, &l->loc, ctx);
+        const uint8_t *lk = cy_art_leaf_key(it.leaf);
+        size_t ll = cy_art_leaf_klen(it.leaf);
+        if (ll < plen || (plen && memcmp(lk, prefix, plen) != 0)) break;
+        r = fn(lk, ll, cy_art_leaf_loc(it.leaf), ctx);
     }
     cy_art_iter_free(&it);
     return r ? r : rc < 0 ? rc : 0;
@@ -2692,9 +2825,10 @@ CY_INTERNAL int cy_art_walk_range(const cy_art *t, const void *start, size_t sle
     cy_art_iter_init(&it, t);
     int rc = cy_art_iter_seek(&it, CY_SEEK_GE, start, slen), r = 0;
     for (; rc == 1 && !r; rc = cy_art_iter_next(&it)) {
-        const cy_art_leaf *l = it.leaf;
-        if (cy_art_keycmp(l->key, l->klen, end, elen) > 0) break;
-        r = fn(l->key, l->klen, &l->loc, ctx);
+        const uint8_t *lk = cy_art_leaf_key(it.leaf);
+        size_t ll = cy_art_leaf_klen(it.leaf);
+        if (cy_art_keycmp(lk, ll, end, elen) > 0) break;
+        r = fn(lk, ll, cy_art_leaf_loc(it.leaf), ctx);
     }
     cy_art_iter_free(&it);
     return r ? r : rc < 0 ? rc : 0;
@@ -2715,11 +2849,14 @@ static void cy_art_census_node(cy_art_census *c, const cy_art_node *n, size_t de
 static void cy_art_census_ref(cy_art_census *c, const void *ref, size_t depth,
                               const uint8_t *path)
 {
-    const cy_art_leaf *l = cy_art_any_leaf(ref);
-    CY_ART_CHECK(c, l->klen >= depth && (!depth || memcmp(l->key, path, depth) == 0));
+    const void *l = cy_art_any_leaf(ref);
+    size_t ll = cy_art_leaf_klen(l);
+    CY_ART_CHECK(c, ll >= depth && (!depth || memcmp(cy_art_leaf_key(l), path, depth) == 0));
     if (cy_art_is_leaf(ref)) {
+        /* A slab leaf lies in a page of its key length; a big one is big. */
+        CY_ART_CHECK(c, (ll > CY_ART_SLAB_KMAX) == (((uintptr_t)ref & CY_ART_BIG) != 0));
         c->leaves++;
-        c->bytes += cy_art_leaf_size(l->klen);
+        c->bytes += cy_art_leaf_size(ll);
         return;
     }
     cy_art_census_node(c, ref, depth);
@@ -2729,13 +2866,13 @@ static void cy_art_census_node(cy_art_census *c, const cy_art_node *n, size_t de
 {
     unsigned cnt = cy_art_count(n), kind = cy_art_kind(n);
     size_t end = depth + n->plen;
-    const uint8_t *path = cy_art_any_leaf(n)->key;
+    const uint8_t *path = cy_art_any_key(n);
     void *term = cy_art_term(n);
     c->kinds[kind]++;
     c->bytes += cy_art_node_size(kind, cy_art_cap(n), n->bits & CY_ART_TSLOT);
     CY_ART_CHECK(c, cnt + (term != NULL) >= 2 && cnt <= cy_art_cap(n));
     if (term) {
-        CY_ART_CHECK(c, cy_art_is_leaf(term) && cy_art_leaf_of(term)->klen == end);
+        CY_ART_CHECK(c, cy_art_is_leaf(term) && cy_art_leaf_klen(term) == end);
         cy_art_census_ref(c, term, end, path);
     }
     cy_art_pairs p;
@@ -2750,11 +2887,12 @@ static void cy_art_census_node(cy_art_census *c, const cy_art_node *n, size_t de
         for (unsigned i = 0; i < cy_art_cap(n); i++) CY_ART_CHECK(c, (i < cnt) == (cy_art_kids(n)[i] != NULL));
     }
     for (unsigned i = 0; i < p.n; i++) {
-        const cy_art_leaf *l = cy_art_any_leaf(p.kid[i]);
+        const void *l = cy_art_any_leaf(p.kid[i]);
+        const uint8_t *lk = cy_art_leaf_key(l);
         CY_ART_CHECK(c, p.kid[i] != NULL && (i == 0 || p.byte[i - 1] < p.byte[i]));
-        CY_ART_CHECK(c, l->klen > end && l->key[end] == p.byte[i]);
-        CY_ART_CHECK(c, !end || memcmp(l->key, path, end) == 0);
-        cy_art_census_ref(c, p.kid[i], end + 1, l->key);
+        CY_ART_CHECK(c, cy_art_leaf_klen(l) > end && lk[end] == p.byte[i]);
+        CY_ART_CHECK(c, !end || memcmp(lk, path, end) == 0);
+        cy_art_census_ref(c, p.kid[i], end + 1, lk);
     }
 }
 
@@ -3571,24 +3709,29 @@ static void cy_files_bound(calypso *db)
     }
 }
 
-/* Maps a sealed file (or opens its descriptor when it cannot be mapped).
+/* Maps a sealed file, or opens its descriptor when a mapping cannot cover
+ * it (empty, unmappable, or a record written past the active mapping).
  * files_lock exclusive. */
 static int cy_files_open(calypso *db, cy_file *f)
 {
-    if (f->fd >= 0 || f->map) return CALYPSO_OK;
+    int covered = f->map && f->size <= f->map_len;
+    if (covered || f->fd >= 0) return CALYPSO_OK;
     char path[4096];
     cy_dir_data_path(db, f->fid, path, sizeof path);
     int fd = cy_os_open(path, O_RDONLY, 0);
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    int was_open = f->map != NULL;
     void *m = NULL;
-    if (f->size > 0 && cy_os_mmap(fd, f->size, &m) == 0) {
+    if (!f->map && f->size > 0 && cy_os_mmap(fd, f->size, &m) == 0) {
         cy_os_close(fd);
         f->map = m;
         f->map_len = f->size;
     } else {
-        f->fd = fd;          /* empty or unmappable: read with pread */
+        f->fd = fd;
     }
-    db->open_files++;
+    if (!was_open) db->open_files++;
+    /* Newest use, so that bounding the cache evicts some other file. */
+    f->last_used = __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED);
     cy_files_bound(db);
     return CALYPSO_OK;
 }
@@ -3624,61 +3767,44 @@ static int cy_files_copy(calypso *db, cy_file *f, void *a, size_t alen, void *b,
 CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
                                 void *b, size_t blen, uint64_t off)
 {
-    for (int attempt = 0; attempt < 3; attempt++) {
-        pthread_rwlock_rdlock(&db->files_lock);
-        cy_file *f = cy_files_find(db, fid);
-        int rc = CALYPSO_ENOTFOUND;
-        if (f) {
-            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
-                             __ATOMIC_RELAXED);
-            rc = cy_files_copy(db, f, a, alen, b, blen, off);
-        }
-        pthread_rwlock_unlock(&db->files_lock);
-        if (rc != 1) return rc;
-        /* Not open: open it under the exclusive lock, then read again. */
-        pthread_rwlock_wrlock(&db->files_lock);
-        f = cy_files_find(db, fid);
-        rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
-        pthread_rwlock_unlock(&db->files_lock);
-        if (rc) return rc;
-    }
-    return cy_err(db, CALYPSO_EIO, "datafile %u was evicted while being read", fid);
+    pthread_rwlock_rdlock(&db->files_lock);
+    cy_file *f = cy_files_find(db, fid);
+    int rc = f ? cy_files_copy(db, f, a, alen, b, blen, off) : CALYPSO_ENOTFOUND;
+    pthread_rwlock_unlock(&db->files_lock);
+    if (rc != 1) return rc;
+    /* Not open: open it and read under the exclusive lock, so that no
+     * other reader can evict it in between. */
+    pthread_rwlock_wrlock(&db->files_lock);
+    f = cy_files_find(db, fid);
+    rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
+    if (!rc) rc = cy_files_copy(db, f, a, alen, b, blen, off);
+    pthread_rwlock_unlock(&db->files_lock);
+    return rc == 1 ? cy_err(db, CALYPSO_EIO, "datafile %u cannot be read", fid) : rc;
 }
 
 CY_INTERNAL int cy_files_with_record(calypso *db, uint32_t fid, uint64_t off, uint32_t size,
                                      cy_record_fn fn, void *ctx)
 {
-    for (int attempt = 0; attempt < 3; attempt++) {
-        pthread_rwlock_rdlock(&db->files_lock);
-        cy_file *f = cy_files_find(db, fid);
-        int rc = CALYPSO_ENOTFOUND;
-        if (f && f->map && off + size <= f->map_len) {
-            /* The common case: verify and copy straight out of the page
-             * cache, no syscall and no intermediate buffer. */
-            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
-                             __ATOMIC_RELAXED);
-            rc = fn(f->map + off, ctx);
-            pthread_rwlock_unlock(&db->files_lock);
-            return rc;
-        }
+    pthread_rwlock_rdlock(&db->files_lock);
+    cy_file *f = cy_files_find(db, fid);
+    if (f && f->map && off + size <= f->map_len) {
+        /* The common case: verify and copy straight out of the page cache,
+         * no syscall and no intermediate buffer. */
+        __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
+                         __ATOMIC_RELAXED);
+        int rc = fn(f->map + off, ctx);
         pthread_rwlock_unlock(&db->files_lock);
-        if (f && (f->fd >= 0 || f->map)) {
-            uint8_t stackbuf[4096];
-            uint8_t *buf = size <= sizeof stackbuf ? stackbuf : cy_malloc(size);
-            if (!buf) return cy_err(db, CALYPSO_ENOMEM, "reading a record of %u bytes", size);
-            rc = cy_files_pread(db, fid, buf, size, off);
-            if (!rc) rc = fn(buf, ctx);
-            if (buf != stackbuf) cy_free(buf);
-            if (rc != 1) return rc;
-        }
-        if (!f) return rc;
-        pthread_rwlock_wrlock(&db->files_lock);
-        f = cy_files_find(db, fid);
-        rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
-        pthread_rwlock_unlock(&db->files_lock);
-        if (rc) return rc;
+        return rc;
     }
-    return cy_err(db, CALYPSO_EIO, "datafile %u was evicted while being read", fid);
+    pthread_rwlock_unlock(&db->files_lock);
+    if (!f) return CALYPSO_ENOTFOUND;
+    uint8_t stackbuf[4096];
+    uint8_t *buf = size <= sizeof stackbuf ? stackbuf : cy_malloc(size);
+    if (!buf) return cy_err(db, CALYPSO_ENOMEM, "reading a record of %u bytes", size);
+    int rc = cy_files_preadv(db, fid, buf, size, NULL, 0, off);
+    if (!rc) rc = fn(buf, ctx);
+    if (buf != stackbuf) cy_free(buf);
+    return rc;
 }
 
 CY_INTERNAL int cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n, uint64_t off)
@@ -3825,7 +3951,7 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
     rc = cy_files_add(db, fid, fd, 0, 0);
     if (!rc) {
         rc = cy_files_activate(db, cy_files_find(db, fid));
-        cy_files_bound(db);
+        cy_files_bound(db);   /* never evicts the active file */
     }
     pthread_rwlock_unlock(&db->files_lock);
     if (rc) {
@@ -3856,8 +3982,9 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     if ((rc = cy_files_create(db, old->fid + 1))) return rc;
     pthread_rwlock_wrlock(&db->files_lock);
     old->sealed = 1;
-    /* Its mapping stays for reads; the descriptor is no longer needed. */
-    if (old->map && old->fd >= 0) {
+    /* Its mapping stays for reads; the descriptor is needed no more,
+     * unless a record went past the mapping. */
+    if (old->map && old->fd >= 0 && old->size <= old->map_len) {
         cy_os_close(old->fd);
         old->fd = -1;
     }

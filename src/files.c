@@ -106,24 +106,29 @@ static void cy_files_bound(calypso *db)
     }
 }
 
-/* Maps a sealed file (or opens its descriptor when it cannot be mapped).
+/* Maps a sealed file, or opens its descriptor when a mapping cannot cover
+ * it (empty, unmappable, or a record written past the active mapping).
  * files_lock exclusive. */
 static int cy_files_open(calypso *db, cy_file *f)
 {
-    if (f->fd >= 0 || f->map) return CALYPSO_OK;
+    int covered = f->map && f->size <= f->map_len;
+    if (covered || f->fd >= 0) return CALYPSO_OK;
     char path[4096];
     cy_dir_data_path(db, f->fid, path, sizeof path);
     int fd = cy_os_open(path, O_RDONLY, 0);
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    int was_open = f->map != NULL;
     void *m = NULL;
-    if (f->size > 0 && cy_os_mmap(fd, f->size, &m) == 0) {
+    if (!f->map && f->size > 0 && cy_os_mmap(fd, f->size, &m) == 0) {
         cy_os_close(fd);
         f->map = m;
         f->map_len = f->size;
     } else {
-        f->fd = fd;          /* empty or unmappable: read with pread */
+        f->fd = fd;
     }
-    db->open_files++;
+    if (!was_open) db->open_files++;
+    /* Newest use, so that bounding the cache evicts some other file. */
+    f->last_used = __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED);
     cy_files_bound(db);
     return CALYPSO_OK;
 }
@@ -159,61 +164,44 @@ static int cy_files_copy(calypso *db, cy_file *f, void *a, size_t alen, void *b,
 CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
                                 void *b, size_t blen, uint64_t off)
 {
-    for (int attempt = 0; attempt < 3; attempt++) {
-        pthread_rwlock_rdlock(&db->files_lock);
-        cy_file *f = cy_files_find(db, fid);
-        int rc = CALYPSO_ENOTFOUND;
-        if (f) {
-            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
-                             __ATOMIC_RELAXED);
-            rc = cy_files_copy(db, f, a, alen, b, blen, off);
-        }
-        pthread_rwlock_unlock(&db->files_lock);
-        if (rc != 1) return rc;
-        /* Not open: open it under the exclusive lock, then read again. */
-        pthread_rwlock_wrlock(&db->files_lock);
-        f = cy_files_find(db, fid);
-        rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
-        pthread_rwlock_unlock(&db->files_lock);
-        if (rc) return rc;
-    }
-    return cy_err(db, CALYPSO_EIO, "datafile %u was evicted while being read", fid);
+    pthread_rwlock_rdlock(&db->files_lock);
+    cy_file *f = cy_files_find(db, fid);
+    int rc = f ? cy_files_copy(db, f, a, alen, b, blen, off) : CALYPSO_ENOTFOUND;
+    pthread_rwlock_unlock(&db->files_lock);
+    if (rc != 1) return rc;
+    /* Not open: open it and read under the exclusive lock, so that no
+     * other reader can evict it in between. */
+    pthread_rwlock_wrlock(&db->files_lock);
+    f = cy_files_find(db, fid);
+    rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
+    if (!rc) rc = cy_files_copy(db, f, a, alen, b, blen, off);
+    pthread_rwlock_unlock(&db->files_lock);
+    return rc == 1 ? cy_err(db, CALYPSO_EIO, "datafile %u cannot be read", fid) : rc;
 }
 
 CY_INTERNAL int cy_files_with_record(calypso *db, uint32_t fid, uint64_t off, uint32_t size,
                                      cy_record_fn fn, void *ctx)
 {
-    for (int attempt = 0; attempt < 3; attempt++) {
-        pthread_rwlock_rdlock(&db->files_lock);
-        cy_file *f = cy_files_find(db, fid);
-        int rc = CALYPSO_ENOTFOUND;
-        if (f && f->map && off + size <= f->map_len) {
-            /* The common case: verify and copy straight out of the page
-             * cache, no syscall and no intermediate buffer. */
-            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
-                             __ATOMIC_RELAXED);
-            rc = fn(f->map + off, ctx);
-            pthread_rwlock_unlock(&db->files_lock);
-            return rc;
-        }
+    pthread_rwlock_rdlock(&db->files_lock);
+    cy_file *f = cy_files_find(db, fid);
+    if (f && f->map && off + size <= f->map_len) {
+        /* The common case: verify and copy straight out of the page cache,
+         * no syscall and no intermediate buffer. */
+        __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
+                         __ATOMIC_RELAXED);
+        int rc = fn(f->map + off, ctx);
         pthread_rwlock_unlock(&db->files_lock);
-        if (f && (f->fd >= 0 || f->map)) {
-            uint8_t stackbuf[4096];
-            uint8_t *buf = size <= sizeof stackbuf ? stackbuf : cy_malloc(size);
-            if (!buf) return cy_err(db, CALYPSO_ENOMEM, "reading a record of %u bytes", size);
-            rc = cy_files_pread(db, fid, buf, size, off);
-            if (!rc) rc = fn(buf, ctx);
-            if (buf != stackbuf) cy_free(buf);
-            if (rc != 1) return rc;
-        }
-        if (!f) return rc;
-        pthread_rwlock_wrlock(&db->files_lock);
-        f = cy_files_find(db, fid);
-        rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
-        pthread_rwlock_unlock(&db->files_lock);
-        if (rc) return rc;
+        return rc;
     }
-    return cy_err(db, CALYPSO_EIO, "datafile %u was evicted while being read", fid);
+    pthread_rwlock_unlock(&db->files_lock);
+    if (!f) return CALYPSO_ENOTFOUND;
+    uint8_t stackbuf[4096];
+    uint8_t *buf = size <= sizeof stackbuf ? stackbuf : cy_malloc(size);
+    if (!buf) return cy_err(db, CALYPSO_ENOMEM, "reading a record of %u bytes", size);
+    int rc = cy_files_preadv(db, fid, buf, size, NULL, 0, off);
+    if (!rc) rc = fn(buf, ctx);
+    if (buf != stackbuf) cy_free(buf);
+    return rc;
 }
 
 CY_INTERNAL int cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n, uint64_t off)
@@ -360,7 +348,7 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
     rc = cy_files_add(db, fid, fd, 0, 0);
     if (!rc) {
         rc = cy_files_activate(db, cy_files_find(db, fid));
-        cy_files_bound(db);
+        cy_files_bound(db);   /* never evicts the active file */
     }
     pthread_rwlock_unlock(&db->files_lock);
     if (rc) {
@@ -391,8 +379,9 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     if ((rc = cy_files_create(db, old->fid + 1))) return rc;
     pthread_rwlock_wrlock(&db->files_lock);
     old->sealed = 1;
-    /* Its mapping stays for reads; the descriptor is no longer needed. */
-    if (old->map && old->fd >= 0) {
+    /* Its mapping stays for reads; the descriptor is needed no more,
+     * unless a record went past the mapping. */
+    if (old->map && old->fd >= 0 && old->size <= old->map_len) {
         cy_os_close(old->fd);
         old->fd = -1;
     }
