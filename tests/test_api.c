@@ -1080,6 +1080,10 @@ static void test_ttl(void **state)
     /* After: expired keys are invisible everywhere. */
     eu_expect_rc(db, "t-exp1", 6, CALYPSO_EEXPIRED);
     eu_expect_rc(db, "t-exp2", 6, CALYPSO_EEXPIRED);
+    uint64_t at = 0;
+    EU_RC(db, CALYPSO_EEXPIRED, calypso_ttl(db, "t-exp1", 6, &at));
+    EU_OK(db, calypso_ttl(db, "t-cleared", 9, &at));
+    assert_int_equal(at, 0);
     char buf[8];
     size_t vlen = 9;
     EU_RC(db, CALYPSO_EEXPIRED, calypso_get_buf(db, "t-exp1", 6, buf, sizeof buf, &vlen));
@@ -1129,6 +1133,58 @@ static void test_ttl(void **state)
     tu_rmrf(dir);
 }
 
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void test_ttl_query(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = small_opts();
+    calypso *db = eu_open(dir, &o);
+    uint64_t t0 = wall_ms();
+    EU_OK(db, calypso_put_ttl(db, "hour", 4, "h", 1, 3600000));
+    uint64_t t1 = wall_ms();
+    eu_put_str(db, "plain", "p");
+    EU_OK(db, calypso_put_ttl(db, "zero", 4, "z", 1, 0));
+    uint64_t at = 1;
+    EU_OK(db, calypso_ttl(db, "hour", 4, &at));
+    assert_in_range(at, t0 + 3600000, t1 + 3600000);
+    at = 1;
+    EU_OK(db, calypso_ttl(db, "plain", 5, &at));
+    assert_int_equal(at, 0);
+    at = 1;
+    EU_OK(db, calypso_ttl(db, "zero", 4, &at));
+    assert_int_equal(at, 0);
+    EU_RC(db, CALYPSO_ENOTFOUND, calypso_ttl(db, "none", 4, &at));
+    EU_RC(db, CALYPSO_EEMPTYKEY, calypso_ttl(db, "", 0, &at));
+    char big[101];
+    memset(big, 'b', sizeof big);
+    EU_RC(db, CALYPSO_EKEYTOOLARGE, calypso_ttl(db, big, 101, &at));
+    EU_RC(db, CALYPSO_EINVAL, calypso_ttl(db, "hour", 4, NULL));
+    EU_RC(db, CALYPSO_EINVAL, calypso_ttl(db, NULL, 4, &at));
+    /* Overwriting clears it; a delete removes the key. */
+    eu_put_str(db, "hour", "h2");
+    EU_OK(db, calypso_ttl(db, "hour", 4, &at));
+    assert_int_equal(at, 0);
+    EU_OK(db, calypso_put_ttl(db, "hour", 4, "h3", 2, 7200000));
+    EU_OK(db, calypso_delete(db, "plain", 5));
+    EU_RC(db, CALYPSO_ENOTFOUND, calypso_ttl(db, "plain", 5, &at));
+    /* The expiry is absolute: the same after a reopen. */
+    uint64_t before;
+    EU_OK(db, calypso_ttl(db, "hour", 4, &before));
+    assert_true(before >= t0 + 7200000);
+    EU_OK(db, calypso_reopen(db));
+    EU_OK(db, calypso_ttl(db, "hour", 4, &at));
+    assert_int_equal(at, before);
+    eu_close(db);
+    tu_rmrf(dir);
+}
+
 /* A TTL so long that now + ttl overflows is "never" in practice, not a
  * wrap into the past. */
 static void test_ttl_huge(void **state)
@@ -1138,6 +1194,9 @@ static void test_ttl_huge(void **state)
     calypso *db = eu_open(dir, NULL);
     EU_OK(db, calypso_put_ttl(db, "forever", 7, "f", 1, UINT64_MAX));
     EU_OK(db, calypso_put_ttl(db, "long", 4, "l", 1, UINT64_MAX / 2));
+    uint64_t at = 0;
+    EU_OK(db, calypso_ttl(db, "forever", 7, &at));
+    assert_true(at > wall_ms() + 100ull * 365 * 86400 * 1000);
     eu_expect_str(db, "forever", "f");
     eu_expect_str(db, "long", "l");
     assert_int_equal(calypso_len(db), 2);
@@ -1557,6 +1616,7 @@ int main(void)
         cmocka_unit_test(test_delete_all),
         cmocka_unit_test(test_sift),
         cmocka_unit_test(test_ttl),
+        cmocka_unit_test(test_ttl_query),
         cmocka_unit_test(test_ttl_huge),
         cmocka_unit_test(test_stats_and_reclaimable),
         cmocka_unit_test(test_many_datafiles_and_merge),
