@@ -167,10 +167,14 @@ CY_INTERNAL void     cy_os_count_reset(void);
  *     releases its descriptor), as if the machine were off, so a handle
  *     open at the crash can be closed without touching the disk.
  * Files that existed at begin count as synced. crash_at arms the crash to
- * happen just before the nth table call from now (any kind, any thread).
+ * happen just before the nth table call from now (any kind, any thread;
+ * close is not counted). A mode or'ed with CY_OS_PL_EXIT ends the process
+ * with _exit(0) right after the crash, as a power cut would: the test runs
+ * the engine in a child process and checks the directory from the parent.
  * end forgets everything and thaws the table. Tracking serializes the
  * table's calls; it is for tests only. */
-enum { CY_OS_PL_DROP, CY_OS_PL_ZERO, CY_OS_PL_TORN, CY_OS_PL_GARBLE, CY_OS_PL__COUNT };
+enum { CY_OS_PL_DROP, CY_OS_PL_ZERO, CY_OS_PL_TORN, CY_OS_PL_GARBLE, CY_OS_PL__COUNT,
+       CY_OS_PL_EXIT = 0x100 };
 CY_INTERNAL void     cy_os_powerloss_begin(void);
 CY_INTERNAL void     cy_os_powerloss_crash(int mode, uint64_t seed);
 CY_INTERNAL void     cy_os_powerloss_crash_at(uint64_t nth, int mode, uint64_t seed);
@@ -1182,7 +1186,9 @@ static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
     close(fd);
 }
 
-/* The crash itself; mu held. */
+/* The crash itself; mu held. With CY_OS_PL_EXIT the process ends here, as
+ * a machine losing power does: nothing of the engine runs after it (which
+ * matters: a mapping of a file the crash cut back would fault). */
 static void cy_os_pl_do_crash(int mode)
 {
     __atomic_store_n(&cy_os_pl.frozen, 1, __ATOMIC_RELEASE);
@@ -1192,7 +1198,9 @@ static void cy_os_pl_do_crash(int mode)
         cy_os_pl_undo(op);
         cy_os_pl_free_op(op);
     }
-    for (cy_os_pl_file *f = cy_os_pl.files; f; f = f->next) cy_os_pl_rewind(f, mode);
+    for (cy_os_pl_file *f = cy_os_pl.files; f; f = f->next)
+        cy_os_pl_rewind(f, mode & ~CY_OS_PL_EXIT);
+    if (mode & CY_OS_PL_EXIT) _exit(0);
 }
 
 static void cy_os_pl_clear(void)
@@ -2120,23 +2128,6 @@ static void cy_art_fill(cy_art_node *n, const cy_art_pairs *p)
     cy_art_set_count(n, p->n);
 }
 
-/* A copy of n as kind/cap (with a terminal slot if tslot), plus the child
- * kid under byte c when kid is not NULL. Returns NULL when the allocation
- * fails; n is not touched either way. */
-static cy_art_node *cy_art_rebuild(cy_art *t, const cy_art_node *n, unsigned kind,
-                                   unsigned cap, int tslot, uint8_t c, void *kid)
-{
-    cy_art_node *m = cy_art_node_new(t, kind, cap, tslot);
-    if (!m) return NULL;
-    cy_art_pairs p;
-    cy_art_collect(n, &p);
-    if (kid) cy_art_pairs_add(&p, c, kid);
-    cy_art_fill(m, &p);
-    m->plen = n->plen;
-    if (tslot) *cy_art_tslot(m) = cy_art_term(n);
-    return m;
-}
-
 /* Adds a child to a node that has room for it. */
 static void cy_art_add_in_place(cy_art_node *n, uint8_t c, void *kid)
 {
@@ -2168,6 +2159,39 @@ static void cy_art_add_in_place(cy_art_node *n, uint8_t c, void *kid)
         break;
     }
     cy_art_set_count(n, cnt + 1);
+}
+
+/* A copy of n as kind/cap (with a terminal slot if tslot), plus the child
+ * kid under byte c when kid is not NULL. Returns NULL when the allocation
+ * fails; n is not touched either way. */
+static cy_art_node *cy_art_rebuild(cy_art *t, const cy_art_node *n, unsigned kind,
+                                   unsigned cap, int tslot, uint8_t c, void *kid)
+{
+    cy_art_node *m = cy_art_node_new(t, kind, cap, tslot);
+    if (!m) return NULL;
+    unsigned from = cy_art_kind(n), cnt = cy_art_count(n);
+    if (from == kind) {
+        /* Same layout: header, keys or bitmap and the first cnt kids in
+         * one copy (all 256 for a Node256), then the new capacity code. */
+        uint8_t bits = m->bits;
+        memcpy(m, n, cy_art_kids_off[kind] + sizeof(void *) * (kind == CY_ART_N256 ? 256u : cnt));
+        m->bits = bits;
+        if (kid) cy_art_add_in_place(m, c, kid);
+    } else if (from <= CY_ART_N16 && kind <= CY_ART_N16) {
+        memcpy(cy_art_keys(m), cy_art_keys(n), cnt);
+        memcpy(cy_art_kids(m), cy_art_kids(n), sizeof(void *) * cnt);
+        m->n = (uint8_t)cnt;
+        m->plen = n->plen;
+        if (kid) cy_art_add_in_place(m, c, kid);
+    } else {
+        cy_art_pairs p;
+        cy_art_collect(n, &p);
+        if (kid) cy_art_pairs_add(&p, c, kid);
+        cy_art_fill(m, &p);
+        m->plen = n->plen;
+    }
+    if (tslot) *cy_art_tslot(m) = cy_art_term(n);
+    return m;
 }
 
 /* Removes the child under byte c (which must exist). */
@@ -3629,8 +3653,11 @@ CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t *
 #include <stdio.h>
 #include <string.h>
 
+/* Space is allocated ahead of the active file's data in chunks of an
+ * eighth of what it holds, between 1 and 8 MiB: few fallocate calls, and
+ * little space held ahead of the data. */
 #define CY_FILES_CHUNK_MIN (1ull << 20)
-#define CY_FILES_CHUNK_MAX (64ull << 20)
+#define CY_FILES_CHUNK_MAX (8ull << 20)
 
 static int cy_files_index(const calypso *db, uint32_t fid)
 {
@@ -3865,7 +3892,7 @@ CY_INTERNAL int cy_files_trim_active(calypso *db)
 static int cy_files_reserve(calypso *db, cy_file *a, uint64_t end)
 {
     if (end <= a->alloc) return CALYPSO_OK;
-    uint64_t chunk = a->alloc < CY_FILES_CHUNK_MIN ? CY_FILES_CHUNK_MIN : a->alloc;
+    uint64_t chunk = a->alloc / 8 < CY_FILES_CHUNK_MIN ? CY_FILES_CHUNK_MIN : a->alloc / 8;
     if (chunk > CY_FILES_CHUNK_MAX) chunk = CY_FILES_CHUNK_MAX;
     uint64_t target = a->alloc + chunk;
     if (target < end) target = end;
@@ -4541,7 +4568,11 @@ static int cy_hint_build(calypso *db, uint32_t fid, cy_buf *b, uint64_t *data_si
             chunk = p;
             cap = (size_t)size;
         }
-        if ((got = cy_os_pread(fd, chunk, (size_t)size, off)) != (int64_t)size) goto bad;
+        if ((got = cy_os_pread(fd, chunk, (size_t)size, off)) < 0) {
+            rc = cy_err_errno(db, (int)got, "read", path);
+            goto out;
+        }
+        if (got != (int64_t)size) goto bad;
         if (cy_crc(chunk + 4, (size_t)size - 4, NULL, 0) != r.crc) goto bad;
         if ((rc = cy_hint_entry(b, &r, chunk + r.hdr, off, size))) goto out;
         (*count)++;
@@ -5347,9 +5378,13 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
     pthread_rwlock_rdlock(&db->kd_lock);
     pthread_rwlock_rdlock(&db->files_lock);
     st->datafiles = db->nfiles;
-    for (uint32_t i = 0; i < db->nfiles; i++)
-        st->size += db->files[i]->size +
-                    __atomic_load_n(&db->files[i]->hint_size, __ATOMIC_RELAXED);
+    /* Bytes the files hold on disk: the active file's space allocated
+     * ahead of its data counts too. */
+    for (uint32_t i = 0; i < db->nfiles; i++) {
+        const cy_file *f = db->files[i];
+        st->size += (f->alloc > f->size ? f->alloc : f->size) +
+                    __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED);
+    }
     st->keys = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
     st->reclaimable = db->dead;
     st->keydir_bytes = db->keydir.bytes + db->ttl_by_key.bytes + db->ttl_by_time.bytes;
@@ -5591,8 +5626,10 @@ int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *
 #include <errno.h>
 #include <time.h>
 
-/* Writes the hints owed: sealed files without one that did not fail. */
-static void cy_bg_hints(calypso *db)
+/* Writes the hints owed: sealed files without one that did not fail.
+ * Returns 1 when it had to leave some for later (a merge or backup holds
+ * maint_mu). */
+static int cy_bg_hints(calypso *db)
 {
     for (;;) {
         uint32_t fid = 0;
@@ -5604,13 +5641,10 @@ static void cy_bg_hints(calypso *db)
                 fid = f->fid;
         }
         pthread_rwlock_unlock(&db->files_lock);
-        if (!fid) return;
+        if (!fid) return 0;
         /* A merge may be removing this very file: leave it to the next
          * round rather than race it. */
-        if (pthread_mutex_trylock(&db->maint_mu) != 0) {
-            __atomic_store_n(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
-            return;
-        }
+        if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
         pthread_rwlock_rdlock(&db->files_lock);
         int still_there = cy_files_find(db, fid) != NULL;
         pthread_rwlock_unlock(&db->files_lock);
@@ -5653,6 +5687,7 @@ static void *cy_bg_main(void *arg)
 {
     calypso *db = arg;
     uint64_t last_sweep = cy_now_ms();
+    int deferred = 0;
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
         uint32_t period = cy_bg_period(db);
@@ -5661,11 +5696,13 @@ static void *cy_bg_main(void *arg)
         ts.tv_sec += period / 1000;
         ts.tv_nsec += (long)(period % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        if (!__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED))
+        /* Hints left for later wait for the period (or a kick), so that
+         * a long merge does not make this thread spin. */
+        if (deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED))
             pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
         pthread_mutex_unlock(&db->bg_mu);
-        if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED))
-            cy_bg_hints(db);
+        if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED) || deferred)
+            deferred = cy_bg_hints(db);
         if (db->opt.sync == CALYPSO_SYNC_INTERVAL) {
             pthread_mutex_lock(&db->write_mu);
             uint64_t seq = db->written_seq;
@@ -6095,7 +6132,11 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
             buf = p;
             cap = (size_t)rsize;
         }
-        if (cy_os_pread(fd, buf, (size_t)rsize, off) != (int64_t)rsize) goto bad;
+        if ((got = cy_os_pread(fd, buf, (size_t)rsize, off)) < 0) {
+            rc = cy_err_errno(db, (int)got, "read", path);
+            break;
+        }
+        if (got != (int64_t)rsize) goto bad;
         if (cy_crc(buf + 4, (size_t)rsize - 4, NULL, 0) != r.crc) goto bad;
         if (cy_merge_is_live(m, &r, buf + r.hdr, fid, off)) {
             if (r.expiry && r.expiry <= m->now)

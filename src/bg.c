@@ -14,8 +14,10 @@
 #include <errno.h>
 #include <time.h>
 
-/* Writes the hints owed: sealed files without one that did not fail. */
-static void cy_bg_hints(calypso *db)
+/* Writes the hints owed: sealed files without one that did not fail.
+ * Returns 1 when it had to leave some for later (a merge or backup holds
+ * maint_mu). */
+static int cy_bg_hints(calypso *db)
 {
     for (;;) {
         uint32_t fid = 0;
@@ -27,13 +29,10 @@ static void cy_bg_hints(calypso *db)
                 fid = f->fid;
         }
         pthread_rwlock_unlock(&db->files_lock);
-        if (!fid) return;
+        if (!fid) return 0;
         /* A merge may be removing this very file: leave it to the next
          * round rather than race it. */
-        if (pthread_mutex_trylock(&db->maint_mu) != 0) {
-            __atomic_store_n(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
-            return;
-        }
+        if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
         pthread_rwlock_rdlock(&db->files_lock);
         int still_there = cy_files_find(db, fid) != NULL;
         pthread_rwlock_unlock(&db->files_lock);
@@ -76,6 +75,7 @@ static void *cy_bg_main(void *arg)
 {
     calypso *db = arg;
     uint64_t last_sweep = cy_now_ms();
+    int deferred = 0;
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
         uint32_t period = cy_bg_period(db);
@@ -84,11 +84,13 @@ static void *cy_bg_main(void *arg)
         ts.tv_sec += period / 1000;
         ts.tv_nsec += (long)(period % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        if (!__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED))
+        /* Hints left for later wait for the period (or a kick), so that
+         * a long merge does not make this thread spin. */
+        if (deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED))
             pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
         pthread_mutex_unlock(&db->bg_mu);
-        if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED))
-            cy_bg_hints(db);
+        if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED) || deferred)
+            deferred = cy_bg_hints(db);
         if (db->opt.sync == CALYPSO_SYNC_INTERVAL) {
             pthread_mutex_lock(&db->write_mu);
             uint64_t seq = db->written_seq;

@@ -701,9 +701,13 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
     pthread_rwlock_rdlock(&db->kd_lock);
     pthread_rwlock_rdlock(&db->files_lock);
     st->datafiles = db->nfiles;
-    for (uint32_t i = 0; i < db->nfiles; i++)
-        st->size += db->files[i]->size +
-                    __atomic_load_n(&db->files[i]->hint_size, __ATOMIC_RELAXED);
+    /* Bytes the files hold on disk: the active file's space allocated
+     * ahead of its data counts too. */
+    for (uint32_t i = 0; i < db->nfiles; i++) {
+        const cy_file *f = db->files[i];
+        st->size += (f->alloc > f->size ? f->alloc : f->size) +
+                    __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED);
+    }
     st->keys = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
     st->reclaimable = db->dead;
     st->keydir_bytes = db->keydir.bytes + db->ttl_by_key.bytes + db->ttl_by_time.bytes;

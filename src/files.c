@@ -26,8 +26,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Space is allocated ahead of the active file's data in chunks of an
+ * eighth of what it holds, between 1 and 8 MiB: few fallocate calls, and
+ * little space held ahead of the data. */
 #define CY_FILES_CHUNK_MIN (1ull << 20)
-#define CY_FILES_CHUNK_MAX (64ull << 20)
+#define CY_FILES_CHUNK_MAX (8ull << 20)
 
 static int cy_files_index(const calypso *db, uint32_t fid)
 {
@@ -262,7 +265,7 @@ CY_INTERNAL int cy_files_trim_active(calypso *db)
 static int cy_files_reserve(calypso *db, cy_file *a, uint64_t end)
 {
     if (end <= a->alloc) return CALYPSO_OK;
-    uint64_t chunk = a->alloc < CY_FILES_CHUNK_MIN ? CY_FILES_CHUNK_MIN : a->alloc;
+    uint64_t chunk = a->alloc / 8 < CY_FILES_CHUNK_MIN ? CY_FILES_CHUNK_MIN : a->alloc / 8;
     if (chunk > CY_FILES_CHUNK_MAX) chunk = CY_FILES_CHUNK_MAX;
     uint64_t target = a->alloc + chunk;
     if (target < end) target = end;

@@ -83,7 +83,11 @@ static int cy_hint_build(calypso *db, uint32_t fid, cy_buf *b, uint64_t *data_si
             chunk = p;
             cap = (size_t)size;
         }
-        if ((got = cy_os_pread(fd, chunk, (size_t)size, off)) != (int64_t)size) goto bad;
+        if ((got = cy_os_pread(fd, chunk, (size_t)size, off)) < 0) {
+            rc = cy_err_errno(db, (int)got, "read", path);
+            goto out;
+        }
+        if (got != (int64_t)size) goto bad;
         if (cy_crc(chunk + 4, (size_t)size - 4, NULL, 0) != r.crc) goto bad;
         if ((rc = cy_hint_entry(b, &r, chunk + r.hdr, off, size))) goto out;
         (*count)++;

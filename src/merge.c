@@ -385,7 +385,11 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
             buf = p;
             cap = (size_t)rsize;
         }
-        if (cy_os_pread(fd, buf, (size_t)rsize, off) != (int64_t)rsize) goto bad;
+        if ((got = cy_os_pread(fd, buf, (size_t)rsize, off)) < 0) {
+            rc = cy_err_errno(db, (int)got, "read", path);
+            break;
+        }
+        if (got != (int64_t)rsize) goto bad;
         if (cy_crc(buf + 4, (size_t)rsize - 4, NULL, 0) != r.crc) goto bad;
         if (cy_merge_is_live(m, &r, buf + r.hdr, fid, off)) {
             if (r.expiry && r.expiry <= m->now)
