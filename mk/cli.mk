@@ -4,9 +4,6 @@
 # but not -Isrc, and linked against the amalgamation, libcalypso.a.
 # tests/test_cli.c runs the built binary, so it is built first.
 
-# This fragment is read before the Makefile's first rule: keep `all` the
-# default goal whatever the fragments define.
-
 CLI_SRC    := $(sort $(wildcard programs/calypso/*.c))
 CLI_HDR    := $(wildcard programs/calypso/*.h)
 CLI_CFLAGS := -std=c11 $(OPT) $(SAN) $(WARN) -I.
