@@ -1567,10 +1567,22 @@ CY_INTERNAL int cy_os_list_dir(const char *path,
  * 16-byte cy_loc, kept in memcmp order (shorter key first on a tie).
  *
  * References. A child reference is a tagged pointer: bit 0 set means a leaf,
- * clear an inner node (both come from malloc, so bit 0 is free).
+ * clear an inner node (nodes come from malloc, leaves are 8-aligned, so the
+ * low bits are free). For a leaf, bit 1 tells its layout.
  *
- * Leaves. One allocation per key, holding the value and the whole key:
- *   { cy_loc loc; uint16_t klen; uint8_t key[klen]; }   18 + klen bytes.
+ * Leaves. Each holds the value and the whole key. A key of up to
+ * CY_ART_SLAB_KMAX bytes lives in the tree's slab:
+ *   { cy_loc loc; uint8_t key[klen]; }   16 + klen rounded up to 8 bytes,
+ * in a slot of a 64 KiB page aligned to 64 KiB whose header holds the key
+ * length of all its slots: a leaf finds its length by masking its address,
+ * so a 16-byte key takes a 32-byte slot, with no length field and no malloc
+ * header. Each key length is a class with its own current page and a free
+ * list of slots that deletes gave back (linked through the slot's first
+ * word); pages are carved from chunks of 2, 4, ... 64 pages obtained with
+ * cy_malloc (plus one page of slack to align them), which only
+ * cy_art_destroy returns. Longer keys get one allocation each,
+ *   { cy_loc loc; uint16_t klen; uint8_t key[klen]; }   18 + klen bytes,
+ * tagged with bit 1.
  * Because every leaf has its full key, inner nodes keep no prefix bytes at
  * all, only the prefix length ("optimistic" path compression): a lookup skips
  * the prefix and compares the whole key once at the leaf; insert, delete and
@@ -1601,14 +1613,24 @@ CY_INTERNAL int cy_os_list_dir(const char *path,
  * Invariants: every inner node has n + (terminal present) >= 2; Node4/16
  * keys are sorted and unique; Node48 kids[0..n) are dense, in byte order,
  * and key4[0..2] hold its bitmap's running popcounts; a terminal leaf's
- * key has length depth + plen of its node; t->bytes is the sum of the sizes
- * passed to the allocator for live nodes and leaves, t->count the leaves;
+ * key has length depth + plen of its node; a leaf is in the slab exactly
+ * when its key has at most CY_ART_SLAB_KMAX bytes; t->count is the leaves;
+ * t->bytes is the sum of the sizes of live nodes (as passed to malloc) and
+ * live leaves (slab slots in use, big leaves as allocated). It does not
+ * count slab overhead: a 64-byte header per 64 KiB page (0.1%), the
+ * alignment slack of each chunk (one page per chunk, not touched, so not
+ * resident), the never-used tail of each key length's current page (at
+ * most one page per distinct key length, touched only as far as used),
+ * free slots left by deletes until inserts of that key length reuse them,
+ * and the 16 KiB class table made on the first insert;
  * t->max_klen is a high-water mark of key lengths since the tree was last
  * empty, which bounds the number of inner nodes on any path (max_klen + 1)
  * and so the iterator's stack.
  *
- * Memory. Insert allocates at most a leaf and one node, both before it
- * changes anything, so CALYPSO_ENOMEM leaves the tree as it was. Delete
+ * Memory. Insert allocates at most a leaf (a slab slot, which may need a
+ * new chunk) and one node, both before it changes anything, so
+ * CALYPSO_ENOMEM leaves the tree as it was (a chunk obtained for a leaf
+ * whose node then failed stays in the slab, its slot on the free list). Delete
  * shrinks a node by allocating its smaller form; if that allocation fails it
  * keeps the larger node, which is still valid, so delete cannot fail.
  *
@@ -2169,27 +2191,11 @@ static cy_art_node *cy_art_rebuild(cy_art *t, const cy_art_node *n, unsigned kin
 {
     cy_art_node *m = cy_art_node_new(t, kind, cap, tslot);
     if (!m) return NULL;
-    unsigned from = cy_art_kind(n), cnt = cy_art_count(n);
-    if (from == kind) {
-        /* Same layout: header, keys or bitmap and the first cnt kids in
-         * one copy (all 256 for a Node256), then the new capacity code. */
-        uint8_t bits = m->bits;
-        memcpy(m, n, cy_art_kids_off[kind] + sizeof(void *) * (kind == CY_ART_N256 ? 256u : cnt));
-        m->bits = bits;
-        if (kid) cy_art_add_in_place(m, c, kid);
-    } else if (from <= CY_ART_N16 && kind <= CY_ART_N16) {
-        memcpy(cy_art_keys(m), cy_art_keys(n), cnt);
-        memcpy(cy_art_kids(m), cy_art_kids(n), sizeof(void *) * cnt);
-        m->n = (uint8_t)cnt;
-        m->plen = n->plen;
-        if (kid) cy_art_add_in_place(m, c, kid);
-    } else {
-        cy_art_pairs p;
-        cy_art_collect(n, &p);
-        if (kid) cy_art_pairs_add(&p, c, kid);
-        cy_art_fill(m, &p);
-        m->plen = n->plen;
-    }
+    cy_art_pairs p;
+    cy_art_collect(n, &p);
+    if (kid) cy_art_pairs_add(&p, c, kid);
+    cy_art_fill(m, &p);
+    m->plen = n->plen;
     if (tslot) *cy_art_tslot(m) = cy_art_term(n);
     return m;
 }

@@ -4,10 +4,22 @@
  * 16-byte cy_loc, kept in memcmp order (shorter key first on a tie).
  *
  * References. A child reference is a tagged pointer: bit 0 set means a leaf,
- * clear an inner node (both come from malloc, so bit 0 is free).
+ * clear an inner node (nodes come from malloc, leaves are 8-aligned, so the
+ * low bits are free). For a leaf, bit 1 tells its layout.
  *
- * Leaves. One allocation per key, holding the value and the whole key:
- *   { cy_loc loc; uint16_t klen; uint8_t key[klen]; }   18 + klen bytes.
+ * Leaves. Each holds the value and the whole key. A key of up to
+ * CY_ART_SLAB_KMAX bytes lives in the tree's slab:
+ *   { cy_loc loc; uint8_t key[klen]; }   16 + klen rounded up to 8 bytes,
+ * in a slot of a 64 KiB page aligned to 64 KiB whose header holds the key
+ * length of all its slots: a leaf finds its length by masking its address,
+ * so a 16-byte key takes a 32-byte slot, with no length field and no malloc
+ * header. Each key length is a class with its own current page and a free
+ * list of slots that deletes gave back (linked through the slot's first
+ * word); pages are carved from chunks of 2, 4, ... 64 pages obtained with
+ * cy_malloc (plus one page of slack to align them), which only
+ * cy_art_destroy returns. Longer keys get one allocation each,
+ *   { cy_loc loc; uint16_t klen; uint8_t key[klen]; }   18 + klen bytes,
+ * tagged with bit 1.
  * Because every leaf has its full key, inner nodes keep no prefix bytes at
  * all, only the prefix length ("optimistic" path compression): a lookup skips
  * the prefix and compares the whole key once at the leaf; insert, delete and
@@ -38,14 +50,24 @@
  * Invariants: every inner node has n + (terminal present) >= 2; Node4/16
  * keys are sorted and unique; Node48 kids[0..n) are dense, in byte order,
  * and key4[0..2] hold its bitmap's running popcounts; a terminal leaf's
- * key has length depth + plen of its node; t->bytes is the sum of the sizes
- * passed to the allocator for live nodes and leaves, t->count the leaves;
+ * key has length depth + plen of its node; a leaf is in the slab exactly
+ * when its key has at most CY_ART_SLAB_KMAX bytes; t->count is the leaves;
+ * t->bytes is the sum of the sizes of live nodes (as passed to malloc) and
+ * live leaves (slab slots in use, big leaves as allocated). It does not
+ * count slab overhead: a 64-byte header per 64 KiB page (0.1%), the
+ * alignment slack of each chunk (one page per chunk, not touched, so not
+ * resident), the never-used tail of each key length's current page (at
+ * most one page per distinct key length, touched only as far as used),
+ * free slots left by deletes until inserts of that key length reuse them,
+ * and the 16 KiB class table made on the first insert;
  * t->max_klen is a high-water mark of key lengths since the tree was last
  * empty, which bounds the number of inner nodes on any path (max_klen + 1)
  * and so the iterator's stack.
  *
- * Memory. Insert allocates at most a leaf and one node, both before it
- * changes anything, so CALYPSO_ENOMEM leaves the tree as it was. Delete
+ * Memory. Insert allocates at most a leaf (a slab slot, which may need a
+ * new chunk) and one node, both before it changes anything, so
+ * CALYPSO_ENOMEM leaves the tree as it was (a chunk obtained for a leaf
+ * whose node then failed stays in the slab, its slot on the free list). Delete
  * shrinks a node by allocating its smaller form; if that allocation fails it
  * keeps the larger node, which is still valid, so delete cannot fail.
  *
@@ -80,11 +102,34 @@ typedef struct cy_art_node {
                           children in bitmap words 0..w, for w < 3          */
 } cy_art_node;
 
-typedef struct cy_art_leaf {
-    cy_loc   loc;
-    uint16_t klen;
-    uint8_t  key[];
-} cy_art_leaf;
+/* Leaves. A slab leaf is { cy_loc loc; uint8_t key[klen]; } in a slot of
+ * its page's class, the key length in the page header; a big leaf (klen >
+ * CY_ART_SLAB_KMAX) is one allocation { cy_loc loc; uint16_t klen;
+ * uint8_t key[klen]; }. A leaf reference is the address of its loc with
+ * bit 0 set, and bit 1 set too for a big leaf. */
+#define CY_ART_BIG        0x02u
+#define CY_ART_PAGE       65536u  /* slab page: size and alignment            */
+#define CY_ART_PAGE_HDR   64u     /* page header: slots start a line in       */
+#define CY_ART_SLAB_KMAX  1024u   /* longer keys get an allocation each       */
+#define CY_ART_CHUNK_MAX  64u     /* pages per chunk, at most                 */
+
+typedef struct cy_art_page {
+    uint16_t klen;     /* the key length of every leaf on this page          */
+} cy_art_page;
+
+typedef struct cy_art_class {
+    uint8_t *free;     /* freed slots, linked through their first word       */
+    uint8_t *next;     /* next unused slot of the current page (NULL: none)  */
+} cy_art_class;
+
+struct cy_art_slab {
+    cy_art_class cls[CY_ART_SLAB_KMAX + 1];   /* by key length               */
+    uint8_t *page_next, *page_end;  /* aligned pages of the newest chunk not
+                                       yet handed to a class              */
+    uint8_t *chunks;                /* every chunk, linked through its first
+                                       word (which precedes its first page) */
+    uint32_t chunk_pages;           /* pages in the newest chunk           */
+};
 
 /* Offset of kids[] from the node start, by kind. */
 static const uint16_t cy_art_kids_off[4] = { 8, 24, 40, 8 };
@@ -102,14 +147,25 @@ static inline int cy_art_is_leaf(const void *ref)
     return ((uintptr_t)ref & 1u) != 0;
 }
 
-static inline cy_art_leaf *cy_art_leaf_of(const void *ref)
+static inline cy_loc *cy_art_leaf_loc(const void *ref)
 {
-    return (cy_art_leaf *)((uintptr_t)ref - 1u);
+    return (cy_loc *)((uintptr_t)ref & ~(uintptr_t)3u);
 }
 
-static inline void *cy_art_leaf_ref(const cy_art_leaf *l)
+/* Bit 1 of the reference is 2 exactly when the key sits 2 bytes further. */
+static inline const uint8_t *cy_art_leaf_key(const void *ref)
 {
-    return (void *)((uintptr_t)l + 1u);
+    uintptr_t a = (uintptr_t)ref;
+    return (const uint8_t *)((a & ~(uintptr_t)3u) + sizeof(cy_loc) + (a & CY_ART_BIG));
+}
+
+static inline size_t cy_art_leaf_klen(const void *ref)
+{
+    uintptr_t a = (uintptr_t)ref;
+    uint16_t klen;
+    if (a & CY_ART_BIG) memcpy(&klen, (const uint8_t *)(a - 3u) + sizeof(cy_loc), sizeof klen);
+    else klen = ((const cy_art_page *)(a & ~(uintptr_t)(CY_ART_PAGE - 1u)))->klen;
+    return klen;
 }
 
 static inline unsigned cy_art_kind(const cy_art_node *n)
@@ -238,16 +294,17 @@ static size_t cy_art_node_size(unsigned kind, unsigned cap, int tslot)
     return cy_art_kids_off[kind] + sizeof(void *) * (cap + (tslot ? 1u : 0u));
 }
 
-static size_t cy_art_leaf_size(size_t klen)
+/* A slab slot keeps the next slot's loc 8-aligned; a big leaf is exact. */
+static inline size_t cy_art_leaf_size(size_t klen)
 {
-    /* Never below sizeof: a struct lvalue must fit its object. */
-    size_t s = offsetof(cy_art_leaf, key) + klen;
-    return s < sizeof(cy_art_leaf) ? sizeof(cy_art_leaf) : s;
+    if (klen > CY_ART_SLAB_KMAX) return sizeof(cy_loc) + sizeof(uint16_t) + klen;
+    return (sizeof(cy_loc) + klen + 7u) & ~(size_t)7u;
 }
 
-static inline int cy_art_leaf_eq(const cy_art_leaf *l, const uint8_t *k, size_t klen)
+static inline int cy_art_leaf_eq(const void *ref, const uint8_t *k, size_t klen)
 {
-    return l->klen == klen && (klen == 0 || memcmp(l->key, k, klen) == 0);
+    return cy_art_leaf_klen(ref) == klen &&
+           (klen == 0 || memcmp(cy_art_leaf_key(ref), k, klen) == 0);
 }
 
 /* memcmp order, the shorter key first on a tie. */
@@ -278,23 +335,106 @@ static void cy_art_node_free(cy_art *t, cy_art_node *n)
     cy_free(n);
 }
 
-static cy_art_leaf *cy_art_leaf_new(cy_art *t, const uint8_t *k, size_t klen,
-                                    const cy_loc *loc)
+/* A fresh aligned page from the newest chunk, or from a new chunk twice
+ * the size of the last (up to CY_ART_CHUNK_MAX pages). A chunk is one
+ * allocation of its pages plus one page of slack for the alignment. */
+static uint8_t *cy_art_slab_page(struct cy_art_slab *s)
 {
-    size_t size = cy_art_leaf_size(klen);
-    cy_art_leaf *l = cy_malloc(size);
-    if (!l) return NULL;
-    l->loc = *loc;
-    l->klen = (uint16_t)klen;
-    if (klen) memcpy(l->key, k, klen);
-    t->bytes += size;
-    return l;
+    if (s->page_next == s->page_end) {
+        uint32_t np = s->chunk_pages ? s->chunk_pages * 2u : 2u;
+        if (np > CY_ART_CHUNK_MAX) np = CY_ART_CHUNK_MAX;
+        uint8_t *c = cy_malloc((size_t)(np + 1u) * CY_ART_PAGE + sizeof(uint8_t *));
+        if (!c) return NULL;
+        memcpy(c, &s->chunks, sizeof s->chunks);
+        s->chunks = c;
+        uintptr_t first = ((uintptr_t)c + sizeof(uint8_t *) + CY_ART_PAGE - 1u) &
+                          ~(uintptr_t)(CY_ART_PAGE - 1u);
+        s->page_next = (uint8_t *)first;
+        s->page_end = (uint8_t *)first + (size_t)np * CY_ART_PAGE;
+        s->chunk_pages = np;
+    }
+    uint8_t *p = s->page_next;
+    s->page_next += CY_ART_PAGE;
+    return p;
 }
 
-static void cy_art_leaf_free(cy_art *t, cy_art_leaf *l)
+/* A slot for a klen-byte key: a freed one, the next of the class's page, or
+ * the first of a new page. NULL when a needed allocation fails. */
+static uint8_t *cy_art_slab_alloc(cy_art *t, size_t klen, size_t size)
 {
-    t->bytes -= cy_art_leaf_size(l->klen);
-    cy_free(l);
+    struct cy_art_slab *s = t->slab;
+    if (CY_UNLIKELY(!s)) {
+        s = cy_calloc(1, sizeof *s);
+        if (!s) return NULL;
+        t->slab = s;
+    }
+    cy_art_class *c = &s->cls[klen];
+    uint8_t *p = c->free;
+    if (p) {
+        memcpy(&c->free, p, sizeof c->free);
+        return p;
+    }
+    p = c->next;
+    uintptr_t off = (uintptr_t)p & (CY_ART_PAGE - 1u);
+    if (CY_UNLIKELY(!p || off == 0 || off + size > CY_ART_PAGE)) {
+        p = cy_art_slab_page(s);
+        if (!p) return NULL;
+        ((cy_art_page *)(void *)p)->klen = (uint16_t)klen;
+        p += CY_ART_PAGE_HDR;
+    }
+    c->next = p + size;
+    return p;
+}
+
+/* A new leaf's reference, or NULL when out of memory. */
+static void *cy_art_leaf_new(cy_art *t, const uint8_t *k, size_t klen, const cy_loc *loc)
+{
+    size_t size = cy_art_leaf_size(klen);
+    uintptr_t tag = 1u;
+    uint8_t *p;
+    if (CY_LIKELY(klen <= CY_ART_SLAB_KMAX)) {
+        p = cy_art_slab_alloc(t, klen, size);
+        if (!p) return NULL;
+    } else {
+        uint16_t kl = (uint16_t)klen;
+        p = cy_malloc(size);
+        if (!p) return NULL;
+        memcpy(p + sizeof(cy_loc), &kl, sizeof kl);
+        tag |= CY_ART_BIG;
+    }
+    memcpy(p, loc, sizeof *loc);
+    void *ref = (void *)((uintptr_t)p | tag);
+    if (klen) memcpy((uint8_t *)(uintptr_t)cy_art_leaf_key(ref), k, klen);
+    t->bytes += size;
+    return ref;
+}
+
+static void cy_art_leaf_free(cy_art *t, void *ref)
+{
+    size_t klen = cy_art_leaf_klen(ref);
+    uint8_t *p = (uint8_t *)cy_art_leaf_loc(ref);
+    t->bytes -= cy_art_leaf_size(klen);
+    if ((uintptr_t)ref & CY_ART_BIG) {
+        cy_free(p);
+        return;
+    }
+    cy_art_class *c = &t->slab->cls[klen];
+    memcpy(p, &c->free, sizeof c->free);
+    c->free = p;
+}
+
+/* Returns every slab page (the slab leaves need no other freeing). */
+static void cy_art_slab_destroy(cy_art *t)
+{
+    struct cy_art_slab *s = t->slab;
+    if (!s) return;
+    while (s->chunks) {
+        uint8_t *c = s->chunks;
+        memcpy(&s->chunks, c, sizeof s->chunks);
+        cy_free(c);
+    }
+    cy_free(s);
+    t->slab = NULL;
 }
 
 /* The smallest kind and capacity that hold count children. */
@@ -362,14 +502,20 @@ static void *cy_art_some_kid(const cy_art_node *n)
 }
 
 /* Some leaf below ref: where a node's prefix bytes are read from. */
-static const cy_art_leaf *cy_art_any_leaf(const void *ref)
+static const void *cy_art_any_leaf(const void *ref)
 {
     while (!cy_art_is_leaf(ref)) {
         const cy_art_node *n = ref;
         void *term = cy_art_term(n);
         ref = term ? term : cy_art_some_kid(n);
     }
-    return cy_art_leaf_of(ref);
+    return ref;
+}
+
+/* The key of some leaf below ref. */
+static inline const uint8_t *cy_art_any_key(const void *ref)
+{
+    return cy_art_leaf_key(cy_art_any_leaf(ref));
 }
 
 // >> node surgery -----------------------------------------------------------------
@@ -442,23 +588,6 @@ static void cy_art_fill(cy_art_node *n, const cy_art_pairs *p)
     cy_art_set_count(n, p->n);
 }
 
-/* A copy of n as kind/cap (with a terminal slot if tslot), plus the child
- * kid under byte c when kid is not NULL. Returns NULL when the allocation
- * fails; n is not touched either way. */
-static cy_art_node *cy_art_rebuild(cy_art *t, const cy_art_node *n, unsigned kind,
-                                   unsigned cap, int tslot, uint8_t c, void *kid)
-{
-    cy_art_node *m = cy_art_node_new(t, kind, cap, tslot);
-    if (!m) return NULL;
-    cy_art_pairs p;
-    cy_art_collect(n, &p);
-    if (kid) cy_art_pairs_add(&p, c, kid);
-    cy_art_fill(m, &p);
-    m->plen = n->plen;
-    if (tslot) *cy_art_tslot(m) = cy_art_term(n);
-    return m;
-}
-
 /* Adds a child to a node that has room for it. */
 static void cy_art_add_in_place(cy_art_node *n, uint8_t c, void *kid)
 {
@@ -490,6 +619,23 @@ static void cy_art_add_in_place(cy_art_node *n, uint8_t c, void *kid)
         break;
     }
     cy_art_set_count(n, cnt + 1);
+}
+
+/* A copy of n as kind/cap (with a terminal slot if tslot), plus the child
+ * kid under byte c when kid is not NULL. Returns NULL when the allocation
+ * fails; n is not touched either way. */
+static cy_art_node *cy_art_rebuild(cy_art *t, const cy_art_node *n, unsigned kind,
+                                   unsigned cap, int tslot, uint8_t c, void *kid)
+{
+    cy_art_node *m = cy_art_node_new(t, kind, cap, tslot);
+    if (!m) return NULL;
+    cy_art_pairs p;
+    cy_art_collect(n, &p);
+    if (kid) cy_art_pairs_add(&p, c, kid);
+    cy_art_fill(m, &p);
+    m->plen = n->plen;
+    if (tslot) *cy_art_tslot(m) = cy_art_term(n);
+    return m;
 }
 
 /* Removes the child under byte c (which must exist). */
@@ -559,10 +705,11 @@ static int cy_art_put_term(cy_art *t, void **slot, void *ref)
 
 /* A new Node4 for two leaves that agree up to byte `at`: the one whose key
  * ends there becomes the terminal. */
-static void cy_art_place(cy_art_node *n, cy_art_leaf *l, size_t at)
+static void cy_art_place(cy_art_node *n, void *leaf, const uint8_t *key, size_t klen,
+                         size_t at)
 {
-    if (l->klen == at) *cy_art_tslot(n) = cy_art_leaf_ref(l);
-    else cy_art_add_in_place(n, l->key[at], cy_art_leaf_ref(l));
+    if (klen == at) *cy_art_tslot(n) = leaf;
+    else cy_art_add_in_place(n, key[at], leaf);
 }
 
 /* *slot is a leaf with a different key: both go under a new Node4 whose
@@ -570,20 +717,22 @@ static void cy_art_place(cy_art_node *n, cy_art_leaf *l, size_t at)
 static int cy_art_split_leaf(cy_art *t, void **slot, size_t depth, const uint8_t *k,
                              size_t klen, const cy_loc *loc)
 {
-    cy_art_leaf *old = cy_art_leaf_of(*slot);
-    size_t max = klen < old->klen ? klen : old->klen, i = depth;
-    while (i < max && k[i] == old->key[i]) i++;
-    cy_art_leaf *l = cy_art_leaf_new(t, k, klen, loc);
+    void *old = *slot;
+    const uint8_t *okey = cy_art_leaf_key(old);
+    size_t olen = cy_art_leaf_klen(old);
+    size_t max = klen < olen ? klen : olen, i = depth;
+    while (i < max && k[i] == okey[i]) i++;
+    void *l = cy_art_leaf_new(t, k, klen, loc);
     if (!l) return CALYPSO_ENOMEM;
-    int term = i == klen || i == old->klen;
+    int term = i == klen || i == olen;
     cy_art_node *n = cy_art_node_new(t, CY_ART_N4, term ? 1 : 2, term);
     if (!n) {
         cy_art_leaf_free(t, l);
         return CALYPSO_ENOMEM;
     }
     n->plen = (uint16_t)(i - depth);
-    cy_art_place(n, old, i);
-    cy_art_place(n, l, i);
+    cy_art_place(n, old, okey, olen, i);
+    cy_art_place(n, l, k, klen, i);
     *slot = n;
     return 0;
 }
@@ -594,8 +743,8 @@ static int cy_art_split_prefix(cy_art *t, void **slot, size_t depth, size_t m,
                                const uint8_t *k, size_t klen, const cy_loc *loc)
 {
     cy_art_node *n = *slot;
-    uint8_t nb = cy_art_any_leaf(n)->key[depth + m];
-    cy_art_leaf *l = cy_art_leaf_new(t, k, klen, loc);
+    uint8_t nb = cy_art_any_key(n)[depth + m];
+    void *l = cy_art_leaf_new(t, k, klen, loc);
     if (!l) return CALYPSO_ENOMEM;
     int term = depth + m == klen;
     cy_art_node *top = cy_art_node_new(t, CY_ART_N4, term ? 1 : 2, term);
@@ -606,8 +755,8 @@ static int cy_art_split_prefix(cy_art *t, void **slot, size_t depth, size_t m,
     top->plen = (uint16_t)m;
     n->plen = (uint16_t)(n->plen - m - 1);
     cy_art_add_in_place(top, nb, n);
-    if (term) *cy_art_tslot(top) = cy_art_leaf_ref(l);
-    else cy_art_add_in_place(top, k[depth + m], cy_art_leaf_ref(l));
+    if (term) *cy_art_tslot(top) = l;
+    else cy_art_add_in_place(top, k[depth + m], l);
     *slot = top;
     return 0;
 }
@@ -616,9 +765,9 @@ static int cy_art_split_prefix(cy_art *t, void **slot, size_t depth, size_t m,
 static size_t cy_art_prefix_match(const cy_art_node *n, size_t depth, const uint8_t *k,
                                   size_t klen)
 {
-    const cy_art_leaf *l = cy_art_any_leaf(n);
+    const uint8_t *lk = cy_art_any_key(n);
     size_t max = klen - depth < n->plen ? klen - depth : n->plen, i = 0;
-    while (i < max && l->key[depth + i] == k[depth + i]) i++;
+    while (i < max && lk[depth + i] == k[depth + i]) i++;
     return i;
 }
 
@@ -626,10 +775,10 @@ static size_t cy_art_prefix_match(const cy_art_node *n, size_t depth, const uint
 static int cy_art_add_leaf(cy_art *t, void **slot, size_t depth, const uint8_t *k,
                            size_t klen, const cy_loc *loc)
 {
-    cy_art_leaf *l = cy_art_leaf_new(t, k, klen, loc);
+    void *l = cy_art_leaf_new(t, k, klen, loc);
     if (!l) return CALYPSO_ENOMEM;
-    int rc = depth == klen ? cy_art_put_term(t, slot, cy_art_leaf_ref(l))
-                           : cy_art_put_child(t, slot, k[depth], cy_art_leaf_ref(l));
+    int rc = depth == klen ? cy_art_put_term(t, slot, l)
+                           : cy_art_put_child(t, slot, k[depth], l);
     if (rc) cy_art_leaf_free(t, l);
     return rc;
 }
@@ -643,16 +792,15 @@ static int cy_art_insert_at(cy_art *t, const uint8_t *k, size_t klen, const cy_l
     for (;;) {
         void *ref = *slot;
         if (!ref) {
-            cy_art_leaf *l = cy_art_leaf_new(t, k, klen, loc);
+            void *l = cy_art_leaf_new(t, k, klen, loc);
             if (!l) return CALYPSO_ENOMEM;
-            *slot = cy_art_leaf_ref(l);
+            *slot = l;
             return 0;
         }
         if (cy_art_is_leaf(ref)) {
-            cy_art_leaf *l = cy_art_leaf_of(ref);
-            if (!cy_art_leaf_eq(l, k, klen)) return cy_art_split_leaf(t, slot, depth, k, klen, loc);
-            if (old) *old = l->loc;
-            l->loc = *loc;
+            if (!cy_art_leaf_eq(ref, k, klen)) return cy_art_split_leaf(t, slot, depth, k, klen, loc);
+            if (old) *old = *cy_art_leaf_loc(ref);
+            *cy_art_leaf_loc(ref) = *loc;
             return 1;
         }
         cy_art_node *n = ref;
@@ -700,8 +848,7 @@ CY_INTERNAL cy_loc *cy_art_search(const cy_art *t, const void *key, size_t klen)
         ref = *next;
     }
     if (!ref) return NULL;
-    cy_art_leaf *l = cy_art_leaf_of(ref);
-    return cy_art_leaf_eq(l, k, klen) ? &l->loc : NULL;
+    return cy_art_leaf_eq(ref, k, klen) ? cy_art_leaf_loc(ref) : NULL;
 }
 
 // >> delete -----------------------------------------------------------------
@@ -780,9 +927,9 @@ CY_INTERNAL int cy_art_delete(cy_art *t, const void *key, size_t klen, cy_loc *o
             if (!slot) return 0;
         }
     }
-    cy_art_leaf *l = cy_art_leaf_of(*slot);
+    void *l = *slot;
     if (!cy_art_leaf_eq(l, k, klen)) return 0;
-    if (old) *old = l->loc;
+    if (old) *old = *cy_art_leaf_loc(l);
     if (pslot) cy_art_unlink(t, pslot, slot, term, c);
     else t->root = NULL;
     cy_art_leaf_free(t, l);
@@ -802,8 +949,8 @@ CY_INTERNAL void cy_art_init(cy_art *t)
 static void cy_art_free_ref(cy_art *t, void *ref)
 {
     if (cy_art_is_leaf(ref)) {
-        cy_art_leaf_free(t, cy_art_leaf_of(ref));
-        return;
+        if ((uintptr_t)ref & CY_ART_BIG) cy_art_leaf_free(t, ref);
+        return;   /* slab leaves go with their pages */
     }
     cy_art_node *n = ref;
     cy_art_pairs p;
@@ -817,6 +964,7 @@ static void cy_art_free_ref(cy_art *t, void *ref)
 CY_INTERNAL void cy_art_destroy(cy_art *t)
 {
     if (t->root) cy_art_free_ref(t, t->root);
+    cy_art_slab_destroy(t);
     cy_art_init(t);
 }
 
@@ -967,7 +1115,7 @@ static int cy_art_iter_edge(cy_art_iter *it, const void *ref, int dir)
         cy_art_iter_push(it, n, pos);
         ref = cy_art_child_at(n, pos);
     }
-    it->leaf = cy_art_leaf_of(ref);
+    it->leaf = ref;
     return 1;
 }
 
@@ -1004,9 +1152,9 @@ CY_INTERNAL int cy_art_iter_prev(cy_art_iter *it)
 static int cy_art_prefix_cmp(const cy_art_node *n, size_t depth, const uint8_t *k,
                              size_t klen)
 {
-    const cy_art_leaf *l = cy_art_any_leaf(n);
+    const uint8_t *lk = cy_art_any_key(n);
     size_t avail = klen - depth, m = avail < n->plen ? avail : n->plen;
-    int r = m ? memcmp(l->key + depth, k + depth, m) : 0;
+    int r = m ? memcmp(lk + depth, k + depth, m) : 0;
     if (r) return r;
     return avail < n->plen;
 }
@@ -1015,9 +1163,8 @@ static int cy_art_prefix_cmp(const cy_art_node *n, size_t depth, const uint8_t *
 static int cy_art_seek_leaf(cy_art_iter *it, const void *ref, int op, const uint8_t *k,
                             size_t klen)
 {
-    const cy_art_leaf *l = cy_art_leaf_of(ref);
-    int c = cy_art_keycmp(l->key, l->klen, k, klen);
-    it->leaf = l;
+    int c = cy_art_keycmp(cy_art_leaf_key(ref), cy_art_leaf_klen(ref), k, klen);
+    it->leaf = ref;
     if (c == 0) {
         if (op == CY_SEEK_GT) return cy_art_iter_step(it, 1);
         if (op == CY_SEEK_LT) return cy_art_iter_step(it, -1);
@@ -1035,7 +1182,7 @@ static int cy_art_seek_end(cy_art_iter *it, const cy_art_node *n, int op)
     void *term = cy_art_term(n);
     if (term && op != CY_SEEK_GT && op != CY_SEEK_LT) {
         cy_art_iter_push(it, n, 0);
-        it->leaf = cy_art_leaf_of(term);
+        it->leaf = term;
         return 1;
     }
     if (op == CY_SEEK_GE || op == CY_SEEK_GT) {
@@ -1090,10 +1237,8 @@ CY_INTERNAL int cy_art_iter_seek(cy_art_iter *it, int op, const void *key, size_
     case CY_SEEK_FIRST: return cy_art_iter_edge(it, it->tree->root, 1);
     case CY_SEEK_LAST:  return cy_art_iter_edge(it, it->tree->root, -1);
     case CY_SEEK_EQ: {
-        const cy_art_leaf *l;
         if (cy_art_seek_key(it, CY_SEEK_GE, key, klen) != 1) return 0;
-        l = it->leaf;
-        if (cy_art_leaf_eq(l, key, klen)) return 1;
+        if (cy_art_leaf_eq(it->leaf, key, klen)) return 1;
         it->depth = 0;
         it->leaf = NULL;
         return 0;
@@ -1107,19 +1252,19 @@ CY_INTERNAL int cy_art_iter_seek(cy_art_iter *it, int op, const void *key, size_
 
 CY_INTERNAL const uint8_t *cy_art_iter_key(const cy_art_iter *it, size_t *klen)
 {
-    const cy_art_leaf *l = it->leaf;
+    const void *l = it->leaf;
     if (!l) {
         if (klen) *klen = 0;
         return NULL;
     }
-    if (klen) *klen = l->klen;
-    return l->key;
+    if (klen) *klen = cy_art_leaf_klen(l);
+    return cy_art_leaf_key(l);
 }
 
 CY_INTERNAL const cy_loc *cy_art_iter_loc(const cy_art_iter *it)
 {
-    const cy_art_leaf *l = it->leaf;
-    return l ? &l->loc : NULL;
+    const void *l = it->leaf;
+    return l ? cy_art_leaf_loc(l) : NULL;
 }
 
 // >> walks ------------------------------------------------------------------------
@@ -1131,9 +1276,10 @@ CY_INTERNAL int cy_art_walk_prefix(const cy_art *t, const void *prefix, size_t p
     cy_art_iter_init(&it, t);
     int rc = cy_art_iter_seek(&it, CY_SEEK_GE, prefix, plen), r = 0;
     for (; rc == 1 && !r; rc = cy_art_iter_next(&it)) {
-        const cy_art_leaf *l = it.leaf;
-        if (l->klen < plen || (plen && memcmp(l->key, prefix, plen) != 0)) break;
-        r = fn(l->key, l->klen, &l->loc, ctx);
+        const uint8_t *lk = cy_art_leaf_key(it.leaf);
+        size_t ll = cy_art_leaf_klen(it.leaf);
+        if (ll < plen || (plen && memcmp(lk, prefix, plen) != 0)) break;
+        r = fn(lk, ll, cy_art_leaf_loc(it.leaf), ctx);
     }
     cy_art_iter_free(&it);
     return r ? r : rc < 0 ? rc : 0;
@@ -1147,9 +1293,10 @@ CY_INTERNAL int cy_art_walk_range(const cy_art *t, const void *start, size_t sle
     cy_art_iter_init(&it, t);
     int rc = cy_art_iter_seek(&it, CY_SEEK_GE, start, slen), r = 0;
     for (; rc == 1 && !r; rc = cy_art_iter_next(&it)) {
-        const cy_art_leaf *l = it.leaf;
-        if (cy_art_keycmp(l->key, l->klen, end, elen) > 0) break;
-        r = fn(l->key, l->klen, &l->loc, ctx);
+        const uint8_t *lk = cy_art_leaf_key(it.leaf);
+        size_t ll = cy_art_leaf_klen(it.leaf);
+        if (cy_art_keycmp(lk, ll, end, elen) > 0) break;
+        r = fn(lk, ll, cy_art_leaf_loc(it.leaf), ctx);
     }
     cy_art_iter_free(&it);
     return r ? r : rc < 0 ? rc : 0;
@@ -1170,11 +1317,14 @@ static void cy_art_census_node(cy_art_census *c, const cy_art_node *n, size_t de
 static void cy_art_census_ref(cy_art_census *c, const void *ref, size_t depth,
                               const uint8_t *path)
 {
-    const cy_art_leaf *l = cy_art_any_leaf(ref);
-    CY_ART_CHECK(c, l->klen >= depth && (!depth || memcmp(l->key, path, depth) == 0));
+    const void *l = cy_art_any_leaf(ref);
+    size_t ll = cy_art_leaf_klen(l);
+    CY_ART_CHECK(c, ll >= depth && (!depth || memcmp(cy_art_leaf_key(l), path, depth) == 0));
     if (cy_art_is_leaf(ref)) {
+        /* A slab leaf lies in a page of its key length; a big one is big. */
+        CY_ART_CHECK(c, (ll > CY_ART_SLAB_KMAX) == (((uintptr_t)ref & CY_ART_BIG) != 0));
         c->leaves++;
-        c->bytes += cy_art_leaf_size(l->klen);
+        c->bytes += cy_art_leaf_size(ll);
         return;
     }
     cy_art_census_node(c, ref, depth);
@@ -1184,13 +1334,13 @@ static void cy_art_census_node(cy_art_census *c, const cy_art_node *n, size_t de
 {
     unsigned cnt = cy_art_count(n), kind = cy_art_kind(n);
     size_t end = depth + n->plen;
-    const uint8_t *path = cy_art_any_leaf(n)->key;
+    const uint8_t *path = cy_art_any_key(n);
     void *term = cy_art_term(n);
     c->kinds[kind]++;
     c->bytes += cy_art_node_size(kind, cy_art_cap(n), n->bits & CY_ART_TSLOT);
     CY_ART_CHECK(c, cnt + (term != NULL) >= 2 && cnt <= cy_art_cap(n));
     if (term) {
-        CY_ART_CHECK(c, cy_art_is_leaf(term) && cy_art_leaf_of(term)->klen == end);
+        CY_ART_CHECK(c, cy_art_is_leaf(term) && cy_art_leaf_klen(term) == end);
         cy_art_census_ref(c, term, end, path);
     }
     cy_art_pairs p;
@@ -1205,11 +1355,12 @@ static void cy_art_census_node(cy_art_census *c, const cy_art_node *n, size_t de
         for (unsigned i = 0; i < cy_art_cap(n); i++) CY_ART_CHECK(c, (i < cnt) == (cy_art_kids(n)[i] != NULL));
     }
     for (unsigned i = 0; i < p.n; i++) {
-        const cy_art_leaf *l = cy_art_any_leaf(p.kid[i]);
+        const void *l = cy_art_any_leaf(p.kid[i]);
+        const uint8_t *lk = cy_art_leaf_key(l);
         CY_ART_CHECK(c, p.kid[i] != NULL && (i == 0 || p.byte[i - 1] < p.byte[i]));
-        CY_ART_CHECK(c, l->klen > end && l->key[end] == p.byte[i]);
-        CY_ART_CHECK(c, !end || memcmp(l->key, path, end) == 0);
-        cy_art_census_ref(c, p.kid[i], end + 1, l->key);
+        CY_ART_CHECK(c, cy_art_leaf_klen(l) > end && lk[end] == p.byte[i]);
+        CY_ART_CHECK(c, !end || memcmp(lk, path, end) == 0);
+        cy_art_census_ref(c, p.kid[i], end + 1, lk);
     }
 }
 

@@ -179,6 +179,8 @@ typedef struct cy_art {
     uint64_t bytes;    /* bytes held by nodes and leaves (keys included)   */
     uint32_t max_klen; /* longest key since the tree was last empty: it
                           bounds the height, so iterator stacks            */
+    struct cy_art_slab *slab;  /* the leaves' pages (art.c); NULL until the
+                          first insert, kept until cy_art_destroy        */
 } cy_art;
 
 CY_INTERNAL void cy_art_init(cy_art *t);

@@ -947,6 +947,150 @@ static void test_differential(void **state)
     free(r.e);
 }
 
+// >> leaf slab ---------------------------------------------------------------------
+
+/* Deleted leaves' slots go back to their key length's free list: inserting
+ * the same number of keys of that length again needs no allocation at all
+ * once the nodes have room, and the bytes come back to what they were. */
+static void test_slab_reuse_after_delete(void **state)
+{
+    (void)state;
+    cy_art t;
+    cy_art_init(&t);
+    uint8_t k[16];
+    memset(k, 'r', sizeof k);
+    for (unsigned b = 0; b < 256; b++) { k[0] = (uint8_t)b; put(&t, k, 16, b); }
+    uint64_t full = t.bytes;
+    assert_int_equal(kind_of_root_node(&t), 3);
+    for (unsigned b = 0; b < 60; b++) {
+        k[0] = (uint8_t)b;
+        assert_int_equal(cy_art_delete(&t, k, 16, NULL), 1);
+    }
+    assert_int_equal(kind_of_root_node(&t), 3);   /* 196 left: still a Node256 */
+    assert_int_equal(t.bytes, full - 60 * 32);    /* 16 + 16 bytes a slot */
+    cy_alloc_fail_at(1, 1);
+    for (unsigned b = 0; b < 60; b++) {
+        k[0] = (uint8_t)b;
+        cy_loc l = loc_of(1000 + b);
+        assert_int_equal(cy_art_insert(&t, k, 16, &l, NULL), 0);
+    }
+    assert_int_equal(cy_alloc_count(), 0);
+    cy_alloc_fail_at(0, 0);
+    assert_int_equal(t.bytes, full);
+    for (unsigned b = 0; b < 256; b++) { k[0] = (uint8_t)b; must_find(&t, k, 16, b < 60 ? 1000 + b : b); }
+    check_sound(&t, NULL);
+    check_order(&t);
+    /* Other key lengths have their own slots: a freed 16-byte slot is no
+     * use to a 17-byte key, which needs a page of its own. */
+    k[0] = 0;
+    assert_int_equal(cy_art_delete(&t, k, 16, NULL), 1);
+    uint8_t k17[17];
+    memset(k17, 'r', sizeof k17);
+    k17[0] = 0;
+    cy_alloc_fail_at(1, 1);
+    cy_loc l17 = loc_of(17);
+    int rc17 = cy_art_insert(&t, k17, 17, &l17, NULL);
+    cy_alloc_fail_at(0, 0);
+    if (rc17 == CALYPSO_ENOMEM) assert_null(cy_art_search(&t, k17, 17));
+    else must_find(&t, k17, 17, 17);   /* the chunk still had a page */
+    check_sound(&t, NULL);
+    cy_art_destroy(&t);
+    assert_int_equal(t.bytes, 0);
+    assert_null(t.root);
+}
+
+/* Leaves come from pages carved out of chunks; the insert that needs a new
+ * chunk when its allocation fails reports CALYPSO_ENOMEM and leaves the
+ * tree as it was, and the next try succeeds. The keys go into free slots of
+ * a Node256 (kept large by deletes that could not shrink it), so the chunk
+ * is the only allocation an insert can make. */
+static void test_slab_page_boundary(void **state)
+{
+    (void)state;
+    enum { KLEN = 1000 };
+    cy_art t;
+    cy_art_init(&t);
+    uint8_t *k = calloc(1, KLEN);
+    for (unsigned b = 0; b < 256; b++) { k[0] = (uint8_t)b; put(&t, k, KLEN, b); }
+    cy_alloc_fail_at(1, 1);
+    for (unsigned b = 0; b < 200; b++) {
+        k[0] = (uint8_t)b;
+        assert_int_equal(cy_art_delete(&t, k, KLEN, NULL), 1);
+    }
+    cy_alloc_fail_at(0, 0);
+    assert_int_equal(kind_of_root_node(&t), 3);
+    /* 999-byte keys: a class of their own, 64 slots of 1016 bytes a page. */
+    unsigned failed = 0;
+    for (unsigned b = 0; b < 200; b++) {
+        struct snap before;
+        snap_take(&t, &before);
+        uint64_t count = t.count, bytes = t.bytes;
+        k[0] = (uint8_t)b;
+        cy_loc l = loc_of(5000 + b);
+        cy_alloc_fail_at(1, 0);
+        int rc = cy_art_insert(&t, k, KLEN - 1, &l, NULL);
+        uint64_t made = cy_alloc_count();
+        cy_alloc_fail_at(0, 0);
+        if (rc == CALYPSO_ENOMEM) {
+            failed++;
+            assert_int_equal(made, 1);
+            assert_int_equal(t.count, count);
+            assert_int_equal(t.bytes, bytes);
+            check_sound(&t, NULL);
+            snap_same(&t, &before);
+            assert_null(cy_art_search(&t, k, KLEN - 1));
+            rc = cy_art_insert(&t, k, KLEN - 1, &l, NULL);
+        } else {
+            assert_int_equal(made, 0);
+        }
+        assert_int_equal(rc, 0);
+        snap_free(&before);
+    }
+    /* 200 slots span 4 pages: at least one of them came from a new chunk. */
+    assert_true(failed >= 1 && failed <= 4);
+    for (unsigned b = 0; b < 256; b++) {
+        k[0] = (uint8_t)b;
+        if (b < 200) must_find(&t, k, KLEN - 1, 5000 + b);
+        else must_find(&t, k, KLEN, b);
+    }
+    check_sound(&t, NULL);
+    check_order(&t);
+    cy_art_destroy(&t);
+    free(k);
+}
+
+/* Keys longer than the slab's classes get an allocation each and mix with
+ * slab leaves as siblings, terminals and split partners. */
+static void test_slab_and_big_leaves(void **state)
+{
+    (void)state;
+    enum { BIG = 1025 };
+    cy_art t;
+    cy_art_init(&t);
+    uint8_t *k = calloc(1, BIG + 1);
+    memset(k, 'q', BIG + 1);
+    put(&t, k, 1024, 1);        /* the longest slab key */
+    put(&t, k, BIG, 2);         /* the shortest big one: 1024 is its terminal */
+    put(&t, k, BIG + 1, 3);
+    put(&t, k, 10, 4);
+    must_find(&t, k, 1024, 1);
+    must_find(&t, k, BIG, 2);
+    must_find(&t, k, BIG + 1, 3);
+    must_find(&t, k, 10, 4);
+    check_sound(&t, NULL);
+    check_order(&t);
+    assert_int_equal(cy_art_delete(&t, k, BIG, NULL), 1);
+    assert_int_equal(cy_art_delete(&t, k, 1024, NULL), 1);
+    must_find(&t, k, BIG + 1, 3);
+    check_sound(&t, NULL);
+    assert_int_equal(cy_art_delete(&t, k, BIG + 1, NULL), 1);
+    assert_int_equal(t.bytes, 32);   /* the 10-byte key's slot: 16 + 10, rounded to 8 */
+    assert_int_equal(cy_art_delete(&t, k, 10, NULL), 1);
+    assert_int_equal(t.bytes, 0);
+    cy_art_destroy(&t);
+    free(k);
+}
+
 /* 200k random 16-byte keys: the memory figure the benchmark reports at
  * 10M, here as a sanity bound, plus every key findable after churn. */
 static void test_random16(void **state)
@@ -991,6 +1135,9 @@ int main(void)
         cmocka_unit_test(test_resume_after_changes),
         cmocka_unit_test(test_insert_allocation_failure),
         cmocka_unit_test(test_differential),
+        cmocka_unit_test(test_slab_reuse_after_delete),
+        cmocka_unit_test(test_slab_page_boundary),
+        cmocka_unit_test(test_slab_and_big_leaves),
         cmocka_unit_test(test_random16),
     };
     return cmocka_run_group_tests_name("art", tests, NULL, NULL);
