@@ -274,6 +274,45 @@ static inline void eu_copy_dir(const char *src, const char *dst)
     closedir(d);
 }
 
+/* The bytes of the newest datafile as they are now (writes through the
+ * engine's shared mapping included): a snapshot to compare against, since
+ * file sizes say little while the active file is allocated ahead. */
+typedef struct eu_snap {
+    unsigned fid;
+    int      nfiles;
+    char    *data;
+    size_t   len;
+} eu_snap;
+
+static inline eu_snap eu_snap_newest(const char *dir)
+{
+    eu_snap sn;
+    unsigned fids[4096];
+    sn.nfiles = eu_list_fids(dir, "data", fids, 4096);
+    sn.fid = eu_newest_fid(dir);
+    sn.data = NULL;
+    sn.len = 0;
+    if (sn.fid) {
+        char p[1024];
+        eu_fid_path(p, sizeof p, dir, sn.fid, "data");
+        sn.data = eu_read_file(p, &sn.len);
+    }
+    return sn;
+}
+
+/* 1 if the datafiles look exactly as in the snapshot (same files, same
+ * newest-file bytes); frees the snapshot. */
+static inline int eu_snap_unchanged(const char *dir, eu_snap *sn)
+{
+    eu_snap now = eu_snap_newest(dir);
+    int same = now.fid == sn->fid && now.nfiles == sn->nfiles && now.len == sn->len &&
+               (now.len == 0 || memcmp(now.data, sn->data, now.len) == 0);
+    free(now.data);
+    free(sn->data);
+    sn->data = NULL;
+    return same;
+}
+
 /* Number of entries in a directory (without . and ..), -1 if missing. */
 static inline int eu_dir_entries(const char *dir)
 {
