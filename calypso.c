@@ -2191,11 +2191,27 @@ static cy_art_node *cy_art_rebuild(cy_art *t, const cy_art_node *n, unsigned kin
 {
     cy_art_node *m = cy_art_node_new(t, kind, cap, tslot);
     if (!m) return NULL;
-    cy_art_pairs p;
-    cy_art_collect(n, &p);
-    if (kid) cy_art_pairs_add(&p, c, kid);
-    cy_art_fill(m, &p);
-    m->plen = n->plen;
+    unsigned from = cy_art_kind(n), cnt = cy_art_count(n);
+    if (from == kind) {
+        /* Same layout: header, keys or bitmap and the first cnt kids in
+         * one copy (all 256 for a Node256), then the new capacity code. */
+        uint8_t bits = m->bits;
+        memcpy(m, n, cy_art_kids_off[kind] + sizeof(void *) * (kind == CY_ART_N256 ? 256u : cnt));
+        m->bits = bits;
+        if (kid) cy_art_add_in_place(m, c, kid);
+    } else if (from <= CY_ART_N16 && kind <= CY_ART_N16) {
+        memcpy(cy_art_keys(m), cy_art_keys(n), cnt);
+        memcpy(cy_art_kids(m), cy_art_kids(n), sizeof(void *) * cnt);
+        m->n = (uint8_t)cnt;
+        m->plen = n->plen;
+        if (kid) cy_art_add_in_place(m, c, kid);
+    } else {
+        cy_art_pairs p;
+        cy_art_collect(n, &p);
+        if (kid) cy_art_pairs_add(&p, c, kid);
+        cy_art_fill(m, &p);
+        m->plen = n->plen;
+    }
     if (tslot) *cy_art_tslot(m) = cy_art_term(n);
     return m;
 }
