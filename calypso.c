@@ -1592,7 +1592,7 @@ CY_INTERNAL int cy_os_list_dir(const char *path,
  * has to allocate to stay correct.
  *
  * Inner nodes. An 8-byte header { bits, n, plen, key4[4] } then, by kind:
- *   Node4    keys in key4, kids[cap]            cap 1..4, exact: 8 + 8*cap
+ *   Node4    keys in key4, kids[cap]            cap 1, 2, 4: 8 + 8*cap
  *   Node16   keys[16], kids[cap]                cap 8, 12, 16
  *   Node48   bitmap[4] (uint64), kids[cap] sorted by byte: a child's
  *            slot is its rank, one popcount (running counts in key4)
@@ -2004,7 +2004,7 @@ static void cy_art_fit(unsigned count, unsigned *kind, unsigned *cap)
 {
     if (count <= 4) {
         *kind = CY_ART_N4;
-        *cap = count ? count : 1;
+        *cap = count <= 2 ? (count ? count : 1) : 4;   /* a third kid: room for a fourth */
     } else if (count <= 16) {
         *kind = CY_ART_N16;
         *cap = (count + 3) & ~3u;
@@ -2446,7 +2446,7 @@ static void cy_art_shrink(cy_art *t, void **slot)
         (kind == CY_ART_N16 && cnt <= 3)) cy_art_fit(cnt, &kind, &cap);
     else if (kind == CY_ART_N48 && cap >= cnt + 16) cap = (cnt + 7) & ~7u;
     else if (kind == CY_ART_N16 && cap >= cnt + 8) cap = (cnt + 3) & ~3u;
-    else if (kind == CY_ART_N4 && cap > cnt) cap = cnt;
+    else if (kind == CY_ART_N4 && cap > (cnt > 2 ? 4u : cnt ? cnt : 1u)) cy_art_fit(cnt, &kind, &cap);
     else want = 0;
     int term = cy_art_term(n) != NULL;
     if (!want && (term || !(n->bits & CY_ART_TSLOT))) return;
