@@ -1781,9 +1781,12 @@ static inline uint64_t *cy_art_bitmap(const cy_art_node *n)
     return (uint64_t *)((uintptr_t)n + 8);
 }
 
+/* Without -mpopcnt, __builtin_popcountll is a call into libgcc; the bit
+ * trick inline is as short and needs no call (and the build must not
+ * require a CPU flag). */
 static inline unsigned cy_art_popcount(uint64_t x)
 {
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__POPCNT__)
     return (unsigned)__builtin_popcountll(x);
 #else
     x = x - ((x >> 1) & 0x5555555555555555ull);
@@ -1863,10 +1866,23 @@ static inline size_t cy_art_leaf_size(size_t klen)
     return (sizeof(cy_loc) + klen + 7u) & ~(size_t)7u;
 }
 
+/* Short keys compare 8 bytes at a time inline; long ones with memcmp. */
+static inline int cy_art_key_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    if (n > 32) return memcmp(a, b, n) == 0;
+    uint64_t diff = 0, x, y;
+    for (; n >= 8; n -= 8, a += 8, b += 8) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        diff |= x ^ y;
+    }
+    for (; n > 0; n--) diff |= (uint64_t)(*a++ ^ *b++);
+    return diff == 0;
+}
+
 static inline int cy_art_leaf_eq(const void *ref, const uint8_t *k, size_t klen)
 {
-    return cy_art_leaf_klen(ref) == klen &&
-           (klen == 0 || memcmp(cy_art_leaf_key(ref), k, klen) == 0);
+    return cy_art_leaf_klen(ref) == klen && cy_art_key_eq(cy_art_leaf_key(ref), k, klen);
 }
 
 /* memcmp order, the shorter key first on a tie. */
@@ -2159,11 +2175,13 @@ static void cy_art_add_in_place(cy_art_node *n, uint8_t c, void *kid)
     switch (cy_art_kind(n)) {
     case CY_ART_N4:
     case CY_ART_N16: {
+        /* At most 15 moves: a loop beats a call to memmove. */
         uint8_t *keys = cy_art_keys(n);
-        unsigned i = 0;
-        while (i < cnt && keys[i] < c) i++;
-        memmove(keys + i + 1, keys + i, cnt - i);
-        memmove(kids + i + 1, kids + i, (cnt - i) * sizeof *kids);
+        unsigned i = cnt;
+        for (; i > 0 && keys[i - 1] > c; i--) {
+            keys[i] = keys[i - 1];
+            kids[i] = kids[i - 1];
+        }
         keys[i] = c;
         kids[i] = kid;
         break;
