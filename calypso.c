@@ -2051,8 +2051,16 @@ static inline void **cy_art_find16(const cy_art_node *n, uint8_t c)
 #endif
 }
 
+/* The hot path of every descent: inlined into search and insert even where
+ * the compiler would rather call it. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CY_ART_HOT inline __attribute__((always_inline))
+#else
+#define CY_ART_HOT inline
+#endif
+
 /* The slot of the child under byte c, or NULL. */
-static inline void **cy_art_find(const cy_art_node *n, uint8_t c)
+static CY_ART_HOT void **cy_art_find(const cy_art_node *n, uint8_t c)
 {
     void **kids = cy_art_kids(n);
     switch (cy_art_kind(n)) {
