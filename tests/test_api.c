@@ -442,6 +442,65 @@ static void test_limits_default(void **state)
     tu_rmrf(dir);
 }
 
+/* Keys at the hard limit, records larger than a datafile, through hints,
+ * merge and reopen. */
+static void test_hard_key_limit(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    memset(&o, 0, sizeof o);
+    o.max_key_size = CALYPSO_MAX_KEY_SIZE;
+    o.max_datafile_size = CALYPSO_MIN_DATAFILE_SIZE;
+    o.merge_trigger_ratio = -1;
+    size_t kmax = CALYPSO_MAX_KEY_SIZE;
+    uint8_t *key = malloc(kmax + 1);
+    assert_non_null(key);
+    memset(key, 0xab, kmax + 1);
+    calypso *db = eu_open(dir, &o);
+    for (int i = 0; i < 4; i++) {
+        key[kmax - 1] = (uint8_t)i;
+        char v[8];
+        snprintf(v, sizeof v, "v%d", i);
+        if (i == 2) EU_OK(db, calypso_put_ttl(db, key, kmax, v, strlen(v), 3600000));
+        else EU_OK(db, calypso_put(db, key, kmax, v, strlen(v)));
+    }
+    key[kmax - 1] = 3;
+    EU_OK(db, calypso_delete(db, key, kmax));
+    key[kmax - 1] = 0;
+    EU_OK(db, calypso_put(db, key, kmax, "v0b", 3));            /* overwrite */
+    EU_RC(db, CALYPSO_EKEYTOOLARGE, calypso_put(db, key, kmax + 1, "x", 1));
+    for (int pass = 0; pass < 3; pass++) {
+        key[kmax - 1] = 0;
+        eu_expect(db, key, kmax, "v0b", 3);
+        key[kmax - 1] = 1;
+        eu_expect(db, key, kmax, "v1", 2);
+        key[kmax - 1] = 2;
+        eu_expect(db, key, kmax, "v2", 2);
+        key[kmax - 1] = 3;
+        eu_expect_rc(db, key, kmax, CALYPSO_ENOTFOUND);
+        assert_int_equal(calypso_len(db), 3);
+        eu_keys ks = {0};
+        EU_OK(db, calypso_scan(db, key, 100, eu_collect, &ks));
+        assert_int_equal(ks.n, 3);
+        for (size_t i = 0; i < ks.n; i++) {
+            assert_int_equal(ks.v[i].len, kmax);
+            assert_int_equal(ks.v[i].k[kmax - 1], i);
+        }
+        eu_keys_free(&ks);
+        if (pass == 0) { eu_close(db); db = eu_open(dir, &o); }   /* from hints */
+        if (pass == 1) EU_OK(db, calypso_merge(db));
+    }
+    eu_close(db);
+    db = eu_open(dir, &o);
+    key[kmax - 1] = 2;
+    eu_expect(db, key, kmax, "v2", 2);
+    assert_int_equal(calypso_len(db), 3);
+    eu_close(db);
+    free(key);
+    tu_rmrf(dir);
+}
+
 static void test_null_arguments(void **state)
 {
     (void)state;
@@ -1616,6 +1675,7 @@ int main(void)
         cmocka_unit_test(test_put_get_basic),
         cmocka_unit_test(test_limits_configured),
         cmocka_unit_test(test_limits_default),
+        cmocka_unit_test(test_hard_key_limit),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_empty_value),
         cmocka_unit_test(test_binary_and_prefix_keys),
