@@ -502,16 +502,22 @@ static void test_sync_interval(void **state)
     o.sync_interval_ms = 20;
     calypso *db = eu_open(dir, &o);
     cy_os_count_reset();
+    uint64_t t_start = eu_now_ms();
     pthread_t th[2];
     int ids[2] = { 0, 1 };
     void *args[2][2] = { { &db, &ids[0] }, { &db, &ids[1] } };
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&th[i], NULL, interval_writer, args[i]), 0);
     for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    uint64_t elapsed = eu_now_ms() - t_start;
     expect_no_thread_errors();
-    /* Puts do not sync themselves (far fewer syncs than puts)... */
+    /* Puts do not sync themselves: far fewer syncs than puts, about one per
+     * interval (twice that allowed, and a few for slack)... */
     uint64_t during = cy_os_count(CY_OS_FDATASYNC);
-    assert_true(during < 600 / 4);
+    print_message("600 puts in %llu ms, %llu fdatasyncs\n", (unsigned long long)elapsed,
+                  (unsigned long long)during);
+    assert_true(during < 600);
+    assert_true(during <= 2 * (elapsed / 20 + 1) + 5);
     /* ...the background does, within a few intervals, with no call from us. */
     cy_os_count_reset();
     eu_put_str(db, "unsynced", "u");
@@ -611,9 +617,7 @@ static void test_ttl_sweeper(void **state)
         else if (i % 5 == 1) EU_OK(db, calypso_put_ttl(db, k, (size_t)kl, "long", 4, 3600000));
         else EU_OK(db, calypso_put_ttl(db, k, (size_t)kl, "short", 5, 30));
     }
-    struct calypso_stats before, st;
-    EU_OK(db, calypso_stats(db, &before));
-    assert_true(before.keys <= 50);
+    struct calypso_stats st;
     uint64_t t0 = eu_now_ms();
     int rc;
     do {
@@ -650,7 +654,8 @@ static void test_ttl_sweeper(void **state)
     }
     EU_OK(db, calypso_stats(db, &st));
     assert_int_equal(st.keys, 20);
-    assert_true(st.reclaimable > before.reclaimable);   /* expired records, tombstones */
+    /* The 30 expired records (and their tombstones) are dead bytes. */
+    assert_true(st.reclaimable >= 30 * (5 + 5));
     eu_close(db);
     db = eu_open(dir, &o);
     assert_int_equal(calypso_len(db), 20);
