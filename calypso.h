@@ -344,7 +344,9 @@ int64_t calypso_reclaimable(calypso *db);
 struct calypso_stats {
     uint32_t datafiles;     /* datafiles on disk, the active one included   */
     uint64_t keys;          /* live keys (as calypso_len)                   */
-    uint64_t size;          /* bytes on disk: datafiles and hint files      */
+    uint64_t size;          /* bytes on disk: datafiles and hint files, with
+                               the space allocated ahead of the active
+                               file's data (up to 8 MiB, cut at close)     */
     uint64_t reclaimable;   /* dead bytes                                   */
     uint64_t keydir_bytes;  /* memory held by the key directory             */
     uint64_t merges;        /* merges completed since open                  */
