@@ -3020,6 +3020,10 @@ CY_INTERNAL size_t cy_varint_put(uint8_t *p, uint64_t v)
 
 CY_INTERNAL size_t cy_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
+    if (CY_LIKELY(p < end && *p < 0x80)) {     /* most lengths fit one byte */
+        *v = *p;
+        return 1;
+    }
     uint64_t r = 0;
     for (size_t i = 0; i < 10 && p + i < end; i++) {
         uint64_t b = p[i];
@@ -3165,6 +3169,8 @@ typedef struct cy_file {
     uint64_t size;        /* bytes of records (the active file grows)       */
     uint64_t dead;        /* bytes of records no longer live                 */
     uint64_t hint_size;   /* bytes of its hint file, 0 if none               */
+    uint64_t hint_covers; /* bytes of the datafile its hint describes: all
+                             of a sealed file, a prefix of the active one   */
     uint64_t last_used;   /* tick of the last read, for LRU eviction         */
     int      sealed;      /* never written again                             */
     int      hint_failed; /* its hint could not be written: do not retry     */
@@ -3238,6 +3244,8 @@ CY_INTERNAL void     cy_clock_shift(int64_t ms);
 #define CY_FORMAT_VERSION 1
 CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, size_t cap);
 CY_INTERNAL void cy_dir_hint_path(const calypso *db, uint32_t fid, char *out, size_t cap);
+/* Makes the creation of directory `path` durable: fsync of its parent. */
+CY_INTERNAL int  cy_dir_sync_parent(const char *path);
 CY_INTERNAL int  cy_dir_lock(calypso *db);
 CY_INTERNAL void cy_dir_unlock(calypso *db);
 CY_INTERNAL int  cy_dir_meta(calypso *db, int fresh);
@@ -3286,9 +3294,14 @@ CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
 
 // >> hint files (hint.c) ----------------------------------------------------------
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
-/* Loads hint of fid into the keydir; CALYPSO_ECORRUPT if invalid (the
- * caller then scans the datafile), nothing applied in that case. */
-CY_INTERNAL int  cy_hint_load(calypso *db, uint32_t fid, uint64_t data_size);
+/* Loads the hint of fid into the keydir when it is valid and describes at
+ * most the file's `file_size` bytes; *covers receives how many (the caller
+ * scans the rest) and *hint_bytes the hint file's size. CALYPSO_ECORRUPT if invalid: nothing applied then, and
+ * the caller scans the whole datafile; but *covers = UINT64_MAX when the
+ * hint's checksum held and its entries did not parse (some were applied):
+ * then open must fail. */
+CY_INTERNAL int  cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint64_t *covers,
+                              uint64_t *hint_bytes);
 
 // >> recovery and keydir updates (recover.c) ------------------------------------
 CY_INTERNAL int  cy_recover(calypso *db);
@@ -3490,6 +3503,18 @@ static void cy_dir_read_holder(int fd, char *pid, size_t cap)
     pid[n] = 0;
     while (n > 0 && (pid[n - 1] == '\n' || pid[n - 1] == ' ')) pid[--n] = 0;
     if (!n) snprintf(pid, cap, "unknown (a read-only opener)");
+}
+
+CY_INTERNAL int cy_dir_sync_parent(const char *path)
+{
+    char parent[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) return cy_os_sync_dir(".");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof parent) return -ENAMETOOLONG;
+    memcpy(parent, path, n);
+    parent[n] = 0;
+    return cy_os_sync_dir(parent);
 }
 
 CY_INTERNAL int cy_dir_lock(calypso *db)
@@ -4256,11 +4281,13 @@ CY_INTERNAL void cy_keylist_free(cy_keylist *l)
  * applies a record to the keydir (used by replay and by the write path, so
  * that both agree on what a record means and on dead-byte accounting).
  *
- * Open replays datafiles oldest to newest. A sealed datafile with a valid
- * hint file is loaded from the hint (keys and locations, no values); any
- * other is scanned record by record, every checksum verified. There is no
- * "index is up to date" flag anywhere: the newest datafile is always
- * scanned, so nothing written after the last clean close can be hidden.
+ * Open replays datafiles oldest to newest. A datafile with a valid hint
+ * file is loaded from the hint (keys and locations, no values) for the
+ * bytes the hint describes, and scanned record by record (every checksum
+ * verified) after them; one without is scanned whole. There is no "index
+ * is up to date" flag anywhere: a hint says how many bytes it describes,
+ * and everything past them is always scanned, so nothing written after the
+ * last clean close can be hidden.
  *
  * Damage: a bad record in the newest datafile with no valid record after it
  * is a torn tail (writes a crash interrupted, or the zeros of space
@@ -4402,11 +4429,12 @@ static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, const 
     return CALYPSO_OK;
 }
 
-static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest)
+/* Replays the records of datafile fid from `off` to its end. */
+static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest,
+                        uint64_t off)
 {
     cy_scan s = { .db = db, .fid = fid, .fd = fd, .size = *size };
     cy_dir_data_path(db, fid, s.path, sizeof s.path);
-    uint64_t off = 0;
     int rc = CALYPSO_OK;
     while (off < s.size && rc == CALYPSO_OK) {
         cy_rec r;
@@ -4462,31 +4490,29 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         return cy_err(db, rc, "loading %s", path);
     }
     cy_file *f = cy_files_find(db, fid);
+    uint64_t covers = 0;
     rc = CALYPSO_ECORRUPT;
-    if (has_hint && !newest) {
-        rc = cy_hint_load(db, fid, size);
-        if (rc == CALYPSO_ENOMEM) {
+    if (has_hint) {
+        uint64_t hint_bytes = 0;
+        rc = cy_hint_load(db, fid, size, &covers, &hint_bytes);
+        if (rc == CALYPSO_ENOMEM || covers == UINT64_MAX) {
             cy_os_close(fd);
             return rc;
         }
+        if (!rc) {
+            f->hint_size = hint_bytes;
+            f->hint_covers = covers;
+        }
     }
-    if (rc) {
-        if (db->opt.auto_recovery && !newest && !db->opt.read_only) {
+    if (rc || covers < size) {
+        if (rc && db->opt.auto_recovery && !newest && !db->opt.read_only) {
             /* A sealed file may be cut by auto-recovery: it needs a
              * writable descriptor for that. */
             int wfd = cy_os_open(path, O_RDWR, 0);
             if (wfd >= 0) { cy_os_close(fd); fd = wfd; }
         }
-        rc = cy_scan_file(db, fid, fd, &size, newest);
+        rc = cy_scan_file(db, fid, fd, &size, newest, rc ? 0 : covers);
         f->size = size;
-    } else {
-        char hp[4096];
-        cy_dir_hint_path(db, fid, hp, sizeof hp);
-        int hfd = cy_os_open(hp, O_RDONLY, 0);
-        if (hfd >= 0) {
-            cy_os_fsize(hfd, &f->hint_size);
-            cy_os_close(hfd);
-        }
     }
     if (rc || !newest) {
         cy_os_close(fd);
@@ -4524,7 +4550,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     }
     /* Sealed files without a valid hint get one in the background. */
     for (uint32_t i = 0; i < n; i++)
-        if (i + 1 != nreg && !cy_files_find(db, fids[i])->hint_size)
+        if (i + 1 != nreg && cy_files_find(db, fids[i])->hint_covers < cy_files_find(db, fids[i])->size)
             __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
 out:
     cy_free(fids);
@@ -4543,11 +4569,14 @@ out:
  *            size varint | key
  *   trailer  data_size u64le | entries u64le | crc u32le | "HEND"
  *
- * crc covers every byte before it. A hint is used only if its crc holds and
- * data_size equals the datafile's size now; otherwise open scans the
- * datafile, so a hint can be lost or damaged without losing anything. A hint
- * is written only after its datafile was synced (at sealing), and atomically
- * (tmp file, fdatasync, rename, directory fsync).
+ * crc covers every byte before it. A hint describes the first data_size
+ * bytes of its datafile: all of a sealed file, or what the active file held
+ * at a clean close. Open uses a hint whose crc holds and whose data_size is
+ * at most the datafile's size, then scans the datafile from data_size on,
+ * so writes made after the hint are always found; an invalid hint makes
+ * open scan the whole datafile, so a hint can be lost or damaged without
+ * losing anything. A hint is written only after the bytes it describes were
+ * synced, and atomically (tmp file, fdatasync, rename, directory fsync).
  */
 
 #include <fcntl.h>
@@ -4656,17 +4685,20 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     if (!rc) {
         pthread_rwlock_rdlock(&db->files_lock);
         cy_file *f = cy_files_find(db, fid);
-        if (f) __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
+        if (f) {
+            __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
+            __atomic_store_n(&f->hint_covers, data_size, __ATOMIC_RELAXED);
+        }
         pthread_rwlock_unlock(&db->files_lock);
     }
     cy_free(b.p);
     return rc;
 }
 
-/* Walks the entries of a hint body; with apply, feeds them to the keydir.
- * Returns CALYPSO_ECORRUPT at the first malformed entry. */
+/* Walks the entries of a hint body, feeding them to the keydir. Returns
+ * CALYPSO_ECORRUPT at the first malformed entry. */
 static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8_t *end,
-                        uint64_t data_size, int apply)
+                        uint64_t data_size)
 {
     while (p < end) {
         cy_rec r = { .type = *p++ };
@@ -4686,17 +4718,16 @@ static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8
         if (r.klen == 0 || r.klen > CY_ART_MAX_KEY || r.klen > (uint64_t)(end - p) ||
             size > UINT32_MAX || off + size > data_size)
             return CALYPSO_ECORRUPT;
-        if (apply) {
-            int rc = cy_keydir_apply(db, r.type, p, (size_t)r.klen, r.expiry, fid, off,
-                                     (uint32_t)size);
-            if (rc) return rc;
-        }
+        int rc = cy_keydir_apply(db, r.type, p, (size_t)r.klen, r.expiry, fid, off,
+                                 (uint32_t)size);
+        if (rc) return rc;
         p += r.klen;
     }
     return CALYPSO_OK;
 }
 
-CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t data_size)
+CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint64_t *covers,
+                             uint64_t *hint_bytes)
 {
     char path[4096];
     cy_dir_hint_path(db, fid, path, sizeof path);
@@ -4710,14 +4741,22 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t data_size)
     if (!(buf = cy_malloc((size_t)size))) { rc = CALYPSO_ENOMEM; goto out; }
     if (cy_os_pread(fd, buf, (size_t)size, 0) != (int64_t)size) goto out;
     const uint8_t *t = buf + size - CY_HINT_TRAILER;
+    uint64_t data_size = cy_get_u64(t);
     if (memcmp(buf, CY_HINT_MAGIC, 8) != 0 || memcmp(t + 20, CY_HINT_END, 4) != 0 ||
-        cy_get_u64(t) != data_size ||
-        cy_get_u32(t + 16) != cy_crc(buf, (size_t)size - 8, NULL, 0))
+        data_size > file_size || cy_get_u32(t + 16) != cy_crc(buf, (size_t)size - 8, NULL, 0))
         goto out;
-    /* Validate every entry before applying any, so that a bad hint leaves
-     * the keydir untouched and the datafile scan starts clean. */
-    if (cy_hint_walk(db, fid, buf + 8, t, data_size, 0)) goto out;
-    rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 1);
+    /* One pass, applying as it parses. The crc vouches that these are the
+     * bytes calypso wrote; a hint that passes it yet does not parse was
+     * made on purpose, and fails the open rather than half-load. */
+    rc = cy_hint_walk(db, fid, buf + 8, t, data_size);
+    if (rc == CALYPSO_ECORRUPT) {
+        rc = cy_err(db, CALYPSO_ECORRUPT, "%s: entries do not parse though its checksum holds",
+                    path);
+        *covers = UINT64_MAX;   /* tells the caller not to fall back */
+    } else if (!rc) {
+        *covers = data_size;
+        *hint_bytes = size;
+    }
 out:
     cy_free(buf);
     cy_os_close(fd);
@@ -4857,6 +4896,11 @@ static int cy_db_stop(calypso *db)
     if (db->active && !db->broken) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
         if (!rc) rc = trc;
+        /* A hint for what the active file holds now (synced above) lets the
+         * next open skip reading its values; anything written after it is
+         * scanned then. Without one, open only takes longer. */
+        cy_file *a = db->active;
+        if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write(db, a->fid);
     }
     cy_files_close_all(db);
     cy_art_destroy(&db->keydir);
@@ -4883,6 +4927,8 @@ static int cy_db_start(calypso *db)
             return cy_err_errno(db, -errno, "open database directory", db->path);
         int rc = cy_os_mkdir(db->path, db->opt.dir_mode);
         if (rc < 0 && rc != -EEXIST) return cy_err_errno(db, rc, "create directory", db->path);
+        if (rc == 0 && (rc = cy_dir_sync_parent(db->path)) < 0)
+            return cy_err_errno(db, rc, "fsync the parent directory of", db->path);
     } else if (!S_ISDIR(st.st_mode)) {
         return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", db->path);
     }
@@ -5685,7 +5731,7 @@ static int cy_bg_hints(calypso *db)
         for (uint32_t i = 0; i < db->nfiles && !fid; i++) {
             cy_file *f = db->files[i];
             if (f->sealed && !f->hint_failed &&
-                !__atomic_load_n(&f->hint_size, __ATOMIC_RELAXED))
+                __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
                 fid = f->fid;
         }
         pthread_rwlock_unlock(&db->files_lock);
@@ -5858,6 +5904,7 @@ typedef struct cy_merge {
     uint32_t  *inputs;  uint32_t ninputs;    /* in replay order         */
     uint32_t  *sorted_inputs;                /* the same, by fid        */
     uint32_t  *outputs; uint32_t noutputs, outcap;
+    uint64_t  *out_sizes, *hint_sizes;       /* per output, as written  */
     int        out_fd;
     uint64_t   out_size;
     uint8_t   *hint;    size_t hlen, hcap;     /* hint of the current output */
@@ -6060,6 +6107,8 @@ static int cy_merge_close_output(cy_merge *m)
     memcpy(t + 20, "HEND", 4);
     char name[32];
     snprintf(name, sizeof name, "%010u.hint", fid);
+    m->out_sizes[m->noutputs - 1] = m->out_size;
+    m->hint_sizes[m->noutputs - 1] = m->hlen + 24;
     rc = cy_dir_write_file(db, m->dir, name, m->hint, m->hlen + 24);
     m->hlen = 0;
     m->hcount = 0;
@@ -6072,8 +6121,12 @@ static int cy_merge_open_output(cy_merge *m)
     if (m->noutputs == m->outcap) {
         uint32_t nc = m->outcap ? m->outcap * 2 : 8;
         uint32_t *p = cy_realloc(m->outputs, nc * sizeof *p);
-        if (!p) return cy_err(db, CALYPSO_ENOMEM, "merge outputs");
-        m->outputs = p;
+        if (p) m->outputs = p;
+        uint64_t *q = p ? cy_realloc(m->out_sizes, nc * sizeof *q) : NULL;
+        if (q) m->out_sizes = q;
+        uint64_t *r = q ? cy_realloc(m->hint_sizes, nc * sizeof *r) : NULL;
+        if (r) m->hint_sizes = r;
+        if (!r) return cy_err(db, CALYPSO_ENOMEM, "merge outputs");
         m->outcap = nc;
     }
     uint32_t fid = m->next_fid++;
@@ -6224,7 +6277,8 @@ static int cy_merge_write_commit(cy_merge *m)
     return rc;
 }
 
-/* Adds the outputs to the file table (sealed, descriptors opened lazily). */
+/* Adds the outputs to the file table (sealed, descriptors opened lazily),
+ * with the sizes the merge wrote. */
 static int cy_merge_add_outputs(cy_merge *m)
 {
     calypso *db = m->db;
@@ -6232,16 +6286,11 @@ static int cy_merge_add_outputs(cy_merge *m)
     pthread_mutex_lock(&db->write_mu);
     pthread_rwlock_wrlock(&db->files_lock);
     for (uint32_t i = 0; i < m->noutputs && !rc; i++) {
-        char path[4096];
-        uint64_t size = 0, hsize = 0;
-        cy_dir_data_path(db, m->outputs[i], path, sizeof path);
-        int fd = cy_os_open(path, O_RDONLY, 0);
-        if (fd >= 0) { cy_os_fsize(fd, &size); cy_os_close(fd); }
-        cy_dir_hint_path(db, m->outputs[i], path, sizeof path);
-        fd = cy_os_open(path, O_RDONLY, 0);
-        if (fd >= 0) { cy_os_fsize(fd, &hsize); cy_os_close(fd); }
-        if (!(rc = cy_files_add(db, m->outputs[i], -1, size, 1)))
-            cy_files_find(db, m->outputs[i])->hint_size = hsize;
+        if (!(rc = cy_files_add(db, m->outputs[i], -1, m->out_sizes[i], 1))) {
+            cy_file *f = cy_files_find(db, m->outputs[i]);
+            f->hint_size = m->hint_sizes[i];
+            f->hint_covers = m->out_sizes[i];
+        }
     }
     pthread_rwlock_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
@@ -6351,6 +6400,8 @@ static void cy_merge_free(cy_merge *m)
     cy_free(m->inputs);
     cy_free(m->sorted_inputs);
     cy_free(m->outputs);
+    cy_free(m->out_sizes);
+    cy_free(m->hint_sizes);
     cy_free(m->hint);
     cy_free(m->relocs);
     cy_keylist_free(&m->keys);
@@ -6511,6 +6562,8 @@ static int cy_backup_dest(calypso *db, const char *dest)
     }
     int rc = cy_os_mkdir(dest, db->opt.dir_mode);
     if (rc < 0) return cy_err_errno(db, rc, "create directory", dest);
+    if ((rc = cy_dir_sync_parent(dest)) < 0)
+        return cy_err_errno(db, rc, "fsync the parent directory of", dest);
     return CALYPSO_OK;
 }
 

@@ -67,6 +67,8 @@ static int cy_backup_dest(calypso *db, const char *dest)
     }
     int rc = cy_os_mkdir(dest, db->opt.dir_mode);
     if (rc < 0) return cy_err_errno(db, rc, "create directory", dest);
+    if ((rc = cy_dir_sync_parent(dest)) < 0)
+        return cy_err_errno(db, rc, "fsync the parent directory of", dest);
     return CALYPSO_OK;
 }
 

@@ -25,7 +25,7 @@ static int cy_bg_hints(calypso *db)
         for (uint32_t i = 0; i < db->nfiles && !fid; i++) {
             cy_file *f = db->files[i];
             if (f->sealed && !f->hint_failed &&
-                !__atomic_load_n(&f->hint_size, __ATOMIC_RELAXED))
+                __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
                 fid = f->fid;
         }
         pthread_rwlock_unlock(&db->files_lock);

@@ -132,6 +132,11 @@ static int cy_db_stop(calypso *db)
     if (db->active && !db->broken) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
         if (!rc) rc = trc;
+        /* A hint for what the active file holds now (synced above) lets the
+         * next open skip reading its values; anything written after it is
+         * scanned then. Without one, open only takes longer. */
+        cy_file *a = db->active;
+        if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write(db, a->fid);
     }
     cy_files_close_all(db);
     cy_art_destroy(&db->keydir);
@@ -158,6 +163,8 @@ static int cy_db_start(calypso *db)
             return cy_err_errno(db, -errno, "open database directory", db->path);
         int rc = cy_os_mkdir(db->path, db->opt.dir_mode);
         if (rc < 0 && rc != -EEXIST) return cy_err_errno(db, rc, "create directory", db->path);
+        if (rc == 0 && (rc = cy_dir_sync_parent(db->path)) < 0)
+            return cy_err_errno(db, rc, "fsync the parent directory of", db->path);
     } else if (!S_ISDIR(st.st_mode)) {
         return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", db->path);
     }

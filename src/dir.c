@@ -40,6 +40,18 @@ static void cy_dir_read_holder(int fd, char *pid, size_t cap)
     if (!n) snprintf(pid, cap, "unknown (a read-only opener)");
 }
 
+CY_INTERNAL int cy_dir_sync_parent(const char *path)
+{
+    char parent[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) return cy_os_sync_dir(".");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof parent) return -ENAMETOOLONG;
+    memcpy(parent, path, n);
+    parent[n] = 0;
+    return cy_os_sync_dir(parent);
+}
+
 CY_INTERNAL int cy_dir_lock(calypso *db)
 {
     char path[4096];

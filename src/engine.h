@@ -36,6 +36,8 @@ typedef struct cy_file {
     uint64_t size;        /* bytes of records (the active file grows)       */
     uint64_t dead;        /* bytes of records no longer live                 */
     uint64_t hint_size;   /* bytes of its hint file, 0 if none               */
+    uint64_t hint_covers; /* bytes of the datafile its hint describes: all
+                             of a sealed file, a prefix of the active one   */
     uint64_t last_used;   /* tick of the last read, for LRU eviction         */
     int      sealed;      /* never written again                             */
     int      hint_failed; /* its hint could not be written: do not retry     */
@@ -109,6 +111,8 @@ CY_INTERNAL void     cy_clock_shift(int64_t ms);
 #define CY_FORMAT_VERSION 1
 CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, size_t cap);
 CY_INTERNAL void cy_dir_hint_path(const calypso *db, uint32_t fid, char *out, size_t cap);
+/* Makes the creation of directory `path` durable: fsync of its parent. */
+CY_INTERNAL int  cy_dir_sync_parent(const char *path);
 CY_INTERNAL int  cy_dir_lock(calypso *db);
 CY_INTERNAL void cy_dir_unlock(calypso *db);
 CY_INTERNAL int  cy_dir_meta(calypso *db, int fresh);
@@ -157,9 +161,14 @@ CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
 
 // >> hint files (hint.c) ----------------------------------------------------------
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
-/* Loads hint of fid into the keydir; CALYPSO_ECORRUPT if invalid (the
- * caller then scans the datafile), nothing applied in that case. */
-CY_INTERNAL int  cy_hint_load(calypso *db, uint32_t fid, uint64_t data_size);
+/* Loads the hint of fid into the keydir when it is valid and describes at
+ * most the file's `file_size` bytes; *covers receives how many (the caller
+ * scans the rest) and *hint_bytes the hint file's size. CALYPSO_ECORRUPT if invalid: nothing applied then, and
+ * the caller scans the whole datafile; but *covers = UINT64_MAX when the
+ * hint's checksum held and its entries did not parse (some were applied):
+ * then open must fail. */
+CY_INTERNAL int  cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint64_t *covers,
+                              uint64_t *hint_bytes);
 
 // >> recovery and keydir updates (recover.c) ------------------------------------
 CY_INTERNAL int  cy_recover(calypso *db);

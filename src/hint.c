@@ -9,11 +9,14 @@
  *            size varint | key
  *   trailer  data_size u64le | entries u64le | crc u32le | "HEND"
  *
- * crc covers every byte before it. A hint is used only if its crc holds and
- * data_size equals the datafile's size now; otherwise open scans the
- * datafile, so a hint can be lost or damaged without losing anything. A hint
- * is written only after its datafile was synced (at sealing), and atomically
- * (tmp file, fdatasync, rename, directory fsync).
+ * crc covers every byte before it. A hint describes the first data_size
+ * bytes of its datafile: all of a sealed file, or what the active file held
+ * at a clean close. Open uses a hint whose crc holds and whose data_size is
+ * at most the datafile's size, then scans the datafile from data_size on,
+ * so writes made after the hint are always found; an invalid hint makes
+ * open scan the whole datafile, so a hint can be lost or damaged without
+ * losing anything. A hint is written only after the bytes it describes were
+ * synced, and atomically (tmp file, fdatasync, rename, directory fsync).
  */
 #include "engine.h"
 
@@ -123,17 +126,20 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     if (!rc) {
         pthread_rwlock_rdlock(&db->files_lock);
         cy_file *f = cy_files_find(db, fid);
-        if (f) __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
+        if (f) {
+            __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
+            __atomic_store_n(&f->hint_covers, data_size, __ATOMIC_RELAXED);
+        }
         pthread_rwlock_unlock(&db->files_lock);
     }
     cy_free(b.p);
     return rc;
 }
 
-/* Walks the entries of a hint body; with apply, feeds them to the keydir.
- * Returns CALYPSO_ECORRUPT at the first malformed entry. */
+/* Walks the entries of a hint body, feeding them to the keydir. Returns
+ * CALYPSO_ECORRUPT at the first malformed entry. */
 static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8_t *end,
-                        uint64_t data_size, int apply)
+                        uint64_t data_size)
 {
     while (p < end) {
         cy_rec r = { .type = *p++ };
@@ -153,17 +159,16 @@ static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8
         if (r.klen == 0 || r.klen > CY_ART_MAX_KEY || r.klen > (uint64_t)(end - p) ||
             size > UINT32_MAX || off + size > data_size)
             return CALYPSO_ECORRUPT;
-        if (apply) {
-            int rc = cy_keydir_apply(db, r.type, p, (size_t)r.klen, r.expiry, fid, off,
-                                     (uint32_t)size);
-            if (rc) return rc;
-        }
+        int rc = cy_keydir_apply(db, r.type, p, (size_t)r.klen, r.expiry, fid, off,
+                                 (uint32_t)size);
+        if (rc) return rc;
         p += r.klen;
     }
     return CALYPSO_OK;
 }
 
-CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t data_size)
+CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint64_t *covers,
+                             uint64_t *hint_bytes)
 {
     char path[4096];
     cy_dir_hint_path(db, fid, path, sizeof path);
@@ -177,14 +182,22 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t data_size)
     if (!(buf = cy_malloc((size_t)size))) { rc = CALYPSO_ENOMEM; goto out; }
     if (cy_os_pread(fd, buf, (size_t)size, 0) != (int64_t)size) goto out;
     const uint8_t *t = buf + size - CY_HINT_TRAILER;
+    uint64_t data_size = cy_get_u64(t);
     if (memcmp(buf, CY_HINT_MAGIC, 8) != 0 || memcmp(t + 20, CY_HINT_END, 4) != 0 ||
-        cy_get_u64(t) != data_size ||
-        cy_get_u32(t + 16) != cy_crc(buf, (size_t)size - 8, NULL, 0))
+        data_size > file_size || cy_get_u32(t + 16) != cy_crc(buf, (size_t)size - 8, NULL, 0))
         goto out;
-    /* Validate every entry before applying any, so that a bad hint leaves
-     * the keydir untouched and the datafile scan starts clean. */
-    if (cy_hint_walk(db, fid, buf + 8, t, data_size, 0)) goto out;
-    rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 1);
+    /* One pass, applying as it parses. The crc vouches that these are the
+     * bytes calypso wrote; a hint that passes it yet does not parse was
+     * made on purpose, and fails the open rather than half-load. */
+    rc = cy_hint_walk(db, fid, buf + 8, t, data_size);
+    if (rc == CALYPSO_ECORRUPT) {
+        rc = cy_err(db, CALYPSO_ECORRUPT, "%s: entries do not parse though its checksum holds",
+                    path);
+        *covers = UINT64_MAX;   /* tells the caller not to fall back */
+    } else if (!rc) {
+        *covers = data_size;
+        *hint_bytes = size;
+    }
 out:
     cy_free(buf);
     cy_os_close(fd);

@@ -63,6 +63,7 @@ typedef struct cy_merge {
     uint32_t  *inputs;  uint32_t ninputs;    /* in replay order         */
     uint32_t  *sorted_inputs;                /* the same, by fid        */
     uint32_t  *outputs; uint32_t noutputs, outcap;
+    uint64_t  *out_sizes, *hint_sizes;       /* per output, as written  */
     int        out_fd;
     uint64_t   out_size;
     uint8_t   *hint;    size_t hlen, hcap;     /* hint of the current output */
@@ -265,6 +266,8 @@ static int cy_merge_close_output(cy_merge *m)
     memcpy(t + 20, "HEND", 4);
     char name[32];
     snprintf(name, sizeof name, "%010u.hint", fid);
+    m->out_sizes[m->noutputs - 1] = m->out_size;
+    m->hint_sizes[m->noutputs - 1] = m->hlen + 24;
     rc = cy_dir_write_file(db, m->dir, name, m->hint, m->hlen + 24);
     m->hlen = 0;
     m->hcount = 0;
@@ -277,8 +280,12 @@ static int cy_merge_open_output(cy_merge *m)
     if (m->noutputs == m->outcap) {
         uint32_t nc = m->outcap ? m->outcap * 2 : 8;
         uint32_t *p = cy_realloc(m->outputs, nc * sizeof *p);
-        if (!p) return cy_err(db, CALYPSO_ENOMEM, "merge outputs");
-        m->outputs = p;
+        if (p) m->outputs = p;
+        uint64_t *q = p ? cy_realloc(m->out_sizes, nc * sizeof *q) : NULL;
+        if (q) m->out_sizes = q;
+        uint64_t *r = q ? cy_realloc(m->hint_sizes, nc * sizeof *r) : NULL;
+        if (r) m->hint_sizes = r;
+        if (!r) return cy_err(db, CALYPSO_ENOMEM, "merge outputs");
         m->outcap = nc;
     }
     uint32_t fid = m->next_fid++;
@@ -429,7 +436,8 @@ static int cy_merge_write_commit(cy_merge *m)
     return rc;
 }
 
-/* Adds the outputs to the file table (sealed, descriptors opened lazily). */
+/* Adds the outputs to the file table (sealed, descriptors opened lazily),
+ * with the sizes the merge wrote. */
 static int cy_merge_add_outputs(cy_merge *m)
 {
     calypso *db = m->db;
@@ -437,16 +445,11 @@ static int cy_merge_add_outputs(cy_merge *m)
     pthread_mutex_lock(&db->write_mu);
     pthread_rwlock_wrlock(&db->files_lock);
     for (uint32_t i = 0; i < m->noutputs && !rc; i++) {
-        char path[4096];
-        uint64_t size = 0, hsize = 0;
-        cy_dir_data_path(db, m->outputs[i], path, sizeof path);
-        int fd = cy_os_open(path, O_RDONLY, 0);
-        if (fd >= 0) { cy_os_fsize(fd, &size); cy_os_close(fd); }
-        cy_dir_hint_path(db, m->outputs[i], path, sizeof path);
-        fd = cy_os_open(path, O_RDONLY, 0);
-        if (fd >= 0) { cy_os_fsize(fd, &hsize); cy_os_close(fd); }
-        if (!(rc = cy_files_add(db, m->outputs[i], -1, size, 1)))
-            cy_files_find(db, m->outputs[i])->hint_size = hsize;
+        if (!(rc = cy_files_add(db, m->outputs[i], -1, m->out_sizes[i], 1))) {
+            cy_file *f = cy_files_find(db, m->outputs[i]);
+            f->hint_size = m->hint_sizes[i];
+            f->hint_covers = m->out_sizes[i];
+        }
     }
     pthread_rwlock_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
@@ -556,6 +559,8 @@ static void cy_merge_free(cy_merge *m)
     cy_free(m->inputs);
     cy_free(m->sorted_inputs);
     cy_free(m->outputs);
+    cy_free(m->out_sizes);
+    cy_free(m->hint_sizes);
     cy_free(m->hint);
     cy_free(m->relocs);
     cy_keylist_free(&m->keys);

@@ -41,6 +41,10 @@ CY_INTERNAL size_t cy_varint_put(uint8_t *p, uint64_t v)
 
 CY_INTERNAL size_t cy_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
+    if (CY_LIKELY(p < end && *p < 0x80)) {     /* most lengths fit one byte */
+        *v = *p;
+        return 1;
+    }
     uint64_t r = 0;
     for (size_t i = 0; i < 10 && p + i < end; i++) {
         uint64_t b = p[i];

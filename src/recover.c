@@ -3,11 +3,13 @@
  * applies a record to the keydir (used by replay and by the write path, so
  * that both agree on what a record means and on dead-byte accounting).
  *
- * Open replays datafiles oldest to newest. A sealed datafile with a valid
- * hint file is loaded from the hint (keys and locations, no values); any
- * other is scanned record by record, every checksum verified. There is no
- * "index is up to date" flag anywhere: the newest datafile is always
- * scanned, so nothing written after the last clean close can be hidden.
+ * Open replays datafiles oldest to newest. A datafile with a valid hint
+ * file is loaded from the hint (keys and locations, no values) for the
+ * bytes the hint describes, and scanned record by record (every checksum
+ * verified) after them; one without is scanned whole. There is no "index
+ * is up to date" flag anywhere: a hint says how many bytes it describes,
+ * and everything past them is always scanned, so nothing written after the
+ * last clean close can be hidden.
  *
  * Damage: a bad record in the newest datafile with no valid record after it
  * is a torn tail (writes a crash interrupted, or the zeros of space
@@ -150,11 +152,12 @@ static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, const 
     return CALYPSO_OK;
 }
 
-static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest)
+/* Replays the records of datafile fid from `off` to its end. */
+static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest,
+                        uint64_t off)
 {
     cy_scan s = { .db = db, .fid = fid, .fd = fd, .size = *size };
     cy_dir_data_path(db, fid, s.path, sizeof s.path);
-    uint64_t off = 0;
     int rc = CALYPSO_OK;
     while (off < s.size && rc == CALYPSO_OK) {
         cy_rec r;
@@ -210,31 +213,29 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         return cy_err(db, rc, "loading %s", path);
     }
     cy_file *f = cy_files_find(db, fid);
+    uint64_t covers = 0;
     rc = CALYPSO_ECORRUPT;
-    if (has_hint && !newest) {
-        rc = cy_hint_load(db, fid, size);
-        if (rc == CALYPSO_ENOMEM) {
+    if (has_hint) {
+        uint64_t hint_bytes = 0;
+        rc = cy_hint_load(db, fid, size, &covers, &hint_bytes);
+        if (rc == CALYPSO_ENOMEM || covers == UINT64_MAX) {
             cy_os_close(fd);
             return rc;
         }
+        if (!rc) {
+            f->hint_size = hint_bytes;
+            f->hint_covers = covers;
+        }
     }
-    if (rc) {
-        if (db->opt.auto_recovery && !newest && !db->opt.read_only) {
+    if (rc || covers < size) {
+        if (rc && db->opt.auto_recovery && !newest && !db->opt.read_only) {
             /* A sealed file may be cut by auto-recovery: it needs a
              * writable descriptor for that. */
             int wfd = cy_os_open(path, O_RDWR, 0);
             if (wfd >= 0) { cy_os_close(fd); fd = wfd; }
         }
-        rc = cy_scan_file(db, fid, fd, &size, newest);
+        rc = cy_scan_file(db, fid, fd, &size, newest, rc ? 0 : covers);
         f->size = size;
-    } else {
-        char hp[4096];
-        cy_dir_hint_path(db, fid, hp, sizeof hp);
-        int hfd = cy_os_open(hp, O_RDONLY, 0);
-        if (hfd >= 0) {
-            cy_os_fsize(hfd, &f->hint_size);
-            cy_os_close(hfd);
-        }
     }
     if (rc || !newest) {
         cy_os_close(fd);
@@ -272,7 +273,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     }
     /* Sealed files without a valid hint get one in the background. */
     for (uint32_t i = 0; i < n; i++)
-        if (i + 1 != nreg && !cy_files_find(db, fids[i])->hint_size)
+        if (i + 1 != nreg && cy_files_find(db, fids[i])->hint_covers < cy_files_find(db, fids[i])->size)
             __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
 out:
     cy_free(fids);

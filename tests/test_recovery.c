@@ -403,6 +403,12 @@ static void test_flipped_byte_newest_file_middle(void **state)
     assert_int_equal(pos[10].fid, fid);
     char data[1024];
     eu_fid_path(data, sizeof data, dir, fid, "data");
+    /* Close wrote a hint for the active file, so open would not read these
+     * bytes (get would find the damage, see the next test): remove it to
+     * make open scan the file. */
+    char hint[1024];
+    eu_fid_path(hint, sizeof hint, dir, fid, "hint");
+    assert_int_equal(unlink(hint), 0);
     eu_flip_byte(data, pos[10].end - 1, 0x01);
     db = (calypso *)&db;
     EU_RC(NULL, CALYPSO_ECORRUPT, calypso_open(dir, NULL, &db));
@@ -520,7 +526,7 @@ static void test_damaged_hints(void **state)
     unsigned ndata = eu_newest_fid(dir);
     print_message("%d hint files for %u datafiles\n", nh, ndata);
     assert_true(nh >= 5);
-    assert_true(nh <= (int)ndata - 1);       /* never one for the active file */
+    assert_true(nh <= (int)ndata);           /* close writes one for the active file */
     /* The undamaged hints give the same answers. */
     calypso *db = eu_open(dir, &o);
     expect_mixed(db, version);
