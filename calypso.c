@@ -4370,7 +4370,8 @@ static int64_t cy_scan_fill(cy_scan *s, uint64_t off, size_t n)
     size_t want = n > (1u << 20) ? n : (1u << 20);
     if (want > s->cap) {
         uint8_t *p = cy_realloc(s->buf, want);
-        if (!p) return CALYPSO_ENOMEM;
+        if (!p) return cy_err(s->db, CALYPSO_ENOMEM, "a read buffer of %zu bytes for %s", want,
+                              s->path);
         s->buf = p;
         s->cap = want;
     }
@@ -4497,7 +4498,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         rc = cy_hint_load(db, fid, size, &covers, &hint_bytes);
         if (rc == CALYPSO_ENOMEM || covers == UINT64_MAX) {
             cy_os_close(fd);
-            return rc;
+            return rc == CALYPSO_ENOMEM ? cy_err(db, rc, "loading the hint of %s", path) : rc;
         }
         if (!rc) {
             f->hint_size = hint_bytes;
@@ -5947,8 +5948,11 @@ static int cy_merge_read_commit(calypso *db, const char *path, uint32_t **in, ui
     uint64_t size = 0;
     char *buf = NULL;
     int rc = cy_os_fsize(fd, &size);
-    if (!rc && (size > (64u << 20) || !(buf = cy_malloc((size_t)size + 1)))) rc = -ENOMEM;
-    if (!rc && cy_os_pread(fd, buf, (size_t)size, 0) != (int64_t)size) rc = -EIO;
+    if (!rc && size > (64u << 20)) rc = -EINVAL;
+    if (!rc && !(buf = cy_malloc((size_t)size + 1))) rc = -ENOMEM;
+    int64_t got = rc ? 0 : cy_os_pread(fd, buf, (size_t)size, 0);
+    if (!rc && got < 0) rc = (int)got;
+    else if (!rc && got != (int64_t)size) rc = -EINVAL;
     cy_os_close(fd);
     if (rc) {
         cy_free(buf);
@@ -5963,10 +5967,8 @@ static int cy_merge_read_commit(calypso *db, const char *path, uint32_t **in, ui
         size_t wl = strlen(words[l]);
         if (strncmp(p, words[l], wl) != 0) { rc = -EINVAL; break; }
         unsigned long n = strtoul(p + wl, &p, 10);
-        if (n > 10000000 || !(*lists[l] = cy_calloc(n ? n : 1, sizeof(uint32_t)))) {
-            rc = -ENOMEM;
-            break;
-        }
+        if (n > 10000000) { rc = -EINVAL; break; }
+        if (!(*lists[l] = cy_calloc(n ? n : 1, sizeof(uint32_t)))) { rc = -ENOMEM; break; }
         for (unsigned long i = 0; i < n; i++) (*lists[l])[i] = (uint32_t)strtoul(p, &p, 10);
         *counts[l] = (uint32_t)n;
         while (*p == '\n') p++;
@@ -6031,7 +6033,9 @@ CY_INTERNAL int cy_merge_recover(calypso *db)
     if (rc < 0) {
         cy_free(in);
         cy_free(out);
-        return cy_err(db, CALYPSO_ECORRUPT, "%s is unreadable", commit);
+        if (rc == -EINVAL) return cy_err(db, CALYPSO_ECORRUPT, "%s does not parse", commit);
+        if (rc == -ENOMEM) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
+        return cy_err_errno(db, rc, "read", commit);
     }
     if (db->opt.read_only) {
         rc = cy_err(db, CALYPSO_ECORRUPT, "%s: an interrupted merge must be finished by a "

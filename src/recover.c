@@ -93,7 +93,8 @@ static int64_t cy_scan_fill(cy_scan *s, uint64_t off, size_t n)
     size_t want = n > (1u << 20) ? n : (1u << 20);
     if (want > s->cap) {
         uint8_t *p = cy_realloc(s->buf, want);
-        if (!p) return CALYPSO_ENOMEM;
+        if (!p) return cy_err(s->db, CALYPSO_ENOMEM, "a read buffer of %zu bytes for %s", want,
+                              s->path);
         s->buf = p;
         s->cap = want;
     }
@@ -220,7 +221,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         rc = cy_hint_load(db, fid, size, &covers, &hint_bytes);
         if (rc == CALYPSO_ENOMEM || covers == UINT64_MAX) {
             cy_os_close(fd);
-            return rc;
+            return rc == CALYPSO_ENOMEM ? cy_err(db, rc, "loading the hint of %s", path) : rc;
         }
         if (!rc) {
             f->hint_size = hint_bytes;
