@@ -218,5 +218,5 @@ int main(int argc, char **argv)
         bench_usage();
         return 2;
     }
-    return bench_driver(&p, argv[0]) == 0 ? 0 : 1;
+    return bench_driver(&p) == 0 ? 0 : 1;
 }

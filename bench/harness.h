@@ -76,7 +76,7 @@ struct bench_adapter {
 #define BENCH_BATCH 1000
 
 /* The adapter table (harness_adapters.c). */
-extern const struct bench_adapter *const *bench_adapter_list(void);
+const struct bench_adapter *const *bench_adapter_list(void);
 const struct bench_adapter *bench_adapter_find(const char *name);
 
 /* Prints "bench: <engine>: <message>" on stderr; returns BENCH_ERR. */
@@ -119,8 +119,8 @@ uint64_t bench_group_n(const struct bench_params *p, const struct bench_group *g
 int bench_child(const struct bench_params *p, const struct bench_adapter *a,
                 const struct bench_group *g, const char *dir);
 
-/* Driver: the whole benchmark. argv0 is re-executed for each child. */
-int bench_driver(const struct bench_params *p, const char *argv0);
+/* Driver: the whole benchmark; each child is this program re-executed. */
+int bench_driver(const struct bench_params *p);
 
 /* ---- results (harness_report.c) ----------------------------------------- */
 

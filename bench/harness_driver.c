@@ -311,10 +311,9 @@ static int drv_engines(const struct bench_params *p, struct bench_results *res)
     return 0;
 }
 
-int bench_driver(const struct bench_params *p, const char *argv0)
+int bench_driver(const struct bench_params *p)
 {
     static struct bench_results res;
-    (void)argv0;
     if (p->reps > BENCH_MAX_REPS || drv_engines(p, &res) != 0)
         return -1;
     if (drv_mkdirs(p->dir) != 0 || drv_mkdirs(p->results) != 0) {

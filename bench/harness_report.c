@@ -221,7 +221,7 @@ static void rep_row(FILE *f, const struct bench_params *p, const struct bench_re
     fprintf(f, " %s |", be >= 0 ? r->eng[be]->name : "-");
     double x = bench_metrics[m].lower ? best / (cal > 0 ? cal : 1) : cal / (best > 0 ? best : 1);
     if (have_cal && be >= 0 && best > 0 && cal > 0)
-        fprintf(f, x >= 0.1 ? " %.2fx |" : " %.2gx |", x);
+        fprintf(f, x >= 0.01 ? " %.2fx |" : " <0.01x |", x);
     else
         fprintf(f, " - |");
     rep_verdict(p, r, m, have_cal, cal, tgt, sizeof tgt, &verdict);
@@ -446,10 +446,12 @@ static int rep_readme(const struct bench_params *p, const struct bench_results *
         return -1;
     fprintf(f, "## Benchmarks\n\n"
                "calypso against the engines a user would pick instead, on one machine, "
-               "each in its natural fast configuration. Reproduce with `make bench` "
-               "(about half an hour; `make bench-quick` runs N = 100,000 in under two "
-               "minutes). The harness is `bench/harness*.c` with one adapter per engine "
-               "in `bench/adapters/`; all figures are in `%s/bench.csv`.\n\n", p->results);
+               "each in its natural fast configuration. Reproduce with `make %s` "
+               "(%.0f minutes here; `make bench-quick` runs N = 100,000 in about two "
+               "minutes, `make bench` N = 1,000,000). The harness is `bench/harness*.c` "
+               "with one adapter per engine in `bench/adapters/`; all figures are in "
+               "`%s/bench.csv`.\n\n", p->quick ? "bench-quick" : "bench",
+            r->seconds / 60, p->results);
     rep_md_body(f, p, r);
     fprintf(f, "\n![writes](%s/writes.png)\n![reads](%s/reads.png)\n\n"
                "More charts: [scans](%s/scans.png), [durable writes](%s/durable.png), "
