@@ -43,7 +43,7 @@ BENCH_SRC   := bench/harness.c bench/harness_run.c bench/harness_driver.c bench/
                $(BENCH_NAMES:%=bench/adapters/%.c)
 BENCH_DEFS   = -D'BENCH_ADAPTER_FILES(X)=$(foreach n,$(BENCH_NAMES),X($(n)))' \
                -D'BENCH_CFLAGS="$(CFLAGS_ALL)"' \
-               -D'BENCH_COMMIT="$(shell git rev-parse --short HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- src calypso.c calypso.h 2>/dev/null || echo +changes)"'
+               -D'BENCH_COMMIT="$(shell git rev-parse --short HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- src calypso.h 2>/dev/null || echo +changes)"'
 BENCH_BIN   := $(BUILD)/bench/harness
 BENCH_DIR   ?= $(BUILD)/bench-tmp
 BENCH_OPTS   = --dir $(BENCH_DIR) $(if $(BENCH_N),--n $(BENCH_N)) \
