@@ -434,30 +434,43 @@ static int cy_os_eintr_retried(int kind)
     }
 }
 
-/* Counts a call of `kind` and returns 0, or the errno it must fail with. */
+/* Counts a call of `kind` and returns 0, or the errno it must fail with.
+ * The fault's fields are atomics: a test re-arms while background threads
+ * are in the table. */
 static int cy_os_enter(int kind)
 {
     __atomic_add_fetch(&cy_os_calls[kind], 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&cy_os_calls[CY_OS_ANY], 1, __ATOMIC_RELAXED);
     if (CY_LIKELY(!__atomic_load_n(&cy_os_fault_armed, __ATOMIC_ACQUIRE))) return 0;
-    if (cy_os_fault.call != CY_OS_ANY && cy_os_fault.call != kind) return 0;
+    int call = __atomic_load_n(&cy_os_fault.call, __ATOMIC_RELAXED);
+    if (call != CY_OS_ANY && call != kind) return 0;
+    uint64_t nth = __atomic_load_n(&cy_os_fault.nth, __ATOMIC_RELAXED);
     uint64_t n = __atomic_add_fetch(&cy_os_fault.seen, 1, __ATOMIC_RELAXED);
-    if (n != cy_os_fault.nth && !(n > cy_os_fault.nth && cy_os_fault.sticky)) return 0;
+    if (nth == 0 || (n != nth && !(n > nth && __atomic_load_n(&cy_os_fault.sticky,
+                                                               __ATOMIC_RELAXED))))
+        return 0;
+    int err = __atomic_load_n(&cy_os_fault.err, __ATOMIC_RELAXED);
     /* A call that a real EINTR can interrupt is retried by its wrapper: an
      * injected EINTR there costs one attempt and must not surface. */
-    if (cy_os_fault.err == EINTR && cy_os_eintr_retried(kind)) return 0;
-    return cy_os_fault.err;
+    if (err == EINTR && cy_os_eintr_retried(kind)) return 0;
+    return err;
+}
+
+/* 1 when a failing write is to write half its bytes first. */
+static int cy_os_fault_short(void)
+{
+    return __atomic_load_n(&cy_os_fault.short_write, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_os_fail_at(int call, uint64_t nth, int err, int sticky, int short_write)
 {
     __atomic_store_n(&cy_os_fault_armed, 0, __ATOMIC_RELEASE);
-    cy_os_fault.call = call;
-    cy_os_fault.nth = nth;
-    cy_os_fault.seen = 0;
-    cy_os_fault.err = err ? err : EIO;
-    cy_os_fault.sticky = sticky;
-    cy_os_fault.short_write = short_write;
+    __atomic_store_n(&cy_os_fault.call, call, __ATOMIC_RELAXED);
+    __atomic_store_n(&cy_os_fault.nth, nth, __ATOMIC_RELAXED);
+    __atomic_store_n(&cy_os_fault.seen, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&cy_os_fault.err, err ? err : EIO, __ATOMIC_RELAXED);
+    __atomic_store_n(&cy_os_fault.sticky, sticky, __ATOMIC_RELAXED);
+    __atomic_store_n(&cy_os_fault.short_write, short_write, __ATOMIC_RELAXED);
     __atomic_store_n(&cy_os_fault_armed, nth != 0, __ATOMIC_RELEASE);
 }
 
@@ -545,7 +558,7 @@ static int cy_os_raw_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 {
     int err = cy_os_enter(CY_OS_PWRITE);
     if (err) {
-        if (cy_os_fault.short_write && n > 1) {
+        if (cy_os_fault_short() && n > 1) {
             ssize_t r = pwrite(fd, buf, n / 2, (off_t)off);
             (void)r;   /* the half write is the point; the call fails anyway */
         }
@@ -571,7 +584,7 @@ static int cy_os_raw_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t 
     if (cnt < 1 || cnt > 4) return -EINVAL;
     memcpy(v, iov, (size_t)cnt * sizeof *v);
     if (err) {
-        if (cy_os_fault.short_write && v[0].iov_len > 1) {
+        if (cy_os_fault_short() && v[0].iov_len > 1) {
             ssize_t r = pwrite(fd, v[0].iov_base, v[0].iov_len / 2, (off_t)off);
             (void)r;   /* the half write is the point; the call fails anyway */
         }
@@ -726,7 +739,7 @@ static int cy_os_raw_map_write(int fd, uint8_t *map, uint64_t off, const void *s
     (void)fd;   /* names the file for the fault layer */
     int err = cy_os_enter(CY_OS_PWRITE);
     if (err) {
-        if (cy_os_fault.short_write && n > 1) memcpy(map + off, src, n / 2);
+        if (cy_os_fault_short() && n > 1) memcpy(map + off, src, n / 2);
         return -err;
     }
     memcpy(map + off, src, n);
@@ -3337,6 +3350,14 @@ CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylis
 CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 CY_INTERNAL int  cy_db_writable(calypso *db);
+CY_INTERNAL int  cy_db_usable(calypso *db);
+/* Reads and verifies the value of key stored at loc (with that expiry):
+ * into a new buffer *out when out is not NULL, else into buf (cap bytes,
+ * CALYPSO_ETRUNC when short). CALYPSO_ENOTFOUND when loc's file is gone (a
+ * merge removed it: look the key up again). */
+CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
+                               uint64_t expiry, void **out, void *buf, size_t cap,
+                               size_t *vlen);
 
 // >> merge (merge.c) -----------------------------------------------------------------
 /* Ids of merged datafiles have this bit; they replay before regular ones. */
@@ -5005,7 +5026,7 @@ int calypso_reopen(calypso *db)
 }
 
 /* CALYPSO_OK if db may serve calls at all. */
-static int cy_db_usable(calypso *db)
+CY_INTERNAL int cy_db_usable(calypso *db)
 {
     if (!db) return CALYPSO_EINVAL;
     if (db->failed)
@@ -5271,6 +5292,14 @@ static int cy_db_read_record(const uint8_t *rec, void *ctx)
     return CALYPSO_OK;
 }
 
+CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
+                              uint64_t expiry, void **out, void *buf, size_t cap, size_t *vlen)
+{
+    cy_read q = { db, key, klen, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, expiry,
+                  loc->fid & CY_LOC_FIDMASK, loc->size, loc->off, out, buf, cap, vlen };
+    return cy_files_with_record(db, q.fid, loc->off, loc->size, cy_db_read_record, &q);
+}
+
 /* Reads and verifies the value of key into buf (cap bytes), or into a new
  * buffer (*out) when out is not NULL. */
 static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, void *buf,
@@ -5287,9 +5316,7 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
         pthread_rwlock_unlock(&db->kd_lock);
         if (!l) return CALYPSO_ENOTFOUND;
         if (expiry && expiry <= cy_now_ms()) return CALYPSO_EEXPIRED;
-        cy_read q = { db, key, klen, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, expiry,
-                      loc.fid & CY_LOC_FIDMASK, loc.size, loc.off, out, buf, cap, vlen };
-        rc = cy_files_with_record(db, q.fid, loc.off, loc.size, cy_db_read_record, &q);
+        rc = cy_db_read_at(db, key, klen, &loc, expiry, out, buf, cap, vlen);
         if (rc != CALYPSO_ENOTFOUND) return rc;
         /* A merge removed the file between lookup and read: look again. */
     }
@@ -5704,6 +5731,258 @@ int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *
     cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
                   .hi = end ? end : (const uint8_t *)"", .hilen = elen };
     return cy_sift_run(db, &w, fn, ctx);
+}
+/* >> src/cursor.c */
+/*
+ * cursor.c: ordered cursors over the keydir (calypso_cursor_*), in the
+ * manner of rax's iterator: seek, first, last, then next and prev, with the
+ * key and value of the current position at hand.
+ *
+ * A cursor holds a window of up to CY_CURSOR_WINDOW consecutive live keys
+ * with their locations, copied out of the tree under kd_lock shared; moving
+ * inside the window takes no lock at all, and moving past its edge refills
+ * it by seeking from the edge key (> for next, < for prev). So a cursor
+ * never holds a lock between calls, writers are never blocked by it, and
+ * reading the values of a window costs no tree lookups: each value is read
+ * from the location noted with its key (one copy out of a mapping). If a
+ * merge has removed that file meanwhile, the key is looked up again.
+ *
+ * What a cursor sees: every key that exists for the whole walk, once, in
+ * order; keys written or deleted meanwhile may or may not be seen, and a
+ * value is the one current when its window was filled (or newer). Expired
+ * keys are skipped.
+ */
+
+#include <string.h>
+
+#define CY_CURSOR_WINDOW 128
+
+typedef struct cy_cursor_ent {
+    cy_loc   loc;
+    uint64_t expiry;
+} cy_cursor_ent;
+
+struct calypso_cursor {
+    calypso      *db;
+    cy_keylist    keys;             /* the window's keys, in key order      */
+    cy_cursor_ent ent[CY_CURSOR_WINDOW];
+    size_t        pos;              /* index in the window                  */
+    int           valid;            /* positioned on a key                  */
+    int           more_before;      /* the window may not reach the start   */
+    int           more_after;       /* ... or the end                       */
+    uint8_t      *val;              /* the current value (owned)            */
+    size_t        vlen, vcap;
+    int           have_val;
+    uint8_t      *edge;             /* a copy of an edge key for refills    */
+    size_t        edge_len, edge_cap;
+};
+
+int calypso_cursor_open(calypso *db, calypso_cursor **out)
+{
+    if (out) *out = NULL;
+    if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no cursor pointer") : CALYPSO_EINVAL;
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    calypso_cursor *c = cy_calloc(1, sizeof *c);
+    if (!c) return cy_err(db, CALYPSO_ENOMEM, "allocating a cursor");
+    c->db = db;
+    *out = c;
+    return CALYPSO_OK;
+}
+
+void calypso_cursor_close(calypso_cursor *c)
+{
+    if (!c) return;
+    cy_keylist_free(&c->keys);
+    cy_free(c->val);
+    cy_free(c->edge);
+    cy_free(c);
+}
+
+/* Fills the window from a seek; with `backward`, collects towards smaller
+ * keys and stores them in ascending order. Returns CALYPSO_OK (valid tells
+ * whether any key was found) or an error. */
+static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t klen, int backward)
+{
+    calypso *db = c->db;
+    cy_keylist_clear(&c->keys);
+    c->valid = c->have_val = 0;
+    size_t n = 0;
+    uint64_t now = cy_now_ms();
+    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_art_iter it;
+    cy_art_iter_init(&it, &db->keydir);
+    int rc = cy_art_iter_seek(&it, op, key, klen);
+    while (rc == 1 && n < CY_CURSOR_WINDOW) {
+        size_t kl;
+        const uint8_t *k = cy_art_iter_key(&it, &kl);
+        const cy_loc *l = cy_art_iter_loc(&it);
+        uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
+        if (!exp || exp > now) {
+            if ((rc = cy_keylist_push(&c->keys, k, kl)) < 0) break;
+            c->ent[n++] = (cy_cursor_ent){ *l, exp };
+        }
+        rc = backward ? cy_art_iter_prev(&it) : cy_art_iter_next(&it);
+    }
+    cy_art_iter_free(&it);
+    pthread_rwlock_unlock(&db->kd_lock);
+    if (rc < 0) return cy_err(db, rc, "filling a cursor");
+    int more = rc == 1;
+    if (backward) {
+        /* Collected descending: reverse keys and entries to ascending. */
+        cy_keylist rev = { 0 };
+        for (size_t i = n; i-- > 0;) {
+            size_t kl;
+            const uint8_t *k = cy_keylist_at(&c->keys, i, &kl);
+            if (cy_keylist_push(&rev, k, kl) < 0) {
+                cy_keylist_free(&rev);
+                return cy_err(db, CALYPSO_ENOMEM, "filling a cursor");
+            }
+        }
+        for (size_t i = 0; i < n / 2; i++) {
+            cy_cursor_ent t = c->ent[i];
+            c->ent[i] = c->ent[n - 1 - i];
+            c->ent[n - 1 - i] = t;
+        }
+        cy_keylist_free(&c->keys);
+        c->keys = rev;
+        c->more_before = more;
+        c->more_after = 1;
+        c->pos = n ? n - 1 : 0;
+    } else {
+        c->more_after = more;
+        c->more_before = 1;
+        c->pos = 0;
+    }
+    c->valid = n > 0;
+    return CALYPSO_OK;
+}
+
+static int cy_cursor_result(calypso_cursor *c, int rc)
+{
+    if (rc) return rc;
+    return c->valid ? CALYPSO_OK : CALYPSO_ENOTFOUND;
+}
+
+int calypso_cursor_first(calypso_cursor *c)
+{
+    if (!c) return CALYPSO_EINVAL;
+    return cy_cursor_result(c, cy_cursor_fill(c, CY_SEEK_FIRST, NULL, 0, 0));
+}
+
+int calypso_cursor_last(calypso_cursor *c)
+{
+    if (!c) return CALYPSO_EINVAL;
+    return cy_cursor_result(c, cy_cursor_fill(c, CY_SEEK_LAST, NULL, 0, 1));
+}
+
+int calypso_cursor_seek(calypso_cursor *c, const void *key, size_t klen)
+{
+    if (!c) return CALYPSO_EINVAL;
+    if (!key && klen) return cy_err(c->db, CALYPSO_EINVAL, "seek key is NULL");
+    return cy_cursor_result(c, cy_cursor_fill(c, CY_SEEK_GE, key ? key : "", klen, 0));
+}
+
+int calypso_cursor_seek_le(calypso_cursor *c, const void *key, size_t klen)
+{
+    if (!c) return CALYPSO_EINVAL;
+    if (!key && klen) return cy_err(c->db, CALYPSO_EINVAL, "seek key is NULL");
+    return cy_cursor_result(c, cy_cursor_fill(c, CY_SEEK_LE, key ? key : "", klen, 1));
+}
+
+/* Keeps a copy of window key i for a refill that replaces the window. */
+static int cy_cursor_keep_edge(calypso_cursor *c, size_t i)
+{
+    size_t kl;
+    const uint8_t *k = cy_keylist_at(&c->keys, i, &kl);
+    if (kl > c->edge_cap) {
+        uint8_t *p = cy_realloc(c->edge, kl ? kl : 1);
+        if (!p) return cy_err(c->db, CALYPSO_ENOMEM, "moving a cursor");
+        c->edge = p;
+        c->edge_cap = kl;
+    }
+    memcpy(c->edge, k, kl);
+    c->edge_len = kl;
+    return CALYPSO_OK;
+}
+
+int calypso_cursor_next(calypso_cursor *c)
+{
+    if (!c) return CALYPSO_EINVAL;
+    if (!c->valid) return CALYPSO_ENOTFOUND;
+    c->have_val = 0;
+    if (c->pos + 1 < c->keys.n) {
+        c->pos++;
+        return CALYPSO_OK;
+    }
+    if (!c->more_after) {
+        c->valid = 0;
+        return CALYPSO_ENOTFOUND;
+    }
+    int rc = cy_cursor_keep_edge(c, c->keys.n - 1);
+    if (!rc) rc = cy_cursor_fill(c, CY_SEEK_GT, c->edge, c->edge_len, 0);
+    return cy_cursor_result(c, rc);
+}
+
+int calypso_cursor_prev(calypso_cursor *c)
+{
+    if (!c) return CALYPSO_EINVAL;
+    if (!c->valid) return CALYPSO_ENOTFOUND;
+    c->have_val = 0;
+    if (c->pos > 0) {
+        c->pos--;
+        return CALYPSO_OK;
+    }
+    if (!c->more_before) {
+        c->valid = 0;
+        return CALYPSO_ENOTFOUND;
+    }
+    int rc = cy_cursor_keep_edge(c, 0);
+    if (!rc) rc = cy_cursor_fill(c, CY_SEEK_LT, c->edge, c->edge_len, 1);
+    return cy_cursor_result(c, rc);
+}
+
+int calypso_cursor_key(calypso_cursor *c, const void **key, size_t *klen)
+{
+    if (!c || !key || !klen) return CALYPSO_EINVAL;
+    if (!c->valid) return CALYPSO_ENOTFOUND;
+    *key = cy_keylist_at(&c->keys, c->pos, klen);
+    return CALYPSO_OK;
+}
+
+int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
+{
+    if (!c || !val || !vlen) return CALYPSO_EINVAL;
+    if (!c->valid) return CALYPSO_ENOTFOUND;
+    if (!c->have_val) {
+        calypso *db = c->db;
+        size_t klen;
+        const uint8_t *k = cy_keylist_at(&c->keys, c->pos, &klen);
+        cy_cursor_ent *e = &c->ent[c->pos];
+        int rc;
+        for (int attempt = 0;; attempt++) {
+            rc = cy_db_read_at(db, k, klen, &e->loc, e->expiry, NULL, c->val, c->vcap, &c->vlen);
+            if (rc == CALYPSO_ETRUNC) {
+                uint8_t *p = cy_realloc(c->val, c->vlen ? c->vlen : 1);
+                if (!p) return cy_err(db, CALYPSO_ENOMEM, "a value of %zu bytes", c->vlen);
+                c->val = p;
+                c->vcap = c->vlen;
+                continue;
+            }
+            if (rc != CALYPSO_ENOTFOUND || attempt >= 8) break;
+            /* A merge moved the record: take the key's current location. */
+            pthread_rwlock_rdlock(&db->kd_lock);
+            const cy_loc *l = cy_keydir_get(db, k, klen, &e->expiry);
+            if (l) e->loc = *l;
+            pthread_rwlock_unlock(&db->kd_lock);
+            if (!l) return CALYPSO_ENOTFOUND;   /* deleted since the window was filled */
+        }
+        if (rc) return rc;
+        c->have_val = 1;
+    }
+    *val = c->val ? (const void *)c->val : (const void *)"";
+    *vlen = c->vlen;
+    return CALYPSO_OK;
 }
 /* >> src/bg.c */
 /*

@@ -327,6 +327,41 @@ int  calypso_sift_scan(calypso *db, const void *prefix, size_t plen, calypso_sif
 int  calypso_sift_range(calypso *db, const void *start, size_t slen,
                         const void *end, size_t elen, calypso_sift_fn fn, void *ctx);
 
+/* ---- cursors (byte order) ----------------------------------------------- */
+/* A cursor walks the live keys in order, both ways, with no callback and no
+ * lock held between calls: it keeps a window of up to 128 consecutive keys
+ * (with where their values live), copied out under a brief shared lock, and
+ * refills it from its edge when it moves past it. Reading values needs no
+ * further key lookups, so a full ordered scan of keys and values is about
+ * one copy per value. A cursor sees every key that exists for its whole
+ * walk exactly once, in order; keys written or deleted meanwhile may or may
+ * not be seen. Expired keys are skipped. A cursor belongs to one thread at a
+ * time; any number of cursors may be open on a handle, and they must be
+ * closed before the handle.
+ *
+ * Moves return CALYPSO_OK when positioned on a key, CALYPSO_ENOTFOUND when
+ * there is no such key (the cursor is then unpositioned: key and value
+ * return CALYPSO_ENOTFOUND until a first/last/seek), or an error. */
+typedef struct calypso_cursor calypso_cursor;
+
+/* Opens an unpositioned cursor on db; close it with calypso_cursor_close. */
+int  calypso_cursor_open(calypso *db, calypso_cursor **cur);
+void calypso_cursor_close(calypso_cursor *cur);             /* NULL: no-op */
+int  calypso_cursor_first(calypso_cursor *cur);             /* smallest key  */
+int  calypso_cursor_last(calypso_cursor *cur);              /* largest key   */
+/* Positions on the first key >= key (seek) or the last key <= key
+ * (seek_le). An empty key is allowed. */
+int  calypso_cursor_seek(calypso_cursor *cur, const void *key, size_t klen);
+int  calypso_cursor_seek_le(calypso_cursor *cur, const void *key, size_t klen);
+int  calypso_cursor_next(calypso_cursor *cur);
+int  calypso_cursor_prev(calypso_cursor *cur);
+/* The current key and value, borrowed: valid until the cursor next moves or
+ * is closed. The value is read (and its checksum verified) on first ask:
+ * CALYPSO_ECHECKSUM and CALYPSO_EIO as for calypso_get, CALYPSO_ENOTFOUND
+ * if the key was deleted and its record merged away meanwhile. */
+int  calypso_cursor_key(calypso_cursor *cur, const void **key, size_t *klen);
+int  calypso_cursor_value(calypso_cursor *cur, const void **val, size_t *vlen);
+
 /* ---- maintenance -------------------------------------------------------- */
 /* Runs a merge now and returns when it is done: the live records of the
  * sealed datafiles are rewritten into new files and the old ones removed.

@@ -240,7 +240,7 @@ int calypso_reopen(calypso *db)
 }
 
 /* CALYPSO_OK if db may serve calls at all. */
-static int cy_db_usable(calypso *db)
+CY_INTERNAL int cy_db_usable(calypso *db)
 {
     if (!db) return CALYPSO_EINVAL;
     if (db->failed)
@@ -506,6 +506,14 @@ static int cy_db_read_record(const uint8_t *rec, void *ctx)
     return CALYPSO_OK;
 }
 
+CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
+                              uint64_t expiry, void **out, void *buf, size_t cap, size_t *vlen)
+{
+    cy_read q = { db, key, klen, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, expiry,
+                  loc->fid & CY_LOC_FIDMASK, loc->size, loc->off, out, buf, cap, vlen };
+    return cy_files_with_record(db, q.fid, loc->off, loc->size, cy_db_read_record, &q);
+}
+
 /* Reads and verifies the value of key into buf (cap bytes), or into a new
  * buffer (*out) when out is not NULL. */
 static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, void *buf,
@@ -522,9 +530,7 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
         pthread_rwlock_unlock(&db->kd_lock);
         if (!l) return CALYPSO_ENOTFOUND;
         if (expiry && expiry <= cy_now_ms()) return CALYPSO_EEXPIRED;
-        cy_read q = { db, key, klen, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, expiry,
-                      loc.fid & CY_LOC_FIDMASK, loc.size, loc.off, out, buf, cap, vlen };
-        rc = cy_files_with_record(db, q.fid, loc.off, loc.size, cy_db_read_record, &q);
+        rc = cy_db_read_at(db, key, klen, &loc, expiry, out, buf, cap, vlen);
         if (rc != CALYPSO_ENOTFOUND) return rc;
         /* A merge removed the file between lookup and read: look again. */
     }

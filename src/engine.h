@@ -204,6 +204,14 @@ CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylis
 CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 CY_INTERNAL int  cy_db_writable(calypso *db);
+CY_INTERNAL int  cy_db_usable(calypso *db);
+/* Reads and verifies the value of key stored at loc (with that expiry):
+ * into a new buffer *out when out is not NULL, else into buf (cap bytes,
+ * CALYPSO_ETRUNC when short). CALYPSO_ENOTFOUND when loc's file is gone (a
+ * merge removed it: look the key up again). */
+CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
+                               uint64_t expiry, void **out, void *buf, size_t cap,
+                               size_t *vlen);
 
 // >> merge (merge.c) -----------------------------------------------------------------
 /* Ids of merged datafiles have this bit; they replay before regular ones. */

@@ -1,0 +1,234 @@
+/*
+ * test_cursor.c: calypso_cursor_* against a sorted reference: first, last,
+ * seek, seek_le, next and prev across window refills, keys and values,
+ * expired keys skipped, writes and merges between moves, bad arguments.
+ */
+#include "testutil.h"
+#include "engine.h"
+
+#define NKEYS 1000
+
+typedef struct ref {
+    char   key[NKEYS][24];
+    size_t klen[NKEYS];
+    int    n;
+} ref;
+
+static int ref_cmp(const void *a, const void *b)
+{
+    const char *x = a, *y = b;
+    return strcmp(x, y);
+}
+
+/* Keys "k" + decimal of a sparse spread, so that seeks can land between. */
+static void make_ref(ref *r, calypso *db, uint64_t *seed)
+{
+    r->n = 0;
+    for (int i = 0; i < NKEYS; i++) {
+        snprintf(r->key[r->n], sizeof r->key[0], "k%06llu",
+                 (unsigned long long)(tu_below(seed, 900000) + 100000));
+        int dup = 0;
+        for (int j = 0; j < r->n && !dup; j++) dup = strcmp(r->key[j], r->key[r->n]) == 0;
+        if (!dup) r->n++;
+    }
+    qsort(r->key, (size_t)r->n, sizeof r->key[0], ref_cmp);
+    for (int i = 0; i < r->n; i++) {
+        r->klen[i] = strlen(r->key[i]);
+        char val[64];
+        int vl = snprintf(val, sizeof val, "value-of-%s", r->key[i]);
+        assert_int_equal(calypso_put(db, r->key[i], r->klen[i], val, (size_t)vl), 0);
+    }
+}
+
+static void expect_at(calypso_cursor *c, const ref *r, int i)
+{
+    const void *k, *v;
+    size_t kl, vl;
+    assert_int_equal(calypso_cursor_key(c, &k, &kl), 0);
+    assert_int_equal(kl, r->klen[i]);
+    assert_memory_equal(k, r->key[i], kl);
+    assert_int_equal(calypso_cursor_value(c, &v, &vl), 0);
+    char want[64];
+    int wl = snprintf(want, sizeof want, "value-of-%s", r->key[i]);
+    assert_int_equal(vl, (size_t)wl);
+    assert_memory_equal(v, want, vl);
+}
+
+static calypso *open_db(char *dir)
+{
+    calypso_options o;
+    calypso_options_default(&o);
+    o.max_datafile_size = 16 << 10;      /* many files: values come from several */
+    o.merge_trigger_ratio = -1;
+    calypso *db;
+    assert_int_equal(calypso_open(dir, &o, &db), 0);
+    return db;
+}
+
+static void test_walk_both_ways(void **state)
+{
+    (void)state;
+    uint64_t seed = tu_seed("cursor walk");
+    char *dir = tu_tmpdir();
+    calypso *db = open_db(dir);
+    static ref r;
+    make_ref(&r, db, &seed);
+    calypso_cursor *c;
+    assert_int_equal(calypso_cursor_open(db, &c), 0);
+    const void *k;
+    size_t kl;
+    assert_int_equal(calypso_cursor_key(c, &k, &kl), CALYPSO_ENOTFOUND);   /* unpositioned */
+    assert_int_equal(calypso_cursor_first(c), 0);
+    for (int i = 0; i < r.n; i++) {
+        expect_at(c, &r, i);
+        int rc = calypso_cursor_next(c);
+        assert_int_equal(rc, i + 1 < r.n ? 0 : CALYPSO_ENOTFOUND);
+    }
+    assert_int_equal(calypso_cursor_next(c), CALYPSO_ENOTFOUND);
+    assert_int_equal(calypso_cursor_last(c), 0);
+    for (int i = r.n - 1; i >= 0; i--) {
+        expect_at(c, &r, i);
+        int rc = calypso_cursor_prev(c);
+        assert_int_equal(rc, i > 0 ? 0 : CALYPSO_ENOTFOUND);
+    }
+    /* Zig-zag across window edges. */
+    assert_int_equal(calypso_cursor_seek(c, r.key[300], r.klen[300]), 0);
+    int at = 300;
+    for (int step = 0; step < 2000; step++) {
+        int fwd = tu_below(&seed, 2);
+        if (fwd && at + 1 < r.n) { assert_int_equal(calypso_cursor_next(c), 0); at++; }
+        else if (!fwd && at > 0) { assert_int_equal(calypso_cursor_prev(c), 0); at--; }
+        expect_at(c, &r, at);
+    }
+    calypso_cursor_close(c);
+    calypso_close(db);
+    tu_rmrf(dir);
+}
+
+static void test_seek_modes(void **state)
+{
+    (void)state;
+    uint64_t seed = tu_seed("cursor seek");
+    char *dir = tu_tmpdir();
+    calypso *db = open_db(dir);
+    static ref r;
+    make_ref(&r, db, &seed);
+    calypso_cursor *c;
+    assert_int_equal(calypso_cursor_open(db, &c), 0);
+    for (int t = 0; t < 3000; t++) {
+        char probe[24];
+        snprintf(probe, sizeof probe, "k%06llu", (unsigned long long)tu_below(&seed, 1100000));
+        if (t % 7 == 0) snprintf(probe, sizeof probe, "%s", r.key[tu_below(&seed, (uint64_t)r.n)]);
+        size_t pl = strlen(probe);
+        int ge = 0;
+        while (ge < r.n && strcmp(r.key[ge], probe) < 0) ge++;
+        int rc = calypso_cursor_seek(c, probe, pl);
+        if (ge == r.n) assert_int_equal(rc, CALYPSO_ENOTFOUND);
+        else { assert_int_equal(rc, 0); expect_at(c, &r, ge); }
+        int le = ge < r.n && strcmp(r.key[ge], probe) == 0 ? ge : ge - 1;
+        rc = calypso_cursor_seek_le(c, probe, pl);
+        if (le < 0) assert_int_equal(rc, CALYPSO_ENOTFOUND);
+        else { assert_int_equal(rc, 0); expect_at(c, &r, le); }
+    }
+    assert_int_equal(calypso_cursor_seek(c, "", 0), 0);               /* empty: the first */
+    expect_at(c, &r, 0);
+    assert_int_equal(calypso_cursor_seek(c, NULL, 3), CALYPSO_EINVAL);
+    calypso_cursor_close(c);
+    calypso_close(db);
+    tu_rmrf(dir);
+}
+
+static void test_changes_between_moves(void **state)
+{
+    (void)state;
+    uint64_t seed = tu_seed("cursor changes");
+    char *dir = tu_tmpdir();
+    calypso *db = open_db(dir);
+    static ref r;
+    make_ref(&r, db, &seed);
+    /* Keys that live through the walk are seen once, in order, even while
+     * other keys come and go and merges move every record. */
+    calypso_cursor *c;
+    assert_int_equal(calypso_cursor_open(db, &c), 0);
+    int rc = calypso_cursor_first(c), seen = 0;
+    char last[32] = "";
+    while (rc == 0) {
+        const void *k;
+        size_t kl;
+        assert_int_equal(calypso_cursor_key(c, &k, &kl), 0);
+        char key[32];
+        memcpy(key, k, kl);
+        key[kl] = 0;
+        assert_true(strcmp(key, last) > 0);
+        snprintf(last, sizeof last, "%s", key);
+        if (key[0] == 'k') {
+            int i = 0;
+            while (i < r.n && strcmp(r.key[i], key) != 0) i++;
+            assert_true(i < r.n);
+            assert_int_equal(i, seen);
+            expect_at(c, &r, i);
+            seen++;
+        }
+        if (seen % 97 == 0) assert_int_equal(calypso_merge(db), 0);
+        char other[32];
+        int ol = snprintf(other, sizeof other, "j%06llu", (unsigned long long)tu_below(&seed, 999));
+        if (tu_below(&seed, 2)) assert_int_equal(calypso_put(db, other, (size_t)ol, "x", 1), 0);
+        else assert_int_equal(calypso_delete(db, other, (size_t)ol), 0);
+        rc = calypso_cursor_next(c);
+    }
+    assert_int_equal(rc, CALYPSO_ENOTFOUND);
+    assert_int_equal(seen, r.n);
+    calypso_cursor_close(c);
+    calypso_close(db);
+    tu_rmrf(dir);
+}
+
+static void test_expired_skipped_and_empty(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso *db = open_db(dir);
+    calypso_cursor *c;
+    assert_int_equal(calypso_cursor_open(db, &c), 0);
+    assert_int_equal(calypso_cursor_first(c), CALYPSO_ENOTFOUND);         /* empty db */
+    assert_int_equal(calypso_cursor_last(c), CALYPSO_ENOTFOUND);
+    assert_int_equal(calypso_put(db, "a", 1, "1", 1), 0);
+    assert_int_equal(calypso_put_ttl(db, "b", 1, "2", 1, 1000), 0);
+    assert_int_equal(calypso_put(db, "c", 1, "", 0), 0);                 /* empty value */
+    cy_clock_shift(2000);
+    const void *k, *v;
+    size_t kl, vl;
+    assert_int_equal(calypso_cursor_first(c), 0);
+    assert_int_equal(calypso_cursor_key(c, &k, &kl), 0);
+    assert_memory_equal(k, "a", 1);
+    assert_int_equal(calypso_cursor_next(c), 0);                          /* b expired */
+    assert_int_equal(calypso_cursor_key(c, &k, &kl), 0);
+    assert_memory_equal(k, "c", 1);
+    assert_int_equal(calypso_cursor_value(c, &v, &vl), 0);
+    assert_int_equal(vl, 0);
+    assert_non_null(v);
+    assert_int_equal(calypso_cursor_prev(c), 0);
+    assert_int_equal(calypso_cursor_key(c, &k, &kl), 0);
+    assert_memory_equal(k, "a", 1);
+    cy_clock_shift(-2000);
+    calypso_cursor *none = (calypso_cursor *)&none;
+    assert_int_equal(calypso_cursor_open(NULL, &none), CALYPSO_EINVAL);
+    assert_null(none);
+    assert_int_equal(calypso_cursor_open(db, NULL), CALYPSO_EINVAL);
+    assert_int_equal(calypso_cursor_next(NULL), CALYPSO_EINVAL);
+    calypso_cursor_close(NULL);
+    calypso_cursor_close(c);
+    calypso_close(db);
+    tu_rmrf(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_walk_both_ways),
+        cmocka_unit_test(test_seek_modes),
+        cmocka_unit_test(test_changes_between_moves),
+        cmocka_unit_test(test_expired_skipped_and_empty),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
