@@ -119,7 +119,10 @@ CY_INTERNAL int     cy_os_list_dir(const char *path,
 
 /* Test hooks. cy_os_fail_at: the nth call of kind `call` from now fails with
  * errno err (and every later one with sticky). nth = 0 disarms. With
- * `short_write`, a failing pwrite first writes half its bytes. */
+ * `short_write`, a failing pwrite first writes half its bytes. err = EINTR
+ * on a call whose wrapper retries EINTR (open, close, reads, writes, syncs,
+ * ftruncate, flock, fallocate) is absorbed as a real one would be: the call
+ * succeeds. */
 CY_INTERNAL void     cy_os_fail_at(int call, uint64_t nth, int err, int sticky, int short_write);
 CY_INTERNAL void     cy_os_fail_reset(void);
 /* Calls of a kind (or CY_OS_ANY) since start or the last cy_os_count_reset. */
@@ -143,10 +146,14 @@ CY_INTERNAL void     cy_os_count_reset(void);
  *     releases its descriptor), as if the machine were off, so a handle
  *     open at the crash can be closed without touching the disk.
  * Files that existed at begin count as synced. crash_at arms the crash to
- * happen just before the nth table call from now (any kind, any thread).
+ * happen just before the nth table call from now (any kind, any thread;
+ * close is not counted). A mode or'ed with CY_OS_PL_EXIT ends the process
+ * with _exit(0) right after the crash, as a power cut would: the test runs
+ * the engine in a child process and checks the directory from the parent.
  * end forgets everything and thaws the table. Tracking serializes the
  * table's calls; it is for tests only. */
-enum { CY_OS_PL_DROP, CY_OS_PL_ZERO, CY_OS_PL_TORN, CY_OS_PL_GARBLE, CY_OS_PL__COUNT };
+enum { CY_OS_PL_DROP, CY_OS_PL_ZERO, CY_OS_PL_TORN, CY_OS_PL_GARBLE, CY_OS_PL__COUNT,
+       CY_OS_PL_EXIT = 0x100 };
 CY_INTERNAL void     cy_os_powerloss_begin(void);
 CY_INTERNAL void     cy_os_powerloss_crash(int mode, uint64_t seed);
 CY_INTERNAL void     cy_os_powerloss_crash_at(uint64_t nth, int mode, uint64_t seed);

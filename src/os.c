@@ -52,28 +52,56 @@ static struct {
 
 static int cy_os_fault_armed;     /* read without the lock on the fast path */
 
-/* Counts a call of `kind` and returns 0, or the errno it must fail with. */
+/* 1 for the kinds whose wrapper retries EINTR (close treats it as done). */
+static int cy_os_eintr_retried(int kind)
+{
+    switch (kind) {
+    case CY_OS_OPEN: case CY_OS_CLOSE: case CY_OS_PREAD: case CY_OS_PWRITE:
+    case CY_OS_FSYNC: case CY_OS_FDATASYNC: case CY_OS_FTRUNCATE: case CY_OS_FLOCK:
+    case CY_OS_FALLOCATE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Counts a call of `kind` and returns 0, or the errno it must fail with.
+ * The fault's fields are atomics: a test re-arms while background threads
+ * are in the table. */
 static int cy_os_enter(int kind)
 {
     __atomic_add_fetch(&cy_os_calls[kind], 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&cy_os_calls[CY_OS_ANY], 1, __ATOMIC_RELAXED);
     if (CY_LIKELY(!__atomic_load_n(&cy_os_fault_armed, __ATOMIC_ACQUIRE))) return 0;
-    if (cy_os_fault.call != CY_OS_ANY && cy_os_fault.call != kind) return 0;
+    int call = __atomic_load_n(&cy_os_fault.call, __ATOMIC_RELAXED);
+    if (call != CY_OS_ANY && call != kind) return 0;
+    uint64_t nth = __atomic_load_n(&cy_os_fault.nth, __ATOMIC_RELAXED);
     uint64_t n = __atomic_add_fetch(&cy_os_fault.seen, 1, __ATOMIC_RELAXED);
-    if (n == cy_os_fault.nth || (n > cy_os_fault.nth && cy_os_fault.sticky))
-        return cy_os_fault.err;
-    return 0;
+    if (nth == 0 || (n != nth && !(n > nth && __atomic_load_n(&cy_os_fault.sticky,
+                                                               __ATOMIC_RELAXED))))
+        return 0;
+    int err = __atomic_load_n(&cy_os_fault.err, __ATOMIC_RELAXED);
+    /* A call that a real EINTR can interrupt is retried by its wrapper: an
+     * injected EINTR there costs one attempt and must not surface. */
+    if (err == EINTR && cy_os_eintr_retried(kind)) return 0;
+    return err;
+}
+
+/* 1 when a failing write is to write half its bytes first. */
+static int cy_os_fault_short(void)
+{
+    return __atomic_load_n(&cy_os_fault.short_write, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_os_fail_at(int call, uint64_t nth, int err, int sticky, int short_write)
 {
     __atomic_store_n(&cy_os_fault_armed, 0, __ATOMIC_RELEASE);
-    cy_os_fault.call = call;
-    cy_os_fault.nth = nth;
-    cy_os_fault.seen = 0;
-    cy_os_fault.err = err ? err : EIO;
-    cy_os_fault.sticky = sticky;
-    cy_os_fault.short_write = short_write;
+    __atomic_store_n(&cy_os_fault.call, call, __ATOMIC_RELAXED);
+    __atomic_store_n(&cy_os_fault.nth, nth, __ATOMIC_RELAXED);
+    __atomic_store_n(&cy_os_fault.seen, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&cy_os_fault.err, err ? err : EIO, __ATOMIC_RELAXED);
+    __atomic_store_n(&cy_os_fault.sticky, sticky, __ATOMIC_RELAXED);
+    __atomic_store_n(&cy_os_fault.short_write, short_write, __ATOMIC_RELAXED);
     __atomic_store_n(&cy_os_fault_armed, nth != 0, __ATOMIC_RELEASE);
 }
 
@@ -161,7 +189,7 @@ static int cy_os_raw_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 {
     int err = cy_os_enter(CY_OS_PWRITE);
     if (err) {
-        if (cy_os_fault.short_write && n > 1) {
+        if (cy_os_fault_short() && n > 1) {
             ssize_t r = pwrite(fd, buf, n / 2, (off_t)off);
             (void)r;   /* the half write is the point; the call fails anyway */
         }
@@ -187,7 +215,7 @@ static int cy_os_raw_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t 
     if (cnt < 1 || cnt > 4) return -EINVAL;
     memcpy(v, iov, (size_t)cnt * sizeof *v);
     if (err) {
-        if (cy_os_fault.short_write && v[0].iov_len > 1) {
+        if (cy_os_fault_short() && v[0].iov_len > 1) {
             ssize_t r = pwrite(fd, v[0].iov_base, v[0].iov_len / 2, (off_t)off);
             (void)r;   /* the half write is the point; the call fails anyway */
         }
@@ -342,7 +370,7 @@ static int cy_os_raw_map_write(int fd, uint8_t *map, uint64_t off, const void *s
     (void)fd;   /* names the file for the fault layer */
     int err = cy_os_enter(CY_OS_PWRITE);
     if (err) {
-        if (cy_os_fault.short_write && n > 1) memcpy(map + off, src, n / 2);
+        if (cy_os_fault_short() && n > 1) memcpy(map + off, src, n / 2);
         return -err;
     }
     memcpy(map + off, src, n);
@@ -748,7 +776,12 @@ static void cy_os_pl_undo(cy_os_pl_op *op)
     }
 }
 
-/* Rewinds a file changed since its last sync, as the crash mode says. */
+/* Rewinds a file changed since its last sync, as the crash mode says. The
+ * changed range is [lo, hi): lo the lowest offset touched since the sync,
+ * hi the end of the bytes written (or the synced length, if more). TORN and
+ * GARBLE keep the new bytes of a random prefix [lo, keep) of it (writes
+ * reach the disk in order); past keep, TORN has the old bytes back (or the
+ * file ends there) and GARBLE has random bytes up to hi. */
 static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
 {
     if (f->dirty_lo == UINT64_MAX || !f->path || !cy_os_pl_is(f->path, f->dev, f->ino)) return;
@@ -761,12 +794,16 @@ static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
     }
     uint64_t cur = (uint64_t)st.st_size, base = f->synced_len;
     uint64_t lo = f->dirty_lo < base ? f->dirty_lo : base;
+    uint64_t hi = f->dirty_hi > base ? f->dirty_hi : base;
+    if (hi > cur) hi = cur > base ? cur : base;
+    if (hi < lo) hi = lo;
+    uint64_t keep = lo;
+    if (mode == CY_OS_PL_TORN || mode == CY_OS_PL_GARBLE) {
+        keep = lo + cy_os_pl_rand() % (hi - lo + 1);
+        if (keep > cur) keep = cur;
+    }
     int rc = 0;
-    if (lo < base) rc |= cy_os_raw_pwrite(fd, f->synced + lo, (size_t)(base - lo), lo);
-    /* Bytes written since the sync, beyond the synced length. */
-    uint64_t hi = f->dirty_hi < cur ? f->dirty_hi : cur;
-    uint64_t span = hi > base ? hi - base : 0;
-    uint64_t keep = base + (span ? cy_os_pl_rand() % (span + 1) : 0);
+    if (keep < base) rc |= cy_os_raw_pwrite(fd, f->synced + keep, (size_t)(base - keep), keep);
     switch (mode) {
     case CY_OS_PL_DROP:
         rc |= ftruncate(fd, (off_t)base);
@@ -776,8 +813,7 @@ static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
         if (cur > base) rc |= ftruncate(fd, (off_t)cur);
         break;
     case CY_OS_PL_TORN:
-        rc |= ftruncate(fd, (off_t)(cur < keep ? cur : keep));
-        if (cur < base) rc |= ftruncate(fd, (off_t)base);
+        rc |= ftruncate(fd, (off_t)(keep > base ? keep : base));
         break;
     default: {                                   /* CY_OS_PL_GARBLE */
         uint8_t junk[4096];
@@ -787,7 +823,6 @@ static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
             rc |= cy_os_raw_pwrite(fd, junk, n, at);
             at += n;
         }
-        if (cur < base) rc |= ftruncate(fd, (off_t)base);
         break;
     }
     }
@@ -795,7 +830,9 @@ static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
     close(fd);
 }
 
-/* The crash itself; mu held. */
+/* The crash itself; mu held. With CY_OS_PL_EXIT the process ends here, as
+ * a machine losing power does: nothing of the engine runs after it (which
+ * matters: a mapping of a file the crash cut back would fault). */
 static void cy_os_pl_do_crash(int mode)
 {
     __atomic_store_n(&cy_os_pl.frozen, 1, __ATOMIC_RELEASE);
@@ -805,7 +842,9 @@ static void cy_os_pl_do_crash(int mode)
         cy_os_pl_undo(op);
         cy_os_pl_free_op(op);
     }
-    for (cy_os_pl_file *f = cy_os_pl.files; f; f = f->next) cy_os_pl_rewind(f, mode);
+    for (cy_os_pl_file *f = cy_os_pl.files; f; f = f->next)
+        cy_os_pl_rewind(f, mode & ~CY_OS_PL_EXIT);
+    if (mode & CY_OS_PL_EXIT) _exit(0);
 }
 
 static void cy_os_pl_clear(void)
