@@ -7,13 +7,15 @@
  * (durable runs: fdatasync before put returns, shared by concurrent
  * writers). The handle is shared by all threads; a session only adds a
  * per-thread value buffer, so gets use calypso_get_buf and allocate
- * nothing. calypso walks hand out keys only, so a scan reads each value
- * with one get, which is what a user of the API does. merge and the keydir
- * size come from calypso_merge and calypso_stats.
+ * nothing, and a cursor kept for scans: a scan seeks to the prefix and
+ * steps with calypso_cursor_next, reading each value with
+ * calypso_cursor_value (no second lookup). merge and the keydir size come
+ * from calypso_merge and calypso_stats.
  */
 #include "../harness.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "calypso.h"
 
@@ -21,6 +23,7 @@ struct cy_sess {
     calypso *db;
     char *buf;
     size_t cap;
+    calypso_cursor *cur;                /* opened on the first scan */
 };
 
 static int cy_fail(calypso *db, const char *what, int rc)
@@ -71,6 +74,7 @@ static int cy_session_open(void *db, void **out)
 static void cy_session_close(void *p)
 {
     struct cy_sess *s = p;
+    calypso_cursor_close(s->cur);
     free(s->buf);
     free(s);
 }
@@ -108,35 +112,29 @@ static int cy_get(void *p, const void *k, size_t kl, size_t *vl)
     return rc == CALYPSO_ENOTFOUND ? BENCH_MISSING : cy_fail(s->db, "get", rc);
 }
 
-struct cy_walk {
-    struct cy_sess *s;
-    bench_kv_fn fn;
-    void *ctx;
-    int err;
-};
-
-static int cy_walk_key(const void *key, size_t klen, void *ctx)
-{
-    struct cy_walk *w = ctx;
-    size_t vl;
-    int rc = cy_get(w->s, key, klen, &vl);
-    if (rc == BENCH_MISSING)
-        return 0;                       /* deleted since the walk saw it */
-    if (rc != BENCH_FOUND) {
-        w->err = 1;
-        return 1;
-    }
-    return w->fn(key, klen, w->s->buf, vl, w->ctx) != 0;
-}
-
 static int cy_scan(void *p, const void *prefix, size_t plen, bench_kv_fn fn, void *ctx)
 {
     struct cy_sess *s = p;
-    struct cy_walk w = { s, fn, ctx, 0 };
-    int rc = calypso_scan(s->db, prefix, plen, cy_walk_key, &w);
-    if (w.err)
-        return BENCH_ERR;
-    return rc >= 0 ? 0 : cy_fail(s->db, "scan", rc);
+    int rc = s->cur ? CALYPSO_OK : calypso_cursor_open(s->db, &s->cur);
+    if (rc != CALYPSO_OK)
+        return cy_fail(s->db, "cursor", rc);
+    for (rc = calypso_cursor_seek(s->cur, prefix, plen); rc == CALYPSO_OK;
+         rc = calypso_cursor_next(s->cur)) {
+        const void *k, *v;
+        size_t kl, vl;
+        if ((rc = calypso_cursor_key(s->cur, &k, &kl)) != CALYPSO_OK)
+            break;
+        if (kl < plen || memcmp(k, prefix, plen) != 0)
+            return 0;                   /* past the prefix */
+        rc = calypso_cursor_value(s->cur, &v, &vl);
+        if (rc == CALYPSO_ENOTFOUND)
+            continue;                   /* deleted since the cursor saw it */
+        if (rc != CALYPSO_OK)
+            break;
+        if (fn(k, kl, v, vl, ctx) != 0)
+            return 0;
+    }
+    return rc == CALYPSO_ENOTFOUND ? 0 : cy_fail(s->db, "scan", rc);
 }
 
 static int cy_sync(void *db)
@@ -164,7 +162,7 @@ static int cy_keydir(void *db, uint64_t *bytes, uint64_t *keys)
 
 static const struct bench_adapter cy_adapter = {
     .name = "calypso",
-    .config = "default options, sync = CALYPSO_SYNC_NONE; scans walk keys and get each value.",
+    .config = "default options, sync = CALYPSO_SYNC_NONE; scans step a cursor (calypso_cursor_*).",
     .durable = "CALYPSO_SYNC_ALWAYS: fdatasync before put returns, shared by concurrent "
                "writers (group commit).",
     .version = cy_version,
