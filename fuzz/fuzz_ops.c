@@ -7,7 +7,8 @@
  * in the cache. Keys are 1-4 bytes over {a, b, 0x00, 0xff}, so that keys
  * are prefixes of each other and sort across the byte range; values 0-96
  * bytes. Calls: put, put with a TTL of 1-4 hours, delete, get, get_buf,
- * has, scan of a prefix, range, sift of a prefix, len, merge, reopen,
+ * has, scan of a prefix, range, sift of a prefix, a cursor placed by
+ * first/last/seek/seek_le and stepped both ways, len, merge, reopen,
  * sync, run_gc, delete_all, and moving the engine's clock forward one hour
  * (cy_clock_shift) so that TTLs expire. The reference says, for every call,
  * what it must return; at the end a fold must list exactly the live keys.
@@ -159,6 +160,48 @@ static void fz_check_get(calypso *db, const uint8_t *k, size_t kl)
     FZ_CHECK(has == (i >= 0 && fz_live(&fz_ref[i])), "has: %d", has);
 }
 
+/* A cursor placed by first, last, seek or seek_le, then moved a few steps
+ * either way: every key and value it shows is the reference's. */
+static void fz_cursor(calypso *db, fz_in *in, const uint8_t *k, size_t kl)
+{
+    size_t n = fz_expect(NULL, 0, NULL, 0, NULL, 0, 0);
+    calypso_cursor *cur = NULL;
+    int rc = calypso_cursor_open(db, &cur);
+    FZ_CHECK(rc == CALYPSO_OK, "cursor_open: %d", rc);
+    long pos;
+    size_t lo = 0;
+    while (lo < n && fz_cmp(fz_list[lo]->key, fz_list[lo]->klen, k, kl) < 0) lo++;
+    switch (fz_byte(in) % 4) {
+    case 0:  rc = calypso_cursor_first(cur); pos = n ? 0 : -1; break;
+    case 1:  rc = calypso_cursor_last(cur); pos = (long)n - 1; break;
+    case 2:  rc = calypso_cursor_seek(cur, k, kl); pos = lo < n ? (long)lo : -1; break;
+    default:
+        rc = calypso_cursor_seek_le(cur, k, kl);
+        pos = lo < n && fz_cmp(fz_list[lo]->key, fz_list[lo]->klen, k, kl) == 0 ? (long)lo
+                                                                               : (long)lo - 1;
+        break;
+    }
+    for (int steps = fz_byte(in) % 8;; steps--) {
+        int in_range = pos >= 0 && pos < (long)n;
+        FZ_CHECK(rc == (in_range ? CALYPSO_OK : CALYPSO_ENOTFOUND), "cursor move: %d, want %s",
+                 rc, in_range ? "a key" : "none");
+        if (!in_range || steps < 0) break;
+        const void *ck, *cv;
+        size_t ckl, cvl;
+        FZ_CHECK(calypso_cursor_key(cur, &ck, &ckl) == CALYPSO_OK &&
+                     fz_cmp(ck, ckl, fz_list[pos]->key, fz_list[pos]->klen) == 0,
+                 "cursor on the wrong key");
+        rc = calypso_cursor_value(cur, &cv, &cvl);
+        FZ_CHECK(rc == CALYPSO_OK && cvl == fz_list[pos]->vlen &&
+                     memcmp(cv, fz_list[pos]->val, cvl) == 0,
+                 "cursor value: %d", rc);
+        int fwd = fz_byte(in) & 1;
+        rc = fwd ? calypso_cursor_next(cur) : calypso_cursor_prev(cur);
+        pos += fwd ? 1 : -1;
+    }
+    calypso_cursor_close(cur);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -180,7 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_in in = { data, data + size };
     uint8_t k[FZ_MAXK], k2[FZ_MAXK], v[FZ_MAXV];
     for (int ops = 0; !fz_done(&in) && ops < 2000; ops++) {
-        uint8_t op = fz_byte(&in) % 20;
+        uint8_t op = fz_byte(&in) % 21;
         size_t kl = fz_key(&in, k), kl2, vl;
         int rc;
         switch (op) {
@@ -276,6 +319,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 18:
             cy_clock_shift(FZ_HOUR);
             fz_hour++;
+            break;
+        case 19:
+            fz_cursor(db, &in, k, kl);
             break;
         default: {
             uint64_t live = 0;
