@@ -700,7 +700,10 @@ static int cy_os_raw_mmap(int fd, uint64_t size, void **out)
     int err = cy_os_enter(CY_OS_MMAP);
     if (err) return -err;
     if (size == 0) return -EINVAL;
-    void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+    /* Populated at once: a sealed file is read at random (keys are not in
+     * file order), and a page-table fault per first touch of each page
+     * costs more than filling the table in one go. */
+    void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (p == MAP_FAILED) return -errno;
     *out = p;
     return 0;
@@ -1653,6 +1656,9 @@ CY_INTERNAL int cy_os_list_dir(const char *path,
 #include <assert.h>
 #include <stddef.h>
 #include <string.h>
+#ifdef CY_ART_EXP_THP
+#include <sys/mman.h>
+#endif
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -1895,6 +1901,9 @@ static inline int cy_art_key_eq(const uint8_t *a, const uint8_t *b, size_t n)
 
 static inline int cy_art_leaf_eq(const void *ref, const uint8_t *k, size_t klen)
 {
+#ifdef CY_ART_EXP_NOLEN
+    if (!((uintptr_t)ref & CY_ART_BIG)) return cy_art_key_eq(cy_art_leaf_key(ref), k, klen);
+#endif
     return cy_art_leaf_klen(ref) == klen && cy_art_key_eq(cy_art_leaf_key(ref), k, klen);
 }
 
@@ -1941,6 +1950,9 @@ static uint8_t *cy_art_slab_page(struct cy_art_slab *s)
         uintptr_t first = ((uintptr_t)c + sizeof(uint8_t *) + CY_ART_PAGE - 1u) &
                           ~(uintptr_t)(CY_ART_PAGE - 1u);
         s->page_next = (uint8_t *)first;
+#ifdef CY_ART_EXP_THP
+        madvise((void *)first, (size_t)np * CY_ART_PAGE, MADV_HUGEPAGE);
+#endif
         s->page_end = (uint8_t *)first + (size_t)np * CY_ART_PAGE;
         s->chunk_pages = np;
     }
@@ -3746,6 +3758,7 @@ CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t *
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Space is allocated ahead of the active file's data in chunks of an
  * eighth of what it holds, between 1 and 8 MiB: few fallocate calls, and
@@ -3963,6 +3976,11 @@ CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
     if (cy_os_mmap_rw(f->fd, db->opt.max_datafile_size, &m) == 0) {
         f->map = m;
         f->map_len = db->opt.max_datafile_size;
+#ifdef MADV_POPULATE_READ
+        /* Fill the page tables for what the file holds (as MAP_POPULATE
+         * does for sealed files); a hint only, so failure is fine. */
+        if (len > 0) madvise(m, (size_t)(len < f->map_len ? len : f->map_len), MADV_POPULATE_READ);
+#endif
     }
     db->active = f;
     return CALYPSO_OK;
@@ -5756,10 +5774,13 @@ int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *
 #include <string.h>
 
 #define CY_CURSOR_WINDOW 128
+#define CY_CURSOR_AHEAD  8    /* records prefetched ahead of the position */
 
 typedef struct cy_cursor_ent {
-    cy_loc   loc;
-    uint64_t expiry;
+    cy_loc         loc;
+    uint64_t       expiry;
+    const uint8_t *at;    /* where the record was mapped at fill time: only
+                             a prefetch hint, never read through          */
 } cy_cursor_ent;
 
 struct calypso_cursor {
@@ -5799,6 +5820,35 @@ void calypso_cursor_close(calypso_cursor *c)
     cy_free(c);
 }
 
+/* Notes where each record of the window is mapped, and prefetches the
+ * first few: an ordered walk reads records in key order, which is random
+ * order in the files, so each value is a cache miss that prefetching lets
+ * overlap with the next. */
+static void cy_cursor_locate(calypso_cursor *c, size_t n)
+{
+    calypso *db = c->db;
+    pthread_rwlock_rdlock(&db->files_lock);
+    uint32_t fid = 0;
+    cy_file *f = NULL;
+    for (size_t i = 0; i < n; i++) {
+        cy_cursor_ent *e = &c->ent[i];
+        uint32_t want = e->loc.fid & CY_LOC_FIDMASK;
+        if (!f || fid != want) {
+            f = cy_files_find(db, want);
+            fid = want;
+        }
+        e->at = f && f->map && e->loc.off + e->loc.size <= f->map_len ? f->map + e->loc.off : NULL;
+    }
+    pthread_rwlock_unlock(&db->files_lock);
+    for (size_t i = 0; i < n && i < CY_CURSOR_AHEAD; i++)
+        if (c->ent[i].at) __builtin_prefetch(c->ent[i].at);
+}
+
+static void cy_cursor_prefetch(calypso_cursor *c, size_t i)
+{
+    if (i < c->keys.n && c->ent[i].at) __builtin_prefetch(c->ent[i].at);
+}
+
 /* Fills the window from a seek; with `backward`, collects towards smaller
  * keys and stores them in ascending order. Returns CALYPSO_OK (valid tells
  * whether any key was found) or an error. */
@@ -5820,13 +5870,14 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
         uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
         if (!exp || exp > now) {
             if ((rc = cy_keylist_push(&c->keys, k, kl)) < 0) break;
-            c->ent[n++] = (cy_cursor_ent){ *l, exp };
+            c->ent[n++] = (cy_cursor_ent){ *l, exp, NULL };
         }
         rc = backward ? cy_art_iter_prev(&it) : cy_art_iter_next(&it);
     }
     cy_art_iter_free(&it);
     pthread_rwlock_unlock(&db->kd_lock);
     if (rc < 0) return cy_err(db, rc, "filling a cursor");
+    cy_cursor_locate(c, n);
     int more = rc == 1;
     if (backward) {
         /* Collected descending: reverse keys and entries to ascending. */
@@ -5913,6 +5964,7 @@ int calypso_cursor_next(calypso_cursor *c)
     c->have_val = 0;
     if (c->pos + 1 < c->keys.n) {
         c->pos++;
+        cy_cursor_prefetch(c, c->pos + CY_CURSOR_AHEAD);
         return CALYPSO_OK;
     }
     if (!c->more_after) {
@@ -5931,6 +5983,7 @@ int calypso_cursor_prev(calypso_cursor *c)
     c->have_val = 0;
     if (c->pos > 0) {
         c->pos--;
+        if (c->pos >= CY_CURSOR_AHEAD) cy_cursor_prefetch(c, c->pos - CY_CURSOR_AHEAD);
         return CALYPSO_OK;
     }
     if (!c->more_before) {

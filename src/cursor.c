@@ -22,10 +22,13 @@
 #include <string.h>
 
 #define CY_CURSOR_WINDOW 128
+#define CY_CURSOR_AHEAD  8    /* records prefetched ahead of the position */
 
 typedef struct cy_cursor_ent {
-    cy_loc   loc;
-    uint64_t expiry;
+    cy_loc         loc;
+    uint64_t       expiry;
+    const uint8_t *at;    /* where the record was mapped at fill time: only
+                             a prefetch hint, never read through          */
 } cy_cursor_ent;
 
 struct calypso_cursor {
@@ -65,6 +68,35 @@ void calypso_cursor_close(calypso_cursor *c)
     cy_free(c);
 }
 
+/* Notes where each record of the window is mapped, and prefetches the
+ * first few: an ordered walk reads records in key order, which is random
+ * order in the files, so each value is a cache miss that prefetching lets
+ * overlap with the next. */
+static void cy_cursor_locate(calypso_cursor *c, size_t n)
+{
+    calypso *db = c->db;
+    pthread_rwlock_rdlock(&db->files_lock);
+    uint32_t fid = 0;
+    cy_file *f = NULL;
+    for (size_t i = 0; i < n; i++) {
+        cy_cursor_ent *e = &c->ent[i];
+        uint32_t want = e->loc.fid & CY_LOC_FIDMASK;
+        if (!f || fid != want) {
+            f = cy_files_find(db, want);
+            fid = want;
+        }
+        e->at = f && f->map && e->loc.off + e->loc.size <= f->map_len ? f->map + e->loc.off : NULL;
+    }
+    pthread_rwlock_unlock(&db->files_lock);
+    for (size_t i = 0; i < n && i < CY_CURSOR_AHEAD; i++)
+        if (c->ent[i].at) __builtin_prefetch(c->ent[i].at);
+}
+
+static void cy_cursor_prefetch(calypso_cursor *c, size_t i)
+{
+    if (i < c->keys.n && c->ent[i].at) __builtin_prefetch(c->ent[i].at);
+}
+
 /* Fills the window from a seek; with `backward`, collects towards smaller
  * keys and stores them in ascending order. Returns CALYPSO_OK (valid tells
  * whether any key was found) or an error. */
@@ -86,13 +118,14 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
         uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
         if (!exp || exp > now) {
             if ((rc = cy_keylist_push(&c->keys, k, kl)) < 0) break;
-            c->ent[n++] = (cy_cursor_ent){ *l, exp };
+            c->ent[n++] = (cy_cursor_ent){ *l, exp, NULL };
         }
         rc = backward ? cy_art_iter_prev(&it) : cy_art_iter_next(&it);
     }
     cy_art_iter_free(&it);
     pthread_rwlock_unlock(&db->kd_lock);
     if (rc < 0) return cy_err(db, rc, "filling a cursor");
+    cy_cursor_locate(c, n);
     int more = rc == 1;
     if (backward) {
         /* Collected descending: reverse keys and entries to ascending. */
@@ -179,6 +212,7 @@ int calypso_cursor_next(calypso_cursor *c)
     c->have_val = 0;
     if (c->pos + 1 < c->keys.n) {
         c->pos++;
+        cy_cursor_prefetch(c, c->pos + CY_CURSOR_AHEAD);
         return CALYPSO_OK;
     }
     if (!c->more_after) {
@@ -197,6 +231,7 @@ int calypso_cursor_prev(calypso_cursor *c)
     c->have_val = 0;
     if (c->pos > 0) {
         c->pos--;
+        if (c->pos >= CY_CURSOR_AHEAD) cy_cursor_prefetch(c, c->pos - CY_CURSOR_AHEAD);
         return CALYPSO_OK;
     }
     if (!c->more_before) {

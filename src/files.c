@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Space is allocated ahead of the active file's data in chunks of an
  * eighth of what it holds, between 1 and 8 MiB: few fallocate calls, and
@@ -242,6 +243,11 @@ CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
     if (cy_os_mmap_rw(f->fd, db->opt.max_datafile_size, &m) == 0) {
         f->map = m;
         f->map_len = db->opt.max_datafile_size;
+#ifdef MADV_POPULATE_READ
+        /* Fill the page tables for what the file holds (as MAP_POPULATE
+         * does for sealed files); a hint only, so failure is fine. */
+        if (len > 0) madvise(m, (size_t)(len < f->map_len ? len : f->map_len), MADV_POPULATE_READ);
+#endif
     }
     db->active = f;
     return CALYPSO_OK;
