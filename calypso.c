@@ -330,13 +330,13 @@ static int cy_alloc_should_fail(void)
     uint64_t n = __atomic_add_fetch(&cy_alloc_made, 1, __ATOMIC_RELAXED);
     uint64_t nth = __atomic_load_n(&cy_alloc_fail_nth, __ATOMIC_RELAXED);
     if (CY_LIKELY(nth == 0)) return 0;
-    return n == nth || (n > nth && cy_alloc_fail_sticky);
+    return n == nth || (n > nth && __atomic_load_n(&cy_alloc_fail_sticky, __ATOMIC_RELAXED));
 }
 
 CY_INTERNAL void cy_alloc_fail_at(uint64_t nth, int sticky)
 {
     __atomic_store_n(&cy_alloc_made, 0, __ATOMIC_RELAXED);
-    cy_alloc_fail_sticky = sticky;
+    __atomic_store_n(&cy_alloc_fail_sticky, sticky, __ATOMIC_RELAXED);
     __atomic_store_n(&cy_alloc_fail_nth, nth, __ATOMIC_RELAXED);
 }
 
@@ -1584,7 +1584,11 @@ CY_INTERNAL int cy_os_list_dir(const char *path,
  *
  * References. A child reference is a tagged pointer: bit 0 set means a leaf,
  * clear an inner node (nodes come from malloc, leaves are 8-aligned, so the
- * low bits are free). For a leaf, bit 1 tells its layout.
+ * low bits are free). For a leaf, bit 1 tells its layout, and bit 2 says
+ * that a slab leaf's key length is in the reference's top 16 bits (on 64-bit
+ * systems, whenever the address leaves them zero): a lookup then checks the
+ * length without reading the page header, a cache line and usually a TLB
+ * entry of its own. Without it the length comes from the header.
  *
  * Leaves. Each holds the value and the whole key. A key of up to
  * CY_ART_SLAB_KMAX bytes lives in the tree's slab:
@@ -1656,9 +1660,6 @@ CY_INTERNAL int cy_os_list_dir(const char *path,
 #include <assert.h>
 #include <stddef.h>
 #include <string.h>
-#ifdef CY_ART_EXP_THP
-#include <sys/mman.h>
-#endif
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -1689,6 +1690,11 @@ typedef struct cy_art_node {
  * uint8_t key[klen]; }. A leaf reference is the address of its loc with
  * bit 0 set, and bit 1 set too for a big leaf. */
 #define CY_ART_BIG        0x02u
+#define CY_ART_KLEN       0x04u   /* slab leaf whose key length is in the
+                                     reference's top 16 bits                */
+#if UINTPTR_MAX > 0xffffffffu
+#define CY_ART_KLEN_SHIFT 48
+#endif
 #define CY_ART_PAGE       65536u  /* slab page: size and alignment            */
 #define CY_ART_PAGE_HDR   64u     /* page header: slots start a line in       */
 #define CY_ART_SLAB_KMAX  1024u   /* longer keys get an allocation each       */
@@ -1728,22 +1734,37 @@ static inline int cy_art_is_leaf(const void *ref)
     return ((uintptr_t)ref & 1u) != 0;
 }
 
+/* Where a leaf's loc is: the reference without its tags. */
+static inline uintptr_t cy_art_leaf_addr(const void *ref)
+{
+    uintptr_t a = (uintptr_t)ref;
+#if defined(CY_ART_KLEN_SHIFT)
+    if (a & CY_ART_KLEN) return a & (((uintptr_t)1 << CY_ART_KLEN_SHIFT) - 8u);
+#endif
+    return a & ~(uintptr_t)3u;
+}
+
 static inline cy_loc *cy_art_leaf_loc(const void *ref)
 {
-    return (cy_loc *)((uintptr_t)ref & ~(uintptr_t)3u);
+    return (cy_loc *)cy_art_leaf_addr(ref);
 }
 
 /* Bit 1 of the reference is 2 exactly when the key sits 2 bytes further. */
 static inline const uint8_t *cy_art_leaf_key(const void *ref)
 {
-    uintptr_t a = (uintptr_t)ref;
-    return (const uint8_t *)((a & ~(uintptr_t)3u) + sizeof(cy_loc) + (a & CY_ART_BIG));
+    return (const uint8_t *)(cy_art_leaf_addr(ref) + sizeof(cy_loc) +
+                             ((uintptr_t)ref & CY_ART_BIG));
 }
 
+/* From the reference itself when it carries the length, else from the big
+ * leaf or from the slab page's header. */
 static inline size_t cy_art_leaf_klen(const void *ref)
 {
     uintptr_t a = (uintptr_t)ref;
     uint16_t klen;
+#if defined(CY_ART_KLEN_SHIFT)
+    if (a & CY_ART_KLEN) return (size_t)(a >> CY_ART_KLEN_SHIFT);
+#endif
     if (a & CY_ART_BIG) memcpy(&klen, (const uint8_t *)(a - 3u) + sizeof(cy_loc), sizeof klen);
     else klen = ((const cy_art_page *)(a & ~(uintptr_t)(CY_ART_PAGE - 1u)))->klen;
     return klen;
@@ -1901,9 +1922,6 @@ static inline int cy_art_key_eq(const uint8_t *a, const uint8_t *b, size_t n)
 
 static inline int cy_art_leaf_eq(const void *ref, const uint8_t *k, size_t klen)
 {
-#ifdef CY_ART_EXP_NOLEN
-    if (!((uintptr_t)ref & CY_ART_BIG)) return cy_art_key_eq(cy_art_leaf_key(ref), k, klen);
-#endif
     return cy_art_leaf_klen(ref) == klen && cy_art_key_eq(cy_art_leaf_key(ref), k, klen);
 }
 
@@ -1950,9 +1968,6 @@ static uint8_t *cy_art_slab_page(struct cy_art_slab *s)
         uintptr_t first = ((uintptr_t)c + sizeof(uint8_t *) + CY_ART_PAGE - 1u) &
                           ~(uintptr_t)(CY_ART_PAGE - 1u);
         s->page_next = (uint8_t *)first;
-#ifdef CY_ART_EXP_THP
-        madvise((void *)first, (size_t)np * CY_ART_PAGE, MADV_HUGEPAGE);
-#endif
         s->page_end = (uint8_t *)first + (size_t)np * CY_ART_PAGE;
         s->chunk_pages = np;
     }
@@ -1998,6 +2013,13 @@ static void *cy_art_leaf_new(cy_art *t, const uint8_t *k, size_t klen, const cy_
     if (CY_LIKELY(klen <= CY_ART_SLAB_KMAX)) {
         p = cy_art_slab_alloc(t, klen, size);
         if (!p) return NULL;
+#if defined(CY_ART_KLEN_SHIFT)
+        /* Where the address leaves the top 16 bits free (every 64-bit
+         * system but those that tag pointers there themselves), the length
+         * rides in them: a lookup then never reads the page header. */
+        if (((uintptr_t)p >> CY_ART_KLEN_SHIFT) == 0)
+            tag |= CY_ART_KLEN | (uintptr_t)klen << CY_ART_KLEN_SHIFT;
+#endif
     } else {
         uint16_t kl = (uint16_t)klen;
         p = cy_malloc(size);
@@ -2007,6 +2029,7 @@ static void *cy_art_leaf_new(cy_art *t, const uint8_t *k, size_t klen, const cy_
     }
     memcpy(p, loc, sizeof *loc);
     void *ref = (void *)((uintptr_t)p | tag);
+    assert(cy_art_leaf_addr(ref) == (uintptr_t)p && cy_art_leaf_klen(ref) == klen);
     if (klen) memcpy((uint8_t *)(uintptr_t)cy_art_leaf_key(ref), k, klen);
     t->bytes += size;
     return ref;
@@ -2952,6 +2975,10 @@ static void cy_art_census_ref(cy_art_census *c, const void *ref, size_t depth,
     if (cy_art_is_leaf(ref)) {
         /* A slab leaf lies in a page of its key length; a big one is big. */
         CY_ART_CHECK(c, (ll > CY_ART_SLAB_KMAX) == (((uintptr_t)ref & CY_ART_BIG) != 0));
+        /* A length carried in the reference agrees with the page's. */
+        CY_ART_CHECK(c, ((uintptr_t)ref & CY_ART_BIG) ||
+                        ((const cy_art_page *)(cy_art_leaf_addr(ref) &
+                                               ~(uintptr_t)(CY_ART_PAGE - 1u)))->klen == ll);
         c->leaves++;
         c->bytes += cy_art_leaf_size(ll);
         return;
@@ -4064,7 +4091,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
         a->alloc = off;
         return CALYPSO_OK;
     }
-    db->broken = 1;
+    __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
     return CALYPSO_EIO;
 }
 
@@ -4832,7 +4859,6 @@ out:
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 // >> options -----------------------------------------------------------------
 
@@ -4931,9 +4957,9 @@ static int cy_db_stop(calypso *db)
 {
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
-    if (db->active && db->written_seq > db->synced_seq && !db->broken)
+    if (db->active && db->written_seq > db->synced_seq && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
         rc = cy_db_sync_to(db, db->written_seq);
-    if (db->active && !db->broken) {
+    if (db->active && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
         if (!rc) rc = trc;
         /* A hint for what the active file holds now (synced above) lets the
@@ -4950,26 +4976,28 @@ static int cy_db_stop(calypso *db)
     db->dead = 0;
     db->written_seq = db->synced_seq = 0;
     db->bg_hints_pending = 0;
-    db->broken = 0;
+    __atomic_store_n(&db->broken, 0, __ATOMIC_RELAXED);
     return rc;
 }
 
 static int cy_db_start(calypso *db)
 {
-    struct stat st;
+    uint64_t dsize = 0;
+    int is_dir = 0;
     db->lock_fd = -1;
     db->note[0] = 0;
     cy_art_init(&db->keydir);
     cy_art_init(&db->ttl_by_key);
     cy_art_init(&db->ttl_by_time);
-    if (stat(db->path, &st) < 0) {
-        if (errno != ENOENT || db->opt.read_only)
-            return cy_err_errno(db, -errno, "open database directory", db->path);
+    int src = cy_os_stat(db->path, &dsize, &is_dir);
+    if (src < 0) {
+        if (src != -ENOENT || db->opt.read_only)
+            return cy_err_errno(db, src, "open database directory", db->path);
         int rc = cy_os_mkdir(db->path, db->opt.dir_mode);
         if (rc < 0 && rc != -EEXIST) return cy_err_errno(db, rc, "create directory", db->path);
         if (rc == 0 && (rc = cy_dir_sync_parent(db->path)) < 0)
             return cy_err_errno(db, rc, "fsync the parent directory of", db->path);
-    } else if (!S_ISDIR(st.st_mode)) {
+    } else if (!is_dir) {
         return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", db->path);
     }
     int rc = cy_dir_lock(db);
@@ -5057,7 +5085,7 @@ CY_INTERNAL int cy_db_writable(calypso *db)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
-    if (db->broken)
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
                       "reopen the database", db->path);
     return CALYPSO_OK;
@@ -5169,7 +5197,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     struct iovec iov[2] = { { head, whole ? size : hk }, { (void *)val, vlen } };
 
     pthread_mutex_lock(&db->write_mu);
-    int rc = db->broken ? cy_db_writable(db) : CALYPSO_OK;
+    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;
     if (!rc) rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
@@ -5240,7 +5268,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
     uint64_t seq = 0;
     int wrote = 0;
     pthread_mutex_lock(&db->write_mu);
-    if (db->broken) rc = cy_db_writable(db);
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
     pthread_rwlock_rdlock(&db->kd_lock);
     const cy_loc *l = cy_art_search(&db->keydir, key, klen);
     uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
@@ -5412,7 +5440,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
     if (!buf) return cy_err(db, CALYPSO_ENOMEM, "batching deletes");
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
-    if (db->broken || db->failed) rc = cy_db_writable(db);
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED) || db->failed) rc = cy_db_writable(db);
     uint64_t now = cy_now_ms();
     for (size_t i = 0; i <= keys->n && !rc; i++) {
         size_t klen = 0;
@@ -6847,7 +6875,6 @@ CY_INTERNAL int cy_merge_due(calypso *db)
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 typedef struct cy_backup_item { uint32_t fid; uint64_t size; int hint; } cy_backup_item;
 
@@ -6888,15 +6915,17 @@ static int cy_backup_is_empty(const char *name, void *ctx)
 /* Creates dest, or accepts it when it is an empty directory. */
 static int cy_backup_dest(calypso *db, const char *dest)
 {
-    struct stat st;
-    if (stat(dest, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", dest);
-        int rc = cy_os_list_dir(dest, cy_backup_is_empty, NULL);
+    uint64_t size = 0;
+    int is_dir = 0, rc = cy_os_stat(dest, &size, &is_dir);
+    if (rc < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "stat", dest);
+    if (rc == 0) {
+        if (!is_dir) return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", dest);
+        rc = cy_os_list_dir(dest, cy_backup_is_empty, NULL);
         if (rc == 1) return cy_err(db, CALYPSO_EINVAL, "backup directory %s is not empty", dest);
         if (rc < 0) return cy_err_errno(db, rc, "list", dest);
         return CALYPSO_OK;
     }
-    int rc = cy_os_mkdir(dest, db->opt.dir_mode);
+    rc = cy_os_mkdir(dest, db->opt.dir_mode);
     if (rc < 0) return cy_err_errno(db, rc, "create directory", dest);
     if ((rc = cy_dir_sync_parent(dest)) < 0)
         return cy_err_errno(db, rc, "fsync the parent directory of", dest);
@@ -6938,11 +6967,13 @@ int calypso_backup(calypso *db, const char *dest)
         snprintf(to, sizeof to, "%s/%010u.data", dest, items[i].fid);
         rc = cy_backup_copy(db, from, to, items[i].size, buf, cap);
         if (rc || !items[i].hint) continue;
-        struct stat st;
+        uint64_t hsize = 0;
+        int hdir = 0;
         cy_dir_hint_path(db, items[i].fid, from, sizeof from);
         snprintf(to, sizeof to, "%s/%010u.hint", dest, items[i].fid);
-        if (stat(from, &st) == 0)
-            rc = cy_backup_copy(db, from, to, (uint64_t)st.st_size, buf, cap);
+        /* The hint is optional: a backup without it opens by scanning. */
+        if (cy_os_stat(from, &hsize, &hdir) == 0)
+            rc = cy_backup_copy(db, from, to, hsize, buf, cap);
     }
     if (!rc && (rc = cy_os_sync_dir(dest)) < 0) rc = cy_err_errno(db, rc, "fsync", dest);
     if (!rc) {

@@ -252,8 +252,12 @@ int  calypso_backup(calypso *db, const char *path);
  * Errors: CALYPSO_EEMPTYKEY (klen == 0), CALYPSO_EKEYTOOLARGE (klen >
  * max_key_size), CALYPSO_EVALUETOOLARGE (vlen > max_value_size),
  * CALYPSO_EREADONLY, CALYPSO_EINVAL (NULL pointer with a non-zero length),
- * CALYPSO_EIO. Nothing is written when an error is returned. Thread-safe;
- * writers are serialized. */
+ * CALYPSO_EIO. Nothing is written when an error is returned, with one
+ * exception: under CALYPSO_SYNC_ALWAYS, CALYPSO_EIO from the fdatasync that
+ * follows the write means the write was applied (it is visible, and may or
+ * may not survive a power loss); the handle then refuses every further
+ * write until it is reopened, since the kernel may have dropped the data it
+ * failed to sync. Thread-safe; writers are serialized. */
 int  calypso_put(calypso *db, const void *key, size_t klen, const void *val, size_t vlen);
 
 /* As calypso_put, and the key expires ttl_ms milliseconds from now: from

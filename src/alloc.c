@@ -20,13 +20,13 @@ static int cy_alloc_should_fail(void)
     uint64_t n = __atomic_add_fetch(&cy_alloc_made, 1, __ATOMIC_RELAXED);
     uint64_t nth = __atomic_load_n(&cy_alloc_fail_nth, __ATOMIC_RELAXED);
     if (CY_LIKELY(nth == 0)) return 0;
-    return n == nth || (n > nth && cy_alloc_fail_sticky);
+    return n == nth || (n > nth && __atomic_load_n(&cy_alloc_fail_sticky, __ATOMIC_RELAXED));
 }
 
 CY_INTERNAL void cy_alloc_fail_at(uint64_t nth, int sticky)
 {
     __atomic_store_n(&cy_alloc_made, 0, __ATOMIC_RELAXED);
-    cy_alloc_fail_sticky = sticky;
+    __atomic_store_n(&cy_alloc_fail_sticky, sticky, __ATOMIC_RELAXED);
     __atomic_store_n(&cy_alloc_fail_nth, nth, __ATOMIC_RELAXED);
 }
 

@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 typedef struct cy_backup_item { uint32_t fid; uint64_t size; int hint; } cy_backup_item;
 
@@ -57,15 +56,17 @@ static int cy_backup_is_empty(const char *name, void *ctx)
 /* Creates dest, or accepts it when it is an empty directory. */
 static int cy_backup_dest(calypso *db, const char *dest)
 {
-    struct stat st;
-    if (stat(dest, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", dest);
-        int rc = cy_os_list_dir(dest, cy_backup_is_empty, NULL);
+    uint64_t size = 0;
+    int is_dir = 0, rc = cy_os_stat(dest, &size, &is_dir);
+    if (rc < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "stat", dest);
+    if (rc == 0) {
+        if (!is_dir) return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", dest);
+        rc = cy_os_list_dir(dest, cy_backup_is_empty, NULL);
         if (rc == 1) return cy_err(db, CALYPSO_EINVAL, "backup directory %s is not empty", dest);
         if (rc < 0) return cy_err_errno(db, rc, "list", dest);
         return CALYPSO_OK;
     }
-    int rc = cy_os_mkdir(dest, db->opt.dir_mode);
+    rc = cy_os_mkdir(dest, db->opt.dir_mode);
     if (rc < 0) return cy_err_errno(db, rc, "create directory", dest);
     if ((rc = cy_dir_sync_parent(dest)) < 0)
         return cy_err_errno(db, rc, "fsync the parent directory of", dest);
@@ -107,11 +108,13 @@ int calypso_backup(calypso *db, const char *dest)
         snprintf(to, sizeof to, "%s/%010u.data", dest, items[i].fid);
         rc = cy_backup_copy(db, from, to, items[i].size, buf, cap);
         if (rc || !items[i].hint) continue;
-        struct stat st;
+        uint64_t hsize = 0;
+        int hdir = 0;
         cy_dir_hint_path(db, items[i].fid, from, sizeof from);
         snprintf(to, sizeof to, "%s/%010u.hint", dest, items[i].fid);
-        if (stat(from, &st) == 0)
-            rc = cy_backup_copy(db, from, to, (uint64_t)st.st_size, buf, cap);
+        /* The hint is optional: a backup without it opens by scanning. */
+        if (cy_os_stat(from, &hsize, &hdir) == 0)
+            rc = cy_backup_copy(db, from, to, hsize, buf, cap);
     }
     if (!rc && (rc = cy_os_sync_dir(dest)) < 0) rc = cy_err_errno(db, rc, "fsync", dest);
     if (!rc) {

@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 // >> options -----------------------------------------------------------------
 
@@ -127,9 +126,9 @@ static int cy_db_stop(calypso *db)
 {
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
-    if (db->active && db->written_seq > db->synced_seq && !db->broken)
+    if (db->active && db->written_seq > db->synced_seq && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
         rc = cy_db_sync_to(db, db->written_seq);
-    if (db->active && !db->broken) {
+    if (db->active && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
         if (!rc) rc = trc;
         /* A hint for what the active file holds now (synced above) lets the
@@ -146,26 +145,28 @@ static int cy_db_stop(calypso *db)
     db->dead = 0;
     db->written_seq = db->synced_seq = 0;
     db->bg_hints_pending = 0;
-    db->broken = 0;
+    __atomic_store_n(&db->broken, 0, __ATOMIC_RELAXED);
     return rc;
 }
 
 static int cy_db_start(calypso *db)
 {
-    struct stat st;
+    uint64_t dsize = 0;
+    int is_dir = 0;
     db->lock_fd = -1;
     db->note[0] = 0;
     cy_art_init(&db->keydir);
     cy_art_init(&db->ttl_by_key);
     cy_art_init(&db->ttl_by_time);
-    if (stat(db->path, &st) < 0) {
-        if (errno != ENOENT || db->opt.read_only)
-            return cy_err_errno(db, -errno, "open database directory", db->path);
+    int src = cy_os_stat(db->path, &dsize, &is_dir);
+    if (src < 0) {
+        if (src != -ENOENT || db->opt.read_only)
+            return cy_err_errno(db, src, "open database directory", db->path);
         int rc = cy_os_mkdir(db->path, db->opt.dir_mode);
         if (rc < 0 && rc != -EEXIST) return cy_err_errno(db, rc, "create directory", db->path);
         if (rc == 0 && (rc = cy_dir_sync_parent(db->path)) < 0)
             return cy_err_errno(db, rc, "fsync the parent directory of", db->path);
-    } else if (!S_ISDIR(st.st_mode)) {
+    } else if (!is_dir) {
         return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", db->path);
     }
     int rc = cy_dir_lock(db);
@@ -253,7 +254,7 @@ CY_INTERNAL int cy_db_writable(calypso *db)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
-    if (db->broken)
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
                       "reopen the database", db->path);
     return CALYPSO_OK;
@@ -365,7 +366,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     struct iovec iov[2] = { { head, whole ? size : hk }, { (void *)val, vlen } };
 
     pthread_mutex_lock(&db->write_mu);
-    int rc = db->broken ? cy_db_writable(db) : CALYPSO_OK;
+    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;
     if (!rc) rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
@@ -436,7 +437,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
     uint64_t seq = 0;
     int wrote = 0;
     pthread_mutex_lock(&db->write_mu);
-    if (db->broken) rc = cy_db_writable(db);
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
     pthread_rwlock_rdlock(&db->kd_lock);
     const cy_loc *l = cy_art_search(&db->keydir, key, klen);
     uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
@@ -608,7 +609,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
     if (!buf) return cy_err(db, CALYPSO_ENOMEM, "batching deletes");
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
-    if (db->broken || db->failed) rc = cy_db_writable(db);
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED) || db->failed) rc = cy_db_writable(db);
     uint64_t now = cy_now_ms();
     for (size_t i = 0; i <= keys->n && !rc; i++) {
         size_t klen = 0;

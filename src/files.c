@@ -331,7 +331,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
         a->alloc = off;
         return CALYPSO_OK;
     }
-    db->broken = 1;
+    __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
     return CALYPSO_EIO;
 }
 

@@ -464,12 +464,20 @@ static inline int eu_run_self(char *const args[])
     argv[n++] = (char *)"child";
     for (int i = 0; args[i] && n < 15; i++) argv[n++] = args[i];
     argv[n] = NULL;
+    /* The path /proc/self/exe names, read before the fork: under valgrind
+     * /proc/self/exe itself would exec valgrind's tool binary. */
+    static char self[4096];
+    if (!self[0]) {
+        ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+        assert_true(len > 0);
+        self[len] = 0;
+    }
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        execv("/proc/self/exe", argv);
+        execv(self, argv);
         _exit(127);
     }
     int status = 0;
