@@ -5,7 +5,11 @@
  *
  * References. A child reference is a tagged pointer: bit 0 set means a leaf,
  * clear an inner node (nodes come from malloc, leaves are 8-aligned, so the
- * low bits are free). For a leaf, bit 1 tells its layout.
+ * low bits are free). For a leaf, bit 1 tells its layout, and bit 2 says
+ * that a slab leaf's key length is in the reference's top 16 bits (on 64-bit
+ * systems, whenever the address leaves them zero): a lookup then checks the
+ * length without reading the page header, a cache line and usually a TLB
+ * entry of its own. Without it the length comes from the header.
  *
  * Leaves. Each holds the value and the whole key. A key of up to
  * CY_ART_SLAB_KMAX bytes lives in the tree's slab:
@@ -108,6 +112,11 @@ typedef struct cy_art_node {
  * uint8_t key[klen]; }. A leaf reference is the address of its loc with
  * bit 0 set, and bit 1 set too for a big leaf. */
 #define CY_ART_BIG        0x02u
+#define CY_ART_KLEN       0x04u   /* slab leaf whose key length is in the
+                                     reference's top 16 bits                */
+#if UINTPTR_MAX > 0xffffffffu
+#define CY_ART_KLEN_SHIFT 48
+#endif
 #define CY_ART_PAGE       65536u  /* slab page: size and alignment            */
 #define CY_ART_PAGE_HDR   64u     /* page header: slots start a line in       */
 #define CY_ART_SLAB_KMAX  1024u   /* longer keys get an allocation each       */
@@ -147,22 +156,37 @@ static inline int cy_art_is_leaf(const void *ref)
     return ((uintptr_t)ref & 1u) != 0;
 }
 
+/* Where a leaf's loc is: the reference without its tags. */
+static inline uintptr_t cy_art_leaf_addr(const void *ref)
+{
+    uintptr_t a = (uintptr_t)ref;
+#if defined(CY_ART_KLEN_SHIFT)
+    if (a & CY_ART_KLEN) return a & (((uintptr_t)1 << CY_ART_KLEN_SHIFT) - 8u);
+#endif
+    return a & ~(uintptr_t)3u;
+}
+
 static inline cy_loc *cy_art_leaf_loc(const void *ref)
 {
-    return (cy_loc *)((uintptr_t)ref & ~(uintptr_t)3u);
+    return (cy_loc *)cy_art_leaf_addr(ref);
 }
 
 /* Bit 1 of the reference is 2 exactly when the key sits 2 bytes further. */
 static inline const uint8_t *cy_art_leaf_key(const void *ref)
 {
-    uintptr_t a = (uintptr_t)ref;
-    return (const uint8_t *)((a & ~(uintptr_t)3u) + sizeof(cy_loc) + (a & CY_ART_BIG));
+    return (const uint8_t *)(cy_art_leaf_addr(ref) + sizeof(cy_loc) +
+                             ((uintptr_t)ref & CY_ART_BIG));
 }
 
+/* From the reference itself when it carries the length, else from the big
+ * leaf or from the slab page's header. */
 static inline size_t cy_art_leaf_klen(const void *ref)
 {
     uintptr_t a = (uintptr_t)ref;
     uint16_t klen;
+#if defined(CY_ART_KLEN_SHIFT)
+    if (a & CY_ART_KLEN) return (size_t)(a >> CY_ART_KLEN_SHIFT);
+#endif
     if (a & CY_ART_BIG) memcpy(&klen, (const uint8_t *)(a - 3u) + sizeof(cy_loc), sizeof klen);
     else klen = ((const cy_art_page *)(a & ~(uintptr_t)(CY_ART_PAGE - 1u)))->klen;
     return klen;
@@ -411,6 +435,13 @@ static void *cy_art_leaf_new(cy_art *t, const uint8_t *k, size_t klen, const cy_
     if (CY_LIKELY(klen <= CY_ART_SLAB_KMAX)) {
         p = cy_art_slab_alloc(t, klen, size);
         if (!p) return NULL;
+#if defined(CY_ART_KLEN_SHIFT)
+        /* Where the address leaves the top 16 bits free (every 64-bit
+         * system but those that tag pointers there themselves), the length
+         * rides in them: a lookup then never reads the page header. */
+        if (((uintptr_t)p >> CY_ART_KLEN_SHIFT) == 0)
+            tag |= CY_ART_KLEN | (uintptr_t)klen << CY_ART_KLEN_SHIFT;
+#endif
     } else {
         uint16_t kl = (uint16_t)klen;
         p = cy_malloc(size);
@@ -420,6 +451,7 @@ static void *cy_art_leaf_new(cy_art *t, const uint8_t *k, size_t klen, const cy_
     }
     memcpy(p, loc, sizeof *loc);
     void *ref = (void *)((uintptr_t)p | tag);
+    assert(cy_art_leaf_addr(ref) == (uintptr_t)p && cy_art_leaf_klen(ref) == klen);
     if (klen) memcpy((uint8_t *)(uintptr_t)cy_art_leaf_key(ref), k, klen);
     t->bytes += size;
     return ref;
@@ -1365,6 +1397,10 @@ static void cy_art_census_ref(cy_art_census *c, const void *ref, size_t depth,
     if (cy_art_is_leaf(ref)) {
         /* A slab leaf lies in a page of its key length; a big one is big. */
         CY_ART_CHECK(c, (ll > CY_ART_SLAB_KMAX) == (((uintptr_t)ref & CY_ART_BIG) != 0));
+        /* A length carried in the reference agrees with the page's. */
+        CY_ART_CHECK(c, ((uintptr_t)ref & CY_ART_BIG) ||
+                        ((const cy_art_page *)(cy_art_leaf_addr(ref) &
+                                               ~(uintptr_t)(CY_ART_PAGE - 1u)))->klen == ll);
         c->leaves++;
         c->bytes += cy_art_leaf_size(ll);
         return;

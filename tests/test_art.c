@@ -1091,6 +1091,74 @@ static void test_slab_and_big_leaves(void **state)
     free(k);
 }
 
+/* Every key length from 0 to past the slab's longest, as a chain of
+ * prefixes of one key plus a sibling at each length: a leaf's key length
+ * (carried in its reference, or read from its page or from the big leaf)
+ * must never let a key match a longer or shorter one with the same bytes,
+ * and the iterator reports each length. Then every other length deleted,
+ * and lookups of the deleted lengths must miss their neighbours. */
+static void test_every_key_length(void **state)
+{
+    (void)state;
+    enum { MAXL = 1100 };
+    cy_art t;
+    cy_art_init(&t);
+    uint8_t *k = malloc(MAXL + 1), *sib = malloc(MAXL + 1);
+    for (size_t i = 0; i <= MAXL; i++) k[i] = (uint8_t)(i * 131u + 7u);
+    memcpy(sib, k, MAXL + 1);
+    for (size_t l = 0; l <= MAXL; l++) put(&t, k, l, l);
+    for (size_t l = 1; l <= MAXL; l++) {
+        sib[l - 1] ^= 0x80u;   /* differs from the chain in its last byte */
+        put(&t, sib, l, 10000 + l);
+        sib[l - 1] ^= 0x80u;
+    }
+    check_sound(&t, NULL);
+    check_order(&t);
+    assert_int_equal(t.count, 2 * MAXL + 1);
+    for (size_t l = 0; l <= MAXL; l++) {
+        must_find(&t, k, l, l);
+        if (l) {
+            sib[l - 1] ^= 0x80u;
+            must_find(&t, sib, l, 10000 + l);
+            sib[l - 1] ^= 0x80u;
+        }
+    }
+    cy_art_iter it;
+    cy_art_iter_init(&it, &t);
+    assert_int_equal(cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0), 1);
+    size_t chain = 0;
+    do {
+        size_t kl;
+        const uint8_t *ik = cy_art_iter_key(&it, &kl);
+        if (kl == 0 || memcmp(ik, k, kl) == 0) {
+            assert_int_equal(kl, chain);   /* the chain comes in length order */
+            assert_int_equal(cy_art_iter_loc(&it)->off, kl);
+            chain++;
+        }
+    } while (cy_art_iter_next(&it) == 1);
+    assert_int_equal(chain, MAXL + 1);
+    cy_art_iter_free(&it);
+    /* Odd lengths go: searching them must not find the even neighbours. */
+    for (size_t l = 1; l <= MAXL; l += 2) {
+        cy_loc old;
+        assert_int_equal(cy_art_delete(&t, k, l, &old), 1);
+        assert_int_equal(old.off, l);
+    }
+    check_sound(&t, NULL);
+    for (size_t l = 0; l <= MAXL; l++) {
+        if (l & 1) assert_null(cy_art_search(&t, k, l));
+        else must_find(&t, k, l, l);
+    }
+    /* Deleted lengths come back into reused slots with their own values. */
+    for (size_t l = 1; l <= MAXL; l += 2) put(&t, k, l, 20000 + l);
+    for (size_t l = 0; l <= MAXL; l++) must_find(&t, k, l, (l & 1) ? 20000 + l : l);
+    check_sound(&t, NULL);
+    check_order(&t);
+    cy_art_destroy(&t);
+    free(k);
+    free(sib);
+}
+
 /* 200k random 16-byte keys: the memory figure the benchmark reports at
  * 10M, here as a sanity bound, plus every key findable after churn. */
 static void test_random16(void **state)
@@ -1138,6 +1206,7 @@ int main(void)
         cmocka_unit_test(test_slab_reuse_after_delete),
         cmocka_unit_test(test_slab_page_boundary),
         cmocka_unit_test(test_slab_and_big_leaves),
+        cmocka_unit_test(test_every_key_length),
         cmocka_unit_test(test_random16),
     };
     return cmocka_run_group_tests_name("art", tests, NULL, NULL);
