@@ -188,6 +188,59 @@ static void bench_open(const char *dir, uint64_t n)
     }
 }
 
+typedef struct { calypso *db; uint64_t n; volatile int stop; double worst; uint64_t gets; } reader_arg;
+
+static void *merge_reader(void *p)
+{
+    reader_arg *a = p;
+    char key[16], buf[128];
+    size_t vlen;
+    for (uint64_t i = 0; !a->stop; i++) {
+        make_key(mix(i) % a->n, key);
+        double t0 = now_s();
+        int rc = calypso_get_buf(a->db, key, 16, buf, sizeof buf, &vlen);
+        double dt = now_s() - t0;
+        if (rc) die(a->db, "get during merge", rc);
+        if (dt > a->worst) a->worst = dt;
+        a->gets++;
+    }
+    return NULL;
+}
+
+static void bench_merge(const char *dir, uint64_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/merge", dir);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) exit(1);
+    calypso_options o;
+    calypso_options_default(&o);
+    o.max_datafile_size = 64ull << 20;
+    o.merge_trigger_ratio = -1;
+    calypso *db;
+    int rc = calypso_open(path, &o, &db);
+    if (rc) die(NULL, "open", rc);
+    fill(db, n);
+    fill(db, n);                        /* every key overwritten once: half dead */
+    struct calypso_stats before, after;
+    calypso_stats(db, &before);
+    reader_arg ra = { db, n, 0, 0, 0 };
+    pthread_t tid;
+    pthread_create(&tid, NULL, merge_reader, &ra);
+    double t0 = now_s();
+    if ((rc = calypso_merge(db))) die(db, "merge", rc);
+    double t1 = now_s();
+    ra.stop = 1;
+    pthread_join(tid, NULL);
+    calypso_stats(db, &after);
+    printf("merge   %9llu keys  %7.1f MB in %6.2f s = %6.1f MB/s; %7.1f MB after; "
+           "reader: %llu gets, longest %.2f ms\n", (unsigned long long)n,
+           (double)before.size / 1e6, t1 - t0, (double)before.size / 1e6 / (t1 - t0),
+           (double)after.size / 1e6, (unsigned long long)ra.gets, ra.worst * 1e3);
+    calypso_close(db);
+}
+
 int main(void)
 {
     const char *e = getenv("BENCH_N");
@@ -208,6 +261,7 @@ int main(void)
     bench_put_get(dir, n);
     bench_durable(dir, secs);
     bench_open(dir, n);
+    bench_merge(dir, n);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) != 0;
 }
