@@ -13,9 +13,7 @@
 #                     of `make test`
 #   make valgrind     the test binaries under memcheck: zero errors, zero
 #                     definite or indirect leaks (VALGRIND_SKIP lists tests
-#                     left out: by default test_process and test_recovery,
-#                     whose children exec /proc/self/exe, which under
-#                     valgrind is valgrind's tool binary, not the test)
+#                     to leave out; none by default)
 #   make fuzz-corpus  regenerates the seed corpus fuzz/corpus/ (committed)
 #   make fuzz-deps    checks that clang can build libFuzzer targets and
 #                     installs clang's runtime from Debian when it cannot (as
@@ -40,7 +38,7 @@ FUZZ_OBJ           := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(AMALG_SRC))
 FUZZ_BINS          := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
 VALGRIND_BUILD ?= build-valgrind
-VALGRIND_SKIP  ?= test_process test_recovery
+VALGRIND_SKIP  ?=
 VALGRIND_TESTS := $(filter-out $(VALGRIND_SKIP:%=$(VALGRIND_BUILD)/%), \
                     $(patsubst tests/%.c,$(VALGRIND_BUILD)/%,$(TEST_SRC)))
 VALGRIND_RUN   := valgrind -q --error-exitcode=99 --leak-check=full \
