@@ -3344,6 +3344,32 @@ CY_INTERNAL void     cy_files_close_all(calypso *db);
 CY_INTERNAL int      cy_files_rotate(calypso *db);
 CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
 
+// >> datafile scan (scan.c) ----------------------------------------------------
+typedef struct cy_scan {
+    calypso  *db;
+    uint32_t  fid;
+    int       fd;
+    int       own_fd;     /* opened by cy_scan_open: closed by cy_scan_close */
+    uint64_t  size;       /* file size                                       */
+    uint8_t  *buf;
+    size_t    cap;
+    uint64_t  buf_off;    /* file offset of buf[0]                           */
+    size_t    buf_len;
+    char      path[4096];
+} cy_scan;
+
+/* Starts a scan of datafile fid through fd, or through a descriptor of its
+ * own when fd < 0. */
+CY_INTERNAL int     cy_scan_open(cy_scan *s, calypso *db, uint32_t fid, int fd);
+CY_INTERNAL void    cy_scan_close(cy_scan *s);
+/* Makes [off, off+n) available in s->buf; returns the bytes available from
+ * off (fewer than n only at the end of the file) or a negative code. */
+CY_INTERNAL int64_t cy_scan_fill(cy_scan *s, uint64_t off, size_t n);
+/* The record at off: 1 with *r parsed and *rec its verified bytes (valid
+ * until the next call); 0 when it is damaged (*why says how); or an error. */
+CY_INTERNAL int     cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_t **rec,
+                                   const char **why);
+
 // >> hint files (hint.c) ----------------------------------------------------------
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
 /* Loads the hint of fid into the keydir when it is valid and describes at
@@ -4341,6 +4367,94 @@ CY_INTERNAL void cy_keylist_free(cy_keylist *l)
     cy_free(l->off);
     memset(l, 0, sizeof *l);
 }
+/* >> src/scan.c */
+/*
+ * scan.c: reading a datafile from front to back, record by record, every
+ * checksum verified. Open's replay, hint building and merge all read
+ * datafiles this way; this is the one reader they share.
+ *
+ * Reads go through a buffer of at least 1 MiB (grown for a larger record),
+ * so a scan costs one pread per megabyte rather than per record. A record
+ * handed out points into that buffer and stays valid until the next call.
+ */
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CY_SCAN_CHUNK (1u << 20)
+
+CY_INTERNAL int cy_scan_open(cy_scan *s, calypso *db, uint32_t fid, int fd)
+{
+    memset(s, 0, sizeof *s);
+    s->db = db;
+    s->fid = fid;
+    s->fd = fd;
+    s->own_fd = fd < 0;
+    cy_dir_data_path(db, fid, s->path, sizeof s->path);
+    if (fd < 0 && (s->fd = cy_os_open(s->path, O_RDONLY, 0)) < 0) {
+        int rc = s->fd;
+        s->fd = -1;
+        return cy_err_errno(db, rc, "open", s->path);
+    }
+    int rc = cy_os_fsize(s->fd, &s->size);
+    if (rc < 0) {
+        rc = cy_err_errno(db, rc, "stat", s->path);
+        cy_scan_close(s);
+    }
+    return rc;
+}
+
+CY_INTERNAL void cy_scan_close(cy_scan *s)
+{
+    if (s->own_fd && s->fd >= 0) cy_os_close(s->fd);
+    s->fd = -1;
+    cy_free(s->buf);
+    s->buf = NULL;
+}
+
+CY_INTERNAL int64_t cy_scan_fill(cy_scan *s, uint64_t off, size_t n)
+{
+    if (off >= s->buf_off && off + n <= s->buf_off + s->buf_len)
+        return (int64_t)n;
+    size_t want = n > CY_SCAN_CHUNK ? n : CY_SCAN_CHUNK;
+    if (want > s->cap) {
+        uint8_t *p = cy_realloc(s->buf, want);
+        if (!p) return cy_err(s->db, CALYPSO_ENOMEM, "a read buffer of %zu bytes for %s", want,
+                              s->path);
+        s->buf = p;
+        s->cap = want;
+    }
+    int64_t got = cy_os_pread(s->fd, s->buf, s->cap, off);
+    if (got < 0) return cy_err_errno(s->db, (int)got, "read", s->path);
+    s->buf_off = off;
+    s->buf_len = (size_t)got;
+    return (int64_t)(got < (int64_t)n ? got : (int64_t)n);
+}
+
+CY_INTERNAL int cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_t **rec,
+                               const char **why)
+{
+    int64_t got = cy_scan_fill(s, off, CY_REC_MAX_HDR);
+    if (got < 0) return (int)got;
+    if (cy_rec_parse(s->buf + (off - s->buf_off), (size_t)got, r) != 1) {
+        *why = "bad record header";
+        return 0;
+    }
+    uint64_t size = r->hdr + r->klen + r->vlen;
+    if (off + size > s->size) {
+        *why = "record runs past the end of the file";
+        return 0;
+    }
+    if ((got = cy_scan_fill(s, off, (size_t)size)) < 0) return (int)got;
+    const uint8_t *p = s->buf + (off - s->buf_off);
+    if (cy_crc(p + 4, (size_t)size - 4, NULL, 0) != r->crc) {
+        *why = "checksum mismatch";
+        return 0;
+    }
+    *rec = p;
+    return 1;
+}
 /* >> src/recover.c */
 /*
  * recover.c: rebuilding the keydir at open, and the one function that
@@ -4415,39 +4529,6 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_
 
 // >> datafile scan -------------------------------------------------------------
 
-typedef struct cy_scan {
-    calypso  *db;
-    uint32_t  fid;
-    int       fd;
-    uint64_t  size;       /* file size                                   */
-    uint8_t  *buf;
-    size_t    cap;
-    uint64_t  buf_off;    /* file offset of buf[0]                       */
-    size_t    buf_len;
-    char      path[4096];
-} cy_scan;
-
-/* Makes [off, off+n) available in the buffer; returns bytes available from
- * off (fewer than n only at end of file) or a negative code. */
-static int64_t cy_scan_fill(cy_scan *s, uint64_t off, size_t n)
-{
-    if (off >= s->buf_off && off + n <= s->buf_off + s->buf_len)
-        return (int64_t)n;
-    size_t want = n > (1u << 20) ? n : (1u << 20);
-    if (want > s->cap) {
-        uint8_t *p = cy_realloc(s->buf, want);
-        if (!p) return cy_err(s->db, CALYPSO_ENOMEM, "a read buffer of %zu bytes for %s", want,
-                              s->path);
-        s->buf = p;
-        s->cap = want;
-    }
-    int64_t got = cy_os_pread(s->fd, s->buf, s->cap, off);
-    if (got < 0) return cy_err_errno(s->db, (int)got, "read", s->path);
-    s->buf_off = off;
-    s->buf_len = (size_t)got;
-    return (int64_t)(got < (int64_t)n ? got : (int64_t)n);
-}
-
 /* 1 if a whole, valid record starts anywhere in (off, end of file). A
  * crash can leave only unfinished writes after the last good record: a
  * record torn part-way, zeros of preallocated or never-written pages, or
@@ -4500,39 +4581,29 @@ static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, const 
 static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest,
                         uint64_t off)
 {
-    cy_scan s = { .db = db, .fid = fid, .fd = fd, .size = *size };
-    cy_dir_data_path(db, fid, s.path, sizeof s.path);
-    int rc = CALYPSO_OK;
+    cy_scan s;
+    int rc = cy_scan_open(&s, db, fid, fd);
+    if (rc) return rc;
+    s.size = *size;
     while (off < s.size && rc == CALYPSO_OK) {
         cy_rec r;
-        int64_t got = cy_scan_fill(&s, off, CY_REC_MAX_HDR);
-        if (got < 0) { rc = (int)got; break; }
-        int pr = cy_rec_parse(s.buf + (off - s.buf_off), (size_t)got, &r);
+        const uint8_t *p = NULL;
         const char *why = NULL;
-        uint64_t rsize = 0;
-        if (pr <= 0) {
-            why = "bad record header";
-        } else if (off + (rsize = r.hdr + r.klen + r.vlen) > s.size) {
-            why = "record runs past the end of the file";
-        } else if ((got = cy_scan_fill(&s, off, (size_t)rsize)) < 0) {
-            rc = (int)got;
-            break;
-        } else if (cy_crc(s.buf + (off - s.buf_off) + 4, (size_t)rsize - 4, NULL, 0) != r.crc) {
-            why = "checksum mismatch";
-        }
-        if (why) {
+        int got = cy_scan_record(&s, off, &r, &p, &why);
+        if (got < 0) { rc = got; break; }
+        if (got == 0) {
             int torn = newest && !cy_scan_valid_after(&s, off);
             rc = cy_scan_damage(&s, off, newest, torn, why);
             break;
         }
-        const uint8_t *p = s.buf + (off - s.buf_off);
+        uint64_t rsize = r.hdr + r.klen + r.vlen;
         rc = cy_keydir_apply(db, r.type, p + r.hdr, (size_t)r.klen, r.expiry, fid, off,
                              (uint32_t)rsize);
         if (rc) rc = cy_err(db, rc, "loading %s", s.path);
         off += rsize;
     }
-    cy_free(s.buf);
     *size = s.size;
+    cy_scan_close(&s);
     return rc;
 }
 
@@ -4687,48 +4758,35 @@ static int cy_hint_entry(cy_buf *b, const cy_rec *r, const uint8_t *key, uint64_
 static int cy_hint_build(calypso *db, uint32_t fid, cy_buf *b, uint64_t *data_size,
                          uint64_t *count)
 {
-    char path[4096];
-    cy_dir_data_path(db, fid, path, sizeof path);
-    int fd = cy_os_open(path, O_RDONLY, 0);
-    if (fd < 0) return cy_err_errno(db, fd, "open", path);
-    int rc = cy_os_fsize(fd, data_size);
-    uint8_t *chunk = NULL;
-    size_t cap = 1u << 20;
-    uint64_t off = 0;
-    if (rc < 0) { rc = cy_err_errno(db, rc, "stat", path); goto out; }
-    if (!(chunk = cy_malloc(cap)) || cy_buf_reserve(b, 8)) { rc = CALYPSO_ENOMEM; goto out; }
+    cy_scan s;
+    int rc = cy_scan_open(&s, db, fid, -1);
+    if (rc) return rc;
+    *data_size = s.size;
+    if (cy_buf_reserve(b, 8)) {
+        cy_scan_close(&s);
+        return cy_err(db, CALYPSO_ENOMEM, "building the hint of %s", s.path);
+    }
     memcpy(b->p, CY_HINT_MAGIC, 8);
     b->len = 8;
-    while (off < *data_size) {
+    for (uint64_t off = 0; off < s.size && !rc;) {
         cy_rec r;
-        int64_t got = cy_os_pread(fd, chunk, CY_REC_MAX_HDR, off);
-        if (got < 0) { rc = cy_err_errno(db, (int)got, "read", path); goto out; }
-        if (cy_rec_parse(chunk, (size_t)got, &r) != 1) goto bad;
-        uint64_t size = r.hdr + r.klen + r.vlen;
-        if (off + size > *data_size) goto bad;
-        if (size > cap) {
-            uint8_t *p = cy_realloc(chunk, (size_t)size);
-            if (!p) { rc = CALYPSO_ENOMEM; goto out; }
-            chunk = p;
-            cap = (size_t)size;
+        const uint8_t *p = NULL;
+        const char *why = NULL;
+        int got = cy_scan_record(&s, off, &r, &p, &why);
+        if (got < 0) {
+            rc = got;
+        } else if (got == 0) {
+            rc = cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s, no hint written", s.path,
+                        (unsigned long long)off, why);
+        } else {
+            uint64_t size = r.hdr + r.klen + r.vlen;
+            if (cy_hint_entry(b, &r, p + r.hdr, off, size))
+                rc = cy_err(db, CALYPSO_ENOMEM, "building the hint of %s", s.path);
+            (*count)++;
+            off += size;
         }
-        if ((got = cy_os_pread(fd, chunk, (size_t)size, off)) < 0) {
-            rc = cy_err_errno(db, (int)got, "read", path);
-            goto out;
-        }
-        if (got != (int64_t)size) goto bad;
-        if (cy_crc(chunk + 4, (size_t)size - 4, NULL, 0) != r.crc) goto bad;
-        if ((rc = cy_hint_entry(b, &r, chunk + r.hdr, off, size))) goto out;
-        (*count)++;
-        off += size;
     }
-    goto out;
-bad:
-    rc = cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: damaged record, no hint written",
-                path, (unsigned long long)off);
-out:
-    cy_free(chunk);
-    cy_os_close(fd);
+    cy_scan_close(&s);
     return rc;
 }
 
@@ -6570,55 +6628,33 @@ static int cy_merge_note_expired(cy_merge *m, const cy_rec *r, const uint8_t *ke
 static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
 {
     calypso *db = m->db;
-    char path[4096];
-    cy_dir_data_path(db, fid, path, sizeof path);
-    int fd = cy_os_open(path, O_RDONLY, 0);
-    if (fd < 0) return cy_err_errno(db, fd, "open", path);
-    uint64_t size = 0, off = 0;
-    size_t cap = 1u << 20;
-    uint8_t *buf = cy_malloc(cap);
-    int rc = cy_os_fsize(fd, &size);
-    if (rc < 0) rc = cy_err_errno(db, rc, "stat", path);
-    if (!buf) rc = cy_err(db, CALYPSO_ENOMEM, "merge buffer");
-    while (!rc && off < size) {
+    cy_scan s;
+    int rc = cy_scan_open(&s, db, fid, -1);
+    for (uint64_t off = 0; !rc && off < s.size;) {
         cy_rec r;
+        const uint8_t *p = NULL;
+        const char *why = NULL;
         if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
             rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
             break;
         }
-        int64_t got = cy_os_pread(fd, buf, CY_REC_MAX_HDR, off);
-        if (got < 0) { rc = cy_err_errno(db, (int)got, "read", path); break; }
-        if (cy_rec_parse(buf, (size_t)got, &r) != 1) goto bad;
-        uint64_t rsize = r.hdr + r.klen + r.vlen;
-        if (off + rsize > size) goto bad;
-        if (rsize > cap) {
-            uint8_t *p = cy_realloc(buf, (size_t)rsize);
-            if (!p) { rc = cy_err(db, CALYPSO_ENOMEM, "merge buffer"); break; }
-            buf = p;
-            cap = (size_t)rsize;
-        }
-        if ((got = cy_os_pread(fd, buf, (size_t)rsize, off)) < 0) {
-            rc = cy_err_errno(db, (int)got, "read", path);
+        int got = cy_scan_record(&s, off, &r, &p, &why);
+        if (got <= 0) {
+            rc = got < 0 ? got : cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s; merge "
+                                        "abandoned", s.path, (unsigned long long)off, why);
             break;
         }
-        if (got != (int64_t)rsize) goto bad;
-        if (cy_crc(buf + 4, (size_t)rsize - 4, NULL, 0) != r.crc) goto bad;
-        if (cy_merge_is_live(m, &r, buf + r.hdr, fid, off)) {
+        uint64_t rsize = r.hdr + r.klen + r.vlen;
+        if (cy_merge_is_live(m, &r, p + r.hdr, fid, off)) {
             if (r.expiry && r.expiry <= m->now)
-                rc = cy_merge_note_expired(m, &r, buf + r.hdr, fid, off, rsize);
+                rc = cy_merge_note_expired(m, &r, p + r.hdr, fid, off, rsize);
             else
-                rc = cy_merge_emit(m, &r, buf, rsize, fid, off);
+                rc = cy_merge_emit(m, &r, p, rsize, fid, off);
             if (!rc && m->nrelocs == 1) cy_merge_at("copying");
         }
         off += rsize;
     }
-    goto out;
-bad:
-    rc = cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: damaged record; merge abandoned",
-                path, (unsigned long long)off);
-out:
-    cy_free(buf);
-    cy_os_close(fd);
+    cy_scan_close(&s);
     return rc;
 }
 

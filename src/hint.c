@@ -61,48 +61,35 @@ static int cy_hint_entry(cy_buf *b, const cy_rec *r, const uint8_t *key, uint64_
 static int cy_hint_build(calypso *db, uint32_t fid, cy_buf *b, uint64_t *data_size,
                          uint64_t *count)
 {
-    char path[4096];
-    cy_dir_data_path(db, fid, path, sizeof path);
-    int fd = cy_os_open(path, O_RDONLY, 0);
-    if (fd < 0) return cy_err_errno(db, fd, "open", path);
-    int rc = cy_os_fsize(fd, data_size);
-    uint8_t *chunk = NULL;
-    size_t cap = 1u << 20;
-    uint64_t off = 0;
-    if (rc < 0) { rc = cy_err_errno(db, rc, "stat", path); goto out; }
-    if (!(chunk = cy_malloc(cap)) || cy_buf_reserve(b, 8)) { rc = CALYPSO_ENOMEM; goto out; }
+    cy_scan s;
+    int rc = cy_scan_open(&s, db, fid, -1);
+    if (rc) return rc;
+    *data_size = s.size;
+    if (cy_buf_reserve(b, 8)) {
+        cy_scan_close(&s);
+        return cy_err(db, CALYPSO_ENOMEM, "building the hint of %s", s.path);
+    }
     memcpy(b->p, CY_HINT_MAGIC, 8);
     b->len = 8;
-    while (off < *data_size) {
+    for (uint64_t off = 0; off < s.size && !rc;) {
         cy_rec r;
-        int64_t got = cy_os_pread(fd, chunk, CY_REC_MAX_HDR, off);
-        if (got < 0) { rc = cy_err_errno(db, (int)got, "read", path); goto out; }
-        if (cy_rec_parse(chunk, (size_t)got, &r) != 1) goto bad;
-        uint64_t size = r.hdr + r.klen + r.vlen;
-        if (off + size > *data_size) goto bad;
-        if (size > cap) {
-            uint8_t *p = cy_realloc(chunk, (size_t)size);
-            if (!p) { rc = CALYPSO_ENOMEM; goto out; }
-            chunk = p;
-            cap = (size_t)size;
+        const uint8_t *p = NULL;
+        const char *why = NULL;
+        int got = cy_scan_record(&s, off, &r, &p, &why);
+        if (got < 0) {
+            rc = got;
+        } else if (got == 0) {
+            rc = cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s, no hint written", s.path,
+                        (unsigned long long)off, why);
+        } else {
+            uint64_t size = r.hdr + r.klen + r.vlen;
+            if (cy_hint_entry(b, &r, p + r.hdr, off, size))
+                rc = cy_err(db, CALYPSO_ENOMEM, "building the hint of %s", s.path);
+            (*count)++;
+            off += size;
         }
-        if ((got = cy_os_pread(fd, chunk, (size_t)size, off)) < 0) {
-            rc = cy_err_errno(db, (int)got, "read", path);
-            goto out;
-        }
-        if (got != (int64_t)size) goto bad;
-        if (cy_crc(chunk + 4, (size_t)size - 4, NULL, 0) != r.crc) goto bad;
-        if ((rc = cy_hint_entry(b, &r, chunk + r.hdr, off, size))) goto out;
-        (*count)++;
-        off += size;
     }
-    goto out;
-bad:
-    rc = cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: damaged record, no hint written",
-                path, (unsigned long long)off);
-out:
-    cy_free(chunk);
-    cy_os_close(fd);
+    cy_scan_close(&s);
     return rc;
 }
 

@@ -368,55 +368,33 @@ static int cy_merge_note_expired(cy_merge *m, const cy_rec *r, const uint8_t *ke
 static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
 {
     calypso *db = m->db;
-    char path[4096];
-    cy_dir_data_path(db, fid, path, sizeof path);
-    int fd = cy_os_open(path, O_RDONLY, 0);
-    if (fd < 0) return cy_err_errno(db, fd, "open", path);
-    uint64_t size = 0, off = 0;
-    size_t cap = 1u << 20;
-    uint8_t *buf = cy_malloc(cap);
-    int rc = cy_os_fsize(fd, &size);
-    if (rc < 0) rc = cy_err_errno(db, rc, "stat", path);
-    if (!buf) rc = cy_err(db, CALYPSO_ENOMEM, "merge buffer");
-    while (!rc && off < size) {
+    cy_scan s;
+    int rc = cy_scan_open(&s, db, fid, -1);
+    for (uint64_t off = 0; !rc && off < s.size;) {
         cy_rec r;
+        const uint8_t *p = NULL;
+        const char *why = NULL;
         if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
             rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
             break;
         }
-        int64_t got = cy_os_pread(fd, buf, CY_REC_MAX_HDR, off);
-        if (got < 0) { rc = cy_err_errno(db, (int)got, "read", path); break; }
-        if (cy_rec_parse(buf, (size_t)got, &r) != 1) goto bad;
-        uint64_t rsize = r.hdr + r.klen + r.vlen;
-        if (off + rsize > size) goto bad;
-        if (rsize > cap) {
-            uint8_t *p = cy_realloc(buf, (size_t)rsize);
-            if (!p) { rc = cy_err(db, CALYPSO_ENOMEM, "merge buffer"); break; }
-            buf = p;
-            cap = (size_t)rsize;
-        }
-        if ((got = cy_os_pread(fd, buf, (size_t)rsize, off)) < 0) {
-            rc = cy_err_errno(db, (int)got, "read", path);
+        int got = cy_scan_record(&s, off, &r, &p, &why);
+        if (got <= 0) {
+            rc = got < 0 ? got : cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s; merge "
+                                        "abandoned", s.path, (unsigned long long)off, why);
             break;
         }
-        if (got != (int64_t)rsize) goto bad;
-        if (cy_crc(buf + 4, (size_t)rsize - 4, NULL, 0) != r.crc) goto bad;
-        if (cy_merge_is_live(m, &r, buf + r.hdr, fid, off)) {
+        uint64_t rsize = r.hdr + r.klen + r.vlen;
+        if (cy_merge_is_live(m, &r, p + r.hdr, fid, off)) {
             if (r.expiry && r.expiry <= m->now)
-                rc = cy_merge_note_expired(m, &r, buf + r.hdr, fid, off, rsize);
+                rc = cy_merge_note_expired(m, &r, p + r.hdr, fid, off, rsize);
             else
-                rc = cy_merge_emit(m, &r, buf, rsize, fid, off);
+                rc = cy_merge_emit(m, &r, p, rsize, fid, off);
             if (!rc && m->nrelocs == 1) cy_merge_at("copying");
         }
         off += rsize;
     }
-    goto out;
-bad:
-    rc = cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: damaged record; merge abandoned",
-                path, (unsigned long long)off);
-out:
-    cy_free(buf);
-    cy_os_close(fd);
+    cy_scan_close(&s);
     return rc;
 }
 

@@ -72,39 +72,6 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_
 
 // >> datafile scan -------------------------------------------------------------
 
-typedef struct cy_scan {
-    calypso  *db;
-    uint32_t  fid;
-    int       fd;
-    uint64_t  size;       /* file size                                   */
-    uint8_t  *buf;
-    size_t    cap;
-    uint64_t  buf_off;    /* file offset of buf[0]                       */
-    size_t    buf_len;
-    char      path[4096];
-} cy_scan;
-
-/* Makes [off, off+n) available in the buffer; returns bytes available from
- * off (fewer than n only at end of file) or a negative code. */
-static int64_t cy_scan_fill(cy_scan *s, uint64_t off, size_t n)
-{
-    if (off >= s->buf_off && off + n <= s->buf_off + s->buf_len)
-        return (int64_t)n;
-    size_t want = n > (1u << 20) ? n : (1u << 20);
-    if (want > s->cap) {
-        uint8_t *p = cy_realloc(s->buf, want);
-        if (!p) return cy_err(s->db, CALYPSO_ENOMEM, "a read buffer of %zu bytes for %s", want,
-                              s->path);
-        s->buf = p;
-        s->cap = want;
-    }
-    int64_t got = cy_os_pread(s->fd, s->buf, s->cap, off);
-    if (got < 0) return cy_err_errno(s->db, (int)got, "read", s->path);
-    s->buf_off = off;
-    s->buf_len = (size_t)got;
-    return (int64_t)(got < (int64_t)n ? got : (int64_t)n);
-}
-
 /* 1 if a whole, valid record starts anywhere in (off, end of file). A
  * crash can leave only unfinished writes after the last good record: a
  * record torn part-way, zeros of preallocated or never-written pages, or
@@ -157,39 +124,29 @@ static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, const 
 static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest,
                         uint64_t off)
 {
-    cy_scan s = { .db = db, .fid = fid, .fd = fd, .size = *size };
-    cy_dir_data_path(db, fid, s.path, sizeof s.path);
-    int rc = CALYPSO_OK;
+    cy_scan s;
+    int rc = cy_scan_open(&s, db, fid, fd);
+    if (rc) return rc;
+    s.size = *size;
     while (off < s.size && rc == CALYPSO_OK) {
         cy_rec r;
-        int64_t got = cy_scan_fill(&s, off, CY_REC_MAX_HDR);
-        if (got < 0) { rc = (int)got; break; }
-        int pr = cy_rec_parse(s.buf + (off - s.buf_off), (size_t)got, &r);
+        const uint8_t *p = NULL;
         const char *why = NULL;
-        uint64_t rsize = 0;
-        if (pr <= 0) {
-            why = "bad record header";
-        } else if (off + (rsize = r.hdr + r.klen + r.vlen) > s.size) {
-            why = "record runs past the end of the file";
-        } else if ((got = cy_scan_fill(&s, off, (size_t)rsize)) < 0) {
-            rc = (int)got;
-            break;
-        } else if (cy_crc(s.buf + (off - s.buf_off) + 4, (size_t)rsize - 4, NULL, 0) != r.crc) {
-            why = "checksum mismatch";
-        }
-        if (why) {
+        int got = cy_scan_record(&s, off, &r, &p, &why);
+        if (got < 0) { rc = got; break; }
+        if (got == 0) {
             int torn = newest && !cy_scan_valid_after(&s, off);
             rc = cy_scan_damage(&s, off, newest, torn, why);
             break;
         }
-        const uint8_t *p = s.buf + (off - s.buf_off);
+        uint64_t rsize = r.hdr + r.klen + r.vlen;
         rc = cy_keydir_apply(db, r.type, p + r.hdr, (size_t)r.klen, r.expiry, fid, off,
                              (uint32_t)rsize);
         if (rc) rc = cy_err(db, rc, "loading %s", s.path);
         off += rsize;
     }
-    cy_free(s.buf);
     *size = s.size;
+    cy_scan_close(&s);
     return rc;
 }
 
