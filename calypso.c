@@ -3371,6 +3371,13 @@ CY_INTERNAL int     cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const ui
                                    const char **why);
 
 // >> hint files (hint.c) ----------------------------------------------------------
+/* A hint file being built in memory: entries, then the trailer. */
+typedef struct cy_hint_buf { uint8_t *p; size_t len, cap; uint64_t count; } cy_hint_buf;
+CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
+                             uint64_t size);
+/* Appends the trailer for a datafile of data_size bytes. */
+CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
+/* Builds, from the datafile, and writes the hint of fid. */
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
 /* Loads the hint of fid into the keydir when it is valid and describes at
  * most the file's `file_size` bytes; *covers receives how many (the caller
@@ -4725,9 +4732,7 @@ out:
 #define CY_HINT_END     "HEND"
 #define CY_HINT_TRAILER 24u
 
-typedef struct cy_buf { uint8_t *p; size_t len, cap; } cy_buf;
-
-static int cy_buf_reserve(cy_buf *b, size_t more)
+static int cy_hint_reserve(cy_hint_buf *b, size_t more)
 {
     if (b->len + more <= b->cap) return 0;
     size_t nc = b->cap ? b->cap * 2 : 65536;
@@ -4739,10 +4744,14 @@ static int cy_buf_reserve(cy_buf *b, size_t more)
     return 0;
 }
 
-static int cy_hint_entry(cy_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
-                         uint64_t size)
+CY_INTERNAL int cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
+                            uint64_t size)
 {
-    if (cy_buf_reserve(b, 1 + 40 + r->klen)) return CALYPSO_ENOMEM;
+    if (cy_hint_reserve(b, 8 + 1 + 40 + r->klen)) return CALYPSO_ENOMEM;
+    if (b->len == 0) {
+        memcpy(b->p, CY_HINT_MAGIC, 8);
+        b->len = 8;
+    }
     uint8_t *p = b->p + b->len;
     *p++ = (uint8_t)r->type;
     if (r->type == CY_REC_PUT_TTL) p += cy_varint_put(p, r->expiry);
@@ -4751,23 +4760,33 @@ static int cy_hint_entry(cy_buf *b, const cy_rec *r, const uint8_t *key, uint64_
     p += cy_varint_put(p, size);
     memcpy(p, key, r->klen);
     b->len = (size_t)(p - b->p) + r->klen;
+    b->count++;
     return 0;
 }
 
+CY_INTERNAL int cy_hint_finish(cy_hint_buf *b, uint64_t data_size)
+{
+    if (cy_hint_reserve(b, 8 + CY_HINT_TRAILER)) return CALYPSO_ENOMEM;
+    if (b->len == 0) {
+        memcpy(b->p, CY_HINT_MAGIC, 8);
+        b->len = 8;
+    }
+    uint8_t *t = b->p + b->len;
+    cy_put_u64(t, data_size);
+    cy_put_u64(t + 8, b->count);
+    cy_put_u32(t + 16, cy_crc(b->p, b->len + 16, NULL, 0));
+    memcpy(t + 20, CY_HINT_END, 4);
+    b->len += CY_HINT_TRAILER;
+    return CALYPSO_OK;
+}
+
 /* Reads datafile fid (sealed, synced) and builds its hint in b. */
-static int cy_hint_build(calypso *db, uint32_t fid, cy_buf *b, uint64_t *data_size,
-                         uint64_t *count)
+static int cy_hint_build(calypso *db, uint32_t fid, cy_hint_buf *b, uint64_t *data_size)
 {
     cy_scan s;
     int rc = cy_scan_open(&s, db, fid, -1);
     if (rc) return rc;
     *data_size = s.size;
-    if (cy_buf_reserve(b, 8)) {
-        cy_scan_close(&s);
-        return cy_err(db, CALYPSO_ENOMEM, "building the hint of %s", s.path);
-    }
-    memcpy(b->p, CY_HINT_MAGIC, 8);
-    b->len = 8;
     for (uint64_t off = 0; off < s.size && !rc;) {
         cy_rec r;
         const uint8_t *p = NULL;
@@ -4780,9 +4799,8 @@ static int cy_hint_build(calypso *db, uint32_t fid, cy_buf *b, uint64_t *data_si
                         (unsigned long long)off, why);
         } else {
             uint64_t size = r.hdr + r.klen + r.vlen;
-            if (cy_hint_entry(b, &r, p + r.hdr, off, size))
+            if (cy_hint_add(b, &r, p + r.hdr, off, size))
                 rc = cy_err(db, CALYPSO_ENOMEM, "building the hint of %s", s.path);
-            (*count)++;
             off += size;
         }
     }
@@ -4792,17 +4810,11 @@ static int cy_hint_build(calypso *db, uint32_t fid, cy_buf *b, uint64_t *data_si
 
 CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
 {
-    cy_buf b = { 0 };
-    uint64_t data_size = 0, count = 0;
-    int rc = cy_hint_build(db, fid, &b, &data_size, &count);
-    if (!rc && cy_buf_reserve(&b, CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
+    cy_hint_buf b = { 0 };
+    uint64_t data_size = 0;
+    int rc = cy_hint_build(db, fid, &b, &data_size);
+    if (!rc && cy_hint_finish(&b, data_size)) rc = cy_err(db, CALYPSO_ENOMEM, "hint trailer");
     if (!rc) {
-        uint8_t *t = b.p + b.len;
-        cy_put_u64(t, data_size);
-        cy_put_u64(t + 8, count);
-        cy_put_u32(t + 16, cy_crc(b.p, b.len + 16, NULL, 0));
-        memcpy(t + 20, CY_HINT_END, 4);
-        b.len += CY_HINT_TRAILER;
         char name[32];
         snprintf(name, sizeof name, "%010u.hint", fid);
         rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
@@ -6326,8 +6338,7 @@ typedef struct cy_merge {
     uint64_t  *out_sizes, *hint_sizes;       /* per output, as written  */
     int        out_fd;
     uint64_t   out_size;
-    uint8_t   *hint;    size_t hlen, hcap;     /* hint of the current output */
-    uint64_t   hcount;
+    cy_hint_buf hint;                        /* hint of the current output */
     cy_keylist keys;
     cy_reloc  *relocs;  size_t nrelocs, rcap;
     uint32_t   next_fid;
@@ -6473,33 +6484,6 @@ CY_INTERNAL int cy_merge_recover(calypso *db)
 
 // >> writing outputs ---------------------------------------------------------------
 
-static int cy_merge_hint_put(cy_merge *m, const cy_rec *r, const uint8_t *key, uint64_t off,
-                             uint64_t size)
-{
-    if (m->hlen + 48 + r->klen > m->hcap) {
-        size_t nc = m->hcap ? m->hcap * 2 : 65536;
-        while (nc < m->hlen + 48 + r->klen) nc *= 2;
-        uint8_t *p = cy_realloc(m->hint, nc);
-        if (!p) return CALYPSO_ENOMEM;
-        m->hint = p;
-        m->hcap = nc;
-    }
-    if (m->hlen == 0) {
-        memcpy(m->hint, "CYHINT01", 8);
-        m->hlen = 8;
-    }
-    uint8_t *p = m->hint + m->hlen;
-    *p++ = (uint8_t)r->type;
-    if (r->type == CY_REC_PUT_TTL) p += cy_varint_put(p, r->expiry);
-    p += cy_varint_put(p, r->klen);
-    p += cy_varint_put(p, off);
-    p += cy_varint_put(p, size);
-    memcpy(p, key, r->klen);
-    m->hlen = (size_t)(p - m->hint) + r->klen;
-    m->hcount++;
-    return CALYPSO_OK;
-}
-
 /* Syncs and closes the current output and writes its hint. */
 static int cy_merge_close_output(cy_merge *m)
 {
@@ -6512,28 +6496,14 @@ static int cy_merge_close_output(cy_merge *m)
     cy_os_close(m->out_fd);
     m->out_fd = -1;
     if (rc < 0) return cy_err_errno(db, rc, "fdatasync", path);
-    if (m->hlen + 24 > m->hcap) {
-        uint8_t *p = cy_realloc(m->hint, m->hlen + 24 + 8);
-        if (!p) return cy_err(db, CALYPSO_ENOMEM, "merge hint");
-        m->hint = p;
-        m->hcap = m->hlen + 32;
-    }
-    if (m->hlen == 0) {
-        memcpy(m->hint, "CYHINT01", 8);
-        m->hlen = 8;
-    }
-    uint8_t *t = m->hint + m->hlen;
-    cy_put_u64(t, m->out_size);
-    cy_put_u64(t + 8, m->hcount);
-    cy_put_u32(t + 16, cy_crc(m->hint, m->hlen + 16, NULL, 0));
-    memcpy(t + 20, "HEND", 4);
+    if (cy_hint_finish(&m->hint, m->out_size)) return cy_err(db, CALYPSO_ENOMEM, "merge hint");
     char name[32];
     snprintf(name, sizeof name, "%010u.hint", fid);
     m->out_sizes[m->noutputs - 1] = m->out_size;
-    m->hint_sizes[m->noutputs - 1] = m->hlen + 24;
-    rc = cy_dir_write_file(db, m->dir, name, m->hint, m->hlen + 24);
-    m->hlen = 0;
-    m->hcount = 0;
+    m->hint_sizes[m->noutputs - 1] = m->hint.len;
+    rc = cy_dir_write_file(db, m->dir, name, m->hint.p, m->hint.len);
+    m->hint.len = 0;
+    m->hint.count = 0;
     return rc;
 }
 
@@ -6584,7 +6554,7 @@ static int cy_merge_emit(cy_merge *m, const cy_rec *r, const uint8_t *rec, uint6
         m->relocs = p;
         m->rcap = nc;
     }
-    if (cy_merge_hint_put(m, r, rec + r->hdr, m->out_size, size) ||
+    if (cy_hint_add(&m->hint, r, rec + r->hdr, m->out_size, size) ||
         cy_keylist_push(&m->keys, rec + r->hdr, (size_t)r->klen))
         return cy_err(db, CALYPSO_ENOMEM, "merge bookkeeping");
     m->relocs[m->nrelocs++] = (cy_reloc){ old_fid, fid, (uint32_t)size, old_off, m->out_size,
@@ -6802,7 +6772,7 @@ static void cy_merge_free(cy_merge *m)
     cy_free(m->outputs);
     cy_free(m->out_sizes);
     cy_free(m->hint_sizes);
-    cy_free(m->hint);
+    cy_free(m->hint.p);
     cy_free(m->relocs);
     cy_keylist_free(&m->keys);
 }

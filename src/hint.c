@@ -28,9 +28,7 @@
 #define CY_HINT_END     "HEND"
 #define CY_HINT_TRAILER 24u
 
-typedef struct cy_buf { uint8_t *p; size_t len, cap; } cy_buf;
-
-static int cy_buf_reserve(cy_buf *b, size_t more)
+static int cy_hint_reserve(cy_hint_buf *b, size_t more)
 {
     if (b->len + more <= b->cap) return 0;
     size_t nc = b->cap ? b->cap * 2 : 65536;
@@ -42,10 +40,14 @@ static int cy_buf_reserve(cy_buf *b, size_t more)
     return 0;
 }
 
-static int cy_hint_entry(cy_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
-                         uint64_t size)
+CY_INTERNAL int cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
+                            uint64_t size)
 {
-    if (cy_buf_reserve(b, 1 + 40 + r->klen)) return CALYPSO_ENOMEM;
+    if (cy_hint_reserve(b, 8 + 1 + 40 + r->klen)) return CALYPSO_ENOMEM;
+    if (b->len == 0) {
+        memcpy(b->p, CY_HINT_MAGIC, 8);
+        b->len = 8;
+    }
     uint8_t *p = b->p + b->len;
     *p++ = (uint8_t)r->type;
     if (r->type == CY_REC_PUT_TTL) p += cy_varint_put(p, r->expiry);
@@ -54,23 +56,33 @@ static int cy_hint_entry(cy_buf *b, const cy_rec *r, const uint8_t *key, uint64_
     p += cy_varint_put(p, size);
     memcpy(p, key, r->klen);
     b->len = (size_t)(p - b->p) + r->klen;
+    b->count++;
     return 0;
 }
 
+CY_INTERNAL int cy_hint_finish(cy_hint_buf *b, uint64_t data_size)
+{
+    if (cy_hint_reserve(b, 8 + CY_HINT_TRAILER)) return CALYPSO_ENOMEM;
+    if (b->len == 0) {
+        memcpy(b->p, CY_HINT_MAGIC, 8);
+        b->len = 8;
+    }
+    uint8_t *t = b->p + b->len;
+    cy_put_u64(t, data_size);
+    cy_put_u64(t + 8, b->count);
+    cy_put_u32(t + 16, cy_crc(b->p, b->len + 16, NULL, 0));
+    memcpy(t + 20, CY_HINT_END, 4);
+    b->len += CY_HINT_TRAILER;
+    return CALYPSO_OK;
+}
+
 /* Reads datafile fid (sealed, synced) and builds its hint in b. */
-static int cy_hint_build(calypso *db, uint32_t fid, cy_buf *b, uint64_t *data_size,
-                         uint64_t *count)
+static int cy_hint_build(calypso *db, uint32_t fid, cy_hint_buf *b, uint64_t *data_size)
 {
     cy_scan s;
     int rc = cy_scan_open(&s, db, fid, -1);
     if (rc) return rc;
     *data_size = s.size;
-    if (cy_buf_reserve(b, 8)) {
-        cy_scan_close(&s);
-        return cy_err(db, CALYPSO_ENOMEM, "building the hint of %s", s.path);
-    }
-    memcpy(b->p, CY_HINT_MAGIC, 8);
-    b->len = 8;
     for (uint64_t off = 0; off < s.size && !rc;) {
         cy_rec r;
         const uint8_t *p = NULL;
@@ -83,9 +95,8 @@ static int cy_hint_build(calypso *db, uint32_t fid, cy_buf *b, uint64_t *data_si
                         (unsigned long long)off, why);
         } else {
             uint64_t size = r.hdr + r.klen + r.vlen;
-            if (cy_hint_entry(b, &r, p + r.hdr, off, size))
+            if (cy_hint_add(b, &r, p + r.hdr, off, size))
                 rc = cy_err(db, CALYPSO_ENOMEM, "building the hint of %s", s.path);
-            (*count)++;
             off += size;
         }
     }
@@ -95,17 +106,11 @@ static int cy_hint_build(calypso *db, uint32_t fid, cy_buf *b, uint64_t *data_si
 
 CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
 {
-    cy_buf b = { 0 };
-    uint64_t data_size = 0, count = 0;
-    int rc = cy_hint_build(db, fid, &b, &data_size, &count);
-    if (!rc && cy_buf_reserve(&b, CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
+    cy_hint_buf b = { 0 };
+    uint64_t data_size = 0;
+    int rc = cy_hint_build(db, fid, &b, &data_size);
+    if (!rc && cy_hint_finish(&b, data_size)) rc = cy_err(db, CALYPSO_ENOMEM, "hint trailer");
     if (!rc) {
-        uint8_t *t = b.p + b.len;
-        cy_put_u64(t, data_size);
-        cy_put_u64(t + 8, count);
-        cy_put_u32(t + 16, cy_crc(b.p, b.len + 16, NULL, 0));
-        memcpy(t + 20, CY_HINT_END, 4);
-        b.len += CY_HINT_TRAILER;
         char name[32];
         snprintf(name, sizeof name, "%010u.hint", fid);
         rc = cy_dir_write_file(db, db->path, name, b.p, b.len);

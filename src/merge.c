@@ -66,8 +66,7 @@ typedef struct cy_merge {
     uint64_t  *out_sizes, *hint_sizes;       /* per output, as written  */
     int        out_fd;
     uint64_t   out_size;
-    uint8_t   *hint;    size_t hlen, hcap;     /* hint of the current output */
-    uint64_t   hcount;
+    cy_hint_buf hint;                        /* hint of the current output */
     cy_keylist keys;
     cy_reloc  *relocs;  size_t nrelocs, rcap;
     uint32_t   next_fid;
@@ -213,33 +212,6 @@ CY_INTERNAL int cy_merge_recover(calypso *db)
 
 // >> writing outputs ---------------------------------------------------------------
 
-static int cy_merge_hint_put(cy_merge *m, const cy_rec *r, const uint8_t *key, uint64_t off,
-                             uint64_t size)
-{
-    if (m->hlen + 48 + r->klen > m->hcap) {
-        size_t nc = m->hcap ? m->hcap * 2 : 65536;
-        while (nc < m->hlen + 48 + r->klen) nc *= 2;
-        uint8_t *p = cy_realloc(m->hint, nc);
-        if (!p) return CALYPSO_ENOMEM;
-        m->hint = p;
-        m->hcap = nc;
-    }
-    if (m->hlen == 0) {
-        memcpy(m->hint, "CYHINT01", 8);
-        m->hlen = 8;
-    }
-    uint8_t *p = m->hint + m->hlen;
-    *p++ = (uint8_t)r->type;
-    if (r->type == CY_REC_PUT_TTL) p += cy_varint_put(p, r->expiry);
-    p += cy_varint_put(p, r->klen);
-    p += cy_varint_put(p, off);
-    p += cy_varint_put(p, size);
-    memcpy(p, key, r->klen);
-    m->hlen = (size_t)(p - m->hint) + r->klen;
-    m->hcount++;
-    return CALYPSO_OK;
-}
-
 /* Syncs and closes the current output and writes its hint. */
 static int cy_merge_close_output(cy_merge *m)
 {
@@ -252,28 +224,14 @@ static int cy_merge_close_output(cy_merge *m)
     cy_os_close(m->out_fd);
     m->out_fd = -1;
     if (rc < 0) return cy_err_errno(db, rc, "fdatasync", path);
-    if (m->hlen + 24 > m->hcap) {
-        uint8_t *p = cy_realloc(m->hint, m->hlen + 24 + 8);
-        if (!p) return cy_err(db, CALYPSO_ENOMEM, "merge hint");
-        m->hint = p;
-        m->hcap = m->hlen + 32;
-    }
-    if (m->hlen == 0) {
-        memcpy(m->hint, "CYHINT01", 8);
-        m->hlen = 8;
-    }
-    uint8_t *t = m->hint + m->hlen;
-    cy_put_u64(t, m->out_size);
-    cy_put_u64(t + 8, m->hcount);
-    cy_put_u32(t + 16, cy_crc(m->hint, m->hlen + 16, NULL, 0));
-    memcpy(t + 20, "HEND", 4);
+    if (cy_hint_finish(&m->hint, m->out_size)) return cy_err(db, CALYPSO_ENOMEM, "merge hint");
     char name[32];
     snprintf(name, sizeof name, "%010u.hint", fid);
     m->out_sizes[m->noutputs - 1] = m->out_size;
-    m->hint_sizes[m->noutputs - 1] = m->hlen + 24;
-    rc = cy_dir_write_file(db, m->dir, name, m->hint, m->hlen + 24);
-    m->hlen = 0;
-    m->hcount = 0;
+    m->hint_sizes[m->noutputs - 1] = m->hint.len;
+    rc = cy_dir_write_file(db, m->dir, name, m->hint.p, m->hint.len);
+    m->hint.len = 0;
+    m->hint.count = 0;
     return rc;
 }
 
@@ -324,7 +282,7 @@ static int cy_merge_emit(cy_merge *m, const cy_rec *r, const uint8_t *rec, uint6
         m->relocs = p;
         m->rcap = nc;
     }
-    if (cy_merge_hint_put(m, r, rec + r->hdr, m->out_size, size) ||
+    if (cy_hint_add(&m->hint, r, rec + r->hdr, m->out_size, size) ||
         cy_keylist_push(&m->keys, rec + r->hdr, (size_t)r->klen))
         return cy_err(db, CALYPSO_ENOMEM, "merge bookkeeping");
     m->relocs[m->nrelocs++] = (cy_reloc){ old_fid, fid, (uint32_t)size, old_off, m->out_size,
@@ -542,7 +500,7 @@ static void cy_merge_free(cy_merge *m)
     cy_free(m->outputs);
     cy_free(m->out_sizes);
     cy_free(m->hint_sizes);
-    cy_free(m->hint);
+    cy_free(m->hint.p);
     cy_free(m->relocs);
     cy_keylist_free(&m->keys);
 }
