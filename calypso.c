@@ -5558,7 +5558,34 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
     return rc;
 }
 
-int calypso_delete_all(calypso *db)
+#define CY_DB_DELETE_BATCH 65536
+
+/* Lists up to max keys from the start of the keydir. kd_lock held. */
+static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out)
+{
+    cy_art_iter it;
+    cy_art_iter_init(&it, &db->keydir);
+    int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    while (ok == 1 && out->n < max) {
+        size_t klen;
+        const uint8_t *k = cy_art_iter_key(&it, &klen);
+        if ((ok = cy_keylist_push(out, k, klen)) < 0) break;
+        ok = cy_art_iter_next(&it);
+    }
+    cy_art_iter_free(&it);
+    return ok < 0 ? ok : CALYPSO_OK;
+}
+
+/* Lists up to max expired keys. kd_lock held. */
+static int cy_db_list_expired(calypso *db, size_t max, cy_keylist *out)
+{
+    return cy_ttl_expired(db, cy_now_ms(), max, out);
+}
+
+/* Deletes, batch by batch, the keys that `list` names until it names none
+ * (or, with only_expired, fewer than a batch: no more have expired). */
+static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_keylist *),
+                               int only_expired)
 {
     int rc = cy_db_writable(db);
     if (rc) return rc;
@@ -5566,42 +5593,25 @@ int calypso_delete_all(calypso *db)
     for (;;) {
         cy_keylist_clear(&keys);
         pthread_rwlock_rdlock(&db->kd_lock);
-        cy_art_iter it;
-        cy_art_iter_init(&it, &db->keydir);
-        int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
-        while (ok == 1 && keys.n < 65536) {
-            size_t klen;
-            const uint8_t *k = cy_art_iter_key(&it, &klen);
-            if ((ok = cy_keylist_push(&keys, k, klen)) < 0) break;
-            ok = cy_art_iter_next(&it);
-        }
-        cy_art_iter_free(&it);
+        rc = list(db, CY_DB_DELETE_BATCH, &keys);
         pthread_rwlock_unlock(&db->kd_lock);
-        if (ok < 0) { rc = cy_err(db, CALYPSO_ENOMEM, "listing keys to delete"); break; }
+        if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
         if (keys.n == 0) break;
-        if ((rc = cy_db_delete_keys(db, &keys, 0))) break;
+        if ((rc = cy_db_delete_keys(db, &keys, only_expired))) break;
+        if (only_expired && keys.n < CY_DB_DELETE_BATCH) break;
     }
     cy_keylist_free(&keys);
     return rc;
 }
 
+int calypso_delete_all(calypso *db)
+{
+    return cy_db_delete_listed(db, cy_db_list_first, 0);
+}
+
 int calypso_run_gc(calypso *db)
 {
-    int rc = cy_db_writable(db);
-    if (rc) return rc;
-    cy_keylist keys = { 0 };
-    for (;;) {
-        cy_keylist_clear(&keys);
-        pthread_rwlock_rdlock(&db->kd_lock);
-        rc = cy_ttl_expired(db, cy_now_ms(), 65536, &keys);
-        pthread_rwlock_unlock(&db->kd_lock);
-        if (rc) { rc = cy_err(db, rc, "listing expired keys"); break; }
-        if (keys.n == 0) break;
-        if ((rc = cy_db_delete_keys(db, &keys, 1))) break;
-        if (keys.n < 65536) break;
-    }
-    cy_keylist_free(&keys);
-    return rc;
+    return cy_db_delete_listed(db, cy_db_list_expired, 1);
 }
 
 // >> figures ---------------------------------------------------------------------
