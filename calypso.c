@@ -6344,6 +6344,7 @@ typedef struct cy_merge {
     char       dir[4200];     /* <db>/merge                            */
     uint32_t  *inputs;  uint32_t ninputs;    /* in replay order         */
     uint32_t  *sorted_inputs;                /* the same, by fid        */
+    cy_file  **dropped;                      /* inputs taken off the table */
     uint32_t  *outputs; uint32_t noutputs, outcap;
     uint64_t  *out_sizes, *hint_sizes;       /* per output, as written  */
     int        out_fd;
@@ -6717,6 +6718,7 @@ static int cy_merge_cmp_fid(const void *a, const void *b)
 static void cy_merge_drop_inputs(cy_merge *m)
 {
     calypso *db = m->db;
+    uint32_t ndropped = 0;
     pthread_mutex_lock(&db->write_mu);
     pthread_rwlock_wrlock(&db->kd_lock);
     pthread_rwlock_wrlock(&db->files_lock);
@@ -6729,13 +6731,21 @@ static void cy_merge_drop_inputs(cy_merge *m)
             continue;
         }
         db->dead -= f->dead;
-        cy_files_release(db, f);
-        cy_free(f);
+        if (f->fd >= 0 || f->map) db->open_files--;
+        m->dropped[ndropped++] = f;
     }
     db->nfiles = w;
     pthread_rwlock_unlock(&db->files_lock);
     pthread_rwlock_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
+    /* Out of the table, no reader can reach them: unmapping (tearing down
+     * the page tables of a large file takes milliseconds) needs no lock. */
+    for (uint32_t i = 0; i < ndropped; i++) {
+        cy_file *f = m->dropped[i];
+        if (f->map) cy_os_munmap(f->map, f->map_len);
+        if (f->fd >= 0) cy_os_close(f->fd);
+        cy_free(f);
+    }
 }
 
 // >> running a merge ------------------------------------------------------------------
@@ -6752,6 +6762,7 @@ static int cy_merge_pick_inputs(cy_merge *m)
     uint32_t n = 0;
     m->inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
     m->sorted_inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
+    m->dropped = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->dropped);
     m->next_fid = CY_FID_MERGED;
     for (uint32_t pass = 0; pass < 2 && m->inputs && m->sorted_inputs; pass++) {
         for (uint32_t i = 0; i < db->nfiles; i++) {
@@ -6766,7 +6777,8 @@ static int cy_merge_pick_inputs(cy_merge *m)
     pthread_rwlock_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     if (rc) return rc;
-    if (!m->inputs || !m->sorted_inputs) return cy_err(db, CALYPSO_ENOMEM, "merge inputs");
+    if (!m->inputs || !m->sorted_inputs || !m->dropped)
+        return cy_err(db, CALYPSO_ENOMEM, "merge inputs");
     if (m->next_fid > CY_LOC_FIDMASK - 100000)
         return cy_err(db, CALYPSO_EIO, "merged file ids exhausted");
     qsort(m->sorted_inputs, n, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
@@ -6779,6 +6791,7 @@ static void cy_merge_free(cy_merge *m)
     if (m->out_fd >= 0) cy_os_close(m->out_fd);
     cy_free(m->inputs);
     cy_free(m->sorted_inputs);
+    cy_free(m->dropped);
     cy_free(m->outputs);
     cy_free(m->out_sizes);
     cy_free(m->hint_sizes);
