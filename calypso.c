@@ -48,11 +48,19 @@
 #define CY_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define CY_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CY_UNUSED      __attribute__((unused))
+#define CY_INLINE      inline __attribute__((always_inline))
+#define CY_PREFETCH(p) __builtin_prefetch(p)
 #else
 #define CY_LIKELY(x)   (x)
 #define CY_UNLIKELY(x) (x)
 #define CY_UNUSED
+#define CY_INLINE      inline
+#define CY_PREFETCH(p) ((void)(p))
 #endif
+
+/* A prefetch must sit in the function that wants the data, or in a
+ * CY_INLINE helper: GCC judges a function whose only effect is a prefetch
+ * to be pure and deletes every call to it. */
 
 /* In the amalgamation, internals are static; test hooks and helpers that a
  * given build does not call are then unused, which is fine. */
@@ -271,6 +279,14 @@ CY_INTERNAL int cy_art_iter_prev(cy_art_iter *it);   /* 1 moved, 0 at end */
 /* Borrowed from the leaf; valid until the tree changes. */
 CY_INTERNAL const uint8_t *cy_art_iter_key(const cy_art_iter *it, size_t *klen);
 CY_INTERNAL const cy_loc  *cy_art_iter_loc(const cy_art_iter *it);
+/* The current leaf as an opaque reference (NULL when not positioned),
+ * valid until the tree changes. A scan collects a run of references first,
+ * prefetching each, and reads them after: leaves lie in allocation order,
+ * not key order, so each is a cache miss that this lets overlap. */
+CY_INTERNAL const void    *cy_art_iter_ref(const cy_art_iter *it);
+CY_INTERNAL const void    *cy_art_ref_addr(const void *ref);  /* to prefetch */
+CY_INTERNAL const uint8_t *cy_art_ref_key(const void *ref, size_t *klen);
+CY_INTERNAL const cy_loc  *cy_art_ref_loc(const void *ref);
 
 /* For tests: walks the whole tree checking its invariants (entries per
  * node, sorted children, prefixes agreeing with the leaves, count and bytes)
@@ -2917,6 +2933,28 @@ CY_INTERNAL const cy_loc *cy_art_iter_loc(const cy_art_iter *it)
 {
     const void *l = it->leaf;
     return l ? cy_art_leaf_loc(l) : NULL;
+}
+
+CY_INTERNAL const void *cy_art_iter_ref(const cy_art_iter *it)
+{
+    return it->leaf;
+}
+
+/* Where the leaf's bytes begin: its loc, then its key. */
+CY_INTERNAL const void *cy_art_ref_addr(const void *ref)
+{
+    return (const void *)cy_art_leaf_addr(ref);
+}
+
+CY_INTERNAL const uint8_t *cy_art_ref_key(const void *ref, size_t *klen)
+{
+    *klen = cy_art_leaf_klen(ref);
+    return cy_art_leaf_key(ref);
+}
+
+CY_INTERNAL const cy_loc *cy_art_ref_loc(const void *ref)
+{
+    return cy_art_leaf_loc(ref);
 }
 
 // >> walks ------------------------------------------------------------------------
@@ -5882,7 +5920,7 @@ int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *
 #include <string.h>
 
 #define CY_CURSOR_WINDOW 128
-#define CY_CURSOR_AHEAD  8    /* records prefetched ahead of the position */
+#define CY_CURSOR_AHEAD  16   /* records prefetched ahead of the position */
 
 typedef struct cy_cursor_ent {
     cy_loc         loc;
@@ -5928,6 +5966,17 @@ void calypso_cursor_close(calypso_cursor *c)
     cy_free(c);
 }
 
+/* Prefetches the lines of window record i (the first few lines of a big
+ * one: past those the hardware prefetcher follows the copy). */
+static CY_INLINE void cy_cursor_prefetch(calypso_cursor *c, size_t i)
+{
+    if (i >= c->keys.n || !c->ent[i].at) return;
+    uintptr_t a = (uintptr_t)c->ent[i].at, end = a + c->ent[i].loc.size;
+    a &= ~(uintptr_t)63u;
+    for (int lines = 0; a < end && lines < 4; a += 64, lines++)
+        CY_PREFETCH((const void *)a);
+}
+
 /* Notes where each record of the window is mapped, and prefetches the
  * first few: an ordered walk reads records in key order, which is random
  * order in the files, so each value is a cache miss that prefetching lets
@@ -5949,12 +5998,7 @@ static void cy_cursor_locate(calypso_cursor *c, size_t n)
     }
     pthread_rwlock_unlock(&db->files_lock);
     for (size_t i = 0; i < n && i < CY_CURSOR_AHEAD; i++)
-        if (c->ent[i].at) __builtin_prefetch(c->ent[i].at);
-}
-
-static void cy_cursor_prefetch(calypso_cursor *c, size_t i)
-{
-    if (i < c->keys.n && c->ent[i].at) __builtin_prefetch(c->ent[i].at);
+        cy_cursor_prefetch(c, i);
 }
 
 /* Fills the window from a seek; with `backward`, collects towards smaller
@@ -5967,20 +6011,32 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     c->valid = c->have_val = 0;
     size_t n = 0;
     uint64_t now = cy_now_ms();
+    const void *refs[CY_CURSOR_WINDOW];
     pthread_rwlock_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
     int rc = cy_art_iter_seek(&it, op, key, klen);
     while (rc == 1 && n < CY_CURSOR_WINDOW) {
-        size_t kl;
-        const uint8_t *k = cy_art_iter_key(&it, &kl);
-        const cy_loc *l = cy_art_iter_loc(&it);
-        uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
-        if (!exp || exp > now) {
-            if ((rc = cy_keylist_push(&c->keys, k, kl)) < 0) break;
+        /* Walk the inner nodes first, prefetching each leaf, then read
+         * the leaves: their misses overlap instead of adding up. */
+        size_t m = 0;
+        for (; rc == 1 && n + m < CY_CURSOR_WINDOW; m++) {
+            refs[m] = cy_art_iter_ref(&it);
+            const uint8_t *leaf = cy_art_ref_addr(refs[m]);
+            CY_PREFETCH(leaf);                          /* loc and key start */
+            CY_PREFETCH(leaf + sizeof(cy_loc) + 31);    /* up to 32 key bytes */
+            rc = backward ? cy_art_iter_prev(&it) : cy_art_iter_next(&it);
+        }
+        for (size_t i = 0; i < m; i++) {
+            size_t kl;
+            const uint8_t *k = cy_art_ref_key(refs[i], &kl);
+            const cy_loc *l = cy_art_ref_loc(refs[i]);
+            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
+            if (exp && exp <= now) continue;
+            int prc = cy_keylist_push(&c->keys, k, kl);
+            if (prc < 0) { rc = prc; break; }
             c->ent[n++] = (cy_cursor_ent){ *l, exp, NULL };
         }
-        rc = backward ? cy_art_iter_prev(&it) : cy_art_iter_next(&it);
     }
     cy_art_iter_free(&it);
     pthread_rwlock_unlock(&db->kd_lock);
@@ -6298,7 +6354,13 @@ CY_INTERNAL void cy_bg_kick(calypso *db)
  * the whole old state or the whole new one):
  *   1. seal the active file (writers go on in a new one);
  *   2. copy live, unexpired records (checksums verified) into merge/, with
- *      hint files; fdatasync each; fsync merge/;
+ *      hint files; fdatasync each; fsync merge/. The copy walks the keydir
+ *      in key order, so merged files hold their records sorted by key: an
+ *      ordered scan after a merge reads them front to back, and the next
+ *      open builds the keydir from hints in key order (leaves laid out in
+ *      key order too). When the inputs outnumber max_open_files, reading
+ *      them in key order would map and unmap files over and over, so the
+ *      copy scans each input front to back instead (file order);
  *   3. write merge/COMMIT naming the inputs, atomically: the merge is now
  *      decided; open finishes it if we crash after this point;
  *   4. rename the outputs into the database directory; fsync it;
@@ -6318,6 +6380,8 @@ CY_INTERNAL void cy_bg_kick(calypso *db)
 #include <string.h>
 
 #define CY_MERGE_SWAP_BATCH 4096
+#define CY_MERGE_WALK_BATCH 512          /* keys per keydir visit          */
+#define CY_MERGE_OUT_BUF    (1u << 20)   /* output written in 1 MiB pieces */
 
 /* Test hook: called at each named step of a merge (see cy_merge_run), so
  * that a test can stop the process dead there and check what open finds. */
@@ -6326,6 +6390,12 @@ static void (*cy_merge_hook)(const char *point);
 CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point))
 {
     cy_merge_hook = fn;
+}
+
+static int cy_merge_cmp_fid(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 static void cy_merge_at(const char *point)
@@ -6348,7 +6418,8 @@ typedef struct cy_merge {
     uint32_t  *outputs; uint32_t noutputs, outcap;
     uint64_t  *out_sizes, *hint_sizes;       /* per output, as written  */
     int        out_fd;
-    uint64_t   out_size;
+    uint64_t   out_size;                     /* of the current output, buffered bytes included */
+    uint8_t   *obuf;  size_t olen, ocap;     /* its tail not yet written */
     cy_hint_buf hint;                        /* hint of the current output */
     cy_keylist keys;
     cy_reloc  *relocs;  size_t nrelocs, rcap;
@@ -6496,14 +6567,30 @@ CY_INTERNAL int cy_merge_recover(calypso *db)
 // >> writing outputs ---------------------------------------------------------------
 
 /* Syncs and closes the current output and writes its hint. */
+/* Writes the buffered tail of the current output. */
+static int cy_merge_flush(cy_merge *m)
+{
+    if (m->olen == 0) return CALYPSO_OK;
+    int rc = cy_os_pwrite(m->out_fd, m->obuf, m->olen, m->out_size - m->olen);
+    if (rc < 0) {
+        char path[4400];
+        cy_merge_path(m, m->outputs[m->noutputs - 1], "data", path, sizeof path);
+        return cy_err_errno(m->db, rc, "write", path);
+    }
+    m->olen = 0;
+    return CALYPSO_OK;
+}
+
 static int cy_merge_close_output(cy_merge *m)
 {
     if (m->out_fd < 0) return CALYPSO_OK;
     calypso *db = m->db;
     uint32_t fid = m->outputs[m->noutputs - 1];
     char path[4400];
+    int rc = cy_merge_flush(m);
+    if (rc) return rc;
     cy_merge_path(m, fid, "data", path, sizeof path);
-    int rc = cy_os_fdatasync(m->out_fd);
+    rc = cy_os_fdatasync(m->out_fd);
     cy_os_close(m->out_fd);
     m->out_fd = -1;
     if (rc < 0) return cy_err_errno(db, rc, "fdatasync", path);
@@ -6543,35 +6630,65 @@ static int cy_merge_open_output(cy_merge *m)
     return CALYPSO_OK;
 }
 
-/* Appends one live record to the outputs and notes its move. */
-static int cy_merge_emit(cy_merge *m, const cy_rec *r, const uint8_t *rec, uint64_t size,
-                         uint32_t old_fid, uint64_t old_off)
+/* Makes room for a record of size bytes at the end of the output buffer:
+ * starts a new output when the current one would pass max_datafile_size,
+ * writes the buffer out when it is full. */
+static int cy_merge_reserve(cy_merge *m, uint64_t size)
 {
     calypso *db = m->db;
     int rc;
     if (m->out_fd >= 0 && m->out_size > 0 && m->out_size + size > db->opt.max_datafile_size)
         if ((rc = cy_merge_close_output(m))) return rc;
     if (m->out_fd < 0 && (rc = cy_merge_open_output(m))) return rc;
-    uint32_t fid = m->outputs[m->noutputs - 1];
-    if ((rc = cy_os_pwrite(m->out_fd, rec, (size_t)size, m->out_size)) < 0) {
-        char path[4400];
-        cy_merge_path(m, fid, "data", path, sizeof path);
-        return cy_err_errno(db, rc, "write", path);
-    }
-    if (m->nrelocs == m->rcap) {
-        size_t nc = m->rcap ? m->rcap * 2 : 1024;
-        cy_reloc *p = cy_realloc(m->relocs, nc * sizeof *p);
-        if (!p) return cy_err(db, CALYPSO_ENOMEM, "merge relocations");
-        m->relocs = p;
-        m->rcap = nc;
-    }
-    if (cy_hint_add(&m->hint, r, rec + r->hdr, m->out_size, size) ||
-        cy_keylist_push(&m->keys, rec + r->hdr, (size_t)r->klen))
-        return cy_err(db, CALYPSO_ENOMEM, "merge bookkeeping");
-    m->relocs[m->nrelocs++] = (cy_reloc){ old_fid, fid, (uint32_t)size, old_off, m->out_size,
-                                          m->keys.n - 1 };
-    m->out_size += size;
+    if (m->olen + size <= m->ocap) return CALYPSO_OK;
+    if ((rc = cy_merge_flush(m))) return rc;
+    if (size <= m->ocap) return CALYPSO_OK;
+    size_t cap = size > CY_MERGE_OUT_BUF ? (size_t)size : CY_MERGE_OUT_BUF;
+    uint8_t *p = cy_realloc(m->obuf, cap);
+    if (!p) return cy_err(db, CALYPSO_ENOMEM, "merge buffer of %zu bytes", cap);
+    m->obuf = p;
+    m->ocap = cap;
     return CALYPSO_OK;
+}
+
+static int cy_merge_grow_relocs(cy_merge *m)
+{
+    if (m->nrelocs < m->rcap) return CALYPSO_OK;
+    size_t nc = m->rcap ? m->rcap * 2 : 1024;
+    cy_reloc *p = cy_realloc(m->relocs, nc * sizeof *p);
+    if (!p) return cy_err(m->db, CALYPSO_ENOMEM, "merge relocations");
+    m->relocs = p;
+    m->rcap = nc;
+    return CALYPSO_OK;
+}
+
+/* Takes the record just copied to the end of the buffer (size bytes,
+ * parsed as r) into the output: hint entry, key, relocation. */
+static int cy_merge_note_copy(cy_merge *m, const cy_rec *r, uint64_t size, uint32_t old_fid,
+                              uint64_t old_off)
+{
+    const uint8_t *key = m->obuf + m->olen + r->hdr;
+    int rc = cy_merge_grow_relocs(m);
+    if (rc) return rc;
+    if (cy_hint_add(&m->hint, r, key, m->out_size, size) ||
+        cy_keylist_push(&m->keys, key, (size_t)r->klen))
+        return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
+    m->relocs[m->nrelocs++] = (cy_reloc){ old_fid, m->outputs[m->noutputs - 1], (uint32_t)size,
+                                          old_off, m->out_size, m->keys.n - 1 };
+    m->olen += (size_t)size;
+    m->out_size += size;
+    if (m->nrelocs == 1) cy_merge_at("copying");
+    return CALYPSO_OK;
+}
+
+/* Appends one live record to the outputs and notes its move. */
+static int cy_merge_emit(cy_merge *m, const cy_rec *r, const uint8_t *rec, uint64_t size,
+                         uint32_t old_fid, uint64_t old_off)
+{
+    int rc = cy_merge_reserve(m, size);
+    if (rc) return rc;
+    memcpy(m->obuf + m->olen, rec, (size_t)size);
+    return cy_merge_note_copy(m, r, size, old_fid, old_off);
 }
 
 /* 1 if the record at (fid, off) is what the keydir points at. */
@@ -6589,23 +6706,19 @@ static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, ui
 /* An expired record is not copied: no older copy of its key survives the
  * merge (every older file is an input), so no tombstone is needed. The swap
  * drops the key from the keydir if it still points here. */
-static int cy_merge_note_expired(cy_merge *m, const cy_rec *r, const uint8_t *key,
-                                 uint32_t fid, uint64_t off, uint64_t size)
+static int cy_merge_note_expired(cy_merge *m, const uint8_t *key, size_t klen, uint32_t fid,
+                                 uint64_t off, uint64_t size)
 {
-    if (m->nrelocs == m->rcap) {
-        size_t nc = m->rcap ? m->rcap * 2 : 1024;
-        cy_reloc *p = cy_realloc(m->relocs, nc * sizeof *p);
-        if (!p) return cy_err(m->db, CALYPSO_ENOMEM, "merge relocations");
-        m->relocs = p;
-        m->rcap = nc;
-    }
-    if (cy_keylist_push(&m->keys, key, (size_t)r->klen))
+    int rc = cy_merge_grow_relocs(m);
+    if (rc) return rc;
+    if (cy_keylist_push(&m->keys, key, (size_t)klen))
         return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
     m->relocs[m->nrelocs++] = (cy_reloc){ fid, 0, (uint32_t)size, off, 0, m->keys.n - 1 };
+    if (m->nrelocs == 1) cy_merge_at("copying");
     return CALYPSO_OK;
 }
 
-/* Copies the live records of one input datafile. */
+/* Copies the live records of one input datafile, in file order. */
 static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
 {
     calypso *db = m->db;
@@ -6628,14 +6741,144 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
         uint64_t rsize = r.hdr + r.klen + r.vlen;
         if (cy_merge_is_live(m, &r, p + r.hdr, fid, off)) {
             if (r.expiry && r.expiry <= m->now)
-                rc = cy_merge_note_expired(m, &r, p + r.hdr, fid, off, rsize);
+                rc = cy_merge_note_expired(m, p + r.hdr, (size_t)r.klen, fid, off, rsize);
             else
                 rc = cy_merge_emit(m, &r, p, rsize, fid, off);
-            if (!rc && m->nrelocs == 1) cy_merge_at("copying");
         }
         off += rsize;
     }
     cy_scan_close(&s);
+    return rc;
+}
+
+static int cy_merge_is_input(const cy_merge *m, uint32_t fid)
+{
+    return bsearch(&fid, m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs,
+                   cy_merge_cmp_fid) != NULL;
+}
+
+typedef struct cy_merge_src {      /* a live record to copy, found in the keydir */
+    cy_loc   loc;
+    uint64_t expiry;
+} cy_merge_src;
+
+/* Collects the next keys (after m's resume key, or from the first) whose
+ * records lie in the inputs, with their locations: at most
+ * CY_MERGE_WALK_BATCH keys visited per call, under kd_lock shared. Leaves
+ * are prefetched a batch ahead of reading them, as a cursor does. Returns
+ * 1 if the keydir has more, 0 at its end, or a negative code. */
+static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src, size_t *nsrc,
+                               cy_keylist *resume)
+{
+    calypso *db = m->db;
+    const void *refs[CY_MERGE_WALK_BATCH];
+    size_t n = 0, m_refs = 0;
+    cy_keylist_clear(keys);
+    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_art_iter it;
+    cy_art_iter_init(&it, &db->keydir);
+    int rc;
+    if (resume->n) {
+        size_t rl;
+        const uint8_t *rk = cy_keylist_at(resume, 0, &rl);
+        rc = cy_art_iter_seek(&it, CY_SEEK_GT, rk, rl);
+    } else {
+        rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    }
+    for (; rc == 1 && m_refs < CY_MERGE_WALK_BATCH; m_refs++) {
+        refs[m_refs] = cy_art_iter_ref(&it);
+        const uint8_t *leaf = cy_art_ref_addr(refs[m_refs]);
+        CY_PREFETCH(leaf);
+        CY_PREFETCH(leaf + sizeof(cy_loc) + 31);
+        rc = cy_art_iter_next(&it);
+    }
+    uint32_t last_fid = 0;
+    int last_in = 0;
+    for (size_t i = 0; i < m_refs && rc >= 0; i++) {
+        size_t kl;
+        const uint8_t *k = cy_art_ref_key(refs[i], &kl);
+        const cy_loc *l = cy_art_ref_loc(refs[i]);
+        uint32_t fid = l->fid & CY_LOC_FIDMASK;
+        if (fid != last_fid) {
+            last_fid = fid;
+            last_in = cy_merge_is_input(m, fid);
+        }
+        if (last_in) {
+            if (cy_keylist_push(keys, k, kl) < 0) { rc = CALYPSO_ENOMEM; break; }
+            src[n++] = (cy_merge_src){ *l, (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0 };
+        }
+        if (i + 1 == m_refs) {
+            cy_keylist_clear(resume);
+            if (cy_keylist_push(resume, k, kl) < 0) rc = CALYPSO_ENOMEM;
+        }
+    }
+    cy_art_iter_free(&it);
+    pthread_rwlock_unlock(&db->kd_lock);
+    *nsrc = n;
+    return rc;
+}
+
+typedef struct cy_merge_read {
+    cy_merge   *m;
+    const void *key;
+    size_t      klen;
+    uint32_t    fid, size;
+    uint64_t    off;
+    cy_rec      rec;
+} cy_merge_read;
+
+/* Verifies one input record against its key and copies it to the end of
+ * the output buffer (room reserved). Runs on the mapped bytes, under
+ * files_lock shared: no I/O here. */
+static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
+{
+    cy_merge_read *q = ctx;
+    cy_rec *r = &q->rec;
+    if (cy_rec_parse(rec, q->size, r) != 1 || r->type == CY_REC_DEL || r->klen != q->klen ||
+        r->hdr + r->klen + r->vlen != q->size || memcmp(rec + r->hdr, q->key, q->klen) != 0 ||
+        cy_crc(rec + 4, q->size - 4, NULL, 0) != r->crc) {
+        char path[4096];
+        cy_dir_data_path(q->m->db, q->fid, path, sizeof path);
+        return cy_err(q->m->db, CALYPSO_ECORRUPT, "%s at offset %llu: record does not match "
+                      "the keydir; merge abandoned", path, (unsigned long long)q->off);
+    }
+    memcpy(q->m->obuf + q->m->olen, rec, q->size);
+    return CALYPSO_OK;
+}
+
+/* Copies every live record of the inputs in key order (see the file
+ * comment). Records are read through the file table's mappings, verified,
+ * and written out through the output buffer. */
+static int cy_merge_copy_by_key(cy_merge *m)
+{
+    calypso *db = m->db;
+    cy_keylist keys = { 0 }, resume = { 0 };
+    cy_merge_src *src = cy_malloc(CY_MERGE_WALK_BATCH * sizeof *src);
+    int rc = src ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "merge walk");
+    for (int more = 1; !rc && more;) {
+        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+            break;
+        }
+        size_t n;
+        more = cy_merge_walk_batch(m, &keys, src, &n, &resume);
+        if (more < 0) { rc = cy_err(db, more, "merge walk"); break; }
+        for (size_t i = 0; i < n && !rc; i++) {
+            cy_merge_read q = { .m = m, .fid = src[i].loc.fid & CY_LOC_FIDMASK,
+                                .size = src[i].loc.size, .off = src[i].loc.off };
+            q.key = cy_keylist_at(&keys, i, &q.klen);
+            if (src[i].expiry && src[i].expiry <= m->now) {
+                rc = cy_merge_note_expired(m, q.key, q.klen, q.fid, q.off, q.size);
+                continue;
+            }
+            if ((rc = cy_merge_reserve(m, q.size))) break;
+            rc = cy_files_with_record(db, q.fid, q.off, q.size, cy_merge_copy_record, &q);
+            if (!rc) rc = cy_merge_note_copy(m, &q.rec, q.size, q.fid, q.off);
+        }
+    }
+    cy_free(src);
+    cy_keylist_free(&keys);
+    cy_keylist_free(&resume);
     return rc;
 }
 
@@ -6706,12 +6949,6 @@ static void cy_merge_swap_keydir(cy_merge *m)
         pthread_rwlock_unlock(&db->kd_lock);
         pthread_mutex_unlock(&db->write_mu);
     }
-}
-
-static int cy_merge_cmp_fid(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* Drops the inputs from the table; their dead bytes go with them. */
@@ -6797,6 +7034,7 @@ static void cy_merge_free(cy_merge *m)
     cy_free(m->hint_sizes);
     cy_free(m->hint.p);
     cy_free(m->relocs);
+    cy_free(m->obuf);
     cy_keylist_free(&m->keys);
 }
 
@@ -6817,7 +7055,10 @@ static int cy_merge_run(calypso *db)
         return rc;
     }
     cy_merge_at("started");
-    for (uint32_t i = 0; i < m.ninputs && !rc; i++) rc = cy_merge_copy_file(&m, m.inputs[i]);
+    if (m.ninputs <= db->opt.max_open_files)
+        rc = cy_merge_copy_by_key(&m);
+    else
+        for (uint32_t i = 0; i < m.ninputs && !rc; i++) rc = cy_merge_copy_file(&m, m.inputs[i]);
     if (!rc) rc = cy_merge_close_output(&m);
     if (!rc && (rc = cy_os_sync_dir(m.dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m.dir);
     if (!rc) cy_merge_at("copied");

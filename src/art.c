@@ -1341,6 +1341,28 @@ CY_INTERNAL const cy_loc *cy_art_iter_loc(const cy_art_iter *it)
     return l ? cy_art_leaf_loc(l) : NULL;
 }
 
+CY_INTERNAL const void *cy_art_iter_ref(const cy_art_iter *it)
+{
+    return it->leaf;
+}
+
+/* Where the leaf's bytes begin: its loc, then its key. */
+CY_INTERNAL const void *cy_art_ref_addr(const void *ref)
+{
+    return (const void *)cy_art_leaf_addr(ref);
+}
+
+CY_INTERNAL const uint8_t *cy_art_ref_key(const void *ref, size_t *klen)
+{
+    *klen = cy_art_leaf_klen(ref);
+    return cy_art_leaf_key(ref);
+}
+
+CY_INTERNAL const cy_loc *cy_art_ref_loc(const void *ref)
+{
+    return cy_art_leaf_loc(ref);
+}
+
 // >> walks ------------------------------------------------------------------------
 
 CY_INTERNAL int cy_art_walk_prefix(const cy_art *t, const void *prefix, size_t plen,

@@ -27,11 +27,19 @@
 #define CY_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define CY_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CY_UNUSED      __attribute__((unused))
+#define CY_INLINE      inline __attribute__((always_inline))
+#define CY_PREFETCH(p) __builtin_prefetch(p)
 #else
 #define CY_LIKELY(x)   (x)
 #define CY_UNLIKELY(x) (x)
 #define CY_UNUSED
+#define CY_INLINE      inline
+#define CY_PREFETCH(p) ((void)(p))
 #endif
+
+/* A prefetch must sit in the function that wants the data, or in a
+ * CY_INLINE helper: GCC judges a function whose only effect is a prefetch
+ * to be pure and deletes every call to it. */
 
 /* In the amalgamation, internals are static; test hooks and helpers that a
  * given build does not call are then unused, which is fine. */
@@ -250,6 +258,14 @@ CY_INTERNAL int cy_art_iter_prev(cy_art_iter *it);   /* 1 moved, 0 at end */
 /* Borrowed from the leaf; valid until the tree changes. */
 CY_INTERNAL const uint8_t *cy_art_iter_key(const cy_art_iter *it, size_t *klen);
 CY_INTERNAL const cy_loc  *cy_art_iter_loc(const cy_art_iter *it);
+/* The current leaf as an opaque reference (NULL when not positioned),
+ * valid until the tree changes. A scan collects a run of references first,
+ * prefetching each, and reads them after: leaves lie in allocation order,
+ * not key order, so each is a cache miss that this lets overlap. */
+CY_INTERNAL const void    *cy_art_iter_ref(const cy_art_iter *it);
+CY_INTERNAL const void    *cy_art_ref_addr(const void *ref);  /* to prefetch */
+CY_INTERNAL const uint8_t *cy_art_ref_key(const void *ref, size_t *klen);
+CY_INTERNAL const cy_loc  *cy_art_ref_loc(const void *ref);
 
 /* For tests: walks the whole tree checking its invariants (entries per
  * node, sorted children, prefixes agreeing with the leaves, count and bytes)

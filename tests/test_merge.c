@@ -4,7 +4,10 @@
  * - contents: every kind of record (overwrites, deletes, empty values,
  *   binary and prefix keys, values larger than a datafile, TTLs) reads back
  *   the same after a merge and after reopening from the merged hint files;
- *   on disk only the live records remain, no tombstone, no dead byte;
+ *   on disk only the live records remain, no tombstone, no dead byte; the
+ *   merged files hold them in key order (and with more inputs than
+ *   max_open_files, where the merge copies file by file, the contents are
+ *   the same);
  * - a second calypso_merge while one runs gets CALYPSO_EMERGING, at every
  *   step of the first (held there by the merge hook), and reads, writes,
  *   deletes and walks go on meanwhile; what they did wins over the merge;
@@ -157,11 +160,47 @@ static void merge_now(calypso *db)
     MU_OK(db, rc);
 }
 
-static void test_merge_keeps_contents(void **state)
+/* Checks that the merged files, taken in id order, hold their records in
+ * strictly ascending key order. */
+typedef struct sorted_check {
+    uint8_t  prev[64];
+    size_t   prev_len;
+    int      have_prev;
+    uint64_t merged_records, out_of_order;
+} sorted_check;
+
+static void sorted_check_cb(const cy_rec *r, const uint8_t *key, uint32_t fid, void *ctx)
 {
-    (void)state;
+    sorted_check *c = ctx;
+    if (!(fid & CY_FID_MERGED)) return;
+    assert_true(r->klen <= sizeof c->prev);
+    if (c->have_prev && mu_keycmp(c->prev, c->prev_len, key, (size_t)r->klen) >= 0)
+        c->out_of_order++;
+    memcpy(c->prev, key, (size_t)r->klen);
+    c->prev_len = (size_t)r->klen;
+    c->have_prev = 1;
+    c->merged_records++;
+}
+
+static void expect_merged_sorted(const char *dir)
+{
+    sorted_check c = { 0 };
+    mu_census_dir(dir, cy_now_ms(), sorted_check_cb, &c);
+    assert_true(c.merged_records > 0);
+    if (c.out_of_order)
+        print_error("%llu of %llu merged records out of key order\n",
+                    (unsigned long long)c.out_of_order, (unsigned long long)c.merged_records);
+    assert_int_equal(c.out_of_order, 0);
+}
+
+/* by_key: the default, where the merge copies in key order; otherwise
+ * max_open_files is smaller than the number of inputs and the merge copies
+ * each file in turn. Both must keep every live record and only those. */
+static void merge_keeps_contents(int by_key)
+{
     char *dir = tu_tmpdir();
     calypso_options o = mu_quiet_opts(16 << 10);
+    if (!by_key) o.max_open_files = 2;
     calypso *db = mu_open(dir, &o);
     mu_ref r = { 0 };
     prep_db(db, &r);
@@ -195,6 +234,7 @@ static void test_merge_keeps_contents(void **state)
     int nhint = mu_list_fids(dir, "hint", fids, 256);
     assert_int_equal((uint64_t)nhint, c.merged_files);
     for (int i = 0; i < nhint; i++) assert_true(fids[i] & CY_FID_MERGED);
+    if (by_key) expect_merged_sorted(dir);
 
     MU_OK(db, calypso_reopen(db));
     mu_ref_check(db, &r);
@@ -208,6 +248,7 @@ static void test_merge_keeps_contents(void **state)
     c = mu_census_dir(dir, cy_now_ms(), NULL, NULL);
     assert_int_equal(c.records, mu_ref_live(&r));
     assert_int_equal(c.tombstones, 0);
+    if (by_key) expect_merged_sorted(dir);
     mu_close(db);
     db = mu_open(dir, &o);
     mu_ref_check(db, &r);
@@ -215,6 +256,18 @@ static void test_merge_keeps_contents(void **state)
     mu_clock_reset();
     mu_ref_free(&r);
     tu_rmrf(dir);
+}
+
+static void test_merge_keeps_contents(void **state)
+{
+    (void)state;
+    merge_keeps_contents(1);
+}
+
+static void test_merge_keeps_contents_in_file_order(void **state)
+{
+    (void)state;
+    merge_keeps_contents(0);
 }
 
 static void test_merge_empty_and_readonly(void **state)
@@ -1456,6 +1509,7 @@ int main(void)
     mu_default_tmpdir();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_keeps_contents),
+        cmocka_unit_test(test_merge_keeps_contents_in_file_order),
         cmocka_unit_test(test_merge_empty_and_readonly),
         cmocka_unit_test(test_second_merge_gets_emerging_at_every_step),
         cmocka_unit_test(test_merge_in_progress_does_not_spin),
