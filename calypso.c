@@ -3468,6 +3468,11 @@ CY_INTERNAL int  cy_db_usable(calypso *db);
 CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
                                uint64_t expiry, void **out, void *buf, size_t cap,
                                size_t *vlen);
+/* 1 if the size bytes at rec are a whole, checksummed put of key with
+ * that expiry (as a keydir entry promises); then *voff and *vlen say where
+ * its value is in rec. 0 otherwise. */
+CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
+                                    size_t klen, uint64_t expiry, size_t *voff, size_t *vlen);
 
 // >> merge (merge.c) -----------------------------------------------------------------
 /* Ids of merged datafiles have this bit; they replay before regular ones. */
@@ -5406,7 +5411,6 @@ typedef struct cy_read {
     calypso    *db;
     const void *key;
     size_t      klen;
-    int         type;
     uint64_t    expiry;
     uint32_t    fid, size;
     uint64_t    off;
@@ -5416,23 +5420,33 @@ typedef struct cy_read {
     size_t     *vlen;
 } cy_read;
 
+CY_INTERNAL int cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
+                                   size_t klen, uint64_t expiry, size_t *voff, size_t *vlen)
+{
+    cy_rec r;
+    int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
+    if (cy_rec_parse(rec, size, &r) != 1 || r.type != type || r.expiry != expiry ||
+        r.klen != klen || r.hdr + r.klen + r.vlen != size ||
+        memcmp(rec + r.hdr, key, klen) != 0 || cy_crc(rec + 4, size - 4, NULL, 0) != r.crc)
+        return 0;
+    *voff = (size_t)(r.hdr + r.klen);
+    *vlen = (size_t)r.vlen;
+    return 1;
+}
+
 /* Verifies a record against what the keydir promised and copies its value
  * out. Runs on the mapped bytes, under files_lock shared. */
 static int cy_db_read_record(const uint8_t *rec, void *ctx)
 {
     cy_read *q = ctx;
-    cy_rec r;
-    if (cy_rec_parse(rec, q->size, &r) != 1 || r.type != q->type || r.expiry != q->expiry ||
-        r.klen != q->klen || r.hdr + r.klen + r.vlen != q->size ||
-        memcmp(rec + r.hdr, q->key, q->klen) != 0 ||
-        cy_crc(rec + 4, q->size - 4, NULL, 0) != r.crc) {
+    size_t voff, n;
+    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &voff, &n)) {
         char path[4096];
         cy_dir_data_path(q->db, q->fid, path, sizeof path);
         return cy_err(q->db, CALYPSO_ECHECKSUM, "%s at offset %llu", path,
                       (unsigned long long)q->off);
     }
-    size_t n = (size_t)r.vlen;
-    const uint8_t *val = rec + r.hdr + r.klen;
+    const uint8_t *val = rec + voff;
     *q->vlen = n;
     if (q->out) {
         if (!(*q->out = cy_malloc(n ? n : 1)))
@@ -5449,7 +5463,7 @@ static int cy_db_read_record(const uint8_t *rec, void *ctx)
 CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
                               uint64_t expiry, void **out, void *buf, size_t cap, size_t *vlen)
 {
-    cy_read q = { db, key, klen, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, expiry,
+    cy_read q = { db, key, klen, expiry,
                   loc->fid & CY_LOC_FIDMASK, loc->size, loc->off, out, buf, cap, vlen };
     return cy_files_with_record(db, q.fid, loc->off, loc->size, cy_db_read_record, &q);
 }
@@ -5911,6 +5925,14 @@ int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *
  * from the location noted with its key (one copy out of a mapping). If a
  * merge has removed that file meanwhile, the key is looked up again.
  *
+ * Values are read ahead, like a file's pages: while the caller reads the
+ * values of consecutive keys, each read verifies and copies the values of
+ * the next 2, 4, ... 64 keys of the window too (at most CY_CURSOR_VBYTES
+ * bytes) under one hold of files_lock, so a scan pays for the lock once
+ * per run instead of once per value. A record the run cannot take from a
+ * mapping, or that fails verification, ends the run; it is then read on
+ * its own, which reports what is wrong with it.
+ *
  * What a cursor sees: every key that exists for the whole walk, once, in
  * order; keys written or deleted meanwhile may or may not be seen, and a
  * value is the one current when its window was filled (or newer). Expired
@@ -5921,12 +5943,16 @@ int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *
 
 #define CY_CURSOR_WINDOW 128
 #define CY_CURSOR_AHEAD  16   /* records prefetched ahead of the position */
+#define CY_CURSOR_RUNMAX 64   /* values read ahead in one run, at most    */
+#define CY_CURSOR_VBYTES (256u << 10)   /* ... and bytes, unless just one */
 
 typedef struct cy_cursor_ent {
     cy_loc         loc;
     uint64_t       expiry;
     const uint8_t *at;    /* where the record was mapped at fill time: only
                              a prefetch hint, never read through          */
+    size_t         vat;   /* its value in vals, for entries [vfrom, vto)  */
+    size_t         vlen;
 } cy_cursor_ent;
 
 struct calypso_cursor {
@@ -5940,6 +5966,10 @@ struct calypso_cursor {
     uint8_t      *val;              /* the current value (owned)            */
     size_t        vlen, vcap;
     int           have_val;
+    uint8_t      *vals;             /* values read ahead, back to back      */
+    size_t        vals_cap;
+    size_t        vfrom, vto;       /* window entries whose values are in vals */
+    unsigned      run;              /* consecutive runs read: sizes the next */
     uint8_t      *edge;             /* a copy of an edge key for refills    */
     size_t        edge_len, edge_cap;
 };
@@ -5962,6 +5992,7 @@ void calypso_cursor_close(calypso_cursor *c)
     if (!c) return;
     cy_keylist_free(&c->keys);
     cy_free(c->val);
+    cy_free(c->vals);
     cy_free(c->edge);
     cy_free(c);
 }
@@ -6009,6 +6040,8 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     calypso *db = c->db;
     cy_keylist_clear(&c->keys);
     c->valid = c->have_val = 0;
+    c->vfrom = c->vto = 0;
+    c->run = 0;
     size_t n = 0;
     uint64_t now = cy_now_ms();
     const void *refs[CY_CURSOR_WINDOW];
@@ -6035,7 +6068,7 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
             if (exp && exp <= now) continue;
             int prc = cy_keylist_push(&c->keys, k, kl);
             if (prc < 0) { rc = prc; break; }
-            c->ent[n++] = (cy_cursor_ent){ *l, exp, NULL };
+            c->ent[n++] = (cy_cursor_ent){ *l, exp, NULL, 0, 0 };
         }
     }
     cy_art_iter_free(&it);
@@ -6167,10 +6200,67 @@ int calypso_cursor_key(calypso_cursor *c, const void **key, size_t *klen)
     return CALYPSO_OK;
 }
 
+/* Reads ahead the values of window entries from, from + 1, ... (at most
+ * n) straight out of their mappings into vals, under one hold of
+ * files_lock. Returns how many it read: it stops at a record not mapped,
+ * one that fails verification, or when vals is full. */
+static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
+{
+    calypso *db = c->db;
+    size_t end = from + n < c->keys.n ? from + n : c->keys.n, used = 0, i;
+    uint32_t fid = 0;
+    cy_file *f = NULL;
+    pthread_rwlock_rdlock(&db->files_lock);
+    for (i = from; i < end; i++) {
+        cy_cursor_ent *e = &c->ent[i];
+        uint32_t want = e->loc.fid & CY_LOC_FIDMASK;
+        if (!f || fid != want) {
+            if (!(f = cy_files_find(db, want))) break;
+            fid = want;
+            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
+                             __ATOMIC_RELAXED);
+        }
+        if (!f->map || e->loc.off + e->loc.size > f->map_len) break;
+        const uint8_t *rec = f->map + e->loc.off;
+        size_t klen, voff, vl;
+        const uint8_t *k = cy_keylist_at(&c->keys, i, &klen);
+        if (!cy_db_check_record(rec, e->loc.size, k, klen, e->expiry, &voff, &vl)) break;
+        if (used + vl > c->vals_cap) {
+            if (i > from && used + vl > CY_CURSOR_VBYTES) break;
+            size_t cap = c->vals_cap ? c->vals_cap : 4096;
+            while (cap < used + vl) cap *= 2;
+            uint8_t *p = cy_realloc(c->vals, cap);
+            if (!p) break;
+            c->vals = p;
+            c->vals_cap = cap;
+        }
+        if (vl) memcpy(c->vals + used, rec + voff, vl);
+        e->vat = used;
+        e->vlen = vl;
+        used += vl;
+    }
+    pthread_rwlock_unlock(&db->files_lock);
+    c->vfrom = from;
+    c->vto = i;
+    return i - from;
+}
+
 int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
 {
     if (!c || !val || !vlen) return CALYPSO_EINVAL;
     if (!c->valid) return CALYPSO_ENOTFOUND;
+    if (!c->have_val && (c->pos < c->vfrom || c->pos >= c->vto)) {
+        /* A run that picks up where the last one ended doubles. */
+        c->run = c->vto > c->vfrom && c->pos == c->vto ? c->run + 1 : 0;
+        size_t n = c->run < 6 ? (size_t)1 << c->run : CY_CURSOR_RUNMAX;
+        cy_cursor_read_ahead(c, c->pos, n);
+    }
+    if (!c->have_val && c->pos >= c->vfrom && c->pos < c->vto) {
+        const cy_cursor_ent *e = &c->ent[c->pos];
+        *val = c->vals ? (const void *)(c->vals + e->vat) : (const void *)"";
+        *vlen = e->vlen;
+        return CALYPSO_OK;
+    }
     if (!c->have_val) {
         calypso *db = c->db;
         size_t klen;

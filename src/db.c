@@ -467,7 +467,6 @@ typedef struct cy_read {
     calypso    *db;
     const void *key;
     size_t      klen;
-    int         type;
     uint64_t    expiry;
     uint32_t    fid, size;
     uint64_t    off;
@@ -477,23 +476,33 @@ typedef struct cy_read {
     size_t     *vlen;
 } cy_read;
 
+CY_INTERNAL int cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
+                                   size_t klen, uint64_t expiry, size_t *voff, size_t *vlen)
+{
+    cy_rec r;
+    int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
+    if (cy_rec_parse(rec, size, &r) != 1 || r.type != type || r.expiry != expiry ||
+        r.klen != klen || r.hdr + r.klen + r.vlen != size ||
+        memcmp(rec + r.hdr, key, klen) != 0 || cy_crc(rec + 4, size - 4, NULL, 0) != r.crc)
+        return 0;
+    *voff = (size_t)(r.hdr + r.klen);
+    *vlen = (size_t)r.vlen;
+    return 1;
+}
+
 /* Verifies a record against what the keydir promised and copies its value
  * out. Runs on the mapped bytes, under files_lock shared. */
 static int cy_db_read_record(const uint8_t *rec, void *ctx)
 {
     cy_read *q = ctx;
-    cy_rec r;
-    if (cy_rec_parse(rec, q->size, &r) != 1 || r.type != q->type || r.expiry != q->expiry ||
-        r.klen != q->klen || r.hdr + r.klen + r.vlen != q->size ||
-        memcmp(rec + r.hdr, q->key, q->klen) != 0 ||
-        cy_crc(rec + 4, q->size - 4, NULL, 0) != r.crc) {
+    size_t voff, n;
+    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &voff, &n)) {
         char path[4096];
         cy_dir_data_path(q->db, q->fid, path, sizeof path);
         return cy_err(q->db, CALYPSO_ECHECKSUM, "%s at offset %llu", path,
                       (unsigned long long)q->off);
     }
-    size_t n = (size_t)r.vlen;
-    const uint8_t *val = rec + r.hdr + r.klen;
+    const uint8_t *val = rec + voff;
     *q->vlen = n;
     if (q->out) {
         if (!(*q->out = cy_malloc(n ? n : 1)))
@@ -510,7 +519,7 @@ static int cy_db_read_record(const uint8_t *rec, void *ctx)
 CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
                               uint64_t expiry, void **out, void *buf, size_t cap, size_t *vlen)
 {
-    cy_read q = { db, key, klen, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, expiry,
+    cy_read q = { db, key, klen, expiry,
                   loc->fid & CY_LOC_FIDMASK, loc->size, loc->off, out, buf, cap, vlen };
     return cy_files_with_record(db, q.fid, loc->off, loc->size, cy_db_read_record, &q);
 }

@@ -245,6 +245,11 @@ CY_INTERNAL int  cy_db_usable(calypso *db);
 CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
                                uint64_t expiry, void **out, void *buf, size_t cap,
                                size_t *vlen);
+/* 1 if the size bytes at rec are a whole, checksummed put of key with
+ * that expiry (as a keydir entry promises); then *voff and *vlen say where
+ * its value is in rec. 0 otherwise. */
+CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
+                                    size_t klen, uint64_t expiry, size_t *voff, size_t *vlen);
 
 // >> merge (merge.c) -----------------------------------------------------------------
 /* Ids of merged datafiles have this bit; they replay before regular ones. */

@@ -1,10 +1,14 @@
 /*
  * test_cursor.c: calypso_cursor_* against a sorted reference: first, last,
  * seek, seek_le, next and prev across window refills, keys and values,
- * expired keys skipped, writes and merges between moves, bad arguments.
+ * expired keys skipped, writes and merges between moves, bad arguments,
+ * and values read ahead (big and empty ones, a damaged record mid-run).
  */
 #include "testutil.h"
 #include "engine.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #define NKEYS 1000
 
@@ -222,6 +226,74 @@ static void test_expired_skipped_and_empty(void **state)
     tu_rmrf(dir);
 }
 
+/* Values read ahead: every value right, through runs that outgrow the
+ * byte budget (values of 300 KiB), empty values, and a damaged record in
+ * the middle of a run, which fails with CALYPSO_ECHECKSUM when (and only
+ * when) its own value is asked for. Then every third value only. */
+static void test_read_ahead(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    calypso_options_default(&o);
+    o.merge_trigger_ratio = -1;
+    calypso *db;
+    assert_int_equal(calypso_open(dir, &o, &db), 0);
+    enum { N = 300, BIG = 300 << 10 };
+    uint8_t *big = malloc(BIG);
+    assert_non_null(big);
+    char key[16];
+    for (int i = 0; i < N; i++) {
+        int kl = snprintf(key, sizeof key, "r%03d", i);
+        size_t vl = i % 50 == 7 ? BIG : i % 10 == 3 ? 0 : (size_t)(10 + i);
+        for (size_t j = 0; j < vl; j++) big[j] = (uint8_t)(i * 31 + j);
+        assert_int_equal(calypso_put(db, key, (size_t)kl, big, vl), 0);
+    }
+    /* Damage the last value byte of r150 behind the engine's back. */
+    uint64_t exp;
+    pthread_rwlock_rdlock(&db->kd_lock);
+    const cy_loc *l = cy_keydir_get(db, "r150", 4, &exp);
+    assert_non_null(l);
+    cy_loc bad = *l;
+    pthread_rwlock_unlock(&db->kd_lock);
+    char path[4096];
+    cy_dir_data_path(db, bad.fid & CY_LOC_FIDMASK, path, sizeof path);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t b;
+    assert_int_equal(pread(fd, &b, 1, (off_t)(bad.off + bad.size - 1)), 1);
+    b ^= 0x5a;
+    assert_int_equal(pwrite(fd, &b, 1, (off_t)(bad.off + bad.size - 1)), 1);
+    close(fd);
+
+    calypso_cursor *c;
+    assert_int_equal(calypso_cursor_open(db, &c), 0);
+    for (int stride = 1; stride <= 3; stride += 2) {
+        int i = 0, rc = calypso_cursor_first(c);
+        for (; rc == 0; i++, rc = calypso_cursor_next(c)) {
+            if (i % stride) continue;
+            const void *v;
+            size_t vl;
+            int vrc = calypso_cursor_value(c, &v, &vl);
+            if (i == 150) {
+                assert_int_equal(vrc, CALYPSO_ECHECKSUM);
+                continue;
+            }
+            assert_int_equal(vrc, 0);
+            size_t want = i % 50 == 7 ? BIG : i % 10 == 3 ? 0 : (size_t)(10 + i);
+            assert_int_equal(vl, want);
+            for (size_t j = 0; j < vl; j++)
+                if (((const uint8_t *)v)[j] != (uint8_t)(i * 31 + j)) fail_msg("r%03d byte %zu", i, j);
+        }
+        assert_int_equal(rc, CALYPSO_ENOTFOUND);
+        assert_int_equal(i, N);
+    }
+    calypso_cursor_close(c);
+    calypso_close(db);
+    free(big);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_seek_modes),
         cmocka_unit_test(test_changes_between_moves),
         cmocka_unit_test(test_expired_skipped_and_empty),
+        cmocka_unit_test(test_read_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
