@@ -3248,6 +3248,42 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
 
 #include <pthread.h>
 
+// >> locks --------------------------------------------------------------------
+/* The engine's critical sections are short (a tree lookup or update, a
+ * table edit, an append), shorter than putting a thread to sleep and
+ * waking it (a futex call each way and two trips through the scheduler).
+ * So a thread that finds kd_lock or files_lock taken spins for a few
+ * microseconds before it sleeps; without that, two threads doing 90%
+ * gets and 10% puts spend most of their time in futex calls. */
+#define CY_LOCK_SPINS 256
+
+static inline void cy_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static inline void cy_rdlock(pthread_rwlock_t *l)
+{
+    for (int i = 0; i < CY_LOCK_SPINS; i++) {
+        if (pthread_rwlock_tryrdlock(l) == 0) return;
+        cy_cpu_relax();
+    }
+    pthread_rwlock_rdlock(l);
+}
+
+static inline void cy_wrlock(pthread_rwlock_t *l)
+{
+    for (int i = 0; i < CY_LOCK_SPINS; i++) {
+        if (pthread_rwlock_trywrlock(l) == 0) return;
+        cy_cpu_relax();
+    }
+    pthread_rwlock_wrlock(l);
+}
+
 // >> file table ---------------------------------------------------------------
 
 typedef struct cy_file {
@@ -3286,7 +3322,8 @@ struct calypso {
     cy_file        **files;       /* sorted by fid                           */
     uint32_t         nfiles, files_cap, open_files; /* open: fd or mapping */
     cy_file         *active;      /* NULL on a read-only handle              */
-    uint64_t         tick;
+    uint64_t         tick;        /* advanced when a file is opened: reads
+                                     stamp their file with it (cy_files_touch) */
 
     uint8_t         *wbuf;        /* record encoding buffer (write_mu)       */
     size_t           wcap;
@@ -3360,6 +3397,18 @@ CY_INTERNAL int      cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t 
  * mapping itself under files_lock shared when the file is mapped, else on a
  * copy read with pread. Returns fn's result, or CALYPSO_ENOTFOUND when the
  * file is gone (a merge removed it: look the key up again). */
+/* Marks f as read now, for LRU eviction. The clock only moves when a file
+ * is opened, so a read stores (rarely) and never read-modify-writes a
+ * shared word: readers on several cores do not bounce a cache line. Files
+ * read since the last open tie, which is all eviction needs. Under
+ * files_lock shared. */
+static inline void cy_files_touch(calypso *db, cy_file *f)
+{
+    uint64_t now = __atomic_load_n(&db->tick, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&f->last_used, __ATOMIC_RELAXED) != now)
+        __atomic_store_n(&f->last_used, now, __ATOMIC_RELAXED);
+}
+
 typedef int (*cy_record_fn)(const uint8_t *rec, void *ctx);
 CY_INTERNAL int      cy_files_with_record(calypso *db, uint32_t fid, uint64_t off,
                                           uint32_t size, cy_record_fn fn, void *ctx);
@@ -4004,14 +4053,14 @@ static int cy_files_copy(calypso *db, cy_file *f, void *a, size_t alen, void *b,
 CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
                                 void *b, size_t blen, uint64_t off)
 {
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->files_lock);
     cy_file *f = cy_files_find(db, fid);
     int rc = f ? cy_files_copy(db, f, a, alen, b, blen, off) : CALYPSO_ENOTFOUND;
     pthread_rwlock_unlock(&db->files_lock);
     if (rc != 1) return rc;
     /* Not open: open it and read under the exclusive lock, so that no
      * other reader can evict it in between. */
-    pthread_rwlock_wrlock(&db->files_lock);
+    cy_wrlock(&db->files_lock);
     f = cy_files_find(db, fid);
     rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
     if (!rc) rc = cy_files_copy(db, f, a, alen, b, blen, off);
@@ -4022,13 +4071,12 @@ CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
 CY_INTERNAL int cy_files_with_record(calypso *db, uint32_t fid, uint64_t off, uint32_t size,
                                      cy_record_fn fn, void *ctx)
 {
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->files_lock);
     cy_file *f = cy_files_find(db, fid);
     if (f && f->map && off + size <= f->map_len) {
         /* The common case: verify and copy straight out of the page cache,
          * no syscall and no intermediate buffer. */
-        __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
-                         __ATOMIC_RELAXED);
+        cy_files_touch(db, f);
         int rc = fn(f->map + off, ctx);
         pthread_rwlock_unlock(&db->files_lock);
         return rc;
@@ -4189,7 +4237,7 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
         cy_os_unlink(path);
         return cy_err_errno(db, rc, "fsync directory", db->path);
     }
-    pthread_rwlock_wrlock(&db->files_lock);
+    cy_wrlock(&db->files_lock);
     rc = cy_files_add(db, fid, fd, 0, 0);
     if (!rc) {
         rc = cy_files_activate(db, cy_files_find(db, fid));
@@ -4222,7 +4270,7 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->sync_mu);
     if ((rc = cy_files_create(db, old->fid + 1))) return rc;
-    pthread_rwlock_wrlock(&db->files_lock);
+    cy_wrlock(&db->files_lock);
     old->sealed = 1;
     /* Its mapping stays for reads; the descriptor is needed no more,
      * unless a record went past the mapping. */
@@ -4863,7 +4911,7 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
         rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
     }
     if (!rc) {
-        pthread_rwlock_rdlock(&db->files_lock);
+        cy_rdlock(&db->files_lock);
         cy_file *f = cy_files_find(db, fid);
         if (f) {
             __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
@@ -5045,7 +5093,13 @@ static void cy_db_init_locks(calypso *db)
     pthread_rwlock_init(&db->kd_lock, &ra);
     pthread_rwlock_init(&db->files_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
-    pthread_mutex_init(&db->write_mu, NULL);
+    /* Writers hold write_mu for an append and a keydir update: spin a
+     * little before sleeping on it, as for the rwlocks (engine.h). */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&db->write_mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_mutex_init(&db->sync_mu, NULL);
     pthread_cond_init(&db->sync_cv, NULL);
     pthread_mutex_init(&db->bg_mu, NULL);
@@ -5220,7 +5274,7 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         /* Lock order write_mu -> files_lock: hold files_lock shared across
          * the fdatasync so the descriptor cannot be closed under it. */
         pthread_mutex_lock(&db->write_mu);
-        pthread_rwlock_rdlock(&db->files_lock);
+        cy_rdlock(&db->files_lock);
         uint64_t target = db->written_seq;
         int fd = db->active ? db->active->fd : -1;
         uint32_t fid = db->active ? db->active->fid : 0;
@@ -5315,7 +5369,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     uint64_t off = 0, seq = 0;
     if (!rc) rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
     if (!rc) {
-        pthread_rwlock_wrlock(&db->kd_lock);
+        cy_wrlock(&db->kd_lock);
         rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
         pthread_rwlock_unlock(&db->kd_lock);
         if (rc) {
@@ -5382,7 +5436,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
     int wrote = 0;
     pthread_mutex_lock(&db->write_mu);
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_art_search(&db->keydir, key, klen);
     uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
     pthread_rwlock_unlock(&db->kd_lock);
@@ -5392,7 +5446,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
         uint32_t fid;
         uint64_t off;
         if (!(rc = cy_db_append(db, &iov, 1, size, &fid, &off))) {
-            pthread_rwlock_wrlock(&db->kd_lock);
+            cy_wrlock(&db->kd_lock);
             cy_keydir_apply(db, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
             pthread_rwlock_unlock(&db->kd_lock);
             wrote = 1;
@@ -5478,7 +5532,7 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
     if (rc) return rc;
     for (int attempt = 0; attempt < 8; attempt++) {
         uint64_t expiry;
-        pthread_rwlock_rdlock(&db->kd_lock);
+        cy_rdlock(&db->kd_lock);
         const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
         cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
         pthread_rwlock_unlock(&db->kd_lock);
@@ -5518,7 +5572,7 @@ int calypso_has(calypso *db, const void *key, size_t klen)
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
     uint64_t expiry;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
     pthread_rwlock_unlock(&db->kd_lock);
     return l && (!expiry || expiry > cy_now_ms());
@@ -5531,7 +5585,7 @@ int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_
     if (!rc && !expires_at_ms) rc = cy_err(db, CALYPSO_EINVAL, "calypso_ttl needs an output");
     if (rc) return rc;
     uint64_t expiry;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
     pthread_rwlock_unlock(&db->kd_lock);
     *expires_at_ms = 0;
@@ -5544,7 +5598,7 @@ int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_
 uint64_t calypso_len(calypso *db)
 {
     if (cy_db_usable(db)) return 0;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     uint64_t n = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
     pthread_rwlock_unlock(&db->kd_lock);
     return n;
@@ -5575,7 +5629,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
             struct iovec iov = { buf, used };
             if ((rc = cy_db_append(db, &iov, 1, used, &fid, &off))) break;
             /* Apply exactly the tombstones just written, in order. */
-            pthread_rwlock_wrlock(&db->kd_lock);
+            cy_wrlock(&db->kd_lock);
             for (size_t p = 0; p < used;) {
                 cy_rec r;
                 cy_rec_parse(buf + p, used - p, &r);
@@ -5588,7 +5642,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
             used = 0;
         }
         if (!k) break;
-        pthread_rwlock_rdlock(&db->kd_lock);
+        cy_rdlock(&db->kd_lock);
         uint64_t expiry;
         const cy_loc *l = cy_keydir_get(db, k, klen, &expiry);
         uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
@@ -5644,7 +5698,7 @@ static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_ke
     cy_keylist keys = { 0 };
     for (;;) {
         cy_keylist_clear(&keys);
-        pthread_rwlock_rdlock(&db->kd_lock);
+        cy_rdlock(&db->kd_lock);
         rc = list(db, CY_DB_DELETE_BATCH, &keys);
         pthread_rwlock_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
@@ -5675,8 +5729,8 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
     if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
     memset(st, 0, sizeof *st);
     pthread_mutex_lock(&db->write_mu);
-    pthread_rwlock_rdlock(&db->kd_lock);
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->kd_lock);
+    cy_rdlock(&db->files_lock);
     st->datafiles = db->nfiles;
     /* Bytes the files hold on disk: the active file's space allocated
      * ahead of its data counts too. */
@@ -5699,7 +5753,7 @@ int64_t calypso_reclaimable(calypso *db)
 {
     int rc = cy_db_usable(db);
     if (rc) return rc;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     int64_t dead = (int64_t)db->dead;
     pthread_rwlock_unlock(&db->kd_lock);
     return dead;
@@ -5743,7 +5797,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
 {
     cy_keylist_clear(batch);
     uint64_t now = cy_now_ms();
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
     int rc;
@@ -6015,7 +6069,7 @@ static CY_INLINE void cy_cursor_prefetch(calypso_cursor *c, size_t i)
 static void cy_cursor_locate(calypso_cursor *c, size_t n)
 {
     calypso *db = c->db;
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->files_lock);
     uint32_t fid = 0;
     cy_file *f = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -6045,7 +6099,7 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     size_t n = 0;
     uint64_t now = cy_now_ms();
     const void *refs[CY_CURSOR_WINDOW];
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
     int rc = cy_art_iter_seek(&it, op, key, klen);
@@ -6210,15 +6264,14 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
     size_t end = from + n < c->keys.n ? from + n : c->keys.n, used = 0, i;
     uint32_t fid = 0;
     cy_file *f = NULL;
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->files_lock);
     for (i = from; i < end; i++) {
         cy_cursor_ent *e = &c->ent[i];
         uint32_t want = e->loc.fid & CY_LOC_FIDMASK;
         if (!f || fid != want) {
             if (!(f = cy_files_find(db, want))) break;
             fid = want;
-            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
-                             __ATOMIC_RELAXED);
+            cy_files_touch(db, f);
         }
         if (!f->map || e->loc.off + e->loc.size > f->map_len) break;
         const uint8_t *rec = f->map + e->loc.off;
@@ -6278,7 +6331,7 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
             }
             if (rc != CALYPSO_ENOTFOUND || attempt >= 8) break;
             /* A merge moved the record: take the key's current location. */
-            pthread_rwlock_rdlock(&db->kd_lock);
+            cy_rdlock(&db->kd_lock);
             const cy_loc *l = cy_keydir_get(db, k, klen, &e->expiry);
             if (l) e->loc = *l;
             pthread_rwlock_unlock(&db->kd_lock);
@@ -6314,7 +6367,7 @@ static int cy_bg_hints(calypso *db)
 {
     for (;;) {
         uint32_t fid = 0;
-        pthread_rwlock_rdlock(&db->files_lock);
+        cy_rdlock(&db->files_lock);
         for (uint32_t i = 0; i < db->nfiles && !fid; i++) {
             cy_file *f = db->files[i];
             if (f->sealed && !f->hint_failed &&
@@ -6326,13 +6379,13 @@ static int cy_bg_hints(calypso *db)
         /* A merge may be removing this very file: leave it to the next
          * round rather than race it. */
         if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
-        pthread_rwlock_rdlock(&db->files_lock);
+        cy_rdlock(&db->files_lock);
         int still_there = cy_files_find(db, fid) != NULL;
         pthread_rwlock_unlock(&db->files_lock);
         int rc = still_there ? cy_hint_write(db, fid) : CALYPSO_OK;
         pthread_mutex_unlock(&db->maint_mu);
         if (rc != CALYPSO_OK) {
-            pthread_rwlock_wrlock(&db->files_lock);
+            cy_wrlock(&db->files_lock);
             cy_file *f = cy_files_find(db, fid);
             if (f) f->hint_failed = 1;
             pthread_rwlock_unlock(&db->files_lock);
@@ -6358,7 +6411,7 @@ static void cy_bg_sweep(calypso *db, uint64_t *last)
     uint64_t now = cy_now_ms();
     if (now >= *last && now - *last < db->opt.ttl_sweep_interval_ms) return;
     *last = now;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     uint64_t expired = db->ttl_by_time.count ? cy_ttl_count_expired(db, now) : 0;
     pthread_rwlock_unlock(&db->kd_lock);
     if (expired) calypso_run_gc(db);
@@ -6786,7 +6839,7 @@ static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, ui
                             uint64_t off)
 {
     if (r->type == CY_REC_DEL) return 0;
-    pthread_rwlock_rdlock(&m->db->kd_lock);
+    cy_rdlock(&m->db->kd_lock);
     const cy_loc *l = cy_art_search(&m->db->keydir, key, (size_t)r->klen);
     int live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
     pthread_rwlock_unlock(&m->db->kd_lock);
@@ -6864,7 +6917,7 @@ static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src,
     const void *refs[CY_MERGE_WALK_BATCH];
     size_t n = 0, m_refs = 0;
     cy_keylist_clear(keys);
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
     int rc;
@@ -6998,7 +7051,7 @@ static int cy_merge_add_outputs(cy_merge *m)
     calypso *db = m->db;
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
-    pthread_rwlock_wrlock(&db->files_lock);
+    cy_wrlock(&db->files_lock);
     for (uint32_t i = 0; i < m->noutputs && !rc; i++) {
         if (!(rc = cy_files_add(db, m->outputs[i], -1, m->out_sizes[i], 1))) {
             cy_file *f = cy_files_find(db, m->outputs[i]);
@@ -7018,7 +7071,7 @@ static void cy_merge_swap_keydir(cy_merge *m)
     for (size_t i = 0; i < m->nrelocs;) {
         size_t end = i + CY_MERGE_SWAP_BATCH < m->nrelocs ? i + CY_MERGE_SWAP_BATCH : m->nrelocs;
         pthread_mutex_lock(&db->write_mu);
-        pthread_rwlock_wrlock(&db->kd_lock);
+        cy_wrlock(&db->kd_lock);
         for (; i < end; i++) {
             const cy_reloc *r = &m->relocs[i];
             size_t klen;
@@ -7047,8 +7100,8 @@ static void cy_merge_drop_inputs(cy_merge *m)
     calypso *db = m->db;
     uint32_t ndropped = 0;
     pthread_mutex_lock(&db->write_mu);
-    pthread_rwlock_wrlock(&db->kd_lock);
-    pthread_rwlock_wrlock(&db->files_lock);
+    cy_wrlock(&db->kd_lock);
+    cy_wrlock(&db->files_lock);
     uint32_t w = 0;
     for (uint32_t i = 0; i < db->nfiles; i++) {
         cy_file *f = db->files[i];
@@ -7085,7 +7138,7 @@ static int cy_merge_pick_inputs(cy_merge *m)
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
     if (db->active->size > 0) rc = cy_files_rotate(db);
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->files_lock);
     uint32_t n = 0;
     m->inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
     m->sorted_inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
@@ -7179,7 +7232,7 @@ static int cy_merge_run(calypso *db)
         cy_merge_rmdir(m.dir);
         cy_os_sync_dir(db->path);
         cy_merge_at("done");
-        pthread_rwlock_wrlock(&db->kd_lock);
+        cy_wrlock(&db->kd_lock);
         db->merges++;
         pthread_rwlock_unlock(&db->kd_lock);
     } else {
@@ -7208,7 +7261,7 @@ CY_INTERNAL int cy_merge_due(calypso *db)
 {
     if (db->opt.merge_trigger_ratio < 0) return 0;
     uint64_t total = 0, dead;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     dead = db->dead;
     pthread_rwlock_unlock(&db->kd_lock);
     pthread_mutex_lock(&db->write_mu);
@@ -7296,7 +7349,7 @@ static int cy_backup_dest(calypso *db, const char *dest)
 static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
 {
     pthread_mutex_lock(&db->write_mu);
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->files_lock);
     *n = db->nfiles;
     *items = cy_calloc(db->nfiles ? db->nfiles : 1, sizeof **items);
     for (uint32_t i = 0; *items && i < db->nfiles; i++) {

@@ -77,7 +77,7 @@ static int cy_backup_dest(calypso *db, const char *dest)
 static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
 {
     pthread_mutex_lock(&db->write_mu);
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->files_lock);
     *n = db->nfiles;
     *items = cy_calloc(db->nfiles ? db->nfiles : 1, sizeof **items);
     for (uint32_t i = 0; *items && i < db->nfiles; i++) {

@@ -21,7 +21,7 @@ static int cy_bg_hints(calypso *db)
 {
     for (;;) {
         uint32_t fid = 0;
-        pthread_rwlock_rdlock(&db->files_lock);
+        cy_rdlock(&db->files_lock);
         for (uint32_t i = 0; i < db->nfiles && !fid; i++) {
             cy_file *f = db->files[i];
             if (f->sealed && !f->hint_failed &&
@@ -33,13 +33,13 @@ static int cy_bg_hints(calypso *db)
         /* A merge may be removing this very file: leave it to the next
          * round rather than race it. */
         if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
-        pthread_rwlock_rdlock(&db->files_lock);
+        cy_rdlock(&db->files_lock);
         int still_there = cy_files_find(db, fid) != NULL;
         pthread_rwlock_unlock(&db->files_lock);
         int rc = still_there ? cy_hint_write(db, fid) : CALYPSO_OK;
         pthread_mutex_unlock(&db->maint_mu);
         if (rc != CALYPSO_OK) {
-            pthread_rwlock_wrlock(&db->files_lock);
+            cy_wrlock(&db->files_lock);
             cy_file *f = cy_files_find(db, fid);
             if (f) f->hint_failed = 1;
             pthread_rwlock_unlock(&db->files_lock);
@@ -65,7 +65,7 @@ static void cy_bg_sweep(calypso *db, uint64_t *last)
     uint64_t now = cy_now_ms();
     if (now >= *last && now - *last < db->opt.ttl_sweep_interval_ms) return;
     *last = now;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     uint64_t expired = db->ttl_by_time.count ? cy_ttl_count_expired(db, now) : 0;
     pthread_rwlock_unlock(&db->kd_lock);
     if (expired) calypso_run_gc(db);

@@ -103,7 +103,7 @@ static CY_INLINE void cy_cursor_prefetch(calypso_cursor *c, size_t i)
 static void cy_cursor_locate(calypso_cursor *c, size_t n)
 {
     calypso *db = c->db;
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->files_lock);
     uint32_t fid = 0;
     cy_file *f = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -133,7 +133,7 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     size_t n = 0;
     uint64_t now = cy_now_ms();
     const void *refs[CY_CURSOR_WINDOW];
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
     int rc = cy_art_iter_seek(&it, op, key, klen);
@@ -298,15 +298,14 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
     size_t end = from + n < c->keys.n ? from + n : c->keys.n, used = 0, i;
     uint32_t fid = 0;
     cy_file *f = NULL;
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->files_lock);
     for (i = from; i < end; i++) {
         cy_cursor_ent *e = &c->ent[i];
         uint32_t want = e->loc.fid & CY_LOC_FIDMASK;
         if (!f || fid != want) {
             if (!(f = cy_files_find(db, want))) break;
             fid = want;
-            __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
-                             __ATOMIC_RELAXED);
+            cy_files_touch(db, f);
         }
         if (!f->map || e->loc.off + e->loc.size > f->map_len) break;
         const uint8_t *rec = f->map + e->loc.off;
@@ -366,7 +365,7 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
             }
             if (rc != CALYPSO_ENOTFOUND || attempt >= 8) break;
             /* A merge moved the record: take the key's current location. */
-            pthread_rwlock_rdlock(&db->kd_lock);
+            cy_rdlock(&db->kd_lock);
             const cy_loc *l = cy_keydir_get(db, k, klen, &e->expiry);
             if (l) e->loc = *l;
             pthread_rwlock_unlock(&db->kd_lock);

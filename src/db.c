@@ -101,7 +101,13 @@ static void cy_db_init_locks(calypso *db)
     pthread_rwlock_init(&db->kd_lock, &ra);
     pthread_rwlock_init(&db->files_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
-    pthread_mutex_init(&db->write_mu, NULL);
+    /* Writers hold write_mu for an append and a keydir update: spin a
+     * little before sleeping on it, as for the rwlocks (engine.h). */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&db->write_mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_mutex_init(&db->sync_mu, NULL);
     pthread_cond_init(&db->sync_cv, NULL);
     pthread_mutex_init(&db->bg_mu, NULL);
@@ -276,7 +282,7 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         /* Lock order write_mu -> files_lock: hold files_lock shared across
          * the fdatasync so the descriptor cannot be closed under it. */
         pthread_mutex_lock(&db->write_mu);
-        pthread_rwlock_rdlock(&db->files_lock);
+        cy_rdlock(&db->files_lock);
         uint64_t target = db->written_seq;
         int fd = db->active ? db->active->fd : -1;
         uint32_t fid = db->active ? db->active->fid : 0;
@@ -371,7 +377,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     uint64_t off = 0, seq = 0;
     if (!rc) rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
     if (!rc) {
-        pthread_rwlock_wrlock(&db->kd_lock);
+        cy_wrlock(&db->kd_lock);
         rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
         pthread_rwlock_unlock(&db->kd_lock);
         if (rc) {
@@ -438,7 +444,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
     int wrote = 0;
     pthread_mutex_lock(&db->write_mu);
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_art_search(&db->keydir, key, klen);
     uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
     pthread_rwlock_unlock(&db->kd_lock);
@@ -448,7 +454,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
         uint32_t fid;
         uint64_t off;
         if (!(rc = cy_db_append(db, &iov, 1, size, &fid, &off))) {
-            pthread_rwlock_wrlock(&db->kd_lock);
+            cy_wrlock(&db->kd_lock);
             cy_keydir_apply(db, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
             pthread_rwlock_unlock(&db->kd_lock);
             wrote = 1;
@@ -534,7 +540,7 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
     if (rc) return rc;
     for (int attempt = 0; attempt < 8; attempt++) {
         uint64_t expiry;
-        pthread_rwlock_rdlock(&db->kd_lock);
+        cy_rdlock(&db->kd_lock);
         const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
         cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
         pthread_rwlock_unlock(&db->kd_lock);
@@ -574,7 +580,7 @@ int calypso_has(calypso *db, const void *key, size_t klen)
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
     uint64_t expiry;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
     pthread_rwlock_unlock(&db->kd_lock);
     return l && (!expiry || expiry > cy_now_ms());
@@ -587,7 +593,7 @@ int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_
     if (!rc && !expires_at_ms) rc = cy_err(db, CALYPSO_EINVAL, "calypso_ttl needs an output");
     if (rc) return rc;
     uint64_t expiry;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
     pthread_rwlock_unlock(&db->kd_lock);
     *expires_at_ms = 0;
@@ -600,7 +606,7 @@ int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_
 uint64_t calypso_len(calypso *db)
 {
     if (cy_db_usable(db)) return 0;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     uint64_t n = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
     pthread_rwlock_unlock(&db->kd_lock);
     return n;
@@ -631,7 +637,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
             struct iovec iov = { buf, used };
             if ((rc = cy_db_append(db, &iov, 1, used, &fid, &off))) break;
             /* Apply exactly the tombstones just written, in order. */
-            pthread_rwlock_wrlock(&db->kd_lock);
+            cy_wrlock(&db->kd_lock);
             for (size_t p = 0; p < used;) {
                 cy_rec r;
                 cy_rec_parse(buf + p, used - p, &r);
@@ -644,7 +650,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
             used = 0;
         }
         if (!k) break;
-        pthread_rwlock_rdlock(&db->kd_lock);
+        cy_rdlock(&db->kd_lock);
         uint64_t expiry;
         const cy_loc *l = cy_keydir_get(db, k, klen, &expiry);
         uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
@@ -700,7 +706,7 @@ static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_ke
     cy_keylist keys = { 0 };
     for (;;) {
         cy_keylist_clear(&keys);
-        pthread_rwlock_rdlock(&db->kd_lock);
+        cy_rdlock(&db->kd_lock);
         rc = list(db, CY_DB_DELETE_BATCH, &keys);
         pthread_rwlock_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
@@ -731,8 +737,8 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
     if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
     memset(st, 0, sizeof *st);
     pthread_mutex_lock(&db->write_mu);
-    pthread_rwlock_rdlock(&db->kd_lock);
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->kd_lock);
+    cy_rdlock(&db->files_lock);
     st->datafiles = db->nfiles;
     /* Bytes the files hold on disk: the active file's space allocated
      * ahead of its data counts too. */
@@ -755,7 +761,7 @@ int64_t calypso_reclaimable(calypso *db)
 {
     int rc = cy_db_usable(db);
     if (rc) return rc;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     int64_t dead = (int64_t)db->dead;
     pthread_rwlock_unlock(&db->kd_lock);
     return dead;

@@ -168,14 +168,14 @@ static int cy_files_copy(calypso *db, cy_file *f, void *a, size_t alen, void *b,
 CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
                                 void *b, size_t blen, uint64_t off)
 {
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->files_lock);
     cy_file *f = cy_files_find(db, fid);
     int rc = f ? cy_files_copy(db, f, a, alen, b, blen, off) : CALYPSO_ENOTFOUND;
     pthread_rwlock_unlock(&db->files_lock);
     if (rc != 1) return rc;
     /* Not open: open it and read under the exclusive lock, so that no
      * other reader can evict it in between. */
-    pthread_rwlock_wrlock(&db->files_lock);
+    cy_wrlock(&db->files_lock);
     f = cy_files_find(db, fid);
     rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
     if (!rc) rc = cy_files_copy(db, f, a, alen, b, blen, off);
@@ -186,13 +186,12 @@ CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
 CY_INTERNAL int cy_files_with_record(calypso *db, uint32_t fid, uint64_t off, uint32_t size,
                                      cy_record_fn fn, void *ctx)
 {
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->files_lock);
     cy_file *f = cy_files_find(db, fid);
     if (f && f->map && off + size <= f->map_len) {
         /* The common case: verify and copy straight out of the page cache,
          * no syscall and no intermediate buffer. */
-        __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
-                         __ATOMIC_RELAXED);
+        cy_files_touch(db, f);
         int rc = fn(f->map + off, ctx);
         pthread_rwlock_unlock(&db->files_lock);
         return rc;
@@ -353,7 +352,7 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
         cy_os_unlink(path);
         return cy_err_errno(db, rc, "fsync directory", db->path);
     }
-    pthread_rwlock_wrlock(&db->files_lock);
+    cy_wrlock(&db->files_lock);
     rc = cy_files_add(db, fid, fd, 0, 0);
     if (!rc) {
         rc = cy_files_activate(db, cy_files_find(db, fid));
@@ -386,7 +385,7 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->sync_mu);
     if ((rc = cy_files_create(db, old->fid + 1))) return rc;
-    pthread_rwlock_wrlock(&db->files_lock);
+    cy_wrlock(&db->files_lock);
     old->sealed = 1;
     /* Its mapping stays for reads; the descriptor is needed no more,
      * unless a record went past the mapping. */

@@ -116,7 +116,7 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
         rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
     }
     if (!rc) {
-        pthread_rwlock_rdlock(&db->files_lock);
+        cy_rdlock(&db->files_lock);
         cy_file *f = cy_files_find(db, fid);
         if (f) {
             __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);

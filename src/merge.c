@@ -358,7 +358,7 @@ static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, ui
                             uint64_t off)
 {
     if (r->type == CY_REC_DEL) return 0;
-    pthread_rwlock_rdlock(&m->db->kd_lock);
+    cy_rdlock(&m->db->kd_lock);
     const cy_loc *l = cy_art_search(&m->db->keydir, key, (size_t)r->klen);
     int live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
     pthread_rwlock_unlock(&m->db->kd_lock);
@@ -436,7 +436,7 @@ static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src,
     const void *refs[CY_MERGE_WALK_BATCH];
     size_t n = 0, m_refs = 0;
     cy_keylist_clear(keys);
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
     int rc;
@@ -570,7 +570,7 @@ static int cy_merge_add_outputs(cy_merge *m)
     calypso *db = m->db;
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
-    pthread_rwlock_wrlock(&db->files_lock);
+    cy_wrlock(&db->files_lock);
     for (uint32_t i = 0; i < m->noutputs && !rc; i++) {
         if (!(rc = cy_files_add(db, m->outputs[i], -1, m->out_sizes[i], 1))) {
             cy_file *f = cy_files_find(db, m->outputs[i]);
@@ -590,7 +590,7 @@ static void cy_merge_swap_keydir(cy_merge *m)
     for (size_t i = 0; i < m->nrelocs;) {
         size_t end = i + CY_MERGE_SWAP_BATCH < m->nrelocs ? i + CY_MERGE_SWAP_BATCH : m->nrelocs;
         pthread_mutex_lock(&db->write_mu);
-        pthread_rwlock_wrlock(&db->kd_lock);
+        cy_wrlock(&db->kd_lock);
         for (; i < end; i++) {
             const cy_reloc *r = &m->relocs[i];
             size_t klen;
@@ -619,8 +619,8 @@ static void cy_merge_drop_inputs(cy_merge *m)
     calypso *db = m->db;
     uint32_t ndropped = 0;
     pthread_mutex_lock(&db->write_mu);
-    pthread_rwlock_wrlock(&db->kd_lock);
-    pthread_rwlock_wrlock(&db->files_lock);
+    cy_wrlock(&db->kd_lock);
+    cy_wrlock(&db->files_lock);
     uint32_t w = 0;
     for (uint32_t i = 0; i < db->nfiles; i++) {
         cy_file *f = db->files[i];
@@ -657,7 +657,7 @@ static int cy_merge_pick_inputs(cy_merge *m)
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
     if (db->active->size > 0) rc = cy_files_rotate(db);
-    pthread_rwlock_rdlock(&db->files_lock);
+    cy_rdlock(&db->files_lock);
     uint32_t n = 0;
     m->inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
     m->sorted_inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
@@ -751,7 +751,7 @@ static int cy_merge_run(calypso *db)
         cy_merge_rmdir(m.dir);
         cy_os_sync_dir(db->path);
         cy_merge_at("done");
-        pthread_rwlock_wrlock(&db->kd_lock);
+        cy_wrlock(&db->kd_lock);
         db->merges++;
         pthread_rwlock_unlock(&db->kd_lock);
     } else {
@@ -780,7 +780,7 @@ CY_INTERNAL int cy_merge_due(calypso *db)
 {
     if (db->opt.merge_trigger_ratio < 0) return 0;
     uint64_t total = 0, dead;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     dead = db->dead;
     pthread_rwlock_unlock(&db->kd_lock);
     pthread_mutex_lock(&db->write_mu);

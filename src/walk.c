@@ -37,7 +37,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
 {
     cy_keylist_clear(batch);
     uint64_t now = cy_now_ms();
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
     int rc;
