@@ -110,6 +110,12 @@ struct calypso {
     int              syncing;
     uint64_t         written_seq; /* bytes appended since open (write_mu)    */
     uint64_t         synced_seq;  /* of those, durable (sync_mu)             */
+    uint32_t         durable_writers;   /* SYNC_ALWAYS puts and deletes under
+                                           way (atomic) ...                 */
+    uint32_t         durable_arriving;  /* ... of which not yet appended    */
+    uint32_t         durable_batch;     /* durable appends the next sync
+                                           will cover (written under write_mu) */
+    uint32_t         durable_group;     /* writers the last sync covered    */
 
     pthread_t        bg;
     int              bg_started;
