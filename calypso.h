@@ -357,6 +357,11 @@ int  calypso_cursor_last(calypso_cursor *cur);              /* largest key   */
  * (seek_le). An empty key is allowed. */
 int  calypso_cursor_seek(calypso_cursor *cur, const void *key, size_t klen);
 int  calypso_cursor_seek_le(calypso_cursor *cur, const void *key, size_t klen);
+/* Positions on the first key that starts with prefix and keeps the cursor
+ * inside the prefix: next and prev return CALYPSO_ENOTFOUND at its edges
+ * (and the cursor never reads keys past them), until first, last, seek or
+ * seek_le lift the bound. An empty prefix bounds nothing. */
+int  calypso_cursor_seek_prefix(calypso_cursor *cur, const void *prefix, size_t plen);
 int  calypso_cursor_next(calypso_cursor *cur);
 int  calypso_cursor_prev(calypso_cursor *cur);
 /* The current key and value, borrowed: valid until the cursor next moves or

@@ -32,6 +32,7 @@
 #define CY_CURSOR_WINDOW 128
 #define CY_CURSOR_AHEAD  16   /* records prefetched ahead of the position */
 #define CY_CURSOR_RUNMAX 64   /* values read ahead in one run, at most    */
+#define CY_CURSOR_STEP   32   /* keys collected at a time inside a prefix */
 #define CY_CURSOR_VBYTES (256u << 10)   /* ... and bytes, unless just one */
 
 typedef struct cy_cursor_ent {
@@ -60,6 +61,8 @@ struct calypso_cursor {
     unsigned      run;              /* consecutive runs read: sizes the next */
     uint8_t      *edge;             /* a copy of an edge key for refills    */
     size_t        edge_len, edge_cap;
+    uint8_t      *pfx;              /* seek_prefix: every key must start so */
+    size_t        plen, pcap;
 };
 
 int calypso_cursor_open(calypso *db, calypso_cursor **out)
@@ -82,6 +85,7 @@ void calypso_cursor_close(calypso_cursor *c)
     cy_free(c->val);
     cy_free(c->vals);
     cy_free(c->edge);
+    cy_free(c->pfx);
     cy_free(c);
 }
 
@@ -137,11 +141,14 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
     int rc = cy_art_iter_seek(&it, op, key, klen);
+    /* Bounded by a prefix, collect in steps of CY_CURSOR_STEP so as not
+     * to walk far past its end. */
+    size_t step = c->plen ? CY_CURSOR_STEP : CY_CURSOR_WINDOW;
     while (rc == 1 && n < CY_CURSOR_WINDOW) {
         /* Walk the inner nodes first, prefetching each leaf, then read
          * the leaves: their misses overlap instead of adding up. */
         size_t m = 0;
-        for (; rc == 1 && n + m < CY_CURSOR_WINDOW; m++) {
+        for (; rc == 1 && n + m < CY_CURSOR_WINDOW && m < step; m++) {
             refs[m] = cy_art_iter_ref(&it);
             const uint8_t *leaf = cy_art_ref_addr(refs[m]);
             CY_PREFETCH(leaf);                          /* loc and key start */
@@ -151,6 +158,10 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
         for (size_t i = 0; i < m; i++) {
             size_t kl;
             const uint8_t *k = cy_art_ref_key(refs[i], &kl);
+            if (c->plen && (kl < c->plen || memcmp(k, c->pfx, c->plen) != 0)) {
+                rc = 0;                         /* past the prefix: the end */
+                break;
+            }
             const cy_loc *l = cy_art_ref_loc(refs[i]);
             uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
             if (exp && exp <= now) continue;
@@ -203,12 +214,14 @@ static int cy_cursor_result(calypso_cursor *c, int rc)
 int calypso_cursor_first(calypso_cursor *c)
 {
     if (!c) return CALYPSO_EINVAL;
+    c->plen = 0;
     return cy_cursor_result(c, cy_cursor_fill(c, CY_SEEK_FIRST, NULL, 0, 0));
 }
 
 int calypso_cursor_last(calypso_cursor *c)
 {
     if (!c) return CALYPSO_EINVAL;
+    c->plen = 0;
     return cy_cursor_result(c, cy_cursor_fill(c, CY_SEEK_LAST, NULL, 0, 1));
 }
 
@@ -216,13 +229,34 @@ int calypso_cursor_seek(calypso_cursor *c, const void *key, size_t klen)
 {
     if (!c) return CALYPSO_EINVAL;
     if (!key && klen) return cy_err(c->db, CALYPSO_EINVAL, "seek key is NULL");
+    c->plen = 0;
     return cy_cursor_result(c, cy_cursor_fill(c, CY_SEEK_GE, key ? key : "", klen, 0));
+}
+
+int calypso_cursor_seek_prefix(calypso_cursor *c, const void *prefix, size_t plen)
+{
+    if (!c) return CALYPSO_EINVAL;
+    if (!prefix && plen) return cy_err(c->db, CALYPSO_EINVAL, "prefix is NULL");
+    c->plen = 0;
+    if (plen > c->pcap) {
+        uint8_t *p = cy_realloc(c->pfx, plen);
+        if (!p) {
+            c->valid = 0;
+            return cy_err(c->db, CALYPSO_ENOMEM, "a prefix of %zu bytes", plen);
+        }
+        c->pfx = p;
+        c->pcap = plen;
+    }
+    if (plen) memcpy(c->pfx, prefix, plen);
+    c->plen = plen;
+    return cy_cursor_result(c, cy_cursor_fill(c, CY_SEEK_GE, prefix ? prefix : "", plen, 0));
 }
 
 int calypso_cursor_seek_le(calypso_cursor *c, const void *key, size_t klen)
 {
     if (!c) return CALYPSO_EINVAL;
     if (!key && klen) return cy_err(c->db, CALYPSO_EINVAL, "seek key is NULL");
+    c->plen = 0;
     return cy_cursor_result(c, cy_cursor_fill(c, CY_SEEK_LE, key ? key : "", klen, 1));
 }
 

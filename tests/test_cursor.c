@@ -2,7 +2,8 @@
  * test_cursor.c: calypso_cursor_* against a sorted reference: first, last,
  * seek, seek_le, next and prev across window refills, keys and values,
  * expired keys skipped, writes and merges between moves, bad arguments,
- * and values read ahead (big and empty ones, a damaged record mid-run).
+ * values read ahead (big and empty ones, a damaged record mid-run), and
+ * seek_prefix bounds.
  */
 #include "testutil.h"
 #include "engine.h"
@@ -294,6 +295,82 @@ static void test_read_ahead(void **state)
     tu_rmrf(dir);
 }
 
+static void expect_key(calypso_cursor *c, const void *want, size_t wl)
+{
+    const void *k;
+    size_t kl;
+    assert_int_equal(calypso_cursor_key(c, &k, &kl), 0);
+    assert_int_equal(kl, wl);
+    assert_memory_equal(k, want, wl);
+}
+
+/* seek_prefix: the bound holds both ways and across window refills, for
+ * binary prefixes (0x00 and 0xff bytes), keys equal to the prefix, and
+ * prefixes that match nothing; a plain seek lifts it. */
+static void test_seek_prefix(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso *db = open_db(dir);
+    static const uint8_t pre[3] = { 'p', 0x00, 0xff };
+    uint8_t k[8];
+    /* Around the prefix: "p\0" + 0xfe, the prefix itself, 300 keys under
+     * it (more than a window), then "p\x01". */
+    assert_int_equal(calypso_put(db, "p\0\xfe", 3, "before", 6), 0);
+    assert_int_equal(calypso_put(db, pre, 3, "exact", 5), 0);
+    for (int i = 0; i < 300; i++) {
+        memcpy(k, pre, 3);
+        k[3] = (uint8_t)(i >> 8);
+        k[4] = (uint8_t)i;
+        assert_int_equal(calypso_put(db, k, 5, "in", 2), 0);
+    }
+    assert_int_equal(calypso_put(db, "p\x01", 2, "after", 5), 0);
+    calypso_cursor *c;
+    assert_int_equal(calypso_cursor_open(db, &c), 0);
+    int n = 0, rc;
+    for (rc = calypso_cursor_seek_prefix(c, pre, 3); rc == 0; rc = calypso_cursor_next(c)) {
+        const void *key, *v;
+        size_t kl, vl;
+        assert_int_equal(calypso_cursor_key(c, &key, &kl), 0);
+        assert_true(kl >= 3 && memcmp(key, pre, 3) == 0);
+        assert_int_equal(calypso_cursor_value(c, &v, &vl), 0);
+        assert_memory_equal(v, n == 0 ? "exact" : "in", vl);
+        n++;
+    }
+    assert_int_equal(rc, CALYPSO_ENOTFOUND);
+    assert_int_equal(n, 301);
+    assert_int_equal(calypso_cursor_next(c), CALYPSO_ENOTFOUND);       /* stays unpositioned */
+    /* Backwards from the last key under the prefix stops at the prefix. */
+    memcpy(k, pre, 3);
+    k[3] = 1;
+    k[4] = 43;                                                         /* key 299 */
+    assert_int_equal(calypso_cursor_seek_prefix(c, k, 5), 0);
+    expect_key(c, k, 5);
+    assert_int_equal(calypso_cursor_next(c), CALYPSO_ENOTFOUND);
+    assert_int_equal(calypso_cursor_seek_prefix(c, pre, 3), 0);
+    for (int i = 0; i < 300; i++) assert_int_equal(calypso_cursor_next(c), 0);
+    expect_key(c, k, 5);
+    for (n = 0; (rc = calypso_cursor_prev(c)) == 0; n++) {}
+    assert_int_equal(rc, CALYPSO_ENOTFOUND);
+    assert_int_equal(n, 300);                                          /* back to the prefix */
+    /* Nothing under "p\0\x80"; an empty prefix bounds nothing. */
+    assert_int_equal(calypso_cursor_seek_prefix(c, "p\0\x80", 3), CALYPSO_ENOTFOUND);
+    assert_int_equal(calypso_cursor_seek_prefix(c, "", 0), 0);
+    expect_key(c, "p\0\xfe", 3);
+    for (n = 1; calypso_cursor_next(c) == 0; n++) {}
+    assert_int_equal(n, 303);
+    /* A plain seek after a prefix seek walks on past the prefix. */
+    assert_int_equal(calypso_cursor_seek_prefix(c, pre, 3), 0);
+    assert_int_equal(calypso_cursor_seek(c, pre, 3), 0);
+    for (n = 1; calypso_cursor_next(c) == 0; n++) {}
+    assert_int_equal(n, 302);
+    assert_int_equal(calypso_cursor_seek_prefix(c, NULL, 1), CALYPSO_EINVAL);
+    assert_int_equal(calypso_cursor_seek_prefix(NULL, "p", 1), CALYPSO_EINVAL);
+    calypso_cursor_close(c);
+    calypso_close(db);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_changes_between_moves),
         cmocka_unit_test(test_expired_skipped_and_empty),
         cmocka_unit_test(test_read_ahead),
+        cmocka_unit_test(test_seek_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
