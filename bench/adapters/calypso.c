@@ -160,7 +160,7 @@ static int cy_keydir(void *db, uint64_t *bytes, uint64_t *keys)
 
 static const struct bench_adapter cy_adapter = {
     .name = "calypso",
-    .config = "default options, sync = CALYPSO_SYNC_NONE; scans step a cursor (calypso_cursor_*).",
+    .config = "default options, sync = CALYPSO_SYNC_NONE; scans step a cursor bounded to the prefix (calypso_cursor_seek_prefix).",
     .durable = "CALYPSO_SYNC_ALWAYS: fdatasync before put returns, shared by concurrent "
                "writers (group commit).",
     .version = cy_version,
