@@ -337,7 +337,10 @@ int  calypso_sift_range(calypso *db, const void *start, size_t slen,
  * (with where their values live), copied out under a brief shared lock, and
  * refills it from its edge when it moves past it. Reading values needs no
  * further key lookups, so a full ordered scan of keys and values is about
- * one copy per value. A cursor sees every key that exists for its whole
+ * one copy per value; while values of consecutive keys are read, the next
+ * ones are read ahead in growing runs (up to 64 values or 256 KiB). After
+ * a merge, records sit in key order on disk, so such a scan reads the
+ * files front to back. A cursor sees every key that exists for its whole
  * walk exactly once, in order; keys written or deleted meanwhile may or may
  * not be seen. Expired keys are skipped. A cursor belongs to one thread at a
  * time; any number of cursors may be open on a handle, and they must be
