@@ -3247,15 +3247,30 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
 
 
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 
 // >> locks --------------------------------------------------------------------
-/* The engine's critical sections are short (a tree lookup or update, a
- * table edit, an append), shorter than putting a thread to sleep and
- * waking it (a futex call each way and two trips through the scheduler).
- * So a thread that finds kd_lock or files_lock taken spins for a few
- * microseconds before it sleeps; without that, two threads doing 90%
- * gets and 10% puts spend most of their time in futex calls. */
-#define CY_LOCK_SPINS 256
+/* kd_lock and files_lock are reader-writer locks of our own: one word,
+ * readers counted in its low bits, a writer bit, and a bit by which a
+ * waiting writer holds back new readers (writers are short and must not
+ * starve behind a stream of gets). Taking or releasing one is a single
+ * atomic operation, a few instructions against the hundred-odd of a
+ * pthread_rwlock_t pair per call, and every get takes two.
+ *
+ * The critical sections are short (a tree lookup or update, a table
+ * edit, a record copy), shorter than putting a thread to sleep and waking
+ * it. So a thread that finds a lock taken spins a few microseconds, then
+ * yields, then sleeps in short naps: nothing is ever woken, so a release
+ * never makes a system call. The one long hold is files_lock shared
+ * across a group commit's fdatasync; a writer waiting for it naps. */
+typedef struct cy_rwlock { uint32_t state; } cy_rwlock;
+
+#define CY_RW_WRITER  0x80000000u   /* held by a writer                     */
+#define CY_RW_WAITING 0x40000000u   /* a writer waits: new readers hold off  */
+#define CY_RW_READERS 0x3fffffffu   /* readers holding it                    */
+#define CY_LOCK_SPINS  256
+#define CY_LOCK_YIELDS 64
 
 static inline void cy_cpu_relax(void)
 {
@@ -3266,22 +3281,71 @@ static inline void cy_cpu_relax(void)
 #endif
 }
 
-static inline void cy_rdlock(pthread_rwlock_t *l)
+/* Waits a little longer each time: pause, then yield, then 50 us naps. */
+static inline void cy_lock_backoff(unsigned *tries)
 {
-    for (int i = 0; i < CY_LOCK_SPINS; i++) {
-        if (pthread_rwlock_tryrdlock(l) == 0) return;
+    unsigned t = (*tries)++;
+    if (t < CY_LOCK_SPINS) {
         cy_cpu_relax();
+    } else if (t < CY_LOCK_SPINS + CY_LOCK_YIELDS) {
+        sched_yield();
+    } else {
+        struct timespec nap = { 0, 50000 };
+        nanosleep(&nap, NULL);
     }
-    pthread_rwlock_rdlock(l);
 }
 
-static inline void cy_wrlock(pthread_rwlock_t *l)
+static inline void cy_rwlock_init(cy_rwlock *l)
 {
-    for (int i = 0; i < CY_LOCK_SPINS; i++) {
-        if (pthread_rwlock_trywrlock(l) == 0) return;
-        cy_cpu_relax();
+    __atomic_store_n(&l->state, 0, __ATOMIC_RELAXED);
+}
+
+static inline void cy_rdlock(cy_rwlock *l)
+{
+    unsigned tries = 0;
+    uint32_t s = __atomic_load_n(&l->state, __ATOMIC_RELAXED);
+    for (;;) {
+        if (!(s & (CY_RW_WRITER | CY_RW_WAITING))) {
+            if (__atomic_compare_exchange_n(&l->state, &s, s + 1, 1, __ATOMIC_ACQUIRE,
+                                            __ATOMIC_RELAXED))
+                return;
+            continue;                       /* s reloaded by the failed exchange */
+        }
+        cy_lock_backoff(&tries);
+        s = __atomic_load_n(&l->state, __ATOMIC_RELAXED);
     }
-    pthread_rwlock_wrlock(l);
+}
+
+static inline void cy_wrlock(cy_rwlock *l)
+{
+    unsigned tries = 0;
+    uint32_t s = __atomic_load_n(&l->state, __ATOMIC_RELAXED);
+    for (;;) {
+        if (!(s & (CY_RW_WRITER | CY_RW_READERS))) {
+            /* Free: take it (clearing WAITING; other waiting writers set
+             * it again). */
+            if (__atomic_compare_exchange_n(&l->state, &s, CY_RW_WRITER, 1, __ATOMIC_ACQUIRE,
+                                            __ATOMIC_RELAXED))
+                return;
+            continue;
+        }
+        if (!(s & CY_RW_WAITING) &&
+            !__atomic_compare_exchange_n(&l->state, &s, s | CY_RW_WAITING, 1, __ATOMIC_RELAXED,
+                                         __ATOMIC_RELAXED))
+            continue;
+        cy_lock_backoff(&tries);
+        s = __atomic_load_n(&l->state, __ATOMIC_RELAXED);
+    }
+}
+
+/* Releases a read or a write hold: while a writer holds the lock no reader
+ * can, so the writer bit says which this is. */
+static inline void cy_unlock(cy_rwlock *l)
+{
+    if (__atomic_load_n(&l->state, __ATOMIC_RELAXED) & CY_RW_WRITER)
+        __atomic_fetch_and(&l->state, ~CY_RW_WRITER, __ATOMIC_RELEASE);
+    else
+        __atomic_fetch_sub(&l->state, 1, __ATOMIC_RELEASE);
 }
 
 // >> file table ---------------------------------------------------------------
@@ -3312,13 +3376,13 @@ struct calypso {
     int             broken;       /* a write could not be undone: no writes  */
 
     pthread_mutex_t  write_mu;
-    pthread_rwlock_t kd_lock;
+    cy_rwlock        kd_lock;
     cy_art           keydir;
     cy_art           ttl_by_key;  /* key -> expiry (in loc.off)              */
     cy_art           ttl_by_time; /* be64(expiry) || key -> nothing          */
     uint64_t         dead;        /* dead bytes over all files               */
 
-    pthread_rwlock_t files_lock;
+    cy_rwlock        files_lock;
     cy_file        **files;       /* sorted by fid                           */
     uint32_t         nfiles, files_cap, open_files; /* open: fd or mapping */
     cy_file         *active;      /* NULL on a read-only handle              */
@@ -4062,7 +4126,7 @@ CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
     cy_rdlock(&db->files_lock);
     cy_file *f = cy_files_find(db, fid);
     int rc = f ? cy_files_copy(db, f, a, alen, b, blen, off) : CALYPSO_ENOTFOUND;
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     if (rc != 1) return rc;
     /* Not open: open it and read under the exclusive lock, so that no
      * other reader can evict it in between. */
@@ -4070,7 +4134,7 @@ CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
     f = cy_files_find(db, fid);
     rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
     if (!rc) rc = cy_files_copy(db, f, a, alen, b, blen, off);
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     return rc == 1 ? cy_err(db, CALYPSO_EIO, "datafile %u cannot be read", fid) : rc;
 }
 
@@ -4084,10 +4148,10 @@ CY_INTERNAL int cy_files_with_record(calypso *db, uint32_t fid, uint64_t off, ui
          * no syscall and no intermediate buffer. */
         cy_files_touch(db, f);
         int rc = fn(f->map + off, ctx);
-        pthread_rwlock_unlock(&db->files_lock);
+        cy_unlock(&db->files_lock);
         return rc;
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     if (!f) return CALYPSO_ENOTFOUND;
     uint8_t stackbuf[4096];
     uint8_t *buf = size <= sizeof stackbuf ? stackbuf : cy_malloc(size);
@@ -4249,7 +4313,7 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
         rc = cy_files_activate(db, cy_files_find(db, fid));
         cy_files_bound(db);   /* never evicts the active file */
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     if (rc) {
         cy_os_close(fd);
         cy_os_unlink(path);
@@ -4284,7 +4348,7 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
         cy_os_close(old->fd);
         old->fd = -1;
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
     cy_bg_kick(db);
     return CALYPSO_OK;
@@ -4923,7 +4987,7 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
             __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
             __atomic_store_n(&f->hint_covers, data_size, __ATOMIC_RELAXED);
         }
-        pthread_rwlock_unlock(&db->files_lock);
+        cy_unlock(&db->files_lock);
     }
     cy_free(b.p);
     return rc;
@@ -5096,14 +5160,8 @@ static int cy_db_options(calypso *db, const calypso_options *in)
 
 static void cy_db_init_locks(calypso *db)
 {
-    pthread_rwlockattr_t ra;
-    pthread_rwlockattr_init(&ra);
-    /* Writers of these locks (rotation, eviction, keydir updates) are short
-     * and must not starve behind a stream of readers. */
-    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&db->kd_lock, &ra);
-    pthread_rwlock_init(&db->files_lock, &ra);
-    pthread_rwlockattr_destroy(&ra);
+    cy_rwlock_init(&db->kd_lock);
+    cy_rwlock_init(&db->files_lock);
     /* Writers hold write_mu for an append and a keydir update: spin a
      * little before sleeping on it, as for the rwlocks (engine.h). */
     pthread_mutexattr_t ma;
@@ -5120,8 +5178,6 @@ static void cy_db_init_locks(calypso *db)
 
 static void cy_db_destroy_locks(calypso *db)
 {
-    pthread_rwlock_destroy(&db->kd_lock);
-    pthread_rwlock_destroy(&db->files_lock);
     pthread_mutex_destroy(&db->write_mu);
     pthread_mutex_destroy(&db->sync_mu);
     pthread_cond_destroy(&db->sync_cv);
@@ -5346,7 +5402,7 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         uint32_t fid = db->active ? db->active->fid : 0;
         pthread_mutex_unlock(&db->write_mu);
         int err = fd >= 0 ? cy_os_fdatasync(fd) : 0;
-        pthread_rwlock_unlock(&db->files_lock);
+        cy_unlock(&db->files_lock);
         pthread_mutex_lock(&db->sync_mu);
         db->syncing = 0;
         if (err) {
@@ -5439,7 +5495,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     if (!rc) {
         cy_wrlock(&db->kd_lock);
         rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
-        pthread_rwlock_unlock(&db->kd_lock);
+        cy_unlock(&db->kd_lock);
         if (rc) {
             rc = cy_err(db, rc, "updating the key directory");
             cy_files_unappend(db, off, size);
@@ -5512,7 +5568,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
     cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_art_search(&db->keydir, key, klen);
     uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     if (!rc && l) {
         size_t size = cy_db_encode_tombstone(rec, key, klen, victim);
         struct iovec iov = { rec, size };
@@ -5521,7 +5577,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
         if (!(rc = cy_db_append(db, &iov, 1, size, &fid, &off))) {
             cy_wrlock(&db->kd_lock);
             cy_keydir_apply(db, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
-            pthread_rwlock_unlock(&db->kd_lock);
+            cy_unlock(&db->kd_lock);
             wrote = 1;
         }
         seq = db->written_seq;
@@ -5612,7 +5668,7 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
         cy_rdlock(&db->kd_lock);
         const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
         cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
-        pthread_rwlock_unlock(&db->kd_lock);
+        cy_unlock(&db->kd_lock);
         if (!l) return CALYPSO_ENOTFOUND;
         if (expiry && expiry <= cy_now_ms()) return CALYPSO_EEXPIRED;
         rc = cy_db_read_at(db, key, klen, &loc, expiry, out, buf, cap, vlen);
@@ -5651,7 +5707,7 @@ int calypso_has(calypso *db, const void *key, size_t klen)
     uint64_t expiry;
     cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     return l && (!expiry || expiry > cy_now_ms());
 }
 
@@ -5664,7 +5720,7 @@ int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_
     uint64_t expiry;
     cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     *expires_at_ms = 0;
     if (!l) return CALYPSO_ENOTFOUND;
     if (expiry && expiry <= cy_now_ms()) return CALYPSO_EEXPIRED;
@@ -5677,7 +5733,7 @@ uint64_t calypso_len(calypso *db)
     if (cy_db_usable(db)) return 0;
     cy_rdlock(&db->kd_lock);
     uint64_t n = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     return n;
 }
 
@@ -5715,7 +5771,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
                                 off + p, size);
                 p += size;
             }
-            pthread_rwlock_unlock(&db->kd_lock);
+            cy_unlock(&db->kd_lock);
             used = 0;
         }
         if (!k) break;
@@ -5724,7 +5780,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
         const cy_loc *l = cy_keydir_get(db, k, klen, &expiry);
         uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
         int skip = !l || (only_expired && (!expiry || expiry > now));
-        pthread_rwlock_unlock(&db->kd_lock);
+        cy_unlock(&db->kd_lock);
         if (skip) continue;
         if (need > cap) {
             uint8_t *nb = cy_realloc(buf, need);
@@ -5777,7 +5833,7 @@ static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_ke
         cy_keylist_clear(&keys);
         cy_rdlock(&db->kd_lock);
         rc = list(db, CY_DB_DELETE_BATCH, &keys);
-        pthread_rwlock_unlock(&db->kd_lock);
+        cy_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
         if (keys.n == 0) break;
         if ((rc = cy_db_delete_keys(db, &keys, only_expired))) break;
@@ -5820,8 +5876,8 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
     st->reclaimable = db->dead;
     st->keydir_bytes = db->keydir.bytes + db->ttl_by_key.bytes + db->ttl_by_time.bytes;
     st->merges = db->merges;
-    pthread_rwlock_unlock(&db->files_lock);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->files_lock);
+    cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     return CALYPSO_OK;
 }
@@ -5832,7 +5888,7 @@ int64_t calypso_reclaimable(calypso *db)
     if (rc) return rc;
     cy_rdlock(&db->kd_lock);
     int64_t dead = (int64_t)db->dead;
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     return dead;
 }
 /* >> src/walk.c */
@@ -5895,7 +5951,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
         rc = cy_art_iter_next(&it);
     }
     cy_art_iter_free(&it);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     return rc;
 }
 
@@ -6162,7 +6218,7 @@ static void cy_cursor_locate(calypso_cursor *c, size_t n)
         }
         e->at = f && f->map && e->loc.off + e->loc.size <= f->map_len ? f->map + e->loc.off : NULL;
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     for (size_t i = 0; i < n && i < CY_CURSOR_AHEAD; i++)
         cy_cursor_prefetch(c, i);
 }
@@ -6214,7 +6270,7 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
         }
     }
     cy_art_iter_free(&it);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     if (rc < 0) return cy_err(db, rc, "filling a cursor");
     cy_cursor_locate(c, n);
     int more = rc == 1;
@@ -6403,7 +6459,7 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
         e->vlen = vl;
         used += vl;
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     c->vfrom = from;
     c->vto = i;
     return i - from;
@@ -6445,7 +6501,7 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
             cy_rdlock(&db->kd_lock);
             const cy_loc *l = cy_keydir_get(db, k, klen, &e->expiry);
             if (l) e->loc = *l;
-            pthread_rwlock_unlock(&db->kd_lock);
+            cy_unlock(&db->kd_lock);
             if (!l) return CALYPSO_ENOTFOUND;   /* deleted since the window was filled */
         }
         if (rc) return rc;
@@ -6485,21 +6541,21 @@ static int cy_bg_hints(calypso *db)
                 __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
                 fid = f->fid;
         }
-        pthread_rwlock_unlock(&db->files_lock);
+        cy_unlock(&db->files_lock);
         if (!fid) return 0;
         /* A merge may be removing this very file: leave it to the next
          * round rather than race it. */
         if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
         cy_rdlock(&db->files_lock);
         int still_there = cy_files_find(db, fid) != NULL;
-        pthread_rwlock_unlock(&db->files_lock);
+        cy_unlock(&db->files_lock);
         int rc = still_there ? cy_hint_write(db, fid) : CALYPSO_OK;
         pthread_mutex_unlock(&db->maint_mu);
         if (rc != CALYPSO_OK) {
             cy_wrlock(&db->files_lock);
             cy_file *f = cy_files_find(db, fid);
             if (f) f->hint_failed = 1;
-            pthread_rwlock_unlock(&db->files_lock);
+            cy_unlock(&db->files_lock);
         }
     }
 }
@@ -6524,7 +6580,7 @@ static void cy_bg_sweep(calypso *db, uint64_t *last)
     *last = now;
     cy_rdlock(&db->kd_lock);
     uint64_t expired = db->ttl_by_time.count ? cy_ttl_count_expired(db, now) : 0;
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     if (expired) calypso_run_gc(db);
 }
 
@@ -6953,7 +7009,7 @@ static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, ui
     cy_rdlock(&m->db->kd_lock);
     const cy_loc *l = cy_art_search(&m->db->keydir, key, (size_t)r->klen);
     int live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
-    pthread_rwlock_unlock(&m->db->kd_lock);
+    cy_unlock(&m->db->kd_lock);
     return live;
 }
 
@@ -7067,7 +7123,7 @@ static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src,
         }
     }
     cy_art_iter_free(&it);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     *nsrc = n;
     return rc;
 }
@@ -7170,7 +7226,7 @@ static int cy_merge_add_outputs(cy_merge *m)
             f->hint_covers = m->out_sizes[i];
         }
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     return rc ? cy_err(db, rc, "adding merged files") : CALYPSO_OK;
 }
@@ -7200,7 +7256,7 @@ static void cy_merge_swap_keydir(cy_merge *m)
                 cy_dead_add(db, r->new_fid, r->size);   /* overwritten meanwhile */
             }
         }
-        pthread_rwlock_unlock(&db->kd_lock);
+        cy_unlock(&db->kd_lock);
         pthread_mutex_unlock(&db->write_mu);
     }
 }
@@ -7226,8 +7282,8 @@ static void cy_merge_drop_inputs(cy_merge *m)
         m->dropped[ndropped++] = f;
     }
     db->nfiles = w;
-    pthread_rwlock_unlock(&db->files_lock);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->files_lock);
+    cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     /* Out of the table, no reader can reach them: unmapping (tearing down
      * the page tables of a large file takes milliseconds) needs no lock. */
@@ -7265,7 +7321,7 @@ static int cy_merge_pick_inputs(cy_merge *m)
             m->sorted_inputs[n++] = f->fid;
         }
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     if (rc) return rc;
     if (!m->inputs || !m->sorted_inputs || !m->dropped)
@@ -7345,7 +7401,7 @@ static int cy_merge_run(calypso *db)
         cy_merge_at("done");
         cy_wrlock(&db->kd_lock);
         db->merges++;
-        pthread_rwlock_unlock(&db->kd_lock);
+        cy_unlock(&db->kd_lock);
     } else {
         __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
     }
@@ -7374,7 +7430,7 @@ CY_INTERNAL int cy_merge_due(calypso *db)
     uint64_t total = 0, dead;
     cy_rdlock(&db->kd_lock);
     dead = db->dead;
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     pthread_mutex_lock(&db->write_mu);
     for (uint32_t i = 0; i < db->nfiles; i++) total += db->files[i]->size;
     pthread_mutex_unlock(&db->write_mu);
@@ -7468,7 +7524,7 @@ static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
         (*items)[i] = (cy_backup_item){ f->fid, f->size,
                                         __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0 };
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     return *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
 }

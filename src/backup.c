@@ -85,7 +85,7 @@ static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
         (*items)[i] = (cy_backup_item){ f->fid, f->size,
                                         __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0 };
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     return *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
 }

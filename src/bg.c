@@ -28,21 +28,21 @@ static int cy_bg_hints(calypso *db)
                 __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
                 fid = f->fid;
         }
-        pthread_rwlock_unlock(&db->files_lock);
+        cy_unlock(&db->files_lock);
         if (!fid) return 0;
         /* A merge may be removing this very file: leave it to the next
          * round rather than race it. */
         if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
         cy_rdlock(&db->files_lock);
         int still_there = cy_files_find(db, fid) != NULL;
-        pthread_rwlock_unlock(&db->files_lock);
+        cy_unlock(&db->files_lock);
         int rc = still_there ? cy_hint_write(db, fid) : CALYPSO_OK;
         pthread_mutex_unlock(&db->maint_mu);
         if (rc != CALYPSO_OK) {
             cy_wrlock(&db->files_lock);
             cy_file *f = cy_files_find(db, fid);
             if (f) f->hint_failed = 1;
-            pthread_rwlock_unlock(&db->files_lock);
+            cy_unlock(&db->files_lock);
         }
     }
 }
@@ -67,7 +67,7 @@ static void cy_bg_sweep(calypso *db, uint64_t *last)
     *last = now;
     cy_rdlock(&db->kd_lock);
     uint64_t expired = db->ttl_by_time.count ? cy_ttl_count_expired(db, now) : 0;
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     if (expired) calypso_run_gc(db);
 }
 

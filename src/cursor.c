@@ -119,7 +119,7 @@ static void cy_cursor_locate(calypso_cursor *c, size_t n)
         }
         e->at = f && f->map && e->loc.off + e->loc.size <= f->map_len ? f->map + e->loc.off : NULL;
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     for (size_t i = 0; i < n && i < CY_CURSOR_AHEAD; i++)
         cy_cursor_prefetch(c, i);
 }
@@ -171,7 +171,7 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
         }
     }
     cy_art_iter_free(&it);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     if (rc < 0) return cy_err(db, rc, "filling a cursor");
     cy_cursor_locate(c, n);
     int more = rc == 1;
@@ -360,7 +360,7 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
         e->vlen = vl;
         used += vl;
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     c->vfrom = from;
     c->vto = i;
     return i - from;
@@ -402,7 +402,7 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
             cy_rdlock(&db->kd_lock);
             const cy_loc *l = cy_keydir_get(db, k, klen, &e->expiry);
             if (l) e->loc = *l;
-            pthread_rwlock_unlock(&db->kd_lock);
+            cy_unlock(&db->kd_lock);
             if (!l) return CALYPSO_ENOTFOUND;   /* deleted since the window was filled */
         }
         if (rc) return rc;

@@ -98,14 +98,8 @@ static int cy_db_options(calypso *db, const calypso_options *in)
 
 static void cy_db_init_locks(calypso *db)
 {
-    pthread_rwlockattr_t ra;
-    pthread_rwlockattr_init(&ra);
-    /* Writers of these locks (rotation, eviction, keydir updates) are short
-     * and must not starve behind a stream of readers. */
-    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&db->kd_lock, &ra);
-    pthread_rwlock_init(&db->files_lock, &ra);
-    pthread_rwlockattr_destroy(&ra);
+    cy_rwlock_init(&db->kd_lock);
+    cy_rwlock_init(&db->files_lock);
     /* Writers hold write_mu for an append and a keydir update: spin a
      * little before sleeping on it, as for the rwlocks (engine.h). */
     pthread_mutexattr_t ma;
@@ -122,8 +116,6 @@ static void cy_db_init_locks(calypso *db)
 
 static void cy_db_destroy_locks(calypso *db)
 {
-    pthread_rwlock_destroy(&db->kd_lock);
-    pthread_rwlock_destroy(&db->files_lock);
     pthread_mutex_destroy(&db->write_mu);
     pthread_mutex_destroy(&db->sync_mu);
     pthread_cond_destroy(&db->sync_cv);
@@ -348,7 +340,7 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         uint32_t fid = db->active ? db->active->fid : 0;
         pthread_mutex_unlock(&db->write_mu);
         int err = fd >= 0 ? cy_os_fdatasync(fd) : 0;
-        pthread_rwlock_unlock(&db->files_lock);
+        cy_unlock(&db->files_lock);
         pthread_mutex_lock(&db->sync_mu);
         db->syncing = 0;
         if (err) {
@@ -441,7 +433,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     if (!rc) {
         cy_wrlock(&db->kd_lock);
         rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
-        pthread_rwlock_unlock(&db->kd_lock);
+        cy_unlock(&db->kd_lock);
         if (rc) {
             rc = cy_err(db, rc, "updating the key directory");
             cy_files_unappend(db, off, size);
@@ -514,7 +506,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
     cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_art_search(&db->keydir, key, klen);
     uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     if (!rc && l) {
         size_t size = cy_db_encode_tombstone(rec, key, klen, victim);
         struct iovec iov = { rec, size };
@@ -523,7 +515,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
         if (!(rc = cy_db_append(db, &iov, 1, size, &fid, &off))) {
             cy_wrlock(&db->kd_lock);
             cy_keydir_apply(db, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
-            pthread_rwlock_unlock(&db->kd_lock);
+            cy_unlock(&db->kd_lock);
             wrote = 1;
         }
         seq = db->written_seq;
@@ -614,7 +606,7 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
         cy_rdlock(&db->kd_lock);
         const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
         cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
-        pthread_rwlock_unlock(&db->kd_lock);
+        cy_unlock(&db->kd_lock);
         if (!l) return CALYPSO_ENOTFOUND;
         if (expiry && expiry <= cy_now_ms()) return CALYPSO_EEXPIRED;
         rc = cy_db_read_at(db, key, klen, &loc, expiry, out, buf, cap, vlen);
@@ -653,7 +645,7 @@ int calypso_has(calypso *db, const void *key, size_t klen)
     uint64_t expiry;
     cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     return l && (!expiry || expiry > cy_now_ms());
 }
 
@@ -666,7 +658,7 @@ int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_
     uint64_t expiry;
     cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     *expires_at_ms = 0;
     if (!l) return CALYPSO_ENOTFOUND;
     if (expiry && expiry <= cy_now_ms()) return CALYPSO_EEXPIRED;
@@ -679,7 +671,7 @@ uint64_t calypso_len(calypso *db)
     if (cy_db_usable(db)) return 0;
     cy_rdlock(&db->kd_lock);
     uint64_t n = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     return n;
 }
 
@@ -717,7 +709,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
                                 off + p, size);
                 p += size;
             }
-            pthread_rwlock_unlock(&db->kd_lock);
+            cy_unlock(&db->kd_lock);
             used = 0;
         }
         if (!k) break;
@@ -726,7 +718,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
         const cy_loc *l = cy_keydir_get(db, k, klen, &expiry);
         uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
         int skip = !l || (only_expired && (!expiry || expiry > now));
-        pthread_rwlock_unlock(&db->kd_lock);
+        cy_unlock(&db->kd_lock);
         if (skip) continue;
         if (need > cap) {
             uint8_t *nb = cy_realloc(buf, need);
@@ -779,7 +771,7 @@ static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_ke
         cy_keylist_clear(&keys);
         cy_rdlock(&db->kd_lock);
         rc = list(db, CY_DB_DELETE_BATCH, &keys);
-        pthread_rwlock_unlock(&db->kd_lock);
+        cy_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
         if (keys.n == 0) break;
         if ((rc = cy_db_delete_keys(db, &keys, only_expired))) break;
@@ -822,8 +814,8 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
     st->reclaimable = db->dead;
     st->keydir_bytes = db->keydir.bytes + db->ttl_by_key.bytes + db->ttl_by_time.bytes;
     st->merges = db->merges;
-    pthread_rwlock_unlock(&db->files_lock);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->files_lock);
+    cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     return CALYPSO_OK;
 }
@@ -834,6 +826,6 @@ int64_t calypso_reclaimable(calypso *db)
     if (rc) return rc;
     cy_rdlock(&db->kd_lock);
     int64_t dead = (int64_t)db->dead;
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     return dead;
 }

@@ -171,7 +171,7 @@ CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
     cy_rdlock(&db->files_lock);
     cy_file *f = cy_files_find(db, fid);
     int rc = f ? cy_files_copy(db, f, a, alen, b, blen, off) : CALYPSO_ENOTFOUND;
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     if (rc != 1) return rc;
     /* Not open: open it and read under the exclusive lock, so that no
      * other reader can evict it in between. */
@@ -179,7 +179,7 @@ CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
     f = cy_files_find(db, fid);
     rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
     if (!rc) rc = cy_files_copy(db, f, a, alen, b, blen, off);
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     return rc == 1 ? cy_err(db, CALYPSO_EIO, "datafile %u cannot be read", fid) : rc;
 }
 
@@ -193,10 +193,10 @@ CY_INTERNAL int cy_files_with_record(calypso *db, uint32_t fid, uint64_t off, ui
          * no syscall and no intermediate buffer. */
         cy_files_touch(db, f);
         int rc = fn(f->map + off, ctx);
-        pthread_rwlock_unlock(&db->files_lock);
+        cy_unlock(&db->files_lock);
         return rc;
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     if (!f) return CALYPSO_ENOTFOUND;
     uint8_t stackbuf[4096];
     uint8_t *buf = size <= sizeof stackbuf ? stackbuf : cy_malloc(size);
@@ -358,7 +358,7 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
         rc = cy_files_activate(db, cy_files_find(db, fid));
         cy_files_bound(db);   /* never evicts the active file */
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     if (rc) {
         cy_os_close(fd);
         cy_os_unlink(path);
@@ -393,7 +393,7 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
         cy_os_close(old->fd);
         old->fd = -1;
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
     cy_bg_kick(db);
     return CALYPSO_OK;

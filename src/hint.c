@@ -122,7 +122,7 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
             __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
             __atomic_store_n(&f->hint_covers, data_size, __ATOMIC_RELAXED);
         }
-        pthread_rwlock_unlock(&db->files_lock);
+        cy_unlock(&db->files_lock);
     }
     cy_free(b.p);
     return rc;

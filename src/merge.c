@@ -361,7 +361,7 @@ static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, ui
     cy_rdlock(&m->db->kd_lock);
     const cy_loc *l = cy_art_search(&m->db->keydir, key, (size_t)r->klen);
     int live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
-    pthread_rwlock_unlock(&m->db->kd_lock);
+    cy_unlock(&m->db->kd_lock);
     return live;
 }
 
@@ -475,7 +475,7 @@ static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src,
         }
     }
     cy_art_iter_free(&it);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     *nsrc = n;
     return rc;
 }
@@ -578,7 +578,7 @@ static int cy_merge_add_outputs(cy_merge *m)
             f->hint_covers = m->out_sizes[i];
         }
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     return rc ? cy_err(db, rc, "adding merged files") : CALYPSO_OK;
 }
@@ -608,7 +608,7 @@ static void cy_merge_swap_keydir(cy_merge *m)
                 cy_dead_add(db, r->new_fid, r->size);   /* overwritten meanwhile */
             }
         }
-        pthread_rwlock_unlock(&db->kd_lock);
+        cy_unlock(&db->kd_lock);
         pthread_mutex_unlock(&db->write_mu);
     }
 }
@@ -634,8 +634,8 @@ static void cy_merge_drop_inputs(cy_merge *m)
         m->dropped[ndropped++] = f;
     }
     db->nfiles = w;
-    pthread_rwlock_unlock(&db->files_lock);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->files_lock);
+    cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     /* Out of the table, no reader can reach them: unmapping (tearing down
      * the page tables of a large file takes milliseconds) needs no lock. */
@@ -673,7 +673,7 @@ static int cy_merge_pick_inputs(cy_merge *m)
             m->sorted_inputs[n++] = f->fid;
         }
     }
-    pthread_rwlock_unlock(&db->files_lock);
+    cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     if (rc) return rc;
     if (!m->inputs || !m->sorted_inputs || !m->dropped)
@@ -753,7 +753,7 @@ static int cy_merge_run(calypso *db)
         cy_merge_at("done");
         cy_wrlock(&db->kd_lock);
         db->merges++;
-        pthread_rwlock_unlock(&db->kd_lock);
+        cy_unlock(&db->kd_lock);
     } else {
         __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
     }
@@ -782,7 +782,7 @@ CY_INTERNAL int cy_merge_due(calypso *db)
     uint64_t total = 0, dead;
     cy_rdlock(&db->kd_lock);
     dead = db->dead;
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     pthread_mutex_lock(&db->write_mu);
     for (uint32_t i = 0; i < db->nfiles; i++) total += db->files[i]->size;
     pthread_mutex_unlock(&db->write_mu);

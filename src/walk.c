@@ -58,7 +58,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
         rc = cy_art_iter_next(&it);
     }
     cy_art_iter_free(&it);
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     return rc;
 }
 

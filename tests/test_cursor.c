@@ -252,11 +252,11 @@ static void test_read_ahead(void **state)
     }
     /* Damage the last value byte of r150 behind the engine's back. */
     uint64_t exp;
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_keydir_get(db, "r150", 4, &exp);
     assert_non_null(l);
     cy_loc bad = *l;
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
     char path[4096];
     cy_dir_data_path(db, bad.fid & CY_LOC_FIDMASK, path, sizeof path);
     int fd = open(path, O_RDWR);

@@ -28,11 +28,11 @@
 /* The keydir and TTL index sizes, read under the keydir lock. */
 static void kd_counts(calypso *db, uint64_t *keys, uint64_t *ttl_by_key, uint64_t *ttl_by_time)
 {
-    pthread_rwlock_rdlock(&db->kd_lock);
+    cy_rdlock(&db->kd_lock);
     if (keys) *keys = db->keydir.count;
     if (ttl_by_key) *ttl_by_key = db->ttl_by_key.count;
     if (ttl_by_time) *ttl_by_time = db->ttl_by_time.count;
-    pthread_rwlock_unlock(&db->kd_lock);
+    cy_unlock(&db->kd_lock);
 }
 
 static void expect_ttl_index(calypso *db, uint64_t keys, uint64_t with_ttl)
