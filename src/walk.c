@@ -16,6 +16,7 @@
 
 #define CY_WALK_BATCH 256
 #define CY_WALK_BYTES (64u << 10)
+#define CY_WALK_STEP  32        /* leaves prefetched ahead of reading them */
 
 typedef struct cy_walk {
     const uint8_t *lo;  size_t lolen;  /* first key (inclusive), or NULL   */
@@ -37,6 +38,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
 {
     cy_keylist_clear(batch);
     uint64_t now = cy_now_ms();
+    const void *refs[CY_WALK_STEP];
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
@@ -44,18 +46,39 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
     if (last) rc = cy_art_iter_seek(&it, CY_SEEK_GT, last, lastlen);
     else if (w->lo) rc = cy_art_iter_seek(&it, CY_SEEK_GE, w->lo, w->lolen);
     else rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
-    while (rc == 1) {
-        size_t klen;
-        const uint8_t *k = cy_art_iter_key(&it, &klen);
-        if (w->pfx && (klen < w->plen || memcmp(k, w->pfx, w->plen) != 0)) { rc = 0; break; }
-        if (w->hi && cy_walk_cmp(k, klen, w->hi, w->hilen) > 0) { rc = 0; break; }
-        if (batch->n >= CY_WALK_BATCH || batch->blen >= CY_WALK_BYTES) break;
-        const cy_loc *l = cy_art_iter_loc(&it);
-        uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, klen) : 0;
-        if (!exp || exp > now) {
-            if ((rc = cy_keylist_push(batch, k, klen)) < 0) break;
+    int full = 0;
+    while (rc == 1 && !full) {
+        /* As a cursor does: step over the inner nodes first, prefetching
+         * each leaf, then read the leaves, whose misses then overlap. On
+         * stopping early, the iterator stands past refs[i]: resume from
+         * there by seeking (more = 1). */
+        size_t m = 0;
+        for (; rc == 1 && m < CY_WALK_STEP; m++) {
+            refs[m] = cy_art_iter_ref(&it);
+            const uint8_t *leaf = cy_art_ref_addr(refs[m]);
+            CY_PREFETCH(leaf);
+            CY_PREFETCH(leaf + sizeof(cy_loc) + 31);
+            rc = cy_art_iter_next(&it);
         }
-        rc = cy_art_iter_next(&it);
+        for (size_t i = 0; i < m; i++) {
+            size_t klen;
+            const uint8_t *k = cy_art_ref_key(refs[i], &klen);
+            if ((w->pfx && (klen < w->plen || memcmp(k, w->pfx, w->plen) != 0)) ||
+                (w->hi && cy_walk_cmp(k, klen, w->hi, w->hilen) > 0)) {
+                rc = 0;                         /* past the end of the walk */
+                break;
+            }
+            if (batch->n >= CY_WALK_BATCH || batch->blen >= CY_WALK_BYTES) {
+                rc = 1;                         /* full: the caller resumes */
+                full = 1;
+                break;
+            }
+            const cy_loc *l = cy_art_ref_loc(refs[i]);
+            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, klen) : 0;
+            if (exp && exp <= now) continue;
+            int prc = cy_keylist_push(batch, k, klen);
+            if (prc < 0) { rc = prc; full = 1; break; }
+        }
     }
     cy_art_iter_free(&it);
     cy_unlock(&db->kd_lock);
