@@ -279,12 +279,15 @@ CY_INTERNAL int cy_art_iter_prev(cy_art_iter *it);   /* 1 moved, 0 at end */
 /* Borrowed from the leaf; valid until the tree changes. */
 CY_INTERNAL const uint8_t *cy_art_iter_key(const cy_art_iter *it, size_t *klen);
 CY_INTERNAL const cy_loc  *cy_art_iter_loc(const cy_art_iter *it);
-/* The current leaf as an opaque reference (NULL when not positioned),
- * valid until the tree changes. A scan collects a run of references first,
- * prefetching each, and reads them after: leaves lie in allocation order,
- * not key order, so each is a cache miss that this lets overlap. */
-CY_INTERNAL const void    *cy_art_iter_ref(const cy_art_iter *it);
-CY_INTERNAL const void    *cy_art_ref_addr(const void *ref);  /* to prefetch */
+/* Collects the leaves from the current position on as opaque references
+ * (valid until the tree changes): at most max, stepping forward, or
+ * backward with `backward`, prefetching each leaf as it goes. Leaves lie
+ * in allocation order, not key order, so each is a cache miss; collecting
+ * a run first and reading it after lets the misses overlap. Returns how
+ * many it collected; *rc is then the iterator's state (1 positioned on
+ * the next leaf, 0 at the end). */
+CY_INTERNAL size_t cy_art_iter_gather(cy_art_iter *it, const void **refs, size_t max,
+                                      int backward, int *rc);
 CY_INTERNAL const uint8_t *cy_art_ref_key(const void *ref, size_t *klen);
 CY_INTERNAL const cy_loc  *cy_art_ref_loc(const void *ref);
 
@@ -2935,15 +2938,20 @@ CY_INTERNAL const cy_loc *cy_art_iter_loc(const cy_art_iter *it)
     return l ? cy_art_leaf_loc(l) : NULL;
 }
 
-CY_INTERNAL const void *cy_art_iter_ref(const cy_art_iter *it)
+CY_INTERNAL size_t cy_art_iter_gather(cy_art_iter *it, const void **refs, size_t max,
+                                      int backward, int *rc)
 {
-    return it->leaf;
-}
-
-/* Where the leaf's bytes begin: its loc, then its key. */
-CY_INTERNAL const void *cy_art_ref_addr(const void *ref)
-{
-    return (const void *)cy_art_leaf_addr(ref);
+    size_t n = 0;
+    int state = it->leaf != NULL;
+    while (state == 1 && n < max) {
+        const uint8_t *leaf = (const uint8_t *)cy_art_leaf_addr(it->leaf);
+        CY_PREFETCH(leaf);                          /* loc and key start */
+        CY_PREFETCH(leaf + sizeof(cy_loc) + 31);    /* up to 32 key bytes */
+        refs[n++] = it->leaf;
+        state = backward ? cy_art_iter_prev(it) : cy_art_iter_next(it);
+    }
+    *rc = state;
+    return n;
 }
 
 CY_INTERNAL const uint8_t *cy_art_ref_key(const void *ref, size_t *klen)
@@ -3588,10 +3596,10 @@ CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const 
                                uint64_t expiry, void **out, void *buf, size_t cap,
                                size_t *vlen);
 /* 1 if the size bytes at rec are a whole, checksummed put of key with
- * that expiry (as a keydir entry promises); then *voff and *vlen say where
- * its value is in rec. 0 otherwise. */
+ * that expiry (as a keydir entry promises), parsed into *r (its value is
+ * at rec + r->hdr + r->klen); 0 otherwise. */
 CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
-                                    size_t klen, uint64_t expiry, size_t *voff, size_t *vlen);
+                                    size_t klen, uint64_t expiry, cy_rec *r);
 
 // >> merge (merge.c) -----------------------------------------------------------------
 /* Ids of merged datafiles have this bit; they replay before regular ones. */
@@ -5608,17 +5616,12 @@ typedef struct cy_read {
 } cy_read;
 
 CY_INTERNAL int cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
-                                   size_t klen, uint64_t expiry, size_t *voff, size_t *vlen)
+                                   size_t klen, uint64_t expiry, cy_rec *r)
 {
-    cy_rec r;
     int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
-    if (cy_rec_parse(rec, size, &r) != 1 || r.type != type || r.expiry != expiry ||
-        r.klen != klen || r.hdr + r.klen + r.vlen != size ||
-        memcmp(rec + r.hdr, key, klen) != 0 || cy_crc(rec + 4, size - 4, NULL, 0) != r.crc)
-        return 0;
-    *voff = (size_t)(r.hdr + r.klen);
-    *vlen = (size_t)r.vlen;
-    return 1;
+    return cy_rec_parse(rec, size, r) == 1 && r->type == type && r->expiry == expiry &&
+           r->klen == klen && r->hdr + r->klen + r->vlen == size &&
+           memcmp(rec + r->hdr, key, klen) == 0 && cy_crc(rec + 4, size - 4, NULL, 0) == r->crc;
 }
 
 /* Verifies a record against what the keydir promised and copies its value
@@ -5626,14 +5629,15 @@ CY_INTERNAL int cy_db_check_record(const uint8_t *rec, uint32_t size, const void
 static int cy_db_read_record(const uint8_t *rec, void *ctx)
 {
     cy_read *q = ctx;
-    size_t voff, n;
-    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &voff, &n)) {
+    cy_rec r;
+    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &r)) {
         char path[4096];
         cy_dir_data_path(q->db, q->fid, path, sizeof path);
         return cy_err(q->db, CALYPSO_ECHECKSUM, "%s at offset %llu", path,
                       (unsigned long long)q->off);
     }
-    const uint8_t *val = rec + voff;
+    size_t n = (size_t)r.vlen;
+    const uint8_t *val = rec + r.hdr + r.klen;
     *q->vlen = n;
     if (q->out) {
         if (!(*q->out = cy_malloc(n ? n : 1)))
@@ -5941,18 +5945,10 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
     else rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
     int full = 0;
     while (rc == 1 && !full) {
-        /* As a cursor does: step over the inner nodes first, prefetching
-         * each leaf, then read the leaves, whose misses then overlap. On
-         * stopping early, the iterator stands past refs[i]: resume from
-         * there by seeking (more = 1). */
-        size_t m = 0;
-        for (; rc == 1 && m < CY_WALK_STEP; m++) {
-            refs[m] = cy_art_iter_ref(&it);
-            const uint8_t *leaf = cy_art_ref_addr(refs[m]);
-            CY_PREFETCH(leaf);
-            CY_PREFETCH(leaf + sizeof(cy_loc) + 31);
-            rc = cy_art_iter_next(&it);
-        }
+        /* Gather a step of leaves (prefetched), then read them. On
+         * stopping early, the iterator stands past refs[i]: the caller
+         * resumes by seeking (more = 1). */
+        size_t m = cy_art_iter_gather(&it, refs, CY_WALK_STEP, 0, &rc);
         for (size_t i = 0; i < m; i++) {
             size_t klen;
             const uint8_t *k = cy_art_ref_key(refs[i], &klen);
@@ -6269,14 +6265,8 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     while (rc == 1 && n < CY_CURSOR_WINDOW) {
         /* Walk the inner nodes first, prefetching each leaf, then read
          * the leaves: their misses overlap instead of adding up. */
-        size_t m = 0;
-        for (; rc == 1 && n + m < CY_CURSOR_WINDOW && m < step; m++) {
-            refs[m] = cy_art_iter_ref(&it);
-            const uint8_t *leaf = cy_art_ref_addr(refs[m]);
-            CY_PREFETCH(leaf);                          /* loc and key start */
-            CY_PREFETCH(leaf + sizeof(cy_loc) + 31);    /* up to 32 key bytes */
-            rc = backward ? cy_art_iter_prev(&it) : cy_art_iter_next(&it);
-        }
+        size_t room = CY_CURSOR_WINDOW - n;
+        size_t m = cy_art_iter_gather(&it, refs, room < step ? room : step, backward, &rc);
         for (size_t i = 0; i < m; i++) {
             size_t kl;
             const uint8_t *k = cy_art_ref_key(refs[i], &kl);
@@ -6465,9 +6455,11 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
         }
         if (!f->map || e->loc.off + e->loc.size > f->map_len) break;
         const uint8_t *rec = f->map + e->loc.off;
-        size_t klen, voff, vl;
+        size_t klen;
+        cy_rec r;
         const uint8_t *k = cy_keylist_at(&c->keys, i, &klen);
-        if (!cy_db_check_record(rec, e->loc.size, k, klen, e->expiry, &voff, &vl)) break;
+        if (!cy_db_check_record(rec, e->loc.size, k, klen, e->expiry, &r)) break;
+        size_t vl = (size_t)r.vlen;
         if (used + vl > c->vals_cap) {
             if (i > from && used + vl > CY_CURSOR_VBYTES) break;
             size_t cap = c->vals_cap ? c->vals_cap : 4096;
@@ -6477,7 +6469,7 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
             c->vals = p;
             c->vals_cap = cap;
         }
-        if (vl) memcpy(c->vals + used, rec + voff, vl);
+        if (vl) memcpy(c->vals + used, rec + r.hdr + r.klen, vl);
         e->vat = used;
         e->vlen = vl;
         used += vl;
@@ -7098,7 +7090,7 @@ typedef struct cy_merge_src {      /* a live record to copy, found in the keydir
 /* Collects the next keys (after m's resume key, or from the first) whose
  * records lie in the inputs, with their locations: at most
  * CY_MERGE_WALK_BATCH keys visited per call, under kd_lock shared. Leaves
- * are prefetched a batch ahead of reading them, as a cursor does. Returns
+ * are gathered (prefetched) a batch ahead of reading them. Returns
  * 1 if the keydir has more, 0 at its end, or a negative code. */
 static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src, size_t *nsrc,
                                cy_keylist *resume)
@@ -7118,13 +7110,7 @@ static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src,
     } else {
         rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
     }
-    for (; rc == 1 && m_refs < CY_MERGE_WALK_BATCH; m_refs++) {
-        refs[m_refs] = cy_art_iter_ref(&it);
-        const uint8_t *leaf = cy_art_ref_addr(refs[m_refs]);
-        CY_PREFETCH(leaf);
-        CY_PREFETCH(leaf + sizeof(cy_loc) + 31);
-        rc = cy_art_iter_next(&it);
-    }
+    if (rc == 1) m_refs = cy_art_iter_gather(&it, refs, CY_MERGE_WALK_BATCH, 0, &rc);
     uint32_t last_fid = 0;
     int last_in = 0;
     for (size_t i = 0; i < m_refs && rc >= 0; i++) {
@@ -7155,21 +7141,19 @@ typedef struct cy_merge_read {
     cy_merge   *m;
     const void *key;
     size_t      klen;
+    uint64_t    expiry;
     uint32_t    fid, size;
     uint64_t    off;
     cy_rec      rec;
 } cy_merge_read;
 
-/* Verifies one input record against its key and copies it to the end of
- * the output buffer (room reserved). Runs on the mapped bytes, under
- * files_lock shared: no I/O here. */
+/* Verifies one input record against its keydir entry (as a get does) and
+ * copies it to the end of the output buffer (room reserved). Runs on the
+ * mapped bytes, under files_lock shared: no I/O here. */
 static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
 {
     cy_merge_read *q = ctx;
-    cy_rec *r = &q->rec;
-    if (cy_rec_parse(rec, q->size, r) != 1 || r->type == CY_REC_DEL || r->klen != q->klen ||
-        r->hdr + r->klen + r->vlen != q->size || memcmp(rec + r->hdr, q->key, q->klen) != 0 ||
-        cy_crc(rec + 4, q->size - 4, NULL, 0) != r->crc) {
+    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &q->rec)) {
         char path[4096];
         cy_dir_data_path(q->m->db, q->fid, path, sizeof path);
         return cy_err(q->m->db, CALYPSO_ECORRUPT, "%s at offset %llu: record does not match "
@@ -7197,7 +7181,8 @@ static int cy_merge_copy_by_key(cy_merge *m)
         more = cy_merge_walk_batch(m, &keys, src, &n, &resume);
         if (more < 0) { rc = cy_err(db, more, "merge walk"); break; }
         for (size_t i = 0; i < n && !rc; i++) {
-            cy_merge_read q = { .m = m, .fid = src[i].loc.fid & CY_LOC_FIDMASK,
+            cy_merge_read q = { .m = m, .expiry = src[i].expiry,
+                                .fid = src[i].loc.fid & CY_LOC_FIDMASK,
                                 .size = src[i].loc.size, .off = src[i].loc.off };
             q.key = cy_keylist_at(&keys, i, &q.klen);
             if (src[i].expiry && src[i].expiry <= m->now) {

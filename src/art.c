@@ -1341,15 +1341,20 @@ CY_INTERNAL const cy_loc *cy_art_iter_loc(const cy_art_iter *it)
     return l ? cy_art_leaf_loc(l) : NULL;
 }
 
-CY_INTERNAL const void *cy_art_iter_ref(const cy_art_iter *it)
+CY_INTERNAL size_t cy_art_iter_gather(cy_art_iter *it, const void **refs, size_t max,
+                                      int backward, int *rc)
 {
-    return it->leaf;
-}
-
-/* Where the leaf's bytes begin: its loc, then its key. */
-CY_INTERNAL const void *cy_art_ref_addr(const void *ref)
-{
-    return (const void *)cy_art_leaf_addr(ref);
+    size_t n = 0;
+    int state = it->leaf != NULL;
+    while (state == 1 && n < max) {
+        const uint8_t *leaf = (const uint8_t *)cy_art_leaf_addr(it->leaf);
+        CY_PREFETCH(leaf);                          /* loc and key start */
+        CY_PREFETCH(leaf + sizeof(cy_loc) + 31);    /* up to 32 key bytes */
+        refs[n++] = it->leaf;
+        state = backward ? cy_art_iter_prev(it) : cy_art_iter_next(it);
+    }
+    *rc = state;
+    return n;
 }
 
 CY_INTERNAL const uint8_t *cy_art_ref_key(const void *ref, size_t *klen)

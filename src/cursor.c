@@ -147,14 +147,8 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     while (rc == 1 && n < CY_CURSOR_WINDOW) {
         /* Walk the inner nodes first, prefetching each leaf, then read
          * the leaves: their misses overlap instead of adding up. */
-        size_t m = 0;
-        for (; rc == 1 && n + m < CY_CURSOR_WINDOW && m < step; m++) {
-            refs[m] = cy_art_iter_ref(&it);
-            const uint8_t *leaf = cy_art_ref_addr(refs[m]);
-            CY_PREFETCH(leaf);                          /* loc and key start */
-            CY_PREFETCH(leaf + sizeof(cy_loc) + 31);    /* up to 32 key bytes */
-            rc = backward ? cy_art_iter_prev(&it) : cy_art_iter_next(&it);
-        }
+        size_t room = CY_CURSOR_WINDOW - n;
+        size_t m = cy_art_iter_gather(&it, refs, room < step ? room : step, backward, &rc);
         for (size_t i = 0; i < m; i++) {
             size_t kl;
             const uint8_t *k = cy_art_ref_key(refs[i], &kl);
@@ -343,9 +337,11 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
         }
         if (!f->map || e->loc.off + e->loc.size > f->map_len) break;
         const uint8_t *rec = f->map + e->loc.off;
-        size_t klen, voff, vl;
+        size_t klen;
+        cy_rec r;
         const uint8_t *k = cy_keylist_at(&c->keys, i, &klen);
-        if (!cy_db_check_record(rec, e->loc.size, k, klen, e->expiry, &voff, &vl)) break;
+        if (!cy_db_check_record(rec, e->loc.size, k, klen, e->expiry, &r)) break;
+        size_t vl = (size_t)r.vlen;
         if (used + vl > c->vals_cap) {
             if (i > from && used + vl > CY_CURSOR_VBYTES) break;
             size_t cap = c->vals_cap ? c->vals_cap : 4096;
@@ -355,7 +351,7 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
             c->vals = p;
             c->vals_cap = cap;
         }
-        if (vl) memcpy(c->vals + used, rec + voff, vl);
+        if (vl) memcpy(c->vals + used, rec + r.hdr + r.klen, vl);
         e->vat = used;
         e->vlen = vl;
         used += vl;

@@ -546,17 +546,12 @@ typedef struct cy_read {
 } cy_read;
 
 CY_INTERNAL int cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
-                                   size_t klen, uint64_t expiry, size_t *voff, size_t *vlen)
+                                   size_t klen, uint64_t expiry, cy_rec *r)
 {
-    cy_rec r;
     int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
-    if (cy_rec_parse(rec, size, &r) != 1 || r.type != type || r.expiry != expiry ||
-        r.klen != klen || r.hdr + r.klen + r.vlen != size ||
-        memcmp(rec + r.hdr, key, klen) != 0 || cy_crc(rec + 4, size - 4, NULL, 0) != r.crc)
-        return 0;
-    *voff = (size_t)(r.hdr + r.klen);
-    *vlen = (size_t)r.vlen;
-    return 1;
+    return cy_rec_parse(rec, size, r) == 1 && r->type == type && r->expiry == expiry &&
+           r->klen == klen && r->hdr + r->klen + r->vlen == size &&
+           memcmp(rec + r->hdr, key, klen) == 0 && cy_crc(rec + 4, size - 4, NULL, 0) == r->crc;
 }
 
 /* Verifies a record against what the keydir promised and copies its value
@@ -564,14 +559,15 @@ CY_INTERNAL int cy_db_check_record(const uint8_t *rec, uint32_t size, const void
 static int cy_db_read_record(const uint8_t *rec, void *ctx)
 {
     cy_read *q = ctx;
-    size_t voff, n;
-    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &voff, &n)) {
+    cy_rec r;
+    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &r)) {
         char path[4096];
         cy_dir_data_path(q->db, q->fid, path, sizeof path);
         return cy_err(q->db, CALYPSO_ECHECKSUM, "%s at offset %llu", path,
                       (unsigned long long)q->off);
     }
-    const uint8_t *val = rec + voff;
+    size_t n = (size_t)r.vlen;
+    const uint8_t *val = rec + r.hdr + r.klen;
     *q->vlen = n;
     if (q->out) {
         if (!(*q->out = cy_malloc(n ? n : 1)))

@@ -365,10 +365,10 @@ CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const 
                                uint64_t expiry, void **out, void *buf, size_t cap,
                                size_t *vlen);
 /* 1 if the size bytes at rec are a whole, checksummed put of key with
- * that expiry (as a keydir entry promises); then *voff and *vlen say where
- * its value is in rec. 0 otherwise. */
+ * that expiry (as a keydir entry promises), parsed into *r (its value is
+ * at rec + r->hdr + r->klen); 0 otherwise. */
 CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
-                                    size_t klen, uint64_t expiry, size_t *voff, size_t *vlen);
+                                    size_t klen, uint64_t expiry, cy_rec *r);
 
 // >> merge (merge.c) -----------------------------------------------------------------
 /* Ids of merged datafiles have this bit; they replay before regular ones. */

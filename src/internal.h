@@ -258,12 +258,15 @@ CY_INTERNAL int cy_art_iter_prev(cy_art_iter *it);   /* 1 moved, 0 at end */
 /* Borrowed from the leaf; valid until the tree changes. */
 CY_INTERNAL const uint8_t *cy_art_iter_key(const cy_art_iter *it, size_t *klen);
 CY_INTERNAL const cy_loc  *cy_art_iter_loc(const cy_art_iter *it);
-/* The current leaf as an opaque reference (NULL when not positioned),
- * valid until the tree changes. A scan collects a run of references first,
- * prefetching each, and reads them after: leaves lie in allocation order,
- * not key order, so each is a cache miss that this lets overlap. */
-CY_INTERNAL const void    *cy_art_iter_ref(const cy_art_iter *it);
-CY_INTERNAL const void    *cy_art_ref_addr(const void *ref);  /* to prefetch */
+/* Collects the leaves from the current position on as opaque references
+ * (valid until the tree changes): at most max, stepping forward, or
+ * backward with `backward`, prefetching each leaf as it goes. Leaves lie
+ * in allocation order, not key order, so each is a cache miss; collecting
+ * a run first and reading it after lets the misses overlap. Returns how
+ * many it collected; *rc is then the iterator's state (1 positioned on
+ * the next leaf, 0 at the end). */
+CY_INTERNAL size_t cy_art_iter_gather(cy_art_iter *it, const void **refs, size_t max,
+                                      int backward, int *rc);
 CY_INTERNAL const uint8_t *cy_art_ref_key(const void *ref, size_t *klen);
 CY_INTERNAL const cy_loc  *cy_art_ref_loc(const void *ref);
 

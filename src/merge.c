@@ -427,7 +427,7 @@ typedef struct cy_merge_src {      /* a live record to copy, found in the keydir
 /* Collects the next keys (after m's resume key, or from the first) whose
  * records lie in the inputs, with their locations: at most
  * CY_MERGE_WALK_BATCH keys visited per call, under kd_lock shared. Leaves
- * are prefetched a batch ahead of reading them, as a cursor does. Returns
+ * are gathered (prefetched) a batch ahead of reading them. Returns
  * 1 if the keydir has more, 0 at its end, or a negative code. */
 static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src, size_t *nsrc,
                                cy_keylist *resume)
@@ -447,13 +447,7 @@ static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src,
     } else {
         rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
     }
-    for (; rc == 1 && m_refs < CY_MERGE_WALK_BATCH; m_refs++) {
-        refs[m_refs] = cy_art_iter_ref(&it);
-        const uint8_t *leaf = cy_art_ref_addr(refs[m_refs]);
-        CY_PREFETCH(leaf);
-        CY_PREFETCH(leaf + sizeof(cy_loc) + 31);
-        rc = cy_art_iter_next(&it);
-    }
+    if (rc == 1) m_refs = cy_art_iter_gather(&it, refs, CY_MERGE_WALK_BATCH, 0, &rc);
     uint32_t last_fid = 0;
     int last_in = 0;
     for (size_t i = 0; i < m_refs && rc >= 0; i++) {
@@ -484,21 +478,19 @@ typedef struct cy_merge_read {
     cy_merge   *m;
     const void *key;
     size_t      klen;
+    uint64_t    expiry;
     uint32_t    fid, size;
     uint64_t    off;
     cy_rec      rec;
 } cy_merge_read;
 
-/* Verifies one input record against its key and copies it to the end of
- * the output buffer (room reserved). Runs on the mapped bytes, under
- * files_lock shared: no I/O here. */
+/* Verifies one input record against its keydir entry (as a get does) and
+ * copies it to the end of the output buffer (room reserved). Runs on the
+ * mapped bytes, under files_lock shared: no I/O here. */
 static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
 {
     cy_merge_read *q = ctx;
-    cy_rec *r = &q->rec;
-    if (cy_rec_parse(rec, q->size, r) != 1 || r->type == CY_REC_DEL || r->klen != q->klen ||
-        r->hdr + r->klen + r->vlen != q->size || memcmp(rec + r->hdr, q->key, q->klen) != 0 ||
-        cy_crc(rec + 4, q->size - 4, NULL, 0) != r->crc) {
+    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &q->rec)) {
         char path[4096];
         cy_dir_data_path(q->m->db, q->fid, path, sizeof path);
         return cy_err(q->m->db, CALYPSO_ECORRUPT, "%s at offset %llu: record does not match "
@@ -526,7 +518,8 @@ static int cy_merge_copy_by_key(cy_merge *m)
         more = cy_merge_walk_batch(m, &keys, src, &n, &resume);
         if (more < 0) { rc = cy_err(db, more, "merge walk"); break; }
         for (size_t i = 0; i < n && !rc; i++) {
-            cy_merge_read q = { .m = m, .fid = src[i].loc.fid & CY_LOC_FIDMASK,
+            cy_merge_read q = { .m = m, .expiry = src[i].expiry,
+                                .fid = src[i].loc.fid & CY_LOC_FIDMASK,
                                 .size = src[i].loc.size, .off = src[i].loc.off };
             q.key = cy_keylist_at(&keys, i, &q.klen);
             if (src[i].expiry && src[i].expiry <= m->now) {

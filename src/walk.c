@@ -48,18 +48,10 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
     else rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
     int full = 0;
     while (rc == 1 && !full) {
-        /* As a cursor does: step over the inner nodes first, prefetching
-         * each leaf, then read the leaves, whose misses then overlap. On
-         * stopping early, the iterator stands past refs[i]: resume from
-         * there by seeking (more = 1). */
-        size_t m = 0;
-        for (; rc == 1 && m < CY_WALK_STEP; m++) {
-            refs[m] = cy_art_iter_ref(&it);
-            const uint8_t *leaf = cy_art_ref_addr(refs[m]);
-            CY_PREFETCH(leaf);
-            CY_PREFETCH(leaf + sizeof(cy_loc) + 31);
-            rc = cy_art_iter_next(&it);
-        }
+        /* Gather a step of leaves (prefetched), then read them. On
+         * stopping early, the iterator stands past refs[i]: the caller
+         * resumes by seeking (more = 1). */
+        size_t m = cy_art_iter_gather(&it, refs, CY_WALK_STEP, 0, &rc);
         for (size_t i = 0; i < m; i++) {
             size_t klen;
             const uint8_t *k = cy_art_ref_key(refs[i], &klen);
