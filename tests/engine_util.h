@@ -29,27 +29,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#define EU_OK(db, expr)                                                       \
-    do {                                                                      \
-        int eu_rc_ = (expr);                                                  \
-        if (eu_rc_ != CALYPSO_OK)                                             \
-            print_error("%s:%d: %s -> %d (%s) errmsg: %s\n", __FILE__,        \
-                        __LINE__, #expr, eu_rc_, calypso_strerror(eu_rc_),    \
-                        calypso_errmsg(db));                                  \
-        assert_int_equal(eu_rc_, CALYPSO_OK);                                 \
-    } while (0)
-
-/* Asserts expr == want (a CALYPSO_* code), naming both on failure. */
-#define EU_RC(db, want, expr)                                                 \
-    do {                                                                      \
-        int eu_rc_ = (expr);                                                  \
-        if (eu_rc_ != (want))                                                 \
-            print_error("%s:%d: %s -> %d (%s), want %d (%s) errmsg: %s\n",    \
-                        __FILE__, __LINE__, #expr, eu_rc_,                    \
-                        calypso_strerror(eu_rc_), (int)(want),                \
-                        calypso_strerror(want), calypso_errmsg(db));          \
-        assert_int_equal(eu_rc_, (want));                                     \
-    } while (0)
+#define EU_OK TU_OK
+#define EU_RC TU_RC
 
 /* Opens path with opts (NULL: defaults), asserting success. */
 static inline calypso *eu_open(const char *path, const calypso_options *opts)

@@ -32,26 +32,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#define MU_OK(db, expr)                                                       \
-    do {                                                                      \
-        int mu_rc_ = (expr);                                                  \
-        if (mu_rc_ != CALYPSO_OK)                                             \
-            print_error("%s:%d: %s -> %d (%s) errmsg: %s\n", __FILE__,        \
-                        __LINE__, #expr, mu_rc_, calypso_strerror(mu_rc_),    \
-                        calypso_errmsg(db));                                  \
-        assert_int_equal(mu_rc_, CALYPSO_OK);                                 \
-    } while (0)
-
-#define MU_RC(db, want, expr)                                                 \
-    do {                                                                      \
-        int mu_rc_ = (expr);                                                  \
-        if (mu_rc_ != (want))                                                 \
-            print_error("%s:%d: %s -> %d (%s), want %d (%s) errmsg: %s\n",    \
-                        __FILE__, __LINE__, #expr, mu_rc_,                    \
-                        calypso_strerror(mu_rc_), (int)(want),                \
-                        calypso_strerror(want), calypso_errmsg(db));          \
-        assert_int_equal(mu_rc_, (want));                                     \
-    } while (0)
+#define MU_OK TU_OK
+#define MU_RC TU_RC
 
 /* Sanitizer builds run the same tests with a shorter budget for the
  * time-bounded ones (the checks are the same). */

@@ -19,6 +19,21 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Asserts that expr (a calypso call on db) returns CALYPSO_OK, or want,
+ * naming the call, both codes and the handle's message on failure. The
+ * including file includes calypso.h. */
+#define TU_OK(db, expr) TU_RC(db, CALYPSO_OK, expr)
+#define TU_RC(db, want, expr)                                                 \
+    do {                                                                      \
+        int tu_rc_ = (expr);                                                  \
+        if (tu_rc_ != (want))                                                 \
+            print_error("%s:%d: %s -> %d (%s), want %d (%s) errmsg: %s\n",    \
+                        __FILE__, __LINE__, #expr, tu_rc_,                    \
+                        calypso_strerror(tu_rc_), (int)(want),                \
+                        calypso_strerror(want), calypso_errmsg(db));          \
+        assert_int_equal(tu_rc_, (want));                                     \
+    } while (0)
 #include <cmocka.h>
 
 /* The seed of this run: CALYPSO_SEED if set, else from the clock. Printed
