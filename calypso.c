@@ -4883,6 +4883,8 @@ out:
  *            size varint | key
  *   trailer  data_size u64le | entries u64le | crc u32le | "HEND"
  *
+ * Entries are in key order, a key's records in file order (cy_hint_sort),
+ * so that open inserts keys in order; the loader accepts any order.
  * crc covers every byte before it. A hint describes the first data_size
  * bytes of its datafile: all of a sealed file, or what the active file held
  * at a clean close. Open uses a hint whose crc holds and whose data_size is
@@ -4949,6 +4951,146 @@ CY_INTERNAL int cy_hint_finish(cy_hint_buf *b, uint64_t data_size)
     return CALYPSO_OK;
 }
 
+// >> key order ---------------------------------------------------------------------
+
+/* Hints of more entries than this stay in file order: sorting needs
+ * 48 bytes an entry besides a second copy of the body. */
+#define CY_HINT_SORT_MAX (4u << 20)
+
+typedef struct cy_hint_ent {
+    const uint8_t *key;
+    uint32_t       klen;
+    uint32_t       head;   /* bytes from the entry's start to its key      */
+} cy_hint_ent;
+
+typedef struct cy_hint_item {
+    uint64_t chunk;        /* 8 key bytes from the current depth, big-endian,
+                              zero past the key's end                       */
+    uint32_t ent;
+    uint32_t klen;
+} cy_hint_item;
+
+static uint64_t cy_hint_chunk(const cy_hint_ent *e, size_t depth)
+{
+    uint64_t v = 0;
+    for (size_t i = depth; i < depth + 8; i++) v = v << 8 | (i < e->klen ? e->key[i] : 0u);
+    return v;
+}
+
+/* Stable sort of it[0..n) by chunk: insertion sort for a few, else an LSD
+ * radix sort by bytes through tmp, skipping bytes every item shares. */
+static void cy_hint_sort_chunks(cy_hint_item *it, cy_hint_item *tmp, size_t n)
+{
+    if (n < 32) {
+        for (size_t i = 1; i < n; i++) {
+            cy_hint_item x = it[i];
+            size_t j = i;
+            for (; j > 0 && it[j - 1].chunk > x.chunk; j--) it[j] = it[j - 1];
+            it[j] = x;
+        }
+        return;
+    }
+    cy_hint_item *src = it, *dst = tmp;
+    size_t cnt[256];
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        memset(cnt, 0, sizeof cnt);
+        for (size_t i = 0; i < n; i++) cnt[(src[i].chunk >> shift) & 255u]++;
+        if (cnt[(src[0].chunk >> shift) & 255u] == n) continue;
+        size_t sum = 0;
+        for (unsigned d = 0; d < 256; d++) {
+            size_t c = cnt[d];
+            cnt[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) dst[cnt[(src[i].chunk >> shift) & 255u]++] = src[i];
+        cy_hint_item *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != it) memcpy(it, src, n * sizeof *it);
+}
+
+/* Orders it[0..n), whose keys agree on their first depth bytes, by key
+ * (memcmp order, shorter first), stably: a key's records keep their file
+ * order. Runs that agree on 8 more bytes go one level deeper. */
+static void cy_hint_order(const cy_hint_ent *e, cy_hint_item *it, cy_hint_item *tmp, size_t n,
+                          size_t depth)
+{
+    for (;;) {
+        for (size_t i = 0; i < n; i++) it[i].chunk = cy_hint_chunk(&e[it[i].ent], depth);
+        cy_hint_sort_chunks(it, tmp, n);
+        if (n == 0 || it[0].chunk != it[n - 1].chunk) break;
+        /* One run: go deeper without recursing, unless every key ended. */
+        size_t longer = 0;
+        for (size_t i = 0; i < n && !longer; i++) longer = it[i].klen > depth + 8;
+        if (!longer) break;
+        depth += 8;
+    }
+    for (size_t a = 0; a < n;) {
+        size_t b = a + 1, longer = 0;
+        while (b < n && it[b].chunk == it[a].chunk) b++;
+        for (size_t i = a; i < b && !longer; i++) longer = it[i].klen > depth + 8;
+        if (b - a > 1 && longer) {
+            cy_hint_order(e, it + a, tmp + a, b - a, depth + 8);
+        } else if (b - a > 1) {
+            /* Equal up to their ends (zero padding aside): shorter first. */
+            for (size_t i = a; i < b; i++) it[i].chunk = it[i].klen;
+            cy_hint_sort_chunks(it + a, tmp + a, b - a);
+        }
+        a = b;
+    }
+}
+
+/* Puts the entries of b (as cy_hint_add wrote them) in key order, a key's
+ * records in file order, so that applying them leaves the keydir as file
+ * order would (a key's last record wins; records of different keys never
+ * interact) while open inserts keys in order, which keeps the tree's path
+ * in cache from one insert to the next. Without the memory for it the hint
+ * stays in file order, which is just as correct. */
+static void cy_hint_sort(cy_hint_buf *b)
+{
+    size_t n = (size_t)b->count;
+    if (n < 2 || n > CY_HINT_SORT_MAX || b->len <= 8) return;
+    cy_hint_ent *e = cy_malloc(n * sizeof *e);
+    cy_hint_item *it = cy_malloc(2 * n * sizeof *it);
+    uint8_t *out = cy_malloc(b->cap);
+    if (!e || !it || !out) goto out;
+    const uint8_t *p = b->p + 8, *end = b->p + b->len;
+    size_t i = 0;
+    for (; p < end && i < n; i++) {
+        const uint8_t *at = p++;
+        uint64_t v;
+        if (*at == CY_REC_PUT_TTL) p += cy_varint_get(p, end, &v);
+        p += cy_varint_get(p, end, &v);
+        e[i].klen = (uint32_t)v;
+        p += cy_varint_get(p, end, &v);
+        p += cy_varint_get(p, end, &v);
+        e[i].key = p;
+        e[i].head = (uint32_t)(p - at);
+        p += e[i].klen;
+        it[i].ent = (uint32_t)i;
+        it[i].klen = e[i].klen;
+    }
+    if (i != n || p != end) goto out;
+    cy_hint_order(e, it, it + n, n, 0);
+    memcpy(out, b->p, 8);
+    uint8_t *q = out + 8;
+    for (i = 0; i < n; i++) {
+        const cy_hint_ent *x = &e[it[i].ent];
+        memcpy(q, x->key - x->head, x->head + x->klen);
+        q += x->head + x->klen;
+    }
+    cy_free(b->p);
+    b->p = out;
+    out = NULL;
+out:
+    cy_free(out);
+    cy_free(it);
+    cy_free(e);
+}
+
+// >> writing -------------------------------------------------------------------
+
 /* Reads datafile fid (sealed, synced) and builds its hint in b. */
 static int cy_hint_build(calypso *db, uint32_t fid, cy_hint_buf *b, uint64_t *data_size)
 {
@@ -4982,6 +5124,7 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     cy_hint_buf b = { 0 };
     uint64_t data_size = 0;
     int rc = cy_hint_build(db, fid, &b, &data_size);
+    if (!rc) cy_hint_sort(&b);
     if (!rc && cy_hint_finish(&b, data_size)) rc = cy_err(db, CALYPSO_ENOMEM, "hint trailer");
     if (!rc) {
         char name[32];

@@ -13,6 +13,9 @@
  *   on get;
  * - damaged, truncated, emptied or missing hint files: open falls back to
  *   the datafiles and loses nothing;
+ * - hint files list entries in key order, a key's records in file order,
+ *   and open from them equals open from the datafiles (keys that differ
+ *   only by trailing zero bytes, long shared prefixes, repeated keys);
  * - kill -9 (a child process raising SIGKILL) after a clean close and
  *   reopen, and in the middle of rotations: nothing acknowledged is lost;
  * - META naming a newer format: CALYPSO_EVERSION;
@@ -508,6 +511,207 @@ static void expect_mixed(calypso *db, const int *version)
     eu_keys_free(&ks);
 }
 
+// >> hint order ---------------------------------------------------------------------
+
+/* Asserts that a hint file lists its entries in key order (memcmp, shorter
+ * first), a key's records by increasing offset; returns how many. */
+static uint64_t check_hint_sorted(const char *path)
+{
+    size_t len = 0;
+    uint8_t *b = (uint8_t *)eu_read_file(path, &len);
+    assert_true(len >= 8 + 24);
+    assert_memory_equal(b, "CYHINT01", 8);
+    const uint8_t *p = b + 8, *end = b + len - 24, *pk = NULL;
+    uint64_t pklen = 0, poff = 0, n = 0;
+    while (p < end) {
+        uint64_t type = *p++, v, klen, off, size;
+        if (type == CY_REC_PUT_TTL) p += cy_varint_get(p, end, &v);
+        p += cy_varint_get(p, end, &klen);
+        p += cy_varint_get(p, end, &off);
+        p += cy_varint_get(p, end, &size);
+        assert_true(klen > 0 && klen <= (uint64_t)(end - p));
+        if (pk) {
+            int c = eu_keycmp(pk, (size_t)pklen, p, (size_t)klen);
+            if (c > 0 || (c == 0 && poff >= off))
+                print_error("%s: entry %llu out of order\n", path, (unsigned long long)n);
+            assert_true(c < 0 || (c == 0 && poff < off));
+        }
+        pk = p;
+        pklen = klen;
+        poff = off;
+        p += klen;
+        n++;
+    }
+    assert_true(p == end);
+    assert_int_equal(n, cy_get_u64(end + 8));
+    free(b);
+    return n;
+}
+
+/* The keys of the hint-order test: random binary keys of 1..40 bytes, and
+ * families that only a careful sort keeps apart: keys that are prefixes of
+ * each other and differ only by trailing zero bytes ("a", "a\0", "a\0\0"),
+ * long shared prefixes (so runs agree on 8, 16, 24 bytes), and one key
+ * written again and again. */
+enum { HO_RANDOM = 3000, HO_KEYS = HO_RANDOM + 64 * 3 + 200 + 1 };
+
+typedef struct ho_key { uint8_t k[48]; size_t len; int version; } ho_key;
+
+static void ho_make_keys(ho_key *ks, uint64_t *seed)
+{
+    size_t n = 0;
+    for (; n < HO_RANDOM; n++) {
+        ks[n].len = 1 + (size_t)tu_below(seed, 40);
+        for (size_t i = 0; i < ks[n].len; i++)
+            ks[n].k[i] = (uint8_t)(tu_below(seed, 4) == 0 ? 0 : tu_rand(seed));
+    }
+    for (int f = 0; f < 3; f++)          /* "x", "x\0", "x\0\0", ... */
+        for (size_t z = 0; z < 64; z++, n++) {
+            memset(ks[n].k, 0, sizeof ks[n].k);
+            ks[n].k[0] = (uint8_t)("a\0\xff"[f]);
+            ks[n].len = 1 + z % 40;
+            if (z >= 40) ks[n].k[ks[n].len - 1] = (uint8_t)z;
+        }
+    for (int i = 0; i < 200; i++, n++) {  /* 30 shared bytes, then a tail */
+        memset(ks[n].k, 'p', 30);
+        ks[n].len = 30 + (size_t)tu_below(seed, 12);
+        for (size_t j = 30; j < ks[n].len; j++) ks[n].k[j] = (uint8_t)tu_below(seed, 3);
+    }
+    memcpy(ks[n].k, "again", 5);
+    ks[n].len = 5;
+    n++;
+    assert_int_equal(n, HO_KEYS);
+    for (size_t i = 0; i < n; i++) ks[i].version = 0;
+}
+
+static void ho_expect(calypso *db, const ho_key *ks)
+{
+    uint64_t live = 0;
+    for (size_t i = 0; i < HO_KEYS; i++) {
+        /* Families repeat keys: only the last entry for a key is its truth. */
+        int last = 1;
+        for (size_t j = i + 1; j < HO_KEYS && last; j++)
+            last = !(ks[j].len == ks[i].len && memcmp(ks[j].k, ks[i].k, ks[i].len) == 0);
+        if (!last) continue;
+        void *v = NULL;
+        size_t vlen = 0;
+        int rc = calypso_get(db, ks[i].k, ks[i].len, &v, &vlen);
+        if (ks[i].version) {
+            uint64_t ver = 0;
+            EU_RC(db, CALYPSO_OK, rc);
+            assert_true(eu_check_value(v, vlen, ks[i].k, ks[i].len, &ver));
+            assert_int_equal(ver, (uint64_t)ks[i].version);
+            calypso_free(v);
+            live++;
+        } else {
+            EU_RC(db, CALYPSO_ENOTFOUND, rc);
+        }
+    }
+    assert_int_equal(calypso_len(db), live);
+}
+
+/* Writes puts, overwrites, TTL puts, deletes and re-puts of ks in random
+ * order (a key's writes in sequence, so its last record decides). */
+static uint64_t ho_write(calypso *db, ho_key *ks, uint64_t *seed)
+{
+    uint64_t records = 0;
+    for (int round = 0; round < 3; round++) {
+        for (size_t c = 0; c < HO_KEYS; c++) {
+            size_t i = (size_t)tu_below(seed, HO_KEYS);
+            ho_key *k = &ks[i];
+            unsigned op = (unsigned)tu_below(seed, 8);
+            if (op == 0) {
+                int rc = calypso_delete(db, k->k, k->len);
+                EU_OK(db, rc);
+                records += k->version != 0;   /* a live key gets a tombstone */
+                k->version = 0;
+            } else {
+                uint8_t v[VLEN];
+                k->version = round * 100 + (int)op;
+                eu_make_value(v, VLEN, k->k, k->len, (uint64_t)k->version);
+                if (op == 1) EU_OK(db, calypso_put_ttl(db, k->k, k->len, v, VLEN, 3600 * 1000));
+                else EU_OK(db, calypso_put(db, k->k, k->len, v, VLEN));
+                records++;
+            }
+            /* Keep the family duplicates in step: the same bytes are the
+             * same key. */
+            for (size_t j = 0; j < HO_KEYS; j++)
+                if (j != i && ks[j].len == k->len && memcmp(ks[j].k, k->k, k->len) == 0)
+                    ks[j].version = k->version;
+        }
+        for (int r = 0; r < 40; r++) {   /* one key, many records in one file */
+            ho_key *k = &ks[HO_KEYS - 1];
+            uint8_t v[VLEN];
+            k->version = round * 100 + 50 + r;
+            eu_make_value(v, VLEN, k->k, k->len, (uint64_t)k->version);
+            EU_OK(db, calypso_put(db, k->k, k->len, v, VLEN));
+            records++;
+        }
+    }
+    return records;
+}
+
+/* Hint files list their entries in key order (so open inserts keys in
+ * order), and a database opened from them is the one the datafiles hold:
+ * in one big active file (the hint written at close) and in many small
+ * sealed files (hints written in the background). */
+static void test_hint_order(void **state)
+{
+    (void)state;
+    uint64_t seed = tu_seed("test_hint_order");
+    ho_key *ks = calloc(HO_KEYS, sizeof *ks);
+    assert_non_null(ks);
+    for (int small = 0; small < 2; small++) {
+        char *dir = tu_tmpdir();
+        calypso_options o;
+        calypso_options_default(&o);
+        o.merge_trigger_ratio = -1;
+        if (small) o.max_datafile_size = 64 * 1024;
+        ho_make_keys(ks, &seed);
+        calypso *db = eu_open(dir, &o);
+        uint64_t records = ho_write(db, ks, &seed);
+        eu_close(db);
+        unsigned hints[4096];
+        int nh = eu_list_fids(dir, "hint", hints, 4096);
+        assert_true(small ? nh > 10 : nh == 1);
+        uint64_t entries = 0;
+        for (int h = 0; h < nh; h++) {
+            char hp[1024];
+            eu_fid_path(hp, sizeof hp, dir, hints[h], "hint");
+            entries += check_hint_sorted(hp);
+        }
+        print_message("%d hint files, %llu entries in key order\n", nh,
+                      (unsigned long long)entries);
+        assert_int_equal(entries, records);   /* every record, tombstones too */
+        db = eu_open(dir, &o);
+        ho_expect(db, ks);
+        eu_keys with_hints = {0};
+        EU_OK(db, calypso_fold(db, eu_collect, &with_hints));
+        eu_close(db);
+        /* Without hints, open reads the datafiles in file order: the same
+         * keys come back. */
+        for (int h = 0; h < nh; h++) {
+            char hp[1024];
+            eu_fid_path(hp, sizeof hp, dir, hints[h], "hint");
+            assert_int_equal(unlink(hp), 0);
+        }
+        db = eu_open(dir, &o);
+        ho_expect(db, ks);
+        eu_keys scanned = {0};
+        EU_OK(db, calypso_fold(db, eu_collect, &scanned));
+        assert_int_equal(scanned.n, with_hints.n);
+        for (size_t i = 0; i < scanned.n; i++) {
+            assert_int_equal(scanned.v[i].len, with_hints.v[i].len);
+            assert_memory_equal(scanned.v[i].k, with_hints.v[i].k, scanned.v[i].len);
+        }
+        eu_keys_free(&scanned);
+        eu_keys_free(&with_hints);
+        eu_close(db);
+        tu_rmrf(dir);
+    }
+    free(ks);
+}
+
 enum { HINT_FLIP_MIDDLE, HINT_FLIP_FIRST, HINT_FLIP_LAST, HINT_TRUNC_HALF,
        HINT_TRUNC_ONE, HINT_EMPTY, HINT_MISSING, HINT_GARBAGE, HINT__N };
 
@@ -928,6 +1132,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_flipped_byte_newest_file_middle),
         cmocka_unit_test(test_flipped_byte_found_on_get),
         cmocka_unit_test(test_damaged_hints),
+        cmocka_unit_test(test_hint_order),
         cmocka_unit_test(test_kill9_after_clean_reopen),
         cmocka_unit_test(test_kill9_during_rotations),
         cmocka_unit_test(test_meta_newer_version),
