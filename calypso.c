@@ -3540,7 +3540,9 @@ CY_INTERNAL int     cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const ui
 typedef struct cy_hint_buf { uint8_t *p; size_t len, cap; uint64_t count; } cy_hint_buf;
 CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
                              uint64_t size);
-/* Appends the trailer for a datafile of data_size bytes. */
+/* Puts the entries in key order, a key's records in file order (unless
+ * they are already, or memory is short), and appends the trailer for a
+ * datafile of data_size bytes. */
 CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
 /* Builds, from the datafile, and writes the hint of fid. */
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
@@ -4903,54 +4905,6 @@ out:
 #define CY_HINT_END     "HEND"
 #define CY_HINT_TRAILER 24u
 
-static int cy_hint_reserve(cy_hint_buf *b, size_t more)
-{
-    if (b->len + more <= b->cap) return 0;
-    size_t nc = b->cap ? b->cap * 2 : 65536;
-    while (nc < b->len + more) nc *= 2;
-    uint8_t *p = cy_realloc(b->p, nc);
-    if (!p) return CALYPSO_ENOMEM;
-    b->p = p;
-    b->cap = nc;
-    return 0;
-}
-
-CY_INTERNAL int cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
-                            uint64_t size)
-{
-    if (cy_hint_reserve(b, 8 + 1 + 40 + r->klen)) return CALYPSO_ENOMEM;
-    if (b->len == 0) {
-        memcpy(b->p, CY_HINT_MAGIC, 8);
-        b->len = 8;
-    }
-    uint8_t *p = b->p + b->len;
-    *p++ = (uint8_t)r->type;
-    if (r->type == CY_REC_PUT_TTL) p += cy_varint_put(p, r->expiry);
-    p += cy_varint_put(p, r->klen);
-    p += cy_varint_put(p, off);
-    p += cy_varint_put(p, size);
-    memcpy(p, key, r->klen);
-    b->len = (size_t)(p - b->p) + r->klen;
-    b->count++;
-    return 0;
-}
-
-CY_INTERNAL int cy_hint_finish(cy_hint_buf *b, uint64_t data_size)
-{
-    if (cy_hint_reserve(b, 8 + CY_HINT_TRAILER)) return CALYPSO_ENOMEM;
-    if (b->len == 0) {
-        memcpy(b->p, CY_HINT_MAGIC, 8);
-        b->len = 8;
-    }
-    uint8_t *t = b->p + b->len;
-    cy_put_u64(t, data_size);
-    cy_put_u64(t + 8, b->count);
-    cy_put_u32(t + 16, cy_crc(b->p, b->len + 16, NULL, 0));
-    memcpy(t + 20, CY_HINT_END, 4);
-    b->len += CY_HINT_TRAILER;
-    return CALYPSO_OK;
-}
-
 // >> key order ---------------------------------------------------------------------
 
 /* Hints of more entries than this stay in file order: sorting needs
@@ -5057,6 +5011,7 @@ static void cy_hint_sort(cy_hint_buf *b)
     if (!e || !it || !out) goto out;
     const uint8_t *p = b->p + 8, *end = b->p + b->len;
     size_t i = 0;
+    int sorted = 1;   /* e.g. a merge's output, or keys written in order */
     for (; p < end && i < n; i++) {
         const uint8_t *at = p++;
         uint64_t v;
@@ -5070,8 +5025,13 @@ static void cy_hint_sort(cy_hint_buf *b)
         p += e[i].klen;
         it[i].ent = (uint32_t)i;
         it[i].klen = e[i].klen;
+        if (sorted && i > 0) {
+            uint32_t a = e[i - 1].klen, m = a < e[i].klen ? a : e[i].klen;
+            int c = memcmp(e[i - 1].key, e[i].key, m);
+            sorted = c < 0 || (c == 0 && a <= e[i].klen);
+        }
     }
-    if (i != n || p != end) goto out;
+    if (i != n || p != end || sorted) goto out;
     cy_hint_order(e, it, it + n, n, 0);
     memcpy(out, b->p, 8);
     uint8_t *q = out + 8;
@@ -5087,6 +5047,57 @@ out:
     cy_free(out);
     cy_free(it);
     cy_free(e);
+}
+
+// >> building ----------------------------------------------------------------------
+
+static int cy_hint_reserve(cy_hint_buf *b, size_t more)
+{
+    if (b->len + more <= b->cap) return 0;
+    size_t nc = b->cap ? b->cap * 2 : 65536;
+    while (nc < b->len + more) nc *= 2;
+    uint8_t *p = cy_realloc(b->p, nc);
+    if (!p) return CALYPSO_ENOMEM;
+    b->p = p;
+    b->cap = nc;
+    return 0;
+}
+
+CY_INTERNAL int cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
+                            uint64_t size)
+{
+    if (cy_hint_reserve(b, 8 + 1 + 40 + r->klen)) return CALYPSO_ENOMEM;
+    if (b->len == 0) {
+        memcpy(b->p, CY_HINT_MAGIC, 8);
+        b->len = 8;
+    }
+    uint8_t *p = b->p + b->len;
+    *p++ = (uint8_t)r->type;
+    if (r->type == CY_REC_PUT_TTL) p += cy_varint_put(p, r->expiry);
+    p += cy_varint_put(p, r->klen);
+    p += cy_varint_put(p, off);
+    p += cy_varint_put(p, size);
+    memcpy(p, key, r->klen);
+    b->len = (size_t)(p - b->p) + r->klen;
+    b->count++;
+    return 0;
+}
+
+CY_INTERNAL int cy_hint_finish(cy_hint_buf *b, uint64_t data_size)
+{
+    cy_hint_sort(b);
+    if (cy_hint_reserve(b, 8 + CY_HINT_TRAILER)) return CALYPSO_ENOMEM;
+    if (b->len == 0) {
+        memcpy(b->p, CY_HINT_MAGIC, 8);
+        b->len = 8;
+    }
+    uint8_t *t = b->p + b->len;
+    cy_put_u64(t, data_size);
+    cy_put_u64(t + 8, b->count);
+    cy_put_u32(t + 16, cy_crc(b->p, b->len + 16, NULL, 0));
+    memcpy(t + 20, CY_HINT_END, 4);
+    b->len += CY_HINT_TRAILER;
+    return CALYPSO_OK;
 }
 
 // >> writing -------------------------------------------------------------------
@@ -5124,7 +5135,6 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     cy_hint_buf b = { 0 };
     uint64_t data_size = 0;
     int rc = cy_hint_build(db, fid, &b, &data_size);
-    if (!rc) cy_hint_sort(&b);
     if (!rc && cy_hint_finish(&b, data_size)) rc = cy_err(db, CALYPSO_ENOMEM, "hint trailer");
     if (!rc) {
         char name[32];

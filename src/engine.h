@@ -309,7 +309,9 @@ CY_INTERNAL int     cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const ui
 typedef struct cy_hint_buf { uint8_t *p; size_t len, cap; uint64_t count; } cy_hint_buf;
 CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
                              uint64_t size);
-/* Appends the trailer for a datafile of data_size bytes. */
+/* Puts the entries in key order, a key's records in file order (unless
+ * they are already, or memory is short), and appends the trailer for a
+ * datafile of data_size bytes. */
 CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
 /* Builds, from the datafile, and writes the hint of fid. */
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);

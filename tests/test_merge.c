@@ -39,6 +39,7 @@
  * - a read-only handle refuses to merge.
  */
 #include "merge_util.h"
+#include "hint_util.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -233,7 +234,12 @@ static void merge_keeps_contents(int by_key)
     uint32_t fids[256];
     int nhint = mu_list_fids(dir, "hint", fids, 256);
     assert_int_equal((uint64_t)nhint, c.merged_files);
-    for (int i = 0; i < nhint; i++) assert_true(fids[i] & CY_FID_MERGED);
+    for (int i = 0; i < nhint; i++) {
+        assert_true(fids[i] & CY_FID_MERGED);
+        char hp[1024];
+        snprintf(hp, sizeof hp, "%s/%010u.hint", dir, fids[i]);
+        hu_check_sorted(hp);   /* in key order whichever way the merge copied */
+    }
     if (by_key) expect_merged_sorted(dir);
 
     MU_OK(db, calypso_reopen(db));

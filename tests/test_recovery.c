@@ -25,6 +25,7 @@
 #include "testutil.h"
 #include "engine_util.h"
 #include "internal.h"
+#include "hint_util.h"
 
 #define KLEN 16
 #define VLEN 100
@@ -513,41 +514,6 @@ static void expect_mixed(calypso *db, const int *version)
 
 // >> hint order ---------------------------------------------------------------------
 
-/* Asserts that a hint file lists its entries in key order (memcmp, shorter
- * first), a key's records by increasing offset; returns how many. */
-static uint64_t check_hint_sorted(const char *path)
-{
-    size_t len = 0;
-    uint8_t *b = (uint8_t *)eu_read_file(path, &len);
-    assert_true(len >= 8 + 24);
-    assert_memory_equal(b, "CYHINT01", 8);
-    const uint8_t *p = b + 8, *end = b + len - 24, *pk = NULL;
-    uint64_t pklen = 0, poff = 0, n = 0;
-    while (p < end) {
-        uint64_t type = *p++, v, klen, off, size;
-        if (type == CY_REC_PUT_TTL) p += cy_varint_get(p, end, &v);
-        p += cy_varint_get(p, end, &klen);
-        p += cy_varint_get(p, end, &off);
-        p += cy_varint_get(p, end, &size);
-        assert_true(klen > 0 && klen <= (uint64_t)(end - p));
-        if (pk) {
-            int c = eu_keycmp(pk, (size_t)pklen, p, (size_t)klen);
-            if (c > 0 || (c == 0 && poff >= off))
-                print_error("%s: entry %llu out of order\n", path, (unsigned long long)n);
-            assert_true(c < 0 || (c == 0 && poff < off));
-        }
-        pk = p;
-        pklen = klen;
-        poff = off;
-        p += klen;
-        n++;
-    }
-    assert_true(p == end);
-    assert_int_equal(n, cy_get_u64(end + 8));
-    free(b);
-    return n;
-}
-
 /* The keys of the hint-order test: random binary keys of 1..40 bytes, and
  * families that only a careful sort keeps apart: keys that are prefixes of
  * each other and differ only by trailing zero bytes ("a", "a\0", "a\0\0"),
@@ -678,7 +644,7 @@ static void test_hint_order(void **state)
         for (int h = 0; h < nh; h++) {
             char hp[1024];
             eu_fid_path(hp, sizeof hp, dir, hints[h], "hint");
-            entries += check_hint_sorted(hp);
+            entries += hu_check_sorted(hp);
         }
         print_message("%d hint files, %llu entries in key order\n", nh,
                       (unsigned long long)entries);
