@@ -99,10 +99,10 @@ $(BUILD) $(BUILD)/obj:
 	mkdir -p $@
 
 # ---- tests ------------------------------------------------------------------
-$(API_TESTS): $(BUILD)/%: tests/%.c tests/testutil.h $(BUILD)/libcalypso.a
+$(API_TESTS): $(BUILD)/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libcalypso.a
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libcalypso.a -lcmocka $(LDLIBS_ALL)
 
-$(UNIT_TESTS): $(BUILD)/%: tests/%.c tests/testutil.h $(BUILD)/libcy_modules.a
+$(UNIT_TESTS): $(BUILD)/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libcy_modules.a
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libcy_modules.a -lcmocka $(LDLIBS_ALL)
 
 run-tests: $(TESTS)
