@@ -1958,8 +1958,12 @@ static int cy_art_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t
 static cy_art_node *cy_art_node_new(cy_art *t, unsigned kind, unsigned cap, int tslot)
 {
     size_t size = cy_art_node_size(kind, cap, tslot);
-    cy_art_node *n = cy_calloc(1, size);
+    /* malloc and memset rather than calloc: glibc's calloc (2.36) does not
+     * use the per-thread cache that serves node growth's free-then-allocate
+     * (callgrind: 43 fewer instructions a put). */
+    cy_art_node *n = cy_malloc(size);
     if (!n) return NULL;
+    memset(n, 0, size);
     unsigned code = kind == CY_ART_N48 ? cap / 8 : kind == CY_ART_N256 ? 0 : cap;
     n->bits = (uint8_t)(kind | (tslot ? CY_ART_TSLOT : 0u) | code << CY_ART_CAPSHIFT);
     t->bytes += size;
@@ -2216,7 +2220,7 @@ static void cy_art_pairs_add(cy_art_pairs *p, uint8_t c, void *kid)
     p->n++;
 }
 
-/* Fills an empty node (fresh from cy_calloc) with sorted pairs. */
+/* Fills an empty node (fresh from cy_art_node_new) with sorted pairs. */
 static void cy_art_fill(cy_art_node *n, const cy_art_pairs *p)
 {
     void **kids = cy_art_kids(n);
