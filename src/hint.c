@@ -9,9 +9,9 @@
  *            size varint | key
  *   trailer  data_size u64le | entries u64le | crc u32le | "HEND"
  *
- * Entries are in key order, a key's records in file order (cy_hint_sort),
- * so that open inserts keys in order; the loader accepts any order.
- * crc covers every byte before it. A hint describes the first data_size
+ * crc covers every byte before it. Entries are in key order, a key's
+ * records in file order (cy_hint_sort), so that open inserts keys in
+ * order; the loader accepts any order. A hint describes the first data_size
  * bytes of its datafile: all of a sealed file, or what the active file held
  * at a clean close. Open uses a hint whose crc holds and whose data_size is
  * at most the datafile's size, then scans the datafile from data_size on,
