@@ -17,7 +17,9 @@
  * sleep on sync_cv and wake covered by the leader's sync or lead the next.
  * Before its fdatasync, a leader gives writers that have entered a durable
  * put or delete but not yet appended a moment to append (cy_db_gather), so
- * that one sync covers every writer about instead of half of them.
+ * that one sync covers every writer about instead of half of them; while it
+ * syncs, a few followers spin instead of sleeping (cy_db_sync_spin), so
+ * that they are back with their next write as soon as it returns.
  *
  * Read path: one keydir lookup under kd_lock shared, then one scatter read
  * of header+key and value, then the checksum is verified. No lock is held
@@ -146,7 +148,9 @@ static int cy_db_stop(calypso *db)
     cy_art_destroy(&db->ttl_by_time);
     cy_dir_unlock(db);
     db->dead = 0;
-    db->written_seq = db->synced_seq = 0;
+    db->written_seq = 0;
+    __atomic_store_n(&db->synced_seq, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync_ns, 0, __ATOMIC_RELAXED);
     db->bg_hints_pending = 0;
     __atomic_store_n(&db->broken, 0, __ATOMIC_RELAXED);
     return rc;
@@ -318,16 +322,50 @@ static void cy_db_gather(calypso *db)
     __atomic_store_n(&db->durable_group, want, __ATOMIC_RELAXED);
 }
 
+/* A follower whose bytes a leader's fdatasync is writing waits for it by
+ * spinning (yielding the CPU) instead of sleeping on sync_cv, as long as
+ * syncs are short: waking a sleeper takes tens of microseconds on a busy
+ * machine, a good part of a group commit's cycle, and all of it comes
+ * before the next group can form. At most CY_SPINNERS followers spin, each
+ * for at most twice the recent fdatasync time; where syncs take over
+ * CY_SPIN_MAX_NS (a disk that really seeks) nobody spins. */
+#define CY_SPINNERS    4
+#define CY_SPIN_MAX_NS 1000000
+
+static void cy_db_sync_spin(calypso *db, uint64_t seq)
+{
+    if (!__atomic_load_n(&db->syncing, __ATOMIC_ACQUIRE)) return;
+    uint64_t avg = __atomic_load_n(&db->sync_ns, __ATOMIC_RELAXED);
+    if (avg == 0 || avg > CY_SPIN_MAX_NS) return;
+    if (__atomic_add_fetch(&db->sync_spinners, 1, __ATOMIC_RELAXED) <= CY_SPINNERS) {
+        uint64_t t0 = cy_db_mono_ns();
+        while (__atomic_load_n(&db->synced_seq, __ATOMIC_ACQUIRE) < seq &&
+               __atomic_load_n(&db->syncing, __ATOMIC_ACQUIRE) &&
+               cy_db_mono_ns() - t0 < 2 * avg)
+            sched_yield();
+    }
+    __atomic_sub_fetch(&db->sync_spinners, 1, __ATOMIC_RELAXED);
+}
+
+/* The leader's record of how long its fdatasync took. */
+static void cy_db_sync_took(calypso *db, uint64_t ns)
+{
+    uint64_t avg = __atomic_load_n(&db->sync_ns, __ATOMIC_RELAXED);
+    avg = avg ? avg - avg / 8 + ns / 8 : ns;
+    __atomic_store_n(&db->sync_ns, avg, __ATOMIC_RELAXED);
+}
+
 CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
 {
     int rc = CALYPSO_OK;
+    cy_db_sync_spin(db, seq);
     pthread_mutex_lock(&db->sync_mu);
     while (db->synced_seq < seq && !rc) {
         if (db->syncing) {
             pthread_cond_wait(&db->sync_cv, &db->sync_mu);
             continue;
         }
-        db->syncing = 1;
+        __atomic_store_n(&db->syncing, 1, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&db->sync_mu);
         cy_db_gather(db);
         /* Lock order write_mu -> files_lock: hold files_lock shared across
@@ -339,10 +377,12 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         int fd = db->active ? db->active->fd : -1;
         uint32_t fid = db->active ? db->active->fid : 0;
         pthread_mutex_unlock(&db->write_mu);
+        uint64_t t0 = cy_db_mono_ns();
         int err = fd >= 0 ? cy_os_fdatasync(fd) : 0;
+        cy_db_sync_took(db, cy_db_mono_ns() - t0);
         cy_unlock(&db->files_lock);
         pthread_mutex_lock(&db->sync_mu);
-        db->syncing = 0;
+        __atomic_store_n(&db->syncing, 0, __ATOMIC_RELEASE);
         if (err) {
             /* After a failed fdatasync the kernel may have dropped the dirty
              * pages: nothing written since the last good sync can be trusted
@@ -352,7 +392,7 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
             rc = cy_err_errno(db, err, "fdatasync", path);
             __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
         } else if (target > db->synced_seq) {
-            db->synced_seq = target;
+            __atomic_store_n(&db->synced_seq, target, __ATOMIC_RELEASE);
         }
         pthread_cond_broadcast(&db->sync_cv);
     }

@@ -133,6 +133,8 @@ typedef struct cy_file {
     uint8_t *map;         /* shared mapping of the file, NULL if none        */
     uint64_t map_len;     /* its length (the active file: max_datafile_size) */
     uint64_t alloc;       /* active file: bytes allocated on disk            */
+    uint64_t zeroed;      /* active file under SYNC_ALWAYS: zeros written
+                             through the mapping up to here (files.c)       */
     uint64_t size;        /* bytes of records (the active file grows)       */
     uint64_t dead;        /* bytes of records no longer live                 */
     uint64_t hint_size;   /* bytes of its hint file, 0 if none               */
@@ -171,9 +173,15 @@ struct calypso {
 
     pthread_mutex_t  sync_mu;
     pthread_cond_t   sync_cv;
-    int              syncing;
+    int              syncing;     /* a leader's fdatasync is under way
+                                     (written under sync_mu, atomically)     */
     uint64_t         written_seq; /* bytes appended since open (write_mu)    */
-    uint64_t         synced_seq;  /* of those, durable (sync_mu)             */
+    uint64_t         synced_seq;  /* of those, durable (written under
+                                     sync_mu, atomically: followers spin on
+                                     it)                                     */
+    uint64_t         sync_ns;     /* recent fdatasync time, a moving average
+                                     (atomic)                                */
+    uint32_t         sync_spinners; /* followers spinning (atomic)          */
     uint32_t         durable_writers;   /* SYNC_ALWAYS puts and deletes under
                                            way (atomic) ...                 */
     uint32_t         durable_arriving;  /* ... of which not yet appended    */

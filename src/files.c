@@ -33,6 +33,15 @@
 #define CY_FILES_CHUNK_MIN (1ull << 20)
 #define CY_FILES_CHUNK_MAX (8ull << 20)
 
+/* Under SYNC_ALWAYS every write ends in an fdatasync, and a sync that
+ * covers the first write into a preallocated block must also commit the
+ * block's change from unwritten to written: a journal commit, which made
+ * such a sync about twice as slow (ext4 here), every 9th sync with four
+ * writers. Writing, through the mapping and this far ahead of the data,
+ * the zeros that space reads as anyway lets one sync convert 64 blocks at
+ * once. */
+#define CY_FILES_ZERO_AHEAD (256u << 10)
+
 static int cy_files_index(const calypso *db, uint32_t fid)
 {
     uint32_t lo = 0, hi = db->nfiles;
@@ -263,6 +272,7 @@ CY_INTERNAL int cy_files_trim_active(calypso *db)
         return cy_err_errno(db, rc, "truncate", path);
     }
     a->alloc = a->size;
+    if (a->zeroed > a->size) a->zeroed = a->size;
     return CALYPSO_OK;
 }
 
@@ -297,6 +307,13 @@ CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, s
     int rc;
     if (a->map && off + size <= a->map_len) {
         if ((rc = cy_files_reserve(db, a, off + size))) return rc;
+        if (db->opt.sync == CALYPSO_SYNC_ALWAYS && off + size > a->zeroed) {
+            uint64_t from = a->zeroed > off ? a->zeroed : off;
+            uint64_t to = off + size + CY_FILES_ZERO_AHEAD;
+            if (to > a->alloc) to = a->alloc;
+            memset(a->map + from, 0, (size_t)(to - from));
+            a->zeroed = to;
+        }
         uint64_t at = off;
         for (int i = 0; i < cnt && rc == 0; i++) {
             rc = cy_os_map_write(a->fd, a->map, at, iov[i].iov_base, iov[i].iov_len);
@@ -328,6 +345,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
     }
     if (cy_os_ftruncate(a->fd, off) == 0) {
         a->alloc = off;
+        if (a->zeroed > off) a->zeroed = off;
         return CALYPSO_OK;
     }
     __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
@@ -381,7 +399,7 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     }
     if (rc) return rc;
     pthread_mutex_lock(&db->sync_mu);
-    db->synced_seq = db->written_seq;
+    __atomic_store_n(&db->synced_seq, db->written_seq, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->sync_mu);
     if ((rc = cy_files_create(db, old->fid + 1))) return rc;
