@@ -13,6 +13,8 @@
  *   on get;
  * - damaged, truncated, emptied or missing hint files: open falls back to
  *   the datafiles and loses nothing;
+ * - under SYNC_ALWAYS, the zeros written ahead of the active file's data
+ *   never land on records (many value sizes, reopen, rotations);
  * - hint files list entries in key order, a key's records in file order,
  *   and open from them equals open from the datafiles (keys that differ
  *   only by trailing zero bytes, long shared prefixes, repeated keys);
@@ -510,6 +512,82 @@ static void expect_mixed(calypso *db, const int *version)
     EU_OK(db, calypso_fold(db, eu_collect, &ks));
     assert_int_equal(ks.n, live);
     eu_keys_free(&ks);
+}
+
+// >> SYNC_ALWAYS zeros ahead ---------------------------------------------------------
+
+/* Under SYNC_ALWAYS the active file gets zeros written ahead of its data
+ * (so that syncs convert preallocated blocks in bulk). Those zeros must
+ * never land on records: not across the 256 KiB steps, not in a file
+ * reopened with data in it, not across rotations, not after a close trims
+ * the file and a reopen allocates again. Values of many sizes, a reopen
+ * half way and every value checked after each phase and after a kill -9
+ * style reopen (no close). */
+static void zero_ahead_value(uint8_t *v, size_t len, int i)
+{
+    char k[KLEN];
+    key_of(k, i);
+    eu_make_value(v, len, k, KLEN, (uint64_t)i);
+}
+
+static void zero_ahead_check(calypso *db, int n)
+{
+    static uint8_t want[9000];
+    for (int i = 0; i < n; i++) {
+        char k[KLEN];
+        key_of(k, i);
+        size_t len = 16 + (size_t)(i * 7919) % 8000;
+        zero_ahead_value(want, len, i);
+        eu_expect(db, k, KLEN, want, len);
+    }
+}
+
+static void test_sync_always_zeros_ahead(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    calypso_options_default(&o);
+    o.sync = CALYPSO_SYNC_ALWAYS;
+    o.max_datafile_size = 3 << 20;     /* a rotation or two, chunks grow */
+    o.merge_trigger_ratio = -1;
+    static uint8_t v[9000];
+    enum { N = 1200 };
+    calypso *db = eu_open(dir, &o);
+    for (int i = 0; i < N / 2; i++) {
+        char k[KLEN];
+        key_of(k, i);
+        size_t len = 16 + (size_t)(i * 7919) % 8000;
+        zero_ahead_value(v, len, i);
+        EU_OK(db, calypso_put(db, k, KLEN, v, len));
+    }
+    zero_ahead_check(db, N / 2);
+    eu_close(db);                      /* trims the preallocated tail */
+    db = eu_open(dir, &o);             /* the active file holds data */
+    for (int i = N / 2; i < N; i++) {
+        char k[KLEN];
+        key_of(k, i);
+        size_t len = 16 + (size_t)(i * 7919) % 8000;
+        zero_ahead_value(v, len, i);
+        EU_OK(db, calypso_put(db, k, KLEN, v, len));
+    }
+    zero_ahead_check(db, N);
+    struct calypso_stats st;
+    EU_OK(db, calypso_stats(db, &st));
+    assert_true(st.datafiles >= 2);
+    /* The files as a crash leaves them (copied while open, preallocated
+     * tail and all): the same values. */
+    char *crashed = tu_tmpdir();
+    eu_copy_dir(dir, crashed);
+    calypso *again = eu_open(crashed, &o);
+    zero_ahead_check(again, N);
+    eu_close(again);
+    tu_rmrf(crashed);
+    eu_close(db);
+    db = eu_open(dir, &o);
+    zero_ahead_check(db, N);
+    eu_close(db);
+    tu_rmrf(dir);
 }
 
 // >> hint order ---------------------------------------------------------------------
@@ -1099,6 +1177,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_flipped_byte_found_on_get),
         cmocka_unit_test(test_damaged_hints),
         cmocka_unit_test(test_hint_order),
+        cmocka_unit_test(test_sync_always_zeros_ahead),
         cmocka_unit_test(test_kill9_after_clean_reopen),
         cmocka_unit_test(test_kill9_during_rotations),
         cmocka_unit_test(test_meta_newer_version),
