@@ -3418,8 +3418,7 @@ struct calypso {
                                      (atomic)                                */
     uint32_t         sync_spinners; /* followers spinning (atomic)          */
     uint32_t         durable_writers;   /* SYNC_ALWAYS puts and deletes under
-                                           way (atomic) ...                 */
-    uint32_t         durable_arriving;  /* ... of which not yet appended    */
+                                           way (atomic)                     */
     uint32_t         durable_batch;     /* durable appends the next sync
                                            will cover (written under write_mu) */
     uint32_t         durable_group;     /* writers the last sync covered    */
