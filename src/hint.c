@@ -131,12 +131,12 @@ static void cy_hint_sort(cy_hint_buf *b)
     size_t n = (size_t)b->count;
     if (n < 2 || n > CY_HINT_SORT_MAX || b->len <= 8) return;
     cy_hint_ent *e = cy_malloc(n * sizeof *e);
-    cy_hint_item *it = cy_malloc(2 * n * sizeof *it);
-    uint8_t *out = cy_malloc(b->cap);
-    if (!e || !it || !out) goto out;
+    cy_hint_item *it = NULL;
+    uint8_t *out = NULL;
+    if (!e) return;
     const uint8_t *p = b->p + 8, *end = b->p + b->len;
     size_t i = 0;
-    int sorted = 1;   /* e.g. a merge's output, or keys written in order */
+    int sorted = 1;
     for (; p < end && i < n; i++) {
         const uint8_t *at = p++;
         uint64_t v;
@@ -148,15 +148,22 @@ static void cy_hint_sort(cy_hint_buf *b)
         e[i].key = p;
         e[i].head = (uint32_t)(p - at);
         p += e[i].klen;
-        it[i].ent = (uint32_t)i;
-        it[i].klen = e[i].klen;
         if (sorted && i > 0) {
             uint32_t a = e[i - 1].klen, m = a < e[i].klen ? a : e[i].klen;
             int c = memcmp(e[i - 1].key, e[i].key, m);
             sorted = c < 0 || (c == 0 && a <= e[i].klen);
         }
     }
+    /* Already in order (a merge's output, keys written in order): done,
+     * without the item arrays or a second copy of the body. */
     if (i != n || p != end || sorted) goto out;
+    it = cy_malloc(2 * n * sizeof *it);
+    out = cy_malloc(b->cap);
+    if (!it || !out) goto out;
+    for (i = 0; i < n; i++) {
+        it[i].ent = (uint32_t)i;
+        it[i].klen = e[i].klen;
+    }
     cy_hint_order(e, it, it + n, n, 0);
     memcpy(out, b->p, 8);
     uint8_t *q = out + 8;

@@ -521,8 +521,8 @@ static void expect_mixed(calypso *db, const int *version)
  * never land on records: not across the 256 KiB steps, not in a file
  * reopened with data in it, not across rotations, not after a close trims
  * the file and a reopen allocates again. Values of many sizes, a reopen
- * half way and every value checked after each phase and after a kill -9
- * style reopen (no close). */
+ * half way, and every value checked after each phase and in a copy of the
+ * files taken while the handle is open (what a crash leaves). */
 static void zero_ahead_value(uint8_t *v, size_t len, int i)
 {
     char k[KLEN];
