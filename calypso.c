@@ -58,6 +58,12 @@
 #define CY_PREFETCH(p) ((void)(p))
 #endif
 
+/* Our own invariants (never the disk's: damage there is an error code).
+ * Always checked: a broken invariant stops the process with its place
+ * rather than let it damage a database. */
+#define CY_ASSERT(c) \
+    do { if (CY_UNLIKELY(!(c))) cy_assert_fail(#c, __FILE__, __LINE__); } while (0)
+
 /* A prefetch must sit in the function that wants the data, or in a
  * CY_INLINE helper: GCC judges a function whose only effect is a prefetch
  * to be pure and deletes every call to it. */
@@ -69,6 +75,12 @@
 #else
 #define CY_INTERNAL
 #endif
+
+CY_INTERNAL void cy_assert_fail(const char *what, const char *file, int line)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((noreturn, cold))
+#endif
+    ;
 
 // >> alloc -------------------------------------------------------------------
 /* Every allocation of the engine goes through these (src/alloc.c), so that a
@@ -3248,11 +3260,18 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
  *                dead-byte counts, so holding it makes those stable.
  *   kd_lock      rwlock over the keydir and TTL trees and `dead`. Readers
  *                take it shared for a lookup only, never across disk I/O.
- *   files_lock   rwlock over the file table. Shared while a reader preads
- *                from a file's descriptor (so no descriptor is closed under
- *                it); exclusive to add, remove, open or evict descriptors.
+ *   cy_file.mu   one file's descriptor, and the opening and eviction of
+ *                its mapping (files.c). Never held across a wait for others.
  *   sync_mu      group commit state.
  *   bg_mu        background thread's wake-ups.
+ *
+ * The file table takes no lock to read: it is published whole behind one
+ * atomic pointer (db->ftab) and replaced, never edited, under write_mu.
+ * What a reader reaches through it (the table, a file, a mapping) stays
+ * valid while the reader is inside an epoch (epoch.c): a get enters before
+ * its keydir lookup and leaves after copying the value, so a merge or an
+ * eviction that retires a file releases it only once no reader that could
+ * hold its locations remains.
  */
 #ifndef CY_ENGINE_H
 #define CY_ENGINE_H
@@ -3263,19 +3282,18 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
 #include <time.h>
 
 // >> locks --------------------------------------------------------------------
-/* kd_lock and files_lock are reader-writer locks of our own: one word,
+/* kd_lock is a reader-writer lock of our own: one word,
  * readers counted in its low bits, a writer bit, and a bit by which a
  * waiting writer holds back new readers (writers are short and must not
  * starve behind a stream of gets). Taking or releasing one is a single
  * atomic operation, a few instructions against the hundred-odd of a
- * pthread_rwlock_t pair per call, and every get takes two.
+ * pthread_rwlock_t pair per call, and every get takes one.
  *
  * The critical sections are short (a tree lookup or update, a table
  * edit, a record copy), shorter than putting a thread to sleep and waking
  * it. So a thread that finds a lock taken spins a few microseconds, then
  * yields, then sleeps in short naps: nothing is ever woken, so a release
- * never makes a system call. The one long hold is files_lock shared
- * across a group commit's fdatasync; a writer waiting for it naps. */
+ * never makes a system call. */
 typedef struct cy_rwlock { uint32_t state; } cy_rwlock;
 
 #define CY_RW_WRITER  0x80000000u   /* held by a writer                     */
@@ -3360,13 +3378,81 @@ static inline void cy_unlock(cy_rwlock *l)
         __atomic_fetch_sub(&l->state, 1, __ATOMIC_RELEASE);
 }
 
+// >> epochs (epoch.c) ----------------------------------------------------------
+#define CY_EPOCH_STRIPES 32
+
+/* Readers counted per phase; 128 bytes apart so that stripes never share a
+ * cache line, whatever the handle's alignment. */
+typedef struct cy_epoch_stripe {
+    uint32_t cnt[2];
+    char     pad[120];
+} cy_epoch_stripe;
+
+/* Something unpublished, waiting on the limbo list for a grace period.
+ * Embedded in what it releases. */
+typedef struct cy_retired {
+    struct cy_retired *next;
+    uint64_t           tag;     /* grace periods begun when retired */
+    void             (*release)(struct cy_retired *);
+} cy_retired;
+
+typedef struct cy_epoch {
+    cy_epoch_stripe  stripe[CY_EPOCH_STRIPES];
+    uint32_t         phase;     /* the counter new readers take (low bit) */
+    uint64_t         started, done;   /* grace periods begun, completed   */
+    pthread_mutex_t  sync_mu;
+    pthread_mutex_t  limbo_mu;
+    cy_retired      *limbo;
+    uint32_t         nlimbo;
+} cy_epoch;
+
+CY_INTERNAL uint32_t cy_epoch_slot(void);
+CY_INTERNAL void cy_epoch_init(cy_epoch *e);
+CY_INTERNAL void cy_epoch_destroy(cy_epoch *e);
+/* Waits for every reader inside an epoch now to leave. The caller is not
+ * inside one and holds no engine lock. */
+CY_INTERNAL void cy_epoch_sync(cy_epoch *e);
+/* Hands r to the limbo list: release(r) runs after a grace period. */
+CY_INTERNAL void cy_epoch_retire(cy_epoch *e, cy_retired *r, void (*release)(cy_retired *));
+CY_INTERNAL int  cy_epoch_pending(cy_epoch *e);
+/* Waits for a grace period and releases what it frees, if anything waits. */
+CY_INTERNAL void cy_epoch_reclaim(cy_epoch *e);
+
+/* Announces a reader; returns the token cy_epoch_leave needs. The add is
+ * a full barrier: the reader's loads of published pointers come after it
+ * (see epoch.c for why that matters). */
+static inline uint32_t cy_epoch_enter(cy_epoch *e)
+{
+    uint32_t s = cy_epoch_slot();
+    uint32_t p = __atomic_load_n(&e->phase, __ATOMIC_RELAXED) & 1;
+    __atomic_fetch_add(&e->stripe[s].cnt[p], 1, __ATOMIC_SEQ_CST);
+#if !defined(__x86_64__) && !defined(__i386__)
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+    return s << 1 | p;
+}
+
+static inline void cy_epoch_leave(cy_epoch *e, uint32_t token)
+{
+    __atomic_fetch_sub(&e->stripe[token >> 1].cnt[token & 1], 1, __ATOMIC_RELEASE);
+}
+
 // >> file table ---------------------------------------------------------------
 
 typedef struct cy_file {
     uint32_t fid;
-    int      fd;          /* -1 while a sealed file's descriptor is closed  */
-    uint8_t *map;         /* shared mapping of the file, NULL if none        */
-    uint64_t map_len;     /* its length (the active file: max_datafile_size) */
+    int      fd;          /* -1 while a sealed file's descriptor is closed
+                             (changed under mu; the active file's is read
+                             under write_mu)                               */
+    uint8_t *map;         /* shared mapping of the file, NULL if none:
+                             stored with release after map_len, loaded with
+                             acquire; a reader may use what it loaded until
+                             it leaves its epoch                           */
+    uint64_t map_len;     /* its length (the active file: max_datafile_size);
+                             only ever shrinks while mapped               */
+    pthread_mutex_t mu;   /* fd, and opening or evicting the mapping       */
+    uint32_t pins;        /* group-commit leaders syncing fd (atomic): the
+                             descriptor is not closed while pinned         */
     uint64_t alloc;       /* active file: bytes allocated on disk            */
     uint64_t zeroed;      /* active file under SYNC_ALWAYS: zeros written
                              through the mapping up to here (files.c)       */
@@ -3376,9 +3462,16 @@ typedef struct cy_file {
     uint64_t hint_covers; /* bytes of the datafile its hint describes: all
                              of a sealed file, a prefix of the active one   */
     uint64_t last_used;   /* tick of the last read, for LRU eviction         */
-    int      sealed;      /* never written again                             */
+    int      sealed;      /* never written again (atomic: set under write_mu) */
     int      hint_failed; /* its hint could not be written: do not retry     */
 } cy_file;
+
+/* The published file table: immutable once published, replaced whole. */
+typedef struct cy_ftab {
+    cy_retired retired;   /* on the limbo list once replaced              */
+    uint32_t   n;
+    cy_file   *f[];       /* sorted by fid                                */
+} cy_ftab;
 
 // >> handle ---------------------------------------------------------------
 
@@ -3387,7 +3480,11 @@ struct calypso {
     calypso_options opt;
     int             lock_fd;
     int             failed;       /* reopen failed: refuse all but close     */
-    int             broken;       /* a write could not be undone: no writes  */
+    int             broken;       /* a write could not be undone, or an
+                                     fdatasync failed: no writes (atomic)    */
+    int             sync_err;     /* the first failed fdatasync's -errno,
+                                     sticky until close (atomic)             */
+    uint32_t        fork_gen;     /* the process's fork generation at open   */
 
     pthread_mutex_t  write_mu;
     cy_rwlock        kd_lock;
@@ -3396,10 +3493,11 @@ struct calypso {
     cy_art           ttl_by_time; /* be64(expiry) || key -> nothing          */
     uint64_t         dead;        /* dead bytes over all files               */
 
-    cy_rwlock        files_lock;
-    cy_file        **files;       /* sorted by fid                           */
-    uint32_t         nfiles, files_cap, open_files; /* open: fd or mapping */
-    cy_file         *active;      /* NULL on a read-only handle              */
+    cy_epoch         epoch;       /* readers, grace periods, limbo list      */
+    cy_ftab         *ftab;        /* the file table (atomic; replaced under
+                                     write_mu)                               */
+    uint32_t         open_files;  /* files with a descriptor or mapping (atomic) */
+    cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
     uint64_t         tick;        /* advanced when a file is opened: reads
                                      stamp their file with it (cy_files_touch) */
 
@@ -3474,32 +3572,50 @@ CY_INTERNAL int  cy_dir_write_file(calypso *db, const char *dir, const char *nam
                                    const void *data, size_t len);
 
 // >> file table (files.c) --------------------------------------------------------
+/* The current table. Inside an epoch, or with write_mu held (it is only
+ * replaced under write_mu), the pointer and every file it lists stay
+ * valid. */
+static inline cy_ftab *cy_files_table(calypso *db)
+{
+    return __atomic_load_n(&db->ftab, __ATOMIC_ACQUIRE);
+}
+/* The file fid in the current table, or NULL. Inside an epoch or under
+ * write_mu. */
+CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);
+/* Adds a file to the table (a new table is published). write_mu held, or
+ * the handle not yet shared (open). */
 CY_INTERNAL int      cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, int sealed);
-CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);   /* files_lock held */
-/* Reads n bytes at off of file fid into buf. CALYPSO_ENOTFOUND when the
- * file is gone (a merge removed it: look the key up again). */
-CY_INTERNAL int      cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n,
-                                    uint64_t off);
-CY_INTERNAL int      cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
-                                     void *b, size_t blen, uint64_t off);
-/* Calls fn(record bytes, ctx) for the record (fid, off, size): on the
- * mapping itself under files_lock shared when the file is mapped, else on a
- * copy read with pread. Returns fn's result, or CALYPSO_ENOTFOUND when the
- * file is gone (a merge removed it: look the key up again). */
+/* Takes the files named in fids (sorted) off the table and returns them in
+ * out (n entries, in fids order; NULL for an id not in the table).
+ * write_mu held. The files stay mapped: release them with
+ * cy_files_release after a grace period. */
+CY_INTERNAL int      cy_files_remove(calypso *db, const uint32_t *fids, uint32_t n,
+                                     cy_file **out);
 /* Marks f as read now, for LRU eviction. The clock only moves when a file
  * is opened, so a read stores (rarely) and never read-modify-writes a
  * shared word: readers on several cores do not bounce a cache line. Files
- * read since the last open tie, which is all eviction needs. Under
- * files_lock shared. */
+ * read since the last open tie, which is all eviction needs. */
 static inline void cy_files_touch(calypso *db, cy_file *f)
 {
     uint64_t now = __atomic_load_n(&db->tick, __ATOMIC_RELAXED);
     if (__atomic_load_n(&f->last_used, __ATOMIC_RELAXED) != now)
         __atomic_store_n(&f->last_used, now, __ATOMIC_RELAXED);
 }
+/* The mapped bytes of [off, off+size) of f when its mapping covers them,
+ * else NULL. Inside an epoch: the bytes stay valid until it is left. */
+static inline const uint8_t *cy_files_mapped(cy_file *f, uint64_t off, uint64_t size)
+{
+    uint8_t *m = __atomic_load_n(&f->map, __ATOMIC_ACQUIRE);
+    if (!m || off + size > __atomic_load_n(&f->map_len, __ATOMIC_RELAXED)) return NULL;
+    return m + off;
+}
 
 typedef int (*cy_record_fn)(const uint8_t *rec, void *ctx);
-CY_INTERNAL int      cy_files_with_record(calypso *db, uint32_t fid, uint64_t off,
+/* Calls fn(record bytes, ctx) for the record (f, off, size): on the mapping
+ * itself when the file is mapped (mapping it first if it is not open), else
+ * on a copy read with pread. Inside an epoch. Returns fn's result or an
+ * I/O error. */
+CY_INTERNAL int      cy_files_with_record(calypso *db, cy_file *f, uint64_t off,
                                           uint32_t size, cy_record_fn fn, void *ctx);
 /* Appends size bytes given as iovecs to the active file: through its
  * mapping (blocks allocated ahead in chunks) or with pwritev when the record
@@ -3508,17 +3624,23 @@ CY_INTERNAL int      cy_files_append(calypso *db, const struct iovec *iov, int c
 /* Undoes an append of size bytes at `off` of the active file. write_mu
  * held. */
 CY_INTERNAL int      cy_files_unappend(calypso *db, uint64_t off, size_t size);
-/* Unmaps and closes a file (it stays in the table). files_lock exclusive. */
+/* Unmaps, closes and frees a file taken off the table once no reader can
+ * reach it (after a grace period). */
 CY_INTERNAL void     cy_files_release(calypso *db, cy_file *f);
 /* Gives the (newest, recovered) file fid the writable mapping of the active
  * file. */
 CY_INTERNAL int      cy_files_activate(calypso *db, cy_file *f);
 /* Cuts the active file's preallocated tail (at close). */
 CY_INTERNAL int      cy_files_trim_active(calypso *db);
+/* Releases every file, the table and the limbo list. Nothing else runs. */
 CY_INTERNAL void     cy_files_close_all(calypso *db);
 /* Creates datafile fid+1 after the active one and makes it active. */
 CY_INTERNAL int      cy_files_rotate(calypso *db);
 CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
+/* The active file's descriptor, pinned for an fdatasync outside write_mu:
+ * it is not closed until cy_files_unpin. write_mu held to pin. */
+CY_INTERNAL cy_file *cy_files_pin_active(calypso *db);
+CY_INTERNAL void     cy_files_unpin(calypso *db, cy_file *f);
 
 // >> datafile scan (scan.c) ----------------------------------------------------
 typedef struct cy_scan {
@@ -3599,12 +3721,16 @@ CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylis
  * possible, all or nothing for the keydir. write_mu held by the caller. */
 CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
+/* Records a failed fdatasync of datafile fid (err = -errno): sticky, the
+ * handle refuses writes from now on. Returns the error to report. */
+CY_INTERNAL int  cy_db_sync_failed(calypso *db, int err, uint32_t fid);
 CY_INTERNAL int  cy_db_writable(calypso *db);
 CY_INTERNAL int  cy_db_usable(calypso *db);
 /* Reads and verifies the value of key stored at loc (with that expiry):
  * into a new buffer *out when out is not NULL, else into buf (cap bytes,
- * CALYPSO_ETRUNC when short). CALYPSO_ENOTFOUND when loc's file is gone (a
- * merge removed it: look the key up again). */
+ * CALYPSO_ETRUNC when short). Inside an epoch. CALYPSO_ENOTFOUND when
+ * loc's file is not in the table (a location kept from an earlier epoch
+ * whose file a merge removed: look the key up again). */
 CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
                                uint64_t expiry, void **out, void *buf, size_t cap,
                                size_t *vlen);
@@ -3640,6 +3766,7 @@ CY_INTERNAL void cy_bg_kick(calypso *db);
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -3738,6 +3865,12 @@ CY_INTERNAL uint64_t cy_now_ms(void)
 CY_INTERNAL void cy_clock_shift(int64_t ms)
 {
     __atomic_add_fetch(&cy_clock_offset_ms, ms, __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_assert_fail(const char *what, const char *file, int line)
+{
+    fprintf(stderr, "calypso: internal invariant broken at %s:%d: %s\n", file, line, what);
+    abort();
 }
 /* >> src/dir.c */
 /*
@@ -3974,32 +4107,184 @@ CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t *
     *has_hint = l.hint;
     return CALYPSO_OK;
 }
+/* >> src/epoch.c */
+/*
+ * epoch.c: when memory and files that readers may still be using can be
+ * released. The scheme is a grace period in the manner of userspace RCU's
+ * counter flavour, with LMDB's reader table as the model of "a reader
+ * announces what it reads":
+ *
+ *   - A reader announces itself (cy_epoch_enter) before it looks a key up
+ *     in the keydir and leaves (cy_epoch_leave) once it has copied the
+ *     value out. It counts itself in one of two counters (by the current
+ *     phase) of a stripe chosen per thread; striping keeps readers on
+ *     different cores off each other's cache lines. Entering is one atomic
+ *     add (a full barrier on x86), leaving one atomic subtract; a reader
+ *     never waits for anything here.
+ *   - Whoever unpublishes something a reader could reach (a file table
+ *     replaced by a new one, a datafile a merge removed, a mapping evicted)
+ *     either waits for a grace period (cy_epoch_sync: every reader that
+ *     was inside when it began has left) and then releases it, or hands it
+ *     to the limbo list (cy_epoch_retire), whose items are released by
+ *     cy_epoch_reclaim after a grace period that began after they were
+ *     retired. Readers may retire (eviction happens on their path); only
+ *     threads outside any epoch and holding no engine lock may wait.
+ *
+ * Why two flips per grace period: a reader may read the phase, be
+ * preempted across a flip, and count itself in the old phase's counter
+ * after the flip's wait saw it empty. Such a reader loads the published
+ * pointers after its count (the count is a full barrier), so it already
+ * sees the new state and is safe for this grace period; the second flip
+ * makes the next grace period wait for it.
+ *
+ * Invariants: no user callback runs inside an epoch; no engine lock is
+ * held by a thread that waits in cy_epoch_sync; ep_mu serializes grace
+ * periods, limbo_mu guards the limbo list (never held while waiting).
+ */
+
+#include <time.h>
+
+static uint32_t cy_epoch_next_slot;
+static _Thread_local uint32_t cy_epoch_tls_slot;   /* 1 + stripe, 0 unset */
+
+CY_INTERNAL uint32_t cy_epoch_slot(void)
+{
+    uint32_t s = cy_epoch_tls_slot;
+    if (CY_UNLIKELY(!s)) {
+        s = 1 + __atomic_fetch_add(&cy_epoch_next_slot, 1, __ATOMIC_RELAXED) % CY_EPOCH_STRIPES;
+        cy_epoch_tls_slot = s;
+    }
+    return s - 1;
+}
+
+CY_INTERNAL void cy_epoch_init(cy_epoch *e)
+{
+    for (unsigned i = 0; i < CY_EPOCH_STRIPES; i++)
+        e->stripe[i].cnt[0] = e->stripe[i].cnt[1] = 0;
+    e->phase = 0;
+    e->started = e->done = 0;
+    e->limbo = NULL;
+    e->nlimbo = 0;
+    pthread_mutex_init(&e->sync_mu, NULL);
+    pthread_mutex_init(&e->limbo_mu, NULL);
+}
+
+CY_INTERNAL void cy_epoch_destroy(cy_epoch *e)
+{
+    pthread_mutex_destroy(&e->sync_mu);
+    pthread_mutex_destroy(&e->limbo_mu);
+}
+
+/* Waits until no reader counts itself in phase p. */
+static void cy_epoch_drain(cy_epoch *e, uint32_t p)
+{
+    for (unsigned i = 0; i < CY_EPOCH_STRIPES; i++) {
+        unsigned tries = 0;
+        while (__atomic_load_n(&e->stripe[i].cnt[p], __ATOMIC_ACQUIRE) != 0)
+            cy_lock_backoff(&tries);
+    }
+}
+
+CY_INTERNAL void cy_epoch_sync(cy_epoch *e)
+{
+    pthread_mutex_lock(&e->sync_mu);
+    uint64_t s = __atomic_load_n(&e->started, __ATOMIC_RELAXED) + 1;
+    __atomic_store_n(&e->started, s, __ATOMIC_SEQ_CST);
+    for (int flip = 0; flip < 2; flip++) {
+        uint32_t p = __atomic_load_n(&e->phase, __ATOMIC_RELAXED) & 1;
+        __atomic_store_n(&e->phase, p ^ 1, __ATOMIC_SEQ_CST);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        cy_epoch_drain(e, p);
+    }
+    __atomic_store_n(&e->done, s, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&e->sync_mu);
+}
+
+CY_INTERNAL void cy_epoch_retire(cy_epoch *e, cy_retired *r, void (*release)(cy_retired *))
+{
+    r->release = release;
+    pthread_mutex_lock(&e->limbo_mu);
+    /* Read under limbo_mu, after the caller unpublished r: a grace period
+     * numbered above this began after r was out of readers' reach. */
+    r->tag = __atomic_load_n(&e->started, __ATOMIC_SEQ_CST);
+    r->next = e->limbo;
+    e->limbo = r;
+    e->nlimbo++;
+    pthread_mutex_unlock(&e->limbo_mu);
+}
+
+/* Releases the retired items whose grace period has passed. */
+static void cy_epoch_release_done(cy_epoch *e)
+{
+    uint64_t done = __atomic_load_n(&e->done, __ATOMIC_ACQUIRE);
+    cy_retired *ready = NULL;
+    pthread_mutex_lock(&e->limbo_mu);
+    cy_retired **pp = &e->limbo;
+    while (*pp) {
+        cy_retired *r = *pp;
+        if (r->tag < done) {
+            *pp = r->next;
+            r->next = ready;
+            ready = r;
+            e->nlimbo--;
+        } else {
+            pp = &r->next;
+        }
+    }
+    pthread_mutex_unlock(&e->limbo_mu);
+    while (ready) {
+        cy_retired *r = ready;
+        ready = r->next;
+        r->release(r);
+    }
+}
+
+CY_INTERNAL int cy_epoch_pending(cy_epoch *e)
+{
+    return __atomic_load_n(&e->nlimbo, __ATOMIC_RELAXED) != 0;
+}
+
+CY_INTERNAL void cy_epoch_reclaim(cy_epoch *e)
+{
+    if (!cy_epoch_pending(e)) return;
+    cy_epoch_sync(e);
+    cy_epoch_release_done(e);
+}
 /* >> src/files.c */
 /*
  * files.c: the table of datafiles, their mappings and descriptors, and
  * appending to the active file.
  *
- * The table is an array of cy_file sorted by fid, guarded by files_lock;
- * every change to it also holds write_mu. Readers hold files_lock shared
- * while they copy a record out, so a mapping or descriptor is released
- * (LRU eviction past max_open_files, removal by a merge) only under the
- * exclusive lock, when no read is in flight.
+ * The table (cy_ftab) is published whole behind db->ftab and never edited
+ * in place: adding or removing a file builds a new table under write_mu,
+ * publishes it, and hands the old one to the limbo list (epoch.c). So a
+ * get takes no lock on it: inside its epoch it loads the pointer, finds the
+ * file, and copies the record out of the mapping.
  *
  * Sealed files are read through a read-only mapping of the whole file,
- * made on first use (the descriptor is closed once mapped, so mappings do
- * not hold descriptors). The active file has a writable shared mapping of
- * max_datafile_size bytes, made once; the file itself is extended ahead of
- * the data in chunks with fallocate, so a write through the mapping never
- * needs a syscall and cannot hit a full disk. Bytes copied into a shared
- * mapping are in the page cache at once: like a write(2), they survive the
- * process being killed. A record that does not fit the mapping (larger than
- * max_datafile_size, alone in its file) is written with pwritev and read
- * with pread. At sealing and at close, the file is cut back to its data.
+ * made on first use by the reader that needs it, under that file's own
+ * mutex (other files' readers never wait for it); the descriptor is closed
+ * once mapped, so mappings do not hold descriptors. Past max_open_files,
+ * the least recently used sealed file is evicted: its mapping goes to the
+ * limbo list and is unmapped after a grace period, since a reader inside
+ * its epoch may be copying from it. The active file has a writable shared
+ * mapping of max_datafile_size bytes, made once; the file itself is
+ * extended ahead of the data in chunks with fallocate, so a write through
+ * the mapping never needs a syscall and cannot hit a full disk. Bytes
+ * copied into a shared mapping are in the page cache at once: like a
+ * write(2), they survive the process being killed. A record that does not
+ * fit the mapping (larger than max_datafile_size, alone in its file) is
+ * written with pwritev and read with pread under the file's mutex. At
+ * sealing and at close, the file is cut back to its data.
+ *
+ * A descriptor is closed only under its file's mutex and only while no
+ * group-commit leader has it pinned for an fdatasync (cy_files_pin_active).
  */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -4018,195 +4303,282 @@ CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t *
  * once. */
 #define CY_FILES_ZERO_AHEAD (256u << 10)
 
-static int cy_files_index(const calypso *db, uint32_t fid)
+static int cy_files_index(const cy_ftab *t, uint32_t fid)
 {
-    uint32_t lo = 0, hi = db->nfiles;
+    uint32_t lo = 0, hi = t ? t->n : 0;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (db->files[mid]->fid < fid) lo = mid + 1;
+        if (t->f[mid]->fid < fid) lo = mid + 1;
         else hi = mid;
     }
-    return lo < db->nfiles && db->files[lo]->fid == fid ? (int)lo : -1;
+    return t && lo < t->n && t->f[lo]->fid == fid ? (int)lo : -1;
 }
 
 CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid)
 {
-    int i = cy_files_index(db, fid);
-    return i < 0 ? NULL : db->files[i];
+    cy_ftab *t = cy_files_table(db);
+    int i = cy_files_index(t, fid);
+    return i < 0 ? NULL : t->f[i];
 }
 
-/* Adds a file; the caller holds files_lock exclusively or is alone. */
+static void cy_files_free_table(cy_retired *r)
+{
+    cy_free(r);   /* the table begins with its cy_retired */
+}
+
+static cy_ftab *cy_files_new_table(uint32_t n)
+{
+    cy_ftab *t = cy_malloc(sizeof *t + (size_t)(n ? n : 1) * sizeof(cy_file *));
+    if (t) t->n = n;
+    return t;
+}
+
+/* Publishes t in place of the current table, which readers may still be
+ * walking: it is released after a grace period. */
+static void cy_files_publish(calypso *db, cy_ftab *t)
+{
+    cy_ftab *old = db->ftab;
+    __atomic_store_n(&db->ftab, t, __ATOMIC_SEQ_CST);
+    if (old) cy_epoch_retire(&db->epoch, &old->retired, cy_files_free_table);
+}
+
 CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, int sealed)
 {
-    if (db->nfiles == db->files_cap) {
-        uint32_t nc = db->files_cap ? db->files_cap * 2 : 16;
-        cy_file **p = cy_realloc(db->files, nc * sizeof *p);
-        if (!p) return CALYPSO_ENOMEM;
-        db->files = p;
-        db->files_cap = nc;
-    }
+    cy_ftab *old = db->ftab;
+    uint32_t n = old ? old->n : 0;
+    cy_ftab *t = cy_files_new_table(n + 1);
     cy_file *f = cy_calloc(1, sizeof *f);
-    if (!f) return CALYPSO_ENOMEM;
+    if (!t || !f) {
+        cy_free(t);
+        cy_free(f);
+        return CALYPSO_ENOMEM;
+    }
     f->fid = fid;
     f->fd = fd;
     f->size = size;
     f->sealed = sealed;
-    uint32_t i = db->nfiles;
-    while (i > 0 && db->files[i - 1]->fid > fid) {
-        db->files[i] = db->files[i - 1];
-        i--;
-    }
-    db->files[i] = f;
-    db->nfiles++;
-    if (fd >= 0) db->open_files++;
+    pthread_mutex_init(&f->mu, NULL);
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < n && old->f[i]->fid < fid; i++) t->f[j++] = old->f[i];
+    t->f[j++] = f;
+    for (uint32_t i = j - 1; i < n; i++) t->f[j++] = old->f[i];
+    cy_files_publish(db, t);
+    if (fd >= 0) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
-/* Releases a file's mapping and descriptor. files_lock exclusive. */
+static int cy_files_cmp_fid(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+CY_INTERNAL int cy_files_remove(calypso *db, const uint32_t *fids, uint32_t n, cy_file **out)
+{
+    cy_ftab *old = db->ftab;
+    cy_ftab *t = cy_files_new_table(old->n);
+    if (!t) return CALYPSO_ENOMEM;
+    for (uint32_t i = 0; i < n; i++) out[i] = NULL;
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < old->n; i++) {
+        cy_file *f = old->f[i];
+        const uint32_t *hit = bsearch(&f->fid, fids, n, sizeof *fids, cy_files_cmp_fid);
+        if (hit) out[hit - fids] = f;
+        else t->f[w++] = f;
+    }
+    t->n = w;
+    cy_files_publish(db, t);
+    return CALYPSO_OK;
+}
+
+static int cy_files_is_open(const cy_file *f)
+{
+    return f->fd >= 0 || f->map;
+}
+
+/* Closes f's descriptor unless a leader has it pinned. f->mu held. */
+static void cy_files_close_fd(calypso *db, cy_file *f)
+{
+    if (f->fd < 0 || __atomic_load_n(&f->pins, __ATOMIC_SEQ_CST)) return;
+    cy_os_close(f->fd);
+    __atomic_store_n(&f->fd, -1, __ATOMIC_RELAXED);
+    if (!f->map) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+}
+
 CY_INTERNAL void cy_files_release(calypso *db, cy_file *f)
 {
-    int was_open = f->fd >= 0 || f->map;
+    if (!f) return;
+    if (cy_files_is_open(f)) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     if (f->map) cy_os_munmap(f->map, f->map_len);
     if (f->fd >= 0) cy_os_close(f->fd);
-    f->map = NULL;
-    f->map_len = 0;
-    f->fd = -1;
-    if (was_open) db->open_files--;
+    pthread_mutex_destroy(&f->mu);
+    cy_free(f);
 }
 
-/* Releases the least recently used sealed file. files_lock exclusive. */
-static void cy_files_evict_one(calypso *db)
+/* A mapping taken from an evicted file, unmapped after a grace period. */
+typedef struct cy_old_map {
+    cy_retired retired;
+    void      *map;
+    uint64_t   len;
+} cy_old_map;
+
+static void cy_files_unmap_old(cy_retired *r)
 {
-    cy_file *victim = NULL;
-    for (uint32_t i = 0; i < db->nfiles; i++) {
-        cy_file *f = db->files[i];
-        if ((f->fd < 0 && !f->map) || f == db->active) continue;
-        if (!victim || f->last_used < victim->last_used) victim = f;
-    }
-    if (victim) cy_files_release(db, victim);
+    cy_old_map *o = (cy_old_map *)r;
+    cy_os_munmap(o->map, o->len);
+    cy_free(o);
 }
 
-static void cy_files_bound(calypso *db)
+/* Evicts victim's mapping and descriptor, if nobody is opening it and no
+ * leader syncs it. 1 if it closed anything. */
+static int cy_files_evict(calypso *db, cy_file *victim)
 {
-    while (db->open_files > db->opt.max_open_files + (db->active ? 1u : 0u)) {
-        uint32_t before = db->open_files;
-        cy_files_evict_one(db);
-        if (db->open_files == before) break;
+    if (pthread_mutex_trylock(&victim->mu) != 0) return 0;
+    int was_open = cy_files_is_open(victim);
+    if (victim->map) {
+        cy_old_map *o = cy_malloc(sizeof *o);
+        if (o) {
+            o->map = victim->map;
+            o->len = victim->map_len;
+            __atomic_store_n(&victim->map, NULL, __ATOMIC_SEQ_CST);
+            cy_epoch_retire(&db->epoch, &o->retired, cy_files_unmap_old);
+        }
     }
+    if (victim->fd >= 0 && !__atomic_load_n(&victim->pins, __ATOMIC_SEQ_CST)) {
+        cy_os_close(victim->fd);
+        __atomic_store_n(&victim->fd, -1, __ATOMIC_RELAXED);
+    }
+    int closed = was_open && !cy_files_is_open(victim);
+    if (closed) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&victim->mu);
+    return closed;
+}
+
+/* Keeps open files within max_open_files (the active file aside) by
+ * evicting the least recently used sealed ones, never `keep`. Inside an
+ * epoch or under write_mu. */
+static void cy_files_bound(calypso *db, cy_file *keep)
+{
+    cy_file *active = __atomic_load_n(&db->active, __ATOMIC_ACQUIRE);
+    uint32_t cap = db->opt.max_open_files + (active ? 1u : 0u);
+    int evicted = 0;
+    while (__atomic_load_n(&db->open_files, __ATOMIC_RELAXED) > cap) {
+        cy_ftab *t = cy_files_table(db);
+        cy_file *victim = NULL;
+        for (uint32_t i = 0; t && i < t->n; i++) {
+            cy_file *f = t->f[i];
+            /* Only sealed files: the active one and one being made active
+             * are written through their descriptor. */
+            if (f == active || f == keep || !__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE) ||
+                __atomic_load_n(&f->pins, __ATOMIC_RELAXED) ||
+                (!__atomic_load_n(&f->map, __ATOMIC_RELAXED) && __atomic_load_n(&f->fd, __ATOMIC_RELAXED) < 0))
+                continue;
+            if (!victim || __atomic_load_n(&f->last_used, __ATOMIC_RELAXED) <
+                           __atomic_load_n(&victim->last_used, __ATOMIC_RELAXED))
+                victim = f;
+        }
+        if (!victim || !cy_files_evict(db, victim)) break;
+        evicted = 1;
+    }
+    if (evicted) cy_bg_kick(db);   /* the background thread unmaps them */
 }
 
 /* Maps a sealed file, or opens its descriptor when a mapping cannot cover
  * it (empty, unmappable, or a record written past the active mapping).
- * files_lock exclusive. */
+ * f->mu held. */
 static int cy_files_open(calypso *db, cy_file *f)
 {
-    int covered = f->map && f->size <= f->map_len;
-    if (covered || f->fd >= 0) return CALYPSO_OK;
+    if (cy_files_is_open(f) && (f->fd >= 0 || f->size <= f->map_len)) return CALYPSO_OK;
     char path[4096];
     cy_dir_data_path(db, f->fid, path, sizeof path);
     int fd = cy_os_open(path, O_RDONLY, 0);
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
-    int was_open = f->map != NULL;
+    int was_open = cy_files_is_open(f);
     void *m = NULL;
     if (!f->map && f->size > 0 && cy_os_mmap(fd, f->size, &m) == 0) {
         cy_os_close(fd);
-        f->map = m;
-        f->map_len = f->size;
+        __atomic_store_n(&f->map_len, f->size, __ATOMIC_RELAXED);
+        __atomic_store_n(&f->map, (uint8_t *)m, __ATOMIC_RELEASE);
     } else {
-        f->fd = fd;
+        __atomic_store_n(&f->fd, fd, __ATOMIC_RELAXED);
     }
-    if (!was_open) db->open_files++;
+    if (!was_open) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     /* Newest use, so that bounding the cache evicts some other file. */
-    f->last_used = __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED);
-    cy_files_bound(db);
+    __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
+                     __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
-/* Copies [off, off+alen+blen) of file fid into a then b, from the mapping
- * when it covers the range, else with a read. files_lock shared. */
-static int cy_files_copy(calypso *db, cy_file *f, void *a, size_t alen, void *b, size_t blen,
-                         uint64_t off)
+/* The slow path of a record read: the file is not mapped, or its mapping
+ * does not cover the record. Opens it under its own mutex; then either the
+ * mapping covers the record, or it is read with pread (still under the
+ * mutex, which keeps the descriptor open). */
+static int cy_files_read_slow(calypso *db, cy_file *f, uint64_t off, uint32_t size,
+                              cy_record_fn fn, void *ctx)
 {
-    size_t want = alen + blen;
-    if (f->map && off + want <= f->map_len) {
-        memcpy(a, f->map + off, alen);
-        if (blen) memcpy(b, f->map + off + alen, blen);
-        return CALYPSO_OK;
-    }
-    int fd = f->fd;
-    if (fd < 0) return 1;                       /* caller opens it */
-    struct iovec iov[2] = { { a, alen }, { b, blen } };
-    int64_t got = blen ? cy_os_preadv(fd, iov, 2, off) : cy_os_pread(fd, a, alen, off);
-    char path[4096];
-    if (got < 0) {
-        cy_dir_data_path(db, f->fid, path, sizeof path);
-        return cy_err_errno(db, (int)got, "read", path);
-    }
-    if ((size_t)got != want) {
-        cy_dir_data_path(db, f->fid, path, sizeof path);
-        return cy_err(db, CALYPSO_ECORRUPT, "%s: record at offset %llu runs past the end",
-                      path, (unsigned long long)off);
-    }
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
-                                void *b, size_t blen, uint64_t off)
-{
-    cy_rdlock(&db->files_lock);
-    cy_file *f = cy_files_find(db, fid);
-    int rc = f ? cy_files_copy(db, f, a, alen, b, blen, off) : CALYPSO_ENOTFOUND;
-    cy_unlock(&db->files_lock);
-    if (rc != 1) return rc;
-    /* Not open: open it and read under the exclusive lock, so that no
-     * other reader can evict it in between. */
-    cy_wrlock(&db->files_lock);
-    f = cy_files_find(db, fid);
-    rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
-    if (!rc) rc = cy_files_copy(db, f, a, alen, b, blen, off);
-    cy_unlock(&db->files_lock);
-    return rc == 1 ? cy_err(db, CALYPSO_EIO, "datafile %u cannot be read", fid) : rc;
-}
-
-CY_INTERNAL int cy_files_with_record(calypso *db, uint32_t fid, uint64_t off, uint32_t size,
-                                     cy_record_fn fn, void *ctx)
-{
-    cy_rdlock(&db->files_lock);
-    cy_file *f = cy_files_find(db, fid);
-    if (f && f->map && off + size <= f->map_len) {
-        /* The common case: verify and copy straight out of the page cache,
-         * no syscall and no intermediate buffer. */
-        cy_files_touch(db, f);
-        int rc = fn(f->map + off, ctx);
-        cy_unlock(&db->files_lock);
-        return rc;
-    }
-    cy_unlock(&db->files_lock);
-    if (!f) return CALYPSO_ENOTFOUND;
     uint8_t stackbuf[4096];
-    uint8_t *buf = size <= sizeof stackbuf ? stackbuf : cy_malloc(size);
-    if (!buf) return cy_err(db, CALYPSO_ENOMEM, "reading a record of %u bytes", size);
-    int rc = cy_files_preadv(db, fid, buf, size, NULL, 0, off);
-    if (!rc) rc = fn(buf, ctx);
-    if (buf != stackbuf) cy_free(buf);
+    uint8_t *buf = NULL;
+    pthread_mutex_lock(&f->mu);
+    int rc = cy_files_open(db, f);
+    const uint8_t *rec = rc ? NULL : cy_files_mapped(f, off, size);
+    if (!rc && !rec) {
+        buf = size <= sizeof stackbuf ? stackbuf : cy_malloc(size);
+        if (!buf) {
+            rc = cy_err(db, CALYPSO_ENOMEM, "reading a record of %u bytes", size);
+        } else {
+            int64_t got = cy_os_pread(f->fd, buf, size, off);
+            char path[4096];
+            if (got < 0 || (uint64_t)got != size) cy_dir_data_path(db, f->fid, path, sizeof path);
+            if (got < 0) rc = cy_err_errno(db, (int)got, "read", path);
+            else if ((uint64_t)got != size)
+                rc = cy_err(db, CALYPSO_ECORRUPT, "%s: record at offset %llu runs past the end",
+                            path, (unsigned long long)off);
+        }
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (!rc) cy_files_bound(db, f);
+    /* A mapping stays valid to the end of the caller's epoch, even if an
+     * eviction took it from f meanwhile. */
+    if (!rc) rc = fn(rec ? rec : buf, ctx);
+    if (buf && buf != stackbuf) cy_free(buf);
     return rc;
 }
 
-CY_INTERNAL int cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n, uint64_t off)
+CY_INTERNAL int cy_files_with_record(calypso *db, cy_file *f, uint64_t off, uint32_t size,
+                                     cy_record_fn fn, void *ctx)
 {
-    return cy_files_preadv(db, fid, buf, n, NULL, 0, off);
+    const uint8_t *rec = cy_files_mapped(f, off, size);
+    if (CY_LIKELY(rec != NULL)) {
+        /* The common case: verify and copy straight out of the page cache,
+         * no syscall, no lock and no intermediate buffer. */
+        cy_files_touch(db, f);
+        return fn(rec, ctx);
+    }
+    return cy_files_read_slow(db, f, off, size, fn, ctx);
 }
 
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
-    for (uint32_t i = 0; i < db->nfiles; i++) {
-        cy_files_release(db, db->files[i]);
-        cy_free(db->files[i]);
-    }
-    cy_free(db->files);
-    db->files = NULL;
-    db->nfiles = db->files_cap = db->open_files = 0;
+    cy_ftab *t = db->ftab;
+    for (uint32_t i = 0; t && i < t->n; i++) cy_files_release(db, t->f[i]);
+    __atomic_store_n(&db->ftab, NULL, __ATOMIC_RELEASE);
+    cy_free(t);
+    cy_epoch_reclaim(&db->epoch);   /* no reader is left: returns at once */
+    db->open_files = 0;
     db->active = NULL;
+}
+
+CY_INTERNAL cy_file *cy_files_pin_active(calypso *db)
+{
+    cy_file *a = db->active;
+    if (a) __atomic_add_fetch(&a->pins, 1, __ATOMIC_SEQ_CST);
+    return a;
+}
+
+CY_INTERNAL void cy_files_unpin(calypso *db, cy_file *f)
+{
+    (void)db;
+    if (f) __atomic_sub_fetch(&f->pins, 1, __ATOMIC_SEQ_CST);
 }
 
 // >> the active file -----------------------------------------------------------
@@ -4225,15 +4597,15 @@ CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
     f->alloc = len;
     void *m = NULL;
     if (cy_os_mmap_rw(f->fd, db->opt.max_datafile_size, &m) == 0) {
-        f->map = m;
-        f->map_len = db->opt.max_datafile_size;
+        __atomic_store_n(&f->map_len, db->opt.max_datafile_size, __ATOMIC_RELAXED);
+        __atomic_store_n(&f->map, (uint8_t *)m, __ATOMIC_RELEASE);
 #ifdef MADV_POPULATE_READ
         /* Fill the page tables for what the file holds (as MAP_POPULATE
          * does for sealed files); a hint only, so failure is fine. */
         if (len > 0) madvise(m, (size_t)(len < f->map_len ? len : f->map_len), MADV_POPULATE_READ);
 #endif
     }
-    db->active = f;
+    __atomic_store_n(&db->active, f, __ATOMIC_RELEASE);
     return CALYPSO_OK;
 }
 
@@ -4346,13 +4718,11 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
         cy_os_unlink(path);
         return cy_err_errno(db, rc, "fsync directory", db->path);
     }
-    cy_wrlock(&db->files_lock);
     rc = cy_files_add(db, fid, fd, 0, 0);
     if (!rc) {
         rc = cy_files_activate(db, cy_files_find(db, fid));
-        cy_files_bound(db);   /* never evicts the active file */
+        cy_files_bound(db, NULL);   /* never evicts the active file */
     }
-    cy_unlock(&db->files_lock);
     if (rc) {
         cy_os_close(fd);
         cy_os_unlink(path);
@@ -4367,27 +4737,21 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
 CY_INTERNAL int cy_files_rotate(calypso *db)
 {
     cy_file *old = db->active;
-    char path[4096];
     int rc = cy_files_trim_active(db);
-    if (!rc && (rc = cy_os_fdatasync(old->fd)) < 0) {
-        cy_dir_data_path(db, old->fid, path, sizeof path);
-        rc = cy_err_errno(db, rc, "fdatasync", path);
-    }
+    if (!rc && (rc = cy_os_fdatasync(old->fd)) < 0) rc = cy_db_sync_failed(db, rc, old->fid);
     if (rc) return rc;
     pthread_mutex_lock(&db->sync_mu);
     __atomic_store_n(&db->synced_seq, db->written_seq, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->sync_mu);
     if ((rc = cy_files_create(db, old->fid + 1))) return rc;
-    cy_wrlock(&db->files_lock);
-    old->sealed = 1;
+    __atomic_store_n(&old->sealed, 1, __ATOMIC_RELEASE);
     /* Its mapping stays for reads; the descriptor is needed no more,
-     * unless a record went past the mapping. */
-    if (old->map && old->fd >= 0 && old->size <= old->map_len) {
-        cy_os_close(old->fd);
-        old->fd = -1;
-    }
-    cy_unlock(&db->files_lock);
+     * unless a record went past the mapping (or a group-commit leader still
+     * syncs it: then eviction or close closes it later). */
+    pthread_mutex_lock(&old->mu);
+    if (old->map && old->size <= old->map_len) cy_files_close_fd(db, old);
+    pthread_mutex_unlock(&old->mu);
     __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
     cy_bg_kick(db);
     return CALYPSO_OK;
@@ -4864,7 +5228,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         return rc;
     }
     f->fd = fd;          /* the newest file's descriptor stays open */
-    db->open_files++;
+    __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
@@ -5178,13 +5542,13 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
         rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
     }
     if (!rc) {
-        cy_rdlock(&db->files_lock);
+        uint32_t ep = cy_epoch_enter(&db->epoch);
         cy_file *f = cy_files_find(db, fid);
         if (f) {
             __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
             __atomic_store_n(&f->hint_covers, data_size, __ATOMIC_RELAXED);
         }
-        cy_unlock(&db->files_lock);
+        cy_epoch_leave(&db->epoch, ep);
     }
     cy_free(b.p);
     return rc;
@@ -5281,10 +5645,22 @@ out:
  * syncs, a few followers spin instead of sleeping (cy_db_sync_spin), so
  * that they are back with their next write as soon as it returns.
  *
- * Read path: one keydir lookup under kd_lock shared, then one scatter read
- * of header+key and value, then the checksum is verified. No lock is held
- * across the read except files_lock shared (which only keeps descriptors
- * open).
+ * A failed fdatasync is sticky (cy_db_sync_failed): the kernel may have
+ * dropped the dirty pages it could not write and reports the error once,
+ * so a second fdatasync would succeed over lost data. The first failure is
+ * kept, the handle refuses writes from then on, every writer waiting for a
+ * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
+ * again to clear it; close returns it.
+ *
+ * Read path: inside an epoch (epoch.c), one keydir lookup under kd_lock
+ * shared, then the record is verified and its value copied straight out of
+ * the file's mapping. No other lock is taken; a merge cannot release the
+ * file before the reader leaves its epoch.
+ *
+ * A handle belongs to the process that opened it: after fork(), every call
+ * in the child returns CALYPSO_EINVAL and touches no file (the fork
+ * generation, counted by a pthread_atfork handler, tells them apart
+ * without a getpid() system call per call).
  */
 
 #include <errno.h>
@@ -5294,6 +5670,28 @@ out:
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+// >> process ownership ----------------------------------------------------------
+
+static uint32_t cy_fork_gen;            /* bumped in every forked child  */
+static pthread_once_t cy_fork_once = PTHREAD_ONCE_INIT;
+
+static void cy_db_forked(void)
+{
+    __atomic_add_fetch(&cy_fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void cy_db_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, cy_db_forked);
+}
+
+/* 1 when db was opened by this process (not inherited through fork). */
+static int cy_db_ours(const calypso *db)
+{
+    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED) == db->fork_gen;
+}
 
 // >> options -----------------------------------------------------------------
 
@@ -5360,7 +5758,7 @@ static int cy_db_options(calypso *db, const calypso_options *in)
 static void cy_db_init_locks(calypso *db)
 {
     cy_rwlock_init(&db->kd_lock);
-    cy_rwlock_init(&db->files_lock);
+    cy_epoch_init(&db->epoch);
     /* Writers hold write_mu for an append and a keydir update: spin a
      * little before sleeping on it, as for the rwlocks (engine.h). */
     pthread_mutexattr_t ma;
@@ -5383,6 +5781,7 @@ static void cy_db_destroy_locks(calypso *db)
     pthread_mutex_destroy(&db->bg_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_mutex_destroy(&db->maint_mu);
+    cy_epoch_destroy(&db->epoch);
 }
 
 /* Releases what cy_db_start acquired; returns the final sync's result. */
@@ -5390,7 +5789,9 @@ static int cy_db_stop(calypso *db)
 {
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
-    if (db->active && db->written_seq > db->synced_seq && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+        rc = cy_db_writable(db);   /* the error that broke it, with its detail */
+    else if (db->active && db->written_seq > db->synced_seq)
         rc = cy_db_sync_to(db, db->written_seq);
     if (db->active && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
@@ -5412,6 +5813,7 @@ static int cy_db_stop(calypso *db)
     __atomic_store_n(&db->sync_ns, 0, __ATOMIC_RELAXED);
     db->bg_hints_pending = 0;
     __atomic_store_n(&db->broken, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync_err, 0, __ATOMIC_RELAXED);
     return rc;
 }
 
@@ -5437,7 +5839,7 @@ static int cy_db_start(calypso *db)
     }
     int rc = cy_dir_lock(db);
     if (!rc) rc = cy_recover(db);
-    if (!rc && !db->opt.read_only) rc = cy_bg_start(db);
+    if (!rc) rc = cy_bg_start(db);   /* read-only too: it releases evicted mappings */
     if (rc) {
         cy_db_stop(db);
         return rc;
@@ -5469,6 +5871,8 @@ int calypso_open(const char *path, const calypso_options *opts, calypso **out)
         cy_free(db);
         return rc;
     }
+    pthread_once(&cy_fork_once, cy_db_watch_forks);
+    db->fork_gen = __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED);
     cy_db_init_locks(db);
     if ((rc = cy_db_start(db))) {
         cy_err_move(db, NULL);
@@ -5485,6 +5889,8 @@ int calypso_open(const char *path, const calypso_options *opts, calypso **out)
 int calypso_close(calypso *db)
 {
     if (!db) return CALYPSO_OK;
+    if (!cy_db_ours(db))
+        return cy_db_usable(db);   /* an inherited copy: touch nothing, free nothing */
     int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
     cy_db_destroy_locks(db);
     cy_err_forget(db);
@@ -5496,6 +5902,7 @@ int calypso_close(calypso *db)
 int calypso_reopen(calypso *db)
 {
     if (!db) return CALYPSO_EINVAL;
+    if (!cy_db_ours(db)) return cy_db_usable(db);
     int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
     db->failed = 0;
     int rc2 = cy_db_start(db);
@@ -5510,6 +5917,9 @@ int calypso_reopen(calypso *db)
 CY_INTERNAL int cy_db_usable(calypso *db)
 {
     if (!db) return CALYPSO_EINVAL;
+    if (CY_UNLIKELY(!cy_db_ours(db)))
+        return cy_err(db, CALYPSO_EINVAL, "%s was opened by another process (this one is a "
+                      "fork of it): open the database again in this process", db->path);
     if (db->failed)
         return cy_err(db, CALYPSO_EIO, "the handle failed to reopen; only close is possible");
     return CALYPSO_OK;
@@ -5520,10 +5930,27 @@ CY_INTERNAL int cy_db_writable(calypso *db)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+        int err = __atomic_load_n(&db->sync_err, __ATOMIC_RELAXED);
+        if (err)
+            return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
+                          "successful sync may be lost, so the handle refuses writes; reopen the "
+                          "database", db->path, strerror(-err));
         return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
                       "reopen the database", db->path);
+    }
     return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
+{
+    int none = 0;
+    __atomic_compare_exchange_n(&db->sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
+                                __ATOMIC_RELAXED);
+    __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    return cy_err_errno(db, err, "fdatasync", path);
 }
 
 // >> durability ----------------------------------------------------------------
@@ -5620,6 +6047,12 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
     cy_db_sync_spin(db, seq);
     pthread_mutex_lock(&db->sync_mu);
     while (db->synced_seq < seq && !rc) {
+        if (__atomic_load_n(&db->sync_err, __ATOMIC_ACQUIRE)) {
+            /* A sync failed before covering these bytes: they may be lost,
+             * and no later fdatasync can tell (the error is reported once). */
+            rc = cy_db_writable(db);
+            break;
+        }
         if (db->syncing) {
             pthread_cond_wait(&db->sync_cv, &db->sync_mu);
             continue;
@@ -5627,32 +6060,22 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         __atomic_store_n(&db->syncing, 1, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&db->sync_mu);
         cy_db_gather(db);
-        /* Lock order write_mu -> files_lock: hold files_lock shared across
-         * the fdatasync so the descriptor cannot be closed under it. */
+        /* The descriptor is pinned, not locked: rotation and eviction
+         * leave a pinned descriptor open, and nothing else waits on it. */
         pthread_mutex_lock(&db->write_mu);
-        cy_rdlock(&db->files_lock);
         uint64_t target = db->written_seq;
         __atomic_store_n(&db->durable_batch, 0, __ATOMIC_RELAXED);   /* all in this sync */
-        int fd = db->active ? db->active->fd : -1;
-        uint32_t fid = db->active ? db->active->fid : 0;
+        cy_file *a = cy_files_pin_active(db);
         pthread_mutex_unlock(&db->write_mu);
         uint64_t t0 = cy_db_mono_ns();
-        int err = fd >= 0 ? cy_os_fdatasync(fd) : 0;
+        int err = a && a->fd >= 0 ? cy_os_fdatasync(a->fd) : 0;
         cy_db_sync_took(db, cy_db_mono_ns() - t0);
-        cy_unlock(&db->files_lock);
+        if (err) rc = cy_db_sync_failed(db, err, a->fid);
+        cy_files_unpin(db, a);
         pthread_mutex_lock(&db->sync_mu);
         __atomic_store_n(&db->syncing, 0, __ATOMIC_RELEASE);
-        if (err) {
-            /* After a failed fdatasync the kernel may have dropped the dirty
-             * pages: nothing written since the last good sync can be trusted
-             * to reach the disk, so stop taking writes. */
-            char path[4096];
-            cy_dir_data_path(db, fid, path, sizeof path);
-            rc = cy_err_errno(db, err, "fdatasync", path);
-            __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
-        } else if (target > db->synced_seq) {
+        if (!err && target > db->synced_seq)
             __atomic_store_n(&db->synced_seq, target, __ATOMIC_RELEASE);
-        }
         pthread_cond_broadcast(&db->sync_cv);
     }
     pthread_mutex_unlock(&db->sync_mu);
@@ -5663,6 +6086,7 @@ int calypso_sync(calypso *db)
 {
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
     uint64_t seq = db->written_seq;
     pthread_mutex_unlock(&db->write_mu);
@@ -5854,7 +6278,7 @@ CY_INTERNAL int cy_db_check_record(const uint8_t *rec, uint32_t size, const void
 }
 
 /* Verifies a record against what the keydir promised and copies its value
- * out. Runs on the mapped bytes, under files_lock shared. */
+ * out. Runs on the mapped bytes, inside the reader's epoch. */
 static int cy_db_read_record(const uint8_t *rec, void *ctx)
 {
     cy_read *q = ctx;
@@ -5885,30 +6309,35 @@ CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const c
 {
     cy_read q = { db, key, klen, expiry,
                   loc->fid & CY_LOC_FIDMASK, loc->size, loc->off, out, buf, cap, vlen };
-    return cy_files_with_record(db, q.fid, loc->off, loc->size, cy_db_read_record, &q);
+    cy_file *f = cy_files_find(db, q.fid);
+    if (!f) return CALYPSO_ENOTFOUND;
+    return cy_files_with_record(db, f, loc->off, loc->size, cy_db_read_record, &q);
 }
 
 /* Reads and verifies the value of key into buf (cap bytes), or into a new
- * buffer (*out) when out is not NULL. */
+ * buffer (*out) when out is not NULL. The epoch spans the lookup and the
+ * copy, so the file the keydir names is in the table and stays mapped:
+ * its absence would be a broken invariant, not a race to retry. */
 static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, void *buf,
                       size_t cap, size_t *vlen)
 {
     int rc = cy_db_usable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
-    for (int attempt = 0; attempt < 8; attempt++) {
-        uint64_t expiry;
-        cy_rdlock(&db->kd_lock);
-        const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
-        cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
-        cy_unlock(&db->kd_lock);
-        if (!l) return CALYPSO_ENOTFOUND;
-        if (expiry && expiry <= cy_now_ms()) return CALYPSO_EEXPIRED;
+    uint64_t expiry;
+    uint32_t ep = cy_epoch_enter(&db->epoch);
+    cy_rdlock(&db->kd_lock);
+    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+    cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
+    cy_unlock(&db->kd_lock);
+    if (!l) rc = CALYPSO_ENOTFOUND;
+    else if (expiry && expiry <= cy_now_ms()) rc = CALYPSO_EEXPIRED;
+    else {
         rc = cy_db_read_at(db, key, klen, &loc, expiry, out, buf, cap, vlen);
-        if (rc != CALYPSO_ENOTFOUND) return rc;
-        /* A merge removed the file between lookup and read: look again. */
+        CY_ASSERT(rc != CALYPSO_ENOTFOUND);   /* the keydir named a file not in the table */
     }
-    return cy_err(db, CALYPSO_EIO, "the record kept moving under a merge");
+    cy_epoch_leave(&db->epoch, ep);
+    return rc;
 }
 
 int calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *vlen)
@@ -6096,12 +6525,12 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
     memset(st, 0, sizeof *st);
     pthread_mutex_lock(&db->write_mu);
     cy_rdlock(&db->kd_lock);
-    cy_rdlock(&db->files_lock);
-    st->datafiles = db->nfiles;
+    const cy_ftab *t = cy_files_table(db);
+    st->datafiles = t ? t->n : 0;
     /* Bytes the files hold on disk: the active file's space allocated
      * ahead of its data counts too. */
-    for (uint32_t i = 0; i < db->nfiles; i++) {
-        const cy_file *f = db->files[i];
+    for (uint32_t i = 0; i < st->datafiles; i++) {
+        const cy_file *f = t->f[i];
         st->size += (f->alloc > f->size ? f->alloc : f->size) +
                     __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED);
     }
@@ -6109,7 +6538,6 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
     st->reclaimable = db->dead;
     st->keydir_bytes = db->keydir.bytes + db->ttl_by_key.bytes + db->ttl_by_time.bytes;
     st->merges = db->merges;
-    cy_unlock(&db->files_lock);
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     return CALYPSO_OK;
@@ -6357,14 +6785,17 @@ int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *
  * it by seeking from the edge key (> for next, < for prev). So a cursor
  * never holds a lock between calls, writers are never blocked by it, and
  * reading the values of a window costs no tree lookups: each value is read
- * from the location noted with its key (one copy out of a mapping). If a
- * merge has removed that file meanwhile, the key is looked up again.
+ * from the location noted with its key (one copy out of a mapping). Reads
+ * run inside an epoch (epoch.c), which keeps every file in the table they
+ * see mapped until they leave; a location noted in an earlier epoch whose
+ * file a merge has removed since is not in the table any more, and then
+ * the key is looked up again, once, inside the same epoch.
  *
  * Values are read ahead, like a file's pages: while the caller reads the
  * values of consecutive keys, each read verifies and copies the values of
  * the next 2, 4, ... 64 keys of the window too (at most CY_CURSOR_VBYTES
- * bytes) under one hold of files_lock, so a scan pays for the lock once
- * per run instead of once per value. A record the run cannot take from a
+ * bytes) inside one epoch, so a scan pays for entering it once per run
+ * instead of once per value. A record the run cannot take from a
  * mapping, or that fails verification, ends the run; it is then read on
  * its own, which reports what is wrong with it.
  *
@@ -6454,7 +6885,7 @@ static CY_INLINE void cy_cursor_prefetch(calypso_cursor *c, size_t i)
 static void cy_cursor_locate(calypso_cursor *c, size_t n)
 {
     calypso *db = c->db;
-    cy_rdlock(&db->files_lock);
+    uint32_t ep = cy_epoch_enter(&db->epoch);
     uint32_t fid = 0;
     cy_file *f = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -6464,9 +6895,9 @@ static void cy_cursor_locate(calypso_cursor *c, size_t n)
             f = cy_files_find(db, want);
             fid = want;
         }
-        e->at = f && f->map && e->loc.off + e->loc.size <= f->map_len ? f->map + e->loc.off : NULL;
+        e->at = f ? cy_files_mapped(f, e->loc.off, e->loc.size) : NULL;
     }
-    cy_unlock(&db->files_lock);
+    cy_epoch_leave(&db->epoch, ep);
     for (size_t i = 0; i < n && i < CY_CURSOR_AHEAD; i++)
         cy_cursor_prefetch(c, i);
 }
@@ -6664,16 +7095,16 @@ int calypso_cursor_key(calypso_cursor *c, const void **key, size_t *klen)
 }
 
 /* Reads ahead the values of window entries from, from + 1, ... (at most
- * n) straight out of their mappings into vals, under one hold of
- * files_lock. Returns how many it read: it stops at a record not mapped,
- * one that fails verification, or when vals is full. */
+ * n) straight out of their mappings into vals, inside one epoch. Returns
+ * how many it read: it stops at a record not mapped (or whose file is
+ * gone), one that fails verification, or when vals is full. */
 static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
 {
     calypso *db = c->db;
     size_t end = from + n < c->keys.n ? from + n : c->keys.n, used = 0, i;
     uint32_t fid = 0;
     cy_file *f = NULL;
-    cy_rdlock(&db->files_lock);
+    uint32_t ep = cy_epoch_enter(&db->epoch);
     for (i = from; i < end; i++) {
         cy_cursor_ent *e = &c->ent[i];
         uint32_t want = e->loc.fid & CY_LOC_FIDMASK;
@@ -6682,8 +7113,8 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
             fid = want;
             cy_files_touch(db, f);
         }
-        if (!f->map || e->loc.off + e->loc.size > f->map_len) break;
-        const uint8_t *rec = f->map + e->loc.off;
+        const uint8_t *rec = cy_files_mapped(f, e->loc.off, e->loc.size);
+        if (!rec) break;
         size_t klen;
         cy_rec r;
         const uint8_t *k = cy_keylist_at(&c->keys, i, &klen);
@@ -6703,7 +7134,7 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
         e->vlen = vl;
         used += vl;
     }
-    cy_unlock(&db->files_lock);
+    cy_epoch_leave(&db->epoch, ep);
     c->vfrom = from;
     c->vto = i;
     return i - from;
@@ -6731,23 +7162,32 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
         const uint8_t *k = cy_keylist_at(&c->keys, c->pos, &klen);
         cy_cursor_ent *e = &c->ent[c->pos];
         int rc;
-        for (int attempt = 0;; attempt++) {
+        do {
+            uint32_t ep = cy_epoch_enter(&db->epoch);
             rc = cy_db_read_at(db, k, klen, &e->loc, e->expiry, NULL, c->val, c->vcap, &c->vlen);
+            if (rc == CALYPSO_ENOTFOUND) {
+                /* A merge moved the record since the window was filled:
+                 * take the key's current location, in this epoch, whose
+                 * file cannot be released before we leave it. */
+                cy_rdlock(&db->kd_lock);
+                const cy_loc *l = cy_keydir_get(db, k, klen, &e->expiry);
+                if (l) e->loc = *l;
+                cy_unlock(&db->kd_lock);
+                if (l) {
+                    rc = cy_db_read_at(db, k, klen, &e->loc, e->expiry, NULL, c->val, c->vcap,
+                                       &c->vlen);
+                    CY_ASSERT(rc != CALYPSO_ENOTFOUND);
+                }
+                /* else deleted since the window was filled: not found */
+            }
+            cy_epoch_leave(&db->epoch, ep);
             if (rc == CALYPSO_ETRUNC) {
                 uint8_t *p = cy_realloc(c->val, c->vlen ? c->vlen : 1);
                 if (!p) return cy_err(db, CALYPSO_ENOMEM, "a value of %zu bytes", c->vlen);
                 c->val = p;
                 c->vcap = c->vlen;
-                continue;
             }
-            if (rc != CALYPSO_ENOTFOUND || attempt >= 8) break;
-            /* A merge moved the record: take the key's current location. */
-            cy_rdlock(&db->kd_lock);
-            const cy_loc *l = cy_keydir_get(db, k, klen, &e->expiry);
-            if (l) e->loc = *l;
-            cy_unlock(&db->kd_lock);
-            if (!l) return CALYPSO_ENOTFOUND;   /* deleted since the window was filled */
-        }
+        } while (rc == CALYPSO_ETRUNC);
         if (rc) return rc;
         c->have_val = 1;
     }
@@ -6778,29 +7218,31 @@ static int cy_bg_hints(calypso *db)
 {
     for (;;) {
         uint32_t fid = 0;
-        cy_rdlock(&db->files_lock);
-        for (uint32_t i = 0; i < db->nfiles && !fid; i++) {
-            cy_file *f = db->files[i];
-            if (f->sealed && !f->hint_failed &&
+        uint32_t ep = cy_epoch_enter(&db->epoch);
+        const cy_ftab *t = cy_files_table(db);
+        for (uint32_t i = 0; t && i < t->n && !fid; i++) {
+            cy_file *f = t->f[i];
+            if (__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE) &&
+                !__atomic_load_n(&f->hint_failed, __ATOMIC_RELAXED) &&
                 __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
                 fid = f->fid;
         }
-        cy_unlock(&db->files_lock);
+        cy_epoch_leave(&db->epoch, ep);
         if (!fid) return 0;
         /* A merge may be removing this very file: leave it to the next
          * round rather than race it. */
         if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
-        cy_rdlock(&db->files_lock);
+        ep = cy_epoch_enter(&db->epoch);
         int still_there = cy_files_find(db, fid) != NULL;
-        cy_unlock(&db->files_lock);
+        cy_epoch_leave(&db->epoch, ep);
         int rc = still_there ? cy_hint_write(db, fid) : CALYPSO_OK;
-        pthread_mutex_unlock(&db->maint_mu);
         if (rc != CALYPSO_OK) {
-            cy_wrlock(&db->files_lock);
+            ep = cy_epoch_enter(&db->epoch);
             cy_file *f = cy_files_find(db, fid);
-            if (f) f->hint_failed = 1;
-            cy_unlock(&db->files_lock);
+            if (f) __atomic_store_n(&f->hint_failed, 1, __ATOMIC_RELAXED);
+            cy_epoch_leave(&db->epoch, ep);
         }
+        pthread_mutex_unlock(&db->maint_mu);
     }
 }
 
@@ -6831,7 +7273,7 @@ static void cy_bg_sweep(calypso *db, uint64_t *last)
 static void *cy_bg_main(void *arg)
 {
     calypso *db = arg;
-    uint64_t last_sweep = cy_now_ms();
+    uint64_t last_sweep = cy_now_ms(), last_sync = last_sweep;
     int deferred = 0;
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
@@ -6846,9 +7288,19 @@ static void *cy_bg_main(void *arg)
         if (deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED))
             pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
         pthread_mutex_unlock(&db->bg_mu);
+        /* Mappings evicted by readers, replaced tables. */
+        cy_epoch_reclaim(&db->epoch);
+        if (db->opt.read_only) {
+            pthread_mutex_lock(&db->bg_mu);
+            continue;
+        }
         if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED) || deferred)
             deferred = cy_bg_hints(db);
-        if (db->opt.sync == CALYPSO_SYNC_INTERVAL) {
+        uint64_t now = cy_now_ms();
+        if (db->opt.sync == CALYPSO_SYNC_INTERVAL &&
+            (now < last_sync || now - last_sync >= db->opt.sync_interval_ms) &&
+            !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+            last_sync = now;
             pthread_mutex_lock(&db->write_mu);
             uint64_t seq = db->written_seq;
             pthread_mutex_unlock(&db->write_mu);
@@ -6860,7 +7312,7 @@ static void *cy_bg_main(void *arg)
         pthread_mutex_lock(&db->bg_mu);
     }
     pthread_mutex_unlock(&db->bg_mu);
-    cy_bg_hints(db);
+    if (!db->opt.read_only) cy_bg_hints(db);
     return NULL;
 }
 
@@ -6921,10 +7373,15 @@ CY_INTERNAL void cy_bg_kick(calypso *db)
  *   5. point the keydir at the new copies, in batches, by compare-and-swap:
  *      an entry moves only if it still names the old copy, so a write that
  *      landed during the merge wins over the merged record;
- *   6. drop the inputs from the file table (no reader can reach them from
- *      then on), unlink them; fsync; remove merge/COMMIT and merge/.
+ *   6. wait for a grace period (epoch.c: every get that may have found an
+ *      input's location in the keydir before the swap has finished), take
+ *      the inputs off the file table, wait for another (every reader that
+ *      may have loaded the old table has finished), then unmap, close and
+ *      unlink them; fsync; remove merge/COMMIT and merge/.
  * Readers and writers keep going throughout; the exclusive moments are the
- * per-batch keydir swaps (kd_lock) and the table edits (files_lock).
+ * per-batch keydir swaps (kd_lock) and the table replacements (write_mu).
+ * No read of a live key can fail for the merge: a reader's epoch keeps
+ * every file it can reach mapped.
  */
 
 #include <errno.h>
@@ -7378,7 +7835,7 @@ typedef struct cy_merge_read {
 
 /* Verifies one input record against its keydir entry (as a get does) and
  * copies it to the end of the output buffer (room reserved). Runs on the
- * mapped bytes, under files_lock shared: no I/O here. */
+ * mapped bytes, inside an epoch: no I/O here. */
 static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
 {
     cy_merge_read *q = ctx;
@@ -7419,7 +7876,14 @@ static int cy_merge_copy_by_key(cy_merge *m)
                 continue;
             }
             if ((rc = cy_merge_reserve(m, q.size))) break;
-            rc = cy_files_with_record(db, q.fid, q.off, q.size, cy_merge_copy_record, &q);
+            /* Inputs leave the table only at the end of this merge, but
+             * their mappings may be evicted and made again: the epoch
+             * keeps the one read from. */
+            uint32_t ep = cy_epoch_enter(&db->epoch);
+            cy_file *f = cy_files_find(db, q.fid);
+            CY_ASSERT(f != NULL);
+            rc = cy_files_with_record(db, f, q.off, q.size, cy_merge_copy_record, &q);
+            cy_epoch_leave(&db->epoch, ep);
             if (!rc) rc = cy_merge_note_copy(m, &q.rec, q.size, q.fid, q.off);
         }
     }
@@ -7455,7 +7919,6 @@ static int cy_merge_add_outputs(cy_merge *m)
     calypso *db = m->db;
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
-    cy_wrlock(&db->files_lock);
     for (uint32_t i = 0; i < m->noutputs && !rc; i++) {
         if (!(rc = cy_files_add(db, m->outputs[i], -1, m->out_sizes[i], 1))) {
             cy_file *f = cy_files_find(db, m->outputs[i]);
@@ -7463,7 +7926,6 @@ static int cy_merge_add_outputs(cy_merge *m)
             f->hint_covers = m->out_sizes[i];
         }
     }
-    cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     return rc ? cy_err(db, rc, "adding merged files") : CALYPSO_OK;
 }
@@ -7498,38 +7960,33 @@ static void cy_merge_swap_keydir(cy_merge *m)
     }
 }
 
-/* Drops the inputs from the table; their dead bytes go with them. */
-static void cy_merge_drop_inputs(cy_merge *m)
+/* Drops the inputs from the table; their dead bytes go with them. No
+ * lock is held while it waits for readers. */
+static int cy_merge_drop_inputs(cy_merge *m)
 {
     calypso *db = m->db;
-    uint32_t ndropped = 0;
+    /* Every reader that found an input's location before the swap leaves
+     * its epoch; readers after it find only the outputs' locations. */
+    cy_epoch_sync(&db->epoch);
     pthread_mutex_lock(&db->write_mu);
     cy_wrlock(&db->kd_lock);
-    cy_wrlock(&db->files_lock);
-    uint32_t w = 0;
-    for (uint32_t i = 0; i < db->nfiles; i++) {
-        cy_file *f = db->files[i];
-        if (!bsearch(&f->fid, m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs,
-                     cy_merge_cmp_fid)) {
-            db->files[w++] = f;
-            continue;
-        }
-        db->dead -= f->dead;
-        if (f->fd >= 0 || f->map) db->open_files--;
-        m->dropped[ndropped++] = f;
-    }
-    db->nfiles = w;
-    cy_unlock(&db->files_lock);
+    int rc = cy_files_remove(db, m->sorted_inputs, m->ninputs, m->dropped);
+    if (!rc)
+        for (uint32_t i = 0; i < m->ninputs; i++)
+            if (m->dropped[i]) db->dead -= m->dropped[i]->dead;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
-    /* Out of the table, no reader can reach them: unmapping (tearing down
-     * the page tables of a large file takes milliseconds) needs no lock. */
-    for (uint32_t i = 0; i < ndropped; i++) {
-        cy_file *f = m->dropped[i];
-        if (f->map) cy_os_munmap(f->map, f->map_len);
-        if (f->fd >= 0) cy_os_close(f->fd);
-        cy_free(f);
+    if (rc) return cy_err(db, rc, "dropping merged files from the table");
+    /* Every reader that loaded the old table leaves its epoch: the inputs
+     * are out of reach. Unmapping (tearing down the page tables of a large
+     * file takes milliseconds) needs no lock. */
+    cy_epoch_sync(&db->epoch);
+    for (uint32_t i = 0; i < m->ninputs; i++) {
+        cy_files_release(db, m->dropped[i]);
+        m->dropped[i] = NULL;
     }
+    cy_epoch_reclaim(&db->epoch);   /* the replaced tables */
+    return CALYPSO_OK;
 }
 
 // >> running a merge ------------------------------------------------------------------
@@ -7542,15 +7999,15 @@ static int cy_merge_pick_inputs(cy_merge *m)
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
     if (db->active->size > 0) rc = cy_files_rotate(db);
-    cy_rdlock(&db->files_lock);
+    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
     uint32_t n = 0;
-    m->inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
-    m->sorted_inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
-    m->dropped = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->dropped);
+    m->inputs = rc ? NULL : cy_calloc(t->n + 1, sizeof *m->inputs);
+    m->sorted_inputs = rc ? NULL : cy_calloc(t->n + 1, sizeof *m->inputs);
+    m->dropped = rc ? NULL : cy_calloc(t->n + 1, sizeof *m->dropped);
     m->next_fid = CY_FID_MERGED;
     for (uint32_t pass = 0; pass < 2 && m->inputs && m->sorted_inputs; pass++) {
-        for (uint32_t i = 0; i < db->nfiles; i++) {
-            cy_file *f = db->files[i];
+        for (uint32_t i = 0; i < t->n; i++) {
+            cy_file *f = t->f[i];
             int merged = (f->fid & CY_FID_MERGED) != 0;
             if (merged && f->fid >= m->next_fid) m->next_fid = f->fid + 1;
             if (f == db->active || merged != (pass == 0)) continue;
@@ -7558,7 +8015,6 @@ static int cy_merge_pick_inputs(cy_merge *m)
             m->sorted_inputs[n++] = f->fid;
         }
     }
-    cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     if (rc) return rc;
     if (!m->inputs || !m->sorted_inputs || !m->dropped)
@@ -7628,8 +8084,8 @@ static int cy_merge_run(calypso *db)
         cy_merge_at("swapped");
         /* Off the table first (no reader can reach them after this), then
          * off the disk. */
-        cy_merge_drop_inputs(&m);
-        rc = cy_merge_remove_inputs(db, m.inputs, m.ninputs);
+        rc = cy_merge_drop_inputs(&m);
+        if (!rc) rc = cy_merge_remove_inputs(db, m.inputs, m.ninputs);
     }
     if (!rc) {
         cy_merge_at("removed");
@@ -7669,7 +8125,8 @@ CY_INTERNAL int cy_merge_due(calypso *db)
     dead = db->dead;
     cy_unlock(&db->kd_lock);
     pthread_mutex_lock(&db->write_mu);
-    for (uint32_t i = 0; i < db->nfiles; i++) total += db->files[i]->size;
+    const cy_ftab *t = cy_files_table(db);
+    for (uint32_t i = 0; t && i < t->n; i++) total += t->f[i]->size;
     pthread_mutex_unlock(&db->write_mu);
     return total > 0 && dead >= db->opt.merge_min_dead_bytes &&
            (double)dead / (double)total >= db->opt.merge_trigger_ratio;
@@ -7753,15 +8210,14 @@ static int cy_backup_dest(calypso *db, const char *dest)
 static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
 {
     pthread_mutex_lock(&db->write_mu);
-    cy_rdlock(&db->files_lock);
-    *n = db->nfiles;
-    *items = cy_calloc(db->nfiles ? db->nfiles : 1, sizeof **items);
-    for (uint32_t i = 0; *items && i < db->nfiles; i++) {
-        cy_file *f = db->files[i];
+    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
+    *n = t ? t->n : 0;
+    *items = cy_calloc(*n ? *n : 1, sizeof **items);
+    for (uint32_t i = 0; *items && i < *n; i++) {
+        cy_file *f = t->f[i];
         (*items)[i] = (cy_backup_item){ f->fid, f->size,
                                         __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0 };
     }
-    cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     return *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
 }

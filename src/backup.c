@@ -77,15 +77,14 @@ static int cy_backup_dest(calypso *db, const char *dest)
 static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
 {
     pthread_mutex_lock(&db->write_mu);
-    cy_rdlock(&db->files_lock);
-    *n = db->nfiles;
-    *items = cy_calloc(db->nfiles ? db->nfiles : 1, sizeof **items);
-    for (uint32_t i = 0; *items && i < db->nfiles; i++) {
-        cy_file *f = db->files[i];
+    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
+    *n = t ? t->n : 0;
+    *items = cy_calloc(*n ? *n : 1, sizeof **items);
+    for (uint32_t i = 0; *items && i < *n; i++) {
+        cy_file *f = t->f[i];
         (*items)[i] = (cy_backup_item){ f->fid, f->size,
                                         __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0 };
     }
-    cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     return *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
 }

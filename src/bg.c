@@ -21,29 +21,31 @@ static int cy_bg_hints(calypso *db)
 {
     for (;;) {
         uint32_t fid = 0;
-        cy_rdlock(&db->files_lock);
-        for (uint32_t i = 0; i < db->nfiles && !fid; i++) {
-            cy_file *f = db->files[i];
-            if (f->sealed && !f->hint_failed &&
+        uint32_t ep = cy_epoch_enter(&db->epoch);
+        const cy_ftab *t = cy_files_table(db);
+        for (uint32_t i = 0; t && i < t->n && !fid; i++) {
+            cy_file *f = t->f[i];
+            if (__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE) &&
+                !__atomic_load_n(&f->hint_failed, __ATOMIC_RELAXED) &&
                 __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
                 fid = f->fid;
         }
-        cy_unlock(&db->files_lock);
+        cy_epoch_leave(&db->epoch, ep);
         if (!fid) return 0;
         /* A merge may be removing this very file: leave it to the next
          * round rather than race it. */
         if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
-        cy_rdlock(&db->files_lock);
+        ep = cy_epoch_enter(&db->epoch);
         int still_there = cy_files_find(db, fid) != NULL;
-        cy_unlock(&db->files_lock);
+        cy_epoch_leave(&db->epoch, ep);
         int rc = still_there ? cy_hint_write(db, fid) : CALYPSO_OK;
-        pthread_mutex_unlock(&db->maint_mu);
         if (rc != CALYPSO_OK) {
-            cy_wrlock(&db->files_lock);
+            ep = cy_epoch_enter(&db->epoch);
             cy_file *f = cy_files_find(db, fid);
-            if (f) f->hint_failed = 1;
-            cy_unlock(&db->files_lock);
+            if (f) __atomic_store_n(&f->hint_failed, 1, __ATOMIC_RELAXED);
+            cy_epoch_leave(&db->epoch, ep);
         }
+        pthread_mutex_unlock(&db->maint_mu);
     }
 }
 
@@ -74,7 +76,7 @@ static void cy_bg_sweep(calypso *db, uint64_t *last)
 static void *cy_bg_main(void *arg)
 {
     calypso *db = arg;
-    uint64_t last_sweep = cy_now_ms();
+    uint64_t last_sweep = cy_now_ms(), last_sync = last_sweep;
     int deferred = 0;
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
@@ -89,9 +91,19 @@ static void *cy_bg_main(void *arg)
         if (deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED))
             pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
         pthread_mutex_unlock(&db->bg_mu);
+        /* Mappings evicted by readers, replaced tables. */
+        cy_epoch_reclaim(&db->epoch);
+        if (db->opt.read_only) {
+            pthread_mutex_lock(&db->bg_mu);
+            continue;
+        }
         if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED) || deferred)
             deferred = cy_bg_hints(db);
-        if (db->opt.sync == CALYPSO_SYNC_INTERVAL) {
+        uint64_t now = cy_now_ms();
+        if (db->opt.sync == CALYPSO_SYNC_INTERVAL &&
+            (now < last_sync || now - last_sync >= db->opt.sync_interval_ms) &&
+            !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+            last_sync = now;
             pthread_mutex_lock(&db->write_mu);
             uint64_t seq = db->written_seq;
             pthread_mutex_unlock(&db->write_mu);
@@ -103,7 +115,7 @@ static void *cy_bg_main(void *arg)
         pthread_mutex_lock(&db->bg_mu);
     }
     pthread_mutex_unlock(&db->bg_mu);
-    cy_bg_hints(db);
+    if (!db->opt.read_only) cy_bg_hints(db);
     return NULL;
 }
 

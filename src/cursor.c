@@ -9,14 +9,17 @@
  * it by seeking from the edge key (> for next, < for prev). So a cursor
  * never holds a lock between calls, writers are never blocked by it, and
  * reading the values of a window costs no tree lookups: each value is read
- * from the location noted with its key (one copy out of a mapping). If a
- * merge has removed that file meanwhile, the key is looked up again.
+ * from the location noted with its key (one copy out of a mapping). Reads
+ * run inside an epoch (epoch.c), which keeps every file in the table they
+ * see mapped until they leave; a location noted in an earlier epoch whose
+ * file a merge has removed since is not in the table any more, and then
+ * the key is looked up again, once, inside the same epoch.
  *
  * Values are read ahead, like a file's pages: while the caller reads the
  * values of consecutive keys, each read verifies and copies the values of
  * the next 2, 4, ... 64 keys of the window too (at most CY_CURSOR_VBYTES
- * bytes) under one hold of files_lock, so a scan pays for the lock once
- * per run instead of once per value. A record the run cannot take from a
+ * bytes) inside one epoch, so a scan pays for entering it once per run
+ * instead of once per value. A record the run cannot take from a
  * mapping, or that fails verification, ends the run; it is then read on
  * its own, which reports what is wrong with it.
  *
@@ -107,7 +110,7 @@ static CY_INLINE void cy_cursor_prefetch(calypso_cursor *c, size_t i)
 static void cy_cursor_locate(calypso_cursor *c, size_t n)
 {
     calypso *db = c->db;
-    cy_rdlock(&db->files_lock);
+    uint32_t ep = cy_epoch_enter(&db->epoch);
     uint32_t fid = 0;
     cy_file *f = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -117,9 +120,9 @@ static void cy_cursor_locate(calypso_cursor *c, size_t n)
             f = cy_files_find(db, want);
             fid = want;
         }
-        e->at = f && f->map && e->loc.off + e->loc.size <= f->map_len ? f->map + e->loc.off : NULL;
+        e->at = f ? cy_files_mapped(f, e->loc.off, e->loc.size) : NULL;
     }
-    cy_unlock(&db->files_lock);
+    cy_epoch_leave(&db->epoch, ep);
     for (size_t i = 0; i < n && i < CY_CURSOR_AHEAD; i++)
         cy_cursor_prefetch(c, i);
 }
@@ -317,16 +320,16 @@ int calypso_cursor_key(calypso_cursor *c, const void **key, size_t *klen)
 }
 
 /* Reads ahead the values of window entries from, from + 1, ... (at most
- * n) straight out of their mappings into vals, under one hold of
- * files_lock. Returns how many it read: it stops at a record not mapped,
- * one that fails verification, or when vals is full. */
+ * n) straight out of their mappings into vals, inside one epoch. Returns
+ * how many it read: it stops at a record not mapped (or whose file is
+ * gone), one that fails verification, or when vals is full. */
 static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
 {
     calypso *db = c->db;
     size_t end = from + n < c->keys.n ? from + n : c->keys.n, used = 0, i;
     uint32_t fid = 0;
     cy_file *f = NULL;
-    cy_rdlock(&db->files_lock);
+    uint32_t ep = cy_epoch_enter(&db->epoch);
     for (i = from; i < end; i++) {
         cy_cursor_ent *e = &c->ent[i];
         uint32_t want = e->loc.fid & CY_LOC_FIDMASK;
@@ -335,8 +338,8 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
             fid = want;
             cy_files_touch(db, f);
         }
-        if (!f->map || e->loc.off + e->loc.size > f->map_len) break;
-        const uint8_t *rec = f->map + e->loc.off;
+        const uint8_t *rec = cy_files_mapped(f, e->loc.off, e->loc.size);
+        if (!rec) break;
         size_t klen;
         cy_rec r;
         const uint8_t *k = cy_keylist_at(&c->keys, i, &klen);
@@ -356,7 +359,7 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
         e->vlen = vl;
         used += vl;
     }
-    cy_unlock(&db->files_lock);
+    cy_epoch_leave(&db->epoch, ep);
     c->vfrom = from;
     c->vto = i;
     return i - from;
@@ -384,23 +387,32 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
         const uint8_t *k = cy_keylist_at(&c->keys, c->pos, &klen);
         cy_cursor_ent *e = &c->ent[c->pos];
         int rc;
-        for (int attempt = 0;; attempt++) {
+        do {
+            uint32_t ep = cy_epoch_enter(&db->epoch);
             rc = cy_db_read_at(db, k, klen, &e->loc, e->expiry, NULL, c->val, c->vcap, &c->vlen);
+            if (rc == CALYPSO_ENOTFOUND) {
+                /* A merge moved the record since the window was filled:
+                 * take the key's current location, in this epoch, whose
+                 * file cannot be released before we leave it. */
+                cy_rdlock(&db->kd_lock);
+                const cy_loc *l = cy_keydir_get(db, k, klen, &e->expiry);
+                if (l) e->loc = *l;
+                cy_unlock(&db->kd_lock);
+                if (l) {
+                    rc = cy_db_read_at(db, k, klen, &e->loc, e->expiry, NULL, c->val, c->vcap,
+                                       &c->vlen);
+                    CY_ASSERT(rc != CALYPSO_ENOTFOUND);
+                }
+                /* else deleted since the window was filled: not found */
+            }
+            cy_epoch_leave(&db->epoch, ep);
             if (rc == CALYPSO_ETRUNC) {
                 uint8_t *p = cy_realloc(c->val, c->vlen ? c->vlen : 1);
                 if (!p) return cy_err(db, CALYPSO_ENOMEM, "a value of %zu bytes", c->vlen);
                 c->val = p;
                 c->vcap = c->vlen;
-                continue;
             }
-            if (rc != CALYPSO_ENOTFOUND || attempt >= 8) break;
-            /* A merge moved the record: take the key's current location. */
-            cy_rdlock(&db->kd_lock);
-            const cy_loc *l = cy_keydir_get(db, k, klen, &e->expiry);
-            if (l) e->loc = *l;
-            cy_unlock(&db->kd_lock);
-            if (!l) return CALYPSO_ENOTFOUND;   /* deleted since the window was filled */
-        }
+        } while (rc == CALYPSO_ETRUNC);
         if (rc) return rc;
         c->have_val = 1;
     }

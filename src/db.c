@@ -21,10 +21,22 @@
  * syncs, a few followers spin instead of sleeping (cy_db_sync_spin), so
  * that they are back with their next write as soon as it returns.
  *
- * Read path: one keydir lookup under kd_lock shared, then one scatter read
- * of header+key and value, then the checksum is verified. No lock is held
- * across the read except files_lock shared (which only keeps descriptors
- * open).
+ * A failed fdatasync is sticky (cy_db_sync_failed): the kernel may have
+ * dropped the dirty pages it could not write and reports the error once,
+ * so a second fdatasync would succeed over lost data. The first failure is
+ * kept, the handle refuses writes from then on, every writer waiting for a
+ * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
+ * again to clear it; close returns it.
+ *
+ * Read path: inside an epoch (epoch.c), one keydir lookup under kd_lock
+ * shared, then the record is verified and its value copied straight out of
+ * the file's mapping. No other lock is taken; a merge cannot release the
+ * file before the reader leaves its epoch.
+ *
+ * A handle belongs to the process that opened it: after fork(), every call
+ * in the child returns CALYPSO_EINVAL and touches no file (the fork
+ * generation, counted by a pthread_atfork handler, tells them apart
+ * without a getpid() system call per call).
  */
 #include "engine.h"
 
@@ -35,6 +47,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+// >> process ownership ----------------------------------------------------------
+
+static uint32_t cy_fork_gen;            /* bumped in every forked child  */
+static pthread_once_t cy_fork_once = PTHREAD_ONCE_INIT;
+
+static void cy_db_forked(void)
+{
+    __atomic_add_fetch(&cy_fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void cy_db_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, cy_db_forked);
+}
+
+/* 1 when db was opened by this process (not inherited through fork). */
+static int cy_db_ours(const calypso *db)
+{
+    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED) == db->fork_gen;
+}
 
 // >> options -----------------------------------------------------------------
 
@@ -101,7 +135,7 @@ static int cy_db_options(calypso *db, const calypso_options *in)
 static void cy_db_init_locks(calypso *db)
 {
     cy_rwlock_init(&db->kd_lock);
-    cy_rwlock_init(&db->files_lock);
+    cy_epoch_init(&db->epoch);
     /* Writers hold write_mu for an append and a keydir update: spin a
      * little before sleeping on it, as for the rwlocks (engine.h). */
     pthread_mutexattr_t ma;
@@ -124,6 +158,7 @@ static void cy_db_destroy_locks(calypso *db)
     pthread_mutex_destroy(&db->bg_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_mutex_destroy(&db->maint_mu);
+    cy_epoch_destroy(&db->epoch);
 }
 
 /* Releases what cy_db_start acquired; returns the final sync's result. */
@@ -131,7 +166,9 @@ static int cy_db_stop(calypso *db)
 {
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
-    if (db->active && db->written_seq > db->synced_seq && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+        rc = cy_db_writable(db);   /* the error that broke it, with its detail */
+    else if (db->active && db->written_seq > db->synced_seq)
         rc = cy_db_sync_to(db, db->written_seq);
     if (db->active && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
@@ -153,6 +190,7 @@ static int cy_db_stop(calypso *db)
     __atomic_store_n(&db->sync_ns, 0, __ATOMIC_RELAXED);
     db->bg_hints_pending = 0;
     __atomic_store_n(&db->broken, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync_err, 0, __ATOMIC_RELAXED);
     return rc;
 }
 
@@ -178,7 +216,7 @@ static int cy_db_start(calypso *db)
     }
     int rc = cy_dir_lock(db);
     if (!rc) rc = cy_recover(db);
-    if (!rc && !db->opt.read_only) rc = cy_bg_start(db);
+    if (!rc) rc = cy_bg_start(db);   /* read-only too: it releases evicted mappings */
     if (rc) {
         cy_db_stop(db);
         return rc;
@@ -210,6 +248,8 @@ int calypso_open(const char *path, const calypso_options *opts, calypso **out)
         cy_free(db);
         return rc;
     }
+    pthread_once(&cy_fork_once, cy_db_watch_forks);
+    db->fork_gen = __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED);
     cy_db_init_locks(db);
     if ((rc = cy_db_start(db))) {
         cy_err_move(db, NULL);
@@ -226,6 +266,8 @@ int calypso_open(const char *path, const calypso_options *opts, calypso **out)
 int calypso_close(calypso *db)
 {
     if (!db) return CALYPSO_OK;
+    if (!cy_db_ours(db))
+        return cy_db_usable(db);   /* an inherited copy: touch nothing, free nothing */
     int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
     cy_db_destroy_locks(db);
     cy_err_forget(db);
@@ -237,6 +279,7 @@ int calypso_close(calypso *db)
 int calypso_reopen(calypso *db)
 {
     if (!db) return CALYPSO_EINVAL;
+    if (!cy_db_ours(db)) return cy_db_usable(db);
     int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
     db->failed = 0;
     int rc2 = cy_db_start(db);
@@ -251,6 +294,9 @@ int calypso_reopen(calypso *db)
 CY_INTERNAL int cy_db_usable(calypso *db)
 {
     if (!db) return CALYPSO_EINVAL;
+    if (CY_UNLIKELY(!cy_db_ours(db)))
+        return cy_err(db, CALYPSO_EINVAL, "%s was opened by another process (this one is a "
+                      "fork of it): open the database again in this process", db->path);
     if (db->failed)
         return cy_err(db, CALYPSO_EIO, "the handle failed to reopen; only close is possible");
     return CALYPSO_OK;
@@ -261,10 +307,27 @@ CY_INTERNAL int cy_db_writable(calypso *db)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+        int err = __atomic_load_n(&db->sync_err, __ATOMIC_RELAXED);
+        if (err)
+            return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
+                          "successful sync may be lost, so the handle refuses writes; reopen the "
+                          "database", db->path, strerror(-err));
         return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
                       "reopen the database", db->path);
+    }
     return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
+{
+    int none = 0;
+    __atomic_compare_exchange_n(&db->sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
+                                __ATOMIC_RELAXED);
+    __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    return cy_err_errno(db, err, "fdatasync", path);
 }
 
 // >> durability ----------------------------------------------------------------
@@ -361,6 +424,12 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
     cy_db_sync_spin(db, seq);
     pthread_mutex_lock(&db->sync_mu);
     while (db->synced_seq < seq && !rc) {
+        if (__atomic_load_n(&db->sync_err, __ATOMIC_ACQUIRE)) {
+            /* A sync failed before covering these bytes: they may be lost,
+             * and no later fdatasync can tell (the error is reported once). */
+            rc = cy_db_writable(db);
+            break;
+        }
         if (db->syncing) {
             pthread_cond_wait(&db->sync_cv, &db->sync_mu);
             continue;
@@ -368,32 +437,22 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         __atomic_store_n(&db->syncing, 1, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&db->sync_mu);
         cy_db_gather(db);
-        /* Lock order write_mu -> files_lock: hold files_lock shared across
-         * the fdatasync so the descriptor cannot be closed under it. */
+        /* The descriptor is pinned, not locked: rotation and eviction
+         * leave a pinned descriptor open, and nothing else waits on it. */
         pthread_mutex_lock(&db->write_mu);
-        cy_rdlock(&db->files_lock);
         uint64_t target = db->written_seq;
         __atomic_store_n(&db->durable_batch, 0, __ATOMIC_RELAXED);   /* all in this sync */
-        int fd = db->active ? db->active->fd : -1;
-        uint32_t fid = db->active ? db->active->fid : 0;
+        cy_file *a = cy_files_pin_active(db);
         pthread_mutex_unlock(&db->write_mu);
         uint64_t t0 = cy_db_mono_ns();
-        int err = fd >= 0 ? cy_os_fdatasync(fd) : 0;
+        int err = a && a->fd >= 0 ? cy_os_fdatasync(a->fd) : 0;
         cy_db_sync_took(db, cy_db_mono_ns() - t0);
-        cy_unlock(&db->files_lock);
+        if (err) rc = cy_db_sync_failed(db, err, a->fid);
+        cy_files_unpin(db, a);
         pthread_mutex_lock(&db->sync_mu);
         __atomic_store_n(&db->syncing, 0, __ATOMIC_RELEASE);
-        if (err) {
-            /* After a failed fdatasync the kernel may have dropped the dirty
-             * pages: nothing written since the last good sync can be trusted
-             * to reach the disk, so stop taking writes. */
-            char path[4096];
-            cy_dir_data_path(db, fid, path, sizeof path);
-            rc = cy_err_errno(db, err, "fdatasync", path);
-            __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
-        } else if (target > db->synced_seq) {
+        if (!err && target > db->synced_seq)
             __atomic_store_n(&db->synced_seq, target, __ATOMIC_RELEASE);
-        }
         pthread_cond_broadcast(&db->sync_cv);
     }
     pthread_mutex_unlock(&db->sync_mu);
@@ -404,6 +463,7 @@ int calypso_sync(calypso *db)
 {
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
     uint64_t seq = db->written_seq;
     pthread_mutex_unlock(&db->write_mu);
@@ -595,7 +655,7 @@ CY_INTERNAL int cy_db_check_record(const uint8_t *rec, uint32_t size, const void
 }
 
 /* Verifies a record against what the keydir promised and copies its value
- * out. Runs on the mapped bytes, under files_lock shared. */
+ * out. Runs on the mapped bytes, inside the reader's epoch. */
 static int cy_db_read_record(const uint8_t *rec, void *ctx)
 {
     cy_read *q = ctx;
@@ -626,30 +686,35 @@ CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const c
 {
     cy_read q = { db, key, klen, expiry,
                   loc->fid & CY_LOC_FIDMASK, loc->size, loc->off, out, buf, cap, vlen };
-    return cy_files_with_record(db, q.fid, loc->off, loc->size, cy_db_read_record, &q);
+    cy_file *f = cy_files_find(db, q.fid);
+    if (!f) return CALYPSO_ENOTFOUND;
+    return cy_files_with_record(db, f, loc->off, loc->size, cy_db_read_record, &q);
 }
 
 /* Reads and verifies the value of key into buf (cap bytes), or into a new
- * buffer (*out) when out is not NULL. */
+ * buffer (*out) when out is not NULL. The epoch spans the lookup and the
+ * copy, so the file the keydir names is in the table and stays mapped:
+ * its absence would be a broken invariant, not a race to retry. */
 static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, void *buf,
                       size_t cap, size_t *vlen)
 {
     int rc = cy_db_usable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
-    for (int attempt = 0; attempt < 8; attempt++) {
-        uint64_t expiry;
-        cy_rdlock(&db->kd_lock);
-        const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
-        cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
-        cy_unlock(&db->kd_lock);
-        if (!l) return CALYPSO_ENOTFOUND;
-        if (expiry && expiry <= cy_now_ms()) return CALYPSO_EEXPIRED;
+    uint64_t expiry;
+    uint32_t ep = cy_epoch_enter(&db->epoch);
+    cy_rdlock(&db->kd_lock);
+    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+    cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
+    cy_unlock(&db->kd_lock);
+    if (!l) rc = CALYPSO_ENOTFOUND;
+    else if (expiry && expiry <= cy_now_ms()) rc = CALYPSO_EEXPIRED;
+    else {
         rc = cy_db_read_at(db, key, klen, &loc, expiry, out, buf, cap, vlen);
-        if (rc != CALYPSO_ENOTFOUND) return rc;
-        /* A merge removed the file between lookup and read: look again. */
+        CY_ASSERT(rc != CALYPSO_ENOTFOUND);   /* the keydir named a file not in the table */
     }
-    return cy_err(db, CALYPSO_EIO, "the record kept moving under a merge");
+    cy_epoch_leave(&db->epoch, ep);
+    return rc;
 }
 
 int calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *vlen)
@@ -837,12 +902,12 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
     memset(st, 0, sizeof *st);
     pthread_mutex_lock(&db->write_mu);
     cy_rdlock(&db->kd_lock);
-    cy_rdlock(&db->files_lock);
-    st->datafiles = db->nfiles;
+    const cy_ftab *t = cy_files_table(db);
+    st->datafiles = t ? t->n : 0;
     /* Bytes the files hold on disk: the active file's space allocated
      * ahead of its data counts too. */
-    for (uint32_t i = 0; i < db->nfiles; i++) {
-        const cy_file *f = db->files[i];
+    for (uint32_t i = 0; i < st->datafiles; i++) {
+        const cy_file *f = t->f[i];
         st->size += (f->alloc > f->size ? f->alloc : f->size) +
                     __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED);
     }
@@ -850,7 +915,6 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
     st->reclaimable = db->dead;
     st->keydir_bytes = db->keydir.bytes + db->ttl_by_key.bytes + db->ttl_by_time.bytes;
     st->merges = db->merges;
-    cy_unlock(&db->files_lock);
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     return CALYPSO_OK;

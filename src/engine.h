@@ -12,11 +12,18 @@
  *                dead-byte counts, so holding it makes those stable.
  *   kd_lock      rwlock over the keydir and TTL trees and `dead`. Readers
  *                take it shared for a lookup only, never across disk I/O.
- *   files_lock   rwlock over the file table. Shared while a reader preads
- *                from a file's descriptor (so no descriptor is closed under
- *                it); exclusive to add, remove, open or evict descriptors.
+ *   cy_file.mu   one file's descriptor, and the opening and eviction of
+ *                its mapping (files.c). Never held across a wait for others.
  *   sync_mu      group commit state.
  *   bg_mu        background thread's wake-ups.
+ *
+ * The file table takes no lock to read: it is published whole behind one
+ * atomic pointer (db->ftab) and replaced, never edited, under write_mu.
+ * What a reader reaches through it (the table, a file, a mapping) stays
+ * valid while the reader is inside an epoch (epoch.c): a get enters before
+ * its keydir lookup and leaves after copying the value, so a merge or an
+ * eviction that retires a file releases it only once no reader that could
+ * hold its locations remains.
  */
 #ifndef CY_ENGINE_H
 #define CY_ENGINE_H
@@ -28,19 +35,18 @@
 #include <time.h>
 
 // >> locks --------------------------------------------------------------------
-/* kd_lock and files_lock are reader-writer locks of our own: one word,
+/* kd_lock is a reader-writer lock of our own: one word,
  * readers counted in its low bits, a writer bit, and a bit by which a
  * waiting writer holds back new readers (writers are short and must not
  * starve behind a stream of gets). Taking or releasing one is a single
  * atomic operation, a few instructions against the hundred-odd of a
- * pthread_rwlock_t pair per call, and every get takes two.
+ * pthread_rwlock_t pair per call, and every get takes one.
  *
  * The critical sections are short (a tree lookup or update, a table
  * edit, a record copy), shorter than putting a thread to sleep and waking
  * it. So a thread that finds a lock taken spins a few microseconds, then
  * yields, then sleeps in short naps: nothing is ever woken, so a release
- * never makes a system call. The one long hold is files_lock shared
- * across a group commit's fdatasync; a writer waiting for it naps. */
+ * never makes a system call. */
 typedef struct cy_rwlock { uint32_t state; } cy_rwlock;
 
 #define CY_RW_WRITER  0x80000000u   /* held by a writer                     */
@@ -125,13 +131,81 @@ static inline void cy_unlock(cy_rwlock *l)
         __atomic_fetch_sub(&l->state, 1, __ATOMIC_RELEASE);
 }
 
+// >> epochs (epoch.c) ----------------------------------------------------------
+#define CY_EPOCH_STRIPES 32
+
+/* Readers counted per phase; 128 bytes apart so that stripes never share a
+ * cache line, whatever the handle's alignment. */
+typedef struct cy_epoch_stripe {
+    uint32_t cnt[2];
+    char     pad[120];
+} cy_epoch_stripe;
+
+/* Something unpublished, waiting on the limbo list for a grace period.
+ * Embedded in what it releases. */
+typedef struct cy_retired {
+    struct cy_retired *next;
+    uint64_t           tag;     /* grace periods begun when retired */
+    void             (*release)(struct cy_retired *);
+} cy_retired;
+
+typedef struct cy_epoch {
+    cy_epoch_stripe  stripe[CY_EPOCH_STRIPES];
+    uint32_t         phase;     /* the counter new readers take (low bit) */
+    uint64_t         started, done;   /* grace periods begun, completed   */
+    pthread_mutex_t  sync_mu;
+    pthread_mutex_t  limbo_mu;
+    cy_retired      *limbo;
+    uint32_t         nlimbo;
+} cy_epoch;
+
+CY_INTERNAL uint32_t cy_epoch_slot(void);
+CY_INTERNAL void cy_epoch_init(cy_epoch *e);
+CY_INTERNAL void cy_epoch_destroy(cy_epoch *e);
+/* Waits for every reader inside an epoch now to leave. The caller is not
+ * inside one and holds no engine lock. */
+CY_INTERNAL void cy_epoch_sync(cy_epoch *e);
+/* Hands r to the limbo list: release(r) runs after a grace period. */
+CY_INTERNAL void cy_epoch_retire(cy_epoch *e, cy_retired *r, void (*release)(cy_retired *));
+CY_INTERNAL int  cy_epoch_pending(cy_epoch *e);
+/* Waits for a grace period and releases what it frees, if anything waits. */
+CY_INTERNAL void cy_epoch_reclaim(cy_epoch *e);
+
+/* Announces a reader; returns the token cy_epoch_leave needs. The add is
+ * a full barrier: the reader's loads of published pointers come after it
+ * (see epoch.c for why that matters). */
+static inline uint32_t cy_epoch_enter(cy_epoch *e)
+{
+    uint32_t s = cy_epoch_slot();
+    uint32_t p = __atomic_load_n(&e->phase, __ATOMIC_RELAXED) & 1;
+    __atomic_fetch_add(&e->stripe[s].cnt[p], 1, __ATOMIC_SEQ_CST);
+#if !defined(__x86_64__) && !defined(__i386__)
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+    return s << 1 | p;
+}
+
+static inline void cy_epoch_leave(cy_epoch *e, uint32_t token)
+{
+    __atomic_fetch_sub(&e->stripe[token >> 1].cnt[token & 1], 1, __ATOMIC_RELEASE);
+}
+
 // >> file table ---------------------------------------------------------------
 
 typedef struct cy_file {
     uint32_t fid;
-    int      fd;          /* -1 while a sealed file's descriptor is closed  */
-    uint8_t *map;         /* shared mapping of the file, NULL if none        */
-    uint64_t map_len;     /* its length (the active file: max_datafile_size) */
+    int      fd;          /* -1 while a sealed file's descriptor is closed
+                             (changed under mu; the active file's is read
+                             under write_mu)                               */
+    uint8_t *map;         /* shared mapping of the file, NULL if none:
+                             stored with release after map_len, loaded with
+                             acquire; a reader may use what it loaded until
+                             it leaves its epoch                           */
+    uint64_t map_len;     /* its length (the active file: max_datafile_size);
+                             only ever shrinks while mapped               */
+    pthread_mutex_t mu;   /* fd, and opening or evicting the mapping       */
+    uint32_t pins;        /* group-commit leaders syncing fd (atomic): the
+                             descriptor is not closed while pinned         */
     uint64_t alloc;       /* active file: bytes allocated on disk            */
     uint64_t zeroed;      /* active file under SYNC_ALWAYS: zeros written
                              through the mapping up to here (files.c)       */
@@ -141,9 +215,16 @@ typedef struct cy_file {
     uint64_t hint_covers; /* bytes of the datafile its hint describes: all
                              of a sealed file, a prefix of the active one   */
     uint64_t last_used;   /* tick of the last read, for LRU eviction         */
-    int      sealed;      /* never written again                             */
+    int      sealed;      /* never written again (atomic: set under write_mu) */
     int      hint_failed; /* its hint could not be written: do not retry     */
 } cy_file;
+
+/* The published file table: immutable once published, replaced whole. */
+typedef struct cy_ftab {
+    cy_retired retired;   /* on the limbo list once replaced              */
+    uint32_t   n;
+    cy_file   *f[];       /* sorted by fid                                */
+} cy_ftab;
 
 // >> handle ---------------------------------------------------------------
 
@@ -152,7 +233,11 @@ struct calypso {
     calypso_options opt;
     int             lock_fd;
     int             failed;       /* reopen failed: refuse all but close     */
-    int             broken;       /* a write could not be undone: no writes  */
+    int             broken;       /* a write could not be undone, or an
+                                     fdatasync failed: no writes (atomic)    */
+    int             sync_err;     /* the first failed fdatasync's -errno,
+                                     sticky until close (atomic)             */
+    uint32_t        fork_gen;     /* the process's fork generation at open   */
 
     pthread_mutex_t  write_mu;
     cy_rwlock        kd_lock;
@@ -161,10 +246,11 @@ struct calypso {
     cy_art           ttl_by_time; /* be64(expiry) || key -> nothing          */
     uint64_t         dead;        /* dead bytes over all files               */
 
-    cy_rwlock        files_lock;
-    cy_file        **files;       /* sorted by fid                           */
-    uint32_t         nfiles, files_cap, open_files; /* open: fd or mapping */
-    cy_file         *active;      /* NULL on a read-only handle              */
+    cy_epoch         epoch;       /* readers, grace periods, limbo list      */
+    cy_ftab         *ftab;        /* the file table (atomic; replaced under
+                                     write_mu)                               */
+    uint32_t         open_files;  /* files with a descriptor or mapping (atomic) */
+    cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
     uint64_t         tick;        /* advanced when a file is opened: reads
                                      stamp their file with it (cy_files_touch) */
 
@@ -239,32 +325,50 @@ CY_INTERNAL int  cy_dir_write_file(calypso *db, const char *dir, const char *nam
                                    const void *data, size_t len);
 
 // >> file table (files.c) --------------------------------------------------------
+/* The current table. Inside an epoch, or with write_mu held (it is only
+ * replaced under write_mu), the pointer and every file it lists stay
+ * valid. */
+static inline cy_ftab *cy_files_table(calypso *db)
+{
+    return __atomic_load_n(&db->ftab, __ATOMIC_ACQUIRE);
+}
+/* The file fid in the current table, or NULL. Inside an epoch or under
+ * write_mu. */
+CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);
+/* Adds a file to the table (a new table is published). write_mu held, or
+ * the handle not yet shared (open). */
 CY_INTERNAL int      cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, int sealed);
-CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);   /* files_lock held */
-/* Reads n bytes at off of file fid into buf. CALYPSO_ENOTFOUND when the
- * file is gone (a merge removed it: look the key up again). */
-CY_INTERNAL int      cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n,
-                                    uint64_t off);
-CY_INTERNAL int      cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
-                                     void *b, size_t blen, uint64_t off);
-/* Calls fn(record bytes, ctx) for the record (fid, off, size): on the
- * mapping itself under files_lock shared when the file is mapped, else on a
- * copy read with pread. Returns fn's result, or CALYPSO_ENOTFOUND when the
- * file is gone (a merge removed it: look the key up again). */
+/* Takes the files named in fids (sorted) off the table and returns them in
+ * out (n entries, in fids order; NULL for an id not in the table).
+ * write_mu held. The files stay mapped: release them with
+ * cy_files_release after a grace period. */
+CY_INTERNAL int      cy_files_remove(calypso *db, const uint32_t *fids, uint32_t n,
+                                     cy_file **out);
 /* Marks f as read now, for LRU eviction. The clock only moves when a file
  * is opened, so a read stores (rarely) and never read-modify-writes a
  * shared word: readers on several cores do not bounce a cache line. Files
- * read since the last open tie, which is all eviction needs. Under
- * files_lock shared. */
+ * read since the last open tie, which is all eviction needs. */
 static inline void cy_files_touch(calypso *db, cy_file *f)
 {
     uint64_t now = __atomic_load_n(&db->tick, __ATOMIC_RELAXED);
     if (__atomic_load_n(&f->last_used, __ATOMIC_RELAXED) != now)
         __atomic_store_n(&f->last_used, now, __ATOMIC_RELAXED);
 }
+/* The mapped bytes of [off, off+size) of f when its mapping covers them,
+ * else NULL. Inside an epoch: the bytes stay valid until it is left. */
+static inline const uint8_t *cy_files_mapped(cy_file *f, uint64_t off, uint64_t size)
+{
+    uint8_t *m = __atomic_load_n(&f->map, __ATOMIC_ACQUIRE);
+    if (!m || off + size > __atomic_load_n(&f->map_len, __ATOMIC_RELAXED)) return NULL;
+    return m + off;
+}
 
 typedef int (*cy_record_fn)(const uint8_t *rec, void *ctx);
-CY_INTERNAL int      cy_files_with_record(calypso *db, uint32_t fid, uint64_t off,
+/* Calls fn(record bytes, ctx) for the record (f, off, size): on the mapping
+ * itself when the file is mapped (mapping it first if it is not open), else
+ * on a copy read with pread. Inside an epoch. Returns fn's result or an
+ * I/O error. */
+CY_INTERNAL int      cy_files_with_record(calypso *db, cy_file *f, uint64_t off,
                                           uint32_t size, cy_record_fn fn, void *ctx);
 /* Appends size bytes given as iovecs to the active file: through its
  * mapping (blocks allocated ahead in chunks) or with pwritev when the record
@@ -273,17 +377,23 @@ CY_INTERNAL int      cy_files_append(calypso *db, const struct iovec *iov, int c
 /* Undoes an append of size bytes at `off` of the active file. write_mu
  * held. */
 CY_INTERNAL int      cy_files_unappend(calypso *db, uint64_t off, size_t size);
-/* Unmaps and closes a file (it stays in the table). files_lock exclusive. */
+/* Unmaps, closes and frees a file taken off the table once no reader can
+ * reach it (after a grace period). */
 CY_INTERNAL void     cy_files_release(calypso *db, cy_file *f);
 /* Gives the (newest, recovered) file fid the writable mapping of the active
  * file. */
 CY_INTERNAL int      cy_files_activate(calypso *db, cy_file *f);
 /* Cuts the active file's preallocated tail (at close). */
 CY_INTERNAL int      cy_files_trim_active(calypso *db);
+/* Releases every file, the table and the limbo list. Nothing else runs. */
 CY_INTERNAL void     cy_files_close_all(calypso *db);
 /* Creates datafile fid+1 after the active one and makes it active. */
 CY_INTERNAL int      cy_files_rotate(calypso *db);
 CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
+/* The active file's descriptor, pinned for an fdatasync outside write_mu:
+ * it is not closed until cy_files_unpin. write_mu held to pin. */
+CY_INTERNAL cy_file *cy_files_pin_active(calypso *db);
+CY_INTERNAL void     cy_files_unpin(calypso *db, cy_file *f);
 
 // >> datafile scan (scan.c) ----------------------------------------------------
 typedef struct cy_scan {
@@ -364,12 +474,16 @@ CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylis
  * possible, all or nothing for the keydir. write_mu held by the caller. */
 CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
+/* Records a failed fdatasync of datafile fid (err = -errno): sticky, the
+ * handle refuses writes from now on. Returns the error to report. */
+CY_INTERNAL int  cy_db_sync_failed(calypso *db, int err, uint32_t fid);
 CY_INTERNAL int  cy_db_writable(calypso *db);
 CY_INTERNAL int  cy_db_usable(calypso *db);
 /* Reads and verifies the value of key stored at loc (with that expiry):
  * into a new buffer *out when out is not NULL, else into buf (cap bytes,
- * CALYPSO_ETRUNC when short). CALYPSO_ENOTFOUND when loc's file is gone (a
- * merge removed it: look the key up again). */
+ * CALYPSO_ETRUNC when short). Inside an epoch. CALYPSO_ENOTFOUND when
+ * loc's file is not in the table (a location kept from an earlier epoch
+ * whose file a merge removed: look the key up again). */
 CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
                                uint64_t expiry, void **out, void *buf, size_t cap,
                                size_t *vlen);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -110,4 +111,10 @@ CY_INTERNAL uint64_t cy_now_ms(void)
 CY_INTERNAL void cy_clock_shift(int64_t ms)
 {
     __atomic_add_fetch(&cy_clock_offset_ms, ms, __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_assert_fail(const char *what, const char *file, int line)
+{
+    fprintf(stderr, "calypso: internal invariant broken at %s:%d: %s\n", file, line, what);
+    abort();
 }

@@ -2,28 +2,37 @@
  * files.c: the table of datafiles, their mappings and descriptors, and
  * appending to the active file.
  *
- * The table is an array of cy_file sorted by fid, guarded by files_lock;
- * every change to it also holds write_mu. Readers hold files_lock shared
- * while they copy a record out, so a mapping or descriptor is released
- * (LRU eviction past max_open_files, removal by a merge) only under the
- * exclusive lock, when no read is in flight.
+ * The table (cy_ftab) is published whole behind db->ftab and never edited
+ * in place: adding or removing a file builds a new table under write_mu,
+ * publishes it, and hands the old one to the limbo list (epoch.c). So a
+ * get takes no lock on it: inside its epoch it loads the pointer, finds the
+ * file, and copies the record out of the mapping.
  *
  * Sealed files are read through a read-only mapping of the whole file,
- * made on first use (the descriptor is closed once mapped, so mappings do
- * not hold descriptors). The active file has a writable shared mapping of
- * max_datafile_size bytes, made once; the file itself is extended ahead of
- * the data in chunks with fallocate, so a write through the mapping never
- * needs a syscall and cannot hit a full disk. Bytes copied into a shared
- * mapping are in the page cache at once: like a write(2), they survive the
- * process being killed. A record that does not fit the mapping (larger than
- * max_datafile_size, alone in its file) is written with pwritev and read
- * with pread. At sealing and at close, the file is cut back to its data.
+ * made on first use by the reader that needs it, under that file's own
+ * mutex (other files' readers never wait for it); the descriptor is closed
+ * once mapped, so mappings do not hold descriptors. Past max_open_files,
+ * the least recently used sealed file is evicted: its mapping goes to the
+ * limbo list and is unmapped after a grace period, since a reader inside
+ * its epoch may be copying from it. The active file has a writable shared
+ * mapping of max_datafile_size bytes, made once; the file itself is
+ * extended ahead of the data in chunks with fallocate, so a write through
+ * the mapping never needs a syscall and cannot hit a full disk. Bytes
+ * copied into a shared mapping are in the page cache at once: like a
+ * write(2), they survive the process being killed. A record that does not
+ * fit the mapping (larger than max_datafile_size, alone in its file) is
+ * written with pwritev and read with pread under the file's mutex. At
+ * sealing and at close, the file is cut back to its data.
+ *
+ * A descriptor is closed only under its file's mutex and only while no
+ * group-commit leader has it pinned for an fdatasync (cy_files_pin_active).
  */
 #include "engine.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -42,195 +51,282 @@
  * once. */
 #define CY_FILES_ZERO_AHEAD (256u << 10)
 
-static int cy_files_index(const calypso *db, uint32_t fid)
+static int cy_files_index(const cy_ftab *t, uint32_t fid)
 {
-    uint32_t lo = 0, hi = db->nfiles;
+    uint32_t lo = 0, hi = t ? t->n : 0;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (db->files[mid]->fid < fid) lo = mid + 1;
+        if (t->f[mid]->fid < fid) lo = mid + 1;
         else hi = mid;
     }
-    return lo < db->nfiles && db->files[lo]->fid == fid ? (int)lo : -1;
+    return t && lo < t->n && t->f[lo]->fid == fid ? (int)lo : -1;
 }
 
 CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid)
 {
-    int i = cy_files_index(db, fid);
-    return i < 0 ? NULL : db->files[i];
+    cy_ftab *t = cy_files_table(db);
+    int i = cy_files_index(t, fid);
+    return i < 0 ? NULL : t->f[i];
 }
 
-/* Adds a file; the caller holds files_lock exclusively or is alone. */
+static void cy_files_free_table(cy_retired *r)
+{
+    cy_free(r);   /* the table begins with its cy_retired */
+}
+
+static cy_ftab *cy_files_new_table(uint32_t n)
+{
+    cy_ftab *t = cy_malloc(sizeof *t + (size_t)(n ? n : 1) * sizeof(cy_file *));
+    if (t) t->n = n;
+    return t;
+}
+
+/* Publishes t in place of the current table, which readers may still be
+ * walking: it is released after a grace period. */
+static void cy_files_publish(calypso *db, cy_ftab *t)
+{
+    cy_ftab *old = db->ftab;
+    __atomic_store_n(&db->ftab, t, __ATOMIC_SEQ_CST);
+    if (old) cy_epoch_retire(&db->epoch, &old->retired, cy_files_free_table);
+}
+
 CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, int sealed)
 {
-    if (db->nfiles == db->files_cap) {
-        uint32_t nc = db->files_cap ? db->files_cap * 2 : 16;
-        cy_file **p = cy_realloc(db->files, nc * sizeof *p);
-        if (!p) return CALYPSO_ENOMEM;
-        db->files = p;
-        db->files_cap = nc;
-    }
+    cy_ftab *old = db->ftab;
+    uint32_t n = old ? old->n : 0;
+    cy_ftab *t = cy_files_new_table(n + 1);
     cy_file *f = cy_calloc(1, sizeof *f);
-    if (!f) return CALYPSO_ENOMEM;
+    if (!t || !f) {
+        cy_free(t);
+        cy_free(f);
+        return CALYPSO_ENOMEM;
+    }
     f->fid = fid;
     f->fd = fd;
     f->size = size;
     f->sealed = sealed;
-    uint32_t i = db->nfiles;
-    while (i > 0 && db->files[i - 1]->fid > fid) {
-        db->files[i] = db->files[i - 1];
-        i--;
-    }
-    db->files[i] = f;
-    db->nfiles++;
-    if (fd >= 0) db->open_files++;
+    pthread_mutex_init(&f->mu, NULL);
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < n && old->f[i]->fid < fid; i++) t->f[j++] = old->f[i];
+    t->f[j++] = f;
+    for (uint32_t i = j - 1; i < n; i++) t->f[j++] = old->f[i];
+    cy_files_publish(db, t);
+    if (fd >= 0) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
-/* Releases a file's mapping and descriptor. files_lock exclusive. */
+static int cy_files_cmp_fid(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+CY_INTERNAL int cy_files_remove(calypso *db, const uint32_t *fids, uint32_t n, cy_file **out)
+{
+    cy_ftab *old = db->ftab;
+    cy_ftab *t = cy_files_new_table(old->n);
+    if (!t) return CALYPSO_ENOMEM;
+    for (uint32_t i = 0; i < n; i++) out[i] = NULL;
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < old->n; i++) {
+        cy_file *f = old->f[i];
+        const uint32_t *hit = bsearch(&f->fid, fids, n, sizeof *fids, cy_files_cmp_fid);
+        if (hit) out[hit - fids] = f;
+        else t->f[w++] = f;
+    }
+    t->n = w;
+    cy_files_publish(db, t);
+    return CALYPSO_OK;
+}
+
+static int cy_files_is_open(const cy_file *f)
+{
+    return f->fd >= 0 || f->map;
+}
+
+/* Closes f's descriptor unless a leader has it pinned. f->mu held. */
+static void cy_files_close_fd(calypso *db, cy_file *f)
+{
+    if (f->fd < 0 || __atomic_load_n(&f->pins, __ATOMIC_SEQ_CST)) return;
+    cy_os_close(f->fd);
+    __atomic_store_n(&f->fd, -1, __ATOMIC_RELAXED);
+    if (!f->map) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+}
+
 CY_INTERNAL void cy_files_release(calypso *db, cy_file *f)
 {
-    int was_open = f->fd >= 0 || f->map;
+    if (!f) return;
+    if (cy_files_is_open(f)) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     if (f->map) cy_os_munmap(f->map, f->map_len);
     if (f->fd >= 0) cy_os_close(f->fd);
-    f->map = NULL;
-    f->map_len = 0;
-    f->fd = -1;
-    if (was_open) db->open_files--;
+    pthread_mutex_destroy(&f->mu);
+    cy_free(f);
 }
 
-/* Releases the least recently used sealed file. files_lock exclusive. */
-static void cy_files_evict_one(calypso *db)
+/* A mapping taken from an evicted file, unmapped after a grace period. */
+typedef struct cy_old_map {
+    cy_retired retired;
+    void      *map;
+    uint64_t   len;
+} cy_old_map;
+
+static void cy_files_unmap_old(cy_retired *r)
 {
-    cy_file *victim = NULL;
-    for (uint32_t i = 0; i < db->nfiles; i++) {
-        cy_file *f = db->files[i];
-        if ((f->fd < 0 && !f->map) || f == db->active) continue;
-        if (!victim || f->last_used < victim->last_used) victim = f;
-    }
-    if (victim) cy_files_release(db, victim);
+    cy_old_map *o = (cy_old_map *)r;
+    cy_os_munmap(o->map, o->len);
+    cy_free(o);
 }
 
-static void cy_files_bound(calypso *db)
+/* Evicts victim's mapping and descriptor, if nobody is opening it and no
+ * leader syncs it. 1 if it closed anything. */
+static int cy_files_evict(calypso *db, cy_file *victim)
 {
-    while (db->open_files > db->opt.max_open_files + (db->active ? 1u : 0u)) {
-        uint32_t before = db->open_files;
-        cy_files_evict_one(db);
-        if (db->open_files == before) break;
+    if (pthread_mutex_trylock(&victim->mu) != 0) return 0;
+    int was_open = cy_files_is_open(victim);
+    if (victim->map) {
+        cy_old_map *o = cy_malloc(sizeof *o);
+        if (o) {
+            o->map = victim->map;
+            o->len = victim->map_len;
+            __atomic_store_n(&victim->map, NULL, __ATOMIC_SEQ_CST);
+            cy_epoch_retire(&db->epoch, &o->retired, cy_files_unmap_old);
+        }
     }
+    if (victim->fd >= 0 && !__atomic_load_n(&victim->pins, __ATOMIC_SEQ_CST)) {
+        cy_os_close(victim->fd);
+        __atomic_store_n(&victim->fd, -1, __ATOMIC_RELAXED);
+    }
+    int closed = was_open && !cy_files_is_open(victim);
+    if (closed) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&victim->mu);
+    return closed;
+}
+
+/* Keeps open files within max_open_files (the active file aside) by
+ * evicting the least recently used sealed ones, never `keep`. Inside an
+ * epoch or under write_mu. */
+static void cy_files_bound(calypso *db, cy_file *keep)
+{
+    cy_file *active = __atomic_load_n(&db->active, __ATOMIC_ACQUIRE);
+    uint32_t cap = db->opt.max_open_files + (active ? 1u : 0u);
+    int evicted = 0;
+    while (__atomic_load_n(&db->open_files, __ATOMIC_RELAXED) > cap) {
+        cy_ftab *t = cy_files_table(db);
+        cy_file *victim = NULL;
+        for (uint32_t i = 0; t && i < t->n; i++) {
+            cy_file *f = t->f[i];
+            /* Only sealed files: the active one and one being made active
+             * are written through their descriptor. */
+            if (f == active || f == keep || !__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE) ||
+                __atomic_load_n(&f->pins, __ATOMIC_RELAXED) ||
+                (!__atomic_load_n(&f->map, __ATOMIC_RELAXED) && __atomic_load_n(&f->fd, __ATOMIC_RELAXED) < 0))
+                continue;
+            if (!victim || __atomic_load_n(&f->last_used, __ATOMIC_RELAXED) <
+                           __atomic_load_n(&victim->last_used, __ATOMIC_RELAXED))
+                victim = f;
+        }
+        if (!victim || !cy_files_evict(db, victim)) break;
+        evicted = 1;
+    }
+    if (evicted) cy_bg_kick(db);   /* the background thread unmaps them */
 }
 
 /* Maps a sealed file, or opens its descriptor when a mapping cannot cover
  * it (empty, unmappable, or a record written past the active mapping).
- * files_lock exclusive. */
+ * f->mu held. */
 static int cy_files_open(calypso *db, cy_file *f)
 {
-    int covered = f->map && f->size <= f->map_len;
-    if (covered || f->fd >= 0) return CALYPSO_OK;
+    if (cy_files_is_open(f) && (f->fd >= 0 || f->size <= f->map_len)) return CALYPSO_OK;
     char path[4096];
     cy_dir_data_path(db, f->fid, path, sizeof path);
     int fd = cy_os_open(path, O_RDONLY, 0);
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
-    int was_open = f->map != NULL;
+    int was_open = cy_files_is_open(f);
     void *m = NULL;
     if (!f->map && f->size > 0 && cy_os_mmap(fd, f->size, &m) == 0) {
         cy_os_close(fd);
-        f->map = m;
-        f->map_len = f->size;
+        __atomic_store_n(&f->map_len, f->size, __ATOMIC_RELAXED);
+        __atomic_store_n(&f->map, (uint8_t *)m, __ATOMIC_RELEASE);
     } else {
-        f->fd = fd;
+        __atomic_store_n(&f->fd, fd, __ATOMIC_RELAXED);
     }
-    if (!was_open) db->open_files++;
+    if (!was_open) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     /* Newest use, so that bounding the cache evicts some other file. */
-    f->last_used = __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED);
-    cy_files_bound(db);
+    __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
+                     __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
-/* Copies [off, off+alen+blen) of file fid into a then b, from the mapping
- * when it covers the range, else with a read. files_lock shared. */
-static int cy_files_copy(calypso *db, cy_file *f, void *a, size_t alen, void *b, size_t blen,
-                         uint64_t off)
+/* The slow path of a record read: the file is not mapped, or its mapping
+ * does not cover the record. Opens it under its own mutex; then either the
+ * mapping covers the record, or it is read with pread (still under the
+ * mutex, which keeps the descriptor open). */
+static int cy_files_read_slow(calypso *db, cy_file *f, uint64_t off, uint32_t size,
+                              cy_record_fn fn, void *ctx)
 {
-    size_t want = alen + blen;
-    if (f->map && off + want <= f->map_len) {
-        memcpy(a, f->map + off, alen);
-        if (blen) memcpy(b, f->map + off + alen, blen);
-        return CALYPSO_OK;
-    }
-    int fd = f->fd;
-    if (fd < 0) return 1;                       /* caller opens it */
-    struct iovec iov[2] = { { a, alen }, { b, blen } };
-    int64_t got = blen ? cy_os_preadv(fd, iov, 2, off) : cy_os_pread(fd, a, alen, off);
-    char path[4096];
-    if (got < 0) {
-        cy_dir_data_path(db, f->fid, path, sizeof path);
-        return cy_err_errno(db, (int)got, "read", path);
-    }
-    if ((size_t)got != want) {
-        cy_dir_data_path(db, f->fid, path, sizeof path);
-        return cy_err(db, CALYPSO_ECORRUPT, "%s: record at offset %llu runs past the end",
-                      path, (unsigned long long)off);
-    }
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_files_preadv(calypso *db, uint32_t fid, void *a, size_t alen,
-                                void *b, size_t blen, uint64_t off)
-{
-    cy_rdlock(&db->files_lock);
-    cy_file *f = cy_files_find(db, fid);
-    int rc = f ? cy_files_copy(db, f, a, alen, b, blen, off) : CALYPSO_ENOTFOUND;
-    cy_unlock(&db->files_lock);
-    if (rc != 1) return rc;
-    /* Not open: open it and read under the exclusive lock, so that no
-     * other reader can evict it in between. */
-    cy_wrlock(&db->files_lock);
-    f = cy_files_find(db, fid);
-    rc = f ? cy_files_open(db, f) : CALYPSO_ENOTFOUND;
-    if (!rc) rc = cy_files_copy(db, f, a, alen, b, blen, off);
-    cy_unlock(&db->files_lock);
-    return rc == 1 ? cy_err(db, CALYPSO_EIO, "datafile %u cannot be read", fid) : rc;
-}
-
-CY_INTERNAL int cy_files_with_record(calypso *db, uint32_t fid, uint64_t off, uint32_t size,
-                                     cy_record_fn fn, void *ctx)
-{
-    cy_rdlock(&db->files_lock);
-    cy_file *f = cy_files_find(db, fid);
-    if (f && f->map && off + size <= f->map_len) {
-        /* The common case: verify and copy straight out of the page cache,
-         * no syscall and no intermediate buffer. */
-        cy_files_touch(db, f);
-        int rc = fn(f->map + off, ctx);
-        cy_unlock(&db->files_lock);
-        return rc;
-    }
-    cy_unlock(&db->files_lock);
-    if (!f) return CALYPSO_ENOTFOUND;
     uint8_t stackbuf[4096];
-    uint8_t *buf = size <= sizeof stackbuf ? stackbuf : cy_malloc(size);
-    if (!buf) return cy_err(db, CALYPSO_ENOMEM, "reading a record of %u bytes", size);
-    int rc = cy_files_preadv(db, fid, buf, size, NULL, 0, off);
-    if (!rc) rc = fn(buf, ctx);
-    if (buf != stackbuf) cy_free(buf);
+    uint8_t *buf = NULL;
+    pthread_mutex_lock(&f->mu);
+    int rc = cy_files_open(db, f);
+    const uint8_t *rec = rc ? NULL : cy_files_mapped(f, off, size);
+    if (!rc && !rec) {
+        buf = size <= sizeof stackbuf ? stackbuf : cy_malloc(size);
+        if (!buf) {
+            rc = cy_err(db, CALYPSO_ENOMEM, "reading a record of %u bytes", size);
+        } else {
+            int64_t got = cy_os_pread(f->fd, buf, size, off);
+            char path[4096];
+            if (got < 0 || (uint64_t)got != size) cy_dir_data_path(db, f->fid, path, sizeof path);
+            if (got < 0) rc = cy_err_errno(db, (int)got, "read", path);
+            else if ((uint64_t)got != size)
+                rc = cy_err(db, CALYPSO_ECORRUPT, "%s: record at offset %llu runs past the end",
+                            path, (unsigned long long)off);
+        }
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (!rc) cy_files_bound(db, f);
+    /* A mapping stays valid to the end of the caller's epoch, even if an
+     * eviction took it from f meanwhile. */
+    if (!rc) rc = fn(rec ? rec : buf, ctx);
+    if (buf && buf != stackbuf) cy_free(buf);
     return rc;
 }
 
-CY_INTERNAL int cy_files_pread(calypso *db, uint32_t fid, void *buf, size_t n, uint64_t off)
+CY_INTERNAL int cy_files_with_record(calypso *db, cy_file *f, uint64_t off, uint32_t size,
+                                     cy_record_fn fn, void *ctx)
 {
-    return cy_files_preadv(db, fid, buf, n, NULL, 0, off);
+    const uint8_t *rec = cy_files_mapped(f, off, size);
+    if (CY_LIKELY(rec != NULL)) {
+        /* The common case: verify and copy straight out of the page cache,
+         * no syscall, no lock and no intermediate buffer. */
+        cy_files_touch(db, f);
+        return fn(rec, ctx);
+    }
+    return cy_files_read_slow(db, f, off, size, fn, ctx);
 }
 
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
-    for (uint32_t i = 0; i < db->nfiles; i++) {
-        cy_files_release(db, db->files[i]);
-        cy_free(db->files[i]);
-    }
-    cy_free(db->files);
-    db->files = NULL;
-    db->nfiles = db->files_cap = db->open_files = 0;
+    cy_ftab *t = db->ftab;
+    for (uint32_t i = 0; t && i < t->n; i++) cy_files_release(db, t->f[i]);
+    __atomic_store_n(&db->ftab, NULL, __ATOMIC_RELEASE);
+    cy_free(t);
+    cy_epoch_reclaim(&db->epoch);   /* no reader is left: returns at once */
+    db->open_files = 0;
     db->active = NULL;
+}
+
+CY_INTERNAL cy_file *cy_files_pin_active(calypso *db)
+{
+    cy_file *a = db->active;
+    if (a) __atomic_add_fetch(&a->pins, 1, __ATOMIC_SEQ_CST);
+    return a;
+}
+
+CY_INTERNAL void cy_files_unpin(calypso *db, cy_file *f)
+{
+    (void)db;
+    if (f) __atomic_sub_fetch(&f->pins, 1, __ATOMIC_SEQ_CST);
 }
 
 // >> the active file -----------------------------------------------------------
@@ -249,15 +345,15 @@ CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
     f->alloc = len;
     void *m = NULL;
     if (cy_os_mmap_rw(f->fd, db->opt.max_datafile_size, &m) == 0) {
-        f->map = m;
-        f->map_len = db->opt.max_datafile_size;
+        __atomic_store_n(&f->map_len, db->opt.max_datafile_size, __ATOMIC_RELAXED);
+        __atomic_store_n(&f->map, (uint8_t *)m, __ATOMIC_RELEASE);
 #ifdef MADV_POPULATE_READ
         /* Fill the page tables for what the file holds (as MAP_POPULATE
          * does for sealed files); a hint only, so failure is fine. */
         if (len > 0) madvise(m, (size_t)(len < f->map_len ? len : f->map_len), MADV_POPULATE_READ);
 #endif
     }
-    db->active = f;
+    __atomic_store_n(&db->active, f, __ATOMIC_RELEASE);
     return CALYPSO_OK;
 }
 
@@ -370,13 +466,11 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
         cy_os_unlink(path);
         return cy_err_errno(db, rc, "fsync directory", db->path);
     }
-    cy_wrlock(&db->files_lock);
     rc = cy_files_add(db, fid, fd, 0, 0);
     if (!rc) {
         rc = cy_files_activate(db, cy_files_find(db, fid));
-        cy_files_bound(db);   /* never evicts the active file */
+        cy_files_bound(db, NULL);   /* never evicts the active file */
     }
-    cy_unlock(&db->files_lock);
     if (rc) {
         cy_os_close(fd);
         cy_os_unlink(path);
@@ -391,27 +485,21 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
 CY_INTERNAL int cy_files_rotate(calypso *db)
 {
     cy_file *old = db->active;
-    char path[4096];
     int rc = cy_files_trim_active(db);
-    if (!rc && (rc = cy_os_fdatasync(old->fd)) < 0) {
-        cy_dir_data_path(db, old->fid, path, sizeof path);
-        rc = cy_err_errno(db, rc, "fdatasync", path);
-    }
+    if (!rc && (rc = cy_os_fdatasync(old->fd)) < 0) rc = cy_db_sync_failed(db, rc, old->fid);
     if (rc) return rc;
     pthread_mutex_lock(&db->sync_mu);
     __atomic_store_n(&db->synced_seq, db->written_seq, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->sync_mu);
     if ((rc = cy_files_create(db, old->fid + 1))) return rc;
-    cy_wrlock(&db->files_lock);
-    old->sealed = 1;
+    __atomic_store_n(&old->sealed, 1, __ATOMIC_RELEASE);
     /* Its mapping stays for reads; the descriptor is needed no more,
-     * unless a record went past the mapping. */
-    if (old->map && old->fd >= 0 && old->size <= old->map_len) {
-        cy_os_close(old->fd);
-        old->fd = -1;
-    }
-    cy_unlock(&db->files_lock);
+     * unless a record went past the mapping (or a group-commit leader still
+     * syncs it: then eviction or close closes it later). */
+    pthread_mutex_lock(&old->mu);
+    if (old->map && old->size <= old->map_len) cy_files_close_fd(db, old);
+    pthread_mutex_unlock(&old->mu);
     __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
     cy_bg_kick(db);
     return CALYPSO_OK;

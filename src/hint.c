@@ -274,13 +274,13 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
         rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
     }
     if (!rc) {
-        cy_rdlock(&db->files_lock);
+        uint32_t ep = cy_epoch_enter(&db->epoch);
         cy_file *f = cy_files_find(db, fid);
         if (f) {
             __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
             __atomic_store_n(&f->hint_covers, data_size, __ATOMIC_RELAXED);
         }
-        cy_unlock(&db->files_lock);
+        cy_epoch_leave(&db->epoch, ep);
     }
     cy_free(b.p);
     return rc;

@@ -37,6 +37,12 @@
 #define CY_PREFETCH(p) ((void)(p))
 #endif
 
+/* Our own invariants (never the disk's: damage there is an error code).
+ * Always checked: a broken invariant stops the process with its place
+ * rather than let it damage a database. */
+#define CY_ASSERT(c) \
+    do { if (CY_UNLIKELY(!(c))) cy_assert_fail(#c, __FILE__, __LINE__); } while (0)
+
 /* A prefetch must sit in the function that wants the data, or in a
  * CY_INLINE helper: GCC judges a function whose only effect is a prefetch
  * to be pure and deletes every call to it. */
@@ -48,6 +54,12 @@
 #else
 #define CY_INTERNAL
 #endif
+
+CY_INTERNAL void cy_assert_fail(const char *what, const char *file, int line)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((noreturn, cold))
+#endif
+    ;
 
 // >> alloc -------------------------------------------------------------------
 /* Every allocation of the engine goes through these (src/alloc.c), so that a

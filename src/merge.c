@@ -28,10 +28,15 @@
  *   5. point the keydir at the new copies, in batches, by compare-and-swap:
  *      an entry moves only if it still names the old copy, so a write that
  *      landed during the merge wins over the merged record;
- *   6. drop the inputs from the file table (no reader can reach them from
- *      then on), unlink them; fsync; remove merge/COMMIT and merge/.
+ *   6. wait for a grace period (epoch.c: every get that may have found an
+ *      input's location in the keydir before the swap has finished), take
+ *      the inputs off the file table, wait for another (every reader that
+ *      may have loaded the old table has finished), then unmap, close and
+ *      unlink them; fsync; remove merge/COMMIT and merge/.
  * Readers and writers keep going throughout; the exclusive moments are the
- * per-batch keydir swaps (kd_lock) and the table edits (files_lock).
+ * per-batch keydir swaps (kd_lock) and the table replacements (write_mu).
+ * No read of a live key can fail for the merge: a reader's epoch keeps
+ * every file it can reach mapped.
  */
 #include "engine.h"
 
@@ -486,7 +491,7 @@ typedef struct cy_merge_read {
 
 /* Verifies one input record against its keydir entry (as a get does) and
  * copies it to the end of the output buffer (room reserved). Runs on the
- * mapped bytes, under files_lock shared: no I/O here. */
+ * mapped bytes, inside an epoch: no I/O here. */
 static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
 {
     cy_merge_read *q = ctx;
@@ -527,7 +532,14 @@ static int cy_merge_copy_by_key(cy_merge *m)
                 continue;
             }
             if ((rc = cy_merge_reserve(m, q.size))) break;
-            rc = cy_files_with_record(db, q.fid, q.off, q.size, cy_merge_copy_record, &q);
+            /* Inputs leave the table only at the end of this merge, but
+             * their mappings may be evicted and made again: the epoch
+             * keeps the one read from. */
+            uint32_t ep = cy_epoch_enter(&db->epoch);
+            cy_file *f = cy_files_find(db, q.fid);
+            CY_ASSERT(f != NULL);
+            rc = cy_files_with_record(db, f, q.off, q.size, cy_merge_copy_record, &q);
+            cy_epoch_leave(&db->epoch, ep);
             if (!rc) rc = cy_merge_note_copy(m, &q.rec, q.size, q.fid, q.off);
         }
     }
@@ -563,7 +575,6 @@ static int cy_merge_add_outputs(cy_merge *m)
     calypso *db = m->db;
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
-    cy_wrlock(&db->files_lock);
     for (uint32_t i = 0; i < m->noutputs && !rc; i++) {
         if (!(rc = cy_files_add(db, m->outputs[i], -1, m->out_sizes[i], 1))) {
             cy_file *f = cy_files_find(db, m->outputs[i]);
@@ -571,7 +582,6 @@ static int cy_merge_add_outputs(cy_merge *m)
             f->hint_covers = m->out_sizes[i];
         }
     }
-    cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     return rc ? cy_err(db, rc, "adding merged files") : CALYPSO_OK;
 }
@@ -606,38 +616,33 @@ static void cy_merge_swap_keydir(cy_merge *m)
     }
 }
 
-/* Drops the inputs from the table; their dead bytes go with them. */
-static void cy_merge_drop_inputs(cy_merge *m)
+/* Drops the inputs from the table; their dead bytes go with them. No
+ * lock is held while it waits for readers. */
+static int cy_merge_drop_inputs(cy_merge *m)
 {
     calypso *db = m->db;
-    uint32_t ndropped = 0;
+    /* Every reader that found an input's location before the swap leaves
+     * its epoch; readers after it find only the outputs' locations. */
+    cy_epoch_sync(&db->epoch);
     pthread_mutex_lock(&db->write_mu);
     cy_wrlock(&db->kd_lock);
-    cy_wrlock(&db->files_lock);
-    uint32_t w = 0;
-    for (uint32_t i = 0; i < db->nfiles; i++) {
-        cy_file *f = db->files[i];
-        if (!bsearch(&f->fid, m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs,
-                     cy_merge_cmp_fid)) {
-            db->files[w++] = f;
-            continue;
-        }
-        db->dead -= f->dead;
-        if (f->fd >= 0 || f->map) db->open_files--;
-        m->dropped[ndropped++] = f;
-    }
-    db->nfiles = w;
-    cy_unlock(&db->files_lock);
+    int rc = cy_files_remove(db, m->sorted_inputs, m->ninputs, m->dropped);
+    if (!rc)
+        for (uint32_t i = 0; i < m->ninputs; i++)
+            if (m->dropped[i]) db->dead -= m->dropped[i]->dead;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
-    /* Out of the table, no reader can reach them: unmapping (tearing down
-     * the page tables of a large file takes milliseconds) needs no lock. */
-    for (uint32_t i = 0; i < ndropped; i++) {
-        cy_file *f = m->dropped[i];
-        if (f->map) cy_os_munmap(f->map, f->map_len);
-        if (f->fd >= 0) cy_os_close(f->fd);
-        cy_free(f);
+    if (rc) return cy_err(db, rc, "dropping merged files from the table");
+    /* Every reader that loaded the old table leaves its epoch: the inputs
+     * are out of reach. Unmapping (tearing down the page tables of a large
+     * file takes milliseconds) needs no lock. */
+    cy_epoch_sync(&db->epoch);
+    for (uint32_t i = 0; i < m->ninputs; i++) {
+        cy_files_release(db, m->dropped[i]);
+        m->dropped[i] = NULL;
     }
+    cy_epoch_reclaim(&db->epoch);   /* the replaced tables */
+    return CALYPSO_OK;
 }
 
 // >> running a merge ------------------------------------------------------------------
@@ -650,15 +655,15 @@ static int cy_merge_pick_inputs(cy_merge *m)
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
     if (db->active->size > 0) rc = cy_files_rotate(db);
-    cy_rdlock(&db->files_lock);
+    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
     uint32_t n = 0;
-    m->inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
-    m->sorted_inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
-    m->dropped = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->dropped);
+    m->inputs = rc ? NULL : cy_calloc(t->n + 1, sizeof *m->inputs);
+    m->sorted_inputs = rc ? NULL : cy_calloc(t->n + 1, sizeof *m->inputs);
+    m->dropped = rc ? NULL : cy_calloc(t->n + 1, sizeof *m->dropped);
     m->next_fid = CY_FID_MERGED;
     for (uint32_t pass = 0; pass < 2 && m->inputs && m->sorted_inputs; pass++) {
-        for (uint32_t i = 0; i < db->nfiles; i++) {
-            cy_file *f = db->files[i];
+        for (uint32_t i = 0; i < t->n; i++) {
+            cy_file *f = t->f[i];
             int merged = (f->fid & CY_FID_MERGED) != 0;
             if (merged && f->fid >= m->next_fid) m->next_fid = f->fid + 1;
             if (f == db->active || merged != (pass == 0)) continue;
@@ -666,7 +671,6 @@ static int cy_merge_pick_inputs(cy_merge *m)
             m->sorted_inputs[n++] = f->fid;
         }
     }
-    cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     if (rc) return rc;
     if (!m->inputs || !m->sorted_inputs || !m->dropped)
@@ -736,8 +740,8 @@ static int cy_merge_run(calypso *db)
         cy_merge_at("swapped");
         /* Off the table first (no reader can reach them after this), then
          * off the disk. */
-        cy_merge_drop_inputs(&m);
-        rc = cy_merge_remove_inputs(db, m.inputs, m.ninputs);
+        rc = cy_merge_drop_inputs(&m);
+        if (!rc) rc = cy_merge_remove_inputs(db, m.inputs, m.ninputs);
     }
     if (!rc) {
         cy_merge_at("removed");
@@ -777,7 +781,8 @@ CY_INTERNAL int cy_merge_due(calypso *db)
     dead = db->dead;
     cy_unlock(&db->kd_lock);
     pthread_mutex_lock(&db->write_mu);
-    for (uint32_t i = 0; i < db->nfiles; i++) total += db->files[i]->size;
+    const cy_ftab *t = cy_files_table(db);
+    for (uint32_t i = 0; t && i < t->n; i++) total += t->f[i]->size;
     pthread_mutex_unlock(&db->write_mu);
     return total > 0 && dead >= db->opt.merge_min_dead_bytes &&
            (double)dead / (double)total >= db->opt.merge_trigger_ratio;

@@ -200,7 +200,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         return rc;
     }
     f->fd = fd;          /* the newest file's descriptor stays open */
-    db->open_files++;
+    __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
