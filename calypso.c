@@ -4303,6 +4303,10 @@ CY_INTERNAL void cy_epoch_reclaim(cy_epoch *e)
  * once. */
 #define CY_FILES_ZERO_AHEAD (256u << 10)
 
+/* Evicted mappings waiting in limbo before the background thread is woken
+ * to unmap them (it also does every period). */
+#define CY_FILES_LIMBO_KICK 64u
+
 static int cy_files_index(const cy_ftab *t, uint32_t fid)
 {
     uint32_t lo = 0, hi = t ? t->n : 0;
@@ -4480,7 +4484,10 @@ static void cy_files_bound(calypso *db, cy_file *keep)
         if (!victim || !cy_files_evict(db, victim)) break;
         evicted = 1;
     }
-    if (evicted) cy_bg_kick(db);   /* the background thread unmaps them */
+    /* The background thread unmaps what waits in limbo every period; a
+     * long list gets it going sooner. */
+    if (evicted && __atomic_load_n(&db->epoch.nlimbo, __ATOMIC_RELAXED) >= CY_FILES_LIMBO_KICK)
+        cy_bg_kick(db);
 }
 
 /* Maps a sealed file, or opens its descriptor when a mapping cannot cover
@@ -7985,8 +7992,7 @@ static int cy_merge_drop_inputs(cy_merge *m)
         cy_files_release(db, m->dropped[i]);
         m->dropped[i] = NULL;
     }
-    cy_epoch_reclaim(&db->epoch);   /* the replaced tables */
-    return CALYPSO_OK;
+    return CALYPSO_OK;   /* the replaced tables wait in limbo for the background thread */
 }
 
 // >> running a merge ------------------------------------------------------------------

@@ -641,8 +641,7 @@ static int cy_merge_drop_inputs(cy_merge *m)
         cy_files_release(db, m->dropped[i]);
         m->dropped[i] = NULL;
     }
-    cy_epoch_reclaim(&db->epoch);   /* the replaced tables */
-    return CALYPSO_OK;
+    return CALYPSO_OK;   /* the replaced tables wait in limbo for the background thread */
 }
 
 // >> running a merge ------------------------------------------------------------------

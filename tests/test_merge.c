@@ -919,6 +919,46 @@ static void *evict_reader(void *arg)
     return NULL;
 }
 
+/* A cursor walking every key forward and back, checking each value: its
+ * window keeps locations from one fill while merges remove their files. */
+static void *evict_cursor(void *arg)
+{
+    evict_run *e = ((evict_arg *)arg)->e;
+    calypso_cursor *c = NULL;
+    int rc = calypso_cursor_open(e->db, &c);
+    const char *step = "open";
+    while (!rc && !__atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) {
+        int backward = (int)(__atomic_load_n(&e->reads, __ATOMIC_RELAXED) & 1);
+        step = backward ? "last" : "first";
+        rc = backward ? calypso_cursor_last(c) : calypso_cursor_first(c);
+        int seen = 0;
+        while (!rc && !__atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) {
+            const void *k, *v;
+            size_t kl, vl;
+            uint64_t ver = 0;
+            step = "key";
+            if ((rc = calypso_cursor_key(c, &k, &kl))) break;
+            step = "value";
+            if ((rc = calypso_cursor_value(c, &v, &vl))) break;
+            if (!mu_value_ok(v, vl, k, kl, &ver) || ver != 1) {
+                rc = CALYPSO_ECORRUPT;
+                break;
+            }
+            seen++;
+            __atomic_add_fetch(&e->reads, 1, __ATOMIC_RELAXED);
+            step = "step";
+            rc = backward ? calypso_cursor_prev(c) : calypso_cursor_next(c);
+        }
+        if (rc == CALYPSO_ENOTFOUND && !strcmp(step, "step") && seen == 3000) rc = CALYPSO_OK;
+        else if (rc == CALYPSO_OK && !__atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) rc = CALYPSO_EIO;
+    }
+    if (rc && !__atomic_exchange_n(&e->failed, 1, __ATOMIC_ACQ_REL))
+        snprintf(e->why, sizeof e->why, "cursor %s -> %s: %s", step, calypso_strerror(rc),
+                 calypso_errmsg(e->db));
+    calypso_cursor_close(c);
+    return NULL;
+}
+
 static void *evict_merger(void *arg)
 {
     evict_run *e = arg;
@@ -936,8 +976,8 @@ static void *evict_merger(void *arg)
 }
 
 /* Many more datafiles than max_open_files: readers keep opening evicted
- * descriptors (evicting each other's) while merges replace the files. A
- * get must never fail because a descriptor it needed was evicted again. */
+ * mappings (evicting each other's) while merges back to back replace the
+ * files. A get or a cursor read of a live key must never fail for it. */
 static void test_reads_with_evicted_descriptors_during_merges(void **state)
 {
     (void)state;
@@ -956,21 +996,25 @@ static void test_reads_with_evicted_descriptors_during_merges(void **state)
     struct calypso_stats st;
     MU_OK(e.db, calypso_stats(e.db, &st));
     assert_true(st.datafiles > 20);
-    pthread_t th[3];
-    evict_arg args[2] = { { &e, 1 }, { &e, 2 } };
+    pthread_t th[4];
+    evict_arg args[3] = { { &e, 1 }, { &e, 2 }, { &e, 3 } };
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&th[i], NULL, evict_reader, &args[i]), 0);
-    assert_int_equal(pthread_create(&th[2], NULL, evict_merger, &e), 0);
+    assert_int_equal(pthread_create(&th[2], NULL, evict_cursor, &args[2]), 0);
+    assert_int_equal(pthread_create(&th[3], NULL, evict_merger, &e), 0);
+    /* At least a second and three merges (ten seconds at most). */
     uint64_t t0 = mu_now_us();
-    while (mu_now_us() - t0 < 1000000 && !__atomic_load_n(&e.failed, __ATOMIC_ACQUIRE))
+    while (!__atomic_load_n(&e.failed, __ATOMIC_ACQUIRE) && mu_now_us() - t0 < 10000000 &&
+           (mu_now_us() - t0 < 1000000 || __atomic_load_n(&e.merges, __ATOMIC_ACQUIRE) < 3))
         mu_sleep_ms(10);
     __atomic_store_n(&e.stop, 1, __ATOMIC_RELEASE);
-    for (int i = 0; i < 3; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < 4; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
     print_message("%llu reads beside %llu merges over %u+ datafiles, 2 descriptors cached\n",
                   (unsigned long long)e.reads, (unsigned long long)e.merges, st.datafiles);
     if (e.failed) print_error("%s\n", e.why);
     assert_false(e.failed);
     assert_true(e.reads > 0);
+    assert_true(e.merges >= 3);
     mu_close(e.db);
     tu_rmrf(dir);
     watchdog(0);

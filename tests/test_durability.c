@@ -1,0 +1,258 @@
+/*
+ * test_durability.c: what a failed fdatasync leaves, and what a handle
+ * does in a process that did not open it.
+ *
+ *   - Sticky fsync errors: 8 writers under CALYPSO_SYNC_ALWAYS, the nth
+ *     fdatasync failing with EIO, for every n of a bounded run. Linux
+ *     reports a writeback error once, so a second fdatasync would succeed
+ *     over pages the kernel dropped: after the failure no fdatasync may run
+ *     again, no put may return OK unless a sync before the failure covered
+ *     it, every later write fails with CALYPSO_EIO, close returns the error,
+ *     and a reopen holds every acknowledged put.
+ *   - Rotation's fdatasync failing breaks the handle the same way.
+ *   - fork: a child that uses or closes an inherited handle gets
+ *     CALYPSO_EINVAL and touches no file; the parent goes on writing.
+ */
+#include "testutil.h"
+#include "calypso.h"
+#include "engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sys/wait.h>
+
+#define DU_WRITERS 8
+#define DU_PUTS    40      /* per writer and run */
+
+typedef struct du_run {
+    calypso  *db;
+    uint64_t  fail_at;        /* the fdatasync number that fails          */
+    int       stop;
+    /* per writer: which puts were acknowledged, and how each ended */
+    uint8_t   acked[DU_WRITERS][DU_PUTS];
+    int       rc[DU_WRITERS][DU_PUTS];
+    uint64_t  syncs_before[DU_WRITERS][DU_PUTS];   /* fdatasync calls at put start */
+} du_run;
+
+typedef struct du_arg { du_run *r; int id; } du_arg;
+
+static void *du_writer(void *arg)
+{
+    du_run *r = ((du_arg *)arg)->r;
+    int id = ((du_arg *)arg)->id;
+    char k[32], v[64];
+    for (int i = 0; i < DU_PUTS; i++) {
+        int kl = snprintf(k, sizeof k, "w%d-%03d", id, i);
+        int vl = snprintf(v, sizeof v, "value of w%d-%03d", id, i);
+        r->syncs_before[id][i] = cy_os_count(CY_OS_FDATASYNC);
+        int rc = calypso_put(r->db, k, (size_t)kl, v, (size_t)vl);
+        r->rc[id][i] = rc;
+        r->acked[id][i] = rc == CALYPSO_OK;
+    }
+    return NULL;
+}
+
+/* One run with the fail_at-th fdatasync from now failing (0: none).
+ * Returns how many fdatasync calls the run made. */
+static uint64_t du_run_once(const char *dir, uint64_t fail_at, int check)
+{
+    calypso_options o;
+    calypso_options_default(&o);
+    o.sync = CALYPSO_SYNC_ALWAYS;
+    o.merge_trigger_ratio = -1;
+    o.ttl_sweep_interval_ms = CALYPSO_SWEEP_NEVER;
+    du_run *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    TU_OK(NULL, calypso_open(dir, &o, &r->db));
+    cy_os_count_reset();
+    if (fail_at) cy_os_fail_at(CY_OS_FDATASYNC, fail_at, EIO, 0, 0);
+    pthread_t th[DU_WRITERS];
+    du_arg args[DU_WRITERS];
+    for (int i = 0; i < DU_WRITERS; i++) {
+        args[i] = (du_arg){ r, i };
+        assert_int_equal(pthread_create(&th[i], NULL, du_writer, &args[i]), 0);
+    }
+    for (int i = 0; i < DU_WRITERS; i++) pthread_join(th[i], NULL);
+    uint64_t syncs = cy_os_count(CY_OS_FDATASYNC);
+    cy_os_fail_reset();
+    int failed = fail_at && syncs >= fail_at;
+    if (check && failed) {
+        /* The failed call was the last: nothing tried to sync it clean. */
+        if (syncs != fail_at)
+            print_error("fdatasync #%llu failed, yet %llu were made\n",
+                        (unsigned long long)fail_at, (unsigned long long)syncs);
+        assert_int_equal(syncs, fail_at);
+        int later_ok = 0, errors = 0;
+        for (int w = 0; w < DU_WRITERS; w++)
+            for (int i = 0; i < DU_PUTS; i++) {
+                int rc = r->rc[w][i];
+                assert_true(rc == CALYPSO_OK || rc == CALYPSO_EIO);
+                errors += rc == CALYPSO_EIO;
+                /* A put that began once the failed call had been made
+                 * cannot have been covered by a successful one. */
+                if (rc == CALYPSO_OK && r->syncs_before[w][i] >= fail_at) later_ok++;
+            }
+        assert_int_equal(later_ok, 0);
+        assert_true(errors > 0);
+        /* Every write from now on fails, and says why. */
+        int rc = calypso_put(r->db, "after", 5, "x", 1);
+        assert_int_equal(rc, CALYPSO_EIO);
+        assert_non_null(strstr(calypso_errmsg(r->db), "fdatasync"));
+        assert_int_equal(calypso_delete(r->db, "w0-000", 6), CALYPSO_EIO);
+        assert_int_equal(calypso_sync(r->db), CALYPSO_EIO);
+        /* Reads still work. */
+        void *v = NULL;
+        size_t vl = 0;
+        for (int w = 0; w < DU_WRITERS; w++)
+            for (int i = 0; i < DU_PUTS; i++)
+                if (r->acked[w][i]) {
+                    char k[32];
+                    int kl = snprintf(k, sizeof k, "w%d-%03d", w, i);
+                    TU_OK(r->db, calypso_get(r->db, k, (size_t)kl, &v, &vl));
+                    calypso_free(v);
+                }
+        assert_int_equal(calypso_close(r->db), CALYPSO_EIO);
+    } else {
+        TU_OK(r->db, calypso_close(r->db));
+    }
+    if (check) {
+        /* A reopen holds every acknowledged put. */
+        calypso *db;
+        TU_OK(NULL, calypso_open(dir, &o, &db));
+        for (int w = 0; w < DU_WRITERS; w++)
+            for (int i = 0; i < DU_PUTS; i++) {
+                if (!r->acked[w][i]) continue;
+                char k[32], want[64];
+                int kl = snprintf(k, sizeof k, "w%d-%03d", w, i);
+                int wl = snprintf(want, sizeof want, "value of w%d-%03d", w, i);
+                void *v = NULL;
+                size_t vl = 0;
+                TU_OK(db, calypso_get(db, k, (size_t)kl, &v, &vl));
+                assert_int_equal(vl, (size_t)wl);
+                assert_memory_equal(v, want, vl);
+                calypso_free(v);
+            }
+        TU_OK(db, calypso_close(db));
+    }
+    free(r);
+    return syncs;
+}
+
+static void test_fsync_error_is_sticky(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    uint64_t clean = du_run_once(dir, 0, 1);
+    tu_rmrf(dir);
+    print_message("a clean run of %d writers x %d puts made %llu fdatasyncs\n", DU_WRITERS,
+                  DU_PUTS, (unsigned long long)clean);
+    assert_true(clean > 2);
+    /* Every n of the run (runs differ in how writers group, so the count
+     * is a bound, not exact: n past a run's end fails nothing). */
+    uint64_t runs = 0, hit = 0;
+    for (uint64_t n = 1; n <= clean; n++) {
+        dir = tu_tmpdir();
+        uint64_t s = du_run_once(dir, n, 1);
+        hit += s >= n;
+        runs++;
+        tu_rmrf(dir);
+    }
+    print_message("%llu runs, %llu with the failure injected\n", (unsigned long long)runs,
+                  (unsigned long long)hit);
+    assert_true(hit > 0);
+}
+
+/* Rotation syncs the file it seals: its failure is sticky too. */
+static void test_rotation_fsync_error_breaks_the_handle(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    calypso_options_default(&o);
+    o.max_datafile_size = 4096;
+    o.merge_trigger_ratio = -1;
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    char v[1000];
+    memset(v, 'v', sizeof v);
+    TU_OK(db, calypso_put(db, "a", 1, v, sizeof v));
+    cy_os_fail_at(CY_OS_FDATASYNC, 1, EIO, 0, 0);
+    int rc = CALYPSO_OK;
+    for (int i = 0; i < 20 && rc == CALYPSO_OK; i++) {
+        char k[8];
+        int kl = snprintf(k, sizeof k, "k%d", i);
+        rc = calypso_put(db, k, (size_t)kl, v, sizeof v);
+    }
+    cy_os_fail_reset();
+    assert_int_equal(rc, CALYPSO_EIO);
+    uint64_t before = cy_os_count(CY_OS_FDATASYNC);
+    assert_int_equal(calypso_put(db, "b", 1, "x", 1), CALYPSO_EIO);
+    assert_int_equal(calypso_close(db), CALYPSO_EIO);
+    assert_int_equal(cy_os_count(CY_OS_FDATASYNC), before);   /* close did not retry */
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    void *got = NULL;
+    size_t gl = 0;
+    TU_OK(db, calypso_get(db, "a", 1, &got, &gl));
+    calypso_free(got);
+    TU_OK(db, calypso_put(db, "c", 1, "x", 1));
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
+/* A forked child that closes an inherited handle used to cut the parent's
+ * active file (the parent then died of SIGBUS on its next write). */
+static void test_fork_child_cannot_use_the_handle(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    calypso_options_default(&o);
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    TU_OK(db, calypso_put(db, "before", 6, "1", 1));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int bad = 0;
+        void *v = NULL;
+        size_t vl = 0;
+        bad |= calypso_put(db, "child", 5, "x", 1) != CALYPSO_EINVAL;
+        bad |= calypso_get(db, "before", 6, &v, &vl) != CALYPSO_EINVAL;
+        bad |= strstr(calypso_errmsg(db), "another process") == NULL;
+        bad |= calypso_delete(db, "before", 6) != CALYPSO_EINVAL;
+        bad |= calypso_merge(db) != CALYPSO_EINVAL;
+        bad |= calypso_sync(db) != CALYPSO_EINVAL;
+        bad |= calypso_close(db) != CALYPSO_EINVAL;
+        _exit(bad ? 1 : 0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The parent's handle and files are untouched: writes go on. */
+    char v[200];
+    memset(v, 'p', sizeof v);
+    for (int i = 0; i < 2000; i++) {
+        char k[16];
+        int kl = snprintf(k, sizeof k, "p%05d", i);
+        TU_OK(db, calypso_put(db, k, (size_t)kl, v, sizeof v));
+    }
+    assert_int_equal(calypso_has(db, "child", 5), 0);
+    TU_OK(db, calypso_close(db));
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    assert_int_equal(calypso_has(db, "before", 6), 1);
+    assert_int_equal(calypso_has(db, "p01999", 6), 1);
+    assert_int_equal(calypso_len(db), 2001u);
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fsync_error_is_sticky),
+        cmocka_unit_test(test_rotation_fsync_error_breaks_the_handle),
+        cmocka_unit_test(test_fork_child_cannot_use_the_handle),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
