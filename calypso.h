@@ -40,14 +40,28 @@
  *  Thread safety
  * ==========================================================================
  * One calypso handle may be shared by any number of threads. Reads (get,
- * has, len, walks) run in parallel; writes (put, delete, sift) are
- * serialized by a writer lock; merge and the background flusher run on
- * threads of their own beside them. Callbacks passed to fold, scan, range
- * and the sift family run on the calling thread with no engine lock held:
- * a callback may call get, put and delete on the same handle. A walk sees
- * each key that existed for its whole duration exactly once, in order; keys
- * written or deleted while it runs may or may not be seen. calypso_close()
- * must not race with other calls on the same handle.
+ * has, len, walks, cursors) run in parallel and take no lock but a short
+ * shared one on the key directory; writes (put, delete, sift, run_gc,
+ * delete_all) are serialized by a writer lock. Each handle has one
+ * background thread: it writes hint files for sealed datafiles, runs the
+ * periodic fdatasync of CALYPSO_SYNC_INTERVAL, sweeps expired keys, starts
+ * automatic merges, and unmaps files no reader can reach any more.
+ * calypso_merge() runs on the calling thread; readers and writers go on
+ * beside it. A merge never makes a read of a live key fail: a file it
+ * replaces is released only once every read that could still reach it has
+ * finished. Callbacks passed to fold, scan, range and the sift family run
+ * on the calling thread with no engine lock held: a callback may call get,
+ * put and delete on the same handle. A walk sees each key that existed for
+ * its whole duration exactly once, in order; keys written or deleted while
+ * it runs may or may not be seen. calypso_close() and calypso_reopen() must
+ * not race with other calls on the same handle; every other call is
+ * thread-safe unless its comment says otherwise.
+ *
+ * A handle belongs to the process that opened it. After fork(), the child
+ * must not use an inherited handle: every call on it there (close
+ * included) returns CALYPSO_EINVAL and touches no file, so the parent's
+ * database is safe; the child's copy of the handle's memory is simply not
+ * freed. A child that needs the database opens it itself.
  *
  * One process at a time may open a directory for writing (an exclusive
  * flock on its LOCK file); a second writer gets CALYPSO_ELOCKED, and its
@@ -58,7 +72,8 @@
  *  Durability (calypso_options.sync)
  * ==========================================================================
  * - CALYPSO_SYNC_NONE (the default): each acknowledged write has been
- *   handed to the kernel with write(2) before the call returns, so it
+ *   copied into the kernel's page cache (through a shared mapping of the
+ *   active datafile, or with pwrite) before the call returns, so it
  *   survives the process being killed (kill -9), not a power loss or OS
  *   crash. calypso_sync() and calypso_close() make everything durable.
  * - CALYPSO_SYNC_INTERVAL: as NONE, plus a background thread fdatasyncs the
@@ -72,6 +87,15 @@
  * every file creation, rename and removal is made durable by an fsync of
  * the directory before anything relies on it; data is synced before any
  * hint or meta file that points at it.
+ *
+ * A failed fdatasync is final for the handle (as PostgreSQL treats it):
+ * Linux reports a writeback error once and may drop the pages it could not
+ * write, so calypso never calls fdatasync again to make the error go away.
+ * The handle refuses every write from then on with CALYPSO_EIO (its errmsg
+ * says which fdatasync failed); every write under CALYPSO_SYNC_ALWAYS that
+ * the last successful sync did not cover returns CALYPSO_EIO; reads go on;
+ * calypso_close() returns the error. Reopening reads back what reached the
+ * disk.
  */
 #ifndef CALYPSO_H
 #define CALYPSO_H
@@ -202,8 +226,9 @@ typedef struct calypso_options {
      * ratio never merges on its own; calypso_merge() still works. */
     double   merge_trigger_ratio;
     uint64_t merge_min_dead_bytes;
-    /* How many sealed datafiles may be open at once (an LRU cache of file
-     * descriptors); the active file is always open. Default 64; 1..65536. */
+    /* How many sealed datafiles may be mapped (or, for a record too big for
+     * a mapping, have a descriptor open) at once: an LRU cache; the active
+     * file is always mapped. Default 64; 1..65536. */
     uint32_t max_open_files;
     /* How often the background sweeper deletes expired keys (writing their
      * tombstones in batches), in milliseconds: keeps memory and disk bounded
@@ -230,16 +255,27 @@ void calypso_options_default(calypso_options *opts);
 int  calypso_open(const char *path, const calypso_options *opts, calypso **db);
 
 /* Stops background work, makes every write durable (fdatasync), releases
- * the lock and frees the handle, even when it returns an error (CALYPSO_EIO when the final sync failed: the writes since
- * the last successful sync may then not be durable). NULL is a no-op. */
+ * the lock and frees the handle, even when it returns an error:
+ * CALYPSO_EIO when the final sync failed, or when the handle already
+ * refused writes (an fdatasync or a write failed earlier): the writes since
+ * the last successful sync may then not be durable, and close does not try
+ * to sync again. CALYPSO_EINVAL, freeing nothing and touching no file, in a
+ * forked child (see Thread safety). NULL is a no-op. Not thread-safe:
+ * nothing else may use db meanwhile. */
 int  calypso_close(calypso *db);
 
 /* Closes and opens the database again with the same options, keeping the
- * handle: the keydir is rebuilt from disk. Must not race with other calls
- * on db. On failure the handle refuses every call but close. */
+ * handle: the keydir is rebuilt from disk. Returns the close's error (as
+ * calypso_close) if the reopen succeeded, else the open's (as
+ * calypso_open). Must not race with other calls on db. On failure the
+ * handle refuses every call but close. A reopen clears a handle that
+ * refused writes after a failed fdatasync. */
 int  calypso_reopen(calypso *db);
 
-/* Makes every acknowledged write durable: fdatasync of the active file. */
+/* Makes every acknowledged write durable: fdatasync of the active file.
+ * CALYPSO_EIO if it fails, or failed before (see Durability: the handle
+ * then refuses writes). Thread-safe; shares its fdatasync with concurrent
+ * CALYPSO_SYNC_ALWAYS writers. */
 int  calypso_sync(calypso *db);
 
 /* Copies a point-in-time image of the database into directory `path`,
@@ -375,10 +411,15 @@ int  calypso_cursor_key(calypso_cursor *cur, const void **key, size_t *klen);
 int  calypso_cursor_value(calypso_cursor *cur, const void **val, size_t *vlen);
 
 /* ---- maintenance -------------------------------------------------------- */
-/* Runs a merge now and returns when it is done: the live records of the
- * sealed datafiles are rewritten into new files and the old ones removed.
- * CALYPSO_EMERGING if a merge is already running; CALYPSO_EREADONLY on a
- * read-only handle. */
+/* Runs a merge now, on the calling thread, and returns when it is done:
+ * the live records of the sealed datafiles are rewritten into new files
+ * and the old ones removed. Reads and writes go on meanwhile; the old
+ * files are unmapped and removed only after every read that could reach
+ * them has finished. Errors: CALYPSO_EMERGING if a merge is already
+ * running; CALYPSO_EREADONLY on a read-only handle; CALYPSO_ECORRUPT when
+ * an input record fails its checksum (nothing changed); CALYPSO_EIO,
+ * CALYPSO_ENOMEM. A failure after the merge was decided leaves the handle
+ * refusing writes; the next open finishes the merge. Thread-safe. */
 int  calypso_merge(calypso *db);
 /* Deletes every expired key now. */
 int  calypso_run_gc(calypso *db);

@@ -71,7 +71,7 @@ static void cy_epoch_drain(cy_epoch *e, uint32_t p)
 {
     for (unsigned i = 0; i < CY_EPOCH_STRIPES; i++) {
         unsigned tries = 0;
-        while (__atomic_load_n(&e->stripe[i].cnt[p], __ATOMIC_ACQUIRE) != 0)
+        while (__atomic_load_n(&e->stripe[i].cnt[p], __ATOMIC_SEQ_CST) != 0)
             cy_lock_backoff(&tries);
     }
 }
@@ -83,8 +83,9 @@ CY_INTERNAL void cy_epoch_sync(cy_epoch *e)
     __atomic_store_n(&e->started, s, __ATOMIC_SEQ_CST);
     for (int flip = 0; flip < 2; flip++) {
         uint32_t p = __atomic_load_n(&e->phase, __ATOMIC_RELAXED) & 1;
+        /* Sequentially consistent store, then sequentially consistent
+         * loads of the counters: the loads cannot pass the flip. */
         __atomic_store_n(&e->phase, p ^ 1, __ATOMIC_SEQ_CST);
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
         cy_epoch_drain(e, p);
     }
     __atomic_store_n(&e->done, s, __ATOMIC_RELEASE);
