@@ -8147,7 +8147,11 @@ CY_INTERNAL int cy_merge_due(calypso *db)
  * to the length it had at one instant. That instant is taken under write_mu
  * (writers pause for the time it takes to note the lengths); the copying
  * runs with no engine lock, while writers append past the noted length.
- * maint_mu keeps a merge from removing files during the copy. Every copied
+ * Every file of the image is opened at that instant too, under maint_mu
+ * (no merge is removing files then), and copied from its descriptor after
+ * maint_mu is released: a merge that removes a file meanwhile unlinks a
+ * name, not the bytes the open descriptor reads, so a long backup never
+ * holds up merges or hint writing. Every copied
  * file is synced, then the directory, and META is written last: a backup
  * interrupted by a crash has no META and so never opens as a database.
  */
@@ -8157,18 +8161,22 @@ CY_INTERNAL int cy_merge_due(calypso *db)
 #include <stdio.h>
 #include <string.h>
 
-typedef struct cy_backup_item { uint32_t fid; uint64_t size; int hint; } cy_backup_item;
+typedef struct cy_backup_item {
+    uint32_t fid;
+    uint64_t size;
+    int      hint;            /* it has a hint file                        */
+    int      data_fd, hint_fd; /* opened at the snapshot; -1 when not      */
+    uint64_t hint_len;
+} cy_backup_item;
 
-static int cy_backup_copy(calypso *db, const char *from, const char *to, uint64_t size,
+/* Copies size bytes of the open file `in` (named from, for messages) into
+ * a new file `to`, and syncs it. */
+static int cy_backup_copy(calypso *db, int in, const char *from, const char *to, uint64_t size,
                           uint8_t *buf, size_t cap)
 {
-    int in = cy_os_open(from, O_RDONLY, 0), out = -1, rc = 0;
-    if (in < 0) return cy_err_errno(db, in, "open", from);
+    int out = -1, rc = 0;
     out = cy_os_open(to, O_WRONLY | O_CREAT | O_EXCL, db->opt.file_mode);
-    if (out < 0) {
-        cy_os_close(in);
-        return cy_err_errno(db, out, "create", to);
-    }
+    if (out < 0) return cy_err_errno(db, out, "create", to);
     for (uint64_t off = 0; off < size && !rc;) {
         size_t n = size - off < cap ? (size_t)(size - off) : cap;
         int64_t got = cy_os_pread(in, buf, n, off);
@@ -8181,7 +8189,6 @@ static int cy_backup_copy(calypso *db, const char *from, const char *to, uint64_
         off += n;
     }
     if (!rc && (rc = cy_os_fdatasync(out)) < 0) rc = cy_err_errno(db, rc, "fdatasync", to);
-    cy_os_close(in);
     cy_os_close(out);
     return rc;
 }
@@ -8213,9 +8220,11 @@ static int cy_backup_dest(calypso *db, const char *dest)
     return CALYPSO_OK;
 }
 
-/* Notes every file and its length at one instant. */
+/* Notes every file and its length at one instant, and opens each, data
+ * and hint, under maint_mu (merges and hint writing wait that long). */
 static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
 {
+    pthread_mutex_lock(&db->maint_mu);
     pthread_mutex_lock(&db->write_mu);
     const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
     *n = t ? t->n : 0;
@@ -8223,37 +8232,61 @@ static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
     for (uint32_t i = 0; *items && i < *n; i++) {
         cy_file *f = t->f[i];
         (*items)[i] = (cy_backup_item){ f->fid, f->size,
-                                        __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0 };
+                                        __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0,
+                                        -1, -1, 0 };
     }
     pthread_mutex_unlock(&db->write_mu);
-    return *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
+    int rc = *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
+    for (uint32_t i = 0; !rc && i < *n; i++) {
+        cy_backup_item *it = &(*items)[i];
+        char path[4096];
+        cy_dir_data_path(db, it->fid, path, sizeof path);
+        if ((it->data_fd = cy_os_open(path, O_RDONLY, 0)) < 0) {
+            rc = cy_err_errno(db, it->data_fd, "open", path);
+            it->data_fd = -1;
+            break;
+        }
+        if (!it->hint) continue;
+        /* The hint is optional: a backup without it opens by scanning. */
+        cy_dir_hint_path(db, it->fid, path, sizeof path);
+        int fd = cy_os_open(path, O_RDONLY, 0);
+        if (fd >= 0 && cy_os_fsize(fd, &it->hint_len) == 0) it->hint_fd = fd;
+        else if (fd >= 0) cy_os_close(fd);
+    }
+    pthread_mutex_unlock(&db->maint_mu);
+    return rc;
+}
+
+static void cy_backup_release(cy_backup_item *items, uint32_t n)
+{
+    for (uint32_t i = 0; items && i < n; i++) {
+        if (items[i].data_fd >= 0) cy_os_close(items[i].data_fd);
+        if (items[i].hint_fd >= 0) cy_os_close(items[i].hint_fd);
+    }
+    cy_free(items);
 }
 
 int calypso_backup(calypso *db, const char *dest)
 {
     if (!db || !dest || !*dest) return db ? cy_err(db, CALYPSO_EINVAL, "no backup path") : CALYPSO_EINVAL;
-    if (db->failed) return cy_err(db, CALYPSO_EIO, "the handle failed to reopen");
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
     if (strlen(dest) > 4000) return cy_err(db, CALYPSO_EINVAL, "backup path too long");
-    pthread_mutex_lock(&db->maint_mu);
     cy_backup_item *items = NULL;
     uint32_t n = 0;
     size_t cap = 1u << 20;
     uint8_t *buf = cy_malloc(cap);
-    int rc = buf ? cy_backup_dest(db, dest) : cy_err(db, CALYPSO_ENOMEM, "backup buffer");
+    rc = buf ? cy_backup_dest(db, dest) : cy_err(db, CALYPSO_ENOMEM, "backup buffer");
     if (!rc) rc = cy_backup_snapshot(db, &items, &n);
     for (uint32_t i = 0; i < n && !rc; i++) {
         char from[4096], to[4200];
         cy_dir_data_path(db, items[i].fid, from, sizeof from);
         snprintf(to, sizeof to, "%s/%010u.data", dest, items[i].fid);
-        rc = cy_backup_copy(db, from, to, items[i].size, buf, cap);
-        if (rc || !items[i].hint) continue;
-        uint64_t hsize = 0;
-        int hdir = 0;
+        rc = cy_backup_copy(db, items[i].data_fd, from, to, items[i].size, buf, cap);
+        if (rc || items[i].hint_fd < 0) continue;
         cy_dir_hint_path(db, items[i].fid, from, sizeof from);
         snprintf(to, sizeof to, "%s/%010u.hint", dest, items[i].fid);
-        /* The hint is optional: a backup without it opens by scanning. */
-        if (cy_os_stat(from, &hsize, &hdir) == 0)
-            rc = cy_backup_copy(db, from, to, hsize, buf, cap);
+        rc = cy_backup_copy(db, items[i].hint_fd, from, to, items[i].hint_len, buf, cap);
     }
     if (!rc && (rc = cy_os_sync_dir(dest)) < 0) rc = cy_err_errno(db, rc, "fsync", dest);
     if (!rc) {
@@ -8261,8 +8294,7 @@ int calypso_backup(calypso *db, const char *dest)
         int len = snprintf(meta, sizeof meta, "calypso-format %d\n", CY_FORMAT_VERSION);
         rc = cy_dir_write_file(db, dest, "META", meta, (size_t)len);
     }
-    pthread_mutex_unlock(&db->maint_mu);
-    cy_free(items);
+    cy_backup_release(items, n);
     cy_free(buf);
     return rc;
 }
