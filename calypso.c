@@ -3717,8 +3717,8 @@ CY_INTERNAL void cy_keylist_free(cy_keylist *l);
 CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out);
 
 // >> write path (db.c) --------------------------------------------------------------
-/* Appends tombstones for the keys (skipping absent ones) in as few writes as
- * possible, all or nothing for the keydir. write_mu held by the caller. */
+/* Appends tombstones for the keys (skipping absent ones) in chunks of at
+ * most 1 MiB, one write each, taking write_mu for one chunk at a time. */
 CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 /* Records a failed fdatasync of datafile fid (err = -errno): sticky, the
@@ -4210,7 +4210,7 @@ CY_INTERNAL void cy_epoch_retire(cy_epoch *e, cy_retired *r, void (*release)(cy_
     r->tag = __atomic_load_n(&e->started, __ATOMIC_SEQ_CST);
     r->next = e->limbo;
     e->limbo = r;
-    e->nlimbo++;
+    __atomic_store_n(&e->nlimbo, e->nlimbo + 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&e->limbo_mu);
 }
 
@@ -4227,7 +4227,7 @@ static void cy_epoch_release_done(cy_epoch *e)
             *pp = r->next;
             r->next = ready;
             ready = r;
-            e->nlimbo--;
+            __atomic_store_n(&e->nlimbo, e->nlimbo - 1, __ATOMIC_RELAXED);
         } else {
             pp = &r->next;
         }
@@ -6409,9 +6409,11 @@ uint64_t calypso_len(calypso *db)
 
 // >> deleting many ----------------------------------------------------------------
 
-/* Appends tombstones for a list of keys in chunks, one pwritev each, then
- * applies each chunk to the keydir; absent keys (and, with only_expired,
- * keys no longer expired) are skipped. A failed chunk writes nothing. */
+/* Appends tombstones for a list of keys in chunks of at most 1 MiB, one
+ * write each, then applies each chunk to the keydir, releasing write_mu
+ * between chunks; absent keys (and, with only_expired, keys no longer
+ * expired) are skipped. A failed chunk writes nothing; chunks before it
+ * stay applied. */
 CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired)
 {
     size_t cap = 1u << 20, used = 0;
@@ -6443,8 +6445,14 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
             }
             cy_unlock(&db->kd_lock);
             used = 0;
+            /* Let other writers in between chunks: a long list of deletes
+             * (sift, delete_all, run_gc) holds the write lock for one
+             * chunk at a time, not for the whole list. */
+            pthread_mutex_unlock(&db->write_mu);
+            pthread_mutex_lock(&db->write_mu);
+            if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
         }
-        if (!k) break;
+        if (!k || rc) break;
         cy_rdlock(&db->kd_lock);
         uint64_t expiry;
         const cy_loc *l = cy_keydir_get(db, k, klen, &expiry);
@@ -6571,7 +6579,10 @@ int64_t calypso_reclaimable(calypso *db)
  * seeking past the last key it returned. So a callback may write to the
  * same handle, writers are never blocked for more than one batch, and
  * every key that exists for the whole walk is seen exactly once, in order.
- * Expired keys are skipped.
+ * Expired keys are skipped, and count against the batch like any other
+ * key visited (at most CY_WALK_VISIT a batch): a walk over millions of
+ * expired keys not yet swept holds the lock no longer per batch than one
+ * over live keys.
  */
 
 #include <string.h>
@@ -6579,6 +6590,7 @@ int64_t calypso_reclaimable(calypso *db)
 #define CY_WALK_BATCH 256
 #define CY_WALK_BYTES (64u << 10)
 #define CY_WALK_STEP  32        /* leaves prefetched ahead of reading them */
+#define CY_WALK_VISIT 1024      /* keys visited per batch, expired ones too */
 
 typedef struct cy_walk {
     const uint8_t *lo;  size_t lolen;  /* first key (inclusive), or NULL   */
@@ -6593,12 +6605,17 @@ static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
 }
 
 /* Fills `batch` with the next keys of the walk after `last` (all from the
- * start when last is NULL). Returns 1 if the walk has more, 0 at its end,
- * or a negative code. */
+ * start when last is NULL), and `resume` with the last key it visited (the
+ * next batch starts after it). Returns 1 if the walk has more, 0 at its
+ * end, or a negative code. */
 static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, size_t lastlen,
-                         cy_keylist *batch)
+                         cy_keylist *batch, cy_keylist *resume)
 {
     cy_keylist_clear(batch);
+    cy_keylist_clear(resume);
+    size_t visited = 0;
+    const uint8_t *vk = NULL;   /* the last key visited, under the lock */
+    size_t vklen = 0;
     uint64_t now = cy_now_ms();
     const void *refs[CY_WALK_STEP];
     cy_rdlock(&db->kd_lock);
@@ -6622,11 +6639,15 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
                 rc = 0;                         /* past the end of the walk */
                 break;
             }
-            if (batch->n >= CY_WALK_BATCH || batch->blen >= CY_WALK_BYTES) {
+            if (batch->n >= CY_WALK_BATCH || batch->blen >= CY_WALK_BYTES ||
+                visited >= CY_WALK_VISIT) {
                 rc = 1;                         /* full: the caller resumes */
                 full = 1;
                 break;
             }
+            visited++;
+            vk = k;
+            vklen = klen;
             const cy_loc *l = cy_art_ref_loc(refs[i]);
             uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, klen) : 0;
             if (exp && exp <= now) continue;
@@ -6634,6 +6655,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
             if (prc < 0) { rc = prc; full = 1; break; }
         }
     }
+    if (rc == 1 && vk && cy_keylist_push(resume, vk, vklen) < 0) rc = CALYPSO_ENOMEM;
     cy_art_iter_free(&it);
     cy_unlock(&db->kd_lock);
     return rc;
@@ -6643,23 +6665,23 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
 static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, size_t, void *),
                        void *ctx)
 {
-    cy_keylist batch = { 0 };
+    cy_keylist batch = { 0 }, resume = { 0 };
     uint8_t *last = NULL;
     size_t lastlen = 0, lastcap = 0;
     int rc, more = 1, have_last = 0;
     for (rc = 0; more && !rc;) {
-        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch);
+        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch, &resume);
         if (more < 0) { rc = cy_err(db, more, "walking the keys"); break; }
         for (size_t i = 0; i < batch.n && !rc; i++) {
             size_t klen;
             const uint8_t *k = cy_keylist_at(&batch, i, &klen);
             rc = fn(k, klen, ctx);
         }
-        /* A batch ends early only when it is full, so an empty one means
-         * the walk is over. */
-        if (rc || !more || batch.n == 0) break;
+        /* A batch ends early only when it is full, having visited at
+         * least one key: the next starts after the last one visited. */
+        if (rc || !more || resume.n == 0) break;
         size_t klen;
-        const uint8_t *k = cy_keylist_at(&batch, batch.n - 1, &klen);
+        const uint8_t *k = cy_keylist_at(&resume, 0, &klen);
         if (klen > lastcap) {
             uint8_t *p = cy_realloc(last, klen);
             if (!p) { rc = cy_err(db, CALYPSO_ENOMEM, "walking the keys"); break; }
@@ -6672,6 +6694,7 @@ static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, si
     }
     cy_free(last);
     cy_keylist_free(&batch);
+    cy_keylist_free(&resume);
     return rc;
 }
 
@@ -6688,8 +6711,8 @@ static int cy_walk_call_user(const void *k, size_t klen, void *ctx)
 static int cy_walk_check(calypso *db, const void *a, size_t alen, const void *b, size_t blen,
                          int have_fn)
 {
-    if (!db) return CALYPSO_EINVAL;
-    if (db->failed) return cy_err(db, CALYPSO_EIO, "the handle failed to reopen");
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
     if (!have_fn) return cy_err(db, CALYPSO_EINVAL, "callback is NULL");
     if ((!a && alen) || (!b && blen)) return cy_err(db, CALYPSO_EINVAL, "bound is NULL");
     return CALYPSO_OK;
@@ -6820,6 +6843,7 @@ int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *
 #define CY_CURSOR_RUNMAX 64   /* values read ahead in one run, at most    */
 #define CY_CURSOR_STEP   32   /* keys collected at a time inside a prefix */
 #define CY_CURSOR_VBYTES (256u << 10)   /* ... and bytes, unless just one */
+#define CY_CURSOR_VISIT  1024  /* keys visited per lock hold, expired ones too */
 
 typedef struct cy_cursor_ent {
     cy_loc         loc;
@@ -6923,14 +6947,24 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     size_t n = 0;
     uint64_t now = cy_now_ms();
     const void *refs[CY_CURSOR_WINDOW];
+    int rc;
+again:;
+    /* Expired keys not yet swept are skipped but count as visited: one
+     * hold of the lock visits at most CY_CURSOR_VISIT keys. A hold that
+     * found none live goes on, after releasing the lock, from the last
+     * key it visited. */
+    size_t visited = 0;
+    int budget = 0;
+    const uint8_t *vk = NULL;
+    size_t vkl = 0;
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
-    int rc = cy_art_iter_seek(&it, op, key, klen);
+    rc = cy_art_iter_seek(&it, op, key, klen);
     /* Bounded by a prefix, collect in steps of CY_CURSOR_STEP so as not
      * to walk far past its end. */
     size_t step = c->plen ? CY_CURSOR_STEP : CY_CURSOR_WINDOW;
-    while (rc == 1 && n < CY_CURSOR_WINDOW) {
+    while (rc == 1 && n < CY_CURSOR_WINDOW && !budget) {
         /* Walk the inner nodes first, prefetching each leaf, then read
          * the leaves: their misses overlap instead of adding up. */
         size_t room = CY_CURSOR_WINDOW - n;
@@ -6942,6 +6976,14 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
                 rc = 0;                         /* past the prefix: the end */
                 break;
             }
+            if (visited >= CY_CURSOR_VISIT) {
+                rc = 1;                         /* more after the last visited */
+                budget = 1;
+                break;
+            }
+            visited++;
+            vk = k;
+            vkl = kl;
             const cy_loc *l = cy_art_ref_loc(refs[i]);
             uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
             if (exp && exp <= now) continue;
@@ -6950,9 +6992,27 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
             c->ent[n++] = (cy_cursor_ent){ *l, exp, NULL, 0, 0 };
         }
     }
+    if (rc >= 0 && budget && n == 0 && vk) {
+        /* Nothing live in this hold: resume from the last key visited. */
+        if (vkl > c->edge_cap) {
+            uint8_t *p = cy_realloc(c->edge, vkl);
+            if (p) { c->edge = p; c->edge_cap = vkl; }
+            else rc = CALYPSO_ENOMEM;
+        }
+        if (rc >= 0) {
+            memcpy(c->edge, vk, vkl);
+            c->edge_len = vkl;
+        }
+    }
     cy_art_iter_free(&it);
     cy_unlock(&db->kd_lock);
     if (rc < 0) return cy_err(db, rc, "filling a cursor");
+    if (budget && n == 0) {
+        op = backward ? CY_SEEK_LT : CY_SEEK_GT;
+        key = c->edge;
+        klen = c->edge_len;
+        goto again;
+    }
     cy_cursor_locate(c, n);
     int more = rc == 1;
     if (backward) {

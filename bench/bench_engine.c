@@ -32,6 +32,36 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 33);
 }
 
+/* Latency samples of one measurement, in seconds; percentiles by sorting. */
+typedef struct lat { double *v; size_t n, cap; } lat;
+
+static void lat_add(lat *l, double dt)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 1 << 16;
+        double *p = realloc(l->v, nc * sizeof *p);
+        if (!p) return;   /* out of memory: the figure covers fewer samples */
+        l->v = p;
+        l->cap = nc;
+    }
+    l->v[l->n++] = dt;
+}
+
+static int lat_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile (0..1) in microseconds; sorts the samples. */
+static double lat_us(lat *l, double q)
+{
+    if (!l->n) return 0;
+    qsort(l->v, l->n, sizeof *l->v, lat_cmp);
+    size_t i = (size_t)(q * (double)(l->n - 1) + 0.5);
+    return l->v[i] * 1e6;
+}
+
 static void make_key(uint64_t i, char key[16])
 {
     uint64_t h = mix(i);
@@ -188,7 +218,7 @@ static void bench_open(const char *dir, uint64_t n)
     }
 }
 
-typedef struct { calypso *db; uint64_t n; volatile int stop; double worst; uint64_t gets; } reader_arg;
+typedef struct { calypso *db; uint64_t n; volatile int stop; double worst; uint64_t gets; lat l; } reader_arg;
 
 static void *merge_reader(void *p)
 {
@@ -202,9 +232,81 @@ static void *merge_reader(void *p)
         double dt = now_s() - t0;
         if (rc) die(a->db, "get during merge", rc);
         if (dt > a->worst) a->worst = dt;
+        lat_add(&a->l, dt);
         a->gets++;
     }
     return NULL;
+}
+
+/* Gets while the readers keep mapping cold files: many more datafiles
+ * than max_open_files, so most gets of a random key open (map) a file
+ * and evict another. The latency a get sees when it has to open one. */
+static void bench_cold_open(const char *dir, uint64_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cold", dir);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) exit(1);
+    calypso_options o;
+    calypso_options_default(&o);
+    o.max_datafile_size = 1ull << 20;   /* ~120 files at N = 1M */
+    o.max_open_files = 4;
+    o.merge_trigger_ratio = -1;
+    calypso *db;
+    int rc = calypso_open(path, &o, &db);
+    if (rc) die(NULL, "open", rc);
+    fill(db, n);
+    reader_arg ra = { db, n, 0, 0, 0, { 0 } };
+    double t0 = now_s();
+    for (uint64_t i = 0; i < n && now_s() - t0 < 3.0; i++) {
+        char key[16], buf[128];
+        size_t vlen;
+        make_key(mix(i * 31 + 5) % n, key);
+        double s0 = now_s();
+        if ((rc = calypso_get_buf(db, key, 16, buf, sizeof buf, &vlen))) die(db, "get", rc);
+        lat_add(&ra.l, now_s() - s0);
+    }
+    printf("coldget %9llu gets over %u+ files, 4 mapped: p50 %.1f us  p99 %.1f us  max %.1f us\n",
+           (unsigned long long)ra.l.n, (unsigned)(n * 123 / (1u << 20)), lat_us(&ra.l, 0.5),
+           lat_us(&ra.l, 0.99), lat_us(&ra.l, 1.0));
+    free(ra.l.v);
+    calypso_close(db);
+}
+
+/* Puts under SYNC_NONE with small datafiles: many rotations. The tail a
+ * writer sees when its put seals a file and starts the next. */
+static void bench_rotation(const char *dir, uint64_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/rotation", dir);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) exit(1);
+    calypso_options o;
+    calypso_options_default(&o);
+    o.max_datafile_size = 4ull << 20;
+    o.merge_trigger_ratio = -1;
+    calypso *db;
+    int rc = calypso_open(path, &o, &db);
+    if (rc) die(NULL, "open", rc);
+    lat l = { 0 };
+    char key[16], val[100];
+    memset(val, 'v', sizeof val);
+    for (uint64_t i = 0; i < n; i++) {
+        make_key(i, key);
+        memcpy(val, &i, 8);
+        double s0 = now_s();
+        if ((rc = calypso_put(db, key, 16, val, 100))) die(db, "put", rc);
+        lat_add(&l, now_s() - s0);
+    }
+    struct calypso_stats st;
+    calypso_stats(db, &st);
+    printf("rotput  %9llu puts, %u datafiles of 4 MiB: p50 %.2f us  p99.9 %.1f us  max %.1f us\n",
+           (unsigned long long)l.n, st.datafiles, lat_us(&l, 0.5), lat_us(&l, 0.999),
+           lat_us(&l, 1.0));
+    free(l.v);
+    calypso_close(db);
 }
 
 static void bench_merge(const char *dir, uint64_t n)
@@ -225,7 +327,7 @@ static void bench_merge(const char *dir, uint64_t n)
     fill(db, n);                        /* every key overwritten once: half dead */
     struct calypso_stats before, after;
     calypso_stats(db, &before);
-    reader_arg ra = { db, n, 0, 0, 0 };
+    reader_arg ra = { db, n, 0, 0, 0, { 0 } };
     pthread_t tid;
     pthread_create(&tid, NULL, merge_reader, &ra);
     double t0 = now_s();
@@ -238,6 +340,10 @@ static void bench_merge(const char *dir, uint64_t n)
            "reader: %llu gets, longest %.2f ms\n", (unsigned long long)n,
            (double)before.size / 1e6, t1 - t0, (double)before.size / 1e6 / (t1 - t0),
            (double)after.size / 1e6, (unsigned long long)ra.gets, ra.worst * 1e3);
+    printf("mergeget %8llu gets during the merge: p50 %.1f us  p99 %.1f us  max %.1f us\n",
+           (unsigned long long)ra.l.n, lat_us(&ra.l, 0.5), lat_us(&ra.l, 0.99),
+           lat_us(&ra.l, 1.0));
+    free(ra.l.v);
     calypso_close(db);
 }
 
@@ -262,6 +368,8 @@ int main(void)
     bench_durable(dir, secs);
     bench_open(dir, n);
     bench_merge(dir, n);
+    bench_cold_open(dir, n);
+    bench_rotation(dir, n);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) != 0;
 }

@@ -37,6 +37,7 @@
 #define CY_CURSOR_RUNMAX 64   /* values read ahead in one run, at most    */
 #define CY_CURSOR_STEP   32   /* keys collected at a time inside a prefix */
 #define CY_CURSOR_VBYTES (256u << 10)   /* ... and bytes, unless just one */
+#define CY_CURSOR_VISIT  1024  /* keys visited per lock hold, expired ones too */
 
 typedef struct cy_cursor_ent {
     cy_loc         loc;
@@ -140,14 +141,24 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     size_t n = 0;
     uint64_t now = cy_now_ms();
     const void *refs[CY_CURSOR_WINDOW];
+    int rc;
+again:;
+    /* Expired keys not yet swept are skipped but count as visited: one
+     * hold of the lock visits at most CY_CURSOR_VISIT keys. A hold that
+     * found none live goes on, after releasing the lock, from the last
+     * key it visited. */
+    size_t visited = 0;
+    int budget = 0;
+    const uint8_t *vk = NULL;
+    size_t vkl = 0;
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
-    int rc = cy_art_iter_seek(&it, op, key, klen);
+    rc = cy_art_iter_seek(&it, op, key, klen);
     /* Bounded by a prefix, collect in steps of CY_CURSOR_STEP so as not
      * to walk far past its end. */
     size_t step = c->plen ? CY_CURSOR_STEP : CY_CURSOR_WINDOW;
-    while (rc == 1 && n < CY_CURSOR_WINDOW) {
+    while (rc == 1 && n < CY_CURSOR_WINDOW && !budget) {
         /* Walk the inner nodes first, prefetching each leaf, then read
          * the leaves: their misses overlap instead of adding up. */
         size_t room = CY_CURSOR_WINDOW - n;
@@ -159,6 +170,14 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
                 rc = 0;                         /* past the prefix: the end */
                 break;
             }
+            if (visited >= CY_CURSOR_VISIT) {
+                rc = 1;                         /* more after the last visited */
+                budget = 1;
+                break;
+            }
+            visited++;
+            vk = k;
+            vkl = kl;
             const cy_loc *l = cy_art_ref_loc(refs[i]);
             uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
             if (exp && exp <= now) continue;
@@ -167,9 +186,27 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
             c->ent[n++] = (cy_cursor_ent){ *l, exp, NULL, 0, 0 };
         }
     }
+    if (rc >= 0 && budget && n == 0 && vk) {
+        /* Nothing live in this hold: resume from the last key visited. */
+        if (vkl > c->edge_cap) {
+            uint8_t *p = cy_realloc(c->edge, vkl);
+            if (p) { c->edge = p; c->edge_cap = vkl; }
+            else rc = CALYPSO_ENOMEM;
+        }
+        if (rc >= 0) {
+            memcpy(c->edge, vk, vkl);
+            c->edge_len = vkl;
+        }
+    }
     cy_art_iter_free(&it);
     cy_unlock(&db->kd_lock);
     if (rc < 0) return cy_err(db, rc, "filling a cursor");
+    if (budget && n == 0) {
+        op = backward ? CY_SEEK_LT : CY_SEEK_GT;
+        key = c->edge;
+        klen = c->edge_len;
+        goto again;
+    }
     cy_cursor_locate(c, n);
     int more = rc == 1;
     if (backward) {

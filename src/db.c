@@ -778,9 +778,11 @@ uint64_t calypso_len(calypso *db)
 
 // >> deleting many ----------------------------------------------------------------
 
-/* Appends tombstones for a list of keys in chunks, one pwritev each, then
- * applies each chunk to the keydir; absent keys (and, with only_expired,
- * keys no longer expired) are skipped. A failed chunk writes nothing. */
+/* Appends tombstones for a list of keys in chunks of at most 1 MiB, one
+ * write each, then applies each chunk to the keydir, releasing write_mu
+ * between chunks; absent keys (and, with only_expired, keys no longer
+ * expired) are skipped. A failed chunk writes nothing; chunks before it
+ * stay applied. */
 CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired)
 {
     size_t cap = 1u << 20, used = 0;
@@ -812,8 +814,14 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
             }
             cy_unlock(&db->kd_lock);
             used = 0;
+            /* Let other writers in between chunks: a long list of deletes
+             * (sift, delete_all, run_gc) holds the write lock for one
+             * chunk at a time, not for the whole list. */
+            pthread_mutex_unlock(&db->write_mu);
+            pthread_mutex_lock(&db->write_mu);
+            if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
         }
-        if (!k) break;
+        if (!k || rc) break;
         cy_rdlock(&db->kd_lock);
         uint64_t expiry;
         const cy_loc *l = cy_keydir_get(db, k, klen, &expiry);

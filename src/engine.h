@@ -470,8 +470,8 @@ CY_INTERNAL void cy_keylist_free(cy_keylist *l);
 CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out);
 
 // >> write path (db.c) --------------------------------------------------------------
-/* Appends tombstones for the keys (skipping absent ones) in as few writes as
- * possible, all or nothing for the keydir. write_mu held by the caller. */
+/* Appends tombstones for the keys (skipping absent ones) in chunks of at
+ * most 1 MiB, one write each, taking write_mu for one chunk at a time. */
 CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 /* Records a failed fdatasync of datafile fid (err = -errno): sticky, the

@@ -101,7 +101,7 @@ CY_INTERNAL void cy_epoch_retire(cy_epoch *e, cy_retired *r, void (*release)(cy_
     r->tag = __atomic_load_n(&e->started, __ATOMIC_SEQ_CST);
     r->next = e->limbo;
     e->limbo = r;
-    e->nlimbo++;
+    __atomic_store_n(&e->nlimbo, e->nlimbo + 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&e->limbo_mu);
 }
 
@@ -118,7 +118,7 @@ static void cy_epoch_release_done(cy_epoch *e)
             *pp = r->next;
             r->next = ready;
             ready = r;
-            e->nlimbo--;
+            __atomic_store_n(&e->nlimbo, e->nlimbo - 1, __ATOMIC_RELAXED);
         } else {
             pp = &r->next;
         }

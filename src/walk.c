@@ -8,7 +8,10 @@
  * seeking past the last key it returned. So a callback may write to the
  * same handle, writers are never blocked for more than one batch, and
  * every key that exists for the whole walk is seen exactly once, in order.
- * Expired keys are skipped.
+ * Expired keys are skipped, and count against the batch like any other
+ * key visited (at most CY_WALK_VISIT a batch): a walk over millions of
+ * expired keys not yet swept holds the lock no longer per batch than one
+ * over live keys.
  */
 #include "engine.h"
 
@@ -17,6 +20,7 @@
 #define CY_WALK_BATCH 256
 #define CY_WALK_BYTES (64u << 10)
 #define CY_WALK_STEP  32        /* leaves prefetched ahead of reading them */
+#define CY_WALK_VISIT 1024      /* keys visited per batch, expired ones too */
 
 typedef struct cy_walk {
     const uint8_t *lo;  size_t lolen;  /* first key (inclusive), or NULL   */
@@ -31,12 +35,17 @@ static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
 }
 
 /* Fills `batch` with the next keys of the walk after `last` (all from the
- * start when last is NULL). Returns 1 if the walk has more, 0 at its end,
- * or a negative code. */
+ * start when last is NULL), and `resume` with the last key it visited (the
+ * next batch starts after it). Returns 1 if the walk has more, 0 at its
+ * end, or a negative code. */
 static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, size_t lastlen,
-                         cy_keylist *batch)
+                         cy_keylist *batch, cy_keylist *resume)
 {
     cy_keylist_clear(batch);
+    cy_keylist_clear(resume);
+    size_t visited = 0;
+    const uint8_t *vk = NULL;   /* the last key visited, under the lock */
+    size_t vklen = 0;
     uint64_t now = cy_now_ms();
     const void *refs[CY_WALK_STEP];
     cy_rdlock(&db->kd_lock);
@@ -60,11 +69,15 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
                 rc = 0;                         /* past the end of the walk */
                 break;
             }
-            if (batch->n >= CY_WALK_BATCH || batch->blen >= CY_WALK_BYTES) {
+            if (batch->n >= CY_WALK_BATCH || batch->blen >= CY_WALK_BYTES ||
+                visited >= CY_WALK_VISIT) {
                 rc = 1;                         /* full: the caller resumes */
                 full = 1;
                 break;
             }
+            visited++;
+            vk = k;
+            vklen = klen;
             const cy_loc *l = cy_art_ref_loc(refs[i]);
             uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, klen) : 0;
             if (exp && exp <= now) continue;
@@ -72,6 +85,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
             if (prc < 0) { rc = prc; full = 1; break; }
         }
     }
+    if (rc == 1 && vk && cy_keylist_push(resume, vk, vklen) < 0) rc = CALYPSO_ENOMEM;
     cy_art_iter_free(&it);
     cy_unlock(&db->kd_lock);
     return rc;
@@ -81,23 +95,23 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
 static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, size_t, void *),
                        void *ctx)
 {
-    cy_keylist batch = { 0 };
+    cy_keylist batch = { 0 }, resume = { 0 };
     uint8_t *last = NULL;
     size_t lastlen = 0, lastcap = 0;
     int rc, more = 1, have_last = 0;
     for (rc = 0; more && !rc;) {
-        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch);
+        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch, &resume);
         if (more < 0) { rc = cy_err(db, more, "walking the keys"); break; }
         for (size_t i = 0; i < batch.n && !rc; i++) {
             size_t klen;
             const uint8_t *k = cy_keylist_at(&batch, i, &klen);
             rc = fn(k, klen, ctx);
         }
-        /* A batch ends early only when it is full, so an empty one means
-         * the walk is over. */
-        if (rc || !more || batch.n == 0) break;
+        /* A batch ends early only when it is full, having visited at
+         * least one key: the next starts after the last one visited. */
+        if (rc || !more || resume.n == 0) break;
         size_t klen;
-        const uint8_t *k = cy_keylist_at(&batch, batch.n - 1, &klen);
+        const uint8_t *k = cy_keylist_at(&resume, 0, &klen);
         if (klen > lastcap) {
             uint8_t *p = cy_realloc(last, klen);
             if (!p) { rc = cy_err(db, CALYPSO_ENOMEM, "walking the keys"); break; }
@@ -110,6 +124,7 @@ static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, si
     }
     cy_free(last);
     cy_keylist_free(&batch);
+    cy_keylist_free(&resume);
     return rc;
 }
 
@@ -126,8 +141,8 @@ static int cy_walk_call_user(const void *k, size_t klen, void *ctx)
 static int cy_walk_check(calypso *db, const void *a, size_t alen, const void *b, size_t blen,
                          int have_fn)
 {
-    if (!db) return CALYPSO_EINVAL;
-    if (db->failed) return cy_err(db, CALYPSO_EIO, "the handle failed to reopen");
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
     if (!have_fn) return cy_err(db, CALYPSO_EINVAL, "callback is NULL");
     if ((!a && alen) || (!b && blen)) return cy_err(db, CALYPSO_EINVAL, "bound is NULL");
     return CALYPSO_OK;

@@ -859,6 +859,80 @@ static void model_check_all(calypso *db, model_key *keys, int64_t now)
     assert_int_equal(st.keys, n);
 }
 
+/* Walks over long runs of expired keys not yet swept: a batch that visits
+ * only expired keys hands back nothing and the walk must go on after it,
+ * in every walk and in a cursor. Runs of 5000 expired keys (several
+ * batches' worth of visits) sit before, between and after live keys. */
+static int walk_collect(const void *k, size_t klen, void *ctx)
+{
+    mu_ref *got = ctx;
+    mu_ref_new(got, k, klen);
+    return 0;
+}
+
+static void test_walks_over_runs_of_expired_keys(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = mu_quiet_opts(1 << 20);
+    calypso *db = mu_open(dir, &o);
+    char k[16];
+    for (int run = 0; run < 3; run++) {
+        for (int i = 0; i < 5000; i++) {
+            int kl = snprintf(k, sizeof k, "k%d-e%05d", run, i);
+            MU_OK(db, calypso_put_ttl(db, k, (size_t)kl, "x", 1, 60 * SEC));
+        }
+        int kl = snprintf(k, sizeof k, "k%d-live", run);
+        MU_OK(db, calypso_put(db, k, (size_t)kl, "v", 1));
+    }
+    for (int i = 0; i < 5000; i++) {
+        int kl = snprintf(k, sizeof k, "k9-e%05d", i);
+        MU_OK(db, calypso_put_ttl(db, k, (size_t)kl, "x", 1, 60 * SEC));
+    }
+    mu_shift(120 * SEC);
+    const char *want[] = { "k0-live", "k1-live", "k2-live" };
+    for (int kind = 0; kind < 3; kind++) {
+        mu_ref got = { 0 };
+        int rc = kind == 0 ? calypso_fold(db, walk_collect, &got)
+               : kind == 1 ? calypso_scan(db, "k", 1, walk_collect, &got)
+                           : calypso_range(db, "a", 1, "z", 1, walk_collect, &got);
+        MU_OK(db, rc);
+        assert_int_equal(got.n, 3);
+        for (size_t i = 0; i < 3; i++) {
+            assert_int_equal(got.e[i].klen, strlen(want[i]));
+            assert_memory_equal(got.e[i].key, want[i], got.e[i].klen);
+        }
+        mu_ref_free(&got);
+    }
+    calypso_cursor *c;
+    MU_OK(db, calypso_cursor_open(db, &c));
+    int n = 0;
+    for (int rc = calypso_cursor_first(c); rc == CALYPSO_OK; rc = calypso_cursor_next(c)) {
+        const void *key;
+        size_t kl;
+        MU_OK(db, calypso_cursor_key(c, &key, &kl));
+        assert_true(n < 3);
+        assert_int_equal(kl, strlen(want[n]));
+        assert_memory_equal(key, want[n], kl);
+        n++;
+    }
+    assert_int_equal(n, 3);
+    for (int rc = calypso_cursor_last(c); rc == CALYPSO_OK; rc = calypso_cursor_prev(c)) {
+        const void *key;
+        size_t kl;
+        MU_OK(db, calypso_cursor_key(c, &key, &kl));
+        assert_true(n > 0);
+        n--;
+        assert_int_equal(kl, strlen(want[n]));
+        assert_memory_equal(key, want[n], kl);
+    }
+    assert_int_equal(n, 0);
+    calypso_cursor_close(c);
+    assert_int_equal(calypso_len(db), 3);
+    mu_close(db);
+    tu_rmrf(dir);
+}
+
 static void test_ttl_model_random(void **state)
 {
     (void)state;
@@ -960,6 +1034,7 @@ int main(void)
         cmocka_unit_test(test_run_gc_cost_is_per_expired_key),
         cmocka_unit_test(test_sweeper_keeps_keydir_bounded),
         cmocka_unit_test(test_sweep_never_keeps_expired_until_run_gc),
+        cmocka_unit_test(test_walks_over_runs_of_expired_keys),
         cmocka_unit_test(test_ttl_model_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
