@@ -148,6 +148,7 @@ static void cy_db_init_locks(calypso *db)
     pthread_mutex_init(&db->bg_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);
+    pthread_mutex_init(&db->exp_mu, NULL);
 }
 
 static void cy_db_destroy_locks(calypso *db)
@@ -158,6 +159,7 @@ static void cy_db_destroy_locks(calypso *db)
     pthread_mutex_destroy(&db->bg_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_mutex_destroy(&db->maint_mu);
+    pthread_mutex_destroy(&db->exp_mu);
     cy_epoch_destroy(&db->epoch);
 }
 
@@ -185,6 +187,7 @@ static int cy_db_stop(calypso *db)
     cy_art_destroy(&db->ttl_by_time);
     cy_dir_unlock(db);
     db->dead = 0;
+    db->exp_asof = db->exp_count = 0;
     db->written_seq = 0;
     __atomic_store_n(&db->synced_seq, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&db->sync_ns, 0, __ATOMIC_RELAXED);

@@ -245,6 +245,10 @@ struct calypso {
     cy_art           ttl_by_key;  /* key -> expiry (in loc.off)              */
     cy_art           ttl_by_time; /* be64(expiry) || key -> nothing          */
     uint64_t         dead;        /* dead bytes over all files               */
+    uint64_t         exp_asof;    /* TTL entries expiring at or before this  */
+    uint64_t         exp_count;   /* ... number exp_count (ttl.c; kd_lock,
+                                     and exp_mu for a shared holder)         */
+    pthread_mutex_t  exp_mu;
 
     cy_epoch         epoch;       /* readers, grace periods, limbo list      */
     cy_ftab         *ftab;        /* the file table (atomic; replaced under

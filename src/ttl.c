@@ -10,6 +10,14 @@
  * Both are guarded by kd_lock with the keydir. An update first adds what it
  * needs (which may fail for memory) and only then removes the old entries
  * (which cannot fail), so a failed update leaves the index as it was.
+ *
+ * How many keys have expired (calypso_len, calypso_stats) is kept, not
+ * counted each time: exp_count is the number of entries with an expiry at
+ * or before exp_asof. Writers (kd_lock exclusive) adjust it as they add
+ * and remove entries on either side of exp_asof; a reader (kd_lock shared,
+ * exp_mu for the update) moves exp_asof up to now by counting only the
+ * entries that expired since. Each entry is counted once as it expires, so
+ * a count costs O(keys expired since the last one), not O(expired keys).
  */
 #include "engine.h"
 
@@ -25,6 +33,13 @@ CY_INTERNAL uint64_t cy_ttl_get(calypso *db, const void *key, size_t klen)
 {
     const cy_loc *l = cy_art_search(&db->ttl_by_key, key, klen);
     return l ? l->off : 0;
+}
+
+/* An entry with this expiry joins (+1) or leaves (-1) the index. kd_lock
+ * exclusive. */
+static void cy_ttl_count_adjust(calypso *db, uint64_t expiry, int delta)
+{
+    if (expiry && expiry <= db->exp_asof) db->exp_count += (uint64_t)(int64_t)delta;
 }
 
 CY_INTERNAL int cy_ttl_set(calypso *db, const void *key, size_t klen, uint64_t expiry)
@@ -46,6 +61,10 @@ CY_INTERNAL int cy_ttl_set(calypso *db, const void *key, size_t klen, uint64_t e
                 cy_ttl_time_key(tk, old, key, klen);
                 cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
             }
+            if (rc >= 0) {
+                cy_ttl_count_adjust(db, expiry, +1);
+                cy_ttl_count_adjust(db, old, -1);
+            }
         }
     }
     if (tk != stackbuf) cy_free(tk);
@@ -56,6 +75,7 @@ CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen)
 {
     cy_loc old;
     if (!cy_art_delete(&db->ttl_by_key, key, klen, &old)) return;
+    cy_ttl_count_adjust(db, old.off, -1);
     uint8_t stackbuf[256];
     uint8_t *tk = klen + 8 <= sizeof stackbuf ? stackbuf : cy_malloc(klen + 8);
     if (!tk) {
@@ -86,13 +106,28 @@ CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen)
     if (tk != stackbuf) cy_free(tk);
 }
 
-/* Walks expired entries in expiry order; fn gets the user key. */
-static int cy_ttl_walk_expired(calypso *db, uint64_t now,
+/* Walks the entries that expire in (after, now], in expiry order; fn gets
+ * the user key. */
+static int cy_ttl_walk_expired(calypso *db, uint64_t after, uint64_t now,
                                int (*fn)(const uint8_t *k, size_t n, void *ctx), void *ctx)
 {
     cy_art_iter it;
     cy_art_iter_init(&it, &db->ttl_by_time);
-    int rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    int rc;
+    if (after == 0) {
+        rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    } else {
+        uint8_t from[8];
+        cy_ttl_time_key(from, after, NULL, 0);
+        rc = cy_art_iter_seek(&it, CY_SEEK_GT, from, 8);
+        /* Keys of expiry `after` itself sort after its 8-byte prefix: */
+        while (rc == 1) {
+            size_t n;
+            const uint8_t *k = cy_art_iter_key(&it, &n);
+            if (n < 8 || memcmp(k, from, 8) != 0) break;
+            rc = cy_art_iter_next(&it);
+        }
+    }
     while (rc == 1) {
         size_t n;
         const uint8_t *k = cy_art_iter_key(&it, &n);
@@ -115,9 +150,21 @@ static int cy_ttl_count_one(const uint8_t *k, size_t n, void *ctx)
 
 CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, uint64_t now)
 {
-    uint64_t n = 0;
-    cy_ttl_walk_expired(db, now, cy_ttl_count_one, &n);
-    return n;
+    pthread_mutex_lock(&db->exp_mu);
+    if (now < db->exp_asof) {
+        /* The clock went back: count from the start again. */
+        db->exp_asof = 0;
+        db->exp_count = 0;
+    }
+    if (now > db->exp_asof) {
+        uint64_t n = 0;
+        cy_ttl_walk_expired(db, db->exp_asof, now, cy_ttl_count_one, &n);
+        db->exp_count += n;
+        db->exp_asof = now;
+    }
+    uint64_t count = db->exp_count;
+    pthread_mutex_unlock(&db->exp_mu);
+    return count;
 }
 
 typedef struct { cy_keylist *out; size_t max; } cy_ttl_collect;
@@ -132,7 +179,7 @@ static int cy_ttl_collect_one(const uint8_t *k, size_t n, void *ctx)
 CY_INTERNAL int cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out)
 {
     cy_ttl_collect c = { out, max };
-    int rc = cy_ttl_walk_expired(db, now, cy_ttl_collect_one, &c);
+    int rc = cy_ttl_walk_expired(db, 0, now, cy_ttl_collect_one, &c);
     return rc == 1 ? CALYPSO_OK : rc;
 }
 

@@ -933,6 +933,50 @@ static void test_walks_over_runs_of_expired_keys(void **state)
     tu_rmrf(dir);
 }
 
+/* calypso_len keeps its count of expired keys rather than walking every
+ * expired key each call: the count must follow expiries, deletes and puts
+ * over expired keys, sweeps, and a clock that goes back. */
+static void test_len_follows_expiry_incrementally(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = mu_quiet_opts(1 << 20);
+    calypso *db = mu_open(dir, &o);
+    char k[16];
+    for (int i = 0; i < 3000; i++) {
+        int kl = snprintf(k, sizeof k, "t%05d", i);
+        /* 1000 keys expire at +10 s, 1000 at +20 s, 1000 never */
+        uint64_t ttl = i < 1000 ? 10 * SEC : i < 2000 ? 20 * SEC : 0;
+        MU_OK(db, ttl ? calypso_put_ttl(db, k, (size_t)kl, "x", 1, ttl)
+                      : calypso_put(db, k, (size_t)kl, "x", 1));
+    }
+    assert_int_equal(calypso_len(db), 3000);
+    mu_shift(15 * SEC);
+    assert_int_equal(calypso_len(db), 2000);
+    assert_int_equal(db->exp_count, 1000);
+    MU_OK(db, calypso_delete(db, "t00000", 6));          /* an expired key */
+    MU_OK(db, calypso_put(db, "t00001", 6, "y", 1));     /* revives one    */
+    MU_OK(db, calypso_put_ttl(db, "t00002", 6, "y", 1, 60 * SEC));
+    MU_OK(db, calypso_delete(db, "t01500", 6));          /* a live TTL key */
+    assert_int_equal(calypso_len(db), 2001);
+    struct calypso_stats st;
+    MU_OK(db, calypso_stats(db, &st));
+    assert_int_equal(st.keys, 2001);
+    mu_shift(10 * SEC);                                  /* +25 s */
+    assert_int_equal(calypso_len(db), 1002);
+    mu_shift(-20 * SEC);                                 /* the clock goes back: +5 s */
+    assert_int_equal(calypso_len(db), 2998);
+    mu_shift(20 * SEC);
+    MU_OK(db, calypso_run_gc(db));
+    assert_int_equal(db->exp_count, 0);
+    assert_int_equal(calypso_len(db), 1002);
+    MU_OK(db, calypso_reopen(db));
+    assert_int_equal(calypso_len(db), 1002);
+    mu_shift(-25 * SEC);
+    mu_close(db);
+    tu_rmrf(dir);
+}
+
 static void test_ttl_model_random(void **state)
 {
     (void)state;
@@ -1035,6 +1079,7 @@ int main(void)
         cmocka_unit_test(test_sweeper_keeps_keydir_bounded),
         cmocka_unit_test(test_sweep_never_keeps_expired_until_run_gc),
         cmocka_unit_test(test_walks_over_runs_of_expired_keys),
+        cmocka_unit_test(test_len_follows_expiry_incrementally),
         cmocka_unit_test(test_ttl_model_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
