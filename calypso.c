@@ -313,8 +313,12 @@ CY_INTERNAL CY_UNUSED int cy_art_verify(const cy_art *t, uint64_t kinds[4]);
 // >> record ------------------------------------------------------------------
 /* The record codec (src/record.c); doc/format.md is the spec. A record is
  *   crc u32le | type u8 | [expiry varint] | klen varint | vlen varint | key | value
- * where crc is the low 32 bits of XXH3-64 over everything after it. */
-enum { CY_REC_PUT = 1, CY_REC_PUT_TTL = 2, CY_REC_DEL = 3 };
+ * where crc is the low 32 bits of XXH3-64 over everything after it. A
+ * batch (CY_REC_BATCH) has no key (klen 0) and its value is the batch's
+ * records, whole, back to back: one checksum covers them all, so a batch
+ * is read back whole or not at all, and each record inside keeps its own
+ * checksum and can be read alone at its offset. */
+enum { CY_REC_PUT = 1, CY_REC_PUT_TTL = 2, CY_REC_DEL = 3, CY_REC_BATCH = 4 };
 #define CY_REC_MAX_HDR 32u   /* crc + type + three varints, rounded up */
 
 typedef struct cy_rec {
@@ -343,6 +347,15 @@ CY_INTERNAL void     cy_put_u32(uint8_t *p, uint32_t v);
 CY_INTERNAL uint32_t cy_get_u32(const uint8_t *p);
 CY_INTERNAL void     cy_put_u64(uint8_t *p, uint64_t v);
 CY_INTERNAL uint64_t cy_get_u64(const uint8_t *p);
+/* Calls fn(r, rec, rel, ctx) for each entry of the verified record `rec`
+ * (parsed as *r): the record itself, or for a batch each record inside it,
+ * parsed, with its offset from the batch's start. Returns the first
+ * non-zero result of fn, or CALYPSO_ECORRUPT when a batch's body does not
+ * parse into whole records (only a crafted file can be like that: the
+ * batch's checksum held). */
+typedef int (*cy_rec_entry_fn)(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx);
+CY_INTERNAL int      cy_rec_entries(const uint8_t *rec, const cy_rec *r, cy_rec_entry_fn fn,
+                                    void *ctx);
 /* Header length of a record with these fields, from its total size (the
  * vlen varint's width is solved for). 0 if no header fits. */
 CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, uint64_t size);
@@ -3198,7 +3211,7 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     r->crc = cy_get_u32(p);
     r->type = p[4];
     r->expiry = 0;
-    if (r->type < CY_REC_PUT || r->type > CY_REC_DEL) return -1;
+    if (r->type < CY_REC_PUT || r->type > CY_REC_BATCH) return -1;
     if (r->type == CY_REC_PUT_TTL) {
         if (!(n = cy_varint_get(q, end, &r->expiry)))
             return end - q >= 10 ? -1 : 0;
@@ -3209,9 +3222,30 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     q += n;
     if (!(n = cy_varint_get(q, end, &r->vlen))) return end - q >= 10 ? -1 : 0;
     q += n;
-    if (r->klen == 0 || r->klen > CY_ART_MAX_KEY || r->vlen > CALYPSO_MAX_VALUE_SIZE) return -1;
+    if ((r->klen == 0) != (r->type == CY_REC_BATCH) || r->klen > CY_ART_MAX_KEY ||
+        r->vlen > CALYPSO_MAX_VALUE_SIZE)
+        return -1;
     r->hdr = (uint32_t)(q - p);
     return 1;
+}
+
+CY_INTERNAL int cy_rec_entries(const uint8_t *rec, const cy_rec *r, cy_rec_entry_fn fn,
+                               void *ctx)
+{
+    if (r->type != CY_REC_BATCH) return fn(r, rec, 0, ctx);
+    uint64_t at = r->hdr, end = r->hdr + r->vlen;
+    if (at == end) return CALYPSO_ECORRUPT;          /* a batch is never empty */
+    while (at < end) {
+        cy_rec s;
+        if (cy_rec_parse(rec + at, (size_t)(end - at), &s) != 1 || s.type == CY_REC_BATCH)
+            return CALYPSO_ECORRUPT;
+        uint64_t size = s.hdr + s.klen + s.vlen;
+        if (size > end - at) return CALYPSO_ECORRUPT;
+        int rc = fn(&s, rec + at, at, ctx);
+        if (rc) return rc;
+        at += size;
+    }
+    return CALYPSO_OK;
 }
 
 CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, uint64_t size)
@@ -5171,7 +5205,7 @@ static int cy_scan_valid_after(cy_scan *s, uint64_t off)
         int64_t got = cy_scan_fill(s, at, CY_REC_MAX_HDR);
         if (got < 6) return 0;
         const uint8_t *p = s->buf + (at - s->buf_off);
-        if (p[4] < CY_REC_PUT || p[4] > CY_REC_DEL) continue;
+        if (p[4] < CY_REC_PUT || p[4] > CY_REC_BATCH) continue;
         cy_rec r;
         if (cy_rec_parse(p, (size_t)got, &r) != 1) continue;
         uint64_t rsize = r.hdr + r.klen + r.vlen;
@@ -5207,7 +5241,19 @@ static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, const 
     return CALYPSO_OK;
 }
 
-/* Replays the records of datafile fid from `off` to its end. */
+typedef struct cy_replay { calypso *db; uint32_t fid; uint64_t off; } cy_replay;
+
+/* Applies one entry of a record at its place in the file. */
+static int cy_replay_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
+{
+    cy_replay *q = ctx;
+    return cy_keydir_apply(q->db, r->type, rec + r->hdr, (size_t)r->klen, r->expiry, q->fid,
+                           q->off + rel, (uint32_t)(r->hdr + r->klen + r->vlen));
+}
+
+/* Replays the records of datafile fid from `off` to its end. A batch is
+ * applied whole: its one checksum covers every record in it, so a batch
+ * torn by a crash fails as one record (the torn-tail rule cuts it off). */
 static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest,
                         uint64_t off)
 {
@@ -5227,9 +5273,13 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
             break;
         }
         uint64_t rsize = r.hdr + r.klen + r.vlen;
-        rc = cy_keydir_apply(db, r.type, p + r.hdr, (size_t)r.klen, r.expiry, fid, off,
-                             (uint32_t)rsize);
-        if (rc) rc = cy_err(db, rc, "loading %s", s.path);
+        cy_replay q = { db, fid, off };
+        rc = cy_rec_entries(p, &r, cy_replay_entry, &q);
+        if (rc == CALYPSO_ECORRUPT)
+            rc = cy_err(db, rc, "%s at offset %llu: a batch whose records do not parse", s.path,
+                        (unsigned long long)off);
+        else if (rc) rc = cy_err(db, rc, "loading %s", s.path);
+        else if (r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);   /* its header */
         off += rsize;
     }
     *size = s.size;
@@ -5562,6 +5612,16 @@ CY_INTERNAL int cy_hint_finish(cy_hint_buf *b, uint64_t data_size)
 // >> writing -------------------------------------------------------------------
 
 /* Reads datafile fid (sealed, synced) and builds its hint in b. */
+typedef struct cy_hint_entry { cy_hint_buf *b; uint64_t off; } cy_hint_entry;
+
+/* One hint entry per record, the records of a batch each with its own. */
+static int cy_hint_add_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
+{
+    cy_hint_entry *q = ctx;
+    return cy_hint_add(q->b, r, rec + r->hdr, q->off + rel, r->hdr + r->klen + r->vlen)
+               ? CALYPSO_ENOMEM : CALYPSO_OK;
+}
+
 static int cy_hint_build(calypso *db, uint32_t fid, cy_hint_buf *b, uint64_t *data_size)
 {
     cy_scan s;
@@ -5580,8 +5640,13 @@ static int cy_hint_build(calypso *db, uint32_t fid, cy_hint_buf *b, uint64_t *da
                         (unsigned long long)off, why);
         } else {
             uint64_t size = r.hdr + r.klen + r.vlen;
-            if (cy_hint_add(b, &r, p + r.hdr, off, size))
+            cy_hint_entry q = { b, off };
+            rc = cy_rec_entries(p, &r, cy_hint_add_entry, &q);
+            if (rc == CALYPSO_ENOMEM)
                 rc = cy_err(db, CALYPSO_ENOMEM, "building the hint of %s", s.path);
+            else if (rc)
+                rc = cy_err(db, rc, "%s at offset %llu: a batch whose records do not parse",
+                            s.path, (unsigned long long)off);
             off += size;
         }
     }
@@ -7851,6 +7916,21 @@ static int cy_merge_note_expired(cy_merge *m, const uint8_t *key, size_t klen, u
     return CALYPSO_OK;
 }
 
+typedef struct cy_merge_entry { cy_merge *m; uint32_t fid; uint64_t off; } cy_merge_entry;
+
+/* Copies one record (or one record of a batch) if the keydir still points
+ * at it. Batches are not kept as batches: every record of a batch was
+ * applied, so each live one is copied alone. */
+static int cy_merge_copy_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
+{
+    cy_merge_entry *q = ctx;
+    uint64_t size = r->hdr + r->klen + r->vlen, at = q->off + rel;
+    if (!cy_merge_is_live(q->m, r, rec + r->hdr, q->fid, at)) return CALYPSO_OK;
+    if (r->expiry && r->expiry <= q->m->now)
+        return cy_merge_note_expired(q->m, rec + r->hdr, (size_t)r->klen, q->fid, at, size);
+    return cy_merge_emit(q->m, r, rec, size, q->fid, at);
+}
+
 /* Copies the live records of one input datafile, in file order. */
 static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
 {
@@ -7872,12 +7952,11 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
             break;
         }
         uint64_t rsize = r.hdr + r.klen + r.vlen;
-        if (cy_merge_is_live(m, &r, p + r.hdr, fid, off)) {
-            if (r.expiry && r.expiry <= m->now)
-                rc = cy_merge_note_expired(m, p + r.hdr, (size_t)r.klen, fid, off, rsize);
-            else
-                rc = cy_merge_emit(m, &r, p, rsize, fid, off);
-        }
+        cy_merge_entry q = { m, fid, off };
+        rc = cy_rec_entries(p, &r, cy_merge_copy_entry, &q);
+        if (rc == CALYPSO_ECORRUPT)
+            rc = cy_err(db, rc, "%s at offset %llu: a batch whose records do not parse; merge "
+                        "abandoned", s.path, (unsigned long long)off);
         off += rsize;
     }
     cy_scan_close(&s);

@@ -235,6 +235,16 @@ CY_INTERNAL int cy_hint_finish(cy_hint_buf *b, uint64_t data_size)
 // >> writing -------------------------------------------------------------------
 
 /* Reads datafile fid (sealed, synced) and builds its hint in b. */
+typedef struct cy_hint_entry { cy_hint_buf *b; uint64_t off; } cy_hint_entry;
+
+/* One hint entry per record, the records of a batch each with its own. */
+static int cy_hint_add_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
+{
+    cy_hint_entry *q = ctx;
+    return cy_hint_add(q->b, r, rec + r->hdr, q->off + rel, r->hdr + r->klen + r->vlen)
+               ? CALYPSO_ENOMEM : CALYPSO_OK;
+}
+
 static int cy_hint_build(calypso *db, uint32_t fid, cy_hint_buf *b, uint64_t *data_size)
 {
     cy_scan s;
@@ -253,8 +263,13 @@ static int cy_hint_build(calypso *db, uint32_t fid, cy_hint_buf *b, uint64_t *da
                         (unsigned long long)off, why);
         } else {
             uint64_t size = r.hdr + r.klen + r.vlen;
-            if (cy_hint_add(b, &r, p + r.hdr, off, size))
+            cy_hint_entry q = { b, off };
+            rc = cy_rec_entries(p, &r, cy_hint_add_entry, &q);
+            if (rc == CALYPSO_ENOMEM)
                 rc = cy_err(db, CALYPSO_ENOMEM, "building the hint of %s", s.path);
+            else if (rc)
+                rc = cy_err(db, rc, "%s at offset %llu: a batch whose records do not parse",
+                            s.path, (unsigned long long)off);
             off += size;
         }
     }

@@ -292,8 +292,12 @@ CY_INTERNAL CY_UNUSED int cy_art_verify(const cy_art *t, uint64_t kinds[4]);
 // >> record ------------------------------------------------------------------
 /* The record codec (src/record.c); doc/format.md is the spec. A record is
  *   crc u32le | type u8 | [expiry varint] | klen varint | vlen varint | key | value
- * where crc is the low 32 bits of XXH3-64 over everything after it. */
-enum { CY_REC_PUT = 1, CY_REC_PUT_TTL = 2, CY_REC_DEL = 3 };
+ * where crc is the low 32 bits of XXH3-64 over everything after it. A
+ * batch (CY_REC_BATCH) has no key (klen 0) and its value is the batch's
+ * records, whole, back to back: one checksum covers them all, so a batch
+ * is read back whole or not at all, and each record inside keeps its own
+ * checksum and can be read alone at its offset. */
+enum { CY_REC_PUT = 1, CY_REC_PUT_TTL = 2, CY_REC_DEL = 3, CY_REC_BATCH = 4 };
 #define CY_REC_MAX_HDR 32u   /* crc + type + three varints, rounded up */
 
 typedef struct cy_rec {
@@ -322,6 +326,15 @@ CY_INTERNAL void     cy_put_u32(uint8_t *p, uint32_t v);
 CY_INTERNAL uint32_t cy_get_u32(const uint8_t *p);
 CY_INTERNAL void     cy_put_u64(uint8_t *p, uint64_t v);
 CY_INTERNAL uint64_t cy_get_u64(const uint8_t *p);
+/* Calls fn(r, rec, rel, ctx) for each entry of the verified record `rec`
+ * (parsed as *r): the record itself, or for a batch each record inside it,
+ * parsed, with its offset from the batch's start. Returns the first
+ * non-zero result of fn, or CALYPSO_ECORRUPT when a batch's body does not
+ * parse into whole records (only a crafted file can be like that: the
+ * batch's checksum held). */
+typedef int (*cy_rec_entry_fn)(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx);
+CY_INTERNAL int      cy_rec_entries(const uint8_t *rec, const cy_rec *r, cy_rec_entry_fn fn,
+                                    void *ctx);
 /* Header length of a record with these fields, from its total size (the
  * vlen varint's width is solved for). 0 if no header fits. */
 CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, uint64_t size);

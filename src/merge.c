@@ -385,6 +385,21 @@ static int cy_merge_note_expired(cy_merge *m, const uint8_t *key, size_t klen, u
     return CALYPSO_OK;
 }
 
+typedef struct cy_merge_entry { cy_merge *m; uint32_t fid; uint64_t off; } cy_merge_entry;
+
+/* Copies one record (or one record of a batch) if the keydir still points
+ * at it. Batches are not kept as batches: every record of a batch was
+ * applied, so each live one is copied alone. */
+static int cy_merge_copy_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
+{
+    cy_merge_entry *q = ctx;
+    uint64_t size = r->hdr + r->klen + r->vlen, at = q->off + rel;
+    if (!cy_merge_is_live(q->m, r, rec + r->hdr, q->fid, at)) return CALYPSO_OK;
+    if (r->expiry && r->expiry <= q->m->now)
+        return cy_merge_note_expired(q->m, rec + r->hdr, (size_t)r->klen, q->fid, at, size);
+    return cy_merge_emit(q->m, r, rec, size, q->fid, at);
+}
+
 /* Copies the live records of one input datafile, in file order. */
 static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
 {
@@ -406,12 +421,11 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
             break;
         }
         uint64_t rsize = r.hdr + r.klen + r.vlen;
-        if (cy_merge_is_live(m, &r, p + r.hdr, fid, off)) {
-            if (r.expiry && r.expiry <= m->now)
-                rc = cy_merge_note_expired(m, p + r.hdr, (size_t)r.klen, fid, off, rsize);
-            else
-                rc = cy_merge_emit(m, &r, p, rsize, fid, off);
-        }
+        cy_merge_entry q = { m, fid, off };
+        rc = cy_rec_entries(p, &r, cy_merge_copy_entry, &q);
+        if (rc == CALYPSO_ECORRUPT)
+            rc = cy_err(db, rc, "%s at offset %llu: a batch whose records do not parse; merge "
+                        "abandoned", s.path, (unsigned long long)off);
         off += rsize;
     }
     cy_scan_close(&s);

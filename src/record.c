@@ -105,7 +105,7 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     r->crc = cy_get_u32(p);
     r->type = p[4];
     r->expiry = 0;
-    if (r->type < CY_REC_PUT || r->type > CY_REC_DEL) return -1;
+    if (r->type < CY_REC_PUT || r->type > CY_REC_BATCH) return -1;
     if (r->type == CY_REC_PUT_TTL) {
         if (!(n = cy_varint_get(q, end, &r->expiry)))
             return end - q >= 10 ? -1 : 0;
@@ -116,9 +116,30 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     q += n;
     if (!(n = cy_varint_get(q, end, &r->vlen))) return end - q >= 10 ? -1 : 0;
     q += n;
-    if (r->klen == 0 || r->klen > CY_ART_MAX_KEY || r->vlen > CALYPSO_MAX_VALUE_SIZE) return -1;
+    if ((r->klen == 0) != (r->type == CY_REC_BATCH) || r->klen > CY_ART_MAX_KEY ||
+        r->vlen > CALYPSO_MAX_VALUE_SIZE)
+        return -1;
     r->hdr = (uint32_t)(q - p);
     return 1;
+}
+
+CY_INTERNAL int cy_rec_entries(const uint8_t *rec, const cy_rec *r, cy_rec_entry_fn fn,
+                               void *ctx)
+{
+    if (r->type != CY_REC_BATCH) return fn(r, rec, 0, ctx);
+    uint64_t at = r->hdr, end = r->hdr + r->vlen;
+    if (at == end) return CALYPSO_ECORRUPT;          /* a batch is never empty */
+    while (at < end) {
+        cy_rec s;
+        if (cy_rec_parse(rec + at, (size_t)(end - at), &s) != 1 || s.type == CY_REC_BATCH)
+            return CALYPSO_ECORRUPT;
+        uint64_t size = s.hdr + s.klen + s.vlen;
+        if (size > end - at) return CALYPSO_ECORRUPT;
+        int rc = fn(&s, rec + at, at, ctx);
+        if (rc) return rc;
+        at += size;
+    }
+    return CALYPSO_OK;
 }
 
 CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, uint64_t size)

@@ -84,7 +84,7 @@ static int cy_scan_valid_after(cy_scan *s, uint64_t off)
         int64_t got = cy_scan_fill(s, at, CY_REC_MAX_HDR);
         if (got < 6) return 0;
         const uint8_t *p = s->buf + (at - s->buf_off);
-        if (p[4] < CY_REC_PUT || p[4] > CY_REC_DEL) continue;
+        if (p[4] < CY_REC_PUT || p[4] > CY_REC_BATCH) continue;
         cy_rec r;
         if (cy_rec_parse(p, (size_t)got, &r) != 1) continue;
         uint64_t rsize = r.hdr + r.klen + r.vlen;
@@ -120,7 +120,19 @@ static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, const 
     return CALYPSO_OK;
 }
 
-/* Replays the records of datafile fid from `off` to its end. */
+typedef struct cy_replay { calypso *db; uint32_t fid; uint64_t off; } cy_replay;
+
+/* Applies one entry of a record at its place in the file. */
+static int cy_replay_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
+{
+    cy_replay *q = ctx;
+    return cy_keydir_apply(q->db, r->type, rec + r->hdr, (size_t)r->klen, r->expiry, q->fid,
+                           q->off + rel, (uint32_t)(r->hdr + r->klen + r->vlen));
+}
+
+/* Replays the records of datafile fid from `off` to its end. A batch is
+ * applied whole: its one checksum covers every record in it, so a batch
+ * torn by a crash fails as one record (the torn-tail rule cuts it off). */
 static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest,
                         uint64_t off)
 {
@@ -140,9 +152,13 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
             break;
         }
         uint64_t rsize = r.hdr + r.klen + r.vlen;
-        rc = cy_keydir_apply(db, r.type, p + r.hdr, (size_t)r.klen, r.expiry, fid, off,
-                             (uint32_t)rsize);
-        if (rc) rc = cy_err(db, rc, "loading %s", s.path);
+        cy_replay q = { db, fid, off };
+        rc = cy_rec_entries(p, &r, cy_replay_entry, &q);
+        if (rc == CALYPSO_ECORRUPT)
+            rc = cy_err(db, rc, "%s at offset %llu: a batch whose records do not parse", s.path,
+                        (unsigned long long)off);
+        else if (rc) rc = cy_err(db, rc, "loading %s", s.path);
+        else if (r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);   /* its header */
         off += rsize;
     }
     *size = s.size;
