@@ -142,6 +142,7 @@ static int cy_db_stop(calypso *db)
         cy_file *a = db->active;
         if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write(db, a->fid);
     }
+    cy_wm_close(db);
     cy_files_close_all(db);
     cy_art_destroy(&db->keydir);
     cy_art_destroy(&db->ttl_by_key);
@@ -183,7 +184,7 @@ static int cy_db_start(calypso *db)
         cy_db_stop(db);
         return rc;
     }
-    if (db->note[0]) cy_err(db, CALYPSO_OK, "auto-recovery %s", db->note);
+    if (db->note[0]) cy_err(db, CALYPSO_OK, "%s", db->note);
     return CALYPSO_OK;
 }
 
@@ -376,6 +377,7 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         __atomic_store_n(&db->durable_batch, 0, __ATOMIC_RELAXED);   /* all in this sync */
         int fd = db->active ? db->active->fd : -1;
         uint32_t fid = db->active ? db->active->fid : 0;
+        uint64_t end = db->active ? db->active->size : 0;
         pthread_mutex_unlock(&db->write_mu);
         uint64_t t0 = cy_db_mono_ns();
         int err = fd >= 0 ? cy_os_fdatasync(fd) : 0;
@@ -393,6 +395,8 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
             __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
         } else if (target > db->synced_seq) {
             __atomic_store_n(&db->synced_seq, target, __ATOMIC_RELEASE);
+            __atomic_store_n(&db->synced_fid, fid, __ATOMIC_RELAXED);
+            __atomic_store_n(&db->synced_off, end, __ATOMIC_RELAXED);
         }
         pthread_cond_broadcast(&db->sync_cv);
     }

@@ -11,6 +11,12 @@
  *   flipped byte in the middle of the newest file is damage, not a torn
  *   tail; a flipped byte under a valid hint surfaces as CALYPSO_ECHECKSUM
  *   on get;
+ * - the synced-up-to watermark (WATERMARK): damage in the newest file
+ *   below it is CALYPSO_ECORRUPT, at or past it a torn tail cut and
+ *   reported (valid records after it or not), at the record on each side
+ *   of it; a newest file shorter than it, or missing, is CALYPSO_ECORRUPT;
+ *   auto_recovery lowers it; a damaged slot falls back to the other, two
+ *   damaged slots are CALYPSO_ECORRUPT; it follows syncs without a close;
  * - damaged, truncated, emptied or missing hint files: open falls back to
  *   the datafiles and loses nothing;
  * - under SYNC_ALWAYS, the zeros written ahead of the active file's data
@@ -134,6 +140,24 @@ static int64_t newest_size(const char *dir, unsigned *fid)
     return s < 0 ? 0 : s;
 }
 
+/* The WATERMARK file (what syncs covered, a lower bound) as it is now:
+ * restored later, it makes the writes made since look unsynced, as they
+ * are when a crash comes before their sync. */
+static char *wm_save(const char *dir, size_t *len)
+{
+    char path[1024];
+    eu_path(path, sizeof path, dir, "WATERMARK");
+    assert_true(eu_exists(path));
+    return eu_read_file(path, len);
+}
+
+static void wm_restore(const char *dir, const char *saved, size_t len)
+{
+    char path[1024];
+    eu_path(path, sizeof path, dir, "WATERMARK");
+    eu_write_file(path, saved, len);
+}
+
 // >> torn tail ---------------------------------------------------------------
 
 enum { LAST_PUT, LAST_PUT_TTL, LAST_DELETE };
@@ -158,6 +182,10 @@ static void torn_tail_case(int last_kind, int many_files, int step)
         if (pos[i].off >= 0) hdr = pos[i].end - pos[i].off - KLEN - VLEN;
     assert_true(hdr > 0 && hdr <= 32);
     assert_int_equal(pos[N - 2].end, s0);
+    /* The last record is written after this, and its sync is lost: the
+     * watermark says s0. */
+    size_t wm_len;
+    char *wm_s0 = wm_save(dir, &wm_len);
     db = eu_open(dir, &o);
     char k[KLEN];
     uint8_t v[VLEN];
@@ -177,6 +205,8 @@ static void torn_tail_case(int last_kind, int many_files, int step)
     assert_true(s1 > s0);
     if (last_kind != LAST_DELETE) assert_true(s1 - s0 > KLEN + VLEN);
     if (many_files) assert_true(fid > 1);
+    wm_restore(dir, wm_s0, wm_len);
+    free(wm_s0);
     eu_copy_dir(dir, pristine);
 
     char path[1024];
@@ -422,15 +452,25 @@ static void test_flipped_byte_newest_file_middle(void **state)
     char offs[32];
     snprintf(offs, sizeof offs, "%lld", (long long)pos[10].off);
     assert_non_null(strstr(calypso_errmsg(NULL), offs));
-    /* A flipped byte in the last record is indistinguishable from a torn
-     * write: cut off. */
+    /* The last record too: close synced it, and the watermark says so. */
     eu_flip_byte(data, pos[10].end - 1, 0x01);
     eu_flip_byte(data, pos[19].end - VLEN - 3, 0x04);   /* in its key */
+    db = (calypso *)&db;
+    EU_RC(NULL, CALYPSO_ECORRUPT, calypso_open(dir, NULL, &db));
+    snprintf(offs, sizeof offs, "%lld", (long long)pos[19].off);
+    assert_non_null(strstr(calypso_errmsg(NULL), offs));
+    /* A database without WATERMARK (as an older release wrote it) cannot
+     * tell: a flipped byte in the last record is indistinguishable from a
+     * torn write, and cut off. */
+    char wm[1024];
+    eu_path(wm, sizeof wm, dir, "WATERMARK");
+    assert_int_equal(unlink(wm), 0);
     db = eu_open(dir, NULL);
     for (int i = 0; i < 19; i++) expect_i(db, i, 1);
     expect_absent_i(db, 19);
     eu_close(db);
     assert_int_equal(eu_file_size(data), pos[19].off);
+    assert_true(eu_exists(wm));      /* the writable open made one */
     tu_rmrf(dir);
 }
 
