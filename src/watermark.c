@@ -178,15 +178,16 @@ CY_INTERNAL int cy_wm_check(calypso *db, uint32_t fid, uint64_t size)
     cy_wm *w = db->wm;
     if (!w || !w->present || w->off == 0 || w->fid < fid) return CALYPSO_OK;
     if (w->fid == fid && size >= w->off) return CALYPSO_OK;
-    char path[4096];
+    char path[4096], what[4200];
     cy_dir_data_path(db, w->fid, path, sizeof path);
-    const char *what = w->fid == fid ? "holds fewer bytes than" : "is missing, but";
-    if (!db->opt.auto_recovery)
-        return cy_err(db, CALYPSO_ECORRUPT, "%s %s a sync covered (%llu bytes of it; it has %llu)",
-                      path, what, (unsigned long long)w->off,
-                      (unsigned long long)(w->fid == fid ? size : 0));
-    cy_wm_note(db, "auto-recovery went on although %s %s a sync covered (%llu bytes)", path,
-               what, (unsigned long long)w->off);
+    if (w->fid == fid)
+        snprintf(what, sizeof what, "%s holds %llu bytes, fewer than the %llu a sync covered",
+                 path, (unsigned long long)size, (unsigned long long)w->off);
+    else
+        snprintf(what, sizeof what, "%s is missing, though a sync covered %llu bytes of it",
+                 path, (unsigned long long)w->off);
+    if (!db->opt.auto_recovery) return cy_err(db, CALYPSO_ECORRUPT, "%s", what);
+    cy_wm_note(db, "auto-recovery went on although %s", what);
     w->rewrite = 1;
     return CALYPSO_OK;
 }
