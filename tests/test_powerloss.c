@@ -4,9 +4,10 @@
  * SQLite's crash tests.
  *
  * First the simulator itself: what a crash keeps and loses of a file's
- * unsynced bytes (DROP, ZERO, TORN, GARBLE), of creations, renames and
- * removals whose directory was not synced, and that the table is frozen
- * afterwards.
+ * unsynced bytes (DROP, ZERO, TORN, GARBLE, and PAGES: any subset of the
+ * unsynced pages, written with pwrite or through a mapping), of creations,
+ * renames and removals whose directory was not synced, and that the table
+ * is frozen afterwards.
  *
  * Then the engine: a seeded workload under CALYPSO_SYNC_ALWAYS (puts,
  * overwrites, deletes, puts with long TTLs, rotations into 4 KiB datafiles,
@@ -24,6 +25,13 @@
  * CALYPSO_ECORRUPT (that is damage, per the torn-tail rule of
  * doc/format.md); the test then requires that open with auto_recovery
  * loses nothing acknowledged.
+ *
+ * Then out-of-order write-back: a page lost in the middle of the active
+ * file after a sync (open cuts it there and reports it; every synced write
+ * stays), and PAGES crashes under SYNC_NONE and SYNC_INTERVAL with syncs,
+ * reopens and merges between writes: open always succeeds without
+ * auto_recovery and shows the state after a prefix of the operations that
+ * holds every one a sync covered.
  *
  * CALYPSO_SEED replays a run; CALYPSO_TEST_SCALE (percent) scales it.
  */
