@@ -182,7 +182,12 @@ CY_INTERNAL void     cy_os_count_reset(void);
  *     `mode` says: DROP (back to the synced bytes), ZERO (the unsynced
  *     length stays but reads as zeros), TORN (a random prefix of the
  *     unsynced bytes survives, the rest is cut), GARBLE (a random prefix
- *     survives, the rest up to the current length is random bytes);
+ *     survives, the rest up to the current length is random bytes), PAGES
+ *     (any subset: each 4 KiB page changed since the sync, whether written
+ *     with pwrite or through a mapping with cy_os_map_write, independently
+ *     holds its new bytes or its synced ones, zeros past the synced
+ *     length, as a kernel writing dirty pages back in any order leaves
+ *     them; the file's length is the new one or the synced one);
  *   - freezes the table: every later call fails with EIO (close still
  *     releases its descriptor), as if the machine were off, so a handle
  *     open at the crash can be closed without touching the disk.
@@ -193,8 +198,8 @@ CY_INTERNAL void     cy_os_count_reset(void);
  * the engine in a child process and checks the directory from the parent.
  * end forgets everything and thaws the table. Tracking serializes the
  * table's calls; it is for tests only. */
-enum { CY_OS_PL_DROP, CY_OS_PL_ZERO, CY_OS_PL_TORN, CY_OS_PL_GARBLE, CY_OS_PL__COUNT,
-       CY_OS_PL_EXIT = 0x100 };
+enum { CY_OS_PL_DROP, CY_OS_PL_ZERO, CY_OS_PL_TORN, CY_OS_PL_GARBLE, CY_OS_PL_PAGES,
+       CY_OS_PL__COUNT, CY_OS_PL_EXIT = 0x100 };
 CY_INTERNAL void     cy_os_powerloss_begin(void);
 CY_INTERNAL void     cy_os_powerloss_crash(int mode, uint64_t seed);
 CY_INTERNAL void     cy_os_powerloss_crash_at(uint64_t nth, int mode, uint64_t seed);
@@ -1192,12 +1197,45 @@ static void cy_os_pl_undo(cy_os_pl_op *op)
     }
 }
 
+/* PAGES: each 4 KiB page of [lo, end) is one write-back, done or not, in
+ * no order: it holds its new bytes, or what it held at the last sync
+ * (zeros past the synced length). The size change since the sync (an
+ * extension by fallocate or by writing past the end, or a cut) reached the
+ * disk or did not, independently too. Each page survives with a
+ * probability drawn per crash, so that some crashes lose most pages and
+ * others few. */
+#define CY_OS_PL_PAGE 4096u
+
+static int cy_os_pl_rewind_pages(cy_os_pl_file *f, int fd, uint64_t cur, uint64_t lo)
+{
+    uint64_t base = f->synced_len;
+    uint64_t len = cur != base && (cy_os_pl_rand() & 1) ? base : cur;
+    uint64_t keep_in_8 = 1 + cy_os_pl_rand() % 7;
+    uint8_t page[CY_OS_PL_PAGE];
+    int rc = 0;
+    for (uint64_t p = lo - lo % CY_OS_PL_PAGE; p < len; p += CY_OS_PL_PAGE) {
+        size_t n = len - p < CY_OS_PL_PAGE ? (size_t)(len - p) : CY_OS_PL_PAGE;
+        int keep = cy_os_pl_rand() % 8 < keep_in_8;
+        /* Start from the synced bytes, zeros past them... */
+        memset(page, 0, n);
+        if (p < base) memcpy(page, f->synced + p, base - p < n ? (size_t)(base - p) : n);
+        /* ...and take the new ones of a page that reached the disk. */
+        if (keep && p < cur) {
+            size_t m = cur - p < n ? (size_t)(cur - p) : n;
+            if (cy_os_raw_pread(fd, page, m, p) != (int64_t)m) rc = -1;
+        }
+        rc |= cy_os_raw_pwrite(fd, page, n, p);
+    }
+    return rc | ftruncate(fd, (off_t)len);
+}
+
 /* Rewinds a file changed since its last sync, as the crash mode says. The
  * changed range is [lo, hi): lo the lowest offset touched since the sync,
  * hi the end of the bytes written (or the synced length, if more). TORN and
  * GARBLE keep the new bytes of a random prefix [lo, keep) of it (writes
  * reach the disk in order); past keep, TORN has the old bytes back (or the
- * file ends there) and GARBLE has random bytes up to hi. */
+ * file ends there) and GARBLE has random bytes up to hi. PAGES keeps a
+ * random subset of the pages from lo on (cy_os_pl_rewind_pages). */
 static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
 {
     if (f->dirty_lo == UINT64_MAX || !f->path || !cy_os_pl_is(f->path, f->dev, f->ino)) return;
@@ -1213,6 +1251,12 @@ static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
     uint64_t hi = f->dirty_hi > base ? f->dirty_hi : base;
     if (hi > cur) hi = cur > base ? cur : base;
     if (hi < lo) hi = lo;
+    if (mode == CY_OS_PL_PAGES) {
+        if (cy_os_pl_rewind_pages(f, fd, cur, lo))
+            fprintf(stderr, "calypso powerloss: could not rewind %s\n", f->path);
+        close(fd);
+        return;
+    }
     uint64_t keep = lo;
     if (mode == CY_OS_PL_TORN || mode == CY_OS_PL_GARBLE) {
         keep = lo + cy_os_pl_rand() % (hi - lo + 1);
@@ -3558,6 +3602,9 @@ struct calypso {
     uint32_t         durable_batch;     /* durable appends the next sync
                                            will cover (written under write_mu) */
     uint32_t         durable_group;     /* writers the last sync covered    */
+    uint32_t         synced_fid;  /* a successful fdatasync covered [0, synced_off) */
+    uint64_t         synced_off;  /* of synced_fid: both stored under sync_mu (atomically) */
+    struct cy_wm    *wm;          /* its durable copy (watermark.c)          */
 
     pthread_t        bg;
     int              bg_started;
@@ -3608,6 +3655,28 @@ CY_INTERNAL int  cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n,
 /* Writes path atomically: tmp file, fdatasync, rename, directory fsync. */
 CY_INTERNAL int  cy_dir_write_file(calypso *db, const char *dir, const char *name,
                                    const void *data, size_t len);
+
+// >> synced-up-to watermark (watermark.c) -----------------------------------------
+typedef struct cy_wm cy_wm;
+#define CY_WM_INTERVAL_MS 250u           /* persisted at most this often   */
+#define CY_WM_NONE UINT64_MAX            /* no WATERMARK: the older rule   */
+#define CY_WM_ALL  (UINT64_MAX - 1)      /* the whole file was synced      */
+/* At open, before replay: reads WATERMARK (absent: the older rule). */
+CY_INTERNAL int      cy_wm_load(calypso *db);
+/* Bytes of the newest regular datafile fid a sync is known to have covered. */
+CY_INTERNAL uint64_t cy_wm_limit(calypso *db, uint32_t fid);
+/* After replay: CALYPSO_ECORRUPT when the newest file (fid, size) lacks
+ * bytes the watermark says were synced. */
+CY_INTERNAL int      cy_wm_check(calypso *db, uint32_t fid, uint64_t size);
+/* Writable open, after replay: writes WATERMARK if missing or now too high. */
+CY_INTERNAL int      cy_wm_open(calypso *db, uint32_t fid, uint64_t size);
+/* Writes (synced_fid, synced_off) if it moved; `limited`: not more often
+ * than every CY_WM_INTERVAL_MS (the background thread). */
+CY_INTERNAL void     cy_wm_persist(calypso *db, int limited);
+/* At close, after the final sync: persists, then frees. */
+CY_INTERNAL void     cy_wm_close(calypso *db);
+/* Test hook: the interval of limited persists. */
+CY_INTERNAL void     cy_wm_set_interval(uint32_t ms);
 
 // >> file table (files.c) --------------------------------------------------------
 /* The current table. Inside an epoch, or with write_mu held (it is only
@@ -4144,6 +4213,272 @@ CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t *
     *n = l.n;
     *has_hint = l.hint;
     return CALYPSO_OK;
+}
+/* >> src/watermark.c */
+/*
+ * watermark.c: the durable "synced up to" watermark, the file WATERMARK.
+ *
+ * It holds a lower bound (fid, off) of what a successful fdatasync of the
+ * active datafile covered: bytes [0, off) of datafile fid, and all of every
+ * regular datafile with a lower id (rotation syncs a file whole before it
+ * seals it). Open uses it to tell the two kinds of damage in the newest
+ * datafile apart (doc/format.md, "The torn-tail rule"): past the watermark
+ * it is what a power loss leaves of writes no sync covered (the kernel
+ * writes a shared mapping's dirty pages back in any order, so a hole can
+ * sit before pages that did reach the disk), and the file is cut there;
+ * below it, synced data was damaged, which is CALYPSO_ECORRUPT.
+ *
+ * The write path never pays for it. The two places that see an fdatasync
+ * of the active file succeed (group commit in db.c, rotation in files.c)
+ * only store db->synced_fid and db->synced_off, under sync_mu. This module
+ * writes that pair to disk from the background thread, at most every
+ * CY_WM_INTERVAL_MS and only when it moved, and at close after the final
+ * sync. So the file lags behind the truth, which a lower bound may: damage
+ * between the two counts as a torn tail.
+ *
+ * The file is two 32-byte slots, at offsets 0 and 512, updated in place:
+ * each write goes to the slot not holding the newest value, then one
+ * fdatasync; a write torn by a crash spoils that slot only, and open takes
+ * the valid slot with the higher sequence number. The file is created
+ * whole and atomically (cy_dir_write_file) at the first writable open, so
+ * that a database this release has opened always has one; a database
+ * without it (written by an earlier release, and not yet opened for
+ * writing by this one) opens by the older rule.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define CY_WM_NAME     "WATERMARK"
+#define CY_WM_MAGIC    "CYWMARK1"
+#define CY_WM_SLOT     32u        /* bytes of one slot                        */
+#define CY_WM_STRIDE   512u       /* slot i at i * 512: separate sectors      */
+#define CY_WM_FILE     1024u
+
+struct cy_wm {
+    int      present;     /* open found a WATERMARK (or must write one)     */
+    int      rewrite;     /* open lowered or replaced it: write it whole    */
+    uint32_t fid;         /* the value on disk                              */
+    uint64_t off;
+    uint64_t seq;         /* sequence number of the slot holding it         */
+    uint32_t slot;        /* which slot that is: the next write takes the
+                             other                                          */
+    int      fd;          /* writable handle: the file, kept open; else -1  */
+    uint64_t last_ns;     /* monotonic time of the last write               */
+};
+
+static uint32_t cy_wm_interval_ms = CY_WM_INTERVAL_MS;
+
+CY_INTERNAL void cy_wm_set_interval(uint32_t ms)
+{
+    __atomic_store_n(&cy_wm_interval_ms, ms, __ATOMIC_RELAXED);
+}
+
+static uint64_t cy_wm_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void cy_wm_path(const calypso *db, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/" CY_WM_NAME, db->path);
+}
+
+// >> slots ----------------------------------------------------------------------
+
+/* magic[8] | seq u64 | fid u32 | off u64 | crc u32 (of the 28 bytes before) */
+static void cy_wm_encode(uint8_t *p, uint64_t seq, uint32_t fid, uint64_t off)
+{
+    memcpy(p, CY_WM_MAGIC, 8);
+    cy_put_u64(p + 8, seq);
+    cy_put_u32(p + 16, fid);
+    cy_put_u64(p + 20, off);
+    cy_put_u32(p + 28, cy_crc(p, 28, NULL, 0));
+}
+
+/* 1 when the slot at p holds a valid value. */
+static int cy_wm_decode(const uint8_t *p, uint64_t *seq, uint32_t *fid, uint64_t *off)
+{
+    if (memcmp(p, CY_WM_MAGIC, 8) != 0 || cy_get_u32(p + 28) != cy_crc(p, 28, NULL, 0))
+        return 0;
+    *seq = cy_get_u64(p + 8);
+    *fid = cy_get_u32(p + 16);
+    *off = cy_get_u64(p + 20);
+    return 1;
+}
+
+/* Appends to the note open reports through calypso_errmsg. */
+static void cy_wm_note(calypso *db, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void cy_wm_note(calypso *db, const char *fmt, ...)
+{
+    size_t used = strlen(db->note);
+    if (used && used + 2 < sizeof db->note) {
+        memcpy(db->note + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->note + used, sizeof db->note - used, fmt, ap);
+    va_end(ap);
+}
+
+// >> open --------------------------------------------------------------------------
+
+CY_INTERNAL int cy_wm_load(calypso *db)
+{
+    cy_wm *w = cy_calloc(1, sizeof *w);
+    if (!w) return cy_err(db, CALYPSO_ENOMEM, "allocating the watermark");
+    w->fd = -1;
+    db->wm = w;
+    __atomic_store_n(&db->synced_fid, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->synced_off, 0, __ATOMIC_RELAXED);
+    char path[4096];
+    cy_wm_path(db, path, sizeof path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd == -ENOENT) return CALYPSO_OK;      /* the older rule applies */
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    uint8_t buf[CY_WM_FILE];
+    memset(buf, 0, sizeof buf);
+    int64_t got = cy_os_pread(fd, buf, sizeof buf, 0);
+    cy_os_close(fd);
+    if (got < 0) return cy_err_errno(db, (int)got, "read", path);
+    w->present = 1;
+    int found = 0;
+    for (uint32_t i = 0; i < 2; i++) {
+        uint64_t seq, off;
+        uint32_t fid;
+        if (!cy_wm_decode(buf + i * CY_WM_STRIDE, &seq, &fid, &off)) continue;
+        if (found && seq <= w->seq) continue;
+        found = 1;
+        w->slot = i;
+        w->seq = seq;
+        w->fid = fid;
+        w->off = off;
+    }
+    if (!found) {
+        if (!db->opt.auto_recovery)
+            return cy_err(db, CALYPSO_ECORRUPT, "%s: neither slot holds a valid watermark",
+                          path);
+        /* Nothing is known to be synced: every damage in the newest
+         * datafile is then cut as a torn tail. */
+        cy_wm_note(db, "auto-recovery ignored " CY_WM_NAME ", whose slots are both damaged");
+        w->rewrite = 1;
+    }
+    __atomic_store_n(&db->synced_fid, w->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->synced_off, w->off, __ATOMIC_RELAXED);
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL uint64_t cy_wm_limit(calypso *db, uint32_t fid)
+{
+    cy_wm *w = db->wm;
+    if (!w || !w->present) return CY_WM_NONE;
+    if (w->fid < fid) return 0;          /* synced so far: older files only */
+    if (w->fid > fid) return CY_WM_ALL;  /* a later file was synced: fid was sealed */
+    return w->off;
+}
+
+CY_INTERNAL int cy_wm_check(calypso *db, uint32_t fid, uint64_t size)
+{
+    cy_wm *w = db->wm;
+    if (!w || !w->present || w->off == 0 || w->fid < fid) return CALYPSO_OK;
+    if (w->fid == fid && size >= w->off) return CALYPSO_OK;
+    char path[4096], what[4200];
+    cy_dir_data_path(db, w->fid, path, sizeof path);
+    if (w->fid == fid)
+        snprintf(what, sizeof what, "%s holds %llu bytes, fewer than the %llu a sync covered",
+                 path, (unsigned long long)size, (unsigned long long)w->off);
+    else
+        snprintf(what, sizeof what, "%s is missing, though a sync covered %llu bytes of it",
+                 path, (unsigned long long)w->off);
+    if (!db->opt.auto_recovery) return cy_err(db, CALYPSO_ECORRUPT, "%s", what);
+    cy_wm_note(db, "auto-recovery went on although %s", what);
+    w->rewrite = 1;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_wm_open(calypso *db, uint32_t fid, uint64_t size)
+{
+    cy_wm *w = db->wm;
+    char path[4096];
+    cy_wm_path(db, path, sizeof path);
+    /* What recovery found bounds what can still be claimed synced. */
+    if (w->fid > fid) {
+        w->fid = fid;
+        w->off = 0;
+        w->rewrite = 1;
+    } else if (w->fid == fid && w->off > size) {
+        w->off = size;
+        w->rewrite = 1;
+    }
+    if (!w->present || w->rewrite) {
+        uint8_t buf[CY_WM_FILE];
+        memset(buf, 0, sizeof buf);
+        cy_wm_encode(buf, w->seq + 1, w->fid, w->off);
+        int rc = cy_dir_write_file(db, db->path, CY_WM_NAME, buf, sizeof buf);
+        if (rc) return rc;
+        w->seq++;
+        w->slot = 0;
+        w->present = 1;
+        w->rewrite = 0;
+    }
+    int fd = cy_os_open(path, O_RDWR, 0);
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    w->fd = fd;
+    w->last_ns = cy_wm_mono_ns();
+    __atomic_store_n(&db->synced_fid, w->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->synced_off, w->off, __ATOMIC_RELAXED);
+    return CALYPSO_OK;
+}
+
+// >> persisting ------------------------------------------------------------------
+
+CY_INTERNAL void cy_wm_persist(calypso *db, int limited)
+{
+    cy_wm *w = db->wm;
+    if (!w || w->fd < 0) return;
+    uint64_t now = cy_wm_mono_ns();
+    uint64_t every = (uint64_t)__atomic_load_n(&cy_wm_interval_ms, __ATOMIC_RELAXED) * 1000000u;
+    if (limited && now - w->last_ns < every) return;
+    /* The pair is stored under sync_mu: read it whole. */
+    pthread_mutex_lock(&db->sync_mu);
+    uint32_t fid = __atomic_load_n(&db->synced_fid, __ATOMIC_RELAXED);
+    uint64_t off = __atomic_load_n(&db->synced_off, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&db->sync_mu);
+    if (fid == w->fid && off == w->off) return;
+    uint8_t slot[CY_WM_SLOT];
+    cy_wm_encode(slot, w->seq + 1, fid, off);
+    /* The slot not holding the current value; after a failure the next
+     * attempt writes the same one, so the valid slot is never touched. */
+    uint64_t at = (uint64_t)(1 - w->slot) * CY_WM_STRIDE;
+    if (cy_os_pwrite(w->fd, slot, sizeof slot, at) < 0 || cy_os_fdatasync(w->fd) < 0)
+        return;   /* the file lags further: still a lower bound */
+    w->slot = 1 - w->slot;
+    w->seq++;
+    w->fid = fid;
+    w->off = off;
+    w->last_ns = now;
+}
+
+CY_INTERNAL void cy_wm_close(calypso *db)
+{
+    cy_wm *w = db->wm;
+    if (!w) return;
+    cy_wm_persist(db, 0);
+    if (w->fd >= 0) cy_os_close(w->fd);
+    cy_free(w);
+    db->wm = NULL;
 }
 /* >> src/epoch.c */
 /*
@@ -4788,6 +5123,8 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     if (rc) return rc;
     pthread_mutex_lock(&db->sync_mu);
     __atomic_store_n(&db->synced_seq, db->written_seq, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->synced_fid, old->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->synced_off, old->size, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->sync_mu);
     if ((rc = cy_files_create(db, old->fid + 1))) return rc;
@@ -5133,16 +5470,27 @@ CY_INTERNAL int cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_
  * and everything past them is always scanned, so nothing written after the
  * last clean close can be hidden.
  *
- * Damage: a bad record in the newest datafile with no valid record after it
- * is a torn tail (writes a crash interrupted, or the zeros of space
- * allocated ahead; never acknowledged under SYNC_ALWAYS): the file is cut
- * back to its last whole record. Any other bad record is CALYPSO_ECORRUPT
- * naming file and offset, unless auto_recovery is set: then that file is
- * cut at its last good record and the note says so.
+ * Damage (doc/format.md, "The torn-tail rule"): what a successful sync
+ * covered is never lost, and only the newest regular datafile can hold
+ * anything else. With a WATERMARK (watermark.c: a lower bound of what the
+ * syncs covered), a bad record in the newest datafile at or past the
+ * watermark is a torn tail: the file is cut there and the cut reported
+ * (unless all it drops is zeros, the space allocated ahead). That holds
+ * even with valid records after the damage, because the kernel writes a
+ * shared mapping's pages back in any order and a power loss can leave a
+ * hole before pages that reached the disk. A bad record below the
+ * watermark, in any sealed file (synced whole before it was sealed), or a
+ * newest file shorter than the watermark, is damage of synced data:
+ * CALYPSO_ECORRUPT naming file and offset, unless auto_recovery is set:
+ * then that file is cut at its last good record and the note says so.
+ * Without a WATERMARK (a database no writable open of this release has
+ * seen) the older rule holds: a bad record in the newest file is a torn
+ * tail only when no valid record follows it.
  */
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -5217,26 +5565,72 @@ static int cy_scan_valid_after(cy_scan *s, uint64_t off)
     return 0;
 }
 
+/* 1 if every byte from off to the end of the file is zero (space allocated
+ * ahead of the data, or pages that never reached the disk), 0 if not, or a
+ * negative code. */
+static int cy_scan_zeros_after(cy_scan *s, uint64_t off)
+{
+    while (off < s->size) {
+        uint64_t left = s->size - off;
+        int64_t got = cy_scan_fill(s, off, left < (1u << 20) ? (size_t)left : (1u << 20));
+        if (got <= 0) return got < 0 ? (int)got : 1;
+        const uint8_t *p = s->buf + (off - s->buf_off);
+        for (int64_t i = 0; i < got; i++)
+            if (p[i]) return 0;
+        off += (uint64_t)got;
+    }
+    return 1;
+}
+
+static void cy_recover_note(calypso *db, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Appends to the note open reports through calypso_errmsg. */
+static void cy_recover_note(calypso *db, const char *fmt, ...)
+{
+    size_t used = strlen(db->note);
+    if (used && used + 2 < sizeof db->note) {
+        memcpy(db->note + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->note + used, sizeof db->note - used, fmt, ap);
+    va_end(ap);
+}
+
 /* Handles a bad record at off; returns OK to stop scanning this file (it
- * was cut or its tail ignored) or an error. */
-static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, const char *why)
+ * was cut or its tail ignored) or an error. `synced` is what the watermark
+ * says a sync covered of the newest file (CY_WM_NONE: no watermark). */
+static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, uint64_t synced,
+                          const char *why)
 {
     calypso *db = s->db;
+    int below = newest && synced != CY_WM_NONE;   /* damage of synced data */
     if (!(newest && torn) && !db->opt.auto_recovery)
-        return cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s", s->path,
-                      (unsigned long long)off, why);
+        return cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s%s", s->path,
+                      (unsigned long long)off, why,
+                      below ? " (in data a sync covered)" : "");
     uint64_t dropped = s->size - off;
+    int zeros = 1;
+    if (newest && torn && synced != CY_WM_NONE && (zeros = cy_scan_zeros_after(s, off)) < 0)
+        return zeros;
     if (!db->opt.read_only) {
         int rc = cy_os_ftruncate(s->fd, off);
         if (!rc) rc = cy_os_fdatasync(s->fd);
         if (rc) return cy_err_errno(db, rc, "truncate", s->path);
     }
-    if (!(newest && torn)) {
-        size_t used = strlen(db->note);
-        snprintf(db->note + used, sizeof db->note - used,
-                 "%sdropped %llu bytes of %s from offset %llu (%s)", used ? "; " : "",
-                 (unsigned long long)dropped, s->path, (unsigned long long)off, why);
-    }
+    if (!(newest && torn))
+        cy_recover_note(db, "auto-recovery dropped %llu bytes of %s from offset %llu (%s)",
+                        (unsigned long long)dropped, s->path, (unsigned long long)off, why);
+    else if (!zeros)
+        cy_recover_note(db, "cut %llu bytes off the end of %s at offset %llu, past the %llu "
+                        "bytes a sync covered: writes no sync covered, left unfinished by a "
+                        "crash (%s)", (unsigned long long)dropped, s->path,
+                        (unsigned long long)off, (unsigned long long)synced, why);
     s->size = off;
     return CALYPSO_OK;
 }
@@ -5251,11 +5645,12 @@ static int cy_replay_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, vo
                            q->off + rel, (uint32_t)(r->hdr + r->klen + r->vlen));
 }
 
-/* Replays the records of datafile fid from `off` to its end. A batch is
+/* Replays the records of datafile fid from `off` to its end. For the newest
+ * file, `synced` is the watermark's bound (CY_WM_NONE: none). A batch is
  * applied whole: its one checksum covers every record in it, so a batch
  * torn by a crash fails as one record (the torn-tail rule cuts it off). */
 static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest,
-                        uint64_t off)
+                        uint64_t off, uint64_t synced)
 {
     cy_scan s;
     int rc = cy_scan_open(&s, db, fid, fd);
@@ -5268,8 +5663,9 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
         int got = cy_scan_record(&s, off, &r, &p, &why);
         if (got < 0) { rc = got; break; }
         if (got == 0) {
-            int torn = newest && !cy_scan_valid_after(&s, off);
-            rc = cy_scan_damage(&s, off, newest, torn, why);
+            int torn = newest && (synced == CY_WM_NONE ? !cy_scan_valid_after(&s, off)
+                                                       : off >= synced);
+            rc = cy_scan_damage(&s, off, newest, torn, synced, why);
             break;
         }
         uint64_t rsize = r.hdr + r.klen + r.vlen;
@@ -5329,7 +5725,8 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
             int wfd = cy_os_open(path, O_RDWR, 0);
             if (wfd >= 0) { cy_os_close(fd); fd = wfd; }
         }
-        rc = cy_scan_file(db, fid, fd, &size, newest, rc ? 0 : covers);
+        rc = cy_scan_file(db, fid, fd, &size, newest, rc ? 0 : covers,
+                          newest ? cy_wm_limit(db, fid) : CY_WM_NONE);
         f->size = size;
     }
     if (rc || !newest) {
@@ -5349,6 +5746,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     if (rc) return rc;
     if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) return rc;
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
+    if ((rc = cy_wm_load(db))) goto out;
     /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
      * then regular files oldest to newest. The newest regular file is the
      * one that may have a torn tail, and becomes the active file. */
@@ -5358,8 +5756,12 @@ CY_INTERNAL int cy_recover(calypso *db)
         uint32_t i = (j + nreg) % n;
         rc = cy_recover_file(db, fids[i], has_hint[i], nreg > 0 && i == nreg - 1);
     }
-    if (rc || db->opt.read_only) goto out;
+    if (rc) goto out;
     cy_file *newest = nreg ? cy_files_find(db, fids[nreg - 1]) : NULL;
+    uint32_t newest_fid = newest ? newest->fid : 0;
+    uint64_t newest_size = newest ? newest->size : 0;
+    if ((rc = cy_wm_check(db, newest_fid, newest_size)) || db->opt.read_only) goto out;
+    if ((rc = cy_wm_open(db, newest_fid, newest_size))) goto out;
     if (!newest) {
         rc = cy_files_create(db, 1);
     } else {
@@ -5928,6 +6330,7 @@ static int cy_db_stop(calypso *db)
         cy_file *a = db->active;
         if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write(db, a->fid);
     }
+    cy_wm_close(db);
     cy_files_close_all(db);
     cy_art_destroy(&db->keydir);
     cy_art_destroy(&db->ttl_by_key);
@@ -5971,7 +6374,7 @@ static int cy_db_start(calypso *db)
         cy_db_stop(db);
         return rc;
     }
-    if (db->note[0]) cy_err(db, CALYPSO_OK, "auto-recovery %s", db->note);
+    if (db->note[0]) cy_err(db, CALYPSO_OK, "%s", db->note);
     return CALYPSO_OK;
 }
 
@@ -6193,6 +6596,7 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         uint64_t target = db->written_seq;
         __atomic_store_n(&db->durable_batch, 0, __ATOMIC_RELAXED);   /* all in this sync */
         cy_file *a = cy_files_pin_active(db);
+        uint64_t end = a ? a->size : 0;
         pthread_mutex_unlock(&db->write_mu);
         uint64_t t0 = cy_db_mono_ns();
         int err = a && a->fd >= 0 ? cy_os_fdatasync(a->fd) : 0;
@@ -6201,8 +6605,11 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         cy_files_unpin(db, a);
         pthread_mutex_lock(&db->sync_mu);
         __atomic_store_n(&db->syncing, 0, __ATOMIC_RELEASE);
-        if (!err && target > db->synced_seq)
+        if (!err && target > db->synced_seq) {
             __atomic_store_n(&db->synced_seq, target, __ATOMIC_RELEASE);
+            __atomic_store_n(&db->synced_fid, a->fid, __ATOMIC_RELAXED);
+            __atomic_store_n(&db->synced_off, end, __ATOMIC_RELAXED);
+        }
         pthread_cond_broadcast(&db->sync_cv);
     }
     pthread_mutex_unlock(&db->sync_mu);
@@ -7493,6 +7900,7 @@ static void *cy_bg_main(void *arg)
             pthread_mutex_unlock(&db->write_mu);
             cy_db_sync_to(db, seq);
         }
+        cy_wm_persist(db, 1);
         if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
         if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
             calypso_merge(db);   /* EMERGING when the user runs one: fine */

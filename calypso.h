@@ -82,8 +82,10 @@
  * - CALYPSO_SYNC_ALWAYS: a write returns only after its record is on stable
  *   storage (fdatasync). Threads writing at the same time share one
  *   fdatasync (group commit), so durable throughput grows with writers.
- * In every mode: a record torn by a crash at the tail of the newest
- * datafile is cut off on open (it was never acknowledged under ALWAYS);
+ * In every mode: what a sync covered is never lost; what a crash left
+ * unfinished past the last sync of the newest datafile (a torn record, or
+ * pages the kernel wrote back out of order) is cut off on open and the cut
+ * reported through calypso_errmsg (it was never acknowledged under ALWAYS);
  * every file creation, rename and removal is made durable by an fsync of
  * the directory before anything relies on it; data is synced before any
  * hint or meta file that points at it.
@@ -244,8 +246,9 @@ void calypso_options_default(calypso_options *opts);
 /* ---- lifecycle ---------------------------------------------------------- */
 /* Opens (creating it if missing, unless read_only) the database in
  * directory `path` and stores a handle in *db. opts may be NULL for the
- * defaults. Open rebuilds the keydir from hint files and datafiles; a
- * record torn at the tail of the newest datafile is cut off.
+ * defaults. Open rebuilds the keydir from hint files and datafiles;
+ * damage past the last synced point of the newest datafile is cut off and,
+ * on success, calypso_errmsg(*db) says what was cut (doc/format.md).
  * Errors: CALYPSO_EINVAL (bad option, NULL argument), CALYPSO_ELOCKED
  * (another process holds the lock: errmsg names its pid), CALYPSO_EVERSION
  * (written by a newer calypso), CALYPSO_ECORRUPT (damage that is not a torn

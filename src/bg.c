@@ -109,6 +109,7 @@ static void *cy_bg_main(void *arg)
             pthread_mutex_unlock(&db->write_mu);
             cy_db_sync_to(db, seq);
         }
+        cy_wm_persist(db, 1);
         if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
         if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
             calypso_merge(db);   /* EMERGING when the user runs one: fine */

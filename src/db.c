@@ -181,6 +181,7 @@ static int cy_db_stop(calypso *db)
         cy_file *a = db->active;
         if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write(db, a->fid);
     }
+    cy_wm_close(db);
     cy_files_close_all(db);
     cy_art_destroy(&db->keydir);
     cy_art_destroy(&db->ttl_by_key);
@@ -224,7 +225,7 @@ static int cy_db_start(calypso *db)
         cy_db_stop(db);
         return rc;
     }
-    if (db->note[0]) cy_err(db, CALYPSO_OK, "auto-recovery %s", db->note);
+    if (db->note[0]) cy_err(db, CALYPSO_OK, "%s", db->note);
     return CALYPSO_OK;
 }
 
@@ -446,6 +447,7 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         uint64_t target = db->written_seq;
         __atomic_store_n(&db->durable_batch, 0, __ATOMIC_RELAXED);   /* all in this sync */
         cy_file *a = cy_files_pin_active(db);
+        uint64_t end = a ? a->size : 0;
         pthread_mutex_unlock(&db->write_mu);
         uint64_t t0 = cy_db_mono_ns();
         int err = a && a->fd >= 0 ? cy_os_fdatasync(a->fd) : 0;
@@ -454,8 +456,11 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         cy_files_unpin(db, a);
         pthread_mutex_lock(&db->sync_mu);
         __atomic_store_n(&db->syncing, 0, __ATOMIC_RELEASE);
-        if (!err && target > db->synced_seq)
+        if (!err && target > db->synced_seq) {
             __atomic_store_n(&db->synced_seq, target, __ATOMIC_RELEASE);
+            __atomic_store_n(&db->synced_fid, a->fid, __ATOMIC_RELAXED);
+            __atomic_store_n(&db->synced_off, end, __ATOMIC_RELAXED);
+        }
         pthread_cond_broadcast(&db->sync_cv);
     }
     pthread_mutex_unlock(&db->sync_mu);

@@ -497,6 +497,8 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     if (rc) return rc;
     pthread_mutex_lock(&db->sync_mu);
     __atomic_store_n(&db->synced_seq, db->written_seq, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->synced_fid, old->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->synced_off, old->size, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->sync_mu);
     if ((rc = cy_files_create(db, old->fid + 1))) return rc;

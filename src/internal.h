@@ -161,7 +161,12 @@ CY_INTERNAL void     cy_os_count_reset(void);
  *     `mode` says: DROP (back to the synced bytes), ZERO (the unsynced
  *     length stays but reads as zeros), TORN (a random prefix of the
  *     unsynced bytes survives, the rest is cut), GARBLE (a random prefix
- *     survives, the rest up to the current length is random bytes);
+ *     survives, the rest up to the current length is random bytes), PAGES
+ *     (any subset: each 4 KiB page changed since the sync, whether written
+ *     with pwrite or through a mapping with cy_os_map_write, independently
+ *     holds its new bytes or its synced ones, zeros past the synced
+ *     length, as a kernel writing dirty pages back in any order leaves
+ *     them; the file's length is the new one or the synced one);
  *   - freezes the table: every later call fails with EIO (close still
  *     releases its descriptor), as if the machine were off, so a handle
  *     open at the crash can be closed without touching the disk.
@@ -172,8 +177,8 @@ CY_INTERNAL void     cy_os_count_reset(void);
  * the engine in a child process and checks the directory from the parent.
  * end forgets everything and thaws the table. Tracking serializes the
  * table's calls; it is for tests only. */
-enum { CY_OS_PL_DROP, CY_OS_PL_ZERO, CY_OS_PL_TORN, CY_OS_PL_GARBLE, CY_OS_PL__COUNT,
-       CY_OS_PL_EXIT = 0x100 };
+enum { CY_OS_PL_DROP, CY_OS_PL_ZERO, CY_OS_PL_TORN, CY_OS_PL_GARBLE, CY_OS_PL_PAGES,
+       CY_OS_PL__COUNT, CY_OS_PL_EXIT = 0x100 };
 CY_INTERNAL void     cy_os_powerloss_begin(void);
 CY_INTERNAL void     cy_os_powerloss_crash(int mode, uint64_t seed);
 CY_INTERNAL void     cy_os_powerloss_crash_at(uint64_t nth, int mode, uint64_t seed);

@@ -779,12 +779,45 @@ static void cy_os_pl_undo(cy_os_pl_op *op)
     }
 }
 
+/* PAGES: each 4 KiB page of [lo, end) is one write-back, done or not, in
+ * no order: it holds its new bytes, or what it held at the last sync
+ * (zeros past the synced length). The size change since the sync (an
+ * extension by fallocate or by writing past the end, or a cut) reached the
+ * disk or did not, independently too. Each page survives with a
+ * probability drawn per crash, so that some crashes lose most pages and
+ * others few. */
+#define CY_OS_PL_PAGE 4096u
+
+static int cy_os_pl_rewind_pages(cy_os_pl_file *f, int fd, uint64_t cur, uint64_t lo)
+{
+    uint64_t base = f->synced_len;
+    uint64_t len = cur != base && (cy_os_pl_rand() & 1) ? base : cur;
+    uint64_t keep_in_8 = 1 + cy_os_pl_rand() % 7;
+    uint8_t page[CY_OS_PL_PAGE];
+    int rc = 0;
+    for (uint64_t p = lo - lo % CY_OS_PL_PAGE; p < len; p += CY_OS_PL_PAGE) {
+        size_t n = len - p < CY_OS_PL_PAGE ? (size_t)(len - p) : CY_OS_PL_PAGE;
+        int keep = cy_os_pl_rand() % 8 < keep_in_8;
+        /* Start from the synced bytes, zeros past them... */
+        memset(page, 0, n);
+        if (p < base) memcpy(page, f->synced + p, base - p < n ? (size_t)(base - p) : n);
+        /* ...and take the new ones of a page that reached the disk. */
+        if (keep && p < cur) {
+            size_t m = cur - p < n ? (size_t)(cur - p) : n;
+            if (cy_os_raw_pread(fd, page, m, p) != (int64_t)m) rc = -1;
+        }
+        rc |= cy_os_raw_pwrite(fd, page, n, p);
+    }
+    return rc | ftruncate(fd, (off_t)len);
+}
+
 /* Rewinds a file changed since its last sync, as the crash mode says. The
  * changed range is [lo, hi): lo the lowest offset touched since the sync,
  * hi the end of the bytes written (or the synced length, if more). TORN and
  * GARBLE keep the new bytes of a random prefix [lo, keep) of it (writes
  * reach the disk in order); past keep, TORN has the old bytes back (or the
- * file ends there) and GARBLE has random bytes up to hi. */
+ * file ends there) and GARBLE has random bytes up to hi. PAGES keeps a
+ * random subset of the pages from lo on (cy_os_pl_rewind_pages). */
 static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
 {
     if (f->dirty_lo == UINT64_MAX || !f->path || !cy_os_pl_is(f->path, f->dev, f->ino)) return;
@@ -800,6 +833,12 @@ static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
     uint64_t hi = f->dirty_hi > base ? f->dirty_hi : base;
     if (hi > cur) hi = cur > base ? cur : base;
     if (hi < lo) hi = lo;
+    if (mode == CY_OS_PL_PAGES) {
+        if (cy_os_pl_rewind_pages(f, fd, cur, lo))
+            fprintf(stderr, "calypso powerloss: could not rewind %s\n", f->path);
+        close(fd);
+        return;
+    }
     uint64_t keep = lo;
     if (mode == CY_OS_PL_TORN || mode == CY_OS_PL_GARBLE) {
         keep = lo + cy_os_pl_rand() % (hi - lo + 1);

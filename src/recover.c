@@ -11,17 +11,28 @@
  * and everything past them is always scanned, so nothing written after the
  * last clean close can be hidden.
  *
- * Damage: a bad record in the newest datafile with no valid record after it
- * is a torn tail (writes a crash interrupted, or the zeros of space
- * allocated ahead; never acknowledged under SYNC_ALWAYS): the file is cut
- * back to its last whole record. Any other bad record is CALYPSO_ECORRUPT
- * naming file and offset, unless auto_recovery is set: then that file is
- * cut at its last good record and the note says so.
+ * Damage (doc/format.md, "The torn-tail rule"): what a successful sync
+ * covered is never lost, and only the newest regular datafile can hold
+ * anything else. With a WATERMARK (watermark.c: a lower bound of what the
+ * syncs covered), a bad record in the newest datafile at or past the
+ * watermark is a torn tail: the file is cut there and the cut reported
+ * (unless all it drops is zeros, the space allocated ahead). That holds
+ * even with valid records after the damage, because the kernel writes a
+ * shared mapping's pages back in any order and a power loss can leave a
+ * hole before pages that reached the disk. A bad record below the
+ * watermark, in any sealed file (synced whole before it was sealed), or a
+ * newest file shorter than the watermark, is damage of synced data:
+ * CALYPSO_ECORRUPT naming file and offset, unless auto_recovery is set:
+ * then that file is cut at its last good record and the note says so.
+ * Without a WATERMARK (a database no writable open of this release has
+ * seen) the older rule holds: a bad record in the newest file is a torn
+ * tail only when no valid record follows it.
  */
 #include "engine.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -96,26 +107,72 @@ static int cy_scan_valid_after(cy_scan *s, uint64_t off)
     return 0;
 }
 
+/* 1 if every byte from off to the end of the file is zero (space allocated
+ * ahead of the data, or pages that never reached the disk), 0 if not, or a
+ * negative code. */
+static int cy_scan_zeros_after(cy_scan *s, uint64_t off)
+{
+    while (off < s->size) {
+        uint64_t left = s->size - off;
+        int64_t got = cy_scan_fill(s, off, left < (1u << 20) ? (size_t)left : (1u << 20));
+        if (got <= 0) return got < 0 ? (int)got : 1;
+        const uint8_t *p = s->buf + (off - s->buf_off);
+        for (int64_t i = 0; i < got; i++)
+            if (p[i]) return 0;
+        off += (uint64_t)got;
+    }
+    return 1;
+}
+
+static void cy_recover_note(calypso *db, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Appends to the note open reports through calypso_errmsg. */
+static void cy_recover_note(calypso *db, const char *fmt, ...)
+{
+    size_t used = strlen(db->note);
+    if (used && used + 2 < sizeof db->note) {
+        memcpy(db->note + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->note + used, sizeof db->note - used, fmt, ap);
+    va_end(ap);
+}
+
 /* Handles a bad record at off; returns OK to stop scanning this file (it
- * was cut or its tail ignored) or an error. */
-static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, const char *why)
+ * was cut or its tail ignored) or an error. `synced` is what the watermark
+ * says a sync covered of the newest file (CY_WM_NONE: no watermark). */
+static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, uint64_t synced,
+                          const char *why)
 {
     calypso *db = s->db;
+    int below = newest && synced != CY_WM_NONE;   /* damage of synced data */
     if (!(newest && torn) && !db->opt.auto_recovery)
-        return cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s", s->path,
-                      (unsigned long long)off, why);
+        return cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s%s", s->path,
+                      (unsigned long long)off, why,
+                      below ? " (in data a sync covered)" : "");
     uint64_t dropped = s->size - off;
+    int zeros = 1;
+    if (newest && torn && synced != CY_WM_NONE && (zeros = cy_scan_zeros_after(s, off)) < 0)
+        return zeros;
     if (!db->opt.read_only) {
         int rc = cy_os_ftruncate(s->fd, off);
         if (!rc) rc = cy_os_fdatasync(s->fd);
         if (rc) return cy_err_errno(db, rc, "truncate", s->path);
     }
-    if (!(newest && torn)) {
-        size_t used = strlen(db->note);
-        snprintf(db->note + used, sizeof db->note - used,
-                 "%sdropped %llu bytes of %s from offset %llu (%s)", used ? "; " : "",
-                 (unsigned long long)dropped, s->path, (unsigned long long)off, why);
-    }
+    if (!(newest && torn))
+        cy_recover_note(db, "auto-recovery dropped %llu bytes of %s from offset %llu (%s)",
+                        (unsigned long long)dropped, s->path, (unsigned long long)off, why);
+    else if (!zeros)
+        cy_recover_note(db, "cut %llu bytes off the end of %s at offset %llu, past the %llu "
+                        "bytes a sync covered: writes no sync covered, left unfinished by a "
+                        "crash (%s)", (unsigned long long)dropped, s->path,
+                        (unsigned long long)off, (unsigned long long)synced, why);
     s->size = off;
     return CALYPSO_OK;
 }
@@ -130,11 +187,12 @@ static int cy_replay_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, vo
                            q->off + rel, (uint32_t)(r->hdr + r->klen + r->vlen));
 }
 
-/* Replays the records of datafile fid from `off` to its end. A batch is
+/* Replays the records of datafile fid from `off` to its end. For the newest
+ * file, `synced` is the watermark's bound (CY_WM_NONE: none). A batch is
  * applied whole: its one checksum covers every record in it, so a batch
  * torn by a crash fails as one record (the torn-tail rule cuts it off). */
 static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest,
-                        uint64_t off)
+                        uint64_t off, uint64_t synced)
 {
     cy_scan s;
     int rc = cy_scan_open(&s, db, fid, fd);
@@ -147,8 +205,9 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
         int got = cy_scan_record(&s, off, &r, &p, &why);
         if (got < 0) { rc = got; break; }
         if (got == 0) {
-            int torn = newest && !cy_scan_valid_after(&s, off);
-            rc = cy_scan_damage(&s, off, newest, torn, why);
+            int torn = newest && (synced == CY_WM_NONE ? !cy_scan_valid_after(&s, off)
+                                                       : off >= synced);
+            rc = cy_scan_damage(&s, off, newest, torn, synced, why);
             break;
         }
         uint64_t rsize = r.hdr + r.klen + r.vlen;
@@ -208,7 +267,8 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
             int wfd = cy_os_open(path, O_RDWR, 0);
             if (wfd >= 0) { cy_os_close(fd); fd = wfd; }
         }
-        rc = cy_scan_file(db, fid, fd, &size, newest, rc ? 0 : covers);
+        rc = cy_scan_file(db, fid, fd, &size, newest, rc ? 0 : covers,
+                          newest ? cy_wm_limit(db, fid) : CY_WM_NONE);
         f->size = size;
     }
     if (rc || !newest) {
@@ -228,6 +288,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     if (rc) return rc;
     if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) return rc;
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
+    if ((rc = cy_wm_load(db))) goto out;
     /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
      * then regular files oldest to newest. The newest regular file is the
      * one that may have a torn tail, and becomes the active file. */
@@ -237,8 +298,12 @@ CY_INTERNAL int cy_recover(calypso *db)
         uint32_t i = (j + nreg) % n;
         rc = cy_recover_file(db, fids[i], has_hint[i], nreg > 0 && i == nreg - 1);
     }
-    if (rc || db->opt.read_only) goto out;
+    if (rc) goto out;
     cy_file *newest = nreg ? cy_files_find(db, fids[nreg - 1]) : NULL;
+    uint32_t newest_fid = newest ? newest->fid : 0;
+    uint64_t newest_size = newest ? newest->size : 0;
+    if ((rc = cy_wm_check(db, newest_fid, newest_size)) || db->opt.read_only) goto out;
+    if ((rc = cy_wm_open(db, newest_fid, newest_size))) goto out;
     if (!newest) {
         rc = cy_files_create(db, 1);
     } else {

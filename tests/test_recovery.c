@@ -11,6 +11,12 @@
  *   flipped byte in the middle of the newest file is damage, not a torn
  *   tail; a flipped byte under a valid hint surfaces as CALYPSO_ECHECKSUM
  *   on get;
+ * - the synced-up-to watermark (WATERMARK): damage in the newest file
+ *   below it is CALYPSO_ECORRUPT, at or past it a torn tail cut and
+ *   reported (valid records after it or not), at the record on each side
+ *   of it; a newest file shorter than it, or missing, is CALYPSO_ECORRUPT;
+ *   auto_recovery lowers it; a damaged slot falls back to the other, two
+ *   damaged slots are CALYPSO_ECORRUPT; it follows syncs without a close;
  * - damaged, truncated, emptied or missing hint files: open falls back to
  *   the datafiles and loses nothing;
  * - under SYNC_ALWAYS, the zeros written ahead of the active file's data
@@ -134,6 +140,24 @@ static int64_t newest_size(const char *dir, unsigned *fid)
     return s < 0 ? 0 : s;
 }
 
+/* The WATERMARK file (what syncs covered, a lower bound) as it is now:
+ * restored later, it makes the writes made since look unsynced, as they
+ * are when a crash comes before their sync. */
+static char *wm_save(const char *dir, size_t *len)
+{
+    char path[1024];
+    eu_path(path, sizeof path, dir, "WATERMARK");
+    assert_true(eu_exists(path));
+    return eu_read_file(path, len);
+}
+
+static void wm_restore(const char *dir, const char *saved, size_t len)
+{
+    char path[1024];
+    eu_path(path, sizeof path, dir, "WATERMARK");
+    eu_write_file(path, saved, len);
+}
+
 // >> torn tail ---------------------------------------------------------------
 
 enum { LAST_PUT, LAST_PUT_TTL, LAST_DELETE };
@@ -158,6 +182,10 @@ static void torn_tail_case(int last_kind, int many_files, int step)
         if (pos[i].off >= 0) hdr = pos[i].end - pos[i].off - KLEN - VLEN;
     assert_true(hdr > 0 && hdr <= 32);
     assert_int_equal(pos[N - 2].end, s0);
+    /* The last record is written after this, and its sync is lost: the
+     * watermark says s0. */
+    size_t wm_len;
+    char *wm_s0 = wm_save(dir, &wm_len);
     db = eu_open(dir, &o);
     char k[KLEN];
     uint8_t v[VLEN];
@@ -177,6 +205,8 @@ static void torn_tail_case(int last_kind, int many_files, int step)
     assert_true(s1 > s0);
     if (last_kind != LAST_DELETE) assert_true(s1 - s0 > KLEN + VLEN);
     if (many_files) assert_true(fid > 1);
+    wm_restore(dir, wm_s0, wm_len);
+    free(wm_s0);
     eu_copy_dir(dir, pristine);
 
     char path[1024];
@@ -422,15 +452,25 @@ static void test_flipped_byte_newest_file_middle(void **state)
     char offs[32];
     snprintf(offs, sizeof offs, "%lld", (long long)pos[10].off);
     assert_non_null(strstr(calypso_errmsg(NULL), offs));
-    /* A flipped byte in the last record is indistinguishable from a torn
-     * write: cut off. */
+    /* The last record too: close synced it, and the watermark says so. */
     eu_flip_byte(data, pos[10].end - 1, 0x01);
     eu_flip_byte(data, pos[19].end - VLEN - 3, 0x04);   /* in its key */
+    db = (calypso *)&db;
+    EU_RC(NULL, CALYPSO_ECORRUPT, calypso_open(dir, NULL, &db));
+    snprintf(offs, sizeof offs, "%lld", (long long)pos[19].off);
+    assert_non_null(strstr(calypso_errmsg(NULL), offs));
+    /* A database without WATERMARK (as an older release wrote it) cannot
+     * tell: a flipped byte in the last record is indistinguishable from a
+     * torn write, and cut off. */
+    char wm[1024];
+    eu_path(wm, sizeof wm, dir, "WATERMARK");
+    assert_int_equal(unlink(wm), 0);
     db = eu_open(dir, NULL);
     for (int i = 0; i < 19; i++) expect_i(db, i, 1);
     expect_absent_i(db, 19);
     eu_close(db);
     assert_int_equal(eu_file_size(data), pos[19].off);
+    assert_true(eu_exists(wm));      /* the writable open made one */
     tu_rmrf(dir);
 }
 
@@ -875,6 +915,326 @@ static void child_put(calypso *db, int i, int version)
     CHILD_CHECK(rc == CALYPSO_OK);
 }
 
+
+// >> the synced-up-to watermark --------------------------------------------------
+/* WATERMARK, per doc/format.md: two 32-byte slots at 0 and 512, each
+ * "CYWMARK1" | seq u64 | fid u32 | off u64 | crc u32 (of the 28 bytes
+ * before); the valid slot with the higher seq holds the value. */
+
+static void wm_slot(uint8_t *p, uint64_t seq, uint32_t fid, uint64_t off)
+{
+    memcpy(p, "CYWMARK1", 8);
+    cy_put_u64(p + 8, seq);
+    cy_put_u32(p + 16, fid);
+    cy_put_u64(p + 20, off);
+    cy_put_u32(p + 28, cy_crc(p, 28, NULL, 0));
+}
+
+/* Writes WATERMARK whole: slot 0 (seq 1) and, when seq1 is not 0, slot 1. */
+static void wm_write(const char *dir, uint32_t fid0, uint64_t off0, uint64_t seq1,
+                     uint32_t fid1, uint64_t off1)
+{
+    uint8_t buf[1024] = { 0 };
+    wm_slot(buf, 1, fid0, off0);
+    if (seq1) wm_slot(buf + 512, seq1, fid1, off1);
+    char path[1024];
+    eu_path(path, sizeof path, dir, "WATERMARK");
+    eu_write_file(path, buf, sizeof buf);
+}
+
+/* The watermark WATERMARK holds; fails when neither slot is valid. */
+static void wm_read(const char *dir, uint32_t *fid, uint64_t *off)
+{
+    size_t len;
+    char path[1024];
+    eu_path(path, sizeof path, dir, "WATERMARK");
+    uint8_t *buf = (uint8_t *)eu_read_file(path, &len);
+    assert_int_equal(len, 1024);
+    uint64_t best = 0;
+    int found = 0;
+    for (int i = 0; i < 2; i++) {
+        const uint8_t *p = buf + 512 * i;
+        if (memcmp(p, "CYWMARK1", 8) || cy_get_u32(p + 28) != cy_crc(p, 28, NULL, 0)) continue;
+        if (found && cy_get_u64(p + 8) <= best) continue;
+        found = 1;
+        best = cy_get_u64(p + 8);
+        *fid = cy_get_u32(p + 16);
+        *off = cy_get_u64(p + 20);
+    }
+    free(buf);
+    assert_true(found);
+}
+
+/* Opening dir must fail with CALYPSO_ECORRUPT, the message naming all of
+ * the given pieces. */
+static void expect_corrupt(const char *dir, const calypso_options *o, const char *a,
+                           const char *b)
+{
+    calypso *db = (calypso *)&db;
+    EU_RC(NULL, CALYPSO_ECORRUPT, calypso_open(dir, o, &db));
+    assert_null(db);
+    const char *m = calypso_errmsg(NULL);
+    print_message("ECORRUPT errmsg: %s\n", m);
+    assert_non_null(strstr(m, a));
+    if (b) assert_non_null(strstr(m, b));
+}
+
+/* 20 records in one datafile, the first 10 synced (close), the rest written
+ * after and, as far as WATERMARK says, never synced; the active file's hint
+ * gone so that open reads it. Fills pos and returns the watermark. */
+static uint64_t wm_setup(const char *dir, rec_pos *pos, unsigned *fid)
+{
+    calypso *db = eu_open(dir, NULL);
+    for (int i = 0; i < 10; i++) put_i(db, i, 1);
+    eu_close(db);
+    size_t wm_len;
+    char *wm10 = wm_save(dir, &wm_len);
+    db = eu_open(dir, NULL);
+    for (int i = 10; i < 20; i++) put_i(db, i, 1);
+    eu_close(db);
+    wm_restore(dir, wm10, wm_len);
+    free(wm10);
+    locate_records(dir, 20, pos);
+    *fid = eu_newest_fid(dir);
+    assert_int_equal(pos[0].fid, *fid);
+    assert_int_equal(pos[19].fid, *fid);
+    uint32_t wfid;
+    uint64_t woff;
+    wm_read(dir, &wfid, &woff);
+    assert_int_equal(wfid, *fid);
+    assert_int_equal((int64_t)woff, pos[9].end);       /* what the first close synced */
+    assert_int_equal(pos[10].off, pos[9].end);
+    char hint[1024];
+    eu_fid_path(hint, sizeof hint, dir, *fid, "hint");
+    assert_int_equal(unlink(hint), 0);
+    return woff;
+}
+
+/* Damage in the newest file on each side of the watermark: the record
+ * just below it is synced data (CALYPSO_ECORRUPT), the record at it and
+ * any after are a torn tail (cut and reported, even with valid records
+ * after the damage, as pages written back out of order leave them). */
+static void test_watermark_boundary(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *work = tu_tmpdir();
+    rec_pos pos[20];
+    unsigned fid;
+    uint64_t w = wm_setup(dir, pos, &fid);
+    char data[1024], offs[32];
+    eu_fid_path(data, sizeof data, work, fid, "data");
+
+    /* The last record below the watermark. */
+    eu_copy_dir(dir, work);
+    eu_flip_byte(data, pos[9].end - 1, 0x01);
+    snprintf(offs, sizeof offs, "offset %lld", (long long)pos[9].off);
+    expect_corrupt(work, NULL, "0000000001.data", offs);
+    assert_non_null(strstr(calypso_errmsg(NULL), "sync covered"));
+
+    /* The first record at the watermark, then one further on. */
+    int at[] = { 10, 15 };
+    for (int c = 0; c < 2; c++) {
+        int bad = at[c];
+        eu_copy_dir(dir, work);
+        eu_flip_byte(data, pos[bad].end - 1, 0x01);
+        /* Read-only: the same view, nothing changed on disk. */
+        int64_t before = eu_file_size(data);
+        calypso_options ro = { 0 };
+        ro.read_only = 1;
+        calypso *db = eu_open(work, &ro);
+        for (int i = 0; i < 20; i++) {
+            if (i < bad) expect_i(db, i, 1);
+            else expect_absent_i(db, i);
+        }
+        eu_close(db);
+        assert_int_equal(eu_file_size(data), before);
+
+        db = eu_open(work, NULL);
+        const char *m = calypso_errmsg(db);
+        print_message("open reports: %s\n", m);
+        snprintf(offs, sizeof offs, "offset %lld", (long long)pos[bad].off);
+        assert_non_null(strstr(m, "cut"));
+        assert_non_null(strstr(m, offs));
+        for (int i = 0; i < 20; i++) {
+            if (i < bad) expect_i(db, i, 1);
+            else expect_absent_i(db, i);
+        }
+        put_i(db, 100, 2);
+        eu_close(db);
+        db = eu_open(work, NULL);
+        assert_int_equal(calypso_errmsg(db)[0], 0);     /* nothing more to cut */
+        expect_i(db, 100, 2);
+        assert_int_equal(calypso_len(db), (uint64_t)bad + 1);
+        eu_close(db);
+    }
+
+    /* The file cut cleanly right at the watermark: nothing synced is
+     * missing; one record shorter, it is. */
+    eu_copy_dir(dir, work);
+    eu_truncate(data, (int64_t)w);
+    calypso *db = eu_open(work, NULL);
+    assert_int_equal(calypso_len(db), 10);
+    eu_close(db);
+    eu_copy_dir(dir, work);
+    eu_truncate(data, pos[9].off);
+    snprintf(offs, sizeof offs, "%llu", (unsigned long long)w);
+    expect_corrupt(work, NULL, "a sync covered", offs);
+    assert_non_null(strstr(calypso_errmsg(NULL), "fewer than"));
+
+    /* auto_recovery cuts synced data, says so, and lowers the watermark so
+     * that the next open, without it, does not refuse the shorter file. */
+    eu_copy_dir(dir, work);
+    eu_flip_byte(data, pos[5].end - 1, 0x01);
+    calypso_options ar = { 0 };
+    ar.auto_recovery = 1;
+    db = eu_open(work, &ar);
+    print_message("auto_recovery note: %s\n", calypso_errmsg(db));
+    assert_non_null(strstr(calypso_errmsg(db), "auto-recovery dropped"));
+    uint32_t wfid;
+    uint64_t woff;
+    wm_read(work, &wfid, &woff);
+    assert_int_equal(wfid, fid);
+    assert_int_equal((int64_t)woff, pos[5].off);
+    for (int i = 0; i < 20; i++) {
+        if (i < 5) expect_i(db, i, 1);
+        else expect_absent_i(db, i);
+    }
+    eu_close(db);
+    db = eu_open(work, NULL);
+    assert_int_equal(calypso_len(db), 5);
+    eu_close(db);
+    tu_rmrf(work);
+    tu_rmrf(dir);
+}
+
+/* The WATERMARK file itself: a slot torn by a crash falls back to the
+ * other; both damaged, or naming a datafile that is gone, is
+ * CALYPSO_ECORRUPT (auto_recovery goes on and rewrites it); a database
+ * without one opens by the older rule and gets one at its first writable
+ * open, not at a read-only one. */
+static void test_watermark_file(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *work = tu_tmpdir();
+    rec_pos pos[20];
+    unsigned fid;
+    uint64_t w = wm_setup(dir, pos, &fid);
+    char data[1024], wmp[1024];
+    eu_fid_path(data, sizeof data, work, fid, "data");
+    eu_path(wmp, sizeof wmp, work, "WATERMARK");
+
+    /* Slot 1 (seq 2) says w, slot 0 (seq 1) says 0; damage at record 5. */
+    for (int torn = 0; torn < 3; torn++) {
+        eu_copy_dir(dir, work);
+        wm_write(work, fid, 0, 2, fid, w);
+        if (torn == 1) eu_flip_byte(wmp, 512 + 20, 0x01);   /* slot 1 torn: seq 1 holds */
+        if (torn == 2) eu_flip_byte(wmp, 20, 0x01);         /* slot 0 torn: seq 2 holds */
+        eu_flip_byte(data, pos[5].end - 1, 0x01);
+        if (torn == 1) {
+            calypso *db = eu_open(work, NULL);          /* 0 synced: a torn tail */
+            assert_int_equal(calypso_len(db), 5);
+            eu_close(db);
+        } else {
+            expect_corrupt(work, NULL, "0000000001.data", "sync covered");
+        }
+    }
+
+    /* Both slots damaged. */
+    eu_copy_dir(dir, work);
+    eu_flip_byte(wmp, 3, 0x01);
+    eu_flip_byte(wmp, 512 + 3, 0x01);
+    expect_corrupt(work, NULL, "WATERMARK", NULL);
+    calypso_options ar = { 0 };
+    ar.auto_recovery = 1;
+    calypso *db = eu_open(work, &ar);
+    assert_non_null(strstr(calypso_errmsg(db), "WATERMARK"));
+    assert_int_equal(calypso_len(db), 20);
+    eu_close(db);
+    uint32_t wfid;
+    uint64_t woff;
+    wm_read(work, &wfid, &woff);                    /* rewritten: nothing known synced */
+    assert_int_equal(woff, 0);
+    db = eu_open(work, NULL);
+    put_i(db, 20, 1);
+    eu_close(db);                                   /* whose sync moves it */
+    wm_read(work, &wfid, &woff);
+    assert_int_equal(wfid, fid);
+    assert_true((int64_t)woff > pos[19].end);
+
+    /* Naming a datafile after the newest: it was synced, and is gone. */
+    eu_copy_dir(dir, work);
+    wm_write(work, fid + 1, 100, 0, 0, 0);
+    expect_corrupt(work, NULL, "is missing", "0000000002.data");
+    db = eu_open(work, &ar);
+    assert_non_null(strstr(calypso_errmsg(db), "is missing"));
+    wm_read(work, &wfid, &woff);
+    assert_int_equal(wfid, fid);
+    assert_int_equal(woff, 0);
+    assert_int_equal(calypso_len(db), 20);
+    eu_close(db);
+    /* ... but naming it with nothing of it synced, only that the newest
+     * file was sealed (synced whole): open goes on. */
+    eu_copy_dir(dir, work);
+    wm_write(work, fid + 1, 0, 0, 0, 0);
+    db = eu_open(work, NULL);
+    assert_int_equal(calypso_len(db), 20);
+    eu_close(db);
+
+    /* No WATERMARK: the older rule (valid records after the damage make it
+     * damage, not a torn tail). A read-only open creates nothing. */
+    eu_copy_dir(dir, work);
+    assert_int_equal(unlink(wmp), 0);
+    eu_flip_byte(data, pos[15].end - 1, 0x01);
+    expect_corrupt(work, NULL, "0000000001.data", NULL);
+    assert_null(strstr(calypso_errmsg(NULL), "sync covered"));
+    eu_flip_byte(data, pos[15].end - 1, 0x01);
+    calypso_options ro = { 0 };
+    ro.read_only = 1;
+    db = eu_open(work, &ro);
+    eu_close(db);
+    assert_false(eu_exists(wmp));
+    db = eu_open(work, NULL);
+    eu_close(db);
+    assert_true(eu_exists(wmp));
+    wm_read(work, &wfid, &woff);
+    assert_int_equal(woff, 0);      /* what an earlier release synced is not known */
+    tu_rmrf(work);
+    tu_rmrf(dir);
+}
+
+/* The background thread writes the watermark after syncs, without a close
+ * (the write path never does). */
+static void test_watermark_follows_syncs(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = { 0 };
+    o.ttl_sweep_interval_ms = 10;        /* the background thread wakes often */
+    calypso *db = eu_open(dir, &o);
+    uint32_t wfid;
+    uint64_t woff;
+    wm_read(dir, &wfid, &woff);
+    assert_int_equal(woff, 0);           /* written at open: nothing synced yet */
+    for (int i = 0; i < 50; i++) put_i(db, i, 1);
+    EU_OK(db, calypso_sync(db));
+    uint64_t t0 = eu_now_ms();
+    do {
+        eu_sleep_ms(10);
+        wm_read(dir, &wfid, &woff);
+    } while (woff == 0 && eu_now_ms() - t0 < 20000);
+    assert_int_equal(wfid, 1);
+    assert_true(woff > 50 * (KLEN + VLEN));
+    uint64_t synced = woff;
+    for (int i = 50; i < 60; i++) put_i(db, i, 1);   /* not synced: it stays */
+    eu_sleep_ms(400);
+    wm_read(dir, &wfid, &woff);
+    assert_int_equal(woff, synced);
+    eu_close(db);
+    wm_read(dir, &wfid, &woff);
+    assert_int_equal((int64_t)woff, eu_fid_size(dir, 1, "data"));
+    tu_rmrf(dir);
+}
+
 /* argv: "kill" dir from to version [small]: opens, puts keys [from, to) at
  * version, deletes key `from - 1` if from > 0, then dies by SIGKILL without
  * closing. */
@@ -1178,6 +1538,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_damaged_hints),
         cmocka_unit_test(test_hint_order),
         cmocka_unit_test(test_sync_always_zeros_ahead),
+        cmocka_unit_test(test_watermark_boundary),
+        cmocka_unit_test(test_watermark_file),
+        cmocka_unit_test(test_watermark_follows_syncs),
         cmocka_unit_test(test_kill9_after_clean_reopen),
         cmocka_unit_test(test_kill9_during_rotations),
         cmocka_unit_test(test_meta_newer_version),
