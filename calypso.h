@@ -413,6 +413,50 @@ int  calypso_cursor_prev(calypso_cursor *cur);
 int  calypso_cursor_key(calypso_cursor *cur, const void **key, size_t *klen);
 int  calypso_cursor_value(calypso_cursor *cur, const void **val, size_t *vlen);
 
+/* ---- atomic batches ------------------------------------------------------ */
+/* A batch of puts and deletes committed as one: all of it or none of it,
+ * both on disk (a crash leaves the whole batch or no trace of it; a batch
+ * torn at the tail is cut off on open) and for readers (other threads see
+ * every change of a batch at once, never a part). Operations apply in the
+ * order they were added: a later put or delete of the same key wins. A
+ * delete of a key absent when the batch commits writes nothing.
+ *
+ * Cost: the operations are copied into the batch as they are added; commit
+ * writes one record holding them all (each operation costs its key, its
+ * value and up to 42 bytes of framing) and, under CALYPSO_SYNC_ALWAYS, one
+ * fdatasync shared with concurrent writers. Limit: a batch is one record in
+ * one datafile, so its operations may take at most max_datafile_size bytes
+ * with their framing; the operation that would pass it fails with
+ * CALYPSO_EVALUETOOLARGE and is not added (the batch stays usable).
+ *
+ * A batch belongs to one thread at a time; any number of batches may be
+ * open on a handle. Keys and values are copied: the caller's buffers are
+ * free to reuse as soon as a call returns. */
+typedef struct calypso_batch calypso_batch;
+
+/* Starts an empty batch on db. CALYPSO_EREADONLY on a read-only handle,
+ * CALYPSO_EIO when db refuses writes, CALYPSO_ENOMEM. */
+int  calypso_batch_open(calypso *db, calypso_batch **b);
+/* Adds a put (with a TTL: as calypso_put_ttl; the expiry counts from the
+ * commit). Checks as calypso_put does: CALYPSO_EEMPTYKEY,
+ * CALYPSO_EKEYTOOLARGE, CALYPSO_EVALUETOOLARGE (the value, or the batch
+ * past its limit), CALYPSO_EINVAL, CALYPSO_ENOMEM; an operation that fails
+ * is not added. */
+int  calypso_batch_put(calypso_batch *b, const void *key, size_t klen,
+                       const void *val, size_t vlen);
+int  calypso_batch_put_ttl(calypso_batch *b, const void *key, size_t klen,
+                           const void *val, size_t vlen, uint64_t ttl_ms);
+/* Adds a delete. Errors as calypso_batch_put. */
+int  calypso_batch_delete(calypso_batch *b, const void *key, size_t klen);
+/* Commits the batch and frees it, whatever it returns. An empty batch
+ * writes nothing and returns CALYPSO_OK. On an error nothing of the batch
+ * is applied, with the exception calypso_put states for a failed fdatasync
+ * under CALYPSO_SYNC_ALWAYS (then the whole batch is applied, never a
+ * part). Errors: CALYPSO_EREADONLY, CALYPSO_EIO, CALYPSO_ENOMEM. */
+int  calypso_batch_commit(calypso_batch *b);
+/* Frees the batch without writing anything. NULL is a no-op. */
+void calypso_batch_abort(calypso_batch *b);
+
 /* ---- maintenance -------------------------------------------------------- */
 /* Runs a merge now, on the calling thread, and returns when it is done:
  * the live records of the sealed datafiles are rewritten into new files

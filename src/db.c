@@ -498,7 +498,7 @@ static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
     return CALYPSO_OK;
 }
 
-static int cy_db_check_key(calypso *db, const void *key, size_t klen)
+CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
 {
     if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
     if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
@@ -586,7 +586,8 @@ int calypso_put(calypso *db, const void *key, size_t klen, const void *val, size
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes).
  * Its payload names the file of the record it deletes, so that a merge can
  * tell when the tombstone may be dropped. */
-static size_t cy_db_encode_tombstone(uint8_t *rec, const void *key, size_t klen, uint32_t victim)
+CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, const void *key, size_t klen,
+                                         uint32_t victim)
 {
     uint8_t payload[10];
     size_t plen = cy_varint_put(payload, victim);
@@ -633,6 +634,48 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
     if (rec != stackbuf) cy_free(rec);
     if (durable) {
         if (wrote) rc = cy_db_sync_to(db, seq);
+        cy_db_durable_leave(db);
+    }
+    return rc;
+}
+
+// >> committing a prepared record ---------------------------------------------------
+
+CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
+                             void *ctx)
+{
+    int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
+    if (durable) cy_db_durable_enter(db);
+    pthread_mutex_lock(&db->write_mu);
+    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    cy_file *a = db->active;
+    /* Rotate first, so that build() knows the file the record goes to. */
+    if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
+        rc = cy_files_rotate(db);
+    uint32_t fid = 0;
+    uint64_t off = 0, seq = 0;
+    size_t size = 0;
+    const uint8_t *rec = NULL;
+    if (!rc) rc = build(db, db->active->fid, &rec, &size, ctx);
+    if (!rc && size) {
+        struct iovec iov = { (void *)rec, size };
+        rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+    }
+    if (!rc && size) {
+        cy_wrlock(&db->kd_lock);
+        rc = apply(db, fid, off, rec, size, ctx);
+        cy_unlock(&db->kd_lock);
+        if (rc) {
+            rc = cy_err(db, rc, "updating the key directory");
+            cy_files_unappend(db, off, size);
+            db->written_seq -= size;
+        }
+        seq = db->written_seq;
+    }
+    if (durable && !rc && size) cy_db_durable_appended(db);
+    pthread_mutex_unlock(&db->write_mu);
+    if (durable) {
+        if (!rc && size) rc = cy_db_sync_to(db, seq);
         cy_db_durable_leave(db);
     }
     return rc;

@@ -503,6 +503,24 @@ CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylis
  * most 1 MiB, one write each, taking write_mu for one chunk at a time. */
 CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
+CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
+/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
+ * naming the file of the record it deletes; returns its size. */
+CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, const void *key, size_t klen,
+                                          uint32_t victim);
+/* The write path's commit step for a record prepared by the caller: under
+ * write_mu, rotates when a record of `bound` bytes would not fit the active
+ * file; build() encodes the record for file fid (it may read the keydir:
+ * write_mu keeps it still) and returns it; it is appended whole, then
+ * apply() applies it under kd_lock exclusive, all of it or, failing, none
+ * (it undoes its own partial work); a failed apply cuts the append back.
+ * Then waits for durability as the sync mode says. */
+typedef int (*cy_build_fn)(calypso *db, uint32_t fid, const uint8_t **rec, size_t *size,
+                           void *ctx);
+typedef int (*cy_apply_fn)(calypso *db, uint32_t fid, uint64_t off, const uint8_t *rec,
+                           size_t size, void *ctx);
+CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
+                              void *ctx);
 /* Records a failed fdatasync of datafile fid (err = -errno): sticky, the
  * handle refuses writes from now on. Returns the error to report. */
 CY_INTERNAL int  cy_db_sync_failed(calypso *db, int err, uint32_t fid);
