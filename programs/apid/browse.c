@@ -310,23 +310,25 @@ static void apid_human(char *out, size_t cap, uint64_t n)
     else snprintf(out, cap, "%.1f %s", v, u[i]);
 }
 
-/* The stats panel's chart: keys and bytes, each scaled to its own maximum. */
+/* The stats panel's chart: keys in the upper band, bytes on disk in the
+ * lower one, each scaled to its own maximum over the samples. */
 static void apid_chart(apid_buf *b)
 {
-    static apid_sample pts[240];
-    apid_sample *h = malloc(sizeof pts);
+    enum { APID_CHART_POINTS = 240 };
+    apid_sample *h = malloc(APID_CHART_POINTS * sizeof *h);
     if (!h) return;
-    size_t n = apid_history_copy(h, sizeof pts / sizeof pts[0]);
+    size_t n = apid_history_copy(h, APID_CHART_POINTS);
     uint64_t mk = 1, mb = 1;
     for (size_t i = 0; i < n; i++) { if (h[i].keys > mk) mk = h[i].keys; if (h[i].bytes > mb) mb = h[i].bytes; }
-    apid_buf_puts(b, "<svg id=\"chart\" viewBox=\"0 0 300 80\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"keys and bytes over time\">");
+    apid_buf_puts(b, "<svg id=\"chart\" viewBox=\"0 0 300 80\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"keys and bytes over time\">"
+                     "<line x1=\"0\" y1=\"40\" x2=\"300\" y2=\"40\" stroke=\"#dde1e7\" stroke-width=\"1\"/>");
     for (int series = 0; series < 2; series++) {
         apid_buf_printf(b, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"%s\" points=\"",
                         series ? "#d9822b" : "#2b6cd9");
         for (size_t i = 0; i < n; i++) {
             double x = n > 1 ? 300.0 * (double)i / (double)(n - 1) : 0;
             double y = series ? (double)h[i].bytes / (double)mb : (double)h[i].keys / (double)mk;
-            apid_buf_printf(b, "%.1f,%.1f ", x, 78.0 - 76.0 * y);
+            apid_buf_printf(b, "%.1f,%.1f ", x, (series ? 78.0 : 37.0) - 35.0 * y);
         }
         apid_buf_puts(b, "\"/>");
     }

@@ -70,6 +70,8 @@ function tests(ctx) {
     check(Number(await page.textContent('#st-keys')) === 123, 'stats panel keys');
     check(await page.$('#chart polyline'), 'chart drawn');
     await shot('browse-list');
+    await page.goto(`${base()}/browse?prefix=item%3A1`);     // the README's picture
+    await page.screenshot({ path: path.join(L.ARTIFACTS, 'browse-overview.png') });
   });
 
   t('search by prefix, then page forward and back', async () => {
