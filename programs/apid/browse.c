@@ -1,157 +1,21 @@
 /*
- * browse.c: the dashboard's pages, rendered on the server from the
- * compiled-in templates: /browse (search by prefix, pages of keys forward
- * and back, insert form, stats panel with a chart, merge button),
- * /browse/key (one key: its value as text or hex, TTL, edit, TTL and
- * delete forms), the login page, and the static assets.
+ * browse.c: GET /browse, the dashboard's main page: search by prefix, a
+ * page of APID_PAGE_KEYS keys with a preview of each value and its TTL,
+ * links to the next and previous pages, the insert form, and the stats
+ * panel (figures, a chart of keys and disk bytes over the process's life,
+ * the merge button).
  *
- * Nothing here changes data: every GET is read-only; the forms POST to
- * browse_edit.c with a CSRF token. Every key and value reaches the page
- * through apid_buf_html or as hex, never raw; the Content-Security-Policy
- * allows scripts and styles from apid itself only, so even a missed escape
- * could not run inline script.
+ * Paging: ?after=HEX starts after a key, ?before=HEX ends before one, both
+ * within ?prefix=. Keys are copied out of the cursor as they are listed, so
+ * writes between pages never make a page skip or repeat a key that exists
+ * throughout. Nothing here changes data: the forms POST to browse_edit.c.
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "browse.h"
 
 #define APID_PAGE_KEYS 50         /* keys per dashboard page */
-#define APID_SHOW_MAX  (64u << 10) /* value bytes shown on the key page */
-
-/* >> frame, CSRF, forms */
-void apid_csrf_token(apid_req *r, char tok[APID_CSRF_LEN + 1], int *fresh)
-{
-    if (!r->csrf[0]) {
-        char c[APID_CSRF_LEN + 8];
-        size_t n;
-        if (apid_cookie(r, "apid_csrf", c, sizeof c) && (n = strlen(c)) == APID_CSRF_LEN &&
-            strspn(c, "0123456789abcdef") == n) {
-            memcpy(r->csrf, c, APID_CSRF_LEN + 1);
-        } else {
-            unsigned char raw[APID_CSRF_LEN / 2];
-            if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) abort();   /* no entropy: never guess */
-            apid_hex_encode(raw, sizeof raw, r->csrf);
-            r->csrf_fresh = 1;
-        }
-    }
-    memcpy(tok, r->csrf, APID_CSRF_LEN + 1);
-    *fresh = r->csrf_fresh;
-}
-
-int apid_csrf_ok(apid_req *r)
-{
-    char cookie[APID_CSRF_LEN + 8];
-    char *field;
-    size_t fl;
-    const char *site = apid_header(r, "Sec-Fetch-Site");
-    if (site && !strcmp(site, "cross-site")) return 0;
-    if (!apid_cookie(r, "apid_csrf", cookie, sizeof cookie) || strlen(cookie) != APID_CSRF_LEN) return 0;
-    if (apid_form(r, "csrf", &field, &fl) != 1) return 0;
-    int ok = fl == APID_CSRF_LEN && apid_secret_eq(field, cookie);
-    free(field);
-    return ok;
-}
-
-int apid_form(apid_req *r, const char *name, char **val, size_t *len)
-{
-    return apid_query_get(r->body ? r->body : "", r->body_len, name, val, len);
-}
-
-enum MHD_Result apid_page(apid *s, apid_req *r, unsigned status, const char *title, apid_buf *content)
-{
-    apid_buf b = { 0 };
-    char tok[APID_CSRF_LEN + 1], cookie[128];
-    int fresh;
-    apid_csrf_token(r, tok, &fresh);
-    apid_var vars[] = {
-        { "title", title, 0, 0 },
-        { "content", content->p ? content->p : "", content->len, 1 },
-        { "mode", s->cfg.read_only ? "read-only" : "", 0, 0 },
-    };
-    apid_template_render(&b, "layout.html", vars, sizeof vars / sizeof vars[0]);
-    apid_buf_free(content);
-    if (b.oom) { apid_buf_free(&b); return apid_reply_error(r, 500, "nomem", "out of memory"); }
-    snprintf(cookie, sizeof cookie, "apid_csrf=%s; Path=/browse; HttpOnly; SameSite=Strict", tok);
-    const char *hdr[] = {
-        "Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; "
-                                   "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        "Cache-Control", "no-store",
-        "Referrer-Policy", "no-referrer",
-        "X-Frame-Options", "DENY",
-        fresh ? "Set-Cookie" : NULL, cookie,
-        NULL };
-    return apid_reply_owned(r, status, "text/html; charset=utf-8", b.p, b.len, hdr);
-}
-
-enum MHD_Result apid_page_message(apid *s, apid_req *r, unsigned status, const char *title,
-                                  const char *text, const char *html)
-{
-    apid_buf c = { 0 };
-    apid_var vars[] = { { "title", title, 0, 0 }, { "text", text, 0, 0 }, { "extra", html, 0, 1 } };
-    apid_template_render(&c, "message.html", vars, 3);
-    return apid_page(s, r, status, title, &c);
-}
-
-enum MHD_Result apid_redirect(apid_req *r, const char *location)
-{
-    const char *hdr[] = { "Location", location, "Cache-Control", "no-store", NULL };
-    char *body = strdup("");
-    return body ? apid_reply_owned(r, 303, "text/plain; charset=utf-8", body, 0, hdr) : MHD_NO;
-}
-
-static int apid_printable(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x20 || s[i] == 0x7f) return 0;
-    return apid_utf8_valid(p, n);
-}
-
-void apid_key_html(apid_buf *b, const void *k, size_t kl)
-{
-    if (apid_printable(k, kl)) {
-        apid_buf_puts(b, "<span class=\"k\">");
-        apid_buf_html(b, k, kl);
-        apid_buf_puts(b, "</span>");
-        return;
-    }
-    char *hx = malloc(2 * kl + 1);
-    if (!hx) { b->oom = 1; return; }
-    apid_hex_encode(k, kl, hx);
-    apid_buf_printf(b, "<span class=\"k hex\" title=\"hex\">0x%s</span>", hx);
-    free(hx);
-}
-
-void apid_form_hidden(apid_buf *b, apid_req *r, const void *k, size_t kl)
-{
-    char tok[APID_CSRF_LEN + 1];
-    int fresh;
-    apid_csrf_token(r, tok, &fresh);
-    apid_buf_printf(b, "<input type=\"hidden\" name=\"csrf\" value=\"%s\">", tok);
-    if (!k) return;
-    char *hx = malloc(2 * kl + 1);
-    if (!hx) { b->oom = 1; return; }
-    apid_hex_encode(k, kl, hx);
-    apid_buf_printf(b, "<input type=\"hidden\" name=\"k\" value=\"%s\">", hx);
-    free(hx);
-}
-
-/* >> flash messages: only these fixed texts, chosen by a code in ?msg= */
-static void apid_flash(apid_req *r, apid_buf *b)
-{
-    static const char *const msgs[][2] = {
-        { "saved", "Saved." }, { "created", "Key created." }, { "deleted", "Key deleted." },
-        { "merged", "Merge complete." }, { "ttl_set", "TTL set." }, { "ttl_cleared", "TTL cleared." },
-    };
-    char *m;
-    size_t ml;
-    if (apid_query_get(r->query, r->query_len, "msg", &m, &ml) != 1) return;
-    for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++)
-        if (!strcmp(m, msgs[i][0])) apid_buf_printf(b, "<p class=\"flash\" id=\"flash\">%s</p>", msgs[i][1]);
-    free(m);
-}
 
 /* >> /browse: one page of keys */
 typedef struct apid_key_row { char *k; size_t kl; } apid_key_row;
@@ -357,21 +221,6 @@ static void apid_stats_panel(apid *s, apid_req *r, apid_buf *b)
     }
 }
 
-/* Reads ?name= as hex into a malloc'd key: 1 found, 0 absent, -1 bad. */
-static int apid_hex_param(apid_req *r, const char *name, char **k, size_t *kl)
-{
-    char *h;
-    size_t hl;
-    *k = NULL;
-    int f = apid_query_get(r->query, r->query_len, name, &h, &hl);
-    if (f != 1) return f;
-    *k = malloc(hl / 2 + 1);
-    int bad = !*k || apid_hex_decode(h, hl, *k, kl);
-    free(h);
-    if (bad) { free(*k); *k = NULL; return -1; }
-    return 1;
-}
-
 enum MHD_Result apid_route_browse(apid *s, apid_req *r)
 {
     char *p = NULL, *after = NULL, *before = NULL;
@@ -422,134 +271,3 @@ enum MHD_Result apid_route_browse(apid *s, apid_req *r)
     return apid_page(s, r, 200, "Browse", &c);
 }
 
-/* >> /browse/key?k=HEX[&view=hex] */
-static void apid_hexdump(apid_buf *b, const unsigned char *v, size_t n)
-{
-    for (size_t off = 0; off < n; off += 16) {
-        apid_buf_printf(b, "%08zx  ", off);
-        for (size_t i = 0; i < 16; i++) {
-            if (off + i < n) apid_buf_printf(b, "%02x ", v[off + i]);
-            else apid_buf_puts(b, "   ");
-            if (i == 7) apid_buf_puts(b, " ");
-        }
-        apid_buf_puts(b, " |");
-        for (size_t i = 0; i < 16 && off + i < n; i++) {
-            unsigned char c = v[off + i];
-            if (c >= 0x20 && c < 0x7f) apid_buf_html(b, &c, 1);
-            else apid_buf_puts(b, ".");
-        }
-        apid_buf_puts(b, "|\n");
-    }
-}
-
-static void apid_key_value_view(apid_buf *b, const void *v, size_t vlen, int hex)
-{
-    size_t shown = vlen > APID_SHOW_MAX ? APID_SHOW_MAX : vlen;
-    if (hex) {
-        apid_buf_puts(b, "<pre id=\"value\" class=\"hexdump\">");
-        apid_hexdump(b, v, shown);
-    } else {
-        apid_buf_puts(b, "<pre id=\"value\">");
-        apid_buf_html(b, v, shown);
-    }
-    apid_buf_puts(b, "</pre>");
-    if (shown < vlen) apid_buf_printf(b, "<p>First %zu of %zu bytes shown.</p>", shown, vlen);
-}
-
-static void apid_key_forms(apid *s, apid_req *r, apid_buf *b, const char *k, size_t kl,
-                           const void *v, size_t vlen, int text)
-{
-    if (s->cfg.read_only) return;
-    apid_buf_puts(b, "<h2>Edit</h2><form id=\"edit\" method=\"post\" action=\"/browse/put\">");
-    apid_form_hidden(b, r, k, kl);
-    apid_buf_puts(b, "<input type=\"hidden\" name=\"keep_ttl\" value=\"1\"><textarea name=\"value\" id=\"edit-value\" rows=\"6\">");
-    if (text) apid_buf_html(b, v, vlen);
-    else {
-        char *hx = malloc(2 * vlen + 1);
-        if (hx) { apid_hex_encode(v, vlen, hx); apid_buf_put(b, hx, 2 * vlen); free(hx); }
-    }
-    apid_buf_printf(b, "</textarea><label>as <select name=\"enc\" id=\"edit-enc\"><option value=\"text\"%s>text</option>"
-                       "<option value=\"hex\"%s>hex</option></select></label> <button id=\"save\" type=\"submit\">Save</button></form>",
-                    text ? " selected" : "", text ? "" : " selected");
-    apid_buf_puts(b, "<h2>TTL</h2><form id=\"ttl-form\" method=\"post\" action=\"/browse/ttl\">");
-    apid_form_hidden(b, r, k, kl);
-    apid_buf_puts(b, "<input name=\"ttl\" id=\"ttl\" placeholder=\"e.g. 90s, 10m, 2h\" required> <button id=\"set-ttl\" type=\"submit\">Set TTL</button></form>"
-                     "<form method=\"post\" action=\"/browse/ttl\">");
-    apid_form_hidden(b, r, k, kl);
-    apid_buf_puts(b, "<input type=\"hidden\" name=\"ttl\" value=\"\"><button id=\"clear-ttl\" type=\"submit\">Clear TTL</button></form>"
-                     "<h2>Delete</h2><form id=\"delete\" method=\"post\" action=\"/browse/delete\" data-confirm=\"Delete this key?\">");
-    apid_form_hidden(b, r, k, kl);
-    apid_buf_puts(b, "<button id=\"delete-btn\" class=\"danger\" type=\"submit\">Delete…</button></form>");
-}
-
-enum MHD_Result apid_route_browse_key(apid *s, apid_req *r)
-{
-    char *k, *view;
-    size_t kl, vwl;
-    if (apid_hex_param(r, "k", &k, &kl) != 1)
-        return apid_page_message(s, r, 400, "Bad request", "k must be the key in hex.", "");
-    void *v;
-    size_t vlen;
-    uint64_t exp = 0;
-    int rc = calypso_get(s->db, k, kl, &v, &vlen);
-    if (rc == CALYPSO_OK) rc = calypso_ttl(s->db, k, kl, &exp);
-    if (rc != CALYPSO_OK) {
-        free(k);
-        calypso_free(v);
-        return apid_page_message(s, r, apid_status_of(rc), "Not found",
-                                 rc == CALYPSO_ENOTFOUND || rc == CALYPSO_EEXPIRED ? "No such key (it may have expired)." : calypso_strerror(rc),
-                                 "<p><a href=\"/browse\">Back to the list</a></p>");
-    }
-    int text = apid_printable(v, vlen) || (apid_utf8_valid(v, vlen) && !memchr(v, 0, vlen));
-    int hex = !text;
-    if (apid_query_get(r->query, r->query_len, "view", &view, &vwl) == 1) {
-        hex = !strcmp(view, "hex") || !text;
-        free(view);
-    }
-    apid_buf c = { 0 }, flash = { 0 };
-    apid_flash(r, &flash);
-    apid_buf_put(&c, flash.p ? flash.p : "", flash.len);
-    apid_buf_free(&flash);
-    apid_buf_puts(&c, "<p><a href=\"/browse\">‹ All keys</a></p><h1 id=\"key\">");
-    apid_key_html(&c, k, kl);
-    char *hx = malloc(2 * kl + 1);
-    if (hx) apid_hex_encode(k, kl, hx);
-    apid_buf_printf(&c, "</h1><p class=\"meta\"><span id=\"size\">%zu bytes</span> · <span id=\"ttl-left\">", vlen);
-    uint64_t now = apid_wall_ms();
-    if (exp) apid_buf_printf(&c, "expires in %llu s", (unsigned long long)(exp > now ? (exp - now + 999) / 1000 : 0));
-    else apid_buf_puts(&c, "no TTL");
-    apid_buf_printf(&c, "</span> · view as <a id=\"view-text\" href=\"/browse/key?k=%s&amp;view=text\">text</a> | "
-                        "<a id=\"view-hex\" href=\"/browse/key?k=%s&amp;view=hex\">hex</a></p>", hx ? hx : "", hx ? hx : "");
-    free(hx);
-    if (hex || text) apid_key_value_view(&c, v, vlen, hex);
-    apid_key_forms(s, r, &c, k, kl, v, vlen, text);
-    calypso_free(v);
-    free(k);
-    return apid_page(s, r, 200, "Key", &c);
-}
-
-/* >> static assets and the login page */
-enum MHD_Result apid_route_browse_static(apid *s, apid_req *r)
-{
-    (void)s;
-    static const struct { const char *name, *ctype; } files[] = {
-        { "style.css", "text/css; charset=utf-8" }, { "app.js", "text/javascript; charset=utf-8" } };
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        if (strlen(files[i].name) != r->param_len || memcmp(files[i].name, r->param, r->param_len)) continue;
-        size_t len;
-        const unsigned char *d = apid_template_get(files[i].name, &len);
-        if (!d) break;
-        return apid_reply(r, 200, files[i].ctype, d, len);
-    }
-    return apid_reply_error(r, 404, "no_route", "no such file");
-}
-
-enum MHD_Result apid_browse_login_page(apid *s, apid_req *r, const char *error)
-{
-    apid_buf c = { 0 }, hidden = { 0 };
-    apid_form_hidden(&hidden, r, NULL, 0);
-    apid_var vars[] = { { "hidden", hidden.p, hidden.len, 1 }, { "error", error, 0, 0 } };
-    apid_template_render(&c, "login.html", vars, 2);
-    apid_buf_free(&hidden);
-    return apid_page(s, r, 401, "Sign in", &c);
-}

@@ -1,7 +1,8 @@
 /*
- * browse.h: what the dashboard's files share (browse.c renders pages,
- * browse_edit.c handles the forms that change data): the page frame, the
- * CSRF token, form fields, and how a key is shown.
+ * browse.h: what the dashboard's files share: browse_page.c's frame, CSRF
+ * token, form fields and key display, used by the pages (browse.c, the
+ * list; browse_key.c, one key) and the forms that change data
+ * (browse_edit.c).
  */
 #ifndef APID_BROWSE_H
 #define APID_BROWSE_H
@@ -28,6 +29,12 @@ enum MHD_Result apid_page_message(apid *s, apid_req *r, unsigned status, const c
 enum MHD_Result apid_redirect(apid_req *r, const char *location);
 /* Shows a key: escaped text when it is printable UTF-8, else hex. */
 void apid_key_html(apid_buf *b, const void *k, size_t kl);
+/* 1 when the bytes are UTF-8 without control characters. */
+int  apid_printable(const void *p, size_t n);
+/* Appends the flash message ?msg= names (a fixed text per code). */
+void apid_flash(apid_req *r, apid_buf *b);
+/* Reads ?name= as hex into a malloc'd key: 1 found, 0 absent, -1 bad. */
+int  apid_hex_param(apid_req *r, const char *name, char **k, size_t *kl);
 /* The hidden form fields every POST form carries. */
 void apid_form_hidden(apid_buf *b, apid_req *r, const void *k, size_t kl);
 

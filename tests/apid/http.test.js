@@ -484,6 +484,39 @@ function tests(ctx) {
     eq(r.status, 404, 'absent key page');
   });
 
+  t('dashboard: 10,050 keys paged through forward to the end and back', async () => {
+    const srv = await L.startServer();
+    try {
+      const n = 10050, pad = i => `p:${String(i).padStart(5, '0')}`;
+      for (let b = 0; b < n; b += 5000) {
+        const ops = [];
+        for (let i = b; i < Math.min(n, b + 5000); i++) ops.push({ op: 'put', key: pad(i), value: `v${i}` });
+        eq((await req(srv.port, 'POST', '/v1/batch', { body: JSON.stringify(ops) })).status, 200, 'seed');
+      }
+      await req(srv.port, 'PUT', '/v1/keys/q:outside', { body: 'x' });
+      const keysOf = html => [...html.matchAll(/href="\/browse\/key\?k=([0-9a-f]+)"/g)].map(m => Buffer.from(m[1], 'hex').toString());
+      const link = (html, id) => { const m = new RegExp(`id="${id}" class="btn" href="([^"]+)"`).exec(html); return m ? m[1].replace(/&amp;/g, '&') : null; };
+      let url = '/browse?prefix=p%3A', seen = [], pages = 0, html;
+      for (;;) {
+        html = (await req(srv.port, 'GET', url)).text;
+        seen.push(...keysOf(html)); pages++;
+        const next = link(html, 'next');
+        if (!next) break;
+        url = next;
+      }
+      eq(pages, Math.ceil(n / 50), 'pages'); eq(seen.length, n, 'keys');
+      for (let i = 0; i < n; i++) if (seen[i] !== pad(i)) throw new Error(`forward: key ${i} is ${seen[i]}`);
+      const back = [];
+      for (let k = 0; k < 5; k++) {
+        url = link(html, 'prev');
+        check(url, `a previous page at step ${k}`);
+        html = (await req(srv.port, 'GET', url)).text;
+        back.unshift(...keysOf(html));
+      }
+      eq(back, seen.slice(n - (n % 50 || 50) - 250, n - (n % 50 || 50)), 'back five pages');
+    } finally { await L.stopServer(srv); }
+  });
+
   t('SIGTERM closes the database; the data is there on reopen', async () => {
     await req(P(), 'PUT', '/v1/keys/durable', { body: 'still here' });
     const st = await L.stopServer(S);
