@@ -54,7 +54,9 @@ endef
 deps-apid:
 	$(call apid_apt,/usr/include/microhttpd.h=libmicrohttpd-dev /usr/include/jansson.h=libjansson-dev)
 
-# npm ci runs again only when the lockfile changes.
+# npm ci runs again only when the lockfile changes. playwright-core is
+# pinned to 1.56.1, the last line that runs on Debian 12's own nodejs (18),
+# and drives Debian's chromium 156; it downloads no browser.
 deps-apid-test: deps-apid
 	$(call apid_apt,/usr/bin/chromium=chromium /usr/share/fonts/truetype/liberation=fonts-liberation /usr/bin/node=nodejs /usr/bin/npm=npm)
 	@if [ ! -f tests/apid/node_modules/.installed ] || [ tests/apid/package-lock.json -nt tests/apid/node_modules/.installed ]; then \
