@@ -41,7 +41,8 @@ static const char apid_usage[] =
     "\n"
     "  --dbpath DIR           the database directory (created unless --read-only)\n"
     "  --bind HOST:PORT       address to listen on (default 127.0.0.1:7777;\n"
-    "                         IPv6 as [::1]:7777; port 0 picks a free port)\n"
+    "                         numeric, IPv6 as [::1]:7777, or localhost;\n"
+    "                         port 0 picks a free port)\n"
     "  --token T              require `Authorization: Bearer T` on the API; the\n"
     "                         dashboard asks for T once and keeps it in a cookie\n"
     "  --read-only            open the database read-only (no writer may hold it)\n"
@@ -76,6 +77,9 @@ static int apid_parse_bind(const char *arg, apid_config *c)
     if (hl == 0 || hl >= sizeof c->host) return -1;
     memcpy(c->host, arg, hl);
     c->host[hl] = '\0';
+    if (!strcmp(c->host, "localhost")) strcpy(c->host, "127.0.0.1");
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, c->host, addr) != 1 && inet_pton(AF_INET6, c->host, addr) != 1) return -1;
     c->port = (uint16_t)port;
     return 0;
 }
@@ -105,7 +109,7 @@ static int apid_parse_args(int argc, char **argv, apid_config *c)
         switch (o) {
         case O_DBPATH: c->dbpath = optarg; break;
         case O_BIND:
-            if (apid_parse_bind(optarg, c)) { fprintf(stderr, "apid: --bind wants HOST:PORT, got %s\n", optarg); return 2; }
+            if (apid_parse_bind(optarg, c)) { fprintf(stderr, "apid: --bind wants ADDRESS:PORT (numeric IPv4, [IPv6] or localhost), got %s\n", optarg); return 2; }
             break;
         case O_TOKEN:
             if (!apid_token_ok(optarg)) { fprintf(stderr, "apid: --token: 1..256 characters of A-Z a-z 0-9 - . _ ~ + / =\n"); return 2; }

@@ -28,7 +28,8 @@ function tests(ctx) {
     eq(r.status, 0, '--help exit'); check(/--dbpath DIR/.test(r.stdout), 'help text');
     r = spawnSync(L.BIN, ['--version']);
     eq(r.status, 0, '--version exit'); check(/^apid \d+\.\d+\.\d+/.test(r.stdout), 'version text');
-    for (const args of [[], ['--dbpath'], ['--dbpath', '/tmp/x', '--bind', 'nope'],
+    for (const args of [[], ['--dbpath'], ['--dbpath', '/tmp/x', '--bind', 'nope'], ['--dbpath', '/tmp/x', '--bind', 'example.com:80'],
+                        ['--dbpath', '/tmp/x', '--bind', '127.0.0.1:65536'],
                         ['--dbpath', '/tmp/x', '--max-value-size', '0'], ['--dbpath', '/tmp/x', 'extra'],
                         ['--dbpath', '/tmp/x', '--token', 'bad token'], ['--dbpath', '/tmp/x', '--threads', '-1']]) {
       r = spawnSync(L.BIN, args);
