@@ -20,6 +20,7 @@
  * a page skip or repeat a key that exists throughout (keys inserted or
  * deleted meanwhile may or may not be seen, like calypso's cursors).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

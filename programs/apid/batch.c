@@ -11,6 +11,7 @@
  * max_value_size) naming the operation's index, and nothing is written.
  * Then batch_commit.c applies the list (apid_batch_apply).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -10,6 +10,7 @@
  * writes between pages never make a page skip or repeat a key that exists
  * throughout. Nothing here changes data: the forms POST to browse_edit.c.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

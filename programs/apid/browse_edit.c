@@ -14,6 +14,7 @@
  * new key comes as text or hex ("key" with "kenc"), a value as text or hex
  * ("value" with "enc").
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,7 +126,9 @@ enum MHD_Result apid_route_browse_put(apid *s, apid_req *r)
     return res;
 }
 
-/* >> TTL: set (re-writes the value with the new expiry) or clear */
+/* >> TTL: set or clear. calypso.h has no call that changes a TTL alone, so
+ * the value is read and written again with the new expiry; a write to the
+ * same key between the two is overwritten by the value read. */
 enum MHD_Result apid_route_browse_ttl(apid *s, apid_req *r)
 {
     enum MHD_Result res;

@@ -5,6 +5,7 @@
  * forms to edit it, set or clear its TTL, and delete it (with a
  * confirmation). Read-only: the forms POST to browse_edit.c.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

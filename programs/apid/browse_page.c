@@ -10,6 +10,7 @@
  * raw; the CSP allows scripts and styles from apid itself only, so even a
  * missed escape could not run inline script.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
