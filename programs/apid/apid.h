@@ -26,7 +26,7 @@
  * times over (12 KiB) plus a query. libmicrohttpd itself answers 414 past
  * its per-connection memory (APID_CONN_MEMORY), which is larger. */
 #define APID_MAX_URI        16384u
-#define APID_CONN_MEMORY    (32u * 1024u)
+#define APID_CONN_MEMORY    (24u * 1024u)
 /* Bodies that are not a value (a batch, a dashboard form): default cap. */
 #define APID_DEFAULT_MAX_BODY (16ull << 20)
 /* Operations in one POST /v1/batch. */
