@@ -108,6 +108,9 @@ static const char *apid_code_of(int rc)
     case CALYPSO_EMERGING:       return "merge_running";
     case CALYPSO_EREADONLY:      return "read_only";
     case CALYPSO_ENOMEM:         return "nomem";
+    case CALYPSO_ECHECKSUM:      return "checksum";
+    case CALYPSO_ECORRUPT:       return "corrupt";
+    case CALYPSO_EIO:            return "io";
     default:                     return "internal";
     }
 }

@@ -518,6 +518,28 @@ function tests(ctx) {
     } finally { await L.stopServer(srv); }
   });
 
+  t('500 carries calypso\'s errmsg: a value damaged on disk under a running apid', async () => {
+    const srv = await L.startServer();
+    try {
+      const marker = 'damage-me-' + L.SEED;
+      await req(srv.port, 'PUT', '/v1/keys/victim', { body: marker });
+      await req(srv.port, 'PUT', '/v1/keys/bystander', { body: 'fine' });
+      const file = fs.readdirSync(srv.dir).filter(f => f.endsWith('.data')).map(f => `${srv.dir}/${f}`)
+        .find(f => fs.readFileSync(f).includes(marker));
+      check(file, 'the datafile holding the value');
+      const off = fs.readFileSync(file).indexOf(marker);
+      const fd = fs.openSync(file, 'r+');
+      fs.writeSync(fd, Buffer.from('X'), 0, 1, off);        // flip one byte in place
+      fs.closeSync(fd);
+      for (const p of ['/v1/keys/victim', '/get/victim']) {
+        const r = await req(srv.port, 'GET', p);
+        eq(r.status, 500, `status of ${p}`); eq(r.json.code, 'checksum', 'code');
+        check(r.json.error.includes(file) && /offset \d+/.test(r.json.error), `errmsg names file and offset: ${r.json.error}`);
+      }
+      eq((await req(srv.port, 'GET', '/v1/keys/bystander')).text, 'fine', 'other keys still served');
+    } finally { await L.stopServer(srv); }
+  });
+
   t('SIGTERM closes the database; the data is there on reopen', async () => {
     await req(P(), 'PUT', '/v1/keys/durable', { body: 'still here' });
     const st = await L.stopServer(S);
