@@ -5567,7 +5567,19 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_
  * file, and only when damage is found. */
 static int cy_scan_valid_after(cy_scan *s, uint64_t off)
 {
-    for (uint64_t at = off + 1; at + 6 <= s->size; at++) {
+    uint64_t start = off + 1;
+    /* The records inside a batch carry checksums of their own: when the
+     * damaged record is a batch whose header still parses, only what
+     * follows the whole batch counts. */
+    int64_t hgot = cy_scan_fill(s, off, CY_REC_MAX_HDR);
+    cy_rec b;
+    if (hgot > 0 && cy_rec_parse(s->buf + (off - s->buf_off), (size_t)hgot, &b) == 1 &&
+        b.type == CY_REC_BATCH) {
+        uint64_t end = off + b.hdr + b.vlen;
+        if (end >= s->size) return 0;
+        start = end;
+    }
+    for (uint64_t at = start; at + 6 <= s->size; at++) {
         int64_t got = cy_scan_fill(s, at, CY_REC_MAX_HDR);
         if (got < 6) return 0;
         const uint8_t *p = s->buf + (at - s->buf_off);
@@ -7291,7 +7303,7 @@ static int cy_batch_add(calypso_batch *b, int type, const void *key, size_t klen
 int calypso_batch_put_ttl(calypso_batch *b, const void *key, size_t klen, const void *val,
                           size_t vlen, uint64_t ttl_ms)
 {
-    return cy_batch_add(b, CY_REC_PUT, key, klen, val ? val : "", vlen, ttl_ms);
+    return cy_batch_add(b, CY_REC_PUT, key, klen, val, vlen, ttl_ms);
 }
 
 int calypso_batch_put(calypso_batch *b, const void *key, size_t klen, const void *val,

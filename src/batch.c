@@ -134,7 +134,7 @@ static int cy_batch_add(calypso_batch *b, int type, const void *key, size_t klen
 int calypso_batch_put_ttl(calypso_batch *b, const void *key, size_t klen, const void *val,
                           size_t vlen, uint64_t ttl_ms)
 {
-    return cy_batch_add(b, CY_REC_PUT, key, klen, val ? val : "", vlen, ttl_ms);
+    return cy_batch_add(b, CY_REC_PUT, key, klen, val, vlen, ttl_ms);
 }
 
 int calypso_batch_put(calypso_batch *b, const void *key, size_t klen, const void *val,
