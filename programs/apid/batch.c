@@ -9,7 +9,7 @@
  * unknown op, a missing or doubled key, bad base64, an empty or oversized
  * key, an oversized value or a bad TTL answers 400 (413 for a value over
  * max_value_size) naming the operation's index, and nothing is written.
- * Then batch_commit.c applies the list (apid_batch_apply).
+ * Then batch_commit.c commits the list as one calypso batch (apid_batch_apply).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,8 +139,8 @@ enum MHD_Result apid_route_batch(apid *s, apid_req *r)
     apid_batch_free(&b);
     if (rc != CALYPSO_OK) {
         unsigned st = apid_status_of(rc);
-        return apid_reply_error(r, st, "batch_failed", "operation %zu failed: %s (%zu applied before it)",
-                                done, st == 500 ? calypso_errmsg(s->db) : calypso_strerror(rc), done);
+        return apid_reply_error(r, st, "batch_failed", "the batch failed: %s; nothing was applied",
+                                st == 500 ? calypso_errmsg(s->db) : calypso_strerror(rc));
     }
     return apid_reply_json(r, 200, json_pack("{s:b,s:I}", "ok", 1, "applied", (json_int_t)done));
 }

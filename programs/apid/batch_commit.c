@@ -1,23 +1,30 @@
 /*
- * batch_commit.c: applies a validated batch to the database: the one place
- * a batch is committed.
+ * batch_commit.c: commits a validated batch to the database as one calypso
+ * batch: the one place a batch is committed.
  *
- * calypso.h has no atomic batch yet, so the operations are applied one by
- * one in list order. Validation (batch.c) guarantees that bad input writes
- * nothing, and readers may see a batch half applied while it runs; a crash
- * or an I/O error in the middle leaves the operations before it applied
- * (*done says how many). Atomicity across crashes waits for calypso's batch
- * API: this function then becomes begin, the same loop, one commit.
+ * Validation (batch.c) has checked every operation, so bad input writes
+ * nothing; the operations then go into one calypso_batch, which commits
+ * all of them or none, on disk (a crash leaves the whole batch or no trace
+ * of it) and for readers (no request sees part of it). *done is n after a
+ * commit, and 0 otherwise: nothing is applied when it fails.
  */
 #include "apid.h"
 
 int apid_batch_apply(apid *s, const apid_batch_op *ops, size_t n, size_t *done)
 {
-    for (*done = 0; *done < n; (*done)++) {
-        const apid_batch_op *op = &ops[*done];
-        int rc = op->del ? calypso_delete(s->db, op->key, op->klen)
-                         : calypso_put_ttl(s->db, op->key, op->klen, op->val, op->vlen, op->ttl_ms);
-        if (rc != CALYPSO_OK) return rc;
+    *done = 0;
+    calypso_batch *b = NULL;
+    int rc = calypso_batch_open(s->db, &b);
+    for (size_t i = 0; i < n && rc == CALYPSO_OK; i++) {
+        const apid_batch_op *op = &ops[i];
+        rc = op->del ? calypso_batch_delete(b, op->key, op->klen)
+                     : calypso_batch_put_ttl(b, op->key, op->klen, op->val, op->vlen, op->ttl_ms);
     }
-    return CALYPSO_OK;
+    if (rc != CALYPSO_OK) {
+        calypso_batch_abort(b);
+        return rc;
+    }
+    rc = calypso_batch_commit(b);
+    if (rc == CALYPSO_OK) *done = n;
+    return rc;
 }
