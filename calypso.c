@@ -3845,11 +3845,27 @@ typedef int (*cy_build_fn)(calypso *db, uint32_t fid, const uint8_t **rec, size_
 typedef int (*cy_apply_fn)(calypso *db, uint32_t fid, uint64_t off, const uint8_t *rec,
                            size_t size, void *ctx);
 CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
-                              void *ctx);
+                              void *ctx, int locked);
+
+// >> batches (batch.c) ----------------------------------------------------------------
+/* Keeps an index of the batch's keys from now on, for cy_batch_find. */
+CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
+/* The batch's last operation on key: 1 a put (its value and TTL), -1 a
+ * delete, 0 none. Needs the index. */
+CY_INTERNAL int  cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
+                               const uint8_t **val, size_t *vlen, uint64_t *ttl_ms);
+CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
+/* Commits and frees b; `locked`: write_mu is held by the caller, and is
+ * released by the commit. */
+CY_INTERNAL int  cy_batch_commit_locked(calypso_batch *b, int locked);
 /* Records a failed fdatasync of datafile fid (err = -errno): sticky, the
  * handle refuses writes from now on. Returns the error to report. */
 CY_INTERNAL int  cy_db_sync_failed(calypso *db, int err, uint32_t fid);
 CY_INTERNAL int  cy_db_writable(calypso *db);
+/* The error for a call that needs the writer lock from inside an update
+ * transaction on db on this thread (txn.c), which holds it. */
+CY_INTERNAL int  cy_db_in_update(calypso *db);
+CY_INTERNAL int  cy_txn_in_update(const calypso *db);
 CY_INTERNAL int  cy_db_usable(calypso *db);
 /* Reads and verifies the value of key stored at loc (with that expiry):
  * into a new buffer *out when out is not NULL, else into buf (cap bytes,
@@ -6490,6 +6506,7 @@ CY_INTERNAL int cy_db_writable(calypso *db)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
+    if (CY_UNLIKELY(cy_txn_in_update(db))) return cy_db_in_update(db);
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
         int err = __atomic_load_n(&db->sync_err, __ATOMIC_RELAXED);
         if (err)
@@ -6500,6 +6517,12 @@ CY_INTERNAL int cy_db_writable(calypso *db)
                       "reopen the database", db->path);
     }
     return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_in_update(calypso *db)
+{
+    return cy_err(db, CALYPSO_EINVAL, "this thread is inside an update transaction on %s: "
+                  "write through the transaction (calypso_txn_*)", db->path);
 }
 
 CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
@@ -6650,6 +6673,7 @@ int calypso_sync(calypso *db)
 {
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
+    if (cy_txn_in_update(db)) return cy_db_in_update(db);
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
     uint64_t seq = db->written_seq;
@@ -6821,11 +6845,11 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
 // >> committing a prepared record ---------------------------------------------------
 
 CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
-                             void *ctx)
+                             void *ctx, int locked)
 {
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
-    pthread_mutex_lock(&db->write_mu);
+    if (!locked) pthread_mutex_lock(&db->write_mu);
     int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
     cy_file *a = db->active;
     /* Rotate first, so that build() knows the file the record goes to. */
@@ -6852,7 +6876,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
         seq = db->written_seq;
     }
     if (durable && !rc && size) cy_db_durable_appended(db);
-    pthread_mutex_unlock(&db->write_mu);
+    pthread_mutex_unlock(&db->write_mu);   /* an update's hold ends with its commit */
     if (durable) {
         if (!rc && size) rc = cy_db_sync_to(db, seq);
         cy_db_durable_leave(db);
@@ -7137,6 +7161,7 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
+    if (cy_txn_in_update(db)) return cy_db_in_update(db);   /* it takes the writer lock */
     memset(st, 0, sizeof *st);
     pthread_mutex_lock(&db->write_mu);
     cy_rdlock(&db->kd_lock);
@@ -7220,6 +7245,7 @@ struct calypso_batch {
     uint8_t     *arena;
     size_t       alen, acap;
     uint64_t     bound;   /* the encoded size can be at most this            */
+    cy_art      *index;   /* key -> its last operation (loc.off), when kept  */
     /* commit state */
     uint8_t     *rec;
     size_t       size;
@@ -7252,6 +7278,10 @@ int calypso_batch_open(calypso *db, calypso_batch **out)
 void calypso_batch_abort(calypso_batch *b)
 {
     if (!b) return;
+    if (b->index) {
+        cy_art_destroy(b->index);
+        cy_free(b->index);
+    }
     cy_free(b->ops);
     cy_free(b->arena);
     cy_free(b->rec);
@@ -7290,6 +7320,11 @@ static int cy_batch_add(calypso_batch *b, int type, const void *key, size_t klen
         b->arena = p;
         b->acap = nc;
     }
+    if (b->index) {
+        cy_loc at = { b->nops, 0, 0 };
+        if (cy_art_insert(b->index, key, klen, &at, NULL) < 0)
+            return cy_err(db, CALYPSO_ENOMEM, "growing a batch");
+    }
     cy_batch_op *op = &b->ops[b->nops++];
     *op = (cy_batch_op){ .type = (uint8_t)type, .ttl_ms = ttl_ms, .at = b->alen,
                          .klen = (uint32_t)klen, .vlen = vlen };
@@ -7315,6 +7350,37 @@ int calypso_batch_put(calypso_batch *b, const void *key, size_t klen, const void
 int calypso_batch_delete(calypso_batch *b, const void *key, size_t klen)
 {
     return cy_batch_add(b, CY_REC_DEL, key, klen, NULL, 0, 0);
+}
+
+CY_INTERNAL int cy_batch_keep_index(calypso_batch *b)
+{
+    if (b->index) return CALYPSO_OK;
+    if (!(b->index = cy_malloc(sizeof *b->index))) return CALYPSO_ENOMEM;
+    cy_art_init(b->index);
+    for (size_t i = 0; i < b->nops; i++) {
+        cy_loc at = { i, 0, 0 };
+        if (cy_art_insert(b->index, b->arena + b->ops[i].at, b->ops[i].klen, &at, NULL) < 0)
+            return CALYPSO_ENOMEM;
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
+                              const uint8_t **val, size_t *vlen, uint64_t *ttl_ms)
+{
+    const cy_loc *l = b->index ? cy_art_search(b->index, key, klen) : NULL;
+    if (!l) return 0;
+    const cy_batch_op *op = &b->ops[l->off];
+    if (op->type == CY_REC_DEL) return -1;
+    *val = b->arena + op->at + op->klen;
+    *vlen = (size_t)op->vlen;
+    *ttl_ms = op->ttl_ms;
+    return 1;
+}
+
+CY_INTERNAL int cy_batch_ops(const calypso_batch *b)
+{
+    return b->nops != 0;
 }
 
 // >> commit -----------------------------------------------------------------------
@@ -7506,19 +7572,196 @@ static int cy_batch_apply_all(calypso *db, uint32_t fid, uint64_t off, const uin
     return rc;
 }
 
+/* Commits b; with `locked`, the caller (an update transaction) holds
+ * write_mu already. */
+CY_INTERNAL int cy_batch_commit_locked(calypso_batch *b, int locked)
+{
+    calypso *db = b->db;
+    int rc = locked ? CALYPSO_OK : cy_db_writable(db);
+    int committing = !rc && b->nops;
+    if (committing && !(b->undo = cy_malloc(b->nops * sizeof *b->undo))) {
+        rc = cy_err(db, CALYPSO_ENOMEM, "committing a batch of %zu operations", b->nops);
+        committing = 0;
+    }
+    if (committing)
+        rc = cy_db_commit(db, (size_t)b->bound, cy_batch_build, cy_batch_apply_all, b, locked);
+    else if (locked)
+        pthread_mutex_unlock(&db->write_mu);   /* cy_db_commit would have */
+    calypso_batch_abort(b);
+    return rc;
+}
+
 int calypso_batch_commit(calypso_batch *b)
 {
     if (!b) return CALYPSO_EINVAL;
-    calypso *db = b->db;
-    int rc = cy_db_writable(db);
-    if (!rc && b->nops) {
-        if (!(b->undo = cy_malloc(b->nops * sizeof *b->undo)))
-            rc = cy_err(db, CALYPSO_ENOMEM, "committing a batch of %zu operations", b->nops);
-        else
-            rc = cy_db_commit(db, (size_t)b->bound, cy_batch_build, cy_batch_apply_all, b);
+    return cy_batch_commit_locked(b, 0);
+}
+/* >> src/txn.c */
+/*
+ * txn.c: update transactions (calypso_update, calypso_update_begin,
+ * calypso_txn_*).
+ *
+ * An update transaction holds the handle's writer lock (write_mu) from its
+ * beginning to its commit or rollback, so writers are serialized with it:
+ * another thread's put, delete, batch or update waits and comes before or
+ * after it, never in between. Readers are not held up: gets and cursors of
+ * other threads take only kd_lock, which the transaction takes only for
+ * the moment its commit applies (batch.c).
+ *
+ * Its writes collect in a batch with an index of its keys; reads inside
+ * the transaction look there first (read your own writes), then in the
+ * database. Commit is that batch's commit (atomic on disk and for readers);
+ * rollback drops it: nothing was written.
+ *
+ * The writer lock belongs to the thread that began the transaction: the
+ * transaction is that thread's until it ends. A write through the handle
+ * itself from inside (which would wait for the lock the thread holds) is
+ * refused with CALYPSO_EINVAL instead: a thread-local marker names the
+ * handle in an update on this thread (cy_txn_in_update).
+ */
+
+#include <string.h>
+
+struct calypso_txn {
+    calypso       *db;
+    calypso_batch *b;
+};
+
+static _Thread_local const calypso *cy_txn_updating;   /* handle in an update here */
+
+CY_INTERNAL int cy_txn_in_update(const calypso *db)
+{
+    return db && cy_txn_updating == db;
+}
+
+int calypso_update_begin(calypso *db, calypso_txn **out)
+{
+    if (out) *out = NULL;
+    if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no transaction pointer") : CALYPSO_EINVAL;
+    int rc = cy_db_writable(db);   /* refuses a nested update too */
+    if (rc) return rc;
+    calypso_txn *tx = cy_calloc(1, sizeof *tx);
+    if (!tx) return cy_err(db, CALYPSO_ENOMEM, "allocating a transaction");
+    tx->db = db;
+    if ((rc = calypso_batch_open(db, &tx->b)) == CALYPSO_OK && cy_batch_keep_index(tx->b))
+        rc = cy_err(db, CALYPSO_ENOMEM, "allocating a transaction");
+    if (rc) {
+        calypso_batch_abort(tx->b);
+        cy_free(tx);
+        return rc;
     }
-    calypso_batch_abort(b);
+    pthread_mutex_lock(&db->write_mu);
+    cy_txn_updating = db;
+    *out = tx;
+    return CALYPSO_OK;
+}
+
+int calypso_txn_commit(calypso_txn *tx)
+{
+    if (!tx) return CALYPSO_EINVAL;
+    calypso *db = tx->db;
+    cy_txn_updating = NULL;
+    /* Refused writes (a failed fdatasync meanwhile) are checked by the
+     * commit itself, which also releases write_mu. */
+    int rc = cy_batch_commit_locked(tx->b, 1);
+    cy_free(tx);
+    (void)db;
     return rc;
+}
+
+void calypso_txn_rollback(calypso_txn *tx)
+{
+    if (!tx) return;
+    cy_txn_updating = NULL;
+    pthread_mutex_unlock(&tx->db->write_mu);
+    calypso_batch_abort(tx->b);
+    cy_free(tx);
+}
+
+int calypso_update(calypso *db, calypso_txn_fn fn, void *ctx)
+{
+    if (!fn) return db ? cy_err(db, CALYPSO_EINVAL, "no transaction function") : CALYPSO_EINVAL;
+    calypso_txn *tx;
+    int rc = calypso_update_begin(db, &tx);
+    if (rc) return rc;
+    rc = fn(tx, ctx);
+    if (rc) {
+        calypso_txn_rollback(tx);
+        return rc;
+    }
+    return calypso_txn_commit(tx);
+}
+
+// >> inside a transaction ------------------------------------------------------------
+
+int calypso_txn_put_ttl(calypso_txn *tx, const void *key, size_t klen, const void *val,
+                        size_t vlen, uint64_t ttl_ms)
+{
+    if (!tx) return CALYPSO_EINVAL;
+    return calypso_batch_put_ttl(tx->b, key, klen, val, vlen, ttl_ms);
+}
+
+int calypso_txn_put(calypso_txn *tx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return calypso_txn_put_ttl(tx, key, klen, val, vlen, 0);
+}
+
+int calypso_txn_delete(calypso_txn *tx, const void *key, size_t klen)
+{
+    if (!tx) return CALYPSO_EINVAL;
+    return calypso_batch_delete(tx->b, key, klen);
+}
+
+/* The transaction's own write of key, if any: 1 put, -1 delete, 0 none. */
+static int cy_txn_own(calypso_txn *tx, const void *key, size_t klen, const uint8_t **val,
+                      size_t *vlen)
+{
+    uint64_t ttl;
+    if (!key || !klen) return 0;   /* the database's read reports the error */
+    return cy_batch_find(tx->b, key, klen, val, vlen, &ttl);
+}
+
+int calypso_txn_get(calypso_txn *tx, const void *key, size_t klen, void **val, size_t *vlen)
+{
+    if (val) *val = NULL;
+    if (vlen) *vlen = 0;
+    if (!tx || !val || !vlen) return tx ? cy_err(tx->db, CALYPSO_EINVAL, "calypso_txn_get needs val and vlen") : CALYPSO_EINVAL;
+    const uint8_t *v;
+    size_t n;
+    int own = cy_txn_own(tx, key, klen, &v, &n);
+    if (own < 0) return CALYPSO_ENOTFOUND;
+    if (own == 0) return calypso_get(tx->db, key, klen, val, vlen);
+    if (!(*val = cy_malloc(n ? n : 1))) return cy_err(tx->db, CALYPSO_ENOMEM, "value of %zu bytes", n);
+    if (n) memcpy(*val, v, n);
+    *vlen = n;
+    return CALYPSO_OK;
+}
+
+int calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf, size_t cap,
+                        size_t *vlen)
+{
+    if (!tx || !vlen || (!buf && cap))
+        return tx ? cy_err(tx->db, CALYPSO_EINVAL, "calypso_txn_get_buf needs vlen") : CALYPSO_EINVAL;
+    *vlen = 0;
+    const uint8_t *v;
+    size_t n;
+    int own = cy_txn_own(tx, key, klen, &v, &n);
+    if (own < 0) return CALYPSO_ENOTFOUND;
+    if (own == 0) return calypso_get_buf(tx->db, key, klen, buf, cap, vlen);
+    *vlen = n;
+    if (n > cap) return CALYPSO_ETRUNC;
+    if (n) memcpy(buf, v, n);
+    return CALYPSO_OK;
+}
+
+int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
+{
+    if (!tx) return CALYPSO_EINVAL;
+    const uint8_t *v;
+    size_t n;
+    int own = cy_txn_own(tx, key, klen, &v, &n);
+    if (own) return own > 0;
+    return calypso_has(tx->db, key, klen);
 }
 /* >> src/walk.c */
 /*
@@ -9298,6 +9541,7 @@ int calypso_backup(calypso *db, const char *dest)
     if (!db || !dest || !*dest) return db ? cy_err(db, CALYPSO_EINVAL, "no backup path") : CALYPSO_EINVAL;
     int rc = cy_db_usable(db);
     if (rc) return rc;
+    if (cy_txn_in_update(db)) return cy_db_in_update(db);   /* it takes the writer lock */
     if (strlen(dest) > 4000) return cy_err(db, CALYPSO_EINVAL, "backup path too long");
     cy_backup_item *items = NULL;
     uint32_t n = 0;

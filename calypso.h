@@ -457,6 +457,55 @@ int  calypso_batch_commit(calypso_batch *b);
 /* Frees the batch without writing anything. NULL is a no-op. */
 void calypso_batch_abort(calypso_batch *b);
 
+/* ---- update transactions ------------------------------------------------- */
+/* A read-write transaction: its writes commit together as one batch (all or
+ * nothing, on disk and for readers), or are dropped by a rollback, which
+ * leaves nothing on disk or in memory. Reads inside it (get, get_buf, has)
+ * see the database plus the transaction's own writes.
+ *
+ * Writers are serialized with it: from its beginning to its end the
+ * transaction holds the handle's writer lock, so other threads' puts,
+ * deletes, batches, updates, merges' final steps and CALYPSO_SYNC_ALWAYS
+ * commits wait and come before or after it, never in between; keep
+ * transactions short. Readers in other threads are never held up by it,
+ * except for the moment its commit applies. A transaction belongs to the
+ * thread that began it, which must end it (commit or rollback). From inside
+ * one, calls on db that write or take the writer lock (put, delete, batch,
+ * another update, merge, sync, stats, backup) return CALYPSO_EINVAL instead
+ * of waiting on the thread's own lock; reads on db are fine.
+ *
+ * Cursors inside a transaction and read-only snapshot views are not in this
+ * release. */
+typedef struct calypso_txn calypso_txn;
+/* fn's result decides: 0 commits (calypso_update then returns the
+ * commit's result), anything else rolls back and is returned. */
+typedef int (*calypso_txn_fn)(calypso_txn *tx, void *ctx);
+/* Runs fn inside an update transaction. Errors of its own: as
+ * calypso_update_begin and calypso_txn_commit. */
+int  calypso_update(calypso *db, calypso_txn_fn fn, void *ctx);
+/* The same without a callback: begin, then exactly one of commit or
+ * rollback, on the same thread. Begin: CALYPSO_EREADONLY, CALYPSO_EIO (db
+ * refuses writes), CALYPSO_EINVAL (this thread is in an update on db
+ * already), CALYPSO_ENOMEM. */
+int  calypso_update_begin(calypso *db, calypso_txn **tx);
+/* Commits and frees tx, whatever it returns; errors as
+ * calypso_batch_commit (nothing applied on an error). */
+int  calypso_txn_commit(calypso_txn *tx);
+/* Drops tx's writes and frees it. NULL is a no-op. */
+void calypso_txn_rollback(calypso_txn *tx);
+/* Reads: as calypso_get, calypso_get_buf and calypso_has, through the
+ * transaction's own writes first. */
+int  calypso_txn_get(calypso_txn *tx, const void *key, size_t klen, void **val, size_t *vlen);
+int  calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf, size_t cap,
+                         size_t *vlen);
+int  calypso_txn_has(calypso_txn *tx, const void *key, size_t klen);
+/* Writes: checked as calypso_batch_put and calypso_batch_delete (the
+ * limit included); applied at commit. */
+int  calypso_txn_put(calypso_txn *tx, const void *key, size_t klen, const void *val, size_t vlen);
+int  calypso_txn_put_ttl(calypso_txn *tx, const void *key, size_t klen, const void *val,
+                         size_t vlen, uint64_t ttl_ms);
+int  calypso_txn_delete(calypso_txn *tx, const void *key, size_t klen);
+
 /* ---- maintenance -------------------------------------------------------- */
 /* Runs a merge now, on the calling thread, and returns when it is done:
  * the live records of the sealed datafiles are rewritten into new files

@@ -131,6 +131,7 @@ int calypso_backup(calypso *db, const char *dest)
     if (!db || !dest || !*dest) return db ? cy_err(db, CALYPSO_EINVAL, "no backup path") : CALYPSO_EINVAL;
     int rc = cy_db_usable(db);
     if (rc) return rc;
+    if (cy_txn_in_update(db)) return cy_db_in_update(db);   /* it takes the writer lock */
     if (strlen(dest) > 4000) return cy_err(db, CALYPSO_EINVAL, "backup path too long");
     cy_backup_item *items = NULL;
     uint32_t n = 0;

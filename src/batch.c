@@ -51,6 +51,7 @@ struct calypso_batch {
     uint8_t     *arena;
     size_t       alen, acap;
     uint64_t     bound;   /* the encoded size can be at most this            */
+    cy_art      *index;   /* key -> its last operation (loc.off), when kept  */
     /* commit state */
     uint8_t     *rec;
     size_t       size;
@@ -83,6 +84,10 @@ int calypso_batch_open(calypso *db, calypso_batch **out)
 void calypso_batch_abort(calypso_batch *b)
 {
     if (!b) return;
+    if (b->index) {
+        cy_art_destroy(b->index);
+        cy_free(b->index);
+    }
     cy_free(b->ops);
     cy_free(b->arena);
     cy_free(b->rec);
@@ -121,6 +126,11 @@ static int cy_batch_add(calypso_batch *b, int type, const void *key, size_t klen
         b->arena = p;
         b->acap = nc;
     }
+    if (b->index) {
+        cy_loc at = { b->nops, 0, 0 };
+        if (cy_art_insert(b->index, key, klen, &at, NULL) < 0)
+            return cy_err(db, CALYPSO_ENOMEM, "growing a batch");
+    }
     cy_batch_op *op = &b->ops[b->nops++];
     *op = (cy_batch_op){ .type = (uint8_t)type, .ttl_ms = ttl_ms, .at = b->alen,
                          .klen = (uint32_t)klen, .vlen = vlen };
@@ -146,6 +156,37 @@ int calypso_batch_put(calypso_batch *b, const void *key, size_t klen, const void
 int calypso_batch_delete(calypso_batch *b, const void *key, size_t klen)
 {
     return cy_batch_add(b, CY_REC_DEL, key, klen, NULL, 0, 0);
+}
+
+CY_INTERNAL int cy_batch_keep_index(calypso_batch *b)
+{
+    if (b->index) return CALYPSO_OK;
+    if (!(b->index = cy_malloc(sizeof *b->index))) return CALYPSO_ENOMEM;
+    cy_art_init(b->index);
+    for (size_t i = 0; i < b->nops; i++) {
+        cy_loc at = { i, 0, 0 };
+        if (cy_art_insert(b->index, b->arena + b->ops[i].at, b->ops[i].klen, &at, NULL) < 0)
+            return CALYPSO_ENOMEM;
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
+                              const uint8_t **val, size_t *vlen, uint64_t *ttl_ms)
+{
+    const cy_loc *l = b->index ? cy_art_search(b->index, key, klen) : NULL;
+    if (!l) return 0;
+    const cy_batch_op *op = &b->ops[l->off];
+    if (op->type == CY_REC_DEL) return -1;
+    *val = b->arena + op->at + op->klen;
+    *vlen = (size_t)op->vlen;
+    *ttl_ms = op->ttl_ms;
+    return 1;
+}
+
+CY_INTERNAL int cy_batch_ops(const calypso_batch *b)
+{
+    return b->nops != 0;
 }
 
 // >> commit -----------------------------------------------------------------------
@@ -337,17 +378,27 @@ static int cy_batch_apply_all(calypso *db, uint32_t fid, uint64_t off, const uin
     return rc;
 }
 
+/* Commits b; with `locked`, the caller (an update transaction) holds
+ * write_mu already. */
+CY_INTERNAL int cy_batch_commit_locked(calypso_batch *b, int locked)
+{
+    calypso *db = b->db;
+    int rc = locked ? CALYPSO_OK : cy_db_writable(db);
+    int committing = !rc && b->nops;
+    if (committing && !(b->undo = cy_malloc(b->nops * sizeof *b->undo))) {
+        rc = cy_err(db, CALYPSO_ENOMEM, "committing a batch of %zu operations", b->nops);
+        committing = 0;
+    }
+    if (committing)
+        rc = cy_db_commit(db, (size_t)b->bound, cy_batch_build, cy_batch_apply_all, b, locked);
+    else if (locked)
+        pthread_mutex_unlock(&db->write_mu);   /* cy_db_commit would have */
+    calypso_batch_abort(b);
+    return rc;
+}
+
 int calypso_batch_commit(calypso_batch *b)
 {
     if (!b) return CALYPSO_EINVAL;
-    calypso *db = b->db;
-    int rc = cy_db_writable(db);
-    if (!rc && b->nops) {
-        if (!(b->undo = cy_malloc(b->nops * sizeof *b->undo)))
-            rc = cy_err(db, CALYPSO_ENOMEM, "committing a batch of %zu operations", b->nops);
-        else
-            rc = cy_db_commit(db, (size_t)b->bound, cy_batch_build, cy_batch_apply_all, b);
-    }
-    calypso_batch_abort(b);
-    return rc;
+    return cy_batch_commit_locked(b, 0);
 }

@@ -311,6 +311,7 @@ CY_INTERNAL int cy_db_writable(calypso *db)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
+    if (CY_UNLIKELY(cy_txn_in_update(db))) return cy_db_in_update(db);
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
         int err = __atomic_load_n(&db->sync_err, __ATOMIC_RELAXED);
         if (err)
@@ -321,6 +322,12 @@ CY_INTERNAL int cy_db_writable(calypso *db)
                       "reopen the database", db->path);
     }
     return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_in_update(calypso *db)
+{
+    return cy_err(db, CALYPSO_EINVAL, "this thread is inside an update transaction on %s: "
+                  "write through the transaction (calypso_txn_*)", db->path);
 }
 
 CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
@@ -471,6 +478,7 @@ int calypso_sync(calypso *db)
 {
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
+    if (cy_txn_in_update(db)) return cy_db_in_update(db);
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
     uint64_t seq = db->written_seq;
@@ -642,11 +650,11 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
 // >> committing a prepared record ---------------------------------------------------
 
 CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
-                             void *ctx)
+                             void *ctx, int locked)
 {
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
-    pthread_mutex_lock(&db->write_mu);
+    if (!locked) pthread_mutex_lock(&db->write_mu);
     int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
     cy_file *a = db->active;
     /* Rotate first, so that build() knows the file the record goes to. */
@@ -673,7 +681,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
         seq = db->written_seq;
     }
     if (durable && !rc && size) cy_db_durable_appended(db);
-    pthread_mutex_unlock(&db->write_mu);
+    pthread_mutex_unlock(&db->write_mu);   /* an update's hold ends with its commit */
     if (durable) {
         if (!rc && size) rc = cy_db_sync_to(db, seq);
         cy_db_durable_leave(db);
@@ -958,6 +966,7 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
+    if (cy_txn_in_update(db)) return cy_db_in_update(db);   /* it takes the writer lock */
     memset(st, 0, sizeof *st);
     pthread_mutex_lock(&db->write_mu);
     cy_rdlock(&db->kd_lock);

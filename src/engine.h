@@ -520,11 +520,27 @@ typedef int (*cy_build_fn)(calypso *db, uint32_t fid, const uint8_t **rec, size_
 typedef int (*cy_apply_fn)(calypso *db, uint32_t fid, uint64_t off, const uint8_t *rec,
                            size_t size, void *ctx);
 CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
-                              void *ctx);
+                              void *ctx, int locked);
+
+// >> batches (batch.c) ----------------------------------------------------------------
+/* Keeps an index of the batch's keys from now on, for cy_batch_find. */
+CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
+/* The batch's last operation on key: 1 a put (its value and TTL), -1 a
+ * delete, 0 none. Needs the index. */
+CY_INTERNAL int  cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
+                               const uint8_t **val, size_t *vlen, uint64_t *ttl_ms);
+CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
+/* Commits and frees b; `locked`: write_mu is held by the caller, and is
+ * released by the commit. */
+CY_INTERNAL int  cy_batch_commit_locked(calypso_batch *b, int locked);
 /* Records a failed fdatasync of datafile fid (err = -errno): sticky, the
  * handle refuses writes from now on. Returns the error to report. */
 CY_INTERNAL int  cy_db_sync_failed(calypso *db, int err, uint32_t fid);
 CY_INTERNAL int  cy_db_writable(calypso *db);
+/* The error for a call that needs the writer lock from inside an update
+ * transaction on db on this thread (txn.c), which holds it. */
+CY_INTERNAL int  cy_db_in_update(calypso *db);
+CY_INTERNAL int  cy_txn_in_update(const calypso *db);
 CY_INTERNAL int  cy_db_usable(calypso *db);
 /* Reads and verifies the value of key stored at loc (with that expiry):
  * into a new buffer *out when out is not NULL, else into buf (cap bytes,

@@ -1,0 +1,167 @@
+/*
+ * txn.c: update transactions (calypso_update, calypso_update_begin,
+ * calypso_txn_*).
+ *
+ * An update transaction holds the handle's writer lock (write_mu) from its
+ * beginning to its commit or rollback, so writers are serialized with it:
+ * another thread's put, delete, batch or update waits and comes before or
+ * after it, never in between. Readers are not held up: gets and cursors of
+ * other threads take only kd_lock, which the transaction takes only for
+ * the moment its commit applies (batch.c).
+ *
+ * Its writes collect in a batch with an index of its keys; reads inside
+ * the transaction look there first (read your own writes), then in the
+ * database. Commit is that batch's commit (atomic on disk and for readers);
+ * rollback drops it: nothing was written.
+ *
+ * The writer lock belongs to the thread that began the transaction: the
+ * transaction is that thread's until it ends. A write through the handle
+ * itself from inside (which would wait for the lock the thread holds) is
+ * refused with CALYPSO_EINVAL instead: a thread-local marker names the
+ * handle in an update on this thread (cy_txn_in_update).
+ */
+#include "engine.h"
+
+#include <string.h>
+
+struct calypso_txn {
+    calypso       *db;
+    calypso_batch *b;
+};
+
+static _Thread_local const calypso *cy_txn_updating;   /* handle in an update here */
+
+CY_INTERNAL int cy_txn_in_update(const calypso *db)
+{
+    return db && cy_txn_updating == db;
+}
+
+int calypso_update_begin(calypso *db, calypso_txn **out)
+{
+    if (out) *out = NULL;
+    if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no transaction pointer") : CALYPSO_EINVAL;
+    int rc = cy_db_writable(db);   /* refuses a nested update too */
+    if (rc) return rc;
+    calypso_txn *tx = cy_calloc(1, sizeof *tx);
+    if (!tx) return cy_err(db, CALYPSO_ENOMEM, "allocating a transaction");
+    tx->db = db;
+    if ((rc = calypso_batch_open(db, &tx->b)) == CALYPSO_OK && cy_batch_keep_index(tx->b))
+        rc = cy_err(db, CALYPSO_ENOMEM, "allocating a transaction");
+    if (rc) {
+        calypso_batch_abort(tx->b);
+        cy_free(tx);
+        return rc;
+    }
+    pthread_mutex_lock(&db->write_mu);
+    cy_txn_updating = db;
+    *out = tx;
+    return CALYPSO_OK;
+}
+
+int calypso_txn_commit(calypso_txn *tx)
+{
+    if (!tx) return CALYPSO_EINVAL;
+    calypso *db = tx->db;
+    cy_txn_updating = NULL;
+    /* Refused writes (a failed fdatasync meanwhile) are checked by the
+     * commit itself, which also releases write_mu. */
+    int rc = cy_batch_commit_locked(tx->b, 1);
+    cy_free(tx);
+    (void)db;
+    return rc;
+}
+
+void calypso_txn_rollback(calypso_txn *tx)
+{
+    if (!tx) return;
+    cy_txn_updating = NULL;
+    pthread_mutex_unlock(&tx->db->write_mu);
+    calypso_batch_abort(tx->b);
+    cy_free(tx);
+}
+
+int calypso_update(calypso *db, calypso_txn_fn fn, void *ctx)
+{
+    if (!fn) return db ? cy_err(db, CALYPSO_EINVAL, "no transaction function") : CALYPSO_EINVAL;
+    calypso_txn *tx;
+    int rc = calypso_update_begin(db, &tx);
+    if (rc) return rc;
+    rc = fn(tx, ctx);
+    if (rc) {
+        calypso_txn_rollback(tx);
+        return rc;
+    }
+    return calypso_txn_commit(tx);
+}
+
+// >> inside a transaction ------------------------------------------------------------
+
+int calypso_txn_put_ttl(calypso_txn *tx, const void *key, size_t klen, const void *val,
+                        size_t vlen, uint64_t ttl_ms)
+{
+    if (!tx) return CALYPSO_EINVAL;
+    return calypso_batch_put_ttl(tx->b, key, klen, val, vlen, ttl_ms);
+}
+
+int calypso_txn_put(calypso_txn *tx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return calypso_txn_put_ttl(tx, key, klen, val, vlen, 0);
+}
+
+int calypso_txn_delete(calypso_txn *tx, const void *key, size_t klen)
+{
+    if (!tx) return CALYPSO_EINVAL;
+    return calypso_batch_delete(tx->b, key, klen);
+}
+
+/* The transaction's own write of key, if any: 1 put, -1 delete, 0 none. */
+static int cy_txn_own(calypso_txn *tx, const void *key, size_t klen, const uint8_t **val,
+                      size_t *vlen)
+{
+    uint64_t ttl;
+    if (!key || !klen) return 0;   /* the database's read reports the error */
+    return cy_batch_find(tx->b, key, klen, val, vlen, &ttl);
+}
+
+int calypso_txn_get(calypso_txn *tx, const void *key, size_t klen, void **val, size_t *vlen)
+{
+    if (val) *val = NULL;
+    if (vlen) *vlen = 0;
+    if (!tx || !val || !vlen) return tx ? cy_err(tx->db, CALYPSO_EINVAL, "calypso_txn_get needs val and vlen") : CALYPSO_EINVAL;
+    const uint8_t *v;
+    size_t n;
+    int own = cy_txn_own(tx, key, klen, &v, &n);
+    if (own < 0) return CALYPSO_ENOTFOUND;
+    if (own == 0) return calypso_get(tx->db, key, klen, val, vlen);
+    if (!(*val = cy_malloc(n ? n : 1))) return cy_err(tx->db, CALYPSO_ENOMEM, "value of %zu bytes", n);
+    if (n) memcpy(*val, v, n);
+    *vlen = n;
+    return CALYPSO_OK;
+}
+
+int calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf, size_t cap,
+                        size_t *vlen)
+{
+    if (!tx || !vlen || (!buf && cap))
+        return tx ? cy_err(tx->db, CALYPSO_EINVAL, "calypso_txn_get_buf needs vlen") : CALYPSO_EINVAL;
+    *vlen = 0;
+    const uint8_t *v;
+    size_t n;
+    int own = cy_txn_own(tx, key, klen, &v, &n);
+    if (own < 0) return CALYPSO_ENOTFOUND;
+    if (own == 0) return calypso_get_buf(tx->db, key, klen, buf, cap, vlen);
+    *vlen = n;
+    if (n > cap) return CALYPSO_ETRUNC;
+    if (n) memcpy(buf, v, n);
+    return CALYPSO_OK;
+}
+
+int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
+{
+    if (!tx) return CALYPSO_EINVAL;
+    const uint8_t *v;
+    size_t n;
+    int own = cy_txn_own(tx, key, klen, &v, &n);
+    if (own) return own > 0;
+    return calypso_has(tx->db, key, klen);
+}
