@@ -347,6 +347,69 @@ static void bench_merge(const char *dir, uint64_t n)
     calypso_close(db);
 }
 
+/* 100 puts as one batch against 100 single puts, under SYNC_NONE and
+ * SYNC_ALWAYS; and a get inside an update transaction against a plain one. */
+static void bench_batch(const char *dir, uint64_t n)
+{
+    static const char *names[] = { "none", "interval", "always" };
+    for (int mode = 0; mode < 3; mode += 2) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/batch-%s", dir, names[mode]);
+        calypso *db = open_db(path, mode, 1);
+        uint64_t groups = mode == CALYPSO_SYNC_ALWAYS ? 200 : n / 100;
+        char key[16], val[100];
+        memset(val, 'v', sizeof val);
+        double t0 = now_s();
+        for (uint64_t g = 0; g < groups; g++)
+            for (uint64_t i = 0; i < 100; i++) {
+                make_key(g * 100 + i, key);
+                int rc = calypso_put(db, key, 16, val, 100);
+                if (rc) die(db, "put", rc);
+            }
+        double single = now_s() - t0;
+        t0 = now_s();
+        for (uint64_t g = 0; g < groups; g++) {
+            calypso_batch *b;
+            int rc = calypso_batch_open(db, &b);
+            if (rc) die(db, "batch", rc);
+            for (uint64_t i = 0; i < 100; i++) {
+                make_key(g * 100 + i, key);
+                if ((rc = calypso_batch_put(b, key, 16, val, 100))) die(db, "batch put", rc);
+            }
+            if ((rc = calypso_batch_commit(b))) die(db, "batch commit", rc);
+        }
+        double batched = now_s() - t0;
+        printf("batch   sync=%-8s %6llu x 100 puts: single %10.0f puts/s  batched %10.0f puts/s  "
+               "(%.1fx)\n", names[mode], (unsigned long long)groups,
+               (double)(groups * 100) / single, (double)(groups * 100) / batched, single / batched);
+        if (mode == CALYPSO_SYNC_NONE) {
+            uint64_t count = groups * 100;
+            char buf[128];
+            size_t vlen;
+            t0 = now_s();
+            for (uint64_t i = 0; i < count; i++) {
+                make_key(mix(i + 3) % count, key);
+                int rc = calypso_get_buf(db, key, 16, buf, sizeof buf, &vlen);
+                if (rc) die(db, "get", rc);
+            }
+            double plain = now_s() - t0;
+            calypso_txn *tx;
+            int rc = calypso_update_begin(db, &tx);
+            if (rc) die(db, "update", rc);
+            t0 = now_s();
+            for (uint64_t i = 0; i < count; i++) {
+                make_key(mix(i + 3) % count, key);
+                if ((rc = calypso_txn_get_buf(tx, key, 16, buf, sizeof buf, &vlen))) die(db, "txn get", rc);
+            }
+            double intx = now_s() - t0;
+            calypso_txn_rollback(tx);
+            printf("txnget  %9llu gets: plain %10.0f ops/s  inside an update %10.0f ops/s\n",
+                   (unsigned long long)count, (double)count / plain, (double)count / intx);
+        }
+        calypso_close(db);
+    }
+}
+
 int main(void)
 {
     const char *e = getenv("BENCH_N");
@@ -370,6 +433,7 @@ int main(void)
     bench_merge(dir, n);
     bench_cold_open(dir, n);
     bench_rotation(dir, n);
+    bench_batch(dir, n);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) != 0;
 }
