@@ -9,7 +9,8 @@
 # whose outcome depends on thread scheduling or on where a crash lands.
 
 STRESS_RUNS  ?= 50
-STRESS_TESTS := test_concurrency test_merge test_cursor test_durability test_lock test_crash
+STRESS_TESTS := test_concurrency test_merge test_cursor test_durability test_lock test_crash \
+                test_batch test_txn
 
 .PHONY: stress
 

@@ -2,7 +2,8 @@
  * test_model.c: model-based randomized test of the engine. Thousands of
  * random operations (put, put_ttl, get, get_buf, has, delete, delete_all,
  * scan, range, sift, sift_scan, sift_range with and without abort, merge,
- * reopen) run against the engine and against a plain sorted array; every
+ * reopen, batches, update transactions committed and rolled back) run
+ * against the engine and against a plain sorted array; every
  * answer must agree. Keys come from a 4-letter alphabet including 0x00 and
  * 0xff, 1..5 bytes long, so prefixes collide constantly; datafiles are small
  * so they rotate, get hint files and merge. Prints its seed; replay with
@@ -343,6 +344,61 @@ static void reopen(run *r)
     }
 }
 
+/* A batch of 1..12 puts and deletes (keys often repeated, so later
+ * operations must win), or the same through an update transaction that
+ * checks it reads its own writes, committed or rolled back. */
+static void do_batch(run *r, uint8_t *vbuf, size_t vcap, int kind)
+{
+    calypso_batch *b = NULL;
+    calypso_txn *tx = NULL;
+    if (kind == 0) EU_OK(r->db, calypso_batch_open(r->db, &b));
+    else EU_OK(r->db, calypso_update_begin(r->db, &tx));
+    int n = 1 + (int)tu_below(&r->rs, 12);
+    struct { uint8_t k[8]; size_t kl; int del; uint8_t *v; size_t vl; } ops[12];
+    for (int i = 0; i < n; i++) {
+        ops[i].kl = rand_key(&r->rs, ops[i].k);
+        if (i > 0 && tu_below(&r->rs, 3) == 0) {       /* the same key again */
+            memcpy(ops[i].k, ops[i - 1].k, ops[i - 1].kl);
+            ops[i].kl = ops[i - 1].kl;
+        }
+        ops[i].del = tu_below(&r->rs, 3) == 0;
+        ops[i].vl = ops[i].del ? 0 : rand_value(&r->rs, vbuf, vcap);
+        ops[i].v = ops[i].vl ? malloc(ops[i].vl) : NULL;
+        if (ops[i].vl) memcpy(ops[i].v, vbuf, ops[i].vl);
+        int rc;
+        if (kind == 0)
+            rc = ops[i].del ? calypso_batch_delete(b, ops[i].k, ops[i].kl)
+                            : calypso_batch_put(b, ops[i].k, ops[i].kl, ops[i].v, ops[i].vl);
+        else
+            rc = ops[i].del ? calypso_txn_delete(tx, ops[i].k, ops[i].kl)
+                            : calypso_txn_put(tx, ops[i].k, ops[i].kl, ops[i].v, ops[i].vl);
+        EU_OK(r->db, rc);
+        if (tx) {   /* reads its own write */
+            size_t got = 0;
+            rc = calypso_txn_get_buf(tx, ops[i].k, ops[i].kl, vbuf, vcap, &got);
+            if (ops[i].del) {
+                assert_int_equal(rc, CALYPSO_ENOTFOUND);
+            } else {
+                EU_OK(r->db, rc);
+                assert_int_equal(got, ops[i].vl);
+                if (got) assert_memory_equal(vbuf, ops[i].v, got);
+            }
+        }
+    }
+    int commit = kind != 2;
+    if (kind == 0) EU_OK(r->db, calypso_batch_commit(b));
+    else if (commit) EU_OK(r->db, calypso_txn_commit(tx));
+    else calypso_txn_rollback(tx);
+    for (int i = 0; i < n; i++) {
+        if (commit) {
+            if (ops[i].del) m_del(&r->m, ops[i].k, ops[i].kl);
+            else m_put(&r->m, ops[i].k, ops[i].kl, ops[i].v, ops[i].vl);
+        }
+        free(ops[i].v);
+    }
+    for (int i = 0; i < n; i++) check_get(r, ops[i].k, ops[i].kl);
+}
+
 static void one_op(run *r, uint8_t *vbuf, size_t vcap)
 {
     uint8_t k[8], k2[8];
@@ -368,9 +424,15 @@ static void one_op(run *r, uint8_t *vbuf, size_t vcap)
         }
         EU_OK(r->db, calypso_delete(r->db, k, kl));
         m_del(&r->m, k, kl);
-    } else if (dice < 730) {                             /* get */
+    } else if (dice < 700) {                             /* get */
         kl = rand_key(&r->rs, k);
         check_get(r, k, kl);
+    } else if (dice < 715) {                             /* batch */
+        do_batch(r, vbuf, vcap, 0);
+    } else if (dice < 723) {                             /* update, committed */
+        do_batch(r, vbuf, vcap, 1);
+    } else if (dice < 730) {                             /* update, rolled back */
+        do_batch(r, vbuf, vcap, 2);
     } else if (dice < 780) {                             /* get_buf */
         kl = rand_key(&r->rs, k);
         check_get_buf(r, k, kl);
