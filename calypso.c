@@ -3570,6 +3570,14 @@ struct calypso {
     cy_art           ttl_by_key;  /* key -> expiry (in loc.off)              */
     cy_art           ttl_by_time; /* be64(expiry) || key -> nothing          */
     uint64_t         dead;        /* dead bytes over all files               */
+    /* snapshot views (view.c): under kd_lock, the retained files under view_mu */
+    uint64_t         commit_seq;  /* changes applied to the keydir           */
+    uint32_t         views_open;
+    cy_art           history;     /* key -> chain of earlier states          */
+    uint64_t         view_lost;   /* a change not noted for views: its seq   */
+    pthread_mutex_t  view_mu;
+    cy_file        **retained;    /* files merges removed while views were open */
+    uint32_t         nretained, retained_cap;
     uint64_t         exp_asof;    /* TTL entries expiring at or before this  */
     uint64_t         exp_count;   /* ... number exp_count (ttl.c; kd_lock,
                                      and exp_mu for a shared holder)         */
@@ -3747,6 +3755,9 @@ CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
 /* The active file's descriptor, pinned for an fdatasync outside write_mu:
  * it is not closed until cy_files_unpin. write_mu held to pin. */
 CY_INTERNAL cy_file *cy_files_pin_active(calypso *db);
+/* Maps f (or opens its descriptor) now, so that it stays readable once
+ * unlinked. */
+CY_INTERNAL int      cy_files_hold_open(calypso *db, cy_file *f);
 CY_INTERNAL void     cy_files_unpin(calypso *db, cy_file *f);
 
 // >> datafile scan (scan.c) ----------------------------------------------------
@@ -3847,6 +3858,24 @@ typedef int (*cy_apply_fn)(calypso *db, uint32_t fid, uint64_t off, const uint8_
 CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
                               void *ctx, int locked);
 
+// >> snapshot views (view.c) -------------------------------------------------------------
+/* Numbers a keydir change and, while views are open, notes the key's state
+ * before it. kd_lock exclusive, before the change. */
+CY_INTERNAL void cy_view_note(calypso *db, const void *key, size_t klen);
+/* The state of key as a view of seq view_seq sees it: 1 with its location
+ * and expiry, or 0 absent. kd_lock held. */
+CY_INTERNAL int  cy_view_state(calypso *db, uint64_t view_seq, const void *key, size_t klen,
+                               cy_loc *loc, uint64_t *expiry);
+CY_INTERNAL int  cy_view_open(calypso *db, uint64_t *seq);
+CY_INTERNAL void cy_view_close(calypso *db);
+/* Keeps a file a merge removed (mapped) until the views close. view_mu
+ * held, from the file's leaving the table on. */
+CY_INTERNAL int  cy_view_retain(calypso *db, cy_file *f);
+/* The file fid from the table or the retained ones. Inside an epoch. */
+CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid);
+/* At close: releases the history and the retained files. */
+CY_INTERNAL void cy_view_release_all(calypso *db);
+
 // >> batches (batch.c) ----------------------------------------------------------------
 /* Keeps an index of the batch's keys from now on, for cy_batch_find. */
 CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
@@ -3875,6 +3904,10 @@ CY_INTERNAL int  cy_db_usable(calypso *db);
 CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
                                uint64_t expiry, void **out, void *buf, size_t cap,
                                size_t *vlen);
+/* The same from file f (which the caller found). */
+CY_INTERNAL int  cy_db_read_file(calypso *db, cy_file *f, const void *key, size_t klen,
+                                 const cy_loc *loc, uint64_t expiry, void **out, void *buf,
+                                 size_t cap, size_t *vlen);
 /* 1 if the size bytes at rec are a whole, checksummed put of key with
  * that expiry (as a keydir entry promises), parsed into *r (its value is
  * at rec + r->hdr + r->klen); 0 otherwise. */
@@ -4983,6 +5016,14 @@ CY_INTERNAL void cy_files_close_all(calypso *db)
     db->active = NULL;
 }
 
+CY_INTERNAL int cy_files_hold_open(calypso *db, cy_file *f)
+{
+    pthread_mutex_lock(&f->mu);
+    int rc = cy_files_open(db, f);
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
 CY_INTERNAL cy_file *cy_files_pin_active(calypso *db)
 {
     cy_file *a = db->active;
@@ -5546,6 +5587,7 @@ CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, const void *key, size_t kle
 CY_INTERNAL int cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_t klen,
                                 uint64_t expiry, uint32_t fid, uint64_t off, uint32_t size)
 {
+    cy_view_note(db, key, klen);
     cy_loc old;
     if (type == CY_REC_DEL) {
         if (cy_art_delete(&db->keydir, key, klen, &old)) {
@@ -6344,6 +6386,7 @@ static void cy_db_init_locks(calypso *db)
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);
     pthread_mutex_init(&db->exp_mu, NULL);
+    pthread_mutex_init(&db->view_mu, NULL);
 }
 
 static void cy_db_destroy_locks(calypso *db)
@@ -6355,6 +6398,7 @@ static void cy_db_destroy_locks(calypso *db)
     pthread_cond_destroy(&db->bg_cv);
     pthread_mutex_destroy(&db->maint_mu);
     pthread_mutex_destroy(&db->exp_mu);
+    pthread_mutex_destroy(&db->view_mu);
     cy_epoch_destroy(&db->epoch);
 }
 
@@ -6377,6 +6421,7 @@ static int cy_db_stop(calypso *db)
         if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write(db, a->fid);
     }
     cy_wm_close(db);
+    cy_view_release_all(db);
     cy_files_close_all(db);
     cy_art_destroy(&db->keydir);
     cy_art_destroy(&db->ttl_by_key);
@@ -6402,6 +6447,7 @@ static int cy_db_start(calypso *db)
     cy_art_init(&db->keydir);
     cy_art_init(&db->ttl_by_key);
     cy_art_init(&db->ttl_by_time);
+    cy_art_init(&db->history);
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
         if (src != -ENOENT || db->opt.read_only)
@@ -6935,14 +6981,21 @@ static int cy_db_read_record(const uint8_t *rec, void *ctx)
     return CALYPSO_OK;
 }
 
-CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
-                              uint64_t expiry, void **out, void *buf, size_t cap, size_t *vlen)
+CY_INTERNAL int cy_db_read_file(calypso *db, cy_file *f, const void *key, size_t klen,
+                                const cy_loc *loc, uint64_t expiry, void **out, void *buf,
+                                size_t cap, size_t *vlen)
 {
     cy_read q = { db, key, klen, expiry,
                   loc->fid & CY_LOC_FIDMASK, loc->size, loc->off, out, buf, cap, vlen };
-    cy_file *f = cy_files_find(db, q.fid);
-    if (!f) return CALYPSO_ENOTFOUND;
     return cy_files_with_record(db, f, loc->off, loc->size, cy_db_read_record, &q);
+}
+
+CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
+                              uint64_t expiry, void **out, void *buf, size_t cap, size_t *vlen)
+{
+    cy_file *f = cy_files_find(db, loc->fid & CY_LOC_FIDMASK);
+    if (!f) return CALYPSO_ENOTFOUND;
+    return cy_db_read_file(db, f, key, klen, loc, expiry, out, buf, cap, vlen);
 }
 
 /* Reads and verifies the value of key into buf (cap bytes), or into a new
@@ -7596,10 +7649,190 @@ int calypso_batch_commit(calypso_batch *b)
     if (!b) return CALYPSO_EINVAL;
     return cy_batch_commit_locked(b, 0);
 }
+/* >> src/view.c */
+/*
+ * view.c: read-only snapshot views (calypso_view, calypso_view_begin).
+ *
+ * A view sees the database as of its start while other threads write,
+ * expire keys and merge. Nothing is copied when a view opens; the cost is
+ * paid by writes made while views are open:
+ *
+ *   - Every change to the keydir is numbered (commit_seq, under kd_lock
+ *     exclusive; a batch's records are applied under one hold, so a view
+ *     starts before all of them or after all of them). A view notes the
+ *     number current when it starts (its seq) and its start time (against
+ *     which it judges expiry).
+ *   - While views are open, each change first notes the key's previous
+ *     state in the history tree: key -> a chain of (seq of the change,
+ *     state before it), newest first (cy_view_note). The state of key k as
+ *     a view of seq V sees it is the state before the oldest change of k
+ *     numbered above V, or the keydir's current one when k has not changed
+ *     since V (cy_view_state).
+ *   - A merge that removes files while views are open hands them here
+ *     (cy_view_retain) instead of releasing them: they are unlinked, but
+ *     stay mapped, so the old locations the history holds stay readable.
+ *   - When the last view closes, the history and the retained files are
+ *     released.
+ *
+ * So a long view costs memory for every write made while it is open (a
+ * history entry: the key and about 60 bytes) and keeps the files merges
+ * replace on disk (unlinked, still allocated) until it closes.
+ *
+ * If memory runs out while noting a change, the views open at that moment
+ * can no longer be served exactly: their next read fails with
+ * CALYPSO_ENOMEM (lost_seq) rather than show a newer value.
+ *
+ * Locks: history and views_open are guarded by kd_lock; the retained list
+ * by view_mu.
+ */
+
+#include <string.h>
+
+typedef struct cy_hist {
+    struct cy_hist *next;     /* older change                              */
+    uint64_t        seq;      /* the change's number                       */
+    cy_loc          loc;      /* state before it: location (had)           */
+    uint64_t        expiry;
+    int             had;      /* the key existed before the change         */
+} cy_hist;
+
+CY_INTERNAL void cy_view_note(calypso *db, const void *key, size_t klen)
+{
+    uint64_t seq = ++db->commit_seq;
+    if (CY_LIKELY(!db->views_open)) return;
+    cy_hist *h = cy_malloc(sizeof *h);
+    if (!h) {
+        db->view_lost = seq;
+        return;
+    }
+    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    *h = (cy_hist){ .seq = seq, .had = l != NULL };
+    if (l) {
+        h->loc = *l;
+        h->expiry = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, key, klen) : 0;
+    }
+    cy_loc *head = cy_art_search(&db->history, key, klen);
+    if (head) {
+        h->next = (cy_hist *)(uintptr_t)head->off;
+        head->off = (uint64_t)(uintptr_t)h;
+        return;
+    }
+    cy_loc at = { (uint64_t)(uintptr_t)h, 0, 0 };
+    if (cy_art_insert(&db->history, key, klen, &at, NULL) < 0) {
+        cy_free(h);
+        db->view_lost = seq;
+    }
+}
+
+CY_INTERNAL int cy_view_state(calypso *db, uint64_t view_seq, const void *key, size_t klen,
+                              cy_loc *loc, uint64_t *expiry)
+{
+    const cy_loc *head = cy_art_search(&db->history, key, klen);
+    const cy_hist *found = NULL;
+    for (const cy_hist *h = head ? (const cy_hist *)(uintptr_t)head->off : NULL;
+         h && h->seq > view_seq; h = h->next)
+        found = h;   /* the oldest change after the view started */
+    if (found) {
+        if (!found->had) return 0;
+        *loc = found->loc;
+        *expiry = found->expiry;
+        return 1;
+    }
+    const cy_loc *l = cy_keydir_get(db, key, klen, expiry);
+    if (!l) return 0;
+    *loc = *l;
+    return 1;
+}
+
+static int cy_view_free_chain(const uint8_t *key, size_t klen, const cy_loc *loc, void *ctx)
+{
+    (void)key; (void)klen; (void)ctx;
+    for (cy_hist *h = (cy_hist *)(uintptr_t)loc->off; h;) {
+        cy_hist *next = h->next;
+        cy_free(h);
+        h = next;
+    }
+    return 0;
+}
+
+CY_INTERNAL int cy_view_open(calypso *db, uint64_t *seq)
+{
+    cy_wrlock(&db->kd_lock);
+    db->views_open++;
+    *seq = db->commit_seq;
+    cy_unlock(&db->kd_lock);
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL void cy_view_close(calypso *db)
+{
+    cy_wrlock(&db->kd_lock);
+    int last = --db->views_open == 0;
+    cy_art detached = db->history;
+    if (last) {
+        cy_art_init(&db->history);
+        db->view_lost = 0;
+    }
+    cy_unlock(&db->kd_lock);
+    if (!last) return;
+    cy_art_walk_prefix(&detached, NULL, 0, cy_view_free_chain, NULL);
+    cy_art_destroy(&detached);
+    pthread_mutex_lock(&db->view_mu);
+    cy_file **kept = db->retained;
+    uint32_t n = db->nretained;
+    db->retained = NULL;
+    db->nretained = db->retained_cap = 0;
+    pthread_mutex_unlock(&db->view_mu);
+    if (!n) {
+        cy_free(kept);
+        return;
+    }
+    cy_epoch_sync(&db->epoch);   /* a view's read in flight elsewhere: none left, but cheap */
+    for (uint32_t i = 0; i < n; i++) cy_files_release(db, kept[i]);
+    cy_free(kept);
+}
+
+CY_INTERNAL int cy_view_retain(calypso *db, cy_file *f)
+{
+    if (db->nretained == db->retained_cap) {
+        uint32_t nc = db->retained_cap ? db->retained_cap * 2 : 16;
+        cy_file **p = cy_realloc(db->retained, nc * sizeof *p);
+        if (!p) return CALYPSO_ENOMEM;
+        db->retained = p;
+        db->retained_cap = nc;
+    }
+    db->retained[db->nretained++] = f;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid)
+{
+    cy_file *f = cy_files_find(db, fid);
+    if (f) return f;
+    pthread_mutex_lock(&db->view_mu);
+    for (uint32_t i = 0; i < db->nretained && !f; i++)
+        if (db->retained[i]->fid == fid) f = db->retained[i];
+    pthread_mutex_unlock(&db->view_mu);
+    return f;
+}
+
+CY_INTERNAL void cy_view_release_all(calypso *db)
+{
+    if (db->views_open) {
+        cy_art_walk_prefix(&db->history, NULL, 0, cy_view_free_chain, NULL);
+        cy_art_destroy(&db->history);
+        db->views_open = 0;
+    }
+    for (uint32_t i = 0; i < db->nretained; i++) cy_files_release(db, db->retained[i]);
+    cy_free(db->retained);
+    db->retained = NULL;
+    db->nretained = db->retained_cap = 0;
+}
 /* >> src/txn.c */
 /*
- * txn.c: update transactions (calypso_update, calypso_update_begin,
- * calypso_txn_*).
+ * txn.c: transactions: updates (calypso_update, calypso_update_begin) and
+ * read-only snapshot views (calypso_view, calypso_view_begin; view.c keeps
+ * their snapshot), and the calypso_txn_* calls that work inside both.
  *
  * An update transaction holds the handle's writer lock (write_mu) from its
  * beginning to its commit or rollback, so writers are serialized with it:
@@ -7624,7 +7857,10 @@ int calypso_batch_commit(calypso_batch *b)
 
 struct calypso_txn {
     calypso       *db;
-    calypso_batch *b;
+    calypso_batch *b;         /* an update's writes; NULL in a view         */
+    int            view;
+    uint64_t       seq;       /* a view: the keydir change it sees up to    */
+    uint64_t       start_ms;  /* a view: expiry is judged as of this         */
 };
 
 static _Thread_local const calypso *cy_txn_updating;   /* handle in an update here */
@@ -7656,9 +7892,46 @@ int calypso_update_begin(calypso *db, calypso_txn **out)
     return CALYPSO_OK;
 }
 
+int calypso_view_begin(calypso *db, calypso_txn **out)
+{
+    if (out) *out = NULL;
+    if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no transaction pointer") : CALYPSO_EINVAL;
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    calypso_txn *tx = cy_calloc(1, sizeof *tx);
+    if (!tx) return cy_err(db, CALYPSO_ENOMEM, "allocating a view");
+    tx->db = db;
+    tx->view = 1;
+    tx->start_ms = cy_now_ms();
+    cy_view_open(db, &tx->seq);
+    *out = tx;
+    return CALYPSO_OK;
+}
+
+static void cy_txn_end_view(calypso_txn *tx)
+{
+    cy_view_close(tx->db);
+    cy_free(tx);
+}
+
+int calypso_view(calypso *db, calypso_txn_fn fn, void *ctx)
+{
+    if (!fn) return db ? cy_err(db, CALYPSO_EINVAL, "no view function") : CALYPSO_EINVAL;
+    calypso_txn *tx;
+    int rc = calypso_view_begin(db, &tx);
+    if (rc) return rc;
+    rc = fn(tx, ctx);
+    cy_txn_end_view(tx);
+    return rc;
+}
+
 int calypso_txn_commit(calypso_txn *tx)
 {
     if (!tx) return CALYPSO_EINVAL;
+    if (tx->view) {
+        cy_txn_end_view(tx);
+        return CALYPSO_OK;
+    }
     calypso *db = tx->db;
     cy_txn_updating = NULL;
     /* Refused writes (a failed fdatasync meanwhile) are checked by the
@@ -7672,6 +7945,10 @@ int calypso_txn_commit(calypso_txn *tx)
 void calypso_txn_rollback(calypso_txn *tx)
 {
     if (!tx) return;
+    if (tx->view) {
+        cy_txn_end_view(tx);
+        return;
+    }
     cy_txn_updating = NULL;
     pthread_mutex_unlock(&tx->db->write_mu);
     calypso_batch_abort(tx->b);
@@ -7698,6 +7975,7 @@ int calypso_txn_put_ttl(calypso_txn *tx, const void *key, size_t klen, const voi
                         size_t vlen, uint64_t ttl_ms)
 {
     if (!tx) return CALYPSO_EINVAL;
+    if (tx->view) return cy_err(tx->db, CALYPSO_EREADONLY, "a view is read-only");
     return calypso_batch_put_ttl(tx->b, key, klen, val, vlen, ttl_ms);
 }
 
@@ -7709,6 +7987,7 @@ int calypso_txn_put(calypso_txn *tx, const void *key, size_t klen, const void *v
 int calypso_txn_delete(calypso_txn *tx, const void *key, size_t klen)
 {
     if (!tx) return CALYPSO_EINVAL;
+    if (tx->view) return cy_err(tx->db, CALYPSO_EREADONLY, "a view is read-only");
     return calypso_batch_delete(tx->b, key, klen);
 }
 
@@ -7717,8 +7996,40 @@ static int cy_txn_own(calypso_txn *tx, const void *key, size_t klen, const uint8
                       size_t *vlen)
 {
     uint64_t ttl;
-    if (!key || !klen) return 0;   /* the database's read reports the error */
+    if (tx->view || !key || !klen) return 0;   /* the database's read reports errors */
     return cy_batch_find(tx->b, key, klen, val, vlen, &ttl);
+}
+
+/* A read in a view: the key's state as of the view, its record read from
+ * the file that holds it (a file a merge removed since stays mapped for
+ * the view). out/buf/cap/vlen as cy_db_read_at; out == NULL and cap == 0
+ * with vlen == NULL: only whether it is there. */
+static int cy_txn_view_read(calypso_txn *tx, const void *key, size_t klen, void **out,
+                            void *buf, size_t cap, size_t *vlen)
+{
+    calypso *db = tx->db;
+    int rc = cy_db_usable(db);
+    if (!rc) rc = cy_db_check_key(db, key, klen);
+    if (rc) return rc;
+    cy_loc loc = { 0, 0, 0 };
+    uint64_t expiry = 0;
+    uint32_t ep = cy_epoch_enter(&db->epoch);
+    cy_rdlock(&db->kd_lock);
+    int lost = db->view_lost && db->view_lost > tx->seq;
+    int have = lost ? 0 : cy_view_state(db, tx->seq, key, klen, &loc, &expiry);
+    cy_unlock(&db->kd_lock);
+    if (lost)
+        rc = cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept (memory ran "
+                    "out while a write noted it): end the view and begin another");
+    else if (!have) rc = CALYPSO_ENOTFOUND;
+    else if (expiry && expiry <= tx->start_ms) rc = CALYPSO_EEXPIRED;
+    else if (vlen) {
+        cy_file *f = cy_view_file(db, loc.fid & CY_LOC_FIDMASK);
+        CY_ASSERT(f != NULL);
+        rc = cy_db_read_file(db, f, key, klen, &loc, expiry, out, buf, cap, vlen);
+    }
+    cy_epoch_leave(&db->epoch, ep);
+    return rc;
 }
 
 int calypso_txn_get(calypso_txn *tx, const void *key, size_t klen, void **val, size_t *vlen)
@@ -7728,6 +8039,7 @@ int calypso_txn_get(calypso_txn *tx, const void *key, size_t klen, void **val, s
     if (!tx || !val || !vlen) return tx ? cy_err(tx->db, CALYPSO_EINVAL, "calypso_txn_get needs val and vlen") : CALYPSO_EINVAL;
     const uint8_t *v;
     size_t n;
+    if (tx->view) return cy_txn_view_read(tx, key, klen, val, NULL, 0, vlen);
     int own = cy_txn_own(tx, key, klen, &v, &n);
     if (own < 0) return CALYPSO_ENOTFOUND;
     if (own == 0) return calypso_get(tx->db, key, klen, val, vlen);
@@ -7745,6 +8057,7 @@ int calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf
     *vlen = 0;
     const uint8_t *v;
     size_t n;
+    if (tx->view) return cy_txn_view_read(tx, key, klen, NULL, buf, cap, vlen);
     int own = cy_txn_own(tx, key, klen, &v, &n);
     if (own < 0) return CALYPSO_ENOTFOUND;
     if (own == 0) return calypso_get_buf(tx->db, key, klen, buf, cap, vlen);
@@ -7757,6 +8070,10 @@ int calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf
 int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
 {
     if (!tx) return CALYPSO_EINVAL;
+    if (tx->view) {
+        int rc = cy_txn_view_read(tx, key, klen, NULL, NULL, 0, NULL);
+        return rc == CALYPSO_OK ? 1 : rc == CALYPSO_ENOTFOUND || rc == CALYPSO_EEXPIRED ? 0 : rc;
+    }
     const uint8_t *v;
     size_t n;
     int own = cy_txn_own(tx, key, klen, &v, &n);
@@ -9223,6 +9540,7 @@ static void cy_merge_swap_keydir(cy_merge *m)
             cy_loc *l = cy_art_search(&db->keydir, k, klen);
             int same = l && (l->fid & CY_LOC_FIDMASK) == r->old_fid && l->off == r->old_off;
             if (same && r->new_fid == 0) {          /* expired, not copied */
+                cy_view_note(db, k, klen);
                 cy_loc old;
                 cy_art_delete(&db->keydir, k, klen, &old);
                 if (old.fid & CY_LOC_TTL) cy_ttl_clear(db, k, klen);
@@ -9246,15 +9564,39 @@ static int cy_merge_drop_inputs(cy_merge *m)
     /* Every reader that found an input's location before the swap leaves
      * its epoch; readers after it find only the outputs' locations. */
     cy_epoch_sync(&db->epoch);
+    /* Views open now may still read the inputs through their history:
+     * they are kept mapped (unlinked all the same) until the views close.
+     * view_mu is held from their leaving the table to their joining the
+     * retained list, so that a view's read finds them in one place or the
+     * other (cy_view_file). A view that opens after this saw the swap and
+     * never needs them. */
+    pthread_mutex_lock(&db->view_mu);
     pthread_mutex_lock(&db->write_mu);
     cy_wrlock(&db->kd_lock);
     int rc = cy_files_remove(db, m->sorted_inputs, m->ninputs, m->dropped);
     if (!rc)
         for (uint32_t i = 0; i < m->ninputs; i++)
             if (m->dropped[i]) db->dead -= m->dropped[i]->dead;
+    int keep = db->views_open > 0;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
+    int lost = 0;
+    for (uint32_t i = 0; !rc && keep && i < m->ninputs; i++) {
+        cy_file *f = m->dropped[i];
+        if (f && cy_files_hold_open(db, f) == CALYPSO_OK && cy_view_retain(db, f) == CALYPSO_OK)
+            m->dropped[i] = NULL;                      /* the views have it now */
+        else if (f)
+            lost = 1;
+    }
+    pthread_mutex_unlock(&db->view_mu);
     if (rc) return cy_err(db, rc, "dropping merged files from the table");
+    if (lost) {
+        /* Could not keep one for the views open now: they fail their next
+         * read instead of reading a file that is gone. */
+        cy_wrlock(&db->kd_lock);
+        db->view_lost = db->commit_seq + 1;
+        cy_unlock(&db->kd_lock);
+    }
     /* Every reader that loaded the old table leaves its epoch: the inputs
      * are out of reach. Unmapping (tearing down the page tables of a large
      * file takes milliseconds) needs no lock. */

@@ -457,7 +457,7 @@ int  calypso_batch_commit(calypso_batch *b);
 /* Frees the batch without writing anything. NULL is a no-op. */
 void calypso_batch_abort(calypso_batch *b);
 
-/* ---- update transactions ------------------------------------------------- */
+/* ---- transactions: updates and views ------------------------------------- */
 /* A read-write transaction: its writes commit together as one batch (all or
  * nothing, on disk and for readers), or are dropped by a rollback, which
  * leaves nothing on disk or in memory. Reads inside it (get, get_buf, has)
@@ -474,8 +474,7 @@ void calypso_batch_abort(calypso_batch *b);
  * another update, merge, sync, stats, backup) return CALYPSO_EINVAL instead
  * of waiting on the thread's own lock; reads on db are fine.
  *
- * Cursors inside a transaction and read-only snapshot views are not in this
- * release. */
+ * Cursors inside a transaction (update or view) are not in this release. */
 typedef struct calypso_txn calypso_txn;
 /* fn's result decides: 0 commits (calypso_update then returns the
  * commit's result), anything else rolls back and is returned. */
@@ -493,8 +492,31 @@ int  calypso_update_begin(calypso *db, calypso_txn **tx);
 int  calypso_txn_commit(calypso_txn *tx);
 /* Drops tx's writes and frees it. NULL is a no-op. */
 void calypso_txn_rollback(calypso_txn *tx);
-/* Reads: as calypso_get, calypso_get_buf and calypso_has, through the
- * transaction's own writes first. */
+/* ---- snapshot views --------------------------------------------------------
+ * A read-only transaction that sees the database as of its start: every
+ * calypso_txn_get, get_buf and has inside it answers from that one point
+ * in time while other threads put, delete, expire keys (a key's expiry is
+ * judged against the view's start) and merge. Views hold no lock: writers,
+ * merges and readers go on beside them, and any number may be open at
+ * once, in any threads (a view itself belongs to one thread at a time).
+ *
+ * Cost, paid only while views are open: every write made meanwhile keeps a
+ * note of the key's previous state (the key plus about 60 bytes of memory),
+ * and the datafiles merges replace stay on disk (unlinked, still allocated)
+ * and mapped, until the last open view ends. So keep views short on a busy
+ * database. Should memory run out for such a note, the views open then
+ * fail their next read with CALYPSO_ENOMEM instead of answering from a
+ * later state.
+ *
+ * calypso_view runs fn inside a view and returns fn's result; or begin one
+ * with calypso_view_begin and end it with calypso_txn_commit or
+ * calypso_txn_rollback (the same for a view). Writes inside a view return
+ * CALYPSO_EREADONLY. A view works on a read-only handle too. */
+int  calypso_view(calypso *db, calypso_txn_fn fn, void *ctx);
+int  calypso_view_begin(calypso *db, calypso_txn **tx);
+
+/* Reads: as calypso_get, calypso_get_buf and calypso_has, through an
+ * update's own writes first, or as of a view's start. */
 int  calypso_txn_get(calypso_txn *tx, const void *key, size_t klen, void **val, size_t *vlen);
 int  calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf, size_t cap,
                          size_t *vlen);

@@ -149,6 +149,7 @@ static void cy_db_init_locks(calypso *db)
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);
     pthread_mutex_init(&db->exp_mu, NULL);
+    pthread_mutex_init(&db->view_mu, NULL);
 }
 
 static void cy_db_destroy_locks(calypso *db)
@@ -160,6 +161,7 @@ static void cy_db_destroy_locks(calypso *db)
     pthread_cond_destroy(&db->bg_cv);
     pthread_mutex_destroy(&db->maint_mu);
     pthread_mutex_destroy(&db->exp_mu);
+    pthread_mutex_destroy(&db->view_mu);
     cy_epoch_destroy(&db->epoch);
 }
 
@@ -182,6 +184,7 @@ static int cy_db_stop(calypso *db)
         if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write(db, a->fid);
     }
     cy_wm_close(db);
+    cy_view_release_all(db);
     cy_files_close_all(db);
     cy_art_destroy(&db->keydir);
     cy_art_destroy(&db->ttl_by_key);
@@ -207,6 +210,7 @@ static int cy_db_start(calypso *db)
     cy_art_init(&db->keydir);
     cy_art_init(&db->ttl_by_key);
     cy_art_init(&db->ttl_by_time);
+    cy_art_init(&db->history);
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
         if (src != -ENOENT || db->opt.read_only)
@@ -740,14 +744,21 @@ static int cy_db_read_record(const uint8_t *rec, void *ctx)
     return CALYPSO_OK;
 }
 
-CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
-                              uint64_t expiry, void **out, void *buf, size_t cap, size_t *vlen)
+CY_INTERNAL int cy_db_read_file(calypso *db, cy_file *f, const void *key, size_t klen,
+                                const cy_loc *loc, uint64_t expiry, void **out, void *buf,
+                                size_t cap, size_t *vlen)
 {
     cy_read q = { db, key, klen, expiry,
                   loc->fid & CY_LOC_FIDMASK, loc->size, loc->off, out, buf, cap, vlen };
-    cy_file *f = cy_files_find(db, q.fid);
-    if (!f) return CALYPSO_ENOTFOUND;
     return cy_files_with_record(db, f, loc->off, loc->size, cy_db_read_record, &q);
+}
+
+CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
+                              uint64_t expiry, void **out, void *buf, size_t cap, size_t *vlen)
+{
+    cy_file *f = cy_files_find(db, loc->fid & CY_LOC_FIDMASK);
+    if (!f) return CALYPSO_ENOTFOUND;
+    return cy_db_read_file(db, f, key, klen, loc, expiry, out, buf, cap, vlen);
 }
 
 /* Reads and verifies the value of key into buf (cap bytes), or into a new

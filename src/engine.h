@@ -245,6 +245,14 @@ struct calypso {
     cy_art           ttl_by_key;  /* key -> expiry (in loc.off)              */
     cy_art           ttl_by_time; /* be64(expiry) || key -> nothing          */
     uint64_t         dead;        /* dead bytes over all files               */
+    /* snapshot views (view.c): under kd_lock, the retained files under view_mu */
+    uint64_t         commit_seq;  /* changes applied to the keydir           */
+    uint32_t         views_open;
+    cy_art           history;     /* key -> chain of earlier states          */
+    uint64_t         view_lost;   /* a change not noted for views: its seq   */
+    pthread_mutex_t  view_mu;
+    cy_file        **retained;    /* files merges removed while views were open */
+    uint32_t         nretained, retained_cap;
     uint64_t         exp_asof;    /* TTL entries expiring at or before this  */
     uint64_t         exp_count;   /* ... number exp_count (ttl.c; kd_lock,
                                      and exp_mu for a shared holder)         */
@@ -422,6 +430,9 @@ CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
 /* The active file's descriptor, pinned for an fdatasync outside write_mu:
  * it is not closed until cy_files_unpin. write_mu held to pin. */
 CY_INTERNAL cy_file *cy_files_pin_active(calypso *db);
+/* Maps f (or opens its descriptor) now, so that it stays readable once
+ * unlinked. */
+CY_INTERNAL int      cy_files_hold_open(calypso *db, cy_file *f);
 CY_INTERNAL void     cy_files_unpin(calypso *db, cy_file *f);
 
 // >> datafile scan (scan.c) ----------------------------------------------------
@@ -522,6 +533,24 @@ typedef int (*cy_apply_fn)(calypso *db, uint32_t fid, uint64_t off, const uint8_
 CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
                               void *ctx, int locked);
 
+// >> snapshot views (view.c) -------------------------------------------------------------
+/* Numbers a keydir change and, while views are open, notes the key's state
+ * before it. kd_lock exclusive, before the change. */
+CY_INTERNAL void cy_view_note(calypso *db, const void *key, size_t klen);
+/* The state of key as a view of seq view_seq sees it: 1 with its location
+ * and expiry, or 0 absent. kd_lock held. */
+CY_INTERNAL int  cy_view_state(calypso *db, uint64_t view_seq, const void *key, size_t klen,
+                               cy_loc *loc, uint64_t *expiry);
+CY_INTERNAL int  cy_view_open(calypso *db, uint64_t *seq);
+CY_INTERNAL void cy_view_close(calypso *db);
+/* Keeps a file a merge removed (mapped) until the views close. view_mu
+ * held, from the file's leaving the table on. */
+CY_INTERNAL int  cy_view_retain(calypso *db, cy_file *f);
+/* The file fid from the table or the retained ones. Inside an epoch. */
+CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid);
+/* At close: releases the history and the retained files. */
+CY_INTERNAL void cy_view_release_all(calypso *db);
+
 // >> batches (batch.c) ----------------------------------------------------------------
 /* Keeps an index of the batch's keys from now on, for cy_batch_find. */
 CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
@@ -550,6 +579,10 @@ CY_INTERNAL int  cy_db_usable(calypso *db);
 CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const cy_loc *loc,
                                uint64_t expiry, void **out, void *buf, size_t cap,
                                size_t *vlen);
+/* The same from file f (which the caller found). */
+CY_INTERNAL int  cy_db_read_file(calypso *db, cy_file *f, const void *key, size_t klen,
+                                 const cy_loc *loc, uint64_t expiry, void **out, void *buf,
+                                 size_t cap, size_t *vlen);
 /* 1 if the size bytes at rec are a whole, checksummed put of key with
  * that expiry (as a keydir entry promises), parsed into *r (its value is
  * at rec + r->hdr + r->klen); 0 otherwise. */

@@ -323,6 +323,14 @@ CY_INTERNAL void cy_files_close_all(calypso *db)
     db->active = NULL;
 }
 
+CY_INTERNAL int cy_files_hold_open(calypso *db, cy_file *f)
+{
+    pthread_mutex_lock(&f->mu);
+    int rc = cy_files_open(db, f);
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
 CY_INTERNAL cy_file *cy_files_pin_active(calypso *db)
 {
     cy_file *a = db->active;

@@ -615,6 +615,7 @@ static void cy_merge_swap_keydir(cy_merge *m)
             cy_loc *l = cy_art_search(&db->keydir, k, klen);
             int same = l && (l->fid & CY_LOC_FIDMASK) == r->old_fid && l->off == r->old_off;
             if (same && r->new_fid == 0) {          /* expired, not copied */
+                cy_view_note(db, k, klen);
                 cy_loc old;
                 cy_art_delete(&db->keydir, k, klen, &old);
                 if (old.fid & CY_LOC_TTL) cy_ttl_clear(db, k, klen);
@@ -638,15 +639,39 @@ static int cy_merge_drop_inputs(cy_merge *m)
     /* Every reader that found an input's location before the swap leaves
      * its epoch; readers after it find only the outputs' locations. */
     cy_epoch_sync(&db->epoch);
+    /* Views open now may still read the inputs through their history:
+     * they are kept mapped (unlinked all the same) until the views close.
+     * view_mu is held from their leaving the table to their joining the
+     * retained list, so that a view's read finds them in one place or the
+     * other (cy_view_file). A view that opens after this saw the swap and
+     * never needs them. */
+    pthread_mutex_lock(&db->view_mu);
     pthread_mutex_lock(&db->write_mu);
     cy_wrlock(&db->kd_lock);
     int rc = cy_files_remove(db, m->sorted_inputs, m->ninputs, m->dropped);
     if (!rc)
         for (uint32_t i = 0; i < m->ninputs; i++)
             if (m->dropped[i]) db->dead -= m->dropped[i]->dead;
+    int keep = db->views_open > 0;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
+    int lost = 0;
+    for (uint32_t i = 0; !rc && keep && i < m->ninputs; i++) {
+        cy_file *f = m->dropped[i];
+        if (f && cy_files_hold_open(db, f) == CALYPSO_OK && cy_view_retain(db, f) == CALYPSO_OK)
+            m->dropped[i] = NULL;                      /* the views have it now */
+        else if (f)
+            lost = 1;
+    }
+    pthread_mutex_unlock(&db->view_mu);
     if (rc) return cy_err(db, rc, "dropping merged files from the table");
+    if (lost) {
+        /* Could not keep one for the views open now: they fail their next
+         * read instead of reading a file that is gone. */
+        cy_wrlock(&db->kd_lock);
+        db->view_lost = db->commit_seq + 1;
+        cy_unlock(&db->kd_lock);
+    }
     /* Every reader that loaded the old table leaves its epoch: the inputs
      * are out of reach. Unmapping (tearing down the page tables of a large
      * file takes milliseconds) needs no lock. */

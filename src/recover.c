@@ -54,6 +54,7 @@ CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, const void *key, size_t kle
 CY_INTERNAL int cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_t klen,
                                 uint64_t expiry, uint32_t fid, uint64_t off, uint32_t size)
 {
+    cy_view_note(db, key, klen);
     cy_loc old;
     if (type == CY_REC_DEL) {
         if (cy_art_delete(&db->keydir, key, klen, &old)) {

@@ -1,6 +1,7 @@
 /*
- * txn.c: update transactions (calypso_update, calypso_update_begin,
- * calypso_txn_*).
+ * txn.c: transactions: updates (calypso_update, calypso_update_begin) and
+ * read-only snapshot views (calypso_view, calypso_view_begin; view.c keeps
+ * their snapshot), and the calypso_txn_* calls that work inside both.
  *
  * An update transaction holds the handle's writer lock (write_mu) from its
  * beginning to its commit or rollback, so writers are serialized with it:
@@ -26,7 +27,10 @@
 
 struct calypso_txn {
     calypso       *db;
-    calypso_batch *b;
+    calypso_batch *b;         /* an update's writes; NULL in a view         */
+    int            view;
+    uint64_t       seq;       /* a view: the keydir change it sees up to    */
+    uint64_t       start_ms;  /* a view: expiry is judged as of this         */
 };
 
 static _Thread_local const calypso *cy_txn_updating;   /* handle in an update here */
@@ -58,9 +62,46 @@ int calypso_update_begin(calypso *db, calypso_txn **out)
     return CALYPSO_OK;
 }
 
+int calypso_view_begin(calypso *db, calypso_txn **out)
+{
+    if (out) *out = NULL;
+    if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no transaction pointer") : CALYPSO_EINVAL;
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    calypso_txn *tx = cy_calloc(1, sizeof *tx);
+    if (!tx) return cy_err(db, CALYPSO_ENOMEM, "allocating a view");
+    tx->db = db;
+    tx->view = 1;
+    tx->start_ms = cy_now_ms();
+    cy_view_open(db, &tx->seq);
+    *out = tx;
+    return CALYPSO_OK;
+}
+
+static void cy_txn_end_view(calypso_txn *tx)
+{
+    cy_view_close(tx->db);
+    cy_free(tx);
+}
+
+int calypso_view(calypso *db, calypso_txn_fn fn, void *ctx)
+{
+    if (!fn) return db ? cy_err(db, CALYPSO_EINVAL, "no view function") : CALYPSO_EINVAL;
+    calypso_txn *tx;
+    int rc = calypso_view_begin(db, &tx);
+    if (rc) return rc;
+    rc = fn(tx, ctx);
+    cy_txn_end_view(tx);
+    return rc;
+}
+
 int calypso_txn_commit(calypso_txn *tx)
 {
     if (!tx) return CALYPSO_EINVAL;
+    if (tx->view) {
+        cy_txn_end_view(tx);
+        return CALYPSO_OK;
+    }
     calypso *db = tx->db;
     cy_txn_updating = NULL;
     /* Refused writes (a failed fdatasync meanwhile) are checked by the
@@ -74,6 +115,10 @@ int calypso_txn_commit(calypso_txn *tx)
 void calypso_txn_rollback(calypso_txn *tx)
 {
     if (!tx) return;
+    if (tx->view) {
+        cy_txn_end_view(tx);
+        return;
+    }
     cy_txn_updating = NULL;
     pthread_mutex_unlock(&tx->db->write_mu);
     calypso_batch_abort(tx->b);
@@ -100,6 +145,7 @@ int calypso_txn_put_ttl(calypso_txn *tx, const void *key, size_t klen, const voi
                         size_t vlen, uint64_t ttl_ms)
 {
     if (!tx) return CALYPSO_EINVAL;
+    if (tx->view) return cy_err(tx->db, CALYPSO_EREADONLY, "a view is read-only");
     return calypso_batch_put_ttl(tx->b, key, klen, val, vlen, ttl_ms);
 }
 
@@ -111,6 +157,7 @@ int calypso_txn_put(calypso_txn *tx, const void *key, size_t klen, const void *v
 int calypso_txn_delete(calypso_txn *tx, const void *key, size_t klen)
 {
     if (!tx) return CALYPSO_EINVAL;
+    if (tx->view) return cy_err(tx->db, CALYPSO_EREADONLY, "a view is read-only");
     return calypso_batch_delete(tx->b, key, klen);
 }
 
@@ -119,8 +166,40 @@ static int cy_txn_own(calypso_txn *tx, const void *key, size_t klen, const uint8
                       size_t *vlen)
 {
     uint64_t ttl;
-    if (!key || !klen) return 0;   /* the database's read reports the error */
+    if (tx->view || !key || !klen) return 0;   /* the database's read reports errors */
     return cy_batch_find(tx->b, key, klen, val, vlen, &ttl);
+}
+
+/* A read in a view: the key's state as of the view, its record read from
+ * the file that holds it (a file a merge removed since stays mapped for
+ * the view). out/buf/cap/vlen as cy_db_read_at; out == NULL and cap == 0
+ * with vlen == NULL: only whether it is there. */
+static int cy_txn_view_read(calypso_txn *tx, const void *key, size_t klen, void **out,
+                            void *buf, size_t cap, size_t *vlen)
+{
+    calypso *db = tx->db;
+    int rc = cy_db_usable(db);
+    if (!rc) rc = cy_db_check_key(db, key, klen);
+    if (rc) return rc;
+    cy_loc loc = { 0, 0, 0 };
+    uint64_t expiry = 0;
+    uint32_t ep = cy_epoch_enter(&db->epoch);
+    cy_rdlock(&db->kd_lock);
+    int lost = db->view_lost && db->view_lost > tx->seq;
+    int have = lost ? 0 : cy_view_state(db, tx->seq, key, klen, &loc, &expiry);
+    cy_unlock(&db->kd_lock);
+    if (lost)
+        rc = cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept (memory ran "
+                    "out while a write noted it): end the view and begin another");
+    else if (!have) rc = CALYPSO_ENOTFOUND;
+    else if (expiry && expiry <= tx->start_ms) rc = CALYPSO_EEXPIRED;
+    else if (vlen) {
+        cy_file *f = cy_view_file(db, loc.fid & CY_LOC_FIDMASK);
+        CY_ASSERT(f != NULL);
+        rc = cy_db_read_file(db, f, key, klen, &loc, expiry, out, buf, cap, vlen);
+    }
+    cy_epoch_leave(&db->epoch, ep);
+    return rc;
 }
 
 int calypso_txn_get(calypso_txn *tx, const void *key, size_t klen, void **val, size_t *vlen)
@@ -130,6 +209,7 @@ int calypso_txn_get(calypso_txn *tx, const void *key, size_t klen, void **val, s
     if (!tx || !val || !vlen) return tx ? cy_err(tx->db, CALYPSO_EINVAL, "calypso_txn_get needs val and vlen") : CALYPSO_EINVAL;
     const uint8_t *v;
     size_t n;
+    if (tx->view) return cy_txn_view_read(tx, key, klen, val, NULL, 0, vlen);
     int own = cy_txn_own(tx, key, klen, &v, &n);
     if (own < 0) return CALYPSO_ENOTFOUND;
     if (own == 0) return calypso_get(tx->db, key, klen, val, vlen);
@@ -147,6 +227,7 @@ int calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf
     *vlen = 0;
     const uint8_t *v;
     size_t n;
+    if (tx->view) return cy_txn_view_read(tx, key, klen, NULL, buf, cap, vlen);
     int own = cy_txn_own(tx, key, klen, &v, &n);
     if (own < 0) return CALYPSO_ENOTFOUND;
     if (own == 0) return calypso_get_buf(tx->db, key, klen, buf, cap, vlen);
@@ -159,6 +240,10 @@ int calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf
 int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
 {
     if (!tx) return CALYPSO_EINVAL;
+    if (tx->view) {
+        int rc = cy_txn_view_read(tx, key, klen, NULL, NULL, 0, NULL);
+        return rc == CALYPSO_OK ? 1 : rc == CALYPSO_ENOTFOUND || rc == CALYPSO_EEXPIRED ? 0 : rc;
+    }
     const uint8_t *v;
     size_t n;
     int own = cy_txn_own(tx, key, klen, &v, &n);

@@ -11,9 +11,15 @@
  *   - Readers are not held up by an open transaction.
  *   - Isolation: updates move amounts between accounts (the sum is
  *     constant) while cursor walks check the sum of every window they read.
+ *   - Views: the state as of their start through overwrites, deletes,
+ *     expiry, run_gc and merges (whose removed files stay readable for
+ *     them); writes refused; repeated reads stable and the sum constant
+ *     while updates and merges run; memory failing while a write notes a
+ *     view's snapshot fails the view's next read, never answers wrongly.
  */
 #include "testutil.h"
 #include "calypso.h"
+#include "engine.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -359,6 +365,232 @@ static void test_isolation_sum_constant(void **state)
     alarm(0);
 }
 
+// >> views ----------------------------------------------------------------------------
+
+static void vw_expect(calypso_txn *tx, calypso *db, const char *key, const char *want, int rc_absent)
+{
+    char buf[64];
+    size_t vl = 0;
+    int rc = calypso_txn_get_buf(tx, key, strlen(key), buf, sizeof buf, &vl);
+    if (!want) {
+        assert_int_equal(rc, rc_absent);
+        assert_int_equal(calypso_txn_has(tx, key, strlen(key)), 0);
+        return;
+    }
+    TU_OK(db, rc);
+    assert_int_equal(vl, strlen(want));
+    assert_memory_equal(buf, want, vl);
+    assert_int_equal(calypso_txn_has(tx, key, strlen(key)), 1);
+    void *v = NULL;
+    TU_OK(db, calypso_txn_get(tx, key, strlen(key), &v, &vl));
+    assert_memory_equal(v, want, vl);
+    calypso_free(v);
+}
+
+static void test_view_sees_its_start(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = tx_opts();
+    o.max_datafile_size = 4096;     /* many files, for the merge */
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    char k[16], v[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "k%03d", i);
+        snprintf(v, sizeof v, "old%03d", i);
+        TU_OK(db, calypso_put(db, k, 4, v, strlen(v)));
+    }
+    TU_OK(db, calypso_put_ttl(db, "ttl", 3, "t", 1, 10000));
+    TU_OK(db, calypso_put_ttl(db, "gone", 4, "g", 1, 1));
+    usleep(5000);                   /* "gone" expired before the view */
+    calypso_txn *vw;
+    TU_OK(db, calypso_view_begin(db, &vw));
+    /* writes after the view began */
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "k%03d", i);
+        snprintf(v, sizeof v, "new%03d", i);
+        if (i % 4 == 0) TU_OK(db, calypso_delete(db, k, 4));
+        else TU_OK(db, calypso_put(db, k, 4, v, strlen(v)));
+    }
+    TU_OK(db, calypso_put(db, "fresh", 5, "f", 1));
+    calypso_batch *b;
+    TU_OK(db, calypso_batch_open(db, &b));
+    TU_OK(db, calypso_batch_put(b, "k001", 4, "batched", 7));
+    TU_OK(db, calypso_batch_delete(b, "k002", 4));
+    TU_OK(db, calypso_batch_commit(b));
+    cy_clock_shift(20000);          /* "ttl" expires after the view began */
+    TU_OK(db, calypso_run_gc(db));  /* ... and is swept */
+    TU_OK(db, calypso_merge(db));   /* the files the view reads are replaced */
+    TU_OK(db, calypso_merge(db));
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "k%03d", i);
+        snprintf(v, sizeof v, "old%03d", i);
+        vw_expect(vw, db, k, v, 0);
+    }
+    vw_expect(vw, db, "ttl", "t", 0);
+    vw_expect(vw, db, "fresh", NULL, CALYPSO_ENOTFOUND);
+    vw_expect(vw, db, "gone", NULL, CALYPSO_EEXPIRED);
+    assert_int_equal(calypso_txn_put(vw, "x", 1, "x", 1), CALYPSO_EREADONLY);
+    assert_int_equal(calypso_txn_delete(vw, "k000", 4), CALYPSO_EREADONLY);
+    /* a second view sees the present */
+    calypso_txn *now;
+    TU_OK(db, calypso_view_begin(db, &now));
+    vw_expect(now, db, "k000", NULL, CALYPSO_ENOTFOUND);
+    vw_expect(now, db, "k001", "batched", 0);
+    vw_expect(now, db, "fresh", "f", 0);
+    vw_expect(now, db, "ttl", NULL, CALYPSO_ENOTFOUND);
+    TU_OK(db, calypso_txn_commit(now));
+    TU_OK(db, calypso_txn_commit(vw));
+    /* the database itself has moved on; the retained files are gone */
+    tx_expect(db, "k001", "batched");
+    tx_expect(db, "k003", "new003");
+    tx_expect(db, "k004", NULL);
+    struct calypso_stats st;
+    TU_OK(db, calypso_stats(db, &st));
+    assert_int_equal(st.keys, 200 - 50 - 1 + 1);
+    cy_clock_shift(-20000);
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
+static int vw_fn(calypso_txn *tx, void *ctx)
+{
+    (void)ctx;
+    char buf[8];
+    size_t n;
+    int rc = calypso_txn_get_buf(tx, "a", 1, buf, sizeof buf, &n);
+    return rc ? rc : (int)n;
+}
+
+static void test_view_callback_and_read_only_handle(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = tx_opts();
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    TU_OK(db, calypso_put(db, "a", 1, "abc", 3));
+    assert_int_equal(calypso_view(db, vw_fn, NULL), 3);
+    TU_OK(db, calypso_close(db));
+    calypso_options ro = o;
+    ro.read_only = 1;
+    TU_OK(NULL, calypso_open(dir, &ro, &db));
+    assert_int_equal(calypso_view(db, vw_fn, NULL), 3);
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
+static void test_view_memory_lost_is_an_error(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = tx_opts();
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    TU_OK(db, calypso_put(db, "a", 1, "a0", 2));
+    calypso_txn *vw;
+    TU_OK(db, calypso_view_begin(db, &vw));
+    /* the first allocation of the next put is the view's note */
+    cy_alloc_fail_at(1, 0);
+    int rc = calypso_put(db, "a", 1, "a1", 2);
+    cy_alloc_fail_at(0, 0);
+    TU_OK(db, rc);                      /* the write itself goes through */
+    char buf[8];
+    size_t n;
+    assert_int_equal(calypso_txn_get_buf(vw, "a", 1, buf, sizeof buf, &n), CALYPSO_ENOMEM);
+    TU_OK(db, calypso_txn_commit(vw));
+    TU_OK(db, calypso_view_begin(db, &vw));   /* a new view is whole again */
+    TU_OK(db, calypso_txn_get_buf(vw, "a", 1, buf, sizeof buf, &n));
+    assert_memory_equal(buf, "a1", 2);
+    calypso_txn_rollback(vw);
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
+typedef struct vw_run { tx_run *r; int bad; char why[160]; uint64_t views; } vw_run;
+
+static void *vw_checker(void *arg)
+{
+    vw_run *v = arg;
+    calypso *db = v->r->db;
+    while (!__atomic_load_n(&v->r->stop, __ATOMIC_ACQUIRE) && !v->bad) {
+        calypso_txn *vw;
+        if (calypso_view_begin(db, &vw)) { v->bad = 1; break; }
+        long first[ACCOUNTS], sum = 0;
+        for (int pass = 0; pass < 2 && !v->bad; pass++) {
+            for (int i = 0; i < ACCOUNTS; i++) {
+                char k[8], buf[32];
+                size_t vl;
+                snprintf(k, sizeof k, "acct%02d", i);
+                int rc = calypso_txn_get_buf(vw, k, 6, buf, sizeof buf - 1, &vl);
+                if (rc) { v->bad = 1; snprintf(v->why, sizeof v->why, "get %s: %s", k, calypso_strerror(rc)); break; }
+                buf[vl] = 0;
+                long a = atol(buf);
+                if (pass == 0) { first[i] = a; sum += a; }
+                else if (first[i] != a) { v->bad = 1; snprintf(v->why, sizeof v->why, "%s read %ld then %ld", k, first[i], a); break; }
+            }
+        }
+        if (!v->bad && sum != 1000L * ACCOUNTS) {
+            v->bad = 1;
+            snprintf(v->why, sizeof v->why, "sum %ld", sum);
+        }
+        calypso_txn_rollback(vw);
+        v->views++;
+    }
+    return NULL;
+}
+
+static void *vw_merger(void *arg)
+{
+    tx_run *r = arg;
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        int rc = calypso_merge(r->db);
+        if (rc && rc != CALYPSO_EMERGING) { r->bad = 1; break; }
+        usleep(20000);
+    }
+    return NULL;
+}
+
+static void test_view_isolation_under_updates_and_merges(void **state)
+{
+    (void)state;
+    alarm(120);
+    char *dir = tu_tmpdir();
+    calypso_options o = tx_opts();
+    o.max_datafile_size = 16 << 10;
+    tx_run r = { 0 };
+    r.seed = tu_seed("test_view_isolation_under_updates_and_merges");
+    TU_OK(NULL, calypso_open(dir, &o, &r.db));
+    char k[8];
+    for (int i = 0; i < ACCOUNTS; i++) {
+        snprintf(k, sizeof k, "acct%02d", i);
+        TU_OK(r.db, calypso_put(r.db, k, 6, "1000", 4));
+    }
+    pthread_t mover, merger, chk[2];
+    vw_run v[2] = { { &r, 0, "", 0 }, { &r, 0, "", 0 } };
+    assert_int_equal(pthread_create(&mover, NULL, tx_mover, &r), 0);
+    assert_int_equal(pthread_create(&merger, NULL, vw_merger, &r), 0);
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&chk[i], NULL, vw_checker, &v[i]), 0);
+    sleep(2);
+    __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(mover, NULL);
+    pthread_join(merger, NULL);
+    for (int i = 0; i < 2; i++) pthread_join(chk[i], NULL);
+    for (int i = 0; i < 2; i++) if (v[i].bad) print_error("view checker %d: %s\n", i, v[i].why);
+    assert_false(r.bad || v[0].bad || v[1].bad);
+    struct calypso_stats st;
+    TU_OK(r.db, calypso_stats(r.db, &st));
+    print_message("%llu + %llu views each read every account twice, stable, sum constant, "
+                  "beside %llu updates and %llu merges\n", (unsigned long long)v[0].views,
+                  (unsigned long long)v[1].views, (unsigned long long)r.done,
+                  (unsigned long long)st.merges);
+    assert_true(v[0].views > 0 && st.merges > 0);
+    TU_OK(r.db, calypso_close(r.db));
+    tu_rmrf(dir);
+    alarm(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +599,10 @@ int main(void)
         cmocka_unit_test(test_updates_are_serialized),
         cmocka_unit_test(test_readers_not_held_by_an_open_update),
         cmocka_unit_test(test_isolation_sum_constant),
+        cmocka_unit_test(test_view_sees_its_start),
+        cmocka_unit_test(test_view_callback_and_read_only_handle),
+        cmocka_unit_test(test_view_memory_lost_is_an_error),
+        cmocka_unit_test(test_view_isolation_under_updates_and_merges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,179 @@
+/*
+ * view.c: read-only snapshot views (calypso_view, calypso_view_begin).
+ *
+ * A view sees the database as of its start while other threads write,
+ * expire keys and merge. Nothing is copied when a view opens; the cost is
+ * paid by writes made while views are open:
+ *
+ *   - Every change to the keydir is numbered (commit_seq, under kd_lock
+ *     exclusive; a batch's records are applied under one hold, so a view
+ *     starts before all of them or after all of them). A view notes the
+ *     number current when it starts (its seq) and its start time (against
+ *     which it judges expiry).
+ *   - While views are open, each change first notes the key's previous
+ *     state in the history tree: key -> a chain of (seq of the change,
+ *     state before it), newest first (cy_view_note). The state of key k as
+ *     a view of seq V sees it is the state before the oldest change of k
+ *     numbered above V, or the keydir's current one when k has not changed
+ *     since V (cy_view_state).
+ *   - A merge that removes files while views are open hands them here
+ *     (cy_view_retain) instead of releasing them: they are unlinked, but
+ *     stay mapped, so the old locations the history holds stay readable.
+ *   - When the last view closes, the history and the retained files are
+ *     released.
+ *
+ * So a long view costs memory for every write made while it is open (a
+ * history entry: the key and about 60 bytes) and keeps the files merges
+ * replace on disk (unlinked, still allocated) until it closes.
+ *
+ * If memory runs out while noting a change, the views open at that moment
+ * can no longer be served exactly: their next read fails with
+ * CALYPSO_ENOMEM (lost_seq) rather than show a newer value.
+ *
+ * Locks: history and views_open are guarded by kd_lock; the retained list
+ * by view_mu.
+ */
+#include "engine.h"
+
+#include <string.h>
+
+typedef struct cy_hist {
+    struct cy_hist *next;     /* older change                              */
+    uint64_t        seq;      /* the change's number                       */
+    cy_loc          loc;      /* state before it: location (had)           */
+    uint64_t        expiry;
+    int             had;      /* the key existed before the change         */
+} cy_hist;
+
+CY_INTERNAL void cy_view_note(calypso *db, const void *key, size_t klen)
+{
+    uint64_t seq = ++db->commit_seq;
+    if (CY_LIKELY(!db->views_open)) return;
+    cy_hist *h = cy_malloc(sizeof *h);
+    if (!h) {
+        db->view_lost = seq;
+        return;
+    }
+    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    *h = (cy_hist){ .seq = seq, .had = l != NULL };
+    if (l) {
+        h->loc = *l;
+        h->expiry = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, key, klen) : 0;
+    }
+    cy_loc *head = cy_art_search(&db->history, key, klen);
+    if (head) {
+        h->next = (cy_hist *)(uintptr_t)head->off;
+        head->off = (uint64_t)(uintptr_t)h;
+        return;
+    }
+    cy_loc at = { (uint64_t)(uintptr_t)h, 0, 0 };
+    if (cy_art_insert(&db->history, key, klen, &at, NULL) < 0) {
+        cy_free(h);
+        db->view_lost = seq;
+    }
+}
+
+CY_INTERNAL int cy_view_state(calypso *db, uint64_t view_seq, const void *key, size_t klen,
+                              cy_loc *loc, uint64_t *expiry)
+{
+    const cy_loc *head = cy_art_search(&db->history, key, klen);
+    const cy_hist *found = NULL;
+    for (const cy_hist *h = head ? (const cy_hist *)(uintptr_t)head->off : NULL;
+         h && h->seq > view_seq; h = h->next)
+        found = h;   /* the oldest change after the view started */
+    if (found) {
+        if (!found->had) return 0;
+        *loc = found->loc;
+        *expiry = found->expiry;
+        return 1;
+    }
+    const cy_loc *l = cy_keydir_get(db, key, klen, expiry);
+    if (!l) return 0;
+    *loc = *l;
+    return 1;
+}
+
+static int cy_view_free_chain(const uint8_t *key, size_t klen, const cy_loc *loc, void *ctx)
+{
+    (void)key; (void)klen; (void)ctx;
+    for (cy_hist *h = (cy_hist *)(uintptr_t)loc->off; h;) {
+        cy_hist *next = h->next;
+        cy_free(h);
+        h = next;
+    }
+    return 0;
+}
+
+CY_INTERNAL int cy_view_open(calypso *db, uint64_t *seq)
+{
+    cy_wrlock(&db->kd_lock);
+    db->views_open++;
+    *seq = db->commit_seq;
+    cy_unlock(&db->kd_lock);
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL void cy_view_close(calypso *db)
+{
+    cy_wrlock(&db->kd_lock);
+    int last = --db->views_open == 0;
+    cy_art detached = db->history;
+    if (last) {
+        cy_art_init(&db->history);
+        db->view_lost = 0;
+    }
+    cy_unlock(&db->kd_lock);
+    if (!last) return;
+    cy_art_walk_prefix(&detached, NULL, 0, cy_view_free_chain, NULL);
+    cy_art_destroy(&detached);
+    pthread_mutex_lock(&db->view_mu);
+    cy_file **kept = db->retained;
+    uint32_t n = db->nretained;
+    db->retained = NULL;
+    db->nretained = db->retained_cap = 0;
+    pthread_mutex_unlock(&db->view_mu);
+    if (!n) {
+        cy_free(kept);
+        return;
+    }
+    cy_epoch_sync(&db->epoch);   /* a view's read in flight elsewhere: none left, but cheap */
+    for (uint32_t i = 0; i < n; i++) cy_files_release(db, kept[i]);
+    cy_free(kept);
+}
+
+CY_INTERNAL int cy_view_retain(calypso *db, cy_file *f)
+{
+    if (db->nretained == db->retained_cap) {
+        uint32_t nc = db->retained_cap ? db->retained_cap * 2 : 16;
+        cy_file **p = cy_realloc(db->retained, nc * sizeof *p);
+        if (!p) return CALYPSO_ENOMEM;
+        db->retained = p;
+        db->retained_cap = nc;
+    }
+    db->retained[db->nretained++] = f;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid)
+{
+    cy_file *f = cy_files_find(db, fid);
+    if (f) return f;
+    pthread_mutex_lock(&db->view_mu);
+    for (uint32_t i = 0; i < db->nretained && !f; i++)
+        if (db->retained[i]->fid == fid) f = db->retained[i];
+    pthread_mutex_unlock(&db->view_mu);
+    return f;
+}
+
+CY_INTERNAL void cy_view_release_all(calypso *db)
+{
+    if (db->views_open) {
+        cy_art_walk_prefix(&db->history, NULL, 0, cy_view_free_chain, NULL);
+        cy_art_destroy(&db->history);
+        db->views_open = 0;
+    }
+    for (uint32_t i = 0; i < db->nretained; i++) cy_files_release(db, db->retained[i]);
+    cy_free(db->retained);
+    db->retained = NULL;
+    db->nretained = db->retained_cap = 0;
+}
