@@ -3252,6 +3252,8 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
  *                from a file's descriptor (so no descriptor is closed under
  *                it); exclusive to add, remove, open or evict descriptors.
  *   sync_mu      group commit state.
+ *   ids.mu       file id allocation (ids.c); after write_mu.
+ *   space.mu     the space reserve (space.c); after write_mu.
  *   bg_mu        background thread's wake-ups.
  */
 #ifndef CY_ENGINE_H
@@ -3380,6 +3382,25 @@ typedef struct cy_file {
     int      hint_failed; /* its hint could not be written: do not retry     */
 } cy_file;
 
+// >> file ids (ids.c) and disk space (space.c) ---------------------------------
+
+enum { CY_IDS_REGULAR = 0, CY_IDS_MERGED = 1 };
+
+typedef struct cy_ids {
+    pthread_mutex_t mu;
+    uint64_t        next[2];    /* next id to hand out, per space (mu)      */
+    uint64_t        limit[2];   /* durable in IDS: no id at or above it was
+                                   ever handed out (mu)                     */
+} cy_ids;
+
+typedef struct cy_space {
+    pthread_mutex_t mu;
+    int             low;        /* the disk filled: RESERVE released, puts
+                                   refused (atomic; changed under mu)       */
+    uint64_t        held;       /* bytes RESERVE holds (mu)                 */
+    uint64_t        last_try_ns; /* last attempt to take it back from a put */
+} cy_space;
+
 // >> handle ---------------------------------------------------------------
 
 struct calypso {
@@ -3434,6 +3455,9 @@ struct calypso {
     int              merging;     /* a merge runs (atomic)                   */
     uint64_t         last_merge_check;
 
+    cy_ids           ids;
+    cy_space         space;
+
     uint64_t         merges;
     char             note[512];   /* what auto_recovery dropped              */
 };
@@ -3445,7 +3469,8 @@ CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-/* errno (positive or negative) to CALYPSO_ENOSPC-free code: EIO or ENOMEM. */
+/* errno (positive or negative) to a code: ENOMEM -> CALYPSO_ENOMEM, ENOSPC
+ * and EDQUOT -> CALYPSO_ENOSPC, anything else CALYPSO_EIO. */
 CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file);
 CY_INTERNAL void cy_err_forget(calypso *db);
 /* Moves this thread's detail for `from` to `to` (open failures: to NULL). */
@@ -3472,6 +3497,37 @@ CY_INTERNAL int  cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n,
 /* Writes path atomically: tmp file, fdatasync, rename, directory fsync. */
 CY_INTERNAL int  cy_dir_write_file(calypso *db, const char *dir, const char *name,
                                    const void *data, size_t len);
+
+// >> file ids (ids.c) -------------------------------------------------------------
+/* At open, after any decided merge is finished: reads IDS (or derives the
+ * limits from the datafiles fids[0..n), writing IDS on a read-write
+ * handle) and starts each space at its limit. */
+CY_INTERNAL int  cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n);
+/* Hands out the next id of space (CY_IDS_REGULAR or CY_IDS_MERGED), first
+ * making a higher limit durable when the id reaches the current one.
+ * Errors: CALYPSO_EIO when the space is exhausted, or writing IDS failed. */
+CY_INTERNAL int  cy_ids_take(calypso *db, int space, uint32_t *fid);
+
+// >> disk space (space.c) ----------------------------------------------------------
+/* Bytes RESERVE holds for a database with these options. */
+CY_INTERNAL uint64_t cy_space_reserve_size(const calypso *db);
+/* At a read-write open: takes the reserve; a full disk leaves the handle
+ * low on space (not an error). */
+CY_INTERNAL int  cy_space_open(calypso *db);
+/* A write met ENOSPC: releases the reserve and marks the handle low on
+ * space. Returns 1 when it released space just now (a delete or a merge
+ * step may try again), 0 when there was none to release. */
+CY_INTERNAL int  cy_space_full(calypso *db);
+/* Tries to take the reserve back; 1 when held again (the handle is no
+ * longer low on space). */
+CY_INTERNAL int  cy_space_retake(calypso *db);
+/* CALYPSO_OK when a put may go ahead; CALYPSO_ENOSPC (with a message) while
+ * the handle is low on space and the reserve cannot be taken back. */
+CY_INTERNAL int  cy_space_put_check(calypso *db);
+static inline int cy_space_low(calypso *db)
+{
+    return __atomic_load_n(&db->space.low, __ATOMIC_ACQUIRE);
+}
 
 // >> file table (files.c) --------------------------------------------------------
 CY_INTERNAL int      cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, int sealed);
@@ -3516,7 +3572,8 @@ CY_INTERNAL int      cy_files_activate(calypso *db, cy_file *f);
 /* Cuts the active file's preallocated tail (at close). */
 CY_INTERNAL int      cy_files_trim_active(calypso *db);
 CY_INTERNAL void     cy_files_close_all(calypso *db);
-/* Creates datafile fid+1 after the active one and makes it active. */
+/* Seals the active file and makes a new one, with the next regular id
+ * (cy_ids_take), active. */
 CY_INTERNAL int      cy_files_rotate(calypso *db);
 CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
 
@@ -3698,7 +3755,8 @@ CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
 CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file)
 {
     int e = neg_errno < 0 ? -neg_errno : neg_errno;
-    int rc = e == ENOMEM ? CALYPSO_ENOMEM : CALYPSO_EIO;
+    int rc = e == ENOMEM ? CALYPSO_ENOMEM
+             : e == ENOSPC || e == EDQUOT ? CALYPSO_ENOSPC : CALYPSO_EIO;
     return cy_err(db, rc, "%s %s: %s (errno %d)", what, file ? file : "", strerror(e), e);
 }
 
@@ -3973,6 +4031,291 @@ CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t *
     *n = l.n;
     *has_hint = l.hint;
     return CALYPSO_OK;
+}
+/* >> src/ids.c */
+/*
+ * ids.c: handing out datafile ids, and the IDS file that makes sure no id
+ * is ever handed out twice.
+ *
+ * Two id spaces: regular datafiles (1 .. CY_FID_MERGED-1, one per rotation)
+ * and merged datafiles (CY_FID_MERGED .. CY_LOC_FIDMASK, one per merge
+ * output). An id names a file for as long as anything may point at it: a
+ * cursor's window, a reader between its keydir lookup and its read, a
+ * tombstone's victim field. Reusing one after its file is gone (a merge that
+ * wrote nothing leaves no merged file to count from) makes such a pointer
+ * land in another file's bytes, so ids only ever grow.
+ *
+ * IDS holds, per space, a limit: no id at or above it has ever been handed
+ * out. Before an id at or above the limit is used, a new limit (the id plus
+ * CY_IDS_CHUNK, so that one atomic write covers many rotations or merge
+ * outputs) is made durable. At open the next id of each space starts at its
+ * limit: ids below it may have been used by an earlier process (even one
+ * that crashed before it created the file). A database without IDS (written
+ * by an earlier calypso, or whose IDS was lost) gets limits derived from
+ * the datafiles present, written at once by a read-write open; a limit
+ * below a file present is raised to it.
+ *
+ * Lock: ids.mu, taken after write_mu (rotation holds it) and alone by a
+ * merge; it is held across the IDS write, which is rare.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CY_IDS_CHUNK 64u
+
+/* The first id past the end of a space. */
+static uint64_t cy_ids_end(int space)
+{
+    return space == CY_IDS_MERGED ? (uint64_t)CY_LOC_FIDMASK + 1 : CY_FID_MERGED;
+}
+
+static uint64_t cy_ids_start(int space)
+{
+    return space == CY_IDS_MERGED ? CY_FID_MERGED : 1;
+}
+
+/* Writes limits lim[] as IDS, atomically and durably. */
+static int cy_ids_write(calypso *db, const uint64_t *lim)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "ids %llu %llu\n", (unsigned long long)lim[0],
+                     (unsigned long long)lim[1]);
+    return cy_dir_write_file(db, db->path, "IDS", buf, (size_t)n);
+}
+
+/* Parses "ids R M\n" into lim[]; 0 on success, -1 if it does not parse or
+ * a limit lies outside its space. */
+static int cy_ids_parse(const char *buf, uint64_t *lim)
+{
+    if (strncmp(buf, "ids ", 4) != 0) return -1;
+    const char *p = buf + 4;
+    for (int s = 0; s < 2; s++) {
+        char *end;
+        if (*p < '0' || *p > '9') return -1;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (errno || end == p || v < cy_ids_start(s) || v > cy_ids_end(s)) return -1;
+        lim[s] = v;
+        p = end;
+        if (s == 0 && *p++ != ' ') return -1;
+    }
+    return strcmp(p, "\n") == 0 ? 0 : -1;
+}
+
+/* Reads IDS into lim[]: CALYPSO_OK, 1 when it does not exist, or an error. */
+static int cy_ids_read(calypso *db, uint64_t *lim)
+{
+    char path[4200], buf[80];
+    snprintf(path, sizeof path, "%s/IDS", db->path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd == -ENOENT) return 1;
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    int64_t n = cy_os_pread(fd, buf, sizeof buf - 1, 0);
+    cy_os_close(fd);
+    if (n < 0) return cy_err_errno(db, (int)n, "read", path);
+    buf[n] = 0;
+    if (cy_ids_parse(buf, lim))
+        return cy_err(db, CALYPSO_ECORRUPT, "%s does not hold two file id limits", path);
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n)
+{
+    uint64_t lim[2] = { cy_ids_start(CY_IDS_REGULAR), cy_ids_start(CY_IDS_MERGED) };
+    int rc = cy_ids_read(db, lim);
+    if (rc < 0) return rc;
+    int write = rc == 1;
+    for (uint32_t i = 0; i < n; i++) {
+        int s = (fids[i] & CY_FID_MERGED) ? CY_IDS_MERGED : CY_IDS_REGULAR;
+        if (fids[i] + 1ull > lim[s]) {
+            lim[s] = fids[i] + 1ull;
+            write = 1;
+        }
+    }
+    if (write && !db->opt.read_only && (rc = cy_ids_write(db, lim))) return rc;
+    for (int s = 0; s < 2; s++) db->ids.next[s] = db->ids.limit[s] = lim[s];
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_ids_take(calypso *db, int space, uint32_t *fid)
+{
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->ids.mu);
+    uint64_t id = db->ids.next[space], end = cy_ids_end(space);
+    if (id >= end) {
+        rc = cy_err(db, CALYPSO_EIO, "%s datafile ids are exhausted (the last is %llu)",
+                    space == CY_IDS_MERGED ? "merged" : "regular", (unsigned long long)end - 1);
+    } else if (id >= db->ids.limit[space]) {
+        uint64_t lim[2] = { db->ids.limit[0], db->ids.limit[1] };
+        lim[space] = id + CY_IDS_CHUNK < end ? id + CY_IDS_CHUNK : end;
+        if (!(rc = cy_ids_write(db, lim))) db->ids.limit[space] = lim[space];
+    }
+    if (!rc) {
+        db->ids.next[space] = id + 1;
+        *fid = (uint32_t)id;
+    }
+    pthread_mutex_unlock(&db->ids.mu);
+    return rc;
+}
+/* >> src/space.c */
+/*
+ * space.c: what calypso does when the disk fills up.
+ *
+ * In a log-structured store every change needs log space, deletes
+ * included (a tombstone is a record), and a merge writes its output before
+ * it removes its inputs. On a full disk, then, nothing could free space from
+ * inside. So each read-write handle keeps a small reserve: the file RESERVE
+ * in the database directory, allocated (fallocate) to cy_space_reserve_size
+ * bytes at open.
+ *
+ * Policy:
+ *   - The first write that meets ENOSPC (or EDQUOT) fails with
+ *     CALYPSO_ENOSPC, writes nothing, and releases the reserve (RESERVE is
+ *     cut to 0 bytes): the handle is then "low on space".
+ *   - While low on space, puts fail at once with CALYPSO_ENOSPC, before
+ *     writing anything, so that they cannot eat the released space.
+ *     Deletes (delete, delete_all, sift, run_gc, the TTL sweeper) and merge
+ *     go on and may use it; a delete or merge step that meets ENOSPC while
+ *     the reserve is still held releases it and tries once more.
+ *   - After a merge, and at most once a second from a refused put, the
+ *     handle tries to take the reserve back; when that succeeds there is
+ *     room again and puts are accepted.
+ *   - A handle opened on a disk too full to take the reserve starts low on
+ *     space. A read-only handle never creates, grows or cuts RESERVE.
+ * The reserve is not data: it is never synced, and a crash that loses its
+ * blocks only means the next open takes them again.
+ *
+ * Lock: space.mu guards the reserve's state, after write_mu; `low` is also
+ * read without it (an atomic load on the put path).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <time.h>
+
+/* The reserve is one datafile's worth (what one merge step writes at most),
+ * within these bounds: enough for tens of thousands of tombstones at the
+ * low end; at the high end 32 MiB, little beside a database that uses
+ * 256 MiB datafiles. */
+#define CY_SPACE_MIN (64ull << 10)
+#define CY_SPACE_MAX (32ull << 20)
+
+/* A refused put tries to take the reserve back at most this often. */
+#define CY_SPACE_RETRY_NS 1000000000ull
+
+CY_INTERNAL uint64_t cy_space_reserve_size(const calypso *db)
+{
+    uint64_t want = db->opt.max_datafile_size;
+    if (want < CY_SPACE_MIN) want = CY_SPACE_MIN;
+    if (want > CY_SPACE_MAX) want = CY_SPACE_MAX;
+    return want;
+}
+
+static uint64_t cy_space_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void cy_space_path(const calypso *db, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/RESERVE", db->path);
+}
+
+static void cy_space_set_low(calypso *db, int low)
+{
+    __atomic_store_n(&db->space.low, low, __ATOMIC_RELEASE);
+}
+
+/* Allocates RESERVE to its size. On failure it is cut back to nothing, so
+ * that a partial allocation does not hold space the deletes need. Returns
+ * OK or a negative errno. space.mu held. */
+static int cy_space_take(calypso *db)
+{
+    char path[4200];
+    cy_space_path(db, path, sizeof path);
+    uint64_t want = cy_space_reserve_size(db), size = 0;
+    int fd = cy_os_open(path, O_RDWR | O_CREAT, db->opt.file_mode);
+    if (fd < 0) return fd;
+    int rc = cy_os_fsize(fd, &size);
+    if (!rc && size > want) rc = cy_os_ftruncate(fd, want);   /* options changed */
+    if (!rc) rc = cy_os_fallocate(fd, 0, want);
+    if (rc) cy_os_ftruncate(fd, 0);
+    cy_os_close(fd);
+    db->space.held = rc ? 0 : want;
+    return rc;
+}
+
+/* Cuts RESERVE to 0 bytes; 1 if it held space. space.mu held. */
+static int cy_space_release(calypso *db)
+{
+    char path[4200];
+    cy_space_path(db, path, sizeof path);
+    int held = db->space.held > 0;
+    db->space.held = 0;
+    int fd = cy_os_open(path, O_RDWR, 0);
+    if (fd < 0) return held;
+    int rc = cy_os_ftruncate(fd, 0);
+    cy_os_close(fd);
+    return held && rc == 0;
+}
+
+CY_INTERNAL int cy_space_open(calypso *db)
+{
+    pthread_mutex_lock(&db->space.mu);
+    db->space.held = 0;
+    db->space.last_try_ns = 0;
+    int rc = cy_space_take(db);
+    cy_space_set_low(db, rc != 0);
+    pthread_mutex_unlock(&db->space.mu);
+    if (rc == -ENOSPC || rc == -EDQUOT || rc == 0) return CALYPSO_OK;
+    char path[4200];
+    cy_space_path(db, path, sizeof path);
+    return cy_err_errno(db, rc, "allocate the space reserve", path);
+}
+
+CY_INTERNAL int cy_space_full(calypso *db)
+{
+    pthread_mutex_lock(&db->space.mu);
+    int released = cy_space_release(db);
+    cy_space_set_low(db, 1);
+    /* The put that failed is likely followed by more: they wait a while
+     * before trying to take the reserve back. */
+    db->space.last_try_ns = cy_space_mono_ns();
+    pthread_mutex_unlock(&db->space.mu);
+    return released;
+}
+
+CY_INTERNAL int cy_space_retake(calypso *db)
+{
+    pthread_mutex_lock(&db->space.mu);
+    int ok = db->space.held > 0 || cy_space_take(db) == 0;
+    if (ok) cy_space_set_low(db, 0);
+    pthread_mutex_unlock(&db->space.mu);
+    return ok;
+}
+
+CY_INTERNAL int cy_space_put_check(calypso *db)
+{
+    if (CY_LIKELY(!cy_space_low(db))) return CALYPSO_OK;
+    pthread_mutex_lock(&db->space.mu);
+    uint64_t now = cy_space_mono_ns();
+    int ok = 0;
+    if (now - db->space.last_try_ns >= CY_SPACE_RETRY_NS) {
+        db->space.last_try_ns = now;
+        ok = cy_space_take(db) == 0;
+        if (ok) cy_space_set_low(db, 0);
+    }
+    pthread_mutex_unlock(&db->space.mu);
+    if (ok) return CALYPSO_OK;
+    return cy_err(db, CALYPSO_ENOSPC, "the disk holding %s is full; puts are refused until "
+                  "space is freed (delete keys, then calypso_merge)", db->path);
 }
 /* >> src/files.c */
 /*
@@ -4378,7 +4721,8 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     __atomic_store_n(&db->synced_seq, db->written_seq, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->sync_mu);
-    if ((rc = cy_files_create(db, old->fid + 1))) return rc;
+    uint32_t fid;
+    if ((rc = cy_ids_take(db, CY_IDS_REGULAR, &fid)) || (rc = cy_files_create(db, fid))) return rc;
     cy_wrlock(&db->files_lock);
     old->sealed = 1;
     /* Its mapping stays for reads; the descriptor is needed no more,
@@ -4876,6 +5220,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     if (rc) return rc;
     if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) return rc;
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
+    if ((rc = cy_ids_load(db, fids, n))) goto out;
     /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
      * then regular files oldest to newest. The newest regular file is the
      * one that may have a torn tail, and becomes the active file. */
@@ -4888,7 +5233,8 @@ CY_INTERNAL int cy_recover(calypso *db)
     if (rc || db->opt.read_only) goto out;
     cy_file *newest = nreg ? cy_files_find(db, fids[nreg - 1]) : NULL;
     if (!newest) {
-        rc = cy_files_create(db, 1);
+        uint32_t fid;
+        if (!(rc = cy_ids_take(db, CY_IDS_REGULAR, &fid))) rc = cy_files_create(db, fid);
     } else {
         rc = cy_files_activate(db, newest);
         if (!rc && newest->size >= db->opt.max_datafile_size) rc = cy_files_rotate(db);
@@ -5373,6 +5719,8 @@ static void cy_db_init_locks(calypso *db)
     pthread_mutex_init(&db->bg_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);
+    pthread_mutex_init(&db->ids.mu, NULL);
+    pthread_mutex_init(&db->space.mu, NULL);
 }
 
 static void cy_db_destroy_locks(calypso *db)
@@ -5383,6 +5731,8 @@ static void cy_db_destroy_locks(calypso *db)
     pthread_mutex_destroy(&db->bg_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_mutex_destroy(&db->maint_mu);
+    pthread_mutex_destroy(&db->ids.mu);
+    pthread_mutex_destroy(&db->space.mu);
 }
 
 /* Releases what cy_db_start acquired; returns the final sync's result. */
@@ -5437,6 +5787,7 @@ static int cy_db_start(calypso *db)
     }
     int rc = cy_dir_lock(db);
     if (!rc) rc = cy_recover(db);
+    if (!rc && !db->opt.read_only) rc = cy_space_open(db);
     if (!rc && !db->opt.read_only) rc = cy_bg_start(db);
     if (rc) {
         cy_db_stop(db);
@@ -5728,7 +6079,13 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;
-    if (!rc) rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
+    /* Low on space, puts stay off the space the reserve gave back to
+     * deletes and merge (space.c). */
+    if (!rc) rc = cy_space_put_check(db);
+    if (!rc) {
+        rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
+        if (rc == CALYPSO_ENOSPC) cy_space_full(db);
+    }
     if (!rc) {
         cy_wrlock(&db->kd_lock);
         rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
@@ -5811,7 +6168,9 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
         struct iovec iov = { rec, size };
         uint32_t fid;
         uint64_t off;
-        if (!(rc = cy_db_append(db, &iov, 1, size, &fid, &off))) {
+        rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+        if (rc == CALYPSO_ENOSPC && cy_space_full(db)) rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+        if (!rc) {
             cy_wrlock(&db->kd_lock);
             cy_keydir_apply(db, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
             cy_unlock(&db->kd_lock);
@@ -5993,7 +6352,10 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
             uint32_t fid;
             uint64_t off;
             struct iovec iov = { buf, used };
-            if ((rc = cy_db_append(db, &iov, 1, used, &fid, &off))) break;
+            rc = cy_db_append(db, &iov, 1, used, &fid, &off);
+            /* Deletes may use the space the reserve holds (space.c). */
+            if (rc == CALYPSO_ENOSPC && cy_space_full(db)) rc = cy_db_append(db, &iov, 1, used, &fid, &off);
+            if (rc) break;
             /* Apply exactly the tombstones just written, in order. */
             cy_wrlock(&db->kd_lock);
             for (size_t p = 0; p < used;) {
@@ -6776,6 +7138,9 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
  * maint_mu). */
 static int cy_bg_hints(calypso *db)
 {
+    /* On a full disk the space left is for deletes and merge (space.c);
+     * a missing hint only makes an open slower. */
+    if (cy_space_low(db)) return 1;
     for (;;) {
         uint32_t fid = 0;
         cy_rdlock(&db->files_lock);
@@ -6966,7 +7331,9 @@ typedef struct cy_reloc {
 typedef struct cy_merge {
     calypso   *db;
     char       dir[4200];     /* <db>/merge                            */
-    uint32_t  *inputs;  uint32_t ninputs;    /* in replay order         */
+    uint32_t  *all;     uint32_t nall;       /* every input, replay order */
+    uint64_t  *live;                         /* live bytes of each      */
+    uint32_t  *inputs;  uint32_t ninputs;    /* this step's: a run of all */
     uint32_t  *sorted_inputs;                /* the same, by fid        */
     cy_file  **dropped;                      /* inputs taken off the table */
     uint32_t  *outputs; uint32_t noutputs, outcap;
@@ -6977,7 +7344,6 @@ typedef struct cy_merge {
     cy_hint_buf hint;                        /* hint of the current output */
     cy_keylist keys;
     cy_reloc  *relocs;  size_t nrelocs, rcap;
-    uint32_t   next_fid;
     uint64_t   now;
 } cy_merge;
 
@@ -7173,7 +7539,16 @@ static int cy_merge_open_output(cy_merge *m)
         if (!r) return cy_err(db, CALYPSO_ENOMEM, "merge outputs");
         m->outcap = nc;
     }
-    uint32_t fid = m->next_fid++;
+    uint32_t fid;
+    int rc;
+    if (m->noutputs == 0) {
+        /* The step's first output: a fresh merge/ (created only by steps
+         * that write, so that a step that drops dead files needs no space). */
+        cy_merge_rmdir(m->dir);
+        if ((rc = cy_os_mkdir(m->dir, db->opt.dir_mode)) < 0)
+            return cy_err_errno(db, rc, "create", m->dir);
+    }
+    if ((rc = cy_ids_take(db, CY_IDS_MERGED, &fid))) return rc;
     char path[4400];
     cy_merge_path(m, fid, "data", path, sizeof path);
     int fd = cy_os_open(path, O_RDWR | O_CREAT | O_TRUNC, db->opt.file_mode);
@@ -7535,7 +7910,8 @@ static void cy_merge_drop_inputs(cy_merge *m)
 // >> running a merge ------------------------------------------------------------------
 
 /* Seals the active file and lists every sealed file as input, merged ones
- * first (replay order). */
+ * first (replay order), each with its live bytes (size less dead bytes,
+ * stable under write_mu; they can only fall from here on). */
 static int cy_merge_pick_inputs(cy_merge *m)
 {
     calypso *db = m->db;
@@ -7543,37 +7919,49 @@ static int cy_merge_pick_inputs(cy_merge *m)
     pthread_mutex_lock(&db->write_mu);
     if (db->active->size > 0) rc = cy_files_rotate(db);
     cy_rdlock(&db->files_lock);
-    uint32_t n = 0;
-    m->inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
-    m->sorted_inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
-    m->dropped = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->dropped);
-    m->next_fid = CY_FID_MERGED;
-    for (uint32_t pass = 0; pass < 2 && m->inputs && m->sorted_inputs; pass++) {
+    uint32_t n = 0, cap = db->nfiles + 1;
+    m->all = rc ? NULL : cy_calloc(cap, sizeof *m->all);
+    m->live = rc ? NULL : cy_calloc(cap, sizeof *m->live);
+    m->sorted_inputs = rc ? NULL : cy_calloc(cap, sizeof *m->sorted_inputs);
+    m->dropped = rc ? NULL : cy_calloc(cap, sizeof *m->dropped);
+    for (uint32_t pass = 0; pass < 2 && m->all && m->live; pass++) {
         for (uint32_t i = 0; i < db->nfiles; i++) {
             cy_file *f = db->files[i];
             int merged = (f->fid & CY_FID_MERGED) != 0;
-            if (merged && f->fid >= m->next_fid) m->next_fid = f->fid + 1;
             if (f == db->active || merged != (pass == 0)) continue;
-            m->inputs[n] = f->fid;
-            m->sorted_inputs[n++] = f->fid;
+            m->live[n] = f->size > f->dead ? f->size - f->dead : 0;
+            m->all[n++] = f->fid;
         }
     }
     cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     if (rc) return rc;
-    if (!m->inputs || !m->sorted_inputs || !m->dropped)
+    if (!m->all || !m->live || !m->sorted_inputs || !m->dropped)
         return cy_err(db, CALYPSO_ENOMEM, "merge inputs");
-    if (m->next_fid > CY_LOC_FIDMASK - 100000)
-        return cy_err(db, CALYPSO_EIO, "merged file ids exhausted");
-    qsort(m->sorted_inputs, n, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
-    m->ninputs = n;
+    m->nall = n;
     return CALYPSO_OK;
+}
+
+/* The inputs of the step that starts at all[at]: a run of wholly dead
+ * files on its own (it writes nothing), else as many files as one output
+ * file's worth of live bytes takes (at least one). Returns how many. */
+static uint32_t cy_merge_plan_step(const cy_merge *m, uint32_t at)
+{
+    uint32_t j = at;
+    if (m->live[at] == 0) {
+        while (j < m->nall && m->live[j] == 0) j++;
+        return j - at;
+    }
+    uint64_t sum = m->live[j++];
+    while (j < m->nall && sum + m->live[j] <= m->db->opt.max_datafile_size) sum += m->live[j++];
+    return j - at;
 }
 
 static void cy_merge_free(cy_merge *m)
 {
     if (m->out_fd >= 0) cy_os_close(m->out_fd);
-    cy_free(m->inputs);
+    cy_free(m->all);
+    cy_free(m->live);
     cy_free(m->sorted_inputs);
     cy_free(m->dropped);
     cy_free(m->outputs);
@@ -7585,63 +7973,115 @@ static void cy_merge_free(cy_merge *m)
     cy_keylist_free(&m->keys);
 }
 
-/* Steps 2-6 of the file comment; maint_mu held. */
-static int cy_merge_run(calypso *db)
+/* Removes the inputs of a step that wrote nothing (every record in them
+ * dead or expired), oldest first, each removal durable before the next:
+ * a tombstone can only kill a record older than itself, so whatever prefix
+ * of them a crash leaves removed, no deleted key comes back. No COMMIT, no
+ * merge/ directory: on a full disk this needs no space at all. */
+static int cy_merge_drop_dead(cy_merge *m)
 {
-    cy_merge m = { .db = db, .out_fd = -1, .now = cy_now_ms() };
-    snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
-    int rc = cy_merge_pick_inputs(&m);
-    if (rc || m.ninputs == 0) {
-        cy_merge_free(&m);
-        return rc;
-    }
-    cy_merge_rmdir(m.dir);
-    if ((rc = cy_os_mkdir(m.dir, db->opt.dir_mode)) < 0) {
-        rc = cy_err_errno(db, rc, "create", m.dir);
-        cy_merge_free(&m);
-        return rc;
-    }
-    cy_merge_at("started");
-    if (m.ninputs <= db->opt.max_open_files)
-        rc = cy_merge_copy_by_key(&m);
+    cy_merge_swap_keydir(m);                 /* expired keys leave the keydir */
+    cy_merge_at("swapped");
+    cy_merge_drop_inputs(m);
+    int rc = CALYPSO_OK;
+    for (uint32_t i = 0; i < m->ninputs && !rc; i++)
+        rc = cy_merge_remove_inputs(m->db, m->inputs + i, 1);
+    if (!rc) cy_merge_at("removed");
+    return rc;
+}
+
+/* One step (steps 2-6 of the file comment) over m->inputs. A failure
+ * before COMMIT leaves nothing behind and the handle as it was; after
+ * COMMIT it leaves the job to the next open and the handle refuses
+ * writes. */
+static int cy_merge_step(cy_merge *m)
+{
+    calypso *db = m->db;
+    m->noutputs = 0;
+    m->nrelocs = 0;
+    m->olen = 0;
+    m->hint.len = m->hint.count = 0;
+    cy_keylist_clear(&m->keys);
+    memcpy(m->sorted_inputs, m->inputs, m->ninputs * sizeof *m->inputs);
+    qsort(m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
+    int rc = CALYPSO_OK;
+    if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+        return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+    if (m->ninputs <= db->opt.max_open_files)
+        rc = cy_merge_copy_by_key(m);
     else
-        for (uint32_t i = 0; i < m.ninputs && !rc; i++) rc = cy_merge_copy_file(&m, m.inputs[i]);
-    if (!rc) rc = cy_merge_close_output(&m);
-    if (!rc && (rc = cy_os_sync_dir(m.dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m.dir);
+        for (uint32_t i = 0; i < m->ninputs && !rc; i++) rc = cy_merge_copy_file(m, m->inputs[i]);
+    if (!rc) rc = cy_merge_close_output(m);
+    if (!rc && m->noutputs == 0) return cy_merge_drop_dead(m);
+    if (!rc && (rc = cy_os_sync_dir(m->dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m->dir);
     if (!rc) cy_merge_at("copied");
-    if (!rc) rc = cy_merge_write_commit(&m);
+    if (!rc) rc = cy_merge_write_commit(m);
     if (rc) {
         /* Not decided: throw the attempt away; the old files are intact. */
-        if (m.out_fd >= 0) { cy_os_close(m.out_fd); m.out_fd = -1; }
-        cy_merge_rmdir(m.dir);
-        cy_merge_free(&m);
+        if (m->out_fd >= 0) { cy_os_close(m->out_fd); m->out_fd = -1; }
+        cy_merge_rmdir(m->dir);
         return rc;
     }
     /* Decided. From here a failure leaves COMMIT behind and the next open
      * finishes the job; this handle stops writing until then. */
     cy_merge_at("committed");
-    rc = cy_merge_move_outputs(db, m.dir, m.outputs, m.noutputs);
+    rc = cy_merge_move_outputs(db, m->dir, m->outputs, m->noutputs);
     if (!rc) cy_merge_at("moved");
-    if (!rc) rc = cy_merge_add_outputs(&m);
+    if (!rc) rc = cy_merge_add_outputs(m);
     if (!rc) {
-        cy_merge_swap_keydir(&m);
+        cy_merge_swap_keydir(m);
         cy_merge_at("swapped");
         /* Off the table first (no reader can reach them after this), then
          * off the disk. */
-        cy_merge_drop_inputs(&m);
-        rc = cy_merge_remove_inputs(db, m.inputs, m.ninputs);
+        cy_merge_drop_inputs(m);
+        rc = cy_merge_remove_inputs(db, m->inputs, m->ninputs);
     }
     if (!rc) {
         cy_merge_at("removed");
-        cy_merge_rmdir(m.dir);
+        cy_merge_rmdir(m->dir);
         cy_os_sync_dir(db->path);
+    } else {
+        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+    }
+    return rc;
+}
+
+/* Whole merge, step after step; maint_mu held. A step that meets a full
+ * disk before its COMMIT releases the space reserve and runs once more. */
+static int cy_merge_run(calypso *db)
+{
+    cy_merge m = { .db = db, .out_fd = -1, .now = cy_now_ms() };
+    snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
+    int rc = cy_merge_pick_inputs(&m);
+    if (rc == CALYPSO_ENOSPC && cy_space_full(db)) {
+        cy_merge_free(&m);
+        m = (cy_merge){ .db = db, .out_fd = -1, .now = m.now };
+        snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
+        rc = cy_merge_pick_inputs(&m);
+    }
+    if (rc || m.nall == 0) {
+        cy_merge_free(&m);
+        return rc;
+    }
+    cy_merge_rmdir(m.dir);
+    cy_merge_at("started");
+    for (uint32_t at = 0; at < m.nall && !rc;) {
+        m.inputs = m.all + at;
+        m.ninputs = cy_merge_plan_step(&m, at);
+        rc = cy_merge_step(&m);
+        if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED) &&
+            cy_space_full(db))
+            rc = cy_merge_step(&m);
+        at += m.ninputs;
+    }
+    if (!rc) {
         cy_merge_at("done");
         cy_wrlock(&db->kd_lock);
         db->merges++;
         cy_unlock(&db->kd_lock);
-    } else {
-        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
     }
+    /* Space the merge freed may let the handle take its reserve back. */
+    if (cy_space_low(db)) cy_space_retake(db);
     cy_merge_free(&m);
     return rc;
 }

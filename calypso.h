@@ -112,7 +112,8 @@ const char *calypso_version(void);
     X(EINVAL,        -13, "invalid argument")                                 \
     X(EREADONLY,     -14, "database is read-only")                            \
     X(ECORRUPT,      -15, "database file is corrupt")                         \
-    X(ETRUNC,        -16, "buffer too small")
+    X(ETRUNC,        -16, "buffer too small")                                 \
+    X(ENOSPC,        -17, "no space left on the device")
 
 enum {
 #define CALYPSO_ERROR_ENUM_(name, value, msg) CALYPSO_##name = (value),

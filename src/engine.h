@@ -16,6 +16,8 @@
  *                from a file's descriptor (so no descriptor is closed under
  *                it); exclusive to add, remove, open or evict descriptors.
  *   sync_mu      group commit state.
+ *   ids.mu       file id allocation (ids.c); after write_mu.
+ *   space.mu     the space reserve (space.c); after write_mu.
  *   bg_mu        background thread's wake-ups.
  */
 #ifndef CY_ENGINE_H
@@ -145,6 +147,25 @@ typedef struct cy_file {
     int      hint_failed; /* its hint could not be written: do not retry     */
 } cy_file;
 
+// >> file ids (ids.c) and disk space (space.c) ---------------------------------
+
+enum { CY_IDS_REGULAR = 0, CY_IDS_MERGED = 1 };
+
+typedef struct cy_ids {
+    pthread_mutex_t mu;
+    uint64_t        next[2];    /* next id to hand out, per space (mu)      */
+    uint64_t        limit[2];   /* durable in IDS: no id at or above it was
+                                   ever handed out (mu)                     */
+} cy_ids;
+
+typedef struct cy_space {
+    pthread_mutex_t mu;
+    int             low;        /* the disk filled: RESERVE released, puts
+                                   refused (atomic; changed under mu)       */
+    uint64_t        held;       /* bytes RESERVE holds (mu)                 */
+    uint64_t        last_try_ns; /* last attempt to take it back from a put */
+} cy_space;
+
 // >> handle ---------------------------------------------------------------
 
 struct calypso {
@@ -199,6 +220,9 @@ struct calypso {
     int              merging;     /* a merge runs (atomic)                   */
     uint64_t         last_merge_check;
 
+    cy_ids           ids;
+    cy_space         space;
+
     uint64_t         merges;
     char             note[512];   /* what auto_recovery dropped              */
 };
@@ -210,7 +234,8 @@ CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-/* errno (positive or negative) to CALYPSO_ENOSPC-free code: EIO or ENOMEM. */
+/* errno (positive or negative) to a code: ENOMEM -> CALYPSO_ENOMEM, ENOSPC
+ * and EDQUOT -> CALYPSO_ENOSPC, anything else CALYPSO_EIO. */
 CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file);
 CY_INTERNAL void cy_err_forget(calypso *db);
 /* Moves this thread's detail for `from` to `to` (open failures: to NULL). */
@@ -237,6 +262,37 @@ CY_INTERNAL int  cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n,
 /* Writes path atomically: tmp file, fdatasync, rename, directory fsync. */
 CY_INTERNAL int  cy_dir_write_file(calypso *db, const char *dir, const char *name,
                                    const void *data, size_t len);
+
+// >> file ids (ids.c) -------------------------------------------------------------
+/* At open, after any decided merge is finished: reads IDS (or derives the
+ * limits from the datafiles fids[0..n), writing IDS on a read-write
+ * handle) and starts each space at its limit. */
+CY_INTERNAL int  cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n);
+/* Hands out the next id of space (CY_IDS_REGULAR or CY_IDS_MERGED), first
+ * making a higher limit durable when the id reaches the current one.
+ * Errors: CALYPSO_EIO when the space is exhausted, or writing IDS failed. */
+CY_INTERNAL int  cy_ids_take(calypso *db, int space, uint32_t *fid);
+
+// >> disk space (space.c) ----------------------------------------------------------
+/* Bytes RESERVE holds for a database with these options. */
+CY_INTERNAL uint64_t cy_space_reserve_size(const calypso *db);
+/* At a read-write open: takes the reserve; a full disk leaves the handle
+ * low on space (not an error). */
+CY_INTERNAL int  cy_space_open(calypso *db);
+/* A write met ENOSPC: releases the reserve and marks the handle low on
+ * space. Returns 1 when it released space just now (a delete or a merge
+ * step may try again), 0 when there was none to release. */
+CY_INTERNAL int  cy_space_full(calypso *db);
+/* Tries to take the reserve back; 1 when held again (the handle is no
+ * longer low on space). */
+CY_INTERNAL int  cy_space_retake(calypso *db);
+/* CALYPSO_OK when a put may go ahead; CALYPSO_ENOSPC (with a message) while
+ * the handle is low on space and the reserve cannot be taken back. */
+CY_INTERNAL int  cy_space_put_check(calypso *db);
+static inline int cy_space_low(calypso *db)
+{
+    return __atomic_load_n(&db->space.low, __ATOMIC_ACQUIRE);
+}
 
 // >> file table (files.c) --------------------------------------------------------
 CY_INTERNAL int      cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, int sealed);
@@ -281,7 +337,8 @@ CY_INTERNAL int      cy_files_activate(calypso *db, cy_file *f);
 /* Cuts the active file's preallocated tail (at close). */
 CY_INTERNAL int      cy_files_trim_active(calypso *db);
 CY_INTERNAL void     cy_files_close_all(calypso *db);
-/* Creates datafile fid+1 after the active one and makes it active. */
+/* Seals the active file and makes a new one, with the next regular id
+ * (cy_ids_take), active. */
 CY_INTERNAL int      cy_files_rotate(calypso *db);
 CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
 

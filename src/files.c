@@ -402,7 +402,8 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     __atomic_store_n(&db->synced_seq, db->written_seq, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->sync_mu);
-    if ((rc = cy_files_create(db, old->fid + 1))) return rc;
+    uint32_t fid;
+    if ((rc = cy_ids_take(db, CY_IDS_REGULAR, &fid)) || (rc = cy_files_create(db, fid))) return rc;
     cy_wrlock(&db->files_lock);
     old->sealed = 1;
     /* Its mapping stays for reads; the descriptor is needed no more,

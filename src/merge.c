@@ -74,7 +74,9 @@ typedef struct cy_reloc {
 typedef struct cy_merge {
     calypso   *db;
     char       dir[4200];     /* <db>/merge                            */
-    uint32_t  *inputs;  uint32_t ninputs;    /* in replay order         */
+    uint32_t  *all;     uint32_t nall;       /* every input, replay order */
+    uint64_t  *live;                         /* live bytes of each      */
+    uint32_t  *inputs;  uint32_t ninputs;    /* this step's: a run of all */
     uint32_t  *sorted_inputs;                /* the same, by fid        */
     cy_file  **dropped;                      /* inputs taken off the table */
     uint32_t  *outputs; uint32_t noutputs, outcap;
@@ -85,7 +87,6 @@ typedef struct cy_merge {
     cy_hint_buf hint;                        /* hint of the current output */
     cy_keylist keys;
     cy_reloc  *relocs;  size_t nrelocs, rcap;
-    uint32_t   next_fid;
     uint64_t   now;
 } cy_merge;
 
@@ -281,7 +282,16 @@ static int cy_merge_open_output(cy_merge *m)
         if (!r) return cy_err(db, CALYPSO_ENOMEM, "merge outputs");
         m->outcap = nc;
     }
-    uint32_t fid = m->next_fid++;
+    uint32_t fid;
+    int rc;
+    if (m->noutputs == 0) {
+        /* The step's first output: a fresh merge/ (created only by steps
+         * that write, so that a step that drops dead files needs no space). */
+        cy_merge_rmdir(m->dir);
+        if ((rc = cy_os_mkdir(m->dir, db->opt.dir_mode)) < 0)
+            return cy_err_errno(db, rc, "create", m->dir);
+    }
+    if ((rc = cy_ids_take(db, CY_IDS_MERGED, &fid))) return rc;
     char path[4400];
     cy_merge_path(m, fid, "data", path, sizeof path);
     int fd = cy_os_open(path, O_RDWR | O_CREAT | O_TRUNC, db->opt.file_mode);
@@ -643,7 +653,8 @@ static void cy_merge_drop_inputs(cy_merge *m)
 // >> running a merge ------------------------------------------------------------------
 
 /* Seals the active file and lists every sealed file as input, merged ones
- * first (replay order). */
+ * first (replay order), each with its live bytes (size less dead bytes,
+ * stable under write_mu; they can only fall from here on). */
 static int cy_merge_pick_inputs(cy_merge *m)
 {
     calypso *db = m->db;
@@ -651,37 +662,49 @@ static int cy_merge_pick_inputs(cy_merge *m)
     pthread_mutex_lock(&db->write_mu);
     if (db->active->size > 0) rc = cy_files_rotate(db);
     cy_rdlock(&db->files_lock);
-    uint32_t n = 0;
-    m->inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
-    m->sorted_inputs = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->inputs);
-    m->dropped = rc ? NULL : cy_calloc(db->nfiles + 1, sizeof *m->dropped);
-    m->next_fid = CY_FID_MERGED;
-    for (uint32_t pass = 0; pass < 2 && m->inputs && m->sorted_inputs; pass++) {
+    uint32_t n = 0, cap = db->nfiles + 1;
+    m->all = rc ? NULL : cy_calloc(cap, sizeof *m->all);
+    m->live = rc ? NULL : cy_calloc(cap, sizeof *m->live);
+    m->sorted_inputs = rc ? NULL : cy_calloc(cap, sizeof *m->sorted_inputs);
+    m->dropped = rc ? NULL : cy_calloc(cap, sizeof *m->dropped);
+    for (uint32_t pass = 0; pass < 2 && m->all && m->live; pass++) {
         for (uint32_t i = 0; i < db->nfiles; i++) {
             cy_file *f = db->files[i];
             int merged = (f->fid & CY_FID_MERGED) != 0;
-            if (merged && f->fid >= m->next_fid) m->next_fid = f->fid + 1;
             if (f == db->active || merged != (pass == 0)) continue;
-            m->inputs[n] = f->fid;
-            m->sorted_inputs[n++] = f->fid;
+            m->live[n] = f->size > f->dead ? f->size - f->dead : 0;
+            m->all[n++] = f->fid;
         }
     }
     cy_unlock(&db->files_lock);
     pthread_mutex_unlock(&db->write_mu);
     if (rc) return rc;
-    if (!m->inputs || !m->sorted_inputs || !m->dropped)
+    if (!m->all || !m->live || !m->sorted_inputs || !m->dropped)
         return cy_err(db, CALYPSO_ENOMEM, "merge inputs");
-    if (m->next_fid > CY_LOC_FIDMASK - 100000)
-        return cy_err(db, CALYPSO_EIO, "merged file ids exhausted");
-    qsort(m->sorted_inputs, n, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
-    m->ninputs = n;
+    m->nall = n;
     return CALYPSO_OK;
+}
+
+/* The inputs of the step that starts at all[at]: a run of wholly dead
+ * files on its own (it writes nothing), else as many files as one output
+ * file's worth of live bytes takes (at least one). Returns how many. */
+static uint32_t cy_merge_plan_step(const cy_merge *m, uint32_t at)
+{
+    uint32_t j = at;
+    if (m->live[at] == 0) {
+        while (j < m->nall && m->live[j] == 0) j++;
+        return j - at;
+    }
+    uint64_t sum = m->live[j++];
+    while (j < m->nall && sum + m->live[j] <= m->db->opt.max_datafile_size) sum += m->live[j++];
+    return j - at;
 }
 
 static void cy_merge_free(cy_merge *m)
 {
     if (m->out_fd >= 0) cy_os_close(m->out_fd);
-    cy_free(m->inputs);
+    cy_free(m->all);
+    cy_free(m->live);
     cy_free(m->sorted_inputs);
     cy_free(m->dropped);
     cy_free(m->outputs);
@@ -693,63 +716,115 @@ static void cy_merge_free(cy_merge *m)
     cy_keylist_free(&m->keys);
 }
 
-/* Steps 2-6 of the file comment; maint_mu held. */
-static int cy_merge_run(calypso *db)
+/* Removes the inputs of a step that wrote nothing (every record in them
+ * dead or expired), oldest first, each removal durable before the next:
+ * a tombstone can only kill a record older than itself, so whatever prefix
+ * of them a crash leaves removed, no deleted key comes back. No COMMIT, no
+ * merge/ directory: on a full disk this needs no space at all. */
+static int cy_merge_drop_dead(cy_merge *m)
 {
-    cy_merge m = { .db = db, .out_fd = -1, .now = cy_now_ms() };
-    snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
-    int rc = cy_merge_pick_inputs(&m);
-    if (rc || m.ninputs == 0) {
-        cy_merge_free(&m);
-        return rc;
-    }
-    cy_merge_rmdir(m.dir);
-    if ((rc = cy_os_mkdir(m.dir, db->opt.dir_mode)) < 0) {
-        rc = cy_err_errno(db, rc, "create", m.dir);
-        cy_merge_free(&m);
-        return rc;
-    }
-    cy_merge_at("started");
-    if (m.ninputs <= db->opt.max_open_files)
-        rc = cy_merge_copy_by_key(&m);
+    cy_merge_swap_keydir(m);                 /* expired keys leave the keydir */
+    cy_merge_at("swapped");
+    cy_merge_drop_inputs(m);
+    int rc = CALYPSO_OK;
+    for (uint32_t i = 0; i < m->ninputs && !rc; i++)
+        rc = cy_merge_remove_inputs(m->db, m->inputs + i, 1);
+    if (!rc) cy_merge_at("removed");
+    return rc;
+}
+
+/* One step (steps 2-6 of the file comment) over m->inputs. A failure
+ * before COMMIT leaves nothing behind and the handle as it was; after
+ * COMMIT it leaves the job to the next open and the handle refuses
+ * writes. */
+static int cy_merge_step(cy_merge *m)
+{
+    calypso *db = m->db;
+    m->noutputs = 0;
+    m->nrelocs = 0;
+    m->olen = 0;
+    m->hint.len = m->hint.count = 0;
+    cy_keylist_clear(&m->keys);
+    memcpy(m->sorted_inputs, m->inputs, m->ninputs * sizeof *m->inputs);
+    qsort(m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
+    int rc = CALYPSO_OK;
+    if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+        return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+    if (m->ninputs <= db->opt.max_open_files)
+        rc = cy_merge_copy_by_key(m);
     else
-        for (uint32_t i = 0; i < m.ninputs && !rc; i++) rc = cy_merge_copy_file(&m, m.inputs[i]);
-    if (!rc) rc = cy_merge_close_output(&m);
-    if (!rc && (rc = cy_os_sync_dir(m.dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m.dir);
+        for (uint32_t i = 0; i < m->ninputs && !rc; i++) rc = cy_merge_copy_file(m, m->inputs[i]);
+    if (!rc) rc = cy_merge_close_output(m);
+    if (!rc && m->noutputs == 0) return cy_merge_drop_dead(m);
+    if (!rc && (rc = cy_os_sync_dir(m->dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m->dir);
     if (!rc) cy_merge_at("copied");
-    if (!rc) rc = cy_merge_write_commit(&m);
+    if (!rc) rc = cy_merge_write_commit(m);
     if (rc) {
         /* Not decided: throw the attempt away; the old files are intact. */
-        if (m.out_fd >= 0) { cy_os_close(m.out_fd); m.out_fd = -1; }
-        cy_merge_rmdir(m.dir);
-        cy_merge_free(&m);
+        if (m->out_fd >= 0) { cy_os_close(m->out_fd); m->out_fd = -1; }
+        cy_merge_rmdir(m->dir);
         return rc;
     }
     /* Decided. From here a failure leaves COMMIT behind and the next open
      * finishes the job; this handle stops writing until then. */
     cy_merge_at("committed");
-    rc = cy_merge_move_outputs(db, m.dir, m.outputs, m.noutputs);
+    rc = cy_merge_move_outputs(db, m->dir, m->outputs, m->noutputs);
     if (!rc) cy_merge_at("moved");
-    if (!rc) rc = cy_merge_add_outputs(&m);
+    if (!rc) rc = cy_merge_add_outputs(m);
     if (!rc) {
-        cy_merge_swap_keydir(&m);
+        cy_merge_swap_keydir(m);
         cy_merge_at("swapped");
         /* Off the table first (no reader can reach them after this), then
          * off the disk. */
-        cy_merge_drop_inputs(&m);
-        rc = cy_merge_remove_inputs(db, m.inputs, m.ninputs);
+        cy_merge_drop_inputs(m);
+        rc = cy_merge_remove_inputs(db, m->inputs, m->ninputs);
     }
     if (!rc) {
         cy_merge_at("removed");
-        cy_merge_rmdir(m.dir);
+        cy_merge_rmdir(m->dir);
         cy_os_sync_dir(db->path);
+    } else {
+        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+    }
+    return rc;
+}
+
+/* Whole merge, step after step; maint_mu held. A step that meets a full
+ * disk before its COMMIT releases the space reserve and runs once more. */
+static int cy_merge_run(calypso *db)
+{
+    cy_merge m = { .db = db, .out_fd = -1, .now = cy_now_ms() };
+    snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
+    int rc = cy_merge_pick_inputs(&m);
+    if (rc == CALYPSO_ENOSPC && cy_space_full(db)) {
+        cy_merge_free(&m);
+        m = (cy_merge){ .db = db, .out_fd = -1, .now = m.now };
+        snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
+        rc = cy_merge_pick_inputs(&m);
+    }
+    if (rc || m.nall == 0) {
+        cy_merge_free(&m);
+        return rc;
+    }
+    cy_merge_rmdir(m.dir);
+    cy_merge_at("started");
+    for (uint32_t at = 0; at < m.nall && !rc;) {
+        m.inputs = m.all + at;
+        m.ninputs = cy_merge_plan_step(&m, at);
+        rc = cy_merge_step(&m);
+        if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED) &&
+            cy_space_full(db))
+            rc = cy_merge_step(&m);
+        at += m.ninputs;
+    }
+    if (!rc) {
         cy_merge_at("done");
         cy_wrlock(&db->kd_lock);
         db->merges++;
         cy_unlock(&db->kd_lock);
-    } else {
-        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
     }
+    /* Space the merge freed may let the handle take its reserve back. */
+    if (cy_space_low(db)) cy_space_retake(db);
     cy_merge_free(&m);
     return rc;
 }

@@ -212,6 +212,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     if (rc) return rc;
     if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) return rc;
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
+    if ((rc = cy_ids_load(db, fids, n))) goto out;
     /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
      * then regular files oldest to newest. The newest regular file is the
      * one that may have a torn tail, and becomes the active file. */
@@ -224,7 +225,8 @@ CY_INTERNAL int cy_recover(calypso *db)
     if (rc || db->opt.read_only) goto out;
     cy_file *newest = nreg ? cy_files_find(db, fids[nreg - 1]) : NULL;
     if (!newest) {
-        rc = cy_files_create(db, 1);
+        uint32_t fid;
+        if (!(rc = cy_ids_take(db, CY_IDS_REGULAR, &fid))) rc = cy_files_create(db, fid);
     } else {
         rc = cy_files_activate(db, newest);
         if (!rc && newest->size >= db->opt.max_datafile_size) rc = cy_files_rotate(db);
