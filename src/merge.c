@@ -661,6 +661,10 @@ static int cy_merge_pick_inputs(cy_merge *m)
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
     if (db->active->size > 0) rc = cy_files_rotate(db);
+    /* On a full disk the active file stays out: the sealed files are a
+     * prefix of the replay order all the same, and dropping dead ones
+     * needs no new file. */
+    if (rc == CALYPSO_ENOSPC) rc = CALYPSO_OK;
     cy_rdlock(&db->files_lock);
     uint32_t n = 0, cap = db->nfiles + 1;
     m->all = rc ? NULL : cy_calloc(cap, sizeof *m->all);
@@ -796,12 +800,6 @@ static int cy_merge_run(calypso *db)
     cy_merge m = { .db = db, .out_fd = -1, .now = cy_now_ms() };
     snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
     int rc = cy_merge_pick_inputs(&m);
-    if (rc == CALYPSO_ENOSPC && cy_space_full(db)) {
-        cy_merge_free(&m);
-        m = (cy_merge){ .db = db, .out_fd = -1, .now = m.now };
-        snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
-        rc = cy_merge_pick_inputs(&m);
-    }
     if (rc || m.nall == 0) {
         cy_merge_free(&m);
         return rc;
@@ -815,6 +813,9 @@ static int cy_merge_run(calypso *db)
         if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED) &&
             cy_space_full(db))
             rc = cy_merge_step(&m);
+        /* A step that freed space lets the handle hold its reserve again,
+         * to give back if a later step meets a full disk. */
+        if (!rc && cy_space_low(db)) cy_space_retake(db);
         at += m.ninputs;
     }
     if (!rc) {

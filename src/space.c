@@ -110,6 +110,7 @@ CY_INTERNAL int cy_space_open(calypso *db)
     db->space.last_try_ns = 0;
     int rc = cy_space_take(db);
     cy_space_set_low(db, rc != 0);
+    if (rc) db->space.last_try_ns = cy_space_mono_ns();
     pthread_mutex_unlock(&db->space.mu);
     if (rc == -ENOSPC || rc == -EDQUOT || rc == 0) return CALYPSO_OK;
     char path[4200];
