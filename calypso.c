@@ -3677,11 +3677,13 @@ CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const voi
 /* At open, before replay: finishes a merge that committed, or discards one
  * that did not. */
 CY_INTERNAL int  cy_merge_recover(calypso *db);
-/* Test hook, called at the named steps of a merge: "started", "copying"
- * (after the first record is copied), "copied" (outputs synced, no COMMIT
- * yet), "committed", "moved" (outputs renamed in), "swapped" (keydir
- * points at the outputs), "removed" (inputs unlinked), "done". NULL
- * disarms. */
+/* Test hook, called at the named steps of a merge: "started" (once,
+ * inputs chosen), then for each of its steps "copying" (after the first
+ * record is copied or dropped as expired), "copied" (outputs synced, no
+ * COMMIT yet), "committed", "moved" (outputs renamed in), "swapped" (keydir
+ * points at the outputs), "removed" (inputs unlinked) -- a step that
+ * writes nothing has only "swapped" and "removed" -- and "done" (once,
+ * after the last step). NULL disarms. */
 CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point));
 /* 1 when dead bytes pass the auto-merge trigger. */
 CY_INTERNAL int  cy_merge_due(calypso *db);
@@ -7263,25 +7265,38 @@ CY_INTERNAL void cy_bg_kick(calypso *db)
  * disk use follows the live data.
  *
  * Merged files have ids with CY_FID_MERGED set and are replayed before all
- * regular datafiles at open. That is sound because a merge takes ALL sealed
- * files as input: everything older than the active file. Its output holds
- * each live key once and no tombstones: a tombstone in the input can only
- * kill records in the input (older files), which the merge drops anyway, so
- * no deleted key can come back. Tombstones written while the merge runs go
- * to the active file, which is not an input.
+ * regular datafiles at open. A merge takes ALL sealed files as input
+ * (everything older than the active file) and works through them in replay
+ * order, in steps: each step takes the oldest inputs left, as many as one
+ * output file's worth of live bytes holds (a run of wholly dead files
+ * alone), writes their live records, commits, and removes them before the
+ * next step writes. So a merge needs one output file's worth of free space
+ * at a time, which a full disk's released reserve can give (space.c).
  *
- * Steps, each durable before the next relies on it (a crash anywhere finds
- * the whole old state or the whole new one):
- *   1. seal the active file (writers go on in a new one);
+ * Why that is sound: when a step runs, every input older than its own has
+ * been removed by an earlier step, whose outputs hold only records that
+ * were the newest of their keys (nothing any input tombstone kills). A
+ * tombstone in the step's inputs can therefore only kill records in the
+ * step's inputs, which the step drops anyway: outputs hold each live key
+ * once and no tombstones, and no deleted key can come back. A merged file
+ * holds only newest records, so replaying it before regular files that are
+ * left is right: they hold no record of its keys older than its own.
+ * Tombstones written while the merge runs go to the active file, which is
+ * not an input.
+ *
+ * Steps of a step, each durable before the next relies on it (a crash
+ * anywhere finds the whole old state or the whole new one, step by step):
+ *   1. (once per merge) seal the active file (writers go on in a new one);
+ *      on a full disk the active file stays out instead;
  *   2. copy live, unexpired records (checksums verified) into merge/, with
  *      hint files; fdatasync each; fsync merge/. The copy walks the keydir
- *      in key order, so merged files hold their records sorted by key: an
- *      ordered scan after a merge reads them front to back, and the next
- *      open builds the keydir from hints in key order (leaves laid out in
- *      key order too). When the inputs outnumber max_open_files, reading
- *      them in key order would map and unmap files over and over, so the
- *      copy scans each input front to back instead (file order);
- *   3. write merge/COMMIT naming the inputs, atomically: the merge is now
+ *      in key order, so a step's merged files hold their records sorted by
+ *      key: an ordered scan reads them front to back, and the next open
+ *      builds the keydir from hints in key order. When the step's inputs
+ *      outnumber max_open_files, reading them in key order would map and
+ *      unmap files over and over, so the copy scans each input front to
+ *      back instead (file order);
+ *   3. write merge/COMMIT naming the inputs, atomically: the step is now
  *      decided; open finishes it if we crash after this point;
  *   4. rename the outputs into the database directory; fsync it;
  *   5. point the keydir at the new copies, in batches, by compare-and-swap:
@@ -7289,8 +7304,13 @@ CY_INTERNAL void cy_bg_kick(calypso *db)
  *      landed during the merge wins over the merged record;
  *   6. drop the inputs from the file table (no reader can reach them from
  *      then on), unlink them; fsync; remove merge/COMMIT and merge/.
+ * A step that finds no live record in its inputs writes nothing at all (no
+ * merge/, no COMMIT): it drops expired keys from the keydir and removes
+ * its inputs oldest first, each removal durable before the next (a
+ * tombstone only kills older records, so any prefix of removals is safe).
  * Readers and writers keep going throughout; the exclusive moments are the
- * per-batch keydir swaps (kd_lock) and the table edits (files_lock).
+ * per-batch keydir swaps (kd_lock) and the table edits (files_lock). Output
+ * ids come from ids.c and are never reused.
  */
 
 #include <errno.h>

@@ -442,11 +442,13 @@ CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const voi
 /* At open, before replay: finishes a merge that committed, or discards one
  * that did not. */
 CY_INTERNAL int  cy_merge_recover(calypso *db);
-/* Test hook, called at the named steps of a merge: "started", "copying"
- * (after the first record is copied), "copied" (outputs synced, no COMMIT
- * yet), "committed", "moved" (outputs renamed in), "swapped" (keydir
- * points at the outputs), "removed" (inputs unlinked), "done". NULL
- * disarms. */
+/* Test hook, called at the named steps of a merge: "started" (once,
+ * inputs chosen), then for each of its steps "copying" (after the first
+ * record is copied or dropped as expired), "copied" (outputs synced, no
+ * COMMIT yet), "committed", "moved" (outputs renamed in), "swapped" (keydir
+ * points at the outputs), "removed" (inputs unlinked) -- a step that
+ * writes nothing has only "swapped" and "removed" -- and "done" (once,
+ * after the last step). NULL disarms. */
 CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point));
 /* 1 when dead bytes pass the auto-merge trigger. */
 CY_INTERNAL int  cy_merge_due(calypso *db);

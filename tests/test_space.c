@@ -472,6 +472,54 @@ static void test_merge_drops_dead_files_without_writing(void **state)
     tu_rmrf(dir);
 }
 
+/* Sealing the active file needs a new file; on a full disk the merge
+ * leaves the active file out and still drops the dead sealed files. */
+static void test_merge_leaves_the_active_file_out_on_a_full_disk(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = mu_quiet_opts(16 << 10);
+    calypso *db = mu_open(dir, &o);
+    for (int i = 0; i < 300; i++) MU_OK(db, put_i(db, "a", i, 1, 150));
+    for (int i = 0; i < 300; i++) MU_OK(db, put_i(db, "b", i, 1, 150));
+    for (int i = 0; i < 300; i++) {
+        char k[32];
+        size_t kl = key_of(k, "a", i);
+        MU_OK(db, calypso_delete(db, k, kl));
+    }
+    /* Let the background thread finish the hints it owes, so that the
+     * next open(2) is the merge's. */
+    uint32_t data[4096], hints[4096];
+    uint64_t t0 = mu_now_us();
+    int nd, nh;
+    while ((nd = mu_list_fids(dir, "data", data, 4096)) - 1 >
+           (nh = mu_list_fids(dir, "hint", hints, 4096)))
+        assert_true(mu_now_us() - t0 < 10000000u), mu_sleep_ms(5);
+    uint32_t active = data[nd - 1];
+    cy_os_fail_at(CY_OS_OPEN, 1, ENOSPC, 0, 0);         /* creating its successor */
+    MU_OK(db, calypso_merge(db));
+    cy_os_fail_reset();
+    nd = mu_list_fids(dir, "data", data, 4096);
+    int regular = 0;
+    for (int i = 0; i < nd; i++) regular += !(data[i] & CY_FID_MERGED);
+    assert_int_equal(regular, 1);                        /* the active file, still */
+    assert_int_equal(data[0], active);
+    for (int i = 0; i < 300; i++) {
+        expect_i(db, "a", i, 0, 0);
+        expect_i(db, "b", i, 1, 150);
+    }
+    MU_OK(db, put_i(db, "c", 0, 1, 150));
+    mu_close(db);
+    db = mu_open(dir, &o);
+    for (int i = 0; i < 300; i++) {
+        expect_i(db, "a", i, 0, 0);
+        expect_i(db, "b", i, 1, 150);
+    }
+    expect_i(db, "c", 0, 1, 150);
+    mu_close(db);
+    tu_rmrf(dir);
+}
+
 // >> crashes at every step of every step -----------------------------------------------------
 
 static struct {
@@ -580,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_disk_full_on_a_real_tmpfs),
         cmocka_unit_test(test_merge_needs_one_output_file_at_a_time),
         cmocka_unit_test(test_merge_drops_dead_files_without_writing),
+        cmocka_unit_test(test_merge_leaves_the_active_file_out_on_a_full_disk),
         cmocka_unit_test(test_stepwise_merge_crash_anywhere_loses_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
