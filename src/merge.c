@@ -89,10 +89,17 @@ typedef struct cy_reloc {
     size_t   key;             /* index into the key list */
 } cy_reloc;
 
+typedef struct cy_merge_fidstep { uint32_t fid, step; } cy_merge_fidstep;
+typedef struct cy_merge_locs { cy_loc *v; size_t n, cap; } cy_merge_locs;
+
 typedef struct cy_merge {
     calypso   *db;
     char       dir[4200];     /* <db>/merge                            */
     uint32_t  *all;     uint32_t nall;       /* every input, replay order */
+    uint32_t  *step_at; uint32_t nsteps;     /* step s: all[step_at[s]..step_at[s+1]) */
+    uint32_t   step;                         /* the step running         */
+    cy_merge_fidstep *fid_step;              /* input fid -> step, by fid */
+    cy_merge_locs    *locs;                  /* per step copying by key  */
     uint64_t  *live;                         /* live bytes of each      */
     uint32_t  *inputs;  uint32_t ninputs;    /* this step's: a run of all */
     uint32_t  *sorted_inputs;                /* the same, by fid        */
@@ -441,29 +448,75 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
     return rc;
 }
 
-static int cy_merge_is_input(const cy_merge *m, uint32_t fid)
+/* The inputs of the step that starts at all[at]: a run of wholly dead
+ * files on its own (it writes nothing), else as many files as one output
+ * file's worth of live bytes takes (at least one). Returns how many. */
+static uint32_t cy_merge_plan_step(const cy_merge *m, uint32_t at)
 {
-    return bsearch(&fid, m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs,
-                   cy_merge_cmp_fid) != NULL;
+    uint32_t j = at;
+    if (m->live[at] == 0) {
+        while (j < m->nall && m->live[j] == 0) j++;
+        return j - at;
+    }
+    uint64_t sum = m->live[j++];
+    while (j < m->nall && sum + m->live[j] <= m->db->opt.max_datafile_size) sum += m->live[j++];
+    return j - at;
 }
 
-typedef struct cy_merge_src {      /* a live record to copy, found in the keydir */
-    cy_loc   loc;
-    uint64_t expiry;
-} cy_merge_src;
+/* Copying in key order. One walk of the keydir at the start of a merge
+ * notes, for each step that copies by key, where its inputs' live records
+ * are, in key order: 16 bytes a key (the record itself holds the key).
+ * Walking the keydir once, not once per step, keeps a merge linear in the
+ * keys however many steps it takes. A record noted here that is
+ * overwritten or deleted before its step copies it is copied all the same;
+ * the swap's compare-and-swap then counts the copy as dead. */
 
-/* Collects the next keys (after m's resume key, or from the first) whose
- * records lie in the inputs, with their locations: at most
- * CY_MERGE_WALK_BATCH keys visited per call, under kd_lock shared. Leaves
- * are gathered (prefetched) a batch ahead of reading them. Returns
- * 1 if the keydir has more, 0 at its end, or a negative code. */
-static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src, size_t *nsrc,
-                               cy_keylist *resume)
+/* The step whose inputs hold fid, or -1 when fid is no input. */
+static int cy_merge_step_of(const cy_merge *m, uint32_t fid)
+{
+    uint32_t lo = 0, hi = m->nall;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (m->fid_step[mid].fid < fid) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < m->nall && m->fid_step[lo].fid == fid ? (int)m->fid_step[lo].step : -1;
+}
+
+static int cy_merge_cmp_fid_step(const void *a, const void *b)
+{
+    uint32_t x = ((const cy_merge_fidstep *)a)->fid, y = ((const cy_merge_fidstep *)b)->fid;
+    return x < y ? -1 : x > y;
+}
+
+static int cy_merge_by_key(const cy_merge *m, uint32_t step)
+{
+    return m->step_at[step + 1] - m->step_at[step] <= m->db->opt.max_open_files;
+}
+
+static int cy_merge_note_loc(cy_merge *m, uint32_t step, const cy_loc *l)
+{
+    cy_merge_locs *L = &m->locs[step];
+    if (L->n == L->cap) {
+        size_t nc = L->cap ? L->cap * 2 : 1024;
+        cy_loc *p = cy_realloc(L->v, nc * sizeof *p);
+        if (!p) return CALYPSO_ENOMEM;
+        L->v = p;
+        L->cap = nc;
+    }
+    L->v[L->n++] = (cy_loc){ l->off, l->fid & CY_LOC_FIDMASK, l->size };
+    return CALYPSO_OK;
+}
+
+/* Notes the next batch of keys (after resume, or from the first): at most
+ * CY_MERGE_WALK_BATCH visited, under kd_lock shared, leaves gathered
+ * (prefetched) a batch ahead of reading them. Returns 1 if the keydir has
+ * more, 0 at its end, or a negative code. */
+static int cy_merge_collect_batch(cy_merge *m, cy_keylist *resume)
 {
     calypso *db = m->db;
     const void *refs[CY_MERGE_WALK_BATCH];
-    size_t n = 0, m_refs = 0;
-    cy_keylist_clear(keys);
+    size_t nrefs = 0;
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
@@ -475,50 +528,78 @@ static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src,
     } else {
         rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
     }
-    if (rc == 1) m_refs = cy_art_iter_gather(&it, refs, CY_MERGE_WALK_BATCH, 0, &rc);
+    if (rc == 1) nrefs = cy_art_iter_gather(&it, refs, CY_MERGE_WALK_BATCH, 0, &rc);
     uint32_t last_fid = 0;
-    int last_in = 0;
-    for (size_t i = 0; i < m_refs && rc >= 0; i++) {
-        size_t kl;
-        const uint8_t *k = cy_art_ref_key(refs[i], &kl);
+    int last_step = -1;
+    for (size_t i = 0; i < nrefs && rc >= 0; i++) {
         const cy_loc *l = cy_art_ref_loc(refs[i]);
         uint32_t fid = l->fid & CY_LOC_FIDMASK;
         if (fid != last_fid) {
             last_fid = fid;
-            last_in = cy_merge_is_input(m, fid);
+            last_step = cy_merge_step_of(m, fid);
+            if (last_step >= 0 && !cy_merge_by_key(m, (uint32_t)last_step)) last_step = -1;
         }
-        if (last_in) {
-            if (cy_keylist_push(keys, k, kl) < 0) { rc = CALYPSO_ENOMEM; break; }
-            src[n++] = (cy_merge_src){ *l, (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0 };
-        }
-        if (i + 1 == m_refs) {
+        if (last_step >= 0 && cy_merge_note_loc(m, (uint32_t)last_step, l)) rc = CALYPSO_ENOMEM;
+        if (i + 1 == nrefs) {
+            size_t kl;
+            const uint8_t *k = cy_art_ref_key(refs[i], &kl);
             cy_keylist_clear(resume);
             if (cy_keylist_push(resume, k, kl) < 0) rc = CALYPSO_ENOMEM;
         }
     }
     cy_art_iter_free(&it);
     cy_unlock(&db->kd_lock);
-    *nsrc = n;
+    return rc;
+}
+
+/* Plans the steps (cy_merge_plan_step, from live bytes noted at the start:
+ * they can only fall) and notes the records of those that copy by key. */
+static int cy_merge_collect(cy_merge *m)
+{
+    calypso *db = m->db;
+    m->step_at = cy_calloc((size_t)m->nall + 1, sizeof *m->step_at);
+    m->fid_step = cy_calloc((size_t)m->nall + 1, sizeof *m->fid_step);
+    m->locs = cy_calloc((size_t)m->nall + 1, sizeof *m->locs);
+    if (!m->step_at || !m->fid_step || !m->locs) return cy_err(db, CALYPSO_ENOMEM, "merge plan");
+    for (uint32_t at = 0; at < m->nall; m->nsteps++) {
+        m->step_at[m->nsteps] = at;
+        uint32_t n = cy_merge_plan_step(m, at);
+        for (uint32_t i = at; i < at + n; i++)
+            m->fid_step[i] = (cy_merge_fidstep){ m->all[i], m->nsteps };
+        at += n;
+    }
+    m->step_at[m->nsteps] = m->nall;
+    qsort(m->fid_step, m->nall, sizeof *m->fid_step, cy_merge_cmp_fid_step);
+    cy_keylist resume = { 0 };
+    int rc = CALYPSO_OK;
+    for (int more = 1; !rc && more;) {
+        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+            break;
+        }
+        more = cy_merge_collect_batch(m, &resume);
+        if (more < 0) rc = cy_err(db, more, "merge walk");
+    }
+    cy_keylist_free(&resume);
     return rc;
 }
 
 typedef struct cy_merge_read {
     cy_merge   *m;
-    const void *key;
-    size_t      klen;
-    uint64_t    expiry;
     uint32_t    fid, size;
     uint64_t    off;
     cy_rec      rec;
 } cy_merge_read;
 
-/* Verifies one input record against its keydir entry (as a get does) and
- * copies it to the end of the output buffer (room reserved). Runs on the
- * mapped bytes, under files_lock shared: no I/O here. */
+/* Verifies one input record (whole, a put, its checksum) and copies it to
+ * the end of the output buffer (room reserved). Runs on the mapped bytes,
+ * under files_lock shared: no I/O here. */
 static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
 {
     cy_merge_read *q = ctx;
-    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &q->rec)) {
+    cy_rec *r = &q->rec;
+    if (cy_rec_parse(rec, q->size, r) != 1 || r->type == CY_REC_DEL ||
+        r->hdr + r->klen + r->vlen != q->size || cy_crc(rec + 4, q->size - 4, NULL, 0) != r->crc) {
         char path[4096];
         cy_dir_data_path(q->m->db, q->fid, path, sizeof path);
         return cy_err(q->m->db, CALYPSO_ECORRUPT, "%s at offset %llu: record does not match "
@@ -528,40 +609,28 @@ static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
     return CALYPSO_OK;
 }
 
-/* Copies every live record of the inputs in key order (see the file
- * comment). Records are read through the file table's mappings, verified,
- * and written out through the output buffer. */
-static int cy_merge_copy_by_key(cy_merge *m)
+/* Copies the records noted for this step, in key order (see the file
+ * comment): read through the file table's mappings, verified, written out
+ * through the output buffer; expired ones are dropped. */
+static int cy_merge_copy_by_key(cy_merge *m, uint32_t step)
 {
     calypso *db = m->db;
-    cy_keylist keys = { 0 }, resume = { 0 };
-    cy_merge_src *src = cy_malloc(CY_MERGE_WALK_BATCH * sizeof *src);
-    int rc = src ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "merge walk");
-    for (int more = 1; !rc && more;) {
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
-            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
-            break;
-        }
-        size_t n;
-        more = cy_merge_walk_batch(m, &keys, src, &n, &resume);
-        if (more < 0) { rc = cy_err(db, more, "merge walk"); break; }
-        for (size_t i = 0; i < n && !rc; i++) {
-            cy_merge_read q = { .m = m, .expiry = src[i].expiry,
-                                .fid = src[i].loc.fid & CY_LOC_FIDMASK,
-                                .size = src[i].loc.size, .off = src[i].loc.off };
-            q.key = cy_keylist_at(&keys, i, &q.klen);
-            if (src[i].expiry && src[i].expiry <= m->now) {
-                rc = cy_merge_note_expired(m, q.key, q.klen, q.fid, q.off, q.size);
-                continue;
-            }
-            if ((rc = cy_merge_reserve(m, q.size))) break;
-            rc = cy_files_with_record(db, q.fid, q.off, q.size, cy_merge_copy_record, &q);
-            if (!rc) rc = cy_merge_note_copy(m, &q.rec, q.size, q.fid, q.off);
-        }
+    const cy_merge_locs *L = &m->locs[step];
+    int rc = CALYPSO_OK;
+    for (size_t i = 0; i < L->n && !rc; i++) {
+        if (!(i % 4096) && __atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+            return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+        cy_merge_read q = { .m = m, .fid = L->v[i].fid, .size = L->v[i].size,
+                            .off = L->v[i].off };
+        if ((rc = cy_merge_reserve(m, q.size))) break;
+        rc = cy_files_with_record(db, q.fid, q.off, q.size, cy_merge_copy_record, &q);
+        if (rc) break;
+        const uint8_t *key = m->obuf + m->olen + q.rec.hdr;
+        if (q.rec.expiry && q.rec.expiry <= m->now)
+            rc = cy_merge_note_expired(m, key, (size_t)q.rec.klen, q.fid, q.off, q.size);
+        else
+            rc = cy_merge_note_copy(m, &q.rec, q.size, q.fid, q.off);
     }
-    cy_free(src);
-    cy_keylist_free(&keys);
-    cy_keylist_free(&resume);
     return rc;
 }
 
@@ -707,26 +776,15 @@ static int cy_merge_pick_inputs(cy_merge *m)
     return CALYPSO_OK;
 }
 
-/* The inputs of the step that starts at all[at]: a run of wholly dead
- * files on its own (it writes nothing), else as many files as one output
- * file's worth of live bytes takes (at least one). Returns how many. */
-static uint32_t cy_merge_plan_step(const cy_merge *m, uint32_t at)
-{
-    uint32_t j = at;
-    if (m->live[at] == 0) {
-        while (j < m->nall && m->live[j] == 0) j++;
-        return j - at;
-    }
-    uint64_t sum = m->live[j++];
-    while (j < m->nall && sum + m->live[j] <= m->db->opt.max_datafile_size) sum += m->live[j++];
-    return j - at;
-}
-
 static void cy_merge_free(cy_merge *m)
 {
     if (m->out_fd >= 0) cy_os_close(m->out_fd);
     cy_free(m->all);
     cy_free(m->live);
+    for (uint32_t i = 0; m->locs && i < m->nsteps; i++) cy_free(m->locs[i].v);
+    cy_free(m->locs);
+    cy_free(m->step_at);
+    cy_free(m->fid_step);
     cy_free(m->sorted_inputs);
     cy_free(m->dropped);
     cy_free(m->outputs);
@@ -772,8 +830,8 @@ static int cy_merge_step(cy_merge *m)
     int rc = CALYPSO_OK;
     if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
-    if (m->ninputs <= db->opt.max_open_files)
-        rc = cy_merge_copy_by_key(m);
+    if (cy_merge_by_key(m, m->step))
+        rc = cy_merge_copy_by_key(m, m->step);
     else
         for (uint32_t i = 0; i < m->ninputs && !rc; i++) rc = cy_merge_copy_file(m, m->inputs[i]);
     if (!rc) rc = cy_merge_close_output(m);
@@ -823,10 +881,11 @@ static int cy_merge_run(calypso *db)
         return rc;
     }
     cy_merge_rmdir(m.dir);
-    cy_merge_at("started");
-    for (uint32_t at = 0; at < m.nall && !rc;) {
-        m.inputs = m.all + at;
-        m.ninputs = cy_merge_plan_step(&m, at);
+    rc = cy_merge_collect(&m);
+    if (!rc) cy_merge_at("started");
+    for (m.step = 0; m.step < m.nsteps && !rc; m.step++) {
+        m.inputs = m.all + m.step_at[m.step];
+        m.ninputs = m.step_at[m.step + 1] - m.step_at[m.step];
         rc = cy_merge_step(&m);
         if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED) &&
             cy_space_full(db))
@@ -834,7 +893,8 @@ static int cy_merge_run(calypso *db)
         /* A step that freed space lets the handle hold its reserve again,
          * to give back if a later step meets a full disk. */
         if (!rc && cy_space_low(db)) cy_space_retake(db);
-        at += m.ninputs;
+        cy_free(m.locs[m.step].v);             /* done with: give it back now */
+        m.locs[m.step] = (cy_merge_locs){ 0 };
     }
     if (!rc) {
         cy_merge_at("done");
