@@ -7460,16 +7460,18 @@ static int cy_merge_move_outputs(calypso *db, const char *mdir, const uint32_t *
     return CALYPSO_OK;
 }
 
-/* Unlinks the inputs of a decided merge. Idempotent. */
+/* Unlinks the inputs of a decided merge. Idempotent. Each hint goes
+ * before its datafile, so that a crash in between leaves a datafile that
+ * open scans (and a later merge removes), never a stray hint. */
 static int cy_merge_remove_inputs(calypso *db, const uint32_t *in, uint32_t nin)
 {
     char path[4200];
     int rc;
     for (uint32_t i = 0; i < nin; i++) {
-        cy_dir_data_path(db, in[i], path, sizeof path);
+        cy_dir_hint_path(db, in[i], path, sizeof path);
         if ((rc = cy_os_unlink(path)) < 0 && rc != -ENOENT)
             return cy_err_errno(db, rc, "unlink", path);
-        cy_dir_hint_path(db, in[i], path, sizeof path);
+        cy_dir_data_path(db, in[i], path, sizeof path);
         if ((rc = cy_os_unlink(path)) < 0 && rc != -ENOENT)
             return cy_err_errno(db, rc, "unlink", path);
     }
