@@ -282,6 +282,19 @@ static uint64_t fs_free(const char *path)
     return (uint64_t)sv.f_bavail * sv.f_frsize;
 }
 
+static char *tmpfs_mnt;   /* mounted: unmounted by the teardown, even after a failure */
+
+static int tmpfs_teardown(void **state)
+{
+    (void)state;
+    if (tmpfs_mnt) {
+        umount2(tmpfs_mnt, MNT_DETACH);
+        tu_rmrf(tmpfs_mnt);
+        tmpfs_mnt = NULL;
+    }
+    return 0;
+}
+
 static void test_disk_full_on_a_real_tmpfs(void **state)
 {
     (void)state;
@@ -295,6 +308,7 @@ static void test_disk_full_on_a_real_tmpfs(void **state)
         tu_rmrf(mnt);
         return;
     }
+    tmpfs_mnt = mnt;
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/db", mnt);
     calypso_options o = mu_quiet_opts(1 << 20);
@@ -342,6 +356,7 @@ static void test_disk_full_on_a_real_tmpfs(void **state)
     for (int i = 0; i < acked; i++) expect_i(db, "k", i, i < del ? 0 : 1, TMPFS_VLEN);
     for (int i = 0; i < more; i++) expect_i(db, "n", i, 1, TMPFS_VLEN);
     mu_close(db);
+    tmpfs_mnt = NULL;
     assert_int_equal(umount(mnt), 0);
     tu_rmrf(mnt);
 }
@@ -625,7 +640,7 @@ int main(void)
         cmocka_unit_test(test_reserve_size_and_lifecycle),
         cmocka_unit_test(test_disk_full_through_the_syscall_table),
         cmocka_unit_test(test_refused_puts_notice_space_coming_back),
-        cmocka_unit_test(test_disk_full_on_a_real_tmpfs),
+        cmocka_unit_test_teardown(test_disk_full_on_a_real_tmpfs, tmpfs_teardown),
         cmocka_unit_test(test_merge_needs_one_output_file_at_a_time),
         cmocka_unit_test(test_merge_drops_dead_files_without_writing),
         cmocka_unit_test(test_merge_leaves_the_active_file_out_on_a_full_disk),
