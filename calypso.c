@@ -5241,6 +5241,10 @@ CY_INTERNAL int cy_recover(calypso *db)
     } else {
         rc = cy_files_activate(db, newest);
         if (!rc && newest->size >= db->opt.max_datafile_size) rc = cy_files_rotate(db);
+        /* On a full disk the full file stays active (the next write tries
+         * to rotate again): the database must open so that keys can be
+         * read, deleted and merged away. */
+        if (rc == CALYPSO_ENOSPC) rc = CALYPSO_OK;
     }
     /* Sealed files without a valid hint get one in the background. */
     for (uint32_t i = 0; i < n; i++)

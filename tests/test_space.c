@@ -535,6 +535,48 @@ static void test_merge_leaves_the_active_file_out_on_a_full_disk(void **state)
     tu_rmrf(dir);
 }
 
+/* A database whose active file is full opens on a full disk: the file
+ * stays active until a write can rotate. */
+static void test_open_on_a_full_disk_with_a_full_active_file(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = mu_quiet_opts(4096);
+    calypso *db = mu_open(dir, &o);
+    char k[16], v[64];
+    memset(v, 'v', sizeof v);
+    /* 64-byte records (7-byte header, 8-byte key, 49-byte value): 64 of
+     * them fill a 4096-byte datafile exactly. */
+    for (int i = 0; i < 64; i++) {
+        snprintf(k, sizeof k, "key%05d", i);
+        MU_OK(db, calypso_put(db, k, 8, v, 49));
+    }
+    mu_close(db);
+    uint32_t fids[16];
+    assert_int_equal(mu_list_fids(dir, "data", fids, 16), 1);
+    assert_int_equal(file_size(dir, "0000000001.data", NULL), 4096);
+
+    /* Rotating at open needs a new id (IDS is rewritten): the disk is full. */
+    cy_os_fail_at(CY_OS_RENAME, 1, ENOSPC, 1, 0);
+    db = mu_open(dir, &o);
+    cy_os_fail_reset();
+    assert_int_equal(mu_list_fids(dir, "data", fids, 16), 1);
+    for (int i = 0; i < 64; i++) {
+        snprintf(k, sizeof k, "key%05d", i);
+        assert_int_equal(calypso_has(db, k, 8), 1);
+    }
+    MU_OK(db, calypso_delete(db, "key00000", 8));     /* the write rotates now */
+    assert_int_equal(mu_list_fids(dir, "data", fids, 16), 2);
+    MU_OK(db, calypso_put(db, "after", 5, v, 49));
+    mu_close(db);
+    db = mu_open(dir, &o);
+    assert_int_equal(calypso_has(db, "key00000", 8), 0);
+    assert_int_equal(calypso_has(db, "key00063", 8), 1);
+    assert_int_equal(calypso_has(db, "after", 5), 1);
+    mu_close(db);
+    tu_rmrf(dir);
+}
+
 // >> crashes at every step of every step -----------------------------------------------------
 
 static struct {
@@ -644,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_merge_needs_one_output_file_at_a_time),
         cmocka_unit_test(test_merge_drops_dead_files_without_writing),
         cmocka_unit_test(test_merge_leaves_the_active_file_out_on_a_full_disk),
+        cmocka_unit_test(test_open_on_a_full_disk_with_a_full_active_file),
         cmocka_unit_test(test_stepwise_merge_crash_anywhere_loses_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
