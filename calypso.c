@@ -3341,6 +3341,8 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
  *   cy_file.mu   one file's descriptor, and the opening and eviction of
  *                its mapping (files.c). Never held across a wait for others.
  *   sync_mu      group commit state.
+ *   ids.mu       file id allocation (ids.c); after write_mu.
+ *   space.mu     the space reserve (space.c); after write_mu.
  *   bg_mu        background thread's wake-ups.
  *
  * The file table takes no lock to read: it is published whole behind one
@@ -3550,6 +3552,24 @@ typedef struct cy_ftab {
     uint32_t   n;
     cy_file   *f[];       /* sorted by fid                                */
 } cy_ftab;
+// >> file ids (ids.c) and disk space (space.c) ---------------------------------
+
+enum { CY_IDS_REGULAR = 0, CY_IDS_MERGED = 1 };
+
+typedef struct cy_ids {
+    pthread_mutex_t mu;
+    uint64_t        next[2];    /* next id to hand out, per space (mu)      */
+    uint64_t        limit[2];   /* durable in IDS: no id at or above it was
+                                   ever handed out (mu)                     */
+} cy_ids;
+
+typedef struct cy_space {
+    pthread_mutex_t mu;
+    int             low;        /* the disk filled: RESERVE released, puts
+                                   refused (atomic; changed under mu)       */
+    uint64_t        held;       /* bytes RESERVE holds (mu)                 */
+    uint64_t        last_try_ns; /* last attempt to take it back from a put */
+} cy_space;
 
 // >> handle ---------------------------------------------------------------
 
@@ -3625,6 +3645,9 @@ struct calypso {
     int              merging;     /* a merge runs (atomic)                   */
     uint64_t         last_merge_check;
 
+    cy_ids           ids;
+    cy_space         space;
+
     uint64_t         merges;
     char             note[512];   /* what auto_recovery dropped              */
 };
@@ -3636,7 +3659,8 @@ CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-/* errno (positive or negative) to CALYPSO_ENOSPC-free code: EIO or ENOMEM. */
+/* errno (positive or negative) to a code: ENOMEM -> CALYPSO_ENOMEM, ENOSPC
+ * and EDQUOT -> CALYPSO_ENOSPC, anything else CALYPSO_EIO. */
 CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file);
 CY_INTERNAL void cy_err_forget(calypso *db);
 /* Moves this thread's detail for `from` to `to` (open failures: to NULL). */
@@ -3685,6 +3709,36 @@ CY_INTERNAL void     cy_wm_persist(calypso *db, int limited);
 CY_INTERNAL void     cy_wm_close(calypso *db);
 /* Test hook: the interval of limited persists. */
 CY_INTERNAL void     cy_wm_set_interval(uint32_t ms);
+// >> file ids (ids.c) -------------------------------------------------------------
+/* At open, after any decided merge is finished: reads IDS (or derives the
+ * limits from the datafiles fids[0..n), writing IDS on a read-write
+ * handle) and starts each space at its limit. */
+CY_INTERNAL int  cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n);
+/* Hands out the next id of space (CY_IDS_REGULAR or CY_IDS_MERGED), first
+ * making a higher limit durable when the id reaches the current one.
+ * Errors: CALYPSO_EIO when the space is exhausted, or writing IDS failed. */
+CY_INTERNAL int  cy_ids_take(calypso *db, int space, uint32_t *fid);
+
+// >> disk space (space.c) ----------------------------------------------------------
+/* Bytes RESERVE holds for a database with these options. */
+CY_INTERNAL uint64_t cy_space_reserve_size(const calypso *db);
+/* At a read-write open: takes the reserve; a full disk leaves the handle
+ * low on space (not an error). */
+CY_INTERNAL int  cy_space_open(calypso *db);
+/* A write met ENOSPC: releases the reserve and marks the handle low on
+ * space. Returns 1 when it released space just now (a delete or a merge
+ * step may try again), 0 when there was none to release. */
+CY_INTERNAL int  cy_space_full(calypso *db);
+/* Tries to take the reserve back; 1 when held again (the handle is no
+ * longer low on space). */
+CY_INTERNAL int  cy_space_retake(calypso *db);
+/* CALYPSO_OK when a put may go ahead; CALYPSO_ENOSPC (with a message) while
+ * the handle is low on space and the reserve cannot be taken back. */
+CY_INTERNAL int  cy_space_put_check(calypso *db);
+static inline int cy_space_low(calypso *db)
+{
+    return __atomic_load_n(&db->space.low, __ATOMIC_ACQUIRE);
+}
 
 // >> file table (files.c) --------------------------------------------------------
 /* The current table. Inside an epoch, or with write_mu held (it is only
@@ -3749,7 +3803,8 @@ CY_INTERNAL int      cy_files_activate(calypso *db, cy_file *f);
 CY_INTERNAL int      cy_files_trim_active(calypso *db);
 /* Releases every file, the table and the limbo list. Nothing else runs. */
 CY_INTERNAL void     cy_files_close_all(calypso *db);
-/* Creates datafile fid+1 after the active one and makes it active. */
+/* Seals the active file and makes a new one, with the next regular id
+ * (cy_ids_take), active. */
 CY_INTERNAL int      cy_files_rotate(calypso *db);
 CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
 /* The active file's descriptor, pinned for an fdatasync outside write_mu:
@@ -3855,8 +3910,10 @@ typedef int (*cy_build_fn)(calypso *db, uint32_t fid, const uint8_t **rec, size_
                            void *ctx);
 typedef int (*cy_apply_fn)(calypso *db, uint32_t fid, uint64_t off, const uint8_t *rec,
                            size_t size, void *ctx);
+enum { CY_COMMIT_LOCKED = 1,        /* the caller holds write_mu (released here) */
+       CY_COMMIT_DELETES_ONLY = 2 };  /* may use the space reserve when the disk fills */
 CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
-                              void *ctx, int locked);
+                              void *ctx, int flags);
 
 // >> snapshot views (view.c) -------------------------------------------------------------
 /* Numbers a keydir change and, while views are open, notes the key's state
@@ -3920,11 +3977,13 @@ CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const voi
 /* At open, before replay: finishes a merge that committed, or discards one
  * that did not. */
 CY_INTERNAL int  cy_merge_recover(calypso *db);
-/* Test hook, called at the named steps of a merge: "started", "copying"
- * (after the first record is copied), "copied" (outputs synced, no COMMIT
- * yet), "committed", "moved" (outputs renamed in), "swapped" (keydir
- * points at the outputs), "removed" (inputs unlinked), "done". NULL
- * disarms. */
+/* Test hook, called at the named steps of a merge: "started" (once,
+ * inputs chosen), then for each of its steps "copying" (after the first
+ * record is copied or dropped as expired), "copied" (outputs synced, no
+ * COMMIT yet), "committed", "moved" (outputs renamed in), "swapped" (keydir
+ * points at the outputs), "removed" (inputs unlinked) -- a step that
+ * writes nothing has only "swapped" and "removed" -- and "done" (once,
+ * after the last step). NULL disarms. */
 CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point));
 /* 1 when dead bytes pass the auto-merge trigger. */
 CY_INTERNAL int  cy_merge_due(calypso *db);
@@ -3999,7 +4058,8 @@ CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
 CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file)
 {
     int e = neg_errno < 0 ? -neg_errno : neg_errno;
-    int rc = e == ENOMEM ? CALYPSO_ENOMEM : CALYPSO_EIO;
+    int rc = e == ENOMEM ? CALYPSO_ENOMEM
+             : e == ENOSPC || e == EDQUOT ? CALYPSO_ENOSPC : CALYPSO_EIO;
     return cy_err(db, rc, "%s %s: %s (errno %d)", what, file ? file : "", strerror(e), e);
 }
 
@@ -4691,6 +4751,292 @@ CY_INTERNAL void cy_epoch_reclaim(cy_epoch *e)
     cy_epoch_sync(e);
     cy_epoch_release_done(e);
 }
+/* >> src/ids.c */
+/*
+ * ids.c: handing out datafile ids, and the IDS file that makes sure no id
+ * is ever handed out twice.
+ *
+ * Two id spaces: regular datafiles (1 .. CY_FID_MERGED-1, one per rotation)
+ * and merged datafiles (CY_FID_MERGED .. CY_LOC_FIDMASK, one per merge
+ * output). An id names a file for as long as anything may point at it: a
+ * cursor's window, a reader between its keydir lookup and its read, a
+ * tombstone's victim field. Reusing one after its file is gone (a merge that
+ * wrote nothing leaves no merged file to count from) makes such a pointer
+ * land in another file's bytes, so ids only ever grow.
+ *
+ * IDS holds, per space, a limit: no id at or above it has ever been handed
+ * out. Before an id at or above the limit is used, a new limit (the id plus
+ * CY_IDS_CHUNK, so that one atomic write covers many rotations or merge
+ * outputs) is made durable. At open the next id of each space starts at its
+ * limit: ids below it may have been used by an earlier process (even one
+ * that crashed before it created the file). A database without IDS (written
+ * by an earlier calypso, or whose IDS was lost) gets limits derived from
+ * the datafiles present, written at once by a read-write open; a limit
+ * below a file present is raised to it.
+ *
+ * Lock: ids.mu, taken after write_mu (rotation holds it) and alone by a
+ * merge; it is held across the IDS write, which is rare.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CY_IDS_CHUNK 64u
+
+/* The first id past the end of a space. */
+static uint64_t cy_ids_end(int space)
+{
+    return space == CY_IDS_MERGED ? (uint64_t)CY_LOC_FIDMASK + 1 : CY_FID_MERGED;
+}
+
+static uint64_t cy_ids_start(int space)
+{
+    return space == CY_IDS_MERGED ? CY_FID_MERGED : 1;
+}
+
+/* Writes limits lim[] as IDS, atomically and durably. */
+static int cy_ids_write(calypso *db, const uint64_t *lim)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "ids %llu %llu\n", (unsigned long long)lim[0],
+                     (unsigned long long)lim[1]);
+    return cy_dir_write_file(db, db->path, "IDS", buf, (size_t)n);
+}
+
+/* Parses "ids R M\n" into lim[]; 0 on success, -1 if it does not parse or
+ * a limit lies outside its space. */
+static int cy_ids_parse(const char *buf, uint64_t *lim)
+{
+    if (strncmp(buf, "ids ", 4) != 0) return -1;
+    const char *p = buf + 4;
+    for (int s = 0; s < 2; s++) {
+        char *end;
+        if (*p < '0' || *p > '9') return -1;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (errno || end == p || v < cy_ids_start(s) || v > cy_ids_end(s)) return -1;
+        lim[s] = v;
+        p = end;
+        if (s == 0 && *p++ != ' ') return -1;
+    }
+    return strcmp(p, "\n") == 0 ? 0 : -1;
+}
+
+/* Reads IDS into lim[]: CALYPSO_OK, 1 when it does not exist, or an error. */
+static int cy_ids_read(calypso *db, uint64_t *lim)
+{
+    char path[4200], buf[80];
+    snprintf(path, sizeof path, "%s/IDS", db->path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd == -ENOENT) return 1;
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    int64_t n = cy_os_pread(fd, buf, sizeof buf - 1, 0);
+    cy_os_close(fd);
+    if (n < 0) return cy_err_errno(db, (int)n, "read", path);
+    buf[n] = 0;
+    if (cy_ids_parse(buf, lim))
+        return cy_err(db, CALYPSO_ECORRUPT, "%s does not hold two file id limits", path);
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n)
+{
+    uint64_t lim[2] = { cy_ids_start(CY_IDS_REGULAR), cy_ids_start(CY_IDS_MERGED) };
+    int rc = cy_ids_read(db, lim);
+    if (rc < 0) return rc;
+    int write = rc == 1;
+    for (uint32_t i = 0; i < n; i++) {
+        int s = (fids[i] & CY_FID_MERGED) ? CY_IDS_MERGED : CY_IDS_REGULAR;
+        if (fids[i] + 1ull > lim[s]) {
+            lim[s] = fids[i] + 1ull;
+            write = 1;
+        }
+    }
+    if (write && !db->opt.read_only && (rc = cy_ids_write(db, lim))) return rc;
+    for (int s = 0; s < 2; s++) db->ids.next[s] = db->ids.limit[s] = lim[s];
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_ids_take(calypso *db, int space, uint32_t *fid)
+{
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->ids.mu);
+    uint64_t id = db->ids.next[space], end = cy_ids_end(space);
+    if (id >= end) {
+        rc = cy_err(db, CALYPSO_EIO, "%s datafile ids are exhausted (the last is %llu)",
+                    space == CY_IDS_MERGED ? "merged" : "regular", (unsigned long long)end - 1);
+    } else if (id >= db->ids.limit[space]) {
+        uint64_t lim[2] = { db->ids.limit[0], db->ids.limit[1] };
+        lim[space] = id + CY_IDS_CHUNK < end ? id + CY_IDS_CHUNK : end;
+        if (!(rc = cy_ids_write(db, lim))) db->ids.limit[space] = lim[space];
+    }
+    if (!rc) {
+        db->ids.next[space] = id + 1;
+        *fid = (uint32_t)id;
+    }
+    pthread_mutex_unlock(&db->ids.mu);
+    return rc;
+}
+/* >> src/space.c */
+/*
+ * space.c: what calypso does when the disk fills up.
+ *
+ * In a log-structured store every change needs log space, deletes
+ * included (a tombstone is a record), and a merge writes its output before
+ * it removes its inputs. On a full disk, then, nothing could free space from
+ * inside. So each read-write handle keeps a small reserve: the file RESERVE
+ * in the database directory, allocated (fallocate) to cy_space_reserve_size
+ * bytes at open.
+ *
+ * Policy:
+ *   - The first write that meets ENOSPC (or EDQUOT) fails with
+ *     CALYPSO_ENOSPC, writes nothing, and releases the reserve (RESERVE is
+ *     cut to 0 bytes): the handle is then "low on space".
+ *   - While low on space, puts fail at once with CALYPSO_ENOSPC, before
+ *     writing anything, so that they cannot eat the released space.
+ *     Deletes (delete, delete_all, sift, run_gc, the TTL sweeper) and merge
+ *     go on and may use it; a delete or merge step that meets ENOSPC while
+ *     the reserve is still held releases it and tries once more.
+ *   - After a merge, and at most once a second from a refused put, the
+ *     handle tries to take the reserve back; when that succeeds there is
+ *     room again and puts are accepted.
+ *   - A handle opened on a disk too full to take the reserve starts low on
+ *     space. A read-only handle never creates, grows or cuts RESERVE.
+ * The reserve is not data: it is never synced, and a crash that loses its
+ * blocks only means the next open takes them again.
+ *
+ * Lock: space.mu guards the reserve's state, after write_mu; `low` is also
+ * read without it (an atomic load on the put path).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <time.h>
+
+/* The reserve is one datafile's worth (what one merge step writes at most),
+ * within these bounds: enough for tens of thousands of tombstones at the
+ * low end; at the high end 32 MiB, little beside a database that uses
+ * 256 MiB datafiles. */
+#define CY_SPACE_MIN (64ull << 10)
+#define CY_SPACE_MAX (32ull << 20)
+
+/* A refused put tries to take the reserve back at most this often. */
+#define CY_SPACE_RETRY_NS 1000000000ull
+
+CY_INTERNAL uint64_t cy_space_reserve_size(const calypso *db)
+{
+    uint64_t want = db->opt.max_datafile_size;
+    if (want < CY_SPACE_MIN) want = CY_SPACE_MIN;
+    if (want > CY_SPACE_MAX) want = CY_SPACE_MAX;
+    return want;
+}
+
+static uint64_t cy_space_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void cy_space_path(const calypso *db, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/RESERVE", db->path);
+}
+
+static void cy_space_set_low(calypso *db, int low)
+{
+    __atomic_store_n(&db->space.low, low, __ATOMIC_RELEASE);
+}
+
+/* Allocates RESERVE to its size. On failure it is cut back to nothing, so
+ * that a partial allocation does not hold space the deletes need. Returns
+ * OK or a negative errno. space.mu held. */
+static int cy_space_take(calypso *db)
+{
+    char path[4200];
+    cy_space_path(db, path, sizeof path);
+    uint64_t want = cy_space_reserve_size(db), size = 0;
+    int fd = cy_os_open(path, O_RDWR | O_CREAT, db->opt.file_mode);
+    if (fd < 0) return fd;
+    int rc = cy_os_fsize(fd, &size);
+    if (!rc && size > want) rc = cy_os_ftruncate(fd, want);   /* options changed */
+    if (!rc) rc = cy_os_fallocate(fd, 0, want);
+    if (rc) cy_os_ftruncate(fd, 0);
+    cy_os_close(fd);
+    db->space.held = rc ? 0 : want;
+    return rc;
+}
+
+/* Cuts RESERVE to 0 bytes; 1 if it held space. space.mu held. */
+static int cy_space_release(calypso *db)
+{
+    char path[4200];
+    cy_space_path(db, path, sizeof path);
+    int held = db->space.held > 0;
+    db->space.held = 0;
+    int fd = cy_os_open(path, O_RDWR, 0);
+    if (fd < 0) return held;
+    int rc = cy_os_ftruncate(fd, 0);
+    cy_os_close(fd);
+    return held && rc == 0;
+}
+
+CY_INTERNAL int cy_space_open(calypso *db)
+{
+    pthread_mutex_lock(&db->space.mu);
+    db->space.held = 0;
+    db->space.last_try_ns = 0;
+    int rc = cy_space_take(db);
+    cy_space_set_low(db, rc != 0);
+    if (rc) db->space.last_try_ns = cy_space_mono_ns();
+    pthread_mutex_unlock(&db->space.mu);
+    if (rc == -ENOSPC || rc == -EDQUOT || rc == 0) return CALYPSO_OK;
+    char path[4200];
+    cy_space_path(db, path, sizeof path);
+    return cy_err_errno(db, rc, "allocate the space reserve", path);
+}
+
+CY_INTERNAL int cy_space_full(calypso *db)
+{
+    pthread_mutex_lock(&db->space.mu);
+    int released = cy_space_release(db);
+    cy_space_set_low(db, 1);
+    /* The put that failed is likely followed by more: they wait a while
+     * before trying to take the reserve back. */
+    db->space.last_try_ns = cy_space_mono_ns();
+    pthread_mutex_unlock(&db->space.mu);
+    return released;
+}
+
+CY_INTERNAL int cy_space_retake(calypso *db)
+{
+    pthread_mutex_lock(&db->space.mu);
+    int ok = db->space.held > 0 || cy_space_take(db) == 0;
+    if (ok) cy_space_set_low(db, 0);
+    pthread_mutex_unlock(&db->space.mu);
+    return ok;
+}
+
+CY_INTERNAL int cy_space_put_check(calypso *db)
+{
+    if (CY_LIKELY(!cy_space_low(db))) return CALYPSO_OK;
+    pthread_mutex_lock(&db->space.mu);
+    uint64_t now = cy_space_mono_ns();
+    int ok = 0;
+    if (now - db->space.last_try_ns >= CY_SPACE_RETRY_NS) {
+        db->space.last_try_ns = now;
+        ok = cy_space_take(db) == 0;
+        if (ok) cy_space_set_low(db, 0);
+    }
+    pthread_mutex_unlock(&db->space.mu);
+    if (ok) return CALYPSO_OK;
+    return cy_err(db, CALYPSO_ENOSPC, "the disk holding %s is full; puts are refused until "
+                  "space is freed (delete keys, then calypso_merge)", db->path);
+}
 /* >> src/files.c */
 /*
  * files.c: the table of datafiles, their mappings and descriptors, and
@@ -5202,7 +5548,8 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     __atomic_store_n(&db->synced_off, old->size, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->sync_mu);
-    if ((rc = cy_files_create(db, old->fid + 1))) return rc;
+    uint32_t fid;
+    if ((rc = cy_ids_take(db, CY_IDS_REGULAR, &fid)) || (rc = cy_files_create(db, fid))) return rc;
     __atomic_store_n(&old->sealed, 1, __ATOMIC_RELEASE);
     /* Its mapping stays for reads; the descriptor is needed no more,
      * unless a record went past the mapping (or a group-commit leader still
@@ -5835,6 +6182,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) return rc;
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
     if ((rc = cy_wm_load(db))) goto out;
+    if ((rc = cy_ids_load(db, fids, n))) goto out;
     /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
      * then regular files oldest to newest. The newest regular file is the
      * one that may have a torn tail, and becomes the active file. */
@@ -5851,10 +6199,15 @@ CY_INTERNAL int cy_recover(calypso *db)
     if ((rc = cy_wm_check(db, newest_fid, newest_size)) || db->opt.read_only) goto out;
     if ((rc = cy_wm_open(db, newest_fid, newest_size))) goto out;
     if (!newest) {
-        rc = cy_files_create(db, 1);
+        uint32_t fid;
+        if (!(rc = cy_ids_take(db, CY_IDS_REGULAR, &fid))) rc = cy_files_create(db, fid);
     } else {
         rc = cy_files_activate(db, newest);
         if (!rc && newest->size >= db->opt.max_datafile_size) rc = cy_files_rotate(db);
+        /* On a full disk the full file stays active (the next write tries
+         * to rotate again): the database must open so that keys can be
+         * read, deleted and merged away. */
+        if (rc == CALYPSO_ENOSPC) rc = CALYPSO_OK;
     }
     /* Sealed files without a valid hint get one in the background. */
     for (uint32_t i = 0; i < n; i++)
@@ -6387,6 +6740,8 @@ static void cy_db_init_locks(calypso *db)
     pthread_mutex_init(&db->maint_mu, NULL);
     pthread_mutex_init(&db->exp_mu, NULL);
     pthread_mutex_init(&db->view_mu, NULL);
+    pthread_mutex_init(&db->ids.mu, NULL);
+    pthread_mutex_init(&db->space.mu, NULL);
 }
 
 static void cy_db_destroy_locks(calypso *db)
@@ -6399,6 +6754,8 @@ static void cy_db_destroy_locks(calypso *db)
     pthread_mutex_destroy(&db->maint_mu);
     pthread_mutex_destroy(&db->exp_mu);
     pthread_mutex_destroy(&db->view_mu);
+    pthread_mutex_destroy(&db->ids.mu);
+    pthread_mutex_destroy(&db->space.mu);
     cy_epoch_destroy(&db->epoch);
 }
 
@@ -6461,6 +6818,7 @@ static int cy_db_start(calypso *db)
     }
     int rc = cy_dir_lock(db);
     if (!rc) rc = cy_recover(db);
+    if (!rc && !db->opt.read_only) rc = cy_space_open(db);
     if (!rc) rc = cy_bg_start(db);   /* read-only too: it releases evicted mappings */
     if (rc) {
         cy_db_stop(db);
@@ -6786,7 +7144,13 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;
-    if (!rc) rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
+    /* Low on space, puts stay off the space the reserve gave back to
+     * deletes and merge (space.c). */
+    if (!rc) rc = cy_space_put_check(db);
+    if (!rc) {
+        rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
+        if (rc == CALYPSO_ENOSPC) cy_space_full(db);
+    }
     if (!rc) {
         cy_wrlock(&db->kd_lock);
         rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
@@ -6870,7 +7234,9 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
         struct iovec iov = { rec, size };
         uint32_t fid;
         uint64_t off;
-        if (!(rc = cy_db_append(db, &iov, 1, size, &fid, &off))) {
+        rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+        if (rc == CALYPSO_ENOSPC && cy_space_full(db)) rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+        if (!rc) {
             cy_wrlock(&db->kd_lock);
             cy_keydir_apply(db, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
             cy_unlock(&db->kd_lock);
@@ -6891,8 +7257,9 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
 // >> committing a prepared record ---------------------------------------------------
 
 CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
-                             void *ctx, int locked)
+                             void *ctx, int flags)
 {
+    int locked = flags & CY_COMMIT_LOCKED;
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     if (!locked) pthread_mutex_lock(&db->write_mu);
@@ -6906,9 +7273,14 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     size_t size = 0;
     const uint8_t *rec = NULL;
     if (!rc) rc = build(db, db->active->fid, &rec, &size, ctx);
+    /* Low on space, what puts anything stays off the space the reserve
+     * gave back to deletes and merge (space.c); deletes alone may use it. */
+    if (!rc && size && !(flags & CY_COMMIT_DELETES_ONLY)) rc = cy_space_put_check(db);
     if (!rc && size) {
         struct iovec iov = { (void *)rec, size };
         rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+        if (rc == CALYPSO_ENOSPC && cy_space_full(db) && (flags & CY_COMMIT_DELETES_ONLY))
+            rc = cy_db_append(db, &iov, 1, size, &fid, &off);
     }
     if (!rc && size) {
         cy_wrlock(&db->kd_lock);
@@ -7108,7 +7480,10 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
             uint32_t fid;
             uint64_t off;
             struct iovec iov = { buf, used };
-            if ((rc = cy_db_append(db, &iov, 1, used, &fid, &off))) break;
+            rc = cy_db_append(db, &iov, 1, used, &fid, &off);
+            /* Deletes may use the space the reserve holds (space.c). */
+            if (rc == CALYPSO_ENOSPC && cy_space_full(db)) rc = cy_db_append(db, &iov, 1, used, &fid, &off);
+            if (rc) break;
             /* Apply exactly the tombstones just written, in order. */
             cy_wrlock(&db->kd_lock);
             for (size_t p = 0; p < used;) {
@@ -7299,6 +7674,7 @@ struct calypso_batch {
     size_t       alen, acap;
     uint64_t     bound;   /* the encoded size can be at most this            */
     cy_art      *index;   /* key -> its last operation (loc.off), when kept  */
+    size_t       puts;    /* operations that put                             */
     /* commit state */
     uint8_t     *rec;
     size_t       size;
@@ -7385,6 +7761,7 @@ static int cy_batch_add(calypso_batch *b, int type, const void *key, size_t klen
     if (vlen) memcpy(b->arena + b->alen + klen, val, vlen);
     b->alen += klen + vlen;
     b->bound += add;
+    b->puts += type == CY_REC_PUT;
     return CALYPSO_OK;
 }
 
@@ -7637,7 +8014,9 @@ CY_INTERNAL int cy_batch_commit_locked(calypso_batch *b, int locked)
         committing = 0;
     }
     if (committing)
-        rc = cy_db_commit(db, (size_t)b->bound, cy_batch_build, cy_batch_apply_all, b, locked);
+        rc = cy_db_commit(db, (size_t)b->bound, cy_batch_build, cy_batch_apply_all, b,
+                          (locked ? CY_COMMIT_LOCKED : 0) |
+                          (b->puts ? 0 : CY_COMMIT_DELETES_ONLY));
     else if (locked)
         pthread_mutex_unlock(&db->write_mu);   /* cy_db_commit would have */
     calypso_batch_abort(b);
@@ -8796,6 +9175,9 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
  * maint_mu). */
 static int cy_bg_hints(calypso *db)
 {
+    /* On a full disk the space left is for deletes and merge (space.c);
+     * a missing hint only makes an open slower. */
+    if (cy_space_low(db)) return 1;
     for (;;) {
         uint32_t fid = 0;
         uint32_t ep = cy_epoch_enter(&db->epoch);
@@ -8930,25 +9312,38 @@ CY_INTERNAL void cy_bg_kick(calypso *db)
  * disk use follows the live data.
  *
  * Merged files have ids with CY_FID_MERGED set and are replayed before all
- * regular datafiles at open. That is sound because a merge takes ALL sealed
- * files as input: everything older than the active file. Its output holds
- * each live key once and no tombstones: a tombstone in the input can only
- * kill records in the input (older files), which the merge drops anyway, so
- * no deleted key can come back. Tombstones written while the merge runs go
- * to the active file, which is not an input.
+ * regular datafiles at open. A merge takes ALL sealed files as input
+ * (everything older than the active file) and works through them in replay
+ * order, in steps: each step takes the oldest inputs left, as many as one
+ * output file's worth of live bytes holds (a run of wholly dead files
+ * alone), writes their live records, commits, and removes them before the
+ * next step writes. So a merge needs one output file's worth of free space
+ * at a time, which a full disk's released reserve can give (space.c).
  *
- * Steps, each durable before the next relies on it (a crash anywhere finds
- * the whole old state or the whole new one):
- *   1. seal the active file (writers go on in a new one);
+ * Why that is sound: when a step runs, every input older than its own has
+ * been removed by an earlier step, whose outputs hold only records that
+ * were the newest of their keys (nothing any input tombstone kills). A
+ * tombstone in the step's inputs can therefore only kill records in the
+ * step's inputs, which the step drops anyway: outputs hold each live key
+ * once and no tombstones, and no deleted key can come back. A merged file
+ * holds only newest records, so replaying it before regular files that are
+ * left is right: they hold no record of its keys older than its own.
+ * Tombstones written while the merge runs go to the active file, which is
+ * not an input.
+ *
+ * Steps of a step, each durable before the next relies on it (a crash
+ * anywhere finds the whole old state or the whole new one, step by step):
+ *   1. (once per merge) seal the active file (writers go on in a new one);
+ *      on a full disk the active file stays out instead;
  *   2. copy live, unexpired records (checksums verified) into merge/, with
  *      hint files; fdatasync each; fsync merge/. The copy walks the keydir
- *      in key order, so merged files hold their records sorted by key: an
- *      ordered scan after a merge reads them front to back, and the next
- *      open builds the keydir from hints in key order (leaves laid out in
- *      key order too). When the inputs outnumber max_open_files, reading
- *      them in key order would map and unmap files over and over, so the
- *      copy scans each input front to back instead (file order);
- *   3. write merge/COMMIT naming the inputs, atomically: the merge is now
+ *      in key order, so a step's merged files hold their records sorted by
+ *      key: an ordered scan reads them front to back, and the next open
+ *      builds the keydir from hints in key order. When the step's inputs
+ *      outnumber max_open_files, reading them in key order would map and
+ *      unmap files over and over, so the copy scans each input front to
+ *      back instead (file order);
+ *   3. write merge/COMMIT naming the inputs, atomically: the step is now
  *      decided; open finishes it if we crash after this point;
  *   4. rename the outputs into the database directory; fsync it;
  *   5. point the keydir at the new copies, in batches, by compare-and-swap:
@@ -8958,11 +9353,17 @@ CY_INTERNAL void cy_bg_kick(calypso *db)
  *      input's location in the keydir before the swap has finished), take
  *      the inputs off the file table, wait for another (every reader that
  *      may have loaded the old table has finished), then unmap, close and
- *      unlink them; fsync; remove merge/COMMIT and merge/.
+ *      unlink them (views still open keep them mapped: view.c); fsync;
+ *      remove merge/COMMIT and merge/.
+ * A step that finds no live record in its inputs writes nothing at all (no
+ * merge/, no COMMIT): it drops expired keys from the keydir and removes
+ * its inputs oldest first, each removal durable before the next (a
+ * tombstone only kills older records, so any prefix of removals is safe).
  * Readers and writers keep going throughout; the exclusive moments are the
  * per-batch keydir swaps (kd_lock) and the table replacements (write_mu).
  * No read of a live key can fail for the merge: a reader's epoch keeps
- * every file it can reach mapped.
+ * every file it can reach mapped. Output ids come from ids.c and are never
+ * reused.
  */
 
 #include <errno.h>
@@ -9001,10 +9402,19 @@ typedef struct cy_reloc {
     size_t   key;             /* index into the key list */
 } cy_reloc;
 
+typedef struct cy_merge_fidstep { uint32_t fid, step; } cy_merge_fidstep;
+typedef struct cy_merge_locs { cy_loc *v; size_t n, cap; } cy_merge_locs;
+
 typedef struct cy_merge {
     calypso   *db;
     char       dir[4200];     /* <db>/merge                            */
-    uint32_t  *inputs;  uint32_t ninputs;    /* in replay order         */
+    uint32_t  *all;     uint32_t nall;       /* every input, replay order */
+    uint32_t  *step_at; uint32_t nsteps;     /* step s: all[step_at[s]..step_at[s+1]) */
+    uint32_t   step;                         /* the step running         */
+    cy_merge_fidstep *fid_step;              /* input fid -> step, by fid */
+    cy_merge_locs    *locs;                  /* per step copying by key  */
+    uint64_t  *live;                         /* live bytes of each      */
+    uint32_t  *inputs;  uint32_t ninputs;    /* this step's: a run of all */
     uint32_t  *sorted_inputs;                /* the same, by fid        */
     cy_file  **dropped;                      /* inputs taken off the table */
     uint32_t  *outputs; uint32_t noutputs, outcap;
@@ -9015,7 +9425,6 @@ typedef struct cy_merge {
     cy_hint_buf hint;                        /* hint of the current output */
     cy_keylist keys;
     cy_reloc  *relocs;  size_t nrelocs, rcap;
-    uint32_t   next_fid;
     uint64_t   now;
 } cy_merge;
 
@@ -9104,16 +9513,18 @@ static int cy_merge_move_outputs(calypso *db, const char *mdir, const uint32_t *
     return CALYPSO_OK;
 }
 
-/* Unlinks the inputs of a decided merge. Idempotent. */
+/* Unlinks the inputs of a decided merge. Idempotent. Each hint goes
+ * before its datafile, so that a crash in between leaves a datafile that
+ * open scans (and a later merge removes), never a stray hint. */
 static int cy_merge_remove_inputs(calypso *db, const uint32_t *in, uint32_t nin)
 {
     char path[4200];
     int rc;
     for (uint32_t i = 0; i < nin; i++) {
-        cy_dir_data_path(db, in[i], path, sizeof path);
+        cy_dir_hint_path(db, in[i], path, sizeof path);
         if ((rc = cy_os_unlink(path)) < 0 && rc != -ENOENT)
             return cy_err_errno(db, rc, "unlink", path);
-        cy_dir_hint_path(db, in[i], path, sizeof path);
+        cy_dir_data_path(db, in[i], path, sizeof path);
         if ((rc = cy_os_unlink(path)) < 0 && rc != -ENOENT)
             return cy_err_errno(db, rc, "unlink", path);
     }
@@ -9211,7 +9622,16 @@ static int cy_merge_open_output(cy_merge *m)
         if (!r) return cy_err(db, CALYPSO_ENOMEM, "merge outputs");
         m->outcap = nc;
     }
-    uint32_t fid = m->next_fid++;
+    uint32_t fid;
+    int rc;
+    if (m->noutputs == 0) {
+        /* The step's first output: a fresh merge/ (created only by steps
+         * that write, so that a step that drops dead files needs no space). */
+        cy_merge_rmdir(m->dir);
+        if ((rc = cy_os_mkdir(m->dir, db->opt.dir_mode)) < 0)
+            return cy_err_errno(db, rc, "create", m->dir);
+    }
+    if ((rc = cy_ids_take(db, CY_IDS_MERGED, &fid))) return rc;
     char path[4400];
     cy_merge_path(m, fid, "data", path, sizeof path);
     int fd = cy_os_open(path, O_RDWR | O_CREAT | O_TRUNC, db->opt.file_mode);
@@ -9357,29 +9777,75 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
     return rc;
 }
 
-static int cy_merge_is_input(const cy_merge *m, uint32_t fid)
+/* The inputs of the step that starts at all[at]: a run of wholly dead
+ * files on its own (it writes nothing), else as many files as one output
+ * file's worth of live bytes takes (at least one). Returns how many. */
+static uint32_t cy_merge_plan_step(const cy_merge *m, uint32_t at)
 {
-    return bsearch(&fid, m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs,
-                   cy_merge_cmp_fid) != NULL;
+    uint32_t j = at;
+    if (m->live[at] == 0) {
+        while (j < m->nall && m->live[j] == 0) j++;
+        return j - at;
+    }
+    uint64_t sum = m->live[j++];
+    while (j < m->nall && sum + m->live[j] <= m->db->opt.max_datafile_size) sum += m->live[j++];
+    return j - at;
 }
 
-typedef struct cy_merge_src {      /* a live record to copy, found in the keydir */
-    cy_loc   loc;
-    uint64_t expiry;
-} cy_merge_src;
+/* Copying in key order. One walk of the keydir at the start of a merge
+ * notes, for each step that copies by key, where its inputs' live records
+ * are, in key order: 16 bytes a key (the record itself holds the key).
+ * Walking the keydir once, not once per step, keeps a merge linear in the
+ * keys however many steps it takes. A record noted here that is
+ * overwritten or deleted before its step copies it is copied all the same;
+ * the swap's compare-and-swap then counts the copy as dead. */
 
-/* Collects the next keys (after m's resume key, or from the first) whose
- * records lie in the inputs, with their locations: at most
- * CY_MERGE_WALK_BATCH keys visited per call, under kd_lock shared. Leaves
- * are gathered (prefetched) a batch ahead of reading them. Returns
- * 1 if the keydir has more, 0 at its end, or a negative code. */
-static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src, size_t *nsrc,
-                               cy_keylist *resume)
+/* The step whose inputs hold fid, or -1 when fid is no input. */
+static int cy_merge_step_of(const cy_merge *m, uint32_t fid)
+{
+    uint32_t lo = 0, hi = m->nall;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (m->fid_step[mid].fid < fid) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < m->nall && m->fid_step[lo].fid == fid ? (int)m->fid_step[lo].step : -1;
+}
+
+static int cy_merge_cmp_fid_step(const void *a, const void *b)
+{
+    uint32_t x = ((const cy_merge_fidstep *)a)->fid, y = ((const cy_merge_fidstep *)b)->fid;
+    return x < y ? -1 : x > y;
+}
+
+static int cy_merge_by_key(const cy_merge *m, uint32_t step)
+{
+    return m->step_at[step + 1] - m->step_at[step] <= m->db->opt.max_open_files;
+}
+
+static int cy_merge_note_loc(cy_merge *m, uint32_t step, const cy_loc *l)
+{
+    cy_merge_locs *L = &m->locs[step];
+    if (L->n == L->cap) {
+        size_t nc = L->cap ? L->cap * 2 : 1024;
+        cy_loc *p = cy_realloc(L->v, nc * sizeof *p);
+        if (!p) return CALYPSO_ENOMEM;
+        L->v = p;
+        L->cap = nc;
+    }
+    L->v[L->n++] = (cy_loc){ l->off, l->fid & CY_LOC_FIDMASK, l->size };
+    return CALYPSO_OK;
+}
+
+/* Notes the next batch of keys (after resume, or from the first): at most
+ * CY_MERGE_WALK_BATCH visited, under kd_lock shared, leaves gathered
+ * (prefetched) a batch ahead of reading them. Returns 1 if the keydir has
+ * more, 0 at its end, or a negative code. */
+static int cy_merge_collect_batch(cy_merge *m, cy_keylist *resume)
 {
     calypso *db = m->db;
     const void *refs[CY_MERGE_WALK_BATCH];
-    size_t n = 0, m_refs = 0;
-    cy_keylist_clear(keys);
+    size_t nrefs = 0;
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
@@ -9391,50 +9857,78 @@ static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src,
     } else {
         rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
     }
-    if (rc == 1) m_refs = cy_art_iter_gather(&it, refs, CY_MERGE_WALK_BATCH, 0, &rc);
+    if (rc == 1) nrefs = cy_art_iter_gather(&it, refs, CY_MERGE_WALK_BATCH, 0, &rc);
     uint32_t last_fid = 0;
-    int last_in = 0;
-    for (size_t i = 0; i < m_refs && rc >= 0; i++) {
-        size_t kl;
-        const uint8_t *k = cy_art_ref_key(refs[i], &kl);
+    int last_step = -1;
+    for (size_t i = 0; i < nrefs && rc >= 0; i++) {
         const cy_loc *l = cy_art_ref_loc(refs[i]);
         uint32_t fid = l->fid & CY_LOC_FIDMASK;
         if (fid != last_fid) {
             last_fid = fid;
-            last_in = cy_merge_is_input(m, fid);
+            last_step = cy_merge_step_of(m, fid);
+            if (last_step >= 0 && !cy_merge_by_key(m, (uint32_t)last_step)) last_step = -1;
         }
-        if (last_in) {
-            if (cy_keylist_push(keys, k, kl) < 0) { rc = CALYPSO_ENOMEM; break; }
-            src[n++] = (cy_merge_src){ *l, (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0 };
-        }
-        if (i + 1 == m_refs) {
+        if (last_step >= 0 && cy_merge_note_loc(m, (uint32_t)last_step, l)) rc = CALYPSO_ENOMEM;
+        if (i + 1 == nrefs) {
+            size_t kl;
+            const uint8_t *k = cy_art_ref_key(refs[i], &kl);
             cy_keylist_clear(resume);
             if (cy_keylist_push(resume, k, kl) < 0) rc = CALYPSO_ENOMEM;
         }
     }
     cy_art_iter_free(&it);
     cy_unlock(&db->kd_lock);
-    *nsrc = n;
+    return rc;
+}
+
+/* Plans the steps (cy_merge_plan_step, from live bytes noted at the start:
+ * they can only fall) and notes the records of those that copy by key. */
+static int cy_merge_collect(cy_merge *m)
+{
+    calypso *db = m->db;
+    m->step_at = cy_calloc((size_t)m->nall + 1, sizeof *m->step_at);
+    m->fid_step = cy_calloc((size_t)m->nall + 1, sizeof *m->fid_step);
+    m->locs = cy_calloc((size_t)m->nall + 1, sizeof *m->locs);
+    if (!m->step_at || !m->fid_step || !m->locs) return cy_err(db, CALYPSO_ENOMEM, "merge plan");
+    for (uint32_t at = 0; at < m->nall; m->nsteps++) {
+        m->step_at[m->nsteps] = at;
+        uint32_t n = cy_merge_plan_step(m, at);
+        for (uint32_t i = at; i < at + n; i++)
+            m->fid_step[i] = (cy_merge_fidstep){ m->all[i], m->nsteps };
+        at += n;
+    }
+    m->step_at[m->nsteps] = m->nall;
+    qsort(m->fid_step, m->nall, sizeof *m->fid_step, cy_merge_cmp_fid_step);
+    cy_keylist resume = { 0 };
+    int rc = CALYPSO_OK;
+    for (int more = 1; !rc && more;) {
+        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+            break;
+        }
+        more = cy_merge_collect_batch(m, &resume);
+        if (more < 0) rc = cy_err(db, more, "merge walk");
+    }
+    cy_keylist_free(&resume);
     return rc;
 }
 
 typedef struct cy_merge_read {
     cy_merge   *m;
-    const void *key;
-    size_t      klen;
-    uint64_t    expiry;
     uint32_t    fid, size;
     uint64_t    off;
     cy_rec      rec;
 } cy_merge_read;
 
-/* Verifies one input record against its keydir entry (as a get does) and
- * copies it to the end of the output buffer (room reserved). Runs on the
- * mapped bytes, inside an epoch: no I/O here. */
+/* Verifies one input record (whole, a put, its checksum) and copies it to
+ * the end of the output buffer (room reserved). Runs on the mapped bytes,
+ * inside an epoch: no I/O here. */
 static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
 {
     cy_merge_read *q = ctx;
-    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &q->rec)) {
+    cy_rec *r = &q->rec;
+    if (cy_rec_parse(rec, q->size, r) != 1 || r->type == CY_REC_DEL || r->type == CY_REC_BATCH ||
+        r->hdr + r->klen + r->vlen != q->size || cy_crc(rec + 4, q->size - 4, NULL, 0) != r->crc) {
         char path[4096];
         cy_dir_data_path(q->m->db, q->fid, path, sizeof path);
         return cy_err(q->m->db, CALYPSO_ECORRUPT, "%s at offset %llu: record does not match "
@@ -9444,47 +9938,35 @@ static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
     return CALYPSO_OK;
 }
 
-/* Copies every live record of the inputs in key order (see the file
- * comment). Records are read through the file table's mappings, verified,
- * and written out through the output buffer. */
-static int cy_merge_copy_by_key(cy_merge *m)
+/* Copies the records noted for this step, in key order (see the file
+ * comment): read through the file table's mappings, verified, written out
+ * through the output buffer; expired ones are dropped. */
+static int cy_merge_copy_by_key(cy_merge *m, uint32_t step)
 {
     calypso *db = m->db;
-    cy_keylist keys = { 0 }, resume = { 0 };
-    cy_merge_src *src = cy_malloc(CY_MERGE_WALK_BATCH * sizeof *src);
-    int rc = src ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "merge walk");
-    for (int more = 1; !rc && more;) {
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
-            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
-            break;
-        }
-        size_t n;
-        more = cy_merge_walk_batch(m, &keys, src, &n, &resume);
-        if (more < 0) { rc = cy_err(db, more, "merge walk"); break; }
-        for (size_t i = 0; i < n && !rc; i++) {
-            cy_merge_read q = { .m = m, .expiry = src[i].expiry,
-                                .fid = src[i].loc.fid & CY_LOC_FIDMASK,
-                                .size = src[i].loc.size, .off = src[i].loc.off };
-            q.key = cy_keylist_at(&keys, i, &q.klen);
-            if (src[i].expiry && src[i].expiry <= m->now) {
-                rc = cy_merge_note_expired(m, q.key, q.klen, q.fid, q.off, q.size);
-                continue;
-            }
-            if ((rc = cy_merge_reserve(m, q.size))) break;
-            /* Inputs leave the table only at the end of this merge, but
-             * their mappings may be evicted and made again: the epoch
-             * keeps the one read from. */
-            uint32_t ep = cy_epoch_enter(&db->epoch);
-            cy_file *f = cy_files_find(db, q.fid);
-            CY_ASSERT(f != NULL);
-            rc = cy_files_with_record(db, f, q.off, q.size, cy_merge_copy_record, &q);
-            cy_epoch_leave(&db->epoch, ep);
-            if (!rc) rc = cy_merge_note_copy(m, &q.rec, q.size, q.fid, q.off);
-        }
+    const cy_merge_locs *L = &m->locs[step];
+    int rc = CALYPSO_OK;
+    for (size_t i = 0; i < L->n && !rc; i++) {
+        if (!(i % 4096) && __atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+            return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+        cy_merge_read q = { .m = m, .fid = L->v[i].fid, .size = L->v[i].size,
+                            .off = L->v[i].off };
+        if ((rc = cy_merge_reserve(m, q.size))) break;
+        /* Inputs leave the table only at the end of this step, but their
+         * mappings may be evicted and made again: the epoch keeps the one
+         * read from. */
+        uint32_t ep = cy_epoch_enter(&db->epoch);
+        cy_file *f = cy_files_find(db, q.fid);
+        CY_ASSERT(f != NULL);
+        rc = cy_files_with_record(db, f, q.off, q.size, cy_merge_copy_record, &q);
+        cy_epoch_leave(&db->epoch, ep);
+        if (rc) break;
+        const uint8_t *key = m->obuf + m->olen + q.rec.hdr;
+        if (q.rec.expiry && q.rec.expiry <= m->now)
+            rc = cy_merge_note_expired(m, key, (size_t)q.rec.klen, q.fid, q.off, q.size);
+        else
+            rc = cy_merge_note_copy(m, &q.rec, q.size, q.fid, q.off);
     }
-    cy_free(src);
-    cy_keylist_free(&keys);
-    cy_keylist_free(&resume);
     return rc;
 }
 
@@ -9611,44 +10093,50 @@ static int cy_merge_drop_inputs(cy_merge *m)
 // >> running a merge ------------------------------------------------------------------
 
 /* Seals the active file and lists every sealed file as input, merged ones
- * first (replay order). */
+ * first (replay order), each with its live bytes (size less dead bytes,
+ * stable under write_mu; they can only fall from here on). */
 static int cy_merge_pick_inputs(cy_merge *m)
 {
     calypso *db = m->db;
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
     if (db->active->size > 0) rc = cy_files_rotate(db);
+    /* On a full disk the active file stays out: the sealed files are a
+     * prefix of the replay order all the same, and dropping dead ones
+     * needs no new file. */
+    if (rc == CALYPSO_ENOSPC) rc = CALYPSO_OK;
     const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
-    uint32_t n = 0;
-    m->inputs = rc ? NULL : cy_calloc(t->n + 1, sizeof *m->inputs);
-    m->sorted_inputs = rc ? NULL : cy_calloc(t->n + 1, sizeof *m->inputs);
-    m->dropped = rc ? NULL : cy_calloc(t->n + 1, sizeof *m->dropped);
-    m->next_fid = CY_FID_MERGED;
-    for (uint32_t pass = 0; pass < 2 && m->inputs && m->sorted_inputs; pass++) {
+    uint32_t n = 0, cap = t->n + 1;
+    m->all = rc ? NULL : cy_calloc(cap, sizeof *m->all);
+    m->live = rc ? NULL : cy_calloc(cap, sizeof *m->live);
+    m->sorted_inputs = rc ? NULL : cy_calloc(cap, sizeof *m->sorted_inputs);
+    m->dropped = rc ? NULL : cy_calloc(cap, sizeof *m->dropped);
+    for (uint32_t pass = 0; pass < 2 && m->all && m->live; pass++) {
         for (uint32_t i = 0; i < t->n; i++) {
             cy_file *f = t->f[i];
             int merged = (f->fid & CY_FID_MERGED) != 0;
-            if (merged && f->fid >= m->next_fid) m->next_fid = f->fid + 1;
             if (f == db->active || merged != (pass == 0)) continue;
-            m->inputs[n] = f->fid;
-            m->sorted_inputs[n++] = f->fid;
+            m->live[n] = f->size > f->dead ? f->size - f->dead : 0;
+            m->all[n++] = f->fid;
         }
     }
     pthread_mutex_unlock(&db->write_mu);
     if (rc) return rc;
-    if (!m->inputs || !m->sorted_inputs || !m->dropped)
+    if (!m->all || !m->live || !m->sorted_inputs || !m->dropped)
         return cy_err(db, CALYPSO_ENOMEM, "merge inputs");
-    if (m->next_fid > CY_LOC_FIDMASK - 100000)
-        return cy_err(db, CALYPSO_EIO, "merged file ids exhausted");
-    qsort(m->sorted_inputs, n, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
-    m->ninputs = n;
+    m->nall = n;
     return CALYPSO_OK;
 }
 
 static void cy_merge_free(cy_merge *m)
 {
     if (m->out_fd >= 0) cy_os_close(m->out_fd);
-    cy_free(m->inputs);
+    cy_free(m->all);
+    cy_free(m->live);
+    for (uint32_t i = 0; m->locs && i < m->nsteps; i++) cy_free(m->locs[i].v);
+    cy_free(m->locs);
+    cy_free(m->step_at);
+    cy_free(m->fid_step);
     cy_free(m->sorted_inputs);
     cy_free(m->dropped);
     cy_free(m->outputs);
@@ -9660,63 +10148,113 @@ static void cy_merge_free(cy_merge *m)
     cy_keylist_free(&m->keys);
 }
 
-/* Steps 2-6 of the file comment; maint_mu held. */
-static int cy_merge_run(calypso *db)
+/* Removes the inputs of a step that wrote nothing (every record in them
+ * dead or expired), oldest first, each removal durable before the next:
+ * a tombstone can only kill a record older than itself, so whatever prefix
+ * of them a crash leaves removed, no deleted key comes back. No COMMIT, no
+ * merge/ directory: on a full disk this needs no space at all. */
+static int cy_merge_drop_dead(cy_merge *m)
 {
-    cy_merge m = { .db = db, .out_fd = -1, .now = cy_now_ms() };
-    snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
-    int rc = cy_merge_pick_inputs(&m);
-    if (rc || m.ninputs == 0) {
-        cy_merge_free(&m);
-        return rc;
-    }
-    cy_merge_rmdir(m.dir);
-    if ((rc = cy_os_mkdir(m.dir, db->opt.dir_mode)) < 0) {
-        rc = cy_err_errno(db, rc, "create", m.dir);
-        cy_merge_free(&m);
-        return rc;
-    }
-    cy_merge_at("started");
-    if (m.ninputs <= db->opt.max_open_files)
-        rc = cy_merge_copy_by_key(&m);
+    cy_merge_swap_keydir(m);                 /* expired keys leave the keydir */
+    cy_merge_at("swapped");
+    int rc = cy_merge_drop_inputs(m);
+    for (uint32_t i = 0; i < m->ninputs && !rc; i++)
+        rc = cy_merge_remove_inputs(m->db, m->inputs + i, 1);
+    if (!rc) cy_merge_at("removed");
+    return rc;
+}
+
+/* One step (steps 2-6 of the file comment) over m->inputs. A failure
+ * before COMMIT leaves nothing behind and the handle as it was; after
+ * COMMIT it leaves the job to the next open and the handle refuses
+ * writes. */
+static int cy_merge_step(cy_merge *m)
+{
+    calypso *db = m->db;
+    m->noutputs = 0;
+    m->nrelocs = 0;
+    m->olen = 0;
+    m->hint.len = m->hint.count = 0;
+    cy_keylist_clear(&m->keys);
+    memcpy(m->sorted_inputs, m->inputs, m->ninputs * sizeof *m->inputs);
+    qsort(m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
+    int rc = CALYPSO_OK;
+    if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+        return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+    if (cy_merge_by_key(m, m->step))
+        rc = cy_merge_copy_by_key(m, m->step);
     else
-        for (uint32_t i = 0; i < m.ninputs && !rc; i++) rc = cy_merge_copy_file(&m, m.inputs[i]);
-    if (!rc) rc = cy_merge_close_output(&m);
-    if (!rc && (rc = cy_os_sync_dir(m.dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m.dir);
+        for (uint32_t i = 0; i < m->ninputs && !rc; i++) rc = cy_merge_copy_file(m, m->inputs[i]);
+    if (!rc) rc = cy_merge_close_output(m);
+    if (!rc && m->noutputs == 0) return cy_merge_drop_dead(m);
+    if (!rc && (rc = cy_os_sync_dir(m->dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m->dir);
     if (!rc) cy_merge_at("copied");
-    if (!rc) rc = cy_merge_write_commit(&m);
+    if (!rc) rc = cy_merge_write_commit(m);
     if (rc) {
         /* Not decided: throw the attempt away; the old files are intact. */
-        if (m.out_fd >= 0) { cy_os_close(m.out_fd); m.out_fd = -1; }
-        cy_merge_rmdir(m.dir);
-        cy_merge_free(&m);
+        if (m->out_fd >= 0) { cy_os_close(m->out_fd); m->out_fd = -1; }
+        cy_merge_rmdir(m->dir);
         return rc;
     }
     /* Decided. From here a failure leaves COMMIT behind and the next open
      * finishes the job; this handle stops writing until then. */
     cy_merge_at("committed");
-    rc = cy_merge_move_outputs(db, m.dir, m.outputs, m.noutputs);
+    rc = cy_merge_move_outputs(db, m->dir, m->outputs, m->noutputs);
     if (!rc) cy_merge_at("moved");
-    if (!rc) rc = cy_merge_add_outputs(&m);
+    if (!rc) rc = cy_merge_add_outputs(m);
     if (!rc) {
-        cy_merge_swap_keydir(&m);
+        cy_merge_swap_keydir(m);
         cy_merge_at("swapped");
         /* Off the table first (no reader can reach them after this), then
          * off the disk. */
-        rc = cy_merge_drop_inputs(&m);
-        if (!rc) rc = cy_merge_remove_inputs(db, m.inputs, m.ninputs);
+        rc = cy_merge_drop_inputs(m);
+        if (!rc) rc = cy_merge_remove_inputs(db, m->inputs, m->ninputs);
     }
     if (!rc) {
         cy_merge_at("removed");
-        cy_merge_rmdir(m.dir);
+        cy_merge_rmdir(m->dir);
         cy_os_sync_dir(db->path);
+    } else {
+        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+    }
+    return rc;
+}
+
+/* Whole merge, step after step; maint_mu held. A step that meets a full
+ * disk before its COMMIT releases the space reserve and runs once more. */
+static int cy_merge_run(calypso *db)
+{
+    cy_merge m = { .db = db, .out_fd = -1, .now = cy_now_ms() };
+    snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
+    int rc = cy_merge_pick_inputs(&m);
+    if (rc || m.nall == 0) {
+        cy_merge_free(&m);
+        return rc;
+    }
+    cy_merge_rmdir(m.dir);
+    rc = cy_merge_collect(&m);
+    if (!rc) cy_merge_at("started");
+    for (m.step = 0; m.step < m.nsteps && !rc; m.step++) {
+        m.inputs = m.all + m.step_at[m.step];
+        m.ninputs = m.step_at[m.step + 1] - m.step_at[m.step];
+        rc = cy_merge_step(&m);
+        if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED) &&
+            cy_space_full(db))
+            rc = cy_merge_step(&m);
+        /* A step that freed space lets the handle hold its reserve again,
+         * to give back if a later step meets a full disk. */
+        if (!rc && cy_space_low(db)) cy_space_retake(db);
+        cy_free(m.locs[m.step].v);             /* done with: give it back now */
+        m.locs[m.step] = (cy_merge_locs){ 0 };
+    }
+    if (!rc) {
         cy_merge_at("done");
         cy_wrlock(&db->kd_lock);
         db->merges++;
         cy_unlock(&db->kd_lock);
-    } else {
-        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
     }
+    /* Space the merge freed may let the handle take its reserve back. */
+    if (cy_space_low(db)) cy_space_retake(db);
     cy_merge_free(&m);
     return rc;
 }

@@ -98,6 +98,38 @@
  * the last successful sync did not cover returns CALYPSO_EIO; reads go on;
  * calypso_close() returns the error. Reopening reads back what reached the
  * disk.
+ * ==========================================================================
+ *  A full disk
+ * ==========================================================================
+ * In a log every change needs space, a delete too (it appends a
+ * tombstone), and a merge writes its output before it removes its inputs.
+ * So that a full disk can be recovered from inside, each read-write handle
+ * keeps a space reserve: the file RESERVE in the database directory,
+ * allocated at open to one max_datafile_size (at least 64 KiB, at most
+ * 32 MiB). What you see and can do:
+ * - The write that meets the full disk (ENOSPC, or EDQUOT: a quota) fails
+ *   with CALYPSO_ENOSPC and writes nothing; everything acknowledged before
+ *   it stays, across a reopen too. calypso releases the reserve.
+ * - From then on calypso_put and calypso_put_ttl fail at once with
+ *   CALYPSO_ENOSPC, so that they cannot eat the released space. Reads,
+ *   walks and cursors work as ever.
+ * - Deletes (calypso_delete, calypso_delete_all, the sift family,
+ *   calypso_run_gc, the TTL sweeper) and calypso_merge go on, using the
+ *   released space. Delete what you can spare, then call calypso_merge: it
+ *   removes files whose records are all dead without writing anything, and
+ *   otherwise needs one datafile's worth of free space at a time, freeing
+ *   each step's inputs before the next step writes.
+ * - After a merge, and at most once a second from a refused put, calypso
+ *   takes the reserve back; once it can, there is room again and puts are
+ *   accepted. Space freed outside calypso is noticed the same way, and a
+ *   reopen also takes the reserve back when it can (a database opened on a
+ *   full disk starts in the state above).
+ * - Deleting keys frees nothing by itself: only a merge (or the auto-merge,
+ *   see merge_trigger_ratio) gives their space back.
+ * A database whose datafiles are larger than 32 MiB may need more than the
+ * reserve for a merge step; free space outside calypso then, or delete the
+ * oldest keys first (their files, once wholly dead, go without a write).
+ * A read-only handle never creates or changes RESERVE.
  */
 #ifndef CALYPSO_H
 #define CALYPSO_H
@@ -138,7 +170,8 @@ const char *calypso_version(void);
     X(EINVAL,        -13, "invalid argument")                                 \
     X(EREADONLY,     -14, "database is read-only")                            \
     X(ECORRUPT,      -15, "database file is corrupt")                         \
-    X(ETRUNC,        -16, "buffer too small")
+    X(ETRUNC,        -16, "buffer too small")                                 \
+    X(ENOSPC,        -17, "no space left on the device")
 
 enum {
 #define CALYPSO_ERROR_ENUM_(name, value, msg) CALYPSO_##name = (value),
@@ -248,11 +281,16 @@ void calypso_options_default(calypso_options *opts);
  * directory `path` and stores a handle in *db. opts may be NULL for the
  * defaults. Open rebuilds the keydir from hint files and datafiles;
  * damage past the last synced point of the newest datafile is cut off and,
- * on success, calypso_errmsg(*db) says what was cut (doc/format.md).
+ * on success, calypso_errmsg(*db) says what was cut (doc/format.md). A
+ * read-write open allocates the space reserve (see "A full disk"); a disk
+ * too full for it does not fail the open, which then refuses puts until
+ * there is room.
  * Errors: CALYPSO_EINVAL (bad option, NULL argument), CALYPSO_ELOCKED
  * (another process holds the lock: errmsg names its pid), CALYPSO_EVERSION
  * (written by a newer calypso), CALYPSO_ECORRUPT (damage that is not a torn
- * tail, without auto_recovery: errmsg names file and offset), CALYPSO_EIO,
+ * tail, without auto_recovery: errmsg names file and offset; or an IDS
+ * file that does not parse), CALYPSO_ENOSPC (no room to create the
+ * database's first files), CALYPSO_EIO,
  * CALYPSO_ENOMEM. On error *db is set to NULL; calypso_errmsg(NULL) tells
  * the detail. */
 int  calypso_open(const char *path, const calypso_options *opts, calypso **db);
@@ -291,7 +329,8 @@ int  calypso_backup(calypso *db, const char *path);
  * Errors: CALYPSO_EEMPTYKEY (klen == 0), CALYPSO_EKEYTOOLARGE (klen >
  * max_key_size), CALYPSO_EVALUETOOLARGE (vlen > max_value_size),
  * CALYPSO_EREADONLY, CALYPSO_EINVAL (NULL pointer with a non-zero length),
- * CALYPSO_EIO. Nothing is written when an error is returned, with one
+ * CALYPSO_ENOSPC (the disk is full: see "A full disk"), CALYPSO_EIO.
+ * Nothing is written when an error is returned, with one
  * exception: under CALYPSO_SYNC_ALWAYS, CALYPSO_EIO from the fdatasync that
  * follows the write means the write was applied (it is visible, and may or
  * may not survive a power loss); the handle then refuses every further
@@ -333,7 +372,9 @@ int  calypso_has(calypso *db, const void *key, size_t klen);
 int  calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_ms);
 
 /* Deletes key (appends a tombstone). CALYPSO_OK also when the key was
- * absent (then nothing is written). */
+ * absent (then nothing is written). On a full disk a delete may use the
+ * space reserve (see "A full disk"); CALYPSO_ENOSPC when even that is
+ * used up. */
 int  calypso_delete(calypso *db, const void *key, size_t klen);
 
 /* Deletes every key. */
@@ -531,13 +572,19 @@ int  calypso_txn_delete(calypso_txn *tx, const void *key, size_t klen);
 /* ---- maintenance -------------------------------------------------------- */
 /* Runs a merge now, on the calling thread, and returns when it is done:
  * the live records of the sealed datafiles are rewritten into new files
- * and the old ones removed. Reads and writes go on meanwhile; the old
- * files are unmapped and removed only after every read that could reach
- * them has finished. Errors: CALYPSO_EMERGING if a merge is already
- * running; CALYPSO_EREADONLY on a read-only handle; CALYPSO_ECORRUPT when
- * an input record fails its checksum (nothing changed); CALYPSO_EIO,
- * CALYPSO_ENOMEM. A failure after the merge was decided leaves the handle
- * refusing writes; the next open finishes the merge. Thread-safe. */
+ * and the old ones removed. It works through the files oldest first, in
+ * steps of one datafile's worth of live records, each step's inputs
+ * removed before the next step writes; files with no live record are
+ * removed without writing anything. Reads and writes go on meanwhile; the
+ * old files are unmapped and removed only after every read that could
+ * reach them has finished. Errors: CALYPSO_EMERGING if a merge is already
+ * running; CALYPSO_EREADONLY on a read-only handle; CALYPSO_ENOSPC when a
+ * step found no room even with the space reserve (the steps before it are
+ * done, nothing is lost, the handle goes on: free space and merge again);
+ * CALYPSO_ECORRUPT when an input record fails its checksum (nothing
+ * changed); CALYPSO_EIO, CALYPSO_ENOMEM. A failure after a step was
+ * decided leaves the handle refusing writes; the next open finishes it.
+ * Thread-safe. */
 int  calypso_merge(calypso *db);
 /* Deletes every expired key now. */
 int  calypso_run_gc(calypso *db);
@@ -552,7 +599,8 @@ struct calypso_stats {
     uint64_t keys;          /* live keys (as calypso_len)                   */
     uint64_t size;          /* bytes on disk: datafiles and hint files, with
                                the space allocated ahead of the active
-                               file's data (up to 8 MiB, cut at close)     */
+                               file's data (up to 8 MiB, cut at close); not
+                               the space reserve (RESERVE)                 */
     uint64_t reclaimable;   /* dead bytes                                   */
     uint64_t keydir_bytes;  /* memory held by the key directory             */
     uint64_t merges;        /* merges completed since open                  */

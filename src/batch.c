@@ -52,6 +52,7 @@ struct calypso_batch {
     size_t       alen, acap;
     uint64_t     bound;   /* the encoded size can be at most this            */
     cy_art      *index;   /* key -> its last operation (loc.off), when kept  */
+    size_t       puts;    /* operations that put                             */
     /* commit state */
     uint8_t     *rec;
     size_t       size;
@@ -138,6 +139,7 @@ static int cy_batch_add(calypso_batch *b, int type, const void *key, size_t klen
     if (vlen) memcpy(b->arena + b->alen + klen, val, vlen);
     b->alen += klen + vlen;
     b->bound += add;
+    b->puts += type == CY_REC_PUT;
     return CALYPSO_OK;
 }
 
@@ -390,7 +392,9 @@ CY_INTERNAL int cy_batch_commit_locked(calypso_batch *b, int locked)
         committing = 0;
     }
     if (committing)
-        rc = cy_db_commit(db, (size_t)b->bound, cy_batch_build, cy_batch_apply_all, b, locked);
+        rc = cy_db_commit(db, (size_t)b->bound, cy_batch_build, cy_batch_apply_all, b,
+                          (locked ? CY_COMMIT_LOCKED : 0) |
+                          (b->puts ? 0 : CY_COMMIT_DELETES_ONLY));
     else if (locked)
         pthread_mutex_unlock(&db->write_mu);   /* cy_db_commit would have */
     calypso_batch_abort(b);

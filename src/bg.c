@@ -19,6 +19,9 @@
  * maint_mu). */
 static int cy_bg_hints(calypso *db)
 {
+    /* On a full disk the space left is for deletes and merge (space.c);
+     * a missing hint only makes an open slower. */
+    if (cy_space_low(db)) return 1;
     for (;;) {
         uint32_t fid = 0;
         uint32_t ep = cy_epoch_enter(&db->epoch);

@@ -150,6 +150,8 @@ static void cy_db_init_locks(calypso *db)
     pthread_mutex_init(&db->maint_mu, NULL);
     pthread_mutex_init(&db->exp_mu, NULL);
     pthread_mutex_init(&db->view_mu, NULL);
+    pthread_mutex_init(&db->ids.mu, NULL);
+    pthread_mutex_init(&db->space.mu, NULL);
 }
 
 static void cy_db_destroy_locks(calypso *db)
@@ -162,6 +164,8 @@ static void cy_db_destroy_locks(calypso *db)
     pthread_mutex_destroy(&db->maint_mu);
     pthread_mutex_destroy(&db->exp_mu);
     pthread_mutex_destroy(&db->view_mu);
+    pthread_mutex_destroy(&db->ids.mu);
+    pthread_mutex_destroy(&db->space.mu);
     cy_epoch_destroy(&db->epoch);
 }
 
@@ -224,6 +228,7 @@ static int cy_db_start(calypso *db)
     }
     int rc = cy_dir_lock(db);
     if (!rc) rc = cy_recover(db);
+    if (!rc && !db->opt.read_only) rc = cy_space_open(db);
     if (!rc) rc = cy_bg_start(db);   /* read-only too: it releases evicted mappings */
     if (rc) {
         cy_db_stop(db);
@@ -549,7 +554,13 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;
-    if (!rc) rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
+    /* Low on space, puts stay off the space the reserve gave back to
+     * deletes and merge (space.c). */
+    if (!rc) rc = cy_space_put_check(db);
+    if (!rc) {
+        rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
+        if (rc == CALYPSO_ENOSPC) cy_space_full(db);
+    }
     if (!rc) {
         cy_wrlock(&db->kd_lock);
         rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
@@ -633,7 +644,9 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
         struct iovec iov = { rec, size };
         uint32_t fid;
         uint64_t off;
-        if (!(rc = cy_db_append(db, &iov, 1, size, &fid, &off))) {
+        rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+        if (rc == CALYPSO_ENOSPC && cy_space_full(db)) rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+        if (!rc) {
             cy_wrlock(&db->kd_lock);
             cy_keydir_apply(db, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
             cy_unlock(&db->kd_lock);
@@ -654,8 +667,9 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
 // >> committing a prepared record ---------------------------------------------------
 
 CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
-                             void *ctx, int locked)
+                             void *ctx, int flags)
 {
+    int locked = flags & CY_COMMIT_LOCKED;
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     if (!locked) pthread_mutex_lock(&db->write_mu);
@@ -669,9 +683,14 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     size_t size = 0;
     const uint8_t *rec = NULL;
     if (!rc) rc = build(db, db->active->fid, &rec, &size, ctx);
+    /* Low on space, what puts anything stays off the space the reserve
+     * gave back to deletes and merge (space.c); deletes alone may use it. */
+    if (!rc && size && !(flags & CY_COMMIT_DELETES_ONLY)) rc = cy_space_put_check(db);
     if (!rc && size) {
         struct iovec iov = { (void *)rec, size };
         rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+        if (rc == CALYPSO_ENOSPC && cy_space_full(db) && (flags & CY_COMMIT_DELETES_ONLY))
+            rc = cy_db_append(db, &iov, 1, size, &fid, &off);
     }
     if (!rc && size) {
         cy_wrlock(&db->kd_lock);
@@ -871,7 +890,10 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
             uint32_t fid;
             uint64_t off;
             struct iovec iov = { buf, used };
-            if ((rc = cy_db_append(db, &iov, 1, used, &fid, &off))) break;
+            rc = cy_db_append(db, &iov, 1, used, &fid, &off);
+            /* Deletes may use the space the reserve holds (space.c). */
+            if (rc == CALYPSO_ENOSPC && cy_space_full(db)) rc = cy_db_append(db, &iov, 1, used, &fid, &off);
+            if (rc) break;
             /* Apply exactly the tombstones just written, in order. */
             cy_wrlock(&db->kd_lock);
             for (size_t p = 0; p < used;) {

@@ -15,6 +15,8 @@
  *   cy_file.mu   one file's descriptor, and the opening and eviction of
  *                its mapping (files.c). Never held across a wait for others.
  *   sync_mu      group commit state.
+ *   ids.mu       file id allocation (ids.c); after write_mu.
+ *   space.mu     the space reserve (space.c); after write_mu.
  *   bg_mu        background thread's wake-ups.
  *
  * The file table takes no lock to read: it is published whole behind one
@@ -225,6 +227,24 @@ typedef struct cy_ftab {
     uint32_t   n;
     cy_file   *f[];       /* sorted by fid                                */
 } cy_ftab;
+// >> file ids (ids.c) and disk space (space.c) ---------------------------------
+
+enum { CY_IDS_REGULAR = 0, CY_IDS_MERGED = 1 };
+
+typedef struct cy_ids {
+    pthread_mutex_t mu;
+    uint64_t        next[2];    /* next id to hand out, per space (mu)      */
+    uint64_t        limit[2];   /* durable in IDS: no id at or above it was
+                                   ever handed out (mu)                     */
+} cy_ids;
+
+typedef struct cy_space {
+    pthread_mutex_t mu;
+    int             low;        /* the disk filled: RESERVE released, puts
+                                   refused (atomic; changed under mu)       */
+    uint64_t        held;       /* bytes RESERVE holds (mu)                 */
+    uint64_t        last_try_ns; /* last attempt to take it back from a put */
+} cy_space;
 
 // >> handle ---------------------------------------------------------------
 
@@ -300,6 +320,9 @@ struct calypso {
     int              merging;     /* a merge runs (atomic)                   */
     uint64_t         last_merge_check;
 
+    cy_ids           ids;
+    cy_space         space;
+
     uint64_t         merges;
     char             note[512];   /* what auto_recovery dropped              */
 };
@@ -311,7 +334,8 @@ CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-/* errno (positive or negative) to CALYPSO_ENOSPC-free code: EIO or ENOMEM. */
+/* errno (positive or negative) to a code: ENOMEM -> CALYPSO_ENOMEM, ENOSPC
+ * and EDQUOT -> CALYPSO_ENOSPC, anything else CALYPSO_EIO. */
 CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file);
 CY_INTERNAL void cy_err_forget(calypso *db);
 /* Moves this thread's detail for `from` to `to` (open failures: to NULL). */
@@ -360,6 +384,36 @@ CY_INTERNAL void     cy_wm_persist(calypso *db, int limited);
 CY_INTERNAL void     cy_wm_close(calypso *db);
 /* Test hook: the interval of limited persists. */
 CY_INTERNAL void     cy_wm_set_interval(uint32_t ms);
+// >> file ids (ids.c) -------------------------------------------------------------
+/* At open, after any decided merge is finished: reads IDS (or derives the
+ * limits from the datafiles fids[0..n), writing IDS on a read-write
+ * handle) and starts each space at its limit. */
+CY_INTERNAL int  cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n);
+/* Hands out the next id of space (CY_IDS_REGULAR or CY_IDS_MERGED), first
+ * making a higher limit durable when the id reaches the current one.
+ * Errors: CALYPSO_EIO when the space is exhausted, or writing IDS failed. */
+CY_INTERNAL int  cy_ids_take(calypso *db, int space, uint32_t *fid);
+
+// >> disk space (space.c) ----------------------------------------------------------
+/* Bytes RESERVE holds for a database with these options. */
+CY_INTERNAL uint64_t cy_space_reserve_size(const calypso *db);
+/* At a read-write open: takes the reserve; a full disk leaves the handle
+ * low on space (not an error). */
+CY_INTERNAL int  cy_space_open(calypso *db);
+/* A write met ENOSPC: releases the reserve and marks the handle low on
+ * space. Returns 1 when it released space just now (a delete or a merge
+ * step may try again), 0 when there was none to release. */
+CY_INTERNAL int  cy_space_full(calypso *db);
+/* Tries to take the reserve back; 1 when held again (the handle is no
+ * longer low on space). */
+CY_INTERNAL int  cy_space_retake(calypso *db);
+/* CALYPSO_OK when a put may go ahead; CALYPSO_ENOSPC (with a message) while
+ * the handle is low on space and the reserve cannot be taken back. */
+CY_INTERNAL int  cy_space_put_check(calypso *db);
+static inline int cy_space_low(calypso *db)
+{
+    return __atomic_load_n(&db->space.low, __ATOMIC_ACQUIRE);
+}
 
 // >> file table (files.c) --------------------------------------------------------
 /* The current table. Inside an epoch, or with write_mu held (it is only
@@ -424,7 +478,8 @@ CY_INTERNAL int      cy_files_activate(calypso *db, cy_file *f);
 CY_INTERNAL int      cy_files_trim_active(calypso *db);
 /* Releases every file, the table and the limbo list. Nothing else runs. */
 CY_INTERNAL void     cy_files_close_all(calypso *db);
-/* Creates datafile fid+1 after the active one and makes it active. */
+/* Seals the active file and makes a new one, with the next regular id
+ * (cy_ids_take), active. */
 CY_INTERNAL int      cy_files_rotate(calypso *db);
 CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
 /* The active file's descriptor, pinned for an fdatasync outside write_mu:
@@ -530,8 +585,10 @@ typedef int (*cy_build_fn)(calypso *db, uint32_t fid, const uint8_t **rec, size_
                            void *ctx);
 typedef int (*cy_apply_fn)(calypso *db, uint32_t fid, uint64_t off, const uint8_t *rec,
                            size_t size, void *ctx);
+enum { CY_COMMIT_LOCKED = 1,        /* the caller holds write_mu (released here) */
+       CY_COMMIT_DELETES_ONLY = 2 };  /* may use the space reserve when the disk fills */
 CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
-                              void *ctx, int locked);
+                              void *ctx, int flags);
 
 // >> snapshot views (view.c) -------------------------------------------------------------
 /* Numbers a keydir change and, while views are open, notes the key's state
@@ -595,11 +652,13 @@ CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const voi
 /* At open, before replay: finishes a merge that committed, or discards one
  * that did not. */
 CY_INTERNAL int  cy_merge_recover(calypso *db);
-/* Test hook, called at the named steps of a merge: "started", "copying"
- * (after the first record is copied), "copied" (outputs synced, no COMMIT
- * yet), "committed", "moved" (outputs renamed in), "swapped" (keydir
- * points at the outputs), "removed" (inputs unlinked), "done". NULL
- * disarms. */
+/* Test hook, called at the named steps of a merge: "started" (once,
+ * inputs chosen), then for each of its steps "copying" (after the first
+ * record is copied or dropped as expired), "copied" (outputs synced, no
+ * COMMIT yet), "committed", "moved" (outputs renamed in), "swapped" (keydir
+ * points at the outputs), "removed" (inputs unlinked) -- a step that
+ * writes nothing has only "swapped" and "removed" -- and "done" (once,
+ * after the last step). NULL disarms. */
 CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point));
 /* 1 when dead bytes pass the auto-merge trigger. */
 CY_INTERNAL int  cy_merge_due(calypso *db);

@@ -71,7 +71,8 @@ CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
 CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file)
 {
     int e = neg_errno < 0 ? -neg_errno : neg_errno;
-    int rc = e == ENOMEM ? CALYPSO_ENOMEM : CALYPSO_EIO;
+    int rc = e == ENOMEM ? CALYPSO_ENOMEM
+             : e == ENOSPC || e == EDQUOT ? CALYPSO_ENOSPC : CALYPSO_EIO;
     return cy_err(db, rc, "%s %s: %s (errno %d)", what, file ? file : "", strerror(e), e);
 }
 

@@ -509,7 +509,8 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     __atomic_store_n(&db->synced_off, old->size, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->sync_mu);
-    if ((rc = cy_files_create(db, old->fid + 1))) return rc;
+    uint32_t fid;
+    if ((rc = cy_ids_take(db, CY_IDS_REGULAR, &fid)) || (rc = cy_files_create(db, fid))) return rc;
     __atomic_store_n(&old->sealed, 1, __ATOMIC_RELEASE);
     /* Its mapping stays for reads; the descriptor is needed no more,
      * unless a record went past the mapping (or a group-commit leader still

@@ -4,25 +4,38 @@
  * disk use follows the live data.
  *
  * Merged files have ids with CY_FID_MERGED set and are replayed before all
- * regular datafiles at open. That is sound because a merge takes ALL sealed
- * files as input: everything older than the active file. Its output holds
- * each live key once and no tombstones: a tombstone in the input can only
- * kill records in the input (older files), which the merge drops anyway, so
- * no deleted key can come back. Tombstones written while the merge runs go
- * to the active file, which is not an input.
+ * regular datafiles at open. A merge takes ALL sealed files as input
+ * (everything older than the active file) and works through them in replay
+ * order, in steps: each step takes the oldest inputs left, as many as one
+ * output file's worth of live bytes holds (a run of wholly dead files
+ * alone), writes their live records, commits, and removes them before the
+ * next step writes. So a merge needs one output file's worth of free space
+ * at a time, which a full disk's released reserve can give (space.c).
  *
- * Steps, each durable before the next relies on it (a crash anywhere finds
- * the whole old state or the whole new one):
- *   1. seal the active file (writers go on in a new one);
+ * Why that is sound: when a step runs, every input older than its own has
+ * been removed by an earlier step, whose outputs hold only records that
+ * were the newest of their keys (nothing any input tombstone kills). A
+ * tombstone in the step's inputs can therefore only kill records in the
+ * step's inputs, which the step drops anyway: outputs hold each live key
+ * once and no tombstones, and no deleted key can come back. A merged file
+ * holds only newest records, so replaying it before regular files that are
+ * left is right: they hold no record of its keys older than its own.
+ * Tombstones written while the merge runs go to the active file, which is
+ * not an input.
+ *
+ * Steps of a step, each durable before the next relies on it (a crash
+ * anywhere finds the whole old state or the whole new one, step by step):
+ *   1. (once per merge) seal the active file (writers go on in a new one);
+ *      on a full disk the active file stays out instead;
  *   2. copy live, unexpired records (checksums verified) into merge/, with
  *      hint files; fdatasync each; fsync merge/. The copy walks the keydir
- *      in key order, so merged files hold their records sorted by key: an
- *      ordered scan after a merge reads them front to back, and the next
- *      open builds the keydir from hints in key order (leaves laid out in
- *      key order too). When the inputs outnumber max_open_files, reading
- *      them in key order would map and unmap files over and over, so the
- *      copy scans each input front to back instead (file order);
- *   3. write merge/COMMIT naming the inputs, atomically: the merge is now
+ *      in key order, so a step's merged files hold their records sorted by
+ *      key: an ordered scan reads them front to back, and the next open
+ *      builds the keydir from hints in key order. When the step's inputs
+ *      outnumber max_open_files, reading them in key order would map and
+ *      unmap files over and over, so the copy scans each input front to
+ *      back instead (file order);
+ *   3. write merge/COMMIT naming the inputs, atomically: the step is now
  *      decided; open finishes it if we crash after this point;
  *   4. rename the outputs into the database directory; fsync it;
  *   5. point the keydir at the new copies, in batches, by compare-and-swap:
@@ -32,11 +45,17 @@
  *      input's location in the keydir before the swap has finished), take
  *      the inputs off the file table, wait for another (every reader that
  *      may have loaded the old table has finished), then unmap, close and
- *      unlink them; fsync; remove merge/COMMIT and merge/.
+ *      unlink them (views still open keep them mapped: view.c); fsync;
+ *      remove merge/COMMIT and merge/.
+ * A step that finds no live record in its inputs writes nothing at all (no
+ * merge/, no COMMIT): it drops expired keys from the keydir and removes
+ * its inputs oldest first, each removal durable before the next (a
+ * tombstone only kills older records, so any prefix of removals is safe).
  * Readers and writers keep going throughout; the exclusive moments are the
  * per-batch keydir swaps (kd_lock) and the table replacements (write_mu).
  * No read of a live key can fail for the merge: a reader's epoch keeps
- * every file it can reach mapped.
+ * every file it can reach mapped. Output ids come from ids.c and are never
+ * reused.
  */
 #include "engine.h"
 
@@ -76,10 +95,19 @@ typedef struct cy_reloc {
     size_t   key;             /* index into the key list */
 } cy_reloc;
 
+typedef struct cy_merge_fidstep { uint32_t fid, step; } cy_merge_fidstep;
+typedef struct cy_merge_locs { cy_loc *v; size_t n, cap; } cy_merge_locs;
+
 typedef struct cy_merge {
     calypso   *db;
     char       dir[4200];     /* <db>/merge                            */
-    uint32_t  *inputs;  uint32_t ninputs;    /* in replay order         */
+    uint32_t  *all;     uint32_t nall;       /* every input, replay order */
+    uint32_t  *step_at; uint32_t nsteps;     /* step s: all[step_at[s]..step_at[s+1]) */
+    uint32_t   step;                         /* the step running         */
+    cy_merge_fidstep *fid_step;              /* input fid -> step, by fid */
+    cy_merge_locs    *locs;                  /* per step copying by key  */
+    uint64_t  *live;                         /* live bytes of each      */
+    uint32_t  *inputs;  uint32_t ninputs;    /* this step's: a run of all */
     uint32_t  *sorted_inputs;                /* the same, by fid        */
     cy_file  **dropped;                      /* inputs taken off the table */
     uint32_t  *outputs; uint32_t noutputs, outcap;
@@ -90,7 +118,6 @@ typedef struct cy_merge {
     cy_hint_buf hint;                        /* hint of the current output */
     cy_keylist keys;
     cy_reloc  *relocs;  size_t nrelocs, rcap;
-    uint32_t   next_fid;
     uint64_t   now;
 } cy_merge;
 
@@ -179,16 +206,18 @@ static int cy_merge_move_outputs(calypso *db, const char *mdir, const uint32_t *
     return CALYPSO_OK;
 }
 
-/* Unlinks the inputs of a decided merge. Idempotent. */
+/* Unlinks the inputs of a decided merge. Idempotent. Each hint goes
+ * before its datafile, so that a crash in between leaves a datafile that
+ * open scans (and a later merge removes), never a stray hint. */
 static int cy_merge_remove_inputs(calypso *db, const uint32_t *in, uint32_t nin)
 {
     char path[4200];
     int rc;
     for (uint32_t i = 0; i < nin; i++) {
-        cy_dir_data_path(db, in[i], path, sizeof path);
+        cy_dir_hint_path(db, in[i], path, sizeof path);
         if ((rc = cy_os_unlink(path)) < 0 && rc != -ENOENT)
             return cy_err_errno(db, rc, "unlink", path);
-        cy_dir_hint_path(db, in[i], path, sizeof path);
+        cy_dir_data_path(db, in[i], path, sizeof path);
         if ((rc = cy_os_unlink(path)) < 0 && rc != -ENOENT)
             return cy_err_errno(db, rc, "unlink", path);
     }
@@ -286,7 +315,16 @@ static int cy_merge_open_output(cy_merge *m)
         if (!r) return cy_err(db, CALYPSO_ENOMEM, "merge outputs");
         m->outcap = nc;
     }
-    uint32_t fid = m->next_fid++;
+    uint32_t fid;
+    int rc;
+    if (m->noutputs == 0) {
+        /* The step's first output: a fresh merge/ (created only by steps
+         * that write, so that a step that drops dead files needs no space). */
+        cy_merge_rmdir(m->dir);
+        if ((rc = cy_os_mkdir(m->dir, db->opt.dir_mode)) < 0)
+            return cy_err_errno(db, rc, "create", m->dir);
+    }
+    if ((rc = cy_ids_take(db, CY_IDS_MERGED, &fid))) return rc;
     char path[4400];
     cy_merge_path(m, fid, "data", path, sizeof path);
     int fd = cy_os_open(path, O_RDWR | O_CREAT | O_TRUNC, db->opt.file_mode);
@@ -432,29 +470,75 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
     return rc;
 }
 
-static int cy_merge_is_input(const cy_merge *m, uint32_t fid)
+/* The inputs of the step that starts at all[at]: a run of wholly dead
+ * files on its own (it writes nothing), else as many files as one output
+ * file's worth of live bytes takes (at least one). Returns how many. */
+static uint32_t cy_merge_plan_step(const cy_merge *m, uint32_t at)
 {
-    return bsearch(&fid, m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs,
-                   cy_merge_cmp_fid) != NULL;
+    uint32_t j = at;
+    if (m->live[at] == 0) {
+        while (j < m->nall && m->live[j] == 0) j++;
+        return j - at;
+    }
+    uint64_t sum = m->live[j++];
+    while (j < m->nall && sum + m->live[j] <= m->db->opt.max_datafile_size) sum += m->live[j++];
+    return j - at;
 }
 
-typedef struct cy_merge_src {      /* a live record to copy, found in the keydir */
-    cy_loc   loc;
-    uint64_t expiry;
-} cy_merge_src;
+/* Copying in key order. One walk of the keydir at the start of a merge
+ * notes, for each step that copies by key, where its inputs' live records
+ * are, in key order: 16 bytes a key (the record itself holds the key).
+ * Walking the keydir once, not once per step, keeps a merge linear in the
+ * keys however many steps it takes. A record noted here that is
+ * overwritten or deleted before its step copies it is copied all the same;
+ * the swap's compare-and-swap then counts the copy as dead. */
 
-/* Collects the next keys (after m's resume key, or from the first) whose
- * records lie in the inputs, with their locations: at most
- * CY_MERGE_WALK_BATCH keys visited per call, under kd_lock shared. Leaves
- * are gathered (prefetched) a batch ahead of reading them. Returns
- * 1 if the keydir has more, 0 at its end, or a negative code. */
-static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src, size_t *nsrc,
-                               cy_keylist *resume)
+/* The step whose inputs hold fid, or -1 when fid is no input. */
+static int cy_merge_step_of(const cy_merge *m, uint32_t fid)
+{
+    uint32_t lo = 0, hi = m->nall;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (m->fid_step[mid].fid < fid) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < m->nall && m->fid_step[lo].fid == fid ? (int)m->fid_step[lo].step : -1;
+}
+
+static int cy_merge_cmp_fid_step(const void *a, const void *b)
+{
+    uint32_t x = ((const cy_merge_fidstep *)a)->fid, y = ((const cy_merge_fidstep *)b)->fid;
+    return x < y ? -1 : x > y;
+}
+
+static int cy_merge_by_key(const cy_merge *m, uint32_t step)
+{
+    return m->step_at[step + 1] - m->step_at[step] <= m->db->opt.max_open_files;
+}
+
+static int cy_merge_note_loc(cy_merge *m, uint32_t step, const cy_loc *l)
+{
+    cy_merge_locs *L = &m->locs[step];
+    if (L->n == L->cap) {
+        size_t nc = L->cap ? L->cap * 2 : 1024;
+        cy_loc *p = cy_realloc(L->v, nc * sizeof *p);
+        if (!p) return CALYPSO_ENOMEM;
+        L->v = p;
+        L->cap = nc;
+    }
+    L->v[L->n++] = (cy_loc){ l->off, l->fid & CY_LOC_FIDMASK, l->size };
+    return CALYPSO_OK;
+}
+
+/* Notes the next batch of keys (after resume, or from the first): at most
+ * CY_MERGE_WALK_BATCH visited, under kd_lock shared, leaves gathered
+ * (prefetched) a batch ahead of reading them. Returns 1 if the keydir has
+ * more, 0 at its end, or a negative code. */
+static int cy_merge_collect_batch(cy_merge *m, cy_keylist *resume)
 {
     calypso *db = m->db;
     const void *refs[CY_MERGE_WALK_BATCH];
-    size_t n = 0, m_refs = 0;
-    cy_keylist_clear(keys);
+    size_t nrefs = 0;
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
@@ -466,50 +550,78 @@ static int cy_merge_walk_batch(cy_merge *m, cy_keylist *keys, cy_merge_src *src,
     } else {
         rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
     }
-    if (rc == 1) m_refs = cy_art_iter_gather(&it, refs, CY_MERGE_WALK_BATCH, 0, &rc);
+    if (rc == 1) nrefs = cy_art_iter_gather(&it, refs, CY_MERGE_WALK_BATCH, 0, &rc);
     uint32_t last_fid = 0;
-    int last_in = 0;
-    for (size_t i = 0; i < m_refs && rc >= 0; i++) {
-        size_t kl;
-        const uint8_t *k = cy_art_ref_key(refs[i], &kl);
+    int last_step = -1;
+    for (size_t i = 0; i < nrefs && rc >= 0; i++) {
         const cy_loc *l = cy_art_ref_loc(refs[i]);
         uint32_t fid = l->fid & CY_LOC_FIDMASK;
         if (fid != last_fid) {
             last_fid = fid;
-            last_in = cy_merge_is_input(m, fid);
+            last_step = cy_merge_step_of(m, fid);
+            if (last_step >= 0 && !cy_merge_by_key(m, (uint32_t)last_step)) last_step = -1;
         }
-        if (last_in) {
-            if (cy_keylist_push(keys, k, kl) < 0) { rc = CALYPSO_ENOMEM; break; }
-            src[n++] = (cy_merge_src){ *l, (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0 };
-        }
-        if (i + 1 == m_refs) {
+        if (last_step >= 0 && cy_merge_note_loc(m, (uint32_t)last_step, l)) rc = CALYPSO_ENOMEM;
+        if (i + 1 == nrefs) {
+            size_t kl;
+            const uint8_t *k = cy_art_ref_key(refs[i], &kl);
             cy_keylist_clear(resume);
             if (cy_keylist_push(resume, k, kl) < 0) rc = CALYPSO_ENOMEM;
         }
     }
     cy_art_iter_free(&it);
     cy_unlock(&db->kd_lock);
-    *nsrc = n;
+    return rc;
+}
+
+/* Plans the steps (cy_merge_plan_step, from live bytes noted at the start:
+ * they can only fall) and notes the records of those that copy by key. */
+static int cy_merge_collect(cy_merge *m)
+{
+    calypso *db = m->db;
+    m->step_at = cy_calloc((size_t)m->nall + 1, sizeof *m->step_at);
+    m->fid_step = cy_calloc((size_t)m->nall + 1, sizeof *m->fid_step);
+    m->locs = cy_calloc((size_t)m->nall + 1, sizeof *m->locs);
+    if (!m->step_at || !m->fid_step || !m->locs) return cy_err(db, CALYPSO_ENOMEM, "merge plan");
+    for (uint32_t at = 0; at < m->nall; m->nsteps++) {
+        m->step_at[m->nsteps] = at;
+        uint32_t n = cy_merge_plan_step(m, at);
+        for (uint32_t i = at; i < at + n; i++)
+            m->fid_step[i] = (cy_merge_fidstep){ m->all[i], m->nsteps };
+        at += n;
+    }
+    m->step_at[m->nsteps] = m->nall;
+    qsort(m->fid_step, m->nall, sizeof *m->fid_step, cy_merge_cmp_fid_step);
+    cy_keylist resume = { 0 };
+    int rc = CALYPSO_OK;
+    for (int more = 1; !rc && more;) {
+        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+            break;
+        }
+        more = cy_merge_collect_batch(m, &resume);
+        if (more < 0) rc = cy_err(db, more, "merge walk");
+    }
+    cy_keylist_free(&resume);
     return rc;
 }
 
 typedef struct cy_merge_read {
     cy_merge   *m;
-    const void *key;
-    size_t      klen;
-    uint64_t    expiry;
     uint32_t    fid, size;
     uint64_t    off;
     cy_rec      rec;
 } cy_merge_read;
 
-/* Verifies one input record against its keydir entry (as a get does) and
- * copies it to the end of the output buffer (room reserved). Runs on the
- * mapped bytes, inside an epoch: no I/O here. */
+/* Verifies one input record (whole, a put, its checksum) and copies it to
+ * the end of the output buffer (room reserved). Runs on the mapped bytes,
+ * inside an epoch: no I/O here. */
 static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
 {
     cy_merge_read *q = ctx;
-    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &q->rec)) {
+    cy_rec *r = &q->rec;
+    if (cy_rec_parse(rec, q->size, r) != 1 || r->type == CY_REC_DEL || r->type == CY_REC_BATCH ||
+        r->hdr + r->klen + r->vlen != q->size || cy_crc(rec + 4, q->size - 4, NULL, 0) != r->crc) {
         char path[4096];
         cy_dir_data_path(q->m->db, q->fid, path, sizeof path);
         return cy_err(q->m->db, CALYPSO_ECORRUPT, "%s at offset %llu: record does not match "
@@ -519,47 +631,35 @@ static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
     return CALYPSO_OK;
 }
 
-/* Copies every live record of the inputs in key order (see the file
- * comment). Records are read through the file table's mappings, verified,
- * and written out through the output buffer. */
-static int cy_merge_copy_by_key(cy_merge *m)
+/* Copies the records noted for this step, in key order (see the file
+ * comment): read through the file table's mappings, verified, written out
+ * through the output buffer; expired ones are dropped. */
+static int cy_merge_copy_by_key(cy_merge *m, uint32_t step)
 {
     calypso *db = m->db;
-    cy_keylist keys = { 0 }, resume = { 0 };
-    cy_merge_src *src = cy_malloc(CY_MERGE_WALK_BATCH * sizeof *src);
-    int rc = src ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "merge walk");
-    for (int more = 1; !rc && more;) {
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
-            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
-            break;
-        }
-        size_t n;
-        more = cy_merge_walk_batch(m, &keys, src, &n, &resume);
-        if (more < 0) { rc = cy_err(db, more, "merge walk"); break; }
-        for (size_t i = 0; i < n && !rc; i++) {
-            cy_merge_read q = { .m = m, .expiry = src[i].expiry,
-                                .fid = src[i].loc.fid & CY_LOC_FIDMASK,
-                                .size = src[i].loc.size, .off = src[i].loc.off };
-            q.key = cy_keylist_at(&keys, i, &q.klen);
-            if (src[i].expiry && src[i].expiry <= m->now) {
-                rc = cy_merge_note_expired(m, q.key, q.klen, q.fid, q.off, q.size);
-                continue;
-            }
-            if ((rc = cy_merge_reserve(m, q.size))) break;
-            /* Inputs leave the table only at the end of this merge, but
-             * their mappings may be evicted and made again: the epoch
-             * keeps the one read from. */
-            uint32_t ep = cy_epoch_enter(&db->epoch);
-            cy_file *f = cy_files_find(db, q.fid);
-            CY_ASSERT(f != NULL);
-            rc = cy_files_with_record(db, f, q.off, q.size, cy_merge_copy_record, &q);
-            cy_epoch_leave(&db->epoch, ep);
-            if (!rc) rc = cy_merge_note_copy(m, &q.rec, q.size, q.fid, q.off);
-        }
+    const cy_merge_locs *L = &m->locs[step];
+    int rc = CALYPSO_OK;
+    for (size_t i = 0; i < L->n && !rc; i++) {
+        if (!(i % 4096) && __atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+            return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+        cy_merge_read q = { .m = m, .fid = L->v[i].fid, .size = L->v[i].size,
+                            .off = L->v[i].off };
+        if ((rc = cy_merge_reserve(m, q.size))) break;
+        /* Inputs leave the table only at the end of this step, but their
+         * mappings may be evicted and made again: the epoch keeps the one
+         * read from. */
+        uint32_t ep = cy_epoch_enter(&db->epoch);
+        cy_file *f = cy_files_find(db, q.fid);
+        CY_ASSERT(f != NULL);
+        rc = cy_files_with_record(db, f, q.off, q.size, cy_merge_copy_record, &q);
+        cy_epoch_leave(&db->epoch, ep);
+        if (rc) break;
+        const uint8_t *key = m->obuf + m->olen + q.rec.hdr;
+        if (q.rec.expiry && q.rec.expiry <= m->now)
+            rc = cy_merge_note_expired(m, key, (size_t)q.rec.klen, q.fid, q.off, q.size);
+        else
+            rc = cy_merge_note_copy(m, &q.rec, q.size, q.fid, q.off);
     }
-    cy_free(src);
-    cy_keylist_free(&keys);
-    cy_keylist_free(&resume);
     return rc;
 }
 
@@ -686,44 +786,50 @@ static int cy_merge_drop_inputs(cy_merge *m)
 // >> running a merge ------------------------------------------------------------------
 
 /* Seals the active file and lists every sealed file as input, merged ones
- * first (replay order). */
+ * first (replay order), each with its live bytes (size less dead bytes,
+ * stable under write_mu; they can only fall from here on). */
 static int cy_merge_pick_inputs(cy_merge *m)
 {
     calypso *db = m->db;
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
     if (db->active->size > 0) rc = cy_files_rotate(db);
+    /* On a full disk the active file stays out: the sealed files are a
+     * prefix of the replay order all the same, and dropping dead ones
+     * needs no new file. */
+    if (rc == CALYPSO_ENOSPC) rc = CALYPSO_OK;
     const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
-    uint32_t n = 0;
-    m->inputs = rc ? NULL : cy_calloc(t->n + 1, sizeof *m->inputs);
-    m->sorted_inputs = rc ? NULL : cy_calloc(t->n + 1, sizeof *m->inputs);
-    m->dropped = rc ? NULL : cy_calloc(t->n + 1, sizeof *m->dropped);
-    m->next_fid = CY_FID_MERGED;
-    for (uint32_t pass = 0; pass < 2 && m->inputs && m->sorted_inputs; pass++) {
+    uint32_t n = 0, cap = t->n + 1;
+    m->all = rc ? NULL : cy_calloc(cap, sizeof *m->all);
+    m->live = rc ? NULL : cy_calloc(cap, sizeof *m->live);
+    m->sorted_inputs = rc ? NULL : cy_calloc(cap, sizeof *m->sorted_inputs);
+    m->dropped = rc ? NULL : cy_calloc(cap, sizeof *m->dropped);
+    for (uint32_t pass = 0; pass < 2 && m->all && m->live; pass++) {
         for (uint32_t i = 0; i < t->n; i++) {
             cy_file *f = t->f[i];
             int merged = (f->fid & CY_FID_MERGED) != 0;
-            if (merged && f->fid >= m->next_fid) m->next_fid = f->fid + 1;
             if (f == db->active || merged != (pass == 0)) continue;
-            m->inputs[n] = f->fid;
-            m->sorted_inputs[n++] = f->fid;
+            m->live[n] = f->size > f->dead ? f->size - f->dead : 0;
+            m->all[n++] = f->fid;
         }
     }
     pthread_mutex_unlock(&db->write_mu);
     if (rc) return rc;
-    if (!m->inputs || !m->sorted_inputs || !m->dropped)
+    if (!m->all || !m->live || !m->sorted_inputs || !m->dropped)
         return cy_err(db, CALYPSO_ENOMEM, "merge inputs");
-    if (m->next_fid > CY_LOC_FIDMASK - 100000)
-        return cy_err(db, CALYPSO_EIO, "merged file ids exhausted");
-    qsort(m->sorted_inputs, n, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
-    m->ninputs = n;
+    m->nall = n;
     return CALYPSO_OK;
 }
 
 static void cy_merge_free(cy_merge *m)
 {
     if (m->out_fd >= 0) cy_os_close(m->out_fd);
-    cy_free(m->inputs);
+    cy_free(m->all);
+    cy_free(m->live);
+    for (uint32_t i = 0; m->locs && i < m->nsteps; i++) cy_free(m->locs[i].v);
+    cy_free(m->locs);
+    cy_free(m->step_at);
+    cy_free(m->fid_step);
     cy_free(m->sorted_inputs);
     cy_free(m->dropped);
     cy_free(m->outputs);
@@ -735,63 +841,113 @@ static void cy_merge_free(cy_merge *m)
     cy_keylist_free(&m->keys);
 }
 
-/* Steps 2-6 of the file comment; maint_mu held. */
-static int cy_merge_run(calypso *db)
+/* Removes the inputs of a step that wrote nothing (every record in them
+ * dead or expired), oldest first, each removal durable before the next:
+ * a tombstone can only kill a record older than itself, so whatever prefix
+ * of them a crash leaves removed, no deleted key comes back. No COMMIT, no
+ * merge/ directory: on a full disk this needs no space at all. */
+static int cy_merge_drop_dead(cy_merge *m)
 {
-    cy_merge m = { .db = db, .out_fd = -1, .now = cy_now_ms() };
-    snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
-    int rc = cy_merge_pick_inputs(&m);
-    if (rc || m.ninputs == 0) {
-        cy_merge_free(&m);
-        return rc;
-    }
-    cy_merge_rmdir(m.dir);
-    if ((rc = cy_os_mkdir(m.dir, db->opt.dir_mode)) < 0) {
-        rc = cy_err_errno(db, rc, "create", m.dir);
-        cy_merge_free(&m);
-        return rc;
-    }
-    cy_merge_at("started");
-    if (m.ninputs <= db->opt.max_open_files)
-        rc = cy_merge_copy_by_key(&m);
+    cy_merge_swap_keydir(m);                 /* expired keys leave the keydir */
+    cy_merge_at("swapped");
+    int rc = cy_merge_drop_inputs(m);
+    for (uint32_t i = 0; i < m->ninputs && !rc; i++)
+        rc = cy_merge_remove_inputs(m->db, m->inputs + i, 1);
+    if (!rc) cy_merge_at("removed");
+    return rc;
+}
+
+/* One step (steps 2-6 of the file comment) over m->inputs. A failure
+ * before COMMIT leaves nothing behind and the handle as it was; after
+ * COMMIT it leaves the job to the next open and the handle refuses
+ * writes. */
+static int cy_merge_step(cy_merge *m)
+{
+    calypso *db = m->db;
+    m->noutputs = 0;
+    m->nrelocs = 0;
+    m->olen = 0;
+    m->hint.len = m->hint.count = 0;
+    cy_keylist_clear(&m->keys);
+    memcpy(m->sorted_inputs, m->inputs, m->ninputs * sizeof *m->inputs);
+    qsort(m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
+    int rc = CALYPSO_OK;
+    if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+        return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+    if (cy_merge_by_key(m, m->step))
+        rc = cy_merge_copy_by_key(m, m->step);
     else
-        for (uint32_t i = 0; i < m.ninputs && !rc; i++) rc = cy_merge_copy_file(&m, m.inputs[i]);
-    if (!rc) rc = cy_merge_close_output(&m);
-    if (!rc && (rc = cy_os_sync_dir(m.dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m.dir);
+        for (uint32_t i = 0; i < m->ninputs && !rc; i++) rc = cy_merge_copy_file(m, m->inputs[i]);
+    if (!rc) rc = cy_merge_close_output(m);
+    if (!rc && m->noutputs == 0) return cy_merge_drop_dead(m);
+    if (!rc && (rc = cy_os_sync_dir(m->dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m->dir);
     if (!rc) cy_merge_at("copied");
-    if (!rc) rc = cy_merge_write_commit(&m);
+    if (!rc) rc = cy_merge_write_commit(m);
     if (rc) {
         /* Not decided: throw the attempt away; the old files are intact. */
-        if (m.out_fd >= 0) { cy_os_close(m.out_fd); m.out_fd = -1; }
-        cy_merge_rmdir(m.dir);
-        cy_merge_free(&m);
+        if (m->out_fd >= 0) { cy_os_close(m->out_fd); m->out_fd = -1; }
+        cy_merge_rmdir(m->dir);
         return rc;
     }
     /* Decided. From here a failure leaves COMMIT behind and the next open
      * finishes the job; this handle stops writing until then. */
     cy_merge_at("committed");
-    rc = cy_merge_move_outputs(db, m.dir, m.outputs, m.noutputs);
+    rc = cy_merge_move_outputs(db, m->dir, m->outputs, m->noutputs);
     if (!rc) cy_merge_at("moved");
-    if (!rc) rc = cy_merge_add_outputs(&m);
+    if (!rc) rc = cy_merge_add_outputs(m);
     if (!rc) {
-        cy_merge_swap_keydir(&m);
+        cy_merge_swap_keydir(m);
         cy_merge_at("swapped");
         /* Off the table first (no reader can reach them after this), then
          * off the disk. */
-        rc = cy_merge_drop_inputs(&m);
-        if (!rc) rc = cy_merge_remove_inputs(db, m.inputs, m.ninputs);
+        rc = cy_merge_drop_inputs(m);
+        if (!rc) rc = cy_merge_remove_inputs(db, m->inputs, m->ninputs);
     }
     if (!rc) {
         cy_merge_at("removed");
-        cy_merge_rmdir(m.dir);
+        cy_merge_rmdir(m->dir);
         cy_os_sync_dir(db->path);
+    } else {
+        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+    }
+    return rc;
+}
+
+/* Whole merge, step after step; maint_mu held. A step that meets a full
+ * disk before its COMMIT releases the space reserve and runs once more. */
+static int cy_merge_run(calypso *db)
+{
+    cy_merge m = { .db = db, .out_fd = -1, .now = cy_now_ms() };
+    snprintf(m.dir, sizeof m.dir, "%s/merge", db->path);
+    int rc = cy_merge_pick_inputs(&m);
+    if (rc || m.nall == 0) {
+        cy_merge_free(&m);
+        return rc;
+    }
+    cy_merge_rmdir(m.dir);
+    rc = cy_merge_collect(&m);
+    if (!rc) cy_merge_at("started");
+    for (m.step = 0; m.step < m.nsteps && !rc; m.step++) {
+        m.inputs = m.all + m.step_at[m.step];
+        m.ninputs = m.step_at[m.step + 1] - m.step_at[m.step];
+        rc = cy_merge_step(&m);
+        if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED) &&
+            cy_space_full(db))
+            rc = cy_merge_step(&m);
+        /* A step that freed space lets the handle hold its reserve again,
+         * to give back if a later step meets a full disk. */
+        if (!rc && cy_space_low(db)) cy_space_retake(db);
+        cy_free(m.locs[m.step].v);             /* done with: give it back now */
+        m.locs[m.step] = (cy_merge_locs){ 0 };
+    }
+    if (!rc) {
         cy_merge_at("done");
         cy_wrlock(&db->kd_lock);
         db->merges++;
         cy_unlock(&db->kd_lock);
-    } else {
-        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
     }
+    /* Space the merge freed may let the handle take its reserve back. */
+    if (cy_space_low(db)) cy_space_retake(db);
     cy_merge_free(&m);
     return rc;
 }

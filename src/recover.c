@@ -302,6 +302,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) return rc;
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
     if ((rc = cy_wm_load(db))) goto out;
+    if ((rc = cy_ids_load(db, fids, n))) goto out;
     /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
      * then regular files oldest to newest. The newest regular file is the
      * one that may have a torn tail, and becomes the active file. */
@@ -318,10 +319,15 @@ CY_INTERNAL int cy_recover(calypso *db)
     if ((rc = cy_wm_check(db, newest_fid, newest_size)) || db->opt.read_only) goto out;
     if ((rc = cy_wm_open(db, newest_fid, newest_size))) goto out;
     if (!newest) {
-        rc = cy_files_create(db, 1);
+        uint32_t fid;
+        if (!(rc = cy_ids_take(db, CY_IDS_REGULAR, &fid))) rc = cy_files_create(db, fid);
     } else {
         rc = cy_files_activate(db, newest);
         if (!rc && newest->size >= db->opt.max_datafile_size) rc = cy_files_rotate(db);
+        /* On a full disk the full file stays active (the next write tries
+         * to rotate again): the database must open so that keys can be
+         * read, deleted and merged away. */
+        if (rc == CALYPSO_ENOSPC) rc = CALYPSO_OK;
     }
     /* Sealed files without a valid hint get one in the background. */
     for (uint32_t i = 0; i < n; i++)

@@ -445,6 +445,8 @@ static inline uint64_t mu_dir_bytes(const char *dir, int *nfiles)
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         struct stat st;
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        /* The space reserve (space.c) is a fixed allowance, not data. */
+        if (!strcmp(de->d_name, "RESERVE")) continue;
         total += (uint64_t)st.st_size;
         n++;
     }

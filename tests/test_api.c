@@ -59,7 +59,7 @@ static void test_version_and_strerror(void **state)
 #undef X_
     };
     size_t n = sizeof codes / sizeof codes[0];
-    assert_int_equal(n, 17);
+    assert_int_equal(n, 18);
     for (size_t i = 0; i < n; i++) {
         const char *s = calypso_strerror(codes[i].rc);
         assert_non_null(s);
@@ -69,7 +69,8 @@ static void test_version_and_strerror(void **state)
     }
     assert_int_equal(CALYPSO_OK, 0);
     assert_int_equal(CALYPSO_ETRUNC, -16);
-    int unknown[] = { 1, 5, -17, -100, 12345, -2147483647 - 1, 2147483647 };
+    assert_int_equal(CALYPSO_ENOSPC, -17);
+    int unknown[] = { 1, 5, -18, -100, 12345, -2147483647 - 1, 2147483647 };
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *s = calypso_strerror(unknown[i]);
         assert_non_null(s);

@@ -467,7 +467,8 @@ static int fx_run(fx *x, const fx_scn *s, const fx_var *v, uint64_t i)
                       (unsigned long long)i, rc);
             goto fail;
         }
-        if (rc != CALYPSO_EIO) {
+        /* A full disk has its own code; every other failure is EIO. */
+        if (rc != CALYPSO_EIO && !(v->err == ENOSPC && rc == CALYPSO_ENOSPC)) {
             fx_report("%s %s n=%llu: an I/O error reported as %s (%s)", s->name, vn,
                       (unsigned long long)i, calypso_strerror(rc), msg);
             goto fail;

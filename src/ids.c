@@ -1,0 +1,129 @@
+/*
+ * ids.c: handing out datafile ids, and the IDS file that makes sure no id
+ * is ever handed out twice.
+ *
+ * Two id spaces: regular datafiles (1 .. CY_FID_MERGED-1, one per rotation)
+ * and merged datafiles (CY_FID_MERGED .. CY_LOC_FIDMASK, one per merge
+ * output). An id names a file for as long as anything may point at it: a
+ * cursor's window, a reader between its keydir lookup and its read, a
+ * tombstone's victim field. Reusing one after its file is gone (a merge that
+ * wrote nothing leaves no merged file to count from) makes such a pointer
+ * land in another file's bytes, so ids only ever grow.
+ *
+ * IDS holds, per space, a limit: no id at or above it has ever been handed
+ * out. Before an id at or above the limit is used, a new limit (the id plus
+ * CY_IDS_CHUNK, so that one atomic write covers many rotations or merge
+ * outputs) is made durable. At open the next id of each space starts at its
+ * limit: ids below it may have been used by an earlier process (even one
+ * that crashed before it created the file). A database without IDS (written
+ * by an earlier calypso, or whose IDS was lost) gets limits derived from
+ * the datafiles present, written at once by a read-write open; a limit
+ * below a file present is raised to it.
+ *
+ * Lock: ids.mu, taken after write_mu (rotation holds it) and alone by a
+ * merge; it is held across the IDS write, which is rare.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CY_IDS_CHUNK 64u
+
+/* The first id past the end of a space. */
+static uint64_t cy_ids_end(int space)
+{
+    return space == CY_IDS_MERGED ? (uint64_t)CY_LOC_FIDMASK + 1 : CY_FID_MERGED;
+}
+
+static uint64_t cy_ids_start(int space)
+{
+    return space == CY_IDS_MERGED ? CY_FID_MERGED : 1;
+}
+
+/* Writes limits lim[] as IDS, atomically and durably. */
+static int cy_ids_write(calypso *db, const uint64_t *lim)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "ids %llu %llu\n", (unsigned long long)lim[0],
+                     (unsigned long long)lim[1]);
+    return cy_dir_write_file(db, db->path, "IDS", buf, (size_t)n);
+}
+
+/* Parses "ids R M\n" into lim[]; 0 on success, -1 if it does not parse or
+ * a limit lies outside its space. */
+static int cy_ids_parse(const char *buf, uint64_t *lim)
+{
+    if (strncmp(buf, "ids ", 4) != 0) return -1;
+    const char *p = buf + 4;
+    for (int s = 0; s < 2; s++) {
+        char *end;
+        if (*p < '0' || *p > '9') return -1;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (errno || end == p || v < cy_ids_start(s) || v > cy_ids_end(s)) return -1;
+        lim[s] = v;
+        p = end;
+        if (s == 0 && *p++ != ' ') return -1;
+    }
+    return strcmp(p, "\n") == 0 ? 0 : -1;
+}
+
+/* Reads IDS into lim[]: CALYPSO_OK, 1 when it does not exist, or an error. */
+static int cy_ids_read(calypso *db, uint64_t *lim)
+{
+    char path[4200], buf[80];
+    snprintf(path, sizeof path, "%s/IDS", db->path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd == -ENOENT) return 1;
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    int64_t n = cy_os_pread(fd, buf, sizeof buf - 1, 0);
+    cy_os_close(fd);
+    if (n < 0) return cy_err_errno(db, (int)n, "read", path);
+    buf[n] = 0;
+    if (cy_ids_parse(buf, lim))
+        return cy_err(db, CALYPSO_ECORRUPT, "%s does not hold two file id limits", path);
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n)
+{
+    uint64_t lim[2] = { cy_ids_start(CY_IDS_REGULAR), cy_ids_start(CY_IDS_MERGED) };
+    int rc = cy_ids_read(db, lim);
+    if (rc < 0) return rc;
+    int write = rc == 1;
+    for (uint32_t i = 0; i < n; i++) {
+        int s = (fids[i] & CY_FID_MERGED) ? CY_IDS_MERGED : CY_IDS_REGULAR;
+        if (fids[i] + 1ull > lim[s]) {
+            lim[s] = fids[i] + 1ull;
+            write = 1;
+        }
+    }
+    if (write && !db->opt.read_only && (rc = cy_ids_write(db, lim))) return rc;
+    for (int s = 0; s < 2; s++) db->ids.next[s] = db->ids.limit[s] = lim[s];
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_ids_take(calypso *db, int space, uint32_t *fid)
+{
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->ids.mu);
+    uint64_t id = db->ids.next[space], end = cy_ids_end(space);
+    if (id >= end) {
+        rc = cy_err(db, CALYPSO_EIO, "%s datafile ids are exhausted (the last is %llu)",
+                    space == CY_IDS_MERGED ? "merged" : "regular", (unsigned long long)end - 1);
+    } else if (id >= db->ids.limit[space]) {
+        uint64_t lim[2] = { db->ids.limit[0], db->ids.limit[1] };
+        lim[space] = id + CY_IDS_CHUNK < end ? id + CY_IDS_CHUNK : end;
+        if (!(rc = cy_ids_write(db, lim))) db->ids.limit[space] = lim[space];
+    }
+    if (!rc) {
+        db->ids.next[space] = id + 1;
+        *fid = (uint32_t)id;
+    }
+    pthread_mutex_unlock(&db->ids.mu);
+    return rc;
+}
