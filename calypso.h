@@ -515,7 +515,7 @@ void calypso_batch_abort(calypso_batch *b);
  * another update, merge, sync, stats, backup) return CALYPSO_EINVAL instead
  * of waiting on the thread's own lock; reads on db are fine.
  *
- * Cursors inside a transaction (update or view) are not in this release. */
+ * A cursor inside a transaction: calypso_txn_cursor_open. */
 typedef struct calypso_txn calypso_txn;
 /* fn's result decides: 0 commits (calypso_update then returns the
  * commit's result), anything else rolls back and is returned. */
@@ -568,6 +568,13 @@ int  calypso_txn_put(calypso_txn *tx, const void *key, size_t klen, const void *
 int  calypso_txn_put_ttl(calypso_txn *tx, const void *key, size_t klen, const void *val,
                          size_t vlen, uint64_t ttl_ms);
 int  calypso_txn_delete(calypso_txn *tx, const void *key, size_t klen);
+/* A cursor over what the transaction sees: in an update, the database with
+ * the transaction's own writes merged in key order (its puts show their
+ * values, its deletes hide keys); in a view, the database as of the view's
+ * start. Moves and reads as any cursor (calypso_cursor_*); close it with
+ * calypso_cursor_close before the transaction ends. An update's writes
+ * made after a window was filled show from the next fill on. */
+int  calypso_txn_cursor_open(calypso_txn *tx, calypso_cursor **cur);
 
 /* ---- maintenance -------------------------------------------------------- */
 /* Runs a merge now, on the calling thread, and returns when it is done:

@@ -186,6 +186,25 @@ CY_INTERNAL int cy_batch_find(const calypso_batch *b, const void *key, size_t kl
     return 1;
 }
 
+CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b)
+{
+    return b->index;
+}
+
+CY_INTERNAL int cy_batch_op_value(const calypso_batch *b, uint64_t i, size_t *at, size_t *vlen)
+{
+    const cy_batch_op *op = &b->ops[i];
+    if (op->type == CY_REC_DEL) return -1;
+    *at = op->at + op->klen;
+    *vlen = (size_t)op->vlen;
+    return 1;
+}
+
+CY_INTERNAL const uint8_t *cy_batch_arena(const calypso_batch *b)
+{
+    return b->arena;
+}
+
 CY_INTERNAL int cy_batch_ops(const calypso_batch *b)
 {
     return b->nops != 0;

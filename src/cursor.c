@@ -27,6 +27,15 @@
  * order; keys written or deleted meanwhile may or may not be seen, and a
  * value is the one current when its window was filled (or newer). Expired
  * keys are skipped.
+ *
+ * A cursor opened in a transaction (calypso_txn_cursor_open) fills its
+ * window by walking two trees side by side in key order: the keydir and,
+ * in an update, the transaction's own writes (which win: a put shows its
+ * value, a delete hides the key), or, in a view, the history of changes
+ * made since the view began (each key shown as of the view's start,
+ * view.c). Values of the transaction's own writes are copied from its
+ * batch; a view's are read from the file that held them then, which stays
+ * mapped for the view even once a merge removed it.
  */
 #include "engine.h"
 
@@ -46,6 +55,8 @@ typedef struct cy_cursor_ent {
                              a prefetch hint, never read through          */
     size_t         vat;   /* its value in vals, for entries [vfrom, vto)  */
     size_t         vlen;
+    int            own;   /* an update's own write: value in its batch     */
+    size_t         own_at, own_len;
 } cy_cursor_ent;
 
 struct calypso_cursor {
@@ -67,7 +78,21 @@ struct calypso_cursor {
     size_t        edge_len, edge_cap;
     uint8_t      *pfx;              /* seek_prefix: every key must start so */
     size_t        plen, pcap;
+    calypso_txn  *tx;               /* opened in a transaction, or NULL     */
 };
+
+int calypso_txn_cursor_open(calypso_txn *tx, calypso_cursor **out)
+{
+    if (out) *out = NULL;
+    if (!tx) return CALYPSO_EINVAL;
+    calypso *db;
+    uint64_t seq, start;
+    calypso_batch *b;
+    cy_txn_info(tx, &db, &seq, &start, &b);
+    int rc = calypso_cursor_open(db, out);
+    if (!rc) (*out)->tx = tx;
+    return rc;
+}
 
 int calypso_cursor_open(calypso *db, calypso_cursor **out)
 {
@@ -128,6 +153,113 @@ static void cy_cursor_locate(calypso_cursor *c, size_t n)
         cy_cursor_prefetch(c, i);
 }
 
+static int cy_cursor_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* The window of a cursor opened in a transaction: the keydir and the
+ * transaction's other tree (an update's own writes, a view's history)
+ * walked side by side, under kd_lock shared. As the plain fill: returns 1
+ * if there may be more, 0 at the end, or an error; *budget when it
+ * stopped for having visited CY_CURSOR_VISIT keys (then, with no key
+ * collected, the last key visited is in c->edge). */
+static int cy_cursor_collect_txn(calypso_cursor *c, int op, const void *key, size_t klen,
+                                 int backward, size_t *np, int *budget)
+{
+    calypso *db;
+    uint64_t seq, start;
+    calypso_batch *b;
+    int view = cy_txn_info(c->tx, &db, &seq, &start, &b);
+    uint64_t now = view ? start : cy_now_ms();
+    size_t n = *np, visited = 0, vkl = 0;
+    const uint8_t *vk = NULL;
+    int rc = 0;
+    cy_rdlock(&db->kd_lock);
+    const cy_art *other = view ? &db->history : cy_batch_index(b);
+    cy_art_iter ia, ib;
+    cy_art_iter_init(&ia, &db->keydir);
+    cy_art_iter_init(&ib, other);
+    int ra = cy_art_iter_seek(&ia, op, key, klen);
+    int rb = other ? cy_art_iter_seek(&ib, op, key, klen) : 0;
+    while (n < CY_CURSOR_WINDOW) {
+        if (ra < 0 || rb < 0) { rc = CALYPSO_ENOMEM; break; }
+        if (ra != 1 && rb != 1) { rc = 0; break; }
+        size_t al = 0, bl = 0;
+        const uint8_t *ka = ra == 1 ? cy_art_iter_key(&ia, &al) : NULL;
+        const uint8_t *kb = rb == 1 ? cy_art_iter_key(&ib, &bl) : NULL;
+        /* cmp <= 0: a's key comes first in the walk's direction; >= 0: b's */
+        int cmp = !ka ? 1 : !kb ? -1
+                : backward ? -cy_cursor_keycmp(ka, al, kb, bl) : cy_cursor_keycmp(ka, al, kb, bl);
+        const uint8_t *k = cmp <= 0 ? ka : kb;
+        size_t kl = cmp <= 0 ? al : bl;
+        if (c->plen && (kl < c->plen || memcmp(k, c->pfx, c->plen) != 0)) {
+            rc = 0;                             /* past the prefix: the end */
+            break;
+        }
+        if (visited >= CY_CURSOR_VISIT) {
+            rc = 1;
+            *budget = 1;
+            break;
+        }
+        visited++;
+        vk = k;
+        vkl = kl;
+        cy_cursor_ent e;
+        memset(&e, 0, sizeof e);
+        int show = 0;
+        if (view) {
+            cy_loc loc = { 0, 0, 0 };
+            uint64_t exp = 0;
+            if (cy_view_state(db, seq, k, kl, &loc, &exp) && !(exp && exp <= now)) {
+                e.loc = loc;
+                e.expiry = exp;
+                show = 1;
+            }
+        } else if (cmp >= 0) {                  /* the update wrote this key */
+            size_t at, vl;
+            if (cy_batch_op_value(b, cy_art_iter_loc(&ib)->off, &at, &vl) > 0) {
+                e.own = 1;
+                e.own_at = at;
+                e.own_len = vl;
+                show = 1;
+            }
+        } else {
+            const cy_loc *l = cy_art_iter_loc(&ia);
+            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
+            if (!(exp && exp <= now)) {
+                e.loc = *l;
+                e.expiry = exp;
+                show = 1;
+            }
+        }
+        if (show) {
+            if ((rc = cy_keylist_push(&c->keys, k, kl)) < 0) break;
+            c->ent[n++] = e;
+        }
+        if (cmp <= 0) ra = backward ? cy_art_iter_prev(&ia) : cy_art_iter_next(&ia);
+        if (cmp >= 0) rb = backward ? cy_art_iter_prev(&ib) : cy_art_iter_next(&ib);
+        rc = 1;
+    }
+    if (rc >= 0 && *budget && n == *np && vk) {
+        if (vkl > c->edge_cap) {
+            uint8_t *p = cy_realloc(c->edge, vkl);
+            if (p) { c->edge = p; c->edge_cap = vkl; }
+            else rc = CALYPSO_ENOMEM;
+        }
+        if (rc >= 0) {
+            memcpy(c->edge, vk, vkl);
+            c->edge_len = vkl;
+        }
+    }
+    cy_art_iter_free(&ia);
+    cy_art_iter_free(&ib);
+    cy_unlock(&db->kd_lock);
+    *np = n;
+    return rc;
+}
+
 /* Fills the window from a seek; with `backward`, collects towards smaller
  * keys and stores them in ascending order. Returns CALYPSO_OK (valid tells
  * whether any key was found) or an error. */
@@ -151,6 +283,10 @@ again:;
     int budget = 0;
     const uint8_t *vk = NULL;
     size_t vkl = 0;
+    if (c->tx) {
+        rc = cy_cursor_collect_txn(c, op, key, klen, backward, &n, &budget);
+        goto collected;
+    }
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
@@ -183,7 +319,7 @@ again:;
             if (exp && exp <= now) continue;
             int prc = cy_keylist_push(&c->keys, k, kl);
             if (prc < 0) { rc = prc; break; }
-            c->ent[n++] = (cy_cursor_ent){ *l, exp, NULL, 0, 0 };
+            c->ent[n++] = (cy_cursor_ent){ *l, exp, NULL, 0, 0, 0, 0, 0 };
         }
     }
     if (rc >= 0 && budget && n == 0 && vk) {
@@ -200,6 +336,7 @@ again:;
     }
     cy_art_iter_free(&it);
     cy_unlock(&db->kd_lock);
+collected:
     if (rc < 0) return cy_err(db, rc, "filling a cursor");
     if (budget && n == 0) {
         op = backward ? CY_SEEK_LT : CY_SEEK_GT;
@@ -367,11 +504,32 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
     uint32_t fid = 0;
     cy_file *f = NULL;
     uint32_t ep = cy_epoch_enter(&db->epoch);
+    calypso *tdb;
+    uint64_t tseq, tstart;
+    calypso_batch *tb = NULL;
+    int view = c->tx ? cy_txn_info(c->tx, &tdb, &tseq, &tstart, &tb) : 0;
     for (i = from; i < end; i++) {
         cy_cursor_ent *e = &c->ent[i];
+        if (e->own) {                       /* an update's own write */
+            size_t vl = e->own_len;
+            if (used + vl > c->vals_cap) {
+                if (i > from && used + vl > CY_CURSOR_VBYTES) break;
+                size_t cap = c->vals_cap ? c->vals_cap : 4096;
+                while (cap < used + vl) cap *= 2;
+                uint8_t *p = cy_realloc(c->vals, cap);
+                if (!p) break;
+                c->vals = p;
+                c->vals_cap = cap;
+            }
+            if (vl) memcpy(c->vals + used, cy_batch_arena(tb) + e->own_at, vl);
+            e->vat = used;
+            e->vlen = vl;
+            used += vl;
+            continue;
+        }
         uint32_t want = e->loc.fid & CY_LOC_FIDMASK;
         if (!f || fid != want) {
-            if (!(f = cy_files_find(db, want))) break;
+            if (!(f = view ? cy_view_file(db, want) : cy_files_find(db, want))) break;
             fid = want;
             cy_files_touch(db, f);
         }
@@ -426,8 +584,21 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
         int rc;
         do {
             uint32_t ep = cy_epoch_enter(&db->epoch);
-            rc = cy_db_read_at(db, k, klen, &e->loc, e->expiry, NULL, c->val, c->vcap, &c->vlen);
-            if (rc == CALYPSO_ENOTFOUND) {
+            calypso *tdb;
+            uint64_t tseq, tstart;
+            calypso_batch *tb;
+            if (c->tx && cy_txn_info(c->tx, &tdb, &tseq, &tstart, &tb)) {
+                /* A view reads where the value was at its start: that
+                 * file stays reachable for it, never looked up anew. */
+                cy_file *vf = cy_view_file(db, e->loc.fid & CY_LOC_FIDMASK);
+                CY_ASSERT(vf != NULL);
+                rc = cy_db_read_file(db, vf, k, klen, &e->loc, e->expiry, NULL, c->val, c->vcap,
+                                     &c->vlen);
+            } else {
+                rc = cy_db_read_at(db, k, klen, &e->loc, e->expiry, NULL, c->val, c->vcap,
+                                   &c->vlen);
+            }
+            if (rc == CALYPSO_ENOTFOUND && !(c->tx && cy_txn_info(c->tx, &tdb, &tseq, &tstart, &tb))) {
                 /* A merge moved the record since the window was filled:
                  * take the key's current location, in this epoch, whose
                  * file cannot be released before we leave it. */

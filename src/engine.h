@@ -616,6 +616,18 @@ CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
 CY_INTERNAL int  cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
                                const uint8_t **val, size_t *vlen, uint64_t *ttl_ms);
 CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
+/* The index (key -> operation number in loc.off); operation i: 1 a put
+ * whose value is at arena + *at (the arena only grows: offsets stay
+ * good), -1 a delete. */
+CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b);
+CY_INTERNAL int  cy_batch_op_value(const calypso_batch *b, uint64_t i, size_t *at, size_t *vlen);
+CY_INTERNAL const uint8_t *cy_batch_arena(const calypso_batch *b);
+
+// >> transactions (txn.c) --------------------------------------------------------------
+/* A transaction's kind and state: 1 a view (its seq and start time), 0 an
+ * update (its batch). */
+CY_INTERNAL int  cy_txn_info(const calypso_txn *tx, calypso **db, uint64_t *seq,
+                             uint64_t *start_ms, calypso_batch **b);
 /* Commits and frees b; `locked`: write_mu is held by the caller, and is
  * released by the commit. */
 CY_INTERNAL int  cy_batch_commit_locked(calypso_batch *b, int locked);

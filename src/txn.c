@@ -40,6 +40,16 @@ CY_INTERNAL int cy_txn_in_update(const calypso *db)
     return db && cy_txn_updating == db;
 }
 
+CY_INTERNAL int cy_txn_info(const calypso_txn *tx, calypso **db, uint64_t *seq,
+                            uint64_t *start_ms, calypso_batch **b)
+{
+    *db = tx->db;
+    *seq = tx->seq;
+    *start_ms = tx->start_ms;
+    *b = tx->b;
+    return tx->view;
+}
+
 int calypso_update_begin(calypso *db, calypso_txn **out)
 {
     if (out) *out = NULL;

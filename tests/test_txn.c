@@ -591,6 +591,125 @@ static void test_view_isolation_under_updates_and_merges(void **state)
     alarm(0);
 }
 
+// >> cursors in transactions --------------------------------------------------------------
+
+/* Walks tx's cursor both ways and compares with want[0..n) (key=value). */
+static void cur_expect(calypso *db, calypso_txn *tx, const char *const *want, int n,
+                       const char *prefix)
+{
+    calypso_cursor *c;
+    TU_OK(db, calypso_txn_cursor_open(tx, &c));
+    for (int dir = 0; dir < 2; dir++) {
+        int i = dir ? n - 1 : 0, rc;
+        if (prefix) rc = dir ? CALYPSO_OK : calypso_cursor_seek_prefix(c, prefix, strlen(prefix));
+        else rc = dir ? calypso_cursor_last(c) : calypso_cursor_first(c);
+        if (prefix && dir) {   /* walk back from the end of the prefix run */
+            rc = calypso_cursor_seek_prefix(c, prefix, strlen(prefix));
+            while (rc == CALYPSO_OK && calypso_cursor_next(c) == CALYPSO_OK) {}
+            rc = n ? calypso_cursor_seek_le(c, want[n - 1], strchr(want[n - 1], '=') - want[n - 1])
+                   : CALYPSO_ENOTFOUND;
+        }
+        for (; rc == CALYPSO_OK; rc = dir ? calypso_cursor_prev(c) : calypso_cursor_next(c)) {
+            const void *k, *v;
+            size_t kl, vl;
+            TU_OK(db, calypso_cursor_key(c, &k, &kl));
+            if (prefix && (kl < strlen(prefix) || memcmp(k, prefix, strlen(prefix)))) break;
+            TU_OK(db, calypso_cursor_value(c, &v, &vl));
+            char got[64];
+            snprintf(got, sizeof got, "%.*s=%.*s", (int)kl, (const char *)k, (int)vl, (const char *)v);
+            if (i < 0 || i >= n || strcmp(got, want[i]) != 0)
+                print_error("dir %d step %d: got %s, want %s\n", dir, i, got,
+                            i >= 0 && i < n ? want[i] : "(end)");
+            assert_true(i >= 0 && i < n);
+            assert_string_equal(got, want[i]);
+            i += dir ? -1 : 1;
+        }
+        assert_int_equal(i, dir ? -1 : n);
+    }
+    calypso_cursor_close(c);
+}
+
+static void test_cursor_in_update(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = tx_opts();
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    TU_OK(db, calypso_put(db, "b", 1, "b0", 2));
+    TU_OK(db, calypso_put(db, "d", 1, "d0", 2));
+    TU_OK(db, calypso_put(db, "f", 1, "f0", 2));
+    TU_OK(db, calypso_put(db, "x1", 2, "x0", 2));
+    calypso_txn *tx;
+    TU_OK(db, calypso_update_begin(db, &tx));
+    TU_OK(db, calypso_txn_put(tx, "a", 1, "a1", 2));     /* before everything */
+    TU_OK(db, calypso_txn_put(tx, "d", 1, "d1", 2));     /* overwrites */
+    TU_OK(db, calypso_txn_delete(tx, "f", 1));           /* hides */
+    TU_OK(db, calypso_txn_put(tx, "e", 1, "e1", 2));
+    TU_OK(db, calypso_txn_put(tx, "z", 1, "z1", 2));     /* after everything */
+    TU_OK(db, calypso_txn_put(tx, "gone", 4, "g", 1));
+    TU_OK(db, calypso_txn_delete(tx, "gone", 4));        /* put then deleted */
+    TU_OK(db, calypso_txn_put(tx, "x2", 2, "x2", 2));
+    const char *want[] = { "a=a1", "b=b0", "d=d1", "e=e1", "x1=x0", "x2=x2", "z=z1" };
+    cur_expect(db, tx, want, 7, NULL);
+    const char *wantx[] = { "x1=x0", "x2=x2" };
+    cur_expect(db, tx, wantx, 2, "x");
+    TU_OK(db, calypso_txn_commit(tx));
+    /* many own writes across several windows */
+    TU_OK(db, calypso_update_begin(db, &tx));
+    char k[16];
+    for (int i = 0; i < 700; i++) {
+        snprintf(k, sizeof k, "m%04d", i);
+        if (i % 3 == 0) TU_OK(db, calypso_put(db, "m-never", 7, "x", 1) == CALYPSO_EINVAL ? 0 : -1);
+        TU_OK(db, calypso_txn_put(tx, k, 5, "v", 1));
+    }
+    calypso_cursor *c;
+    TU_OK(db, calypso_txn_cursor_open(tx, &c));
+    int n = 0;
+    for (int rc = calypso_cursor_seek_prefix(c, "m", 1); rc == CALYPSO_OK; rc = calypso_cursor_next(c)) n++;
+    assert_int_equal(n, 700);
+    calypso_cursor_close(c);
+    calypso_txn_rollback(tx);
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
+static void test_cursor_in_view(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = tx_opts();
+    o.max_datafile_size = 4096;
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    char k[16], v[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(k, sizeof k, "k%03d", i);
+        snprintf(v, sizeof v, "v%03d", i);
+        TU_OK(db, calypso_put(db, k, 4, v, 4));
+    }
+    calypso_txn *vw;
+    TU_OK(db, calypso_view_begin(db, &vw));
+    for (int i = 0; i < 300; i++) {
+        snprintf(k, sizeof k, "k%03d", i);
+        if (i % 2) TU_OK(db, calypso_delete(db, k, 4));
+        else TU_OK(db, calypso_put(db, k, 4, "new", 3));
+    }
+    TU_OK(db, calypso_put(db, "k999", 4, "late", 4));
+    TU_OK(db, calypso_merge(db));
+    static char bufs[300][16];
+    const char *want[300];
+    for (int i = 0; i < 300; i++) {
+        snprintf(bufs[i], sizeof bufs[i], "k%03d=v%03d", i, i);
+        want[i] = bufs[i];
+    }
+    cur_expect(db, vw, want, 300, NULL);
+    cur_expect(db, vw, want + 100, 10, "k10");
+    TU_OK(db, calypso_txn_commit(vw));
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +722,8 @@ int main(void)
         cmocka_unit_test(test_view_callback_and_read_only_handle),
         cmocka_unit_test(test_view_memory_lost_is_an_error),
         cmocka_unit_test(test_view_isolation_under_updates_and_merges),
+        cmocka_unit_test(test_cursor_in_update),
+        cmocka_unit_test(test_cursor_in_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
