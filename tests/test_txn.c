@@ -195,7 +195,7 @@ static void *tx_incrementer(void *arg)
 {
     tx_run *r = arg;
     for (int i = 0; i < 300; i++)
-        if (calypso_update(r->db, tx_increment, NULL)) { r->bad = 1; break; }
+        if (calypso_update(r->db, tx_increment, NULL)) { __atomic_store_n(&r->bad, 1, __ATOMIC_RELAXED); break; }
     return NULL;
 }
 
@@ -205,7 +205,7 @@ static void *tx_plain_writer(void *arg)
     char k[16];
     for (uint64_t i = 0; !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE); i++) {
         int kl = snprintf(k, sizeof k, "p%llu", (unsigned long long)(i % 500));
-        if (calypso_put(r->db, k, (size_t)kl, "v", 1)) { r->bad = 1; break; }
+        if (calypso_put(r->db, k, (size_t)kl, "v", 1)) { __atomic_store_n(&r->bad, 1, __ATOMIC_RELAXED); break; }
         __atomic_add_fetch(&r->done, 1, __ATOMIC_RELAXED);
     }
     return NULL;
@@ -311,7 +311,7 @@ static void *tx_mover(void *arg)
     tx_run *r = arg;
     mv m = { r->seed ^ (uint64_t)(uintptr_t)&m };
     while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE))
-        if (calypso_update(r->db, tx_move, &m)) { r->bad = 1; break; }
+        if (calypso_update(r->db, tx_move, &m)) { __atomic_store_n(&r->bad, 1, __ATOMIC_RELAXED); break; }
         else __atomic_add_fetch(&r->done, 1, __ATOMIC_RELAXED);
     return NULL;
 }
@@ -546,7 +546,7 @@ static void *vw_merger(void *arg)
     tx_run *r = arg;
     while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
         int rc = calypso_merge(r->db);
-        if (rc && rc != CALYPSO_EMERGING) { r->bad = 1; break; }
+        if (rc && rc != CALYPSO_EMERGING) { __atomic_store_n(&r->bad, 1, __ATOMIC_RELAXED); break; }
         usleep(20000);
     }
     return NULL;
