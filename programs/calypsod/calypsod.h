@@ -131,7 +131,7 @@ int  cd_log_open(void);
 void cd_reply_raw(cd_client *c, const void *p, size_t n);
 void cd_reply_str(cd_client *c, const char *s);            /* +s */
 void cd_reply_ok(cd_client *c);
-void cd_reply_err(cd_client *c, const char *s);            /* -s (adds "ERR " unless s has a code) */
+void cd_reply_err(cd_client *c, const char *s);            /* "-CODE msg" as is, else "-ERR msg" */
 void cd_reply_errf(cd_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cd_reply_int(cd_client *c, long long v);
 void cd_reply_bulk(cd_client *c, const void *p, size_t n);

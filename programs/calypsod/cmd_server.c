@@ -61,7 +61,7 @@ static int cd_srv_authenticate(cd_client *c, const cd_arg *user, const cd_arg *p
 {
     if ((user && !cd_arg_is(user, "default")) || !cd_srv_password_ok(pw)) {
         cd_log(CD_LOG_VERBOSE, "failed AUTH from %s", c->addr);
-        cd_reply_err(c, "WRONGPASS invalid username-password pair or user is disabled.");
+        cd_reply_err(c, "-WRONGPASS invalid username-password pair or user is disabled.");
         return 0;
     }
     c->authed = 1;
@@ -113,7 +113,7 @@ void cd_srv_hello(cd_client *c, int argc, cd_arg *argv)
         }
         j = 2;
         if (ver < 2 || ver > 3) {
-            cd_reply_err(c, "NOPROTO unsupported protocol version");
+            cd_reply_err(c, "-NOPROTO unsupported protocol version");
             return;
         }
     }
@@ -136,7 +136,7 @@ void cd_srv_hello(cd_client *c, int argc, cd_arg *argv)
     }
     if (user && !cd_srv_authenticate(c, user, pass)) return;
     if (cd_srv.requirepass && !c->authed) {
-        cd_reply_err(c, "NOAUTH HELLO must be called with the client already authenticated, "
+        cd_reply_err(c, "-NOAUTH HELLO must be called with the client already authenticated, "
                         "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
                         "authenticate the client and select the RESP protocol version at the "
                         "same time");
@@ -361,7 +361,7 @@ void cd_srv_command(cd_client *c, int argc, cd_arg *argv)
         for (int i = 2; i < argc; i++) {
             const cd_cmd *cmd = cd_cmd_lookup(argv[i].p, argv[i].len);
             if (cmd) cd_srv_command_entry(c, cmd);
-            else cd_reply_null_array(c);
+            else cd_reply_null(c);
         }
     } else if (cd_arg_is(&argv[1], "docs")) {
         /* redis-cli asks for DOCS to show argument hints; it accepts an
@@ -378,7 +378,7 @@ void cd_srv_command(cd_client *c, int argc, cd_arg *argv)
         cd_reply_str(c, "LIST: the names of the commands.");
         cd_reply_str(c, "HELP");
     } else {
-        cd_reply_errf(c, "unknown subcommand or wrong number of arguments for '%.*s'. Try COMMAND HELP.",
+        cd_reply_errf(c, "unknown subcommand '%.*s'. Try COMMAND HELP.",
                       (int)strnlen(argv[1].p, argv[1].len > 128 ? 128 : argv[1].len), argv[1].p);
     }
 }

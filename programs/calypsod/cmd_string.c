@@ -50,10 +50,9 @@ enum {
 /* Redis's parseExtendedStringArgumentsOrReply: options from argv[from];
  * *at_ms receives the absolute expiry asked for. 1 ok, 0 replied an error. */
 static int cd_str_options(cd_client *c, int argc, cd_arg *argv, int from, int is_set,
-                          const char *cmdname, int *flags, uint64_t *at_ms)
+                          int *flags, const cd_arg **expire)
 {
-    const cd_arg *expire = NULL;
-    int unit_s = 0;
+    *expire = NULL;
     *flags = 0;
     for (int j = from; j < argc; j++) {
         const cd_arg *a = &argv[j];
@@ -71,23 +70,32 @@ static int cd_str_options(cd_client *c, int argc, cd_arg *argv, int from, int is
         } else if (has_next && !(*flags & (CD_SET_KEEPTTL | CD_SET_PERSIST | CD_SET_EXPIRE)) &&
                    (cd_arg_is(a, "ex") || cd_arg_is(a, "px") || cd_arg_is(a, "exat") ||
                     cd_arg_is(a, "pxat"))) {
-            if (cd_arg_is(a, "ex")) { *flags |= CD_SET_EX; unit_s = 1; }
+            if (cd_arg_is(a, "ex")) *flags |= CD_SET_EX;
             else if (cd_arg_is(a, "px")) *flags |= CD_SET_PX;
-            else if (cd_arg_is(a, "exat")) { *flags |= CD_SET_EXAT; unit_s = 1; }
+            else if (cd_arg_is(a, "exat")) *flags |= CD_SET_EXAT;
             else *flags |= CD_SET_PXAT;
-            expire = &argv[++j];
+            *expire = &argv[++j];
         } else {
             cd_reply_err(c, "syntax error");
             return 0;
         }
     }
+    return 1;
+}
+
+/* The absolute expiry an EX/PX/EXAT/PXAT argument asks for (0: none);
+ * 1 ok, 0 replied the error. */
+static int cd_str_expire_at(cd_client *c, const cd_arg *expire, int flags,
+                            const char *cmdname, uint64_t *at_ms)
+{
+    int unit_s = (flags & (CD_SET_EX | CD_SET_EXAT)) != 0;
     *at_ms = 0;
     if (!expire) return 1;
     long long ms;
     if (!cd_arg_ll(c, expire, &ms)) return 0;
     if (ms <= 0 || (unit_s && ms > LLONG_MAX / 1000)) goto invalid;
     if (unit_s) ms *= 1000;
-    if (*flags & (CD_SET_EX | CD_SET_PX)) {
+    if (flags & (CD_SET_EX | CD_SET_PX)) {
         int64_t now = cd_now_ms();
         if (ms > LLONG_MAX - now) goto invalid;
         ms += now;
@@ -103,7 +111,9 @@ void cd_str_set(cd_client *c, int argc, cd_arg *argv)
 {
     int flags;
     uint64_t at;
-    if (!cd_str_options(c, argc, argv, 3, 1, "set", &flags, &at)) return;
+    const cd_arg *ex;
+    if (!cd_str_options(c, argc, argv, 3, 1, &flags, &ex)) return;
+    if (!cd_str_expire_at(c, ex, flags, "set", &at)) return;
     const cd_arg *key = &argv[1];
     void *old = NULL;
     size_t oldn = 0;
@@ -207,12 +217,14 @@ void cd_str_getex(cd_client *c, int argc, cd_arg *argv)
 {
     int flags;
     uint64_t at;
-    if (!cd_str_options(c, argc, argv, 2, 0, "getex", &flags, &at)) return;
+    const cd_arg *ex;
+    if (!cd_str_options(c, argc, argv, 2, 0, &flags, &ex)) return;
     void *v;
     size_t n;
     int found = cd_kv_get(&argv[1], &v, &n);
     if (found < 0) { cd_reply_engine_err(c, found); return; }
     if (!found) { cd_reply_null(c); return; }
+    if (!cd_str_expire_at(c, ex, flags, "getex", &at)) { calypso_free(v); return; }
     int rc = 0;
     if (flags & CD_SET_EXPIRE) {
         rc = cd_kv_put(argv[1].p, argv[1].len, v, n, at);

@@ -118,7 +118,7 @@ void cd_cmd_dispatch(cd_client *c, int argc, cd_arg *argv)
         return;
     }
     if (cd_srv.requirepass && !c->authed && !(cmd->flags & CD_CMD_NOAUTH)) {
-        cd_cmd_reject(c, "NOAUTH Authentication required.");
+        cd_cmd_reject(c, "-NOAUTH Authentication required.");
         return;
     }
     if (c->in_multi && (cmd->flags & CD_CMD_NOMULTI)) {

@@ -211,7 +211,7 @@ void cd_multi_exec(cd_client *c, int argc, cd_arg *argv)
     }
     if (cd_watch_expired(c)) c->cas_dirty = 1;
     if (c->multi_dirty) {
-        cd_reply_err(c, "EXECABORT Transaction discarded because of previous errors.");
+        cd_reply_err(c, "-EXECABORT Transaction discarded because of previous errors.");
         cd_multi_reset(c);
         return;
     }

@@ -5,9 +5,9 @@
  * get nulls as `_`, maps as `%`, sets as `~`, doubles as `,`; RESP2
  * clients get Redis's RESP2 spellings of the same values.
  *
- * Errors: a reply that starts with an upper-case code (`WRONGPASS ...`,
- * `NOAUTH ...`) is sent as is, anything else gets Redis's "ERR " prefix,
- * and CR/LF inside an error become spaces (an error is one line).
+ * Errors, as Redis's addReplyError: a message that starts with '-' carries
+ * its own code ("-WRONGPASS ...", "-NOAUTH ..."), any other gets "ERR ";
+ * CR/LF inside an error become spaces (an error is one line).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -75,13 +75,13 @@ void cd_reply_ok(cd_client *c) { cd_reply_raw(c, "+OK\r\n", 5); }
 void cd_reply_err(cd_client *c, const char *s)
 {
     size_t n = strlen(s);
-    int has_code = 0;
-    if (s[0] == '-') { s++; n--; }
-    for (size_t i = 0; i < n && s[i] != ' '; i++) {
-        has_code = s[i] >= 'A' && s[i] <= 'Z';
-        if (!has_code) break;
+    if (s[0] == '-') {
+        s++;
+        n--;
+        cd_reply_raw(c, "-", 1);
+    } else {
+        cd_reply_raw(c, "-ERR ", 5);
     }
-    cd_reply_raw(c, has_code ? "-" : "-ERR ", has_code ? 1 : 5);
     size_t at = c->out.len;
     cd_reply_raw(c, s, n);
     if (!c->closed)
