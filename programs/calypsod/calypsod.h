@@ -205,6 +205,7 @@ void cd_multi_exec_block(cd_client *c);        /* runs the queued block */
 
 /* >> loop.c */
 int  cd_loop_run(void);
+int  cd_signals_block(void);   /* before any thread starts */
 /* Closes c: no more of its requests run; freed at the end of the round. */
 void cd_client_kill(cd_client *c);
 cd_client *cd_client_by_id(uint64_t id);

@@ -29,6 +29,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,6 +348,21 @@ static int cd_listen(void)
     return 0;
 }
 
+/* SIGINT, SIGTERM and SIGHUP arrive through a signalfd, read by the
+ * loop like any event. They must be blocked in every thread, so main
+ * calls this before anything starts a thread (the engine starts its own
+ * in calypso_open, and they inherit the mask). */
+int cd_signals_block(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    signal(SIGPIPE, SIG_IGN);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
+}
+
 static int cd_signals(void)
 {
     sigset_t set;
@@ -354,8 +370,6 @@ static int cd_signals(void)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) return -1;
-    signal(SIGPIPE, SIG_IGN);
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 

@@ -260,6 +260,10 @@ int main(int argc, char **argv)
     cd_srv.output_limit = 1024ull * 1024 * 1024;
     cd_srv.lfd = cd_srv.epfd = -1;
     if (cd_parse_args(argc, argv) < 0) return 2;
+    if (cd_signals_block() < 0) {
+        fprintf(stderr, "calypsod: cannot block signals: %s\n", strerror(errno));
+        return 1;
+    }
     if (cd_log_open() < 0) {
         fprintf(stderr, "calypsod: cannot open the log file %s: %s\n", cd_srv.logfile, strerror(errno));
         return 1;
