@@ -196,9 +196,16 @@ static void cd_client_read(cd_client *c)
         c->in.len -= c->in_start;
         c->in_start = 0;
     }
+    /* For a big bulk, read more at a time, but let the buffer grow only by
+     * doubling as bytes arrive: a header announcing 512 MB costs nothing
+     * until the bytes are actually sent. */
     size_t want = CD_READ_CHUNK;
     size_t total = cd_req_wants(&c->req);
-    if (total > c->in.len + want) want = total - c->in.len; /* a big bulk: one allocation */
+    if (total > c->in.len + want) {
+        want = total - c->in.len;
+        size_t step = c->in.len > CD_READ_CHUNK ? c->in.len : CD_READ_CHUNK;
+        if (want > step) want = step;
+    }
     if (cd_buf_reserve(&c->in, want) < 0) {
         cd_log(CD_LOG_WARNING, "client %s: out of memory for its query buffer; closing it", c->addr);
         cd_client_kill(c);
@@ -236,7 +243,10 @@ static void cd_addr_string(const struct sockaddr_storage *sa, char *out, size_t 
         port = ntohs(s4->sin_port);
     } else if (sa->ss_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const void *)sa;
-        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) /* an IPv4 peer of a dual-stack socket */
+            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, sizeof ip);
+        else
+            inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
         port = ntohs(s6->sin6_port);
     }
     /* Redis's islocalClient: exactly these two addresses */
