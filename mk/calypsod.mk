@@ -99,7 +99,7 @@ BENCH_SERVER_N ?= 1000000
 
 bench-server: calypsod-deps $(BUILD)/calypsod
 	CALYPSOD=$(BUILD)/calypsod BENCH_SERVER_N=$(BENCH_SERVER_N) BENCH_SERVER_DIR=$(BUILD)/bench-server \
-	  /usr/bin/python3 bench/bench_server.py
+	  /usr/bin/python3 tests/server/bench_server.py
 
 # ---- install ------------------------------------------------------------------------
 install: install-calypsod

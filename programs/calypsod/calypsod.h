@@ -4,10 +4,10 @@
  * the command table. Each file says what it owns; this header only
  * declares.
  *
- * Threads: everything here is touched by the event loop's thread alone,
- * except the sync thread's handshake in sync.c (its own lock). The engine
- * handle is shared with calypso's own background threads (flusher, merge,
- * TTL sweeper), which the engine's API makes safe.
+ * Threads: everything here is touched by the event loop's thread alone.
+ * The engine handle is shared with calypso's own background threads
+ * (flusher, merge, TTL sweeper) and BGREWRITEAOF's merge thread, which the
+ * engine's API makes safe.
  */
 #ifndef CALYPSOD_H
 #define CALYPSOD_H
@@ -66,7 +66,6 @@ typedef struct cd_client {
     size_t   out_ready;      /* out.p[0..out_ready) may be sent */
     int      want_write;     /* EPOLLOUT registered */
     int      pending;        /* in the server's list of clients to flush */
-    uint64_t sync_gen;       /* replies wait for this sync generation */
 
     /* MULTI state (multi.c) */
     int        in_multi;
@@ -79,7 +78,6 @@ typedef struct cd_client {
     struct cd_client *prev, *next;   /* all clients */
     struct cd_client *pnext;         /* pending writes */
     struct cd_client *fnext;         /* closed, to be freed */
-    uint64_t round;                  /* last round it ran commands in */
 } cd_client;
 
 /* >> the server */
@@ -107,7 +105,7 @@ typedef struct cd_server {
     uint64_t next_client_id;
     int64_t  start_ms;
     uint64_t hz_ms;
-    int      dirty;            /* a write happened this round (sync always) */
+    int      dirty;            /* a write happened this round (--sync always) */
 
     /* statistics for INFO */
     uint64_t stat_conns, stat_cmds, stat_rejected, stat_net_in, stat_net_out;
@@ -117,7 +115,6 @@ typedef struct cd_server {
 
     struct cd_watch_table *watched; /* multi.c */
     struct cd_scan_table  *scans;   /* cmd_keys.c */
-    struct cd_sync        *syncer;  /* sync.c */
 } cd_server;
 
 extern cd_server cd_srv;
@@ -212,15 +209,5 @@ cd_client *cd_client_by_id(uint64_t id);
 
 /* >> glob.c: Redis's stringmatchlen */
 int  cd_glob_match(const char *pat, size_t plen, const char *s, size_t slen, int nocase);
-
-/* >> sync.c: --sync always */
-int  cd_sync_start(void);
-void cd_sync_stop(void);
-/* Asks for a sync covering every write made so far; the generation to wait for. */
-uint64_t cd_sync_request(void);
-/* The generation covered by the last completed sync. */
-uint64_t cd_sync_done(void);
-int  cd_sync_event_fd(void);
-void cd_sync_ack(void);
 
 #endif

@@ -234,8 +234,8 @@ static int cd_open_db(void)
     calypso_options_default(&o);
     o.max_key_size = CALYPSO_MAX_KEY_SIZE;
     o.max_value_size = (uint64_t)CD_BULK_MAX;
-    /* --sync always: writes go to the kernel and sync.c syncs once per
-     * round for every client, instead of one fdatasync per write */
+    /* --sync always: writes go to the kernel and the loop syncs once per
+     * round for every client (loop.c), instead of one fdatasync per write */
     o.sync = cd_srv.sync_mode == CALYPSO_SYNC_INTERVAL ? CALYPSO_SYNC_INTERVAL : CALYPSO_SYNC_NONE;
     o.sync_interval_ms = 1000;
     cd_make_parents(cd_srv.dbpath);
@@ -278,16 +278,10 @@ int main(int argc, char **argv)
     if (cd_adjust_fd_limit() < 0) return 1;
     if (cd_open_db() < 0) return 1;
     cd_log(CD_LOG_NOTICE, "database loaded: %llu keys", (unsigned long long)calypso_len(cd_srv.db));
-    if (cd_srv.sync_mode == CALYPSO_SYNC_ALWAYS && cd_sync_start() < 0) {
-        cd_log(CD_LOG_WARNING, "could not start the sync thread");
-        calypso_close(cd_srv.db);
-        return 1;
-    }
     if (cd_srv.bind_any && cd_srv.protected_mode && !cd_srv.requirepass)
         cd_log(CD_LOG_NOTICE, "protected mode: listening on every interface without "
                "--requirepass, so only loopback clients are served");
     int rc = cd_loop_run();
-    cd_sync_stop();
     int crc = calypso_close(cd_srv.db);
     if (crc < 0) cd_log(CD_LOG_WARNING, "closing the database: %s", calypso_strerror(crc));
     if (rc < 0) return 1;
