@@ -32,6 +32,7 @@ int cd_buf_reserve(cd_buf *b, size_t extra)
 
 int cd_buf_append(cd_buf *b, const void *p, size_t n)
 {
+    if (n == 0) return 0;
     if (cd_buf_reserve(b, n) < 0) return -1;
     memcpy(b->p + b->len, p, n);
     b->len += n;

@@ -19,6 +19,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("CALYPSOD", os.path.join(ROOT, "build", "calypsod"))
 _base = os.environ.get("CALYPSOD_TEST_DIR") or tempfile.mkdtemp(prefix="calypsod-test-")
+os.makedirs(_base, exist_ok=True)
 
 passed = 0
 failed = 0

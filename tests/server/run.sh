@@ -8,7 +8,7 @@
 # randomized tests), CALYPSOD_TESTS (a space-separated subset to run).
 dir=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3   # Debian's, which has python3-redis
-tests=${CALYPSOD_TESTS:-"test_protocol test_redis_cli test_redis_py test_libs test_durability test_security"}
+tests=${CALYPSOD_TESTS:-"test_protocol test_redis_cli test_redis_py test_libs test_durability test_security test_daemon"}
 total_p=0
 total_f=0
 bad=""
