@@ -159,7 +159,10 @@ def idle_10k():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 10000 + 200
     if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard) if hard != resource.RLIM_INFINITY else want, hard))
+        try:  # root may raise the hard limit too
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard) if hard != resource.RLIM_INFINITY else hard))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
     srv = Server()
     socks = []
     try:
