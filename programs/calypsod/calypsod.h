@@ -138,7 +138,6 @@ void cd_reply_null_array(cd_client *c);                    /* *-1 / _ */
 void cd_reply_array(cd_client *c, long long n);
 void cd_reply_map(cd_client *c, long long n);              /* %n / *2n */
 void cd_reply_set(cd_client *c, long long n);              /* ~n / *n */
-void cd_reply_double(cd_client *c, double d);
 void cd_reply_verbatim(cd_client *c, const char *p, size_t n); /* =n txt: / $n */
 /* The reply an engine error code gets. */
 void cd_reply_engine_err(cd_client *c, int rc);
@@ -205,7 +204,6 @@ int  cd_loop_run(void);
 int  cd_signals_block(void);   /* before any thread starts */
 /* Closes c: no more of its requests run; freed at the end of the round. */
 void cd_client_kill(cd_client *c);
-cd_client *cd_client_by_id(uint64_t id);
 
 /* >> glob.c: Redis's stringmatchlen */
 int  cd_glob_match(const char *pat, size_t plen, const char *s, size_t slen, int nocase);

@@ -13,8 +13,9 @@
  * always, one sync covers the writes of the round; then the round's
  * replies are written (out_ready marks how far a client's output may go:
  * replies made after it wait for the end of their own round). A client
- * whose socket takes less than its output is watched for EPOLLOUT. Clients are freed at the end of the
- * round, so an event later in the same batch never sees freed memory.
+ * whose socket takes less than its output is watched for EPOLLOUT.
+ * Clients are freed at the end of the round, so an event later in the
+ * same batch never sees freed memory.
  *
  * Limits: a client is closed when its unsent output passes --output-limit
  * (Redis's client-output-buffer-limit) and after any protocol error (as
@@ -75,13 +76,6 @@ void cd_client_kill(cd_client *c)
     c->in_start = c->in.len; /* nothing more of it runs */
     c->fnext = cd_freelist;
     cd_freelist = c;
-}
-
-cd_client *cd_client_by_id(uint64_t id)
-{
-    for (cd_client *c = cd_srv.clients; c; c = c->next)
-        if (c->id == id && !c->closed) return c;
-    return NULL;
 }
 
 static void cd_client_free(cd_client *c)
@@ -175,6 +169,7 @@ static void cd_client_process(cd_client *c)
             break;
         }
         cd_cmd_dispatch(c, (int)c->req.argc, c->req.argv);
+        if (c->closed) break; /* killed by its own command (SHUTDOWN, CLIENT KILL) */
         c->in_start += used;
         cd_req_reset(&c->req);
         cd_client_check_output(c);

@@ -2,14 +2,13 @@
  * reply.c: the reply writer. Every reply is appended to the client's
  * output buffer (sent by loop.c at the end of the event-loop round, after
  * the sync that covers it under --sync always). RESP3 clients (HELLO 3)
- * get nulls as `_`, maps as `%`, sets as `~`, doubles as `,`; RESP2
+ * get nulls as `_`, maps as `%`, sets as `~`, verbatim text as `=`; RESP2
  * clients get Redis's RESP2 spellings of the same values.
  *
  * Errors, as Redis's addReplyError: a message that starts with '-' carries
  * its own code ("-WRONGPASS ...", "-NOAUTH ..."), any other gets "ERR ";
  * CR/LF inside an error become spaces (an error is one line).
  */
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,21 +134,6 @@ void cd_reply_map(cd_client *c, long long n)
 void cd_reply_set(cd_client *c, long long n)
 {
     cd_reply_prefixed(c, c->proto == 3 ? '~' : '*', n);
-}
-
-void cd_reply_double(cd_client *c, double d)
-{
-    char tmp[64];
-    int k;
-    if (isinf(d)) k = snprintf(tmp, sizeof tmp, "%s", d > 0 ? "inf" : "-inf");
-    else k = snprintf(tmp, sizeof tmp, "%.17g", d);
-    if (c->proto == 3) {
-        cd_reply_raw(c, ",", 1);
-        cd_reply_raw(c, tmp, (size_t)k);
-        cd_reply_raw(c, "\r\n", 2);
-    } else {
-        cd_reply_bulk(c, tmp, (size_t)k);
-    }
 }
 
 void cd_reply_verbatim(cd_client *c, const char *p, size_t n)
