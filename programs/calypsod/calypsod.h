@@ -161,7 +161,6 @@ typedef struct cd_cmd {
     int         arity;       /* Redis's: N exact, -N at least N */
     int         flags;
     int         first_key, last_key, key_step; /* for COMMAND INFO */
-    uint64_t    calls;
 } cd_cmd;
 
 const cd_cmd *cd_cmd_lookup(const char *name, size_t len);
@@ -169,7 +168,7 @@ const cd_cmd *cd_cmd_lookup(const char *name, size_t len);
 void cd_cmd_dispatch(cd_client *c, int argc, cd_arg *argv);
 /* Runs cmd without the checks (EXEC's inner loop). */
 void cd_cmd_call(cd_client *c, const cd_cmd *cmd, int argc, cd_arg *argv);
-extern cd_cmd cd_cmds[];
+extern const cd_cmd cd_cmds[];
 extern const size_t cd_ncmds;
 
 /* >> argument helpers (commands.c) */

@@ -17,8 +17,8 @@
 #include "calypsod.h"
 #include "commands.h"
 
-cd_cmd cd_cmds[] = {
-#define CD_ENTRY_(name, fn, arity, flags, fk, lk, st) { #name, fn, arity, flags, fk, lk, st, 0 },
+const cd_cmd cd_cmds[] = {
+#define CD_ENTRY_(name, fn, arity, flags, fk, lk, st) { #name, fn, arity, flags, fk, lk, st },
     CD_COMMANDS(CD_ENTRY_)
 #undef CD_ENTRY_
 };
@@ -89,7 +89,6 @@ static void cd_cmd_unknown(cd_client *c, int argc, cd_arg *argv)
 
 void cd_cmd_call(cd_client *c, const cd_cmd *cmd, int argc, cd_arg *argv)
 {
-    ((cd_cmd *)cmd)->calls++;
     cd_srv.stat_cmds++;
     cmd->fn(c, argc, argv);
 }
