@@ -8,7 +8,8 @@
 2. Where calypsod differs from Redis on purpose (strings only, KEYS in key
    order, empty keys, SCAN cursors), the exact bytes it sends instead.
 3. Requests split at every byte, deep pipelines, big values, WATCH
-   between two connections, CLIENT LIST/KILL, SCAN surviving writes.
+   between two connections, CLIENT LIST/KILL, SCAN surviving writes, the
+   key size limit and the SCAN cursor table at their boundaries.
 """
 import re
 import sys
@@ -229,6 +230,39 @@ def scan_survives_writes(srv, rnd):
     c.close()
 
 
+def key_size_limit(srv):
+    c = srv.conn()
+    k = b"k" * 65527
+    eq(c.roundtrip(cmd("SET", k, "v") + cmd("GET", k), 12), b"+OK\r\n$1\r\nv\r\n",
+       "a key of 65527 bytes (the engine's limit) is stored")
+    k2 = b"k" * 65528
+    want = b"-ERR key too large for this database (calypsod accepts keys up to 65527 bytes)\r\n$-1\r\n"
+    eq(c.roundtrip(cmd("SET", k2, "v") + cmd("GET", k2), len(want)), want, "a key of 65528 bytes is refused")
+    c.close()
+
+
+def scan_cursor_table(srv):
+    """The server keeps the last 16384 cursors it handed out."""
+    c = srv.conn()
+    c.send(cmd("FLUSHALL") + cmd("SET", "a", "1") + cmd("SET", "b", "2") + cmd("SET", "c", "3"))
+    c.read_until(20)
+
+    def first_page():
+        c.send(cmd("SCAN", "0", "COUNT", "1"))
+        head = c.read_until(4)
+        data = head + c.read_quiet(0.05)
+        return data.split(b"\r\n")[2]
+    oldest = first_page()
+    c.send(cmd("SCAN", "0", "COUNT", "1") * 16382)
+    c.read_quiet(0.3, timeout=30)
+    newest_kept = first_page()  # the 16384th cursor since `oldest`
+    eq(c.roundtrip(cmd("SCAN", oldest), 29), b"*2\r\n$1\r\n0\r\n*2\r\n$1\r\nb\r\n$1\r\nc\r\n", "16384 cursors later, the oldest still resumes")
+    first_page()  # the 16385th: the oldest is forgotten
+    eq(c.roundtrip(cmd("SCAN", oldest), 22), b"-ERR invalid cursor\r\n", "16385 cursors later, it is forgotten")
+    eq(c.roundtrip(cmd("SCAN", newest_kept), 29), b"*2\r\n$1\r\n0\r\n*2\r\n$1\r\nb\r\n$1\r\nc\r\n", "a recent cursor still resumes")
+    c.close()
+
+
 def main():
     rnd = seed()
     srv = Server()
@@ -242,6 +276,8 @@ def main():
         watch_two_clients(srv)
         client_commands(srv)
         scan_survives_writes(srv, rnd)
+        key_size_limit(srv)
+        scan_cursor_table(srv)
     finally:
         rc = srv.stop()
         eq(rc, 0, "calypsod exits 0 on SIGTERM")
