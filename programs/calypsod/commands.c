@@ -87,6 +87,42 @@ static void cd_cmd_unknown(cd_client *c, int argc, cd_arg *argv)
     cd_cmd_reject(c, msg);
 }
 
+/* The subcommands of the container commands: an unknown one is refused
+ * before the command runs (and dooms an EXEC), as in Redis, with Redis's
+ * "unknown subcommand" text. */
+static const char *const cd_client_subs[] = { "id", "setname", "getname", "setinfo", "list", "info",
+                                              "kill", "no-evict", "no-touch", "help", NULL };
+static const char *const cd_config_subs[] = { "get", "set", "resetstat", "rewrite", "help", NULL };
+static const char *const cd_command_subs[] = { "count", "info", "docs", "list", "help", NULL };
+static const char *const cd_object_subs[] = { "encoding", "idletime", "refcount", "help", NULL };
+static const char *const cd_function_subs[] = { "flush", "list", NULL };
+
+static const struct {
+    const char *cmd, *upper;
+    const char *const *subs;
+} cd_containers[] = {
+    { "client", "CLIENT", cd_client_subs }, { "config", "CONFIG", cd_config_subs },
+    { "command", "COMMAND", cd_command_subs }, { "object", "OBJECT", cd_object_subs },
+    { "function", "FUNCTION", cd_function_subs },
+};
+
+/* 1 when argv[1] is a subcommand cmd knows (or cmd has none). */
+static int cd_cmd_sub_ok(cd_client *c, const cd_cmd *cmd, int argc, cd_arg *argv)
+{
+    if (argc < 2) return 1;
+    for (size_t i = 0; i < sizeof cd_containers / sizeof cd_containers[0]; i++) {
+        if (strcmp(cd_containers[i].cmd, cmd->name) != 0) continue;
+        for (const char *const *s = cd_containers[i].subs; *s; s++)
+            if (cd_arg_is(&argv[1], *s)) return 1;
+        char msg[256];
+        snprintf(msg, sizeof msg, "unknown subcommand '%.*s'. Try %s HELP.",
+                 cd_cmd_cstrlen(&argv[1], 128), argv[1].p, cd_containers[i].upper);
+        cd_cmd_reject(c, msg);
+        return 0;
+    }
+    return 1;
+}
+
 void cd_cmd_call(cd_client *c, const cd_cmd *cmd, int argc, cd_arg *argv)
 {
     cd_srv.stat_cmds++;
@@ -116,6 +152,7 @@ void cd_cmd_dispatch(cd_client *c, int argc, cd_arg *argv)
         cd_cmd_reject(c, msg);
         return;
     }
+    if (!cd_cmd_sub_ok(c, cmd, argc, argv)) return;
     if (cd_srv.requirepass && !c->authed && !(cmd->flags & CD_CMD_NOAUTH)) {
         cd_cmd_reject(c, "-NOAUTH Authentication required.");
         return;

@@ -110,6 +110,7 @@ CASES = [
     ("MULTI arity error", cmd("MULTI") + cmd("GET") + cmd("EXEC")),
     ("MULTI no-multi command", cmd("MULTI") + cmd("SAVE") + cmd("EXEC")),
     ("WATCH own write", cmd("WATCH", "a") + cmd("SET", "a", "1") + cmd("MULTI") + cmd("GET", "a") + cmd("EXEC")),
+    ("MULTI unknown subcommand", cmd("MULTI") + cmd("CLIENT", "FOO") + cmd("EXEC")),
     ("MULTI DISCARD", cmd("MULTI") + cmd("SET", "a", "1") + cmd("DISCARD") + cmd("GET", "a")),
     ("MULTI QUIT", cmd("MULTI") + cmd("PING") + cmd("QUIT")),
     ("DISCARD then EXEC", cmd("DISCARD") + cmd("MULTI") + cmd("DISCARD") + cmd("EXEC")),
