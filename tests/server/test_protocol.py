@@ -47,7 +47,8 @@ def run(srv, req, want=None, want_closed=False):
 def redis_cases(srv):
     for name, req in CASES:
         want, want_closed = REPLIES[name]
-        got, closed = run(srv, req, want, want_closed)
+        # a HELLO reply's length depends on the client id: read until quiet
+        got, closed = run(srv, req, None if b"$2\r\nid\r\n" in want else want, want_closed)
         eq(norm(got), norm(want), "as redis: " + name)
         eq(closed, want_closed, "connection closed as redis does: " + name)
 
@@ -164,20 +165,23 @@ def watch_two_clients(srv):
     b.send(cmd("SET", "w", "other"))
     eq(b.read_until(5), b"+OK\r\n", "another client writes the watched key")
     a.send(cmd("MULTI") + cmd("SET", "w", "mine") + cmd("EXEC") + cmd("GET", "w"))
-    eq(a.read_until(31), b"+OK\r\n+QUEUED\r\n*-1\r\n$5\r\nother\r\n", "EXEC is refused: null array")
+    want = b"+OK\r\n+QUEUED\r\n*-1\r\n$5\r\nother\r\n"
+    eq(a.read_until(len(want)), want, "EXEC is refused: null array")
     a.send(cmd("WATCH", "w") + cmd("MULTI") + cmd("SET", "w", "mine") + cmd("EXEC") + cmd("GET", "w"))
-    eq(a.read_until(37), b"+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n$4\r\nmine\r\n", "untouched: EXEC runs")
+    want = b"+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n$4\r\nmine\r\n"
+    eq(a.read_until(len(want)), want, "untouched: EXEC runs")
     a.send(cmd("WATCH", "w2"))
     a.read_until(5)
     b.send(cmd("SET", "w2", "x") + cmd("FLUSHALL"))
     b.read_until(10)
     a.send(cmd("MULTI") + cmd("PING") + cmd("EXEC"))
-    eq(a.read_until(19), b"+OK\r\n+QUEUED\r\n*-1\r\n", "FLUSHALL touches a watched key that existed")
+    want = b"+OK\r\n+QUEUED\r\n*-1\r\n"
+    eq(a.read_until(len(want)), want, "FLUSHALL touches a watched key that existed")
     a.send(cmd("SET", "w3", "v", "PX", "50") + cmd("WATCH", "w3"))
     a.read_until(10)
     time.sleep(0.1)
     a.send(cmd("MULTI") + cmd("PING") + cmd("EXEC"))
-    eq(a.read_until(19), b"+OK\r\n+QUEUED\r\n*-1\r\n", "a watched key that expired aborts EXEC")
+    eq(a.read_until(len(want)), want, "a watched key that expired aborts EXEC")
     a.close()
     b.close()
 

@@ -48,45 +48,51 @@ def protected_mode():
     srv = Server("--requirepass", "pw", bind_host="")
     try:
         c = Conn(srv.port, source="127.0.0.2")
-        eq(c.roundtrip(cmd("PING"), 32), b"-NOAUTH Authentication required.\r\n", "with a password: NOAUTH")
+        expect(c, cmd("PING"), b"-NOAUTH Authentication required.\r\n", "with a password: NOAUTH")
         eq(c.roundtrip(cmd("AUTH", "pw") + cmd("PING"), 12), b"+OK\r\n+PONG\r\n", "then AUTH")
     finally:
         srv.stop()
+
+
+WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+
+
+def expect(c, req, want, what):
+    """Sends req and checks that exactly the bytes of want come back."""
+    c.send(req)
+    return eq(c.read_until(len(want)), want, what)
 
 
 def requirepass():
     srv = Server("--requirepass", "s3cret")
     try:
         c = srv.conn()
-        eq(c.roundtrip(cmd("GET", "k"), 34), b"-NOAUTH Authentication required.\r\n", "NOAUTH")
-        eq(c.roundtrip(cmd("AUTH", "nope"), 66),
-           b"-WRONGPASS invalid username-password pair or user is disabled.\r\n", "WRONGPASS")
-        eq(c.roundtrip(cmd("AUTH", "other", "s3cret"), 66),
-           b"-WRONGPASS invalid username-password pair or user is disabled.\r\n", "another user: WRONGPASS")
-        eq(c.roundtrip(cmd("HELLO", "3"), 196)[:40],
-           b"-NOAUTH HELLO must be called with the cl", "HELLO before AUTH")
-        eq(c.roundtrip(cmd("AUTH", "s3cret") + cmd("GET", "k"), 10), b"+OK\r\n$-1\r\n", "AUTH then GET")
+        expect(c, cmd("GET", "k"), b"-NOAUTH Authentication required.\r\n", "NOAUTH")
+        expect(c, cmd("AUTH", "nope"), WRONGPASS, "WRONGPASS")
+        expect(c, cmd("AUTH", "other", "s3cret"), WRONGPASS, "another user: WRONGPASS")
+        expect(c, cmd("HELLO", "3"),
+               b"-NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+               b"HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+               b"select the RESP protocol version at the same time\r\n", "HELLO before AUTH")
+        expect(c, cmd("AUTH", "s3cret") + cmd("GET", "k"), b"+OK\r\n$-1\r\n", "AUTH then GET")
         c = srv.conn()
-        eq(c.roundtrip(cmd("HELLO", "3", "AUTH", "default", "s3cret")[:0] +
-                       cmd("AUTH", "a", "b", "c"), 18), b"-ERR syntax error\r\n", "AUTH arity")
+        expect(c, cmd("AUTH", "a", "b", "c"), b"-ERR syntax error\r\n", "AUTH arity")
         c = srv.conn()
-        eq(c.roundtrip(cmd(*(["AUTH"] + ["x"] * 9)), 19), b"-ERR syntax error\r\n",
-           "unauthenticated: 10 elements parsed")
+        expect(c, cmd(*(["AUTH"] + ["x"] * 9)), b"-ERR syntax error\r\n", "unauthenticated: 10 elements parsed")
         c = srv.conn()
-        eq(c.roundtrip(cmd(*(["AUTH"] + ["x"] * 10)), 100),
-           b"-ERR Protocol error: unauthenticated multibulk length\r\n", "unauthenticated: 11 elements refused")
+        expect(c, cmd(*(["AUTH"] + ["x"] * 10)), b"-ERR Protocol error: unauthenticated multibulk length\r\n",
+               "unauthenticated: 11 elements refused")
         c.read_quiet(0.3)
         check(c.closed, "... and closed")
         c = srv.conn()
-        eq(c.roundtrip(cmd("AUTH", "x" * 16384), 66)[:10], b"-WRONGPASS", "unauthenticated: 16384-byte bulk parsed")
+        expect(c, cmd("AUTH", "x" * 16384), WRONGPASS, "unauthenticated: 16384-byte bulk parsed")
         c = srv.conn()
-        eq(c.roundtrip(cmd("AUTH", "x" * 16385), 100),
-           b"-ERR Protocol error: unauthenticated bulk length\r\n", "unauthenticated: 16385-byte bulk refused")
+        expect(c, cmd("AUTH", "x" * 16385), b"-ERR Protocol error: unauthenticated bulk length\r\n",
+               "unauthenticated: 16385-byte bulk refused")
         c = srv.conn()
-        c.send(cmd("AUTH", "s3cret"))
-        c.read_until(5)
-        eq(c.roundtrip(cmd(*(["MSET"] + ["k", "v"] * 20)) + cmd("ECHO", "y" * 20000), 20011)[:16],
-           b"+OK\r\n$20000\r\nyyy", "after AUTH: no such limits")
+        expect(c, cmd("AUTH", "s3cret"), b"+OK\r\n", "AUTH")
+        expect(c, cmd(*(["MSET"] + ["k", "v"] * 20)) + cmd("ECHO", "y" * 20000),
+               b"+OK\r\n$20000\r\n" + b"y" * 20000 + b"\r\n", "after AUTH: no such limits")
     finally:
         eq(srv.stop(), 0, "requirepass server exits 0")
 
