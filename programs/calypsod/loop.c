@@ -214,6 +214,10 @@ static void cd_client_read(cd_client *c)
     }
     c->in.len += (size_t)n;
     cd_srv.stat_net_in += (uint64_t)n;
+    if (c->close_after) { /* after QUIT or a protocol error: input is dropped */
+        c->in.len = c->in_start;
+        return;
+    }
     cd_client_process(c);
     /* an idle client does not keep a big query buffer */
     if (c->in_start == c->in.len && c->in.cap > 256 * 1024) {
