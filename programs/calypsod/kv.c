@@ -1,0 +1,81 @@
+/*
+ * kv.c: Redis string keys over the engine. Redis speaks of expiry as an
+ * absolute time, the engine takes a TTL from now: these helpers turn one
+ * into the other, treat an expired key as a missing one, and tell WATCH
+ * and the --sync always machinery about every write (the daemon owns all
+ * writes to its database, so this is the one place that sees them).
+ *
+ * The empty key: Redis allows it, the engine does not (CALYPSO_EEMPTYKEY).
+ * Reads of "" find nothing; writes of "" get an error that says why.
+ */
+#include <stdlib.h>
+
+#include "calypsod.h"
+
+void cd_kv_touched(const void *k, size_t klen)
+{
+    cd_srv.dirty = 1;
+    cd_srv.dirty_since_save++;
+    cd_watch_touch(k, klen);
+}
+
+int cd_kv_get(const cd_arg *key, void **val, size_t *vlen)
+{
+    *val = NULL;
+    *vlen = 0;
+    if (key->len == 0) return 0;
+    int rc = calypso_get(cd_srv.db, key->p, key->len, val, vlen);
+    if (rc == CALYPSO_OK) return 1;
+    if (rc == CALYPSO_ENOTFOUND || rc == CALYPSO_EEXPIRED || rc == CALYPSO_EKEYTOOLARGE) return 0;
+    return rc;
+}
+
+int cd_kv_expiry(const cd_arg *key, uint64_t *at)
+{
+    *at = 0;
+    if (key->len == 0) return 0;
+    int rc = calypso_ttl(cd_srv.db, key->p, key->len, at);
+    if (rc == CALYPSO_OK) return 1;
+    if (rc == CALYPSO_ENOTFOUND || rc == CALYPSO_EEXPIRED || rc == CALYPSO_EKEYTOOLARGE) return 0;
+    return rc;
+}
+
+int cd_kv_exists(const void *k, size_t klen)
+{
+    if (klen == 0) return 0;
+    int rc = calypso_has(cd_srv.db, k, klen);
+    if (rc == CALYPSO_EKEYTOOLARGE) return 0;
+    return rc;
+}
+
+int cd_kv_put(const void *k, size_t klen, const void *v, size_t vlen, uint64_t at_ms)
+{
+    int rc;
+    if (klen == 0) return CALYPSO_EEMPTYKEY;
+    if (at_ms) {
+        int64_t now = cd_now_ms();
+        if ((int64_t)at_ms <= now) {
+            /* Redis stores the key and lets it expire at once; the result
+             * a client can see is the key gone. */
+            rc = cd_kv_del(k, klen);
+            if (rc >= 0) cd_kv_touched(k, klen);
+            cd_srv.stat_expired++;
+            return rc < 0 ? rc : 0;
+        }
+        rc = calypso_put_ttl(cd_srv.db, k, klen, v, vlen, at_ms - (uint64_t)now);
+    } else {
+        rc = calypso_put(cd_srv.db, k, klen, v, vlen);
+    }
+    if (rc == CALYPSO_OK) cd_kv_touched(k, klen);
+    return rc;
+}
+
+int cd_kv_del(const void *k, size_t klen)
+{
+    int had = cd_kv_exists(k, klen);
+    if (had <= 0) return had;
+    int rc = calypso_delete(cd_srv.db, k, klen);
+    if (rc < 0) return rc;
+    cd_kv_touched(k, klen);
+    return 1;
+}

@@ -1,0 +1,262 @@
+/*
+ * multi.c: transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH, with
+ * Redis 7.0's behaviour: inside MULTI, commands are checked (name, arity,
+ * auth) and queued with +QUEUED; a refusal at queue time makes EXEC answer
+ * EXECABORT and run nothing; errors while the block runs are elements of
+ * EXEC's array and the other commands still run; a watched key written by
+ * anyone (or expired) since WATCH makes EXEC answer a null array.
+ *
+ * Isolation: the event loop runs one command at a time on one thread, and
+ * cd_multi_exec_block runs the whole queue before the loop looks at any
+ * other client, so no other client's command can run inside a block.
+ *
+ * Crash atomicity: NOT YET. The block's writes go to the engine one by
+ * one; a crash in the middle of a block can leave some of them on disk
+ * and not the others. cd_multi_exec_block is the one function that runs a
+ * block, so that it becomes one atomic engine batch (a single commit)
+ * when the engine's batch API is available.
+ *
+ * WATCH: the daemon makes every write to its database (kv.c calls
+ * cd_watch_touch), so it tracks modification itself: a hash table from
+ * watched key to the clients watching it. While nobody watches anything a
+ * write costs one test of a counter.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "calypsod.h"
+#include "commands.h"
+
+#define CD_WATCH_BUCKETS 1024
+
+typedef struct cd_watch {
+    char      *key;
+    size_t     klen;
+    cd_client *c;
+    uint64_t   expires_at;     /* the key's expiry when watched, 0: none */
+    struct cd_watch *cnext;    /* the client's list */
+    struct cd_watch *hnext;    /* the bucket's chain */
+} cd_watch;
+
+typedef struct cd_watch_table {
+    size_t    count;
+    cd_watch *bucket[CD_WATCH_BUCKETS];
+} cd_watch_table;
+
+static uint32_t cd_watch_hash(const void *k, size_t n)
+{
+    const unsigned char *p = k;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+    return h % CD_WATCH_BUCKETS;
+}
+
+void cd_watch_touch(const void *k, size_t klen)
+{
+    cd_watch_table *t = cd_srv.watched;
+    if (!t || t->count == 0) return;
+    for (cd_watch *w = t->bucket[cd_watch_hash(k, klen)]; w; w = w->hnext)
+        if (w->klen == klen && memcmp(w->key, k, klen) == 0) w->c->cas_dirty = 1;
+}
+
+/* FLUSHDB/FLUSHALL: as Redis, a watched key counts as touched if it existed. */
+void cd_watch_touch_all(void)
+{
+    cd_watch_table *t = cd_srv.watched;
+    if (!t || t->count == 0) return;
+    for (size_t b = 0; b < CD_WATCH_BUCKETS; b++)
+        for (cd_watch *w = t->bucket[b]; w; w = w->hnext)
+            if (cd_kv_exists(w->key, w->klen) > 0) w->c->cas_dirty = 1;
+}
+
+static int cd_watch_add(cd_client *c, const cd_arg *key)
+{
+    if (!cd_srv.watched) {
+        cd_srv.watched = calloc(1, sizeof *cd_srv.watched);
+        if (!cd_srv.watched) return -1;
+    }
+    for (cd_watch *w = c->watches; w; w = w->cnext)
+        if (w->klen == key->len && memcmp(w->key, key->p, key->len) == 0) return 0;
+    cd_watch *w = calloc(1, sizeof *w);
+    if (!w) return -1;
+    w->key = malloc(key->len ? key->len : 1);
+    if (!w->key) { free(w); return -1; }
+    memcpy(w->key, key->p, key->len);
+    w->klen = key->len;
+    w->c = c;
+    cd_kv_expiry(key, &w->expires_at);
+    uint32_t h = cd_watch_hash(key->p, key->len);
+    w->hnext = cd_srv.watched->bucket[h];
+    cd_srv.watched->bucket[h] = w;
+    w->cnext = c->watches;
+    c->watches = w;
+    cd_srv.watched->count++;
+    return 0;
+}
+
+static void cd_watch_clear(cd_client *c)
+{
+    cd_watch *w = c->watches;
+    while (w) {
+        cd_watch *next = w->cnext;
+        cd_watch **pp = &cd_srv.watched->bucket[cd_watch_hash(w->key, w->klen)];
+        while (*pp != w) pp = &(*pp)->hnext;
+        *pp = w->hnext;
+        cd_srv.watched->count--;
+        free(w->key);
+        free(w);
+        w = next;
+    }
+    c->watches = NULL;
+    c->cas_dirty = 0;
+}
+
+/* A watched key whose expiry has passed since WATCH counts as touched. */
+static int cd_watch_expired(cd_client *c)
+{
+    int64_t now = cd_now_ms();
+    for (cd_watch *w = c->watches; w; w = w->cnext)
+        if (w->expires_at && (int64_t)w->expires_at <= now) return 1;
+    return 0;
+}
+
+static void cd_multi_free_queue(cd_client *c)
+{
+    for (size_t i = 0; i < c->nqueue; i++) {
+        for (int j = 0; j < c->queue[i].argc; j++) free((void *)c->queue[i].argv[j].p);
+        free(c->queue[i].argv);
+    }
+    free(c->queue);
+    c->queue = NULL;
+    c->nqueue = c->qcap = 0;
+}
+
+void cd_multi_reset(cd_client *c)
+{
+    cd_multi_free_queue(c);
+    c->in_multi = 0;
+    c->multi_dirty = 0;
+    cd_watch_clear(c);
+}
+
+void cd_multi_flag_error(cd_client *c)
+{
+    if (c->in_multi) c->multi_dirty = 1;
+}
+
+void cd_multi_queue(cd_client *c, const cd_cmd *cmd, int argc, cd_arg *argv)
+{
+    if (c->nqueue == c->qcap) {
+        size_t ncap = c->qcap ? c->qcap * 2 : 8;
+        cd_queued *nq = realloc(c->queue, ncap * sizeof *nq);
+        if (!nq) goto oom;
+        c->queue = nq;
+        c->qcap = ncap;
+    }
+    cd_queued *q = &c->queue[c->nqueue];
+    q->cmd = cmd;
+    q->argc = 0;
+    q->argv = malloc((size_t)argc * sizeof *q->argv);
+    if (!q->argv) goto oom;
+    for (int i = 0; i < argc; i++) {
+        char *p = malloc(argv[i].len ? argv[i].len : 1);
+        if (!p) {
+            for (int j = 0; j < i; j++) free((void *)q->argv[j].p);
+            free(q->argv);
+            goto oom;
+        }
+        memcpy(p, argv[i].p, argv[i].len);
+        q->argv[i].p = p;
+        q->argv[i].len = argv[i].len;
+    }
+    q->argc = argc;
+    c->nqueue++;
+    cd_reply_str(c, "QUEUED");
+    return;
+oom:
+    cd_reply_err(c, "out of memory queueing the command");
+    cd_multi_flag_error(c);
+}
+
+/* Runs a queued block: the array header, then each command's reply.
+ * This is the single place a block executes: with the engine's batch API
+ * it becomes begin, the commands, one commit. */
+void cd_multi_exec_block(cd_client *c)
+{
+    cd_reply_array(c, (long long)c->nqueue);
+    for (size_t i = 0; i < c->nqueue; i++)
+        cd_cmd_call(c, c->queue[i].cmd, c->queue[i].argc, c->queue[i].argv);
+}
+
+void cd_multi_multi(cd_client *c, int argc, cd_arg *argv)
+{
+    (void)argc;
+    (void)argv;
+    if (c->in_multi) {
+        cd_reply_err(c, "MULTI calls can not be nested");
+        return;
+    }
+    c->in_multi = 1;
+    c->multi_dirty = 0;
+    cd_reply_ok(c);
+}
+
+void cd_multi_exec(cd_client *c, int argc, cd_arg *argv)
+{
+    (void)argc;
+    (void)argv;
+    if (!c->in_multi) {
+        cd_reply_err(c, "EXEC without MULTI");
+        return;
+    }
+    if (cd_watch_expired(c)) c->cas_dirty = 1;
+    if (c->multi_dirty) {
+        cd_reply_err(c, "-EXECABORT Transaction discarded because of previous errors.");
+        cd_multi_reset(c);
+        return;
+    }
+    if (c->cas_dirty) {
+        cd_reply_null_array(c);
+        cd_multi_reset(c);
+        return;
+    }
+    cd_watch_clear(c);
+    c->in_multi = 0;
+    cd_multi_exec_block(c);
+    cd_multi_reset(c);
+}
+
+void cd_multi_discard(cd_client *c, int argc, cd_arg *argv)
+{
+    (void)argc;
+    (void)argv;
+    if (!c->in_multi) {
+        cd_reply_err(c, "DISCARD without MULTI");
+        return;
+    }
+    cd_multi_reset(c);
+    cd_reply_ok(c);
+}
+
+void cd_multi_watch(cd_client *c, int argc, cd_arg *argv)
+{
+    if (c->in_multi) {
+        cd_reply_err(c, "WATCH inside MULTI is not allowed");
+        return;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (cd_watch_add(c, &argv[i]) < 0) {
+            cd_reply_err(c, "out of memory");
+            return;
+        }
+    }
+    cd_reply_ok(c);
+}
+
+void cd_multi_unwatch(cd_client *c, int argc, cd_arg *argv)
+{
+    (void)argc;
+    (void)argv;
+    cd_watch_clear(c);
+    cd_reply_ok(c);
+}

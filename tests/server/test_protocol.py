@@ -1,0 +1,292 @@
+#!/usr/bin/python3
+"""test_protocol.py: calypsod's wire protocol, byte for byte.
+
+1. Every request of capture_redis.CASES gets exactly the bytes that
+   redis-server 7.0.15 answered (protocol_replies.py), and the connection
+   is closed exactly when Redis closed it: protocol errors, limits,
+   inline parsing, error wordings, RESP3 types, MULTI/EXEC.
+2. Where calypsod differs from Redis on purpose (strings only, KEYS in key
+   order, empty keys, SCAN cursors), the exact bytes it sends instead.
+3. Requests split at every byte, deep pipelines, big values, WATCH
+   between two connections, CLIENT LIST/KILL, SCAN surviving writes, the
+   key size limit and the SCAN cursor table at their boundaries.
+"""
+import re
+import sys
+import time
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from cdtest import Server, check, eq, finish, cmd, cleanup, seed  # noqa: E402
+from capture_redis import CASES  # noqa: E402
+from protocol_replies import REPLIES  # noqa: E402
+
+
+def norm(b):
+    """HELLO's client id is the only field that differs run to run."""
+    return re.sub(rb"\$2\r\nid\r\n:\d+\r\n", b"$2\r\nid\r\n:N\r\n", b)
+
+
+def run(srv, req, want=None, want_closed=False):
+    """Sends req on a fresh connection; the reply bytes and whether the
+    server closed. With `want`, reads that many bytes, then checks that
+    nothing more comes (and waits for the close when one is expected)."""
+    c = srv.conn()
+    c.send(cmd("FLUSHALL"))
+    c.read_until(5)
+    c.send(req)
+    if want is None or len(want) == 0:
+        reply = c.read_quiet(0.3)
+    else:
+        reply = c.read_until(len(want), timeout=5)
+        reply += c.read_quiet(0.5 if want_closed else 0.02)
+    closed = c.closed
+    c.close()
+    return reply, closed
+
+
+def redis_cases(srv):
+    for name, req in CASES:
+        want, want_closed = REPLIES[name]
+        # a HELLO reply's length depends on the client id: read until quiet
+        got, closed = run(srv, req, None if b"$2\r\nid\r\n" in want else want, want_closed)
+        eq(norm(got), norm(want), "as redis: " + name)
+        eq(closed, want_closed, "connection closed as redis does: " + name)
+
+
+def own_cases(srv):
+    def one(name, req, want):
+        got, _ = run(srv, req, want)
+        eq(got, want, name)
+
+    one("lists are not supported: Redis's unknown-command error", cmd("LPUSH", "l", "a"),
+        b"-ERR unknown command 'LPUSH', with args beginning with: 'l' 'a' \r\n")
+    one("hashes", cmd("HSET", "h", "f", "v"),
+        b"-ERR unknown command 'HSET', with args beginning with: 'h' 'f' 'v' \r\n")
+    one("sets", cmd("sadd", "s", "m"), b"-ERR unknown command 'sadd', with args beginning with: 's' 'm' \r\n")
+    one("zsets", cmd("ZADD", "z", "1", "m"),
+        b"-ERR unknown command 'ZADD', with args beginning with: 'z' '1' 'm' \r\n")
+    one("KEYS with no pattern (CalypsoDB), in key order",
+        cmd("SET", "b", "1") + cmd("SET", "a", "1") + cmd("SET", "ab", "1") + cmd("KEYS"),
+        b"+OK\r\n+OK\r\n+OK\r\n*3\r\n$1\r\na\r\n$2\r\nab\r\n$1\r\nb\r\n")
+    one("KEYS * and a glob", cmd("SET", "user:1", "x") + cmd("SET", "user:2", "y") + cmd("SET", "u", "z") +
+        cmd("KEYS", "*") + cmd("KEYS", "user:*") + cmd("KEYS", "user:[2-9]"),
+        b"+OK\r\n+OK\r\n+OK\r\n*3\r\n$1\r\nu\r\n$6\r\nuser:1\r\n$6\r\nuser:2\r\n"
+        b"*2\r\n$6\r\nuser:1\r\n$6\r\nuser:2\r\n*1\r\n$6\r\nuser:2\r\n")
+    one("empty key: writes refused, reads find nothing", cmd("SET", "", "v") + cmd("GET", "") + cmd("EXISTS", ""),
+        b"-ERR empty keys are not supported by calypsod\r\n$-1\r\n:0\r\n")
+    one("SELECT of a valid index other than 0: namespaces not in this build", cmd("SELECT", "3"),
+        b"-ERR namespaces are not available in this build of calypsod: only database 0 exists\r\n")
+    one("CLIENT SETINFO (as Redis 7.2)", cmd("CLIENT", "SETINFO", "LIB-NAME", "x") +
+        cmd("CLIENT", "SETINFO", "LIB-VER", "1.0") + cmd("CLIENT", "SETINFO", "FOO", "1"),
+        b"+OK\r\n+OK\r\n-ERR Unrecognized option 'FOO'\r\n")
+    one("COMMAND DOCS answers an empty map", cmd("COMMAND", "DOCS") + cmd("HELLO", "3")[:0], b"*0\r\n")
+    one("CONFIG GET appendonly: calypso always persists", cmd("CONFIG", "GET", "appendonly"),
+        b"*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n")
+    one("SCAN of a cursor never handed out", cmd("SCAN", "12345"), b"-ERR invalid cursor\r\n")
+    one("INFO keyspace", cmd("SET", "a", "1") + cmd("SET", "b", "2", "EX", "100") + cmd("INFO", "keyspace"),
+        b"+OK\r\n+OK\r\n$44\r\n# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n\r\n")
+    one("INFO keyspace, empty", cmd("INFO", "keyspace"), b"$12\r\n# Keyspace\r\n\r\n")
+    got, _ = run(srv, cmd("INFO"))
+    check(b"\r\nloading:0\r\n" in got and b"redis_version:7.0.15\r\n" in got and
+          b"# Persistence\r\n" in got and b"# Keyspace\r\n" in got, "INFO: the fields clients parse", got[:200])
+    got, _ = run(srv, cmd("COMMAND", "COUNT"))
+    n = int(got[1:-2])
+    got, _ = run(srv, cmd("COMMAND"))
+    check(got.startswith(b"*%d\r\n*10\r\n" % n), "COMMAND: one 10-element entry per command", got[:40])
+
+
+def split_every_byte(srv):
+    req = (cmd("SET", "k", "v\x00\r\nx") + b"GET k\r\n" + cmd("MULTI") + cmd("INCR", "n") +
+           cmd("EXEC") + b"\r\n" + b'ECHO "a b"\n' + cmd("MGET", "k", "n", "zz"))
+    whole, _ = run(srv, req)
+    c = srv.conn()
+    c.send(cmd("FLUSHALL"))
+    c.read_until(5)
+    for i in range(len(req)):
+        c.send(req[i:i + 1])
+        time.sleep(0.0005)
+    got = c.read_quiet(0.3)
+    c.close()
+    eq(got, whole, "a pipeline sent one byte at a time gets the same bytes")
+    eq(whole, b"+OK\r\n$5\r\nv\x00\r\nx\r\n+OK\r\n+QUEUED\r\n*1\r\n:1\r\n$3\r\na b\r\n"
+       b"*3\r\n$5\r\nv\x00\r\nx\r\n$1\r\n1\r\n$-1\r\n", "the pipeline's replies")
+
+
+def random_splits(srv, rnd):
+    reqs = []
+    want = b""
+    for i in range(300):
+        k = "k%d" % rnd.randrange(50)
+        v = bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 40)))
+        reqs.append(cmd("SET", k, v) + cmd("GET", k))
+        want += b"+OK\r\n$%d\r\n%s\r\n" % (len(v), v)
+    data = b"".join(reqs)
+    c = srv.conn()
+    pos = 0
+    while pos < len(data):
+        n = rnd.randrange(1, 200)
+        c.send(data[pos:pos + n])
+        pos += n
+        if rnd.random() < 0.2:
+            time.sleep(0.001)
+    got = c.read_until(len(want), timeout=10)
+    c.close()
+    eq(got, want, "random splits of 600 pipelined requests")
+
+
+def deep_pipeline(srv):
+    n = 20000
+    data = b"".join(cmd("INCR", "ctr") for _ in range(n)) + b"PING\r\n" * n
+    want = b"".join(b":%d\r\n" % (i + 1) for i in range(n)) + b"+PONG\r\n" * n
+    c = srv.conn()
+    c.send(data)
+    got = c.read_until(len(want), timeout=20)
+    c.close()
+    eq(len(got), len(want), "20000 INCR + 20000 inline PING in one write: every reply")
+    check(got == want, "... in order")
+
+
+def big_values(srv, rnd):
+    c = srv.conn()
+    for size in (0, 1, 16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1, 1 << 20, 16 << 20):
+        v = bytes(rnd.randrange(256) for _ in range(min(size, 4096))) * (size // 4096 + 1)
+        v = v[:size]
+        c.send(cmd("SET", "big", v) + cmd("GET", "big") + cmd("STRLEN", "big"))
+        want = b"+OK\r\n$%d\r\n%s\r\n:%d\r\n" % (size, v, size)
+        got = c.read_until(len(want), timeout=30)
+        check(got == want, "a %d-byte value round-trips" % size, got[:40])
+    c.close()
+
+
+def watch_two_clients(srv):
+    a, b = srv.conn(), srv.conn()
+    a.send(cmd("WATCH", "w"))
+    eq(a.read_until(5), b"+OK\r\n", "WATCH")
+    b.send(cmd("SET", "w", "other"))
+    eq(b.read_until(5), b"+OK\r\n", "another client writes the watched key")
+    a.send(cmd("MULTI") + cmd("SET", "w", "mine") + cmd("EXEC") + cmd("GET", "w"))
+    want = b"+OK\r\n+QUEUED\r\n*-1\r\n$5\r\nother\r\n"
+    eq(a.read_until(len(want)), want, "EXEC is refused: null array")
+    a.send(cmd("WATCH", "w") + cmd("MULTI") + cmd("SET", "w", "mine") + cmd("EXEC") + cmd("GET", "w"))
+    want = b"+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n$4\r\nmine\r\n"
+    eq(a.read_until(len(want)), want, "untouched: EXEC runs")
+    a.send(cmd("WATCH", "w2"))
+    a.read_until(5)
+    b.send(cmd("SET", "w2", "x") + cmd("FLUSHALL"))
+    b.read_until(10)
+    a.send(cmd("MULTI") + cmd("PING") + cmd("EXEC"))
+    want = b"+OK\r\n+QUEUED\r\n*-1\r\n"
+    eq(a.read_until(len(want)), want, "FLUSHALL touches a watched key that existed")
+    a.send(cmd("SET", "w3", "v", "PX", "50") + cmd("WATCH", "w3"))
+    a.read_until(10)
+    time.sleep(0.1)
+    a.send(cmd("MULTI") + cmd("PING") + cmd("EXEC"))
+    eq(a.read_until(len(want)), want, "a watched key that expired aborts EXEC")
+    a.close()
+    b.close()
+
+
+def client_commands(srv):
+    a, b = srv.conn(), srv.conn()
+    b.send(cmd("CLIENT", "ID"))
+    bid = int(b.read_until(3)[1:-2])
+    a.send(cmd("CLIENT", "SETNAME", "alpha") + cmd("CLIENT", "LIST"))
+    got = a.read_quiet(0.2)
+    check(b" name=alpha " in got and (b"id=%d " % bid) in got, "CLIENT LIST shows both clients", got[:300])
+    a.send(cmd("CLIENT", "KILL", "ID", str(bid)))
+    eq(a.read_until(4), b":1\r\n", "CLIENT KILL ID: one client killed")
+    b.read_quiet(0.3)
+    check(b.closed, "the killed client's connection is closed")
+    a.send(cmd("CLIENT", "KILL", "ID", str(bid)))
+    eq(a.read_until(4), b":0\r\n", "killing it again: none")
+    a.close()
+    b.close()
+
+
+def scan_survives_writes(srv, rnd):
+    c = srv.conn()
+    keys = ["key:%05d" % i for i in range(2000)]
+    c.send(b"".join(cmd("SET", k, "v") for k in keys))
+    c.read_until(5 * len(keys), timeout=20)
+    seen = []
+    cursor = b"0"
+    extra = 0
+    while True:
+        c.send(cmd("SCAN", cursor, "MATCH", "key:*", "COUNT", "97"))
+        head = c.read_until(4)
+        rest = c.read_quiet(0.05)
+        data = head + rest
+        parts = data.split(b"\r\n")
+        cursor = parts[2]
+        n = int(parts[3][1:])
+        page = [parts[5 + 2 * i] for i in range(n)]
+        seen += page
+        # writes between pages: new keys around, and deletes of keys not yet returned are
+        # not done (they may or may not be seen); keys that live the whole scan must come once
+        c.send(cmd("SET", "key:%05d.new%d" % (rnd.randrange(2000), extra), "n") + cmd("SET", "aaa%d" % extra, "x"))
+        c.read_until(10)
+        extra += 1
+        if cursor == b"0":
+            break
+    base = [s for s in seen if b".new" not in s]
+    eq(base, [k.encode() for k in keys], "SCAN returns every key that lived the whole scan once, in order")
+    check(len(set(seen)) == len(seen), "no key twice")
+    c.close()
+
+
+def key_size_limit(srv):
+    c = srv.conn()
+    k = b"k" * 65527
+    eq(c.roundtrip(cmd("SET", k, "v") + cmd("GET", k), 12), b"+OK\r\n$1\r\nv\r\n",
+       "a key of 65527 bytes (the engine's limit) is stored")
+    k2 = b"k" * 65528
+    want = b"-ERR key too large for this database (calypsod accepts keys up to 65527 bytes)\r\n$-1\r\n"
+    eq(c.roundtrip(cmd("SET", k2, "v") + cmd("GET", k2), len(want)), want, "a key of 65528 bytes is refused")
+    c.close()
+
+
+def scan_cursor_table(srv):
+    """The server keeps the last 16384 cursors it handed out."""
+    c = srv.conn()
+    c.send(cmd("FLUSHALL") + cmd("SET", "a", "1") + cmd("SET", "b", "2") + cmd("SET", "c", "3"))
+    c.read_until(20)
+
+    def first_page():
+        c.send(cmd("SCAN", "0", "COUNT", "1"))
+        head = c.read_until(4)
+        data = head + c.read_quiet(0.05)
+        return data.split(b"\r\n")[2]
+    oldest = first_page()
+    c.send(cmd("SCAN", "0", "COUNT", "1") * 16382)
+    c.read_quiet(0.3, timeout=30)
+    newest_kept = first_page()  # the 16384th cursor since `oldest`
+    eq(c.roundtrip(cmd("SCAN", oldest), 29), b"*2\r\n$1\r\n0\r\n*2\r\n$1\r\nb\r\n$1\r\nc\r\n", "16384 cursors later, the oldest still resumes")
+    first_page()  # the 16385th: the oldest is forgotten
+    eq(c.roundtrip(cmd("SCAN", oldest), 22), b"-ERR invalid cursor\r\n", "16385 cursors later, it is forgotten")
+    eq(c.roundtrip(cmd("SCAN", newest_kept), 29), b"*2\r\n$1\r\n0\r\n*2\r\n$1\r\nb\r\n$1\r\nc\r\n", "a recent cursor still resumes")
+    c.close()
+
+
+def main():
+    rnd = seed()
+    srv = Server()
+    try:
+        redis_cases(srv)
+        own_cases(srv)
+        split_every_byte(srv)
+        random_splits(srv, rnd)
+        deep_pipeline(srv)
+        big_values(srv, rnd)
+        watch_two_clients(srv)
+        client_commands(srv)
+        scan_survives_writes(srv, rnd)
+        key_size_limit(srv)
+        scan_cursor_table(srv)
+    finally:
+        rc = srv.stop()
+        eq(rc, 0, "calypsod exits 0 on SIGTERM")
+        cleanup()
+    finish()
+
+
+main()
