@@ -562,6 +562,9 @@ int  calypso_txn_get(calypso_txn *tx, const void *key, size_t klen, void **val, 
 int  calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf, size_t cap,
                          size_t *vlen);
 int  calypso_txn_has(calypso_txn *tx, const void *key, size_t klen);
+/* As calypso_ttl, through the transaction (an update's own put with a TTL
+ * expires that long after now, as its commit would make it). */
+int  calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *expires_at_ms);
 /* Writes: checked as calypso_batch_put and calypso_batch_delete (the
  * limit included); applied at commit. */
 int  calypso_txn_put(calypso_txn *tx, const void *key, size_t klen, const void *val, size_t vlen);

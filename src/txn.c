@@ -247,6 +247,44 @@ int calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf
     return CALYPSO_OK;
 }
 
+int calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *expires_at_ms)
+{
+    if (!tx || !expires_at_ms)
+        return tx ? cy_err(tx->db, CALYPSO_EINVAL, "calypso_txn_ttl needs an output") : CALYPSO_EINVAL;
+    *expires_at_ms = 0;
+    calypso *db = tx->db;
+    if (tx->view) {
+        int rc = cy_db_usable(db);
+        if (!rc) rc = cy_db_check_key(db, key, klen);
+        if (rc) return rc;
+        cy_loc loc = { 0, 0, 0 };
+        uint64_t expiry = 0;
+        cy_rdlock(&db->kd_lock);
+        int lost = db->view_lost && db->view_lost > tx->seq;
+        int have = lost ? 0 : cy_view_state(db, tx->seq, key, klen, &loc, &expiry);
+        cy_unlock(&db->kd_lock);
+        if (lost) return cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept");
+        if (!have) return CALYPSO_ENOTFOUND;
+        if (expiry && expiry <= tx->start_ms) return CALYPSO_EEXPIRED;
+        *expires_at_ms = expiry;
+        return CALYPSO_OK;
+    }
+    const uint8_t *v;
+    size_t n;
+    uint64_t ttl = 0;
+    int own = key && klen ? cy_batch_find(tx->b, key, klen, &v, &n, &ttl) : 0;
+    if (own < 0) return CALYPSO_ENOTFOUND;
+    if (own > 0) {
+        /* A TTL counts from the commit: as of now, it expires ttl from now. */
+        if (ttl) {
+            uint64_t now = cy_now_ms();
+            *expires_at_ms = ttl > UINT64_MAX - now ? UINT64_MAX : now + ttl;
+        }
+        return CALYPSO_OK;
+    }
+    return calypso_ttl(db, key, klen, expires_at_ms);
+}
+
 int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
 {
     if (!tx) return CALYPSO_EINVAL;

@@ -83,6 +83,9 @@ typedef struct cd_client {
 /* >> the server */
 typedef struct cd_server {
     calypso *db;
+    calypso_txn *tx;         /* EXEC's update transaction while a block runs
+                                as one (multi.c), else NULL: kv.c goes
+                                through it                                */
     char    *dbpath;
     char     bind_host[256];
     int      port;

@@ -76,7 +76,7 @@ void cd_key_keys(cd_client *c, int argc, cd_arg *argv)
     int all = plen == 1 && pat[0] == '*';
     size_t pre = cd_key_literal_prefix(pat, plen);
     calypso_cursor *cur;
-    int rc = calypso_cursor_open(cd_srv.db, &cur);
+    int rc = (cd_srv.tx ? calypso_txn_cursor_open(cd_srv.tx, &cur) : calypso_cursor_open(cd_srv.db, &cur));
     if (rc < 0) { cd_reply_engine_err(c, rc); return; }
     /* The count is known only at the end: build the elements aside. */
     cd_buf items = { 0 };
@@ -189,7 +189,7 @@ void cd_key_scan(cd_client *c, int argc, cd_arg *argv)
     size_t pre = cd_key_literal_prefix(pat, plen);
 
     calypso_cursor *cur;
-    int rc = calypso_cursor_open(cd_srv.db, &cur);
+    int rc = (cd_srv.tx ? calypso_txn_cursor_open(cd_srv.tx, &cur) : calypso_cursor_open(cd_srv.db, &cur));
     if (rc < 0) { cd_reply_engine_err(c, rc); return; }
     /* Position: the first key after `from`, not before the prefix. */
     if (from && (fromlen > pre ? memcmp(from, pat, pre) >= 0 : memcmp(from, pat, fromlen) > 0)) {
@@ -259,7 +259,7 @@ void cd_key_randomkey(cd_client *c, int argc, cd_arg *argv)
     (void)argc;
     (void)argv;
     calypso_cursor *cur;
-    int rc = calypso_cursor_open(cd_srv.db, &cur);
+    int rc = (cd_srv.tx ? calypso_txn_cursor_open(cd_srv.tx, &cur) : calypso_cursor_open(cd_srv.db, &cur));
     if (rc < 0) { cd_reply_engine_err(c, rc); return; }
     char lo[256], probe[264];
     size_t lolen = 0, plen = 0;

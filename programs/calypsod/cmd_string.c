@@ -32,8 +32,10 @@ static void cd_str_reply_value(cd_client *c, const cd_arg *key)
         size_t want = 4096;
         for (int tries = 0; tries < 3; tries++) {
             if (cd_buf_reserve(&c->out, HDR + want + 2) < 0) { rc = CALYPSO_ENOMEM; break; }
-            rc = calypso_get_buf(cd_srv.db, key->p, key->len, c->out.p + c->out.len + HDR,
-                                 c->out.cap - c->out.len - HDR - 2, &vlen);
+            void *at = c->out.p + c->out.len + HDR;
+            size_t room = c->out.cap - c->out.len - HDR - 2;
+            rc = cd_srv.tx ? calypso_txn_get_buf(cd_srv.tx, key->p, key->len, at, room, &vlen)
+                           : calypso_get_buf(cd_srv.db, key->p, key->len, at, room, &vlen);
             if (rc != CALYPSO_ETRUNC) break;
             want = vlen; /* the size it needs: room, and read again */
         }

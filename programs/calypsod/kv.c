@@ -7,6 +7,10 @@
  *
  * The empty key: Redis allows it, the engine does not (CALYPSO_EEMPTYKEY).
  * Reads of "" find nothing; writes of "" get an error that says why.
+ *
+ * While EXEC runs a block as one update transaction (cd_srv.tx, multi.c),
+ * every read and write here goes through it: the block's commands see the
+ * block's own earlier writes, and the whole block commits as one batch.
  */
 #include <stdlib.h>
 
@@ -24,7 +28,8 @@ int cd_kv_get(const cd_arg *key, void **val, size_t *vlen)
     *val = NULL;
     *vlen = 0;
     if (key->len == 0) return 0;
-    int rc = calypso_get(cd_srv.db, key->p, key->len, val, vlen);
+    int rc = cd_srv.tx ? calypso_txn_get(cd_srv.tx, key->p, key->len, val, vlen)
+                       : calypso_get(cd_srv.db, key->p, key->len, val, vlen);
     if (rc == CALYPSO_OK) return 1;
     if (rc == CALYPSO_ENOTFOUND || rc == CALYPSO_EEXPIRED || rc == CALYPSO_EKEYTOOLARGE) return 0;
     return rc;
@@ -34,7 +39,8 @@ int cd_kv_expiry(const cd_arg *key, uint64_t *at)
 {
     *at = 0;
     if (key->len == 0) return 0;
-    int rc = calypso_ttl(cd_srv.db, key->p, key->len, at);
+    int rc = cd_srv.tx ? calypso_txn_ttl(cd_srv.tx, key->p, key->len, at)
+                       : calypso_ttl(cd_srv.db, key->p, key->len, at);
     if (rc == CALYPSO_OK) return 1;
     if (rc == CALYPSO_ENOTFOUND || rc == CALYPSO_EEXPIRED || rc == CALYPSO_EKEYTOOLARGE) return 0;
     return rc;
@@ -43,7 +49,7 @@ int cd_kv_expiry(const cd_arg *key, uint64_t *at)
 int cd_kv_exists(const void *k, size_t klen)
 {
     if (klen == 0) return 0;
-    int rc = calypso_has(cd_srv.db, k, klen);
+    int rc = cd_srv.tx ? calypso_txn_has(cd_srv.tx, k, klen) : calypso_has(cd_srv.db, k, klen);
     if (rc == CALYPSO_EKEYTOOLARGE) return 0;
     return rc;
 }
@@ -62,9 +68,11 @@ int cd_kv_put(const void *k, size_t klen, const void *v, size_t vlen, uint64_t a
             cd_srv.stat_expired++;
             return rc < 0 ? rc : 0;
         }
-        rc = calypso_put_ttl(cd_srv.db, k, klen, v, vlen, at_ms - (uint64_t)now);
+        rc = cd_srv.tx ? calypso_txn_put_ttl(cd_srv.tx, k, klen, v, vlen, at_ms - (uint64_t)now)
+                       : calypso_put_ttl(cd_srv.db, k, klen, v, vlen, at_ms - (uint64_t)now);
     } else {
-        rc = calypso_put(cd_srv.db, k, klen, v, vlen);
+        rc = cd_srv.tx ? calypso_txn_put(cd_srv.tx, k, klen, v, vlen)
+                       : calypso_put(cd_srv.db, k, klen, v, vlen);
     }
     if (rc == CALYPSO_OK) cd_kv_touched(k, klen);
     return rc;
@@ -74,7 +82,7 @@ int cd_kv_del(const void *k, size_t klen)
 {
     int had = cd_kv_exists(k, klen);
     if (had <= 0) return had;
-    int rc = calypso_delete(cd_srv.db, k, klen);
+    int rc = cd_srv.tx ? calypso_txn_delete(cd_srv.tx, k, klen) : calypso_delete(cd_srv.db, k, klen);
     if (rc < 0) return rc;
     cd_kv_touched(k, klen);
     return 1;

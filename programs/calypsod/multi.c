@@ -10,17 +10,18 @@
  * cd_multi_exec_block runs the whole queue before the loop looks at any
  * other client, so no other client's command can run inside a block.
  *
- * Crash atomicity: NOT YET. The block's writes go to the engine one by
- * one; a crash in the middle of a block can leave some of them on disk
- * and not the others. cd_multi_exec_block is the one function that runs a
- * block, so that it becomes one atomic engine batch (a single commit)
- * when the engine's batch API is available.
+ * Crash atomicity: a block of key commands runs inside one engine update
+ * transaction and commits as one batch, so a crash leaves all of its
+ * writes or none (cd_multi_exec_block). A block that counts or clears the
+ * whole database, or runs maintenance (DBSIZE, FLUSHDB, INFO, SAVE...),
+ * runs command by command instead.
  *
  * WATCH: the daemon makes every write to its database (kv.c calls
  * cd_watch_touch), so it tracks modification itself: a hash table from
  * watched key to the clients watching it. While nobody watches anything a
  * write costs one test of a counter.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,14 +179,55 @@ oom:
     cd_multi_flag_error(c);
 }
 
+/* 1 if cmd can run inside EXEC's update transaction: it reads and writes
+ * keys only through kv.c (or cursors, which follow the transaction), or
+ * touches no key at all. Commands that count or clear the whole database,
+ * or call the engine's maintenance (DBSIZE, FLUSHDB, INFO, SAVE, ...), run
+ * outside one. */
+static int cd_multi_in_txn(const cd_cmd *cmd)
+{
+    static const char *const outside[] = { "dbsize", "flushdb", "flushall", "info", "save",
+                                           "bgsave", "bgrewriteaof", "lastsave", "config",
+                                           "shutdown", "debug", "function", NULL };
+    for (int i = 0; outside[i]; i++)
+        if (!strcmp(cmd->name, outside[i])) return 0;
+    return 1;
+}
+
 /* Runs a queued block: the array header, then each command's reply.
- * This is the single place a block executes: with the engine's batch API
- * it becomes begin, the commands, one commit. */
+ * This is the single place a block executes. When every command can, the
+ * block runs inside one update transaction and commits as one engine
+ * batch: across a crash all of its writes are there or none; should the
+ * commit fail, the replies it produced are taken back and EXEC answers an
+ * error instead (nothing was applied). A block with a command that cannot
+ * (see cd_multi_in_txn) runs command by command as Redis does: isolated
+ * from other clients, not atomic across a crash. */
 void cd_multi_exec_block(cd_client *c)
 {
+    int whole = 1;
+    for (size_t i = 0; i < c->nqueue && whole; i++) whole = cd_multi_in_txn(c->queue[i].cmd);
+    size_t mark = c->out.len;
+    if (whole && calypso_update_begin(cd_srv.db, &cd_srv.tx) != CALYPSO_OK) {
+        cd_srv.tx = NULL;
+        char msg[600];
+        snprintf(msg, sizeof msg, "EXEC could not start its transaction: %s",
+                 calypso_errmsg(cd_srv.db));
+        cd_reply_err(c, msg);
+        return;
+    }
     cd_reply_array(c, (long long)c->nqueue);
     for (size_t i = 0; i < c->nqueue; i++)
         cd_cmd_call(c, c->queue[i].cmd, c->queue[i].argc, c->queue[i].argv);
+    if (!whole) return;
+    calypso_txn *tx = cd_srv.tx;
+    cd_srv.tx = NULL;
+    int rc = calypso_txn_commit(tx);
+    if (rc != CALYPSO_OK) {
+        c->out.len = mark;
+        char msg[600];
+        snprintf(msg, sizeof msg, "EXEC failed, nothing was applied: %s", calypso_errmsg(cd_srv.db));
+        cd_reply_err(c, msg);
+    }
 }
 
 void cd_multi_multi(cd_client *c, int argc, cd_arg *argv)
