@@ -403,8 +403,37 @@ static void bench_batch(const char *dir, uint64_t n)
             }
             double intx = now_s() - t0;
             calypso_txn_rollback(tx);
-            printf("txnget  %9llu gets: plain %10.0f ops/s  inside an update %10.0f ops/s\n",
-                   (unsigned long long)count, (double)count / plain, (double)count / intx);
+            if ((rc = calypso_view_begin(db, &tx))) die(db, "view", rc);
+            t0 = now_s();
+            for (uint64_t i = 0; i < count; i++) {
+                make_key(mix(i + 3) % count, key);
+                if ((rc = calypso_txn_get_buf(tx, key, 16, buf, sizeof buf, &vlen))) die(db, "view get", rc);
+            }
+            double inview = now_s() - t0;
+            calypso_txn_rollback(tx);
+            printf("txnget  %9llu gets: plain %10.0f ops/s  inside an update %10.0f ops/s  "
+                   "inside a view %10.0f ops/s\n", (unsigned long long)count, (double)count / plain,
+                   (double)count / intx, (double)count / inview);
+            /* what a view costs to open and close, and what it costs the
+             * writes made while it is open */
+            uint64_t views = 100000;
+            t0 = now_s();
+            for (uint64_t i = 0; i < views; i++) {
+                if ((rc = calypso_view_begin(db, &tx))) die(db, "view", rc);
+                calypso_txn_rollback(tx);
+            }
+            double vopen = now_s() - t0;
+            if ((rc = calypso_view_begin(db, &tx))) die(db, "view", rc);
+            t0 = now_s();
+            for (uint64_t i = 0; i < count; i++) {
+                make_key(i, key);
+                if ((rc = calypso_put(db, key, 16, val, 100))) die(db, "put", rc);
+            }
+            double putview = now_s() - t0;
+            calypso_txn_rollback(tx);
+            printf("view    open+close %8.0f ns;  %llu overwrites while a view is open: "
+                   "%10.0f puts/s\n", vopen * 1e9 / (double)views, (unsigned long long)count,
+                   (double)count / putview);
         }
         calypso_close(db);
     }

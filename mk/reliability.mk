@@ -5,7 +5,8 @@
 # form. This fragment adds their long forms, the fuzzers and valgrind:
 #
 #   make crash-test   200 kill -9 cycles (CRASH_CYCLES), the power-loss test
-#                     at 5x its seeds, every fault-injection variant
+#                     at 5x its seeds, every fault-injection variant, and
+#                     3000 kill -9 plus 2000 power-loss cycles of batch commits
 #   make fuzz         each libFuzzer target for FUZZ_SECONDS (default 60) s;
 #                     new inputs go to $(FUZZ_BUILD)/corpus/<target>, crashes
 #                     to $(FUZZ_BUILD)/crash-<target>-*
@@ -56,8 +57,9 @@ EXTRA_TESTS += fuzz-quick
 # rule does not know about.
 $(BUILD)/test_faults $(BUILD)/test_powerloss $(BUILD)/test_crash: tests/crash_util.h
 
-crash-test: deps $(BUILD)/test_crash $(BUILD)/test_powerloss $(BUILD)/test_faults
+crash-test: deps $(BUILD)/test_crash $(BUILD)/test_powerloss $(BUILD)/test_faults $(BUILD)/test_batch
 	CALYPSO_CRASH_CYCLES=$(CRASH_CYCLES) $(BUILD)/test_crash
+	CALYPSO_BATCH_CYCLES=1000 $(BUILD)/test_batch
 	CALYPSO_TEST_SCALE=500 $(BUILD)/test_powerloss
 	CALYPSO_FAULTS=full $(BUILD)/test_faults
 
