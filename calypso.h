@@ -404,8 +404,12 @@ int  calypso_range(calypso *db, const void *start, size_t slen,
                    const void *end, size_t elen, calypso_key_fn fn, void *ctx);
 /* Ask fn of every live key (of the prefix, of the range) whether to delete
  * it; the deletions chosen are written only after the walk completes, all
- * together. If fn returns a negative code, nothing is deleted and that code
- * is returned. A value above 1 is treated as 1. */
+ * together: as one atomic batch (all of them or none, across a crash too,
+ * and readers see them go at once) when their tombstones fit one datafile
+ * (max_datafile_size: with the default, about 5 million keys of 16 bytes);
+ * a longer list is deleted in chunks. If fn returns a negative
+ * code, nothing is deleted and that code is returned. A value above 1 is
+ * treated as 1. */
 int  calypso_sift(calypso *db, calypso_sift_fn fn, void *ctx);
 int  calypso_sift_scan(calypso *db, const void *prefix, size_t plen, calypso_sift_fn fn, void *ctx);
 int  calypso_sift_range(calypso *db, const void *start, size_t slen,

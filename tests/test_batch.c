@@ -748,6 +748,63 @@ static void test_batch_power_loss(void **state)
     print_message("%d power losses during batch commits: every batch whole or absent\n", crashed);
 }
 
+/* A sift's deletions are one batch: cut it anywhere by a crash and none of
+ * them happened. */
+static int bt_sift_odd(const void *k, size_t klen, void *ctx)
+{
+    (void)ctx;
+    return (((const char *)k)[klen - 1] - '0') % 2;
+}
+
+static void test_sift_is_one_batch(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *cut = tu_tmpdir();
+    calypso_options o = bt_opts(1 << 20);
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    char k[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(k, sizeof k, "s%03d", i);
+        TU_OK(db, calypso_put(db, k, 4, "v", 1));
+    }
+    TU_OK(db, calypso_sync(db));
+    TU_OK(db, calypso_sift(db, bt_sift_odd, NULL));
+    assert_int_equal(calypso_len(db), 50);
+    TU_OK(db, calypso_close(db));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/0000000001.data", dir);
+    uint64_t size = bt_file_size(path);
+    int fd = open(path, O_RDONLY);
+    uint8_t *buf = malloc(size);
+    assert_int_equal(pread(fd, buf, size, 0), (ssize_t)size);
+    close(fd);
+    uint64_t off = 0, batch_at = 0;
+    int batches = 0;
+    while (off < size) {
+        cy_rec r;
+        assert_int_equal(cy_rec_parse(buf + off, size - off, &r), 1);
+        if (r.type == CY_REC_BATCH) { batch_at = off; batches++; }
+        off += r.hdr + r.klen + r.vlen;
+    }
+    free(buf);
+    assert_int_equal(batches, 1);
+    for (uint64_t len = batch_at + 1; len < size; len += 97) {
+        bt_copy(dir, cut);
+        snprintf(path, sizeof path, "%s/0000000001.hint", cut);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/WATERMARK", cut);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/0000000001.data", cut);
+        assert_int_equal(truncate(path, (off_t)len), 0);
+        TU_OK(NULL, calypso_open(cut, &o, &db));
+        assert_int_equal(calypso_len(db), 100);    /* none of the deletions */
+        TU_OK(db, calypso_close(db));
+    }
+    tu_rmrf(dir);
+    tu_rmrf(cut);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -760,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_batch_out_of_memory),
         cmocka_unit_test(test_batch_crash_atomicity),
         cmocka_unit_test(test_batch_power_loss),
+        cmocka_unit_test(test_sift_is_one_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
