@@ -3893,6 +3893,9 @@ CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylis
 /* Appends tombstones for the keys (skipping absent ones) in chunks of at
  * most 1 MiB, one write each, taking write_mu for one chunk at a time. */
 CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
+/* Deletes the keys as one atomic batch when there are at most 65,536 of
+ * them and their tombstones fit a datafile, else as cy_db_delete_keys. */
+CY_INTERNAL int  cy_db_delete_together(calypso *db, const cy_keylist *keys);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
@@ -7540,6 +7543,32 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
 
 #define CY_DB_DELETE_BATCH 65536
 
+CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
+{
+    uint64_t need = CY_REC_MAX_HDR;
+    for (size_t i = 0; i < keys->n; i++) {
+        size_t kl;
+        cy_keylist_at(keys, i, &kl);
+        need += CY_REC_MAX_HDR + 10 + kl;
+    }
+    /* Past these bounds one batch would hold the keydir lock too long
+     * while it applies, or not fit a datafile: chunks instead. */
+    if (keys->n > CY_DB_DELETE_BATCH || need > db->opt.max_datafile_size)
+        return cy_db_delete_keys(db, keys, 0);
+    calypso_batch *b;
+    int rc = calypso_batch_open(db, &b);
+    for (size_t i = 0; i < keys->n && !rc; i++) {
+        size_t kl;
+        const uint8_t *k = cy_keylist_at(keys, i, &kl);
+        rc = calypso_batch_delete(b, k, kl);
+    }
+    if (rc) {
+        calypso_batch_abort(b);
+        return rc;
+    }
+    return calypso_batch_commit(b);
+}
+
 /* Lists up to max keys from the start of the keydir. kd_lock held. */
 static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out)
 {
@@ -7577,6 +7606,10 @@ static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_ke
         cy_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
         if (keys.n == 0) break;
+        if (!only_expired && keys.n < CY_DB_DELETE_BATCH) {
+            rc = cy_db_delete_together(db, &keys);   /* every key: one batch */
+            break;
+        }
         if ((rc = cy_db_delete_keys(db, &keys, only_expired))) break;
         if (only_expired && keys.n < CY_DB_DELETE_BATCH) break;
     }
@@ -8736,32 +8769,6 @@ static int cy_sift_one(const void *k, size_t klen, void *ctx)
     return 0;
 }
 
-/* Deletes the chosen keys as one atomic batch (all or none, across a
- * crash too, and readers see them go at once) when their tombstones fit
- * one batch, that is one datafile; a longer list is deleted in chunks. */
-static int cy_sift_commit(calypso *db, const cy_keylist *doomed)
-{
-    uint64_t need = CY_REC_MAX_HDR;
-    for (size_t i = 0; i < doomed->n; i++) {
-        size_t kl;
-        cy_keylist_at(doomed, i, &kl);
-        need += CY_REC_MAX_HDR + 10 + kl;
-    }
-    if (need > db->opt.max_datafile_size) return cy_db_delete_keys(db, doomed, 0);
-    calypso_batch *b;
-    int rc = calypso_batch_open(db, &b);
-    for (size_t i = 0; i < doomed->n && !rc; i++) {
-        size_t kl;
-        const uint8_t *k = cy_keylist_at(doomed, i, &kl);
-        rc = calypso_batch_delete(b, k, kl);
-    }
-    if (rc) {
-        calypso_batch_abort(b);
-        return rc;
-    }
-    return calypso_batch_commit(b);
-}
-
 /* Walks, then deletes every key the callback chose together. A negative
  * answer from the callback aborts with nothing deleted. */
 static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *ctx)
@@ -8771,7 +8778,7 @@ static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *
     cy_sift s = { fn, ctx, { 0 } };
     rc = cy_walk_run(db, w, cy_sift_one, &s);
     if (rc == CALYPSO_ENOMEM) rc = cy_err(db, rc, "collecting keys to delete");
-    if (!rc && s.doomed.n) rc = cy_sift_commit(db, &s.doomed);
+    if (!rc && s.doomed.n) rc = cy_db_delete_together(db, &s.doomed);
     cy_keylist_free(&s.doomed);
     return rc;
 }

@@ -377,7 +377,10 @@ int  calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at
  * used up. */
 int  calypso_delete(calypso *db, const void *key, size_t klen);
 
-/* Deletes every key. */
+/* Deletes every key: as one atomic batch (all or none, across a crash too)
+ * when there are at most 65,536 and their tombstones fit one datafile,
+ * else in chunks of 65,536. Keys written meanwhile by other threads may
+ * survive. Errors as calypso_delete. */
 int  calypso_delete_all(calypso *db);
 
 /* The number of live (unexpired) keys. 0 for NULL. */
@@ -405,9 +408,10 @@ int  calypso_range(calypso *db, const void *start, size_t slen,
 /* Ask fn of every live key (of the prefix, of the range) whether to delete
  * it; the deletions chosen are written only after the walk completes, all
  * together: as one atomic batch (all of them or none, across a crash too,
- * and readers see them go at once) when their tombstones fit one datafile
- * (max_datafile_size: with the default, about 5 million keys of 16 bytes);
- * a longer list is deleted in chunks. If fn returns a negative
+ * and readers see them go at once) for up to 65,536 keys whose tombstones
+ * fit one datafile; a longer list is deleted in chunks (one batch would
+ * hold readers off the key directory while it applies). If fn returns a
+ * negative
  * code, nothing is deleted and that code is returned. A value above 1 is
  * treated as 1. */
 int  calypso_sift(calypso *db, calypso_sift_fn fn, void *ctx);

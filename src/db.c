@@ -938,6 +938,32 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
 
 #define CY_DB_DELETE_BATCH 65536
 
+CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
+{
+    uint64_t need = CY_REC_MAX_HDR;
+    for (size_t i = 0; i < keys->n; i++) {
+        size_t kl;
+        cy_keylist_at(keys, i, &kl);
+        need += CY_REC_MAX_HDR + 10 + kl;
+    }
+    /* Past these bounds one batch would hold the keydir lock too long
+     * while it applies, or not fit a datafile: chunks instead. */
+    if (keys->n > CY_DB_DELETE_BATCH || need > db->opt.max_datafile_size)
+        return cy_db_delete_keys(db, keys, 0);
+    calypso_batch *b;
+    int rc = calypso_batch_open(db, &b);
+    for (size_t i = 0; i < keys->n && !rc; i++) {
+        size_t kl;
+        const uint8_t *k = cy_keylist_at(keys, i, &kl);
+        rc = calypso_batch_delete(b, k, kl);
+    }
+    if (rc) {
+        calypso_batch_abort(b);
+        return rc;
+    }
+    return calypso_batch_commit(b);
+}
+
 /* Lists up to max keys from the start of the keydir. kd_lock held. */
 static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out)
 {
@@ -975,6 +1001,10 @@ static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_ke
         cy_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
         if (keys.n == 0) break;
+        if (!only_expired && keys.n < CY_DB_DELETE_BATCH) {
+            rc = cy_db_delete_together(db, &keys);   /* every key: one batch */
+            break;
+        }
         if ((rc = cy_db_delete_keys(db, &keys, only_expired))) break;
         if (only_expired && keys.n < CY_DB_DELETE_BATCH) break;
     }

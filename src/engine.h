@@ -568,6 +568,9 @@ CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylis
 /* Appends tombstones for the keys (skipping absent ones) in chunks of at
  * most 1 MiB, one write each, taking write_mu for one chunk at a time. */
 CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
+/* Deletes the keys as one atomic batch when there are at most 65,536 of
+ * them and their tombstones fit a datafile, else as cy_db_delete_keys. */
+CY_INTERNAL int  cy_db_delete_together(calypso *db, const cy_keylist *keys);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)

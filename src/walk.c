@@ -196,32 +196,6 @@ static int cy_sift_one(const void *k, size_t klen, void *ctx)
     return 0;
 }
 
-/* Deletes the chosen keys as one atomic batch (all or none, across a
- * crash too, and readers see them go at once) when their tombstones fit
- * one batch, that is one datafile; a longer list is deleted in chunks. */
-static int cy_sift_commit(calypso *db, const cy_keylist *doomed)
-{
-    uint64_t need = CY_REC_MAX_HDR;
-    for (size_t i = 0; i < doomed->n; i++) {
-        size_t kl;
-        cy_keylist_at(doomed, i, &kl);
-        need += CY_REC_MAX_HDR + 10 + kl;
-    }
-    if (need > db->opt.max_datafile_size) return cy_db_delete_keys(db, doomed, 0);
-    calypso_batch *b;
-    int rc = calypso_batch_open(db, &b);
-    for (size_t i = 0; i < doomed->n && !rc; i++) {
-        size_t kl;
-        const uint8_t *k = cy_keylist_at(doomed, i, &kl);
-        rc = calypso_batch_delete(b, k, kl);
-    }
-    if (rc) {
-        calypso_batch_abort(b);
-        return rc;
-    }
-    return calypso_batch_commit(b);
-}
-
 /* Walks, then deletes every key the callback chose together. A negative
  * answer from the callback aborts with nothing deleted. */
 static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *ctx)
@@ -231,7 +205,7 @@ static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *
     cy_sift s = { fn, ctx, { 0 } };
     rc = cy_walk_run(db, w, cy_sift_one, &s);
     if (rc == CALYPSO_ENOMEM) rc = cy_err(db, rc, "collecting keys to delete");
-    if (!rc && s.doomed.n) rc = cy_sift_commit(db, &s.doomed);
+    if (!rc && s.doomed.n) rc = cy_db_delete_together(db, &s.doomed);
     cy_keylist_free(&s.doomed);
     return rc;
 }
