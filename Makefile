@@ -10,7 +10,7 @@
 #   BENCH_N   keys per benchmark workload (bench-art default 10000000)
 #
 # Main targets: all, test, demo, bench-art, amalgamation, check-amalgamation,
-# asan, tsan, install, uninstall, clean.
+# check-release, asan, tsan, install, uninstall, clean.
 
 CC      ?= cc
 OPT     ?= -O2 -g
@@ -32,14 +32,20 @@ AMALG_SRC := src/alloc.c src/os.c src/art.c src/record.c src/error.c src/dir.c s
              src/bg.c src/merge.c src/backup.c
 SRC_HDRS  := $(wildcard src/*.h)
 
+# The test layers over the syscall table and the allocator (fault injection,
+# call counting, the power-loss simulator): linked into the unit tests and
+# fuzzers only, never into calypso.c, libcalypso.a or libcy_modules.a.
+TEST_HOOK_SRC := src/alloc_fault.c src/os_fault.c src/os_powerloss.c
+
 # Tests: every tests/test_*.c is one cmocka binary. API_TESTS link only the
-# amalgamation (libcalypso.a); the rest link the modules one by one so that
-# they can reach internal test hooks.
+# amalgamation (libcalypso.a); the rest link the modules one by one, plus
+# the test layers (TEST_HOOK_OBJ), so that they can reach internal test hooks.
 TEST_SRC  := $(wildcard tests/test_*.c)
 API_TESTS := $(BUILD)/test_api
 TESTS     := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRC))
 UNIT_TESTS := $(filter-out $(API_TESTS),$(TESTS))
 OBJ       := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(AMALG_SRC))
+TEST_HOOK_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(TEST_HOOK_SRC))
 
 # Programs and extra test steps come from fragments in mk/ (one per program
 # or harness): each appends to PROGRAMS (built by `all`) and EXTRA_TESTS
@@ -50,7 +56,7 @@ EXTRA_TESTS :=
 include $(wildcard mk/*.mk)
 
 .PHONY: all lib programs deps test run-tests demo amalgamation check-amalgamation \
-        check-symbols check-vendor asan tsan bench-art bench-engine install uninstall clean
+        check-symbols check-release check-vendor asan tsan bench-art bench-engine install uninstall clean
 
 all: deps lib programs
 
@@ -102,13 +108,15 @@ $(BUILD) $(BUILD)/obj:
 $(API_TESTS): $(BUILD)/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libcalypso.a
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libcalypso.a -lcmocka $(LDLIBS_ALL)
 
-$(UNIT_TESTS): $(BUILD)/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libcy_modules.a
-	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libcy_modules.a -lcmocka $(LDLIBS_ALL)
+# The test layers are linked as objects, not from an archive: each installs
+# itself from a constructor, which nothing references by name.
+$(UNIT_TESTS): $(BUILD)/%: tests/%.c $(wildcard tests/*.h) $(TEST_HOOK_OBJ) $(BUILD)/libcy_modules.a
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(TEST_HOOK_OBJ) $(BUILD)/libcy_modules.a -lcmocka $(LDLIBS_ALL)
 
 run-tests: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
 
-test: deps check-amalgamation all run-tests check-symbols check-vendor $(EXTRA_TESTS)
+test: deps check-amalgamation all run-tests check-symbols check-release check-vendor $(EXTRA_TESTS)
 	@echo "make test: all tiers passed"
 
 # Every symbol libcalypso.a defines globally must carry the calypso_ prefix.
@@ -116,6 +124,23 @@ check-symbols: $(BUILD)/libcalypso.a
 	@bad=$$(nm -g --defined-only $(BUILD)/libcalypso.a | awk 'NF==3 {print $$3}' | grep -v '^calypso_' || true); \
 	if [ -n "$$bad" ]; then echo "libcalypso.a exports symbols without the calypso_ prefix:" >&2; echo "$$bad" >&2; exit 1; fi; \
 	echo "libcalypso.a exports calypso_* only"
+
+# The release build carries no test machinery: calypso.c names none of the
+# test layers' functions or counters (nor their door, cy_os_install and
+# cy_alloc_install), libcalypso.a and libcy_modules.a (the modules that
+# programs and benchmarks link) define or reference none of them, and the
+# syscall table and the allocator in calypso.c do no atomic
+# read-modify-write.
+TEST_HOOK_NAMES := cy_os_fail_|cy_os_count|cy_os_powerloss_|cy_os_pl_|cy_os_calls|cy_os_fault|cy_os_enter|cy_alloc_fail|cy_alloc_count|cy_alloc_made|cy_alloc_should_fail|cy_alloc_fault|CY_TESTHOOK
+check-release: calypso.c $(BUILD)/libcalypso.a $(BUILD)/libcy_modules.a
+	@if grep -nE '$(TEST_HOOK_NAMES)|cy_os_install|cy_alloc_install|testhooks\.h' calypso.c; then \
+	  echo "calypso.c carries test machinery (the lines above)" >&2; exit 1; fi
+	@if nm $(BUILD)/libcalypso.a $(BUILD)/libcy_modules.a | grep -E '$(TEST_HOOK_NAMES)'; then \
+	  echo "the release libraries define or reference test machinery (the symbols above)" >&2; exit 1; fi
+	@if awk '/^\/\* >> src\/(os|alloc)\.c \*\//{on=1; next} /^\/\* >> /{on=0} on' calypso.c | \
+	    grep -nE '__atomic_(add|sub|and|or|xor|nand|fetch|exchange|compare)|__sync_|atomic_fetch|stdatomic'; then \
+	  echo "the syscall table or the allocator in calypso.c does atomic read-modify-writes" >&2; exit 1; fi
+	@echo "release build: no fault counters, no power-loss simulator"
 
 # calypso.c must compile alone, strictly, under gcc and clang; and the two
 # files alone, copied into an empty directory, must build and run the

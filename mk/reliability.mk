@@ -25,7 +25,8 @@
 #
 # Knobs: CRASH_CYCLES, FUZZ_SECONDS, FUZZ_QUICK_SECONDS, FUZZ_CC (clang),
 # FUZZ_BUILD (build-fuzz), VALGRIND_BUILD (build-valgrind), VALGRIND_SKIP.
-# The fuzz targets (fuzz/fuzz_*.c) link the src/ modules compiled with
+# The fuzz targets (fuzz/fuzz_*.c) link the src/ modules and the test
+# layers (TEST_HOOK_SRC: allocation and syscall faults) compiled with
 # clang -fsanitize=fuzzer-no-link,address,undefined into $(FUZZ_BUILD).
 
 .DEFAULT_GOAL := all
@@ -38,7 +39,7 @@ FUZZ_QUICK_SECONDS ?= 5
 FUZZ_TARGETS       := open ops art
 FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS        := -std=c11 -O1 -g $(FUZZ_SAN) -Wall -Wextra -I. -Isrc
-FUZZ_OBJ           := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(AMALG_SRC))
+FUZZ_OBJ           := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(AMALG_SRC) $(TEST_HOOK_SRC))
 FUZZ_BINS          := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
 VALGRIND_BUILD ?= build-valgrind

@@ -1,59 +1,51 @@
 /*
  * alloc.c: the one door through which the engine allocates memory.
  *
- * Routing every allocation through cy_malloc and friends gives two things:
- * a place for allocator hooks, and a countdown that makes the Nth allocation
- * fail so that tests can prove each caller turns allocation failure into
- * CALYPSO_ENOMEM with its state unchanged. The countdown is process-wide and
- * atomic; it costs one relaxed load per allocation when disarmed.
+ * cy_malloc and friends call through cy_alloc_sys, a table that holds libc's
+ * allocator. The table is the seam for tests: a test binary links
+ * src/alloc_fault.c, which lays a countdown over it before main so that the
+ * Nth allocation fails and tests can prove each caller turns allocation
+ * failure into CALYPSO_ENOMEM with its state unchanged. Neither that layer nor its door (the end of this
+ * file) is in calypso.c or the release libraries: there an allocation
+ * counts nothing and touches no shared counter.
  */
 #include "internal.h"
 
 #include <stdlib.h>
 
-static uint64_t cy_alloc_fail_nth;   /* 0 = disarmed */
-static int      cy_alloc_fail_sticky;
-static uint64_t cy_alloc_made;       /* allocations since the last arming */
+static cy_alloc_table cy_alloc_sys = {
+    .malloc  = malloc,
+    .calloc  = calloc,
+    .realloc = realloc,
+};
 
-static int cy_alloc_should_fail(void)
-{
-    uint64_t n = __atomic_add_fetch(&cy_alloc_made, 1, __ATOMIC_RELAXED);
-    uint64_t nth = __atomic_load_n(&cy_alloc_fail_nth, __ATOMIC_RELAXED);
-    if (CY_LIKELY(nth == 0)) return 0;
-    return n == nth || (n > nth && __atomic_load_n(&cy_alloc_fail_sticky, __ATOMIC_RELAXED));
-}
-
-CY_INTERNAL void cy_alloc_fail_at(uint64_t nth, int sticky)
-{
-    __atomic_store_n(&cy_alloc_made, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&cy_alloc_fail_sticky, sticky, __ATOMIC_RELAXED);
-    __atomic_store_n(&cy_alloc_fail_nth, nth, __ATOMIC_RELAXED);
-}
-
-CY_INTERNAL uint64_t cy_alloc_count(void)
-{
-    return __atomic_load_n(&cy_alloc_made, __ATOMIC_RELAXED);
-}
-
+/* A zero size asks for one byte: NULL then always means out of memory. */
 CY_INTERNAL void *cy_malloc(size_t n)
 {
-    if (cy_alloc_should_fail()) return NULL;
-    return malloc(n ? n : 1);
+    return cy_alloc_sys.malloc(n ? n : 1);
 }
 
 CY_INTERNAL void *cy_calloc(size_t count, size_t size)
 {
-    if (cy_alloc_should_fail()) return NULL;
-    return calloc(count ? count : 1, size ? size : 1);
+    return cy_alloc_sys.calloc(count ? count : 1, size ? size : 1);
 }
 
 CY_INTERNAL void *cy_realloc(void *p, size_t n)
 {
-    if (cy_alloc_should_fail()) return NULL;
-    return realloc(p, n ? n : 1);
+    return cy_alloc_sys.realloc(p, n ? n : 1);
 }
 
 CY_INTERNAL void cy_free(void *p)
 {
     free(p);
 }
+
+#ifndef CY_AMALGAMATION
+/* A test layer's door, as cy_os_install. tools/amalgamate drops this block:
+ * calypso.c has no test layer. */
+CY_INTERNAL void cy_alloc_install(const cy_alloc_table *layer, cy_alloc_table *below)
+{
+    *below = cy_alloc_sys;
+    cy_alloc_sys = *layer;
+}
+#endif

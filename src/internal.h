@@ -8,6 +8,7 @@
  * CY_AMALGAMATION before it inlines this header, exactly once.
  *
  * Sections: // >> alloc, // >> os, // >> art, // >> record, // >> engine.
+ * The test hooks have a header of their own, for the module build only.
  */
 #ifndef CY_INTERNAL_H
 #define CY_INTERNAL_H
@@ -62,35 +63,28 @@ CY_INTERNAL void cy_assert_fail(const char *what, const char *file, int line)
     ;
 
 // >> alloc -------------------------------------------------------------------
-/* Every allocation of the engine goes through these (src/alloc.c), so that a
- * test can make the Nth allocation fail and check that the caller reports
- * CALYPSO_ENOMEM and leaves its state unchanged. */
+/* Every allocation of the engine goes through these (src/alloc.c), which
+ * call through a small table: a test build lays a countdown over it (src/
+ * alloc_fault.c) to make the Nth allocation fail and check that the caller
+ * reports CALYPSO_ENOMEM and leaves its state unchanged. */
 CY_INTERNAL void *cy_malloc(size_t n);
 CY_INTERNAL void *cy_calloc(size_t count, size_t size);
 CY_INTERNAL void *cy_realloc(void *p, size_t n);
 CY_INTERNAL void  cy_free(void *p);
 
-/* Test hook: the nth allocation from now (1 = the next one) fails, and with
- * `sticky` every one after it too. nth = 0 disarms. Returns how many
- * allocations were made since the last arming (to size countdown loops). */
-CY_INTERNAL void     cy_alloc_fail_at(uint64_t nth, int sticky);
-CY_INTERNAL uint64_t cy_alloc_count(void);
+typedef struct cy_alloc_table {
+    void *(*malloc)(size_t n);
+    void *(*calloc)(size_t count, size_t size);
+    void *(*realloc)(void *p, size_t n);
+} cy_alloc_table;
 
 // >> os ----------------------------------------------------------------------
 /* Every file-system call of the engine goes through the table in src/os.c
- * (as SQLite's os_unix.c aSyscall[]), so that tests can count calls, make the
+ * (as SQLite's os_unix.c aSyscall[]), so that a test build can lay layers
+ * over it (src/os_fault.c, src/os_powerloss.c) that count calls, make the
  * Nth call of a kind fail with a chosen errno (once or from then on), make a
  * write short, and simulate a power loss. Each wrapper returns >= 0 on
  * success or a negative errno; EINTR is retried inside. */
-enum cy_os_call {
-    CY_OS_OPEN, CY_OS_CLOSE, CY_OS_PREAD, CY_OS_PWRITE, CY_OS_FSYNC,
-    CY_OS_FDATASYNC, CY_OS_FTRUNCATE, CY_OS_RENAME, CY_OS_UNLINK, CY_OS_MKDIR,
-    CY_OS_RMDIR, CY_OS_FSTAT, CY_OS_FLOCK, CY_OS_MMAP, CY_OS_READDIR,
-    CY_OS_FALLOCATE, CY_OS_STAT,
-    CY_OS__COUNT,
-    CY_OS_ANY = CY_OS__COUNT   /* for cy_os_fail_at: any kind of call */
-};
-
 CY_INTERNAL int     cy_os_open(const char *path, int flags, uint32_t mode);
 CY_INTERNAL int     cy_os_close(int fd);
 /* Reads up to n bytes at off, looping over short reads; returns the bytes
@@ -137,54 +131,38 @@ CY_INTERNAL int     cy_os_sync_dir(const char *path);
 CY_INTERNAL int     cy_os_list_dir(const char *path,
                                    int (*fn)(const char *name, void *ctx), void *ctx);
 
-/* Test hooks. cy_os_fail_at: the nth call of kind `call` from now fails with
- * errno err (and every later one with sticky). nth = 0 disarms. With
- * `short_write`, a failing pwrite first writes half its bytes. err = EINTR
- * on a call whose wrapper retries EINTR (open, close, reads, writes, syncs,
- * ftruncate, flock, fallocate) is absorbed as a real one would be: the call
- * succeeds. */
-CY_INTERNAL void     cy_os_fail_at(int call, uint64_t nth, int err, int sticky, int short_write);
-CY_INTERNAL void     cy_os_fail_reset(void);
-/* Calls of a kind (or CY_OS_ANY) since start or the last cy_os_count_reset. */
-CY_INTERNAL uint64_t cy_os_count(int call);
-CY_INTERNAL void     cy_os_count_reset(void);
+/* The table's entries, one per wrapper above except munmap and sync_dir
+ * (sync_dir is open, fsync and close through the table). */
+typedef struct cy_os_table {
+    int     (*open)(const char *path, int flags, uint32_t mode);
+    int     (*close)(int fd);
+    int64_t (*pread)(int fd, void *buf, size_t n, uint64_t off);
+    int64_t (*preadv)(int fd, const struct iovec *iov, int cnt, uint64_t off);
+    int     (*pwrite)(int fd, const void *buf, size_t n, uint64_t off);
+    int     (*pwritev)(int fd, const struct iovec *iov, int cnt, uint64_t off);
+    int     (*fsync)(int fd);
+    int     (*fdatasync)(int fd);
+    int     (*ftruncate)(int fd, uint64_t size);
+    int     (*fallocate)(int fd, uint64_t off, uint64_t len);
+    int     (*map_write)(int fd, uint8_t *map, uint64_t off, const void *src, size_t n);
+    int     (*rename)(const char *from, const char *to);
+    int     (*unlink)(const char *path);
+    int     (*mkdir)(const char *path, uint32_t mode);
+    int     (*rmdir)(const char *path);
+    int     (*fsize)(int fd, uint64_t *size);
+    int     (*stat)(const char *path, uint64_t *size, int *is_dir);
+    int     (*flock)(int fd, int op);
+    int     (*mmap)(int fd, uint64_t size, void **out);
+    int     (*mmap_rw)(int fd, uint64_t size, void **out);
+    int     (*list_dir)(const char *path, int (*fn)(const char *name, void *ctx), void *ctx);
+} cy_os_table;
 
-/* Test hooks: power-loss simulation (in the manner of SQLite's test6.c and
- * LevelDB's FaultInjectionTestEnv). Between begin and end, the table
- * remembers for every file what it held at its last fsync/fdatasync, and for
- * every directory the creations, renames, removals and mkdirs made since its
- * last fsync (a rename counts for its target's directory). A crash then:
- *   - undoes, newest first, every name change whose directory was not
- *     synced since (a created file vanishes, a removed one comes back with
- *     its synced content, a rename goes back);
- *   - rewinds the content of every file changed since its last sync, as
- *     `mode` says: DROP (back to the synced bytes), ZERO (the unsynced
- *     length stays but reads as zeros), TORN (a random prefix of the
- *     unsynced bytes survives, the rest is cut), GARBLE (a random prefix
- *     survives, the rest up to the current length is random bytes), PAGES
- *     (any subset: each 4 KiB page changed since the sync, whether written
- *     with pwrite or through a mapping with cy_os_map_write, independently
- *     holds its new bytes or its synced ones, zeros past the synced
- *     length, as a kernel writing dirty pages back in any order leaves
- *     them; the file's length is the new one or the synced one);
- *   - freezes the table: every later call fails with EIO (close still
- *     releases its descriptor), as if the machine were off, so a handle
- *     open at the crash can be closed without touching the disk.
- * Files that existed at begin count as synced. crash_at arms the crash to
- * happen just before the nth table call from now (any kind, any thread;
- * close is not counted). A mode or'ed with CY_OS_PL_EXIT ends the process
- * with _exit(0) right after the crash, as a power cut would: the test runs
- * the engine in a child process and checks the directory from the parent.
- * end forgets everything and thaws the table. Tracking serializes the
- * table's calls; it is for tests only. */
-enum { CY_OS_PL_DROP, CY_OS_PL_ZERO, CY_OS_PL_TORN, CY_OS_PL_GARBLE, CY_OS_PL_PAGES,
-       CY_OS_PL__COUNT, CY_OS_PL_EXIT = 0x100 };
-CY_INTERNAL void     cy_os_powerloss_begin(void);
-CY_INTERNAL void     cy_os_powerloss_crash(int mode, uint64_t seed);
-CY_INTERNAL void     cy_os_powerloss_crash_at(uint64_t nth, int mode, uint64_t seed);
-/* 1 once the simulated crash has happened (the table is frozen). */
-CY_INTERNAL int      cy_os_powerloss_crashed(void);
-CY_INTERNAL void     cy_os_powerloss_end(void);
+#ifndef CY_AMALGAMATION
+/* The test layers and their hooks exist in the module build only:
+ * tools/amalgamate drops this block, so calypso.c has neither the hooks nor
+ * their names. */
+#include "testhooks.h"
+#endif
 
 // >> art ---------------------------------------------------------------------
 /* The key directory: an Adaptive Radix Tree (src/art.c) mapping binary keys

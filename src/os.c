@@ -1,34 +1,31 @@
 /*
  * os.c: the syscall table. Every file-system call calypso makes goes through
- * here, never straight to libc, for three reasons:
+ * here, never straight to libc (the design of SQLite's os_unix.c aSyscall[]).
  *
- *  - fault injection: a test arms cy_os_fail_at(kind, n, errno, sticky,
- *    short_write) and the nth call of that kind (or of any kind) fails with
- *    that errno, once or from then on; a failing pwrite can first write half
- *    its bytes, as a full disk does. This is how the countdown tests prove
- *    that every I/O error turns into a clean error code and loses nothing;
- *  - counting: tests assert on how many calls of a kind were made (group
- *    commit shares one fdatasync between writers);
- *  - power loss: between cy_os_powerloss_begin and _end the table keeps, per
- *    file, what it held at its last sync and, per directory, the name
- *    changes since its last fsync; a simulated crash (now, or before the nth
- *    call) throws away or garbles everything not yet durable, the way a
- *    machine losing power would, and freezes the table.
+ * Each call does what every caller would otherwise repeat: retry on EINTR,
+ * loop over short reads and writes, and return -errno instead of setting
+ * errno. The engine calls cy_os_open and its kin; each is one call through
+ * cy_os_sys, a table of function pointers that holds the libc
+ * implementations below.
  *
- * The wrappers also do what every caller would otherwise repeat: retry on
- * EINTR, loop over short reads and writes, and return -errno instead of
- * setting errno. The counters are atomics; the disarmed fault check is one
- * relaxed load, and so is the power-loss check. Layout: the raw calls
- * (cy_os_raw_*: fault injection, counting, the syscall), then the power-loss
- * machine, then the table proper (cy_os_*), which is the raw call unless a
- * power-loss simulation runs.
+ * The table is the seam for tests, and only tests: a test binary links
+ * src/os_fault.c (count calls, fail the nth with a chosen errno, short
+ * writes) and src/os_powerloss.c (drop what was not synced), which lay
+ * themselves over the table before main, through a door at the end of this
+ * file that only the module build has. Neither layer is in calypso.c,
+ * libcalypso.a or the modules' library: in a release build nothing here
+ * counts or checks for a fault, and a call costs one indirect call (in the
+ * amalgamation the table is static and never written, so the compiler may
+ * call the libc implementation directly).
+ *
+ * Layout: the libc implementations (cy_os_libc_*), then the table and the
+ * functions the engine calls (cy_os_*).
  */
 #include "internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,118 +34,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-// >> fault injection and counting ---------------------------------------------
+// >> the calls, over libc ---------------------------------------------------------
 
-static uint64_t cy_os_calls[CY_OS__COUNT + 1];
-
-static struct {
-    int      call;        /* kind armed, or CY_OS_ANY                      */
-    uint64_t nth;         /* 0 = disarmed                                  */
-    uint64_t seen;        /* calls of that kind since arming               */
-    int      err;
-    int      sticky;
-    int      short_write;
-} cy_os_fault;
-
-static int cy_os_fault_armed;     /* read without the lock on the fast path */
-
-/* 1 for the kinds whose wrapper retries EINTR (close treats it as done). */
-static int cy_os_eintr_retried(int kind)
+static int cy_os_libc_open(const char *path, int flags, uint32_t mode)
 {
-    switch (kind) {
-    case CY_OS_OPEN: case CY_OS_CLOSE: case CY_OS_PREAD: case CY_OS_PWRITE:
-    case CY_OS_FSYNC: case CY_OS_FDATASYNC: case CY_OS_FTRUNCATE: case CY_OS_FLOCK:
-    case CY_OS_FALLOCATE:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-/* Counts a call of `kind` and returns 0, or the errno it must fail with.
- * The fault's fields are atomics: a test re-arms while background threads
- * are in the table. */
-static int cy_os_enter(int kind)
-{
-    __atomic_add_fetch(&cy_os_calls[kind], 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&cy_os_calls[CY_OS_ANY], 1, __ATOMIC_RELAXED);
-    if (CY_LIKELY(!__atomic_load_n(&cy_os_fault_armed, __ATOMIC_ACQUIRE))) return 0;
-    int call = __atomic_load_n(&cy_os_fault.call, __ATOMIC_RELAXED);
-    if (call != CY_OS_ANY && call != kind) return 0;
-    uint64_t nth = __atomic_load_n(&cy_os_fault.nth, __ATOMIC_RELAXED);
-    uint64_t n = __atomic_add_fetch(&cy_os_fault.seen, 1, __ATOMIC_RELAXED);
-    if (nth == 0 || (n != nth && !(n > nth && __atomic_load_n(&cy_os_fault.sticky,
-                                                               __ATOMIC_RELAXED))))
-        return 0;
-    int err = __atomic_load_n(&cy_os_fault.err, __ATOMIC_RELAXED);
-    /* A call that a real EINTR can interrupt is retried by its wrapper: an
-     * injected EINTR there costs one attempt and must not surface. */
-    if (err == EINTR && cy_os_eintr_retried(kind)) return 0;
-    return err;
-}
-
-/* 1 when a failing write is to write half its bytes first. */
-static int cy_os_fault_short(void)
-{
-    return __atomic_load_n(&cy_os_fault.short_write, __ATOMIC_RELAXED);
-}
-
-CY_INTERNAL void cy_os_fail_at(int call, uint64_t nth, int err, int sticky, int short_write)
-{
-    __atomic_store_n(&cy_os_fault_armed, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&cy_os_fault.call, call, __ATOMIC_RELAXED);
-    __atomic_store_n(&cy_os_fault.nth, nth, __ATOMIC_RELAXED);
-    __atomic_store_n(&cy_os_fault.seen, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&cy_os_fault.err, err ? err : EIO, __ATOMIC_RELAXED);
-    __atomic_store_n(&cy_os_fault.sticky, sticky, __ATOMIC_RELAXED);
-    __atomic_store_n(&cy_os_fault.short_write, short_write, __ATOMIC_RELAXED);
-    __atomic_store_n(&cy_os_fault_armed, nth != 0, __ATOMIC_RELEASE);
-}
-
-CY_INTERNAL void cy_os_fail_reset(void)
-{
-    cy_os_fail_at(CY_OS_ANY, 0, 0, 0, 0);
-}
-
-CY_INTERNAL uint64_t cy_os_count(int call)
-{
-    if (call < 0 || call > CY_OS_ANY) return 0;
-    return __atomic_load_n(&cy_os_calls[call], __ATOMIC_RELAXED);
-}
-
-CY_INTERNAL void cy_os_count_reset(void)
-{
-    for (int i = 0; i <= CY_OS_ANY; i++)
-        __atomic_store_n(&cy_os_calls[i], 0, __ATOMIC_RELAXED);
-}
-
-// >> wrappers -----------------------------------------------------------------
-
-static int cy_os_raw_open(const char *path, int flags, uint32_t mode)
-{
-    int err = cy_os_enter(CY_OS_OPEN);
-    if (err) return -err;
     int fd;
     do fd = open(path, flags | O_CLOEXEC, (mode_t)mode);
     while (fd < 0 && errno == EINTR);
     return fd < 0 ? -errno : fd;
 }
 
-static int cy_os_raw_close(int fd)
+static int cy_os_libc_close(int fd)
 {
-    int err = cy_os_enter(CY_OS_CLOSE);
-    /* The descriptor is released even when the injected failure fires:
-     * after close(2) fails, POSIX leaves its state unspecified and Linux has
-     * freed it, so retrying would be a bug. */
+    /* Not retried on EINTR: after close(2) fails, POSIX leaves the
+     * descriptor's state unspecified and Linux has freed it, so retrying
+     * could close a descriptor another thread just opened. */
     int rc = close(fd);
-    if (err) return -err;
     return rc < 0 && errno != EINTR ? -errno : 0;
 }
 
-static int64_t cy_os_raw_pread(int fd, void *buf, size_t n, uint64_t off)
+static int64_t cy_os_libc_pread(int fd, void *buf, size_t n, uint64_t off)
 {
-    int err = cy_os_enter(CY_OS_PREAD);
-    if (err) return -err;
     size_t got = 0;
     while (got < n) {
         ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
@@ -162,10 +68,8 @@ static int64_t cy_os_raw_pread(int fd, void *buf, size_t n, uint64_t off)
     return (int64_t)got;
 }
 
-static int64_t cy_os_raw_preadv(int fd, const struct iovec *iov, int cnt, uint64_t off)
+static int64_t cy_os_libc_preadv(int fd, const struct iovec *iov, int cnt, uint64_t off)
 {
-    int err = cy_os_enter(CY_OS_PREAD);
-    if (err) return -err;
     struct iovec v[4];
     if (cnt < 1 || cnt > 4) return -EINVAL;
     memcpy(v, iov, (size_t)cnt * sizeof *v);
@@ -185,16 +89,8 @@ static int64_t cy_os_raw_preadv(int fd, const struct iovec *iov, int cnt, uint64
     return (int64_t)got;
 }
 
-static int cy_os_raw_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+static int cy_os_libc_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 {
-    int err = cy_os_enter(CY_OS_PWRITE);
-    if (err) {
-        if (cy_os_fault_short() && n > 1) {
-            ssize_t r = pwrite(fd, buf, n / 2, (off_t)off);
-            (void)r;   /* the half write is the point; the call fails anyway */
-        }
-        return -err;
-    }
     size_t put = 0;
     while (put < n) {
         ssize_t r = pwrite(fd, (const char *)buf + put, n - put, (off_t)(off + put));
@@ -208,19 +104,11 @@ static int cy_os_raw_pwrite(int fd, const void *buf, size_t n, uint64_t off)
     return 0;
 }
 
-static int cy_os_raw_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off)
+static int cy_os_libc_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off)
 {
-    int err = cy_os_enter(CY_OS_PWRITE);
     struct iovec v[4];
     if (cnt < 1 || cnt > 4) return -EINVAL;
     memcpy(v, iov, (size_t)cnt * sizeof *v);
-    if (err) {
-        if (cy_os_fault_short() && v[0].iov_len > 1) {
-            ssize_t r = pwrite(fd, v[0].iov_base, v[0].iov_len / 2, (off_t)off);
-            (void)r;   /* the half write is the point; the call fails anyway */
-        }
-        return -err;
-    }
     struct iovec *p = v;
     uint64_t put = 0;
     while (cnt > 0) {
@@ -236,78 +124,60 @@ static int cy_os_raw_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t 
     return 0;
 }
 
-static int cy_os_raw_fsync(int fd)
+static int cy_os_libc_fsync(int fd)
 {
-    int err = cy_os_enter(CY_OS_FSYNC);
-    if (err) return -err;
     int rc;
     do rc = fsync(fd);
     while (rc < 0 && errno == EINTR);
     return rc < 0 ? -errno : 0;
 }
 
-static int cy_os_raw_fdatasync(int fd)
+static int cy_os_libc_fdatasync(int fd)
 {
-    int err = cy_os_enter(CY_OS_FDATASYNC);
-    if (err) return -err;
     int rc;
     do rc = fdatasync(fd);
     while (rc < 0 && errno == EINTR);
     return rc < 0 ? -errno : 0;
 }
 
-static int cy_os_raw_ftruncate(int fd, uint64_t size)
+static int cy_os_libc_ftruncate(int fd, uint64_t size)
 {
-    int err = cy_os_enter(CY_OS_FTRUNCATE);
-    if (err) return -err;
     int rc;
     do rc = ftruncate(fd, (off_t)size);
     while (rc < 0 && errno == EINTR);
     return rc < 0 ? -errno : 0;
 }
 
-static int cy_os_raw_rename(const char *from, const char *to)
+static int cy_os_libc_rename(const char *from, const char *to)
 {
-    int err = cy_os_enter(CY_OS_RENAME);
-    if (err) return -err;
     return rename(from, to) < 0 ? -errno : 0;
 }
 
-static int cy_os_raw_unlink(const char *path)
+static int cy_os_libc_unlink(const char *path)
 {
-    int err = cy_os_enter(CY_OS_UNLINK);
-    if (err) return -err;
     return unlink(path) < 0 ? -errno : 0;
 }
 
-static int cy_os_raw_mkdir(const char *path, uint32_t mode)
+static int cy_os_libc_mkdir(const char *path, uint32_t mode)
 {
-    int err = cy_os_enter(CY_OS_MKDIR);
-    if (err) return -err;
     return mkdir(path, (mode_t)mode) < 0 ? -errno : 0;
 }
 
-static int cy_os_raw_rmdir(const char *path)
+static int cy_os_libc_rmdir(const char *path)
 {
-    int err = cy_os_enter(CY_OS_RMDIR);
-    if (err) return -err;
     return rmdir(path) < 0 ? -errno : 0;
 }
 
-static int cy_os_raw_fsize(int fd, uint64_t *size)
+static int cy_os_libc_fsize(int fd, uint64_t *size)
 {
-    int err = cy_os_enter(CY_OS_FSTAT);
-    if (err) return -err;
     struct stat st;
     if (fstat(fd, &st) < 0) return -errno;
     *size = (uint64_t)st.st_size;
     return 0;
 }
 
-static int cy_os_raw_stat(const char *path, uint64_t *size, int *is_dir)
+static int cy_os_libc_stat(const char *path, uint64_t *size, int *is_dir)
 {
-    int err = cy_os_enter(CY_OS_STAT);
-    if (err) return -err;
     struct stat st;
     if (stat(path, &st) < 0) return -errno;
     if (size) *size = (uint64_t)st.st_size;
@@ -315,21 +185,17 @@ static int cy_os_raw_stat(const char *path, uint64_t *size, int *is_dir)
     return 0;
 }
 
-static int cy_os_raw_flock(int fd, int op)
+static int cy_os_libc_flock(int fd, int op)
 {
-    int err = cy_os_enter(CY_OS_FLOCK);
-    if (err) return -err;
     int rc;
     do rc = flock(fd, op);
     while (rc < 0 && errno == EINTR);
     return rc < 0 ? -errno : 0;
 }
 
-static int cy_os_raw_mmap(int fd, uint64_t size, void **out)
+static int cy_os_libc_mmap(int fd, uint64_t size, void **out)
 {
     *out = NULL;
-    int err = cy_os_enter(CY_OS_MMAP);
-    if (err) return -err;
     if (size == 0) return -EINVAL;
     /* Populated at once: a sealed file is read at random (keys are not in
      * file order), and a page-table fault per first touch of each page
@@ -340,11 +206,9 @@ static int cy_os_raw_mmap(int fd, uint64_t size, void **out)
     return 0;
 }
 
-static int cy_os_raw_mmap_rw(int fd, uint64_t size, void **out)
+static int cy_os_libc_mmap_rw(int fd, uint64_t size, void **out)
 {
     *out = NULL;
-    int err = cy_os_enter(CY_OS_MMAP);
-    if (err) return -err;
     if (size == 0) return -EINVAL;
     void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) return -errno;
@@ -352,10 +216,8 @@ static int cy_os_raw_mmap_rw(int fd, uint64_t size, void **out)
     return 0;
 }
 
-static int cy_os_raw_fallocate(int fd, uint64_t off, uint64_t len)
+static int cy_os_libc_fallocate(int fd, uint64_t off, uint64_t len)
 {
-    int err = cy_os_enter(CY_OS_FALLOCATE);
-    if (err) return -err;
     int rc;
     do rc = posix_fallocate(fd, (off_t)off, (off_t)len);
     while (rc == EINTR);
@@ -368,37 +230,16 @@ static int cy_os_raw_fallocate(int fd, uint64_t off, uint64_t len)
     return -rc;
 }
 
-static int cy_os_raw_map_write(int fd, uint8_t *map, uint64_t off, const void *src, size_t n)
+static int cy_os_libc_map_write(int fd, uint8_t *map, uint64_t off, const void *src, size_t n)
 {
-    (void)fd;   /* names the file for the fault layer */
-    int err = cy_os_enter(CY_OS_PWRITE);
-    if (err) {
-        if (cy_os_fault_short() && n > 1) memcpy(map + off, src, n / 2);
-        return -err;
-    }
+    (void)fd;   /* names the file for the test layers */
     memcpy(map + off, src, n);
     return 0;
 }
 
-CY_INTERNAL void cy_os_munmap(void *p, uint64_t size)
+static int cy_os_libc_list_dir(const char *path,
+                               int (*fn)(const char *name, void *ctx), void *ctx)
 {
-    if (p) munmap(p, (size_t)size);
-}
-
-CY_INTERNAL int cy_os_sync_dir(const char *path)
-{
-    int fd = cy_os_open(path, O_RDONLY | O_DIRECTORY, 0);
-    if (fd < 0) return fd;
-    int rc = cy_os_fsync(fd);
-    int rc2 = cy_os_close(fd);
-    return rc ? rc : rc2;
-}
-
-static int cy_os_raw_list_dir(const char *path,
-                             int (*fn)(const char *name, void *ctx), void *ctx)
-{
-    int err = cy_os_enter(CY_OS_READDIR);
-    if (err) return -err;
     DIR *d = opendir(path);
     if (!d) return -errno;
     int rc = 0;
@@ -417,832 +258,160 @@ static int cy_os_raw_list_dir(const char *path,
     return rc;
 }
 
-// >> power-loss simulation ------------------------------------------------------
-/*
- * State, all under cy_os_pl.mu: a map from descriptor to the path it was
- * opened with; per file (by device and inode) what it held at its last sync
- * and the range changed since; and a stack of name changes not yet made
- * durable by an fsync of their directory. Everything here runs only between
- * cy_os_powerloss_begin and _end; the helpers use libc directly because they
- * act for the simulated machine, not for the engine.
- */
-
-typedef struct cy_os_pl_file {
-    dev_t    dev;
-    ino_t    ino;
-    char    *path;        /* its name now, NULL when unknown                */
-    uint8_t *synced;      /* content at the last sync                       */
-    uint64_t synced_len;
-    uint64_t dirty_lo;    /* lowest offset changed since; UINT64_MAX: clean */
-    uint64_t dirty_hi;    /* end of the bytes written since                 */
-    struct cy_os_pl_file *next;
-} cy_os_pl_file;
-
-enum { CY_OS_PL_CREATE, CY_OS_PL_RENAME, CY_OS_PL_UNLINK, CY_OS_PL_MKDIR, CY_OS_PL_RMDIR };
-
-typedef struct cy_os_pl_op {
-    int      kind;
-    char    *path;        /* created, removed or made; a rename's source    */
-    char    *to;          /* a rename's target                              */
-    char    *dir;         /* an fsync of this directory makes it durable    */
-    dev_t    dev;
-    ino_t    ino;         /* create, rename: the file concerned             */
-    uint8_t *data;        /* unlink, rename over a file: what the removed   */
-    uint64_t len;         /* file held at its last sync                     */
-    int      has_data;
-    struct cy_os_pl_op *prev;
-} cy_os_pl_op;
-
-typedef struct cy_os_pl_fd {
-    char *path;
-    int   is_dir;
-} cy_os_pl_fd;
-
-static struct {
-    pthread_mutex_t mu;
-    int             on;         /* atomic: tracking is active              */
-    int             frozen;     /* atomic: the crash happened              */
-    cy_os_pl_fd    *fds;
-    int             nfds;
-    cy_os_pl_file  *files;
-    cy_os_pl_op    *ops;        /* newest first                            */
-    uint64_t        calls;      /* table calls since crash_at              */
-    uint64_t        crash_at;   /* 0 = not armed                           */
-    int             crash_mode;
-    uint64_t        seed;
-} cy_os_pl = { .mu = PTHREAD_MUTEX_INITIALIZER };
-
-static uint64_t cy_os_pl_rand(void)
-{
-    uint64_t z = (cy_os_pl.seed += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static char *cy_os_pl_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
-/* The directory holding path ("." for a bare name). */
-static char *cy_os_pl_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) return cy_os_pl_strdup(".");
-    size_t n = slash == path ? 1 : (size_t)(slash - path);
-    char *p = malloc(n + 1);
-    if (p) {
-        memcpy(p, path, n);
-        p[n] = 0;
-    }
-    return p;
-}
-
-static int cy_os_pl_exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
-/* Reads all of the file open as fd (any access mode: it is reopened for
- * reading through /proc) or at path. */
-static int cy_os_pl_slurp(int fd, const char *path, uint8_t **data, uint64_t *len)
-{
-    char proc[64];
-    if (fd >= 0) {
-        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-        path = proc;
-    }
-    int rfd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    *data = NULL;
-    *len = 0;
-    if (rfd < 0) return -1;
-    if (fstat(rfd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(rfd);
-        return -1;
-    }
-    uint8_t *p = malloc(st.st_size ? (size_t)st.st_size : 1);
-    int64_t got = p ? cy_os_raw_pread(rfd, p, (size_t)st.st_size, 0) : -1;
-    close(rfd);
-    if (got < 0) {
-        free(p);
-        return -1;
-    }
-    *data = p;
-    *len = (uint64_t)got;
-    return 0;
-}
-
-static cy_os_pl_file *cy_os_pl_find(dev_t dev, ino_t ino)
-{
-    for (cy_os_pl_file *f = cy_os_pl.files; f; f = f->next)
-        if (f->dev == dev && f->ino == ino) return f;
-    return NULL;
-}
-
-static void cy_os_pl_forget(cy_os_pl_file *gone)
-{
-    for (cy_os_pl_file **pp = &cy_os_pl.files; *pp; pp = &(*pp)->next) {
-        if (*pp != gone) continue;
-        *pp = gone->next;
-        free(gone->path);
-        free(gone->synced);
-        free(gone);
-        return;
-    }
-}
-
-/* The record of a file about to change, made on first sight: a file not
- * seen since begin holds what it held then, and that counts as synced. */
-static cy_os_pl_file *cy_os_pl_file_of(int fd, const char *path)
-{
-    struct stat st;
-    if (fd >= 0 ? fstat(fd, &st) < 0 : lstat(path, &st) < 0) return NULL;
-    if (!S_ISREG(st.st_mode)) return NULL;
-    cy_os_pl_file *f = cy_os_pl_find(st.st_dev, st.st_ino);
-    if (f) return f;
-    if (!(f = calloc(1, sizeof *f))) return NULL;
-    f->dev = st.st_dev;
-    f->ino = st.st_ino;
-    f->dirty_lo = UINT64_MAX;
-    if (!path && fd < cy_os_pl.nfds) path = cy_os_pl.fds[fd].path;
-    struct stat at;
-    if (path && lstat(path, &at) == 0 && at.st_ino == st.st_ino && at.st_dev == st.st_dev)
-        f->path = cy_os_pl_strdup(path);
-    if (cy_os_pl_slurp(fd, path, &f->synced, &f->synced_len) < 0) {
-        free(f->path);
-        free(f);
-        return NULL;
-    }
-    f->next = cy_os_pl.files;
-    cy_os_pl.files = f;
-    return f;
-}
-
-/* Notes that [lo, hi) of the file behind fd changes (hi = lo: a size
- * change at lo). */
-static void cy_os_pl_touch(int fd, uint64_t lo, uint64_t hi)
-{
-    cy_os_pl_file *f = cy_os_pl_file_of(fd, NULL);
-    if (!f) return;
-    if (lo < f->dirty_lo) f->dirty_lo = lo;
-    if (hi > f->dirty_hi) f->dirty_hi = hi;
-}
-
-static void cy_os_pl_push(int kind, const char *path, const char *to, const struct stat *st)
-{
-    cy_os_pl_op *op = calloc(1, sizeof *op);
-    if (!op) return;
-    op->kind = kind;
-    op->path = cy_os_pl_strdup(path);
-    op->to = to ? cy_os_pl_strdup(to) : NULL;
-    op->dir = cy_os_pl_parent(to ? to : path);
-    if (st) {
-        op->dev = st->st_dev;
-        op->ino = st->st_ino;
-    }
-    op->prev = cy_os_pl.ops;
-    cy_os_pl.ops = op;
-}
-
-static void cy_os_pl_free_op(cy_os_pl_op *op)
-{
-    free(op->path);
-    free(op->to);
-    free(op->dir);
-    free(op->data);
-    free(op);
-}
-
-/* Saves what a file about to be removed (unlinked or renamed over) held at
- * its last sync, into op; forgets its record. */
-static void cy_os_pl_save_removed(cy_os_pl_op *op, const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode)) return;
-    cy_os_pl_file *f = cy_os_pl_find(st.st_dev, st.st_ino);
-    if (f) {
-        op->data = f->synced;
-        op->len = f->synced_len;
-        f->synced = NULL;
-        op->has_data = 1;
-        cy_os_pl_forget(f);
-    } else if (cy_os_pl_slurp(-1, path, &op->data, &op->len) == 0) {
-        op->has_data = 1;
-    }
-}
-
-static void cy_os_pl_set_fd(int fd, const char *path)
-{
-    if (fd < 0) return;
-    if (fd >= cy_os_pl.nfds) {
-        int n = fd + 64;
-        cy_os_pl_fd *p = realloc(cy_os_pl.fds, (size_t)n * sizeof *p);
-        if (!p) return;
-        memset(p + cy_os_pl.nfds, 0, (size_t)(n - cy_os_pl.nfds) * sizeof *p);
-        cy_os_pl.fds = p;
-        cy_os_pl.nfds = n;
-    }
-    struct stat st;
-    free(cy_os_pl.fds[fd].path);
-    cy_os_pl.fds[fd].path = path ? cy_os_pl_strdup(path) : NULL;
-    cy_os_pl.fds[fd].is_dir = path && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* An fsync of a file makes its content durable; of a directory, the name
- * changes in it. */
-static void cy_os_pl_synced(int fd)
-{
-    if (fd < cy_os_pl.nfds && cy_os_pl.fds[fd].is_dir) {
-        const char *dir = cy_os_pl.fds[fd].path;
-        for (cy_os_pl_op **pp = &cy_os_pl.ops; *pp;) {
-            cy_os_pl_op *op = *pp;
-            if (strcmp(op->dir, dir) == 0) {
-                *pp = op->prev;
-                cy_os_pl_free_op(op);
-            } else {
-                pp = &op->prev;
-            }
-        }
-        return;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0) return;
-    cy_os_pl_file *f = cy_os_pl_find(st.st_dev, st.st_ino);
-    if (!f) return;
-    uint64_t size = (uint64_t)st.st_size;
-    uint64_t lo = f->dirty_lo < f->synced_len ? f->dirty_lo : f->synced_len;
-    if (lo > size) lo = size;
-    uint8_t *p = realloc(f->synced, size ? (size_t)size : 1);
-    if (!p) return;
-    f->synced = p;
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    int rfd = open(proc, O_RDONLY | O_CLOEXEC);
-    if (rfd >= 0) {
-        int64_t got = cy_os_raw_pread(rfd, p + lo, (size_t)(size - lo), lo);
-        if (got >= 0) size = lo + (uint64_t)got;
-        close(rfd);
-    }
-    f->synced_len = size;
-    f->dirty_lo = UINT64_MAX;
-    f->dirty_hi = 0;
-}
-
-/* Writes len bytes of data as the whole content of a new file at path. */
-static void cy_os_pl_recreate(const char *path, const uint8_t *data, uint64_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return;
-    if (len && cy_os_raw_pwrite(fd, data, (size_t)len, 0) < 0)
-        fprintf(stderr, "calypso powerloss: could not restore %s\n", path);
-    close(fd);
-}
-
-static int cy_os_pl_rm_entry(const char *name, void *ctx);
-
-/* rm -rf */
-static void cy_os_pl_rmtree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            cy_os_pl_rm_entry(e->d_name, (void *)path);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static int cy_os_pl_rm_entry(const char *name, void *ctx)
-{
-    size_t n = strlen(ctx) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (!p) return 0;
-    snprintf(p, n, "%s/%s", (const char *)ctx, name);
-    cy_os_pl_rmtree(p);
-    free(p);
-    return 0;
-}
-
-static int cy_os_pl_is(const char *path, dev_t dev, ino_t ino)
-{
-    struct stat st;
-    return lstat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
-}
-
-/* Undoes one name change that its directory's fsync did not cover. A change
- * inside a directory that is gone for good has nothing left to undo. */
-static void cy_os_pl_undo(cy_os_pl_op *op)
-{
-    cy_os_pl_file *f;
-    switch (op->kind) {
-    case CY_OS_PL_CREATE:
-        if (cy_os_pl_is(op->path, op->dev, op->ino)) {
-            unlink(op->path);
-            if ((f = cy_os_pl_find(op->dev, op->ino))) cy_os_pl_forget(f);
-        }
-        break;
-    case CY_OS_PL_RENAME: {
-        char *from_dir = cy_os_pl_parent(op->path);
-        int ok = from_dir && cy_os_pl_exists(from_dir) && cy_os_pl_is(op->to, op->dev, op->ino);
-        free(from_dir);
-        if (!ok || rename(op->to, op->path) < 0) break;
-        if ((f = cy_os_pl_find(op->dev, op->ino))) {
-            free(f->path);
-            f->path = cy_os_pl_strdup(op->path);
-        }
-        if (op->has_data) cy_os_pl_recreate(op->to, op->data, op->len);
-        break;
-    }
-    case CY_OS_PL_UNLINK:
-        if (op->has_data && cy_os_pl_exists(op->dir) && !cy_os_pl_exists(op->path))
-            cy_os_pl_recreate(op->path, op->data, op->len);
-        break;
-    case CY_OS_PL_MKDIR:
-        cy_os_pl_rmtree(op->path);
-        break;
-    case CY_OS_PL_RMDIR:
-        if (cy_os_pl_exists(op->dir)) mkdir(op->path, 0755);
-        break;
-    }
-}
-
-/* PAGES: each 4 KiB page of [lo, end) is one write-back, done or not, in
- * no order: it holds its new bytes, or what it held at the last sync
- * (zeros past the synced length). The size change since the sync (an
- * extension by fallocate or by writing past the end, or a cut) reached the
- * disk or did not, independently too. Each page survives with a
- * probability drawn per crash, so that some crashes lose most pages and
- * others few. */
-#define CY_OS_PL_PAGE 4096u
-
-static int cy_os_pl_rewind_pages(cy_os_pl_file *f, int fd, uint64_t cur, uint64_t lo)
-{
-    uint64_t base = f->synced_len;
-    uint64_t len = cur != base && (cy_os_pl_rand() & 1) ? base : cur;
-    uint64_t keep_in_8 = 1 + cy_os_pl_rand() % 7;
-    uint8_t page[CY_OS_PL_PAGE];
-    int rc = 0;
-    for (uint64_t p = lo - lo % CY_OS_PL_PAGE; p < len; p += CY_OS_PL_PAGE) {
-        size_t n = len - p < CY_OS_PL_PAGE ? (size_t)(len - p) : CY_OS_PL_PAGE;
-        int keep = cy_os_pl_rand() % 8 < keep_in_8;
-        /* Start from the synced bytes, zeros past them... */
-        memset(page, 0, n);
-        if (p < base) memcpy(page, f->synced + p, base - p < n ? (size_t)(base - p) : n);
-        /* ...and take the new ones of a page that reached the disk. */
-        if (keep && p < cur) {
-            size_t m = cur - p < n ? (size_t)(cur - p) : n;
-            if (cy_os_raw_pread(fd, page, m, p) != (int64_t)m) rc = -1;
-        }
-        rc |= cy_os_raw_pwrite(fd, page, n, p);
-    }
-    return rc | ftruncate(fd, (off_t)len);
-}
-
-/* Rewinds a file changed since its last sync, as the crash mode says. The
- * changed range is [lo, hi): lo the lowest offset touched since the sync,
- * hi the end of the bytes written (or the synced length, if more). TORN and
- * GARBLE keep the new bytes of a random prefix [lo, keep) of it (writes
- * reach the disk in order); past keep, TORN has the old bytes back (or the
- * file ends there) and GARBLE has random bytes up to hi. PAGES keeps a
- * random subset of the pages from lo on (cy_os_pl_rewind_pages). */
-static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
-{
-    if (f->dirty_lo == UINT64_MAX || !f->path || !cy_os_pl_is(f->path, f->dev, f->ino)) return;
-    int fd = open(f->path, O_RDWR | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0) return;
-    if (fstat(fd, &st) < 0) {
-        close(fd);
-        return;
-    }
-    uint64_t cur = (uint64_t)st.st_size, base = f->synced_len;
-    uint64_t lo = f->dirty_lo < base ? f->dirty_lo : base;
-    uint64_t hi = f->dirty_hi > base ? f->dirty_hi : base;
-    if (hi > cur) hi = cur > base ? cur : base;
-    if (hi < lo) hi = lo;
-    if (mode == CY_OS_PL_PAGES) {
-        if (cy_os_pl_rewind_pages(f, fd, cur, lo))
-            fprintf(stderr, "calypso powerloss: could not rewind %s\n", f->path);
-        close(fd);
-        return;
-    }
-    uint64_t keep = lo;
-    if (mode == CY_OS_PL_TORN || mode == CY_OS_PL_GARBLE) {
-        keep = lo + cy_os_pl_rand() % (hi - lo + 1);
-        if (keep > cur) keep = cur;
-    }
-    int rc = 0;
-    if (keep < base) rc |= cy_os_raw_pwrite(fd, f->synced + keep, (size_t)(base - keep), keep);
-    switch (mode) {
-    case CY_OS_PL_DROP:
-        rc |= ftruncate(fd, (off_t)base);
-        break;
-    case CY_OS_PL_ZERO:
-        rc |= ftruncate(fd, (off_t)base);
-        if (cur > base) rc |= ftruncate(fd, (off_t)cur);
-        break;
-    case CY_OS_PL_TORN:
-        rc |= ftruncate(fd, (off_t)(keep > base ? keep : base));
-        break;
-    default: {                                   /* CY_OS_PL_GARBLE */
-        uint8_t junk[4096];
-        for (uint64_t at = keep; at < hi;) {
-            size_t n = hi - at < sizeof junk ? (size_t)(hi - at) : sizeof junk;
-            for (size_t i = 0; i < n; i++) junk[i] = (uint8_t)cy_os_pl_rand();
-            rc |= cy_os_raw_pwrite(fd, junk, n, at);
-            at += n;
-        }
-        break;
-    }
-    }
-    if (rc) fprintf(stderr, "calypso powerloss: could not rewind %s\n", f->path);
-    close(fd);
-}
-
-/* The crash itself; mu held. With CY_OS_PL_EXIT the process ends here, as
- * a machine losing power does: nothing of the engine runs after it (which
- * matters: a mapping of a file the crash cut back would fault). */
-static void cy_os_pl_do_crash(int mode)
-{
-    __atomic_store_n(&cy_os_pl.frozen, 1, __ATOMIC_RELEASE);
-    while (cy_os_pl.ops) {
-        cy_os_pl_op *op = cy_os_pl.ops;
-        cy_os_pl.ops = op->prev;
-        cy_os_pl_undo(op);
-        cy_os_pl_free_op(op);
-    }
-    for (cy_os_pl_file *f = cy_os_pl.files; f; f = f->next)
-        cy_os_pl_rewind(f, mode & ~CY_OS_PL_EXIT);
-    if (mode & CY_OS_PL_EXIT) _exit(0);
-}
-
-static void cy_os_pl_clear(void)
-{
-    while (cy_os_pl.ops) {
-        cy_os_pl_op *op = cy_os_pl.ops;
-        cy_os_pl.ops = op->prev;
-        cy_os_pl_free_op(op);
-    }
-    while (cy_os_pl.files) cy_os_pl_forget(cy_os_pl.files);
-    for (int i = 0; i < cy_os_pl.nfds; i++) free(cy_os_pl.fds[i].path);
-    free(cy_os_pl.fds);
-    cy_os_pl.fds = NULL;
-    cy_os_pl.nfds = 0;
-    cy_os_pl.calls = cy_os_pl.crash_at = 0;
-}
-
-CY_INTERNAL void cy_os_powerloss_begin(void)
-{
-    pthread_mutex_lock(&cy_os_pl.mu);
-    cy_os_pl_clear();
-    __atomic_store_n(&cy_os_pl.frozen, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&cy_os_pl.on, 1, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&cy_os_pl.mu);
-}
-
-CY_INTERNAL void cy_os_powerloss_crash(int mode, uint64_t seed)
-{
-    pthread_mutex_lock(&cy_os_pl.mu);
-    if (__atomic_load_n(&cy_os_pl.on, __ATOMIC_ACQUIRE) &&
-        !__atomic_load_n(&cy_os_pl.frozen, __ATOMIC_ACQUIRE)) {
-        cy_os_pl.seed = seed;
-        cy_os_pl_do_crash(mode);
-    }
-    pthread_mutex_unlock(&cy_os_pl.mu);
-}
-
-CY_INTERNAL void cy_os_powerloss_crash_at(uint64_t nth, int mode, uint64_t seed)
-{
-    pthread_mutex_lock(&cy_os_pl.mu);
-    cy_os_pl.calls = 0;
-    cy_os_pl.crash_at = nth;
-    cy_os_pl.crash_mode = mode;
-    cy_os_pl.seed = seed;
-    pthread_mutex_unlock(&cy_os_pl.mu);
-}
-
-CY_INTERNAL int cy_os_powerloss_crashed(void)
-{
-    return __atomic_load_n(&cy_os_pl.frozen, __ATOMIC_ACQUIRE);
-}
-
-CY_INTERNAL void cy_os_powerloss_end(void)
-{
-    pthread_mutex_lock(&cy_os_pl.mu);
-    cy_os_pl_clear();
-    __atomic_store_n(&cy_os_pl.on, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&cy_os_pl.frozen, 0, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&cy_os_pl.mu);
-}
-
 // >> the table ------------------------------------------------------------------
-/*
- * The functions the engine calls. Outside a power-loss simulation each is
- * its raw counterpart above (one relaxed load more). Inside one, the call
- * runs under cy_os_pl.mu, after the crash countdown, and records what the
- * simulated machine needs; once crashed, it fails with EIO.
- */
 
-static inline int cy_os_pl_active(void)
-{
-    return CY_UNLIKELY(__atomic_load_n(&cy_os_pl.on, __ATOMIC_ACQUIRE) != 0);
-}
-
-/* Takes the lock and counts the call; -EIO (lock released) once crashed. */
-static int cy_os_pl_enter(void)
-{
-    pthread_mutex_lock(&cy_os_pl.mu);
-    if (!cy_os_pl.frozen && cy_os_pl.crash_at && ++cy_os_pl.calls >= cy_os_pl.crash_at)
-        cy_os_pl_do_crash(cy_os_pl.crash_mode);
-    if (cy_os_pl.frozen) {
-        pthread_mutex_unlock(&cy_os_pl.mu);
-        return -EIO;
-    }
-    return 0;
-}
-
-static void cy_os_pl_leave(void)
-{
-    pthread_mutex_unlock(&cy_os_pl.mu);
-}
+static cy_os_table cy_os_sys = {
+    .open       = cy_os_libc_open,
+    .close      = cy_os_libc_close,
+    .pread      = cy_os_libc_pread,
+    .preadv     = cy_os_libc_preadv,
+    .pwrite     = cy_os_libc_pwrite,
+    .pwritev    = cy_os_libc_pwritev,
+    .fsync      = cy_os_libc_fsync,
+    .fdatasync  = cy_os_libc_fdatasync,
+    .ftruncate  = cy_os_libc_ftruncate,
+    .fallocate  = cy_os_libc_fallocate,
+    .map_write  = cy_os_libc_map_write,
+    .rename     = cy_os_libc_rename,
+    .unlink     = cy_os_libc_unlink,
+    .mkdir      = cy_os_libc_mkdir,
+    .rmdir      = cy_os_libc_rmdir,
+    .fsize      = cy_os_libc_fsize,
+    .stat       = cy_os_libc_stat,
+    .flock      = cy_os_libc_flock,
+    .mmap       = cy_os_libc_mmap,
+    .mmap_rw    = cy_os_libc_mmap_rw,
+    .list_dir   = cy_os_libc_list_dir,
+};
 
 CY_INTERNAL int cy_os_open(const char *path, int flags, uint32_t mode)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_open(path, flags, mode);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    int existed = cy_os_pl_exists(path);
-    if (existed && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
-        cy_os_pl_file *f = cy_os_pl_file_of(-1, path);
-        if (f) f->dirty_lo = 0;
-    }
-    int fd = cy_os_raw_open(path, flags, mode);
-    if (fd >= 0) {
-        cy_os_pl_set_fd(fd, path);
-        struct stat st;
-        if (!existed && fstat(fd, &st) == 0) {
-            cy_os_pl_push(CY_OS_PL_CREATE, path, NULL, &st);
-            cy_os_pl_file *f = cy_os_pl_file_of(fd, path);   /* synced: empty */
-            if (f) f->dirty_lo = UINT64_MAX;
-        }
-    }
-    cy_os_pl_leave();
-    return fd;
+    return cy_os_sys.open(path, flags, mode);
 }
 
 CY_INTERNAL int cy_os_close(int fd)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_close(fd);
-    /* A crashed machine still lets the process release its descriptors. */
-    pthread_mutex_lock(&cy_os_pl.mu);
-    if (fd >= 0 && fd < cy_os_pl.nfds) cy_os_pl_set_fd(fd, NULL);
-    int rc = cy_os_pl.frozen ? (close(fd), 0) : cy_os_raw_close(fd);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.close(fd);
 }
 
 CY_INTERNAL int64_t cy_os_pread(int fd, void *buf, size_t n, uint64_t off)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_pread(fd, buf, n, off);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    int64_t got = cy_os_raw_pread(fd, buf, n, off);
-    cy_os_pl_leave();
-    return got;
+    return cy_os_sys.pread(fd, buf, n, off);
 }
 
 CY_INTERNAL int64_t cy_os_preadv(int fd, const struct iovec *iov, int cnt, uint64_t off)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_preadv(fd, iov, cnt, off);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    int64_t got = cy_os_raw_preadv(fd, iov, cnt, off);
-    cy_os_pl_leave();
-    return got;
+    return cy_os_sys.preadv(fd, iov, cnt, off);
 }
 
 CY_INTERNAL int cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_pwrite(fd, buf, n, off);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    cy_os_pl_touch(fd, off, off + n);
-    rc = cy_os_raw_pwrite(fd, buf, n, off);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.pwrite(fd, buf, n, off);
 }
 
 CY_INTERNAL int cy_os_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_pwritev(fd, iov, cnt, off);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    uint64_t n = 0;
-    for (int i = 0; i < cnt && i < 4; i++) n += iov[i].iov_len;
-    cy_os_pl_touch(fd, off, off + n);
-    rc = cy_os_raw_pwritev(fd, iov, cnt, off);
-    cy_os_pl_leave();
-    return rc;
-}
-
-CY_INTERNAL int cy_os_map_write(int fd, uint8_t *map, uint64_t off, const void *src, size_t n)
-{
-    if (!cy_os_pl_active()) return cy_os_raw_map_write(fd, map, off, src, n);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    cy_os_pl_touch(fd, off, off + n);
-    rc = cy_os_raw_map_write(fd, map, off, src, n);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.pwritev(fd, iov, cnt, off);
 }
 
 CY_INTERNAL int cy_os_fsync(int fd)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_fsync(fd);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    if (!(rc = cy_os_raw_fsync(fd))) cy_os_pl_synced(fd);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.fsync(fd);
 }
 
 CY_INTERNAL int cy_os_fdatasync(int fd)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_fdatasync(fd);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    if (!(rc = cy_os_raw_fdatasync(fd))) cy_os_pl_synced(fd);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.fdatasync(fd);
 }
 
 CY_INTERNAL int cy_os_ftruncate(int fd, uint64_t size)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_ftruncate(fd, size);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    struct stat st;
-    uint64_t cur = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-    cy_os_pl_touch(fd, size < cur ? size : cur, 0);
-    rc = cy_os_raw_ftruncate(fd, size);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.ftruncate(fd, size);
 }
 
 CY_INTERNAL int cy_os_fallocate(int fd, uint64_t off, uint64_t len)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_fallocate(fd, off, len);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    struct stat st;
-    uint64_t cur = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-    if (off + len > cur) cy_os_pl_touch(fd, cur, 0);   /* only the size changes */
-    rc = cy_os_raw_fallocate(fd, off, len);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.fallocate(fd, off, len);
+}
+
+CY_INTERNAL int cy_os_map_write(int fd, uint8_t *map, uint64_t off, const void *src,
+                                size_t n)
+{
+    return cy_os_sys.map_write(fd, map, off, src, n);
 }
 
 CY_INTERNAL int cy_os_rename(const char *from, const char *to)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_rename(from, to);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    struct stat st;
-    int known = lstat(from, &st) == 0;
-    cy_os_pl_op saved = { 0 };
-    if (known) cy_os_pl_save_removed(&saved, to);
-    rc = cy_os_raw_rename(from, to);
-    if (!rc && known) {
-        cy_os_pl_push(CY_OS_PL_RENAME, from, to, &st);
-        cy_os_pl.ops->data = saved.data;
-        cy_os_pl.ops->len = saved.len;
-        cy_os_pl.ops->has_data = saved.has_data;
-        saved.data = NULL;
-        cy_os_pl_file *f = cy_os_pl_find(st.st_dev, st.st_ino);
-        if (f) {
-            free(f->path);
-            f->path = cy_os_pl_strdup(to);
-        }
-    }
-    free(saved.data);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.rename(from, to);
 }
 
 CY_INTERNAL int cy_os_unlink(const char *path)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_unlink(path);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    cy_os_pl_op saved = { 0 };
-    cy_os_pl_save_removed(&saved, path);
-    rc = cy_os_raw_unlink(path);
-    if (!rc) {
-        cy_os_pl_push(CY_OS_PL_UNLINK, path, NULL, NULL);
-        cy_os_pl.ops->data = saved.data;
-        cy_os_pl.ops->len = saved.len;
-        cy_os_pl.ops->has_data = saved.has_data;
-        saved.data = NULL;
-    }
-    free(saved.data);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.unlink(path);
 }
 
 CY_INTERNAL int cy_os_mkdir(const char *path, uint32_t mode)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_mkdir(path, mode);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    if (!(rc = cy_os_raw_mkdir(path, mode))) cy_os_pl_push(CY_OS_PL_MKDIR, path, NULL, NULL);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.mkdir(path, mode);
 }
 
 CY_INTERNAL int cy_os_rmdir(const char *path)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_rmdir(path);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    if (!(rc = cy_os_raw_rmdir(path))) cy_os_pl_push(CY_OS_PL_RMDIR, path, NULL, NULL);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.rmdir(path);
 }
 
 CY_INTERNAL int cy_os_fsize(int fd, uint64_t *size)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_fsize(fd, size);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    rc = cy_os_raw_fsize(fd, size);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.fsize(fd, size);
 }
 
 CY_INTERNAL int cy_os_stat(const char *path, uint64_t *size, int *is_dir)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_stat(path, size, is_dir);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    rc = cy_os_raw_stat(path, size, is_dir);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.stat(path, size, is_dir);
 }
 
 CY_INTERNAL int cy_os_flock(int fd, int op)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_flock(fd, op);
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    rc = cy_os_raw_flock(fd, op);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.flock(fd, op);
 }
 
 CY_INTERNAL int cy_os_mmap(int fd, uint64_t size, void **out)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_mmap(fd, size, out);
-    *out = NULL;
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    rc = cy_os_raw_mmap(fd, size, out);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.mmap(fd, size, out);
 }
 
 CY_INTERNAL int cy_os_mmap_rw(int fd, uint64_t size, void **out)
 {
-    if (!cy_os_pl_active()) return cy_os_raw_mmap_rw(fd, size, out);
-    *out = NULL;
-    int rc = cy_os_pl_enter();
-    if (rc) return rc;
-    rc = cy_os_raw_mmap_rw(fd, size, out);
-    cy_os_pl_leave();
-    return rc;
+    return cy_os_sys.mmap_rw(fd, size, out);
 }
 
 CY_INTERNAL int cy_os_list_dir(const char *path,
                                int (*fn)(const char *name, void *ctx), void *ctx)
 {
-    if (cy_os_pl_active()) {
-        /* The callback may call the table (removing entries): the listing
-         * itself changes nothing, so it runs outside the lock. */
-        int rc = cy_os_pl_enter();
-        if (rc) return rc;
-        cy_os_pl_leave();
-    }
-    return cy_os_raw_list_dir(path, fn, ctx);
+    return cy_os_sys.list_dir(path, fn, ctx);
 }
+
+CY_INTERNAL void cy_os_munmap(void *p, uint64_t size)
+{
+    if (p) munmap(p, (size_t)size);
+}
+
+CY_INTERNAL int cy_os_sync_dir(const char *path)
+{
+    int fd = cy_os_open(path, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0) return fd;
+    int rc = cy_os_fsync(fd);
+    int rc2 = cy_os_close(fd);
+    return rc ? rc : rc2;
+}
+
+#ifndef CY_AMALGAMATION
+/* A test layer's door: *below gets the table as it stands and layer takes
+ * its place. Called from the layers' constructors, before any thread runs.
+ * tools/amalgamate drops this block: calypso.c has no test layer. */
+CY_INTERNAL void cy_os_install(const cy_os_table *layer, cy_os_table *below)
+{
+    *below = cy_os_sys;
+    cy_os_sys = *layer;
+}
+#endif

@@ -26,7 +26,7 @@
 static void cy_ttl_time_key(uint8_t *out, uint64_t expiry, const void *key, size_t klen)
 {
     for (int i = 0; i < 8; i++) out[i] = (uint8_t)(expiry >> (56 - 8 * i));
-    memcpy(out + 8, key, klen);
+    if (klen) memcpy(out + 8, key, klen);   /* key may be NULL when klen is 0 */
 }
 
 CY_INTERNAL uint64_t cy_ttl_get(calypso *db, const void *key, size_t klen)
