@@ -692,8 +692,8 @@ static int cy_merge_add_outputs(cy_merge *m)
     for (uint32_t i = 0; i < m->noutputs && !rc; i++) {
         if (!(rc = cy_files_add(db, m->outputs[i], -1, m->out_sizes[i], 1))) {
             cy_file *f = cy_files_find(db, m->outputs[i]);
-            f->hint_size = m->hint_sizes[i];
-            f->hint_covers = m->out_sizes[i];
+            __atomic_store_n(&f->hint_size, m->hint_sizes[i], __ATOMIC_RELAXED);
+            __atomic_store_n(&f->hint_covers, m->out_sizes[i], __ATOMIC_RELAXED);
         }
     }
     pthread_mutex_unlock(&db->write_mu);
