@@ -273,7 +273,8 @@ typedef struct calypso_options {
     uint32_t ttl_sweep_interval_ms;
 } calypso_options;
 
-/* Fills *opts with every default spelled out (the same as zeroing it). */
+/* Fills *opts with every default spelled out (the same as zeroing it).
+ * NULL is a no-op. Thread-safe. */
 void calypso_options_default(calypso_options *opts);
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -310,7 +311,8 @@ int  calypso_close(calypso *db);
  * calypso_close) if the reopen succeeded, else the open's (as
  * calypso_open). Must not race with other calls on db. On failure the
  * handle refuses every call but close. A reopen clears a handle that
- * refused writes after a failed fdatasync. */
+ * refused writes after a failed fdatasync. CALYPSO_EINVAL for NULL or in
+ * a forked child. Not thread-safe: nothing else may use db meanwhile. */
 int  calypso_reopen(calypso *db);
 
 /* Makes every acknowledged write durable: fdatasync of the active file.
@@ -320,8 +322,14 @@ int  calypso_reopen(calypso *db);
 int  calypso_sync(calypso *db);
 
 /* Copies a point-in-time image of the database into directory `path`,
- * which must not exist or be empty; the copy opens as a database with the
- * same contents. db keeps serving reads and writes meanwhile. */
+ * which must not exist or be empty (created, parents excluded, when
+ * missing); the copy opens as a database with the same contents. db keeps
+ * serving reads, writes and merges meanwhile: the image is taken at one
+ * instant and the files are copied from descriptors opened then. Errors:
+ * CALYPSO_EINVAL (no path, path not a directory or not empty, path over
+ * 4000 bytes, or inside an update transaction on db), CALYPSO_EIO (errmsg
+ * names the file), CALYPSO_ENOSPC, CALYPSO_ENOMEM. A failed backup leaves a
+ * directory without META, which never opens as a database. Thread-safe. */
 int  calypso_backup(calypso *db, const char *path);
 
 /* ---- keys and values ---------------------------------------------------- */
@@ -383,7 +391,9 @@ int  calypso_delete(calypso *db, const void *key, size_t klen);
  * survive. Errors as calypso_delete. */
 int  calypso_delete_all(calypso *db);
 
-/* The number of live (unexpired) keys. 0 for NULL. */
+/* The number of live (unexpired) keys. 0 for NULL or an unusable handle.
+ * Thread-safe; costs O(1) plus the keys that expired since the last
+ * count. */
 uint64_t calypso_len(calypso *db);
 
 /* ---- iteration (byte order) --------------------------------------------- */
@@ -395,6 +405,12 @@ typedef int (*calypso_key_fn)(const void *key, size_t klen, void *ctx);
 /* Return 1 to delete the key, 0 to keep it, a negative code to abort: then
  * nothing is deleted and that code is returned. */
 typedef int (*calypso_sift_fn)(const void *key, size_t klen, void *ctx);
+
+/* Walks: errors CALYPSO_EINVAL (NULL db or fn, NULL bound with a length),
+ * CALYPSO_EINVALIDRANGE (range: start > end), CALYPSO_ENOMEM, or fn's
+ * non-zero result. Thread-safe; the walk holds the key directory's lock
+ * for one batch of keys at a time (at most 1,024 visited, expired ones
+ * included), never across fn. */
 
 /* Every live key, in order. */
 int  calypso_fold(calypso *db, calypso_key_fn fn, void *ctx);
@@ -410,7 +426,8 @@ int  calypso_range(calypso *db, const void *start, size_t slen,
  * together: as one atomic batch (all of them or none, across a crash too,
  * and readers see them go at once) for up to 65,536 keys whose tombstones
  * fit one datafile; a longer list is deleted in chunks (one batch would
- * hold readers off the key directory while it applies). If fn returns a
+ * hold readers off the key directory while it applies). Errors as the
+ * walks, and as calypso_delete for the deletions. If fn returns a
  * negative
  * code, nothing is deleted and that code is returned. A value above 1 is
  * treated as 1. */
@@ -439,7 +456,10 @@ int  calypso_sift_range(calypso *db, const void *start, size_t slen,
  * return CALYPSO_ENOTFOUND until a first/last/seek), or an error. */
 typedef struct calypso_cursor calypso_cursor;
 
-/* Opens an unpositioned cursor on db; close it with calypso_cursor_close. */
+/* Opens an unpositioned cursor on db; close it with calypso_cursor_close.
+ * CALYPSO_EINVAL (NULL), CALYPSO_ENOMEM. A cursor belongs to one thread at
+ * a time; any number may be open on a handle. Moves take the key
+ * directory's lock for one window (128 keys) at a time. */
 int  calypso_cursor_open(calypso *db, calypso_cursor **cur);
 void calypso_cursor_close(calypso_cursor *cur);             /* NULL: no-op */
 int  calypso_cursor_first(calypso_cursor *cur);             /* smallest key  */
@@ -604,10 +624,12 @@ int  calypso_txn_cursor_open(calypso_txn *tx, calypso_cursor **cur);
  * decided leaves the handle refusing writes; the next open finishes it.
  * Thread-safe. */
 int  calypso_merge(calypso *db);
-/* Deletes every expired key now. */
+/* Deletes every expired key now, in chunks of 65,536 tombstones (a key
+ * written again meanwhile, without a TTL, is kept). Errors as
+ * calypso_delete. Thread-safe. */
 int  calypso_run_gc(calypso *db);
 /* Dead bytes a merge would free (overwritten, deleted and expired records),
- * or a negative error. */
+ * or a negative error (CALYPSO_EINVAL for NULL). Thread-safe; O(1). */
 int64_t calypso_reclaimable(calypso *db);
 
 /* Figures about a database. A struct tag, not a typedef, so that it shares
