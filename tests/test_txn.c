@@ -286,7 +286,7 @@ static int tx_move(calypso_txn *tx, void *ctx)
 {
     mv *m = ctx;
     int from = (int)tu_below(&m->rng, ACCOUNTS), to = (int)tu_below(&m->rng, ACCOUNTS);
-    char kf[8], kt[8], buf[32];
+    char kf[16], kt[16], buf[32];
     snprintf(kf, sizeof kf, "acct%02d", from);
     snprintf(kt, sizeof kt, "acct%02d", to);
     size_t vl;
@@ -325,7 +325,7 @@ static void test_isolation_sum_constant(void **state)
     tx_run r = { 0 };
     r.seed = tu_seed("test_isolation_sum_constant");
     TU_OK(NULL, calypso_open(dir, &o, &r.db));
-    char k[8];
+    char k[16];
     for (int i = 0; i < ACCOUNTS; i++) {
         snprintf(k, sizeof k, "acct%02d", i);
         TU_OK(r.db, calypso_put(r.db, k, 6, "1000", 4));
@@ -520,7 +520,7 @@ static void *vw_checker(void *arg)
         long first[ACCOUNTS], sum = 0;
         for (int pass = 0; pass < 2 && !v->bad; pass++) {
             for (int i = 0; i < ACCOUNTS; i++) {
-                char k[8], buf[32];
+                char k[16], buf[32];
                 size_t vl;
                 snprintf(k, sizeof k, "acct%02d", i);
                 int rc = calypso_txn_get_buf(vw, k, 6, buf, sizeof buf - 1, &vl);
@@ -562,7 +562,7 @@ static void test_view_isolation_under_updates_and_merges(void **state)
     tx_run r = { 0 };
     r.seed = tu_seed("test_view_isolation_under_updates_and_merges");
     TU_OK(NULL, calypso_open(dir, &o, &r.db));
-    char k[8];
+    char k[16];
     for (int i = 0; i < ACCOUNTS; i++) {
         snprintf(k, sizeof k, "acct%02d", i);
         TU_OK(r.db, calypso_put(r.db, k, 6, "1000", 4));
@@ -697,7 +697,7 @@ static void test_cursor_in_view(void **state)
     }
     TU_OK(db, calypso_put(db, "k999", 4, "late", 4));
     TU_OK(db, calypso_merge(db));
-    static char bufs[300][16];
+    static char bufs[300][32];
     const char *want[300];
     for (int i = 0; i < 300; i++) {
         snprintf(bufs[i], sizeof bufs[i], "k%03d=v%03d", i, i);
