@@ -3004,12 +3004,11 @@ CY_INTERNAL void cy_keylist_free(cy_keylist *l);
 CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out);
 
 // >> write path (db.c) --------------------------------------------------------------
-/* Appends tombstones for the keys (skipping absent ones) in chunks of at
- * most 1 MiB, one write each, taking write_mu for one chunk at a time. */
+/* Deletes the keys (skipping absent ones; with only_expired, also keys not
+ * expired when their batch commits) in as few batches as fit a datafile
+ * each, in list order: one atomic batch when all their tombstones fit.
+ * write_mu is taken for one batch at a time. */
 CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
-/* Deletes the keys as one atomic batch when there are at most 65,536 of
- * them and their tombstones fit a datafile, else as cy_db_delete_keys. */
-CY_INTERNAL int  cy_db_delete_together(calypso *db, const cy_keylist *keys);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
@@ -3058,6 +3057,9 @@ CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
 CY_INTERNAL int  cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
                                const uint8_t **val, size_t *vlen, uint64_t *ttl_ms);
 CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
+/* Makes the batch's deletes skip keys that are not expired at commit
+ * (the TTL sweeper's batches). */
+CY_INTERNAL void cy_batch_only_expired(calypso_batch *b);
 /* The index (key -> operation number in loc.off); operation i: 1 a put
  * whose value is at arena + *at (the arena only grows: offsets stay
  * good), -1 a delete. */
@@ -6586,95 +6588,28 @@ uint64_t calypso_len(calypso *db)
 
 // >> deleting many ----------------------------------------------------------------
 
-/* Appends tombstones for a list of keys in chunks of at most 1 MiB, one
- * write each, then applies each chunk to the keydir, releasing write_mu
- * between chunks; absent keys (and, with only_expired, keys no longer
- * expired) are skipped. A failed chunk writes nothing; chunks before it
- * stay applied. */
-CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired)
-{
-    size_t cap = 1u << 20, used = 0;
-    uint8_t *buf = cy_malloc(cap);
-    if (!buf) return cy_err(db, CALYPSO_ENOMEM, "batching deletes");
-    int rc = CALYPSO_OK;
-    pthread_mutex_lock(&db->write_mu);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED) || db->failed) rc = cy_db_writable(db);
-    uint64_t now = cy_now_ms();
-    for (size_t i = 0; i <= keys->n && !rc; i++) {
-        size_t klen = 0;
-        const uint8_t *k = i < keys->n ? cy_keylist_at(keys, i, &klen) : NULL;
-        size_t need = k ? CY_REC_MAX_HDR + klen + 10 : 0;
-        int flush = !k || used + need > cap || used + need > db->opt.max_datafile_size;
-        if (flush && used) {
-            uint32_t fid;
-            uint64_t off;
-            struct iovec iov = { buf, used };
-            rc = cy_db_append(db, &iov, 1, used, &fid, &off);
-            /* Deletes may use the space the reserve holds (space.c). */
-            if (rc == CALYPSO_ENOSPC && cy_space_full(db)) rc = cy_db_append(db, &iov, 1, used, &fid, &off);
-            if (rc) break;
-            /* Apply exactly the tombstones just written, in order. */
-            cy_wrlock(&db->kd_lock);
-            for (size_t p = 0; p < used;) {
-                cy_rec r;
-                cy_rec_parse(buf + p, used - p, &r);
-                uint32_t size = (uint32_t)(r.hdr + r.klen + r.vlen);
-                cy_keydir_apply(db, CY_REC_DEL, buf + p + r.hdr, (size_t)r.klen, 0, fid,
-                                off + p, size);
-                p += size;
-            }
-            cy_unlock(&db->kd_lock);
-            used = 0;
-            /* Let other writers in between chunks: a long list of deletes
-             * (sift, delete_all, run_gc) holds the write lock for one
-             * chunk at a time, not for the whole list. */
-            pthread_mutex_unlock(&db->write_mu);
-            pthread_mutex_lock(&db->write_mu);
-            if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
-        }
-        if (!k || rc) break;
-        cy_rdlock(&db->kd_lock);
-        uint64_t expiry;
-        const cy_loc *l = cy_keydir_get(db, k, klen, &expiry);
-        uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
-        int skip = !l || (only_expired && (!expiry || expiry > now));
-        cy_unlock(&db->kd_lock);
-        if (skip) continue;
-        if (need > cap) {
-            uint8_t *nb = cy_realloc(buf, need);
-            if (!nb) { rc = cy_err(db, CALYPSO_ENOMEM, "batching deletes"); break; }
-            buf = nb;
-            cap = need;
-        }
-        used += cy_db_encode_tombstone(buf + used, k, klen, victim);
-    }
-    uint64_t seq = db->written_seq;
-    pthread_mutex_unlock(&db->write_mu);
-    cy_free(buf);
-    if (!rc && db->opt.sync == CALYPSO_SYNC_ALWAYS) rc = cy_db_sync_to(db, seq);
-    return rc;
-}
+/* Per key, what its tombstone can take in a batch: as calypso_batch counts. */
+#define CY_DB_TOMBSTONE_BOUND(klen) (CY_REC_MAX_HDR + 10u + (uint64_t)(klen))
 
-#define CY_DB_DELETE_BATCH 65536
-
-CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
+/* Commits as many of keys[*i..] as one batch takes, advancing *i. */
+static int cy_db_delete_one_batch(calypso *db, const cy_keylist *keys, size_t *i,
+                                  int only_expired)
 {
-    uint64_t need = CY_REC_MAX_HDR;
-    for (size_t i = 0; i < keys->n; i++) {
-        size_t kl;
-        cy_keylist_at(keys, i, &kl);
-        need += CY_REC_MAX_HDR + 10 + kl;
-    }
-    /* Past these bounds one batch would hold the keydir lock too long
-     * while it applies, or not fit a datafile: chunks instead. */
-    if (keys->n > CY_DB_DELETE_BATCH || need > db->opt.max_datafile_size)
-        return cy_db_delete_keys(db, keys, 0);
     calypso_batch *b;
     int rc = calypso_batch_open(db, &b);
-    for (size_t i = 0; i < keys->n && !rc; i++) {
-        size_t kl;
-        const uint8_t *k = cy_keylist_at(keys, i, &kl);
-        rc = calypso_batch_delete(b, k, kl);
+    if (rc) return rc;
+    if (only_expired) cy_batch_only_expired(b);
+    size_t first = *i;
+    for (; *i < keys->n; (*i)++) {
+        size_t klen;
+        const uint8_t *k = cy_keylist_at(keys, *i, &klen);
+        rc = calypso_batch_delete(b, k, klen);
+        if (rc == CALYPSO_EVALUETOOLARGE && *i > first) {   /* full: commit what it holds */
+            cy_err_forget(db);
+            rc = CALYPSO_OK;
+            break;
+        }
+        if (rc) break;
     }
     if (rc) {
         calypso_batch_abort(b);
@@ -6683,49 +6618,67 @@ CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
     return calypso_batch_commit(b);
 }
 
-/* Lists up to max keys from the start of the keydir. kd_lock held. */
-static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out)
+CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired)
+{
+    int rc = CALYPSO_OK;
+    for (size_t i = 0; i < keys->n && !rc;)
+        rc = cy_db_delete_one_batch(db, keys, &i, only_expired);
+    return rc;
+}
+
+/* Keys listed per round by run_gc: each round is one batch applied under
+ * one hold of the keydir lock, so readers wait for at most this many. */
+#define CY_DB_GC_ROUND 65536
+
+/* Lists keys from the start of the keydir, at most max of them and no more
+ * than one batch takes; *more: keys are left after them. kd_lock held. */
+static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out, int *more)
 {
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
+    uint64_t bound = CY_REC_MAX_HDR;
     int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
     while (ok == 1 && out->n < max) {
         size_t klen;
         const uint8_t *k = cy_art_iter_key(&it, &klen);
+        bound += CY_DB_TOMBSTONE_BOUND(klen);
+        if (bound > db->opt.max_datafile_size && out->n) break;
         if ((ok = cy_keylist_push(out, k, klen)) < 0) break;
         ok = cy_art_iter_next(&it);
     }
     cy_art_iter_free(&it);
+    *more = ok == 1;
     return ok < 0 ? ok : CALYPSO_OK;
 }
 
 /* Lists up to max expired keys. kd_lock held. */
-static int cy_db_list_expired(calypso *db, size_t max, cy_keylist *out)
+static int cy_db_list_expired(calypso *db, size_t max, cy_keylist *out, int *more)
 {
-    return cy_ttl_expired(db, cy_now_ms(), max, out);
+    int rc = cy_ttl_expired(db, cy_now_ms(), max, out);
+    *more = out->n == max;
+    return rc;
 }
 
-/* Deletes, batch by batch, the keys that `list` names until it names none
- * (or, with only_expired, fewer than a batch: no more have expired). */
-static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_keylist *),
+/* Deletes, round by round, the keys that `list` names until it names
+ * none, or no more are left after a round. A round is one batch when its
+ * tombstones fit a datafile; delete_all lists every key in one round when
+ * they do, and so is atomic. */
+static int cy_db_delete_listed(calypso *db, size_t max,
+                               int (*list)(calypso *, size_t, cy_keylist *, int *),
                                int only_expired)
 {
     int rc = cy_db_writable(db);
     if (rc) return rc;
     cy_keylist keys = { 0 };
     for (;;) {
+        int more = 0;
         cy_keylist_clear(&keys);
         cy_rdlock(&db->kd_lock);
-        rc = list(db, CY_DB_DELETE_BATCH, &keys);
+        rc = list(db, max, &keys, &more);
         cy_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
         if (keys.n == 0) break;
-        if (!only_expired && keys.n < CY_DB_DELETE_BATCH) {
-            rc = cy_db_delete_together(db, &keys);   /* every key: one batch */
-            break;
-        }
-        if ((rc = cy_db_delete_keys(db, &keys, only_expired))) break;
-        if (only_expired && keys.n < CY_DB_DELETE_BATCH) break;
+        if ((rc = cy_db_delete_keys(db, &keys, only_expired)) || !more) break;
     }
     cy_keylist_free(&keys);
     return rc;
@@ -6733,12 +6686,12 @@ static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_ke
 
 int calypso_delete_all(calypso *db)
 {
-    return cy_db_delete_listed(db, cy_db_list_first, 0);
+    return cy_db_delete_listed(db, SIZE_MAX, cy_db_list_first, 0);
 }
 
 int calypso_run_gc(calypso *db)
 {
-    return cy_db_delete_listed(db, cy_db_list_expired, 1);
+    return cy_db_delete_listed(db, CY_DB_GC_ROUND, cy_db_list_expired, 1);
 }
 
 // >> figures ---------------------------------------------------------------------
@@ -6834,6 +6787,7 @@ struct calypso_batch {
     uint64_t     bound;   /* the encoded size can be at most this            */
     cy_art      *index;   /* key -> its last operation (loc.off), when kept  */
     size_t       puts;    /* operations that put                             */
+    int          only_expired; /* deletes only: skip keys not expired at commit */
     /* commit state */
     uint8_t     *rec;
     size_t       size;
@@ -6967,6 +6921,11 @@ CY_INTERNAL int cy_batch_find(const calypso_batch *b, const void *key, size_t kl
     return 1;
 }
 
+CY_INTERNAL void cy_batch_only_expired(calypso_batch *b)
+{
+    b->only_expired = 1;
+}
+
 CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b)
 {
     return b->index;
@@ -7019,8 +6978,11 @@ static int cy_batch_resolve(calypso_batch *b, uint32_t fid)
             op->skip = in->size == 0;
             op->victim = fid;
         } else {
-            const cy_loc *l = cy_art_search(&db->keydir, k, op->klen);
-            op->skip = l == NULL;
+            uint64_t expiry;
+            const cy_loc *l = cy_keydir_get(db, k, op->klen, &expiry);
+            /* A key the sweeper listed may have been written again since,
+             * without a TTL or with a later one: it stays. */
+            op->skip = l == NULL || (b->only_expired && (!expiry || expiry > now));
             op->victim = l ? l->fid & CY_LOC_FIDMASK : 0;
         }
         cy_loc gone = { 0, 0, 0 };
@@ -7892,7 +7854,7 @@ static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *
     cy_sift s = { fn, ctx, { 0 } };
     rc = cy_walk_run(db, w, cy_sift_one, &s);
     if (rc == CALYPSO_ENOMEM) rc = cy_err(db, rc, "collecting keys to delete");
-    if (!rc && s.doomed.n) rc = cy_db_delete_together(db, &s.doomed);
+    if (!rc && s.doomed.n) rc = cy_db_delete_keys(db, &s.doomed, 0);
     cy_keylist_free(&s.doomed);
     return rc;
 }

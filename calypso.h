@@ -385,10 +385,12 @@ int  calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at
  * used up. */
 int  calypso_delete(calypso *db, const void *key, size_t klen);
 
-/* Deletes every key: as one atomic batch (all or none, across a crash too)
- * when there are at most 65,536 and their tombstones fit one datafile,
- * else in chunks of 65,536. Keys written meanwhile by other threads may
- * survive. Errors as calypso_delete. */
+/* Deletes every key: as one atomic batch (all or none, across a crash too,
+ * and readers see them go at once) when their tombstones fit one datafile
+ * (about max_datafile_size / (klen + 9) keys), else in rounds of as many
+ * as one datafile takes, each round atomic. Keys written meanwhile by
+ * other threads may survive. Readers wait for the keydir while a batch
+ * applies (about 0.2 us per key). Errors as calypso_delete. */
 int  calypso_delete_all(calypso *db);
 
 /* The number of live (unexpired) keys. 0 for NULL or an unusable handle.
@@ -424,9 +426,9 @@ int  calypso_range(calypso *db, const void *start, size_t slen,
 /* Ask fn of every live key (of the prefix, of the range) whether to delete
  * it; the deletions chosen are written only after the walk completes, all
  * together: as one atomic batch (all of them or none, across a crash too,
- * and readers see them go at once) for up to 65,536 keys whose tombstones
- * fit one datafile; a longer list is deleted in chunks (one batch would
- * hold readers off the key directory while it applies). Errors as the
+ * and readers see them go at once) when their tombstones fit one datafile
+ * (as calypso_delete_all); a longer list is deleted in batches of as many
+ * as one datafile takes, in key order. Errors as the
  * walks, and as calypso_delete for the deletions. If fn returns a
  * negative
  * code, nothing is deleted and that code is returned. A value above 1 is
@@ -624,9 +626,12 @@ int  calypso_txn_cursor_open(calypso_txn *tx, calypso_cursor **cur);
  * decided leaves the handle refusing writes; the next open finishes it.
  * Thread-safe. */
 int  calypso_merge(calypso *db);
-/* Deletes every expired key now, in chunks of 65,536 tombstones (a key
- * written again meanwhile, without a TTL, is kept). Errors as
- * calypso_delete. Thread-safe. */
+/* Deletes every expired key now, in rounds of up to 65,536 tombstones,
+ * each round one atomic batch (so readers wait for the keydir at most while
+ * one round applies). A key written again meanwhile, without a TTL or with
+ * a later expiry, is kept. An expired key is invisible before its tombstone
+ * and after it, so a round left out by a crash changes nothing a reader
+ * sees. Errors as calypso_delete. Thread-safe. */
 int  calypso_run_gc(calypso *db);
 /* Dead bytes a merge would free (overwritten, deleted and expired records),
  * or a negative error (CALYPSO_EINVAL for NULL). Thread-safe; O(1). */

@@ -53,6 +53,7 @@ struct calypso_batch {
     uint64_t     bound;   /* the encoded size can be at most this            */
     cy_art      *index;   /* key -> its last operation (loc.off), when kept  */
     size_t       puts;    /* operations that put                             */
+    int          only_expired; /* deletes only: skip keys not expired at commit */
     /* commit state */
     uint8_t     *rec;
     size_t       size;
@@ -186,6 +187,11 @@ CY_INTERNAL int cy_batch_find(const calypso_batch *b, const void *key, size_t kl
     return 1;
 }
 
+CY_INTERNAL void cy_batch_only_expired(calypso_batch *b)
+{
+    b->only_expired = 1;
+}
+
 CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b)
 {
     return b->index;
@@ -238,8 +244,11 @@ static int cy_batch_resolve(calypso_batch *b, uint32_t fid)
             op->skip = in->size == 0;
             op->victim = fid;
         } else {
-            const cy_loc *l = cy_art_search(&db->keydir, k, op->klen);
-            op->skip = l == NULL;
+            uint64_t expiry;
+            const cy_loc *l = cy_keydir_get(db, k, op->klen, &expiry);
+            /* A key the sweeper listed may have been written again since,
+             * without a TTL or with a later one: it stays. */
+            op->skip = l == NULL || (b->only_expired && (!expiry || expiry > now));
             op->victim = l ? l->fid & CY_LOC_FIDMASK : 0;
         }
         cy_loc gone = { 0, 0, 0 };

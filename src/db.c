@@ -867,95 +867,28 @@ uint64_t calypso_len(calypso *db)
 
 // >> deleting many ----------------------------------------------------------------
 
-/* Appends tombstones for a list of keys in chunks of at most 1 MiB, one
- * write each, then applies each chunk to the keydir, releasing write_mu
- * between chunks; absent keys (and, with only_expired, keys no longer
- * expired) are skipped. A failed chunk writes nothing; chunks before it
- * stay applied. */
-CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired)
-{
-    size_t cap = 1u << 20, used = 0;
-    uint8_t *buf = cy_malloc(cap);
-    if (!buf) return cy_err(db, CALYPSO_ENOMEM, "batching deletes");
-    int rc = CALYPSO_OK;
-    pthread_mutex_lock(&db->write_mu);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED) || db->failed) rc = cy_db_writable(db);
-    uint64_t now = cy_now_ms();
-    for (size_t i = 0; i <= keys->n && !rc; i++) {
-        size_t klen = 0;
-        const uint8_t *k = i < keys->n ? cy_keylist_at(keys, i, &klen) : NULL;
-        size_t need = k ? CY_REC_MAX_HDR + klen + 10 : 0;
-        int flush = !k || used + need > cap || used + need > db->opt.max_datafile_size;
-        if (flush && used) {
-            uint32_t fid;
-            uint64_t off;
-            struct iovec iov = { buf, used };
-            rc = cy_db_append(db, &iov, 1, used, &fid, &off);
-            /* Deletes may use the space the reserve holds (space.c). */
-            if (rc == CALYPSO_ENOSPC && cy_space_full(db)) rc = cy_db_append(db, &iov, 1, used, &fid, &off);
-            if (rc) break;
-            /* Apply exactly the tombstones just written, in order. */
-            cy_wrlock(&db->kd_lock);
-            for (size_t p = 0; p < used;) {
-                cy_rec r;
-                cy_rec_parse(buf + p, used - p, &r);
-                uint32_t size = (uint32_t)(r.hdr + r.klen + r.vlen);
-                cy_keydir_apply(db, CY_REC_DEL, buf + p + r.hdr, (size_t)r.klen, 0, fid,
-                                off + p, size);
-                p += size;
-            }
-            cy_unlock(&db->kd_lock);
-            used = 0;
-            /* Let other writers in between chunks: a long list of deletes
-             * (sift, delete_all, run_gc) holds the write lock for one
-             * chunk at a time, not for the whole list. */
-            pthread_mutex_unlock(&db->write_mu);
-            pthread_mutex_lock(&db->write_mu);
-            if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
-        }
-        if (!k || rc) break;
-        cy_rdlock(&db->kd_lock);
-        uint64_t expiry;
-        const cy_loc *l = cy_keydir_get(db, k, klen, &expiry);
-        uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
-        int skip = !l || (only_expired && (!expiry || expiry > now));
-        cy_unlock(&db->kd_lock);
-        if (skip) continue;
-        if (need > cap) {
-            uint8_t *nb = cy_realloc(buf, need);
-            if (!nb) { rc = cy_err(db, CALYPSO_ENOMEM, "batching deletes"); break; }
-            buf = nb;
-            cap = need;
-        }
-        used += cy_db_encode_tombstone(buf + used, k, klen, victim);
-    }
-    uint64_t seq = db->written_seq;
-    pthread_mutex_unlock(&db->write_mu);
-    cy_free(buf);
-    if (!rc && db->opt.sync == CALYPSO_SYNC_ALWAYS) rc = cy_db_sync_to(db, seq);
-    return rc;
-}
+/* Per key, what its tombstone can take in a batch: as calypso_batch counts. */
+#define CY_DB_TOMBSTONE_BOUND(klen) (CY_REC_MAX_HDR + 10u + (uint64_t)(klen))
 
-#define CY_DB_DELETE_BATCH 65536
-
-CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
+/* Commits as many of keys[*i..] as one batch takes, advancing *i. */
+static int cy_db_delete_one_batch(calypso *db, const cy_keylist *keys, size_t *i,
+                                  int only_expired)
 {
-    uint64_t need = CY_REC_MAX_HDR;
-    for (size_t i = 0; i < keys->n; i++) {
-        size_t kl;
-        cy_keylist_at(keys, i, &kl);
-        need += CY_REC_MAX_HDR + 10 + kl;
-    }
-    /* Past these bounds one batch would hold the keydir lock too long
-     * while it applies, or not fit a datafile: chunks instead. */
-    if (keys->n > CY_DB_DELETE_BATCH || need > db->opt.max_datafile_size)
-        return cy_db_delete_keys(db, keys, 0);
     calypso_batch *b;
     int rc = calypso_batch_open(db, &b);
-    for (size_t i = 0; i < keys->n && !rc; i++) {
-        size_t kl;
-        const uint8_t *k = cy_keylist_at(keys, i, &kl);
-        rc = calypso_batch_delete(b, k, kl);
+    if (rc) return rc;
+    if (only_expired) cy_batch_only_expired(b);
+    size_t first = *i;
+    for (; *i < keys->n; (*i)++) {
+        size_t klen;
+        const uint8_t *k = cy_keylist_at(keys, *i, &klen);
+        rc = calypso_batch_delete(b, k, klen);
+        if (rc == CALYPSO_EVALUETOOLARGE && *i > first) {   /* full: commit what it holds */
+            cy_err_forget(db);
+            rc = CALYPSO_OK;
+            break;
+        }
+        if (rc) break;
     }
     if (rc) {
         calypso_batch_abort(b);
@@ -964,49 +897,67 @@ CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
     return calypso_batch_commit(b);
 }
 
-/* Lists up to max keys from the start of the keydir. kd_lock held. */
-static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out)
+CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired)
+{
+    int rc = CALYPSO_OK;
+    for (size_t i = 0; i < keys->n && !rc;)
+        rc = cy_db_delete_one_batch(db, keys, &i, only_expired);
+    return rc;
+}
+
+/* Keys listed per round by run_gc: each round is one batch applied under
+ * one hold of the keydir lock, so readers wait for at most this many. */
+#define CY_DB_GC_ROUND 65536
+
+/* Lists keys from the start of the keydir, at most max of them and no more
+ * than one batch takes; *more: keys are left after them. kd_lock held. */
+static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out, int *more)
 {
     cy_art_iter it;
     cy_art_iter_init(&it, &db->keydir);
+    uint64_t bound = CY_REC_MAX_HDR;
     int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
     while (ok == 1 && out->n < max) {
         size_t klen;
         const uint8_t *k = cy_art_iter_key(&it, &klen);
+        bound += CY_DB_TOMBSTONE_BOUND(klen);
+        if (bound > db->opt.max_datafile_size && out->n) break;
         if ((ok = cy_keylist_push(out, k, klen)) < 0) break;
         ok = cy_art_iter_next(&it);
     }
     cy_art_iter_free(&it);
+    *more = ok == 1;
     return ok < 0 ? ok : CALYPSO_OK;
 }
 
 /* Lists up to max expired keys. kd_lock held. */
-static int cy_db_list_expired(calypso *db, size_t max, cy_keylist *out)
+static int cy_db_list_expired(calypso *db, size_t max, cy_keylist *out, int *more)
 {
-    return cy_ttl_expired(db, cy_now_ms(), max, out);
+    int rc = cy_ttl_expired(db, cy_now_ms(), max, out);
+    *more = out->n == max;
+    return rc;
 }
 
-/* Deletes, batch by batch, the keys that `list` names until it names none
- * (or, with only_expired, fewer than a batch: no more have expired). */
-static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_keylist *),
+/* Deletes, round by round, the keys that `list` names until it names
+ * none, or no more are left after a round. A round is one batch when its
+ * tombstones fit a datafile; delete_all lists every key in one round when
+ * they do, and so is atomic. */
+static int cy_db_delete_listed(calypso *db, size_t max,
+                               int (*list)(calypso *, size_t, cy_keylist *, int *),
                                int only_expired)
 {
     int rc = cy_db_writable(db);
     if (rc) return rc;
     cy_keylist keys = { 0 };
     for (;;) {
+        int more = 0;
         cy_keylist_clear(&keys);
         cy_rdlock(&db->kd_lock);
-        rc = list(db, CY_DB_DELETE_BATCH, &keys);
+        rc = list(db, max, &keys, &more);
         cy_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
         if (keys.n == 0) break;
-        if (!only_expired && keys.n < CY_DB_DELETE_BATCH) {
-            rc = cy_db_delete_together(db, &keys);   /* every key: one batch */
-            break;
-        }
-        if ((rc = cy_db_delete_keys(db, &keys, only_expired))) break;
-        if (only_expired && keys.n < CY_DB_DELETE_BATCH) break;
+        if ((rc = cy_db_delete_keys(db, &keys, only_expired)) || !more) break;
     }
     cy_keylist_free(&keys);
     return rc;
@@ -1014,12 +965,12 @@ static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_ke
 
 int calypso_delete_all(calypso *db)
 {
-    return cy_db_delete_listed(db, cy_db_list_first, 0);
+    return cy_db_delete_listed(db, SIZE_MAX, cy_db_list_first, 0);
 }
 
 int calypso_run_gc(calypso *db)
 {
-    return cy_db_delete_listed(db, cy_db_list_expired, 1);
+    return cy_db_delete_listed(db, CY_DB_GC_ROUND, cy_db_list_expired, 1);
 }
 
 // >> figures ---------------------------------------------------------------------

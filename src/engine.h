@@ -565,12 +565,11 @@ CY_INTERNAL void cy_keylist_free(cy_keylist *l);
 CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out);
 
 // >> write path (db.c) --------------------------------------------------------------
-/* Appends tombstones for the keys (skipping absent ones) in chunks of at
- * most 1 MiB, one write each, taking write_mu for one chunk at a time. */
+/* Deletes the keys (skipping absent ones; with only_expired, also keys not
+ * expired when their batch commits) in as few batches as fit a datafile
+ * each, in list order: one atomic batch when all their tombstones fit.
+ * write_mu is taken for one batch at a time. */
 CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
-/* Deletes the keys as one atomic batch when there are at most 65,536 of
- * them and their tombstones fit a datafile, else as cy_db_delete_keys. */
-CY_INTERNAL int  cy_db_delete_together(calypso *db, const cy_keylist *keys);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
@@ -619,6 +618,9 @@ CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
 CY_INTERNAL int  cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
                                const uint8_t **val, size_t *vlen, uint64_t *ttl_ms);
 CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
+/* Makes the batch's deletes skip keys that are not expired at commit
+ * (the TTL sweeper's batches). */
+CY_INTERNAL void cy_batch_only_expired(calypso_batch *b);
 /* The index (key -> operation number in loc.off); operation i: 1 a put
  * whose value is at arena + *at (the arena only grows: offsets stay
  * good), -1 a delete. */

@@ -205,7 +205,7 @@ static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *
     cy_sift s = { fn, ctx, { 0 } };
     rc = cy_walk_run(db, w, cy_sift_one, &s);
     if (rc == CALYPSO_ENOMEM) rc = cy_err(db, rc, "collecting keys to delete");
-    if (!rc && s.doomed.n) rc = cy_db_delete_together(db, &s.doomed);
+    if (!rc && s.doomed.n) rc = cy_db_delete_keys(db, &s.doomed, 0);
     cy_keylist_free(&s.doomed);
     return rc;
 }

@@ -486,7 +486,35 @@ typedef struct mu_census {
     uint64_t records, puts, ttl_puts, tombstones, bytes;
     uint64_t files, merged_files;
     uint64_t expired_ttl_puts;   /* records with expiry <= the `now` given */
+    uint64_t batches;            /* batch records (their records count above) */
 } mu_census;
+
+static inline void mu_census_count(mu_census *c, const cy_rec *r, uint64_t now)
+{
+    c->records++;
+    if (r->type == CY_REC_PUT) c->puts++;
+    else if (r->type == CY_REC_PUT_TTL) {
+        c->ttl_puts++;
+        if (r->expiry <= now) c->expired_ttl_puts++;
+    } else c->tombstones++;
+}
+
+typedef struct mu_census_batch {
+    mu_census *c;
+    uint64_t   now;
+    void     (*fn)(const cy_rec *r, const uint8_t *key, uint32_t fid, void *ctx);
+    void      *ctx;
+    uint32_t   fid;
+} mu_census_batch;
+
+static inline int mu_census_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
+{
+    (void)rel;
+    mu_census_batch *mb = ctx;
+    mu_census_count(mb->c, r, mb->now);
+    if (mb->fn) mb->fn(r, rec + r->hdr, mb->fid, mb->ctx);
+    return 0;
+}
 
 /* Parses every record of every datafile in dir (all must be whole and
  * verify; only the active file may end in zeros, its space allocated
@@ -534,14 +562,16 @@ static inline mu_census mu_census_dir(const char *dir, uint64_t now,
             uint64_t rsize = r.hdr + r.klen + r.vlen;
             assert_true(off + rsize <= (size_t)size);
             assert_int_equal(cy_crc(buf + off + 4, (size_t)rsize - 4, NULL, 0), r.crc);
-            c.records++;
             c.bytes += rsize;
-            if (r.type == CY_REC_PUT) c.puts++;
-            else if (r.type == CY_REC_PUT_TTL) {
-                c.ttl_puts++;
-                if (r.expiry <= now) c.expired_ttl_puts++;
-            } else c.tombstones++;
-            if (fn) fn(&r, buf + off + r.hdr, fids[i], ctx);
+            if (r.type == CY_REC_BATCH) {
+                /* Its records count one by one, as a reader sees them. */
+                mu_census_batch mb = { &c, now, fn, ctx, fids[i] };
+                c.batches++;
+                assert_int_equal(cy_rec_entries(buf + off, &r, mu_census_entry, &mb), 0);
+            } else {
+                mu_census_count(&c, &r, now);
+                if (fn) fn(&r, buf + off + r.hdr, fids[i], ctx);
+            }
             off += (size_t)rsize;
         }
         free(buf);

@@ -22,6 +22,8 @@
  *     any subset of unsynced pages) at random table calls.
  *     CALYPSO_BATCH_CYCLES sets the cycles per mode (make crash-test runs
  *     more); CALYPSO_SEED replays the schedule.
+ *   - sift and delete_all delete as one batch while the tombstones fit a
+ *     datafile (at the boundary, and one key past it: two batches).
  */
 #include "testutil.h"
 #include "calypso.h"
@@ -805,6 +807,78 @@ static void test_sift_is_one_batch(void **state)
     tu_rmrf(cut);
 }
 
+/* Batch records in the regular datafiles of dir, and the records inside
+ * them (into per[], one count per batch in file order). */
+static int bt_count_batches(const char *dir, uint64_t *per, int cap)
+{
+    int batches = 0;
+    char path[4200];
+    for (uint32_t fid = 1; fid < 64; fid++) {
+        snprintf(path, sizeof path, "%s/%010u.data", dir, fid);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) continue;
+        uint64_t size = bt_file_size(path);
+        uint8_t *buf = malloc(size + 1);
+        assert_int_equal(pread(fd, buf, size, 0), (ssize_t)size);
+        close(fd);
+        for (uint64_t off = 0; off < size;) {
+            cy_rec r;
+            assert_int_equal(cy_rec_parse(buf + off, size - off, &r), 1);
+            if (r.type == CY_REC_BATCH) {
+                assert_true(batches < cap);
+                per[batches] = 0;
+                for (uint64_t at = r.hdr; at < r.hdr + r.vlen;) {
+                    cy_rec in;
+                    assert_int_equal(cy_rec_parse(buf + off + at, r.hdr + r.vlen - at, &in), 1);
+                    assert_int_equal(in.type, CY_REC_DEL);
+                    per[batches]++;
+                    at += in.hdr + in.klen + in.vlen;
+                }
+                batches++;
+            }
+            off += r.hdr + r.klen + r.vlen;
+        }
+        free(buf);
+    }
+    return batches;
+}
+
+/* delete_all is one batch exactly while every tombstone fits a datafile
+ * (as calypso_batch counts: a record header and a victim id per key, one
+ * header for the batch); one key more and it is two rounds, each one
+ * batch. */
+static void test_delete_all_one_batch_up_to_a_datafile(void **state)
+{
+    (void)state;
+    const uint64_t file = 65536, per_key = CY_REC_MAX_HDR + 10 + 8;
+    const int fit = (int)((file - CY_REC_MAX_HDR) / per_key);
+    for (int extra = 0; extra <= 1; extra++) {
+        char *dir = tu_tmpdir();
+        calypso_options o = bt_opts(file);
+        calypso *db;
+        TU_OK(NULL, calypso_open(dir, &o, &db));
+        char k[16];
+        for (int i = 0; i < fit + extra; i++) {
+            snprintf(k, sizeof k, "d%07d", i);
+            TU_OK(db, calypso_put(db, k, 8, "v", 1));
+        }
+        TU_OK(db, calypso_delete_all(db));
+        assert_int_equal(calypso_len(db), 0);
+        TU_OK(db, calypso_close(db));
+        uint64_t per[4];
+        int n = bt_count_batches(dir, per, 4);
+        print_message("delete_all of %d keys: %d batch(es), the first of %llu\n", fit + extra, n,
+                      (unsigned long long)per[0]);
+        assert_int_equal(n, 1 + extra);
+        assert_int_equal(per[0], (uint64_t)fit);
+        if (extra) assert_int_equal(per[1], 1);
+        TU_OK(NULL, calypso_open(dir, &o, &db));
+        assert_int_equal(calypso_len(db), 0);
+        TU_OK(db, calypso_close(db));
+        tu_rmrf(dir);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -818,6 +892,7 @@ int main(void)
         cmocka_unit_test(test_batch_crash_atomicity),
         cmocka_unit_test(test_batch_power_loss),
         cmocka_unit_test(test_sift_is_one_batch),
+        cmocka_unit_test(test_delete_all_one_batch_up_to_a_datafile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -533,6 +533,8 @@ static void test_run_gc_deletes_exactly_the_expired(void **state)
     mu_census_dir(dir, 0, count_tombs, &t1);
     assert_int_equal(t1.tombs, 300);                 /* one per expired key */
     assert_int_equal(t1.foreign, 0);
+    mu_census c1 = mu_census_dir(dir, 0, NULL, NULL);
+    assert_int_equal(c1.batches, 1);                 /* all of them in one batch */
 
     /* Nothing left to do: a second run writes nothing. */
     struct calypso_stats s1, s2;
@@ -594,6 +596,8 @@ static void test_run_gc_cost_is_per_expired_key(void **state)
         /* crc, type, klen, payload length, key, payload (victim fid 1) */
         expected_bytes += 4 + 1 + cy_varint_len((uint64_t)n) + 1 + (size_t)n + cy_varint_len(1);
     }
+    /* ... in one batch: crc, type, klen 0, the records' length */
+    expected_bytes += 4 + 1 + 1 + cy_varint_len(expected_bytes);
     mu_shift(100 * SEC);
     assert_int_equal(calypso_len(db), (uint64_t)N);
     uint32_t fid0, fid1;
@@ -628,7 +632,11 @@ static void test_run_gc_cost_is_per_expired_key(void **state)
     fclose(f);
     assert_int_equal(got, expected_bytes);
     int seen[10] = { 0 };
-    for (size_t off = 0; off < got;) {
+    cy_rec batch;                                     /* one batch holds them */
+    assert_int_equal(cy_rec_parse(buf, got, &batch), 1);
+    assert_int_equal(batch.type, CY_REC_BATCH);
+    assert_int_equal(batch.hdr + batch.vlen, got);
+    for (size_t off = batch.hdr; off < got;) {
         cy_rec rec;
         assert_int_equal(cy_rec_parse(buf + off, got - off, &rec), 1);
         assert_int_equal(rec.type, CY_REC_DEL);

@@ -10,7 +10,9 @@
  *     counter lose no increment, while plain puts go on in another thread.
  *   - Readers are not held up by an open transaction.
  *   - Isolation: updates move amounts between accounts (the sum is
- *     constant) while cursor walks check the sum of every window they read.
+ *     constant) while cursor walks check the sum of every window they read,
+ *     and other keys keep expiring (TTLs of 1-20 ms, run_gc, the sweeper):
+ *     a view reads each expiring key the same twice.
  *   - Views: the state as of their start through overwrites, deletes,
  *     expiry, run_gc and merges (whose removed files stay readable for
  *     them); writes refused; repeated reads stable and the sum constant
@@ -316,6 +318,29 @@ static void *tx_mover(void *arg)
     return NULL;
 }
 
+/* Keys that keep expiring: puts with TTLs of 1-20 ms, through update
+ * transactions and plain puts, and run_gc now and then (the sweeper runs
+ * too when the test turns it on). Their values count writes, so a view
+ * can tell one version from the next. */
+#define TTL_KEYS 20
+
+static void *tx_expirer(void *arg)
+{
+    tx_run *r = arg;
+    uint64_t rng = r->seed * 7 + 1;
+    char k[16], v[24];
+    for (uint64_t n = 0; !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE); n++) {
+        int kl = snprintf(k, sizeof k, "ttl%02d", (int)tu_below(&rng, TTL_KEYS));
+        int vl = snprintf(v, sizeof v, "%llu", (unsigned long long)n);
+        uint64_t ttl = 1 + tu_below(&rng, 20);
+        int rc = calypso_put_ttl(r->db, k, (size_t)kl, v, (size_t)vl, ttl);
+        if (!rc && n % 64 == 0) rc = calypso_run_gc(r->db);
+        if (rc) { __atomic_store_n(&r->bad, 1, __ATOMIC_RELAXED); break; }
+        usleep(200);
+    }
+    return NULL;
+}
+
 static void test_isolation_sum_constant(void **state)
 {
     (void)state;
@@ -330,8 +355,9 @@ static void test_isolation_sum_constant(void **state)
         snprintf(k, sizeof k, "acct%02d", i);
         TU_OK(r.db, calypso_put(r.db, k, 6, "1000", 4));
     }
-    pthread_t th[2];
+    pthread_t th[3];
     for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, tx_mover, &r), 0);
+    assert_int_equal(pthread_create(&th[2], NULL, tx_expirer, &r), 0);
     calypso_cursor *c;
     TU_OK(r.db, calypso_cursor_open(r.db, &c));
     int walks = 0;
@@ -340,9 +366,12 @@ static void test_isolation_sum_constant(void **state)
         long sum = 0;
         int n = 0;
         for (int rc = calypso_cursor_first(c); rc == CALYPSO_OK; rc = calypso_cursor_next(c)) {
-            const void *v;
-            size_t vl;
-            TU_OK(r.db, calypso_cursor_value(c, &v, &vl));
+            const void *v, *key;
+            size_t vl, kl;
+            TU_OK(r.db, calypso_cursor_key(c, &key, &kl));
+            if (kl < 4 || memcmp(key, "acct", 4)) continue;   /* the expiring keys */
+            rc = calypso_cursor_value(c, &v, &vl);
+            TU_OK(r.db, rc);
             char buf[32];
             snprintf(buf, sizeof buf, "%.*s", (int)vl, (const char *)v);
             sum += atol(buf);
@@ -355,7 +384,7 @@ static void test_isolation_sum_constant(void **state)
     }
     calypso_cursor_close(c);
     __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
-    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
     assert_false(r.bad);
     print_message("%d walks saw the sum constant while %llu updates moved amounts\n", walks,
                   (unsigned long long)r.done);
@@ -508,7 +537,7 @@ static void test_view_memory_lost_is_an_error(void **state)
     tu_rmrf(dir);
 }
 
-typedef struct vw_run { tx_run *r; int bad; char why[160]; uint64_t views; } vw_run;
+typedef struct vw_run { tx_run *r; int bad; char why[160]; uint64_t views, ttl_seen; } vw_run;
 
 static void *vw_checker(void *arg)
 {
@@ -518,7 +547,23 @@ static void *vw_checker(void *arg)
         calypso_txn *vw;
         if (calypso_view_begin(db, &vw)) { v->bad = 1; break; }
         long first[ACCOUNTS], sum = 0;
+        char seen[TTL_KEYS][24];   /* each expiring key's value, or "(rc)" */
         for (int pass = 0; pass < 2 && !v->bad; pass++) {
+            /* Every 8th view waits between its reads: keys it saw expire,
+             * are swept and written again meanwhile. */
+            if (pass == 1 && v->views % 8 == 0) usleep(3000);
+            for (int i = 0; i < TTL_KEYS && !v->bad; i++) {
+                char k[16], buf[24];
+                size_t vl = 0;
+                snprintf(k, sizeof k, "ttl%02d", i);
+                int rc = calypso_txn_get_buf(vw, k, 5, buf, sizeof buf - 1, &vl);
+                if (rc && rc != CALYPSO_ENOTFOUND && rc != CALYPSO_EEXPIRED) { v->bad = 1; snprintf(v->why, sizeof v->why, "get %s: %s", k, calypso_strerror(rc)); break; }
+                if (rc) snprintf(buf, sizeof buf, "(%d)", rc);   /* absent, or expired */
+                else buf[vl] = 0;
+                if (pass == 0) memcpy(seen[i], buf, sizeof buf);
+                else if (strcmp(seen[i], buf)) { v->bad = 1; snprintf(v->why, sizeof v->why, "%.15s read '%.23s' then '%.23s'", k, seen[i], buf); }
+                if (pass == 1 && !rc) v->ttl_seen++;
+            }
             for (int i = 0; i < ACCOUNTS; i++) {
                 char k[16], buf[32];
                 size_t vl;
@@ -559,6 +604,7 @@ static void test_view_isolation_under_updates_and_merges(void **state)
     char *dir = tu_tmpdir();
     calypso_options o = tx_opts();
     o.max_datafile_size = 16 << 10;
+    o.ttl_sweep_interval_ms = 5;
     tx_run r = { 0 };
     r.seed = tu_seed("test_view_isolation_under_updates_and_merges");
     TU_OK(NULL, calypso_open(dir, &o, &r.db));
@@ -567,14 +613,16 @@ static void test_view_isolation_under_updates_and_merges(void **state)
         snprintf(k, sizeof k, "acct%02d", i);
         TU_OK(r.db, calypso_put(r.db, k, 6, "1000", 4));
     }
-    pthread_t mover, merger, chk[2];
-    vw_run v[2] = { { &r, 0, "", 0 }, { &r, 0, "", 0 } };
+    pthread_t mover, merger, expirer, chk[2];
+    vw_run v[2] = { { &r, 0, "", 0, 0 }, { &r, 0, "", 0, 0 } };
     assert_int_equal(pthread_create(&mover, NULL, tx_mover, &r), 0);
+    assert_int_equal(pthread_create(&expirer, NULL, tx_expirer, &r), 0);
     assert_int_equal(pthread_create(&merger, NULL, vw_merger, &r), 0);
     for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&chk[i], NULL, vw_checker, &v[i]), 0);
     sleep(2);
     __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
     pthread_join(mover, NULL);
+    pthread_join(expirer, NULL);
     pthread_join(merger, NULL);
     for (int i = 0; i < 2; i++) pthread_join(chk[i], NULL);
     for (int i = 0; i < 2; i++) if (v[i].bad) print_error("view checker %d: %s\n", i, v[i].why);
@@ -582,8 +630,10 @@ static void test_view_isolation_under_updates_and_merges(void **state)
     struct calypso_stats st;
     TU_OK(r.db, calypso_stats(r.db, &st));
     print_message("%llu + %llu views each read every account twice, stable, sum constant, "
-                  "beside %llu updates and %llu merges\n", (unsigned long long)v[0].views,
-                  (unsigned long long)v[1].views, (unsigned long long)r.done,
+                  "and %llu expiring keys still there at their second read, beside %llu "
+                  "updates, %llu merges, run_gc and the sweeper\n", (unsigned long long)v[0].views,
+                  (unsigned long long)v[1].views,
+                  (unsigned long long)(v[0].ttl_seen + v[1].ttl_seen), (unsigned long long)r.done,
                   (unsigned long long)st.merges);
     assert_true(v[0].views > 0 && st.merges > 0);
     TU_OK(r.db, calypso_close(r.db));
