@@ -223,6 +223,11 @@ CY_INTERNAL int cy_art_insert(cy_art *t, const void *key, size_t klen,
  * valid until the next insert or delete on the tree; the engine uses it to
  * compare-and-swap a location in place. */
 CY_INTERNAL cy_loc *cy_art_search(const cy_art *t, const void *key, size_t klen);
+/* Looks up keys[0..n) (n <= CY_ART_MANY) with their cache misses overlapped:
+ * out[i] is what cy_art_search would return for key i. */
+#define CY_ART_MANY 32
+CY_INTERNAL void cy_art_search_many(const cy_art *t, size_t n, const uint8_t *const *keys,
+                                    const size_t *klens, cy_loc **out);
 
 /* Removes key. Returns 1 if it was there (*old receives its value when not
  * NULL), 0 if absent. Never fails: shrinking a node allocates its smaller
@@ -1707,6 +1712,56 @@ CY_INTERNAL cy_loc *cy_art_search(const cy_art *t, const void *key, size_t klen)
     }
     if (!ref) return NULL;
     return cy_art_leaf_eq(ref, k, klen) ? cy_art_leaf_loc(ref) : NULL;
+}
+
+/* n lookups at once, in lockstep: each round takes every unfinished key one
+ * level down, in two passes, so that the cache misses of different keys
+ * overlap instead of following one another. The first pass reads each
+ * node (prefetched by the round before) and prefetches the child slot it
+ * picks; the second reads the slots and prefetches the children. A lone
+ * lookup waits for each of those misses in turn; here up to n are in
+ * flight, which is what the memory system can overlap. */
+CY_INTERNAL void cy_art_search_many(const cy_art *t, size_t n, const uint8_t *const *keys,
+                                    const size_t *klens, cy_loc **out)
+{
+    const void *ref[CY_ART_MANY];
+    void      **slot[CY_ART_MANY];
+    size_t      depth[CY_ART_MANY];
+    if (n > CY_ART_MANY) n = CY_ART_MANY;
+    for (size_t i = 0; i < n; i++) {
+        ref[i] = t->root;
+        depth[i] = 0;
+    }
+    for (int inner = 1; inner;) {
+        inner = 0;
+        for (size_t i = 0; i < n; i++) {
+            slot[i] = NULL;
+            if (!ref[i] || cy_art_is_leaf(ref[i])) continue;
+            const cy_art_node *nd = ref[i];
+            depth[i] += nd->plen;   /* optimistic, as cy_art_search */
+            if (depth[i] >= klens[i]) {
+                ref[i] = depth[i] > klens[i] ? NULL : cy_art_term(nd);
+            } else if (!(slot[i] = cy_art_find(nd, keys[i][depth[i]++]))) {
+                ref[i] = NULL;
+            } else {
+                __builtin_prefetch(slot[i]);
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!slot[i]) continue;
+            ref[i] = *slot[i];
+            if (!ref[i]) continue;
+            if (cy_art_is_leaf(ref[i])) {
+                __builtin_prefetch(cy_art_leaf_loc(ref[i]));
+            } else {
+                __builtin_prefetch(ref[i]);
+                inner = 1;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = ref[i] && cy_art_leaf_eq(ref[i], keys[i], klens[i]) ? cy_art_leaf_loc(ref[i])
+                                                                     : NULL;
 }
 
 // >> delete -----------------------------------------------------------------
@@ -6731,6 +6786,104 @@ int64_t calypso_reclaimable(calypso *db)
     int64_t dead = (int64_t)db->dead;
     cy_unlock(&db->kd_lock);
     return dead;
+}
+/* >> src/getmany.c */
+/*
+ * getmany.c: calypso_get_many, many point reads in one call.
+ *
+ * A get is a few dependent cache misses (tree levels, then the record in
+ * the page cache): each waits for the one before it. A single get cannot
+ * overlap them; a group of keys can. Keys go in groups of
+ * CY_GET_MANY_GROUP: the group's tree lookups descend in lockstep under one
+ * hold of the keydir lock (cy_art_search_many), then every record the group
+ * found is prefetched before the first is read, so the misses of different
+ * keys are in flight together. Each key's answer is what calypso_get would
+ * give: the same verification, the same errors.
+ */
+
+#define CY_GET_MANY_GROUP 16
+
+/* Prefetches the mapped bytes of the record at loc, if its file is mapped. */
+static void cy_get_many_prefetch(cy_file *f, const cy_loc *loc)
+{
+    const uint8_t *p = cy_files_mapped(f, loc->off, loc->size);
+    if (!p) return;
+    for (uint32_t at = 0; at < loc->size; at += 64) __builtin_prefetch(p + at);
+    __builtin_prefetch(p + loc->size - 1);
+}
+
+/* One group: keys[at .. at+m). Returns the first error that is not a
+ * key's plain absence. */
+static int cy_get_many_group(calypso *db, size_t at, size_t m, const void *const *keys,
+                             const size_t *klens, void **vals, size_t *vlens, int *rcs)
+{
+    const uint8_t *k[CY_GET_MANY_GROUP];
+    size_t kl[CY_GET_MANY_GROUP], idx[CY_GET_MANY_GROUP], cnt = 0;
+    int err = CALYPSO_OK;
+    for (size_t j = 0; j < m; j++) {
+        size_t i = at + j;
+        int rc = cy_db_check_key(db, keys[i], klens[i]);
+        if (rc) {
+            rcs[i] = rc;
+            if (!err) err = rc;
+            continue;
+        }
+        k[cnt] = keys[i];
+        kl[cnt] = klens[i];
+        idx[cnt++] = i;
+    }
+    cy_loc *found[CY_GET_MANY_GROUP], loc[CY_GET_MANY_GROUP];
+    uint64_t expiry[CY_GET_MANY_GROUP];
+    cy_file *f[CY_GET_MANY_GROUP];
+    uint32_t ep = cy_epoch_enter(&db->epoch);
+    cy_rdlock(&db->kd_lock);
+    cy_art_search_many(&db->keydir, cnt, k, kl, found);
+    for (size_t j = 0; j < cnt; j++) {
+        if (!found[j]) continue;
+        loc[j] = *found[j];
+        expiry[j] = loc[j].fid & CY_LOC_TTL ? cy_ttl_get(db, k[j], kl[j]) : 0;
+    }
+    cy_unlock(&db->kd_lock);
+    uint64_t now = cy_now_ms();
+    for (size_t j = 0; j < cnt; j++) {
+        if (!found[j]) continue;
+        f[j] = cy_files_find(db, loc[j].fid & CY_LOC_FIDMASK);
+        CY_ASSERT(f[j] != NULL);   /* the keydir named a file not in the table */
+        cy_get_many_prefetch(f[j], &loc[j]);
+    }
+    for (size_t j = 0; j < cnt; j++) {
+        size_t i = idx[j];
+        int rc;
+        if (!found[j]) rc = CALYPSO_ENOTFOUND;
+        else if (expiry[j] && expiry[j] <= now) rc = CALYPSO_EEXPIRED;
+        else rc = cy_db_read_file(db, f[j], k[j], kl[j], &loc[j], expiry[j], &vals[i], NULL, 0,
+                                  &vlens[i]);
+        rcs[i] = rc;
+        if (rc && rc != CALYPSO_ENOTFOUND && rc != CALYPSO_EEXPIRED && !err) err = rc;
+    }
+    cy_epoch_leave(&db->epoch, ep);
+    return err;
+}
+
+int calypso_get_many(calypso *db, size_t n, const void *const *keys, const size_t *klens,
+                     void **vals, size_t *vlens, int *rcs)
+{
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    if (n && (!keys || !klens || !vals || !vlens || !rcs))
+        return cy_err(db, CALYPSO_EINVAL, "calypso_get_many needs keys, klens, vals, vlens "
+                      "and rcs");
+    for (size_t i = 0; i < n; i++) {
+        vals[i] = NULL;
+        vlens[i] = 0;
+    }
+    int err = CALYPSO_OK;
+    for (size_t at = 0; at < n; at += CY_GET_MANY_GROUP) {
+        size_t m = n - at < CY_GET_MANY_GROUP ? n - at : CY_GET_MANY_GROUP;
+        rc = cy_get_many_group(db, at, m, keys, klens, vals, vlens, rcs);
+        if (rc && !err) err = rc;
+    }
+    return err;
 }
 /* >> src/batch.c */
 /*

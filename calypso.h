@@ -360,6 +360,23 @@ int  calypso_put_ttl(calypso *db, const void *key, size_t klen,
  * CALYPSO_ENOMEM. On error *val is NULL and *vlen 0. */
 int  calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *vlen);
 
+/* Reads n keys in one call, faster than n calls of calypso_get: the keys'
+ * tree lookups and record reads are interleaved (groups of 16 under one
+ * hold of the key directory's lock), so their cache misses overlap.
+ * For each i, rcs[i] is what calypso_get(db, keys[i], klens[i], ...) would
+ * return: CALYPSO_OK with vals[i] a new buffer of vlens[i] bytes (release
+ * it with calypso_free), or a code (CALYPSO_ENOTFOUND, CALYPSO_EEXPIRED,
+ * CALYPSO_EEMPTYKEY, CALYPSO_ECHECKSUM...) with vals[i] NULL and vlens[i]
+ * 0. Returns CALYPSO_OK when every key was either found or absent
+ * (ENOTFOUND, EEXPIRED); else the first other code in rcs (a bad key, a
+ * failed read): the other keys were still read, and their values, like
+ * every non-NULL vals[i], are the caller's to free. CALYPSO_EINVAL when an
+ * array is NULL and n > 0 (nothing is written then). Each key is read as
+ * of its group's lookup: a group of keys is one consistent state; the
+ * whole call is not (use a view for that). n may be 0. Thread-safe. */
+int  calypso_get_many(calypso *db, size_t n, const void *const *keys, const size_t *klens,
+                      void **vals, size_t *vlens, int *rcs);
+
 /* As calypso_get into the caller's buffer, with no allocation. If the value
  * is longer than cap, returns CALYPSO_ETRUNC with *vlen set to the size
  * needed and buf untouched. */

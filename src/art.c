@@ -929,6 +929,56 @@ CY_INTERNAL cy_loc *cy_art_search(const cy_art *t, const void *key, size_t klen)
     return cy_art_leaf_eq(ref, k, klen) ? cy_art_leaf_loc(ref) : NULL;
 }
 
+/* n lookups at once, in lockstep: each round takes every unfinished key one
+ * level down, in two passes, so that the cache misses of different keys
+ * overlap instead of following one another. The first pass reads each
+ * node (prefetched by the round before) and prefetches the child slot it
+ * picks; the second reads the slots and prefetches the children. A lone
+ * lookup waits for each of those misses in turn; here up to n are in
+ * flight, which is what the memory system can overlap. */
+CY_INTERNAL void cy_art_search_many(const cy_art *t, size_t n, const uint8_t *const *keys,
+                                    const size_t *klens, cy_loc **out)
+{
+    const void *ref[CY_ART_MANY];
+    void      **slot[CY_ART_MANY];
+    size_t      depth[CY_ART_MANY];
+    if (n > CY_ART_MANY) n = CY_ART_MANY;
+    for (size_t i = 0; i < n; i++) {
+        ref[i] = t->root;
+        depth[i] = 0;
+    }
+    for (int inner = 1; inner;) {
+        inner = 0;
+        for (size_t i = 0; i < n; i++) {
+            slot[i] = NULL;
+            if (!ref[i] || cy_art_is_leaf(ref[i])) continue;
+            const cy_art_node *nd = ref[i];
+            depth[i] += nd->plen;   /* optimistic, as cy_art_search */
+            if (depth[i] >= klens[i]) {
+                ref[i] = depth[i] > klens[i] ? NULL : cy_art_term(nd);
+            } else if (!(slot[i] = cy_art_find(nd, keys[i][depth[i]++]))) {
+                ref[i] = NULL;
+            } else {
+                __builtin_prefetch(slot[i]);
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!slot[i]) continue;
+            ref[i] = *slot[i];
+            if (!ref[i]) continue;
+            if (cy_art_is_leaf(ref[i])) {
+                __builtin_prefetch(cy_art_leaf_loc(ref[i]));
+            } else {
+                __builtin_prefetch(ref[i]);
+                inner = 1;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = ref[i] && cy_art_leaf_eq(ref[i], keys[i], klens[i]) ? cy_art_leaf_loc(ref[i])
+                                                                     : NULL;
+}
+
 // >> delete -----------------------------------------------------------------
 
 /* Shrinks the node at *slot when it is well below its capacity or carries

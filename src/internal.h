@@ -206,6 +206,11 @@ CY_INTERNAL int cy_art_insert(cy_art *t, const void *key, size_t klen,
  * valid until the next insert or delete on the tree; the engine uses it to
  * compare-and-swap a location in place. */
 CY_INTERNAL cy_loc *cy_art_search(const cy_art *t, const void *key, size_t klen);
+/* Looks up keys[0..n) (n <= CY_ART_MANY) with their cache misses overlapped:
+ * out[i] is what cy_art_search would return for key i. */
+#define CY_ART_MANY 32
+CY_INTERNAL void cy_art_search_many(const cy_art *t, size_t n, const uint8_t *const *keys,
+                                    const size_t *klens, cy_loc **out);
 
 /* Removes key. Returns 1 if it was there (*old receives its value when not
  * NULL), 0 if absent. Never fails: shrinking a node allocates its smaller
