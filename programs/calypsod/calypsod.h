@@ -183,6 +183,11 @@ int64_t cd_now_ms(void);
 /* >> kv.c: the string store over the engine */
 /* Reads key: 1 found (val/vlen set, caller calypso_free()s), 0 missing, <0 error. */
 int  cd_kv_get(const cd_arg *key, void **val, size_t *vlen);
+/* Replies to n GET requests of a pipeline, read together (cmd_string.c). */
+void cd_str_get_batch(cd_client *c, size_t n, const cd_arg *keys);
+/* Reads keys[0..n) at once (calypso_get_many), each as cd_kv_get: found[i]
+ * 1 with vals[i] (calypso_free()) and vlens[i], 0 missing, <0 its error. */
+void cd_kv_get_many(size_t n, const cd_arg *keys, void **vals, size_t *vlens, int *found);
 /* The absolute expiry (ms) of a live key: 1 with *at (0 = none), 0 missing, <0 error. */
 int  cd_kv_expiry(const cd_arg *key, uint64_t *at);
 /* Stores val with absolute expiry at_ms (0 = none). An expiry already past

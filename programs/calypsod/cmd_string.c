@@ -494,21 +494,43 @@ void cd_str_incrbyfloat(cd_client *c, int argc, cd_arg *argv)
 }
 
 /* >> several keys */
+
+/* Replies to keys[0..n) read together: a bulk or a null each; a key whose
+ * read failed gets the engine's error when `errors` (GETs of a pipeline),
+ * else a null (MGET: an error cannot break the array's shape). */
+static void cd_str_reply_many(cd_client *c, size_t n, const cd_arg *keys, int errors)
+{
+    enum { GROUP = 64 };
+    void *v[GROUP];
+    size_t vl[GROUP];
+    int found[GROUP];
+    for (size_t at = 0; at < n; at += GROUP) {
+        size_t m = n - at < GROUP ? n - at : GROUP;
+        cd_kv_get_many(m, keys + at, v, vl, found);
+        for (size_t j = 0; j < m; j++) {
+            if (found[j] > 0) {
+                cd_srv.stat_hits++;
+                cd_reply_bulk(c, v[j], vl[j]);
+                calypso_free(v[j]);
+            } else if (found[j] < 0 && errors) {
+                cd_reply_engine_err(c, found[j]);
+            } else {
+                cd_srv.stat_misses++;
+                cd_reply_null(c);
+            }
+        }
+    }
+}
+
+void cd_str_get_batch(cd_client *c, size_t n, const cd_arg *keys)
+{
+    cd_str_reply_many(c, n, keys, 1);
+}
+
 void cd_str_mget(cd_client *c, int argc, cd_arg *argv)
 {
     cd_reply_array(c, argc - 1);
-    for (int i = 1; i < argc; i++) {
-        void *v;
-        size_t n;
-        int rc = cd_kv_get(&argv[i], &v, &n);
-        if (rc > 0) {
-            cd_reply_bulk(c, v, n);
-            calypso_free(v);
-        } else {
-            /* an error here cannot break the array's shape: a null */
-            cd_reply_null(c);
-        }
-    }
+    cd_str_reply_many(c, (size_t)argc - 1, argv + 1, 0);
 }
 
 static int cd_str_mset_check(cd_client *c, int argc, const char *name)

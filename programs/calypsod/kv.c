@@ -35,6 +35,32 @@ int cd_kv_get(const cd_arg *key, void **val, size_t *vlen)
     return rc;
 }
 
+void cd_kv_get_many(size_t n, const cd_arg *keys, void **vals, size_t *vlens, int *found)
+{
+    enum { GROUP = 64 };
+    const void *k[GROUP];
+    size_t kl[GROUP];
+    int rcs[GROUP];
+    for (size_t at = 0; at < n; at += GROUP) {
+        size_t m = n - at < GROUP ? n - at : GROUP;
+        if (cd_srv.tx) {   /* inside EXEC: through the transaction, one by one */
+            for (size_t i = at; i < at + m; i++) found[i] = cd_kv_get(&keys[i], &vals[i], &vlens[i]);
+            continue;
+        }
+        for (size_t j = 0; j < m; j++) {
+            k[j] = keys[at + j].p;
+            kl[j] = keys[at + j].len;
+        }
+        calypso_get_many(cd_srv.db, m, k, kl, vals + at, vlens + at, rcs);
+        for (size_t j = 0; j < m; j++) {
+            int rc = rcs[j];
+            found[at + j] = rc == CALYPSO_OK ? 1
+                          : rc == CALYPSO_ENOTFOUND || rc == CALYPSO_EEXPIRED ||
+                            rc == CALYPSO_EKEYTOOLARGE || rc == CALYPSO_EEMPTYKEY ? 0 : rc;
+        }
+    }
+}
+
 int cd_kv_expiry(const cd_arg *key, uint64_t *at)
 {
     *at = 0;

@@ -7,7 +7,8 @@
    inline parsing, error wordings, RESP3 types, MULTI/EXEC.
 2. Where calypsod differs from Redis on purpose (strings only, KEYS in key
    order, empty keys, SCAN cursors), the exact bytes it sends instead.
-3. Requests split at every byte, deep pipelines, big values, WATCH
+3. Requests split at every byte, deep pipelines, runs of pipelined GETs
+   (read together) broken by every other kind of request, big values, WATCH
    between two connections, CLIENT LIST/KILL, SCAN surviving writes, the
    key size limit and the SCAN cursor table at their boundaries.
 """
@@ -267,6 +268,60 @@ def scan_cursor_table(srv):
     c.close()
 
 
+def pipelined_gets(srv, rnd):
+    """Runs of pipelined GETs are read together (calypso_get_many); the
+    replies must be exactly those of one GET at a time, in order, whatever
+    breaks a run: a write of the same key, an inline GET, MULTI, a wrong
+    arity, MGET, runs longer than one group."""
+    model = {}
+    data, want = [], []
+
+    def bulk(v):
+        return b"$-1\r\n" if v is None else b"$%d\r\n%s\r\n" % (len(v), v)
+    for i in range(3000):
+        k = b"g%d" % rnd.randrange(60)
+        r = rnd.random()
+        if r < 0.55:
+            data.append(cmd("GET", k))
+            want.append(bulk(model.get(k)))
+        elif r < 0.75:
+            v = bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 30)))
+            model[k] = v
+            data.append(cmd("SET", k, v))
+            want.append(b"+OK\r\n")
+        elif r < 0.8:
+            data.append(b"GET " + k + b"\r\n")
+            want.append(bulk(model.get(k)))
+        elif r < 0.84:
+            data.append(cmd("MULTI") + cmd("GET", k) + cmd("EXEC"))
+            want.append(b"+OK\r\n+QUEUED\r\n*1\r\n" + bulk(model.get(k)))
+        elif r < 0.87:
+            data.append(cmd("GET", k, "extra"))
+            want.append(b"-ERR wrong number of arguments for 'get' command\r\n")
+        elif r < 0.9:
+            data.append(cmd("GET", ""))
+            want.append(b"$-1\r\n")
+        elif r < 0.95:
+            ks = [b"g%d" % rnd.randrange(60) for _ in range(rnd.randrange(1, 40))]
+            data.append(cmd("MGET", *ks))
+            want.append(b"*%d\r\n" % len(ks) + b"".join(bulk(model.get(x)) for x in ks))
+        else:
+            run_len = rnd.randrange(15, 50)
+            for _ in range(run_len):
+                x = b"g%d" % rnd.randrange(80)
+                data.append(cmd("GET", x))
+                want.append(bulk(model.get(x)))
+    data, want = b"".join(data), b"".join(want)
+    c = srv.conn()
+    c.send(cmd("FLUSHALL"))
+    c.read_until(5)
+    c.send(data)
+    got = c.read_until(len(want), timeout=20)
+    c.close()
+    eq(len(got), len(want), "pipelined GETs among writes, MULTI, MGET: every reply")
+    check(got == want, "... byte for byte, in order", got[:0])
+
+
 def main():
     rnd = seed()
     srv = Server()
@@ -276,6 +331,7 @@ def main():
         split_every_byte(srv)
         random_splits(srv, rnd)
         deep_pipeline(srv)
+        pipelined_gets(srv, rnd)
         big_values(srv, rnd)
         watch_two_clients(srv)
         client_commands(srv)
