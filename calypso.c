@@ -8080,7 +8080,7 @@ int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *
 #include <string.h>
 
 #define CY_CURSOR_WINDOW 128
-#define CY_CURSOR_AHEAD  16   /* records prefetched ahead of the position */
+#define CY_CURSOR_AHEAD  32   /* records prefetched ahead of the position */
 #define CY_CURSOR_RUNMAX 64   /* values read ahead in one run, at most    */
 #define CY_CURSOR_STEP   32   /* keys collected at a time inside a prefix */
 #define CY_CURSOR_VBYTES (256u << 10)   /* ... and bytes, unless just one */
@@ -8548,6 +8548,10 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
     int view = c->tx ? cy_txn_info(c->tx, &tdb, &tseq, &tstart, &tb) : 0;
     for (i = from; i < end; i++) {
         cy_cursor_ent *e = &c->ent[i];
+        /* Keep CY_CURSOR_AHEAD records in flight: verifying and copying one
+         * is more work than the processor looks ahead over, so without it
+         * the run's misses would come one after another. */
+        cy_cursor_prefetch(c, i + CY_CURSOR_AHEAD);
         if (e->own) {                       /* an update's own write */
             size_t vl = e->own_len;
             if (used + vl > c->vals_cap) {
