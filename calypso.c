@@ -10,15 +10,34 @@
 #define CY_AMALGAMATION 1
 /* >> src/alloc.c */
 /*
- * alloc.c: the one door through which the engine allocates memory.
+ * alloc.c: the one door through which the engine allocates memory, and the
+ * application's allocator behind it (calypso_config_allocator).
  *
- * cy_malloc and friends call through cy_alloc_sys, a table that holds libc's
- * allocator. The table is the seam for tests: a test binary links
+ * cy_malloc and friends call through cy_alloc_sys, a table that holds the
+ * process's allocator: libc's, or the three functions an application
+ * configured (calloc is then their malloc plus memset; cy_free calls their
+ * free). Every block calypso allocates, the buffers it hands to the caller
+ * included (calypso_get's values, freed by calypso_free), comes from here,
+ * so one configured allocator sees all of calypso's heap.
+ *
+ * The allocator may change only while no handle is open: a block allocated
+ * by one allocator must never reach another's free. cy_alloc_hold (every
+ * calypso_open, before its first allocation) and cy_alloc_release (the last
+ * step of calypso_close, or of a failed open) count the open handles under
+ * a mutex, which calypso_config_allocator takes too: it refuses while the
+ * count is not zero, and the mutex orders its stores to the table before
+ * the table's first use by any open. A plain count under a mutex rather
+ * than an atomic: the allocator in calypso.c does no atomic
+ * read-modify-write (check-release), and an open or close is rare.
+ *
+ * The table is also the seam for tests: a test binary links
  * src/alloc_fault.c, which lays a countdown over it before main so that the
  * Nth allocation fails and tests can prove each caller turns allocation
- * failure into CALYPSO_ENOMEM with its state unchanged. Neither that layer nor its door (the end of this
- * file) is in calypso.c or the release libraries: there an allocation
- * counts nothing and touches no shared counter.
+ * failure into CALYPSO_ENOMEM with its state unchanged. The layer calls down
+ * into the configured allocator (cy_alloc_base), so a test can run both at
+ * once. Neither that layer nor its door (the end of this file) is in
+ * calypso.c or the release libraries: there an allocation counts nothing
+ * and touches no shared counter.
  */
 /* >> src/internal.h */
 /*
@@ -87,13 +106,21 @@ CY_INTERNAL void cy_assert_fail(const char *what, const char *file, int line)
 
 // >> alloc -------------------------------------------------------------------
 /* Every allocation of the engine goes through these (src/alloc.c), which
- * call through a small table: a test build lays a countdown over it (src/
- * alloc_fault.c) to make the Nth allocation fail and check that the caller
- * reports CALYPSO_ENOMEM and leaves its state unchanged. */
+ * call through a small table holding libc's allocator or the one the
+ * application configured (calypso_config_allocator): a test build lays a
+ * countdown over it (src/alloc_fault.c) to make the Nth allocation fail and
+ * check that the caller reports CALYPSO_ENOMEM and leaves its state
+ * unchanged. */
 CY_INTERNAL void *cy_malloc(size_t n);
 CY_INTERNAL void *cy_calloc(size_t count, size_t size);
 CY_INTERNAL void *cy_realloc(void *p, size_t n);
 CY_INTERNAL void  cy_free(void *p);
+
+/* Every calypso_open holds the allocator before its first allocation and
+ * releases it after its handle's last free (close, or a failed open):
+ * calypso_config_allocator refuses while any handle holds it. */
+CY_INTERNAL void cy_alloc_hold(void);
+CY_INTERNAL void cy_alloc_release(void);
 
 typedef struct cy_alloc_table {
     void *(*malloc)(size_t n);
@@ -342,13 +369,28 @@ CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, ui
 #endif /* CY_INTERNAL_H */
 /* << internal.h (back in src/alloc.c) */
 
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
+/* The configured allocator (libc's until calypso_config_allocator). */
+static cy_alloc_table cy_alloc_base = {
+    .malloc  = malloc,
+    .calloc  = calloc,
+    .realloc = realloc,
+};
+static void (*cy_alloc_free_fn)(void *) = free;
+
+/* What cy_malloc calls: cy_alloc_base, or a test layer over it. */
 static cy_alloc_table cy_alloc_sys = {
     .malloc  = malloc,
     .calloc  = calloc,
     .realloc = realloc,
 };
+static int cy_alloc_layered;           /* a test layer owns cy_alloc_sys */
+
+static pthread_mutex_t cy_alloc_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t cy_alloc_handles;      /* open handles, under cy_alloc_mu */
 
 /* A zero size asks for one byte: NULL then always means out of memory. */
 CY_INTERNAL void *cy_malloc(size_t n)
@@ -361,14 +403,67 @@ CY_INTERNAL void *cy_calloc(size_t count, size_t size)
     return cy_alloc_sys.calloc(count ? count : 1, size ? size : 1);
 }
 
+/* realloc of NULL is a malloc: a configured realloc_fn never sees NULL. */
 CY_INTERNAL void *cy_realloc(void *p, size_t n)
 {
+    if (!p) return cy_malloc(n);
     return cy_alloc_sys.realloc(p, n ? n : 1);
 }
 
 CY_INTERNAL void cy_free(void *p)
 {
-    free(p);
+    if (p) cy_alloc_free_fn(p);
+}
+
+/* An application's allocator has no calloc: its malloc, then zeroes. */
+static void *cy_alloc_emulated_calloc(size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size) return NULL;
+    void *p = cy_alloc_base.malloc(count * size);
+    if (p) memset(p, 0, count * size);
+    return p;
+}
+
+CY_INTERNAL void cy_alloc_hold(void)
+{
+    pthread_mutex_lock(&cy_alloc_mu);
+    cy_alloc_handles++;
+    pthread_mutex_unlock(&cy_alloc_mu);
+}
+
+CY_INTERNAL void cy_alloc_release(void)
+{
+    pthread_mutex_lock(&cy_alloc_mu);
+    CY_ASSERT(cy_alloc_handles > 0);
+    cy_alloc_handles--;
+    pthread_mutex_unlock(&cy_alloc_mu);
+}
+
+int calypso_config_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
+                             void (*free_fn)(void *))
+{
+    int all = malloc_fn && realloc_fn && free_fn;
+    int none = !malloc_fn && !realloc_fn && !free_fn;
+    if (!all && !none) return CALYPSO_EINVAL;
+    pthread_mutex_lock(&cy_alloc_mu);
+    if (cy_alloc_handles) {
+        pthread_mutex_unlock(&cy_alloc_mu);
+        return CALYPSO_EINVAL;
+    }
+    if (all) {
+        cy_alloc_base.malloc = malloc_fn;
+        cy_alloc_base.calloc = cy_alloc_emulated_calloc;
+        cy_alloc_base.realloc = realloc_fn;
+        cy_alloc_free_fn = free_fn;
+    } else {
+        cy_alloc_base.malloc = malloc;
+        cy_alloc_base.calloc = calloc;
+        cy_alloc_base.realloc = realloc;
+        cy_alloc_free_fn = free;
+    }
+    if (!cy_alloc_layered) cy_alloc_sys = cy_alloc_base;
+    pthread_mutex_unlock(&cy_alloc_mu);
+    return CALYPSO_OK;
 }
 
 /* >> src/os.c */
@@ -5957,11 +6052,8 @@ static int cy_db_start(calypso *db)
     return CALYPSO_OK;
 }
 
-int calypso_open(const char *path, const calypso_options *opts, calypso **out)
+static int cy_db_open(const char *path, const calypso_options *opts, calypso **out)
 {
-    if (out) *out = NULL;
-    if (!path || !*path || !out)
-        return cy_err(NULL, CALYPSO_EINVAL, "calypso_open needs a path and a handle pointer");
     calypso *db = cy_calloc(1, sizeof *db);
     if (!db) return cy_err(NULL, CALYPSO_ENOMEM, "allocating the handle");
     size_t n = strlen(path);
@@ -5995,6 +6087,19 @@ int calypso_open(const char *path, const calypso_options *opts, calypso **out)
     return CALYPSO_OK;
 }
 
+/* The handle holds the allocator from before its first allocation until
+ * calypso_close has freed its last block (src/alloc.c). */
+int calypso_open(const char *path, const calypso_options *opts, calypso **out)
+{
+    if (out) *out = NULL;
+    if (!path || !*path || !out)
+        return cy_err(NULL, CALYPSO_EINVAL, "calypso_open needs a path and a handle pointer");
+    cy_alloc_hold();
+    int rc = cy_db_open(path, opts, out);
+    if (rc) cy_alloc_release();
+    return rc;
+}
+
 int calypso_close(calypso *db)
 {
     if (!db) return CALYPSO_OK;
@@ -6005,6 +6110,7 @@ int calypso_close(calypso *db)
     cy_err_forget(db);
     cy_free(db->path);
     cy_free(db);
+    cy_alloc_release();
     return rc;
 }
 
@@ -6469,12 +6575,17 @@ static int cy_db_read_record(const uint8_t *rec, void *ctx)
     }
     size_t n = (size_t)r.vlen;
     const uint8_t *val = rec + r.hdr + r.klen;
-    *q->vlen = n;
+    /* On ENOMEM *vlen stays 0, as calypso_get promises; ETRUNC tells the
+     * size needed. */
     if (q->out) {
         if (!(*q->out = cy_malloc(n ? n : 1)))
             return cy_err(q->db, CALYPSO_ENOMEM, "value of %zu bytes", n);
         memcpy(*q->out, val, n);
-    } else if (n > q->cap) {
+        *q->vlen = n;
+        return CALYPSO_OK;
+    }
+    *q->vlen = n;
+    if (n > q->cap) {
         return CALYPSO_ETRUNC;
     } else if (n) {
         memcpy(q->buf, val, n);

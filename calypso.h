@@ -277,6 +277,43 @@ typedef struct calypso_options {
  * NULL is a no-op. Thread-safe. */
 void calypso_options_default(calypso_options *opts);
 
+/* ---- allocator ---------------------------------------------------------- */
+/* Makes calypso allocate through the application's allocator, process-wide
+ * (as SQLite's SQLITE_CONFIG_MALLOC): every block calypso allocates on the
+ * heap comes from malloc_fn or realloc_fn and goes back through free_fn,
+ * the buffers it hands to the caller included (calypso_get and
+ * calypso_txn_get values, released by calypso_free through free_fn). calloc
+ * is malloc_fn plus zeroing. realloc_fn is called only with a block from
+ * malloc_fn or realloc_fn and a non-zero size, and must act as realloc
+ * (move or grow the block keeping its bytes, or return NULL and leave it
+ * alone); malloc_fn is never asked for 0 bytes. A NULL return is out of
+ * memory: the call that needed the block fails with CALYPSO_ENOMEM and
+ * changes nothing. The functions may be called from any thread at once,
+ * calypso's background threads included, so they must be thread-safe.
+ *
+ * All three NULL restores libc's malloc, realloc and free. Anything else
+ * with a NULL among them: CALYPSO_EINVAL, nothing changed.
+ *
+ * When: only while no handle is open in the process. From the start of a
+ * calypso_open until the calypso_close of the handle it returned has
+ * returned (a failed open holds nothing once it has returned), the call
+ * fails with CALYPSO_EINVAL and changes nothing; once every handle is
+ * closed it may be called again. Handles inherited across fork() count as
+ * open in the child (they are never closed there). The caller must release
+ * every buffer calypso handed out under one allocator (calypso_free) before
+ * installing another: calypso does not track them. The call itself takes
+ * only a mutex, but it must not race with another thread still inside a
+ * calypso call that is not on a handle (calypso_free of an old buffer).
+ *
+ * Not through it: memory libc allocates for itself on calypso's behalf
+ * (thread stacks of pthread_create, opendir's buffer while a directory is
+ * listed, formatting in vsnprintf, the temporary buffer of qsort), which
+ * libc allocates and frees with its own allocator, and the file mappings
+ * (mmap), which are not heap. */
+int  calypso_config_allocator(void *(*malloc_fn)(size_t),
+                              void *(*realloc_fn)(void *, size_t),
+                              void (*free_fn)(void *));
+
 /* ---- lifecycle ---------------------------------------------------------- */
 /* Opens (creating it if missing, unless read_only) the database in
  * directory `path` and stores a handle in *db. opts may be NULL for the
@@ -366,7 +403,9 @@ int  calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *
 int  calypso_get_buf(calypso *db, const void *key, size_t klen,
                      void *buf, size_t cap, size_t *vlen);
 
-/* Frees a buffer returned by calypso. NULL is a no-op. */
+/* Frees a buffer returned by calypso (through the allocator configured by
+ * calypso_config_allocator, which must be the one that allocated it). NULL
+ * is a no-op. */
 void calypso_free(void *p);
 
 /* 1 if key is live (present and not expired), 0 if not, or a negative

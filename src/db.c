@@ -238,11 +238,8 @@ static int cy_db_start(calypso *db)
     return CALYPSO_OK;
 }
 
-int calypso_open(const char *path, const calypso_options *opts, calypso **out)
+static int cy_db_open(const char *path, const calypso_options *opts, calypso **out)
 {
-    if (out) *out = NULL;
-    if (!path || !*path || !out)
-        return cy_err(NULL, CALYPSO_EINVAL, "calypso_open needs a path and a handle pointer");
     calypso *db = cy_calloc(1, sizeof *db);
     if (!db) return cy_err(NULL, CALYPSO_ENOMEM, "allocating the handle");
     size_t n = strlen(path);
@@ -276,6 +273,19 @@ int calypso_open(const char *path, const calypso_options *opts, calypso **out)
     return CALYPSO_OK;
 }
 
+/* The handle holds the allocator from before its first allocation until
+ * calypso_close has freed its last block (src/alloc.c). */
+int calypso_open(const char *path, const calypso_options *opts, calypso **out)
+{
+    if (out) *out = NULL;
+    if (!path || !*path || !out)
+        return cy_err(NULL, CALYPSO_EINVAL, "calypso_open needs a path and a handle pointer");
+    cy_alloc_hold();
+    int rc = cy_db_open(path, opts, out);
+    if (rc) cy_alloc_release();
+    return rc;
+}
+
 int calypso_close(calypso *db)
 {
     if (!db) return CALYPSO_OK;
@@ -286,6 +296,7 @@ int calypso_close(calypso *db)
     cy_err_forget(db);
     cy_free(db->path);
     cy_free(db);
+    cy_alloc_release();
     return rc;
 }
 
@@ -750,12 +761,17 @@ static int cy_db_read_record(const uint8_t *rec, void *ctx)
     }
     size_t n = (size_t)r.vlen;
     const uint8_t *val = rec + r.hdr + r.klen;
-    *q->vlen = n;
+    /* On ENOMEM *vlen stays 0, as calypso_get promises; ETRUNC tells the
+     * size needed. */
     if (q->out) {
         if (!(*q->out = cy_malloc(n ? n : 1)))
             return cy_err(q->db, CALYPSO_ENOMEM, "value of %zu bytes", n);
         memcpy(*q->out, val, n);
-    } else if (n > q->cap) {
+        *q->vlen = n;
+        return CALYPSO_OK;
+    }
+    *q->vlen = n;
+    if (n > q->cap) {
         return CALYPSO_ETRUNC;
     } else if (n) {
         memcpy(q->buf, val, n);
