@@ -3105,6 +3105,11 @@ CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only
 /* Deletes the keys as one atomic batch when there are at most 65,536 of
  * them and their tombstones fit a datafile, else as cy_db_delete_keys. */
 CY_INTERNAL int  cy_db_delete_together(calypso *db, const cy_keylist *keys);
+/* The same for a sift: the keys its callback chose and, in the same batch,
+ * the expired keys it passed, each deleted only if still expired when the
+ * batch commits (chunks: cy_db_delete_keys with only_expired). */
+CY_INTERNAL int  cy_db_delete_sifted(calypso *db, const cy_keylist *chosen,
+                                     const cy_keylist *expired);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
@@ -3146,6 +3151,9 @@ CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid);
 CY_INTERNAL void cy_view_release_all(calypso *db);
 
 // >> batches (batch.c) ----------------------------------------------------------------
+/* A delete that the commit makes only if key is then expired (TTL passed):
+ * a key written again since it was found expired survives. */
+CY_INTERNAL int  cy_batch_delete_expired(calypso_batch *b, const void *key, size_t klen);
 /* Keeps an index of the batch's keys from now on, for cy_batch_find. */
 CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
 /* The batch's last operation on key: 1 a put (its value and TTL), -1 a
@@ -6768,30 +6776,52 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
 
 #define CY_DB_DELETE_BATCH 65536
 
-CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
+static uint64_t cy_db_tombstones_bound(const cy_keylist *keys)
 {
-    uint64_t need = CY_REC_MAX_HDR;
-    for (size_t i = 0; i < keys->n; i++) {
+    uint64_t need = 0;
+    for (size_t i = 0; keys && i < keys->n; i++) {
         size_t kl;
         cy_keylist_at(keys, i, &kl);
         need += CY_REC_MAX_HDR + 10 + kl;
     }
+    return need;
+}
+
+CY_INTERNAL int cy_db_delete_sifted(calypso *db, const cy_keylist *chosen,
+                                    const cy_keylist *expired)
+{
+    size_t n = chosen->n + (expired ? expired->n : 0);
+    uint64_t need = CY_REC_MAX_HDR + cy_db_tombstones_bound(chosen) +
+                    cy_db_tombstones_bound(expired);
     /* Past these bounds one batch would hold the keydir lock too long
      * while it applies, or not fit a datafile: chunks instead. */
-    if (keys->n > CY_DB_DELETE_BATCH || need > db->opt.max_datafile_size)
-        return cy_db_delete_keys(db, keys, 0);
+    if (n > CY_DB_DELETE_BATCH || need > db->opt.max_datafile_size) {
+        int rc = cy_db_delete_keys(db, chosen, 0);
+        if (!rc && expired) rc = cy_db_delete_keys(db, expired, 1);
+        return rc;
+    }
     calypso_batch *b;
     int rc = calypso_batch_open(db, &b);
-    for (size_t i = 0; i < keys->n && !rc; i++) {
+    for (size_t i = 0; i < chosen->n && !rc; i++) {
         size_t kl;
-        const uint8_t *k = cy_keylist_at(keys, i, &kl);
+        const uint8_t *k = cy_keylist_at(chosen, i, &kl);
         rc = calypso_batch_delete(b, k, kl);
+    }
+    for (size_t i = 0; expired && i < expired->n && !rc; i++) {
+        size_t kl;
+        const uint8_t *k = cy_keylist_at(expired, i, &kl);
+        rc = cy_batch_delete_expired(b, k, kl);
     }
     if (rc) {
         calypso_batch_abort(b);
         return rc;
     }
     return calypso_batch_commit(b);
+}
+
+CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
+{
+    return cy_db_delete_sifted(db, keys, NULL);
 }
 
 /* Lists up to max keys from the start of the keydir. kd_lock held. */
@@ -6934,6 +6964,7 @@ typedef struct cy_batch_op {
     uint64_t expiry;
     uint32_t victim;      /* deletes: file of the record deleted             */
     int      skip;        /* a delete of an absent key: writes nothing       */
+    int      if_expired;  /* deletes: only if the key is expired at commit   */
 } cy_batch_op;
 
 struct calypso_batch {
@@ -7052,6 +7083,13 @@ int calypso_batch_delete(calypso_batch *b, const void *key, size_t klen)
     return cy_batch_add(b, CY_REC_DEL, key, klen, NULL, 0, 0);
 }
 
+CY_INTERNAL int cy_batch_delete_expired(calypso_batch *b, const void *key, size_t klen)
+{
+    int rc = cy_batch_add(b, CY_REC_DEL, key, klen, NULL, 0, 0);
+    if (!rc) b->ops[b->nops - 1].if_expired = 1;
+    return rc;
+}
+
 CY_INTERNAL int cy_batch_keep_index(calypso_batch *b)
 {
     if (b->index) return CALYPSO_OK;
@@ -7130,8 +7168,10 @@ static int cy_batch_resolve(calypso_batch *b, uint32_t fid)
             op->skip = in->size == 0;
             op->victim = fid;
         } else {
-            const cy_loc *l = cy_art_search(&db->keydir, k, op->klen);
-            op->skip = l == NULL;
+            uint64_t expiry = 0;
+            const cy_loc *l = op->if_expired ? cy_keydir_get(db, k, op->klen, &expiry)
+                                             : cy_art_search(&db->keydir, k, op->klen);
+            op->skip = l == NULL || (op->if_expired && (!expiry || expiry > now));
             op->victim = l ? l->fid & CY_LOC_FIDMASK : 0;
         }
         cy_loc gone = { 0, 0, 0 };
@@ -7810,7 +7850,12 @@ int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
  * Expired keys are skipped, and count against the batch like any other
  * key visited (at most CY_WALK_VISIT a batch): a walk over millions of
  * expired keys not yet swept holds the lock no longer per batch than one
- * over live keys.
+ * over live keys. A sift collects the expired keys it passes instead of
+ * skipping them, without asking its callback, and deletes them in the same
+ * batch as the keys the callback chose (as CalypsoDB's Sift: "if the KV
+ * pair is expired or the function returns true, that key is deleted"); the
+ * batch deletes such a key only if it is still expired when it commits, so
+ * a key written again meanwhile survives.
  */
 
 #include <string.h>
@@ -7834,10 +7879,11 @@ static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
 
 /* Fills `batch` with the next keys of the walk after `last` (all from the
  * start when last is NULL), and `resume` with the last key it visited (the
- * next batch starts after it). Returns 1 if the walk has more, 0 at its
+ * next batch starts after it); adds the expired keys it passes to
+ * `expired` when that is not NULL. Returns 1 if the walk has more, 0 at its
  * end, or a negative code. */
 static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, size_t lastlen,
-                         cy_keylist *batch, cy_keylist *resume)
+                         cy_keylist *batch, cy_keylist *resume, cy_keylist *expired)
 {
     cy_keylist_clear(batch);
     cy_keylist_clear(resume);
@@ -7878,8 +7924,12 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
             vklen = klen;
             const cy_loc *l = cy_art_ref_loc(refs[i]);
             uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, klen) : 0;
-            if (exp && exp <= now) continue;
-            int prc = cy_keylist_push(batch, k, klen);
+            cy_keylist *to = batch;
+            if (exp && exp <= now) {
+                if (!expired) continue;
+                to = expired;
+            }
+            int prc = cy_keylist_push(to, k, klen);
             if (prc < 0) { rc = prc; full = 1; break; }
         }
     }
@@ -7889,16 +7939,17 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
     return rc;
 }
 
-/* Runs the walk, calling fn(key, klen, ctx) for each key. */
+/* Runs the walk, calling fn(key, klen, ctx) for each live key, and
+ * collecting the expired ones in `expired` (unless NULL). */
 static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, size_t, void *),
-                       void *ctx)
+                       void *ctx, cy_keylist *expired)
 {
     cy_keylist batch = { 0 }, resume = { 0 };
     uint8_t *last = NULL;
     size_t lastlen = 0, lastcap = 0;
     int rc, more = 1, have_last = 0;
     for (rc = 0; more && !rc;) {
-        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch, &resume);
+        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch, &resume, expired);
         if (more < 0) { rc = cy_err(db, more, "walking the keys"); break; }
         for (size_t i = 0; i < batch.n && !rc; i++) {
             size_t klen;
@@ -7966,7 +8017,7 @@ int calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn
     cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
                   .plen = plen };
     cy_walk_user u = { fn, ctx };
-    return cy_walk_run(db, &w, cy_walk_call_user, &u);
+    return cy_walk_run(db, &w, cy_walk_call_user, &u, NULL);
 }
 
 int calypso_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
@@ -7978,12 +8029,12 @@ int calypso_range(calypso *db, const void *start, size_t slen, const void *end, 
     cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
                   .hi = end ? end : (const uint8_t *)"", .hilen = elen };
     cy_walk_user u = { fn, ctx };
-    return cy_walk_run(db, &w, cy_walk_call_user, &u);
+    return cy_walk_run(db, &w, cy_walk_call_user, &u, NULL);
 }
 
 // >> sift -------------------------------------------------------------------------
 
-typedef struct { calypso_sift_fn fn; void *ctx; cy_keylist doomed; } cy_sift;
+typedef struct { calypso_sift_fn fn; void *ctx; cy_keylist doomed, expired; } cy_sift;
 
 static int cy_sift_one(const void *k, size_t klen, void *ctx)
 {
@@ -7994,17 +8045,19 @@ static int cy_sift_one(const void *k, size_t klen, void *ctx)
     return 0;
 }
 
-/* Walks, then deletes every key the callback chose together. A negative
- * answer from the callback aborts with nothing deleted. */
+/* Walks, then deletes together every key the callback chose and every
+ * expired key passed. A negative answer from the callback aborts with
+ * nothing deleted. */
 static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *ctx)
 {
     int rc = cy_db_writable(db);
     if (rc) return rc;
-    cy_sift s = { fn, ctx, { 0 } };
-    rc = cy_walk_run(db, w, cy_sift_one, &s);
+    cy_sift s = { fn, ctx, { 0 }, { 0 } };
+    rc = cy_walk_run(db, w, cy_sift_one, &s, &s.expired);
     if (rc == CALYPSO_ENOMEM) rc = cy_err(db, rc, "collecting keys to delete");
-    if (!rc && s.doomed.n) rc = cy_db_delete_together(db, &s.doomed);
+    if (!rc && (s.doomed.n || s.expired.n)) rc = cy_db_delete_sifted(db, &s.doomed, &s.expired);
     cy_keylist_free(&s.doomed);
+    cy_keylist_free(&s.expired);
     return rc;
 }
 

@@ -461,15 +461,20 @@ int  calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn f
 int  calypso_range(calypso *db, const void *start, size_t slen,
                    const void *end, size_t elen, calypso_key_fn fn, void *ctx);
 /* Ask fn of every live key (of the prefix, of the range) whether to delete
- * it; the deletions chosen are written only after the walk completes, all
- * together: as one atomic batch (all of them or none, across a crash too,
- * and readers see them go at once) for up to 65,536 keys whose tombstones
- * fit one datafile; a longer list is deleted in chunks (one batch would
- * hold readers off the key directory while it applies). Errors as the
- * walks, and as calypso_delete for the deletions. If fn returns a
- * negative
- * code, nothing is deleted and that code is returned. A value above 1 is
- * treated as 1. */
+ * it, and delete every expired key of the prefix or range too, as
+ * CalypsoDB's Sift does ("if the KV pair is expired or the function
+ * returns true, that key is deleted"): fn is not called for an expired key
+ * (it is deleted without asking). An expired key is deleted only if it is
+ * still expired when the deletions are written: one written again
+ * meanwhile (by another thread, or by fn) survives. The deletions are
+ * written only after the walk completes, all together, the expired keys in
+ * the same batch as the keys fn chose: as one atomic batch (all of them or
+ * none, across a crash too, and readers see them go at once) for up to
+ * 65,536 keys whose tombstones fit one datafile; a longer list is deleted
+ * in chunks (one batch would hold readers off the key directory while it
+ * applies). Errors as the walks, and as calypso_delete for the deletions.
+ * If fn returns a negative code, nothing is deleted (expired keys neither)
+ * and that code is returned. A value above 1 is treated as 1. */
 int  calypso_sift(calypso *db, calypso_sift_fn fn, void *ctx);
 int  calypso_sift_scan(calypso *db, const void *prefix, size_t plen, calypso_sift_fn fn, void *ctx);
 int  calypso_sift_range(calypso *db, const void *start, size_t slen,

@@ -42,6 +42,7 @@ typedef struct cy_batch_op {
     uint64_t expiry;
     uint32_t victim;      /* deletes: file of the record deleted             */
     int      skip;        /* a delete of an absent key: writes nothing       */
+    int      if_expired;  /* deletes: only if the key is expired at commit   */
 } cy_batch_op;
 
 struct calypso_batch {
@@ -160,6 +161,13 @@ int calypso_batch_delete(calypso_batch *b, const void *key, size_t klen)
     return cy_batch_add(b, CY_REC_DEL, key, klen, NULL, 0, 0);
 }
 
+CY_INTERNAL int cy_batch_delete_expired(calypso_batch *b, const void *key, size_t klen)
+{
+    int rc = cy_batch_add(b, CY_REC_DEL, key, klen, NULL, 0, 0);
+    if (!rc) b->ops[b->nops - 1].if_expired = 1;
+    return rc;
+}
+
 CY_INTERNAL int cy_batch_keep_index(calypso_batch *b)
 {
     if (b->index) return CALYPSO_OK;
@@ -238,8 +246,10 @@ static int cy_batch_resolve(calypso_batch *b, uint32_t fid)
             op->skip = in->size == 0;
             op->victim = fid;
         } else {
-            const cy_loc *l = cy_art_search(&db->keydir, k, op->klen);
-            op->skip = l == NULL;
+            uint64_t expiry = 0;
+            const cy_loc *l = op->if_expired ? cy_keydir_get(db, k, op->klen, &expiry)
+                                             : cy_art_search(&db->keydir, k, op->klen);
+            op->skip = l == NULL || (op->if_expired && (!expiry || expiry > now));
             op->victim = l ? l->fid & CY_LOC_FIDMASK : 0;
         }
         cy_loc gone = { 0, 0, 0 };

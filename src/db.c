@@ -954,30 +954,52 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
 
 #define CY_DB_DELETE_BATCH 65536
 
-CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
+static uint64_t cy_db_tombstones_bound(const cy_keylist *keys)
 {
-    uint64_t need = CY_REC_MAX_HDR;
-    for (size_t i = 0; i < keys->n; i++) {
+    uint64_t need = 0;
+    for (size_t i = 0; keys && i < keys->n; i++) {
         size_t kl;
         cy_keylist_at(keys, i, &kl);
         need += CY_REC_MAX_HDR + 10 + kl;
     }
+    return need;
+}
+
+CY_INTERNAL int cy_db_delete_sifted(calypso *db, const cy_keylist *chosen,
+                                    const cy_keylist *expired)
+{
+    size_t n = chosen->n + (expired ? expired->n : 0);
+    uint64_t need = CY_REC_MAX_HDR + cy_db_tombstones_bound(chosen) +
+                    cy_db_tombstones_bound(expired);
     /* Past these bounds one batch would hold the keydir lock too long
      * while it applies, or not fit a datafile: chunks instead. */
-    if (keys->n > CY_DB_DELETE_BATCH || need > db->opt.max_datafile_size)
-        return cy_db_delete_keys(db, keys, 0);
+    if (n > CY_DB_DELETE_BATCH || need > db->opt.max_datafile_size) {
+        int rc = cy_db_delete_keys(db, chosen, 0);
+        if (!rc && expired) rc = cy_db_delete_keys(db, expired, 1);
+        return rc;
+    }
     calypso_batch *b;
     int rc = calypso_batch_open(db, &b);
-    for (size_t i = 0; i < keys->n && !rc; i++) {
+    for (size_t i = 0; i < chosen->n && !rc; i++) {
         size_t kl;
-        const uint8_t *k = cy_keylist_at(keys, i, &kl);
+        const uint8_t *k = cy_keylist_at(chosen, i, &kl);
         rc = calypso_batch_delete(b, k, kl);
+    }
+    for (size_t i = 0; expired && i < expired->n && !rc; i++) {
+        size_t kl;
+        const uint8_t *k = cy_keylist_at(expired, i, &kl);
+        rc = cy_batch_delete_expired(b, k, kl);
     }
     if (rc) {
         calypso_batch_abort(b);
         return rc;
     }
     return calypso_batch_commit(b);
+}
+
+CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
+{
+    return cy_db_delete_sifted(db, keys, NULL);
 }
 
 /* Lists up to max keys from the start of the keydir. kd_lock held. */

@@ -571,6 +571,11 @@ CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only
 /* Deletes the keys as one atomic batch when there are at most 65,536 of
  * them and their tombstones fit a datafile, else as cy_db_delete_keys. */
 CY_INTERNAL int  cy_db_delete_together(calypso *db, const cy_keylist *keys);
+/* The same for a sift: the keys its callback chose and, in the same batch,
+ * the expired keys it passed, each deleted only if still expired when the
+ * batch commits (chunks: cy_db_delete_keys with only_expired). */
+CY_INTERNAL int  cy_db_delete_sifted(calypso *db, const cy_keylist *chosen,
+                                     const cy_keylist *expired);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
@@ -612,6 +617,9 @@ CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid);
 CY_INTERNAL void cy_view_release_all(calypso *db);
 
 // >> batches (batch.c) ----------------------------------------------------------------
+/* A delete that the commit makes only if key is then expired (TTL passed):
+ * a key written again since it was found expired survives. */
+CY_INTERNAL int  cy_batch_delete_expired(calypso_batch *b, const void *key, size_t klen);
 /* Keeps an index of the batch's keys from now on, for cy_batch_find. */
 CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
 /* The batch's last operation on key: 1 a put (its value and TTL), -1 a
