@@ -2886,6 +2886,10 @@ CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, si
 CY_INTERNAL void cy_dir_hint_path(const calypso *db, uint32_t fid, char *out, size_t cap);
 /* Makes the creation of directory `path` durable: fsync of its parent. */
 CY_INTERNAL int  cy_dir_sync_parent(const char *path);
+/* mkdir -p: creates path and every missing directory above it (mode), each
+ * made durable by an fsync of its parent. A component that exists and is
+ * not a directory: CALYPSO_EINVAL naming it. */
+CY_INTERNAL int  cy_dir_make_all(calypso *db, const char *path, uint32_t mode);
 CY_INTERNAL int  cy_dir_lock(calypso *db);
 CY_INTERNAL void cy_dir_unlock(calypso *db);
 CY_INTERNAL int  cy_dir_meta(calypso *db, int fresh);
@@ -3390,6 +3394,54 @@ CY_INTERNAL int cy_dir_sync_parent(const char *path)
     memcpy(parent, path, n);
     parent[n] = 0;
     return cy_os_sync_dir(parent);
+}
+
+/* Makes sure the directory `upto` (a prefix of the path being made, NUL
+ * cut) exists: creates it if missing, and then fsyncs its parent so that
+ * the new entry survives a power cut. */
+static int cy_dir_make_one(calypso *db, const char *upto, const char *whole, uint32_t mode)
+{
+    uint64_t size;
+    int is_dir = 0, rc = cy_os_stat(upto, &size, &is_dir);
+    if (rc == 0 && is_dir) return CALYPSO_OK;
+    if (rc == 0 || rc == -ENOTDIR)
+        return cy_err(db, CALYPSO_EINVAL, "cannot create directory %s: %s is not a directory",
+                      whole, upto);
+    if (rc != -ENOENT) return cy_err_errno(db, rc, "stat", upto);
+    rc = cy_os_mkdir(upto, mode);
+    if (rc == -EEXIST) {        /* made meanwhile by someone else: fine if a directory */
+        rc = cy_os_stat(upto, &size, &is_dir);
+        if (rc == 0 && !is_dir)
+            return cy_err(db, CALYPSO_EINVAL, "cannot create directory %s: %s is not a "
+                          "directory", whole, upto);
+        return rc < 0 ? cy_err_errno(db, rc, "stat", upto) : CALYPSO_OK;
+    }
+    if (rc < 0) return cy_err_errno(db, rc, "create directory", upto);
+    if ((rc = cy_dir_sync_parent(upto)) < 0)
+        return cy_err_errno(db, rc, "fsync the parent directory of", upto);
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_dir_make_all(calypso *db, const char *path, uint32_t mode)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return cy_err(db, CALYPSO_EINVAL, "path longer than 4095 bytes");
+    memcpy(buf, path, n + 1);
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
+    uint64_t size;
+    int is_dir = 0;
+    if (cy_os_stat(buf, &size, &is_dir) == 0 && is_dir) return CALYPSO_OK;
+    /* From the root down: each component after a run of slashes. */
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && !(buf[i] == '/' && buf[i - 1] != '/')) continue;
+        char c = buf[i];
+        buf[i] = 0;
+        int rc = cy_dir_make_one(db, buf, path, mode);
+        buf[i] = c;
+        if (rc) return rc;
+    }
+    return CALYPSO_OK;
 }
 
 CY_INTERNAL int cy_dir_lock(calypso *db)
@@ -6039,12 +6091,12 @@ static int cy_db_start(calypso *db)
     cy_art_init(&db->history);
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
-        if (src != -ENOENT || db->opt.read_only)
+        /* A read-only open creates nothing; a writer creates the directory
+         * and any missing parents (as mkdir -p). */
+        if ((src != -ENOENT && src != -ENOTDIR) || db->opt.read_only)
             return cy_err_errno(db, src, "open database directory", db->path);
-        int rc = cy_os_mkdir(db->path, db->opt.dir_mode);
-        if (rc < 0 && rc != -EEXIST) return cy_err_errno(db, rc, "create directory", db->path);
-        if (rc == 0 && (rc = cy_dir_sync_parent(db->path)) < 0)
-            return cy_err_errno(db, rc, "fsync the parent directory of", db->path);
+        int rc = cy_dir_make_all(db, db->path, db->opt.dir_mode);
+        if (rc) return rc;
     } else if (!is_dir) {
         return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", db->path);
     }
@@ -9911,12 +9963,13 @@ static int cy_backup_is_empty(const char *name, void *ctx)
     return 1;
 }
 
-/* Creates dest, or accepts it when it is an empty directory. */
+/* Creates dest with any missing parents, or accepts it when it is an
+ * empty directory. */
 static int cy_backup_dest(calypso *db, const char *dest)
 {
     uint64_t size = 0;
     int is_dir = 0, rc = cy_os_stat(dest, &size, &is_dir);
-    if (rc < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "stat", dest);
+    if (rc < 0 && rc != -ENOENT && rc != -ENOTDIR) return cy_err_errno(db, rc, "stat", dest);
     if (rc == 0) {
         if (!is_dir) return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", dest);
         rc = cy_os_list_dir(dest, cy_backup_is_empty, NULL);
@@ -9924,11 +9977,7 @@ static int cy_backup_dest(calypso *db, const char *dest)
         if (rc < 0) return cy_err_errno(db, rc, "list", dest);
         return CALYPSO_OK;
     }
-    rc = cy_os_mkdir(dest, db->opt.dir_mode);
-    if (rc < 0) return cy_err_errno(db, rc, "create directory", dest);
-    if ((rc = cy_dir_sync_parent(dest)) < 0)
-        return cy_err_errno(db, rc, "fsync the parent directory of", dest);
-    return CALYPSO_OK;
+    return cy_dir_make_all(db, dest, db->opt.dir_mode);
 }
 
 /* Notes every file and its length at one instant, and opens each, data

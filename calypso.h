@@ -251,7 +251,8 @@ typedef struct calypso_options {
      * calypso_errmsg(db) then says what was dropped. */
     int      auto_recovery;
     /* Non-zero: open with a shared lock, refuse writes (CALYPSO_EREADONLY),
-     * never merge, never change a file. The directory must exist. */
+     * never merge, never change a file. The directory must exist: a
+     * read-only open never creates one. */
     int      read_only;
     /* Permissions for the directory and files calypso creates, before the
      * umask. Defaults 0755 and 0644. */
@@ -317,13 +318,19 @@ int  calypso_config_allocator(void *(*malloc_fn)(size_t),
 /* ---- lifecycle ---------------------------------------------------------- */
 /* Opens (creating it if missing, unless read_only) the database in
  * directory `path` and stores a handle in *db. opts may be NULL for the
- * defaults. Open rebuilds the keydir from hint files and datafiles;
- * damage past the last synced point of the newest datafile is cut off and,
+ * defaults. A missing directory is created together with any missing
+ * parent directories (as mkdir -p, or Go's os.MkdirAll), each with
+ * dir_mode and each made durable by an fsync of the directory above it
+ * before open goes on; directories created before a failure stay. A
+ * read_only open creates nothing: a missing path fails with CALYPSO_EIO
+ * (errmsg: "No such file or directory"). Open rebuilds the keydir from
+ * hint files and datafiles; damage past the last synced point of the newest datafile is cut off and,
  * on success, calypso_errmsg(*db) says what was cut (doc/format.md). A
  * read-write open allocates the space reserve (see "A full disk"); a disk
  * too full for it does not fail the open, which then refuses puts until
  * there is room.
- * Errors: CALYPSO_EINVAL (bad option, NULL argument), CALYPSO_ELOCKED
+ * Errors: CALYPSO_EINVAL (bad option, NULL argument, path or one of its
+ * parents exists but is not a directory: errmsg names it), CALYPSO_ELOCKED
  * (another process holds the lock: errmsg names its pid), CALYPSO_EVERSION
  * (written by a newer calypso), CALYPSO_ECORRUPT (damage that is not a torn
  * tail, without auto_recovery: errmsg names file and offset; or an IDS
@@ -359,14 +366,17 @@ int  calypso_reopen(calypso *db);
 int  calypso_sync(calypso *db);
 
 /* Copies a point-in-time image of the database into directory `path`,
- * which must not exist or be empty (created, parents excluded, when
- * missing); the copy opens as a database with the same contents. db keeps
- * serving reads, writes and merges meanwhile: the image is taken at one
- * instant and the files are copied from descriptors opened then. Errors:
- * CALYPSO_EINVAL (no path, path not a directory or not empty, path over
- * 4000 bytes, or inside an update transaction on db), CALYPSO_EIO (errmsg
- * names the file), CALYPSO_ENOSPC, CALYPSO_ENOMEM. A failed backup leaves a
- * directory without META, which never opens as a database. Thread-safe. */
+ * which must not exist or be empty; when missing it is created, with any
+ * missing parent directories (as calypso_open does: dir_mode, each made
+ * durable by an fsync of the directory above it). The copy opens as a
+ * database with the same contents. db keeps serving reads, writes and
+ * merges meanwhile: the image is taken at one instant and the files are
+ * copied from descriptors opened then. Errors: CALYPSO_EINVAL (no path,
+ * path not a directory or not empty, a parent of path that is not a
+ * directory: errmsg names it, path over 4000 bytes, or inside an update
+ * transaction on db), CALYPSO_EIO (errmsg names the file), CALYPSO_ENOSPC,
+ * CALYPSO_ENOMEM. A failed backup leaves a directory without META, which
+ * never opens as a database; directories it created stay. Thread-safe. */
 int  calypso_backup(calypso *db, const char *path);
 
 /* ---- keys and values ---------------------------------------------------- */

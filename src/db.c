@@ -217,12 +217,12 @@ static int cy_db_start(calypso *db)
     cy_art_init(&db->history);
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
-        if (src != -ENOENT || db->opt.read_only)
+        /* A read-only open creates nothing; a writer creates the directory
+         * and any missing parents (as mkdir -p). */
+        if ((src != -ENOENT && src != -ENOTDIR) || db->opt.read_only)
             return cy_err_errno(db, src, "open database directory", db->path);
-        int rc = cy_os_mkdir(db->path, db->opt.dir_mode);
-        if (rc < 0 && rc != -EEXIST) return cy_err_errno(db, rc, "create directory", db->path);
-        if (rc == 0 && (rc = cy_dir_sync_parent(db->path)) < 0)
-            return cy_err_errno(db, rc, "fsync the parent directory of", db->path);
+        int rc = cy_dir_make_all(db, db->path, db->opt.dir_mode);
+        if (rc) return rc;
     } else if (!is_dir) {
         return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", db->path);
     }

@@ -352,6 +352,10 @@ CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, si
 CY_INTERNAL void cy_dir_hint_path(const calypso *db, uint32_t fid, char *out, size_t cap);
 /* Makes the creation of directory `path` durable: fsync of its parent. */
 CY_INTERNAL int  cy_dir_sync_parent(const char *path);
+/* mkdir -p: creates path and every missing directory above it (mode), each
+ * made durable by an fsync of its parent. A component that exists and is
+ * not a directory: CALYPSO_EINVAL naming it. */
+CY_INTERNAL int  cy_dir_make_all(calypso *db, const char *path, uint32_t mode);
 CY_INTERNAL int  cy_dir_lock(calypso *db);
 CY_INTERNAL void cy_dir_unlock(calypso *db);
 CY_INTERNAL int  cy_dir_meta(calypso *db, int fresh);
