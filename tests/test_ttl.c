@@ -255,7 +255,7 @@ static int sift_pick(const void *k, size_t klen, void *ctx)
  * expired. */
 static void sift_fill(calypso *db)
 {
-    char k[8];
+    char k[16];
     for (int i = 0; i < 10; i++) {
         snprintf(k, sizeof k, "a%d", i);
         put_str(db, k, "live", 0);
@@ -269,7 +269,7 @@ static void sift_fill(calypso *db)
 
 static void expect_e_keys(calypso *db, int want)
 {
-    char k[8];
+    char k[16];
     for (int i = 0; i < 5; i++) {
         snprintf(k, sizeof k, "e%d", i);
         if (want == CALYPSO_OK) expect_str(db, k, 2, "soon");
