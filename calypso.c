@@ -10,15 +10,34 @@
 #define CY_AMALGAMATION 1
 /* >> src/alloc.c */
 /*
- * alloc.c: the one door through which the engine allocates memory.
+ * alloc.c: the one door through which the engine allocates memory, and the
+ * application's allocator behind it (calypso_config_allocator).
  *
- * cy_malloc and friends call through cy_alloc_sys, a table that holds libc's
- * allocator. The table is the seam for tests: a test binary links
+ * cy_malloc and friends call through cy_alloc_sys, a table that holds the
+ * process's allocator: libc's, or the three functions an application
+ * configured (calloc is then their malloc plus memset; cy_free calls their
+ * free). Every block calypso allocates, the buffers it hands to the caller
+ * included (calypso_get's values, freed by calypso_free), comes from here,
+ * so one configured allocator sees all of calypso's heap.
+ *
+ * The allocator may change only while no handle is open: a block allocated
+ * by one allocator must never reach another's free. cy_alloc_hold (every
+ * calypso_open, before its first allocation) and cy_alloc_release (the last
+ * step of calypso_close, or of a failed open) count the open handles under
+ * a mutex, which calypso_config_allocator takes too: it refuses while the
+ * count is not zero, and the mutex orders its stores to the table before
+ * the table's first use by any open. A plain count under a mutex rather
+ * than an atomic: the allocator in calypso.c does no atomic
+ * read-modify-write (check-release), and an open or close is rare.
+ *
+ * The table is also the seam for tests: a test binary links
  * src/alloc_fault.c, which lays a countdown over it before main so that the
  * Nth allocation fails and tests can prove each caller turns allocation
- * failure into CALYPSO_ENOMEM with its state unchanged. Neither that layer nor its door (the end of this
- * file) is in calypso.c or the release libraries: there an allocation
- * counts nothing and touches no shared counter.
+ * failure into CALYPSO_ENOMEM with its state unchanged. The layer calls down
+ * into the configured allocator (cy_alloc_base), so a test can run both at
+ * once. Neither that layer nor its door (the end of this file) is in
+ * calypso.c or the release libraries: there an allocation counts nothing
+ * and touches no shared counter.
  */
 /* >> src/internal.h */
 /*
@@ -87,13 +106,21 @@ CY_INTERNAL void cy_assert_fail(const char *what, const char *file, int line)
 
 // >> alloc -------------------------------------------------------------------
 /* Every allocation of the engine goes through these (src/alloc.c), which
- * call through a small table: a test build lays a countdown over it (src/
- * alloc_fault.c) to make the Nth allocation fail and check that the caller
- * reports CALYPSO_ENOMEM and leaves its state unchanged. */
+ * call through a small table holding libc's allocator or the one the
+ * application configured (calypso_config_allocator): a test build lays a
+ * countdown over it (src/alloc_fault.c) to make the Nth allocation fail and
+ * check that the caller reports CALYPSO_ENOMEM and leaves its state
+ * unchanged. */
 CY_INTERNAL void *cy_malloc(size_t n);
 CY_INTERNAL void *cy_calloc(size_t count, size_t size);
 CY_INTERNAL void *cy_realloc(void *p, size_t n);
 CY_INTERNAL void  cy_free(void *p);
+
+/* Every calypso_open holds the allocator before its first allocation and
+ * releases it after its handle's last free (close, or a failed open):
+ * calypso_config_allocator refuses while any handle holds it. */
+CY_INTERNAL void cy_alloc_hold(void);
+CY_INTERNAL void cy_alloc_release(void);
 
 typedef struct cy_alloc_table {
     void *(*malloc)(size_t n);
@@ -347,13 +374,28 @@ CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, ui
 #endif /* CY_INTERNAL_H */
 /* << internal.h (back in src/alloc.c) */
 
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
+/* The configured allocator (libc's until calypso_config_allocator). */
+static cy_alloc_table cy_alloc_base = {
+    .malloc  = malloc,
+    .calloc  = calloc,
+    .realloc = realloc,
+};
+static void (*cy_alloc_free_fn)(void *) = free;
+
+/* What cy_malloc calls: cy_alloc_base, or a test layer over it. */
 static cy_alloc_table cy_alloc_sys = {
     .malloc  = malloc,
     .calloc  = calloc,
     .realloc = realloc,
 };
+static int cy_alloc_layered;           /* a test layer owns cy_alloc_sys */
+
+static pthread_mutex_t cy_alloc_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t cy_alloc_handles;      /* open handles, under cy_alloc_mu */
 
 /* A zero size asks for one byte: NULL then always means out of memory. */
 CY_INTERNAL void *cy_malloc(size_t n)
@@ -366,14 +408,67 @@ CY_INTERNAL void *cy_calloc(size_t count, size_t size)
     return cy_alloc_sys.calloc(count ? count : 1, size ? size : 1);
 }
 
+/* realloc of NULL is a malloc: a configured realloc_fn never sees NULL. */
 CY_INTERNAL void *cy_realloc(void *p, size_t n)
 {
+    if (!p) return cy_malloc(n);
     return cy_alloc_sys.realloc(p, n ? n : 1);
 }
 
 CY_INTERNAL void cy_free(void *p)
 {
-    free(p);
+    if (p) cy_alloc_free_fn(p);
+}
+
+/* An application's allocator has no calloc: its malloc, then zeroes. */
+static void *cy_alloc_emulated_calloc(size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size) return NULL;
+    void *p = cy_alloc_base.malloc(count * size);
+    if (p) memset(p, 0, count * size);
+    return p;
+}
+
+CY_INTERNAL void cy_alloc_hold(void)
+{
+    pthread_mutex_lock(&cy_alloc_mu);
+    cy_alloc_handles++;
+    pthread_mutex_unlock(&cy_alloc_mu);
+}
+
+CY_INTERNAL void cy_alloc_release(void)
+{
+    pthread_mutex_lock(&cy_alloc_mu);
+    CY_ASSERT(cy_alloc_handles > 0);
+    cy_alloc_handles--;
+    pthread_mutex_unlock(&cy_alloc_mu);
+}
+
+int calypso_config_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
+                             void (*free_fn)(void *))
+{
+    int all = malloc_fn && realloc_fn && free_fn;
+    int none = !malloc_fn && !realloc_fn && !free_fn;
+    if (!all && !none) return CALYPSO_EINVAL;
+    pthread_mutex_lock(&cy_alloc_mu);
+    if (cy_alloc_handles) {
+        pthread_mutex_unlock(&cy_alloc_mu);
+        return CALYPSO_EINVAL;
+    }
+    if (all) {
+        cy_alloc_base.malloc = malloc_fn;
+        cy_alloc_base.calloc = cy_alloc_emulated_calloc;
+        cy_alloc_base.realloc = realloc_fn;
+        cy_alloc_free_fn = free_fn;
+    } else {
+        cy_alloc_base.malloc = malloc;
+        cy_alloc_base.calloc = calloc;
+        cy_alloc_base.realloc = realloc;
+        cy_alloc_free_fn = free;
+    }
+    if (!cy_alloc_layered) cy_alloc_sys = cy_alloc_base;
+    pthread_mutex_unlock(&cy_alloc_mu);
+    return CALYPSO_OK;
 }
 
 /* >> src/os.c */
@@ -2846,6 +2941,10 @@ CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, si
 CY_INTERNAL void cy_dir_hint_path(const calypso *db, uint32_t fid, char *out, size_t cap);
 /* Makes the creation of directory `path` durable: fsync of its parent. */
 CY_INTERNAL int  cy_dir_sync_parent(const char *path);
+/* mkdir -p: creates path and every missing directory above it (mode), each
+ * made durable by an fsync of its parent. A component that exists and is
+ * not a directory: CALYPSO_EINVAL naming it. */
+CY_INTERNAL int  cy_dir_make_all(calypso *db, const char *path, uint32_t mode);
 CY_INTERNAL int  cy_dir_lock(calypso *db);
 CY_INTERNAL void cy_dir_unlock(calypso *db);
 CY_INTERNAL int  cy_dir_meta(calypso *db, int fresh);
@@ -3059,11 +3158,13 @@ CY_INTERNAL void cy_keylist_free(cy_keylist *l);
 CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out);
 
 // >> write path (db.c) --------------------------------------------------------------
-/* Deletes the keys (skipping absent ones; with only_expired, also keys not
- * expired when their batch commits) in as few batches as fit a datafile
- * each, in list order: one atomic batch when all their tombstones fit.
- * write_mu is taken for one batch at a time. */
-CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
+/* Deletes the keys of `chosen`, then those of `expired` that are still
+ * expired when their batch commits (either list may be NULL), skipping
+ * absent ones, in as few batches as fit a datafile each: one atomic batch
+ * when all their tombstones fit. write_mu is taken for one batch at a
+ * time. */
+CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *chosen,
+                                   const cy_keylist *expired);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
@@ -3105,6 +3206,9 @@ CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid);
 CY_INTERNAL void cy_view_release_all(calypso *db);
 
 // >> batches (batch.c) ----------------------------------------------------------------
+/* A delete that the commit makes only if key is then expired (TTL passed):
+ * a key written again since it was found expired survives. */
+CY_INTERNAL int  cy_batch_delete_expired(calypso_batch *b, const void *key, size_t klen);
 /* Keeps an index of the batch's keys from now on, for cy_batch_find. */
 CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
 /* The batch's last operation on key: 1 a put (its value and TTL), -1 a
@@ -3112,9 +3216,6 @@ CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
 CY_INTERNAL int  cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
                                const uint8_t **val, size_t *vlen, uint64_t *ttl_ms);
 CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
-/* Makes the batch's deletes skip keys that are not expired at commit
- * (the TTL sweeper's batches). */
-CY_INTERNAL void cy_batch_only_expired(calypso_batch *b);
 /* The index (key -> operation number in loc.off); operation i: 1 a put
  * whose value is at arena + *at (the arena only grows: offsets stay
  * good), -1 a delete. */
@@ -3344,6 +3445,54 @@ CY_INTERNAL int cy_dir_sync_parent(const char *path)
     memcpy(parent, path, n);
     parent[n] = 0;
     return cy_os_sync_dir(parent);
+}
+
+/* Makes sure the directory `upto` (a prefix of the path being made, NUL
+ * cut) exists: creates it if missing, and then fsyncs its parent so that
+ * the new entry survives a power cut. */
+static int cy_dir_make_one(calypso *db, const char *upto, const char *whole, uint32_t mode)
+{
+    uint64_t size;
+    int is_dir = 0, rc = cy_os_stat(upto, &size, &is_dir);
+    if (rc == 0 && is_dir) return CALYPSO_OK;
+    if (rc == 0 || rc == -ENOTDIR)
+        return cy_err(db, CALYPSO_EINVAL, "cannot create directory %s: %s is not a directory",
+                      whole, upto);
+    if (rc != -ENOENT) return cy_err_errno(db, rc, "stat", upto);
+    rc = cy_os_mkdir(upto, mode);
+    if (rc == -EEXIST) {        /* made meanwhile by someone else: fine if a directory */
+        rc = cy_os_stat(upto, &size, &is_dir);
+        if (rc == 0 && !is_dir)
+            return cy_err(db, CALYPSO_EINVAL, "cannot create directory %s: %s is not a "
+                          "directory", whole, upto);
+        return rc < 0 ? cy_err_errno(db, rc, "stat", upto) : CALYPSO_OK;
+    }
+    if (rc < 0) return cy_err_errno(db, rc, "create directory", upto);
+    if ((rc = cy_dir_sync_parent(upto)) < 0)
+        return cy_err_errno(db, rc, "fsync the parent directory of", upto);
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_dir_make_all(calypso *db, const char *path, uint32_t mode)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return cy_err(db, CALYPSO_EINVAL, "path longer than 4095 bytes");
+    memcpy(buf, path, n + 1);
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
+    uint64_t size;
+    int is_dir = 0;
+    if (cy_os_stat(buf, &size, &is_dir) == 0 && is_dir) return CALYPSO_OK;
+    /* From the root down: each component after a run of slashes. */
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && !(buf[i] == '/' && buf[i - 1] != '/')) continue;
+        char c = buf[i];
+        buf[i] = 0;
+        int rc = cy_dir_make_one(db, buf, path, mode);
+        buf[i] = c;
+        if (rc) return rc;
+    }
+    return CALYPSO_OK;
 }
 
 CY_INTERNAL int cy_dir_lock(calypso *db)
@@ -5993,12 +6142,12 @@ static int cy_db_start(calypso *db)
     cy_art_init(&db->history);
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
-        if (src != -ENOENT || db->opt.read_only)
+        /* A read-only open creates nothing; a writer creates the directory
+         * and any missing parents (as mkdir -p). */
+        if ((src != -ENOENT && src != -ENOTDIR) || db->opt.read_only)
             return cy_err_errno(db, src, "open database directory", db->path);
-        int rc = cy_os_mkdir(db->path, db->opt.dir_mode);
-        if (rc < 0 && rc != -EEXIST) return cy_err_errno(db, rc, "create directory", db->path);
-        if (rc == 0 && (rc = cy_dir_sync_parent(db->path)) < 0)
-            return cy_err_errno(db, rc, "fsync the parent directory of", db->path);
+        int rc = cy_dir_make_all(db, db->path, db->opt.dir_mode);
+        if (rc) return rc;
     } else if (!is_dir) {
         return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", db->path);
     }
@@ -6014,11 +6163,8 @@ static int cy_db_start(calypso *db)
     return CALYPSO_OK;
 }
 
-int calypso_open(const char *path, const calypso_options *opts, calypso **out)
+static int cy_db_open(const char *path, const calypso_options *opts, calypso **out)
 {
-    if (out) *out = NULL;
-    if (!path || !*path || !out)
-        return cy_err(NULL, CALYPSO_EINVAL, "calypso_open needs a path and a handle pointer");
     calypso *db = cy_calloc(1, sizeof *db);
     if (!db) return cy_err(NULL, CALYPSO_ENOMEM, "allocating the handle");
     size_t n = strlen(path);
@@ -6052,6 +6198,19 @@ int calypso_open(const char *path, const calypso_options *opts, calypso **out)
     return CALYPSO_OK;
 }
 
+/* The handle holds the allocator from before its first allocation until
+ * calypso_close has freed its last block (src/alloc.c). */
+int calypso_open(const char *path, const calypso_options *opts, calypso **out)
+{
+    if (out) *out = NULL;
+    if (!path || !*path || !out)
+        return cy_err(NULL, CALYPSO_EINVAL, "calypso_open needs a path and a handle pointer");
+    cy_alloc_hold();
+    int rc = cy_db_open(path, opts, out);
+    if (rc) cy_alloc_release();
+    return rc;
+}
+
 int calypso_close(calypso *db)
 {
     if (!db) return CALYPSO_OK;
@@ -6062,6 +6221,7 @@ int calypso_close(calypso *db)
     cy_err_forget(db);
     cy_free(db->path);
     cy_free(db);
+    cy_alloc_release();
     return rc;
 }
 
@@ -6526,12 +6686,17 @@ static int cy_db_read_record(const uint8_t *rec, void *ctx)
     }
     size_t n = (size_t)r.vlen;
     const uint8_t *val = rec + r.hdr + r.klen;
-    *q->vlen = n;
+    /* On ENOMEM *vlen stays 0, as calypso_get promises; ETRUNC tells the
+     * size needed. */
     if (q->out) {
         if (!(*q->out = cy_malloc(n ? n : 1)))
             return cy_err(q->db, CALYPSO_ENOMEM, "value of %zu bytes", n);
         memcpy(*q->out, val, n);
-    } else if (n > q->cap) {
+        *q->vlen = n;
+        return CALYPSO_OK;
+    }
+    *q->vlen = n;
+    if (n > q->cap) {
         return CALYPSO_ETRUNC;
     } else if (n) {
         memcpy(q->buf, val, n);
@@ -6646,19 +6811,29 @@ uint64_t calypso_len(calypso *db)
 /* Per key, what its tombstone can take in a batch: as calypso_batch counts. */
 #define CY_DB_TOMBSTONE_BOUND(klen) (CY_REC_MAX_HDR + 10u + (uint64_t)(klen))
 
-/* Commits as many of keys[*i..] as one batch takes, advancing *i. */
-static int cy_db_delete_one_batch(calypso *db, const cy_keylist *keys, size_t *i,
-                                  int only_expired)
+/* The i-th key of the deletion chosen ++ expired, and whether it is one
+ * of the expired (deleted only if still expired at commit). */
+static const uint8_t *cy_db_doomed_at(const cy_keylist *chosen, const cy_keylist *expired,
+                                      size_t i, size_t *klen, int *if_expired)
+{
+    size_t nc = chosen ? chosen->n : 0;
+    *if_expired = i >= nc;
+    return i < nc ? cy_keylist_at(chosen, i, klen) : cy_keylist_at(expired, i - nc, klen);
+}
+
+/* Commits as many of the keys from *i on as one batch takes, advancing *i. */
+static int cy_db_delete_one_batch(calypso *db, const cy_keylist *chosen,
+                                  const cy_keylist *expired, size_t n, size_t *i)
 {
     calypso_batch *b;
     int rc = calypso_batch_open(db, &b);
     if (rc) return rc;
-    if (only_expired) cy_batch_only_expired(b);
     size_t first = *i;
-    for (; *i < keys->n; (*i)++) {
+    for (; *i < n; (*i)++) {
         size_t klen;
-        const uint8_t *k = cy_keylist_at(keys, *i, &klen);
-        rc = calypso_batch_delete(b, k, klen);
+        int if_expired;
+        const uint8_t *k = cy_db_doomed_at(chosen, expired, *i, &klen, &if_expired);
+        rc = if_expired ? cy_batch_delete_expired(b, k, klen) : calypso_batch_delete(b, k, klen);
         if (rc == CALYPSO_EVALUETOOLARGE && *i > first) {   /* full: commit what it holds */
             cy_err_forget(db);
             rc = CALYPSO_OK;
@@ -6673,11 +6848,13 @@ static int cy_db_delete_one_batch(calypso *db, const cy_keylist *keys, size_t *i
     return calypso_batch_commit(b);
 }
 
-CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired)
+CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *chosen,
+                                  const cy_keylist *expired)
 {
+    size_t n = (chosen ? chosen->n : 0) + (expired ? expired->n : 0);
     int rc = CALYPSO_OK;
-    for (size_t i = 0; i < keys->n && !rc;)
-        rc = cy_db_delete_one_batch(db, keys, &i, only_expired);
+    for (size_t i = 0; i < n && !rc;)
+        rc = cy_db_delete_one_batch(db, chosen, expired, n, &i);
     return rc;
 }
 
@@ -6733,7 +6910,8 @@ static int cy_db_delete_listed(calypso *db, size_t max,
         cy_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
         if (keys.n == 0) break;
-        if ((rc = cy_db_delete_keys(db, &keys, only_expired)) || !more) break;
+        rc = only_expired ? cy_db_delete_keys(db, NULL, &keys) : cy_db_delete_keys(db, &keys, NULL);
+        if (rc || !more) break;
     }
     cy_keylist_free(&keys);
     return rc;
@@ -6929,6 +7107,7 @@ typedef struct cy_batch_op {
     uint64_t expiry;
     uint32_t victim;      /* deletes: file of the record deleted             */
     int      skip;        /* a delete of an absent key: writes nothing       */
+    int      if_expired;  /* deletes: only if the key is expired at commit   */
 } cy_batch_op;
 
 struct calypso_batch {
@@ -6940,7 +7119,6 @@ struct calypso_batch {
     uint64_t     bound;   /* the encoded size can be at most this            */
     cy_art      *index;   /* key -> its last operation (loc.off), when kept  */
     size_t       puts;    /* operations that put                             */
-    int          only_expired; /* deletes only: skip keys not expired at commit */
     /* commit state */
     uint8_t     *rec;
     size_t       size;
@@ -7048,6 +7226,13 @@ int calypso_batch_delete(calypso_batch *b, const void *key, size_t klen)
     return cy_batch_add(b, CY_REC_DEL, key, klen, NULL, 0, 0);
 }
 
+CY_INTERNAL int cy_batch_delete_expired(calypso_batch *b, const void *key, size_t klen)
+{
+    int rc = cy_batch_add(b, CY_REC_DEL, key, klen, NULL, 0, 0);
+    if (!rc) b->ops[b->nops - 1].if_expired = 1;
+    return rc;
+}
+
 CY_INTERNAL int cy_batch_keep_index(calypso_batch *b)
 {
     if (b->index) return CALYPSO_OK;
@@ -7072,11 +7257,6 @@ CY_INTERNAL int cy_batch_find(const calypso_batch *b, const void *key, size_t kl
     *vlen = (size_t)op->vlen;
     *ttl_ms = op->ttl_ms;
     return 1;
-}
-
-CY_INTERNAL void cy_batch_only_expired(calypso_batch *b)
-{
-    b->only_expired = 1;
 }
 
 CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b)
@@ -7131,11 +7311,10 @@ static int cy_batch_resolve(calypso_batch *b, uint32_t fid)
             op->skip = in->size == 0;
             op->victim = fid;
         } else {
-            uint64_t expiry;
-            const cy_loc *l = cy_keydir_get(db, k, op->klen, &expiry);
-            /* A key the sweeper listed may have been written again since,
-             * without a TTL or with a later one: it stays. */
-            op->skip = l == NULL || (b->only_expired && (!expiry || expiry > now));
+            uint64_t expiry = 0;
+            const cy_loc *l = op->if_expired ? cy_keydir_get(db, k, op->klen, &expiry)
+                                             : cy_art_search(&db->keydir, k, op->klen);
+            op->skip = l == NULL || (op->if_expired && (!expiry || expiry > now));
             op->victim = l ? l->fid & CY_LOC_FIDMASK : 0;
         }
         cy_loc gone = { 0, 0, 0 };
@@ -7814,7 +7993,12 @@ int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
  * Expired keys are skipped, and count against the batch like any other
  * key visited (at most CY_WALK_VISIT a batch): a walk over millions of
  * expired keys not yet swept holds the lock no longer per batch than one
- * over live keys.
+ * over live keys. A sift collects the expired keys it passes instead of
+ * skipping them, without asking its callback, and deletes them in the same
+ * batch as the keys the callback chose (as CalypsoDB's Sift: "if the KV
+ * pair is expired or the function returns true, that key is deleted"); the
+ * batch deletes such a key only if it is still expired when it commits, so
+ * a key written again meanwhile survives.
  */
 
 #include <string.h>
@@ -7838,10 +8022,11 @@ static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
 
 /* Fills `batch` with the next keys of the walk after `last` (all from the
  * start when last is NULL), and `resume` with the last key it visited (the
- * next batch starts after it). Returns 1 if the walk has more, 0 at its
+ * next batch starts after it); adds the expired keys it passes to
+ * `expired` when that is not NULL. Returns 1 if the walk has more, 0 at its
  * end, or a negative code. */
 static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, size_t lastlen,
-                         cy_keylist *batch, cy_keylist *resume)
+                         cy_keylist *batch, cy_keylist *resume, cy_keylist *expired)
 {
     cy_keylist_clear(batch);
     cy_keylist_clear(resume);
@@ -7882,8 +8067,12 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
             vklen = klen;
             const cy_loc *l = cy_art_ref_loc(refs[i]);
             uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, klen) : 0;
-            if (exp && exp <= now) continue;
-            int prc = cy_keylist_push(batch, k, klen);
+            cy_keylist *to = batch;
+            if (exp && exp <= now) {
+                if (!expired) continue;
+                to = expired;
+            }
+            int prc = cy_keylist_push(to, k, klen);
             if (prc < 0) { rc = prc; full = 1; break; }
         }
     }
@@ -7893,16 +8082,17 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
     return rc;
 }
 
-/* Runs the walk, calling fn(key, klen, ctx) for each key. */
+/* Runs the walk, calling fn(key, klen, ctx) for each live key, and
+ * collecting the expired ones in `expired` (unless NULL). */
 static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, size_t, void *),
-                       void *ctx)
+                       void *ctx, cy_keylist *expired)
 {
     cy_keylist batch = { 0 }, resume = { 0 };
     uint8_t *last = NULL;
     size_t lastlen = 0, lastcap = 0;
     int rc, more = 1, have_last = 0;
     for (rc = 0; more && !rc;) {
-        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch, &resume);
+        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch, &resume, expired);
         if (more < 0) { rc = cy_err(db, more, "walking the keys"); break; }
         for (size_t i = 0; i < batch.n && !rc; i++) {
             size_t klen;
@@ -7970,7 +8160,7 @@ int calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn
     cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
                   .plen = plen };
     cy_walk_user u = { fn, ctx };
-    return cy_walk_run(db, &w, cy_walk_call_user, &u);
+    return cy_walk_run(db, &w, cy_walk_call_user, &u, NULL);
 }
 
 int calypso_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
@@ -7982,12 +8172,12 @@ int calypso_range(calypso *db, const void *start, size_t slen, const void *end, 
     cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
                   .hi = end ? end : (const uint8_t *)"", .hilen = elen };
     cy_walk_user u = { fn, ctx };
-    return cy_walk_run(db, &w, cy_walk_call_user, &u);
+    return cy_walk_run(db, &w, cy_walk_call_user, &u, NULL);
 }
 
 // >> sift -------------------------------------------------------------------------
 
-typedef struct { calypso_sift_fn fn; void *ctx; cy_keylist doomed; } cy_sift;
+typedef struct { calypso_sift_fn fn; void *ctx; cy_keylist doomed, expired; } cy_sift;
 
 static int cy_sift_one(const void *k, size_t klen, void *ctx)
 {
@@ -7998,17 +8188,19 @@ static int cy_sift_one(const void *k, size_t klen, void *ctx)
     return 0;
 }
 
-/* Walks, then deletes every key the callback chose together. A negative
- * answer from the callback aborts with nothing deleted. */
+/* Walks, then deletes together every key the callback chose and every
+ * expired key passed. A negative answer from the callback aborts with
+ * nothing deleted. */
 static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *ctx)
 {
     int rc = cy_db_writable(db);
     if (rc) return rc;
-    cy_sift s = { fn, ctx, { 0 } };
-    rc = cy_walk_run(db, w, cy_sift_one, &s);
+    cy_sift s = { fn, ctx, { 0 }, { 0 } };
+    rc = cy_walk_run(db, w, cy_sift_one, &s, &s.expired);
     if (rc == CALYPSO_ENOMEM) rc = cy_err(db, rc, "collecting keys to delete");
-    if (!rc && s.doomed.n) rc = cy_db_delete_keys(db, &s.doomed, 0);
+    if (!rc && (s.doomed.n || s.expired.n)) rc = cy_db_delete_keys(db, &s.doomed, &s.expired);
     cy_keylist_free(&s.doomed);
+    cy_keylist_free(&s.expired);
     return rc;
 }
 
@@ -9866,12 +10058,13 @@ static int cy_backup_is_empty(const char *name, void *ctx)
     return 1;
 }
 
-/* Creates dest, or accepts it when it is an empty directory. */
+/* Creates dest with any missing parents, or accepts it when it is an
+ * empty directory. */
 static int cy_backup_dest(calypso *db, const char *dest)
 {
     uint64_t size = 0;
     int is_dir = 0, rc = cy_os_stat(dest, &size, &is_dir);
-    if (rc < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "stat", dest);
+    if (rc < 0 && rc != -ENOENT && rc != -ENOTDIR) return cy_err_errno(db, rc, "stat", dest);
     if (rc == 0) {
         if (!is_dir) return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", dest);
         rc = cy_os_list_dir(dest, cy_backup_is_empty, NULL);
@@ -9879,11 +10072,7 @@ static int cy_backup_dest(calypso *db, const char *dest)
         if (rc < 0) return cy_err_errno(db, rc, "list", dest);
         return CALYPSO_OK;
     }
-    rc = cy_os_mkdir(dest, db->opt.dir_mode);
-    if (rc < 0) return cy_err_errno(db, rc, "create directory", dest);
-    if ((rc = cy_dir_sync_parent(dest)) < 0)
-        return cy_err_errno(db, rc, "fsync the parent directory of", dest);
-    return CALYPSO_OK;
+    return cy_dir_make_all(db, dest, db->opt.dir_mode);
 }
 
 /* Notes every file and its length at one instant, and opens each, data

@@ -251,7 +251,8 @@ typedef struct calypso_options {
      * calypso_errmsg(db) then says what was dropped. */
     int      auto_recovery;
     /* Non-zero: open with a shared lock, refuse writes (CALYPSO_EREADONLY),
-     * never merge, never change a file. The directory must exist. */
+     * never merge, never change a file. The directory must exist: a
+     * read-only open never creates one. */
     int      read_only;
     /* Permissions for the directory and files calypso creates, before the
      * umask. Defaults 0755 and 0644. */
@@ -277,16 +278,59 @@ typedef struct calypso_options {
  * NULL is a no-op. Thread-safe. */
 void calypso_options_default(calypso_options *opts);
 
+/* ---- allocator ---------------------------------------------------------- */
+/* Makes calypso allocate through the application's allocator, process-wide
+ * (as SQLite's SQLITE_CONFIG_MALLOC): every block calypso allocates on the
+ * heap comes from malloc_fn or realloc_fn and goes back through free_fn,
+ * the buffers it hands to the caller included (calypso_get and
+ * calypso_txn_get values, released by calypso_free through free_fn). calloc
+ * is malloc_fn plus zeroing. realloc_fn is called only with a block from
+ * malloc_fn or realloc_fn and a non-zero size, and must act as realloc
+ * (move or grow the block keeping its bytes, or return NULL and leave it
+ * alone); malloc_fn is never asked for 0 bytes. A NULL return is out of
+ * memory: the call that needed the block fails with CALYPSO_ENOMEM and
+ * changes nothing. The functions may be called from any thread at once,
+ * calypso's background threads included, so they must be thread-safe.
+ *
+ * All three NULL restores libc's malloc, realloc and free. Anything else
+ * with a NULL among them: CALYPSO_EINVAL, nothing changed.
+ *
+ * When: only while no handle is open in the process. From the start of a
+ * calypso_open until the calypso_close of the handle it returned has
+ * returned (a failed open holds nothing once it has returned), the call
+ * fails with CALYPSO_EINVAL and changes nothing; once every handle is
+ * closed it may be called again. Handles inherited across fork() count as
+ * open in the child (they are never closed there). The caller must release
+ * every buffer calypso handed out under one allocator (calypso_free) before
+ * installing another: calypso does not track them. The call itself takes
+ * only a mutex, but it must not race with another thread still inside a
+ * calypso call that is not on a handle (calypso_free of an old buffer).
+ *
+ * Not through it: memory libc allocates for itself on calypso's behalf
+ * (thread stacks of pthread_create, opendir's buffer while a directory is
+ * listed, formatting in vsnprintf, the temporary buffer of qsort), which
+ * libc allocates and frees with its own allocator, and the file mappings
+ * (mmap), which are not heap. */
+int  calypso_config_allocator(void *(*malloc_fn)(size_t),
+                              void *(*realloc_fn)(void *, size_t),
+                              void (*free_fn)(void *));
+
 /* ---- lifecycle ---------------------------------------------------------- */
 /* Opens (creating it if missing, unless read_only) the database in
  * directory `path` and stores a handle in *db. opts may be NULL for the
- * defaults. Open rebuilds the keydir from hint files and datafiles;
- * damage past the last synced point of the newest datafile is cut off and,
+ * defaults. A missing directory is created together with any missing
+ * parent directories (as mkdir -p, or Go's os.MkdirAll), each with
+ * dir_mode and each made durable by an fsync of the directory above it
+ * before open goes on; directories created before a failure stay. A
+ * read_only open creates nothing: a missing path fails with CALYPSO_EIO
+ * (errmsg: "No such file or directory"). Open rebuilds the keydir from
+ * hint files and datafiles; damage past the last synced point of the newest datafile is cut off and,
  * on success, calypso_errmsg(*db) says what was cut (doc/format.md). A
  * read-write open allocates the space reserve (see "A full disk"); a disk
  * too full for it does not fail the open, which then refuses puts until
  * there is room.
- * Errors: CALYPSO_EINVAL (bad option, NULL argument), CALYPSO_ELOCKED
+ * Errors: CALYPSO_EINVAL (bad option, NULL argument, path or one of its
+ * parents exists but is not a directory: errmsg names it), CALYPSO_ELOCKED
  * (another process holds the lock: errmsg names its pid), CALYPSO_EVERSION
  * (written by a newer calypso), CALYPSO_ECORRUPT (damage that is not a torn
  * tail, without auto_recovery: errmsg names file and offset; or an IDS
@@ -322,14 +366,17 @@ int  calypso_reopen(calypso *db);
 int  calypso_sync(calypso *db);
 
 /* Copies a point-in-time image of the database into directory `path`,
- * which must not exist or be empty (created, parents excluded, when
- * missing); the copy opens as a database with the same contents. db keeps
- * serving reads, writes and merges meanwhile: the image is taken at one
- * instant and the files are copied from descriptors opened then. Errors:
- * CALYPSO_EINVAL (no path, path not a directory or not empty, path over
- * 4000 bytes, or inside an update transaction on db), CALYPSO_EIO (errmsg
- * names the file), CALYPSO_ENOSPC, CALYPSO_ENOMEM. A failed backup leaves a
- * directory without META, which never opens as a database. Thread-safe. */
+ * which must not exist or be empty; when missing it is created, with any
+ * missing parent directories (as calypso_open does: dir_mode, each made
+ * durable by an fsync of the directory above it). The copy opens as a
+ * database with the same contents. db keeps serving reads, writes and
+ * merges meanwhile: the image is taken at one instant and the files are
+ * copied from descriptors opened then. Errors: CALYPSO_EINVAL (no path,
+ * path not a directory or not empty, a parent of path that is not a
+ * directory: errmsg names it, path over 4000 bytes, or inside an update
+ * transaction on db), CALYPSO_EIO (errmsg names the file), CALYPSO_ENOSPC,
+ * CALYPSO_ENOMEM. A failed backup leaves a directory without META, which
+ * never opens as a database; directories it created stay. Thread-safe. */
 int  calypso_backup(calypso *db, const char *path);
 
 /* ---- keys and values ---------------------------------------------------- */
@@ -383,7 +430,9 @@ int  calypso_get_many(calypso *db, size_t n, const void *const *keys, const size
 int  calypso_get_buf(calypso *db, const void *key, size_t klen,
                      void *buf, size_t cap, size_t *vlen);
 
-/* Frees a buffer returned by calypso. NULL is a no-op. */
+/* Frees a buffer returned by calypso (through the allocator configured by
+ * calypso_config_allocator, which must be the one that allocated it). NULL
+ * is a no-op. */
 void calypso_free(void *p);
 
 /* 1 if key is live (present and not expired), 0 if not, or a negative
@@ -441,15 +490,21 @@ int  calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn f
 int  calypso_range(calypso *db, const void *start, size_t slen,
                    const void *end, size_t elen, calypso_key_fn fn, void *ctx);
 /* Ask fn of every live key (of the prefix, of the range) whether to delete
- * it; the deletions chosen are written only after the walk completes, all
- * together: as one atomic batch (all of them or none, across a crash too,
- * and readers see them go at once) when their tombstones fit one datafile
- * (as calypso_delete_all); a longer list is deleted in batches of as many
- * as one datafile takes, in key order. Errors as the
- * walks, and as calypso_delete for the deletions. If fn returns a
- * negative
- * code, nothing is deleted and that code is returned. A value above 1 is
- * treated as 1. */
+ * it, and delete every expired key of the prefix or range too, as
+ * CalypsoDB's Sift does ("if the KV pair is expired or the function
+ * returns true, that key is deleted"): fn is not called for an expired key
+ * (it is deleted without asking). An expired key is deleted only if it is
+ * still expired when the deletions are written: one written again
+ * meanwhile (by another thread, or by fn) survives. The deletions are
+ * written only after the walk completes, all together, the expired keys in
+ * the same batch as the keys fn chose: as one atomic batch (all of them or
+ * none, across a crash too, and readers see them go at once) when their
+ * tombstones fit one datafile (as calypso_delete_all); a longer list is
+ * deleted in batches of as many as one datafile takes, the chosen keys
+ * first, in key order. Errors as the walks, and as calypso_delete for the
+ * deletions.
+ * If fn returns a negative code, nothing is deleted (expired keys neither)
+ * and that code is returned. A value above 1 is treated as 1. */
 int  calypso_sift(calypso *db, calypso_sift_fn fn, void *ctx);
 int  calypso_sift_scan(calypso *db, const void *prefix, size_t plen, calypso_sift_fn fn, void *ctx);
 int  calypso_sift_range(calypso *db, const void *start, size_t slen,

@@ -60,12 +60,13 @@ static int cy_backup_is_empty(const char *name, void *ctx)
     return 1;
 }
 
-/* Creates dest, or accepts it when it is an empty directory. */
+/* Creates dest with any missing parents, or accepts it when it is an
+ * empty directory. */
 static int cy_backup_dest(calypso *db, const char *dest)
 {
     uint64_t size = 0;
     int is_dir = 0, rc = cy_os_stat(dest, &size, &is_dir);
-    if (rc < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "stat", dest);
+    if (rc < 0 && rc != -ENOENT && rc != -ENOTDIR) return cy_err_errno(db, rc, "stat", dest);
     if (rc == 0) {
         if (!is_dir) return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", dest);
         rc = cy_os_list_dir(dest, cy_backup_is_empty, NULL);
@@ -73,11 +74,7 @@ static int cy_backup_dest(calypso *db, const char *dest)
         if (rc < 0) return cy_err_errno(db, rc, "list", dest);
         return CALYPSO_OK;
     }
-    rc = cy_os_mkdir(dest, db->opt.dir_mode);
-    if (rc < 0) return cy_err_errno(db, rc, "create directory", dest);
-    if ((rc = cy_dir_sync_parent(dest)) < 0)
-        return cy_err_errno(db, rc, "fsync the parent directory of", dest);
-    return CALYPSO_OK;
+    return cy_dir_make_all(db, dest, db->opt.dir_mode);
 }
 
 /* Notes every file and its length at one instant, and opens each, data

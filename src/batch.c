@@ -42,6 +42,7 @@ typedef struct cy_batch_op {
     uint64_t expiry;
     uint32_t victim;      /* deletes: file of the record deleted             */
     int      skip;        /* a delete of an absent key: writes nothing       */
+    int      if_expired;  /* deletes: only if the key is expired at commit   */
 } cy_batch_op;
 
 struct calypso_batch {
@@ -53,7 +54,6 @@ struct calypso_batch {
     uint64_t     bound;   /* the encoded size can be at most this            */
     cy_art      *index;   /* key -> its last operation (loc.off), when kept  */
     size_t       puts;    /* operations that put                             */
-    int          only_expired; /* deletes only: skip keys not expired at commit */
     /* commit state */
     uint8_t     *rec;
     size_t       size;
@@ -161,6 +161,13 @@ int calypso_batch_delete(calypso_batch *b, const void *key, size_t klen)
     return cy_batch_add(b, CY_REC_DEL, key, klen, NULL, 0, 0);
 }
 
+CY_INTERNAL int cy_batch_delete_expired(calypso_batch *b, const void *key, size_t klen)
+{
+    int rc = cy_batch_add(b, CY_REC_DEL, key, klen, NULL, 0, 0);
+    if (!rc) b->ops[b->nops - 1].if_expired = 1;
+    return rc;
+}
+
 CY_INTERNAL int cy_batch_keep_index(calypso_batch *b)
 {
     if (b->index) return CALYPSO_OK;
@@ -185,11 +192,6 @@ CY_INTERNAL int cy_batch_find(const calypso_batch *b, const void *key, size_t kl
     *vlen = (size_t)op->vlen;
     *ttl_ms = op->ttl_ms;
     return 1;
-}
-
-CY_INTERNAL void cy_batch_only_expired(calypso_batch *b)
-{
-    b->only_expired = 1;
 }
 
 CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b)
@@ -244,11 +246,10 @@ static int cy_batch_resolve(calypso_batch *b, uint32_t fid)
             op->skip = in->size == 0;
             op->victim = fid;
         } else {
-            uint64_t expiry;
-            const cy_loc *l = cy_keydir_get(db, k, op->klen, &expiry);
-            /* A key the sweeper listed may have been written again since,
-             * without a TTL or with a later one: it stays. */
-            op->skip = l == NULL || (b->only_expired && (!expiry || expiry > now));
+            uint64_t expiry = 0;
+            const cy_loc *l = op->if_expired ? cy_keydir_get(db, k, op->klen, &expiry)
+                                             : cy_art_search(&db->keydir, k, op->klen);
+            op->skip = l == NULL || (op->if_expired && (!expiry || expiry > now));
             op->victim = l ? l->fid & CY_LOC_FIDMASK : 0;
         }
         cy_loc gone = { 0, 0, 0 };

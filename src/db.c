@@ -217,12 +217,12 @@ static int cy_db_start(calypso *db)
     cy_art_init(&db->history);
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
-        if (src != -ENOENT || db->opt.read_only)
+        /* A read-only open creates nothing; a writer creates the directory
+         * and any missing parents (as mkdir -p). */
+        if ((src != -ENOENT && src != -ENOTDIR) || db->opt.read_only)
             return cy_err_errno(db, src, "open database directory", db->path);
-        int rc = cy_os_mkdir(db->path, db->opt.dir_mode);
-        if (rc < 0 && rc != -EEXIST) return cy_err_errno(db, rc, "create directory", db->path);
-        if (rc == 0 && (rc = cy_dir_sync_parent(db->path)) < 0)
-            return cy_err_errno(db, rc, "fsync the parent directory of", db->path);
+        int rc = cy_dir_make_all(db, db->path, db->opt.dir_mode);
+        if (rc) return rc;
     } else if (!is_dir) {
         return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", db->path);
     }
@@ -238,11 +238,8 @@ static int cy_db_start(calypso *db)
     return CALYPSO_OK;
 }
 
-int calypso_open(const char *path, const calypso_options *opts, calypso **out)
+static int cy_db_open(const char *path, const calypso_options *opts, calypso **out)
 {
-    if (out) *out = NULL;
-    if (!path || !*path || !out)
-        return cy_err(NULL, CALYPSO_EINVAL, "calypso_open needs a path and a handle pointer");
     calypso *db = cy_calloc(1, sizeof *db);
     if (!db) return cy_err(NULL, CALYPSO_ENOMEM, "allocating the handle");
     size_t n = strlen(path);
@@ -276,6 +273,19 @@ int calypso_open(const char *path, const calypso_options *opts, calypso **out)
     return CALYPSO_OK;
 }
 
+/* The handle holds the allocator from before its first allocation until
+ * calypso_close has freed its last block (src/alloc.c). */
+int calypso_open(const char *path, const calypso_options *opts, calypso **out)
+{
+    if (out) *out = NULL;
+    if (!path || !*path || !out)
+        return cy_err(NULL, CALYPSO_EINVAL, "calypso_open needs a path and a handle pointer");
+    cy_alloc_hold();
+    int rc = cy_db_open(path, opts, out);
+    if (rc) cy_alloc_release();
+    return rc;
+}
+
 int calypso_close(calypso *db)
 {
     if (!db) return CALYPSO_OK;
@@ -286,6 +296,7 @@ int calypso_close(calypso *db)
     cy_err_forget(db);
     cy_free(db->path);
     cy_free(db);
+    cy_alloc_release();
     return rc;
 }
 
@@ -750,12 +761,17 @@ static int cy_db_read_record(const uint8_t *rec, void *ctx)
     }
     size_t n = (size_t)r.vlen;
     const uint8_t *val = rec + r.hdr + r.klen;
-    *q->vlen = n;
+    /* On ENOMEM *vlen stays 0, as calypso_get promises; ETRUNC tells the
+     * size needed. */
     if (q->out) {
         if (!(*q->out = cy_malloc(n ? n : 1)))
             return cy_err(q->db, CALYPSO_ENOMEM, "value of %zu bytes", n);
         memcpy(*q->out, val, n);
-    } else if (n > q->cap) {
+        *q->vlen = n;
+        return CALYPSO_OK;
+    }
+    *q->vlen = n;
+    if (n > q->cap) {
         return CALYPSO_ETRUNC;
     } else if (n) {
         memcpy(q->buf, val, n);
@@ -870,19 +886,29 @@ uint64_t calypso_len(calypso *db)
 /* Per key, what its tombstone can take in a batch: as calypso_batch counts. */
 #define CY_DB_TOMBSTONE_BOUND(klen) (CY_REC_MAX_HDR + 10u + (uint64_t)(klen))
 
-/* Commits as many of keys[*i..] as one batch takes, advancing *i. */
-static int cy_db_delete_one_batch(calypso *db, const cy_keylist *keys, size_t *i,
-                                  int only_expired)
+/* The i-th key of the deletion chosen ++ expired, and whether it is one
+ * of the expired (deleted only if still expired at commit). */
+static const uint8_t *cy_db_doomed_at(const cy_keylist *chosen, const cy_keylist *expired,
+                                      size_t i, size_t *klen, int *if_expired)
+{
+    size_t nc = chosen ? chosen->n : 0;
+    *if_expired = i >= nc;
+    return i < nc ? cy_keylist_at(chosen, i, klen) : cy_keylist_at(expired, i - nc, klen);
+}
+
+/* Commits as many of the keys from *i on as one batch takes, advancing *i. */
+static int cy_db_delete_one_batch(calypso *db, const cy_keylist *chosen,
+                                  const cy_keylist *expired, size_t n, size_t *i)
 {
     calypso_batch *b;
     int rc = calypso_batch_open(db, &b);
     if (rc) return rc;
-    if (only_expired) cy_batch_only_expired(b);
     size_t first = *i;
-    for (; *i < keys->n; (*i)++) {
+    for (; *i < n; (*i)++) {
         size_t klen;
-        const uint8_t *k = cy_keylist_at(keys, *i, &klen);
-        rc = calypso_batch_delete(b, k, klen);
+        int if_expired;
+        const uint8_t *k = cy_db_doomed_at(chosen, expired, *i, &klen, &if_expired);
+        rc = if_expired ? cy_batch_delete_expired(b, k, klen) : calypso_batch_delete(b, k, klen);
         if (rc == CALYPSO_EVALUETOOLARGE && *i > first) {   /* full: commit what it holds */
             cy_err_forget(db);
             rc = CALYPSO_OK;
@@ -897,11 +923,13 @@ static int cy_db_delete_one_batch(calypso *db, const cy_keylist *keys, size_t *i
     return calypso_batch_commit(b);
 }
 
-CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired)
+CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *chosen,
+                                  const cy_keylist *expired)
 {
+    size_t n = (chosen ? chosen->n : 0) + (expired ? expired->n : 0);
     int rc = CALYPSO_OK;
-    for (size_t i = 0; i < keys->n && !rc;)
-        rc = cy_db_delete_one_batch(db, keys, &i, only_expired);
+    for (size_t i = 0; i < n && !rc;)
+        rc = cy_db_delete_one_batch(db, chosen, expired, n, &i);
     return rc;
 }
 
@@ -957,7 +985,8 @@ static int cy_db_delete_listed(calypso *db, size_t max,
         cy_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
         if (keys.n == 0) break;
-        if ((rc = cy_db_delete_keys(db, &keys, only_expired)) || !more) break;
+        rc = only_expired ? cy_db_delete_keys(db, NULL, &keys) : cy_db_delete_keys(db, &keys, NULL);
+        if (rc || !more) break;
     }
     cy_keylist_free(&keys);
     return rc;

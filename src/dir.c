@@ -52,6 +52,54 @@ CY_INTERNAL int cy_dir_sync_parent(const char *path)
     return cy_os_sync_dir(parent);
 }
 
+/* Makes sure the directory `upto` (a prefix of the path being made, NUL
+ * cut) exists: creates it if missing, and then fsyncs its parent so that
+ * the new entry survives a power cut. */
+static int cy_dir_make_one(calypso *db, const char *upto, const char *whole, uint32_t mode)
+{
+    uint64_t size;
+    int is_dir = 0, rc = cy_os_stat(upto, &size, &is_dir);
+    if (rc == 0 && is_dir) return CALYPSO_OK;
+    if (rc == 0 || rc == -ENOTDIR)
+        return cy_err(db, CALYPSO_EINVAL, "cannot create directory %s: %s is not a directory",
+                      whole, upto);
+    if (rc != -ENOENT) return cy_err_errno(db, rc, "stat", upto);
+    rc = cy_os_mkdir(upto, mode);
+    if (rc == -EEXIST) {        /* made meanwhile by someone else: fine if a directory */
+        rc = cy_os_stat(upto, &size, &is_dir);
+        if (rc == 0 && !is_dir)
+            return cy_err(db, CALYPSO_EINVAL, "cannot create directory %s: %s is not a "
+                          "directory", whole, upto);
+        return rc < 0 ? cy_err_errno(db, rc, "stat", upto) : CALYPSO_OK;
+    }
+    if (rc < 0) return cy_err_errno(db, rc, "create directory", upto);
+    if ((rc = cy_dir_sync_parent(upto)) < 0)
+        return cy_err_errno(db, rc, "fsync the parent directory of", upto);
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_dir_make_all(calypso *db, const char *path, uint32_t mode)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return cy_err(db, CALYPSO_EINVAL, "path longer than 4095 bytes");
+    memcpy(buf, path, n + 1);
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
+    uint64_t size;
+    int is_dir = 0;
+    if (cy_os_stat(buf, &size, &is_dir) == 0 && is_dir) return CALYPSO_OK;
+    /* From the root down: each component after a run of slashes. */
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && !(buf[i] == '/' && buf[i - 1] != '/')) continue;
+        char c = buf[i];
+        buf[i] = 0;
+        int rc = cy_dir_make_one(db, buf, path, mode);
+        buf[i] = c;
+        if (rc) return rc;
+    }
+    return CALYPSO_OK;
+}
+
 CY_INTERNAL int cy_dir_lock(calypso *db)
 {
     char path[4096];

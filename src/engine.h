@@ -352,6 +352,10 @@ CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, si
 CY_INTERNAL void cy_dir_hint_path(const calypso *db, uint32_t fid, char *out, size_t cap);
 /* Makes the creation of directory `path` durable: fsync of its parent. */
 CY_INTERNAL int  cy_dir_sync_parent(const char *path);
+/* mkdir -p: creates path and every missing directory above it (mode), each
+ * made durable by an fsync of its parent. A component that exists and is
+ * not a directory: CALYPSO_EINVAL naming it. */
+CY_INTERNAL int  cy_dir_make_all(calypso *db, const char *path, uint32_t mode);
 CY_INTERNAL int  cy_dir_lock(calypso *db);
 CY_INTERNAL void cy_dir_unlock(calypso *db);
 CY_INTERNAL int  cy_dir_meta(calypso *db, int fresh);
@@ -565,11 +569,13 @@ CY_INTERNAL void cy_keylist_free(cy_keylist *l);
 CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out);
 
 // >> write path (db.c) --------------------------------------------------------------
-/* Deletes the keys (skipping absent ones; with only_expired, also keys not
- * expired when their batch commits) in as few batches as fit a datafile
- * each, in list order: one atomic batch when all their tombstones fit.
- * write_mu is taken for one batch at a time. */
-CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired);
+/* Deletes the keys of `chosen`, then those of `expired` that are still
+ * expired when their batch commits (either list may be NULL), skipping
+ * absent ones, in as few batches as fit a datafile each: one atomic batch
+ * when all their tombstones fit. write_mu is taken for one batch at a
+ * time. */
+CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *chosen,
+                                   const cy_keylist *expired);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
@@ -611,6 +617,9 @@ CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid);
 CY_INTERNAL void cy_view_release_all(calypso *db);
 
 // >> batches (batch.c) ----------------------------------------------------------------
+/* A delete that the commit makes only if key is then expired (TTL passed):
+ * a key written again since it was found expired survives. */
+CY_INTERNAL int  cy_batch_delete_expired(calypso_batch *b, const void *key, size_t klen);
 /* Keeps an index of the batch's keys from now on, for cy_batch_find. */
 CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
 /* The batch's last operation on key: 1 a put (its value and TTL), -1 a
@@ -618,9 +627,6 @@ CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
 CY_INTERNAL int  cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
                                const uint8_t **val, size_t *vlen, uint64_t *ttl_ms);
 CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
-/* Makes the batch's deletes skip keys that are not expired at commit
- * (the TTL sweeper's batches). */
-CY_INTERNAL void cy_batch_only_expired(calypso_batch *b);
 /* The index (key -> operation number in loc.off); operation i: 1 a put
  * whose value is at arena + *at (the arena only grows: offsets stay
  * good), -1 a delete. */

@@ -64,13 +64,21 @@ CY_INTERNAL void cy_assert_fail(const char *what, const char *file, int line)
 
 // >> alloc -------------------------------------------------------------------
 /* Every allocation of the engine goes through these (src/alloc.c), which
- * call through a small table: a test build lays a countdown over it (src/
- * alloc_fault.c) to make the Nth allocation fail and check that the caller
- * reports CALYPSO_ENOMEM and leaves its state unchanged. */
+ * call through a small table holding libc's allocator or the one the
+ * application configured (calypso_config_allocator): a test build lays a
+ * countdown over it (src/alloc_fault.c) to make the Nth allocation fail and
+ * check that the caller reports CALYPSO_ENOMEM and leaves its state
+ * unchanged. */
 CY_INTERNAL void *cy_malloc(size_t n);
 CY_INTERNAL void *cy_calloc(size_t count, size_t size);
 CY_INTERNAL void *cy_realloc(void *p, size_t n);
 CY_INTERNAL void  cy_free(void *p);
+
+/* Every calypso_open holds the allocator before its first allocation and
+ * releases it after its handle's last free (close, or a failed open):
+ * calypso_config_allocator refuses while any handle holds it. */
+CY_INTERNAL void cy_alloc_hold(void);
+CY_INTERNAL void cy_alloc_release(void);
 
 typedef struct cy_alloc_table {
     void *(*malloc)(size_t n);

@@ -11,7 +11,12 @@
  * Expired keys are skipped, and count against the batch like any other
  * key visited (at most CY_WALK_VISIT a batch): a walk over millions of
  * expired keys not yet swept holds the lock no longer per batch than one
- * over live keys.
+ * over live keys. A sift collects the expired keys it passes instead of
+ * skipping them, without asking its callback, and deletes them in the same
+ * batch as the keys the callback chose (as CalypsoDB's Sift: "if the KV
+ * pair is expired or the function returns true, that key is deleted"); the
+ * batch deletes such a key only if it is still expired when it commits, so
+ * a key written again meanwhile survives.
  */
 #include "engine.h"
 
@@ -36,10 +41,11 @@ static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
 
 /* Fills `batch` with the next keys of the walk after `last` (all from the
  * start when last is NULL), and `resume` with the last key it visited (the
- * next batch starts after it). Returns 1 if the walk has more, 0 at its
+ * next batch starts after it); adds the expired keys it passes to
+ * `expired` when that is not NULL. Returns 1 if the walk has more, 0 at its
  * end, or a negative code. */
 static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, size_t lastlen,
-                         cy_keylist *batch, cy_keylist *resume)
+                         cy_keylist *batch, cy_keylist *resume, cy_keylist *expired)
 {
     cy_keylist_clear(batch);
     cy_keylist_clear(resume);
@@ -80,8 +86,12 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
             vklen = klen;
             const cy_loc *l = cy_art_ref_loc(refs[i]);
             uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, klen) : 0;
-            if (exp && exp <= now) continue;
-            int prc = cy_keylist_push(batch, k, klen);
+            cy_keylist *to = batch;
+            if (exp && exp <= now) {
+                if (!expired) continue;
+                to = expired;
+            }
+            int prc = cy_keylist_push(to, k, klen);
             if (prc < 0) { rc = prc; full = 1; break; }
         }
     }
@@ -91,16 +101,17 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
     return rc;
 }
 
-/* Runs the walk, calling fn(key, klen, ctx) for each key. */
+/* Runs the walk, calling fn(key, klen, ctx) for each live key, and
+ * collecting the expired ones in `expired` (unless NULL). */
 static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, size_t, void *),
-                       void *ctx)
+                       void *ctx, cy_keylist *expired)
 {
     cy_keylist batch = { 0 }, resume = { 0 };
     uint8_t *last = NULL;
     size_t lastlen = 0, lastcap = 0;
     int rc, more = 1, have_last = 0;
     for (rc = 0; more && !rc;) {
-        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch, &resume);
+        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch, &resume, expired);
         if (more < 0) { rc = cy_err(db, more, "walking the keys"); break; }
         for (size_t i = 0; i < batch.n && !rc; i++) {
             size_t klen;
@@ -168,7 +179,7 @@ int calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn
     cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
                   .plen = plen };
     cy_walk_user u = { fn, ctx };
-    return cy_walk_run(db, &w, cy_walk_call_user, &u);
+    return cy_walk_run(db, &w, cy_walk_call_user, &u, NULL);
 }
 
 int calypso_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
@@ -180,12 +191,12 @@ int calypso_range(calypso *db, const void *start, size_t slen, const void *end, 
     cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
                   .hi = end ? end : (const uint8_t *)"", .hilen = elen };
     cy_walk_user u = { fn, ctx };
-    return cy_walk_run(db, &w, cy_walk_call_user, &u);
+    return cy_walk_run(db, &w, cy_walk_call_user, &u, NULL);
 }
 
 // >> sift -------------------------------------------------------------------------
 
-typedef struct { calypso_sift_fn fn; void *ctx; cy_keylist doomed; } cy_sift;
+typedef struct { calypso_sift_fn fn; void *ctx; cy_keylist doomed, expired; } cy_sift;
 
 static int cy_sift_one(const void *k, size_t klen, void *ctx)
 {
@@ -196,17 +207,19 @@ static int cy_sift_one(const void *k, size_t klen, void *ctx)
     return 0;
 }
 
-/* Walks, then deletes every key the callback chose together. A negative
- * answer from the callback aborts with nothing deleted. */
+/* Walks, then deletes together every key the callback chose and every
+ * expired key passed. A negative answer from the callback aborts with
+ * nothing deleted. */
 static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *ctx)
 {
     int rc = cy_db_writable(db);
     if (rc) return rc;
-    cy_sift s = { fn, ctx, { 0 } };
-    rc = cy_walk_run(db, w, cy_sift_one, &s);
+    cy_sift s = { fn, ctx, { 0 }, { 0 } };
+    rc = cy_walk_run(db, w, cy_sift_one, &s, &s.expired);
     if (rc == CALYPSO_ENOMEM) rc = cy_err(db, rc, "collecting keys to delete");
-    if (!rc && s.doomed.n) rc = cy_db_delete_keys(db, &s.doomed, 0);
+    if (!rc && (s.doomed.n || s.expired.n)) rc = cy_db_delete_keys(db, &s.doomed, &s.expired);
     cy_keylist_free(&s.doomed);
+    cy_keylist_free(&s.expired);
     return rc;
 }
 

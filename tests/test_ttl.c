@@ -4,7 +4,13 @@
  *
  * - a key with a TTL is visible until it expires, then invisible to get
  *   (CALYPSO_EEXPIRED), get_buf, has, len, stats, fold, scan, range and the
- *   sift family;
+ *   sift family's callbacks;
+ * - the sift family deletes the expired keys of its prefix or range along
+ *   with the keys its callback picks, in the same batch record (a tear
+ *   anywhere in it brings all of them back), never offering them to the
+ *   callback; an expired key written again before the deletions are
+ *   written survives; an abort deletes nothing; a list too long for one
+ *   batch goes in chunks;
  * - overwriting with a TTL replaces the old expiry (longer or shorter),
  *   overwriting without one clears it, delete clears it, and the TTL index
  *   holds exactly the keys that have an expiry;
@@ -167,28 +173,36 @@ static void test_ttl_visible_then_invisible_everywhere(void **state)
     memset(&w, 0, sizeof w);
     MU_OK(db, calypso_range(db, "a", 1, "z", 1, log_key, &w));
     expect_walk(&w, all, 3);
-    memset(&w, 0, sizeof w);
-    MU_OK(db, calypso_sift(db, log_sift, &w));
-    expect_walk(&w, all, 3);
-    memset(&w, 0, sizeof w);
-    MU_OK(db, calypso_sift_scan(db, "t", 1, log_sift, &w));
-    expect_walk(&w, tonly, 1);
-    memset(&w, 0, sizeof w);
-    MU_OK(db, calypso_sift_range(db, "t", 1, "tz", 2, log_sift, &w));
-    expect_walk(&w, tonly, 1);
 
-    /* Expired keys stay in the keydir, hidden (no sweeper here). */
+    /* Expired keys stay in the keydir, hidden (no sweeper here), until
+     * something deletes them. */
     expect_ttl_index(db, 6, 4);
 
-    /* A sift deleting everything it is shown deletes only the live keys:
-     * the expired ones were never offered, so they are still there, still
-     * expired (not "not found"). */
+    /* The sift family never offers an expired key to its callback; it
+     * deletes it (test_sift_* below). A sift over "perm" deletes what it
+     * is told and leaves the expired keys outside its prefix alone. */
     memset(&w, 0, sizeof w);
     w.verdict = 1;
     MU_OK(db, calypso_sift_scan(db, "perm", 4, log_sift, &w));
     assert_int_equal(w.n, 2);
     expect_get_rc(db, "perm1", 5, CALYPSO_ENOTFOUND);
     expect_get_rc(db, "t", 1, CALYPSO_EEXPIRED);
+    assert_int_equal(calypso_len(db), 1);
+    expect_ttl_index(db, 4, 4);
+    memset(&w, 0, sizeof w);
+    w.verdict = 1;
+    MU_OK(db, calypso_sift_range(db, "t", 1, "tz", 2, log_sift, &w));
+    expect_walk(&w, tonly, 1);   /* ta, deleted with the expired t, t\0x, tb */
+    expect_get_rc(db, "t", 1, CALYPSO_ENOTFOUND);
+    expect_get_rc(db, "tb", 2, CALYPSO_ENOTFOUND);
+    expect_get_rc(db, "ta", 2, CALYPSO_ENOTFOUND);
+    assert_int_equal(calypso_len(db), 0);
+    expect_ttl_index(db, 0, 0);
+    put_str(db, "t", "short", 100 * SEC);
+    MU_OK(db, calypso_put_ttl(db, "t\0x", 3, "bin", 3, 100 * SEC));
+    put_str(db, "ta", "long", 300 * SEC);
+    put_str(db, "tb", "short2", 100 * SEC);
+    mu_shift(200 * SEC);
     assert_int_equal(calypso_len(db), 1);
 
     /* Deleting an expired key makes it absent; putting one revives it
@@ -207,6 +221,265 @@ static void test_ttl_visible_then_invisible_everywhere(void **state)
     mu_close(db);
     mu_clock_reset();
     tu_rmrf(dir);
+}
+
+// >> the sift family deletes expired keys ---------------------------------------------
+
+/* A sift callback that logs what it is offered and deletes the keys named
+ * in `kill` (NUL-separated, double-NUL-ended); with `reput` set, its first
+ * call writes that key again without a TTL (a write that lands between the
+ * walk finding the key expired and the deletions being written). */
+typedef struct sift_ctx {
+    walk_log    log;
+    const char *kill;
+    calypso    *db;
+    const char *reput;
+    int         abort_with;
+} sift_ctx;
+
+static int sift_pick(const void *k, size_t klen, void *ctx)
+{
+    sift_ctx *c = ctx;
+    log_key(k, klen, &c->log);
+    if (c->reput) {
+        MU_OK(c->db, calypso_put(c->db, c->reput, strlen(c->reput), "again", 5));
+        c->reput = NULL;
+    }
+    if (c->abort_with) return c->abort_with;
+    for (const char *p = c->kill; p && *p; p += strlen(p) + 1)
+        if (strlen(p) == klen && memcmp(p, k, klen) == 0) return 1;
+    return 0;
+}
+
+/* Live a0..a9, x (TTL 1000 s); e0..e4 (TTL 100 s); after 200 s the e's are
+ * expired. */
+static void sift_fill(calypso *db)
+{
+    char k[16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(k, sizeof k, "a%d", i);
+        put_str(db, k, "live", 0);
+    }
+    for (int i = 0; i < 5; i++) {
+        snprintf(k, sizeof k, "e%d", i);
+        put_str(db, k, "soon", 100 * SEC);
+    }
+    put_str(db, "x", "later", 1000 * SEC);
+}
+
+static void expect_e_keys(calypso *db, int want)
+{
+    char k[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(k, sizeof k, "e%d", i);
+        if (want == CALYPSO_OK) expect_str(db, k, 2, "soon");
+        else expect_get_rc(db, k, 2, want);
+    }
+}
+
+typedef struct { int n, tombstones; } batch_census;
+
+static int count_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
+{
+    (void)rec; (void)rel;
+    batch_census *b = ctx;
+    b->n++;
+    b->tombstones += r->type == CY_REC_DEL;
+    return 0;
+}
+
+/* The offset of the last record of a datafile of `size` bytes in buf. */
+static uint64_t last_record(const uint8_t *buf, uint64_t size, cy_rec *last)
+{
+    uint64_t off = 0, at = 0;
+    while (off < size) {
+        cy_rec r;
+        assert_int_equal(cy_rec_parse(buf + off, size - off, &r), 1);
+        *last = r;
+        at = off;
+        off += r.hdr + r.klen + r.vlen;
+    }
+    assert_int_equal(off, size);
+    return at;
+}
+
+static uint8_t *read_file(const char *path, uint64_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    uint8_t *buf = malloc((size_t)n);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *size = (uint64_t)n;
+    return buf;
+}
+
+/* calypso_sift deletes the keys its callback picks and every expired key,
+ * without offering those to the callback, in one batch record: a crash
+ * that tears that record brings all of them back, chosen and expired. */
+static void test_sift_deletes_expired_keys_with_the_chosen(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *copy = tu_tmpdir();
+    calypso_options o = mu_quiet_opts(1 << 20);
+    calypso *db = mu_open(dir, &o);
+    sift_fill(db);
+    mu_shift(200 * SEC);
+    expect_e_keys(db, CALYPSO_EEXPIRED);
+    expect_ttl_index(db, 16, 6);
+
+    sift_ctx c = { .kill = "a1\0a3\0" };
+    MU_OK(db, calypso_sift(db, sift_pick, &c));
+    const char *offered[] = { "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "x" };
+    expect_walk(&c.log, offered, 11);   /* never an expired key */
+    expect_get_rc(db, "a1", 2, CALYPSO_ENOTFOUND);
+    expect_get_rc(db, "a3", 2, CALYPSO_ENOTFOUND);
+    expect_e_keys(db, CALYPSO_ENOTFOUND);
+    expect_str(db, "a0", 2, "live");
+    expect_str(db, "x", 1, "later");
+    assert_int_equal(calypso_len(db), 9);
+    expect_ttl_index(db, 9, 1);
+    mu_close(db);
+
+    /* On disk: the last record is one batch of the 7 tombstones. */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/0000000001.data", dir);
+    uint64_t size;
+    uint8_t *buf = read_file(path, &size);
+    cy_rec r;
+    uint64_t from = last_record(buf, size, &r);
+    assert_int_equal(r.type, CY_REC_BATCH);
+    batch_census bc = { 0, 0 };
+    MU_OK(NULL, cy_rec_entries(buf + from, &r, count_entry, &bc));
+    assert_int_equal(bc.n, 7);
+    assert_int_equal(bc.tombstones, 7);
+    free(buf);
+
+    /* The tombstones last: with the clock back where the e's are live
+     * again, a reopen finds them deleted, not revived. */
+    mu_clock_reset();
+    db = mu_open(dir, &o);
+    expect_e_keys(db, CALYPSO_ENOTFOUND);
+    expect_get_rc(db, "a1", 2, CALYPSO_ENOTFOUND);
+    assert_int_equal(calypso_len(db), 9);
+    mu_close(db);
+
+    /* Torn anywhere inside, the batch is gone whole: every key it
+     * deleted is back, the e's live again at this clock. */
+    for (uint64_t cut = from + 1; cut < size; cut += (size - from) / 5 + 1) {
+        char cmd[8600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", copy, dir, copy);
+        assert_int_equal(system(cmd), 0);
+        /* What a crash leaves: no hint past the sync, no watermark past it. */
+        snprintf(path, sizeof path, "%s/0000000001.hint", copy);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/WATERMARK", copy);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/0000000001.data", copy);
+        assert_int_equal(truncate(path, (off_t)cut), 0);
+        db = mu_open(copy, &o);
+        expect_e_keys(db, CALYPSO_OK);
+        expect_str(db, "a1", 2, "live");
+        expect_str(db, "a3", 2, "live");
+        assert_int_equal(calypso_len(db), 16);
+        mu_close(db);
+    }
+    tu_rmrf(dir);
+    tu_rmrf(copy);
+}
+
+/* A key found expired but written again before the deletions are (here by
+ * the callback itself) survives; the other expired keys go. */
+static void test_sift_spares_an_expired_key_written_again(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = mu_quiet_opts(1 << 20);
+    calypso *db = mu_open(dir, &o);
+    sift_fill(db);
+    mu_shift(200 * SEC);
+    sift_ctx c = { .db = db, .reput = "e2" };
+    MU_OK(db, calypso_sift(db, sift_pick, &c));
+    expect_str(db, "e2", 2, "again");
+    expect_get_rc(db, "e0", 2, CALYPSO_ENOTFOUND);
+    expect_get_rc(db, "e4", 2, CALYPSO_ENOTFOUND);
+    assert_int_equal(calypso_len(db), 12);
+    expect_ttl_index(db, 12, 1);
+    MU_OK(db, calypso_reopen(db));
+    expect_str(db, "e2", 2, "again");
+    expect_get_rc(db, "e0", 2, CALYPSO_ENOTFOUND);
+    mu_close(db);
+    mu_clock_reset();
+    tu_rmrf(dir);
+}
+
+/* sift_scan and sift_range delete the expired keys of their prefix or
+ * range only; a callback's abort deletes nothing, expired keys neither; a
+ * list too long for one batch (here: tombstones past a 4 KiB datafile)
+ * goes in chunks and still deletes every expired key. */
+static void test_sift_expired_bounds_abort_and_chunks(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = mu_quiet_opts(1 << 20);
+    calypso *db = mu_open(dir, &o);
+    sift_fill(db);
+    put_str(db, "b0", "soon", 100 * SEC);
+    put_str(db, "f0", "soon", 100 * SEC);
+    mu_shift(200 * SEC);
+
+    sift_ctx c = { .abort_with = -42 };
+    MU_RC(db, -42, calypso_sift(db, sift_pick, &c));
+    assert_int_equal(c.log.n, 1);
+    expect_e_keys(db, CALYPSO_EEXPIRED);
+    expect_ttl_index(db, 18, 8);
+
+    memset(&c, 0, sizeof c);
+    MU_OK(db, calypso_sift_scan(db, "e", 1, sift_pick, &c));
+    assert_int_equal(c.log.n, 0);
+    expect_e_keys(db, CALYPSO_ENOTFOUND);
+    expect_get_rc(db, "b0", 2, CALYPSO_EEXPIRED);
+    expect_get_rc(db, "f0", 2, CALYPSO_EEXPIRED);
+
+    memset(&c, 0, sizeof c);
+    MU_OK(db, calypso_sift_range(db, "a5", 2, "c", 1, sift_pick, &c));
+    assert_int_equal(c.log.n, 5);   /* a5..a9 */
+    expect_get_rc(db, "b0", 2, CALYPSO_ENOTFOUND);
+    expect_get_rc(db, "f0", 2, CALYPSO_EEXPIRED);
+    expect_ttl_index(db, 12, 2);   /* a0..a9, f0, x */
+    mu_close(db);
+
+    /* Chunks: 300 expired keys and 30 chosen ones in 4 KiB datafiles. */
+    char *dir2 = tu_tmpdir();
+    o = mu_quiet_opts(4096);
+    db = mu_open(dir2, &o);
+    char k[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(k, sizeof k, "k%03d", i);
+        put_str(db, k, "v", i % 10 == 0 ? 0 : 100 * SEC);
+    }
+    mu_shift(200 * SEC);
+    assert_int_equal(calypso_len(db), 30);
+    memset(&c, 0, sizeof c);
+    c.kill = "k000\0k010\0";
+    MU_OK(db, calypso_sift(db, sift_pick, &c));
+    assert_int_equal(c.log.n, 30);
+    assert_int_equal(calypso_len(db), 28);
+    expect_ttl_index(db, 28, 0);
+    MU_OK(db, calypso_reopen(db));
+    expect_ttl_index(db, 28, 0);
+    expect_get_rc(db, "k001", 4, CALYPSO_ENOTFOUND);
+    expect_get_rc(db, "k010", 4, CALYPSO_ENOTFOUND);
+    expect_str(db, "k020", 4, "v");
+    mu_close(db);
+    mu_clock_reset();
+    tu_rmrf(dir);
+    tu_rmrf(dir2);
 }
 
 static void test_ttl_overwrite_and_delete_rules(void **state)
@@ -1078,6 +1351,9 @@ int main(void)
     mu_default_tmpdir();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ttl_visible_then_invisible_everywhere),
+        cmocka_unit_test(test_sift_deletes_expired_keys_with_the_chosen),
+        cmocka_unit_test(test_sift_spares_an_expired_key_written_again),
+        cmocka_unit_test(test_sift_expired_bounds_abort_and_chunks),
         cmocka_unit_test(test_ttl_overwrite_and_delete_rules),
         cmocka_unit_test(test_ttl_survives_reopen),
         cmocka_unit_test(test_ttl_survives_merge),
