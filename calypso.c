@@ -3258,6 +3258,14 @@ CY_INTERNAL int  cy_db_read_file(calypso *db, cy_file *f, const void *key, size_
 CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
                                     size_t klen, uint64_t expiry, cy_rec *r);
 
+// >> walks (walk.c) ------------------------------------------------------------------
+/* 1 with where the key was when a walk on db handed it to the callback now
+ * running on this thread, if it is that key and the keydir has not changed
+ * since (its loc may be in a file a merge has since removed: then look the
+ * key up). kd_lock held. */
+CY_INTERNAL int  cy_walk_hint(const calypso *db, const void *key, size_t klen, cy_loc *loc,
+                              uint64_t *expiry);
+
 // >> merge (merge.c) -----------------------------------------------------------------
 /* Ids of merged datafiles have this bit; they replay before regular ones. */
 #define CY_FID_MERGED 0x40000000u
@@ -6732,16 +6740,33 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
     uint64_t expiry;
+    cy_loc loc;
     uint32_t ep = cy_epoch_enter(&db->epoch);
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
-    cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
+    /* The key a walk has just handed to this thread's callback: where the
+     * walk found it, unless the keydir changed since (CalypsoDB's
+     * scan-then-get pays for one tree descent, not two). */
+    int hinted = cy_walk_hint(db, key, klen, &loc, &expiry);
+    const cy_loc *l = hinted ? &loc : cy_keydir_get(db, key, klen, &expiry);
+    if (l) loc = *l;
     cy_unlock(&db->kd_lock);
     if (!l) rc = CALYPSO_ENOTFOUND;
     else if (expiry && expiry <= cy_now_ms()) rc = CALYPSO_EEXPIRED;
     else {
         rc = cy_db_read_at(db, key, klen, &loc, expiry, out, buf, cap, vlen);
-        CY_ASSERT(rc != CALYPSO_ENOTFOUND);   /* the keydir named a file not in the table */
+        if (rc == CALYPSO_ENOTFOUND && hinted) {
+            /* A merge moved the record since the walk saw it (moves are not
+             * keydir changes: the value is the same): look it up. */
+            cy_rdlock(&db->kd_lock);
+            l = cy_keydir_get(db, key, klen, &expiry);
+            if (l) loc = *l;
+            cy_unlock(&db->kd_lock);
+            rc = !l ? CALYPSO_ENOTFOUND
+               : expiry && expiry <= cy_now_ms() ? CALYPSO_EEXPIRED
+               : cy_db_read_at(db, key, klen, &loc, expiry, out, buf, cap, vlen);
+            CY_ASSERT(!l || rc != CALYPSO_ENOTFOUND);
+        }
+        CY_ASSERT(rc != CALYPSO_ENOTFOUND || hinted);   /* the keydir named a file not in the table */
     }
     cy_epoch_leave(&db->epoch, ep);
     return rc;
@@ -8007,6 +8032,36 @@ int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
 #define CY_WALK_BYTES (64u << 10)
 #define CY_WALK_STEP  32        /* leaves prefetched ahead of reading them */
 #define CY_WALK_VISIT 1024      /* keys visited per batch, expired ones too */
+#define CY_WALK_AHEAD 16        /* records prefetched ahead of the callback */
+
+/* Where each key of a batch was, for the get a callback makes of it. */
+typedef struct cy_walk_ent {
+    cy_loc         loc;
+    uint64_t       expiry;
+    const uint8_t *at;      /* its record's mapped bytes at batch time: a
+                               prefetch hint only, never read through     */
+} cy_walk_ent;
+
+/* The key a walk has just handed to its callback on this thread, where it
+ * was, and the keydir's change count then (cy_walk_hint). */
+static _Thread_local struct {
+    const calypso     *db;
+    const uint8_t     *key;
+    size_t             klen;
+    const cy_walk_ent *ent;
+    uint64_t           seq;
+} cy_walk_given;
+
+CY_INTERNAL int cy_walk_hint(const calypso *db, const void *key, size_t klen, cy_loc *loc,
+                             uint64_t *expiry)
+{
+    if (cy_walk_given.db != db || cy_walk_given.klen != klen ||
+        db->commit_seq != cy_walk_given.seq || memcmp(cy_walk_given.key, key, klen) != 0)
+        return 0;
+    *loc = cy_walk_given.ent->loc;
+    *expiry = cy_walk_given.ent->expiry;
+    return 1;
+}
 
 typedef struct cy_walk {
     const uint8_t *lo;  size_t lolen;  /* first key (inclusive), or NULL   */
@@ -8026,7 +8081,8 @@ static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
  * `expired` when that is not NULL. Returns 1 if the walk has more, 0 at its
  * end, or a negative code. */
 static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, size_t lastlen,
-                         cy_keylist *batch, cy_keylist *resume, cy_keylist *expired)
+                         cy_keylist *batch, cy_walk_ent *ents, uint64_t *seq,
+                         cy_keylist *resume, cy_keylist *expired)
 {
     cy_keylist_clear(batch);
     cy_keylist_clear(resume);
@@ -8072,32 +8128,67 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
                 if (!expired) continue;
                 to = expired;
             }
+            if (to == batch) ents[batch->n] = (cy_walk_ent){ *l, exp, NULL };
             int prc = cy_keylist_push(to, k, klen);
             if (prc < 0) { rc = prc; full = 1; break; }
         }
     }
+    *seq = db->commit_seq;
     if (rc == 1 && vk && cy_keylist_push(resume, vk, vklen) < 0) rc = CALYPSO_ENOMEM;
     cy_art_iter_free(&it);
     cy_unlock(&db->kd_lock);
     return rc;
 }
 
+/* Notes where the batch's records are mapped, and prefetches the first:
+ * a callback that gets the value of each key it is handed (CalypsoDB's
+ * scan-then-get) then finds it in the cache. */
+static void cy_walk_locate(calypso *db, cy_walk_ent *ents, size_t n)
+{
+    uint32_t ep = cy_epoch_enter(&db->epoch), fid = 0;
+    cy_file *f = NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t want = ents[i].loc.fid & CY_LOC_FIDMASK;
+        if (!f || fid != want) {
+            f = cy_files_find(db, want);
+            fid = want;
+        }
+        ents[i].at = f ? cy_files_mapped(f, ents[i].loc.off, ents[i].loc.size) : NULL;
+        if (i < CY_WALK_AHEAD && ents[i].at) CY_PREFETCH(ents[i].at);
+    }
+    cy_epoch_leave(&db->epoch, ep);
+}
+
 /* Runs the walk, calling fn(key, klen, ctx) for each live key, and
- * collecting the expired ones in `expired` (unless NULL). */
+ * collecting the expired ones in `expired` (unless NULL). While fn runs,
+ * a get of the key it was handed skips the tree (cy_walk_hint). */
 static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, size_t, void *),
                        void *ctx, cy_keylist *expired)
 {
     cy_keylist batch = { 0 }, resume = { 0 };
+    cy_walk_ent *ents = cy_malloc(CY_WALK_BATCH * sizeof *ents);
+    if (!ents) return cy_err(db, CALYPSO_ENOMEM, "walking the keys");
+    uint64_t seq = 0;
     uint8_t *last = NULL;
     size_t lastlen = 0, lastcap = 0;
     int rc, more = 1, have_last = 0;
     for (rc = 0; more && !rc;) {
-        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch, &resume, expired);
+        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch, ents, &seq,
+                             &resume, expired);
         if (more < 0) { rc = cy_err(db, more, "walking the keys"); break; }
+        cy_walk_locate(db, ents, batch.n);
         for (size_t i = 0; i < batch.n && !rc; i++) {
             size_t klen;
             const uint8_t *k = cy_keylist_at(&batch, i, &klen);
+            if (i + CY_WALK_AHEAD < batch.n && ents[i + CY_WALK_AHEAD].at)
+                CY_PREFETCH(ents[i + CY_WALK_AHEAD].at);
+            cy_walk_given.db = db;
+            cy_walk_given.key = k;
+            cy_walk_given.klen = klen;
+            cy_walk_given.ent = &ents[i];
+            cy_walk_given.seq = seq;
             rc = fn(k, klen, ctx);
+            cy_walk_given.db = NULL;
         }
         /* A batch ends early only when it is full, having visited at
          * least one key: the next starts after the last one visited. */
@@ -8115,6 +8206,7 @@ static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, si
         have_last = 1;
     }
     cy_free(last);
+    cy_free(ents);
     cy_keylist_free(&batch);
     cy_keylist_free(&resume);
     return rc;

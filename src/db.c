@@ -807,16 +807,33 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
     uint64_t expiry;
+    cy_loc loc;
     uint32_t ep = cy_epoch_enter(&db->epoch);
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
-    cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
+    /* The key a walk has just handed to this thread's callback: where the
+     * walk found it, unless the keydir changed since (CalypsoDB's
+     * scan-then-get pays for one tree descent, not two). */
+    int hinted = cy_walk_hint(db, key, klen, &loc, &expiry);
+    const cy_loc *l = hinted ? &loc : cy_keydir_get(db, key, klen, &expiry);
+    if (l) loc = *l;
     cy_unlock(&db->kd_lock);
     if (!l) rc = CALYPSO_ENOTFOUND;
     else if (expiry && expiry <= cy_now_ms()) rc = CALYPSO_EEXPIRED;
     else {
         rc = cy_db_read_at(db, key, klen, &loc, expiry, out, buf, cap, vlen);
-        CY_ASSERT(rc != CALYPSO_ENOTFOUND);   /* the keydir named a file not in the table */
+        if (rc == CALYPSO_ENOTFOUND && hinted) {
+            /* A merge moved the record since the walk saw it (moves are not
+             * keydir changes: the value is the same): look it up. */
+            cy_rdlock(&db->kd_lock);
+            l = cy_keydir_get(db, key, klen, &expiry);
+            if (l) loc = *l;
+            cy_unlock(&db->kd_lock);
+            rc = !l ? CALYPSO_ENOTFOUND
+               : expiry && expiry <= cy_now_ms() ? CALYPSO_EEXPIRED
+               : cy_db_read_at(db, key, klen, &loc, expiry, out, buf, cap, vlen);
+            CY_ASSERT(!l || rc != CALYPSO_ENOTFOUND);
+        }
+        CY_ASSERT(rc != CALYPSO_ENOTFOUND || hinted);   /* the keydir named a file not in the table */
     }
     cy_epoch_leave(&db->epoch, ep);
     return rc;

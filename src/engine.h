@@ -669,6 +669,14 @@ CY_INTERNAL int  cy_db_read_file(calypso *db, cy_file *f, const void *key, size_
 CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
                                     size_t klen, uint64_t expiry, cy_rec *r);
 
+// >> walks (walk.c) ------------------------------------------------------------------
+/* 1 with where the key was when a walk on db handed it to the callback now
+ * running on this thread, if it is that key and the keydir has not changed
+ * since (its loc may be in a file a merge has since removed: then look the
+ * key up). kd_lock held. */
+CY_INTERNAL int  cy_walk_hint(const calypso *db, const void *key, size_t klen, cy_loc *loc,
+                              uint64_t *expiry);
+
 // >> merge (merge.c) -----------------------------------------------------------------
 /* Ids of merged datafiles have this bit; they replay before regular ones. */
 #define CY_FID_MERGED 0x40000000u
