@@ -148,6 +148,10 @@ CY_INTERNAL int     cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off
 CY_INTERNAL int     cy_os_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off);
 CY_INTERNAL int     cy_os_fsync(int fd);
 CY_INTERNAL int     cy_os_fdatasync(int fd);
+/* Starts writing back [off, off+len) of fd without waiting and without
+ * making anything durable (sync_file_range WRITE; 0 where there is none):
+ * a later fdatasync then has less left to do. */
+CY_INTERNAL int     cy_os_writeback(int fd, uint64_t off, uint64_t len);
 CY_INTERNAL int     cy_os_ftruncate(int fd, uint64_t size);
 CY_INTERNAL int     cy_os_rename(const char *from, const char *to);
 CY_INTERNAL int     cy_os_unlink(const char *path);
@@ -205,6 +209,7 @@ typedef struct cy_os_table {
     int     (*mmap)(int fd, uint64_t size, void **out);
     int     (*mmap_rw)(int fd, uint64_t size, void **out);
     int     (*list_dir)(const char *path, int (*fn)(const char *name, void *ctx), void *ctx);
+    int     (*writeback)(int fd, uint64_t off, uint64_t len);   /* NULL in a layer: below's */
 } cy_os_table;
 
 
@@ -613,6 +618,19 @@ static int cy_os_libc_fdatasync(int fd)
     return rc < 0 ? -errno : 0;
 }
 
+static int cy_os_libc_writeback(int fd, uint64_t off, uint64_t len)
+{
+#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
+    int rc;
+    do rc = sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+    while (rc < 0 && errno == EINTR);
+    return rc < 0 ? -errno : 0;
+#else
+    (void)fd; (void)off; (void)len;
+    return 0;
+#endif
+}
+
 static int cy_os_libc_ftruncate(int fd, uint64_t size)
 {
     int rc;
@@ -742,6 +760,7 @@ static cy_os_table cy_os_sys = {
     .pwritev    = cy_os_libc_pwritev,
     .fsync      = cy_os_libc_fsync,
     .fdatasync  = cy_os_libc_fdatasync,
+    .writeback  = cy_os_libc_writeback,
     .ftruncate  = cy_os_libc_ftruncate,
     .fallocate  = cy_os_libc_fallocate,
     .map_write  = cy_os_libc_map_write,
@@ -795,6 +814,11 @@ CY_INTERNAL int cy_os_fsync(int fd)
 CY_INTERNAL int cy_os_fdatasync(int fd)
 {
     return cy_os_sys.fdatasync(fd);
+}
+
+CY_INTERNAL int cy_os_writeback(int fd, uint64_t off, uint64_t len)
+{
+    return cy_os_sys.writeback(fd, off, len);
 }
 
 CY_INTERNAL int cy_os_ftruncate(int fd, uint64_t size)
@@ -2898,6 +2922,9 @@ struct calypso {
     uint64_t         synced_off;  /* of synced_fid: both stored under sync_mu (atomically) */
     struct cy_wm    *wm;          /* its durable copy (watermark.c)          */
 
+    uint64_t         wb_kicked;   /* written_seq when write-back was last
+                                     asked of the background thread (write_mu) */
+    int              bg_writeback; /* write-back asked (atomic)              */
     pthread_t        bg;
     int              bg_started;
     pthread_mutex_t  bg_mu;
@@ -3284,6 +3311,8 @@ CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point));
 CY_INTERNAL int  cy_merge_due(calypso *db);
 
 // >> background thread (bg.c) -------------------------------------------------------
+/* Bytes appended between two write-backs the background thread starts. */
+#define CY_DB_WRITEBACK (8u << 20)
 CY_INTERNAL int  cy_bg_start(calypso *db);
 CY_INTERNAL void cy_bg_stop(calypso *db);
 CY_INTERNAL void cy_bg_kick(calypso *db);
@@ -6456,6 +6485,15 @@ static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
     *off = a->size;
     a->size += size;
     db->written_seq += size;
+    /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
+     * them back (bg.c), so that a close or rotation's fdatasync finds
+     * little left. Under SYNC_ALWAYS every write is synced anyway. */
+    if (db->written_seq - db->wb_kicked >= CY_DB_WRITEBACK &&
+        db->opt.sync != CALYPSO_SYNC_ALWAYS) {
+        db->wb_kicked = db->written_seq;
+        __atomic_store_n(&db->bg_writeback, 1, __ATOMIC_RELAXED);
+        cy_bg_kick(db);
+    }
     return CALYPSO_OK;
 }
 
@@ -8959,8 +8997,10 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
  * bg.c: the handle's background thread. It writes hint files for sealed
  * datafiles (so that rotation never waits for one), and under
  * CALYPSO_SYNC_INTERVAL runs the periodic fdatasync, sweeps expired keys
- * (tombstones written in batches by calypso_run_gc), and starts a merge when
- * dead bytes pass the trigger of the options. It wakes when kicked
+ * (tombstones written in batches by calypso_run_gc), starts a merge when
+ * dead bytes pass the trigger of the options, and starts the write-back of
+ * every CY_DB_WRITEBACK bytes appended (so that close and rotation wait
+ * for little). It wakes when kicked
  * (a file was sealed) or when its period passes, and on stop it finishes
  * the hints still owed before it exits, so that close leaves every sealed
  * file with its hint. Its failures are not fatal: a missing hint only makes
@@ -9008,6 +9048,26 @@ static int cy_bg_hints(calypso *db)
     }
 }
 
+/* Starts writing back what the active file gained since the last call
+ * (fid, *done: how far it has started), without waiting for the disk: the
+ * data reaches it while the writer goes on, and close, rotation or the
+ * next periodic sync then wait only for what is left. */
+static void cy_bg_writeback(calypso *db, uint32_t *fid, uint64_t *done)
+{
+    pthread_mutex_lock(&db->write_mu);
+    cy_file *a = cy_files_pin_active(db);
+    uint64_t size = a ? a->size : 0;
+    int fd = a ? a->fd : -1;            /* pinned: stays open until unpinned */
+    pthread_mutex_unlock(&db->write_mu);
+    if (!a) return;
+    if (a->fid != *fid) {
+        *fid = a->fid;
+        *done = 0;
+    }
+    if (size > *done && cy_os_writeback(fd, *done, size - *done) == 0) *done = size;
+    cy_files_unpin(db, a);
+}
+
 /* The wake-up period: the shortest of the flusher's and the sweeper's, and
  * at most a second (merge checks). */
 static uint32_t cy_bg_period(const calypso *db)
@@ -9035,7 +9095,8 @@ static void cy_bg_sweep(calypso *db, uint64_t *last)
 static void *cy_bg_main(void *arg)
 {
     calypso *db = arg;
-    uint64_t last_sweep = cy_now_ms(), last_sync = last_sweep;
+    uint64_t last_sweep = cy_now_ms(), last_sync = last_sweep, wb_done = 0;
+    uint32_t wb_fid = 0;
     int deferred = 0;
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
@@ -9047,9 +9108,12 @@ static void *cy_bg_main(void *arg)
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
         /* Hints left for later wait for the period (or a kick), so that
          * a long merge does not make this thread spin. */
-        if (deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED))
+        if ((deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED)) &&
+            !__atomic_load_n(&db->bg_writeback, __ATOMIC_RELAXED))
             pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
         pthread_mutex_unlock(&db->bg_mu);
+        if (__atomic_exchange_n(&db->bg_writeback, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
+            cy_bg_writeback(db, &wb_fid, &wb_done);
         /* Mappings evicted by readers, replaced tables. */
         cy_epoch_reclaim(&db->epoch);
         if (db->opt.read_only) {

@@ -2,8 +2,10 @@
  * bg.c: the handle's background thread. It writes hint files for sealed
  * datafiles (so that rotation never waits for one), and under
  * CALYPSO_SYNC_INTERVAL runs the periodic fdatasync, sweeps expired keys
- * (tombstones written in batches by calypso_run_gc), and starts a merge when
- * dead bytes pass the trigger of the options. It wakes when kicked
+ * (tombstones written in batches by calypso_run_gc), starts a merge when
+ * dead bytes pass the trigger of the options, and starts the write-back of
+ * every CY_DB_WRITEBACK bytes appended (so that close and rotation wait
+ * for little). It wakes when kicked
  * (a file was sealed) or when its period passes, and on stop it finishes
  * the hints still owed before it exits, so that close leaves every sealed
  * file with its hint. Its failures are not fatal: a missing hint only makes
@@ -52,6 +54,26 @@ static int cy_bg_hints(calypso *db)
     }
 }
 
+/* Starts writing back what the active file gained since the last call
+ * (fid, *done: how far it has started), without waiting for the disk: the
+ * data reaches it while the writer goes on, and close, rotation or the
+ * next periodic sync then wait only for what is left. */
+static void cy_bg_writeback(calypso *db, uint32_t *fid, uint64_t *done)
+{
+    pthread_mutex_lock(&db->write_mu);
+    cy_file *a = cy_files_pin_active(db);
+    uint64_t size = a ? a->size : 0;
+    int fd = a ? a->fd : -1;            /* pinned: stays open until unpinned */
+    pthread_mutex_unlock(&db->write_mu);
+    if (!a) return;
+    if (a->fid != *fid) {
+        *fid = a->fid;
+        *done = 0;
+    }
+    if (size > *done && cy_os_writeback(fd, *done, size - *done) == 0) *done = size;
+    cy_files_unpin(db, a);
+}
+
 /* The wake-up period: the shortest of the flusher's and the sweeper's, and
  * at most a second (merge checks). */
 static uint32_t cy_bg_period(const calypso *db)
@@ -79,7 +101,8 @@ static void cy_bg_sweep(calypso *db, uint64_t *last)
 static void *cy_bg_main(void *arg)
 {
     calypso *db = arg;
-    uint64_t last_sweep = cy_now_ms(), last_sync = last_sweep;
+    uint64_t last_sweep = cy_now_ms(), last_sync = last_sweep, wb_done = 0;
+    uint32_t wb_fid = 0;
     int deferred = 0;
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
@@ -91,9 +114,12 @@ static void *cy_bg_main(void *arg)
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
         /* Hints left for later wait for the period (or a kick), so that
          * a long merge does not make this thread spin. */
-        if (deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED))
+        if ((deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED)) &&
+            !__atomic_load_n(&db->bg_writeback, __ATOMIC_RELAXED))
             pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
         pthread_mutex_unlock(&db->bg_mu);
+        if (__atomic_exchange_n(&db->bg_writeback, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
+            cy_bg_writeback(db, &wb_fid, &wb_done);
         /* Mappings evicted by readers, replaced tables. */
         cy_epoch_reclaim(&db->epoch);
         if (db->opt.read_only) {

@@ -523,6 +523,15 @@ static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
     *off = a->size;
     a->size += size;
     db->written_seq += size;
+    /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
+     * them back (bg.c), so that a close or rotation's fdatasync finds
+     * little left. Under SYNC_ALWAYS every write is synced anyway. */
+    if (db->written_seq - db->wb_kicked >= CY_DB_WRITEBACK &&
+        db->opt.sync != CALYPSO_SYNC_ALWAYS) {
+        db->wb_kicked = db->written_seq;
+        __atomic_store_n(&db->bg_writeback, 1, __ATOMIC_RELAXED);
+        cy_bg_kick(db);
+    }
     return CALYPSO_OK;
 }
 

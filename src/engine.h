@@ -309,6 +309,9 @@ struct calypso {
     uint64_t         synced_off;  /* of synced_fid: both stored under sync_mu (atomically) */
     struct cy_wm    *wm;          /* its durable copy (watermark.c)          */
 
+    uint64_t         wb_kicked;   /* written_seq when write-back was last
+                                     asked of the background thread (write_mu) */
+    int              bg_writeback; /* write-back asked (atomic)              */
     pthread_t        bg;
     int              bg_started;
     pthread_mutex_t  bg_mu;
@@ -695,6 +698,8 @@ CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point));
 CY_INTERNAL int  cy_merge_due(calypso *db);
 
 // >> background thread (bg.c) -------------------------------------------------------
+/* Bytes appended between two write-backs the background thread starts. */
+#define CY_DB_WRITEBACK (8u << 20)
 CY_INTERNAL int  cy_bg_start(calypso *db);
 CY_INTERNAL void cy_bg_stop(calypso *db);
 CY_INTERNAL void cy_bg_kick(calypso *db);

@@ -106,6 +106,10 @@ CY_INTERNAL int     cy_os_pwrite(int fd, const void *buf, size_t n, uint64_t off
 CY_INTERNAL int     cy_os_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off);
 CY_INTERNAL int     cy_os_fsync(int fd);
 CY_INTERNAL int     cy_os_fdatasync(int fd);
+/* Starts writing back [off, off+len) of fd without waiting and without
+ * making anything durable (sync_file_range WRITE; 0 where there is none):
+ * a later fdatasync then has less left to do. */
+CY_INTERNAL int     cy_os_writeback(int fd, uint64_t off, uint64_t len);
 CY_INTERNAL int     cy_os_ftruncate(int fd, uint64_t size);
 CY_INTERNAL int     cy_os_rename(const char *from, const char *to);
 CY_INTERNAL int     cy_os_unlink(const char *path);
@@ -163,6 +167,7 @@ typedef struct cy_os_table {
     int     (*mmap)(int fd, uint64_t size, void **out);
     int     (*mmap_rw)(int fd, uint64_t size, void **out);
     int     (*list_dir)(const char *path, int (*fn)(const char *name, void *ctx), void *ctx);
+    int     (*writeback)(int fd, uint64_t off, uint64_t len);   /* NULL in a layer: below's */
 } cy_os_table;
 
 #ifndef CY_AMALGAMATION

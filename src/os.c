@@ -140,6 +140,19 @@ static int cy_os_libc_fdatasync(int fd)
     return rc < 0 ? -errno : 0;
 }
 
+static int cy_os_libc_writeback(int fd, uint64_t off, uint64_t len)
+{
+#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
+    int rc;
+    do rc = sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+    while (rc < 0 && errno == EINTR);
+    return rc < 0 ? -errno : 0;
+#else
+    (void)fd; (void)off; (void)len;
+    return 0;
+#endif
+}
+
 static int cy_os_libc_ftruncate(int fd, uint64_t size)
 {
     int rc;
@@ -269,6 +282,7 @@ static cy_os_table cy_os_sys = {
     .pwritev    = cy_os_libc_pwritev,
     .fsync      = cy_os_libc_fsync,
     .fdatasync  = cy_os_libc_fdatasync,
+    .writeback  = cy_os_libc_writeback,
     .ftruncate  = cy_os_libc_ftruncate,
     .fallocate  = cy_os_libc_fallocate,
     .map_write  = cy_os_libc_map_write,
@@ -322,6 +336,11 @@ CY_INTERNAL int cy_os_fsync(int fd)
 CY_INTERNAL int cy_os_fdatasync(int fd)
 {
     return cy_os_sys.fdatasync(fd);
+}
+
+CY_INTERNAL int cy_os_writeback(int fd, uint64_t off, uint64_t len)
+{
+    return cy_os_sys.writeback(fd, off, len);
 }
 
 CY_INTERNAL int cy_os_ftruncate(int fd, uint64_t size)
@@ -413,5 +432,6 @@ CY_INTERNAL void cy_os_install(const cy_os_table *layer, cy_os_table *below)
 {
     *below = cy_os_sys;
     cy_os_sys = *layer;
+    if (!cy_os_sys.writeback) cy_os_sys.writeback = below->writeback;   /* passed through */
 }
 #endif

@@ -180,6 +180,12 @@ static int cy_os_fault_fdatasync(int fd)
     return err ? -err : cy_os_fault_below.fdatasync(fd);
 }
 
+static int cy_os_fault_writeback(int fd, uint64_t off, uint64_t len)
+{
+    int err = cy_os_enter(CY_OS_WRITEBACK);
+    return err ? -err : cy_os_fault_below.writeback(fd, off, len);
+}
+
 static int cy_os_fault_ftruncate(int fd, uint64_t size)
 {
     int err = cy_os_enter(CY_OS_FTRUNCATE);
@@ -276,6 +282,7 @@ static void cy_os_fault_install(void)
         .pwritev    = cy_os_fault_pwritev,
         .fsync      = cy_os_fault_fsync,
         .fdatasync  = cy_os_fault_fdatasync,
+        .writeback  = cy_os_fault_writeback,
         .ftruncate  = cy_os_fault_ftruncate,
         .fallocate  = cy_os_fault_fallocate,
         .map_write  = cy_os_fault_map_write,

@@ -1,0 +1,132 @@
+/*
+ * test_writeback.c: the background write-back of appended data.
+ *
+ *   - Under SYNC_NONE and SYNC_INTERVAL, every CY_DB_WRITEBACK bytes
+ *     appended make the background thread start writing them back
+ *     (sync_file_range), from where the last one stopped, so that close
+ *     and rotation's fdatasync find little left: for a fill of 5.5 chunks
+ *     at least one call and at most one per chunk (kicks that come while
+ *     the thread is busy are served by one call), none for a fill smaller
+ *     than one chunk.
+ *   - Under SYNC_ALWAYS (every write synced anyway) none.
+ *   - A failing write-back changes nothing: every value reads back, close
+ *     succeeds (it only starts I/O; durability is fdatasync's).
+ */
+#include "testutil.h"
+#include "calypso.h"
+#include "engine.h"
+#include "testhooks.h"
+
+#include <errno.h>
+
+static calypso *wb_open(const char *dir, int sync)
+{
+    calypso_options o;
+    calypso_options_default(&o);
+    o.sync = sync;
+    o.merge_trigger_ratio = -1;
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    return db;
+}
+
+/* Puts `bytes` of 1 KiB values; returns the number of keys. */
+static int wb_fill(calypso *db, uint64_t bytes)
+{
+    static char val[1024];
+    memset(val, 'w', sizeof val);
+    char k[16];
+    int n = 0;
+    for (uint64_t done = 0; done < bytes; done += sizeof val + 16, n++) {
+        snprintf(k, sizeof k, "w%08d", n);
+        memcpy(val, k, 9);
+        TU_OK(db, calypso_put(db, k, 9, val, sizeof val));
+    }
+    return n;
+}
+
+/* Waits up to 5 s for at least `want` write-backs. */
+static uint64_t wb_wait(uint64_t base, uint64_t want)
+{
+    for (int i = 0; i < 500 && cy_os_count(CY_OS_WRITEBACK) - base < want; i++) usleep(10000);
+    return cy_os_count(CY_OS_WRITEBACK) - base;
+}
+
+static void test_writeback_follows_the_writes(void **state)
+{
+    (void)state;
+    for (int sync = CALYPSO_SYNC_NONE; sync <= CALYPSO_SYNC_INTERVAL; sync++) {
+        char *dir = tu_tmpdir();
+        calypso *db = wb_open(dir, sync);
+        uint64_t base = cy_os_count(CY_OS_WRITEBACK);
+        wb_fill(db, CY_DB_WRITEBACK / 2);
+        usleep(200000);
+        assert_int_equal(cy_os_count(CY_OS_WRITEBACK) - base, 0);   /* less than a chunk */
+        wb_fill(db, 5ull * CY_DB_WRITEBACK);
+        uint64_t got = wb_wait(base, 5);
+        print_message("sync mode %d: %llu write-backs for %u MiB appended\n", sync,
+                      (unsigned long long)got, 5 * (CY_DB_WRITEBACK >> 20) + (CY_DB_WRITEBACK >> 21));
+        assert_true(got >= 1 && got <= 5);
+        TU_OK(db, calypso_close(db));
+        tu_rmrf(dir);
+    }
+}
+
+static void test_no_writeback_when_every_write_syncs(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso *db = wb_open(dir, CALYPSO_SYNC_ALWAYS);
+    calypso_batch *b;
+    static char val[60000];
+    memset(val, 'a', sizeof val);
+    uint64_t base = cy_os_count(CY_OS_WRITEBACK);
+    char k[32];
+    for (int j = 0; j < 12; j++) {              /* 12 batches of ~1.8 MB, one sync each */
+        TU_OK(db, calypso_batch_open(db, &b));
+        for (int i = 0; i < 30; i++) {
+            snprintf(k, sizeof k, "a%02d%03d", j % 100, i % 1000);
+            TU_OK(db, calypso_batch_put(b, k, 6, val, sizeof val));
+        }
+        TU_OK(db, calypso_batch_commit(b));
+    }
+    usleep(300000);
+    assert_int_equal(cy_os_count(CY_OS_WRITEBACK) - base, 0);
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
+static void test_failing_writeback_changes_nothing(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso *db = wb_open(dir, CALYPSO_SYNC_NONE);
+    cy_os_fail_at(CY_OS_WRITEBACK, 1, EIO, 1, 0);   /* every one fails */
+    uint64_t base = cy_os_count(CY_OS_WRITEBACK);
+    int n = wb_fill(db, 3ull * CY_DB_WRITEBACK);
+    assert_true(wb_wait(base, 2) >= 2);
+    cy_os_fail_reset();
+    TU_OK(db, calypso_close(db));
+    db = wb_open(dir, CALYPSO_SYNC_NONE);
+    assert_int_equal(calypso_len(db), (uint64_t)n);
+    char k[16], buf[1100];
+    size_t vl;
+    for (int i = 0; i < n; i += 97) {
+        snprintf(k, sizeof k, "w%08d", i);
+        TU_OK(db, calypso_get_buf(db, k, 9, buf, sizeof buf, &vl));
+        assert_int_equal(vl, 1024);
+        assert_memory_equal(buf, k, 9);
+    }
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_writeback_follows_the_writes),
+        cmocka_unit_test(test_no_writeback_when_every_write_syncs),
+        cmocka_unit_test(test_failing_writeback_changes_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
