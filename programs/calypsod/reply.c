@@ -160,6 +160,13 @@ void cd_reply_engine_err(cd_client *c, int rc)
     case CALYPSO_EEMPTYKEY:
         cd_reply_err(c, "empty keys are not supported by calypsod");
         break;
+    case CALYPSO_ENOSPC:
+        /* As Redis when its append-only file cannot be written: clients
+         * and operators know MISCONF. Reads, deletes and BGREWRITEAOF (a
+         * merge, which gives the space back) go on. */
+        cd_reply_err(c, "-MISCONF Errors writing to the AOF file: No space left on device");
+        cd_log(CD_LOG_WARNING, "disk full: %s", calypso_errmsg(cd_srv.db));
+        break;
     default:
         cd_reply_errf(c, "storage error: %s", calypso_strerror(rc));
         cd_log(CD_LOG_WARNING, "engine error: %s", calypso_errmsg(cd_srv.db));

@@ -57,11 +57,13 @@ def free_port():
 class Server:
     """calypsod on a free port; stop() sends SIGTERM to its pid."""
 
-    def __init__(self, *args, dbpath=None, bind_host="127.0.0.1", port=None, wait=True):
+    def __init__(self, *args, dbpath=None, bind_host="127.0.0.1", port=None, wait=True, wrap=()):
         self.port = port or free_port()
         self.dbpath = dbpath or tempfile.mkdtemp(prefix="db-", dir=_base)
         self.log = open(os.path.join(_base, "calypsod-%d.log" % self.port), "ab")
-        self.args = [BIN, "--bind", "%s:%d" % (bind_host, self.port), "--dbpath", self.dbpath] + list(args)
+        # wrap: a command that execs the rest (the same pid), e.g. unshare
+        self.args = list(wrap) + [BIN, "--bind", "%s:%d" % (bind_host, self.port), "--dbpath",
+                                  self.dbpath] + list(args)
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=self.log)
         if wait:
             self.wait_ready()

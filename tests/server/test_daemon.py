@@ -3,8 +3,8 @@
 --version, bad options, --dbpath required), a second server on the same
 directory refused with the holder's pid, SIGHUP reopening --logfile,
 SIGINT and SHUTDOWN closing cleanly with the data kept, the file
-descriptor limit (raised, lowered with advice, or too low to start), and
-SAVE/BGSAVE/BGREWRITEAOF/LASTSAVE.
+descriptor limit (raised, lowered with advice, or too low to start),
+SAVE/BGSAVE/BGREWRITEAOF/LASTSAVE, and a full disk (a tmpfs of its own).
 """
 import os
 import signal
@@ -108,12 +108,54 @@ def fd_limit():
           p.stderr[-300:])
 
 
+def disk_full():
+    """calypsod on a 48 MiB file system of its own (tmpfs in a private mount
+    namespace, gone with the process): SETs until the disk is full get
+    Redis's MISCONF error, reads and DEL go on, BGREWRITEAOF (a merge) gives
+    the space back and SET works again."""
+    d = os.path.join(_base, "small-disk")
+    os.makedirs(d, exist_ok=True)
+    wrap = ["unshare", "-m", "sh", "-c", 'mount -t tmpfs -o size=48m tmpfs "$0" && exec "$@"', d]
+    srv = Server("--sync", "always", dbpath=d, wrap=wrap)
+    try:
+        c = srv.conn()
+        val = b"x" * (256 << 10)
+        stored, reply = 0, b""
+        for i in range(400):
+            reply = c.roundtrip(cmd("SET", "big%03d" % i, val), 5)
+            if reply != b"+OK\r\n":
+                break
+            stored += 1
+        eq(reply, b"-MISCONF Errors writing to the AOF file: No space left on device\r\n",
+           "a SET on a full disk: Redis's MISCONF error")
+        check(0 < stored < 200, "the disk filled after %d SETs of 256 KiB" % stored)
+        got = c.roundtrip(cmd("GET", "big000"), len(val) + 16)
+        check(got == b"$%d\r\n%s\r\n" % (len(val), val), "reads go on on a full disk")
+        eq(c.roundtrip(cmd("DBSIZE"), 5), b":%d\r\n" % stored, "nothing acknowledged was lost")
+        dels = b"".join(c.roundtrip(cmd("DEL", "big%03d" % i), 4) for i in range(stored))
+        eq(dels, b":1\r\n" * stored, "DEL works on a full disk (the space reserve)")
+        want = b"+Background append only file rewriting started\r\n"
+        eq(c.roundtrip(cmd("BGREWRITEAOF"), len(want)), want, "BGREWRITEAOF on a full disk")
+        ok = b""
+        for _ in range(50):
+            ok = c.roundtrip(cmd("SET", "after", "merge"), 5)
+            if ok == b"+OK\r\n":
+                break
+            time.sleep(0.1)
+        eq(ok, b"+OK\r\n", "after BGREWRITEAOF (a merge) the space is back: SET works")
+        c.close()
+    finally:
+        rc = srv.stop()
+    eq(rc, 0, "calypsod on a full disk still exits 0 on SIGTERM")
+
+
 def main():
     try:
         command_line()
         locked()
         logfile_and_signals()
         fd_limit()
+        disk_full()
     finally:
         cleanup()
     finish()
