@@ -27,8 +27,7 @@
 #include "apid.h"
 
 /* >> helpers */
-/* A JSON field for bytes: name as UTF-8 text when valid, else name_b64. */
-static int apid_json_bytes(json_t *o, const char *name, const void *p, size_t n)
+int apid_json_bytes(json_t *o, const char *name, const void *p, size_t n)
 {
     json_t *v = apid_utf8_valid(p, n) ? json_stringn(p, n) : NULL;
     if (v) return json_object_set_new(o, name, v);

@@ -199,6 +199,7 @@ enum MHD_Result apid_route_set(apid *s, apid_req *r);
 enum MHD_Result apid_route_key(apid *s, apid_req *r);
 enum MHD_Result apid_route_keys(apid *s, apid_req *r);
 enum MHD_Result apid_route_batch(apid *s, apid_req *r);
+enum MHD_Result apid_route_mget(apid *s, apid_req *r);
 enum MHD_Result apid_route_stats(apid *s, apid_req *r);
 enum MHD_Result apid_route_merge(apid *s, apid_req *r);
 enum MHD_Result apid_route_namespaces(apid *s, apid_req *r);
@@ -227,6 +228,10 @@ int  apid_batch_apply(apid *s, const apid_batch_op *ops, size_t n, size_t *done)
 /* ns.c: the ?ns= parameter: 0 when it names the default namespace (or is
  * absent); otherwise a 400/404 reply has been queued and *res holds it. */
 int  apid_ns_check(apid_req *r, enum MHD_Result *res);
+
+/* A JSON field for bytes: name as UTF-8 text when valid, else name_b64
+ * (api.c). 0, or -1 out of memory. */
+int apid_json_bytes(json_t *o, const char *name, const void *p, size_t n);
 
 /* stats shared by the API and the dashboard: a JSON object of the figures. */
 json_t *apid_stats_json(apid *s, int *rc);

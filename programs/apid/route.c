@@ -30,6 +30,7 @@ static const apid_route apid_routes[] = {
     { "keys",       "/v1/keys",           0, APID_GET, APID_AUTH_BEARER, APID_BODY_NONE, apid_route_keys },
     { "key",        "/v1/keys/",          1, APID_GET | APID_PUT | APID_DELETE, APID_AUTH_BEARER, APID_BODY_VALUE, apid_route_key },
     { "batch",      "/v1/batch",          0, APID_POST, APID_AUTH_BEARER, APID_BODY_DATA, apid_route_batch },
+    { "mget",       "/v1/mget",           0, APID_POST, APID_AUTH_BEARER, APID_BODY_DATA, apid_route_mget },
     { "stats",      "/v1/stats",          0, APID_GET, APID_AUTH_BEARER, APID_BODY_NONE, apid_route_stats },
     { "merge",      "/v1/merge",          0, APID_POST, APID_AUTH_BEARER, APID_BODY_NONE, apid_route_merge },
     { "namespaces", "/v1/namespaces",     0, APID_GET, APID_AUTH_BEARER, APID_BODY_NONE, apid_route_namespaces },

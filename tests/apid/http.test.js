@@ -351,6 +351,47 @@ function tests(ctx) {
     }
   });
 
+  t('mget: many keys in one request, in order, found or not', async () => {
+    const ops = [
+      { op: 'put', key: 'mg-1', value: 'one' },
+      { op: 'put', key: 'mg-2', value: '' },
+      { op: 'put', key_b64: Buffer.from([0, 0xfe]).toString('base64'), value_b64: Buffer.from([0xff, 0]).toString('base64') },
+      { op: 'put', key: 'mg-brief', value: 'x', ttl: 1 },
+    ];
+    eq((await req(P(), 'POST', '/v1/batch', { body: JSON.stringify(ops) })).status, 200, 'setup');
+    await new Promise(res => setTimeout(res, 20));
+    const keys = ['mg-2', 'mg-none', { key_b64: Buffer.from([0, 0xfe]).toString('base64') }, 'mg-1', 'mg-brief', 'mg-1'];
+    const r = await req(P(), 'POST', '/v1/mget', { body: JSON.stringify(keys) });
+    eq(r.status, 200, 'status');
+    eq(r.json.items, [
+      { key: 'mg-2', found: true, value: '', encoding: 'utf8', size: 0 },
+      { key: 'mg-none', found: false },
+      { key_b64: Buffer.from([0, 0xfe]).toString('base64'), found: true, value_b64: Buffer.from([0xff, 0]).toString('base64'), encoding: 'base64', size: 2 },
+      { key: 'mg-1', found: true, value: 'one', encoding: 'utf8', size: 3 },
+      { key: 'mg-brief', found: false },
+      { key: 'mg-1', found: true, value: 'one', encoding: 'utf8', size: 3 },
+    ], 'items, in the order asked (an expired key is not found)');
+    eq((await req(P(), 'POST', '/v1/mget', { body: '[]' })).json, { items: [] }, 'no keys');
+    eq((await req(P(), 'GET', '/v1/mget')).status, 405, 'GET mget');
+  });
+
+  t('mget: a bad key fails the request; 10000 keys pass, 10001 are refused', async () => {
+    const cases = ['not json', '{"keys":[]}', '[7]', '[""]', JSON.stringify(['k'.repeat(MAXK + 1)]),
+                   '[{"key_b64":"@@@"}]', '[{"key_b64":"YQ==","x":1}]', '[{"key":"a"}]'];
+    for (const body of cases) {
+      const r = await req(P(), 'POST', '/v1/mget', { body });
+      eq(r.status, 400, `status for ${body.slice(0, 40)}`);
+      check(r.json.code === 'bad_json' || r.json.code === 'bad_mget', `code for ${body.slice(0, 40)}: ${r.json.code}`);
+    }
+    eq((await req(P(), 'POST', '/v1/mget', { body: JSON.stringify(['q'.repeat(MAXK)]) })).json.items[0].found,
+       false, 'a key of the maximum size is looked up');
+    const mk = n => JSON.stringify(Array.from({ length: n }, (_, i) => `mk${i}`));
+    let r = await req(P(), 'POST', '/v1/mget', { body: mk(10001) });
+    eq(r.status, 400, '10001 keys');
+    r = await req(P(), 'POST', '/v1/mget', { body: mk(10000) });
+    eq(r.status, 200, '10000 keys'); eq(r.json.items.length, 10000, 'every key answered');
+  });
+
   t('batch: 10000 operations pass, 10001 are refused', async () => {
     const mk = n => JSON.stringify(Array.from({ length: n }, (_, i) => ({ op: 'put', key: `bb${i}`, value: '' })));
     let r = await req(P(), 'POST', '/v1/batch', { body: mk(10001) });
