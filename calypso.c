@@ -2954,6 +2954,13 @@ CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
  * and EDQUOT -> CALYPSO_ENOSPC, anything else CALYPSO_EIO. */
 CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file);
 CY_INTERNAL void cy_err_forget(calypso *db);
+/* Appends to the note that open reports through calypso_errmsg (what
+ * recovery cut or auto_recovery dropped). */
+CY_INTERNAL void cy_note(calypso *db, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* Moves this thread's detail for `from` to `to` (open failures: to NULL). */
 CY_INTERNAL void cy_err_move(calypso *from, calypso *to);
 
@@ -3430,6 +3437,19 @@ CY_INTERNAL void cy_assert_fail(const char *what, const char *file, int line)
     fprintf(stderr, "calypso: internal invariant broken at %s:%d: %s\n", file, line, what);
     abort();
 }
+
+CY_INTERNAL void cy_note(calypso *db, const char *fmt, ...)
+{
+    size_t used = strlen(db->note);
+    if (used && used + 2 < sizeof db->note) {
+        memcpy(db->note + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->note + used, sizeof db->note - used, fmt, ap);
+    va_end(ap);
+}
 /* >> src/dir.c */
 /*
  * dir.c: the database directory: file names, the LOCK file, the META file
@@ -3812,26 +3832,6 @@ static int cy_wm_decode(const uint8_t *p, uint64_t *seq, uint32_t *fid, uint64_t
     return 1;
 }
 
-/* Appends to the note open reports through calypso_errmsg. */
-static void cy_wm_note(calypso *db, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void cy_wm_note(calypso *db, const char *fmt, ...)
-{
-    size_t used = strlen(db->note);
-    if (used && used + 2 < sizeof db->note) {
-        memcpy(db->note + used, "; ", 3);
-        used += 2;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(db->note + used, sizeof db->note - used, fmt, ap);
-    va_end(ap);
-}
-
 // >> open --------------------------------------------------------------------------
 
 CY_INTERNAL int cy_wm_load(calypso *db)
@@ -3871,7 +3871,7 @@ CY_INTERNAL int cy_wm_load(calypso *db)
                           path);
         /* Nothing is known to be synced: every damage in the newest
          * datafile is then cut as a torn tail. */
-        cy_wm_note(db, "auto-recovery ignored " CY_WM_NAME ", whose slots are both damaged");
+        cy_note(db, "auto-recovery ignored " CY_WM_NAME ", whose slots are both damaged");
         w->rewrite = 1;
     }
     __atomic_store_n(&db->synced_fid, w->fid, __ATOMIC_RELAXED);
@@ -3902,7 +3902,7 @@ CY_INTERNAL int cy_wm_check(calypso *db, uint32_t fid, uint64_t size)
         snprintf(what, sizeof what, "%s is missing, though a sync covered %llu bytes of it",
                  path, (unsigned long long)w->off);
     if (!db->opt.auto_recovery) return cy_err(db, CALYPSO_ECORRUPT, "%s", what);
-    cy_wm_note(db, "auto-recovery went on although %s", what);
+    cy_note(db, "auto-recovery went on although %s", what);
     w->rewrite = 1;
     return CALYPSO_OK;
 }
@@ -5389,26 +5389,6 @@ static int cy_scan_zeros_after(cy_scan *s, uint64_t off)
     return 1;
 }
 
-static void cy_recover_note(calypso *db, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-/* Appends to the note open reports through calypso_errmsg. */
-static void cy_recover_note(calypso *db, const char *fmt, ...)
-{
-    size_t used = strlen(db->note);
-    if (used && used + 2 < sizeof db->note) {
-        memcpy(db->note + used, "; ", 3);
-        used += 2;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(db->note + used, sizeof db->note - used, fmt, ap);
-    va_end(ap);
-}
-
 /* Handles a bad record at off; returns OK to stop scanning this file (it
  * was cut or its tail ignored) or an error. `synced` is what the watermark
  * says a sync covered of the newest file (CY_WM_NONE: no watermark). */
@@ -5431,10 +5411,10 @@ static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, uint64
         if (rc) return cy_err_errno(db, rc, "truncate", s->path);
     }
     if (!(newest && torn))
-        cy_recover_note(db, "auto-recovery dropped %llu bytes of %s from offset %llu (%s)",
+        cy_note(db, "auto-recovery dropped %llu bytes of %s from offset %llu (%s)",
                         (unsigned long long)dropped, s->path, (unsigned long long)off, why);
     else if (!zeros)
-        cy_recover_note(db, "cut %llu bytes off the end of %s at offset %llu, past the %llu "
+        cy_note(db, "cut %llu bytes off the end of %s at offset %llu, past the %llu "
                         "bytes a sync covered: writes no sync covered, left unfinished by a "
                         "crash (%s)", (unsigned long long)dropped, s->path,
                         (unsigned long long)off, (unsigned long long)synced, why);

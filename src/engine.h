@@ -341,6 +341,13 @@ CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
  * and EDQUOT -> CALYPSO_ENOSPC, anything else CALYPSO_EIO. */
 CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file);
 CY_INTERNAL void cy_err_forget(calypso *db);
+/* Appends to the note that open reports through calypso_errmsg (what
+ * recovery cut or auto_recovery dropped). */
+CY_INTERNAL void cy_note(calypso *db, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* Moves this thread's detail for `from` to `to` (open failures: to NULL). */
 CY_INTERNAL void cy_err_move(calypso *from, calypso *to);
 

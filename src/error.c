@@ -119,3 +119,16 @@ CY_INTERNAL void cy_assert_fail(const char *what, const char *file, int line)
     fprintf(stderr, "calypso: internal invariant broken at %s:%d: %s\n", file, line, what);
     abort();
 }
+
+CY_INTERNAL void cy_note(calypso *db, const char *fmt, ...)
+{
+    size_t used = strlen(db->note);
+    if (used && used + 2 < sizeof db->note) {
+        memcpy(db->note + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->note + used, sizeof db->note - used, fmt, ap);
+    va_end(ap);
+}

@@ -137,26 +137,6 @@ static int cy_scan_zeros_after(cy_scan *s, uint64_t off)
     return 1;
 }
 
-static void cy_recover_note(calypso *db, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-/* Appends to the note open reports through calypso_errmsg. */
-static void cy_recover_note(calypso *db, const char *fmt, ...)
-{
-    size_t used = strlen(db->note);
-    if (used && used + 2 < sizeof db->note) {
-        memcpy(db->note + used, "; ", 3);
-        used += 2;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(db->note + used, sizeof db->note - used, fmt, ap);
-    va_end(ap);
-}
-
 /* Handles a bad record at off; returns OK to stop scanning this file (it
  * was cut or its tail ignored) or an error. `synced` is what the watermark
  * says a sync covered of the newest file (CY_WM_NONE: no watermark). */
@@ -179,10 +159,10 @@ static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, uint64
         if (rc) return cy_err_errno(db, rc, "truncate", s->path);
     }
     if (!(newest && torn))
-        cy_recover_note(db, "auto-recovery dropped %llu bytes of %s from offset %llu (%s)",
+        cy_note(db, "auto-recovery dropped %llu bytes of %s from offset %llu (%s)",
                         (unsigned long long)dropped, s->path, (unsigned long long)off, why);
     else if (!zeros)
-        cy_recover_note(db, "cut %llu bytes off the end of %s at offset %llu, past the %llu "
+        cy_note(db, "cut %llu bytes off the end of %s at offset %llu, past the %llu "
                         "bytes a sync covered: writes no sync covered, left unfinished by a "
                         "crash (%s)", (unsigned long long)dropped, s->path,
                         (unsigned long long)off, (unsigned long long)synced, why);

@@ -97,26 +97,6 @@ static int cy_wm_decode(const uint8_t *p, uint64_t *seq, uint32_t *fid, uint64_t
     return 1;
 }
 
-/* Appends to the note open reports through calypso_errmsg. */
-static void cy_wm_note(calypso *db, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void cy_wm_note(calypso *db, const char *fmt, ...)
-{
-    size_t used = strlen(db->note);
-    if (used && used + 2 < sizeof db->note) {
-        memcpy(db->note + used, "; ", 3);
-        used += 2;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(db->note + used, sizeof db->note - used, fmt, ap);
-    va_end(ap);
-}
-
 // >> open --------------------------------------------------------------------------
 
 CY_INTERNAL int cy_wm_load(calypso *db)
@@ -156,7 +136,7 @@ CY_INTERNAL int cy_wm_load(calypso *db)
                           path);
         /* Nothing is known to be synced: every damage in the newest
          * datafile is then cut as a torn tail. */
-        cy_wm_note(db, "auto-recovery ignored " CY_WM_NAME ", whose slots are both damaged");
+        cy_note(db, "auto-recovery ignored " CY_WM_NAME ", whose slots are both damaged");
         w->rewrite = 1;
     }
     __atomic_store_n(&db->synced_fid, w->fid, __ATOMIC_RELAXED);
@@ -187,7 +167,7 @@ CY_INTERNAL int cy_wm_check(calypso *db, uint32_t fid, uint64_t size)
         snprintf(what, sizeof what, "%s is missing, though a sync covered %llu bytes of it",
                  path, (unsigned long long)w->off);
     if (!db->opt.auto_recovery) return cy_err(db, CALYPSO_ECORRUPT, "%s", what);
-    cy_wm_note(db, "auto-recovery went on although %s", what);
+    cy_note(db, "auto-recovery went on although %s", what);
     w->rewrite = 1;
     return CALYPSO_OK;
 }
