@@ -8,12 +8,14 @@
 #   make bench-deps    installs the peers' Debian packages when missing (as
 #                      root), or prints the apt-get command
 #
-# Knobs: BENCH_N (keys; default 1000000, quick 100000), BENCH_REPS (runs
+# Knobs: BENCH_N (keys; default 1000000, quick 100000), BENCH_N_LARGE (keys
+# of the "large" group: fillrandom, reads, multi-get, close and open,
+# overwrite at e.g. 10000000; default 0: not run), BENCH_REPS (runs
 # per figure, default 3), BENCH_DIR (where databases live while measured;
 # default $(BUILD)/bench-tmp, on the real disk, never tmpfs), BENCH_ENGINES
 # and BENCH_GROUPS (comma lists: `$(BUILD)/bench/harness list` names the
-# engines; groups are main, durable, value1k, value16k), BENCH_ARGS (more
-# harness options, e.g. --durable-secs 1).
+# engines; groups are main, latency, durable, value1k, value16k, large),
+# BENCH_ARGS (more harness options, e.g. --durable-secs 1).
 #
 # Adding an engine: write bench/adapters/NAME.c (defining
 # bench_adapters_NAME[]) and add one line "NAME=-llib[,-llib...]" below.
@@ -47,6 +49,7 @@ BENCH_DEFS   = -D'BENCH_ADAPTER_FILES(X)=$(foreach n,$(BENCH_NAMES),X($(n)))' \
 BENCH_BIN   := $(BUILD)/bench/harness
 BENCH_DIR   ?= $(BUILD)/bench-tmp
 BENCH_OPTS   = --dir $(BENCH_DIR) $(if $(BENCH_N),--n $(BENCH_N)) \
+               $(if $(BENCH_N_LARGE),--n-large $(BENCH_N_LARGE)) \
                $(if $(BENCH_REPS),--reps $(BENCH_REPS)) \
                $(if $(BENCH_ENGINES),--engines $(BENCH_ENGINES)) \
                $(if $(BENCH_GROUPS),--groups $(BENCH_GROUPS)) $(BENCH_ARGS)
