@@ -540,10 +540,10 @@ static const struct rep_chart {
 } rep_charts[] = {
     { "writes", "Writes (16 B keys, 100 B values)", "ops/s", 1,
       { "fillseq", "fillrandom", "overwrite", "deleterandom" } },
-    { "reads", "Point reads (_unmerged: as filled, no merge)", "ops/s, keys/s (getmany)", 1,
+    { "reads", "Point reads (unmerged: as filled, no merge)", "ops/s, keys/s (getmany)", 1,
       { "readrandom_unmerged", "readrandom", "readmissing_unmerged", "readmissing",
         "getmany_unmerged", "getmany", "mixed" } },
-    { "scans", "Ordered reads (_unmerged: as filled, no merge)",
+    { "scans", "Ordered reads (unmerged: as filled, no merge)",
       "keys/s (walks), scans/s (prefix)", 1,
       { "readseq_unmerged", "readseq", "walkget_unmerged", "walkget",
         "prefix100_unmerged", "prefix100", "prefixget_unmerged", "prefixget" } },
@@ -645,7 +645,7 @@ static int rep_readme(const struct bench_params *p, const struct bench_results *
     fprintf(f, "## Benchmarks\n\n"
                "calypso against the engines a user would pick instead, on one machine, "
                "each in its natural fast configuration. Reproduce with `make %s` "
-               "(%.0f minutes here; `make bench-quick` runs N = 100,000 in about two "
+               "(%.0f minutes here; `make bench-quick` runs N = 100,000 in about four "
                "minutes, `make bench` N = 1,000,000; `BENCH_N_LARGE=10000000 make bench` adds "
                "the point operations and open at 10M keys). The harness is `bench/harness*.c` "
                "with one adapter per engine in `bench/adapters/`; all figures are in "

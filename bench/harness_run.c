@@ -666,18 +666,22 @@ static void run_lat_unsupported(struct run *r, const char *metric)
 }
 
 /* Timed puts of keys order[0..n-1] (version v), one per call, until all
- * are done, or (bounded) work_secs passed, or *stop is set. */
+ * are done or (bounded) work_secs passed; with stop, until *stop is set,
+ * going round the keys again (versions v, v + 1, ...) for at most 4 n puts,
+ * so that the puts cover the whole of what stop waits for. */
 static int run_put_lat(struct run *r, const uint32_t *order, uint64_t v, int bounded,
                        volatile int *stop, struct run_lat *l)
 {
     char k[KEYLEN];
     double t_start = bench_now();
-    for (uint64_t i = 0; i < r->n && !(stop && *stop); i++) {
+    uint64_t limit = stop ? 4 * r->n : r->n;
+    for (uint64_t i = 0; i < limit && !(stop && *stop); i++) {
+        uint64_t idx = order[i % r->n], ver = v + i / r->n;
         if (bounded && run_over(r, i, t_start))
             break;
-        run_key(order[i], k);
+        run_key(idx, k);
         double t0 = bench_now();
-        if (r->a->put(r->s, k, KEYLEN, run_value(r, order[i], v), r->cfg.vsize) != 0)
+        if (r->a->put(r->s, k, KEYLEN, run_value(r, idx, ver), r->cfg.vsize) != 0)
             return BENCH_ERR;
         if (run_lat_add(l, bench_now() - t0) != 0)
             return BENCH_ERR;
