@@ -39,6 +39,7 @@ const struct bench_metric bench_metrics[] = {
     { "prefix100_unmerged",   "main", "prefix scan 100 keys, as filled", "scans/s", 0, 0 },
     { "walkget_unmerged",     "main", "walk + get of each key, as filled", "keys/s", 0, 0 },
     { "prefixget_unmerged",   "main", "prefix walk + get, 100 keys, as filled", "scans/s", 0, 0 },
+    { "mixed_unmerged",       "main", "mixed 90% read, 2 threads, as filled", "ops/s", 0, 0 },
     { "readrandom",     "main",     "readrandom (hits), after merge",   "ops/s",   0, 0 },
     { "readmissing",    "main",     "readmissing, after merge",         "ops/s",   0, 0 },
     { "getmany",        "main",     "multi-get 16 keys, after merge",   "keys/s",  0, 0 },
@@ -227,8 +228,8 @@ static double rep_fsync(const struct bench_results *r, double *p99)
     qsort(v, (size_t)n, sizeof v[0], rep_cmp);
     qsort(w, (size_t)n, sizeof w[0], rep_cmp);
     if (p99)
-        *p99 = w[n / 2];
-    return v[n / 2];
+        *p99 = n % 2 ? w[n / 2] : (w[n / 2 - 1] + w[n / 2]) / 2;
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static int rep_engine_index(const struct bench_results *r, const char *name)
@@ -459,6 +460,25 @@ static FILE *rep_open(const struct bench_params *p, const char *name, char *path
     return f;
 }
 
+/* The machine's fdatasync probe as a CSV row of its own (engine "machine"). */
+static void rep_csv_fsync(FILE *f, const struct bench_results *r, const char *metric,
+                          const double *v)
+{
+    double med = rep_fsync(r, NULL);
+    if (med <= 0)
+        return;
+    if (strcmp(metric, "fdatasync_p99") == 0)
+        rep_fsync(r, &med);
+    fprintf(f, "machine,%s,us,%.6g", metric, med);
+    for (int i = 0; i < r->reps; i++) {
+        if (v[i] > 0)
+            fprintf(f, ",%.6g", v[i]);
+        else
+            fprintf(f, ",");
+    }
+    fprintf(f, ",ok\n");
+}
+
 static int rep_csv(const struct bench_params *p, const struct bench_results *r)
 {
     char path[4096];
@@ -488,6 +508,8 @@ static int rep_csv(const struct bench_params *p, const struct bench_results *r)
             }
             fprintf(f, ",%s\n", st_name[st]);
         }
+    rep_csv_fsync(f, r, "fdatasync_p50", r->fsync_us);
+    rep_csv_fsync(f, r, "fdatasync_p99", r->fsync_p99_us);
     return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -542,7 +564,7 @@ static const struct rep_chart {
       { "fillseq", "fillrandom", "overwrite", "deleterandom" } },
     { "reads", "Point reads (unmerged: as filled, no merge)", "ops/s, keys/s (getmany)", 1,
       { "readrandom_unmerged", "readrandom", "readmissing_unmerged", "readmissing",
-        "getmany_unmerged", "getmany", "mixed" } },
+        "getmany_unmerged", "getmany", "mixed_unmerged", "mixed" } },
     { "scans", "Ordered reads (unmerged: as filled, no merge)",
       "keys/s (walks), scans/s (prefix)", 1,
       { "readseq_unmerged", "readseq", "walkget_unmerged", "walkget",

@@ -547,7 +547,8 @@ static int run_merge(struct run *r)
 
 /* Every read workload in one state ("" after the merge, "_unmerged" as
  * the fill left it): point reads, multi-get, cursor walks and prefix
- * scans, and the same walks with a get of each key. */
+ * scans, the same walks with a get of each key, and mixed (its 10%
+ * overwrites come last, so the reads before see the state untouched). */
 static int run_reads(struct run *r, const char *st)
 {
     char m[64];
@@ -568,6 +569,9 @@ static int run_reads(struct run *r, const char *st)
         run_unsupported(r, run_name(m, sizeof m, "walkget", st));
         run_unsupported(r, run_name(m, sizeof m, "prefixget", st));
     }
+    if (rc == 0)
+        rc = run_threads(r, run_name(m, sizeof m, "mixed", st), 2, run_mixed_thread, r->n / 2,
+                         r->p->work_secs);
     return rc;
 }
 
@@ -576,7 +580,7 @@ static int run_reads(struct run *r, const char *st)
  * left it (the same process, no merge, no reopen, no sync: as a user has
  * it); close and open timed; disk; overwrite of every key; close and open
  * timed; disk; merge; close, open timed; every read again (after the
- * merge); mixed; deleterandom. Close is timed before anything syncs (the
+ * merge); deleterandom. Close is timed before anything syncs (the
  * disk figures sync, so they come after the reopen). */
 static int run_main(struct run *r)
 {
@@ -595,7 +599,6 @@ static int run_main(struct run *r)
     if (rc == 0) rc = run_merge(r);
     if (rc == 0) rc = run_reopen_timed(r, NULL, "open_ms");
     if (rc == 0) rc = run_reads(r, "");
-    if (rc == 0) rc = run_threads(r, "mixed", 2, run_mixed_thread, r->n / 2, r->p->work_secs);
     if (rc == 0) rc = run_write(r, "deleterandom", del, 0, 1, 1);
     if (run_close(r) != 0)
         rc = BENCH_ERR;
