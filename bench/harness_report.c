@@ -362,6 +362,11 @@ static int rep_any(const struct bench_results *r, size_t m)
 
 static void rep_table(FILE *f, const struct bench_params *p, const struct bench_results *r)
 {
+    int any = 0;
+    for (size_t m = 0; m < bench_nmetrics; m++)
+        any |= !bench_metrics[m].latency && rep_any(r, m);
+    if (!any)
+        return;                         /* only the latency group ran */
     fprintf(f, "| workload | unit |");
     for (size_t e = 0; e < r->nengines; e++)
         fprintf(f, " %s |", r->eng[e]->name);

@@ -16,14 +16,22 @@
  * every miss missing, scans in order with the expected count): a wrong
  * answer fails the group rather than printing a fast figure.
  *
+ * Groups: main (writes; every read in two states, as the fill left it and
+ * after a merge; close and open timed; disk and memory), latency (single
+ * operations timed one by one: percentiles), durable, the value groups,
+ * and large (the point operations and open at --n-large keys).
+ *
  * Threads: the mixed and durable workloads start their own threads and
  * join all of them before they return; each thread has its own session.
+ * The latency group runs the engine's merge on a thread of its own while
+ * the main thread times its operations, and joins it.
  */
 #define _GNU_SOURCE
 #include "harness.h"
 
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -646,6 +654,7 @@ static void run_lat_report(struct run *r, const char *metric, struct run_lat *l)
     if (l->n == 0) {
         bench_errf(r->a->name, "%s: no samples", metric);
         free(l->v);
+        memset(l, 0, sizeof *l);
         return;
     }
     qsort(l->v, l->n, sizeof l->v[0], run_dcmp);
@@ -668,17 +677,23 @@ static void run_lat_unsupported(struct run *r, const char *metric)
         run_unsupported(r, run_name(m, sizeof m, metric, sfx[i]));
 }
 
+/* Whether the flag a timed loop waits for is set (NULL: never). */
+static int run_stopped(atomic_int *stop)
+{
+    return stop && atomic_load_explicit(stop, memory_order_relaxed);
+}
+
 /* Timed puts of keys order[0..n-1] (version v), one per call, until all
  * are done or (bounded) work_secs passed; with stop, until *stop is set,
  * going round the keys again (versions v, v + 1, ...) for at most 4 n puts,
  * so that the puts cover the whole of what stop waits for. */
 static int run_put_lat(struct run *r, const uint32_t *order, uint64_t v, int bounded,
-                       volatile int *stop, struct run_lat *l)
+                       atomic_int *stop, struct run_lat *l)
 {
     char k[KEYLEN];
     double t_start = bench_now();
     uint64_t limit = stop ? 4 * r->n : r->n;
-    for (uint64_t i = 0; i < limit && !(stop && *stop); i++) {
+    for (uint64_t i = 0; i < limit && !run_stopped(stop); i++) {
         uint64_t idx = order[i % r->n], ver = v + i / r->n;
         if (bounded && run_over(r, i, t_start))
             break;
@@ -693,13 +708,13 @@ static int run_put_lat(struct run *r, const uint32_t *order, uint64_t v, int bou
 }
 
 /* Timed gets of random present keys until *stop is set or max_secs. */
-static int run_get_lat(struct run *r, volatile int *stop, double max_secs, uint64_t seed,
+static int run_get_lat(struct run *r, atomic_int *stop, double max_secs, uint64_t seed,
                        struct run_lat *l)
 {
     char k[KEYLEN];
     size_t vl;
     double t_end = bench_now() + max_secs;
-    for (uint64_t i = 0; !(stop && *stop) && ((i & 255) || bench_now() < t_end); i++) {
+    for (uint64_t i = 0; !run_stopped(stop) && ((i & 255) || bench_now() < t_end); i++) {
         run_key(run_rand(&seed) % r->n, k);
         double t0 = bench_now();
         int rc = r->a->get(r->s, k, KEYLEN, &vl);
@@ -715,7 +730,7 @@ static int run_get_lat(struct run *r, volatile int *stop, double max_secs, uint6
 
 struct run_merger {
     struct run *r;
-    volatile int done;
+    atomic_int done;     /* set by the merge thread when the merge returns */
     int rc;
 };
 
@@ -723,7 +738,7 @@ static void *run_merge_thread(void *arg)
 {
     struct run_merger *m = arg;
     m->rc = m->r->a->merge(m->r->db);
-    m->done = 1;
+    atomic_store(&m->done, 1);
     return NULL;
 }
 
@@ -733,7 +748,8 @@ static void *run_merge_thread(void *arg)
 static int run_during_merge(struct run *r, const uint32_t *order, uint64_t v,
                             uint64_t put_version, const char *metric)
 {
-    struct run_merger m = { .r = r };
+    struct run_merger m = { .r = r, .rc = 0 };
+    atomic_init(&m.done, 0);
     struct run_lat l = { 0 };
     pthread_t tid;
     r->silent = 1;
@@ -746,7 +762,6 @@ static int run_during_merge(struct run *r, const uint32_t *order, uint64_t v,
     double t0 = bench_now();
     rc = put_version ? run_put_lat(r, order, put_version, 0, &m.done, &l)
                      : run_get_lat(r, &m.done, 1e9, 21, &l);
-    m.done = 1;                             /* a failed timing stops early */
     pthread_join(tid, NULL);
     fprintf(stderr, "  %-14s merge took %.2f s\n", r->a->name, bench_now() - t0);
     if (m.rc != 0)
