@@ -678,6 +678,18 @@ static int rep_readme(const struct bench_params *p, const struct bench_results *
                "with one adapter per engine in `bench/adapters/`; all figures are in "
                "`%s/bench.csv`.\n\n", p->quick ? "bench-quick" : "bench",
             r->seconds / 60, p->results);
+    fprintf(f, "What it measures: every read workload in two states, labelled: \"as filled\" "
+               "(right after the random fill, in the process that wrote it, before any merge, "
+               "reopen or sync: the database as a user has it) and \"after merge\" (after the "
+               "overwrite of every key, calypso_merge and a reopen); point reads, misses, "
+               "multi-get of 16 keys a call (calypso_get_many), the cursor walk, 100-key prefix "
+               "scans, and CalypsoDB's walk-then-get pattern (calypso_fold or calypso_scan with "
+               "calypso_get_buf in the callback; each peer's cursor or iterator with a point get "
+               "of each key); close and open timed separately after the fill and after the "
+               "overwrite; tail latency (p50, p99, p99.9, max) of puts across datafile "
+               "rotations, puts and gets during a merge and gets while most files are cold, in "
+               "a table of their own; and the fdatasync latency of the machine, measured in the "
+               "same run, that the durable-write target is set against.\n\n");
     rep_md_body(f, p, r);
     fprintf(f, "\n![writes](%s/writes.png)\n![reads](%s/reads.png)\n![scans](%s/scans.png)\n\n"
                "More charts: [close and open](%s/openclose.png), [durable writes](%s/durable.png), "
