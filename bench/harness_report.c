@@ -567,10 +567,10 @@ static const struct rep_chart {
 } rep_charts[] = {
     { "writes", "Writes (16 B keys, 100 B values)", "ops/s", 1,
       { "fillseq", "fillrandom", "overwrite", "deleterandom" } },
-    { "reads", "Point reads (unmerged: as filled, no merge)", "ops/s, keys/s (getmany)", 1,
+    { "reads", "Point reads (_unmerged: as filled; the others after a merge)", "ops/s, keys/s (getmany)", 1,
       { "readrandom_unmerged", "readrandom", "readmissing_unmerged", "readmissing",
         "getmany_unmerged", "getmany", "mixed_unmerged", "mixed" } },
-    { "scans", "Ordered reads (unmerged: as filled, no merge)",
+    { "scans", "Ordered reads (_unmerged: as filled; the others after a merge)",
       "keys/s (walks), scans/s (prefix)", 1,
       { "readseq_unmerged", "readseq", "walkget_unmerged", "walkget",
         "prefix100_unmerged", "prefix100", "prefixget_unmerged", "prefixget" } },
