@@ -443,9 +443,14 @@ static void rep_latency_body(FILE *f, const struct bench_results *r)
 {
     double p99 = 0, us = rep_fsync(r, &p99);
     fprintf(f, "\nTail latency of single operations (the latency group: one put or get "
-               "per call, each timed; calypso with max_datafile_size = N x 128 / 10 bytes "
-               "so that the fill seals about ten files, and max_open_files = 4 for the "
-               "cold gets; merge rows are calypso's alone, peers have no merge):\n\n");
+               "per call, each timed, in a database of its own). The fill puts N keys in "
+               "random order, every engine alike, bounded by the time limit; calypso runs it "
+               "with max_datafile_size = N x 128 / 10 bytes so that the fill seals about ten "
+               "datafiles (peers' tails hold their own memtable flushes and compactions). "
+               "Then, calypso alone (peers have no merge): every key overwritten, gets timed "
+               "while calypso_merge runs on another thread; every key overwritten again, puts "
+               "timed while the next merge runs; reopened with max_open_files = 4, random "
+               "gets timed while most datafiles are cold (not mapped):\n\n");
     rep_latency_table(f, r);
     if (us > 0)
         fprintf(f, "\nfdatasync of a 100-byte overwrite inside a written block (measured "
