@@ -449,7 +449,7 @@ static void rep_latency_body(FILE *f, const struct bench_results *r)
                "datafiles (peers' tails hold their own memtable flushes and compactions). "
                "Then, calypso alone (peers have no merge): every key overwritten, gets timed "
                "while calypso_merge runs on another thread; every key overwritten again, puts "
-               "timed while the next merge runs; reopened with max_open_files = 4, random "
+               "timed while the next merge runs; merged once more (untimed) and reopened with max_open_files = 4, random "
                "gets timed while most datafiles are cold (not mapped):\n\n");
     rep_latency_table(f, r);
     if (us > 0)
