@@ -79,6 +79,8 @@ const struct bench_metric bench_metrics[] = {
     LAT4("getlat_cold",  "latency", "get, most files cold (4 mapped)"),
 };
 const size_t bench_nmetrics = sizeof bench_metrics / sizeof bench_metrics[0];
+_Static_assert(sizeof bench_metrics / sizeof bench_metrics[0] <= BENCH_MAX_METRICS,
+               "raise BENCH_MAX_METRICS in harness.h");
 
 int bench_metric_find(const char *name)
 {
