@@ -9,7 +9,8 @@
  *
  * Options: --quick, --n N, --reps R, --dir D, --results R, --plot FILE,
  * --engines a,b, --groups g,h, --durable-secs S, --durable-ops K,
- * --big-bytes B, --work-secs S, --timeout S. The driver passes its options on to every
+ * --big-bytes B, --work-secs S, --timeout S, --n-large N (0: the large
+ * group is not run). The driver passes its options on to every
  * child so that both sides agree on N and the bounds.
  *
  * The adapter table: mk/bench.mk compiles this file with
@@ -84,19 +85,25 @@ double bench_now(void)
 
 /* >> workload groups -------------------------------------------------------- */
 
-/* name, value size, durable, metric suffix. "main" holds most workloads (see
- * harness_run.c); the value groups repeat fill and read with big values. */
+/* name, value size, durable, metric suffix, large. "main" holds most
+ * workloads (see harness_run.c); "latency" times single operations; the
+ * value groups repeat fill and read with big values; "large" repeats the
+ * point operations and open at N = --n-large. */
 const struct bench_group bench_groups[] = {
-    { "main",     100,   0, ""     },
-    { "durable",  100,   1, ""     },
-    { "value1k",  1024,  0, "_1k"  },
-    { "value16k", 16384, 0, "_16k" },
+    { "main",     100,   0, "",       0 },
+    { "latency",  100,   0, "",       0 },
+    { "durable",  100,   1, "",       0 },
+    { "value1k",  1024,  0, "_1k",    0 },
+    { "value16k", 16384, 0, "_16k",   0 },
+    { "large",    100,   0, "_large", 1 },
 };
 const size_t bench_ngroups = sizeof bench_groups / sizeof bench_groups[0];
 
 uint64_t bench_group_n(const struct bench_params *p, const struct bench_group *g)
 {
-    uint64_t n = p->n;
+    uint64_t n = g->large ? p->n_large : p->n;
+    if (g->large)
+        return n;
     if (g->vsize > 100 && n * g->vsize > p->big_bytes)
         n = p->big_bytes / g->vsize;
     return n < 100 ? 100 : n;
@@ -118,7 +125,7 @@ static void bench_usage(void)
         "usage: harness [--quick] [--n N] [--reps R] [--dir D] [--results R]\n"
         "               [--plot FILE] [--engines a,b] [--groups g,h]\n"
         "               [--durable-secs S] [--durable-ops K] [--big-bytes B]\n"
-        "               [--work-secs S] [--timeout S]\n"
+        "               [--work-secs S] [--timeout S] [--n-large N]\n"
         "       harness run ENGINE GROUP DIR [options]\n"
         "       harness list\n");
 }
@@ -169,11 +176,13 @@ static int bench_parse(int argc, char **argv, struct bench_params *p,
         else if (strcmp(o, "--big-bytes") == 0) { p->big_bytes = strtoull(v, NULL, 10); big_set = 1; }
         else if (strcmp(o, "--timeout") == 0) p->timeout_secs = atof(v);
         else if (strcmp(o, "--work-secs") == 0) p->work_secs = atof(v);
+        else if (strcmp(o, "--n-large") == 0) p->n_large = strtoull(v, NULL, 10);
         else return -1;
     }
     if (!big_set)
         p->big_bytes = p->n * 128;        /* 128 MB of values at N = 1M */
-    if (p->n < 100 || p->reps < 1 || p->durable_secs <= 0 || p->durable_ops < 1)
+    if (p->n < 100 || p->n > UINT32_MAX || (p->n_large != 0 && p->n_large < 100) ||
+        p->n_large > UINT32_MAX || p->reps < 1 || p->durable_secs <= 0 || p->durable_ops < 1)
         return -1;
     return npos;
 }

@@ -33,6 +33,11 @@ struct bench_config {
     int      durable;     /* 1: every acknowledged write survives power loss */
     uint64_t n;           /* keys the group will hold (for sizing hashes)    */
     size_t   vsize;       /* value size of the group, in bytes               */
+    /* Hints for the latency group, 0 = the engine's default. Only engines
+     * that rotate files of their own use them (calypso: max_datafile_size
+     * and max_open_files); the others ignore them. */
+    uint64_t file_bytes;  /* size at which a log file is sealed            */
+    uint32_t open_files;  /* how many sealed files may be mapped at once     */
 };
 
 /* Scan callback: key and value are borrowed for the call. Non-zero stops. */
@@ -63,6 +68,17 @@ struct bench_adapter {
     /* Ordered walk over keys starting with prefix (plen 0: all), keys and
      * values, in byte order. NULL: the engine keeps no order. */
     int  (*scan)(void *s, const void *prefix, size_t plen, bench_kv_fn fn, void *ctx);
+    /* Optional: the ordered walk as a user of the engine writes "visit
+     * each key, then read its value": the engine's key walk (a cursor, an
+     * iterator, calypso_fold / calypso_scan) with a point get of each key
+     * inside it; fn gets the key and the value the get returned. NULL:
+     * unordered engine. */
+    int  (*scan_get)(void *s, const void *prefix, size_t plen, bench_kv_fn fn, void *ctx);
+    /* Optional: n point reads in one call (the engine's multi-get); found[i]
+     * is BENCH_FOUND or BENCH_MISSING, vlens[i] the value's length. Returns
+     * 0 or BENCH_ERR. NULL: the harness makes n calls of get. */
+    int  (*get_many)(void *s, size_t n, const void *const *keys, const size_t *klens,
+                     size_t *vlens, int *found);
     /* Optional write batching for transactional engines: the harness puts
      * begin/commit around every BENCH_BATCH writes of the fill, overwrite
      * and delete workloads (not around durable or mixed writes). */
@@ -88,6 +104,7 @@ int bench_errf(const char *engine, const char *fmt, ...)
 /* What a run is asked to do (parsed from the command line). */
 struct bench_params {
     uint64_t n;              /* keys, 100-byte values                      */
+    uint64_t n_large;        /* keys of the "large" group; 0: not run      */
     int      reps;           /* repetitions (median of them)               */
     double   durable_secs;   /* time bound of each durable workload        */
     uint64_t durable_ops;    /* op bound per writer thread                 */
@@ -108,6 +125,7 @@ struct bench_group {
     size_t      vsize;       /* value size; N is scaled for big values     */
     int         durable;
     const char *suffix;      /* appended to its metric names ("_1k")       */
+    int         large;       /* 1: N is --n-large (the group is skipped when 0) */
 };
 extern const struct bench_group bench_groups[];
 extern const size_t bench_ngroups;
@@ -127,15 +145,16 @@ int bench_driver(const struct bench_params *p);
 enum { BENCH_V_NONE, BENCH_V_OK, BENCH_V_UNSUPPORTED, BENCH_V_FAILED };
 #define BENCH_MAX_ENGINES 32
 #define BENCH_MAX_REPS    15
-#define BENCH_MAX_METRICS 32
+#define BENCH_MAX_METRICS 96
 
 /* A figure of the table: produced by group `group` as "<name>". */
 struct bench_metric {
     const char *name;
     const char *group;
     const char *label;     /* row label in the table                       */
-    const char *unit;      /* ops/s, keys/s, scans/s, ms, MiB, B/key       */
+    const char *unit;      /* ops/s, keys/s, scans/s, ms, us, MiB, B/key   */
     int         lower;     /* 1: lower is better                           */
+    int         latency;   /* 1: a percentile, shown in the latency table  */
 };
 extern const struct bench_metric bench_metrics[];
 extern const size_t bench_nmetrics;
@@ -148,6 +167,9 @@ struct bench_results {
     int    reps;
     double value[BENCH_MAX_ENGINES][BENCH_MAX_METRICS][BENCH_MAX_REPS];
     unsigned char state[BENCH_MAX_ENGINES][BENCH_MAX_METRICS][BENCH_MAX_REPS];
+    double fsync_us[BENCH_MAX_REPS]; /* fdatasync of a small overwrite, median
+                              of one probe per repetition (0: none)        */
+    double fsync_p99_us[BENCH_MAX_REPS];
     char   machine[4096];  /* markdown lines describing machine and build  */
     double seconds;        /* wall time of the whole run                   */
 };
@@ -156,6 +178,11 @@ struct bench_results {
  * and README-section.md into p->results. Returns 0, or -1 if a file could
  * not be written. */
 int bench_report(const struct bench_params *p, const struct bench_results *res);
+
+/* Driver: the median latency, in microseconds, of fdatasync after a small
+ * overwrite inside an already written and synced block of a file in dir
+ * (what a durable put of a log engine waits for); p99 in *p99. 0 on error. */
+double bench_fsync_probe(const char *dir, int quick, double *p99);
 
 /* Monotonic seconds. */
 double bench_now(void);

@@ -70,6 +70,50 @@ static int drv_mkdirs(const char *path)
     return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* >> fdatasync probe ------------------------------------------------------------ */
+
+static int drv_dcmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A 1 MiB file written and synced once; then each round overwrites 100
+ * bytes inside a block already on disk and times the fdatasync that makes
+ * them durable: what a durable put of a log engine waits for (the file's
+ * size does not change, so no metadata is written). At most 400 rounds
+ * (quick: 100) or 3 s. */
+double bench_fsync_probe(const char *dir, int quick, double *p99)
+{
+    enum { PROBE_BYTES = 1 << 20, MAX_ROUNDS = 400 };
+    static char block[PROBE_BYTES];
+    double lat[MAX_ROUNDS];
+    char path[PATH_MAX];
+    int rounds = quick ? 100 : MAX_ROUNDS, done = 0;
+    *p99 = 0;
+    snprintf(path, sizeof path, "%s/fsync-probe", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return 0;
+    memset(block, 'p', sizeof block);
+    int ok = pwrite(fd, block, sizeof block, 0) == (ssize_t)sizeof block && fdatasync(fd) == 0;
+    double t_end = bench_now() + 3.0;
+    for (int i = 0; ok && i < rounds && bench_now() < t_end; i++) {
+        off_t off = (off_t)((uint64_t)i * 4096 * 7 % (PROBE_BYTES - 4096)) + 100;
+        block[i % 4096] ^= 1;
+        double t0 = bench_now();
+        ok = pwrite(fd, block, 100, off) == 100 && fdatasync(fd) == 0;
+        lat[done++] = (bench_now() - t0) * 1e6;
+    }
+    close(fd);
+    unlink(path);
+    if (!ok || done == 0)
+        return 0;
+    qsort(lat, (size_t)done, sizeof lat[0], drv_dcmp);
+    *p99 = lat[(size_t)((double)(done - 1) * 0.99 + 0.5)];
+    return lat[done / 2];
+}
+
 /* >> the machine ------------------------------------------------------------------ */
 
 static void drv_cpu_model(char *out, size_t cap)
@@ -186,9 +230,10 @@ static int drv_selected(const char *list, const char *name)
 static pid_t drv_spawn(const struct bench_params *p, const char *engine,
                        const char *group, const char *dir, int *fd)
 {
-    char n[32], ds[32], dops[32], big[32], rs[32];
+    char n[32], nl[32], ds[32], dops[32], big[32], rs[32];
     int pfd[2];
     snprintf(n, sizeof n, "%llu", (unsigned long long)p->n);
+    snprintf(nl, sizeof nl, "%llu", (unsigned long long)p->n_large);
     snprintf(ds, sizeof ds, "%g", p->durable_secs);
     snprintf(dops, sizeof dops, "%llu", (unsigned long long)p->durable_ops);
     snprintf(big, sizeof big, "%llu", (unsigned long long)p->big_bytes);
@@ -204,7 +249,7 @@ static pid_t drv_spawn(const struct bench_params *p, const char *engine,
         close(pfd[0]);
         close(pfd[1]);
         execl("/proc/self/exe", "harness", "run", engine, group, dir, "--n", n,
-              "--durable-secs", ds, "--durable-ops", dops, "--big-bytes", big,
+              "--n-large", nl, "--durable-secs", ds, "--durable-ops", dops, "--big-bytes", big,
               "--work-secs", rs, (char *)NULL);
         _exit(127);
     }
@@ -299,6 +344,15 @@ static void drv_run_one(const struct bench_params *p, struct bench_results *res,
     drv_rmtree(dir);
 }
 
+/* The fdatasync latency of this run, measured next to the durable group
+ * of each repetition (the disk's speed drifts; the target uses it). */
+static void drv_fsync(const struct bench_params *p, struct bench_results *res, int rep)
+{
+    res->fsync_us[rep] = bench_fsync_probe(p->dir, p->quick, &res->fsync_p99_us[rep]);
+    fprintf(stderr, "[run %d/%d] fdatasync probe: median %.0f us, p99 %.0f us\n", rep + 1,
+            p->reps, res->fsync_us[rep], res->fsync_p99_us[rep]);
+}
+
 static int drv_engines(const struct bench_params *p, struct bench_results *res)
 {
     for (const struct bench_adapter *const *a = bench_adapter_list(); *a; a++)
@@ -325,8 +379,11 @@ int bench_driver(const struct bench_params *p)
     double t0 = bench_now();
     for (int rep = 0; rep < p->reps; rep++)
         for (size_t gi = 0; gi < bench_ngroups; gi++) {
-            if (!drv_selected(p->groups, bench_groups[gi].name))
+            const struct bench_group *g = &bench_groups[gi];
+            if (!drv_selected(p->groups, g->name) || (g->large && p->n_large == 0))
                 continue;
+            if (g->durable)
+                drv_fsync(p, &res, rep);
             for (size_t k = 0; k < res.nengines; k++)
                 drv_run_one(p, &res, (k + (size_t)rep) % res.nengines, &bench_groups[gi], rep);
         }

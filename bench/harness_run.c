@@ -16,14 +16,22 @@
  * every miss missing, scans in order with the expected count): a wrong
  * answer fails the group rather than printing a fast figure.
  *
+ * Groups: main (writes; every read in two states, as the fill left it and
+ * after a merge; close and open timed; disk and memory), latency (single
+ * operations timed one by one: percentiles), durable, the value groups,
+ * and large (the point operations and open at --n-large keys).
+ *
  * Threads: the mixed and durable workloads start their own threads and
  * join all of them before they return; each thread has its own session.
+ * The latency group runs the engine's merge on a thread of its own while
+ * the main thread times its operations, and joins it.
  */
 #define _GNU_SOURCE
 #include "harness.h"
 
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +51,7 @@ struct run {
     void *s;             /* the main thread's session */
     uint64_t n;
     char *pool;          /* POOL_SIZE + vsize random bytes */
+    int silent;          /* 1: steps that set up a measurement print no RESULT */
 };
 
 /* >> keys, values, randomness ----------------------------------------------- */
@@ -92,6 +101,8 @@ static uint32_t *run_perm(uint64_t n, uint64_t seed)
 
 static void run_result(const struct run *r, const char *metric, double v)
 {
+    if (r->silent)
+        return;
     printf("RESULT %s%s %.17g\n", metric, r->g->suffix, v);
     fflush(stdout);
 }
@@ -107,6 +118,14 @@ static void run_rate(const struct run *r, const char *metric, uint64_t ops, doub
     fprintf(stderr, "  %-14s %-10s %12.0f ops/s  (%llu ops, %.2f s)\n", r->a->name,
             metric, ops / secs, (unsigned long long)ops, secs);
     run_result(r, metric, ops / secs);
+}
+
+/* The name of a read metric in a state: "" (after a merge: the names
+ * the table has always had) or "_unmerged" (as the fill left it). */
+static const char *run_name(char *buf, size_t cap, const char *base, const char *state)
+{
+    snprintf(buf, cap, "%s%s", base, state);
+    return buf;
 }
 
 /* >> open, close, sessions ---------------------------------------------------- */
@@ -271,22 +290,22 @@ static int run_scan_fn(const void *key, size_t klen, const void *val, size_t vle
 }
 
 /* An ordered walk over every key and value. */
-static int run_readseq(struct run *r)
+static int run_readseq(struct run *r, const char *metric)
 {
     struct run_scan c = { .vsize = r->cfg.vsize };
     double t0 = bench_now();
     if (r->a->scan(r->s, "", 0, run_scan_fn, &c) != 0 && !c.bad)
         return BENCH_ERR;
     if (c.bad || c.count != r->n)
-        return bench_errf(r->a->name, "readseq: %llu keys, %s (expected %llu in order)",
+        return bench_errf(r->a->name, "%s: %llu keys, %s (expected %llu in order)", metric,
                           (unsigned long long)c.count, c.bad ? "bad order or size" : "ok",
                           (unsigned long long)r->n);
-    run_rate(r, "readseq", c.count, bench_now() - t0);
+    run_rate(r, metric, c.count, bench_now() - t0);
     return 0;
 }
 
 /* n/100 scans of a random 14-byte prefix (100 keys each, with values). */
-static int run_prefix(struct run *r)
+static int run_prefix(struct run *r, const char *metric)
 {
     uint64_t groups = r->n / 100, seed = 7, nscan = groups;
     char k[KEYLEN];
@@ -299,10 +318,82 @@ static int run_prefix(struct run *r)
         if (r->a->scan(r->s, k, KEYLEN - 2, run_scan_fn, &c) != 0 && !c.bad)
             return BENCH_ERR;
         if (c.bad || c.count != 100)
-            return bench_errf(r->a->name, "prefix100: %llu keys under %.14s (expected 100)",
+            return bench_errf(r->a->name, "%s: %llu keys under %.14s (expected 100)", metric,
                               (unsigned long long)c.count, k);
     }
-    run_rate(r, "prefix100", i, bench_now() - t0);
+    run_rate(r, metric, i, bench_now() - t0);
+    return 0;
+}
+
+/* The walk of every key with a point get of each inside it (scan_get). */
+static int run_walkget(struct run *r, const char *metric)
+{
+    struct run_scan c = { .vsize = r->cfg.vsize };
+    double t0 = bench_now();
+    if (r->a->scan_get(r->s, "", 0, run_scan_fn, &c) != 0 && !c.bad)
+        return BENCH_ERR;
+    if (c.bad || c.count != r->n)
+        return bench_errf(r->a->name, "%s: %llu keys, %s (expected %llu in order)", metric,
+                          (unsigned long long)c.count, c.bad ? "bad order or size" : "ok",
+                          (unsigned long long)r->n);
+    run_rate(r, metric, c.count, bench_now() - t0);
+    return 0;
+}
+
+/* n/100 prefix walks of 100 keys, each key read with a point get. */
+static int run_prefixget(struct run *r, const char *metric)
+{
+    uint64_t groups = r->n / 100, seed = 8;
+    char k[KEYLEN];
+    double t0 = bench_now();
+    uint64_t i;
+    for (i = 0; i < groups && !run_over(r, i, t0); i++) {
+        uint64_t gi = run_rand(&seed) % groups;
+        struct run_scan c = { .vsize = r->cfg.vsize };
+        run_key(gi * 100, k);
+        if (r->a->scan_get(r->s, k, KEYLEN - 2, run_scan_fn, &c) != 0 && !c.bad)
+            return BENCH_ERR;
+        if (c.bad || c.count != 100)
+            return bench_errf(r->a->name, "%s: %llu keys under %.14s (expected 100)", metric,
+                              (unsigned long long)c.count, k);
+    }
+    run_rate(r, metric, i, bench_now() - t0);
+    return 0;
+}
+
+#define RUN_MANY 16
+
+/* Random present keys, RUN_MANY a call: the engine's multi-get, or
+ * RUN_MANY single gets where it has none. Reports keys per second. */
+static int run_getmany(struct run *r, const char *metric, uint64_t seed)
+{
+    char k[RUN_MANY][KEYLEN];
+    const void *keys[RUN_MANY];
+    size_t klens[RUN_MANY], vlens[RUN_MANY];
+    int found[RUN_MANY];
+    for (int j = 0; j < RUN_MANY; j++) {
+        keys[j] = k[j];
+        klens[j] = KEYLEN;
+    }
+    double t0 = bench_now();
+    uint64_t i;
+    for (i = 0; i + RUN_MANY <= r->n && !run_over(r, i, t0); i += RUN_MANY) {
+        for (int j = 0; j < RUN_MANY; j++)
+            run_key(run_rand(&seed) % r->n, k[j]);
+        if (r->a->get_many) {
+            if (r->a->get_many(r->s, RUN_MANY, keys, klens, vlens, found) != 0)
+                return BENCH_ERR;
+        } else {
+            for (int j = 0; j < RUN_MANY; j++)
+                if ((found[j] = r->a->get(r->s, k[j], KEYLEN, &vlens[j])) == BENCH_ERR)
+                    return BENCH_ERR;
+        }
+        for (int j = 0; j < RUN_MANY; j++)
+            if (found[j] != BENCH_FOUND || vlens[j] != r->cfg.vsize)
+                return bench_errf(r->a->name, "%s: wrong answer for key %.16s (rc %d, vlen %zu)",
+                                  metric, k[j], found[j], vlens[j]);
+    }
+    run_rate(r, metric, i, bench_now() - t0);
     return 0;
 }
 
@@ -419,16 +510,25 @@ static int run_fillseq(struct run *r)
     return rc;
 }
 
-static int run_reopen_timed(struct run *r)
+static void run_ms(struct run *r, const char *metric, double secs)
 {
+    fprintf(stderr, "  %-14s %-10s %12.1f ms\n", r->a->name, metric, secs * 1e3);
+    run_result(r, metric, secs * 1e3);
+}
+
+/* Close, then open, each timed (close_metric NULL: close untimed). Close
+ * is whatever the engine's close does (calypso: the final fdatasync). */
+static int run_reopen_timed(struct run *r, const char *close_metric, const char *open_metric)
+{
+    double t0 = bench_now();
     if (run_close(r) != 0)
         return BENCH_ERR;
-    double t0 = bench_now();
+    if (close_metric)
+        run_ms(r, close_metric, bench_now() - t0);
+    t0 = bench_now();
     if (run_open(r) != 0)
         return BENCH_ERR;
-    double ms = (bench_now() - t0) * 1e3;
-    fprintf(stderr, "  %-14s %-10s %12.1f ms\n", r->a->name, "open", ms);
-    run_result(r, "open_ms", ms);
+    run_ms(r, open_metric, bench_now() - t0);
     return 0;
 }
 
@@ -453,19 +553,43 @@ static int run_merge(struct run *r)
     return 0;
 }
 
-static int run_scans(struct run *r)
+/* Every read workload in one state ("" after the merge, "_unmerged" as
+ * the fill left it): point reads, multi-get, cursor walks and prefix
+ * scans, the same walks with a get of each key, and mixed (its 10%
+ * overwrites come last, so the reads before see the state untouched). */
+static int run_reads(struct run *r, const char *st)
 {
-    if (!r->a->scan) {
-        run_unsupported(r, "readseq");
-        run_unsupported(r, "prefix100");
-        return 0;
+    char m[64];
+    int rc = run_read(r, run_name(m, sizeof m, "readrandom", st), 0, 11);
+    if (rc == 0) rc = run_read(r, run_name(m, sizeof m, "readmissing", st), 1, 12);
+    if (rc == 0) rc = run_getmany(r, run_name(m, sizeof m, "getmany", st), 13);
+    if (rc == 0 && r->a->scan) {
+        rc = run_readseq(r, run_name(m, sizeof m, "readseq", st));
+        if (rc == 0) rc = run_prefix(r, run_name(m, sizeof m, "prefix100", st));
+    } else if (rc == 0) {
+        run_unsupported(r, run_name(m, sizeof m, "readseq", st));
+        run_unsupported(r, run_name(m, sizeof m, "prefix100", st));
     }
-    return run_readseq(r) || run_prefix(r) ? BENCH_ERR : 0;
+    if (rc == 0 && r->a->scan_get) {
+        rc = run_walkget(r, run_name(m, sizeof m, "walkget", st));
+        if (rc == 0) rc = run_prefixget(r, run_name(m, sizeof m, "prefixget", st));
+    } else if (rc == 0) {
+        run_unsupported(r, run_name(m, sizeof m, "walkget", st));
+        run_unsupported(r, run_name(m, sizeof m, "prefixget", st));
+    }
+    if (rc == 0)
+        rc = run_threads(r, run_name(m, sizeof m, "mixed", st), 2, run_mixed_thread, r->n / 2,
+                         r->p->work_secs);
+    return rc;
 }
 
 /* The main group, in this order (each step needs the state the one before
- * left): fillseq (own db), fillrandom, overwrite, merge, open, reads,
- * scans, mixed, deleterandom. */
+ * left): fillseq (own db); fillrandom; keydir size; every read as the fill
+ * left it (the same process, no merge, no reopen, no sync: as a user has
+ * it); close and open timed; disk; overwrite of every key; close and open
+ * timed; disk; merge; close, open timed; every read again (after the
+ * merge); deleterandom. Close is timed before anything syncs (the
+ * disk figures sync, so they come after the reopen). */
 static int run_main(struct run *r)
 {
     uint32_t *fill = run_perm(r->n, 1), *over = run_perm(r->n, 2), *del = run_perm(r->n, 3);
@@ -473,21 +597,239 @@ static int run_main(struct run *r)
     if (rc == 0) rc = run_fillseq(r);
     if (rc == 0) rc = run_fresh(r);
     if (rc == 0) rc = run_write(r, "fillrandom", fill, 1, 0, 0);
-    if (rc == 0) { run_disk(r, "disk_fill"); run_keydir(r); }
-    if (rc == 0) rc = run_write(r, "overwrite", over, 2, 0, 1);
+    if (rc == 0) run_keydir(r);
+    if (rc == 0) rc = run_reads(r, "_unmerged");
+    if (rc == 0) rc = run_reopen_timed(r, "close_fill_ms", "open_fill_ms");
+    if (rc == 0) run_disk(r, "disk_fill");
+    if (rc == 0) rc = run_write(r, "overwrite", over, 2, 0, 0);
+    if (rc == 0) rc = run_reopen_timed(r, "close_over_ms", "open_over_ms");
     if (rc == 0) run_disk(r, "disk_overwrite");
     if (rc == 0) rc = run_merge(r);
-    if (rc == 0) rc = run_reopen_timed(r);
-    if (rc == 0) rc = run_read(r, "readrandom", 0, 11);
-    if (rc == 0) rc = run_read(r, "readmissing", 1, 12);
-    if (rc == 0) rc = run_scans(r);
-    if (rc == 0) rc = run_threads(r, "mixed", 2, run_mixed_thread, r->n / 2, r->p->work_secs);
+    if (rc == 0) rc = run_reopen_timed(r, NULL, "open_ms");
+    if (rc == 0) rc = run_reads(r, "");
     if (rc == 0) rc = run_write(r, "deleterandom", del, 0, 1, 1);
     if (run_close(r) != 0)
         rc = BENCH_ERR;
     if (rc == 0)
         run_result(r, "rss", run_peak_rss());
     free(fill); free(over); free(del);
+    return rc;
+}
+
+/* >> latency group --------------------------------------------------------------- */
+
+/* Latency samples of one workload, in seconds. */
+struct run_lat {
+    double *v;
+    size_t n, cap;
+};
+
+static int run_lat_add(struct run_lat *l, double dt)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 1 << 16;
+        double *nv = realloc(l->v, nc * sizeof *nv);
+        if (!nv)
+            return bench_errf("harness", "no memory for latency samples");
+        l->v = nv;
+        l->cap = nc;
+    }
+    l->v[l->n++] = dt;
+    return 0;
+}
+
+static int run_dcmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Prints <metric>_p50, _p99, _p999 and _max in microseconds, and frees. */
+static void run_lat_report(struct run *r, const char *metric, struct run_lat *l)
+{
+    static const struct { const char *suffix; double q; } qs[] = {
+        { "_p50", 0.5 }, { "_p99", 0.99 }, { "_p999", 0.999 }, { "_max", 1.0 },
+    };
+    char m[64];
+    if (l->n == 0) {
+        bench_errf(r->a->name, "%s: no samples", metric);
+        free(l->v);
+        memset(l, 0, sizeof *l);
+        return;
+    }
+    qsort(l->v, l->n, sizeof l->v[0], run_dcmp);
+    fprintf(stderr, "  %-14s %-14s %8zu ops:", r->a->name, metric, l->n);
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        double us = l->v[(size_t)(qs[i].q * (double)(l->n - 1) + 0.5)] * 1e6;
+        fprintf(stderr, " %s %.1f us", qs[i].suffix + 1, us);
+        run_result(r, run_name(m, sizeof m, metric, qs[i].suffix), us);
+    }
+    fprintf(stderr, "\n");
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static void run_lat_unsupported(struct run *r, const char *metric)
+{
+    static const char *const sfx[] = { "_p50", "_p99", "_p999", "_max" };
+    char m[64];
+    for (size_t i = 0; i < 4; i++)
+        run_unsupported(r, run_name(m, sizeof m, metric, sfx[i]));
+}
+
+/* Whether the flag a timed loop waits for is set (NULL: never). */
+static int run_stopped(atomic_int *stop)
+{
+    return stop && atomic_load_explicit(stop, memory_order_relaxed);
+}
+
+/* Timed puts of keys order[0..n-1] (version v), one per call, until all
+ * are done or (bounded) work_secs passed; with stop, until *stop is set,
+ * going round the keys again (versions v, v + 1, ...) for at most 4 n puts,
+ * so that the puts cover the whole of what stop waits for. */
+static int run_put_lat(struct run *r, const uint32_t *order, uint64_t v, int bounded,
+                       atomic_int *stop, struct run_lat *l)
+{
+    char k[KEYLEN];
+    double t_start = bench_now();
+    uint64_t limit = stop ? 4 * r->n : r->n;
+    for (uint64_t i = 0; i < limit && !run_stopped(stop); i++) {
+        uint64_t idx = order[i % r->n], ver = v + i / r->n;
+        if (bounded && run_over(r, i, t_start))
+            break;
+        run_key(idx, k);
+        double t0 = bench_now();
+        if (r->a->put(r->s, k, KEYLEN, run_value(r, idx, ver), r->cfg.vsize) != 0)
+            return BENCH_ERR;
+        if (run_lat_add(l, bench_now() - t0) != 0)
+            return BENCH_ERR;
+    }
+    return 0;
+}
+
+/* Timed gets of random present keys until *stop is set or max_secs. */
+static int run_get_lat(struct run *r, atomic_int *stop, double max_secs, uint64_t seed,
+                       struct run_lat *l)
+{
+    char k[KEYLEN];
+    size_t vl;
+    double t_end = bench_now() + max_secs;
+    for (uint64_t i = 0; !run_stopped(stop) && ((i & 255) || bench_now() < t_end); i++) {
+        run_key(run_rand(&seed) % r->n, k);
+        double t0 = bench_now();
+        int rc = r->a->get(r->s, k, KEYLEN, &vl);
+        double dt = bench_now() - t0;
+        if (rc != BENCH_FOUND || vl != r->cfg.vsize)
+            return rc == BENCH_ERR ? BENCH_ERR
+                   : bench_errf(r->a->name, "get: key %.16s not found", k);
+        if (run_lat_add(l, dt) != 0)
+            return BENCH_ERR;
+    }
+    return 0;
+}
+
+struct run_merger {
+    struct run *r;
+    atomic_int done;     /* set by the merge thread when the merge returns */
+    int rc;
+};
+
+static void *run_merge_thread(void *arg)
+{
+    struct run_merger *m = arg;
+    m->rc = m->r->a->merge(m->r->db);
+    atomic_store(&m->done, 1);
+    return NULL;
+}
+
+/* Overwrites every key (version v, untimed) so that a merge has work, then
+ * runs the merge on a thread of its own while this thread times gets
+ * (put_version 0) or puts of version put_version until it ends. */
+static int run_during_merge(struct run *r, const uint32_t *order, uint64_t v,
+                            uint64_t put_version, const char *metric)
+{
+    struct run_merger m = { .r = r, .rc = 0 };
+    atomic_init(&m.done, 0);
+    struct run_lat l = { 0 };
+    pthread_t tid;
+    r->silent = 1;
+    int rc = run_write(r, "overwrite", order, v, 0, 0);
+    r->silent = 0;
+    if (rc != 0)
+        return rc;
+    if (pthread_create(&tid, NULL, run_merge_thread, &m) != 0)
+        return bench_errf(r->a->name, "pthread_create failed");
+    double t0 = bench_now();
+    rc = put_version ? run_put_lat(r, order, put_version, 0, &m.done, &l)
+                     : run_get_lat(r, &m.done, 1e9, 21, &l);
+    pthread_join(tid, NULL);
+    fprintf(stderr, "  %-14s merge took %.2f s\n", r->a->name, bench_now() - t0);
+    if (m.rc != 0)
+        rc = bench_errf(r->a->name, "%s: merge failed", metric);
+    if (rc == 0)
+        run_lat_report(r, metric, &l);
+    free(l.v);
+    return rc;
+}
+
+/* Tail latency: puts of a fill that rotates files about ten times
+ * (calypso: max_datafile_size = N * 128 / 10), one put per call, every
+ * engine; then, for engines with a merge (calypso), gets and puts while a
+ * merge runs, and gets while most files are cold (4 may be mapped). */
+static int run_latency(struct run *r)
+{
+    uint32_t *fill = run_perm(r->n, 1), *over = run_perm(r->n, 2);
+    struct run_lat l = { 0 };
+    uint64_t fb = r->n * 128 / 10;
+    r->cfg.file_bytes = fb < (64u << 10) ? (64u << 10) : fb;
+    int rc = fill && over ? run_fresh(r) : bench_errf(r->a->name, "no memory");
+    if (rc == 0) rc = run_put_lat(r, fill, 1, 1, NULL, &l);
+    if (rc == 0) run_lat_report(r, "putlat_fill", &l);
+    if (rc == 0 && r->a->merge) {
+        rc = run_during_merge(r, over, 2, 0, "getlat_merge");
+        if (rc == 0) rc = run_during_merge(r, over, 3, 4, "putlat_merge");
+        /* A merge first, untimed: the puts during the last one left dead
+         * bytes that could start an automatic merge under the cold gets. */
+        if (rc == 0 && r->a->merge(r->db) != 0)
+            rc = bench_errf(r->a->name, "merge before the cold gets failed");
+        r->cfg.open_files = 4;
+        r->silent = 1;
+        if (rc == 0) rc = run_reopen_timed(r, NULL, "open_ms");
+        r->silent = 0;
+        if (rc == 0) rc = run_get_lat(r, NULL, r->p->work_secs < 3 ? r->p->work_secs : 3, 22, &l);
+        if (rc == 0) run_lat_report(r, "getlat_cold", &l);
+    } else if (rc == 0) {
+        run_lat_unsupported(r, "getlat_merge");
+        run_lat_unsupported(r, "putlat_merge");
+        run_lat_unsupported(r, "getlat_cold");
+    }
+    free(l.v);
+    if (run_close(r) != 0)
+        rc = BENCH_ERR;
+    free(fill);
+    free(over);
+    return rc;
+}
+
+/* >> large group ---------------------------------------------------------------- */
+
+/* The point operations and open at N = --n-large: fillrandom, reads as
+ * the fill left them, multi-get, close and open timed, overwrite. */
+static int run_large(struct run *r)
+{
+    uint32_t *fill = run_perm(r->n, 1), *over = run_perm(r->n, 2);
+    int rc = fill && over ? run_fresh(r) : bench_errf(r->a->name, "no memory for permutations");
+    if (rc == 0) rc = run_write(r, "fillrandom", fill, 1, 0, 0);
+    if (rc == 0) run_keydir(r);
+    if (rc == 0) rc = run_read(r, "readrandom", 0, 11);
+    if (rc == 0) rc = run_read(r, "readmissing", 1, 12);
+    if (rc == 0) rc = run_getmany(r, "getmany", 13);
+    if (rc == 0) rc = run_reopen_timed(r, "close_fill_ms", "open_fill_ms");
+    if (rc == 0) rc = run_write(r, "overwrite", over, 2, 0, 1);
+    if (run_close(r) != 0)
+        rc = BENCH_ERR;
+    free(fill);
+    free(over);
     return rc;
 }
 
@@ -542,6 +884,10 @@ int bench_child(const struct bench_params *p, const struct bench_adapter *a,
     int rc;
     if (g->durable)
         rc = run_durable(&r);
+    else if (strcmp(g->name, "latency") == 0)
+        rc = run_latency(&r);
+    else if (g->large)
+        rc = run_large(&r);
     else if (g->vsize == 100)
         rc = run_main(&r);
     else

@@ -9,7 +9,7 @@
 #   ncols     number of engine columns
 set terminal pngcairo size 1200,520 font "sans,10"
 set output outfile
-set title ttl font "sans,12"
+set title ttl font "sans,12" noenhanced
 set ylabel ylab
 set datafile missing "-"
 set style data histogram
@@ -18,7 +18,7 @@ set style fill solid 0.9 border rgb "#333333"
 set boxwidth 0.9
 set grid ytics lc rgb "#dddddd"
 set key outside right top vertical noenhanced
-set xtics nomirror noenhanced
+set xtics nomirror noenhanced rotate by -20 left
 set ytics nomirror
 set border 3
 if (logy) { set logscale y; set format y "10^{%L}" } else { set yrange [0:*] }

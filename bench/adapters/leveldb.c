@@ -7,7 +7,9 @@
  * options (written to the log, not synced); durable ones set sync = true,
  * which LevelDB groups across concurrent writers. LevelDB's C handle is
  * thread-safe, so sessions are the handle itself; get returns a malloc'd
- * copy of the value, freed at once.
+ * copy of the value, freed at once. Scan-then-get is an iterator over the
+ * keys with a leveldb_get of each; LevelDB has no multi-get (the harness
+ * makes single gets).
  */
 #include "../harness.h"
 
@@ -133,6 +135,34 @@ static int ldb_scan(void *p, const void *prefix, size_t plen, bench_kv_fn fn, vo
     return err ? ldb_fail("iterator", err) : 0;
 }
 
+static int ldb_scan_get(void *p, const void *prefix, size_t plen, bench_kv_fn fn, void *ctx)
+{
+    struct ldb *d = p;
+    leveldb_iterator_t *it = leveldb_create_iterator(d->db, d->ro);
+    char *err = NULL;
+    if (plen)
+        leveldb_iter_seek(it, prefix, plen);
+    else
+        leveldb_iter_seek_to_first(it);
+    for (; leveldb_iter_valid(it); leveldb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = leveldb_iter_key(it, &kl);
+        if (kl < plen || memcmp(k, prefix, plen) != 0)
+            break;
+        char *v = leveldb_get(d->db, d->ro, k, kl, &vl, &err);
+        if (err)
+            break;
+        int stop = v && fn(k, kl, v, vl, ctx) != 0;
+        leveldb_free(v);
+        if (stop)
+            break;
+    }
+    if (!err)
+        leveldb_iter_get_error(it, &err);
+    leveldb_iter_destroy(it);
+    return err ? ldb_fail("scan+get", err) : 0;
+}
+
 /* LevelDB has no flush call: a synced empty batch syncs its log. */
 static int ldb_sync(void *p)
 {
@@ -150,11 +180,13 @@ static int ldb_sync(void *p)
 static const struct bench_adapter ldb_adapter = {
     .name = "leveldb",
     .config = "64 MiB write buffer, 10-bit bloom filter, 64 MiB block cache, default "
-              "compression; writes go to the log unsynced.",
+              "compression; writes go to the log unsynced; scan-then-get: iterator + "
+              "leveldb_get; no multi-get (single gets).",
     .durable = "WriteOptions.sync = true (concurrent writers share a log sync).",
     .version = ldb_version,
     .open = ldb_open, .close = ldb_close,
     .put = ldb_put, .get = ldb_get, .del = ldb_del, .scan = ldb_scan,
+    .scan_get = ldb_scan_get,
     .sync = ldb_sync,
 };
 

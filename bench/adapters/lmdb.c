@@ -9,7 +9,10 @@
  * read always sees the newest commit, and copies the value out before it
  * resets the transaction (a pointer into the map is valid only until then).
  * Writes outside begin/commit are one transaction each; fills are batched
- * by the harness through begin/commit.
+ * by the harness through begin/commit. Scan-then-get is a cursor over the
+ * keys with an mdb_get of each key in the same read transaction; a
+ * multi-get is the n mdb_gets in one read transaction (LMDB has no
+ * multi-get call: that is how its user reads several keys).
  */
 #include "../harness.h"
 
@@ -165,26 +168,48 @@ static void lmdb_read_done(struct lmdb_sess *s, MDB_txn *txn)
         mdb_txn_reset(s->rtxn);
 }
 
-static int lmdb_get(void *p, const void *k, size_t kl, size_t *vl)
+/* One mdb_get in txn, the value copied out into the session buffer. */
+static int lmdb_get_in(struct lmdb_sess *s, MDB_txn *txn, const void *k, size_t kl, size_t *vl)
 {
-    struct lmdb_sess *s = p;
     MDB_val key = { kl, (void *)k }, val;
-    MDB_txn *txn = lmdb_read_txn(s);
-    if (!txn)
-        return bench_errf("lmdb", "mdb_txn_renew failed");
     int rc = mdb_get(txn, s->db->dbi, &key, &val);
     if (rc == 0 && val.mv_size > s->cap) {
         free(s->buf);
-        s->cap = val.mv_size;
-        s->buf = malloc(s->cap);
+        s->buf = malloc(val.mv_size);
+        s->cap = s->buf ? val.mv_size : 0;
     }
     if (rc == 0 && s->buf)
         memcpy(s->buf, val.mv_data, val.mv_size);
-    lmdb_read_done(s, txn);
     *vl = rc == 0 ? val.mv_size : 0;
     if (rc == MDB_NOTFOUND)
         return BENCH_MISSING;
     return rc ? lmdb_err("mdb_get", rc) : BENCH_FOUND;
+}
+
+static int lmdb_get(void *p, const void *k, size_t kl, size_t *vl)
+{
+    struct lmdb_sess *s = p;
+    MDB_txn *txn = lmdb_read_txn(s);
+    if (!txn)
+        return bench_errf("lmdb", "mdb_txn_renew failed");
+    int rc = lmdb_get_in(s, txn, k, kl, vl);
+    lmdb_read_done(s, txn);
+    return rc;
+}
+
+static int lmdb_get_many(void *p, size_t n, const void *const *keys, const size_t *klens,
+                         size_t *vlens, int *found)
+{
+    struct lmdb_sess *s = p;
+    MDB_txn *txn = lmdb_read_txn(s);
+    int rc = 0;
+    if (!txn)
+        return bench_errf("lmdb", "mdb_txn_renew failed");
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if ((found[i] = lmdb_get_in(s, txn, keys[i], klens[i], &vlens[i])) == BENCH_ERR)
+            rc = BENCH_ERR;
+    lmdb_read_done(s, txn);
+    return rc;
 }
 
 static int lmdb_scan(void *p, const void *prefix, size_t plen, bench_kv_fn fn, void *ctx)
@@ -209,6 +234,35 @@ static int lmdb_scan(void *p, const void *prefix, size_t plen, bench_kv_fn fn, v
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : lmdb_err("mdb_cursor_get", rc);
 }
 
+/* A cursor over the keys (the values it passes are not touched) and an
+ * mdb_get of each key in the same transaction. */
+static int lmdb_scan_get(void *p, const void *prefix, size_t plen, bench_kv_fn fn, void *ctx)
+{
+    struct lmdb_sess *s = p;
+    MDB_txn *txn = lmdb_read_txn(s);
+    MDB_cursor *cur;
+    MDB_val key = { plen, (void *)prefix }, val;
+    size_t vl;
+    if (!txn || mdb_cursor_open(txn, s->db->dbi, &cur) != 0) {
+        if (txn)
+            lmdb_read_done(s, txn);
+        return bench_errf("lmdb", "cannot open a cursor");
+    }
+    int rc = mdb_cursor_get(cur, &key, &val, plen ? MDB_SET_RANGE : MDB_FIRST), got = 0;
+    while (rc == 0 && key.mv_size >= plen && memcmp(key.mv_data, prefix, plen) == 0) {
+        if ((got = lmdb_get_in(s, txn, key.mv_data, key.mv_size, &vl)) == BENCH_ERR)
+            break;
+        if (got == BENCH_FOUND && fn(key.mv_data, key.mv_size, s->buf, vl, ctx) != 0)
+            break;
+        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    lmdb_read_done(s, txn);
+    if (got == BENCH_ERR)
+        return BENCH_ERR;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : lmdb_err("mdb_cursor_get", rc);
+}
+
 static int lmdb_sync(void *p)
 {
     struct lmdb_db *db = p;
@@ -219,12 +273,14 @@ static int lmdb_sync(void *p)
 static const struct bench_adapter lmdb_adapter = {
     .name = "lmdb",
     .config = "MDB_NOSYNC|MDB_NOMETASYNC, 64 GiB map, one read txn per session renewed per read, "
-              "fills batched 1000 writes per txn.",
+              "fills batched 1000 writes per txn; scan-then-get: cursor + mdb_get in one txn; "
+              "multi-get: the mdb_gets in one read txn.",
     .durable = "default flags: each commit (one write) is synced.",
     .version = lmdb_version,
     .open = lmdb_open, .close = lmdb_close,
     .session_open = lmdb_session_open, .session_close = lmdb_session_close,
     .put = lmdb_put, .get = lmdb_get, .del = lmdb_del, .scan = lmdb_scan,
+    .scan_get = lmdb_scan_get, .get_many = lmdb_get_many,
     .begin = lmdb_begin, .commit = lmdb_commit, .sync = lmdb_sync,
 };
 

@@ -10,7 +10,9 @@
  * write lock instead of failing. Fills, overwrites and deletes are batched
  * by the harness in transactions of 1000 writes; mixed and durable writes
  * are one autocommit statement each. A scan is one range query in key
- * order that stops at the first key outside the prefix.
+ * order that stops at the first key outside the prefix. Scan-then-get is a
+ * range query over the keys alone with the get statement run for each key
+ * on the same connection; SQLite has no multi-get (single gets).
  */
 #include "../harness.h"
 
@@ -27,7 +29,7 @@ struct sq_db {
 
 struct sq_sess {
     sqlite3 *c;
-    sqlite3_stmt *put, *get, *del, *scan, *begin, *commit;
+    sqlite3_stmt *put, *get, *del, *scan, *keys, *begin, *commit;
     char *buf;
     size_t cap;
 };
@@ -100,6 +102,7 @@ static void sq_session_close(void *p)
     sqlite3_finalize(s->get);
     sqlite3_finalize(s->del);
     sqlite3_finalize(s->scan);
+    sqlite3_finalize(s->keys);
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->commit);
     sqlite3_close(s->c);
@@ -120,6 +123,7 @@ static int sq_session_open(void *p, void **out)
         sqlite3_prepare_v2(s->c, "SELECT v FROM kv WHERE k = ?1", -1, &s->get, NULL) ||
         sqlite3_prepare_v2(s->c, "DELETE FROM kv WHERE k = ?1", -1, &s->del, NULL) ||
         sqlite3_prepare_v2(s->c, "SELECT k, v FROM kv WHERE k >= ?1 ORDER BY k", -1, &s->scan, NULL) ||
+        sqlite3_prepare_v2(s->c, "SELECT k FROM kv WHERE k >= ?1 ORDER BY k", -1, &s->keys, NULL) ||
         sqlite3_prepare_v2(s->c, "BEGIN", -1, &s->begin, NULL) ||
         sqlite3_prepare_v2(s->c, "COMMIT", -1, &s->commit, NULL)) {
         sq_fail(s->c, "prepare");
@@ -206,6 +210,28 @@ static int sq_scan(void *p, const void *prefix, size_t plen, bench_kv_fn fn, voi
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_fail(s->c, "scan");
 }
 
+static int sq_scan_get(void *p, const void *prefix, size_t plen, bench_kv_fn fn, void *ctx)
+{
+    struct sq_sess *s = p;
+    int rc, got = BENCH_FOUND;
+    size_t vl;
+    sqlite3_bind_blob(s->keys, 1, prefix, (int)plen, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s->keys)) == SQLITE_ROW) {
+        const void *k = sqlite3_column_blob(s->keys, 0);
+        size_t kl = (size_t)sqlite3_column_bytes(s->keys, 0);
+        if (kl < plen || memcmp(k, prefix, plen) != 0)
+            break;
+        if ((got = sq_get(s, k, kl, &vl)) == BENCH_ERR)
+            break;
+        if (got == BENCH_FOUND && fn(k, kl, s->buf, vl, ctx) != 0)
+            break;
+    }
+    sqlite3_reset(s->keys);
+    if (got == BENCH_ERR)
+        return BENCH_ERR;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_fail(s->c, "scan+get");
+}
+
 /* A full checkpoint: the WAL is synced and copied into the database. */
 static int sq_sync(void *p)
 {
@@ -217,13 +243,14 @@ static int sq_sync(void *p)
 static const struct bench_adapter sq_adapter = {
     .name = "sqlite",
     .config = "WITHOUT ROWID table, WAL, synchronous=NORMAL, 64 MiB page cache, prepared "
-              "statements, a connection per thread, fills batched 1000 writes per transaction.",
+              "statements, a connection per thread, fills batched 1000 writes per transaction; "
+              "scan-then-get: a key-only range query + the get statement per key.",
     .durable = "synchronous=FULL, one autocommit statement per write (the WAL is synced "
                "at every commit).",
     .version = sq_version,
     .open = sq_open, .close = sq_close,
     .session_open = sq_session_open, .session_close = sq_session_close,
-    .put = sq_put, .get = sq_get, .del = sq_del, .scan = sq_scan,
+    .put = sq_put, .get = sq_get, .del = sq_del, .scan = sq_scan, .scan_get = sq_scan_get,
     .begin = sq_begin, .commit = sq_commit, .sync = sq_sync,
 };
 

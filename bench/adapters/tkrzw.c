@@ -7,7 +7,9 @@
  * handle itself. Tkrzw has no sync-on-write mode: its durable mode here is
  * what a user would write, a hard synchronize (fsync of the file and its
  * metadata) after every write; concurrent writers do not share syncs.
- * get returns a malloc'd copy of the value, freed at once.
+ * get returns a malloc'd copy of the value, freed at once. TreeDBM's
+ * scan-then-get is its iterator over the keys (tkrzw_dbm_iter_get_key)
+ * with a tkrzw_dbm_get of each; Tkrzw has no multi-get call in C.
  */
 #include "../harness.h"
 
@@ -133,6 +135,31 @@ static int tk_scan(void *p, const void *prefix, size_t plen, bench_kv_fn fn, voi
     return ok ? 0 : tk_fail(d->name, "iterator");
 }
 
+static int tk_scan_get(void *p, const void *prefix, size_t plen, bench_kv_fn fn, void *ctx)
+{
+    struct tk_db *d = p;
+    TkrzwDBMIter *it = tkrzw_dbm_make_iterator(d->dbm);
+    int stop = 0, bad = 0;
+    bool ok = plen ? tkrzw_dbm_iter_jump(it, prefix, (int32_t)plen) : tkrzw_dbm_iter_first(it);
+    while (ok && !stop) {
+        int32_t kl, vl = 0;
+        char *k = tkrzw_dbm_iter_get_key(it, &kl);
+        if (!k)
+            break;                                    /* past the last record */
+        stop = (size_t)kl < plen || memcmp(k, prefix, plen) != 0;
+        char *v = stop ? NULL : tkrzw_dbm_get(d->dbm, k, kl, &vl);
+        if (!stop && !v && tkrzw_get_last_status_code() != TKRZW_STATUS_NOT_FOUND_ERROR)
+            stop = bad = 1;
+        if (v)
+            stop = fn(k, (size_t)kl, v, (size_t)vl, ctx) != 0;
+        free(k);
+        free(v);
+        ok = stop || tkrzw_dbm_iter_next(it);
+    }
+    tkrzw_dbm_iter_free(it);
+    return ok && !bad ? 0 : tk_fail(d->name, "iterator + get");
+}
+
 static const struct bench_adapter tk_hash = {
     .name = "tkrzw-hash",
     .config = "HashDBM, 2N buckets, memory-mapped file; unordered (no scans).",
@@ -148,7 +175,8 @@ static const struct bench_adapter tk_tree = {
     .durable = "synchronize(hard) after every write (fsync, no sharing across writers).",
     .version = tk_version,
     .open = tk_open_tree, .close = tk_close,
-    .put = tk_put, .get = tk_get, .del = tk_del, .scan = tk_scan, .sync = tk_sync,
+    .put = tk_put, .get = tk_get, .del = tk_del, .scan = tk_scan, .scan_get = tk_scan_get,
+    .sync = tk_sync,
 };
 
 const struct bench_adapter *const bench_adapters_tkrzw[] = { &tk_hash, &tk_tree, NULL };
