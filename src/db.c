@@ -190,12 +190,9 @@ static int cy_db_stop(calypso *db)
     cy_wm_close(db);
     cy_view_release_all(db);
     cy_files_close_all(db);
-    cy_art_destroy(&db->keydir);
-    cy_art_destroy(&db->ttl_by_key);
-    cy_art_destroy(&db->ttl_by_time);
+    cy_ns_close_all(db);
     cy_dir_unlock(db);
     db->dead = 0;
-    db->exp_asof = db->exp_count = 0;
     db->written_seq = 0;
     __atomic_store_n(&db->synced_seq, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&db->sync_ns, 0, __ATOMIC_RELAXED);
@@ -211,10 +208,8 @@ static int cy_db_start(calypso *db)
     int is_dir = 0;
     db->lock_fd = -1;
     db->note[0] = 0;
-    cy_art_init(&db->keydir);
-    cy_art_init(&db->ttl_by_key);
-    cy_art_init(&db->ttl_by_time);
-    cy_art_init(&db->history);
+    cy_ns_init(&db->ns0, 0);
+    db->ns = &db->ns0;
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
         if (src != -ENOENT || db->opt.read_only)
@@ -280,7 +275,11 @@ int calypso_close(calypso *db)
 {
     if (!db) return CALYPSO_OK;
     if (!cy_db_ours(db))
-        return cy_db_usable(db);   /* an inherited copy: touch nothing, free nothing */
+        return cy_db_usable(cy_base(db));   /* an inherited copy: touch nothing, free nothing */
+    if (db->base) return cy_ns_close_handle(db);
+    if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
+        return cy_err(db, CALYPSO_EINVAL, "%u namespace handles of %s are still open: close "
+                      "them first", __atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED), db->path);
     int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
     cy_db_destroy_locks(db);
     cy_err_forget(db);
@@ -292,7 +291,13 @@ int calypso_close(calypso *db)
 int calypso_reopen(calypso *db)
 {
     if (!db) return CALYPSO_EINVAL;
-    if (!cy_db_ours(db)) return cy_db_usable(db);
+    if (!cy_db_ours(db)) return cy_db_usable(cy_base(db));
+    if (db->base)
+        return cy_err(db->base, CALYPSO_EINVAL, "calypso_reopen needs the database handle, not "
+                      "a namespace handle");
+    if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
+        return cy_err(db, CALYPSO_EINVAL, "namespace handles of %s are open: close them before "
+                      "a reopen", db->path);
     int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
     db->failed = 0;
     int rc2 = cy_db_start(db);
@@ -483,8 +488,9 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
     return rc;
 }
 
-int calypso_sync(calypso *db)
+int calypso_sync(calypso *h)
 {
+    calypso *db = cy_base(h);
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
     if (cy_txn_in_update(db)) return cy_db_in_update(db);
@@ -525,13 +531,13 @@ CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
     return CALYPSO_OK;
 }
 
-/* Writes one put record and applies it to the keydir. */
-static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
+/* Writes one put record and applies it to ns's keydir. */
+static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t klen,
                        const void *val, size_t vlen, uint64_t expiry)
 {
     uint8_t stackbuf[4096];
     uint8_t hdr[CY_REC_MAX_HDR];
-    uint32_t hlen = cy_rec_header(hdr, type, expiry, klen, vlen);
+    uint32_t hlen = cy_rec_header_ns(hdr, type, ns->id, expiry, klen, vlen);
     size_t hk = hlen + klen, size = hk + vlen;
     /* A small record is built whole on the stack (one checksum pass, one
      * copy into the file); a large one is written from the caller's value. */
@@ -556,6 +562,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     uint64_t off = 0, seq = 0;
     /* Low on space, puts stay off the space the reserve gave back to
      * deletes and merge (space.c). */
+    if (!rc) rc = cy_ns_check_live(db, ns);
     if (!rc) rc = cy_space_put_check(db);
     if (!rc) {
         rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
@@ -563,7 +570,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     }
     if (!rc) {
         cy_wrlock(&db->kd_lock);
-        rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
+        rc = cy_keydir_apply(db, ns, type, key, klen, expiry, fid, off, (uint32_t)size);
         cy_unlock(&db->kd_lock);
         if (rc) {
             rc = cy_err(db, rc, "updating the key directory");
@@ -582,9 +589,10 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     return rc;
 }
 
-int calypso_put_ttl(calypso *db, const void *key, size_t klen, const void *val, size_t vlen,
+int calypso_put_ttl(calypso *h, const void *key, size_t klen, const void *val, size_t vlen,
                     uint64_t ttl_ms)
 {
+    calypso *db = cy_base(h);
     int rc = cy_db_writable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
@@ -597,7 +605,7 @@ int calypso_put_ttl(calypso *db, const void *key, size_t klen, const void *val, 
         uint64_t now = cy_now_ms();
         expiry = ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
     }
-    return cy_db_write(db, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, key, klen, val ? val : "",
+    return cy_db_write(db, h->ns, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, key, klen, val ? val : "",
                        vlen, expiry);
 }
 
@@ -609,20 +617,22 @@ int calypso_put(calypso *db, const void *key, size_t klen, const void *val, size
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes).
  * Its payload names the file of the record it deletes, so that a merge can
  * tell when the tombstone may be dropped. */
-CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, const void *key, size_t klen,
-                                         uint32_t victim)
+CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
+                                         size_t klen, uint32_t victim)
 {
     uint8_t payload[10];
     size_t plen = cy_varint_put(payload, victim);
-    uint32_t hlen = cy_rec_header(rec, CY_REC_DEL, 0, klen, plen);
+    uint32_t hlen = cy_rec_header_ns(rec, CY_REC_DEL, ns, 0, klen, plen);
     memcpy(rec + hlen, key, klen);
     memcpy(rec + hlen + klen, payload, plen);
     cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
     return hlen + klen + plen;
 }
 
-int calypso_delete(calypso *db, const void *key, size_t klen)
+int calypso_delete(calypso *h, const void *key, size_t klen)
 {
+    calypso *db = cy_base(h);
+    cy_ns *ns = cy_ns_of(h);
     int rc = cy_db_writable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
@@ -635,12 +645,13 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
     if (durable) cy_db_durable_enter(db);
     pthread_mutex_lock(&db->write_mu);
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
+    if (!rc) rc = cy_ns_check_live(db, ns);
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
     uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
     cy_unlock(&db->kd_lock);
     if (!rc && l) {
-        size_t size = cy_db_encode_tombstone(rec, key, klen, victim);
+        size_t size = cy_db_encode_tombstone(rec, ns->id, key, klen, victim);
         struct iovec iov = { rec, size };
         uint32_t fid;
         uint64_t off;
@@ -648,7 +659,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
         if (rc == CALYPSO_ENOSPC && cy_space_full(db)) rc = cy_db_append(db, &iov, 1, size, &fid, &off);
         if (!rc) {
             cy_wrlock(&db->kd_lock);
-            cy_keydir_apply(db, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
+            cy_keydir_apply(db, ns, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
             cy_unlock(&db->kd_lock);
             wrote = 1;
         }
@@ -784,8 +795,8 @@ CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const c
  * buffer (*out) when out is not NULL. The epoch spans the lookup and the
  * copy, so the file the keydir names is in the table and stays mapped:
  * its absence would be a broken invariant, not a race to retry. */
-static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, void *buf,
-                      size_t cap, size_t *vlen)
+CY_INTERNAL int cy_db_read(calypso *db, cy_ns *ns, const void *key, size_t klen, void **out,
+                           void *buf, size_t cap, size_t *vlen)
 {
     int rc = cy_db_usable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
@@ -793,7 +804,7 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
     uint64_t expiry;
     uint32_t ep = cy_epoch_enter(&db->epoch);
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+    const cy_loc *l = cy_keydir_get(db, ns, key, klen, &expiry);
     cy_loc loc = l ? *l : (cy_loc){ 0, 0, 0 };
     cy_unlock(&db->kd_lock);
     if (!l) rc = CALYPSO_ENOTFOUND;
@@ -806,20 +817,22 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
     return rc;
 }
 
-int calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *vlen)
+int calypso_get(calypso *h, const void *key, size_t klen, void **val, size_t *vlen)
 {
+    calypso *db = cy_base(h);
     if (val) *val = NULL;
     if (vlen) *vlen = 0;
     if (!val || !vlen) return cy_err(db, CALYPSO_EINVAL, "calypso_get needs val and vlen");
-    return cy_db_read(db, key, klen, val, NULL, 0, vlen);
+    return cy_db_read(db, cy_ns_of(h), key, klen, val, NULL, 0, vlen);
 }
 
-int calypso_get_buf(calypso *db, const void *key, size_t klen, void *buf, size_t cap,
+int calypso_get_buf(calypso *h, const void *key, size_t klen, void *buf, size_t cap,
                     size_t *vlen)
 {
+    calypso *db = cy_base(h);
     if (!vlen || (!buf && cap)) return cy_err(db, CALYPSO_EINVAL, "calypso_get_buf needs vlen");
     *vlen = 0;
-    return cy_db_read(db, key, klen, NULL, buf, cap, vlen);
+    return cy_db_read(db, cy_ns_of(h), key, klen, NULL, buf, cap, vlen);
 }
 
 void calypso_free(void *p)
@@ -827,19 +840,30 @@ void calypso_free(void *p)
     cy_free(p);
 }
 
-int calypso_has(calypso *db, const void *key, size_t klen)
+int calypso_has(calypso *h, const void *key, size_t klen)
+{
+    return cy_db_has(cy_base(h), cy_ns_of(h), key, klen);
+}
+
+CY_INTERNAL int cy_db_has(calypso *db, cy_ns *ns, const void *key, size_t klen)
 {
     int rc = cy_db_usable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
     uint64_t expiry;
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+    const cy_loc *l = cy_keydir_get(db, ns, key, klen, &expiry);
     cy_unlock(&db->kd_lock);
     return l && (!expiry || expiry > cy_now_ms());
 }
 
-int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_ms)
+int calypso_ttl(calypso *h, const void *key, size_t klen, uint64_t *expires_at_ms)
+{
+    return cy_db_ttl(cy_base(h), cy_ns_of(h), key, klen, expires_at_ms);
+}
+
+CY_INTERNAL int cy_db_ttl(calypso *db, cy_ns *ns, const void *key, size_t klen,
+                          uint64_t *expires_at_ms)
 {
     int rc = cy_db_usable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
@@ -847,7 +871,7 @@ int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_
     if (rc) return rc;
     uint64_t expiry;
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+    const cy_loc *l = cy_keydir_get(db, ns, key, klen, &expiry);
     cy_unlock(&db->kd_lock);
     *expires_at_ms = 0;
     if (!l) return CALYPSO_ENOTFOUND;
@@ -856,11 +880,13 @@ int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_
     return CALYPSO_OK;
 }
 
-uint64_t calypso_len(calypso *db)
+uint64_t calypso_len(calypso *h)
 {
+    calypso *db = cy_base(h);
     if (cy_db_usable(db)) return 0;
+    cy_ns *ns = cy_ns_of(h);
     cy_rdlock(&db->kd_lock);
-    uint64_t n = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
+    uint64_t n = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
     cy_unlock(&db->kd_lock);
     return n;
 }
@@ -872,7 +898,8 @@ uint64_t calypso_len(calypso *db)
  * between chunks; absent keys (and, with only_expired, keys no longer
  * expired) are skipped. A failed chunk writes nothing; chunks before it
  * stay applied. */
-CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_expired)
+CY_INTERNAL int cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *keys,
+                                  int only_expired)
 {
     size_t cap = 1u << 20, used = 0;
     uint8_t *buf = cy_malloc(cap);
@@ -880,6 +907,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED) || db->failed) rc = cy_db_writable(db);
+    if (!rc) rc = cy_ns_check_live(db, ns);
     uint64_t now = cy_now_ms();
     for (size_t i = 0; i <= keys->n && !rc; i++) {
         size_t klen = 0;
@@ -900,7 +928,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
                 cy_rec r;
                 cy_rec_parse(buf + p, used - p, &r);
                 uint32_t size = (uint32_t)(r.hdr + r.klen + r.vlen);
-                cy_keydir_apply(db, CY_REC_DEL, buf + p + r.hdr, (size_t)r.klen, 0, fid,
+                cy_keydir_apply(db, ns, CY_REC_DEL, buf + p + r.hdr, (size_t)r.klen, 0, fid,
                                 off + p, size);
                 p += size;
             }
@@ -916,7 +944,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
         if (!k || rc) break;
         cy_rdlock(&db->kd_lock);
         uint64_t expiry;
-        const cy_loc *l = cy_keydir_get(db, k, klen, &expiry);
+        const cy_loc *l = cy_keydir_get(db, ns, k, klen, &expiry);
         uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
         int skip = !l || (only_expired && (!expiry || expiry > now));
         cy_unlock(&db->kd_lock);
@@ -927,7 +955,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
             buf = nb;
             cap = need;
         }
-        used += cy_db_encode_tombstone(buf + used, k, klen, victim);
+        used += cy_db_encode_tombstone(buf + used, ns->id, k, klen, victim);
     }
     uint64_t seq = db->written_seq;
     pthread_mutex_unlock(&db->write_mu);
@@ -938,7 +966,7 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *keys, int only_
 
 #define CY_DB_DELETE_BATCH 65536
 
-CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
+CY_INTERNAL int cy_db_delete_together(calypso *db, cy_ns *ns, const cy_keylist *keys)
 {
     uint64_t need = CY_REC_MAX_HDR;
     for (size_t i = 0; i < keys->n; i++) {
@@ -949,9 +977,10 @@ CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
     /* Past these bounds one batch would hold the keydir lock too long
      * while it applies, or not fit a datafile: chunks instead. */
     if (keys->n > CY_DB_DELETE_BATCH || need > db->opt.max_datafile_size)
-        return cy_db_delete_keys(db, keys, 0);
+        return cy_db_delete_keys(db, ns, keys, 0);
     calypso_batch *b;
     int rc = calypso_batch_open(db, &b);
+    if (!rc) cy_batch_set_ns(b, ns);
     for (size_t i = 0; i < keys->n && !rc; i++) {
         size_t kl;
         const uint8_t *k = cy_keylist_at(keys, i, &kl);
@@ -965,10 +994,10 @@ CY_INTERNAL int cy_db_delete_together(calypso *db, const cy_keylist *keys)
 }
 
 /* Lists up to max keys from the start of the keydir. kd_lock held. */
-static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out)
+static int cy_db_list_first(cy_ns *ns, size_t max, cy_keylist *out)
 {
     cy_art_iter it;
-    cy_art_iter_init(&it, &db->keydir);
+    cy_art_iter_init(&it, &ns->keydir);
     int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
     while (ok == 1 && out->n < max) {
         size_t klen;
@@ -981,15 +1010,15 @@ static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out)
 }
 
 /* Lists up to max expired keys. kd_lock held. */
-static int cy_db_list_expired(calypso *db, size_t max, cy_keylist *out)
+static int cy_db_list_expired(cy_ns *ns, size_t max, cy_keylist *out)
 {
-    return cy_ttl_expired(db, cy_now_ms(), max, out);
+    return cy_ttl_expired(ns, cy_now_ms(), max, out);
 }
 
 /* Deletes, batch by batch, the keys that `list` names until it names none
  * (or, with only_expired, fewer than a batch: no more have expired). */
-static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_keylist *),
-                               int only_expired)
+static int cy_db_delete_listed(calypso *db, cy_ns *ns,
+                               int (*list)(cy_ns *, size_t, cy_keylist *), int only_expired)
 {
     int rc = cy_db_writable(db);
     if (rc) return rc;
@@ -997,35 +1026,42 @@ static int cy_db_delete_listed(calypso *db, int (*list)(calypso *, size_t, cy_ke
     for (;;) {
         cy_keylist_clear(&keys);
         cy_rdlock(&db->kd_lock);
-        rc = list(db, CY_DB_DELETE_BATCH, &keys);
+        rc = list(ns, CY_DB_DELETE_BATCH, &keys);
         cy_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
         if (keys.n == 0) break;
         if (!only_expired && keys.n < CY_DB_DELETE_BATCH) {
-            rc = cy_db_delete_together(db, &keys);   /* every key: one batch */
+            rc = cy_db_delete_together(db, ns, &keys);   /* every key: one batch */
             break;
         }
-        if ((rc = cy_db_delete_keys(db, &keys, only_expired))) break;
+        if ((rc = cy_db_delete_keys(db, ns, &keys, only_expired))) break;
         if (only_expired && keys.n < CY_DB_DELETE_BATCH) break;
     }
     cy_keylist_free(&keys);
     return rc;
 }
 
-int calypso_delete_all(calypso *db)
+int calypso_delete_all(calypso *h)
 {
-    return cy_db_delete_listed(db, cy_db_list_first, 0);
+    return cy_db_delete_listed(cy_base(h), cy_ns_of(h), cy_db_list_first, 0);
 }
 
-int calypso_run_gc(calypso *db)
+CY_INTERNAL int cy_db_run_gc(calypso *db, cy_ns *ns)
 {
-    return cy_db_delete_listed(db, cy_db_list_expired, 1);
+    return cy_db_delete_listed(db, ns, cy_db_list_expired, 1);
+}
+
+int calypso_run_gc(calypso *h)
+{
+    return cy_db_run_gc(cy_base(h), cy_ns_of(h));
 }
 
 // >> figures ---------------------------------------------------------------------
 
-int calypso_stats(calypso *db, struct calypso_stats *st)
+int calypso_stats(calypso *h, struct calypso_stats *st)
 {
+    calypso *db = cy_base(h);
+    cy_ns *ns = cy_ns_of(h);
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
@@ -1042,17 +1078,19 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
         st->size += (f->alloc > f->size ? f->alloc : f->size) +
                     __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED);
     }
-    st->keys = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
+    st->keys = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
+    st->live_bytes = ns->live_bytes;
     st->reclaimable = db->dead;
-    st->keydir_bytes = db->keydir.bytes + db->ttl_by_key.bytes + db->ttl_by_time.bytes;
+    st->keydir_bytes = ns->keydir.bytes + ns->ttl_by_key.bytes + ns->ttl_by_time.bytes;
     st->merges = db->merges;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     return CALYPSO_OK;
 }
 
-int64_t calypso_reclaimable(calypso *db)
+int64_t calypso_reclaimable(calypso *h)
 {
+    calypso *db = cy_base(h);
     int rc = cy_db_usable(db);
     if (rc) return rc;
     cy_rdlock(&db->kd_lock);

@@ -26,6 +26,7 @@ typedef struct cy_walk {
     const uint8_t *lo;  size_t lolen;  /* first key (inclusive), or NULL   */
     const uint8_t *hi;  size_t hilen;  /* last key (inclusive), or NULL    */
     const uint8_t *pfx; size_t plen;   /* prefix every key must have       */
+    cy_ns         *ns;                 /* the namespace walked             */
 } cy_walk;
 
 static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -50,7 +51,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
     const void *refs[CY_WALK_STEP];
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
-    cy_art_iter_init(&it, &db->keydir);
+    cy_art_iter_init(&it, &w->ns->keydir);
     int rc;
     if (last) rc = cy_art_iter_seek(&it, CY_SEEK_GT, last, lastlen);
     else if (w->lo) rc = cy_art_iter_seek(&it, CY_SEEK_GE, w->lo, w->lolen);
@@ -79,7 +80,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
             vk = k;
             vklen = klen;
             const cy_loc *l = cy_art_ref_loc(refs[i]);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, klen) : 0;
+            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(w->ns, k, klen) : 0;
             if (exp && exp <= now) continue;
             int prc = cy_keylist_push(batch, k, klen);
             if (prc < 0) { rc = prc; full = 1; break; }
@@ -163,10 +164,12 @@ int calypso_fold(calypso *db, calypso_key_fn fn, void *ctx)
 
 int calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn, void *ctx)
 {
+    cy_ns *ns = cy_ns_of(db);
+    db = cy_base(db);
     int rc = cy_walk_check(db, prefix, plen, NULL, 0, fn != NULL);
     if (rc) return rc;
     cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
-                  .plen = plen };
+                  .plen = plen, .ns = ns };
     cy_walk_user u = { fn, ctx };
     return cy_walk_run(db, &w, cy_walk_call_user, &u);
 }
@@ -174,11 +177,13 @@ int calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn
 int calypso_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
                   calypso_key_fn fn, void *ctx)
 {
+    cy_ns *ns = cy_ns_of(db);
+    db = cy_base(db);
     int rc = cy_walk_check(db, start, slen, end, elen, fn != NULL);
     if (!rc) rc = cy_walk_range_check(db, start, slen, end, elen);
     if (rc) return rc;
     cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
-                  .hi = end ? end : (const uint8_t *)"", .hilen = elen };
+                  .hi = end ? end : (const uint8_t *)"", .hilen = elen, .ns = ns };
     cy_walk_user u = { fn, ctx };
     return cy_walk_run(db, &w, cy_walk_call_user, &u);
 }
@@ -205,7 +210,7 @@ static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *
     cy_sift s = { fn, ctx, { 0 } };
     rc = cy_walk_run(db, w, cy_sift_one, &s);
     if (rc == CALYPSO_ENOMEM) rc = cy_err(db, rc, "collecting keys to delete");
-    if (!rc && s.doomed.n) rc = cy_db_delete_together(db, &s.doomed);
+    if (!rc && s.doomed.n) rc = cy_db_delete_together(db, w->ns, &s.doomed);
     cy_keylist_free(&s.doomed);
     return rc;
 }
@@ -217,20 +222,24 @@ int calypso_sift(calypso *db, calypso_sift_fn fn, void *ctx)
 
 int calypso_sift_scan(calypso *db, const void *prefix, size_t plen, calypso_sift_fn fn, void *ctx)
 {
+    cy_ns *ns = cy_ns_of(db);
+    db = cy_base(db);
     int rc = cy_walk_check(db, prefix, plen, NULL, 0, fn != NULL);
     if (rc) return rc;
     cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
-                  .plen = plen };
+                  .plen = plen, .ns = ns };
     return cy_sift_run(db, &w, fn, ctx);
 }
 
 int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
                        calypso_sift_fn fn, void *ctx)
 {
+    cy_ns *ns = cy_ns_of(db);
+    db = cy_base(db);
     int rc = cy_walk_check(db, start, slen, end, elen, fn != NULL);
     if (!rc) rc = cy_walk_range_check(db, start, slen, end, elen);
     if (rc) return rc;
     cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
-                  .hi = end ? end : (const uint8_t *)"", .hilen = elen };
+                  .hi = end ? end : (const uint8_t *)"", .hilen = elen, .ns = ns };
     return cy_sift_run(db, &w, fn, ctx);
 }
