@@ -5534,7 +5534,6 @@ out:
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct cy_replay_pos { calypso *db; uint32_t fid; uint64_t off; } cy_replay_pos;
 
 CY_INTERNAL void cy_ns_init(cy_ns *ns, uint32_t id)
 {
@@ -5599,6 +5598,93 @@ static void cy_ns_free(cy_ns *ns)
     cy_free(ns);
 }
 
+/* Takes a dropped namespace off the catalog and returns what holds its
+ * keys for the caller to count dead and free: the namespace itself when
+ * nothing holds it, else a copy of its trees (it stays, empty, for its
+ * handles); NULL when memory for the copy is short: then the trees are
+ * counted and freed here. kd_lock exclusive. */
+static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
+{
+    uint32_t i = cy_ns_pos(db, ns->id);
+    memmove(db->cat + i, db->cat + i + 1, (db->ncat - i - 1) * sizeof *db->cat);
+    db->ncat--;
+    db->commit_seq++;
+    ns->dropped = 1;
+    if (!ns->refs) return ns;
+    cy_ns *corpse = cy_malloc(sizeof *corpse);
+    if (!corpse) {
+        cy_art_walk_prefix(&ns->keydir, NULL, 0, cy_ns_dead_one, db);
+        cy_dead_add(db, ns->created.fid, ns->created.size);
+        cy_ns_clear(ns);
+        return NULL;
+    }
+    memcpy(corpse, ns, offsetof(cy_ns, name));   /* the trees move (view.c does so too) */
+    corpse->nlen = 0;
+    uint32_t refs = ns->refs;
+    cy_ns_init(ns, ns->id);
+    ns->dropped = 1;
+    ns->refs = refs;
+    return corpse;
+}
+
+/* Per-file sums of the bytes a dropped namespace's records held. */
+typedef struct cy_ns_sums { struct { uint32_t fid; uint64_t bytes; } *v; uint32_t n, cap; int oom; } cy_ns_sums;
+
+static void cy_ns_sum(cy_ns_sums *s, uint32_t fid, uint64_t bytes)
+{
+    for (uint32_t i = s->n; i-- > 0;)   /* keys of one file cluster: newest first */
+        if (s->v[i].fid == fid) {
+            s->v[i].bytes += bytes;
+            return;
+        }
+    if (s->n == s->cap) {
+        uint32_t nc = s->cap ? s->cap * 2 : 16;
+        void *p = cy_realloc(s->v, nc * sizeof *s->v);
+        if (!p) {
+            s->oom = 1;
+            return;
+        }
+        s->v = p;
+        s->cap = nc;
+    }
+    s->v[s->n].fid = fid;
+    s->v[s->n].bytes = bytes;
+    s->n++;
+}
+
+static int cy_ns_sum_one(const uint8_t *key, size_t klen, const cy_loc *loc, void *ctx)
+{
+    (void)key;
+    (void)klen;
+    cy_ns_sum(ctx, loc->fid & CY_LOC_FIDMASK, loc->size);
+    return 0;
+}
+
+/* Counts a dropped namespace's records dead and frees its trees: the walk
+ * and the freeing hold no lock (the trees are the caller's alone), the
+ * sums are added under write_mu and kd_lock, to the files still there (a
+ * merge since the drop copied none of these records). */
+static void cy_ns_bury(calypso *db, cy_ns *corpse)
+{
+    cy_ns_sums s = { 0 };
+    cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_sum_one, &s);
+    cy_ns_sum(&s, corpse->created.fid, corpse->created.size);
+    pthread_mutex_lock(&db->write_mu);
+    cy_wrlock(&db->kd_lock);
+    if (s.oom) {
+        /* Without the sums: count them now, under the locks. */
+        cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_dead_one, db);
+        cy_dead_add(db, corpse->created.fid, corpse->created.size);
+    } else {
+        for (uint32_t i = 0; i < s.n; i++)
+            if (cy_files_find(db, s.v[i].fid)) cy_dead_add(db, s.v[i].fid, s.v[i].bytes);
+    }
+    cy_unlock(&db->kd_lock);
+    pthread_mutex_unlock(&db->write_mu);
+    cy_free(s.v);
+    cy_ns_free(corpse);
+}
+
 CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *name,
                             size_t nlen, uint32_t fid, uint64_t off, uint32_t size)
 {
@@ -5606,15 +5692,12 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     if (type == CY_REC_NS_DROP) {
         cy_dead_add(db, fid, size);   /* dead once applied, as a tombstone */
         if (!ns) return CALYPSO_OK;
-        cy_art_walk_prefix(&ns->keydir, NULL, 0, cy_ns_dead_one, db);
-        cy_dead_add(db, ns->created.fid, ns->created.size);
-        uint32_t i = cy_ns_pos(db, id);
-        memmove(db->cat + i, db->cat + i + 1, (db->ncat - i - 1) * sizeof *db->cat);
-        db->ncat--;
-        db->commit_seq++;   /* views see namespaces as of their start only by id */
-        ns->dropped = 1;
-        if (ns->refs) cy_ns_clear(ns);   /* handles keep the empty shell */
-        else cy_ns_free(ns);
+        cy_ns *corpse = cy_ns_unlink(db, ns);
+        if (corpse) {                 /* replay: nothing else runs */
+            cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_dead_one, db);
+            cy_dead_add(db, corpse->created.fid, corpse->created.size);
+            cy_ns_free(corpse);
+        }
         return CALYPSO_OK;
     }
     if (ns) {
@@ -5837,10 +5920,14 @@ int calypso_ns_open(calypso *h, const void *name, size_t nlen, int create, calyp
 // >> drop ----------------------------------------------------------------------------
 
 typedef struct cy_ns_drop {
+    calypso *db;
     cy_ns  **victims;      /* the namespace and its descendants, children first */
     uint32_t n;
     uint8_t *rec;
-    size_t   cap;
+    cy_ns  **corpses;      /* what holds their keys, to count dead and free */
+    uint32_t ncorpses;
+    uint32_t fid;          /* where the drop went */
+    uint64_t off;
 } cy_ns_drop;
 
 /* cy_build_fn: one drop record, or a batch of them. */
@@ -5874,21 +5961,30 @@ static int cy_ns_build_drop(calypso *db, uint32_t fid, const uint8_t **rec, size
     return CALYPSO_OK;
 }
 
+/* The write path's drop: the namespace leaves the catalog under the
+ * lock; its keys are counted dead and freed after it (cy_ns_bury), so
+ * that readers do not wait for that walk. */
 static int cy_ns_apply_drop_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
 {
-    cy_replay_pos *q = ctx;
-    return cy_ns_apply(q->db, r->type, r->ns, rec + r->hdr, (size_t)r->klen, q->fid,
-                       q->off + rel, (uint32_t)(r->hdr + r->klen + r->vlen));
+    (void)rec;
+    cy_ns_drop *d = ctx;
+    cy_dead_add(d->db, d->fid, r->hdr + r->klen + r->vlen);
+    cy_ns *ns = cy_ns_find(d->db, r->ns);
+    cy_ns *corpse = ns ? cy_ns_unlink(d->db, ns) : NULL;
+    (void)rel;
+    if (corpse) d->corpses[d->ncorpses++] = corpse;
+    return CALYPSO_OK;
 }
 
 static int cy_ns_apply_drop(calypso *db, uint32_t fid, uint64_t off, const uint8_t *rec,
                             size_t size, void *ctx)
 {
-    (void)ctx;
+    cy_ns_drop *d = ctx;
     cy_rec r;
     if (cy_rec_parse(rec, size, &r) != 1) return CALYPSO_ECORRUPT;   /* we built it */
-    cy_replay_pos q = { db, fid, off };
-    int rc = cy_rec_entries(rec, &r, cy_ns_apply_drop_entry, &q);
+    d->fid = fid;
+    d->off = off;
+    int rc = cy_rec_entries(rec, &r, cy_ns_apply_drop_entry, d);
     if (!rc && r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);
     return rc;
 }
@@ -5909,7 +6005,7 @@ int calypso_ns_drop(calypso *h, const void *name, size_t nlen)
     int rc = cy_db_writable(db);
     if (rc) return rc;
     if ((rc = cy_ns_check_name(db, name, nlen))) return rc;
-    cy_ns_drop d = { 0 };
+    cy_ns_drop d = { .db = db };
     pthread_mutex_lock(&db->write_mu);   /* the catalog holds still until the commit */
     cy_ns *top = cy_ns_by_name(db, name, nlen);
     if (!top) {
@@ -5918,7 +6014,9 @@ int calypso_ns_drop(calypso *h, const void *name, size_t nlen)
                       (const char *)name);
     }
     size_t bound = CY_REC_MAX_HDR;
-    if (!(d.victims = cy_malloc(db->ncat * sizeof *d.victims))) {
+    d.victims = cy_malloc(db->ncat * sizeof *d.victims);
+    d.corpses = cy_malloc(db->ncat * sizeof *d.corpses);
+    if (!d.victims || !d.corpses) {
         rc = CALYPSO_ENOMEM;
     } else {
         for (uint32_t i = 0; i < db->ncat; i++) {
@@ -5940,12 +6038,15 @@ int calypso_ns_drop(calypso *h, const void *name, size_t nlen)
     if (rc) {
         pthread_mutex_unlock(&db->write_mu);
         cy_free(d.victims);
+        cy_free(d.corpses);
         return rc == CALYPSO_ENOMEM ? cy_err(db, rc, "dropping a namespace") : rc;
     }
     rc = cy_db_commit(db, bound, cy_ns_build_drop, cy_ns_apply_drop, &d,
                       CY_COMMIT_LOCKED | CY_COMMIT_DELETES_ONLY);
+    for (uint32_t i = 0; i < d.ncorpses; i++) cy_ns_bury(db, d.corpses[i]);
     cy_free(d.rec);
     cy_free(d.victims);
+    cy_free(d.corpses);
     return rc;
 }
 
@@ -8250,6 +8351,8 @@ int calypso_txn_ns(calypso_txn *tx, calypso *h)
         int rc = calypso_batch_ns(tx->b, h);
         if (rc) return rc;
     }
+    cy_ns_pin(tx->db, cy_ns_of(h));
+    cy_ns_unpin(tx->db, tx->ns);
     tx->ns = cy_ns_of(h);
     return CALYPSO_OK;
 }
@@ -8265,10 +8368,12 @@ int calypso_update_begin(calypso *h, calypso_txn **out)
     if (!tx) return cy_err(db, CALYPSO_ENOMEM, "allocating a transaction");
     tx->db = db;
     tx->ns = cy_ns_of(h);
+    cy_ns_pin(db, tx->ns);
     if ((rc = calypso_batch_open(h, &tx->b)) == CALYPSO_OK && cy_batch_keep_index(tx->b))
         rc = cy_err(db, CALYPSO_ENOMEM, "allocating a transaction");
     if (rc) {
         calypso_batch_abort(tx->b);
+        cy_ns_unpin(db, tx->ns);
         cy_free(tx);
         return rc;
     }
@@ -8289,6 +8394,7 @@ int calypso_view_begin(calypso *h, calypso_txn **out)
     if (!tx) return cy_err(db, CALYPSO_ENOMEM, "allocating a view");
     tx->db = db;
     tx->ns = cy_ns_of(h);
+    cy_ns_pin(db, tx->ns);
     tx->view = 1;
     tx->start_ms = cy_now_ms();
     cy_view_open(db, &tx->seq);
@@ -8299,6 +8405,7 @@ int calypso_view_begin(calypso *h, calypso_txn **out)
 static void cy_txn_end_view(calypso_txn *tx)
 {
     cy_view_close(tx->db);
+    cy_ns_unpin(tx->db, tx->ns);
     cy_free(tx);
 }
 
@@ -8325,6 +8432,7 @@ int calypso_txn_commit(calypso_txn *tx)
     /* Refused writes (a failed fdatasync meanwhile) are checked by the
      * commit itself, which also releases write_mu. */
     int rc = cy_batch_commit_locked(tx->b, 1);
+    cy_ns_unpin(db, tx->ns);
     cy_free(tx);
     (void)db;
     return rc;
@@ -8340,6 +8448,7 @@ void calypso_txn_rollback(calypso_txn *tx)
     cy_txn_updating = NULL;
     pthread_mutex_unlock(&tx->db->write_mu);
     calypso_batch_abort(tx->b);
+    cy_ns_unpin(tx->db, tx->ns);
     cy_free(tx);
 }
 
@@ -8845,8 +8954,11 @@ int calypso_txn_cursor_open(calypso_txn *tx, calypso_cursor **out)
     cy_txn_info(tx, &db, &seq, &start, &b);
     int rc = calypso_cursor_open(db, out);
     if (!rc) {
-        (*out)->tx = tx;
-        (*out)->ns = cy_txn_ns(tx);
+        calypso_cursor *c = *out;
+        c->tx = tx;
+        cy_ns_unpin(db, c->ns);
+        c->ns = cy_txn_ns(tx);
+        cy_ns_pin(db, c->ns);
     }
     return rc;
 }
@@ -8862,6 +8974,7 @@ int calypso_cursor_open(calypso *h, calypso_cursor **out)
     if (!c) return cy_err(db, CALYPSO_ENOMEM, "allocating a cursor");
     c->db = db;
     c->ns = cy_ns_of(h);
+    cy_ns_pin(db, c->ns);   /* a dropped namespace stays allocated for it */
     *out = c;
     return CALYPSO_OK;
 }
@@ -8869,6 +8982,7 @@ int calypso_cursor_open(calypso *h, calypso_cursor **out)
 void calypso_cursor_close(calypso_cursor *c)
 {
     if (!c) return;
+    cy_ns_unpin(c->db, c->ns);
     cy_keylist_free(&c->keys);
     cy_free(c->val);
     cy_free(c->vals);

@@ -685,7 +685,11 @@ int  calypso_stats(calypso *db, struct calypso_stats *st);
  * its own key directory; a drop frees it at once and its records become
  * dead bytes that the next merge reclaims (calypso_reclaimable counts
  * them). Namespace ids are never reused: a namespace dropped and created
- * again is empty. */
+ * again is empty. A drop takes the namespace's keys away at once from
+ * everything, snapshot views begun before it included (a view keeps the
+ * other namespaces as of its start); handles, cursors, batches and
+ * transactions on a dropped namespace stay valid until closed, see no
+ * keys and refuse writes. */
 #define CALYPSO_NS_MAX_NAME 255u
 
 /* Opens the namespace `name`: into *ns a handle of it. With `create`, a

@@ -92,8 +92,11 @@ int calypso_txn_cursor_open(calypso_txn *tx, calypso_cursor **out)
     cy_txn_info(tx, &db, &seq, &start, &b);
     int rc = calypso_cursor_open(db, out);
     if (!rc) {
-        (*out)->tx = tx;
-        (*out)->ns = cy_txn_ns(tx);
+        calypso_cursor *c = *out;
+        c->tx = tx;
+        cy_ns_unpin(db, c->ns);
+        c->ns = cy_txn_ns(tx);
+        cy_ns_pin(db, c->ns);
     }
     return rc;
 }
@@ -109,6 +112,7 @@ int calypso_cursor_open(calypso *h, calypso_cursor **out)
     if (!c) return cy_err(db, CALYPSO_ENOMEM, "allocating a cursor");
     c->db = db;
     c->ns = cy_ns_of(h);
+    cy_ns_pin(db, c->ns);   /* a dropped namespace stays allocated for it */
     *out = c;
     return CALYPSO_OK;
 }
@@ -116,6 +120,7 @@ int calypso_cursor_open(calypso *h, calypso_cursor **out)
 void calypso_cursor_close(calypso_cursor *c)
 {
     if (!c) return;
+    cy_ns_unpin(c->db, c->ns);
     cy_keylist_free(&c->keys);
     cy_free(c->val);
     cy_free(c->vals);

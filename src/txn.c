@@ -65,6 +65,8 @@ int calypso_txn_ns(calypso_txn *tx, calypso *h)
         int rc = calypso_batch_ns(tx->b, h);
         if (rc) return rc;
     }
+    cy_ns_pin(tx->db, cy_ns_of(h));
+    cy_ns_unpin(tx->db, tx->ns);
     tx->ns = cy_ns_of(h);
     return CALYPSO_OK;
 }
@@ -80,10 +82,12 @@ int calypso_update_begin(calypso *h, calypso_txn **out)
     if (!tx) return cy_err(db, CALYPSO_ENOMEM, "allocating a transaction");
     tx->db = db;
     tx->ns = cy_ns_of(h);
+    cy_ns_pin(db, tx->ns);
     if ((rc = calypso_batch_open(h, &tx->b)) == CALYPSO_OK && cy_batch_keep_index(tx->b))
         rc = cy_err(db, CALYPSO_ENOMEM, "allocating a transaction");
     if (rc) {
         calypso_batch_abort(tx->b);
+        cy_ns_unpin(db, tx->ns);
         cy_free(tx);
         return rc;
     }
@@ -104,6 +108,7 @@ int calypso_view_begin(calypso *h, calypso_txn **out)
     if (!tx) return cy_err(db, CALYPSO_ENOMEM, "allocating a view");
     tx->db = db;
     tx->ns = cy_ns_of(h);
+    cy_ns_pin(db, tx->ns);
     tx->view = 1;
     tx->start_ms = cy_now_ms();
     cy_view_open(db, &tx->seq);
@@ -114,6 +119,7 @@ int calypso_view_begin(calypso *h, calypso_txn **out)
 static void cy_txn_end_view(calypso_txn *tx)
 {
     cy_view_close(tx->db);
+    cy_ns_unpin(tx->db, tx->ns);
     cy_free(tx);
 }
 
@@ -140,6 +146,7 @@ int calypso_txn_commit(calypso_txn *tx)
     /* Refused writes (a failed fdatasync meanwhile) are checked by the
      * commit itself, which also releases write_mu. */
     int rc = cy_batch_commit_locked(tx->b, 1);
+    cy_ns_unpin(db, tx->ns);
     cy_free(tx);
     (void)db;
     return rc;
@@ -155,6 +162,7 @@ void calypso_txn_rollback(calypso_txn *tx)
     cy_txn_updating = NULL;
     pthread_mutex_unlock(&tx->db->write_mu);
     calypso_batch_abort(tx->b);
+    cy_ns_unpin(tx->db, tx->ns);
     cy_free(tx);
 }
 

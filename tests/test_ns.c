@@ -13,6 +13,8 @@
  *     namespace id limit in IDS;
  *   - closing and reopening the database with namespace handles open;
  *   - batches and updates across namespaces;
+ *   - a drop under an open view, cursor and batch; the TTL sweeper in
+ *     every namespace; threads writing, dropping and walking at once;
  *   - crash atomicity of create, drop and a cross-namespace batch, under
  *     SIGKILL and under the power-loss simulator;
  *   - a database in the format written before namespaces (crafted byte by
@@ -24,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -718,6 +721,212 @@ static void test_ns_cross_namespace(void **state)
     tu_rmrf(dir);
 }
 
+/* A drop under an open view, cursor and batch of the namespace; the
+ * view keeps the other namespaces as of its start. */
+static void test_ns_drop_under_readers(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = ns_opts(1 << 20);
+    calypso *db = ns_open_db(dir, &o);
+    calypso *a = ns_get(db, "a", 1);
+    ns_put(a, "k", "v");
+    ns_put(db, "k", "d");
+    calypso_txn *view;
+    TU_OK(db, calypso_view_begin(a, &view));
+    calypso_cursor *c;
+    TU_OK(a, calypso_cursor_open(a, &c));
+    calypso_batch *bt;
+    TU_OK(a, calypso_batch_open(a, &bt));
+    TU_OK(a, calypso_batch_put(bt, "k2", 2, "v2", 2));
+    TU_OK(db, calypso_close(a));               /* the cursor, view, batch keep it */
+    ns_put(db, "k", "d2");
+    TU_OK(db, calypso_ns_drop(db, "a", 1));
+    assert_int_equal(calypso_cursor_first(c), CALYPSO_ENOTFOUND);
+    calypso_cursor_close(c);
+    void *v;
+    size_t vl;
+    assert_int_equal(calypso_txn_get(view, "k", 1, &v, &vl), CALYPSO_ENOTFOUND);
+    TU_OK(db, calypso_txn_ns(view, db));
+    TU_OK(db, calypso_txn_get(view, "k", 1, &v, &vl));
+    assert_int_equal(vl, 1);
+    assert_memory_equal(v, "d", 1);            /* as of the view's start */
+    calypso_free(v);
+    TU_OK(db, calypso_txn_commit(view));
+    assert_int_equal(calypso_batch_commit(bt), CALYPSO_EINVAL);
+    ns_expect(db, "k", "d2");
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
+/* The background sweeper deletes expired keys in every namespace. */
+static void test_ns_ttl_sweep(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = ns_opts(1 << 20);
+    o.ttl_sweep_interval_ms = 5;
+    calypso *db = ns_open_db(dir, &o);
+    calypso *a = ns_get(db, "a", 1), *b = ns_get(db, "a/b", 1);
+    calypso *hs[3] = { db, a, b };
+    for (int h = 0; h < 3; h++) {
+        TU_OK(hs[h], calypso_put_ttl(hs[h], "e", 1, "x", 1, 1000));
+        ns_put(hs[h], "keep", "y");
+    }
+    cy_clock_shift(5000);
+    /* the sweeper wakes every 5 ms; give it up to 10 s of wake-ups */
+    int swept = 0;
+    for (int i = 0; i < 2000 && !swept; i++) {
+        cy_rdlock(&db->kd_lock);
+        swept = db->ns->keydir.count == 1 && a->ns->keydir.count == 1 &&
+                b->ns->keydir.count == 1;
+        cy_unlock(&db->kd_lock);
+        if (!swept) usleep(5000);
+    }
+    cy_clock_shift(-5000);
+    assert_true(swept);
+    for (int h = 0; h < 3; h++) ns_expect(hs[h], "keep", "y");
+    TU_OK(db, calypso_close(a));
+    TU_OK(db, calypso_close(b));
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
+/* Threads: writers in namespaces of their own, one creating, filling and
+ * dropping a namespace over and over, one walking the default namespace,
+ * with merges and the sweeper running; each writer's keys all there at
+ * the end, after a reopen too. */
+typedef struct {
+    calypso *db;
+    int      id;
+    int      rounds;
+} ns_worker;
+
+static void *ns_writer(void *arg)
+{
+    ns_worker *w = arg;
+    char name[16], k[32], v[32];
+    snprintf(name, sizeof name, "w%d", w->id);
+    calypso *h = NULL;
+    if (calypso_ns_open(w->db, name, strlen(name), 1, &h)) return (void *)1;
+    for (int i = 0; i < w->rounds; i++) {
+        snprintf(k, sizeof k, "k%05d", i % 500);
+        snprintf(v, sizeof v, "%d-%d", w->id, i);
+        if (calypso_put(h, k, strlen(k), v, strlen(v))) return (void *)2;
+        if (i % 3 == 0) {
+            void *got;
+            size_t gl;
+            if (calypso_get(h, k, strlen(k), &got, &gl)) return (void *)3;
+            int same = gl == strlen(v) && memcmp(got, v, gl) == 0;
+            calypso_free(got);
+            if (!same) return (void *)4;
+        }
+        if (i % 97 == 0) {
+            calypso_batch *b;
+            if (calypso_batch_open(h, &b)) return (void *)5;
+            calypso_batch_put(b, "batch", 5, v, strlen(v));
+            calypso_batch_ns(b, w->db);
+            calypso_batch_put(b, name, strlen(name), v, strlen(v));
+            if (calypso_batch_commit(b)) return (void *)6;
+        }
+    }
+    calypso_close(h);
+    return NULL;
+}
+
+static void *ns_dropper(void *arg)
+{
+    ns_worker *w = arg;
+    for (int i = 0; i < w->rounds; i++) {
+        calypso *t, *tc;
+        if (calypso_ns_open(w->db, "tmp", 3, 1, &t)) return (void *)1;
+        if (calypso_ns_open(w->db, "tmp/c", 5, 1, &tc)) return (void *)2;
+        char k[16];
+        for (int j = 0; j < 50; j++) {
+            snprintf(k, sizeof k, "t%03d", j);
+            if (calypso_put(t, k, strlen(k), "x", 1) || calypso_put(tc, k, strlen(k), "y", 1))
+                return (void *)3;
+        }
+        if (i % 2) calypso_close(t);             /* else dropped under its handle */
+        if (calypso_ns_drop(w->db, "tmp", 3)) return (void *)4;
+        if (calypso_len(tc) != 0) return (void *)5;
+        if (!(i % 2)) calypso_close(t);
+        calypso_close(tc);
+        int mrc = i % 10 == 0 ? calypso_merge(w->db) : CALYPSO_OK;
+        if (mrc != CALYPSO_OK && mrc != CALYPSO_EMERGING) return (void *)6;   /* auto-merge */
+    }
+    return NULL;
+}
+
+static int ns_count(const void *k, size_t kl, void *ctx)
+{
+    (void)k;
+    (void)kl;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void *ns_walker(void *arg)
+{
+    ns_worker *w = arg;
+    for (int i = 0; i < w->rounds; i++) {
+        int n = 0;
+        if (calypso_fold(w->db, ns_count, &n)) return (void *)1;
+        ns_seen s = { "" };
+        if (calypso_ns_list(w->db, NULL, 0, ns_collect, &s)) return (void *)2;
+    }
+    return NULL;
+}
+
+static void test_ns_concurrent(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = ns_opts(32 << 10);
+    o.merge_trigger_ratio = 0.3;
+    o.merge_min_dead_bytes = 1;
+    o.ttl_sweep_interval_ms = 2;
+    calypso *db = ns_open_db(dir, &o);
+    enum { NW = 3 };
+    ns_worker w[NW + 2];
+    pthread_t th[NW + 2];
+    for (int i = 0; i < NW; i++) {
+        w[i] = (ns_worker){ db, i, 3000 };
+        assert_int_equal(pthread_create(&th[i], NULL, ns_writer, &w[i]), 0);
+    }
+    w[NW] = (ns_worker){ db, NW, 40 };
+    assert_int_equal(pthread_create(&th[NW], NULL, ns_dropper, &w[NW]), 0);
+    w[NW + 1] = (ns_worker){ db, NW + 1, 200 };
+    assert_int_equal(pthread_create(&th[NW + 1], NULL, ns_walker, &w[NW + 1]), 0);
+    for (int i = 0; i < NW + 2; i++) {
+        void *ret;
+        pthread_join(th[i], &ret);
+        if (ret) print_error("thread %d failed at step %ld: %s\n", i, (long)(intptr_t)ret,
+                             calypso_errmsg(db));
+        assert_null(ret);
+    }
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < NW; i++) {
+            char name[16], k[32], v[32];
+            snprintf(name, sizeof name, "w%d", i);
+            calypso *h = ns_get(db, name, 0);
+            assert_int_equal(calypso_len(h), 501);
+            for (int j = 3000 - 500; j < 3000; j++) {
+                snprintf(k, sizeof k, "k%05d", j % 500);
+                snprintf(v, sizeof v, "%d-%d", i, j);
+                ns_expect(h, k, v);
+            }
+            TU_OK(db, calypso_close(h));
+        }
+        calypso *gone;
+        assert_int_equal(calypso_ns_open(db, "tmp", 3, 0, &gone), CALYPSO_ENOTFOUND);
+        TU_OK(db, calypso_close(db));
+        db = ns_open_db(dir, &o);
+    }
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
 // >> crashes ----------------------------------------------------------------------
 
 /* The child's loop, step i: create c<i> and c<i>/sub; one batch puts k<i>
@@ -1055,6 +1264,9 @@ int main(void)
         cmocka_unit_test(test_ns_names_and_ids),
         cmocka_unit_test(test_ns_handles),
         cmocka_unit_test(test_ns_cross_namespace),
+        cmocka_unit_test(test_ns_drop_under_readers),
+        cmocka_unit_test(test_ns_ttl_sweep),
+        cmocka_unit_test(test_ns_concurrent),
         cmocka_unit_test(test_ns_crash_sigkill),
         cmocka_unit_test(test_ns_crash_powerloss),
         cmocka_unit_test(test_ns_old_format_opens_as_default),
