@@ -927,6 +927,100 @@ static void test_ns_concurrent(void **state)
     tu_rmrf(dir);
 }
 
+/* What the database holds, as a string: namespaces and their keys. */
+static void ns_state(calypso *db, char *out, size_t cap)
+{
+    ns_seen top, kids;
+    ns_names(db, NULL, &top);
+    snprintf(out, cap, "top:%.1000s", top.s);
+    for (const char *p = top.s; *p;) {
+        const char *e = strchr(p, ',');
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(e - p), p);
+        kids.s[0] = 0;
+        TU_OK(db, calypso_ns_list(db, name, strlen(name), ns_collect, &kids));
+        calypso *h = ns_get(db, name, 0);
+        ns_seen keys;
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, " %s[%.1000s]{%.1000s}", name, kids.s, ns_fold(h, &keys));
+        TU_OK(db, calypso_close(h));
+        p = e + 1;
+    }
+    ns_seen dk;
+    size_t n = strlen(out);
+    snprintf(out + n, cap - n, " default{%.1000s}", ns_fold(db, &dk));
+}
+
+/* Memory running out anywhere in a create, a recursive drop or a
+ * cross-namespace batch: the call fails with CALYPSO_ENOMEM or succeeds,
+ * and what the handle shows is what a reopen finds. */
+static void test_ns_alloc_faults(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = ns_opts(1 << 20);
+    calypso *db = ns_open_db(dir, &o);
+    int failures = 0;
+    for (int op = 0; op < 3; op++) {
+        for (uint64_t nth = 1;; nth++) {
+            /* the state each attempt starts from */
+            calypso *f = ns_get(db, "f", 1);
+            ns_put(f, "fk", "1");
+            calypso *g = NULL;
+            if (op != 0) {
+                g = ns_get(db, "f/g", 1);
+                ns_put(g, "gk", "1");
+            } else if (calypso_ns_open(db, "f/g", 3, 0, &g) == CALYPSO_OK) {
+                TU_OK(db, calypso_close(g));
+                TU_OK(db, calypso_ns_drop(db, "f/g", 3));
+                g = NULL;
+            }
+            calypso *made = NULL;
+            calypso_batch *b = NULL;
+            if (op == 2) {
+                TU_OK(db, calypso_batch_open(db, &b));
+                TU_OK(db, calypso_batch_put(b, "bk", 2, "d", 1));
+                TU_OK(db, calypso_batch_ns(b, f));
+                TU_OK(db, calypso_batch_put(b, "bk", 2, "f", 1));
+                TU_OK(db, calypso_batch_ns(b, g));
+                TU_OK(db, calypso_batch_delete(b, "gk", 2));
+            }
+            cy_alloc_fail_at(nth, 0);
+            int rc = op == 0 ? calypso_ns_open(db, "f/g", 3, 1, &made)
+                   : op == 1 ? calypso_ns_drop(db, "f", 1)
+                             : calypso_batch_commit(b);
+            uint64_t made_allocs = cy_alloc_count();
+            cy_alloc_fail_at(0, 0);
+            if (rc != CALYPSO_OK && rc != CALYPSO_ENOMEM)
+                print_error("op %d, allocation %llu: rc %d (%s)\n", op,
+                            (unsigned long long)nth, rc, calypso_errmsg(db));
+            assert_true(rc == CALYPSO_OK || rc == CALYPSO_ENOMEM);
+            if (rc) failures++;
+            if (made) TU_OK(db, calypso_close(made));
+            if (g) TU_OK(db, calypso_close(g));
+            TU_OK(db, calypso_close(f));
+            char mem[16384], disk[16384];
+            ns_state(db, mem, sizeof mem);
+            TU_OK(db, calypso_close(db));
+            db = ns_open_db(dir, &o);
+            ns_state(db, disk, sizeof disk);
+            if (strcmp(mem, disk) != 0)
+                print_error("op %d, allocation %llu (rc %d): memory %s, disk %s\n", op,
+                            (unsigned long long)nth, rc, mem, disk);
+            assert_string_equal(mem, disk);
+            if (op == 1 && rc == CALYPSO_OK) assert_null(strstr(disk, " f["));
+            if (made_allocs < nth) {       /* the call made fewer: none failed */
+                TU_OK(db, rc);
+                break;
+            }
+        }
+    }
+    print_message("%d allocation failures injected: none left memory and disk apart\n",
+                  failures);
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
 // >> crashes ----------------------------------------------------------------------
 
 /* The child's loop, step i: create c<i> and c<i>/sub; one batch puts k<i>
@@ -1267,6 +1361,7 @@ int main(void)
         cmocka_unit_test(test_ns_drop_under_readers),
         cmocka_unit_test(test_ns_ttl_sweep),
         cmocka_unit_test(test_ns_concurrent),
+        cmocka_unit_test(test_ns_alloc_faults),
         cmocka_unit_test(test_ns_crash_sigkill),
         cmocka_unit_test(test_ns_crash_powerloss),
         cmocka_unit_test(test_ns_old_format_opens_as_default),
