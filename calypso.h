@@ -302,12 +302,16 @@ int  calypso_open(const char *path, const calypso_options *opts, calypso **db);
  * refused writes (an fdatasync or a write failed earlier): the writes since
  * the last successful sync may then not be durable, and close does not try
  * to sync again. CALYPSO_EINVAL, freeing nothing and touching no file, in a
- * forked child (see Thread safety). NULL is a no-op. Not thread-safe:
- * nothing else may use db meanwhile. */
+ * forked child (see Thread safety), and while namespace handles of db are
+ * open (see Namespaces: close them first). On a namespace handle, releases
+ * that handle alone. NULL is a no-op. Not thread-safe: nothing else may
+ * use db meanwhile. */
 int  calypso_close(calypso *db);
 
 /* Closes and opens the database again with the same options, keeping the
- * handle: the keydir is rebuilt from disk. Returns the close's error (as
+ * handle: the keydir is rebuilt from disk. CALYPSO_EINVAL, changing
+ * nothing, on a namespace handle or while namespace handles of db are
+ * open. Returns the close's error (as
  * calypso_close) if the reopen succeeded, else the open's (as
  * calypso_open). Must not race with other calls on db. On failure the
  * handle refuses every call but close. A reopen clears a handle that
