@@ -951,17 +951,24 @@ static void ns_state(calypso *db, char *out, size_t cap)
     snprintf(out + n, cap - n, " default{%.1000s}", ns_fold(db, &dk));
 }
 
-/* Memory running out anywhere in a create, a recursive drop or a
- * cross-namespace batch: the call fails with CALYPSO_ENOMEM or succeeds,
- * and what the handle shows is what a reopen finds. */
-static void test_ns_alloc_faults(void **state)
+/* Faults anywhere in a create, a recursive drop or a cross-namespace
+ * batch, for n = 1, 2, ... until the call completes before the nth:
+ * memory running out at the nth allocation (CALYPSO_ENOMEM), the nth file
+ * system call failing once with EIO, or with ENOSPC from then on (under
+ * CALYPSO_SYNC_ALWAYS). The call fails with that error or succeeds, and
+ * what the handle shows is what a reopen (faults off) finds. */
+static void test_ns_faults(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
     calypso_options o = ns_opts(1 << 20);
     calypso *db = ns_open_db(dir, &o);
     int failures = 0;
+    for (int kind = 0; kind < 3; kind++)
     for (int op = 0; op < 3; op++) {
+        o.sync = kind ? CALYPSO_SYNC_ALWAYS : CALYPSO_SYNC_NONE;
+        TU_OK(db, calypso_close(db));
+        db = ns_open_db(dir, &o);
         for (uint64_t nth = 1;; nth++) {
             /* the state each attempt starts from */
             calypso *f = ns_get(db, "f", 1);
@@ -985,38 +992,48 @@ static void test_ns_alloc_faults(void **state)
                 TU_OK(db, calypso_batch_ns(b, g));
                 TU_OK(db, calypso_batch_delete(b, "gk", 2));
             }
-            cy_alloc_fail_at(nth, 0);
+            int want = kind == 0 ? CALYPSO_ENOMEM : kind == 1 ? CALYPSO_EIO : CALYPSO_ENOSPC;
+            if (kind == 0) {
+                cy_alloc_fail_at(nth, 0);
+            } else {
+                cy_os_count_reset();
+                cy_os_fail_at(CY_OS_ANY, nth, kind == 1 ? EIO : ENOSPC, kind == 2, 0);
+            }
             int rc = op == 0 ? calypso_ns_open(db, "f/g", 3, 1, &made)
                    : op == 1 ? calypso_ns_drop(db, "f", 1)
                              : calypso_batch_commit(b);
-            uint64_t made_allocs = cy_alloc_count();
-            cy_alloc_fail_at(0, 0);
-            if (rc != CALYPSO_OK && rc != CALYPSO_ENOMEM)
-                print_error("op %d, allocation %llu: rc %d (%s)\n", op,
+            uint64_t calls = kind == 0 ? cy_alloc_count() : cy_os_count(CY_OS_ANY);
+            if (kind == 0) cy_alloc_fail_at(0, 0);
+            else cy_os_fail_reset();
+            if (rc != CALYPSO_OK && rc != want)
+                print_error("kind %d, op %d, call %llu: rc %d (%s)\n", kind, op,
                             (unsigned long long)nth, rc, calypso_errmsg(db));
-            assert_true(rc == CALYPSO_OK || rc == CALYPSO_ENOMEM);
-            if (rc) failures++;
+            assert_true(rc == CALYPSO_OK || rc == want);
+            if (rc) {
+                failures++;
+                assert_true(calypso_errmsg(db)[0] != 0);
+            }
             if (made) TU_OK(db, calypso_close(made));
             if (g) TU_OK(db, calypso_close(g));
             TU_OK(db, calypso_close(f));
             char mem[16384], disk[16384];
             ns_state(db, mem, sizeof mem);
-            TU_OK(db, calypso_close(db));
+            calypso_close(db);          /* may report the failed sync again */
             db = ns_open_db(dir, &o);
             ns_state(db, disk, sizeof disk);
             if (strcmp(mem, disk) != 0)
-                print_error("op %d, allocation %llu (rc %d): memory %s, disk %s\n", op,
-                            (unsigned long long)nth, rc, mem, disk);
+                print_error("kind %d, op %d, call %llu (rc %d): memory %s, disk %s\n", kind,
+                            op, (unsigned long long)nth, rc, mem, disk);
             assert_string_equal(mem, disk);
             if (op == 1 && rc == CALYPSO_OK) assert_null(strstr(disk, " f["));
-            if (made_allocs < nth) {       /* the call made fewer: none failed */
+            if (calls < nth) {             /* the call made fewer: none failed */
                 TU_OK(db, rc);
                 break;
             }
         }
     }
-    print_message("%d allocation failures injected: none left memory and disk apart\n",
-                  failures);
+    print_message("%d calls failed by injected faults (memory, EIO, ENOSPC): none left "
+                  "memory and disk apart\n", failures);
     TU_OK(db, calypso_close(db));
     tu_rmrf(dir);
 }
@@ -1361,7 +1378,7 @@ int main(void)
         cmocka_unit_test(test_ns_drop_under_readers),
         cmocka_unit_test(test_ns_ttl_sweep),
         cmocka_unit_test(test_ns_concurrent),
-        cmocka_unit_test(test_ns_alloc_faults),
+        cmocka_unit_test(test_ns_faults),
         cmocka_unit_test(test_ns_crash_sigkill),
         cmocka_unit_test(test_ns_crash_powerloss),
         cmocka_unit_test(test_ns_old_format_opens_as_default),
