@@ -3169,9 +3169,8 @@ CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
  * delete, 0 none. Needs the index. */
 CY_INTERNAL int  cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
                                const uint8_t **val, size_t *vlen, uint64_t *ttl_ms);
-/* The namespace operations go to now (calypso_batch_ns). */
-CY_INTERNAL cy_ns *cy_batch_ns(const calypso_batch *b);
-CY_INTERNAL void   cy_batch_set_ns(calypso_batch *b, cy_ns *ns);
+/* Operations added from now on go to ns (calypso_batch_ns). */
+CY_INTERNAL int  cy_batch_set_ns(calypso_batch *b, cy_ns *ns);
 
 CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
 /* The index of ns's operations (key -> operation number in loc.off), NULL
@@ -5926,8 +5925,7 @@ typedef struct cy_ns_drop {
     uint8_t *rec;
     cy_ns  **corpses;      /* what holds their keys, to count dead and free */
     uint32_t ncorpses;
-    uint32_t fid;          /* where the drop went */
-    uint64_t off;
+    uint32_t fid;          /* the file the drop went to */
 } cy_ns_drop;
 
 /* cy_build_fn: one drop record, or a batch of them. */
@@ -5982,8 +5980,8 @@ static int cy_ns_apply_drop(calypso *db, uint32_t fid, uint64_t off, const uint8
     cy_ns_drop *d = ctx;
     cy_rec r;
     if (cy_rec_parse(rec, size, &r) != 1) return CALYPSO_ECORRUPT;   /* we built it */
+    (void)off;
     d->fid = fid;
-    d->off = off;
     int rc = cy_rec_entries(rec, &r, cy_ns_apply_drop_entry, d);
     if (!rc && r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);
     return rc;
@@ -7467,7 +7465,10 @@ CY_INTERNAL int cy_db_delete_together(calypso *db, cy_ns *ns, const cy_keylist *
         return cy_db_delete_keys(db, ns, keys, 0);
     calypso_batch *b;
     int rc = calypso_batch_open(db, &b);
-    if (!rc) cy_batch_set_ns(b, ns);
+    if (!rc && (rc = cy_batch_set_ns(b, ns))) {
+        calypso_batch_abort(b);
+        return rc;
+    }
     for (size_t i = 0; i < keys->n && !rc; i++) {
         size_t kl;
         const uint8_t *k = cy_keylist_at(keys, i, &kl);
@@ -7646,7 +7647,7 @@ struct calypso_batch {
     uint8_t     *arena;
     size_t       alen, acap;
     uint64_t     bound;   /* the encoded size can be at most this            */
-    cy_batch_nsref *nss;     /* namespaces written or named                     */
+    cy_batch_nsref *nss;  /* namespaces written or named                     */
     uint32_t     nns, nscap;
     uint32_t     cur;     /* operations go to nss[cur] (calypso_batch_ns)    */
     int          indexed; /* keep the index (cy_batch_keep_index)            */
@@ -7703,15 +7704,12 @@ int calypso_batch_open(calypso *h, calypso_batch **out)
     return CALYPSO_OK;
 }
 
-CY_INTERNAL void cy_batch_set_ns(calypso_batch *b, cy_ns *ns)
+CY_INTERNAL int cy_batch_set_ns(calypso_batch *b, cy_ns *ns)
 {
     int64_t i = cy_batch_ns_slot(b, ns);
-    if (i >= 0) b->cur = (uint32_t)i;
-}
-
-CY_INTERNAL cy_ns *cy_batch_ns(const calypso_batch *b)
-{
-    return b->nss[b->cur].ns;
+    if (i < 0) return cy_err(b->db, CALYPSO_ENOMEM, "growing a batch");
+    b->cur = (uint32_t)i;
+    return CALYPSO_OK;
 }
 
 int calypso_batch_ns(calypso_batch *b, calypso *h)

@@ -59,7 +59,7 @@ struct calypso_batch {
     uint8_t     *arena;
     size_t       alen, acap;
     uint64_t     bound;   /* the encoded size can be at most this            */
-    cy_batch_nsref *nss;     /* namespaces written or named                     */
+    cy_batch_nsref *nss;  /* namespaces written or named                     */
     uint32_t     nns, nscap;
     uint32_t     cur;     /* operations go to nss[cur] (calypso_batch_ns)    */
     int          indexed; /* keep the index (cy_batch_keep_index)            */
@@ -116,15 +116,12 @@ int calypso_batch_open(calypso *h, calypso_batch **out)
     return CALYPSO_OK;
 }
 
-CY_INTERNAL void cy_batch_set_ns(calypso_batch *b, cy_ns *ns)
+CY_INTERNAL int cy_batch_set_ns(calypso_batch *b, cy_ns *ns)
 {
     int64_t i = cy_batch_ns_slot(b, ns);
-    if (i >= 0) b->cur = (uint32_t)i;
-}
-
-CY_INTERNAL cy_ns *cy_batch_ns(const calypso_batch *b)
-{
-    return b->nss[b->cur].ns;
+    if (i < 0) return cy_err(b->db, CALYPSO_ENOMEM, "growing a batch");
+    b->cur = (uint32_t)i;
+    return CALYPSO_OK;
 }
 
 int calypso_batch_ns(calypso_batch *b, calypso *h)

@@ -980,7 +980,10 @@ CY_INTERNAL int cy_db_delete_together(calypso *db, cy_ns *ns, const cy_keylist *
         return cy_db_delete_keys(db, ns, keys, 0);
     calypso_batch *b;
     int rc = calypso_batch_open(db, &b);
-    if (!rc) cy_batch_set_ns(b, ns);
+    if (!rc && (rc = cy_batch_set_ns(b, ns))) {
+        calypso_batch_abort(b);
+        return rc;
+    }
     for (size_t i = 0; i < keys->n && !rc; i++) {
         size_t kl;
         const uint8_t *k = cy_keylist_at(keys, i, &kl);

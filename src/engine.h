@@ -694,9 +694,8 @@ CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
  * delete, 0 none. Needs the index. */
 CY_INTERNAL int  cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
                                const uint8_t **val, size_t *vlen, uint64_t *ttl_ms);
-/* The namespace operations go to now (calypso_batch_ns). */
-CY_INTERNAL cy_ns *cy_batch_ns(const calypso_batch *b);
-CY_INTERNAL void   cy_batch_set_ns(calypso_batch *b, cy_ns *ns);
+/* Operations added from now on go to ns (calypso_batch_ns). */
+CY_INTERNAL int  cy_batch_set_ns(calypso_batch *b, cy_ns *ns);
 
 CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
 /* The index of ns's operations (key -> operation number in loc.off), NULL

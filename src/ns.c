@@ -419,8 +419,7 @@ typedef struct cy_ns_drop {
     uint8_t *rec;
     cy_ns  **corpses;      /* what holds their keys, to count dead and free */
     uint32_t ncorpses;
-    uint32_t fid;          /* where the drop went */
-    uint64_t off;
+    uint32_t fid;          /* the file the drop went to */
 } cy_ns_drop;
 
 /* cy_build_fn: one drop record, or a batch of them. */
@@ -475,8 +474,8 @@ static int cy_ns_apply_drop(calypso *db, uint32_t fid, uint64_t off, const uint8
     cy_ns_drop *d = ctx;
     cy_rec r;
     if (cy_rec_parse(rec, size, &r) != 1) return CALYPSO_ECORRUPT;   /* we built it */
+    (void)off;
     d->fid = fid;
-    d->off = off;
     int rc = cy_rec_entries(rec, &r, cy_ns_apply_drop_entry, d);
     if (!rc && r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);
     return rc;
