@@ -701,8 +701,9 @@ int  calypso_stats(calypso *db, struct calypso_stats *st);
  * it is CALYPSO_ENOTFOUND. Any number of handles of one namespace may be
  * open at once. Errors: CALYPSO_EINVAL (NULL, a bad name: see above),
  * CALYPSO_ENOTFOUND (missing, or its parent missing), CALYPSO_EREADONLY
- * (creating on a read-only handle), CALYPSO_EIO, CALYPSO_ENOSPC,
- * CALYPSO_ENOMEM. */
+ * (creating on a read-only handle), CALYPSO_EIO (also: the 2^32 - 1
+ * namespace ids are used up), CALYPSO_ENOSPC, CALYPSO_ENOMEM; creating
+ * inside an update transaction on this thread is CALYPSO_EINVAL. */
 int  calypso_ns_open(calypso *db, const void *name, size_t nlen, int create, calypso **ns);
 /* Drops the namespace `name` and every namespace under it (`name/...`),
  * atomically: one batch of drop records, durable as a batch. Handles of
