@@ -2486,8 +2486,9 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
  *   write_mu     serializes writers: appends, rotation, keydir changes. It
  *                is also held for every change to the file table and to
  *                dead-byte counts, so holding it makes those stable.
- *   kd_lock      rwlock over the keydir and TTL trees and `dead`. Readers
- *                take it shared for a lookup only, never across disk I/O.
+ *   kd_lock      rwlock over every namespace's keydir and TTL trees, the
+ *                namespace catalog (ns.c) and `dead`. Readers take it
+ *                shared for a lookup only, never across disk I/O.
  *   cy_file.mu   one file's descriptor, and the opening and eviction of
  *                its mapping (files.c). Never held across a wait for others.
  *   sync_mu      group commit state.
