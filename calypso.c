@@ -334,11 +334,18 @@ CY_INTERNAL CY_UNUSED int cy_art_verify(const cy_art *t, uint64_t kinds[4]);
  * records, whole, back to back: one checksum covers them all, so a batch
  * is read back whole or not at all, and each record inside keeps its own
  * checksum and can be read alone at its offset. */
-enum { CY_REC_PUT = 1, CY_REC_PUT_TTL = 2, CY_REC_DEL = 3, CY_REC_BATCH = 4 };
-#define CY_REC_MAX_HDR 32u   /* crc + type + three varints, rounded up */
+enum { CY_REC_PUT = 1, CY_REC_PUT_TTL = 2, CY_REC_DEL = 3, CY_REC_BATCH = 4,
+       CY_REC_NS_CREATE = 5, CY_REC_NS_DROP = 6 };
+/* On disk, bit 7 of a put's or tombstone's type says a namespace id
+ * follows the type byte (doc/format.md, Namespaces); cy_rec.type never has
+ * it: the id is in cy_rec.ns (0 = the default namespace). */
+#define CY_REC_NS 0x80
+#define CY_REC_MAX_HDR 32u   /* crc + type + four varints (28 bytes at most) */
 
 typedef struct cy_rec {
     int      type;
+    uint32_t ns;         /* namespace id (types 1-3), or the id a catalog
+                            record creates or drops (types 5, 6)          */
     uint64_t expiry;     /* absolute ms since the epoch; 0 = none        */
     uint64_t klen, vlen;
     uint32_t hdr;        /* header bytes, crc included                   */
@@ -354,6 +361,10 @@ CY_INTERNAL size_t   cy_varint_len(uint64_t v);
  * (CY_REC_MAX_HDR bytes); returns its length. */
 CY_INTERNAL uint32_t cy_rec_header(uint8_t *out, int type, uint64_t expiry,
                                    uint64_t klen, uint64_t vlen);
+/* The same for a record of namespace ns (types 1-3: 0 is the default
+ * namespace, written without the flag), or a catalog record of id ns. */
+CY_INTERNAL uint32_t cy_rec_header_ns(uint8_t *out, int type, uint32_t ns, uint64_t expiry,
+                                      uint64_t klen, uint64_t vlen);
 /* Parses a header from [p, p+avail). 1: parsed into *r; 0: avail too
  * short to tell; -1: not a valid header. */
 CY_INTERNAL int      cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r);
@@ -375,6 +386,12 @@ CY_INTERNAL int      cy_rec_entries(const uint8_t *rec, const cy_rec *r, cy_rec_
 /* Header length of a record with these fields, from its total size (the
  * vlen varint's width is solved for). 0 if no header fits. */
 CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, uint64_t size);
+/* 1 when a record of this type carries a namespace id after its type byte. */
+static inline int cy_rec_has_ns(int type, uint32_t ns)
+{
+    return type == CY_REC_NS_CREATE || type == CY_REC_NS_DROP ||
+           (ns && type >= CY_REC_PUT && type <= CY_REC_DEL);
+}
 
 #endif /* CY_INTERNAL_H */
 /* << internal.h (back in src/alloc.c) */
@@ -2522,17 +2539,25 @@ CY_INTERNAL uint64_t cy_get_u64(const uint8_t *p)
     return (uint64_t)cy_get_u32(p) | (uint64_t)cy_get_u32(p + 4) << 32;
 }
 
-CY_INTERNAL uint32_t cy_rec_header(uint8_t *out, int type, uint64_t expiry,
-                                   uint64_t klen, uint64_t vlen)
+CY_INTERNAL uint32_t cy_rec_header_ns(uint8_t *out, int type, uint32_t ns, uint64_t expiry,
+                                      uint64_t klen, uint64_t vlen)
 {
     uint8_t *p = out;
     cy_put_u32(p, 0);
     p += 4;
-    *p++ = (uint8_t)type;
+    int has_ns = cy_rec_has_ns(type, ns);
+    *p++ = (uint8_t)(type | (has_ns && type <= CY_REC_DEL ? CY_REC_NS : 0));
+    if (has_ns) p += cy_varint_put(p, ns);
     if (type == CY_REC_PUT_TTL) p += cy_varint_put(p, expiry);
     p += cy_varint_put(p, klen);
     p += cy_varint_put(p, vlen);
     return (uint32_t)(p - out);
+}
+
+CY_INTERNAL uint32_t cy_rec_header(uint8_t *out, int type, uint64_t expiry,
+                                   uint64_t klen, uint64_t vlen)
+{
+    return cy_rec_header_ns(out, type, 0, expiry, klen, vlen);
 }
 
 CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
@@ -2541,9 +2566,19 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     size_t n;
     if (avail < 5) return 0;
     r->crc = cy_get_u32(p);
-    r->type = p[4];
+    r->type = p[4] & ~CY_REC_NS;
     r->expiry = 0;
-    if (r->type < CY_REC_PUT || r->type > CY_REC_BATCH) return -1;
+    r->ns = 0;
+    int flagged = (p[4] & CY_REC_NS) != 0;
+    if (r->type < CY_REC_PUT || r->type > CY_REC_NS_DROP) return -1;
+    if (flagged && r->type > CY_REC_DEL) return -1;
+    if (flagged || r->type >= CY_REC_NS_CREATE) {
+        uint64_t id;
+        if (!(n = cy_varint_get(q, end, &id))) return end - q >= 10 ? -1 : 0;
+        if (id == 0 || id > UINT32_MAX) return -1;
+        r->ns = (uint32_t)id;
+        q += n;
+    }
     if (r->type == CY_REC_PUT_TTL) {
         if (!(n = cy_varint_get(q, end, &r->expiry)))
             return end - q >= 10 ? -1 : 0;
@@ -2557,6 +2592,7 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     if ((r->klen == 0) != (r->type == CY_REC_BATCH) || r->klen > CY_ART_MAX_KEY ||
         r->vlen > CALYPSO_MAX_VALUE_SIZE)
         return -1;
+    if (r->type >= CY_REC_NS_CREATE && (r->klen > CALYPSO_NS_MAX_NAME || r->vlen != 0)) return -1;
     r->hdr = (uint32_t)(q - p);
     return 1;
 }
@@ -2624,8 +2660,9 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
  *   write_mu     serializes writers: appends, rotation, keydir changes. It
  *                is also held for every change to the file table and to
  *                dead-byte counts, so holding it makes those stable.
- *   kd_lock      rwlock over the keydir and TTL trees and `dead`. Readers
- *                take it shared for a lookup only, never across disk I/O.
+ *   kd_lock      rwlock over every namespace's keydir and TTL trees, the
+ *                namespace catalog (ns.c) and `dead`. Readers take it
+ *                shared for a lookup only, never across disk I/O.
  *   cy_file.mu   one file's descriptor, and the opening and eviction of
  *                its mapping (files.c). Never held across a wait for others.
  *   sync_mu      group commit state.
@@ -2842,12 +2879,12 @@ typedef struct cy_ftab {
 } cy_ftab;
 // >> file ids (ids.c) and disk space (space.c) ---------------------------------
 
-enum { CY_IDS_REGULAR = 0, CY_IDS_MERGED = 1 };
+enum { CY_IDS_REGULAR = 0, CY_IDS_MERGED = 1, CY_IDS_NS = 2 };
 
 typedef struct cy_ids {
     pthread_mutex_t mu;
-    uint64_t        next[2];    /* next id to hand out, per space (mu)      */
-    uint64_t        limit[2];   /* durable in IDS: no id at or above it was
+    uint64_t        next[3];    /* next id to hand out, per space (mu)      */
+    uint64_t        limit[3];   /* durable in IDS: no id at or above it was
                                    ever handed out (mu)                     */
 } cy_ids;
 
@@ -2858,6 +2895,29 @@ typedef struct cy_space {
     uint64_t        held;       /* bytes RESERVE holds (mu)                 */
     uint64_t        last_try_ns; /* last attempt to take it back from a put */
 } cy_space;
+
+// >> namespaces (ns.c) ----------------------------------------------------------
+/* One namespace's key directory: the default namespace's is embedded in
+ * the database handle (ns0), a named one's is allocated and listed in the
+ * catalog (cat). Its trees and counts are under kd_lock like the handle's
+ * were; exp_count also under exp_mu for a shared holder (ttl.c). */
+typedef struct cy_ns {
+    uint32_t id;          /* 0: the default namespace                        */
+    int      dropped;     /* its drop was applied (write_mu and kd_lock
+                             exclusive): no keys, refuses writes             */
+    uint32_t refs;        /* handles and workers holding it (kd_lock
+                             exclusive): a dropped one is freed at 0        */
+    cy_loc   created;     /* its create record, for merge and dead bytes   */
+    cy_art   keydir;
+    cy_art   ttl_by_key;  /* key -> expiry (in loc.off)                      */
+    cy_art   ttl_by_time; /* be64(expiry) || key -> nothing                  */
+    cy_art   history;     /* views (view.c): key -> chain of earlier states */
+    uint64_t live_bytes;  /* bytes of the records its keydir points at       */
+    uint64_t exp_asof;    /* TTL entries expiring at or before this          */
+    uint64_t exp_count;   /* ... number exp_count                            */
+    uint32_t nlen;
+    uint8_t  name[CALYPSO_NS_MAX_NAME];
+} cy_ns;
 
 // >> handle ---------------------------------------------------------------
 
@@ -2872,23 +2932,27 @@ struct calypso {
                                      sticky until close (atomic)             */
     uint32_t        fork_gen;     /* the process's fork generation at open   */
 
+    /* A namespace handle (ns.c) is a struct calypso too: base names its
+     * database handle and ns its namespace; nothing else in it is used
+     * (the public calls go to base at once, cy_base). */
+    calypso         *base;        /* NULL on the database handle            */
+    cy_ns           *ns;          /* the namespace this handle works on:
+                                     &ns0 on the database handle            */
+    uint32_t         ns_handles;  /* namespace handles open (atomic)        */
+
     pthread_mutex_t  write_mu;
     cy_rwlock        kd_lock;
-    cy_art           keydir;
-    cy_art           ttl_by_key;  /* key -> expiry (in loc.off)              */
-    cy_art           ttl_by_time; /* be64(expiry) || key -> nothing          */
+    cy_ns            ns0;         /* the default namespace                   */
+    cy_ns          **cat;         /* named namespaces, by id (kd_lock)       */
+    uint32_t         ncat, catcap;
     uint64_t         dead;        /* dead bytes over all files               */
     /* snapshot views (view.c): under kd_lock, the retained files under view_mu */
     uint64_t         commit_seq;  /* changes applied to the keydir           */
     uint32_t         views_open;
-    cy_art           history;     /* key -> chain of earlier states          */
     uint64_t         view_lost;   /* a change not noted for views: its seq   */
     pthread_mutex_t  view_mu;
     cy_file        **retained;    /* files merges removed while views were open */
     uint32_t         nretained, retained_cap;
-    uint64_t         exp_asof;    /* TTL entries expiring at or before this  */
-    uint64_t         exp_count;   /* ... number exp_count (ttl.c; kd_lock,
-                                     and exp_mu for a shared holder)         */
     pthread_mutex_t  exp_mu;
 
     cy_epoch         epoch;       /* readers, grace periods, limbo list      */
@@ -3011,6 +3075,43 @@ CY_INTERNAL void     cy_wm_persist(calypso *db, int limited);
 CY_INTERNAL void     cy_wm_close(calypso *db);
 /* Test hook: the interval of limited persists. */
 CY_INTERNAL void     cy_wm_set_interval(uint32_t ms);
+// >> namespaces (ns.c) -------------------------------------------------------------
+/* The database handle of h (h itself, or a namespace handle's base). */
+static inline calypso *cy_base(calypso *h)
+{
+    return h && h->base ? h->base : h;
+}
+/* The namespace h works on (NULL for NULL). */
+static inline cy_ns *cy_ns_of(calypso *h)
+{
+    return h ? h->ns : NULL;
+}
+CY_INTERNAL void   cy_ns_init(cy_ns *ns, uint32_t id);
+/* Frees a namespace's trees (not the struct). */
+CY_INTERNAL void   cy_ns_clear(cy_ns *ns);
+/* The namespace of id (0: the default), or NULL when not in the catalog.
+ * kd_lock held (or write_mu, which every catalog change holds too). */
+CY_INTERNAL cy_ns *cy_ns_find(calypso *db, uint32_t id);
+/* Applies a catalog record (CY_REC_NS_CREATE or _DROP) at (fid, off,
+ * size), as replay and the write path do. kd_lock exclusive. */
+CY_INTERNAL int    cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *name,
+                               size_t nlen, uint32_t fid, uint64_t off, uint32_t size);
+/* Frees the catalog (close). */
+CY_INTERNAL void   cy_ns_close_all(calypso *db);
+/* After replay: raises the namespace id limit past every id seen. */
+CY_INTERNAL void   cy_ns_recovered(calypso *db);
+/* Pins ns against being freed once dropped (kd_lock not held); unpin
+ * frees a dropped one at the last reference. */
+CY_INTERNAL void   cy_ns_pin(calypso *db, cy_ns *ns);
+CY_INTERNAL void   cy_ns_unpin(calypso *db, cy_ns *ns);
+/* Refuses a write to a dropped namespace (write_mu held). */
+CY_INTERNAL int    cy_ns_check_live(calypso *db, const cy_ns *ns);
+/* Runs fn(db, ns, ctx) for every namespace, the default first, each
+ * pinned while fn runs (no lock held). Stops at fn's first non-zero. */
+CY_INTERNAL int    cy_ns_each(calypso *db, int (*fn)(calypso *, cy_ns *, void *), void *ctx);
+/* Closing a namespace handle (db.c's calypso_close). */
+CY_INTERNAL int    cy_ns_close_handle(calypso *h);
+
 // >> file ids (ids.c) -------------------------------------------------------------
 /* At open, after any decided merge is finished: reads IDS (or derives the
  * limits from the datafiles fids[0..n), writing IDS on a read-write
@@ -3167,19 +3268,26 @@ CY_INTERNAL int  cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uin
 CY_INTERNAL int  cy_recover(calypso *db);
 /* Applies a record found at (fid, off, size) to the keydir, as replay does
  * and as the write path does after appending. kd_lock held exclusively. */
-CY_INTERNAL int  cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_t klen,
-                                 uint64_t expiry, uint32_t fid, uint64_t off, uint32_t size);
+CY_INTERNAL int  cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t *key,
+                                 size_t klen, uint64_t expiry, uint32_t fid, uint64_t off,
+                                 uint32_t size);
+/* Applies any record entry r (its key at key) at (fid, off, size): a
+ * catalog record to the catalog, a put or tombstone to its namespace's
+ * keydir, or, when its namespace is not in the catalog, counts it dead.
+ * kd_lock held exclusively. */
+CY_INTERNAL int  cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t *key,
+                                     uint32_t fid, uint64_t off, uint32_t size);
 /* Looks key up; returns its loc (NULL when absent) and its expiry.
  * kd_lock held. */
-CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, const void *key, size_t klen,
+CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
                                         uint64_t *expiry);
 CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
 
 // >> ttl index (ttl.c) -------------------------------------------------------------
-CY_INTERNAL int  cy_ttl_set(calypso *db, const void *key, size_t klen, uint64_t expiry);
-CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen);
-CY_INTERNAL uint64_t cy_ttl_get(calypso *db, const void *key, size_t klen);
-CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, uint64_t now);
+CY_INTERNAL int  cy_ttl_set(cy_ns *ns, const void *key, size_t klen, uint64_t expiry);
+CY_INTERNAL void cy_ttl_clear(cy_ns *ns, const void *key, size_t klen);
+CY_INTERNAL uint64_t cy_ttl_get(cy_ns *ns, const void *key, size_t klen);
+CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, cy_ns *ns, uint64_t now);
 /* Copies up to max expired keys (expiry <= now) into a list. */
 typedef struct cy_keylist {
     uint8_t  *buf;   size_t blen, bcap;
@@ -3189,22 +3297,24 @@ CY_INTERNAL int  cy_keylist_push(cy_keylist *l, const void *key, size_t klen);
 CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen);
 CY_INTERNAL void cy_keylist_clear(cy_keylist *l);
 CY_INTERNAL void cy_keylist_free(cy_keylist *l);
-CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out);
+CY_INTERNAL int  cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *out);
 
 // >> write path (db.c) --------------------------------------------------------------
-/* Deletes the keys of `chosen`, then those of `expired` that are still
- * expired when their batch commits (either list may be NULL), skipping
- * absent ones, in as few batches as fit a datafile each: one atomic batch
- * when all their tombstones fit. write_mu is taken for one batch at a
- * time. */
-CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *chosen,
+/* Deletes, in namespace ns, the keys of `chosen`, then those of `expired`
+ * that are still expired when their batch commits (either list may be
+ * NULL), skipping absent ones, in as few batches as fit a datafile each:
+ * one atomic batch when all their tombstones fit. write_mu is taken for
+ * one batch at a time. */
+CY_INTERNAL int  cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *chosen,
                                    const cy_keylist *expired);
+/* calypso_run_gc on one namespace. */
+CY_INTERNAL int  cy_db_run_gc(calypso *db, cy_ns *ns);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
  * naming the file of the record it deletes; returns its size. */
-CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, const void *key, size_t klen,
-                                          uint32_t victim);
+CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
+                                          size_t klen, uint32_t victim);
 /* The write path's commit step for a record prepared by the caller: under
  * write_mu, rotates when a record of `bound` bytes would not fit the active
  * file; build() encodes the record for file fid (it may read the keydir:
@@ -3224,11 +3334,13 @@ CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_a
 // >> snapshot views (view.c) -------------------------------------------------------------
 /* Numbers a keydir change and, while views are open, notes the key's state
  * before it. kd_lock exclusive, before the change. */
-CY_INTERNAL void cy_view_note(calypso *db, const void *key, size_t klen);
+CY_INTERNAL void cy_view_note(calypso *db, cy_ns *ns, const void *key, size_t klen);
 /* The state of key as a view of seq view_seq sees it: 1 with its location
  * and expiry, or 0 absent. kd_lock held. */
-CY_INTERNAL int  cy_view_state(calypso *db, uint64_t view_seq, const void *key, size_t klen,
-                               cy_loc *loc, uint64_t *expiry);
+CY_INTERNAL int  cy_view_state(calypso *db, cy_ns *ns, uint64_t view_seq, const void *key,
+                               size_t klen, cy_loc *loc, uint64_t *expiry);
+/* Frees one namespace's history (its chains). kd_lock exclusive. */
+CY_INTERNAL void cy_view_free_history(cy_art *history);
 CY_INTERNAL int  cy_view_open(calypso *db, uint64_t *seq);
 CY_INTERNAL void cy_view_close(calypso *db);
 /* Keeps a file a merge removed (mapped) until the views close. view_mu
@@ -3249,11 +3361,15 @@ CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
  * delete, 0 none. Needs the index. */
 CY_INTERNAL int  cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
                                const uint8_t **val, size_t *vlen, uint64_t *ttl_ms);
+/* Operations added from now on go to ns (calypso_batch_ns). */
+CY_INTERNAL int  cy_batch_set_ns(calypso_batch *b, cy_ns *ns);
+
 CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
-/* The index (key -> operation number in loc.off); operation i: 1 a put
+/* The index of ns's operations (key -> operation number in loc.off), NULL
+ * when none; operation i: 1 a put
  * whose value is at arena + *at (the arena only grows: offsets stay
  * good), -1 a delete. */
-CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b);
+CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b, const cy_ns *ns);
 CY_INTERNAL int  cy_batch_op_value(const calypso_batch *b, uint64_t i, size_t *at, size_t *vlen);
 CY_INTERNAL const uint8_t *cy_batch_arena(const calypso_batch *b);
 
@@ -3262,6 +3378,8 @@ CY_INTERNAL const uint8_t *cy_batch_arena(const calypso_batch *b);
  * update (its batch). */
 CY_INTERNAL int  cy_txn_info(const calypso_txn *tx, calypso **db, uint64_t *seq,
                              uint64_t *start_ms, calypso_batch **b);
+/* The namespace the transaction works on now. */
+CY_INTERNAL cy_ns *cy_txn_ns(const calypso_txn *tx);
 /* Commits and frees b; `locked`: write_mu is held by the caller, and is
  * released by the commit. */
 CY_INTERNAL int  cy_batch_commit_locked(calypso_batch *b, int locked);
@@ -3291,14 +3409,21 @@ CY_INTERNAL int  cy_db_read_file(calypso *db, cy_file *f, const void *key, size_
  * at rec + r->hdr + r->klen); 0 otherwise. */
 CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
                                     size_t klen, uint64_t expiry, cy_rec *r);
+/* The public read of key in ns into buf or a new buffer (calypso_get). */
+CY_INTERNAL int  cy_db_read(calypso *db, cy_ns *ns, const void *key, size_t klen, void **out,
+                            void *buf, size_t cap, size_t *vlen);
+/* calypso_has and calypso_ttl on ns. */
+CY_INTERNAL int  cy_db_has(calypso *db, cy_ns *ns, const void *key, size_t klen);
+CY_INTERNAL int  cy_db_ttl(calypso *db, cy_ns *ns, const void *key, size_t klen,
+                           uint64_t *expires_at_ms);
 
 // >> walks (walk.c) ------------------------------------------------------------------
 /* 1 with where the key was when a walk on db handed it to the callback now
  * running on this thread, if it is that key and the keydir has not changed
  * since (its loc may be in a file a merge has since removed: then look the
  * key up). kd_lock held. */
-CY_INTERNAL int  cy_walk_hint(const calypso *db, const void *key, size_t klen, cy_loc *loc,
-                              uint64_t *expiry);
+CY_INTERNAL int  cy_walk_hint(const calypso *db, const cy_ns *ns, const void *key, size_t klen,
+                              cy_loc *loc, uint64_t *expiry);
 
 // >> merge (merge.c) -----------------------------------------------------------------
 /* Ids of merged datafiles have this bit; they replay before regular ones. */
@@ -3362,6 +3487,7 @@ const char *calypso_strerror(int rc)
 
 static cy_err_slot *cy_err_slot_for(const calypso *db, int create)
 {
+    if (db && db->base) db = db->base;   /* a namespace handle's are its database's */
     for (unsigned i = 0; i < CY_ERR_SLOTS; i++)
         if (cy_err_slots[i].used && cy_err_slots[i].db == db) return &cy_err_slots[i];
     if (!create) return NULL;
@@ -4161,7 +4287,8 @@ CY_INTERNAL void cy_epoch_reclaim(cy_epoch *e)
 /* The first id past the end of a space. */
 static uint64_t cy_ids_end(int space)
 {
-    return space == CY_IDS_MERGED ? (uint64_t)CY_LOC_FIDMASK + 1 : CY_FID_MERGED;
+    return space == CY_IDS_MERGED ? (uint64_t)CY_LOC_FIDMASK + 1
+           : space == CY_IDS_NS   ? (uint64_t)UINT32_MAX + 1 : CY_FID_MERGED;
 }
 
 static uint64_t cy_ids_start(int space)
@@ -4169,22 +4296,27 @@ static uint64_t cy_ids_start(int space)
     return space == CY_IDS_MERGED ? CY_FID_MERGED : 1;
 }
 
-/* Writes limits lim[] as IDS, atomically and durably. */
+/* Writes limits lim[] as IDS, atomically and durably. The namespace limit
+ * is written only once a namespace was created: a database that never had
+ * one keeps the two-number IDS of before. */
 static int cy_ids_write(calypso *db, const uint64_t *lim)
 {
-    char buf[64];
-    int n = snprintf(buf, sizeof buf, "ids %llu %llu\n", (unsigned long long)lim[0],
-                     (unsigned long long)lim[1]);
+    char buf[96];
+    int n = lim[CY_IDS_NS] > 1
+                ? snprintf(buf, sizeof buf, "ids %llu %llu %llu\n", (unsigned long long)lim[0],
+                           (unsigned long long)lim[1], (unsigned long long)lim[2])
+                : snprintf(buf, sizeof buf, "ids %llu %llu\n", (unsigned long long)lim[0],
+                           (unsigned long long)lim[1]);
     return cy_dir_write_file(db, db->path, "IDS", buf, (size_t)n);
 }
 
-/* Parses "ids R M\n" into lim[]; 0 on success, -1 if it does not parse or
+/* Parses "ids R M\n" or "ids R M N\n" into lim[]; 0 on success, -1 if it does not parse or
  * a limit lies outside its space. */
 static int cy_ids_parse(const char *buf, uint64_t *lim)
 {
     if (strncmp(buf, "ids ", 4) != 0) return -1;
     const char *p = buf + 4;
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < 3; s++) {
         char *end;
         if (*p < '0' || *p > '9') return -1;
         errno = 0;
@@ -4192,7 +4324,8 @@ static int cy_ids_parse(const char *buf, uint64_t *lim)
         if (errno || end == p || v < cy_ids_start(s) || v > cy_ids_end(s)) return -1;
         lim[s] = v;
         p = end;
-        if (s == 0 && *p++ != ' ') return -1;
+        if (s == 1 && *p == '\n') break;     /* no namespace limit: 1 */
+        if (s < 2 && *p++ != ' ') return -1;
     }
     return strcmp(p, "\n") == 0 ? 0 : -1;
 }
@@ -4216,7 +4349,8 @@ static int cy_ids_read(calypso *db, uint64_t *lim)
 
 CY_INTERNAL int cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n)
 {
-    uint64_t lim[2] = { cy_ids_start(CY_IDS_REGULAR), cy_ids_start(CY_IDS_MERGED) };
+    uint64_t lim[3] = { cy_ids_start(CY_IDS_REGULAR), cy_ids_start(CY_IDS_MERGED),
+                        cy_ids_start(CY_IDS_NS) };
     int rc = cy_ids_read(db, lim);
     if (rc < 0) return rc;
     int write = rc == 1;
@@ -4228,7 +4362,7 @@ CY_INTERNAL int cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n)
         }
     }
     if (write && !db->opt.read_only && (rc = cy_ids_write(db, lim))) return rc;
-    for (int s = 0; s < 2; s++) db->ids.next[s] = db->ids.limit[s] = lim[s];
+    for (int s = 0; s < 3; s++) db->ids.next[s] = db->ids.limit[s] = lim[s];
     return CALYPSO_OK;
 }
 
@@ -4238,10 +4372,12 @@ CY_INTERNAL int cy_ids_take(calypso *db, int space, uint32_t *fid)
     pthread_mutex_lock(&db->ids.mu);
     uint64_t id = db->ids.next[space], end = cy_ids_end(space);
     if (id >= end) {
-        rc = cy_err(db, CALYPSO_EIO, "%s datafile ids are exhausted (the last is %llu)",
-                    space == CY_IDS_MERGED ? "merged" : "regular", (unsigned long long)end - 1);
+        rc = cy_err(db, CALYPSO_EIO, "%s ids are exhausted (the last is %llu)",
+                    space == CY_IDS_MERGED ? "merged datafile"
+                    : space == CY_IDS_NS   ? "namespace" : "regular datafile",
+                    (unsigned long long)end - 1);
     } else if (id >= db->ids.limit[space]) {
-        uint64_t lim[2] = { db->ids.limit[0], db->ids.limit[1] };
+        uint64_t lim[3] = { db->ids.limit[0], db->ids.limit[1], db->ids.limit[2] };
         lim[space] = id + CY_IDS_CHUNK < end ? id + CY_IDS_CHUNK : end;
         if (!(rc = cy_ids_write(db, lim))) db->ids.limit[space] = lim[space];
     }
@@ -4964,41 +5100,41 @@ static void cy_ttl_time_key(uint8_t *out, uint64_t expiry, const void *key, size
     if (klen) memcpy(out + 8, key, klen);   /* key may be NULL when klen is 0 */
 }
 
-CY_INTERNAL uint64_t cy_ttl_get(calypso *db, const void *key, size_t klen)
+CY_INTERNAL uint64_t cy_ttl_get(cy_ns *ns, const void *key, size_t klen)
 {
-    const cy_loc *l = cy_art_search(&db->ttl_by_key, key, klen);
+    const cy_loc *l = cy_art_search(&ns->ttl_by_key, key, klen);
     return l ? l->off : 0;
 }
 
 /* An entry with this expiry joins (+1) or leaves (-1) the index. kd_lock
  * exclusive. */
-static void cy_ttl_count_adjust(calypso *db, uint64_t expiry, int delta)
+static void cy_ttl_count_adjust(cy_ns *ns, uint64_t expiry, int delta)
 {
-    if (expiry && expiry <= db->exp_asof) db->exp_count += (uint64_t)(int64_t)delta;
+    if (expiry && expiry <= ns->exp_asof) ns->exp_count += (uint64_t)(int64_t)delta;
 }
 
-CY_INTERNAL int cy_ttl_set(calypso *db, const void *key, size_t klen, uint64_t expiry)
+CY_INTERNAL int cy_ttl_set(cy_ns *ns, const void *key, size_t klen, uint64_t expiry)
 {
     uint8_t stackbuf[256];
     uint8_t *tk = klen + 8 <= sizeof stackbuf ? stackbuf : cy_malloc(klen + 8);
     if (!tk) return CALYPSO_ENOMEM;
-    uint64_t old = cy_ttl_get(db, key, klen);
+    uint64_t old = cy_ttl_get(ns, key, klen);
     cy_loc none = { 0, 0, 0 }, at = { expiry, 0, 0 };
     int rc = CALYPSO_OK;
     if (old != expiry) {
         cy_ttl_time_key(tk, expiry, key, klen);
-        rc = cy_art_insert(&db->ttl_by_time, tk, klen + 8, &none, NULL);
+        rc = cy_art_insert(&ns->ttl_by_time, tk, klen + 8, &none, NULL);
         if (rc >= 0) {
-            rc = cy_art_insert(&db->ttl_by_key, key, klen, &at, NULL);
+            rc = cy_art_insert(&ns->ttl_by_key, key, klen, &at, NULL);
             if (rc < 0) {
-                cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
+                cy_art_delete(&ns->ttl_by_time, tk, klen + 8, NULL);
             } else if (old) {
                 cy_ttl_time_key(tk, old, key, klen);
-                cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
+                cy_art_delete(&ns->ttl_by_time, tk, klen + 8, NULL);
             }
             if (rc >= 0) {
-                cy_ttl_count_adjust(db, expiry, +1);
-                cy_ttl_count_adjust(db, old, -1);
+                cy_ttl_count_adjust(ns, expiry, +1);
+                cy_ttl_count_adjust(ns, old, -1);
             }
         }
     }
@@ -5006,11 +5142,11 @@ CY_INTERNAL int cy_ttl_set(calypso *db, const void *key, size_t klen, uint64_t e
     return rc < 0 ? rc : CALYPSO_OK;
 }
 
-CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen)
+CY_INTERNAL void cy_ttl_clear(cy_ns *ns, const void *key, size_t klen)
 {
     cy_loc old;
-    if (!cy_art_delete(&db->ttl_by_key, key, klen, &old)) return;
-    cy_ttl_count_adjust(db, old.off, -1);
+    if (!cy_art_delete(&ns->ttl_by_key, key, klen, &old)) return;
+    cy_ttl_count_adjust(ns, old.off, -1);
     uint8_t stackbuf[256];
     uint8_t *tk = klen + 8 <= sizeof stackbuf ? stackbuf : cy_malloc(klen + 8);
     if (!tk) {
@@ -5019,7 +5155,7 @@ CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen)
         uint8_t pfx[8];
         cy_ttl_time_key(pfx, old.off, key, 0);
         cy_art_iter it;
-        cy_art_iter_init(&it, &db->ttl_by_time);
+        cy_art_iter_init(&it, &ns->ttl_by_time);
         int ok = cy_art_iter_seek(&it, CY_SEEK_GE, pfx, 8);
         while (ok == 1) {
             size_t n;
@@ -5028,7 +5164,7 @@ CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen)
             if (n == klen + 8 && memcmp(k + 8, key, klen) == 0) {
                 /* Deleting invalidates the iterator; we stop right here. */
                 cy_art_iter_free(&it);
-                cy_art_delete(&db->ttl_by_time, k, n, NULL);
+                cy_art_delete(&ns->ttl_by_time, k, n, NULL);
                 return;
             }
             ok = cy_art_iter_next(&it);
@@ -5037,17 +5173,17 @@ CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen)
         return;
     }
     cy_ttl_time_key(tk, old.off, key, klen);
-    cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
+    cy_art_delete(&ns->ttl_by_time, tk, klen + 8, NULL);
     if (tk != stackbuf) cy_free(tk);
 }
 
 /* Walks the entries that expire in (after, now], in expiry order; fn gets
  * the user key. */
-static int cy_ttl_walk_expired(calypso *db, uint64_t after, uint64_t now,
+static int cy_ttl_walk_expired(cy_ns *ns, uint64_t after, uint64_t now,
                                int (*fn)(const uint8_t *k, size_t n, void *ctx), void *ctx)
 {
     cy_art_iter it;
-    cy_art_iter_init(&it, &db->ttl_by_time);
+    cy_art_iter_init(&it, &ns->ttl_by_time);
     int rc;
     if (after == 0) {
         rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
@@ -5083,21 +5219,21 @@ static int cy_ttl_count_one(const uint8_t *k, size_t n, void *ctx)
     return 0;
 }
 
-CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, uint64_t now)
+CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, cy_ns *ns, uint64_t now)
 {
     pthread_mutex_lock(&db->exp_mu);
-    if (now < db->exp_asof) {
+    if (now < ns->exp_asof) {
         /* The clock went back: count from the start again. */
-        db->exp_asof = 0;
-        db->exp_count = 0;
+        ns->exp_asof = 0;
+        ns->exp_count = 0;
     }
-    if (now > db->exp_asof) {
+    if (now > ns->exp_asof) {
         uint64_t n = 0;
-        cy_ttl_walk_expired(db, db->exp_asof, now, cy_ttl_count_one, &n);
-        db->exp_count += n;
-        db->exp_asof = now;
+        cy_ttl_walk_expired(ns, ns->exp_asof, now, cy_ttl_count_one, &n);
+        ns->exp_count += n;
+        ns->exp_asof = now;
     }
-    uint64_t count = db->exp_count;
+    uint64_t count = ns->exp_count;
     pthread_mutex_unlock(&db->exp_mu);
     return count;
 }
@@ -5111,10 +5247,10 @@ static int cy_ttl_collect_one(const uint8_t *k, size_t n, void *ctx)
     return cy_keylist_push(c->out, k, n);
 }
 
-CY_INTERNAL int cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out)
+CY_INTERNAL int cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *out)
 {
     cy_ttl_collect c = { out, max };
-    int rc = cy_ttl_walk_expired(db, 0, now, cy_ttl_collect_one, &c);
+    int rc = cy_ttl_walk_expired(ns, 0, now, cy_ttl_collect_one, &c);
     return rc == 1 ? CALYPSO_OK : rc;
 }
 
@@ -5295,43 +5431,63 @@ CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
     if (f) f->dead += bytes;
 }
 
-CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, const void *key, size_t klen,
+CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
                                         uint64_t *expiry)
 {
-    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
-    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, key, klen) : 0;
+    (void)db;
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
+    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
     return l;
 }
 
-CY_INTERNAL int cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_t klen,
-                                uint64_t expiry, uint32_t fid, uint64_t off, uint32_t size)
+CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t *key,
+                                size_t klen, uint64_t expiry, uint32_t fid, uint64_t off,
+                                uint32_t size)
 {
-    cy_view_note(db, key, klen);
+    cy_view_note(db, ns, key, klen);
     cy_loc old;
     if (type == CY_REC_DEL) {
-        if (cy_art_delete(&db->keydir, key, klen, &old)) {
-            if (old.fid & CY_LOC_TTL) cy_ttl_clear(db, key, klen);
+        if (cy_art_delete(&ns->keydir, key, klen, &old)) {
+            if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, key, klen);
             cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+            ns->live_bytes -= old.size;
         }
         cy_dead_add(db, fid, size);   /* a tombstone is dead once applied */
         return CALYPSO_OK;
     }
     cy_loc loc = { off, fid | (expiry ? CY_LOC_TTL : 0), size };
-    int rc = cy_art_insert(&db->keydir, key, klen, &loc, &old);
+    int rc = cy_art_insert(&ns->keydir, key, klen, &loc, &old);
     if (rc < 0) return rc;
     int replaced = rc == 1;
     if (expiry) {
-        if ((rc = cy_ttl_set(db, key, klen, expiry)) < 0) {
+        if ((rc = cy_ttl_set(ns, key, klen, expiry)) < 0) {
             /* Put the keydir back as it was: replacing allocates nothing. */
-            if (replaced) cy_art_insert(&db->keydir, key, klen, &old, NULL);
-            else cy_art_delete(&db->keydir, key, klen, NULL);
+            if (replaced) cy_art_insert(&ns->keydir, key, klen, &old, NULL);
+            else cy_art_delete(&ns->keydir, key, klen, NULL);
             return rc;
         }
     } else if (replaced && (old.fid & CY_LOC_TTL)) {
-        cy_ttl_clear(db, key, klen);
+        cy_ttl_clear(ns, key, klen);
     }
-    if (replaced) cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+    ns->live_bytes += size;
+    if (replaced) {
+        cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+        ns->live_bytes -= old.size;
+    }
     return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t *key,
+                                    uint32_t fid, uint64_t off, uint32_t size)
+{
+    if (r->type == CY_REC_NS_CREATE || r->type == CY_REC_NS_DROP)
+        return cy_ns_apply(db, r->type, r->ns, key, (size_t)r->klen, fid, off, size);
+    cy_ns *ns = cy_ns_find(db, r->ns);
+    if (!ns) {                    /* its namespace was dropped: dead */
+        cy_dead_add(db, fid, size);
+        return CALYPSO_OK;
+    }
+    return cy_keydir_apply(db, ns, r->type, key, (size_t)r->klen, r->expiry, fid, off, size);
 }
 
 // >> datafile scan -------------------------------------------------------------
@@ -5360,7 +5516,7 @@ static int cy_scan_valid_after(cy_scan *s, uint64_t off)
         int64_t got = cy_scan_fill(s, at, CY_REC_MAX_HDR);
         if (got < 6) return 0;
         const uint8_t *p = s->buf + (at - s->buf_off);
-        if (p[4] < CY_REC_PUT || p[4] > CY_REC_BATCH) continue;
+        if ((p[4] & ~CY_REC_NS) < CY_REC_PUT || (p[4] & ~CY_REC_NS) > CY_REC_NS_DROP) continue;
         cy_rec r;
         if (cy_rec_parse(p, (size_t)got, &r) != 1) continue;
         uint64_t rsize = r.hdr + r.klen + r.vlen;
@@ -5428,8 +5584,8 @@ typedef struct cy_replay { calypso *db; uint32_t fid; uint64_t off; } cy_replay;
 static int cy_replay_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
 {
     cy_replay *q = ctx;
-    return cy_keydir_apply(q->db, r->type, rec + r->hdr, (size_t)r->klen, r->expiry, q->fid,
-                           q->off + rel, (uint32_t)(r->hdr + r->klen + r->vlen));
+    return cy_keydir_apply_rec(q->db, r, rec + r->hdr, q->fid, q->off + rel,
+                               (uint32_t)(r->hdr + r->klen + r->vlen));
 }
 
 /* Replays the records of datafile fid from `off` to its end. For the newest
@@ -5545,6 +5701,7 @@ CY_INTERNAL int cy_recover(calypso *db)
         rc = cy_recover_file(db, fids[i], has_hint[i], nreg > 0 && i == nreg - 1);
     }
     if (rc) goto out;
+    cy_ns_recovered(db);
     cy_file *newest = nreg ? cy_files_find(db, fids[nreg - 1]) : NULL;
     uint32_t newest_fid = newest ? newest->fid : 0;
     uint64_t newest_size = newest ? newest->size : 0;
@@ -5568,6 +5725,597 @@ CY_INTERNAL int cy_recover(calypso *db)
 out:
     cy_free(fids);
     cy_free(has_hint);
+    return rc;
+}
+/* >> src/ns.c */
+/*
+ * ns.c: namespaces: the catalog (names to ids), namespace handles, and
+ * calypso_ns_open, calypso_ns_drop and calypso_ns_list.
+ *
+ * Every namespace has a key directory of its own (cy_ns: keydir, TTL
+ * trees, view history, counts). The default namespace's is embedded in the
+ * database handle; named ones are allocated and kept in db->cat, sorted by
+ * id (ids only grow, so a create appends), under kd_lock, and every change
+ * of the catalog also holds write_mu, so a holder of either sees it still.
+ *
+ * The catalog lives in the log (doc/format.md, Namespaces): a create
+ * record (type 5: id and name) and a drop record (type 6). Replay and the
+ * write path apply them through cy_ns_apply, as they apply puts through
+ * cy_keydir_apply. A drop frees the namespace's trees at once (O(its
+ * keys), in memory only) and counts every record they pointed at dead, so
+ * that the auto-merge sees the bytes and the next merge reclaims them;
+ * a record naming a namespace not in the catalog is dead.
+ *
+ * A namespace handle is a struct calypso with base (its database handle)
+ * and ns set; the public calls resolve it with cy_base and cy_ns_of. A
+ * dropped namespace stays allocated while handles (or the background
+ * thread's sweep) hold it (refs), empty and refusing writes.
+ */
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+CY_INTERNAL void cy_ns_init(cy_ns *ns, uint32_t id)
+{
+    memset(ns, 0, offsetof(cy_ns, name));
+    ns->id = id;
+    cy_art_init(&ns->keydir);
+    cy_art_init(&ns->ttl_by_key);
+    cy_art_init(&ns->ttl_by_time);
+    cy_art_init(&ns->history);
+}
+
+CY_INTERNAL void cy_ns_clear(cy_ns *ns)
+{
+    cy_view_free_history(&ns->history);
+    cy_art_destroy(&ns->keydir);
+    cy_art_destroy(&ns->ttl_by_key);
+    cy_art_destroy(&ns->ttl_by_time);
+    ns->live_bytes = ns->exp_asof = ns->exp_count = 0;
+}
+
+// >> the catalog ------------------------------------------------------------------
+
+/* Index of the first catalog entry with id >= id. */
+static uint32_t cy_ns_pos(const calypso *db, uint32_t id)
+{
+    uint32_t lo = 0, hi = db->ncat;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (db->cat[mid]->id < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+CY_INTERNAL cy_ns *cy_ns_find(calypso *db, uint32_t id)
+{
+    if (id == 0) return &db->ns0;
+    uint32_t i = cy_ns_pos(db, id);
+    return i < db->ncat && db->cat[i]->id == id ? db->cat[i] : NULL;
+}
+
+static cy_ns *cy_ns_by_name(calypso *db, const void *name, size_t nlen)
+{
+    for (uint32_t i = 0; i < db->ncat; i++)
+        if (db->cat[i]->nlen == nlen && memcmp(db->cat[i]->name, name, nlen) == 0)
+            return db->cat[i];
+    return NULL;
+}
+
+/* Counts every record ns's keydir points at dead (its drop). */
+static int cy_ns_dead_one(const uint8_t *key, size_t klen, const cy_loc *loc, void *ctx)
+{
+    (void)key;
+    (void)klen;
+    cy_dead_add(ctx, loc->fid & CY_LOC_FIDMASK, loc->size);
+    return 0;
+}
+
+static void cy_ns_free(cy_ns *ns)
+{
+    cy_ns_clear(ns);
+    cy_free(ns);
+}
+
+/* Takes a dropped namespace off the catalog and returns what holds its
+ * keys for the caller to count dead and free: the namespace itself when
+ * nothing holds it, else a copy of its trees (it stays, empty, for its
+ * handles); NULL when memory for the copy is short: then the trees are
+ * counted and freed here. kd_lock exclusive. */
+static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
+{
+    uint32_t i = cy_ns_pos(db, ns->id);
+    memmove(db->cat + i, db->cat + i + 1, (db->ncat - i - 1) * sizeof *db->cat);
+    db->ncat--;
+    db->commit_seq++;
+    ns->dropped = 1;
+    if (!ns->refs) return ns;
+    cy_ns *corpse = cy_malloc(sizeof *corpse);
+    if (!corpse) {
+        cy_art_walk_prefix(&ns->keydir, NULL, 0, cy_ns_dead_one, db);
+        cy_dead_add(db, ns->created.fid, ns->created.size);
+        cy_ns_clear(ns);
+        return NULL;
+    }
+    memcpy(corpse, ns, offsetof(cy_ns, name));   /* the trees move (view.c does so too) */
+    corpse->nlen = 0;
+    uint32_t refs = ns->refs;
+    cy_ns_init(ns, ns->id);
+    ns->dropped = 1;
+    ns->refs = refs;
+    return corpse;
+}
+
+/* Per-file sums of the bytes a dropped namespace's records held. */
+typedef struct cy_ns_sums { struct { uint32_t fid; uint64_t bytes; } *v; uint32_t n, cap; int oom; } cy_ns_sums;
+
+static void cy_ns_sum(cy_ns_sums *s, uint32_t fid, uint64_t bytes)
+{
+    for (uint32_t i = s->n; i-- > 0;)   /* keys of one file cluster: newest first */
+        if (s->v[i].fid == fid) {
+            s->v[i].bytes += bytes;
+            return;
+        }
+    if (s->n == s->cap) {
+        uint32_t nc = s->cap ? s->cap * 2 : 16;
+        void *p = cy_realloc(s->v, nc * sizeof *s->v);
+        if (!p) {
+            s->oom = 1;
+            return;
+        }
+        s->v = p;
+        s->cap = nc;
+    }
+    s->v[s->n].fid = fid;
+    s->v[s->n].bytes = bytes;
+    s->n++;
+}
+
+static int cy_ns_sum_one(const uint8_t *key, size_t klen, const cy_loc *loc, void *ctx)
+{
+    (void)key;
+    (void)klen;
+    cy_ns_sum(ctx, loc->fid & CY_LOC_FIDMASK, loc->size);
+    return 0;
+}
+
+/* Counts a dropped namespace's records dead and frees its trees: the walk
+ * and the freeing hold no lock (the trees are the caller's alone), the
+ * sums are added under write_mu and kd_lock, to the files still there (a
+ * merge since the drop copied none of these records). */
+static void cy_ns_bury(calypso *db, cy_ns *corpse)
+{
+    cy_ns_sums s = { 0 };
+    cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_sum_one, &s);
+    cy_ns_sum(&s, corpse->created.fid, corpse->created.size);
+    pthread_mutex_lock(&db->write_mu);
+    cy_wrlock(&db->kd_lock);
+    if (s.oom) {
+        /* Without the sums: count them now, under the locks. */
+        cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_dead_one, db);
+        cy_dead_add(db, corpse->created.fid, corpse->created.size);
+    } else {
+        for (uint32_t i = 0; i < s.n; i++)
+            if (cy_files_find(db, s.v[i].fid)) cy_dead_add(db, s.v[i].fid, s.v[i].bytes);
+    }
+    cy_unlock(&db->kd_lock);
+    pthread_mutex_unlock(&db->write_mu);
+    cy_free(s.v);
+    cy_ns_free(corpse);
+}
+
+CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *name,
+                            size_t nlen, uint32_t fid, uint64_t off, uint32_t size)
+{
+    cy_ns *ns = cy_ns_find(db, id);
+    if (type == CY_REC_NS_DROP) {
+        cy_dead_add(db, fid, size);   /* dead once applied, as a tombstone */
+        if (!ns) return CALYPSO_OK;
+        cy_ns *corpse = cy_ns_unlink(db, ns);
+        if (corpse) {                 /* replay: nothing else runs */
+            cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_dead_one, db);
+            cy_dead_add(db, corpse->created.fid, corpse->created.size);
+            cy_ns_free(corpse);
+        }
+        return CALYPSO_OK;
+    }
+    if (ns) {
+        /* The same create again (only a crafted log has it): the newest
+         * copy is the live one. */
+        cy_dead_add(db, ns->created.fid, ns->created.size);
+        ns->created = (cy_loc){ off, fid, size };
+        return CALYPSO_OK;
+    }
+    if (db->ncat == db->catcap) {
+        uint32_t nc = db->catcap ? db->catcap * 2 : 8;
+        cy_ns **p = cy_realloc(db->cat, nc * sizeof *p);
+        if (!p) return CALYPSO_ENOMEM;
+        db->cat = p;
+        db->catcap = nc;
+    }
+    if (!(ns = cy_malloc(sizeof *ns))) return CALYPSO_ENOMEM;
+    cy_ns_init(ns, id);
+    ns->created = (cy_loc){ off, fid, size };
+    ns->nlen = (uint32_t)nlen;
+    memcpy(ns->name, name, nlen);
+    uint32_t i = cy_ns_pos(db, id);
+    memmove(db->cat + i + 1, db->cat + i, (db->ncat - i) * sizeof *db->cat);
+    db->cat[i] = ns;
+    db->ncat++;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL void cy_ns_close_all(calypso *db)
+{
+    for (uint32_t i = 0; i < db->ncat; i++) cy_ns_free(db->cat[i]);
+    cy_free(db->cat);
+    db->cat = NULL;
+    db->ncat = db->catcap = 0;
+    cy_ns_clear(&db->ns0);
+}
+
+CY_INTERNAL void cy_ns_recovered(calypso *db)
+{
+    uint64_t top = db->ncat ? db->cat[db->ncat - 1]->id + 1ull : 1;
+    pthread_mutex_lock(&db->ids.mu);
+    if (top > db->ids.next[CY_IDS_NS]) db->ids.next[CY_IDS_NS] = top;
+    pthread_mutex_unlock(&db->ids.mu);
+}
+
+CY_INTERNAL void cy_ns_pin(calypso *db, cy_ns *ns)
+{
+    if (ns->id == 0) return;
+    cy_wrlock(&db->kd_lock);
+    ns->refs++;
+    cy_unlock(&db->kd_lock);
+}
+
+CY_INTERNAL void cy_ns_unpin(calypso *db, cy_ns *ns)
+{
+    if (ns->id == 0) return;
+    cy_wrlock(&db->kd_lock);
+    int gone = --ns->refs == 0 && ns->dropped;
+    cy_unlock(&db->kd_lock);
+    if (gone) cy_ns_free(ns);
+}
+
+CY_INTERNAL int cy_ns_check_live(calypso *db, const cy_ns *ns)
+{
+    if (!ns->dropped) return CALYPSO_OK;
+    return cy_err(db, CALYPSO_EINVAL, "namespace \"%.*s\" was dropped", (int)ns->nlen,
+                  (const char *)ns->name);
+}
+
+CY_INTERNAL int cy_ns_each(calypso *db, int (*fn)(calypso *, cy_ns *, void *), void *ctx)
+{
+    int rc = fn(db, &db->ns0, ctx);
+    /* The ids to visit, then each pinned in turn: fn runs unlocked, and
+     * namespaces may come and go meanwhile. */
+    for (uint32_t after = 0; !rc;) {
+        cy_wrlock(&db->kd_lock);
+        uint32_t i = cy_ns_pos(db, after + 1);
+        cy_ns *ns = i < db->ncat ? db->cat[i] : NULL;
+        if (ns) ns->refs++;
+        cy_unlock(&db->kd_lock);
+        if (!ns) break;
+        after = ns->id;
+        rc = fn(db, ns, ctx);
+        cy_ns_unpin(db, ns);
+    }
+    return rc;
+}
+
+// >> names ----------------------------------------------------------------------
+
+static int cy_ns_check_name(calypso *db, const void *name, size_t nlen)
+{
+    if (!name || nlen == 0) return cy_err(db, CALYPSO_EINVAL, "a namespace needs a name");
+    if (nlen > CALYPSO_NS_MAX_NAME)
+        return cy_err(db, CALYPSO_EINVAL, "namespace name of %zu bytes, at most %u", nlen,
+                      CALYPSO_NS_MAX_NAME);
+    const uint8_t *p = name;
+    for (size_t i = 0; i < nlen; i++)
+        if (p[i] == '/' && (i == 0 || i + 1 == nlen || p[i - 1] == '/'))
+            return cy_err(db, CALYPSO_EINVAL, "namespace name with an empty part");
+    return CALYPSO_OK;
+}
+
+/* Length of the parent's name (0: top level). */
+static size_t cy_ns_parent_len(const uint8_t *name, size_t nlen)
+{
+    while (nlen > 0 && name[nlen - 1] != '/') nlen--;
+    return nlen ? nlen - 1 : 0;
+}
+
+// >> handles ----------------------------------------------------------------------
+
+/* A handle of ns (pinned by the caller: the handle takes over the pin). */
+static int cy_ns_handle(calypso *db, cy_ns *ns, calypso **out)
+{
+    calypso *h = cy_calloc(1, sizeof *h);
+    if (!h) {
+        cy_ns_unpin(db, ns);
+        return cy_err(db, CALYPSO_ENOMEM, "allocating a namespace handle");
+    }
+    h->base = db;
+    h->ns = ns;
+    h->path = db->path;
+    h->fork_gen = db->fork_gen;
+    h->opt = db->opt;
+    __atomic_add_fetch(&db->ns_handles, 1, __ATOMIC_RELAXED);
+    *out = h;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_ns_close_handle(calypso *h)
+{
+    calypso *db = h->base;
+    cy_ns_unpin(db, h->ns);
+    __atomic_sub_fetch(&db->ns_handles, 1, __ATOMIC_RELAXED);
+    cy_free(h);
+    return CALYPSO_OK;
+}
+
+// >> create --------------------------------------------------------------------------
+
+typedef struct cy_ns_create {
+    const uint8_t *name;
+    size_t         nlen;
+    uint32_t       id;        /* the namespace's, found or created */
+    int            parent_missing;
+    uint8_t        rec[CY_REC_MAX_HDR + CALYPSO_NS_MAX_NAME];
+} cy_ns_create;
+
+/* cy_build_fn: the create record, unless the namespace exists by now. */
+static int cy_ns_build_create(calypso *db, uint32_t fid, const uint8_t **rec, size_t *size,
+                              void *ctx)
+{
+    (void)fid;
+    cy_ns_create *c = ctx;
+    *size = 0;
+    cy_ns *ns = cy_ns_by_name(db, c->name, c->nlen);   /* write_mu: the catalog is still */
+    if (ns) {
+        c->id = ns->id;
+        return CALYPSO_OK;
+    }
+    size_t plen = cy_ns_parent_len(c->name, c->nlen);
+    if (plen && !cy_ns_by_name(db, c->name, plen)) {
+        c->parent_missing = 1;
+        return CALYPSO_OK;
+    }
+    uint32_t id;
+    int rc = cy_ids_take(db, CY_IDS_NS, &id);
+    if (rc) return rc;
+    uint32_t h = cy_rec_header_ns(c->rec, CY_REC_NS_CREATE, id, 0, c->nlen, 0);
+    memcpy(c->rec + h, c->name, c->nlen);
+    cy_put_u32(c->rec, cy_crc(c->rec + 4, h + c->nlen - 4, NULL, 0));
+    c->id = id;
+    *rec = c->rec;
+    *size = h + c->nlen;
+    return CALYPSO_OK;
+}
+
+static int cy_ns_apply_create(calypso *db, uint32_t fid, uint64_t off, const uint8_t *rec,
+                              size_t size, void *ctx)
+{
+    (void)rec;
+    cy_ns_create *c = ctx;
+    return cy_ns_apply(db, CY_REC_NS_CREATE, c->id, c->name, c->nlen, fid, off, (uint32_t)size);
+}
+
+int calypso_ns_open(calypso *h, const void *name, size_t nlen, int create, calypso **out)
+{
+    calypso *db = cy_base(h);
+    if (out) *out = NULL;
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    if (!out) return cy_err(db, CALYPSO_EINVAL, "calypso_ns_open needs a handle pointer");
+    if ((rc = cy_ns_check_name(db, name, nlen))) return rc;
+    cy_wrlock(&db->kd_lock);
+    cy_ns *ns = cy_ns_by_name(db, name, nlen);
+    if (ns) ns->refs++;
+    cy_unlock(&db->kd_lock);
+    if (ns) return cy_ns_handle(db, ns, out);
+    if (!create)
+        return cy_err(db, CALYPSO_ENOTFOUND, "no namespace \"%.*s\"", (int)nlen,
+                      (const char *)name);
+    if ((rc = cy_db_writable(db))) return rc;
+    cy_ns_create c = { .name = name, .nlen = nlen };
+    rc = cy_db_commit(db, CY_REC_MAX_HDR + nlen, cy_ns_build_create, cy_ns_apply_create, &c, 0);
+    if (rc) return rc;
+    if (c.parent_missing)
+        return cy_err(db, CALYPSO_ENOTFOUND, "the parent of namespace \"%.*s\" does not exist",
+                      (int)nlen, (const char *)name);
+    cy_wrlock(&db->kd_lock);
+    ns = cy_ns_find(db, c.id);
+    if (ns) ns->refs++;
+    cy_unlock(&db->kd_lock);
+    if (!ns)   /* dropped by another thread between the commit and here */
+        return cy_err(db, CALYPSO_ENOTFOUND, "namespace \"%.*s\" was dropped meanwhile",
+                      (int)nlen, (const char *)name);
+    return cy_ns_handle(db, ns, out);
+}
+
+// >> drop ----------------------------------------------------------------------------
+
+typedef struct cy_ns_drop {
+    calypso *db;
+    cy_ns  **victims;      /* the namespace and its descendants, children first */
+    uint32_t n;
+    uint8_t *rec;
+    cy_ns  **corpses;      /* what holds their keys, to count dead and free */
+    uint32_t ncorpses;
+    uint32_t fid;          /* the file the drop went to */
+} cy_ns_drop;
+
+/* cy_build_fn: one drop record, or a batch of them. */
+static int cy_ns_build_drop(calypso *db, uint32_t fid, const uint8_t **rec, size_t *size,
+                            void *ctx)
+{
+    (void)fid;
+    cy_ns_drop *d = ctx;
+    uint8_t *body = d->rec + CY_REC_MAX_HDR;
+    size_t blen = 0;
+    for (uint32_t i = 0; i < d->n; i++) {
+        const cy_ns *ns = d->victims[i];
+        uint32_t h = cy_rec_header_ns(body + blen, CY_REC_NS_DROP, ns->id, 0, ns->nlen, 0);
+        memcpy(body + blen + h, ns->name, ns->nlen);
+        cy_put_u32(body + blen, cy_crc(body + blen + 4, h + ns->nlen - 4, NULL, 0));
+        blen += h + ns->nlen;
+    }
+    if (d->n == 1) {
+        *rec = body;
+        *size = blen;
+        return CALYPSO_OK;
+    }
+    uint8_t hdr[CY_REC_MAX_HDR];
+    uint32_t h = cy_rec_header(hdr, CY_REC_BATCH, 0, 0, blen);
+    uint8_t *start = body - h;
+    memcpy(start, hdr, h);
+    cy_put_u32(start, cy_crc(start + 4, h - 4 + blen, NULL, 0));
+    (void)db;
+    *rec = start;
+    *size = h + blen;
+    return CALYPSO_OK;
+}
+
+/* The write path's drop: the namespace leaves the catalog under the
+ * lock; its keys are counted dead and freed after it (cy_ns_bury), so
+ * that readers do not wait for that walk. */
+static int cy_ns_apply_drop_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
+{
+    (void)rec;
+    cy_ns_drop *d = ctx;
+    cy_dead_add(d->db, d->fid, r->hdr + r->klen + r->vlen);
+    cy_ns *ns = cy_ns_find(d->db, r->ns);
+    cy_ns *corpse = ns ? cy_ns_unlink(d->db, ns) : NULL;
+    (void)rel;
+    if (corpse) d->corpses[d->ncorpses++] = corpse;
+    return CALYPSO_OK;
+}
+
+static int cy_ns_apply_drop(calypso *db, uint32_t fid, uint64_t off, const uint8_t *rec,
+                            size_t size, void *ctx)
+{
+    cy_ns_drop *d = ctx;
+    cy_rec r;
+    if (cy_rec_parse(rec, size, &r) != 1) return CALYPSO_ECORRUPT;   /* we built it */
+    (void)off;
+    d->fid = fid;
+    int rc = cy_rec_entries(rec, &r, cy_ns_apply_drop_entry, d);
+    if (!rc && r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);
+    return rc;
+}
+
+/* Descending byte order: "a/b/c" before "a/b" before "a". */
+static int cy_ns_cmp_desc(const void *x, const void *y)
+{
+    const cy_ns *a = *(cy_ns *const *)x, *b = *(cy_ns *const *)y;
+    uint32_t m = a->nlen < b->nlen ? a->nlen : b->nlen;
+    int c = memcmp(a->name, b->name, m);
+    if (c == 0) c = a->nlen < b->nlen ? -1 : a->nlen > b->nlen;
+    return -c;
+}
+
+int calypso_ns_drop(calypso *h, const void *name, size_t nlen)
+{
+    calypso *db = cy_base(h);
+    int rc = cy_db_writable(db);
+    if (rc) return rc;
+    if ((rc = cy_ns_check_name(db, name, nlen))) return rc;
+    cy_ns_drop d = { .db = db };
+    pthread_mutex_lock(&db->write_mu);   /* the catalog holds still until the commit */
+    cy_ns *top = cy_ns_by_name(db, name, nlen);
+    if (!top) {
+        pthread_mutex_unlock(&db->write_mu);
+        return cy_err(db, CALYPSO_ENOTFOUND, "no namespace \"%.*s\"", (int)nlen,
+                      (const char *)name);
+    }
+    size_t bound = CY_REC_MAX_HDR;
+    d.victims = cy_malloc(db->ncat * sizeof *d.victims);
+    d.corpses = cy_malloc(db->ncat * sizeof *d.corpses);
+    if (!d.victims || !d.corpses) {
+        rc = CALYPSO_ENOMEM;
+    } else {
+        for (uint32_t i = 0; i < db->ncat; i++) {
+            cy_ns *ns = db->cat[i];
+            if (ns == top || (ns->nlen > nlen && ns->name[nlen] == '/' &&
+                              memcmp(ns->name, name, nlen) == 0)) {
+                d.victims[d.n++] = ns;
+                bound += CY_REC_MAX_HDR + ns->nlen;
+            }
+        }
+        qsort(d.victims, d.n, sizeof *d.victims, cy_ns_cmp_desc);
+        if (bound > db->opt.max_datafile_size)
+            rc = cy_err(db, CALYPSO_EINVAL, "dropping %u namespaces takes more than a datafile "
+                        "(%llu bytes): drop the deepest ones first", d.n,
+                        (unsigned long long)db->opt.max_datafile_size);
+        else if (!(d.rec = cy_malloc(bound)))
+            rc = CALYPSO_ENOMEM;
+    }
+    if (rc) {
+        pthread_mutex_unlock(&db->write_mu);
+        cy_free(d.victims);
+        cy_free(d.corpses);
+        return rc == CALYPSO_ENOMEM ? cy_err(db, rc, "dropping a namespace") : rc;
+    }
+    rc = cy_db_commit(db, bound, cy_ns_build_drop, cy_ns_apply_drop, &d,
+                      CY_COMMIT_LOCKED | CY_COMMIT_DELETES_ONLY);
+    for (uint32_t i = 0; i < d.ncorpses; i++) cy_ns_bury(db, d.corpses[i]);
+    cy_free(d.rec);
+    cy_free(d.victims);
+    cy_free(d.corpses);
+    return rc;
+}
+
+// >> list ----------------------------------------------------------------------------
+
+static int cy_ns_cmp_asc(const void *x, const void *y)
+{
+    return cy_ns_cmp_desc(y, x);
+}
+
+int calypso_ns_list(calypso *h, const void *parent, size_t plen, calypso_key_fn fn, void *ctx)
+{
+    calypso *db = cy_base(h);
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    if (!fn) return cy_err(db, CALYPSO_EINVAL, "calypso_ns_list needs a function");
+    if (plen && (rc = cy_ns_check_name(db, parent, plen))) return rc;
+    /* Copies of the children's names, so that fn runs with no lock held. */
+    cy_rdlock(&db->kd_lock);
+    if (plen && !cy_ns_by_name(db, parent, plen)) {
+        cy_unlock(&db->kd_lock);
+        return cy_err(db, CALYPSO_ENOTFOUND, "no namespace \"%.*s\"", (int)plen,
+                      (const char *)parent);
+    }
+    uint32_t n = 0;
+    cy_ns *kids = db->ncat ? cy_malloc(db->ncat * sizeof *kids) : NULL;
+    cy_ns **order = db->ncat ? cy_malloc(db->ncat * sizeof *order) : NULL;
+    if (db->ncat && (!kids || !order)) {
+        cy_unlock(&db->kd_lock);
+        cy_free(kids);
+        cy_free(order);
+        return cy_err(db, CALYPSO_ENOMEM, "listing namespaces");
+    }
+    for (uint32_t i = 0; i < db->ncat; i++) {
+        const cy_ns *ns = db->cat[i];
+        size_t pl = cy_ns_parent_len(ns->name, ns->nlen);
+        if (pl != plen || (plen && memcmp(ns->name, parent, plen) != 0)) continue;
+        if (!plen && memchr(ns->name, '/', ns->nlen)) continue;
+        kids[n].nlen = ns->nlen;
+        memcpy(kids[n].name, ns->name, ns->nlen);
+        order[n] = &kids[n];
+        n++;
+    }
+    cy_unlock(&db->kd_lock);
+    if (n) qsort(order, n, sizeof *order, cy_ns_cmp_asc);
+    for (uint32_t i = 0; i < n && !rc; i++) rc = fn(order[i]->name, order[i]->nlen, ctx);
+    cy_free(kids);
+    cy_free(order);
     return rc;
 }
 /* >> src/hint.c */
@@ -5712,7 +6460,9 @@ static void cy_hint_sort(cy_hint_buf *b)
     for (; p < end && i < n; i++) {
         const uint8_t *at = p++;
         uint64_t v;
-        if (*at == CY_REC_PUT_TTL) p += cy_varint_get(p, end, &v);
+        int type = *at & ~CY_REC_NS;
+        if ((*at & CY_REC_NS) || type >= CY_REC_NS_CREATE) p += cy_varint_get(p, end, &v);
+        if (type == CY_REC_PUT_TTL) p += cy_varint_get(p, end, &v);
         p += cy_varint_get(p, end, &v);
         e[i].klen = (uint32_t)v;
         p += cy_varint_get(p, end, &v);
@@ -5770,13 +6520,15 @@ static int cy_hint_reserve(cy_hint_buf *b, size_t more)
 CY_INTERNAL int cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
                             uint64_t size)
 {
-    if (cy_hint_reserve(b, 8 + 1 + 40 + r->klen)) return CALYPSO_ENOMEM;
+    if (cy_hint_reserve(b, 8 + 1 + 50 + r->klen)) return CALYPSO_ENOMEM;
     if (b->len == 0) {
         memcpy(b->p, CY_HINT_MAGIC, 8);
         b->len = 8;
     }
     uint8_t *p = b->p + b->len;
-    *p++ = (uint8_t)r->type;
+    int has_ns = cy_rec_has_ns(r->type, r->ns);
+    *p++ = (uint8_t)(r->type | (has_ns && r->type <= CY_REC_DEL ? CY_REC_NS : 0));
+    if (has_ns) p += cy_varint_put(p, r->ns);
     if (r->type == CY_REC_PUT_TTL) p += cy_varint_put(p, r->expiry);
     p += cy_varint_put(p, r->klen);
     p += cy_varint_put(p, off);
@@ -5873,16 +6625,27 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     return rc;
 }
 
-/* Walks the entries of a hint body, feeding them to the keydir. Returns
- * CALYPSO_ECORRUPT at the first malformed entry. */
+/* Walks the entries of a hint body, feeding them to the keydir: with
+ * `catalog`, only catalog entries (creates and drops, applied first: see
+ * doc/format.md), else only the others. Returns CALYPSO_ECORRUPT at the
+ * first malformed entry. */
 static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8_t *end,
-                        uint64_t data_size)
+                        uint64_t data_size, int catalog)
 {
     while (p < end) {
-        cy_rec r = { .type = *p++ };
-        uint64_t off, size;
+        int flagged = (*p & CY_REC_NS) != 0;
+        cy_rec r = { .type = *p++ & ~CY_REC_NS };
+        uint64_t off, size, id;
         size_t n;
-        if (r.type < CY_REC_PUT || r.type > CY_REC_DEL) return CALYPSO_ECORRUPT;
+        if (r.type < CY_REC_PUT || r.type > CY_REC_NS_DROP || r.type == CY_REC_BATCH ||
+            (flagged && r.type > CY_REC_DEL))
+            return CALYPSO_ECORRUPT;
+        if (flagged || r.type >= CY_REC_NS_CREATE) {
+            if (!(n = cy_varint_get(p, end, &id)) || id == 0 || id > UINT32_MAX)
+                return CALYPSO_ECORRUPT;
+            r.ns = (uint32_t)id;
+            p += n;
+        }
         if (r.type == CY_REC_PUT_TTL) {
             if (!(n = cy_varint_get(p, end, &r.expiry))) return CALYPSO_ECORRUPT;
             p += n;
@@ -5894,11 +6657,13 @@ static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8
         if (!(n = cy_varint_get(p, end, &size))) return CALYPSO_ECORRUPT;
         p += n;
         if (r.klen == 0 || r.klen > CY_ART_MAX_KEY || r.klen > (uint64_t)(end - p) ||
-            size > UINT32_MAX || off + size > data_size)
+            size > UINT32_MAX || off + size > data_size ||
+            (r.type >= CY_REC_NS_CREATE && r.klen > CALYPSO_NS_MAX_NAME))
             return CALYPSO_ECORRUPT;
-        int rc = cy_keydir_apply(db, r.type, p, (size_t)r.klen, r.expiry, fid, off,
-                                 (uint32_t)size);
-        if (rc) return rc;
+        if (catalog == (r.type >= CY_REC_NS_CREATE)) {
+            int rc = cy_keydir_apply_rec(db, &r, p, fid, off, (uint32_t)size);
+            if (rc) return rc;
+        }
         p += r.klen;
     }
     return CALYPSO_OK;
@@ -5926,7 +6691,8 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
     /* One pass, applying as it parses. The crc vouches that these are the
      * bytes calypso wrote; a hint that passes it yet does not parse was
      * made on purpose, and fails the open rather than half-load. */
-    rc = cy_hint_walk(db, fid, buf + 8, t, data_size);
+    rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 1);
+    if (!rc) rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 0);
     if (rc == CALYPSO_ECORRUPT) {
         rc = cy_err(db, CALYPSO_ECORRUPT, "%s: entries do not parse though its checksum holds",
                     path);
@@ -6132,12 +6898,9 @@ static int cy_db_stop(calypso *db)
     cy_wm_close(db);
     cy_view_release_all(db);
     cy_files_close_all(db);
-    cy_art_destroy(&db->keydir);
-    cy_art_destroy(&db->ttl_by_key);
-    cy_art_destroy(&db->ttl_by_time);
+    cy_ns_close_all(db);
     cy_dir_unlock(db);
     db->dead = 0;
-    db->exp_asof = db->exp_count = 0;
     db->written_seq = 0;
     __atomic_store_n(&db->synced_seq, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&db->sync_ns, 0, __ATOMIC_RELAXED);
@@ -6153,10 +6916,8 @@ static int cy_db_start(calypso *db)
     int is_dir = 0;
     db->lock_fd = -1;
     db->note[0] = 0;
-    cy_art_init(&db->keydir);
-    cy_art_init(&db->ttl_by_key);
-    cy_art_init(&db->ttl_by_time);
-    cy_art_init(&db->history);
+    cy_ns_init(&db->ns0, 0);
+    db->ns = &db->ns0;
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
         /* A read-only open creates nothing; a writer creates the directory
@@ -6232,7 +6993,11 @@ int calypso_close(calypso *db)
 {
     if (!db) return CALYPSO_OK;
     if (!cy_db_ours(db))
-        return cy_db_usable(db);   /* an inherited copy: touch nothing, free nothing */
+        return cy_db_usable(cy_base(db));   /* an inherited copy: touch nothing, free nothing */
+    if (db->base) return cy_ns_close_handle(db);
+    if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
+        return cy_err(db, CALYPSO_EINVAL, "%u namespace handles of %s are still open: close "
+                      "them first", __atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED), db->path);
     int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
     cy_db_destroy_locks(db);
     cy_err_forget(db);
@@ -6245,7 +7010,13 @@ int calypso_close(calypso *db)
 int calypso_reopen(calypso *db)
 {
     if (!db) return CALYPSO_EINVAL;
-    if (!cy_db_ours(db)) return cy_db_usable(db);
+    if (!cy_db_ours(db)) return cy_db_usable(cy_base(db));
+    if (db->base)
+        return cy_err(db->base, CALYPSO_EINVAL, "calypso_reopen needs the database handle, not "
+                      "a namespace handle");
+    if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
+        return cy_err(db, CALYPSO_EINVAL, "namespace handles of %s are open: close them before "
+                      "a reopen", db->path);
     int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
     db->failed = 0;
     int rc2 = cy_db_start(db);
@@ -6436,8 +7207,9 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
     return rc;
 }
 
-int calypso_sync(calypso *db)
+int calypso_sync(calypso *h)
 {
+    calypso *db = cy_base(h);
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
     if (cy_txn_in_update(db)) return cy_db_in_update(db);
@@ -6487,13 +7259,13 @@ CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
     return CALYPSO_OK;
 }
 
-/* Writes one put record and applies it to the keydir. */
-static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
+/* Writes one put record and applies it to ns's keydir. */
+static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t klen,
                        const void *val, size_t vlen, uint64_t expiry)
 {
     uint8_t stackbuf[4096];
     uint8_t hdr[CY_REC_MAX_HDR];
-    uint32_t hlen = cy_rec_header(hdr, type, expiry, klen, vlen);
+    uint32_t hlen = cy_rec_header_ns(hdr, type, ns->id, expiry, klen, vlen);
     size_t hk = hlen + klen, size = hk + vlen;
     /* A small record is built whole on the stack (one checksum pass, one
      * copy into the file); a large one is written from the caller's value. */
@@ -6518,6 +7290,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     uint64_t off = 0, seq = 0;
     /* Low on space, puts stay off the space the reserve gave back to
      * deletes and merge (space.c). */
+    if (!rc) rc = cy_ns_check_live(db, ns);
     if (!rc) rc = cy_space_put_check(db);
     if (!rc) {
         rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
@@ -6525,7 +7298,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     }
     if (!rc) {
         cy_wrlock(&db->kd_lock);
-        rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
+        rc = cy_keydir_apply(db, ns, type, key, klen, expiry, fid, off, (uint32_t)size);
         cy_unlock(&db->kd_lock);
         if (rc) {
             rc = cy_err(db, rc, "updating the key directory");
@@ -6544,9 +7317,10 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     return rc;
 }
 
-int calypso_put_ttl(calypso *db, const void *key, size_t klen, const void *val, size_t vlen,
+int calypso_put_ttl(calypso *h, const void *key, size_t klen, const void *val, size_t vlen,
                     uint64_t ttl_ms)
 {
+    calypso *db = cy_base(h);
     int rc = cy_db_writable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
@@ -6559,7 +7333,7 @@ int calypso_put_ttl(calypso *db, const void *key, size_t klen, const void *val, 
         uint64_t now = cy_now_ms();
         expiry = ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
     }
-    return cy_db_write(db, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, key, klen, val ? val : "",
+    return cy_db_write(db, h->ns, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, key, klen, val ? val : "",
                        vlen, expiry);
 }
 
@@ -6571,20 +7345,22 @@ int calypso_put(calypso *db, const void *key, size_t klen, const void *val, size
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes).
  * Its payload names the file of the record it deletes, so that a merge can
  * tell when the tombstone may be dropped. */
-CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, const void *key, size_t klen,
-                                         uint32_t victim)
+CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
+                                         size_t klen, uint32_t victim)
 {
     uint8_t payload[10];
     size_t plen = cy_varint_put(payload, victim);
-    uint32_t hlen = cy_rec_header(rec, CY_REC_DEL, 0, klen, plen);
+    uint32_t hlen = cy_rec_header_ns(rec, CY_REC_DEL, ns, 0, klen, plen);
     memcpy(rec + hlen, key, klen);
     memcpy(rec + hlen + klen, payload, plen);
     cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
     return hlen + klen + plen;
 }
 
-int calypso_delete(calypso *db, const void *key, size_t klen)
+int calypso_delete(calypso *h, const void *key, size_t klen)
 {
+    calypso *db = cy_base(h);
+    cy_ns *ns = cy_ns_of(h);
     int rc = cy_db_writable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
@@ -6597,12 +7373,13 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
     if (durable) cy_db_durable_enter(db);
     pthread_mutex_lock(&db->write_mu);
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
+    if (!rc) rc = cy_ns_check_live(db, ns);
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
     uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
     cy_unlock(&db->kd_lock);
     if (!rc && l) {
-        size_t size = cy_db_encode_tombstone(rec, key, klen, victim);
+        size_t size = cy_db_encode_tombstone(rec, ns->id, key, klen, victim);
         struct iovec iov = { rec, size };
         uint32_t fid;
         uint64_t off;
@@ -6610,7 +7387,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
         if (rc == CALYPSO_ENOSPC && cy_space_full(db)) rc = cy_db_append(db, &iov, 1, size, &fid, &off);
         if (!rc) {
             cy_wrlock(&db->kd_lock);
-            cy_keydir_apply(db, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
+            cy_keydir_apply(db, ns, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
             cy_unlock(&db->kd_lock);
             wrote = 1;
         }
@@ -6751,8 +7528,8 @@ CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const c
  * buffer (*out) when out is not NULL. The epoch spans the lookup and the
  * copy, so the file the keydir names is in the table and stays mapped:
  * its absence would be a broken invariant, not a race to retry. */
-static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, void *buf,
-                      size_t cap, size_t *vlen)
+CY_INTERNAL int cy_db_read(calypso *db, cy_ns *ns, const void *key, size_t klen, void **out,
+                           void *buf, size_t cap, size_t *vlen)
 {
     int rc = cy_db_usable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
@@ -6764,8 +7541,8 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
     /* The key a walk has just handed to this thread's callback: where the
      * walk found it, unless the keydir changed since (CalypsoDB's
      * scan-then-get pays for one tree descent, not two). */
-    int hinted = cy_walk_hint(db, key, klen, &loc, &expiry);
-    const cy_loc *l = hinted ? &loc : cy_keydir_get(db, key, klen, &expiry);
+    int hinted = cy_walk_hint(db, ns, key, klen, &loc, &expiry);
+    const cy_loc *l = hinted ? &loc : cy_keydir_get(db, ns, key, klen, &expiry);
     if (l) loc = *l;
     cy_unlock(&db->kd_lock);
     if (!l) rc = CALYPSO_ENOTFOUND;
@@ -6776,7 +7553,7 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
             /* A merge moved the record since the walk saw it (moves are not
              * keydir changes: the value is the same): look it up. */
             cy_rdlock(&db->kd_lock);
-            l = cy_keydir_get(db, key, klen, &expiry);
+            l = cy_keydir_get(db, ns, key, klen, &expiry);
             if (l) loc = *l;
             cy_unlock(&db->kd_lock);
             rc = !l ? CALYPSO_ENOTFOUND
@@ -6790,20 +7567,22 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
     return rc;
 }
 
-int calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *vlen)
+int calypso_get(calypso *h, const void *key, size_t klen, void **val, size_t *vlen)
 {
+    calypso *db = cy_base(h);
     if (val) *val = NULL;
     if (vlen) *vlen = 0;
     if (!val || !vlen) return cy_err(db, CALYPSO_EINVAL, "calypso_get needs val and vlen");
-    return cy_db_read(db, key, klen, val, NULL, 0, vlen);
+    return cy_db_read(db, cy_ns_of(h), key, klen, val, NULL, 0, vlen);
 }
 
-int calypso_get_buf(calypso *db, const void *key, size_t klen, void *buf, size_t cap,
+int calypso_get_buf(calypso *h, const void *key, size_t klen, void *buf, size_t cap,
                     size_t *vlen)
 {
+    calypso *db = cy_base(h);
     if (!vlen || (!buf && cap)) return cy_err(db, CALYPSO_EINVAL, "calypso_get_buf needs vlen");
     *vlen = 0;
-    return cy_db_read(db, key, klen, NULL, buf, cap, vlen);
+    return cy_db_read(db, cy_ns_of(h), key, klen, NULL, buf, cap, vlen);
 }
 
 void calypso_free(void *p)
@@ -6811,19 +7590,30 @@ void calypso_free(void *p)
     cy_free(p);
 }
 
-int calypso_has(calypso *db, const void *key, size_t klen)
+int calypso_has(calypso *h, const void *key, size_t klen)
+{
+    return cy_db_has(cy_base(h), cy_ns_of(h), key, klen);
+}
+
+CY_INTERNAL int cy_db_has(calypso *db, cy_ns *ns, const void *key, size_t klen)
 {
     int rc = cy_db_usable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
     uint64_t expiry;
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+    const cy_loc *l = cy_keydir_get(db, ns, key, klen, &expiry);
     cy_unlock(&db->kd_lock);
     return l && (!expiry || expiry > cy_now_ms());
 }
 
-int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_ms)
+int calypso_ttl(calypso *h, const void *key, size_t klen, uint64_t *expires_at_ms)
+{
+    return cy_db_ttl(cy_base(h), cy_ns_of(h), key, klen, expires_at_ms);
+}
+
+CY_INTERNAL int cy_db_ttl(calypso *db, cy_ns *ns, const void *key, size_t klen,
+                          uint64_t *expires_at_ms)
 {
     int rc = cy_db_usable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
@@ -6831,7 +7621,7 @@ int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_
     if (rc) return rc;
     uint64_t expiry;
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+    const cy_loc *l = cy_keydir_get(db, ns, key, klen, &expiry);
     cy_unlock(&db->kd_lock);
     *expires_at_ms = 0;
     if (!l) return CALYPSO_ENOTFOUND;
@@ -6840,11 +7630,13 @@ int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_
     return CALYPSO_OK;
 }
 
-uint64_t calypso_len(calypso *db)
+uint64_t calypso_len(calypso *h)
 {
+    calypso *db = cy_base(h);
     if (cy_db_usable(db)) return 0;
+    cy_ns *ns = cy_ns_of(h);
     cy_rdlock(&db->kd_lock);
-    uint64_t n = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
+    uint64_t n = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
     cy_unlock(&db->kd_lock);
     return n;
 }
@@ -6864,13 +7656,18 @@ static const uint8_t *cy_db_doomed_at(const cy_keylist *chosen, const cy_keylist
     return i < nc ? cy_keylist_at(chosen, i, klen) : cy_keylist_at(expired, i - nc, klen);
 }
 
-/* Commits as many of the keys from *i on as one batch takes, advancing *i. */
-static int cy_db_delete_one_batch(calypso *db, const cy_keylist *chosen,
+/* Commits, in ns, as many of the keys from *i on as one batch takes,
+ * advancing *i. */
+static int cy_db_delete_one_batch(calypso *db, cy_ns *ns, const cy_keylist *chosen,
                                   const cy_keylist *expired, size_t n, size_t *i)
 {
     calypso_batch *b;
     int rc = calypso_batch_open(db, &b);
     if (rc) return rc;
+    if ((rc = cy_batch_set_ns(b, ns))) {
+        calypso_batch_abort(b);
+        return rc;
+    }
     size_t first = *i;
     for (; *i < n; (*i)++) {
         size_t klen;
@@ -6891,13 +7688,13 @@ static int cy_db_delete_one_batch(calypso *db, const cy_keylist *chosen,
     return calypso_batch_commit(b);
 }
 
-CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *chosen,
+CY_INTERNAL int cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *chosen,
                                   const cy_keylist *expired)
 {
     size_t n = (chosen ? chosen->n : 0) + (expired ? expired->n : 0);
     int rc = CALYPSO_OK;
     for (size_t i = 0; i < n && !rc;)
-        rc = cy_db_delete_one_batch(db, chosen, expired, n, &i);
+        rc = cy_db_delete_one_batch(db, ns, chosen, expired, n, &i);
     return rc;
 }
 
@@ -6905,12 +7702,12 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *chosen,
  * one hold of the keydir lock, so readers wait for at most this many. */
 #define CY_DB_GC_ROUND 65536
 
-/* Lists keys from the start of the keydir, at most max of them and no more
- * than one batch takes; *more: keys are left after them. kd_lock held. */
-static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out, int *more)
+/* Lists keys of ns from the start, at most max of them and no more than
+ * one batch takes; *more: keys are left after them. kd_lock held. */
+static int cy_db_list_first(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
 {
     cy_art_iter it;
-    cy_art_iter_init(&it, &db->keydir);
+    cy_art_iter_init(&it, &ns->keydir);
     uint64_t bound = CY_REC_MAX_HDR;
     int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
     while (ok == 1 && out->n < max) {
@@ -6926,20 +7723,21 @@ static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out, int *more)
     return ok < 0 ? ok : CALYPSO_OK;
 }
 
-/* Lists up to max expired keys. kd_lock held. */
-static int cy_db_list_expired(calypso *db, size_t max, cy_keylist *out, int *more)
+/* Lists up to max expired keys of ns. kd_lock held. */
+static int cy_db_list_expired(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
 {
-    int rc = cy_ttl_expired(db, cy_now_ms(), max, out);
+    (void)db;
+    int rc = cy_ttl_expired(ns, cy_now_ms(), max, out);
     *more = out->n == max;
     return rc;
 }
 
-/* Deletes, round by round, the keys that `list` names until it names
+/* Deletes, round by round, the keys of ns that `list` names until it names
  * none, or no more are left after a round. A round is one batch when its
  * tombstones fit a datafile; delete_all lists every key in one round when
  * they do, and so is atomic. */
-static int cy_db_delete_listed(calypso *db, size_t max,
-                               int (*list)(calypso *, size_t, cy_keylist *, int *),
+static int cy_db_delete_listed(calypso *db, cy_ns *ns, size_t max,
+                               int (*list)(calypso *, cy_ns *, size_t, cy_keylist *, int *),
                                int only_expired)
 {
     int rc = cy_db_writable(db);
@@ -6949,31 +7747,39 @@ static int cy_db_delete_listed(calypso *db, size_t max,
         int more = 0;
         cy_keylist_clear(&keys);
         cy_rdlock(&db->kd_lock);
-        rc = list(db, max, &keys, &more);
+        rc = list(db, ns, max, &keys, &more);
         cy_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
         if (keys.n == 0) break;
-        rc = only_expired ? cy_db_delete_keys(db, NULL, &keys) : cy_db_delete_keys(db, &keys, NULL);
+        rc = only_expired ? cy_db_delete_keys(db, ns, NULL, &keys)
+                          : cy_db_delete_keys(db, ns, &keys, NULL);
         if (rc || !more) break;
     }
     cy_keylist_free(&keys);
     return rc;
 }
 
-int calypso_delete_all(calypso *db)
+int calypso_delete_all(calypso *h)
 {
-    return cy_db_delete_listed(db, SIZE_MAX, cy_db_list_first, 0);
+    return cy_db_delete_listed(cy_base(h), cy_ns_of(h), SIZE_MAX, cy_db_list_first, 0);
 }
 
-int calypso_run_gc(calypso *db)
+CY_INTERNAL int cy_db_run_gc(calypso *db, cy_ns *ns)
 {
-    return cy_db_delete_listed(db, CY_DB_GC_ROUND, cy_db_list_expired, 1);
+    return cy_db_delete_listed(db, ns, CY_DB_GC_ROUND, cy_db_list_expired, 1);
+}
+
+int calypso_run_gc(calypso *h)
+{
+    return cy_db_run_gc(cy_base(h), cy_ns_of(h));
 }
 
 // >> figures ---------------------------------------------------------------------
 
-int calypso_stats(calypso *db, struct calypso_stats *st)
+int calypso_stats(calypso *h, struct calypso_stats *st)
 {
+    calypso *db = cy_base(h);
+    cy_ns *ns = cy_ns_of(h);
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
@@ -6990,17 +7796,19 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
         st->size += (f->alloc > f->size ? f->alloc : f->size) +
                     __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED);
     }
-    st->keys = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
+    st->keys = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
+    st->live_bytes = ns->live_bytes;
     st->reclaimable = db->dead;
-    st->keydir_bytes = db->keydir.bytes + db->ttl_by_key.bytes + db->ttl_by_time.bytes;
+    st->keydir_bytes = ns->keydir.bytes + ns->ttl_by_key.bytes + ns->ttl_by_time.bytes;
     st->merges = db->merges;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     return CALYPSO_OK;
 }
 
-int64_t calypso_reclaimable(calypso *db)
+int64_t calypso_reclaimable(calypso *h)
 {
+    calypso *db = cy_base(h);
     int rc = cy_db_usable(db);
     if (rc) return rc;
     cy_rdlock(&db->kd_lock);
@@ -7035,8 +7843,9 @@ static void cy_get_many_prefetch(cy_file *f, const cy_loc *loc)
 
 /* One group: keys[at .. at+m). Returns the first error that is not a
  * key's plain absence. */
-static int cy_get_many_group(calypso *db, size_t at, size_t m, const void *const *keys,
-                             const size_t *klens, void **vals, size_t *vlens, int *rcs)
+static int cy_get_many_group(calypso *db, cy_ns *ns, size_t at, size_t m,
+                             const void *const *keys, const size_t *klens, void **vals,
+                             size_t *vlens, int *rcs)
 {
     const uint8_t *k[CY_GET_MANY_GROUP];
     size_t kl[CY_GET_MANY_GROUP], idx[CY_GET_MANY_GROUP], cnt = 0;
@@ -7058,11 +7867,11 @@ static int cy_get_many_group(calypso *db, size_t at, size_t m, const void *const
     cy_file *f[CY_GET_MANY_GROUP];
     uint32_t ep = cy_epoch_enter(&db->epoch);
     cy_rdlock(&db->kd_lock);
-    cy_art_search_many(&db->keydir, cnt, k, kl, found);
+    cy_art_search_many(&ns->keydir, cnt, k, kl, found);
     for (size_t j = 0; j < cnt; j++) {
         if (!found[j]) continue;
         loc[j] = *found[j];
-        expiry[j] = loc[j].fid & CY_LOC_TTL ? cy_ttl_get(db, k[j], kl[j]) : 0;
+        expiry[j] = loc[j].fid & CY_LOC_TTL ? cy_ttl_get(ns, k[j], kl[j]) : 0;
     }
     cy_unlock(&db->kd_lock);
     uint64_t now = cy_now_ms();
@@ -7086,9 +7895,11 @@ static int cy_get_many_group(calypso *db, size_t at, size_t m, const void *const
     return err;
 }
 
-int calypso_get_many(calypso *db, size_t n, const void *const *keys, const size_t *klens,
+int calypso_get_many(calypso *h, size_t n, const void *const *keys, const size_t *klens,
                      void **vals, size_t *vlens, int *rcs)
 {
+    calypso *db = cy_base(h);
+    cy_ns *ns = cy_ns_of(h);
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (n && (!keys || !klens || !vals || !vlens || !rcs))
@@ -7101,7 +7912,7 @@ int calypso_get_many(calypso *db, size_t n, const void *const *keys, const size_
     int err = CALYPSO_OK;
     for (size_t at = 0; at < n; at += CY_GET_MANY_GROUP) {
         size_t m = n - at < CY_GET_MANY_GROUP ? n - at : CY_GET_MANY_GROUP;
-        rc = cy_get_many_group(db, at, m, keys, klens, vals, vlens, rcs);
+        rc = cy_get_many_group(db, ns, at, m, keys, klens, vals, vlens, rcs);
         if (rc && !err) err = rc;
     }
     return err;
@@ -7142,6 +7953,7 @@ int calypso_get_many(calypso *db, size_t n, const void *const *keys, const size_
 
 typedef struct cy_batch_op {
     uint8_t  type;        /* CY_REC_PUT or CY_REC_DEL (TTL decided at commit) */
+    uint32_t nsi;         /* its namespace: index in the batch's nss        */
     uint64_t ttl_ms;      /* puts: 0 = none                                  */
     size_t   at;          /* key, then value, in the arena                   */
     uint32_t klen;
@@ -7153,6 +7965,13 @@ typedef struct cy_batch_op {
     int      if_expired;  /* deletes: only if the key is expired at commit   */
 } cy_batch_op;
 
+/* A namespace the batch writes to: pinned while the batch lives (ns.c),
+ * with its part of the index when one is kept. */
+typedef struct cy_batch_nsref {
+    cy_ns  *ns;
+    cy_art  index;        /* key -> its last operation (loc.off)             */
+} cy_batch_nsref;
+
 struct calypso_batch {
     calypso     *db;
     cy_batch_op *ops;
@@ -7160,7 +7979,10 @@ struct calypso_batch {
     uint8_t     *arena;
     size_t       alen, acap;
     uint64_t     bound;   /* the encoded size can be at most this            */
-    cy_art      *index;   /* key -> its last operation (loc.off), when kept  */
+    cy_batch_nsref *nss;  /* namespaces written or named                     */
+    uint32_t     nns, nscap;
+    uint32_t     cur;     /* operations go to nss[cur] (calypso_batch_ns)    */
+    int          indexed; /* keep the index (cy_batch_keep_index)            */
     size_t       puts;    /* operations that put                             */
     /* commit state */
     uint8_t     *rec;
@@ -7177,8 +7999,27 @@ typedef struct cy_batch_undo {
     uint64_t dead[2];
 } cy_batch_undo;
 
-int calypso_batch_open(calypso *db, calypso_batch **out)
+/* The index in b->nss of ns, added (and pinned) if new; -1 on ENOMEM. */
+static int64_t cy_batch_ns_slot(calypso_batch *b, cy_ns *ns)
 {
+    for (uint32_t i = 0; i < b->nns; i++)
+        if (b->nss[i].ns == ns) return i;
+    if (b->nns == b->nscap) {
+        uint32_t nc = b->nscap ? b->nscap * 2 : 4;
+        cy_batch_nsref *p = cy_realloc(b->nss, nc * sizeof *p);
+        if (!p) return -1;
+        b->nss = p;
+        b->nscap = nc;
+    }
+    cy_ns_pin(b->db, ns);
+    b->nss[b->nns].ns = ns;
+    cy_art_init(&b->nss[b->nns].index);
+    return b->nns++;
+}
+
+int calypso_batch_open(calypso *h, calypso_batch **out)
+{
+    calypso *db = cy_base(h);
     if (out) *out = NULL;
     if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no batch pointer") : CALYPSO_EINVAL;
     int rc = cy_db_writable(db);
@@ -7187,17 +8028,41 @@ int calypso_batch_open(calypso *db, calypso_batch **out)
     if (!b) return cy_err(db, CALYPSO_ENOMEM, "allocating a batch");
     b->db = db;
     b->bound = CY_REC_MAX_HDR;   /* the batch record's own header */
+    if (cy_batch_ns_slot(b, cy_ns_of(h)) < 0) {
+        cy_free(b);
+        return cy_err(db, CALYPSO_ENOMEM, "allocating a batch");
+    }
     *out = b;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_batch_set_ns(calypso_batch *b, cy_ns *ns)
+{
+    int64_t i = cy_batch_ns_slot(b, ns);
+    if (i < 0) return cy_err(b->db, CALYPSO_ENOMEM, "growing a batch");
+    b->cur = (uint32_t)i;
+    return CALYPSO_OK;
+}
+
+int calypso_batch_ns(calypso_batch *b, calypso *h)
+{
+    if (!b || !h) return CALYPSO_EINVAL;
+    if (cy_base(h) != b->db)
+        return cy_err(b->db, CALYPSO_EINVAL, "calypso_batch_ns: a handle of another database");
+    int64_t i = cy_batch_ns_slot(b, cy_ns_of(h));
+    if (i < 0) return cy_err(b->db, CALYPSO_ENOMEM, "growing a batch");
+    b->cur = (uint32_t)i;
     return CALYPSO_OK;
 }
 
 void calypso_batch_abort(calypso_batch *b)
 {
     if (!b) return;
-    if (b->index) {
-        cy_art_destroy(b->index);
-        cy_free(b->index);
+    for (uint32_t i = 0; i < b->nns; i++) {
+        cy_art_destroy(&b->nss[i].index);
+        cy_ns_unpin(b->db, b->nss[i].ns);
     }
+    cy_free(b->nss);
     cy_free(b->ops);
     cy_free(b->arena);
     cy_free(b->rec);
@@ -7236,13 +8101,13 @@ static int cy_batch_add(calypso_batch *b, int type, const void *key, size_t klen
         b->arena = p;
         b->acap = nc;
     }
-    if (b->index) {
+    if (b->indexed) {
         cy_loc at = { b->nops, 0, 0 };
-        if (cy_art_insert(b->index, key, klen, &at, NULL) < 0)
+        if (cy_art_insert(&b->nss[b->cur].index, key, klen, &at, NULL) < 0)
             return cy_err(db, CALYPSO_ENOMEM, "growing a batch");
     }
     cy_batch_op *op = &b->ops[b->nops++];
-    *op = (cy_batch_op){ .type = (uint8_t)type, .ttl_ms = ttl_ms, .at = b->alen,
+    *op = (cy_batch_op){ .type = (uint8_t)type, .nsi = b->cur, .ttl_ms = ttl_ms, .at = b->alen,
                          .klen = (uint32_t)klen, .vlen = vlen };
     memcpy(b->arena + b->alen, key, klen);
     if (vlen) memcpy(b->arena + b->alen + klen, val, vlen);
@@ -7278,12 +8143,12 @@ CY_INTERNAL int cy_batch_delete_expired(calypso_batch *b, const void *key, size_
 
 CY_INTERNAL int cy_batch_keep_index(calypso_batch *b)
 {
-    if (b->index) return CALYPSO_OK;
-    if (!(b->index = cy_malloc(sizeof *b->index))) return CALYPSO_ENOMEM;
-    cy_art_init(b->index);
+    if (b->indexed) return CALYPSO_OK;
+    b->indexed = 1;
     for (size_t i = 0; i < b->nops; i++) {
         cy_loc at = { i, 0, 0 };
-        if (cy_art_insert(b->index, b->arena + b->ops[i].at, b->ops[i].klen, &at, NULL) < 0)
+        if (cy_art_insert(&b->nss[b->ops[i].nsi].index, b->arena + b->ops[i].at,
+                          b->ops[i].klen, &at, NULL) < 0)
             return CALYPSO_ENOMEM;
     }
     return CALYPSO_OK;
@@ -7292,7 +8157,7 @@ CY_INTERNAL int cy_batch_keep_index(calypso_batch *b)
 CY_INTERNAL int cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
                               const uint8_t **val, size_t *vlen, uint64_t *ttl_ms)
 {
-    const cy_loc *l = b->index ? cy_art_search(b->index, key, klen) : NULL;
+    const cy_loc *l = b->indexed ? cy_art_search(&b->nss[b->cur].index, key, klen) : NULL;
     if (!l) return 0;
     const cy_batch_op *op = &b->ops[l->off];
     if (op->type == CY_REC_DEL) return -1;
@@ -7302,9 +8167,11 @@ CY_INTERNAL int cy_batch_find(const calypso_batch *b, const void *key, size_t kl
     return 1;
 }
 
-CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b)
+CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b, const cy_ns *ns)
 {
-    return b->index;
+    for (uint32_t i = 0; b->indexed && i < b->nns; i++)
+        if (b->nss[i].ns == ns) return &b->nss[i].index;
+    return NULL;
 }
 
 CY_INTERNAL int cy_batch_op_value(const calypso_batch *b, uint64_t i, size_t *at, size_t *vlen)
@@ -7334,45 +8201,57 @@ CY_INTERNAL int cy_batch_ops(const calypso_batch *b)
 static int cy_batch_resolve(calypso_batch *b, uint32_t fid)
 {
     calypso *db = b->db;
-    cy_art seen;   /* key -> size 1: put in this batch; size 0: deleted */
-    cy_art_init(&seen);
+    for (uint32_t i = 0; i < b->nns; i++) {
+        int rc = cy_ns_check_live(db, b->nss[i].ns);   /* write_mu: no drop meanwhile */
+        if (rc) return rc;
+    }
+    /* key -> size 1: put in this batch; size 0: deleted; one tree per
+     * namespace, reusing the index trees' slots is not possible (they
+     * may be kept), so allocated here. */
+    cy_art *seen = cy_malloc(b->nns * sizeof *seen);
+    if (!seen) return cy_err(db, CALYPSO_ENOMEM, "committing a batch");
+    for (uint32_t i = 0; i < b->nns; i++) cy_art_init(&seen[i]);
     int rc = CALYPSO_OK;
     uint64_t now = cy_now_ms();
     cy_rdlock(&db->kd_lock);
     for (size_t i = 0; i < b->nops && !rc; i++) {
         cy_batch_op *op = &b->ops[i];
         const uint8_t *k = b->arena + op->at;
+        cy_art *sn = &seen[op->nsi];
         if (op->type == CY_REC_PUT) {
             op->expiry = op->ttl_ms ? (op->ttl_ms > UINT64_MAX - now ? UINT64_MAX
                                                                     : now + op->ttl_ms) : 0;
             cy_loc mark = { 0, 0, 1 };
-            if (cy_art_insert(&seen, k, op->klen, &mark, NULL) < 0) rc = CALYPSO_ENOMEM;
+            if (cy_art_insert(sn, k, op->klen, &mark, NULL) < 0) rc = CALYPSO_ENOMEM;
             continue;
         }
-        const cy_loc *in = cy_art_search(&seen, k, op->klen);
+        const cy_loc *in = cy_art_search(sn, k, op->klen);
         if (in) {
             op->skip = in->size == 0;
             op->victim = fid;
         } else {
             uint64_t expiry = 0;
-            const cy_loc *l = op->if_expired ? cy_keydir_get(db, k, op->klen, &expiry)
-                                             : cy_art_search(&db->keydir, k, op->klen);
+            cy_ns *ns = b->nss[op->nsi].ns;
+            const cy_loc *l = op->if_expired ? cy_keydir_get(db, ns, k, op->klen, &expiry)
+                                             : cy_art_search(&ns->keydir, k, op->klen);
             op->skip = l == NULL || (op->if_expired && (!expiry || expiry > now));
             op->victim = l ? l->fid & CY_LOC_FIDMASK : 0;
         }
         cy_loc gone = { 0, 0, 0 };
-        if (!op->skip && cy_art_insert(&seen, k, op->klen, &gone, NULL) < 0) rc = CALYPSO_ENOMEM;
+        if (!op->skip && cy_art_insert(sn, k, op->klen, &gone, NULL) < 0) rc = CALYPSO_ENOMEM;
     }
     cy_unlock(&db->kd_lock);
-    cy_art_destroy(&seen);
+    for (uint32_t i = 0; i < b->nns; i++) cy_art_destroy(&seen[i]);
+    cy_free(seen);
     return rc ? cy_err(db, rc, "committing a batch") : CALYPSO_OK;
 }
 
 /* Encodes one put (with its expiry) at p; returns its size. */
-static size_t cy_batch_encode_put(uint8_t *p, const uint8_t *key, uint32_t klen,
+static size_t cy_batch_encode_put(uint8_t *p, uint32_t ns, const uint8_t *key, uint32_t klen,
                                   const uint8_t *val, uint64_t vlen, uint64_t expiry)
 {
-    uint32_t h = cy_rec_header(p, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, expiry, klen, vlen);
+    uint32_t h = cy_rec_header_ns(p, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, ns, expiry, klen,
+                                  vlen);
     memcpy(p + h, key, klen);
     if (vlen) memcpy(p + h + klen, val, (size_t)vlen);
     size_t size = h + klen + (size_t)vlen;
@@ -7396,11 +8275,12 @@ static int cy_batch_build(calypso *db, uint32_t fid, const uint8_t **rec, size_t
     for (size_t i = 0; i < b->nops; i++) {
         const cy_batch_op *op = &b->ops[i];
         const uint8_t *k = b->arena + op->at;
+        uint32_t ns = b->nss[op->nsi].ns->id;
         if (op->type == CY_REC_PUT)
-            blen += cy_batch_encode_put(body + blen, k, op->klen, k + op->klen, op->vlen,
+            blen += cy_batch_encode_put(body + blen, ns, k, op->klen, k + op->klen, op->vlen,
                                         op->expiry);
         else if (!op->skip)
-            blen += cy_db_encode_tombstone(body + blen, k, op->klen, op->victim);
+            blen += cy_db_encode_tombstone(body + blen, ns, k, op->klen, op->victim);
     }
     if (blen == 0) {        /* only deletes of absent keys: nothing to write */
         *size = 0;
@@ -7437,11 +8317,12 @@ static int cy_batch_apply_one(const cy_rec *r, const uint8_t *rec, uint64_t rel,
     size_t klen = (size_t)r->klen;
     uint32_t size = (uint32_t)(r->hdr + r->klen + r->vlen);
     cy_batch_undo *u = &q->b->undo[q->n];
-    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    cy_ns *ns = cy_ns_find(db, r->ns);   /* live: checked under this write_mu hold */
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
     *u = (cy_batch_undo){ .had = l != NULL };
     if (l) {
         u->old = *l;
-        u->old_expiry = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, key, klen) : 0;
+        u->old_expiry = (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
         u->dead_fid[0] = l->fid & CY_LOC_FIDMASK;
         u->dead[0] = l->size;
     }
@@ -7449,7 +8330,7 @@ static int cy_batch_apply_one(const cy_rec *r, const uint8_t *rec, uint64_t rel,
         u->dead_fid[1] = q->fid;
         u->dead[1] = size;
     }
-    int rc = cy_keydir_apply(db, r->type, key, klen, r->expiry, q->fid, q->off + rel, size);
+    int rc = cy_keydir_apply(db, ns, r->type, key, klen, r->expiry, q->fid, q->off + rel, size);
     if (!rc) q->n++;
     return rc;
 }
@@ -7465,33 +8346,40 @@ static int cy_batch_undo_applied(calypso_batch *b, const uint8_t *rec, size_t n)
      * key pointers, then undo from the last. */
     const uint8_t **keys = cy_malloc((n ? n : 1) * sizeof *keys);
     size_t *klens = cy_malloc((n ? n : 1) * sizeof *klens);
-    int rc = keys && klens ? CALYPSO_OK : CALYPSO_ENOMEM;
+    cy_ns **nss = cy_malloc((n ? n : 1) * sizeof *nss);
+    int rc = keys && klens && nss ? CALYPSO_OK : CALYPSO_ENOMEM;
     uint64_t at = r.hdr;
     for (size_t i = 0; i < n && !rc; i++) {
         cy_rec s;
         cy_rec_parse(rec + at, b->size - at, &s);
         keys[i] = rec + at + s.hdr;
         klens[i] = (size_t)s.klen;
+        nss[i] = cy_ns_find(db, s.ns);
         at += s.hdr + s.klen + s.vlen;
     }
     for (size_t i = n; i-- > 0 && !rc;) {
         const cy_batch_undo *u = &b->undo[i];
+        cy_ns *ns = nss[i];
         for (int d = 0; d < 2; d++)
             if (u->dead[d]) cy_batch_dead(db, u->dead_fid[d], u->dead[d], 1);
+        const cy_loc *cur = cy_art_search(&ns->keydir, keys[i], klens[i]);
+        if (cur) ns->live_bytes -= cur->size;
+        if (u->had) ns->live_bytes += u->old.size;
         if (u->had) {
-            if (cy_art_insert(&db->keydir, keys[i], klens[i], &u->old, NULL) < 0)
+            if (cy_art_insert(&ns->keydir, keys[i], klens[i], &u->old, NULL) < 0)
                 rc = CALYPSO_ENOMEM;
-            else if (u->old_expiry && cy_ttl_set(db, keys[i], klens[i], u->old_expiry) < 0)
+            else if (u->old_expiry && cy_ttl_set(ns, keys[i], klens[i], u->old_expiry) < 0)
                 rc = CALYPSO_ENOMEM;
             else if (!u->old_expiry)
-                cy_ttl_clear(db, keys[i], klens[i]);
+                cy_ttl_clear(ns, keys[i], klens[i]);
         } else {
-            cy_art_delete(&db->keydir, keys[i], klens[i], NULL);
-            cy_ttl_clear(db, keys[i], klens[i]);
+            cy_art_delete(&ns->keydir, keys[i], klens[i], NULL);
+            cy_ttl_clear(ns, keys[i], klens[i]);
         }
     }
     cy_free(keys);
     cy_free(klens);
+    cy_free(nss);
     return rc;
 }
 
@@ -7590,7 +8478,7 @@ typedef struct cy_hist {
     int             had;      /* the key existed before the change         */
 } cy_hist;
 
-CY_INTERNAL void cy_view_note(calypso *db, const void *key, size_t klen)
+CY_INTERNAL void cy_view_note(calypso *db, cy_ns *ns, const void *key, size_t klen)
 {
     uint64_t seq = ++db->commit_seq;
     if (CY_LIKELY(!db->views_open)) return;
@@ -7599,29 +8487,29 @@ CY_INTERNAL void cy_view_note(calypso *db, const void *key, size_t klen)
         db->view_lost = seq;
         return;
     }
-    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
     *h = (cy_hist){ .seq = seq, .had = l != NULL };
     if (l) {
         h->loc = *l;
-        h->expiry = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, key, klen) : 0;
+        h->expiry = (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
     }
-    cy_loc *head = cy_art_search(&db->history, key, klen);
+    cy_loc *head = cy_art_search(&ns->history, key, klen);
     if (head) {
         h->next = (cy_hist *)(uintptr_t)head->off;
         head->off = (uint64_t)(uintptr_t)h;
         return;
     }
     cy_loc at = { (uint64_t)(uintptr_t)h, 0, 0 };
-    if (cy_art_insert(&db->history, key, klen, &at, NULL) < 0) {
+    if (cy_art_insert(&ns->history, key, klen, &at, NULL) < 0) {
         cy_free(h);
         db->view_lost = seq;
     }
 }
 
-CY_INTERNAL int cy_view_state(calypso *db, uint64_t view_seq, const void *key, size_t klen,
-                              cy_loc *loc, uint64_t *expiry)
+CY_INTERNAL int cy_view_state(calypso *db, cy_ns *ns, uint64_t view_seq, const void *key,
+                              size_t klen, cy_loc *loc, uint64_t *expiry)
 {
-    const cy_loc *head = cy_art_search(&db->history, key, klen);
+    const cy_loc *head = cy_art_search(&ns->history, key, klen);
     const cy_hist *found = NULL;
     for (const cy_hist *h = head ? (const cy_hist *)(uintptr_t)head->off : NULL;
          h && h->seq > view_seq; h = h->next)
@@ -7632,7 +8520,7 @@ CY_INTERNAL int cy_view_state(calypso *db, uint64_t view_seq, const void *key, s
         *expiry = found->expiry;
         return 1;
     }
-    const cy_loc *l = cy_keydir_get(db, key, klen, expiry);
+    const cy_loc *l = cy_keydir_get(db, ns, key, klen, expiry);
     if (!l) return 0;
     *loc = *l;
     return 1;
@@ -7649,6 +8537,22 @@ static int cy_view_free_chain(const uint8_t *key, size_t klen, const cy_loc *loc
     return 0;
 }
 
+CY_INTERNAL void cy_view_free_history(cy_art *history)
+{
+    cy_art_walk_prefix(history, NULL, 0, cy_view_free_chain, NULL);
+    cy_art_destroy(history);
+    cy_art_init(history);
+}
+
+/* Frees every namespace's history (the last view closed). kd_lock
+ * exclusive. */
+static int cy_view_free_ns(calypso *db, cy_ns *ns, void *ctx)
+{
+    (void)db; (void)ctx;
+    cy_view_free_history(&ns->history);
+    return 0;
+}
+
 CY_INTERNAL int cy_view_open(calypso *db, uint64_t *seq)
 {
     cy_wrlock(&db->kd_lock);
@@ -7662,15 +8566,13 @@ CY_INTERNAL void cy_view_close(calypso *db)
 {
     cy_wrlock(&db->kd_lock);
     int last = --db->views_open == 0;
-    cy_art detached = db->history;
     if (last) {
-        cy_art_init(&db->history);
+        cy_view_free_ns(db, &db->ns0, NULL);
+        for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
         db->view_lost = 0;
     }
     cy_unlock(&db->kd_lock);
     if (!last) return;
-    cy_art_walk_prefix(&detached, NULL, 0, cy_view_free_chain, NULL);
-    cy_art_destroy(&detached);
     pthread_mutex_lock(&db->view_mu);
     cy_file **kept = db->retained;
     uint32_t n = db->nretained;
@@ -7713,8 +8615,8 @@ CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid)
 CY_INTERNAL void cy_view_release_all(calypso *db)
 {
     if (db->views_open) {
-        cy_art_walk_prefix(&db->history, NULL, 0, cy_view_free_chain, NULL);
-        cy_art_destroy(&db->history);
+        cy_view_free_ns(db, &db->ns0, NULL);
+        for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
         db->views_open = 0;
     }
     for (uint32_t i = 0; i < db->nretained; i++) cy_files_release(db, db->retained[i]);
@@ -7751,6 +8653,7 @@ CY_INTERNAL void cy_view_release_all(calypso *db)
 
 struct calypso_txn {
     calypso       *db;
+    cy_ns         *ns;        /* the namespace it reads and writes now      */
     calypso_batch *b;         /* an update's writes; NULL in a view         */
     int            view;
     uint64_t       seq;       /* a view: the keydir change it sees up to    */
@@ -7774,8 +8677,29 @@ CY_INTERNAL int cy_txn_info(const calypso_txn *tx, calypso **db, uint64_t *seq,
     return tx->view;
 }
 
-int calypso_update_begin(calypso *db, calypso_txn **out)
+CY_INTERNAL cy_ns *cy_txn_ns(const calypso_txn *tx)
 {
+    return tx->ns;
+}
+
+int calypso_txn_ns(calypso_txn *tx, calypso *h)
+{
+    if (!tx || !h) return CALYPSO_EINVAL;
+    if (cy_base(h) != tx->db)
+        return cy_err(tx->db, CALYPSO_EINVAL, "calypso_txn_ns: a handle of another database");
+    if (!tx->view) {
+        int rc = calypso_batch_ns(tx->b, h);
+        if (rc) return rc;
+    }
+    cy_ns_pin(tx->db, cy_ns_of(h));
+    cy_ns_unpin(tx->db, tx->ns);
+    tx->ns = cy_ns_of(h);
+    return CALYPSO_OK;
+}
+
+int calypso_update_begin(calypso *h, calypso_txn **out)
+{
+    calypso *db = cy_base(h);
     if (out) *out = NULL;
     if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no transaction pointer") : CALYPSO_EINVAL;
     int rc = cy_db_writable(db);   /* refuses a nested update too */
@@ -7783,10 +8707,13 @@ int calypso_update_begin(calypso *db, calypso_txn **out)
     calypso_txn *tx = cy_calloc(1, sizeof *tx);
     if (!tx) return cy_err(db, CALYPSO_ENOMEM, "allocating a transaction");
     tx->db = db;
-    if ((rc = calypso_batch_open(db, &tx->b)) == CALYPSO_OK && cy_batch_keep_index(tx->b))
+    tx->ns = cy_ns_of(h);
+    cy_ns_pin(db, tx->ns);
+    if ((rc = calypso_batch_open(h, &tx->b)) == CALYPSO_OK && cy_batch_keep_index(tx->b))
         rc = cy_err(db, CALYPSO_ENOMEM, "allocating a transaction");
     if (rc) {
         calypso_batch_abort(tx->b);
+        cy_ns_unpin(db, tx->ns);
         cy_free(tx);
         return rc;
     }
@@ -7796,8 +8723,9 @@ int calypso_update_begin(calypso *db, calypso_txn **out)
     return CALYPSO_OK;
 }
 
-int calypso_view_begin(calypso *db, calypso_txn **out)
+int calypso_view_begin(calypso *h, calypso_txn **out)
 {
+    calypso *db = cy_base(h);
     if (out) *out = NULL;
     if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no transaction pointer") : CALYPSO_EINVAL;
     int rc = cy_db_usable(db);
@@ -7805,6 +8733,8 @@ int calypso_view_begin(calypso *db, calypso_txn **out)
     calypso_txn *tx = cy_calloc(1, sizeof *tx);
     if (!tx) return cy_err(db, CALYPSO_ENOMEM, "allocating a view");
     tx->db = db;
+    tx->ns = cy_ns_of(h);
+    cy_ns_pin(db, tx->ns);
     tx->view = 1;
     tx->start_ms = cy_now_ms();
     cy_view_open(db, &tx->seq);
@@ -7815,6 +8745,7 @@ int calypso_view_begin(calypso *db, calypso_txn **out)
 static void cy_txn_end_view(calypso_txn *tx)
 {
     cy_view_close(tx->db);
+    cy_ns_unpin(tx->db, tx->ns);
     cy_free(tx);
 }
 
@@ -7841,6 +8772,7 @@ int calypso_txn_commit(calypso_txn *tx)
     /* Refused writes (a failed fdatasync meanwhile) are checked by the
      * commit itself, which also releases write_mu. */
     int rc = cy_batch_commit_locked(tx->b, 1);
+    cy_ns_unpin(db, tx->ns);
     cy_free(tx);
     (void)db;
     return rc;
@@ -7856,6 +8788,7 @@ void calypso_txn_rollback(calypso_txn *tx)
     cy_txn_updating = NULL;
     pthread_mutex_unlock(&tx->db->write_mu);
     calypso_batch_abort(tx->b);
+    cy_ns_unpin(tx->db, tx->ns);
     cy_free(tx);
 }
 
@@ -7920,7 +8853,7 @@ static int cy_txn_view_read(calypso_txn *tx, const void *key, size_t klen, void 
     uint32_t ep = cy_epoch_enter(&db->epoch);
     cy_rdlock(&db->kd_lock);
     int lost = db->view_lost && db->view_lost > tx->seq;
-    int have = lost ? 0 : cy_view_state(db, tx->seq, key, klen, &loc, &expiry);
+    int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
     cy_unlock(&db->kd_lock);
     if (lost)
         rc = cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept (memory ran "
@@ -7946,7 +8879,7 @@ int calypso_txn_get(calypso_txn *tx, const void *key, size_t klen, void **val, s
     if (tx->view) return cy_txn_view_read(tx, key, klen, val, NULL, 0, vlen);
     int own = cy_txn_own(tx, key, klen, &v, &n);
     if (own < 0) return CALYPSO_ENOTFOUND;
-    if (own == 0) return calypso_get(tx->db, key, klen, val, vlen);
+    if (own == 0) return cy_db_read(tx->db, tx->ns, key, klen, val, NULL, 0, vlen);
     if (!(*val = cy_malloc(n ? n : 1))) return cy_err(tx->db, CALYPSO_ENOMEM, "value of %zu bytes", n);
     if (n) memcpy(*val, v, n);
     *vlen = n;
@@ -7964,7 +8897,7 @@ int calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf
     if (tx->view) return cy_txn_view_read(tx, key, klen, NULL, buf, cap, vlen);
     int own = cy_txn_own(tx, key, klen, &v, &n);
     if (own < 0) return CALYPSO_ENOTFOUND;
-    if (own == 0) return calypso_get_buf(tx->db, key, klen, buf, cap, vlen);
+    if (own == 0) return cy_db_read(tx->db, tx->ns, key, klen, NULL, buf, cap, vlen);
     *vlen = n;
     if (n > cap) return CALYPSO_ETRUNC;
     if (n) memcpy(buf, v, n);
@@ -7985,7 +8918,7 @@ int calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *exp
         uint64_t expiry = 0;
         cy_rdlock(&db->kd_lock);
         int lost = db->view_lost && db->view_lost > tx->seq;
-        int have = lost ? 0 : cy_view_state(db, tx->seq, key, klen, &loc, &expiry);
+        int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
         cy_unlock(&db->kd_lock);
         if (lost) return cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept");
         if (!have) return CALYPSO_ENOTFOUND;
@@ -8006,7 +8939,7 @@ int calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *exp
         }
         return CALYPSO_OK;
     }
-    return calypso_ttl(db, key, klen, expires_at_ms);
+    return cy_db_ttl(db, tx->ns, key, klen, expires_at_ms);
 }
 
 int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
@@ -8020,7 +8953,7 @@ int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
     size_t n;
     int own = cy_txn_own(tx, key, klen, &v, &n);
     if (own) return own > 0;
-    return calypso_has(tx->db, key, klen);
+    return cy_db_has(tx->db, tx->ns, key, klen);
 }
 /* >> src/walk.c */
 /*
@@ -8064,16 +8997,17 @@ typedef struct cy_walk_ent {
  * was, and the keydir's change count then (cy_walk_hint). */
 static _Thread_local struct {
     const calypso     *db;
+    const cy_ns       *ns;
     const uint8_t     *key;
     size_t             klen;
     const cy_walk_ent *ent;
     uint64_t           seq;
 } cy_walk_given;
 
-CY_INTERNAL int cy_walk_hint(const calypso *db, const void *key, size_t klen, cy_loc *loc,
-                             uint64_t *expiry)
+CY_INTERNAL int cy_walk_hint(const calypso *db, const cy_ns *ns, const void *key, size_t klen,
+                             cy_loc *loc, uint64_t *expiry)
 {
-    if (cy_walk_given.db != db || cy_walk_given.klen != klen ||
+    if (cy_walk_given.db != db || cy_walk_given.ns != ns || ns->dropped || cy_walk_given.klen != klen ||
         db->commit_seq != cy_walk_given.seq || memcmp(cy_walk_given.key, key, klen) != 0)
         return 0;
     *loc = cy_walk_given.ent->loc;
@@ -8085,6 +9019,7 @@ typedef struct cy_walk {
     const uint8_t *lo;  size_t lolen;  /* first key (inclusive), or NULL   */
     const uint8_t *hi;  size_t hilen;  /* last key (inclusive), or NULL    */
     const uint8_t *pfx; size_t plen;   /* prefix every key must have       */
+    cy_ns         *ns;                 /* the namespace walked             */
 } cy_walk;
 
 static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -8111,7 +9046,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
     const void *refs[CY_WALK_STEP];
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
-    cy_art_iter_init(&it, &db->keydir);
+    cy_art_iter_init(&it, &w->ns->keydir);
     int rc;
     if (last) rc = cy_art_iter_seek(&it, CY_SEEK_GT, last, lastlen);
     else if (w->lo) rc = cy_art_iter_seek(&it, CY_SEEK_GE, w->lo, w->lolen);
@@ -8140,7 +9075,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
             vk = k;
             vklen = klen;
             const cy_loc *l = cy_art_ref_loc(refs[i]);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, klen) : 0;
+            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(w->ns, k, klen) : 0;
             cy_keylist *to = batch;
             if (exp && exp <= now) {
                 if (!expired) continue;
@@ -8201,6 +9136,7 @@ static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, si
             if (i + CY_WALK_AHEAD < batch.n && ents[i + CY_WALK_AHEAD].at)
                 CY_PREFETCH(ents[i + CY_WALK_AHEAD].at);
             cy_walk_given.db = db;
+            cy_walk_given.ns = w->ns;
             cy_walk_given.key = k;
             cy_walk_given.klen = klen;
             cy_walk_given.ent = &ents[i];
@@ -8265,10 +9201,12 @@ int calypso_fold(calypso *db, calypso_key_fn fn, void *ctx)
 
 int calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn, void *ctx)
 {
+    cy_ns *ns = cy_ns_of(db);
+    db = cy_base(db);
     int rc = cy_walk_check(db, prefix, plen, NULL, 0, fn != NULL);
     if (rc) return rc;
     cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
-                  .plen = plen };
+                  .plen = plen, .ns = ns };
     cy_walk_user u = { fn, ctx };
     return cy_walk_run(db, &w, cy_walk_call_user, &u, NULL);
 }
@@ -8276,11 +9214,13 @@ int calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn
 int calypso_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
                   calypso_key_fn fn, void *ctx)
 {
+    cy_ns *ns = cy_ns_of(db);
+    db = cy_base(db);
     int rc = cy_walk_check(db, start, slen, end, elen, fn != NULL);
     if (!rc) rc = cy_walk_range_check(db, start, slen, end, elen);
     if (rc) return rc;
     cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
-                  .hi = end ? end : (const uint8_t *)"", .hilen = elen };
+                  .hi = end ? end : (const uint8_t *)"", .hilen = elen, .ns = ns };
     cy_walk_user u = { fn, ctx };
     return cy_walk_run(db, &w, cy_walk_call_user, &u, NULL);
 }
@@ -8308,7 +9248,7 @@ static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *
     cy_sift s = { fn, ctx, { 0 }, { 0 } };
     rc = cy_walk_run(db, w, cy_sift_one, &s, &s.expired);
     if (rc == CALYPSO_ENOMEM) rc = cy_err(db, rc, "collecting keys to delete");
-    if (!rc && (s.doomed.n || s.expired.n)) rc = cy_db_delete_keys(db, &s.doomed, &s.expired);
+    if (!rc && (s.doomed.n || s.expired.n)) rc = cy_db_delete_keys(db, w->ns, &s.doomed, &s.expired);
     cy_keylist_free(&s.doomed);
     cy_keylist_free(&s.expired);
     return rc;
@@ -8321,21 +9261,25 @@ int calypso_sift(calypso *db, calypso_sift_fn fn, void *ctx)
 
 int calypso_sift_scan(calypso *db, const void *prefix, size_t plen, calypso_sift_fn fn, void *ctx)
 {
+    cy_ns *ns = cy_ns_of(db);
+    db = cy_base(db);
     int rc = cy_walk_check(db, prefix, plen, NULL, 0, fn != NULL);
     if (rc) return rc;
     cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
-                  .plen = plen };
+                  .plen = plen, .ns = ns };
     return cy_sift_run(db, &w, fn, ctx);
 }
 
 int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
                        calypso_sift_fn fn, void *ctx)
 {
+    cy_ns *ns = cy_ns_of(db);
+    db = cy_base(db);
     int rc = cy_walk_check(db, start, slen, end, elen, fn != NULL);
     if (!rc) rc = cy_walk_range_check(db, start, slen, end, elen);
     if (rc) return rc;
     cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
-                  .hi = end ? end : (const uint8_t *)"", .hilen = elen };
+                  .hi = end ? end : (const uint8_t *)"", .hilen = elen, .ns = ns };
     return cy_sift_run(db, &w, fn, ctx);
 }
 /* >> src/cursor.c */
@@ -8401,6 +9345,7 @@ typedef struct cy_cursor_ent {
 
 struct calypso_cursor {
     calypso      *db;
+    cy_ns        *ns;               /* the namespace it walks               */
     cy_keylist    keys;             /* the window's keys, in key order      */
     cy_cursor_ent ent[CY_CURSOR_WINDOW];
     size_t        pos;              /* index in the window                  */
@@ -8430,12 +9375,19 @@ int calypso_txn_cursor_open(calypso_txn *tx, calypso_cursor **out)
     calypso_batch *b;
     cy_txn_info(tx, &db, &seq, &start, &b);
     int rc = calypso_cursor_open(db, out);
-    if (!rc) (*out)->tx = tx;
+    if (!rc) {
+        calypso_cursor *c = *out;
+        c->tx = tx;
+        cy_ns_unpin(db, c->ns);
+        c->ns = cy_txn_ns(tx);
+        cy_ns_pin(db, c->ns);
+    }
     return rc;
 }
 
-int calypso_cursor_open(calypso *db, calypso_cursor **out)
+int calypso_cursor_open(calypso *h, calypso_cursor **out)
 {
+    calypso *db = cy_base(h);
     if (out) *out = NULL;
     if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no cursor pointer") : CALYPSO_EINVAL;
     int rc = cy_db_usable(db);
@@ -8443,6 +9395,8 @@ int calypso_cursor_open(calypso *db, calypso_cursor **out)
     calypso_cursor *c = cy_calloc(1, sizeof *c);
     if (!c) return cy_err(db, CALYPSO_ENOMEM, "allocating a cursor");
     c->db = db;
+    c->ns = cy_ns_of(h);
+    cy_ns_pin(db, c->ns);   /* a dropped namespace stays allocated for it */
     *out = c;
     return CALYPSO_OK;
 }
@@ -8450,6 +9404,7 @@ int calypso_cursor_open(calypso *db, calypso_cursor **out)
 void calypso_cursor_close(calypso_cursor *c)
 {
     if (!c) return;
+    cy_ns_unpin(c->db, c->ns);
     cy_keylist_free(&c->keys);
     cy_free(c->val);
     cy_free(c->vals);
@@ -8517,9 +9472,9 @@ static int cy_cursor_collect_txn(calypso_cursor *c, int op, const void *key, siz
     const uint8_t *vk = NULL;
     int rc = 0;
     cy_rdlock(&db->kd_lock);
-    const cy_art *other = view ? &db->history : cy_batch_index(b);
+    const cy_art *other = view ? &c->ns->history : cy_batch_index(b, c->ns);
     cy_art_iter ia, ib;
-    cy_art_iter_init(&ia, &db->keydir);
+    cy_art_iter_init(&ia, &c->ns->keydir);
     cy_art_iter_init(&ib, other);
     int ra = cy_art_iter_seek(&ia, op, key, klen);
     int rb = other ? cy_art_iter_seek(&ib, op, key, klen) : 0;
@@ -8552,7 +9507,7 @@ static int cy_cursor_collect_txn(calypso_cursor *c, int op, const void *key, siz
         if (view) {
             cy_loc loc = { 0, 0, 0 };
             uint64_t exp = 0;
-            if (cy_view_state(db, seq, k, kl, &loc, &exp) && !(exp && exp <= now)) {
+            if (cy_view_state(db, c->ns, seq, k, kl, &loc, &exp) && !(exp && exp <= now)) {
                 e.loc = loc;
                 e.expiry = exp;
                 show = 1;
@@ -8567,7 +9522,7 @@ static int cy_cursor_collect_txn(calypso_cursor *c, int op, const void *key, siz
             }
         } else {
             const cy_loc *l = cy_art_iter_loc(&ia);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
+            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(c->ns, k, kl) : 0;
             if (!(exp && exp <= now)) {
                 e.loc = *l;
                 e.expiry = exp;
@@ -8629,7 +9584,7 @@ again:;
     }
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
-    cy_art_iter_init(&it, &db->keydir);
+    cy_art_iter_init(&it, &c->ns->keydir);
     rc = cy_art_iter_seek(&it, op, key, klen);
     /* Bounded by a prefix, collect in steps of CY_CURSOR_STEP so as not
      * to walk far past its end. */
@@ -8655,7 +9610,7 @@ again:;
             vk = k;
             vkl = kl;
             const cy_loc *l = cy_art_ref_loc(refs[i]);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
+            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(c->ns, k, kl) : 0;
             if (exp && exp <= now) continue;
             int prc = cy_keylist_push(&c->keys, k, kl);
             if (prc < 0) { rc = prc; break; }
@@ -8947,7 +9902,7 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
                  * take the key's current location, in this epoch, whose
                  * file cannot be released before we leave it. */
                 cy_rdlock(&db->kd_lock);
-                const cy_loc *l = cy_keydir_get(db, k, klen, &e->expiry);
+                const cy_loc *l = cy_keydir_get(db, c->ns, k, klen, &e->expiry);
                 if (l) e->loc = *l;
                 cy_unlock(&db->kd_lock);
                 if (l) {
@@ -9059,17 +10014,26 @@ static uint32_t cy_bg_period(const calypso *db)
     return period ? period : 1;
 }
 
-/* Deletes expired keys when the sweep interval has passed. */
+/* Deletes the expired keys of one namespace. */
+static int cy_bg_sweep_ns(calypso *db, cy_ns *ns, void *ctx)
+{
+    uint64_t now = *(const uint64_t *)ctx;
+    cy_rdlock(&db->kd_lock);
+    uint64_t expired = ns->ttl_by_time.count ? cy_ttl_count_expired(db, ns, now) : 0;
+    cy_unlock(&db->kd_lock);
+    if (expired) cy_db_run_gc(db, ns);
+    return __atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED);
+}
+
+/* Deletes expired keys, in every namespace, when the sweep interval has
+ * passed. */
 static void cy_bg_sweep(calypso *db, uint64_t *last)
 {
     if (db->opt.ttl_sweep_interval_ms == CALYPSO_SWEEP_NEVER) return;
     uint64_t now = cy_now_ms();
     if (now >= *last && now - *last < db->opt.ttl_sweep_interval_ms) return;
     *last = now;
-    cy_rdlock(&db->kd_lock);
-    uint64_t expired = db->ttl_by_time.count ? cy_ttl_count_expired(db, now) : 0;
-    cy_unlock(&db->kd_lock);
-    if (expired) calypso_run_gc(db);
+    cy_ns_each(db, cy_bg_sweep_ns, &now);
 }
 
 static void *cy_bg_main(void *arg)
@@ -9244,6 +10208,8 @@ typedef struct cy_reloc {
     uint32_t old_fid, new_fid, size;
     uint64_t old_off, new_off;
     size_t   key;             /* index into the key list */
+    uint32_t ns;              /* its namespace (a put), or the id it creates */
+    int      create;          /* a catalog create record (ns.c)             */
 } cy_reloc;
 
 typedef struct cy_merge_fidstep { uint32_t fid, step; } cy_merge_fidstep;
@@ -9530,7 +10496,8 @@ static int cy_merge_note_copy(cy_merge *m, const cy_rec *r, uint64_t size, uint3
         cy_keylist_push(&m->keys, key, (size_t)r->klen))
         return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
     m->relocs[m->nrelocs++] = (cy_reloc){ old_fid, m->outputs[m->noutputs - 1], (uint32_t)size,
-                                          old_off, m->out_size, m->keys.n - 1 };
+                                          old_off, m->out_size, m->keys.n - 1, r->ns,
+                                          r->type == CY_REC_NS_CREATE };
     m->olen += (size_t)size;
     m->out_size += size;
     if (m->nrelocs == 1) cy_merge_at("copying");
@@ -9547,14 +10514,23 @@ static int cy_merge_emit(cy_merge *m, const cy_rec *r, const uint8_t *rec, uint6
     return cy_merge_note_copy(m, r, size, old_fid, old_off);
 }
 
-/* 1 if the record at (fid, off) is what the keydir points at. */
+/* 1 if the record at (fid, off) is what the keydir points at (for a
+ * namespace's create record: what the catalog points at). Tombstones and
+ * drop records are never copied: every record they could kill is in
+ * this step's inputs or was dropped by an earlier step. */
 static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, uint32_t fid,
                             uint64_t off)
 {
-    if (r->type == CY_REC_DEL) return 0;
+    if (r->type == CY_REC_DEL || r->type == CY_REC_NS_DROP) return 0;
     cy_rdlock(&m->db->kd_lock);
-    const cy_loc *l = cy_art_search(&m->db->keydir, key, (size_t)r->klen);
-    int live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
+    cy_ns *ns = cy_ns_find(m->db, r->ns);
+    int live;
+    if (r->type == CY_REC_NS_CREATE) {
+        live = ns && ns->created.fid == fid && ns->created.off == off;
+    } else {
+        const cy_loc *l = ns ? cy_art_search(&ns->keydir, key, (size_t)r->klen) : NULL;
+        live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
+    }
     cy_unlock(&m->db->kd_lock);
     return live;
 }
@@ -9562,14 +10538,14 @@ static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, ui
 /* An expired record is not copied: no older copy of its key survives the
  * merge (every older file is an input), so no tombstone is needed. The swap
  * drops the key from the keydir if it still points here. */
-static int cy_merge_note_expired(cy_merge *m, const uint8_t *key, size_t klen, uint32_t fid,
-                                 uint64_t off, uint64_t size)
+static int cy_merge_note_expired(cy_merge *m, uint32_t ns, const uint8_t *key, size_t klen,
+                                 uint32_t fid, uint64_t off, uint64_t size)
 {
     int rc = cy_merge_grow_relocs(m);
     if (rc) return rc;
     if (cy_keylist_push(&m->keys, key, (size_t)klen))
         return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
-    m->relocs[m->nrelocs++] = (cy_reloc){ fid, 0, (uint32_t)size, off, 0, m->keys.n - 1 };
+    m->relocs[m->nrelocs++] = (cy_reloc){ fid, 0, (uint32_t)size, off, 0, m->keys.n - 1, ns, 0 };
     if (m->nrelocs == 1) cy_merge_at("copying");
     return CALYPSO_OK;
 }
@@ -9585,7 +10561,8 @@ static int cy_merge_copy_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel
     uint64_t size = r->hdr + r->klen + r->vlen, at = q->off + rel;
     if (!cy_merge_is_live(q->m, r, rec + r->hdr, q->fid, at)) return CALYPSO_OK;
     if (r->expiry && r->expiry <= q->m->now)
-        return cy_merge_note_expired(q->m, rec + r->hdr, (size_t)r->klen, q->fid, at, size);
+        return cy_merge_note_expired(q->m, r->ns, rec + r->hdr, (size_t)r->klen, q->fid, at,
+                                     size);
     return cy_merge_emit(q->m, r, rec, size, q->fid, at);
 }
 
@@ -9685,14 +10662,14 @@ static int cy_merge_note_loc(cy_merge *m, uint32_t step, const cy_loc *l)
  * CY_MERGE_WALK_BATCH visited, under kd_lock shared, leaves gathered
  * (prefetched) a batch ahead of reading them. Returns 1 if the keydir has
  * more, 0 at its end, or a negative code. */
-static int cy_merge_collect_batch(cy_merge *m, cy_keylist *resume)
+static int cy_merge_collect_batch(cy_merge *m, cy_ns *ns, cy_keylist *resume)
 {
     calypso *db = m->db;
     const void *refs[CY_MERGE_WALK_BATCH];
     size_t nrefs = 0;
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
-    cy_art_iter_init(&it, &db->keydir);
+    cy_art_iter_init(&it, &ns->keydir);
     int rc;
     if (resume->n) {
         size_t rl;
@@ -9725,6 +10702,24 @@ static int cy_merge_collect_batch(cy_merge *m, cy_keylist *resume)
     return rc;
 }
 
+/* Notes the records of one namespace's keydir. */
+static int cy_merge_collect_ns(calypso *db, cy_ns *ns, void *ctx)
+{
+    cy_merge *m = ctx;
+    cy_keylist resume = { 0 };
+    int rc = CALYPSO_OK;
+    for (int more = 1; !rc && more;) {
+        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+            break;
+        }
+        more = cy_merge_collect_batch(m, ns, &resume);
+        if (more < 0) rc = cy_err(db, more, "merge walk");
+    }
+    cy_keylist_free(&resume);
+    return rc;
+}
+
 /* Plans the steps (cy_merge_plan_step, from live bytes noted at the start:
  * they can only fall) and notes the records of those that copy by key. */
 static int cy_merge_collect(cy_merge *m)
@@ -9743,18 +10738,20 @@ static int cy_merge_collect(cy_merge *m)
     }
     m->step_at[m->nsteps] = m->nall;
     qsort(m->fid_step, m->nall, sizeof *m->fid_step, cy_merge_cmp_fid_step);
-    cy_keylist resume = { 0 };
+    /* The namespaces' create records first: in a step's output a create
+     * comes before the records of its namespace (doc/format.md). */
     int rc = CALYPSO_OK;
-    for (int more = 1; !rc && more;) {
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
-            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
-            break;
-        }
-        more = cy_merge_collect_batch(m, &resume);
-        if (more < 0) rc = cy_err(db, more, "merge walk");
+    cy_rdlock(&db->kd_lock);
+    for (uint32_t i = 0; i < db->ncat && !rc; i++) {
+        const cy_loc *l = &db->cat[i]->created;
+        int step = cy_merge_step_of(m, l->fid);
+        if (step >= 0 && cy_merge_by_key(m, (uint32_t)step) &&
+            cy_merge_note_loc(m, (uint32_t)step, l))
+            rc = CALYPSO_ENOMEM;
     }
-    cy_keylist_free(&resume);
-    return rc;
+    cy_unlock(&db->kd_lock);
+    if (rc) return cy_err(db, rc, "merge walk");
+    return cy_ns_each(db, cy_merge_collect_ns, m);
 }
 
 typedef struct cy_merge_read {
@@ -9772,6 +10769,7 @@ static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
     cy_merge_read *q = ctx;
     cy_rec *r = &q->rec;
     if (cy_rec_parse(rec, q->size, r) != 1 || r->type == CY_REC_DEL || r->type == CY_REC_BATCH ||
+        r->type == CY_REC_NS_DROP ||
         r->hdr + r->klen + r->vlen != q->size || cy_crc(rec + 4, q->size - 4, NULL, 0) != r->crc) {
         char path[4096];
         cy_dir_data_path(q->m->db, q->fid, path, sizeof path);
@@ -9807,7 +10805,8 @@ static int cy_merge_copy_by_key(cy_merge *m, uint32_t step)
         if (rc) break;
         const uint8_t *key = m->obuf + m->olen + q.rec.hdr;
         if (q.rec.expiry && q.rec.expiry <= m->now)
-            rc = cy_merge_note_expired(m, key, (size_t)q.rec.klen, q.fid, q.off, q.size);
+            rc = cy_merge_note_expired(m, q.rec.ns, key, (size_t)q.rec.klen, q.fid, q.off,
+                                       q.size);
         else
             rc = cy_merge_note_copy(m, &q.rec, q.size, q.fid, q.off);
     }
@@ -9863,13 +10862,25 @@ static void cy_merge_swap_keydir(cy_merge *m)
             const cy_reloc *r = &m->relocs[i];
             size_t klen;
             const uint8_t *k = cy_keylist_at(&m->keys, r->key, &klen);
-            cy_loc *l = cy_art_search(&db->keydir, k, klen);
+            cy_ns *ns = cy_ns_find(db, r->ns);   /* NULL: dropped meanwhile */
+            if (r->create) {
+                cy_loc *c = ns ? &ns->created : NULL;
+                if (c && c->fid == r->old_fid && c->off == r->old_off) {
+                    c->fid = r->new_fid;
+                    c->off = r->new_off;
+                } else {
+                    cy_dead_add(db, r->new_fid, r->size);
+                }
+                continue;
+            }
+            cy_loc *l = ns ? cy_art_search(&ns->keydir, k, klen) : NULL;
             int same = l && (l->fid & CY_LOC_FIDMASK) == r->old_fid && l->off == r->old_off;
             if (same && r->new_fid == 0) {          /* expired, not copied */
-                cy_view_note(db, k, klen);
+                cy_view_note(db, ns, k, klen);
                 cy_loc old;
-                cy_art_delete(&db->keydir, k, klen, &old);
-                if (old.fid & CY_LOC_TTL) cy_ttl_clear(db, k, klen);
+                cy_art_delete(&ns->keydir, k, klen, &old);
+                ns->live_bytes -= old.size;
+                if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, k, klen);
             } else if (same) {
                 l->fid = r->new_fid | (l->fid & CY_LOC_TTL);
                 l->off = r->new_off;
@@ -10103,8 +11114,9 @@ static int cy_merge_run(calypso *db)
     return rc;
 }
 
-int calypso_merge(calypso *db)
+int calypso_merge(calypso *h)
 {
+    calypso *db = cy_base(h);   /* the whole database, from any of its handles */
     int rc = cy_db_writable(db);
     if (rc) return rc;
     int idle = 0;
@@ -10257,8 +11269,9 @@ static void cy_backup_release(cy_backup_item *items, uint32_t n)
     cy_free(items);
 }
 
-int calypso_backup(calypso *db, const char *dest)
+int calypso_backup(calypso *h, const char *dest)
 {
+    calypso *db = cy_base(h);   /* the whole database, from any of its handles */
     if (!db || !dest || !*dest) return db ? cy_err(db, CALYPSO_EINVAL, "no backup path") : CALYPSO_EINVAL;
     int rc = cy_db_usable(db);
     if (rc) return rc;

@@ -346,12 +346,16 @@ int  calypso_open(const char *path, const calypso_options *opts, calypso **db);
  * refused writes (an fdatasync or a write failed earlier): the writes since
  * the last successful sync may then not be durable, and close does not try
  * to sync again. CALYPSO_EINVAL, freeing nothing and touching no file, in a
- * forked child (see Thread safety). NULL is a no-op. Not thread-safe:
- * nothing else may use db meanwhile. */
+ * forked child (see Thread safety), and while namespace handles of db are
+ * open (see Namespaces: close them first). On a namespace handle, releases
+ * that handle alone. NULL is a no-op. Not thread-safe: nothing else may
+ * use db meanwhile. */
 int  calypso_close(calypso *db);
 
 /* Closes and opens the database again with the same options, keeping the
- * handle: the keydir is rebuilt from disk. Returns the close's error (as
+ * handle: the keydir is rebuilt from disk. CALYPSO_EINVAL, changing
+ * nothing, on a namespace handle or while namespace handles of db are
+ * open. Returns the close's error (as
  * calypso_close) if the reopen succeeded, else the open's (as
  * calypso_open). Must not race with other calls on db. On failure the
  * handle refuses every call but close. A reopen clears a handle that
@@ -721,8 +725,90 @@ struct calypso_stats {
     uint64_t reclaimable;   /* dead bytes                                   */
     uint64_t keydir_bytes;  /* memory held by the key directory             */
     uint64_t merges;        /* merges completed since open                  */
+    uint64_t live_bytes;    /* bytes of the live keys' records on disk      */
 };
+/* On a namespace handle, keys, live_bytes and keydir_bytes are that
+ * namespace's; datafiles, size, reclaimable and merges are the database's
+ * (one log holds every namespace). */
 int  calypso_stats(calypso *db, struct calypso_stats *st);
+
+/* ---- namespaces ------------------------------------------------------------
+ * A database holds a default namespace, which is what the database handle
+ * itself reads and writes (so code that knows nothing of namespaces, and
+ * databases written before they existed, work unchanged), and any number
+ * of named namespaces (CalicoDB's buckets; the Redis SELECT of calypsod).
+ * Each namespace is a key space of its own: the same key in two namespaces
+ * is two keys.
+ *
+ * A namespace handle is a calypso *: every key function works on it
+ * unchanged and sees only that namespace's keys: put, put_ttl, get,
+ * get_buf, has, ttl, delete, delete_all, len, fold, scan, range, the sift
+ * family, cursors, batches, update, view, run_gc and stats (see
+ * calypso_stats). Functions about the whole database work through any of
+ * its handles and act on the whole database: merge, sync, backup,
+ * reclaimable, errmsg. calypso_reopen on a namespace handle is
+ * CALYPSO_EINVAL.
+ *
+ * Names are byte strings of 1 to CALYPSO_NS_MAX_NAME bytes, nested by `/`:
+ * "a/b" is a child of "a", and a name has no empty part ("", "/a", "a/",
+ * "a//b" are CALYPSO_EINVAL). Names are absolute: db may be the database
+ * handle or any namespace handle of it.
+ *
+ * Handles: calypso_close on a namespace handle releases that handle alone.
+ * The database handle cannot be closed or reopened while namespace handles
+ * of it are open: calypso_close and calypso_reopen then return
+ * CALYPSO_EINVAL and change nothing (close the namespace handles first).
+ * Namespace handles are thread-safe as the database handle is.
+ *
+ * Durability and atomicity: creating and dropping are one record (a
+ * recursive drop one batch), durable as a put is under the sync mode; a
+ * crash leaves all of a create or drop or none of it. Each namespace has
+ * its own key directory; a drop frees it at once and its records become
+ * dead bytes that the next merge reclaims (calypso_reclaimable counts
+ * them). Namespace ids are never reused: a namespace dropped and created
+ * again is empty. A drop takes the namespace's keys away at once from
+ * everything, snapshot views begun before it included (a view keeps the
+ * other namespaces as of its start); handles, cursors, batches and
+ * transactions on a dropped namespace stay valid until closed, see no
+ * keys and refuse writes. */
+#define CALYPSO_NS_MAX_NAME 255u
+
+/* Opens the namespace `name`: into *ns a handle of it. With `create`, a
+ * missing namespace is created first (its parent must exist); without,
+ * it is CALYPSO_ENOTFOUND. Any number of handles of one namespace may be
+ * open at once. Errors: CALYPSO_EINVAL (NULL, a bad name: see above),
+ * CALYPSO_ENOTFOUND (missing, or its parent missing), CALYPSO_EREADONLY
+ * (creating on a read-only handle), CALYPSO_EIO (also: the 2^32 - 1
+ * namespace ids are used up), CALYPSO_ENOSPC, CALYPSO_ENOMEM; creating
+ * inside an update transaction on this thread is CALYPSO_EINVAL. */
+int  calypso_ns_open(calypso *db, const void *name, size_t nlen, int create, calypso **ns);
+/* Drops the namespace `name` and every namespace under it (`name/...`),
+ * atomically: one batch of drop records, durable as a batch. Handles of
+ * dropped namespaces stay valid until closed: they see no keys, and writes
+ * through them return CALYPSO_EINVAL. Errors: CALYPSO_EINVAL (bad name),
+ * CALYPSO_ENOTFOUND, CALYPSO_EREADONLY, CALYPSO_EIO, CALYPSO_ENOSPC,
+ * CALYPSO_ENOMEM; CALYPSO_EINVAL inside an update transaction on this
+ * thread. */
+int  calypso_ns_drop(calypso *db, const void *name, size_t nlen);
+/* Calls fn(name, nlen, ctx) for each direct child of `parent`, in byte
+ * order of the names (full names: "a/b", not "b"); parent NULL (plen 0)
+ * lists the top-level namespaces. Stops when fn returns non-zero and
+ * returns that value. fn runs with no lock held and may open, create or
+ * drop namespaces. Errors: CALYPSO_EINVAL (bad parent name),
+ * CALYPSO_ENOTFOUND (parent missing), CALYPSO_ENOMEM. */
+int  calypso_ns_list(calypso *db, const void *parent, size_t plen, calypso_key_fn fn, void *ctx);
+/* Cross-namespace batches: operations added to b from now on go to the
+ * namespace of handle ns (a handle of the same database; the database
+ * handle for the default namespace). A batch starts on the namespace of
+ * the handle it was opened on. The batch commits all of its operations,
+ * whatever their namespaces, atomically as ever. Errors: CALYPSO_EINVAL
+ * (NULL, or ns of another database). */
+int  calypso_batch_ns(calypso_batch *b, calypso *ns);
+/* The same for a transaction: its reads, writes and cursors from now on
+ * are in ns's namespace (an update commits its writes in every namespace
+ * as one batch; a view sees every namespace as of its start). Errors:
+ * CALYPSO_EINVAL (NULL, or ns of another database). */
+int  calypso_txn_ns(calypso_txn *tx, calypso *ns);
 
 #ifdef __cplusplus
 }

@@ -123,8 +123,9 @@ static void cy_backup_release(cy_backup_item *items, uint32_t n)
     cy_free(items);
 }
 
-int calypso_backup(calypso *db, const char *dest)
+int calypso_backup(calypso *h, const char *dest)
 {
+    calypso *db = cy_base(h);   /* the whole database, from any of its handles */
     if (!db || !dest || !*dest) return db ? cy_err(db, CALYPSO_EINVAL, "no backup path") : CALYPSO_EINVAL;
     int rc = cy_db_usable(db);
     if (rc) return rc;

@@ -34,6 +34,7 @@
 
 typedef struct cy_batch_op {
     uint8_t  type;        /* CY_REC_PUT or CY_REC_DEL (TTL decided at commit) */
+    uint32_t nsi;         /* its namespace: index in the batch's nss        */
     uint64_t ttl_ms;      /* puts: 0 = none                                  */
     size_t   at;          /* key, then value, in the arena                   */
     uint32_t klen;
@@ -45,6 +46,13 @@ typedef struct cy_batch_op {
     int      if_expired;  /* deletes: only if the key is expired at commit   */
 } cy_batch_op;
 
+/* A namespace the batch writes to: pinned while the batch lives (ns.c),
+ * with its part of the index when one is kept. */
+typedef struct cy_batch_nsref {
+    cy_ns  *ns;
+    cy_art  index;        /* key -> its last operation (loc.off)             */
+} cy_batch_nsref;
+
 struct calypso_batch {
     calypso     *db;
     cy_batch_op *ops;
@@ -52,7 +60,10 @@ struct calypso_batch {
     uint8_t     *arena;
     size_t       alen, acap;
     uint64_t     bound;   /* the encoded size can be at most this            */
-    cy_art      *index;   /* key -> its last operation (loc.off), when kept  */
+    cy_batch_nsref *nss;  /* namespaces written or named                     */
+    uint32_t     nns, nscap;
+    uint32_t     cur;     /* operations go to nss[cur] (calypso_batch_ns)    */
+    int          indexed; /* keep the index (cy_batch_keep_index)            */
     size_t       puts;    /* operations that put                             */
     /* commit state */
     uint8_t     *rec;
@@ -69,8 +80,27 @@ typedef struct cy_batch_undo {
     uint64_t dead[2];
 } cy_batch_undo;
 
-int calypso_batch_open(calypso *db, calypso_batch **out)
+/* The index in b->nss of ns, added (and pinned) if new; -1 on ENOMEM. */
+static int64_t cy_batch_ns_slot(calypso_batch *b, cy_ns *ns)
 {
+    for (uint32_t i = 0; i < b->nns; i++)
+        if (b->nss[i].ns == ns) return i;
+    if (b->nns == b->nscap) {
+        uint32_t nc = b->nscap ? b->nscap * 2 : 4;
+        cy_batch_nsref *p = cy_realloc(b->nss, nc * sizeof *p);
+        if (!p) return -1;
+        b->nss = p;
+        b->nscap = nc;
+    }
+    cy_ns_pin(b->db, ns);
+    b->nss[b->nns].ns = ns;
+    cy_art_init(&b->nss[b->nns].index);
+    return b->nns++;
+}
+
+int calypso_batch_open(calypso *h, calypso_batch **out)
+{
+    calypso *db = cy_base(h);
     if (out) *out = NULL;
     if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no batch pointer") : CALYPSO_EINVAL;
     int rc = cy_db_writable(db);
@@ -79,17 +109,41 @@ int calypso_batch_open(calypso *db, calypso_batch **out)
     if (!b) return cy_err(db, CALYPSO_ENOMEM, "allocating a batch");
     b->db = db;
     b->bound = CY_REC_MAX_HDR;   /* the batch record's own header */
+    if (cy_batch_ns_slot(b, cy_ns_of(h)) < 0) {
+        cy_free(b);
+        return cy_err(db, CALYPSO_ENOMEM, "allocating a batch");
+    }
     *out = b;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_batch_set_ns(calypso_batch *b, cy_ns *ns)
+{
+    int64_t i = cy_batch_ns_slot(b, ns);
+    if (i < 0) return cy_err(b->db, CALYPSO_ENOMEM, "growing a batch");
+    b->cur = (uint32_t)i;
+    return CALYPSO_OK;
+}
+
+int calypso_batch_ns(calypso_batch *b, calypso *h)
+{
+    if (!b || !h) return CALYPSO_EINVAL;
+    if (cy_base(h) != b->db)
+        return cy_err(b->db, CALYPSO_EINVAL, "calypso_batch_ns: a handle of another database");
+    int64_t i = cy_batch_ns_slot(b, cy_ns_of(h));
+    if (i < 0) return cy_err(b->db, CALYPSO_ENOMEM, "growing a batch");
+    b->cur = (uint32_t)i;
     return CALYPSO_OK;
 }
 
 void calypso_batch_abort(calypso_batch *b)
 {
     if (!b) return;
-    if (b->index) {
-        cy_art_destroy(b->index);
-        cy_free(b->index);
+    for (uint32_t i = 0; i < b->nns; i++) {
+        cy_art_destroy(&b->nss[i].index);
+        cy_ns_unpin(b->db, b->nss[i].ns);
     }
+    cy_free(b->nss);
     cy_free(b->ops);
     cy_free(b->arena);
     cy_free(b->rec);
@@ -128,13 +182,13 @@ static int cy_batch_add(calypso_batch *b, int type, const void *key, size_t klen
         b->arena = p;
         b->acap = nc;
     }
-    if (b->index) {
+    if (b->indexed) {
         cy_loc at = { b->nops, 0, 0 };
-        if (cy_art_insert(b->index, key, klen, &at, NULL) < 0)
+        if (cy_art_insert(&b->nss[b->cur].index, key, klen, &at, NULL) < 0)
             return cy_err(db, CALYPSO_ENOMEM, "growing a batch");
     }
     cy_batch_op *op = &b->ops[b->nops++];
-    *op = (cy_batch_op){ .type = (uint8_t)type, .ttl_ms = ttl_ms, .at = b->alen,
+    *op = (cy_batch_op){ .type = (uint8_t)type, .nsi = b->cur, .ttl_ms = ttl_ms, .at = b->alen,
                          .klen = (uint32_t)klen, .vlen = vlen };
     memcpy(b->arena + b->alen, key, klen);
     if (vlen) memcpy(b->arena + b->alen + klen, val, vlen);
@@ -170,12 +224,12 @@ CY_INTERNAL int cy_batch_delete_expired(calypso_batch *b, const void *key, size_
 
 CY_INTERNAL int cy_batch_keep_index(calypso_batch *b)
 {
-    if (b->index) return CALYPSO_OK;
-    if (!(b->index = cy_malloc(sizeof *b->index))) return CALYPSO_ENOMEM;
-    cy_art_init(b->index);
+    if (b->indexed) return CALYPSO_OK;
+    b->indexed = 1;
     for (size_t i = 0; i < b->nops; i++) {
         cy_loc at = { i, 0, 0 };
-        if (cy_art_insert(b->index, b->arena + b->ops[i].at, b->ops[i].klen, &at, NULL) < 0)
+        if (cy_art_insert(&b->nss[b->ops[i].nsi].index, b->arena + b->ops[i].at,
+                          b->ops[i].klen, &at, NULL) < 0)
             return CALYPSO_ENOMEM;
     }
     return CALYPSO_OK;
@@ -184,7 +238,7 @@ CY_INTERNAL int cy_batch_keep_index(calypso_batch *b)
 CY_INTERNAL int cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
                               const uint8_t **val, size_t *vlen, uint64_t *ttl_ms)
 {
-    const cy_loc *l = b->index ? cy_art_search(b->index, key, klen) : NULL;
+    const cy_loc *l = b->indexed ? cy_art_search(&b->nss[b->cur].index, key, klen) : NULL;
     if (!l) return 0;
     const cy_batch_op *op = &b->ops[l->off];
     if (op->type == CY_REC_DEL) return -1;
@@ -194,9 +248,11 @@ CY_INTERNAL int cy_batch_find(const calypso_batch *b, const void *key, size_t kl
     return 1;
 }
 
-CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b)
+CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b, const cy_ns *ns)
 {
-    return b->index;
+    for (uint32_t i = 0; b->indexed && i < b->nns; i++)
+        if (b->nss[i].ns == ns) return &b->nss[i].index;
+    return NULL;
 }
 
 CY_INTERNAL int cy_batch_op_value(const calypso_batch *b, uint64_t i, size_t *at, size_t *vlen)
@@ -226,45 +282,57 @@ CY_INTERNAL int cy_batch_ops(const calypso_batch *b)
 static int cy_batch_resolve(calypso_batch *b, uint32_t fid)
 {
     calypso *db = b->db;
-    cy_art seen;   /* key -> size 1: put in this batch; size 0: deleted */
-    cy_art_init(&seen);
+    for (uint32_t i = 0; i < b->nns; i++) {
+        int rc = cy_ns_check_live(db, b->nss[i].ns);   /* write_mu: no drop meanwhile */
+        if (rc) return rc;
+    }
+    /* key -> size 1: put in this batch; size 0: deleted; one tree per
+     * namespace, reusing the index trees' slots is not possible (they
+     * may be kept), so allocated here. */
+    cy_art *seen = cy_malloc(b->nns * sizeof *seen);
+    if (!seen) return cy_err(db, CALYPSO_ENOMEM, "committing a batch");
+    for (uint32_t i = 0; i < b->nns; i++) cy_art_init(&seen[i]);
     int rc = CALYPSO_OK;
     uint64_t now = cy_now_ms();
     cy_rdlock(&db->kd_lock);
     for (size_t i = 0; i < b->nops && !rc; i++) {
         cy_batch_op *op = &b->ops[i];
         const uint8_t *k = b->arena + op->at;
+        cy_art *sn = &seen[op->nsi];
         if (op->type == CY_REC_PUT) {
             op->expiry = op->ttl_ms ? (op->ttl_ms > UINT64_MAX - now ? UINT64_MAX
                                                                     : now + op->ttl_ms) : 0;
             cy_loc mark = { 0, 0, 1 };
-            if (cy_art_insert(&seen, k, op->klen, &mark, NULL) < 0) rc = CALYPSO_ENOMEM;
+            if (cy_art_insert(sn, k, op->klen, &mark, NULL) < 0) rc = CALYPSO_ENOMEM;
             continue;
         }
-        const cy_loc *in = cy_art_search(&seen, k, op->klen);
+        const cy_loc *in = cy_art_search(sn, k, op->klen);
         if (in) {
             op->skip = in->size == 0;
             op->victim = fid;
         } else {
             uint64_t expiry = 0;
-            const cy_loc *l = op->if_expired ? cy_keydir_get(db, k, op->klen, &expiry)
-                                             : cy_art_search(&db->keydir, k, op->klen);
+            cy_ns *ns = b->nss[op->nsi].ns;
+            const cy_loc *l = op->if_expired ? cy_keydir_get(db, ns, k, op->klen, &expiry)
+                                             : cy_art_search(&ns->keydir, k, op->klen);
             op->skip = l == NULL || (op->if_expired && (!expiry || expiry > now));
             op->victim = l ? l->fid & CY_LOC_FIDMASK : 0;
         }
         cy_loc gone = { 0, 0, 0 };
-        if (!op->skip && cy_art_insert(&seen, k, op->klen, &gone, NULL) < 0) rc = CALYPSO_ENOMEM;
+        if (!op->skip && cy_art_insert(sn, k, op->klen, &gone, NULL) < 0) rc = CALYPSO_ENOMEM;
     }
     cy_unlock(&db->kd_lock);
-    cy_art_destroy(&seen);
+    for (uint32_t i = 0; i < b->nns; i++) cy_art_destroy(&seen[i]);
+    cy_free(seen);
     return rc ? cy_err(db, rc, "committing a batch") : CALYPSO_OK;
 }
 
 /* Encodes one put (with its expiry) at p; returns its size. */
-static size_t cy_batch_encode_put(uint8_t *p, const uint8_t *key, uint32_t klen,
+static size_t cy_batch_encode_put(uint8_t *p, uint32_t ns, const uint8_t *key, uint32_t klen,
                                   const uint8_t *val, uint64_t vlen, uint64_t expiry)
 {
-    uint32_t h = cy_rec_header(p, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, expiry, klen, vlen);
+    uint32_t h = cy_rec_header_ns(p, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, ns, expiry, klen,
+                                  vlen);
     memcpy(p + h, key, klen);
     if (vlen) memcpy(p + h + klen, val, (size_t)vlen);
     size_t size = h + klen + (size_t)vlen;
@@ -288,11 +356,12 @@ static int cy_batch_build(calypso *db, uint32_t fid, const uint8_t **rec, size_t
     for (size_t i = 0; i < b->nops; i++) {
         const cy_batch_op *op = &b->ops[i];
         const uint8_t *k = b->arena + op->at;
+        uint32_t ns = b->nss[op->nsi].ns->id;
         if (op->type == CY_REC_PUT)
-            blen += cy_batch_encode_put(body + blen, k, op->klen, k + op->klen, op->vlen,
+            blen += cy_batch_encode_put(body + blen, ns, k, op->klen, k + op->klen, op->vlen,
                                         op->expiry);
         else if (!op->skip)
-            blen += cy_db_encode_tombstone(body + blen, k, op->klen, op->victim);
+            blen += cy_db_encode_tombstone(body + blen, ns, k, op->klen, op->victim);
     }
     if (blen == 0) {        /* only deletes of absent keys: nothing to write */
         *size = 0;
@@ -329,11 +398,12 @@ static int cy_batch_apply_one(const cy_rec *r, const uint8_t *rec, uint64_t rel,
     size_t klen = (size_t)r->klen;
     uint32_t size = (uint32_t)(r->hdr + r->klen + r->vlen);
     cy_batch_undo *u = &q->b->undo[q->n];
-    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    cy_ns *ns = cy_ns_find(db, r->ns);   /* live: checked under this write_mu hold */
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
     *u = (cy_batch_undo){ .had = l != NULL };
     if (l) {
         u->old = *l;
-        u->old_expiry = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, key, klen) : 0;
+        u->old_expiry = (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
         u->dead_fid[0] = l->fid & CY_LOC_FIDMASK;
         u->dead[0] = l->size;
     }
@@ -341,7 +411,7 @@ static int cy_batch_apply_one(const cy_rec *r, const uint8_t *rec, uint64_t rel,
         u->dead_fid[1] = q->fid;
         u->dead[1] = size;
     }
-    int rc = cy_keydir_apply(db, r->type, key, klen, r->expiry, q->fid, q->off + rel, size);
+    int rc = cy_keydir_apply(db, ns, r->type, key, klen, r->expiry, q->fid, q->off + rel, size);
     if (!rc) q->n++;
     return rc;
 }
@@ -357,33 +427,40 @@ static int cy_batch_undo_applied(calypso_batch *b, const uint8_t *rec, size_t n)
      * key pointers, then undo from the last. */
     const uint8_t **keys = cy_malloc((n ? n : 1) * sizeof *keys);
     size_t *klens = cy_malloc((n ? n : 1) * sizeof *klens);
-    int rc = keys && klens ? CALYPSO_OK : CALYPSO_ENOMEM;
+    cy_ns **nss = cy_malloc((n ? n : 1) * sizeof *nss);
+    int rc = keys && klens && nss ? CALYPSO_OK : CALYPSO_ENOMEM;
     uint64_t at = r.hdr;
     for (size_t i = 0; i < n && !rc; i++) {
         cy_rec s;
         cy_rec_parse(rec + at, b->size - at, &s);
         keys[i] = rec + at + s.hdr;
         klens[i] = (size_t)s.klen;
+        nss[i] = cy_ns_find(db, s.ns);
         at += s.hdr + s.klen + s.vlen;
     }
     for (size_t i = n; i-- > 0 && !rc;) {
         const cy_batch_undo *u = &b->undo[i];
+        cy_ns *ns = nss[i];
         for (int d = 0; d < 2; d++)
             if (u->dead[d]) cy_batch_dead(db, u->dead_fid[d], u->dead[d], 1);
+        const cy_loc *cur = cy_art_search(&ns->keydir, keys[i], klens[i]);
+        if (cur) ns->live_bytes -= cur->size;
+        if (u->had) ns->live_bytes += u->old.size;
         if (u->had) {
-            if (cy_art_insert(&db->keydir, keys[i], klens[i], &u->old, NULL) < 0)
+            if (cy_art_insert(&ns->keydir, keys[i], klens[i], &u->old, NULL) < 0)
                 rc = CALYPSO_ENOMEM;
-            else if (u->old_expiry && cy_ttl_set(db, keys[i], klens[i], u->old_expiry) < 0)
+            else if (u->old_expiry && cy_ttl_set(ns, keys[i], klens[i], u->old_expiry) < 0)
                 rc = CALYPSO_ENOMEM;
             else if (!u->old_expiry)
-                cy_ttl_clear(db, keys[i], klens[i]);
+                cy_ttl_clear(ns, keys[i], klens[i]);
         } else {
-            cy_art_delete(&db->keydir, keys[i], klens[i], NULL);
-            cy_ttl_clear(db, keys[i], klens[i]);
+            cy_art_delete(&ns->keydir, keys[i], klens[i], NULL);
+            cy_ttl_clear(ns, keys[i], klens[i]);
         }
     }
     cy_free(keys);
     cy_free(klens);
+    cy_free(nss);
     return rc;
 }
 

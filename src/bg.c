@@ -85,17 +85,26 @@ static uint32_t cy_bg_period(const calypso *db)
     return period ? period : 1;
 }
 
-/* Deletes expired keys when the sweep interval has passed. */
+/* Deletes the expired keys of one namespace. */
+static int cy_bg_sweep_ns(calypso *db, cy_ns *ns, void *ctx)
+{
+    uint64_t now = *(const uint64_t *)ctx;
+    cy_rdlock(&db->kd_lock);
+    uint64_t expired = ns->ttl_by_time.count ? cy_ttl_count_expired(db, ns, now) : 0;
+    cy_unlock(&db->kd_lock);
+    if (expired) cy_db_run_gc(db, ns);
+    return __atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED);
+}
+
+/* Deletes expired keys, in every namespace, when the sweep interval has
+ * passed. */
 static void cy_bg_sweep(calypso *db, uint64_t *last)
 {
     if (db->opt.ttl_sweep_interval_ms == CALYPSO_SWEEP_NEVER) return;
     uint64_t now = cy_now_ms();
     if (now >= *last && now - *last < db->opt.ttl_sweep_interval_ms) return;
     *last = now;
-    cy_rdlock(&db->kd_lock);
-    uint64_t expired = db->ttl_by_time.count ? cy_ttl_count_expired(db, now) : 0;
-    cy_unlock(&db->kd_lock);
-    if (expired) calypso_run_gc(db);
+    cy_ns_each(db, cy_bg_sweep_ns, &now);
 }
 
 static void *cy_bg_main(void *arg)

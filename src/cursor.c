@@ -61,6 +61,7 @@ typedef struct cy_cursor_ent {
 
 struct calypso_cursor {
     calypso      *db;
+    cy_ns        *ns;               /* the namespace it walks               */
     cy_keylist    keys;             /* the window's keys, in key order      */
     cy_cursor_ent ent[CY_CURSOR_WINDOW];
     size_t        pos;              /* index in the window                  */
@@ -90,12 +91,19 @@ int calypso_txn_cursor_open(calypso_txn *tx, calypso_cursor **out)
     calypso_batch *b;
     cy_txn_info(tx, &db, &seq, &start, &b);
     int rc = calypso_cursor_open(db, out);
-    if (!rc) (*out)->tx = tx;
+    if (!rc) {
+        calypso_cursor *c = *out;
+        c->tx = tx;
+        cy_ns_unpin(db, c->ns);
+        c->ns = cy_txn_ns(tx);
+        cy_ns_pin(db, c->ns);
+    }
     return rc;
 }
 
-int calypso_cursor_open(calypso *db, calypso_cursor **out)
+int calypso_cursor_open(calypso *h, calypso_cursor **out)
 {
+    calypso *db = cy_base(h);
     if (out) *out = NULL;
     if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no cursor pointer") : CALYPSO_EINVAL;
     int rc = cy_db_usable(db);
@@ -103,6 +111,8 @@ int calypso_cursor_open(calypso *db, calypso_cursor **out)
     calypso_cursor *c = cy_calloc(1, sizeof *c);
     if (!c) return cy_err(db, CALYPSO_ENOMEM, "allocating a cursor");
     c->db = db;
+    c->ns = cy_ns_of(h);
+    cy_ns_pin(db, c->ns);   /* a dropped namespace stays allocated for it */
     *out = c;
     return CALYPSO_OK;
 }
@@ -110,6 +120,7 @@ int calypso_cursor_open(calypso *db, calypso_cursor **out)
 void calypso_cursor_close(calypso_cursor *c)
 {
     if (!c) return;
+    cy_ns_unpin(c->db, c->ns);
     cy_keylist_free(&c->keys);
     cy_free(c->val);
     cy_free(c->vals);
@@ -177,9 +188,9 @@ static int cy_cursor_collect_txn(calypso_cursor *c, int op, const void *key, siz
     const uint8_t *vk = NULL;
     int rc = 0;
     cy_rdlock(&db->kd_lock);
-    const cy_art *other = view ? &db->history : cy_batch_index(b);
+    const cy_art *other = view ? &c->ns->history : cy_batch_index(b, c->ns);
     cy_art_iter ia, ib;
-    cy_art_iter_init(&ia, &db->keydir);
+    cy_art_iter_init(&ia, &c->ns->keydir);
     cy_art_iter_init(&ib, other);
     int ra = cy_art_iter_seek(&ia, op, key, klen);
     int rb = other ? cy_art_iter_seek(&ib, op, key, klen) : 0;
@@ -212,7 +223,7 @@ static int cy_cursor_collect_txn(calypso_cursor *c, int op, const void *key, siz
         if (view) {
             cy_loc loc = { 0, 0, 0 };
             uint64_t exp = 0;
-            if (cy_view_state(db, seq, k, kl, &loc, &exp) && !(exp && exp <= now)) {
+            if (cy_view_state(db, c->ns, seq, k, kl, &loc, &exp) && !(exp && exp <= now)) {
                 e.loc = loc;
                 e.expiry = exp;
                 show = 1;
@@ -227,7 +238,7 @@ static int cy_cursor_collect_txn(calypso_cursor *c, int op, const void *key, siz
             }
         } else {
             const cy_loc *l = cy_art_iter_loc(&ia);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
+            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(c->ns, k, kl) : 0;
             if (!(exp && exp <= now)) {
                 e.loc = *l;
                 e.expiry = exp;
@@ -289,7 +300,7 @@ again:;
     }
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
-    cy_art_iter_init(&it, &db->keydir);
+    cy_art_iter_init(&it, &c->ns->keydir);
     rc = cy_art_iter_seek(&it, op, key, klen);
     /* Bounded by a prefix, collect in steps of CY_CURSOR_STEP so as not
      * to walk far past its end. */
@@ -315,7 +326,7 @@ again:;
             vk = k;
             vkl = kl;
             const cy_loc *l = cy_art_ref_loc(refs[i]);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, kl) : 0;
+            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(c->ns, k, kl) : 0;
             if (exp && exp <= now) continue;
             int prc = cy_keylist_push(&c->keys, k, kl);
             if (prc < 0) { rc = prc; break; }
@@ -607,7 +618,7 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
                  * take the key's current location, in this epoch, whose
                  * file cannot be released before we leave it. */
                 cy_rdlock(&db->kd_lock);
-                const cy_loc *l = cy_keydir_get(db, k, klen, &e->expiry);
+                const cy_loc *l = cy_keydir_get(db, c->ns, k, klen, &e->expiry);
                 if (l) e->loc = *l;
                 cy_unlock(&db->kd_lock);
                 if (l) {

@@ -190,12 +190,9 @@ static int cy_db_stop(calypso *db)
     cy_wm_close(db);
     cy_view_release_all(db);
     cy_files_close_all(db);
-    cy_art_destroy(&db->keydir);
-    cy_art_destroy(&db->ttl_by_key);
-    cy_art_destroy(&db->ttl_by_time);
+    cy_ns_close_all(db);
     cy_dir_unlock(db);
     db->dead = 0;
-    db->exp_asof = db->exp_count = 0;
     db->written_seq = 0;
     __atomic_store_n(&db->synced_seq, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&db->sync_ns, 0, __ATOMIC_RELAXED);
@@ -211,10 +208,8 @@ static int cy_db_start(calypso *db)
     int is_dir = 0;
     db->lock_fd = -1;
     db->note[0] = 0;
-    cy_art_init(&db->keydir);
-    cy_art_init(&db->ttl_by_key);
-    cy_art_init(&db->ttl_by_time);
-    cy_art_init(&db->history);
+    cy_ns_init(&db->ns0, 0);
+    db->ns = &db->ns0;
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
         /* A read-only open creates nothing; a writer creates the directory
@@ -290,7 +285,11 @@ int calypso_close(calypso *db)
 {
     if (!db) return CALYPSO_OK;
     if (!cy_db_ours(db))
-        return cy_db_usable(db);   /* an inherited copy: touch nothing, free nothing */
+        return cy_db_usable(cy_base(db));   /* an inherited copy: touch nothing, free nothing */
+    if (db->base) return cy_ns_close_handle(db);
+    if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
+        return cy_err(db, CALYPSO_EINVAL, "%u namespace handles of %s are still open: close "
+                      "them first", __atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED), db->path);
     int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
     cy_db_destroy_locks(db);
     cy_err_forget(db);
@@ -303,7 +302,13 @@ int calypso_close(calypso *db)
 int calypso_reopen(calypso *db)
 {
     if (!db) return CALYPSO_EINVAL;
-    if (!cy_db_ours(db)) return cy_db_usable(db);
+    if (!cy_db_ours(db)) return cy_db_usable(cy_base(db));
+    if (db->base)
+        return cy_err(db->base, CALYPSO_EINVAL, "calypso_reopen needs the database handle, not "
+                      "a namespace handle");
+    if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
+        return cy_err(db, CALYPSO_EINVAL, "namespace handles of %s are open: close them before "
+                      "a reopen", db->path);
     int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
     db->failed = 0;
     int rc2 = cy_db_start(db);
@@ -494,8 +499,9 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
     return rc;
 }
 
-int calypso_sync(calypso *db)
+int calypso_sync(calypso *h)
 {
+    calypso *db = cy_base(h);
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
     if (cy_txn_in_update(db)) return cy_db_in_update(db);
@@ -545,13 +551,13 @@ CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
     return CALYPSO_OK;
 }
 
-/* Writes one put record and applies it to the keydir. */
-static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
+/* Writes one put record and applies it to ns's keydir. */
+static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t klen,
                        const void *val, size_t vlen, uint64_t expiry)
 {
     uint8_t stackbuf[4096];
     uint8_t hdr[CY_REC_MAX_HDR];
-    uint32_t hlen = cy_rec_header(hdr, type, expiry, klen, vlen);
+    uint32_t hlen = cy_rec_header_ns(hdr, type, ns->id, expiry, klen, vlen);
     size_t hk = hlen + klen, size = hk + vlen;
     /* A small record is built whole on the stack (one checksum pass, one
      * copy into the file); a large one is written from the caller's value. */
@@ -576,6 +582,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     uint64_t off = 0, seq = 0;
     /* Low on space, puts stay off the space the reserve gave back to
      * deletes and merge (space.c). */
+    if (!rc) rc = cy_ns_check_live(db, ns);
     if (!rc) rc = cy_space_put_check(db);
     if (!rc) {
         rc = cy_db_append(db, iov, whole || !vlen ? 1 : 2, size, &fid, &off);
@@ -583,7 +590,7 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     }
     if (!rc) {
         cy_wrlock(&db->kd_lock);
-        rc = cy_keydir_apply(db, type, key, klen, expiry, fid, off, (uint32_t)size);
+        rc = cy_keydir_apply(db, ns, type, key, klen, expiry, fid, off, (uint32_t)size);
         cy_unlock(&db->kd_lock);
         if (rc) {
             rc = cy_err(db, rc, "updating the key directory");
@@ -602,9 +609,10 @@ static int cy_db_write(calypso *db, int type, const void *key, size_t klen,
     return rc;
 }
 
-int calypso_put_ttl(calypso *db, const void *key, size_t klen, const void *val, size_t vlen,
+int calypso_put_ttl(calypso *h, const void *key, size_t klen, const void *val, size_t vlen,
                     uint64_t ttl_ms)
 {
+    calypso *db = cy_base(h);
     int rc = cy_db_writable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
@@ -617,7 +625,7 @@ int calypso_put_ttl(calypso *db, const void *key, size_t klen, const void *val, 
         uint64_t now = cy_now_ms();
         expiry = ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
     }
-    return cy_db_write(db, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, key, klen, val ? val : "",
+    return cy_db_write(db, h->ns, expiry ? CY_REC_PUT_TTL : CY_REC_PUT, key, klen, val ? val : "",
                        vlen, expiry);
 }
 
@@ -629,20 +637,22 @@ int calypso_put(calypso *db, const void *key, size_t klen, const void *val, size
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes).
  * Its payload names the file of the record it deletes, so that a merge can
  * tell when the tombstone may be dropped. */
-CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, const void *key, size_t klen,
-                                         uint32_t victim)
+CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
+                                         size_t klen, uint32_t victim)
 {
     uint8_t payload[10];
     size_t plen = cy_varint_put(payload, victim);
-    uint32_t hlen = cy_rec_header(rec, CY_REC_DEL, 0, klen, plen);
+    uint32_t hlen = cy_rec_header_ns(rec, CY_REC_DEL, ns, 0, klen, plen);
     memcpy(rec + hlen, key, klen);
     memcpy(rec + hlen + klen, payload, plen);
     cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
     return hlen + klen + plen;
 }
 
-int calypso_delete(calypso *db, const void *key, size_t klen)
+int calypso_delete(calypso *h, const void *key, size_t klen)
 {
+    calypso *db = cy_base(h);
+    cy_ns *ns = cy_ns_of(h);
     int rc = cy_db_writable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
@@ -655,12 +665,13 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
     if (durable) cy_db_durable_enter(db);
     pthread_mutex_lock(&db->write_mu);
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
+    if (!rc) rc = cy_ns_check_live(db, ns);
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
     uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
     cy_unlock(&db->kd_lock);
     if (!rc && l) {
-        size_t size = cy_db_encode_tombstone(rec, key, klen, victim);
+        size_t size = cy_db_encode_tombstone(rec, ns->id, key, klen, victim);
         struct iovec iov = { rec, size };
         uint32_t fid;
         uint64_t off;
@@ -668,7 +679,7 @@ int calypso_delete(calypso *db, const void *key, size_t klen)
         if (rc == CALYPSO_ENOSPC && cy_space_full(db)) rc = cy_db_append(db, &iov, 1, size, &fid, &off);
         if (!rc) {
             cy_wrlock(&db->kd_lock);
-            cy_keydir_apply(db, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
+            cy_keydir_apply(db, ns, CY_REC_DEL, key, klen, 0, fid, off, (uint32_t)size);
             cy_unlock(&db->kd_lock);
             wrote = 1;
         }
@@ -809,8 +820,8 @@ CY_INTERNAL int cy_db_read_at(calypso *db, const void *key, size_t klen, const c
  * buffer (*out) when out is not NULL. The epoch spans the lookup and the
  * copy, so the file the keydir names is in the table and stays mapped:
  * its absence would be a broken invariant, not a race to retry. */
-static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, void *buf,
-                      size_t cap, size_t *vlen)
+CY_INTERNAL int cy_db_read(calypso *db, cy_ns *ns, const void *key, size_t klen, void **out,
+                           void *buf, size_t cap, size_t *vlen)
 {
     int rc = cy_db_usable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
@@ -822,8 +833,8 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
     /* The key a walk has just handed to this thread's callback: where the
      * walk found it, unless the keydir changed since (CalypsoDB's
      * scan-then-get pays for one tree descent, not two). */
-    int hinted = cy_walk_hint(db, key, klen, &loc, &expiry);
-    const cy_loc *l = hinted ? &loc : cy_keydir_get(db, key, klen, &expiry);
+    int hinted = cy_walk_hint(db, ns, key, klen, &loc, &expiry);
+    const cy_loc *l = hinted ? &loc : cy_keydir_get(db, ns, key, klen, &expiry);
     if (l) loc = *l;
     cy_unlock(&db->kd_lock);
     if (!l) rc = CALYPSO_ENOTFOUND;
@@ -834,7 +845,7 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
             /* A merge moved the record since the walk saw it (moves are not
              * keydir changes: the value is the same): look it up. */
             cy_rdlock(&db->kd_lock);
-            l = cy_keydir_get(db, key, klen, &expiry);
+            l = cy_keydir_get(db, ns, key, klen, &expiry);
             if (l) loc = *l;
             cy_unlock(&db->kd_lock);
             rc = !l ? CALYPSO_ENOTFOUND
@@ -848,20 +859,22 @@ static int cy_db_read(calypso *db, const void *key, size_t klen, void **out, voi
     return rc;
 }
 
-int calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *vlen)
+int calypso_get(calypso *h, const void *key, size_t klen, void **val, size_t *vlen)
 {
+    calypso *db = cy_base(h);
     if (val) *val = NULL;
     if (vlen) *vlen = 0;
     if (!val || !vlen) return cy_err(db, CALYPSO_EINVAL, "calypso_get needs val and vlen");
-    return cy_db_read(db, key, klen, val, NULL, 0, vlen);
+    return cy_db_read(db, cy_ns_of(h), key, klen, val, NULL, 0, vlen);
 }
 
-int calypso_get_buf(calypso *db, const void *key, size_t klen, void *buf, size_t cap,
+int calypso_get_buf(calypso *h, const void *key, size_t klen, void *buf, size_t cap,
                     size_t *vlen)
 {
+    calypso *db = cy_base(h);
     if (!vlen || (!buf && cap)) return cy_err(db, CALYPSO_EINVAL, "calypso_get_buf needs vlen");
     *vlen = 0;
-    return cy_db_read(db, key, klen, NULL, buf, cap, vlen);
+    return cy_db_read(db, cy_ns_of(h), key, klen, NULL, buf, cap, vlen);
 }
 
 void calypso_free(void *p)
@@ -869,19 +882,30 @@ void calypso_free(void *p)
     cy_free(p);
 }
 
-int calypso_has(calypso *db, const void *key, size_t klen)
+int calypso_has(calypso *h, const void *key, size_t klen)
+{
+    return cy_db_has(cy_base(h), cy_ns_of(h), key, klen);
+}
+
+CY_INTERNAL int cy_db_has(calypso *db, cy_ns *ns, const void *key, size_t klen)
 {
     int rc = cy_db_usable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
     if (rc) return rc;
     uint64_t expiry;
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+    const cy_loc *l = cy_keydir_get(db, ns, key, klen, &expiry);
     cy_unlock(&db->kd_lock);
     return l && (!expiry || expiry > cy_now_ms());
 }
 
-int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_ms)
+int calypso_ttl(calypso *h, const void *key, size_t klen, uint64_t *expires_at_ms)
+{
+    return cy_db_ttl(cy_base(h), cy_ns_of(h), key, klen, expires_at_ms);
+}
+
+CY_INTERNAL int cy_db_ttl(calypso *db, cy_ns *ns, const void *key, size_t klen,
+                          uint64_t *expires_at_ms)
 {
     int rc = cy_db_usable(db);
     if (!rc) rc = cy_db_check_key(db, key, klen);
@@ -889,7 +913,7 @@ int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_
     if (rc) return rc;
     uint64_t expiry;
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_keydir_get(db, key, klen, &expiry);
+    const cy_loc *l = cy_keydir_get(db, ns, key, klen, &expiry);
     cy_unlock(&db->kd_lock);
     *expires_at_ms = 0;
     if (!l) return CALYPSO_ENOTFOUND;
@@ -898,11 +922,13 @@ int calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_
     return CALYPSO_OK;
 }
 
-uint64_t calypso_len(calypso *db)
+uint64_t calypso_len(calypso *h)
 {
+    calypso *db = cy_base(h);
     if (cy_db_usable(db)) return 0;
+    cy_ns *ns = cy_ns_of(h);
     cy_rdlock(&db->kd_lock);
-    uint64_t n = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
+    uint64_t n = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
     cy_unlock(&db->kd_lock);
     return n;
 }
@@ -922,13 +948,18 @@ static const uint8_t *cy_db_doomed_at(const cy_keylist *chosen, const cy_keylist
     return i < nc ? cy_keylist_at(chosen, i, klen) : cy_keylist_at(expired, i - nc, klen);
 }
 
-/* Commits as many of the keys from *i on as one batch takes, advancing *i. */
-static int cy_db_delete_one_batch(calypso *db, const cy_keylist *chosen,
+/* Commits, in ns, as many of the keys from *i on as one batch takes,
+ * advancing *i. */
+static int cy_db_delete_one_batch(calypso *db, cy_ns *ns, const cy_keylist *chosen,
                                   const cy_keylist *expired, size_t n, size_t *i)
 {
     calypso_batch *b;
     int rc = calypso_batch_open(db, &b);
     if (rc) return rc;
+    if ((rc = cy_batch_set_ns(b, ns))) {
+        calypso_batch_abort(b);
+        return rc;
+    }
     size_t first = *i;
     for (; *i < n; (*i)++) {
         size_t klen;
@@ -949,13 +980,13 @@ static int cy_db_delete_one_batch(calypso *db, const cy_keylist *chosen,
     return calypso_batch_commit(b);
 }
 
-CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *chosen,
+CY_INTERNAL int cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *chosen,
                                   const cy_keylist *expired)
 {
     size_t n = (chosen ? chosen->n : 0) + (expired ? expired->n : 0);
     int rc = CALYPSO_OK;
     for (size_t i = 0; i < n && !rc;)
-        rc = cy_db_delete_one_batch(db, chosen, expired, n, &i);
+        rc = cy_db_delete_one_batch(db, ns, chosen, expired, n, &i);
     return rc;
 }
 
@@ -963,12 +994,12 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, const cy_keylist *chosen,
  * one hold of the keydir lock, so readers wait for at most this many. */
 #define CY_DB_GC_ROUND 65536
 
-/* Lists keys from the start of the keydir, at most max of them and no more
- * than one batch takes; *more: keys are left after them. kd_lock held. */
-static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out, int *more)
+/* Lists keys of ns from the start, at most max of them and no more than
+ * one batch takes; *more: keys are left after them. kd_lock held. */
+static int cy_db_list_first(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
 {
     cy_art_iter it;
-    cy_art_iter_init(&it, &db->keydir);
+    cy_art_iter_init(&it, &ns->keydir);
     uint64_t bound = CY_REC_MAX_HDR;
     int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
     while (ok == 1 && out->n < max) {
@@ -984,20 +1015,21 @@ static int cy_db_list_first(calypso *db, size_t max, cy_keylist *out, int *more)
     return ok < 0 ? ok : CALYPSO_OK;
 }
 
-/* Lists up to max expired keys. kd_lock held. */
-static int cy_db_list_expired(calypso *db, size_t max, cy_keylist *out, int *more)
+/* Lists up to max expired keys of ns. kd_lock held. */
+static int cy_db_list_expired(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
 {
-    int rc = cy_ttl_expired(db, cy_now_ms(), max, out);
+    (void)db;
+    int rc = cy_ttl_expired(ns, cy_now_ms(), max, out);
     *more = out->n == max;
     return rc;
 }
 
-/* Deletes, round by round, the keys that `list` names until it names
+/* Deletes, round by round, the keys of ns that `list` names until it names
  * none, or no more are left after a round. A round is one batch when its
  * tombstones fit a datafile; delete_all lists every key in one round when
  * they do, and so is atomic. */
-static int cy_db_delete_listed(calypso *db, size_t max,
-                               int (*list)(calypso *, size_t, cy_keylist *, int *),
+static int cy_db_delete_listed(calypso *db, cy_ns *ns, size_t max,
+                               int (*list)(calypso *, cy_ns *, size_t, cy_keylist *, int *),
                                int only_expired)
 {
     int rc = cy_db_writable(db);
@@ -1007,31 +1039,39 @@ static int cy_db_delete_listed(calypso *db, size_t max,
         int more = 0;
         cy_keylist_clear(&keys);
         cy_rdlock(&db->kd_lock);
-        rc = list(db, max, &keys, &more);
+        rc = list(db, ns, max, &keys, &more);
         cy_unlock(&db->kd_lock);
         if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
         if (keys.n == 0) break;
-        rc = only_expired ? cy_db_delete_keys(db, NULL, &keys) : cy_db_delete_keys(db, &keys, NULL);
+        rc = only_expired ? cy_db_delete_keys(db, ns, NULL, &keys)
+                          : cy_db_delete_keys(db, ns, &keys, NULL);
         if (rc || !more) break;
     }
     cy_keylist_free(&keys);
     return rc;
 }
 
-int calypso_delete_all(calypso *db)
+int calypso_delete_all(calypso *h)
 {
-    return cy_db_delete_listed(db, SIZE_MAX, cy_db_list_first, 0);
+    return cy_db_delete_listed(cy_base(h), cy_ns_of(h), SIZE_MAX, cy_db_list_first, 0);
 }
 
-int calypso_run_gc(calypso *db)
+CY_INTERNAL int cy_db_run_gc(calypso *db, cy_ns *ns)
 {
-    return cy_db_delete_listed(db, CY_DB_GC_ROUND, cy_db_list_expired, 1);
+    return cy_db_delete_listed(db, ns, CY_DB_GC_ROUND, cy_db_list_expired, 1);
+}
+
+int calypso_run_gc(calypso *h)
+{
+    return cy_db_run_gc(cy_base(h), cy_ns_of(h));
 }
 
 // >> figures ---------------------------------------------------------------------
 
-int calypso_stats(calypso *db, struct calypso_stats *st)
+int calypso_stats(calypso *h, struct calypso_stats *st)
 {
+    calypso *db = cy_base(h);
+    cy_ns *ns = cy_ns_of(h);
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
@@ -1048,17 +1088,19 @@ int calypso_stats(calypso *db, struct calypso_stats *st)
         st->size += (f->alloc > f->size ? f->alloc : f->size) +
                     __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED);
     }
-    st->keys = db->keydir.count - cy_ttl_count_expired(db, cy_now_ms());
+    st->keys = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
+    st->live_bytes = ns->live_bytes;
     st->reclaimable = db->dead;
-    st->keydir_bytes = db->keydir.bytes + db->ttl_by_key.bytes + db->ttl_by_time.bytes;
+    st->keydir_bytes = ns->keydir.bytes + ns->ttl_by_key.bytes + ns->ttl_by_time.bytes;
     st->merges = db->merges;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     return CALYPSO_OK;
 }
 
-int64_t calypso_reclaimable(calypso *db)
+int64_t calypso_reclaimable(calypso *h)
 {
+    calypso *db = cy_base(h);
     int rc = cy_db_usable(db);
     if (rc) return rc;
     cy_rdlock(&db->kd_lock);

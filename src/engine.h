@@ -10,8 +10,9 @@
  *   write_mu     serializes writers: appends, rotation, keydir changes. It
  *                is also held for every change to the file table and to
  *                dead-byte counts, so holding it makes those stable.
- *   kd_lock      rwlock over the keydir and TTL trees and `dead`. Readers
- *                take it shared for a lookup only, never across disk I/O.
+ *   kd_lock      rwlock over every namespace's keydir and TTL trees, the
+ *                namespace catalog (ns.c) and `dead`. Readers take it
+ *                shared for a lookup only, never across disk I/O.
  *   cy_file.mu   one file's descriptor, and the opening and eviction of
  *                its mapping (files.c). Never held across a wait for others.
  *   sync_mu      group commit state.
@@ -229,12 +230,12 @@ typedef struct cy_ftab {
 } cy_ftab;
 // >> file ids (ids.c) and disk space (space.c) ---------------------------------
 
-enum { CY_IDS_REGULAR = 0, CY_IDS_MERGED = 1 };
+enum { CY_IDS_REGULAR = 0, CY_IDS_MERGED = 1, CY_IDS_NS = 2 };
 
 typedef struct cy_ids {
     pthread_mutex_t mu;
-    uint64_t        next[2];    /* next id to hand out, per space (mu)      */
-    uint64_t        limit[2];   /* durable in IDS: no id at or above it was
+    uint64_t        next[3];    /* next id to hand out, per space (mu)      */
+    uint64_t        limit[3];   /* durable in IDS: no id at or above it was
                                    ever handed out (mu)                     */
 } cy_ids;
 
@@ -245,6 +246,29 @@ typedef struct cy_space {
     uint64_t        held;       /* bytes RESERVE holds (mu)                 */
     uint64_t        last_try_ns; /* last attempt to take it back from a put */
 } cy_space;
+
+// >> namespaces (ns.c) ----------------------------------------------------------
+/* One namespace's key directory: the default namespace's is embedded in
+ * the database handle (ns0), a named one's is allocated and listed in the
+ * catalog (cat). Its trees and counts are under kd_lock like the handle's
+ * were; exp_count also under exp_mu for a shared holder (ttl.c). */
+typedef struct cy_ns {
+    uint32_t id;          /* 0: the default namespace                        */
+    int      dropped;     /* its drop was applied (write_mu and kd_lock
+                             exclusive): no keys, refuses writes             */
+    uint32_t refs;        /* handles and workers holding it (kd_lock
+                             exclusive): a dropped one is freed at 0        */
+    cy_loc   created;     /* its create record, for merge and dead bytes   */
+    cy_art   keydir;
+    cy_art   ttl_by_key;  /* key -> expiry (in loc.off)                      */
+    cy_art   ttl_by_time; /* be64(expiry) || key -> nothing                  */
+    cy_art   history;     /* views (view.c): key -> chain of earlier states */
+    uint64_t live_bytes;  /* bytes of the records its keydir points at       */
+    uint64_t exp_asof;    /* TTL entries expiring at or before this          */
+    uint64_t exp_count;   /* ... number exp_count                            */
+    uint32_t nlen;
+    uint8_t  name[CALYPSO_NS_MAX_NAME];
+} cy_ns;
 
 // >> handle ---------------------------------------------------------------
 
@@ -259,23 +283,27 @@ struct calypso {
                                      sticky until close (atomic)             */
     uint32_t        fork_gen;     /* the process's fork generation at open   */
 
+    /* A namespace handle (ns.c) is a struct calypso too: base names its
+     * database handle and ns its namespace; nothing else in it is used
+     * (the public calls go to base at once, cy_base). */
+    calypso         *base;        /* NULL on the database handle            */
+    cy_ns           *ns;          /* the namespace this handle works on:
+                                     &ns0 on the database handle            */
+    uint32_t         ns_handles;  /* namespace handles open (atomic)        */
+
     pthread_mutex_t  write_mu;
     cy_rwlock        kd_lock;
-    cy_art           keydir;
-    cy_art           ttl_by_key;  /* key -> expiry (in loc.off)              */
-    cy_art           ttl_by_time; /* be64(expiry) || key -> nothing          */
+    cy_ns            ns0;         /* the default namespace                   */
+    cy_ns          **cat;         /* named namespaces, by id (kd_lock)       */
+    uint32_t         ncat, catcap;
     uint64_t         dead;        /* dead bytes over all files               */
     /* snapshot views (view.c): under kd_lock, the retained files under view_mu */
     uint64_t         commit_seq;  /* changes applied to the keydir           */
     uint32_t         views_open;
-    cy_art           history;     /* key -> chain of earlier states          */
     uint64_t         view_lost;   /* a change not noted for views: its seq   */
     pthread_mutex_t  view_mu;
     cy_file        **retained;    /* files merges removed while views were open */
     uint32_t         nretained, retained_cap;
-    uint64_t         exp_asof;    /* TTL entries expiring at or before this  */
-    uint64_t         exp_count;   /* ... number exp_count (ttl.c; kd_lock,
-                                     and exp_mu for a shared holder)         */
     pthread_mutex_t  exp_mu;
 
     cy_epoch         epoch;       /* readers, grace periods, limbo list      */
@@ -398,6 +426,43 @@ CY_INTERNAL void     cy_wm_persist(calypso *db, int limited);
 CY_INTERNAL void     cy_wm_close(calypso *db);
 /* Test hook: the interval of limited persists. */
 CY_INTERNAL void     cy_wm_set_interval(uint32_t ms);
+// >> namespaces (ns.c) -------------------------------------------------------------
+/* The database handle of h (h itself, or a namespace handle's base). */
+static inline calypso *cy_base(calypso *h)
+{
+    return h && h->base ? h->base : h;
+}
+/* The namespace h works on (NULL for NULL). */
+static inline cy_ns *cy_ns_of(calypso *h)
+{
+    return h ? h->ns : NULL;
+}
+CY_INTERNAL void   cy_ns_init(cy_ns *ns, uint32_t id);
+/* Frees a namespace's trees (not the struct). */
+CY_INTERNAL void   cy_ns_clear(cy_ns *ns);
+/* The namespace of id (0: the default), or NULL when not in the catalog.
+ * kd_lock held (or write_mu, which every catalog change holds too). */
+CY_INTERNAL cy_ns *cy_ns_find(calypso *db, uint32_t id);
+/* Applies a catalog record (CY_REC_NS_CREATE or _DROP) at (fid, off,
+ * size), as replay and the write path do. kd_lock exclusive. */
+CY_INTERNAL int    cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *name,
+                               size_t nlen, uint32_t fid, uint64_t off, uint32_t size);
+/* Frees the catalog (close). */
+CY_INTERNAL void   cy_ns_close_all(calypso *db);
+/* After replay: raises the namespace id limit past every id seen. */
+CY_INTERNAL void   cy_ns_recovered(calypso *db);
+/* Pins ns against being freed once dropped (kd_lock not held); unpin
+ * frees a dropped one at the last reference. */
+CY_INTERNAL void   cy_ns_pin(calypso *db, cy_ns *ns);
+CY_INTERNAL void   cy_ns_unpin(calypso *db, cy_ns *ns);
+/* Refuses a write to a dropped namespace (write_mu held). */
+CY_INTERNAL int    cy_ns_check_live(calypso *db, const cy_ns *ns);
+/* Runs fn(db, ns, ctx) for every namespace, the default first, each
+ * pinned while fn runs (no lock held). Stops at fn's first non-zero. */
+CY_INTERNAL int    cy_ns_each(calypso *db, int (*fn)(calypso *, cy_ns *, void *), void *ctx);
+/* Closing a namespace handle (db.c's calypso_close). */
+CY_INTERNAL int    cy_ns_close_handle(calypso *h);
+
 // >> file ids (ids.c) -------------------------------------------------------------
 /* At open, after any decided merge is finished: reads IDS (or derives the
  * limits from the datafiles fids[0..n), writing IDS on a read-write
@@ -554,19 +619,26 @@ CY_INTERNAL int  cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uin
 CY_INTERNAL int  cy_recover(calypso *db);
 /* Applies a record found at (fid, off, size) to the keydir, as replay does
  * and as the write path does after appending. kd_lock held exclusively. */
-CY_INTERNAL int  cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_t klen,
-                                 uint64_t expiry, uint32_t fid, uint64_t off, uint32_t size);
+CY_INTERNAL int  cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t *key,
+                                 size_t klen, uint64_t expiry, uint32_t fid, uint64_t off,
+                                 uint32_t size);
+/* Applies any record entry r (its key at key) at (fid, off, size): a
+ * catalog record to the catalog, a put or tombstone to its namespace's
+ * keydir, or, when its namespace is not in the catalog, counts it dead.
+ * kd_lock held exclusively. */
+CY_INTERNAL int  cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t *key,
+                                     uint32_t fid, uint64_t off, uint32_t size);
 /* Looks key up; returns its loc (NULL when absent) and its expiry.
  * kd_lock held. */
-CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, const void *key, size_t klen,
+CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
                                         uint64_t *expiry);
 CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
 
 // >> ttl index (ttl.c) -------------------------------------------------------------
-CY_INTERNAL int  cy_ttl_set(calypso *db, const void *key, size_t klen, uint64_t expiry);
-CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen);
-CY_INTERNAL uint64_t cy_ttl_get(calypso *db, const void *key, size_t klen);
-CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, uint64_t now);
+CY_INTERNAL int  cy_ttl_set(cy_ns *ns, const void *key, size_t klen, uint64_t expiry);
+CY_INTERNAL void cy_ttl_clear(cy_ns *ns, const void *key, size_t klen);
+CY_INTERNAL uint64_t cy_ttl_get(cy_ns *ns, const void *key, size_t klen);
+CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, cy_ns *ns, uint64_t now);
 /* Copies up to max expired keys (expiry <= now) into a list. */
 typedef struct cy_keylist {
     uint8_t  *buf;   size_t blen, bcap;
@@ -576,22 +648,24 @@ CY_INTERNAL int  cy_keylist_push(cy_keylist *l, const void *key, size_t klen);
 CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen);
 CY_INTERNAL void cy_keylist_clear(cy_keylist *l);
 CY_INTERNAL void cy_keylist_free(cy_keylist *l);
-CY_INTERNAL int  cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out);
+CY_INTERNAL int  cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *out);
 
 // >> write path (db.c) --------------------------------------------------------------
-/* Deletes the keys of `chosen`, then those of `expired` that are still
- * expired when their batch commits (either list may be NULL), skipping
- * absent ones, in as few batches as fit a datafile each: one atomic batch
- * when all their tombstones fit. write_mu is taken for one batch at a
- * time. */
-CY_INTERNAL int  cy_db_delete_keys(calypso *db, const cy_keylist *chosen,
+/* Deletes, in namespace ns, the keys of `chosen`, then those of `expired`
+ * that are still expired when their batch commits (either list may be
+ * NULL), skipping absent ones, in as few batches as fit a datafile each:
+ * one atomic batch when all their tombstones fit. write_mu is taken for
+ * one batch at a time. */
+CY_INTERNAL int  cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *chosen,
                                    const cy_keylist *expired);
+/* calypso_run_gc on one namespace. */
+CY_INTERNAL int  cy_db_run_gc(calypso *db, cy_ns *ns);
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
  * naming the file of the record it deletes; returns its size. */
-CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, const void *key, size_t klen,
-                                          uint32_t victim);
+CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
+                                          size_t klen, uint32_t victim);
 /* The write path's commit step for a record prepared by the caller: under
  * write_mu, rotates when a record of `bound` bytes would not fit the active
  * file; build() encodes the record for file fid (it may read the keydir:
@@ -611,11 +685,13 @@ CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_a
 // >> snapshot views (view.c) -------------------------------------------------------------
 /* Numbers a keydir change and, while views are open, notes the key's state
  * before it. kd_lock exclusive, before the change. */
-CY_INTERNAL void cy_view_note(calypso *db, const void *key, size_t klen);
+CY_INTERNAL void cy_view_note(calypso *db, cy_ns *ns, const void *key, size_t klen);
 /* The state of key as a view of seq view_seq sees it: 1 with its location
  * and expiry, or 0 absent. kd_lock held. */
-CY_INTERNAL int  cy_view_state(calypso *db, uint64_t view_seq, const void *key, size_t klen,
-                               cy_loc *loc, uint64_t *expiry);
+CY_INTERNAL int  cy_view_state(calypso *db, cy_ns *ns, uint64_t view_seq, const void *key,
+                               size_t klen, cy_loc *loc, uint64_t *expiry);
+/* Frees one namespace's history (its chains). kd_lock exclusive. */
+CY_INTERNAL void cy_view_free_history(cy_art *history);
 CY_INTERNAL int  cy_view_open(calypso *db, uint64_t *seq);
 CY_INTERNAL void cy_view_close(calypso *db);
 /* Keeps a file a merge removed (mapped) until the views close. view_mu
@@ -636,11 +712,15 @@ CY_INTERNAL int  cy_batch_keep_index(calypso_batch *b);
  * delete, 0 none. Needs the index. */
 CY_INTERNAL int  cy_batch_find(const calypso_batch *b, const void *key, size_t klen,
                                const uint8_t **val, size_t *vlen, uint64_t *ttl_ms);
+/* Operations added from now on go to ns (calypso_batch_ns). */
+CY_INTERNAL int  cy_batch_set_ns(calypso_batch *b, cy_ns *ns);
+
 CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
-/* The index (key -> operation number in loc.off); operation i: 1 a put
+/* The index of ns's operations (key -> operation number in loc.off), NULL
+ * when none; operation i: 1 a put
  * whose value is at arena + *at (the arena only grows: offsets stay
  * good), -1 a delete. */
-CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b);
+CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b, const cy_ns *ns);
 CY_INTERNAL int  cy_batch_op_value(const calypso_batch *b, uint64_t i, size_t *at, size_t *vlen);
 CY_INTERNAL const uint8_t *cy_batch_arena(const calypso_batch *b);
 
@@ -649,6 +729,8 @@ CY_INTERNAL const uint8_t *cy_batch_arena(const calypso_batch *b);
  * update (its batch). */
 CY_INTERNAL int  cy_txn_info(const calypso_txn *tx, calypso **db, uint64_t *seq,
                              uint64_t *start_ms, calypso_batch **b);
+/* The namespace the transaction works on now. */
+CY_INTERNAL cy_ns *cy_txn_ns(const calypso_txn *tx);
 /* Commits and frees b; `locked`: write_mu is held by the caller, and is
  * released by the commit. */
 CY_INTERNAL int  cy_batch_commit_locked(calypso_batch *b, int locked);
@@ -678,14 +760,21 @@ CY_INTERNAL int  cy_db_read_file(calypso *db, cy_file *f, const void *key, size_
  * at rec + r->hdr + r->klen); 0 otherwise. */
 CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
                                     size_t klen, uint64_t expiry, cy_rec *r);
+/* The public read of key in ns into buf or a new buffer (calypso_get). */
+CY_INTERNAL int  cy_db_read(calypso *db, cy_ns *ns, const void *key, size_t klen, void **out,
+                            void *buf, size_t cap, size_t *vlen);
+/* calypso_has and calypso_ttl on ns. */
+CY_INTERNAL int  cy_db_has(calypso *db, cy_ns *ns, const void *key, size_t klen);
+CY_INTERNAL int  cy_db_ttl(calypso *db, cy_ns *ns, const void *key, size_t klen,
+                           uint64_t *expires_at_ms);
 
 // >> walks (walk.c) ------------------------------------------------------------------
 /* 1 with where the key was when a walk on db handed it to the callback now
  * running on this thread, if it is that key and the keydir has not changed
  * since (its loc may be in a file a merge has since removed: then look the
  * key up). kd_lock held. */
-CY_INTERNAL int  cy_walk_hint(const calypso *db, const void *key, size_t klen, cy_loc *loc,
-                              uint64_t *expiry);
+CY_INTERNAL int  cy_walk_hint(const calypso *db, const cy_ns *ns, const void *key, size_t klen,
+                              cy_loc *loc, uint64_t *expiry);
 
 // >> merge (merge.c) -----------------------------------------------------------------
 /* Ids of merged datafiles have this bit; they replay before regular ones. */

@@ -44,6 +44,7 @@ const char *calypso_strerror(int rc)
 
 static cy_err_slot *cy_err_slot_for(const calypso *db, int create)
 {
+    if (db && db->base) db = db->base;   /* a namespace handle's are its database's */
     for (unsigned i = 0; i < CY_ERR_SLOTS; i++)
         if (cy_err_slots[i].used && cy_err_slots[i].db == db) return &cy_err_slots[i];
     if (!create) return NULL;

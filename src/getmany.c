@@ -25,8 +25,9 @@ static void cy_get_many_prefetch(cy_file *f, const cy_loc *loc)
 
 /* One group: keys[at .. at+m). Returns the first error that is not a
  * key's plain absence. */
-static int cy_get_many_group(calypso *db, size_t at, size_t m, const void *const *keys,
-                             const size_t *klens, void **vals, size_t *vlens, int *rcs)
+static int cy_get_many_group(calypso *db, cy_ns *ns, size_t at, size_t m,
+                             const void *const *keys, const size_t *klens, void **vals,
+                             size_t *vlens, int *rcs)
 {
     const uint8_t *k[CY_GET_MANY_GROUP];
     size_t kl[CY_GET_MANY_GROUP], idx[CY_GET_MANY_GROUP], cnt = 0;
@@ -48,11 +49,11 @@ static int cy_get_many_group(calypso *db, size_t at, size_t m, const void *const
     cy_file *f[CY_GET_MANY_GROUP];
     uint32_t ep = cy_epoch_enter(&db->epoch);
     cy_rdlock(&db->kd_lock);
-    cy_art_search_many(&db->keydir, cnt, k, kl, found);
+    cy_art_search_many(&ns->keydir, cnt, k, kl, found);
     for (size_t j = 0; j < cnt; j++) {
         if (!found[j]) continue;
         loc[j] = *found[j];
-        expiry[j] = loc[j].fid & CY_LOC_TTL ? cy_ttl_get(db, k[j], kl[j]) : 0;
+        expiry[j] = loc[j].fid & CY_LOC_TTL ? cy_ttl_get(ns, k[j], kl[j]) : 0;
     }
     cy_unlock(&db->kd_lock);
     uint64_t now = cy_now_ms();
@@ -76,9 +77,11 @@ static int cy_get_many_group(calypso *db, size_t at, size_t m, const void *const
     return err;
 }
 
-int calypso_get_many(calypso *db, size_t n, const void *const *keys, const size_t *klens,
+int calypso_get_many(calypso *h, size_t n, const void *const *keys, const size_t *klens,
                      void **vals, size_t *vlens, int *rcs)
 {
+    calypso *db = cy_base(h);
+    cy_ns *ns = cy_ns_of(h);
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (n && (!keys || !klens || !vals || !vlens || !rcs))
@@ -91,7 +94,7 @@ int calypso_get_many(calypso *db, size_t n, const void *const *keys, const size_
     int err = CALYPSO_OK;
     for (size_t at = 0; at < n; at += CY_GET_MANY_GROUP) {
         size_t m = n - at < CY_GET_MANY_GROUP ? n - at : CY_GET_MANY_GROUP;
-        rc = cy_get_many_group(db, at, m, keys, klens, vals, vlens, rcs);
+        rc = cy_get_many_group(db, ns, at, m, keys, klens, vals, vlens, rcs);
         if (rc && !err) err = rc;
     }
     return err;

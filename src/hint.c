@@ -140,7 +140,9 @@ static void cy_hint_sort(cy_hint_buf *b)
     for (; p < end && i < n; i++) {
         const uint8_t *at = p++;
         uint64_t v;
-        if (*at == CY_REC_PUT_TTL) p += cy_varint_get(p, end, &v);
+        int type = *at & ~CY_REC_NS;
+        if ((*at & CY_REC_NS) || type >= CY_REC_NS_CREATE) p += cy_varint_get(p, end, &v);
+        if (type == CY_REC_PUT_TTL) p += cy_varint_get(p, end, &v);
         p += cy_varint_get(p, end, &v);
         e[i].klen = (uint32_t)v;
         p += cy_varint_get(p, end, &v);
@@ -198,13 +200,15 @@ static int cy_hint_reserve(cy_hint_buf *b, size_t more)
 CY_INTERNAL int cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
                             uint64_t size)
 {
-    if (cy_hint_reserve(b, 8 + 1 + 40 + r->klen)) return CALYPSO_ENOMEM;
+    if (cy_hint_reserve(b, 8 + 1 + 50 + r->klen)) return CALYPSO_ENOMEM;
     if (b->len == 0) {
         memcpy(b->p, CY_HINT_MAGIC, 8);
         b->len = 8;
     }
     uint8_t *p = b->p + b->len;
-    *p++ = (uint8_t)r->type;
+    int has_ns = cy_rec_has_ns(r->type, r->ns);
+    *p++ = (uint8_t)(r->type | (has_ns && r->type <= CY_REC_DEL ? CY_REC_NS : 0));
+    if (has_ns) p += cy_varint_put(p, r->ns);
     if (r->type == CY_REC_PUT_TTL) p += cy_varint_put(p, r->expiry);
     p += cy_varint_put(p, r->klen);
     p += cy_varint_put(p, off);
@@ -301,16 +305,27 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     return rc;
 }
 
-/* Walks the entries of a hint body, feeding them to the keydir. Returns
- * CALYPSO_ECORRUPT at the first malformed entry. */
+/* Walks the entries of a hint body, feeding them to the keydir: with
+ * `catalog`, only catalog entries (creates and drops, applied first: see
+ * doc/format.md), else only the others. Returns CALYPSO_ECORRUPT at the
+ * first malformed entry. */
 static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8_t *end,
-                        uint64_t data_size)
+                        uint64_t data_size, int catalog)
 {
     while (p < end) {
-        cy_rec r = { .type = *p++ };
-        uint64_t off, size;
+        int flagged = (*p & CY_REC_NS) != 0;
+        cy_rec r = { .type = *p++ & ~CY_REC_NS };
+        uint64_t off, size, id;
         size_t n;
-        if (r.type < CY_REC_PUT || r.type > CY_REC_DEL) return CALYPSO_ECORRUPT;
+        if (r.type < CY_REC_PUT || r.type > CY_REC_NS_DROP || r.type == CY_REC_BATCH ||
+            (flagged && r.type > CY_REC_DEL))
+            return CALYPSO_ECORRUPT;
+        if (flagged || r.type >= CY_REC_NS_CREATE) {
+            if (!(n = cy_varint_get(p, end, &id)) || id == 0 || id > UINT32_MAX)
+                return CALYPSO_ECORRUPT;
+            r.ns = (uint32_t)id;
+            p += n;
+        }
         if (r.type == CY_REC_PUT_TTL) {
             if (!(n = cy_varint_get(p, end, &r.expiry))) return CALYPSO_ECORRUPT;
             p += n;
@@ -322,11 +337,13 @@ static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8
         if (!(n = cy_varint_get(p, end, &size))) return CALYPSO_ECORRUPT;
         p += n;
         if (r.klen == 0 || r.klen > CY_ART_MAX_KEY || r.klen > (uint64_t)(end - p) ||
-            size > UINT32_MAX || off + size > data_size)
+            size > UINT32_MAX || off + size > data_size ||
+            (r.type >= CY_REC_NS_CREATE && r.klen > CALYPSO_NS_MAX_NAME))
             return CALYPSO_ECORRUPT;
-        int rc = cy_keydir_apply(db, r.type, p, (size_t)r.klen, r.expiry, fid, off,
-                                 (uint32_t)size);
-        if (rc) return rc;
+        if (catalog == (r.type >= CY_REC_NS_CREATE)) {
+            int rc = cy_keydir_apply_rec(db, &r, p, fid, off, (uint32_t)size);
+            if (rc) return rc;
+        }
         p += r.klen;
     }
     return CALYPSO_OK;
@@ -354,7 +371,8 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
     /* One pass, applying as it parses. The crc vouches that these are the
      * bytes calypso wrote; a hint that passes it yet does not parse was
      * made on purpose, and fails the open rather than half-load. */
-    rc = cy_hint_walk(db, fid, buf + 8, t, data_size);
+    rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 1);
+    if (!rc) rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 0);
     if (rc == CALYPSO_ECORRUPT) {
         rc = cy_err(db, CALYPSO_ECORRUPT, "%s: entries do not parse though its checksum holds",
                     path);

@@ -36,7 +36,8 @@
 /* The first id past the end of a space. */
 static uint64_t cy_ids_end(int space)
 {
-    return space == CY_IDS_MERGED ? (uint64_t)CY_LOC_FIDMASK + 1 : CY_FID_MERGED;
+    return space == CY_IDS_MERGED ? (uint64_t)CY_LOC_FIDMASK + 1
+           : space == CY_IDS_NS   ? (uint64_t)UINT32_MAX + 1 : CY_FID_MERGED;
 }
 
 static uint64_t cy_ids_start(int space)
@@ -44,22 +45,27 @@ static uint64_t cy_ids_start(int space)
     return space == CY_IDS_MERGED ? CY_FID_MERGED : 1;
 }
 
-/* Writes limits lim[] as IDS, atomically and durably. */
+/* Writes limits lim[] as IDS, atomically and durably. The namespace limit
+ * is written only once a namespace was created: a database that never had
+ * one keeps the two-number IDS of before. */
 static int cy_ids_write(calypso *db, const uint64_t *lim)
 {
-    char buf[64];
-    int n = snprintf(buf, sizeof buf, "ids %llu %llu\n", (unsigned long long)lim[0],
-                     (unsigned long long)lim[1]);
+    char buf[96];
+    int n = lim[CY_IDS_NS] > 1
+                ? snprintf(buf, sizeof buf, "ids %llu %llu %llu\n", (unsigned long long)lim[0],
+                           (unsigned long long)lim[1], (unsigned long long)lim[2])
+                : snprintf(buf, sizeof buf, "ids %llu %llu\n", (unsigned long long)lim[0],
+                           (unsigned long long)lim[1]);
     return cy_dir_write_file(db, db->path, "IDS", buf, (size_t)n);
 }
 
-/* Parses "ids R M\n" into lim[]; 0 on success, -1 if it does not parse or
+/* Parses "ids R M\n" or "ids R M N\n" into lim[]; 0 on success, -1 if it does not parse or
  * a limit lies outside its space. */
 static int cy_ids_parse(const char *buf, uint64_t *lim)
 {
     if (strncmp(buf, "ids ", 4) != 0) return -1;
     const char *p = buf + 4;
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < 3; s++) {
         char *end;
         if (*p < '0' || *p > '9') return -1;
         errno = 0;
@@ -67,7 +73,8 @@ static int cy_ids_parse(const char *buf, uint64_t *lim)
         if (errno || end == p || v < cy_ids_start(s) || v > cy_ids_end(s)) return -1;
         lim[s] = v;
         p = end;
-        if (s == 0 && *p++ != ' ') return -1;
+        if (s == 1 && *p == '\n') break;     /* no namespace limit: 1 */
+        if (s < 2 && *p++ != ' ') return -1;
     }
     return strcmp(p, "\n") == 0 ? 0 : -1;
 }
@@ -91,7 +98,8 @@ static int cy_ids_read(calypso *db, uint64_t *lim)
 
 CY_INTERNAL int cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n)
 {
-    uint64_t lim[2] = { cy_ids_start(CY_IDS_REGULAR), cy_ids_start(CY_IDS_MERGED) };
+    uint64_t lim[3] = { cy_ids_start(CY_IDS_REGULAR), cy_ids_start(CY_IDS_MERGED),
+                        cy_ids_start(CY_IDS_NS) };
     int rc = cy_ids_read(db, lim);
     if (rc < 0) return rc;
     int write = rc == 1;
@@ -103,7 +111,7 @@ CY_INTERNAL int cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n)
         }
     }
     if (write && !db->opt.read_only && (rc = cy_ids_write(db, lim))) return rc;
-    for (int s = 0; s < 2; s++) db->ids.next[s] = db->ids.limit[s] = lim[s];
+    for (int s = 0; s < 3; s++) db->ids.next[s] = db->ids.limit[s] = lim[s];
     return CALYPSO_OK;
 }
 
@@ -113,10 +121,12 @@ CY_INTERNAL int cy_ids_take(calypso *db, int space, uint32_t *fid)
     pthread_mutex_lock(&db->ids.mu);
     uint64_t id = db->ids.next[space], end = cy_ids_end(space);
     if (id >= end) {
-        rc = cy_err(db, CALYPSO_EIO, "%s datafile ids are exhausted (the last is %llu)",
-                    space == CY_IDS_MERGED ? "merged" : "regular", (unsigned long long)end - 1);
+        rc = cy_err(db, CALYPSO_EIO, "%s ids are exhausted (the last is %llu)",
+                    space == CY_IDS_MERGED ? "merged datafile"
+                    : space == CY_IDS_NS   ? "namespace" : "regular datafile",
+                    (unsigned long long)end - 1);
     } else if (id >= db->ids.limit[space]) {
-        uint64_t lim[2] = { db->ids.limit[0], db->ids.limit[1] };
+        uint64_t lim[3] = { db->ids.limit[0], db->ids.limit[1], db->ids.limit[2] };
         lim[space] = id + CY_IDS_CHUNK < end ? id + CY_IDS_CHUNK : end;
         if (!(rc = cy_ids_write(db, lim))) db->ids.limit[space] = lim[space];
     }

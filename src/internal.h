@@ -298,11 +298,18 @@ CY_INTERNAL CY_UNUSED int cy_art_verify(const cy_art *t, uint64_t kinds[4]);
  * records, whole, back to back: one checksum covers them all, so a batch
  * is read back whole or not at all, and each record inside keeps its own
  * checksum and can be read alone at its offset. */
-enum { CY_REC_PUT = 1, CY_REC_PUT_TTL = 2, CY_REC_DEL = 3, CY_REC_BATCH = 4 };
-#define CY_REC_MAX_HDR 32u   /* crc + type + three varints, rounded up */
+enum { CY_REC_PUT = 1, CY_REC_PUT_TTL = 2, CY_REC_DEL = 3, CY_REC_BATCH = 4,
+       CY_REC_NS_CREATE = 5, CY_REC_NS_DROP = 6 };
+/* On disk, bit 7 of a put's or tombstone's type says a namespace id
+ * follows the type byte (doc/format.md, Namespaces); cy_rec.type never has
+ * it: the id is in cy_rec.ns (0 = the default namespace). */
+#define CY_REC_NS 0x80
+#define CY_REC_MAX_HDR 32u   /* crc + type + four varints (28 bytes at most) */
 
 typedef struct cy_rec {
     int      type;
+    uint32_t ns;         /* namespace id (types 1-3), or the id a catalog
+                            record creates or drops (types 5, 6)          */
     uint64_t expiry;     /* absolute ms since the epoch; 0 = none        */
     uint64_t klen, vlen;
     uint32_t hdr;        /* header bytes, crc included                   */
@@ -318,6 +325,10 @@ CY_INTERNAL size_t   cy_varint_len(uint64_t v);
  * (CY_REC_MAX_HDR bytes); returns its length. */
 CY_INTERNAL uint32_t cy_rec_header(uint8_t *out, int type, uint64_t expiry,
                                    uint64_t klen, uint64_t vlen);
+/* The same for a record of namespace ns (types 1-3: 0 is the default
+ * namespace, written without the flag), or a catalog record of id ns. */
+CY_INTERNAL uint32_t cy_rec_header_ns(uint8_t *out, int type, uint32_t ns, uint64_t expiry,
+                                      uint64_t klen, uint64_t vlen);
 /* Parses a header from [p, p+avail). 1: parsed into *r; 0: avail too
  * short to tell; -1: not a valid header. */
 CY_INTERNAL int      cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r);
@@ -339,5 +350,11 @@ CY_INTERNAL int      cy_rec_entries(const uint8_t *rec, const cy_rec *r, cy_rec_
 /* Header length of a record with these fields, from its total size (the
  * vlen varint's width is solved for). 0 if no header fits. */
 CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, uint64_t size);
+/* 1 when a record of this type carries a namespace id after its type byte. */
+static inline int cy_rec_has_ns(int type, uint32_t ns)
+{
+    return type == CY_REC_NS_CREATE || type == CY_REC_NS_DROP ||
+           (ns && type >= CY_REC_PUT && type <= CY_REC_DEL);
+}
 
 #endif /* CY_INTERNAL_H */

@@ -93,6 +93,8 @@ typedef struct cy_reloc {
     uint32_t old_fid, new_fid, size;
     uint64_t old_off, new_off;
     size_t   key;             /* index into the key list */
+    uint32_t ns;              /* its namespace (a put), or the id it creates */
+    int      create;          /* a catalog create record (ns.c)             */
 } cy_reloc;
 
 typedef struct cy_merge_fidstep { uint32_t fid, step; } cy_merge_fidstep;
@@ -379,7 +381,8 @@ static int cy_merge_note_copy(cy_merge *m, const cy_rec *r, uint64_t size, uint3
         cy_keylist_push(&m->keys, key, (size_t)r->klen))
         return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
     m->relocs[m->nrelocs++] = (cy_reloc){ old_fid, m->outputs[m->noutputs - 1], (uint32_t)size,
-                                          old_off, m->out_size, m->keys.n - 1 };
+                                          old_off, m->out_size, m->keys.n - 1, r->ns,
+                                          r->type == CY_REC_NS_CREATE };
     m->olen += (size_t)size;
     m->out_size += size;
     if (m->nrelocs == 1) cy_merge_at("copying");
@@ -396,14 +399,23 @@ static int cy_merge_emit(cy_merge *m, const cy_rec *r, const uint8_t *rec, uint6
     return cy_merge_note_copy(m, r, size, old_fid, old_off);
 }
 
-/* 1 if the record at (fid, off) is what the keydir points at. */
+/* 1 if the record at (fid, off) is what the keydir points at (for a
+ * namespace's create record: what the catalog points at). Tombstones and
+ * drop records are never copied: every record they could kill is in
+ * this step's inputs or was dropped by an earlier step. */
 static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, uint32_t fid,
                             uint64_t off)
 {
-    if (r->type == CY_REC_DEL) return 0;
+    if (r->type == CY_REC_DEL || r->type == CY_REC_NS_DROP) return 0;
     cy_rdlock(&m->db->kd_lock);
-    const cy_loc *l = cy_art_search(&m->db->keydir, key, (size_t)r->klen);
-    int live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
+    cy_ns *ns = cy_ns_find(m->db, r->ns);
+    int live;
+    if (r->type == CY_REC_NS_CREATE) {
+        live = ns && ns->created.fid == fid && ns->created.off == off;
+    } else {
+        const cy_loc *l = ns ? cy_art_search(&ns->keydir, key, (size_t)r->klen) : NULL;
+        live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
+    }
     cy_unlock(&m->db->kd_lock);
     return live;
 }
@@ -411,14 +423,14 @@ static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, ui
 /* An expired record is not copied: no older copy of its key survives the
  * merge (every older file is an input), so no tombstone is needed. The swap
  * drops the key from the keydir if it still points here. */
-static int cy_merge_note_expired(cy_merge *m, const uint8_t *key, size_t klen, uint32_t fid,
-                                 uint64_t off, uint64_t size)
+static int cy_merge_note_expired(cy_merge *m, uint32_t ns, const uint8_t *key, size_t klen,
+                                 uint32_t fid, uint64_t off, uint64_t size)
 {
     int rc = cy_merge_grow_relocs(m);
     if (rc) return rc;
     if (cy_keylist_push(&m->keys, key, (size_t)klen))
         return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
-    m->relocs[m->nrelocs++] = (cy_reloc){ fid, 0, (uint32_t)size, off, 0, m->keys.n - 1 };
+    m->relocs[m->nrelocs++] = (cy_reloc){ fid, 0, (uint32_t)size, off, 0, m->keys.n - 1, ns, 0 };
     if (m->nrelocs == 1) cy_merge_at("copying");
     return CALYPSO_OK;
 }
@@ -434,7 +446,8 @@ static int cy_merge_copy_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel
     uint64_t size = r->hdr + r->klen + r->vlen, at = q->off + rel;
     if (!cy_merge_is_live(q->m, r, rec + r->hdr, q->fid, at)) return CALYPSO_OK;
     if (r->expiry && r->expiry <= q->m->now)
-        return cy_merge_note_expired(q->m, rec + r->hdr, (size_t)r->klen, q->fid, at, size);
+        return cy_merge_note_expired(q->m, r->ns, rec + r->hdr, (size_t)r->klen, q->fid, at,
+                                     size);
     return cy_merge_emit(q->m, r, rec, size, q->fid, at);
 }
 
@@ -534,14 +547,14 @@ static int cy_merge_note_loc(cy_merge *m, uint32_t step, const cy_loc *l)
  * CY_MERGE_WALK_BATCH visited, under kd_lock shared, leaves gathered
  * (prefetched) a batch ahead of reading them. Returns 1 if the keydir has
  * more, 0 at its end, or a negative code. */
-static int cy_merge_collect_batch(cy_merge *m, cy_keylist *resume)
+static int cy_merge_collect_batch(cy_merge *m, cy_ns *ns, cy_keylist *resume)
 {
     calypso *db = m->db;
     const void *refs[CY_MERGE_WALK_BATCH];
     size_t nrefs = 0;
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
-    cy_art_iter_init(&it, &db->keydir);
+    cy_art_iter_init(&it, &ns->keydir);
     int rc;
     if (resume->n) {
         size_t rl;
@@ -574,6 +587,24 @@ static int cy_merge_collect_batch(cy_merge *m, cy_keylist *resume)
     return rc;
 }
 
+/* Notes the records of one namespace's keydir. */
+static int cy_merge_collect_ns(calypso *db, cy_ns *ns, void *ctx)
+{
+    cy_merge *m = ctx;
+    cy_keylist resume = { 0 };
+    int rc = CALYPSO_OK;
+    for (int more = 1; !rc && more;) {
+        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
+            break;
+        }
+        more = cy_merge_collect_batch(m, ns, &resume);
+        if (more < 0) rc = cy_err(db, more, "merge walk");
+    }
+    cy_keylist_free(&resume);
+    return rc;
+}
+
 /* Plans the steps (cy_merge_plan_step, from live bytes noted at the start:
  * they can only fall) and notes the records of those that copy by key. */
 static int cy_merge_collect(cy_merge *m)
@@ -592,18 +623,20 @@ static int cy_merge_collect(cy_merge *m)
     }
     m->step_at[m->nsteps] = m->nall;
     qsort(m->fid_step, m->nall, sizeof *m->fid_step, cy_merge_cmp_fid_step);
-    cy_keylist resume = { 0 };
+    /* The namespaces' create records first: in a step's output a create
+     * comes before the records of its namespace (doc/format.md). */
     int rc = CALYPSO_OK;
-    for (int more = 1; !rc && more;) {
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
-            rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
-            break;
-        }
-        more = cy_merge_collect_batch(m, &resume);
-        if (more < 0) rc = cy_err(db, more, "merge walk");
+    cy_rdlock(&db->kd_lock);
+    for (uint32_t i = 0; i < db->ncat && !rc; i++) {
+        const cy_loc *l = &db->cat[i]->created;
+        int step = cy_merge_step_of(m, l->fid);
+        if (step >= 0 && cy_merge_by_key(m, (uint32_t)step) &&
+            cy_merge_note_loc(m, (uint32_t)step, l))
+            rc = CALYPSO_ENOMEM;
     }
-    cy_keylist_free(&resume);
-    return rc;
+    cy_unlock(&db->kd_lock);
+    if (rc) return cy_err(db, rc, "merge walk");
+    return cy_ns_each(db, cy_merge_collect_ns, m);
 }
 
 typedef struct cy_merge_read {
@@ -621,6 +654,7 @@ static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
     cy_merge_read *q = ctx;
     cy_rec *r = &q->rec;
     if (cy_rec_parse(rec, q->size, r) != 1 || r->type == CY_REC_DEL || r->type == CY_REC_BATCH ||
+        r->type == CY_REC_NS_DROP ||
         r->hdr + r->klen + r->vlen != q->size || cy_crc(rec + 4, q->size - 4, NULL, 0) != r->crc) {
         char path[4096];
         cy_dir_data_path(q->m->db, q->fid, path, sizeof path);
@@ -656,7 +690,8 @@ static int cy_merge_copy_by_key(cy_merge *m, uint32_t step)
         if (rc) break;
         const uint8_t *key = m->obuf + m->olen + q.rec.hdr;
         if (q.rec.expiry && q.rec.expiry <= m->now)
-            rc = cy_merge_note_expired(m, key, (size_t)q.rec.klen, q.fid, q.off, q.size);
+            rc = cy_merge_note_expired(m, q.rec.ns, key, (size_t)q.rec.klen, q.fid, q.off,
+                                       q.size);
         else
             rc = cy_merge_note_copy(m, &q.rec, q.size, q.fid, q.off);
     }
@@ -712,13 +747,25 @@ static void cy_merge_swap_keydir(cy_merge *m)
             const cy_reloc *r = &m->relocs[i];
             size_t klen;
             const uint8_t *k = cy_keylist_at(&m->keys, r->key, &klen);
-            cy_loc *l = cy_art_search(&db->keydir, k, klen);
+            cy_ns *ns = cy_ns_find(db, r->ns);   /* NULL: dropped meanwhile */
+            if (r->create) {
+                cy_loc *c = ns ? &ns->created : NULL;
+                if (c && c->fid == r->old_fid && c->off == r->old_off) {
+                    c->fid = r->new_fid;
+                    c->off = r->new_off;
+                } else {
+                    cy_dead_add(db, r->new_fid, r->size);
+                }
+                continue;
+            }
+            cy_loc *l = ns ? cy_art_search(&ns->keydir, k, klen) : NULL;
             int same = l && (l->fid & CY_LOC_FIDMASK) == r->old_fid && l->off == r->old_off;
             if (same && r->new_fid == 0) {          /* expired, not copied */
-                cy_view_note(db, k, klen);
+                cy_view_note(db, ns, k, klen);
                 cy_loc old;
-                cy_art_delete(&db->keydir, k, klen, &old);
-                if (old.fid & CY_LOC_TTL) cy_ttl_clear(db, k, klen);
+                cy_art_delete(&ns->keydir, k, klen, &old);
+                ns->live_bytes -= old.size;
+                if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, k, klen);
             } else if (same) {
                 l->fid = r->new_fid | (l->fid & CY_LOC_TTL);
                 l->off = r->new_off;
@@ -952,8 +999,9 @@ static int cy_merge_run(calypso *db)
     return rc;
 }
 
-int calypso_merge(calypso *db)
+int calypso_merge(calypso *h)
 {
+    calypso *db = cy_base(h);   /* the whole database, from any of its handles */
     int rc = cy_db_writable(db);
     if (rc) return rc;
     int idle = 0;

@@ -84,17 +84,25 @@ CY_INTERNAL uint64_t cy_get_u64(const uint8_t *p)
     return (uint64_t)cy_get_u32(p) | (uint64_t)cy_get_u32(p + 4) << 32;
 }
 
-CY_INTERNAL uint32_t cy_rec_header(uint8_t *out, int type, uint64_t expiry,
-                                   uint64_t klen, uint64_t vlen)
+CY_INTERNAL uint32_t cy_rec_header_ns(uint8_t *out, int type, uint32_t ns, uint64_t expiry,
+                                      uint64_t klen, uint64_t vlen)
 {
     uint8_t *p = out;
     cy_put_u32(p, 0);
     p += 4;
-    *p++ = (uint8_t)type;
+    int has_ns = cy_rec_has_ns(type, ns);
+    *p++ = (uint8_t)(type | (has_ns && type <= CY_REC_DEL ? CY_REC_NS : 0));
+    if (has_ns) p += cy_varint_put(p, ns);
     if (type == CY_REC_PUT_TTL) p += cy_varint_put(p, expiry);
     p += cy_varint_put(p, klen);
     p += cy_varint_put(p, vlen);
     return (uint32_t)(p - out);
+}
+
+CY_INTERNAL uint32_t cy_rec_header(uint8_t *out, int type, uint64_t expiry,
+                                   uint64_t klen, uint64_t vlen)
+{
+    return cy_rec_header_ns(out, type, 0, expiry, klen, vlen);
 }
 
 CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
@@ -103,9 +111,19 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     size_t n;
     if (avail < 5) return 0;
     r->crc = cy_get_u32(p);
-    r->type = p[4];
+    r->type = p[4] & ~CY_REC_NS;
     r->expiry = 0;
-    if (r->type < CY_REC_PUT || r->type > CY_REC_BATCH) return -1;
+    r->ns = 0;
+    int flagged = (p[4] & CY_REC_NS) != 0;
+    if (r->type < CY_REC_PUT || r->type > CY_REC_NS_DROP) return -1;
+    if (flagged && r->type > CY_REC_DEL) return -1;
+    if (flagged || r->type >= CY_REC_NS_CREATE) {
+        uint64_t id;
+        if (!(n = cy_varint_get(q, end, &id))) return end - q >= 10 ? -1 : 0;
+        if (id == 0 || id > UINT32_MAX) return -1;
+        r->ns = (uint32_t)id;
+        q += n;
+    }
     if (r->type == CY_REC_PUT_TTL) {
         if (!(n = cy_varint_get(q, end, &r->expiry)))
             return end - q >= 10 ? -1 : 0;
@@ -119,6 +137,7 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     if ((r->klen == 0) != (r->type == CY_REC_BATCH) || r->klen > CY_ART_MAX_KEY ||
         r->vlen > CALYPSO_MAX_VALUE_SIZE)
         return -1;
+    if (r->type >= CY_REC_NS_CREATE && (r->klen > CALYPSO_NS_MAX_NAME || r->vlen != 0)) return -1;
     r->hdr = (uint32_t)(q - p);
     return 1;
 }

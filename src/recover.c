@@ -43,43 +43,63 @@ CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
     if (f) f->dead += bytes;
 }
 
-CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, const void *key, size_t klen,
+CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
                                         uint64_t *expiry)
 {
-    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
-    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, key, klen) : 0;
+    (void)db;
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
+    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
     return l;
 }
 
-CY_INTERNAL int cy_keydir_apply(calypso *db, int type, const uint8_t *key, size_t klen,
-                                uint64_t expiry, uint32_t fid, uint64_t off, uint32_t size)
+CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t *key,
+                                size_t klen, uint64_t expiry, uint32_t fid, uint64_t off,
+                                uint32_t size)
 {
-    cy_view_note(db, key, klen);
+    cy_view_note(db, ns, key, klen);
     cy_loc old;
     if (type == CY_REC_DEL) {
-        if (cy_art_delete(&db->keydir, key, klen, &old)) {
-            if (old.fid & CY_LOC_TTL) cy_ttl_clear(db, key, klen);
+        if (cy_art_delete(&ns->keydir, key, klen, &old)) {
+            if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, key, klen);
             cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+            ns->live_bytes -= old.size;
         }
         cy_dead_add(db, fid, size);   /* a tombstone is dead once applied */
         return CALYPSO_OK;
     }
     cy_loc loc = { off, fid | (expiry ? CY_LOC_TTL : 0), size };
-    int rc = cy_art_insert(&db->keydir, key, klen, &loc, &old);
+    int rc = cy_art_insert(&ns->keydir, key, klen, &loc, &old);
     if (rc < 0) return rc;
     int replaced = rc == 1;
     if (expiry) {
-        if ((rc = cy_ttl_set(db, key, klen, expiry)) < 0) {
+        if ((rc = cy_ttl_set(ns, key, klen, expiry)) < 0) {
             /* Put the keydir back as it was: replacing allocates nothing. */
-            if (replaced) cy_art_insert(&db->keydir, key, klen, &old, NULL);
-            else cy_art_delete(&db->keydir, key, klen, NULL);
+            if (replaced) cy_art_insert(&ns->keydir, key, klen, &old, NULL);
+            else cy_art_delete(&ns->keydir, key, klen, NULL);
             return rc;
         }
     } else if (replaced && (old.fid & CY_LOC_TTL)) {
-        cy_ttl_clear(db, key, klen);
+        cy_ttl_clear(ns, key, klen);
     }
-    if (replaced) cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+    ns->live_bytes += size;
+    if (replaced) {
+        cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+        ns->live_bytes -= old.size;
+    }
     return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t *key,
+                                    uint32_t fid, uint64_t off, uint32_t size)
+{
+    if (r->type == CY_REC_NS_CREATE || r->type == CY_REC_NS_DROP)
+        return cy_ns_apply(db, r->type, r->ns, key, (size_t)r->klen, fid, off, size);
+    cy_ns *ns = cy_ns_find(db, r->ns);
+    if (!ns) {                    /* its namespace was dropped: dead */
+        cy_dead_add(db, fid, size);
+        return CALYPSO_OK;
+    }
+    return cy_keydir_apply(db, ns, r->type, key, (size_t)r->klen, r->expiry, fid, off, size);
 }
 
 // >> datafile scan -------------------------------------------------------------
@@ -108,7 +128,7 @@ static int cy_scan_valid_after(cy_scan *s, uint64_t off)
         int64_t got = cy_scan_fill(s, at, CY_REC_MAX_HDR);
         if (got < 6) return 0;
         const uint8_t *p = s->buf + (at - s->buf_off);
-        if (p[4] < CY_REC_PUT || p[4] > CY_REC_BATCH) continue;
+        if ((p[4] & ~CY_REC_NS) < CY_REC_PUT || (p[4] & ~CY_REC_NS) > CY_REC_NS_DROP) continue;
         cy_rec r;
         if (cy_rec_parse(p, (size_t)got, &r) != 1) continue;
         uint64_t rsize = r.hdr + r.klen + r.vlen;
@@ -176,8 +196,8 @@ typedef struct cy_replay { calypso *db; uint32_t fid; uint64_t off; } cy_replay;
 static int cy_replay_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
 {
     cy_replay *q = ctx;
-    return cy_keydir_apply(q->db, r->type, rec + r->hdr, (size_t)r->klen, r->expiry, q->fid,
-                           q->off + rel, (uint32_t)(r->hdr + r->klen + r->vlen));
+    return cy_keydir_apply_rec(q->db, r, rec + r->hdr, q->fid, q->off + rel,
+                               (uint32_t)(r->hdr + r->klen + r->vlen));
 }
 
 /* Replays the records of datafile fid from `off` to its end. For the newest
@@ -293,6 +313,7 @@ CY_INTERNAL int cy_recover(calypso *db)
         rc = cy_recover_file(db, fids[i], has_hint[i], nreg > 0 && i == nreg - 1);
     }
     if (rc) goto out;
+    cy_ns_recovered(db);
     cy_file *newest = nreg ? cy_files_find(db, fids[nreg - 1]) : NULL;
     uint32_t newest_fid = newest ? newest->fid : 0;
     uint64_t newest_size = newest ? newest->size : 0;

@@ -29,41 +29,41 @@ static void cy_ttl_time_key(uint8_t *out, uint64_t expiry, const void *key, size
     if (klen) memcpy(out + 8, key, klen);   /* key may be NULL when klen is 0 */
 }
 
-CY_INTERNAL uint64_t cy_ttl_get(calypso *db, const void *key, size_t klen)
+CY_INTERNAL uint64_t cy_ttl_get(cy_ns *ns, const void *key, size_t klen)
 {
-    const cy_loc *l = cy_art_search(&db->ttl_by_key, key, klen);
+    const cy_loc *l = cy_art_search(&ns->ttl_by_key, key, klen);
     return l ? l->off : 0;
 }
 
 /* An entry with this expiry joins (+1) or leaves (-1) the index. kd_lock
  * exclusive. */
-static void cy_ttl_count_adjust(calypso *db, uint64_t expiry, int delta)
+static void cy_ttl_count_adjust(cy_ns *ns, uint64_t expiry, int delta)
 {
-    if (expiry && expiry <= db->exp_asof) db->exp_count += (uint64_t)(int64_t)delta;
+    if (expiry && expiry <= ns->exp_asof) ns->exp_count += (uint64_t)(int64_t)delta;
 }
 
-CY_INTERNAL int cy_ttl_set(calypso *db, const void *key, size_t klen, uint64_t expiry)
+CY_INTERNAL int cy_ttl_set(cy_ns *ns, const void *key, size_t klen, uint64_t expiry)
 {
     uint8_t stackbuf[256];
     uint8_t *tk = klen + 8 <= sizeof stackbuf ? stackbuf : cy_malloc(klen + 8);
     if (!tk) return CALYPSO_ENOMEM;
-    uint64_t old = cy_ttl_get(db, key, klen);
+    uint64_t old = cy_ttl_get(ns, key, klen);
     cy_loc none = { 0, 0, 0 }, at = { expiry, 0, 0 };
     int rc = CALYPSO_OK;
     if (old != expiry) {
         cy_ttl_time_key(tk, expiry, key, klen);
-        rc = cy_art_insert(&db->ttl_by_time, tk, klen + 8, &none, NULL);
+        rc = cy_art_insert(&ns->ttl_by_time, tk, klen + 8, &none, NULL);
         if (rc >= 0) {
-            rc = cy_art_insert(&db->ttl_by_key, key, klen, &at, NULL);
+            rc = cy_art_insert(&ns->ttl_by_key, key, klen, &at, NULL);
             if (rc < 0) {
-                cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
+                cy_art_delete(&ns->ttl_by_time, tk, klen + 8, NULL);
             } else if (old) {
                 cy_ttl_time_key(tk, old, key, klen);
-                cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
+                cy_art_delete(&ns->ttl_by_time, tk, klen + 8, NULL);
             }
             if (rc >= 0) {
-                cy_ttl_count_adjust(db, expiry, +1);
-                cy_ttl_count_adjust(db, old, -1);
+                cy_ttl_count_adjust(ns, expiry, +1);
+                cy_ttl_count_adjust(ns, old, -1);
             }
         }
     }
@@ -71,11 +71,11 @@ CY_INTERNAL int cy_ttl_set(calypso *db, const void *key, size_t klen, uint64_t e
     return rc < 0 ? rc : CALYPSO_OK;
 }
 
-CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen)
+CY_INTERNAL void cy_ttl_clear(cy_ns *ns, const void *key, size_t klen)
 {
     cy_loc old;
-    if (!cy_art_delete(&db->ttl_by_key, key, klen, &old)) return;
-    cy_ttl_count_adjust(db, old.off, -1);
+    if (!cy_art_delete(&ns->ttl_by_key, key, klen, &old)) return;
+    cy_ttl_count_adjust(ns, old.off, -1);
     uint8_t stackbuf[256];
     uint8_t *tk = klen + 8 <= sizeof stackbuf ? stackbuf : cy_malloc(klen + 8);
     if (!tk) {
@@ -84,7 +84,7 @@ CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen)
         uint8_t pfx[8];
         cy_ttl_time_key(pfx, old.off, key, 0);
         cy_art_iter it;
-        cy_art_iter_init(&it, &db->ttl_by_time);
+        cy_art_iter_init(&it, &ns->ttl_by_time);
         int ok = cy_art_iter_seek(&it, CY_SEEK_GE, pfx, 8);
         while (ok == 1) {
             size_t n;
@@ -93,7 +93,7 @@ CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen)
             if (n == klen + 8 && memcmp(k + 8, key, klen) == 0) {
                 /* Deleting invalidates the iterator; we stop right here. */
                 cy_art_iter_free(&it);
-                cy_art_delete(&db->ttl_by_time, k, n, NULL);
+                cy_art_delete(&ns->ttl_by_time, k, n, NULL);
                 return;
             }
             ok = cy_art_iter_next(&it);
@@ -102,17 +102,17 @@ CY_INTERNAL void cy_ttl_clear(calypso *db, const void *key, size_t klen)
         return;
     }
     cy_ttl_time_key(tk, old.off, key, klen);
-    cy_art_delete(&db->ttl_by_time, tk, klen + 8, NULL);
+    cy_art_delete(&ns->ttl_by_time, tk, klen + 8, NULL);
     if (tk != stackbuf) cy_free(tk);
 }
 
 /* Walks the entries that expire in (after, now], in expiry order; fn gets
  * the user key. */
-static int cy_ttl_walk_expired(calypso *db, uint64_t after, uint64_t now,
+static int cy_ttl_walk_expired(cy_ns *ns, uint64_t after, uint64_t now,
                                int (*fn)(const uint8_t *k, size_t n, void *ctx), void *ctx)
 {
     cy_art_iter it;
-    cy_art_iter_init(&it, &db->ttl_by_time);
+    cy_art_iter_init(&it, &ns->ttl_by_time);
     int rc;
     if (after == 0) {
         rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
@@ -148,21 +148,21 @@ static int cy_ttl_count_one(const uint8_t *k, size_t n, void *ctx)
     return 0;
 }
 
-CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, uint64_t now)
+CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, cy_ns *ns, uint64_t now)
 {
     pthread_mutex_lock(&db->exp_mu);
-    if (now < db->exp_asof) {
+    if (now < ns->exp_asof) {
         /* The clock went back: count from the start again. */
-        db->exp_asof = 0;
-        db->exp_count = 0;
+        ns->exp_asof = 0;
+        ns->exp_count = 0;
     }
-    if (now > db->exp_asof) {
+    if (now > ns->exp_asof) {
         uint64_t n = 0;
-        cy_ttl_walk_expired(db, db->exp_asof, now, cy_ttl_count_one, &n);
-        db->exp_count += n;
-        db->exp_asof = now;
+        cy_ttl_walk_expired(ns, ns->exp_asof, now, cy_ttl_count_one, &n);
+        ns->exp_count += n;
+        ns->exp_asof = now;
     }
-    uint64_t count = db->exp_count;
+    uint64_t count = ns->exp_count;
     pthread_mutex_unlock(&db->exp_mu);
     return count;
 }
@@ -176,10 +176,10 @@ static int cy_ttl_collect_one(const uint8_t *k, size_t n, void *ctx)
     return cy_keylist_push(c->out, k, n);
 }
 
-CY_INTERNAL int cy_ttl_expired(calypso *db, uint64_t now, size_t max, cy_keylist *out)
+CY_INTERNAL int cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *out)
 {
     cy_ttl_collect c = { out, max };
-    int rc = cy_ttl_walk_expired(db, 0, now, cy_ttl_collect_one, &c);
+    int rc = cy_ttl_walk_expired(ns, 0, now, cy_ttl_collect_one, &c);
     return rc == 1 ? CALYPSO_OK : rc;
 }
 

@@ -27,6 +27,7 @@
 
 struct calypso_txn {
     calypso       *db;
+    cy_ns         *ns;        /* the namespace it reads and writes now      */
     calypso_batch *b;         /* an update's writes; NULL in a view         */
     int            view;
     uint64_t       seq;       /* a view: the keydir change it sees up to    */
@@ -50,8 +51,29 @@ CY_INTERNAL int cy_txn_info(const calypso_txn *tx, calypso **db, uint64_t *seq,
     return tx->view;
 }
 
-int calypso_update_begin(calypso *db, calypso_txn **out)
+CY_INTERNAL cy_ns *cy_txn_ns(const calypso_txn *tx)
 {
+    return tx->ns;
+}
+
+int calypso_txn_ns(calypso_txn *tx, calypso *h)
+{
+    if (!tx || !h) return CALYPSO_EINVAL;
+    if (cy_base(h) != tx->db)
+        return cy_err(tx->db, CALYPSO_EINVAL, "calypso_txn_ns: a handle of another database");
+    if (!tx->view) {
+        int rc = calypso_batch_ns(tx->b, h);
+        if (rc) return rc;
+    }
+    cy_ns_pin(tx->db, cy_ns_of(h));
+    cy_ns_unpin(tx->db, tx->ns);
+    tx->ns = cy_ns_of(h);
+    return CALYPSO_OK;
+}
+
+int calypso_update_begin(calypso *h, calypso_txn **out)
+{
+    calypso *db = cy_base(h);
     if (out) *out = NULL;
     if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no transaction pointer") : CALYPSO_EINVAL;
     int rc = cy_db_writable(db);   /* refuses a nested update too */
@@ -59,10 +81,13 @@ int calypso_update_begin(calypso *db, calypso_txn **out)
     calypso_txn *tx = cy_calloc(1, sizeof *tx);
     if (!tx) return cy_err(db, CALYPSO_ENOMEM, "allocating a transaction");
     tx->db = db;
-    if ((rc = calypso_batch_open(db, &tx->b)) == CALYPSO_OK && cy_batch_keep_index(tx->b))
+    tx->ns = cy_ns_of(h);
+    cy_ns_pin(db, tx->ns);
+    if ((rc = calypso_batch_open(h, &tx->b)) == CALYPSO_OK && cy_batch_keep_index(tx->b))
         rc = cy_err(db, CALYPSO_ENOMEM, "allocating a transaction");
     if (rc) {
         calypso_batch_abort(tx->b);
+        cy_ns_unpin(db, tx->ns);
         cy_free(tx);
         return rc;
     }
@@ -72,8 +97,9 @@ int calypso_update_begin(calypso *db, calypso_txn **out)
     return CALYPSO_OK;
 }
 
-int calypso_view_begin(calypso *db, calypso_txn **out)
+int calypso_view_begin(calypso *h, calypso_txn **out)
 {
+    calypso *db = cy_base(h);
     if (out) *out = NULL;
     if (!out) return db ? cy_err(db, CALYPSO_EINVAL, "no transaction pointer") : CALYPSO_EINVAL;
     int rc = cy_db_usable(db);
@@ -81,6 +107,8 @@ int calypso_view_begin(calypso *db, calypso_txn **out)
     calypso_txn *tx = cy_calloc(1, sizeof *tx);
     if (!tx) return cy_err(db, CALYPSO_ENOMEM, "allocating a view");
     tx->db = db;
+    tx->ns = cy_ns_of(h);
+    cy_ns_pin(db, tx->ns);
     tx->view = 1;
     tx->start_ms = cy_now_ms();
     cy_view_open(db, &tx->seq);
@@ -91,6 +119,7 @@ int calypso_view_begin(calypso *db, calypso_txn **out)
 static void cy_txn_end_view(calypso_txn *tx)
 {
     cy_view_close(tx->db);
+    cy_ns_unpin(tx->db, tx->ns);
     cy_free(tx);
 }
 
@@ -117,6 +146,7 @@ int calypso_txn_commit(calypso_txn *tx)
     /* Refused writes (a failed fdatasync meanwhile) are checked by the
      * commit itself, which also releases write_mu. */
     int rc = cy_batch_commit_locked(tx->b, 1);
+    cy_ns_unpin(db, tx->ns);
     cy_free(tx);
     (void)db;
     return rc;
@@ -132,6 +162,7 @@ void calypso_txn_rollback(calypso_txn *tx)
     cy_txn_updating = NULL;
     pthread_mutex_unlock(&tx->db->write_mu);
     calypso_batch_abort(tx->b);
+    cy_ns_unpin(tx->db, tx->ns);
     cy_free(tx);
 }
 
@@ -196,7 +227,7 @@ static int cy_txn_view_read(calypso_txn *tx, const void *key, size_t klen, void 
     uint32_t ep = cy_epoch_enter(&db->epoch);
     cy_rdlock(&db->kd_lock);
     int lost = db->view_lost && db->view_lost > tx->seq;
-    int have = lost ? 0 : cy_view_state(db, tx->seq, key, klen, &loc, &expiry);
+    int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
     cy_unlock(&db->kd_lock);
     if (lost)
         rc = cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept (memory ran "
@@ -222,7 +253,7 @@ int calypso_txn_get(calypso_txn *tx, const void *key, size_t klen, void **val, s
     if (tx->view) return cy_txn_view_read(tx, key, klen, val, NULL, 0, vlen);
     int own = cy_txn_own(tx, key, klen, &v, &n);
     if (own < 0) return CALYPSO_ENOTFOUND;
-    if (own == 0) return calypso_get(tx->db, key, klen, val, vlen);
+    if (own == 0) return cy_db_read(tx->db, tx->ns, key, klen, val, NULL, 0, vlen);
     if (!(*val = cy_malloc(n ? n : 1))) return cy_err(tx->db, CALYPSO_ENOMEM, "value of %zu bytes", n);
     if (n) memcpy(*val, v, n);
     *vlen = n;
@@ -240,7 +271,7 @@ int calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf
     if (tx->view) return cy_txn_view_read(tx, key, klen, NULL, buf, cap, vlen);
     int own = cy_txn_own(tx, key, klen, &v, &n);
     if (own < 0) return CALYPSO_ENOTFOUND;
-    if (own == 0) return calypso_get_buf(tx->db, key, klen, buf, cap, vlen);
+    if (own == 0) return cy_db_read(tx->db, tx->ns, key, klen, NULL, buf, cap, vlen);
     *vlen = n;
     if (n > cap) return CALYPSO_ETRUNC;
     if (n) memcpy(buf, v, n);
@@ -261,7 +292,7 @@ int calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *exp
         uint64_t expiry = 0;
         cy_rdlock(&db->kd_lock);
         int lost = db->view_lost && db->view_lost > tx->seq;
-        int have = lost ? 0 : cy_view_state(db, tx->seq, key, klen, &loc, &expiry);
+        int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
         cy_unlock(&db->kd_lock);
         if (lost) return cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept");
         if (!have) return CALYPSO_ENOTFOUND;
@@ -282,7 +313,7 @@ int calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *exp
         }
         return CALYPSO_OK;
     }
-    return calypso_ttl(db, key, klen, expires_at_ms);
+    return cy_db_ttl(db, tx->ns, key, klen, expires_at_ms);
 }
 
 int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
@@ -296,5 +327,5 @@ int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
     size_t n;
     int own = cy_txn_own(tx, key, klen, &v, &n);
     if (own) return own > 0;
-    return calypso_has(tx->db, key, klen);
+    return cy_db_has(tx->db, tx->ns, key, klen);
 }

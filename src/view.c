@@ -45,7 +45,7 @@ typedef struct cy_hist {
     int             had;      /* the key existed before the change         */
 } cy_hist;
 
-CY_INTERNAL void cy_view_note(calypso *db, const void *key, size_t klen)
+CY_INTERNAL void cy_view_note(calypso *db, cy_ns *ns, const void *key, size_t klen)
 {
     uint64_t seq = ++db->commit_seq;
     if (CY_LIKELY(!db->views_open)) return;
@@ -54,29 +54,29 @@ CY_INTERNAL void cy_view_note(calypso *db, const void *key, size_t klen)
         db->view_lost = seq;
         return;
     }
-    const cy_loc *l = cy_art_search(&db->keydir, key, klen);
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
     *h = (cy_hist){ .seq = seq, .had = l != NULL };
     if (l) {
         h->loc = *l;
-        h->expiry = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, key, klen) : 0;
+        h->expiry = (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
     }
-    cy_loc *head = cy_art_search(&db->history, key, klen);
+    cy_loc *head = cy_art_search(&ns->history, key, klen);
     if (head) {
         h->next = (cy_hist *)(uintptr_t)head->off;
         head->off = (uint64_t)(uintptr_t)h;
         return;
     }
     cy_loc at = { (uint64_t)(uintptr_t)h, 0, 0 };
-    if (cy_art_insert(&db->history, key, klen, &at, NULL) < 0) {
+    if (cy_art_insert(&ns->history, key, klen, &at, NULL) < 0) {
         cy_free(h);
         db->view_lost = seq;
     }
 }
 
-CY_INTERNAL int cy_view_state(calypso *db, uint64_t view_seq, const void *key, size_t klen,
-                              cy_loc *loc, uint64_t *expiry)
+CY_INTERNAL int cy_view_state(calypso *db, cy_ns *ns, uint64_t view_seq, const void *key,
+                              size_t klen, cy_loc *loc, uint64_t *expiry)
 {
-    const cy_loc *head = cy_art_search(&db->history, key, klen);
+    const cy_loc *head = cy_art_search(&ns->history, key, klen);
     const cy_hist *found = NULL;
     for (const cy_hist *h = head ? (const cy_hist *)(uintptr_t)head->off : NULL;
          h && h->seq > view_seq; h = h->next)
@@ -87,7 +87,7 @@ CY_INTERNAL int cy_view_state(calypso *db, uint64_t view_seq, const void *key, s
         *expiry = found->expiry;
         return 1;
     }
-    const cy_loc *l = cy_keydir_get(db, key, klen, expiry);
+    const cy_loc *l = cy_keydir_get(db, ns, key, klen, expiry);
     if (!l) return 0;
     *loc = *l;
     return 1;
@@ -104,6 +104,22 @@ static int cy_view_free_chain(const uint8_t *key, size_t klen, const cy_loc *loc
     return 0;
 }
 
+CY_INTERNAL void cy_view_free_history(cy_art *history)
+{
+    cy_art_walk_prefix(history, NULL, 0, cy_view_free_chain, NULL);
+    cy_art_destroy(history);
+    cy_art_init(history);
+}
+
+/* Frees every namespace's history (the last view closed). kd_lock
+ * exclusive. */
+static int cy_view_free_ns(calypso *db, cy_ns *ns, void *ctx)
+{
+    (void)db; (void)ctx;
+    cy_view_free_history(&ns->history);
+    return 0;
+}
+
 CY_INTERNAL int cy_view_open(calypso *db, uint64_t *seq)
 {
     cy_wrlock(&db->kd_lock);
@@ -117,15 +133,13 @@ CY_INTERNAL void cy_view_close(calypso *db)
 {
     cy_wrlock(&db->kd_lock);
     int last = --db->views_open == 0;
-    cy_art detached = db->history;
     if (last) {
-        cy_art_init(&db->history);
+        cy_view_free_ns(db, &db->ns0, NULL);
+        for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
         db->view_lost = 0;
     }
     cy_unlock(&db->kd_lock);
     if (!last) return;
-    cy_art_walk_prefix(&detached, NULL, 0, cy_view_free_chain, NULL);
-    cy_art_destroy(&detached);
     pthread_mutex_lock(&db->view_mu);
     cy_file **kept = db->retained;
     uint32_t n = db->nretained;
@@ -168,8 +182,8 @@ CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid)
 CY_INTERNAL void cy_view_release_all(calypso *db)
 {
     if (db->views_open) {
-        cy_art_walk_prefix(&db->history, NULL, 0, cy_view_free_chain, NULL);
-        cy_art_destroy(&db->history);
+        cy_view_free_ns(db, &db->ns0, NULL);
+        for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
         db->views_open = 0;
     }
     for (uint32_t i = 0; i < db->nretained; i++) cy_files_release(db, db->retained[i]);

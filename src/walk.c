@@ -40,16 +40,17 @@ typedef struct cy_walk_ent {
  * was, and the keydir's change count then (cy_walk_hint). */
 static _Thread_local struct {
     const calypso     *db;
+    const cy_ns       *ns;
     const uint8_t     *key;
     size_t             klen;
     const cy_walk_ent *ent;
     uint64_t           seq;
 } cy_walk_given;
 
-CY_INTERNAL int cy_walk_hint(const calypso *db, const void *key, size_t klen, cy_loc *loc,
-                             uint64_t *expiry)
+CY_INTERNAL int cy_walk_hint(const calypso *db, const cy_ns *ns, const void *key, size_t klen,
+                             cy_loc *loc, uint64_t *expiry)
 {
-    if (cy_walk_given.db != db || cy_walk_given.klen != klen ||
+    if (cy_walk_given.db != db || cy_walk_given.ns != ns || ns->dropped || cy_walk_given.klen != klen ||
         db->commit_seq != cy_walk_given.seq || memcmp(cy_walk_given.key, key, klen) != 0)
         return 0;
     *loc = cy_walk_given.ent->loc;
@@ -61,6 +62,7 @@ typedef struct cy_walk {
     const uint8_t *lo;  size_t lolen;  /* first key (inclusive), or NULL   */
     const uint8_t *hi;  size_t hilen;  /* last key (inclusive), or NULL    */
     const uint8_t *pfx; size_t plen;   /* prefix every key must have       */
+    cy_ns         *ns;                 /* the namespace walked             */
 } cy_walk;
 
 static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -87,7 +89,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
     const void *refs[CY_WALK_STEP];
     cy_rdlock(&db->kd_lock);
     cy_art_iter it;
-    cy_art_iter_init(&it, &db->keydir);
+    cy_art_iter_init(&it, &w->ns->keydir);
     int rc;
     if (last) rc = cy_art_iter_seek(&it, CY_SEEK_GT, last, lastlen);
     else if (w->lo) rc = cy_art_iter_seek(&it, CY_SEEK_GE, w->lo, w->lolen);
@@ -116,7 +118,7 @@ static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, siz
             vk = k;
             vklen = klen;
             const cy_loc *l = cy_art_ref_loc(refs[i]);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(db, k, klen) : 0;
+            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(w->ns, k, klen) : 0;
             cy_keylist *to = batch;
             if (exp && exp <= now) {
                 if (!expired) continue;
@@ -177,6 +179,7 @@ static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, si
             if (i + CY_WALK_AHEAD < batch.n && ents[i + CY_WALK_AHEAD].at)
                 CY_PREFETCH(ents[i + CY_WALK_AHEAD].at);
             cy_walk_given.db = db;
+            cy_walk_given.ns = w->ns;
             cy_walk_given.key = k;
             cy_walk_given.klen = klen;
             cy_walk_given.ent = &ents[i];
@@ -241,10 +244,12 @@ int calypso_fold(calypso *db, calypso_key_fn fn, void *ctx)
 
 int calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn, void *ctx)
 {
+    cy_ns *ns = cy_ns_of(db);
+    db = cy_base(db);
     int rc = cy_walk_check(db, prefix, plen, NULL, 0, fn != NULL);
     if (rc) return rc;
     cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
-                  .plen = plen };
+                  .plen = plen, .ns = ns };
     cy_walk_user u = { fn, ctx };
     return cy_walk_run(db, &w, cy_walk_call_user, &u, NULL);
 }
@@ -252,11 +257,13 @@ int calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn
 int calypso_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
                   calypso_key_fn fn, void *ctx)
 {
+    cy_ns *ns = cy_ns_of(db);
+    db = cy_base(db);
     int rc = cy_walk_check(db, start, slen, end, elen, fn != NULL);
     if (!rc) rc = cy_walk_range_check(db, start, slen, end, elen);
     if (rc) return rc;
     cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
-                  .hi = end ? end : (const uint8_t *)"", .hilen = elen };
+                  .hi = end ? end : (const uint8_t *)"", .hilen = elen, .ns = ns };
     cy_walk_user u = { fn, ctx };
     return cy_walk_run(db, &w, cy_walk_call_user, &u, NULL);
 }
@@ -284,7 +291,7 @@ static int cy_sift_run(calypso *db, const cy_walk *w, calypso_sift_fn fn, void *
     cy_sift s = { fn, ctx, { 0 }, { 0 } };
     rc = cy_walk_run(db, w, cy_sift_one, &s, &s.expired);
     if (rc == CALYPSO_ENOMEM) rc = cy_err(db, rc, "collecting keys to delete");
-    if (!rc && (s.doomed.n || s.expired.n)) rc = cy_db_delete_keys(db, &s.doomed, &s.expired);
+    if (!rc && (s.doomed.n || s.expired.n)) rc = cy_db_delete_keys(db, w->ns, &s.doomed, &s.expired);
     cy_keylist_free(&s.doomed);
     cy_keylist_free(&s.expired);
     return rc;
@@ -297,20 +304,24 @@ int calypso_sift(calypso *db, calypso_sift_fn fn, void *ctx)
 
 int calypso_sift_scan(calypso *db, const void *prefix, size_t plen, calypso_sift_fn fn, void *ctx)
 {
+    cy_ns *ns = cy_ns_of(db);
+    db = cy_base(db);
     int rc = cy_walk_check(db, prefix, plen, NULL, 0, fn != NULL);
     if (rc) return rc;
     cy_walk w = { .lo = plen ? prefix : NULL, .lolen = plen, .pfx = plen ? prefix : NULL,
-                  .plen = plen };
+                  .plen = plen, .ns = ns };
     return cy_sift_run(db, &w, fn, ctx);
 }
 
 int calypso_sift_range(calypso *db, const void *start, size_t slen, const void *end, size_t elen,
                        calypso_sift_fn fn, void *ctx)
 {
+    cy_ns *ns = cy_ns_of(db);
+    db = cy_base(db);
     int rc = cy_walk_check(db, start, slen, end, elen, fn != NULL);
     if (!rc) rc = cy_walk_range_check(db, start, slen, end, elen);
     if (rc) return rc;
     cy_walk w = { .lo = start ? start : (const uint8_t *)"", .lolen = slen,
-                  .hi = end ? end : (const uint8_t *)"", .hilen = elen };
+                  .hi = end ? end : (const uint8_t *)"", .hilen = elen, .ns = ns };
     return cy_sift_run(db, &w, fn, ctx);
 }

@@ -253,7 +253,7 @@ static void test_read_ahead(void **state)
     /* Damage the last value byte of r150 behind the engine's back. */
     uint64_t exp;
     cy_rdlock(&db->kd_lock);
-    const cy_loc *l = cy_keydir_get(db, "r150", 4, &exp);
+    const cy_loc *l = cy_keydir_get(db, db->ns, "r150", 4, &exp);
     assert_non_null(l);
     cy_loc bad = *l;
     cy_unlock(&db->kd_lock);

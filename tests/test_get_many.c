@@ -8,6 +8,7 @@
  *     absent and expired keys, bad keys (per key, and the call's result),
  *     n = 0, NULL arrays, groups of every size around 16.
  *   - A damaged record is CALYPSO_ECHECKSUM for its key only.
+ *   - A namespace handle reads its own namespace's keys; a dropped one none.
  *   - Under overwrites and merges in other threads every value read is one
  *     that was written for its key, never a failure.
  */
@@ -208,6 +209,47 @@ static void test_get_many_damaged_record(void **state)
     tu_rmrf(dir);
 }
 
+/* A namespace handle reads its own keys only; a dropped one finds none. */
+static void test_get_many_in_namespaces(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = gm_opts();
+    calypso *db, *a, *b;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    TU_OK(db, calypso_ns_open(db, "a", 1, 1, &a));
+    TU_OK(db, calypso_ns_open(db, "b", 1, 1, &b));
+    TU_OK(db, calypso_put(db, "k1", 2, "default", 7));
+    TU_OK(a, calypso_put(a, "k1", 2, "in a", 4));
+    TU_OK(a, calypso_put(a, "k2", 2, "a2", 2));
+    TU_OK(b, calypso_put(b, "k2", 2, "in b", 4));
+    const void *keys[3] = { "k1", "k2", "k3" };
+    size_t klens[3] = { 2, 2, 2 }, vlens[3];
+    void *vals[3];
+    int rcs[3];
+    gm_check(db, 3, keys, klens);
+    gm_check(a, 3, keys, klens);
+    gm_check(b, 3, keys, klens);
+    TU_OK(a, calypso_get_many(a, 3, keys, klens, vals, vlens, rcs));
+    assert_int_equal(rcs[0], CALYPSO_OK);
+    assert_memory_equal(vals[0], "in a", 4);
+    assert_memory_equal(vals[1], "a2", 2);
+    assert_int_equal(rcs[2], CALYPSO_ENOTFOUND);
+    for (int i = 0; i < 3; i++) calypso_free(vals[i]);
+    TU_OK(db, calypso_ns_drop(db, "a", 1));
+    calypso_get_many(a, 3, keys, klens, vals, vlens, rcs);
+    for (int i = 0; i < 3; i++) assert_null(vals[i]);
+    assert_true(rcs[0] != CALYPSO_OK && rcs[1] != CALYPSO_OK);
+    TU_OK(b, calypso_get_many(b, 3, keys, klens, vals, vlens, rcs));
+    assert_int_equal(rcs[1], CALYPSO_OK);
+    assert_memory_equal(vals[1], "in b", 4);
+    calypso_free(vals[1]);
+    calypso_close(a);
+    calypso_close(b);
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
 // >> beside overwrites and merges ------------------------------------------------------
 
 #define GM_KEYS 2000
@@ -301,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_search_many_matches_search),
         cmocka_unit_test(test_get_many_as_get),
         cmocka_unit_test(test_get_many_damaged_record),
+        cmocka_unit_test(test_get_many_in_namespaces),
         cmocka_unit_test(test_get_many_beside_merges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,10 @@
  * scan, range, sift, sift_scan, sift_range with and without abort, merge,
  * reopen, batches, update transactions committed and rolled back) run
  * against the engine and against a plain sorted array; every
- * answer must agree. Keys come from a 4-letter alphabet including 0x00 and
+ * answer must agree. The operations run in three namespaces, one model
+ * each: the default one, "n1" and its child "n1/n2"; batches and updates
+ * take operations from several of them; "n1" is dropped (and with it
+ * "n1/n2") and created again, empty, now and then. Keys come from a 4-letter alphabet including 0x00 and
  * 0xff, 1..5 bytes long, so prefixes collide constantly; datafiles are small
  * so they rotate, get hint files and merge. Prints its seed; replay with
  * CALYPSO_SEED=<n>.
@@ -145,14 +148,39 @@ static void hexkey(char *out, const uint8_t *k, size_t klen)
 
 // >> checks --------------------------------------------------------------------
 
+#define NSLOTS 3
+static const char *const g_ns_name[NSLOTS] = { NULL, "n1", "n1/n2" };
+
 typedef struct run {
-    calypso        *db;
+    calypso        *db;     /* the handle of the current namespace          */
     char           *dir;
     calypso_options opt;
-    model           m;
+    model           m;      /* the current namespace's model                */
     uint64_t        rs;
     long            op;     /* index of the current operation, for messages */
+    calypso        *h[NSLOTS];   /* h[0]: the database handle; NULL: absent */
+    model           ms[NSLOTS];  /* the models of the others (m is cur's)  */
+    int             cur;
+    int             drops, creates, switches;
 } run;
+
+/* Makes namespace slot the current one. */
+static void ns_select(run *r, int slot)
+{
+    r->ms[r->cur] = r->m;
+    r->cur = slot;
+    r->m = r->ms[slot];
+    r->db = r->h[slot];
+}
+
+/* A random namespace that exists. */
+static int ns_pick(run *r)
+{
+    for (;;) {
+        int s = (int)tu_below(&r->rs, NSLOTS);
+        if (r->h[s]) return s;
+    }
+}
 
 static void check_get(run *r, const uint8_t *key, size_t klen)
 {
@@ -237,7 +265,7 @@ static void check_keys(run *r, const eu_keys *ks, const uint8_t *p, size_t pl,
     assert_int_equal(j, ks->n);
 }
 
-static void check_all(run *r)
+static void check_one(run *r)
 {
     eu_keys ks = {0};
     EU_OK(r->db, calypso_fold(r->db, eu_collect, &ks));
@@ -251,6 +279,77 @@ static void check_all(run *r)
     assert_true(st.datafiles >= 1);
     assert_true(st.reclaimable <= st.size);
     assert_true(calypso_reclaimable(r->db) >= 0);
+}
+
+static int ns_list_fn(const void *k, size_t klen, void *ctx)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%.*s,", (int)klen, (const char *)k);
+    return 0;
+}
+
+/* Every namespace against its model, and the catalog against which exist. */
+static void check_all(run *r)
+{
+    int home = r->cur;
+    for (int s = 0; s < NSLOTS; s++) {
+        if (!r->h[s]) continue;
+        ns_select(r, s);
+        check_one(r);
+    }
+    ns_select(r, home);
+    char names[256] = "";
+    EU_OK(r->h[0], calypso_ns_list(r->h[0], NULL, 0, ns_list_fn, names));
+    assert_string_equal(names, r->h[1] ? "n1," : "");
+    if (r->h[1]) {
+        names[0] = 0;
+        EU_OK(r->h[0], calypso_ns_list(r->h[0], "n1", 2, ns_list_fn, names));
+        assert_string_equal(names, r->h[2] ? "n1/n2," : "");
+    }
+}
+
+/* Opens the namespaces the model has (create: making them). */
+static void ns_open_handles(run *r, int create)
+{
+    for (int s = 1; s < NSLOTS; s++) {
+        if (!create && !r->h[s]) continue;
+        calypso *h = NULL;
+        EU_OK(r->h[0], calypso_ns_open(r->h[0], g_ns_name[s], strlen(g_ns_name[s]), create, &h));
+        r->h[s] = h;
+    }
+    r->db = r->h[r->cur];
+}
+
+static void ns_close_handles(run *r)
+{
+    for (int s = 1; s < NSLOTS; s++)
+        if (r->h[s]) EU_OK(r->h[0], calypso_close(r->h[s]));
+}
+
+/* Namespace operations: switch, drop "n1" (and "n1/n2"), create both
+ * again; each drop or create checked at once, and by check_all later. */
+static void ns_op(run *r)
+{
+    uint64_t d = tu_below(&r->rs, 1000);
+    if (d < 100) {
+        ns_select(r, ns_pick(r));
+        r->switches++;
+    } else if (d < 103 && r->h[1]) {
+        ns_select(r, 0);
+        ns_close_handles(r);
+        r->h[1] = r->h[2] = NULL;
+        EU_OK(r->h[0], calypso_ns_drop(r->h[0], "n1", 2));
+        m_clear(&r->ms[1]);
+        m_clear(&r->ms[2]);
+        calypso *gone = NULL;
+        EU_RC(r->h[0], CALYPSO_ENOTFOUND, calypso_ns_open(r->h[0], "n1/n2", 5, 0, &gone));
+        r->drops++;
+    } else if (d < 110 && !r->h[1]) {
+        ns_open_handles(r, 1);
+        for (int s = 1; s < NSLOTS; s++) assert_int_equal(calypso_len(r->h[s]), 0);
+        r->creates++;
+    }
 }
 
 // >> sift ------------------------------------------------------------------------
@@ -336,12 +435,14 @@ static void do_sift(run *r, int kind)
 
 static void reopen(run *r)
 {
+    ns_close_handles(r);
     if (tu_below(&r->rs, 2)) {
-        EU_OK(r->db, calypso_reopen(r->db));
+        EU_OK(r->h[0], calypso_reopen(r->h[0]));
     } else {
-        eu_close(r->db);
-        r->db = eu_open(r->dir, &r->opt);
+        eu_close(r->h[0]);
+        r->h[0] = eu_open(r->dir, &r->opt);
     }
+    ns_open_handles(r, 0);
 }
 
 /* A batch of 1..12 puts and deletes (keys often repeated, so later
@@ -354,10 +455,17 @@ static void do_batch(run *r, uint8_t *vbuf, size_t vcap, int kind)
     if (kind == 0) EU_OK(r->db, calypso_batch_open(r->db, &b));
     else EU_OK(r->db, calypso_update_begin(r->db, &tx));
     int n = 1 + (int)tu_below(&r->rs, 12);
-    struct { uint8_t k[8]; size_t kl; int del; uint8_t *v; size_t vl; } ops[12];
+    struct { uint8_t k[8]; size_t kl; int del; uint8_t *v; size_t vl; int slot; } ops[12];
+    int slot = r->cur;
     for (int i = 0; i < n; i++) {
+        if (tu_below(&r->rs, 4) == 0) {                /* on to another namespace */
+            slot = ns_pick(r);
+            EU_OK(r->db, kind == 0 ? calypso_batch_ns(b, r->h[slot])
+                                   : calypso_txn_ns(tx, r->h[slot]));
+        }
+        ops[i].slot = slot;
         ops[i].kl = rand_key(&r->rs, ops[i].k);
-        if (i > 0 && tu_below(&r->rs, 3) == 0) {       /* the same key again */
+        if (i > 0 && tu_below(&r->rs, 3) == 0 && ops[i - 1].slot == slot) {   /* again */
             memcpy(ops[i].k, ops[i - 1].k, ops[i - 1].kl);
             ops[i].kl = ops[i - 1].kl;
         }
@@ -389,14 +497,22 @@ static void do_batch(run *r, uint8_t *vbuf, size_t vcap, int kind)
     if (kind == 0) EU_OK(r->db, calypso_batch_commit(b));
     else if (commit) EU_OK(r->db, calypso_txn_commit(tx));
     else calypso_txn_rollback(tx);
+    int home = r->cur;
+    ns_select(r, home);                         /* r->ms[home] is current now */
     for (int i = 0; i < n; i++) {
+        model *m = &r->ms[ops[i].slot];
         if (commit) {
-            if (ops[i].del) m_del(&r->m, ops[i].k, ops[i].kl);
-            else m_put(&r->m, ops[i].k, ops[i].kl, ops[i].v, ops[i].vl);
+            if (ops[i].del) m_del(m, ops[i].k, ops[i].kl);
+            else m_put(m, ops[i].k, ops[i].kl, ops[i].v, ops[i].vl);
         }
         free(ops[i].v);
     }
-    for (int i = 0; i < n; i++) check_get(r, ops[i].k, ops[i].kl);
+    r->m = r->ms[home];
+    for (int i = 0; i < n; i++) {
+        ns_select(r, ops[i].slot);
+        check_get(r, ops[i].k, ops[i].kl);
+    }
+    ns_select(r, home);
 }
 
 static void one_op(run *r, uint8_t *vbuf, size_t vcap)
@@ -491,7 +607,8 @@ static void model_run(long ops, int automerge, const char *what)
         r.opt.merge_trigger_ratio = -1;
         r.opt.max_open_files = 2;        /* sealed files get closed and reopened */
     }
-    r.db = eu_open(r.dir, &r.opt);
+    r.db = r.h[0] = eu_open(r.dir, &r.opt);
+    ns_open_handles(&r, 1);
     size_t vcap = 4096;
     uint8_t *vbuf = malloc(vcap);
     assert_non_null(vbuf);
@@ -505,6 +622,7 @@ static void model_run(long ops, int automerge, const char *what)
     uint64_t merges_base = 0;     /* stats.merges right after the last (re)open */
     struct calypso_stats st;
     for (r.op = 0; r.op < ops; r.op++) {
+        ns_op(&r);
         one_op(&r, vbuf, vcap);
         if (r.op == next_reopen) {
             EU_OK(r.db, calypso_stats(r.db, &st));
@@ -528,22 +646,29 @@ static void model_run(long ops, int automerge, const char *what)
     EU_OK(r.db, calypso_stats(r.db, &st));
     merges_done += st.merges - merges_base;
     print_message("%s: %ld ops, %d reopens, %d explicit merges, %llu merges in all, "
-                  "%zu keys, %u datafiles\n", what, ops, reopens, merges,
-                  (unsigned long long)merges_done, r.m.n, st.datafiles);
+                  "%zu keys, %u datafiles; namespaces: %d switches, %d drops, %d creates\n",
+                  what, ops, reopens, merges, (unsigned long long)merges_done, r.m.n,
+                  st.datafiles, r.switches, r.drops, r.creates);
     if (automerge) assert_true(merges_done >= (uint64_t)merges);
     else assert_int_equal(merges_done, merges);     /* a negative ratio never merges */
-    eu_close(r.db);
-    r.db = eu_open(r.dir, &r.opt);
+    ns_close_handles(&r);
+    eu_close(r.h[0]);
+    r.h[0] = eu_open(r.dir, &r.opt);
+    ns_open_handles(&r, 0);
     check_all(&r);
-    eu_close(r.db);
+    ns_close_handles(&r);
+    eu_close(r.h[0]);
     /* Read-only, the same contents. */
     calypso_options ro = r.opt;
     ro.read_only = 1;
-    r.db = eu_open(r.dir, &ro);
+    r.h[0] = eu_open(r.dir, &ro);
+    ns_open_handles(&r, 0);
     check_all(&r);
-    eu_close(r.db);
+    ns_close_handles(&r);
+    eu_close(r.h[0]);
     free(vbuf);
-    m_free(&r.m);
+    ns_select(&r, 0);
+    for (int s = 0; s < NSLOTS; s++) m_free(&r.ms[s]);
     tu_rmrf(r.dir);
 }
 

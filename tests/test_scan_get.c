@@ -7,7 +7,8 @@
  *     has passed, then read: the new state, every time.
  *   - A merge run from inside the callback moves the record: the get still
  *     finds it (it looks the key up again).
- *   - Other keys, other handles and nested walks are read as usual.
+ *   - Other keys, other handles, the same key in another namespace and
+ *     nested walks are read as usual.
  *   - Beside writer and merge threads, every value a fold+get reads is one
  *     written for its key.
  */
@@ -221,6 +222,48 @@ static void test_nested_walks(void **state)
     tu_rmrf(dir);
 }
 
+/* The same key in another namespace, read from a callback walking this
+ * one: its own value, not where the walk found this namespace's. */
+typedef struct sg_ns { calypso *a, *b; int n; } sg_ns;
+
+static int sg_other_ns(const void *k, size_t kl, void *arg)
+{
+    sg_ns *c = arg;
+    char want[16];
+    snprintf(want, sizeof want, "b%.*s", (int)kl - 1, (const char *)k + 1);
+    sg_expect(c->b, k, kl, want);
+    snprintf(want, sizeof want, "a%.*s", (int)kl - 1, (const char *)k + 1);
+    sg_expect(c->a, k, kl, want);
+    c->n++;
+    return 0;
+}
+
+static void test_get_in_walk_across_namespaces(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = sg_opts();
+    calypso *db;
+    sg_ns c = { 0 };
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    TU_OK(db, calypso_ns_open(db, "a", 1, 1, &c.a));
+    TU_OK(db, calypso_ns_open(db, "b", 1, 1, &c.b));
+    char k[16], v[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(k, sizeof k, "k%04d", i);
+        snprintf(v, sizeof v, "a%04d", i);
+        TU_OK(c.a, calypso_put(c.a, k, 5, v, 5));
+        v[0] = 'b';
+        TU_OK(c.b, calypso_put(c.b, k, 5, v, 5));
+    }
+    TU_OK(c.a, calypso_fold(c.a, sg_other_ns, &c));
+    assert_int_equal(c.n, 300);
+    calypso_close(c.a);
+    calypso_close(c.b);
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
 // >> beside writers and merges --------------------------------------------------------
 
 #define SG_KEYS 3000
@@ -314,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_get_in_walk_is_never_stale),
         cmocka_unit_test(test_get_in_walk_after_a_merge),
         cmocka_unit_test(test_nested_walks),
+        cmocka_unit_test(test_get_in_walk_across_namespaces),
         cmocka_unit_test(test_scan_get_beside_writers_and_merges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
