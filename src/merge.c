@@ -247,13 +247,14 @@ CY_INTERNAL int cy_merge_recover(calypso *db)
     if (db->opt.read_only) {
         rc = cy_err(db, CALYPSO_ECORRUPT, "%s: an interrupted merge must be finished by a "
                     "read-write open first", commit);
-    } else {
+    } else if (!(rc = cy_dir_files_lock(db))) {
         rc = cy_merge_move_outputs(db, mdir, out, nout);
         if (!rc) rc = cy_merge_remove_inputs(db, in, nin);
         if (!rc) {
             cy_merge_rmdir(mdir);
             cy_os_sync_dir(db->path);
         }
+        cy_dir_files_unlock(db);
     }
     cy_free(in);
     cy_free(out);
@@ -851,8 +852,11 @@ static int cy_merge_drop_dead(cy_merge *m)
     cy_merge_swap_keydir(m);                 /* expired keys leave the keydir */
     cy_merge_at("swapped");
     int rc = cy_merge_drop_inputs(m);
-    for (uint32_t i = 0; i < m->ninputs && !rc; i++)
-        rc = cy_merge_remove_inputs(m->db, m->inputs + i, 1);
+    if (!rc && !(rc = cy_dir_files_lock(m->db))) {
+        for (uint32_t i = 0; i < m->ninputs && !rc; i++)
+            rc = cy_merge_remove_inputs(m->db, m->inputs + i, 1);
+        cy_dir_files_unlock(m->db);
+    }
     if (!rc) cy_merge_at("removed");
     return rc;
 }
@@ -882,8 +886,13 @@ static int cy_merge_step(cy_merge *m)
     if (!rc && m->noutputs == 0) return cy_merge_drop_dead(m);
     if (!rc && (rc = cy_os_sync_dir(m->dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m->dir);
     if (!rc) cy_merge_at("copied");
+    /* From COMMIT to the inputs' removal the file set changes: readers in
+     * other processes must not list it half-changed (dir.c). */
+    int files_locked = 0;
+    if (!rc && !(rc = cy_dir_files_lock(db))) files_locked = 1;
     if (!rc) rc = cy_merge_write_commit(m);
     if (rc) {
+        if (files_locked) cy_dir_files_unlock(db);
         /* Not decided: throw the attempt away; the old files are intact. */
         if (m->out_fd >= 0) { cy_os_close(m->out_fd); m->out_fd = -1; }
         cy_merge_rmdir(m->dir);
@@ -910,6 +919,7 @@ static int cy_merge_step(cy_merge *m)
     } else {
         __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
     }
+    cy_dir_files_unlock(db);
     return rc;
 }
 

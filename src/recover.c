@@ -169,6 +169,10 @@ static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, uint64
         return cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s%s", s->path,
                       (unsigned long long)off, why,
                       below ? " (in data a sync covered)" : "");
+    if (newest && torn && db->writer_live) {
+        s->size = off;   /* read-only beside a writer: nothing to report */
+        return CALYPSO_OK;
+    }
     uint64_t dropped = s->size - off;
     int zeros = 1;
     if (newest && torn && synced != CY_WM_NONE && (zeros = cy_scan_zeros_after(s, off)) < 0)
@@ -218,8 +222,11 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
         int got = cy_scan_record(&s, off, &r, &p, &why);
         if (got < 0) { rc = got; break; }
         if (got == 0) {
-            int torn = newest && (synced == CY_WM_NONE ? !cy_scan_valid_after(&s, off)
-                                                       : off >= synced);
+            /* Beside a live writer, what follows the last whole record of
+             * its file is a write under way: the end of what there is. */
+            int torn = newest && (synced == CY_WM_NONE
+                                      ? db->writer_live || !cy_scan_valid_after(&s, off)
+                                      : off >= synced);
             rc = cy_scan_damage(&s, off, newest, torn, synced, why);
             break;
         }
@@ -283,6 +290,11 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         rc = cy_scan_file(db, fid, fd, &size, newest, rc ? 0 : covers,
                           newest ? cy_wm_limit(db, fid) : CY_WM_NONE);
         f->size = size;
+    }
+    if (!rc && !newest && db->opt.read_only) {
+        /* Kept to the end: a writer may merge the file away meanwhile. */
+        cy_files_hold_fd(f, fd);
+        return CALYPSO_OK;
     }
     if (rc || !newest) {
         cy_os_close(fd);
