@@ -354,8 +354,10 @@ int  calypso_reopen(calypso *db);
  * such directory, not a directory, or a directory that is not a calypso
  * database: no META, or a META that does not name a calypso format),
  * CALYPSO_EVERSION (a database of another format version, whose files
- * this build does not know), CALYPSO_ELOCKED, CALYPSO_EIO (errmsg names
- * the file). calypso_errmsg(NULL) tells the detail. Thread-safe. */
+ * this build does not know), CALYPSO_ELOCKED, CALYPSO_EIO (META there but
+ * unreadable, or a file that could not be removed: errmsg names it; what
+ * was removed before stays removed, and a second call goes on).
+ * calypso_errmsg(NULL) tells the detail. Thread-safe. */
 int  calypso_destroy(const char *path);
 
 /* Makes every acknowledged write durable: fdatasync of the active file.

@@ -12,8 +12,9 @@
  *   older than what was acknowledged before the open or reopen began. The
  *   reads are spread out in time, so that merges unlink files between a
  *   reader's open and its reads. Meanwhile the calypso CLI's read commands
- *   (get, keys, stats, dump) run against the same directory and must
- *   succeed. Runs CALYPSO_READER_SECONDS seconds (default 3; make
+ *   (get, keys, stats, dump, backup) run against the same directory and
+ *   must succeed; each backup opens as a snapshot that passes the same
+ *   check. Runs CALYPSO_READER_SECONDS seconds (default 3; make
  *   crash-test runs it longer); takes CALYPSO_SEED.
  * - test_reader_stops_at_write_under_way: bytes past the writer's last
  *   whole record are a write under way: a reader beside the writer stops
@@ -456,6 +457,19 @@ static void test_reader_beside_writer(void **state)
             assert_int_equal(run_cli(keys), 0);
             assert_int_equal(run_cli(stats), 0);
             assert_int_equal(run_cli(dump), 0);
+            /* A backup through a reader is a snapshot as well. */
+            char bk[1100];
+            snprintf(bk, sizeof bk, "%s/backup%llu", dir, (unsigned long long)cli_runs);
+            log_poll(&l);
+            uint64_t bk_acked = l.nops;
+            const char *backup[] = { "backup", dbdir, bk, NULL };
+            assert_int_equal(run_cli(backup), 0);
+            calypso *b = eu_open(bk, &ro);
+            read_snapshot(b, seen, &rng);
+            check_snapshot(&m, &l, seen, bk_acked, 0);
+            eu_close(b);
+            char *bkcopy = strdup(bk);
+            tu_rmrf(bkcopy);
             cli_runs++;
         }
     }
