@@ -665,9 +665,13 @@ int  calypso_txn_cursor_open(calypso_txn *tx, calypso_cursor **cur);
  * step found no room even with the space reserve (the steps before it are
  * done, nothing is lost, the handle goes on: free space and merge again);
  * CALYPSO_ECORRUPT when an input record fails its checksum (nothing
- * changed); CALYPSO_EIO, CALYPSO_ENOMEM. A failure after a step was
+ * changed); CALYPSO_ELOCKED when readers opening in other processes kept
+ * the file set locked for 30 s (a step waits for them before it swaps
+ * files: see read_only; the steps before it are done, the handle goes on:
+ * merge again); CALYPSO_EIO, CALYPSO_ENOMEM. A failure after a step was
  * decided leaves the handle refusing writes; the next open finishes it.
- * Thread-safe. */
+ * Readers in other processes keep reading the files a merge removes (their
+ * space is freed when the last reader lets go). Thread-safe. */
 int  calypso_merge(calypso *db);
 /* Deletes every expired key now, in chunks of 65,536 tombstones (a key
  * written again meanwhile, without a TTL, is kept). Errors as
