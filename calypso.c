@@ -2735,6 +2735,10 @@ struct calypso {
     int             lock_fd;
     int             writer_live;  /* read-only: a writer held the database
                                      open when this handle opened          */
+    uint32_t       *skip_fids;    /* read-only, during open: datafiles a
+                                     decided, unfinished merge left that the
+                                     replay leaves out (merge.c)           */
+    uint32_t        nskip;
     int             failed;       /* reopen failed: refuse all but close     */
     int             broken;       /* a write could not be undone, or an
                                      fdatasync failed: no writes (atomic)    */
@@ -3160,7 +3164,9 @@ CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const voi
 /* Ids of merged datafiles have this bit; they replay before regular ones. */
 #define CY_FID_MERGED 0x40000000u
 /* At open, before replay: finishes a merge that committed, or discards one
- * that did not. */
+ * that did not. A read-only handle changes nothing: for a decided step it
+ * notes in db->skip_fids the datafiles to leave out (its outputs while
+ * every input is still there, else its inputs). */
 CY_INTERNAL int  cy_merge_recover(calypso *db);
 /* Test hook, called at the named steps of a merge: "started" (once,
  * inputs chosen), then for each of its steps "copying" (after the first
@@ -3574,7 +3580,45 @@ static int cy_dir_cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cy_dir_scan_once(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint);
+
+/* A reader lists until two listings in a row name the same datafiles. A
+ * writer may create a datafile (rotation) during a listing, and a
+ * directory read in several pieces can then miss one created early in it
+ * and show one created later: a gap in the log. Two equal listings cannot
+ * both have it: whatever the first one showed existed before the second
+ * began, and so did every file created before it, which the second one
+ * shows. (Renames and removals happen under the file set lock, which the
+ * reader holds.) */
 CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint)
+{
+    int rc = cy_dir_scan_once(db, fids, n, has_hint);
+    for (int tries = 0; !rc && db->opt.read_only && tries < 1000; tries++) {
+        uint32_t *f2 = NULL, n2 = 0;
+        uint8_t *h2 = NULL;
+        if ((rc = cy_dir_scan_once(db, &f2, &n2, &h2))) break;
+        int same = n2 == *n && (n2 == 0 || !memcmp(f2, *fids, n2 * sizeof *f2));
+        cy_free(*fids);
+        cy_free(*has_hint);
+        *fids = f2;
+        *n = n2;
+        *has_hint = h2;
+        if (same) return CALYPSO_OK;
+    }
+    if (rc) {
+        cy_free(*fids);
+        cy_free(*has_hint);
+        *fids = NULL;
+        *has_hint = NULL;
+        return rc;
+    }
+    if (db->opt.read_only)
+        return cy_err(db, CALYPSO_EIO, "%s: the datafiles kept changing while listed",
+                      db->path);
+    return CALYPSO_OK;
+}
+
+static int cy_dir_scan_once(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint)
 {
     cy_dir_listing l = { .db = db };
     int rc = cy_os_list_dir(db->path, cy_dir_entry, &l);
@@ -5619,13 +5663,37 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
     return CALYPSO_OK;
 }
 
+/* Leaves out of the listing the files db->skip_fids names (a reader
+ * beside an unfinished merge: see cy_merge_recover), and forgets them. */
+static void cy_recover_skip(calypso *db, uint32_t *fids, uint32_t *n, uint8_t *has_hint)
+{
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < *n; i++) {
+        int skip = 0;
+        for (uint32_t j = 0; j < db->nskip && !skip; j++) skip = db->skip_fids[j] == fids[i];
+        if (skip) continue;
+        fids[w] = fids[i];
+        has_hint[w++] = has_hint[i];
+    }
+    *n = w;
+    cy_free(db->skip_fids);
+    db->skip_fids = NULL;
+    db->nskip = 0;
+}
+
 CY_INTERNAL int cy_recover(calypso *db)
 {
     uint32_t *fids = NULL, n = 0;
     uint8_t *has_hint = NULL;
     int rc = cy_merge_recover(db);
     if (rc) return rc;
-    if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) return rc;
+    if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) {
+        cy_free(db->skip_fids);
+        db->skip_fids = NULL;
+        db->nskip = 0;
+        return rc;
+    }
+    if (db->skip_fids) cy_recover_skip(db, fids, &n, has_hint);
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
     if ((rc = cy_wm_load(db))) goto out;
     if ((rc = cy_ids_load(db, fids, n))) goto out;
@@ -9256,6 +9324,40 @@ static int cy_merge_remove_inputs(calypso *db, const uint32_t *in, uint32_t nin)
     return CALYPSO_OK;
 }
 
+/* A reader beside a decided step that nobody is finishing (its writer
+ * died: a live one holds the file set lock from COMMIT to the end) reads
+ * one whole side of it without changing a file: the old files while every
+ * input is still there (outputs moved in already are left out), else the
+ * new ones (outputs all moved in before the first input went; the inputs
+ * left are left out). */
+static int cy_merge_recover_read_only(calypso *db, const char *commit, uint32_t *in,
+                                      uint32_t nin, uint32_t *out, uint32_t nout)
+{
+    char path[4200];
+    int all_in = 1;
+    for (uint32_t i = 0; i < nin && all_in; i++) {
+        cy_dir_data_path(db, in[i], path, sizeof path);
+        int rc = cy_os_stat(path, NULL, NULL);
+        if (rc < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "stat", path);
+        all_in = rc == 0;
+    }
+    for (uint32_t i = 0; i < nout && !all_in; i++) {
+        cy_dir_data_path(db, out[i], path, sizeof path);
+        int rc = cy_os_stat(path, NULL, NULL);
+        if (rc == -ENOENT)
+            return cy_err(db, CALYPSO_ECORRUPT, "%s: inputs of the merge step are gone but its "
+                          "output %s is missing", commit, path);
+        if (rc < 0) return cy_err_errno(db, rc, "stat", path);
+    }
+    uint32_t n = all_in ? nout : nin;
+    db->skip_fids = cy_calloc(n ? n : 1, sizeof *db->skip_fids);
+    if (!db->skip_fids) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
+    memcpy(db->skip_fids, all_in ? out : in, n * sizeof *db->skip_fids);
+    qsort(db->skip_fids, n, sizeof *db->skip_fids, cy_merge_cmp_fid);
+    db->nskip = n;
+    return CALYPSO_OK;
+}
+
 CY_INTERNAL int cy_merge_recover(calypso *db)
 {
     char mdir[4200], commit[4300];
@@ -9276,8 +9378,7 @@ CY_INTERNAL int cy_merge_recover(calypso *db)
         return cy_err_errno(db, rc, "read", commit);
     }
     if (db->opt.read_only) {
-        rc = cy_err(db, CALYPSO_ECORRUPT, "%s: an interrupted merge must be finished by a "
-                    "read-write open first", commit);
+        rc = cy_merge_recover_read_only(db, commit, in, nin, out, nout);
     } else if (!(rc = cy_dir_files_lock(db))) {
         rc = cy_merge_move_outputs(db, mdir, out, nout);
         if (!rc) rc = cy_merge_remove_inputs(db, in, nin);

@@ -271,9 +271,11 @@ typedef struct calypso_options {
      * so a file the writer merges away and unlinks stays readable
      * (max_open_files then bounds its mappings; the descriptors, one per
      * datafile, come on top, and the files' space is freed once the reader
-     * lets go of them). Without a writer it opens the same way; a merge the
-     * writer left decided but unfinished (it died in the middle) makes it
-     * fail with CALYPSO_ECORRUPT until a read-write open finishes it. A
+     * lets go of them). Without a writer it opens the same way; of a merge
+     * step the writer left decided but unfinished (it died in the middle)
+     * it reads one whole side, the files before the step while all of its
+     * inputs are there, else the files after it, and finishes nothing (the
+     * next read-write open does). A
      * reader's open waits (at most 30 s, then CALYPSO_ELOCKED) while a
      * writer's merge renames and removes files; CALYPSO_ELOCKED too while
      * calypso_destroy removes the database. */

@@ -281,7 +281,45 @@ static int cy_dir_cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cy_dir_scan_once(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint);
+
+/* A reader lists until two listings in a row name the same datafiles. A
+ * writer may create a datafile (rotation) during a listing, and a
+ * directory read in several pieces can then miss one created early in it
+ * and show one created later: a gap in the log. Two equal listings cannot
+ * both have it: whatever the first one showed existed before the second
+ * began, and so did every file created before it, which the second one
+ * shows. (Renames and removals happen under the file set lock, which the
+ * reader holds.) */
 CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint)
+{
+    int rc = cy_dir_scan_once(db, fids, n, has_hint);
+    for (int tries = 0; !rc && db->opt.read_only && tries < 1000; tries++) {
+        uint32_t *f2 = NULL, n2 = 0;
+        uint8_t *h2 = NULL;
+        if ((rc = cy_dir_scan_once(db, &f2, &n2, &h2))) break;
+        int same = n2 == *n && (n2 == 0 || !memcmp(f2, *fids, n2 * sizeof *f2));
+        cy_free(*fids);
+        cy_free(*has_hint);
+        *fids = f2;
+        *n = n2;
+        *has_hint = h2;
+        if (same) return CALYPSO_OK;
+    }
+    if (rc) {
+        cy_free(*fids);
+        cy_free(*has_hint);
+        *fids = NULL;
+        *has_hint = NULL;
+        return rc;
+    }
+    if (db->opt.read_only)
+        return cy_err(db, CALYPSO_EIO, "%s: the datafiles kept changing while listed",
+                      db->path);
+    return CALYPSO_OK;
+}
+
+static int cy_dir_scan_once(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint)
 {
     cy_dir_listing l = { .db = db };
     int rc = cy_os_list_dir(db->path, cy_dir_entry, &l);

@@ -258,6 +258,10 @@ struct calypso {
     int             lock_fd;
     int             writer_live;  /* read-only: a writer held the database
                                      open when this handle opened          */
+    uint32_t       *skip_fids;    /* read-only, during open: datafiles a
+                                     decided, unfinished merge left that the
+                                     replay leaves out (merge.c)           */
+    uint32_t        nskip;
     int             failed;       /* reopen failed: refuse all but close     */
     int             broken;       /* a write could not be undone, or an
                                      fdatasync failed: no writes (atomic)    */
@@ -683,7 +687,9 @@ CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const voi
 /* Ids of merged datafiles have this bit; they replay before regular ones. */
 #define CY_FID_MERGED 0x40000000u
 /* At open, before replay: finishes a merge that committed, or discards one
- * that did not. */
+ * that did not. A read-only handle changes nothing: for a decided step it
+ * notes in db->skip_fids the datafiles to leave out (its outputs while
+ * every input is still there, else its inputs). */
 CY_INTERNAL int  cy_merge_recover(calypso *db);
 /* Test hook, called at the named steps of a merge: "started" (once,
  * inputs chosen), then for each of its steps "copying" (after the first

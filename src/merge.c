@@ -225,6 +225,40 @@ static int cy_merge_remove_inputs(calypso *db, const uint32_t *in, uint32_t nin)
     return CALYPSO_OK;
 }
 
+/* A reader beside a decided step that nobody is finishing (its writer
+ * died: a live one holds the file set lock from COMMIT to the end) reads
+ * one whole side of it without changing a file: the old files while every
+ * input is still there (outputs moved in already are left out), else the
+ * new ones (outputs all moved in before the first input went; the inputs
+ * left are left out). */
+static int cy_merge_recover_read_only(calypso *db, const char *commit, uint32_t *in,
+                                      uint32_t nin, uint32_t *out, uint32_t nout)
+{
+    char path[4200];
+    int all_in = 1;
+    for (uint32_t i = 0; i < nin && all_in; i++) {
+        cy_dir_data_path(db, in[i], path, sizeof path);
+        int rc = cy_os_stat(path, NULL, NULL);
+        if (rc < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "stat", path);
+        all_in = rc == 0;
+    }
+    for (uint32_t i = 0; i < nout && !all_in; i++) {
+        cy_dir_data_path(db, out[i], path, sizeof path);
+        int rc = cy_os_stat(path, NULL, NULL);
+        if (rc == -ENOENT)
+            return cy_err(db, CALYPSO_ECORRUPT, "%s: inputs of the merge step are gone but its "
+                          "output %s is missing", commit, path);
+        if (rc < 0) return cy_err_errno(db, rc, "stat", path);
+    }
+    uint32_t n = all_in ? nout : nin;
+    db->skip_fids = cy_calloc(n ? n : 1, sizeof *db->skip_fids);
+    if (!db->skip_fids) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
+    memcpy(db->skip_fids, all_in ? out : in, n * sizeof *db->skip_fids);
+    qsort(db->skip_fids, n, sizeof *db->skip_fids, cy_merge_cmp_fid);
+    db->nskip = n;
+    return CALYPSO_OK;
+}
+
 CY_INTERNAL int cy_merge_recover(calypso *db)
 {
     char mdir[4200], commit[4300];
@@ -245,8 +279,7 @@ CY_INTERNAL int cy_merge_recover(calypso *db)
         return cy_err_errno(db, rc, "read", commit);
     }
     if (db->opt.read_only) {
-        rc = cy_err(db, CALYPSO_ECORRUPT, "%s: an interrupted merge must be finished by a "
-                    "read-write open first", commit);
+        rc = cy_merge_recover_read_only(db, commit, in, nin, out, nout);
     } else if (!(rc = cy_dir_files_lock(db))) {
         rc = cy_merge_move_outputs(db, mdir, out, nout);
         if (!rc) rc = cy_merge_remove_inputs(db, in, nin);
