@@ -4534,6 +4534,12 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
  *
  * A descriptor is closed only under its file's mutex and only while no
  * group-commit leader has it pinned for an fdatasync (cy_files_pin_active).
+ *
+ * A read-only handle keeps one more descriptor per sealed file, hold_fd,
+ * from its open to its close: a writer in another process may merge the
+ * file away and unlink it, so the handle never opens a datafile by name
+ * after its open; it maps (and reads) through hold_fd. max_open_files
+ * bounds its mappings; hold_fd is not counted.
  */
 
 #include <errno.h>
@@ -5386,6 +5392,11 @@ CY_INTERNAL int cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_
  * Without a WATERMARK (a database no writable open of this release has
  * seen) the older rule holds: a bad record in the newest file is a torn
  * tail only when no valid record follows it.
+ *
+ * A read-only handle changes nothing: a torn tail is left in place (and
+ * reported, unless a writer is live: then it is a write under way), and
+ * it keeps the descriptor of every datafile it replays (files.c, hold_fd),
+ * so that a writer's merge can unlink them beneath it.
  */
 
 #include <errno.h>
@@ -9135,7 +9146,10 @@ CY_INTERNAL void cy_bg_kick(calypso *db)
  *      outnumber max_open_files, reading them in key order would map and
  *      unmap files over and over, so the copy scans each input front to
  *      back instead (file order);
- *   3. write merge/COMMIT naming the inputs, atomically: the step is now
+ *   3. take the file set lock (LOCK byte 2, dir.c), which readers in
+ *      other processes hold while they list and replay, and keep it to the
+ *      end of step 6, so that none of them lists a half-swapped step; then
+ *      write merge/COMMIT naming the inputs, atomically: the step is now
  *      decided; open finishes it if we crash after this point;
  *   4. rename the outputs into the database directory; fsync it;
  *   5. point the keydir at the new copies, in batches, by compare-and-swap:

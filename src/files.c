@@ -26,6 +26,12 @@
  *
  * A descriptor is closed only under its file's mutex and only while no
  * group-commit leader has it pinned for an fdatasync (cy_files_pin_active).
+ *
+ * A read-only handle keeps one more descriptor per sealed file, hold_fd,
+ * from its open to its close: a writer in another process may merge the
+ * file away and unlink it, so the handle never opens a datafile by name
+ * after its open; it maps (and reads) through hold_fd. max_open_files
+ * bounds its mappings; hold_fd is not counted.
  */
 #include "engine.h"
 

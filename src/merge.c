@@ -35,7 +35,10 @@
  *      outnumber max_open_files, reading them in key order would map and
  *      unmap files over and over, so the copy scans each input front to
  *      back instead (file order);
- *   3. write merge/COMMIT naming the inputs, atomically: the step is now
+ *   3. take the file set lock (LOCK byte 2, dir.c), which readers in
+ *      other processes hold while they list and replay, and keep it to the
+ *      end of step 6, so that none of them lists a half-swapped step; then
+ *      write merge/COMMIT naming the inputs, atomically: the step is now
  *      decided; open finishes it if we crash after this point;
  *   4. rename the outputs into the database directory; fsync it;
  *   5. point the keydir at the new copies, in batches, by compare-and-swap:

@@ -27,6 +27,11 @@
  * Without a WATERMARK (a database no writable open of this release has
  * seen) the older rule holds: a bad record in the newest file is a torn
  * tail only when no valid record follows it.
+ *
+ * A read-only handle changes nothing: a torn tail is left in place (and
+ * reported, unless a writer is live: then it is a write under way), and
+ * it keeps the descriptor of every datafile it replays (files.c, hold_fd),
+ * so that a writer's merge can unlink them beneath it.
  */
 #include "engine.h"
 
