@@ -660,7 +660,7 @@ static const char *merge_val(int i, char *buf, size_t cap)
 static void fill_for_merge(const char *dir, const calypso_options *o)
 {
     calypso *w = eu_open(dir, o);
-    char key[16], val[64];
+    char key[32], val[64];
     for (int round = 0; round <= 4; round++)
         for (int i = 0; i < 60; i++) {
             snprintf(key, sizeof key, "k%02d", i);
@@ -682,7 +682,7 @@ static void fill_for_merge(const char *dir, const calypso_options *o)
 
 static void expect_merge_vals(calypso *db)
 {
-    char key[16], val[64];
+    char key[32], val[64];
     for (int i = 0; i < 60; i++) {
         snprintf(key, sizeof key, "k%02d", i);
         const char *v = merge_val(i, val, sizeof val);
