@@ -161,8 +161,21 @@ CY_INTERNAL int     cy_os_fsize(int fd, uint64_t *size);
 /* stat(2) of a path: its size and whether it is a directory (either pointer
  * may be NULL); -ENOENT when it does not exist. */
 CY_INTERNAL int     cy_os_stat(const char *path, uint64_t *size, int *is_dir);
-/* flock(LOCK_EX or LOCK_SH | LOCK_NB); -EWOULDBLOCK when held elsewhere. */
+/* flock(LOCK_EX or LOCK_SH | LOCK_NB); -EWOULDBLOCK when held elsewhere.
+ * With CY_OS_RANGE in op, a lock on one byte of the file instead (an open
+ * file description lock, fcntl F_OFD_SETLK; never waits): CY_OS_RANGE_RD
+ * (shared), CY_OS_RANGE_WR (exclusive, needs a writable descriptor) or
+ * neither (unlock), of byte CY_OS_RANGE_AT(n); -EWOULDBLOCK when another
+ * open file holds a conflicting lock. With CY_OS_RANGE_TEST as well it only
+ * asks (F_OFD_GETLK): 0 when the lock could be taken, -EWOULDBLOCK when
+ * not. Range locks and flocks on one file do not interact (Linux). */
 CY_INTERNAL int     cy_os_flock(int fd, int op);
+#define CY_OS_RANGE        0x10000
+#define CY_OS_RANGE_RD     0x20000
+#define CY_OS_RANGE_WR     0x40000
+#define CY_OS_RANGE_TEST   0x80000
+#define CY_OS_RANGE_AT(n)  ((n) << 8)
+#define CY_OS_RANGE_BYTE(op) (((op) >> 8) & 0xff)
 /* Read-only shared mapping of [0, size); *out = NULL and -errno on failure. */
 CY_INTERNAL int     cy_os_mmap(int fd, uint64_t size, void **out);
 /* Read-write shared mapping of [0, size) of fd (which may be shorter: only
@@ -693,8 +706,33 @@ static int cy_os_libc_stat(const char *path, uint64_t *size, int *is_dir)
     return 0;
 }
 
+/* One byte of fd locked, unlocked or tested with an open file description
+ * lock (F_OFD_SETLK: owned by the descriptor's open file, as a flock is, so
+ * two handles in one process exclude each other as two processes do). */
+static int cy_os_libc_range(int fd, int op)
+{
+    struct flock l;
+    memset(&l, 0, sizeof l);
+    l.l_whence = SEEK_SET;
+    l.l_start = CY_OS_RANGE_BYTE(op);
+    l.l_len = 1;
+    l.l_type = (op & CY_OS_RANGE_WR) ? F_WRLCK : (op & CY_OS_RANGE_RD) ? F_RDLCK : F_UNLCK;
+    int rc;
+    if (op & CY_OS_RANGE_TEST) {
+        do rc = fcntl(fd, F_OFD_GETLK, &l);
+        while (rc < 0 && errno == EINTR);
+        if (rc < 0) return -errno;
+        return l.l_type == F_UNLCK ? 0 : -EWOULDBLOCK;
+    }
+    do rc = fcntl(fd, F_OFD_SETLK, &l);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0 && (errno == EAGAIN || errno == EACCES)) return -EWOULDBLOCK;
+    return rc < 0 ? -errno : 0;
+}
+
 static int cy_os_libc_flock(int fd, int op)
 {
+    if (op & CY_OS_RANGE) return cy_os_libc_range(fd, op);
     int rc;
     do rc = flock(fd, op);
     while (rc < 0 && errno == EINTR);
@@ -2855,6 +2893,10 @@ typedef struct cy_file {
                              it leaves its epoch                           */
     uint64_t map_len;     /* its length (the active file: max_datafile_size);
                              only ever shrinks while mapped               */
+    int      hold_fd;     /* a read-only handle's descriptor on the file,
+                             kept from open to close (-1 if none): a file
+                             a writer's merge unlinks stays readable; fd
+                             may borrow it (never closed through fd)      */
     pthread_mutex_t mu;   /* fd, and opening or evicting the mapping       */
     uint32_t pins;        /* group-commit leaders syncing fd (atomic): the
                              descriptor is not closed while pinned         */
@@ -2925,6 +2967,12 @@ struct calypso {
     char           *path;
     calypso_options opt;
     int             lock_fd;
+    int             writer_live;  /* read-only: a writer held the database
+                                     open when this handle opened          */
+    uint32_t       *skip_fids;    /* read-only, during open: datafiles a
+                                     decided, unfinished merge left that the
+                                     replay leaves out (merge.c)           */
+    uint32_t        nskip;
     int             failed;       /* reopen failed: refuse all but close     */
     int             broken;       /* a write could not be undone, or an
                                      fdatasync failed: no writes (atomic)    */
@@ -3043,8 +3091,17 @@ CY_INTERNAL int  cy_dir_sync_parent(const char *path);
  * made durable by an fsync of its parent. A component that exists and is
  * not a directory: CALYPSO_EINVAL naming it. */
 CY_INTERNAL int  cy_dir_make_all(calypso *db, const char *path, uint32_t mode);
+/* Takes LOCK as a writer (its flock, byte 0 and byte 1 shared) or as a
+ * reader (byte 1 shared only): see dir.c. CALYPSO_ELOCKED when refused. */
 CY_INTERNAL int  cy_dir_lock(calypso *db);
 CY_INTERNAL void cy_dir_unlock(calypso *db);
+/* 1 when a writer holds the database open (asked of LOCK; takes nothing). */
+CY_INTERNAL int  cy_dir_writer_live(calypso *db);
+/* The file set lock (LOCK byte 2): exclusive for a writer about to rename
+ * or remove datafiles, shared for a reader listing and replaying them.
+ * Waits (at most 30 s: CALYPSO_ELOCKED). No-op without a LOCK file. */
+CY_INTERNAL int  cy_dir_files_lock(calypso *db);
+CY_INTERNAL void cy_dir_files_unlock(calypso *db);
 CY_INTERNAL int  cy_dir_meta(calypso *db, int fresh);
 /* Lists datafile ids (sorted) and which have hint files; removes leftover
  * temporary files on a writable handle. */
@@ -3213,6 +3270,9 @@ CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
 /* The active file's descriptor, pinned for an fdatasync outside write_mu:
  * it is not closed until cy_files_unpin. write_mu held to pin. */
 CY_INTERNAL cy_file *cy_files_pin_active(calypso *db);
+/* Keeps fd as f's descriptor for the handle's life (read-only handles:
+ * see hold_fd). */
+CY_INTERNAL void     cy_files_hold_fd(cy_file *f, int fd);
 /* Maps f (or opens its descriptor) now, so that it stays readable once
  * unlinked. */
 CY_INTERNAL int      cy_files_hold_open(calypso *db, cy_file *f);
@@ -3429,7 +3489,9 @@ CY_INTERNAL int  cy_walk_hint(const calypso *db, const cy_ns *ns, const void *ke
 /* Ids of merged datafiles have this bit; they replay before regular ones. */
 #define CY_FID_MERGED 0x40000000u
 /* At open, before replay: finishes a merge that committed, or discards one
- * that did not. */
+ * that did not. A read-only handle changes nothing: for a decided step it
+ * notes in db->skip_fids the datafiles to leave out (its outputs while
+ * every input is still there, else its inputs). */
 CY_INTERNAL int  cy_merge_recover(calypso *db);
 /* Test hook, called at the named steps of a merge: "started" (once,
  * inputs chosen), then for each of its steps "copying" (after the first
@@ -3578,13 +3640,29 @@ CY_INTERNAL void cy_note(calypso *db, const char *fmt, ...)
 }
 /* >> src/dir.c */
 /*
- * dir.c: the database directory: file names, the LOCK file, the META file
- * and the listing of datafiles and hint files at open.
+ * dir.c: the database directory: file names, the LOCK file, the META file,
+ * the listing of datafiles and hint files at open, and destroying a
+ * database.
  *
- * LOCK holds a flock: exclusive for a writer, shared for read-only handles.
- * A writer writes its pid into it so that a refused opener can say who holds
- * the database. flock locks belong to the open file description, so a
- * process that dies releases its lock: no stale lock can block an open.
+ * LOCK carries four locks (doc/format.md, "Lock file"):
+ *   - a flock, exclusive, held by the one writer: a second writer (in this
+ *     process or another) gets CALYPSO_ELOCKED. The writer writes its pid
+ *     into the file so that a refused opener can say who holds it.
+ *   - byte 0, locked exclusive (an open file description lock) by the
+ *     writer for as long as it is open: a reader asks (F_OFD_GETLK, which
+ *     takes nothing) whether a writer is live.
+ *   - byte 1, locked shared by every handle, writer or reader: destroy
+ *     takes it exclusive, so it sees every handle open.
+ *   - byte 2, the file set: the writer holds it exclusive while it renames
+ *     or removes datafiles (a merge step from its COMMIT to the removal of
+ *     its inputs, and finishing a decided merge at open), a reader shared
+ *     while it lists and replays the directory at open. So a reader never
+ *     lists a half-moved merge, nor finds a file gone that it just listed;
+ *     once replayed it holds a descriptor on every datafile, and later
+ *     removals cannot touch what it reads.
+ * Readers take no flock: they neither block a writer nor wait for one.
+ * These locks belong to the open file, so a process that dies releases
+ * them all: no stale lock can block an open.
  *
  * META holds the format version as one text line, "calypso-format N". It is
  * written once, atomically (tmp, fdatasync, rename, directory fsync), when a
@@ -3597,6 +3675,7 @@ CY_INTERNAL void cy_note(calypso *db, const char *fmt, ...)
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, size_t cap)
@@ -3614,8 +3693,9 @@ static void cy_dir_read_holder(int fd, char *pid, size_t cap)
     int64_t n = cy_os_pread(fd, pid, cap - 1, 0);
     if (n < 0) n = 0;
     pid[n] = 0;
-    while (n > 0 && (pid[n - 1] == '\n' || pid[n - 1] == ' ')) pid[--n] = 0;
-    if (!n) snprintf(pid, cap, "unknown (a read-only opener)");
+    n = (int64_t)strcspn(pid, "\n ");
+    pid[n] = 0;
+    if (!n) snprintf(pid, cap, "unknown (an earlier release's reader, or a destroy)");
 }
 
 CY_INTERNAL int cy_dir_sync_parent(const char *path)
@@ -3678,37 +3758,63 @@ CY_INTERNAL int cy_dir_make_all(calypso *db, const char *path, uint32_t mode)
     return CALYPSO_OK;
 }
 
+enum { CY_LOCK_WRITER = 0, CY_LOCK_OPEN = 1, CY_LOCK_FILES = 2 };
+#define CY_DIR_WAIT_MS   30000u   /* longest wait for the file set lock     */
+
+/* Takes one byte lock of LOCK (shared or exclusive) without waiting. */
+static int cy_dir_range(int fd, int byte, int excl)
+{
+    return cy_os_flock(fd, CY_OS_RANGE | (excl ? CY_OS_RANGE_WR : CY_OS_RANGE_RD) |
+                               CY_OS_RANGE_AT(byte));
+}
+
+/* The writer's locks: the flock, then its byte and the open byte. */
+static int cy_dir_lock_writer(calypso *db, int fd, const char *path)
+{
+    int rc = cy_os_flock(fd, LOCK_EX | LOCK_NB);
+    if (!rc) rc = cy_dir_range(fd, CY_LOCK_WRITER, 1);
+    if (!rc) rc = cy_dir_range(fd, CY_LOCK_OPEN, 0);
+    if (rc == -EWOULDBLOCK) {
+        char pid[64];
+        cy_dir_read_holder(fd, pid, sizeof pid);
+        return cy_err(db, CALYPSO_ELOCKED, "%s is held by process %s", path, pid);
+    }
+    if (rc < 0) return cy_err_errno(db, rc, "lock", path);
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if ((rc = cy_os_ftruncate(fd, 0)) < 0 || (rc = cy_os_pwrite(fd, pid, (size_t)n, 0)) < 0)
+        return cy_err_errno(db, rc, "write", path);
+    return CALYPSO_OK;
+}
+
 CY_INTERNAL int cy_dir_lock(calypso *db)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/LOCK", db->path);
     int ro = db->opt.read_only;
+    db->lock_fd = -1;
     int fd = cy_os_open(path, ro ? O_RDONLY : (O_RDWR | O_CREAT), db->opt.file_mode);
     if (fd < 0 && ro && fd == -ENOENT) {
         /* A read-only handle never creates files; a database without LOCK
-         * (copied, or made by hand) is still readable. */
-        db->lock_fd = -1;
+         * (copied, or made by hand, never opened for writing) is still
+         * readable, though destroy cannot see this handle. */
         return CALYPSO_OK;
     }
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
-    int rc = cy_os_flock(fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB);
-    if (rc == -EWOULDBLOCK) {
-        char pid[64];
-        cy_dir_read_holder(fd, pid, sizeof pid);
-        cy_os_close(fd);
-        return cy_err(db, CALYPSO_ELOCKED, "%s is held by process %s", path, pid);
-    }
-    if (rc < 0) {
-        cy_os_close(fd);
-        return cy_err_errno(db, rc, "flock", path);
-    }
+    int rc;
     if (!ro) {
-        char pid[32];
-        int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-        if ((rc = cy_os_ftruncate(fd, 0)) < 0 || (rc = cy_os_pwrite(fd, pid, (size_t)n, 0)) < 0) {
-            cy_os_close(fd);
-            return cy_err_errno(db, rc, "write", path);
-        }
+        rc = cy_dir_lock_writer(db, fd, path);
+    } else {
+        /* A reader only shows that it is open; writers go on beside it. */
+        rc = cy_dir_range(fd, CY_LOCK_OPEN, 0);
+        if (rc == -EWOULDBLOCK)
+            rc = cy_err(db, CALYPSO_ELOCKED, "%s: the database is being destroyed", path);
+        else if (rc < 0)
+            rc = cy_err_errno(db, rc, "lock", path);
+    }
+    if (rc) {
+        cy_os_close(fd);
+        return rc;
     }
     db->lock_fd = fd;
     return CALYPSO_OK;
@@ -3718,8 +3824,40 @@ CY_INTERNAL void cy_dir_unlock(calypso *db)
 {
     if (db->lock_fd < 0) return;
     if (!db->opt.read_only) cy_os_ftruncate(db->lock_fd, 0);
-    cy_os_close(db->lock_fd);   /* releases the flock */
+    cy_os_close(db->lock_fd);   /* releases the flock and the byte locks */
     db->lock_fd = -1;
+}
+
+CY_INTERNAL int cy_dir_writer_live(calypso *db)
+{
+    if (db->lock_fd < 0) return 0;
+    return cy_os_flock(db->lock_fd, CY_OS_RANGE | CY_OS_RANGE_RD | CY_OS_RANGE_TEST |
+                                        CY_OS_RANGE_AT(CY_LOCK_WRITER)) == -EWOULDBLOCK;
+}
+
+CY_INTERNAL int cy_dir_files_lock(calypso *db)
+{
+    if (db->lock_fd < 0) return CALYPSO_OK;
+    int excl = !db->opt.read_only;
+    /* Whoever holds it moves a few files (a writer) or replays (a reader):
+     * short waits. Polled, so that a stuck holder makes an error, not a
+     * hang. */
+    for (uint32_t waited = 0;; waited++) {
+        int rc = cy_dir_range(db->lock_fd, CY_LOCK_FILES, excl);
+        if (!rc) return CALYPSO_OK;
+        if (rc != -EWOULDBLOCK) return cy_err_errno(db, rc, "lock the file set of", db->path);
+        if (waited >= CY_DIR_WAIT_MS)
+            return cy_err(db, CALYPSO_ELOCKED, "%s: %s held the file set for %u ms", db->path,
+                          excl ? "a reader opening" : "the writer's merge", CY_DIR_WAIT_MS);
+        struct timespec nap = { 0, 1000000 };
+        nanosleep(&nap, NULL);
+    }
+}
+
+CY_INTERNAL void cy_dir_files_unlock(calypso *db)
+{
+    if (db->lock_fd >= 0)
+        cy_os_flock(db->lock_fd, CY_OS_RANGE | CY_OS_RANGE_AT(CY_LOCK_FILES));
 }
 
 CY_INTERNAL int cy_dir_write_file(calypso *db, const char *dir, const char *name,
@@ -3831,7 +3969,45 @@ static int cy_dir_cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cy_dir_scan_once(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint);
+
+/* A reader lists until two listings in a row name the same datafiles. A
+ * writer may create a datafile (rotation) during a listing, and a
+ * directory read in several pieces can then miss one created early in it
+ * and show one created later: a gap in the log. Two equal listings cannot
+ * both have it: whatever the first one showed existed before the second
+ * began, and so did every file created before it, which the second one
+ * shows. (Renames and removals happen under the file set lock, which the
+ * reader holds.) */
 CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint)
+{
+    int rc = cy_dir_scan_once(db, fids, n, has_hint);
+    for (int tries = 0; !rc && db->opt.read_only && tries < 1000; tries++) {
+        uint32_t *f2 = NULL, n2 = 0;
+        uint8_t *h2 = NULL;
+        if ((rc = cy_dir_scan_once(db, &f2, &n2, &h2))) break;
+        int same = n2 == *n && (n2 == 0 || !memcmp(f2, *fids, n2 * sizeof *f2));
+        cy_free(*fids);
+        cy_free(*has_hint);
+        *fids = f2;
+        *n = n2;
+        *has_hint = h2;
+        if (same) return CALYPSO_OK;
+    }
+    if (rc) {
+        cy_free(*fids);
+        cy_free(*has_hint);
+        *fids = NULL;
+        *has_hint = NULL;
+        return rc;
+    }
+    if (db->opt.read_only)
+        return cy_err(db, CALYPSO_EIO, "%s: the datafiles kept changing while listed",
+                      db->path);
+    return CALYPSO_OK;
+}
+
+static int cy_dir_scan_once(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint)
 {
     cy_dir_listing l = { .db = db };
     int rc = cy_os_list_dir(db->path, cy_dir_entry, &l);
@@ -3857,6 +4033,169 @@ CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t *
     *fids = l.fids;
     *n = l.n;
     *has_hint = l.hint;
+    return CALYPSO_OK;
+}
+
+// >> destroy ------------------------------------------------------------------
+
+/* 1 when name is one calypso writes in a database directory (doc/format.md,
+ * the file table): datafiles, hints, META, WATERMARK, IDS, RESERVE, LOCK
+ * and the temporary files of its atomic writes. `in_merge`: the names of
+ * merge/ instead (outputs, their hints, COMMIT). */
+static int cy_dir_is_ours(const char *name, int in_merge)
+{
+    static const char *const top[] = { "META", "WATERMARK", "IDS", "RESERVE", "LOCK" };
+    size_t len = strlen(name);
+    char base[64];
+    if (len > 4 && strcmp(name + len - 4, ".tmp") == 0 && len - 4 < sizeof base) {
+        memcpy(base, name, len - 4);   /* an unfinished atomic write of one of ours */
+        base[len - 4] = 0;
+        if (!strcmp(base, "LOCK") || !strcmp(base, "RESERVE") || !strcmp(base, "COMMIT"))
+            return in_merge && !strcmp(base, "COMMIT");
+        if (strstr(base, ".data")) return 0;
+        name = base;
+    }
+    if (cy_dir_parse_name(name, ".data") || cy_dir_parse_name(name, ".hint")) return 1;
+    if (in_merge) return !strcmp(name, "COMMIT");
+    for (size_t i = 0; i < sizeof top / sizeof *top; i++)
+        if (!strcmp(name, top[i])) return 1;
+    return 0;
+}
+
+typedef struct cy_dir_rm {
+    const char *dir;
+    int         in_merge;
+    int         last;      /* pass 2: META, then LOCK (kept to the end) */
+    int         err;       /* first failure, -errno                      */
+    char        failed[4400];
+} cy_dir_rm;
+
+static int cy_dir_rm_entry(const char *name, void *ctx)
+{
+    cy_dir_rm *r = ctx;
+    if (!cy_dir_is_ours(name, r->in_merge)) return 0;
+    /* META goes last but LOCK, so that a destroy cut short can be run
+     * again: the directory is still a database until then. */
+    if (!r->in_merge && (!strcmp(name, "META") || !strcmp(name, "LOCK"))) return 0;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", r->dir, name);
+    int rc = cy_os_unlink(path);
+    if (rc < 0 && rc != -ENOENT && !r->err) {
+        r->err = rc;
+        snprintf(r->failed, sizeof r->failed, "%s", path);
+    }
+    return 0;
+}
+
+/* Checks META: CALYPSO_OK for a database of this format. */
+static int cy_dir_destroy_check(const char *path)
+{
+    char meta[4200], buf[64];
+    snprintf(meta, sizeof meta, "%s/META", path);
+    int fd = cy_os_open(meta, O_RDONLY, 0);
+    if (fd == -ENOENT)
+        return cy_err(NULL, CALYPSO_EINVAL, "%s is not a calypso database (no META)", path);
+    if (fd < 0) return cy_err_errno(NULL, fd, "open", meta);
+    int64_t n = cy_os_pread(fd, buf, sizeof buf - 1, 0);
+    cy_os_close(fd);
+    if (n < 0) return cy_err_errno(NULL, (int)n, "read", meta);
+    buf[n] = 0;
+    char *end = NULL;
+    long v = strncmp(buf, "calypso-format ", 15) ? -1 : strtol(buf + 15, &end, 10);
+    if (v < 0 || end == buf + 15 || (*end != '\n' && *end != 0))
+        return cy_err(NULL, CALYPSO_EINVAL, "%s is not a calypso database (%s does not name "
+                      "a calypso format)", path, meta);
+    if (v != CY_FORMAT_VERSION)
+        return cy_err(NULL, CALYPSO_EVERSION, "%s: format version %ld, this build knows the "
+                      "files of %d only", path, v, CY_FORMAT_VERSION);
+    return CALYPSO_OK;
+}
+
+/* Takes LOCK as destroy needs it: the flock (no writer) and byte 1
+ * exclusive (no handle at all). Returns the descriptor or an error. */
+static int cy_dir_destroy_lock(const char *path, int *out)
+{
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s/LOCK", path);
+    int fd = cy_os_open(lock, O_RDWR | O_CREAT, 0600);
+    if (fd < 0) return cy_err_errno(NULL, fd, "open", lock);
+    int rc = cy_os_flock(fd, LOCK_EX | LOCK_NB);
+    if (rc == -EWOULDBLOCK) {
+        char pid[64];
+        cy_dir_read_holder(fd, pid, sizeof pid);
+        cy_os_close(fd);
+        return cy_err(NULL, CALYPSO_ELOCKED, "%s is open for writing by process %s", path, pid);
+    }
+    if (!rc) rc = cy_dir_range(fd, CY_LOCK_OPEN, 1);
+    if (rc == -EWOULDBLOCK) {
+        cy_os_close(fd);
+        return cy_err(NULL, CALYPSO_ELOCKED, "%s is open read-only by a handle", path);
+    }
+    if (rc < 0) {
+        cy_os_close(fd);
+        return cy_err_errno(NULL, rc, "lock", lock);
+    }
+    *out = fd;
+    return CALYPSO_OK;
+}
+
+int calypso_destroy(const char *path)
+{
+    if (!path || !*path)
+        return cy_err(NULL, CALYPSO_EINVAL, "calypso_destroy needs a path");
+    size_t plen = strlen(path);
+    while (plen > 1 && path[plen - 1] == '/') plen--;
+    if (plen > 4000) return cy_err(NULL, CALYPSO_EINVAL, "path longer than 4000 bytes");
+    char dir[4001];
+    memcpy(dir, path, plen);
+    dir[plen] = 0;
+    int is_dir = 0;
+    int rc = cy_os_stat(dir, NULL, &is_dir);
+    if (rc == -ENOENT) return cy_err(NULL, CALYPSO_EINVAL, "no database at %s", dir);
+    if (rc < 0) return cy_err_errno(NULL, rc, "stat", dir);
+    if (!is_dir) return cy_err(NULL, CALYPSO_EINVAL, "%s is not a directory", dir);
+    if ((rc = cy_dir_destroy_check(dir))) return rc;
+    int lock_fd = -1;
+    if ((rc = cy_dir_destroy_lock(dir, &lock_fd))) return rc;
+    /* Nobody has it open, and an opener now is refused (ELOCKED) while the
+     * files go: merge/ first, then datafiles, hints and the small files,
+     * META, and LOCK last (removed while still held). */
+    char mdir[4200];
+    snprintf(mdir, sizeof mdir, "%s/merge", dir);
+    cy_dir_rm r = { .dir = mdir, .in_merge = 1 };
+    int lrc = cy_os_list_dir(mdir, cy_dir_rm_entry, &r);
+    if (lrc == 0) {
+        int drc = cy_os_rmdir(mdir);
+        if (drc < 0 && drc != -ENOTEMPTY && drc != -EEXIST && !r.err) {
+            r.err = drc;
+            snprintf(r.failed, sizeof r.failed, "%s", mdir);
+        }
+    }
+    cy_dir_rm top = { .dir = dir };
+    if (!r.err) {
+        lrc = cy_os_list_dir(dir, cy_dir_rm_entry, &top);
+        if (lrc < 0) {
+            top.err = lrc;
+            snprintf(top.failed, sizeof top.failed, "%s", dir);
+        }
+    } else {
+        top = r;
+    }
+    char meta[4200], lock[4200];
+    snprintf(meta, sizeof meta, "%s/META", dir);
+    snprintf(lock, sizeof lock, "%s/LOCK", dir);
+    if (!top.err && (rc = cy_os_unlink(meta)) < 0 && rc != -ENOENT) {
+        top.err = rc;
+        snprintf(top.failed, sizeof top.failed, "%s", meta);
+    }
+    if (!top.err) cy_os_unlink(lock);
+    cy_os_close(lock_fd);
+    if (top.err) return cy_err_errno(NULL, top.err, "remove", top.failed);
+    /* The directory itself only when nothing else is left in it. */
+    rc = cy_os_rmdir(dir);
+    if (rc == 0) cy_dir_sync_parent(dir);
+    else cy_os_sync_dir(dir);
+    cy_err_forget(NULL);
     return CALYPSO_OK;
 }
 /* >> src/watermark.c */
@@ -4574,6 +4913,12 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
  *
  * A descriptor is closed only under its file's mutex and only while no
  * group-commit leader has it pinned for an fdatasync (cy_files_pin_active).
+ *
+ * A read-only handle keeps one more descriptor per sealed file, hold_fd,
+ * from its open to its close: a writer in another process may merge the
+ * file away and unlink it, so the handle never opens a datafile by name
+ * after its open; it maps (and reads) through hold_fd. max_open_files
+ * bounds its mappings; hold_fd is not counted.
  */
 
 #include <errno.h>
@@ -4654,6 +4999,7 @@ CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, i
     }
     f->fid = fid;
     f->fd = fd;
+    f->hold_fd = -1;
     f->size = size;
     f->sealed = sealed;
     pthread_mutex_init(&f->mu, NULL);
@@ -4695,11 +5041,16 @@ static int cy_files_is_open(const cy_file *f)
     return f->fd >= 0 || f->map;
 }
 
+CY_INTERNAL void cy_files_hold_fd(cy_file *f, int fd)
+{
+    f->hold_fd = fd;
+}
+
 /* Closes f's descriptor unless a leader has it pinned. f->mu held. */
 static void cy_files_close_fd(calypso *db, cy_file *f)
 {
     if (f->fd < 0 || __atomic_load_n(&f->pins, __ATOMIC_SEQ_CST)) return;
-    cy_os_close(f->fd);
+    if (f->fd != f->hold_fd) cy_os_close(f->fd);
     __atomic_store_n(&f->fd, -1, __ATOMIC_RELAXED);
     if (!f->map) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
 }
@@ -4709,7 +5060,8 @@ CY_INTERNAL void cy_files_release(calypso *db, cy_file *f)
     if (!f) return;
     if (cy_files_is_open(f)) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     if (f->map) cy_os_munmap(f->map, f->map_len);
-    if (f->fd >= 0) cy_os_close(f->fd);
+    if (f->fd >= 0 && f->fd != f->hold_fd) cy_os_close(f->fd);
+    if (f->hold_fd >= 0) cy_os_close(f->hold_fd);
     pthread_mutex_destroy(&f->mu);
     cy_free(f);
 }
@@ -4744,7 +5096,7 @@ static int cy_files_evict(calypso *db, cy_file *victim)
         }
     }
     if (victim->fd >= 0 && !__atomic_load_n(&victim->pins, __ATOMIC_SEQ_CST)) {
-        cy_os_close(victim->fd);
+        if (victim->fd != victim->hold_fd) cy_os_close(victim->fd);
         __atomic_store_n(&victim->fd, -1, __ATOMIC_RELAXED);
     }
     int closed = was_open && !cy_files_is_open(victim);
@@ -4793,12 +5145,15 @@ static int cy_files_open(calypso *db, cy_file *f)
     if (cy_files_is_open(f) && (f->fd >= 0 || f->size <= f->map_len)) return CALYPSO_OK;
     char path[4096];
     cy_dir_data_path(db, f->fid, path, sizeof path);
-    int fd = cy_os_open(path, O_RDONLY, 0);
+    /* A read-only handle opens nothing by name after its open: the writer
+     * may have merged the file away since (its name gone, the descriptor
+     * held since open still reads it). */
+    int fd = f->hold_fd >= 0 ? f->hold_fd : cy_os_open(path, O_RDONLY, 0);
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
     int was_open = cy_files_is_open(f);
     void *m = NULL;
     if (!f->map && f->size > 0 && cy_os_mmap(fd, f->size, &m) == 0) {
-        cy_os_close(fd);
+        if (fd != f->hold_fd) cy_os_close(fd);
         __atomic_store_n(&f->map_len, f->size, __ATOMIC_RELAXED);
         __atomic_store_n(&f->map, (uint8_t *)m, __ATOMIC_RELEASE);
     } else {
@@ -5416,6 +5771,11 @@ CY_INTERNAL int cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_
  * Without a WATERMARK (a database no writable open of this release has
  * seen) the older rule holds: a bad record in the newest file is a torn
  * tail only when no valid record follows it.
+ *
+ * A read-only handle changes nothing: a torn tail is left in place (and
+ * reported, unless a writer is live: then it is a write under way), and
+ * it keeps the descriptor of every datafile it replays (files.c, hold_fd),
+ * so that a writer's merge can unlink them beneath it.
  */
 
 #include <errno.h>
@@ -5557,6 +5917,10 @@ static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, uint64
         return cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s%s", s->path,
                       (unsigned long long)off, why,
                       below ? " (in data a sync covered)" : "");
+    if (newest && torn && db->writer_live) {
+        s->size = off;   /* read-only beside a writer: nothing to report */
+        return CALYPSO_OK;
+    }
     uint64_t dropped = s->size - off;
     int zeros = 1;
     if (newest && torn && synced != CY_WM_NONE && (zeros = cy_scan_zeros_after(s, off)) < 0)
@@ -5606,8 +5970,11 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
         int got = cy_scan_record(&s, off, &r, &p, &why);
         if (got < 0) { rc = got; break; }
         if (got == 0) {
-            int torn = newest && (synced == CY_WM_NONE ? !cy_scan_valid_after(&s, off)
-                                                       : off >= synced);
+            /* Beside a live writer, what follows the last whole record of
+             * its file is a write under way: the end of what there is. */
+            int torn = newest && (synced == CY_WM_NONE
+                                      ? db->writer_live || !cy_scan_valid_after(&s, off)
+                                      : off >= synced);
             rc = cy_scan_damage(&s, off, newest, torn, synced, why);
             break;
         }
@@ -5672,6 +6039,11 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
                           newest ? cy_wm_limit(db, fid) : CY_WM_NONE);
         f->size = size;
     }
+    if (!rc && !newest && db->opt.read_only) {
+        /* Kept to the end: a writer may merge the file away meanwhile. */
+        cy_files_hold_fd(f, fd);
+        return CALYPSO_OK;
+    }
     if (rc || !newest) {
         cy_os_close(fd);
         return rc;
@@ -5681,13 +6053,37 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
     return CALYPSO_OK;
 }
 
+/* Leaves out of the listing the files db->skip_fids names (a reader
+ * beside an unfinished merge: see cy_merge_recover), and forgets them. */
+static void cy_recover_skip(calypso *db, uint32_t *fids, uint32_t *n, uint8_t *has_hint)
+{
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < *n; i++) {
+        int skip = 0;
+        for (uint32_t j = 0; j < db->nskip && !skip; j++) skip = db->skip_fids[j] == fids[i];
+        if (skip) continue;
+        fids[w] = fids[i];
+        has_hint[w++] = has_hint[i];
+    }
+    *n = w;
+    cy_free(db->skip_fids);
+    db->skip_fids = NULL;
+    db->nskip = 0;
+}
+
 CY_INTERNAL int cy_recover(calypso *db)
 {
     uint32_t *fids = NULL, n = 0;
     uint8_t *has_hint = NULL;
     int rc = cy_merge_recover(db);
     if (rc) return rc;
-    if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) return rc;
+    if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) {
+        cy_free(db->skip_fids);
+        db->skip_fids = NULL;
+        db->nskip = 0;
+        return rc;
+    }
+    if (db->skip_fids) cy_recover_skip(db, fids, &n, has_hint);
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
     if ((rc = cy_wm_load(db))) goto out;
     if ((rc = cy_ids_load(db, fids, n))) goto out;
@@ -6930,7 +7326,17 @@ static int cy_db_start(calypso *db)
         return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", db->path);
     }
     int rc = cy_dir_lock(db);
+    /* A reader lists and replays the files under the file set lock, so
+     * that a writer's merge moves none of them meanwhile (dir.c). */
+    int files_locked = 0;
+    db->writer_live = 0;
+    if (!rc && db->opt.read_only) {
+        rc = cy_dir_files_lock(db);
+        files_locked = !rc;
+        db->writer_live = cy_dir_writer_live(db);
+    }
     if (!rc) rc = cy_recover(db);
+    if (files_locked) cy_dir_files_unlock(db);
     if (!rc && !db->opt.read_only) rc = cy_space_open(db);
     if (!rc) rc = cy_bg_start(db);   /* read-only too: it releases evicted mappings */
     if (rc) {
@@ -10151,7 +10557,10 @@ CY_INTERNAL void cy_bg_kick(calypso *db)
  *      outnumber max_open_files, reading them in key order would map and
  *      unmap files over and over, so the copy scans each input front to
  *      back instead (file order);
- *   3. write merge/COMMIT naming the inputs, atomically: the step is now
+ *   3. take the file set lock (LOCK byte 2, dir.c), which readers in
+ *      other processes hold while they list and replay, and keep it to the
+ *      end of step 6, so that none of them lists a half-swapped step; then
+ *      write merge/COMMIT naming the inputs, atomically: the step is now
  *      decided; open finishes it if we crash after this point;
  *   4. rename the outputs into the database directory; fsync it;
  *   5. point the keydir at the new copies, in batches, by compare-and-swap:
@@ -10342,6 +10751,40 @@ static int cy_merge_remove_inputs(calypso *db, const uint32_t *in, uint32_t nin)
     return CALYPSO_OK;
 }
 
+/* A reader beside a decided step that nobody is finishing (its writer
+ * died: a live one holds the file set lock from COMMIT to the end) reads
+ * one whole side of it without changing a file: the old files while every
+ * input is still there (outputs moved in already are left out), else the
+ * new ones (outputs all moved in before the first input went; the inputs
+ * left are left out). */
+static int cy_merge_recover_read_only(calypso *db, const char *commit, uint32_t *in,
+                                      uint32_t nin, uint32_t *out, uint32_t nout)
+{
+    char path[4200];
+    int all_in = 1;
+    for (uint32_t i = 0; i < nin && all_in; i++) {
+        cy_dir_data_path(db, in[i], path, sizeof path);
+        int rc = cy_os_stat(path, NULL, NULL);
+        if (rc < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "stat", path);
+        all_in = rc == 0;
+    }
+    for (uint32_t i = 0; i < nout && !all_in; i++) {
+        cy_dir_data_path(db, out[i], path, sizeof path);
+        int rc = cy_os_stat(path, NULL, NULL);
+        if (rc == -ENOENT)
+            return cy_err(db, CALYPSO_ECORRUPT, "%s: inputs of the merge step are gone but its "
+                          "output %s is missing", commit, path);
+        if (rc < 0) return cy_err_errno(db, rc, "stat", path);
+    }
+    uint32_t n = all_in ? nout : nin;
+    db->skip_fids = cy_calloc(n ? n : 1, sizeof *db->skip_fids);
+    if (!db->skip_fids) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
+    memcpy(db->skip_fids, all_in ? out : in, n * sizeof *db->skip_fids);
+    qsort(db->skip_fids, n, sizeof *db->skip_fids, cy_merge_cmp_fid);
+    db->nskip = n;
+    return CALYPSO_OK;
+}
+
 CY_INTERNAL int cy_merge_recover(calypso *db)
 {
     char mdir[4200], commit[4300];
@@ -10362,15 +10805,15 @@ CY_INTERNAL int cy_merge_recover(calypso *db)
         return cy_err_errno(db, rc, "read", commit);
     }
     if (db->opt.read_only) {
-        rc = cy_err(db, CALYPSO_ECORRUPT, "%s: an interrupted merge must be finished by a "
-                    "read-write open first", commit);
-    } else {
+        rc = cy_merge_recover_read_only(db, commit, in, nin, out, nout);
+    } else if (!(rc = cy_dir_files_lock(db))) {
         rc = cy_merge_move_outputs(db, mdir, out, nout);
         if (!rc) rc = cy_merge_remove_inputs(db, in, nin);
         if (!rc) {
             cy_merge_rmdir(mdir);
             cy_os_sync_dir(db->path);
         }
+        cy_dir_files_unlock(db);
     }
     cy_free(in);
     cy_free(out);
@@ -11013,8 +11456,11 @@ static int cy_merge_drop_dead(cy_merge *m)
     cy_merge_swap_keydir(m);                 /* expired keys leave the keydir */
     cy_merge_at("swapped");
     int rc = cy_merge_drop_inputs(m);
-    for (uint32_t i = 0; i < m->ninputs && !rc; i++)
-        rc = cy_merge_remove_inputs(m->db, m->inputs + i, 1);
+    if (!rc && !(rc = cy_dir_files_lock(m->db))) {
+        for (uint32_t i = 0; i < m->ninputs && !rc; i++)
+            rc = cy_merge_remove_inputs(m->db, m->inputs + i, 1);
+        cy_dir_files_unlock(m->db);
+    }
     if (!rc) cy_merge_at("removed");
     return rc;
 }
@@ -11044,8 +11490,13 @@ static int cy_merge_step(cy_merge *m)
     if (!rc && m->noutputs == 0) return cy_merge_drop_dead(m);
     if (!rc && (rc = cy_os_sync_dir(m->dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m->dir);
     if (!rc) cy_merge_at("copied");
+    /* From COMMIT to the inputs' removal the file set changes: readers in
+     * other processes must not list it half-changed (dir.c). */
+    int files_locked = 0;
+    if (!rc && !(rc = cy_dir_files_lock(db))) files_locked = 1;
     if (!rc) rc = cy_merge_write_commit(m);
     if (rc) {
+        if (files_locked) cy_dir_files_unlock(db);
         /* Not decided: throw the attempt away; the old files are intact. */
         if (m->out_fd >= 0) { cy_os_close(m->out_fd); m->out_fd = -1; }
         cy_merge_rmdir(m->dir);
@@ -11072,6 +11523,7 @@ static int cy_merge_step(cy_merge *m)
     } else {
         __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
     }
+    cy_dir_files_unlock(db);
     return rc;
 }
 
@@ -11173,6 +11625,9 @@ typedef struct cy_backup_item {
     int      hint;            /* it has a hint file                        */
     int      data_fd, hint_fd; /* opened at the snapshot; -1 when not      */
     uint64_t hint_len;
+    int      held;            /* a read-only handle's own descriptor of the
+                                 datafile (its name may be gone: the writer
+                                 merged it away): borrowed, not closed    */
 } cy_backup_item;
 
 /* Copies size bytes of the open file `in` (named from, for messages) into
@@ -11236,7 +11691,10 @@ static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
         cy_file *f = t->f[i];
         (*items)[i] = (cy_backup_item){ f->fid, f->size,
                                         __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0,
-                                        -1, -1, 0 };
+                                        -1, -1, 0, -1 };
+        /* A read-only handle's files stay open for its life: the held
+         * descriptor, or the newest file's, which is never closed. */
+        if (db->opt.read_only) (*items)[i].held = f->hold_fd >= 0 ? f->hold_fd : f->fd;
     }
     pthread_mutex_unlock(&db->write_mu);
     int rc = *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
@@ -11244,7 +11702,9 @@ static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
         cy_backup_item *it = &(*items)[i];
         char path[4096];
         cy_dir_data_path(db, it->fid, path, sizeof path);
-        if ((it->data_fd = cy_os_open(path, O_RDONLY, 0)) < 0) {
+        if (it->held >= 0) {
+            it->data_fd = it->held;
+        } else if ((it->data_fd = cy_os_open(path, O_RDONLY, 0)) < 0) {
             rc = cy_err_errno(db, it->data_fd, "open", path);
             it->data_fd = -1;
             break;
@@ -11263,7 +11723,8 @@ static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
 static void cy_backup_release(cy_backup_item *items, uint32_t n)
 {
     for (uint32_t i = 0; items && i < n; i++) {
-        if (items[i].data_fd >= 0) cy_os_close(items[i].data_fd);
+        if (items[i].data_fd >= 0 && items[i].data_fd != items[i].held)
+            cy_os_close(items[i].data_fd);
         if (items[i].hint_fd >= 0) cy_os_close(items[i].hint_fd);
     }
     cy_free(items);

@@ -65,8 +65,12 @@
  *
  * One process at a time may open a directory for writing (an exclusive
  * flock on its LOCK file); a second writer gets CALYPSO_ELOCKED, and its
- * errmsg names the holder's pid. Any number of processes may open the
- * directory read-only (a shared flock) while no writer holds it.
+ * errmsg names the holder's pid. Any number of handles, in any processes,
+ * may open the directory read-only at the same time, beside the writer or
+ * not: readers and the writer never refuse or block each other (only a
+ * reader's open and the moment a writer's merge swaps its files wait for
+ * each other, briefly). See read_only in calypso_options for what a
+ * reader sees, and doc/format.md ("Lock file") for the locks.
  *
  * ==========================================================================
  *  Durability (calypso_options.sync)
@@ -189,7 +193,8 @@ typedef struct calypso calypso;
 /* The detail of the calling thread's last failed call on db: the error's
  * text plus the file, offset and errno involved, e.g.
  * "checksum failed: /data/db/000003.data at offset 4096".
- * db == NULL: the calling thread's last failed calypso_open().
+ * db == NULL: the calling thread's last failed calypso_open() or
+ * calypso_destroy().
  * Returns "" when that thread has had no failure. The string is owned by
  * calypso and stays valid until the same thread's next call on db (or, for
  * NULL, its next calypso_open). */
@@ -250,9 +255,30 @@ typedef struct calypso_options {
      * datafile is cut at its last good record and open goes on;
      * calypso_errmsg(db) then says what was dropped. */
     int      auto_recovery;
-    /* Non-zero: open with a shared lock, refuse writes (CALYPSO_EREADONLY),
-     * never merge, never change a file. The directory must exist: a
-     * read-only open never creates one. */
+    /* Non-zero: a reader. It refuses writes (CALYPSO_EREADONLY), never
+     * merges, and never creates, changes or removes a file (no torn tail is
+     * cut, no interrupted merge finished, no temporary file removed). The
+     * directory must exist. It opens whether or not a writer (in this
+     * process or another) has the database open, and sees the database as
+     * it was at its open: every record written whole by then (every write
+     * acknowledged before the open began included), every batch and
+     * transaction whole or not at all, nothing written after. Beside a live
+     * writer, what follows the last whole record of the newest datafile is
+     * a write under way, not damage: the reader stops there silently.
+     * calypso_reopen() on it catches up with what the writer has written
+     * since. A merge in the writer never makes its reads fail: it keeps a
+     * descriptor on every datafile from its open to its close or reopen,
+     * so a file the writer merges away and unlinks stays readable
+     * (max_open_files then bounds its mappings; the descriptors, one per
+     * datafile, come on top, and the files' space is freed once the reader
+     * lets go of them). Without a writer it opens the same way; of a merge
+     * step the writer left decided but unfinished (it died in the middle)
+     * it reads one whole side, the files before the step while all of its
+     * inputs are there, else the files after it, and finishes nothing (the
+     * next read-write open does). A
+     * reader's open waits (at most 30 s, then CALYPSO_ELOCKED) while a
+     * writer's merge renames and removes files; CALYPSO_ELOCKED too while
+     * calypso_destroy removes the database. */
     int      read_only;
     /* Permissions for the directory and files calypso creates, before the
      * umask. Defaults 0755 and 0644. */
@@ -362,6 +388,26 @@ int  calypso_close(calypso *db);
  * refused writes after a failed fdatasync. CALYPSO_EINVAL for NULL or in
  * a forked child. Not thread-safe: nothing else may use db meanwhile. */
 int  calypso_reopen(calypso *db);
+
+/* Removes the database in directory `path`: its datafiles, hint files,
+ * META, WATERMARK, IDS, RESERVE, LOCK, the merge/ workspace and the
+ * temporary files of its atomic writes, and nothing else: any other file
+ * stays, and the directory itself is removed only if nothing else is left
+ * in it. Refused, with nothing removed, when any handle has the database
+ * open, in this process or another, writer or reader: CALYPSO_ELOCKED
+ * (errmsg names a writer's pid). A reader that opened a database without a
+ * LOCK file (one no writer ever opened) cannot be seen. While it runs,
+ * opens are refused (CALYPSO_ELOCKED). Removes META last but LOCK, so a
+ * destroy cut short (a crash, an I/O error) can simply be run again.
+ * Errors: CALYPSO_EINVAL (NULL or empty path, a path over 4000 bytes, no
+ * such directory, not a directory, or a directory that is not a calypso
+ * database: no META, or a META that does not name a calypso format),
+ * CALYPSO_EVERSION (a database of another format version, whose files
+ * this build does not know), CALYPSO_ELOCKED, CALYPSO_EIO (META there but
+ * unreadable, or a file that could not be removed: errmsg names it; what
+ * was removed before stays removed, and a second call goes on).
+ * calypso_errmsg(NULL) tells the detail. Thread-safe. */
+int  calypso_destroy(const char *path);
 
 /* Makes every acknowledged write durable: fdatasync of the active file.
  * CALYPSO_EIO if it fails, or failed before (see Durability: the handle
@@ -698,9 +744,13 @@ int  calypso_txn_cursor_open(calypso_txn *tx, calypso_cursor **cur);
  * step found no room even with the space reserve (the steps before it are
  * done, nothing is lost, the handle goes on: free space and merge again);
  * CALYPSO_ECORRUPT when an input record fails its checksum (nothing
- * changed); CALYPSO_EIO, CALYPSO_ENOMEM. A failure after a step was
+ * changed); CALYPSO_ELOCKED when readers opening in other processes kept
+ * the file set locked for 30 s (a step waits for them before it swaps
+ * files: see read_only; the steps before it are done, the handle goes on:
+ * merge again); CALYPSO_EIO, CALYPSO_ENOMEM. A failure after a step was
  * decided leaves the handle refusing writes; the next open finishes it.
- * Thread-safe. */
+ * Readers in other processes keep reading the files a merge removes (their
+ * space is freed when the last reader lets go). Thread-safe. */
 int  calypso_merge(calypso *db);
 /* Deletes every expired key now, in rounds of up to 65,536 tombstones,
  * each round one atomic batch (so readers wait for the keydir at most while

@@ -6,7 +6,9 @@
 #
 #   make crash-test   200 kill -9 cycles (CRASH_CYCLES), the power-loss test
 #                     at 5x its seeds, every fault-injection variant, and
-#                     3000 kill -9 plus 2000 power-loss cycles of batch commits
+#                     3000 kill -9 plus 2000 power-loss cycles of batch commits,
+#                     and READER_SECONDS (default 120) of readers checking
+#                     their snapshots beside a writer process under load
 #   make fuzz         each libFuzzer target for FUZZ_SECONDS (default 60) s;
 #                     new inputs go to $(FUZZ_BUILD)/corpus/<target>, crashes
 #                     to $(FUZZ_BUILD)/crash-<target>-*
@@ -23,7 +25,7 @@
 #                     installs clang's runtime from Debian when it cannot (as
 #                     root), or prints the apt-get command
 #
-# Knobs: CRASH_CYCLES, FUZZ_SECONDS, FUZZ_QUICK_SECONDS, FUZZ_CC (clang),
+# Knobs: CRASH_CYCLES, READER_SECONDS, FUZZ_SECONDS, FUZZ_QUICK_SECONDS, FUZZ_CC (clang),
 # FUZZ_BUILD (build-fuzz), VALGRIND_BUILD (build-valgrind), VALGRIND_SKIP.
 # The fuzz targets (fuzz/fuzz_*.c) link the src/ modules and the test
 # layers (TEST_HOOK_SRC: allocation and syscall faults) compiled with
@@ -32,6 +34,7 @@
 .DEFAULT_GOAL := all
 
 CRASH_CYCLES       ?= 200
+READER_SECONDS ?= 120
 FUZZ_CC            ?= clang
 FUZZ_BUILD         ?= build-fuzz
 FUZZ_SECONDS       ?= 60
@@ -58,8 +61,10 @@ EXTRA_TESTS += fuzz-quick
 # rule does not know about.
 $(BUILD)/test_faults $(BUILD)/test_powerloss $(BUILD)/test_crash: tests/crash_util.h
 
-crash-test: deps $(BUILD)/test_crash $(BUILD)/test_powerloss $(BUILD)/test_faults $(BUILD)/test_batch
+crash-test: deps $(BUILD)/test_crash $(BUILD)/test_powerloss $(BUILD)/test_faults $(BUILD)/test_batch \
+            $(BUILD)/test_reader $(BUILD)/calypso
 	CALYPSO_CRASH_CYCLES=$(CRASH_CYCLES) $(BUILD)/test_crash
+	CALYPSO_READER_SECONDS=$(READER_SECONDS) $(BUILD)/test_reader
 	CALYPSO_BATCH_CYCLES=1000 $(BUILD)/test_batch
 	CALYPSO_TEST_SCALE=500 $(BUILD)/test_powerloss
 	CALYPSO_FAULTS=full $(BUILD)/test_faults

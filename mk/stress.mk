@@ -10,7 +10,7 @@
 
 STRESS_RUNS  ?= 50
 STRESS_TESTS := test_concurrency test_merge test_cursor test_durability test_lock test_crash \
-                test_batch test_txn test_get_many test_scan_get test_ns
+                test_batch test_txn test_get_many test_scan_get test_ns test_reader
 
 .PHONY: stress
 

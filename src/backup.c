@@ -27,6 +27,9 @@ typedef struct cy_backup_item {
     int      hint;            /* it has a hint file                        */
     int      data_fd, hint_fd; /* opened at the snapshot; -1 when not      */
     uint64_t hint_len;
+    int      held;            /* a read-only handle's own descriptor of the
+                                 datafile (its name may be gone: the writer
+                                 merged it away): borrowed, not closed    */
 } cy_backup_item;
 
 /* Copies size bytes of the open file `in` (named from, for messages) into
@@ -90,7 +93,10 @@ static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
         cy_file *f = t->f[i];
         (*items)[i] = (cy_backup_item){ f->fid, f->size,
                                         __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0,
-                                        -1, -1, 0 };
+                                        -1, -1, 0, -1 };
+        /* A read-only handle's files stay open for its life: the held
+         * descriptor, or the newest file's, which is never closed. */
+        if (db->opt.read_only) (*items)[i].held = f->hold_fd >= 0 ? f->hold_fd : f->fd;
     }
     pthread_mutex_unlock(&db->write_mu);
     int rc = *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
@@ -98,7 +104,9 @@ static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
         cy_backup_item *it = &(*items)[i];
         char path[4096];
         cy_dir_data_path(db, it->fid, path, sizeof path);
-        if ((it->data_fd = cy_os_open(path, O_RDONLY, 0)) < 0) {
+        if (it->held >= 0) {
+            it->data_fd = it->held;
+        } else if ((it->data_fd = cy_os_open(path, O_RDONLY, 0)) < 0) {
             rc = cy_err_errno(db, it->data_fd, "open", path);
             it->data_fd = -1;
             break;
@@ -117,7 +125,8 @@ static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
 static void cy_backup_release(cy_backup_item *items, uint32_t n)
 {
     for (uint32_t i = 0; items && i < n; i++) {
-        if (items[i].data_fd >= 0) cy_os_close(items[i].data_fd);
+        if (items[i].data_fd >= 0 && items[i].data_fd != items[i].held)
+            cy_os_close(items[i].data_fd);
         if (items[i].hint_fd >= 0) cy_os_close(items[i].hint_fd);
     }
     cy_free(items);

@@ -222,7 +222,17 @@ static int cy_db_start(calypso *db)
         return cy_err(db, CALYPSO_EINVAL, "%s is not a directory", db->path);
     }
     int rc = cy_dir_lock(db);
+    /* A reader lists and replays the files under the file set lock, so
+     * that a writer's merge moves none of them meanwhile (dir.c). */
+    int files_locked = 0;
+    db->writer_live = 0;
+    if (!rc && db->opt.read_only) {
+        rc = cy_dir_files_lock(db);
+        files_locked = !rc;
+        db->writer_live = cy_dir_writer_live(db);
+    }
     if (!rc) rc = cy_recover(db);
+    if (files_locked) cy_dir_files_unlock(db);
     if (!rc && !db->opt.read_only) rc = cy_space_open(db);
     if (!rc) rc = cy_bg_start(db);   /* read-only too: it releases evicted mappings */
     if (rc) {

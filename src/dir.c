@@ -1,11 +1,27 @@
 /*
- * dir.c: the database directory: file names, the LOCK file, the META file
- * and the listing of datafiles and hint files at open.
+ * dir.c: the database directory: file names, the LOCK file, the META file,
+ * the listing of datafiles and hint files at open, and destroying a
+ * database.
  *
- * LOCK holds a flock: exclusive for a writer, shared for read-only handles.
- * A writer writes its pid into it so that a refused opener can say who holds
- * the database. flock locks belong to the open file description, so a
- * process that dies releases its lock: no stale lock can block an open.
+ * LOCK carries four locks (doc/format.md, "Lock file"):
+ *   - a flock, exclusive, held by the one writer: a second writer (in this
+ *     process or another) gets CALYPSO_ELOCKED. The writer writes its pid
+ *     into the file so that a refused opener can say who holds it.
+ *   - byte 0, locked exclusive (an open file description lock) by the
+ *     writer for as long as it is open: a reader asks (F_OFD_GETLK, which
+ *     takes nothing) whether a writer is live.
+ *   - byte 1, locked shared by every handle, writer or reader: destroy
+ *     takes it exclusive, so it sees every handle open.
+ *   - byte 2, the file set: the writer holds it exclusive while it renames
+ *     or removes datafiles (a merge step from its COMMIT to the removal of
+ *     its inputs, and finishing a decided merge at open), a reader shared
+ *     while it lists and replays the directory at open. So a reader never
+ *     lists a half-moved merge, nor finds a file gone that it just listed;
+ *     once replayed it holds a descriptor on every datafile, and later
+ *     removals cannot touch what it reads.
+ * Readers take no flock: they neither block a writer nor wait for one.
+ * These locks belong to the open file, so a process that dies releases
+ * them all: no stale lock can block an open.
  *
  * META holds the format version as one text line, "calypso-format N". It is
  * written once, atomically (tmp, fdatasync, rename, directory fsync), when a
@@ -19,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, size_t cap)
@@ -36,8 +53,9 @@ static void cy_dir_read_holder(int fd, char *pid, size_t cap)
     int64_t n = cy_os_pread(fd, pid, cap - 1, 0);
     if (n < 0) n = 0;
     pid[n] = 0;
-    while (n > 0 && (pid[n - 1] == '\n' || pid[n - 1] == ' ')) pid[--n] = 0;
-    if (!n) snprintf(pid, cap, "unknown (a read-only opener)");
+    n = (int64_t)strcspn(pid, "\n ");
+    pid[n] = 0;
+    if (!n) snprintf(pid, cap, "unknown (an earlier release's reader, or a destroy)");
 }
 
 CY_INTERNAL int cy_dir_sync_parent(const char *path)
@@ -100,37 +118,63 @@ CY_INTERNAL int cy_dir_make_all(calypso *db, const char *path, uint32_t mode)
     return CALYPSO_OK;
 }
 
+enum { CY_LOCK_WRITER = 0, CY_LOCK_OPEN = 1, CY_LOCK_FILES = 2 };
+#define CY_DIR_WAIT_MS   30000u   /* longest wait for the file set lock     */
+
+/* Takes one byte lock of LOCK (shared or exclusive) without waiting. */
+static int cy_dir_range(int fd, int byte, int excl)
+{
+    return cy_os_flock(fd, CY_OS_RANGE | (excl ? CY_OS_RANGE_WR : CY_OS_RANGE_RD) |
+                               CY_OS_RANGE_AT(byte));
+}
+
+/* The writer's locks: the flock, then its byte and the open byte. */
+static int cy_dir_lock_writer(calypso *db, int fd, const char *path)
+{
+    int rc = cy_os_flock(fd, LOCK_EX | LOCK_NB);
+    if (!rc) rc = cy_dir_range(fd, CY_LOCK_WRITER, 1);
+    if (!rc) rc = cy_dir_range(fd, CY_LOCK_OPEN, 0);
+    if (rc == -EWOULDBLOCK) {
+        char pid[64];
+        cy_dir_read_holder(fd, pid, sizeof pid);
+        return cy_err(db, CALYPSO_ELOCKED, "%s is held by process %s", path, pid);
+    }
+    if (rc < 0) return cy_err_errno(db, rc, "lock", path);
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if ((rc = cy_os_ftruncate(fd, 0)) < 0 || (rc = cy_os_pwrite(fd, pid, (size_t)n, 0)) < 0)
+        return cy_err_errno(db, rc, "write", path);
+    return CALYPSO_OK;
+}
+
 CY_INTERNAL int cy_dir_lock(calypso *db)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/LOCK", db->path);
     int ro = db->opt.read_only;
+    db->lock_fd = -1;
     int fd = cy_os_open(path, ro ? O_RDONLY : (O_RDWR | O_CREAT), db->opt.file_mode);
     if (fd < 0 && ro && fd == -ENOENT) {
         /* A read-only handle never creates files; a database without LOCK
-         * (copied, or made by hand) is still readable. */
-        db->lock_fd = -1;
+         * (copied, or made by hand, never opened for writing) is still
+         * readable, though destroy cannot see this handle. */
         return CALYPSO_OK;
     }
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
-    int rc = cy_os_flock(fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB);
-    if (rc == -EWOULDBLOCK) {
-        char pid[64];
-        cy_dir_read_holder(fd, pid, sizeof pid);
-        cy_os_close(fd);
-        return cy_err(db, CALYPSO_ELOCKED, "%s is held by process %s", path, pid);
-    }
-    if (rc < 0) {
-        cy_os_close(fd);
-        return cy_err_errno(db, rc, "flock", path);
-    }
+    int rc;
     if (!ro) {
-        char pid[32];
-        int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-        if ((rc = cy_os_ftruncate(fd, 0)) < 0 || (rc = cy_os_pwrite(fd, pid, (size_t)n, 0)) < 0) {
-            cy_os_close(fd);
-            return cy_err_errno(db, rc, "write", path);
-        }
+        rc = cy_dir_lock_writer(db, fd, path);
+    } else {
+        /* A reader only shows that it is open; writers go on beside it. */
+        rc = cy_dir_range(fd, CY_LOCK_OPEN, 0);
+        if (rc == -EWOULDBLOCK)
+            rc = cy_err(db, CALYPSO_ELOCKED, "%s: the database is being destroyed", path);
+        else if (rc < 0)
+            rc = cy_err_errno(db, rc, "lock", path);
+    }
+    if (rc) {
+        cy_os_close(fd);
+        return rc;
     }
     db->lock_fd = fd;
     return CALYPSO_OK;
@@ -140,8 +184,40 @@ CY_INTERNAL void cy_dir_unlock(calypso *db)
 {
     if (db->lock_fd < 0) return;
     if (!db->opt.read_only) cy_os_ftruncate(db->lock_fd, 0);
-    cy_os_close(db->lock_fd);   /* releases the flock */
+    cy_os_close(db->lock_fd);   /* releases the flock and the byte locks */
     db->lock_fd = -1;
+}
+
+CY_INTERNAL int cy_dir_writer_live(calypso *db)
+{
+    if (db->lock_fd < 0) return 0;
+    return cy_os_flock(db->lock_fd, CY_OS_RANGE | CY_OS_RANGE_RD | CY_OS_RANGE_TEST |
+                                        CY_OS_RANGE_AT(CY_LOCK_WRITER)) == -EWOULDBLOCK;
+}
+
+CY_INTERNAL int cy_dir_files_lock(calypso *db)
+{
+    if (db->lock_fd < 0) return CALYPSO_OK;
+    int excl = !db->opt.read_only;
+    /* Whoever holds it moves a few files (a writer) or replays (a reader):
+     * short waits. Polled, so that a stuck holder makes an error, not a
+     * hang. */
+    for (uint32_t waited = 0;; waited++) {
+        int rc = cy_dir_range(db->lock_fd, CY_LOCK_FILES, excl);
+        if (!rc) return CALYPSO_OK;
+        if (rc != -EWOULDBLOCK) return cy_err_errno(db, rc, "lock the file set of", db->path);
+        if (waited >= CY_DIR_WAIT_MS)
+            return cy_err(db, CALYPSO_ELOCKED, "%s: %s held the file set for %u ms", db->path,
+                          excl ? "a reader opening" : "the writer's merge", CY_DIR_WAIT_MS);
+        struct timespec nap = { 0, 1000000 };
+        nanosleep(&nap, NULL);
+    }
+}
+
+CY_INTERNAL void cy_dir_files_unlock(calypso *db)
+{
+    if (db->lock_fd >= 0)
+        cy_os_flock(db->lock_fd, CY_OS_RANGE | CY_OS_RANGE_AT(CY_LOCK_FILES));
 }
 
 CY_INTERNAL int cy_dir_write_file(calypso *db, const char *dir, const char *name,
@@ -253,7 +329,45 @@ static int cy_dir_cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cy_dir_scan_once(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint);
+
+/* A reader lists until two listings in a row name the same datafiles. A
+ * writer may create a datafile (rotation) during a listing, and a
+ * directory read in several pieces can then miss one created early in it
+ * and show one created later: a gap in the log. Two equal listings cannot
+ * both have it: whatever the first one showed existed before the second
+ * began, and so did every file created before it, which the second one
+ * shows. (Renames and removals happen under the file set lock, which the
+ * reader holds.) */
 CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint)
+{
+    int rc = cy_dir_scan_once(db, fids, n, has_hint);
+    for (int tries = 0; !rc && db->opt.read_only && tries < 1000; tries++) {
+        uint32_t *f2 = NULL, n2 = 0;
+        uint8_t *h2 = NULL;
+        if ((rc = cy_dir_scan_once(db, &f2, &n2, &h2))) break;
+        int same = n2 == *n && (n2 == 0 || !memcmp(f2, *fids, n2 * sizeof *f2));
+        cy_free(*fids);
+        cy_free(*has_hint);
+        *fids = f2;
+        *n = n2;
+        *has_hint = h2;
+        if (same) return CALYPSO_OK;
+    }
+    if (rc) {
+        cy_free(*fids);
+        cy_free(*has_hint);
+        *fids = NULL;
+        *has_hint = NULL;
+        return rc;
+    }
+    if (db->opt.read_only)
+        return cy_err(db, CALYPSO_EIO, "%s: the datafiles kept changing while listed",
+                      db->path);
+    return CALYPSO_OK;
+}
+
+static int cy_dir_scan_once(calypso *db, uint32_t **fids, uint32_t *n, uint8_t **has_hint)
 {
     cy_dir_listing l = { .db = db };
     int rc = cy_os_list_dir(db->path, cy_dir_entry, &l);
@@ -279,5 +393,168 @@ CY_INTERNAL int cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n, uint8_t *
     *fids = l.fids;
     *n = l.n;
     *has_hint = l.hint;
+    return CALYPSO_OK;
+}
+
+// >> destroy ------------------------------------------------------------------
+
+/* 1 when name is one calypso writes in a database directory (doc/format.md,
+ * the file table): datafiles, hints, META, WATERMARK, IDS, RESERVE, LOCK
+ * and the temporary files of its atomic writes. `in_merge`: the names of
+ * merge/ instead (outputs, their hints, COMMIT). */
+static int cy_dir_is_ours(const char *name, int in_merge)
+{
+    static const char *const top[] = { "META", "WATERMARK", "IDS", "RESERVE", "LOCK" };
+    size_t len = strlen(name);
+    char base[64];
+    if (len > 4 && strcmp(name + len - 4, ".tmp") == 0 && len - 4 < sizeof base) {
+        memcpy(base, name, len - 4);   /* an unfinished atomic write of one of ours */
+        base[len - 4] = 0;
+        if (!strcmp(base, "LOCK") || !strcmp(base, "RESERVE") || !strcmp(base, "COMMIT"))
+            return in_merge && !strcmp(base, "COMMIT");
+        if (strstr(base, ".data")) return 0;
+        name = base;
+    }
+    if (cy_dir_parse_name(name, ".data") || cy_dir_parse_name(name, ".hint")) return 1;
+    if (in_merge) return !strcmp(name, "COMMIT");
+    for (size_t i = 0; i < sizeof top / sizeof *top; i++)
+        if (!strcmp(name, top[i])) return 1;
+    return 0;
+}
+
+typedef struct cy_dir_rm {
+    const char *dir;
+    int         in_merge;
+    int         last;      /* pass 2: META, then LOCK (kept to the end) */
+    int         err;       /* first failure, -errno                      */
+    char        failed[4400];
+} cy_dir_rm;
+
+static int cy_dir_rm_entry(const char *name, void *ctx)
+{
+    cy_dir_rm *r = ctx;
+    if (!cy_dir_is_ours(name, r->in_merge)) return 0;
+    /* META goes last but LOCK, so that a destroy cut short can be run
+     * again: the directory is still a database until then. */
+    if (!r->in_merge && (!strcmp(name, "META") || !strcmp(name, "LOCK"))) return 0;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", r->dir, name);
+    int rc = cy_os_unlink(path);
+    if (rc < 0 && rc != -ENOENT && !r->err) {
+        r->err = rc;
+        snprintf(r->failed, sizeof r->failed, "%s", path);
+    }
+    return 0;
+}
+
+/* Checks META: CALYPSO_OK for a database of this format. */
+static int cy_dir_destroy_check(const char *path)
+{
+    char meta[4200], buf[64];
+    snprintf(meta, sizeof meta, "%s/META", path);
+    int fd = cy_os_open(meta, O_RDONLY, 0);
+    if (fd == -ENOENT)
+        return cy_err(NULL, CALYPSO_EINVAL, "%s is not a calypso database (no META)", path);
+    if (fd < 0) return cy_err_errno(NULL, fd, "open", meta);
+    int64_t n = cy_os_pread(fd, buf, sizeof buf - 1, 0);
+    cy_os_close(fd);
+    if (n < 0) return cy_err_errno(NULL, (int)n, "read", meta);
+    buf[n] = 0;
+    char *end = NULL;
+    long v = strncmp(buf, "calypso-format ", 15) ? -1 : strtol(buf + 15, &end, 10);
+    if (v < 0 || end == buf + 15 || (*end != '\n' && *end != 0))
+        return cy_err(NULL, CALYPSO_EINVAL, "%s is not a calypso database (%s does not name "
+                      "a calypso format)", path, meta);
+    if (v != CY_FORMAT_VERSION)
+        return cy_err(NULL, CALYPSO_EVERSION, "%s: format version %ld, this build knows the "
+                      "files of %d only", path, v, CY_FORMAT_VERSION);
+    return CALYPSO_OK;
+}
+
+/* Takes LOCK as destroy needs it: the flock (no writer) and byte 1
+ * exclusive (no handle at all). Returns the descriptor or an error. */
+static int cy_dir_destroy_lock(const char *path, int *out)
+{
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s/LOCK", path);
+    int fd = cy_os_open(lock, O_RDWR | O_CREAT, 0600);
+    if (fd < 0) return cy_err_errno(NULL, fd, "open", lock);
+    int rc = cy_os_flock(fd, LOCK_EX | LOCK_NB);
+    if (rc == -EWOULDBLOCK) {
+        char pid[64];
+        cy_dir_read_holder(fd, pid, sizeof pid);
+        cy_os_close(fd);
+        return cy_err(NULL, CALYPSO_ELOCKED, "%s is open for writing by process %s", path, pid);
+    }
+    if (!rc) rc = cy_dir_range(fd, CY_LOCK_OPEN, 1);
+    if (rc == -EWOULDBLOCK) {
+        cy_os_close(fd);
+        return cy_err(NULL, CALYPSO_ELOCKED, "%s is open read-only by a handle", path);
+    }
+    if (rc < 0) {
+        cy_os_close(fd);
+        return cy_err_errno(NULL, rc, "lock", lock);
+    }
+    *out = fd;
+    return CALYPSO_OK;
+}
+
+int calypso_destroy(const char *path)
+{
+    if (!path || !*path)
+        return cy_err(NULL, CALYPSO_EINVAL, "calypso_destroy needs a path");
+    size_t plen = strlen(path);
+    while (plen > 1 && path[plen - 1] == '/') plen--;
+    if (plen > 4000) return cy_err(NULL, CALYPSO_EINVAL, "path longer than 4000 bytes");
+    char dir[4001];
+    memcpy(dir, path, plen);
+    dir[plen] = 0;
+    int is_dir = 0;
+    int rc = cy_os_stat(dir, NULL, &is_dir);
+    if (rc == -ENOENT) return cy_err(NULL, CALYPSO_EINVAL, "no database at %s", dir);
+    if (rc < 0) return cy_err_errno(NULL, rc, "stat", dir);
+    if (!is_dir) return cy_err(NULL, CALYPSO_EINVAL, "%s is not a directory", dir);
+    if ((rc = cy_dir_destroy_check(dir))) return rc;
+    int lock_fd = -1;
+    if ((rc = cy_dir_destroy_lock(dir, &lock_fd))) return rc;
+    /* Nobody has it open, and an opener now is refused (ELOCKED) while the
+     * files go: merge/ first, then datafiles, hints and the small files,
+     * META, and LOCK last (removed while still held). */
+    char mdir[4200];
+    snprintf(mdir, sizeof mdir, "%s/merge", dir);
+    cy_dir_rm r = { .dir = mdir, .in_merge = 1 };
+    int lrc = cy_os_list_dir(mdir, cy_dir_rm_entry, &r);
+    if (lrc == 0) {
+        int drc = cy_os_rmdir(mdir);
+        if (drc < 0 && drc != -ENOTEMPTY && drc != -EEXIST && !r.err) {
+            r.err = drc;
+            snprintf(r.failed, sizeof r.failed, "%s", mdir);
+        }
+    }
+    cy_dir_rm top = { .dir = dir };
+    if (!r.err) {
+        lrc = cy_os_list_dir(dir, cy_dir_rm_entry, &top);
+        if (lrc < 0) {
+            top.err = lrc;
+            snprintf(top.failed, sizeof top.failed, "%s", dir);
+        }
+    } else {
+        top = r;
+    }
+    char meta[4200], lock[4200];
+    snprintf(meta, sizeof meta, "%s/META", dir);
+    snprintf(lock, sizeof lock, "%s/LOCK", dir);
+    if (!top.err && (rc = cy_os_unlink(meta)) < 0 && rc != -ENOENT) {
+        top.err = rc;
+        snprintf(top.failed, sizeof top.failed, "%s", meta);
+    }
+    if (!top.err) cy_os_unlink(lock);
+    cy_os_close(lock_fd);
+    if (top.err) return cy_err_errno(NULL, top.err, "remove", top.failed);
+    /* The directory itself only when nothing else is left in it. */
+    rc = cy_os_rmdir(dir);
+    if (rc == 0) cy_dir_sync_parent(dir);
+    else cy_os_sync_dir(dir);
+    cy_err_forget(NULL);
     return CALYPSO_OK;
 }

@@ -206,6 +206,10 @@ typedef struct cy_file {
                              it leaves its epoch                           */
     uint64_t map_len;     /* its length (the active file: max_datafile_size);
                              only ever shrinks while mapped               */
+    int      hold_fd;     /* a read-only handle's descriptor on the file,
+                             kept from open to close (-1 if none): a file
+                             a writer's merge unlinks stays readable; fd
+                             may borrow it (never closed through fd)      */
     pthread_mutex_t mu;   /* fd, and opening or evicting the mapping       */
     uint32_t pins;        /* group-commit leaders syncing fd (atomic): the
                              descriptor is not closed while pinned         */
@@ -276,6 +280,12 @@ struct calypso {
     char           *path;
     calypso_options opt;
     int             lock_fd;
+    int             writer_live;  /* read-only: a writer held the database
+                                     open when this handle opened          */
+    uint32_t       *skip_fids;    /* read-only, during open: datafiles a
+                                     decided, unfinished merge left that the
+                                     replay leaves out (merge.c)           */
+    uint32_t        nskip;
     int             failed;       /* reopen failed: refuse all but close     */
     int             broken;       /* a write could not be undone, or an
                                      fdatasync failed: no writes (atomic)    */
@@ -394,8 +404,17 @@ CY_INTERNAL int  cy_dir_sync_parent(const char *path);
  * made durable by an fsync of its parent. A component that exists and is
  * not a directory: CALYPSO_EINVAL naming it. */
 CY_INTERNAL int  cy_dir_make_all(calypso *db, const char *path, uint32_t mode);
+/* Takes LOCK as a writer (its flock, byte 0 and byte 1 shared) or as a
+ * reader (byte 1 shared only): see dir.c. CALYPSO_ELOCKED when refused. */
 CY_INTERNAL int  cy_dir_lock(calypso *db);
 CY_INTERNAL void cy_dir_unlock(calypso *db);
+/* 1 when a writer holds the database open (asked of LOCK; takes nothing). */
+CY_INTERNAL int  cy_dir_writer_live(calypso *db);
+/* The file set lock (LOCK byte 2): exclusive for a writer about to rename
+ * or remove datafiles, shared for a reader listing and replaying them.
+ * Waits (at most 30 s: CALYPSO_ELOCKED). No-op without a LOCK file. */
+CY_INTERNAL int  cy_dir_files_lock(calypso *db);
+CY_INTERNAL void cy_dir_files_unlock(calypso *db);
 CY_INTERNAL int  cy_dir_meta(calypso *db, int fresh);
 /* Lists datafile ids (sorted) and which have hint files; removes leftover
  * temporary files on a writable handle. */
@@ -564,6 +583,9 @@ CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
 /* The active file's descriptor, pinned for an fdatasync outside write_mu:
  * it is not closed until cy_files_unpin. write_mu held to pin. */
 CY_INTERNAL cy_file *cy_files_pin_active(calypso *db);
+/* Keeps fd as f's descriptor for the handle's life (read-only handles:
+ * see hold_fd). */
+CY_INTERNAL void     cy_files_hold_fd(cy_file *f, int fd);
 /* Maps f (or opens its descriptor) now, so that it stays readable once
  * unlinked. */
 CY_INTERNAL int      cy_files_hold_open(calypso *db, cy_file *f);
@@ -780,7 +802,9 @@ CY_INTERNAL int  cy_walk_hint(const calypso *db, const cy_ns *ns, const void *ke
 /* Ids of merged datafiles have this bit; they replay before regular ones. */
 #define CY_FID_MERGED 0x40000000u
 /* At open, before replay: finishes a merge that committed, or discards one
- * that did not. */
+ * that did not. A read-only handle changes nothing: for a decided step it
+ * notes in db->skip_fids the datafiles to leave out (its outputs while
+ * every input is still there, else its inputs). */
 CY_INTERNAL int  cy_merge_recover(calypso *db);
 /* Test hook, called at the named steps of a merge: "started" (once,
  * inputs chosen), then for each of its steps "copying" (after the first

@@ -26,6 +26,12 @@
  *
  * A descriptor is closed only under its file's mutex and only while no
  * group-commit leader has it pinned for an fdatasync (cy_files_pin_active).
+ *
+ * A read-only handle keeps one more descriptor per sealed file, hold_fd,
+ * from its open to its close: a writer in another process may merge the
+ * file away and unlink it, so the handle never opens a datafile by name
+ * after its open; it maps (and reads) through hold_fd. max_open_files
+ * bounds its mappings; hold_fd is not counted.
  */
 #include "engine.h"
 
@@ -107,6 +113,7 @@ CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, i
     }
     f->fid = fid;
     f->fd = fd;
+    f->hold_fd = -1;
     f->size = size;
     f->sealed = sealed;
     pthread_mutex_init(&f->mu, NULL);
@@ -148,11 +155,16 @@ static int cy_files_is_open(const cy_file *f)
     return f->fd >= 0 || f->map;
 }
 
+CY_INTERNAL void cy_files_hold_fd(cy_file *f, int fd)
+{
+    f->hold_fd = fd;
+}
+
 /* Closes f's descriptor unless a leader has it pinned. f->mu held. */
 static void cy_files_close_fd(calypso *db, cy_file *f)
 {
     if (f->fd < 0 || __atomic_load_n(&f->pins, __ATOMIC_SEQ_CST)) return;
-    cy_os_close(f->fd);
+    if (f->fd != f->hold_fd) cy_os_close(f->fd);
     __atomic_store_n(&f->fd, -1, __ATOMIC_RELAXED);
     if (!f->map) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
 }
@@ -162,7 +174,8 @@ CY_INTERNAL void cy_files_release(calypso *db, cy_file *f)
     if (!f) return;
     if (cy_files_is_open(f)) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     if (f->map) cy_os_munmap(f->map, f->map_len);
-    if (f->fd >= 0) cy_os_close(f->fd);
+    if (f->fd >= 0 && f->fd != f->hold_fd) cy_os_close(f->fd);
+    if (f->hold_fd >= 0) cy_os_close(f->hold_fd);
     pthread_mutex_destroy(&f->mu);
     cy_free(f);
 }
@@ -197,7 +210,7 @@ static int cy_files_evict(calypso *db, cy_file *victim)
         }
     }
     if (victim->fd >= 0 && !__atomic_load_n(&victim->pins, __ATOMIC_SEQ_CST)) {
-        cy_os_close(victim->fd);
+        if (victim->fd != victim->hold_fd) cy_os_close(victim->fd);
         __atomic_store_n(&victim->fd, -1, __ATOMIC_RELAXED);
     }
     int closed = was_open && !cy_files_is_open(victim);
@@ -246,12 +259,15 @@ static int cy_files_open(calypso *db, cy_file *f)
     if (cy_files_is_open(f) && (f->fd >= 0 || f->size <= f->map_len)) return CALYPSO_OK;
     char path[4096];
     cy_dir_data_path(db, f->fid, path, sizeof path);
-    int fd = cy_os_open(path, O_RDONLY, 0);
+    /* A read-only handle opens nothing by name after its open: the writer
+     * may have merged the file away since (its name gone, the descriptor
+     * held since open still reads it). */
+    int fd = f->hold_fd >= 0 ? f->hold_fd : cy_os_open(path, O_RDONLY, 0);
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
     int was_open = cy_files_is_open(f);
     void *m = NULL;
     if (!f->map && f->size > 0 && cy_os_mmap(fd, f->size, &m) == 0) {
-        cy_os_close(fd);
+        if (fd != f->hold_fd) cy_os_close(fd);
         __atomic_store_n(&f->map_len, f->size, __ATOMIC_RELAXED);
         __atomic_store_n(&f->map, (uint8_t *)m, __ATOMIC_RELEASE);
     } else {

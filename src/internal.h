@@ -119,8 +119,21 @@ CY_INTERNAL int     cy_os_fsize(int fd, uint64_t *size);
 /* stat(2) of a path: its size and whether it is a directory (either pointer
  * may be NULL); -ENOENT when it does not exist. */
 CY_INTERNAL int     cy_os_stat(const char *path, uint64_t *size, int *is_dir);
-/* flock(LOCK_EX or LOCK_SH | LOCK_NB); -EWOULDBLOCK when held elsewhere. */
+/* flock(LOCK_EX or LOCK_SH | LOCK_NB); -EWOULDBLOCK when held elsewhere.
+ * With CY_OS_RANGE in op, a lock on one byte of the file instead (an open
+ * file description lock, fcntl F_OFD_SETLK; never waits): CY_OS_RANGE_RD
+ * (shared), CY_OS_RANGE_WR (exclusive, needs a writable descriptor) or
+ * neither (unlock), of byte CY_OS_RANGE_AT(n); -EWOULDBLOCK when another
+ * open file holds a conflicting lock. With CY_OS_RANGE_TEST as well it only
+ * asks (F_OFD_GETLK): 0 when the lock could be taken, -EWOULDBLOCK when
+ * not. Range locks and flocks on one file do not interact (Linux). */
 CY_INTERNAL int     cy_os_flock(int fd, int op);
+#define CY_OS_RANGE        0x10000
+#define CY_OS_RANGE_RD     0x20000
+#define CY_OS_RANGE_WR     0x40000
+#define CY_OS_RANGE_TEST   0x80000
+#define CY_OS_RANGE_AT(n)  ((n) << 8)
+#define CY_OS_RANGE_BYTE(op) (((op) >> 8) & 0xff)
 /* Read-only shared mapping of [0, size); *out = NULL and -errno on failure. */
 CY_INTERNAL int     cy_os_mmap(int fd, uint64_t size, void **out);
 /* Read-write shared mapping of [0, size) of fd (which may be shorter: only

@@ -35,7 +35,10 @@
  *      outnumber max_open_files, reading them in key order would map and
  *      unmap files over and over, so the copy scans each input front to
  *      back instead (file order);
- *   3. write merge/COMMIT naming the inputs, atomically: the step is now
+ *   3. take the file set lock (LOCK byte 2, dir.c), which readers in
+ *      other processes hold while they list and replay, and keep it to the
+ *      end of step 6, so that none of them lists a half-swapped step; then
+ *      write merge/COMMIT naming the inputs, atomically: the step is now
  *      decided; open finishes it if we crash after this point;
  *   4. rename the outputs into the database directory; fsync it;
  *   5. point the keydir at the new copies, in batches, by compare-and-swap:
@@ -227,6 +230,40 @@ static int cy_merge_remove_inputs(calypso *db, const uint32_t *in, uint32_t nin)
     return CALYPSO_OK;
 }
 
+/* A reader beside a decided step that nobody is finishing (its writer
+ * died: a live one holds the file set lock from COMMIT to the end) reads
+ * one whole side of it without changing a file: the old files while every
+ * input is still there (outputs moved in already are left out), else the
+ * new ones (outputs all moved in before the first input went; the inputs
+ * left are left out). */
+static int cy_merge_recover_read_only(calypso *db, const char *commit, uint32_t *in,
+                                      uint32_t nin, uint32_t *out, uint32_t nout)
+{
+    char path[4200];
+    int all_in = 1;
+    for (uint32_t i = 0; i < nin && all_in; i++) {
+        cy_dir_data_path(db, in[i], path, sizeof path);
+        int rc = cy_os_stat(path, NULL, NULL);
+        if (rc < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "stat", path);
+        all_in = rc == 0;
+    }
+    for (uint32_t i = 0; i < nout && !all_in; i++) {
+        cy_dir_data_path(db, out[i], path, sizeof path);
+        int rc = cy_os_stat(path, NULL, NULL);
+        if (rc == -ENOENT)
+            return cy_err(db, CALYPSO_ECORRUPT, "%s: inputs of the merge step are gone but its "
+                          "output %s is missing", commit, path);
+        if (rc < 0) return cy_err_errno(db, rc, "stat", path);
+    }
+    uint32_t n = all_in ? nout : nin;
+    db->skip_fids = cy_calloc(n ? n : 1, sizeof *db->skip_fids);
+    if (!db->skip_fids) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
+    memcpy(db->skip_fids, all_in ? out : in, n * sizeof *db->skip_fids);
+    qsort(db->skip_fids, n, sizeof *db->skip_fids, cy_merge_cmp_fid);
+    db->nskip = n;
+    return CALYPSO_OK;
+}
+
 CY_INTERNAL int cy_merge_recover(calypso *db)
 {
     char mdir[4200], commit[4300];
@@ -247,15 +284,15 @@ CY_INTERNAL int cy_merge_recover(calypso *db)
         return cy_err_errno(db, rc, "read", commit);
     }
     if (db->opt.read_only) {
-        rc = cy_err(db, CALYPSO_ECORRUPT, "%s: an interrupted merge must be finished by a "
-                    "read-write open first", commit);
-    } else {
+        rc = cy_merge_recover_read_only(db, commit, in, nin, out, nout);
+    } else if (!(rc = cy_dir_files_lock(db))) {
         rc = cy_merge_move_outputs(db, mdir, out, nout);
         if (!rc) rc = cy_merge_remove_inputs(db, in, nin);
         if (!rc) {
             cy_merge_rmdir(mdir);
             cy_os_sync_dir(db->path);
         }
+        cy_dir_files_unlock(db);
     }
     cy_free(in);
     cy_free(out);
@@ -898,8 +935,11 @@ static int cy_merge_drop_dead(cy_merge *m)
     cy_merge_swap_keydir(m);                 /* expired keys leave the keydir */
     cy_merge_at("swapped");
     int rc = cy_merge_drop_inputs(m);
-    for (uint32_t i = 0; i < m->ninputs && !rc; i++)
-        rc = cy_merge_remove_inputs(m->db, m->inputs + i, 1);
+    if (!rc && !(rc = cy_dir_files_lock(m->db))) {
+        for (uint32_t i = 0; i < m->ninputs && !rc; i++)
+            rc = cy_merge_remove_inputs(m->db, m->inputs + i, 1);
+        cy_dir_files_unlock(m->db);
+    }
     if (!rc) cy_merge_at("removed");
     return rc;
 }
@@ -929,8 +969,13 @@ static int cy_merge_step(cy_merge *m)
     if (!rc && m->noutputs == 0) return cy_merge_drop_dead(m);
     if (!rc && (rc = cy_os_sync_dir(m->dir)) < 0) rc = cy_err_errno(db, rc, "fsync", m->dir);
     if (!rc) cy_merge_at("copied");
+    /* From COMMIT to the inputs' removal the file set changes: readers in
+     * other processes must not list it half-changed (dir.c). */
+    int files_locked = 0;
+    if (!rc && !(rc = cy_dir_files_lock(db))) files_locked = 1;
     if (!rc) rc = cy_merge_write_commit(m);
     if (rc) {
+        if (files_locked) cy_dir_files_unlock(db);
         /* Not decided: throw the attempt away; the old files are intact. */
         if (m->out_fd >= 0) { cy_os_close(m->out_fd); m->out_fd = -1; }
         cy_merge_rmdir(m->dir);
@@ -957,6 +1002,7 @@ static int cy_merge_step(cy_merge *m)
     } else {
         __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
     }
+    cy_dir_files_unlock(db);
     return rc;
 }
 

@@ -198,8 +198,33 @@ static int cy_os_libc_stat(const char *path, uint64_t *size, int *is_dir)
     return 0;
 }
 
+/* One byte of fd locked, unlocked or tested with an open file description
+ * lock (F_OFD_SETLK: owned by the descriptor's open file, as a flock is, so
+ * two handles in one process exclude each other as two processes do). */
+static int cy_os_libc_range(int fd, int op)
+{
+    struct flock l;
+    memset(&l, 0, sizeof l);
+    l.l_whence = SEEK_SET;
+    l.l_start = CY_OS_RANGE_BYTE(op);
+    l.l_len = 1;
+    l.l_type = (op & CY_OS_RANGE_WR) ? F_WRLCK : (op & CY_OS_RANGE_RD) ? F_RDLCK : F_UNLCK;
+    int rc;
+    if (op & CY_OS_RANGE_TEST) {
+        do rc = fcntl(fd, F_OFD_GETLK, &l);
+        while (rc < 0 && errno == EINTR);
+        if (rc < 0) return -errno;
+        return l.l_type == F_UNLCK ? 0 : -EWOULDBLOCK;
+    }
+    do rc = fcntl(fd, F_OFD_SETLK, &l);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0 && (errno == EAGAIN || errno == EACCES)) return -EWOULDBLOCK;
+    return rc < 0 ? -errno : 0;
+}
+
 static int cy_os_libc_flock(int fd, int op)
 {
+    if (op & CY_OS_RANGE) return cy_os_libc_range(fd, op);
     int rc;
     do rc = flock(fd, op);
     while (rc < 0 && errno == EINTR);

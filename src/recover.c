@@ -27,6 +27,11 @@
  * Without a WATERMARK (a database no writable open of this release has
  * seen) the older rule holds: a bad record in the newest file is a torn
  * tail only when no valid record follows it.
+ *
+ * A read-only handle changes nothing: a torn tail is left in place (and
+ * reported, unless a writer is live: then it is a write under way), and
+ * it keeps the descriptor of every datafile it replays (files.c, hold_fd),
+ * so that a writer's merge can unlink them beneath it.
  */
 #include "engine.h"
 
@@ -169,6 +174,10 @@ static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, uint64
         return cy_err(db, CALYPSO_ECORRUPT, "%s at offset %llu: %s%s", s->path,
                       (unsigned long long)off, why,
                       below ? " (in data a sync covered)" : "");
+    if (newest && torn && db->writer_live) {
+        s->size = off;   /* read-only beside a writer: nothing to report */
+        return CALYPSO_OK;
+    }
     uint64_t dropped = s->size - off;
     int zeros = 1;
     if (newest && torn && synced != CY_WM_NONE && (zeros = cy_scan_zeros_after(s, off)) < 0)
@@ -218,8 +227,11 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
         int got = cy_scan_record(&s, off, &r, &p, &why);
         if (got < 0) { rc = got; break; }
         if (got == 0) {
-            int torn = newest && (synced == CY_WM_NONE ? !cy_scan_valid_after(&s, off)
-                                                       : off >= synced);
+            /* Beside a live writer, what follows the last whole record of
+             * its file is a write under way: the end of what there is. */
+            int torn = newest && (synced == CY_WM_NONE
+                                      ? db->writer_live || !cy_scan_valid_after(&s, off)
+                                      : off >= synced);
             rc = cy_scan_damage(&s, off, newest, torn, synced, why);
             break;
         }
@@ -284,6 +296,11 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
                           newest ? cy_wm_limit(db, fid) : CY_WM_NONE);
         f->size = size;
     }
+    if (!rc && !newest && db->opt.read_only) {
+        /* Kept to the end: a writer may merge the file away meanwhile. */
+        cy_files_hold_fd(f, fd);
+        return CALYPSO_OK;
+    }
     if (rc || !newest) {
         cy_os_close(fd);
         return rc;
@@ -293,13 +310,37 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
     return CALYPSO_OK;
 }
 
+/* Leaves out of the listing the files db->skip_fids names (a reader
+ * beside an unfinished merge: see cy_merge_recover), and forgets them. */
+static void cy_recover_skip(calypso *db, uint32_t *fids, uint32_t *n, uint8_t *has_hint)
+{
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < *n; i++) {
+        int skip = 0;
+        for (uint32_t j = 0; j < db->nskip && !skip; j++) skip = db->skip_fids[j] == fids[i];
+        if (skip) continue;
+        fids[w] = fids[i];
+        has_hint[w++] = has_hint[i];
+    }
+    *n = w;
+    cy_free(db->skip_fids);
+    db->skip_fids = NULL;
+    db->nskip = 0;
+}
+
 CY_INTERNAL int cy_recover(calypso *db)
 {
     uint32_t *fids = NULL, n = 0;
     uint8_t *has_hint = NULL;
     int rc = cy_merge_recover(db);
     if (rc) return rc;
-    if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) return rc;
+    if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) {
+        cy_free(db->skip_fids);
+        db->skip_fids = NULL;
+        db->nskip = 0;
+        return rc;
+    }
+    if (db->skip_fids) cy_recover_skip(db, fids, &n, has_hint);
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
     if ((rc = cy_wm_load(db))) goto out;
     if ((rc = cy_ids_load(db, fids, n))) goto out;

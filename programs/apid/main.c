@@ -45,7 +45,7 @@ static const char apid_usage[] =
     "                         port 0 picks a free port)\n"
     "  --token T              require `Authorization: Bearer T` on the API; the\n"
     "                         dashboard asks for T once and keeps it in a cookie\n"
-    "  --read-only            open the database read-only (no writer may hold it)\n"
+    "  --read-only            open the database read-only (beside a writer or not)\n"
     "  --max-value-size N     largest value accepted, bytes (default 64 MiB)\n"
     "  --max-key-size N       largest key accepted, bytes (default 4096)\n"
     "  --max-body N           largest batch or form body, bytes (default 16 MiB)\n"
