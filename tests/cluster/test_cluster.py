@@ -13,8 +13,12 @@ configured by examples/cluster/nutcracker.yml.in.
   redis-benchmark -c 50 -P 16 (then the counters it incremented add up
   exactly) and 50 threads of redis-py pipelines of distinct values;
 - a multi-key EXISTS through twemproxy counts only the first key's shard;
+- the npm clients (node_clients.js): node-redis and ioredis with the
+  options that keep them off HELLO, CLIENT and INFO work, their defaults
+  do not;
 - a command twemproxy does not support (KEYS) closes the client's
-  connection: what the README tells users.
+  connection, and so does QUIT, without a reply: what the README tells
+  users.
 """
 import os
 import re
@@ -28,6 +32,7 @@ import cdtest  # noqa: E402
 from cdtest import check, eq, finish, cleanup  # noqa: E402
 import redis  # noqa: E402
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 HIREDIS = os.environ.get("HIREDIS_CLUSTER", os.path.join(ROOT, "build", "hiredis_cluster"))
 
 
@@ -228,7 +233,22 @@ def test_exists_first_shard(cl):
     eq(r.exists(*keys), on_first, "EXISTS of 30 keys through the proxy counts the first key's shard only")
 
 
+def test_node(cl):
+    out = subprocess.run(["node", os.path.join(HERE, "node_clients.js"), str(cl.proxy.port)],
+                         capture_output=True, text=True, timeout=120).stdout
+    for line in out.splitlines():
+        if line.startswith("FAIL"):
+            print("  node " + line)
+    m = re.search(r"^(\d+) passed, (\d+) failed$", out, re.M)
+    eq((int(m.group(1)), int(m.group(2))) if m else out[-300:], (17, 0), "node_clients.js: 17 checks pass")
+
+
 def test_unsupported(cl):
+    c = cdtest.Conn(cl.proxy.port)
+    c.send(cdtest.cmd("QUIT"))
+    eq(c.read_quiet(), b"", "QUIT: the proxy closes the connection without +OK")
+    check(c.closed, "QUIT closes")
+    c.close()
     r = cl.client()
     try:
         r.keys("*")
@@ -243,7 +263,7 @@ def main():
     try:
         for t in (test_redis_cli, test_redis_py, test_hiredis, test_spread, test_hash_tags,
                   test_benchmark_pipelines, test_threads_pipelining, test_exists_first_shard,
-                  test_unsupported):
+                  test_node, test_unsupported):
             print("- " + t.__name__, flush=True)
             t(cl)
     finally:
