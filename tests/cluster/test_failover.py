@@ -19,7 +19,6 @@ Then the contrast that the README warns about: with auto_eject_hosts true
 onto the others, so a GET of a stored key answers nil.
 """
 import os
-import signal
 import sys
 import threading
 import time
