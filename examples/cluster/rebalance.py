@@ -3,7 +3,7 @@
 pool of calypsod shards, moves every key whose ketama owner changed to its
 new owner. Needs Debian's python3-redis.
 
-    rebalance.py NEW_CONFIG [--from HOST:PORT ...] [--auth PW] [--batch N]
+    rebalance.py NEW_CONFIG [--only NAME ...] [--from HOST:PORT ...] [--auth PW] [--batch N]
 
 NEW_CONFIG is the proxy's configuration with the new list of shards (the
 one the proxy now runs with). Every shard it lists, and every --from shard
@@ -16,6 +16,10 @@ the change is newer and is kept. Keys stay readable through the old
 configuration until they move; through the new one, a key not moved yet
 reads as missing, so run this between stopping writes and pointing the
 clients at the new proxy (or accept misses for a while).
+
+--only NAME scans only the shards so named (and the --from ones): one
+process per shard, run side by side, share the work (a shard just added
+holds only keys it owns and need not be scanned).
 
 Prints the keys scanned and moved, per source shard, and the time taken.
 """
@@ -64,6 +68,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config")
     ap.add_argument("--from", dest="extra", action="append", default=[], metavar="HOST:PORT")
+    ap.add_argument("--only", action="append", default=[], metavar="NAME")
     ap.add_argument("--auth")
     ap.add_argument("--batch", type=int, default=1000)
     a = ap.parse_args()
@@ -73,7 +78,10 @@ def main():
     except (OSError, ValueError) as e:
         sys.exit("rebalance: %s" % e)
     conns = [redis.Redis(host=h, port=p, password=a.auth, socket_timeout=30) for h, p, _ in servers]
-    sources = list(enumerate(conns))
+    unknown = set(a.only) - set(name for _, _, name in servers)
+    if unknown:
+        sys.exit("rebalance: no shard named %s in %s" % (", ".join(sorted(unknown)), a.config))
+    sources = [(i, c) for i, c in enumerate(conns) if not a.only or servers[i][2] in a.only]
     for hp in a.extra:
         h, _, p = hp.rpartition(":")
         sources.append((-1, redis.Redis(host=h, port=int(p), password=a.auth, socket_timeout=30)))

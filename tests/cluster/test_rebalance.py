@@ -9,7 +9,9 @@ taken out again, with examples/cluster/rebalance.py moving the keys.
 - through the new proxy, before the move, those keys read as missing
   (what the README warns about); after rebalance.py every key reads back
   with its value and TTL, on its owner alone; a second run moves nothing;
-- taking the shard out again (rebalance.py --from it) moves its keys back.
+- taking the shard out again (rebalance.py --from it) moves its keys back;
+- added again, three rebalance.py --only NAME side by side, one per old
+  shard, move the same keys.
 """
 import os
 import re
@@ -111,6 +113,23 @@ def main():
         eq(cl.direct(0).connection_pool.connection_kwargs["port"] != leaving.port, True, "(the shard left the list)")
         check_all(cl, data, ttl_keys, "after taking it out")
         leaving.stop()
+
+        # add it again (a fresh, empty shard4), one rebalance.py per old
+        # shard (--only), side by side
+        cl.add_shard()
+        cl.restart_proxy()
+        procs = [subprocess.Popen(["/usr/bin/python3", SCRIPT, cl.proxy.conf, "--only", name],
+                                  stdout=subprocess.PIPE, text=True) for name in cl.names[:3]]
+        outs = [p.communicate(timeout=120)[0] for p in procs]
+        moved = [re.search(r"^(\d+) keys scanned, (\d+) moved", o, re.M) for o in outs]
+        eq([p.returncode for p in procs], [0, 0, 0], "three rebalance.py --only run side by side")
+        eq(sum(int(m.group(2)) for m in moved if m), len(moving), "between them they move the same keys")
+        eq(sum(int(m.group(1)) for m in moved if m), len(keys), "each scans only its own shard: every key once")
+        check_all(cl, data, ttl_keys, "after the side-by-side runs")
+        bad = subprocess.run(["/usr/bin/python3", SCRIPT, cl.proxy.conf, "--only", "shard9"],
+                             capture_output=True, text=True)
+        check(bad.returncode != 0 and "no shard named shard9" in bad.stderr, "--only of an unknown name is refused",
+              bad.stderr)
     finally:
         cl.stop()
     cleanup()
