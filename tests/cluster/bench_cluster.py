@@ -15,8 +15,8 @@ time the proxy and the shards used during each run (utime + stime from
 
 Then the cost of adding a shard: 3 shards filled through the proxy with
 FILL keys (default 300,000 distinct keys, 16-byte names and 100-byte
-values), a fourth shard added, examples/cluster/rebalance.py timed. Last,
-the shards are stopped and `calypso stats` reads each database: keys,
+values), a fourth shard added, examples/cluster/rebalance.py timed (one
+process per old shard, --only, side by side). Last, the shards are stopped and `calypso stats` reads each database: keys,
 bytes on disk and key-directory bytes, per key.
 
 Prints Markdown tables (also written to BENCH_CLUSTER_DIR/results.md).
@@ -141,14 +141,16 @@ def main():
     four = three + [shard("p3-shard4")]
     proxy = Proxy([(s.port, "shard%d" % (i + 1)) for i, s in enumerate(four)])
     t0 = time.time()
-    r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "examples", "cluster", "rebalance.py"), proxy.conf],
-                       capture_output=True, text=True, timeout=1800)
+    script = os.path.join(ROOT, "examples", "cluster", "rebalance.py")
+    procs = [subprocess.Popen(["/usr/bin/python3", script, proxy.conf, "--only", "shard%d" % (i + 1)],
+                              stdout=subprocess.PIPE, text=True) for i in range(3)]
+    outs = [p.communicate(timeout=1800)[0] for p in procs]
     secs = time.time() - t0
-    m = re.search(r"^(\d+) keys scanned, (\d+) moved", r.stdout, re.M)
-    moved = int(m.group(2)) if m else -1
-    say("Adding a 4th shard to 3: %d keys (filled through the proxy at %.0f SET/s, -P 16); rebalance.py moved "
-        "%d (%.1f%%) in %.1f s: %.0f keys examined/s, %.0f keys moved/s." %
-        (keys, fill_rps, moved, 100.0 * moved / keys, secs, keys / secs, moved / secs))
+    found = [re.search(r"^(\d+) keys scanned, (\d+) moved", o, re.M) for o in outs]
+    moved = sum(int(m.group(2)) for m in found) if all(found) else -1
+    say("Adding a 4th shard to 3: %d keys (filled through the proxy at %.0f SET/s, -P 16); three rebalance.py "
+        "--only, one per old shard, side by side, moved %d (%.1f%%) in %.1f s: %.0f keys examined/s, "
+        "%.0f keys moved/s." % (keys, fill_rps, moved, 100.0 * moved / keys, secs, keys / secs, moved / secs))
     proxy.stop()
     for s in four:
         s.stop()
