@@ -13,11 +13,13 @@ Each figure is `redis-benchmark -c 50 -n N -r 100000 -d 100 -t set|get
 time the proxy and the shards used during each run (utime + stime from
 /proc) is divided by the requests: microseconds of CPU per request.
 
-Then the cost of adding a shard: 3 shards filled through the proxy with
-FILL keys (default 300,000 distinct keys, 16-byte names and 100-byte
-values), a fourth shard added, examples/cluster/rebalance.py timed (one
-process per old shard, --only, side by side). Last, the shards are stopped and `calypso stats` reads each database: keys,
-bytes on disk and key-directory bytes, per key.
+Then the cost of adding a shard: proxy-3's shards (holding the keys of the
+SET runs) get 1.2 x FILL more SETs of random keys out of 4 x FILL through
+the proxy (FILL default 300,000: about 310,000 new keys; 16-byte names,
+100-byte values), a fourth shard is added, and examples/cluster/rebalance.py
+is timed, one process per old shard (--only) side by side. Last, the
+shards are stopped and `calypso stats` reads each database, before and
+after `calypso merge`: keys, bytes on disk and key-directory bytes, per key.
 
 Prints Markdown tables (also written to BENCH_CLUSTER_DIR/results.md).
 Environment: BENCH_CLUSTER_N (default 200000), BENCH_CLUSTER_FILL
