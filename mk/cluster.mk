@@ -39,7 +39,7 @@ $(BUILD)/hiredis_cluster: tests/cluster/hiredis_cluster.c | calypsod-deps $(BUIL
 	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror $< -o $@ $$(pkg-config --cflags --libs hiredis)
 
 test-cluster: cluster-deps $(BUILD)/calypsod $(BUILD)/hiredis_cluster
-	CALYPSOD=$(BUILD)/calypsod HIREDIS_CLUSTER=$(BUILD)/hiredis_cluster tests/cluster/run.sh
+	PYTHONDONTWRITEBYTECODE=1 CALYPSOD=$(BUILD)/calypsod HIREDIS_CLUSTER=$(BUILD)/hiredis_cluster tests/cluster/run.sh
 
 demo-cluster: cluster-deps $(BUILD)/calypsod
 	CALYPSOD=$(BUILD)/calypsod examples/cluster/cluster.sh demo $(BUILD)/demo-cluster
@@ -47,5 +47,5 @@ demo-cluster: cluster-deps $(BUILD)/calypsod
 BENCH_CLUSTER_N ?= 200000
 
 bench-cluster: cluster-deps $(BUILD)/calypsod
-	CALYPSOD=$(BUILD)/calypsod BENCH_CLUSTER_N=$(BENCH_CLUSTER_N) BENCH_CLUSTER_DIR=$(BUILD)/bench-cluster \
+	PYTHONDONTWRITEBYTECODE=1 CALYPSOD=$(BUILD)/calypsod BENCH_CLUSTER_N=$(BENCH_CLUSTER_N) BENCH_CLUSTER_DIR=$(BUILD)/bench-cluster \
 	  /usr/bin/python3 tests/cluster/bench_cluster.py
