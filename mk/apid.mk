@@ -92,8 +92,8 @@ test-apid: $(BUILD)/apid deps-apid-test
 	@mkdir -p $(APID_TEST_DIR)
 	APID_BIN=$(BUILD)/apid APID_ARTIFACTS=$(APID_TEST_DIR) node tests/apid/run.js
 
-bench-http: $(BUILD)/apid deps-apid-bench
-	APID_BIN=$(BUILD)/apid APID_BENCH_DIR=$(BUILD)/apid-bench APID_BENCH_SECS=$(APID_BENCH_SECS) \
+bench-http: $(BUILD)/apid $(BUILD)/calypsod deps-apid-bench
+	APID_BIN=$(BUILD)/apid CALYPSOD_BIN=$(BUILD)/calypsod APID_BENCH_DIR=$(BUILD)/apid-bench APID_BENCH_SECS=$(APID_BENCH_SECS) \
 	  APID_BENCH_CONC=$(APID_BENCH_CONC) sh tests/apid/bench_http.sh
 
 install-apid: $(BUILD)/apid

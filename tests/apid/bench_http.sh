@@ -4,13 +4,15 @@
 # ApacheBench (ab -k) on the same machine. A benchmark, not a test: it
 # prints a table (also written to $APID_BENCH_DIR/results.md) and passes
 # whatever the figures are. When redis-server and redis-benchmark are
-# installed, GET and SET on redis with the same value size, clients and
-# duration follow, so the cost of HTTP can be read off.
+# installed, GET and SET on calypsod (the same engine behind the Redis
+# protocol) and on redis-server follow, with the same value size, clients
+# and duration, so the cost of HTTP can be read off.
 #
-# Environment: APID_BIN, APID_BENCH_DIR, APID_BENCH_SECS (per run),
-# APID_BENCH_CONC (concurrent connections).
+# Environment: APID_BIN, CALYPSOD_BIN, APID_BENCH_DIR, APID_BENCH_SECS (per
+# run), APID_BENCH_CONC (concurrent connections).
 set -eu
 BIN=${APID_BIN:-build/apid}
+CALYPSOD=${CALYPSOD_BIN:-build/calypsod}
 DIR=${APID_BENCH_DIR:-build/apid-bench}
 SECS=${APID_BENCH_SECS:-5}
 CONC=${APID_BENCH_CONC:-50}
@@ -45,6 +47,17 @@ run() {
   run "apid GET /v1/keys/{key}" "$URL/v1/keys/bench"
   run "apid GET /get/{key} (CalypsoDB route)" "$URL/get/bench"
   run "apid PUT /v1/keys/{key}" -u "$DIR/value" -T application/octet-stream "$URL/v1/keys/bench"
+  if [ -x "$CALYPSOD" ] && command -v redis-benchmark >/dev/null; then
+    CPORT=$((PORT + 2))
+    "$CALYPSOD" --bind 127.0.0.1:$CPORT --dbpath "$DIR/calypsod-db" --sync everysec > "$DIR/calypsod.log" 2>&1 &
+    CPID=$!
+    i=0; until redis-benchmark -p $CPORT -n 1 -t ping -q > /dev/null 2>&1; do
+      i=$((i+1)); [ $i -lt 500 ] || { cat "$DIR/calypsod.log"; exit 1; }; sleep 0.01; done
+    redis-benchmark -p $CPORT -c "$CONC" -d 100 -t set,get -n $((SECS * 60000)) -r 1 --csv 2>/dev/null |
+      awk -F, 'NR > 1 { gsub(/"/, ""); printf "| calypsod %s (RESP, redis-benchmark) | %.0f | %s | %s | 0 |\n", $1, $2, $5, $7 }'
+    kill $CPID
+    wait $CPID 2>/dev/null || true
+  fi
   if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
     RPORT=$((PORT + 1))
     redis-server --port $RPORT --bind 127.0.0.1 --save '' --appendonly no --daemonize no > "$DIR/redis.log" 2>&1 &
