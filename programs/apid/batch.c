@@ -106,7 +106,7 @@ static unsigned apid_batch_op_parse(apid *s, json_t *o, apid_batch_op *op, char 
 enum MHD_Result apid_route_batch(apid *s, apid_req *r)
 {
     enum MHD_Result res;
-    if (apid_ns_check(r, &res)) return res;
+    if (apid_ns_resolve(s, r, &res)) return res;
     json_error_t jerr;
     json_t *list = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!list) return apid_reply_error(r, 400, "bad_json", "invalid JSON: %s (line %d, column %d)",
@@ -135,12 +135,12 @@ enum MHD_Result apid_route_batch(apid *s, apid_req *r)
     }
     json_decref(list);
     size_t done = 0;
-    int rc = apid_batch_apply(s, b.ops, b.n, &done);
+    int rc = apid_batch_apply(r->db, b.ops, b.n, &done);
     apid_batch_free(&b);
     if (rc != CALYPSO_OK) {
         unsigned st = apid_status_of(rc);
         return apid_reply_error(r, st, "batch_failed", "the batch failed: %s; nothing was applied",
-                                st == 500 ? calypso_errmsg(s->db) : calypso_strerror(rc));
+                                st == 500 ? calypso_errmsg(r->db) : calypso_strerror(rc));
     }
     return apid_reply_json(r, 200, json_pack("{s:b,s:I}", "ok", 1, "applied", (json_int_t)done));
 }

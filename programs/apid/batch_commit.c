@@ -10,11 +10,11 @@
  */
 #include "apid.h"
 
-int apid_batch_apply(apid *s, const apid_batch_op *ops, size_t n, size_t *done)
+int apid_batch_apply(calypso *db, const apid_batch_op *ops, size_t n, size_t *done)
 {
     *done = 0;
     calypso_batch *b = NULL;
-    int rc = calypso_batch_open(s->db, &b);
+    int rc = calypso_batch_open(db, &b);
     for (size_t i = 0; i < n && rc == CALYPSO_OK; i++) {
         const apid_batch_op *op = &ops[i];
         rc = op->del ? calypso_batch_delete(b, op->key, op->klen)
