@@ -234,6 +234,12 @@ int  apid_batch_apply(calypso *db, const apid_batch_op *ops, size_t n, size_t *d
  * reference in r->ns that apid_completed gives back; 1 when a 400/404
  * reply has been queued into *res. */
 int  apid_ns_resolve(apid *s, apid_req *r, enum MHD_Result *res);
+/* Opens namespace name for r (the default one when nlen == 0 or name is
+ * "default"): CALYPSO_OK with r->db set, CALYPSO_EINVAL for a bad name,
+ * CALYPSO_ENOTFOUND when missing, or calypso's error. */
+int  apid_ns_use(apid *s, apid_req *r, const char *name, size_t nlen);
+/* The name of r's namespace, or NULL for the default one. */
+const char *apid_ns_name(const apid_req *r, size_t *len);
 /* 1 when n is a namespace name calypso accepts (1..255 bytes, no empty part). */
 int  apid_ns_name_ok(const char *n, size_t l);
 void apid_ns_release(struct apid_ns_ent *e);

@@ -136,11 +136,16 @@ static int apid_ns_get(apid *s, const char *name, size_t nlen, int create, int *
     return CALYPSO_OK;
 }
 
+static void apid_ns_release_locked(struct apid_ns_ent *e)
+{
+    if (e && --e->refs == 0 && !e->cached) apid_ns_ent_free(e);
+}
+
 void apid_ns_release(struct apid_ns_ent *e)
 {
     if (!e) return;
     pthread_mutex_lock(&apid_ns_mu);
-    if (--e->refs == 0 && !e->cached) apid_ns_ent_free(e);
+    apid_ns_release_locked(e);
     pthread_mutex_unlock(&apid_ns_mu);
 }
 
@@ -159,6 +164,28 @@ static enum MHD_Result apid_ns_reply_open(apid_req *r, apid *s, int rc)
     return apid_reply_rc(r, s, rc);
 }
 
+int apid_ns_use(apid *s, apid_req *r, const char *name, size_t nlen)
+{
+    r->db = s->db;
+    if (apid_ns_is_default(name, nlen)) return CALYPSO_OK;
+    if (!apid_ns_name_ok(name, nlen)) return CALYPSO_EINVAL;
+    int created;
+    pthread_mutex_lock(&apid_ns_mu);
+    apid_ns_release_locked(r->ns);
+    r->ns = NULL;
+    int rc = apid_ns_get(s, name, nlen, 0, &created, &r->ns);
+    pthread_mutex_unlock(&apid_ns_mu);
+    if (rc == CALYPSO_OK) r->db = r->ns->h;
+    return rc;
+}
+
+const char *apid_ns_name(const apid_req *r, size_t *len)
+{
+    if (!r->ns) { *len = 0; return NULL; }
+    *len = r->ns->nlen;
+    return r->ns->name;
+}
+
 int apid_ns_resolve(apid *s, apid_req *r, enum MHD_Result *res)
 {
     char *ns;
@@ -169,15 +196,10 @@ int apid_ns_resolve(apid *s, apid_req *r, enum MHD_Result *res)
         *res = apid_reply_error(r, 400, "bad_encoding", "malformed percent-encoding in ns");
         return 1;
     }
-    if (!found || apid_ns_is_default(ns, n)) { free(ns); return 0; }
-    if (!apid_ns_name_ok(ns, n)) { free(ns); *res = apid_ns_bad_name(r); return 1; }
-    int created;
-    pthread_mutex_lock(&apid_ns_mu);
-    int rc = apid_ns_get(s, ns, n, 0, &created, &r->ns);
-    pthread_mutex_unlock(&apid_ns_mu);
+    if (!found) return 0;
+    int rc = apid_ns_use(s, r, ns, n);
     free(ns);
     if (rc != CALYPSO_OK) { *res = apid_ns_reply_open(r, s, rc); return 1; }
-    r->db = r->ns->h;
     return 0;
 }
 
