@@ -4,8 +4,10 @@
  * file exports (codec, buffers, replies, metrics, history, templates).
  *
  * apid serves one calypso handle to many libmicrohttpd threads. The handle
- * is thread-safe (calypso.h), so requests take no lock of apid's own; the
- * metrics are atomic counters and the history ring has a mutex of its own.
+ * is thread-safe (calypso.h), so requests on the default namespace take no
+ * lock of apid's own; the cache of namespace handles (ns.c) has a mutex,
+ * the metrics are atomic counters and the history ring has a mutex of its
+ * own.
  * Nothing here reaches into calypso's internals: only calypso.h.
  */
 #ifndef APID_H
