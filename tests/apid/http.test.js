@@ -604,6 +604,20 @@ function tests(ctx) {
     eq((await req(NP(), 'GET', '/healthz')).status, 200, 'alive');
   });
 
+  t('namespaces: 300 in use, past the 256 cached handles: each keeps its own keys', async () => {
+    const N = 300, name = i => `many%2Fn${String(i).padStart(3, '0')}`;
+    eq((await req(NP(), 'PUT', '/v1/namespaces/many')).status, 201, 'parent');
+    for (let i = 0; i < N; i++) {
+      eq((await req(NP(), 'PUT', `/v1/namespaces/${name(i)}`)).status, 201, `create ${i}`);
+      eq((await req(NP(), 'PUT', `/v1/keys/k?ns=${name(i)}`, { body: `v${i}` })).status, 201, `put ${i}`);
+    }
+    for (let i = 0; i < N; i += 7) eq((await req(NP(), 'GET', `/v1/keys/k?ns=${name(i)}`)).text, `v${i}`, `read ${i}`);
+    eq((await req(NP(), 'GET', '/v1/namespaces?parent=many')).json.namespaces.length, N, 'listed');
+    eq((await req(NP(), 'DELETE', '/v1/namespaces/many')).status, 200, 'drop all 301 at once');
+    eq((await req(NP(), 'GET', `/v1/keys/k?ns=${name(5)}`)).json.code, 'no_namespace', 'gone');
+    eq(names(await req(NP(), 'GET', '/v1/namespaces')), ['default', 'a', 'b'], 'list back to before');
+  });
+
   t('namespaces: read-only apid reads them, refuses create and drop; SIGTERM closes cleanly', async () => {
     const ro = await L.startServer(['--read-only'], { dir: NS.dir });
     try {
