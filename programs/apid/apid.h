@@ -228,6 +228,8 @@ typedef struct apid_batch_op {
     char     *key;  size_t klen;
     char     *val;  size_t vlen;
     uint64_t  ttl_ms;            /* 0: none                              */
+    calypso  *db;                /* its "ns", or NULL: the request's one */
+    struct apid_ns_ent *ns_ref;  /* the reference that keeps db open     */
 } apid_batch_op;
 int  apid_batch_apply(calypso *db, const apid_batch_op *ops, size_t n, size_t *done);
 
@@ -240,6 +242,9 @@ int  apid_ns_resolve(apid *s, apid_req *r, enum MHD_Result *res);
  * "default"): CALYPSO_OK with r->db set, CALYPSO_EINVAL for a bad name,
  * CALYPSO_ENOTFOUND when missing, or calypso's error. */
 int  apid_ns_use(apid *s, apid_req *r, const char *name, size_t nlen);
+/* The same outside a request's own namespace: *h the handle, *ref the
+ * reference to give back with apid_ns_release (NULL for the default). */
+int  apid_ns_ref(apid *s, const char *name, size_t nlen, calypso **h, struct apid_ns_ent **ref);
 /* The name of r's namespace, or NULL for the default one. */
 const char *apid_ns_name(const apid_req *r, size_t *len);
 /* 1 when n is a namespace name calypso accepts (1..255 bytes, no empty part). */

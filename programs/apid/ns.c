@@ -179,6 +179,20 @@ int apid_ns_use(apid *s, apid_req *r, const char *name, size_t nlen)
     return rc;
 }
 
+int apid_ns_ref(apid *s, const char *name, size_t nlen, calypso **h, struct apid_ns_ent **ref)
+{
+    *ref = NULL;
+    *h = s->db;
+    if (apid_ns_is_default(name, nlen)) return CALYPSO_OK;
+    if (!apid_ns_name_ok(name, nlen)) return CALYPSO_EINVAL;
+    int created;
+    pthread_mutex_lock(&apid_ns_mu);
+    int rc = apid_ns_get(s, name, nlen, 0, &created, ref);
+    pthread_mutex_unlock(&apid_ns_mu);
+    if (rc == CALYPSO_OK) *h = (*ref)->h;
+    return rc;
+}
+
 const char *apid_ns_name(const apid_req *r, size_t *len)
 {
     if (!r->ns) { *len = 0; return NULL; }

@@ -519,6 +519,32 @@ function tests(ctx) {
     eq((await req(NP(), 'GET', '/v1/namespaces/b')).json.keys, 2, 'info of b');
   });
 
+  t('namespaces: one batch across namespaces commits whole; a bad or missing "ns" writes nothing', async () => {
+    let r = await req(NP(), 'POST', '/v1/batch?ns=b', { body: JSON.stringify([
+      { op: 'put', key: 'x1', value: 'b-x1' }, { op: 'put', ns: 'a', key: 'x1', value: 'a-x1' },
+      { op: 'put', ns: 'default', key: 'x1', value: 'd-x1' }, { op: 'put', key: 'x2', value: 'b-x2' },
+      { op: 'put', ns: 'a/b', key: 'x1', value: 'ab-x1' }]) });
+    eq(r.status, 200, 'cross-namespace batch'); eq(r.json.applied, 5, 'applied');
+    eq((await req(NP(), 'GET', '/v1/keys/x1?ns=b')).text, 'b-x1', 'b');
+    eq((await req(NP(), 'GET', '/v1/keys/x2?ns=b')).text, 'b-x2', 'b after a switch back');
+    eq((await req(NP(), 'GET', '/v1/keys/x1?ns=a')).text, 'a-x1', 'a');
+    eq((await req(NP(), 'GET', '/v1/keys/x1')).text, 'd-x1', 'default');
+    eq((await req(NP(), 'GET', '/v1/keys/x1?ns=a%2Fb')).text, 'ab-x1', 'a/b');
+    for (const [ns, st, code] of [['nope', 404, 'no_namespace'], ['a//b', 400, 'bad_batch'], ['x'.repeat(256), 400, 'bad_batch'], [7, 400, 'bad_batch']]) {
+      r = await req(NP(), 'POST', '/v1/batch', { body: JSON.stringify([
+        { op: 'put', key: 'x3', value: 'v' }, { op: 'delete', ns: 'a', key: 'x1' }, { op: 'put', ns, key: 'x3', value: 'v' }]) });
+      eq(r.status, st, `ns ${String(ns).slice(0, 8)}`); eq(r.json.code, code, 'code');
+      check(/operation 2/.test(r.json.error), 'names the operation');
+    }
+    eq((await req(NP(), 'GET', '/v1/keys/x3')).status, 404, 'nothing written');
+    eq((await req(NP(), 'GET', '/v1/keys/x1?ns=a')).text, 'a-x1', 'nothing deleted');
+    r = await req(NP(), 'POST', '/v1/batch', { body: JSON.stringify([
+      { op: 'delete', key: 'x1' }, { op: 'delete', ns: 'a', key: 'x1' }, { op: 'delete', ns: 'a/b', key: 'x1' },
+      { op: 'delete', ns: 'b', key: 'x1' }, { op: 'delete', ns: 'b', key: 'x2' }]) });
+    eq(r.status, 200, 'cleanup batch');
+    eq((await req(NP(), 'GET', '/v1/keys/x1?ns=a%2Fb')).status, 404, 'deleted across namespaces');
+  });
+
   t('namespaces: a missing one is 404 no_namespace on every route, and nothing is created', async () => {
     for (const [m, p, body] of [['GET', '/v1/keys/k'], ['HEAD', '/v1/keys/k'], ['PUT', '/v1/keys/k', 'v'],
                                 ['DELETE', '/v1/keys/k'], ['GET', '/v1/keys'], ['POST', '/v1/batch', '[{"op":"put","key":"k","value":"v"}]'],
