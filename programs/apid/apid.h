@@ -233,7 +233,7 @@ typedef struct apid_batch_op {
 } apid_batch_op;
 int  apid_batch_apply(calypso *db, const apid_batch_op *ops, size_t n, size_t *done);
 
-/* ns.c: the ?ns= parameter: 0 with r->db the namespace's handle (the
+/* ns.c and ns_cache.c: namespaces. The ?ns= parameter: 0 with r->db the namespace's handle (the
  * database handle for the default namespace, or when ?ns= is absent), a
  * reference in r->ns that apid_completed gives back; 1 when a 400/404
  * reply has been queued into *res. */
@@ -249,6 +249,15 @@ int  apid_ns_ref(apid *s, const char *name, size_t nlen, calypso **h, struct api
 const char *apid_ns_name(const apid_req *r, size_t *len);
 /* 1 when n is a namespace name calypso accepts (1..255 bytes, no empty part). */
 int  apid_ns_name_ok(const char *n, size_t l);
+/* 1 when n names the default namespace: empty or "default". */
+int  apid_ns_is_default(const char *n, size_t l);
+/* ns_cache.c: the cached handle of namespace name (created first when
+ * create and missing: *created says so) with a reference taken. */
+int  apid_ns_open(apid *s, const char *name, size_t nlen, int create, int *created,
+                  struct apid_ns_ent **ref);
+calypso *apid_ns_handle(const struct apid_ns_ent *e);
+/* Drops name and everything under it, and forgets their cached handles. */
+int  apid_ns_drop_all(apid *s, const char *name, size_t nlen);
 void apid_ns_release(struct apid_ns_ent *e);
 /* Closes every cached namespace handle: before the database handle closes. */
 void apid_ns_close_all(void);
