@@ -102,7 +102,10 @@ static enum MHD_Result apid_ns_info(apid *s, apid_req *r, const char *name, size
     rc = calypso_stats(apid_ns_handle(e), &st);
     if (rc != CALYPSO_OK) return apid_reply_rc(r, s, rc);
     json_t *o = json_object();
-    if (!o || apid_json_bytes(o, "name", name, nlen)) { json_decref(o); return MHD_NO; }
+    if (!o || apid_json_bytes(o, "name", name, nlen)) {
+        json_decref(o);
+        return apid_reply_error(r, 500, "nomem", "out of memory");
+    }
     json_object_set_new(o, "keys", json_integer((json_int_t)st.keys));
     return apid_reply_json(r, 200, o);
 }
