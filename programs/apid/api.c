@@ -62,8 +62,8 @@ static enum MHD_Result apid_key_get(apid *s, apid_req *r, const char *key, size_
     int bad = fmt && !json && strcmp(fmt, "raw") != 0;
     free(fmt);
     if (bad) return apid_reply_error(r, 400, "bad_request", "format must be raw or json");
-    int rc = calypso_get(s->db, key, klen, &val, &vlen);
-    if (rc == CALYPSO_OK && json) rc = calypso_ttl(s->db, key, klen, &exp);
+    int rc = calypso_get(r->db, key, klen, &val, &vlen);
+    if (rc == CALYPSO_OK && json) rc = calypso_ttl(r->db, key, klen, &exp);
     if (rc != CALYPSO_OK) { calypso_free(val); return apid_reply_rc(r, s, rc); }
     if (!json) {
         struct MHD_Response *resp =
@@ -102,19 +102,19 @@ static enum MHD_Result apid_key_put(apid *s, apid_req *r, const char *key, size_
         if (bad) return apid_reply_error(r, 400, "bad_ttl",
                                          "ttl must be a positive count of ms, or N with ms, s, m, h or d");
     }
-    int existed = calypso_has(s->db, key, klen);
+    int existed = calypso_has(r->db, key, klen);
     if (existed < 0) return apid_reply_rc(r, s, existed);
-    int rc = calypso_put_ttl(s->db, key, klen, r->body ? r->body : "", r->body_len, ttl_ms);
+    int rc = calypso_put_ttl(r->db, key, klen, r->body ? r->body : "", r->body_len, ttl_ms);
     if (rc != CALYPSO_OK) return apid_reply_rc(r, s, rc);
     return apid_reply_json(r, existed ? 200 : 201, json_pack("{s:b,s:b}", "ok", 1, "created", !existed));
 }
 
 static enum MHD_Result apid_key_delete(apid *s, apid_req *r, const char *key, size_t klen)
 {
-    int had = calypso_has(s->db, key, klen);
+    int had = calypso_has(r->db, key, klen);
     if (had < 0) return apid_reply_rc(r, s, had);
     if (!had) return apid_reply_error(r, 404, "not_found", "key not found");
-    int rc = calypso_delete(s->db, key, klen);
+    int rc = calypso_delete(r->db, key, klen);
     if (rc != CALYPSO_OK) return apid_reply_rc(r, s, rc);
     return apid_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
 }
@@ -124,7 +124,7 @@ enum MHD_Result apid_route_key(apid *s, apid_req *r)
     enum MHD_Result res;
     char *key;
     size_t klen;
-    if (apid_ns_check(r, &res)) return res;
+    if (apid_ns_resolve(s, r, &res)) return res;
     if (apid_key_param(r, &key, &klen, &res)) return res;
     if (r->method == APID_PUT) res = apid_key_put(s, r, key, klen);
     else if (r->method == APID_DELETE) res = apid_key_delete(s, r, key, klen);
@@ -218,7 +218,7 @@ static int apid_page_seek(calypso_cursor *cur, const apid_page_q *q)
 static enum MHD_Result apid_page_reply(apid *s, apid_req *r, const apid_page_q *q)
 {
     calypso_cursor *cur;
-    int rc = calypso_cursor_open(s->db, &cur);
+    int rc = calypso_cursor_open(r->db, &cur);
     if (rc != CALYPSO_OK) return apid_reply_rc(r, s, rc);
     json_t *arr = json_array(), *o = json_object();
     apid_buf last = { 0 };          /* a copy of the page's last key: the cursor */
@@ -261,7 +261,7 @@ enum MHD_Result apid_route_keys(apid *s, apid_req *r)
 {
     enum MHD_Result res;
     apid_page_q q = { 0 };
-    if (apid_ns_check(r, &res)) return res;
+    if (apid_ns_resolve(s, r, &res)) return res;
     if (apid_page_parse(r, &q, &res)) { apid_page_q_free(&q); return res; }
     res = apid_page_reply(s, r, &q);
     apid_page_q_free(&q);
@@ -269,10 +269,10 @@ enum MHD_Result apid_route_keys(apid *s, apid_req *r)
 }
 
 /* >> stats, merge, health */
-json_t *apid_stats_json(apid *s, int *rc)
+json_t *apid_stats_json(apid *s, calypso *db, int *rc)
 {
     struct calypso_stats st;
-    *rc = calypso_stats(s->db, &st);
+    *rc = calypso_stats(db, &st);
     if (*rc != CALYPSO_OK) return NULL;
     return json_pack("{s:I,s:I,s:I,s:i,s:I,s:I,s:b,s:I,s:s}",
                      "keys", (json_int_t)st.keys, "bytes", (json_int_t)st.size,
@@ -285,8 +285,10 @@ json_t *apid_stats_json(apid *s, int *rc)
 
 enum MHD_Result apid_route_stats(apid *s, apid_req *r)
 {
+    enum MHD_Result res;
+    if (apid_ns_resolve(s, r, &res)) return res;
     int rc;
-    json_t *o = apid_stats_json(s, &rc);
+    json_t *o = apid_stats_json(s, r->db, &rc);
     if (!o) return rc ? apid_reply_rc(r, s, rc) : apid_reply_error(r, 500, "nomem", "out of memory");
     return apid_reply_json(r, 200, o);
 }

@@ -4,8 +4,10 @@
  * file exports (codec, buffers, replies, metrics, history, templates).
  *
  * apid serves one calypso handle to many libmicrohttpd threads. The handle
- * is thread-safe (calypso.h), so requests take no lock of apid's own; the
- * metrics are atomic counters and the history ring has a mutex of its own.
+ * is thread-safe (calypso.h), so requests on the default namespace take no
+ * lock of apid's own; the cache of namespace handles (ns.c) has a mutex,
+ * the metrics are atomic counters and the history ring has a mutex of its
+ * own.
  * Nothing here reaches into calypso's internals: only calypso.h.
  */
 #ifndef APID_H
@@ -64,6 +66,7 @@ enum { APID_GET = 1, APID_HEAD = 2, APID_PUT = 4, APID_POST = 8, APID_DELETE = 1
        APID_OTHER = 32 };
 
 typedef struct apid_route apid_route;
+struct apid_ns_ent;
 
 typedef struct apid_req {
     struct MHD_Connection *conn;
@@ -82,6 +85,8 @@ typedef struct apid_req {
     int         body_over;      /* a chunked body passed body_limit      */
     char        csrf[33];       /* the dashboard's CSRF token, once known */
     int         csrf_fresh;     /* 1: csrf is new, send it as a cookie   */
+    calypso    *db;             /* the namespace ?ns= named (apid_ns_resolve) */
+    struct apid_ns_ent *ns;     /* its cache reference; NULL for default */
 } apid_req;
 
 typedef enum MHD_Result (*apid_handler)(apid *s, apid_req *r);
@@ -203,6 +208,7 @@ enum MHD_Result apid_route_mget(apid *s, apid_req *r);
 enum MHD_Result apid_route_stats(apid *s, apid_req *r);
 enum MHD_Result apid_route_merge(apid *s, apid_req *r);
 enum MHD_Result apid_route_namespaces(apid *s, apid_req *r);
+enum MHD_Result apid_route_namespace(apid *s, apid_req *r);
 enum MHD_Result apid_route_root(apid *s, apid_req *r);
 enum MHD_Result apid_route_browse(apid *s, apid_req *r);
 enum MHD_Result apid_route_browse_key(apid *s, apid_req *r);
@@ -222,18 +228,45 @@ typedef struct apid_batch_op {
     char     *key;  size_t klen;
     char     *val;  size_t vlen;
     uint64_t  ttl_ms;            /* 0: none                              */
+    calypso  *db;                /* its "ns", or NULL: the request's one */
+    struct apid_ns_ent *ns_ref;  /* the reference that keeps db open     */
 } apid_batch_op;
-int  apid_batch_apply(apid *s, const apid_batch_op *ops, size_t n, size_t *done);
+int  apid_batch_apply(calypso *db, const apid_batch_op *ops, size_t n, size_t *done);
 
-/* ns.c: the ?ns= parameter: 0 when it names the default namespace (or is
- * absent); otherwise a 400/404 reply has been queued and *res holds it. */
-int  apid_ns_check(apid_req *r, enum MHD_Result *res);
+/* ns.c and ns_cache.c: namespaces. The ?ns= parameter: 0 with r->db the namespace's handle (the
+ * database handle for the default namespace, or when ?ns= is absent), a
+ * reference in r->ns that apid_completed gives back; 1 when a 400/404
+ * reply has been queued into *res. */
+int  apid_ns_resolve(apid *s, apid_req *r, enum MHD_Result *res);
+/* Opens namespace name for r (the default one when nlen == 0 or name is
+ * "default"): CALYPSO_OK with r->db set, CALYPSO_EINVAL for a bad name,
+ * CALYPSO_ENOTFOUND when missing, or calypso's error. */
+int  apid_ns_use(apid *s, apid_req *r, const char *name, size_t nlen);
+/* The same outside a request's own namespace: *h the handle, *ref the
+ * reference to give back with apid_ns_release (NULL for the default). */
+int  apid_ns_ref(apid *s, const char *name, size_t nlen, calypso **h, struct apid_ns_ent **ref);
+/* The name of r's namespace, or NULL for the default one. */
+const char *apid_ns_name(const apid_req *r, size_t *len);
+/* 1 when n is a namespace name calypso accepts (1..255 bytes, no empty part). */
+int  apid_ns_name_ok(const char *n, size_t l);
+/* 1 when n names the default namespace: empty or "default". */
+int  apid_ns_is_default(const char *n, size_t l);
+/* ns_cache.c: the cached handle of namespace name (created first when
+ * create and missing: *created says so) with a reference taken. */
+int  apid_ns_open(apid *s, const char *name, size_t nlen, int create, int *created,
+                  struct apid_ns_ent **ref);
+calypso *apid_ns_handle(const struct apid_ns_ent *e);
+/* Drops name and everything under it, and forgets their cached handles. */
+int  apid_ns_drop_all(apid *s, const char *name, size_t nlen);
+void apid_ns_release(struct apid_ns_ent *e);
+/* Closes every cached namespace handle: before the database handle closes. */
+void apid_ns_close_all(void);
 
 /* A JSON field for bytes: name as UTF-8 text when valid, else name_b64
  * (api.c). 0, or -1 out of memory. */
 int apid_json_bytes(json_t *o, const char *name, const void *p, size_t n);
 
 /* stats shared by the API and the dashboard: a JSON object of the figures. */
-json_t *apid_stats_json(apid *s, int *rc);
+json_t *apid_stats_json(apid *s, calypso *db, int *rc);
 
 #endif /* APID_H */

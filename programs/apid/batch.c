@@ -3,12 +3,18 @@
  *
  *   [{"op":"put","key":"a","value":"1","ttl":"10s"},
  *    {"op":"put","key_b64":"AAE=","value_b64":"/w=="},
- *    {"op":"delete","key":"b"}]
+ *    {"op":"delete","key":"b"},
+ *    {"op":"put","ns":"users","key":"42","value":"x"}]
+ *
+ * An operation goes to the namespace ?ns= names (the default one without
+ * it), or to its own "ns": one batch may span namespaces and still commits
+ * whole or not at all.
  *
  * Every operation is validated before any is applied: a malformed list, an
  * unknown op, a missing or doubled key, bad base64, an empty or oversized
- * key, an oversized value or a bad TTL answers 400 (413 for a value over
- * max_value_size) naming the operation's index, and nothing is written.
+ * key, an oversized value, a bad TTL or namespace name answers 400 (413 for
+ * a value over max_value_size, 404 no_namespace for a missing namespace)
+ * naming the operation's index, and nothing is written.
  * Then batch_commit.c commits the list as one calypso batch (apid_batch_apply).
  */
 #include <stdio.h>
@@ -27,6 +33,7 @@ static void apid_batch_free(apid_batch *b)
     for (size_t i = 0; i < b->n; i++) {
         free(b->ops[i].key);
         free(b->ops[i].val);
+        apid_ns_release(b->ops[i].ns_ref);
     }
     free(b->ops);
 }
@@ -76,6 +83,14 @@ static unsigned apid_batch_op_parse(apid *s, json_t *o, apid_batch_op *op, char 
     if (!k) { snprintf(err, cap, "missing key"); return 400; }
     if (op->klen == 0) { snprintf(err, cap, "empty key"); return 400; }
     if (op->klen > s->max_key) { snprintf(err, cap, "key over %u bytes", s->max_key); return 400; }
+    json_t *ns = json_object_get(o, "ns");
+    if (ns) {
+        if (!json_is_string(ns)) { snprintf(err, cap, "ns must be a string"); return 400; }
+        int rc = apid_ns_ref(s, json_string_value(ns), json_string_length(ns), &op->db, &op->ns_ref);
+        if (rc == CALYPSO_ENOTFOUND) { snprintf(err, cap, "no such namespace"); return 404; }
+        if (rc == CALYPSO_EINVAL) { snprintf(err, cap, "bad namespace name"); return 400; }
+        if (rc != CALYPSO_OK) { snprintf(err, cap, "%s", calypso_strerror(rc)); return apid_status_of(rc); }
+    }
     int v = apid_batch_bytes(o, "value", &op->val, &op->vlen, err, cap);
     if (v < 0) return 400;
     if (op->del) {
@@ -106,7 +121,7 @@ static unsigned apid_batch_op_parse(apid *s, json_t *o, apid_batch_op *op, char 
 enum MHD_Result apid_route_batch(apid *s, apid_req *r)
 {
     enum MHD_Result res;
-    if (apid_ns_check(r, &res)) return res;
+    if (apid_ns_resolve(s, r, &res)) return res;
     json_error_t jerr;
     json_t *list = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!list) return apid_reply_error(r, 400, "bad_json", "invalid JSON: %s (line %d, column %d)",
@@ -129,18 +144,18 @@ enum MHD_Result apid_route_batch(apid *s, apid_req *r)
             b.n++;
             apid_batch_free(&b);
             json_decref(list);
-            return apid_reply_error(r, st, st == 413 ? "too_large" : "bad_batch",
+            return apid_reply_error(r, st, st == 413 ? "too_large" : st == 404 ? "no_namespace" : "bad_batch",
                                     "operation %zu: %s; nothing was written", b.n - 1, err);
         }
     }
     json_decref(list);
     size_t done = 0;
-    int rc = apid_batch_apply(s, b.ops, b.n, &done);
+    int rc = apid_batch_apply(r->db, b.ops, b.n, &done);
     apid_batch_free(&b);
     if (rc != CALYPSO_OK) {
         unsigned st = apid_status_of(rc);
         return apid_reply_error(r, st, "batch_failed", "the batch failed: %s; nothing was applied",
-                                st == 500 ? calypso_errmsg(s->db) : calypso_strerror(rc));
+                                st == 500 ? calypso_errmsg(r->db) : calypso_strerror(rc));
     }
     return apid_reply_json(r, 200, json_pack("{s:b,s:I}", "ok", 1, "applied", (json_int_t)done));
 }

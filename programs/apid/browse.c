@@ -111,12 +111,14 @@ static void apid_listing_free(apid_listing *l)
 }
 
 /* One table row: the key (a link), a preview of the value, its TTL. */
-static void apid_list_row(apid *s, apid_buf *b, const apid_key_row *row)
+static void apid_list_row(apid_req *r, apid_buf *b, const apid_key_row *row)
 {
     char *hx = malloc(2 * row->kl + 1);
     if (!hx) { b->oom = 1; return; }
     apid_hex_encode(row->k, row->kl, hx);
-    apid_buf_printf(b, "<tr><td><a href=\"/browse/key?k=%s\">", hx);
+    apid_buf_printf(b, "<tr><td><a href=\"/browse/key?k=%s", hx);
+    apid_browse_ns_arg(b, r, "&amp;");
+    apid_buf_puts(b, "\">");
     free(hx);
     apid_key_html(b, row->k, row->kl);
     apid_buf_puts(b, "</a></td><td class=\"v\">");
@@ -124,7 +126,7 @@ static void apid_list_row(apid *s, apid_buf *b, const apid_key_row *row)
      * (a page of 64 MiB values must not read them all). */
     char buf[4096];
     size_t vlen;
-    int rc = calypso_get_buf(s->db, row->k, row->kl, buf, sizeof buf, &vlen);
+    int rc = calypso_get_buf(r->db, row->k, row->kl, buf, sizeof buf, &vlen);
     if (rc == CALYPSO_OK) {
         size_t cut = vlen < 60 ? vlen : 60;
         while (cut > 0 && cut < vlen && ((unsigned char)buf[cut] & 0xC0) == 0x80) cut--;   /* a UTF-8 boundary */
@@ -145,7 +147,7 @@ static void apid_list_row(apid *s, apid_buf *b, const apid_key_row *row)
     }
     uint64_t exp;
     apid_buf_puts(b, "</td><td class=\"ttl\">");
-    if (calypso_ttl(s->db, row->k, row->kl, &exp) == CALYPSO_OK && exp) {
+    if (calypso_ttl(r->db, row->k, row->kl, &exp) == CALYPSO_OK && exp) {
         uint64_t now = apid_wall_ms();
         apid_buf_printf(b, "%llu s", (unsigned long long)(exp > now ? (exp - now + 999) / 1000 : 0));
     }
@@ -153,7 +155,7 @@ static void apid_list_row(apid *s, apid_buf *b, const apid_key_row *row)
 }
 
 /* A link to another page of the same prefix. */
-static void apid_page_link(apid_buf *b, const char *id, const char *label, const char *dir,
+static void apid_page_link(apid_req *r, apid_buf *b, const char *id, const char *label, const char *dir,
                            const char *p, size_t pl, const apid_key_row *row)
 {
     char *hx = malloc(2 * row->kl + 1);
@@ -161,7 +163,9 @@ static void apid_page_link(apid_buf *b, const char *id, const char *label, const
     apid_hex_encode(row->k, row->kl, hx);
     apid_buf_printf(b, "<a id=\"%s\" class=\"btn\" href=\"/browse?prefix=", id);
     apid_pct_encode(b, p, pl);
-    apid_buf_printf(b, "&amp;%s=%s\">%s</a> ", dir, hx, label);
+    apid_buf_printf(b, "&amp;%s=%s", dir, hx);
+    apid_browse_ns_arg(b, r, "&amp;");
+    apid_buf_printf(b, "\">%s</a> ", label);
     free(hx);
 }
 
@@ -204,7 +208,7 @@ static void apid_chart(apid_buf *b)
 static void apid_stats_panel(apid *s, apid_req *r, apid_buf *b)
 {
     struct calypso_stats st;
-    if (calypso_stats(s->db, &st) != CALYPSO_OK) return;
+    if (calypso_stats(r->db, &st) != CALYPSO_OK) return;
     char by[32], dead[32];
     apid_human(by, sizeof by, st.size);
     apid_human(dead, sizeof dead, st.reclaimable);
@@ -222,18 +226,66 @@ static void apid_stats_panel(apid *s, apid_req *r, apid_buf *b)
     }
 }
 
+/* >> the namespace selector: "default", then every namespace depth first
+ * (a child right after its parent), at most APID_NS_OPTIONS of them. */
+#define APID_NS_OPTIONS 1000
+
+typedef struct apid_ns_walk {
+    calypso *db;
+    apid_buf *b;
+    const char *cur; size_t curl;    /* the page's namespace (NULL: default) */
+    unsigned n;
+} apid_ns_walk;
+
+static int apid_ns_option(const void *name, size_t nl, void *ctx)
+{
+    apid_ns_walk *w = ctx;
+    if (w->n++ == APID_NS_OPTIONS) return 1;
+    char *hx = malloc(2 * nl + 1);
+    if (!hx) { w->b->oom = 1; return 1; }
+    apid_hex_encode(name, nl, hx);
+    int sel = w->cur && w->curl == nl && memcmp(w->cur, name, nl) == 0;
+    apid_buf_printf(w->b, "<option value=\"%s\"%s>", hx, sel ? " selected" : "");
+    free(hx);
+    if (apid_printable(name, nl)) apid_buf_html(w->b, name, nl);
+    else apid_key_html(w->b, name, nl);
+    apid_buf_puts(w->b, "</option>");
+    int rc = calypso_ns_list(w->db, name, nl, apid_ns_option, w);
+    return rc == CALYPSO_ENOTFOUND ? 0 : rc;    /* dropped meanwhile: skip it */
+}
+
+static void apid_ns_options(apid *s, apid_req *r, apid_buf *b)
+{
+    apid_ns_walk w = { s->db, b, NULL, 0, 0 };
+    w.cur = apid_ns_name(r, &w.curl);
+    apid_buf_printf(b, "<option value=\"\"%s>default</option>", w.cur ? "" : " selected");
+    calypso_ns_list(s->db, NULL, 0, apid_ns_option, &w);
+}
+
+/* The search form's namespace field. */
+static void apid_browse_ns_hidden(apid_req *r, apid_buf *b)
+{
+    apid_buf a = { 0 };
+    apid_browse_ns_arg(&a, r, "");
+    if (a.len > 4)
+        apid_buf_printf(b, "<input type=\"hidden\" name=\"nsx\" value=\"%.*s\">", (int)(a.len - 4), a.p + 4);
+    apid_buf_free(&a);
+}
+
 enum MHD_Result apid_route_browse(apid *s, apid_req *r)
 {
     char *p = NULL, *after = NULL, *before = NULL;
     size_t pl = 0, al = 0, bl = 0;
     apid_listing l = { .n = 0 };
+    enum MHD_Result res;
+    if (apid_browse_ns(s, r, &res)) return res;
     if (apid_query_get(r->query, r->query_len, "prefix", &p, &pl) < 0 ||
         apid_hex_param(r, "after", &after, &al) < 0 || apid_hex_param(r, "before", &before, &bl) < 0) {
         free(p); free(after); free(before);
         return apid_page_message(s, r, 400, "Bad request", "The page address is malformed.", "");
     }
     calypso_cursor *cur;
-    int rc = calypso_cursor_open(s->db, &cur);
+    int rc = calypso_cursor_open(r->db, &cur);
     if (rc == CALYPSO_OK) {
         rc = before ? apid_list_backward(cur, &l, p ? p : "", pl, before, bl)
                     : apid_list_forward(cur, &l, p ? p : "", pl, after, al);
@@ -247,13 +299,16 @@ enum MHD_Result apid_route_browse(apid *s, apid_req *r)
     if (rc != CALYPSO_OK) {
         apid_listing_free(&l);
         free(p);
-        return apid_page_message(s, r, apid_status_of(rc), "Error", calypso_errmsg(s->db), "");
+        return apid_page_message(s, r, apid_status_of(rc), "Error", calypso_errmsg(r->db), "");
     }
     apid_buf rows = { 0 }, nav = { 0 }, stats = { 0 }, c = { 0 }, flash = { 0 }, form = { 0 };
-    for (size_t i = 0; i < l.n; i++) apid_list_row(s, &rows, &l.rows[i]);
+    apid_buf nsopt = { 0 }, nshid = { 0 };
+    apid_ns_options(s, r, &nsopt);
+    apid_browse_ns_hidden(r, &nshid);
+    for (size_t i = 0; i < l.n; i++) apid_list_row(r, &rows, &l.rows[i]);
     if (l.n == 0) apid_buf_puts(&rows, "<tr><td colspan=\"3\" id=\"empty\">No keys.</td></tr>");
-    if (l.has_prev) apid_page_link(&nav, "prev", "‹ Previous", "before", p ? p : "", pl, &l.rows[0]);
-    if (l.has_next && l.n) apid_page_link(&nav, "next", "Next ›", "after", p ? p : "", pl, &l.rows[l.n - 1]);
+    if (l.has_prev) apid_page_link(r, &nav, "prev", "‹ Previous", "before", p ? p : "", pl, &l.rows[0]);
+    if (l.has_next && l.n) apid_page_link(r, &nav, "next", "Next ›", "after", p ? p : "", pl, &l.rows[l.n - 1]);
     apid_stats_panel(s, r, &stats);
     apid_flash(r, &flash);
     if (!s->cfg.read_only) apid_form_hidden(&form, r, NULL, 0);
@@ -264,9 +319,11 @@ enum MHD_Result apid_route_browse(apid *s, apid_req *r)
         { "stats", stats.p, stats.len, 1 }, { "flash", flash.p, flash.len, 1 },
         { "hidden", form.p, form.len, 1 }, { "count", count, 0, 0 },
         { "insert_hidden", s->cfg.read_only ? "hidden" : "", 0, 0 },
+        { "ns_options", nsopt.p, nsopt.len, 1 }, { "ns_hidden", nshid.p, nshid.len, 1 },
     };
     apid_template_render(&c, "list.html", vars, sizeof vars / sizeof vars[0]);
     apid_buf_free(&rows); apid_buf_free(&nav); apid_buf_free(&stats); apid_buf_free(&flash); apid_buf_free(&form);
+    apid_buf_free(&nsopt); apid_buf_free(&nshid);
     apid_listing_free(&l);
     free(p);
     return apid_page(s, r, 200, "Browse", &c);

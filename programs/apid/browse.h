@@ -35,7 +35,14 @@ int  apid_printable(const void *p, size_t n);
 void apid_flash(apid_req *r, apid_buf *b);
 /* Reads ?name= as hex into a malloc'd key: 1 found, 0 absent, -1 bad. */
 int  apid_hex_param(apid_req *r, const char *name, char **k, size_t *kl);
-/* The hidden form fields every POST form carries. */
+/* The dashboard's namespace: nsx=HEX (binary-safe, as keys are) from the
+ * query of a GET or the form of a POST; absent is the default namespace.
+ * 0 with r->db set, else an error page is queued into *res. */
+int  apid_browse_ns(apid *s, apid_req *r, enum MHD_Result *res);
+/* Appends sep and "nsx=HEX" when r's namespace is not the default one
+ * (sep: "&amp;" in markup, "&" in a Location, "?" first). */
+void apid_browse_ns_arg(apid_buf *b, apid_req *r, const char *sep);
+/* The hidden form fields every POST form carries (the namespace too). */
 void apid_form_hidden(apid_buf *b, apid_req *r, const void *k, size_t kl);
 
 #endif

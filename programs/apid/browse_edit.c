@@ -33,7 +33,7 @@ static int apid_edit_guard(apid *s, apid_req *r, enum MHD_Result *res)
                                  "Reload the page and try again.", "");
         return -1;
     }
-    return 0;
+    return apid_browse_ns(s, r, res) ? -1 : 0;
 }
 
 /* A field in text or hex (per the encoding field enc_name): 1, 0 absent, -1 bad. */
@@ -74,16 +74,30 @@ static enum MHD_Result apid_to_key(apid_req *r, const char *k, size_t kl, const 
     if (!hx) return MHD_NO;
     apid_hex_encode(k, kl, hx);
     apid_buf_printf(&loc, "/browse/key?k=%s&msg=%s", hx, msg);
+    apid_browse_ns_arg(&loc, r, "&");
     free(hx);
     enum MHD_Result res = loc.oom ? MHD_NO : apid_redirect(r, loc.p);
     apid_buf_free(&loc);
     return res;
 }
 
+/* The list page of the request's namespace, as an href or a Location. */
+static void apid_list_url(apid_buf *b, apid_req *r, const char *msg, const char *amp)
+{
+    apid_buf_puts(b, "/browse");
+    if (msg) apid_buf_printf(b, "?msg=%s", msg);
+    apid_browse_ns_arg(b, r, msg ? amp : "?");
+}
+
 static enum MHD_Result apid_edit_error(apid *s, apid_req *r, unsigned status, const char *text)
 {
-    return apid_page_message(s, r, status, "Not saved", text,
-                             "<p><a href=\"/browse\" id=\"back\">All keys</a></p>");
+    apid_buf l = { 0 };
+    apid_buf_puts(&l, "<p><a href=\"");
+    apid_list_url(&l, r, NULL, "&amp;");
+    apid_buf_puts(&l, "\" id=\"back\">All keys</a></p>");
+    enum MHD_Result res = apid_page_message(s, r, status, "Not saved", text, l.p ? l.p : "");
+    apid_buf_free(&l);
+    return res;
 }
 
 /* >> insert and edit */
@@ -110,12 +124,12 @@ enum MHD_Result apid_route_browse_put(apid *s, apid_req *r)
     free(ttl);
     /* An edit keeps the key's remaining TTL unless a new one is given. */
     if (edit && !ttl_ms && apid_form(r, "keep_ttl", &keep, &keepl) == 1 &&
-        calypso_ttl(s->db, k, kl, &exp) == CALYPSO_OK && exp) {
+        calypso_ttl(r->db, k, kl, &exp) == CALYPSO_OK && exp) {
         uint64_t now = apid_wall_ms();
         ttl_ms = exp > now ? exp - now : 1;
     }
     free(keep);
-    int rc = calypso_put_ttl(s->db, k, kl, v ? v : "", vl, ttl_ms);
+    int rc = calypso_put_ttl(r->db, k, kl, v ? v : "", vl, ttl_ms);
     free(v);
     if (rc != CALYPSO_OK) {
         free(k);
@@ -144,8 +158,8 @@ enum MHD_Result apid_route_browse_ttl(apid *s, apid_req *r)
     free(ttl);
     void *v;
     size_t vl;
-    int rc = calypso_get(s->db, k, kl, &v, &vl);
-    if (rc == CALYPSO_OK) rc = calypso_put_ttl(s->db, k, kl, v, vl, ttl_ms);
+    int rc = calypso_get(r->db, k, kl, &v, &vl);
+    if (rc == CALYPSO_OK) rc = calypso_put_ttl(r->db, k, kl, v, vl, ttl_ms);
     calypso_free(v);
     if (rc != CALYPSO_OK) {
         free(k);
@@ -174,16 +188,22 @@ enum MHD_Result apid_route_browse_delete(apid *s, apid_req *r)
         apid_form_hidden(&f, r, k, kl);
         apid_buf_puts(&f, "<input type=\"hidden\" name=\"confirm\" value=\"1\">"
                           "<button id=\"confirm-delete\" class=\"danger\" type=\"submit\">Delete</button> "
-                          "<a href=\"/browse\">Cancel</a></form>");
+                          "<a href=\"");
+        apid_list_url(&f, r, NULL, "&amp;");
+        apid_buf_puts(&f, "\">Cancel</a></form>");
         free(k);
         res = apid_page_message(s, r, 200, "Delete this key?", "This cannot be undone.", f.p);
         apid_buf_free(&f);
         return res;
     }
-    int rc = calypso_delete(s->db, k, kl);
+    int rc = calypso_delete(r->db, k, kl);
     free(k);
     if (rc != CALYPSO_OK) return apid_edit_error(s, r, apid_status_of(rc), calypso_strerror(rc));
-    return apid_redirect(r, "/browse?msg=deleted");
+    apid_buf loc = { 0 };
+    apid_list_url(&loc, r, "deleted", "&");
+    res = loc.oom ? MHD_NO : apid_redirect(r, loc.p);
+    apid_buf_free(&loc);
+    return res;
 }
 
 /* >> merge */
@@ -193,7 +213,11 @@ enum MHD_Result apid_route_browse_merge(apid *s, apid_req *r)
     if (apid_edit_guard(s, r, &res)) return res;
     int rc = calypso_merge(s->db);
     if (rc != CALYPSO_OK) return apid_edit_error(s, r, apid_status_of(rc), calypso_strerror(rc));
-    return apid_redirect(r, "/browse?msg=merged");
+    apid_buf loc = { 0 };
+    apid_list_url(&loc, r, "merged", "&");
+    res = loc.oom ? MHD_NO : apid_redirect(r, loc.p);
+    apid_buf_free(&loc);
+    return res;
 }
 
 /* >> sign in: the token becomes an HttpOnly cookie for /browse */

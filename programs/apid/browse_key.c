@@ -77,19 +77,29 @@ enum MHD_Result apid_route_browse_key(apid *s, apid_req *r)
 {
     char *k, *view;
     size_t kl, vwl;
+    enum MHD_Result res;
+    if (apid_browse_ns(s, r, &res)) return res;
     if (apid_hex_param(r, "k", &k, &kl) != 1)
         return apid_page_message(s, r, 400, "Bad request", "k must be the key in hex.", "");
     void *v;
     size_t vlen;
     uint64_t exp = 0;
-    int rc = calypso_get(s->db, k, kl, &v, &vlen);
-    if (rc == CALYPSO_OK) rc = calypso_ttl(s->db, k, kl, &exp);
+    int rc = calypso_get(r->db, k, kl, &v, &vlen);
+    if (rc == CALYPSO_OK) rc = calypso_ttl(r->db, k, kl, &exp);
+    apid_buf back = { 0 };
+    apid_buf_puts(&back, "/browse");
+    apid_browse_ns_arg(&back, r, "?");
     if (rc != CALYPSO_OK) {
         free(k);
         calypso_free(v);
-        return apid_page_message(s, r, apid_status_of(rc), "Not found",
-                                 rc == CALYPSO_ENOTFOUND || rc == CALYPSO_EEXPIRED ? "No such key (it may have expired)." : calypso_strerror(rc),
-                                 "<p><a href=\"/browse\">Back to the list</a></p>");
+        apid_buf link = { 0 };
+        apid_buf_printf(&link, "<p><a href=\"%s\">Back to the list</a></p>", back.p ? back.p : "/browse");
+        res = apid_page_message(s, r, apid_status_of(rc), "Not found",
+                                rc == CALYPSO_ENOTFOUND || rc == CALYPSO_EEXPIRED ? "No such key (it may have expired)." : calypso_strerror(rc),
+                                link.p ? link.p : "");
+        apid_buf_free(&link);
+        apid_buf_free(&back);
+        return res;
     }
     int text = apid_printable(v, vlen) || (apid_utf8_valid(v, vlen) && !memchr(v, 0, vlen));
     int hex = !text;
@@ -101,7 +111,9 @@ enum MHD_Result apid_route_browse_key(apid *s, apid_req *r)
     apid_flash(r, &flash);
     apid_buf_put(&c, flash.p ? flash.p : "", flash.len);
     apid_buf_free(&flash);
-    apid_buf_puts(&c, "<p><a href=\"/browse\">‹ All keys</a></p><h1 id=\"key\">");
+    apid_buf_printf(&c, "<p><a id=\"all-keys\" href=\"%s\">‹ All keys</a></p><h1 id=\"key\">",
+                    back.p ? back.p : "/browse");
+    apid_buf_free(&back);
     apid_key_html(&c, k, kl);
     char *hx = malloc(2 * kl + 1);
     if (hx) apid_hex_encode(k, kl, hx);
@@ -109,8 +121,11 @@ enum MHD_Result apid_route_browse_key(apid *s, apid_req *r)
     uint64_t now = apid_wall_ms();
     if (exp) apid_buf_printf(&c, "expires in %llu s", (unsigned long long)(exp > now ? (exp - now + 999) / 1000 : 0));
     else apid_buf_puts(&c, "no TTL");
-    apid_buf_printf(&c, "</span> · view as <a id=\"view-text\" href=\"/browse/key?k=%s&amp;view=text\">text</a> | "
-                        "<a id=\"view-hex\" href=\"/browse/key?k=%s&amp;view=hex\">hex</a></p>", hx ? hx : "", hx ? hx : "");
+    apid_buf_printf(&c, "</span> · view as <a id=\"view-text\" href=\"/browse/key?k=%s&amp;view=text", hx ? hx : "");
+    apid_browse_ns_arg(&c, r, "&amp;");
+    apid_buf_printf(&c, "\">text</a> | <a id=\"view-hex\" href=\"/browse/key?k=%s&amp;view=hex", hx ? hx : "");
+    apid_browse_ns_arg(&c, r, "&amp;");
+    apid_buf_puts(&c, "\">hex</a></p>");
     free(hx);
     if (hex || text) apid_key_value_view(&c, v, vlen, hex);
     apid_key_forms(s, r, &c, k, kl, v, vlen, text);

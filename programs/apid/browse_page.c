@@ -120,12 +120,60 @@ void apid_key_html(apid_buf *b, const void *k, size_t kl)
     free(hx);
 }
 
+/* >> the namespace of a dashboard page */
+int apid_browse_ns(apid *s, apid_req *r, enum MHD_Result *res)
+{
+    char *h, *name = NULL;
+    size_t hl, nl = 0;
+    r->db = s->db;
+    int f = r->method == APID_POST ? apid_form(r, "nsx", &h, &hl)
+                                   : apid_query_get(r->query, r->query_len, "nsx", &h, &hl);
+    if (f == 0) return 0;
+    if (f == 1) {
+        name = malloc(hl / 2 + 1);
+        if (!name || apid_hex_decode(h, hl, name, &nl)) f = -1;
+        free(h);
+    }
+    int rc = f < 0 ? CALYPSO_EINVAL : apid_ns_use(s, r, name, nl);
+    free(name);
+    if (rc == CALYPSO_OK) return 0;
+    if (rc == CALYPSO_ENOTFOUND)
+        *res = apid_page_message(s, r, 404, "No such namespace", "The namespace does not exist (it may have been dropped).",
+                                 "<p><a href=\"/browse\" id=\"back\">The default namespace</a></p>");
+    else if (rc == CALYPSO_EINVAL)
+        *res = apid_page_message(s, r, 400, "Bad request", "nsx must be a namespace name in hex.", "");
+    else
+        *res = apid_page_message(s, r, apid_status_of(rc), "Error", calypso_strerror(rc), "");
+    return 1;
+}
+
+void apid_browse_ns_arg(apid_buf *b, apid_req *r, const char *sep)
+{
+    size_t nl;
+    const char *n = apid_ns_name(r, &nl);
+    if (!n) return;
+    char *hx = malloc(2 * nl + 1);
+    if (!hx) { b->oom = 1; return; }
+    apid_hex_encode(n, nl, hx);
+    apid_buf_printf(b, "%snsx=%s", sep, hx);
+    free(hx);
+}
+
 void apid_form_hidden(apid_buf *b, apid_req *r, const void *k, size_t kl)
 {
     char tok[APID_CSRF_LEN + 1];
     int fresh;
     apid_csrf_token(r, tok, &fresh);
     apid_buf_printf(b, "<input type=\"hidden\" name=\"csrf\" value=\"%s\">", tok);
+    size_t nl;
+    const char *n = apid_ns_name(r, &nl);
+    if (n) {
+        char *nh = malloc(2 * nl + 1);
+        if (!nh) { b->oom = 1; return; }
+        apid_hex_encode(n, nl, nh);
+        apid_buf_printf(b, "<input type=\"hidden\" name=\"nsx\" value=\"%s\">", nh);
+        free(nh);
+    }
     if (!k) return;
     char *hx = malloc(2 * kl + 1);
     if (!hx) { b->oom = 1; return; }

@@ -17,7 +17,7 @@
 enum MHD_Result apid_route_get(apid *s, apid_req *r)
 {
     enum MHD_Result res;
-    if (apid_ns_check(r, &res)) return res;
+    if (apid_ns_resolve(s, r, &res)) return res;
     char *key;
     size_t klen;
     int drc = apid_pct_dup(r->param, r->param_len, 0, &key, &klen);
@@ -25,7 +25,7 @@ enum MHD_Result apid_route_get(apid *s, apid_req *r)
     if (drc) return apid_reply_error(r, 500, "nomem", "out of memory");
     void *val;
     size_t vlen;
-    int rc = calypso_get(s->db, key, klen, &val, &vlen);
+    int rc = calypso_get(r->db, key, klen, &val, &vlen);
     free(key);
     if (rc != CALYPSO_OK) return apid_reply_rc(r, s, rc);
     /* calypso's buffer goes to libmicrohttpd, freed by calypso_free. */
@@ -42,7 +42,7 @@ enum MHD_Result apid_route_get(apid *s, apid_req *r)
 enum MHD_Result apid_route_set(apid *s, apid_req *r)
 {
     enum MHD_Result res;
-    if (apid_ns_check(r, &res)) return res;
+    if (apid_ns_resolve(s, r, &res)) return res;
     const char *slash = memchr(r->param, '/', r->param_len);
     if (!slash)
         return apid_reply_error(r, 400, "bad_request", "expected /set/{key}/{value}");
@@ -56,7 +56,7 @@ enum MHD_Result apid_route_set(apid *s, apid_req *r)
     }
     if (drc == -1) return apid_reply_error(r, 400, "bad_encoding", "malformed percent-encoding in the path");
     if (drc) return apid_reply_error(r, 500, "nomem", "out of memory");
-    int rc = calypso_put(s->db, key, klen, val, vlen);
+    int rc = calypso_put(r->db, key, klen, val, vlen);
     free(key);
     free(val);
     if (rc != CALYPSO_OK) return apid_reply_rc(r, s, rc);

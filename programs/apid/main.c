@@ -258,6 +258,7 @@ int main(int argc, char **argv)
     sigwait(&sigs, &sig);
     MHD_stop_daemon(d);
     apid_history_stop();
+    apid_ns_close_all();
     rc = calypso_close(s.db);
     if (rc != CALYPSO_OK) {
         fprintf(stderr, "apid: close: %s\n", calypso_strerror(rc));

@@ -87,7 +87,7 @@ static json_t *apid_mget_item(const void *key, size_t klen, int rc, const void *
 enum MHD_Result apid_route_mget(apid *s, apid_req *r)
 {
     enum MHD_Result res;
-    if (apid_ns_check(r, &res)) return res;
+    if (apid_ns_resolve(s, r, &res)) return res;
     json_error_t jerr;
     json_t *list = json_loadb(r->body ? r->body : "", r->body_len, 0, &jerr);
     if (!list) return apid_reply_error(r, 400, "bad_json", "invalid JSON: %s (line %d, column %d)",
@@ -118,7 +118,7 @@ enum MHD_Result apid_route_mget(apid *s, apid_req *r)
     }
     json_decref(list);
     int rc = CALYPSO_OK;
-    if (!st) rc = calypso_get_many(s->db, n, (const void *const *)m.keys, m.klens, vals, vlens, rcs);
+    if (!st) rc = calypso_get_many(r->db, n, (const void *const *)m.keys, m.klens, vals, vlens, rcs);
     for (size_t i = 0; i < n && !st && rc == CALYPSO_OK; i++) {
         json_t *it = apid_mget_item(m.keys[i], m.klens[i], rcs[i], vals[i], vlens[i]);
         if (!it || json_array_append_new(items, it)) st = 500;

@@ -34,6 +34,7 @@ static const apid_route apid_routes[] = {
     { "stats",      "/v1/stats",          0, APID_GET, APID_AUTH_BEARER, APID_BODY_NONE, apid_route_stats },
     { "merge",      "/v1/merge",          0, APID_POST, APID_AUTH_BEARER, APID_BODY_NONE, apid_route_merge },
     { "namespaces", "/v1/namespaces",     0, APID_GET, APID_AUTH_BEARER, APID_BODY_NONE, apid_route_namespaces },
+    { "namespace",  "/v1/namespaces/",    1, APID_GET | APID_PUT | APID_DELETE, APID_AUTH_BEARER, APID_BODY_NONE, apid_route_namespace },
     { "root",       "/",                  0, APID_GET, APID_AUTH_NONE, APID_BODY_NONE, apid_route_root },
     { "browse",     "/browse",            0, APID_GET, APID_AUTH_COOKIE, APID_BODY_NONE, apid_route_browse },
     { "browse_key", "/browse/key",        0, APID_GET, APID_AUTH_COOKIE, APID_BODY_NONE, apid_route_browse_key },
@@ -113,6 +114,7 @@ void apid_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     apid_req *r = *con_cls;
     if (!r) return;
     if (r->status) apid_metrics_record(r->route, (unsigned)r->status, apid_now_ns() - r->t0_ns);
+    apid_ns_release(r->ns);
     free(r->body);
     free(r->uri);
     free(r);

@@ -217,6 +217,66 @@ function tests(ctx) {
     eq(Number(await page.textContent('#st-merges')), m0 + 1, 'merges counted');
   });
 
+  t('namespaces: the selector scopes the list, the key page and edits to one namespace', async () => {
+    eq((await api('PUT', '/v1/namespaces/team')).status, 201, 'create team');
+    eq((await api('PUT', '/v1/namespaces/team%2Fsub')).status, 201, 'create team/sub');
+    eq((await api('PUT', '/v1/keys/item%3A001?ns=team', 'team value')).status, 201, 'item:001 in team');
+    eq((await api('PUT', '/v1/keys/only%3Ateam?ns=team', 't')).status, 201, 'only:team');
+    eq((await api('PUT', '/v1/keys/only%3Asub?ns=team%2Fsub', 's')).status, 201, 'only:sub');
+    const before = (await api('GET', '/v1/keys/item%3A001')).text;
+    await page.goto(`${base()}/browse`);
+    eq(await page.$$eval('#ns option', os => os.map(o => o.textContent)), ['default', 'team', 'team/sub'], 'options');
+    eq(await page.$eval('#ns', e => e.selectedOptions[0].textContent), 'default', 'default selected');
+    check(!(await rowKeys()).includes('only:team'), 'default list lacks team\'s keys');
+    // By keyboard: the select has a label, and Tab goes from it to its button.
+    eq(await page.$eval('label[for="ns"]', e => e.textContent), 'namespace', 'labelled');
+    await page.focus('#ns');
+    await page.selectOption('#ns', { label: 'team' });
+    await page.keyboard.press('Tab');
+    eq(await page.evaluate(() => document.activeElement.id), 'ns-btn', 'Tab reaches the button');
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    eq(await rowKeys(), ['item:001', 'only:team'], 'team\'s keys only');
+    eq(await page.$eval('#ns', e => e.selectedOptions[0].textContent), 'team', 'team selected');
+    eq(await page.textContent('#st-keys'), '2', 'stats of team');
+    await shot('browse-namespace');
+    // Search stays inside the namespace.
+    await page.fill('#prefix', 'only');
+    await Promise.all([page.waitForNavigation(), page.click('#search-btn')]);
+    eq(await rowKeys(), ['only:team'], 'search in team');
+    // The key page reads team's value; an edit writes team's key only.
+    await page.goto(`${base()}/browse?nsx=${Buffer.from('team').toString('hex')}`);
+    await Promise.all([page.waitForNavigation(), page.click('#keys a:has-text("item:001")')]);
+    eq(await page.textContent('#value'), 'team value', 'team\'s value');
+    await page.fill('#edit-value', 'team edited');
+    await Promise.all([page.waitForNavigation(), page.click('#save')]);
+    eq(await page.textContent('#flash'), 'Saved.', 'saved');
+    eq(await page.textContent('#value'), 'team edited', 'shown');
+    eq((await api('GET', '/v1/keys/item%3A001?ns=team')).text, 'team edited', 'written in team');
+    eq((await api('GET', '/v1/keys/item%3A001')).text, before, 'default untouched');
+    await Promise.all([page.waitForNavigation(), page.click('#all-keys')]);
+    eq(await rowKeys(), ['item:001', 'only:team'], 'back to team\'s list');
+    // Insert in team/sub.
+    await page.selectOption('#ns', { label: 'team/sub' });
+    await Promise.all([page.waitForNavigation(), page.click('#ns-btn')]);
+    eq(await rowKeys(), ['only:sub'], 'team/sub\'s keys only');
+    await page.fill('#new-key', 'ins:sub');
+    await page.fill('#new-value', 'inserted');
+    await Promise.all([page.waitForNavigation(), page.click('#insert-btn')]);
+    eq(await page.textContent('#flash'), 'Key created.', 'created');
+    eq((await api('GET', '/v1/keys/ins%3Asub?ns=team%2Fsub')).text, 'inserted', 'in team/sub');
+    eq((await api('GET', '/v1/keys/ins%3Asub?ns=team')).status, 404, 'not in team');
+    eq((await api('GET', '/v1/keys/ins%3Asub')).status, 404, 'not in default');
+    // Back to default; a dropped namespace is a 404 page.
+    await page.goto(`${base()}/browse`);
+    await page.selectOption('#ns', { label: 'default' });
+    await Promise.all([page.waitForNavigation(), page.click('#ns-btn')]);
+    check(!(await rowKeys()).includes('only:team'), 'default again');
+    eq((await api('DELETE', '/v1/namespaces/team')).status, 200, 'drop team');
+    const r = await page.goto(`${base()}/browse?nsx=${Buffer.from('team').toString('hex')}`);
+    eq(r.status(), 404, 'dropped: 404'); eq(await page.textContent('#msg-title'), 'No such namespace', 'says so');
+    eq((await page.goto(`${base()}/browse?nsx=zz`)).status(), 400, 'bad hex: 400');
+  });
+
   t('phone width: one column, nothing wider than the screen', async () => {
     const ph = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true });
     const p = await ph.newPage();

@@ -423,18 +423,244 @@ function tests(ctx) {
     } finally { await L.stopServer(srv); }
   });
 
-  t('namespaces: only the default one in this build', async () => {
-    let r = await req(P(), 'GET', '/v1/namespaces');
-    eq(r.json.namespaces, ['default'], 'list');
-    await req(P(), 'PUT', '/v1/keys/nsk?ns=default', { body: 'v' });
-    eq((await req(P(), 'GET', '/v1/keys/nsk')).text, 'v', 'ns=default is the database');
-    for (const [m, p] of [['GET', '/v1/keys/nsk?ns=other'], ['PUT', '/v1/keys/nsk?ns=other'], ['GET', '/v1/keys?ns=other'],
-                          ['POST', '/v1/batch?ns=other'], ['GET', '/get/nsk?ns=other'], ['POST', '/set/nsk/x?ns=other']]) {
-      r = await req(P(), m, p, { body: m === 'POST' || m === 'PUT' ? '[]' : undefined });
-      eq(r.status, 404, `${m} ${p}`); eq(r.json.code, 'ns_unavailable', `code of ${p}`);
-      check(/not available/.test(r.json.error), 'message says why');
+  // >> namespaces: a server of their own, so their keys touch no other test
+  let NS;
+  const NP = () => NS.port;
+  const names = r => r.json.namespaces.map(n => n.name);
+
+  t('namespaces: create, list, nested, parent missing, "default" reserved', async () => {
+    NS = await L.startServer([]);
+    let r = await req(NP(), 'GET', '/v1/namespaces');
+    eq(r.status, 200, 'list'); eq(r.json.namespaces, [{ name: 'default' }], 'only default at first');
+    r = await req(NP(), 'PUT', '/v1/namespaces/a');
+    eq(r.status, 201, 'create a'); eq(r.json, { ok: true, created: true }, 'body');
+    r = await req(NP(), 'PUT', '/v1/namespaces/a');
+    eq(r.status, 200, 'create a again'); eq(r.json.created, false, 'not created twice');
+    eq((await req(NP(), 'PUT', '/v1/namespaces/a%2Fb')).status, 201, 'create a/b');
+    eq((await req(NP(), 'PUT', '/v1/namespaces/b')).status, 201, 'create b');
+    r = await req(NP(), 'PUT', '/v1/namespaces/x%2Fy');
+    eq(r.status, 404, 'parent missing'); eq(r.json.code, 'no_namespace', 'code');
+    for (const m of ['PUT', 'DELETE']) {
+      r = await req(NP(), m, '/v1/namespaces/default');
+      eq(r.status, 400, `${m} default`); eq(r.json.code, 'bad_namespace', 'code');
     }
-    eq((await req(P(), 'GET', '/v1/keys/nsk')).text, 'v', 'untouched');
+    eq(names(await req(NP(), 'GET', '/v1/namespaces')), ['default', 'a', 'b'], 'default first, then top level');
+    eq(names(await req(NP(), 'GET', '/v1/namespaces?parent=a')), ['a/b'], 'children of a');
+    eq(names(await req(NP(), 'GET', '/v1/namespaces?parent=a%2Fb')), [], 'a/b has none');
+    eq(names(await req(NP(), 'GET', '/v1/namespaces?parent=default')), [], 'default has none');
+    r = await req(NP(), 'GET', '/v1/namespaces?parent=zz');
+    eq(r.status, 404, 'parent missing'); eq(r.json.code, 'no_namespace', 'code');
+    r = await req(NP(), 'GET', '/v1/namespaces?parent=a%2F%2Fb');
+    eq(r.status, 400, 'bad parent'); eq(r.json.code, 'bad_namespace', 'code');
+    r = await req(NP(), 'GET', '/v1/namespaces/a');
+    eq(r.status, 200, 'info'); eq(r.json, { name: 'a', keys: 0 }, 'info body');
+    eq((await req(NP(), 'GET', '/v1/namespaces/zz')).status, 404, 'info of a missing one');
+    // A binary name lists as name_b64.
+    eq((await req(NP(), 'PUT', '/v1/namespaces/b%2F%FF%00')).status, 201, 'binary name');
+    r = await req(NP(), 'GET', '/v1/namespaces?parent=b');
+    eq(r.json.namespaces, [{ name_b64: Buffer.from([0x62, 0x2f, 0xff, 0]).toString('base64') }], 'name_b64');
+  });
+
+  t('namespaces: the same key in two namespaces is two keys, over every route', async () => {
+    const ns = '?ns=a', nb = '?ns=a%2Fb';
+    eq((await req(NP(), 'PUT', '/v1/keys/k' + ns, { body: 'in-a' })).status, 201, 'PUT in a');
+    eq((await req(NP(), 'PUT', '/v1/keys/k', { body: 'in-default' })).status, 201, 'PUT in default (new there too)');
+    eq((await req(NP(), 'PUT', '/v1/keys/k?ns=default', { body: 'in-default!' })).status, 200, 'ns=default is the database');
+    eq((await req(NP(), 'POST', '/set/k/in-b' + nb)).status, 200, '/set in a/b');
+    eq((await req(NP(), 'GET', '/v1/keys/k' + ns)).text, 'in-a', 'GET in a');
+    eq((await req(NP(), 'GET', '/v1/keys/k')).text, 'in-default!', 'GET in default');
+    eq((await req(NP(), 'GET', '/v1/keys/k?ns=')).text, 'in-default!', 'empty ns is default');
+    eq((await req(NP(), 'GET', '/get/k' + nb)).text, 'in-b', '/get in a/b');
+    eq((await req(NP(), 'GET', '/get/k' + ns)).text, 'in-a', '/get in a');
+    let r = await req(NP(), 'HEAD', '/v1/keys/k' + ns);
+    eq(r.status, 200, 'HEAD'); eq(r.headers['content-length'], '4', 'HEAD length of a\'s value');
+    eq((await req(NP(), 'HEAD', '/v1/keys/k?ns=b')).status, 404, 'HEAD in b: absent');
+    r = await req(NP(), 'GET', '/v1/keys/k?format=json&ns=a%2Fb');
+    eq(r.json.value, 'in-b', 'format=json in a/b');
+    eq((await req(NP(), 'PUT', '/v1/keys/t' + ns + '&ttl=1h', { body: 'x' })).status, 201, 'PUT with ttl in a');
+    r = await req(NP(), 'GET', '/v1/keys/t?format=json&ns=a');
+    check(r.json.ttl_ms > 3500000, 'ttl kept in a');
+    eq((await req(NP(), 'GET', '/v1/keys/t')).status, 404, 't absent in default');
+    eq((await req(NP(), 'GET', '/v1/keys' + ns)).json.keys, [{ key: 'k' }, { key: 't' }], 'listing of a');
+    eq((await req(NP(), 'GET', '/v1/keys' + nb)).json.keys, [{ key: 'k' }], 'listing of a/b');
+    eq((await req(NP(), 'GET', '/v1/keys?prefix=k&ns=b')).json.keys, [], 'listing of b');
+    eq((await req(NP(), 'GET', '/v1/keys')).json.keys, [{ key: 'k' }], 'listing of default');
+    r = await req(NP(), 'GET', '/v1/keys?ns=a&limit=1');
+    r = await req(NP(), 'GET', `/v1/keys?ns=a&limit=1&after=${r.json.next}`);
+    eq(r.json.keys, [{ key: 't' }], 'paging inside a');
+    eq((await req(NP(), 'DELETE', '/v1/keys/k' + ns)).status, 200, 'DELETE in a');
+    eq((await req(NP(), 'DELETE', '/v1/keys/k' + ns)).status, 404, 'DELETE in a again');
+    eq((await req(NP(), 'GET', '/v1/keys/k' + ns)).status, 404, 'gone from a');
+    eq((await req(NP(), 'GET', '/v1/keys/k')).text, 'in-default!', 'default untouched');
+    eq((await req(NP(), 'GET', '/get/k' + nb)).text, 'in-b', 'a/b untouched');
+  });
+
+  t('namespaces: batch, mget and stats with ?ns=', async () => {
+    let r = await req(NP(), 'POST', '/v1/batch?ns=b', { body: JSON.stringify([
+      { op: 'put', key: 'b1', value: 'one' }, { op: 'put', key: 'b2', value: 'two' },
+      { op: 'put', key: 'k', value: 'in-b-ns' }, { op: 'delete', key: 'b2' }]) });
+    eq(r.status, 200, 'batch in b'); eq(r.json.applied, 4, 'applied');
+    eq((await req(NP(), 'GET', '/v1/keys/b1?ns=b')).text, 'one', 'b1 in b');
+    eq((await req(NP(), 'GET', '/v1/keys/b1')).status, 404, 'b1 not in default');
+    eq((await req(NP(), 'GET', '/v1/keys/k')).text, 'in-default!', 'batch left default\'s k');
+    r = await req(NP(), 'POST', '/v1/batch', { body: '[{"op":"delete","key":"k"}]' });
+    eq(r.status, 200, 'batch in default');
+    eq((await req(NP(), 'GET', '/v1/keys/k?ns=b')).text, 'in-b-ns', 'b\'s k survives default\'s delete');
+    r = await req(NP(), 'POST', '/v1/mget?ns=b', { body: '["b1","b2","k","t"]' });
+    eq(r.status, 200, 'mget in b');
+    eq(r.json.items.map(i => [i.key, i.found, i.value]),
+       [['b1', true, 'one'], ['b2', false, undefined], ['k', true, 'in-b-ns'], ['t', false, undefined]], 'mget items of b');
+    r = await req(NP(), 'POST', '/v1/mget?ns=a', { body: '["b1","t"]' });
+    eq(r.json.items.map(i => i.found), [false, true], 'mget items of a');
+    eq((await req(NP(), 'GET', '/v1/stats?ns=b')).json.keys, 2, 'stats of b');
+    eq((await req(NP(), 'GET', '/v1/stats?ns=a')).json.keys, 1, 'stats of a');
+    eq((await req(NP(), 'GET', '/v1/stats?ns=a%2Fb')).json.keys, 1, 'stats of a/b');
+    eq((await req(NP(), 'GET', '/v1/stats')).json.keys, 0, 'stats of default');
+    eq((await req(NP(), 'GET', '/v1/namespaces/b')).json.keys, 2, 'info of b');
+  });
+
+  t('namespaces: one batch across namespaces commits whole; a bad or missing "ns" writes nothing', async () => {
+    let r = await req(NP(), 'POST', '/v1/batch?ns=b', { body: JSON.stringify([
+      { op: 'put', key: 'x1', value: 'b-x1' }, { op: 'put', ns: 'a', key: 'x1', value: 'a-x1' },
+      { op: 'put', ns: 'default', key: 'x1', value: 'd-x1' }, { op: 'put', key: 'x2', value: 'b-x2' },
+      { op: 'put', ns: 'a/b', key: 'x1', value: 'ab-x1' }]) });
+    eq(r.status, 200, 'cross-namespace batch'); eq(r.json.applied, 5, 'applied');
+    eq((await req(NP(), 'GET', '/v1/keys/x1?ns=b')).text, 'b-x1', 'b');
+    eq((await req(NP(), 'GET', '/v1/keys/x2?ns=b')).text, 'b-x2', 'b after a switch back');
+    eq((await req(NP(), 'GET', '/v1/keys/x1?ns=a')).text, 'a-x1', 'a');
+    eq((await req(NP(), 'GET', '/v1/keys/x1')).text, 'd-x1', 'default');
+    eq((await req(NP(), 'GET', '/v1/keys/x1?ns=a%2Fb')).text, 'ab-x1', 'a/b');
+    for (const [ns, st, code] of [['nope', 404, 'no_namespace'], ['a//b', 400, 'bad_batch'], ['x'.repeat(256), 400, 'bad_batch'], [7, 400, 'bad_batch']]) {
+      r = await req(NP(), 'POST', '/v1/batch', { body: JSON.stringify([
+        { op: 'put', key: 'x3', value: 'v' }, { op: 'delete', ns: 'a', key: 'x1' }, { op: 'put', ns, key: 'x3', value: 'v' }]) });
+      eq(r.status, st, `ns ${String(ns).slice(0, 8)}`); eq(r.json.code, code, 'code');
+      check(/operation 2/.test(r.json.error), 'names the operation');
+    }
+    eq((await req(NP(), 'GET', '/v1/keys/x3')).status, 404, 'nothing written');
+    eq((await req(NP(), 'GET', '/v1/keys/x1?ns=a')).text, 'a-x1', 'nothing deleted');
+    r = await req(NP(), 'POST', '/v1/batch', { body: JSON.stringify([
+      { op: 'delete', key: 'x1' }, { op: 'delete', ns: 'a', key: 'x1' }, { op: 'delete', ns: 'a/b', key: 'x1' },
+      { op: 'delete', ns: 'b', key: 'x1' }, { op: 'delete', ns: 'b', key: 'x2' }]) });
+    eq(r.status, 200, 'cleanup batch');
+    eq((await req(NP(), 'GET', '/v1/keys/x1?ns=a%2Fb')).status, 404, 'deleted across namespaces');
+  });
+
+  t('namespaces: a missing one is 404 no_namespace on every route, and nothing is created', async () => {
+    for (const [m, p, body] of [['GET', '/v1/keys/k'], ['HEAD', '/v1/keys/k'], ['PUT', '/v1/keys/k', 'v'],
+                                ['DELETE', '/v1/keys/k'], ['GET', '/v1/keys'], ['POST', '/v1/batch', '[{"op":"put","key":"k","value":"v"}]'],
+                                ['POST', '/v1/mget', '["k"]'], ['GET', '/v1/stats'], ['GET', '/get/k'], ['POST', '/set/k/v']]) {
+      for (const ns of ['nope', 'a%2Fnope']) {
+        const r = await req(NP(), m, `${p}?ns=${ns}`, { body });
+        eq(r.status, 404, `${m} ${p} ns=${ns}`);
+        if (m !== 'HEAD') eq(r.json.code, 'no_namespace', `code of ${m} ${p}`);
+      }
+    }
+    eq(names(await req(NP(), 'GET', '/v1/namespaces')), ['default', 'a', 'b'], 'no namespace created');
+    eq(names(await req(NP(), 'GET', '/v1/namespaces?parent=a')), ['a/b'], 'none under a either');
+    eq((await req(NP(), 'GET', '/v1/keys/k')).status, 404, 'default untouched (k deleted earlier)');
+  });
+
+  t('namespaces: names of 255 bytes work, 256 and malformed ones are 400', async () => {
+    const n255 = 'n'.repeat(255), n256 = 'n'.repeat(256);
+    let r = await req(NP(), 'PUT', `/v1/namespaces/${n255}`);
+    eq(r.status, 201, '255 bytes created');
+    eq((await req(NP(), 'PUT', `/v1/keys/k?ns=${n255}`, { body: 'long' })).status, 201, 'PUT in it');
+    eq((await req(NP(), 'GET', `/v1/keys/k?ns=${n255}`)).text, 'long', 'GET in it');
+    const nested = 'a/' + 'm'.repeat(253);
+    eq((await req(NP(), 'PUT', `/v1/namespaces/${encodeURIComponent(nested)}`)).status, 201, 'nested 255 bytes');
+    for (const bad of [n256, 'a/' + 'm'.repeat(254), 'a%2F%2Fb', '%2Fa', 'a%2F', '%2F']) {
+      r = await req(NP(), 'PUT', `/v1/namespaces/${bad}`);
+      eq(r.status, 400, `PUT /v1/namespaces/${bad.slice(0, 12)}.. (${bad.length})`);
+      eq(r.json.code, 'bad_namespace', 'code');
+      for (const [m, p] of [['GET', '/v1/keys/k'], ['PUT', '/v1/keys/k'], ['GET', '/v1/keys'], ['GET', '/v1/stats'],
+                            ['POST', '/v1/mget'], ['POST', '/v1/batch'], ['GET', '/get/k'], ['POST', '/set/k/v']]) {
+        r = await req(NP(), m, `${p}?ns=${bad}`, { body: m === 'GET' ? undefined : '[]' });
+        eq(r.status, 400, `${m} ${p} ns=${bad.slice(0, 12)}..`); eq(r.json.code, 'bad_namespace', 'code');
+      }
+      eq((await req(NP(), 'DELETE', `/v1/namespaces/${bad}`)).status, 400, 'DELETE a bad name');
+    }
+    eq((await req(NP(), 'GET', '/v1/keys/k?ns=%zz')).json.code, 'bad_encoding', 'malformed escape in ns');
+    eq((await req(NP(), 'DELETE', `/v1/namespaces/${n255}`)).status, 200, 'dropped');
+  });
+
+  t('namespaces: drop is recursive, a dropped one is 404, created again it is empty', async () => {
+    let r = await req(NP(), 'DELETE', '/v1/namespaces/a');
+    eq(r.status, 200, 'drop a'); eq(r.json, { ok: true }, 'body');
+    eq(names(await req(NP(), 'GET', '/v1/namespaces')), ['default', 'b'], 'a gone from the list');
+    for (const ns of ['a', 'a%2Fb', 'a%2F' + 'm'.repeat(253)]) {
+      r = await req(NP(), 'GET', `/v1/keys/k?ns=${ns}`);
+      eq(r.status, 404, `GET in dropped ${ns.slice(0, 8)}`); eq(r.json.code, 'no_namespace', 'code');
+      eq((await req(NP(), 'PUT', `/v1/keys/k?ns=${ns}`, { body: 'x' })).json.code, 'no_namespace', 'PUT refused');
+    }
+    r = await req(NP(), 'DELETE', '/v1/namespaces/a');
+    eq(r.status, 404, 'drop again'); eq(r.json.code, 'no_namespace', 'code');
+    eq((await req(NP(), 'PUT', '/v1/namespaces/a')).status, 201, 'created again');
+    eq((await req(NP(), 'GET', '/v1/keys/t?ns=a')).status, 404, 'empty: the old keys are gone');
+    eq((await req(NP(), 'GET', '/v1/keys?ns=a')).json.keys, [], 'empty listing');
+    eq((await req(NP(), 'PUT', '/v1/keys/t?ns=a', { body: 'new' })).status, 201, 'writes go to the new one');
+    eq((await req(NP(), 'GET', '/v1/keys/t?ns=a')).text, 'new', 'read back');
+    eq((await req(NP(), 'GET', '/v1/keys/k?ns=b')).text, 'in-b-ns', 'b untouched');
+  });
+
+  t('namespaces: requests race drops and creates; every answer is 200 or 404, none wrong', async () => {
+    const seedR = L.rng(L.SEED);
+    let stop = false, bad = 0, served = 0;
+    const churn = (async () => {
+      for (let i = 0; i < 40; i++) {
+        await req(NP(), 'PUT', '/v1/namespaces/c');
+        await req(NP(), 'PUT', '/v1/keys/v?ns=c', { body: 'c' + i });
+        await req(NP(), 'DELETE', '/v1/namespaces/c');
+      }
+      stop = true;
+    })();
+    const readers = Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        const r = seedR() < 0.5 ? await req(NP(), 'GET', '/v1/keys/v?ns=c')
+                                : await req(NP(), 'PUT', '/v1/keys/w?ns=c', { body: 'w' });
+        served++;
+        const okGet = r.status === 200 && /^c\d+$/.test(r.text);
+        const okPut = r.status === 201 || r.status === 200;
+        const gone = r.status === 404 || (r.status === 400 && r.json && r.json.code === 'invalid');
+        if (!(okGet || okPut || gone)) { bad++; console.log(`    unexpected ${r.status} ${r.text}`); }
+      }
+    });
+    await Promise.all([churn, ...readers]);
+    eq(bad, 0, `unexpected answers of ${served}`);
+    eq((await req(NP(), 'GET', '/v1/keys/v?ns=c')).json.code, 'no_namespace', 'c dropped at the end');
+    eq((await req(NP(), 'GET', '/healthz')).status, 200, 'alive');
+  });
+
+  t('namespaces: 300 in use, past the 256 cached handles: each keeps its own keys', async () => {
+    const N = 300, name = i => `many%2Fn${String(i).padStart(3, '0')}`;
+    eq((await req(NP(), 'PUT', '/v1/namespaces/many')).status, 201, 'parent');
+    for (let i = 0; i < N; i++) {
+      eq((await req(NP(), 'PUT', `/v1/namespaces/${name(i)}`)).status, 201, `create ${i}`);
+      eq((await req(NP(), 'PUT', `/v1/keys/k?ns=${name(i)}`, { body: `v${i}` })).status, 201, `put ${i}`);
+    }
+    for (let i = 0; i < N; i += 7) eq((await req(NP(), 'GET', `/v1/keys/k?ns=${name(i)}`)).text, `v${i}`, `read ${i}`);
+    eq((await req(NP(), 'GET', '/v1/namespaces?parent=many')).json.namespaces.length, N, 'listed');
+    eq((await req(NP(), 'DELETE', '/v1/namespaces/many')).status, 200, 'drop all 301 at once');
+    eq((await req(NP(), 'GET', `/v1/keys/k?ns=${name(5)}`)).json.code, 'no_namespace', 'gone');
+    eq(names(await req(NP(), 'GET', '/v1/namespaces')), ['default', 'a', 'b'], 'list back to before');
+  });
+
+  t('namespaces: read-only apid reads them, refuses create and drop; SIGTERM closes cleanly', async () => {
+    const ro = await L.startServer(['--read-only'], { dir: NS.dir });
+    try {
+      eq((await req(ro.port, 'GET', '/v1/keys/k?ns=b')).text, 'in-b-ns', 'read in b');
+      eq(names(await req(ro.port, 'GET', '/v1/namespaces')), ['default', 'a', 'b'], 'list');
+      let r = await req(ro.port, 'PUT', '/v1/namespaces/z');
+      eq(r.status, 403, 'create refused'); eq(r.json.code, 'read_only', 'code');
+      eq((await req(ro.port, 'DELETE', '/v1/namespaces/b')).status, 403, 'drop refused');
+      eq((await req(ro.port, 'PUT', '/v1/keys/k?ns=b', { body: 'x' })).status, 403, 'write refused');
+      eq((await req(ro.port, 'GET', '/v1/namespaces/z')).status, 404, 'missing');
+    } finally { eq((await L.stopServer(ro)).code, 0, 'reader exits 0 with handles cached'); }
+    const st = await L.stopServer(NS);
+    eq(st.code, 0, 'exit 0 with namespace handles cached'); check(/database closed/.test(NS.out()), 'closed');
+    NS = await L.startServer([], { dir: NS.dir });
+    eq((await req(NP(), 'GET', '/v1/keys/t?ns=a')).text, 'new', 'namespaces survive a restart');
+    eq((await req(NP(), 'GET', '/v1/keys/k?ns=b')).text, 'in-b-ns', 'b too');
+    await L.stopServer(NS);
   });
 
   t('metrics: Prometheus text with engine figures, requests, latency', async () => {
@@ -467,7 +693,8 @@ function tests(ctx) {
       const auth = { Authorization: 'Bearer s3cret-T0ken' };
       for (const [m, p] of [['GET', '/v1/keys/x'], ['PUT', '/v1/keys/x'], ['GET', '/v1/keys'], ['GET', '/get/x'],
                             ['POST', '/set/x/y'], ['GET', '/metrics'], ['GET', '/v1/stats'], ['POST', '/v1/batch'],
-                            ['POST', '/v1/merge'], ['GET', '/v1/namespaces']]) {
+                            ['POST', '/v1/merge'], ['GET', '/v1/namespaces'], ['PUT', '/v1/namespaces/a'],
+                            ['DELETE', '/v1/namespaces/a'], ['GET', '/v1/keys/x?ns=a']]) {
         let r = await req(srv.port, m, p);
         eq(r.status, 401, `${m} ${p} without`); eq(r.json.code, 'unauthorized', 'code');
         r = await req(srv.port, m, p, { headers: { Authorization: 'Bearer s3cret-T0kem' } });
