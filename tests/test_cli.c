@@ -397,6 +397,36 @@ static void test_check(void **state)
     tu_rmrf(s.dir);
 }
 
+/* check walks every namespace: damage in a named one is found and named,
+ * with --ns only that namespace is read. */
+static void test_check_namespaces(void **state)
+{
+    (void)state;
+    scratch s = scratch_new();
+    EXPECT(0, "", "ns", "create", s.db, "-p", "a/b");
+    EXPECT(0, "", "ns", "create", s.db, "clean");
+    EXPECT(0, "", "put", "--ns", "a/b", s.db, "victim", "PRECIOUS-DATA-PRECIOUS-DATA");
+    EXPECT(0, "", "put", "--ns", "clean", s.db, "k", "v");
+    EXPECT(0, "", "put", s.db, "k", "v");
+    run_t r = RUN("merge", s.db);
+    assert_int_equal(r.code, 0);
+    run_free(&r);
+    assert_true(damage(s.db, "PRECIOUS-DATA"));
+    r = RUN("check", s.db);
+    if (r.code != 5) fprintf(stderr, "out: %s\nerr: %s\n", r.out, r.err);
+    assert_int_equal(r.code, 5);
+    assert_non_null(strstr(r.out, "damaged: namespace 'a/b' key 'victim': checksum failed: "));
+    assert_non_null(strstr(r.out, "checked 3 keys: 2 ok, 1 damaged, 0 unreadable\n"));
+    run_free(&r);
+    r = RUN("check", s.db, "--ns", "a/b");
+    assert_int_equal(r.code, 5);
+    assert_non_null(strstr(r.out, "checked 1 keys: 0 ok, 1 damaged, 0 unreadable\n"));
+    run_free(&r);
+    EXPECT(0, "checked 1 keys: 1 ok, 0 damaged, 0 unreadable\n", "check", s.db, "--ns", "clean");
+    EXPECT_ERR(5, "checksum failed", "get", "--ns", "a/b", s.db, "victim");
+    tu_rmrf(s.dir);
+}
+
 /* Damage in a datafile without a hint file, before its last record, is
  * found by open itself: corrupt, not a torn tail. */
 static void test_check_corrupt_open(void **state)
@@ -655,6 +685,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_merge_gc_backup),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_check_corrupt_open),
+        cmocka_unit_test(test_check_namespaces),
         cmocka_unit_test(test_dump_format),
         cmocka_unit_test(test_load_input),
         cmocka_unit_test(test_dump_load_roundtrip),
