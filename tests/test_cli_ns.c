@@ -425,7 +425,7 @@ static void test_ns_load_bad_lines(void **state)
     long_name(n253, 253, 0);
     snprintf(text, sizeof text, "# calypso-dump 2\n# ns %s\nk under 0\n# end 1\n", n253);
     load_expect(s.db, "g", 0, "created 1 namespaces", text);
-    char full[300];
+    char full[320];
     snprintf(full, sizeof full, "g/%s", n253);
     EXPECT(0, "under", "get", "--ns", full, s.db, "k");
     snprintf(text, sizeof text, "# calypso-dump 2\n# ns %sx\n# end 0\n", n253);
