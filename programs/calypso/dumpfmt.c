@@ -152,7 +152,8 @@ static int cli_dump_meta(cli_dump_reader *r, char *line)
         return CLI_DUMP_NS;
     }
     /* In a version 1 section a '# ns' line is the comment it always was. */
-    if (r->open && r->version == CLI_DUMP_VERSION_NS && strncmp(line, CLI_DUMP_NSTAG, strlen(CLI_DUMP_NSTAG)) == 0)
+    if (r->open && r->version == CLI_DUMP_VERSION_NS &&
+        strncmp(line, CLI_DUMP_NSTAG, strlen(CLI_DUMP_NSTAG)) == 0)
         return cli_dump_nsline(r, line);
     if (strncmp(line, CLI_DUMP_END, el) == 0) {
         uint64_t n;
