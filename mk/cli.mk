@@ -13,7 +13,7 @@ PROGRAMS += $(BUILD)/calypso
 $(BUILD)/calypso: $(CLI_SRC) $(CLI_HDR) calypso.h $(BUILD)/libcalypso.a
 	$(CC) $(CLI_CFLAGS) $(CLI_SRC) -o $@ $(BUILD)/libcalypso.a $(LDLIBS_ALL)
 
-$(BUILD)/test_cli $(BUILD)/test_reader: $(BUILD)/calypso
+$(BUILD)/test_cli $(BUILD)/test_cli_ns $(BUILD)/test_reader: $(BUILD)/calypso
 
 # `make install` and `make uninstall` take the tool along.
 .PHONY: install-cli uninstall-cli

@@ -5,130 +5,12 @@
  * and exit code, usage errors, a missing database, a locked one (held by
  * this process through the public API), escaping on a terminal (a pty),
  * and dump -> load round trips of random binary data compared key by key
- * (seed printed; replay with CALYPSO_SEED).
- *
- * The binary is $CALYPSO_CLI, else `calypso` in the directory of this test
- * binary (make builds both into $(BUILD)).
+ * (seed printed; replay with CALYPSO_SEED). Namespaces are test_cli_ns.c's;
+ * running the tool is cli_run.h's.
  */
-#include "testutil.h"
-#include "calypso.h"
+#include "cli_run.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-
-static char cli_bin[4096];
-
-/* >> running the tool */
-typedef struct run {
-    int    code;              /* exit code, 128 + signal when killed */
-    char  *out, *err;         /* NUL-terminated, may hold NULs       */
-    size_t outlen, errlen;
-} run_t;
-
-static void run_free(run_t *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-static char *slurp_fd(int fd, size_t *len)
-{
-    size_t cap = 4096, n = 0;
-    char *p = malloc(cap + 1);
-    assert_non_null(p);
-    lseek(fd, 0, SEEK_SET);
-    for (ssize_t k; (k = read(fd, p + n, cap - n)) > 0;) {
-        n += (size_t)k;
-        if (n == cap) { p = realloc(p, (cap *= 2) + 1); assert_non_null(p); }
-    }
-    p[n] = '\0';
-    *len = n;
-    return p;
-}
-
-static int tmp_fd(void)
-{
-    FILE *f = tmpfile();
-    assert_non_null(f);
-    int fd = dup(fileno(f));
-    fclose(f);
-    return fd;
-}
-
-/* Runs the tool with args (NULL-terminated, without argv[0]) and in as
- * stdin; when tty_out, stdout is a pseudo-terminal. */
-static run_t run_in(const void *in, size_t inlen, const char *const *args)
-{
-    const char *argv[64] = { cli_bin };
-    size_t n = 1;
-    for (; args[n - 1]; n++) { assert_true(n < 63); argv[n] = args[n - 1]; }
-    argv[n] = NULL;
-    int fin = tmp_fd(), fout = tmp_fd(), ferr = tmp_fd();
-    if (inlen) assert_int_equal(write(fin, in, inlen), (ssize_t)inlen);
-    lseek(fin, 0, SEEK_SET);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fin, 0); dup2(fout, 1); dup2(ferr, 2);
-        execv(cli_bin, (char *const *)argv);
-        _exit(127);
-    }
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    run_t r = { .code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st) };
-    r.out = slurp_fd(fout, &r.outlen);
-    r.err = slurp_fd(ferr, &r.errlen);
-    close(fin); close(fout); close(ferr);
-    return r;
-}
-
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
-#define RUN(...) run_in(NULL, 0, ARGS(__VA_ARGS__))
-#define RUN_IN(in, inlen, ...) run_in(in, inlen, ARGS(__VA_ARGS__))
-
-/* Runs and checks the exit code and the whole of stdout. */
-#define EXPECT(code_, out_, ...) do {                                    \
-        run_t r_ = RUN(__VA_ARGS__);                                      \
-        if (r_.code != (code_)) fprintf(stderr, "stderr: %s\n", r_.err);  \
-        assert_int_equal(r_.code, (code_));                               \
-        if ((out_) != NULL) assert_string_equal(r_.out, (const char *)(out_)); \
-        run_free(&r_);                                                    \
-    } while (0)
-
-/* Runs and checks the exit code and that stderr contains needle. */
-#define EXPECT_ERR(code_, needle_, ...) do {                              \
-        run_t r_ = RUN(__VA_ARGS__);                                      \
-        if (r_.code != (code_) || !strstr(r_.err, (needle_)))             \
-            fprintf(stderr, "code %d, stderr: %s\n", r_.code, r_.err);    \
-        assert_int_equal(r_.code, (code_));                               \
-        assert_non_null(strstr(r_.err, (needle_)));                       \
-        assert_int_equal(r_.outlen, 0);                                   \
-        run_free(&r_);                                                    \
-    } while (0)
-
-/* A scratch directory and the path of a database inside it. */
-typedef struct scratch {
-    char *dir;
-    char  db[512];
-} scratch;
-
-static scratch scratch_new(void)
-{
-    scratch s = { .dir = tu_tmpdir() };
-    assert_non_null(s.dir);
-    snprintf(s.db, sizeof s.db, "%s/db", s.dir);
-    return s;
-}
-
-static int path_exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
-}
 
 /* >> one key */
 static void test_put_get_del_has(void **state)
@@ -261,7 +143,8 @@ static void test_help_and_version(void **state)
     assert_non_null(strstr(r.out, "calypso " CALYPSO_VERSION));
     run_free(&r);
     r = RUN("dump", "--help");
-    assert_non_null(strstr(r.out, "# calypso-dump 1"));
+    assert_non_null(strstr(r.out, "# calypso-dump V"));
+    assert_non_null(strstr(r.out, "# ns NAME"));
     run_free(&r);
 }
 
@@ -514,6 +397,36 @@ static void test_check(void **state)
     tu_rmrf(s.dir);
 }
 
+/* check walks every namespace: damage in a named one is found and named,
+ * with --ns only that namespace is read. */
+static void test_check_namespaces(void **state)
+{
+    (void)state;
+    scratch s = scratch_new();
+    EXPECT(0, "", "ns", "create", s.db, "-p", "a/b");
+    EXPECT(0, "", "ns", "create", s.db, "clean");
+    EXPECT(0, "", "put", "--ns", "a/b", s.db, "victim", "PRECIOUS-DATA-PRECIOUS-DATA");
+    EXPECT(0, "", "put", "--ns", "clean", s.db, "k", "v");
+    EXPECT(0, "", "put", s.db, "k", "v");
+    run_t r = RUN("merge", s.db);
+    assert_int_equal(r.code, 0);
+    run_free(&r);
+    assert_true(damage(s.db, "PRECIOUS-DATA"));
+    r = RUN("check", s.db);
+    if (r.code != 5) fprintf(stderr, "out: %s\nerr: %s\n", r.out, r.err);
+    assert_int_equal(r.code, 5);
+    assert_non_null(strstr(r.out, "damaged: namespace 'a/b' key 'victim': checksum failed: "));
+    assert_non_null(strstr(r.out, "checked 3 keys: 2 ok, 1 damaged, 0 unreadable\n"));
+    run_free(&r);
+    r = RUN("check", s.db, "--ns", "a/b");
+    assert_int_equal(r.code, 5);
+    assert_non_null(strstr(r.out, "checked 1 keys: 0 ok, 1 damaged, 0 unreadable\n"));
+    run_free(&r);
+    EXPECT(0, "checked 1 keys: 1 ok, 0 damaged, 0 unreadable\n", "check", s.db, "--ns", "clean");
+    EXPECT_ERR(5, "checksum failed", "get", "--ns", "a/b", s.db, "victim");
+    tu_rmrf(s.dir);
+}
+
 /* Damage in a datafile without a hint file, before its last record, is
  * found by open itself: corrupt, not a torn tail. */
 static void test_check_corrupt_open(void **state)
@@ -746,18 +659,6 @@ static void test_dump_load_keeps_ttl(void **state)
     tu_rmrf(s.dir);
 }
 
-static void find_binary(const char *argv0)
-{
-    const char *env = getenv("CALYPSO_CLI");
-    if (env && *env) {
-        snprintf(cli_bin, sizeof cli_bin, "%s", env);
-        return;
-    }
-    const char *slash = strrchr(argv0, '/');
-    int dirlen = slash ? (int)(slash - argv0) : 1;
-    snprintf(cli_bin, sizeof cli_bin, "%.*s/calypso", dirlen, slash ? argv0 : ".");
-}
-
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -784,6 +685,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_merge_gc_backup),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_check_corrupt_open),
+        cmocka_unit_test(test_check_namespaces),
         cmocka_unit_test(test_dump_format),
         cmocka_unit_test(test_load_input),
         cmocka_unit_test(test_dump_load_roundtrip),

@@ -39,7 +39,10 @@ enum {
     CLI_O_REVERSE = 1u << 5,   /* --reverse               */
     CLI_O_HEX     = 1u << 6,   /* --hex                   */
     CLI_O_QUIET   = 1u << 7,   /* --quiet (no progress)   */
-    CLI_O_NULL    = 1u << 8    /* --null (NUL separators) */
+    CLI_O_NULL    = 1u << 8,   /* --null (NUL separators) */
+    CLI_O_NS      = 1u << 9,   /* --ns NAME               */
+    CLI_O_RECURSE = 1u << 10,  /* --recursive             */
+    CLI_O_PARENTS = 1u << 11   /* --parents               */
 };
 
 struct cli_cmd;
@@ -54,8 +57,11 @@ typedef struct cli_ctx {
     const char *lo, *hi;      /* --range A B, NULL when not given         */
     uint64_t limit;           /* --limit, when has_limit                  */
     int      has_limit;
-    int      reverse, json, hex, quiet, null;
+    int      reverse, json, hex, quiet, null, recursive, parents;
     int      tty;             /* stdout is a terminal: escape output      */
+    const char *ns;           /* --ns, NULL when not given (checked)      */
+    calypso *root;            /* with --ns: the database handle that
+                                 cli_open opened under the namespace one  */
 } cli_ctx;
 
 /* A command: name, handler, positional arity (min..max, the database
@@ -84,6 +90,9 @@ int cli_cmd_check(cli_ctx *c);
 int cli_cmd_backup(cli_ctx *c);
 int cli_cmd_dump(cli_ctx *c);
 int cli_cmd_load(cli_ctx *c);
+int cli_cmd_ns_list(cli_ctx *c);
+int cli_cmd_ns_create(cli_ctx *c);
+int cli_cmd_ns_drop(cli_ctx *c);
 
 /* >> util.c */
 /* How a command opens its database. */
@@ -94,10 +103,13 @@ enum cli_open_mode {
 };
 
 /* Opens the database at path; on failure prints why (naming the lock
- * holder when locked) and returns the exit code, else CLI_OK. */
-int  cli_open(const cli_ctx *c, const char *path, enum cli_open_mode mode, calypso **db);
-/* Closes db; a failing close is reported and turned into an exit code. */
-int  cli_close(const cli_ctx *c, calypso *db, int code);
+ * holder when locked) and returns the exit code, else CLI_OK. With --ns,
+ * *db is a handle of that namespace (which must exist: CLI_CREATE then
+ * needs the database to exist too) and c->root the database's handle. */
+int  cli_open(cli_ctx *c, const char *path, enum cli_open_mode mode, calypso **db);
+/* Closes db (and c->root after it); a failing close is reported and
+ * turned into an exit code. */
+int  cli_close(cli_ctx *c, calypso *db, int code);
 /* The exit code for a calypso return code. */
 int  cli_exit_code(int rc);
 /* Prints "calypso CMD: <what>: <detail>" to stderr, the detail being
@@ -140,6 +152,33 @@ int  cli_read_all(FILE *f, char **buf, size_t *len);
 /* Milliseconds of the monotonic clock, and of the wall clock (Unix ms). */
 uint64_t cli_mono_ms(void);
 uint64_t cli_wall_ms(void);
+
+/* >> ns.c */
+/* Why name is not a namespace name (empty, over 255 bytes, an empty
+ * part), or NULL when it is one. */
+const char *cli_ns_bad_name(const char *name, size_t len);
+/* Prints "calypso CMD: no namespace 'NAME' ..." and returns CLI_DBERR. */
+int  cli_ns_missing(const cli_ctx *c, const char *name, size_t len);
+/* Opens namespace name into *ns, creating it and its missing parents
+ * (counted into *created when not NULL). Returns a calypso code. */
+int  cli_ns_open_create(calypso *db, const char *name, size_t len, calypso **ns, uint64_t *created);
+
+/* A list of namespace names (each malloc'd, NUL-terminated too). */
+typedef struct cli_ns_names {
+    char  **name;
+    size_t *len;
+    size_t  n, cap;
+} cli_ns_names;
+/* Appends to out the children of parent (NULL, 0: the top level), in
+ * byte order; with recursive, each followed by its whole subtree. Returns
+ * a calypso code (CALYPSO_ENOTFOUND: parent missing). */
+int  cli_ns_collect(calypso *db, const char *parent, size_t plen, int recursive, cli_ns_names *out);
+void cli_ns_names_free(cli_ns_names *n);
+/* Runs fn on db (name NULL: db's own namespace), then on a handle of each
+ * namespace of names (NULL: none) that still exists, until fn returns
+ * non-zero. Returns that value, or a calypso code from opening one. */
+typedef int (*cli_ns_fn)(calypso *h, const char *name, size_t len, void *arg);
+int  cli_ns_each(calypso *db, const cli_ns_names *names, cli_ns_fn fn, void *arg);
 
 /* >> progress.c */
 /* A progress indicator on stderr, drawn by a thread of its own every

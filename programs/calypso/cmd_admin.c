@@ -2,6 +2,11 @@
  * cmd_admin.c: the commands that look after a whole database: stats,
  * merge, gc, check and backup.
  *
+ * gc and check act on every namespace, the default one first, unless
+ * --ns names one; stats reports the key figures of the default namespace
+ * or of --ns (the file figures are always the whole database's); merge
+ * and backup act on the whole database and take no --ns.
+ *
  * stats and check open the database read-only; backup does too (falling
  * back to a writable handle should the engine want one); merge and gc take
  * the writer's lock. check can only use the public API: open verifies the
@@ -72,12 +77,21 @@ int cli_cmd_merge(cli_ctx *c)
     return cli_close(c, db, cli_finish_output(c, CLI_OK));
 }
 
+static int cli_gc_one(calypso *h, const char *name, size_t len, void *arg)
+{
+    (void)name; (void)len; (void)arg;
+    return calypso_run_gc(h);
+}
+
 int cli_cmd_gc(cli_ctx *c)
 {
     calypso *db;
+    cli_ns_names names = { 0 };
     int code = cli_open(c, c->args[0], CLI_WRITE, &db);
     if (code != CLI_OK) return code;
-    int rc = calypso_run_gc(db);
+    int rc = c->ns ? CALYPSO_OK : cli_ns_collect(db, NULL, 0, 1, &names);
+    if (rc == CALYPSO_OK) rc = cli_ns_each(db, &names, cli_gc_one, NULL);
+    cli_ns_names_free(&names);
     int64_t dead = rc == CALYPSO_OK ? calypso_reclaimable(db) : rc;
     if (dead < 0) return cli_close(c, db, cli_fail(c, db, (int)dead, "gc"));
     printf("expired keys deleted; %lld bytes reclaimable by merge\n", (long long)dead);
@@ -87,7 +101,9 @@ int cli_cmd_gc(cli_ctx *c)
 /* >> check */
 typedef struct cli_check {
     cli_ctx      *c;
-    calypso      *db;
+    calypso      *db;             /* the handle being walked            */
+    const char   *ns;             /* its namespace's name, NULL: default */
+    size_t        nslen;
     cli_progress *progress;
     uint64_t      seen, ok, damaged, errors;
     int           first_error;     /* calypso code of the first non-damage error */
@@ -95,7 +111,13 @@ typedef struct cli_check {
 
 static void cli_check_report(cli_check *k, const char *what, const void *key, size_t klen)
 {
-    printf("%s: key '", what);
+    printf("%s: ", what);
+    if (k->ns) {
+        printf("namespace '");
+        cli_escape(stdout, k->ns, k->nslen);
+        printf("' ");
+    }
+    printf("key '");
     cli_escape(stdout, key, klen);
     printf("': %s\n", calypso_errmsg(k->db));
 }
@@ -133,16 +155,39 @@ static int cli_check_summary(cli_check *k, int rc)
     return CLI_OK;
 }
 
+static int cli_check_ns(calypso *h, const char *name, size_t len, void *arg)
+{
+    cli_check *k = arg;
+    k->db = h;
+    k->ns = name;
+    k->nslen = len;
+    return calypso_fold(h, cli_check_key, k);
+}
+
+static int cli_check_count(calypso *h, const char *name, size_t len, void *arg)
+{
+    (void)name; (void)len;
+    *(uint64_t *)arg += calypso_len(h);
+    return 0;
+}
+
 int cli_cmd_check(cli_ctx *c)
 {
     cli_check k = { .c = c };
-    int code = cli_open(c, c->args[0], CLI_READ, &k.db);
+    cli_ns_names names = { 0 };
+    calypso *db;
+    uint64_t total = 0;
+    int code = cli_open(c, c->args[0], CLI_READ, &db);
     if (code != CLI_OK) return code;
-    k.progress = cli_progress_start(c, "checking", calypso_len(k.db));
-    int rc = calypso_fold(k.db, cli_check_key, &k);
+    int rc = c->ns ? CALYPSO_OK : cli_ns_collect(db, NULL, 0, 1, &names);
+    if (rc == CALYPSO_OK) rc = cli_ns_each(db, &names, cli_check_count, &total);
+    k.progress = cli_progress_start(c, "checking", total);
+    if (rc == CALYPSO_OK) rc = cli_ns_each(db, &names, cli_check_ns, &k);
     cli_progress_stop(k.progress);
+    cli_ns_names_free(&names);
+    k.db = db;
     code = cli_check_summary(&k, rc);
-    return cli_close(c, k.db, cli_finish_output(c, code));
+    return cli_close(c, db, cli_finish_output(c, code));
 }
 
 /* >> backup */

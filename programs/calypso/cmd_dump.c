@@ -8,6 +8,14 @@
  * its keys a longer life: load skips records that have expired since.
  * load reads its first record before opening the database, so that input
  * that is not a dump never creates one.
+ *
+ * Namespaces: dump without --ns writes the default namespace's records,
+ * then a '# ns NAME' line and the records of each named namespace, parents
+ * before children (so load can create them in that order), in one
+ * section; with --ns it writes that namespace's records alone, with no
+ * namespace line. load keeps a handle of the namespace the records go to;
+ * with --ns NAME, the dump's default namespace is NAME and its namespace
+ * N is NAME/N.
  */
 #define _GNU_SOURCE 1
 #include <errno.h>
@@ -20,9 +28,10 @@
 
 /* >> dump */
 typedef struct cli_dumper {
-    calypso *db;
+    calypso *db;          /* the namespace being walked        */
     uint64_t count;
     int      rc;          /* a calypso error met in the walk */
+    int      marks;       /* write a '# ns' line per namespace */
 } cli_dumper;
 
 /* The expiry of key in Unix milliseconds, 0 for none. */
@@ -46,29 +55,49 @@ static int cli_dump_key(const void *key, size_t klen, void *ctx)
     return ferror(stdout) ? 1 : 0;
 }
 
+static int cli_dump_one_ns(calypso *h, const char *name, size_t len, void *arg)
+{
+    cli_dumper *d = arg;
+    if (name && d->marks) cli_dump_ns(stdout, name, len);
+    d->db = h;
+    int rc = calypso_fold(h, cli_dump_key, d);
+    if (rc < 0) return rc;
+    if (d->rc < 0) return d->rc;
+    return ferror(stdout) ? 1 : 0;
+}
+
 int cli_cmd_dump(cli_ctx *c)
 {
     cli_dumper d = { 0 };
-    int code = cli_open(c, c->args[0], CLI_READ, &d.db);
+    cli_ns_names names = { 0 };
+    calypso *db;
+    int code = cli_open(c, c->args[0], CLI_READ, &db);
     if (code != CLI_OK) return code;
-    cli_dump_header(stdout);
-    int rc = calypso_fold(d.db, cli_dump_key, &d);
-    if (rc < 0 || d.rc < 0) {
+    int rc = c->ns ? CALYPSO_OK : cli_ns_collect(db, NULL, 0, 1, &names);
+    if (rc == CALYPSO_OK) {
+        d.marks = names.n > 0;
+        cli_dump_header(stdout, d.marks ? CLI_DUMP_VERSION_NS : CLI_DUMP_VERSION);
+        rc = cli_ns_each(db, &names, cli_dump_one_ns, &d);
+    }
+    cli_ns_names_free(&names);
+    if (rc < 0) {
         /* No trailer: load refuses the cut dump rather than half-load it. */
-        code = cli_fail(c, d.db, rc < 0 ? rc : d.rc, "dump");
-    } else {
+        code = cli_fail(c, db, rc, "dump");
+    } else if (rc == 0) {
         cli_dump_trailer(stdout, d.count);
     }
-    return cli_close(c, d.db, cli_finish_output(c, code));
+    return cli_close(c, db, cli_finish_output(c, code));
 }
 
 /* >> load */
 typedef struct cli_loader {
     cli_ctx        *c;
-    calypso        *db;
+    calypso        *db;       /* the database (with --ns: that namespace)   */
+    calypso        *cur;      /* where records go now: db, or a handle of a
+                                 namespace named by the dump                */
     cli_dump_reader r;
     cli_progress   *progress;
-    uint64_t        stored, expired;
+    uint64_t        stored, expired, created;
 } cli_loader;
 
 /* Stores one record; a record that already expired is skipped. */
@@ -79,7 +108,7 @@ static int cli_load_record(cli_loader *l, const cli_dump_rec *rec)
         if (rec->expires_ms <= now) { l->expired++; return CALYPSO_OK; }
         ttl = rec->expires_ms - now;
     }
-    int rc = calypso_put_ttl(l->db, rec->key, rec->klen, rec->val, rec->vlen, ttl);
+    int rc = calypso_put_ttl(l->cur, rec->key, rec->klen, rec->val, rec->vlen, ttl);
     if (rc == CALYPSO_OK) l->stored++;
     return rc;
 }
@@ -105,18 +134,54 @@ static int cli_load_refused(cli_loader *l, int rc)
     return code == CLI_USAGE ? CLI_DBERR : code;
 }
 
+static int cli_load_bad_ns(cli_loader *l, const char *why)
+{
+    cli_warn(l->c, "line %llu: bad namespace name: %s", (unsigned long long)l->r.lineno, why);
+    return CLI_DBERR;
+}
+
+/* Switches to the namespace a '# ns' line names (r.ns NULL: back to the
+ * default one), creating it and its parents when missing. */
+static int cli_load_ns(cli_loader *l)
+{
+    if (l->cur != l->db) calypso_close(l->cur);
+    l->cur = l->db;
+    if (!l->r.ns) return CLI_OK;
+    char full[CALYPSO_NS_MAX_NAME + 1];
+    size_t blen = l->c->ns ? strlen(l->c->ns) : 0, len = blen + (blen ? 1 : 0) + l->r.nslen;
+    const char *why = cli_ns_bad_name(l->r.ns, l->r.nslen);
+    if (!why && len > CALYPSO_NS_MAX_NAME)
+        why = "the name under the --ns namespace is too long (at most 255 bytes)";
+    if (why) return cli_load_bad_ns(l, why);
+    if (blen) {
+        memcpy(full, l->c->ns, blen);
+        full[blen] = '/';
+    }
+    memcpy(full + len - l->r.nslen, l->r.ns, l->r.nslen);
+    calypso *root = l->c->root ? l->c->root : l->db;
+    int rc = cli_ns_open_create(root, full, len, &l->cur, &l->created);
+    if (rc == CALYPSO_OK) return CLI_OK;
+    l->cur = l->db;
+    return cli_load_refused(l, rc);
+}
+
 /* Stores first and every record after it. Returns an exit code. */
-static int cli_load_all(cli_loader *l, cli_dump_rec *first)
+static int cli_load_all(cli_loader *l, cli_dump_rec *first, int kind)
 {
     cli_dump_rec rec = *first;
-    int more = 1;
-    while (more == 1) {
-        int rc = cli_load_record(l, &rec);
-        if (rc != CALYPSO_OK) return cli_load_refused(l, rc);
-        more = cli_dump_next(&l->r, &rec);
+    while (kind > 0) {
+        int code = CLI_OK;
+        if (kind == CLI_DUMP_NS) {
+            code = cli_load_ns(l);
+        } else {
+            int rc = cli_load_record(l, &rec);
+            if (rc != CALYPSO_OK) code = cli_load_refused(l, rc);
+        }
+        if (code != CLI_OK) return code;
+        kind = cli_dump_next(&l->r, &rec);
         cli_progress_set(l->progress, l->r.bytes);
     }
-    return more < 0 ? cli_load_bad_input(l) : CLI_OK;
+    return kind < 0 ? cli_load_bad_input(l) : CLI_OK;
 }
 
 static uint64_t cli_input_size(FILE *f)
@@ -132,11 +197,13 @@ static int cli_load_from(cli_loader *l, FILE *in)
     int first = cli_dump_next(&l->r, &rec), code = CLI_OK;
     if (first < 0) code = cli_load_bad_input(l);
     if (code == CLI_OK) code = cli_open(l->c, l->c->args[0], CLI_CREATE, &l->db);
-    if (code == CLI_OK && first == 1) {
+    l->cur = l->db;
+    if (code == CLI_OK && first > 0) {
         l->progress = cli_progress_start(l->c, "loading", cli_input_size(in));
-        code = cli_load_all(l, &rec);
+        code = cli_load_all(l, &rec, first);
         cli_progress_stop(l->progress);
     }
+    if (l->cur != l->db) calypso_close(l->cur);
     if (l->db) code = cli_close(l->c, l->db, code);
     cli_dump_reader_free(&l->r);
     return code;
@@ -153,8 +220,10 @@ int cli_cmd_load(cli_ctx *c)
     }
     int code = cli_load_from(&l, in);
     if (in != stdin) fclose(in);
-    if (code == CLI_OK)
+    if (code == CLI_OK) {
         printf("loaded %llu records (%llu already expired, skipped)\n",
                (unsigned long long)l.stored, (unsigned long long)l.expired);
+        if (l.created) printf("created %llu namespaces\n", (unsigned long long)l.created);
+    }
     return cli_finish_output(c, code);
 }

@@ -17,6 +17,7 @@
 
 #define CLI_DUMP_MAGIC "# calypso-dump "
 #define CLI_DUMP_END   "# end "
+#define CLI_DUMP_NSTAG "# ns "
 
 /* >> writing */
 static int cli_dump_plain(unsigned char b)
@@ -38,9 +39,16 @@ static void cli_dump_field(FILE *f, const void *buf, size_t len)
     }
 }
 
-void cli_dump_header(FILE *f)
+void cli_dump_header(FILE *f, int version)
 {
-    fprintf(f, CLI_DUMP_MAGIC "%d\n", CLI_DUMP_VERSION);
+    fprintf(f, CLI_DUMP_MAGIC "%d\n", version);
+}
+
+void cli_dump_ns(FILE *f, const void *name, size_t len)
+{
+    fputs(CLI_DUMP_NSTAG, f);
+    cli_dump_field(f, name, name ? len : 0);
+    putc('\n', f);
 }
 
 void cli_dump_record(FILE *f, const void *key, size_t klen,
@@ -111,17 +119,42 @@ static int cli_dump_bad(cli_dump_reader *r, const char *why)
     return -1;
 }
 
-/* A line starting with '#': a header, a trailer or a comment. */
-static int cli_dump_meta(cli_dump_reader *r, const char *line)
+/* A '# ns NAME' line of a version 2 section: one field, decoded in place. */
+static int cli_dump_nsline(cli_dump_reader *r, char *line)
+{
+    char *name = line + strlen(CLI_DUMP_NSTAG);
+    size_t len;
+    if (*name == '\0' || strpbrk(name, " \t"))
+        return cli_dump_bad(r, "a '# ns' line needs one NAME (escaped like a key)");
+    if (cli_dump_decode(name, &len) != 0) return cli_dump_bad(r, "bad %XX escape in the namespace name");
+    r->ns = len ? name : NULL;
+    r->nslen = len;
+    r->in_named = len != 0;
+    return CLI_DUMP_NS;
+}
+
+/* A line starting with '#': a header, a trailer, a namespace line or a
+ * comment. Returns 0 (go on reading), CLI_DUMP_NS or -1. */
+static int cli_dump_meta(cli_dump_reader *r, char *line)
 {
     size_t ml = strlen(CLI_DUMP_MAGIC), el = strlen(CLI_DUMP_END);
     if (strncmp(line, CLI_DUMP_MAGIC, ml) == 0) {
         if (r->open) return cli_dump_bad(r, "a header inside a section (missing '# end' line)");
-        if (strcmp(line + ml, "1") != 0) return cli_dump_bad(r, "unsupported dump version");
+        if (strcmp(line + ml, "1") == 0) r->version = CLI_DUMP_VERSION;
+        else if (strcmp(line + ml, "2") == 0) r->version = CLI_DUMP_VERSION_NS;
+        else return cli_dump_bad(r, "unsupported dump version");
         r->open = 1;
         r->in_section = 0;
-        return 0;
+        if (!r->in_named) return 0;
+        r->in_named = 0;              /* a new section starts in the default namespace */
+        r->ns = NULL;
+        r->nslen = 0;
+        return CLI_DUMP_NS;
     }
+    /* In a version 1 section a '# ns' line is the comment it always was. */
+    if (r->open && r->version == CLI_DUMP_VERSION_NS &&
+        strncmp(line, CLI_DUMP_NSTAG, strlen(CLI_DUMP_NSTAG)) == 0)
+        return cli_dump_nsline(r, line);
     if (strncmp(line, CLI_DUMP_END, el) == 0) {
         uint64_t n;
         if (!r->open) return cli_dump_bad(r, "'# end' line without a header");
@@ -158,7 +191,7 @@ static int cli_dump_parse(cli_dump_reader *r, char *line, cli_dump_rec *rec)
     rec->key = field[0];
     rec->val = field[1];
     r->in_section++;
-    return 1;
+    return CLI_DUMP_REC;
 }
 
 int cli_dump_next(cli_dump_reader *r, cli_dump_rec *rec)
@@ -177,7 +210,8 @@ int cli_dump_next(cli_dump_reader *r, cli_dump_rec *rec)
         while (n > 0 && (r->line[n - 1] == '\n' || r->line[n - 1] == '\r')) r->line[--n] = '\0';
         if ((size_t)n != strlen(r->line)) return cli_dump_bad(r, "a raw NUL byte in a line");
         if (r->line[0] == '#') {
-            if (cli_dump_meta(r, r->line) != 0) return -1;
+            int m = cli_dump_meta(r, r->line);
+            if (m != 0) return m;
             continue;
         }
         if (n == 0 && r->lineno > 1) continue;     /* blank lines are allowed */

@@ -1,7 +1,7 @@
 /*
  * dumpfmt.h: the dump format of `calypso dump` and `calypso load`, a line
- * oriented text format that carries any binary key and value and the key's
- * expiry. The grammar is in CLI_DUMP_FORMAT_HELP below (also printed by
+ * oriented text format that carries any binary key and value, the key's
+ * expiry and the namespace it belongs to. The grammar is in CLI_DUMP_FORMAT_HELP below (also printed by
  * `calypso dump --help` and copied into the README).
  */
 #ifndef CLI_DUMPFMT_H
@@ -11,23 +11,37 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CLI_DUMP_VERSION 1
+/* Version 1: records only (every record in one namespace). Version 2 adds
+ * the '# ns NAME' line. A dump is written as version 1 when it has no
+ * namespace line, so that releases without namespaces still read it. */
+#define CLI_DUMP_VERSION    1
+#define CLI_DUMP_VERSION_NS 2
 
 #define CLI_DUMP_FORMAT_HELP \
-    "Dump format (version 1), one line each:\n" \
-    "  # calypso-dump 1        the header, first\n" \
+    "Dump format (version 1 or 2), one line each:\n" \
+    "  # calypso-dump V        the header, first (V is 1 or 2)\n" \
     "  KEY VALUE EXPIRY        one line per record, fields split by spaces\n" \
+    "  # ns NAME               version 2: the records after it, up to the next\n" \
+    "                          '# ns' line or the trailer, are in namespace NAME\n" \
     "  # end COUNT             the trailer: COUNT records since the header\n" \
-    "KEY and VALUE are percent-escaped: bytes 0x21-0x7e stand for themselves\n" \
-    "except '%' and '#'; every other byte (space, newline, NUL, 0x7f-0xff)\n" \
-    "is %XX in hex. An empty string is written '-' (and the one-byte string\n" \
-    "'-' as %2D). EXPIRY is 0 for none, else the Unix time in milliseconds\n" \
-    "when the key expires. Other lines starting with '#' are comments; a\n" \
-    "header may start a new section (dumps concatenate). A section without\n" \
-    "its trailer, or with a wrong COUNT, is an error: the dump was cut.\n"
+    "KEY, VALUE and NAME are percent-escaped: bytes 0x21-0x7e stand for\n" \
+    "themselves except '%' and '#'; every other byte (space, newline, NUL,\n" \
+    "0x7f-0xff) is %XX in hex. An empty string is written '-' (and the\n" \
+    "one-byte string '-' as %2D); '# ns -' goes back to the default namespace.\n" \
+    "Records before the first '# ns' line of a section, and every record of\n" \
+    "a version 1 section, are in the default namespace (with load --ns: in\n" \
+    "that one). A '# ns' line names a namespace that load creates when\n" \
+    "missing, even with no record after it. EXPIRY is 0 for none, else the\n" \
+    "Unix time in milliseconds when the key expires. Other lines starting\n" \
+    "with '#' are comments; a header may start a new section (dumps\n" \
+    "concatenate), back in the default namespace. A section without its\n" \
+    "trailer, or with a wrong COUNT, is an error: the dump was cut. dump\n" \
+    "writes version 1 when there is no namespace line to write.\n"
 
 /* >> writing */
-void cli_dump_header(FILE *f);
+void cli_dump_header(FILE *f, int version);
+/* A '# ns NAME' line (name NULL: '# ns -', the default namespace). */
+void cli_dump_ns(FILE *f, const void *name, size_t len);
 void cli_dump_record(FILE *f, const void *key, size_t klen,
                      const void *val, size_t vlen, uint64_t expires_ms);
 void cli_dump_trailer(FILE *f, uint64_t count);
@@ -49,15 +63,28 @@ typedef struct cli_dump_reader {
     uint64_t    bytes;        /* read so far, for progress */
     uint64_t    in_section;   /* records since the last header */
     int         open;         /* a header was read, its trailer not yet */
+    int         version;      /* of the open section */
+    int         in_named;     /* a '# ns NAME' line is in force */
+    const char *ns;           /* after CLI_DUMP_NS: the name, NULL for the */
+    size_t      nslen;        /* default namespace (points into line)     */
     const char *error;        /* what was wrong, after a -1 */
     int         io_error;     /* that -1 was a read error, not bad input */
 } cli_dump_reader;
 
 void cli_dump_reader_init(cli_dump_reader *r, FILE *f);
 void cli_dump_reader_free(cli_dump_reader *r);
-/* Reads the next record into *rec: 1 when there is one, 0 at a clean end
- * of input, -1 when the input is malformed (r->error says why, r->lineno
- * where) or cannot be read (r->io_error set, errno too). */
+/* What cli_dump_next found. */
+enum {
+    CLI_DUMP_REC = 1,   /* a record, in *rec                                  */
+    CLI_DUMP_NS  = 2    /* the records from here on are in namespace r->ns
+                           (NULL: the default one); also at a new header after
+                           a section that left the default namespace         */
+};
+/* Reads the next record or namespace change: CLI_DUMP_REC or CLI_DUMP_NS,
+ * 0 at a clean end of input, -1 when the input is malformed (r->error
+ * says why, r->lineno where) or cannot be read (r->io_error set, errno
+ * too). A namespace name is not checked here (the loader knows whether a
+ * prefix goes before it). */
 int  cli_dump_next(cli_dump_reader *r, cli_dump_rec *rec);
 
 #endif

@@ -101,9 +101,29 @@ static int cli_check_exists(const cli_ctx *c, const char *path)
     return CLI_OK;
 }
 
-int cli_open(const cli_ctx *c, const char *path, enum cli_open_mode mode, calypso **db)
+/* With --ns: the namespace must exist; a missing one is its own message,
+ * and the database handle is kept in c->root for cli_close. */
+static int cli_open_ns(cli_ctx *c, calypso *root, calypso **db)
+{
+    int rc = calypso_ns_open(root, c->ns, strlen(c->ns), 0, db);
+    int code = CLI_OK;
+    if (rc == CALYPSO_ENOTFOUND) code = cli_ns_missing(c, c->ns, strlen(c->ns));
+    else if (rc != CALYPSO_OK) code = cli_fail(c, root, rc, "opening the namespace");
+    if (code != CLI_OK) {
+        *db = NULL;
+        calypso_close(root);
+        return code;
+    }
+    c->root = root;
+    return CLI_OK;
+}
+
+int cli_open(cli_ctx *c, const char *path, enum cli_open_mode mode, calypso **db)
 {
     *db = NULL;
+    /* Namespaces are never created by a key command, so a database that
+     * would need one is not worth creating either. */
+    if (c->ns && mode == CLI_CREATE) mode = CLI_WRITE;
     if (mode != CLI_CREATE) {
         int code = cli_check_exists(c, path);
         if (code != CLI_OK) return code;
@@ -112,8 +132,13 @@ int cli_open(const cli_ctx *c, const char *path, enum cli_open_mode mode, calyps
     calypso_options_default(&o);
     o.read_only = mode == CLI_READ;
     o.merge_trigger_ratio = -1;   /* a short-lived process: merge only on `merge` */
-    int rc = calypso_open(path, &o, db);
-    if (rc == CALYPSO_OK) return CLI_OK;
+    calypso *root;
+    int rc = calypso_open(path, &o, &root);
+    if (rc == CALYPSO_OK) {
+        if (c->ns) return cli_open_ns(c, root, db);
+        *db = root;
+        return CLI_OK;
+    }
     const char *detail = calypso_errmsg(NULL);
     if (!detail || !*detail) detail = calypso_strerror(rc);
     if (rc == CALYPSO_ELOCKED)
@@ -123,9 +148,16 @@ int cli_open(const cli_ctx *c, const char *path, enum cli_open_mode mode, calyps
     return cli_exit_code(rc);
 }
 
-int cli_close(const cli_ctx *c, calypso *db, int code)
+int cli_close(cli_ctx *c, calypso *db, int code)
 {
+    /* A namespace handle goes first: the database handle refuses to close
+     * while one of its namespace handles is open. */
     int rc = calypso_close(db);
+    if (c->root && c->root != db) {
+        int rc2 = calypso_close(c->root);
+        if (rc == CALYPSO_OK) rc = rc2;
+    }
+    c->root = NULL;
     if (rc != CALYPSO_OK) {
         cli_warn(c, "closing the database: %s", calypso_strerror(rc));
         if (code == CLI_OK) code = cli_exit_code(rc);
