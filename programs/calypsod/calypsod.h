@@ -85,6 +85,7 @@ typedef struct cd_db {
     calypso *h;               /* its namespace handle; NULL: never written */
     uint64_t expires;         /* INFO keyspace's last count of keys with a TTL */
     int64_t  counted_ms;      /* when it was counted; 0: never */
+    uint64_t counted_keys;    /* the database's keys then */
 } cd_db;
 
 /* >> the server */

@@ -72,19 +72,21 @@ static int cd_info_count_expires(const void *k, size_t klen, void *ctx)
 /* One "dbN:keys=...,expires=...,avg_ttl=0" line per database with keys.
  * The engine keeps no count of keys with a TTL: counted here by one walk
  * of the database's keys (about 0.3 s per million keys), done again only
- * when the last count is over 10 s old, so that clients that send INFO on
- * connect (ioredis) do not each stall the loop. */
+ * when the last count is over 10 s old or the number of keys changed, so
+ * that clients that send INFO on connect (ioredis) do not each stall the
+ * loop. */
 static void cd_info_keyspace(cd_buf *b, int64_t now)
 {
     for (int i = 0; i < cd_srv.databases; i++) {
         cd_db *d = &cd_srv.dbs[i];
         uint64_t n = d->h ? calypso_len(d->h) : 0;
         if (!n) continue;
-        if (d->counted_ms == 0 || now - d->counted_ms > 10000) {
+        if (d->counted_ms == 0 || now - d->counted_ms > 10000 || d->counted_keys != n) {
             struct cd_info_expires e = { d->h, 0 };
             calypso_fold(d->h, cd_info_count_expires, &e);
             d->expires = e.n;
             d->counted_ms = now;
+            d->counted_keys = n;
         }
         cd_info_add(b, "db%d:keys=%llu,expires=%llu,avg_ttl=0", i, (unsigned long long)n,
                     (unsigned long long)(d->expires < n ? d->expires : n));
