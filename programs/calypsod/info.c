@@ -133,7 +133,12 @@ static void cd_info_section(cd_buf *b, const char *s)
     } else if (!strcmp(s, "memory")) {
         struct mallinfo2 mi = mallinfo2();
         struct calypso_stats st = { 0 };
-        calypso_stats(cd_srv.db, &st);
+        /* a namespace handle's keydir_bytes is its namespace's own */
+        uint64_t keydir = 0;
+        for (int i = 0; i < cd_srv.databases; i++) {
+            if (!cd_srv.dbs[i].h || calypso_stats(cd_srv.dbs[i].h, &st) != CALYPSO_OK) continue;
+            keydir += st.keydir_bytes;
+        }
         char h1[32], h2[32];
         long rss = cd_info_rss();
         cd_info_human(h1, sizeof h1, (double)mi.uordblks);
@@ -147,7 +152,7 @@ static void cd_info_section(cd_buf *b, const char *s)
         cd_info_add(b, "maxmemory_human:0B");
         cd_info_add(b, "maxmemory_policy:noeviction");
         cd_info_add(b, "mem_allocator:libc");
-        cd_info_add(b, "calypso_keydir_bytes:%llu", (unsigned long long)st.keydir_bytes);
+        cd_info_add(b, "calypso_keydir_bytes:%llu", (unsigned long long)keydir);
     } else if (!strcmp(s, "persistence")) {
         struct calypso_stats st = { 0 };
         calypso_stats(cd_srv.db, &st);

@@ -284,7 +284,15 @@ int main(int argc, char **argv)
         calypso_close(cd_srv.db);
         return 1;
     }
-    cd_log(CD_LOG_NOTICE, "database loaded: %llu keys", (unsigned long long)calypso_len(cd_srv.db));
+    uint64_t keys = 0;
+    int used = 0;
+    for (int i = 0; i < cd_srv.databases; i++) {
+        if (!cd_srv.dbs[i].h) continue;
+        keys += calypso_len(cd_srv.dbs[i].h);
+        used++;
+    }
+    cd_log(CD_LOG_NOTICE, "database loaded: %llu keys in %d of %d databases",
+           (unsigned long long)keys, used, cd_srv.databases);
     if (cd_srv.bind_any && cd_srv.protected_mode && !cd_srv.requirepass)
         cd_log(CD_LOG_NOTICE, "protected mode: listening on every interface without "
                "--requirepass, so only loopback clients are served");
