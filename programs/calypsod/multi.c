@@ -234,8 +234,14 @@ static int cd_multi_create_dbs(cd_client *c)
  * from other clients, not atomic across a crash. */
 void cd_multi_exec_block(cd_client *c)
 {
-    int whole = 1;
-    for (size_t i = 0; i < c->nqueue && whole; i++) whole = cd_multi_in_txn(c->queue[i].cmd);
+    int whole = 1, writes = 0;
+    for (size_t i = 0; i < c->nqueue && whole; i++) {
+        whole = cd_multi_in_txn(c->queue[i].cmd);
+        writes |= c->queue[i].cmd->flags & CD_CMD_WRITE;
+    }
+    /* A block that writes nothing needs no transaction: no other command
+     * runs inside it anyway, and it creates no database by reading one. */
+    if (!writes) whole = 0;
     size_t mark = c->out.len;
     int crc = whole ? cd_multi_create_dbs(c) : 0;
     if (crc < 0) {

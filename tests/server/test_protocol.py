@@ -154,6 +154,10 @@ def databases(srv):
        b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*4\r\n+OK\r\n+OK\r\n+OK\r\n:1\r\n"
        b"$-1\r\n+OK\r\n$1\r\n6\r\n+OK\r\n$1\r\n1\r\n",
        "SELECT and MOVE inside MULTI: the rest of the block (and the client) in the new db")
+    ex(b, cmd("SELECT", "11") + cmd("MULTI") + cmd("GET", "t") + cmd("EXISTS", "t") + cmd("KEYS", "*") +
+       cmd("EXEC") + cmd("SELECT", "3"),
+       b"+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$-1\r\n:0\r\n*0\r\n+OK\r\n",
+       "a read-only block in a database never written")
     # MOVE
     ex(a, cmd("SELECT", "3") + cmd("SET", "m", "v", "EX", "1000") + cmd("MOVE", "m", "5") + cmd("GET", "m") +
        cmd("SELECT", "5") + cmd("GET", "m") + cmd("TTL", "m"),
