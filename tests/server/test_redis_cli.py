@@ -73,6 +73,11 @@ def transcript_interactive(srv):
         tmux("send-keys", "-t", session, "Enter")
         lines += [prompt + "SELECT 0", "OK"]
         time.sleep(0.3)
+        tmux("send-keys", "-t", session, "-l", "SELECT 3")
+        tmux("send-keys", "-t", session, "Enter")
+        lines += [prompt + "SELECT 3", "OK"]
+        prompt = "127.0.0.1:%d[3]> " % srv.port   # redis-cli shows the database
+        time.sleep(0.3)
         tmux("send-keys", "-t", session, "-l", "FOO bar")
         tmux("send-keys", "-t", session, "Enter")
         lines += [prompt + "FOO bar", "(error) ERR unknown command 'FOO', with args beginning with: 'bar' "]
