@@ -48,7 +48,7 @@ typedef struct cd_client {
     int      authed;
     int      close_after;    /* close once the output is written (QUIT, errors) */
     int      closed;         /* freed at the end of the round */
-    int      db;             /* SELECTed index (always 0 in this build) */
+    int      db;             /* SELECTed database index (dbs.c) */
     char     addr[64];       /* "ip:port" */
     char     laddr[64];
     int      local;          /* connected from 127.0.0.1 or ::1 */
@@ -80,9 +80,20 @@ typedef struct cd_client {
     struct cd_client *fnext;         /* closed, to be freed */
 } cd_client;
 
+/* >> a numbered database (dbs.c) */
+typedef struct cd_db {
+    calypso *h;               /* its namespace handle; NULL: never written */
+    uint64_t expires;         /* INFO keyspace's last count of keys with a TTL */
+    int64_t  counted_ms;      /* when it was counted; 0: never */
+    uint64_t counted_keys;    /* the database's keys then */
+} cd_db;
+
 /* >> the server */
 typedef struct cd_server {
-    calypso *db;
+    calypso *db;              /* the database handle: database 0 */
+    cd_db   *dbs;             /* [databases] (dbs.c) */
+    calypso *cur;             /* the running command's database; NULL: never written */
+    int      cur_idx;         /* its index */
     calypso_txn *tx;         /* EXEC's update transaction while a block runs
                                 as one (multi.c), else NULL: kv.c goes
                                 through it                                */
@@ -198,12 +209,25 @@ int  cd_kv_del(const void *k, size_t klen);
 int  cd_kv_exists(const void *k, size_t klen);
 void cd_kv_touched(const void *k, size_t klen);  /* a write: WATCH and sync */
 
+/* >> dbs.c: the numbered databases as namespaces */
+int  cd_dbs_open(void);          /* at start: the handles of the existing ones */
+void cd_dbs_close(void);
+calypso *cd_db_handle(int idx);  /* NULL: never written (or out of range) */
+/* Creates database idx's namespace if missing (not inside a transaction). */
+int  cd_db_create(int idx);
+/* Makes idx the current database (and the transaction's namespace). */
+int  cd_db_use(int idx);
+/* The current database's handle, created if missing; NULL with *rc set on failure. */
+calypso *cd_db_for_write(int *rc);
+/* A database index argument: 1 in range (*idx set), 0 out of range, -1 not an integer. */
+int  cd_db_parse(const cd_arg *a, int *idx);
+
 /* >> multi.c */
 void cd_multi_queue(cd_client *c, const cd_cmd *cmd, int argc, cd_arg *argv);
 void cd_multi_flag_error(cd_client *c);
 void cd_multi_reset(cd_client *c);             /* discard queue and watches */
 void cd_watch_touch(const void *k, size_t klen);
-void cd_watch_touch_all(void);
+void cd_watch_touch_all(int db);              /* db -1: every database */
 void cd_multi_exec_block(cd_client *c);        /* runs the queued block */
 
 /* >> loop.c */

@@ -1,7 +1,8 @@
 /*
  * cmd_keys.c: the key-space commands: DEL/UNLINK, EXISTS/TOUCH, TYPE,
- * KEYS, SCAN, RANDOMKEY, RENAME(NX), COPY, the EXPIRE and TTL families,
- * PERSIST, OBJECT, DBSIZE, FLUSHDB/FLUSHALL.
+ * KEYS, SCAN, RANDOMKEY, RENAME(NX), COPY, MOVE, SWAPDB, the EXPIRE and
+ * TTL families, PERSIST, OBJECT, DBSIZE, FLUSHDB/FLUSHALL. Each works on
+ * the client's SELECTed database (cd_srv.cur, dbs.c).
  *
  * KEYS and SCAN walk the engine's keys in byte order with a cursor; a
  * pattern's literal prefix (the bytes before its first wildcard) bounds
@@ -64,6 +65,17 @@ static size_t cd_key_literal_prefix(const char *p, size_t n)
     return i;
 }
 
+/* Opens a cursor on the current database (or EXEC's transaction): 1
+ * opened, 0 the database was never written (it has no key), <0 error. */
+static int cd_key_cursor(calypso_cursor **cur)
+{
+    int rc;
+    if (cd_srv.tx) rc = calypso_txn_cursor_open(cd_srv.tx, cur);
+    else if (!cd_srv.cur) return 0;
+    else rc = calypso_cursor_open(cd_srv.cur, cur);
+    return rc < 0 ? rc : 1;
+}
+
 /* >> KEYS */
 void cd_key_keys(cd_client *c, int argc, cd_arg *argv)
 {
@@ -76,8 +88,9 @@ void cd_key_keys(cd_client *c, int argc, cd_arg *argv)
     int all = plen == 1 && pat[0] == '*';
     size_t pre = cd_key_literal_prefix(pat, plen);
     calypso_cursor *cur;
-    int rc = (cd_srv.tx ? calypso_txn_cursor_open(cd_srv.tx, &cur) : calypso_cursor_open(cd_srv.db, &cur));
+    int rc = cd_key_cursor(&cur);
     if (rc < 0) { cd_reply_engine_err(c, rc); return; }
+    if (rc == 0) { cd_reply_array(c, 0); return; }
     /* The count is known only at the end: build the elements aside. */
     cd_buf items = { 0 };
     long long n = 0;
@@ -189,8 +202,14 @@ void cd_key_scan(cd_client *c, int argc, cd_arg *argv)
     size_t pre = cd_key_literal_prefix(pat, plen);
 
     calypso_cursor *cur;
-    int rc = (cd_srv.tx ? calypso_txn_cursor_open(cd_srv.tx, &cur) : calypso_cursor_open(cd_srv.db, &cur));
+    int rc = cd_key_cursor(&cur);
     if (rc < 0) { cd_reply_engine_err(c, rc); return; }
+    if (rc == 0) {
+        cd_reply_array(c, 2);
+        cd_reply_cstr(c, "0");
+        cd_reply_array(c, 0);
+        return;
+    }
     /* Position: the first key after `from`, not before the prefix. */
     if (from && (fromlen > pre ? memcmp(from, pat, pre) >= 0 : memcmp(from, pat, fromlen) > 0)) {
         rc = calypso_cursor_seek(cur, from, fromlen);
@@ -259,8 +278,9 @@ void cd_key_randomkey(cd_client *c, int argc, cd_arg *argv)
     (void)argc;
     (void)argv;
     calypso_cursor *cur;
-    int rc = (cd_srv.tx ? calypso_txn_cursor_open(cd_srv.tx, &cur) : calypso_cursor_open(cd_srv.db, &cur));
+    int rc = cd_key_cursor(&cur);
     if (rc < 0) { cd_reply_engine_err(c, rc); return; }
+    if (rc == 0) { cd_reply_null(c); return; }
     char lo[256], probe[264];
     size_t lolen = 0, plen = 0;
     const void *k;
@@ -294,27 +314,52 @@ void cd_key_randomkey(cd_client *c, int argc, cd_arg *argv)
     calypso_cursor_close(cur);
 }
 
-/* >> RENAME, RENAMENX, COPY */
-/* Copies src to dst (value and expiry); deletes src when move. Replies
- * nothing; returns 1 done, 0 src missing, <0 engine error. */
-static int cd_key_copy_value(const cd_arg *src, const cd_arg *dst, int move)
+/* A database index argument (SELECT, MOVE, COPY DB) with Redis's error
+ * replies: its index, or -1 after replying. */
+int cd_key_check_db(cd_client *c, const cd_arg *a);
+int cd_key_check_db(cd_client *c, const cd_arg *a)
 {
-    void *v;
-    size_t n;
-    uint64_t at;
-    int rc = cd_kv_get(src, &v, &n);
-    if (rc <= 0) return rc;
-    rc = cd_kv_expiry(src, &at);
-    if (rc >= 0) rc = cd_kv_put(dst->p, dst->len, v, n, rc > 0 ? at : 0);
-    calypso_free(v);
-    if (rc < 0) return rc;
-    if (move) {
-        rc = cd_kv_del(src->p, src->len);
-        if (rc < 0) return rc;
-    }
-    return 1;
+    int idx;
+    int ok = cd_db_parse(a, &idx);
+    if (ok < 0) cd_reply_err(c, "value is not an integer or out of range");
+    else if (ok == 0) cd_reply_err(c, "DB index is out of range");
+    return ok > 0 ? idx : -1;
 }
 
+/* Copies key of the current database to dkey of database dst, value and
+ * expiry, unless dkey exists there and !replace; with move, deletes key
+ * afterwards. The current database is the same on return. Replies
+ * nothing; 1 copied, 0 key missing or dkey in the way, <0 engine error.
+ * Inside a transaction every database it reaches must exist already
+ * (cd_db_use). */
+static int cd_key_transfer(const cd_arg *key, const cd_arg *dkey, int dst, int replace, int move)
+{
+    int src = cd_srv.cur_idx;
+    void *v;
+    size_t n;
+    uint64_t at = 0;
+    int rc = cd_kv_get(key, &v, &n);
+    if (rc <= 0) return rc;
+    rc = cd_kv_expiry(key, &at);
+    if (rc > 0) rc = cd_db_use(dst);
+    if (rc >= 0) rc = cd_kv_exists(dkey->p, dkey->len);
+    if (rc == 0 || (rc > 0 && replace)) {
+        rc = cd_kv_put(dkey->p, dkey->len, v, n, at);
+        if (rc >= 0) rc = 1;
+    } else if (rc > 0) {
+        rc = 0;
+    }
+    calypso_free(v);
+    int urc = cd_db_use(src);
+    if (rc > 0 && urc < 0) rc = urc;
+    if (rc > 0 && move) {
+        int drc = cd_kv_del(key->p, key->len);
+        if (drc < 0) rc = drc;
+    }
+    return rc;
+}
+
+/* >> RENAME, RENAMENX, COPY, MOVE */
 static void cd_key_rename_generic(cd_client *c, cd_arg *argv, int nx)
 {
     int rc = cd_kv_exists(argv[1].p, argv[1].len);
@@ -325,14 +370,9 @@ static void cd_key_rename_generic(cd_client *c, cd_arg *argv, int nx)
         else cd_reply_ok(c);
         return;
     }
-    if (nx) {
-        rc = cd_kv_exists(argv[2].p, argv[2].len);
-        if (rc < 0) { cd_reply_engine_err(c, rc); return; }
-        if (rc) { cd_reply_int(c, 0); return; }
-    }
-    rc = cd_key_copy_value(&argv[1], &argv[2], 1);
+    rc = cd_key_transfer(&argv[1], &argv[2], cd_srv.cur_idx, !nx, 1);
     if (rc < 0) { cd_reply_engine_err(c, rc); return; }
-    if (nx) cd_reply_int(c, 1);
+    if (nx) cd_reply_int(c, rc);
     else cd_reply_ok(c);
 }
 
@@ -348,53 +388,87 @@ void cd_key_renamenx(cd_client *c, int argc, cd_arg *argv)
     cd_key_rename_generic(c, argv, 1);
 }
 
-/* The reply for a database index other than 0 (SELECT, COPY DB, ...).
- * 1 when idx is 0; otherwise replies and returns 0. */
-int cd_key_check_db(cd_client *c, const cd_arg *a);
-int cd_key_check_db(cd_client *c, const cd_arg *a)
-{
-    long long idx;
-    if (!cd_str2ll(a->p, a->len, &idx)) {
-        cd_reply_err(c, "value is not an integer or out of range");
-        return 0;
-    }
-    if (idx < 0 || idx >= cd_srv.databases) {
-        cd_reply_err(c, "DB index is out of range");
-        return 0;
-    }
-    if (idx != 0) {
-        cd_reply_err(c, "namespaces are not available in this build of calypsod: only database 0 exists");
-        return 0;
-    }
-    return 1;
-}
-
 void cd_key_copy(cd_client *c, int argc, cd_arg *argv)
 {
-    int replace = 0;
+    int replace = 0, dst = cd_srv.cur_idx;
     for (int i = 3; i < argc; i++) {
         if (cd_arg_is(&argv[i], "replace")) {
             replace = 1;
         } else if (cd_arg_is(&argv[i], "db") && i + 1 < argc) {
-            if (!cd_key_check_db(c, &argv[++i])) return;
+            if ((dst = cd_key_check_db(c, &argv[++i])) < 0) return;
         } else {
             cd_reply_err(c, "syntax error");
             return;
         }
     }
-    if (argv[1].len == argv[2].len && memcmp(argv[1].p, argv[2].p, argv[1].len) == 0) {
+    if (dst == cd_srv.cur_idx && argv[1].len == argv[2].len &&
+        memcmp(argv[1].p, argv[2].p, argv[1].len) == 0) {
+        cd_reply_err(c, "source and destination objects are the same");
+        return;
+    }
+    /* the target is created only when there is something to copy, and
+     * before a transaction of EXEC's (multi.c creates it then) */
+    int rc = cd_kv_exists(argv[1].p, argv[1].len);
+    if (rc > 0 && !cd_srv.tx) {
+        int crc = cd_db_create(dst);
+        if (crc < 0) rc = crc;
+    }
+    if (rc > 0) rc = cd_key_transfer(&argv[1], &argv[2], dst, replace, 0);
+    if (rc < 0) { cd_reply_engine_err(c, rc); return; }
+    cd_reply_int(c, rc);
+}
+
+/* MOVE key db: atomic across the two databases: the put in the target and
+ * the delete in the source commit as one engine batch (an update
+ * transaction moved between the two namespaces; inside EXEC, EXEC's own). */
+void cd_key_move(cd_client *c, int argc, cd_arg *argv)
+{
+    (void)argc;
+    int dst = cd_key_check_db(c, &argv[2]);
+    if (dst < 0) return;
+    if (dst == cd_srv.cur_idx) {
         cd_reply_err(c, "source and destination objects are the same");
         return;
     }
     int rc = cd_kv_exists(argv[1].p, argv[1].len);
-    if (rc == 1 && !replace) {
-        rc = cd_kv_exists(argv[2].p, argv[2].len);
-        if (rc == 1) { cd_reply_int(c, 0); return; }
-        rc = rc < 0 ? rc : 1;
+    if (rc <= 0) {
+        if (rc < 0) cd_reply_engine_err(c, rc);
+        else cd_reply_int(c, 0);
+        return;
     }
-    if (rc == 1) rc = cd_key_copy_value(&argv[1], &argv[2], 0);
+    if (cd_srv.tx) {
+        rc = cd_key_transfer(&argv[1], &argv[1], dst, 0, 1);
+        if (rc < 0) cd_reply_engine_err(c, rc);
+        else cd_reply_int(c, rc);
+        return;
+    }
+    rc = cd_db_create(dst);
+    calypso_txn *tx = NULL;
+    if (rc >= 0) rc = calypso_update_begin(cd_srv.db, &tx);
     if (rc < 0) { cd_reply_engine_err(c, rc); return; }
-    cd_reply_int(c, rc);
+    cd_srv.tx = tx;
+    rc = cd_db_use(cd_srv.cur_idx);   /* the transaction starts in the source */
+    if (rc >= 0) rc = cd_key_transfer(&argv[1], &argv[1], dst, 0, 1);
+    cd_srv.tx = NULL;
+    if (rc > 0) {
+        rc = calypso_txn_commit(tx);
+        if (rc == CALYPSO_OK) rc = 1;
+    } else {
+        calypso_txn_rollback(tx);
+    }
+    if (rc < 0) cd_reply_engine_err(c, rc);
+    else cd_reply_int(c, rc);
+}
+
+/* SWAPDB: Redis swaps two in-memory tables; here a database is a
+ * namespace on disk and swapping two is not one atomic step of the engine,
+ * so it is refused rather than done halfway. */
+void cd_key_swapdb(cd_client *c, int argc, cd_arg *argv)
+{
+    (void)argc;
+    if (cd_key_check_db(c, &argv[1]) < 0 || cd_key_check_db(c, &argv[2]) < 0) return;
+    cd_reply_err(c, "SWAPDB is not supported by calypsod: its databases are namespaces on disk "
+                    "and cannot be swapped atomically");
 }
 
 /* >> expiry */
@@ -556,18 +630,45 @@ void cd_key_dbsize(cd_client *c, int argc, cd_arg *argv)
 {
     (void)argc;
     (void)argv;
-    cd_reply_int(c, (long long)calypso_len(cd_srv.db));
+    cd_reply_int(c, cd_srv.cur ? (long long)calypso_len(cd_srv.cur) : 0);
+}
+
+static int cd_key_flush_args(cd_client *c, int argc, cd_arg *argv)
+{
+    if (argc > 2 || (argc == 2 && !cd_arg_is(&argv[1], "async") && !cd_arg_is(&argv[1], "sync"))) {
+        cd_reply_err(c, "syntax error");
+        return 0;
+    }
+    return 1;
+}
+
+static int cd_key_flush_one(int idx)
+{
+    calypso *h = cd_db_handle(idx);
+    return h ? calypso_delete_all(h) : CALYPSO_OK;
 }
 
 void cd_key_flushdb(cd_client *c, int argc, cd_arg *argv)
 {
-    if (argc > 2 || (argc == 2 && !cd_arg_is(&argv[1], "async") && !cd_arg_is(&argv[1], "sync"))) {
-        cd_reply_err(c, "syntax error");
-        return;
-    }
-    cd_watch_touch_all();
-    int rc = calypso_delete_all(cd_srv.db);
+    if (!cd_key_flush_args(c, argc, argv)) return;
+    cd_watch_touch_all(cd_srv.cur_idx);
+    int rc = cd_key_flush_one(cd_srv.cur_idx);
     if (rc < 0) { cd_reply_engine_err(c, rc); return; }
+    cd_srv.dirty = 1;
+    cd_srv.dirty_since_save++;
+    cd_reply_ok(c);
+}
+
+/* FLUSHALL: every database calypsod serves (namespaces of other programs
+ * are not its to clear). */
+void cd_key_flushall(cd_client *c, int argc, cd_arg *argv)
+{
+    if (!cd_key_flush_args(c, argc, argv)) return;
+    cd_watch_touch_all(-1);
+    for (int i = 0; i < cd_srv.databases; i++) {
+        int rc = cd_key_flush_one(i);
+        if (rc < 0) { cd_reply_engine_err(c, rc); return; }
+    }
     cd_srv.dirty = 1;
     cd_srv.dirty_since_save++;
     cd_reply_ok(c);

@@ -164,8 +164,12 @@ void cd_srv_hello(cd_client *c, int argc, cd_arg *argv)
 void cd_srv_select(cd_client *c, int argc, cd_arg *argv)
 {
     (void)argc;
-    if (!cd_key_check_db(c, &argv[1])) return;
-    c->db = 0;
+    int idx = cd_key_check_db(c, &argv[1]);
+    if (idx < 0) return;
+    /* inside EXEC the commands after it run in the new database */
+    int rc = cd_db_use(idx);
+    if (rc < 0) { cd_reply_engine_err(c, rc); return; }
+    c->db = idx;
     cd_reply_ok(c);
 }
 

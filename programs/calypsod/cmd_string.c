@@ -28,14 +28,14 @@ static void cd_str_reply_value(cd_client *c, const cd_arg *key)
     enum { HDR = 24 }; /* "$" + up to 20 digits + CRLF */
     size_t vlen = 0;
     int rc = CALYPSO_ENOTFOUND;
-    if (key->len && !c->closed) {
+    if (key->len && !c->closed && (cd_srv.tx || cd_srv.cur)) {
         size_t want = 4096;
         for (int tries = 0; tries < 3; tries++) {
             if (cd_buf_reserve(&c->out, HDR + want + 2) < 0) { rc = CALYPSO_ENOMEM; break; }
             void *at = c->out.p + c->out.len + HDR;
             size_t room = c->out.cap - c->out.len - HDR - 2;
             rc = cd_srv.tx ? calypso_txn_get_buf(cd_srv.tx, key->p, key->len, at, room, &vlen)
-                           : calypso_get_buf(cd_srv.db, key->p, key->len, at, room, &vlen);
+                           : calypso_get_buf(cd_srv.cur, key->p, key->len, at, room, &vlen);
             if (rc != CALYPSO_ETRUNC) break;
             want = vlen; /* the size it needs: room, and read again */
         }
@@ -524,6 +524,7 @@ static void cd_str_reply_many(cd_client *c, size_t n, const cd_arg *keys, int er
 
 void cd_str_get_batch(cd_client *c, size_t n, const cd_arg *keys)
 {
+    cd_db_use(c->db);   /* the loop's GET runs skip cd_cmd_call */
     cd_str_reply_many(c, n, keys, 1);
 }
 

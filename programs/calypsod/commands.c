@@ -126,6 +126,10 @@ static int cd_cmd_sub_ok(cd_client *c, const cd_cmd *cmd, int argc, cd_arg *argv
 void cd_cmd_call(cd_client *c, const cd_cmd *cmd, int argc, cd_arg *argv)
 {
     cd_srv.stat_cmds++;
+    if (cd_db_use(c->db) != CALYPSO_OK) {
+        cd_reply_errf(c, "cannot switch to database %d", c->db);
+        return;
+    }
     cmd->fn(c, argc, argv);
 }
 

@@ -67,7 +67,9 @@
     X(object,       cd_key_object,     -2, CD_R,      2, 2, 1) \
     X(dbsize,       cd_key_dbsize,      1, CD_R | CD_F,  0, 0, 0) \
     X(flushdb,      cd_key_flushdb,    -1, CD_W,      0, 0, 0) \
-    X(flushall,     cd_key_flushdb,    -1, CD_W,      0, 0, 0) \
+    X(flushall,     cd_key_flushall,   -1, CD_W,      0, 0, 0) \
+    X(move,         cd_key_move,        3, CD_W | CD_F,  1, 1, 1) \
+    X(swapdb,       cd_key_swapdb,      3, CD_W | CD_F,  0, 0, 0) \
     /* connection and server */ \
     X(ping,         cd_srv_ping,       -1, CD_F,      0, 0, 0) \
     X(echo,         cd_srv_echo,        2, CD_F,      0, 0, 0) \

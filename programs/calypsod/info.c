@@ -59,11 +59,38 @@ static void cd_info_human(char *out, size_t n, double v)
     snprintf(out, n, "%.2f%s", v, u);
 }
 
+struct cd_info_expires { calypso *h; uint64_t n; };
+
 static int cd_info_count_expires(const void *k, size_t klen, void *ctx)
 {
+    struct cd_info_expires *e = ctx;
     uint64_t at;
-    if (calypso_ttl(cd_srv.db, k, klen, &at) == CALYPSO_OK && at) (*(uint64_t *)ctx)++;
+    if (calypso_ttl(e->h, k, klen, &at) == CALYPSO_OK && at) e->n++;
     return 0;
+}
+
+/* One "dbN:keys=...,expires=...,avg_ttl=0" line per database with keys.
+ * The engine keeps no count of keys with a TTL: counted here by one walk
+ * of the database's keys (about 0.3 s per million keys), done again only
+ * when the last count is over 10 s old or the number of keys changed, so
+ * that clients that send INFO on connect (ioredis) do not each stall the
+ * loop. */
+static void cd_info_keyspace(cd_buf *b, int64_t now)
+{
+    for (int i = 0; i < cd_srv.databases; i++) {
+        cd_db *d = &cd_srv.dbs[i];
+        uint64_t n = d->h ? calypso_len(d->h) : 0;
+        if (!n) continue;
+        if (d->counted_ms == 0 || now - d->counted_ms > 10000 || d->counted_keys != n) {
+            struct cd_info_expires e = { d->h, 0 };
+            calypso_fold(d->h, cd_info_count_expires, &e);
+            d->expires = e.n;
+            d->counted_ms = now;
+            d->counted_keys = n;
+        }
+        cd_info_add(b, "db%d:keys=%llu,expires=%llu,avg_ttl=0", i, (unsigned long long)n,
+                    (unsigned long long)(d->expires < n ? d->expires : n));
+    }
 }
 
 static void cd_info_section(cd_buf *b, const char *s)
@@ -106,7 +133,12 @@ static void cd_info_section(cd_buf *b, const char *s)
     } else if (!strcmp(s, "memory")) {
         struct mallinfo2 mi = mallinfo2();
         struct calypso_stats st = { 0 };
-        calypso_stats(cd_srv.db, &st);
+        /* a namespace handle's keydir_bytes is its namespace's own */
+        uint64_t keydir = 0;
+        for (int i = 0; i < cd_srv.databases; i++) {
+            if (!cd_srv.dbs[i].h || calypso_stats(cd_srv.dbs[i].h, &st) != CALYPSO_OK) continue;
+            keydir += st.keydir_bytes;
+        }
         char h1[32], h2[32];
         long rss = cd_info_rss();
         cd_info_human(h1, sizeof h1, (double)mi.uordblks);
@@ -120,7 +152,7 @@ static void cd_info_section(cd_buf *b, const char *s)
         cd_info_add(b, "maxmemory_human:0B");
         cd_info_add(b, "maxmemory_policy:noeviction");
         cd_info_add(b, "mem_allocator:libc");
-        cd_info_add(b, "calypso_keydir_bytes:%llu", (unsigned long long)st.keydir_bytes);
+        cd_info_add(b, "calypso_keydir_bytes:%llu", (unsigned long long)keydir);
     } else if (!strcmp(s, "persistence")) {
         struct calypso_stats st = { 0 };
         calypso_stats(cd_srv.db, &st);
@@ -159,23 +191,7 @@ static void cd_info_section(cd_buf *b, const char *s)
         cd_info_add(b, "master_repl_offset:0");
     } else if (!strcmp(s, "keyspace")) {
         cd_info_add(b, "# Keyspace");
-        uint64_t n = calypso_len(cd_srv.db);
-        if (n) {
-            /* The engine keeps no count of keys with a TTL: counted here by
-             * one walk of the keys (about 0.3 s per million keys), done again
-             * only when the last count is over 10 s old, so that clients
-             * that send INFO on connect (ioredis) do not each stall the
-             * loop. */
-            static uint64_t expires;
-            static int64_t counted_ms = -1;
-            if (counted_ms < 0 || now - counted_ms > 10000) {
-                expires = 0;
-                calypso_fold(cd_srv.db, cd_info_count_expires, &expires);
-                counted_ms = now;
-            }
-            cd_info_add(b, "db0:keys=%llu,expires=%llu,avg_ttl=0", (unsigned long long)n,
-                        (unsigned long long)(expires < n ? expires : n));
-        }
+        cd_info_keyspace(b, now);
     }
 }
 

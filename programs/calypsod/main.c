@@ -46,7 +46,9 @@ static void cd_usage(FILE *f)
         "  --protected-mode yes|no without a password, refuse clients that are\n"
         "                          not on the loopback interface (default yes)\n"
         "  --maxclients N          concurrent connections (default 10000)\n"
-        "  --databases N           number of databases SELECT accepts (default 16)\n"
+        "  --databases N           number of databases SELECT accepts (default 16):\n"
+        "                          0 is the default namespace, i > 0 the\n"
+        "                          namespace calypsod/i\n"
         "  --output-limit BYTES    unsent reply bytes past which a client is\n"
         "                          closed (default 1gb; k, kb, m, mb, g, gb)\n"
         "  --loglevel LEVEL        debug | verbose | notice | warning (default notice)\n"
@@ -277,11 +279,25 @@ int main(int argc, char **argv)
            : cd_srv.sync_mode == CALYPSO_SYNC_INTERVAL ? "everysec" : "no");
     if (cd_adjust_fd_limit() < 0) return 1;
     if (cd_open_db() < 0) return 1;
-    cd_log(CD_LOG_NOTICE, "database loaded: %llu keys", (unsigned long long)calypso_len(cd_srv.db));
+    if (cd_dbs_open() < 0) {
+        cd_dbs_close();
+        calypso_close(cd_srv.db);
+        return 1;
+    }
+    uint64_t keys = 0;
+    int used = 0;
+    for (int i = 0; i < cd_srv.databases; i++) {
+        if (!cd_srv.dbs[i].h) continue;
+        keys += calypso_len(cd_srv.dbs[i].h);
+        used++;
+    }
+    cd_log(CD_LOG_NOTICE, "database loaded: %llu keys in %d of %d databases",
+           (unsigned long long)keys, used, cd_srv.databases);
     if (cd_srv.bind_any && cd_srv.protected_mode && !cd_srv.requirepass)
         cd_log(CD_LOG_NOTICE, "protected mode: listening on every interface without "
                "--requirepass, so only loopback clients are served");
     int rc = cd_loop_run();
+    cd_dbs_close();
     int crc = calypso_close(cd_srv.db);
     if (crc < 0) cd_log(CD_LOG_WARNING, "closing the database: %s", calypso_strerror(crc));
     if (rc < 0) return 1;

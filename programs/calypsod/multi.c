@@ -18,7 +18,8 @@
  *
  * WATCH: the daemon makes every write to its database (kv.c calls
  * cd_watch_touch), so it tracks modification itself: a hash table from
- * watched key to the clients watching it. While nobody watches anything a
+ * watched key (and the database it was watched in) to the clients
+ * watching it. While nobody watches anything a
  * write costs one test of a counter.
  */
 #include <stdio.h>
@@ -33,6 +34,7 @@
 typedef struct cd_watch {
     char      *key;
     size_t     klen;
+    int        db;             /* the database the key was watched in */
     cd_client *c;
     uint64_t   expires_at;     /* the key's expiry when watched, 0: none */
     struct cd_watch *cnext;    /* the client's list */
@@ -57,17 +59,23 @@ void cd_watch_touch(const void *k, size_t klen)
     cd_watch_table *t = cd_srv.watched;
     if (!t || t->count == 0) return;
     for (cd_watch *w = t->bucket[cd_watch_hash(k, klen)]; w; w = w->hnext)
-        if (w->klen == klen && memcmp(w->key, k, klen) == 0) w->c->cas_dirty = 1;
+        if (w->db == cd_srv.cur_idx && w->klen == klen && memcmp(w->key, k, klen) == 0)
+            w->c->cas_dirty = 1;
 }
 
-/* FLUSHDB/FLUSHALL: as Redis, a watched key counts as touched if it existed. */
-void cd_watch_touch_all(void)
+/* FLUSHDB (db) and FLUSHALL (db -1): as Redis, a watched key counts as
+ * touched if it existed. */
+void cd_watch_touch_all(int db)
 {
     cd_watch_table *t = cd_srv.watched;
     if (!t || t->count == 0) return;
-    for (size_t b = 0; b < CD_WATCH_BUCKETS; b++)
-        for (cd_watch *w = t->bucket[b]; w; w = w->hnext)
-            if (cd_kv_exists(w->key, w->klen) > 0) w->c->cas_dirty = 1;
+    for (size_t b = 0; b < CD_WATCH_BUCKETS; b++) {
+        for (cd_watch *w = t->bucket[b]; w; w = w->hnext) {
+            if (db >= 0 && w->db != db) continue;
+            calypso *h = cd_db_handle(w->db);
+            if (h && w->klen && calypso_has(h, w->key, w->klen) > 0) w->c->cas_dirty = 1;
+        }
+    }
 }
 
 static int cd_watch_add(cd_client *c, const cd_arg *key)
@@ -77,13 +85,15 @@ static int cd_watch_add(cd_client *c, const cd_arg *key)
         if (!cd_srv.watched) return -1;
     }
     for (cd_watch *w = c->watches; w; w = w->cnext)
-        if (w->klen == key->len && memcmp(w->key, key->p, key->len) == 0) return 0;
+        if (w->db == cd_srv.cur_idx && w->klen == key->len && memcmp(w->key, key->p, key->len) == 0)
+            return 0;
     cd_watch *w = calloc(1, sizeof *w);
     if (!w) return -1;
     w->key = malloc(key->len ? key->len : 1);
     if (!w->key) { free(w); return -1; }
     memcpy(w->key, key->p, key->len);
     w->klen = key->len;
+    w->db = cd_srv.cur_idx;
     w->c = c;
     cd_kv_expiry(key, &w->expires_at);
     uint32_t h = cd_watch_hash(key->p, key->len);
@@ -194,6 +204,26 @@ static int cd_multi_in_txn(const cd_cmd *cmd)
     return 1;
 }
 
+/* Creates, before the block's transaction begins (the engine creates no
+ * namespace inside one), every database the block can reach: the
+ * client's, and those named by SELECT, MOVE and COPY ... DB. 0, or an
+ * engine error. */
+static int cd_multi_create_dbs(cd_client *c)
+{
+    int idx, rc = cd_db_create(c->db);
+    for (size_t i = 0; i < c->nqueue && rc >= 0; i++) {
+        const cd_queued *q = &c->queue[i];
+        const char *n = q->cmd->name;
+        if (!strcmp(n, "select") && cd_db_parse(&q->argv[1], &idx) > 0) rc = cd_db_create(idx);
+        else if (!strcmp(n, "move") && cd_db_parse(&q->argv[2], &idx) > 0) rc = cd_db_create(idx);
+        else if (!strcmp(n, "copy"))
+            for (int j = 3; j + 1 < q->argc && rc >= 0; j++)
+                if (cd_arg_is(&q->argv[j], "db") && cd_db_parse(&q->argv[j + 1], &idx) > 0)
+                    rc = cd_db_create(idx);
+    }
+    return rc < 0 ? rc : 0;
+}
+
 /* Runs a queued block: the array header, then each command's reply.
  * This is the single place a block executes. When every command can, the
  * block runs inside one update transaction and commits as one engine
@@ -204,9 +234,20 @@ static int cd_multi_in_txn(const cd_cmd *cmd)
  * from other clients, not atomic across a crash. */
 void cd_multi_exec_block(cd_client *c)
 {
-    int whole = 1;
-    for (size_t i = 0; i < c->nqueue && whole; i++) whole = cd_multi_in_txn(c->queue[i].cmd);
+    int whole = 1, writes = 0;
+    for (size_t i = 0; i < c->nqueue && whole; i++) {
+        whole = cd_multi_in_txn(c->queue[i].cmd);
+        writes |= c->queue[i].cmd->flags & CD_CMD_WRITE;
+    }
+    /* A block that writes nothing needs no transaction: no other command
+     * runs inside it anyway, and it creates no database by reading one. */
+    if (!writes) whole = 0;
     size_t mark = c->out.len;
+    int crc = whole ? cd_multi_create_dbs(c) : 0;
+    if (crc < 0) {
+        cd_reply_engine_err(c, crc);
+        return;
+    }
     if (whole && calypso_update_begin(cd_srv.db, &cd_srv.tx) != CALYPSO_OK) {
         cd_srv.tx = NULL;
         char msg[600];

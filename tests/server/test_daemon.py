@@ -28,6 +28,8 @@ def command_line():
                      (["--bind", "nohostport"], "--bind wants [HOST]:PORT"),
                      (["--bind", ":70000"], "bad port in --bind"),
                      (["--maxclients", "0"], "--maxclients wants a number from 1 to 1000000"),
+                     (["--databases", "0"], "--databases wants a number from 1 to 1000000"),
+                     (["--databases", "1000001"], "--databases wants a number from 1 to 1000000"),
                      (["--output-limit", "lots"], "--output-limit wants a size"),
                      (["--nosuch"], "unrecognized option")):
         p = subprocess.run([BIN, "--dbpath", os.path.join(_base, "never")] + bad, capture_output=True, text=True)

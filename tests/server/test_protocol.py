@@ -11,6 +11,8 @@
    (read together) broken by every other kind of request, big values, WATCH
    between two connections, CLIENT LIST/KILL, SCAN surviving writes, the
    key size limit and the SCAN cursor table at their boundaries.
+4. Databases (SELECT, --databases): isolation, the per-database commands,
+   MULTI/EXEC, WATCH, MOVE, COPY DB, FLUSHALL, INFO keyspace, restarts.
 """
 import re
 import sys
@@ -75,8 +77,7 @@ def own_cases(srv):
         b"*2\r\n$6\r\nuser:1\r\n$6\r\nuser:2\r\n*1\r\n$6\r\nuser:2\r\n")
     one("empty key: writes refused, reads find nothing", cmd("SET", "", "v") + cmd("GET", "") + cmd("EXISTS", ""),
         b"-ERR empty keys are not supported by calypsod\r\n$-1\r\n:0\r\n")
-    one("SELECT of a valid index other than 0: namespaces not in this build", cmd("SELECT", "3"),
-        b"-ERR namespaces are not available in this build of calypsod: only database 0 exists\r\n")
+    one("SELECT 15, the last of the default 16 databases", cmd("SELECT", "15"), b"+OK\r\n")
     one("CLIENT SETINFO (as Redis 7.2)", cmd("CLIENT", "SETINFO", "LIB-NAME", "x") +
         cmd("CLIENT", "SETINFO", "LIB-VER", "1.0") + cmd("CLIENT", "SETINFO", "FOO", "1"),
         b"+OK\r\n+OK\r\n-ERR Unrecognized option 'FOO'\r\n")
@@ -94,6 +95,133 @@ def own_cases(srv):
     n = int(got[1:-2])
     got, _ = run(srv, cmd("COMMAND"))
     check(got.startswith(b"*%d\r\n*10\r\n" % n), "COMMAND: one 10-element entry per command", got[:40])
+
+
+def bulk(b):
+    return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+def ex(c, req, want, what):
+    """Sends req on connection c and checks the exact reply bytes."""
+    c.send(req)
+    got = c.read_until(len(want))
+    got += c.read_quiet(0.02)
+    return eq(got, want, what)
+
+
+def databases(srv):
+    """SELECT: each database its own key space, per-database DBSIZE,
+    FLUSHDB, KEYS, SCAN, RANDOMKEY, WATCH and MULTI/EXEC; FLUSHALL, INFO
+    keyspace, MOVE, COPY DB, SWAPDB's refusal, CLIENT LIST's db=."""
+    a, b = srv.conn(), srv.conn()
+    ex(a, cmd("FLUSHALL"), b"+OK\r\n", "FLUSHALL first")
+    ex(a, cmd("SET", "k", "zero") + cmd("SELECT", "3") + cmd("GET", "k") + cmd("SET", "k", "three") +
+       cmd("GET", "k") + cmd("SELECT", "0") + cmd("GET", "k"),
+       b"+OK\r\n+OK\r\n$-1\r\n+OK\r\n$5\r\nthree\r\n+OK\r\n$4\r\nzero\r\n",
+       "SELECT: the same key in db 0 and db 3 is two keys")
+    ex(b, cmd("SELECT", "4") + cmd("GET", "k") + cmd("DBSIZE") + cmd("KEYS", "*") + cmd("SCAN", "0") +
+       cmd("RANDOMKEY") + cmd("EXISTS", "k") + cmd("TTL", "k") + cmd("MGET", "k", "k"),
+       b"+OK\r\n$-1\r\n:0\r\n*0\r\n*2\r\n$1\r\n0\r\n*0\r\n$-1\r\n:0\r\n:-2\r\n"
+       b"*2\r\n$-1\r\n$-1\r\n", "a database never written: empty to every read")
+    ex(b, cmd("SELECT", "3") + cmd("MSET", "a", "1", "b", "2") + cmd("DBSIZE") + cmd("KEYS", "*") +
+       cmd("SCAN", "0", "MATCH", "[ab]"),
+       b"+OK\r\n+OK\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nk\r\n"
+       b"*2\r\n$1\r\n0\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n", "DBSIZE, KEYS, SCAN of db 3")
+    ex(a, cmd("DBSIZE") + cmd("KEYS", "*") + cmd("RANDOMKEY"),
+       b":1\r\n*1\r\n$1\r\nk\r\n$1\r\nk\r\n", "db 0 does not see db 3's keys")
+    ex(a, cmd("SET", "e", "v", "EX", "100") + cmd("SELECT", "3") + cmd("EXPIRE", "a", "100") +
+       cmd("INFO", "keyspace"),
+       b"+OK\r\n+OK\r\n:1\r\n" + bulk(b"# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n"
+                                       b"db3:keys=3,expires=1,avg_ttl=0\r\n"),
+       "INFO keyspace: one line per database with keys")
+    b.send(cmd("CLIENT", "LIST"))
+    got = b.read_quiet(0.2)
+    mine = [line for line in got.split(b"\n") if b" cmd=client|list " in line]
+    check(len(mine) == 1 and b" db=3 " in mine[0], "CLIENT LIST: db=3 for a client in db 3", got[:400])
+    # WATCH is per database: a write of the same key in another db does not touch it
+    ex(a, cmd("WATCH", "a"), b"+OK\r\n", "WATCH a in db 3")
+    ex(b, cmd("SELECT", "0") + cmd("SET", "a", "db0"), b"+OK\r\n+OK\r\n", "SET a in db 0")
+    ex(a, cmd("MULTI") + cmd("INCR", "a") + cmd("GET", "a") + cmd("EXEC"),
+       b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:2\r\n$1\r\n2\r\n",
+       "EXEC runs in the selected db; a write in another db does not touch the watch")
+    ex(a, cmd("WATCH", "a"), b"+OK\r\n", "WATCH a again")
+    ex(b, cmd("SELECT", "3") + cmd("SET", "a", "x"), b"+OK\r\n+OK\r\n", "SET a in db 3")
+    ex(a, cmd("MULTI") + cmd("GET", "a") + cmd("EXEC"), b"+OK\r\n+QUEUED\r\n*-1\r\n",
+       "a write in the watched key's db aborts EXEC")
+    ex(a, cmd("MULTI") + cmd("SET", "t", "1") + cmd("SELECT", "6") + cmd("SET", "t", "6") +
+       cmd("MOVE", "t", "7") + cmd("EXEC") + cmd("GET", "t") + cmd("SELECT", "7") + cmd("GET", "t") +
+       cmd("SELECT", "3") + cmd("GET", "t"),
+       b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*4\r\n+OK\r\n+OK\r\n+OK\r\n:1\r\n"
+       b"$-1\r\n+OK\r\n$1\r\n6\r\n+OK\r\n$1\r\n1\r\n",
+       "SELECT and MOVE inside MULTI: the rest of the block (and the client) in the new db")
+    ex(b, cmd("SELECT", "11") + cmd("MULTI") + cmd("GET", "t") + cmd("EXISTS", "t") + cmd("KEYS", "*") +
+       cmd("EXEC") + cmd("SELECT", "3"),
+       b"+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$-1\r\n:0\r\n*0\r\n+OK\r\n",
+       "a read-only block in a database never written")
+    # MOVE
+    ex(a, cmd("SELECT", "3") + cmd("SET", "m", "v", "EX", "1000") + cmd("MOVE", "m", "5") + cmd("GET", "m") +
+       cmd("SELECT", "5") + cmd("GET", "m") + cmd("TTL", "m"),
+       b"+OK\r\n+OK\r\n:1\r\n$-1\r\n+OK\r\n$1\r\nv\r\n:1000\r\n", "MOVE keeps the value and the TTL")
+    ex(a, cmd("SET", "m2", "five") + cmd("SELECT", "3") + cmd("SET", "m2", "three") + cmd("MOVE", "m2", "5") +
+       cmd("MOVE", "nosuch", "5") + cmd("MOVE", "m2", "3") + cmd("MOVE", "m2", "16") + cmd("MOVE", "m2", "x") +
+       cmd("GET", "m2"),
+       b"+OK\r\n+OK\r\n+OK\r\n:0\r\n:0\r\n-ERR source and destination objects are the same\r\n"
+       b"-ERR DB index is out of range\r\n-ERR value is not an integer or out of range\r\n$5\r\nthree\r\n",
+       "MOVE: 0 when the target has the key or the key is missing; Redis's errors")
+    ex(a, cmd("COPY", "m2", "m3", "DB", "9") + cmd("COPY", "m2", "m2", "DB", "5") +
+       cmd("COPY", "m2", "m2", "DB", "5", "REPLACE") + cmd("SELECT", "9") + cmd("GET", "m3") +
+       cmd("SELECT", "5") + cmd("GET", "m2") + cmd("COPY", "m2", "m2", "DB", "16"),
+       b":1\r\n:0\r\n:1\r\n+OK\r\n$5\r\nthree\r\n+OK\r\n$5\r\nthree\r\n"
+       b"-ERR DB index is out of range\r\n", "COPY ... DB n")
+    ex(a, cmd("SWAPDB", "0", "1") + cmd("SWAPDB", "0", "16"),
+       b"-ERR SWAPDB is not supported by calypsod: its databases are namespaces on disk and cannot "
+       b"be swapped atomically\r\n-ERR DB index is out of range\r\n", "SWAPDB is refused")
+    # FLUSHDB clears the selected db only; FLUSHALL every db
+    ex(a, cmd("SELECT", "3") + cmd("FLUSHDB") + cmd("DBSIZE") + cmd("SELECT", "0") + cmd("DBSIZE"),
+       b"+OK\r\n+OK\r\n:0\r\n+OK\r\n:3\r\n", "FLUSHDB in db 3 leaves db 0")
+    ex(a, cmd("FLUSHALL") + cmd("INFO", "keyspace") + cmd("SELECT", "5") + cmd("DBSIZE"),
+       b"+OK\r\n$12\r\n# Keyspace\r\n\r\n+OK\r\n:0\r\n", "FLUSHALL clears every db")
+    # RESET goes back to db 0; HELLO keeps the db
+    ex(a, cmd("SELECT", "2") + cmd("SET", "r", "2") + cmd("HELLO", "2")[:0] + cmd("RESET") + cmd("GET", "r"),
+       b"+OK\r\n+OK\r\n+RESET\r\n$-1\r\n", "RESET returns to db 0")
+    a.close()
+    b.close()
+
+
+def databases_limit():
+    """--databases N: SELECT N-1 works, SELECT N is out of range; data in a
+    database other than 0 is there after a restart."""
+    srv = Server("--databases", "6")
+    try:
+        c = srv.conn()
+        ex(c, cmd("SELECT", "5") + cmd("SET", "p", "five") + cmd("SELECT", "6") + cmd("SELECT", "-1") +
+           cmd("CONFIG", "GET", "databases"),
+           b"+OK\r\n+OK\r\n-ERR DB index is out of range\r\n-ERR DB index is out of range\r\n"
+           b"*2\r\n$9\r\ndatabases\r\n$1\r\n6\r\n", "--databases 6: db 5 is the last")
+        c.close()
+        eq(srv.stop(), 0, "stopped")
+        srv = Server("--databases", "6", dbpath=srv.dbpath)
+        c = srv.conn()
+        ex(c, cmd("GET", "p") + cmd("SELECT", "5") + cmd("GET", "p") + cmd("INFO", "keyspace"),
+           b"$-1\r\n+OK\r\n$4\r\nfive\r\n" + bulk(b"# Keyspace\r\ndb5:keys=1,expires=0,avg_ttl=0\r\n"),
+           "after a restart: db 5's key is there, in db 5 only")
+        c.close()
+        eq(srv.stop(), 0, "stopped")
+        # a smaller --databases leaves db 5 alone: out of reach, not lost
+        srv = Server("--databases", "5", dbpath=srv.dbpath)
+        c = srv.conn()
+        ex(c, cmd("SELECT", "5") + cmd("FLUSHALL") + cmd("INFO", "keyspace"),
+           b"-ERR DB index is out of range\r\n+OK\r\n$12\r\n# Keyspace\r\n\r\n",
+           "--databases 5: db 5 out of range")
+        c.close()
+        eq(srv.stop(), 0, "stopped")
+        srv = Server("--databases", "6", dbpath=srv.dbpath)
+        c = srv.conn()
+        ex(c, cmd("SELECT", "5") + cmd("GET", "p"), b"+OK\r\n$4\r\nfive\r\n",
+           "db 5 back with --databases 6")
+        c.close()
+    finally:
+        eq(srv.stop(), 0, "stopped")
 
 
 def split_every_byte(srv):
@@ -334,6 +462,8 @@ def main():
         pipelined_gets(srv, rnd)
         big_values(srv, rnd)
         watch_two_clients(srv)
+        databases(srv)
+        databases_limit()
         client_commands(srv)
         scan_survives_writes(srv, rnd)
         key_size_limit(srv)

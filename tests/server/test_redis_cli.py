@@ -73,6 +73,11 @@ def transcript_interactive(srv):
         tmux("send-keys", "-t", session, "Enter")
         lines += [prompt + "SELECT 0", "OK"]
         time.sleep(0.3)
+        tmux("send-keys", "-t", session, "-l", "SELECT 3")
+        tmux("send-keys", "-t", session, "Enter")
+        lines += [prompt + "SELECT 3", "OK"]
+        prompt = "127.0.0.1:%d[3]> " % srv.port   # redis-cli shows the database
+        time.sleep(0.3)
         tmux("send-keys", "-t", session, "-l", "FOO bar")
         tmux("send-keys", "-t", session, "Enter")
         lines += [prompt + "FOO bar", "(error) ERR unknown command 'FOO', with args beginning with: 'bar' "]
@@ -140,6 +145,16 @@ def options(srv):
     eq((out, rc), (b"PONG\n", 0), "-n 0")
     out, err, rc = cli(srv, "-n", "99", "PING")
     eq(err, b"SELECT 99 failed: ERR DB index is out of range\n", "-n 99: redis-cli's message")
+    out, err, rc = cli(srv, "-n", "2", "SET", "dbkey", "two")
+    eq((out, rc), (b"OK\n", 0), "-n 2 SET")
+    out, _, _ = cli(srv, "-n", "2", "GET", "dbkey")
+    eq(out, b"two\n", "-n 2 GET: db 2's key")
+    out, _, _ = cli(srv, "GET", "dbkey")
+    eq(out, b"\n", "without -n: db 0 has no such key")
+    out, _, _ = cli(srv, "-n", "2", "--scan", "--pattern", "db*")
+    eq(out, b"dbkey\n", "-n 2 --scan: db 2's keys")
+    out, _, _ = cli(srv, "-n", "2", "DBSIZE")
+    eq(out, b"1\n", "-n 2 DBSIZE")
 
 
 def benchmark(srv):

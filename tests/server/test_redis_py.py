@@ -3,7 +3,7 @@
 unchanged: the default pipeline (transaction=True: MULTI ... EXEC),
 transaction=False, scan_iter, set with ex/px/nx, incr (INCRBY), info,
 binary values, WATCH with the optimistic-locking helper, errors as
-exceptions, AUTH/CLIENT SETNAME/SELECT on connect.
+exceptions, AUTH/CLIENT SETNAME/SELECT on connect, databases (db=N).
 """
 import sys
 
@@ -98,6 +98,47 @@ def info(r):
     eq(r.echo(b"a\x00b"), b"a\x00b", "echo binary")
 
 
+def databases(srv, srv_pw):
+    """redis.Redis(db=2): SELECT 2 on connect; each database its own keys,
+    with the transactional pipeline, scan_iter, info and flushdb."""
+    r0 = redis.Redis(port=srv.port)
+    r2 = redis.Redis(port=srv.port, db=2)
+    r0.flushall()
+    eq(r0.set("k", "zero"), True, "db 0: set")
+    eq(r2.get("k"), None, "db=2 does not see db 0's key")
+    eq(r2.set("k", "two", ex=100), True, "db=2: set ex")
+    eq((r0.get("k"), r2.get("k")), (b"zero", b"two"), "the same key in db 0 and db 2")
+    p = r2.pipeline()
+    p.incr("n").incr("n").get("k")
+    eq(p.execute(), [1, 2, b"two"], "db=2: transactional pipeline (MULTI/EXEC) in db 2")
+    eq(r0.get("n"), None, "... its writes are in db 2 only")
+    for i in range(120):
+        r2.set("s:%03d" % i, "v")
+    eq(sorted(r2.scan_iter(match="s:*", count=25)), sorted(b"s:%03d" % i for i in range(120)),
+       "db=2: scan_iter")
+    eq(r2.dbsize(), 122, "db=2: dbsize")
+    eq(r0.dbsize(), 1, "db 0: dbsize")
+    ks = r0.info("keyspace")
+    eq((ks.get("db0", {}).get("keys"), ks.get("db2", {}).get("keys"), ks.get("db2", {}).get("expires")),
+       (1, 122, 1), "info keyspace: db0 and db2")
+    eq(r2.move("k", 0), False, "move onto an existing key: False")
+    eq(r2.move("n", 5), True, "move to db 5")
+    eq(redis.Redis(port=srv.port, db=5).get("n"), b"2", "db 5 has the moved key")
+    c = r2.client_list()
+    check(c and all(x["db"] == "2" for x in c if x["id"] == str(r2.client_id())),
+          "client_list: db=2", c)
+    eq(r2.flushdb(), True, "db=2: flushdb")
+    eq((r2.dbsize(), r0.dbsize()), (0, 1), "flushdb cleared db 2 only")
+    r9 = redis.Redis(port=srv_pw.port, password="pw", db=9)
+    eq(r9.set("x", "nine"), True, "password + db=9")
+    eq(redis.Redis(port=srv_pw.port, password="pw").get("x"), None, "... not in db 0")
+    try:
+        redis.Redis(port=srv.port, db=16).ping()
+        check(False, "db=16 raises")
+    except redis.ResponseError as e:
+        eq(str(e), "DB index is out of range", "db=16: Redis's error")
+
+
 def connect_options(srv_pw):
     r = redis.Redis(port=srv_pw.port, password="pw", client_name="myapp", db=0)
     eq(r.ping(), True, "password + client_name + db=0")
@@ -127,6 +168,7 @@ def main():
         scanning(r)
         info(r)
         connect_options(srv_pw)
+        databases(srv, srv_pw)
         eq(r.flushall(), True, "flushall")
         eq(r.dbsize(), 0, "dbsize after flushall")
     finally:
