@@ -525,7 +525,10 @@ static void cd_str_reply_many(cd_client *c, size_t n, const cd_arg *keys, int er
 void cd_str_get_batch(cd_client *c, size_t n, const cd_arg *keys)
 {
     cd_db_use(c->db);   /* the loop's GET runs skip cd_cmd_call */
-    cd_str_reply_many(c, n, keys, 1);
+    /* One GET alone (no pipelining) reads straight into the output buffer:
+     * calypso_get_many would allocate the value and copy it twice. */
+    if (n == 1) cd_str_reply_value(c, &keys[0]);
+    else cd_str_reply_many(c, n, keys, 1);
 }
 
 void cd_str_mget(cd_client *c, int argc, cd_arg *argv)
