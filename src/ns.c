@@ -113,10 +113,15 @@ static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
     }
     memcpy(corpse, ns, offsetof(cy_ns, name));   /* the trees move (view.c does so too) */
     corpse->nlen = 0;
-    uint32_t refs = ns->refs;
-    cy_ns_init(ns, ns->id);
-    ns->dropped = 1;
-    ns->refs = refs;
+    /* Empty in place. id and the name stay untouched: pin and unpin read
+     * id without the lock, so it must never change, not even for a moment
+     * (as a memset and rewrite would). */
+    ns->created = (cy_loc){ 0, 0, 0 };
+    cy_art_init(&ns->keydir);
+    cy_art_init(&ns->ttl_by_key);
+    cy_art_init(&ns->ttl_by_time);
+    cy_art_init(&ns->history);
+    ns->live_bytes = ns->exp_asof = ns->exp_count = 0;
     return corpse;
 }
 
