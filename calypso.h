@@ -35,6 +35,24 @@
  *   call returns. Buffers it returns (calypso_get) belong to the caller and
  *   are freed with calypso_free(). Key pointers handed to callbacks are
  *   borrowed for the duration of that one callback call.
+ * - Every function below is documented in one block that ends with two
+ *   lines: "Errors:", the codes it can return and when, and "Thread-safe:",
+ *   from which threads it may be called (tools/check-api-docs checks that
+ *   no declaration lacks either). Two causes recur, and are named there
+ *   as "handle state":
+ *     CALYPSO_EINVAL  the handle is NULL, or was inherited through fork()
+ *                     (see Thread safety);
+ *     CALYPSO_EIO     the handle's calypso_reopen failed (only close works).
+ *   Functions that write also return, as "write refusal":
+ *     CALYPSO_EREADONLY  the handle is read_only;
+ *     CALYPSO_EINVAL     this thread is inside an update transaction on the
+ *                        database (write through the transaction instead);
+ *     CALYPSO_EIO        the handle refuses writes since an fdatasync or an
+ *                        undoable write failed (see Durability).
+ *   Any call that touches a file may also return CALYPSO_ENOMEM,
+ *   CALYPSO_ENOSPC or CALYPSO_EIO for the errno of a failed system call
+ *   (ENOMEM, ENOSPC or EDQUOT, anything else), with calypso_errmsg naming
+ *   the call and the file.
  *
  * ==========================================================================
  *  Thread safety
@@ -44,18 +62,25 @@
  * shared one on the key directory; writes (put, delete, sift, run_gc,
  * delete_all) are serialized by a writer lock. Each handle has one
  * background thread: it writes hint files for sealed datafiles, runs the
- * periodic fdatasync of CALYPSO_SYNC_INTERVAL, sweeps expired keys, starts
- * automatic merges, and unmaps files no reader can reach any more.
- * calypso_merge() runs on the calling thread; readers and writers go on
- * beside it. A merge never makes a read of a live key fail: a file it
+ * periodic fdatasync of CALYPSO_SYNC_INTERVAL, sweeps expired keys, runs
+ * the automatic merges (merge_trigger_ratio) itself, starts the write-back
+ * of what was appended, and unmaps files no reader can reach any more. It
+ * never calls application code (but the allocator's functions, see
+ * calypso_config_allocator). calypso_merge() runs the merge on the thread
+ * that calls it, not on the background thread, and returns when it is
+ * done; one merge runs at a time per database (the other one gets
+ * CALYPSO_EMERGING); readers and writers go on beside it. A merge never makes a read of a live key fail: a file it
  * replaces is released only once every read that could still reach it has
  * finished. Callbacks passed to fold, scan, range and the sift family run
  * on the calling thread with no engine lock held: a callback may call get,
  * put and delete on the same handle. A walk sees each key that existed for
  * its whole duration exactly once, in order; keys written or deleted while
  * it runs may or may not be seen. calypso_close() and calypso_reopen() must
- * not race with other calls on the same handle; every other call is
- * thread-safe unless its comment says otherwise.
+ * not race with other calls on the same handle, and the cursors, batches
+ * and transactions of a handle must be ended before it is closed or
+ * reopened. A cursor, a batch or a transaction is used by one thread at a
+ * time (an update by the thread that began it). Each function's
+ * "Thread-safe:" line says which case it is.
  *
  * A handle belongs to the process that opened it. After fork(), the child
  * must not use an inherited handle: every call on it there (close
@@ -76,10 +101,16 @@
  *  Durability (calypso_options.sync)
  * ==========================================================================
  * - CALYPSO_SYNC_NONE (the default): each acknowledged write has been
- *   copied into the kernel's page cache (through a shared mapping of the
- *   active datafile, or with pwrite) before the call returns, so it
+ *   copied into the kernel's page cache before the call returns, so it
  *   survives the process being killed (kill -9), not a power loss or OS
  *   crash. calypso_sync() and calypso_close() make everything durable.
+ *   Records are not written with write(2): they are copied into a shared
+ *   (MAP_SHARED) mapping of the active datafile, whose disk space is
+ *   allocated ahead of the data (fallocate), so a put makes no system
+ *   call; the kernel writes the dirty pages back, in any order, and
+ *   fdatasync makes them durable. Only a record too large for the mapping
+ *   (over max_datafile_size, alone in its file), or an active file that
+ *   could not be mapped, is written with pwritev.
  * - CALYPSO_SYNC_INTERVAL: as NONE, plus a background thread fdatasyncs the
  *   active datafile every sync_interval_ms (default 1000): on power loss at
  *   most the last interval of writes is lost (Redis "appendfsync everysec").
@@ -151,7 +182,10 @@ extern "C" {
 #define CALYPSO_VERSION_PATCH 0
 #define CALYPSO_VERSION "0.1.0"
 
-/* The version of the library linked in (CALYPSO_VERSION of its build). */
+/* The version of the library linked in (CALYPSO_VERSION of its build), a
+ * static string.
+ * Errors: none; never NULL.
+ * Thread-safe: yes, from any thread, before any handle is open too. */
 const char *calypso_version(void);
 
 /* ---- errors ------------------------------------------------------------- */
@@ -184,7 +218,9 @@ enum {
 };
 
 /* A static, human-readable string for rc; "unknown error" for codes not in
- * the list. Never NULL; thread-safe. */
+ * the list.
+ * Errors: none; never NULL.
+ * Thread-safe: yes, from any thread. */
 const char *calypso_strerror(int rc);
 
 /* The opaque database handle. */
@@ -192,12 +228,20 @@ typedef struct calypso calypso;
 
 /* The detail of the calling thread's last failed call on db: the error's
  * text plus the file, offset and errno involved, e.g.
- * "checksum failed: /data/db/000003.data at offset 4096".
+ * "checksum failed: /data/db/000003.data at offset 4096". A namespace
+ * handle shares its database handle's detail. After a successful
+ * calypso_open, what recovery cut or auto_recovery dropped ("ok: ...").
  * db == NULL: the calling thread's last failed calypso_open() or
- * calypso_destroy().
- * Returns "" when that thread has had no failure. The string is owned by
- * calypso and stays valid until the same thread's next call on db (or, for
- * NULL, its next calypso_open). */
+ * calypso_destroy() (a call given a NULL handle may leave its detail
+ * there too); a successful open or destroy clears it.
+ * Returns "" when that thread has no detail for db: it had no failure on
+ * it, or it has failed on four other handles since (a thread keeps the
+ * detail of the last four handles it failed on). The string is owned by
+ * calypso, in the calling thread's storage, and stays valid until that
+ * thread's next calypso call. db is only compared, never read: a closed
+ * handle is fine.
+ * Errors: none; never NULL.
+ * Thread-safe: yes, from any thread: each thread sees its own detail. */
 const char *calypso_errmsg(calypso *db);
 
 /* ---- options ------------------------------------------------------------ */
@@ -288,9 +332,19 @@ typedef struct calypso_options {
      * ratio never merges on its own; calypso_merge() still works. */
     double   merge_trigger_ratio;
     uint64_t merge_min_dead_bytes;
-    /* How many sealed datafiles may be mapped (or, for a record too big for
-     * a mapping, have a descriptor open) at once: an LRU cache; the active
-     * file is always mapped. Default 64; 1..65536. */
+    /* How many sealed datafiles may be open at once, open meaning mapped
+     * or holding a descriptor: the cap bounds both the mappings and the
+     * descriptors calypso keeps (a sealed file's descriptor is closed once
+     * the file is mapped, so an open file is normally one mapping and no
+     * descriptor; a file that cannot be mapped, or holds a record past
+     * its mapping, keeps a descriptor instead). An LRU cache: past the
+     * cap, the least recently read file is unmapped and closed (its
+     * mapping only after the reads using it have finished), and opened
+     * again on its next read. The active file (one mapping and one
+     * descriptor) comes on top, as do a read-only handle's descriptors
+     * held from its open (see read_only). The cap can be passed for a
+     * moment while every file over it is in use (being opened, or synced
+     * by a group commit). Default 64; 1..65536. */
     uint32_t max_open_files;
     /* How often the background sweeper deletes expired keys (writing their
      * tombstones in batches), in milliseconds: keeps memory and disk bounded
@@ -301,7 +355,9 @@ typedef struct calypso_options {
 } calypso_options;
 
 /* Fills *opts with every default spelled out (the same as zeroing it).
- * NULL is a no-op. Thread-safe. */
+ * NULL is a no-op.
+ * Errors: none (returns nothing).
+ * Thread-safe: yes, from any thread (it writes only *opts). */
 void calypso_options_default(calypso_options *opts);
 
 /* ---- allocator ---------------------------------------------------------- */
@@ -336,7 +392,13 @@ void calypso_options_default(calypso_options *opts);
  * (thread stacks of pthread_create, opendir's buffer while a directory is
  * listed, formatting in vsnprintf, the temporary buffer of qsort), which
  * libc allocates and frees with its own allocator, and the file mappings
- * (mmap), which are not heap. */
+ * (mmap), which are not heap.
+ * Errors: CALYPSO_EINVAL (some but not all of the three are NULL; or a
+ * handle is open in the process, or an open is under way); nothing is
+ * changed then.
+ * Thread-safe: yes, from any thread (a mutex orders it against opens and
+ * closes), with the condition above: no other thread may be inside
+ * calypso_free, or any call outside a handle, meanwhile. */
 int  calypso_config_allocator(void *(*malloc_fn)(size_t),
                               void *(*realloc_fn)(void *, size_t),
                               void (*free_fn)(void *));
@@ -355,38 +417,55 @@ int  calypso_config_allocator(void *(*malloc_fn)(size_t),
  * read-write open allocates the space reserve (see "A full disk"); a disk
  * too full for it does not fail the open, which then refuses puts until
  * there is room.
- * Errors: CALYPSO_EINVAL (bad option, NULL argument, path or one of its
- * parents exists but is not a directory: errmsg names it), CALYPSO_ELOCKED
- * (another process holds the lock: errmsg names its pid), CALYPSO_EVERSION
- * (written by a newer calypso), CALYPSO_ECORRUPT (damage that is not a torn
- * tail, without auto_recovery: errmsg names file and offset; or an IDS
- * file that does not parse), CALYPSO_ENOSPC (no room to create the
- * database's first files), CALYPSO_EIO,
- * CALYPSO_ENOMEM. On error *db is set to NULL; calypso_errmsg(NULL) tells
- * the detail. */
+ * On error *db is set to NULL; calypso_errmsg(NULL) tells the detail.
+ * Errors: CALYPSO_EINVAL (NULL or empty path, NULL db, a bad option: errmsg
+ * names the field; a path over 4000 bytes; path or one of its parents
+ * exists but is not a directory: errmsg names it); CALYPSO_ELOCKED (a
+ * read-write open while another handle, in this process or another, has
+ * the database open for writing: errmsg names its pid; any open while
+ * calypso_destroy runs on it; a read_only open that waited 30 s for a
+ * writer's merge to swap its files); CALYPSO_EVERSION (META names another
+ * format version); CALYPSO_ECORRUPT (without auto_recovery: damage that is
+ * not a torn tail, errmsg naming file and offset; a datafile shorter than
+ * a sync covered; a WATERMARK with both slots damaged; and in any case:
+ * META missing beside datafiles, or a META, IDS or merge/COMMIT file that
+ * does not parse); CALYPSO_ENOSPC (no room to create the database's first
+ * files); CALYPSO_EIO (a failed system call: errmsg names it and the file;
+ * read_only and the directory is missing; read_only and the datafiles
+ * kept changing while listed); CALYPSO_ENOMEM.
+ * Thread-safe: yes, from any thread; any number of opens may run at once
+ * (of one directory, one read-write handle at a time: see above). */
 int  calypso_open(const char *path, const calypso_options *opts, calypso **db);
 
-/* Stops background work, makes every write durable (fdatasync), releases
- * the lock and frees the handle, even when it returns an error:
- * CALYPSO_EIO when the final sync failed, or when the handle already
- * refused writes (an fdatasync or a write failed earlier): the writes since
- * the last successful sync may then not be durable, and close does not try
- * to sync again. CALYPSO_EINVAL, freeing nothing and touching no file, in a
- * forked child (see Thread safety), and while namespace handles of db are
- * open (see Namespaces: close them first). On a namespace handle, releases
- * that handle alone. NULL is a no-op. Not thread-safe: nothing else may
- * use db meanwhile. */
+/* Stops background work (waiting for an automatic merge under way to
+ * stop), makes every write durable (fdatasync), cuts the active file's
+ * preallocated tail, releases the lock and frees the handle, even when it
+ * returns an error. On a namespace handle, releases that handle alone
+ * (always CALYPSO_OK but in a forked child). On a handle whose reopen
+ * failed, frees it and returns CALYPSO_OK. NULL is a no-op (CALYPSO_OK).
+ * Errors: CALYPSO_EIO when the final sync or the cut failed, or when the
+ * handle already refused writes (an fdatasync or a write failed earlier):
+ * the writes since the last successful sync may then not be durable, and
+ * close does not try to sync again; CALYPSO_EINVAL, freeing nothing and
+ * touching no file, in a forked child (see Thread safety), and while
+ * namespace handles of db are open (see Namespaces: close them first).
+ * Thread-safe: no: nothing else may use db (or its cursors, batches and
+ * transactions, which must be ended first) meanwhile. */
 int  calypso_close(calypso *db);
 
 /* Closes and opens the database again with the same options, keeping the
- * handle: the keydir is rebuilt from disk. CALYPSO_EINVAL, changing
- * nothing, on a namespace handle or while namespace handles of db are
- * open. Returns the close's error (as
+ * handle: the keydir is rebuilt from disk. Returns the close's error (as
  * calypso_close) if the reopen succeeded, else the open's (as
- * calypso_open). Must not race with other calls on db. On failure the
- * handle refuses every call but close. A reopen clears a handle that
- * refused writes after a failed fdatasync. CALYPSO_EINVAL for NULL or in
- * a forked child. Not thread-safe: nothing else may use db meanwhile. */
+ * calypso_open). On failure the handle refuses every call but close
+ * (CALYPSO_EIO). A reopen clears a handle that refused writes after a
+ * failed fdatasync.
+ * Errors: CALYPSO_EINVAL (NULL, a forked child, a namespace handle, or
+ * namespace handles of db open: nothing changed); else calypso_close's
+ * (CALYPSO_EIO: writes since the last sync may not be durable) if the
+ * open succeeded, or calypso_open's (CALYPSO_ELOCKED, CALYPSO_EVERSION,
+ * CALYPSO_ECORRUPT, CALYPSO_ENOSPC, CALYPSO_EIO, CALYPSO_ENOMEM) if not.
+ * Thread-safe: no: nothing else may use db (or its cursors, batches and
+ * transactions, which must be ended first) meanwhile. */
 int  calypso_reopen(calypso *db);
 
 /* Removes the database in directory `path`: its datafiles, hint files,
@@ -405,14 +484,22 @@ int  calypso_reopen(calypso *db);
  * CALYPSO_EVERSION (a database of another format version, whose files
  * this build does not know), CALYPSO_ELOCKED, CALYPSO_EIO (META there but
  * unreadable, or a file that could not be removed: errmsg names it; what
- * was removed before stays removed, and a second call goes on).
- * calypso_errmsg(NULL) tells the detail. Thread-safe. */
+ * was removed before stays removed, and a second call goes on),
+ * CALYPSO_ENOMEM. calypso_errmsg(NULL) tells the detail.
+ * Thread-safe: yes, from any thread (a destroy racing an open of the same
+ * directory makes one of them fail with CALYPSO_ELOCKED). */
 int  calypso_destroy(const char *path);
 
-/* Makes every acknowledged write durable: fdatasync of the active file.
- * CALYPSO_EIO if it fails, or failed before (see Durability: the handle
- * then refuses writes). Thread-safe; shares its fdatasync with concurrent
- * CALYPSO_SYNC_ALWAYS writers. */
+/* Makes every acknowledged write durable: fdatasync of the active file
+ * (sealed files were synced when they were sealed). On a read-only handle
+ * it does nothing and returns CALYPSO_OK.
+ * Errors: CALYPSO_EIO (the fdatasync fails, or one failed before: see
+ * Durability, the handle then refuses writes; handle state),
+ * CALYPSO_EINVAL (handle state; inside an update transaction on db on this
+ * thread).
+ * Thread-safe: yes, from any thread, on any handle of the database; it
+ * shares its fdatasync with concurrent syncs and CALYPSO_SYNC_ALWAYS
+ * writers (group commit). */
 int  calypso_sync(calypso *db);
 
 /* Copies a point-in-time image of the database into directory `path`,
@@ -424,37 +511,61 @@ int  calypso_sync(calypso *db);
  * copied from descriptors opened then. Errors: CALYPSO_EINVAL (no path,
  * path not a directory or not empty, a parent of path that is not a
  * directory: errmsg names it, path over 4000 bytes, or inside an update
- * transaction on db), CALYPSO_EIO (errmsg names the file), CALYPSO_ENOSPC,
- * CALYPSO_ENOMEM. A failed backup leaves a directory without META, which
- * never opens as a database; directories it created stay. Thread-safe. */
+ * transaction on db; handle state), CALYPSO_EIO (errmsg names the file;
+ * handle state), CALYPSO_ENOSPC, CALYPSO_ENOMEM. A failed backup leaves a
+ * directory without META, which never opens as a database; directories it
+ * created stay.
+ * Thread-safe: yes, from any thread, on any handle of the database (a
+ * read-only one too). It waits for a merge under way to finish before it
+ * takes its image; merges wait for it only while it opens the files. */
 int  calypso_backup(calypso *db, const char *path);
 
 /* ---- keys and values ---------------------------------------------------- */
-/* Stores val under key, replacing any value and clearing any TTL.
- * Errors: CALYPSO_EEMPTYKEY (klen == 0), CALYPSO_EKEYTOOLARGE (klen >
- * max_key_size), CALYPSO_EVALUETOOLARGE (vlen > max_value_size),
- * CALYPSO_EREADONLY, CALYPSO_EINVAL (NULL pointer with a non-zero length),
- * CALYPSO_ENOSPC (the disk is full: see "A full disk"), CALYPSO_EIO.
+/* Stores val under key, replacing any value and clearing any TTL. The
+ * record is copied into the active datafile's mapping (see Durability);
+ * under CALYPSO_SYNC_ALWAYS the call returns after the fdatasync that
+ * covers it.
  * Nothing is written when an error is returned, with one
  * exception: under CALYPSO_SYNC_ALWAYS, CALYPSO_EIO from the fdatasync that
  * follows the write means the write was applied (it is visible, and may or
  * may not survive a power loss); the handle then refuses every further
  * write until it is reopened, since the kernel may have dropped the data it
- * failed to sync. Thread-safe; writers are serialized. */
+ * failed to sync.
+ * Errors: CALYPSO_EEMPTYKEY (klen == 0), CALYPSO_EKEYTOOLARGE (klen >
+ * max_key_size), CALYPSO_EVALUETOOLARGE (vlen > max_value_size),
+ * CALYPSO_EINVAL (NULL key or val with a non-zero length; the namespace
+ * was dropped; handle state; write refusal), CALYPSO_EREADONLY (write
+ * refusal), CALYPSO_ENOSPC (the disk is full: see "A full disk"),
+ * CALYPSO_EIO (a failed write, rotation or fdatasync; write refusal;
+ * handle state), CALYPSO_ENOMEM.
+ * Thread-safe: yes, from any thread, on any handle of the database;
+ * writers are serialized (a put waits for another thread's update
+ * transaction to end). */
 int  calypso_put(calypso *db, const void *key, size_t klen, const void *val, size_t vlen);
 
 /* As calypso_put, and the key expires ttl_ms milliseconds from now: from
  * then on it is invisible (get returns CALYPSO_EEXPIRED). ttl_ms == 0 means
- * no expiry (same as calypso_put). */
+ * no expiry (same as calypso_put).
+ * Errors: as calypso_put: CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE,
+ * CALYPSO_EVALUETOOLARGE, CALYPSO_EINVAL, CALYPSO_EREADONLY,
+ * CALYPSO_ENOSPC, CALYPSO_EIO, CALYPSO_ENOMEM, in the same cases.
+ * Thread-safe: yes, as calypso_put. */
 int  calypso_put_ttl(calypso *db, const void *key, size_t klen,
                      const void *val, size_t vlen, uint64_t ttl_ms);
 
 /* Reads the value of key into a new buffer: *val (calypso_free() it) and
- * *vlen. An empty value gives a valid non-NULL *val and *vlen == 0.
+ * *vlen. An empty value gives a valid non-NULL *val and *vlen == 0. On
+ * error *val is NULL and *vlen 0. A merge running meanwhile never makes
+ * it fail for a live key.
  * Errors: CALYPSO_ENOTFOUND, CALYPSO_EEXPIRED (the key exists but its TTL
  * passed), CALYPSO_ECHECKSUM (the record fails verification: errmsg names
- * file and offset), CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE, CALYPSO_EIO,
- * CALYPSO_ENOMEM. On error *val is NULL and *vlen 0. */
+ * file and offset), CALYPSO_ECORRUPT (the datafile ends before the record
+ * the keydir names), CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE,
+ * CALYPSO_EINVAL (NULL val or vlen; NULL key with a non-zero klen; handle
+ * state), CALYPSO_EIO (a file could not be opened or read; handle state),
+ * CALYPSO_ENOMEM.
+ * Thread-safe: yes, from any thread, on any handle; reads run in parallel
+ * with each other, with writers and with merges. */
 int  calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *vlen);
 
 /* Reads n keys in one call, faster than n calls of calypso_get: the keys'
@@ -470,35 +581,63 @@ int  calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *
  * every non-NULL vals[i], are the caller's to free. CALYPSO_EINVAL when an
  * array is NULL and n > 0 (nothing is written then). Each key is read as
  * of its group's lookup: a group of keys is one consistent state; the
- * whole call is not (use a view for that). n may be 0. Thread-safe. */
+ * whole call is not (use a view for that). n may be 0.
+ * Errors: CALYPSO_EINVAL (an array is NULL and n > 0; handle state: then
+ * nothing is written), CALYPSO_EIO (handle state); else the first code in
+ * rcs other than CALYPSO_ENOTFOUND and CALYPSO_EEXPIRED: CALYPSO_EEMPTYKEY,
+ * CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL (a NULL key with a non-zero
+ * length), CALYPSO_ECHECKSUM, CALYPSO_ECORRUPT, CALYPSO_EIO,
+ * CALYPSO_ENOMEM, each as for calypso_get.
+ * Thread-safe: yes, as calypso_get. */
 int  calypso_get_many(calypso *db, size_t n, const void *const *keys, const size_t *klens,
                       void **vals, size_t *vlens, int *rcs);
 
 /* As calypso_get into the caller's buffer, with no allocation. If the value
  * is longer than cap, returns CALYPSO_ETRUNC with *vlen set to the size
- * needed and buf untouched. */
+ * needed and buf untouched. buf may be NULL when cap is 0 (a size query).
+ * Errors: CALYPSO_ETRUNC (cap too small), CALYPSO_EINVAL (NULL vlen, NULL
+ * buf with cap > 0, NULL key with a non-zero klen; handle state), and as
+ * calypso_get: CALYPSO_ENOTFOUND, CALYPSO_EEXPIRED, CALYPSO_ECHECKSUM,
+ * CALYPSO_ECORRUPT, CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE, CALYPSO_EIO.
+ * Thread-safe: yes, as calypso_get. */
 int  calypso_get_buf(calypso *db, const void *key, size_t klen,
                      void *buf, size_t cap, size_t *vlen);
 
 /* Frees a buffer returned by calypso (through the allocator configured by
  * calypso_config_allocator, which must be the one that allocated it). NULL
- * is a no-op. */
+ * is a no-op.
+ * Errors: none (returns nothing).
+ * Thread-safe: yes, from any thread (a buffer may be freed by another
+ * thread than the one that got it), but not while calypso_config_allocator
+ * runs. */
 void calypso_free(void *p);
 
 /* 1 if key is live (present and not expired), 0 if not, or a negative
- * error (CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL). */
+ * error. Reads memory only (the keydir), never the record.
+ * Errors: CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL (NULL key
+ * with a non-zero klen; handle state), CALYPSO_EIO (handle state).
+ * Thread-safe: yes, as calypso_get. */
 int  calypso_has(calypso *db, const void *key, size_t klen);
 
 /* The expiry of a live key: *expires_at_ms receives its absolute expiry in
- * Unix milliseconds (wall clock), or 0 when it has none. Errors:
- * CALYPSO_ENOTFOUND, CALYPSO_EEXPIRED, CALYPSO_EEMPTYKEY,
- * CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL. Thread-safe; reads memory only. */
+ * Unix milliseconds (wall clock), or 0 when it has none (and on error).
+ * Reads memory only.
+ * Errors: CALYPSO_ENOTFOUND, CALYPSO_EEXPIRED, CALYPSO_EEMPTYKEY,
+ * CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL (NULL expires_at_ms; NULL key with
+ * a non-zero klen; handle state), CALYPSO_EIO (handle state).
+ * Thread-safe: yes, as calypso_get. */
 int  calypso_ttl(calypso *db, const void *key, size_t klen, uint64_t *expires_at_ms);
 
 /* Deletes key (appends a tombstone). CALYPSO_OK also when the key was
  * absent (then nothing is written). On a full disk a delete may use the
- * space reserve (see "A full disk"); CALYPSO_ENOSPC when even that is
- * used up. */
+ * space reserve (see "A full disk"). Durable as a put is; the
+ * CALYPSO_SYNC_ALWAYS exception of calypso_put holds for it too.
+ * Errors: CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL (NULL
+ * key with a non-zero klen; the namespace was dropped; handle state;
+ * write refusal), CALYPSO_EREADONLY (write refusal), CALYPSO_ENOSPC (even
+ * the reserve is used up), CALYPSO_EIO (a failed write, rotation or
+ * fdatasync; write refusal; handle state), CALYPSO_ENOMEM.
+ * Thread-safe: yes, as calypso_put. */
 int  calypso_delete(calypso *db, const void *key, size_t klen);
 
 /* Deletes every key: as one atomic batch (all or none, across a crash too,
@@ -506,12 +645,20 @@ int  calypso_delete(calypso *db, const void *key, size_t klen);
  * (about max_datafile_size / (klen + 9) keys), else in rounds of as many
  * as one datafile takes, each round atomic. Keys written meanwhile by
  * other threads may survive. Readers wait for the keydir while a batch
- * applies (about 0.2 us per key). Errors as calypso_delete. */
+ * applies (about 0.2 us per key). When a round fails, the rounds before it
+ * stay done. May use the space reserve, as calypso_delete.
+ * Errors: CALYPSO_EINVAL (the namespace was dropped; handle state; write
+ * refusal), CALYPSO_EREADONLY (write refusal), CALYPSO_ENOSPC, CALYPSO_EIO
+ * (as calypso_delete), CALYPSO_ENOMEM.
+ * Thread-safe: yes, as calypso_put (each round waits for the writer lock
+ * like one batch). */
 int  calypso_delete_all(calypso *db);
 
-/* The number of live (unexpired) keys. 0 for NULL or an unusable handle.
- * Thread-safe; costs O(1) plus the keys that expired since the last
- * count. */
+/* The number of live (unexpired) keys, of the handle's namespace. Costs
+ * O(1) plus the keys that expired since the last count.
+ * Errors: none: 0 for NULL, for a handle in a forked child, or one whose
+ * reopen failed.
+ * Thread-safe: yes, as calypso_get. */
 uint64_t calypso_len(calypso *db);
 
 /* ---- iteration (byte order) --------------------------------------------- */
@@ -524,19 +671,29 @@ typedef int (*calypso_key_fn)(const void *key, size_t klen, void *ctx);
  * nothing is deleted and that code is returned. */
 typedef int (*calypso_sift_fn)(const void *key, size_t klen, void *ctx);
 
-/* Walks: errors CALYPSO_EINVAL (NULL db or fn, NULL bound with a length),
- * CALYPSO_EINVALIDRANGE (range: start > end), CALYPSO_ENOMEM, or fn's
- * non-zero result. Thread-safe; the walk holds the key directory's lock
- * for one batch of keys at a time (at most 1,024 visited, expired ones
- * included), never across fn. */
+/* Walks (fold, scan, range) call fn on the calling thread with no engine
+ * lock held; the walk holds the key directory's lock for one batch of keys
+ * at a time (at most 1,024 visited, expired ones included), never across
+ * fn. A walk on a namespace handle sees that namespace's keys. */
 
-/* Every live key, in order. */
+/* Every live key, in order.
+ * Errors: CALYPSO_EINVAL (NULL fn; handle state), CALYPSO_EIO (handle
+ * state), CALYPSO_ENOMEM, or fn's non-zero result.
+ * Thread-safe: yes, from any thread, on any handle; fn runs on the calling
+ * thread and may call get, put and delete on the same handle. */
 int  calypso_fold(calypso *db, calypso_key_fn fn, void *ctx);
-/* Every live key starting with prefix, in order; plen 0: every key. */
+/* Every live key starting with prefix, in order; plen 0: every key.
+ * Errors: CALYPSO_EINVAL (NULL fn; NULL prefix with a non-zero plen;
+ * handle state), CALYPSO_EIO (handle state), CALYPSO_ENOMEM, or fn's
+ * non-zero result.
+ * Thread-safe: yes, as calypso_fold. */
 int  calypso_scan(calypso *db, const void *prefix, size_t plen, calypso_key_fn fn, void *ctx);
-/* Every live key k with start <= k <= end, in order. start > end:
- * CALYPSO_EINVALIDRANGE. Empty bounds are allowed (the empty key sorts
- * first). */
+/* Every live key k with start <= k <= end, in order. Empty bounds are
+ * allowed (the empty key sorts first).
+ * Errors: CALYPSO_EINVALIDRANGE (start > end), CALYPSO_EINVAL (NULL fn; a
+ * NULL bound with a non-zero length; handle state), CALYPSO_EIO (handle
+ * state), CALYPSO_ENOMEM, or fn's non-zero result.
+ * Thread-safe: yes, as calypso_fold. */
 int  calypso_range(calypso *db, const void *start, size_t slen,
                    const void *end, size_t elen, calypso_key_fn fn, void *ctx);
 /* Ask fn of every live key (of the prefix, of the range) whether to delete
@@ -551,12 +708,31 @@ int  calypso_range(calypso *db, const void *start, size_t slen,
  * none, across a crash too, and readers see them go at once) when their
  * tombstones fit one datafile (as calypso_delete_all); a longer list is
  * deleted in batches of as many as one datafile takes, the chosen keys
- * first, in key order. Errors as the walks, and as calypso_delete for the
- * deletions.
+ * first, in key order (when one of those batches fails, those before it
+ * stay done).
  * If fn returns a negative code, nothing is deleted (expired keys neither)
- * and that code is returned. A value above 1 is treated as 1. */
+ * and that code is returned. A value above 1 is treated as 1. The
+ * deletions may use the space reserve, as calypso_delete.
+ * Errors: CALYPSO_EINVAL (NULL fn; the namespace was dropped; handle
+ * state; write refusal), CALYPSO_EREADONLY (write refusal), CALYPSO_ENOSPC,
+ * CALYPSO_EIO (as calypso_delete), CALYPSO_ENOMEM, or fn's negative
+ * result.
+ * Thread-safe: yes, from any thread, on any handle; fn runs on the calling
+ * thread with no lock held (it may call get, put and delete on the same
+ * handle); the deletions are serialized with other writers. */
 int  calypso_sift(calypso *db, calypso_sift_fn fn, void *ctx);
+/* As calypso_sift over the keys starting with prefix (plen 0: every key).
+ * Errors: as calypso_sift, and CALYPSO_EINVAL for a NULL prefix with a
+ * non-zero plen: CALYPSO_EINVAL, CALYPSO_EREADONLY, CALYPSO_ENOSPC,
+ * CALYPSO_EIO, CALYPSO_ENOMEM, or fn's negative result.
+ * Thread-safe: yes, as calypso_sift. */
 int  calypso_sift_scan(calypso *db, const void *prefix, size_t plen, calypso_sift_fn fn, void *ctx);
+/* As calypso_sift over the keys k with start <= k <= end.
+ * Errors: as calypso_sift, and CALYPSO_EINVALIDRANGE (start > end),
+ * CALYPSO_EINVAL for a NULL bound with a non-zero length: CALYPSO_EINVAL,
+ * CALYPSO_EINVALIDRANGE, CALYPSO_EREADONLY, CALYPSO_ENOSPC, CALYPSO_EIO,
+ * CALYPSO_ENOMEM, or fn's negative result.
+ * Thread-safe: yes, as calypso_sift. */
 int  calypso_sift_range(calypso *db, const void *start, size_t slen,
                         const void *end, size_t elen, calypso_sift_fn fn, void *ctx);
 
@@ -580,30 +756,84 @@ int  calypso_sift_range(calypso *db, const void *start, size_t slen,
  * return CALYPSO_ENOTFOUND until a first/last/seek), or an error. */
 typedef struct calypso_cursor calypso_cursor;
 
-/* Opens an unpositioned cursor on db; close it with calypso_cursor_close.
- * CALYPSO_EINVAL (NULL), CALYPSO_ENOMEM. A cursor belongs to one thread at
- * a time; any number may be open on a handle. Moves take the key
- * directory's lock for one window (128 keys) at a time. */
+/* Opens an unpositioned cursor on db (on a namespace handle: over that
+ * namespace); close it with calypso_cursor_close, before db is closed or
+ * reopened. Moves take the key directory's lock for one window (128 keys)
+ * at a time.
+ * Errors: CALYPSO_EINVAL (NULL cur; handle state), CALYPSO_EIO (handle
+ * state), CALYPSO_ENOMEM.
+ * Thread-safe: yes, from any thread, on any handle: any number of cursors
+ * may be open on a handle; each then belongs to one thread at a time. */
 int  calypso_cursor_open(calypso *db, calypso_cursor **cur);
-void calypso_cursor_close(calypso_cursor *cur);             /* NULL: no-op */
-int  calypso_cursor_first(calypso_cursor *cur);             /* smallest key  */
-int  calypso_cursor_last(calypso_cursor *cur);              /* largest key   */
-/* Positions on the first key >= key (seek) or the last key <= key
- * (seek_le). An empty key is allowed. */
+/* Frees the cursor. NULL is a no-op.
+ * Errors: none (returns nothing).
+ * Thread-safe: no: one thread at a time per cursor (cursors of one handle
+ * may be used by different threads at once). */
+void calypso_cursor_close(calypso_cursor *cur);
+/* Positions on the smallest key.
+ * Errors: CALYPSO_ENOTFOUND (no key: the cursor is unpositioned),
+ * CALYPSO_EINVAL (NULL cur), CALYPSO_ENOMEM.
+ * Thread-safe: no: one thread at a time per cursor (cursors of one handle
+ * may be used by different threads at once). */
+int  calypso_cursor_first(calypso_cursor *cur);
+/* Positions on the largest key.
+ * Errors: CALYPSO_ENOTFOUND (no key), CALYPSO_EINVAL (NULL cur),
+ * CALYPSO_ENOMEM.
+ * Thread-safe: no: one thread at a time per cursor (cursors of one handle
+ * may be used by different threads at once). */
+int  calypso_cursor_last(calypso_cursor *cur);
+/* Positions on the first key >= key. An empty key is allowed.
+ * Errors: CALYPSO_ENOTFOUND (no such key), CALYPSO_EINVAL (NULL cur; NULL
+ * key with a non-zero klen), CALYPSO_ENOMEM.
+ * Thread-safe: no: one thread at a time per cursor (cursors of one handle
+ * may be used by different threads at once). */
 int  calypso_cursor_seek(calypso_cursor *cur, const void *key, size_t klen);
+/* Positions on the last key <= key. An empty key is allowed.
+ * Errors: CALYPSO_ENOTFOUND (no such key), CALYPSO_EINVAL (NULL cur; NULL
+ * key with a non-zero klen), CALYPSO_ENOMEM.
+ * Thread-safe: no: one thread at a time per cursor (cursors of one handle
+ * may be used by different threads at once). */
 int  calypso_cursor_seek_le(calypso_cursor *cur, const void *key, size_t klen);
 /* Positions on the first key that starts with prefix and keeps the cursor
  * inside the prefix: next and prev return CALYPSO_ENOTFOUND at its edges
  * (and the cursor never reads keys past them), until first, last, seek or
- * seek_le lift the bound. An empty prefix bounds nothing. */
+ * seek_le lift the bound. An empty prefix bounds nothing.
+ * Errors: CALYPSO_ENOTFOUND (no key with the prefix), CALYPSO_EINVAL (NULL
+ * cur; NULL prefix with a non-zero plen), CALYPSO_ENOMEM (the cursor is
+ * then unpositioned).
+ * Thread-safe: no: one thread at a time per cursor (cursors of one handle
+ * may be used by different threads at once). */
 int  calypso_cursor_seek_prefix(calypso_cursor *cur, const void *prefix, size_t plen);
+/* Moves to the next key.
+ * Errors: CALYPSO_ENOTFOUND (past the last key, or the prefix's end; or
+ * unpositioned: the cursor is unpositioned after it), CALYPSO_EINVAL
+ * (NULL cur), CALYPSO_ENOMEM.
+ * Thread-safe: no: one thread at a time per cursor (cursors of one handle
+ * may be used by different threads at once). */
 int  calypso_cursor_next(calypso_cursor *cur);
+/* Moves to the previous key.
+ * Errors: CALYPSO_ENOTFOUND (before the first key, or the prefix's start;
+ * or unpositioned), CALYPSO_EINVAL (NULL cur), CALYPSO_ENOMEM.
+ * Thread-safe: no: one thread at a time per cursor (cursors of one handle
+ * may be used by different threads at once). */
 int  calypso_cursor_prev(calypso_cursor *cur);
-/* The current key and value, borrowed: valid until the cursor next moves or
- * is closed. The value is read (and its checksum verified) on first ask:
- * CALYPSO_ECHECKSUM and CALYPSO_EIO as for calypso_get, CALYPSO_ENOTFOUND
- * if the key was deleted and its record merged away meanwhile. */
+/* The current key, borrowed: valid until the cursor next moves or is
+ * closed.
+ * Errors: CALYPSO_ENOTFOUND (unpositioned), CALYPSO_EINVAL (NULL argument).
+ * Thread-safe: no: one thread at a time per cursor (cursors of one handle
+ * may be used by different threads at once). */
 int  calypso_cursor_key(calypso_cursor *cur, const void **key, size_t *klen);
+/* The current value, borrowed: valid until the cursor next moves or is
+ * closed. It is read (and its checksum verified) on first ask, with the
+ * values of the next keys read ahead. A merge running meanwhile never
+ * makes it fail for a live key. In a view whose snapshot could not be
+ * kept (see snapshot views), CALYPSO_ENOMEM.
+ * Errors: CALYPSO_ENOTFOUND (unpositioned; or the key was deleted and its
+ * record merged away since the window was filled), CALYPSO_ECHECKSUM,
+ * CALYPSO_ECORRUPT and CALYPSO_EIO (as for calypso_get), CALYPSO_EINVAL
+ * (NULL argument), CALYPSO_ENOMEM.
+ * Thread-safe: no: one thread at a time per cursor (cursors of one handle
+ * may be used by different threads at once). */
 int  calypso_cursor_value(calypso_cursor *cur, const void **val, size_t *vlen);
 
 /* ---- atomic batches ------------------------------------------------------ */
