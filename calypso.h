@@ -857,27 +857,59 @@ int  calypso_cursor_value(calypso_cursor *cur, const void **val, size_t *vlen);
  * free to reuse as soon as a call returns. */
 typedef struct calypso_batch calypso_batch;
 
-/* Starts an empty batch on db. CALYPSO_EREADONLY on a read-only handle,
- * CALYPSO_EIO when db refuses writes, CALYPSO_ENOMEM. */
+/* Starts an empty batch on db (on a namespace handle: its operations go to
+ * that namespace, see calypso_batch_ns). End it with calypso_batch_commit
+ * or calypso_batch_abort, before db is closed or reopened.
+ * Errors: CALYPSO_EINVAL (NULL b; handle state; write refusal),
+ * CALYPSO_EREADONLY (write refusal), CALYPSO_EIO (write refusal; handle
+ * state), CALYPSO_ENOMEM.
+ * Thread-safe: yes, from any thread, on any handle; the batch then
+ * belongs to one thread at a time. */
 int  calypso_batch_open(calypso *db, calypso_batch **b);
-/* Adds a put (with a TTL: as calypso_put_ttl; the expiry counts from the
- * commit). Checks as calypso_put does: CALYPSO_EEMPTYKEY,
- * CALYPSO_EKEYTOOLARGE, CALYPSO_EVALUETOOLARGE (the value, or the batch
- * past its limit), CALYPSO_EINVAL, CALYPSO_ENOMEM; an operation that fails
- * is not added. */
+/* Adds a put. Checks as calypso_put does; an operation that fails is not
+ * added and the batch stays usable. Memory only: nothing is written
+ * before the commit.
+ * Errors: CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE, CALYPSO_EVALUETOOLARGE
+ * (the value is over max_value_size, or the batch would pass its limit),
+ * CALYPSO_EINVAL (NULL b; NULL key or val with a non-zero length),
+ * CALYPSO_ENOMEM.
+ * Thread-safe: no: one thread at a time per batch (batches of one handle
+ * may be filled by different threads at once). */
 int  calypso_batch_put(calypso_batch *b, const void *key, size_t klen,
                        const void *val, size_t vlen);
+/* Adds a put with a TTL, as calypso_put_ttl; the expiry counts from the
+ * commit.
+ * Errors: as calypso_batch_put: CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE,
+ * CALYPSO_EVALUETOOLARGE, CALYPSO_EINVAL, CALYPSO_ENOMEM.
+ * Thread-safe: no: one thread at a time per batch (batches of one handle
+ * may be filled by different threads at once). */
 int  calypso_batch_put_ttl(calypso_batch *b, const void *key, size_t klen,
                            const void *val, size_t vlen, uint64_t ttl_ms);
-/* Adds a delete. Errors as calypso_batch_put. */
+/* Adds a delete (of a key absent at commit: nothing written).
+ * Errors: CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE, CALYPSO_EVALUETOOLARGE
+ * (the batch would pass its limit), CALYPSO_EINVAL (NULL b; NULL key with
+ * a non-zero klen), CALYPSO_ENOMEM.
+ * Thread-safe: no: one thread at a time per batch (batches of one handle
+ * may be filled by different threads at once). */
 int  calypso_batch_delete(calypso_batch *b, const void *key, size_t klen);
 /* Commits the batch and frees it, whatever it returns. An empty batch
  * writes nothing and returns CALYPSO_OK. On an error nothing of the batch
  * is applied, with the exception calypso_put states for a failed fdatasync
  * under CALYPSO_SYNC_ALWAYS (then the whole batch is applied, never a
- * part). Errors: CALYPSO_EREADONLY, CALYPSO_EIO, CALYPSO_ENOMEM. */
+ * part). A batch of deletes only may use the space reserve, as
+ * calypso_delete.
+ * Errors: CALYPSO_EINVAL (NULL b; a namespace it writes to was dropped;
+ * handle state; write refusal: this thread is inside an update on the
+ * database), CALYPSO_ENOSPC, CALYPSO_EIO (a failed write, rotation or
+ * fdatasync; write refusal; handle state), CALYPSO_ENOMEM.
+ * Thread-safe: yes with respect to other threads' writes (commits are
+ * serialized with every writer of the database); the batch itself
+ * belongs to one thread at a time. */
 int  calypso_batch_commit(calypso_batch *b);
-/* Frees the batch without writing anything. NULL is a no-op. */
+/* Frees the batch without writing anything. NULL is a no-op.
+ * Errors: none (returns nothing).
+ * Thread-safe: no: one thread at a time per batch (batches of one handle
+ * may be filled by different threads at once). */
 void calypso_batch_abort(calypso_batch *b);
 
 /* ---- transactions: updates and views ------------------------------------- */
@@ -902,18 +934,39 @@ typedef struct calypso_txn calypso_txn;
 /* fn's result decides: 0 commits (calypso_update then returns the
  * commit's result), anything else rolls back and is returned. */
 typedef int (*calypso_txn_fn)(calypso_txn *tx, void *ctx);
-/* Runs fn inside an update transaction. Errors of its own: as
- * calypso_update_begin and calypso_txn_commit. */
+/* Runs fn inside an update transaction, on the calling thread, and
+ * commits it when fn returns 0; rolls it back and returns fn's result
+ * otherwise.
+ * Errors: CALYPSO_EINVAL (NULL fn), then as calypso_update_begin
+ * (CALYPSO_EINVAL, CALYPSO_EREADONLY, CALYPSO_EIO, CALYPSO_ENOMEM) and
+ * calypso_txn_commit (CALYPSO_EINVAL, CALYPSO_ENOSPC, CALYPSO_EIO,
+ * CALYPSO_ENOMEM), or fn's non-zero result.
+ * Thread-safe: yes, from any thread, on any handle; it waits for the
+ * writer lock (other threads' writes and updates) and holds it while fn
+ * runs. */
 int  calypso_update(calypso *db, calypso_txn_fn fn, void *ctx);
 /* The same without a callback: begin, then exactly one of commit or
- * rollback, on the same thread. Begin: CALYPSO_EREADONLY, CALYPSO_EIO (db
- * refuses writes), CALYPSO_EINVAL (this thread is in an update on db
- * already), CALYPSO_ENOMEM. */
+ * rollback, on the same thread, before db is closed or reopened.
+ * Errors: CALYPSO_EINVAL (NULL tx; handle state; write refusal: this
+ * thread is in an update on the database already), CALYPSO_EREADONLY
+ * (write refusal), CALYPSO_EIO (write refusal; handle state),
+ * CALYPSO_ENOMEM.
+ * Thread-safe: yes, from any thread, on any handle; it waits for the
+ * writer lock, and the transaction then belongs to this thread. */
 int  calypso_update_begin(calypso *db, calypso_txn **tx);
-/* Commits and frees tx, whatever it returns; errors as
- * calypso_batch_commit (nothing applied on an error). */
+/* Commits and frees tx, whatever it returns (an update: nothing applied on
+ * an error, with the CALYPSO_SYNC_ALWAYS exception of calypso_put; a view:
+ * just ends it, always CALYPSO_OK).
+ * Errors: CALYPSO_EINVAL (NULL tx; a namespace the update wrote to was
+ * dropped), CALYPSO_ENOSPC, CALYPSO_EIO (a failed write, rotation or
+ * fdatasync; the handle refuses writes), CALYPSO_ENOMEM.
+ * Thread-safe: no: an update's calls are made by the thread that began it,
+ * a view's by one thread at a time. */
 int  calypso_txn_commit(calypso_txn *tx);
-/* Drops tx's writes and frees it. NULL is a no-op. */
+/* Drops tx's writes, ends it and frees it. NULL is a no-op.
+ * Errors: none (returns nothing).
+ * Thread-safe: no: an update's calls are made by the thread that began it,
+ * a view's by one thread at a time. */
 void calypso_txn_rollback(calypso_txn *tx);
 /* ---- snapshot views --------------------------------------------------------
  * A read-only transaction that sees the database as of its start: every
@@ -935,62 +988,137 @@ void calypso_txn_rollback(calypso_txn *tx);
  * with calypso_view_begin and end it with calypso_txn_commit or
  * calypso_txn_rollback (the same for a view). Writes inside a view return
  * CALYPSO_EREADONLY. A view works on a read-only handle too. */
+
+/* Runs fn inside a view, on the calling thread, and returns fn's result.
+ * Errors: CALYPSO_EINVAL (NULL fn; handle state), CALYPSO_EIO (handle
+ * state), CALYPSO_ENOMEM, or fn's result.
+ * Thread-safe: yes, from any thread, on any handle; takes no lock that
+ * writers or merges wait for. */
 int  calypso_view(calypso *db, calypso_txn_fn fn, void *ctx);
+/* Begins a view; end it with calypso_txn_commit or calypso_txn_rollback,
+ * before db is closed or reopened.
+ * Errors: CALYPSO_EINVAL (NULL tx; handle state), CALYPSO_EIO (handle
+ * state), CALYPSO_ENOMEM.
+ * Thread-safe: yes, as calypso_view; the view then belongs to one thread
+ * at a time. */
 int  calypso_view_begin(calypso *db, calypso_txn **tx);
 
-/* Reads: as calypso_get, calypso_get_buf and calypso_has, through an
- * update's own writes first, or as of a view's start. */
+/* As calypso_get, through an update's own writes first (a key it deleted
+ * is CALYPSO_ENOTFOUND), or as of a view's start.
+ * Errors: as calypso_get (CALYPSO_ENOTFOUND, CALYPSO_EEXPIRED,
+ * CALYPSO_ECHECKSUM, CALYPSO_ECORRUPT, CALYPSO_EEMPTYKEY,
+ * CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL: also NULL tx, CALYPSO_EIO,
+ * CALYPSO_ENOMEM: also a view whose snapshot could not be kept).
+ * Thread-safe: no: an update's calls are made by the thread that began it,
+ * a view's by one thread at a time. */
 int  calypso_txn_get(calypso_txn *tx, const void *key, size_t klen, void **val, size_t *vlen);
+/* As calypso_get_buf, through the transaction as calypso_txn_get.
+ * Errors: CALYPSO_ETRUNC, and as calypso_txn_get (CALYPSO_ENOTFOUND,
+ * CALYPSO_EEXPIRED, CALYPSO_ECHECKSUM, CALYPSO_ECORRUPT, CALYPSO_EEMPTYKEY,
+ * CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL, CALYPSO_EIO, CALYPSO_ENOMEM).
+ * Thread-safe: no: an update's calls are made by the thread that began it,
+ * a view's by one thread at a time. */
 int  calypso_txn_get_buf(calypso_txn *tx, const void *key, size_t klen, void *buf, size_t cap,
                          size_t *vlen);
+/* As calypso_has, through the transaction as calypso_txn_get: 1, 0 or an
+ * error.
+ * Errors: CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL (NULL tx;
+ * NULL key with a non-zero klen; handle state), CALYPSO_EIO (handle
+ * state), CALYPSO_ENOMEM (a view whose snapshot could not be kept).
+ * Thread-safe: no: an update's calls are made by the thread that began it,
+ * a view's by one thread at a time. */
 int  calypso_txn_has(calypso_txn *tx, const void *key, size_t klen);
 /* As calypso_ttl, through the transaction (an update's own put with a TTL
- * expires that long after now, as its commit would make it). */
+ * expires that long after now, as its commit would make it).
+ * Errors: CALYPSO_ENOTFOUND, CALYPSO_EEXPIRED, CALYPSO_EEMPTYKEY,
+ * CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL (NULL tx or expires_at_ms; NULL key
+ * with a non-zero klen; handle state), CALYPSO_EIO (handle state),
+ * CALYPSO_ENOMEM (a view whose snapshot could not be kept).
+ * Thread-safe: no: an update's calls are made by the thread that began it,
+ * a view's by one thread at a time. */
 int  calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *expires_at_ms);
-/* Writes: checked as calypso_batch_put and calypso_batch_delete (the
- * limit included); applied at commit. */
+/* Adds a put to an update, checked as calypso_batch_put (the limit
+ * included); applied at commit.
+ * Errors: CALYPSO_EREADONLY (a view), and as calypso_batch_put:
+ * CALYPSO_EEMPTYKEY, CALYPSO_EKEYTOOLARGE, CALYPSO_EVALUETOOLARGE,
+ * CALYPSO_EINVAL (also NULL tx), CALYPSO_ENOMEM.
+ * Thread-safe: no: an update's calls are made by the thread that began it,
+ * a view's by one thread at a time. */
 int  calypso_txn_put(calypso_txn *tx, const void *key, size_t klen, const void *val, size_t vlen);
+/* As calypso_txn_put with a TTL, as calypso_batch_put_ttl.
+ * Errors: as calypso_txn_put: CALYPSO_EREADONLY, CALYPSO_EEMPTYKEY,
+ * CALYPSO_EKEYTOOLARGE, CALYPSO_EVALUETOOLARGE, CALYPSO_EINVAL,
+ * CALYPSO_ENOMEM.
+ * Thread-safe: no: an update's calls are made by the thread that began it,
+ * a view's by one thread at a time. */
 int  calypso_txn_put_ttl(calypso_txn *tx, const void *key, size_t klen, const void *val,
                          size_t vlen, uint64_t ttl_ms);
+/* Adds a delete to an update, as calypso_batch_delete; applied at commit.
+ * Errors: CALYPSO_EREADONLY (a view), CALYPSO_EEMPTYKEY,
+ * CALYPSO_EKEYTOOLARGE, CALYPSO_EVALUETOOLARGE (the batch limit),
+ * CALYPSO_EINVAL (NULL tx; NULL key with a non-zero klen), CALYPSO_ENOMEM.
+ * Thread-safe: no: an update's calls are made by the thread that began it,
+ * a view's by one thread at a time. */
 int  calypso_txn_delete(calypso_txn *tx, const void *key, size_t klen);
 /* A cursor over what the transaction sees: in an update, the database with
  * the transaction's own writes merged in key order (its puts show their
  * values, its deletes hide keys); in a view, the database as of the view's
  * start. Moves and reads as any cursor (calypso_cursor_*); close it with
  * calypso_cursor_close before the transaction ends. An update's writes
- * made after a window was filled show from the next fill on. */
+ * made after a window was filled show from the next fill on.
+ * Errors: CALYPSO_EINVAL (NULL tx or cur; handle state), CALYPSO_EIO
+ * (handle state), CALYPSO_ENOMEM.
+ * Thread-safe: no: by the transaction's thread (an update's, or the one
+ * using the view); the cursor belongs to it too. */
 int  calypso_txn_cursor_open(calypso_txn *tx, calypso_cursor **cur);
 
 /* ---- maintenance -------------------------------------------------------- */
-/* Runs a merge now, on the calling thread, and returns when it is done:
+/* Runs a merge now, on the calling thread (not the background thread,
+ * which runs only the automatic merges), and returns when it is done:
  * the live records of the sealed datafiles are rewritten into new files
- * and the old ones removed. It works through the files oldest first, in
+ * and the old ones removed. The active file, unless empty, is sealed
+ * first (writers go on in a new one). It works through the files oldest first, in
  * steps of one datafile's worth of live records, each step's inputs
  * removed before the next step writes; files with no live record are
  * removed without writing anything. Reads and writes go on meanwhile; the
  * old files are unmapped and removed only after every read that could
- * reach them has finished. Errors: CALYPSO_EMERGING if a merge is already
- * running; CALYPSO_EREADONLY on a read-only handle; CALYPSO_ENOSPC when a
- * step found no room even with the space reserve (the steps before it are
- * done, nothing is lost, the handle goes on: free space and merge again);
- * CALYPSO_ECORRUPT when an input record fails its checksum (nothing
- * changed); CALYPSO_ELOCKED when readers opening in other processes kept
+ * reach them has finished. A failure after a step was decided leaves the
+ * handle refusing writes; the next open finishes it. Readers in other
+ * processes keep reading the files a merge removes (their space is freed
+ * when the last reader lets go).
+ * Errors: CALYPSO_EMERGING (a merge is already running, the background
+ * thread's automatic one included); CALYPSO_EREADONLY (write refusal);
+ * CALYPSO_ENOSPC when a step found no room even with the space reserve
+ * (the steps before it are done, nothing is lost, the handle goes on: free
+ * space and merge again); CALYPSO_ECORRUPT when an input record fails its
+ * checksum or does not parse (the step is abandoned, the steps before it
+ * are done); CALYPSO_ELOCKED when readers opening in other processes kept
  * the file set locked for 30 s (a step waits for them before it swaps
  * files: see read_only; the steps before it are done, the handle goes on:
- * merge again); CALYPSO_EIO, CALYPSO_ENOMEM. A failure after a step was
- * decided leaves the handle refusing writes; the next open finishes it.
- * Readers in other processes keep reading the files a merge removes (their
- * space is freed when the last reader lets go). Thread-safe. */
+ * merge again); CALYPSO_EIO (a failed system call; the handle began to
+ * close or reopen; write refusal; handle state); CALYPSO_EINVAL (handle
+ * state; write refusal: inside an update on this thread); CALYPSO_ENOMEM.
+ * Thread-safe: yes, from any thread, on any handle of the database (it
+ * merges the whole database); reads and writes go on beside it. */
 int  calypso_merge(calypso *db);
 /* Deletes every expired key now, in rounds of up to 65,536 tombstones,
  * each round one atomic batch (so readers wait for the keydir at most while
  * one round applies). A key written again meanwhile, without a TTL or with
  * a later expiry, is kept. An expired key is invisible before its tombstone
  * and after it, so a round left out by a crash changes nothing a reader
- * sees. Errors as calypso_delete. Thread-safe. */
+ * sees. On a namespace handle, that namespace's keys. The deletions may
+ * use the space reserve, as calypso_delete; a failed round leaves the
+ * rounds before it done.
+ * Errors: CALYPSO_EINVAL (the namespace was dropped; handle state; write
+ * refusal), CALYPSO_EREADONLY (write refusal), CALYPSO_ENOSPC, CALYPSO_EIO
+ * (as calypso_delete), CALYPSO_ENOMEM.
+ * Thread-safe: yes, as calypso_put (it may run beside the background
+ * sweeper: a key is deleted once). */
 int  calypso_run_gc(calypso *db);
 /* Dead bytes a merge would free (overwritten, deleted and expired records),
- * or a negative error (CALYPSO_EINVAL for NULL). Thread-safe; O(1). */
+ * over the whole database, or a negative error. O(1).
+ * Errors: CALYPSO_EINVAL (handle state), CALYPSO_EIO (handle state).
+ * Thread-safe: yes, from any thread, on any handle. */
 int64_t calypso_reclaimable(calypso *db);
 
 /* Figures about a database. A struct tag, not a typedef, so that it shares
@@ -1007,9 +1135,13 @@ struct calypso_stats {
     uint64_t merges;        /* merges completed since open                  */
     uint64_t live_bytes;    /* bytes of the live keys' records on disk      */
 };
-/* On a namespace handle, keys, live_bytes and keydir_bytes are that
- * namespace's; datafiles, size, reclaimable and merges are the database's
- * (one log holds every namespace). */
+/* Fills *st. On a namespace handle, keys, live_bytes and keydir_bytes are
+ * that namespace's; datafiles, size, reclaimable and merges are the
+ * database's (one log holds every namespace).
+ * Errors: CALYPSO_EINVAL (NULL st; inside an update transaction on db on
+ * this thread; handle state), CALYPSO_EIO (handle state).
+ * Thread-safe: yes, from any thread, on any handle; it takes the writer
+ * lock for a moment (so it waits for another thread's update). */
 int  calypso_stats(calypso *db, struct calypso_stats *st);
 
 /* ---- namespaces ------------------------------------------------------------
@@ -1056,38 +1188,60 @@ int  calypso_stats(calypso *db, struct calypso_stats *st);
 /* Opens the namespace `name`: into *ns a handle of it. With `create`, a
  * missing namespace is created first (its parent must exist); without,
  * it is CALYPSO_ENOTFOUND. Any number of handles of one namespace may be
- * open at once. Errors: CALYPSO_EINVAL (NULL, a bad name: see above),
- * CALYPSO_ENOTFOUND (missing, or its parent missing), CALYPSO_EREADONLY
- * (creating on a read-only handle), CALYPSO_EIO (also: the 2^32 - 1
- * namespace ids are used up), CALYPSO_ENOSPC, CALYPSO_ENOMEM; creating
- * inside an update transaction on this thread is CALYPSO_EINVAL. */
+ * open at once. On error *ns is NULL.
+ * Errors: CALYPSO_EINVAL (NULL ns, a bad name: see above; handle state;
+ * creating inside an update transaction on this thread),
+ * CALYPSO_ENOTFOUND (missing, or its parent missing; or dropped by another
+ * thread as it was created), CALYPSO_EREADONLY (creating on a read-only
+ * handle), CALYPSO_ENOSPC (creating on a full disk), CALYPSO_EIO (a failed
+ * write or sync; the 2^32 - 1 namespace ids are used up; write refusal;
+ * handle state), CALYPSO_ENOMEM.
+ * Thread-safe: yes, from any thread, on any handle of the database;
+ * creating is serialized with writers, as a put. */
 int  calypso_ns_open(calypso *db, const void *name, size_t nlen, int create, calypso **ns);
 /* Drops the namespace `name` and every namespace under it (`name/...`),
  * atomically: one batch of drop records, durable as a batch. Handles of
  * dropped namespaces stay valid until closed: they see no keys, and writes
- * through them return CALYPSO_EINVAL. Errors: CALYPSO_EINVAL (bad name),
- * CALYPSO_ENOTFOUND, CALYPSO_EREADONLY, CALYPSO_EIO, CALYPSO_ENOSPC,
- * CALYPSO_ENOMEM; CALYPSO_EINVAL inside an update transaction on this
- * thread. */
+ * through them return CALYPSO_EINVAL. Like a delete, a drop may use the
+ * space reserve on a full disk.
+ * Errors: CALYPSO_EINVAL (bad name; the drop records of the namespace and
+ * its descendants would take more than a datafile: drop the deepest ones
+ * first; handle state; write refusal, e.g. inside an update transaction on
+ * this thread), CALYPSO_ENOTFOUND, CALYPSO_EREADONLY (write refusal),
+ * CALYPSO_ENOSPC, CALYPSO_EIO (a failed write or sync; write refusal;
+ * handle state), CALYPSO_ENOMEM.
+ * Thread-safe: yes, from any thread, on any handle of the database;
+ * serialized with writers. Handles of the dropped namespaces that other
+ * threads use stay valid (see above). */
 int  calypso_ns_drop(calypso *db, const void *name, size_t nlen);
 /* Calls fn(name, nlen, ctx) for each direct child of `parent`, in byte
  * order of the names (full names: "a/b", not "b"); parent NULL (plen 0)
  * lists the top-level namespaces. Stops when fn returns non-zero and
  * returns that value. fn runs with no lock held and may open, create or
- * drop namespaces. Errors: CALYPSO_EINVAL (bad parent name),
- * CALYPSO_ENOTFOUND (parent missing), CALYPSO_ENOMEM. */
+ * drop namespaces.
+ * Errors: CALYPSO_EINVAL (NULL fn; bad parent name; handle state),
+ * CALYPSO_ENOTFOUND (parent missing), CALYPSO_EIO (handle state),
+ * CALYPSO_ENOMEM, or fn's non-zero result.
+ * Thread-safe: yes, from any thread, on any handle; fn runs on the calling
+ * thread with no lock held, over the names as they were when the call
+ * began. */
 int  calypso_ns_list(calypso *db, const void *parent, size_t plen, calypso_key_fn fn, void *ctx);
 /* Cross-namespace batches: operations added to b from now on go to the
  * namespace of handle ns (a handle of the same database; the database
  * handle for the default namespace). A batch starts on the namespace of
  * the handle it was opened on. The batch commits all of its operations,
- * whatever their namespaces, atomically as ever. Errors: CALYPSO_EINVAL
- * (NULL, or ns of another database). */
+ * whatever their namespaces, atomically as ever.
+ * Errors: CALYPSO_EINVAL (NULL b or ns, or ns of another database),
+ * CALYPSO_ENOMEM.
+ * Thread-safe: no: one thread at a time per batch. */
 int  calypso_batch_ns(calypso_batch *b, calypso *ns);
 /* The same for a transaction: its reads, writes and cursors from now on
  * are in ns's namespace (an update commits its writes in every namespace
- * as one batch; a view sees every namespace as of its start). Errors:
- * CALYPSO_EINVAL (NULL, or ns of another database). */
+ * as one batch; a view sees every namespace as of its start).
+ * Errors: CALYPSO_EINVAL (NULL tx or ns, or ns of another database),
+ * CALYPSO_ENOMEM.
+ * Thread-safe: no: an update's calls are made by the thread that began it,
+ * a view's by one thread at a time. */
 int  calypso_txn_ns(calypso_txn *tx, calypso *ns);
 
 #ifdef __cplusplus
