@@ -116,7 +116,7 @@ $(UNIT_TESTS): $(BUILD)/%: tests/%.c $(wildcard tests/*.h) $(TEST_HOOK_OBJ) $(BU
 run-tests: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
 
-test: deps check-amalgamation all run-tests check-symbols check-release check-vendor $(EXTRA_TESTS)
+test: deps check-amalgamation check-api-docs all run-tests check-symbols check-release check-vendor $(EXTRA_TESTS)
 	@echo "make test: all tiers passed"
 
 # Every symbol libcalypso.a defines globally must carry the calypso_ prefix.
@@ -155,6 +155,9 @@ check-vendor: calypso.c calypso.h examples/quickstart.c
 	  (cd $$tmp && cc -std=c11 -O2 quickstart.c calypso.c -lpthread -lm -o quickstart && \
 	   ./quickstart $$tmp/db >/dev/null) && rm -rf $$tmp && \
 	  echo "vendored calypso.c + calypso.h build and run the quickstart"
+
+# Every function in calypso.h documents its errors and thread-safety (tools/check-api-docs; its self-test first).
+check-api-docs: ; @tools/check-api-docs --self-test && tools/check-api-docs calypso.h src
 
 asan:
 	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" OPT="-O1 -g" run-tests

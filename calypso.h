@@ -508,13 +508,14 @@ int  calypso_sync(calypso *db);
  * durable by an fsync of the directory above it). The copy opens as a
  * database with the same contents. db keeps serving reads, writes and
  * merges meanwhile: the image is taken at one instant and the files are
- * copied from descriptors opened then. Errors: CALYPSO_EINVAL (no path,
- * path not a directory or not empty, a parent of path that is not a
- * directory: errmsg names it, path over 4000 bytes, or inside an update
- * transaction on db; handle state), CALYPSO_EIO (errmsg names the file;
- * handle state), CALYPSO_ENOSPC, CALYPSO_ENOMEM. A failed backup leaves a
- * directory without META, which never opens as a database; directories it
- * created stay.
+ * copied from descriptors opened then. A failed backup leaves a directory
+ * without META, which never opens as a database; directories it created
+ * stay.
+ * Errors: CALYPSO_EINVAL (no path, path not a directory or not empty, a
+ * parent of path that is not a directory: errmsg names it, path over 4000
+ * bytes, or inside an update transaction on db; handle state), CALYPSO_EIO
+ * (errmsg names the file; a file shrank while copied; handle state),
+ * CALYPSO_ENOSPC, CALYPSO_ENOMEM.
  * Thread-safe: yes, from any thread, on any handle of the database (a
  * read-only one too). It waits for a merge under way to finish before it
  * takes its image; merges wait for it only while it opens the files. */
