@@ -35,10 +35,11 @@
  *   call returns. Buffers it returns (calypso_get) belong to the caller and
  *   are freed with calypso_free(). Key pointers handed to callbacks are
  *   borrowed for the duration of that one callback call.
- * - Every function below is documented in one block that ends with two
- *   lines: "Errors:", the codes it can return and when, and "Thread-safe:",
- *   from which threads it may be called (tools/check-api-docs checks that
- *   no declaration lacks either). Two causes recur, and are named there
+ * - Every function below has a comment block of its own that ends with two
+ *   entries: "Errors:", the codes it can return and when, and
+ *   "Thread-safe:", from which threads it may be called
+ *   (tools/check-api-docs, run by `make test`, fails on a declaration that
+ *   lacks either). Two causes recur, and are named there
  *   as "handle state":
  *     CALYPSO_EINVAL  the handle is NULL, or was inherited through fork()
  *                     (see Thread safety);
@@ -69,13 +70,15 @@
  * calypso_config_allocator). calypso_merge() runs the merge on the thread
  * that calls it, not on the background thread, and returns when it is
  * done; one merge runs at a time per database (the other one gets
- * CALYPSO_EMERGING); readers and writers go on beside it. A merge never makes a read of a live key fail: a file it
- * replaces is released only once every read that could still reach it has
- * finished. Callbacks passed to fold, scan, range and the sift family run
- * on the calling thread with no engine lock held: a callback may call get,
- * put and delete on the same handle. A walk sees each key that existed for
- * its whole duration exactly once, in order; keys written or deleted while
- * it runs may or may not be seen. calypso_close() and calypso_reopen() must
+ * CALYPSO_EMERGING); readers and writers go on beside it. A merge never
+ * makes a read of a live key fail: a file it replaces is released only
+ * once every read that could still reach it has finished. Callbacks
+ * passed to fold, scan, range, the sift family, ns_list, update and view
+ * run on the calling thread with no engine lock held (but an update's,
+ * which holds the writer lock): a walk's callback may call get, put and
+ * delete on the same handle. A walk sees each key that existed for its
+ * whole duration exactly once, in order; keys written or deleted while it
+ * runs may or may not be seen. calypso_close() and calypso_reopen() must
  * not race with other calls on the same handle, and the cursors, batches
  * and transactions of a handle must be ended before it is closed or
  * reopened. A cursor, a batch or a transaction is used by one thread at a
@@ -88,14 +91,15 @@
  * database is safe; the child's copy of the handle's memory is simply not
  * freed. A child that needs the database opens it itself.
  *
- * One process at a time may open a directory for writing (an exclusive
- * flock on its LOCK file); a second writer gets CALYPSO_ELOCKED, and its
- * errmsg names the holder's pid. Any number of handles, in any processes,
- * may open the directory read-only at the same time, beside the writer or
- * not: readers and the writer never refuse or block each other (only a
- * reader's open and the moment a writer's merge swaps its files wait for
- * each other, briefly). See read_only in calypso_options for what a
- * reader sees, and doc/format.md ("Lock file") for the locks.
+ * One handle at a time may open a directory for writing (an exclusive
+ * flock on its LOCK file); a second writer, in another process or in the
+ * same one, gets CALYPSO_ELOCKED, and its errmsg names the holder's pid.
+ * Any number of handles, in any processes, may open the directory
+ * read-only at the same time, beside the writer or not: readers and the
+ * writer never refuse or block each other (only a reader's open and the
+ * moment a writer's merge swaps its files wait for each other, briefly).
+ * See read_only in calypso_options for what a reader sees, and
+ * doc/format.md ("Lock file") for the locks.
  *
  * ==========================================================================
  *  Durability (calypso_options.sync)
@@ -106,9 +110,10 @@
  *   crash. calypso_sync() and calypso_close() make everything durable.
  *   Records are not written with write(2): they are copied into a shared
  *   (MAP_SHARED) mapping of the active datafile, whose disk space is
- *   allocated ahead of the data (fallocate), so a put makes no system
- *   call; the kernel writes the dirty pages back, in any order, and
- *   fdatasync makes them durable. Only a record too large for the mapping
+ *   allocated ahead of the data (fallocate, 1 to 8 MiB at a time), so a
+ *   put in SYNC_NONE mode makes no system call as a rule; the kernel
+ *   writes the dirty pages back, in any order, and fdatasync makes them
+ *   durable. Only a record too large for the mapping
  *   (over max_datafile_size, alone in its file), or an active file that
  *   could not be mapped, is written with pwritev.
  * - CALYPSO_SYNC_INTERVAL: as NONE, plus a background thread fdatasyncs the
@@ -238,8 +243,7 @@ typedef struct calypso calypso;
  * it, or it has failed on four other handles since (a thread keeps the
  * detail of the last four handles it failed on). The string is owned by
  * calypso, in the calling thread's storage, and stays valid until that
- * thread's next calypso call. db is only compared, never read: a closed
- * handle is fine.
+ * thread's next calypso call. db must be open (or NULL).
  * Errors: none; never NULL.
  * Thread-safe: yes, from any thread: each thread sees its own detail. */
 const char *calypso_errmsg(calypso *db);
@@ -254,7 +258,7 @@ enum { CALYPSO_SYNC_NONE = 0, CALYPSO_SYNC_INTERVAL = 1, CALYPSO_SYNC_ALWAYS = 2
  *   a torn tail is found quickly on open;
  * - keys up to 4 KiB: room for long Redis-style composite keys, while every
  *   key lives in RAM in the keydir (the hard limit is 65527 bytes);
- * - values up to 64 MiB: a value is read with one pread into one buffer;
+ * - values up to 64 MiB: a value is copied whole into one buffer;
  *   larger blobs belong in files (the hard limit is 1 GiB, and a value must
  *   fit in a datafile);
  * - auto-merge at 60% dead bytes and at least 64 MiB dead (Riak's
@@ -327,9 +331,11 @@ typedef struct calypso_options {
     /* Permissions for the directory and files calypso creates, before the
      * umask. Defaults 0755 and 0644. */
     uint32_t dir_mode, file_mode;
-    /* Auto-merge when dead bytes / total bytes >= this ratio (default 0.6)
-     * and dead bytes >= merge_min_dead_bytes (default 64 MiB). A negative
-     * ratio never merges on its own; calypso_merge() still works. */
+    /* Auto-merge: the background thread runs a merge itself (as
+     * calypso_merge, checked about once a second) when dead bytes / total
+     * bytes >= this ratio (default 0.6) and dead bytes >=
+     * merge_min_dead_bytes (default 64 MiB). A negative ratio never merges
+     * on its own; calypso_merge() still works. */
     double   merge_trigger_ratio;
     uint64_t merge_min_dead_bytes;
     /* How many sealed datafiles may be open at once, open meaning mapped
@@ -412,8 +418,9 @@ int  calypso_config_allocator(void *(*malloc_fn)(size_t),
  * before open goes on; directories created before a failure stay. A
  * read_only open creates nothing: a missing path fails with CALYPSO_EIO
  * (errmsg: "No such file or directory"). Open rebuilds the keydir from
- * hint files and datafiles; damage past the last synced point of the newest datafile is cut off and,
- * on success, calypso_errmsg(*db) says what was cut (doc/format.md). A
+ * hint files and datafiles; damage past the last synced point of the
+ * newest datafile is cut off and, on success, calypso_errmsg(*db) says
+ * what was cut (doc/format.md). A
  * read-write open allocates the space reserve (see "A full disk"); a disk
  * too full for it does not fail the open, which then refuses puts until
  * there is room.
@@ -579,8 +586,7 @@ int  calypso_get(calypso *db, const void *key, size_t klen, void **val, size_t *
  * 0. Returns CALYPSO_OK when every key was either found or absent
  * (ENOTFOUND, EEXPIRED); else the first other code in rcs (a bad key, a
  * failed read): the other keys were still read, and their values, like
- * every non-NULL vals[i], are the caller's to free. CALYPSO_EINVAL when an
- * array is NULL and n > 0 (nothing is written then). Each key is read as
+ * every non-NULL vals[i], are the caller's to free. Each key is read as
  * of its group's lookup: a group of keys is one consistent state; the
  * whole call is not (use a view for that). n may be 0.
  * Errors: CALYPSO_EINVAL (an array is NULL and n > 0; handle state: then
