@@ -627,8 +627,8 @@ void calypso_free(void *p);
 int  calypso_has(calypso *db, const void *key, size_t klen);
 
 /* The expiry of a live key: *expires_at_ms receives its absolute expiry in
- * Unix milliseconds (wall clock), or 0 when it has none (and on error).
- * Reads memory only.
+ * Unix milliseconds (wall clock), or 0 when it has none (and 0 with
+ * CALYPSO_ENOTFOUND or CALYPSO_EEXPIRED). Reads memory only.
  * Errors: CALYPSO_ENOTFOUND, CALYPSO_EEXPIRED, CALYPSO_EEMPTYKEY,
  * CALYPSO_EKEYTOOLARGE, CALYPSO_EINVAL (NULL expires_at_ms; NULL key with
  * a non-zero klen; handle state), CALYPSO_EIO (handle state).
@@ -1084,10 +1084,10 @@ int  calypso_txn_cursor_open(calypso_txn *tx, calypso_cursor **cur);
  * which runs only the automatic merges), and returns when it is done:
  * the live records of the sealed datafiles are rewritten into new files
  * and the old ones removed. The active file, unless empty, is sealed
- * first (writers go on in a new one). It works through the files oldest first, in
- * steps of one datafile's worth of live records, each step's inputs
- * removed before the next step writes; files with no live record are
- * removed without writing anything. Reads and writes go on meanwhile; the
+ * first (writers go on in a new one). It works through the files oldest
+ * first, in steps of one datafile's worth of live records, each step's
+ * inputs removed before the next step writes; files with no live record
+ * are removed without writing anything. Reads and writes go on meanwhile; the
  * old files are unmapped and removed only after every read that could
  * reach them has finished. A failure after a step was decided leaves the
  * handle refusing writes; the next open finishes it. Readers in other
