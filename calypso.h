@@ -89,7 +89,9 @@
  * must not use an inherited handle: every call on it there (close
  * included) returns CALYPSO_EINVAL and touches no file, so the parent's
  * database is safe; the child's copy of the handle's memory is simply not
- * freed. A child that needs the database opens it itself.
+ * freed. Nor may the child use a cursor, batch or transaction begun before
+ * the fork (end them first, or leave them alone there). A child that needs
+ * the database opens it itself.
  *
  * One handle at a time may open a directory for writing (an exclusive
  * flock on its LOCK file); a second writer, in another process or in the
