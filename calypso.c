@@ -2689,8 +2689,9 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
 /*
  * engine.h: the database handle and what the engine's modules share about
  * it: the file table (files.c), the on-disk directory (dir.c), recovery
- * (recover.c), the write path and durability (db.c), walks (walk.c), the
- * TTL index (ttl.c), the background thread (bg.c) and backup (backup.c).
+ * (recover.c), the write path (write.c) and durability (commit.c), walks
+ * (walk.c), the TTL index (ttl.c), the background thread (bg.c) and backup
+ * (backup.c).
  *
  * Locks, always taken in this order, never held across a user callback:
  *   maint_mu     one of merge, backup or hint writing at a time (they
@@ -3359,7 +3360,7 @@ CY_INTERNAL void cy_keylist_clear(cy_keylist *l);
 CY_INTERNAL void cy_keylist_free(cy_keylist *l);
 CY_INTERNAL int  cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *out);
 
-// >> write path (db.c) --------------------------------------------------------------
+// >> write path (write.c) and commit (commit.c) ----------------------------------------
 /* Deletes, in namespace ns, the keys of `chosen`, then those of `expired`
  * that are still expired when their batch commits (either list may be
  * NULL), skipping absent ones, in as few batches as fit a datafile each:
@@ -3369,7 +3370,19 @@ CY_INTERNAL int  cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *cho
                                    const cy_keylist *expired);
 /* calypso_run_gc on one namespace. */
 CY_INTERNAL int  cy_db_run_gc(calypso *db, cy_ns *ns);
+/* Waits until a sync covers the first seq bytes appended since open,
+ * leading a group commit when no sync is under way (commit.c). */
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
+/* A SYNC_ALWAYS write announces itself before it appends (enter), counts
+ * its append into the next sync's batch (appended, write_mu held), and
+ * leaves when its sync has returned (commit.c). */
+CY_INTERNAL void cy_db_durable_enter(calypso *db);
+CY_INTERNAL void cy_db_durable_appended(calypso *db);
+CY_INTERNAL void cy_db_durable_leave(calypso *db);
+/* Appends a record given as pieces to the active file, rotating first when
+ * it would not fit; returns where it went. write_mu held. */
+CY_INTERNAL int  cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+                              uint32_t *fid, uint64_t *off);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
  * naming the file of the record it deletes; returns its size. */
@@ -4213,7 +4226,7 @@ int calypso_destroy(const char *path)
  * below it, synced data was damaged, which is CALYPSO_ECORRUPT.
  *
  * The write path never pays for it. The two places that see an fdatasync
- * of the active file succeed (group commit in db.c, rotation in files.c)
+ * of the active file succeed (group commit in commit.c, rotation in files.c)
  * only store db->synced_fid and db->synced_off, under sync_mu. This module
  * writes that pair to disk from the background thread, at most every
  * CY_WM_INTERVAL_MS and only when it moved, and at close after the final
@@ -7109,39 +7122,17 @@ out:
 }
 /* >> src/db.c */
 /*
- * db.c: the handle's life (open, close, reopen), options, and the read and
- * write paths: put, get, has, delete, durability and group commit.
+ * db.c: the handle's life: options, locks, open, close and reopen (start
+ * and stop), and the checks every call makes first (cy_db_usable,
+ * cy_db_writable, cy_db_check_key). The paths a handle serves are in
+ * files of their own: commit.c (group commit, sticky sync failures),
+ * write.c (puts and deletes), read.c (gets and figures).
  *
- * Write path: a writer validates and encodes its record outside any lock,
- * then under write_mu appends it with one pwritev at the end of the active
- * datafile (rolling over to a new file when full) and applies it to the
- * keydir under kd_lock. If the append or the keydir update fails, the file
- * is cut back to where it was, so a failed write leaves nothing behind; if
- * even that fails, the handle refuses further writes (`broken`) until it is
- * reopened.
- *
- * Group commit (SYNC_ALWAYS): appends advance written_seq; a writer then
- * waits until synced_seq covers its bytes. The first waiter becomes the
- * leader and runs one fdatasync for everything appended so far, with no
- * lock held that writers need, so appends go on beside it; the others
- * sleep on sync_cv and wake covered by the leader's sync or lead the next.
- * Before its fdatasync, a leader gives writers that have entered a durable
- * put or delete but not yet appended a moment to append (cy_db_gather), so
- * that one sync covers every writer about instead of half of them; while it
- * syncs, a few followers spin instead of sleeping (cy_db_sync_spin), so
- * that they are back with their next write as soon as it returns.
- *
- * A failed fdatasync is sticky (cy_db_sync_failed): the kernel may have
- * dropped the dirty pages it could not write and reports the error once,
- * so a second fdatasync would succeed over lost data. The first failure is
- * kept, the handle refuses writes from then on, every writer waiting for a
- * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
- * again to clear it; close returns it.
- *
- * Read path: inside an epoch (epoch.c), one keydir lookup under kd_lock
- * shared, then the record is verified and its value copied straight out of
- * the file's mapping. No other lock is taken; a merge cannot release the
- * file before the reader leaves its epoch.
+ * start acquires, in order: the directory and its LOCK, recovery (the file
+ * table and the keydir), the space reserve, the background thread; stop
+ * releases them in reverse, after a final sync (close returns its error,
+ * or the error that broke the handle). A reopen is a stop and a start on
+ * the same handle; if its start fails, the handle only closes (`failed`).
  *
  * A handle belongs to the process that opened it: after fork(), every call
  * in the child returns CALYPSO_EINVAL and touches no file (the fork
@@ -7150,13 +7141,8 @@ out:
  */
 
 #include <errno.h>
-#include <sched.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 // >> process ownership ----------------------------------------------------------
 
@@ -7474,6 +7460,50 @@ CY_INTERNAL int cy_db_in_update(calypso *db)
                   "write through the transaction (calypso_txn_*)", db->path);
 }
 
+
+CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
+{
+    if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
+    if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
+    if (klen > db->opt.max_key_size)
+        return cy_err(db, CALYPSO_EKEYTOOLARGE, "%zu bytes, max_key_size is %u", klen,
+                      db->opt.max_key_size);
+    return CALYPSO_OK;
+}
+/* >> src/commit.c */
+/*
+ * commit.c: making appended records durable, and committing a record a
+ * caller prepared (batches, transactions, namespaces: cy_db_commit).
+ *
+ * Group commit (SYNC_ALWAYS): appends advance written_seq; a writer then
+ * waits until synced_seq covers its bytes. The first waiter becomes the
+ * leader and runs one fdatasync for everything appended so far, with no
+ * lock held that writers need, so appends go on beside it; the others
+ * sleep on sync_cv and wake covered by the leader's sync or lead the next.
+ * Before its fdatasync, a leader gives writers that have entered a durable
+ * put or delete but not yet appended a moment to append (cy_db_gather), so
+ * that one sync covers every writer about instead of half of them; while it
+ * syncs, a few followers spin instead of sleeping (cy_db_sync_spin), so
+ * that they are back with their next write as soon as it returns.
+ *
+ * A failed fdatasync is sticky (cy_db_sync_failed): the kernel may have
+ * dropped the dirty pages it could not write and reports the error once,
+ * so a second fdatasync would succeed over lost data. The first failure is
+ * kept, the handle refuses writes from then on, every writer waiting for a
+ * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
+ * again to clear it; close returns it. Rotation's fdatasync (files.c)
+ * reports its failure here too.
+ *
+ * Locks: sync_mu and sync_cv for the leader's hand-over; write_mu briefly,
+ * to read how far appends have gone and to pin the active file's
+ * descriptor (never across the fdatasync).
+ */
+
+#include <sched.h>
+#include <time.h>
+
+// >> sync failures -----------------------------------------------------------
+
 CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
 {
     int none = 0;
@@ -7499,17 +7529,17 @@ static uint64_t cy_db_mono_ns(void)
 /* A durable write announces itself before it appends (enter) and when its
  * sync has returned (leave); cy_db_durable_appended counts its append into
  * the next sync's batch (write_mu held). */
-static void cy_db_durable_enter(calypso *db)
+CY_INTERNAL void cy_db_durable_enter(calypso *db)
 {
     __atomic_add_fetch(&db->durable_writers, 1, __ATOMIC_RELAXED);
 }
 
-static void cy_db_durable_appended(calypso *db)
+CY_INTERNAL void cy_db_durable_appended(calypso *db)
 {
     __atomic_store_n(&db->durable_batch, db->durable_batch + 1, __ATOMIC_RELAXED);
 }
 
-static void cy_db_durable_leave(calypso *db)
+CY_INTERNAL void cy_db_durable_leave(calypso *db)
 {
     __atomic_sub_fetch(&db->durable_writers, 1, __ATOMIC_RELAXED);
 }
@@ -7631,10 +7661,79 @@ int calypso_sync(calypso *h)
     return cy_db_sync_to(db, seq);
 }
 
+// >> committing a prepared record ---------------------------------------------------
+
+CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
+                             void *ctx, int flags)
+{
+    int locked = flags & CY_COMMIT_LOCKED;
+    int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
+    if (durable) cy_db_durable_enter(db);
+    if (!locked) pthread_mutex_lock(&db->write_mu);
+    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    cy_file *a = db->active;
+    /* Rotate first, so that build() knows the file the record goes to. */
+    if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
+        rc = cy_files_rotate(db);
+    uint32_t fid = 0;
+    uint64_t off = 0, seq = 0;
+    size_t size = 0;
+    const uint8_t *rec = NULL;
+    if (!rc) rc = build(db, db->active->fid, &rec, &size, ctx);
+    /* Low on space, what puts anything stays off the space the reserve
+     * gave back to deletes and merge (space.c); deletes alone may use it. */
+    if (!rc && size && !(flags & CY_COMMIT_DELETES_ONLY)) rc = cy_space_put_check(db);
+    if (!rc && size) {
+        struct iovec iov = { (void *)rec, size };
+        rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+        if (rc == CALYPSO_ENOSPC && cy_space_full(db) && (flags & CY_COMMIT_DELETES_ONLY))
+            rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+    }
+    if (!rc && size) {
+        cy_wrlock(&db->kd_lock);
+        rc = apply(db, fid, off, rec, size, ctx);
+        cy_unlock(&db->kd_lock);
+        if (rc) {
+            rc = cy_err(db, rc, "updating the key directory");
+            cy_files_unappend(db, off, size);
+            db->written_seq -= size;
+        }
+        seq = db->written_seq;
+    }
+    if (durable && !rc && size) cy_db_durable_appended(db);
+    pthread_mutex_unlock(&db->write_mu);   /* an update's hold ends with its commit */
+    if (durable) {
+        if (!rc && size) rc = cy_db_sync_to(db, seq);
+        cy_db_durable_leave(db);
+    }
+    return rc;
+}
+/* >> src/write.c */
+/*
+ * write.c: the write path: put, put_ttl, delete, the encoding of a
+ * tombstone, and deleting many keys at once (delete_all, run_gc, and the
+ * batched deletion that sift and the sweeper use).
+ *
+ * A writer validates and encodes its record outside any lock, then under
+ * write_mu appends it at the end of the active datafile (rolling over to a
+ * new file when full; files.c writes it) and applies it to the keydir
+ * under kd_lock. If the append or the keydir update fails, the file is cut
+ * back to where it was, so a failed write leaves nothing behind; if even
+ * that fails, the handle refuses further writes (`broken`) until it is
+ * reopened. Under SYNC_ALWAYS the writer then waits for its group commit
+ * (commit.c) with no lock held.
+ *
+ * Deleting many keys lists them under kd_lock shared and deletes them in
+ * batches that each fit a datafile, so that no lock is held for the whole
+ * of a large deletion.
+ */
+
+#include <string.h>
+
 // >> appending -------------------------------------------------------------------
 
 /* Appends a record given as pieces; returns where it went. write_mu held. */
-static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
                         uint32_t *fid, uint64_t *off)
 {
     int rc;
@@ -7657,16 +7756,6 @@ static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
         __atomic_store_n(&db->bg_writeback, 1, __ATOMIC_RELAXED);
         cy_bg_kick(db);
     }
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
-{
-    if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
-    if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
-    if (klen > db->opt.max_key_size)
-        return cy_err(db, CALYPSO_EKEYTOOLARGE, "%zu bytes, max_key_size is %u", klen,
-                      db->opt.max_key_size);
     return CALYPSO_OK;
 }
 
@@ -7814,53 +7903,156 @@ int calypso_delete(calypso *h, const void *key, size_t klen)
     return rc;
 }
 
-// >> committing a prepared record ---------------------------------------------------
+// >> deleting many ----------------------------------------------------------------
 
-CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
-                             void *ctx, int flags)
+/* Per key, what its tombstone can take in a batch: as calypso_batch counts. */
+#define CY_DB_TOMBSTONE_BOUND(klen) (CY_REC_MAX_HDR + 10u + (uint64_t)(klen))
+
+/* The i-th key of the deletion chosen ++ expired, and whether it is one
+ * of the expired (deleted only if still expired at commit). */
+static const uint8_t *cy_db_doomed_at(const cy_keylist *chosen, const cy_keylist *expired,
+                                      size_t i, size_t *klen, int *if_expired)
 {
-    int locked = flags & CY_COMMIT_LOCKED;
-    int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
-    if (durable) cy_db_durable_enter(db);
-    if (!locked) pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
-    cy_file *a = db->active;
-    /* Rotate first, so that build() knows the file the record goes to. */
-    if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
-        rc = cy_files_rotate(db);
-    uint32_t fid = 0;
-    uint64_t off = 0, seq = 0;
-    size_t size = 0;
-    const uint8_t *rec = NULL;
-    if (!rc) rc = build(db, db->active->fid, &rec, &size, ctx);
-    /* Low on space, what puts anything stays off the space the reserve
-     * gave back to deletes and merge (space.c); deletes alone may use it. */
-    if (!rc && size && !(flags & CY_COMMIT_DELETES_ONLY)) rc = cy_space_put_check(db);
-    if (!rc && size) {
-        struct iovec iov = { (void *)rec, size };
-        rc = cy_db_append(db, &iov, 1, size, &fid, &off);
-        if (rc == CALYPSO_ENOSPC && cy_space_full(db) && (flags & CY_COMMIT_DELETES_ONLY))
-            rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+    size_t nc = chosen ? chosen->n : 0;
+    *if_expired = i >= nc;
+    return i < nc ? cy_keylist_at(chosen, i, klen) : cy_keylist_at(expired, i - nc, klen);
+}
+
+/* Commits, in ns, as many of the keys from *i on as one batch takes,
+ * advancing *i. */
+static int cy_db_delete_one_batch(calypso *db, cy_ns *ns, const cy_keylist *chosen,
+                                  const cy_keylist *expired, size_t n, size_t *i)
+{
+    calypso_batch *b;
+    int rc = calypso_batch_open(db, &b);
+    if (rc) return rc;
+    if ((rc = cy_batch_set_ns(b, ns))) {
+        calypso_batch_abort(b);
+        return rc;
     }
-    if (!rc && size) {
-        cy_wrlock(&db->kd_lock);
-        rc = apply(db, fid, off, rec, size, ctx);
-        cy_unlock(&db->kd_lock);
-        if (rc) {
-            rc = cy_err(db, rc, "updating the key directory");
-            cy_files_unappend(db, off, size);
-            db->written_seq -= size;
+    size_t first = *i;
+    for (; *i < n; (*i)++) {
+        size_t klen;
+        int if_expired;
+        const uint8_t *k = cy_db_doomed_at(chosen, expired, *i, &klen, &if_expired);
+        rc = if_expired ? cy_batch_delete_expired(b, k, klen) : calypso_batch_delete(b, k, klen);
+        if (rc == CALYPSO_EVALUETOOLARGE && *i > first) {   /* full: commit what it holds */
+            cy_err_forget(db);
+            rc = CALYPSO_OK;
+            break;
         }
-        seq = db->written_seq;
+        if (rc) break;
     }
-    if (durable && !rc && size) cy_db_durable_appended(db);
-    pthread_mutex_unlock(&db->write_mu);   /* an update's hold ends with its commit */
-    if (durable) {
-        if (!rc && size) rc = cy_db_sync_to(db, seq);
-        cy_db_durable_leave(db);
+    if (rc) {
+        calypso_batch_abort(b);
+        return rc;
     }
+    return calypso_batch_commit(b);
+}
+
+CY_INTERNAL int cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *chosen,
+                                  const cy_keylist *expired)
+{
+    size_t n = (chosen ? chosen->n : 0) + (expired ? expired->n : 0);
+    int rc = CALYPSO_OK;
+    for (size_t i = 0; i < n && !rc;)
+        rc = cy_db_delete_one_batch(db, ns, chosen, expired, n, &i);
     return rc;
 }
+
+/* Keys listed per round by run_gc: each round is one batch applied under
+ * one hold of the keydir lock, so readers wait for at most this many. */
+#define CY_DB_GC_ROUND 65536
+
+/* Lists keys of ns from the start, at most max of them and no more than
+ * one batch takes; *more: keys are left after them. kd_lock held. */
+static int cy_db_list_first(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
+{
+    cy_art_iter it;
+    cy_art_iter_init(&it, &ns->keydir);
+    uint64_t bound = CY_REC_MAX_HDR;
+    int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    while (ok == 1 && out->n < max) {
+        size_t klen;
+        const uint8_t *k = cy_art_iter_key(&it, &klen);
+        bound += CY_DB_TOMBSTONE_BOUND(klen);
+        if (bound > db->opt.max_datafile_size && out->n) break;
+        if ((ok = cy_keylist_push(out, k, klen)) < 0) break;
+        ok = cy_art_iter_next(&it);
+    }
+    cy_art_iter_free(&it);
+    *more = ok == 1;
+    return ok < 0 ? ok : CALYPSO_OK;
+}
+
+/* Lists up to max expired keys of ns. kd_lock held. */
+static int cy_db_list_expired(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
+{
+    (void)db;
+    int rc = cy_ttl_expired(ns, cy_now_ms(), max, out);
+    *more = out->n == max;
+    return rc;
+}
+
+/* Deletes, round by round, the keys of ns that `list` names until it names
+ * none, or no more are left after a round. A round is one batch when its
+ * tombstones fit a datafile; delete_all lists every key in one round when
+ * they do, and so is atomic. */
+static int cy_db_delete_listed(calypso *db, cy_ns *ns, size_t max,
+                               int (*list)(calypso *, cy_ns *, size_t, cy_keylist *, int *),
+                               int only_expired)
+{
+    int rc = cy_db_writable(db);
+    if (rc) return rc;
+    cy_keylist keys = { 0 };
+    for (;;) {
+        int more = 0;
+        cy_keylist_clear(&keys);
+        cy_rdlock(&db->kd_lock);
+        rc = list(db, ns, max, &keys, &more);
+        cy_unlock(&db->kd_lock);
+        if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
+        if (keys.n == 0) break;
+        rc = only_expired ? cy_db_delete_keys(db, ns, NULL, &keys)
+                          : cy_db_delete_keys(db, ns, &keys, NULL);
+        if (rc || !more) break;
+    }
+    cy_keylist_free(&keys);
+    return rc;
+}
+
+int calypso_delete_all(calypso *h)
+{
+    return cy_db_delete_listed(cy_base(h), cy_ns_of(h), SIZE_MAX, cy_db_list_first, 0);
+}
+
+CY_INTERNAL int cy_db_run_gc(calypso *db, cy_ns *ns)
+{
+    return cy_db_delete_listed(db, ns, CY_DB_GC_ROUND, cy_db_list_expired, 1);
+}
+
+int calypso_run_gc(calypso *h)
+{
+    return cy_db_run_gc(cy_base(h), cy_ns_of(h));
+}
+/* >> src/read.c */
+/*
+ * read.c: the read path (get, get_buf, has, ttl, and reading a value at a
+ * location for cursors, transactions and get_many) and the figures about
+ * a handle (len, stats, reclaimable).
+ *
+ * A read, inside an epoch (epoch.c), looks the key up once under kd_lock
+ * shared, then the record is verified (record.c) and its value copied
+ * straight out of the file's mapping (files.c). No other lock is taken; a
+ * merge cannot release the file before the reader leaves its epoch.
+ *
+ * The figures take no lock that grows with the data: the file count and
+ * bytes on disk are totals that files.c keeps as files come and go and
+ * grow; dead bytes and the keydir's counts are read under kd_lock shared
+ * (the count of expired keys is kept as time passes, ttl.c).
+ */
+
+#include <string.h>
 
 // >> reading ---------------------------------------------------------------------
 
@@ -8052,139 +8244,6 @@ uint64_t calypso_len(calypso *h)
     return n;
 }
 
-// >> deleting many ----------------------------------------------------------------
-
-/* Per key, what its tombstone can take in a batch: as calypso_batch counts. */
-#define CY_DB_TOMBSTONE_BOUND(klen) (CY_REC_MAX_HDR + 10u + (uint64_t)(klen))
-
-/* The i-th key of the deletion chosen ++ expired, and whether it is one
- * of the expired (deleted only if still expired at commit). */
-static const uint8_t *cy_db_doomed_at(const cy_keylist *chosen, const cy_keylist *expired,
-                                      size_t i, size_t *klen, int *if_expired)
-{
-    size_t nc = chosen ? chosen->n : 0;
-    *if_expired = i >= nc;
-    return i < nc ? cy_keylist_at(chosen, i, klen) : cy_keylist_at(expired, i - nc, klen);
-}
-
-/* Commits, in ns, as many of the keys from *i on as one batch takes,
- * advancing *i. */
-static int cy_db_delete_one_batch(calypso *db, cy_ns *ns, const cy_keylist *chosen,
-                                  const cy_keylist *expired, size_t n, size_t *i)
-{
-    calypso_batch *b;
-    int rc = calypso_batch_open(db, &b);
-    if (rc) return rc;
-    if ((rc = cy_batch_set_ns(b, ns))) {
-        calypso_batch_abort(b);
-        return rc;
-    }
-    size_t first = *i;
-    for (; *i < n; (*i)++) {
-        size_t klen;
-        int if_expired;
-        const uint8_t *k = cy_db_doomed_at(chosen, expired, *i, &klen, &if_expired);
-        rc = if_expired ? cy_batch_delete_expired(b, k, klen) : calypso_batch_delete(b, k, klen);
-        if (rc == CALYPSO_EVALUETOOLARGE && *i > first) {   /* full: commit what it holds */
-            cy_err_forget(db);
-            rc = CALYPSO_OK;
-            break;
-        }
-        if (rc) break;
-    }
-    if (rc) {
-        calypso_batch_abort(b);
-        return rc;
-    }
-    return calypso_batch_commit(b);
-}
-
-CY_INTERNAL int cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *chosen,
-                                  const cy_keylist *expired)
-{
-    size_t n = (chosen ? chosen->n : 0) + (expired ? expired->n : 0);
-    int rc = CALYPSO_OK;
-    for (size_t i = 0; i < n && !rc;)
-        rc = cy_db_delete_one_batch(db, ns, chosen, expired, n, &i);
-    return rc;
-}
-
-/* Keys listed per round by run_gc: each round is one batch applied under
- * one hold of the keydir lock, so readers wait for at most this many. */
-#define CY_DB_GC_ROUND 65536
-
-/* Lists keys of ns from the start, at most max of them and no more than
- * one batch takes; *more: keys are left after them. kd_lock held. */
-static int cy_db_list_first(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
-{
-    cy_art_iter it;
-    cy_art_iter_init(&it, &ns->keydir);
-    uint64_t bound = CY_REC_MAX_HDR;
-    int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
-    while (ok == 1 && out->n < max) {
-        size_t klen;
-        const uint8_t *k = cy_art_iter_key(&it, &klen);
-        bound += CY_DB_TOMBSTONE_BOUND(klen);
-        if (bound > db->opt.max_datafile_size && out->n) break;
-        if ((ok = cy_keylist_push(out, k, klen)) < 0) break;
-        ok = cy_art_iter_next(&it);
-    }
-    cy_art_iter_free(&it);
-    *more = ok == 1;
-    return ok < 0 ? ok : CALYPSO_OK;
-}
-
-/* Lists up to max expired keys of ns. kd_lock held. */
-static int cy_db_list_expired(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
-{
-    (void)db;
-    int rc = cy_ttl_expired(ns, cy_now_ms(), max, out);
-    *more = out->n == max;
-    return rc;
-}
-
-/* Deletes, round by round, the keys of ns that `list` names until it names
- * none, or no more are left after a round. A round is one batch when its
- * tombstones fit a datafile; delete_all lists every key in one round when
- * they do, and so is atomic. */
-static int cy_db_delete_listed(calypso *db, cy_ns *ns, size_t max,
-                               int (*list)(calypso *, cy_ns *, size_t, cy_keylist *, int *),
-                               int only_expired)
-{
-    int rc = cy_db_writable(db);
-    if (rc) return rc;
-    cy_keylist keys = { 0 };
-    for (;;) {
-        int more = 0;
-        cy_keylist_clear(&keys);
-        cy_rdlock(&db->kd_lock);
-        rc = list(db, ns, max, &keys, &more);
-        cy_unlock(&db->kd_lock);
-        if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
-        if (keys.n == 0) break;
-        rc = only_expired ? cy_db_delete_keys(db, ns, NULL, &keys)
-                          : cy_db_delete_keys(db, ns, &keys, NULL);
-        if (rc || !more) break;
-    }
-    cy_keylist_free(&keys);
-    return rc;
-}
-
-int calypso_delete_all(calypso *h)
-{
-    return cy_db_delete_listed(cy_base(h), cy_ns_of(h), SIZE_MAX, cy_db_list_first, 0);
-}
-
-CY_INTERNAL int cy_db_run_gc(calypso *db, cy_ns *ns)
-{
-    return cy_db_delete_listed(db, ns, CY_DB_GC_ROUND, cy_db_list_expired, 1);
-}
-
-int calypso_run_gc(calypso *h)
-{
-    return cy_db_run_gc(cy_base(h), cy_ns_of(h));
-}
-
 // >> figures ---------------------------------------------------------------------
 
 int calypso_stats(calypso *h, struct calypso_stats *st)
@@ -8346,7 +8405,7 @@ int calypso_get_many(calypso *h, size_t n, const void *const *keys, const size_t
  * released, and the append is cut back; should even the undo fail, the
  * handle refuses writes until reopened (as for any write it cannot undo).
  * Under CALYPSO_SYNC_ALWAYS a batch costs one fdatasync, shared with
- * concurrent writers through group commit (db.c).
+ * concurrent writers through group commit (commit.c).
  *
  * A delete of a key that is absent when the batch commits (and was not put
  * earlier in the same batch) writes nothing, as calypso_delete. Later

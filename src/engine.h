@@ -1,8 +1,9 @@
 /*
  * engine.h: the database handle and what the engine's modules share about
  * it: the file table (files.c), the on-disk directory (dir.c), recovery
- * (recover.c), the write path and durability (db.c), walks (walk.c), the
- * TTL index (ttl.c), the background thread (bg.c) and backup (backup.c).
+ * (recover.c), the write path (write.c) and durability (commit.c), walks
+ * (walk.c), the TTL index (ttl.c), the background thread (bg.c) and backup
+ * (backup.c).
  *
  * Locks, always taken in this order, never held across a user callback:
  *   maint_mu     one of merge, backup or hint writing at a time (they
@@ -672,7 +673,7 @@ CY_INTERNAL void cy_keylist_clear(cy_keylist *l);
 CY_INTERNAL void cy_keylist_free(cy_keylist *l);
 CY_INTERNAL int  cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *out);
 
-// >> write path (db.c) --------------------------------------------------------------
+// >> write path (write.c) and commit (commit.c) ----------------------------------------
 /* Deletes, in namespace ns, the keys of `chosen`, then those of `expired`
  * that are still expired when their batch commits (either list may be
  * NULL), skipping absent ones, in as few batches as fit a datafile each:
@@ -682,7 +683,19 @@ CY_INTERNAL int  cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *cho
                                    const cy_keylist *expired);
 /* calypso_run_gc on one namespace. */
 CY_INTERNAL int  cy_db_run_gc(calypso *db, cy_ns *ns);
+/* Waits until a sync covers the first seq bytes appended since open,
+ * leading a group commit when no sync is under way (commit.c). */
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
+/* A SYNC_ALWAYS write announces itself before it appends (enter), counts
+ * its append into the next sync's batch (appended, write_mu held), and
+ * leaves when its sync has returned (commit.c). */
+CY_INTERNAL void cy_db_durable_enter(calypso *db);
+CY_INTERNAL void cy_db_durable_appended(calypso *db);
+CY_INTERNAL void cy_db_durable_leave(calypso *db);
+/* Appends a record given as pieces to the active file, rotating first when
+ * it would not fit; returns where it went. write_mu held. */
+CY_INTERNAL int  cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+                              uint32_t *fid, uint64_t *off);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
  * naming the file of the record it deletes; returns its size. */
