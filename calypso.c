@@ -381,6 +381,16 @@ CY_INTERNAL uint32_t cy_rec_header_ns(uint8_t *out, int type, uint32_t ns, uint6
 /* Parses a header from [p, p+avail). 1: parsed into *r; 0: avail too
  * short to tell; -1: not a valid header. */
 CY_INTERNAL int      cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r);
+/* Verifies that the size bytes at rec are one whole record: its header
+ * parses, its lengths add up to size, and its checksum holds. NULL when
+ * they are (parsed into *r), else what is wrong, for a message. Every
+ * reader of a record on disk verifies it here. */
+CY_INTERNAL const char *cy_rec_verify(const uint8_t *rec, size_t size, cy_rec *r);
+/* 1 if the size bytes at rec are a whole, checksummed put of key with that
+ * expiry (as a keydir entry promises), parsed into *r (its value is at
+ * rec + r->hdr + r->klen); 0 otherwise. */
+CY_INTERNAL int      cy_rec_matches(const uint8_t *rec, uint32_t size, const void *key,
+                                    size_t klen, uint64_t expiry, cy_rec *r);
 /* XXH3-64 low 32 bits over one or two pieces, as the record crc. */
 CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t blen);
 CY_INTERNAL void     cy_put_u32(uint8_t *p, uint32_t v);
@@ -2635,6 +2645,22 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     return 1;
 }
 
+CY_INTERNAL const char *cy_rec_verify(const uint8_t *rec, size_t size, cy_rec *r)
+{
+    if (cy_rec_parse(rec, size, r) != 1) return "bad record header";
+    if ((uint64_t)r->hdr + r->klen + r->vlen != size) return "record size does not match";
+    if (cy_crc(rec + 4, size - 4, NULL, 0) != r->crc) return "checksum mismatch";
+    return NULL;
+}
+
+CY_INTERNAL int cy_rec_matches(const uint8_t *rec, uint32_t size, const void *key, size_t klen,
+                               uint64_t expiry, cy_rec *r)
+{
+    int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
+    return cy_rec_verify(rec, size, r) == NULL && r->type == type && r->expiry == expiry &&
+           r->klen == klen && memcmp(rec + r->hdr, key, klen) == 0;
+}
+
 CY_INTERNAL int cy_rec_entries(const uint8_t *rec, const cy_rec *r, cy_rec_entry_fn fn,
                                void *ctx)
 {
@@ -3477,11 +3503,6 @@ CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const 
 CY_INTERNAL int  cy_db_read_file(calypso *db, cy_file *f, const void *key, size_t klen,
                                  const cy_loc *loc, uint64_t expiry, void **out, void *buf,
                                  size_t cap, size_t *vlen);
-/* 1 if the size bytes at rec are a whole, checksummed put of key with
- * that expiry (as a keydir entry promises), parsed into *r (its value is
- * at rec + r->hdr + r->klen); 0 otherwise. */
-CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
-                                    size_t klen, uint64_t expiry, cy_rec *r);
 /* The public read of key in ns into buf or a new buffer (calypso_get). */
 CY_INTERNAL int  cy_db_read(calypso *db, cy_ns *ns, const void *key, size_t klen, void **out,
                             void *buf, size_t cap, size_t *vlen);
@@ -5747,10 +5768,7 @@ CY_INTERNAL int cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_
     }
     if ((got = cy_scan_fill(s, off, (size_t)size)) < 0) return (int)got;
     const uint8_t *p = s->buf + (off - s->buf_off);
-    if (cy_crc(p + 4, (size_t)size - 4, NULL, 0) != r->crc) {
-        *why = "checksum mismatch";
-        return 0;
-    }
+    if ((*why = cy_rec_verify(p, (size_t)size, r))) return 0;
     *rec = p;
     return 1;
 }
@@ -5896,7 +5914,7 @@ static int cy_scan_valid_after(cy_scan *s, uint64_t off)
         if (at + rsize > s->size || rsize > (256u << 20)) continue;
         if ((got = cy_scan_fill(s, at, (size_t)rsize)) != (int64_t)rsize) continue;
         p = s->buf + (at - s->buf_off);
-        if (cy_crc(p + 4, (size_t)rsize - 4, NULL, 0) == r.crc) return 1;
+        if (!cy_rec_verify(p, (size_t)rsize, &r)) return 1;
     }
     return 0;
 }
@@ -8069,22 +8087,13 @@ typedef struct cy_read {
     size_t     *vlen;
 } cy_read;
 
-CY_INTERNAL int cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
-                                   size_t klen, uint64_t expiry, cy_rec *r)
-{
-    int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
-    return cy_rec_parse(rec, size, r) == 1 && r->type == type && r->expiry == expiry &&
-           r->klen == klen && r->hdr + r->klen + r->vlen == size &&
-           memcmp(rec + r->hdr, key, klen) == 0 && cy_crc(rec + 4, size - 4, NULL, 0) == r->crc;
-}
-
 /* Verifies a record against what the keydir promised and copies its value
  * out. Runs on the mapped bytes, inside the reader's epoch. */
 static int cy_db_read_record(const uint8_t *rec, void *ctx)
 {
     cy_read *q = ctx;
     cy_rec r;
-    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &r)) {
+    if (!cy_rec_matches(rec, q->size, q->key, q->klen, q->expiry, &r)) {
         char path[4096];
         cy_dir_data_path(q->db, q->fid, path, sizeof path);
         return cy_err(q->db, CALYPSO_ECHECKSUM, "%s at offset %llu", path,
@@ -10307,7 +10316,7 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
         size_t klen;
         cy_rec r;
         const uint8_t *k = cy_keylist_at(&c->keys, i, &klen);
-        if (!cy_db_check_record(rec, e->loc.size, k, klen, e->expiry, &r)) break;
+        if (!cy_rec_matches(rec, e->loc.size, k, klen, e->expiry, &r)) break;
         size_t vl = (size_t)r.vlen;
         if (used + vl > c->vals_cap) {
             if (i > from && used + vl > CY_CURSOR_VBYTES) break;
@@ -11275,9 +11284,8 @@ static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
 {
     cy_merge_read *q = ctx;
     cy_rec *r = &q->rec;
-    if (cy_rec_parse(rec, q->size, r) != 1 || r->type == CY_REC_DEL || r->type == CY_REC_BATCH ||
-        r->type == CY_REC_NS_DROP ||
-        r->hdr + r->klen + r->vlen != q->size || cy_crc(rec + 4, q->size - 4, NULL, 0) != r->crc) {
+    if (cy_rec_verify(rec, q->size, r) || r->type == CY_REC_DEL || r->type == CY_REC_BATCH ||
+        r->type == CY_REC_NS_DROP) {
         char path[4096];
         cy_dir_data_path(q->m->db, q->fid, path, sizeof path);
         return cy_err(q->m->db, CALYPSO_ECORRUPT, "%s at offset %llu: record does not match "

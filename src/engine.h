@@ -790,11 +790,6 @@ CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const 
 CY_INTERNAL int  cy_db_read_file(calypso *db, cy_file *f, const void *key, size_t klen,
                                  const cy_loc *loc, uint64_t expiry, void **out, void *buf,
                                  size_t cap, size_t *vlen);
-/* 1 if the size bytes at rec are a whole, checksummed put of key with
- * that expiry (as a keydir entry promises), parsed into *r (its value is
- * at rec + r->hdr + r->klen); 0 otherwise. */
-CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
-                                    size_t klen, uint64_t expiry, cy_rec *r);
 /* The public read of key in ns into buf or a new buffer (calypso_get). */
 CY_INTERNAL int  cy_db_read(calypso *db, cy_ns *ns, const void *key, size_t klen, void **out,
                             void *buf, size_t cap, size_t *vlen);

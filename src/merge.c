@@ -690,9 +690,8 @@ static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
 {
     cy_merge_read *q = ctx;
     cy_rec *r = &q->rec;
-    if (cy_rec_parse(rec, q->size, r) != 1 || r->type == CY_REC_DEL || r->type == CY_REC_BATCH ||
-        r->type == CY_REC_NS_DROP ||
-        r->hdr + r->klen + r->vlen != q->size || cy_crc(rec + 4, q->size - 4, NULL, 0) != r->crc) {
+    if (cy_rec_verify(rec, q->size, r) || r->type == CY_REC_DEL || r->type == CY_REC_BATCH ||
+        r->type == CY_REC_NS_DROP) {
         char path[4096];
         cy_dir_data_path(q->m->db, q->fid, path, sizeof path);
         return cy_err(q->m->db, CALYPSO_ECORRUPT, "%s at offset %llu: record does not match "

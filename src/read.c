@@ -32,22 +32,13 @@ typedef struct cy_read {
     size_t     *vlen;
 } cy_read;
 
-CY_INTERNAL int cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
-                                   size_t klen, uint64_t expiry, cy_rec *r)
-{
-    int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
-    return cy_rec_parse(rec, size, r) == 1 && r->type == type && r->expiry == expiry &&
-           r->klen == klen && r->hdr + r->klen + r->vlen == size &&
-           memcmp(rec + r->hdr, key, klen) == 0 && cy_crc(rec + 4, size - 4, NULL, 0) == r->crc;
-}
-
 /* Verifies a record against what the keydir promised and copies its value
  * out. Runs on the mapped bytes, inside the reader's epoch. */
 static int cy_db_read_record(const uint8_t *rec, void *ctx)
 {
     cy_read *q = ctx;
     cy_rec r;
-    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &r)) {
+    if (!cy_rec_matches(rec, q->size, q->key, q->klen, q->expiry, &r)) {
         char path[4096];
         cy_dir_data_path(q->db, q->fid, path, sizeof path);
         return cy_err(q->db, CALYPSO_ECHECKSUM, "%s at offset %llu", path,

@@ -140,7 +140,7 @@ static int cy_scan_valid_after(cy_scan *s, uint64_t off)
         if (at + rsize > s->size || rsize > (256u << 20)) continue;
         if ((got = cy_scan_fill(s, at, (size_t)rsize)) != (int64_t)rsize) continue;
         p = s->buf + (at - s->buf_off);
-        if (cy_crc(p + 4, (size_t)rsize - 4, NULL, 0) == r.crc) return 1;
+        if (!cy_rec_verify(p, (size_t)rsize, &r)) return 1;
     }
     return 0;
 }
