@@ -2932,12 +2932,15 @@ typedef struct cy_file {
                              through the mapping up to here (files.c)       */
     uint64_t size;        /* bytes of records (the active file grows)       */
     uint64_t dead;        /* bytes of records no longer live                 */
-    uint64_t hint_size;   /* bytes of its hint file, 0 if none               */
+    uint64_t hint_size;   /* bytes of its hint file, 0 if none (atomic; set
+                             through cy_files_set_hint)                    */
     uint64_t hint_covers; /* bytes of the datafile its hint describes: all
                              of a sealed file, a prefix of the active one   */
     uint64_t last_used;   /* tick of the last read, for LRU eviction         */
     int      sealed;      /* never written again (atomic: set under write_mu) */
     int      hint_failed; /* its hint could not be written: do not retry     */
+    uint64_t counted_size, counted_disk; /* what the table's totals hold
+                             for it (files.c, under write_mu)              */
 } cy_file;
 
 /* The published file table: immutable once published, replaced whole. */
@@ -3034,6 +3037,13 @@ struct calypso {
     cy_ftab         *ftab;        /* the file table (atomic; replaced under
                                      write_mu)                               */
     uint32_t         open_files;  /* files with a descriptor or mapping (atomic) */
+    /* Running totals over the table, so that figures never walk it
+     * (files.c; atomic for readers, changed under write_mu but hints'). */
+    uint32_t         nfiles;      /* files in the table                     */
+    uint64_t         files_size;  /* bytes of records                       */
+    uint64_t         files_disk;  /* bytes on disk, space allocated ahead of
+                                     the active file's data included        */
+    uint64_t         hints_disk;  /* bytes of hint files                    */
     cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
     uint64_t         tick;        /* advanced when a file is opened: reads
                                      stamp their file with it (cy_files_touch) */
@@ -3228,13 +3238,6 @@ static inline int cy_space_low(calypso *db)
 }
 
 // >> file table (files.c) --------------------------------------------------------
-/* The current table. Inside an epoch, or with write_mu held (it is only
- * replaced under write_mu), the pointer and every file it lists stay
- * valid. */
-static inline cy_ftab *cy_files_table(calypso *db)
-{
-    return __atomic_load_n(&db->ftab, __ATOMIC_ACQUIRE);
-}
 /* The file fid in the current table, or NULL. Inside an epoch or under
  * write_mu. */
 CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);
@@ -3304,6 +3307,34 @@ CY_INTERNAL void     cy_files_hold_fd(cy_file *f, int fd);
  * unlinked. */
 CY_INTERNAL int      cy_files_hold_open(calypso *db, cy_file *f);
 CY_INTERNAL void     cy_files_unpin(calypso *db, cy_file *f);
+/* After a change to f's size or allocation: brings the table's totals up
+ * to date with it. write_mu held, or the handle not yet shared. */
+CY_INTERNAL void     cy_files_recount(calypso *db, cy_file *f);
+/* Records that f's hint file has `size` bytes and describes the first
+ * `covers` bytes of f. */
+CY_INTERNAL void     cy_files_set_hint(calypso *db, cy_file *f, uint64_t size,
+                                       uint64_t covers);
+/* The table's totals, without a lock and without walking it: files, bytes
+ * of records, bytes on disk (datafiles, with the space allocated ahead of
+ * the active file's data, and hint files). */
+CY_INTERNAL void     cy_files_totals(calypso *db, uint32_t *files, uint64_t *size,
+                                     uint64_t *disk);
+/* One file of the table as a snapshot lists it. */
+typedef struct cy_file_info {
+    uint32_t fid;
+    int      active;      /* the active file                               */
+    uint64_t size;        /* bytes of records                              */
+    uint64_t dead;        /* of those, no longer live                      */
+    uint64_t hint_size;   /* bytes of its hint file, 0 if none             */
+    int      held_fd;     /* a read-only handle's descriptor of it, open for
+                             the handle's life (borrowed), or -1           */
+} cy_file_info;
+/* Every file of the table, by fid, as it is now: n entries, freed with
+ * cy_free; NULL (and *n = 0) when memory is short. write_mu held. */
+CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n);
+/* The id of a sealed file whose hint is owed (missing or covering less
+ * than the file, and not failed before), or 0 when none is. */
+CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db);
 
 // >> datafile scan (scan.c) ----------------------------------------------------
 typedef struct cy_scan {
@@ -4948,6 +4979,15 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
  * A descriptor is closed only under its file's mutex and only while no
  * group-commit leader has it pinned for an fdatasync (cy_files_pin_active).
  *
+ * No other file walks the table or touches a mapping: they find a file by
+ * id (cy_files_find), read a record (cy_files_with_record), or ask for a
+ * list (cy_files_snapshot, cy_files_hint_owed) or the totals
+ * (cy_files_totals). The totals (files, bytes of records, bytes on disk)
+ * are kept as files come and go and grow, so that stats and the merge
+ * trigger never walk the table: every change to a file's size or
+ * allocation is followed by cy_files_recount, under write_mu (or before
+ * the handle is shared); hint sizes change through cy_files_set_hint.
+ *
  * A read-only handle keeps one more descriptor per sealed file, hold_fd,
  * from its open to its close: a writer in another process may merge the
  * file away and unlink it, so the handle never opens a datafile by name
@@ -4981,6 +5021,14 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
  * to unmap them (it also does every period). */
 #define CY_FILES_LIMBO_KICK 64u
 
+/* The current table. Inside an epoch, or with write_mu held (it is only
+ * replaced under write_mu), the pointer and every file it lists stay
+ * valid. */
+static cy_ftab *cy_files_table(calypso *db)
+{
+    return __atomic_load_n(&db->ftab, __ATOMIC_ACQUIRE);
+}
+
 static int cy_files_index(const cy_ftab *t, uint32_t fid)
 {
     uint32_t lo = 0, hi = t ? t->n : 0;
@@ -4998,6 +5046,53 @@ CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid)
     int i = cy_files_index(t, fid);
     return i < 0 ? NULL : t->f[i];
 }
+
+// >> totals -------------------------------------------------------------------
+
+/* Moves a total from `from` to `to` for one file. The data totals change
+ * under write_mu only (or before the handle is shared), so a plain store
+ * does; it is atomic for readers that take no lock. */
+static void cy_files_total_move(uint64_t *total, uint64_t from, uint64_t to)
+{
+    __atomic_store_n(total, __atomic_load_n(total, __ATOMIC_RELAXED) - from + to,
+                     __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_files_recount(calypso *db, cy_file *f)
+{
+    uint64_t disk = f->alloc > f->size ? f->alloc : f->size;
+    cy_files_total_move(&db->files_size, f->counted_size, f->size);
+    cy_files_total_move(&db->files_disk, f->counted_disk, disk);
+    f->counted_size = f->size;
+    f->counted_disk = disk;
+}
+
+/* Takes f's share out of the totals (it leaves the table). write_mu held. */
+static void cy_files_uncount(calypso *db, cy_file *f)
+{
+    cy_files_total_move(&db->files_size, f->counted_size, 0);
+    cy_files_total_move(&db->files_disk, f->counted_disk, 0);
+    f->counted_size = f->counted_disk = 0;
+    __atomic_sub_fetch(&db->hints_disk, __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED),
+                       __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_files_set_hint(calypso *db, cy_file *f, uint64_t size, uint64_t covers)
+{
+    uint64_t old = __atomic_exchange_n(&f->hint_size, size, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->hints_disk, size - old, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->hint_covers, covers, __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_files_totals(calypso *db, uint32_t *files, uint64_t *size, uint64_t *disk)
+{
+    *files = __atomic_load_n(&db->nfiles, __ATOMIC_RELAXED);
+    *size = __atomic_load_n(&db->files_size, __ATOMIC_RELAXED);
+    *disk = __atomic_load_n(&db->files_disk, __ATOMIC_RELAXED) +
+            __atomic_load_n(&db->hints_disk, __ATOMIC_RELAXED);
+}
+
+// >> the table ------------------------------------------------------------------
 
 static void cy_files_free_table(cy_retired *r)
 {
@@ -5017,6 +5112,7 @@ static void cy_files_publish(calypso *db, cy_ftab *t)
 {
     cy_ftab *old = db->ftab;
     __atomic_store_n(&db->ftab, t, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&db->nfiles, t->n, __ATOMIC_RELAXED);
     if (old) cy_epoch_retire(&db->epoch, &old->retired, cy_files_free_table);
 }
 
@@ -5042,6 +5138,7 @@ CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, i
     t->f[j++] = f;
     for (uint32_t i = j - 1; i < n; i++) t->f[j++] = old->f[i];
     cy_files_publish(db, t);
+    cy_files_recount(db, f);
     if (fd >= 0) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
@@ -5062,8 +5159,12 @@ CY_INTERNAL int cy_files_remove(calypso *db, const uint32_t *fids, uint32_t n, c
     for (uint32_t i = 0; i < old->n; i++) {
         cy_file *f = old->f[i];
         const uint32_t *hit = bsearch(&f->fid, fids, n, sizeof *fids, cy_files_cmp_fid);
-        if (hit) out[hit - fids] = f;
-        else t->f[w++] = f;
+        if (hit) {
+            out[hit - fids] = f;
+            cy_files_uncount(db, f);
+        } else {
+            t->f[w++] = f;
+        }
     }
     t->n = w;
     cy_files_publish(db, t);
@@ -5248,12 +5349,51 @@ CY_INTERNAL int cy_files_with_record(calypso *db, cy_file *f, uint64_t off, uint
     return cy_files_read_slow(db, f, off, size, fn, ctx);
 }
 
+// >> lists for other modules ----------------------------------------------------
+
+CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n)
+{
+    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
+    *n = t ? t->n : 0;
+    cy_file_info *out = cy_calloc(*n ? *n : 1, sizeof *out);
+    for (uint32_t i = 0; out && i < *n; i++) {
+        const cy_file *f = t->f[i];
+        out[i] = (cy_file_info){ f->fid, f == db->active, f->size, f->dead,
+                                 __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED), -1 };
+        /* A read-only handle's files stay open for its life: the held
+         * descriptor, or the newest file's, which is never closed. */
+        if (db->opt.read_only) out[i].held_fd = f->hold_fd >= 0 ? f->hold_fd : f->fd;
+    }
+    if (!out) *n = 0;
+    return out;
+}
+
+CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db)
+{
+    uint32_t fid = 0;
+    uint32_t ep = cy_epoch_enter(&db->epoch);
+    const cy_ftab *t = cy_files_table(db);
+    for (uint32_t i = 0; t && i < t->n && !fid; i++) {
+        cy_file *f = t->f[i];
+        if (__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE) &&
+            !__atomic_load_n(&f->hint_failed, __ATOMIC_RELAXED) &&
+            __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
+            fid = f->fid;
+    }
+    cy_epoch_leave(&db->epoch, ep);
+    return fid;
+}
+
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
     cy_ftab *t = db->ftab;
     for (uint32_t i = 0; t && i < t->n; i++) cy_files_release(db, t->f[i]);
     __atomic_store_n(&db->ftab, NULL, __ATOMIC_RELEASE);
     cy_free(t);
+    __atomic_store_n(&db->nfiles, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files_size, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files_disk, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->hints_disk, 0, __ATOMIC_RELAXED);
     cy_epoch_reclaim(&db->epoch);   /* no reader is left: returns at once */
     db->open_files = 0;
     db->active = NULL;
@@ -5294,6 +5434,7 @@ CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
         return cy_err_errno(db, rc, "stat", path);
     }
     f->alloc = len;
+    cy_files_recount(db, f);
     void *m = NULL;
     if (cy_os_mmap_rw(f->fd, db->opt.max_datafile_size, &m) == 0) {
         __atomic_store_n(&f->map_len, db->opt.max_datafile_size, __ATOMIC_RELAXED);
@@ -5320,6 +5461,7 @@ CY_INTERNAL int cy_files_trim_active(calypso *db)
     }
     a->alloc = a->size;
     if (a->zeroed > a->size) a->zeroed = a->size;
+    cy_files_recount(db, a);
     return CALYPSO_OK;
 }
 
@@ -5344,6 +5486,7 @@ static int cy_files_reserve(calypso *db, cy_file *a, uint64_t end)
         return cy_err_errno(db, rc, "allocate space in", path);
     }
     a->alloc = target;
+    cy_files_recount(db, a);
     return CALYPSO_OK;
 }
 
@@ -5377,6 +5520,8 @@ CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, s
         cy_files_unappend(db, off, size);
         return code;
     }
+    a->size = off + size;
+    cy_files_recount(db, a);
     return CALYPSO_OK;
 }
 
@@ -5386,6 +5531,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
     a->size = off;
     /* What a failed or undone write left must read as nothing: zeros in
      * the mapped, preallocated part; beyond it, a shorter file. */
+    cy_files_recount(db, a);
     if (a->map && off + size <= a->alloc && a->alloc <= a->map_len) {
         memset(a->map + off, 0, size);
         return CALYPSO_OK;
@@ -5393,6 +5539,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
     if (cy_os_ftruncate(a->fd, off) == 0) {
         a->alloc = off;
         if (a->zeroed > off) a->zeroed = off;
+        cy_files_recount(db, a);
         return CALYPSO_OK;
     }
     __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
@@ -6054,10 +6201,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
             cy_os_close(fd);
             return rc == CALYPSO_ENOMEM ? cy_err(db, rc, "loading the hint of %s", path) : rc;
         }
-        if (!rc) {
-            f->hint_size = hint_bytes;
-            f->hint_covers = covers;
-        }
+        if (!rc) cy_files_set_hint(db, f, hint_bytes, covers);
     }
     if (rc || covers < size) {
         if (rc && db->opt.auto_recovery && !newest && !db->opt.read_only) {
@@ -6069,6 +6213,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         rc = cy_scan_file(db, fid, fd, &size, newest, rc ? 0 : covers,
                           newest ? cy_wm_limit(db, fid) : CY_WM_NONE);
         f->size = size;
+        cy_files_recount(db, f);
     }
     if (!rc && !newest && db->opt.read_only) {
         /* Kept to the end: a writer may merge the file away meanwhile. */
@@ -7047,10 +7192,7 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     if (!rc) {
         uint32_t ep = cy_epoch_enter(&db->epoch);
         cy_file *f = cy_files_find(db, fid);
-        if (f) {
-            __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
-            __atomic_store_n(&f->hint_covers, data_size, __ATOMIC_RELAXED);
-        }
+        if (f) cy_files_set_hint(db, f, (uint64_t)b.len, data_size);
         cy_epoch_leave(&db->epoch, ep);
     }
     cy_free(b.p);
@@ -7760,10 +7902,10 @@ CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t siz
         if ((rc = cy_files_rotate(db))) return rc;
         a = db->active;
     }
-    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;
+    uint64_t at = a->size;
+    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
     *fid = a->fid;
-    *off = a->size;
-    a->size += size;
+    *off = at;
     db->written_seq += size;
     /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
      * them back (bg.c), so that a close or rotation's fdatasync finds
@@ -8262,26 +8404,21 @@ int calypso_stats(calypso *h, struct calypso_stats *st)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
-    if (cy_txn_in_update(db)) return cy_db_in_update(db);   /* it takes the writer lock */
+    /* Refused inside an update on this thread, as calypso.h says (stats
+     * once took the writer lock, which the update holds). */
+    if (cy_txn_in_update(db)) return cy_db_in_update(db);
     memset(st, 0, sizeof *st);
-    pthread_mutex_lock(&db->write_mu);
+    uint64_t records;
+    /* Running totals (files.c): bytes on disk include the active file's
+     * space allocated ahead of its data. */
+    cy_files_totals(db, &st->datafiles, &records, &st->size);
     cy_rdlock(&db->kd_lock);
-    const cy_ftab *t = cy_files_table(db);
-    st->datafiles = t ? t->n : 0;
-    /* Bytes the files hold on disk: the active file's space allocated
-     * ahead of its data counts too. */
-    for (uint32_t i = 0; i < st->datafiles; i++) {
-        const cy_file *f = t->f[i];
-        st->size += (f->alloc > f->size ? f->alloc : f->size) +
-                    __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED);
-    }
     st->keys = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
     st->live_bytes = ns->live_bytes;
     st->reclaimable = db->dead;
     st->keydir_bytes = ns->keydir.bytes + ns->ttl_by_key.bytes + ns->ttl_by_time.bytes;
     st->merges = db->merges;
     cy_unlock(&db->kd_lock);
-    pthread_mutex_unlock(&db->write_mu);
     return CALYPSO_OK;
 }
 
@@ -10433,22 +10570,12 @@ static int cy_bg_hints(calypso *db)
      * a missing hint only makes an open slower. */
     if (cy_space_low(db)) return 1;
     for (;;) {
-        uint32_t fid = 0;
-        uint32_t ep = cy_epoch_enter(&db->epoch);
-        const cy_ftab *t = cy_files_table(db);
-        for (uint32_t i = 0; t && i < t->n && !fid; i++) {
-            cy_file *f = t->f[i];
-            if (__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE) &&
-                !__atomic_load_n(&f->hint_failed, __ATOMIC_RELAXED) &&
-                __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
-                fid = f->fid;
-        }
-        cy_epoch_leave(&db->epoch, ep);
+        uint32_t fid = cy_files_hint_owed(db);
         if (!fid) return 0;
         /* A merge may be removing this very file: leave it to the next
          * round rather than race it. */
         if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
-        ep = cy_epoch_enter(&db->epoch);
+        uint32_t ep = cy_epoch_enter(&db->epoch);
         int still_there = cy_files_find(db, fid) != NULL;
         cy_epoch_leave(&db->epoch, ep);
         int rc = still_there ? cy_hint_write(db, fid) : CALYPSO_OK;
@@ -11357,8 +11484,7 @@ static int cy_merge_add_outputs(cy_merge *m)
     for (uint32_t i = 0; i < m->noutputs && !rc; i++) {
         if (!(rc = cy_files_add(db, m->outputs[i], -1, m->out_sizes[i], 1))) {
             cy_file *f = cy_files_find(db, m->outputs[i]);
-            __atomic_store_n(&f->hint_size, m->hint_sizes[i], __ATOMIC_RELAXED);
-            __atomic_store_n(&f->hint_covers, m->out_sizes[i], __ATOMIC_RELAXED);
+            cy_files_set_hint(db, f, m->hint_sizes[i], m->out_sizes[i]);
         }
     }
     pthread_mutex_unlock(&db->write_mu);
@@ -11475,22 +11601,24 @@ static int cy_merge_pick_inputs(cy_merge *m)
      * prefix of the replay order all the same, and dropping dead ones
      * needs no new file. */
     if (rc == CALYPSO_ENOSPC) rc = CALYPSO_OK;
-    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
-    uint32_t n = 0, cap = t->n + 1;
-    m->all = rc ? NULL : cy_calloc(cap, sizeof *m->all);
-    m->live = rc ? NULL : cy_calloc(cap, sizeof *m->live);
-    m->sorted_inputs = rc ? NULL : cy_calloc(cap, sizeof *m->sorted_inputs);
-    m->dropped = rc ? NULL : cy_calloc(cap, sizeof *m->dropped);
+    uint32_t nf = 0;
+    cy_file_info *t = rc ? NULL : cy_files_snapshot(db, &nf);
+    uint32_t n = 0, cap = nf + 1;
+    m->all = !t ? NULL : cy_calloc(cap, sizeof *m->all);
+    m->live = !t ? NULL : cy_calloc(cap, sizeof *m->live);
+    m->sorted_inputs = !t ? NULL : cy_calloc(cap, sizeof *m->sorted_inputs);
+    m->dropped = !t ? NULL : cy_calloc(cap, sizeof *m->dropped);
     for (uint32_t pass = 0; pass < 2 && m->all && m->live; pass++) {
-        for (uint32_t i = 0; i < t->n; i++) {
-            cy_file *f = t->f[i];
+        for (uint32_t i = 0; i < nf; i++) {
+            const cy_file_info *f = &t[i];
             int merged = (f->fid & CY_FID_MERGED) != 0;
-            if (f == db->active || merged != (pass == 0)) continue;
+            if (f->active || merged != (pass == 0)) continue;
             m->live[n] = f->size > f->dead ? f->size - f->dead : 0;
             m->all[n++] = f->fid;
         }
     }
     pthread_mutex_unlock(&db->write_mu);
+    cy_free(t);
     if (rc) return rc;
     if (!m->all || !m->live || !m->sorted_inputs || !m->dropped)
         return cy_err(db, CALYPSO_ENOMEM, "merge inputs");
@@ -11657,14 +11785,12 @@ int calypso_merge(calypso *h)
 CY_INTERNAL int cy_merge_due(calypso *db)
 {
     if (db->opt.merge_trigger_ratio < 0) return 0;
-    uint64_t total = 0, dead;
+    uint64_t total = 0, disk, dead;
+    uint32_t files;
     cy_rdlock(&db->kd_lock);
     dead = db->dead;
     cy_unlock(&db->kd_lock);
-    pthread_mutex_lock(&db->write_mu);
-    const cy_ftab *t = cy_files_table(db);
-    for (uint32_t i = 0; t && i < t->n; i++) total += t->f[i]->size;
-    pthread_mutex_unlock(&db->write_mu);
+    cy_files_totals(db, &files, &total, &disk);
     return total > 0 && dead >= db->opt.merge_min_dead_bytes &&
            (double)dead / (double)total >= db->opt.merge_trigger_ratio;
 }
@@ -11756,19 +11882,13 @@ static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
 {
     pthread_mutex_lock(&db->maint_mu);
     pthread_mutex_lock(&db->write_mu);
-    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
-    *n = t ? t->n : 0;
-    *items = cy_calloc(*n ? *n : 1, sizeof **items);
-    for (uint32_t i = 0; *items && i < *n; i++) {
-        cy_file *f = t->f[i];
-        (*items)[i] = (cy_backup_item){ f->fid, f->size,
-                                        __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0,
-                                        -1, -1, 0, -1 };
-        /* A read-only handle's files stay open for its life: the held
-         * descriptor, or the newest file's, which is never closed. */
-        if (db->opt.read_only) (*items)[i].held = f->hold_fd >= 0 ? f->hold_fd : f->fd;
-    }
+    cy_file_info *fi = cy_files_snapshot(db, n);
     pthread_mutex_unlock(&db->write_mu);
+    *items = fi ? cy_calloc(*n ? *n : 1, sizeof **items) : NULL;
+    for (uint32_t i = 0; *items && i < *n; i++)
+        (*items)[i] = (cy_backup_item){ fi[i].fid, fi[i].size, fi[i].hint_size > 0,
+                                        -1, -1, 0, fi[i].held_fd };
+    cy_free(fi);
     int rc = *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
     for (uint32_t i = 0; !rc && i < *n; i++) {
         cy_backup_item *it = &(*items)[i];

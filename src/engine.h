@@ -219,12 +219,15 @@ typedef struct cy_file {
                              through the mapping up to here (files.c)       */
     uint64_t size;        /* bytes of records (the active file grows)       */
     uint64_t dead;        /* bytes of records no longer live                 */
-    uint64_t hint_size;   /* bytes of its hint file, 0 if none               */
+    uint64_t hint_size;   /* bytes of its hint file, 0 if none (atomic; set
+                             through cy_files_set_hint)                    */
     uint64_t hint_covers; /* bytes of the datafile its hint describes: all
                              of a sealed file, a prefix of the active one   */
     uint64_t last_used;   /* tick of the last read, for LRU eviction         */
     int      sealed;      /* never written again (atomic: set under write_mu) */
     int      hint_failed; /* its hint could not be written: do not retry     */
+    uint64_t counted_size, counted_disk; /* what the table's totals hold
+                             for it (files.c, under write_mu)              */
 } cy_file;
 
 /* The published file table: immutable once published, replaced whole. */
@@ -321,6 +324,13 @@ struct calypso {
     cy_ftab         *ftab;        /* the file table (atomic; replaced under
                                      write_mu)                               */
     uint32_t         open_files;  /* files with a descriptor or mapping (atomic) */
+    /* Running totals over the table, so that figures never walk it
+     * (files.c; atomic for readers, changed under write_mu but hints'). */
+    uint32_t         nfiles;      /* files in the table                     */
+    uint64_t         files_size;  /* bytes of records                       */
+    uint64_t         files_disk;  /* bytes on disk, space allocated ahead of
+                                     the active file's data included        */
+    uint64_t         hints_disk;  /* bytes of hint files                    */
     cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
     uint64_t         tick;        /* advanced when a file is opened: reads
                                      stamp their file with it (cy_files_touch) */
@@ -515,13 +525,6 @@ static inline int cy_space_low(calypso *db)
 }
 
 // >> file table (files.c) --------------------------------------------------------
-/* The current table. Inside an epoch, or with write_mu held (it is only
- * replaced under write_mu), the pointer and every file it lists stay
- * valid. */
-static inline cy_ftab *cy_files_table(calypso *db)
-{
-    return __atomic_load_n(&db->ftab, __ATOMIC_ACQUIRE);
-}
 /* The file fid in the current table, or NULL. Inside an epoch or under
  * write_mu. */
 CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);
@@ -591,6 +594,34 @@ CY_INTERNAL void     cy_files_hold_fd(cy_file *f, int fd);
  * unlinked. */
 CY_INTERNAL int      cy_files_hold_open(calypso *db, cy_file *f);
 CY_INTERNAL void     cy_files_unpin(calypso *db, cy_file *f);
+/* After a change to f's size or allocation: brings the table's totals up
+ * to date with it. write_mu held, or the handle not yet shared. */
+CY_INTERNAL void     cy_files_recount(calypso *db, cy_file *f);
+/* Records that f's hint file has `size` bytes and describes the first
+ * `covers` bytes of f. */
+CY_INTERNAL void     cy_files_set_hint(calypso *db, cy_file *f, uint64_t size,
+                                       uint64_t covers);
+/* The table's totals, without a lock and without walking it: files, bytes
+ * of records, bytes on disk (datafiles, with the space allocated ahead of
+ * the active file's data, and hint files). */
+CY_INTERNAL void     cy_files_totals(calypso *db, uint32_t *files, uint64_t *size,
+                                     uint64_t *disk);
+/* One file of the table as a snapshot lists it. */
+typedef struct cy_file_info {
+    uint32_t fid;
+    int      active;      /* the active file                               */
+    uint64_t size;        /* bytes of records                              */
+    uint64_t dead;        /* of those, no longer live                      */
+    uint64_t hint_size;   /* bytes of its hint file, 0 if none             */
+    int      held_fd;     /* a read-only handle's descriptor of it, open for
+                             the handle's life (borrowed), or -1           */
+} cy_file_info;
+/* Every file of the table, by fid, as it is now: n entries, freed with
+ * cy_free; NULL (and *n = 0) when memory is short. write_mu held. */
+CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n);
+/* The id of a sealed file whose hint is owed (missing or covering less
+ * than the file, and not failed before), or 0 when none is. */
+CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db);
 
 // >> datafile scan (scan.c) ----------------------------------------------------
 typedef struct cy_scan {

@@ -207,26 +207,21 @@ int calypso_stats(calypso *h, struct calypso_stats *st)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
-    if (cy_txn_in_update(db)) return cy_db_in_update(db);   /* it takes the writer lock */
+    /* Refused inside an update on this thread, as calypso.h says (stats
+     * once took the writer lock, which the update holds). */
+    if (cy_txn_in_update(db)) return cy_db_in_update(db);
     memset(st, 0, sizeof *st);
-    pthread_mutex_lock(&db->write_mu);
+    uint64_t records;
+    /* Running totals (files.c): bytes on disk include the active file's
+     * space allocated ahead of its data. */
+    cy_files_totals(db, &st->datafiles, &records, &st->size);
     cy_rdlock(&db->kd_lock);
-    const cy_ftab *t = cy_files_table(db);
-    st->datafiles = t ? t->n : 0;
-    /* Bytes the files hold on disk: the active file's space allocated
-     * ahead of its data counts too. */
-    for (uint32_t i = 0; i < st->datafiles; i++) {
-        const cy_file *f = t->f[i];
-        st->size += (f->alloc > f->size ? f->alloc : f->size) +
-                    __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED);
-    }
     st->keys = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
     st->live_bytes = ns->live_bytes;
     st->reclaimable = db->dead;
     st->keydir_bytes = ns->keydir.bytes + ns->ttl_by_key.bytes + ns->ttl_by_time.bytes;
     st->merges = db->merges;
     cy_unlock(&db->kd_lock);
-    pthread_mutex_unlock(&db->write_mu);
     return CALYPSO_OK;
 }
 

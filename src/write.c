@@ -32,10 +32,10 @@ CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t siz
         if ((rc = cy_files_rotate(db))) return rc;
         a = db->active;
     }
-    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;
+    uint64_t at = a->size;
+    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
     *fid = a->fid;
-    *off = a->size;
-    a->size += size;
+    *off = at;
     db->written_seq += size;
     /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
      * them back (bg.c), so that a close or rotation's fdatasync finds
