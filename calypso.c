@@ -3440,6 +3440,10 @@ CY_INTERNAL void cy_db_durable_leave(calypso *db);
  * it would not fit; returns where it went. write_mu held. */
 CY_INTERNAL int  cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
                               uint32_t *fid, uint64_t *off);
+/* A keydir update failed (rc) after the append of size bytes at off: cuts
+ * the record back out of the active file. Returns the error to report.
+ * write_mu held. */
+CY_INTERNAL int  cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
  * naming the file of the record it deletes; returns its size. */
@@ -7853,11 +7857,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
         cy_wrlock(&db->kd_lock);
         rc = apply(db, fid, off, rec, size, ctx);
         cy_unlock(&db->kd_lock);
-        if (rc) {
-            rc = cy_err(db, rc, "updating the key directory");
-            cy_files_unappend(db, off, size);
-            db->written_seq -= size;
-        }
+        if (rc) rc = cy_db_unappend(db, rc, off, size);
         seq = db->written_seq;
     }
     if (durable && !rc && size) cy_db_durable_appended(db);
@@ -7919,6 +7919,14 @@ CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t siz
     return CALYPSO_OK;
 }
 
+CY_INTERNAL int cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size)
+{
+    rc = cy_err(db, rc, "updating the key directory");
+    cy_files_unappend(db, off, size);
+    db->written_seq -= size;
+    return rc;
+}
+
 /* Writes one put record and applies it to ns's keydir. */
 static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t klen,
                        const void *val, size_t vlen, uint64_t expiry)
@@ -7960,11 +7968,7 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
         cy_wrlock(&db->kd_lock);
         rc = cy_keydir_apply(db, ns, type, key, klen, expiry, fid, off, (uint32_t)size);
         cy_unlock(&db->kd_lock);
-        if (rc) {
-            rc = cy_err(db, rc, "updating the key directory");
-            cy_files_unappend(db, off, size);
-            db->written_seq -= size;
-        }
+        if (rc) rc = cy_db_unappend(db, rc, off, size);
         seq = db->written_seq;
     }
     if (durable && !rc) cy_db_durable_appended(db);

@@ -221,11 +221,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
         cy_wrlock(&db->kd_lock);
         rc = apply(db, fid, off, rec, size, ctx);
         cy_unlock(&db->kd_lock);
-        if (rc) {
-            rc = cy_err(db, rc, "updating the key directory");
-            cy_files_unappend(db, off, size);
-            db->written_seq -= size;
-        }
+        if (rc) rc = cy_db_unappend(db, rc, off, size);
         seq = db->written_seq;
     }
     if (durable && !rc && size) cy_db_durable_appended(db);

@@ -727,6 +727,10 @@ CY_INTERNAL void cy_db_durable_leave(calypso *db);
  * it would not fit; returns where it went. write_mu held. */
 CY_INTERNAL int  cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
                               uint32_t *fid, uint64_t *off);
+/* A keydir update failed (rc) after the append of size bytes at off: cuts
+ * the record back out of the active file. Returns the error to report.
+ * write_mu held. */
+CY_INTERNAL int  cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
  * naming the file of the record it deletes; returns its size. */

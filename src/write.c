@@ -49,6 +49,14 @@ CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t siz
     return CALYPSO_OK;
 }
 
+CY_INTERNAL int cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size)
+{
+    rc = cy_err(db, rc, "updating the key directory");
+    cy_files_unappend(db, off, size);
+    db->written_seq -= size;
+    return rc;
+}
+
 /* Writes one put record and applies it to ns's keydir. */
 static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t klen,
                        const void *val, size_t vlen, uint64_t expiry)
@@ -90,11 +98,7 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
         cy_wrlock(&db->kd_lock);
         rc = cy_keydir_apply(db, ns, type, key, klen, expiry, fid, off, (uint32_t)size);
         cy_unlock(&db->kd_lock);
-        if (rc) {
-            rc = cy_err(db, rc, "updating the key directory");
-            cy_files_unappend(db, off, size);
-            db->written_seq -= size;
-        }
+        if (rc) rc = cy_db_unappend(db, rc, off, size);
         seq = db->written_seq;
     }
     if (durable && !rc) cy_db_durable_appended(db);
