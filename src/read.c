@@ -207,8 +207,7 @@ int calypso_stats(calypso *h, struct calypso_stats *st)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
-    /* Refused inside an update on this thread, as calypso.h says (stats
-     * once took the writer lock, which the update holds). */
+    /* Refused inside an update on this thread, as calypso.h promises. */
     if (cy_txn_in_update(db)) return cy_db_in_update(db);
     memset(st, 0, sizeof *st);
     uint64_t records;
