@@ -381,6 +381,16 @@ CY_INTERNAL uint32_t cy_rec_header_ns(uint8_t *out, int type, uint32_t ns, uint6
 /* Parses a header from [p, p+avail). 1: parsed into *r; 0: avail too
  * short to tell; -1: not a valid header. */
 CY_INTERNAL int      cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r);
+/* Verifies that the size bytes at rec are one whole record: its header
+ * parses, its lengths add up to size, and its checksum holds. NULL when
+ * they are (parsed into *r), else what is wrong, for a message. Every
+ * reader of a record on disk verifies it here. */
+CY_INTERNAL const char *cy_rec_verify(const uint8_t *rec, size_t size, cy_rec *r);
+/* 1 if the size bytes at rec are a whole, checksummed put of key with that
+ * expiry (as a keydir entry promises), parsed into *r (its value is at
+ * rec + r->hdr + r->klen); 0 otherwise. */
+CY_INTERNAL int      cy_rec_matches(const uint8_t *rec, uint32_t size, const void *key,
+                                    size_t klen, uint64_t expiry, cy_rec *r);
 /* XXH3-64 low 32 bits over one or two pieces, as the record crc. */
 CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t blen);
 CY_INTERNAL void     cy_put_u32(uint8_t *p, uint32_t v);
@@ -2635,6 +2645,22 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     return 1;
 }
 
+CY_INTERNAL const char *cy_rec_verify(const uint8_t *rec, size_t size, cy_rec *r)
+{
+    if (cy_rec_parse(rec, size, r) != 1) return "bad record header";
+    if ((uint64_t)r->hdr + r->klen + r->vlen != size) return "record size does not match";
+    if (cy_crc(rec + 4, size - 4, NULL, 0) != r->crc) return "checksum mismatch";
+    return NULL;
+}
+
+CY_INTERNAL int cy_rec_matches(const uint8_t *rec, uint32_t size, const void *key, size_t klen,
+                               uint64_t expiry, cy_rec *r)
+{
+    int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
+    return cy_rec_verify(rec, size, r) == NULL && r->type == type && r->expiry == expiry &&
+           r->klen == klen && memcmp(rec + r->hdr, key, klen) == 0;
+}
+
 CY_INTERNAL int cy_rec_entries(const uint8_t *rec, const cy_rec *r, cy_rec_entry_fn fn,
                                void *ctx)
 {
@@ -2689,8 +2715,9 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
 /*
  * engine.h: the database handle and what the engine's modules share about
  * it: the file table (files.c), the on-disk directory (dir.c), recovery
- * (recover.c), the write path and durability (db.c), walks (walk.c), the
- * TTL index (ttl.c), the background thread (bg.c) and backup (backup.c).
+ * (recover.c), the write path (write.c) and durability (commit.c), walks
+ * (walk.c), the TTL index (ttl.c), the background thread (bg.c) and backup
+ * (backup.c).
  *
  * Locks, always taken in this order, never held across a user callback:
  *   maint_mu     one of merge, backup or hint writing at a time (they
@@ -2905,12 +2932,15 @@ typedef struct cy_file {
                              through the mapping up to here (files.c)       */
     uint64_t size;        /* bytes of records (the active file grows)       */
     uint64_t dead;        /* bytes of records no longer live                 */
-    uint64_t hint_size;   /* bytes of its hint file, 0 if none               */
+    uint64_t hint_size;   /* bytes of its hint file, 0 if none (atomic; set
+                             through cy_files_set_hint)                    */
     uint64_t hint_covers; /* bytes of the datafile its hint describes: all
                              of a sealed file, a prefix of the active one   */
     uint64_t last_used;   /* tick of the last read, for LRU eviction         */
     int      sealed;      /* never written again (atomic: set under write_mu) */
     int      hint_failed; /* its hint could not be written: do not retry     */
+    uint64_t counted_size, counted_disk; /* what the table's totals hold
+                             for it (files.c, under write_mu)              */
 } cy_file;
 
 /* The published file table: immutable once published, replaced whole. */
@@ -3007,6 +3037,13 @@ struct calypso {
     cy_ftab         *ftab;        /* the file table (atomic; replaced under
                                      write_mu)                               */
     uint32_t         open_files;  /* files with a descriptor or mapping (atomic) */
+    /* Running totals over the table, so that figures never walk it
+     * (files.c; atomic for readers, changed under write_mu but hints'). */
+    uint32_t         nfiles;      /* files in the table                     */
+    uint64_t         files_size;  /* bytes of records                       */
+    uint64_t         files_disk;  /* bytes on disk, space allocated ahead of
+                                     the active file's data included        */
+    uint64_t         hints_disk;  /* bytes of hint files                    */
     cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
     uint64_t         tick;        /* advanced when a file is opened: reads
                                      stamp their file with it (cy_files_touch) */
@@ -3201,13 +3238,6 @@ static inline int cy_space_low(calypso *db)
 }
 
 // >> file table (files.c) --------------------------------------------------------
-/* The current table. Inside an epoch, or with write_mu held (it is only
- * replaced under write_mu), the pointer and every file it lists stay
- * valid. */
-static inline cy_ftab *cy_files_table(calypso *db)
-{
-    return __atomic_load_n(&db->ftab, __ATOMIC_ACQUIRE);
-}
 /* The file fid in the current table, or NULL. Inside an epoch or under
  * write_mu. */
 CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);
@@ -3277,6 +3307,34 @@ CY_INTERNAL void     cy_files_hold_fd(cy_file *f, int fd);
  * unlinked. */
 CY_INTERNAL int      cy_files_hold_open(calypso *db, cy_file *f);
 CY_INTERNAL void     cy_files_unpin(calypso *db, cy_file *f);
+/* After a change to f's size or allocation: brings the table's totals up
+ * to date with it. write_mu held, or the handle not yet shared. */
+CY_INTERNAL void     cy_files_recount(calypso *db, cy_file *f);
+/* Records that f's hint file has `size` bytes and describes the first
+ * `covers` bytes of f. */
+CY_INTERNAL void     cy_files_set_hint(calypso *db, cy_file *f, uint64_t size,
+                                       uint64_t covers);
+/* The table's totals, without a lock and without walking it: files, bytes
+ * of records, bytes on disk (datafiles, with the space allocated ahead of
+ * the active file's data, and hint files). */
+CY_INTERNAL void     cy_files_totals(calypso *db, uint32_t *files, uint64_t *size,
+                                     uint64_t *disk);
+/* One file of the table as a snapshot lists it. */
+typedef struct cy_file_info {
+    uint32_t fid;
+    int      active;      /* the active file                               */
+    uint64_t size;        /* bytes of records                              */
+    uint64_t dead;        /* of those, no longer live                      */
+    uint64_t hint_size;   /* bytes of its hint file, 0 if none             */
+    int      held_fd;     /* a read-only handle's descriptor of it, open for
+                             the handle's life (borrowed), or -1           */
+} cy_file_info;
+/* Every file of the table, by fid, as it is now: n entries, freed with
+ * cy_free; NULL (and *n = 0) when memory is short. write_mu held. */
+CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n);
+/* The id of a sealed file whose hint is owed (missing or covering less
+ * than the file, and not failed before), or 0 when none is. */
+CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db);
 
 // >> datafile scan (scan.c) ----------------------------------------------------
 typedef struct cy_scan {
@@ -3359,7 +3417,7 @@ CY_INTERNAL void cy_keylist_clear(cy_keylist *l);
 CY_INTERNAL void cy_keylist_free(cy_keylist *l);
 CY_INTERNAL int  cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *out);
 
-// >> write path (db.c) --------------------------------------------------------------
+// >> write path (write.c) and commit (commit.c) ----------------------------------------
 /* Deletes, in namespace ns, the keys of `chosen`, then those of `expired`
  * that are still expired when their batch commits (either list may be
  * NULL), skipping absent ones, in as few batches as fit a datafile each:
@@ -3369,7 +3427,23 @@ CY_INTERNAL int  cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *cho
                                    const cy_keylist *expired);
 /* calypso_run_gc on one namespace. */
 CY_INTERNAL int  cy_db_run_gc(calypso *db, cy_ns *ns);
+/* Waits until a sync covers the first seq bytes appended since open,
+ * leading a group commit when no sync is under way (commit.c). */
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
+/* A SYNC_ALWAYS write announces itself before it appends (enter), counts
+ * its append into the next sync's batch (appended, write_mu held), and
+ * leaves when its sync has returned (commit.c). */
+CY_INTERNAL void cy_db_durable_enter(calypso *db);
+CY_INTERNAL void cy_db_durable_appended(calypso *db);
+CY_INTERNAL void cy_db_durable_leave(calypso *db);
+/* Appends a record given as pieces to the active file, rotating first when
+ * it would not fit; returns where it went. write_mu held. */
+CY_INTERNAL int  cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+                              uint32_t *fid, uint64_t *off);
+/* A keydir update failed (rc) after the append of size bytes at off: cuts
+ * the record back out of the active file. Returns the error to report.
+ * write_mu held. */
+CY_INTERNAL int  cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
  * naming the file of the record it deletes; returns its size. */
@@ -3464,11 +3538,6 @@ CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const 
 CY_INTERNAL int  cy_db_read_file(calypso *db, cy_file *f, const void *key, size_t klen,
                                  const cy_loc *loc, uint64_t expiry, void **out, void *buf,
                                  size_t cap, size_t *vlen);
-/* 1 if the size bytes at rec are a whole, checksummed put of key with
- * that expiry (as a keydir entry promises), parsed into *r (its value is
- * at rec + r->hdr + r->klen); 0 otherwise. */
-CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
-                                    size_t klen, uint64_t expiry, cy_rec *r);
 /* The public read of key in ns into buf or a new buffer (calypso_get). */
 CY_INTERNAL int  cy_db_read(calypso *db, cy_ns *ns, const void *key, size_t klen, void **out,
                             void *buf, size_t cap, size_t *vlen);
@@ -4213,7 +4282,7 @@ int calypso_destroy(const char *path)
  * below it, synced data was damaged, which is CALYPSO_ECORRUPT.
  *
  * The write path never pays for it. The two places that see an fdatasync
- * of the active file succeed (group commit in db.c, rotation in files.c)
+ * of the active file succeed (group commit in commit.c, rotation in files.c)
  * only store db->synced_fid and db->synced_off, under sync_mu. This module
  * writes that pair to disk from the background thread, at most every
  * CY_WM_INTERVAL_MS and only when it moved, and at close after the final
@@ -4914,6 +4983,15 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
  * A descriptor is closed only under its file's mutex and only while no
  * group-commit leader has it pinned for an fdatasync (cy_files_pin_active).
  *
+ * No other file walks the table or touches a mapping: they find a file by
+ * id (cy_files_find), read a record (cy_files_with_record), or ask for a
+ * list (cy_files_snapshot, cy_files_hint_owed) or the totals
+ * (cy_files_totals). The totals (files, bytes of records, bytes on disk)
+ * are kept as files come and go and grow, so that stats and the merge
+ * trigger never walk the table: every change to a file's size or
+ * allocation is followed by cy_files_recount, under write_mu (or before
+ * the handle is shared); hint sizes change through cy_files_set_hint.
+ *
  * A read-only handle keeps one more descriptor per sealed file, hold_fd,
  * from its open to its close: a writer in another process may merge the
  * file away and unlink it, so the handle never opens a datafile by name
@@ -4947,6 +5025,14 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
  * to unmap them (it also does every period). */
 #define CY_FILES_LIMBO_KICK 64u
 
+/* The current table. Inside an epoch, or with write_mu held (it is only
+ * replaced under write_mu), the pointer and every file it lists stay
+ * valid. */
+static cy_ftab *cy_files_table(calypso *db)
+{
+    return __atomic_load_n(&db->ftab, __ATOMIC_ACQUIRE);
+}
+
 static int cy_files_index(const cy_ftab *t, uint32_t fid)
 {
     uint32_t lo = 0, hi = t ? t->n : 0;
@@ -4964,6 +5050,53 @@ CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid)
     int i = cy_files_index(t, fid);
     return i < 0 ? NULL : t->f[i];
 }
+
+// >> totals -------------------------------------------------------------------
+
+/* Moves a total from `from` to `to` for one file. The data totals change
+ * under write_mu only (or before the handle is shared), so a plain store
+ * does; it is atomic for readers that take no lock. */
+static void cy_files_total_move(uint64_t *total, uint64_t from, uint64_t to)
+{
+    __atomic_store_n(total, __atomic_load_n(total, __ATOMIC_RELAXED) - from + to,
+                     __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_files_recount(calypso *db, cy_file *f)
+{
+    uint64_t disk = f->alloc > f->size ? f->alloc : f->size;
+    cy_files_total_move(&db->files_size, f->counted_size, f->size);
+    cy_files_total_move(&db->files_disk, f->counted_disk, disk);
+    f->counted_size = f->size;
+    f->counted_disk = disk;
+}
+
+/* Takes f's share out of the totals (it leaves the table). write_mu held. */
+static void cy_files_uncount(calypso *db, cy_file *f)
+{
+    cy_files_total_move(&db->files_size, f->counted_size, 0);
+    cy_files_total_move(&db->files_disk, f->counted_disk, 0);
+    f->counted_size = f->counted_disk = 0;
+    __atomic_sub_fetch(&db->hints_disk, __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED),
+                       __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_files_set_hint(calypso *db, cy_file *f, uint64_t size, uint64_t covers)
+{
+    uint64_t old = __atomic_exchange_n(&f->hint_size, size, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->hints_disk, size - old, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->hint_covers, covers, __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_files_totals(calypso *db, uint32_t *files, uint64_t *size, uint64_t *disk)
+{
+    *files = __atomic_load_n(&db->nfiles, __ATOMIC_RELAXED);
+    *size = __atomic_load_n(&db->files_size, __ATOMIC_RELAXED);
+    *disk = __atomic_load_n(&db->files_disk, __ATOMIC_RELAXED) +
+            __atomic_load_n(&db->hints_disk, __ATOMIC_RELAXED);
+}
+
+// >> the table ------------------------------------------------------------------
 
 static void cy_files_free_table(cy_retired *r)
 {
@@ -4983,6 +5116,7 @@ static void cy_files_publish(calypso *db, cy_ftab *t)
 {
     cy_ftab *old = db->ftab;
     __atomic_store_n(&db->ftab, t, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&db->nfiles, t->n, __ATOMIC_RELAXED);
     if (old) cy_epoch_retire(&db->epoch, &old->retired, cy_files_free_table);
 }
 
@@ -5008,6 +5142,7 @@ CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, i
     t->f[j++] = f;
     for (uint32_t i = j - 1; i < n; i++) t->f[j++] = old->f[i];
     cy_files_publish(db, t);
+    cy_files_recount(db, f);
     if (fd >= 0) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
@@ -5028,8 +5163,12 @@ CY_INTERNAL int cy_files_remove(calypso *db, const uint32_t *fids, uint32_t n, c
     for (uint32_t i = 0; i < old->n; i++) {
         cy_file *f = old->f[i];
         const uint32_t *hit = bsearch(&f->fid, fids, n, sizeof *fids, cy_files_cmp_fid);
-        if (hit) out[hit - fids] = f;
-        else t->f[w++] = f;
+        if (hit) {
+            out[hit - fids] = f;
+            cy_files_uncount(db, f);
+        } else {
+            t->f[w++] = f;
+        }
     }
     t->n = w;
     cy_files_publish(db, t);
@@ -5214,12 +5353,51 @@ CY_INTERNAL int cy_files_with_record(calypso *db, cy_file *f, uint64_t off, uint
     return cy_files_read_slow(db, f, off, size, fn, ctx);
 }
 
+// >> lists for other modules ----------------------------------------------------
+
+CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n)
+{
+    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
+    *n = t ? t->n : 0;
+    cy_file_info *out = cy_calloc(*n ? *n : 1, sizeof *out);
+    for (uint32_t i = 0; out && i < *n; i++) {
+        const cy_file *f = t->f[i];
+        out[i] = (cy_file_info){ f->fid, f == db->active, f->size, f->dead,
+                                 __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED), -1 };
+        /* A read-only handle's files stay open for its life: the held
+         * descriptor, or the newest file's, which is never closed. */
+        if (db->opt.read_only) out[i].held_fd = f->hold_fd >= 0 ? f->hold_fd : f->fd;
+    }
+    if (!out) *n = 0;
+    return out;
+}
+
+CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db)
+{
+    uint32_t fid = 0;
+    uint32_t ep = cy_epoch_enter(&db->epoch);
+    const cy_ftab *t = cy_files_table(db);
+    for (uint32_t i = 0; t && i < t->n && !fid; i++) {
+        cy_file *f = t->f[i];
+        if (__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE) &&
+            !__atomic_load_n(&f->hint_failed, __ATOMIC_RELAXED) &&
+            __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
+            fid = f->fid;
+    }
+    cy_epoch_leave(&db->epoch, ep);
+    return fid;
+}
+
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
     cy_ftab *t = db->ftab;
     for (uint32_t i = 0; t && i < t->n; i++) cy_files_release(db, t->f[i]);
     __atomic_store_n(&db->ftab, NULL, __ATOMIC_RELEASE);
     cy_free(t);
+    __atomic_store_n(&db->nfiles, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files_size, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files_disk, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->hints_disk, 0, __ATOMIC_RELAXED);
     cy_epoch_reclaim(&db->epoch);   /* no reader is left: returns at once */
     db->open_files = 0;
     db->active = NULL;
@@ -5260,6 +5438,7 @@ CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
         return cy_err_errno(db, rc, "stat", path);
     }
     f->alloc = len;
+    cy_files_recount(db, f);
     void *m = NULL;
     if (cy_os_mmap_rw(f->fd, db->opt.max_datafile_size, &m) == 0) {
         __atomic_store_n(&f->map_len, db->opt.max_datafile_size, __ATOMIC_RELAXED);
@@ -5286,6 +5465,7 @@ CY_INTERNAL int cy_files_trim_active(calypso *db)
     }
     a->alloc = a->size;
     if (a->zeroed > a->size) a->zeroed = a->size;
+    cy_files_recount(db, a);
     return CALYPSO_OK;
 }
 
@@ -5310,6 +5490,7 @@ static int cy_files_reserve(calypso *db, cy_file *a, uint64_t end)
         return cy_err_errno(db, rc, "allocate space in", path);
     }
     a->alloc = target;
+    cy_files_recount(db, a);
     return CALYPSO_OK;
 }
 
@@ -5343,6 +5524,8 @@ CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, s
         cy_files_unappend(db, off, size);
         return code;
     }
+    a->size = off + size;
+    cy_files_recount(db, a);
     return CALYPSO_OK;
 }
 
@@ -5352,6 +5535,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
     a->size = off;
     /* What a failed or undone write left must read as nothing: zeros in
      * the mapped, preallocated part; beyond it, a shorter file. */
+    cy_files_recount(db, a);
     if (a->map && off + size <= a->alloc && a->alloc <= a->map_len) {
         memset(a->map + off, 0, size);
         return CALYPSO_OK;
@@ -5359,6 +5543,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
     if (cy_os_ftruncate(a->fd, off) == 0) {
         a->alloc = off;
         if (a->zeroed > off) a->zeroed = off;
+        cy_files_recount(db, a);
         return CALYPSO_OK;
     }
     __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
@@ -5734,10 +5919,7 @@ CY_INTERNAL int cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_
     }
     if ((got = cy_scan_fill(s, off, (size_t)size)) < 0) return (int)got;
     const uint8_t *p = s->buf + (off - s->buf_off);
-    if (cy_crc(p + 4, (size_t)size - 4, NULL, 0) != r->crc) {
-        *why = "checksum mismatch";
-        return 0;
-    }
+    if ((*why = cy_rec_verify(p, (size_t)size, r))) return 0;
     *rec = p;
     return 1;
 }
@@ -5883,7 +6065,7 @@ static int cy_scan_valid_after(cy_scan *s, uint64_t off)
         if (at + rsize > s->size || rsize > (256u << 20)) continue;
         if ((got = cy_scan_fill(s, at, (size_t)rsize)) != (int64_t)rsize) continue;
         p = s->buf + (at - s->buf_off);
-        if (cy_crc(p + 4, (size_t)rsize - 4, NULL, 0) == r.crc) return 1;
+        if (!cy_rec_verify(p, (size_t)rsize, &r)) return 1;
     }
     return 0;
 }
@@ -6023,10 +6205,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
             cy_os_close(fd);
             return rc == CALYPSO_ENOMEM ? cy_err(db, rc, "loading the hint of %s", path) : rc;
         }
-        if (!rc) {
-            f->hint_size = hint_bytes;
-            f->hint_covers = covers;
-        }
+        if (!rc) cy_files_set_hint(db, f, hint_bytes, covers);
     }
     if (rc || covers < size) {
         if (rc && db->opt.auto_recovery && !newest && !db->opt.read_only) {
@@ -6038,6 +6217,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         rc = cy_scan_file(db, fid, fd, &size, newest, rc ? 0 : covers,
                           newest ? cy_wm_limit(db, fid) : CY_WM_NONE);
         f->size = size;
+        cy_files_recount(db, f);
     }
     if (!rc && !newest && db->opt.read_only) {
         /* Kept to the end: a writer may merge the file away meanwhile. */
@@ -7016,10 +7196,7 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     if (!rc) {
         uint32_t ep = cy_epoch_enter(&db->epoch);
         cy_file *f = cy_files_find(db, fid);
-        if (f) {
-            __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
-            __atomic_store_n(&f->hint_covers, data_size, __ATOMIC_RELAXED);
-        }
+        if (f) cy_files_set_hint(db, f, (uint64_t)b.len, data_size);
         cy_epoch_leave(&db->epoch, ep);
     }
     cy_free(b.p);
@@ -7109,39 +7286,17 @@ out:
 }
 /* >> src/db.c */
 /*
- * db.c: the handle's life (open, close, reopen), options, and the read and
- * write paths: put, get, has, delete, durability and group commit.
+ * db.c: the handle's life: options, locks, open, close and reopen (start
+ * and stop), and the checks every call makes first (cy_db_usable,
+ * cy_db_writable, cy_db_check_key). The paths a handle serves are in
+ * files of their own: commit.c (group commit, sticky sync failures),
+ * write.c (puts and deletes), read.c (gets and figures).
  *
- * Write path: a writer validates and encodes its record outside any lock,
- * then under write_mu appends it with one pwritev at the end of the active
- * datafile (rolling over to a new file when full) and applies it to the
- * keydir under kd_lock. If the append or the keydir update fails, the file
- * is cut back to where it was, so a failed write leaves nothing behind; if
- * even that fails, the handle refuses further writes (`broken`) until it is
- * reopened.
- *
- * Group commit (SYNC_ALWAYS): appends advance written_seq; a writer then
- * waits until synced_seq covers its bytes. The first waiter becomes the
- * leader and runs one fdatasync for everything appended so far, with no
- * lock held that writers need, so appends go on beside it; the others
- * sleep on sync_cv and wake covered by the leader's sync or lead the next.
- * Before its fdatasync, a leader gives writers that have entered a durable
- * put or delete but not yet appended a moment to append (cy_db_gather), so
- * that one sync covers every writer about instead of half of them; while it
- * syncs, a few followers spin instead of sleeping (cy_db_sync_spin), so
- * that they are back with their next write as soon as it returns.
- *
- * A failed fdatasync is sticky (cy_db_sync_failed): the kernel may have
- * dropped the dirty pages it could not write and reports the error once,
- * so a second fdatasync would succeed over lost data. The first failure is
- * kept, the handle refuses writes from then on, every writer waiting for a
- * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
- * again to clear it; close returns it.
- *
- * Read path: inside an epoch (epoch.c), one keydir lookup under kd_lock
- * shared, then the record is verified and its value copied straight out of
- * the file's mapping. No other lock is taken; a merge cannot release the
- * file before the reader leaves its epoch.
+ * start acquires, in order: the directory and its LOCK, recovery (the file
+ * table and the keydir), the space reserve, the background thread; stop
+ * releases them in reverse, after a final sync (close returns its error,
+ * or the error that broke the handle). A reopen is a stop and a start on
+ * the same handle; if its start fails, the handle only closes (`failed`).
  *
  * A handle belongs to the process that opened it: after fork(), every call
  * in the child returns CALYPSO_EINVAL and touches no file (the fork
@@ -7150,13 +7305,8 @@ out:
  */
 
 #include <errno.h>
-#include <sched.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 // >> process ownership ----------------------------------------------------------
 
@@ -7474,6 +7624,50 @@ CY_INTERNAL int cy_db_in_update(calypso *db)
                   "write through the transaction (calypso_txn_*)", db->path);
 }
 
+
+CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
+{
+    if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
+    if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
+    if (klen > db->opt.max_key_size)
+        return cy_err(db, CALYPSO_EKEYTOOLARGE, "%zu bytes, max_key_size is %u", klen,
+                      db->opt.max_key_size);
+    return CALYPSO_OK;
+}
+/* >> src/commit.c */
+/*
+ * commit.c: making appended records durable, and committing a record a
+ * caller prepared (batches, transactions, namespaces: cy_db_commit).
+ *
+ * Group commit (SYNC_ALWAYS): appends advance written_seq; a writer then
+ * waits until synced_seq covers its bytes. The first waiter becomes the
+ * leader and runs one fdatasync for everything appended so far, with no
+ * lock held that writers need, so appends go on beside it; the others
+ * sleep on sync_cv and wake covered by the leader's sync or lead the next.
+ * Before its fdatasync, a leader gives writers that have entered a durable
+ * put or delete but not yet appended a moment to append (cy_db_gather), so
+ * that one sync covers every writer about instead of half of them; while it
+ * syncs, a few followers spin instead of sleeping (cy_db_sync_spin), so
+ * that they are back with their next write as soon as it returns.
+ *
+ * A failed fdatasync is sticky (cy_db_sync_failed): the kernel may have
+ * dropped the dirty pages it could not write and reports the error once,
+ * so a second fdatasync would succeed over lost data. The first failure is
+ * kept, the handle refuses writes from then on, every writer waiting for a
+ * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
+ * again to clear it; close returns it. Rotation's fdatasync (files.c)
+ * reports its failure here too.
+ *
+ * Locks: sync_mu and sync_cv for the leader's hand-over; write_mu briefly,
+ * to read how far appends have gone and to pin the active file's
+ * descriptor (never across the fdatasync).
+ */
+
+#include <sched.h>
+#include <time.h>
+
+// >> sync failures -----------------------------------------------------------
+
 CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
 {
     int none = 0;
@@ -7499,17 +7693,17 @@ static uint64_t cy_db_mono_ns(void)
 /* A durable write announces itself before it appends (enter) and when its
  * sync has returned (leave); cy_db_durable_appended counts its append into
  * the next sync's batch (write_mu held). */
-static void cy_db_durable_enter(calypso *db)
+CY_INTERNAL void cy_db_durable_enter(calypso *db)
 {
     __atomic_add_fetch(&db->durable_writers, 1, __ATOMIC_RELAXED);
 }
 
-static void cy_db_durable_appended(calypso *db)
+CY_INTERNAL void cy_db_durable_appended(calypso *db)
 {
     __atomic_store_n(&db->durable_batch, db->durable_batch + 1, __ATOMIC_RELAXED);
 }
 
-static void cy_db_durable_leave(calypso *db)
+CY_INTERNAL void cy_db_durable_leave(calypso *db)
 {
     __atomic_sub_fetch(&db->durable_writers, 1, __ATOMIC_RELAXED);
 }
@@ -7631,10 +7825,75 @@ int calypso_sync(calypso *h)
     return cy_db_sync_to(db, seq);
 }
 
+// >> committing a prepared record ---------------------------------------------------
+
+CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
+                             void *ctx, int flags)
+{
+    int locked = flags & CY_COMMIT_LOCKED;
+    int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
+    if (durable) cy_db_durable_enter(db);
+    if (!locked) pthread_mutex_lock(&db->write_mu);
+    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    cy_file *a = db->active;
+    /* Rotate first, so that build() knows the file the record goes to. */
+    if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
+        rc = cy_files_rotate(db);
+    uint32_t fid = 0;
+    uint64_t off = 0, seq = 0;
+    size_t size = 0;
+    const uint8_t *rec = NULL;
+    if (!rc) rc = build(db, db->active->fid, &rec, &size, ctx);
+    /* Low on space, what puts anything stays off the space the reserve
+     * gave back to deletes and merge (space.c); deletes alone may use it. */
+    if (!rc && size && !(flags & CY_COMMIT_DELETES_ONLY)) rc = cy_space_put_check(db);
+    if (!rc && size) {
+        struct iovec iov = { (void *)rec, size };
+        rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+        if (rc == CALYPSO_ENOSPC && cy_space_full(db) && (flags & CY_COMMIT_DELETES_ONLY))
+            rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+    }
+    if (!rc && size) {
+        cy_wrlock(&db->kd_lock);
+        rc = apply(db, fid, off, rec, size, ctx);
+        cy_unlock(&db->kd_lock);
+        if (rc) rc = cy_db_unappend(db, rc, off, size);
+        seq = db->written_seq;
+    }
+    if (durable && !rc && size) cy_db_durable_appended(db);
+    pthread_mutex_unlock(&db->write_mu);   /* an update's hold ends with its commit */
+    if (durable) {
+        if (!rc && size) rc = cy_db_sync_to(db, seq);
+        cy_db_durable_leave(db);
+    }
+    return rc;
+}
+/* >> src/write.c */
+/*
+ * write.c: the write path: put, put_ttl, delete, the encoding of a
+ * tombstone, and deleting many keys at once (delete_all, run_gc, and the
+ * batched deletion that sift and the sweeper use).
+ *
+ * A writer validates and encodes its record outside any lock, then under
+ * write_mu appends it at the end of the active datafile (rolling over to a
+ * new file when full; files.c writes it) and applies it to the keydir
+ * under kd_lock. If the append or the keydir update fails, the file is cut
+ * back to where it was, so a failed write leaves nothing behind; if even
+ * that fails, the handle refuses further writes (`broken`) until it is
+ * reopened. Under SYNC_ALWAYS the writer then waits for its group commit
+ * (commit.c) with no lock held.
+ *
+ * Deleting many keys lists them under kd_lock shared and deletes them in
+ * batches that each fit a datafile, so that no lock is held for the whole
+ * of a large deletion.
+ */
+
+#include <string.h>
+
 // >> appending -------------------------------------------------------------------
 
 /* Appends a record given as pieces; returns where it went. write_mu held. */
-static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
                         uint32_t *fid, uint64_t *off)
 {
     int rc;
@@ -7643,10 +7902,10 @@ static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
         if ((rc = cy_files_rotate(db))) return rc;
         a = db->active;
     }
-    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;
+    uint64_t at = a->size;
+    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
     *fid = a->fid;
-    *off = a->size;
-    a->size += size;
+    *off = at;
     db->written_seq += size;
     /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
      * them back (bg.c), so that a close or rotation's fdatasync finds
@@ -7660,14 +7919,12 @@ static int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
     return CALYPSO_OK;
 }
 
-CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
+CY_INTERNAL int cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size)
 {
-    if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
-    if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
-    if (klen > db->opt.max_key_size)
-        return cy_err(db, CALYPSO_EKEYTOOLARGE, "%zu bytes, max_key_size is %u", klen,
-                      db->opt.max_key_size);
-    return CALYPSO_OK;
+    rc = cy_err(db, rc, "updating the key directory");
+    cy_files_unappend(db, off, size);
+    db->written_seq -= size;
+    return rc;
 }
 
 /* Writes one put record and applies it to ns's keydir. */
@@ -7711,11 +7968,7 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
         cy_wrlock(&db->kd_lock);
         rc = cy_keydir_apply(db, ns, type, key, klen, expiry, fid, off, (uint32_t)size);
         cy_unlock(&db->kd_lock);
-        if (rc) {
-            rc = cy_err(db, rc, "updating the key directory");
-            cy_files_unappend(db, off, size);
-            db->written_seq -= size;
-        }
+        if (rc) rc = cy_db_unappend(db, rc, off, size);
         seq = db->written_seq;
     }
     if (durable && !rc) cy_db_durable_appended(db);
@@ -7814,53 +8067,156 @@ int calypso_delete(calypso *h, const void *key, size_t klen)
     return rc;
 }
 
-// >> committing a prepared record ---------------------------------------------------
+// >> deleting many ----------------------------------------------------------------
 
-CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
-                             void *ctx, int flags)
+/* Per key, what its tombstone can take in a batch: as calypso_batch counts. */
+#define CY_DB_TOMBSTONE_BOUND(klen) (CY_REC_MAX_HDR + 10u + (uint64_t)(klen))
+
+/* The i-th key of the deletion chosen ++ expired, and whether it is one
+ * of the expired (deleted only if still expired at commit). */
+static const uint8_t *cy_db_doomed_at(const cy_keylist *chosen, const cy_keylist *expired,
+                                      size_t i, size_t *klen, int *if_expired)
 {
-    int locked = flags & CY_COMMIT_LOCKED;
-    int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
-    if (durable) cy_db_durable_enter(db);
-    if (!locked) pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
-    cy_file *a = db->active;
-    /* Rotate first, so that build() knows the file the record goes to. */
-    if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
-        rc = cy_files_rotate(db);
-    uint32_t fid = 0;
-    uint64_t off = 0, seq = 0;
-    size_t size = 0;
-    const uint8_t *rec = NULL;
-    if (!rc) rc = build(db, db->active->fid, &rec, &size, ctx);
-    /* Low on space, what puts anything stays off the space the reserve
-     * gave back to deletes and merge (space.c); deletes alone may use it. */
-    if (!rc && size && !(flags & CY_COMMIT_DELETES_ONLY)) rc = cy_space_put_check(db);
-    if (!rc && size) {
-        struct iovec iov = { (void *)rec, size };
-        rc = cy_db_append(db, &iov, 1, size, &fid, &off);
-        if (rc == CALYPSO_ENOSPC && cy_space_full(db) && (flags & CY_COMMIT_DELETES_ONLY))
-            rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+    size_t nc = chosen ? chosen->n : 0;
+    *if_expired = i >= nc;
+    return i < nc ? cy_keylist_at(chosen, i, klen) : cy_keylist_at(expired, i - nc, klen);
+}
+
+/* Commits, in ns, as many of the keys from *i on as one batch takes,
+ * advancing *i. */
+static int cy_db_delete_one_batch(calypso *db, cy_ns *ns, const cy_keylist *chosen,
+                                  const cy_keylist *expired, size_t n, size_t *i)
+{
+    calypso_batch *b;
+    int rc = calypso_batch_open(db, &b);
+    if (rc) return rc;
+    if ((rc = cy_batch_set_ns(b, ns))) {
+        calypso_batch_abort(b);
+        return rc;
     }
-    if (!rc && size) {
-        cy_wrlock(&db->kd_lock);
-        rc = apply(db, fid, off, rec, size, ctx);
-        cy_unlock(&db->kd_lock);
-        if (rc) {
-            rc = cy_err(db, rc, "updating the key directory");
-            cy_files_unappend(db, off, size);
-            db->written_seq -= size;
+    size_t first = *i;
+    for (; *i < n; (*i)++) {
+        size_t klen;
+        int if_expired;
+        const uint8_t *k = cy_db_doomed_at(chosen, expired, *i, &klen, &if_expired);
+        rc = if_expired ? cy_batch_delete_expired(b, k, klen) : calypso_batch_delete(b, k, klen);
+        if (rc == CALYPSO_EVALUETOOLARGE && *i > first) {   /* full: commit what it holds */
+            cy_err_forget(db);
+            rc = CALYPSO_OK;
+            break;
         }
-        seq = db->written_seq;
+        if (rc) break;
     }
-    if (durable && !rc && size) cy_db_durable_appended(db);
-    pthread_mutex_unlock(&db->write_mu);   /* an update's hold ends with its commit */
-    if (durable) {
-        if (!rc && size) rc = cy_db_sync_to(db, seq);
-        cy_db_durable_leave(db);
+    if (rc) {
+        calypso_batch_abort(b);
+        return rc;
     }
+    return calypso_batch_commit(b);
+}
+
+CY_INTERNAL int cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *chosen,
+                                  const cy_keylist *expired)
+{
+    size_t n = (chosen ? chosen->n : 0) + (expired ? expired->n : 0);
+    int rc = CALYPSO_OK;
+    for (size_t i = 0; i < n && !rc;)
+        rc = cy_db_delete_one_batch(db, ns, chosen, expired, n, &i);
     return rc;
 }
+
+/* Keys listed per round by run_gc: each round is one batch applied under
+ * one hold of the keydir lock, so readers wait for at most this many. */
+#define CY_DB_GC_ROUND 65536
+
+/* Lists keys of ns from the start, at most max of them and no more than
+ * one batch takes; *more: keys are left after them. kd_lock held. */
+static int cy_db_list_first(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
+{
+    cy_art_iter it;
+    cy_art_iter_init(&it, &ns->keydir);
+    uint64_t bound = CY_REC_MAX_HDR;
+    int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    while (ok == 1 && out->n < max) {
+        size_t klen;
+        const uint8_t *k = cy_art_iter_key(&it, &klen);
+        bound += CY_DB_TOMBSTONE_BOUND(klen);
+        if (bound > db->opt.max_datafile_size && out->n) break;
+        if ((ok = cy_keylist_push(out, k, klen)) < 0) break;
+        ok = cy_art_iter_next(&it);
+    }
+    cy_art_iter_free(&it);
+    *more = ok == 1;
+    return ok < 0 ? ok : CALYPSO_OK;
+}
+
+/* Lists up to max expired keys of ns. kd_lock held. */
+static int cy_db_list_expired(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
+{
+    (void)db;
+    int rc = cy_ttl_expired(ns, cy_now_ms(), max, out);
+    *more = out->n == max;
+    return rc;
+}
+
+/* Deletes, round by round, the keys of ns that `list` names until it names
+ * none, or no more are left after a round. A round is one batch when its
+ * tombstones fit a datafile; delete_all lists every key in one round when
+ * they do, and so is atomic. */
+static int cy_db_delete_listed(calypso *db, cy_ns *ns, size_t max,
+                               int (*list)(calypso *, cy_ns *, size_t, cy_keylist *, int *),
+                               int only_expired)
+{
+    int rc = cy_db_writable(db);
+    if (rc) return rc;
+    cy_keylist keys = { 0 };
+    for (;;) {
+        int more = 0;
+        cy_keylist_clear(&keys);
+        cy_rdlock(&db->kd_lock);
+        rc = list(db, ns, max, &keys, &more);
+        cy_unlock(&db->kd_lock);
+        if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
+        if (keys.n == 0) break;
+        rc = only_expired ? cy_db_delete_keys(db, ns, NULL, &keys)
+                          : cy_db_delete_keys(db, ns, &keys, NULL);
+        if (rc || !more) break;
+    }
+    cy_keylist_free(&keys);
+    return rc;
+}
+
+int calypso_delete_all(calypso *h)
+{
+    return cy_db_delete_listed(cy_base(h), cy_ns_of(h), SIZE_MAX, cy_db_list_first, 0);
+}
+
+CY_INTERNAL int cy_db_run_gc(calypso *db, cy_ns *ns)
+{
+    return cy_db_delete_listed(db, ns, CY_DB_GC_ROUND, cy_db_list_expired, 1);
+}
+
+int calypso_run_gc(calypso *h)
+{
+    return cy_db_run_gc(cy_base(h), cy_ns_of(h));
+}
+/* >> src/read.c */
+/*
+ * read.c: the read path (get, get_buf, has, ttl, and reading a value at a
+ * location for cursors, transactions and get_many) and the figures about
+ * a handle (len, stats, reclaimable).
+ *
+ * A read, inside an epoch (epoch.c), looks the key up once under kd_lock
+ * shared, then the record is verified (record.c) and its value copied
+ * straight out of the file's mapping (files.c). No other lock is taken; a
+ * merge cannot release the file before the reader leaves its epoch.
+ *
+ * The figures take no lock that grows with the data: the file count and
+ * bytes on disk are totals that files.c keeps as files come and go and
+ * grow; dead bytes and the keydir's counts are read under kd_lock shared
+ * (the count of expired keys is kept as time passes, ttl.c).
+ */
+
+#include <string.h>
 
 // >> reading ---------------------------------------------------------------------
 
@@ -7877,22 +8233,13 @@ typedef struct cy_read {
     size_t     *vlen;
 } cy_read;
 
-CY_INTERNAL int cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
-                                   size_t klen, uint64_t expiry, cy_rec *r)
-{
-    int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
-    return cy_rec_parse(rec, size, r) == 1 && r->type == type && r->expiry == expiry &&
-           r->klen == klen && r->hdr + r->klen + r->vlen == size &&
-           memcmp(rec + r->hdr, key, klen) == 0 && cy_crc(rec + 4, size - 4, NULL, 0) == r->crc;
-}
-
 /* Verifies a record against what the keydir promised and copies its value
  * out. Runs on the mapped bytes, inside the reader's epoch. */
 static int cy_db_read_record(const uint8_t *rec, void *ctx)
 {
     cy_read *q = ctx;
     cy_rec r;
-    if (!cy_db_check_record(rec, q->size, q->key, q->klen, q->expiry, &r)) {
+    if (!cy_rec_matches(rec, q->size, q->key, q->klen, q->expiry, &r)) {
         char path[4096];
         cy_dir_data_path(q->db, q->fid, path, sizeof path);
         return cy_err(q->db, CALYPSO_ECHECKSUM, "%s at offset %llu", path,
@@ -8052,139 +8399,6 @@ uint64_t calypso_len(calypso *h)
     return n;
 }
 
-// >> deleting many ----------------------------------------------------------------
-
-/* Per key, what its tombstone can take in a batch: as calypso_batch counts. */
-#define CY_DB_TOMBSTONE_BOUND(klen) (CY_REC_MAX_HDR + 10u + (uint64_t)(klen))
-
-/* The i-th key of the deletion chosen ++ expired, and whether it is one
- * of the expired (deleted only if still expired at commit). */
-static const uint8_t *cy_db_doomed_at(const cy_keylist *chosen, const cy_keylist *expired,
-                                      size_t i, size_t *klen, int *if_expired)
-{
-    size_t nc = chosen ? chosen->n : 0;
-    *if_expired = i >= nc;
-    return i < nc ? cy_keylist_at(chosen, i, klen) : cy_keylist_at(expired, i - nc, klen);
-}
-
-/* Commits, in ns, as many of the keys from *i on as one batch takes,
- * advancing *i. */
-static int cy_db_delete_one_batch(calypso *db, cy_ns *ns, const cy_keylist *chosen,
-                                  const cy_keylist *expired, size_t n, size_t *i)
-{
-    calypso_batch *b;
-    int rc = calypso_batch_open(db, &b);
-    if (rc) return rc;
-    if ((rc = cy_batch_set_ns(b, ns))) {
-        calypso_batch_abort(b);
-        return rc;
-    }
-    size_t first = *i;
-    for (; *i < n; (*i)++) {
-        size_t klen;
-        int if_expired;
-        const uint8_t *k = cy_db_doomed_at(chosen, expired, *i, &klen, &if_expired);
-        rc = if_expired ? cy_batch_delete_expired(b, k, klen) : calypso_batch_delete(b, k, klen);
-        if (rc == CALYPSO_EVALUETOOLARGE && *i > first) {   /* full: commit what it holds */
-            cy_err_forget(db);
-            rc = CALYPSO_OK;
-            break;
-        }
-        if (rc) break;
-    }
-    if (rc) {
-        calypso_batch_abort(b);
-        return rc;
-    }
-    return calypso_batch_commit(b);
-}
-
-CY_INTERNAL int cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *chosen,
-                                  const cy_keylist *expired)
-{
-    size_t n = (chosen ? chosen->n : 0) + (expired ? expired->n : 0);
-    int rc = CALYPSO_OK;
-    for (size_t i = 0; i < n && !rc;)
-        rc = cy_db_delete_one_batch(db, ns, chosen, expired, n, &i);
-    return rc;
-}
-
-/* Keys listed per round by run_gc: each round is one batch applied under
- * one hold of the keydir lock, so readers wait for at most this many. */
-#define CY_DB_GC_ROUND 65536
-
-/* Lists keys of ns from the start, at most max of them and no more than
- * one batch takes; *more: keys are left after them. kd_lock held. */
-static int cy_db_list_first(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
-{
-    cy_art_iter it;
-    cy_art_iter_init(&it, &ns->keydir);
-    uint64_t bound = CY_REC_MAX_HDR;
-    int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
-    while (ok == 1 && out->n < max) {
-        size_t klen;
-        const uint8_t *k = cy_art_iter_key(&it, &klen);
-        bound += CY_DB_TOMBSTONE_BOUND(klen);
-        if (bound > db->opt.max_datafile_size && out->n) break;
-        if ((ok = cy_keylist_push(out, k, klen)) < 0) break;
-        ok = cy_art_iter_next(&it);
-    }
-    cy_art_iter_free(&it);
-    *more = ok == 1;
-    return ok < 0 ? ok : CALYPSO_OK;
-}
-
-/* Lists up to max expired keys of ns. kd_lock held. */
-static int cy_db_list_expired(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
-{
-    (void)db;
-    int rc = cy_ttl_expired(ns, cy_now_ms(), max, out);
-    *more = out->n == max;
-    return rc;
-}
-
-/* Deletes, round by round, the keys of ns that `list` names until it names
- * none, or no more are left after a round. A round is one batch when its
- * tombstones fit a datafile; delete_all lists every key in one round when
- * they do, and so is atomic. */
-static int cy_db_delete_listed(calypso *db, cy_ns *ns, size_t max,
-                               int (*list)(calypso *, cy_ns *, size_t, cy_keylist *, int *),
-                               int only_expired)
-{
-    int rc = cy_db_writable(db);
-    if (rc) return rc;
-    cy_keylist keys = { 0 };
-    for (;;) {
-        int more = 0;
-        cy_keylist_clear(&keys);
-        cy_rdlock(&db->kd_lock);
-        rc = list(db, ns, max, &keys, &more);
-        cy_unlock(&db->kd_lock);
-        if (rc) { rc = cy_err(db, rc, "listing keys to delete"); break; }
-        if (keys.n == 0) break;
-        rc = only_expired ? cy_db_delete_keys(db, ns, NULL, &keys)
-                          : cy_db_delete_keys(db, ns, &keys, NULL);
-        if (rc || !more) break;
-    }
-    cy_keylist_free(&keys);
-    return rc;
-}
-
-int calypso_delete_all(calypso *h)
-{
-    return cy_db_delete_listed(cy_base(h), cy_ns_of(h), SIZE_MAX, cy_db_list_first, 0);
-}
-
-CY_INTERNAL int cy_db_run_gc(calypso *db, cy_ns *ns)
-{
-    return cy_db_delete_listed(db, ns, CY_DB_GC_ROUND, cy_db_list_expired, 1);
-}
-
-int calypso_run_gc(calypso *h)
-{
-    return cy_db_run_gc(cy_base(h), cy_ns_of(h));
-}
-
 // >> figures ---------------------------------------------------------------------
 
 int calypso_stats(calypso *h, struct calypso_stats *st)
@@ -8194,26 +8408,20 @@ int calypso_stats(calypso *h, struct calypso_stats *st)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (!st) return cy_err(db, CALYPSO_EINVAL, "calypso_stats needs a struct");
-    if (cy_txn_in_update(db)) return cy_db_in_update(db);   /* it takes the writer lock */
+    /* Refused inside an update on this thread, as calypso.h promises. */
+    if (cy_txn_in_update(db)) return cy_db_in_update(db);
     memset(st, 0, sizeof *st);
-    pthread_mutex_lock(&db->write_mu);
+    uint64_t records;
+    /* Running totals (files.c): bytes on disk include the active file's
+     * space allocated ahead of its data. */
+    cy_files_totals(db, &st->datafiles, &records, &st->size);
     cy_rdlock(&db->kd_lock);
-    const cy_ftab *t = cy_files_table(db);
-    st->datafiles = t ? t->n : 0;
-    /* Bytes the files hold on disk: the active file's space allocated
-     * ahead of its data counts too. */
-    for (uint32_t i = 0; i < st->datafiles; i++) {
-        const cy_file *f = t->f[i];
-        st->size += (f->alloc > f->size ? f->alloc : f->size) +
-                    __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED);
-    }
     st->keys = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
     st->live_bytes = ns->live_bytes;
     st->reclaimable = db->dead;
     st->keydir_bytes = ns->keydir.bytes + ns->ttl_by_key.bytes + ns->ttl_by_time.bytes;
     st->merges = db->merges;
     cy_unlock(&db->kd_lock);
-    pthread_mutex_unlock(&db->write_mu);
     return CALYPSO_OK;
 }
 
@@ -8346,7 +8554,7 @@ int calypso_get_many(calypso *h, size_t n, const void *const *keys, const size_t
  * released, and the append is cut back; should even the undo fail, the
  * handle refuses writes until reopened (as for any write it cannot undo).
  * Under CALYPSO_SYNC_ALWAYS a batch costs one fdatasync, shared with
- * concurrent writers through group commit (db.c).
+ * concurrent writers through group commit (commit.c).
  *
  * A delete of a key that is absent when the batch commits (and was not put
  * earlier in the same batch) writes nothing, as calypso_delete. Later
@@ -10248,7 +10456,7 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
         size_t klen;
         cy_rec r;
         const uint8_t *k = cy_keylist_at(&c->keys, i, &klen);
-        if (!cy_db_check_record(rec, e->loc.size, k, klen, e->expiry, &r)) break;
+        if (!cy_rec_matches(rec, e->loc.size, k, klen, e->expiry, &r)) break;
         size_t vl = (size_t)r.vlen;
         if (used + vl > c->vals_cap) {
             if (i > from && used + vl > CY_CURSOR_VBYTES) break;
@@ -10365,22 +10573,12 @@ static int cy_bg_hints(calypso *db)
      * a missing hint only makes an open slower. */
     if (cy_space_low(db)) return 1;
     for (;;) {
-        uint32_t fid = 0;
-        uint32_t ep = cy_epoch_enter(&db->epoch);
-        const cy_ftab *t = cy_files_table(db);
-        for (uint32_t i = 0; t && i < t->n && !fid; i++) {
-            cy_file *f = t->f[i];
-            if (__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE) &&
-                !__atomic_load_n(&f->hint_failed, __ATOMIC_RELAXED) &&
-                __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
-                fid = f->fid;
-        }
-        cy_epoch_leave(&db->epoch, ep);
+        uint32_t fid = cy_files_hint_owed(db);
         if (!fid) return 0;
         /* A merge may be removing this very file: leave it to the next
          * round rather than race it. */
         if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
-        ep = cy_epoch_enter(&db->epoch);
+        uint32_t ep = cy_epoch_enter(&db->epoch);
         int still_there = cy_files_find(db, fid) != NULL;
         cy_epoch_leave(&db->epoch, ep);
         int rc = still_there ? cy_hint_write(db, fid) : CALYPSO_OK;
@@ -11216,9 +11414,8 @@ static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
 {
     cy_merge_read *q = ctx;
     cy_rec *r = &q->rec;
-    if (cy_rec_parse(rec, q->size, r) != 1 || r->type == CY_REC_DEL || r->type == CY_REC_BATCH ||
-        r->type == CY_REC_NS_DROP ||
-        r->hdr + r->klen + r->vlen != q->size || cy_crc(rec + 4, q->size - 4, NULL, 0) != r->crc) {
+    if (cy_rec_verify(rec, q->size, r) || r->type == CY_REC_DEL || r->type == CY_REC_BATCH ||
+        r->type == CY_REC_NS_DROP) {
         char path[4096];
         cy_dir_data_path(q->m->db, q->fid, path, sizeof path);
         return cy_err(q->m->db, CALYPSO_ECORRUPT, "%s at offset %llu: record does not match "
@@ -11290,8 +11487,7 @@ static int cy_merge_add_outputs(cy_merge *m)
     for (uint32_t i = 0; i < m->noutputs && !rc; i++) {
         if (!(rc = cy_files_add(db, m->outputs[i], -1, m->out_sizes[i], 1))) {
             cy_file *f = cy_files_find(db, m->outputs[i]);
-            __atomic_store_n(&f->hint_size, m->hint_sizes[i], __ATOMIC_RELAXED);
-            __atomic_store_n(&f->hint_covers, m->out_sizes[i], __ATOMIC_RELAXED);
+            cy_files_set_hint(db, f, m->hint_sizes[i], m->out_sizes[i]);
         }
     }
     pthread_mutex_unlock(&db->write_mu);
@@ -11408,22 +11604,24 @@ static int cy_merge_pick_inputs(cy_merge *m)
      * prefix of the replay order all the same, and dropping dead ones
      * needs no new file. */
     if (rc == CALYPSO_ENOSPC) rc = CALYPSO_OK;
-    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
-    uint32_t n = 0, cap = t->n + 1;
-    m->all = rc ? NULL : cy_calloc(cap, sizeof *m->all);
-    m->live = rc ? NULL : cy_calloc(cap, sizeof *m->live);
-    m->sorted_inputs = rc ? NULL : cy_calloc(cap, sizeof *m->sorted_inputs);
-    m->dropped = rc ? NULL : cy_calloc(cap, sizeof *m->dropped);
+    uint32_t nf = 0;
+    cy_file_info *t = rc ? NULL : cy_files_snapshot(db, &nf);
+    uint32_t n = 0, cap = nf + 1;
+    m->all = !t ? NULL : cy_calloc(cap, sizeof *m->all);
+    m->live = !t ? NULL : cy_calloc(cap, sizeof *m->live);
+    m->sorted_inputs = !t ? NULL : cy_calloc(cap, sizeof *m->sorted_inputs);
+    m->dropped = !t ? NULL : cy_calloc(cap, sizeof *m->dropped);
     for (uint32_t pass = 0; pass < 2 && m->all && m->live; pass++) {
-        for (uint32_t i = 0; i < t->n; i++) {
-            cy_file *f = t->f[i];
+        for (uint32_t i = 0; i < nf; i++) {
+            const cy_file_info *f = &t[i];
             int merged = (f->fid & CY_FID_MERGED) != 0;
-            if (f == db->active || merged != (pass == 0)) continue;
+            if (f->active || merged != (pass == 0)) continue;
             m->live[n] = f->size > f->dead ? f->size - f->dead : 0;
             m->all[n++] = f->fid;
         }
     }
     pthread_mutex_unlock(&db->write_mu);
+    cy_free(t);
     if (rc) return rc;
     if (!m->all || !m->live || !m->sorted_inputs || !m->dropped)
         return cy_err(db, CALYPSO_ENOMEM, "merge inputs");
@@ -11590,14 +11788,12 @@ int calypso_merge(calypso *h)
 CY_INTERNAL int cy_merge_due(calypso *db)
 {
     if (db->opt.merge_trigger_ratio < 0) return 0;
-    uint64_t total = 0, dead;
+    uint64_t total = 0, disk, dead;
+    uint32_t files;
     cy_rdlock(&db->kd_lock);
     dead = db->dead;
     cy_unlock(&db->kd_lock);
-    pthread_mutex_lock(&db->write_mu);
-    const cy_ftab *t = cy_files_table(db);
-    for (uint32_t i = 0; t && i < t->n; i++) total += t->f[i]->size;
-    pthread_mutex_unlock(&db->write_mu);
+    cy_files_totals(db, &files, &total, &disk);
     return total > 0 && dead >= db->opt.merge_min_dead_bytes &&
            (double)dead / (double)total >= db->opt.merge_trigger_ratio;
 }
@@ -11689,19 +11885,13 @@ static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
 {
     pthread_mutex_lock(&db->maint_mu);
     pthread_mutex_lock(&db->write_mu);
-    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
-    *n = t ? t->n : 0;
-    *items = cy_calloc(*n ? *n : 1, sizeof **items);
-    for (uint32_t i = 0; *items && i < *n; i++) {
-        cy_file *f = t->f[i];
-        (*items)[i] = (cy_backup_item){ f->fid, f->size,
-                                        __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0,
-                                        -1, -1, 0, -1 };
-        /* A read-only handle's files stay open for its life: the held
-         * descriptor, or the newest file's, which is never closed. */
-        if (db->opt.read_only) (*items)[i].held = f->hold_fd >= 0 ? f->hold_fd : f->fd;
-    }
+    cy_file_info *fi = cy_files_snapshot(db, n);
     pthread_mutex_unlock(&db->write_mu);
+    *items = fi ? cy_calloc(*n ? *n : 1, sizeof **items) : NULL;
+    for (uint32_t i = 0; *items && i < *n; i++)
+        (*items)[i] = (cy_backup_item){ fi[i].fid, fi[i].size, fi[i].hint_size > 0,
+                                        -1, -1, 0, fi[i].held_fd };
+    cy_free(fi);
     int rc = *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
     for (uint32_t i = 0; !rc && i < *n; i++) {
         cy_backup_item *it = &(*items)[i];

@@ -86,19 +86,13 @@ static int cy_backup_snapshot(calypso *db, cy_backup_item **items, uint32_t *n)
 {
     pthread_mutex_lock(&db->maint_mu);
     pthread_mutex_lock(&db->write_mu);
-    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
-    *n = t ? t->n : 0;
-    *items = cy_calloc(*n ? *n : 1, sizeof **items);
-    for (uint32_t i = 0; *items && i < *n; i++) {
-        cy_file *f = t->f[i];
-        (*items)[i] = (cy_backup_item){ f->fid, f->size,
-                                        __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0,
-                                        -1, -1, 0, -1 };
-        /* A read-only handle's files stay open for its life: the held
-         * descriptor, or the newest file's, which is never closed. */
-        if (db->opt.read_only) (*items)[i].held = f->hold_fd >= 0 ? f->hold_fd : f->fd;
-    }
+    cy_file_info *fi = cy_files_snapshot(db, n);
     pthread_mutex_unlock(&db->write_mu);
+    *items = fi ? cy_calloc(*n ? *n : 1, sizeof **items) : NULL;
+    for (uint32_t i = 0; *items && i < *n; i++)
+        (*items)[i] = (cy_backup_item){ fi[i].fid, fi[i].size, fi[i].hint_size > 0,
+                                        -1, -1, 0, fi[i].held_fd };
+    cy_free(fi);
     int rc = *items ? CALYPSO_OK : cy_err(db, CALYPSO_ENOMEM, "listing files to back up");
     for (uint32_t i = 0; !rc && i < *n; i++) {
         cy_backup_item *it = &(*items)[i];

@@ -15,7 +15,7 @@
  * released, and the append is cut back; should even the undo fail, the
  * handle refuses writes until reopened (as for any write it cannot undo).
  * Under CALYPSO_SYNC_ALWAYS a batch costs one fdatasync, shared with
- * concurrent writers through group commit (db.c).
+ * concurrent writers through group commit (commit.c).
  *
  * A delete of a key that is absent when the batch commits (and was not put
  * earlier in the same batch) writes nothing, as calypso_delete. Later

@@ -25,22 +25,12 @@ static int cy_bg_hints(calypso *db)
      * a missing hint only makes an open slower. */
     if (cy_space_low(db)) return 1;
     for (;;) {
-        uint32_t fid = 0;
-        uint32_t ep = cy_epoch_enter(&db->epoch);
-        const cy_ftab *t = cy_files_table(db);
-        for (uint32_t i = 0; t && i < t->n && !fid; i++) {
-            cy_file *f = t->f[i];
-            if (__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE) &&
-                !__atomic_load_n(&f->hint_failed, __ATOMIC_RELAXED) &&
-                __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
-                fid = f->fid;
-        }
-        cy_epoch_leave(&db->epoch, ep);
+        uint32_t fid = cy_files_hint_owed(db);
         if (!fid) return 0;
         /* A merge may be removing this very file: leave it to the next
          * round rather than race it. */
         if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
-        ep = cy_epoch_enter(&db->epoch);
+        uint32_t ep = cy_epoch_enter(&db->epoch);
         int still_there = cy_files_find(db, fid) != NULL;
         cy_epoch_leave(&db->epoch, ep);
         int rc = still_there ? cy_hint_write(db, fid) : CALYPSO_OK;

@@ -553,7 +553,7 @@ static size_t cy_cursor_read_ahead(calypso_cursor *c, size_t from, size_t n)
         size_t klen;
         cy_rec r;
         const uint8_t *k = cy_keylist_at(&c->keys, i, &klen);
-        if (!cy_db_check_record(rec, e->loc.size, k, klen, e->expiry, &r)) break;
+        if (!cy_rec_matches(rec, e->loc.size, k, klen, e->expiry, &r)) break;
         size_t vl = (size_t)r.vlen;
         if (used + vl > c->vals_cap) {
             if (i > from && used + vl > CY_CURSOR_VBYTES) break;

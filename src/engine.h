@@ -1,8 +1,9 @@
 /*
  * engine.h: the database handle and what the engine's modules share about
  * it: the file table (files.c), the on-disk directory (dir.c), recovery
- * (recover.c), the write path and durability (db.c), walks (walk.c), the
- * TTL index (ttl.c), the background thread (bg.c) and backup (backup.c).
+ * (recover.c), the write path (write.c) and durability (commit.c), walks
+ * (walk.c), the TTL index (ttl.c), the background thread (bg.c) and backup
+ * (backup.c).
  *
  * Locks, always taken in this order, never held across a user callback:
  *   maint_mu     one of merge, backup or hint writing at a time (they
@@ -218,12 +219,15 @@ typedef struct cy_file {
                              through the mapping up to here (files.c)       */
     uint64_t size;        /* bytes of records (the active file grows)       */
     uint64_t dead;        /* bytes of records no longer live                 */
-    uint64_t hint_size;   /* bytes of its hint file, 0 if none               */
+    uint64_t hint_size;   /* bytes of its hint file, 0 if none (atomic; set
+                             through cy_files_set_hint)                    */
     uint64_t hint_covers; /* bytes of the datafile its hint describes: all
                              of a sealed file, a prefix of the active one   */
     uint64_t last_used;   /* tick of the last read, for LRU eviction         */
     int      sealed;      /* never written again (atomic: set under write_mu) */
     int      hint_failed; /* its hint could not be written: do not retry     */
+    uint64_t counted_size, counted_disk; /* what the table's totals hold
+                             for it (files.c, under write_mu)              */
 } cy_file;
 
 /* The published file table: immutable once published, replaced whole. */
@@ -320,6 +324,13 @@ struct calypso {
     cy_ftab         *ftab;        /* the file table (atomic; replaced under
                                      write_mu)                               */
     uint32_t         open_files;  /* files with a descriptor or mapping (atomic) */
+    /* Running totals over the table, so that figures never walk it
+     * (files.c; atomic for readers, changed under write_mu but hints'). */
+    uint32_t         nfiles;      /* files in the table                     */
+    uint64_t         files_size;  /* bytes of records                       */
+    uint64_t         files_disk;  /* bytes on disk, space allocated ahead of
+                                     the active file's data included        */
+    uint64_t         hints_disk;  /* bytes of hint files                    */
     cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
     uint64_t         tick;        /* advanced when a file is opened: reads
                                      stamp their file with it (cy_files_touch) */
@@ -514,13 +525,6 @@ static inline int cy_space_low(calypso *db)
 }
 
 // >> file table (files.c) --------------------------------------------------------
-/* The current table. Inside an epoch, or with write_mu held (it is only
- * replaced under write_mu), the pointer and every file it lists stay
- * valid. */
-static inline cy_ftab *cy_files_table(calypso *db)
-{
-    return __atomic_load_n(&db->ftab, __ATOMIC_ACQUIRE);
-}
 /* The file fid in the current table, or NULL. Inside an epoch or under
  * write_mu. */
 CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);
@@ -590,6 +594,34 @@ CY_INTERNAL void     cy_files_hold_fd(cy_file *f, int fd);
  * unlinked. */
 CY_INTERNAL int      cy_files_hold_open(calypso *db, cy_file *f);
 CY_INTERNAL void     cy_files_unpin(calypso *db, cy_file *f);
+/* After a change to f's size or allocation: brings the table's totals up
+ * to date with it. write_mu held, or the handle not yet shared. */
+CY_INTERNAL void     cy_files_recount(calypso *db, cy_file *f);
+/* Records that f's hint file has `size` bytes and describes the first
+ * `covers` bytes of f. */
+CY_INTERNAL void     cy_files_set_hint(calypso *db, cy_file *f, uint64_t size,
+                                       uint64_t covers);
+/* The table's totals, without a lock and without walking it: files, bytes
+ * of records, bytes on disk (datafiles, with the space allocated ahead of
+ * the active file's data, and hint files). */
+CY_INTERNAL void     cy_files_totals(calypso *db, uint32_t *files, uint64_t *size,
+                                     uint64_t *disk);
+/* One file of the table as a snapshot lists it. */
+typedef struct cy_file_info {
+    uint32_t fid;
+    int      active;      /* the active file                               */
+    uint64_t size;        /* bytes of records                              */
+    uint64_t dead;        /* of those, no longer live                      */
+    uint64_t hint_size;   /* bytes of its hint file, 0 if none             */
+    int      held_fd;     /* a read-only handle's descriptor of it, open for
+                             the handle's life (borrowed), or -1           */
+} cy_file_info;
+/* Every file of the table, by fid, as it is now: n entries, freed with
+ * cy_free; NULL (and *n = 0) when memory is short. write_mu held. */
+CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n);
+/* The id of a sealed file whose hint is owed (missing or covering less
+ * than the file, and not failed before), or 0 when none is. */
+CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db);
 
 // >> datafile scan (scan.c) ----------------------------------------------------
 typedef struct cy_scan {
@@ -672,7 +704,7 @@ CY_INTERNAL void cy_keylist_clear(cy_keylist *l);
 CY_INTERNAL void cy_keylist_free(cy_keylist *l);
 CY_INTERNAL int  cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *out);
 
-// >> write path (db.c) --------------------------------------------------------------
+// >> write path (write.c) and commit (commit.c) ----------------------------------------
 /* Deletes, in namespace ns, the keys of `chosen`, then those of `expired`
  * that are still expired when their batch commits (either list may be
  * NULL), skipping absent ones, in as few batches as fit a datafile each:
@@ -682,7 +714,23 @@ CY_INTERNAL int  cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *cho
                                    const cy_keylist *expired);
 /* calypso_run_gc on one namespace. */
 CY_INTERNAL int  cy_db_run_gc(calypso *db, cy_ns *ns);
+/* Waits until a sync covers the first seq bytes appended since open,
+ * leading a group commit when no sync is under way (commit.c). */
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
+/* A SYNC_ALWAYS write announces itself before it appends (enter), counts
+ * its append into the next sync's batch (appended, write_mu held), and
+ * leaves when its sync has returned (commit.c). */
+CY_INTERNAL void cy_db_durable_enter(calypso *db);
+CY_INTERNAL void cy_db_durable_appended(calypso *db);
+CY_INTERNAL void cy_db_durable_leave(calypso *db);
+/* Appends a record given as pieces to the active file, rotating first when
+ * it would not fit; returns where it went. write_mu held. */
+CY_INTERNAL int  cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+                              uint32_t *fid, uint64_t *off);
+/* A keydir update failed (rc) after the append of size bytes at off: cuts
+ * the record back out of the active file. Returns the error to report.
+ * write_mu held. */
+CY_INTERNAL int  cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
  * naming the file of the record it deletes; returns its size. */
@@ -777,11 +825,6 @@ CY_INTERNAL int  cy_db_read_at(calypso *db, const void *key, size_t klen, const 
 CY_INTERNAL int  cy_db_read_file(calypso *db, cy_file *f, const void *key, size_t klen,
                                  const cy_loc *loc, uint64_t expiry, void **out, void *buf,
                                  size_t cap, size_t *vlen);
-/* 1 if the size bytes at rec are a whole, checksummed put of key with
- * that expiry (as a keydir entry promises), parsed into *r (its value is
- * at rec + r->hdr + r->klen); 0 otherwise. */
-CY_INTERNAL int  cy_db_check_record(const uint8_t *rec, uint32_t size, const void *key,
-                                    size_t klen, uint64_t expiry, cy_rec *r);
 /* The public read of key in ns into buf or a new buffer (calypso_get). */
 CY_INTERNAL int  cy_db_read(calypso *db, cy_ns *ns, const void *key, size_t klen, void **out,
                             void *buf, size_t cap, size_t *vlen);

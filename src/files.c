@@ -27,6 +27,15 @@
  * A descriptor is closed only under its file's mutex and only while no
  * group-commit leader has it pinned for an fdatasync (cy_files_pin_active).
  *
+ * No other file walks the table or touches a mapping: they find a file by
+ * id (cy_files_find), read a record (cy_files_with_record), or ask for a
+ * list (cy_files_snapshot, cy_files_hint_owed) or the totals
+ * (cy_files_totals). The totals (files, bytes of records, bytes on disk)
+ * are kept as files come and go and grow, so that stats and the merge
+ * trigger never walk the table: every change to a file's size or
+ * allocation is followed by cy_files_recount, under write_mu (or before
+ * the handle is shared); hint sizes change through cy_files_set_hint.
+ *
  * A read-only handle keeps one more descriptor per sealed file, hold_fd,
  * from its open to its close: a writer in another process may merge the
  * file away and unlink it, so the handle never opens a datafile by name
@@ -61,6 +70,14 @@
  * to unmap them (it also does every period). */
 #define CY_FILES_LIMBO_KICK 64u
 
+/* The current table. Inside an epoch, or with write_mu held (it is only
+ * replaced under write_mu), the pointer and every file it lists stay
+ * valid. */
+static cy_ftab *cy_files_table(calypso *db)
+{
+    return __atomic_load_n(&db->ftab, __ATOMIC_ACQUIRE);
+}
+
 static int cy_files_index(const cy_ftab *t, uint32_t fid)
 {
     uint32_t lo = 0, hi = t ? t->n : 0;
@@ -78,6 +95,53 @@ CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid)
     int i = cy_files_index(t, fid);
     return i < 0 ? NULL : t->f[i];
 }
+
+// >> totals -------------------------------------------------------------------
+
+/* Moves a total from `from` to `to` for one file. The data totals change
+ * under write_mu only (or before the handle is shared), so a plain store
+ * does; it is atomic for readers that take no lock. */
+static void cy_files_total_move(uint64_t *total, uint64_t from, uint64_t to)
+{
+    __atomic_store_n(total, __atomic_load_n(total, __ATOMIC_RELAXED) - from + to,
+                     __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_files_recount(calypso *db, cy_file *f)
+{
+    uint64_t disk = f->alloc > f->size ? f->alloc : f->size;
+    cy_files_total_move(&db->files_size, f->counted_size, f->size);
+    cy_files_total_move(&db->files_disk, f->counted_disk, disk);
+    f->counted_size = f->size;
+    f->counted_disk = disk;
+}
+
+/* Takes f's share out of the totals (it leaves the table). write_mu held. */
+static void cy_files_uncount(calypso *db, cy_file *f)
+{
+    cy_files_total_move(&db->files_size, f->counted_size, 0);
+    cy_files_total_move(&db->files_disk, f->counted_disk, 0);
+    f->counted_size = f->counted_disk = 0;
+    __atomic_sub_fetch(&db->hints_disk, __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED),
+                       __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_files_set_hint(calypso *db, cy_file *f, uint64_t size, uint64_t covers)
+{
+    uint64_t old = __atomic_exchange_n(&f->hint_size, size, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->hints_disk, size - old, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->hint_covers, covers, __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_files_totals(calypso *db, uint32_t *files, uint64_t *size, uint64_t *disk)
+{
+    *files = __atomic_load_n(&db->nfiles, __ATOMIC_RELAXED);
+    *size = __atomic_load_n(&db->files_size, __ATOMIC_RELAXED);
+    *disk = __atomic_load_n(&db->files_disk, __ATOMIC_RELAXED) +
+            __atomic_load_n(&db->hints_disk, __ATOMIC_RELAXED);
+}
+
+// >> the table ------------------------------------------------------------------
 
 static void cy_files_free_table(cy_retired *r)
 {
@@ -97,6 +161,7 @@ static void cy_files_publish(calypso *db, cy_ftab *t)
 {
     cy_ftab *old = db->ftab;
     __atomic_store_n(&db->ftab, t, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&db->nfiles, t->n, __ATOMIC_RELAXED);
     if (old) cy_epoch_retire(&db->epoch, &old->retired, cy_files_free_table);
 }
 
@@ -122,6 +187,7 @@ CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, i
     t->f[j++] = f;
     for (uint32_t i = j - 1; i < n; i++) t->f[j++] = old->f[i];
     cy_files_publish(db, t);
+    cy_files_recount(db, f);
     if (fd >= 0) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
@@ -142,8 +208,12 @@ CY_INTERNAL int cy_files_remove(calypso *db, const uint32_t *fids, uint32_t n, c
     for (uint32_t i = 0; i < old->n; i++) {
         cy_file *f = old->f[i];
         const uint32_t *hit = bsearch(&f->fid, fids, n, sizeof *fids, cy_files_cmp_fid);
-        if (hit) out[hit - fids] = f;
-        else t->f[w++] = f;
+        if (hit) {
+            out[hit - fids] = f;
+            cy_files_uncount(db, f);
+        } else {
+            t->f[w++] = f;
+        }
     }
     t->n = w;
     cy_files_publish(db, t);
@@ -328,12 +398,51 @@ CY_INTERNAL int cy_files_with_record(calypso *db, cy_file *f, uint64_t off, uint
     return cy_files_read_slow(db, f, off, size, fn, ctx);
 }
 
+// >> lists for other modules ----------------------------------------------------
+
+CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n)
+{
+    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
+    *n = t ? t->n : 0;
+    cy_file_info *out = cy_calloc(*n ? *n : 1, sizeof *out);
+    for (uint32_t i = 0; out && i < *n; i++) {
+        const cy_file *f = t->f[i];
+        out[i] = (cy_file_info){ f->fid, f == db->active, f->size, f->dead,
+                                 __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED), -1 };
+        /* A read-only handle's files stay open for its life: the held
+         * descriptor, or the newest file's, which is never closed. */
+        if (db->opt.read_only) out[i].held_fd = f->hold_fd >= 0 ? f->hold_fd : f->fd;
+    }
+    if (!out) *n = 0;
+    return out;
+}
+
+CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db)
+{
+    uint32_t fid = 0;
+    uint32_t ep = cy_epoch_enter(&db->epoch);
+    const cy_ftab *t = cy_files_table(db);
+    for (uint32_t i = 0; t && i < t->n && !fid; i++) {
+        cy_file *f = t->f[i];
+        if (__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE) &&
+            !__atomic_load_n(&f->hint_failed, __ATOMIC_RELAXED) &&
+            __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
+            fid = f->fid;
+    }
+    cy_epoch_leave(&db->epoch, ep);
+    return fid;
+}
+
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
     cy_ftab *t = db->ftab;
     for (uint32_t i = 0; t && i < t->n; i++) cy_files_release(db, t->f[i]);
     __atomic_store_n(&db->ftab, NULL, __ATOMIC_RELEASE);
     cy_free(t);
+    __atomic_store_n(&db->nfiles, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files_size, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files_disk, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->hints_disk, 0, __ATOMIC_RELAXED);
     cy_epoch_reclaim(&db->epoch);   /* no reader is left: returns at once */
     db->open_files = 0;
     db->active = NULL;
@@ -374,6 +483,7 @@ CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
         return cy_err_errno(db, rc, "stat", path);
     }
     f->alloc = len;
+    cy_files_recount(db, f);
     void *m = NULL;
     if (cy_os_mmap_rw(f->fd, db->opt.max_datafile_size, &m) == 0) {
         __atomic_store_n(&f->map_len, db->opt.max_datafile_size, __ATOMIC_RELAXED);
@@ -400,6 +510,7 @@ CY_INTERNAL int cy_files_trim_active(calypso *db)
     }
     a->alloc = a->size;
     if (a->zeroed > a->size) a->zeroed = a->size;
+    cy_files_recount(db, a);
     return CALYPSO_OK;
 }
 
@@ -424,6 +535,7 @@ static int cy_files_reserve(calypso *db, cy_file *a, uint64_t end)
         return cy_err_errno(db, rc, "allocate space in", path);
     }
     a->alloc = target;
+    cy_files_recount(db, a);
     return CALYPSO_OK;
 }
 
@@ -457,6 +569,8 @@ CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, s
         cy_files_unappend(db, off, size);
         return code;
     }
+    a->size = off + size;
+    cy_files_recount(db, a);
     return CALYPSO_OK;
 }
 
@@ -466,6 +580,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
     a->size = off;
     /* What a failed or undone write left must read as nothing: zeros in
      * the mapped, preallocated part; beyond it, a shorter file. */
+    cy_files_recount(db, a);
     if (a->map && off + size <= a->alloc && a->alloc <= a->map_len) {
         memset(a->map + off, 0, size);
         return CALYPSO_OK;
@@ -473,6 +588,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
     if (cy_os_ftruncate(a->fd, off) == 0) {
         a->alloc = off;
         if (a->zeroed > off) a->zeroed = off;
+        cy_files_recount(db, a);
         return CALYPSO_OK;
     }
     __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);

@@ -295,10 +295,7 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     if (!rc) {
         uint32_t ep = cy_epoch_enter(&db->epoch);
         cy_file *f = cy_files_find(db, fid);
-        if (f) {
-            __atomic_store_n(&f->hint_size, (uint64_t)b.len, __ATOMIC_RELAXED);
-            __atomic_store_n(&f->hint_covers, data_size, __ATOMIC_RELAXED);
-        }
+        if (f) cy_files_set_hint(db, f, (uint64_t)b.len, data_size);
         cy_epoch_leave(&db->epoch, ep);
     }
     cy_free(b.p);

@@ -345,6 +345,16 @@ CY_INTERNAL uint32_t cy_rec_header_ns(uint8_t *out, int type, uint32_t ns, uint6
 /* Parses a header from [p, p+avail). 1: parsed into *r; 0: avail too
  * short to tell; -1: not a valid header. */
 CY_INTERNAL int      cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r);
+/* Verifies that the size bytes at rec are one whole record: its header
+ * parses, its lengths add up to size, and its checksum holds. NULL when
+ * they are (parsed into *r), else what is wrong, for a message. Every
+ * reader of a record on disk verifies it here. */
+CY_INTERNAL const char *cy_rec_verify(const uint8_t *rec, size_t size, cy_rec *r);
+/* 1 if the size bytes at rec are a whole, checksummed put of key with that
+ * expiry (as a keydir entry promises), parsed into *r (its value is at
+ * rec + r->hdr + r->klen); 0 otherwise. */
+CY_INTERNAL int      cy_rec_matches(const uint8_t *rec, uint32_t size, const void *key,
+                                    size_t klen, uint64_t expiry, cy_rec *r);
 /* XXH3-64 low 32 bits over one or two pieces, as the record crc. */
 CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t blen);
 CY_INTERNAL void     cy_put_u32(uint8_t *p, uint32_t v);

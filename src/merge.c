@@ -690,9 +690,8 @@ static int cy_merge_copy_record(const uint8_t *rec, void *ctx)
 {
     cy_merge_read *q = ctx;
     cy_rec *r = &q->rec;
-    if (cy_rec_parse(rec, q->size, r) != 1 || r->type == CY_REC_DEL || r->type == CY_REC_BATCH ||
-        r->type == CY_REC_NS_DROP ||
-        r->hdr + r->klen + r->vlen != q->size || cy_crc(rec + 4, q->size - 4, NULL, 0) != r->crc) {
+    if (cy_rec_verify(rec, q->size, r) || r->type == CY_REC_DEL || r->type == CY_REC_BATCH ||
+        r->type == CY_REC_NS_DROP) {
         char path[4096];
         cy_dir_data_path(q->m->db, q->fid, path, sizeof path);
         return cy_err(q->m->db, CALYPSO_ECORRUPT, "%s at offset %llu: record does not match "
@@ -764,8 +763,7 @@ static int cy_merge_add_outputs(cy_merge *m)
     for (uint32_t i = 0; i < m->noutputs && !rc; i++) {
         if (!(rc = cy_files_add(db, m->outputs[i], -1, m->out_sizes[i], 1))) {
             cy_file *f = cy_files_find(db, m->outputs[i]);
-            __atomic_store_n(&f->hint_size, m->hint_sizes[i], __ATOMIC_RELAXED);
-            __atomic_store_n(&f->hint_covers, m->out_sizes[i], __ATOMIC_RELAXED);
+            cy_files_set_hint(db, f, m->hint_sizes[i], m->out_sizes[i]);
         }
     }
     pthread_mutex_unlock(&db->write_mu);
@@ -882,22 +880,24 @@ static int cy_merge_pick_inputs(cy_merge *m)
      * prefix of the replay order all the same, and dropping dead ones
      * needs no new file. */
     if (rc == CALYPSO_ENOSPC) rc = CALYPSO_OK;
-    const cy_ftab *t = cy_files_table(db);   /* stable under write_mu */
-    uint32_t n = 0, cap = t->n + 1;
-    m->all = rc ? NULL : cy_calloc(cap, sizeof *m->all);
-    m->live = rc ? NULL : cy_calloc(cap, sizeof *m->live);
-    m->sorted_inputs = rc ? NULL : cy_calloc(cap, sizeof *m->sorted_inputs);
-    m->dropped = rc ? NULL : cy_calloc(cap, sizeof *m->dropped);
+    uint32_t nf = 0;
+    cy_file_info *t = rc ? NULL : cy_files_snapshot(db, &nf);
+    uint32_t n = 0, cap = nf + 1;
+    m->all = !t ? NULL : cy_calloc(cap, sizeof *m->all);
+    m->live = !t ? NULL : cy_calloc(cap, sizeof *m->live);
+    m->sorted_inputs = !t ? NULL : cy_calloc(cap, sizeof *m->sorted_inputs);
+    m->dropped = !t ? NULL : cy_calloc(cap, sizeof *m->dropped);
     for (uint32_t pass = 0; pass < 2 && m->all && m->live; pass++) {
-        for (uint32_t i = 0; i < t->n; i++) {
-            cy_file *f = t->f[i];
+        for (uint32_t i = 0; i < nf; i++) {
+            const cy_file_info *f = &t[i];
             int merged = (f->fid & CY_FID_MERGED) != 0;
-            if (f == db->active || merged != (pass == 0)) continue;
+            if (f->active || merged != (pass == 0)) continue;
             m->live[n] = f->size > f->dead ? f->size - f->dead : 0;
             m->all[n++] = f->fid;
         }
     }
     pthread_mutex_unlock(&db->write_mu);
+    cy_free(t);
     if (rc) return rc;
     if (!m->all || !m->live || !m->sorted_inputs || !m->dropped)
         return cy_err(db, CALYPSO_ENOMEM, "merge inputs");
@@ -1064,14 +1064,12 @@ int calypso_merge(calypso *h)
 CY_INTERNAL int cy_merge_due(calypso *db)
 {
     if (db->opt.merge_trigger_ratio < 0) return 0;
-    uint64_t total = 0, dead;
+    uint64_t total = 0, disk, dead;
+    uint32_t files;
     cy_rdlock(&db->kd_lock);
     dead = db->dead;
     cy_unlock(&db->kd_lock);
-    pthread_mutex_lock(&db->write_mu);
-    const cy_ftab *t = cy_files_table(db);
-    for (uint32_t i = 0; t && i < t->n; i++) total += t->f[i]->size;
-    pthread_mutex_unlock(&db->write_mu);
+    cy_files_totals(db, &files, &total, &disk);
     return total > 0 && dead >= db->opt.merge_min_dead_bytes &&
            (double)dead / (double)total >= db->opt.merge_trigger_ratio;
 }

@@ -142,6 +142,22 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     return 1;
 }
 
+CY_INTERNAL const char *cy_rec_verify(const uint8_t *rec, size_t size, cy_rec *r)
+{
+    if (cy_rec_parse(rec, size, r) != 1) return "bad record header";
+    if ((uint64_t)r->hdr + r->klen + r->vlen != size) return "record size does not match";
+    if (cy_crc(rec + 4, size - 4, NULL, 0) != r->crc) return "checksum mismatch";
+    return NULL;
+}
+
+CY_INTERNAL int cy_rec_matches(const uint8_t *rec, uint32_t size, const void *key, size_t klen,
+                               uint64_t expiry, cy_rec *r)
+{
+    int type = expiry ? CY_REC_PUT_TTL : CY_REC_PUT;
+    return cy_rec_verify(rec, size, r) == NULL && r->type == type && r->expiry == expiry &&
+           r->klen == klen && memcmp(rec + r->hdr, key, klen) == 0;
+}
+
 CY_INTERNAL int cy_rec_entries(const uint8_t *rec, const cy_rec *r, cy_rec_entry_fn fn,
                                void *ctx)
 {

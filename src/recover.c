@@ -140,7 +140,7 @@ static int cy_scan_valid_after(cy_scan *s, uint64_t off)
         if (at + rsize > s->size || rsize > (256u << 20)) continue;
         if ((got = cy_scan_fill(s, at, (size_t)rsize)) != (int64_t)rsize) continue;
         p = s->buf + (at - s->buf_off);
-        if (cy_crc(p + 4, (size_t)rsize - 4, NULL, 0) == r.crc) return 1;
+        if (!cy_rec_verify(p, (size_t)rsize, &r)) return 1;
     }
     return 0;
 }
@@ -280,10 +280,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
             cy_os_close(fd);
             return rc == CALYPSO_ENOMEM ? cy_err(db, rc, "loading the hint of %s", path) : rc;
         }
-        if (!rc) {
-            f->hint_size = hint_bytes;
-            f->hint_covers = covers;
-        }
+        if (!rc) cy_files_set_hint(db, f, hint_bytes, covers);
     }
     if (rc || covers < size) {
         if (rc && db->opt.auto_recovery && !newest && !db->opt.read_only) {
@@ -295,6 +292,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         rc = cy_scan_file(db, fid, fd, &size, newest, rc ? 0 : covers,
                           newest ? cy_wm_limit(db, fid) : CY_WM_NONE);
         f->size = size;
+        cy_files_recount(db, f);
     }
     if (!rc && !newest && db->opt.read_only) {
         /* Kept to the end: a writer may merge the file away meanwhile. */

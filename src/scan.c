@@ -79,10 +79,7 @@ CY_INTERNAL int cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_
     }
     if ((got = cy_scan_fill(s, off, (size_t)size)) < 0) return (int)got;
     const uint8_t *p = s->buf + (off - s->buf_off);
-    if (cy_crc(p + 4, (size_t)size - 4, NULL, 0) != r->crc) {
-        *why = "checksum mismatch";
-        return 0;
-    }
+    if ((*why = cy_rec_verify(p, (size_t)size, r))) return 0;
     *rec = p;
     return 1;
 }

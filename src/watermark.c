@@ -12,7 +12,7 @@
  * below it, synced data was damaged, which is CALYPSO_ECORRUPT.
  *
  * The write path never pays for it. The two places that see an fdatasync
- * of the active file succeed (group commit in db.c, rotation in files.c)
+ * of the active file succeed (group commit in commit.c, rotation in files.c)
  * only store db->synced_fid and db->synced_off, under sync_mu. This module
  * writes that pair to disk from the background thread, at most every
  * CY_WM_INTERVAL_MS and only when it moved, and at close after the final

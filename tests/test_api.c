@@ -1386,6 +1386,119 @@ static void test_stats_and_reclaimable(void **state)
     tu_rmrf(dir);
 }
 
+static int count_key(const void *key, size_t klen, void *ctx)
+{
+    (void)key; (void)klen;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+/* The stats' running totals against a census: the datafiles and hint
+ * files in the directory, and the keys a fold counts. The background
+ * thread writes hints after rotations; a census that meets one half done
+ * is taken again, but totals that stay wrong fail. */
+static struct calypso_stats expect_census(calypso *db, const char *dir)
+{
+    struct calypso_stats st;
+    unsigned fids[4096];
+    uint64_t files = 0, bytes = 0;
+    for (int attempt = 0; attempt < 300; attempt++) {
+        st = stats_of(db);
+        int n = eu_list_fids(dir, "data", fids, 4096);
+        assert_true(n >= 0 && n < 4096);
+        files = (uint64_t)n;
+        bytes = disk_bytes(dir);
+        if (st.datafiles == files && st.size == bytes) break;
+        usleep(10000);
+    }
+    assert_int_equal(st.datafiles, files);
+    assert_int_equal(st.size, bytes);
+    uint64_t keys = 0;
+    EU_OK(db, calypso_fold(db, count_key, &keys));
+    assert_int_equal(st.keys, keys);
+    assert_int_equal(calypso_len(db), keys);
+    assert_int_equal(calypso_reclaimable(db), (int64_t)st.reclaimable);
+    assert_true(st.live_bytes + st.reclaimable <= st.size);
+    return st;
+}
+
+/* stats keeps its figures as running totals (it never walks the file
+ * table): they must match a census after puts across many datafiles,
+ * overwrites, deletes, a merge, and a reopen. */
+static void test_stats_totals_census(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    memset(&o, 0, sizeof o);
+    o.max_datafile_size = 8192;
+    o.merge_trigger_ratio = -1;    /* merges only when asked */
+    o.ttl_sweep_interval_ms = CALYPSO_SWEEP_NEVER;
+    calypso *db = eu_open(dir, &o);
+    struct calypso_stats st = expect_census(db, dir);
+    assert_int_equal(st.keys, 0);
+
+    char key[32];
+    uint8_t val[400];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "c%05d", i);
+        size_t vlen = 50 + (size_t)(i * 7 % 300);
+        eu_make_value(val, vlen, key, strlen(key), 0);
+        EU_OK(db, calypso_put(db, key, strlen(key), val, vlen));
+    }
+    st = expect_census(db, dir);
+    assert_int_equal(st.keys, 300);
+    assert_true(st.datafiles > 5);
+    assert_int_equal(st.reclaimable, 0);
+
+    for (int i = 0; i < 300; i += 2) {          /* overwrites */
+        snprintf(key, sizeof key, "c%05d", i);
+        eu_make_value(val, 120, key, strlen(key), 1);
+        EU_OK(db, calypso_put(db, key, strlen(key), val, 120));
+    }
+    st = expect_census(db, dir);
+    assert_int_equal(st.keys, 300);
+    assert_true(st.reclaimable > 150 * 50);
+    for (int i = 0; i < 300; i += 5) {          /* deletes */
+        snprintf(key, sizeof key, "c%05d", i);
+        EU_OK(db, calypso_delete(db, key, strlen(key)));
+    }
+    EU_OK(db, calypso_sync(db));
+    st = expect_census(db, dir);
+    assert_int_equal(st.keys, 240);
+    uint64_t dead = st.reclaimable, size = st.size;
+
+    EU_OK(db, calypso_merge(db));
+    st = expect_census(db, dir);
+    assert_int_equal(st.merges, 1);
+    assert_int_equal(st.keys, 240);
+    assert_true(st.reclaimable < dead);
+    assert_true(st.size < size);
+
+    for (int i = 1; i < 300; i += 10) {         /* more after the merge */
+        snprintf(key, sizeof key, "c%05d", i);
+        EU_OK(db, calypso_put(db, key, strlen(key), "after", 5));
+    }
+    st = expect_census(db, dir);
+    struct calypso_stats before = st;
+    eu_close(db);
+
+    db = eu_open(dir, &o);
+    st = expect_census(db, dir);
+    assert_int_equal(st.keys, before.keys);
+    assert_int_equal(st.live_bytes, before.live_bytes);
+    assert_int_equal(st.merges, 0);
+    /* Freshly opened, nothing is allocated ahead of the data: every byte of
+     * the datafiles is a record, live or dead. */
+    unsigned fids[4096];
+    int n = eu_list_fids(dir, "data", fids, 4096);
+    uint64_t data = 0;
+    for (int i = 0; i < n; i++) data += (uint64_t)eu_fid_size(dir, fids[i], "data");
+    assert_int_equal(st.live_bytes + st.reclaimable, data);
+    eu_close(db);
+    tu_rmrf(dir);
+}
+
 static void test_many_datafiles_and_merge(void **state)
 {
     (void)state;
@@ -1721,6 +1834,7 @@ int main(void)
         cmocka_unit_test(test_ttl_query),
         cmocka_unit_test(test_ttl_huge),
         cmocka_unit_test(test_stats_and_reclaimable),
+        cmocka_unit_test(test_stats_totals_census),
         cmocka_unit_test(test_many_datafiles_and_merge),
         cmocka_unit_test(test_sync_and_reopen),
         cmocka_unit_test(test_read_only),

@@ -1,0 +1,234 @@
+/*
+ * commit.c: making appended records durable, and committing a record a
+ * caller prepared (batches, transactions, namespaces: cy_db_commit).
+ *
+ * Group commit (SYNC_ALWAYS): appends advance written_seq; a writer then
+ * waits until synced_seq covers its bytes. The first waiter becomes the
+ * leader and runs one fdatasync for everything appended so far, with no
+ * lock held that writers need, so appends go on beside it; the others
+ * sleep on sync_cv and wake covered by the leader's sync or lead the next.
+ * Before its fdatasync, a leader gives writers that have entered a durable
+ * put or delete but not yet appended a moment to append (cy_db_gather), so
+ * that one sync covers every writer about instead of half of them; while it
+ * syncs, a few followers spin instead of sleeping (cy_db_sync_spin), so
+ * that they are back with their next write as soon as it returns.
+ *
+ * A failed fdatasync is sticky (cy_db_sync_failed): the kernel may have
+ * dropped the dirty pages it could not write and reports the error once,
+ * so a second fdatasync would succeed over lost data. The first failure is
+ * kept, the handle refuses writes from then on, every writer waiting for a
+ * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
+ * again to clear it; close returns it. Rotation's fdatasync (files.c)
+ * reports its failure here too.
+ *
+ * Locks: sync_mu and sync_cv for the leader's hand-over; write_mu briefly,
+ * to read how far appends have gone and to pin the active file's
+ * descriptor (never across the fdatasync).
+ */
+#include "engine.h"
+
+#include <sched.h>
+#include <time.h>
+
+// >> sync failures -----------------------------------------------------------
+
+CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
+{
+    int none = 0;
+    __atomic_compare_exchange_n(&db->sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
+                                __ATOMIC_RELAXED);
+    __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    return cy_err_errno(db, err, "fdatasync", path);
+}
+
+// >> durability ----------------------------------------------------------------
+
+#define CY_GATHER_NS 50000   /* a leader waits this long, at most */
+
+static uint64_t cy_db_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A durable write announces itself before it appends (enter) and when its
+ * sync has returned (leave); cy_db_durable_appended counts its append into
+ * the next sync's batch (write_mu held). */
+CY_INTERNAL void cy_db_durable_enter(calypso *db)
+{
+    __atomic_add_fetch(&db->durable_writers, 1, __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_db_durable_appended(calypso *db)
+{
+    __atomic_store_n(&db->durable_batch, db->durable_batch + 1, __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL void cy_db_durable_leave(calypso *db)
+{
+    __atomic_sub_fetch(&db->durable_writers, 1, __ATOMIC_RELAXED);
+}
+
+/* The leader of a group commit, before its fdatasync: while other durable
+ * writers are about, let them run until each has appended (those the last
+ * sync released come back with their next write), for at most
+ * CY_GATHER_NS. A lone writer never waits. The group the last sync covered
+ * is expected again, so that a writer between two calls is waited for
+ * too; a wait that times out lowers the expectation. */
+static void cy_db_gather(calypso *db)
+{
+    uint32_t writers = __atomic_load_n(&db->durable_writers, __ATOMIC_RELAXED);
+    if (writers <= 1) return;
+    uint32_t want = __atomic_load_n(&db->durable_group, __ATOMIC_RELAXED);
+    uint64_t t0 = cy_db_mono_ns();
+    for (;;) {
+        uint32_t batch = __atomic_load_n(&db->durable_batch, __ATOMIC_RELAXED);
+        writers = __atomic_load_n(&db->durable_writers, __ATOMIC_RELAXED);
+        if (writers > want) want = writers;
+        if (batch >= want) break;
+        if (cy_db_mono_ns() - t0 >= CY_GATHER_NS) {
+            want = batch;
+            break;
+        }
+        sched_yield();
+    }
+    __atomic_store_n(&db->durable_group, want, __ATOMIC_RELAXED);
+}
+
+/* A follower whose bytes a leader's fdatasync is writing waits for it by
+ * spinning (yielding the CPU) instead of sleeping on sync_cv, as long as
+ * syncs are short: waking a sleeper takes tens of microseconds on a busy
+ * machine, a good part of a group commit's cycle, and all of it comes
+ * before the next group can form. At most CY_SPINNERS followers spin, each
+ * for at most twice the recent fdatasync time; where syncs take over
+ * CY_SPIN_MAX_NS (a disk that really seeks) nobody spins. */
+#define CY_SPINNERS    4
+#define CY_SPIN_MAX_NS 1000000
+
+static void cy_db_sync_spin(calypso *db, uint64_t seq)
+{
+    if (!__atomic_load_n(&db->syncing, __ATOMIC_ACQUIRE)) return;
+    uint64_t avg = __atomic_load_n(&db->sync_ns, __ATOMIC_RELAXED);
+    if (avg == 0 || avg > CY_SPIN_MAX_NS) return;
+    if (__atomic_add_fetch(&db->sync_spinners, 1, __ATOMIC_RELAXED) <= CY_SPINNERS) {
+        uint64_t t0 = cy_db_mono_ns();
+        while (__atomic_load_n(&db->synced_seq, __ATOMIC_ACQUIRE) < seq &&
+               __atomic_load_n(&db->syncing, __ATOMIC_ACQUIRE) &&
+               cy_db_mono_ns() - t0 < 2 * avg)
+            sched_yield();
+    }
+    __atomic_sub_fetch(&db->sync_spinners, 1, __ATOMIC_RELAXED);
+}
+
+/* The leader's record of how long its fdatasync took. */
+static void cy_db_sync_took(calypso *db, uint64_t ns)
+{
+    uint64_t avg = __atomic_load_n(&db->sync_ns, __ATOMIC_RELAXED);
+    avg = avg ? avg - avg / 8 + ns / 8 : ns;
+    __atomic_store_n(&db->sync_ns, avg, __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
+{
+    int rc = CALYPSO_OK;
+    cy_db_sync_spin(db, seq);
+    pthread_mutex_lock(&db->sync_mu);
+    while (db->synced_seq < seq && !rc) {
+        if (__atomic_load_n(&db->sync_err, __ATOMIC_ACQUIRE)) {
+            /* A sync failed before covering these bytes: they may be lost,
+             * and no later fdatasync can tell (the error is reported once). */
+            rc = cy_db_writable(db);
+            break;
+        }
+        if (db->syncing) {
+            pthread_cond_wait(&db->sync_cv, &db->sync_mu);
+            continue;
+        }
+        __atomic_store_n(&db->syncing, 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&db->sync_mu);
+        cy_db_gather(db);
+        /* The descriptor is pinned, not locked: rotation and eviction
+         * leave a pinned descriptor open, and nothing else waits on it. */
+        pthread_mutex_lock(&db->write_mu);
+        uint64_t target = db->written_seq;
+        __atomic_store_n(&db->durable_batch, 0, __ATOMIC_RELAXED);   /* all in this sync */
+        cy_file *a = cy_files_pin_active(db);
+        uint64_t end = a ? a->size : 0;
+        pthread_mutex_unlock(&db->write_mu);
+        uint64_t t0 = cy_db_mono_ns();
+        int err = a && a->fd >= 0 ? cy_os_fdatasync(a->fd) : 0;
+        cy_db_sync_took(db, cy_db_mono_ns() - t0);
+        if (err) rc = cy_db_sync_failed(db, err, a->fid);
+        cy_files_unpin(db, a);
+        pthread_mutex_lock(&db->sync_mu);
+        __atomic_store_n(&db->syncing, 0, __ATOMIC_RELEASE);
+        if (!err && target > db->synced_seq) {
+            __atomic_store_n(&db->synced_seq, target, __ATOMIC_RELEASE);
+            __atomic_store_n(&db->synced_fid, a->fid, __ATOMIC_RELAXED);
+            __atomic_store_n(&db->synced_off, end, __ATOMIC_RELAXED);
+        }
+        pthread_cond_broadcast(&db->sync_cv);
+    }
+    pthread_mutex_unlock(&db->sync_mu);
+    return rc;
+}
+
+int calypso_sync(calypso *h)
+{
+    calypso *db = cy_base(h);
+    int rc = cy_db_usable(db);
+    if (rc || db->opt.read_only) return rc;
+    if (cy_txn_in_update(db)) return cy_db_in_update(db);
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
+    pthread_mutex_lock(&db->write_mu);
+    uint64_t seq = db->written_seq;
+    pthread_mutex_unlock(&db->write_mu);
+    return cy_db_sync_to(db, seq);
+}
+
+// >> committing a prepared record ---------------------------------------------------
+
+CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
+                             void *ctx, int flags)
+{
+    int locked = flags & CY_COMMIT_LOCKED;
+    int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
+    if (durable) cy_db_durable_enter(db);
+    if (!locked) pthread_mutex_lock(&db->write_mu);
+    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    cy_file *a = db->active;
+    /* Rotate first, so that build() knows the file the record goes to. */
+    if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
+        rc = cy_files_rotate(db);
+    uint32_t fid = 0;
+    uint64_t off = 0, seq = 0;
+    size_t size = 0;
+    const uint8_t *rec = NULL;
+    if (!rc) rc = build(db, db->active->fid, &rec, &size, ctx);
+    /* Low on space, what puts anything stays off the space the reserve
+     * gave back to deletes and merge (space.c); deletes alone may use it. */
+    if (!rc && size && !(flags & CY_COMMIT_DELETES_ONLY)) rc = cy_space_put_check(db);
+    if (!rc && size) {
+        struct iovec iov = { (void *)rec, size };
+        rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+        if (rc == CALYPSO_ENOSPC && cy_space_full(db) && (flags & CY_COMMIT_DELETES_ONLY))
+            rc = cy_db_append(db, &iov, 1, size, &fid, &off);
+    }
+    if (!rc && size) {
+        cy_wrlock(&db->kd_lock);
+        rc = apply(db, fid, off, rec, size, ctx);
+        cy_unlock(&db->kd_lock);
+        if (rc) rc = cy_db_unappend(db, rc, off, size);
+        seq = db->written_seq;
+    }
+    if (durable && !rc && size) cy_db_durable_appended(db);
+    pthread_mutex_unlock(&db->write_mu);   /* an update's hold ends with its commit */
+    if (durable) {
+        if (!rc && size) rc = cy_db_sync_to(db, seq);
+        cy_db_durable_leave(db);
+    }
+    return rc;
+}
