@@ -197,13 +197,16 @@ static int cd_req_inline(cd_req *r, const char *buf, size_t len, size_t *used)
  * refuses with Redis's exact errors. */
 static int cd_req_count_quick(const char *buf, size_t at, size_t len, long long *ll, size_t *end)
 {
-    size_t i = at + 1;
+    const unsigned char *p = (const unsigned char *)buf + at + 1;
+    if (len < at + 4 || *p < '1' || *p > '9') return 0; /* a digit, '\r' and '\n' at least */
+    const unsigned char *last = (const unsigned char *)buf + len - 1; /* the '\n' must be in */
+    size_t most = (size_t)(last - p) < 18 ? (size_t)(last - p) : 18; /* digits */
+    const unsigned char *stop = p + most;
     long long v = 0;
-    if (i >= len || buf[i] < '1' || buf[i] > '9') return 0;
-    while (i < len && i - at <= 18 && buf[i] >= '0' && buf[i] <= '9') v = v * 10 + (buf[i++] - '0');
-    if (i + 1 >= len || buf[i] != '\r') return 0;
+    while (p < stop && (unsigned)(*p - '0') < 10) v = v * 10 + (*p++ - '0');
+    if (p >= last || *p != '\r') return 0;
     *ll = v;
-    *end = i + 2;
+    *end = (size_t)((const char *)p - buf) + 2;
     return 1;
 }
 
