@@ -11,9 +11,11 @@
  * A round: epoll_wait; for each readable client, one read and every
  * complete request in its buffer run (pipelining); then, under --sync
  * always, one sync covers the writes of the round; then the round's
- * replies are written (out_ready marks how far a client's output may go:
- * replies made after it wait for the end of their own round). A client
- * whose socket takes less than its output is watched for EPOLLOUT.
+ * replies are written straight to the sockets, as Redis's beforeSleep
+ * does: no EPOLLOUT event is asked for while a socket takes them
+ * (out_ready marks how far a client's output may go: replies made after it
+ * wait for the end of their own round). A client whose socket takes less
+ * than its output is watched for EPOLLOUT until it has caught up.
  * Clients are freed at the end of the round, so an event later in the
  * same batch never sees freed memory.
  *
