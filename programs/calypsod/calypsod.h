@@ -55,7 +55,7 @@ typedef struct cd_client {
     char    *name;           /* CLIENT SETNAME, or NULL */
     char    *lib_name, *lib_ver;
     int64_t  ctime_ms, last_ms;
-    char     last_cmd[32];
+    const char *last_cmd;    /* the last command's name (the table's), or NULL */
 
     cd_buf   in;             /* query buffer: in.p[in_start..in.len) unparsed */
     size_t   in_start;
@@ -120,6 +120,8 @@ typedef struct cd_server {
     int64_t  start_ms;
     uint64_t hz_ms;
     int      dirty;            /* a write happened this round (--sync always) */
+    int64_t  round_ms;         /* when the round began (cd_now_ms): a client's
+                                  last-command time for CLIENT LIST's idle */
 
     /* statistics for INFO */
     uint64_t stat_conns, stat_cmds, stat_rejected, stat_net_in, stat_net_out;
@@ -139,6 +141,9 @@ void cd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int  cd_log_open(void);
 
 /* >> reply.c: the reply writer (RESP2 and RESP3) */
+/* Writes "<type><n>\r\n" to out (CD_HEADER_MAX bytes at most); returns its length. */
+#define CD_HEADER_MAX 24
+size_t cd_fmt_header(char *out, char type, long long n);
 void cd_reply_raw(cd_client *c, const void *p, size_t n);
 void cd_reply_str(cd_client *c, const char *s);            /* +s */
 void cd_reply_ok(cd_client *c);

@@ -188,7 +188,7 @@ static void cd_srv_client_info(cd_client *c, cd_client *o, cd_buf *b)
         o->in_multi ? "x" : "N", o->db, o->in_multi ? (int)o->nqueue : -1,
         o->in.len - o->in_start, o->in.cap - o->in.len, o->in.cap,
         o->out.len - o->out_sent, o->in.cap + o->out.cap,
-        o->want_write ? "w" : "", o == c ? "client|list" : (o->last_cmd[0] ? o->last_cmd : "NULL"),
+        o->want_write ? "w" : "", o == c ? "client|list" : (o->last_cmd ? o->last_cmd : "NULL"),
         o->proto, o->lib_name ? o->lib_name : "", o->lib_ver ? o->lib_ver : "");
     cd_buf_append(b, line, (size_t)(k < (int)sizeof line ? k : (int)sizeof line - 1));
 }

@@ -25,7 +25,7 @@
  * costs no allocation and one copy. */
 static void cd_str_reply_value(cd_client *c, const cd_arg *key)
 {
-    enum { HDR = 24 }; /* "$" + up to 20 digits + CRLF */
+    enum { HDR = CD_HEADER_MAX }; /* "$" + up to 20 digits + CRLF */
     size_t vlen = 0;
     int rc = CALYPSO_ENOTFOUND;
     if (key->len && !c->closed && (cd_srv.tx || cd_srv.cur)) {
@@ -51,12 +51,12 @@ static void cd_str_reply_value(cd_client *c, const cd_arg *key)
     }
     cd_srv.stat_hits++;
     char hdr[HDR];
-    int hl = snprintf(hdr, sizeof hdr, "$%zu\r\n", vlen);
+    size_t hl = cd_fmt_header(hdr, '$', (long long)vlen);
     char *at = c->out.p + c->out.len;
     memmove(at + hl, at + HDR, vlen);
-    memcpy(at, hdr, (size_t)hl);
+    memcpy(at, hdr, hl);
     memcpy(at + hl + vlen, "\r\n", 2);
-    c->out.len += (size_t)hl + vlen + 2;
+    c->out.len += hl + vlen + 2;
 }
 
 void cd_str_get(cd_client *c, int argc, cd_arg *argv)

@@ -11,9 +11,11 @@
  * A round: epoll_wait; for each readable client, one read and every
  * complete request in its buffer run (pipelining); then, under --sync
  * always, one sync covers the writes of the round; then the round's
- * replies are written (out_ready marks how far a client's output may go:
- * replies made after it wait for the end of their own round). A client
- * whose socket takes less than its output is watched for EPOLLOUT.
+ * replies are written straight to the sockets, as Redis's beforeSleep
+ * does: no EPOLLOUT event is asked for while a socket takes them
+ * (out_ready marks how far a client's output may go: replies made after it
+ * wait for the end of their own round). A client whose socket takes less
+ * than its output is watched for EPOLLOUT until it has caught up.
  * Clients are freed at the end of the round, so an event later in the
  * same batch never sees freed memory.
  *
@@ -159,7 +161,9 @@ typedef struct cd_get_run { size_t n; cd_arg keys[CD_GET_RUN]; } cd_get_run;
 
 static int cd_get_joins_run(const cd_client *c, int argc, const cd_arg *argv)
 {
-    return argc == 2 && argv[0].len == 3 && cd_arg_is(&argv[0], "get") && !c->in_multi &&
+    const char *n = argv[0].p;
+    return argc == 2 && argv[0].len == 3 && (n[0] | 0x20) == 'g' && (n[1] | 0x20) == 'e' &&
+           (n[2] | 0x20) == 't' && !c->in_multi &&
            !cd_srv.tx && (!cd_srv.requirepass || c->authed) &&
            argv[1].p >= c->in.p && argv[1].p + argv[1].len <= c->in.p + c->in.len;
 }
@@ -181,8 +185,8 @@ static void cd_client_process(cd_client *c)
         int unauth = cd_srv.requirepass && !c->authed;
         int rc = cd_req_parse(&c->req, c->in.p + c->in_start, c->in.len - c->in_start, unauth, &used);
         if (rc == CD_REQ_DONE && cd_get_joins_run(c, (int)c->req.argc, c->req.argv)) {
-            c->last_ms = cd_now_ms();
-            memcpy(c->last_cmd, "get", 4);
+            c->last_ms = cd_srv.round_ms;
+            c->last_cmd = "get";
             cd_srv.stat_cmds++;
             run.keys[run.n++] = c->req.argv[1];
             c->in_start += used;
@@ -491,6 +495,7 @@ int cd_loop_run(void)
             cd_log(CD_LOG_WARNING, "epoll_wait: %s", strerror(errno));
             return -1;
         }
+        cd_srv.round_ms = cd_now_ms();
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == &cd_ev_listen) { cd_accept(); continue; }

@@ -69,30 +69,21 @@ static int cd_req_push(cd_req *r, size_t off, size_t len)
         size_t *no = realloc(r->aoff, ncap * sizeof *no);
         if (!no) return -1;
         r->aoff = no;
-        size_t *nl = realloc(r->alen, ncap * sizeof *nl);
-        if (!nl) return -1;
-        r->alen = nl;
+        cd_arg *na = realloc(r->argv, ncap * sizeof *na);
+        if (!na) return -1;
+        r->argv = na;
         r->argcap = ncap;
     }
     r->aoff[r->argc] = off;
-    r->alen[r->argc] = len;
+    r->argv[r->argc].len = len;
     r->argc++;
     return 0;
 }
 
-/* Builds r->argv from the offsets once the request is complete. */
+/* Points r->argv into base once the request is complete. */
 static int cd_req_finish(cd_req *r, const char *base)
 {
-    if (r->argc > r->argv_cap) {
-        cd_arg *na = realloc(r->argv, r->argc * sizeof *na);
-        if (!na) return CD_REQ_NOMEM;
-        r->argv = na;
-        r->argv_cap = r->argc;
-    }
-    for (size_t i = 0; i < r->argc; i++) {
-        r->argv[i].p = base + r->aoff[i];
-        r->argv[i].len = r->alen[i];
-    }
+    for (size_t i = 0; i < r->argc; i++) r->argv[i].p = base + r->aoff[i];
     return CD_REQ_DONE;
 }
 
@@ -111,7 +102,7 @@ static int cd_hexval(int c)
 }
 
 /* sdssplitargs over line[0, len), which holds no NUL byte: the unescaped
- * bytes go to r->ibuf, each argument's place to aoff/alen. 0, -1 for
+ * bytes go to r->ibuf, each argument's place to aoff and argv[].len. 0, -1 for
  * unbalanced quotes, -2 out of memory. */
 static int cd_req_split_inline(cd_req *r, const char *line, size_t len)
 {
@@ -199,11 +190,36 @@ static int cd_req_inline(cd_req *r, const char *buf, size_t len, size_t *used)
     return cd_req_finish(r, r->ibuf);
 }
 
+/* The usual count line, 1 to 18 digits without a leading zero then
+ * "\r\n", read in one pass (instead of a search for the '\r' and then a
+ * parse of the digits): 1 with *ll and *end (the offset past the '\n'
+ * position); 0 for anything else, which the general path then reads and
+ * refuses with Redis's exact errors. */
+static int cd_req_count_quick(const char *buf, size_t at, size_t len, long long *ll, size_t *end)
+{
+    const unsigned char *p = (const unsigned char *)buf + at + 1;
+    if (len < at + 4 || *p < '1' || *p > '9') return 0; /* a digit, '\r' and '\n' at least */
+    const unsigned char *last = (const unsigned char *)buf + len - 1; /* the '\n' must be in */
+    size_t most = (size_t)(last - p) < 18 ? (size_t)(last - p) : 18; /* digits */
+    const unsigned char *stop = p + most;
+    long long v = 0;
+    while (p < stop && (unsigned)(*p - '0') < 10) v = v * 10 + (*p++ - '0');
+    if (p >= last || *p != '\r') return 0;
+    *ll = v;
+    *end = (size_t)((const char *)p - buf) + 2;
+    return 1;
+}
+
 /* Reads a count line (`*N` or `$N`) at r->pos: 1 with *ll set, 0 when it
  * has not fully arrived, or an error. */
 static int cd_req_count(cd_req *r, const char *buf, size_t len, long long *ll,
                         const char *toobig)
 {
+    size_t end;
+    if (cd_req_count_quick(buf, r->pos, len, ll, &end)) {
+        r->pos = end;
+        return 1;
+    }
     long cr = cd_req_find(buf, r->pos, len, '\r');
     if (cr < 0) {
         if (len - r->pos > CD_INLINE_MAX) return cd_req_fail(r, toobig);
@@ -237,6 +253,13 @@ static int cd_req_multibulk(cd_req *r, const char *buf, size_t len, int unauth,
         r->bulk_len = -1;
     }
     while (r->mb_left > 0) {
+        if (r->bulk_len == -1 && r->pos < len && buf[r->pos] == '$' &&
+            cd_req_count_quick(buf, r->pos, len, &ll, &r->pos)) {
+            if (ll > CD_BULK_MAX) return cd_req_fail(r, "Protocol error: invalid bulk length");
+            if (ll > CD_UNAUTH_BULK_MAX && unauth)
+                return cd_req_fail(r, "Protocol error: unauthenticated bulk length");
+            r->bulk_len = ll;
+        }
         if (r->bulk_len == -1) {
             size_t at = r->pos;
             long cr = cd_req_find(buf, at, len, '\r');
@@ -300,7 +323,6 @@ void cd_req_reset(cd_req *r)
 void cd_req_free(cd_req *r)
 {
     free(r->aoff);
-    free(r->alen);
     free(r->ibuf);
     free(r->argv);
     memset(r, 0, sizeof *r);

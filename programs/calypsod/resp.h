@@ -35,15 +35,15 @@ typedef struct cd_req {
     long long mb_left;  /* elements still to read (multibulk) */
     long long bulk_len; /* length of the element being read, -1: its header */
     size_t pos;         /* offset of the next unparsed byte */
-    /* elements found so far: offsets into the request (multibulk) or into
-     * ibuf (inline, where escapes are undone) */
+    /* elements found so far: their lengths in argv[i].len, their offsets
+     * into the request (multibulk) or into ibuf (inline, where escapes are
+     * undone) in aoff[i]; argv[i].p is set from aoff[i] once the request is
+     * complete, valid until cd_req_reset */
     size_t argc, argcap;
-    size_t *aoff, *alen;
+    cd_arg *argv;
+    size_t *aoff;
     char  *ibuf;
     size_t ibuf_cap;
-    /* the elements of a complete request, valid until cd_req_reset */
-    cd_arg *argv;
-    size_t  argv_cap;
     /* set by cd_req_parse on a protocol error: Redis's error text */
     const char *err;
 } cd_req;
