@@ -3429,7 +3429,8 @@ typedef struct cy_kd_iter {
     const void    *key;  size_t klen;
     int            resume;    /* last holds the last key visited            */
     int            done;
-    uint8_t       *last; size_t lastlen, lastcap;
+    uint8_t       *last; size_t lastlen, lastcap;   /* inl, or allocated  */
+    uint8_t        inl[128];
 } cy_kd_iter;
 /* Starts a walk of ns's keydir with a seek (op, key: CY_SEEK_FIRST, LAST,
  * GE, GT, LE or LT; key must stay valid until the first gather); the
@@ -3441,6 +3442,9 @@ CY_INTERNAL void cy_kd_iter_init(cy_kd_iter *it, calypso *db, cy_ns *ns, int op,
  * Returns 1 if the walk may have more, 0 at its end, or a negative code. */
 CY_INTERNAL int  cy_kd_iter_gather(cy_kd_iter *it, size_t max, cy_kd_visit_fn fn, void *ctx);
 CY_INTERNAL void cy_kd_iter_free(cy_kd_iter *it);
+
+/* Orders keys as the keydir does: bytewise, a prefix first. */
+CY_INTERNAL int  cy_keydir_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
 /* A visitor that copies keys into out: at most max of them, and while the
  * cost of a batch deleting them fits `limit` (it starts at `used`; each key
@@ -5937,16 +5941,18 @@ CY_INTERNAL void cy_kd_iter_init(cy_kd_iter *it, calypso *db, cy_ns *ns, int op,
     it->klen = klen;
     it->step = CY_KD_STEP;
     it->visit = CY_KD_VISIT;
+    it->last = it->inl;
+    it->lastcap = sizeof it->inl;
 }
 
 CY_INTERNAL void cy_kd_iter_free(cy_kd_iter *it)
 {
-    cy_free(it->last);
-    it->last = NULL;
-    it->lastcap = 0;
+    if (it->last != it->inl) cy_free(it->last);
+    it->last = it->inl;
+    it->lastcap = sizeof it->inl;
 }
 
-static int cy_kd_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+CY_INTERNAL int cy_keydir_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     int c = memcmp(a, b, alen < blen ? alen : blen);
     return c ? c : (alen > blen) - (alen < blen);
@@ -5961,7 +5967,7 @@ static int cy_kd_offer(const cy_kd_iter *it, cy_kd_batch *b, cy_kd_ent *e)
     if (it->plen && (e->klen < it->plen || memcmp(e->key, it->pfx, it->plen) != 0))
         return CY_KD_END;
     if (it->hi) {
-        int c = cy_kd_cmp(e->key, e->klen, it->hi, it->hilen);
+        int c = cy_keydir_cmp(e->key, e->klen, it->hi, it->hilen);
         if (it->backward ? c < 0 : c > 0) return CY_KD_END;
     }
     if (b->visited >= it->visit) return CY_KD_STOP;
@@ -5997,10 +6003,14 @@ static int cy_kd_walk_one(cy_kd_iter *it, cy_kd_batch *b)
     cy_art_iter_init(&t, &it->ns->keydir);
     int state = cy_kd_seek(it, &t), rc = state;
     while (state == 1) {
-        /* Gather no more than the batch can take: what it passes over
-         * makes room for another step. */
-        size_t room = b->max - b->taken;
-        size_t m = cy_art_iter_gather(&t, refs, room < step ? room : step, it->backward, &state);
+        /* Gather no more than the batch can take or visit (and one past
+         * the budget, to tell the walk's end from more to come): a key
+         * passed over makes room for another step. */
+        size_t want = b->max - b->taken, left = it->visit - b->visited;
+        if (left < SIZE_MAX) left++;
+        if (want > left) want = left;
+        if (want > step) want = step;
+        size_t m = cy_art_iter_gather(&t, refs, want, it->backward, &state);
         rc = state;
         for (size_t i = 0; i < m; i++) {
             cy_kd_ent e = { 0 };
@@ -6034,7 +6044,7 @@ static int cy_kd_walk_two(cy_kd_iter *it, cy_kd_batch *b)
         const uint8_t *kb = rb == 1 ? cy_art_iter_key(&tb, &bl) : NULL;
         /* cmp <= 0: the keydir's key comes first in the walk's direction;
          * >= 0: the other's */
-        int cmp = !ka ? 1 : !kb ? -1 : cy_kd_cmp(ka, al, kb, bl);
+        int cmp = !ka ? 1 : !kb ? -1 : cy_keydir_cmp(ka, al, kb, bl);
         if (ka && kb && it->backward) cmp = -cmp;
         cy_kd_ent e = { 0 };
         e.key = cmp <= 0 ? ka : kb;
@@ -6064,7 +6074,7 @@ static int cy_kd_keep_last(cy_kd_iter *it, const cy_kd_batch *b)
 {
     if (!b->vk) return CALYPSO_OK;
     if (b->vkl > it->lastcap) {
-        uint8_t *p = cy_realloc(it->last, b->vkl);
+        uint8_t *p = cy_realloc(it->last == it->inl ? NULL : it->last, b->vkl);
         if (!p) return CALYPSO_ENOMEM;
         it->last = p;
         it->lastcap = b->vkl;
@@ -9754,7 +9764,8 @@ int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
  * with the keydir's iterator (keydir.c: kd_lock shared for the batch),
  * calls back for each, and resumes past the last key the batch visited.
  * So a callback may write to the same handle, writers are never blocked
- * for more than one batch, and every key that exists for the whole walk is seen exactly once, in order.
+ * for more than one batch, and every key that exists for the whole walk
+ * is seen exactly once, in order.
  * Expired keys are skipped, and count against the batch like any other
  * key visited (at most CY_WALK_VISIT a batch): a walk over millions of
  * expired keys not yet swept holds the lock no longer per batch than one
@@ -9810,12 +9821,6 @@ typedef struct cy_walk {
     const uint8_t *pfx; size_t plen;   /* prefix every key must have       */
     cy_ns         *ns;                 /* the namespace walked             */
 } cy_walk;
-
-static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
-}
 
 /* A batch being filled: live keys to `batch` (with where each is, in
  * ents), expired ones to `expired` unless that is NULL. */
@@ -9929,7 +9934,8 @@ static int cy_walk_check(calypso *db, const void *a, size_t alen, const void *b,
 static int cy_walk_range_check(calypso *db, const void *start, size_t slen, const void *end,
                                size_t elen)
 {
-    if (cy_walk_cmp(start ? start : "", slen, end ? end : "", elen) > 0)
+    const uint8_t *none = (const uint8_t *)"";
+    if (cy_keydir_cmp(start ? start : none, slen, end ? end : none, elen) > 0)
         return cy_err(db, CALYPSO_EINVALIDRANGE, NULL);
     return CALYPSO_OK;
 }
@@ -11220,7 +11226,8 @@ static int cy_merge_note_expired(cy_merge *m, uint32_t ns, const uint8_t *key, s
     if (rc) return rc;
     if (cy_keylist_push(&m->keys, key, (size_t)klen))
         return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
-    m->relocs[m->nrelocs++] = (cy_reloc){ { fid, 0, (uint32_t)size, off, 0, ns, 0 }, m->keys.n - 1 };
+    m->relocs[m->nrelocs++] =
+        (cy_reloc){ { fid, 0, (uint32_t)size, off, 0, ns, 0 }, m->keys.n - 1 };
     if (m->nrelocs == 1) cy_merge_at("copying");
     return CALYPSO_OK;
 }

@@ -742,7 +742,8 @@ typedef struct cy_kd_iter {
     const void    *key;  size_t klen;
     int            resume;    /* last holds the last key visited            */
     int            done;
-    uint8_t       *last; size_t lastlen, lastcap;
+    uint8_t       *last; size_t lastlen, lastcap;   /* inl, or allocated  */
+    uint8_t        inl[128];
 } cy_kd_iter;
 /* Starts a walk of ns's keydir with a seek (op, key: CY_SEEK_FIRST, LAST,
  * GE, GT, LE or LT; key must stay valid until the first gather); the
@@ -754,6 +755,9 @@ CY_INTERNAL void cy_kd_iter_init(cy_kd_iter *it, calypso *db, cy_ns *ns, int op,
  * Returns 1 if the walk may have more, 0 at its end, or a negative code. */
 CY_INTERNAL int  cy_kd_iter_gather(cy_kd_iter *it, size_t max, cy_kd_visit_fn fn, void *ctx);
 CY_INTERNAL void cy_kd_iter_free(cy_kd_iter *it);
+
+/* Orders keys as the keydir does: bytewise, a prefix first. */
+CY_INTERNAL int  cy_keydir_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
 /* A visitor that copies keys into out: at most max of them, and while the
  * cost of a batch deleting them fits `limit` (it starts at `used`; each key

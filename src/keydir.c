@@ -174,16 +174,18 @@ CY_INTERNAL void cy_kd_iter_init(cy_kd_iter *it, calypso *db, cy_ns *ns, int op,
     it->klen = klen;
     it->step = CY_KD_STEP;
     it->visit = CY_KD_VISIT;
+    it->last = it->inl;
+    it->lastcap = sizeof it->inl;
 }
 
 CY_INTERNAL void cy_kd_iter_free(cy_kd_iter *it)
 {
-    cy_free(it->last);
-    it->last = NULL;
-    it->lastcap = 0;
+    if (it->last != it->inl) cy_free(it->last);
+    it->last = it->inl;
+    it->lastcap = sizeof it->inl;
 }
 
-static int cy_kd_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+CY_INTERNAL int cy_keydir_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     int c = memcmp(a, b, alen < blen ? alen : blen);
     return c ? c : (alen > blen) - (alen < blen);
@@ -198,7 +200,7 @@ static int cy_kd_offer(const cy_kd_iter *it, cy_kd_batch *b, cy_kd_ent *e)
     if (it->plen && (e->klen < it->plen || memcmp(e->key, it->pfx, it->plen) != 0))
         return CY_KD_END;
     if (it->hi) {
-        int c = cy_kd_cmp(e->key, e->klen, it->hi, it->hilen);
+        int c = cy_keydir_cmp(e->key, e->klen, it->hi, it->hilen);
         if (it->backward ? c < 0 : c > 0) return CY_KD_END;
     }
     if (b->visited >= it->visit) return CY_KD_STOP;
@@ -234,10 +236,14 @@ static int cy_kd_walk_one(cy_kd_iter *it, cy_kd_batch *b)
     cy_art_iter_init(&t, &it->ns->keydir);
     int state = cy_kd_seek(it, &t), rc = state;
     while (state == 1) {
-        /* Gather no more than the batch can take: what it passes over
-         * makes room for another step. */
-        size_t room = b->max - b->taken;
-        size_t m = cy_art_iter_gather(&t, refs, room < step ? room : step, it->backward, &state);
+        /* Gather no more than the batch can take or visit (and one past
+         * the budget, to tell the walk's end from more to come): a key
+         * passed over makes room for another step. */
+        size_t want = b->max - b->taken, left = it->visit - b->visited;
+        if (left < SIZE_MAX) left++;
+        if (want > left) want = left;
+        if (want > step) want = step;
+        size_t m = cy_art_iter_gather(&t, refs, want, it->backward, &state);
         rc = state;
         for (size_t i = 0; i < m; i++) {
             cy_kd_ent e = { 0 };
@@ -271,7 +277,7 @@ static int cy_kd_walk_two(cy_kd_iter *it, cy_kd_batch *b)
         const uint8_t *kb = rb == 1 ? cy_art_iter_key(&tb, &bl) : NULL;
         /* cmp <= 0: the keydir's key comes first in the walk's direction;
          * >= 0: the other's */
-        int cmp = !ka ? 1 : !kb ? -1 : cy_kd_cmp(ka, al, kb, bl);
+        int cmp = !ka ? 1 : !kb ? -1 : cy_keydir_cmp(ka, al, kb, bl);
         if (ka && kb && it->backward) cmp = -cmp;
         cy_kd_ent e = { 0 };
         e.key = cmp <= 0 ? ka : kb;
@@ -301,7 +307,7 @@ static int cy_kd_keep_last(cy_kd_iter *it, const cy_kd_batch *b)
 {
     if (!b->vk) return CALYPSO_OK;
     if (b->vkl > it->lastcap) {
-        uint8_t *p = cy_realloc(it->last, b->vkl);
+        uint8_t *p = cy_realloc(it->last == it->inl ? NULL : it->last, b->vkl);
         if (!p) return CALYPSO_ENOMEM;
         it->last = p;
         it->lastcap = b->vkl;

@@ -456,7 +456,8 @@ static int cy_merge_note_expired(cy_merge *m, uint32_t ns, const uint8_t *key, s
     if (rc) return rc;
     if (cy_keylist_push(&m->keys, key, (size_t)klen))
         return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
-    m->relocs[m->nrelocs++] = (cy_reloc){ { fid, 0, (uint32_t)size, off, 0, ns, 0 }, m->keys.n - 1 };
+    m->relocs[m->nrelocs++] =
+        (cy_reloc){ { fid, 0, (uint32_t)size, off, 0, ns, 0 }, m->keys.n - 1 };
     if (m->nrelocs == 1) cy_merge_at("copying");
     return CALYPSO_OK;
 }

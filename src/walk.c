@@ -7,7 +7,8 @@
  * with the keydir's iterator (keydir.c: kd_lock shared for the batch),
  * calls back for each, and resumes past the last key the batch visited.
  * So a callback may write to the same handle, writers are never blocked
- * for more than one batch, and every key that exists for the whole walk is seen exactly once, in order.
+ * for more than one batch, and every key that exists for the whole walk
+ * is seen exactly once, in order.
  * Expired keys are skipped, and count against the batch like any other
  * key visited (at most CY_WALK_VISIT a batch): a walk over millions of
  * expired keys not yet swept holds the lock no longer per batch than one
@@ -64,12 +65,6 @@ typedef struct cy_walk {
     const uint8_t *pfx; size_t plen;   /* prefix every key must have       */
     cy_ns         *ns;                 /* the namespace walked             */
 } cy_walk;
-
-static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
-}
 
 /* A batch being filled: live keys to `batch` (with where each is, in
  * ents), expired ones to `expired` unless that is NULL. */
@@ -183,7 +178,8 @@ static int cy_walk_check(calypso *db, const void *a, size_t alen, const void *b,
 static int cy_walk_range_check(calypso *db, const void *start, size_t slen, const void *end,
                                size_t elen)
 {
-    if (cy_walk_cmp(start ? start : "", slen, end ? end : "", elen) > 0)
+    const uint8_t *none = (const uint8_t *)"";
+    if (cy_keydir_cmp(start ? start : none, slen, end ? end : none, elen) > 0)
         return cy_err(db, CALYPSO_EINVALIDRANGE, NULL);
     return CALYPSO_OK;
 }
