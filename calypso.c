@@ -5961,8 +5961,8 @@ CY_INTERNAL int cy_keydir_cmp(const uint8_t *a, size_t alen, const uint8_t *b, s
 /* Offers one key to the visitor: CY_KD_END when it is past the walk's
  * bounds, CY_KD_STOP when the batch ends before it (budget spent or the
  * visitor full), CY_KD_FILLED when it was the max-th taken, else CY_KD_GO;
- * or the visitor's error. */
-static int cy_kd_offer(const cy_kd_iter *it, cy_kd_batch *b, cy_kd_ent *e)
+ * or the visitor's error. Inlined into the loops: it runs once a key. */
+static CY_INLINE int cy_kd_offer(const cy_kd_iter *it, cy_kd_batch *b, cy_kd_ent *e)
 {
     if (it->plen && (e->klen < it->plen || memcmp(e->key, it->pfx, it->plen) != 0))
         return CY_KD_END;
@@ -5971,6 +5971,7 @@ static int cy_kd_offer(const cy_kd_iter *it, cy_kd_batch *b, cy_kd_ent *e)
         if (it->backward ? c < 0 : c > 0) return CY_KD_END;
     }
     if (b->visited >= it->visit) return CY_KD_STOP;
+    e->expiry = 0;
     if (e->loc && (it->flags & CY_KD_EXPIRY) && (e->loc->fid & CY_LOC_TTL))
         e->expiry = cy_ttl_get(it->ns, e->key, e->klen);
     e->expired = e->expiry && e->expiry <= it->now;
@@ -6013,9 +6014,10 @@ static int cy_kd_walk_one(cy_kd_iter *it, cy_kd_batch *b)
         size_t m = cy_art_iter_gather(&t, refs, want, it->backward, &state);
         rc = state;
         for (size_t i = 0; i < m; i++) {
-            cy_kd_ent e = { 0 };
+            cy_kd_ent e;
             e.key = cy_art_ref_key(refs[i], &e.klen);
             e.loc = cy_art_ref_loc(refs[i]);
+            e.other = NULL;
             int v = cy_kd_offer(it, b, &e);
             if (v == CY_KD_GO) continue;
             if (v == CY_KD_FILLED) rc = i + 1 < m ? 1 : state;
@@ -6046,7 +6048,7 @@ static int cy_kd_walk_two(cy_kd_iter *it, cy_kd_batch *b)
          * >= 0: the other's */
         int cmp = !ka ? 1 : !kb ? -1 : cy_keydir_cmp(ka, al, kb, bl);
         if (ka && kb && it->backward) cmp = -cmp;
-        cy_kd_ent e = { 0 };
+        cy_kd_ent e;
         e.key = cmp <= 0 ? ka : kb;
         e.klen = cmp <= 0 ? al : bl;
         e.loc = cmp <= 0 ? cy_art_iter_loc(&ta) : NULL;
