@@ -339,8 +339,10 @@ CY_INTERNAL int cy_kd_take_key(const cy_kd_ent *e, void *ctx)
 {
     cy_kd_keys *k = ctx;
     if (k->out->n >= k->max) return CY_KD_FULL;
-    k->used += k->per_key + e->klen;
-    if (k->used > k->limit && k->out->n) return CY_KD_FULL;
+    uint64_t used = k->used + k->per_key + e->klen;
+    if (used > k->limit && k->out->n) return CY_KD_FULL;
     int rc = cy_keylist_push(k->out, e->key, e->klen);
-    return rc < 0 ? rc : CY_KD_TAKE;
+    if (rc < 0) return rc;
+    k->used = used;
+    return CY_KD_TAKE;
 }
