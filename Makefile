@@ -28,8 +28,8 @@ DEB_PACKAGES := libxxhash-dev libcmocka-dev
 # The amalgamation order: alloc and os first (everything uses them), then the
 # key directory, then the engine's layers bottom-up.
 AMALG_SRC := src/alloc.c src/os.c src/art.c src/record.c src/error.c src/dir.c src/watermark.c src/epoch.c \
-             src/ids.c src/space.c src/files.c src/ttl.c src/scan.c src/recover.c src/ns.c src/hint.c \
-             src/db.c src/commit.c src/write.c src/read.c \
+             src/ids.c src/space.c src/files.c src/keylist.c src/ttl.c src/keydir.c src/scan.c src/recover.c \
+             src/ns.c src/hint.c src/db.c src/commit.c src/write.c src/read.c \
              src/getmany.c src/batch.c src/view.c src/txn.c src/walk.c src/cursor.c \
              src/bg.c src/merge.c src/backup.c
 SRC_HDRS  := $(wildcard src/*.h)

@@ -2714,9 +2714,10 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
 /* >> src/engine.h */
 /*
  * engine.h: the database handle and what the engine's modules share about
- * it: the file table (files.c), the on-disk directory (dir.c), recovery
- * (recover.c), the write path (write.c) and durability (commit.c), walks
- * (walk.c), the TTL index (ttl.c), the background thread (bg.c) and backup
+ * it: the file table (files.c), the on-disk directory (dir.c), the key
+ * directory and its iterator (keydir.c), recovery (recover.c), the write
+ * path (write.c) and durability (commit.c), walks (walk.c), the TTL index
+ * (ttl.c), key lists (keylist.c), the background thread (bg.c) and backup
  * (backup.c).
  *
  * Locks, always taken in this order, never held across a user callback:
@@ -3382,8 +3383,27 @@ CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
 CY_INTERNAL int  cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint64_t *covers,
                               uint64_t *hint_bytes);
 
-// >> recovery and keydir updates (recover.c) ------------------------------------
-CY_INTERNAL int  cy_recover(calypso *db);
+// >> key lists (keylist.c) --------------------------------------------------------
+/* Keys copied back to back into one buffer: key i = buf[off[i] .. off[i+1]). */
+typedef struct cy_keylist {
+    uint8_t  *buf;   size_t blen, bcap;
+    size_t   *off;   size_t n, ncap;
+} cy_keylist;
+CY_INTERNAL int  cy_keylist_push(cy_keylist *l, const void *key, size_t klen);
+CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen);
+/* Empties l, keeping its buffers. */
+CY_INTERNAL void cy_keylist_clear(cy_keylist *l);
+CY_INTERNAL void cy_keylist_free(cy_keylist *l);
+
+// >> ttl index (ttl.c) -------------------------------------------------------------
+CY_INTERNAL int  cy_ttl_set(cy_ns *ns, const void *key, size_t klen, uint64_t expiry);
+CY_INTERNAL void cy_ttl_clear(cy_ns *ns, const void *key, size_t klen);
+CY_INTERNAL uint64_t cy_ttl_get(cy_ns *ns, const void *key, size_t klen);
+CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, cy_ns *ns, uint64_t now);
+/* Copies up to max expired keys (expiry <= now) into a list. */
+CY_INTERNAL int  cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *out);
+
+// >> key directory (keydir.c) ---------------------------------------------------------
 /* Applies a record found at (fid, off, size) to the keydir, as replay does
  * and as the write path does after appending. kd_lock held exclusively. */
 CY_INTERNAL int  cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t *key,
@@ -3399,23 +3419,103 @@ CY_INTERNAL int  cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t
  * kd_lock held. */
 CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
                                         uint64_t *expiry);
+/* Counts bytes of file fid dead (db->dead and the file's own count). Under
+ * write_mu and kd_lock exclusive, or while the handle is not yet shared. */
 CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
+/* File f left the table: its dead bytes leave db->dead with it. write_mu
+ * and kd_lock exclusive. */
+CY_INTERNAL void cy_dead_drop(calypso *db, const cy_file *f);
 
-// >> ttl index (ttl.c) -------------------------------------------------------------
-CY_INTERNAL int  cy_ttl_set(cy_ns *ns, const void *key, size_t klen, uint64_t expiry);
-CY_INTERNAL void cy_ttl_clear(cy_ns *ns, const void *key, size_t klen);
-CY_INTERNAL uint64_t cy_ttl_get(cy_ns *ns, const void *key, size_t klen);
-CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, cy_ns *ns, uint64_t now);
-/* Copies up to max expired keys (expiry <= now) into a list. */
-typedef struct cy_keylist {
-    uint8_t  *buf;   size_t blen, bcap;
-    size_t   *off;   size_t n, ncap;   /* key i = buf[off[i] .. off[i+1]) */
-} cy_keylist;
-CY_INTERNAL int  cy_keylist_push(cy_keylist *l, const void *key, size_t klen);
-CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen);
-CY_INTERNAL void cy_keylist_clear(cy_keylist *l);
-CY_INTERNAL void cy_keylist_free(cy_keylist *l);
-CY_INTERNAL int  cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *out);
+/* A record a merge copied (or dropped as expired): where it was, where its
+ * copy is. */
+typedef struct cy_kd_move {
+    uint32_t old_fid, new_fid;  /* new_fid 0: not copied (expired)          */
+    uint32_t size;              /* bytes of the record                       */
+    uint64_t old_off, new_off;
+    uint32_t ns;                /* its namespace, or the id a create makes  */
+    int      create;            /* a namespace's create record (the catalog) */
+} cy_kd_move;
+/* 1 when the keydir of namespace ns (for a create record: the catalog)
+ * still points at (fid, off) for key. Takes kd_lock shared. */
+CY_INTERNAL int  cy_keydir_is_at(calypso *db, uint32_t ns, int create, const uint8_t *key,
+                                 size_t klen, uint32_t fid, uint64_t off);
+/* Merge's compare-and-swap: points key at its copy only if the keydir still
+ * points at the old record (a write that landed meanwhile wins, and the
+ * copy is dead); an expired record not copied takes its key out. write_mu
+ * and kd_lock exclusive. */
+CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t *key,
+                                size_t klen);
+
+/* The batched iterator: the one way to walk a namespace's keydir in order
+ * (walks, cursors, merge, delete_all). Each gather takes kd_lock shared for
+ * one batch, hands each key to a visitor under it, and releases it: the
+ * visitor copies what it needs and does no I/O and calls no user code. A
+ * batch visits at most `visit` keys, whatever the visitor makes of them
+ * (expired keys passed over count too), so no lock hold grows with the
+ * data; the next gather goes on after the last key visited. */
+typedef struct cy_kd_ent {
+    const uint8_t *key;    size_t klen;   /* valid during the visit only    */
+    const cy_loc  *loc;     /* in the keydir; NULL: only `other` has the key */
+    const cy_loc  *other;   /* in the other tree, or NULL                    */
+    uint64_t       expiry;  /* loc's expiry (with CY_KD_EXPIRY), 0 none      */
+    int            expired; /* expiry at or before the iterator's now        */
+} cy_kd_ent;
+/* A visitor returns CY_KD_FULL (the batch ends before this key, which is
+ * not visited), CY_KD_PASS (visited), CY_KD_TAKE (visited and taken: counts
+ * against the gather's max), or a negative code that ends the walk. */
+enum { CY_KD_FULL = 0, CY_KD_PASS = 1, CY_KD_TAKE = 2 };
+typedef int (*cy_kd_visit_fn)(const cy_kd_ent *e, void *ctx);
+enum { CY_KD_EXPIRY = 1,    /* look up each key's expiry                    */
+       CY_KD_LOCKED = 2 };  /* the caller holds kd_lock: gather takes none  */
+#define CY_KD_STEP_MAX 512
+typedef struct cy_kd_iter {
+    calypso       *db;
+    cy_ns         *ns;
+    const cy_art  *other;     /* a tree walked beside the keydir, or NULL   */
+    int            backward;  /* towards smaller keys                       */
+    int            flags;     /* CY_KD_*                                    */
+    uint64_t       now;       /* for cy_kd_ent.expired (ms)                 */
+    const uint8_t *pfx;  size_t plen;    /* every key has this prefix      */
+    const uint8_t *hi;   size_t hilen;   /* the walk's far end, inclusive,
+                                            or NULL                        */
+    size_t         step;      /* leaves prefetched at a time (at most
+                                 CY_KD_STEP_MAX; default 32)                */
+    size_t         visit;     /* keys visited per batch (default 1024)      */
+    uint64_t       seq;       /* db->commit_seq as the last batch ended     */
+    /* private */
+    int            op;        /* the first seek: CY_SEEK_* from key         */
+    const void    *key;  size_t klen;
+    int            resume;    /* last holds the last key visited            */
+    int            done;
+    uint8_t       *last; size_t lastlen, lastcap;   /* inl, or allocated  */
+    uint8_t        inl[128];
+} cy_kd_iter;
+/* Starts a walk of ns's keydir with a seek (op, key: CY_SEEK_FIRST, LAST,
+ * GE, GT, LE or LT; key must stay valid until the first gather); the
+ * caller then sets the bounds and fields it needs. */
+CY_INTERNAL void cy_kd_iter_init(cy_kd_iter *it, calypso *db, cy_ns *ns, int op,
+                                 const void *key, size_t klen);
+/* One batch: visits the next keys in order until the bounds end the walk,
+ * `visit` keys were visited, max were taken or the visitor is full.
+ * Returns 1 if the walk may have more, 0 at its end, or a negative code. */
+CY_INTERNAL int  cy_kd_iter_gather(cy_kd_iter *it, size_t max, cy_kd_visit_fn fn, void *ctx);
+CY_INTERNAL void cy_kd_iter_free(cy_kd_iter *it);
+
+/* Orders keys as the keydir does: bytewise, a prefix first. */
+CY_INTERNAL int  cy_keydir_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
+/* A visitor that copies keys into out: at most max of them, and while the
+ * cost of a batch deleting them fits `limit` (it starts at `used`; each key
+ * adds per_key + klen; the first is always taken). */
+typedef struct cy_kd_keys {
+    cy_keylist *out;
+    size_t      max;
+    uint64_t    limit, used, per_key;
+} cy_kd_keys;
+CY_INTERNAL int  cy_kd_take_key(const cy_kd_ent *e, void *ctx);
+
+// >> recovery (recover.c) --------------------------------------------------------------
+CY_INTERNAL int  cy_recover(calypso *db);
 
 // >> write path (write.c) and commit (commit.c) ----------------------------------------
 /* Deletes, in namespace ns, the keys of `chosen`, then those of `expired`
@@ -5609,9 +5709,66 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     cy_bg_kick(db);
     return CALYPSO_OK;
 }
+/* >> src/keylist.c */
+/*
+ * keylist.c: key lists, the flat arrays of copied keys that carry keys out
+ * from under kd_lock: a walk's batch, a cursor's window, the keys a sift
+ * or a sweep deletes, the keys a merge moved.
+ *
+ * All keys share one buffer, back to back, and an array of offsets says
+ * where each starts (key i is buf[off[i] .. off[i+1])), so a list of a
+ * thousand keys costs two allocations, not a thousand. Clearing keeps both
+ * buffers for the next use. A list is owned by whoever declared it and is
+ * never shared between threads; it takes no lock.
+ */
+
+#include <string.h>
+
+CY_INTERNAL int cy_keylist_push(cy_keylist *l, const void *key, size_t klen)
+{
+    if (l->blen + klen > l->bcap) {
+        size_t nc = l->bcap ? l->bcap * 2 : 4096;
+        while (nc < l->blen + klen) nc *= 2;
+        uint8_t *p = cy_realloc(l->buf, nc);
+        if (!p) return CALYPSO_ENOMEM;
+        l->buf = p;
+        l->bcap = nc;
+    }
+    if (l->n + 2 > l->ncap) {
+        size_t nc = l->ncap ? l->ncap * 2 : 64;
+        size_t *p = cy_realloc(l->off, nc * sizeof *p);
+        if (!p) return CALYPSO_ENOMEM;
+        l->off = p;
+        l->ncap = nc;
+    }
+    if (l->n == 0) l->off[0] = 0;
+    memcpy(l->buf + l->blen, key, klen);
+    l->blen += klen;
+    l->off[++l->n] = l->blen;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen)
+{
+    *klen = l->off[i + 1] - l->off[i];
+    return l->buf + l->off[i];
+}
+
+CY_INTERNAL void cy_keylist_clear(cy_keylist *l)
+{
+    l->n = 0;
+    l->blen = 0;
+}
+
+CY_INTERNAL void cy_keylist_free(cy_keylist *l)
+{
+    cy_free(l->buf);
+    cy_free(l->off);
+    memset(l, 0, sizeof *l);
+}
 /* >> src/ttl.c */
 /*
- * ttl.c: the TTL index, and key lists.
+ * ttl.c: the TTL index.
  *
  * Only keys that have an expiry pay for it. Such a key's keydir location
  * carries CY_LOC_TTL, and two trees hold its expiry:
@@ -5793,50 +5950,353 @@ CY_INTERNAL int cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *
     int rc = cy_ttl_walk_expired(ns, 0, now, cy_ttl_collect_one, &c);
     return rc == 1 ? CALYPSO_OK : rc;
 }
+/* >> src/keydir.c */
+/*
+ * keydir.c: the key directory. Every change to a namespace's keydir made
+ * for a record goes through here: applying a record (replay and the write
+ * path agree on what a record means this way), merge's compare-and-swap of
+ * a moved record, and the dead-byte accounting both imply. So does every
+ * ordered walk of a keydir: one batched iterator serves walks (walk.c),
+ * cursors (cursor.c), merge (merge.c) and delete_all (db.c).
+ *
+ * Invariants: a key's entry names the newest record of it (fid, offset,
+ * size; CY_LOC_TTL when the TTL index holds its expiry); ns->live_bytes is
+ * the sum of the sizes its keydir names; db->dead, and each file's dead,
+ * count the bytes of records no entry names any more (overwritten,
+ * deleted, tombstones, batch headers), which a merge reclaims.
+ *
+ * Locks: changes run under write_mu and kd_lock exclusive (or before the
+ * handle is shared, at open); lookups under kd_lock, shared or not. The
+ * iterator takes kd_lock shared itself, one batch at a time, and never
+ * holds it across I/O or a user callback: a batch visits a bounded number
+ * of keys, counting those its visitor passes over (expired keys not yet
+ * swept), so a walk over millions of them holds the lock no longer per
+ * batch than one over live keys.
+ */
 
-// >> key lists ------------------------------------------------------------------
+#include <string.h>
 
-CY_INTERNAL int cy_keylist_push(cy_keylist *l, const void *key, size_t klen)
+#define CY_KD_STEP  32      /* leaves gathered (prefetched) at a time */
+#define CY_KD_VISIT 1024    /* keys visited per batch                 */
+
+// >> dead bytes ----------------------------------------------------------------
+
+CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
 {
-    if (l->blen + klen > l->bcap) {
-        size_t nc = l->bcap ? l->bcap * 2 : 4096;
-        while (nc < l->blen + klen) nc *= 2;
-        uint8_t *p = cy_realloc(l->buf, nc);
-        if (!p) return CALYPSO_ENOMEM;
-        l->buf = p;
-        l->bcap = nc;
+    db->dead += bytes;
+    cy_file *f = cy_files_find(db, fid);
+    if (f) f->dead += bytes;
+}
+
+CY_INTERNAL void cy_dead_drop(calypso *db, const cy_file *f)
+{
+    db->dead -= f->dead;
+}
+
+// >> lookups and changes ---------------------------------------------------------
+
+CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
+                                        uint64_t *expiry)
+{
+    (void)db;
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
+    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
+    return l;
+}
+
+CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t *key,
+                                size_t klen, uint64_t expiry, uint32_t fid, uint64_t off,
+                                uint32_t size)
+{
+    cy_view_note(db, ns, key, klen);
+    cy_loc old;
+    if (type == CY_REC_DEL) {
+        if (cy_art_delete(&ns->keydir, key, klen, &old)) {
+            if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, key, klen);
+            cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+            ns->live_bytes -= old.size;
+        }
+        cy_dead_add(db, fid, size);   /* a tombstone is dead once applied */
+        return CALYPSO_OK;
     }
-    if (l->n + 2 > l->ncap) {
-        size_t nc = l->ncap ? l->ncap * 2 : 64;
-        size_t *p = cy_realloc(l->off, nc * sizeof *p);
-        if (!p) return CALYPSO_ENOMEM;
-        l->off = p;
-        l->ncap = nc;
+    cy_loc loc = { off, fid | (expiry ? CY_LOC_TTL : 0), size };
+    int rc = cy_art_insert(&ns->keydir, key, klen, &loc, &old);
+    if (rc < 0) return rc;
+    int replaced = rc == 1;
+    if (expiry) {
+        if ((rc = cy_ttl_set(ns, key, klen, expiry)) < 0) {
+            /* Put the keydir back as it was: replacing allocates nothing. */
+            if (replaced) cy_art_insert(&ns->keydir, key, klen, &old, NULL);
+            else cy_art_delete(&ns->keydir, key, klen, NULL);
+            return rc;
+        }
+    } else if (replaced && (old.fid & CY_LOC_TTL)) {
+        cy_ttl_clear(ns, key, klen);
     }
-    if (l->n == 0) l->off[0] = 0;
-    memcpy(l->buf + l->blen, key, klen);
-    l->blen += klen;
-    l->off[++l->n] = l->blen;
+    ns->live_bytes += size;
+    if (replaced) {
+        cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+        ns->live_bytes -= old.size;
+    }
     return CALYPSO_OK;
 }
 
-CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen)
+CY_INTERNAL int cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t *key,
+                                    uint32_t fid, uint64_t off, uint32_t size)
 {
-    *klen = l->off[i + 1] - l->off[i];
-    return l->buf + l->off[i];
+    if (r->type == CY_REC_NS_CREATE || r->type == CY_REC_NS_DROP)
+        return cy_ns_apply(db, r->type, r->ns, key, (size_t)r->klen, fid, off, size);
+    cy_ns *ns = cy_ns_find(db, r->ns);
+    if (!ns) {                    /* its namespace was dropped: dead */
+        cy_dead_add(db, fid, size);
+        return CALYPSO_OK;
+    }
+    return cy_keydir_apply(db, ns, r->type, key, (size_t)r->klen, r->expiry, fid, off, size);
 }
 
-CY_INTERNAL void cy_keylist_clear(cy_keylist *l)
+// >> merge's compare-and-swap ------------------------------------------------------
+
+CY_INTERNAL int cy_keydir_is_at(calypso *db, uint32_t nsid, int create, const uint8_t *key,
+                                size_t klen, uint32_t fid, uint64_t off)
 {
-    l->n = 0;
-    l->blen = 0;
+    cy_rdlock(&db->kd_lock);
+    cy_ns *ns = cy_ns_find(db, nsid);
+    int at;
+    if (create) {
+        at = ns && ns->created.fid == fid && ns->created.off == off;
+    } else {
+        const cy_loc *l = ns ? cy_art_search(&ns->keydir, key, klen) : NULL;
+        at = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
+    }
+    cy_unlock(&db->kd_lock);
+    return at;
 }
 
-CY_INTERNAL void cy_keylist_free(cy_keylist *l)
+CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t *key,
+                                size_t klen)
 {
-    cy_free(l->buf);
-    cy_free(l->off);
-    memset(l, 0, sizeof *l);
+    cy_ns *ns = cy_ns_find(db, mv->ns);   /* NULL: dropped meanwhile */
+    if (mv->create) {
+        cy_loc *c = ns ? &ns->created : NULL;
+        if (c && c->fid == mv->old_fid && c->off == mv->old_off) {
+            c->fid = mv->new_fid;
+            c->off = mv->new_off;
+        } else {
+            cy_dead_add(db, mv->new_fid, mv->size);
+        }
+        return;
+    }
+    cy_loc *l = ns ? cy_art_search(&ns->keydir, key, klen) : NULL;
+    int same = l && (l->fid & CY_LOC_FIDMASK) == mv->old_fid && l->off == mv->old_off;
+    if (same && mv->new_fid == 0) {          /* expired, not copied */
+        cy_view_note(db, ns, key, klen);
+        cy_loc old;
+        cy_art_delete(&ns->keydir, key, klen, &old);
+        ns->live_bytes -= old.size;
+        if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, key, klen);
+    } else if (same) {
+        l->fid = mv->new_fid | (l->fid & CY_LOC_TTL);
+        l->off = mv->new_off;
+    } else if (mv->new_fid) {
+        cy_dead_add(db, mv->new_fid, mv->size);   /* overwritten meanwhile */
+    }
+}
+
+// >> the batched iterator ----------------------------------------------------------
+
+/* What one batch has done so far. */
+typedef struct cy_kd_batch {
+    size_t          visited, taken, max;
+    const uint8_t  *vk;     size_t vkl;     /* the last key visited (in the tree) */
+    cy_kd_visit_fn  fn;
+    void           *ctx;
+} cy_kd_batch;
+
+/* What cy_kd_offer tells the loop that called it. */
+enum { CY_KD_GO, CY_KD_END, CY_KD_STOP, CY_KD_FILLED };
+
+CY_INTERNAL void cy_kd_iter_init(cy_kd_iter *it, calypso *db, cy_ns *ns, int op,
+                                 const void *key, size_t klen)
+{
+    memset(it, 0, sizeof *it);
+    it->db = db;
+    it->ns = ns;
+    it->op = op;
+    it->key = key;
+    it->klen = klen;
+    it->step = CY_KD_STEP;
+    it->visit = CY_KD_VISIT;
+    it->last = it->inl;
+    it->lastcap = sizeof it->inl;
+}
+
+CY_INTERNAL void cy_kd_iter_free(cy_kd_iter *it)
+{
+    if (it->last != it->inl) cy_free(it->last);
+    it->last = it->inl;
+    it->lastcap = sizeof it->inl;
+}
+
+CY_INTERNAL int cy_keydir_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Offers one key to the visitor: CY_KD_END when it is past the walk's
+ * bounds, CY_KD_STOP when the batch ends before it (budget spent or the
+ * visitor full), CY_KD_FILLED when it was the max-th taken, else CY_KD_GO;
+ * or the visitor's error. Inlined into the loops: it runs once a key. */
+static CY_INLINE int cy_kd_offer(const cy_kd_iter *it, cy_kd_batch *b, cy_kd_ent *e)
+{
+    if (it->plen && (e->klen < it->plen || memcmp(e->key, it->pfx, it->plen) != 0))
+        return CY_KD_END;
+    if (it->hi) {
+        int c = cy_keydir_cmp(e->key, e->klen, it->hi, it->hilen);
+        if (it->backward ? c < 0 : c > 0) return CY_KD_END;
+    }
+    if (b->visited >= it->visit) return CY_KD_STOP;
+    e->expiry = 0;
+    if (e->loc && (it->flags & CY_KD_EXPIRY) && (e->loc->fid & CY_LOC_TTL))
+        e->expiry = cy_ttl_get(it->ns, e->key, e->klen);
+    e->expired = e->expiry && e->expiry <= it->now;
+    int v = b->fn(e, b->ctx);
+    if (v < 0) return v;
+    if (v == CY_KD_FULL) return CY_KD_STOP;
+    b->visited++;
+    b->vk = e->key;
+    b->vkl = e->klen;
+    if (v == CY_KD_TAKE && ++b->taken >= b->max) return CY_KD_FILLED;
+    return CY_KD_GO;
+}
+
+/* Positions a tree iterator where the batch starts: the first seek, or
+ * past the last key the previous batch visited. */
+static int cy_kd_seek(const cy_kd_iter *it, cy_art_iter *t)
+{
+    if (it->resume)
+        return cy_art_iter_seek(t, it->backward ? CY_SEEK_LT : CY_SEEK_GT, it->last, it->lastlen);
+    return cy_art_iter_seek(t, it->op, it->key, it->klen);
+}
+
+/* The keydir alone: leaves are gathered a step at a time (their cache
+ * misses overlap), then read. Returns as cy_kd_iter_gather. */
+static int cy_kd_walk_one(cy_kd_iter *it, cy_kd_batch *b)
+{
+    const void *refs[CY_KD_STEP_MAX];
+    size_t step = it->step < 1 ? 1 : it->step > CY_KD_STEP_MAX ? CY_KD_STEP_MAX : it->step;
+    cy_art_iter t;
+    cy_art_iter_init(&t, &it->ns->keydir);
+    int state = cy_kd_seek(it, &t), rc = state;
+    while (state == 1) {
+        /* Gather no more than the batch can take or visit (and one past
+         * the budget, to tell the walk's end from more to come): a key
+         * passed over makes room for another step. */
+        size_t want = b->max - b->taken, left = it->visit - b->visited;
+        if (left < SIZE_MAX) left++;
+        if (want > left) want = left;
+        if (want > step) want = step;
+        size_t m = cy_art_iter_gather(&t, refs, want, it->backward, &state);
+        rc = state;
+        for (size_t i = 0; i < m; i++) {
+            cy_kd_ent e;
+            e.key = cy_art_ref_key(refs[i], &e.klen);
+            e.loc = cy_art_ref_loc(refs[i]);
+            e.other = NULL;
+            int v = cy_kd_offer(it, b, &e);
+            if (v == CY_KD_GO) continue;
+            if (v == CY_KD_FILLED) rc = i + 1 < m ? 1 : state;
+            else rc = v == CY_KD_END ? 0 : v == CY_KD_STOP ? 1 : v;
+            state = 0;
+            break;
+        }
+    }
+    cy_art_iter_free(&t);
+    return rc;
+}
+
+/* The keydir and it->other side by side, in key order: a key both hold
+ * comes once, with both entries. */
+static int cy_kd_walk_two(cy_kd_iter *it, cy_kd_batch *b)
+{
+    cy_art_iter ta, tb;
+    cy_art_iter_init(&ta, &it->ns->keydir);
+    cy_art_iter_init(&tb, it->other);
+    int ra = cy_kd_seek(it, &ta), rb = cy_kd_seek(it, &tb), rc;
+    for (;;) {
+        if (ra < 0 || rb < 0) { rc = CALYPSO_ENOMEM; break; }
+        if (ra != 1 && rb != 1) { rc = 0; break; }
+        size_t al = 0, bl = 0;
+        const uint8_t *ka = ra == 1 ? cy_art_iter_key(&ta, &al) : NULL;
+        const uint8_t *kb = rb == 1 ? cy_art_iter_key(&tb, &bl) : NULL;
+        /* cmp <= 0: the keydir's key comes first in the walk's direction;
+         * >= 0: the other's */
+        int cmp = !ka ? 1 : !kb ? -1 : cy_keydir_cmp(ka, al, kb, bl);
+        if (ka && kb && it->backward) cmp = -cmp;
+        cy_kd_ent e;
+        e.key = cmp <= 0 ? ka : kb;
+        e.klen = cmp <= 0 ? al : bl;
+        e.loc = cmp <= 0 ? cy_art_iter_loc(&ta) : NULL;
+        e.other = cmp >= 0 ? cy_art_iter_loc(&tb) : NULL;
+        int v = cy_kd_offer(it, b, &e);
+        if (v == CY_KD_END || v == CY_KD_STOP || v < 0) {
+            rc = v == CY_KD_END ? 0 : v == CY_KD_STOP ? 1 : v;
+            break;
+        }
+        if (cmp <= 0) ra = it->backward ? cy_art_iter_prev(&ta) : cy_art_iter_next(&ta);
+        if (cmp >= 0) rb = it->backward ? cy_art_iter_prev(&tb) : cy_art_iter_next(&tb);
+        if (v == CY_KD_FILLED) {
+            rc = ra < 0 || rb < 0 ? CALYPSO_ENOMEM : ra == 1 || rb == 1;
+            break;
+        }
+    }
+    cy_art_iter_free(&ta);
+    cy_art_iter_free(&tb);
+    return rc;
+}
+
+/* Keeps a copy of the last key visited (in the tree: kd_lock held), where
+ * the next batch starts. */
+static int cy_kd_keep_last(cy_kd_iter *it, const cy_kd_batch *b)
+{
+    if (!b->vk) return CALYPSO_OK;
+    if (b->vkl > it->lastcap) {
+        uint8_t *p = cy_realloc(it->last == it->inl ? NULL : it->last, b->vkl);
+        if (!p) return CALYPSO_ENOMEM;
+        it->last = p;
+        it->lastcap = b->vkl;
+    }
+    if (b->vkl) memcpy(it->last, b->vk, b->vkl);
+    it->lastlen = b->vkl;
+    it->resume = 1;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_kd_iter_gather(cy_kd_iter *it, size_t max, cy_kd_visit_fn fn, void *ctx)
+{
+    if (it->done || max == 0) return it->done ? 0 : 1;
+    calypso *db = it->db;
+    cy_kd_batch b = { 0, 0, max, NULL, 0, fn, ctx };
+    int locked = (it->flags & CY_KD_LOCKED) != 0;
+    if (!locked) cy_rdlock(&db->kd_lock);
+    int rc = it->other ? cy_kd_walk_two(it, &b) : cy_kd_walk_one(it, &b);
+    if (rc == 1 && cy_kd_keep_last(it, &b) < 0) rc = CALYPSO_ENOMEM;
+    it->seq = db->commit_seq;
+    if (!locked) cy_unlock(&db->kd_lock);
+    if (rc == 0) it->done = 1;
+    return rc;
+}
+
+CY_INTERNAL int cy_kd_take_key(const cy_kd_ent *e, void *ctx)
+{
+    cy_kd_keys *k = ctx;
+    if (k->out->n >= k->max) return CY_KD_FULL;
+    uint64_t used = k->used + k->per_key + e->klen;
+    if (used > k->limit && k->out->n) return CY_KD_FULL;
+    int rc = cy_keylist_push(k->out, e->key, e->klen);
+    if (rc < 0) return rc;
+    k->used = used;
+    return CY_KD_TAKE;
 }
 /* >> src/scan.c */
 /*
@@ -5925,9 +6385,9 @@ CY_INTERNAL int cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_
 }
 /* >> src/recover.c */
 /*
- * recover.c: rebuilding the keydir at open, and the one function that
- * applies a record to the keydir (used by replay and by the write path, so
- * that both agree on what a record means and on dead-byte accounting).
+ * recover.c: rebuilding the keydir at open. Each record replayed goes to
+ * the keydir through cy_keydir_apply_rec (keydir.c), as the write path's
+ * do, so that both agree on what a record means and on dead bytes.
  *
  * Open replays datafiles oldest to newest. A datafile with a valid hint
  * file is loaded from the hint (keys and locations, no values) for the
@@ -5965,72 +6425,6 @@ CY_INTERNAL int cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
-{
-    db->dead += bytes;
-    cy_file *f = cy_files_find(db, fid);
-    if (f) f->dead += bytes;
-}
-
-CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
-                                        uint64_t *expiry)
-{
-    (void)db;
-    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
-    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
-    return l;
-}
-
-CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t *key,
-                                size_t klen, uint64_t expiry, uint32_t fid, uint64_t off,
-                                uint32_t size)
-{
-    cy_view_note(db, ns, key, klen);
-    cy_loc old;
-    if (type == CY_REC_DEL) {
-        if (cy_art_delete(&ns->keydir, key, klen, &old)) {
-            if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, key, klen);
-            cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
-            ns->live_bytes -= old.size;
-        }
-        cy_dead_add(db, fid, size);   /* a tombstone is dead once applied */
-        return CALYPSO_OK;
-    }
-    cy_loc loc = { off, fid | (expiry ? CY_LOC_TTL : 0), size };
-    int rc = cy_art_insert(&ns->keydir, key, klen, &loc, &old);
-    if (rc < 0) return rc;
-    int replaced = rc == 1;
-    if (expiry) {
-        if ((rc = cy_ttl_set(ns, key, klen, expiry)) < 0) {
-            /* Put the keydir back as it was: replacing allocates nothing. */
-            if (replaced) cy_art_insert(&ns->keydir, key, klen, &old, NULL);
-            else cy_art_delete(&ns->keydir, key, klen, NULL);
-            return rc;
-        }
-    } else if (replaced && (old.fid & CY_LOC_TTL)) {
-        cy_ttl_clear(ns, key, klen);
-    }
-    ns->live_bytes += size;
-    if (replaced) {
-        cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
-        ns->live_bytes -= old.size;
-    }
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t *key,
-                                    uint32_t fid, uint64_t off, uint32_t size)
-{
-    if (r->type == CY_REC_NS_CREATE || r->type == CY_REC_NS_DROP)
-        return cy_ns_apply(db, r->type, r->ns, key, (size_t)r->klen, fid, off, size);
-    cy_ns *ns = cy_ns_find(db, r->ns);
-    if (!ns) {                    /* its namespace was dropped: dead */
-        cy_dead_add(db, fid, size);
-        return CALYPSO_OK;
-    }
-    return cy_keydir_apply(db, ns, r->type, key, (size_t)r->klen, r->expiry, fid, off, size);
-}
 
 // >> datafile scan -------------------------------------------------------------
 
@@ -8132,21 +8526,19 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *chos
  * one batch takes; *more: keys are left after them. kd_lock held. */
 static int cy_db_list_first(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
 {
-    cy_art_iter it;
-    cy_art_iter_init(&it, &ns->keydir);
-    uint64_t bound = CY_REC_MAX_HDR;
-    int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
-    while (ok == 1 && out->n < max) {
-        size_t klen;
-        const uint8_t *k = cy_art_iter_key(&it, &klen);
-        bound += CY_DB_TOMBSTONE_BOUND(klen);
-        if (bound > db->opt.max_datafile_size && out->n) break;
-        if ((ok = cy_keylist_push(out, k, klen)) < 0) break;
-        ok = cy_art_iter_next(&it);
-    }
-    cy_art_iter_free(&it);
-    *more = ok == 1;
-    return ok < 0 ? ok : CALYPSO_OK;
+    /* One batch under the caller's hold of kd_lock, bounded by the
+     * tombstones that fit a datafile (so that delete_all is atomic when
+     * they all fit), not by the iterator's visit budget. */
+    cy_kd_keys keys = { out, max, db->opt.max_datafile_size, CY_REC_MAX_HDR,
+                        CY_DB_TOMBSTONE_BOUND(0) };
+    cy_kd_iter it;
+    cy_kd_iter_init(&it, db, ns, CY_SEEK_FIRST, NULL, 0);
+    it.flags = CY_KD_LOCKED;
+    it.visit = SIZE_MAX;
+    int rc = cy_kd_iter_gather(&it, SIZE_MAX, cy_kd_take_key, &keys);
+    cy_kd_iter_free(&it);
+    *more = rc == 1;
+    return rc < 0 ? rc : CALYPSO_OK;
 }
 
 /* Lists up to max expired keys of ns. kd_lock held. */
@@ -9581,10 +9973,11 @@ int calypso_txn_has(calypso_txn *tx, const void *key, size_t klen)
  *
  * A walk never runs user code under an engine lock. It copies a batch of
  * keys (at most CY_WALK_BATCH keys or CY_WALK_BYTES bytes) out of the tree
- * under kd_lock shared, drops the lock, calls back for each, and resumes by
- * seeking past the last key it returned. So a callback may write to the
- * same handle, writers are never blocked for more than one batch, and
- * every key that exists for the whole walk is seen exactly once, in order.
+ * with the keydir's iterator (keydir.c: kd_lock shared for the batch),
+ * calls back for each, and resumes past the last key the batch visited.
+ * So a callback may write to the same handle, writers are never blocked
+ * for more than one batch, and every key that exists for the whole walk
+ * is seen exactly once, in order.
  * Expired keys are skipped, and count against the batch like any other
  * key visited (at most CY_WALK_VISIT a batch): a walk over millions of
  * expired keys not yet swept holds the lock no longer per batch than one
@@ -9641,75 +10034,27 @@ typedef struct cy_walk {
     cy_ns         *ns;                 /* the namespace walked             */
 } cy_walk;
 
-static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
-}
+/* A batch being filled: live keys to `batch` (with where each is, in
+ * ents), expired ones to `expired` unless that is NULL. */
+typedef struct cy_walk_fill {
+    cy_keylist  *batch;
+    cy_walk_ent *ents;
+    cy_keylist  *expired;
+} cy_walk_fill;
 
-/* Fills `batch` with the next keys of the walk after `last` (all from the
- * start when last is NULL), and `resume` with the last key it visited (the
- * next batch starts after it); adds the expired keys it passes to
- * `expired` when that is not NULL. Returns 1 if the walk has more, 0 at its
- * end, or a negative code. */
-static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, size_t lastlen,
-                         cy_keylist *batch, cy_walk_ent *ents, uint64_t *seq,
-                         cy_keylist *resume, cy_keylist *expired)
+/* The iterator's visitor (keydir.c), under kd_lock shared. */
+static int cy_walk_take(const cy_kd_ent *e, void *ctx)
 {
-    cy_keylist_clear(batch);
-    cy_keylist_clear(resume);
-    size_t visited = 0;
-    const uint8_t *vk = NULL;   /* the last key visited, under the lock */
-    size_t vklen = 0;
-    uint64_t now = cy_now_ms();
-    const void *refs[CY_WALK_STEP];
-    cy_rdlock(&db->kd_lock);
-    cy_art_iter it;
-    cy_art_iter_init(&it, &w->ns->keydir);
-    int rc;
-    if (last) rc = cy_art_iter_seek(&it, CY_SEEK_GT, last, lastlen);
-    else if (w->lo) rc = cy_art_iter_seek(&it, CY_SEEK_GE, w->lo, w->lolen);
-    else rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
-    int full = 0;
-    while (rc == 1 && !full) {
-        /* Gather a step of leaves (prefetched), then read them. On
-         * stopping early, the iterator stands past refs[i]: the caller
-         * resumes by seeking (more = 1). */
-        size_t m = cy_art_iter_gather(&it, refs, CY_WALK_STEP, 0, &rc);
-        for (size_t i = 0; i < m; i++) {
-            size_t klen;
-            const uint8_t *k = cy_art_ref_key(refs[i], &klen);
-            if ((w->pfx && (klen < w->plen || memcmp(k, w->pfx, w->plen) != 0)) ||
-                (w->hi && cy_walk_cmp(k, klen, w->hi, w->hilen) > 0)) {
-                rc = 0;                         /* past the end of the walk */
-                break;
-            }
-            if (batch->n >= CY_WALK_BATCH || batch->blen >= CY_WALK_BYTES ||
-                visited >= CY_WALK_VISIT) {
-                rc = 1;                         /* full: the caller resumes */
-                full = 1;
-                break;
-            }
-            visited++;
-            vk = k;
-            vklen = klen;
-            const cy_loc *l = cy_art_ref_loc(refs[i]);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(w->ns, k, klen) : 0;
-            cy_keylist *to = batch;
-            if (exp && exp <= now) {
-                if (!expired) continue;
-                to = expired;
-            }
-            if (to == batch) ents[batch->n] = (cy_walk_ent){ *l, exp, NULL };
-            int prc = cy_keylist_push(to, k, klen);
-            if (prc < 0) { rc = prc; full = 1; break; }
-        }
+    cy_walk_fill *f = ctx;
+    if (f->batch->n >= CY_WALK_BATCH || f->batch->blen >= CY_WALK_BYTES) return CY_KD_FULL;
+    cy_keylist *to = f->batch;
+    if (e->expired) {
+        if (!f->expired) return CY_KD_PASS;
+        to = f->expired;
     }
-    *seq = db->commit_seq;
-    if (rc == 1 && vk && cy_keylist_push(resume, vk, vklen) < 0) rc = CALYPSO_ENOMEM;
-    cy_art_iter_free(&it);
-    cy_unlock(&db->kd_lock);
-    return rc;
+    if (to == f->batch) f->ents[f->batch->n] = (cy_walk_ent){ *e->loc, e->expiry, NULL };
+    int rc = cy_keylist_push(to, e->key, e->klen);
+    return rc < 0 ? rc : CY_KD_TAKE;
 }
 
 /* Notes where the batch's records are mapped, and prefetches the first:
@@ -9737,16 +10082,24 @@ static void cy_walk_locate(calypso *db, cy_walk_ent *ents, size_t n)
 static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, size_t, void *),
                        void *ctx, cy_keylist *expired)
 {
-    cy_keylist batch = { 0 }, resume = { 0 };
+    cy_keylist batch = { 0 };
     cy_walk_ent *ents = cy_malloc(CY_WALK_BATCH * sizeof *ents);
     if (!ents) return cy_err(db, CALYPSO_ENOMEM, "walking the keys");
-    uint64_t seq = 0;
-    uint8_t *last = NULL;
-    size_t lastlen = 0, lastcap = 0;
-    int rc, more = 1, have_last = 0;
-    for (rc = 0; more && !rc;) {
-        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch, ents, &seq,
-                             &resume, expired);
+    cy_walk_fill fill = { &batch, ents, expired };
+    cy_kd_iter it;
+    cy_kd_iter_init(&it, db, w->ns, w->lo ? CY_SEEK_GE : CY_SEEK_FIRST, w->lo, w->lolen);
+    it.pfx = w->pfx;
+    it.plen = w->plen;
+    it.hi = w->hi;
+    it.hilen = w->hilen;
+    it.step = CY_WALK_STEP;
+    it.visit = CY_WALK_VISIT;
+    it.flags = CY_KD_EXPIRY;
+    int rc = 0;
+    for (int more = 1; more && !rc;) {
+        cy_keylist_clear(&batch);
+        it.now = cy_now_ms();
+        more = cy_kd_iter_gather(&it, SIZE_MAX, cy_walk_take, &fill);
         if (more < 0) { rc = cy_err(db, more, "walking the keys"); break; }
         cy_walk_locate(db, ents, batch.n);
         for (size_t i = 0; i < batch.n && !rc; i++) {
@@ -9759,29 +10112,14 @@ static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, si
             cy_walk_given.key = k;
             cy_walk_given.klen = klen;
             cy_walk_given.ent = &ents[i];
-            cy_walk_given.seq = seq;
+            cy_walk_given.seq = it.seq;
             rc = fn(k, klen, ctx);
             cy_walk_given.db = NULL;
         }
-        /* A batch ends early only when it is full, having visited at
-         * least one key: the next starts after the last one visited. */
-        if (rc || !more || resume.n == 0) break;
-        size_t klen;
-        const uint8_t *k = cy_keylist_at(&resume, 0, &klen);
-        if (klen > lastcap) {
-            uint8_t *p = cy_realloc(last, klen);
-            if (!p) { rc = cy_err(db, CALYPSO_ENOMEM, "walking the keys"); break; }
-            last = p;
-            lastcap = klen;
-        }
-        memcpy(last, k, klen);
-        lastlen = klen;
-        have_last = 1;
     }
-    cy_free(last);
+    cy_kd_iter_free(&it);
     cy_free(ents);
     cy_keylist_free(&batch);
-    cy_keylist_free(&resume);
     return rc;
 }
 
@@ -9808,7 +10146,8 @@ static int cy_walk_check(calypso *db, const void *a, size_t alen, const void *b,
 static int cy_walk_range_check(calypso *db, const void *start, size_t slen, const void *end,
                                size_t elen)
 {
-    if (cy_walk_cmp(start ? start : "", slen, end ? end : "", elen) > 0)
+    const uint8_t *none = (const uint8_t *)"";
+    if (cy_keydir_cmp(start ? start : none, slen, end ? end : none, elen) > 0)
         return cy_err(db, CALYPSO_EINVALIDRANGE, NULL);
     return CALYPSO_OK;
 }
@@ -10067,111 +10406,62 @@ static void cy_cursor_locate(calypso_cursor *c, size_t n)
         cy_cursor_prefetch(c, i);
 }
 
-static int cy_cursor_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+/* Takes key into the window with entry e. */
+static int cy_cursor_push(calypso_cursor *c, const uint8_t *key, size_t klen,
+                          const cy_cursor_ent *e)
 {
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
+    size_t n = c->keys.n;
+    int rc = cy_keylist_push(&c->keys, key, klen);
+    if (rc < 0) return rc;
+    c->ent[n] = *e;
+    return CY_KD_TAKE;
 }
 
-/* The window of a cursor opened in a transaction: the keydir and the
- * transaction's other tree (an update's own writes, a view's history)
- * walked side by side, under kd_lock shared. As the plain fill: returns 1
- * if there may be more, 0 at the end, or an error; *budget when it
- * stopped for having visited CY_CURSOR_VISIT keys (then, with no key
- * collected, the last key visited is in c->edge). */
-static int cy_cursor_collect_txn(calypso_cursor *c, int op, const void *key, size_t klen,
-                                 int backward, size_t *np, int *budget)
+/* The iterator's visitor for a plain cursor (keydir.c), under kd_lock
+ * shared: live keys fill the window, expired ones are passed over. */
+static int cy_cursor_take(const cy_kd_ent *e, void *ctx)
 {
-    calypso *db;
-    uint64_t seq, start;
-    calypso_batch *b;
-    int view = cy_txn_info(c->tx, &db, &seq, &start, &b);
-    uint64_t now = view ? start : cy_now_ms();
-    size_t n = *np, visited = 0, vkl = 0;
-    const uint8_t *vk = NULL;
-    int rc = 0;
-    cy_rdlock(&db->kd_lock);
-    const cy_art *other = view ? &c->ns->history : cy_batch_index(b, c->ns);
-    cy_art_iter ia, ib;
-    cy_art_iter_init(&ia, &c->ns->keydir);
-    cy_art_iter_init(&ib, other);
-    int ra = cy_art_iter_seek(&ia, op, key, klen);
-    int rb = other ? cy_art_iter_seek(&ib, op, key, klen) : 0;
-    while (n < CY_CURSOR_WINDOW) {
-        if (ra < 0 || rb < 0) { rc = CALYPSO_ENOMEM; break; }
-        if (ra != 1 && rb != 1) { rc = 0; break; }
-        size_t al = 0, bl = 0;
-        const uint8_t *ka = ra == 1 ? cy_art_iter_key(&ia, &al) : NULL;
-        const uint8_t *kb = rb == 1 ? cy_art_iter_key(&ib, &bl) : NULL;
-        /* cmp <= 0: a's key comes first in the walk's direction; >= 0: b's */
-        int cmp = !ka ? 1 : !kb ? -1
-                : backward ? -cy_cursor_keycmp(ka, al, kb, bl) : cy_cursor_keycmp(ka, al, kb, bl);
-        const uint8_t *k = cmp <= 0 ? ka : kb;
-        size_t kl = cmp <= 0 ? al : bl;
-        if (c->plen && (kl < c->plen || memcmp(k, c->pfx, c->plen) != 0)) {
-            rc = 0;                             /* past the prefix: the end */
-            break;
-        }
-        if (visited >= CY_CURSOR_VISIT) {
-            rc = 1;
-            *budget = 1;
-            break;
-        }
-        visited++;
-        vk = k;
-        vkl = kl;
-        cy_cursor_ent e;
-        memset(&e, 0, sizeof e);
-        int show = 0;
-        if (view) {
-            cy_loc loc = { 0, 0, 0 };
-            uint64_t exp = 0;
-            if (cy_view_state(db, c->ns, seq, k, kl, &loc, &exp) && !(exp && exp <= now)) {
-                e.loc = loc;
-                e.expiry = exp;
-                show = 1;
-            }
-        } else if (cmp >= 0) {                  /* the update wrote this key */
-            size_t at, vl;
-            if (cy_batch_op_value(b, cy_art_iter_loc(&ib)->off, &at, &vl) > 0) {
-                e.own = 1;
-                e.own_at = at;
-                e.own_len = vl;
-                show = 1;
-            }
-        } else {
-            const cy_loc *l = cy_art_iter_loc(&ia);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(c->ns, k, kl) : 0;
-            if (!(exp && exp <= now)) {
-                e.loc = *l;
-                e.expiry = exp;
-                show = 1;
-            }
-        }
-        if (show) {
-            if ((rc = cy_keylist_push(&c->keys, k, kl)) < 0) break;
-            c->ent[n++] = e;
-        }
-        if (cmp <= 0) ra = backward ? cy_art_iter_prev(&ia) : cy_art_iter_next(&ia);
-        if (cmp >= 0) rb = backward ? cy_art_iter_prev(&ib) : cy_art_iter_next(&ib);
-        rc = 1;
+    if (e->expired) return CY_KD_PASS;
+    cy_cursor_ent ent = { *e->loc, e->expiry, NULL, 0, 0, 0, 0, 0 };
+    return cy_cursor_push(ctx, e->key, e->klen, &ent);
+}
+
+/* A cursor opened in a transaction: the iterator walks the keydir and the
+ * transaction's other tree (an update's own writes, a view's history) side
+ * by side. */
+typedef struct cy_cursor_txn_fill {
+    calypso_cursor *c;
+    calypso        *db;
+    int             view;
+    uint64_t        seq, now;
+    calypso_batch  *b;
+} cy_cursor_txn_fill;
+
+static int cy_cursor_take_txn(const cy_kd_ent *e, void *ctx)
+{
+    cy_cursor_txn_fill *f = ctx;
+    cy_cursor_ent ent;
+    memset(&ent, 0, sizeof ent);
+    if (f->view) {                          /* the key as of the view's start */
+        cy_loc loc = { 0, 0, 0 };
+        uint64_t exp = 0;
+        if (!cy_view_state(f->db, f->c->ns, f->seq, e->key, e->klen, &loc, &exp) ||
+            (exp && exp <= f->now))
+            return CY_KD_PASS;
+        ent.loc = loc;
+        ent.expiry = exp;
+    } else if (e->other) {                  /* the update wrote this key */
+        size_t at, vl;
+        if (cy_batch_op_value(f->b, e->other->off, &at, &vl) <= 0) return CY_KD_PASS;
+        ent.own = 1;
+        ent.own_at = at;
+        ent.own_len = vl;
+    } else {
+        if (e->expired) return CY_KD_PASS;
+        ent.loc = *e->loc;
+        ent.expiry = e->expiry;
     }
-    if (rc >= 0 && *budget && n == *np && vk) {
-        if (vkl > c->edge_cap) {
-            uint8_t *p = cy_realloc(c->edge, vkl);
-            if (p) { c->edge = p; c->edge_cap = vkl; }
-            else rc = CALYPSO_ENOMEM;
-        }
-        if (rc >= 0) {
-            memcpy(c->edge, vk, vkl);
-            c->edge_len = vkl;
-        }
-    }
-    cy_art_iter_free(&ia);
-    cy_art_iter_free(&ib);
-    cy_unlock(&db->kd_lock);
-    *np = n;
-    return rc;
+    return cy_cursor_push(f->c, e->key, e->klen, &ent);
 }
 
 /* Fills the window from a seek; with `backward`, collects towards smaller
@@ -10184,80 +10474,38 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     c->valid = c->have_val = 0;
     c->vfrom = c->vto = 0;
     c->run = 0;
-    size_t n = 0;
-    uint64_t now = cy_now_ms();
-    const void *refs[CY_CURSOR_WINDOW];
-    int rc;
-again:;
-    /* Expired keys not yet swept are skipped but count as visited: one
+    cy_kd_iter it;
+    cy_kd_iter_init(&it, db, c->ns, op, key, klen);
+    it.backward = backward;
+    it.pfx = c->pfx;
+    it.plen = c->plen;
+    /* Bounded by a prefix, collect in steps of CY_CURSOR_STEP so as not
+     * to walk far past its end. */
+    it.step = c->plen ? CY_CURSOR_STEP : CY_CURSOR_WINDOW;
+    it.visit = CY_CURSOR_VISIT;
+    it.flags = CY_KD_EXPIRY;
+    it.now = cy_now_ms();
+    cy_kd_visit_fn fn = cy_cursor_take;
+    void *ctx = c;
+    cy_cursor_txn_fill tf = { c, db, 0, 0, 0, NULL };
+    if (c->tx) {
+        uint64_t start;
+        tf.view = cy_txn_info(c->tx, &tf.db, &tf.seq, &start, &tf.b);
+        tf.now = it.now = tf.view ? start : it.now;
+        it.other = tf.view ? &c->ns->history : cy_batch_index(tf.b, c->ns);
+        fn = cy_cursor_take_txn;
+        ctx = &tf;
+    }
+    /* Expired keys not yet swept are passed over but count as visited: one
      * hold of the lock visits at most CY_CURSOR_VISIT keys. A hold that
      * found none live goes on, after releasing the lock, from the last
      * key it visited. */
-    size_t visited = 0;
-    int budget = 0;
-    const uint8_t *vk = NULL;
-    size_t vkl = 0;
-    if (c->tx) {
-        rc = cy_cursor_collect_txn(c, op, key, klen, backward, &n, &budget);
-        goto collected;
-    }
-    cy_rdlock(&db->kd_lock);
-    cy_art_iter it;
-    cy_art_iter_init(&it, &c->ns->keydir);
-    rc = cy_art_iter_seek(&it, op, key, klen);
-    /* Bounded by a prefix, collect in steps of CY_CURSOR_STEP so as not
-     * to walk far past its end. */
-    size_t step = c->plen ? CY_CURSOR_STEP : CY_CURSOR_WINDOW;
-    while (rc == 1 && n < CY_CURSOR_WINDOW && !budget) {
-        /* Walk the inner nodes first, prefetching each leaf, then read
-         * the leaves: their misses overlap instead of adding up. */
-        size_t room = CY_CURSOR_WINDOW - n;
-        size_t m = cy_art_iter_gather(&it, refs, room < step ? room : step, backward, &rc);
-        for (size_t i = 0; i < m; i++) {
-            size_t kl;
-            const uint8_t *k = cy_art_ref_key(refs[i], &kl);
-            if (c->plen && (kl < c->plen || memcmp(k, c->pfx, c->plen) != 0)) {
-                rc = 0;                         /* past the prefix: the end */
-                break;
-            }
-            if (visited >= CY_CURSOR_VISIT) {
-                rc = 1;                         /* more after the last visited */
-                budget = 1;
-                break;
-            }
-            visited++;
-            vk = k;
-            vkl = kl;
-            const cy_loc *l = cy_art_ref_loc(refs[i]);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(c->ns, k, kl) : 0;
-            if (exp && exp <= now) continue;
-            int prc = cy_keylist_push(&c->keys, k, kl);
-            if (prc < 0) { rc = prc; break; }
-            c->ent[n++] = (cy_cursor_ent){ *l, exp, NULL, 0, 0, 0, 0, 0 };
-        }
-    }
-    if (rc >= 0 && budget && n == 0 && vk) {
-        /* Nothing live in this hold: resume from the last key visited. */
-        if (vkl > c->edge_cap) {
-            uint8_t *p = cy_realloc(c->edge, vkl);
-            if (p) { c->edge = p; c->edge_cap = vkl; }
-            else rc = CALYPSO_ENOMEM;
-        }
-        if (rc >= 0) {
-            memcpy(c->edge, vk, vkl);
-            c->edge_len = vkl;
-        }
-    }
-    cy_art_iter_free(&it);
-    cy_unlock(&db->kd_lock);
-collected:
+    int rc;
+    do rc = cy_kd_iter_gather(&it, CY_CURSOR_WINDOW - c->keys.n, fn, ctx);
+    while (rc == 1 && c->keys.n == 0);
+    cy_kd_iter_free(&it);
     if (rc < 0) return cy_err(db, rc, "filling a cursor");
-    if (budget && n == 0) {
-        op = backward ? CY_SEEK_LT : CY_SEEK_GT;
-        key = c->edge;
-        klen = c->edge_len;
-        goto again;
-    }
+    size_t n = c->keys.n;
     cy_cursor_locate(c, n);
     int more = rc == 1;
     if (backward) {
@@ -10766,9 +11014,9 @@ CY_INTERNAL void cy_bg_kick(calypso *db)
  *      write merge/COMMIT naming the inputs, atomically: the step is now
  *      decided; open finishes it if we crash after this point;
  *   4. rename the outputs into the database directory; fsync it;
- *   5. point the keydir at the new copies, in batches, by compare-and-swap:
- *      an entry moves only if it still names the old copy, so a write that
- *      landed during the merge wins over the merged record;
+ *   5. point the keydir at the new copies, in batches, by compare-and-swap
+ *      (keydir.c): an entry moves only if it still names the old copy, so a
+ *      write that landed during the merge wins over the merged record;
  *   6. wait for a grace period (epoch.c: every get that may have found an
  *      input's location in the keydir before the swap has finished), take
  *      the inputs off the file table, wait for another (every reader that
@@ -10817,11 +11065,8 @@ static void cy_merge_at(const char *point)
 }
 
 typedef struct cy_reloc {
-    uint32_t old_fid, new_fid, size;
-    uint64_t old_off, new_off;
-    size_t   key;             /* index into the key list */
-    uint32_t ns;              /* its namespace (a put), or the id it creates */
-    int      create;          /* a catalog create record (ns.c)             */
+    cy_kd_move mv;            /* what the swap applies (keydir.c)    */
+    size_t     key;           /* index into the key list             */
 } cy_reloc;
 
 typedef struct cy_merge_fidstep { uint32_t fid, step; } cy_merge_fidstep;
@@ -11141,9 +11386,10 @@ static int cy_merge_note_copy(cy_merge *m, const cy_rec *r, uint64_t size, uint3
     if (cy_hint_add(&m->hint, r, key, m->out_size, size) ||
         cy_keylist_push(&m->keys, key, (size_t)r->klen))
         return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
-    m->relocs[m->nrelocs++] = (cy_reloc){ old_fid, m->outputs[m->noutputs - 1], (uint32_t)size,
-                                          old_off, m->out_size, m->keys.n - 1, r->ns,
-                                          r->type == CY_REC_NS_CREATE };
+    m->relocs[m->nrelocs++] = (cy_reloc){
+        { old_fid, m->outputs[m->noutputs - 1], (uint32_t)size, old_off, m->out_size, r->ns,
+          r->type == CY_REC_NS_CREATE },
+        m->keys.n - 1 };
     m->olen += (size_t)size;
     m->out_size += size;
     if (m->nrelocs == 1) cy_merge_at("copying");
@@ -11168,17 +11414,8 @@ static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, ui
                             uint64_t off)
 {
     if (r->type == CY_REC_DEL || r->type == CY_REC_NS_DROP) return 0;
-    cy_rdlock(&m->db->kd_lock);
-    cy_ns *ns = cy_ns_find(m->db, r->ns);
-    int live;
-    if (r->type == CY_REC_NS_CREATE) {
-        live = ns && ns->created.fid == fid && ns->created.off == off;
-    } else {
-        const cy_loc *l = ns ? cy_art_search(&ns->keydir, key, (size_t)r->klen) : NULL;
-        live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
-    }
-    cy_unlock(&m->db->kd_lock);
-    return live;
+    return cy_keydir_is_at(m->db, r->ns, r->type == CY_REC_NS_CREATE, key, (size_t)r->klen, fid,
+                           off);
 }
 
 /* An expired record is not copied: no older copy of its key survives the
@@ -11191,7 +11428,8 @@ static int cy_merge_note_expired(cy_merge *m, uint32_t ns, const uint8_t *key, s
     if (rc) return rc;
     if (cy_keylist_push(&m->keys, key, (size_t)klen))
         return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
-    m->relocs[m->nrelocs++] = (cy_reloc){ fid, 0, (uint32_t)size, off, 0, m->keys.n - 1, ns, 0 };
+    m->relocs[m->nrelocs++] =
+        (cy_reloc){ { fid, 0, (uint32_t)size, off, 0, ns, 0 }, m->keys.n - 1 };
     if (m->nrelocs == 1) cy_merge_at("copying");
     return CALYPSO_OK;
 }
@@ -11304,65 +11542,43 @@ static int cy_merge_note_loc(cy_merge *m, uint32_t step, const cy_loc *l)
     return CALYPSO_OK;
 }
 
-/* Notes the next batch of keys (after resume, or from the first): at most
- * CY_MERGE_WALK_BATCH visited, under kd_lock shared, leaves gathered
- * (prefetched) a batch ahead of reading them. Returns 1 if the keydir has
- * more, 0 at its end, or a negative code. */
-static int cy_merge_collect_batch(cy_merge *m, cy_ns *ns, cy_keylist *resume)
+/* The keydir walk that notes where live records are: the step of the
+ * last file seen is kept, as consecutive keys often share a file. */
+typedef struct cy_merge_walk { cy_merge *m; uint32_t last_fid; int last_step; } cy_merge_walk;
+
+static int cy_merge_note_key(const cy_kd_ent *e, void *ctx)
 {
-    calypso *db = m->db;
-    const void *refs[CY_MERGE_WALK_BATCH];
-    size_t nrefs = 0;
-    cy_rdlock(&db->kd_lock);
-    cy_art_iter it;
-    cy_art_iter_init(&it, &ns->keydir);
-    int rc;
-    if (resume->n) {
-        size_t rl;
-        const uint8_t *rk = cy_keylist_at(resume, 0, &rl);
-        rc = cy_art_iter_seek(&it, CY_SEEK_GT, rk, rl);
-    } else {
-        rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    cy_merge_walk *w = ctx;
+    uint32_t fid = e->loc->fid & CY_LOC_FIDMASK;
+    if (fid != w->last_fid || w->last_step == -2) {
+        w->last_fid = fid;
+        w->last_step = cy_merge_step_of(w->m, fid);
+        if (w->last_step >= 0 && !cy_merge_by_key(w->m, (uint32_t)w->last_step))
+            w->last_step = -1;
     }
-    if (rc == 1) nrefs = cy_art_iter_gather(&it, refs, CY_MERGE_WALK_BATCH, 0, &rc);
-    uint32_t last_fid = 0;
-    int last_step = -1;
-    for (size_t i = 0; i < nrefs && rc >= 0; i++) {
-        const cy_loc *l = cy_art_ref_loc(refs[i]);
-        uint32_t fid = l->fid & CY_LOC_FIDMASK;
-        if (fid != last_fid) {
-            last_fid = fid;
-            last_step = cy_merge_step_of(m, fid);
-            if (last_step >= 0 && !cy_merge_by_key(m, (uint32_t)last_step)) last_step = -1;
-        }
-        if (last_step >= 0 && cy_merge_note_loc(m, (uint32_t)last_step, l)) rc = CALYPSO_ENOMEM;
-        if (i + 1 == nrefs) {
-            size_t kl;
-            const uint8_t *k = cy_art_ref_key(refs[i], &kl);
-            cy_keylist_clear(resume);
-            if (cy_keylist_push(resume, k, kl) < 0) rc = CALYPSO_ENOMEM;
-        }
-    }
-    cy_art_iter_free(&it);
-    cy_unlock(&db->kd_lock);
-    return rc;
+    if (w->last_step >= 0 && cy_merge_note_loc(w->m, (uint32_t)w->last_step, e->loc))
+        return CALYPSO_ENOMEM;
+    return CY_KD_PASS;
 }
 
-/* Notes the records of one namespace's keydir. */
+/* Notes the records of one namespace's keydir, CY_MERGE_WALK_BATCH keys
+ * per hold of kd_lock. */
 static int cy_merge_collect_ns(calypso *db, cy_ns *ns, void *ctx)
 {
-    cy_merge *m = ctx;
-    cy_keylist resume = { 0 };
+    cy_merge_walk w = { ctx, 0, -2 };
+    cy_kd_iter it;
+    cy_kd_iter_init(&it, db, ns, CY_SEEK_FIRST, NULL, 0);
+    it.step = it.visit = CY_MERGE_WALK_BATCH;
     int rc = CALYPSO_OK;
     for (int more = 1; !rc && more;) {
         if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
             rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
             break;
         }
-        more = cy_merge_collect_batch(m, ns, &resume);
+        more = cy_kd_iter_gather(&it, SIZE_MAX, cy_merge_note_key, &w);
         if (more < 0) rc = cy_err(db, more, "merge walk");
     }
-    cy_keylist_free(&resume);
+    cy_kd_iter_free(&it);
     return rc;
 }
 
@@ -11503,34 +11719,9 @@ static void cy_merge_swap_keydir(cy_merge *m)
         pthread_mutex_lock(&db->write_mu);
         cy_wrlock(&db->kd_lock);
         for (; i < end; i++) {
-            const cy_reloc *r = &m->relocs[i];
             size_t klen;
-            const uint8_t *k = cy_keylist_at(&m->keys, r->key, &klen);
-            cy_ns *ns = cy_ns_find(db, r->ns);   /* NULL: dropped meanwhile */
-            if (r->create) {
-                cy_loc *c = ns ? &ns->created : NULL;
-                if (c && c->fid == r->old_fid && c->off == r->old_off) {
-                    c->fid = r->new_fid;
-                    c->off = r->new_off;
-                } else {
-                    cy_dead_add(db, r->new_fid, r->size);
-                }
-                continue;
-            }
-            cy_loc *l = ns ? cy_art_search(&ns->keydir, k, klen) : NULL;
-            int same = l && (l->fid & CY_LOC_FIDMASK) == r->old_fid && l->off == r->old_off;
-            if (same && r->new_fid == 0) {          /* expired, not copied */
-                cy_view_note(db, ns, k, klen);
-                cy_loc old;
-                cy_art_delete(&ns->keydir, k, klen, &old);
-                ns->live_bytes -= old.size;
-                if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, k, klen);
-            } else if (same) {
-                l->fid = r->new_fid | (l->fid & CY_LOC_TTL);
-                l->off = r->new_off;
-            } else if (r->new_fid) {
-                cy_dead_add(db, r->new_fid, r->size);   /* overwritten meanwhile */
-            }
+            const uint8_t *k = cy_keylist_at(&m->keys, m->relocs[i].key, &klen);
+            cy_keydir_move(db, &m->relocs[i].mv, k, klen);
         }
         cy_unlock(&db->kd_lock);
         pthread_mutex_unlock(&db->write_mu);
@@ -11557,7 +11748,7 @@ static int cy_merge_drop_inputs(cy_merge *m)
     int rc = cy_files_remove(db, m->sorted_inputs, m->ninputs, m->dropped);
     if (!rc)
         for (uint32_t i = 0; i < m->ninputs; i++)
-            if (m->dropped[i]) db->dead -= m->dropped[i]->dead;
+            if (m->dropped[i]) cy_dead_drop(db, m->dropped[i]);
     int keep = db->views_open > 0;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);

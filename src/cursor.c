@@ -164,111 +164,62 @@ static void cy_cursor_locate(calypso_cursor *c, size_t n)
         cy_cursor_prefetch(c, i);
 }
 
-static int cy_cursor_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+/* Takes key into the window with entry e. */
+static int cy_cursor_push(calypso_cursor *c, const uint8_t *key, size_t klen,
+                          const cy_cursor_ent *e)
 {
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
+    size_t n = c->keys.n;
+    int rc = cy_keylist_push(&c->keys, key, klen);
+    if (rc < 0) return rc;
+    c->ent[n] = *e;
+    return CY_KD_TAKE;
 }
 
-/* The window of a cursor opened in a transaction: the keydir and the
- * transaction's other tree (an update's own writes, a view's history)
- * walked side by side, under kd_lock shared. As the plain fill: returns 1
- * if there may be more, 0 at the end, or an error; *budget when it
- * stopped for having visited CY_CURSOR_VISIT keys (then, with no key
- * collected, the last key visited is in c->edge). */
-static int cy_cursor_collect_txn(calypso_cursor *c, int op, const void *key, size_t klen,
-                                 int backward, size_t *np, int *budget)
+/* The iterator's visitor for a plain cursor (keydir.c), under kd_lock
+ * shared: live keys fill the window, expired ones are passed over. */
+static int cy_cursor_take(const cy_kd_ent *e, void *ctx)
 {
-    calypso *db;
-    uint64_t seq, start;
-    calypso_batch *b;
-    int view = cy_txn_info(c->tx, &db, &seq, &start, &b);
-    uint64_t now = view ? start : cy_now_ms();
-    size_t n = *np, visited = 0, vkl = 0;
-    const uint8_t *vk = NULL;
-    int rc = 0;
-    cy_rdlock(&db->kd_lock);
-    const cy_art *other = view ? &c->ns->history : cy_batch_index(b, c->ns);
-    cy_art_iter ia, ib;
-    cy_art_iter_init(&ia, &c->ns->keydir);
-    cy_art_iter_init(&ib, other);
-    int ra = cy_art_iter_seek(&ia, op, key, klen);
-    int rb = other ? cy_art_iter_seek(&ib, op, key, klen) : 0;
-    while (n < CY_CURSOR_WINDOW) {
-        if (ra < 0 || rb < 0) { rc = CALYPSO_ENOMEM; break; }
-        if (ra != 1 && rb != 1) { rc = 0; break; }
-        size_t al = 0, bl = 0;
-        const uint8_t *ka = ra == 1 ? cy_art_iter_key(&ia, &al) : NULL;
-        const uint8_t *kb = rb == 1 ? cy_art_iter_key(&ib, &bl) : NULL;
-        /* cmp <= 0: a's key comes first in the walk's direction; >= 0: b's */
-        int cmp = !ka ? 1 : !kb ? -1
-                : backward ? -cy_cursor_keycmp(ka, al, kb, bl) : cy_cursor_keycmp(ka, al, kb, bl);
-        const uint8_t *k = cmp <= 0 ? ka : kb;
-        size_t kl = cmp <= 0 ? al : bl;
-        if (c->plen && (kl < c->plen || memcmp(k, c->pfx, c->plen) != 0)) {
-            rc = 0;                             /* past the prefix: the end */
-            break;
-        }
-        if (visited >= CY_CURSOR_VISIT) {
-            rc = 1;
-            *budget = 1;
-            break;
-        }
-        visited++;
-        vk = k;
-        vkl = kl;
-        cy_cursor_ent e;
-        memset(&e, 0, sizeof e);
-        int show = 0;
-        if (view) {
-            cy_loc loc = { 0, 0, 0 };
-            uint64_t exp = 0;
-            if (cy_view_state(db, c->ns, seq, k, kl, &loc, &exp) && !(exp && exp <= now)) {
-                e.loc = loc;
-                e.expiry = exp;
-                show = 1;
-            }
-        } else if (cmp >= 0) {                  /* the update wrote this key */
-            size_t at, vl;
-            if (cy_batch_op_value(b, cy_art_iter_loc(&ib)->off, &at, &vl) > 0) {
-                e.own = 1;
-                e.own_at = at;
-                e.own_len = vl;
-                show = 1;
-            }
-        } else {
-            const cy_loc *l = cy_art_iter_loc(&ia);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(c->ns, k, kl) : 0;
-            if (!(exp && exp <= now)) {
-                e.loc = *l;
-                e.expiry = exp;
-                show = 1;
-            }
-        }
-        if (show) {
-            if ((rc = cy_keylist_push(&c->keys, k, kl)) < 0) break;
-            c->ent[n++] = e;
-        }
-        if (cmp <= 0) ra = backward ? cy_art_iter_prev(&ia) : cy_art_iter_next(&ia);
-        if (cmp >= 0) rb = backward ? cy_art_iter_prev(&ib) : cy_art_iter_next(&ib);
-        rc = 1;
+    if (e->expired) return CY_KD_PASS;
+    cy_cursor_ent ent = { *e->loc, e->expiry, NULL, 0, 0, 0, 0, 0 };
+    return cy_cursor_push(ctx, e->key, e->klen, &ent);
+}
+
+/* A cursor opened in a transaction: the iterator walks the keydir and the
+ * transaction's other tree (an update's own writes, a view's history) side
+ * by side. */
+typedef struct cy_cursor_txn_fill {
+    calypso_cursor *c;
+    calypso        *db;
+    int             view;
+    uint64_t        seq, now;
+    calypso_batch  *b;
+} cy_cursor_txn_fill;
+
+static int cy_cursor_take_txn(const cy_kd_ent *e, void *ctx)
+{
+    cy_cursor_txn_fill *f = ctx;
+    cy_cursor_ent ent;
+    memset(&ent, 0, sizeof ent);
+    if (f->view) {                          /* the key as of the view's start */
+        cy_loc loc = { 0, 0, 0 };
+        uint64_t exp = 0;
+        if (!cy_view_state(f->db, f->c->ns, f->seq, e->key, e->klen, &loc, &exp) ||
+            (exp && exp <= f->now))
+            return CY_KD_PASS;
+        ent.loc = loc;
+        ent.expiry = exp;
+    } else if (e->other) {                  /* the update wrote this key */
+        size_t at, vl;
+        if (cy_batch_op_value(f->b, e->other->off, &at, &vl) <= 0) return CY_KD_PASS;
+        ent.own = 1;
+        ent.own_at = at;
+        ent.own_len = vl;
+    } else {
+        if (e->expired) return CY_KD_PASS;
+        ent.loc = *e->loc;
+        ent.expiry = e->expiry;
     }
-    if (rc >= 0 && *budget && n == *np && vk) {
-        if (vkl > c->edge_cap) {
-            uint8_t *p = cy_realloc(c->edge, vkl);
-            if (p) { c->edge = p; c->edge_cap = vkl; }
-            else rc = CALYPSO_ENOMEM;
-        }
-        if (rc >= 0) {
-            memcpy(c->edge, vk, vkl);
-            c->edge_len = vkl;
-        }
-    }
-    cy_art_iter_free(&ia);
-    cy_art_iter_free(&ib);
-    cy_unlock(&db->kd_lock);
-    *np = n;
-    return rc;
+    return cy_cursor_push(f->c, e->key, e->klen, &ent);
 }
 
 /* Fills the window from a seek; with `backward`, collects towards smaller
@@ -281,80 +232,38 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     c->valid = c->have_val = 0;
     c->vfrom = c->vto = 0;
     c->run = 0;
-    size_t n = 0;
-    uint64_t now = cy_now_ms();
-    const void *refs[CY_CURSOR_WINDOW];
-    int rc;
-again:;
-    /* Expired keys not yet swept are skipped but count as visited: one
+    cy_kd_iter it;
+    cy_kd_iter_init(&it, db, c->ns, op, key, klen);
+    it.backward = backward;
+    it.pfx = c->pfx;
+    it.plen = c->plen;
+    /* Bounded by a prefix, collect in steps of CY_CURSOR_STEP so as not
+     * to walk far past its end. */
+    it.step = c->plen ? CY_CURSOR_STEP : CY_CURSOR_WINDOW;
+    it.visit = CY_CURSOR_VISIT;
+    it.flags = CY_KD_EXPIRY;
+    it.now = cy_now_ms();
+    cy_kd_visit_fn fn = cy_cursor_take;
+    void *ctx = c;
+    cy_cursor_txn_fill tf = { c, db, 0, 0, 0, NULL };
+    if (c->tx) {
+        uint64_t start;
+        tf.view = cy_txn_info(c->tx, &tf.db, &tf.seq, &start, &tf.b);
+        tf.now = it.now = tf.view ? start : it.now;
+        it.other = tf.view ? &c->ns->history : cy_batch_index(tf.b, c->ns);
+        fn = cy_cursor_take_txn;
+        ctx = &tf;
+    }
+    /* Expired keys not yet swept are passed over but count as visited: one
      * hold of the lock visits at most CY_CURSOR_VISIT keys. A hold that
      * found none live goes on, after releasing the lock, from the last
      * key it visited. */
-    size_t visited = 0;
-    int budget = 0;
-    const uint8_t *vk = NULL;
-    size_t vkl = 0;
-    if (c->tx) {
-        rc = cy_cursor_collect_txn(c, op, key, klen, backward, &n, &budget);
-        goto collected;
-    }
-    cy_rdlock(&db->kd_lock);
-    cy_art_iter it;
-    cy_art_iter_init(&it, &c->ns->keydir);
-    rc = cy_art_iter_seek(&it, op, key, klen);
-    /* Bounded by a prefix, collect in steps of CY_CURSOR_STEP so as not
-     * to walk far past its end. */
-    size_t step = c->plen ? CY_CURSOR_STEP : CY_CURSOR_WINDOW;
-    while (rc == 1 && n < CY_CURSOR_WINDOW && !budget) {
-        /* Walk the inner nodes first, prefetching each leaf, then read
-         * the leaves: their misses overlap instead of adding up. */
-        size_t room = CY_CURSOR_WINDOW - n;
-        size_t m = cy_art_iter_gather(&it, refs, room < step ? room : step, backward, &rc);
-        for (size_t i = 0; i < m; i++) {
-            size_t kl;
-            const uint8_t *k = cy_art_ref_key(refs[i], &kl);
-            if (c->plen && (kl < c->plen || memcmp(k, c->pfx, c->plen) != 0)) {
-                rc = 0;                         /* past the prefix: the end */
-                break;
-            }
-            if (visited >= CY_CURSOR_VISIT) {
-                rc = 1;                         /* more after the last visited */
-                budget = 1;
-                break;
-            }
-            visited++;
-            vk = k;
-            vkl = kl;
-            const cy_loc *l = cy_art_ref_loc(refs[i]);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(c->ns, k, kl) : 0;
-            if (exp && exp <= now) continue;
-            int prc = cy_keylist_push(&c->keys, k, kl);
-            if (prc < 0) { rc = prc; break; }
-            c->ent[n++] = (cy_cursor_ent){ *l, exp, NULL, 0, 0, 0, 0, 0 };
-        }
-    }
-    if (rc >= 0 && budget && n == 0 && vk) {
-        /* Nothing live in this hold: resume from the last key visited. */
-        if (vkl > c->edge_cap) {
-            uint8_t *p = cy_realloc(c->edge, vkl);
-            if (p) { c->edge = p; c->edge_cap = vkl; }
-            else rc = CALYPSO_ENOMEM;
-        }
-        if (rc >= 0) {
-            memcpy(c->edge, vk, vkl);
-            c->edge_len = vkl;
-        }
-    }
-    cy_art_iter_free(&it);
-    cy_unlock(&db->kd_lock);
-collected:
+    int rc;
+    do rc = cy_kd_iter_gather(&it, CY_CURSOR_WINDOW - c->keys.n, fn, ctx);
+    while (rc == 1 && c->keys.n == 0);
+    cy_kd_iter_free(&it);
     if (rc < 0) return cy_err(db, rc, "filling a cursor");
-    if (budget && n == 0) {
-        op = backward ? CY_SEEK_LT : CY_SEEK_GT;
-        key = c->edge;
-        klen = c->edge_len;
-        goto again;
-    }
+    size_t n = c->keys.n;
     cy_cursor_locate(c, n);
     int more = rc == 1;
     if (backward) {

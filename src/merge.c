@@ -41,9 +41,9 @@
  *      write merge/COMMIT naming the inputs, atomically: the step is now
  *      decided; open finishes it if we crash after this point;
  *   4. rename the outputs into the database directory; fsync it;
- *   5. point the keydir at the new copies, in batches, by compare-and-swap:
- *      an entry moves only if it still names the old copy, so a write that
- *      landed during the merge wins over the merged record;
+ *   5. point the keydir at the new copies, in batches, by compare-and-swap
+ *      (keydir.c): an entry moves only if it still names the old copy, so a
+ *      write that landed during the merge wins over the merged record;
  *   6. wait for a grace period (epoch.c: every get that may have found an
  *      input's location in the keydir before the swap has finished), take
  *      the inputs off the file table, wait for another (every reader that
@@ -93,11 +93,8 @@ static void cy_merge_at(const char *point)
 }
 
 typedef struct cy_reloc {
-    uint32_t old_fid, new_fid, size;
-    uint64_t old_off, new_off;
-    size_t   key;             /* index into the key list */
-    uint32_t ns;              /* its namespace (a put), or the id it creates */
-    int      create;          /* a catalog create record (ns.c)             */
+    cy_kd_move mv;            /* what the swap applies (keydir.c)    */
+    size_t     key;           /* index into the key list             */
 } cy_reloc;
 
 typedef struct cy_merge_fidstep { uint32_t fid, step; } cy_merge_fidstep;
@@ -417,9 +414,10 @@ static int cy_merge_note_copy(cy_merge *m, const cy_rec *r, uint64_t size, uint3
     if (cy_hint_add(&m->hint, r, key, m->out_size, size) ||
         cy_keylist_push(&m->keys, key, (size_t)r->klen))
         return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
-    m->relocs[m->nrelocs++] = (cy_reloc){ old_fid, m->outputs[m->noutputs - 1], (uint32_t)size,
-                                          old_off, m->out_size, m->keys.n - 1, r->ns,
-                                          r->type == CY_REC_NS_CREATE };
+    m->relocs[m->nrelocs++] = (cy_reloc){
+        { old_fid, m->outputs[m->noutputs - 1], (uint32_t)size, old_off, m->out_size, r->ns,
+          r->type == CY_REC_NS_CREATE },
+        m->keys.n - 1 };
     m->olen += (size_t)size;
     m->out_size += size;
     if (m->nrelocs == 1) cy_merge_at("copying");
@@ -444,17 +442,8 @@ static int cy_merge_is_live(cy_merge *m, const cy_rec *r, const uint8_t *key, ui
                             uint64_t off)
 {
     if (r->type == CY_REC_DEL || r->type == CY_REC_NS_DROP) return 0;
-    cy_rdlock(&m->db->kd_lock);
-    cy_ns *ns = cy_ns_find(m->db, r->ns);
-    int live;
-    if (r->type == CY_REC_NS_CREATE) {
-        live = ns && ns->created.fid == fid && ns->created.off == off;
-    } else {
-        const cy_loc *l = ns ? cy_art_search(&ns->keydir, key, (size_t)r->klen) : NULL;
-        live = l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
-    }
-    cy_unlock(&m->db->kd_lock);
-    return live;
+    return cy_keydir_is_at(m->db, r->ns, r->type == CY_REC_NS_CREATE, key, (size_t)r->klen, fid,
+                           off);
 }
 
 /* An expired record is not copied: no older copy of its key survives the
@@ -467,7 +456,8 @@ static int cy_merge_note_expired(cy_merge *m, uint32_t ns, const uint8_t *key, s
     if (rc) return rc;
     if (cy_keylist_push(&m->keys, key, (size_t)klen))
         return cy_err(m->db, CALYPSO_ENOMEM, "merge bookkeeping");
-    m->relocs[m->nrelocs++] = (cy_reloc){ fid, 0, (uint32_t)size, off, 0, m->keys.n - 1, ns, 0 };
+    m->relocs[m->nrelocs++] =
+        (cy_reloc){ { fid, 0, (uint32_t)size, off, 0, ns, 0 }, m->keys.n - 1 };
     if (m->nrelocs == 1) cy_merge_at("copying");
     return CALYPSO_OK;
 }
@@ -580,65 +570,43 @@ static int cy_merge_note_loc(cy_merge *m, uint32_t step, const cy_loc *l)
     return CALYPSO_OK;
 }
 
-/* Notes the next batch of keys (after resume, or from the first): at most
- * CY_MERGE_WALK_BATCH visited, under kd_lock shared, leaves gathered
- * (prefetched) a batch ahead of reading them. Returns 1 if the keydir has
- * more, 0 at its end, or a negative code. */
-static int cy_merge_collect_batch(cy_merge *m, cy_ns *ns, cy_keylist *resume)
+/* The keydir walk that notes where live records are: the step of the
+ * last file seen is kept, as consecutive keys often share a file. */
+typedef struct cy_merge_walk { cy_merge *m; uint32_t last_fid; int last_step; } cy_merge_walk;
+
+static int cy_merge_note_key(const cy_kd_ent *e, void *ctx)
 {
-    calypso *db = m->db;
-    const void *refs[CY_MERGE_WALK_BATCH];
-    size_t nrefs = 0;
-    cy_rdlock(&db->kd_lock);
-    cy_art_iter it;
-    cy_art_iter_init(&it, &ns->keydir);
-    int rc;
-    if (resume->n) {
-        size_t rl;
-        const uint8_t *rk = cy_keylist_at(resume, 0, &rl);
-        rc = cy_art_iter_seek(&it, CY_SEEK_GT, rk, rl);
-    } else {
-        rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
+    cy_merge_walk *w = ctx;
+    uint32_t fid = e->loc->fid & CY_LOC_FIDMASK;
+    if (fid != w->last_fid || w->last_step == -2) {
+        w->last_fid = fid;
+        w->last_step = cy_merge_step_of(w->m, fid);
+        if (w->last_step >= 0 && !cy_merge_by_key(w->m, (uint32_t)w->last_step))
+            w->last_step = -1;
     }
-    if (rc == 1) nrefs = cy_art_iter_gather(&it, refs, CY_MERGE_WALK_BATCH, 0, &rc);
-    uint32_t last_fid = 0;
-    int last_step = -1;
-    for (size_t i = 0; i < nrefs && rc >= 0; i++) {
-        const cy_loc *l = cy_art_ref_loc(refs[i]);
-        uint32_t fid = l->fid & CY_LOC_FIDMASK;
-        if (fid != last_fid) {
-            last_fid = fid;
-            last_step = cy_merge_step_of(m, fid);
-            if (last_step >= 0 && !cy_merge_by_key(m, (uint32_t)last_step)) last_step = -1;
-        }
-        if (last_step >= 0 && cy_merge_note_loc(m, (uint32_t)last_step, l)) rc = CALYPSO_ENOMEM;
-        if (i + 1 == nrefs) {
-            size_t kl;
-            const uint8_t *k = cy_art_ref_key(refs[i], &kl);
-            cy_keylist_clear(resume);
-            if (cy_keylist_push(resume, k, kl) < 0) rc = CALYPSO_ENOMEM;
-        }
-    }
-    cy_art_iter_free(&it);
-    cy_unlock(&db->kd_lock);
-    return rc;
+    if (w->last_step >= 0 && cy_merge_note_loc(w->m, (uint32_t)w->last_step, e->loc))
+        return CALYPSO_ENOMEM;
+    return CY_KD_PASS;
 }
 
-/* Notes the records of one namespace's keydir. */
+/* Notes the records of one namespace's keydir, CY_MERGE_WALK_BATCH keys
+ * per hold of kd_lock. */
 static int cy_merge_collect_ns(calypso *db, cy_ns *ns, void *ctx)
 {
-    cy_merge *m = ctx;
-    cy_keylist resume = { 0 };
+    cy_merge_walk w = { ctx, 0, -2 };
+    cy_kd_iter it;
+    cy_kd_iter_init(&it, db, ns, CY_SEEK_FIRST, NULL, 0);
+    it.step = it.visit = CY_MERGE_WALK_BATCH;
     int rc = CALYPSO_OK;
     for (int more = 1; !rc && more;) {
         if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
             rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
             break;
         }
-        more = cy_merge_collect_batch(m, ns, &resume);
+        more = cy_kd_iter_gather(&it, SIZE_MAX, cy_merge_note_key, &w);
         if (more < 0) rc = cy_err(db, more, "merge walk");
     }
-    cy_keylist_free(&resume);
+    cy_kd_iter_free(&it);
     return rc;
 }
 
@@ -779,34 +747,9 @@ static void cy_merge_swap_keydir(cy_merge *m)
         pthread_mutex_lock(&db->write_mu);
         cy_wrlock(&db->kd_lock);
         for (; i < end; i++) {
-            const cy_reloc *r = &m->relocs[i];
             size_t klen;
-            const uint8_t *k = cy_keylist_at(&m->keys, r->key, &klen);
-            cy_ns *ns = cy_ns_find(db, r->ns);   /* NULL: dropped meanwhile */
-            if (r->create) {
-                cy_loc *c = ns ? &ns->created : NULL;
-                if (c && c->fid == r->old_fid && c->off == r->old_off) {
-                    c->fid = r->new_fid;
-                    c->off = r->new_off;
-                } else {
-                    cy_dead_add(db, r->new_fid, r->size);
-                }
-                continue;
-            }
-            cy_loc *l = ns ? cy_art_search(&ns->keydir, k, klen) : NULL;
-            int same = l && (l->fid & CY_LOC_FIDMASK) == r->old_fid && l->off == r->old_off;
-            if (same && r->new_fid == 0) {          /* expired, not copied */
-                cy_view_note(db, ns, k, klen);
-                cy_loc old;
-                cy_art_delete(&ns->keydir, k, klen, &old);
-                ns->live_bytes -= old.size;
-                if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, k, klen);
-            } else if (same) {
-                l->fid = r->new_fid | (l->fid & CY_LOC_TTL);
-                l->off = r->new_off;
-            } else if (r->new_fid) {
-                cy_dead_add(db, r->new_fid, r->size);   /* overwritten meanwhile */
-            }
+            const uint8_t *k = cy_keylist_at(&m->keys, m->relocs[i].key, &klen);
+            cy_keydir_move(db, &m->relocs[i].mv, k, klen);
         }
         cy_unlock(&db->kd_lock);
         pthread_mutex_unlock(&db->write_mu);
@@ -833,7 +776,7 @@ static int cy_merge_drop_inputs(cy_merge *m)
     int rc = cy_files_remove(db, m->sorted_inputs, m->ninputs, m->dropped);
     if (!rc)
         for (uint32_t i = 0; i < m->ninputs; i++)
-            if (m->dropped[i]) db->dead -= m->dropped[i]->dead;
+            if (m->dropped[i]) cy_dead_drop(db, m->dropped[i]);
     int keep = db->views_open > 0;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);

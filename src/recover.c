@@ -1,7 +1,7 @@
 /*
- * recover.c: rebuilding the keydir at open, and the one function that
- * applies a record to the keydir (used by replay and by the write path, so
- * that both agree on what a record means and on dead-byte accounting).
+ * recover.c: rebuilding the keydir at open. Each record replayed goes to
+ * the keydir through cy_keydir_apply_rec (keydir.c), as the write path's
+ * do, so that both agree on what a record means and on dead bytes.
  *
  * Open replays datafiles oldest to newest. A datafile with a valid hint
  * file is loaded from the hint (keys and locations, no values) for the
@@ -40,72 +40,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
-{
-    db->dead += bytes;
-    cy_file *f = cy_files_find(db, fid);
-    if (f) f->dead += bytes;
-}
-
-CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
-                                        uint64_t *expiry)
-{
-    (void)db;
-    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
-    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
-    return l;
-}
-
-CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t *key,
-                                size_t klen, uint64_t expiry, uint32_t fid, uint64_t off,
-                                uint32_t size)
-{
-    cy_view_note(db, ns, key, klen);
-    cy_loc old;
-    if (type == CY_REC_DEL) {
-        if (cy_art_delete(&ns->keydir, key, klen, &old)) {
-            if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, key, klen);
-            cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
-            ns->live_bytes -= old.size;
-        }
-        cy_dead_add(db, fid, size);   /* a tombstone is dead once applied */
-        return CALYPSO_OK;
-    }
-    cy_loc loc = { off, fid | (expiry ? CY_LOC_TTL : 0), size };
-    int rc = cy_art_insert(&ns->keydir, key, klen, &loc, &old);
-    if (rc < 0) return rc;
-    int replaced = rc == 1;
-    if (expiry) {
-        if ((rc = cy_ttl_set(ns, key, klen, expiry)) < 0) {
-            /* Put the keydir back as it was: replacing allocates nothing. */
-            if (replaced) cy_art_insert(&ns->keydir, key, klen, &old, NULL);
-            else cy_art_delete(&ns->keydir, key, klen, NULL);
-            return rc;
-        }
-    } else if (replaced && (old.fid & CY_LOC_TTL)) {
-        cy_ttl_clear(ns, key, klen);
-    }
-    ns->live_bytes += size;
-    if (replaced) {
-        cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
-        ns->live_bytes -= old.size;
-    }
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t *key,
-                                    uint32_t fid, uint64_t off, uint32_t size)
-{
-    if (r->type == CY_REC_NS_CREATE || r->type == CY_REC_NS_DROP)
-        return cy_ns_apply(db, r->type, r->ns, key, (size_t)r->klen, fid, off, size);
-    cy_ns *ns = cy_ns_find(db, r->ns);
-    if (!ns) {                    /* its namespace was dropped: dead */
-        cy_dead_add(db, fid, size);
-        return CALYPSO_OK;
-    }
-    return cy_keydir_apply(db, ns, r->type, key, (size_t)r->klen, r->expiry, fid, off, size);
-}
 
 // >> datafile scan -------------------------------------------------------------
 

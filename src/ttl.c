@@ -1,5 +1,5 @@
 /*
- * ttl.c: the TTL index, and key lists.
+ * ttl.c: the TTL index.
  *
  * Only keys that have an expiry pay for it. Such a key's keydir location
  * carries CY_LOC_TTL, and two trees hold its expiry:
@@ -181,49 +181,4 @@ CY_INTERNAL int cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *
     cy_ttl_collect c = { out, max };
     int rc = cy_ttl_walk_expired(ns, 0, now, cy_ttl_collect_one, &c);
     return rc == 1 ? CALYPSO_OK : rc;
-}
-
-// >> key lists ------------------------------------------------------------------
-
-CY_INTERNAL int cy_keylist_push(cy_keylist *l, const void *key, size_t klen)
-{
-    if (l->blen + klen > l->bcap) {
-        size_t nc = l->bcap ? l->bcap * 2 : 4096;
-        while (nc < l->blen + klen) nc *= 2;
-        uint8_t *p = cy_realloc(l->buf, nc);
-        if (!p) return CALYPSO_ENOMEM;
-        l->buf = p;
-        l->bcap = nc;
-    }
-    if (l->n + 2 > l->ncap) {
-        size_t nc = l->ncap ? l->ncap * 2 : 64;
-        size_t *p = cy_realloc(l->off, nc * sizeof *p);
-        if (!p) return CALYPSO_ENOMEM;
-        l->off = p;
-        l->ncap = nc;
-    }
-    if (l->n == 0) l->off[0] = 0;
-    memcpy(l->buf + l->blen, key, klen);
-    l->blen += klen;
-    l->off[++l->n] = l->blen;
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen)
-{
-    *klen = l->off[i + 1] - l->off[i];
-    return l->buf + l->off[i];
-}
-
-CY_INTERNAL void cy_keylist_clear(cy_keylist *l)
-{
-    l->n = 0;
-    l->blen = 0;
-}
-
-CY_INTERNAL void cy_keylist_free(cy_keylist *l)
-{
-    cy_free(l->buf);
-    cy_free(l->off);
-    memset(l, 0, sizeof *l);
 }

@@ -4,10 +4,11 @@
  *
  * A walk never runs user code under an engine lock. It copies a batch of
  * keys (at most CY_WALK_BATCH keys or CY_WALK_BYTES bytes) out of the tree
- * under kd_lock shared, drops the lock, calls back for each, and resumes by
- * seeking past the last key it returned. So a callback may write to the
- * same handle, writers are never blocked for more than one batch, and
- * every key that exists for the whole walk is seen exactly once, in order.
+ * with the keydir's iterator (keydir.c: kd_lock shared for the batch),
+ * calls back for each, and resumes past the last key the batch visited.
+ * So a callback may write to the same handle, writers are never blocked
+ * for more than one batch, and every key that exists for the whole walk
+ * is seen exactly once, in order.
  * Expired keys are skipped, and count against the batch like any other
  * key visited (at most CY_WALK_VISIT a batch): a walk over millions of
  * expired keys not yet swept holds the lock no longer per batch than one
@@ -65,75 +66,27 @@ typedef struct cy_walk {
     cy_ns         *ns;                 /* the namespace walked             */
 } cy_walk;
 
-static int cy_walk_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
-}
+/* A batch being filled: live keys to `batch` (with where each is, in
+ * ents), expired ones to `expired` unless that is NULL. */
+typedef struct cy_walk_fill {
+    cy_keylist  *batch;
+    cy_walk_ent *ents;
+    cy_keylist  *expired;
+} cy_walk_fill;
 
-/* Fills `batch` with the next keys of the walk after `last` (all from the
- * start when last is NULL), and `resume` with the last key it visited (the
- * next batch starts after it); adds the expired keys it passes to
- * `expired` when that is not NULL. Returns 1 if the walk has more, 0 at its
- * end, or a negative code. */
-static int cy_walk_batch(calypso *db, const cy_walk *w, const uint8_t *last, size_t lastlen,
-                         cy_keylist *batch, cy_walk_ent *ents, uint64_t *seq,
-                         cy_keylist *resume, cy_keylist *expired)
+/* The iterator's visitor (keydir.c), under kd_lock shared. */
+static int cy_walk_take(const cy_kd_ent *e, void *ctx)
 {
-    cy_keylist_clear(batch);
-    cy_keylist_clear(resume);
-    size_t visited = 0;
-    const uint8_t *vk = NULL;   /* the last key visited, under the lock */
-    size_t vklen = 0;
-    uint64_t now = cy_now_ms();
-    const void *refs[CY_WALK_STEP];
-    cy_rdlock(&db->kd_lock);
-    cy_art_iter it;
-    cy_art_iter_init(&it, &w->ns->keydir);
-    int rc;
-    if (last) rc = cy_art_iter_seek(&it, CY_SEEK_GT, last, lastlen);
-    else if (w->lo) rc = cy_art_iter_seek(&it, CY_SEEK_GE, w->lo, w->lolen);
-    else rc = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
-    int full = 0;
-    while (rc == 1 && !full) {
-        /* Gather a step of leaves (prefetched), then read them. On
-         * stopping early, the iterator stands past refs[i]: the caller
-         * resumes by seeking (more = 1). */
-        size_t m = cy_art_iter_gather(&it, refs, CY_WALK_STEP, 0, &rc);
-        for (size_t i = 0; i < m; i++) {
-            size_t klen;
-            const uint8_t *k = cy_art_ref_key(refs[i], &klen);
-            if ((w->pfx && (klen < w->plen || memcmp(k, w->pfx, w->plen) != 0)) ||
-                (w->hi && cy_walk_cmp(k, klen, w->hi, w->hilen) > 0)) {
-                rc = 0;                         /* past the end of the walk */
-                break;
-            }
-            if (batch->n >= CY_WALK_BATCH || batch->blen >= CY_WALK_BYTES ||
-                visited >= CY_WALK_VISIT) {
-                rc = 1;                         /* full: the caller resumes */
-                full = 1;
-                break;
-            }
-            visited++;
-            vk = k;
-            vklen = klen;
-            const cy_loc *l = cy_art_ref_loc(refs[i]);
-            uint64_t exp = (l->fid & CY_LOC_TTL) ? cy_ttl_get(w->ns, k, klen) : 0;
-            cy_keylist *to = batch;
-            if (exp && exp <= now) {
-                if (!expired) continue;
-                to = expired;
-            }
-            if (to == batch) ents[batch->n] = (cy_walk_ent){ *l, exp, NULL };
-            int prc = cy_keylist_push(to, k, klen);
-            if (prc < 0) { rc = prc; full = 1; break; }
-        }
+    cy_walk_fill *f = ctx;
+    if (f->batch->n >= CY_WALK_BATCH || f->batch->blen >= CY_WALK_BYTES) return CY_KD_FULL;
+    cy_keylist *to = f->batch;
+    if (e->expired) {
+        if (!f->expired) return CY_KD_PASS;
+        to = f->expired;
     }
-    *seq = db->commit_seq;
-    if (rc == 1 && vk && cy_keylist_push(resume, vk, vklen) < 0) rc = CALYPSO_ENOMEM;
-    cy_art_iter_free(&it);
-    cy_unlock(&db->kd_lock);
-    return rc;
+    if (to == f->batch) f->ents[f->batch->n] = (cy_walk_ent){ *e->loc, e->expiry, NULL };
+    int rc = cy_keylist_push(to, e->key, e->klen);
+    return rc < 0 ? rc : CY_KD_TAKE;
 }
 
 /* Notes where the batch's records are mapped, and prefetches the first:
@@ -161,16 +114,24 @@ static void cy_walk_locate(calypso *db, cy_walk_ent *ents, size_t n)
 static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, size_t, void *),
                        void *ctx, cy_keylist *expired)
 {
-    cy_keylist batch = { 0 }, resume = { 0 };
+    cy_keylist batch = { 0 };
     cy_walk_ent *ents = cy_malloc(CY_WALK_BATCH * sizeof *ents);
     if (!ents) return cy_err(db, CALYPSO_ENOMEM, "walking the keys");
-    uint64_t seq = 0;
-    uint8_t *last = NULL;
-    size_t lastlen = 0, lastcap = 0;
-    int rc, more = 1, have_last = 0;
-    for (rc = 0; more && !rc;) {
-        more = cy_walk_batch(db, w, have_last ? last : NULL, lastlen, &batch, ents, &seq,
-                             &resume, expired);
+    cy_walk_fill fill = { &batch, ents, expired };
+    cy_kd_iter it;
+    cy_kd_iter_init(&it, db, w->ns, w->lo ? CY_SEEK_GE : CY_SEEK_FIRST, w->lo, w->lolen);
+    it.pfx = w->pfx;
+    it.plen = w->plen;
+    it.hi = w->hi;
+    it.hilen = w->hilen;
+    it.step = CY_WALK_STEP;
+    it.visit = CY_WALK_VISIT;
+    it.flags = CY_KD_EXPIRY;
+    int rc = 0;
+    for (int more = 1; more && !rc;) {
+        cy_keylist_clear(&batch);
+        it.now = cy_now_ms();
+        more = cy_kd_iter_gather(&it, SIZE_MAX, cy_walk_take, &fill);
         if (more < 0) { rc = cy_err(db, more, "walking the keys"); break; }
         cy_walk_locate(db, ents, batch.n);
         for (size_t i = 0; i < batch.n && !rc; i++) {
@@ -183,29 +144,14 @@ static int cy_walk_run(calypso *db, const cy_walk *w, int (*fn)(const void *, si
             cy_walk_given.key = k;
             cy_walk_given.klen = klen;
             cy_walk_given.ent = &ents[i];
-            cy_walk_given.seq = seq;
+            cy_walk_given.seq = it.seq;
             rc = fn(k, klen, ctx);
             cy_walk_given.db = NULL;
         }
-        /* A batch ends early only when it is full, having visited at
-         * least one key: the next starts after the last one visited. */
-        if (rc || !more || resume.n == 0) break;
-        size_t klen;
-        const uint8_t *k = cy_keylist_at(&resume, 0, &klen);
-        if (klen > lastcap) {
-            uint8_t *p = cy_realloc(last, klen);
-            if (!p) { rc = cy_err(db, CALYPSO_ENOMEM, "walking the keys"); break; }
-            last = p;
-            lastcap = klen;
-        }
-        memcpy(last, k, klen);
-        lastlen = klen;
-        have_last = 1;
     }
-    cy_free(last);
+    cy_kd_iter_free(&it);
     cy_free(ents);
     cy_keylist_free(&batch);
-    cy_keylist_free(&resume);
     return rc;
 }
 
@@ -232,7 +178,8 @@ static int cy_walk_check(calypso *db, const void *a, size_t alen, const void *b,
 static int cy_walk_range_check(calypso *db, const void *start, size_t slen, const void *end,
                                size_t elen)
 {
-    if (cy_walk_cmp(start ? start : "", slen, end ? end : "", elen) > 0)
+    const uint8_t *none = (const uint8_t *)"";
+    if (cy_keydir_cmp(start ? start : none, slen, end ? end : none, elen) > 0)
         return cy_err(db, CALYPSO_EINVALIDRANGE, NULL);
     return CALYPSO_OK;
 }

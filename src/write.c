@@ -262,21 +262,19 @@ CY_INTERNAL int cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *chos
  * one batch takes; *more: keys are left after them. kd_lock held. */
 static int cy_db_list_first(calypso *db, cy_ns *ns, size_t max, cy_keylist *out, int *more)
 {
-    cy_art_iter it;
-    cy_art_iter_init(&it, &ns->keydir);
-    uint64_t bound = CY_REC_MAX_HDR;
-    int ok = cy_art_iter_seek(&it, CY_SEEK_FIRST, NULL, 0);
-    while (ok == 1 && out->n < max) {
-        size_t klen;
-        const uint8_t *k = cy_art_iter_key(&it, &klen);
-        bound += CY_DB_TOMBSTONE_BOUND(klen);
-        if (bound > db->opt.max_datafile_size && out->n) break;
-        if ((ok = cy_keylist_push(out, k, klen)) < 0) break;
-        ok = cy_art_iter_next(&it);
-    }
-    cy_art_iter_free(&it);
-    *more = ok == 1;
-    return ok < 0 ? ok : CALYPSO_OK;
+    /* One batch under the caller's hold of kd_lock, bounded by the
+     * tombstones that fit a datafile (so that delete_all is atomic when
+     * they all fit), not by the iterator's visit budget. */
+    cy_kd_keys keys = { out, max, db->opt.max_datafile_size, CY_REC_MAX_HDR,
+                        CY_DB_TOMBSTONE_BOUND(0) };
+    cy_kd_iter it;
+    cy_kd_iter_init(&it, db, ns, CY_SEEK_FIRST, NULL, 0);
+    it.flags = CY_KD_LOCKED;
+    it.visit = SIZE_MAX;
+    int rc = cy_kd_iter_gather(&it, SIZE_MAX, cy_kd_take_key, &keys);
+    cy_kd_iter_free(&it);
+    *more = rc == 1;
+    return rc < 0 ? rc : CALYPSO_OK;
 }
 
 /* Lists up to max expired keys of ns. kd_lock held. */
