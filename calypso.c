@@ -8058,6 +8058,8 @@ CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
  */
 
 #include <sched.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 // >> sync failures -----------------------------------------------------------
@@ -8068,9 +8070,11 @@ CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
     __atomic_compare_exchange_n(&db->sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
                                 __ATOMIC_RELAXED);
     __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
+    /* CALYPSO_EIO whatever the errno (ENOSPC included): the write whose
+     * sync failed may be on disk or not, which no other code says. */
     char path[4096];
     cy_dir_data_path(db, fid, path, sizeof path);
-    return cy_err_errno(db, err, "fdatasync", path);
+    return cy_err(db, CALYPSO_EIO, "fdatasync %s: %s (errno %d)", path, strerror(-err), -err);
 }
 
 // >> durability ----------------------------------------------------------------
@@ -9779,6 +9783,10 @@ int calypso_txn_commit(calypso_txn *tx)
         return CALYPSO_OK;
     }
     calypso *db = tx->db;
+    /* In a forked child the update begun in the parent writes nothing and
+     * touches no lock: the files and write_mu are the parent's. */
+    int urc = cy_db_usable(db);
+    if (urc) return urc;
     cy_txn_updating = NULL;
     /* Refused writes (a failed fdatasync meanwhile) are checked by the
      * commit itself, which also releases write_mu. */

@@ -28,6 +28,8 @@
 #include "engine.h"
 
 #include <sched.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 // >> sync failures -----------------------------------------------------------
@@ -38,9 +40,11 @@ CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
     __atomic_compare_exchange_n(&db->sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
                                 __ATOMIC_RELAXED);
     __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
+    /* CALYPSO_EIO whatever the errno (ENOSPC included): the write whose
+     * sync failed may be on disk or not, which no other code says. */
     char path[4096];
     cy_dir_data_path(db, fid, path, sizeof path);
-    return cy_err_errno(db, err, "fdatasync", path);
+    return cy_err(db, CALYPSO_EIO, "fdatasync %s: %s (errno %d)", path, strerror(-err), -err);
 }
 
 // >> durability ----------------------------------------------------------------

@@ -142,6 +142,10 @@ int calypso_txn_commit(calypso_txn *tx)
         return CALYPSO_OK;
     }
     calypso *db = tx->db;
+    /* In a forked child the update begun in the parent writes nothing and
+     * touches no lock: the files and write_mu are the parent's. */
+    int urc = cy_db_usable(db);
+    if (urc) return urc;
     cy_txn_updating = NULL;
     /* Refused writes (a failed fdatasync meanwhile) are checked by the
      * commit itself, which also releases write_mu. */

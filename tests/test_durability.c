@@ -247,12 +247,66 @@ static void test_fork_child_cannot_use_the_handle(void **state)
     tu_rmrf(dir);
 }
 
+/* An update begun before fork() cannot be committed by the child: it
+ * writes through the parent's mapping under the parent's lock. The child
+ * gets CALYPSO_EINVAL; the parent rolls back and nothing of it is there. */
+static void test_fork_child_cannot_commit_the_parents_update(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    calypso_options_default(&o);
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    calypso_txn *tx = NULL;
+    TU_OK(db, calypso_update_begin(db, &tx));
+    TU_OK(db, calypso_txn_put(tx, "child", 5, "x", 1));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(calypso_txn_commit(tx) == CALYPSO_EINVAL ? 0 : 1);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    calypso_txn_rollback(tx);
+    assert_int_equal(calypso_has(db, "child", 5), 0);
+    TU_OK(db, calypso_close(db));
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    assert_int_equal(calypso_has(db, "child", 5), 0);
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
+/* A failed fdatasync reports CALYPSO_EIO whatever its errno: ENOSPC from
+ * the sync does not say that nothing was written (the record may be on
+ * disk), which CALYPSO_ENOSPC would. */
+static void test_sync_failure_is_eio_even_for_enospc(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    calypso_options_default(&o);
+    o.sync = CALYPSO_SYNC_ALWAYS;
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    cy_os_fail_at(CY_OS_FDATASYNC, 1, ENOSPC, 0, 0);
+    int rc = calypso_put(db, "k", 1, "v", 1);
+    cy_os_fail_reset();
+    assert_int_equal(rc, CALYPSO_EIO);
+    assert_non_null(strstr(calypso_errmsg(db), "fdatasync"));
+    assert_int_equal(calypso_put(db, "k2", 2, "v", 1), CALYPSO_EIO);   /* sticky */
+    assert_int_equal(calypso_close(db), CALYPSO_EIO);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fsync_error_is_sticky),
         cmocka_unit_test(test_rotation_fsync_error_breaks_the_handle),
         cmocka_unit_test(test_fork_child_cannot_use_the_handle),
+        cmocka_unit_test(test_fork_child_cannot_commit_the_parents_update),
+        cmocka_unit_test(test_sync_failure_is_eio_even_for_enospc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
