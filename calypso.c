@@ -3565,6 +3565,10 @@ enum { CY_COMMIT_LOCKED = 1,        /* the caller holds write_mu (released here)
 CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
                               void *ctx, int flags);
 
+/* What a view's reads say once a change could not be noted for it (memory
+ * ran out) or a merge could not keep a file it reads (db->view_lost). */
+#define CY_VIEW_LOST_MSG "this view's snapshot could not be kept (memory ran out while " \
+                         "a write or a merge noted it): end the view and begin another"
 // >> snapshot views (view.c) -------------------------------------------------------------
 /* Numbers a keydir change and, while views are open, notes the key's state
  * before it. kd_lock exclusive, before the change. */
@@ -9875,14 +9879,14 @@ static int cy_txn_view_read(calypso_txn *tx, const void *key, size_t klen, void 
     int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
     cy_unlock(&db->kd_lock);
     if (lost)
-        rc = cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept (memory ran "
-                    "out while a write noted it): end the view and begin another");
+        rc = cy_err(db, CALYPSO_ENOMEM, CY_VIEW_LOST_MSG);
     else if (!have) rc = CALYPSO_ENOTFOUND;
     else if (expiry && expiry <= tx->start_ms) rc = CALYPSO_EEXPIRED;
     else if (vlen) {
         cy_file *f = cy_view_file(db, loc.fid & CY_LOC_FIDMASK);
-        CY_ASSERT(f != NULL);
-        rc = cy_db_read_file(db, f, key, klen, &loc, expiry, out, buf, cap, vlen);
+        /* None: a merge could not keep the file for the views (view_lost). */
+        rc = f ? cy_db_read_file(db, f, key, klen, &loc, expiry, out, buf, cap, vlen)
+               : cy_err(db, CALYPSO_ENOMEM, CY_VIEW_LOST_MSG);
     }
     cy_epoch_leave(&db->epoch, ep);
     return rc;
@@ -9939,7 +9943,7 @@ int calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *exp
         int lost = db->view_lost && db->view_lost > tx->seq;
         int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
         cy_unlock(&db->kd_lock);
-        if (lost) return cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept");
+        if (lost) return cy_err(db, CALYPSO_ENOMEM, CY_VIEW_LOST_MSG);
         if (!have) return CALYPSO_ENOTFOUND;
         if (expiry && expiry <= tx->start_ms) return CALYPSO_EEXPIRED;
         *expires_at_ms = expiry;
@@ -10443,6 +10447,7 @@ typedef struct cy_cursor_txn_fill {
     int             view;
     uint64_t        seq, now;
     calypso_batch  *b;
+    int             lost;     /* the view's snapshot could not be kept      */
 } cy_cursor_txn_fill;
 
 static int cy_cursor_take_txn(const cy_kd_ent *e, void *ctx)
@@ -10453,6 +10458,12 @@ static int cy_cursor_take_txn(const cy_kd_ent *e, void *ctx)
     if (f->view) {                          /* the key as of the view's start */
         cy_loc loc = { 0, 0, 0 };
         uint64_t exp = 0;
+        /* A change the view could not note (view.c): its history is not
+         * whole, and the keydir shows later states. kd_lock held. */
+        if (f->db->view_lost && f->db->view_lost > f->seq) {
+            f->lost = 1;
+            return CALYPSO_ENOMEM;
+        }
         if (!cy_view_state(f->db, f->c->ns, f->seq, e->key, e->klen, &loc, &exp) ||
             (exp && exp <= f->now))
             return CY_KD_PASS;
@@ -10495,7 +10506,7 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     it.now = cy_now_ms();
     cy_kd_visit_fn fn = cy_cursor_take;
     void *ctx = c;
-    cy_cursor_txn_fill tf = { c, db, 0, 0, 0, NULL };
+    cy_cursor_txn_fill tf = { c, db, 0, 0, 0, NULL, 0 };
     if (c->tx) {
         uint64_t start;
         tf.view = cy_txn_info(c->tx, &tf.db, &tf.seq, &start, &tf.b);
@@ -10512,6 +10523,7 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     do rc = cy_kd_iter_gather(&it, CY_CURSOR_WINDOW - c->keys.n, fn, ctx);
     while (rc == 1 && c->keys.n == 0);
     cy_kd_iter_free(&it);
+    if (tf.lost) return cy_err(db, CALYPSO_ENOMEM, CY_VIEW_LOST_MSG);
     if (rc < 0) return cy_err(db, rc, "filling a cursor");
     size_t n = c->keys.n;
     cy_cursor_locate(c, n);
@@ -10765,9 +10777,11 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
                 /* A view reads where the value was at its start: that
                  * file stays reachable for it, never looked up anew. */
                 cy_file *vf = cy_view_file(db, e->loc.fid & CY_LOC_FIDMASK);
-                CY_ASSERT(vf != NULL);
-                rc = cy_db_read_file(db, vf, k, klen, &e->loc, e->expiry, NULL, c->val, c->vcap,
-                                     &c->vlen);
+                /* None: a merge could not keep the file for the views
+                 * (it set view_lost), and the value is gone. */
+                rc = vf ? cy_db_read_file(db, vf, k, klen, &e->loc, e->expiry, NULL, c->val,
+                                          c->vcap, &c->vlen)
+                        : cy_err(db, CALYPSO_ENOMEM, CY_VIEW_LOST_MSG);
             } else {
                 rc = cy_db_read_at(db, k, klen, &e->loc, e->expiry, NULL, c->val, c->vcap,
                                    &c->vlen);

@@ -193,6 +193,7 @@ typedef struct cy_cursor_txn_fill {
     int             view;
     uint64_t        seq, now;
     calypso_batch  *b;
+    int             lost;     /* the view's snapshot could not be kept      */
 } cy_cursor_txn_fill;
 
 static int cy_cursor_take_txn(const cy_kd_ent *e, void *ctx)
@@ -203,6 +204,12 @@ static int cy_cursor_take_txn(const cy_kd_ent *e, void *ctx)
     if (f->view) {                          /* the key as of the view's start */
         cy_loc loc = { 0, 0, 0 };
         uint64_t exp = 0;
+        /* A change the view could not note (view.c): its history is not
+         * whole, and the keydir shows later states. kd_lock held. */
+        if (f->db->view_lost && f->db->view_lost > f->seq) {
+            f->lost = 1;
+            return CALYPSO_ENOMEM;
+        }
         if (!cy_view_state(f->db, f->c->ns, f->seq, e->key, e->klen, &loc, &exp) ||
             (exp && exp <= f->now))
             return CY_KD_PASS;
@@ -245,7 +252,7 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     it.now = cy_now_ms();
     cy_kd_visit_fn fn = cy_cursor_take;
     void *ctx = c;
-    cy_cursor_txn_fill tf = { c, db, 0, 0, 0, NULL };
+    cy_cursor_txn_fill tf = { c, db, 0, 0, 0, NULL, 0 };
     if (c->tx) {
         uint64_t start;
         tf.view = cy_txn_info(c->tx, &tf.db, &tf.seq, &start, &tf.b);
@@ -262,6 +269,7 @@ static int cy_cursor_fill(calypso_cursor *c, int op, const void *key, size_t kle
     do rc = cy_kd_iter_gather(&it, CY_CURSOR_WINDOW - c->keys.n, fn, ctx);
     while (rc == 1 && c->keys.n == 0);
     cy_kd_iter_free(&it);
+    if (tf.lost) return cy_err(db, CALYPSO_ENOMEM, CY_VIEW_LOST_MSG);
     if (rc < 0) return cy_err(db, rc, "filling a cursor");
     size_t n = c->keys.n;
     cy_cursor_locate(c, n);
@@ -515,9 +523,11 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
                 /* A view reads where the value was at its start: that
                  * file stays reachable for it, never looked up anew. */
                 cy_file *vf = cy_view_file(db, e->loc.fid & CY_LOC_FIDMASK);
-                CY_ASSERT(vf != NULL);
-                rc = cy_db_read_file(db, vf, k, klen, &e->loc, e->expiry, NULL, c->val, c->vcap,
-                                     &c->vlen);
+                /* None: a merge could not keep the file for the views
+                 * (it set view_lost), and the value is gone. */
+                rc = vf ? cy_db_read_file(db, vf, k, klen, &e->loc, e->expiry, NULL, c->val,
+                                          c->vcap, &c->vlen)
+                        : cy_err(db, CALYPSO_ENOMEM, CY_VIEW_LOST_MSG);
             } else {
                 rc = cy_db_read_at(db, k, klen, &e->loc, e->expiry, NULL, c->val, c->vcap,
                                    &c->vlen);

@@ -852,6 +852,10 @@ enum { CY_COMMIT_LOCKED = 1,        /* the caller holds write_mu (released here)
 CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
                               void *ctx, int flags);
 
+/* What a view's reads say once a change could not be noted for it (memory
+ * ran out) or a merge could not keep a file it reads (db->view_lost). */
+#define CY_VIEW_LOST_MSG "this view's snapshot could not be kept (memory ran out while " \
+                         "a write or a merge noted it): end the view and begin another"
 // >> snapshot views (view.c) -------------------------------------------------------------
 /* Numbers a keydir change and, while views are open, notes the key's state
  * before it. kd_lock exclusive, before the change. */

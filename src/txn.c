@@ -234,14 +234,14 @@ static int cy_txn_view_read(calypso_txn *tx, const void *key, size_t klen, void 
     int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
     cy_unlock(&db->kd_lock);
     if (lost)
-        rc = cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept (memory ran "
-                    "out while a write noted it): end the view and begin another");
+        rc = cy_err(db, CALYPSO_ENOMEM, CY_VIEW_LOST_MSG);
     else if (!have) rc = CALYPSO_ENOTFOUND;
     else if (expiry && expiry <= tx->start_ms) rc = CALYPSO_EEXPIRED;
     else if (vlen) {
         cy_file *f = cy_view_file(db, loc.fid & CY_LOC_FIDMASK);
-        CY_ASSERT(f != NULL);
-        rc = cy_db_read_file(db, f, key, klen, &loc, expiry, out, buf, cap, vlen);
+        /* None: a merge could not keep the file for the views (view_lost). */
+        rc = f ? cy_db_read_file(db, f, key, klen, &loc, expiry, out, buf, cap, vlen)
+               : cy_err(db, CALYPSO_ENOMEM, CY_VIEW_LOST_MSG);
     }
     cy_epoch_leave(&db->epoch, ep);
     return rc;
@@ -298,7 +298,7 @@ int calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *exp
         int lost = db->view_lost && db->view_lost > tx->seq;
         int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
         cy_unlock(&db->kd_lock);
-        if (lost) return cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept");
+        if (lost) return cy_err(db, CALYPSO_ENOMEM, CY_VIEW_LOST_MSG);
         if (!have) return CALYPSO_ENOTFOUND;
         if (expiry && expiry <= tx->start_ms) return CALYPSO_EEXPIRED;
         *expires_at_ms = expiry;

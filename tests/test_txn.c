@@ -528,8 +528,22 @@ static void test_view_memory_lost_is_an_error(void **state)
     char buf[8];
     size_t n;
     assert_int_equal(calypso_txn_get_buf(vw, "a", 1, buf, sizeof buf, &n), CALYPSO_ENOMEM);
+    /* Its cursor says the same, rather than show the later value. */
+    calypso_cursor *c = NULL;
+    TU_OK(db, calypso_txn_cursor_open(vw, &c));
+    assert_int_equal(calypso_cursor_first(c), CALYPSO_ENOMEM);
+    assert_non_null(strstr(calypso_errmsg(db), "snapshot could not be kept"));
+    calypso_cursor_close(c);
     TU_OK(db, calypso_txn_commit(vw));
     TU_OK(db, calypso_view_begin(db, &vw));   /* a new view is whole again */
+    TU_OK(db, calypso_txn_cursor_open(vw, &c));
+    TU_OK(db, calypso_cursor_first(c));
+    const void *cv = NULL;
+    size_t cvl = 0;
+    TU_OK(db, calypso_cursor_value(c, &cv, &cvl));
+    assert_int_equal(cvl, 2);
+    assert_memory_equal(cv, "a1", 2);
+    calypso_cursor_close(c);
     TU_OK(db, calypso_txn_get_buf(vw, "a", 1, buf, sizeof buf, &n));
     assert_memory_equal(buf, "a1", 2);
     calypso_txn_rollback(vw);
