@@ -2393,20 +2393,42 @@ CY_INTERNAL const cy_loc *cy_art_ref_loc(const void *ref)
 
 // >> walks ------------------------------------------------------------------------
 
+/* Leaves gathered (their memory prefetched) ahead of the callback: a walk
+ * of a large tree waits on many leaf loads at once, not one at a time. */
+#define CY_ART_WALK_AHEAD 64
+
+/* Runs fn on the leaves from the iterator's position while `stop` (a key
+ * past the end) says to go on. */
+static int cy_art_walk_from(cy_art_iter *it, int rc, const void *prefix, size_t plen,
+                            const void *end, size_t elen, cy_art_walk_fn fn, void *ctx)
+{
+    const void *refs[CY_ART_WALK_AHEAD];
+    int r = 0;
+    while (rc == 1 && !r) {
+        size_t n = cy_art_iter_gather(it, refs, CY_ART_WALK_AHEAD, 0, &rc);
+        for (size_t i = 0; i < n && !r; i++) {
+            size_t ll;
+            const uint8_t *lk = cy_art_ref_key(refs[i], &ll);
+            if (end ? cy_art_keycmp(lk, ll, end, elen) > 0
+                    : ll < plen || (plen && memcmp(lk, prefix, plen) != 0)) {
+                rc = 0;
+                break;
+            }
+            r = fn(lk, ll, cy_art_ref_loc(refs[i]), ctx);
+        }
+    }
+    return r ? r : rc < 0 ? rc : 0;
+}
+
 CY_INTERNAL int cy_art_walk_prefix(const cy_art *t, const void *prefix, size_t plen,
                                    cy_art_walk_fn fn, void *ctx)
 {
     cy_art_iter it;
     cy_art_iter_init(&it, t);
-    int rc = cy_art_iter_seek(&it, CY_SEEK_GE, prefix, plen), r = 0;
-    for (; rc == 1 && !r; rc = cy_art_iter_next(&it)) {
-        const uint8_t *lk = cy_art_leaf_key(it.leaf);
-        size_t ll = cy_art_leaf_klen(it.leaf);
-        if (ll < plen || (plen && memcmp(lk, prefix, plen) != 0)) break;
-        r = fn(lk, ll, cy_art_leaf_loc(it.leaf), ctx);
-    }
+    int rc = cy_art_iter_seek(&it, CY_SEEK_GE, prefix, plen);
+    rc = cy_art_walk_from(&it, rc, prefix, plen, NULL, 0, fn, ctx);
     cy_art_iter_free(&it);
-    return r ? r : rc < 0 ? rc : 0;
+    return rc;
 }
 
 CY_INTERNAL int cy_art_walk_range(const cy_art *t, const void *start, size_t slen,
@@ -2415,15 +2437,10 @@ CY_INTERNAL int cy_art_walk_range(const cy_art *t, const void *start, size_t sle
 {
     cy_art_iter it;
     cy_art_iter_init(&it, t);
-    int rc = cy_art_iter_seek(&it, CY_SEEK_GE, start, slen), r = 0;
-    for (; rc == 1 && !r; rc = cy_art_iter_next(&it)) {
-        const uint8_t *lk = cy_art_leaf_key(it.leaf);
-        size_t ll = cy_art_leaf_klen(it.leaf);
-        if (cy_art_keycmp(lk, ll, end, elen) > 0) break;
-        r = fn(lk, ll, cy_art_leaf_loc(it.leaf), ctx);
-    }
+    int rc = cy_art_iter_seek(&it, CY_SEEK_GE, start, slen);
+    rc = cy_art_walk_from(&it, rc, NULL, 0, end, elen, fn, ctx);
     cy_art_iter_free(&it);
-    return r ? r : rc < 0 ? rc : 0;
+    return rc;
 }
 
 // >> checks for tests -------------------------------------------------------------
@@ -2940,6 +2957,11 @@ typedef struct cy_file {
     uint64_t last_used;   /* tick of the last read, for LRU eviction         */
     int      sealed;      /* never written again (atomic: set under write_mu) */
     int      hint_failed; /* its hint could not be written: do not retry     */
+    int      mixed;       /* holds records besides puts: tombstones, catalog
+                             records (atomic; set by cy_files_mark_mixed)  */
+    uint64_t hint_listed; /* bytes of the records its hint lists (0: not
+                             known); set at open and by whoever writes
+                             hints (maint_mu)                              */
     uint64_t counted_size, counted_disk; /* what the table's totals hold
                              for it (files.c, under write_mu)              */
 } cy_file;
@@ -3336,6 +3358,12 @@ CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n);
 /* The id of a sealed file whose hint is owed (missing or covering less
  * than the file, and not failed before), or 0 when none is. */
 CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db);
+/* The id of a sealed file whose hint lists dead records worth a quarter of
+ * the file (cy_hint_compact), or 0. Background thread (maint_mu). */
+CY_INTERNAL uint32_t cy_files_compact_owed(calypso *db);
+/* Notes that file fid holds a record other than a put (write path or
+ * replay, applying it). */
+CY_INTERNAL void     cy_files_mark_mixed(calypso *db, uint32_t fid);
 
 // >> datafile scan (scan.c) ----------------------------------------------------
 typedef struct cy_scan {
@@ -3365,7 +3393,11 @@ CY_INTERNAL int     cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const ui
 
 // >> hint files (hint.c) ----------------------------------------------------------
 /* A hint file being built in memory: entries, then the trailer. */
-typedef struct cy_hint_buf { uint8_t *p; size_t len, cap; uint64_t count; } cy_hint_buf;
+typedef struct cy_hint_buf {
+    uint8_t *p; size_t len, cap;
+    uint64_t count;
+    uint64_t listed;   /* bytes of the records its entries describe */
+} cy_hint_buf;
 CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
                              uint64_t size);
 /* Puts the entries in key order, a key's records in file order (unless
@@ -3374,6 +3406,14 @@ CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key
 CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
 /* Builds, from the datafile, and writes the hint of fid. */
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
+/* Rewrites the hint of sealed file fid (valid, describing all of it)
+ * without the entries of puts that are no longer live: a compacted hint
+ * (doc/format.md). maint_mu held. */
+CY_INTERNAL int  cy_hint_compact(calypso *db, uint32_t fid);
+/* Writes the hint of the active file at a clean close (its data synced):
+ * from the keydir when the file holds puts alone (a compacted hint of its
+ * live records), else as cy_hint_write. */
+CY_INTERNAL int  cy_hint_write_active(calypso *db);
 /* Loads the hint of fid into the keydir when it is valid and describes at
  * most the file's `file_size` bytes; *covers receives how many (the caller
  * scans the rest) and *hint_bytes the hint file's size. CALYPSO_ECORRUPT if invalid: nothing applied then, and
@@ -5492,6 +5532,36 @@ CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db)
     return fid;
 }
 
+CY_INTERNAL void cy_files_mark_mixed(calypso *db, uint32_t fid)
+{
+    cy_file *f = cy_files_find(db, fid);
+    if (f && !__atomic_load_n(&f->mixed, __ATOMIC_RELAXED))
+        __atomic_store_n(&f->mixed, 1, __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL uint32_t cy_files_compact_owed(calypso *db)
+{
+    uint32_t fid = 0;
+    uint32_t ep = cy_epoch_enter(&db->epoch);
+    const cy_ftab *t = cy_files_table(db);
+    cy_rdlock(&db->kd_lock);   /* dead counts change under it */
+    for (uint32_t i = 0; t && i < t->n && !fid; i++) {
+        cy_file *f = t->f[i];
+        if (!__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE)) continue;   /* size moves */
+        uint64_t size = f->size, live = size > f->dead ? size - f->dead : 0;
+        /* Worth it when a quarter of the file is dead records its hint
+         * still lists; a file dead whole is the merge's to drop. */
+        if (live > 0 &&
+            __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) == size &&
+            __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0 &&
+            f->hint_listed > live && f->hint_listed - live >= size / 4)
+            fid = f->fid;
+    }
+    cy_unlock(&db->kd_lock);
+    cy_epoch_leave(&db->epoch, ep);
+    return fid;
+}
+
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
     cy_ftab *t = db->ftab;
@@ -6021,6 +6091,7 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t 
             ns->live_bytes -= old.size;
         }
         cy_dead_add(db, fid, size);   /* a tombstone is dead once applied */
+        cy_files_mark_mixed(db, fid);
         return CALYPSO_OK;
     }
     cy_loc loc = { off, fid | (expiry ? CY_LOC_TTL : 0), size };
@@ -6889,6 +6960,7 @@ static void cy_ns_bury(calypso *db, cy_ns *corpse)
 CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *name,
                             size_t nlen, uint32_t fid, uint64_t off, uint32_t size)
 {
+    cy_files_mark_mixed(db, fid);   /* a catalog record: the file is not puts alone */
     cy_ns *ns = cy_ns_find(db, id);
     if (type == CY_REC_NS_DROP) {
         cy_dead_add(db, fid, size);   /* dead once applied, as a tombstone */
@@ -7169,6 +7241,7 @@ static int cy_ns_apply_drop_entry(const cy_rec *r, const uint8_t *rec, uint64_t 
     (void)rec;
     cy_ns_drop *d = ctx;
     cy_dead_add(d->db, d->fid, r->hdr + r->klen + r->vlen);
+    cy_files_mark_mixed(d->db, d->fid);   /* a catalog record */
     cy_ns *ns = cy_ns_find(d->db, r->ns);
     cy_ns *corpse = ns ? cy_ns_unlink(d->db, ns) : NULL;
     (void)rel;
@@ -7326,6 +7399,7 @@ int calypso_ns_list(calypso *h, const void *parent, size_t plen, calypso_key_fn 
 #include <string.h>
 
 #define CY_HINT_MAGIC   "CYHINT01"
+#define CY_HINT_MAGIC_COMPACT "CYHINT02"
 #define CY_HINT_END     "HEND"
 #define CY_HINT_TRAILER 24u
 
@@ -7515,6 +7589,7 @@ CY_INTERNAL int cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key,
     memcpy(p, key, r->klen);
     b->len = (size_t)(p - b->p) + r->klen;
     b->count++;
+    b->listed += size;
     return 0;
 }
 
@@ -7594,8 +7669,108 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     if (!rc) {
         uint32_t ep = cy_epoch_enter(&db->epoch);
         cy_file *f = cy_files_find(db, fid);
-        if (f) cy_files_set_hint(db, f, (uint64_t)b.len, data_size);
+        if (f) {
+            cy_files_set_hint(db, f, (uint64_t)b.len, data_size);
+            f->hint_listed = b.listed;
+        }
         cy_epoch_leave(&db->epoch, ep);
+    }
+    cy_free(b.p);
+    return rc;
+}
+
+/* Parses the entry at p (before end) of a hint describing data_size bytes:
+ * fills r, *off, *size and returns its key (the next entry starts klen
+ * bytes on), or NULL when it is malformed. */
+static const uint8_t *cy_hint_parse(const uint8_t *p, const uint8_t *end, uint64_t data_size,
+                                    cy_rec *r, uint64_t *off, uint64_t *size)
+{
+    int flagged = (*p & CY_REC_NS) != 0;
+    *r = (cy_rec){ .type = *p++ & ~CY_REC_NS };
+    uint64_t id;
+    size_t n;
+    if (r->type < CY_REC_PUT || r->type > CY_REC_NS_DROP || r->type == CY_REC_BATCH ||
+        (flagged && r->type > CY_REC_DEL))
+        return NULL;
+    if (flagged || r->type >= CY_REC_NS_CREATE) {
+        if (!(n = cy_varint_get(p, end, &id)) || id == 0 || id > UINT32_MAX) return NULL;
+        r->ns = (uint32_t)id;
+        p += n;
+    }
+    if (r->type == CY_REC_PUT_TTL) {
+        if (!(n = cy_varint_get(p, end, &r->expiry))) return NULL;
+        p += n;
+    }
+    if (!(n = cy_varint_get(p, end, &r->klen))) return NULL;
+    p += n;
+    if (!(n = cy_varint_get(p, end, off))) return NULL;
+    p += n;
+    if (!(n = cy_varint_get(p, end, size))) return NULL;
+    p += n;
+    if (r->klen == 0 || r->klen > CY_ART_MAX_KEY || r->klen > (uint64_t)(end - p) ||
+        *size > UINT32_MAX || *off + *size > data_size ||
+        (r->type >= CY_REC_NS_CREATE && r->klen > CALYPSO_NS_MAX_NAME))
+        return NULL;
+    return p;
+}
+
+// >> the active file's hint at close, from the key directory -------------------------
+
+typedef struct cy_hint_live {
+    calypso     *db;
+    cy_ns       *ns;
+    cy_hint_buf *b;
+    uint32_t     fid;
+} cy_hint_live;
+
+static int cy_hint_live_key(const uint8_t *key, size_t klen, const cy_loc *loc, void *ctx)
+{
+    cy_hint_live *q = ctx;
+    if ((loc->fid & CY_LOC_FIDMASK) != q->fid) return 0;
+    int ttl = (loc->fid & CY_LOC_TTL) != 0;
+    cy_rec r = { .type = ttl ? CY_REC_PUT_TTL : CY_REC_PUT, .ns = q->ns->id, .klen = klen,
+                 .expiry = ttl ? cy_ttl_get(q->ns, key, klen) : 0 };
+    return cy_hint_add(q->b, &r, key, loc->off, loc->size) ? CALYPSO_ENOMEM : 0;
+}
+
+static int cy_hint_live_ns(calypso *db, cy_ns *ns, void *ctx)
+{
+    cy_hint_live *q = ctx;
+    q->ns = ns;
+    cy_rdlock(&db->kd_lock);
+    int rc = cy_art_walk_prefix(&ns->keydir, NULL, 0, cy_hint_live_key, q);
+    cy_unlock(&db->kd_lock);
+    return rc;
+}
+
+CY_INTERNAL int cy_hint_write_active(calypso *db)
+{
+    cy_file *a = db->active;
+    if (__atomic_load_n(&a->mixed, __ATOMIC_RELAXED)) return cy_hint_write(db, a->fid);
+    /* Puts only: its live records are the keydir's entries that point
+     * into it, already in key order, without reading the file. */
+    cy_hint_buf b = { 0 };
+    cy_hint_live q = { db, NULL, &b, a->fid };
+    int rc = cy_ns_each(db, cy_hint_live_ns, &q);
+    if (!rc && cy_hint_reserve(&b, 8 + CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
+    if (rc) {
+        cy_free(b.p);
+        return cy_err(db, CALYPSO_ENOMEM, "building the hint of the active file");
+    }
+    memcpy(b.p, CY_HINT_MAGIC_COMPACT, 8);
+    if (b.len == 0) b.len = 8;
+    uint8_t *t = b.p + b.len;
+    cy_put_u64(t, a->size);
+    cy_put_u64(t + 8, b.count);
+    cy_put_u32(t + 16, cy_crc(b.p, b.len + 16, NULL, 0));
+    memcpy(t + 20, CY_HINT_END, 4);
+    b.len += CY_HINT_TRAILER;
+    char name[32];
+    snprintf(name, sizeof name, "%010u.hint", a->fid);
+    rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
+    if (!rc) {
+        cy_files_set_hint(db, a, (uint64_t)b.len, a->size);
+        a->hint_listed = b.listed;
     }
     cy_free(b.p);
     return rc;
@@ -7603,50 +7778,32 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
 
 /* Walks the entries of a hint body, feeding them to the keydir: with
  * `catalog`, only catalog entries (creates and drops, applied first: see
- * doc/format.md), else only the others. Returns CALYPSO_ECORRUPT at the
- * first malformed entry. */
+ * doc/format.md), else only the others; adds the sizes of the records it
+ * applied to *listed. Returns CALYPSO_ECORRUPT at the first malformed
+ * entry. */
 static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8_t *end,
-                        uint64_t data_size, int catalog)
+                        uint64_t data_size, int catalog, uint64_t *listed)
 {
     while (p < end) {
-        int flagged = (*p & CY_REC_NS) != 0;
-        cy_rec r = { .type = *p++ & ~CY_REC_NS };
-        uint64_t off, size, id;
-        size_t n;
-        if (r.type < CY_REC_PUT || r.type > CY_REC_NS_DROP || r.type == CY_REC_BATCH ||
-            (flagged && r.type > CY_REC_DEL))
-            return CALYPSO_ECORRUPT;
-        if (flagged || r.type >= CY_REC_NS_CREATE) {
-            if (!(n = cy_varint_get(p, end, &id)) || id == 0 || id > UINT32_MAX)
-                return CALYPSO_ECORRUPT;
-            r.ns = (uint32_t)id;
-            p += n;
-        }
-        if (r.type == CY_REC_PUT_TTL) {
-            if (!(n = cy_varint_get(p, end, &r.expiry))) return CALYPSO_ECORRUPT;
-            p += n;
-        }
-        if (!(n = cy_varint_get(p, end, &r.klen))) return CALYPSO_ECORRUPT;
-        p += n;
-        if (!(n = cy_varint_get(p, end, &off))) return CALYPSO_ECORRUPT;
-        p += n;
-        if (!(n = cy_varint_get(p, end, &size))) return CALYPSO_ECORRUPT;
-        p += n;
-        if (r.klen == 0 || r.klen > CY_ART_MAX_KEY || r.klen > (uint64_t)(end - p) ||
-            size > UINT32_MAX || off + size > data_size ||
-            (r.type >= CY_REC_NS_CREATE && r.klen > CALYPSO_NS_MAX_NAME))
-            return CALYPSO_ECORRUPT;
+        cy_rec r;
+        uint64_t off, size;
+        const uint8_t *key = cy_hint_parse(p, end, data_size, &r, &off, &size);
+        if (!key) return CALYPSO_ECORRUPT;
         if (catalog == (r.type >= CY_REC_NS_CREATE)) {
-            int rc = cy_keydir_apply_rec(db, &r, p, fid, off, (uint32_t)size);
+            int rc = cy_keydir_apply_rec(db, &r, key, fid, off, (uint32_t)size);
             if (rc) return rc;
+            *listed += size;
         }
-        p += r.klen;
+        p = key + r.klen;
     }
     return CALYPSO_OK;
 }
 
-CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint64_t *covers,
-                             uint64_t *hint_bytes)
+/* Reads the hint file of fid and checks it whole: magic (*compact: the
+ * compacted kind), trailer, crc, and a data_size (*data_size) no larger
+ * than file_size. CALYPSO_ECORRUPT when it is missing or invalid. */
+static int cy_hint_read(calypso *db, uint32_t fid, uint64_t file_size, uint8_t **out,
+                        uint64_t *len, uint64_t *data_size, int *compact)
 {
     char path[4096];
     cy_dir_hint_path(db, fid, path, sizeof path);
@@ -7660,26 +7817,132 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
     if (!(buf = cy_malloc((size_t)size))) { rc = CALYPSO_ENOMEM; goto out; }
     if (cy_os_pread(fd, buf, (size_t)size, 0) != (int64_t)size) goto out;
     const uint8_t *t = buf + size - CY_HINT_TRAILER;
-    uint64_t data_size = cy_get_u64(t);
-    if (memcmp(buf, CY_HINT_MAGIC, 8) != 0 || memcmp(t + 20, CY_HINT_END, 4) != 0 ||
-        data_size > file_size || cy_get_u32(t + 16) != cy_crc(buf, (size_t)size - 8, NULL, 0))
+    *data_size = cy_get_u64(t);
+    *compact = memcmp(buf, CY_HINT_MAGIC_COMPACT, 8) == 0;
+    if ((!*compact && memcmp(buf, CY_HINT_MAGIC, 8) != 0) || memcmp(t + 20, CY_HINT_END, 4) != 0 ||
+        *data_size > file_size || cy_get_u32(t + 16) != cy_crc(buf, (size_t)size - 8, NULL, 0))
         goto out;
+    *out = buf;
+    *len = size;
+    buf = NULL;
+    rc = CALYPSO_OK;
+out:
+    cy_free(buf);
+    cy_os_close(fd);
+    return rc;
+}
+
+CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint64_t *covers,
+                             uint64_t *hint_bytes)
+{
+    uint8_t *buf = NULL;
+    uint64_t size = 0, data_size = 0, listed = 0;
+    int compact = 0;
+    int rc = cy_hint_read(db, fid, file_size, &buf, &size, &data_size, &compact);
+    if (rc) return rc;
+    const uint8_t *t = buf + size - CY_HINT_TRAILER;
     /* One pass, applying as it parses. The crc vouches that these are the
      * bytes calypso wrote; a hint that passes it yet does not parse was
      * made on purpose, and fails the open rather than half-load. */
-    rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 1);
-    if (!rc) rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 0);
+    rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 1, &listed);
+    if (!rc) rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 0, &listed);
     if (rc == CALYPSO_ECORRUPT) {
+        char path[4096];
+        cy_dir_hint_path(db, fid, path, sizeof path);
         rc = cy_err(db, CALYPSO_ECORRUPT, "%s: entries do not parse though its checksum holds",
                     path);
         *covers = UINT64_MAX;   /* tells the caller not to fall back */
     } else if (!rc) {
+        /* A compacted hint leaves out records that were dead: their bytes
+         * (and batch headers') are dead as a scan would find them. */
+        if (compact && data_size > listed) cy_dead_add(db, fid, data_size - listed);
+        cy_file *f = cy_files_find(db, fid);
+        if (f) f->hint_listed = listed;
         *covers = data_size;
         *hint_bytes = size;
     }
-out:
     cy_free(buf);
-    cy_os_close(fd);
+    return rc;
+}
+
+// >> compaction ---------------------------------------------------------------------
+
+/* Whether the hint entry of a record at (fid, off) is still needed: every
+ * tombstone and catalog record is (older files may hold what it deletes),
+ * a put only while the keydir holds it. kd_lock held. */
+static int cy_hint_needed(calypso *db, const cy_rec *r, const uint8_t *key, uint32_t fid,
+                          uint64_t off)
+{
+    if (r->type != CY_REC_PUT && r->type != CY_REC_PUT_TTL) return 1;
+    cy_ns *ns = cy_ns_find(db, r->ns);
+    const cy_loc *l = ns ? cy_art_search(&ns->keydir, key, r->klen) : NULL;
+    return l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
+}
+
+/* Entries judged per hold of kd_lock. */
+#define CY_HINT_COMPACT_STEP 4096
+
+CY_INTERNAL int cy_hint_compact(calypso *db, uint32_t fid)
+{
+    uint32_t ep = cy_epoch_enter(&db->epoch);
+    cy_file *f = cy_files_find(db, fid);
+    uint64_t file_size = f ? f->size : 0;
+    cy_epoch_leave(&db->epoch, ep);
+    if (!f) return CALYPSO_OK;
+    uint8_t *buf = NULL;
+    uint64_t size = 0, data_size = 0, listed = 0;
+    int compact = 0;
+    int rc = cy_hint_read(db, fid, file_size, &buf, &size, &data_size, &compact);
+    if (rc) return rc;
+    cy_hint_buf o = { 0 };
+    if (!(o.p = cy_malloc((size_t)size))) rc = CALYPSO_ENOMEM;
+    const uint8_t *p = buf + 8, *end = buf + size - CY_HINT_TRAILER;
+    if (!rc) {
+        memcpy(o.p, CY_HINT_MAGIC_COMPACT, 8);
+        o.len = 8;
+        o.cap = (size_t)size;
+    }
+    while (!rc && p < end) {
+        cy_rdlock(&db->kd_lock);
+        for (int i = 0; i < CY_HINT_COMPACT_STEP && p < end; i++) {
+            cy_rec r;
+            uint64_t off, rsize;
+            const uint8_t *key = cy_hint_parse(p, end, data_size, &r, &off, &rsize);
+            if (!key) { rc = CALYPSO_ECORRUPT; break; }
+            const uint8_t *next = key + r.klen;
+            if (cy_hint_needed(db, &r, key, fid, off)) {
+                memcpy(o.p + o.len, p, (size_t)(next - p));
+                o.len += (size_t)(next - p);
+                o.count++;
+                listed += rsize;
+            }
+            p = next;
+        }
+        cy_unlock(&db->kd_lock);
+    }
+    cy_free(buf);
+    if (!rc) {
+        /* Filtered in order: still in key order, and the trailer fits
+         * where the old one was. */
+        uint8_t *t = o.p + o.len;
+        cy_put_u64(t, data_size);
+        cy_put_u64(t + 8, o.count);
+        cy_put_u32(t + 16, cy_crc(o.p, o.len + 16, NULL, 0));
+        memcpy(t + 20, CY_HINT_END, 4);
+        o.len += CY_HINT_TRAILER;
+        char name[32];
+        snprintf(name, sizeof name, "%010u.hint", fid);
+        rc = cy_dir_write_file(db, db->path, name, o.p, o.len);
+    }
+    if (!rc) {
+        ep = cy_epoch_enter(&db->epoch);
+        if ((f = cy_files_find(db, fid))) {
+            cy_files_set_hint(db, f, (uint64_t)o.len, data_size);
+            f->hint_listed = listed;
+        }
+        cy_epoch_leave(&db->epoch, ep);
+    }
+    cy_free(o.p);
     return rc;
 }
 /* >> src/db.c */
@@ -7842,7 +8105,7 @@ static int cy_db_stop(calypso *db)
          * next open skip reading its values; anything written after it is
          * scanned then. Without one, open only takes longer. */
         cy_file *a = db->active;
-        if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write(db, a->fid);
+        if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write_active(db);
     }
     cy_wm_close(db);
     cy_view_release_all(db);
@@ -10862,6 +11125,28 @@ static int cy_bg_hints(calypso *db)
     }
 }
 
+/* Rewrites hints that list many dead records without them (hint.c), so
+ * that open after overwrites inserts the live keys only. Returns 1 when
+ * it had to leave some for later (a merge or backup holds maint_mu). */
+static int cy_bg_compact_hints(calypso *db)
+{
+    if (cy_space_low(db)) return 0;
+    for (uint32_t fid; (fid = cy_files_compact_owed(db)) != 0;) {
+        if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
+        int rc = cy_hint_compact(db, fid);
+        if (rc != CALYPSO_OK) {
+            /* Not tried again for this file: its hint stays as it was. */
+            uint32_t ep = cy_epoch_enter(&db->epoch);
+            cy_file *f = cy_files_find(db, fid);
+            if (f) f->hint_listed = 0;
+            cy_epoch_leave(&db->epoch, ep);
+        }
+        pthread_mutex_unlock(&db->maint_mu);
+        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) return 0;
+    }
+    return 0;
+}
+
 /* Starts writing back what the active file gained since the last call
  * (fid, *done: how far it has started), without waiting for the disk: the
  * data reaches it while the writer goes on, and close, rotation or the
@@ -10945,6 +11230,8 @@ static void *cy_bg_main(void *arg)
         }
         if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED) || deferred)
             deferred = cy_bg_hints(db);
+        if (!deferred && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+            deferred = cy_bg_compact_hints(db);
         uint64_t now = cy_now_ms();
         if (db->opt.sync == CALYPSO_SYNC_INTERVAL &&
             (now < last_sync || now - last_sync >= db->opt.sync_interval_ms) &&
@@ -11328,6 +11615,7 @@ static int cy_merge_close_output(cy_merge *m)
     rc = cy_dir_write_file(db, m->dir, name, m->hint.p, m->hint.len);
     m->hint.len = 0;
     m->hint.count = 0;
+    m->hint.listed = 0;
     return rc;
 }
 

@@ -1424,20 +1424,42 @@ CY_INTERNAL const cy_loc *cy_art_ref_loc(const void *ref)
 
 // >> walks ------------------------------------------------------------------------
 
+/* Leaves gathered (their memory prefetched) ahead of the callback: a walk
+ * of a large tree waits on many leaf loads at once, not one at a time. */
+#define CY_ART_WALK_AHEAD 64
+
+/* Runs fn on the leaves from the iterator's position while `stop` (a key
+ * past the end) says to go on. */
+static int cy_art_walk_from(cy_art_iter *it, int rc, const void *prefix, size_t plen,
+                            const void *end, size_t elen, cy_art_walk_fn fn, void *ctx)
+{
+    const void *refs[CY_ART_WALK_AHEAD];
+    int r = 0;
+    while (rc == 1 && !r) {
+        size_t n = cy_art_iter_gather(it, refs, CY_ART_WALK_AHEAD, 0, &rc);
+        for (size_t i = 0; i < n && !r; i++) {
+            size_t ll;
+            const uint8_t *lk = cy_art_ref_key(refs[i], &ll);
+            if (end ? cy_art_keycmp(lk, ll, end, elen) > 0
+                    : ll < plen || (plen && memcmp(lk, prefix, plen) != 0)) {
+                rc = 0;
+                break;
+            }
+            r = fn(lk, ll, cy_art_ref_loc(refs[i]), ctx);
+        }
+    }
+    return r ? r : rc < 0 ? rc : 0;
+}
+
 CY_INTERNAL int cy_art_walk_prefix(const cy_art *t, const void *prefix, size_t plen,
                                    cy_art_walk_fn fn, void *ctx)
 {
     cy_art_iter it;
     cy_art_iter_init(&it, t);
-    int rc = cy_art_iter_seek(&it, CY_SEEK_GE, prefix, plen), r = 0;
-    for (; rc == 1 && !r; rc = cy_art_iter_next(&it)) {
-        const uint8_t *lk = cy_art_leaf_key(it.leaf);
-        size_t ll = cy_art_leaf_klen(it.leaf);
-        if (ll < plen || (plen && memcmp(lk, prefix, plen) != 0)) break;
-        r = fn(lk, ll, cy_art_leaf_loc(it.leaf), ctx);
-    }
+    int rc = cy_art_iter_seek(&it, CY_SEEK_GE, prefix, plen);
+    rc = cy_art_walk_from(&it, rc, prefix, plen, NULL, 0, fn, ctx);
     cy_art_iter_free(&it);
-    return r ? r : rc < 0 ? rc : 0;
+    return rc;
 }
 
 CY_INTERNAL int cy_art_walk_range(const cy_art *t, const void *start, size_t slen,
@@ -1446,15 +1468,10 @@ CY_INTERNAL int cy_art_walk_range(const cy_art *t, const void *start, size_t sle
 {
     cy_art_iter it;
     cy_art_iter_init(&it, t);
-    int rc = cy_art_iter_seek(&it, CY_SEEK_GE, start, slen), r = 0;
-    for (; rc == 1 && !r; rc = cy_art_iter_next(&it)) {
-        const uint8_t *lk = cy_art_leaf_key(it.leaf);
-        size_t ll = cy_art_leaf_klen(it.leaf);
-        if (cy_art_keycmp(lk, ll, end, elen) > 0) break;
-        r = fn(lk, ll, cy_art_leaf_loc(it.leaf), ctx);
-    }
+    int rc = cy_art_iter_seek(&it, CY_SEEK_GE, start, slen);
+    rc = cy_art_walk_from(&it, rc, NULL, 0, end, elen, fn, ctx);
     cy_art_iter_free(&it);
-    return r ? r : rc < 0 ? rc : 0;
+    return rc;
 }
 
 // >> checks for tests -------------------------------------------------------------

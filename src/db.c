@@ -158,7 +158,7 @@ static int cy_db_stop(calypso *db)
          * next open skip reading its values; anything written after it is
          * scanned then. Without one, open only takes longer. */
         cy_file *a = db->active;
-        if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write(db, a->fid);
+        if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write_active(db);
     }
     cy_wm_close(db);
     cy_view_release_all(db);

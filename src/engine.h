@@ -227,6 +227,11 @@ typedef struct cy_file {
     uint64_t last_used;   /* tick of the last read, for LRU eviction         */
     int      sealed;      /* never written again (atomic: set under write_mu) */
     int      hint_failed; /* its hint could not be written: do not retry     */
+    int      mixed;       /* holds records besides puts: tombstones, catalog
+                             records (atomic; set by cy_files_mark_mixed)  */
+    uint64_t hint_listed; /* bytes of the records its hint lists (0: not
+                             known); set at open and by whoever writes
+                             hints (maint_mu)                              */
     uint64_t counted_size, counted_disk; /* what the table's totals hold
                              for it (files.c, under write_mu)              */
 } cy_file;
@@ -623,6 +628,12 @@ CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n);
 /* The id of a sealed file whose hint is owed (missing or covering less
  * than the file, and not failed before), or 0 when none is. */
 CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db);
+/* The id of a sealed file whose hint lists dead records worth a quarter of
+ * the file (cy_hint_compact), or 0. Background thread (maint_mu). */
+CY_INTERNAL uint32_t cy_files_compact_owed(calypso *db);
+/* Notes that file fid holds a record other than a put (write path or
+ * replay, applying it). */
+CY_INTERNAL void     cy_files_mark_mixed(calypso *db, uint32_t fid);
 
 // >> datafile scan (scan.c) ----------------------------------------------------
 typedef struct cy_scan {
@@ -652,7 +663,11 @@ CY_INTERNAL int     cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const ui
 
 // >> hint files (hint.c) ----------------------------------------------------------
 /* A hint file being built in memory: entries, then the trailer. */
-typedef struct cy_hint_buf { uint8_t *p; size_t len, cap; uint64_t count; } cy_hint_buf;
+typedef struct cy_hint_buf {
+    uint8_t *p; size_t len, cap;
+    uint64_t count;
+    uint64_t listed;   /* bytes of the records its entries describe */
+} cy_hint_buf;
 CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
                              uint64_t size);
 /* Puts the entries in key order, a key's records in file order (unless
@@ -661,6 +676,14 @@ CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key
 CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
 /* Builds, from the datafile, and writes the hint of fid. */
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
+/* Rewrites the hint of sealed file fid (valid, describing all of it)
+ * without the entries of puts that are no longer live: a compacted hint
+ * (doc/format.md). maint_mu held. */
+CY_INTERNAL int  cy_hint_compact(calypso *db, uint32_t fid);
+/* Writes the hint of the active file at a clean close (its data synced):
+ * from the keydir when the file holds puts alone (a compacted hint of its
+ * live records), else as cy_hint_write. */
+CY_INTERNAL int  cy_hint_write_active(calypso *db);
 /* Loads the hint of fid into the keydir when it is valid and describes at
  * most the file's `file_size` bytes; *covers receives how many (the caller
  * scans the rest) and *hint_bytes the hint file's size. CALYPSO_ECORRUPT if invalid: nothing applied then, and

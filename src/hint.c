@@ -27,6 +27,7 @@
 #include <string.h>
 
 #define CY_HINT_MAGIC   "CYHINT01"
+#define CY_HINT_MAGIC_COMPACT "CYHINT02"
 #define CY_HINT_END     "HEND"
 #define CY_HINT_TRAILER 24u
 
@@ -216,6 +217,7 @@ CY_INTERNAL int cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key,
     memcpy(p, key, r->klen);
     b->len = (size_t)(p - b->p) + r->klen;
     b->count++;
+    b->listed += size;
     return 0;
 }
 
@@ -295,8 +297,108 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     if (!rc) {
         uint32_t ep = cy_epoch_enter(&db->epoch);
         cy_file *f = cy_files_find(db, fid);
-        if (f) cy_files_set_hint(db, f, (uint64_t)b.len, data_size);
+        if (f) {
+            cy_files_set_hint(db, f, (uint64_t)b.len, data_size);
+            f->hint_listed = b.listed;
+        }
         cy_epoch_leave(&db->epoch, ep);
+    }
+    cy_free(b.p);
+    return rc;
+}
+
+/* Parses the entry at p (before end) of a hint describing data_size bytes:
+ * fills r, *off, *size and returns its key (the next entry starts klen
+ * bytes on), or NULL when it is malformed. */
+static const uint8_t *cy_hint_parse(const uint8_t *p, const uint8_t *end, uint64_t data_size,
+                                    cy_rec *r, uint64_t *off, uint64_t *size)
+{
+    int flagged = (*p & CY_REC_NS) != 0;
+    *r = (cy_rec){ .type = *p++ & ~CY_REC_NS };
+    uint64_t id;
+    size_t n;
+    if (r->type < CY_REC_PUT || r->type > CY_REC_NS_DROP || r->type == CY_REC_BATCH ||
+        (flagged && r->type > CY_REC_DEL))
+        return NULL;
+    if (flagged || r->type >= CY_REC_NS_CREATE) {
+        if (!(n = cy_varint_get(p, end, &id)) || id == 0 || id > UINT32_MAX) return NULL;
+        r->ns = (uint32_t)id;
+        p += n;
+    }
+    if (r->type == CY_REC_PUT_TTL) {
+        if (!(n = cy_varint_get(p, end, &r->expiry))) return NULL;
+        p += n;
+    }
+    if (!(n = cy_varint_get(p, end, &r->klen))) return NULL;
+    p += n;
+    if (!(n = cy_varint_get(p, end, off))) return NULL;
+    p += n;
+    if (!(n = cy_varint_get(p, end, size))) return NULL;
+    p += n;
+    if (r->klen == 0 || r->klen > CY_ART_MAX_KEY || r->klen > (uint64_t)(end - p) ||
+        *size > UINT32_MAX || *off + *size > data_size ||
+        (r->type >= CY_REC_NS_CREATE && r->klen > CALYPSO_NS_MAX_NAME))
+        return NULL;
+    return p;
+}
+
+// >> the active file's hint at close, from the key directory -------------------------
+
+typedef struct cy_hint_live {
+    calypso     *db;
+    cy_ns       *ns;
+    cy_hint_buf *b;
+    uint32_t     fid;
+} cy_hint_live;
+
+static int cy_hint_live_key(const uint8_t *key, size_t klen, const cy_loc *loc, void *ctx)
+{
+    cy_hint_live *q = ctx;
+    if ((loc->fid & CY_LOC_FIDMASK) != q->fid) return 0;
+    int ttl = (loc->fid & CY_LOC_TTL) != 0;
+    cy_rec r = { .type = ttl ? CY_REC_PUT_TTL : CY_REC_PUT, .ns = q->ns->id, .klen = klen,
+                 .expiry = ttl ? cy_ttl_get(q->ns, key, klen) : 0 };
+    return cy_hint_add(q->b, &r, key, loc->off, loc->size) ? CALYPSO_ENOMEM : 0;
+}
+
+static int cy_hint_live_ns(calypso *db, cy_ns *ns, void *ctx)
+{
+    cy_hint_live *q = ctx;
+    q->ns = ns;
+    cy_rdlock(&db->kd_lock);
+    int rc = cy_art_walk_prefix(&ns->keydir, NULL, 0, cy_hint_live_key, q);
+    cy_unlock(&db->kd_lock);
+    return rc;
+}
+
+CY_INTERNAL int cy_hint_write_active(calypso *db)
+{
+    cy_file *a = db->active;
+    if (__atomic_load_n(&a->mixed, __ATOMIC_RELAXED)) return cy_hint_write(db, a->fid);
+    /* Puts only: its live records are the keydir's entries that point
+     * into it, already in key order, without reading the file. */
+    cy_hint_buf b = { 0 };
+    cy_hint_live q = { db, NULL, &b, a->fid };
+    int rc = cy_ns_each(db, cy_hint_live_ns, &q);
+    if (!rc && cy_hint_reserve(&b, 8 + CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
+    if (rc) {
+        cy_free(b.p);
+        return cy_err(db, CALYPSO_ENOMEM, "building the hint of the active file");
+    }
+    memcpy(b.p, CY_HINT_MAGIC_COMPACT, 8);
+    if (b.len == 0) b.len = 8;
+    uint8_t *t = b.p + b.len;
+    cy_put_u64(t, a->size);
+    cy_put_u64(t + 8, b.count);
+    cy_put_u32(t + 16, cy_crc(b.p, b.len + 16, NULL, 0));
+    memcpy(t + 20, CY_HINT_END, 4);
+    b.len += CY_HINT_TRAILER;
+    char name[32];
+    snprintf(name, sizeof name, "%010u.hint", a->fid);
+    rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
+    if (!rc) {
+        cy_files_set_hint(db, a, (uint64_t)b.len, a->size);
+        a->hint_listed = b.listed;
     }
     cy_free(b.p);
     return rc;
@@ -304,50 +406,32 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
 
 /* Walks the entries of a hint body, feeding them to the keydir: with
  * `catalog`, only catalog entries (creates and drops, applied first: see
- * doc/format.md), else only the others. Returns CALYPSO_ECORRUPT at the
- * first malformed entry. */
+ * doc/format.md), else only the others; adds the sizes of the records it
+ * applied to *listed. Returns CALYPSO_ECORRUPT at the first malformed
+ * entry. */
 static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8_t *end,
-                        uint64_t data_size, int catalog)
+                        uint64_t data_size, int catalog, uint64_t *listed)
 {
     while (p < end) {
-        int flagged = (*p & CY_REC_NS) != 0;
-        cy_rec r = { .type = *p++ & ~CY_REC_NS };
-        uint64_t off, size, id;
-        size_t n;
-        if (r.type < CY_REC_PUT || r.type > CY_REC_NS_DROP || r.type == CY_REC_BATCH ||
-            (flagged && r.type > CY_REC_DEL))
-            return CALYPSO_ECORRUPT;
-        if (flagged || r.type >= CY_REC_NS_CREATE) {
-            if (!(n = cy_varint_get(p, end, &id)) || id == 0 || id > UINT32_MAX)
-                return CALYPSO_ECORRUPT;
-            r.ns = (uint32_t)id;
-            p += n;
-        }
-        if (r.type == CY_REC_PUT_TTL) {
-            if (!(n = cy_varint_get(p, end, &r.expiry))) return CALYPSO_ECORRUPT;
-            p += n;
-        }
-        if (!(n = cy_varint_get(p, end, &r.klen))) return CALYPSO_ECORRUPT;
-        p += n;
-        if (!(n = cy_varint_get(p, end, &off))) return CALYPSO_ECORRUPT;
-        p += n;
-        if (!(n = cy_varint_get(p, end, &size))) return CALYPSO_ECORRUPT;
-        p += n;
-        if (r.klen == 0 || r.klen > CY_ART_MAX_KEY || r.klen > (uint64_t)(end - p) ||
-            size > UINT32_MAX || off + size > data_size ||
-            (r.type >= CY_REC_NS_CREATE && r.klen > CALYPSO_NS_MAX_NAME))
-            return CALYPSO_ECORRUPT;
+        cy_rec r;
+        uint64_t off, size;
+        const uint8_t *key = cy_hint_parse(p, end, data_size, &r, &off, &size);
+        if (!key) return CALYPSO_ECORRUPT;
         if (catalog == (r.type >= CY_REC_NS_CREATE)) {
-            int rc = cy_keydir_apply_rec(db, &r, p, fid, off, (uint32_t)size);
+            int rc = cy_keydir_apply_rec(db, &r, key, fid, off, (uint32_t)size);
             if (rc) return rc;
+            *listed += size;
         }
-        p += r.klen;
+        p = key + r.klen;
     }
     return CALYPSO_OK;
 }
 
-CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint64_t *covers,
-                             uint64_t *hint_bytes)
+/* Reads the hint file of fid and checks it whole: magic (*compact: the
+ * compacted kind), trailer, crc, and a data_size (*data_size) no larger
+ * than file_size. CALYPSO_ECORRUPT when it is missing or invalid. */
+static int cy_hint_read(calypso *db, uint32_t fid, uint64_t file_size, uint8_t **out,
+                        uint64_t *len, uint64_t *data_size, int *compact)
 {
     char path[4096];
     cy_dir_hint_path(db, fid, path, sizeof path);
@@ -361,25 +445,131 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
     if (!(buf = cy_malloc((size_t)size))) { rc = CALYPSO_ENOMEM; goto out; }
     if (cy_os_pread(fd, buf, (size_t)size, 0) != (int64_t)size) goto out;
     const uint8_t *t = buf + size - CY_HINT_TRAILER;
-    uint64_t data_size = cy_get_u64(t);
-    if (memcmp(buf, CY_HINT_MAGIC, 8) != 0 || memcmp(t + 20, CY_HINT_END, 4) != 0 ||
-        data_size > file_size || cy_get_u32(t + 16) != cy_crc(buf, (size_t)size - 8, NULL, 0))
+    *data_size = cy_get_u64(t);
+    *compact = memcmp(buf, CY_HINT_MAGIC_COMPACT, 8) == 0;
+    if ((!*compact && memcmp(buf, CY_HINT_MAGIC, 8) != 0) || memcmp(t + 20, CY_HINT_END, 4) != 0 ||
+        *data_size > file_size || cy_get_u32(t + 16) != cy_crc(buf, (size_t)size - 8, NULL, 0))
         goto out;
+    *out = buf;
+    *len = size;
+    buf = NULL;
+    rc = CALYPSO_OK;
+out:
+    cy_free(buf);
+    cy_os_close(fd);
+    return rc;
+}
+
+CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint64_t *covers,
+                             uint64_t *hint_bytes)
+{
+    uint8_t *buf = NULL;
+    uint64_t size = 0, data_size = 0, listed = 0;
+    int compact = 0;
+    int rc = cy_hint_read(db, fid, file_size, &buf, &size, &data_size, &compact);
+    if (rc) return rc;
+    const uint8_t *t = buf + size - CY_HINT_TRAILER;
     /* One pass, applying as it parses. The crc vouches that these are the
      * bytes calypso wrote; a hint that passes it yet does not parse was
      * made on purpose, and fails the open rather than half-load. */
-    rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 1);
-    if (!rc) rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 0);
+    rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 1, &listed);
+    if (!rc) rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 0, &listed);
     if (rc == CALYPSO_ECORRUPT) {
+        char path[4096];
+        cy_dir_hint_path(db, fid, path, sizeof path);
         rc = cy_err(db, CALYPSO_ECORRUPT, "%s: entries do not parse though its checksum holds",
                     path);
         *covers = UINT64_MAX;   /* tells the caller not to fall back */
     } else if (!rc) {
+        /* A compacted hint leaves out records that were dead: their bytes
+         * (and batch headers') are dead as a scan would find them. */
+        if (compact && data_size > listed) cy_dead_add(db, fid, data_size - listed);
+        cy_file *f = cy_files_find(db, fid);
+        if (f) f->hint_listed = listed;
         *covers = data_size;
         *hint_bytes = size;
     }
-out:
     cy_free(buf);
-    cy_os_close(fd);
+    return rc;
+}
+
+// >> compaction ---------------------------------------------------------------------
+
+/* Whether the hint entry of a record at (fid, off) is still needed: every
+ * tombstone and catalog record is (older files may hold what it deletes),
+ * a put only while the keydir holds it. kd_lock held. */
+static int cy_hint_needed(calypso *db, const cy_rec *r, const uint8_t *key, uint32_t fid,
+                          uint64_t off)
+{
+    if (r->type != CY_REC_PUT && r->type != CY_REC_PUT_TTL) return 1;
+    cy_ns *ns = cy_ns_find(db, r->ns);
+    const cy_loc *l = ns ? cy_art_search(&ns->keydir, key, r->klen) : NULL;
+    return l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
+}
+
+/* Entries judged per hold of kd_lock. */
+#define CY_HINT_COMPACT_STEP 4096
+
+CY_INTERNAL int cy_hint_compact(calypso *db, uint32_t fid)
+{
+    uint32_t ep = cy_epoch_enter(&db->epoch);
+    cy_file *f = cy_files_find(db, fid);
+    uint64_t file_size = f ? f->size : 0;
+    cy_epoch_leave(&db->epoch, ep);
+    if (!f) return CALYPSO_OK;
+    uint8_t *buf = NULL;
+    uint64_t size = 0, data_size = 0, listed = 0;
+    int compact = 0;
+    int rc = cy_hint_read(db, fid, file_size, &buf, &size, &data_size, &compact);
+    if (rc) return rc;
+    cy_hint_buf o = { 0 };
+    if (!(o.p = cy_malloc((size_t)size))) rc = CALYPSO_ENOMEM;
+    const uint8_t *p = buf + 8, *end = buf + size - CY_HINT_TRAILER;
+    if (!rc) {
+        memcpy(o.p, CY_HINT_MAGIC_COMPACT, 8);
+        o.len = 8;
+        o.cap = (size_t)size;
+    }
+    while (!rc && p < end) {
+        cy_rdlock(&db->kd_lock);
+        for (int i = 0; i < CY_HINT_COMPACT_STEP && p < end; i++) {
+            cy_rec r;
+            uint64_t off, rsize;
+            const uint8_t *key = cy_hint_parse(p, end, data_size, &r, &off, &rsize);
+            if (!key) { rc = CALYPSO_ECORRUPT; break; }
+            const uint8_t *next = key + r.klen;
+            if (cy_hint_needed(db, &r, key, fid, off)) {
+                memcpy(o.p + o.len, p, (size_t)(next - p));
+                o.len += (size_t)(next - p);
+                o.count++;
+                listed += rsize;
+            }
+            p = next;
+        }
+        cy_unlock(&db->kd_lock);
+    }
+    cy_free(buf);
+    if (!rc) {
+        /* Filtered in order: still in key order, and the trailer fits
+         * where the old one was. */
+        uint8_t *t = o.p + o.len;
+        cy_put_u64(t, data_size);
+        cy_put_u64(t + 8, o.count);
+        cy_put_u32(t + 16, cy_crc(o.p, o.len + 16, NULL, 0));
+        memcpy(t + 20, CY_HINT_END, 4);
+        o.len += CY_HINT_TRAILER;
+        char name[32];
+        snprintf(name, sizeof name, "%010u.hint", fid);
+        rc = cy_dir_write_file(db, db->path, name, o.p, o.len);
+    }
+    if (!rc) {
+        ep = cy_epoch_enter(&db->epoch);
+        if ((f = cy_files_find(db, fid))) {
+            cy_files_set_hint(db, f, (uint64_t)o.len, data_size);
+            f->hint_listed = listed;
+        }
+        cy_epoch_leave(&db->epoch, ep);
+    }
+    cy_free(o.p);
     return rc;
 }

@@ -65,6 +65,7 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t 
             ns->live_bytes -= old.size;
         }
         cy_dead_add(db, fid, size);   /* a tombstone is dead once applied */
+        cy_files_mark_mixed(db, fid);
         return CALYPSO_OK;
     }
     cy_loc loc = { off, fid | (expiry ? CY_LOC_TTL : 0), size };

@@ -186,6 +186,7 @@ static void cy_ns_bury(calypso *db, cy_ns *corpse)
 CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *name,
                             size_t nlen, uint32_t fid, uint64_t off, uint32_t size)
 {
+    cy_files_mark_mixed(db, fid);   /* a catalog record: the file is not puts alone */
     cy_ns *ns = cy_ns_find(db, id);
     if (type == CY_REC_NS_DROP) {
         cy_dead_add(db, fid, size);   /* dead once applied, as a tombstone */
@@ -466,6 +467,7 @@ static int cy_ns_apply_drop_entry(const cy_rec *r, const uint8_t *rec, uint64_t 
     (void)rec;
     cy_ns_drop *d = ctx;
     cy_dead_add(d->db, d->fid, r->hdr + r->klen + r->vlen);
+    cy_files_mark_mixed(d->db, d->fid);   /* a catalog record */
     cy_ns *ns = cy_ns_find(d->db, r->ns);
     cy_ns *corpse = ns ? cy_ns_unlink(d->db, ns) : NULL;
     (void)rel;

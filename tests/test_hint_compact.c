@@ -1,0 +1,267 @@
+/*
+ * test_hint_compact.c: compacted hint files (doc/format.md, "Compacted
+ * hints"), which list every tombstone and catalog record of a datafile and
+ * only the puts still live when written.
+ *
+ * - at a clean close, the active file's hint comes from the key directory
+ *   when the file holds puts alone: magic CYHINT02, one entry per live key
+ *   in the file, keys in order; a tombstone or a namespace record in the
+ *   file makes it a full hint (CYHINT01) again;
+ * - in the background, the hint of a sealed file whose entries are mostly
+ *   dead records is rewritten without them;
+ * - either way, open from those hints finds what open from the datafiles
+ *   alone finds: the same keys and values, expiries, namespaces, and the
+ *   same live and dead byte counts (calypso_stats).
+ */
+#include "testutil.h"
+#include "engine_util.h"
+#include "internal.h"
+#include "hint_util.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Entries and magic of a hint file. */
+static uint64_t hc_entries(const char *path, char magic[9])
+{
+    size_t len = 0;
+    char *b = eu_read_file(path, &len);
+    assert_true(len >= 8 + 24);
+    memcpy(magic, b, 8);
+    magic[8] = 0;
+    uint64_t n = cy_get_u64((const uint8_t *)b + len - 16);
+    free(b);
+    return n;
+}
+
+/* Removes every hint file of dir. */
+static void hc_drop_hints(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 5 && strcmp(e->d_name + n - 5, ".hint") == 0) {
+            eu_path(path, sizeof path, dir, e->d_name);
+            assert_int_equal(unlink(path), 0);
+        }
+    }
+    closedir(d);
+}
+
+static void hc_rmrf(const char *path)
+{
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    assert_int_equal(system(cmd), 0);
+}
+
+typedef struct hc_seen { uint64_t n; uint64_t sum; } hc_seen;
+
+static int hc_fold(const void *key, size_t klen, void *ctx)
+{
+    hc_seen *s = ctx;
+    s->n++;
+    for (size_t i = 0; i < klen; i++) s->sum = s->sum * 131 + ((const uint8_t *)key)[i];
+    return 0;
+}
+
+/* Opens dir as it is, and a copy of it without hint files (so from the
+ * datafiles alone), and checks that both hold the same: stats, keys, and
+ * for keys k000000.. the values and expiries. */
+static void hc_same_as_scan(const char *dir, const calypso_options *o, int nkeys)
+{
+    char copy[4200];
+    snprintf(copy, sizeof copy, "%s-scan", dir);
+    hc_rmrf(copy);
+    assert_int_equal(mkdir(copy, 0755), 0);
+    eu_copy_dir(dir, copy);
+    hc_drop_hints(copy);
+    calypso *a = eu_open(dir, o), *b = eu_open(copy, o);
+    struct calypso_stats sa, sb;
+    TU_OK(a, calypso_stats(a, &sa));
+    TU_OK(b, calypso_stats(b, &sb));
+    assert_int_equal(sa.keys, sb.keys);
+    assert_int_equal(sa.live_bytes, sb.live_bytes);
+    assert_int_equal(sa.reclaimable, sb.reclaimable);
+    hc_seen fa = { 0, 0 }, fb = { 0, 0 };
+    TU_OK(a, calypso_fold(a, hc_fold, &fa));
+    TU_OK(b, calypso_fold(b, hc_fold, &fb));
+    assert_int_equal(fa.n, fb.n);
+    assert_int_equal(fa.sum, fb.sum);
+    for (int i = 0; i < nkeys; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%06d", i);
+        void *va = NULL, *vb = NULL;
+        size_t la = 0, lb = 0;
+        int ra = calypso_get(a, k, 7, &va, &la), rb = calypso_get(b, k, 7, &vb, &lb);
+        assert_int_equal(ra, rb);
+        if (ra == CALYPSO_OK) {
+            assert_int_equal(la, lb);
+            assert_memory_equal(va, vb, la);
+        }
+        calypso_free(va);
+        calypso_free(vb);
+        uint64_t ea = 0, eb = 0;
+        assert_int_equal(calypso_ttl(a, k, 7, &ea), calypso_ttl(b, k, 7, &eb));
+        assert_int_equal(ea, eb);
+    }
+    eu_close(a);
+    eu_close(b);
+    hc_rmrf(copy);
+}
+
+static void hc_put(calypso *db, int i, int version, uint64_t ttl_ms)
+{
+    char k[16], v[64];
+    snprintf(k, sizeof k, "k%06d", i);
+    int vl = snprintf(v, sizeof v, "value %d of key %d", version, i);
+    TU_OK(db, calypso_put_ttl(db, k, 7, v, (size_t)vl, ttl_ms));
+}
+
+/* Puts alone, with overwrites and TTLs: the close writes a compacted hint
+ * of exactly the live keys, in key order, and open from it equals open
+ * from the datafile; a delete brings the full hint back. */
+static void test_close_hint_of_puts_is_compacted(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    calypso_options_default(&o);
+    o.merge_trigger_ratio = -1;
+    calypso *db = eu_open(dir, &o);
+    for (int i = 0; i < 3000; i++) hc_put(db, i, 1, 0);
+    for (int i = 0; i < 3000; i += 2) hc_put(db, i, 2, i % 4 == 0 ? 3600000 : 0);
+    eu_close(db);
+    char path[4096], magic[9];
+    eu_fid_path(path, sizeof path, dir, eu_newest_fid(dir), "hint");
+    assert_int_equal(hc_entries(path, magic), 3000);   /* 4,500 records, 3,000 live */
+    assert_string_equal(magic, "CYHINT02");
+    assert_int_equal(hu_check_sorted(path), 3000);
+    hc_same_as_scan(dir, &o, 3000);
+
+    /* Reopened from the compacted hint, more puts: compacted again. */
+    db = eu_open(dir, &o);
+    for (int i = 0; i < 100; i++) hc_put(db, i, 3, 0);
+    eu_close(db);
+    assert_int_equal(hc_entries(path, magic), 3000);
+    assert_string_equal(magic, "CYHINT02");
+    hc_same_as_scan(dir, &o, 3000);
+
+    /* A tombstone in the file: every record is listed. */
+    db = eu_open(dir, &o);
+    TU_OK(db, calypso_delete(db, "k000001", 7));
+    eu_close(db);
+    assert_int_equal(hc_entries(path, magic), 4500 + 100 + 1);   /* every record */
+    assert_string_equal(magic, "CYHINT01");
+    hc_same_as_scan(dir, &o, 3000);
+    tu_rmrf(dir);
+}
+
+/* A namespace created in an older file, its keys written in the active
+ * one: the compacted hint lists them with their namespace; a file with a
+ * namespace record in it gets a full hint. */
+static void test_compacted_hint_with_namespaces(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    calypso_options_default(&o);
+    o.merge_trigger_ratio = -1;
+    o.max_datafile_size = 64 << 10;
+    calypso *db = eu_open(dir, &o);
+    calypso *ns = NULL;
+    TU_OK(db, calypso_ns_open(db, "tenant", 6, 1, &ns));
+    for (int i = 0; i < 4000; i++) {          /* many rotations past the create */
+        char k[16];
+        snprintf(k, sizeof k, "k%06d", i);
+        TU_OK(ns, calypso_put(ns, k, 7, "in tenant", 9));
+        if (i % 3 == 0) hc_put(db, i, 1, 0);
+    }
+    TU_OK(db, calypso_close(ns));
+    eu_close(db);
+    char path[4096], magic[9];
+    eu_fid_path(path, sizeof path, dir, eu_newest_fid(dir), "hint");
+    uint64_t n = hc_entries(path, magic);
+    assert_string_equal(magic, "CYHINT02");
+    assert_true(n > 0);
+    hc_same_as_scan(dir, &o, 4000);
+    db = eu_open(dir, &o);
+    TU_OK(db, calypso_ns_open(db, "tenant", 6, 0, &ns));
+    assert_int_equal(calypso_len(ns), 4000);
+    eu_expect(ns, "k003999", 7, "in tenant", 9);
+    TU_OK(db, calypso_close(ns));
+    eu_close(db);
+
+    /* A namespace created in the active file: a full hint. */
+    db = eu_open(dir, &o);
+    TU_OK(db, calypso_ns_open(db, "other", 5, 1, &ns));
+    TU_OK(ns, calypso_put(ns, "x", 1, "y", 1));
+    TU_OK(db, calypso_close(ns));
+    eu_close(db);
+    eu_fid_path(path, sizeof path, dir, eu_newest_fid(dir), "hint");
+    hc_entries(path, magic);
+    assert_string_equal(magic, "CYHINT01");
+    hc_same_as_scan(dir, &o, 4000);
+    tu_rmrf(dir);
+}
+
+/* Counts the sealed files whose hint is compacted. */
+static int hc_compacted_hints(const char *dir)
+{
+    unsigned fids[4096];
+    int n = eu_list_fids(dir, "hint", fids, 4096), c = 0;
+    for (int i = 0; i < n; i++) {
+        char path[4096], magic[9];
+        eu_fid_path(path, sizeof path, dir, fids[i], "hint");
+        hc_entries(path, magic);
+        c += strcmp(magic, "CYHINT02") == 0;
+    }
+    return c;
+}
+
+/* Sealed files whose records were mostly overwritten: the background
+ * thread rewrites their hints without the dead entries (waiting for it is
+ * bounded), and open from them equals open from the datafiles, dead byte
+ * counts included. */
+static void test_background_compaction_of_sealed_hints(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    calypso_options_default(&o);
+    o.merge_trigger_ratio = -1;
+    o.max_datafile_size = 64 << 10;
+    calypso *db = eu_open(dir, &o);
+    for (int i = 0; i < 3000; i++) hc_put(db, i, 1, i % 5 == 0 ? 3600000 : 0);
+    for (int round = 2; round < 4; round++)
+        for (int i = 0; i < 3000; i += 1 + round % 2) hc_put(db, i, round, 0);
+    TU_OK(db, calypso_delete(db, "k000007", 7));
+    /* The first sealed files are now mostly dead records; their hints are
+     * written (sealed) and then compacted by the background thread. */
+    int compacted = 0;
+    for (int tries = 0; tries < 600 && !compacted; tries++) {
+        usleep(10000);
+        compacted = hc_compacted_hints(dir);
+    }
+    assert_true(compacted > 0);
+    eu_close(db);
+    hc_same_as_scan(dir, &o, 3000);
+    db = eu_open(dir, &o);
+    eu_expect_rc(db, "k000007", 7, CALYPSO_ENOTFOUND);
+    eu_close(db);
+    tu_rmrf(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_close_hint_of_puts_is_compacted),
+        cmocka_unit_test(test_compacted_hint_with_namespaces),
+        cmocka_unit_test(test_background_compaction_of_sealed_hints),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
