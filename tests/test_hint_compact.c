@@ -114,6 +114,16 @@ static void hc_same_as_scan(const char *dir, const calypso_options *o, int nkeys
     hc_rmrf(copy);
 }
 
+/* Defaults, no automatic merge, datafiles of max_file bytes (0: default). */
+static calypso_options hc_opts(uint64_t max_file)
+{
+    calypso_options o;
+    calypso_options_default(&o);
+    o.merge_trigger_ratio = -1;
+    if (max_file) o.max_datafile_size = max_file;
+    return o;
+}
+
 static void hc_put(calypso *db, int i, int version, uint64_t ttl_ms)
 {
     char k[16], v[64];
@@ -129,9 +139,7 @@ static void test_close_hint_of_puts_is_compacted(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    calypso_options o;
-    calypso_options_default(&o);
-    o.merge_trigger_ratio = -1;
+    calypso_options o = hc_opts(0);
     calypso *db = eu_open(dir, &o);
     for (int i = 0; i < 3000; i++) hc_put(db, i, 1, 0);
     for (int i = 0; i < 3000; i += 2) hc_put(db, i, 2, i % 4 == 0 ? 3600000 : 0);
@@ -168,10 +176,7 @@ static void test_compacted_hint_with_namespaces(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    calypso_options o;
-    calypso_options_default(&o);
-    o.merge_trigger_ratio = -1;
-    o.max_datafile_size = 64 << 10;
+    calypso_options o = hc_opts(64 << 10);
     calypso *db = eu_open(dir, &o);
     calypso *ns = NULL;
     TU_OK(db, calypso_ns_open(db, "tenant", 6, 1, &ns));
@@ -231,10 +236,7 @@ static void test_background_compaction_of_sealed_hints(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    calypso_options o;
-    calypso_options_default(&o);
-    o.merge_trigger_ratio = -1;
-    o.max_datafile_size = 64 << 10;
+    calypso_options o = hc_opts(64 << 10);
     calypso *db = eu_open(dir, &o);
     for (int i = 0; i < 3000; i++) hc_put(db, i, 1, i % 5 == 0 ? 3600000 : 0);
     for (int round = 2; round < 4; round++)
