@@ -3072,6 +3072,9 @@ struct calypso {
                                      stamp their file with it (cy_files_touch) */
 
     uint8_t         *wbuf;        /* record encoding buffer (write_mu)       */
+    int              zero_ahead;  /* calypso_sync was called: zeros go ahead
+                                     of the data as under SYNC_ALWAYS
+                                     (files.c; write_mu)                      */
     size_t           wcap;
 
     pthread_mutex_t  sync_mu;
@@ -5156,7 +5159,8 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
 #define CY_FILES_CHUNK_MIN (1ull << 20)
 #define CY_FILES_CHUNK_MAX (8ull << 20)
 
-/* Under SYNC_ALWAYS every write ends in an fdatasync, and a sync that
+/* Under SYNC_ALWAYS (or once the application calls calypso_sync itself:
+ * db->zero_ahead) every write ends in an fdatasync, and a sync that
  * covers the first write into a preallocated block must also commit the
  * block's change from unwritten to written: a journal commit, which made
  * such a sync about twice as slow (ext4 here), every 9th sync with four
@@ -5675,7 +5679,7 @@ CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, s
     int rc;
     if (a->map && off + size <= a->map_len) {
         if ((rc = cy_files_reserve(db, a, off + size))) return rc;
-        if (db->opt.sync == CALYPSO_SYNC_ALWAYS && off + size > a->zeroed) {
+        if ((db->opt.sync == CALYPSO_SYNC_ALWAYS || db->zero_ahead) && off + size > a->zeroed) {
             uint64_t from = a->zeroed > off ? a->zeroed : off;
             uint64_t to = off + size + CY_FILES_ZERO_AHEAD;
             if (to > a->alloc) to = a->alloc;
@@ -8486,6 +8490,10 @@ int calypso_sync(calypso *h)
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
     uint64_t seq = db->written_seq;
+    /* An application that syncs itself (calypsod's --sync always: one
+     * calypso_sync per round of requests) gets the zeros written ahead of
+     * the data that SYNC_ALWAYS gets (files.c). */
+    db->zero_ahead = 1;
     pthread_mutex_unlock(&db->write_mu);
     return cy_db_sync_to(db, seq);
 }

@@ -501,7 +501,10 @@ int  calypso_destroy(const char *path);
 
 /* Makes every acknowledged write durable: fdatasync of the active file
  * (sealed files were synced when they were sealed). On a read-only handle
- * it does nothing and returns CALYPSO_OK.
+ * it does nothing and returns CALYPSO_OK. From the first call on, the
+ * handle writes zeros ahead of its data into the space it allocated, as
+ * under CALYPSO_SYNC_ALWAYS, so that each later sync has fewer new blocks
+ * to commit: the pattern of an application that groups its own syncs.
  * Errors: CALYPSO_EIO (the fdatasync fails, or one failed before: see
  * Durability, the handle then refuses writes; handle state),
  * CALYPSO_EINVAL (handle state; inside an update transaction on db on this

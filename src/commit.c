@@ -189,6 +189,10 @@ int calypso_sync(calypso *h)
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
     uint64_t seq = db->written_seq;
+    /* An application that syncs itself (calypsod's --sync always: one
+     * calypso_sync per round of requests) gets the zeros written ahead of
+     * the data that SYNC_ALWAYS gets (files.c). */
+    db->zero_ahead = 1;
     pthread_mutex_unlock(&db->write_mu);
     return cy_db_sync_to(db, seq);
 }

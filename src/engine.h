@@ -342,6 +342,9 @@ struct calypso {
                                      stamp their file with it (cy_files_touch) */
 
     uint8_t         *wbuf;        /* record encoding buffer (write_mu)       */
+    int              zero_ahead;  /* calypso_sync was called: zeros go ahead
+                                     of the data as under SYNC_ALWAYS
+                                     (files.c; write_mu)                      */
     size_t           wcap;
 
     pthread_mutex_t  sync_mu;

@@ -57,7 +57,8 @@
 #define CY_FILES_CHUNK_MIN (1ull << 20)
 #define CY_FILES_CHUNK_MAX (8ull << 20)
 
-/* Under SYNC_ALWAYS every write ends in an fdatasync, and a sync that
+/* Under SYNC_ALWAYS (or once the application calls calypso_sync itself:
+ * db->zero_ahead) every write ends in an fdatasync, and a sync that
  * covers the first write into a preallocated block must also commit the
  * block's change from unwritten to written: a journal commit, which made
  * such a sync about twice as slow (ext4 here), every 9th sync with four
@@ -576,7 +577,7 @@ CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, s
     int rc;
     if (a->map && off + size <= a->map_len) {
         if ((rc = cy_files_reserve(db, a, off + size))) return rc;
-        if (db->opt.sync == CALYPSO_SYNC_ALWAYS && off + size > a->zeroed) {
+        if ((db->opt.sync == CALYPSO_SYNC_ALWAYS || db->zero_ahead) && off + size > a->zeroed) {
             uint64_t from = a->zeroed > off ? a->zeroed : off;
             uint64_t to = off + size + CY_FILES_ZERO_AHEAD;
             if (to > a->alloc) to = a->alloc;

@@ -299,6 +299,46 @@ static void test_sync_failure_is_eio_even_for_enospc(void **state)
     tu_rmrf(dir);
 }
 
+/* An application that calls calypso_sync itself (SYNC_NONE) gets the
+ * zeros written ahead of its data, as SYNC_ALWAYS does, so that its syncs
+ * do not each convert freshly allocated blocks; one that never syncs does
+ * not pay for them. Reopened, the data is intact. */
+static void test_explicit_syncs_zero_ahead(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    calypso_options_default(&o);
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    char v[3000];
+    memset(v, 'z', sizeof v);
+    TU_OK(db, calypso_put(db, "a", 1, v, sizeof v));
+    assert_int_equal(db->active->zeroed, 0);          /* never synced: no zeros */
+    TU_OK(db, calypso_sync(db));
+    for (int i = 0; i < 50; i++) {
+        char k[8];
+        int kl = snprintf(k, sizeof k, "k%02d", i);
+        v[0] = (char)i;
+        TU_OK(db, calypso_put(db, k, (size_t)kl, v, sizeof v));
+        assert_true(db->active->zeroed > db->active->size);   /* zeros ahead */
+        TU_OK(db, calypso_sync(db));
+    }
+    TU_OK(db, calypso_close(db));
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    for (int i = 0; i < 50; i++) {
+        char k[8], got[3000];
+        int kl = snprintf(k, sizeof k, "k%02d", i);
+        size_t gl = 0;
+        TU_OK(db, calypso_get_buf(db, k, (size_t)kl, got, sizeof got, &gl));
+        v[0] = (char)i;
+        assert_int_equal(gl, sizeof v);
+        assert_memory_equal(got, v, sizeof v);
+    }
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_fork_child_cannot_use_the_handle),
         cmocka_unit_test(test_fork_child_cannot_commit_the_parents_update),
         cmocka_unit_test(test_sync_failure_is_eio_even_for_enospc),
+        cmocka_unit_test(test_explicit_syncs_zero_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
