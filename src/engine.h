@@ -30,6 +30,22 @@
  * eviction that retires a file releases it only once no reader that could
  * hold its locations remains.
  */
+/*
+ * The module graph (tools/check-layers --graph prints it; `make
+ * check-layers` fails on any cycle). Each line: a module, then the modules
+ * whose CY_INTERNAL or calypso_* functions it calls. Found before the
+ * modules were layered: one cycle through keydir db read walk files
+ * recover write ns bg merge view hint batch commit txn, made of these
+ * calls upwards:
+ *   files -> bg (cy_bg_kick), files -> commit (cy_db_sync_failed),
+ *   everyone -> db (cy_db_usable, cy_db_writable, cy_db_check_key,
+ *   cy_db_in_update) while db -> bg, recover, commit (lifecycle),
+ *   commit -> txn (cy_txn_in_update), commit -> write (cy_db_append),
+ *   batch -> write (cy_db_encode_tombstone), ns -> keydir (cy_dead_add)
+ *   while keydir -> ns (cy_ns_apply), view -> keydir (cy_keydir_get) while
+ *   keydir -> view (cy_view_note), recover -> merge (cy_merge_recover)
+ *   while merge -> db, recover -> hint while hint -> keydir -> ... -> db.
+ */
 #ifndef CY_ENGINE_H
 #define CY_ENGINE_H
 
