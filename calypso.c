@@ -416,6 +416,11 @@ static inline int cy_rec_has_ns(int type, uint32_t ns)
            (ns && type >= CY_REC_PUT && type <= CY_REC_DEL);
 }
 
+/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
+ * naming the file of the record it deletes; returns its size. */
+CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
+                                           size_t klen, uint32_t victim);
+
 #endif /* CY_INTERNAL_H */
 /* << internal.h (back in src/alloc.c) */
 
@@ -2701,6 +2706,21 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
     XXH3_64bits_update(&st, b, blen);
     return (uint32_t)XXH3_64bits_digest(&st);
 }
+
+/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes).
+ * Its payload names the file of the record it deletes, so that a merge can
+ * tell when the tombstone may be dropped. */
+CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
+                                          size_t klen, uint32_t victim)
+{
+    uint8_t payload[10];
+    size_t plen = cy_varint_put(payload, victim);
+    uint32_t hlen = cy_rec_header_ns(rec, CY_REC_DEL, ns, 0, klen, plen);
+    memcpy(rec + hlen, key, klen);
+    memcpy(rec + hlen + klen, payload, plen);
+    cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
+    return hlen + klen + plen;
+}
 /* >> src/error.c */
 /*
  * error.c: error codes and their texts, the per-thread error detail behind
@@ -2734,7 +2754,7 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
  *   sync_mu      group commit state.
  *   ids.mu       file id allocation (ids.c); after write_mu.
  *   space.mu     the space reserve (space.c); after write_mu.
- *   bg_mu        background thread's wake-ups.
+ *   bg_wake.mu   background thread's wake-ups.
  *
  * The file table takes no lock to read: it is published whole behind one
  * atomic pointer (db->ftab) and replaced, never edited, under write_mu.
@@ -2745,20 +2765,36 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
  * hold its locations remains.
  */
 /*
- * The module graph (tools/check-layers --graph prints it; `make
- * check-layers` fails on any cycle). Each line: a module, then the modules
- * whose CY_INTERNAL or calypso_* functions it calls. Found before the
- * modules were layered: one cycle through keydir db read walk files
- * recover write ns bg merge view hint batch commit txn, made of these
- * calls upwards:
- *   files -> bg (cy_bg_kick), files -> commit (cy_db_sync_failed),
- *   everyone -> db (cy_db_usable, cy_db_writable, cy_db_check_key,
- *   cy_db_in_update) while db -> bg, recover, commit (lifecycle),
- *   commit -> txn (cy_txn_in_update), commit -> write (cy_db_append),
- *   batch -> write (cy_db_encode_tombstone), ns -> keydir (cy_dead_add)
- *   while keydir -> ns (cy_ns_apply), view -> keydir (cy_keydir_get) while
- *   keydir -> view (cy_view_note), recover -> merge (cy_merge_recover)
- *   while merge -> db, recover -> hint while hint -> keydir -> ... -> db.
+ * The modules in layers, bottom-up: a module calls only modules on lower
+ * lines (tools/check-layers --graph prints who calls whom; `make
+ * check-layers` fails on any cycle, among modules or among headers).
+ *
+ *   alloc os record error epoch   the lower layer (internal.h), errors, epochs
+ *   art dir keylist space         the ART, the directory, key lists, reserve
+ *   guard ids scan ttl watermark  call checks and handle health, file ids,
+ *                                 datafile scans, TTL index, WATERMARK
+ *   files                         the file table, dead bytes
+ *   commit view backup            append and group commit; snapshot views;
+ *                                 backup
+ *   ns                            the namespace catalog and its calls
+ *   keydir                        apply, compare-and-swap, the iterator
+ *   batch hint                    batches; hint files
+ *   write merge                   puts and deletes; merge
+ *   walk recover bg               walks; open's replay (which finishes an
+ *                                 interrupted merge); the background thread
+ *   read db                       gets and figures; the lifecycle (open
+ *                                 starts recovery and the background thread)
+ *   getmany txn                   multi-get; transactions
+ *   cursor                        cursors
+ *
+ * Upward calls are not made; where a lower module must reach a higher one,
+ * the handle owns the means: files.c and commit.c wake the background
+ * thread through db->bg_wake (cy_wake_kick), not by calling bg.c; the
+ * checks every call makes (cy_db_usable, cy_db_writable) and the record of
+ * a failed fdatasync live in guard.c, below everything that serves calls,
+ * not in the lifecycle (db.c); cy_keydir_get is inline over a namespace's
+ * trees, so that view.c reads the keydir without calling keydir.c (which
+ * calls view.c to note changes).
  */
 #ifndef CY_ENGINE_H
 #define CY_ENGINE_H
@@ -3008,6 +3044,23 @@ typedef struct cy_ns {
     uint8_t  name[CALYPSO_NS_MAX_NAME];
 } cy_ns;
 
+// >> wake-ups -------------------------------------------------------------------
+/* A condition a thread sleeps on and others kick: the background thread
+ * (bg.c) sleeps on the handle's bg_wake, and the modules below it (files.c
+ * when a file is sealed, commit.c when write-back is due) kick it through
+ * cy_wake_kick without calling up into bg.c. */
+typedef struct cy_wake {
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+} cy_wake;
+
+static inline void cy_wake_kick(cy_wake *w)
+{
+    pthread_mutex_lock(&w->mu);
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 // >> handle ---------------------------------------------------------------
 
 struct calypso {
@@ -3093,8 +3146,7 @@ struct calypso {
     int              bg_writeback; /* write-back asked (atomic)              */
     pthread_t        bg;
     int              bg_started;
-    pthread_mutex_t  bg_mu;
-    pthread_cond_t   bg_cv;
+    cy_wake          bg_wake;     /* the background thread sleeps on it      */
     int              bg_stop;
     int              bg_hints_pending;
     pthread_mutex_t  maint_mu;    /* held by whoever removes or copies whole
@@ -3432,15 +3484,22 @@ CY_INTERNAL int  cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t
 CY_INTERNAL int  cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t *key,
                                      uint32_t fid, uint64_t off, uint32_t size);
 /* Looks key up; returns its loc (NULL when absent) and its expiry.
- * kd_lock held. */
-CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
-                                        uint64_t *expiry);
+ * kd_lock held. Inline over the namespace's trees, so that the modules
+ * below keydir.c (view.c) may look keys up too. */
+static inline const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
+                                          uint64_t *expiry)
+{
+    (void)db;
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
+    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
+    return l;
+}
 /* Counts bytes of file fid dead (db->dead and the file's own count). Under
  * write_mu and kd_lock exclusive, or while the handle is not yet shared. */
-CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
+CY_INTERNAL void cy_files_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
 /* File f left the table: its dead bytes leave db->dead with it. write_mu
  * and kd_lock exclusive. */
-CY_INTERNAL void cy_dead_drop(calypso *db, const cy_file *f);
+CY_INTERNAL void cy_files_dead_drop(calypso *db, const cy_file *f);
 
 /* A record a merge copied (or dropped as expired): where it was, where its
  * copy is. */
@@ -3561,10 +3620,6 @@ CY_INTERNAL int  cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t si
  * write_mu held. */
 CY_INTERNAL int  cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
-/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
- * naming the file of the record it deletes; returns its size. */
-CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
-                                          size_t klen, uint32_t victim);
 /* The write path's commit step for a record prepared by the caller: under
  * write_mu, rotates when a record of `bound` bytes would not fit the active
  * file; build() encodes the record for file fid (it may read the keydir:
@@ -3642,6 +3697,12 @@ CY_INTERNAL int  cy_db_writable(calypso *db);
 CY_INTERNAL int  cy_db_in_update(calypso *db);
 CY_INTERNAL int  cy_txn_in_update(const calypso *db);
 CY_INTERNAL int  cy_db_usable(calypso *db);
+/* 1 when db was opened by this process (not inherited through fork). */
+CY_INTERNAL int  cy_db_ours(const calypso *db);
+/* The process's fork generation, for a handle opening now (guard.c). */
+CY_INTERNAL uint32_t cy_db_fork_gen(void);
+/* Marks the handle whose update transaction this thread is in (NULL: none). */
+CY_INTERNAL void cy_txn_set_update(const calypso *db);
 /* Reads and verifies the value of key stored at loc (with that expiry):
  * into a new buffer *out when out is not NULL, else into buf (cap bytes,
  * CALYPSO_ETRUNC when short). Inside an epoch. CALYPSO_ENOTFOUND when
@@ -3694,7 +3755,6 @@ CY_INTERNAL int  cy_merge_due(calypso *db);
 #define CY_DB_WRITEBACK (8u << 20)
 CY_INTERNAL int  cy_bg_start(calypso *db);
 CY_INTERNAL void cy_bg_stop(calypso *db);
-CY_INTERNAL void cy_bg_kick(calypso *db);
 
 #endif /* CY_ENGINE_H */
 /* << engine.h (back in src/error.c) */
@@ -4381,6 +4441,129 @@ int calypso_destroy(const char *path)
     if (rc == 0) cy_dir_sync_parent(dir);
     else cy_os_sync_dir(dir);
     cy_err_forget(NULL);
+    return CALYPSO_OK;
+}
+/* >> src/guard.c */
+/*
+ * guard.c: the checks every call makes first, and the handle's health that
+ * they read: whether this process owns the handle (fork), whether it is
+ * usable (a failed reopen), writable (read-only, inside an update
+ * transaction on this thread, broken by a write that could not be undone
+ * or by a failed fdatasync), and whether a key is acceptable. A failed
+ * fdatasync is recorded here (cy_db_sync_failed), sticky until close, by
+ * whichever module's sync failed (commit.c, files.c).
+ *
+ * It sits below every module that serves a call, so that none of them
+ * needs the lifecycle (db.c) above them. State: the handle's `failed`,
+ * `broken`, `sync_err` and `fork_gen` (atomics, no lock), a process-wide
+ * fork generation, and a thread-local mark of the handle whose update
+ * transaction this thread is in (txn.c sets it).
+ */
+
+#include <string.h>
+
+// >> process ownership ----------------------------------------------------------
+
+static uint32_t cy_fork_gen;            /* bumped in every forked child  */
+static pthread_once_t cy_fork_once = PTHREAD_ONCE_INIT;
+
+static void cy_db_forked(void)
+{
+    __atomic_add_fetch(&cy_fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void cy_db_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, cy_db_forked);
+}
+
+/* 1 when db was opened by this process (not inherited through fork). */
+CY_INTERNAL int cy_db_ours(const calypso *db)
+{
+    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED) == db->fork_gen;
+}
+
+CY_INTERNAL uint32_t cy_db_fork_gen(void)
+{
+    pthread_once(&cy_fork_once, cy_db_watch_forks);
+    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED);
+}
+
+// >> update transactions ---------------------------------------------------------
+
+static _Thread_local const calypso *cy_txn_updating;   /* handle in an update here */
+
+CY_INTERNAL int cy_txn_in_update(const calypso *db)
+{
+    return db && cy_txn_updating == db;
+}
+
+CY_INTERNAL void cy_txn_set_update(const calypso *db)
+{
+    cy_txn_updating = db;
+}
+
+// >> sync failures -----------------------------------------------------------
+
+CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
+{
+    int none = 0;
+    __atomic_compare_exchange_n(&db->sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
+                                __ATOMIC_RELAXED);
+    __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
+    /* CALYPSO_EIO whatever the errno (ENOSPC included): the write whose
+     * sync failed may be on disk or not, which no other code says. */
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    return cy_err(db, CALYPSO_EIO, "fdatasync %s: %s (errno %d)", path, strerror(-err), -err);
+}
+
+// >> checks ----------------------------------------------------------------------
+
+/* CALYPSO_OK if db may serve calls at all. */
+CY_INTERNAL int cy_db_usable(calypso *db)
+{
+    if (!db) return CALYPSO_EINVAL;
+    if (CY_UNLIKELY(!cy_db_ours(db)))
+        return cy_err(db, CALYPSO_EINVAL, "%s was opened by another process (this one is a "
+                      "fork of it): open the database again in this process", db->path);
+    if (db->failed)
+        return cy_err(db, CALYPSO_EIO, "the handle failed to reopen; only close is possible");
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_writable(calypso *db)
+{
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
+    if (CY_UNLIKELY(cy_txn_in_update(db))) return cy_db_in_update(db);
+    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+        int err = __atomic_load_n(&db->sync_err, __ATOMIC_RELAXED);
+        if (err)
+            return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
+                          "successful sync may be lost, so the handle refuses writes; reopen the "
+                          "database", db->path, strerror(-err));
+        return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
+                      "reopen the database", db->path);
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_in_update(calypso *db)
+{
+    return cy_err(db, CALYPSO_EINVAL, "this thread is inside an update transaction on %s: "
+                  "write through the transaction (calypso_txn_*)", db->path);
+}
+
+
+CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
+{
+    if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
+    if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
+    if (klen > db->opt.max_key_size)
+        return cy_err(db, CALYPSO_EKEYTOOLARGE, "%zu bytes, max_key_size is %u", klen,
+                      db->opt.max_key_size);
     return CALYPSO_OK;
 }
 /* >> src/watermark.c */
@@ -5389,7 +5572,7 @@ static void cy_files_bound(calypso *db, cy_file *keep)
     /* The background thread unmaps what waits in limbo every period; a
      * long list gets it going sooner. */
     if (evicted && __atomic_load_n(&db->epoch.nlimbo, __ATOMIC_RELAXED) >= CY_FILES_LIMBO_KICK)
-        cy_bg_kick(db);
+        cy_wake_kick(&db->bg_wake);
 }
 
 /* Maps a sealed file, or opens its descriptor when a mapping cannot cover
@@ -5722,8 +5905,22 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     if (old->map && old->size <= old->map_len) cy_files_close_fd(db, old);
     pthread_mutex_unlock(&old->mu);
     __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
-    cy_bg_kick(db);
+    cy_wake_kick(&db->bg_wake);
     return CALYPSO_OK;
+}
+
+// >> dead bytes ----------------------------------------------------------------
+
+CY_INTERNAL void cy_files_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
+{
+    db->dead += bytes;
+    cy_file *f = cy_files_find(db, fid);
+    if (f) f->dead += bytes;
+}
+
+CY_INTERNAL void cy_files_dead_drop(calypso *db, const cy_file *f)
+{
+    db->dead -= f->dead;
 }
 /* >> src/keylist.c */
 /*
@@ -5995,30 +6192,7 @@ CY_INTERNAL int cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *
 #define CY_KD_STEP  32      /* leaves gathered (prefetched) at a time */
 #define CY_KD_VISIT 1024    /* keys visited per batch                 */
 
-// >> dead bytes ----------------------------------------------------------------
-
-CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
-{
-    db->dead += bytes;
-    cy_file *f = cy_files_find(db, fid);
-    if (f) f->dead += bytes;
-}
-
-CY_INTERNAL void cy_dead_drop(calypso *db, const cy_file *f)
-{
-    db->dead -= f->dead;
-}
-
 // >> lookups and changes ---------------------------------------------------------
-
-CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
-                                        uint64_t *expiry)
-{
-    (void)db;
-    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
-    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
-    return l;
-}
 
 CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t *key,
                                 size_t klen, uint64_t expiry, uint32_t fid, uint64_t off,
@@ -6029,10 +6203,10 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t 
     if (type == CY_REC_DEL) {
         if (cy_art_delete(&ns->keydir, key, klen, &old)) {
             if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, key, klen);
-            cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+            cy_files_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
             ns->live_bytes -= old.size;
         }
-        cy_dead_add(db, fid, size);   /* a tombstone is dead once applied */
+        cy_files_dead_add(db, fid, size);   /* a tombstone is dead once applied */
         return CALYPSO_OK;
     }
     cy_loc loc = { off, fid | (expiry ? CY_LOC_TTL : 0), size };
@@ -6051,7 +6225,7 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t 
     }
     ns->live_bytes += size;
     if (replaced) {
-        cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+        cy_files_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
         ns->live_bytes -= old.size;
     }
     return CALYPSO_OK;
@@ -6064,7 +6238,7 @@ CY_INTERNAL int cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t 
         return cy_ns_apply(db, r->type, r->ns, key, (size_t)r->klen, fid, off, size);
     cy_ns *ns = cy_ns_find(db, r->ns);
     if (!ns) {                    /* its namespace was dropped: dead */
-        cy_dead_add(db, fid, size);
+        cy_files_dead_add(db, fid, size);
         return CALYPSO_OK;
     }
     return cy_keydir_apply(db, ns, r->type, key, (size_t)r->klen, r->expiry, fid, off, size);
@@ -6098,7 +6272,7 @@ CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t
             c->fid = mv->new_fid;
             c->off = mv->new_off;
         } else {
-            cy_dead_add(db, mv->new_fid, mv->size);
+            cy_files_dead_add(db, mv->new_fid, mv->size);
         }
         return;
     }
@@ -6114,7 +6288,7 @@ CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t
         l->fid = mv->new_fid | (l->fid & CY_LOC_TTL);
         l->off = mv->new_off;
     } else if (mv->new_fid) {
-        cy_dead_add(db, mv->new_fid, mv->size);   /* overwritten meanwhile */
+        cy_files_dead_add(db, mv->new_fid, mv->size);   /* overwritten meanwhile */
     }
 }
 
@@ -6577,7 +6751,7 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
             rc = cy_err(db, rc, "%s at offset %llu: a batch whose records do not parse", s.path,
                         (unsigned long long)off);
         else if (rc) rc = cy_err(db, rc, "loading %s", s.path);
-        else if (r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);   /* its header */
+        else if (r.type == CY_REC_BATCH) cy_files_dead_add(db, fid, r.hdr);   /* its header */
         off += rsize;
     }
     *size = s.size;
@@ -6796,7 +6970,7 @@ static int cy_ns_dead_one(const uint8_t *key, size_t klen, const cy_loc *loc, vo
 {
     (void)key;
     (void)klen;
-    cy_dead_add(ctx, loc->fid & CY_LOC_FIDMASK, loc->size);
+    cy_files_dead_add(ctx, loc->fid & CY_LOC_FIDMASK, loc->size);
     return 0;
 }
 
@@ -6822,7 +6996,7 @@ static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
     cy_ns *corpse = cy_malloc(sizeof *corpse);
     if (!corpse) {
         cy_art_walk_prefix(&ns->keydir, NULL, 0, cy_ns_dead_one, db);
-        cy_dead_add(db, ns->created.fid, ns->created.size);
+        cy_files_dead_add(db, ns->created.fid, ns->created.size);
         cy_ns_clear(ns);
         return NULL;
     }
@@ -6887,10 +7061,10 @@ static void cy_ns_bury(calypso *db, cy_ns *corpse)
     if (s.oom) {
         /* Without the sums: count them now, under the locks. */
         cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_dead_one, db);
-        cy_dead_add(db, corpse->created.fid, corpse->created.size);
+        cy_files_dead_add(db, corpse->created.fid, corpse->created.size);
     } else {
         for (uint32_t i = 0; i < s.n; i++)
-            if (cy_files_find(db, s.v[i].fid)) cy_dead_add(db, s.v[i].fid, s.v[i].bytes);
+            if (cy_files_find(db, s.v[i].fid)) cy_files_dead_add(db, s.v[i].fid, s.v[i].bytes);
     }
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
@@ -6903,12 +7077,12 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
 {
     cy_ns *ns = cy_ns_find(db, id);
     if (type == CY_REC_NS_DROP) {
-        cy_dead_add(db, fid, size);   /* dead once applied, as a tombstone */
+        cy_files_dead_add(db, fid, size);   /* dead once applied, as a tombstone */
         if (!ns) return CALYPSO_OK;
         cy_ns *corpse = cy_ns_unlink(db, ns);
         if (corpse) {                 /* replay: nothing else runs */
             cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_dead_one, db);
-            cy_dead_add(db, corpse->created.fid, corpse->created.size);
+            cy_files_dead_add(db, corpse->created.fid, corpse->created.size);
             cy_ns_free(corpse);
         }
         return CALYPSO_OK;
@@ -6916,7 +7090,7 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     if (ns) {
         /* The same create again (only a crafted log has it): the newest
          * copy is the live one. */
-        cy_dead_add(db, ns->created.fid, ns->created.size);
+        cy_files_dead_add(db, ns->created.fid, ns->created.size);
         ns->created = (cy_loc){ off, fid, size };
         return CALYPSO_OK;
     }
@@ -7180,7 +7354,7 @@ static int cy_ns_apply_drop_entry(const cy_rec *r, const uint8_t *rec, uint64_t 
 {
     (void)rec;
     cy_ns_drop *d = ctx;
-    cy_dead_add(d->db, d->fid, r->hdr + r->klen + r->vlen);
+    cy_files_dead_add(d->db, d->fid, r->hdr + r->klen + r->vlen);
     cy_ns *ns = cy_ns_find(d->db, r->ns);
     cy_ns *corpse = ns ? cy_ns_unlink(d->db, ns) : NULL;
     (void)rel;
@@ -7197,7 +7371,7 @@ static int cy_ns_apply_drop(calypso *db, uint32_t fid, uint64_t off, const uint8
     (void)off;
     d->fid = fid;
     int rc = cy_rec_entries(rec, &r, cy_ns_apply_drop_entry, d);
-    if (!rc && r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);
+    if (!rc && r.type == CY_REC_BATCH) cy_files_dead_add(db, fid, r.hdr);
     return rc;
 }
 
@@ -7697,8 +7871,8 @@ out:
 /* >> src/db.c */
 /*
  * db.c: the handle's life: options, locks, open, close and reopen (start
- * and stop), and the checks every call makes first (cy_db_usable,
- * cy_db_writable, cy_db_check_key). The paths a handle serves are in
+ * and stop). The checks every call makes first (cy_db_usable,
+ * cy_db_writable, cy_db_check_key) are in guard.c. The paths a handle serves are in
  * files of their own: commit.c (group commit, sticky sync failures),
  * write.c (puts and deletes), read.c (gets and figures).
  *
@@ -7717,27 +7891,6 @@ out:
 #include <errno.h>
 #include <math.h>
 #include <string.h>
-
-// >> process ownership ----------------------------------------------------------
-
-static uint32_t cy_fork_gen;            /* bumped in every forked child  */
-static pthread_once_t cy_fork_once = PTHREAD_ONCE_INIT;
-
-static void cy_db_forked(void)
-{
-    __atomic_add_fetch(&cy_fork_gen, 1, __ATOMIC_RELAXED);
-}
-
-static void cy_db_watch_forks(void)
-{
-    pthread_atfork(NULL, NULL, cy_db_forked);
-}
-
-/* 1 when db was opened by this process (not inherited through fork). */
-static int cy_db_ours(const calypso *db)
-{
-    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED) == db->fork_gen;
-}
 
 // >> options -----------------------------------------------------------------
 
@@ -7814,8 +7967,8 @@ static void cy_db_init_locks(calypso *db)
     pthread_mutexattr_destroy(&ma);
     pthread_mutex_init(&db->sync_mu, NULL);
     pthread_cond_init(&db->sync_cv, NULL);
-    pthread_mutex_init(&db->bg_mu, NULL);
-    pthread_cond_init(&db->bg_cv, NULL);
+    pthread_mutex_init(&db->bg_wake.mu, NULL);
+    pthread_cond_init(&db->bg_wake.cv, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);
     pthread_mutex_init(&db->exp_mu, NULL);
     pthread_mutex_init(&db->view_mu, NULL);
@@ -7828,8 +7981,8 @@ static void cy_db_destroy_locks(calypso *db)
     pthread_mutex_destroy(&db->write_mu);
     pthread_mutex_destroy(&db->sync_mu);
     pthread_cond_destroy(&db->sync_cv);
-    pthread_mutex_destroy(&db->bg_mu);
-    pthread_cond_destroy(&db->bg_cv);
+    pthread_mutex_destroy(&db->bg_wake.mu);
+    pthread_cond_destroy(&db->bg_wake.cv);
     pthread_mutex_destroy(&db->maint_mu);
     pthread_mutex_destroy(&db->exp_mu);
     pthread_mutex_destroy(&db->view_mu);
@@ -7932,8 +8085,7 @@ static int cy_db_open(const char *path, const calypso_options *opts, calypso **o
         cy_free(db);
         return rc;
     }
-    pthread_once(&cy_fork_once, cy_db_watch_forks);
-    db->fork_gen = __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED);
+    db->fork_gen = cy_db_fork_gen();
     cy_db_init_locks(db);
     if ((rc = cy_db_start(db))) {
         cy_err_move(db, NULL);
@@ -7997,57 +8149,12 @@ int calypso_reopen(calypso *db)
     }
     return rc;
 }
-
-/* CALYPSO_OK if db may serve calls at all. */
-CY_INTERNAL int cy_db_usable(calypso *db)
-{
-    if (!db) return CALYPSO_EINVAL;
-    if (CY_UNLIKELY(!cy_db_ours(db)))
-        return cy_err(db, CALYPSO_EINVAL, "%s was opened by another process (this one is a "
-                      "fork of it): open the database again in this process", db->path);
-    if (db->failed)
-        return cy_err(db, CALYPSO_EIO, "the handle failed to reopen; only close is possible");
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_db_writable(calypso *db)
-{
-    int rc = cy_db_usable(db);
-    if (rc) return rc;
-    if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
-    if (CY_UNLIKELY(cy_txn_in_update(db))) return cy_db_in_update(db);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
-        int err = __atomic_load_n(&db->sync_err, __ATOMIC_RELAXED);
-        if (err)
-            return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
-                          "successful sync may be lost, so the handle refuses writes; reopen the "
-                          "database", db->path, strerror(-err));
-        return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
-                      "reopen the database", db->path);
-    }
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_db_in_update(calypso *db)
-{
-    return cy_err(db, CALYPSO_EINVAL, "this thread is inside an update transaction on %s: "
-                  "write through the transaction (calypso_txn_*)", db->path);
-}
-
-
-CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
-{
-    if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
-    if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
-    if (klen > db->opt.max_key_size)
-        return cy_err(db, CALYPSO_EKEYTOOLARGE, "%zu bytes, max_key_size is %u", klen,
-                      db->opt.max_key_size);
-    return CALYPSO_OK;
-}
 /* >> src/commit.c */
 /*
- * commit.c: making appended records durable, and committing a record a
- * caller prepared (batches, transactions, namespaces: cy_db_commit).
+ * commit.c: appending records to the active file (cy_db_append, rotating
+ * when full, and asking the background thread for write-back through
+ * db->bg_wake), making them durable, and committing a record a caller
+ * prepared (batches, transactions, namespaces: cy_db_commit).
  *
  * Group commit (SYNC_ALWAYS): appends advance written_seq; a writer then
  * waits until synced_seq covers its bytes. The first waiter becomes the
@@ -8066,7 +8173,7 @@ CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
  * kept, the handle refuses writes from then on, every writer waiting for a
  * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
  * again to clear it; close returns it. Rotation's fdatasync (files.c)
- * reports its failure here too.
+ * reports its failure through it too (guard.c).
  *
  * Locks: sync_mu and sync_cv for the leader's hand-over; write_mu briefly,
  * to read how far appends have gone and to pin the active file's
@@ -8078,19 +8185,41 @@ CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
 #include <string.h>
 #include <time.h>
 
-// >> sync failures -----------------------------------------------------------
+// >> appending -------------------------------------------------------------------
 
-CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
+/* Appends a record given as pieces; returns where it went. write_mu held. */
+CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+                        uint32_t *fid, uint64_t *off)
 {
-    int none = 0;
-    __atomic_compare_exchange_n(&db->sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
-                                __ATOMIC_RELAXED);
-    __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
-    /* CALYPSO_EIO whatever the errno (ENOSPC included): the write whose
-     * sync failed may be on disk or not, which no other code says. */
-    char path[4096];
-    cy_dir_data_path(db, fid, path, sizeof path);
-    return cy_err(db, CALYPSO_EIO, "fdatasync %s: %s (errno %d)", path, strerror(-err), -err);
+    int rc;
+    cy_file *a = db->active;
+    if (a->size > 0 && a->size + size > db->opt.max_datafile_size) {
+        if ((rc = cy_files_rotate(db))) return rc;
+        a = db->active;
+    }
+    uint64_t at = a->size;
+    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
+    *fid = a->fid;
+    *off = at;
+    db->written_seq += size;
+    /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
+     * them back (bg.c), so that a close or rotation's fdatasync finds
+     * little left. Under SYNC_ALWAYS every write is synced anyway. */
+    if (db->written_seq - db->wb_kicked >= CY_DB_WRITEBACK &&
+        db->opt.sync != CALYPSO_SYNC_ALWAYS) {
+        db->wb_kicked = db->written_seq;
+        __atomic_store_n(&db->bg_writeback, 1, __ATOMIC_RELAXED);
+        cy_wake_kick(&db->bg_wake);
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size)
+{
+    rc = cy_err(db, rc, "updating the key directory");
+    cy_files_unappend(db, off, size);
+    db->written_seq -= size;
+    return rc;
 }
 
 // >> durability ----------------------------------------------------------------
@@ -8284,8 +8413,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
 }
 /* >> src/write.c */
 /*
- * write.c: the write path: put, put_ttl, delete, the encoding of a
- * tombstone, and deleting many keys at once (delete_all, run_gc, and the
+ * write.c: the write path: put, put_ttl, delete, and deleting many keys at once (delete_all, run_gc, and the
  * batched deletion that sift and the sweeper use).
  *
  * A writer validates and encodes its record outside any lock, then under
@@ -8303,43 +8431,6 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
  */
 
 #include <string.h>
-
-// >> appending -------------------------------------------------------------------
-
-/* Appends a record given as pieces; returns where it went. write_mu held. */
-CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
-                        uint32_t *fid, uint64_t *off)
-{
-    int rc;
-    cy_file *a = db->active;
-    if (a->size > 0 && a->size + size > db->opt.max_datafile_size) {
-        if ((rc = cy_files_rotate(db))) return rc;
-        a = db->active;
-    }
-    uint64_t at = a->size;
-    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
-    *fid = a->fid;
-    *off = at;
-    db->written_seq += size;
-    /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
-     * them back (bg.c), so that a close or rotation's fdatasync finds
-     * little left. Under SYNC_ALWAYS every write is synced anyway. */
-    if (db->written_seq - db->wb_kicked >= CY_DB_WRITEBACK &&
-        db->opt.sync != CALYPSO_SYNC_ALWAYS) {
-        db->wb_kicked = db->written_seq;
-        __atomic_store_n(&db->bg_writeback, 1, __ATOMIC_RELAXED);
-        cy_bg_kick(db);
-    }
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size)
-{
-    rc = cy_err(db, rc, "updating the key directory");
-    cy_files_unappend(db, off, size);
-    db->written_seq -= size;
-    return rc;
-}
 
 /* Writes one put record and applies it to ns's keydir. */
 static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t klen,
@@ -8420,21 +8511,6 @@ int calypso_put(calypso *db, const void *key, size_t klen, const void *val, size
     return calypso_put_ttl(db, key, klen, val, vlen, 0);
 }
 
-/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes).
- * Its payload names the file of the record it deletes, so that a merge can
- * tell when the tombstone may be dropped. */
-CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
-                                         size_t klen, uint32_t victim)
-{
-    uint8_t payload[10];
-    size_t plen = cy_varint_put(payload, victim);
-    uint32_t hlen = cy_rec_header_ns(rec, CY_REC_DEL, ns, 0, klen, plen);
-    memcpy(rec + hlen, key, klen);
-    memcpy(rec + hlen + klen, payload, plen);
-    cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
-    return hlen + klen + plen;
-}
-
 int calypso_delete(calypso *h, const void *key, size_t klen)
 {
     calypso *db = cy_base(h);
@@ -8457,7 +8533,7 @@ int calypso_delete(calypso *h, const void *key, size_t klen)
     uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
     cy_unlock(&db->kd_lock);
     if (!rc && l) {
-        size_t size = cy_db_encode_tombstone(rec, ns->id, key, klen, victim);
+        size_t size = cy_rec_encode_tombstone(rec, ns->id, key, klen, victim);
         struct iovec iov = { rec, size };
         uint32_t fid;
         uint64_t off;
@@ -9311,7 +9387,7 @@ static int cy_batch_build(calypso *db, uint32_t fid, const uint8_t **rec, size_t
             blen += cy_batch_encode_put(body + blen, ns, k, op->klen, k + op->klen, op->vlen,
                                         op->expiry);
         else if (!op->skip)
-            blen += cy_db_encode_tombstone(body + blen, ns, k, op->klen, op->victim);
+            blen += cy_rec_encode_tombstone(body + blen, ns, k, op->klen, op->victim);
     }
     if (blen == 0) {        /* only deletes of absent keys: nothing to write */
         *size = 0;
@@ -9336,7 +9412,7 @@ typedef struct cy_batch_apply {
 
 static void cy_batch_dead(calypso *db, uint32_t fid, uint64_t bytes, int undo)
 {
-    cy_dead_add(db, fid, undo ? (uint64_t)0 - bytes : bytes);
+    cy_files_dead_add(db, fid, undo ? (uint64_t)0 - bytes : bytes);
 }
 
 /* Applies one record of the batch, noting how to undo it. */
@@ -9425,7 +9501,7 @@ static int cy_batch_apply_all(calypso *db, uint32_t fid, uint64_t off, const uin
     cy_batch_apply q = { b, fid, off, 0 };
     int rc = cy_rec_entries(rec, &r, cy_batch_apply_one, &q);
     if (!rc) {
-        cy_dead_add(db, fid, r.hdr);   /* the batch header is never read */
+        cy_files_dead_add(db, fid, r.hdr);   /* the batch header is never read */
         return CALYPSO_OK;
     }
     if (cy_batch_undo_applied(b, rec, q.n)) {
@@ -9691,13 +9767,6 @@ struct calypso_txn {
     uint64_t       start_ms;  /* a view: expiry is judged as of this         */
 };
 
-static _Thread_local const calypso *cy_txn_updating;   /* handle in an update here */
-
-CY_INTERNAL int cy_txn_in_update(const calypso *db)
-{
-    return db && cy_txn_updating == db;
-}
-
 CY_INTERNAL int cy_txn_info(const calypso_txn *tx, calypso **db, uint64_t *seq,
                             uint64_t *start_ms, calypso_batch **b)
 {
@@ -9749,7 +9818,7 @@ int calypso_update_begin(calypso *h, calypso_txn **out)
         return rc;
     }
     pthread_mutex_lock(&db->write_mu);
-    cy_txn_updating = db;
+    cy_txn_set_update(db);
     *out = tx;
     return CALYPSO_OK;
 }
@@ -9803,7 +9872,7 @@ int calypso_txn_commit(calypso_txn *tx)
      * touches no lock: the files and write_mu are the parent's. */
     int urc = cy_db_usable(db);
     if (urc) return urc;
-    cy_txn_updating = NULL;
+    cy_txn_set_update(NULL);
     /* Refused writes (a failed fdatasync meanwhile) are checked by the
      * commit itself, which also releases write_mu. */
     int rc = cy_batch_commit_locked(tx->b, 1);
@@ -9820,7 +9889,7 @@ void calypso_txn_rollback(calypso_txn *tx)
         cy_txn_end_view(tx);
         return;
     }
-    cy_txn_updating = NULL;
+    cy_txn_set_update(NULL);
     pthread_mutex_unlock(&tx->db->write_mu);
     calypso_batch_abort(tx->b);
     cy_ns_unpin(tx->db, tx->ns);
@@ -10923,7 +10992,7 @@ static void *cy_bg_main(void *arg)
     uint64_t last_sweep = cy_now_ms(), last_sync = last_sweep, wb_done = 0;
     uint32_t wb_fid = 0;
     int deferred = 0;
-    pthread_mutex_lock(&db->bg_mu);
+    pthread_mutex_lock(&db->bg_wake.mu);
     while (!db->bg_stop) {
         uint32_t period = cy_bg_period(db);
         struct timespec ts;
@@ -10935,14 +11004,14 @@ static void *cy_bg_main(void *arg)
          * a long merge does not make this thread spin. */
         if ((deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED)) &&
             !__atomic_load_n(&db->bg_writeback, __ATOMIC_RELAXED))
-            pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
-        pthread_mutex_unlock(&db->bg_mu);
+            pthread_cond_timedwait(&db->bg_wake.cv, &db->bg_wake.mu, &ts);
+        pthread_mutex_unlock(&db->bg_wake.mu);
         if (__atomic_exchange_n(&db->bg_writeback, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
             cy_bg_writeback(db, &wb_fid, &wb_done);
         /* Mappings evicted by readers, replaced tables. */
         cy_epoch_reclaim(&db->epoch);
         if (db->opt.read_only) {
-            pthread_mutex_lock(&db->bg_mu);
+            pthread_mutex_lock(&db->bg_wake.mu);
             continue;
         }
         if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED) || deferred)
@@ -10961,9 +11030,9 @@ static void *cy_bg_main(void *arg)
         if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
         if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
             calypso_merge(db);   /* EMERGING when the user runs one: fine */
-        pthread_mutex_lock(&db->bg_mu);
+        pthread_mutex_lock(&db->bg_wake.mu);
     }
-    pthread_mutex_unlock(&db->bg_mu);
+    pthread_mutex_unlock(&db->bg_wake.mu);
     if (!db->opt.read_only) cy_bg_hints(db);
     return NULL;
 }
@@ -10980,19 +11049,12 @@ CY_INTERNAL int cy_bg_start(calypso *db)
 CY_INTERNAL void cy_bg_stop(calypso *db)
 {
     if (!db->bg_started) return;
-    pthread_mutex_lock(&db->bg_mu);
+    pthread_mutex_lock(&db->bg_wake.mu);
     __atomic_store_n(&db->bg_stop, 1, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&db->bg_cv);
-    pthread_mutex_unlock(&db->bg_mu);
+    pthread_cond_broadcast(&db->bg_wake.cv);
+    pthread_mutex_unlock(&db->bg_wake.mu);
     pthread_join(db->bg, NULL);
     db->bg_started = 0;
-}
-
-CY_INTERNAL void cy_bg_kick(calypso *db)
-{
-    pthread_mutex_lock(&db->bg_mu);
-    pthread_cond_broadcast(&db->bg_cv);
-    pthread_mutex_unlock(&db->bg_mu);
 }
 /* >> src/merge.c */
 /*
@@ -11772,7 +11834,7 @@ static int cy_merge_drop_inputs(cy_merge *m)
     int rc = cy_files_remove(db, m->sorted_inputs, m->ninputs, m->dropped);
     if (!rc)
         for (uint32_t i = 0; i < m->ninputs; i++)
-            if (m->dropped[i]) cy_dead_drop(db, m->dropped[i]);
+            if (m->dropped[i]) cy_files_dead_drop(db, m->dropped[i]);
     int keep = db->views_open > 0;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);

@@ -103,7 +103,7 @@ static void *cy_bg_main(void *arg)
     uint64_t last_sweep = cy_now_ms(), last_sync = last_sweep, wb_done = 0;
     uint32_t wb_fid = 0;
     int deferred = 0;
-    pthread_mutex_lock(&db->bg_mu);
+    pthread_mutex_lock(&db->bg_wake.mu);
     while (!db->bg_stop) {
         uint32_t period = cy_bg_period(db);
         struct timespec ts;
@@ -115,14 +115,14 @@ static void *cy_bg_main(void *arg)
          * a long merge does not make this thread spin. */
         if ((deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED)) &&
             !__atomic_load_n(&db->bg_writeback, __ATOMIC_RELAXED))
-            pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
-        pthread_mutex_unlock(&db->bg_mu);
+            pthread_cond_timedwait(&db->bg_wake.cv, &db->bg_wake.mu, &ts);
+        pthread_mutex_unlock(&db->bg_wake.mu);
         if (__atomic_exchange_n(&db->bg_writeback, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
             cy_bg_writeback(db, &wb_fid, &wb_done);
         /* Mappings evicted by readers, replaced tables. */
         cy_epoch_reclaim(&db->epoch);
         if (db->opt.read_only) {
-            pthread_mutex_lock(&db->bg_mu);
+            pthread_mutex_lock(&db->bg_wake.mu);
             continue;
         }
         if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED) || deferred)
@@ -141,9 +141,9 @@ static void *cy_bg_main(void *arg)
         if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
         if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
             calypso_merge(db);   /* EMERGING when the user runs one: fine */
-        pthread_mutex_lock(&db->bg_mu);
+        pthread_mutex_lock(&db->bg_wake.mu);
     }
-    pthread_mutex_unlock(&db->bg_mu);
+    pthread_mutex_unlock(&db->bg_wake.mu);
     if (!db->opt.read_only) cy_bg_hints(db);
     return NULL;
 }
@@ -160,17 +160,10 @@ CY_INTERNAL int cy_bg_start(calypso *db)
 CY_INTERNAL void cy_bg_stop(calypso *db)
 {
     if (!db->bg_started) return;
-    pthread_mutex_lock(&db->bg_mu);
+    pthread_mutex_lock(&db->bg_wake.mu);
     __atomic_store_n(&db->bg_stop, 1, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&db->bg_cv);
-    pthread_mutex_unlock(&db->bg_mu);
+    pthread_cond_broadcast(&db->bg_wake.cv);
+    pthread_mutex_unlock(&db->bg_wake.mu);
     pthread_join(db->bg, NULL);
     db->bg_started = 0;
-}
-
-CY_INTERNAL void cy_bg_kick(calypso *db)
-{
-    pthread_mutex_lock(&db->bg_mu);
-    pthread_cond_broadcast(&db->bg_cv);
-    pthread_mutex_unlock(&db->bg_mu);
 }

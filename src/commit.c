@@ -1,6 +1,8 @@
 /*
- * commit.c: making appended records durable, and committing a record a
- * caller prepared (batches, transactions, namespaces: cy_db_commit).
+ * commit.c: appending records to the active file (cy_db_append, rotating
+ * when full, and asking the background thread for write-back through
+ * db->bg_wake), making them durable, and committing a record a caller
+ * prepared (batches, transactions, namespaces: cy_db_commit).
  *
  * Group commit (SYNC_ALWAYS): appends advance written_seq; a writer then
  * waits until synced_seq covers its bytes. The first waiter becomes the
@@ -19,7 +21,7 @@
  * kept, the handle refuses writes from then on, every writer waiting for a
  * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
  * again to clear it; close returns it. Rotation's fdatasync (files.c)
- * reports its failure here too.
+ * reports its failure through it too (guard.c).
  *
  * Locks: sync_mu and sync_cv for the leader's hand-over; write_mu briefly,
  * to read how far appends have gone and to pin the active file's
@@ -32,19 +34,41 @@
 #include <string.h>
 #include <time.h>
 
-// >> sync failures -----------------------------------------------------------
+// >> appending -------------------------------------------------------------------
 
-CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
+/* Appends a record given as pieces; returns where it went. write_mu held. */
+CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+                        uint32_t *fid, uint64_t *off)
 {
-    int none = 0;
-    __atomic_compare_exchange_n(&db->sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
-                                __ATOMIC_RELAXED);
-    __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
-    /* CALYPSO_EIO whatever the errno (ENOSPC included): the write whose
-     * sync failed may be on disk or not, which no other code says. */
-    char path[4096];
-    cy_dir_data_path(db, fid, path, sizeof path);
-    return cy_err(db, CALYPSO_EIO, "fdatasync %s: %s (errno %d)", path, strerror(-err), -err);
+    int rc;
+    cy_file *a = db->active;
+    if (a->size > 0 && a->size + size > db->opt.max_datafile_size) {
+        if ((rc = cy_files_rotate(db))) return rc;
+        a = db->active;
+    }
+    uint64_t at = a->size;
+    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
+    *fid = a->fid;
+    *off = at;
+    db->written_seq += size;
+    /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
+     * them back (bg.c), so that a close or rotation's fdatasync finds
+     * little left. Under SYNC_ALWAYS every write is synced anyway. */
+    if (db->written_seq - db->wb_kicked >= CY_DB_WRITEBACK &&
+        db->opt.sync != CALYPSO_SYNC_ALWAYS) {
+        db->wb_kicked = db->written_seq;
+        __atomic_store_n(&db->bg_writeback, 1, __ATOMIC_RELAXED);
+        cy_wake_kick(&db->bg_wake);
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size)
+{
+    rc = cy_err(db, rc, "updating the key directory");
+    cy_files_unappend(db, off, size);
+    db->written_seq -= size;
+    return rc;
 }
 
 // >> durability ----------------------------------------------------------------

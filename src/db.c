@@ -1,7 +1,7 @@
 /*
  * db.c: the handle's life: options, locks, open, close and reopen (start
- * and stop), and the checks every call makes first (cy_db_usable,
- * cy_db_writable, cy_db_check_key). The paths a handle serves are in
+ * and stop). The checks every call makes first (cy_db_usable,
+ * cy_db_writable, cy_db_check_key) are in guard.c. The paths a handle serves are in
  * files of their own: commit.c (group commit, sticky sync failures),
  * write.c (puts and deletes), read.c (gets and figures).
  *
@@ -21,27 +21,6 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
-
-// >> process ownership ----------------------------------------------------------
-
-static uint32_t cy_fork_gen;            /* bumped in every forked child  */
-static pthread_once_t cy_fork_once = PTHREAD_ONCE_INIT;
-
-static void cy_db_forked(void)
-{
-    __atomic_add_fetch(&cy_fork_gen, 1, __ATOMIC_RELAXED);
-}
-
-static void cy_db_watch_forks(void)
-{
-    pthread_atfork(NULL, NULL, cy_db_forked);
-}
-
-/* 1 when db was opened by this process (not inherited through fork). */
-static int cy_db_ours(const calypso *db)
-{
-    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED) == db->fork_gen;
-}
 
 // >> options -----------------------------------------------------------------
 
@@ -118,8 +97,8 @@ static void cy_db_init_locks(calypso *db)
     pthread_mutexattr_destroy(&ma);
     pthread_mutex_init(&db->sync_mu, NULL);
     pthread_cond_init(&db->sync_cv, NULL);
-    pthread_mutex_init(&db->bg_mu, NULL);
-    pthread_cond_init(&db->bg_cv, NULL);
+    pthread_mutex_init(&db->bg_wake.mu, NULL);
+    pthread_cond_init(&db->bg_wake.cv, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);
     pthread_mutex_init(&db->exp_mu, NULL);
     pthread_mutex_init(&db->view_mu, NULL);
@@ -132,8 +111,8 @@ static void cy_db_destroy_locks(calypso *db)
     pthread_mutex_destroy(&db->write_mu);
     pthread_mutex_destroy(&db->sync_mu);
     pthread_cond_destroy(&db->sync_cv);
-    pthread_mutex_destroy(&db->bg_mu);
-    pthread_cond_destroy(&db->bg_cv);
+    pthread_mutex_destroy(&db->bg_wake.mu);
+    pthread_cond_destroy(&db->bg_wake.cv);
     pthread_mutex_destroy(&db->maint_mu);
     pthread_mutex_destroy(&db->exp_mu);
     pthread_mutex_destroy(&db->view_mu);
@@ -236,8 +215,7 @@ static int cy_db_open(const char *path, const calypso_options *opts, calypso **o
         cy_free(db);
         return rc;
     }
-    pthread_once(&cy_fork_once, cy_db_watch_forks);
-    db->fork_gen = __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED);
+    db->fork_gen = cy_db_fork_gen();
     cy_db_init_locks(db);
     if ((rc = cy_db_start(db))) {
         cy_err_move(db, NULL);
@@ -300,51 +278,4 @@ int calypso_reopen(calypso *db)
         return rc2;
     }
     return rc;
-}
-
-/* CALYPSO_OK if db may serve calls at all. */
-CY_INTERNAL int cy_db_usable(calypso *db)
-{
-    if (!db) return CALYPSO_EINVAL;
-    if (CY_UNLIKELY(!cy_db_ours(db)))
-        return cy_err(db, CALYPSO_EINVAL, "%s was opened by another process (this one is a "
-                      "fork of it): open the database again in this process", db->path);
-    if (db->failed)
-        return cy_err(db, CALYPSO_EIO, "the handle failed to reopen; only close is possible");
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_db_writable(calypso *db)
-{
-    int rc = cy_db_usable(db);
-    if (rc) return rc;
-    if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
-    if (CY_UNLIKELY(cy_txn_in_update(db))) return cy_db_in_update(db);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
-        int err = __atomic_load_n(&db->sync_err, __ATOMIC_RELAXED);
-        if (err)
-            return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
-                          "successful sync may be lost, so the handle refuses writes; reopen the "
-                          "database", db->path, strerror(-err));
-        return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
-                      "reopen the database", db->path);
-    }
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_db_in_update(calypso *db)
-{
-    return cy_err(db, CALYPSO_EINVAL, "this thread is inside an update transaction on %s: "
-                  "write through the transaction (calypso_txn_*)", db->path);
-}
-
-
-CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
-{
-    if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
-    if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
-    if (klen > db->opt.max_key_size)
-        return cy_err(db, CALYPSO_EKEYTOOLARGE, "%zu bytes, max_key_size is %u", klen,
-                      db->opt.max_key_size);
-    return CALYPSO_OK;
 }

@@ -20,7 +20,7 @@
  *   sync_mu      group commit state.
  *   ids.mu       file id allocation (ids.c); after write_mu.
  *   space.mu     the space reserve (space.c); after write_mu.
- *   bg_mu        background thread's wake-ups.
+ *   bg_wake.mu   background thread's wake-ups.
  *
  * The file table takes no lock to read: it is published whole behind one
  * atomic pointer (db->ftab) and replaced, never edited, under write_mu.
@@ -31,20 +31,36 @@
  * hold its locations remains.
  */
 /*
- * The module graph (tools/check-layers --graph prints it; `make
- * check-layers` fails on any cycle). Each line: a module, then the modules
- * whose CY_INTERNAL or calypso_* functions it calls. Found before the
- * modules were layered: one cycle through keydir db read walk files
- * recover write ns bg merge view hint batch commit txn, made of these
- * calls upwards:
- *   files -> bg (cy_bg_kick), files -> commit (cy_db_sync_failed),
- *   everyone -> db (cy_db_usable, cy_db_writable, cy_db_check_key,
- *   cy_db_in_update) while db -> bg, recover, commit (lifecycle),
- *   commit -> txn (cy_txn_in_update), commit -> write (cy_db_append),
- *   batch -> write (cy_db_encode_tombstone), ns -> keydir (cy_dead_add)
- *   while keydir -> ns (cy_ns_apply), view -> keydir (cy_keydir_get) while
- *   keydir -> view (cy_view_note), recover -> merge (cy_merge_recover)
- *   while merge -> db, recover -> hint while hint -> keydir -> ... -> db.
+ * The modules in layers, bottom-up: a module calls only modules on lower
+ * lines (tools/check-layers --graph prints who calls whom; `make
+ * check-layers` fails on any cycle, among modules or among headers).
+ *
+ *   alloc os record error epoch   the lower layer (internal.h), errors, epochs
+ *   art dir keylist space         the ART, the directory, key lists, reserve
+ *   guard ids scan ttl watermark  call checks and handle health, file ids,
+ *                                 datafile scans, TTL index, WATERMARK
+ *   files                         the file table, dead bytes
+ *   commit view backup            append and group commit; snapshot views;
+ *                                 backup
+ *   ns                            the namespace catalog and its calls
+ *   keydir                        apply, compare-and-swap, the iterator
+ *   batch hint                    batches; hint files
+ *   write merge                   puts and deletes; merge
+ *   walk recover bg               walks; open's replay (which finishes an
+ *                                 interrupted merge); the background thread
+ *   read db                       gets and figures; the lifecycle (open
+ *                                 starts recovery and the background thread)
+ *   getmany txn                   multi-get; transactions
+ *   cursor                        cursors
+ *
+ * Upward calls are not made; where a lower module must reach a higher one,
+ * the handle owns the means: files.c and commit.c wake the background
+ * thread through db->bg_wake (cy_wake_kick), not by calling bg.c; the
+ * checks every call makes (cy_db_usable, cy_db_writable) and the record of
+ * a failed fdatasync live in guard.c, below everything that serves calls,
+ * not in the lifecycle (db.c); cy_keydir_get is inline over a namespace's
+ * trees, so that view.c reads the keydir without calling keydir.c (which
+ * calls view.c to note changes).
  */
 #ifndef CY_ENGINE_H
 #define CY_ENGINE_H
@@ -295,6 +311,23 @@ typedef struct cy_ns {
     uint8_t  name[CALYPSO_NS_MAX_NAME];
 } cy_ns;
 
+// >> wake-ups -------------------------------------------------------------------
+/* A condition a thread sleeps on and others kick: the background thread
+ * (bg.c) sleeps on the handle's bg_wake, and the modules below it (files.c
+ * when a file is sealed, commit.c when write-back is due) kick it through
+ * cy_wake_kick without calling up into bg.c. */
+typedef struct cy_wake {
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+} cy_wake;
+
+static inline void cy_wake_kick(cy_wake *w)
+{
+    pthread_mutex_lock(&w->mu);
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 // >> handle ---------------------------------------------------------------
 
 struct calypso {
@@ -380,8 +413,7 @@ struct calypso {
     int              bg_writeback; /* write-back asked (atomic)              */
     pthread_t        bg;
     int              bg_started;
-    pthread_mutex_t  bg_mu;
-    pthread_cond_t   bg_cv;
+    cy_wake          bg_wake;     /* the background thread sleeps on it      */
     int              bg_stop;
     int              bg_hints_pending;
     pthread_mutex_t  maint_mu;    /* held by whoever removes or copies whole
@@ -719,15 +751,22 @@ CY_INTERNAL int  cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t
 CY_INTERNAL int  cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t *key,
                                      uint32_t fid, uint64_t off, uint32_t size);
 /* Looks key up; returns its loc (NULL when absent) and its expiry.
- * kd_lock held. */
-CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
-                                        uint64_t *expiry);
+ * kd_lock held. Inline over the namespace's trees, so that the modules
+ * below keydir.c (view.c) may look keys up too. */
+static inline const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
+                                          uint64_t *expiry)
+{
+    (void)db;
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
+    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
+    return l;
+}
 /* Counts bytes of file fid dead (db->dead and the file's own count). Under
  * write_mu and kd_lock exclusive, or while the handle is not yet shared. */
-CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
+CY_INTERNAL void cy_files_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
 /* File f left the table: its dead bytes leave db->dead with it. write_mu
  * and kd_lock exclusive. */
-CY_INTERNAL void cy_dead_drop(calypso *db, const cy_file *f);
+CY_INTERNAL void cy_files_dead_drop(calypso *db, const cy_file *f);
 
 /* A record a merge copied (or dropped as expired): where it was, where its
  * copy is. */
@@ -848,10 +887,6 @@ CY_INTERNAL int  cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t si
  * write_mu held. */
 CY_INTERNAL int  cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size);
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
-/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
- * naming the file of the record it deletes; returns its size. */
-CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
-                                          size_t klen, uint32_t victim);
 /* The write path's commit step for a record prepared by the caller: under
  * write_mu, rotates when a record of `bound` bytes would not fit the active
  * file; build() encodes the record for file fid (it may read the keydir:
@@ -929,6 +964,12 @@ CY_INTERNAL int  cy_db_writable(calypso *db);
 CY_INTERNAL int  cy_db_in_update(calypso *db);
 CY_INTERNAL int  cy_txn_in_update(const calypso *db);
 CY_INTERNAL int  cy_db_usable(calypso *db);
+/* 1 when db was opened by this process (not inherited through fork). */
+CY_INTERNAL int  cy_db_ours(const calypso *db);
+/* The process's fork generation, for a handle opening now (guard.c). */
+CY_INTERNAL uint32_t cy_db_fork_gen(void);
+/* Marks the handle whose update transaction this thread is in (NULL: none). */
+CY_INTERNAL void cy_txn_set_update(const calypso *db);
 /* Reads and verifies the value of key stored at loc (with that expiry):
  * into a new buffer *out when out is not NULL, else into buf (cap bytes,
  * CALYPSO_ETRUNC when short). Inside an epoch. CALYPSO_ENOTFOUND when
@@ -981,6 +1022,5 @@ CY_INTERNAL int  cy_merge_due(calypso *db);
 #define CY_DB_WRITEBACK (8u << 20)
 CY_INTERNAL int  cy_bg_start(calypso *db);
 CY_INTERNAL void cy_bg_stop(calypso *db);
-CY_INTERNAL void cy_bg_kick(calypso *db);
 
 #endif /* CY_ENGINE_H */

@@ -318,7 +318,7 @@ static void cy_files_bound(calypso *db, cy_file *keep)
     /* The background thread unmaps what waits in limbo every period; a
      * long list gets it going sooner. */
     if (evicted && __atomic_load_n(&db->epoch.nlimbo, __ATOMIC_RELAXED) >= CY_FILES_LIMBO_KICK)
-        cy_bg_kick(db);
+        cy_wake_kick(&db->bg_wake);
 }
 
 /* Maps a sealed file, or opens its descriptor when a mapping cannot cover
@@ -651,6 +651,20 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     if (old->map && old->size <= old->map_len) cy_files_close_fd(db, old);
     pthread_mutex_unlock(&old->mu);
     __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
-    cy_bg_kick(db);
+    cy_wake_kick(&db->bg_wake);
     return CALYPSO_OK;
+}
+
+// >> dead bytes ----------------------------------------------------------------
+
+CY_INTERNAL void cy_files_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
+{
+    db->dead += bytes;
+    cy_file *f = cy_files_find(db, fid);
+    if (f) f->dead += bytes;
+}
+
+CY_INTERNAL void cy_files_dead_drop(calypso *db, const cy_file *f)
+{
+    db->dead -= f->dead;
 }

@@ -776,7 +776,7 @@ static int cy_merge_drop_inputs(cy_merge *m)
     int rc = cy_files_remove(db, m->sorted_inputs, m->ninputs, m->dropped);
     if (!rc)
         for (uint32_t i = 0; i < m->ninputs; i++)
-            if (m->dropped[i]) cy_dead_drop(db, m->dropped[i]);
+            if (m->dropped[i]) cy_files_dead_drop(db, m->dropped[i]);
     int keep = db->views_open > 0;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);

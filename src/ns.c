@@ -81,7 +81,7 @@ static int cy_ns_dead_one(const uint8_t *key, size_t klen, const cy_loc *loc, vo
 {
     (void)key;
     (void)klen;
-    cy_dead_add(ctx, loc->fid & CY_LOC_FIDMASK, loc->size);
+    cy_files_dead_add(ctx, loc->fid & CY_LOC_FIDMASK, loc->size);
     return 0;
 }
 
@@ -107,7 +107,7 @@ static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
     cy_ns *corpse = cy_malloc(sizeof *corpse);
     if (!corpse) {
         cy_art_walk_prefix(&ns->keydir, NULL, 0, cy_ns_dead_one, db);
-        cy_dead_add(db, ns->created.fid, ns->created.size);
+        cy_files_dead_add(db, ns->created.fid, ns->created.size);
         cy_ns_clear(ns);
         return NULL;
     }
@@ -172,10 +172,10 @@ static void cy_ns_bury(calypso *db, cy_ns *corpse)
     if (s.oom) {
         /* Without the sums: count them now, under the locks. */
         cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_dead_one, db);
-        cy_dead_add(db, corpse->created.fid, corpse->created.size);
+        cy_files_dead_add(db, corpse->created.fid, corpse->created.size);
     } else {
         for (uint32_t i = 0; i < s.n; i++)
-            if (cy_files_find(db, s.v[i].fid)) cy_dead_add(db, s.v[i].fid, s.v[i].bytes);
+            if (cy_files_find(db, s.v[i].fid)) cy_files_dead_add(db, s.v[i].fid, s.v[i].bytes);
     }
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
@@ -188,12 +188,12 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
 {
     cy_ns *ns = cy_ns_find(db, id);
     if (type == CY_REC_NS_DROP) {
-        cy_dead_add(db, fid, size);   /* dead once applied, as a tombstone */
+        cy_files_dead_add(db, fid, size);   /* dead once applied, as a tombstone */
         if (!ns) return CALYPSO_OK;
         cy_ns *corpse = cy_ns_unlink(db, ns);
         if (corpse) {                 /* replay: nothing else runs */
             cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_dead_one, db);
-            cy_dead_add(db, corpse->created.fid, corpse->created.size);
+            cy_files_dead_add(db, corpse->created.fid, corpse->created.size);
             cy_ns_free(corpse);
         }
         return CALYPSO_OK;
@@ -201,7 +201,7 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     if (ns) {
         /* The same create again (only a crafted log has it): the newest
          * copy is the live one. */
-        cy_dead_add(db, ns->created.fid, ns->created.size);
+        cy_files_dead_add(db, ns->created.fid, ns->created.size);
         ns->created = (cy_loc){ off, fid, size };
         return CALYPSO_OK;
     }
@@ -465,7 +465,7 @@ static int cy_ns_apply_drop_entry(const cy_rec *r, const uint8_t *rec, uint64_t 
 {
     (void)rec;
     cy_ns_drop *d = ctx;
-    cy_dead_add(d->db, d->fid, r->hdr + r->klen + r->vlen);
+    cy_files_dead_add(d->db, d->fid, r->hdr + r->klen + r->vlen);
     cy_ns *ns = cy_ns_find(d->db, r->ns);
     cy_ns *corpse = ns ? cy_ns_unlink(d->db, ns) : NULL;
     (void)rel;
@@ -482,7 +482,7 @@ static int cy_ns_apply_drop(calypso *db, uint32_t fid, uint64_t off, const uint8
     (void)off;
     d->fid = fid;
     int rc = cy_rec_entries(rec, &r, cy_ns_apply_drop_entry, d);
-    if (!rc && r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);
+    if (!rc && r.type == CY_REC_BATCH) cy_files_dead_add(db, fid, r.hdr);
     return rc;
 }
 

@@ -176,7 +176,7 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
             rc = cy_err(db, rc, "%s at offset %llu: a batch whose records do not parse", s.path,
                         (unsigned long long)off);
         else if (rc) rc = cy_err(db, rc, "loading %s", s.path);
-        else if (r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);   /* its header */
+        else if (r.type == CY_REC_BATCH) cy_files_dead_add(db, fid, r.hdr);   /* its header */
         off += rsize;
     }
     *size = s.size;
