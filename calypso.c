@@ -2751,13 +2751,14 @@ CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void
  *                shared for a lookup only, never across disk I/O.
  *   cy_file.mu   one file's descriptor, and the opening and eviction of
  *                its mapping (files.c). Never held across a wait for others.
- *   sync_mu      group commit state.
+ *   sync.mu      group commit state (commit.h).
  *   ids.mu       file id allocation (ids.c); after write_mu.
  *   space.mu     the space reserve (space.c); after write_mu.
- *   bg_wake.mu   background thread's wake-ups.
+ *   bg.wake.mu   the background thread's wake-ups (bg.h).
+ *   views.mu     files retained for views (view.h).
  *
  * The file table takes no lock to read: it is published whole behind one
- * atomic pointer (db->ftab) and replaced, never edited, under write_mu.
+ * atomic pointer (db->files.ftab) and replaced, never edited, under write_mu.
  * What a reader reaches through it (the table, a file, a mapping) stays
  * valid while the reader is inside an epoch (epoch.c): a get enters before
  * its keydir lookup and leaves after copying the value, so a merge or an
@@ -2789,7 +2790,7 @@ CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void
  *
  * Upward calls are not made; where a lower module must reach a higher one,
  * the handle owns the means: files.c and commit.c wake the background
- * thread through db->bg_wake (cy_wake_kick), not by calling bg.c; the
+ * thread through db->bg.wake (cy_wake_kick), not by calling bg.c; the
  * checks every call makes (cy_db_usable, cy_db_writable) and the record of
  * a failed fdatasync live in guard.c, below everything that serves calls,
  * not in the lifecycle (db.c); cy_keydir_get is inline over a namespace's
@@ -3113,7 +3114,7 @@ CY_INTERNAL void cy_txn_set_update(const calypso *db);
 /*
  * watermark.h: the synced-up-to watermark (watermark.c).
  *
- * Locks: sync_mu for the values it persists (commit.c stores them).
+ * Locks: sync.mu for the values it persists (commit.c stores them).
  */
 #ifndef CY_WATERMARK_H
 #define CY_WATERMARK_H
@@ -3411,6 +3412,23 @@ typedef struct cy_ftab {
     uint32_t   n;
     cy_file   *f[];       /* sorted by fid                                */
 } cy_ftab;
+
+/* The handle's file table state (db->files). */
+typedef struct cy_files_state {
+    cy_ftab         *ftab;        /* the file table (atomic; replaced under
+                                     write_mu)                               */
+    uint32_t         open;        /* files with a descriptor or mapping (atomic) */
+    /* Running totals over the table, so that figures never walk it
+     * (files.c; atomic for readers, changed under write_mu but hints'). */
+    uint32_t         n;           /* files in the table                     */
+    uint64_t         size;        /* bytes of records                       */
+    uint64_t         disk;        /* bytes on disk, space allocated ahead of
+                                     the active file's data included        */
+    uint64_t         hints_disk;  /* bytes of hint files                    */
+    cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
+    uint64_t         tick;        /* advanced when a file is opened: reads
+                                     stamp their file with it (cy_files_touch) */
+} cy_files_state;
 /* The file fid in the current table, or NULL. Inside an epoch or under
  * write_mu. */
 CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);
@@ -3510,12 +3528,36 @@ CY_INTERNAL void cy_files_dead_drop(calypso *db, const cy_file *f);
 /*
  * commit.h: appending and group commit (commit.c).
  *
- * Locks: write_mu for an append; sync_mu and sync_cv for the group
+ * Locks: write_mu for an append; sync.mu and sync.cv for the group
  * commit's hand-over (never held across fdatasync).
  */
 #ifndef CY_COMMIT_H
 #define CY_COMMIT_H
 
+
+#include <pthread.h>
+
+/* The handle's group-commit state (db->sync). */
+typedef struct cy_sync {
+    pthread_mutex_t  mu;
+    pthread_cond_t   cv;
+    int              syncing;     /* a leader's fdatasync is under way
+                                     (written under mu, atomically)          */
+    uint64_t         written_seq; /* bytes appended since open (write_mu)    */
+    uint64_t         synced_seq;  /* of those, durable (written under mu,
+                                     atomically: followers spin on it)       */
+    uint64_t         time_ns;     /* recent fdatasync time, a moving average
+                                     (atomic)                                */
+    uint32_t         spinners;    /* followers spinning (atomic)             */
+    uint32_t         durable_writers;   /* SYNC_ALWAYS puts and deletes under
+                                           way (atomic)                     */
+    uint32_t         durable_batch;     /* durable appends the next sync
+                                           will cover (written under write_mu) */
+    uint32_t         durable_group;     /* writers the last sync covered    */
+    uint32_t         synced_fid;  /* a successful fdatasync covered [0, synced_off) */
+    uint64_t         synced_off;  /* of synced_fid: both stored under mu (atomically);
+                                     watermark.c keeps their durable copy    */
+} cy_sync;
 
 /* Bytes appended between two write-backs the background thread starts. */
 #define CY_DB_WRITEBACK (8u << 20)
@@ -3559,12 +3601,26 @@ CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_a
  * view.h: snapshot views (view.c): the history of keydir changes while
  * views are open, and the files merges removed meanwhile.
  *
- * Locks: kd_lock for the history and commit_seq; view_mu for the retained
+ * Locks: kd_lock for the history and commit_seq; views.mu for the retained
  * files.
  */
 #ifndef CY_VIEW_H
 #define CY_VIEW_H
 
+
+#include <pthread.h>
+
+/* The handle's view state (db->views). */
+typedef struct cy_views {
+    uint64_t         commit_seq;  /* changes applied to the keydir (kd_lock)  */
+    uint32_t         open;        /* views open (kd_lock)                     */
+    uint64_t         lost;        /* a change not noted for views: its seq
+                                     (kd_lock)                                */
+    pthread_mutex_t  mu;          /* the retained files                       */
+    cy_file        **retained;    /* files merges removed while views were
+                                     open (mu)                                */
+    uint32_t         n, cap;
+} cy_views;
 
 /* Numbers a keydir change and, while views are open, notes the key's state
  * before it. kd_lock exclusive, before the change. */
@@ -3577,7 +3633,7 @@ CY_INTERNAL int  cy_view_state(calypso *db, cy_ns *ns, uint64_t view_seq, const 
 CY_INTERNAL void cy_view_free_history(cy_art *history);
 CY_INTERNAL int  cy_view_open(calypso *db, uint64_t *seq);
 CY_INTERNAL void cy_view_close(calypso *db);
-/* Keeps a file a merge removed (mapped) until the views close. view_mu
+/* Keeps a file a merge removed (mapped) until the views close. views.mu
  * held, from the file's leaving the table on. */
 CY_INTERNAL int  cy_view_retain(calypso *db, cy_file *f);
 /* The file fid from the table or the retained ones. Inside an epoch. */
@@ -3675,7 +3731,7 @@ typedef struct cy_kd_iter {
     size_t         step;      /* leaves prefetched at a time (at most
                                  CY_KD_STEP_MAX; default 32)                */
     size_t         visit;     /* keys visited per batch (default 1024)      */
-    uint64_t       seq;       /* db->commit_seq as the last batch ended     */
+    uint64_t       seq;       /* db->views.commit_seq as the last batch ended */
     /* private */
     int            op;        /* the first seek: CY_SEEK_* from key         */
     const void    *key;  size_t klen;
@@ -3863,11 +3919,27 @@ CY_INTERNAL int  cy_recover(calypso *db);
 /*
  * bg.h: the background thread (bg.c).
  *
- * Locks: bg_wake.mu for its sleep and wake-ups (cy_wake).
+ * Locks: bg.wake.mu for its sleep and wake-ups (cy_wake).
  */
 #ifndef CY_BG_H
 #define CY_BG_H
 
+
+#include <pthread.h>
+
+/* The handle's background thread (db->bg). The requests below the thread's
+ * own fields are how the modules under bg.c reach it without calling it:
+ * they set a flag and kick `wake` (cy_wake_kick). */
+typedef struct cy_bg {
+    pthread_t        thread;
+    int              started;
+    int              stop;        /* asked to exit (atomic; under wake.mu)   */
+    cy_wake          wake;        /* the thread sleeps on it                 */
+    int              hints_pending; /* a file was sealed: hints owed (atomic) */
+    int              writeback;   /* write-back asked (atomic)               */
+    uint64_t         wb_kicked;   /* written_seq when write-back was last
+                                     asked (write_mu)                        */
+} cy_bg;
 
 CY_INTERNAL int  cy_bg_start(calypso *db);
 CY_INTERNAL void cy_bg_stop(calypso *db);
@@ -3960,61 +4032,19 @@ struct calypso {
     cy_ns          **cat;         /* named namespaces, by id (kd_lock)       */
     uint32_t         ncat, catcap;
     uint64_t         dead;        /* dead bytes over all files               */
-    /* snapshot views (view.c): under kd_lock, the retained files under view_mu */
-    uint64_t         commit_seq;  /* changes applied to the keydir           */
-    uint32_t         views_open;
-    uint64_t         view_lost;   /* a change not noted for views: its seq   */
-    pthread_mutex_t  view_mu;
-    cy_file        **retained;    /* files merges removed while views were open */
-    uint32_t         nretained, retained_cap;
+    cy_views         views;       /* snapshot views (view.h)                 */
     pthread_mutex_t  exp_mu;
 
     cy_epoch         epoch;       /* readers, grace periods, limbo list      */
-    cy_ftab         *ftab;        /* the file table (atomic; replaced under
-                                     write_mu)                               */
-    uint32_t         open_files;  /* files with a descriptor or mapping (atomic) */
-    /* Running totals over the table, so that figures never walk it
-     * (files.c; atomic for readers, changed under write_mu but hints'). */
-    uint32_t         nfiles;      /* files in the table                     */
-    uint64_t         files_size;  /* bytes of records                       */
-    uint64_t         files_disk;  /* bytes on disk, space allocated ahead of
-                                     the active file's data included        */
-    uint64_t         hints_disk;  /* bytes of hint files                    */
-    cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
-    uint64_t         tick;        /* advanced when a file is opened: reads
-                                     stamp their file with it (cy_files_touch) */
+    cy_files_state   files;       /* the file table (files.h)                */
 
     uint8_t         *wbuf;        /* record encoding buffer (write_mu)       */
     size_t           wcap;
 
-    pthread_mutex_t  sync_mu;
-    pthread_cond_t   sync_cv;
-    int              syncing;     /* a leader's fdatasync is under way
-                                     (written under sync_mu, atomically)     */
-    uint64_t         written_seq; /* bytes appended since open (write_mu)    */
-    uint64_t         synced_seq;  /* of those, durable (written under
-                                     sync_mu, atomically: followers spin on
-                                     it)                                     */
-    uint64_t         sync_ns;     /* recent fdatasync time, a moving average
-                                     (atomic)                                */
-    uint32_t         sync_spinners; /* followers spinning (atomic)          */
-    uint32_t         durable_writers;   /* SYNC_ALWAYS puts and deletes under
-                                           way (atomic)                     */
-    uint32_t         durable_batch;     /* durable appends the next sync
-                                           will cover (written under write_mu) */
-    uint32_t         durable_group;     /* writers the last sync covered    */
-    uint32_t         synced_fid;  /* a successful fdatasync covered [0, synced_off) */
-    uint64_t         synced_off;  /* of synced_fid: both stored under sync_mu (atomically) */
+    cy_sync          sync;        /* group commit (commit.h)                 */
     struct cy_wm    *wm;          /* its durable copy (watermark.c)          */
 
-    uint64_t         wb_kicked;   /* written_seq when write-back was last
-                                     asked of the background thread (write_mu) */
-    int              bg_writeback; /* write-back asked (atomic)              */
-    pthread_t        bg;
-    int              bg_started;
-    cy_wake          bg_wake;     /* the background thread sleeps on it      */
-    int              bg_stop;
-    int              bg_hints_pending;
+    cy_bg            bg;          /* the background thread (bg.h)           */
     pthread_mutex_t  maint_mu;    /* held by whoever removes or copies whole
                                      files: merge, backup, hint writing      */
     int              merging;     /* a merge runs (atomic)                   */
@@ -4052,7 +4082,7 @@ static inline int cy_space_low(calypso *db)
  * read since the last open tie, which is all eviction needs. */
 static inline void cy_files_touch(calypso *db, cy_file *f)
 {
-    uint64_t now = __atomic_load_n(&db->tick, __ATOMIC_RELAXED);
+    uint64_t now = __atomic_load_n(&db->files.tick, __ATOMIC_RELAXED);
     if (__atomic_load_n(&f->last_used, __ATOMIC_RELAXED) != now)
         __atomic_store_n(&f->last_used, now, __ATOMIC_RELAXED);
 }
@@ -4883,7 +4913,7 @@ CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
  *
  * The write path never pays for it. The two places that see an fdatasync
  * of the active file succeed (group commit in commit.c, rotation in files.c)
- * only store db->synced_fid and db->synced_off, under sync_mu. This module
+ * only store db->sync.synced_fid and db->sync.synced_off, under sync.mu. This module
  * writes that pair to disk from the background thread, at most every
  * CY_WM_INTERVAL_MS and only when it moved, and at close after the final
  * sync. So the file lags behind the truth, which a lower bound may: damage
@@ -4974,8 +5004,8 @@ CY_INTERNAL int cy_wm_load(calypso *db)
     if (!w) return cy_err(db, CALYPSO_ENOMEM, "allocating the watermark");
     w->fd = -1;
     db->wm = w;
-    __atomic_store_n(&db->synced_fid, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->synced_off, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_fid, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_off, 0, __ATOMIC_RELAXED);
     char path[4096];
     cy_wm_path(db, path, sizeof path);
     int fd = cy_os_open(path, O_RDONLY, 0);
@@ -5008,8 +5038,8 @@ CY_INTERNAL int cy_wm_load(calypso *db)
         cy_note(db, "auto-recovery ignored " CY_WM_NAME ", whose slots are both damaged");
         w->rewrite = 1;
     }
-    __atomic_store_n(&db->synced_fid, w->fid, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->synced_off, w->off, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_fid, w->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_off, w->off, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
@@ -5070,8 +5100,8 @@ CY_INTERNAL int cy_wm_open(calypso *db, uint32_t fid, uint64_t size)
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
     w->fd = fd;
     w->last_ns = cy_wm_mono_ns();
-    __atomic_store_n(&db->synced_fid, w->fid, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->synced_off, w->off, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_fid, w->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_off, w->off, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
@@ -5084,11 +5114,11 @@ CY_INTERNAL void cy_wm_persist(calypso *db, int limited)
     uint64_t now = cy_wm_mono_ns();
     uint64_t every = (uint64_t)__atomic_load_n(&cy_wm_interval_ms, __ATOMIC_RELAXED) * 1000000u;
     if (limited && now - w->last_ns < every) return;
-    /* The pair is stored under sync_mu: read it whole. */
-    pthread_mutex_lock(&db->sync_mu);
-    uint32_t fid = __atomic_load_n(&db->synced_fid, __ATOMIC_RELAXED);
-    uint64_t off = __atomic_load_n(&db->synced_off, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&db->sync_mu);
+    /* The pair is stored under sync.mu: read it whole. */
+    pthread_mutex_lock(&db->sync.mu);
+    uint32_t fid = __atomic_load_n(&db->sync.synced_fid, __ATOMIC_RELAXED);
+    uint64_t off = __atomic_load_n(&db->sync.synced_off, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&db->sync.mu);
     if (fid == w->fid && off == w->off) return;
     uint8_t slot[CY_WM_SLOT];
     cy_wm_encode(slot, w->seq + 1, fid, off);
@@ -5558,7 +5588,7 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
  * files.c: the table of datafiles, their mappings and descriptors, and
  * appending to the active file.
  *
- * The table (cy_ftab) is published whole behind db->ftab and never edited
+ * The table (cy_ftab) is published whole behind db->files.ftab and never edited
  * in place: adding or removing a file builds a new table under write_mu,
  * publishes it, and hands the old one to the limbo list (epoch.c). So a
  * get takes no lock on it: inside its epoch it loads the pointer, finds the
@@ -5630,7 +5660,7 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
  * valid. */
 static cy_ftab *cy_files_table(calypso *db)
 {
-    return __atomic_load_n(&db->ftab, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&db->files.ftab, __ATOMIC_ACQUIRE);
 }
 
 static int cy_files_index(const cy_ftab *t, uint32_t fid)
@@ -5665,8 +5695,8 @@ static void cy_files_total_move(uint64_t *total, uint64_t from, uint64_t to)
 CY_INTERNAL void cy_files_recount(calypso *db, cy_file *f)
 {
     uint64_t disk = f->alloc > f->size ? f->alloc : f->size;
-    cy_files_total_move(&db->files_size, f->counted_size, f->size);
-    cy_files_total_move(&db->files_disk, f->counted_disk, disk);
+    cy_files_total_move(&db->files.size, f->counted_size, f->size);
+    cy_files_total_move(&db->files.disk, f->counted_disk, disk);
     f->counted_size = f->size;
     f->counted_disk = disk;
 }
@@ -5674,26 +5704,26 @@ CY_INTERNAL void cy_files_recount(calypso *db, cy_file *f)
 /* Takes f's share out of the totals (it leaves the table). write_mu held. */
 static void cy_files_uncount(calypso *db, cy_file *f)
 {
-    cy_files_total_move(&db->files_size, f->counted_size, 0);
-    cy_files_total_move(&db->files_disk, f->counted_disk, 0);
+    cy_files_total_move(&db->files.size, f->counted_size, 0);
+    cy_files_total_move(&db->files.disk, f->counted_disk, 0);
     f->counted_size = f->counted_disk = 0;
-    __atomic_sub_fetch(&db->hints_disk, __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED),
+    __atomic_sub_fetch(&db->files.hints_disk, __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED),
                        __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_files_set_hint(calypso *db, cy_file *f, uint64_t size, uint64_t covers)
 {
     uint64_t old = __atomic_exchange_n(&f->hint_size, size, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&db->hints_disk, size - old, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->files.hints_disk, size - old, __ATOMIC_RELAXED);
     __atomic_store_n(&f->hint_covers, covers, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_files_totals(calypso *db, uint32_t *files, uint64_t *size, uint64_t *disk)
 {
-    *files = __atomic_load_n(&db->nfiles, __ATOMIC_RELAXED);
-    *size = __atomic_load_n(&db->files_size, __ATOMIC_RELAXED);
-    *disk = __atomic_load_n(&db->files_disk, __ATOMIC_RELAXED) +
-            __atomic_load_n(&db->hints_disk, __ATOMIC_RELAXED);
+    *files = __atomic_load_n(&db->files.n, __ATOMIC_RELAXED);
+    *size = __atomic_load_n(&db->files.size, __ATOMIC_RELAXED);
+    *disk = __atomic_load_n(&db->files.disk, __ATOMIC_RELAXED) +
+            __atomic_load_n(&db->files.hints_disk, __ATOMIC_RELAXED);
 }
 
 // >> the table ------------------------------------------------------------------
@@ -5714,15 +5744,15 @@ static cy_ftab *cy_files_new_table(uint32_t n)
  * walking: it is released after a grace period. */
 static void cy_files_publish(calypso *db, cy_ftab *t)
 {
-    cy_ftab *old = db->ftab;
-    __atomic_store_n(&db->ftab, t, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&db->nfiles, t->n, __ATOMIC_RELAXED);
+    cy_ftab *old = db->files.ftab;
+    __atomic_store_n(&db->files.ftab, t, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&db->files.n, t->n, __ATOMIC_RELAXED);
     if (old) cy_epoch_retire(&db->epoch, &old->retired, cy_files_free_table);
 }
 
 CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, int sealed)
 {
-    cy_ftab *old = db->ftab;
+    cy_ftab *old = db->files.ftab;
     uint32_t n = old ? old->n : 0;
     cy_ftab *t = cy_files_new_table(n + 1);
     cy_file *f = cy_calloc(1, sizeof *f);
@@ -5743,7 +5773,7 @@ CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, i
     for (uint32_t i = j - 1; i < n; i++) t->f[j++] = old->f[i];
     cy_files_publish(db, t);
     cy_files_recount(db, f);
-    if (fd >= 0) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (fd >= 0) __atomic_add_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
@@ -5755,7 +5785,7 @@ static int cy_files_cmp_fid(const void *a, const void *b)
 
 CY_INTERNAL int cy_files_remove(calypso *db, const uint32_t *fids, uint32_t n, cy_file **out)
 {
-    cy_ftab *old = db->ftab;
+    cy_ftab *old = db->files.ftab;
     cy_ftab *t = cy_files_new_table(old->n);
     if (!t) return CALYPSO_ENOMEM;
     for (uint32_t i = 0; i < n; i++) out[i] = NULL;
@@ -5791,13 +5821,13 @@ static void cy_files_close_fd(calypso *db, cy_file *f)
     if (f->fd < 0 || __atomic_load_n(&f->pins, __ATOMIC_SEQ_CST)) return;
     if (f->fd != f->hold_fd) cy_os_close(f->fd);
     __atomic_store_n(&f->fd, -1, __ATOMIC_RELAXED);
-    if (!f->map) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (!f->map) __atomic_sub_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_files_release(calypso *db, cy_file *f)
 {
     if (!f) return;
-    if (cy_files_is_open(f)) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (cy_files_is_open(f)) __atomic_sub_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     if (f->map) cy_os_munmap(f->map, f->map_len);
     if (f->fd >= 0 && f->fd != f->hold_fd) cy_os_close(f->fd);
     if (f->hold_fd >= 0) cy_os_close(f->hold_fd);
@@ -5839,7 +5869,7 @@ static int cy_files_evict(calypso *db, cy_file *victim)
         __atomic_store_n(&victim->fd, -1, __ATOMIC_RELAXED);
     }
     int closed = was_open && !cy_files_is_open(victim);
-    if (closed) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (closed) __atomic_sub_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&victim->mu);
     return closed;
 }
@@ -5849,10 +5879,10 @@ static int cy_files_evict(calypso *db, cy_file *victim)
  * epoch or under write_mu. */
 static void cy_files_bound(calypso *db, cy_file *keep)
 {
-    cy_file *active = __atomic_load_n(&db->active, __ATOMIC_ACQUIRE);
+    cy_file *active = __atomic_load_n(&db->files.active, __ATOMIC_ACQUIRE);
     uint32_t cap = db->opt.max_open_files + (active ? 1u : 0u);
     int evicted = 0;
-    while (__atomic_load_n(&db->open_files, __ATOMIC_RELAXED) > cap) {
+    while (__atomic_load_n(&db->files.open, __ATOMIC_RELAXED) > cap) {
         cy_ftab *t = cy_files_table(db);
         cy_file *victim = NULL;
         for (uint32_t i = 0; t && i < t->n; i++) {
@@ -5873,7 +5903,7 @@ static void cy_files_bound(calypso *db, cy_file *keep)
     /* The background thread unmaps what waits in limbo every period; a
      * long list gets it going sooner. */
     if (evicted && __atomic_load_n(&db->epoch.nlimbo, __ATOMIC_RELAXED) >= CY_FILES_LIMBO_KICK)
-        cy_wake_kick(&db->bg_wake);
+        cy_wake_kick(&db->bg.wake);
 }
 
 /* Maps a sealed file, or opens its descriptor when a mapping cannot cover
@@ -5898,9 +5928,9 @@ static int cy_files_open(calypso *db, cy_file *f)
     } else {
         __atomic_store_n(&f->fd, fd, __ATOMIC_RELAXED);
     }
-    if (!was_open) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (!was_open) __atomic_add_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     /* Newest use, so that bounding the cache evicts some other file. */
-    __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
+    __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->files.tick, 1, __ATOMIC_RELAXED),
                      __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
@@ -5962,7 +5992,7 @@ CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n)
     cy_file_info *out = cy_calloc(*n ? *n : 1, sizeof *out);
     for (uint32_t i = 0; out && i < *n; i++) {
         const cy_file *f = t->f[i];
-        out[i] = (cy_file_info){ f->fid, f == db->active, f->size, f->dead,
+        out[i] = (cy_file_info){ f->fid, f == db->files.active, f->size, f->dead,
                                  __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED), -1 };
         /* A read-only handle's files stay open for its life: the held
          * descriptor, or the newest file's, which is never closed. */
@@ -5990,17 +6020,17 @@ CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db)
 
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
-    cy_ftab *t = db->ftab;
+    cy_ftab *t = db->files.ftab;
     for (uint32_t i = 0; t && i < t->n; i++) cy_files_release(db, t->f[i]);
-    __atomic_store_n(&db->ftab, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->files.ftab, NULL, __ATOMIC_RELEASE);
     cy_free(t);
-    __atomic_store_n(&db->nfiles, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->files_size, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->files_disk, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->hints_disk, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files.n, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files.size, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files.disk, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files.hints_disk, 0, __ATOMIC_RELAXED);
     cy_epoch_reclaim(&db->epoch);   /* no reader is left: returns at once */
-    db->open_files = 0;
-    db->active = NULL;
+    db->files.open = 0;
+    db->files.active = NULL;
 }
 
 CY_INTERNAL int cy_files_hold_open(calypso *db, cy_file *f)
@@ -6013,7 +6043,7 @@ CY_INTERNAL int cy_files_hold_open(calypso *db, cy_file *f)
 
 CY_INTERNAL cy_file *cy_files_pin_active(calypso *db)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     if (a) __atomic_add_fetch(&a->pins, 1, __ATOMIC_SEQ_CST);
     return a;
 }
@@ -6049,13 +6079,13 @@ CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
         if (len > 0) madvise(m, (size_t)(len < f->map_len ? len : f->map_len), MADV_POPULATE_READ);
 #endif
     }
-    __atomic_store_n(&db->active, f, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->files.active, f, __ATOMIC_RELEASE);
     return CALYPSO_OK;
 }
 
 CY_INTERNAL int cy_files_trim_active(calypso *db)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     if (!a || a->alloc == a->size) return CALYPSO_OK;
     int rc = cy_os_ftruncate(a->fd, a->size);
     if (rc < 0) {
@@ -6096,7 +6126,7 @@ static int cy_files_reserve(calypso *db, cy_file *a, uint64_t end)
 
 CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, size_t size)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     uint64_t off = a->size;
     int rc;
     if (a->map && off + size <= a->map_len) {
@@ -6131,7 +6161,7 @@ CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, s
 
 CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     a->size = off;
     /* What a failed or undone write left must read as nothing: zeros in
      * the mapped, preallocated part; beyond it, a shorter file. */
@@ -6186,16 +6216,16 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
  * write_mu held. */
 CY_INTERNAL int cy_files_rotate(calypso *db)
 {
-    cy_file *old = db->active;
+    cy_file *old = db->files.active;
     int rc = cy_files_trim_active(db);
     if (!rc && (rc = cy_os_fdatasync(old->fd)) < 0) rc = cy_db_sync_failed(db, rc, old->fid);
     if (rc) return rc;
-    pthread_mutex_lock(&db->sync_mu);
-    __atomic_store_n(&db->synced_seq, db->written_seq, __ATOMIC_RELEASE);
-    __atomic_store_n(&db->synced_fid, old->fid, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->synced_off, old->size, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&db->sync_cv);
-    pthread_mutex_unlock(&db->sync_mu);
+    pthread_mutex_lock(&db->sync.mu);
+    __atomic_store_n(&db->sync.synced_seq, db->sync.written_seq, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->sync.synced_fid, old->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_off, old->size, __ATOMIC_RELAXED);
+    pthread_cond_broadcast(&db->sync.cv);
+    pthread_mutex_unlock(&db->sync.mu);
     uint32_t fid;
     if ((rc = cy_ids_take(db, CY_IDS_REGULAR, &fid)) || (rc = cy_files_create(db, fid))) return rc;
     __atomic_store_n(&old->sealed, 1, __ATOMIC_RELEASE);
@@ -6205,8 +6235,8 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     pthread_mutex_lock(&old->mu);
     if (old->map && old->size <= old->map_len) cy_files_close_fd(db, old);
     pthread_mutex_unlock(&old->mu);
-    __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
-    cy_wake_kick(&db->bg_wake);
+    __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
+    cy_wake_kick(&db->bg.wake);
     return CALYPSO_OK;
 }
 
@@ -6772,7 +6802,7 @@ CY_INTERNAL int cy_kd_iter_gather(cy_kd_iter *it, size_t max, cy_kd_visit_fn fn,
     if (!locked) cy_rdlock(&db->kd_lock);
     int rc = it->other ? cy_kd_walk_two(it, &b) : cy_kd_walk_one(it, &b);
     if (rc == 1 && cy_kd_keep_last(it, &b) < 0) rc = CALYPSO_ENOMEM;
-    it->seq = db->commit_seq;
+    it->seq = db->views.commit_seq;
     if (!locked) cy_unlock(&db->kd_lock);
     if (rc == 0) it->done = 1;
     return rc;
@@ -7114,7 +7144,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         return rc;
     }
     f->fd = fd;          /* the newest file's descriptor stays open */
-    __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
@@ -7182,7 +7212,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     /* Sealed files without a valid hint get one in the background. */
     for (uint32_t i = 0; i < n; i++)
         if (i + 1 != nreg && cy_files_find(db, fids[i])->hint_covers < cy_files_find(db, fids[i])->size)
-            __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
 out:
     cy_free(fids);
     cy_free(has_hint);
@@ -7291,7 +7321,7 @@ static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
     uint32_t i = cy_ns_pos(db, ns->id);
     memmove(db->cat + i, db->cat + i + 1, (db->ncat - i - 1) * sizeof *db->cat);
     db->ncat--;
-    db->commit_seq++;
+    db->views.commit_seq++;
     ns->dropped = 1;
     if (!ns->refs) return ns;
     cy_ns *corpse = cy_malloc(sizeof *corpse);
@@ -8266,13 +8296,13 @@ static void cy_db_init_locks(calypso *db)
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
     pthread_mutex_init(&db->write_mu, &ma);
     pthread_mutexattr_destroy(&ma);
-    pthread_mutex_init(&db->sync_mu, NULL);
-    pthread_cond_init(&db->sync_cv, NULL);
-    pthread_mutex_init(&db->bg_wake.mu, NULL);
-    pthread_cond_init(&db->bg_wake.cv, NULL);
+    pthread_mutex_init(&db->sync.mu, NULL);
+    pthread_cond_init(&db->sync.cv, NULL);
+    pthread_mutex_init(&db->bg.wake.mu, NULL);
+    pthread_cond_init(&db->bg.wake.cv, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);
     pthread_mutex_init(&db->exp_mu, NULL);
-    pthread_mutex_init(&db->view_mu, NULL);
+    pthread_mutex_init(&db->views.mu, NULL);
     pthread_mutex_init(&db->ids.mu, NULL);
     pthread_mutex_init(&db->space.mu, NULL);
 }
@@ -8280,13 +8310,13 @@ static void cy_db_init_locks(calypso *db)
 static void cy_db_destroy_locks(calypso *db)
 {
     pthread_mutex_destroy(&db->write_mu);
-    pthread_mutex_destroy(&db->sync_mu);
-    pthread_cond_destroy(&db->sync_cv);
-    pthread_mutex_destroy(&db->bg_wake.mu);
-    pthread_cond_destroy(&db->bg_wake.cv);
+    pthread_mutex_destroy(&db->sync.mu);
+    pthread_cond_destroy(&db->sync.cv);
+    pthread_mutex_destroy(&db->bg.wake.mu);
+    pthread_cond_destroy(&db->bg.wake.cv);
     pthread_mutex_destroy(&db->maint_mu);
     pthread_mutex_destroy(&db->exp_mu);
-    pthread_mutex_destroy(&db->view_mu);
+    pthread_mutex_destroy(&db->views.mu);
     pthread_mutex_destroy(&db->ids.mu);
     pthread_mutex_destroy(&db->space.mu);
     cy_epoch_destroy(&db->epoch);
@@ -8299,15 +8329,15 @@ static int cy_db_stop(calypso *db)
     int rc = CALYPSO_OK;
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
-    else if (db->active && db->written_seq > db->synced_seq)
-        rc = cy_db_sync_to(db, db->written_seq);
-    if (db->active && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+    else if (db->files.active && db->sync.written_seq > db->sync.synced_seq)
+        rc = cy_db_sync_to(db, db->sync.written_seq);
+    if (db->files.active && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
         if (!rc) rc = trc;
         /* A hint for what the active file holds now (synced above) lets the
          * next open skip reading its values; anything written after it is
          * scanned then. Without one, open only takes longer. */
-        cy_file *a = db->active;
+        cy_file *a = db->files.active;
         if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write(db, a->fid);
     }
     cy_wm_close(db);
@@ -8316,10 +8346,10 @@ static int cy_db_stop(calypso *db)
     cy_ns_close_all(db);
     cy_dir_unlock(db);
     db->dead = 0;
-    db->written_seq = 0;
-    __atomic_store_n(&db->synced_seq, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->sync_ns, 0, __ATOMIC_RELAXED);
-    db->bg_hints_pending = 0;
+    db->sync.written_seq = 0;
+    __atomic_store_n(&db->sync.synced_seq, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.time_ns, 0, __ATOMIC_RELAXED);
+    db->bg.hints_pending = 0;
     __atomic_store_n(&db->broken, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&db->sync_err, 0, __ATOMIC_RELAXED);
     return rc;
@@ -8454,11 +8484,11 @@ int calypso_reopen(calypso *db)
 /*
  * commit.c: appending records to the active file (cy_db_append, rotating
  * when full, and asking the background thread for write-back through
- * db->bg_wake), making them durable, and committing a record a caller
+ * db->bg.wake), making them durable, and committing a record a caller
  * prepared (batches, transactions, namespaces: cy_db_commit).
  *
- * Group commit (SYNC_ALWAYS): appends advance written_seq; a writer then
- * waits until synced_seq covers its bytes. The first waiter becomes the
+ * Group commit (SYNC_ALWAYS): appends advance sync.written_seq; a writer then
+ * waits until sync.synced_seq covers its bytes. The first waiter becomes the
  * leader and runs one fdatasync for everything appended so far, with no
  * lock held that writers need, so appends go on beside it; the others
  * sleep on sync_cv and wake covered by the leader's sync or lead the next.
@@ -8476,7 +8506,7 @@ int calypso_reopen(calypso *db)
  * again to clear it; close returns it. Rotation's fdatasync (files.c)
  * reports its failure through it too (guard.c).
  *
- * Locks: sync_mu and sync_cv for the leader's hand-over; write_mu briefly,
+ * Locks: sync.mu and sync.cv for the leader's hand-over; write_mu briefly,
  * to read how far appends have gone and to pin the active file's
  * descriptor (never across the fdatasync).
  */
@@ -8493,24 +8523,24 @@ CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t siz
                         uint32_t *fid, uint64_t *off)
 {
     int rc;
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     if (a->size > 0 && a->size + size > db->opt.max_datafile_size) {
         if ((rc = cy_files_rotate(db))) return rc;
-        a = db->active;
+        a = db->files.active;
     }
     uint64_t at = a->size;
     if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
     *fid = a->fid;
     *off = at;
-    db->written_seq += size;
+    db->sync.written_seq += size;
     /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
      * them back (bg.c), so that a close or rotation's fdatasync finds
      * little left. Under SYNC_ALWAYS every write is synced anyway. */
-    if (db->written_seq - db->wb_kicked >= CY_DB_WRITEBACK &&
+    if (db->sync.written_seq - db->bg.wb_kicked >= CY_DB_WRITEBACK &&
         db->opt.sync != CALYPSO_SYNC_ALWAYS) {
-        db->wb_kicked = db->written_seq;
-        __atomic_store_n(&db->bg_writeback, 1, __ATOMIC_RELAXED);
-        cy_wake_kick(&db->bg_wake);
+        db->bg.wb_kicked = db->sync.written_seq;
+        __atomic_store_n(&db->bg.writeback, 1, __ATOMIC_RELAXED);
+        cy_wake_kick(&db->bg.wake);
     }
     return CALYPSO_OK;
 }
@@ -8519,7 +8549,7 @@ CY_INTERNAL int cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size)
 {
     rc = cy_err(db, rc, "updating the key directory");
     cy_files_unappend(db, off, size);
-    db->written_seq -= size;
+    db->sync.written_seq -= size;
     return rc;
 }
 
@@ -8539,17 +8569,17 @@ static uint64_t cy_db_mono_ns(void)
  * the next sync's batch (write_mu held). */
 CY_INTERNAL void cy_db_durable_enter(calypso *db)
 {
-    __atomic_add_fetch(&db->durable_writers, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->sync.durable_writers, 1, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_db_durable_appended(calypso *db)
 {
-    __atomic_store_n(&db->durable_batch, db->durable_batch + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.durable_batch, db->sync.durable_batch + 1, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_db_durable_leave(calypso *db)
 {
-    __atomic_sub_fetch(&db->durable_writers, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&db->sync.durable_writers, 1, __ATOMIC_RELAXED);
 }
 
 /* The leader of a group commit, before its fdatasync: while other durable
@@ -8560,13 +8590,13 @@ CY_INTERNAL void cy_db_durable_leave(calypso *db)
  * too; a wait that times out lowers the expectation. */
 static void cy_db_gather(calypso *db)
 {
-    uint32_t writers = __atomic_load_n(&db->durable_writers, __ATOMIC_RELAXED);
+    uint32_t writers = __atomic_load_n(&db->sync.durable_writers, __ATOMIC_RELAXED);
     if (writers <= 1) return;
-    uint32_t want = __atomic_load_n(&db->durable_group, __ATOMIC_RELAXED);
+    uint32_t want = __atomic_load_n(&db->sync.durable_group, __ATOMIC_RELAXED);
     uint64_t t0 = cy_db_mono_ns();
     for (;;) {
-        uint32_t batch = __atomic_load_n(&db->durable_batch, __ATOMIC_RELAXED);
-        writers = __atomic_load_n(&db->durable_writers, __ATOMIC_RELAXED);
+        uint32_t batch = __atomic_load_n(&db->sync.durable_batch, __ATOMIC_RELAXED);
+        writers = __atomic_load_n(&db->sync.durable_writers, __ATOMIC_RELAXED);
         if (writers > want) want = writers;
         if (batch >= want) break;
         if (cy_db_mono_ns() - t0 >= CY_GATHER_NS) {
@@ -8575,7 +8605,7 @@ static void cy_db_gather(calypso *db)
         }
         sched_yield();
     }
-    __atomic_store_n(&db->durable_group, want, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.durable_group, want, __ATOMIC_RELAXED);
 }
 
 /* A follower whose bytes a leader's fdatasync is writing waits for it by
@@ -8590,51 +8620,51 @@ static void cy_db_gather(calypso *db)
 
 static void cy_db_sync_spin(calypso *db, uint64_t seq)
 {
-    if (!__atomic_load_n(&db->syncing, __ATOMIC_ACQUIRE)) return;
-    uint64_t avg = __atomic_load_n(&db->sync_ns, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&db->sync.syncing, __ATOMIC_ACQUIRE)) return;
+    uint64_t avg = __atomic_load_n(&db->sync.time_ns, __ATOMIC_RELAXED);
     if (avg == 0 || avg > CY_SPIN_MAX_NS) return;
-    if (__atomic_add_fetch(&db->sync_spinners, 1, __ATOMIC_RELAXED) <= CY_SPINNERS) {
+    if (__atomic_add_fetch(&db->sync.spinners, 1, __ATOMIC_RELAXED) <= CY_SPINNERS) {
         uint64_t t0 = cy_db_mono_ns();
-        while (__atomic_load_n(&db->synced_seq, __ATOMIC_ACQUIRE) < seq &&
-               __atomic_load_n(&db->syncing, __ATOMIC_ACQUIRE) &&
+        while (__atomic_load_n(&db->sync.synced_seq, __ATOMIC_ACQUIRE) < seq &&
+               __atomic_load_n(&db->sync.syncing, __ATOMIC_ACQUIRE) &&
                cy_db_mono_ns() - t0 < 2 * avg)
             sched_yield();
     }
-    __atomic_sub_fetch(&db->sync_spinners, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&db->sync.spinners, 1, __ATOMIC_RELAXED);
 }
 
 /* The leader's record of how long its fdatasync took. */
 static void cy_db_sync_took(calypso *db, uint64_t ns)
 {
-    uint64_t avg = __atomic_load_n(&db->sync_ns, __ATOMIC_RELAXED);
+    uint64_t avg = __atomic_load_n(&db->sync.time_ns, __ATOMIC_RELAXED);
     avg = avg ? avg - avg / 8 + ns / 8 : ns;
-    __atomic_store_n(&db->sync_ns, avg, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.time_ns, avg, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
 {
     int rc = CALYPSO_OK;
     cy_db_sync_spin(db, seq);
-    pthread_mutex_lock(&db->sync_mu);
-    while (db->synced_seq < seq && !rc) {
+    pthread_mutex_lock(&db->sync.mu);
+    while (db->sync.synced_seq < seq && !rc) {
         if (__atomic_load_n(&db->sync_err, __ATOMIC_ACQUIRE)) {
             /* A sync failed before covering these bytes: they may be lost,
              * and no later fdatasync can tell (the error is reported once). */
             rc = cy_db_writable(db);
             break;
         }
-        if (db->syncing) {
-            pthread_cond_wait(&db->sync_cv, &db->sync_mu);
+        if (db->sync.syncing) {
+            pthread_cond_wait(&db->sync.cv, &db->sync.mu);
             continue;
         }
-        __atomic_store_n(&db->syncing, 1, __ATOMIC_RELEASE);
-        pthread_mutex_unlock(&db->sync_mu);
+        __atomic_store_n(&db->sync.syncing, 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&db->sync.mu);
         cy_db_gather(db);
         /* The descriptor is pinned, not locked: rotation and eviction
          * leave a pinned descriptor open, and nothing else waits on it. */
         pthread_mutex_lock(&db->write_mu);
-        uint64_t target = db->written_seq;
-        __atomic_store_n(&db->durable_batch, 0, __ATOMIC_RELAXED);   /* all in this sync */
+        uint64_t target = db->sync.written_seq;
+        __atomic_store_n(&db->sync.durable_batch, 0, __ATOMIC_RELAXED);   /* all in this sync */
         cy_file *a = cy_files_pin_active(db);
         uint64_t end = a ? a->size : 0;
         pthread_mutex_unlock(&db->write_mu);
@@ -8643,16 +8673,16 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         cy_db_sync_took(db, cy_db_mono_ns() - t0);
         if (err) rc = cy_db_sync_failed(db, err, a->fid);
         cy_files_unpin(db, a);
-        pthread_mutex_lock(&db->sync_mu);
-        __atomic_store_n(&db->syncing, 0, __ATOMIC_RELEASE);
-        if (!err && target > db->synced_seq) {
-            __atomic_store_n(&db->synced_seq, target, __ATOMIC_RELEASE);
-            __atomic_store_n(&db->synced_fid, a->fid, __ATOMIC_RELAXED);
-            __atomic_store_n(&db->synced_off, end, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&db->sync.mu);
+        __atomic_store_n(&db->sync.syncing, 0, __ATOMIC_RELEASE);
+        if (!err && target > db->sync.synced_seq) {
+            __atomic_store_n(&db->sync.synced_seq, target, __ATOMIC_RELEASE);
+            __atomic_store_n(&db->sync.synced_fid, a->fid, __ATOMIC_RELAXED);
+            __atomic_store_n(&db->sync.synced_off, end, __ATOMIC_RELAXED);
         }
-        pthread_cond_broadcast(&db->sync_cv);
+        pthread_cond_broadcast(&db->sync.cv);
     }
-    pthread_mutex_unlock(&db->sync_mu);
+    pthread_mutex_unlock(&db->sync.mu);
     return rc;
 }
 
@@ -8664,7 +8694,7 @@ int calypso_sync(calypso *h)
     if (cy_txn_in_update(db)) return cy_db_in_update(db);
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
-    uint64_t seq = db->written_seq;
+    uint64_t seq = db->sync.written_seq;
     pthread_mutex_unlock(&db->write_mu);
     return cy_db_sync_to(db, seq);
 }
@@ -8679,7 +8709,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     if (durable) cy_db_durable_enter(db);
     if (!locked) pthread_mutex_lock(&db->write_mu);
     int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     /* Rotate first, so that build() knows the file the record goes to. */
     if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
         rc = cy_files_rotate(db);
@@ -8687,7 +8717,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     uint64_t off = 0, seq = 0;
     size_t size = 0;
     const uint8_t *rec = NULL;
-    if (!rc) rc = build(db, db->active->fid, &rec, &size, ctx);
+    if (!rc) rc = build(db, db->files.active->fid, &rec, &size, ctx);
     /* Low on space, what puts anything stays off the space the reserve
      * gave back to deletes and merge (space.c); deletes alone may use it. */
     if (!rc && size && !(flags & CY_COMMIT_DELETES_ONLY)) rc = cy_space_put_check(db);
@@ -8702,7 +8732,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
         rc = apply(db, fid, off, rec, size, ctx);
         cy_unlock(&db->kd_lock);
         if (rc) rc = cy_db_unappend(db, rc, off, size);
-        seq = db->written_seq;
+        seq = db->sync.written_seq;
     }
     if (durable && !rc && size) cy_db_durable_appended(db);
     pthread_mutex_unlock(&db->write_mu);   /* an update's hold ends with its commit */
@@ -8775,7 +8805,7 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
         rc = cy_keydir_apply(db, ns, type, key, klen, expiry, fid, off, (uint32_t)size);
         cy_unlock(&db->kd_lock);
         if (rc) rc = cy_db_unappend(db, rc, off, size);
-        seq = db->written_seq;
+        seq = db->sync.written_seq;
     }
     if (durable && !rc) cy_db_durable_appended(db);
     pthread_mutex_unlock(&db->write_mu);
@@ -8846,7 +8876,7 @@ int calypso_delete(calypso *h, const void *key, size_t klen)
             cy_unlock(&db->kd_lock);
             wrote = 1;
         }
-        seq = db->written_seq;
+        seq = db->sync.written_seq;
     }
     if (durable && wrote) cy_db_durable_appended(db);
     pthread_mutex_unlock(&db->write_mu);
@@ -9872,8 +9902,8 @@ int calypso_batch_commit(calypso_batch *b)
  * can no longer be served exactly: their next read fails with
  * CALYPSO_ENOMEM (lost_seq) rather than show a newer value.
  *
- * Locks: history and views_open are guarded by kd_lock; the retained list
- * by view_mu.
+ * Locks: history and views.open are guarded by kd_lock; the retained list
+ * by views.mu.
  */
 
 #include <string.h>
@@ -9888,11 +9918,11 @@ typedef struct cy_hist {
 
 CY_INTERNAL void cy_view_note(calypso *db, cy_ns *ns, const void *key, size_t klen)
 {
-    uint64_t seq = ++db->commit_seq;
-    if (CY_LIKELY(!db->views_open)) return;
+    uint64_t seq = ++db->views.commit_seq;
+    if (CY_LIKELY(!db->views.open)) return;
     cy_hist *h = cy_malloc(sizeof *h);
     if (!h) {
-        db->view_lost = seq;
+        db->views.lost = seq;
         return;
     }
     const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
@@ -9910,7 +9940,7 @@ CY_INTERNAL void cy_view_note(calypso *db, cy_ns *ns, const void *key, size_t kl
     cy_loc at = { (uint64_t)(uintptr_t)h, 0, 0 };
     if (cy_art_insert(&ns->history, key, klen, &at, NULL) < 0) {
         cy_free(h);
-        db->view_lost = seq;
+        db->views.lost = seq;
     }
 }
 
@@ -9964,8 +9994,8 @@ static int cy_view_free_ns(calypso *db, cy_ns *ns, void *ctx)
 CY_INTERNAL int cy_view_open(calypso *db, uint64_t *seq)
 {
     cy_wrlock(&db->kd_lock);
-    db->views_open++;
-    *seq = db->commit_seq;
+    db->views.open++;
+    *seq = db->views.commit_seq;
     cy_unlock(&db->kd_lock);
     return CALYPSO_OK;
 }
@@ -9973,20 +10003,20 @@ CY_INTERNAL int cy_view_open(calypso *db, uint64_t *seq)
 CY_INTERNAL void cy_view_close(calypso *db)
 {
     cy_wrlock(&db->kd_lock);
-    int last = --db->views_open == 0;
+    int last = --db->views.open == 0;
     if (last) {
         cy_view_free_ns(db, &db->ns0, NULL);
         for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
-        db->view_lost = 0;
+        db->views.lost = 0;
     }
     cy_unlock(&db->kd_lock);
     if (!last) return;
-    pthread_mutex_lock(&db->view_mu);
-    cy_file **kept = db->retained;
-    uint32_t n = db->nretained;
-    db->retained = NULL;
-    db->nretained = db->retained_cap = 0;
-    pthread_mutex_unlock(&db->view_mu);
+    pthread_mutex_lock(&db->views.mu);
+    cy_file **kept = db->views.retained;
+    uint32_t n = db->views.n;
+    db->views.retained = NULL;
+    db->views.n = db->views.cap = 0;
+    pthread_mutex_unlock(&db->views.mu);
     if (!n) {
         cy_free(kept);
         return;
@@ -9998,14 +10028,14 @@ CY_INTERNAL void cy_view_close(calypso *db)
 
 CY_INTERNAL int cy_view_retain(calypso *db, cy_file *f)
 {
-    if (db->nretained == db->retained_cap) {
-        uint32_t nc = db->retained_cap ? db->retained_cap * 2 : 16;
-        cy_file **p = cy_realloc(db->retained, nc * sizeof *p);
+    if (db->views.n == db->views.cap) {
+        uint32_t nc = db->views.cap ? db->views.cap * 2 : 16;
+        cy_file **p = cy_realloc(db->views.retained, nc * sizeof *p);
         if (!p) return CALYPSO_ENOMEM;
-        db->retained = p;
-        db->retained_cap = nc;
+        db->views.retained = p;
+        db->views.cap = nc;
     }
-    db->retained[db->nretained++] = f;
+    db->views.retained[db->views.n++] = f;
     return CALYPSO_OK;
 }
 
@@ -10013,24 +10043,24 @@ CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid)
 {
     cy_file *f = cy_files_find(db, fid);
     if (f) return f;
-    pthread_mutex_lock(&db->view_mu);
-    for (uint32_t i = 0; i < db->nretained && !f; i++)
-        if (db->retained[i]->fid == fid) f = db->retained[i];
-    pthread_mutex_unlock(&db->view_mu);
+    pthread_mutex_lock(&db->views.mu);
+    for (uint32_t i = 0; i < db->views.n && !f; i++)
+        if (db->views.retained[i]->fid == fid) f = db->views.retained[i];
+    pthread_mutex_unlock(&db->views.mu);
     return f;
 }
 
 CY_INTERNAL void cy_view_release_all(calypso *db)
 {
-    if (db->views_open) {
+    if (db->views.open) {
         cy_view_free_ns(db, &db->ns0, NULL);
         for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
-        db->views_open = 0;
+        db->views.open = 0;
     }
-    for (uint32_t i = 0; i < db->nretained; i++) cy_files_release(db, db->retained[i]);
-    cy_free(db->retained);
-    db->retained = NULL;
-    db->nretained = db->retained_cap = 0;
+    for (uint32_t i = 0; i < db->views.n; i++) cy_files_release(db, db->views.retained[i]);
+    cy_free(db->views.retained);
+    db->views.retained = NULL;
+    db->views.n = db->views.cap = 0;
 }
 /* >> src/txn.c */
 /*
@@ -10257,7 +10287,7 @@ static int cy_txn_view_read(calypso_txn *tx, const void *key, size_t klen, void 
     uint64_t expiry = 0;
     uint32_t ep = cy_epoch_enter(&db->epoch);
     cy_rdlock(&db->kd_lock);
-    int lost = db->view_lost && db->view_lost > tx->seq;
+    int lost = db->views.lost && db->views.lost > tx->seq;
     int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
     cy_unlock(&db->kd_lock);
     if (lost)
@@ -10322,7 +10352,7 @@ int calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *exp
         cy_loc loc = { 0, 0, 0 };
         uint64_t expiry = 0;
         cy_rdlock(&db->kd_lock);
-        int lost = db->view_lost && db->view_lost > tx->seq;
+        int lost = db->views.lost && db->views.lost > tx->seq;
         int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
         cy_unlock(&db->kd_lock);
         if (lost) return cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept");
@@ -10414,7 +10444,7 @@ CY_INTERNAL int cy_walk_hint(const calypso *db, const cy_ns *ns, const void *key
                              cy_loc *loc, uint64_t *expiry)
 {
     if (cy_walk_given.db != db || cy_walk_given.ns != ns || ns->dropped || cy_walk_given.klen != klen ||
-        db->commit_seq != cy_walk_given.seq || memcmp(cy_walk_given.key, key, klen) != 0)
+        db->views.commit_seq != cy_walk_given.seq || memcmp(cy_walk_given.key, key, klen) != 0)
         return 0;
     *loc = cy_walk_given.ent->loc;
     *expiry = cy_walk_given.ent->expiry;
@@ -11273,7 +11303,7 @@ static int cy_bg_sweep_ns(calypso *db, cy_ns *ns, void *ctx)
     uint64_t expired = ns->ttl_by_time.count ? cy_ttl_count_expired(db, ns, now) : 0;
     cy_unlock(&db->kd_lock);
     if (expired) cy_db_run_gc(db, ns);
-    return __atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED);
+    return __atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED);
 }
 
 /* Deletes expired keys, in every namespace, when the sweep interval has
@@ -11293,8 +11323,8 @@ static void *cy_bg_main(void *arg)
     uint64_t last_sweep = cy_now_ms(), last_sync = last_sweep, wb_done = 0;
     uint32_t wb_fid = 0;
     int deferred = 0;
-    pthread_mutex_lock(&db->bg_wake.mu);
-    while (!db->bg_stop) {
+    pthread_mutex_lock(&db->bg.wake.mu);
+    while (!db->bg.stop) {
         uint32_t period = cy_bg_period(db);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -11303,19 +11333,19 @@ static void *cy_bg_main(void *arg)
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
         /* Hints left for later wait for the period (or a kick), so that
          * a long merge does not make this thread spin. */
-        if ((deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED)) &&
-            !__atomic_load_n(&db->bg_writeback, __ATOMIC_RELAXED))
-            pthread_cond_timedwait(&db->bg_wake.cv, &db->bg_wake.mu, &ts);
-        pthread_mutex_unlock(&db->bg_wake.mu);
-        if (__atomic_exchange_n(&db->bg_writeback, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
+        if ((deferred || !__atomic_load_n(&db->bg.hints_pending, __ATOMIC_RELAXED)) &&
+            !__atomic_load_n(&db->bg.writeback, __ATOMIC_RELAXED))
+            pthread_cond_timedwait(&db->bg.wake.cv, &db->bg.wake.mu, &ts);
+        pthread_mutex_unlock(&db->bg.wake.mu);
+        if (__atomic_exchange_n(&db->bg.writeback, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
             cy_bg_writeback(db, &wb_fid, &wb_done);
         /* Mappings evicted by readers, replaced tables. */
         cy_epoch_reclaim(&db->epoch);
         if (db->opt.read_only) {
-            pthread_mutex_lock(&db->bg_wake.mu);
+            pthread_mutex_lock(&db->bg.wake.mu);
             continue;
         }
-        if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED) || deferred)
+        if (__atomic_exchange_n(&db->bg.hints_pending, 0, __ATOMIC_RELAXED) || deferred)
             deferred = cy_bg_hints(db);
         uint64_t now = cy_now_ms();
         if (db->opt.sync == CALYPSO_SYNC_INTERVAL &&
@@ -11323,7 +11353,7 @@ static void *cy_bg_main(void *arg)
             !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
             last_sync = now;
             pthread_mutex_lock(&db->write_mu);
-            uint64_t seq = db->written_seq;
+            uint64_t seq = db->sync.written_seq;
             pthread_mutex_unlock(&db->write_mu);
             cy_db_sync_to(db, seq);
         }
@@ -11331,31 +11361,31 @@ static void *cy_bg_main(void *arg)
         if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
         if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
             calypso_merge(db);   /* EMERGING when the user runs one: fine */
-        pthread_mutex_lock(&db->bg_wake.mu);
+        pthread_mutex_lock(&db->bg.wake.mu);
     }
-    pthread_mutex_unlock(&db->bg_wake.mu);
+    pthread_mutex_unlock(&db->bg.wake.mu);
     if (!db->opt.read_only) cy_bg_hints(db);
     return NULL;
 }
 
 CY_INTERNAL int cy_bg_start(calypso *db)
 {
-    db->bg_stop = 0;
-    int e = pthread_create(&db->bg, NULL, cy_bg_main, db);
+    db->bg.stop = 0;
+    int e = pthread_create(&db->bg.thread, NULL, cy_bg_main, db);
     if (e) return cy_err_errno(db, -e, "start the background thread", "");
-    db->bg_started = 1;
+    db->bg.started = 1;
     return CALYPSO_OK;
 }
 
 CY_INTERNAL void cy_bg_stop(calypso *db)
 {
-    if (!db->bg_started) return;
-    pthread_mutex_lock(&db->bg_wake.mu);
-    __atomic_store_n(&db->bg_stop, 1, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&db->bg_wake.cv);
-    pthread_mutex_unlock(&db->bg_wake.mu);
-    pthread_join(db->bg, NULL);
-    db->bg_started = 0;
+    if (!db->bg.started) return;
+    pthread_mutex_lock(&db->bg.wake.mu);
+    __atomic_store_n(&db->bg.stop, 1, __ATOMIC_RELAXED);
+    pthread_cond_broadcast(&db->bg.wake.cv);
+    pthread_mutex_unlock(&db->bg.wake.mu);
+    pthread_join(db->bg.thread, NULL);
+    db->bg.started = 0;
 }
 /* >> src/merge.c */
 /*
@@ -11847,7 +11877,7 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
         cy_rec r;
         const uint8_t *p = NULL;
         const char *why = NULL;
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+        if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED)) {
             rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
             break;
         }
@@ -11958,7 +11988,7 @@ static int cy_merge_collect_ns(calypso *db, cy_ns *ns, void *ctx)
     it.step = it.visit = CY_MERGE_WALK_BATCH;
     int rc = CALYPSO_OK;
     for (int more = 1; !rc && more;) {
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+        if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED)) {
             rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
             break;
         }
@@ -12037,7 +12067,7 @@ static int cy_merge_copy_by_key(cy_merge *m, uint32_t step)
     const cy_merge_locs *L = &m->locs[step];
     int rc = CALYPSO_OK;
     for (size_t i = 0; i < L->n && !rc; i++) {
-        if (!(i % 4096) && __atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+        if (!(i % 4096) && __atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED))
             return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
         cy_merge_read q = { .m = m, .fid = L->v[i].fid, .size = L->v[i].size,
                             .off = L->v[i].off };
@@ -12125,18 +12155,18 @@ static int cy_merge_drop_inputs(cy_merge *m)
     cy_epoch_sync(&db->epoch);
     /* Views open now may still read the inputs through their history:
      * they are kept mapped (unlinked all the same) until the views close.
-     * view_mu is held from their leaving the table to their joining the
+     * views.mu is held from their leaving the table to their joining the
      * retained list, so that a view's read finds them in one place or the
      * other (cy_view_file). A view that opens after this saw the swap and
      * never needs them. */
-    pthread_mutex_lock(&db->view_mu);
+    pthread_mutex_lock(&db->views.mu);
     pthread_mutex_lock(&db->write_mu);
     cy_wrlock(&db->kd_lock);
     int rc = cy_files_remove(db, m->sorted_inputs, m->ninputs, m->dropped);
     if (!rc)
         for (uint32_t i = 0; i < m->ninputs; i++)
             if (m->dropped[i]) cy_files_dead_drop(db, m->dropped[i]);
-    int keep = db->views_open > 0;
+    int keep = db->views.open > 0;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     int lost = 0;
@@ -12147,13 +12177,13 @@ static int cy_merge_drop_inputs(cy_merge *m)
         else if (f)
             lost = 1;
     }
-    pthread_mutex_unlock(&db->view_mu);
+    pthread_mutex_unlock(&db->views.mu);
     if (rc) return cy_err(db, rc, "dropping merged files from the table");
     if (lost) {
         /* Could not keep one for the views open now: they fail their next
          * read instead of reading a file that is gone. */
         cy_wrlock(&db->kd_lock);
-        db->view_lost = db->commit_seq + 1;
+        db->views.lost = db->views.commit_seq + 1;
         cy_unlock(&db->kd_lock);
     }
     /* Every reader that loaded the old table leaves its epoch: the inputs
@@ -12177,7 +12207,7 @@ static int cy_merge_pick_inputs(cy_merge *m)
     calypso *db = m->db;
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
-    if (db->active->size > 0) rc = cy_files_rotate(db);
+    if (db->files.active->size > 0) rc = cy_files_rotate(db);
     /* On a full disk the active file stays out: the sealed files are a
      * prefix of the replay order all the same, and dropping dead ones
      * needs no new file. */
@@ -12261,7 +12291,7 @@ static int cy_merge_step(cy_merge *m)
     memcpy(m->sorted_inputs, m->inputs, m->ninputs * sizeof *m->inputs);
     qsort(m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
     int rc = CALYPSO_OK;
-    if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
     if (cy_merge_by_key(m, m->step))
         rc = cy_merge_copy_by_key(m, m->step);

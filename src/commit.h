@@ -1,13 +1,37 @@
 /*
  * commit.h: appending and group commit (commit.c).
  *
- * Locks: write_mu for an append; sync_mu and sync_cv for the group
+ * Locks: write_mu for an append; sync.mu and sync.cv for the group
  * commit's hand-over (never held across fdatasync).
  */
 #ifndef CY_COMMIT_H
 #define CY_COMMIT_H
 
 #include "internal.h"
+
+#include <pthread.h>
+
+/* The handle's group-commit state (db->sync). */
+typedef struct cy_sync {
+    pthread_mutex_t  mu;
+    pthread_cond_t   cv;
+    int              syncing;     /* a leader's fdatasync is under way
+                                     (written under mu, atomically)          */
+    uint64_t         written_seq; /* bytes appended since open (write_mu)    */
+    uint64_t         synced_seq;  /* of those, durable (written under mu,
+                                     atomically: followers spin on it)       */
+    uint64_t         time_ns;     /* recent fdatasync time, a moving average
+                                     (atomic)                                */
+    uint32_t         spinners;    /* followers spinning (atomic)             */
+    uint32_t         durable_writers;   /* SYNC_ALWAYS puts and deletes under
+                                           way (atomic)                     */
+    uint32_t         durable_batch;     /* durable appends the next sync
+                                           will cover (written under write_mu) */
+    uint32_t         durable_group;     /* writers the last sync covered    */
+    uint32_t         synced_fid;  /* a successful fdatasync covered [0, synced_off) */
+    uint64_t         synced_off;  /* of synced_fid: both stored under mu (atomically);
+                                     watermark.c keeps their durable copy    */
+} cy_sync;
 
 /* Bytes appended between two write-backs the background thread starts. */
 #define CY_DB_WRITEBACK (8u << 20)

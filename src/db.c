@@ -95,13 +95,13 @@ static void cy_db_init_locks(calypso *db)
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
     pthread_mutex_init(&db->write_mu, &ma);
     pthread_mutexattr_destroy(&ma);
-    pthread_mutex_init(&db->sync_mu, NULL);
-    pthread_cond_init(&db->sync_cv, NULL);
-    pthread_mutex_init(&db->bg_wake.mu, NULL);
-    pthread_cond_init(&db->bg_wake.cv, NULL);
+    pthread_mutex_init(&db->sync.mu, NULL);
+    pthread_cond_init(&db->sync.cv, NULL);
+    pthread_mutex_init(&db->bg.wake.mu, NULL);
+    pthread_cond_init(&db->bg.wake.cv, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);
     pthread_mutex_init(&db->exp_mu, NULL);
-    pthread_mutex_init(&db->view_mu, NULL);
+    pthread_mutex_init(&db->views.mu, NULL);
     pthread_mutex_init(&db->ids.mu, NULL);
     pthread_mutex_init(&db->space.mu, NULL);
 }
@@ -109,13 +109,13 @@ static void cy_db_init_locks(calypso *db)
 static void cy_db_destroy_locks(calypso *db)
 {
     pthread_mutex_destroy(&db->write_mu);
-    pthread_mutex_destroy(&db->sync_mu);
-    pthread_cond_destroy(&db->sync_cv);
-    pthread_mutex_destroy(&db->bg_wake.mu);
-    pthread_cond_destroy(&db->bg_wake.cv);
+    pthread_mutex_destroy(&db->sync.mu);
+    pthread_cond_destroy(&db->sync.cv);
+    pthread_mutex_destroy(&db->bg.wake.mu);
+    pthread_cond_destroy(&db->bg.wake.cv);
     pthread_mutex_destroy(&db->maint_mu);
     pthread_mutex_destroy(&db->exp_mu);
-    pthread_mutex_destroy(&db->view_mu);
+    pthread_mutex_destroy(&db->views.mu);
     pthread_mutex_destroy(&db->ids.mu);
     pthread_mutex_destroy(&db->space.mu);
     cy_epoch_destroy(&db->epoch);
@@ -128,15 +128,15 @@ static int cy_db_stop(calypso *db)
     int rc = CALYPSO_OK;
     if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
-    else if (db->active && db->written_seq > db->synced_seq)
-        rc = cy_db_sync_to(db, db->written_seq);
-    if (db->active && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+    else if (db->files.active && db->sync.written_seq > db->sync.synced_seq)
+        rc = cy_db_sync_to(db, db->sync.written_seq);
+    if (db->files.active && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
         if (!rc) rc = trc;
         /* A hint for what the active file holds now (synced above) lets the
          * next open skip reading its values; anything written after it is
          * scanned then. Without one, open only takes longer. */
-        cy_file *a = db->active;
+        cy_file *a = db->files.active;
         if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write(db, a->fid);
     }
     cy_wm_close(db);
@@ -145,10 +145,10 @@ static int cy_db_stop(calypso *db)
     cy_ns_close_all(db);
     cy_dir_unlock(db);
     db->dead = 0;
-    db->written_seq = 0;
-    __atomic_store_n(&db->synced_seq, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->sync_ns, 0, __ATOMIC_RELAXED);
-    db->bg_hints_pending = 0;
+    db->sync.written_seq = 0;
+    __atomic_store_n(&db->sync.synced_seq, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.time_ns, 0, __ATOMIC_RELAXED);
+    db->bg.hints_pending = 0;
     __atomic_store_n(&db->broken, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&db->sync_err, 0, __ATOMIC_RELAXED);
     return rc;

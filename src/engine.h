@@ -17,13 +17,14 @@
  *                shared for a lookup only, never across disk I/O.
  *   cy_file.mu   one file's descriptor, and the opening and eviction of
  *                its mapping (files.c). Never held across a wait for others.
- *   sync_mu      group commit state.
+ *   sync.mu      group commit state (commit.h).
  *   ids.mu       file id allocation (ids.c); after write_mu.
  *   space.mu     the space reserve (space.c); after write_mu.
- *   bg_wake.mu   background thread's wake-ups.
+ *   bg.wake.mu   the background thread's wake-ups (bg.h).
+ *   views.mu     files retained for views (view.h).
  *
  * The file table takes no lock to read: it is published whole behind one
- * atomic pointer (db->ftab) and replaced, never edited, under write_mu.
+ * atomic pointer (db->files.ftab) and replaced, never edited, under write_mu.
  * What a reader reaches through it (the table, a file, a mapping) stays
  * valid while the reader is inside an epoch (epoch.c): a get enters before
  * its keydir lookup and leaves after copying the value, so a merge or an
@@ -55,7 +56,7 @@
  *
  * Upward calls are not made; where a lower module must reach a higher one,
  * the handle owns the means: files.c and commit.c wake the background
- * thread through db->bg_wake (cy_wake_kick), not by calling bg.c; the
+ * thread through db->bg.wake (cy_wake_kick), not by calling bg.c; the
  * checks every call makes (cy_db_usable, cy_db_writable) and the record of
  * a failed fdatasync live in guard.c, below everything that serves calls,
  * not in the lifecycle (db.c); cy_keydir_get is inline over a namespace's
@@ -127,61 +128,19 @@ struct calypso {
     cy_ns          **cat;         /* named namespaces, by id (kd_lock)       */
     uint32_t         ncat, catcap;
     uint64_t         dead;        /* dead bytes over all files               */
-    /* snapshot views (view.c): under kd_lock, the retained files under view_mu */
-    uint64_t         commit_seq;  /* changes applied to the keydir           */
-    uint32_t         views_open;
-    uint64_t         view_lost;   /* a change not noted for views: its seq   */
-    pthread_mutex_t  view_mu;
-    cy_file        **retained;    /* files merges removed while views were open */
-    uint32_t         nretained, retained_cap;
+    cy_views         views;       /* snapshot views (view.h)                 */
     pthread_mutex_t  exp_mu;
 
     cy_epoch         epoch;       /* readers, grace periods, limbo list      */
-    cy_ftab         *ftab;        /* the file table (atomic; replaced under
-                                     write_mu)                               */
-    uint32_t         open_files;  /* files with a descriptor or mapping (atomic) */
-    /* Running totals over the table, so that figures never walk it
-     * (files.c; atomic for readers, changed under write_mu but hints'). */
-    uint32_t         nfiles;      /* files in the table                     */
-    uint64_t         files_size;  /* bytes of records                       */
-    uint64_t         files_disk;  /* bytes on disk, space allocated ahead of
-                                     the active file's data included        */
-    uint64_t         hints_disk;  /* bytes of hint files                    */
-    cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
-    uint64_t         tick;        /* advanced when a file is opened: reads
-                                     stamp their file with it (cy_files_touch) */
+    cy_files_state   files;       /* the file table (files.h)                */
 
     uint8_t         *wbuf;        /* record encoding buffer (write_mu)       */
     size_t           wcap;
 
-    pthread_mutex_t  sync_mu;
-    pthread_cond_t   sync_cv;
-    int              syncing;     /* a leader's fdatasync is under way
-                                     (written under sync_mu, atomically)     */
-    uint64_t         written_seq; /* bytes appended since open (write_mu)    */
-    uint64_t         synced_seq;  /* of those, durable (written under
-                                     sync_mu, atomically: followers spin on
-                                     it)                                     */
-    uint64_t         sync_ns;     /* recent fdatasync time, a moving average
-                                     (atomic)                                */
-    uint32_t         sync_spinners; /* followers spinning (atomic)          */
-    uint32_t         durable_writers;   /* SYNC_ALWAYS puts and deletes under
-                                           way (atomic)                     */
-    uint32_t         durable_batch;     /* durable appends the next sync
-                                           will cover (written under write_mu) */
-    uint32_t         durable_group;     /* writers the last sync covered    */
-    uint32_t         synced_fid;  /* a successful fdatasync covered [0, synced_off) */
-    uint64_t         synced_off;  /* of synced_fid: both stored under sync_mu (atomically) */
+    cy_sync          sync;        /* group commit (commit.h)                 */
     struct cy_wm    *wm;          /* its durable copy (watermark.c)          */
 
-    uint64_t         wb_kicked;   /* written_seq when write-back was last
-                                     asked of the background thread (write_mu) */
-    int              bg_writeback; /* write-back asked (atomic)              */
-    pthread_t        bg;
-    int              bg_started;
-    cy_wake          bg_wake;     /* the background thread sleeps on it      */
-    int              bg_stop;
-    int              bg_hints_pending;
+    cy_bg            bg;          /* the background thread (bg.h)           */
     pthread_mutex_t  maint_mu;    /* held by whoever removes or copies whole
                                      files: merge, backup, hint writing      */
     int              merging;     /* a merge runs (atomic)                   */
@@ -219,7 +178,7 @@ static inline int cy_space_low(calypso *db)
  * read since the last open tie, which is all eviction needs. */
 static inline void cy_files_touch(calypso *db, cy_file *f)
 {
-    uint64_t now = __atomic_load_n(&db->tick, __ATOMIC_RELAXED);
+    uint64_t now = __atomic_load_n(&db->files.tick, __ATOMIC_RELAXED);
     if (__atomic_load_n(&f->last_used, __ATOMIC_RELAXED) != now)
         __atomic_store_n(&f->last_used, now, __ATOMIC_RELAXED);
 }

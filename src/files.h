@@ -55,6 +55,23 @@ typedef struct cy_ftab {
     uint32_t   n;
     cy_file   *f[];       /* sorted by fid                                */
 } cy_ftab;
+
+/* The handle's file table state (db->files). */
+typedef struct cy_files_state {
+    cy_ftab         *ftab;        /* the file table (atomic; replaced under
+                                     write_mu)                               */
+    uint32_t         open;        /* files with a descriptor or mapping (atomic) */
+    /* Running totals over the table, so that figures never walk it
+     * (files.c; atomic for readers, changed under write_mu but hints'). */
+    uint32_t         n;           /* files in the table                     */
+    uint64_t         size;        /* bytes of records                       */
+    uint64_t         disk;        /* bytes on disk, space allocated ahead of
+                                     the active file's data included        */
+    uint64_t         hints_disk;  /* bytes of hint files                    */
+    cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
+    uint64_t         tick;        /* advanced when a file is opened: reads
+                                     stamp their file with it (cy_files_touch) */
+} cy_files_state;
 /* The file fid in the current table, or NULL. Inside an epoch or under
  * write_mu. */
 CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);

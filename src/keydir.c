@@ -306,7 +306,7 @@ CY_INTERNAL int cy_kd_iter_gather(cy_kd_iter *it, size_t max, cy_kd_visit_fn fn,
     if (!locked) cy_rdlock(&db->kd_lock);
     int rc = it->other ? cy_kd_walk_two(it, &b) : cy_kd_walk_one(it, &b);
     if (rc == 1 && cy_kd_keep_last(it, &b) < 0) rc = CALYPSO_ENOMEM;
-    it->seq = db->commit_seq;
+    it->seq = db->views.commit_seq;
     if (!locked) cy_unlock(&db->kd_lock);
     if (rc == 0) it->done = 1;
     return rc;

@@ -88,7 +88,7 @@ typedef struct cy_kd_iter {
     size_t         step;      /* leaves prefetched at a time (at most
                                  CY_KD_STEP_MAX; default 32)                */
     size_t         visit;     /* keys visited per batch (default 1024)      */
-    uint64_t       seq;       /* db->commit_seq as the last batch ended     */
+    uint64_t       seq;       /* db->views.commit_seq as the last batch ended */
     /* private */
     int            op;        /* the first seek: CY_SEEK_* from key         */
     const void    *key;  size_t klen;

@@ -488,7 +488,7 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
         cy_rec r;
         const uint8_t *p = NULL;
         const char *why = NULL;
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+        if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED)) {
             rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
             break;
         }
@@ -599,7 +599,7 @@ static int cy_merge_collect_ns(calypso *db, cy_ns *ns, void *ctx)
     it.step = it.visit = CY_MERGE_WALK_BATCH;
     int rc = CALYPSO_OK;
     for (int more = 1; !rc && more;) {
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+        if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED)) {
             rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
             break;
         }
@@ -678,7 +678,7 @@ static int cy_merge_copy_by_key(cy_merge *m, uint32_t step)
     const cy_merge_locs *L = &m->locs[step];
     int rc = CALYPSO_OK;
     for (size_t i = 0; i < L->n && !rc; i++) {
-        if (!(i % 4096) && __atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+        if (!(i % 4096) && __atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED))
             return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
         cy_merge_read q = { .m = m, .fid = L->v[i].fid, .size = L->v[i].size,
                             .off = L->v[i].off };
@@ -766,18 +766,18 @@ static int cy_merge_drop_inputs(cy_merge *m)
     cy_epoch_sync(&db->epoch);
     /* Views open now may still read the inputs through their history:
      * they are kept mapped (unlinked all the same) until the views close.
-     * view_mu is held from their leaving the table to their joining the
+     * views.mu is held from their leaving the table to their joining the
      * retained list, so that a view's read finds them in one place or the
      * other (cy_view_file). A view that opens after this saw the swap and
      * never needs them. */
-    pthread_mutex_lock(&db->view_mu);
+    pthread_mutex_lock(&db->views.mu);
     pthread_mutex_lock(&db->write_mu);
     cy_wrlock(&db->kd_lock);
     int rc = cy_files_remove(db, m->sorted_inputs, m->ninputs, m->dropped);
     if (!rc)
         for (uint32_t i = 0; i < m->ninputs; i++)
             if (m->dropped[i]) cy_files_dead_drop(db, m->dropped[i]);
-    int keep = db->views_open > 0;
+    int keep = db->views.open > 0;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     int lost = 0;
@@ -788,13 +788,13 @@ static int cy_merge_drop_inputs(cy_merge *m)
         else if (f)
             lost = 1;
     }
-    pthread_mutex_unlock(&db->view_mu);
+    pthread_mutex_unlock(&db->views.mu);
     if (rc) return cy_err(db, rc, "dropping merged files from the table");
     if (lost) {
         /* Could not keep one for the views open now: they fail their next
          * read instead of reading a file that is gone. */
         cy_wrlock(&db->kd_lock);
-        db->view_lost = db->commit_seq + 1;
+        db->views.lost = db->views.commit_seq + 1;
         cy_unlock(&db->kd_lock);
     }
     /* Every reader that loaded the old table leaves its epoch: the inputs
@@ -818,7 +818,7 @@ static int cy_merge_pick_inputs(cy_merge *m)
     calypso *db = m->db;
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
-    if (db->active->size > 0) rc = cy_files_rotate(db);
+    if (db->files.active->size > 0) rc = cy_files_rotate(db);
     /* On a full disk the active file stays out: the sealed files are a
      * prefix of the replay order all the same, and dropping dead ones
      * needs no new file. */
@@ -902,7 +902,7 @@ static int cy_merge_step(cy_merge *m)
     memcpy(m->sorted_inputs, m->inputs, m->ninputs * sizeof *m->inputs);
     qsort(m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
     int rc = CALYPSO_OK;
-    if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
     if (cy_merge_by_key(m, m->step))
         rc = cy_merge_copy_by_key(m, m->step);

@@ -101,7 +101,7 @@ static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
     uint32_t i = cy_ns_pos(db, ns->id);
     memmove(db->cat + i, db->cat + i + 1, (db->ncat - i - 1) * sizeof *db->cat);
     db->ncat--;
-    db->commit_seq++;
+    db->views.commit_seq++;
     ns->dropped = 1;
     if (!ns->refs) return ns;
     cy_ns *corpse = cy_malloc(sizeof *corpse);

@@ -238,7 +238,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         return rc;
     }
     f->fd = fd;          /* the newest file's descriptor stays open */
-    __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
@@ -306,7 +306,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     /* Sealed files without a valid hint get one in the background. */
     for (uint32_t i = 0; i < n; i++)
         if (i + 1 != nreg && cy_files_find(db, fids[i])->hint_covers < cy_files_find(db, fids[i])->size)
-            __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
 out:
     cy_free(fids);
     cy_free(has_hint);

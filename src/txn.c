@@ -223,7 +223,7 @@ static int cy_txn_view_read(calypso_txn *tx, const void *key, size_t klen, void 
     uint64_t expiry = 0;
     uint32_t ep = cy_epoch_enter(&db->epoch);
     cy_rdlock(&db->kd_lock);
-    int lost = db->view_lost && db->view_lost > tx->seq;
+    int lost = db->views.lost && db->views.lost > tx->seq;
     int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
     cy_unlock(&db->kd_lock);
     if (lost)
@@ -288,7 +288,7 @@ int calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *exp
         cy_loc loc = { 0, 0, 0 };
         uint64_t expiry = 0;
         cy_rdlock(&db->kd_lock);
-        int lost = db->view_lost && db->view_lost > tx->seq;
+        int lost = db->views.lost && db->views.lost > tx->seq;
         int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
         cy_unlock(&db->kd_lock);
         if (lost) return cy_err(db, CALYPSO_ENOMEM, "this view's snapshot could not be kept");

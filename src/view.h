@@ -2,7 +2,7 @@
  * view.h: snapshot views (view.c): the history of keydir changes while
  * views are open, and the files merges removed meanwhile.
  *
- * Locks: kd_lock for the history and commit_seq; view_mu for the retained
+ * Locks: kd_lock for the history and commit_seq; views.mu for the retained
  * files.
  */
 #ifndef CY_VIEW_H
@@ -10,6 +10,20 @@
 
 #include "files.h"
 #include "ns.h"
+
+#include <pthread.h>
+
+/* The handle's view state (db->views). */
+typedef struct cy_views {
+    uint64_t         commit_seq;  /* changes applied to the keydir (kd_lock)  */
+    uint32_t         open;        /* views open (kd_lock)                     */
+    uint64_t         lost;        /* a change not noted for views: its seq
+                                     (kd_lock)                                */
+    pthread_mutex_t  mu;          /* the retained files                       */
+    cy_file        **retained;    /* files merges removed while views were
+                                     open (mu)                                */
+    uint32_t         n, cap;
+} cy_views;
 
 /* Numbers a keydir change and, while views are open, notes the key's state
  * before it. kd_lock exclusive, before the change. */
@@ -22,7 +36,7 @@ CY_INTERNAL int  cy_view_state(calypso *db, cy_ns *ns, uint64_t view_seq, const 
 CY_INTERNAL void cy_view_free_history(cy_art *history);
 CY_INTERNAL int  cy_view_open(calypso *db, uint64_t *seq);
 CY_INTERNAL void cy_view_close(calypso *db);
-/* Keeps a file a merge removed (mapped) until the views close. view_mu
+/* Keeps a file a merge removed (mapped) until the views close. views.mu
  * held, from the file's leaving the table on. */
 CY_INTERNAL int  cy_view_retain(calypso *db, cy_file *f);
 /* The file fid from the table or the retained ones. Inside an epoch. */

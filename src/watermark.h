@@ -1,7 +1,7 @@
 /*
  * watermark.h: the synced-up-to watermark (watermark.c).
  *
- * Locks: sync_mu for the values it persists (commit.c stores them).
+ * Locks: sync.mu for the values it persists (commit.c stores them).
  */
 #ifndef CY_WATERMARK_H
 #define CY_WATERMARK_H

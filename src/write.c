@@ -61,7 +61,7 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
         rc = cy_keydir_apply(db, ns, type, key, klen, expiry, fid, off, (uint32_t)size);
         cy_unlock(&db->kd_lock);
         if (rc) rc = cy_db_unappend(db, rc, off, size);
-        seq = db->written_seq;
+        seq = db->sync.written_seq;
     }
     if (durable && !rc) cy_db_durable_appended(db);
     pthread_mutex_unlock(&db->write_mu);
@@ -132,7 +132,7 @@ int calypso_delete(calypso *h, const void *key, size_t klen)
             cy_unlock(&db->kd_lock);
             wrote = 1;
         }
-        seq = db->written_seq;
+        seq = db->sync.written_seq;
     }
     if (durable && wrote) cy_db_durable_appended(db);
     pthread_mutex_unlock(&db->write_mu);

@@ -844,8 +844,8 @@ static void test_run_gc_deletes_exactly_the_expired(void **state)
 static uint64_t active_data_size(calypso *db, uint32_t *fid)
 {
     pthread_mutex_lock(&db->write_mu);
-    uint64_t n = db->active->size;
-    *fid = db->active->fid;
+    uint64_t n = db->files.active->size;
+    *fid = db->files.active->fid;
     pthread_mutex_unlock(&db->write_mu);
     return n;
 }
