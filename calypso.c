@@ -3091,6 +3091,16 @@ CY_INTERNAL int  cy_dir_write_file(calypso *db, const char *dir, const char *nam
 #define CY_GUARD_H
 
 
+/* The handle's health (db->health), read by every call's first check. */
+typedef struct cy_health {
+    int             failed;       /* reopen failed: refuse all but close     */
+    int             broken;       /* a write could not be undone, or an
+                                     fdatasync failed: no writes (atomic)    */
+    int             sync_err;     /* the first failed fdatasync's -errno,
+                                     sticky until close (atomic)             */
+    uint32_t        fork_gen;     /* the process's fork generation at open   */
+} cy_health;
+
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Records a failed fdatasync of datafile fid (err = -errno): sticky, the
  * handle refuses writes from now on. Returns the error to report. */
@@ -3252,7 +3262,7 @@ CY_INTERNAL void cy_keylist_free(cy_keylist *l);
 
 
 /* One namespace's key directory: the default namespace's is embedded in
- * the database handle (ns0), a named one's is allocated and listed in the
+ * the database handle (catalog.ns0), a named one's is allocated and listed in the
  * catalog (cat). Its trees and counts are under kd_lock like the handle's
  * were; exp_count also under exp_mu for a shared holder (ttl.c). */
 typedef struct cy_ns {
@@ -3272,6 +3282,14 @@ typedef struct cy_ns {
     uint32_t nlen;
     uint8_t  name[CALYPSO_NS_MAX_NAME];
 } cy_ns;
+
+/* The handle's namespaces (db->catalog): the default one and the catalog
+ * of named ones. kd_lock, and write_mu for every change. */
+typedef struct cy_catalog {
+    cy_ns            ns0;         /* the default namespace                   */
+    cy_ns          **cat;         /* named namespaces, by id (kd_lock)       */
+    uint32_t         n, cap;
+} cy_catalog;
 CY_INTERNAL void   cy_ns_init(cy_ns *ns, uint32_t id);
 /* Frees a namespace's trees (not the struct). */
 CY_INTERNAL void   cy_ns_clear(cy_ns *ns);
@@ -3428,6 +3446,8 @@ typedef struct cy_files_state {
     cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
     uint64_t         tick;        /* advanced when a file is opened: reads
                                      stamp their file with it (cy_files_touch) */
+    uint64_t         dead;        /* dead bytes over all files (kd_lock
+                                     exclusive and write_mu to change)       */
 } cy_files_state;
 /* The file fid in the current table, or NULL. Inside an epoch or under
  * write_mu. */
@@ -3515,10 +3535,10 @@ CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n);
 /* The id of a sealed file whose hint is owed (missing or covering less
  * than the file, and not failed before), or 0 when none is. */
 CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db);
-/* Counts bytes of file fid dead (db->dead and the file's own count). Under
+/* Counts bytes of file fid dead (db->files.dead and the file's own count). Under
  * write_mu and kd_lock exclusive, or while the handle is not yet shared. */
 CY_INTERNAL void cy_files_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
-/* File f left the table: its dead bytes leave db->dead with it. write_mu
+/* File f left the table: its dead bytes leave db->files.dead with it. write_mu
  * and kd_lock exclusive. */
 CY_INTERNAL void cy_files_dead_drop(calypso *db, const cy_file *f);
 
@@ -3864,9 +3884,19 @@ CY_INTERNAL int  cy_db_run_gc(calypso *db, cy_ns *ns);
 #define CY_MERGE_H
 
 
+/* The handle's merge state (db->merge). */
+typedef struct cy_merge_state {
+    int             running;      /* a merge runs (atomic)                   */
+    uint64_t        count;        /* merges done (kd_lock exclusive)         */
+    uint32_t       *skip_fids;    /* read-only, during open: datafiles a
+                                     decided, unfinished merge left that the
+                                     replay leaves out (merge.c)           */
+    uint32_t        nskip;
+} cy_merge_state;
+
 /* At open, before replay: finishes a merge that committed, or discards one
  * that did not. A read-only handle changes nothing: for a decided step it
- * notes in db->skip_fids the datafiles to leave out (its outputs while
+ * notes in db->merge.skip_fids the datafiles to leave out (its outputs while
  * every input is still there, else its inputs). */
 CY_INTERNAL int  cy_merge_recover(calypso *db);
 /* Test hook, called at the named steps of a merge: "started" (once,
@@ -4007,53 +4037,38 @@ struct calypso {
     int             lock_fd;
     int             writer_live;  /* read-only: a writer held the database
                                      open when this handle opened          */
-    uint32_t       *skip_fids;    /* read-only, during open: datafiles a
-                                     decided, unfinished merge left that the
-                                     replay leaves out (merge.c)           */
-    uint32_t        nskip;
-    int             failed;       /* reopen failed: refuse all but close     */
-    int             broken;       /* a write could not be undone, or an
-                                     fdatasync failed: no writes (atomic)    */
-    int             sync_err;     /* the first failed fdatasync's -errno,
-                                     sticky until close (atomic)             */
-    uint32_t        fork_gen;     /* the process's fork generation at open   */
+    cy_health       health;       /* usable, writable, ours (guard.h)        */
 
     /* A namespace handle (ns.c) is a struct calypso too: base names its
-     * database handle and ns its namespace; nothing else in it is used
-     * (the public calls go to base at once, cy_base). */
+     * database handle and ns its namespace; nothing else in it is used but
+     * health.fork_gen (the public calls go to base at once, cy_base). */
     calypso         *base;        /* NULL on the database handle            */
     cy_ns           *ns;          /* the namespace this handle works on:
-                                     &ns0 on the database handle            */
+                                     &catalog.ns0 on the database handle    */
     uint32_t         ns_handles;  /* namespace handles open (atomic)        */
 
     pthread_mutex_t  write_mu;
     cy_rwlock        kd_lock;
-    cy_ns            ns0;         /* the default namespace                   */
-    cy_ns          **cat;         /* named namespaces, by id (kd_lock)       */
-    uint32_t         ncat, catcap;
-    uint64_t         dead;        /* dead bytes over all files               */
+    cy_catalog       catalog;     /* the namespaces (ns.h)                   */
     cy_views         views;       /* snapshot views (view.h)                 */
     pthread_mutex_t  exp_mu;
 
-    cy_epoch         epoch;       /* readers, grace periods, limbo list      */
+    cy_epoch         epoch;       /* readers, grace periods, limbo list
+                                     (epoch.h)                               */
     cy_files_state   files;       /* the file table (files.h)                */
 
-    uint8_t         *wbuf;        /* record encoding buffer (write_mu)       */
-    size_t           wcap;
-
     cy_sync          sync;        /* group commit (commit.h)                 */
-    struct cy_wm    *wm;          /* its durable copy (watermark.c)          */
+    struct cy_wm    *wm;          /* the durable copy of sync.synced_fid and
+                                     synced_off (watermark.h)                */
 
     cy_bg            bg;          /* the background thread (bg.h)           */
     pthread_mutex_t  maint_mu;    /* held by whoever removes or copies whole
                                      files: merge, backup, hint writing      */
-    int              merging;     /* a merge runs (atomic)                   */
-    uint64_t         last_merge_check;
+    cy_merge_state   merge;       /* merge (merge.h)                         */
 
-    cy_ids           ids;
-    cy_space         space;
+    cy_ids           ids;         /* file ids (ids.h)                        */
+    cy_space         space;       /* the space reserve (space.h)             */
 
-    uint64_t         merges;
     char             note[512];   /* what auto_recovery dropped              */
 };
 
@@ -4811,7 +4826,7 @@ static void cy_db_watch_forks(void)
 /* 1 when db was opened by this process (not inherited through fork). */
 CY_INTERNAL int cy_db_ours(const calypso *db)
 {
-    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED) == db->fork_gen;
+    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED) == db->health.fork_gen;
 }
 
 CY_INTERNAL uint32_t cy_db_fork_gen(void)
@@ -4839,9 +4854,9 @@ CY_INTERNAL void cy_txn_set_update(const calypso *db)
 CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
 {
     int none = 0;
-    __atomic_compare_exchange_n(&db->sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
+    __atomic_compare_exchange_n(&db->health.sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
                                 __ATOMIC_RELAXED);
-    __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELEASE);
     /* CALYPSO_EIO whatever the errno (ENOSPC included): the write whose
      * sync failed may be on disk or not, which no other code says. */
     char path[4096];
@@ -4858,7 +4873,7 @@ CY_INTERNAL int cy_db_usable(calypso *db)
     if (CY_UNLIKELY(!cy_db_ours(db)))
         return cy_err(db, CALYPSO_EINVAL, "%s was opened by another process (this one is a "
                       "fork of it): open the database again in this process", db->path);
-    if (db->failed)
+    if (db->health.failed)
         return cy_err(db, CALYPSO_EIO, "the handle failed to reopen; only close is possible");
     return CALYPSO_OK;
 }
@@ -4869,8 +4884,8 @@ CY_INTERNAL int cy_db_writable(calypso *db)
     if (rc) return rc;
     if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
     if (CY_UNLIKELY(cy_txn_in_update(db))) return cy_db_in_update(db);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
-        int err = __atomic_load_n(&db->sync_err, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
+        int err = __atomic_load_n(&db->health.sync_err, __ATOMIC_RELAXED);
         if (err)
             return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
                           "successful sync may be lost, so the handle refuses writes; reopen the "
@@ -6176,7 +6191,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
         cy_files_recount(db, a);
         return CALYPSO_OK;
     }
-    __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELAXED);
     return CALYPSO_EIO;
 }
 
@@ -6244,14 +6259,14 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
 
 CY_INTERNAL void cy_files_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
 {
-    db->dead += bytes;
+    db->files.dead += bytes;
     cy_file *f = cy_files_find(db, fid);
     if (f) f->dead += bytes;
 }
 
 CY_INTERNAL void cy_files_dead_drop(calypso *db, const cy_file *f)
 {
-    db->dead -= f->dead;
+    db->files.dead -= f->dead;
 }
 /* >> src/keylist.c */
 /*
@@ -6505,7 +6520,7 @@ CY_INTERNAL int cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *
  *
  * Invariants: a key's entry names the newest record of it (fid, offset,
  * size; CY_LOC_TTL when the TTL index holds its expiry); ns->live_bytes is
- * the sum of the sizes its keydir names; db->dead, and each file's dead,
+ * the sum of the sizes its keydir names; db->files.dead, and each file's dead,
  * count the bytes of records no entry names any more (overwritten,
  * deleted, tombstones, batch headers), which a merge reclaims.
  *
@@ -7148,22 +7163,22 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
     return CALYPSO_OK;
 }
 
-/* Leaves out of the listing the files db->skip_fids names (a reader
+/* Leaves out of the listing the files db->merge.skip_fids names (a reader
  * beside an unfinished merge: see cy_merge_recover), and forgets them. */
 static void cy_recover_skip(calypso *db, uint32_t *fids, uint32_t *n, uint8_t *has_hint)
 {
     uint32_t w = 0;
     for (uint32_t i = 0; i < *n; i++) {
         int skip = 0;
-        for (uint32_t j = 0; j < db->nskip && !skip; j++) skip = db->skip_fids[j] == fids[i];
+        for (uint32_t j = 0; j < db->merge.nskip && !skip; j++) skip = db->merge.skip_fids[j] == fids[i];
         if (skip) continue;
         fids[w] = fids[i];
         has_hint[w++] = has_hint[i];
     }
     *n = w;
-    cy_free(db->skip_fids);
-    db->skip_fids = NULL;
-    db->nskip = 0;
+    cy_free(db->merge.skip_fids);
+    db->merge.skip_fids = NULL;
+    db->merge.nskip = 0;
 }
 
 CY_INTERNAL int cy_recover(calypso *db)
@@ -7173,12 +7188,12 @@ CY_INTERNAL int cy_recover(calypso *db)
     int rc = cy_merge_recover(db);
     if (rc) return rc;
     if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) {
-        cy_free(db->skip_fids);
-        db->skip_fids = NULL;
-        db->nskip = 0;
+        cy_free(db->merge.skip_fids);
+        db->merge.skip_fids = NULL;
+        db->merge.nskip = 0;
         return rc;
     }
-    if (db->skip_fids) cy_recover_skip(db, fids, &n, has_hint);
+    if (db->merge.skip_fids) cy_recover_skip(db, fids, &n, has_hint);
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
     if ((rc = cy_wm_load(db))) goto out;
     if ((rc = cy_ids_load(db, fids, n))) goto out;
@@ -7225,7 +7240,7 @@ out:
  *
  * Every namespace has a key directory of its own (cy_ns: keydir, TTL
  * trees, view history, counts). The default namespace's is embedded in the
- * database handle; named ones are allocated and kept in db->cat, sorted by
+ * database handle; named ones are allocated and kept in db->catalog.cat, sorted by
  * id (ids only grow, so a create appends), under kd_lock, and every change
  * of the catalog also holds write_mu, so a holder of either sees it still.
  *
@@ -7272,10 +7287,10 @@ CY_INTERNAL void cy_ns_clear(cy_ns *ns)
 /* Index of the first catalog entry with id >= id. */
 static uint32_t cy_ns_pos(const calypso *db, uint32_t id)
 {
-    uint32_t lo = 0, hi = db->ncat;
+    uint32_t lo = 0, hi = db->catalog.n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (db->cat[mid]->id < id) lo = mid + 1;
+        if (db->catalog.cat[mid]->id < id) lo = mid + 1;
         else hi = mid;
     }
     return lo;
@@ -7283,16 +7298,16 @@ static uint32_t cy_ns_pos(const calypso *db, uint32_t id)
 
 CY_INTERNAL cy_ns *cy_ns_find(calypso *db, uint32_t id)
 {
-    if (id == 0) return &db->ns0;
+    if (id == 0) return &db->catalog.ns0;
     uint32_t i = cy_ns_pos(db, id);
-    return i < db->ncat && db->cat[i]->id == id ? db->cat[i] : NULL;
+    return i < db->catalog.n && db->catalog.cat[i]->id == id ? db->catalog.cat[i] : NULL;
 }
 
 static cy_ns *cy_ns_by_name(calypso *db, const void *name, size_t nlen)
 {
-    for (uint32_t i = 0; i < db->ncat; i++)
-        if (db->cat[i]->nlen == nlen && memcmp(db->cat[i]->name, name, nlen) == 0)
-            return db->cat[i];
+    for (uint32_t i = 0; i < db->catalog.n; i++)
+        if (db->catalog.cat[i]->nlen == nlen && memcmp(db->catalog.cat[i]->name, name, nlen) == 0)
+            return db->catalog.cat[i];
     return NULL;
 }
 
@@ -7319,8 +7334,8 @@ static void cy_ns_free(cy_ns *ns)
 static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
 {
     uint32_t i = cy_ns_pos(db, ns->id);
-    memmove(db->cat + i, db->cat + i + 1, (db->ncat - i - 1) * sizeof *db->cat);
-    db->ncat--;
+    memmove(db->catalog.cat + i, db->catalog.cat + i + 1, (db->catalog.n - i - 1) * sizeof *db->catalog.cat);
+    db->catalog.n--;
     db->views.commit_seq++;
     ns->dropped = 1;
     if (!ns->refs) return ns;
@@ -7425,12 +7440,12 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
         ns->created = (cy_loc){ off, fid, size };
         return CALYPSO_OK;
     }
-    if (db->ncat == db->catcap) {
-        uint32_t nc = db->catcap ? db->catcap * 2 : 8;
-        cy_ns **p = cy_realloc(db->cat, nc * sizeof *p);
+    if (db->catalog.n == db->catalog.cap) {
+        uint32_t nc = db->catalog.cap ? db->catalog.cap * 2 : 8;
+        cy_ns **p = cy_realloc(db->catalog.cat, nc * sizeof *p);
         if (!p) return CALYPSO_ENOMEM;
-        db->cat = p;
-        db->catcap = nc;
+        db->catalog.cat = p;
+        db->catalog.cap = nc;
     }
     if (!(ns = cy_malloc(sizeof *ns))) return CALYPSO_ENOMEM;
     cy_ns_init(ns, id);
@@ -7438,24 +7453,24 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     ns->nlen = (uint32_t)nlen;
     memcpy(ns->name, name, nlen);
     uint32_t i = cy_ns_pos(db, id);
-    memmove(db->cat + i + 1, db->cat + i, (db->ncat - i) * sizeof *db->cat);
-    db->cat[i] = ns;
-    db->ncat++;
+    memmove(db->catalog.cat + i + 1, db->catalog.cat + i, (db->catalog.n - i) * sizeof *db->catalog.cat);
+    db->catalog.cat[i] = ns;
+    db->catalog.n++;
     return CALYPSO_OK;
 }
 
 CY_INTERNAL void cy_ns_close_all(calypso *db)
 {
-    for (uint32_t i = 0; i < db->ncat; i++) cy_ns_free(db->cat[i]);
-    cy_free(db->cat);
-    db->cat = NULL;
-    db->ncat = db->catcap = 0;
-    cy_ns_clear(&db->ns0);
+    for (uint32_t i = 0; i < db->catalog.n; i++) cy_ns_free(db->catalog.cat[i]);
+    cy_free(db->catalog.cat);
+    db->catalog.cat = NULL;
+    db->catalog.n = db->catalog.cap = 0;
+    cy_ns_clear(&db->catalog.ns0);
 }
 
 CY_INTERNAL void cy_ns_recovered(calypso *db)
 {
-    uint64_t top = db->ncat ? db->cat[db->ncat - 1]->id + 1ull : 1;
+    uint64_t top = db->catalog.n ? db->catalog.cat[db->catalog.n - 1]->id + 1ull : 1;
     pthread_mutex_lock(&db->ids.mu);
     if (top > db->ids.next[CY_IDS_NS]) db->ids.next[CY_IDS_NS] = top;
     pthread_mutex_unlock(&db->ids.mu);
@@ -7487,13 +7502,13 @@ CY_INTERNAL int cy_ns_check_live(calypso *db, const cy_ns *ns)
 
 CY_INTERNAL int cy_ns_each(calypso *db, int (*fn)(calypso *, cy_ns *, void *), void *ctx)
 {
-    int rc = fn(db, &db->ns0, ctx);
+    int rc = fn(db, &db->catalog.ns0, ctx);
     /* The ids to visit, then each pinned in turn: fn runs unlocked, and
      * namespaces may come and go meanwhile. */
     for (uint32_t after = 0; !rc;) {
         cy_wrlock(&db->kd_lock);
         uint32_t i = cy_ns_pos(db, after + 1);
-        cy_ns *ns = i < db->ncat ? db->cat[i] : NULL;
+        cy_ns *ns = i < db->catalog.n ? db->catalog.cat[i] : NULL;
         if (ns) ns->refs++;
         cy_unlock(&db->kd_lock);
         if (!ns) break;
@@ -7539,7 +7554,7 @@ static int cy_ns_handle(calypso *db, cy_ns *ns, calypso **out)
     h->base = db;
     h->ns = ns;
     h->path = db->path;
-    h->fork_gen = db->fork_gen;
+    h->health.fork_gen = db->health.fork_gen;
     h->opt = db->opt;
     __atomic_add_fetch(&db->ns_handles, 1, __ATOMIC_RELAXED);
     *out = h;
@@ -7731,13 +7746,13 @@ int calypso_ns_drop(calypso *h, const void *name, size_t nlen)
                       (const char *)name);
     }
     size_t bound = CY_REC_MAX_HDR;
-    d.victims = cy_malloc(db->ncat * sizeof *d.victims);
-    d.corpses = cy_malloc(db->ncat * sizeof *d.corpses);
+    d.victims = cy_malloc(db->catalog.n * sizeof *d.victims);
+    d.corpses = cy_malloc(db->catalog.n * sizeof *d.corpses);
     if (!d.victims || !d.corpses) {
         rc = CALYPSO_ENOMEM;
     } else {
-        for (uint32_t i = 0; i < db->ncat; i++) {
-            cy_ns *ns = db->cat[i];
+        for (uint32_t i = 0; i < db->catalog.n; i++) {
+            cy_ns *ns = db->catalog.cat[i];
             if (ns == top || (ns->nlen > nlen && ns->name[nlen] == '/' &&
                               memcmp(ns->name, name, nlen) == 0)) {
                 d.victims[d.n++] = ns;
@@ -7789,16 +7804,16 @@ int calypso_ns_list(calypso *h, const void *parent, size_t plen, calypso_key_fn 
                       (const char *)parent);
     }
     uint32_t n = 0;
-    cy_ns *kids = db->ncat ? cy_malloc(db->ncat * sizeof *kids) : NULL;
-    cy_ns **order = db->ncat ? cy_malloc(db->ncat * sizeof *order) : NULL;
-    if (db->ncat && (!kids || !order)) {
+    cy_ns *kids = db->catalog.n ? cy_malloc(db->catalog.n * sizeof *kids) : NULL;
+    cy_ns **order = db->catalog.n ? cy_malloc(db->catalog.n * sizeof *order) : NULL;
+    if (db->catalog.n && (!kids || !order)) {
         cy_unlock(&db->kd_lock);
         cy_free(kids);
         cy_free(order);
         return cy_err(db, CALYPSO_ENOMEM, "listing namespaces");
     }
-    for (uint32_t i = 0; i < db->ncat; i++) {
-        const cy_ns *ns = db->cat[i];
+    for (uint32_t i = 0; i < db->catalog.n; i++) {
+        const cy_ns *ns = db->catalog.cat[i];
         size_t pl = cy_ns_parent_len(ns->name, ns->nlen);
         if (pl != plen || (plen && memcmp(ns->name, parent, plen) != 0)) continue;
         if (!plen && memchr(ns->name, '/', ns->nlen)) continue;
@@ -8327,11 +8342,11 @@ static int cy_db_stop(calypso *db)
 {
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
     else if (db->files.active && db->sync.written_seq > db->sync.synced_seq)
         rc = cy_db_sync_to(db, db->sync.written_seq);
-    if (db->files.active && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+    if (db->files.active && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
         if (!rc) rc = trc;
         /* A hint for what the active file holds now (synced above) lets the
@@ -8345,13 +8360,13 @@ static int cy_db_stop(calypso *db)
     cy_files_close_all(db);
     cy_ns_close_all(db);
     cy_dir_unlock(db);
-    db->dead = 0;
+    db->files.dead = 0;
     db->sync.written_seq = 0;
     __atomic_store_n(&db->sync.synced_seq, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&db->sync.time_ns, 0, __ATOMIC_RELAXED);
     db->bg.hints_pending = 0;
-    __atomic_store_n(&db->broken, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->sync_err, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->health.broken, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->health.sync_err, 0, __ATOMIC_RELAXED);
     return rc;
 }
 
@@ -8361,8 +8376,8 @@ static int cy_db_start(calypso *db)
     int is_dir = 0;
     db->lock_fd = -1;
     db->note[0] = 0;
-    cy_ns_init(&db->ns0, 0);
-    db->ns = &db->ns0;
+    cy_ns_init(&db->catalog.ns0, 0);
+    db->ns = &db->catalog.ns0;
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
         /* A read-only open creates nothing; a writer creates the directory
@@ -8416,7 +8431,7 @@ static int cy_db_open(const char *path, const calypso_options *opts, calypso **o
         cy_free(db);
         return rc;
     }
-    db->fork_gen = cy_db_fork_gen();
+    db->health.fork_gen = cy_db_fork_gen();
     cy_db_init_locks(db);
     if ((rc = cy_db_start(db))) {
         cy_err_move(db, NULL);
@@ -8452,7 +8467,7 @@ int calypso_close(calypso *db)
     if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EINVAL, "%u namespace handles of %s are still open: close "
                       "them first", __atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED), db->path);
-    int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
+    int rc = db->health.failed ? CALYPSO_OK : cy_db_stop(db);
     cy_db_destroy_locks(db);
     cy_err_forget(db);
     cy_free(db->path);
@@ -8471,11 +8486,11 @@ int calypso_reopen(calypso *db)
     if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EINVAL, "namespace handles of %s are open: close them before "
                       "a reopen", db->path);
-    int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
-    db->failed = 0;
+    int rc = db->health.failed ? CALYPSO_OK : cy_db_stop(db);
+    db->health.failed = 0;
     int rc2 = cy_db_start(db);
     if (rc2) {
-        db->failed = 1;
+        db->health.failed = 1;
         return rc2;
     }
     return rc;
@@ -8647,7 +8662,7 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
     cy_db_sync_spin(db, seq);
     pthread_mutex_lock(&db->sync.mu);
     while (db->sync.synced_seq < seq && !rc) {
-        if (__atomic_load_n(&db->sync_err, __ATOMIC_ACQUIRE)) {
+        if (__atomic_load_n(&db->health.sync_err, __ATOMIC_ACQUIRE)) {
             /* A sync failed before covering these bytes: they may be lost,
              * and no later fdatasync can tell (the error is reported once). */
             rc = cy_db_writable(db);
@@ -8692,7 +8707,7 @@ int calypso_sync(calypso *h)
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
     if (cy_txn_in_update(db)) return cy_db_in_update(db);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
     uint64_t seq = db->sync.written_seq;
     pthread_mutex_unlock(&db->write_mu);
@@ -8708,7 +8723,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     if (!locked) pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
     cy_file *a = db->files.active;
     /* Rotate first, so that build() knows the file the record goes to. */
     if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
@@ -8789,7 +8804,7 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;
     /* Low on space, puts stay off the space the reserve gave back to
@@ -8857,7 +8872,7 @@ int calypso_delete(calypso *h, const void *key, size_t klen)
     int wrote = 0, durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     pthread_mutex_lock(&db->write_mu);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
     if (!rc) rc = cy_ns_check_live(db, ns);
     cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
@@ -9237,9 +9252,9 @@ int calypso_stats(calypso *h, struct calypso_stats *st)
     cy_rdlock(&db->kd_lock);
     st->keys = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
     st->live_bytes = ns->live_bytes;
-    st->reclaimable = db->dead;
+    st->reclaimable = db->files.dead;
     st->keydir_bytes = ns->keydir.bytes + ns->ttl_by_key.bytes + ns->ttl_by_time.bytes;
-    st->merges = db->merges;
+    st->merges = db->merge.count;
     cy_unlock(&db->kd_lock);
     return CALYPSO_OK;
 }
@@ -9250,7 +9265,7 @@ int64_t calypso_reclaimable(calypso *h)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     cy_rdlock(&db->kd_lock);
-    int64_t dead = (int64_t)db->dead;
+    int64_t dead = (int64_t)db->files.dead;
     cy_unlock(&db->kd_lock);
     return dead;
 }
@@ -9838,7 +9853,7 @@ static int cy_batch_apply_all(calypso *db, uint32_t fid, uint64_t off, const uin
     if (cy_batch_undo_applied(b, rec, q.n)) {
         /* The keydir holds part of a batch that is being cut from the
          * file: stop writes; a reopen rebuilds the truth from disk. */
-        __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELEASE);
     }
     return rc;
 }
@@ -10005,8 +10020,8 @@ CY_INTERNAL void cy_view_close(calypso *db)
     cy_wrlock(&db->kd_lock);
     int last = --db->views.open == 0;
     if (last) {
-        cy_view_free_ns(db, &db->ns0, NULL);
-        for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
+        cy_view_free_ns(db, &db->catalog.ns0, NULL);
+        for (uint32_t i = 0; i < db->catalog.n; i++) cy_view_free_ns(db, db->catalog.cat[i], NULL);
         db->views.lost = 0;
     }
     cy_unlock(&db->kd_lock);
@@ -10053,8 +10068,8 @@ CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid)
 CY_INTERNAL void cy_view_release_all(calypso *db)
 {
     if (db->views.open) {
-        cy_view_free_ns(db, &db->ns0, NULL);
-        for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
+        cy_view_free_ns(db, &db->catalog.ns0, NULL);
+        for (uint32_t i = 0; i < db->catalog.n; i++) cy_view_free_ns(db, db->catalog.cat[i], NULL);
         db->views.open = 0;
     }
     for (uint32_t i = 0; i < db->views.n; i++) cy_files_release(db, db->views.retained[i]);
@@ -11350,7 +11365,7 @@ static void *cy_bg_main(void *arg)
         uint64_t now = cy_now_ms();
         if (db->opt.sync == CALYPSO_SYNC_INTERVAL &&
             (now < last_sync || now - last_sync >= db->opt.sync_interval_ms) &&
-            !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+            !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
             last_sync = now;
             pthread_mutex_lock(&db->write_mu);
             uint64_t seq = db->sync.written_seq;
@@ -11358,8 +11373,8 @@ static void *cy_bg_main(void *arg)
             cy_db_sync_to(db, seq);
         }
         cy_wm_persist(db, 1);
-        if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
-        if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
+        if (!__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
+        if (!__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) && cy_merge_due(db))
             calypso_merge(db);   /* EMERGING when the user runs one: fine */
         pthread_mutex_lock(&db->bg.wake.mu);
     }
@@ -11642,11 +11657,11 @@ static int cy_merge_recover_read_only(calypso *db, const char *commit, uint32_t 
         if (rc < 0) return cy_err_errno(db, rc, "stat", path);
     }
     uint32_t n = all_in ? nout : nin;
-    db->skip_fids = cy_calloc(n ? n : 1, sizeof *db->skip_fids);
-    if (!db->skip_fids) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
-    memcpy(db->skip_fids, all_in ? out : in, n * sizeof *db->skip_fids);
-    qsort(db->skip_fids, n, sizeof *db->skip_fids, cy_merge_cmp_fid);
-    db->nskip = n;
+    db->merge.skip_fids = cy_calloc(n ? n : 1, sizeof *db->merge.skip_fids);
+    if (!db->merge.skip_fids) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
+    memcpy(db->merge.skip_fids, all_in ? out : in, n * sizeof *db->merge.skip_fids);
+    qsort(db->merge.skip_fids, n, sizeof *db->merge.skip_fids, cy_merge_cmp_fid);
+    db->merge.nskip = n;
     return CALYPSO_OK;
 }
 
@@ -12021,8 +12036,8 @@ static int cy_merge_collect(cy_merge *m)
      * comes before the records of its namespace (doc/format.md). */
     int rc = CALYPSO_OK;
     cy_rdlock(&db->kd_lock);
-    for (uint32_t i = 0; i < db->ncat && !rc; i++) {
-        const cy_loc *l = &db->cat[i]->created;
+    for (uint32_t i = 0; i < db->catalog.n && !rc; i++) {
+        const cy_loc *l = &db->catalog.cat[i]->created;
         int step = cy_merge_step_of(m, l->fid);
         if (step >= 0 && cy_merge_by_key(m, (uint32_t)step) &&
             cy_merge_note_loc(m, (uint32_t)step, l))
@@ -12332,7 +12347,7 @@ static int cy_merge_step(cy_merge *m)
         cy_merge_rmdir(m->dir);
         cy_os_sync_dir(db->path);
     } else {
-        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELAXED);
     }
     cy_dir_files_unlock(db);
     return rc;
@@ -12356,7 +12371,7 @@ static int cy_merge_run(calypso *db)
         m.inputs = m.all + m.step_at[m.step];
         m.ninputs = m.step_at[m.step + 1] - m.step_at[m.step];
         rc = cy_merge_step(&m);
-        if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED) &&
+        if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) &&
             cy_space_full(db))
             rc = cy_merge_step(&m);
         /* A step that freed space lets the handle hold its reserve again,
@@ -12368,7 +12383,7 @@ static int cy_merge_run(calypso *db)
     if (!rc) {
         cy_merge_at("done");
         cy_wrlock(&db->kd_lock);
-        db->merges++;
+        db->merge.count++;
         cy_unlock(&db->kd_lock);
     }
     /* Space the merge freed may let the handle take its reserve back. */
@@ -12383,13 +12398,13 @@ int calypso_merge(calypso *h)
     int rc = cy_db_writable(db);
     if (rc) return rc;
     int idle = 0;
-    if (!__atomic_compare_exchange_n(&db->merging, &idle, 1, 0, __ATOMIC_ACQ_REL,
+    if (!__atomic_compare_exchange_n(&db->merge.running, &idle, 1, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EMERGING, "another merge is running");
     pthread_mutex_lock(&db->maint_mu);   /* waits out a backup or a hint */
     rc = cy_merge_run(db);
     pthread_mutex_unlock(&db->maint_mu);
-    __atomic_store_n(&db->merging, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->merge.running, 0, __ATOMIC_RELEASE);
     return rc;
 }
 
@@ -12399,7 +12414,7 @@ CY_INTERNAL int cy_merge_due(calypso *db)
     uint64_t total = 0, disk, dead;
     uint32_t files;
     cy_rdlock(&db->kd_lock);
-    dead = db->dead;
+    dead = db->files.dead;
     cy_unlock(&db->kd_lock);
     cy_files_totals(db, &files, &total, &disk);
     return total > 0 && dead >= db->opt.merge_min_dead_bytes &&

@@ -481,7 +481,7 @@ static int cy_batch_apply_all(calypso *db, uint32_t fid, uint64_t off, const uin
     if (cy_batch_undo_applied(b, rec, q.n)) {
         /* The keydir holds part of a batch that is being cut from the
          * file: stop writes; a reopen rebuilds the truth from disk. */
-        __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELEASE);
     }
     return rc;
 }

@@ -130,7 +130,7 @@ static void *cy_bg_main(void *arg)
         uint64_t now = cy_now_ms();
         if (db->opt.sync == CALYPSO_SYNC_INTERVAL &&
             (now < last_sync || now - last_sync >= db->opt.sync_interval_ms) &&
-            !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+            !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
             last_sync = now;
             pthread_mutex_lock(&db->write_mu);
             uint64_t seq = db->sync.written_seq;
@@ -138,8 +138,8 @@ static void *cy_bg_main(void *arg)
             cy_db_sync_to(db, seq);
         }
         cy_wm_persist(db, 1);
-        if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
-        if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
+        if (!__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
+        if (!__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) && cy_merge_due(db))
             calypso_merge(db);   /* EMERGING when the user runs one: fine */
         pthread_mutex_lock(&db->bg.wake.mu);
     }

@@ -165,7 +165,7 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
     cy_db_sync_spin(db, seq);
     pthread_mutex_lock(&db->sync.mu);
     while (db->sync.synced_seq < seq && !rc) {
-        if (__atomic_load_n(&db->sync_err, __ATOMIC_ACQUIRE)) {
+        if (__atomic_load_n(&db->health.sync_err, __ATOMIC_ACQUIRE)) {
             /* A sync failed before covering these bytes: they may be lost,
              * and no later fdatasync can tell (the error is reported once). */
             rc = cy_db_writable(db);
@@ -210,7 +210,7 @@ int calypso_sync(calypso *h)
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
     if (cy_txn_in_update(db)) return cy_db_in_update(db);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
     uint64_t seq = db->sync.written_seq;
     pthread_mutex_unlock(&db->write_mu);
@@ -226,7 +226,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     if (!locked) pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
     cy_file *a = db->files.active;
     /* Rotate first, so that build() knows the file the record goes to. */
     if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)

@@ -126,11 +126,11 @@ static int cy_db_stop(calypso *db)
 {
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
     else if (db->files.active && db->sync.written_seq > db->sync.synced_seq)
         rc = cy_db_sync_to(db, db->sync.written_seq);
-    if (db->files.active && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+    if (db->files.active && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
         if (!rc) rc = trc;
         /* A hint for what the active file holds now (synced above) lets the
@@ -144,13 +144,13 @@ static int cy_db_stop(calypso *db)
     cy_files_close_all(db);
     cy_ns_close_all(db);
     cy_dir_unlock(db);
-    db->dead = 0;
+    db->files.dead = 0;
     db->sync.written_seq = 0;
     __atomic_store_n(&db->sync.synced_seq, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&db->sync.time_ns, 0, __ATOMIC_RELAXED);
     db->bg.hints_pending = 0;
-    __atomic_store_n(&db->broken, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->sync_err, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->health.broken, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->health.sync_err, 0, __ATOMIC_RELAXED);
     return rc;
 }
 
@@ -160,8 +160,8 @@ static int cy_db_start(calypso *db)
     int is_dir = 0;
     db->lock_fd = -1;
     db->note[0] = 0;
-    cy_ns_init(&db->ns0, 0);
-    db->ns = &db->ns0;
+    cy_ns_init(&db->catalog.ns0, 0);
+    db->ns = &db->catalog.ns0;
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
         /* A read-only open creates nothing; a writer creates the directory
@@ -215,7 +215,7 @@ static int cy_db_open(const char *path, const calypso_options *opts, calypso **o
         cy_free(db);
         return rc;
     }
-    db->fork_gen = cy_db_fork_gen();
+    db->health.fork_gen = cy_db_fork_gen();
     cy_db_init_locks(db);
     if ((rc = cy_db_start(db))) {
         cy_err_move(db, NULL);
@@ -251,7 +251,7 @@ int calypso_close(calypso *db)
     if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EINVAL, "%u namespace handles of %s are still open: close "
                       "them first", __atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED), db->path);
-    int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
+    int rc = db->health.failed ? CALYPSO_OK : cy_db_stop(db);
     cy_db_destroy_locks(db);
     cy_err_forget(db);
     cy_free(db->path);
@@ -270,11 +270,11 @@ int calypso_reopen(calypso *db)
     if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EINVAL, "namespace handles of %s are open: close them before "
                       "a reopen", db->path);
-    int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
-    db->failed = 0;
+    int rc = db->health.failed ? CALYPSO_OK : cy_db_stop(db);
+    db->health.failed = 0;
     int rc2 = cy_db_start(db);
     if (rc2) {
-        db->failed = 1;
+        db->health.failed = 1;
         return rc2;
     }
     return rc;

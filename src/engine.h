@@ -103,53 +103,38 @@ struct calypso {
     int             lock_fd;
     int             writer_live;  /* read-only: a writer held the database
                                      open when this handle opened          */
-    uint32_t       *skip_fids;    /* read-only, during open: datafiles a
-                                     decided, unfinished merge left that the
-                                     replay leaves out (merge.c)           */
-    uint32_t        nskip;
-    int             failed;       /* reopen failed: refuse all but close     */
-    int             broken;       /* a write could not be undone, or an
-                                     fdatasync failed: no writes (atomic)    */
-    int             sync_err;     /* the first failed fdatasync's -errno,
-                                     sticky until close (atomic)             */
-    uint32_t        fork_gen;     /* the process's fork generation at open   */
+    cy_health       health;       /* usable, writable, ours (guard.h)        */
 
     /* A namespace handle (ns.c) is a struct calypso too: base names its
-     * database handle and ns its namespace; nothing else in it is used
-     * (the public calls go to base at once, cy_base). */
+     * database handle and ns its namespace; nothing else in it is used but
+     * health.fork_gen (the public calls go to base at once, cy_base). */
     calypso         *base;        /* NULL on the database handle            */
     cy_ns           *ns;          /* the namespace this handle works on:
-                                     &ns0 on the database handle            */
+                                     &catalog.ns0 on the database handle    */
     uint32_t         ns_handles;  /* namespace handles open (atomic)        */
 
     pthread_mutex_t  write_mu;
     cy_rwlock        kd_lock;
-    cy_ns            ns0;         /* the default namespace                   */
-    cy_ns          **cat;         /* named namespaces, by id (kd_lock)       */
-    uint32_t         ncat, catcap;
-    uint64_t         dead;        /* dead bytes over all files               */
+    cy_catalog       catalog;     /* the namespaces (ns.h)                   */
     cy_views         views;       /* snapshot views (view.h)                 */
     pthread_mutex_t  exp_mu;
 
-    cy_epoch         epoch;       /* readers, grace periods, limbo list      */
+    cy_epoch         epoch;       /* readers, grace periods, limbo list
+                                     (epoch.h)                               */
     cy_files_state   files;       /* the file table (files.h)                */
 
-    uint8_t         *wbuf;        /* record encoding buffer (write_mu)       */
-    size_t           wcap;
-
     cy_sync          sync;        /* group commit (commit.h)                 */
-    struct cy_wm    *wm;          /* its durable copy (watermark.c)          */
+    struct cy_wm    *wm;          /* the durable copy of sync.synced_fid and
+                                     synced_off (watermark.h)                */
 
     cy_bg            bg;          /* the background thread (bg.h)           */
     pthread_mutex_t  maint_mu;    /* held by whoever removes or copies whole
                                      files: merge, backup, hint writing      */
-    int              merging;     /* a merge runs (atomic)                   */
-    uint64_t         last_merge_check;
+    cy_merge_state   merge;       /* merge (merge.h)                         */
 
-    cy_ids           ids;
-    cy_space         space;
+    cy_ids           ids;         /* file ids (ids.h)                        */
+    cy_space         space;       /* the space reserve (space.h)             */
 
-    uint64_t         merges;
     char             note[512];   /* what auto_recovery dropped              */
 };
 

@@ -591,7 +591,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
         cy_files_recount(db, a);
         return CALYPSO_OK;
     }
-    __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELAXED);
     return CALYPSO_EIO;
 }
 
@@ -659,12 +659,12 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
 
 CY_INTERNAL void cy_files_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
 {
-    db->dead += bytes;
+    db->files.dead += bytes;
     cy_file *f = cy_files_find(db, fid);
     if (f) f->dead += bytes;
 }
 
 CY_INTERNAL void cy_files_dead_drop(calypso *db, const cy_file *f)
 {
-    db->dead -= f->dead;
+    db->files.dead -= f->dead;
 }

@@ -71,6 +71,8 @@ typedef struct cy_files_state {
     cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
     uint64_t         tick;        /* advanced when a file is opened: reads
                                      stamp their file with it (cy_files_touch) */
+    uint64_t         dead;        /* dead bytes over all files (kd_lock
+                                     exclusive and write_mu to change)       */
 } cy_files_state;
 /* The file fid in the current table, or NULL. Inside an epoch or under
  * write_mu. */
@@ -158,10 +160,10 @@ CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n);
 /* The id of a sealed file whose hint is owed (missing or covering less
  * than the file, and not failed before), or 0 when none is. */
 CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db);
-/* Counts bytes of file fid dead (db->dead and the file's own count). Under
+/* Counts bytes of file fid dead (db->files.dead and the file's own count). Under
  * write_mu and kd_lock exclusive, or while the handle is not yet shared. */
 CY_INTERNAL void cy_files_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
-/* File f left the table: its dead bytes leave db->dead with it. write_mu
+/* File f left the table: its dead bytes leave db->files.dead with it. write_mu
  * and kd_lock exclusive. */
 CY_INTERNAL void cy_files_dead_drop(calypso *db, const cy_file *f);
 

@@ -35,7 +35,7 @@ static void cy_db_watch_forks(void)
 /* 1 when db was opened by this process (not inherited through fork). */
 CY_INTERNAL int cy_db_ours(const calypso *db)
 {
-    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED) == db->fork_gen;
+    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED) == db->health.fork_gen;
 }
 
 CY_INTERNAL uint32_t cy_db_fork_gen(void)
@@ -63,9 +63,9 @@ CY_INTERNAL void cy_txn_set_update(const calypso *db)
 CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
 {
     int none = 0;
-    __atomic_compare_exchange_n(&db->sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
+    __atomic_compare_exchange_n(&db->health.sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
                                 __ATOMIC_RELAXED);
-    __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELEASE);
     /* CALYPSO_EIO whatever the errno (ENOSPC included): the write whose
      * sync failed may be on disk or not, which no other code says. */
     char path[4096];
@@ -82,7 +82,7 @@ CY_INTERNAL int cy_db_usable(calypso *db)
     if (CY_UNLIKELY(!cy_db_ours(db)))
         return cy_err(db, CALYPSO_EINVAL, "%s was opened by another process (this one is a "
                       "fork of it): open the database again in this process", db->path);
-    if (db->failed)
+    if (db->health.failed)
         return cy_err(db, CALYPSO_EIO, "the handle failed to reopen; only close is possible");
     return CALYPSO_OK;
 }
@@ -93,8 +93,8 @@ CY_INTERNAL int cy_db_writable(calypso *db)
     if (rc) return rc;
     if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
     if (CY_UNLIKELY(cy_txn_in_update(db))) return cy_db_in_update(db);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
-        int err = __atomic_load_n(&db->sync_err, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
+        int err = __atomic_load_n(&db->health.sync_err, __ATOMIC_RELAXED);
         if (err)
             return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
                           "successful sync may be lost, so the handle refuses writes; reopen the "

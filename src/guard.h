@@ -10,6 +10,16 @@
 
 #include "internal.h"
 
+/* The handle's health (db->health), read by every call's first check. */
+typedef struct cy_health {
+    int             failed;       /* reopen failed: refuse all but close     */
+    int             broken;       /* a write could not be undone, or an
+                                     fdatasync failed: no writes (atomic)    */
+    int             sync_err;     /* the first failed fdatasync's -errno,
+                                     sticky until close (atomic)             */
+    uint32_t        fork_gen;     /* the process's fork generation at open   */
+} cy_health;
+
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
 /* Records a failed fdatasync of datafile fid (err = -errno): sticky, the
  * handle refuses writes from now on. Returns the error to report. */

@@ -8,7 +8,7 @@
  *
  * Invariants: a key's entry names the newest record of it (fid, offset,
  * size; CY_LOC_TTL when the TTL index holds its expiry); ns->live_bytes is
- * the sum of the sizes its keydir names; db->dead, and each file's dead,
+ * the sum of the sizes its keydir names; db->files.dead, and each file's dead,
  * count the bytes of records no entry names any more (overwritten,
  * deleted, tombstones, batch headers), which a merge reclaims.
  *

@@ -253,11 +253,11 @@ static int cy_merge_recover_read_only(calypso *db, const char *commit, uint32_t 
         if (rc < 0) return cy_err_errno(db, rc, "stat", path);
     }
     uint32_t n = all_in ? nout : nin;
-    db->skip_fids = cy_calloc(n ? n : 1, sizeof *db->skip_fids);
-    if (!db->skip_fids) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
-    memcpy(db->skip_fids, all_in ? out : in, n * sizeof *db->skip_fids);
-    qsort(db->skip_fids, n, sizeof *db->skip_fids, cy_merge_cmp_fid);
-    db->nskip = n;
+    db->merge.skip_fids = cy_calloc(n ? n : 1, sizeof *db->merge.skip_fids);
+    if (!db->merge.skip_fids) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
+    memcpy(db->merge.skip_fids, all_in ? out : in, n * sizeof *db->merge.skip_fids);
+    qsort(db->merge.skip_fids, n, sizeof *db->merge.skip_fids, cy_merge_cmp_fid);
+    db->merge.nskip = n;
     return CALYPSO_OK;
 }
 
@@ -632,8 +632,8 @@ static int cy_merge_collect(cy_merge *m)
      * comes before the records of its namespace (doc/format.md). */
     int rc = CALYPSO_OK;
     cy_rdlock(&db->kd_lock);
-    for (uint32_t i = 0; i < db->ncat && !rc; i++) {
-        const cy_loc *l = &db->cat[i]->created;
+    for (uint32_t i = 0; i < db->catalog.n && !rc; i++) {
+        const cy_loc *l = &db->catalog.cat[i]->created;
         int step = cy_merge_step_of(m, l->fid);
         if (step >= 0 && cy_merge_by_key(m, (uint32_t)step) &&
             cy_merge_note_loc(m, (uint32_t)step, l))
@@ -943,7 +943,7 @@ static int cy_merge_step(cy_merge *m)
         cy_merge_rmdir(m->dir);
         cy_os_sync_dir(db->path);
     } else {
-        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELAXED);
     }
     cy_dir_files_unlock(db);
     return rc;
@@ -967,7 +967,7 @@ static int cy_merge_run(calypso *db)
         m.inputs = m.all + m.step_at[m.step];
         m.ninputs = m.step_at[m.step + 1] - m.step_at[m.step];
         rc = cy_merge_step(&m);
-        if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED) &&
+        if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) &&
             cy_space_full(db))
             rc = cy_merge_step(&m);
         /* A step that freed space lets the handle hold its reserve again,
@@ -979,7 +979,7 @@ static int cy_merge_run(calypso *db)
     if (!rc) {
         cy_merge_at("done");
         cy_wrlock(&db->kd_lock);
-        db->merges++;
+        db->merge.count++;
         cy_unlock(&db->kd_lock);
     }
     /* Space the merge freed may let the handle take its reserve back. */
@@ -994,13 +994,13 @@ int calypso_merge(calypso *h)
     int rc = cy_db_writable(db);
     if (rc) return rc;
     int idle = 0;
-    if (!__atomic_compare_exchange_n(&db->merging, &idle, 1, 0, __ATOMIC_ACQ_REL,
+    if (!__atomic_compare_exchange_n(&db->merge.running, &idle, 1, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EMERGING, "another merge is running");
     pthread_mutex_lock(&db->maint_mu);   /* waits out a backup or a hint */
     rc = cy_merge_run(db);
     pthread_mutex_unlock(&db->maint_mu);
-    __atomic_store_n(&db->merging, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->merge.running, 0, __ATOMIC_RELEASE);
     return rc;
 }
 
@@ -1010,7 +1010,7 @@ CY_INTERNAL int cy_merge_due(calypso *db)
     uint64_t total = 0, disk, dead;
     uint32_t files;
     cy_rdlock(&db->kd_lock);
-    dead = db->dead;
+    dead = db->files.dead;
     cy_unlock(&db->kd_lock);
     cy_files_totals(db, &files, &total, &disk);
     return total > 0 && dead >= db->opt.merge_min_dead_bytes &&

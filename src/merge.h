@@ -8,9 +8,19 @@
 
 #include "internal.h"
 
+/* The handle's merge state (db->merge). */
+typedef struct cy_merge_state {
+    int             running;      /* a merge runs (atomic)                   */
+    uint64_t        count;        /* merges done (kd_lock exclusive)         */
+    uint32_t       *skip_fids;    /* read-only, during open: datafiles a
+                                     decided, unfinished merge left that the
+                                     replay leaves out (merge.c)           */
+    uint32_t        nskip;
+} cy_merge_state;
+
 /* At open, before replay: finishes a merge that committed, or discards one
  * that did not. A read-only handle changes nothing: for a decided step it
- * notes in db->skip_fids the datafiles to leave out (its outputs while
+ * notes in db->merge.skip_fids the datafiles to leave out (its outputs while
  * every input is still there, else its inputs). */
 CY_INTERNAL int  cy_merge_recover(calypso *db);
 /* Test hook, called at the named steps of a merge: "started" (once,

@@ -12,7 +12,7 @@
 #include "internal.h"
 
 /* One namespace's key directory: the default namespace's is embedded in
- * the database handle (ns0), a named one's is allocated and listed in the
+ * the database handle (catalog.ns0), a named one's is allocated and listed in the
  * catalog (cat). Its trees and counts are under kd_lock like the handle's
  * were; exp_count also under exp_mu for a shared holder (ttl.c). */
 typedef struct cy_ns {
@@ -32,6 +32,14 @@ typedef struct cy_ns {
     uint32_t nlen;
     uint8_t  name[CALYPSO_NS_MAX_NAME];
 } cy_ns;
+
+/* The handle's namespaces (db->catalog): the default one and the catalog
+ * of named ones. kd_lock, and write_mu for every change. */
+typedef struct cy_catalog {
+    cy_ns            ns0;         /* the default namespace                   */
+    cy_ns          **cat;         /* named namespaces, by id (kd_lock)       */
+    uint32_t         n, cap;
+} cy_catalog;
 CY_INTERNAL void   cy_ns_init(cy_ns *ns, uint32_t id);
 /* Frees a namespace's trees (not the struct). */
 CY_INTERNAL void   cy_ns_clear(cy_ns *ns);

@@ -242,22 +242,22 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
     return CALYPSO_OK;
 }
 
-/* Leaves out of the listing the files db->skip_fids names (a reader
+/* Leaves out of the listing the files db->merge.skip_fids names (a reader
  * beside an unfinished merge: see cy_merge_recover), and forgets them. */
 static void cy_recover_skip(calypso *db, uint32_t *fids, uint32_t *n, uint8_t *has_hint)
 {
     uint32_t w = 0;
     for (uint32_t i = 0; i < *n; i++) {
         int skip = 0;
-        for (uint32_t j = 0; j < db->nskip && !skip; j++) skip = db->skip_fids[j] == fids[i];
+        for (uint32_t j = 0; j < db->merge.nskip && !skip; j++) skip = db->merge.skip_fids[j] == fids[i];
         if (skip) continue;
         fids[w] = fids[i];
         has_hint[w++] = has_hint[i];
     }
     *n = w;
-    cy_free(db->skip_fids);
-    db->skip_fids = NULL;
-    db->nskip = 0;
+    cy_free(db->merge.skip_fids);
+    db->merge.skip_fids = NULL;
+    db->merge.nskip = 0;
 }
 
 CY_INTERNAL int cy_recover(calypso *db)
@@ -267,12 +267,12 @@ CY_INTERNAL int cy_recover(calypso *db)
     int rc = cy_merge_recover(db);
     if (rc) return rc;
     if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) {
-        cy_free(db->skip_fids);
-        db->skip_fids = NULL;
-        db->nskip = 0;
+        cy_free(db->merge.skip_fids);
+        db->merge.skip_fids = NULL;
+        db->merge.nskip = 0;
         return rc;
     }
-    if (db->skip_fids) cy_recover_skip(db, fids, &n, has_hint);
+    if (db->merge.skip_fids) cy_recover_skip(db, fids, &n, has_hint);
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
     if ((rc = cy_wm_load(db))) goto out;
     if ((rc = cy_ids_load(db, fids, n))) goto out;

@@ -134,8 +134,8 @@ CY_INTERNAL void cy_view_close(calypso *db)
     cy_wrlock(&db->kd_lock);
     int last = --db->views.open == 0;
     if (last) {
-        cy_view_free_ns(db, &db->ns0, NULL);
-        for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
+        cy_view_free_ns(db, &db->catalog.ns0, NULL);
+        for (uint32_t i = 0; i < db->catalog.n; i++) cy_view_free_ns(db, db->catalog.cat[i], NULL);
         db->views.lost = 0;
     }
     cy_unlock(&db->kd_lock);
@@ -182,8 +182,8 @@ CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid)
 CY_INTERNAL void cy_view_release_all(calypso *db)
 {
     if (db->views.open) {
-        cy_view_free_ns(db, &db->ns0, NULL);
-        for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
+        cy_view_free_ns(db, &db->catalog.ns0, NULL);
+        for (uint32_t i = 0; i < db->catalog.n; i++) cy_view_free_ns(db, db->catalog.cat[i], NULL);
         db->views.open = 0;
     }
     for (uint32_t i = 0; i < db->views.n; i++) cy_files_release(db, db->views.retained[i]);
