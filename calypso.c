@@ -7170,7 +7170,8 @@ static void cy_recover_skip(calypso *db, uint32_t *fids, uint32_t *n, uint8_t *h
     uint32_t w = 0;
     for (uint32_t i = 0; i < *n; i++) {
         int skip = 0;
-        for (uint32_t j = 0; j < db->merge.nskip && !skip; j++) skip = db->merge.skip_fids[j] == fids[i];
+        for (uint32_t j = 0; j < db->merge.nskip && !skip; j++)
+            skip = db->merge.skip_fids[j] == fids[i];
         if (skip) continue;
         fids[w] = fids[i];
         has_hint[w++] = has_hint[i];
@@ -7334,7 +7335,8 @@ static void cy_ns_free(cy_ns *ns)
 static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
 {
     uint32_t i = cy_ns_pos(db, ns->id);
-    memmove(db->catalog.cat + i, db->catalog.cat + i + 1, (db->catalog.n - i - 1) * sizeof *db->catalog.cat);
+    memmove(db->catalog.cat + i, db->catalog.cat + i + 1,
+            (db->catalog.n - i - 1) * sizeof *db->catalog.cat);
     db->catalog.n--;
     db->views.commit_seq++;
     ns->dropped = 1;
@@ -7453,7 +7455,8 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     ns->nlen = (uint32_t)nlen;
     memcpy(ns->name, name, nlen);
     uint32_t i = cy_ns_pos(db, id);
-    memmove(db->catalog.cat + i + 1, db->catalog.cat + i, (db->catalog.n - i) * sizeof *db->catalog.cat);
+    memmove(db->catalog.cat + i + 1, db->catalog.cat + i,
+            (db->catalog.n - i) * sizeof *db->catalog.cat);
     db->catalog.cat[i] = ns;
     db->catalog.n++;
     return CALYPSO_OK;
@@ -8723,7 +8726,8 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     if (!locked) pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db)
+                                                                   : CALYPSO_OK;
     cy_file *a = db->files.active;
     /* Rotate first, so that build() knows the file the record goes to. */
     if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
@@ -8759,8 +8763,9 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
 }
 /* >> src/write.c */
 /*
- * write.c: the write path: put, put_ttl, delete, and deleting many keys at once (delete_all, run_gc, and the
- * batched deletion that sift and the sweeper use).
+ * write.c: the write path: put, put_ttl, delete, and deleting many keys
+ * at once (delete_all, run_gc, and the batched deletion that sift and the
+ * sweeper use).
  *
  * A writer validates and encodes its record outside any lock, then under
  * write_mu appends it at the end of the active datafile (rolling over to a
@@ -8804,7 +8809,8 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db)
+                                                                   : CALYPSO_OK;
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;
     /* Low on space, puts stay off the space the reserve gave back to

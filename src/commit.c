@@ -226,7 +226,8 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     if (!locked) pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db)
+                                                                   : CALYPSO_OK;
     cy_file *a = db->files.active;
     /* Rotate first, so that build() knows the file the record goes to. */
     if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)

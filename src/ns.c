@@ -99,7 +99,8 @@ static void cy_ns_free(cy_ns *ns)
 static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
 {
     uint32_t i = cy_ns_pos(db, ns->id);
-    memmove(db->catalog.cat + i, db->catalog.cat + i + 1, (db->catalog.n - i - 1) * sizeof *db->catalog.cat);
+    memmove(db->catalog.cat + i, db->catalog.cat + i + 1,
+            (db->catalog.n - i - 1) * sizeof *db->catalog.cat);
     db->catalog.n--;
     db->views.commit_seq++;
     ns->dropped = 1;
@@ -218,7 +219,8 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     ns->nlen = (uint32_t)nlen;
     memcpy(ns->name, name, nlen);
     uint32_t i = cy_ns_pos(db, id);
-    memmove(db->catalog.cat + i + 1, db->catalog.cat + i, (db->catalog.n - i) * sizeof *db->catalog.cat);
+    memmove(db->catalog.cat + i + 1, db->catalog.cat + i,
+            (db->catalog.n - i) * sizeof *db->catalog.cat);
     db->catalog.cat[i] = ns;
     db->catalog.n++;
     return CALYPSO_OK;

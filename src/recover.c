@@ -249,7 +249,8 @@ static void cy_recover_skip(calypso *db, uint32_t *fids, uint32_t *n, uint8_t *h
     uint32_t w = 0;
     for (uint32_t i = 0; i < *n; i++) {
         int skip = 0;
-        for (uint32_t j = 0; j < db->merge.nskip && !skip; j++) skip = db->merge.skip_fids[j] == fids[i];
+        for (uint32_t j = 0; j < db->merge.nskip && !skip; j++)
+            skip = db->merge.skip_fids[j] == fids[i];
         if (skip) continue;
         fids[w] = fids[i];
         has_hint[w++] = has_hint[i];

@@ -1,6 +1,7 @@
 /*
- * write.c: the write path: put, put_ttl, delete, and deleting many keys at once (delete_all, run_gc, and the
- * batched deletion that sift and the sweeper use).
+ * write.c: the write path: put, put_ttl, delete, and deleting many keys
+ * at once (delete_all, run_gc, and the batched deletion that sift and the
+ * sweeper use).
  *
  * A writer validates and encodes its record outside any lock, then under
  * write_mu appends it at the end of the active datafile (rolling over to a
@@ -45,7 +46,8 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db)
+                                                                   : CALYPSO_OK;
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;
     /* Low on space, puts stay off the space the reserve gave back to
