@@ -27,7 +27,7 @@ DEB_PACKAGES := libxxhash-dev libcmocka-dev
 
 # The amalgamation order: alloc and os first (everything uses them), then the
 # key directory, then the engine's layers bottom-up.
-AMALG_SRC := src/alloc.c src/os.c src/art.c src/record.c src/error.c src/dir.c src/watermark.c src/epoch.c \
+AMALG_SRC := src/alloc.c src/os.c src/art.c src/record.c src/error.c src/dir.c src/guard.c src/watermark.c src/epoch.c \
              src/ids.c src/space.c src/files.c src/keylist.c src/ttl.c src/keydir.c src/scan.c src/recover.c \
              src/ns.c src/hint.c src/db.c src/commit.c src/write.c src/read.c \
              src/getmany.c src/batch.c src/view.c src/txn.c src/walk.c src/cursor.c \
@@ -118,7 +118,7 @@ $(UNIT_TESTS): $(BUILD)/%: tests/%.c $(wildcard tests/*.h) $(TEST_HOOK_OBJ) $(BU
 run-tests: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
 
-test: deps check-amalgamation check-api-docs all run-tests check-symbols check-release check-vendor $(EXTRA_TESTS)
+test: deps check-amalgamation check-api-docs check-layers all run-tests check-symbols check-release check-vendor $(EXTRA_TESTS)
 	@echo "make test: all tiers passed"
 
 # Every symbol libcalypso.a defines globally must carry the calypso_ prefix.
@@ -157,6 +157,9 @@ check-vendor: calypso.c calypso.h examples/quickstart.c
 	  (cd $$tmp && cc -std=c11 -O2 quickstart.c calypso.c -lpthread -lm -o quickstart && \
 	   ./quickstart $$tmp/db >/dev/null) && rm -rf $$tmp && \
 	  echo "vendored calypso.c + calypso.h build and run the quickstart"
+
+# No cycle among the engine's modules or local headers (tools/check-layers).
+check-layers: ; @tools/check-layers src
 
 # Every function in calypso.h documents its errors and thread-safety (tools/check-api-docs; its self-test first).
 check-api-docs: ; @tools/check-api-docs --self-test && tools/check-api-docs calypso.h src

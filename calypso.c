@@ -416,6 +416,11 @@ static inline int cy_rec_has_ns(int type, uint32_t ns)
            (ns && type >= CY_REC_PUT && type <= CY_REC_DEL);
 }
 
+/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
+ * naming the file of the record it deletes; returns its size. */
+CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
+                                           size_t klen, uint32_t victim);
+
 #endif /* CY_INTERNAL_H */
 /* << internal.h (back in src/alloc.c) */
 
@@ -2718,6 +2723,21 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
     XXH3_64bits_update(&st, b, blen);
     return (uint32_t)XXH3_64bits_digest(&st);
 }
+
+/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes).
+ * Its payload names the file of the record it deletes, so that a merge can
+ * tell when the tombstone may be dropped. */
+CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
+                                          size_t klen, uint32_t victim)
+{
+    uint8_t payload[10];
+    size_t plen = cy_varint_put(payload, victim);
+    uint32_t hlen = cy_rec_header_ns(rec, CY_REC_DEL, ns, 0, klen, plen);
+    memcpy(rec + hlen, key, klen);
+    memcpy(rec + hlen + klen, payload, plen);
+    cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
+    return hlen + klen + plen;
+}
 /* >> src/error.c */
 /*
  * error.c: error codes and their texts, the per-thread error detail behind
@@ -2730,12 +2750,12 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
  */
 /* >> src/engine.h */
 /*
- * engine.h: the database handle and what the engine's modules share about
- * it: the file table (files.c), the on-disk directory (dir.c), the key
- * directory and its iterator (keydir.c), recovery (recover.c), the write
- * path (write.c) and durability (commit.c), walks (walk.c), the TTL index
- * (ttl.c), key lists (keylist.c), the background thread (bg.c) and backup
- * (backup.c).
+ * engine.h: the database handle (struct calypso) and the modules' headers,
+ * included bottom-up in the order of their layers (below). Each module's
+ * header (files.h, keydir.h, commit.h, ...) holds its types, its state and
+ * what it exports to the modules above it, and says which locks guard them;
+ * engine.h holds the handle that embeds that state, and the few inline
+ * functions that need the whole handle.
  *
  * Locks, always taken in this order, never held across a user callback:
  *   maint_mu     one of merge, backup or hint writing at a time (they
@@ -2748,28 +2768,71 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
  *                shared for a lookup only, never across disk I/O.
  *   cy_file.mu   one file's descriptor, and the opening and eviction of
  *                its mapping (files.c). Never held across a wait for others.
- *   sync_mu      group commit state.
+ *   sync.mu      group commit state (commit.h).
  *   ids.mu       file id allocation (ids.c); after write_mu.
  *   space.mu     the space reserve (space.c); after write_mu.
- *   bg_mu        background thread's wake-ups.
+ *   bg.wake.mu   the background thread's wake-ups (bg.h).
+ *   views.mu     files retained for views (view.h).
  *
  * The file table takes no lock to read: it is published whole behind one
- * atomic pointer (db->ftab) and replaced, never edited, under write_mu.
+ * atomic pointer (db->files.ftab) and replaced, never edited, under write_mu.
  * What a reader reaches through it (the table, a file, a mapping) stays
  * valid while the reader is inside an epoch (epoch.c): a get enters before
  * its keydir lookup and leaves after copying the value, so a merge or an
  * eviction that retires a file releases it only once no reader that could
  * hold its locations remains.
  */
+/*
+ * The modules in layers, bottom-up: a module calls only modules on lower
+ * lines (tools/check-layers --graph prints who calls whom; `make
+ * check-layers` fails on any cycle, among modules or among headers).
+ *
+ *   alloc os record error epoch   the lower layer (internal.h), errors, epochs
+ *   art dir keylist space         the ART, the directory, key lists, reserve
+ *   guard ids scan ttl watermark  call checks and handle health, file ids,
+ *                                 datafile scans, TTL index, WATERMARK
+ *   files                         the file table, dead bytes
+ *   commit view backup            append and group commit; snapshot views;
+ *                                 backup
+ *   ns                            the namespace catalog and its calls
+ *   keydir                        apply, compare-and-swap, the iterator
+ *   batch hint                    batches; hint files
+ *   write merge                   puts and deletes; merge
+ *   walk recover bg               walks; open's replay (which finishes an
+ *                                 interrupted merge); the background thread
+ *   read db                       gets and figures; the lifecycle (open
+ *                                 starts recovery and the background thread)
+ *   getmany txn                   multi-get; transactions
+ *   cursor                        cursors
+ *
+ * Upward calls are not made; where a lower module must reach a higher one,
+ * the handle owns the means: files.c and commit.c wake the background
+ * thread through db->bg.wake (cy_wake_kick), not by calling bg.c; the
+ * checks every call makes (cy_db_usable, cy_db_writable) and the record of
+ * a failed fdatasync live in guard.c, below everything that serves calls,
+ * not in the lifecycle (db.c); cy_keydir_get is inline over a namespace's
+ * trees, so that view.c reads the keydir without calling keydir.c (which
+ * calls view.c to note changes).
+ */
 #ifndef CY_ENGINE_H
 #define CY_ENGINE_H
 
 
+/* >> src/lock.h */
+/*
+ * lock.h: the engine's locks: the reader-writer lock kd_lock is made of
+ * (cy_rwlock), and the wake-up a thread sleeps on and others kick
+ * (cy_wake).
+ */
+#ifndef CY_LOCK_H
+#define CY_LOCK_H
+
+
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <time.h>
 
-// >> locks --------------------------------------------------------------------
 /* kd_lock is a reader-writer lock of our own: one word,
  * readers counted in its low bits, a writer bit, and a bit by which a
  * waiting writer holds back new readers (writers are short and must not
@@ -2865,8 +2928,38 @@ static inline void cy_unlock(cy_rwlock *l)
     else
         __atomic_fetch_sub(&l->state, 1, __ATOMIC_RELEASE);
 }
+/* A condition a thread sleeps on and others kick: the background thread
+ * (bg.c) sleeps on the handle's bg_wake, and the modules below it (files.c
+ * when a file is sealed, commit.c when write-back is due) kick it through
+ * cy_wake_kick without calling up into bg.c. */
+typedef struct cy_wake {
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+} cy_wake;
 
-// >> epochs (epoch.c) ----------------------------------------------------------
+static inline void cy_wake_kick(cy_wake *w)
+{
+    pthread_mutex_lock(&w->mu);
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+#endif /* CY_LOCK_H */
+/* << lock.h (back in src/engine.h) */
+/* >> src/epoch.h */
+/*
+ * epoch.h: epochs (epoch.c): readers announce themselves; what is retired
+ * waits on the limbo list for a grace period.
+ *
+ * Locks: sync_mu (one grace period at a time), limbo_mu (the limbo list);
+ * the reader counts are atomics.
+ */
+#ifndef CY_EPOCH_H
+#define CY_EPOCH_H
+
+
+#include <pthread.h>
+
 #define CY_EPOCH_STRIPES 32
 
 /* Readers counted per phase; 128 bytes apart so that stripes never share a
@@ -2925,7 +3018,394 @@ static inline void cy_epoch_leave(cy_epoch *e, uint32_t token)
     __atomic_fetch_sub(&e->stripe[token >> 1].cnt[token & 1], 1, __ATOMIC_RELEASE);
 }
 
-// >> file table ---------------------------------------------------------------
+#endif /* CY_EPOCH_H */
+/* << epoch.h (back in src/engine.h) */
+/* >> src/error.h */
+/*
+ * error.h: errors (error.c): the detail of an error per thread and handle,
+ * the note open reports, and the clock.
+ */
+#ifndef CY_ERROR_H
+#define CY_ERROR_H
+
+
+/* Records the detail of an error for this thread and db and returns rc. */
+CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* errno (positive or negative) to a code: ENOMEM -> CALYPSO_ENOMEM, ENOSPC
+ * and EDQUOT -> CALYPSO_ENOSPC, anything else CALYPSO_EIO. */
+CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file);
+CY_INTERNAL void cy_err_forget(calypso *db);
+/* Appends to the note that open reports through calypso_errmsg (what
+ * recovery cut or auto_recovery dropped). */
+CY_INTERNAL void cy_note(calypso *db, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Moves this thread's detail for `from` to `to` (open failures: to NULL). */
+CY_INTERNAL void cy_err_move(calypso *from, calypso *to);
+/* Milliseconds since the epoch. Tests move time with cy_clock_shift. */
+CY_INTERNAL uint64_t cy_now_ms(void);
+CY_INTERNAL void     cy_clock_shift(int64_t ms);
+
+#endif /* CY_ERROR_H */
+/* << error.h (back in src/engine.h) */
+/* >> src/dir.h */
+/*
+ * dir.h: the on-disk directory (dir.c): paths, LOCK, META, listing and
+ * writing whole files.
+ *
+ * Locks: the LOCK file's byte locks (see dir.c); no mutex.
+ */
+#ifndef CY_DIR_H
+#define CY_DIR_H
+
+
+#define CY_FORMAT_VERSION 1
+CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, size_t cap);
+CY_INTERNAL void cy_dir_hint_path(const calypso *db, uint32_t fid, char *out, size_t cap);
+/* Makes the creation of directory `path` durable: fsync of its parent. */
+CY_INTERNAL int  cy_dir_sync_parent(const char *path);
+/* mkdir -p: creates path and every missing directory above it (mode), each
+ * made durable by an fsync of its parent. A component that exists and is
+ * not a directory: CALYPSO_EINVAL naming it. */
+CY_INTERNAL int  cy_dir_make_all(calypso *db, const char *path, uint32_t mode);
+/* Takes LOCK as a writer (its flock, byte 0 and byte 1 shared) or as a
+ * reader (byte 1 shared only): see dir.c. CALYPSO_ELOCKED when refused. */
+CY_INTERNAL int  cy_dir_lock(calypso *db);
+CY_INTERNAL void cy_dir_unlock(calypso *db);
+/* 1 when a writer holds the database open (asked of LOCK; takes nothing). */
+CY_INTERNAL int  cy_dir_writer_live(calypso *db);
+/* The file set lock (LOCK byte 2): exclusive for a writer about to rename
+ * or remove datafiles, shared for a reader listing and replaying them.
+ * Waits (at most 30 s: CALYPSO_ELOCKED). No-op without a LOCK file. */
+CY_INTERNAL int  cy_dir_files_lock(calypso *db);
+CY_INTERNAL void cy_dir_files_unlock(calypso *db);
+CY_INTERNAL int  cy_dir_meta(calypso *db, int fresh);
+/* Lists datafile ids (sorted) and which have hint files; removes leftover
+ * temporary files on a writable handle. */
+CY_INTERNAL int  cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n,
+                             uint8_t **has_hint);
+/* Writes path atomically: tmp file, fdatasync, rename, directory fsync. */
+CY_INTERNAL int  cy_dir_write_file(calypso *db, const char *dir, const char *name,
+                                   const void *data, size_t len);
+
+#endif /* CY_DIR_H */
+/* << dir.h (back in src/engine.h) */
+/* >> src/guard.h */
+/*
+ * guard.h: the checks every call makes first and the handle's health
+ * (guard.c).
+ *
+ * Locks: none: failed, broken, sync_err and fork_gen are atomics or set
+ * before the handle is shared.
+ */
+#ifndef CY_GUARD_H
+#define CY_GUARD_H
+
+
+/* The handle's health (db->health), read by every call's first check. */
+typedef struct cy_health {
+    int             failed;       /* reopen failed: refuse all but close     */
+    int             broken;       /* a write could not be undone, or an
+                                     fdatasync failed: no writes (atomic)    */
+    int             sync_err;     /* the first failed fdatasync's -errno,
+                                     sticky until close (atomic)             */
+    uint32_t        fork_gen;     /* the process's fork generation at open   */
+} cy_health;
+
+CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
+/* Records a failed fdatasync of datafile fid (err = -errno): sticky, the
+ * handle refuses writes from now on. Returns the error to report. */
+CY_INTERNAL int  cy_db_sync_failed(calypso *db, int err, uint32_t fid);
+CY_INTERNAL int  cy_db_writable(calypso *db);
+/* The error for a call that needs the writer lock from inside an update
+ * transaction on db on this thread (txn.c), which holds it. */
+CY_INTERNAL int  cy_db_in_update(calypso *db);
+CY_INTERNAL int  cy_txn_in_update(const calypso *db);
+CY_INTERNAL int  cy_db_usable(calypso *db);
+/* 1 when db was opened by this process (not inherited through fork). */
+CY_INTERNAL int  cy_db_ours(const calypso *db);
+/* The process's fork generation, for a handle opening now (guard.c). */
+CY_INTERNAL uint32_t cy_db_fork_gen(void);
+/* Marks the handle whose update transaction this thread is in (NULL: none). */
+CY_INTERNAL void cy_txn_set_update(const calypso *db);
+
+#endif /* CY_GUARD_H */
+/* << guard.h (back in src/engine.h) */
+/* >> src/watermark.h */
+/*
+ * watermark.h: the synced-up-to watermark (watermark.c).
+ *
+ * Locks: sync.mu for the values it persists (commit.c stores them).
+ */
+#ifndef CY_WATERMARK_H
+#define CY_WATERMARK_H
+
+
+typedef struct cy_wm cy_wm;
+#define CY_WM_INTERVAL_MS 250u           /* persisted at most this often   */
+#define CY_WM_NONE UINT64_MAX            /* no WATERMARK: the older rule   */
+#define CY_WM_ALL  (UINT64_MAX - 1)      /* the whole file was synced      */
+/* At open, before replay: reads WATERMARK (absent: the older rule). */
+CY_INTERNAL int      cy_wm_load(calypso *db);
+/* Bytes of the newest regular datafile fid a sync is known to have covered. */
+CY_INTERNAL uint64_t cy_wm_limit(calypso *db, uint32_t fid);
+/* After replay: CALYPSO_ECORRUPT when the newest file (fid, size) lacks
+ * bytes the watermark says were synced. */
+CY_INTERNAL int      cy_wm_check(calypso *db, uint32_t fid, uint64_t size);
+/* Writable open, after replay: writes WATERMARK if missing or now too high. */
+CY_INTERNAL int      cy_wm_open(calypso *db, uint32_t fid, uint64_t size);
+/* Writes (synced_fid, synced_off) if it moved; `limited`: not more often
+ * than every CY_WM_INTERVAL_MS (the background thread). */
+CY_INTERNAL void     cy_wm_persist(calypso *db, int limited);
+/* At close, after the final sync: persists, then frees. */
+CY_INTERNAL void     cy_wm_close(calypso *db);
+/* Test hook: the interval of limited persists. */
+CY_INTERNAL void     cy_wm_set_interval(uint32_t ms);
+
+#endif /* CY_WATERMARK_H */
+/* << watermark.h (back in src/engine.h) */
+/* >> src/ids.h */
+/*
+ * ids.h: file ids (ids.c): the three id spaces and their durable limits.
+ *
+ * Locks: ids.mu, taken after write_mu.
+ */
+#ifndef CY_IDS_H
+#define CY_IDS_H
+
+
+#include <pthread.h>
+
+enum { CY_IDS_REGULAR = 0, CY_IDS_MERGED = 1, CY_IDS_NS = 2 };
+
+typedef struct cy_ids {
+    pthread_mutex_t mu;
+    uint64_t        next[3];    /* next id to hand out, per space (mu)      */
+    uint64_t        limit[3];   /* durable in IDS: no id at or above it was
+                                   ever handed out (mu)                     */
+} cy_ids;
+/* Ids of merged datafiles have this bit; they replay before regular ones. */
+#define CY_FID_MERGED 0x40000000u
+/* At open, after any decided merge is finished: reads IDS (or derives the
+ * limits from the datafiles fids[0..n), writing IDS on a read-write
+ * handle) and starts each space at its limit. */
+CY_INTERNAL int  cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n);
+/* Hands out the next id of space (CY_IDS_REGULAR or CY_IDS_MERGED), first
+ * making a higher limit durable when the id reaches the current one.
+ * Errors: CALYPSO_EIO when the space is exhausted, or writing IDS failed. */
+CY_INTERNAL int  cy_ids_take(calypso *db, int space, uint32_t *fid);
+
+#endif /* CY_IDS_H */
+/* << ids.h (back in src/engine.h) */
+/* >> src/space.h */
+/*
+ * space.h: disk space (space.c): the space reserve and the low-space
+ * state.
+ *
+ * Locks: space.mu, taken after write_mu; low is atomic.
+ */
+#ifndef CY_SPACE_H
+#define CY_SPACE_H
+
+
+#include <pthread.h>
+
+typedef struct cy_space {
+    pthread_mutex_t mu;
+    int             low;        /* the disk filled: RESERVE released, puts
+                                   refused (atomic; changed under mu)       */
+    uint64_t        held;       /* bytes RESERVE holds (mu)                 */
+    uint64_t        last_try_ns; /* last attempt to take it back from a put */
+} cy_space;
+/* Bytes RESERVE holds for a database with these options. */
+CY_INTERNAL uint64_t cy_space_reserve_size(const calypso *db);
+/* At a read-write open: takes the reserve; a full disk leaves the handle
+ * low on space (not an error). */
+CY_INTERNAL int  cy_space_open(calypso *db);
+/* A write met ENOSPC: releases the reserve and marks the handle low on
+ * space. Returns 1 when it released space just now (a delete or a merge
+ * step may try again), 0 when there was none to release. */
+CY_INTERNAL int  cy_space_full(calypso *db);
+/* Tries to take the reserve back; 1 when held again (the handle is no
+ * longer low on space). */
+CY_INTERNAL int  cy_space_retake(calypso *db);
+/* CALYPSO_OK when a put may go ahead; CALYPSO_ENOSPC (with a message) while
+ * the handle is low on space and the reserve cannot be taken back. */
+CY_INTERNAL int  cy_space_put_check(calypso *db);
+
+#endif /* CY_SPACE_H */
+/* << space.h (back in src/engine.h) */
+/* >> src/keylist.h */
+/*
+ * keylist.h: key lists (keylist.c): keys copied back to back into one
+ * buffer.
+ *
+ * Locks: none: a list belongs to its caller.
+ */
+#ifndef CY_KEYLIST_H
+#define CY_KEYLIST_H
+
+
+/* Keys copied back to back into one buffer: key i = buf[off[i] .. off[i+1]). */
+typedef struct cy_keylist {
+    uint8_t  *buf;   size_t blen, bcap;
+    size_t   *off;   size_t n, ncap;
+} cy_keylist;
+CY_INTERNAL int  cy_keylist_push(cy_keylist *l, const void *key, size_t klen);
+CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen);
+/* Empties l, keeping its buffers. */
+CY_INTERNAL void cy_keylist_clear(cy_keylist *l);
+CY_INTERNAL void cy_keylist_free(cy_keylist *l);
+
+#endif /* CY_KEYLIST_H */
+/* << keylist.h (back in src/engine.h) */
+/* >> src/ns.h */
+/*
+ * ns.h: namespaces (ns.c): one namespace's key directory and TTL trees
+ * (cy_ns), the catalog of named ones, and the calls on namespace handles.
+ *
+ * Locks: kd_lock over every namespace's trees and the catalog; write_mu
+ * for every catalog change; exp_mu for exp_count under a shared kd_lock
+ * (ttl.c).
+ */
+#ifndef CY_NS_H
+#define CY_NS_H
+
+
+/* One namespace's key directory: the default namespace's is embedded in
+ * the database handle (catalog.ns0), a named one's is allocated and listed in the
+ * catalog (cat). Its trees and counts are under kd_lock like the handle's
+ * were; exp_count also under exp_mu for a shared holder (ttl.c). */
+typedef struct cy_ns {
+    uint32_t id;          /* 0: the default namespace                        */
+    int      dropped;     /* its drop was applied (write_mu and kd_lock
+                             exclusive): no keys, refuses writes             */
+    uint32_t refs;        /* handles and workers holding it (kd_lock
+                             exclusive): a dropped one is freed at 0        */
+    cy_loc   created;     /* its create record, for merge and dead bytes   */
+    cy_art   keydir;
+    cy_art   ttl_by_key;  /* key -> expiry (in loc.off)                      */
+    cy_art   ttl_by_time; /* be64(expiry) || key -> nothing                  */
+    cy_art   history;     /* views (view.c): key -> chain of earlier states */
+    uint64_t live_bytes;  /* bytes of the records its keydir points at       */
+    uint64_t exp_asof;    /* TTL entries expiring at or before this          */
+    uint64_t exp_count;   /* ... number exp_count                            */
+    uint32_t nlen;
+    uint8_t  name[CALYPSO_NS_MAX_NAME];
+} cy_ns;
+
+/* The handle's namespaces (db->catalog): the default one and the catalog
+ * of named ones. kd_lock, and write_mu for every change. */
+typedef struct cy_catalog {
+    cy_ns            ns0;         /* the default namespace                   */
+    cy_ns          **cat;         /* named namespaces, by id (kd_lock)       */
+    uint32_t         n, cap;
+} cy_catalog;
+CY_INTERNAL void   cy_ns_init(cy_ns *ns, uint32_t id);
+/* Frees a namespace's trees (not the struct). */
+CY_INTERNAL void   cy_ns_clear(cy_ns *ns);
+/* The namespace of id (0: the default), or NULL when not in the catalog.
+ * kd_lock held (or write_mu, which every catalog change holds too). */
+CY_INTERNAL cy_ns *cy_ns_find(calypso *db, uint32_t id);
+/* Applies a catalog record (CY_REC_NS_CREATE or _DROP) at (fid, off,
+ * size), as replay and the write path do. kd_lock exclusive. */
+CY_INTERNAL int    cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *name,
+                               size_t nlen, uint32_t fid, uint64_t off, uint32_t size);
+/* Frees the catalog (close). */
+CY_INTERNAL void   cy_ns_close_all(calypso *db);
+/* After replay: raises the namespace id limit past every id seen. */
+CY_INTERNAL void   cy_ns_recovered(calypso *db);
+/* Pins ns against being freed once dropped (kd_lock not held); unpin
+ * frees a dropped one at the last reference. */
+CY_INTERNAL void   cy_ns_pin(calypso *db, cy_ns *ns);
+CY_INTERNAL void   cy_ns_unpin(calypso *db, cy_ns *ns);
+/* Refuses a write to a dropped namespace (write_mu held). */
+CY_INTERNAL int    cy_ns_check_live(calypso *db, const cy_ns *ns);
+/* Runs fn(db, ns, ctx) for every namespace, the default first, each
+ * pinned while fn runs (no lock held). Stops at fn's first non-zero. */
+CY_INTERNAL int    cy_ns_each(calypso *db, int (*fn)(calypso *, cy_ns *, void *), void *ctx);
+/* Closing a namespace handle (db.c's calypso_close). */
+CY_INTERNAL int    cy_ns_close_handle(calypso *h);
+
+#endif /* CY_NS_H */
+/* << ns.h (back in src/engine.h) */
+/* >> src/ttl.h */
+/*
+ * ttl.h: the TTL index (ttl.c): a namespace's key -> expiry and expiry ->
+ * key trees.
+ *
+ * Locks: kd_lock (the caller's); exp_mu for the expired count.
+ */
+#ifndef CY_TTL_H
+#define CY_TTL_H
+
+
+CY_INTERNAL int  cy_ttl_set(cy_ns *ns, const void *key, size_t klen, uint64_t expiry);
+CY_INTERNAL void cy_ttl_clear(cy_ns *ns, const void *key, size_t klen);
+CY_INTERNAL uint64_t cy_ttl_get(cy_ns *ns, const void *key, size_t klen);
+CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, cy_ns *ns, uint64_t now);
+/* Copies up to max expired keys (expiry <= now) into a list. */
+CY_INTERNAL int  cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *out);
+
+#endif /* CY_TTL_H */
+/* << ttl.h (back in src/engine.h) */
+/* >> src/scan.h */
+/*
+ * scan.h: datafile scans (scan.c): reading a datafile record by record.
+ *
+ * Locks: none: a scan belongs to its caller.
+ */
+#ifndef CY_SCAN_H
+#define CY_SCAN_H
+
+
+typedef struct cy_scan {
+    calypso  *db;
+    uint32_t  fid;
+    int       fd;
+    int       own_fd;     /* opened by cy_scan_open: closed by cy_scan_close */
+    uint64_t  size;       /* file size                                       */
+    uint8_t  *buf;
+    size_t    cap;
+    uint64_t  buf_off;    /* file offset of buf[0]                           */
+    size_t    buf_len;
+    char      path[4096];
+} cy_scan;
+/* Starts a scan of datafile fid through fd, or through a descriptor of its
+ * own when fd < 0. */
+CY_INTERNAL int     cy_scan_open(cy_scan *s, calypso *db, uint32_t fid, int fd);
+CY_INTERNAL void    cy_scan_close(cy_scan *s);
+/* Makes [off, off+n) available in s->buf; returns the bytes available from
+ * off (fewer than n only at the end of the file) or a negative code. */
+CY_INTERNAL int64_t cy_scan_fill(cy_scan *s, uint64_t off, size_t n);
+/* The record at off: 1 with *r parsed and *rec its verified bytes (valid
+ * until the next call); 0 when it is damaged (*why says how); or an error. */
+CY_INTERNAL int     cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_t **rec,
+                                   const char **why);
+
+#endif /* CY_SCAN_H */
+/* << scan.h (back in src/engine.h) */
+/* >> src/files.h */
+/*
+ * files.h: the file table (files.c): datafiles, their descriptors and
+ * mappings, the table published behind one atomic pointer, appends to the
+ * active file, and dead-byte accounting.
+ *
+ * Locks: write_mu for every change to the table and to dead bytes;
+ * cy_file.mu for one file's descriptor and mapping; readers take none
+ * (inside an epoch).
+ */
+#ifndef CY_FILES_H
+#define CY_FILES_H
+
+
+#include <pthread.h>
 
 typedef struct cy_file {
     uint32_t fid;
@@ -2972,298 +3452,28 @@ typedef struct cy_ftab {
     uint32_t   n;
     cy_file   *f[];       /* sorted by fid                                */
 } cy_ftab;
-// >> file ids (ids.c) and disk space (space.c) ---------------------------------
 
-enum { CY_IDS_REGULAR = 0, CY_IDS_MERGED = 1, CY_IDS_NS = 2 };
-
-typedef struct cy_ids {
-    pthread_mutex_t mu;
-    uint64_t        next[3];    /* next id to hand out, per space (mu)      */
-    uint64_t        limit[3];   /* durable in IDS: no id at or above it was
-                                   ever handed out (mu)                     */
-} cy_ids;
-
-typedef struct cy_space {
-    pthread_mutex_t mu;
-    int             low;        /* the disk filled: RESERVE released, puts
-                                   refused (atomic; changed under mu)       */
-    uint64_t        held;       /* bytes RESERVE holds (mu)                 */
-    uint64_t        last_try_ns; /* last attempt to take it back from a put */
-} cy_space;
-
-// >> namespaces (ns.c) ----------------------------------------------------------
-/* One namespace's key directory: the default namespace's is embedded in
- * the database handle (ns0), a named one's is allocated and listed in the
- * catalog (cat). Its trees and counts are under kd_lock like the handle's
- * were; exp_count also under exp_mu for a shared holder (ttl.c). */
-typedef struct cy_ns {
-    uint32_t id;          /* 0: the default namespace                        */
-    int      dropped;     /* its drop was applied (write_mu and kd_lock
-                             exclusive): no keys, refuses writes             */
-    uint32_t refs;        /* handles and workers holding it (kd_lock
-                             exclusive): a dropped one is freed at 0        */
-    cy_loc   created;     /* its create record, for merge and dead bytes   */
-    cy_art   keydir;
-    cy_art   ttl_by_key;  /* key -> expiry (in loc.off)                      */
-    cy_art   ttl_by_time; /* be64(expiry) || key -> nothing                  */
-    cy_art   history;     /* views (view.c): key -> chain of earlier states */
-    uint64_t live_bytes;  /* bytes of the records its keydir points at       */
-    uint64_t exp_asof;    /* TTL entries expiring at or before this          */
-    uint64_t exp_count;   /* ... number exp_count                            */
-    uint32_t nlen;
-    uint8_t  name[CALYPSO_NS_MAX_NAME];
-} cy_ns;
-
-// >> handle ---------------------------------------------------------------
-
-struct calypso {
-    char           *path;
-    calypso_options opt;
-    int             lock_fd;
-    int             writer_live;  /* read-only: a writer held the database
-                                     open when this handle opened          */
-    uint32_t       *skip_fids;    /* read-only, during open: datafiles a
-                                     decided, unfinished merge left that the
-                                     replay leaves out (merge.c)           */
-    uint32_t        nskip;
-    int             failed;       /* reopen failed: refuse all but close     */
-    int             broken;       /* a write could not be undone, or an
-                                     fdatasync failed: no writes (atomic)    */
-    int             sync_err;     /* the first failed fdatasync's -errno,
-                                     sticky until close (atomic)             */
-    uint32_t        fork_gen;     /* the process's fork generation at open   */
-
-    /* A namespace handle (ns.c) is a struct calypso too: base names its
-     * database handle and ns its namespace; nothing else in it is used
-     * (the public calls go to base at once, cy_base). */
-    calypso         *base;        /* NULL on the database handle            */
-    cy_ns           *ns;          /* the namespace this handle works on:
-                                     &ns0 on the database handle            */
-    uint32_t         ns_handles;  /* namespace handles open (atomic)        */
-
-    pthread_mutex_t  write_mu;
-    cy_rwlock        kd_lock;
-    cy_ns            ns0;         /* the default namespace                   */
-    cy_ns          **cat;         /* named namespaces, by id (kd_lock)       */
-    uint32_t         ncat, catcap;
-    uint64_t         dead;        /* dead bytes over all files               */
-    /* snapshot views (view.c): under kd_lock, the retained files under view_mu */
-    uint64_t         commit_seq;  /* changes applied to the keydir           */
-    uint32_t         views_open;
-    uint64_t         view_lost;   /* a change not noted for views: its seq   */
-    pthread_mutex_t  view_mu;
-    cy_file        **retained;    /* files merges removed while views were open */
-    uint32_t         nretained, retained_cap;
-    pthread_mutex_t  exp_mu;
-
-    cy_epoch         epoch;       /* readers, grace periods, limbo list      */
+/* The handle's file table state (db->files). */
+typedef struct cy_files_state {
     cy_ftab         *ftab;        /* the file table (atomic; replaced under
                                      write_mu)                               */
-    uint32_t         open_files;  /* files with a descriptor or mapping (atomic) */
+    uint32_t         open;        /* files with a descriptor or mapping (atomic) */
     /* Running totals over the table, so that figures never walk it
      * (files.c; atomic for readers, changed under write_mu but hints'). */
-    uint32_t         nfiles;      /* files in the table                     */
-    uint64_t         files_size;  /* bytes of records                       */
-    uint64_t         files_disk;  /* bytes on disk, space allocated ahead of
+    uint32_t         n;           /* files in the table                     */
+    uint64_t         size;        /* bytes of records                       */
+    uint64_t         disk;        /* bytes on disk, space allocated ahead of
                                      the active file's data included        */
     uint64_t         hints_disk;  /* bytes of hint files                    */
     cy_file         *active;      /* NULL on a read-only handle (write_mu)   */
     uint64_t         tick;        /* advanced when a file is opened: reads
                                      stamp their file with it (cy_files_touch) */
-
-    uint8_t         *wbuf;        /* record encoding buffer (write_mu)       */
+    uint64_t         dead;        /* dead bytes over all files (kd_lock
+                                     exclusive and write_mu to change)       */
     int              zero_ahead;  /* calypso_sync was called: zeros go ahead
                                      of the data as under SYNC_ALWAYS
-                                     (files.c; write_mu)                      */
-    size_t           wcap;
-
-    pthread_mutex_t  sync_mu;
-    pthread_cond_t   sync_cv;
-    int              syncing;     /* a leader's fdatasync is under way
-                                     (written under sync_mu, atomically)     */
-    uint64_t         written_seq; /* bytes appended since open (write_mu)    */
-    uint64_t         synced_seq;  /* of those, durable (written under
-                                     sync_mu, atomically: followers spin on
-                                     it)                                     */
-    uint64_t         sync_ns;     /* recent fdatasync time, a moving average
-                                     (atomic)                                */
-    uint32_t         sync_spinners; /* followers spinning (atomic)          */
-    uint32_t         durable_writers;   /* SYNC_ALWAYS puts and deletes under
-                                           way (atomic)                     */
-    uint32_t         durable_batch;     /* durable appends the next sync
-                                           will cover (written under write_mu) */
-    uint32_t         durable_group;     /* writers the last sync covered    */
-    uint32_t         synced_fid;  /* a successful fdatasync covered [0, synced_off) */
-    uint64_t         synced_off;  /* of synced_fid: both stored under sync_mu (atomically) */
-    struct cy_wm    *wm;          /* its durable copy (watermark.c)          */
-
-    uint64_t         wb_kicked;   /* written_seq when write-back was last
-                                     asked of the background thread (write_mu) */
-    int              bg_writeback; /* write-back asked (atomic)              */
-    pthread_t        bg;
-    int              bg_started;
-    pthread_mutex_t  bg_mu;
-    pthread_cond_t   bg_cv;
-    int              bg_stop;
-    int              bg_hints_pending;
-    pthread_mutex_t  maint_mu;    /* held by whoever removes or copies whole
-                                     files: merge, backup, hint writing      */
-    int              merging;     /* a merge runs (atomic)                   */
-    uint64_t         last_merge_check;
-
-    cy_ids           ids;
-    cy_space         space;
-
-    uint64_t         merges;
-    char             note[512];   /* what auto_recovery dropped              */
-};
-
-// >> errors (error.c) ----------------------------------------------------------
-/* Records the detail of an error for this thread and db and returns rc. */
-CY_INTERNAL int cy_err(calypso *db, int rc, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-/* errno (positive or negative) to a code: ENOMEM -> CALYPSO_ENOMEM, ENOSPC
- * and EDQUOT -> CALYPSO_ENOSPC, anything else CALYPSO_EIO. */
-CY_INTERNAL int cy_err_errno(calypso *db, int neg_errno, const char *what, const char *file);
-CY_INTERNAL void cy_err_forget(calypso *db);
-/* Appends to the note that open reports through calypso_errmsg (what
- * recovery cut or auto_recovery dropped). */
-CY_INTERNAL void cy_note(calypso *db, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-/* Moves this thread's detail for `from` to `to` (open failures: to NULL). */
-CY_INTERNAL void cy_err_move(calypso *from, calypso *to);
-
-// >> clock (error.c) -------------------------------------------------------------
-/* Milliseconds since the epoch. Tests move time with cy_clock_shift. */
-CY_INTERNAL uint64_t cy_now_ms(void);
-CY_INTERNAL void     cy_clock_shift(int64_t ms);
-
-// >> directory (dir.c) -----------------------------------------------------------
-#define CY_FORMAT_VERSION 1
-CY_INTERNAL void cy_dir_data_path(const calypso *db, uint32_t fid, char *out, size_t cap);
-CY_INTERNAL void cy_dir_hint_path(const calypso *db, uint32_t fid, char *out, size_t cap);
-/* Makes the creation of directory `path` durable: fsync of its parent. */
-CY_INTERNAL int  cy_dir_sync_parent(const char *path);
-/* mkdir -p: creates path and every missing directory above it (mode), each
- * made durable by an fsync of its parent. A component that exists and is
- * not a directory: CALYPSO_EINVAL naming it. */
-CY_INTERNAL int  cy_dir_make_all(calypso *db, const char *path, uint32_t mode);
-/* Takes LOCK as a writer (its flock, byte 0 and byte 1 shared) or as a
- * reader (byte 1 shared only): see dir.c. CALYPSO_ELOCKED when refused. */
-CY_INTERNAL int  cy_dir_lock(calypso *db);
-CY_INTERNAL void cy_dir_unlock(calypso *db);
-/* 1 when a writer holds the database open (asked of LOCK; takes nothing). */
-CY_INTERNAL int  cy_dir_writer_live(calypso *db);
-/* The file set lock (LOCK byte 2): exclusive for a writer about to rename
- * or remove datafiles, shared for a reader listing and replaying them.
- * Waits (at most 30 s: CALYPSO_ELOCKED). No-op without a LOCK file. */
-CY_INTERNAL int  cy_dir_files_lock(calypso *db);
-CY_INTERNAL void cy_dir_files_unlock(calypso *db);
-CY_INTERNAL int  cy_dir_meta(calypso *db, int fresh);
-/* Lists datafile ids (sorted) and which have hint files; removes leftover
- * temporary files on a writable handle. */
-CY_INTERNAL int  cy_dir_scan(calypso *db, uint32_t **fids, uint32_t *n,
-                             uint8_t **has_hint);
-/* Writes path atomically: tmp file, fdatasync, rename, directory fsync. */
-CY_INTERNAL int  cy_dir_write_file(calypso *db, const char *dir, const char *name,
-                                   const void *data, size_t len);
-
-// >> synced-up-to watermark (watermark.c) -----------------------------------------
-typedef struct cy_wm cy_wm;
-#define CY_WM_INTERVAL_MS 250u           /* persisted at most this often   */
-#define CY_WM_NONE UINT64_MAX            /* no WATERMARK: the older rule   */
-#define CY_WM_ALL  (UINT64_MAX - 1)      /* the whole file was synced      */
-/* At open, before replay: reads WATERMARK (absent: the older rule). */
-CY_INTERNAL int      cy_wm_load(calypso *db);
-/* Bytes of the newest regular datafile fid a sync is known to have covered. */
-CY_INTERNAL uint64_t cy_wm_limit(calypso *db, uint32_t fid);
-/* After replay: CALYPSO_ECORRUPT when the newest file (fid, size) lacks
- * bytes the watermark says were synced. */
-CY_INTERNAL int      cy_wm_check(calypso *db, uint32_t fid, uint64_t size);
-/* Writable open, after replay: writes WATERMARK if missing or now too high. */
-CY_INTERNAL int      cy_wm_open(calypso *db, uint32_t fid, uint64_t size);
-/* Writes (synced_fid, synced_off) if it moved; `limited`: not more often
- * than every CY_WM_INTERVAL_MS (the background thread). */
-CY_INTERNAL void     cy_wm_persist(calypso *db, int limited);
-/* At close, after the final sync: persists, then frees. */
-CY_INTERNAL void     cy_wm_close(calypso *db);
-/* Test hook: the interval of limited persists. */
-CY_INTERNAL void     cy_wm_set_interval(uint32_t ms);
-// >> namespaces (ns.c) -------------------------------------------------------------
-/* The database handle of h (h itself, or a namespace handle's base). */
-static inline calypso *cy_base(calypso *h)
-{
-    return h && h->base ? h->base : h;
-}
-/* The namespace h works on (NULL for NULL). */
-static inline cy_ns *cy_ns_of(calypso *h)
-{
-    return h ? h->ns : NULL;
-}
-CY_INTERNAL void   cy_ns_init(cy_ns *ns, uint32_t id);
-/* Frees a namespace's trees (not the struct). */
-CY_INTERNAL void   cy_ns_clear(cy_ns *ns);
-/* The namespace of id (0: the default), or NULL when not in the catalog.
- * kd_lock held (or write_mu, which every catalog change holds too). */
-CY_INTERNAL cy_ns *cy_ns_find(calypso *db, uint32_t id);
-/* Applies a catalog record (CY_REC_NS_CREATE or _DROP) at (fid, off,
- * size), as replay and the write path do. kd_lock exclusive. */
-CY_INTERNAL int    cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *name,
-                               size_t nlen, uint32_t fid, uint64_t off, uint32_t size);
-/* Frees the catalog (close). */
-CY_INTERNAL void   cy_ns_close_all(calypso *db);
-/* After replay: raises the namespace id limit past every id seen. */
-CY_INTERNAL void   cy_ns_recovered(calypso *db);
-/* Pins ns against being freed once dropped (kd_lock not held); unpin
- * frees a dropped one at the last reference. */
-CY_INTERNAL void   cy_ns_pin(calypso *db, cy_ns *ns);
-CY_INTERNAL void   cy_ns_unpin(calypso *db, cy_ns *ns);
-/* Refuses a write to a dropped namespace (write_mu held). */
-CY_INTERNAL int    cy_ns_check_live(calypso *db, const cy_ns *ns);
-/* Runs fn(db, ns, ctx) for every namespace, the default first, each
- * pinned while fn runs (no lock held). Stops at fn's first non-zero. */
-CY_INTERNAL int    cy_ns_each(calypso *db, int (*fn)(calypso *, cy_ns *, void *), void *ctx);
-/* Closing a namespace handle (db.c's calypso_close). */
-CY_INTERNAL int    cy_ns_close_handle(calypso *h);
-
-// >> file ids (ids.c) -------------------------------------------------------------
-/* At open, after any decided merge is finished: reads IDS (or derives the
- * limits from the datafiles fids[0..n), writing IDS on a read-write
- * handle) and starts each space at its limit. */
-CY_INTERNAL int  cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n);
-/* Hands out the next id of space (CY_IDS_REGULAR or CY_IDS_MERGED), first
- * making a higher limit durable when the id reaches the current one.
- * Errors: CALYPSO_EIO when the space is exhausted, or writing IDS failed. */
-CY_INTERNAL int  cy_ids_take(calypso *db, int space, uint32_t *fid);
-
-// >> disk space (space.c) ----------------------------------------------------------
-/* Bytes RESERVE holds for a database with these options. */
-CY_INTERNAL uint64_t cy_space_reserve_size(const calypso *db);
-/* At a read-write open: takes the reserve; a full disk leaves the handle
- * low on space (not an error). */
-CY_INTERNAL int  cy_space_open(calypso *db);
-/* A write met ENOSPC: releases the reserve and marks the handle low on
- * space. Returns 1 when it released space just now (a delete or a merge
- * step may try again), 0 when there was none to release. */
-CY_INTERNAL int  cy_space_full(calypso *db);
-/* Tries to take the reserve back; 1 when held again (the handle is no
- * longer low on space). */
-CY_INTERNAL int  cy_space_retake(calypso *db);
-/* CALYPSO_OK when a put may go ahead; CALYPSO_ENOSPC (with a message) while
- * the handle is low on space and the reserve cannot be taken back. */
-CY_INTERNAL int  cy_space_put_check(calypso *db);
-static inline int cy_space_low(calypso *db)
-{
-    return __atomic_load_n(&db->space.low, __ATOMIC_ACQUIRE);
-}
-
-// >> file table (files.c) --------------------------------------------------------
+                                     (write_mu)                              */
+} cy_files_state;
 /* The file fid in the current table, or NULL. Inside an epoch or under
  * write_mu. */
 CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid);
@@ -3276,16 +3486,6 @@ CY_INTERNAL int      cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t si
  * cy_files_release after a grace period. */
 CY_INTERNAL int      cy_files_remove(calypso *db, const uint32_t *fids, uint32_t n,
                                      cy_file **out);
-/* Marks f as read now, for LRU eviction. The clock only moves when a file
- * is opened, so a read stores (rarely) and never read-modify-writes a
- * shared word: readers on several cores do not bounce a cache line. Files
- * read since the last open tie, which is all eviction needs. */
-static inline void cy_files_touch(calypso *db, cy_file *f)
-{
-    uint64_t now = __atomic_load_n(&db->tick, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&f->last_used, __ATOMIC_RELAXED) != now)
-        __atomic_store_n(&f->last_used, now, __ATOMIC_RELAXED);
-}
 /* The mapped bytes of [off, off+size) of f when its mapping covers them,
  * else NULL. Inside an epoch: the bytes stay valid until it is left. */
 static inline const uint8_t *cy_files_mapped(cy_file *f, uint64_t off, uint64_t size)
@@ -3294,7 +3494,6 @@ static inline const uint8_t *cy_files_mapped(cy_file *f, uint64_t off, uint64_t 
     if (!m || off + size > __atomic_load_n(&f->map_len, __ATOMIC_RELAXED)) return NULL;
     return m + off;
 }
-
 typedef int (*cy_record_fn)(const uint8_t *rec, void *ctx);
 /* Calls fn(record bytes, ctx) for the record (f, off, size): on the mapping
  * itself when the file is mapped (mapping it first if it is not open), else
@@ -3367,86 +3566,151 @@ CY_INTERNAL uint32_t cy_files_compact_owed(calypso *db);
 /* Notes that file fid holds a record other than a put (write path or
  * replay, applying it). */
 CY_INTERNAL void     cy_files_mark_mixed(calypso *db, uint32_t fid);
+/* Counts bytes of file fid dead (db->files.dead and the file's own count). Under
+ * write_mu and kd_lock exclusive, or while the handle is not yet shared. */
+CY_INTERNAL void cy_files_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
+/* File f left the table: its dead bytes leave db->files.dead with it. write_mu
+ * and kd_lock exclusive. */
+CY_INTERNAL void cy_files_dead_drop(calypso *db, const cy_file *f);
 
-// >> datafile scan (scan.c) ----------------------------------------------------
-typedef struct cy_scan {
-    calypso  *db;
-    uint32_t  fid;
-    int       fd;
-    int       own_fd;     /* opened by cy_scan_open: closed by cy_scan_close */
-    uint64_t  size;       /* file size                                       */
-    uint8_t  *buf;
-    size_t    cap;
-    uint64_t  buf_off;    /* file offset of buf[0]                           */
-    size_t    buf_len;
-    char      path[4096];
-} cy_scan;
+#endif /* CY_FILES_H */
+/* << files.h (back in src/engine.h) */
+/* >> src/commit.h */
+/*
+ * commit.h: appending and group commit (commit.c).
+ *
+ * Locks: write_mu for an append; sync.mu and sync.cv for the group
+ * commit's hand-over (never held across fdatasync).
+ */
+#ifndef CY_COMMIT_H
+#define CY_COMMIT_H
 
-/* Starts a scan of datafile fid through fd, or through a descriptor of its
- * own when fd < 0. */
-CY_INTERNAL int     cy_scan_open(cy_scan *s, calypso *db, uint32_t fid, int fd);
-CY_INTERNAL void    cy_scan_close(cy_scan *s);
-/* Makes [off, off+n) available in s->buf; returns the bytes available from
- * off (fewer than n only at the end of the file) or a negative code. */
-CY_INTERNAL int64_t cy_scan_fill(cy_scan *s, uint64_t off, size_t n);
-/* The record at off: 1 with *r parsed and *rec its verified bytes (valid
- * until the next call); 0 when it is damaged (*why says how); or an error. */
-CY_INTERNAL int     cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_t **rec,
-                                   const char **why);
 
-// >> hint files (hint.c) ----------------------------------------------------------
-/* A hint file being built in memory: entries, then the trailer. */
-typedef struct cy_hint_buf {
-    uint8_t *p; size_t len, cap;
-    uint64_t count;
-    uint64_t listed;   /* bytes of the records its entries describe */
-} cy_hint_buf;
-CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
-                             uint64_t size);
-/* Puts the entries in key order, a key's records in file order (unless
- * they are already, or memory is short), and appends the trailer for a
- * datafile of data_size bytes. */
-CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
-/* Builds, from the datafile, and writes the hint of fid. */
-CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
-/* Rewrites the hint of sealed file fid (valid, describing all of it)
- * without the entries of puts that are no longer live: a compacted hint
- * (doc/format.md). maint_mu held. */
-CY_INTERNAL int  cy_hint_compact(calypso *db, uint32_t fid);
-/* Writes the hint of the active file at a clean close (its data synced):
- * from the keydir when the file holds puts alone (a compacted hint of its
- * live records), else as cy_hint_write. */
-CY_INTERNAL int  cy_hint_write_active(calypso *db);
-/* Loads the hint of fid into the keydir when it is valid and describes at
- * most the file's `file_size` bytes; *covers receives how many (the caller
- * scans the rest) and *hint_bytes the hint file's size. CALYPSO_ECORRUPT if invalid: nothing applied then, and
- * the caller scans the whole datafile; but *covers = UINT64_MAX when the
- * hint's checksum held and its entries did not parse (some were applied):
- * then open must fail. */
-CY_INTERNAL int  cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint64_t *covers,
-                              uint64_t *hint_bytes);
+#include <pthread.h>
 
-// >> key lists (keylist.c) --------------------------------------------------------
-/* Keys copied back to back into one buffer: key i = buf[off[i] .. off[i+1]). */
-typedef struct cy_keylist {
-    uint8_t  *buf;   size_t blen, bcap;
-    size_t   *off;   size_t n, ncap;
-} cy_keylist;
-CY_INTERNAL int  cy_keylist_push(cy_keylist *l, const void *key, size_t klen);
-CY_INTERNAL const uint8_t *cy_keylist_at(const cy_keylist *l, size_t i, size_t *klen);
-/* Empties l, keeping its buffers. */
-CY_INTERNAL void cy_keylist_clear(cy_keylist *l);
-CY_INTERNAL void cy_keylist_free(cy_keylist *l);
+/* The handle's group-commit state (db->sync). */
+typedef struct cy_sync {
+    pthread_mutex_t  mu;
+    pthread_cond_t   cv;
+    int              syncing;     /* a leader's fdatasync is under way
+                                     (written under mu, atomically)          */
+    uint64_t         written_seq; /* bytes appended since open (write_mu)    */
+    uint64_t         synced_seq;  /* of those, durable (written under mu,
+                                     atomically: followers spin on it)       */
+    uint64_t         time_ns;     /* recent fdatasync time, a moving average
+                                     (atomic)                                */
+    uint32_t         spinners;    /* followers spinning (atomic)             */
+    uint32_t         durable_writers;   /* SYNC_ALWAYS puts and deletes under
+                                           way (atomic)                     */
+    uint32_t         durable_batch;     /* durable appends the next sync
+                                           will cover (written under write_mu) */
+    uint32_t         durable_group;     /* writers the last sync covered    */
+    uint32_t         synced_fid;  /* a successful fdatasync covered [0, synced_off) */
+    uint64_t         synced_off;  /* of synced_fid: both stored under mu (atomically);
+                                     watermark.c keeps their durable copy    */
+} cy_sync;
 
-// >> ttl index (ttl.c) -------------------------------------------------------------
-CY_INTERNAL int  cy_ttl_set(cy_ns *ns, const void *key, size_t klen, uint64_t expiry);
-CY_INTERNAL void cy_ttl_clear(cy_ns *ns, const void *key, size_t klen);
-CY_INTERNAL uint64_t cy_ttl_get(cy_ns *ns, const void *key, size_t klen);
-CY_INTERNAL uint64_t cy_ttl_count_expired(calypso *db, cy_ns *ns, uint64_t now);
-/* Copies up to max expired keys (expiry <= now) into a list. */
-CY_INTERNAL int  cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *out);
+/* Bytes appended between two write-backs the background thread starts. */
+#define CY_DB_WRITEBACK (8u << 20)
+/* Waits until a sync covers the first seq bytes appended since open,
+ * leading a group commit when no sync is under way (commit.c). */
+CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
+/* A SYNC_ALWAYS write announces itself before it appends (enter), counts
+ * its append into the next sync's batch (appended, write_mu held), and
+ * leaves when its sync has returned (commit.c). */
+CY_INTERNAL void cy_db_durable_enter(calypso *db);
+CY_INTERNAL void cy_db_durable_appended(calypso *db);
+CY_INTERNAL void cy_db_durable_leave(calypso *db);
+/* Appends a record given as pieces to the active file, rotating first when
+ * it would not fit; returns where it went. write_mu held. */
+CY_INTERNAL int  cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+                              uint32_t *fid, uint64_t *off);
+/* A keydir update failed (rc) after the append of size bytes at off: cuts
+ * the record back out of the active file. Returns the error to report.
+ * write_mu held. */
+CY_INTERNAL int  cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size);
+/* The write path's commit step for a record prepared by the caller: under
+ * write_mu, rotates when a record of `bound` bytes would not fit the active
+ * file; build() encodes the record for file fid (it may read the keydir:
+ * write_mu keeps it still) and returns it; it is appended whole, then
+ * apply() applies it under kd_lock exclusive, all of it or, failing, none
+ * (it undoes its own partial work); a failed apply cuts the append back.
+ * Then waits for durability as the sync mode says. */
+typedef int (*cy_build_fn)(calypso *db, uint32_t fid, const uint8_t **rec, size_t *size,
+                           void *ctx);
+typedef int (*cy_apply_fn)(calypso *db, uint32_t fid, uint64_t off, const uint8_t *rec,
+                           size_t size, void *ctx);
+enum { CY_COMMIT_LOCKED = 1,        /* the caller holds write_mu (released here) */
+       CY_COMMIT_DELETES_ONLY = 2 };  /* may use the space reserve when the disk fills */
+CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
+                              void *ctx, int flags);
 
-// >> key directory (keydir.c) ---------------------------------------------------------
+#endif /* CY_COMMIT_H */
+/* << commit.h (back in src/engine.h) */
+/* >> src/view.h */
+/*
+ * view.h: snapshot views (view.c): the history of keydir changes while
+ * views are open, and the files merges removed meanwhile.
+ *
+ * Locks: kd_lock for the history and commit_seq; views.mu for the retained
+ * files.
+ */
+#ifndef CY_VIEW_H
+#define CY_VIEW_H
+
+
+#include <pthread.h>
+
+/* The handle's view state (db->views). */
+typedef struct cy_views {
+    uint64_t         commit_seq;  /* changes applied to the keydir (kd_lock)  */
+    uint32_t         open;        /* views open (kd_lock)                     */
+    uint64_t         lost;        /* a change not noted for views: its seq
+                                     (kd_lock)                                */
+    pthread_mutex_t  mu;          /* the retained files                       */
+    cy_file        **retained;    /* files merges removed while views were
+                                     open (mu)                                */
+    uint32_t         n, cap;
+} cy_views;
+
+/* What a view's reads say once a change could not be noted for it (memory
+ * ran out) or a merge could not keep a file it reads (views.lost). */
+#define CY_VIEW_LOST_MSG "this view's snapshot could not be kept (memory ran out while " \
+                         "a write or a merge noted it): end the view and begin another"
+
+/* Numbers a keydir change and, while views are open, notes the key's state
+ * before it. kd_lock exclusive, before the change. */
+CY_INTERNAL void cy_view_note(calypso *db, cy_ns *ns, const void *key, size_t klen);
+/* The state of key as a view of seq view_seq sees it: 1 with its location
+ * and expiry, or 0 absent. kd_lock held. */
+CY_INTERNAL int  cy_view_state(calypso *db, cy_ns *ns, uint64_t view_seq, const void *key,
+                               size_t klen, cy_loc *loc, uint64_t *expiry);
+/* Frees one namespace's history (its chains). kd_lock exclusive. */
+CY_INTERNAL void cy_view_free_history(cy_art *history);
+CY_INTERNAL int  cy_view_open(calypso *db, uint64_t *seq);
+CY_INTERNAL void cy_view_close(calypso *db);
+/* Keeps a file a merge removed (mapped) until the views close. views.mu
+ * held, from the file's leaving the table on. */
+CY_INTERNAL int  cy_view_retain(calypso *db, cy_file *f);
+/* The file fid from the table or the retained ones. Inside an epoch. */
+CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid);
+/* At close: releases the history and the retained files. */
+CY_INTERNAL void cy_view_release_all(calypso *db);
+
+#endif /* CY_VIEW_H */
+/* << view.h (back in src/engine.h) */
+/* >> src/keydir.h */
+/*
+ * keydir.h: the key directory (keydir.c): applying records, lookups,
+ * merge's compare-and-swap, and the one batched iterator.
+ *
+ * Locks: kd_lock: exclusive to change, shared to look up; write_mu beside
+ * it for changes.
+ */
+#ifndef CY_KEYDIR_H
+#define CY_KEYDIR_H
+
+
 /* Applies a record found at (fid, off, size) to the keydir, as replay does
  * and as the write path does after appending. kd_lock held exclusively. */
 CY_INTERNAL int  cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t *key,
@@ -3459,16 +3723,16 @@ CY_INTERNAL int  cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t
 CY_INTERNAL int  cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t *key,
                                      uint32_t fid, uint64_t off, uint32_t size);
 /* Looks key up; returns its loc (NULL when absent) and its expiry.
- * kd_lock held. */
-CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
-                                        uint64_t *expiry);
-/* Counts bytes of file fid dead (db->dead and the file's own count). Under
- * write_mu and kd_lock exclusive, or while the handle is not yet shared. */
-CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes);
-/* File f left the table: its dead bytes leave db->dead with it. write_mu
- * and kd_lock exclusive. */
-CY_INTERNAL void cy_dead_drop(calypso *db, const cy_file *f);
-
+ * kd_lock held. Inline over the namespace's trees, so that the modules
+ * below keydir.c (view.c) may look keys up too. */
+static inline const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
+                                          uint64_t *expiry)
+{
+    (void)db;
+    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
+    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
+    return l;
+}
 /* A record a merge copied (or dropped as expired): where it was, where its
  * copy is. */
 typedef struct cy_kd_move {
@@ -3488,7 +3752,6 @@ CY_INTERNAL int  cy_keydir_is_at(calypso *db, uint32_t ns, int create, const uin
  * and kd_lock exclusive. */
 CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t *key,
                                 size_t klen);
-
 /* The batched iterator: the one way to walk a namespace's keydir in order
  * (walks, cursors, merge, delete_all). Each gather takes kd_lock shared for
  * one batch, hands each key to a visitor under it, and releases it: the
@@ -3524,7 +3787,7 @@ typedef struct cy_kd_iter {
     size_t         step;      /* leaves prefetched at a time (at most
                                  CY_KD_STEP_MAX; default 32)                */
     size_t         visit;     /* keys visited per batch (default 1024)      */
-    uint64_t       seq;       /* db->commit_seq as the last batch ended     */
+    uint64_t       seq;       /* db->views.commit_seq as the last batch ended */
     /* private */
     int            op;        /* the first seek: CY_SEEK_* from key         */
     const void    *key;  size_t klen;
@@ -3543,10 +3806,8 @@ CY_INTERNAL void cy_kd_iter_init(cy_kd_iter *it, calypso *db, cy_ns *ns, int op,
  * Returns 1 if the walk may have more, 0 at its end, or a negative code. */
 CY_INTERNAL int  cy_kd_iter_gather(cy_kd_iter *it, size_t max, cy_kd_visit_fn fn, void *ctx);
 CY_INTERNAL void cy_kd_iter_free(cy_kd_iter *it);
-
 /* Orders keys as the keydir does: bytewise, a prefix first. */
 CY_INTERNAL int  cy_keydir_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
-
 /* A visitor that copies keys into out: at most max of them, and while the
  * cost of a batch deleting them fits `limit` (it starts at `used`; each key
  * adds per_key + klen; the first is always taken). */
@@ -3557,82 +3818,19 @@ typedef struct cy_kd_keys {
 } cy_kd_keys;
 CY_INTERNAL int  cy_kd_take_key(const cy_kd_ent *e, void *ctx);
 
-// >> recovery (recover.c) --------------------------------------------------------------
-CY_INTERNAL int  cy_recover(calypso *db);
+#endif /* CY_KEYDIR_H */
+/* << keydir.h (back in src/engine.h) */
+/* >> src/batch.h */
+/*
+ * batch.h: batches (batch.c): operations collected and committed as one
+ * record.
+ *
+ * Locks: write_mu and kd_lock while one commits (commit.c).
+ */
+#ifndef CY_BATCH_H
+#define CY_BATCH_H
 
-// >> write path (write.c) and commit (commit.c) ----------------------------------------
-/* Deletes, in namespace ns, the keys of `chosen`, then those of `expired`
- * that are still expired when their batch commits (either list may be
- * NULL), skipping absent ones, in as few batches as fit a datafile each:
- * one atomic batch when all their tombstones fit. write_mu is taken for
- * one batch at a time. */
-CY_INTERNAL int  cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *chosen,
-                                   const cy_keylist *expired);
-/* calypso_run_gc on one namespace. */
-CY_INTERNAL int  cy_db_run_gc(calypso *db, cy_ns *ns);
-/* Waits until a sync covers the first seq bytes appended since open,
- * leading a group commit when no sync is under way (commit.c). */
-CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
-/* A SYNC_ALWAYS write announces itself before it appends (enter), counts
- * its append into the next sync's batch (appended, write_mu held), and
- * leaves when its sync has returned (commit.c). */
-CY_INTERNAL void cy_db_durable_enter(calypso *db);
-CY_INTERNAL void cy_db_durable_appended(calypso *db);
-CY_INTERNAL void cy_db_durable_leave(calypso *db);
-/* Appends a record given as pieces to the active file, rotating first when
- * it would not fit; returns where it went. write_mu held. */
-CY_INTERNAL int  cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
-                              uint32_t *fid, uint64_t *off);
-/* A keydir update failed (rc) after the append of size bytes at off: cuts
- * the record back out of the active file. Returns the error to report.
- * write_mu held. */
-CY_INTERNAL int  cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size);
-CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
-/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
- * naming the file of the record it deletes; returns its size. */
-CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
-                                          size_t klen, uint32_t victim);
-/* The write path's commit step for a record prepared by the caller: under
- * write_mu, rotates when a record of `bound` bytes would not fit the active
- * file; build() encodes the record for file fid (it may read the keydir:
- * write_mu keeps it still) and returns it; it is appended whole, then
- * apply() applies it under kd_lock exclusive, all of it or, failing, none
- * (it undoes its own partial work); a failed apply cuts the append back.
- * Then waits for durability as the sync mode says. */
-typedef int (*cy_build_fn)(calypso *db, uint32_t fid, const uint8_t **rec, size_t *size,
-                           void *ctx);
-typedef int (*cy_apply_fn)(calypso *db, uint32_t fid, uint64_t off, const uint8_t *rec,
-                           size_t size, void *ctx);
-enum { CY_COMMIT_LOCKED = 1,        /* the caller holds write_mu (released here) */
-       CY_COMMIT_DELETES_ONLY = 2 };  /* may use the space reserve when the disk fills */
-CY_INTERNAL int  cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_apply_fn apply,
-                              void *ctx, int flags);
 
-/* What a view's reads say once a change could not be noted for it (memory
- * ran out) or a merge could not keep a file it reads (db->view_lost). */
-#define CY_VIEW_LOST_MSG "this view's snapshot could not be kept (memory ran out while " \
-                         "a write or a merge noted it): end the view and begin another"
-// >> snapshot views (view.c) -------------------------------------------------------------
-/* Numbers a keydir change and, while views are open, notes the key's state
- * before it. kd_lock exclusive, before the change. */
-CY_INTERNAL void cy_view_note(calypso *db, cy_ns *ns, const void *key, size_t klen);
-/* The state of key as a view of seq view_seq sees it: 1 with its location
- * and expiry, or 0 absent. kd_lock held. */
-CY_INTERNAL int  cy_view_state(calypso *db, cy_ns *ns, uint64_t view_seq, const void *key,
-                               size_t klen, cy_loc *loc, uint64_t *expiry);
-/* Frees one namespace's history (its chains). kd_lock exclusive. */
-CY_INTERNAL void cy_view_free_history(cy_art *history);
-CY_INTERNAL int  cy_view_open(calypso *db, uint64_t *seq);
-CY_INTERNAL void cy_view_close(calypso *db);
-/* Keeps a file a merge removed (mapped) until the views close. view_mu
- * held, from the file's leaving the table on. */
-CY_INTERNAL int  cy_view_retain(calypso *db, cy_file *f);
-/* The file fid from the table or the retained ones. Inside an epoch. */
-CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid);
-/* At close: releases the history and the retained files. */
-CY_INTERNAL void cy_view_release_all(calypso *db);
-
-// >> batches (batch.c) ----------------------------------------------------------------
 /* A delete that the commit makes only if key is then expired (TTL passed):
  * a key written again since it was found expired survives. */
 CY_INTERNAL int  cy_batch_delete_expired(calypso_batch *b, const void *key, size_t klen);
@@ -3644,7 +3842,6 @@ CY_INTERNAL int  cy_batch_find(const calypso_batch *b, const void *key, size_t k
                                const uint8_t **val, size_t *vlen, uint64_t *ttl_ms);
 /* Operations added from now on go to ns (calypso_batch_ns). */
 CY_INTERNAL int  cy_batch_set_ns(calypso_batch *b, cy_ns *ns);
-
 CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
 /* The index of ns's operations (key -> operation number in loc.off), NULL
  * when none; operation i: 1 a put
@@ -3653,26 +3850,190 @@ CY_INTERNAL int  cy_batch_ops(const calypso_batch *b);
 CY_INTERNAL const cy_art *cy_batch_index(const calypso_batch *b, const cy_ns *ns);
 CY_INTERNAL int  cy_batch_op_value(const calypso_batch *b, uint64_t i, size_t *at, size_t *vlen);
 CY_INTERNAL const uint8_t *cy_batch_arena(const calypso_batch *b);
-
-// >> transactions (txn.c) --------------------------------------------------------------
-/* A transaction's kind and state: 1 a view (its seq and start time), 0 an
- * update (its batch). */
-CY_INTERNAL int  cy_txn_info(const calypso_txn *tx, calypso **db, uint64_t *seq,
-                             uint64_t *start_ms, calypso_batch **b);
-/* The namespace the transaction works on now. */
-CY_INTERNAL cy_ns *cy_txn_ns(const calypso_txn *tx);
 /* Commits and frees b; `locked`: write_mu is held by the caller, and is
  * released by the commit. */
 CY_INTERNAL int  cy_batch_commit_locked(calypso_batch *b, int locked);
-/* Records a failed fdatasync of datafile fid (err = -errno): sticky, the
- * handle refuses writes from now on. Returns the error to report. */
-CY_INTERNAL int  cy_db_sync_failed(calypso *db, int err, uint32_t fid);
-CY_INTERNAL int  cy_db_writable(calypso *db);
-/* The error for a call that needs the writer lock from inside an update
- * transaction on db on this thread (txn.c), which holds it. */
-CY_INTERNAL int  cy_db_in_update(calypso *db);
-CY_INTERNAL int  cy_txn_in_update(const calypso *db);
-CY_INTERNAL int  cy_db_usable(calypso *db);
+
+#endif /* CY_BATCH_H */
+/* << batch.h (back in src/engine.h) */
+/* >> src/hint.h */
+/*
+ * hint.h: hint files (hint.c): building, writing and loading them.
+ *
+ * Locks: maint_mu while one is written (bg.c, merge.c).
+ */
+#ifndef CY_HINT_H
+#define CY_HINT_H
+
+
+/* A hint file being built in memory: entries, then the trailer. */
+typedef struct cy_hint_buf {
+    uint8_t *p; size_t len, cap;
+    uint64_t count;
+    uint64_t listed;   /* bytes of the records its entries describe */
+} cy_hint_buf;
+CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
+                             uint64_t size);
+/* Puts the entries in key order, a key's records in file order (unless
+ * they are already, or memory is short), and appends the trailer for a
+ * datafile of data_size bytes. */
+CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
+/* Builds, from the datafile, and writes the hint of fid. */
+CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
+/* Rewrites the hint of sealed file fid (valid, describing all of it)
+ * without the entries of puts that are no longer live: a compacted hint
+ * (doc/format.md). maint_mu held. */
+CY_INTERNAL int  cy_hint_compact(calypso *db, uint32_t fid);
+/* Writes the hint of the active file at a clean close (its data synced):
+ * from the keydir when the file holds puts alone (a compacted hint of its
+ * live records), else as cy_hint_write. */
+CY_INTERNAL int  cy_hint_write_active(calypso *db);
+/* Loads the hint of fid into the keydir when it is valid and describes at
+ * most the file's `file_size` bytes; *covers receives how many (the caller
+ * scans the rest) and *hint_bytes the hint file's size. CALYPSO_ECORRUPT if invalid: nothing applied then, and
+ * the caller scans the whole datafile; but *covers = UINT64_MAX when the
+ * hint's checksum held and its entries did not parse (some were applied):
+ * then open must fail. */
+CY_INTERNAL int  cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint64_t *covers,
+                              uint64_t *hint_bytes);
+
+#endif /* CY_HINT_H */
+/* << hint.h (back in src/engine.h) */
+/* >> src/write.h */
+/*
+ * write.h: the write path (write.c): deleting many keys and the collector
+ * of expired ones.
+ *
+ * Locks: write_mu for one batch at a time.
+ */
+#ifndef CY_WRITE_H
+#define CY_WRITE_H
+
+
+/* Deletes, in namespace ns, the keys of `chosen`, then those of `expired`
+ * that are still expired when their batch commits (either list may be
+ * NULL), skipping absent ones, in as few batches as fit a datafile each:
+ * one atomic batch when all their tombstones fit. write_mu is taken for
+ * one batch at a time. */
+CY_INTERNAL int  cy_db_delete_keys(calypso *db, cy_ns *ns, const cy_keylist *chosen,
+                                   const cy_keylist *expired);
+/* calypso_run_gc on one namespace. */
+CY_INTERNAL int  cy_db_run_gc(calypso *db, cy_ns *ns);
+
+#endif /* CY_WRITE_H */
+/* << write.h (back in src/engine.h) */
+/* >> src/merge.h */
+/*
+ * merge.h: merge (merge.c) and the recovery of an interrupted one at open.
+ *
+ * Locks: maint_mu for the whole merge; write_mu and kd_lock for each swap.
+ */
+#ifndef CY_MERGE_H
+#define CY_MERGE_H
+
+
+/* The handle's merge state (db->merge). */
+typedef struct cy_merge_state {
+    int             running;      /* a merge runs (atomic)                   */
+    uint64_t        count;        /* merges done (kd_lock exclusive)         */
+    uint32_t       *skip_fids;    /* read-only, during open: datafiles a
+                                     decided, unfinished merge left that the
+                                     replay leaves out (merge.c)           */
+    uint32_t        nskip;
+} cy_merge_state;
+
+/* At open, before replay: finishes a merge that committed, or discards one
+ * that did not. A read-only handle changes nothing: for a decided step it
+ * notes in db->merge.skip_fids the datafiles to leave out (its outputs while
+ * every input is still there, else its inputs). */
+CY_INTERNAL int  cy_merge_recover(calypso *db);
+/* Test hook, called at the named steps of a merge: "started" (once,
+ * inputs chosen), then for each of its steps "copying" (after the first
+ * record is copied or dropped as expired), "copied" (outputs synced, no
+ * COMMIT yet), "committed", "moved" (outputs renamed in), "swapped" (keydir
+ * points at the outputs), "removed" (inputs unlinked) -- a step that
+ * writes nothing has only "swapped" and "removed" -- and "done" (once,
+ * after the last step). NULL disarms. */
+CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point));
+/* 1 when dead bytes pass the auto-merge trigger. */
+CY_INTERNAL int  cy_merge_due(calypso *db);
+
+#endif /* CY_MERGE_H */
+/* << merge.h (back in src/engine.h) */
+/* >> src/walk.h */
+/*
+ * walk.h: walks (walk.c): fold, scan, range and sift.
+ *
+ * Locks: kd_lock shared for one batch at a time.
+ */
+#ifndef CY_WALK_H
+#define CY_WALK_H
+
+
+/* 1 with where the key was when a walk on db handed it to the callback now
+ * running on this thread, if it is that key and the keydir has not changed
+ * since (its loc may be in a file a merge has since removed: then look the
+ * key up). kd_lock held. */
+CY_INTERNAL int  cy_walk_hint(const calypso *db, const cy_ns *ns, const void *key, size_t klen,
+                              cy_loc *loc, uint64_t *expiry);
+
+#endif /* CY_WALK_H */
+/* << walk.h (back in src/engine.h) */
+/* >> src/recover.h */
+/*
+ * recover.h: recovery (recover.c): open's replay of the datafiles.
+ *
+ * Locks: none: the handle is not yet shared.
+ */
+#ifndef CY_RECOVER_H
+#define CY_RECOVER_H
+
+
+CY_INTERNAL int  cy_recover(calypso *db);
+
+#endif /* CY_RECOVER_H */
+/* << recover.h (back in src/engine.h) */
+/* >> src/bg.h */
+/*
+ * bg.h: the background thread (bg.c).
+ *
+ * Locks: bg.wake.mu for its sleep and wake-ups (cy_wake).
+ */
+#ifndef CY_BG_H
+#define CY_BG_H
+
+
+#include <pthread.h>
+
+/* The handle's background thread (db->bg). The requests below the thread's
+ * own fields are how the modules under bg.c reach it without calling it:
+ * they set a flag and kick `wake` (cy_wake_kick). */
+typedef struct cy_bg {
+    pthread_t        thread;
+    int              started;
+    int              stop;        /* asked to exit (atomic; under wake.mu)   */
+    cy_wake          wake;        /* the thread sleeps on it                 */
+    int              hints_pending; /* a file was sealed: hints owed (atomic) */
+    int              writeback;   /* write-back asked (atomic)               */
+    uint64_t         wb_kicked;   /* written_seq when write-back was last
+                                     asked (write_mu)                        */
+} cy_bg;
+
+CY_INTERNAL int  cy_bg_start(calypso *db);
+CY_INTERNAL void cy_bg_stop(calypso *db);
+
+#endif /* CY_BG_H */
+/* << bg.h (back in src/engine.h) */
+/* >> src/read.h */
+/*
+ * read.h: the read path (read.c): gets, has, ttl, and figures.
+ *
+ * Locks: kd_lock shared for a lookup, inside an epoch for the copy.
+ */
+#ifndef CY_READ_H
+#define CY_READ_H
+
+
 /* Reads and verifies the value of key stored at loc (with that expiry):
  * into a new buffer *out when out is not NULL, else into buf (cap bytes,
  * CALYPSO_ETRUNC when short). Inside an epoch. CALYPSO_ENOTFOUND when
@@ -3693,39 +4054,101 @@ CY_INTERNAL int  cy_db_has(calypso *db, cy_ns *ns, const void *key, size_t klen)
 CY_INTERNAL int  cy_db_ttl(calypso *db, cy_ns *ns, const void *key, size_t klen,
                            uint64_t *expires_at_ms);
 
-// >> walks (walk.c) ------------------------------------------------------------------
-/* 1 with where the key was when a walk on db handed it to the callback now
- * running on this thread, if it is that key and the keydir has not changed
- * since (its loc may be in a file a merge has since removed: then look the
- * key up). kd_lock held. */
-CY_INTERNAL int  cy_walk_hint(const calypso *db, const cy_ns *ns, const void *key, size_t klen,
-                              cy_loc *loc, uint64_t *expiry);
+#endif /* CY_READ_H */
+/* << read.h (back in src/engine.h) */
+/* >> src/txn.h */
+/*
+ * txn.h: transactions (txn.c).
+ *
+ * Locks: an update holds write_mu from begin to commit or rollback.
+ */
+#ifndef CY_TXN_H
+#define CY_TXN_H
 
-// >> merge (merge.c) -----------------------------------------------------------------
-/* Ids of merged datafiles have this bit; they replay before regular ones. */
-#define CY_FID_MERGED 0x40000000u
-/* At open, before replay: finishes a merge that committed, or discards one
- * that did not. A read-only handle changes nothing: for a decided step it
- * notes in db->skip_fids the datafiles to leave out (its outputs while
- * every input is still there, else its inputs). */
-CY_INTERNAL int  cy_merge_recover(calypso *db);
-/* Test hook, called at the named steps of a merge: "started" (once,
- * inputs chosen), then for each of its steps "copying" (after the first
- * record is copied or dropped as expired), "copied" (outputs synced, no
- * COMMIT yet), "committed", "moved" (outputs renamed in), "swapped" (keydir
- * points at the outputs), "removed" (inputs unlinked) -- a step that
- * writes nothing has only "swapped" and "removed" -- and "done" (once,
- * after the last step). NULL disarms. */
-CY_INTERNAL void cy_merge_set_hook(void (*fn)(const char *point));
-/* 1 when dead bytes pass the auto-merge trigger. */
-CY_INTERNAL int  cy_merge_due(calypso *db);
 
-// >> background thread (bg.c) -------------------------------------------------------
-/* Bytes appended between two write-backs the background thread starts. */
-#define CY_DB_WRITEBACK (8u << 20)
-CY_INTERNAL int  cy_bg_start(calypso *db);
-CY_INTERNAL void cy_bg_stop(calypso *db);
-CY_INTERNAL void cy_bg_kick(calypso *db);
+/* A transaction's kind and state: 1 a view (its seq and start time), 0 an
+ * update (its batch). */
+CY_INTERNAL int  cy_txn_info(const calypso_txn *tx, calypso **db, uint64_t *seq,
+                             uint64_t *start_ms, calypso_batch **b);
+/* The namespace the transaction works on now. */
+CY_INTERNAL cy_ns *cy_txn_ns(const calypso_txn *tx);
+
+#endif /* CY_TXN_H */
+/* << txn.h (back in src/engine.h) */
+
+#include <pthread.h>
+
+// >> handle ---------------------------------------------------------------
+struct calypso {
+    char           *path;
+    calypso_options opt;
+    int             lock_fd;
+    int             writer_live;  /* read-only: a writer held the database
+                                     open when this handle opened          */
+    cy_health       health;       /* usable, writable, ours (guard.h)        */
+
+    /* A namespace handle (ns.c) is a struct calypso too: base names its
+     * database handle and ns its namespace; nothing else in it is used but
+     * health.fork_gen (the public calls go to base at once, cy_base). */
+    calypso         *base;        /* NULL on the database handle            */
+    cy_ns           *ns;          /* the namespace this handle works on:
+                                     &catalog.ns0 on the database handle    */
+    uint32_t         ns_handles;  /* namespace handles open (atomic)        */
+
+    pthread_mutex_t  write_mu;
+    cy_rwlock        kd_lock;
+    cy_catalog       catalog;     /* the namespaces (ns.h)                   */
+    cy_views         views;       /* snapshot views (view.h)                 */
+    pthread_mutex_t  exp_mu;
+
+    cy_epoch         epoch;       /* readers, grace periods, limbo list
+                                     (epoch.h)                               */
+    cy_files_state   files;       /* the file table (files.h)                */
+
+    cy_sync          sync;        /* group commit (commit.h)                 */
+    struct cy_wm    *wm;          /* the durable copy of sync.synced_fid and
+                                     synced_off (watermark.h)                */
+
+    cy_bg            bg;          /* the background thread (bg.h)           */
+    pthread_mutex_t  maint_mu;    /* held by whoever removes or copies whole
+                                     files: merge, backup, hint writing      */
+    cy_merge_state   merge;       /* merge (merge.h)                         */
+
+    cy_ids           ids;         /* file ids (ids.h)                        */
+    cy_space         space;       /* the space reserve (space.h)             */
+
+    char             note[512];   /* what auto_recovery dropped              */
+};
+
+// >> what needs the handle whole ----------------------------------------------
+
+/* The database handle of h (h itself, or a namespace handle's base). */
+static inline calypso *cy_base(calypso *h)
+{
+    return h && h->base ? h->base : h;
+}
+
+/* The namespace h works on (NULL for NULL). */
+static inline cy_ns *cy_ns_of(calypso *h)
+{
+    return h ? h->ns : NULL;
+}
+
+static inline int cy_space_low(calypso *db)
+{
+    return __atomic_load_n(&db->space.low, __ATOMIC_ACQUIRE);
+}
+
+/* Marks f as read now, for LRU eviction. The clock only moves when a file
+ * is opened, so a read stores (rarely) and never read-modify-writes a
+ * shared word: readers on several cores do not bounce a cache line. Files
+ * read since the last open tie, which is all eviction needs. */
+static inline void cy_files_touch(calypso *db, cy_file *f)
+{
+    uint64_t now = __atomic_load_n(&db->files.tick, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&f->last_used, __ATOMIC_RELAXED) != now)
+        __atomic_store_n(&f->last_used, now, __ATOMIC_RELAXED);
+}
 
 #endif /* CY_ENGINE_H */
 /* << engine.h (back in src/error.c) */
@@ -4414,6 +4837,129 @@ int calypso_destroy(const char *path)
     cy_err_forget(NULL);
     return CALYPSO_OK;
 }
+/* >> src/guard.c */
+/*
+ * guard.c: the checks every call makes first, and the handle's health that
+ * they read: whether this process owns the handle (fork), whether it is
+ * usable (a failed reopen), writable (read-only, inside an update
+ * transaction on this thread, broken by a write that could not be undone
+ * or by a failed fdatasync), and whether a key is acceptable. A failed
+ * fdatasync is recorded here (cy_db_sync_failed), sticky until close, by
+ * whichever module's sync failed (commit.c, files.c).
+ *
+ * It sits below every module that serves a call, so that none of them
+ * needs the lifecycle (db.c) above them. State: the handle's `failed`,
+ * `broken`, `sync_err` and `fork_gen` (atomics, no lock), a process-wide
+ * fork generation, and a thread-local mark of the handle whose update
+ * transaction this thread is in (txn.c sets it).
+ */
+
+#include <string.h>
+
+// >> process ownership ----------------------------------------------------------
+
+static uint32_t cy_fork_gen;            /* bumped in every forked child  */
+static pthread_once_t cy_fork_once = PTHREAD_ONCE_INIT;
+
+static void cy_db_forked(void)
+{
+    __atomic_add_fetch(&cy_fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void cy_db_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, cy_db_forked);
+}
+
+/* 1 when db was opened by this process (not inherited through fork). */
+CY_INTERNAL int cy_db_ours(const calypso *db)
+{
+    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED) == db->health.fork_gen;
+}
+
+CY_INTERNAL uint32_t cy_db_fork_gen(void)
+{
+    pthread_once(&cy_fork_once, cy_db_watch_forks);
+    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED);
+}
+
+// >> update transactions ---------------------------------------------------------
+
+static _Thread_local const calypso *cy_txn_updating;   /* handle in an update here */
+
+CY_INTERNAL int cy_txn_in_update(const calypso *db)
+{
+    return db && cy_txn_updating == db;
+}
+
+CY_INTERNAL void cy_txn_set_update(const calypso *db)
+{
+    cy_txn_updating = db;
+}
+
+// >> sync failures -----------------------------------------------------------
+
+CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
+{
+    int none = 0;
+    __atomic_compare_exchange_n(&db->health.sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
+                                __ATOMIC_RELAXED);
+    __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELEASE);
+    /* CALYPSO_EIO whatever the errno (ENOSPC included): the write whose
+     * sync failed may be on disk or not, which no other code says. */
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    return cy_err(db, CALYPSO_EIO, "fdatasync %s: %s (errno %d)", path, strerror(-err), -err);
+}
+
+// >> checks ----------------------------------------------------------------------
+
+/* CALYPSO_OK if db may serve calls at all. */
+CY_INTERNAL int cy_db_usable(calypso *db)
+{
+    if (!db) return CALYPSO_EINVAL;
+    if (CY_UNLIKELY(!cy_db_ours(db)))
+        return cy_err(db, CALYPSO_EINVAL, "%s was opened by another process (this one is a "
+                      "fork of it): open the database again in this process", db->path);
+    if (db->health.failed)
+        return cy_err(db, CALYPSO_EIO, "the handle failed to reopen; only close is possible");
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_writable(calypso *db)
+{
+    int rc = cy_db_usable(db);
+    if (rc) return rc;
+    if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
+    if (CY_UNLIKELY(cy_txn_in_update(db))) return cy_db_in_update(db);
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
+        int err = __atomic_load_n(&db->health.sync_err, __ATOMIC_RELAXED);
+        if (err)
+            return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
+                          "successful sync may be lost, so the handle refuses writes; reopen the "
+                          "database", db->path, strerror(-err));
+        return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
+                      "reopen the database", db->path);
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_in_update(calypso *db)
+{
+    return cy_err(db, CALYPSO_EINVAL, "this thread is inside an update transaction on %s: "
+                  "write through the transaction (calypso_txn_*)", db->path);
+}
+
+
+CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
+{
+    if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
+    if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
+    if (klen > db->opt.max_key_size)
+        return cy_err(db, CALYPSO_EKEYTOOLARGE, "%zu bytes, max_key_size is %u", klen,
+                      db->opt.max_key_size);
+    return CALYPSO_OK;
+}
 /* >> src/watermark.c */
 /*
  * watermark.c: the durable "synced up to" watermark, the file WATERMARK.
@@ -4430,7 +4976,7 @@ int calypso_destroy(const char *path)
  *
  * The write path never pays for it. The two places that see an fdatasync
  * of the active file succeed (group commit in commit.c, rotation in files.c)
- * only store db->synced_fid and db->synced_off, under sync_mu. This module
+ * only store db->sync.synced_fid and db->sync.synced_off, under sync.mu. This module
  * writes that pair to disk from the background thread, at most every
  * CY_WM_INTERVAL_MS and only when it moved, and at close after the final
  * sync. So the file lags behind the truth, which a lower bound may: damage
@@ -4521,8 +5067,8 @@ CY_INTERNAL int cy_wm_load(calypso *db)
     if (!w) return cy_err(db, CALYPSO_ENOMEM, "allocating the watermark");
     w->fd = -1;
     db->wm = w;
-    __atomic_store_n(&db->synced_fid, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->synced_off, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_fid, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_off, 0, __ATOMIC_RELAXED);
     char path[4096];
     cy_wm_path(db, path, sizeof path);
     int fd = cy_os_open(path, O_RDONLY, 0);
@@ -4555,8 +5101,8 @@ CY_INTERNAL int cy_wm_load(calypso *db)
         cy_note(db, "auto-recovery ignored " CY_WM_NAME ", whose slots are both damaged");
         w->rewrite = 1;
     }
-    __atomic_store_n(&db->synced_fid, w->fid, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->synced_off, w->off, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_fid, w->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_off, w->off, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
@@ -4617,8 +5163,8 @@ CY_INTERNAL int cy_wm_open(calypso *db, uint32_t fid, uint64_t size)
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
     w->fd = fd;
     w->last_ns = cy_wm_mono_ns();
-    __atomic_store_n(&db->synced_fid, w->fid, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->synced_off, w->off, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_fid, w->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_off, w->off, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
@@ -4631,11 +5177,11 @@ CY_INTERNAL void cy_wm_persist(calypso *db, int limited)
     uint64_t now = cy_wm_mono_ns();
     uint64_t every = (uint64_t)__atomic_load_n(&cy_wm_interval_ms, __ATOMIC_RELAXED) * 1000000u;
     if (limited && now - w->last_ns < every) return;
-    /* The pair is stored under sync_mu: read it whole. */
-    pthread_mutex_lock(&db->sync_mu);
-    uint32_t fid = __atomic_load_n(&db->synced_fid, __ATOMIC_RELAXED);
-    uint64_t off = __atomic_load_n(&db->synced_off, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&db->sync_mu);
+    /* The pair is stored under sync.mu: read it whole. */
+    pthread_mutex_lock(&db->sync.mu);
+    uint32_t fid = __atomic_load_n(&db->sync.synced_fid, __ATOMIC_RELAXED);
+    uint64_t off = __atomic_load_n(&db->sync.synced_off, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&db->sync.mu);
     if (fid == w->fid && off == w->off) return;
     uint8_t slot[CY_WM_SLOT];
     cy_wm_encode(slot, w->seq + 1, fid, off);
@@ -5105,7 +5651,7 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
  * files.c: the table of datafiles, their mappings and descriptors, and
  * appending to the active file.
  *
- * The table (cy_ftab) is published whole behind db->ftab and never edited
+ * The table (cy_ftab) is published whole behind db->files.ftab and never edited
  * in place: adding or removing a file builds a new table under write_mu,
  * publishes it, and hands the old one to the limbo list (epoch.c). So a
  * get takes no lock on it: inside its epoch it loads the pointer, finds the
@@ -5160,7 +5706,7 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
 #define CY_FILES_CHUNK_MAX (8ull << 20)
 
 /* Under SYNC_ALWAYS (or once the application calls calypso_sync itself:
- * db->zero_ahead) every write ends in an fdatasync, and a sync that
+ * db->files.zero_ahead) every write ends in an fdatasync, and a sync that
  * covers the first write into a preallocated block must also commit the
  * block's change from unwritten to written: a journal commit, which made
  * such a sync about twice as slow (ext4 here), every 9th sync with four
@@ -5178,7 +5724,7 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
  * valid. */
 static cy_ftab *cy_files_table(calypso *db)
 {
-    return __atomic_load_n(&db->ftab, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&db->files.ftab, __ATOMIC_ACQUIRE);
 }
 
 static int cy_files_index(const cy_ftab *t, uint32_t fid)
@@ -5213,8 +5759,8 @@ static void cy_files_total_move(uint64_t *total, uint64_t from, uint64_t to)
 CY_INTERNAL void cy_files_recount(calypso *db, cy_file *f)
 {
     uint64_t disk = f->alloc > f->size ? f->alloc : f->size;
-    cy_files_total_move(&db->files_size, f->counted_size, f->size);
-    cy_files_total_move(&db->files_disk, f->counted_disk, disk);
+    cy_files_total_move(&db->files.size, f->counted_size, f->size);
+    cy_files_total_move(&db->files.disk, f->counted_disk, disk);
     f->counted_size = f->size;
     f->counted_disk = disk;
 }
@@ -5222,26 +5768,26 @@ CY_INTERNAL void cy_files_recount(calypso *db, cy_file *f)
 /* Takes f's share out of the totals (it leaves the table). write_mu held. */
 static void cy_files_uncount(calypso *db, cy_file *f)
 {
-    cy_files_total_move(&db->files_size, f->counted_size, 0);
-    cy_files_total_move(&db->files_disk, f->counted_disk, 0);
+    cy_files_total_move(&db->files.size, f->counted_size, 0);
+    cy_files_total_move(&db->files.disk, f->counted_disk, 0);
     f->counted_size = f->counted_disk = 0;
-    __atomic_sub_fetch(&db->hints_disk, __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED),
+    __atomic_sub_fetch(&db->files.hints_disk, __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED),
                        __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_files_set_hint(calypso *db, cy_file *f, uint64_t size, uint64_t covers)
 {
     uint64_t old = __atomic_exchange_n(&f->hint_size, size, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&db->hints_disk, size - old, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->files.hints_disk, size - old, __ATOMIC_RELAXED);
     __atomic_store_n(&f->hint_covers, covers, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_files_totals(calypso *db, uint32_t *files, uint64_t *size, uint64_t *disk)
 {
-    *files = __atomic_load_n(&db->nfiles, __ATOMIC_RELAXED);
-    *size = __atomic_load_n(&db->files_size, __ATOMIC_RELAXED);
-    *disk = __atomic_load_n(&db->files_disk, __ATOMIC_RELAXED) +
-            __atomic_load_n(&db->hints_disk, __ATOMIC_RELAXED);
+    *files = __atomic_load_n(&db->files.n, __ATOMIC_RELAXED);
+    *size = __atomic_load_n(&db->files.size, __ATOMIC_RELAXED);
+    *disk = __atomic_load_n(&db->files.disk, __ATOMIC_RELAXED) +
+            __atomic_load_n(&db->files.hints_disk, __ATOMIC_RELAXED);
 }
 
 // >> the table ------------------------------------------------------------------
@@ -5262,15 +5808,15 @@ static cy_ftab *cy_files_new_table(uint32_t n)
  * walking: it is released after a grace period. */
 static void cy_files_publish(calypso *db, cy_ftab *t)
 {
-    cy_ftab *old = db->ftab;
-    __atomic_store_n(&db->ftab, t, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&db->nfiles, t->n, __ATOMIC_RELAXED);
+    cy_ftab *old = db->files.ftab;
+    __atomic_store_n(&db->files.ftab, t, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&db->files.n, t->n, __ATOMIC_RELAXED);
     if (old) cy_epoch_retire(&db->epoch, &old->retired, cy_files_free_table);
 }
 
 CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, int sealed)
 {
-    cy_ftab *old = db->ftab;
+    cy_ftab *old = db->files.ftab;
     uint32_t n = old ? old->n : 0;
     cy_ftab *t = cy_files_new_table(n + 1);
     cy_file *f = cy_calloc(1, sizeof *f);
@@ -5291,7 +5837,7 @@ CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, i
     for (uint32_t i = j - 1; i < n; i++) t->f[j++] = old->f[i];
     cy_files_publish(db, t);
     cy_files_recount(db, f);
-    if (fd >= 0) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (fd >= 0) __atomic_add_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
@@ -5303,7 +5849,7 @@ static int cy_files_cmp_fid(const void *a, const void *b)
 
 CY_INTERNAL int cy_files_remove(calypso *db, const uint32_t *fids, uint32_t n, cy_file **out)
 {
-    cy_ftab *old = db->ftab;
+    cy_ftab *old = db->files.ftab;
     cy_ftab *t = cy_files_new_table(old->n);
     if (!t) return CALYPSO_ENOMEM;
     for (uint32_t i = 0; i < n; i++) out[i] = NULL;
@@ -5339,13 +5885,13 @@ static void cy_files_close_fd(calypso *db, cy_file *f)
     if (f->fd < 0 || __atomic_load_n(&f->pins, __ATOMIC_SEQ_CST)) return;
     if (f->fd != f->hold_fd) cy_os_close(f->fd);
     __atomic_store_n(&f->fd, -1, __ATOMIC_RELAXED);
-    if (!f->map) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (!f->map) __atomic_sub_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_files_release(calypso *db, cy_file *f)
 {
     if (!f) return;
-    if (cy_files_is_open(f)) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (cy_files_is_open(f)) __atomic_sub_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     if (f->map) cy_os_munmap(f->map, f->map_len);
     if (f->fd >= 0 && f->fd != f->hold_fd) cy_os_close(f->fd);
     if (f->hold_fd >= 0) cy_os_close(f->hold_fd);
@@ -5387,7 +5933,7 @@ static int cy_files_evict(calypso *db, cy_file *victim)
         __atomic_store_n(&victim->fd, -1, __ATOMIC_RELAXED);
     }
     int closed = was_open && !cy_files_is_open(victim);
-    if (closed) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (closed) __atomic_sub_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&victim->mu);
     return closed;
 }
@@ -5397,10 +5943,10 @@ static int cy_files_evict(calypso *db, cy_file *victim)
  * epoch or under write_mu. */
 static void cy_files_bound(calypso *db, cy_file *keep)
 {
-    cy_file *active = __atomic_load_n(&db->active, __ATOMIC_ACQUIRE);
+    cy_file *active = __atomic_load_n(&db->files.active, __ATOMIC_ACQUIRE);
     uint32_t cap = db->opt.max_open_files + (active ? 1u : 0u);
     int evicted = 0;
-    while (__atomic_load_n(&db->open_files, __ATOMIC_RELAXED) > cap) {
+    while (__atomic_load_n(&db->files.open, __ATOMIC_RELAXED) > cap) {
         cy_ftab *t = cy_files_table(db);
         cy_file *victim = NULL;
         for (uint32_t i = 0; t && i < t->n; i++) {
@@ -5421,7 +5967,7 @@ static void cy_files_bound(calypso *db, cy_file *keep)
     /* The background thread unmaps what waits in limbo every period; a
      * long list gets it going sooner. */
     if (evicted && __atomic_load_n(&db->epoch.nlimbo, __ATOMIC_RELAXED) >= CY_FILES_LIMBO_KICK)
-        cy_bg_kick(db);
+        cy_wake_kick(&db->bg.wake);
 }
 
 /* Maps a sealed file, or opens its descriptor when a mapping cannot cover
@@ -5446,9 +5992,9 @@ static int cy_files_open(calypso *db, cy_file *f)
     } else {
         __atomic_store_n(&f->fd, fd, __ATOMIC_RELAXED);
     }
-    if (!was_open) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (!was_open) __atomic_add_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     /* Newest use, so that bounding the cache evicts some other file. */
-    __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
+    __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->files.tick, 1, __ATOMIC_RELAXED),
                      __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
@@ -5510,7 +6056,7 @@ CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n)
     cy_file_info *out = cy_calloc(*n ? *n : 1, sizeof *out);
     for (uint32_t i = 0; out && i < *n; i++) {
         const cy_file *f = t->f[i];
-        out[i] = (cy_file_info){ f->fid, f == db->active, f->size, f->dead,
+        out[i] = (cy_file_info){ f->fid, f == db->files.active, f->size, f->dead,
                                  __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED), -1 };
         /* A read-only handle's files stay open for its life: the held
          * descriptor, or the newest file's, which is never closed. */
@@ -5568,17 +6114,17 @@ CY_INTERNAL uint32_t cy_files_compact_owed(calypso *db)
 
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
-    cy_ftab *t = db->ftab;
+    cy_ftab *t = db->files.ftab;
     for (uint32_t i = 0; t && i < t->n; i++) cy_files_release(db, t->f[i]);
-    __atomic_store_n(&db->ftab, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->files.ftab, NULL, __ATOMIC_RELEASE);
     cy_free(t);
-    __atomic_store_n(&db->nfiles, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->files_size, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->files_disk, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->hints_disk, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files.n, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files.size, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files.disk, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files.hints_disk, 0, __ATOMIC_RELAXED);
     cy_epoch_reclaim(&db->epoch);   /* no reader is left: returns at once */
-    db->open_files = 0;
-    db->active = NULL;
+    db->files.open = 0;
+    db->files.active = NULL;
 }
 
 CY_INTERNAL int cy_files_hold_open(calypso *db, cy_file *f)
@@ -5591,7 +6137,7 @@ CY_INTERNAL int cy_files_hold_open(calypso *db, cy_file *f)
 
 CY_INTERNAL cy_file *cy_files_pin_active(calypso *db)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     if (a) __atomic_add_fetch(&a->pins, 1, __ATOMIC_SEQ_CST);
     return a;
 }
@@ -5627,13 +6173,13 @@ CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
         if (len > 0) madvise(m, (size_t)(len < f->map_len ? len : f->map_len), MADV_POPULATE_READ);
 #endif
     }
-    __atomic_store_n(&db->active, f, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->files.active, f, __ATOMIC_RELEASE);
     return CALYPSO_OK;
 }
 
 CY_INTERNAL int cy_files_trim_active(calypso *db)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     if (!a || a->alloc == a->size) return CALYPSO_OK;
     int rc = cy_os_ftruncate(a->fd, a->size);
     if (rc < 0) {
@@ -5674,12 +6220,12 @@ static int cy_files_reserve(calypso *db, cy_file *a, uint64_t end)
 
 CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, size_t size)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     uint64_t off = a->size;
     int rc;
     if (a->map && off + size <= a->map_len) {
         if ((rc = cy_files_reserve(db, a, off + size))) return rc;
-        if ((db->opt.sync == CALYPSO_SYNC_ALWAYS || db->zero_ahead) && off + size > a->zeroed) {
+        if ((db->opt.sync == CALYPSO_SYNC_ALWAYS || db->files.zero_ahead) && off + size > a->zeroed) {
             uint64_t from = a->zeroed > off ? a->zeroed : off;
             uint64_t to = off + size + CY_FILES_ZERO_AHEAD;
             if (to > a->alloc) to = a->alloc;
@@ -5709,7 +6255,7 @@ CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, s
 
 CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     a->size = off;
     /* What a failed or undone write left must read as nothing: zeros in
      * the mapped, preallocated part; beyond it, a shorter file. */
@@ -5724,7 +6270,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
         cy_files_recount(db, a);
         return CALYPSO_OK;
     }
-    __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELAXED);
     return CALYPSO_EIO;
 }
 
@@ -5764,16 +6310,16 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
  * write_mu held. */
 CY_INTERNAL int cy_files_rotate(calypso *db)
 {
-    cy_file *old = db->active;
+    cy_file *old = db->files.active;
     int rc = cy_files_trim_active(db);
     if (!rc && (rc = cy_os_fdatasync(old->fd)) < 0) rc = cy_db_sync_failed(db, rc, old->fid);
     if (rc) return rc;
-    pthread_mutex_lock(&db->sync_mu);
-    __atomic_store_n(&db->synced_seq, db->written_seq, __ATOMIC_RELEASE);
-    __atomic_store_n(&db->synced_fid, old->fid, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->synced_off, old->size, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&db->sync_cv);
-    pthread_mutex_unlock(&db->sync_mu);
+    pthread_mutex_lock(&db->sync.mu);
+    __atomic_store_n(&db->sync.synced_seq, db->sync.written_seq, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->sync.synced_fid, old->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_off, old->size, __ATOMIC_RELAXED);
+    pthread_cond_broadcast(&db->sync.cv);
+    pthread_mutex_unlock(&db->sync.mu);
     uint32_t fid;
     if ((rc = cy_ids_take(db, CY_IDS_REGULAR, &fid)) || (rc = cy_files_create(db, fid))) return rc;
     __atomic_store_n(&old->sealed, 1, __ATOMIC_RELEASE);
@@ -5783,9 +6329,23 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     pthread_mutex_lock(&old->mu);
     if (old->map && old->size <= old->map_len) cy_files_close_fd(db, old);
     pthread_mutex_unlock(&old->mu);
-    __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
-    cy_bg_kick(db);
+    __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
+    cy_wake_kick(&db->bg.wake);
     return CALYPSO_OK;
+}
+
+// >> dead bytes ----------------------------------------------------------------
+
+CY_INTERNAL void cy_files_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
+{
+    db->files.dead += bytes;
+    cy_file *f = cy_files_find(db, fid);
+    if (f) f->dead += bytes;
+}
+
+CY_INTERNAL void cy_files_dead_drop(calypso *db, const cy_file *f)
+{
+    db->files.dead -= f->dead;
 }
 /* >> src/keylist.c */
 /*
@@ -6039,7 +6599,7 @@ CY_INTERNAL int cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *
  *
  * Invariants: a key's entry names the newest record of it (fid, offset,
  * size; CY_LOC_TTL when the TTL index holds its expiry); ns->live_bytes is
- * the sum of the sizes its keydir names; db->dead, and each file's dead,
+ * the sum of the sizes its keydir names; db->files.dead, and each file's dead,
  * count the bytes of records no entry names any more (overwritten,
  * deleted, tombstones, batch headers), which a merge reclaims.
  *
@@ -6057,30 +6617,7 @@ CY_INTERNAL int cy_ttl_expired(cy_ns *ns, uint64_t now, size_t max, cy_keylist *
 #define CY_KD_STEP  32      /* leaves gathered (prefetched) at a time */
 #define CY_KD_VISIT 1024    /* keys visited per batch                 */
 
-// >> dead bytes ----------------------------------------------------------------
-
-CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
-{
-    db->dead += bytes;
-    cy_file *f = cy_files_find(db, fid);
-    if (f) f->dead += bytes;
-}
-
-CY_INTERNAL void cy_dead_drop(calypso *db, const cy_file *f)
-{
-    db->dead -= f->dead;
-}
-
 // >> lookups and changes ---------------------------------------------------------
-
-CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
-                                        uint64_t *expiry)
-{
-    (void)db;
-    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
-    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
-    return l;
-}
 
 CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t *key,
                                 size_t klen, uint64_t expiry, uint32_t fid, uint64_t off,
@@ -6091,10 +6628,10 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t 
     if (type == CY_REC_DEL) {
         if (cy_art_delete(&ns->keydir, key, klen, &old)) {
             if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, key, klen);
-            cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+            cy_files_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
             ns->live_bytes -= old.size;
         }
-        cy_dead_add(db, fid, size);   /* a tombstone is dead once applied */
+        cy_files_dead_add(db, fid, size);   /* a tombstone is dead once applied */
         cy_files_mark_mixed(db, fid);
         return CALYPSO_OK;
     }
@@ -6114,7 +6651,7 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t 
     }
     ns->live_bytes += size;
     if (replaced) {
-        cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+        cy_files_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
         ns->live_bytes -= old.size;
     }
     return CALYPSO_OK;
@@ -6127,7 +6664,7 @@ CY_INTERNAL int cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t 
         return cy_ns_apply(db, r->type, r->ns, key, (size_t)r->klen, fid, off, size);
     cy_ns *ns = cy_ns_find(db, r->ns);
     if (!ns) {                    /* its namespace was dropped: dead */
-        cy_dead_add(db, fid, size);
+        cy_files_dead_add(db, fid, size);
         return CALYPSO_OK;
     }
     return cy_keydir_apply(db, ns, r->type, key, (size_t)r->klen, r->expiry, fid, off, size);
@@ -6161,7 +6698,7 @@ CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t
             c->fid = mv->new_fid;
             c->off = mv->new_off;
         } else {
-            cy_dead_add(db, mv->new_fid, mv->size);
+            cy_files_dead_add(db, mv->new_fid, mv->size);
         }
         return;
     }
@@ -6177,7 +6714,7 @@ CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t
         l->fid = mv->new_fid | (l->fid & CY_LOC_TTL);
         l->off = mv->new_off;
     } else if (mv->new_fid) {
-        cy_dead_add(db, mv->new_fid, mv->size);   /* overwritten meanwhile */
+        cy_files_dead_add(db, mv->new_fid, mv->size);   /* overwritten meanwhile */
     }
 }
 
@@ -6360,7 +6897,7 @@ CY_INTERNAL int cy_kd_iter_gather(cy_kd_iter *it, size_t max, cy_kd_visit_fn fn,
     if (!locked) cy_rdlock(&db->kd_lock);
     int rc = it->other ? cy_kd_walk_two(it, &b) : cy_kd_walk_one(it, &b);
     if (rc == 1 && cy_kd_keep_last(it, &b) < 0) rc = CALYPSO_ENOMEM;
-    it->seq = db->commit_seq;
+    it->seq = db->views.commit_seq;
     if (!locked) cy_unlock(&db->kd_lock);
     if (rc == 0) it->done = 1;
     return rc;
@@ -6640,7 +7177,7 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
             rc = cy_err(db, rc, "%s at offset %llu: a batch whose records do not parse", s.path,
                         (unsigned long long)off);
         else if (rc) rc = cy_err(db, rc, "loading %s", s.path);
-        else if (r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);   /* its header */
+        else if (r.type == CY_REC_BATCH) cy_files_dead_add(db, fid, r.hdr);   /* its header */
         off += rsize;
     }
     *size = s.size;
@@ -6702,26 +7239,27 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         return rc;
     }
     f->fd = fd;          /* the newest file's descriptor stays open */
-    __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
-/* Leaves out of the listing the files db->skip_fids names (a reader
+/* Leaves out of the listing the files db->merge.skip_fids names (a reader
  * beside an unfinished merge: see cy_merge_recover), and forgets them. */
 static void cy_recover_skip(calypso *db, uint32_t *fids, uint32_t *n, uint8_t *has_hint)
 {
     uint32_t w = 0;
     for (uint32_t i = 0; i < *n; i++) {
         int skip = 0;
-        for (uint32_t j = 0; j < db->nskip && !skip; j++) skip = db->skip_fids[j] == fids[i];
+        for (uint32_t j = 0; j < db->merge.nskip && !skip; j++)
+            skip = db->merge.skip_fids[j] == fids[i];
         if (skip) continue;
         fids[w] = fids[i];
         has_hint[w++] = has_hint[i];
     }
     *n = w;
-    cy_free(db->skip_fids);
-    db->skip_fids = NULL;
-    db->nskip = 0;
+    cy_free(db->merge.skip_fids);
+    db->merge.skip_fids = NULL;
+    db->merge.nskip = 0;
 }
 
 CY_INTERNAL int cy_recover(calypso *db)
@@ -6731,12 +7269,12 @@ CY_INTERNAL int cy_recover(calypso *db)
     int rc = cy_merge_recover(db);
     if (rc) return rc;
     if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) {
-        cy_free(db->skip_fids);
-        db->skip_fids = NULL;
-        db->nskip = 0;
+        cy_free(db->merge.skip_fids);
+        db->merge.skip_fids = NULL;
+        db->merge.nskip = 0;
         return rc;
     }
-    if (db->skip_fids) cy_recover_skip(db, fids, &n, has_hint);
+    if (db->merge.skip_fids) cy_recover_skip(db, fids, &n, has_hint);
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
     if ((rc = cy_wm_load(db))) goto out;
     if ((rc = cy_ids_load(db, fids, n))) goto out;
@@ -6770,7 +7308,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     /* Sealed files without a valid hint get one in the background. */
     for (uint32_t i = 0; i < n; i++)
         if (i + 1 != nreg && cy_files_find(db, fids[i])->hint_covers < cy_files_find(db, fids[i])->size)
-            __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
 out:
     cy_free(fids);
     cy_free(has_hint);
@@ -6783,7 +7321,7 @@ out:
  *
  * Every namespace has a key directory of its own (cy_ns: keydir, TTL
  * trees, view history, counts). The default namespace's is embedded in the
- * database handle; named ones are allocated and kept in db->cat, sorted by
+ * database handle; named ones are allocated and kept in db->catalog.cat, sorted by
  * id (ids only grow, so a create appends), under kd_lock, and every change
  * of the catalog also holds write_mu, so a holder of either sees it still.
  *
@@ -6830,10 +7368,10 @@ CY_INTERNAL void cy_ns_clear(cy_ns *ns)
 /* Index of the first catalog entry with id >= id. */
 static uint32_t cy_ns_pos(const calypso *db, uint32_t id)
 {
-    uint32_t lo = 0, hi = db->ncat;
+    uint32_t lo = 0, hi = db->catalog.n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (db->cat[mid]->id < id) lo = mid + 1;
+        if (db->catalog.cat[mid]->id < id) lo = mid + 1;
         else hi = mid;
     }
     return lo;
@@ -6841,16 +7379,16 @@ static uint32_t cy_ns_pos(const calypso *db, uint32_t id)
 
 CY_INTERNAL cy_ns *cy_ns_find(calypso *db, uint32_t id)
 {
-    if (id == 0) return &db->ns0;
+    if (id == 0) return &db->catalog.ns0;
     uint32_t i = cy_ns_pos(db, id);
-    return i < db->ncat && db->cat[i]->id == id ? db->cat[i] : NULL;
+    return i < db->catalog.n && db->catalog.cat[i]->id == id ? db->catalog.cat[i] : NULL;
 }
 
 static cy_ns *cy_ns_by_name(calypso *db, const void *name, size_t nlen)
 {
-    for (uint32_t i = 0; i < db->ncat; i++)
-        if (db->cat[i]->nlen == nlen && memcmp(db->cat[i]->name, name, nlen) == 0)
-            return db->cat[i];
+    for (uint32_t i = 0; i < db->catalog.n; i++)
+        if (db->catalog.cat[i]->nlen == nlen && memcmp(db->catalog.cat[i]->name, name, nlen) == 0)
+            return db->catalog.cat[i];
     return NULL;
 }
 
@@ -6859,7 +7397,7 @@ static int cy_ns_dead_one(const uint8_t *key, size_t klen, const cy_loc *loc, vo
 {
     (void)key;
     (void)klen;
-    cy_dead_add(ctx, loc->fid & CY_LOC_FIDMASK, loc->size);
+    cy_files_dead_add(ctx, loc->fid & CY_LOC_FIDMASK, loc->size);
     return 0;
 }
 
@@ -6877,15 +7415,16 @@ static void cy_ns_free(cy_ns *ns)
 static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
 {
     uint32_t i = cy_ns_pos(db, ns->id);
-    memmove(db->cat + i, db->cat + i + 1, (db->ncat - i - 1) * sizeof *db->cat);
-    db->ncat--;
-    db->commit_seq++;
+    memmove(db->catalog.cat + i, db->catalog.cat + i + 1,
+            (db->catalog.n - i - 1) * sizeof *db->catalog.cat);
+    db->catalog.n--;
+    db->views.commit_seq++;
     ns->dropped = 1;
     if (!ns->refs) return ns;
     cy_ns *corpse = cy_malloc(sizeof *corpse);
     if (!corpse) {
         cy_art_walk_prefix(&ns->keydir, NULL, 0, cy_ns_dead_one, db);
-        cy_dead_add(db, ns->created.fid, ns->created.size);
+        cy_files_dead_add(db, ns->created.fid, ns->created.size);
         cy_ns_clear(ns);
         return NULL;
     }
@@ -6950,10 +7489,10 @@ static void cy_ns_bury(calypso *db, cy_ns *corpse)
     if (s.oom) {
         /* Without the sums: count them now, under the locks. */
         cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_dead_one, db);
-        cy_dead_add(db, corpse->created.fid, corpse->created.size);
+        cy_files_dead_add(db, corpse->created.fid, corpse->created.size);
     } else {
         for (uint32_t i = 0; i < s.n; i++)
-            if (cy_files_find(db, s.v[i].fid)) cy_dead_add(db, s.v[i].fid, s.v[i].bytes);
+            if (cy_files_find(db, s.v[i].fid)) cy_files_dead_add(db, s.v[i].fid, s.v[i].bytes);
     }
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
@@ -6967,12 +7506,12 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     cy_files_mark_mixed(db, fid);   /* a catalog record: the file is not puts alone */
     cy_ns *ns = cy_ns_find(db, id);
     if (type == CY_REC_NS_DROP) {
-        cy_dead_add(db, fid, size);   /* dead once applied, as a tombstone */
+        cy_files_dead_add(db, fid, size);   /* dead once applied, as a tombstone */
         if (!ns) return CALYPSO_OK;
         cy_ns *corpse = cy_ns_unlink(db, ns);
         if (corpse) {                 /* replay: nothing else runs */
             cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_dead_one, db);
-            cy_dead_add(db, corpse->created.fid, corpse->created.size);
+            cy_files_dead_add(db, corpse->created.fid, corpse->created.size);
             cy_ns_free(corpse);
         }
         return CALYPSO_OK;
@@ -6980,16 +7519,16 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     if (ns) {
         /* The same create again (only a crafted log has it): the newest
          * copy is the live one. */
-        cy_dead_add(db, ns->created.fid, ns->created.size);
+        cy_files_dead_add(db, ns->created.fid, ns->created.size);
         ns->created = (cy_loc){ off, fid, size };
         return CALYPSO_OK;
     }
-    if (db->ncat == db->catcap) {
-        uint32_t nc = db->catcap ? db->catcap * 2 : 8;
-        cy_ns **p = cy_realloc(db->cat, nc * sizeof *p);
+    if (db->catalog.n == db->catalog.cap) {
+        uint32_t nc = db->catalog.cap ? db->catalog.cap * 2 : 8;
+        cy_ns **p = cy_realloc(db->catalog.cat, nc * sizeof *p);
         if (!p) return CALYPSO_ENOMEM;
-        db->cat = p;
-        db->catcap = nc;
+        db->catalog.cat = p;
+        db->catalog.cap = nc;
     }
     if (!(ns = cy_malloc(sizeof *ns))) return CALYPSO_ENOMEM;
     cy_ns_init(ns, id);
@@ -6997,24 +7536,25 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     ns->nlen = (uint32_t)nlen;
     memcpy(ns->name, name, nlen);
     uint32_t i = cy_ns_pos(db, id);
-    memmove(db->cat + i + 1, db->cat + i, (db->ncat - i) * sizeof *db->cat);
-    db->cat[i] = ns;
-    db->ncat++;
+    memmove(db->catalog.cat + i + 1, db->catalog.cat + i,
+            (db->catalog.n - i) * sizeof *db->catalog.cat);
+    db->catalog.cat[i] = ns;
+    db->catalog.n++;
     return CALYPSO_OK;
 }
 
 CY_INTERNAL void cy_ns_close_all(calypso *db)
 {
-    for (uint32_t i = 0; i < db->ncat; i++) cy_ns_free(db->cat[i]);
-    cy_free(db->cat);
-    db->cat = NULL;
-    db->ncat = db->catcap = 0;
-    cy_ns_clear(&db->ns0);
+    for (uint32_t i = 0; i < db->catalog.n; i++) cy_ns_free(db->catalog.cat[i]);
+    cy_free(db->catalog.cat);
+    db->catalog.cat = NULL;
+    db->catalog.n = db->catalog.cap = 0;
+    cy_ns_clear(&db->catalog.ns0);
 }
 
 CY_INTERNAL void cy_ns_recovered(calypso *db)
 {
-    uint64_t top = db->ncat ? db->cat[db->ncat - 1]->id + 1ull : 1;
+    uint64_t top = db->catalog.n ? db->catalog.cat[db->catalog.n - 1]->id + 1ull : 1;
     pthread_mutex_lock(&db->ids.mu);
     if (top > db->ids.next[CY_IDS_NS]) db->ids.next[CY_IDS_NS] = top;
     pthread_mutex_unlock(&db->ids.mu);
@@ -7046,13 +7586,13 @@ CY_INTERNAL int cy_ns_check_live(calypso *db, const cy_ns *ns)
 
 CY_INTERNAL int cy_ns_each(calypso *db, int (*fn)(calypso *, cy_ns *, void *), void *ctx)
 {
-    int rc = fn(db, &db->ns0, ctx);
+    int rc = fn(db, &db->catalog.ns0, ctx);
     /* The ids to visit, then each pinned in turn: fn runs unlocked, and
      * namespaces may come and go meanwhile. */
     for (uint32_t after = 0; !rc;) {
         cy_wrlock(&db->kd_lock);
         uint32_t i = cy_ns_pos(db, after + 1);
-        cy_ns *ns = i < db->ncat ? db->cat[i] : NULL;
+        cy_ns *ns = i < db->catalog.n ? db->catalog.cat[i] : NULL;
         if (ns) ns->refs++;
         cy_unlock(&db->kd_lock);
         if (!ns) break;
@@ -7098,7 +7638,7 @@ static int cy_ns_handle(calypso *db, cy_ns *ns, calypso **out)
     h->base = db;
     h->ns = ns;
     h->path = db->path;
-    h->fork_gen = db->fork_gen;
+    h->health.fork_gen = db->health.fork_gen;
     h->opt = db->opt;
     __atomic_add_fetch(&db->ns_handles, 1, __ATOMIC_RELAXED);
     *out = h;
@@ -7244,7 +7784,7 @@ static int cy_ns_apply_drop_entry(const cy_rec *r, const uint8_t *rec, uint64_t 
 {
     (void)rec;
     cy_ns_drop *d = ctx;
-    cy_dead_add(d->db, d->fid, r->hdr + r->klen + r->vlen);
+    cy_files_dead_add(d->db, d->fid, r->hdr + r->klen + r->vlen);
     cy_files_mark_mixed(d->db, d->fid);   /* a catalog record */
     cy_ns *ns = cy_ns_find(d->db, r->ns);
     cy_ns *corpse = ns ? cy_ns_unlink(d->db, ns) : NULL;
@@ -7262,7 +7802,7 @@ static int cy_ns_apply_drop(calypso *db, uint32_t fid, uint64_t off, const uint8
     (void)off;
     d->fid = fid;
     int rc = cy_rec_entries(rec, &r, cy_ns_apply_drop_entry, d);
-    if (!rc && r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);
+    if (!rc && r.type == CY_REC_BATCH) cy_files_dead_add(db, fid, r.hdr);
     return rc;
 }
 
@@ -7291,13 +7831,13 @@ int calypso_ns_drop(calypso *h, const void *name, size_t nlen)
                       (const char *)name);
     }
     size_t bound = CY_REC_MAX_HDR;
-    d.victims = cy_malloc(db->ncat * sizeof *d.victims);
-    d.corpses = cy_malloc(db->ncat * sizeof *d.corpses);
+    d.victims = cy_malloc(db->catalog.n * sizeof *d.victims);
+    d.corpses = cy_malloc(db->catalog.n * sizeof *d.corpses);
     if (!d.victims || !d.corpses) {
         rc = CALYPSO_ENOMEM;
     } else {
-        for (uint32_t i = 0; i < db->ncat; i++) {
-            cy_ns *ns = db->cat[i];
+        for (uint32_t i = 0; i < db->catalog.n; i++) {
+            cy_ns *ns = db->catalog.cat[i];
             if (ns == top || (ns->nlen > nlen && ns->name[nlen] == '/' &&
                               memcmp(ns->name, name, nlen) == 0)) {
                 d.victims[d.n++] = ns;
@@ -7349,16 +7889,16 @@ int calypso_ns_list(calypso *h, const void *parent, size_t plen, calypso_key_fn 
                       (const char *)parent);
     }
     uint32_t n = 0;
-    cy_ns *kids = db->ncat ? cy_malloc(db->ncat * sizeof *kids) : NULL;
-    cy_ns **order = db->ncat ? cy_malloc(db->ncat * sizeof *order) : NULL;
-    if (db->ncat && (!kids || !order)) {
+    cy_ns *kids = db->catalog.n ? cy_malloc(db->catalog.n * sizeof *kids) : NULL;
+    cy_ns **order = db->catalog.n ? cy_malloc(db->catalog.n * sizeof *order) : NULL;
+    if (db->catalog.n && (!kids || !order)) {
         cy_unlock(&db->kd_lock);
         cy_free(kids);
         cy_free(order);
         return cy_err(db, CALYPSO_ENOMEM, "listing namespaces");
     }
-    for (uint32_t i = 0; i < db->ncat; i++) {
-        const cy_ns *ns = db->cat[i];
+    for (uint32_t i = 0; i < db->catalog.n; i++) {
+        const cy_ns *ns = db->catalog.cat[i];
         size_t pl = cy_ns_parent_len(ns->name, ns->nlen);
         if (pl != plen || (plen && memcmp(ns->name, parent, plen) != 0)) continue;
         if (!plen && memchr(ns->name, '/', ns->nlen)) continue;
@@ -7749,7 +8289,7 @@ static int cy_hint_live_ns(calypso *db, cy_ns *ns, void *ctx)
 
 CY_INTERNAL int cy_hint_write_active(calypso *db)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     if (__atomic_load_n(&a->mixed, __ATOMIC_RELAXED)) return cy_hint_write(db, a->fid);
     /* Puts only: its live records are the keydir's entries that point
      * into it, already in key order, without reading the file. */
@@ -7859,7 +8399,7 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
     } else if (!rc) {
         /* A compacted hint leaves out records that were dead: their bytes
          * (and batch headers') are dead as a scan would find them. */
-        if (compact && data_size > listed) cy_dead_add(db, fid, data_size - listed);
+        if (compact && data_size > listed) cy_files_dead_add(db, fid, data_size - listed);
         cy_file *f = cy_files_find(db, fid);
         if (f) f->hint_listed = listed;
         *covers = data_size;
@@ -7952,8 +8492,8 @@ CY_INTERNAL int cy_hint_compact(calypso *db, uint32_t fid)
 /* >> src/db.c */
 /*
  * db.c: the handle's life: options, locks, open, close and reopen (start
- * and stop), and the checks every call makes first (cy_db_usable,
- * cy_db_writable, cy_db_check_key). The paths a handle serves are in
+ * and stop). The checks every call makes first (cy_db_usable,
+ * cy_db_writable, cy_db_check_key) are in guard.c. The paths a handle serves are in
  * files of their own: commit.c (group commit, sticky sync failures),
  * write.c (puts and deletes), read.c (gets and figures).
  *
@@ -7972,27 +8512,6 @@ CY_INTERNAL int cy_hint_compact(calypso *db, uint32_t fid)
 #include <errno.h>
 #include <math.h>
 #include <string.h>
-
-// >> process ownership ----------------------------------------------------------
-
-static uint32_t cy_fork_gen;            /* bumped in every forked child  */
-static pthread_once_t cy_fork_once = PTHREAD_ONCE_INIT;
-
-static void cy_db_forked(void)
-{
-    __atomic_add_fetch(&cy_fork_gen, 1, __ATOMIC_RELAXED);
-}
-
-static void cy_db_watch_forks(void)
-{
-    pthread_atfork(NULL, NULL, cy_db_forked);
-}
-
-/* 1 when db was opened by this process (not inherited through fork). */
-static int cy_db_ours(const calypso *db)
-{
-    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED) == db->fork_gen;
-}
 
 // >> options -----------------------------------------------------------------
 
@@ -8067,13 +8586,13 @@ static void cy_db_init_locks(calypso *db)
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
     pthread_mutex_init(&db->write_mu, &ma);
     pthread_mutexattr_destroy(&ma);
-    pthread_mutex_init(&db->sync_mu, NULL);
-    pthread_cond_init(&db->sync_cv, NULL);
-    pthread_mutex_init(&db->bg_mu, NULL);
-    pthread_cond_init(&db->bg_cv, NULL);
+    pthread_mutex_init(&db->sync.mu, NULL);
+    pthread_cond_init(&db->sync.cv, NULL);
+    pthread_mutex_init(&db->bg.wake.mu, NULL);
+    pthread_cond_init(&db->bg.wake.cv, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);
     pthread_mutex_init(&db->exp_mu, NULL);
-    pthread_mutex_init(&db->view_mu, NULL);
+    pthread_mutex_init(&db->views.mu, NULL);
     pthread_mutex_init(&db->ids.mu, NULL);
     pthread_mutex_init(&db->space.mu, NULL);
 }
@@ -8081,13 +8600,13 @@ static void cy_db_init_locks(calypso *db)
 static void cy_db_destroy_locks(calypso *db)
 {
     pthread_mutex_destroy(&db->write_mu);
-    pthread_mutex_destroy(&db->sync_mu);
-    pthread_cond_destroy(&db->sync_cv);
-    pthread_mutex_destroy(&db->bg_mu);
-    pthread_cond_destroy(&db->bg_cv);
+    pthread_mutex_destroy(&db->sync.mu);
+    pthread_cond_destroy(&db->sync.cv);
+    pthread_mutex_destroy(&db->bg.wake.mu);
+    pthread_cond_destroy(&db->bg.wake.cv);
     pthread_mutex_destroy(&db->maint_mu);
     pthread_mutex_destroy(&db->exp_mu);
-    pthread_mutex_destroy(&db->view_mu);
+    pthread_mutex_destroy(&db->views.mu);
     pthread_mutex_destroy(&db->ids.mu);
     pthread_mutex_destroy(&db->space.mu);
     cy_epoch_destroy(&db->epoch);
@@ -8098,17 +8617,17 @@ static int cy_db_stop(calypso *db)
 {
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
-    else if (db->active && db->written_seq > db->synced_seq)
-        rc = cy_db_sync_to(db, db->written_seq);
-    if (db->active && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+    else if (db->files.active && db->sync.written_seq > db->sync.synced_seq)
+        rc = cy_db_sync_to(db, db->sync.written_seq);
+    if (db->files.active && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
         if (!rc) rc = trc;
         /* A hint for what the active file holds now (synced above) lets the
          * next open skip reading its values; anything written after it is
          * scanned then. Without one, open only takes longer. */
-        cy_file *a = db->active;
+        cy_file *a = db->files.active;
         if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write_active(db);
     }
     cy_wm_close(db);
@@ -8116,13 +8635,13 @@ static int cy_db_stop(calypso *db)
     cy_files_close_all(db);
     cy_ns_close_all(db);
     cy_dir_unlock(db);
-    db->dead = 0;
-    db->written_seq = 0;
-    __atomic_store_n(&db->synced_seq, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->sync_ns, 0, __ATOMIC_RELAXED);
-    db->bg_hints_pending = 0;
-    __atomic_store_n(&db->broken, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->sync_err, 0, __ATOMIC_RELAXED);
+    db->files.dead = 0;
+    db->sync.written_seq = 0;
+    __atomic_store_n(&db->sync.synced_seq, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.time_ns, 0, __ATOMIC_RELAXED);
+    db->bg.hints_pending = 0;
+    __atomic_store_n(&db->health.broken, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->health.sync_err, 0, __ATOMIC_RELAXED);
     return rc;
 }
 
@@ -8132,8 +8651,8 @@ static int cy_db_start(calypso *db)
     int is_dir = 0;
     db->lock_fd = -1;
     db->note[0] = 0;
-    cy_ns_init(&db->ns0, 0);
-    db->ns = &db->ns0;
+    cy_ns_init(&db->catalog.ns0, 0);
+    db->ns = &db->catalog.ns0;
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
         /* A read-only open creates nothing; a writer creates the directory
@@ -8187,8 +8706,7 @@ static int cy_db_open(const char *path, const calypso_options *opts, calypso **o
         cy_free(db);
         return rc;
     }
-    pthread_once(&cy_fork_once, cy_db_watch_forks);
-    db->fork_gen = __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED);
+    db->health.fork_gen = cy_db_fork_gen();
     cy_db_init_locks(db);
     if ((rc = cy_db_start(db))) {
         cy_err_move(db, NULL);
@@ -8224,7 +8742,7 @@ int calypso_close(calypso *db)
     if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EINVAL, "%u namespace handles of %s are still open: close "
                       "them first", __atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED), db->path);
-    int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
+    int rc = db->health.failed ? CALYPSO_OK : cy_db_stop(db);
     cy_db_destroy_locks(db);
     cy_err_forget(db);
     cy_free(db->path);
@@ -8243,69 +8761,24 @@ int calypso_reopen(calypso *db)
     if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EINVAL, "namespace handles of %s are open: close them before "
                       "a reopen", db->path);
-    int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
-    db->failed = 0;
+    int rc = db->health.failed ? CALYPSO_OK : cy_db_stop(db);
+    db->health.failed = 0;
     int rc2 = cy_db_start(db);
     if (rc2) {
-        db->failed = 1;
+        db->health.failed = 1;
         return rc2;
     }
     return rc;
 }
-
-/* CALYPSO_OK if db may serve calls at all. */
-CY_INTERNAL int cy_db_usable(calypso *db)
-{
-    if (!db) return CALYPSO_EINVAL;
-    if (CY_UNLIKELY(!cy_db_ours(db)))
-        return cy_err(db, CALYPSO_EINVAL, "%s was opened by another process (this one is a "
-                      "fork of it): open the database again in this process", db->path);
-    if (db->failed)
-        return cy_err(db, CALYPSO_EIO, "the handle failed to reopen; only close is possible");
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_db_writable(calypso *db)
-{
-    int rc = cy_db_usable(db);
-    if (rc) return rc;
-    if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
-    if (CY_UNLIKELY(cy_txn_in_update(db))) return cy_db_in_update(db);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
-        int err = __atomic_load_n(&db->sync_err, __ATOMIC_RELAXED);
-        if (err)
-            return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
-                          "successful sync may be lost, so the handle refuses writes; reopen the "
-                          "database", db->path, strerror(-err));
-        return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
-                      "reopen the database", db->path);
-    }
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_db_in_update(calypso *db)
-{
-    return cy_err(db, CALYPSO_EINVAL, "this thread is inside an update transaction on %s: "
-                  "write through the transaction (calypso_txn_*)", db->path);
-}
-
-
-CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
-{
-    if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
-    if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
-    if (klen > db->opt.max_key_size)
-        return cy_err(db, CALYPSO_EKEYTOOLARGE, "%zu bytes, max_key_size is %u", klen,
-                      db->opt.max_key_size);
-    return CALYPSO_OK;
-}
 /* >> src/commit.c */
 /*
- * commit.c: making appended records durable, and committing a record a
- * caller prepared (batches, transactions, namespaces: cy_db_commit).
+ * commit.c: appending records to the active file (cy_db_append, rotating
+ * when full, and asking the background thread for write-back through
+ * db->bg.wake), making them durable, and committing a record a caller
+ * prepared (batches, transactions, namespaces: cy_db_commit).
  *
- * Group commit (SYNC_ALWAYS): appends advance written_seq; a writer then
- * waits until synced_seq covers its bytes. The first waiter becomes the
+ * Group commit (SYNC_ALWAYS): appends advance sync.written_seq; a writer then
+ * waits until sync.synced_seq covers its bytes. The first waiter becomes the
  * leader and runs one fdatasync for everything appended so far, with no
  * lock held that writers need, so appends go on beside it; the others
  * sleep on sync_cv and wake covered by the leader's sync or lead the next.
@@ -8321,9 +8794,9 @@ CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
  * kept, the handle refuses writes from then on, every writer waiting for a
  * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
  * again to clear it; close returns it. Rotation's fdatasync (files.c)
- * reports its failure here too.
+ * reports its failure through it too (guard.c).
  *
- * Locks: sync_mu and sync_cv for the leader's hand-over; write_mu briefly,
+ * Locks: sync.mu and sync.cv for the leader's hand-over; write_mu briefly,
  * to read how far appends have gone and to pin the active file's
  * descriptor (never across the fdatasync).
  */
@@ -8333,19 +8806,41 @@ CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
 #include <string.h>
 #include <time.h>
 
-// >> sync failures -----------------------------------------------------------
+// >> appending -------------------------------------------------------------------
 
-CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
+/* Appends a record given as pieces; returns where it went. write_mu held. */
+CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+                        uint32_t *fid, uint64_t *off)
 {
-    int none = 0;
-    __atomic_compare_exchange_n(&db->sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
-                                __ATOMIC_RELAXED);
-    __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
-    /* CALYPSO_EIO whatever the errno (ENOSPC included): the write whose
-     * sync failed may be on disk or not, which no other code says. */
-    char path[4096];
-    cy_dir_data_path(db, fid, path, sizeof path);
-    return cy_err(db, CALYPSO_EIO, "fdatasync %s: %s (errno %d)", path, strerror(-err), -err);
+    int rc;
+    cy_file *a = db->files.active;
+    if (a->size > 0 && a->size + size > db->opt.max_datafile_size) {
+        if ((rc = cy_files_rotate(db))) return rc;
+        a = db->files.active;
+    }
+    uint64_t at = a->size;
+    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
+    *fid = a->fid;
+    *off = at;
+    db->sync.written_seq += size;
+    /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
+     * them back (bg.c), so that a close or rotation's fdatasync finds
+     * little left. Under SYNC_ALWAYS every write is synced anyway. */
+    if (db->sync.written_seq - db->bg.wb_kicked >= CY_DB_WRITEBACK &&
+        db->opt.sync != CALYPSO_SYNC_ALWAYS) {
+        db->bg.wb_kicked = db->sync.written_seq;
+        __atomic_store_n(&db->bg.writeback, 1, __ATOMIC_RELAXED);
+        cy_wake_kick(&db->bg.wake);
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size)
+{
+    rc = cy_err(db, rc, "updating the key directory");
+    cy_files_unappend(db, off, size);
+    db->sync.written_seq -= size;
+    return rc;
 }
 
 // >> durability ----------------------------------------------------------------
@@ -8364,17 +8859,17 @@ static uint64_t cy_db_mono_ns(void)
  * the next sync's batch (write_mu held). */
 CY_INTERNAL void cy_db_durable_enter(calypso *db)
 {
-    __atomic_add_fetch(&db->durable_writers, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->sync.durable_writers, 1, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_db_durable_appended(calypso *db)
 {
-    __atomic_store_n(&db->durable_batch, db->durable_batch + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.durable_batch, db->sync.durable_batch + 1, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_db_durable_leave(calypso *db)
 {
-    __atomic_sub_fetch(&db->durable_writers, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&db->sync.durable_writers, 1, __ATOMIC_RELAXED);
 }
 
 /* The leader of a group commit, before its fdatasync: while other durable
@@ -8385,13 +8880,13 @@ CY_INTERNAL void cy_db_durable_leave(calypso *db)
  * too; a wait that times out lowers the expectation. */
 static void cy_db_gather(calypso *db)
 {
-    uint32_t writers = __atomic_load_n(&db->durable_writers, __ATOMIC_RELAXED);
+    uint32_t writers = __atomic_load_n(&db->sync.durable_writers, __ATOMIC_RELAXED);
     if (writers <= 1) return;
-    uint32_t want = __atomic_load_n(&db->durable_group, __ATOMIC_RELAXED);
+    uint32_t want = __atomic_load_n(&db->sync.durable_group, __ATOMIC_RELAXED);
     uint64_t t0 = cy_db_mono_ns();
     for (;;) {
-        uint32_t batch = __atomic_load_n(&db->durable_batch, __ATOMIC_RELAXED);
-        writers = __atomic_load_n(&db->durable_writers, __ATOMIC_RELAXED);
+        uint32_t batch = __atomic_load_n(&db->sync.durable_batch, __ATOMIC_RELAXED);
+        writers = __atomic_load_n(&db->sync.durable_writers, __ATOMIC_RELAXED);
         if (writers > want) want = writers;
         if (batch >= want) break;
         if (cy_db_mono_ns() - t0 >= CY_GATHER_NS) {
@@ -8400,7 +8895,7 @@ static void cy_db_gather(calypso *db)
         }
         sched_yield();
     }
-    __atomic_store_n(&db->durable_group, want, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.durable_group, want, __ATOMIC_RELAXED);
 }
 
 /* A follower whose bytes a leader's fdatasync is writing waits for it by
@@ -8415,51 +8910,51 @@ static void cy_db_gather(calypso *db)
 
 static void cy_db_sync_spin(calypso *db, uint64_t seq)
 {
-    if (!__atomic_load_n(&db->syncing, __ATOMIC_ACQUIRE)) return;
-    uint64_t avg = __atomic_load_n(&db->sync_ns, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&db->sync.syncing, __ATOMIC_ACQUIRE)) return;
+    uint64_t avg = __atomic_load_n(&db->sync.time_ns, __ATOMIC_RELAXED);
     if (avg == 0 || avg > CY_SPIN_MAX_NS) return;
-    if (__atomic_add_fetch(&db->sync_spinners, 1, __ATOMIC_RELAXED) <= CY_SPINNERS) {
+    if (__atomic_add_fetch(&db->sync.spinners, 1, __ATOMIC_RELAXED) <= CY_SPINNERS) {
         uint64_t t0 = cy_db_mono_ns();
-        while (__atomic_load_n(&db->synced_seq, __ATOMIC_ACQUIRE) < seq &&
-               __atomic_load_n(&db->syncing, __ATOMIC_ACQUIRE) &&
+        while (__atomic_load_n(&db->sync.synced_seq, __ATOMIC_ACQUIRE) < seq &&
+               __atomic_load_n(&db->sync.syncing, __ATOMIC_ACQUIRE) &&
                cy_db_mono_ns() - t0 < 2 * avg)
             sched_yield();
     }
-    __atomic_sub_fetch(&db->sync_spinners, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&db->sync.spinners, 1, __ATOMIC_RELAXED);
 }
 
 /* The leader's record of how long its fdatasync took. */
 static void cy_db_sync_took(calypso *db, uint64_t ns)
 {
-    uint64_t avg = __atomic_load_n(&db->sync_ns, __ATOMIC_RELAXED);
+    uint64_t avg = __atomic_load_n(&db->sync.time_ns, __ATOMIC_RELAXED);
     avg = avg ? avg - avg / 8 + ns / 8 : ns;
-    __atomic_store_n(&db->sync_ns, avg, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.time_ns, avg, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
 {
     int rc = CALYPSO_OK;
     cy_db_sync_spin(db, seq);
-    pthread_mutex_lock(&db->sync_mu);
-    while (db->synced_seq < seq && !rc) {
-        if (__atomic_load_n(&db->sync_err, __ATOMIC_ACQUIRE)) {
+    pthread_mutex_lock(&db->sync.mu);
+    while (db->sync.synced_seq < seq && !rc) {
+        if (__atomic_load_n(&db->health.sync_err, __ATOMIC_ACQUIRE)) {
             /* A sync failed before covering these bytes: they may be lost,
              * and no later fdatasync can tell (the error is reported once). */
             rc = cy_db_writable(db);
             break;
         }
-        if (db->syncing) {
-            pthread_cond_wait(&db->sync_cv, &db->sync_mu);
+        if (db->sync.syncing) {
+            pthread_cond_wait(&db->sync.cv, &db->sync.mu);
             continue;
         }
-        __atomic_store_n(&db->syncing, 1, __ATOMIC_RELEASE);
-        pthread_mutex_unlock(&db->sync_mu);
+        __atomic_store_n(&db->sync.syncing, 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&db->sync.mu);
         cy_db_gather(db);
         /* The descriptor is pinned, not locked: rotation and eviction
          * leave a pinned descriptor open, and nothing else waits on it. */
         pthread_mutex_lock(&db->write_mu);
-        uint64_t target = db->written_seq;
-        __atomic_store_n(&db->durable_batch, 0, __ATOMIC_RELAXED);   /* all in this sync */
+        uint64_t target = db->sync.written_seq;
+        __atomic_store_n(&db->sync.durable_batch, 0, __ATOMIC_RELAXED);   /* all in this sync */
         cy_file *a = cy_files_pin_active(db);
         uint64_t end = a ? a->size : 0;
         pthread_mutex_unlock(&db->write_mu);
@@ -8468,16 +8963,16 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         cy_db_sync_took(db, cy_db_mono_ns() - t0);
         if (err) rc = cy_db_sync_failed(db, err, a->fid);
         cy_files_unpin(db, a);
-        pthread_mutex_lock(&db->sync_mu);
-        __atomic_store_n(&db->syncing, 0, __ATOMIC_RELEASE);
-        if (!err && target > db->synced_seq) {
-            __atomic_store_n(&db->synced_seq, target, __ATOMIC_RELEASE);
-            __atomic_store_n(&db->synced_fid, a->fid, __ATOMIC_RELAXED);
-            __atomic_store_n(&db->synced_off, end, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&db->sync.mu);
+        __atomic_store_n(&db->sync.syncing, 0, __ATOMIC_RELEASE);
+        if (!err && target > db->sync.synced_seq) {
+            __atomic_store_n(&db->sync.synced_seq, target, __ATOMIC_RELEASE);
+            __atomic_store_n(&db->sync.synced_fid, a->fid, __ATOMIC_RELAXED);
+            __atomic_store_n(&db->sync.synced_off, end, __ATOMIC_RELAXED);
         }
-        pthread_cond_broadcast(&db->sync_cv);
+        pthread_cond_broadcast(&db->sync.cv);
     }
-    pthread_mutex_unlock(&db->sync_mu);
+    pthread_mutex_unlock(&db->sync.mu);
     return rc;
 }
 
@@ -8487,13 +8982,13 @@ int calypso_sync(calypso *h)
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
     if (cy_txn_in_update(db)) return cy_db_in_update(db);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
-    uint64_t seq = db->written_seq;
+    uint64_t seq = db->sync.written_seq;
     /* An application that syncs itself (calypsod's --sync always: one
      * calypso_sync per round of requests) gets the zeros written ahead of
      * the data that SYNC_ALWAYS gets (files.c). */
-    db->zero_ahead = 1;
+    db->files.zero_ahead = 1;
     pthread_mutex_unlock(&db->write_mu);
     return cy_db_sync_to(db, seq);
 }
@@ -8507,8 +9002,9 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     if (!locked) pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
-    cy_file *a = db->active;
+    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db)
+                                                                   : CALYPSO_OK;
+    cy_file *a = db->files.active;
     /* Rotate first, so that build() knows the file the record goes to. */
     if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
         rc = cy_files_rotate(db);
@@ -8516,7 +9012,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     uint64_t off = 0, seq = 0;
     size_t size = 0;
     const uint8_t *rec = NULL;
-    if (!rc) rc = build(db, db->active->fid, &rec, &size, ctx);
+    if (!rc) rc = build(db, db->files.active->fid, &rec, &size, ctx);
     /* Low on space, what puts anything stays off the space the reserve
      * gave back to deletes and merge (space.c); deletes alone may use it. */
     if (!rc && size && !(flags & CY_COMMIT_DELETES_ONLY)) rc = cy_space_put_check(db);
@@ -8531,7 +9027,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
         rc = apply(db, fid, off, rec, size, ctx);
         cy_unlock(&db->kd_lock);
         if (rc) rc = cy_db_unappend(db, rc, off, size);
-        seq = db->written_seq;
+        seq = db->sync.written_seq;
     }
     if (durable && !rc && size) cy_db_durable_appended(db);
     pthread_mutex_unlock(&db->write_mu);   /* an update's hold ends with its commit */
@@ -8543,9 +9039,9 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
 }
 /* >> src/write.c */
 /*
- * write.c: the write path: put, put_ttl, delete, the encoding of a
- * tombstone, and deleting many keys at once (delete_all, run_gc, and the
- * batched deletion that sift and the sweeper use).
+ * write.c: the write path: put, put_ttl, delete, and deleting many keys
+ * at once (delete_all, run_gc, and the batched deletion that sift and the
+ * sweeper use).
  *
  * A writer validates and encodes its record outside any lock, then under
  * write_mu appends it at the end of the active datafile (rolling over to a
@@ -8562,43 +9058,6 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
  */
 
 #include <string.h>
-
-// >> appending -------------------------------------------------------------------
-
-/* Appends a record given as pieces; returns where it went. write_mu held. */
-CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
-                        uint32_t *fid, uint64_t *off)
-{
-    int rc;
-    cy_file *a = db->active;
-    if (a->size > 0 && a->size + size > db->opt.max_datafile_size) {
-        if ((rc = cy_files_rotate(db))) return rc;
-        a = db->active;
-    }
-    uint64_t at = a->size;
-    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
-    *fid = a->fid;
-    *off = at;
-    db->written_seq += size;
-    /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
-     * them back (bg.c), so that a close or rotation's fdatasync finds
-     * little left. Under SYNC_ALWAYS every write is synced anyway. */
-    if (db->written_seq - db->wb_kicked >= CY_DB_WRITEBACK &&
-        db->opt.sync != CALYPSO_SYNC_ALWAYS) {
-        db->wb_kicked = db->written_seq;
-        __atomic_store_n(&db->bg_writeback, 1, __ATOMIC_RELAXED);
-        cy_bg_kick(db);
-    }
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size)
-{
-    rc = cy_err(db, rc, "updating the key directory");
-    cy_files_unappend(db, off, size);
-    db->written_seq -= size;
-    return rc;
-}
 
 /* Writes one put record and applies it to ns's keydir. */
 static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t klen,
@@ -8626,7 +9085,8 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db)
+                                                                   : CALYPSO_OK;
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;
     /* Low on space, puts stay off the space the reserve gave back to
@@ -8642,7 +9102,7 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
         rc = cy_keydir_apply(db, ns, type, key, klen, expiry, fid, off, (uint32_t)size);
         cy_unlock(&db->kd_lock);
         if (rc) rc = cy_db_unappend(db, rc, off, size);
-        seq = db->written_seq;
+        seq = db->sync.written_seq;
     }
     if (durable && !rc) cy_db_durable_appended(db);
     pthread_mutex_unlock(&db->write_mu);
@@ -8679,21 +9139,6 @@ int calypso_put(calypso *db, const void *key, size_t klen, const void *val, size
     return calypso_put_ttl(db, key, klen, val, vlen, 0);
 }
 
-/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes).
- * Its payload names the file of the record it deletes, so that a merge can
- * tell when the tombstone may be dropped. */
-CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
-                                         size_t klen, uint32_t victim)
-{
-    uint8_t payload[10];
-    size_t plen = cy_varint_put(payload, victim);
-    uint32_t hlen = cy_rec_header_ns(rec, CY_REC_DEL, ns, 0, klen, plen);
-    memcpy(rec + hlen, key, klen);
-    memcpy(rec + hlen + klen, payload, plen);
-    cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
-    return hlen + klen + plen;
-}
-
 int calypso_delete(calypso *h, const void *key, size_t klen)
 {
     calypso *db = cy_base(h);
@@ -8709,14 +9154,14 @@ int calypso_delete(calypso *h, const void *key, size_t klen)
     int wrote = 0, durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     pthread_mutex_lock(&db->write_mu);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
     if (!rc) rc = cy_ns_check_live(db, ns);
     cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
     uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
     cy_unlock(&db->kd_lock);
     if (!rc && l) {
-        size_t size = cy_db_encode_tombstone(rec, ns->id, key, klen, victim);
+        size_t size = cy_rec_encode_tombstone(rec, ns->id, key, klen, victim);
         struct iovec iov = { rec, size };
         uint32_t fid;
         uint64_t off;
@@ -8728,7 +9173,7 @@ int calypso_delete(calypso *h, const void *key, size_t klen)
             cy_unlock(&db->kd_lock);
             wrote = 1;
         }
-        seq = db->written_seq;
+        seq = db->sync.written_seq;
     }
     if (durable && wrote) cy_db_durable_appended(db);
     pthread_mutex_unlock(&db->write_mu);
@@ -9089,9 +9534,9 @@ int calypso_stats(calypso *h, struct calypso_stats *st)
     cy_rdlock(&db->kd_lock);
     st->keys = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
     st->live_bytes = ns->live_bytes;
-    st->reclaimable = db->dead;
+    st->reclaimable = db->files.dead;
     st->keydir_bytes = ns->keydir.bytes + ns->ttl_by_key.bytes + ns->ttl_by_time.bytes;
-    st->merges = db->merges;
+    st->merges = db->merge.count;
     cy_unlock(&db->kd_lock);
     return CALYPSO_OK;
 }
@@ -9102,7 +9547,7 @@ int64_t calypso_reclaimable(calypso *h)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     cy_rdlock(&db->kd_lock);
-    int64_t dead = (int64_t)db->dead;
+    int64_t dead = (int64_t)db->files.dead;
     cy_unlock(&db->kd_lock);
     return dead;
 }
@@ -9570,7 +10015,7 @@ static int cy_batch_build(calypso *db, uint32_t fid, const uint8_t **rec, size_t
             blen += cy_batch_encode_put(body + blen, ns, k, op->klen, k + op->klen, op->vlen,
                                         op->expiry);
         else if (!op->skip)
-            blen += cy_db_encode_tombstone(body + blen, ns, k, op->klen, op->victim);
+            blen += cy_rec_encode_tombstone(body + blen, ns, k, op->klen, op->victim);
     }
     if (blen == 0) {        /* only deletes of absent keys: nothing to write */
         *size = 0;
@@ -9595,7 +10040,7 @@ typedef struct cy_batch_apply {
 
 static void cy_batch_dead(calypso *db, uint32_t fid, uint64_t bytes, int undo)
 {
-    cy_dead_add(db, fid, undo ? (uint64_t)0 - bytes : bytes);
+    cy_files_dead_add(db, fid, undo ? (uint64_t)0 - bytes : bytes);
 }
 
 /* Applies one record of the batch, noting how to undo it. */
@@ -9684,13 +10129,13 @@ static int cy_batch_apply_all(calypso *db, uint32_t fid, uint64_t off, const uin
     cy_batch_apply q = { b, fid, off, 0 };
     int rc = cy_rec_entries(rec, &r, cy_batch_apply_one, &q);
     if (!rc) {
-        cy_dead_add(db, fid, r.hdr);   /* the batch header is never read */
+        cy_files_dead_add(db, fid, r.hdr);   /* the batch header is never read */
         return CALYPSO_OK;
     }
     if (cy_batch_undo_applied(b, rec, q.n)) {
         /* The keydir holds part of a batch that is being cut from the
          * file: stop writes; a reopen rebuilds the truth from disk. */
-        __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELEASE);
     }
     return rc;
 }
@@ -9754,8 +10199,8 @@ int calypso_batch_commit(calypso_batch *b)
  * can no longer be served exactly: their next read fails with
  * CALYPSO_ENOMEM (lost_seq) rather than show a newer value.
  *
- * Locks: history and views_open are guarded by kd_lock; the retained list
- * by view_mu.
+ * Locks: history and views.open are guarded by kd_lock; the retained list
+ * by views.mu.
  */
 
 #include <string.h>
@@ -9770,11 +10215,11 @@ typedef struct cy_hist {
 
 CY_INTERNAL void cy_view_note(calypso *db, cy_ns *ns, const void *key, size_t klen)
 {
-    uint64_t seq = ++db->commit_seq;
-    if (CY_LIKELY(!db->views_open)) return;
+    uint64_t seq = ++db->views.commit_seq;
+    if (CY_LIKELY(!db->views.open)) return;
     cy_hist *h = cy_malloc(sizeof *h);
     if (!h) {
-        db->view_lost = seq;
+        db->views.lost = seq;
         return;
     }
     const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
@@ -9792,7 +10237,7 @@ CY_INTERNAL void cy_view_note(calypso *db, cy_ns *ns, const void *key, size_t kl
     cy_loc at = { (uint64_t)(uintptr_t)h, 0, 0 };
     if (cy_art_insert(&ns->history, key, klen, &at, NULL) < 0) {
         cy_free(h);
-        db->view_lost = seq;
+        db->views.lost = seq;
     }
 }
 
@@ -9846,8 +10291,8 @@ static int cy_view_free_ns(calypso *db, cy_ns *ns, void *ctx)
 CY_INTERNAL int cy_view_open(calypso *db, uint64_t *seq)
 {
     cy_wrlock(&db->kd_lock);
-    db->views_open++;
-    *seq = db->commit_seq;
+    db->views.open++;
+    *seq = db->views.commit_seq;
     cy_unlock(&db->kd_lock);
     return CALYPSO_OK;
 }
@@ -9855,20 +10300,20 @@ CY_INTERNAL int cy_view_open(calypso *db, uint64_t *seq)
 CY_INTERNAL void cy_view_close(calypso *db)
 {
     cy_wrlock(&db->kd_lock);
-    int last = --db->views_open == 0;
+    int last = --db->views.open == 0;
     if (last) {
-        cy_view_free_ns(db, &db->ns0, NULL);
-        for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
-        db->view_lost = 0;
+        cy_view_free_ns(db, &db->catalog.ns0, NULL);
+        for (uint32_t i = 0; i < db->catalog.n; i++) cy_view_free_ns(db, db->catalog.cat[i], NULL);
+        db->views.lost = 0;
     }
     cy_unlock(&db->kd_lock);
     if (!last) return;
-    pthread_mutex_lock(&db->view_mu);
-    cy_file **kept = db->retained;
-    uint32_t n = db->nretained;
-    db->retained = NULL;
-    db->nretained = db->retained_cap = 0;
-    pthread_mutex_unlock(&db->view_mu);
+    pthread_mutex_lock(&db->views.mu);
+    cy_file **kept = db->views.retained;
+    uint32_t n = db->views.n;
+    db->views.retained = NULL;
+    db->views.n = db->views.cap = 0;
+    pthread_mutex_unlock(&db->views.mu);
     if (!n) {
         cy_free(kept);
         return;
@@ -9880,14 +10325,14 @@ CY_INTERNAL void cy_view_close(calypso *db)
 
 CY_INTERNAL int cy_view_retain(calypso *db, cy_file *f)
 {
-    if (db->nretained == db->retained_cap) {
-        uint32_t nc = db->retained_cap ? db->retained_cap * 2 : 16;
-        cy_file **p = cy_realloc(db->retained, nc * sizeof *p);
+    if (db->views.n == db->views.cap) {
+        uint32_t nc = db->views.cap ? db->views.cap * 2 : 16;
+        cy_file **p = cy_realloc(db->views.retained, nc * sizeof *p);
         if (!p) return CALYPSO_ENOMEM;
-        db->retained = p;
-        db->retained_cap = nc;
+        db->views.retained = p;
+        db->views.cap = nc;
     }
-    db->retained[db->nretained++] = f;
+    db->views.retained[db->views.n++] = f;
     return CALYPSO_OK;
 }
 
@@ -9895,24 +10340,24 @@ CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid)
 {
     cy_file *f = cy_files_find(db, fid);
     if (f) return f;
-    pthread_mutex_lock(&db->view_mu);
-    for (uint32_t i = 0; i < db->nretained && !f; i++)
-        if (db->retained[i]->fid == fid) f = db->retained[i];
-    pthread_mutex_unlock(&db->view_mu);
+    pthread_mutex_lock(&db->views.mu);
+    for (uint32_t i = 0; i < db->views.n && !f; i++)
+        if (db->views.retained[i]->fid == fid) f = db->views.retained[i];
+    pthread_mutex_unlock(&db->views.mu);
     return f;
 }
 
 CY_INTERNAL void cy_view_release_all(calypso *db)
 {
-    if (db->views_open) {
-        cy_view_free_ns(db, &db->ns0, NULL);
-        for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
-        db->views_open = 0;
+    if (db->views.open) {
+        cy_view_free_ns(db, &db->catalog.ns0, NULL);
+        for (uint32_t i = 0; i < db->catalog.n; i++) cy_view_free_ns(db, db->catalog.cat[i], NULL);
+        db->views.open = 0;
     }
-    for (uint32_t i = 0; i < db->nretained; i++) cy_files_release(db, db->retained[i]);
-    cy_free(db->retained);
-    db->retained = NULL;
-    db->nretained = db->retained_cap = 0;
+    for (uint32_t i = 0; i < db->views.n; i++) cy_files_release(db, db->views.retained[i]);
+    cy_free(db->views.retained);
+    db->views.retained = NULL;
+    db->views.n = db->views.cap = 0;
 }
 /* >> src/txn.c */
 /*
@@ -9949,13 +10394,6 @@ struct calypso_txn {
     uint64_t       seq;       /* a view: the keydir change it sees up to    */
     uint64_t       start_ms;  /* a view: expiry is judged as of this         */
 };
-
-static _Thread_local const calypso *cy_txn_updating;   /* handle in an update here */
-
-CY_INTERNAL int cy_txn_in_update(const calypso *db)
-{
-    return db && cy_txn_updating == db;
-}
 
 CY_INTERNAL int cy_txn_info(const calypso_txn *tx, calypso **db, uint64_t *seq,
                             uint64_t *start_ms, calypso_batch **b)
@@ -10008,7 +10446,7 @@ int calypso_update_begin(calypso *h, calypso_txn **out)
         return rc;
     }
     pthread_mutex_lock(&db->write_mu);
-    cy_txn_updating = db;
+    cy_txn_set_update(db);
     *out = tx;
     return CALYPSO_OK;
 }
@@ -10062,7 +10500,7 @@ int calypso_txn_commit(calypso_txn *tx)
      * touches no lock: the files and write_mu are the parent's. */
     int urc = cy_db_usable(db);
     if (urc) return urc;
-    cy_txn_updating = NULL;
+    cy_txn_set_update(NULL);
     /* Refused writes (a failed fdatasync meanwhile) are checked by the
      * commit itself, which also releases write_mu. */
     int rc = cy_batch_commit_locked(tx->b, 1);
@@ -10079,7 +10517,7 @@ void calypso_txn_rollback(calypso_txn *tx)
         cy_txn_end_view(tx);
         return;
     }
-    cy_txn_updating = NULL;
+    cy_txn_set_update(NULL);
     pthread_mutex_unlock(&tx->db->write_mu);
     calypso_batch_abort(tx->b);
     cy_ns_unpin(tx->db, tx->ns);
@@ -10146,7 +10584,7 @@ static int cy_txn_view_read(calypso_txn *tx, const void *key, size_t klen, void 
     uint64_t expiry = 0;
     uint32_t ep = cy_epoch_enter(&db->epoch);
     cy_rdlock(&db->kd_lock);
-    int lost = db->view_lost && db->view_lost > tx->seq;
+    int lost = db->views.lost && db->views.lost > tx->seq;
     int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
     cy_unlock(&db->kd_lock);
     if (lost)
@@ -10211,7 +10649,7 @@ int calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *exp
         cy_loc loc = { 0, 0, 0 };
         uint64_t expiry = 0;
         cy_rdlock(&db->kd_lock);
-        int lost = db->view_lost && db->view_lost > tx->seq;
+        int lost = db->views.lost && db->views.lost > tx->seq;
         int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
         cy_unlock(&db->kd_lock);
         if (lost) return cy_err(db, CALYPSO_ENOMEM, CY_VIEW_LOST_MSG);
@@ -10303,7 +10741,7 @@ CY_INTERNAL int cy_walk_hint(const calypso *db, const cy_ns *ns, const void *key
                              cy_loc *loc, uint64_t *expiry)
 {
     if (cy_walk_given.db != db || cy_walk_given.ns != ns || ns->dropped || cy_walk_given.klen != klen ||
-        db->commit_seq != cy_walk_given.seq || memcmp(cy_walk_given.key, key, klen) != 0)
+        db->views.commit_seq != cy_walk_given.seq || memcmp(cy_walk_given.key, key, klen) != 0)
         return 0;
     *loc = cy_walk_given.ent->loc;
     *expiry = cy_walk_given.ent->expiry;
@@ -10731,7 +11169,7 @@ static int cy_cursor_take_txn(const cy_kd_ent *e, void *ctx)
         uint64_t exp = 0;
         /* A change the view could not note (view.c): its history is not
          * whole, and the keydir shows later states. kd_lock held. */
-        if (f->db->view_lost && f->db->view_lost > f->seq) {
+        if (f->db->views.lost && f->db->views.lost > f->seq) {
             f->lost = 1;
             return CALYPSO_ENOMEM;
         }
@@ -11150,7 +11588,7 @@ static int cy_bg_compact_hints(calypso *db)
             cy_epoch_leave(&db->epoch, ep);
         }
         pthread_mutex_unlock(&db->maint_mu);
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) return 0;
+        if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED)) return 0;
     }
     return 0;
 }
@@ -11194,7 +11632,7 @@ static int cy_bg_sweep_ns(calypso *db, cy_ns *ns, void *ctx)
     uint64_t expired = ns->ttl_by_time.count ? cy_ttl_count_expired(db, ns, now) : 0;
     cy_unlock(&db->kd_lock);
     if (expired) cy_db_run_gc(db, ns);
-    return __atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED);
+    return __atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED);
 }
 
 /* Deletes expired keys, in every namespace, when the sweep interval has
@@ -11214,8 +11652,8 @@ static void *cy_bg_main(void *arg)
     uint64_t last_sweep = cy_now_ms(), last_sync = last_sweep, wb_done = 0;
     uint32_t wb_fid = 0;
     int deferred = 0;
-    pthread_mutex_lock(&db->bg_mu);
-    while (!db->bg_stop) {
+    pthread_mutex_lock(&db->bg.wake.mu);
+    while (!db->bg.stop) {
         uint32_t period = cy_bg_period(db);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -11224,68 +11662,61 @@ static void *cy_bg_main(void *arg)
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
         /* Hints left for later wait for the period (or a kick), so that
          * a long merge does not make this thread spin. */
-        if ((deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED)) &&
-            !__atomic_load_n(&db->bg_writeback, __ATOMIC_RELAXED))
-            pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
-        pthread_mutex_unlock(&db->bg_mu);
-        if (__atomic_exchange_n(&db->bg_writeback, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
+        if ((deferred || !__atomic_load_n(&db->bg.hints_pending, __ATOMIC_RELAXED)) &&
+            !__atomic_load_n(&db->bg.writeback, __ATOMIC_RELAXED))
+            pthread_cond_timedwait(&db->bg.wake.cv, &db->bg.wake.mu, &ts);
+        pthread_mutex_unlock(&db->bg.wake.mu);
+        if (__atomic_exchange_n(&db->bg.writeback, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
             cy_bg_writeback(db, &wb_fid, &wb_done);
         /* Mappings evicted by readers, replaced tables. */
         cy_epoch_reclaim(&db->epoch);
         if (db->opt.read_only) {
-            pthread_mutex_lock(&db->bg_mu);
+            pthread_mutex_lock(&db->bg.wake.mu);
             continue;
         }
-        if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED) || deferred)
+        if (__atomic_exchange_n(&db->bg.hints_pending, 0, __ATOMIC_RELAXED) || deferred)
             deferred = cy_bg_hints(db);
-        if (!deferred && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+        if (!deferred && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
             deferred = cy_bg_compact_hints(db);
         uint64_t now = cy_now_ms();
         if (db->opt.sync == CALYPSO_SYNC_INTERVAL &&
             (now < last_sync || now - last_sync >= db->opt.sync_interval_ms) &&
-            !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+            !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
             last_sync = now;
             pthread_mutex_lock(&db->write_mu);
-            uint64_t seq = db->written_seq;
+            uint64_t seq = db->sync.written_seq;
             pthread_mutex_unlock(&db->write_mu);
             cy_db_sync_to(db, seq);
         }
         cy_wm_persist(db, 1);
-        if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
-        if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
+        if (!__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
+        if (!__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) && cy_merge_due(db))
             calypso_merge(db);   /* EMERGING when the user runs one: fine */
-        pthread_mutex_lock(&db->bg_mu);
+        pthread_mutex_lock(&db->bg.wake.mu);
     }
-    pthread_mutex_unlock(&db->bg_mu);
+    pthread_mutex_unlock(&db->bg.wake.mu);
     if (!db->opt.read_only) cy_bg_hints(db);
     return NULL;
 }
 
 CY_INTERNAL int cy_bg_start(calypso *db)
 {
-    db->bg_stop = 0;
-    int e = pthread_create(&db->bg, NULL, cy_bg_main, db);
+    db->bg.stop = 0;
+    int e = pthread_create(&db->bg.thread, NULL, cy_bg_main, db);
     if (e) return cy_err_errno(db, -e, "start the background thread", "");
-    db->bg_started = 1;
+    db->bg.started = 1;
     return CALYPSO_OK;
 }
 
 CY_INTERNAL void cy_bg_stop(calypso *db)
 {
-    if (!db->bg_started) return;
-    pthread_mutex_lock(&db->bg_mu);
-    __atomic_store_n(&db->bg_stop, 1, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&db->bg_cv);
-    pthread_mutex_unlock(&db->bg_mu);
-    pthread_join(db->bg, NULL);
-    db->bg_started = 0;
-}
-
-CY_INTERNAL void cy_bg_kick(calypso *db)
-{
-    pthread_mutex_lock(&db->bg_mu);
-    pthread_cond_broadcast(&db->bg_cv);
-    pthread_mutex_unlock(&db->bg_mu);
+    if (!db->bg.started) return;
+    pthread_mutex_lock(&db->bg.wake.mu);
+    __atomic_store_n(&db->bg.stop, 1, __ATOMIC_RELAXED);
+    pthread_cond_broadcast(&db->bg.wake.cv);
+    pthread_mutex_unlock(&db->bg.wake.mu);
+    pthread_join(db->bg.thread, NULL);
+    db->bg.started = 0;
 }
 /* >> src/merge.c */
 /*
@@ -11542,11 +11973,11 @@ static int cy_merge_recover_read_only(calypso *db, const char *commit, uint32_t 
         if (rc < 0) return cy_err_errno(db, rc, "stat", path);
     }
     uint32_t n = all_in ? nout : nin;
-    db->skip_fids = cy_calloc(n ? n : 1, sizeof *db->skip_fids);
-    if (!db->skip_fids) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
-    memcpy(db->skip_fids, all_in ? out : in, n * sizeof *db->skip_fids);
-    qsort(db->skip_fids, n, sizeof *db->skip_fids, cy_merge_cmp_fid);
-    db->nskip = n;
+    db->merge.skip_fids = cy_calloc(n ? n : 1, sizeof *db->merge.skip_fids);
+    if (!db->merge.skip_fids) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
+    memcpy(db->merge.skip_fids, all_in ? out : in, n * sizeof *db->merge.skip_fids);
+    qsort(db->merge.skip_fids, n, sizeof *db->merge.skip_fids, cy_merge_cmp_fid);
+    db->merge.nskip = n;
     return CALYPSO_OK;
 }
 
@@ -11778,7 +12209,7 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
         cy_rec r;
         const uint8_t *p = NULL;
         const char *why = NULL;
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+        if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED)) {
             rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
             break;
         }
@@ -11889,7 +12320,7 @@ static int cy_merge_collect_ns(calypso *db, cy_ns *ns, void *ctx)
     it.step = it.visit = CY_MERGE_WALK_BATCH;
     int rc = CALYPSO_OK;
     for (int more = 1; !rc && more;) {
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+        if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED)) {
             rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
             break;
         }
@@ -11922,8 +12353,8 @@ static int cy_merge_collect(cy_merge *m)
      * comes before the records of its namespace (doc/format.md). */
     int rc = CALYPSO_OK;
     cy_rdlock(&db->kd_lock);
-    for (uint32_t i = 0; i < db->ncat && !rc; i++) {
-        const cy_loc *l = &db->cat[i]->created;
+    for (uint32_t i = 0; i < db->catalog.n && !rc; i++) {
+        const cy_loc *l = &db->catalog.cat[i]->created;
         int step = cy_merge_step_of(m, l->fid);
         if (step >= 0 && cy_merge_by_key(m, (uint32_t)step) &&
             cy_merge_note_loc(m, (uint32_t)step, l))
@@ -11968,7 +12399,7 @@ static int cy_merge_copy_by_key(cy_merge *m, uint32_t step)
     const cy_merge_locs *L = &m->locs[step];
     int rc = CALYPSO_OK;
     for (size_t i = 0; i < L->n && !rc; i++) {
-        if (!(i % 4096) && __atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+        if (!(i % 4096) && __atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED))
             return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
         cy_merge_read q = { .m = m, .fid = L->v[i].fid, .size = L->v[i].size,
                             .off = L->v[i].off };
@@ -12056,18 +12487,18 @@ static int cy_merge_drop_inputs(cy_merge *m)
     cy_epoch_sync(&db->epoch);
     /* Views open now may still read the inputs through their history:
      * they are kept mapped (unlinked all the same) until the views close.
-     * view_mu is held from their leaving the table to their joining the
+     * views.mu is held from their leaving the table to their joining the
      * retained list, so that a view's read finds them in one place or the
      * other (cy_view_file). A view that opens after this saw the swap and
      * never needs them. */
-    pthread_mutex_lock(&db->view_mu);
+    pthread_mutex_lock(&db->views.mu);
     pthread_mutex_lock(&db->write_mu);
     cy_wrlock(&db->kd_lock);
     int rc = cy_files_remove(db, m->sorted_inputs, m->ninputs, m->dropped);
     if (!rc)
         for (uint32_t i = 0; i < m->ninputs; i++)
-            if (m->dropped[i]) cy_dead_drop(db, m->dropped[i]);
-    int keep = db->views_open > 0;
+            if (m->dropped[i]) cy_files_dead_drop(db, m->dropped[i]);
+    int keep = db->views.open > 0;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     int lost = 0;
@@ -12078,13 +12509,13 @@ static int cy_merge_drop_inputs(cy_merge *m)
         else if (f)
             lost = 1;
     }
-    pthread_mutex_unlock(&db->view_mu);
+    pthread_mutex_unlock(&db->views.mu);
     if (rc) return cy_err(db, rc, "dropping merged files from the table");
     if (lost) {
         /* Could not keep one for the views open now: they fail their next
          * read instead of reading a file that is gone. */
         cy_wrlock(&db->kd_lock);
-        db->view_lost = db->commit_seq + 1;
+        db->views.lost = db->views.commit_seq + 1;
         cy_unlock(&db->kd_lock);
     }
     /* Every reader that loaded the old table leaves its epoch: the inputs
@@ -12108,7 +12539,7 @@ static int cy_merge_pick_inputs(cy_merge *m)
     calypso *db = m->db;
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
-    if (db->active->size > 0) rc = cy_files_rotate(db);
+    if (db->files.active->size > 0) rc = cy_files_rotate(db);
     /* On a full disk the active file stays out: the sealed files are a
      * prefix of the replay order all the same, and dropping dead ones
      * needs no new file. */
@@ -12192,7 +12623,7 @@ static int cy_merge_step(cy_merge *m)
     memcpy(m->sorted_inputs, m->inputs, m->ninputs * sizeof *m->inputs);
     qsort(m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
     int rc = CALYPSO_OK;
-    if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
     if (cy_merge_by_key(m, m->step))
         rc = cy_merge_copy_by_key(m, m->step);
@@ -12233,7 +12664,7 @@ static int cy_merge_step(cy_merge *m)
         cy_merge_rmdir(m->dir);
         cy_os_sync_dir(db->path);
     } else {
-        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELAXED);
     }
     cy_dir_files_unlock(db);
     return rc;
@@ -12257,7 +12688,7 @@ static int cy_merge_run(calypso *db)
         m.inputs = m.all + m.step_at[m.step];
         m.ninputs = m.step_at[m.step + 1] - m.step_at[m.step];
         rc = cy_merge_step(&m);
-        if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED) &&
+        if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) &&
             cy_space_full(db))
             rc = cy_merge_step(&m);
         /* A step that freed space lets the handle hold its reserve again,
@@ -12269,7 +12700,7 @@ static int cy_merge_run(calypso *db)
     if (!rc) {
         cy_merge_at("done");
         cy_wrlock(&db->kd_lock);
-        db->merges++;
+        db->merge.count++;
         cy_unlock(&db->kd_lock);
     }
     /* Space the merge freed may let the handle take its reserve back. */
@@ -12284,13 +12715,13 @@ int calypso_merge(calypso *h)
     int rc = cy_db_writable(db);
     if (rc) return rc;
     int idle = 0;
-    if (!__atomic_compare_exchange_n(&db->merging, &idle, 1, 0, __ATOMIC_ACQ_REL,
+    if (!__atomic_compare_exchange_n(&db->merge.running, &idle, 1, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EMERGING, "another merge is running");
     pthread_mutex_lock(&db->maint_mu);   /* waits out a backup or a hint */
     rc = cy_merge_run(db);
     pthread_mutex_unlock(&db->maint_mu);
-    __atomic_store_n(&db->merging, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->merge.running, 0, __ATOMIC_RELEASE);
     return rc;
 }
 
@@ -12300,7 +12731,7 @@ CY_INTERNAL int cy_merge_due(calypso *db)
     uint64_t total = 0, disk, dead;
     uint32_t files;
     cy_rdlock(&db->kd_lock);
-    dead = db->dead;
+    dead = db->files.dead;
     cy_unlock(&db->kd_lock);
     cy_files_totals(db, &files, &total, &disk);
     return total > 0 && dead >= db->opt.merge_min_dead_bytes &&

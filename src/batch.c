@@ -361,7 +361,7 @@ static int cy_batch_build(calypso *db, uint32_t fid, const uint8_t **rec, size_t
             blen += cy_batch_encode_put(body + blen, ns, k, op->klen, k + op->klen, op->vlen,
                                         op->expiry);
         else if (!op->skip)
-            blen += cy_db_encode_tombstone(body + blen, ns, k, op->klen, op->victim);
+            blen += cy_rec_encode_tombstone(body + blen, ns, k, op->klen, op->victim);
     }
     if (blen == 0) {        /* only deletes of absent keys: nothing to write */
         *size = 0;
@@ -386,7 +386,7 @@ typedef struct cy_batch_apply {
 
 static void cy_batch_dead(calypso *db, uint32_t fid, uint64_t bytes, int undo)
 {
-    cy_dead_add(db, fid, undo ? (uint64_t)0 - bytes : bytes);
+    cy_files_dead_add(db, fid, undo ? (uint64_t)0 - bytes : bytes);
 }
 
 /* Applies one record of the batch, noting how to undo it. */
@@ -475,13 +475,13 @@ static int cy_batch_apply_all(calypso *db, uint32_t fid, uint64_t off, const uin
     cy_batch_apply q = { b, fid, off, 0 };
     int rc = cy_rec_entries(rec, &r, cy_batch_apply_one, &q);
     if (!rc) {
-        cy_dead_add(db, fid, r.hdr);   /* the batch header is never read */
+        cy_files_dead_add(db, fid, r.hdr);   /* the batch header is never read */
         return CALYPSO_OK;
     }
     if (cy_batch_undo_applied(b, rec, q.n)) {
         /* The keydir holds part of a batch that is being cut from the
          * file: stop writes; a reopen rebuilds the truth from disk. */
-        __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELEASE);
     }
     return rc;
 }

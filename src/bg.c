@@ -61,7 +61,7 @@ static int cy_bg_compact_hints(calypso *db)
             cy_epoch_leave(&db->epoch, ep);
         }
         pthread_mutex_unlock(&db->maint_mu);
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) return 0;
+        if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED)) return 0;
     }
     return 0;
 }
@@ -105,7 +105,7 @@ static int cy_bg_sweep_ns(calypso *db, cy_ns *ns, void *ctx)
     uint64_t expired = ns->ttl_by_time.count ? cy_ttl_count_expired(db, ns, now) : 0;
     cy_unlock(&db->kd_lock);
     if (expired) cy_db_run_gc(db, ns);
-    return __atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED);
+    return __atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED);
 }
 
 /* Deletes expired keys, in every namespace, when the sweep interval has
@@ -125,8 +125,8 @@ static void *cy_bg_main(void *arg)
     uint64_t last_sweep = cy_now_ms(), last_sync = last_sweep, wb_done = 0;
     uint32_t wb_fid = 0;
     int deferred = 0;
-    pthread_mutex_lock(&db->bg_mu);
-    while (!db->bg_stop) {
+    pthread_mutex_lock(&db->bg.wake.mu);
+    while (!db->bg.stop) {
         uint32_t period = cy_bg_period(db);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -135,66 +135,59 @@ static void *cy_bg_main(void *arg)
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
         /* Hints left for later wait for the period (or a kick), so that
          * a long merge does not make this thread spin. */
-        if ((deferred || !__atomic_load_n(&db->bg_hints_pending, __ATOMIC_RELAXED)) &&
-            !__atomic_load_n(&db->bg_writeback, __ATOMIC_RELAXED))
-            pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
-        pthread_mutex_unlock(&db->bg_mu);
-        if (__atomic_exchange_n(&db->bg_writeback, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
+        if ((deferred || !__atomic_load_n(&db->bg.hints_pending, __ATOMIC_RELAXED)) &&
+            !__atomic_load_n(&db->bg.writeback, __ATOMIC_RELAXED))
+            pthread_cond_timedwait(&db->bg.wake.cv, &db->bg.wake.mu, &ts);
+        pthread_mutex_unlock(&db->bg.wake.mu);
+        if (__atomic_exchange_n(&db->bg.writeback, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
             cy_bg_writeback(db, &wb_fid, &wb_done);
         /* Mappings evicted by readers, replaced tables. */
         cy_epoch_reclaim(&db->epoch);
         if (db->opt.read_only) {
-            pthread_mutex_lock(&db->bg_mu);
+            pthread_mutex_lock(&db->bg.wake.mu);
             continue;
         }
-        if (__atomic_exchange_n(&db->bg_hints_pending, 0, __ATOMIC_RELAXED) || deferred)
+        if (__atomic_exchange_n(&db->bg.hints_pending, 0, __ATOMIC_RELAXED) || deferred)
             deferred = cy_bg_hints(db);
-        if (!deferred && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+        if (!deferred && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
             deferred = cy_bg_compact_hints(db);
         uint64_t now = cy_now_ms();
         if (db->opt.sync == CALYPSO_SYNC_INTERVAL &&
             (now < last_sync || now - last_sync >= db->opt.sync_interval_ms) &&
-            !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+            !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
             last_sync = now;
             pthread_mutex_lock(&db->write_mu);
-            uint64_t seq = db->written_seq;
+            uint64_t seq = db->sync.written_seq;
             pthread_mutex_unlock(&db->write_mu);
             cy_db_sync_to(db, seq);
         }
         cy_wm_persist(db, 1);
-        if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
-        if (!__atomic_load_n(&db->broken, __ATOMIC_RELAXED) && cy_merge_due(db))
+        if (!__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) cy_bg_sweep(db, &last_sweep);
+        if (!__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) && cy_merge_due(db))
             calypso_merge(db);   /* EMERGING when the user runs one: fine */
-        pthread_mutex_lock(&db->bg_mu);
+        pthread_mutex_lock(&db->bg.wake.mu);
     }
-    pthread_mutex_unlock(&db->bg_mu);
+    pthread_mutex_unlock(&db->bg.wake.mu);
     if (!db->opt.read_only) cy_bg_hints(db);
     return NULL;
 }
 
 CY_INTERNAL int cy_bg_start(calypso *db)
 {
-    db->bg_stop = 0;
-    int e = pthread_create(&db->bg, NULL, cy_bg_main, db);
+    db->bg.stop = 0;
+    int e = pthread_create(&db->bg.thread, NULL, cy_bg_main, db);
     if (e) return cy_err_errno(db, -e, "start the background thread", "");
-    db->bg_started = 1;
+    db->bg.started = 1;
     return CALYPSO_OK;
 }
 
 CY_INTERNAL void cy_bg_stop(calypso *db)
 {
-    if (!db->bg_started) return;
-    pthread_mutex_lock(&db->bg_mu);
-    __atomic_store_n(&db->bg_stop, 1, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&db->bg_cv);
-    pthread_mutex_unlock(&db->bg_mu);
-    pthread_join(db->bg, NULL);
-    db->bg_started = 0;
-}
-
-CY_INTERNAL void cy_bg_kick(calypso *db)
-{
-    pthread_mutex_lock(&db->bg_mu);
-    pthread_cond_broadcast(&db->bg_cv);
-    pthread_mutex_unlock(&db->bg_mu);
+    if (!db->bg.started) return;
+    pthread_mutex_lock(&db->bg.wake.mu);
+    __atomic_store_n(&db->bg.stop, 1, __ATOMIC_RELAXED);
+    pthread_cond_broadcast(&db->bg.wake.cv);
+    pthread_mutex_unlock(&db->bg.wake.mu);
+    pthread_join(db->bg.thread, NULL);
+    db->bg.started = 0;
 }

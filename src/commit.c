@@ -1,9 +1,11 @@
 /*
- * commit.c: making appended records durable, and committing a record a
- * caller prepared (batches, transactions, namespaces: cy_db_commit).
+ * commit.c: appending records to the active file (cy_db_append, rotating
+ * when full, and asking the background thread for write-back through
+ * db->bg.wake), making them durable, and committing a record a caller
+ * prepared (batches, transactions, namespaces: cy_db_commit).
  *
- * Group commit (SYNC_ALWAYS): appends advance written_seq; a writer then
- * waits until synced_seq covers its bytes. The first waiter becomes the
+ * Group commit (SYNC_ALWAYS): appends advance sync.written_seq; a writer then
+ * waits until sync.synced_seq covers its bytes. The first waiter becomes the
  * leader and runs one fdatasync for everything appended so far, with no
  * lock held that writers need, so appends go on beside it; the others
  * sleep on sync_cv and wake covered by the leader's sync or lead the next.
@@ -19,9 +21,9 @@
  * kept, the handle refuses writes from then on, every writer waiting for a
  * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
  * again to clear it; close returns it. Rotation's fdatasync (files.c)
- * reports its failure here too.
+ * reports its failure through it too (guard.c).
  *
- * Locks: sync_mu and sync_cv for the leader's hand-over; write_mu briefly,
+ * Locks: sync.mu and sync.cv for the leader's hand-over; write_mu briefly,
  * to read how far appends have gone and to pin the active file's
  * descriptor (never across the fdatasync).
  */
@@ -32,19 +34,41 @@
 #include <string.h>
 #include <time.h>
 
-// >> sync failures -----------------------------------------------------------
+// >> appending -------------------------------------------------------------------
 
-CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
+/* Appends a record given as pieces; returns where it went. write_mu held. */
+CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
+                        uint32_t *fid, uint64_t *off)
 {
-    int none = 0;
-    __atomic_compare_exchange_n(&db->sync_err, &none, err, 0, __ATOMIC_ACQ_REL,
-                                __ATOMIC_RELAXED);
-    __atomic_store_n(&db->broken, 1, __ATOMIC_RELEASE);
-    /* CALYPSO_EIO whatever the errno (ENOSPC included): the write whose
-     * sync failed may be on disk or not, which no other code says. */
-    char path[4096];
-    cy_dir_data_path(db, fid, path, sizeof path);
-    return cy_err(db, CALYPSO_EIO, "fdatasync %s: %s (errno %d)", path, strerror(-err), -err);
+    int rc;
+    cy_file *a = db->files.active;
+    if (a->size > 0 && a->size + size > db->opt.max_datafile_size) {
+        if ((rc = cy_files_rotate(db))) return rc;
+        a = db->files.active;
+    }
+    uint64_t at = a->size;
+    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
+    *fid = a->fid;
+    *off = at;
+    db->sync.written_seq += size;
+    /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
+     * them back (bg.c), so that a close or rotation's fdatasync finds
+     * little left. Under SYNC_ALWAYS every write is synced anyway. */
+    if (db->sync.written_seq - db->bg.wb_kicked >= CY_DB_WRITEBACK &&
+        db->opt.sync != CALYPSO_SYNC_ALWAYS) {
+        db->bg.wb_kicked = db->sync.written_seq;
+        __atomic_store_n(&db->bg.writeback, 1, __ATOMIC_RELAXED);
+        cy_wake_kick(&db->bg.wake);
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size)
+{
+    rc = cy_err(db, rc, "updating the key directory");
+    cy_files_unappend(db, off, size);
+    db->sync.written_seq -= size;
+    return rc;
 }
 
 // >> durability ----------------------------------------------------------------
@@ -63,17 +87,17 @@ static uint64_t cy_db_mono_ns(void)
  * the next sync's batch (write_mu held). */
 CY_INTERNAL void cy_db_durable_enter(calypso *db)
 {
-    __atomic_add_fetch(&db->durable_writers, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->sync.durable_writers, 1, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_db_durable_appended(calypso *db)
 {
-    __atomic_store_n(&db->durable_batch, db->durable_batch + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.durable_batch, db->sync.durable_batch + 1, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_db_durable_leave(calypso *db)
 {
-    __atomic_sub_fetch(&db->durable_writers, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&db->sync.durable_writers, 1, __ATOMIC_RELAXED);
 }
 
 /* The leader of a group commit, before its fdatasync: while other durable
@@ -84,13 +108,13 @@ CY_INTERNAL void cy_db_durable_leave(calypso *db)
  * too; a wait that times out lowers the expectation. */
 static void cy_db_gather(calypso *db)
 {
-    uint32_t writers = __atomic_load_n(&db->durable_writers, __ATOMIC_RELAXED);
+    uint32_t writers = __atomic_load_n(&db->sync.durable_writers, __ATOMIC_RELAXED);
     if (writers <= 1) return;
-    uint32_t want = __atomic_load_n(&db->durable_group, __ATOMIC_RELAXED);
+    uint32_t want = __atomic_load_n(&db->sync.durable_group, __ATOMIC_RELAXED);
     uint64_t t0 = cy_db_mono_ns();
     for (;;) {
-        uint32_t batch = __atomic_load_n(&db->durable_batch, __ATOMIC_RELAXED);
-        writers = __atomic_load_n(&db->durable_writers, __ATOMIC_RELAXED);
+        uint32_t batch = __atomic_load_n(&db->sync.durable_batch, __ATOMIC_RELAXED);
+        writers = __atomic_load_n(&db->sync.durable_writers, __ATOMIC_RELAXED);
         if (writers > want) want = writers;
         if (batch >= want) break;
         if (cy_db_mono_ns() - t0 >= CY_GATHER_NS) {
@@ -99,7 +123,7 @@ static void cy_db_gather(calypso *db)
         }
         sched_yield();
     }
-    __atomic_store_n(&db->durable_group, want, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.durable_group, want, __ATOMIC_RELAXED);
 }
 
 /* A follower whose bytes a leader's fdatasync is writing waits for it by
@@ -114,51 +138,51 @@ static void cy_db_gather(calypso *db)
 
 static void cy_db_sync_spin(calypso *db, uint64_t seq)
 {
-    if (!__atomic_load_n(&db->syncing, __ATOMIC_ACQUIRE)) return;
-    uint64_t avg = __atomic_load_n(&db->sync_ns, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&db->sync.syncing, __ATOMIC_ACQUIRE)) return;
+    uint64_t avg = __atomic_load_n(&db->sync.time_ns, __ATOMIC_RELAXED);
     if (avg == 0 || avg > CY_SPIN_MAX_NS) return;
-    if (__atomic_add_fetch(&db->sync_spinners, 1, __ATOMIC_RELAXED) <= CY_SPINNERS) {
+    if (__atomic_add_fetch(&db->sync.spinners, 1, __ATOMIC_RELAXED) <= CY_SPINNERS) {
         uint64_t t0 = cy_db_mono_ns();
-        while (__atomic_load_n(&db->synced_seq, __ATOMIC_ACQUIRE) < seq &&
-               __atomic_load_n(&db->syncing, __ATOMIC_ACQUIRE) &&
+        while (__atomic_load_n(&db->sync.synced_seq, __ATOMIC_ACQUIRE) < seq &&
+               __atomic_load_n(&db->sync.syncing, __ATOMIC_ACQUIRE) &&
                cy_db_mono_ns() - t0 < 2 * avg)
             sched_yield();
     }
-    __atomic_sub_fetch(&db->sync_spinners, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&db->sync.spinners, 1, __ATOMIC_RELAXED);
 }
 
 /* The leader's record of how long its fdatasync took. */
 static void cy_db_sync_took(calypso *db, uint64_t ns)
 {
-    uint64_t avg = __atomic_load_n(&db->sync_ns, __ATOMIC_RELAXED);
+    uint64_t avg = __atomic_load_n(&db->sync.time_ns, __ATOMIC_RELAXED);
     avg = avg ? avg - avg / 8 + ns / 8 : ns;
-    __atomic_store_n(&db->sync_ns, avg, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.time_ns, avg, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
 {
     int rc = CALYPSO_OK;
     cy_db_sync_spin(db, seq);
-    pthread_mutex_lock(&db->sync_mu);
-    while (db->synced_seq < seq && !rc) {
-        if (__atomic_load_n(&db->sync_err, __ATOMIC_ACQUIRE)) {
+    pthread_mutex_lock(&db->sync.mu);
+    while (db->sync.synced_seq < seq && !rc) {
+        if (__atomic_load_n(&db->health.sync_err, __ATOMIC_ACQUIRE)) {
             /* A sync failed before covering these bytes: they may be lost,
              * and no later fdatasync can tell (the error is reported once). */
             rc = cy_db_writable(db);
             break;
         }
-        if (db->syncing) {
-            pthread_cond_wait(&db->sync_cv, &db->sync_mu);
+        if (db->sync.syncing) {
+            pthread_cond_wait(&db->sync.cv, &db->sync.mu);
             continue;
         }
-        __atomic_store_n(&db->syncing, 1, __ATOMIC_RELEASE);
-        pthread_mutex_unlock(&db->sync_mu);
+        __atomic_store_n(&db->sync.syncing, 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&db->sync.mu);
         cy_db_gather(db);
         /* The descriptor is pinned, not locked: rotation and eviction
          * leave a pinned descriptor open, and nothing else waits on it. */
         pthread_mutex_lock(&db->write_mu);
-        uint64_t target = db->written_seq;
-        __atomic_store_n(&db->durable_batch, 0, __ATOMIC_RELAXED);   /* all in this sync */
+        uint64_t target = db->sync.written_seq;
+        __atomic_store_n(&db->sync.durable_batch, 0, __ATOMIC_RELAXED);   /* all in this sync */
         cy_file *a = cy_files_pin_active(db);
         uint64_t end = a ? a->size : 0;
         pthread_mutex_unlock(&db->write_mu);
@@ -167,16 +191,16 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         cy_db_sync_took(db, cy_db_mono_ns() - t0);
         if (err) rc = cy_db_sync_failed(db, err, a->fid);
         cy_files_unpin(db, a);
-        pthread_mutex_lock(&db->sync_mu);
-        __atomic_store_n(&db->syncing, 0, __ATOMIC_RELEASE);
-        if (!err && target > db->synced_seq) {
-            __atomic_store_n(&db->synced_seq, target, __ATOMIC_RELEASE);
-            __atomic_store_n(&db->synced_fid, a->fid, __ATOMIC_RELAXED);
-            __atomic_store_n(&db->synced_off, end, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&db->sync.mu);
+        __atomic_store_n(&db->sync.syncing, 0, __ATOMIC_RELEASE);
+        if (!err && target > db->sync.synced_seq) {
+            __atomic_store_n(&db->sync.synced_seq, target, __ATOMIC_RELEASE);
+            __atomic_store_n(&db->sync.synced_fid, a->fid, __ATOMIC_RELAXED);
+            __atomic_store_n(&db->sync.synced_off, end, __ATOMIC_RELAXED);
         }
-        pthread_cond_broadcast(&db->sync_cv);
+        pthread_cond_broadcast(&db->sync.cv);
     }
-    pthread_mutex_unlock(&db->sync_mu);
+    pthread_mutex_unlock(&db->sync.mu);
     return rc;
 }
 
@@ -186,13 +210,13 @@ int calypso_sync(calypso *h)
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
     if (cy_txn_in_update(db)) return cy_db_in_update(db);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
-    uint64_t seq = db->written_seq;
+    uint64_t seq = db->sync.written_seq;
     /* An application that syncs itself (calypsod's --sync always: one
      * calypso_sync per round of requests) gets the zeros written ahead of
      * the data that SYNC_ALWAYS gets (files.c). */
-    db->zero_ahead = 1;
+    db->files.zero_ahead = 1;
     pthread_mutex_unlock(&db->write_mu);
     return cy_db_sync_to(db, seq);
 }
@@ -206,8 +230,9 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     if (!locked) pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
-    cy_file *a = db->active;
+    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db)
+                                                                   : CALYPSO_OK;
+    cy_file *a = db->files.active;
     /* Rotate first, so that build() knows the file the record goes to. */
     if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
         rc = cy_files_rotate(db);
@@ -215,7 +240,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     uint64_t off = 0, seq = 0;
     size_t size = 0;
     const uint8_t *rec = NULL;
-    if (!rc) rc = build(db, db->active->fid, &rec, &size, ctx);
+    if (!rc) rc = build(db, db->files.active->fid, &rec, &size, ctx);
     /* Low on space, what puts anything stays off the space the reserve
      * gave back to deletes and merge (space.c); deletes alone may use it. */
     if (!rc && size && !(flags & CY_COMMIT_DELETES_ONLY)) rc = cy_space_put_check(db);
@@ -230,7 +255,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
         rc = apply(db, fid, off, rec, size, ctx);
         cy_unlock(&db->kd_lock);
         if (rc) rc = cy_db_unappend(db, rc, off, size);
-        seq = db->written_seq;
+        seq = db->sync.written_seq;
     }
     if (durable && !rc && size) cy_db_durable_appended(db);
     pthread_mutex_unlock(&db->write_mu);   /* an update's hold ends with its commit */

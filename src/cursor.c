@@ -206,7 +206,7 @@ static int cy_cursor_take_txn(const cy_kd_ent *e, void *ctx)
         uint64_t exp = 0;
         /* A change the view could not note (view.c): its history is not
          * whole, and the keydir shows later states. kd_lock held. */
-        if (f->db->view_lost && f->db->view_lost > f->seq) {
+        if (f->db->views.lost && f->db->views.lost > f->seq) {
             f->lost = 1;
             return CALYPSO_ENOMEM;
         }

@@ -1,7 +1,7 @@
 /*
  * db.c: the handle's life: options, locks, open, close and reopen (start
- * and stop), and the checks every call makes first (cy_db_usable,
- * cy_db_writable, cy_db_check_key). The paths a handle serves are in
+ * and stop). The checks every call makes first (cy_db_usable,
+ * cy_db_writable, cy_db_check_key) are in guard.c. The paths a handle serves are in
  * files of their own: commit.c (group commit, sticky sync failures),
  * write.c (puts and deletes), read.c (gets and figures).
  *
@@ -21,27 +21,6 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
-
-// >> process ownership ----------------------------------------------------------
-
-static uint32_t cy_fork_gen;            /* bumped in every forked child  */
-static pthread_once_t cy_fork_once = PTHREAD_ONCE_INIT;
-
-static void cy_db_forked(void)
-{
-    __atomic_add_fetch(&cy_fork_gen, 1, __ATOMIC_RELAXED);
-}
-
-static void cy_db_watch_forks(void)
-{
-    pthread_atfork(NULL, NULL, cy_db_forked);
-}
-
-/* 1 when db was opened by this process (not inherited through fork). */
-static int cy_db_ours(const calypso *db)
-{
-    return __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED) == db->fork_gen;
-}
 
 // >> options -----------------------------------------------------------------
 
@@ -116,13 +95,13 @@ static void cy_db_init_locks(calypso *db)
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
     pthread_mutex_init(&db->write_mu, &ma);
     pthread_mutexattr_destroy(&ma);
-    pthread_mutex_init(&db->sync_mu, NULL);
-    pthread_cond_init(&db->sync_cv, NULL);
-    pthread_mutex_init(&db->bg_mu, NULL);
-    pthread_cond_init(&db->bg_cv, NULL);
+    pthread_mutex_init(&db->sync.mu, NULL);
+    pthread_cond_init(&db->sync.cv, NULL);
+    pthread_mutex_init(&db->bg.wake.mu, NULL);
+    pthread_cond_init(&db->bg.wake.cv, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);
     pthread_mutex_init(&db->exp_mu, NULL);
-    pthread_mutex_init(&db->view_mu, NULL);
+    pthread_mutex_init(&db->views.mu, NULL);
     pthread_mutex_init(&db->ids.mu, NULL);
     pthread_mutex_init(&db->space.mu, NULL);
 }
@@ -130,13 +109,13 @@ static void cy_db_init_locks(calypso *db)
 static void cy_db_destroy_locks(calypso *db)
 {
     pthread_mutex_destroy(&db->write_mu);
-    pthread_mutex_destroy(&db->sync_mu);
-    pthread_cond_destroy(&db->sync_cv);
-    pthread_mutex_destroy(&db->bg_mu);
-    pthread_cond_destroy(&db->bg_cv);
+    pthread_mutex_destroy(&db->sync.mu);
+    pthread_cond_destroy(&db->sync.cv);
+    pthread_mutex_destroy(&db->bg.wake.mu);
+    pthread_cond_destroy(&db->bg.wake.cv);
     pthread_mutex_destroy(&db->maint_mu);
     pthread_mutex_destroy(&db->exp_mu);
-    pthread_mutex_destroy(&db->view_mu);
+    pthread_mutex_destroy(&db->views.mu);
     pthread_mutex_destroy(&db->ids.mu);
     pthread_mutex_destroy(&db->space.mu);
     cy_epoch_destroy(&db->epoch);
@@ -147,17 +126,17 @@ static int cy_db_stop(calypso *db)
 {
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
-    else if (db->active && db->written_seq > db->synced_seq)
-        rc = cy_db_sync_to(db, db->written_seq);
-    if (db->active && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
+    else if (db->files.active && db->sync.written_seq > db->sync.synced_seq)
+        rc = cy_db_sync_to(db, db->sync.written_seq);
+    if (db->files.active && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
         if (!rc) rc = trc;
         /* A hint for what the active file holds now (synced above) lets the
          * next open skip reading its values; anything written after it is
          * scanned then. Without one, open only takes longer. */
-        cy_file *a = db->active;
+        cy_file *a = db->files.active;
         if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write_active(db);
     }
     cy_wm_close(db);
@@ -165,13 +144,13 @@ static int cy_db_stop(calypso *db)
     cy_files_close_all(db);
     cy_ns_close_all(db);
     cy_dir_unlock(db);
-    db->dead = 0;
-    db->written_seq = 0;
-    __atomic_store_n(&db->synced_seq, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->sync_ns, 0, __ATOMIC_RELAXED);
-    db->bg_hints_pending = 0;
-    __atomic_store_n(&db->broken, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->sync_err, 0, __ATOMIC_RELAXED);
+    db->files.dead = 0;
+    db->sync.written_seq = 0;
+    __atomic_store_n(&db->sync.synced_seq, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.time_ns, 0, __ATOMIC_RELAXED);
+    db->bg.hints_pending = 0;
+    __atomic_store_n(&db->health.broken, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->health.sync_err, 0, __ATOMIC_RELAXED);
     return rc;
 }
 
@@ -181,8 +160,8 @@ static int cy_db_start(calypso *db)
     int is_dir = 0;
     db->lock_fd = -1;
     db->note[0] = 0;
-    cy_ns_init(&db->ns0, 0);
-    db->ns = &db->ns0;
+    cy_ns_init(&db->catalog.ns0, 0);
+    db->ns = &db->catalog.ns0;
     int src = cy_os_stat(db->path, &dsize, &is_dir);
     if (src < 0) {
         /* A read-only open creates nothing; a writer creates the directory
@@ -236,8 +215,7 @@ static int cy_db_open(const char *path, const calypso_options *opts, calypso **o
         cy_free(db);
         return rc;
     }
-    pthread_once(&cy_fork_once, cy_db_watch_forks);
-    db->fork_gen = __atomic_load_n(&cy_fork_gen, __ATOMIC_RELAXED);
+    db->health.fork_gen = cy_db_fork_gen();
     cy_db_init_locks(db);
     if ((rc = cy_db_start(db))) {
         cy_err_move(db, NULL);
@@ -273,7 +251,7 @@ int calypso_close(calypso *db)
     if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EINVAL, "%u namespace handles of %s are still open: close "
                       "them first", __atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED), db->path);
-    int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
+    int rc = db->health.failed ? CALYPSO_OK : cy_db_stop(db);
     cy_db_destroy_locks(db);
     cy_err_forget(db);
     cy_free(db->path);
@@ -292,59 +270,12 @@ int calypso_reopen(calypso *db)
     if (__atomic_load_n(&db->ns_handles, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EINVAL, "namespace handles of %s are open: close them before "
                       "a reopen", db->path);
-    int rc = db->failed ? CALYPSO_OK : cy_db_stop(db);
-    db->failed = 0;
+    int rc = db->health.failed ? CALYPSO_OK : cy_db_stop(db);
+    db->health.failed = 0;
     int rc2 = cy_db_start(db);
     if (rc2) {
-        db->failed = 1;
+        db->health.failed = 1;
         return rc2;
     }
     return rc;
-}
-
-/* CALYPSO_OK if db may serve calls at all. */
-CY_INTERNAL int cy_db_usable(calypso *db)
-{
-    if (!db) return CALYPSO_EINVAL;
-    if (CY_UNLIKELY(!cy_db_ours(db)))
-        return cy_err(db, CALYPSO_EINVAL, "%s was opened by another process (this one is a "
-                      "fork of it): open the database again in this process", db->path);
-    if (db->failed)
-        return cy_err(db, CALYPSO_EIO, "the handle failed to reopen; only close is possible");
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_db_writable(calypso *db)
-{
-    int rc = cy_db_usable(db);
-    if (rc) return rc;
-    if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
-    if (CY_UNLIKELY(cy_txn_in_update(db))) return cy_db_in_update(db);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) {
-        int err = __atomic_load_n(&db->sync_err, __ATOMIC_RELAXED);
-        if (err)
-            return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
-                          "successful sync may be lost, so the handle refuses writes; reopen the "
-                          "database", db->path, strerror(-err));
-        return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
-                      "reopen the database", db->path);
-    }
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_db_in_update(calypso *db)
-{
-    return cy_err(db, CALYPSO_EINVAL, "this thread is inside an update transaction on %s: "
-                  "write through the transaction (calypso_txn_*)", db->path);
-}
-
-
-CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
-{
-    if (!key && klen) return cy_err(db, CALYPSO_EINVAL, "key is NULL");
-    if (klen == 0) return cy_err(db, CALYPSO_EEMPTYKEY, NULL);
-    if (klen > db->opt.max_key_size)
-        return cy_err(db, CALYPSO_EKEYTOOLARGE, "%zu bytes, max_key_size is %u", klen,
-                      db->opt.max_key_size);
-    return CALYPSO_OK;
 }

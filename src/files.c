@@ -2,7 +2,7 @@
  * files.c: the table of datafiles, their mappings and descriptors, and
  * appending to the active file.
  *
- * The table (cy_ftab) is published whole behind db->ftab and never edited
+ * The table (cy_ftab) is published whole behind db->files.ftab and never edited
  * in place: adding or removing a file builds a new table under write_mu,
  * publishes it, and hands the old one to the limbo list (epoch.c). So a
  * get takes no lock on it: inside its epoch it loads the pointer, finds the
@@ -58,7 +58,7 @@
 #define CY_FILES_CHUNK_MAX (8ull << 20)
 
 /* Under SYNC_ALWAYS (or once the application calls calypso_sync itself:
- * db->zero_ahead) every write ends in an fdatasync, and a sync that
+ * db->files.zero_ahead) every write ends in an fdatasync, and a sync that
  * covers the first write into a preallocated block must also commit the
  * block's change from unwritten to written: a journal commit, which made
  * such a sync about twice as slow (ext4 here), every 9th sync with four
@@ -76,7 +76,7 @@
  * valid. */
 static cy_ftab *cy_files_table(calypso *db)
 {
-    return __atomic_load_n(&db->ftab, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&db->files.ftab, __ATOMIC_ACQUIRE);
 }
 
 static int cy_files_index(const cy_ftab *t, uint32_t fid)
@@ -111,8 +111,8 @@ static void cy_files_total_move(uint64_t *total, uint64_t from, uint64_t to)
 CY_INTERNAL void cy_files_recount(calypso *db, cy_file *f)
 {
     uint64_t disk = f->alloc > f->size ? f->alloc : f->size;
-    cy_files_total_move(&db->files_size, f->counted_size, f->size);
-    cy_files_total_move(&db->files_disk, f->counted_disk, disk);
+    cy_files_total_move(&db->files.size, f->counted_size, f->size);
+    cy_files_total_move(&db->files.disk, f->counted_disk, disk);
     f->counted_size = f->size;
     f->counted_disk = disk;
 }
@@ -120,26 +120,26 @@ CY_INTERNAL void cy_files_recount(calypso *db, cy_file *f)
 /* Takes f's share out of the totals (it leaves the table). write_mu held. */
 static void cy_files_uncount(calypso *db, cy_file *f)
 {
-    cy_files_total_move(&db->files_size, f->counted_size, 0);
-    cy_files_total_move(&db->files_disk, f->counted_disk, 0);
+    cy_files_total_move(&db->files.size, f->counted_size, 0);
+    cy_files_total_move(&db->files.disk, f->counted_disk, 0);
     f->counted_size = f->counted_disk = 0;
-    __atomic_sub_fetch(&db->hints_disk, __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED),
+    __atomic_sub_fetch(&db->files.hints_disk, __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED),
                        __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_files_set_hint(calypso *db, cy_file *f, uint64_t size, uint64_t covers)
 {
     uint64_t old = __atomic_exchange_n(&f->hint_size, size, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&db->hints_disk, size - old, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->files.hints_disk, size - old, __ATOMIC_RELAXED);
     __atomic_store_n(&f->hint_covers, covers, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_files_totals(calypso *db, uint32_t *files, uint64_t *size, uint64_t *disk)
 {
-    *files = __atomic_load_n(&db->nfiles, __ATOMIC_RELAXED);
-    *size = __atomic_load_n(&db->files_size, __ATOMIC_RELAXED);
-    *disk = __atomic_load_n(&db->files_disk, __ATOMIC_RELAXED) +
-            __atomic_load_n(&db->hints_disk, __ATOMIC_RELAXED);
+    *files = __atomic_load_n(&db->files.n, __ATOMIC_RELAXED);
+    *size = __atomic_load_n(&db->files.size, __ATOMIC_RELAXED);
+    *disk = __atomic_load_n(&db->files.disk, __ATOMIC_RELAXED) +
+            __atomic_load_n(&db->files.hints_disk, __ATOMIC_RELAXED);
 }
 
 // >> the table ------------------------------------------------------------------
@@ -160,15 +160,15 @@ static cy_ftab *cy_files_new_table(uint32_t n)
  * walking: it is released after a grace period. */
 static void cy_files_publish(calypso *db, cy_ftab *t)
 {
-    cy_ftab *old = db->ftab;
-    __atomic_store_n(&db->ftab, t, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&db->nfiles, t->n, __ATOMIC_RELAXED);
+    cy_ftab *old = db->files.ftab;
+    __atomic_store_n(&db->files.ftab, t, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&db->files.n, t->n, __ATOMIC_RELAXED);
     if (old) cy_epoch_retire(&db->epoch, &old->retired, cy_files_free_table);
 }
 
 CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, int sealed)
 {
-    cy_ftab *old = db->ftab;
+    cy_ftab *old = db->files.ftab;
     uint32_t n = old ? old->n : 0;
     cy_ftab *t = cy_files_new_table(n + 1);
     cy_file *f = cy_calloc(1, sizeof *f);
@@ -189,7 +189,7 @@ CY_INTERNAL int cy_files_add(calypso *db, uint32_t fid, int fd, uint64_t size, i
     for (uint32_t i = j - 1; i < n; i++) t->f[j++] = old->f[i];
     cy_files_publish(db, t);
     cy_files_recount(db, f);
-    if (fd >= 0) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (fd >= 0) __atomic_add_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
@@ -201,7 +201,7 @@ static int cy_files_cmp_fid(const void *a, const void *b)
 
 CY_INTERNAL int cy_files_remove(calypso *db, const uint32_t *fids, uint32_t n, cy_file **out)
 {
-    cy_ftab *old = db->ftab;
+    cy_ftab *old = db->files.ftab;
     cy_ftab *t = cy_files_new_table(old->n);
     if (!t) return CALYPSO_ENOMEM;
     for (uint32_t i = 0; i < n; i++) out[i] = NULL;
@@ -237,13 +237,13 @@ static void cy_files_close_fd(calypso *db, cy_file *f)
     if (f->fd < 0 || __atomic_load_n(&f->pins, __ATOMIC_SEQ_CST)) return;
     if (f->fd != f->hold_fd) cy_os_close(f->fd);
     __atomic_store_n(&f->fd, -1, __ATOMIC_RELAXED);
-    if (!f->map) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (!f->map) __atomic_sub_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
 }
 
 CY_INTERNAL void cy_files_release(calypso *db, cy_file *f)
 {
     if (!f) return;
-    if (cy_files_is_open(f)) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (cy_files_is_open(f)) __atomic_sub_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     if (f->map) cy_os_munmap(f->map, f->map_len);
     if (f->fd >= 0 && f->fd != f->hold_fd) cy_os_close(f->fd);
     if (f->hold_fd >= 0) cy_os_close(f->hold_fd);
@@ -285,7 +285,7 @@ static int cy_files_evict(calypso *db, cy_file *victim)
         __atomic_store_n(&victim->fd, -1, __ATOMIC_RELAXED);
     }
     int closed = was_open && !cy_files_is_open(victim);
-    if (closed) __atomic_sub_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (closed) __atomic_sub_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&victim->mu);
     return closed;
 }
@@ -295,10 +295,10 @@ static int cy_files_evict(calypso *db, cy_file *victim)
  * epoch or under write_mu. */
 static void cy_files_bound(calypso *db, cy_file *keep)
 {
-    cy_file *active = __atomic_load_n(&db->active, __ATOMIC_ACQUIRE);
+    cy_file *active = __atomic_load_n(&db->files.active, __ATOMIC_ACQUIRE);
     uint32_t cap = db->opt.max_open_files + (active ? 1u : 0u);
     int evicted = 0;
-    while (__atomic_load_n(&db->open_files, __ATOMIC_RELAXED) > cap) {
+    while (__atomic_load_n(&db->files.open, __ATOMIC_RELAXED) > cap) {
         cy_ftab *t = cy_files_table(db);
         cy_file *victim = NULL;
         for (uint32_t i = 0; t && i < t->n; i++) {
@@ -319,7 +319,7 @@ static void cy_files_bound(calypso *db, cy_file *keep)
     /* The background thread unmaps what waits in limbo every period; a
      * long list gets it going sooner. */
     if (evicted && __atomic_load_n(&db->epoch.nlimbo, __ATOMIC_RELAXED) >= CY_FILES_LIMBO_KICK)
-        cy_bg_kick(db);
+        cy_wake_kick(&db->bg.wake);
 }
 
 /* Maps a sealed file, or opens its descriptor when a mapping cannot cover
@@ -344,9 +344,9 @@ static int cy_files_open(calypso *db, cy_file *f)
     } else {
         __atomic_store_n(&f->fd, fd, __ATOMIC_RELAXED);
     }
-    if (!was_open) __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    if (!was_open) __atomic_add_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     /* Newest use, so that bounding the cache evicts some other file. */
-    __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->tick, 1, __ATOMIC_RELAXED),
+    __atomic_store_n(&f->last_used, __atomic_add_fetch(&db->files.tick, 1, __ATOMIC_RELAXED),
                      __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
@@ -408,7 +408,7 @@ CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n)
     cy_file_info *out = cy_calloc(*n ? *n : 1, sizeof *out);
     for (uint32_t i = 0; out && i < *n; i++) {
         const cy_file *f = t->f[i];
-        out[i] = (cy_file_info){ f->fid, f == db->active, f->size, f->dead,
+        out[i] = (cy_file_info){ f->fid, f == db->files.active, f->size, f->dead,
                                  __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED), -1 };
         /* A read-only handle's files stay open for its life: the held
          * descriptor, or the newest file's, which is never closed. */
@@ -466,17 +466,17 @@ CY_INTERNAL uint32_t cy_files_compact_owed(calypso *db)
 
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
-    cy_ftab *t = db->ftab;
+    cy_ftab *t = db->files.ftab;
     for (uint32_t i = 0; t && i < t->n; i++) cy_files_release(db, t->f[i]);
-    __atomic_store_n(&db->ftab, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->files.ftab, NULL, __ATOMIC_RELEASE);
     cy_free(t);
-    __atomic_store_n(&db->nfiles, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->files_size, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->files_disk, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->hints_disk, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files.n, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files.size, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files.disk, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->files.hints_disk, 0, __ATOMIC_RELAXED);
     cy_epoch_reclaim(&db->epoch);   /* no reader is left: returns at once */
-    db->open_files = 0;
-    db->active = NULL;
+    db->files.open = 0;
+    db->files.active = NULL;
 }
 
 CY_INTERNAL int cy_files_hold_open(calypso *db, cy_file *f)
@@ -489,7 +489,7 @@ CY_INTERNAL int cy_files_hold_open(calypso *db, cy_file *f)
 
 CY_INTERNAL cy_file *cy_files_pin_active(calypso *db)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     if (a) __atomic_add_fetch(&a->pins, 1, __ATOMIC_SEQ_CST);
     return a;
 }
@@ -525,13 +525,13 @@ CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
         if (len > 0) madvise(m, (size_t)(len < f->map_len ? len : f->map_len), MADV_POPULATE_READ);
 #endif
     }
-    __atomic_store_n(&db->active, f, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->files.active, f, __ATOMIC_RELEASE);
     return CALYPSO_OK;
 }
 
 CY_INTERNAL int cy_files_trim_active(calypso *db)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     if (!a || a->alloc == a->size) return CALYPSO_OK;
     int rc = cy_os_ftruncate(a->fd, a->size);
     if (rc < 0) {
@@ -572,12 +572,12 @@ static int cy_files_reserve(calypso *db, cy_file *a, uint64_t end)
 
 CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, size_t size)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     uint64_t off = a->size;
     int rc;
     if (a->map && off + size <= a->map_len) {
         if ((rc = cy_files_reserve(db, a, off + size))) return rc;
-        if ((db->opt.sync == CALYPSO_SYNC_ALWAYS || db->zero_ahead) && off + size > a->zeroed) {
+        if ((db->opt.sync == CALYPSO_SYNC_ALWAYS || db->files.zero_ahead) && off + size > a->zeroed) {
             uint64_t from = a->zeroed > off ? a->zeroed : off;
             uint64_t to = off + size + CY_FILES_ZERO_AHEAD;
             if (to > a->alloc) to = a->alloc;
@@ -607,7 +607,7 @@ CY_INTERNAL int cy_files_append(calypso *db, const struct iovec *iov, int cnt, s
 
 CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     a->size = off;
     /* What a failed or undone write left must read as nothing: zeros in
      * the mapped, preallocated part; beyond it, a shorter file. */
@@ -622,7 +622,7 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
         cy_files_recount(db, a);
         return CALYPSO_OK;
     }
-    __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELAXED);
     return CALYPSO_EIO;
 }
 
@@ -662,16 +662,16 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
  * write_mu held. */
 CY_INTERNAL int cy_files_rotate(calypso *db)
 {
-    cy_file *old = db->active;
+    cy_file *old = db->files.active;
     int rc = cy_files_trim_active(db);
     if (!rc && (rc = cy_os_fdatasync(old->fd)) < 0) rc = cy_db_sync_failed(db, rc, old->fid);
     if (rc) return rc;
-    pthread_mutex_lock(&db->sync_mu);
-    __atomic_store_n(&db->synced_seq, db->written_seq, __ATOMIC_RELEASE);
-    __atomic_store_n(&db->synced_fid, old->fid, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->synced_off, old->size, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&db->sync_cv);
-    pthread_mutex_unlock(&db->sync_mu);
+    pthread_mutex_lock(&db->sync.mu);
+    __atomic_store_n(&db->sync.synced_seq, db->sync.written_seq, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->sync.synced_fid, old->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_off, old->size, __ATOMIC_RELAXED);
+    pthread_cond_broadcast(&db->sync.cv);
+    pthread_mutex_unlock(&db->sync.mu);
     uint32_t fid;
     if ((rc = cy_ids_take(db, CY_IDS_REGULAR, &fid)) || (rc = cy_files_create(db, fid))) return rc;
     __atomic_store_n(&old->sealed, 1, __ATOMIC_RELEASE);
@@ -681,7 +681,21 @@ CY_INTERNAL int cy_files_rotate(calypso *db)
     pthread_mutex_lock(&old->mu);
     if (old->map && old->size <= old->map_len) cy_files_close_fd(db, old);
     pthread_mutex_unlock(&old->mu);
-    __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
-    cy_bg_kick(db);
+    __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
+    cy_wake_kick(&db->bg.wake);
     return CALYPSO_OK;
+}
+
+// >> dead bytes ----------------------------------------------------------------
+
+CY_INTERNAL void cy_files_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
+{
+    db->files.dead += bytes;
+    cy_file *f = cy_files_find(db, fid);
+    if (f) f->dead += bytes;
+}
+
+CY_INTERNAL void cy_files_dead_drop(calypso *db, const cy_file *f)
+{
+    db->files.dead -= f->dead;
 }

@@ -373,7 +373,7 @@ static int cy_hint_live_ns(calypso *db, cy_ns *ns, void *ctx)
 
 CY_INTERNAL int cy_hint_write_active(calypso *db)
 {
-    cy_file *a = db->active;
+    cy_file *a = db->files.active;
     if (__atomic_load_n(&a->mixed, __ATOMIC_RELAXED)) return cy_hint_write(db, a->fid);
     /* Puts only: its live records are the keydir's entries that point
      * into it, already in key order, without reading the file. */
@@ -483,7 +483,7 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
     } else if (!rc) {
         /* A compacted hint leaves out records that were dead: their bytes
          * (and batch headers') are dead as a scan would find them. */
-        if (compact && data_size > listed) cy_dead_add(db, fid, data_size - listed);
+        if (compact && data_size > listed) cy_files_dead_add(db, fid, data_size - listed);
         cy_file *f = cy_files_find(db, fid);
         if (f) f->hint_listed = listed;
         *covers = data_size;

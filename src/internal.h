@@ -380,4 +380,9 @@ static inline int cy_rec_has_ns(int type, uint32_t ns)
            (ns && type >= CY_REC_PUT && type <= CY_REC_DEL);
 }
 
+/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes)
+ * naming the file of the record it deletes; returns its size. */
+CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
+                                           size_t klen, uint32_t victim);
+
 #endif /* CY_INTERNAL_H */

@@ -8,7 +8,7 @@
  *
  * Invariants: a key's entry names the newest record of it (fid, offset,
  * size; CY_LOC_TTL when the TTL index holds its expiry); ns->live_bytes is
- * the sum of the sizes its keydir names; db->dead, and each file's dead,
+ * the sum of the sizes its keydir names; db->files.dead, and each file's dead,
  * count the bytes of records no entry names any more (overwritten,
  * deleted, tombstones, batch headers), which a merge reclaims.
  *
@@ -27,30 +27,7 @@
 #define CY_KD_STEP  32      /* leaves gathered (prefetched) at a time */
 #define CY_KD_VISIT 1024    /* keys visited per batch                 */
 
-// >> dead bytes ----------------------------------------------------------------
-
-CY_INTERNAL void cy_dead_add(calypso *db, uint32_t fid, uint64_t bytes)
-{
-    db->dead += bytes;
-    cy_file *f = cy_files_find(db, fid);
-    if (f) f->dead += bytes;
-}
-
-CY_INTERNAL void cy_dead_drop(calypso *db, const cy_file *f)
-{
-    db->dead -= f->dead;
-}
-
 // >> lookups and changes ---------------------------------------------------------
-
-CY_INTERNAL const cy_loc *cy_keydir_get(calypso *db, cy_ns *ns, const void *key, size_t klen,
-                                        uint64_t *expiry)
-{
-    (void)db;
-    const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
-    *expiry = l && (l->fid & CY_LOC_TTL) ? cy_ttl_get(ns, key, klen) : 0;
-    return l;
-}
 
 CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t *key,
                                 size_t klen, uint64_t expiry, uint32_t fid, uint64_t off,
@@ -61,10 +38,10 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t 
     if (type == CY_REC_DEL) {
         if (cy_art_delete(&ns->keydir, key, klen, &old)) {
             if (old.fid & CY_LOC_TTL) cy_ttl_clear(ns, key, klen);
-            cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+            cy_files_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
             ns->live_bytes -= old.size;
         }
-        cy_dead_add(db, fid, size);   /* a tombstone is dead once applied */
+        cy_files_dead_add(db, fid, size);   /* a tombstone is dead once applied */
         cy_files_mark_mixed(db, fid);
         return CALYPSO_OK;
     }
@@ -84,7 +61,7 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t 
     }
     ns->live_bytes += size;
     if (replaced) {
-        cy_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
+        cy_files_dead_add(db, old.fid & CY_LOC_FIDMASK, old.size);
         ns->live_bytes -= old.size;
     }
     return CALYPSO_OK;
@@ -97,7 +74,7 @@ CY_INTERNAL int cy_keydir_apply_rec(calypso *db, const cy_rec *r, const uint8_t 
         return cy_ns_apply(db, r->type, r->ns, key, (size_t)r->klen, fid, off, size);
     cy_ns *ns = cy_ns_find(db, r->ns);
     if (!ns) {                    /* its namespace was dropped: dead */
-        cy_dead_add(db, fid, size);
+        cy_files_dead_add(db, fid, size);
         return CALYPSO_OK;
     }
     return cy_keydir_apply(db, ns, r->type, key, (size_t)r->klen, r->expiry, fid, off, size);
@@ -131,7 +108,7 @@ CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t
             c->fid = mv->new_fid;
             c->off = mv->new_off;
         } else {
-            cy_dead_add(db, mv->new_fid, mv->size);
+            cy_files_dead_add(db, mv->new_fid, mv->size);
         }
         return;
     }
@@ -147,7 +124,7 @@ CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t
         l->fid = mv->new_fid | (l->fid & CY_LOC_TTL);
         l->off = mv->new_off;
     } else if (mv->new_fid) {
-        cy_dead_add(db, mv->new_fid, mv->size);   /* overwritten meanwhile */
+        cy_files_dead_add(db, mv->new_fid, mv->size);   /* overwritten meanwhile */
     }
 }
 
@@ -330,7 +307,7 @@ CY_INTERNAL int cy_kd_iter_gather(cy_kd_iter *it, size_t max, cy_kd_visit_fn fn,
     if (!locked) cy_rdlock(&db->kd_lock);
     int rc = it->other ? cy_kd_walk_two(it, &b) : cy_kd_walk_one(it, &b);
     if (rc == 1 && cy_kd_keep_last(it, &b) < 0) rc = CALYPSO_ENOMEM;
-    it->seq = db->commit_seq;
+    it->seq = db->views.commit_seq;
     if (!locked) cy_unlock(&db->kd_lock);
     if (rc == 0) it->done = 1;
     return rc;

@@ -253,11 +253,11 @@ static int cy_merge_recover_read_only(calypso *db, const char *commit, uint32_t 
         if (rc < 0) return cy_err_errno(db, rc, "stat", path);
     }
     uint32_t n = all_in ? nout : nin;
-    db->skip_fids = cy_calloc(n ? n : 1, sizeof *db->skip_fids);
-    if (!db->skip_fids) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
-    memcpy(db->skip_fids, all_in ? out : in, n * sizeof *db->skip_fids);
-    qsort(db->skip_fids, n, sizeof *db->skip_fids, cy_merge_cmp_fid);
-    db->nskip = n;
+    db->merge.skip_fids = cy_calloc(n ? n : 1, sizeof *db->merge.skip_fids);
+    if (!db->merge.skip_fids) return cy_err(db, CALYPSO_ENOMEM, "reading %s", commit);
+    memcpy(db->merge.skip_fids, all_in ? out : in, n * sizeof *db->merge.skip_fids);
+    qsort(db->merge.skip_fids, n, sizeof *db->merge.skip_fids, cy_merge_cmp_fid);
+    db->merge.nskip = n;
     return CALYPSO_OK;
 }
 
@@ -489,7 +489,7 @@ static int cy_merge_copy_file(cy_merge *m, uint32_t fid)
         cy_rec r;
         const uint8_t *p = NULL;
         const char *why = NULL;
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+        if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED)) {
             rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
             break;
         }
@@ -600,7 +600,7 @@ static int cy_merge_collect_ns(calypso *db, cy_ns *ns, void *ctx)
     it.step = it.visit = CY_MERGE_WALK_BATCH;
     int rc = CALYPSO_OK;
     for (int more = 1; !rc && more;) {
-        if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED)) {
+        if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED)) {
             rc = cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
             break;
         }
@@ -633,8 +633,8 @@ static int cy_merge_collect(cy_merge *m)
      * comes before the records of its namespace (doc/format.md). */
     int rc = CALYPSO_OK;
     cy_rdlock(&db->kd_lock);
-    for (uint32_t i = 0; i < db->ncat && !rc; i++) {
-        const cy_loc *l = &db->cat[i]->created;
+    for (uint32_t i = 0; i < db->catalog.n && !rc; i++) {
+        const cy_loc *l = &db->catalog.cat[i]->created;
         int step = cy_merge_step_of(m, l->fid);
         if (step >= 0 && cy_merge_by_key(m, (uint32_t)step) &&
             cy_merge_note_loc(m, (uint32_t)step, l))
@@ -679,7 +679,7 @@ static int cy_merge_copy_by_key(cy_merge *m, uint32_t step)
     const cy_merge_locs *L = &m->locs[step];
     int rc = CALYPSO_OK;
     for (size_t i = 0; i < L->n && !rc; i++) {
-        if (!(i % 4096) && __atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+        if (!(i % 4096) && __atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED))
             return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
         cy_merge_read q = { .m = m, .fid = L->v[i].fid, .size = L->v[i].size,
                             .off = L->v[i].off };
@@ -767,18 +767,18 @@ static int cy_merge_drop_inputs(cy_merge *m)
     cy_epoch_sync(&db->epoch);
     /* Views open now may still read the inputs through their history:
      * they are kept mapped (unlinked all the same) until the views close.
-     * view_mu is held from their leaving the table to their joining the
+     * views.mu is held from their leaving the table to their joining the
      * retained list, so that a view's read finds them in one place or the
      * other (cy_view_file). A view that opens after this saw the swap and
      * never needs them. */
-    pthread_mutex_lock(&db->view_mu);
+    pthread_mutex_lock(&db->views.mu);
     pthread_mutex_lock(&db->write_mu);
     cy_wrlock(&db->kd_lock);
     int rc = cy_files_remove(db, m->sorted_inputs, m->ninputs, m->dropped);
     if (!rc)
         for (uint32_t i = 0; i < m->ninputs; i++)
-            if (m->dropped[i]) cy_dead_drop(db, m->dropped[i]);
-    int keep = db->views_open > 0;
+            if (m->dropped[i]) cy_files_dead_drop(db, m->dropped[i]);
+    int keep = db->views.open > 0;
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
     int lost = 0;
@@ -789,13 +789,13 @@ static int cy_merge_drop_inputs(cy_merge *m)
         else if (f)
             lost = 1;
     }
-    pthread_mutex_unlock(&db->view_mu);
+    pthread_mutex_unlock(&db->views.mu);
     if (rc) return cy_err(db, rc, "dropping merged files from the table");
     if (lost) {
         /* Could not keep one for the views open now: they fail their next
          * read instead of reading a file that is gone. */
         cy_wrlock(&db->kd_lock);
-        db->view_lost = db->commit_seq + 1;
+        db->views.lost = db->views.commit_seq + 1;
         cy_unlock(&db->kd_lock);
     }
     /* Every reader that loaded the old table leaves its epoch: the inputs
@@ -819,7 +819,7 @@ static int cy_merge_pick_inputs(cy_merge *m)
     calypso *db = m->db;
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
-    if (db->active->size > 0) rc = cy_files_rotate(db);
+    if (db->files.active->size > 0) rc = cy_files_rotate(db);
     /* On a full disk the active file stays out: the sealed files are a
      * prefix of the replay order all the same, and dropping dead ones
      * needs no new file. */
@@ -903,7 +903,7 @@ static int cy_merge_step(cy_merge *m)
     memcpy(m->sorted_inputs, m->inputs, m->ninputs * sizeof *m->inputs);
     qsort(m->sorted_inputs, m->ninputs, sizeof *m->sorted_inputs, cy_merge_cmp_fid);
     int rc = CALYPSO_OK;
-    if (__atomic_load_n(&db->bg_stop, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EIO, "merge cancelled: the database is closing");
     if (cy_merge_by_key(m, m->step))
         rc = cy_merge_copy_by_key(m, m->step);
@@ -944,7 +944,7 @@ static int cy_merge_step(cy_merge *m)
         cy_merge_rmdir(m->dir);
         cy_os_sync_dir(db->path);
     } else {
-        __atomic_store_n(&db->broken, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&db->health.broken, 1, __ATOMIC_RELAXED);
     }
     cy_dir_files_unlock(db);
     return rc;
@@ -968,7 +968,7 @@ static int cy_merge_run(calypso *db)
         m.inputs = m.all + m.step_at[m.step];
         m.ninputs = m.step_at[m.step + 1] - m.step_at[m.step];
         rc = cy_merge_step(&m);
-        if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->broken, __ATOMIC_RELAXED) &&
+        if (rc == CALYPSO_ENOSPC && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) &&
             cy_space_full(db))
             rc = cy_merge_step(&m);
         /* A step that freed space lets the handle hold its reserve again,
@@ -980,7 +980,7 @@ static int cy_merge_run(calypso *db)
     if (!rc) {
         cy_merge_at("done");
         cy_wrlock(&db->kd_lock);
-        db->merges++;
+        db->merge.count++;
         cy_unlock(&db->kd_lock);
     }
     /* Space the merge freed may let the handle take its reserve back. */
@@ -995,13 +995,13 @@ int calypso_merge(calypso *h)
     int rc = cy_db_writable(db);
     if (rc) return rc;
     int idle = 0;
-    if (!__atomic_compare_exchange_n(&db->merging, &idle, 1, 0, __ATOMIC_ACQ_REL,
+    if (!__atomic_compare_exchange_n(&db->merge.running, &idle, 1, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EMERGING, "another merge is running");
     pthread_mutex_lock(&db->maint_mu);   /* waits out a backup or a hint */
     rc = cy_merge_run(db);
     pthread_mutex_unlock(&db->maint_mu);
-    __atomic_store_n(&db->merging, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&db->merge.running, 0, __ATOMIC_RELEASE);
     return rc;
 }
 
@@ -1011,7 +1011,7 @@ CY_INTERNAL int cy_merge_due(calypso *db)
     uint64_t total = 0, disk, dead;
     uint32_t files;
     cy_rdlock(&db->kd_lock);
-    dead = db->dead;
+    dead = db->files.dead;
     cy_unlock(&db->kd_lock);
     cy_files_totals(db, &files, &total, &disk);
     return total > 0 && dead >= db->opt.merge_min_dead_bytes &&

@@ -4,7 +4,7 @@
  *
  * Every namespace has a key directory of its own (cy_ns: keydir, TTL
  * trees, view history, counts). The default namespace's is embedded in the
- * database handle; named ones are allocated and kept in db->cat, sorted by
+ * database handle; named ones are allocated and kept in db->catalog.cat, sorted by
  * id (ids only grow, so a create appends), under kd_lock, and every change
  * of the catalog also holds write_mu, so a holder of either sees it still.
  *
@@ -52,10 +52,10 @@ CY_INTERNAL void cy_ns_clear(cy_ns *ns)
 /* Index of the first catalog entry with id >= id. */
 static uint32_t cy_ns_pos(const calypso *db, uint32_t id)
 {
-    uint32_t lo = 0, hi = db->ncat;
+    uint32_t lo = 0, hi = db->catalog.n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (db->cat[mid]->id < id) lo = mid + 1;
+        if (db->catalog.cat[mid]->id < id) lo = mid + 1;
         else hi = mid;
     }
     return lo;
@@ -63,16 +63,16 @@ static uint32_t cy_ns_pos(const calypso *db, uint32_t id)
 
 CY_INTERNAL cy_ns *cy_ns_find(calypso *db, uint32_t id)
 {
-    if (id == 0) return &db->ns0;
+    if (id == 0) return &db->catalog.ns0;
     uint32_t i = cy_ns_pos(db, id);
-    return i < db->ncat && db->cat[i]->id == id ? db->cat[i] : NULL;
+    return i < db->catalog.n && db->catalog.cat[i]->id == id ? db->catalog.cat[i] : NULL;
 }
 
 static cy_ns *cy_ns_by_name(calypso *db, const void *name, size_t nlen)
 {
-    for (uint32_t i = 0; i < db->ncat; i++)
-        if (db->cat[i]->nlen == nlen && memcmp(db->cat[i]->name, name, nlen) == 0)
-            return db->cat[i];
+    for (uint32_t i = 0; i < db->catalog.n; i++)
+        if (db->catalog.cat[i]->nlen == nlen && memcmp(db->catalog.cat[i]->name, name, nlen) == 0)
+            return db->catalog.cat[i];
     return NULL;
 }
 
@@ -81,7 +81,7 @@ static int cy_ns_dead_one(const uint8_t *key, size_t klen, const cy_loc *loc, vo
 {
     (void)key;
     (void)klen;
-    cy_dead_add(ctx, loc->fid & CY_LOC_FIDMASK, loc->size);
+    cy_files_dead_add(ctx, loc->fid & CY_LOC_FIDMASK, loc->size);
     return 0;
 }
 
@@ -99,15 +99,16 @@ static void cy_ns_free(cy_ns *ns)
 static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
 {
     uint32_t i = cy_ns_pos(db, ns->id);
-    memmove(db->cat + i, db->cat + i + 1, (db->ncat - i - 1) * sizeof *db->cat);
-    db->ncat--;
-    db->commit_seq++;
+    memmove(db->catalog.cat + i, db->catalog.cat + i + 1,
+            (db->catalog.n - i - 1) * sizeof *db->catalog.cat);
+    db->catalog.n--;
+    db->views.commit_seq++;
     ns->dropped = 1;
     if (!ns->refs) return ns;
     cy_ns *corpse = cy_malloc(sizeof *corpse);
     if (!corpse) {
         cy_art_walk_prefix(&ns->keydir, NULL, 0, cy_ns_dead_one, db);
-        cy_dead_add(db, ns->created.fid, ns->created.size);
+        cy_files_dead_add(db, ns->created.fid, ns->created.size);
         cy_ns_clear(ns);
         return NULL;
     }
@@ -172,10 +173,10 @@ static void cy_ns_bury(calypso *db, cy_ns *corpse)
     if (s.oom) {
         /* Without the sums: count them now, under the locks. */
         cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_dead_one, db);
-        cy_dead_add(db, corpse->created.fid, corpse->created.size);
+        cy_files_dead_add(db, corpse->created.fid, corpse->created.size);
     } else {
         for (uint32_t i = 0; i < s.n; i++)
-            if (cy_files_find(db, s.v[i].fid)) cy_dead_add(db, s.v[i].fid, s.v[i].bytes);
+            if (cy_files_find(db, s.v[i].fid)) cy_files_dead_add(db, s.v[i].fid, s.v[i].bytes);
     }
     cy_unlock(&db->kd_lock);
     pthread_mutex_unlock(&db->write_mu);
@@ -189,12 +190,12 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     cy_files_mark_mixed(db, fid);   /* a catalog record: the file is not puts alone */
     cy_ns *ns = cy_ns_find(db, id);
     if (type == CY_REC_NS_DROP) {
-        cy_dead_add(db, fid, size);   /* dead once applied, as a tombstone */
+        cy_files_dead_add(db, fid, size);   /* dead once applied, as a tombstone */
         if (!ns) return CALYPSO_OK;
         cy_ns *corpse = cy_ns_unlink(db, ns);
         if (corpse) {                 /* replay: nothing else runs */
             cy_art_walk_prefix(&corpse->keydir, NULL, 0, cy_ns_dead_one, db);
-            cy_dead_add(db, corpse->created.fid, corpse->created.size);
+            cy_files_dead_add(db, corpse->created.fid, corpse->created.size);
             cy_ns_free(corpse);
         }
         return CALYPSO_OK;
@@ -202,16 +203,16 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     if (ns) {
         /* The same create again (only a crafted log has it): the newest
          * copy is the live one. */
-        cy_dead_add(db, ns->created.fid, ns->created.size);
+        cy_files_dead_add(db, ns->created.fid, ns->created.size);
         ns->created = (cy_loc){ off, fid, size };
         return CALYPSO_OK;
     }
-    if (db->ncat == db->catcap) {
-        uint32_t nc = db->catcap ? db->catcap * 2 : 8;
-        cy_ns **p = cy_realloc(db->cat, nc * sizeof *p);
+    if (db->catalog.n == db->catalog.cap) {
+        uint32_t nc = db->catalog.cap ? db->catalog.cap * 2 : 8;
+        cy_ns **p = cy_realloc(db->catalog.cat, nc * sizeof *p);
         if (!p) return CALYPSO_ENOMEM;
-        db->cat = p;
-        db->catcap = nc;
+        db->catalog.cat = p;
+        db->catalog.cap = nc;
     }
     if (!(ns = cy_malloc(sizeof *ns))) return CALYPSO_ENOMEM;
     cy_ns_init(ns, id);
@@ -219,24 +220,25 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     ns->nlen = (uint32_t)nlen;
     memcpy(ns->name, name, nlen);
     uint32_t i = cy_ns_pos(db, id);
-    memmove(db->cat + i + 1, db->cat + i, (db->ncat - i) * sizeof *db->cat);
-    db->cat[i] = ns;
-    db->ncat++;
+    memmove(db->catalog.cat + i + 1, db->catalog.cat + i,
+            (db->catalog.n - i) * sizeof *db->catalog.cat);
+    db->catalog.cat[i] = ns;
+    db->catalog.n++;
     return CALYPSO_OK;
 }
 
 CY_INTERNAL void cy_ns_close_all(calypso *db)
 {
-    for (uint32_t i = 0; i < db->ncat; i++) cy_ns_free(db->cat[i]);
-    cy_free(db->cat);
-    db->cat = NULL;
-    db->ncat = db->catcap = 0;
-    cy_ns_clear(&db->ns0);
+    for (uint32_t i = 0; i < db->catalog.n; i++) cy_ns_free(db->catalog.cat[i]);
+    cy_free(db->catalog.cat);
+    db->catalog.cat = NULL;
+    db->catalog.n = db->catalog.cap = 0;
+    cy_ns_clear(&db->catalog.ns0);
 }
 
 CY_INTERNAL void cy_ns_recovered(calypso *db)
 {
-    uint64_t top = db->ncat ? db->cat[db->ncat - 1]->id + 1ull : 1;
+    uint64_t top = db->catalog.n ? db->catalog.cat[db->catalog.n - 1]->id + 1ull : 1;
     pthread_mutex_lock(&db->ids.mu);
     if (top > db->ids.next[CY_IDS_NS]) db->ids.next[CY_IDS_NS] = top;
     pthread_mutex_unlock(&db->ids.mu);
@@ -268,13 +270,13 @@ CY_INTERNAL int cy_ns_check_live(calypso *db, const cy_ns *ns)
 
 CY_INTERNAL int cy_ns_each(calypso *db, int (*fn)(calypso *, cy_ns *, void *), void *ctx)
 {
-    int rc = fn(db, &db->ns0, ctx);
+    int rc = fn(db, &db->catalog.ns0, ctx);
     /* The ids to visit, then each pinned in turn: fn runs unlocked, and
      * namespaces may come and go meanwhile. */
     for (uint32_t after = 0; !rc;) {
         cy_wrlock(&db->kd_lock);
         uint32_t i = cy_ns_pos(db, after + 1);
-        cy_ns *ns = i < db->ncat ? db->cat[i] : NULL;
+        cy_ns *ns = i < db->catalog.n ? db->catalog.cat[i] : NULL;
         if (ns) ns->refs++;
         cy_unlock(&db->kd_lock);
         if (!ns) break;
@@ -320,7 +322,7 @@ static int cy_ns_handle(calypso *db, cy_ns *ns, calypso **out)
     h->base = db;
     h->ns = ns;
     h->path = db->path;
-    h->fork_gen = db->fork_gen;
+    h->health.fork_gen = db->health.fork_gen;
     h->opt = db->opt;
     __atomic_add_fetch(&db->ns_handles, 1, __ATOMIC_RELAXED);
     *out = h;
@@ -466,7 +468,7 @@ static int cy_ns_apply_drop_entry(const cy_rec *r, const uint8_t *rec, uint64_t 
 {
     (void)rec;
     cy_ns_drop *d = ctx;
-    cy_dead_add(d->db, d->fid, r->hdr + r->klen + r->vlen);
+    cy_files_dead_add(d->db, d->fid, r->hdr + r->klen + r->vlen);
     cy_files_mark_mixed(d->db, d->fid);   /* a catalog record */
     cy_ns *ns = cy_ns_find(d->db, r->ns);
     cy_ns *corpse = ns ? cy_ns_unlink(d->db, ns) : NULL;
@@ -484,7 +486,7 @@ static int cy_ns_apply_drop(calypso *db, uint32_t fid, uint64_t off, const uint8
     (void)off;
     d->fid = fid;
     int rc = cy_rec_entries(rec, &r, cy_ns_apply_drop_entry, d);
-    if (!rc && r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);
+    if (!rc && r.type == CY_REC_BATCH) cy_files_dead_add(db, fid, r.hdr);
     return rc;
 }
 
@@ -513,13 +515,13 @@ int calypso_ns_drop(calypso *h, const void *name, size_t nlen)
                       (const char *)name);
     }
     size_t bound = CY_REC_MAX_HDR;
-    d.victims = cy_malloc(db->ncat * sizeof *d.victims);
-    d.corpses = cy_malloc(db->ncat * sizeof *d.corpses);
+    d.victims = cy_malloc(db->catalog.n * sizeof *d.victims);
+    d.corpses = cy_malloc(db->catalog.n * sizeof *d.corpses);
     if (!d.victims || !d.corpses) {
         rc = CALYPSO_ENOMEM;
     } else {
-        for (uint32_t i = 0; i < db->ncat; i++) {
-            cy_ns *ns = db->cat[i];
+        for (uint32_t i = 0; i < db->catalog.n; i++) {
+            cy_ns *ns = db->catalog.cat[i];
             if (ns == top || (ns->nlen > nlen && ns->name[nlen] == '/' &&
                               memcmp(ns->name, name, nlen) == 0)) {
                 d.victims[d.n++] = ns;
@@ -571,16 +573,16 @@ int calypso_ns_list(calypso *h, const void *parent, size_t plen, calypso_key_fn 
                       (const char *)parent);
     }
     uint32_t n = 0;
-    cy_ns *kids = db->ncat ? cy_malloc(db->ncat * sizeof *kids) : NULL;
-    cy_ns **order = db->ncat ? cy_malloc(db->ncat * sizeof *order) : NULL;
-    if (db->ncat && (!kids || !order)) {
+    cy_ns *kids = db->catalog.n ? cy_malloc(db->catalog.n * sizeof *kids) : NULL;
+    cy_ns **order = db->catalog.n ? cy_malloc(db->catalog.n * sizeof *order) : NULL;
+    if (db->catalog.n && (!kids || !order)) {
         cy_unlock(&db->kd_lock);
         cy_free(kids);
         cy_free(order);
         return cy_err(db, CALYPSO_ENOMEM, "listing namespaces");
     }
-    for (uint32_t i = 0; i < db->ncat; i++) {
-        const cy_ns *ns = db->cat[i];
+    for (uint32_t i = 0; i < db->catalog.n; i++) {
+        const cy_ns *ns = db->catalog.cat[i];
         size_t pl = cy_ns_parent_len(ns->name, ns->nlen);
         if (pl != plen || (plen && memcmp(ns->name, parent, plen) != 0)) continue;
         if (!plen && memchr(ns->name, '/', ns->nlen)) continue;

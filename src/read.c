@@ -217,9 +217,9 @@ int calypso_stats(calypso *h, struct calypso_stats *st)
     cy_rdlock(&db->kd_lock);
     st->keys = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
     st->live_bytes = ns->live_bytes;
-    st->reclaimable = db->dead;
+    st->reclaimable = db->files.dead;
     st->keydir_bytes = ns->keydir.bytes + ns->ttl_by_key.bytes + ns->ttl_by_time.bytes;
-    st->merges = db->merges;
+    st->merges = db->merge.count;
     cy_unlock(&db->kd_lock);
     return CALYPSO_OK;
 }
@@ -230,7 +230,7 @@ int64_t calypso_reclaimable(calypso *h)
     int rc = cy_db_usable(db);
     if (rc) return rc;
     cy_rdlock(&db->kd_lock);
-    int64_t dead = (int64_t)db->dead;
+    int64_t dead = (int64_t)db->files.dead;
     cy_unlock(&db->kd_lock);
     return dead;
 }

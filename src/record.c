@@ -198,3 +198,18 @@ CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t bl
     XXH3_64bits_update(&st, b, blen);
     return (uint32_t)XXH3_64bits_digest(&st);
 }
+
+/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes).
+ * Its payload names the file of the record it deletes, so that a merge can
+ * tell when the tombstone may be dropped. */
+CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
+                                          size_t klen, uint32_t victim)
+{
+    uint8_t payload[10];
+    size_t plen = cy_varint_put(payload, victim);
+    uint32_t hlen = cy_rec_header_ns(rec, CY_REC_DEL, ns, 0, klen, plen);
+    memcpy(rec + hlen, key, klen);
+    memcpy(rec + hlen + klen, payload, plen);
+    cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
+    return hlen + klen + plen;
+}

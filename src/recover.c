@@ -176,7 +176,7 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
             rc = cy_err(db, rc, "%s at offset %llu: a batch whose records do not parse", s.path,
                         (unsigned long long)off);
         else if (rc) rc = cy_err(db, rc, "loading %s", s.path);
-        else if (r.type == CY_REC_BATCH) cy_dead_add(db, fid, r.hdr);   /* its header */
+        else if (r.type == CY_REC_BATCH) cy_files_dead_add(db, fid, r.hdr);   /* its header */
         off += rsize;
     }
     *size = s.size;
@@ -238,26 +238,27 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         return rc;
     }
     f->fd = fd;          /* the newest file's descriptor stays open */
-    __atomic_add_fetch(&db->open_files, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
-/* Leaves out of the listing the files db->skip_fids names (a reader
+/* Leaves out of the listing the files db->merge.skip_fids names (a reader
  * beside an unfinished merge: see cy_merge_recover), and forgets them. */
 static void cy_recover_skip(calypso *db, uint32_t *fids, uint32_t *n, uint8_t *has_hint)
 {
     uint32_t w = 0;
     for (uint32_t i = 0; i < *n; i++) {
         int skip = 0;
-        for (uint32_t j = 0; j < db->nskip && !skip; j++) skip = db->skip_fids[j] == fids[i];
+        for (uint32_t j = 0; j < db->merge.nskip && !skip; j++)
+            skip = db->merge.skip_fids[j] == fids[i];
         if (skip) continue;
         fids[w] = fids[i];
         has_hint[w++] = has_hint[i];
     }
     *n = w;
-    cy_free(db->skip_fids);
-    db->skip_fids = NULL;
-    db->nskip = 0;
+    cy_free(db->merge.skip_fids);
+    db->merge.skip_fids = NULL;
+    db->merge.nskip = 0;
 }
 
 CY_INTERNAL int cy_recover(calypso *db)
@@ -267,12 +268,12 @@ CY_INTERNAL int cy_recover(calypso *db)
     int rc = cy_merge_recover(db);
     if (rc) return rc;
     if ((rc = cy_dir_scan(db, &fids, &n, &has_hint))) {
-        cy_free(db->skip_fids);
-        db->skip_fids = NULL;
-        db->nskip = 0;
+        cy_free(db->merge.skip_fids);
+        db->merge.skip_fids = NULL;
+        db->merge.nskip = 0;
         return rc;
     }
-    if (db->skip_fids) cy_recover_skip(db, fids, &n, has_hint);
+    if (db->merge.skip_fids) cy_recover_skip(db, fids, &n, has_hint);
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
     if ((rc = cy_wm_load(db))) goto out;
     if ((rc = cy_ids_load(db, fids, n))) goto out;
@@ -306,7 +307,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     /* Sealed files without a valid hint get one in the background. */
     for (uint32_t i = 0; i < n; i++)
         if (i + 1 != nreg && cy_files_find(db, fids[i])->hint_covers < cy_files_find(db, fids[i])->size)
-            __atomic_add_fetch(&db->bg_hints_pending, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
 out:
     cy_free(fids);
     cy_free(has_hint);

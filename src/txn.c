@@ -34,13 +34,6 @@ struct calypso_txn {
     uint64_t       start_ms;  /* a view: expiry is judged as of this         */
 };
 
-static _Thread_local const calypso *cy_txn_updating;   /* handle in an update here */
-
-CY_INTERNAL int cy_txn_in_update(const calypso *db)
-{
-    return db && cy_txn_updating == db;
-}
-
 CY_INTERNAL int cy_txn_info(const calypso_txn *tx, calypso **db, uint64_t *seq,
                             uint64_t *start_ms, calypso_batch **b)
 {
@@ -92,7 +85,7 @@ int calypso_update_begin(calypso *h, calypso_txn **out)
         return rc;
     }
     pthread_mutex_lock(&db->write_mu);
-    cy_txn_updating = db;
+    cy_txn_set_update(db);
     *out = tx;
     return CALYPSO_OK;
 }
@@ -146,7 +139,7 @@ int calypso_txn_commit(calypso_txn *tx)
      * touches no lock: the files and write_mu are the parent's. */
     int urc = cy_db_usable(db);
     if (urc) return urc;
-    cy_txn_updating = NULL;
+    cy_txn_set_update(NULL);
     /* Refused writes (a failed fdatasync meanwhile) are checked by the
      * commit itself, which also releases write_mu. */
     int rc = cy_batch_commit_locked(tx->b, 1);
@@ -163,7 +156,7 @@ void calypso_txn_rollback(calypso_txn *tx)
         cy_txn_end_view(tx);
         return;
     }
-    cy_txn_updating = NULL;
+    cy_txn_set_update(NULL);
     pthread_mutex_unlock(&tx->db->write_mu);
     calypso_batch_abort(tx->b);
     cy_ns_unpin(tx->db, tx->ns);
@@ -230,7 +223,7 @@ static int cy_txn_view_read(calypso_txn *tx, const void *key, size_t klen, void 
     uint64_t expiry = 0;
     uint32_t ep = cy_epoch_enter(&db->epoch);
     cy_rdlock(&db->kd_lock);
-    int lost = db->view_lost && db->view_lost > tx->seq;
+    int lost = db->views.lost && db->views.lost > tx->seq;
     int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
     cy_unlock(&db->kd_lock);
     if (lost)
@@ -295,7 +288,7 @@ int calypso_txn_ttl(calypso_txn *tx, const void *key, size_t klen, uint64_t *exp
         cy_loc loc = { 0, 0, 0 };
         uint64_t expiry = 0;
         cy_rdlock(&db->kd_lock);
-        int lost = db->view_lost && db->view_lost > tx->seq;
+        int lost = db->views.lost && db->views.lost > tx->seq;
         int have = lost ? 0 : cy_view_state(db, tx->ns, tx->seq, key, klen, &loc, &expiry);
         cy_unlock(&db->kd_lock);
         if (lost) return cy_err(db, CALYPSO_ENOMEM, CY_VIEW_LOST_MSG);

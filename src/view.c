@@ -30,8 +30,8 @@
  * can no longer be served exactly: their next read fails with
  * CALYPSO_ENOMEM (lost_seq) rather than show a newer value.
  *
- * Locks: history and views_open are guarded by kd_lock; the retained list
- * by view_mu.
+ * Locks: history and views.open are guarded by kd_lock; the retained list
+ * by views.mu.
  */
 #include "engine.h"
 
@@ -47,11 +47,11 @@ typedef struct cy_hist {
 
 CY_INTERNAL void cy_view_note(calypso *db, cy_ns *ns, const void *key, size_t klen)
 {
-    uint64_t seq = ++db->commit_seq;
-    if (CY_LIKELY(!db->views_open)) return;
+    uint64_t seq = ++db->views.commit_seq;
+    if (CY_LIKELY(!db->views.open)) return;
     cy_hist *h = cy_malloc(sizeof *h);
     if (!h) {
-        db->view_lost = seq;
+        db->views.lost = seq;
         return;
     }
     const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
@@ -69,7 +69,7 @@ CY_INTERNAL void cy_view_note(calypso *db, cy_ns *ns, const void *key, size_t kl
     cy_loc at = { (uint64_t)(uintptr_t)h, 0, 0 };
     if (cy_art_insert(&ns->history, key, klen, &at, NULL) < 0) {
         cy_free(h);
-        db->view_lost = seq;
+        db->views.lost = seq;
     }
 }
 
@@ -123,8 +123,8 @@ static int cy_view_free_ns(calypso *db, cy_ns *ns, void *ctx)
 CY_INTERNAL int cy_view_open(calypso *db, uint64_t *seq)
 {
     cy_wrlock(&db->kd_lock);
-    db->views_open++;
-    *seq = db->commit_seq;
+    db->views.open++;
+    *seq = db->views.commit_seq;
     cy_unlock(&db->kd_lock);
     return CALYPSO_OK;
 }
@@ -132,20 +132,20 @@ CY_INTERNAL int cy_view_open(calypso *db, uint64_t *seq)
 CY_INTERNAL void cy_view_close(calypso *db)
 {
     cy_wrlock(&db->kd_lock);
-    int last = --db->views_open == 0;
+    int last = --db->views.open == 0;
     if (last) {
-        cy_view_free_ns(db, &db->ns0, NULL);
-        for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
-        db->view_lost = 0;
+        cy_view_free_ns(db, &db->catalog.ns0, NULL);
+        for (uint32_t i = 0; i < db->catalog.n; i++) cy_view_free_ns(db, db->catalog.cat[i], NULL);
+        db->views.lost = 0;
     }
     cy_unlock(&db->kd_lock);
     if (!last) return;
-    pthread_mutex_lock(&db->view_mu);
-    cy_file **kept = db->retained;
-    uint32_t n = db->nretained;
-    db->retained = NULL;
-    db->nretained = db->retained_cap = 0;
-    pthread_mutex_unlock(&db->view_mu);
+    pthread_mutex_lock(&db->views.mu);
+    cy_file **kept = db->views.retained;
+    uint32_t n = db->views.n;
+    db->views.retained = NULL;
+    db->views.n = db->views.cap = 0;
+    pthread_mutex_unlock(&db->views.mu);
     if (!n) {
         cy_free(kept);
         return;
@@ -157,14 +157,14 @@ CY_INTERNAL void cy_view_close(calypso *db)
 
 CY_INTERNAL int cy_view_retain(calypso *db, cy_file *f)
 {
-    if (db->nretained == db->retained_cap) {
-        uint32_t nc = db->retained_cap ? db->retained_cap * 2 : 16;
-        cy_file **p = cy_realloc(db->retained, nc * sizeof *p);
+    if (db->views.n == db->views.cap) {
+        uint32_t nc = db->views.cap ? db->views.cap * 2 : 16;
+        cy_file **p = cy_realloc(db->views.retained, nc * sizeof *p);
         if (!p) return CALYPSO_ENOMEM;
-        db->retained = p;
-        db->retained_cap = nc;
+        db->views.retained = p;
+        db->views.cap = nc;
     }
-    db->retained[db->nretained++] = f;
+    db->views.retained[db->views.n++] = f;
     return CALYPSO_OK;
 }
 
@@ -172,22 +172,22 @@ CY_INTERNAL cy_file *cy_view_file(calypso *db, uint32_t fid)
 {
     cy_file *f = cy_files_find(db, fid);
     if (f) return f;
-    pthread_mutex_lock(&db->view_mu);
-    for (uint32_t i = 0; i < db->nretained && !f; i++)
-        if (db->retained[i]->fid == fid) f = db->retained[i];
-    pthread_mutex_unlock(&db->view_mu);
+    pthread_mutex_lock(&db->views.mu);
+    for (uint32_t i = 0; i < db->views.n && !f; i++)
+        if (db->views.retained[i]->fid == fid) f = db->views.retained[i];
+    pthread_mutex_unlock(&db->views.mu);
     return f;
 }
 
 CY_INTERNAL void cy_view_release_all(calypso *db)
 {
-    if (db->views_open) {
-        cy_view_free_ns(db, &db->ns0, NULL);
-        for (uint32_t i = 0; i < db->ncat; i++) cy_view_free_ns(db, db->cat[i], NULL);
-        db->views_open = 0;
+    if (db->views.open) {
+        cy_view_free_ns(db, &db->catalog.ns0, NULL);
+        for (uint32_t i = 0; i < db->catalog.n; i++) cy_view_free_ns(db, db->catalog.cat[i], NULL);
+        db->views.open = 0;
     }
-    for (uint32_t i = 0; i < db->nretained; i++) cy_files_release(db, db->retained[i]);
-    cy_free(db->retained);
-    db->retained = NULL;
-    db->nretained = db->retained_cap = 0;
+    for (uint32_t i = 0; i < db->views.n; i++) cy_files_release(db, db->views.retained[i]);
+    cy_free(db->views.retained);
+    db->views.retained = NULL;
+    db->views.n = db->views.cap = 0;
 }

@@ -52,7 +52,7 @@ CY_INTERNAL int cy_walk_hint(const calypso *db, const cy_ns *ns, const void *key
                              cy_loc *loc, uint64_t *expiry)
 {
     if (cy_walk_given.db != db || cy_walk_given.ns != ns || ns->dropped || cy_walk_given.klen != klen ||
-        db->commit_seq != cy_walk_given.seq || memcmp(cy_walk_given.key, key, klen) != 0)
+        db->views.commit_seq != cy_walk_given.seq || memcmp(cy_walk_given.key, key, klen) != 0)
         return 0;
     *loc = cy_walk_given.ent->loc;
     *expiry = cy_walk_given.ent->expiry;

@@ -13,7 +13,7 @@
  *
  * The write path never pays for it. The two places that see an fdatasync
  * of the active file succeed (group commit in commit.c, rotation in files.c)
- * only store db->synced_fid and db->synced_off, under sync_mu. This module
+ * only store db->sync.synced_fid and db->sync.synced_off, under sync.mu. This module
  * writes that pair to disk from the background thread, at most every
  * CY_WM_INTERVAL_MS and only when it moved, and at close after the final
  * sync. So the file lags behind the truth, which a lower bound may: damage
@@ -105,8 +105,8 @@ CY_INTERNAL int cy_wm_load(calypso *db)
     if (!w) return cy_err(db, CALYPSO_ENOMEM, "allocating the watermark");
     w->fd = -1;
     db->wm = w;
-    __atomic_store_n(&db->synced_fid, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->synced_off, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_fid, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_off, 0, __ATOMIC_RELAXED);
     char path[4096];
     cy_wm_path(db, path, sizeof path);
     int fd = cy_os_open(path, O_RDONLY, 0);
@@ -139,8 +139,8 @@ CY_INTERNAL int cy_wm_load(calypso *db)
         cy_note(db, "auto-recovery ignored " CY_WM_NAME ", whose slots are both damaged");
         w->rewrite = 1;
     }
-    __atomic_store_n(&db->synced_fid, w->fid, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->synced_off, w->off, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_fid, w->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_off, w->off, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
@@ -201,8 +201,8 @@ CY_INTERNAL int cy_wm_open(calypso *db, uint32_t fid, uint64_t size)
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
     w->fd = fd;
     w->last_ns = cy_wm_mono_ns();
-    __atomic_store_n(&db->synced_fid, w->fid, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->synced_off, w->off, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_fid, w->fid, __ATOMIC_RELAXED);
+    __atomic_store_n(&db->sync.synced_off, w->off, __ATOMIC_RELAXED);
     return CALYPSO_OK;
 }
 
@@ -215,11 +215,11 @@ CY_INTERNAL void cy_wm_persist(calypso *db, int limited)
     uint64_t now = cy_wm_mono_ns();
     uint64_t every = (uint64_t)__atomic_load_n(&cy_wm_interval_ms, __ATOMIC_RELAXED) * 1000000u;
     if (limited && now - w->last_ns < every) return;
-    /* The pair is stored under sync_mu: read it whole. */
-    pthread_mutex_lock(&db->sync_mu);
-    uint32_t fid = __atomic_load_n(&db->synced_fid, __ATOMIC_RELAXED);
-    uint64_t off = __atomic_load_n(&db->synced_off, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&db->sync_mu);
+    /* The pair is stored under sync.mu: read it whole. */
+    pthread_mutex_lock(&db->sync.mu);
+    uint32_t fid = __atomic_load_n(&db->sync.synced_fid, __ATOMIC_RELAXED);
+    uint64_t off = __atomic_load_n(&db->sync.synced_off, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&db->sync.mu);
     if (fid == w->fid && off == w->off) return;
     uint8_t slot[CY_WM_SLOT];
     cy_wm_encode(slot, w->seq + 1, fid, off);

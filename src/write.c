@@ -1,7 +1,7 @@
 /*
- * write.c: the write path: put, put_ttl, delete, the encoding of a
- * tombstone, and deleting many keys at once (delete_all, run_gc, and the
- * batched deletion that sift and the sweeper use).
+ * write.c: the write path: put, put_ttl, delete, and deleting many keys
+ * at once (delete_all, run_gc, and the batched deletion that sift and the
+ * sweeper use).
  *
  * A writer validates and encodes its record outside any lock, then under
  * write_mu appends it at the end of the active datafile (rolling over to a
@@ -19,43 +19,6 @@
 #include "engine.h"
 
 #include <string.h>
-
-// >> appending -------------------------------------------------------------------
-
-/* Appends a record given as pieces; returns where it went. write_mu held. */
-CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t size,
-                        uint32_t *fid, uint64_t *off)
-{
-    int rc;
-    cy_file *a = db->active;
-    if (a->size > 0 && a->size + size > db->opt.max_datafile_size) {
-        if ((rc = cy_files_rotate(db))) return rc;
-        a = db->active;
-    }
-    uint64_t at = a->size;
-    if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
-    *fid = a->fid;
-    *off = at;
-    db->written_seq += size;
-    /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
-     * them back (bg.c), so that a close or rotation's fdatasync finds
-     * little left. Under SYNC_ALWAYS every write is synced anyway. */
-    if (db->written_seq - db->wb_kicked >= CY_DB_WRITEBACK &&
-        db->opt.sync != CALYPSO_SYNC_ALWAYS) {
-        db->wb_kicked = db->written_seq;
-        __atomic_store_n(&db->bg_writeback, 1, __ATOMIC_RELAXED);
-        cy_bg_kick(db);
-    }
-    return CALYPSO_OK;
-}
-
-CY_INTERNAL int cy_db_unappend(calypso *db, int rc, uint64_t off, size_t size)
-{
-    rc = cy_err(db, rc, "updating the key directory");
-    cy_files_unappend(db, off, size);
-    db->written_seq -= size;
-    return rc;
-}
 
 /* Writes one put record and applies it to ns's keydir. */
 static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t klen,
@@ -83,7 +46,8 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     pthread_mutex_lock(&db->write_mu);
-    int rc = __atomic_load_n(&db->broken, __ATOMIC_RELAXED) ? cy_db_writable(db) : CALYPSO_OK;
+    int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db)
+                                                                   : CALYPSO_OK;
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;
     /* Low on space, puts stay off the space the reserve gave back to
@@ -99,7 +63,7 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
         rc = cy_keydir_apply(db, ns, type, key, klen, expiry, fid, off, (uint32_t)size);
         cy_unlock(&db->kd_lock);
         if (rc) rc = cy_db_unappend(db, rc, off, size);
-        seq = db->written_seq;
+        seq = db->sync.written_seq;
     }
     if (durable && !rc) cy_db_durable_appended(db);
     pthread_mutex_unlock(&db->write_mu);
@@ -136,21 +100,6 @@ int calypso_put(calypso *db, const void *key, size_t klen, const void *val, size
     return calypso_put_ttl(db, key, klen, val, vlen, 0);
 }
 
-/* Encodes a tombstone for key into rec (CY_REC_MAX_HDR + klen + 10 bytes).
- * Its payload names the file of the record it deletes, so that a merge can
- * tell when the tombstone may be dropped. */
-CY_INTERNAL size_t cy_db_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
-                                         size_t klen, uint32_t victim)
-{
-    uint8_t payload[10];
-    size_t plen = cy_varint_put(payload, victim);
-    uint32_t hlen = cy_rec_header_ns(rec, CY_REC_DEL, ns, 0, klen, plen);
-    memcpy(rec + hlen, key, klen);
-    memcpy(rec + hlen + klen, payload, plen);
-    cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
-    return hlen + klen + plen;
-}
-
 int calypso_delete(calypso *h, const void *key, size_t klen)
 {
     calypso *db = cy_base(h);
@@ -166,14 +115,14 @@ int calypso_delete(calypso *h, const void *key, size_t klen)
     int wrote = 0, durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
     pthread_mutex_lock(&db->write_mu);
-    if (__atomic_load_n(&db->broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
     if (!rc) rc = cy_ns_check_live(db, ns);
     cy_rdlock(&db->kd_lock);
     const cy_loc *l = cy_art_search(&ns->keydir, key, klen);
     uint32_t victim = l ? l->fid & CY_LOC_FIDMASK : 0;
     cy_unlock(&db->kd_lock);
     if (!rc && l) {
-        size_t size = cy_db_encode_tombstone(rec, ns->id, key, klen, victim);
+        size_t size = cy_rec_encode_tombstone(rec, ns->id, key, klen, victim);
         struct iovec iov = { rec, size };
         uint32_t fid;
         uint64_t off;
@@ -185,7 +134,7 @@ int calypso_delete(calypso *h, const void *key, size_t klen)
             cy_unlock(&db->kd_lock);
             wrote = 1;
         }
-        seq = db->written_seq;
+        seq = db->sync.written_seq;
     }
     if (durable && wrote) cy_db_durable_appended(db);
     pthread_mutex_unlock(&db->write_mu);

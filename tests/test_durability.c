@@ -314,14 +314,14 @@ static void test_explicit_syncs_zero_ahead(void **state)
     char v[3000];
     memset(v, 'z', sizeof v);
     TU_OK(db, calypso_put(db, "a", 1, v, sizeof v));
-    assert_int_equal(db->active->zeroed, 0);          /* never synced: no zeros */
+    assert_int_equal(db->files.active->zeroed, 0);          /* never synced: no zeros */
     TU_OK(db, calypso_sync(db));
     for (int i = 0; i < 50; i++) {
         char k[8];
         int kl = snprintf(k, sizeof k, "k%02d", i);
         v[0] = (char)i;
         TU_OK(db, calypso_put(db, k, (size_t)kl, v, sizeof v));
-        assert_true(db->active->zeroed > db->active->size);   /* zeros ahead */
+        assert_true(db->files.active->zeroed > db->files.active->size);   /* zeros ahead */
         TU_OK(db, calypso_sync(db));
     }
     TU_OK(db, calypso_close(db));

@@ -35,9 +35,9 @@
 static void kd_counts(calypso *db, uint64_t *keys, uint64_t *ttl_by_key, uint64_t *ttl_by_time)
 {
     cy_rdlock(&db->kd_lock);
-    if (keys) *keys = db->ns0.keydir.count;
-    if (ttl_by_key) *ttl_by_key = db->ns0.ttl_by_key.count;
-    if (ttl_by_time) *ttl_by_time = db->ns0.ttl_by_time.count;
+    if (keys) *keys = db->catalog.ns0.keydir.count;
+    if (ttl_by_key) *ttl_by_key = db->catalog.ns0.ttl_by_key.count;
+    if (ttl_by_time) *ttl_by_time = db->catalog.ns0.ttl_by_time.count;
     cy_unlock(&db->kd_lock);
 }
 
@@ -844,8 +844,8 @@ static void test_run_gc_deletes_exactly_the_expired(void **state)
 static uint64_t active_data_size(calypso *db, uint32_t *fid)
 {
     pthread_mutex_lock(&db->write_mu);
-    uint64_t n = db->active->size;
-    *fid = db->active->fid;
+    uint64_t n = db->files.active->size;
+    *fid = db->files.active->fid;
     pthread_mutex_unlock(&db->write_mu);
     return n;
 }
@@ -1234,7 +1234,7 @@ static void test_len_follows_expiry_incrementally(void **state)
     assert_int_equal(calypso_len(db), 3000);
     mu_shift(15 * SEC);
     assert_int_equal(calypso_len(db), 2000);
-    assert_int_equal(db->ns0.exp_count, 1000);
+    assert_int_equal(db->catalog.ns0.exp_count, 1000);
     MU_OK(db, calypso_delete(db, "t00000", 6));          /* an expired key */
     MU_OK(db, calypso_put(db, "t00001", 6, "y", 1));     /* revives one    */
     MU_OK(db, calypso_put_ttl(db, "t00002", 6, "y", 1, 60 * SEC));
@@ -1249,7 +1249,7 @@ static void test_len_follows_expiry_incrementally(void **state)
     assert_int_equal(calypso_len(db), 2998);
     mu_shift(20 * SEC);
     MU_OK(db, calypso_run_gc(db));
-    assert_int_equal(db->ns0.exp_count, 0);
+    assert_int_equal(db->catalog.ns0.exp_count, 0);
     assert_int_equal(calypso_len(db), 1002);
     MU_OK(db, calypso_reopen(db));
     assert_int_equal(calypso_len(db), 1002);

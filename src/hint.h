@@ -1,0 +1,42 @@
+/*
+ * hint.h: hint files (hint.c): building, writing and loading them.
+ *
+ * Locks: maint_mu while one is written (bg.c, merge.c).
+ */
+#ifndef CY_HINT_H
+#define CY_HINT_H
+
+#include "internal.h"
+
+/* A hint file being built in memory: entries, then the trailer. */
+typedef struct cy_hint_buf {
+    uint8_t *p; size_t len, cap;
+    uint64_t count;
+    uint64_t listed;   /* bytes of the records its entries describe */
+} cy_hint_buf;
+CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
+                             uint64_t size);
+/* Puts the entries in key order, a key's records in file order (unless
+ * they are already, or memory is short), and appends the trailer for a
+ * datafile of data_size bytes. */
+CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
+/* Builds, from the datafile, and writes the hint of fid. */
+CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
+/* Rewrites the hint of sealed file fid (valid, describing all of it)
+ * without the entries of puts that are no longer live: a compacted hint
+ * (doc/format.md). maint_mu held. */
+CY_INTERNAL int  cy_hint_compact(calypso *db, uint32_t fid);
+/* Writes the hint of the active file at a clean close (its data synced):
+ * from the keydir when the file holds puts alone (a compacted hint of its
+ * live records), else as cy_hint_write. */
+CY_INTERNAL int  cy_hint_write_active(calypso *db);
+/* Loads the hint of fid into the keydir when it is valid and describes at
+ * most the file's `file_size` bytes; *covers receives how many (the caller
+ * scans the rest) and *hint_bytes the hint file's size. CALYPSO_ECORRUPT if invalid: nothing applied then, and
+ * the caller scans the whole datafile; but *covers = UINT64_MAX when the
+ * hint's checksum held and its entries did not parse (some were applied):
+ * then open must fail. */
+CY_INTERNAL int  cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint64_t *covers,
+                              uint64_t *hint_bytes);
+
+#endif /* CY_HINT_H */
