@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -488,8 +489,25 @@ static void cy_os_pl_rewind(cy_os_pl_file *f, int mode)
 /* The crash itself; mu held. With CY_OS_PL_EXIT the process ends here, as
  * a machine losing power does: nothing of the engine runs after it (which
  * matters: a mapping of a file the crash cut back would fault). */
+/* Another thread of a process that is losing power may touch a mapping
+ * past the end the crash cuts its file back to: it waits here for the
+ * _exit that ends the process, as a machine's other cores stop with it,
+ * instead of dying of SIGBUS in the middle of the rewinding. */
+static void cy_os_pl_hang(int sig)
+{
+    (void)sig;
+    for (;;) pause();
+}
+
 static void cy_os_pl_do_crash(int mode)
 {
+    if (mode & CY_OS_PL_EXIT) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = cy_os_pl_hang;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGBUS, &sa, NULL);
+    }
     __atomic_store_n(&cy_os_pl.frozen, 1, __ATOMIC_RELEASE);
     while (cy_os_pl.ops) {
         cy_os_pl_op *op = cy_os_pl.ops;
