@@ -3439,9 +3439,6 @@ typedef struct cy_file {
     int      hint_failed; /* its hint could not be written: do not retry     */
     int      mixed;       /* holds records besides puts: tombstones, catalog
                              records (atomic; set by cy_files_mark_mixed)  */
-    uint64_t hint_listed; /* bytes of the records its hint lists (0: not
-                             known); set at open and by whoever writes
-                             hints (maint_mu)                              */
     uint64_t counted_size, counted_disk; /* what the table's totals hold
                              for it (files.c, under write_mu)              */
 } cy_file;
@@ -3560,9 +3557,6 @@ CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n);
 /* The id of a sealed file whose hint is owed (missing or covering less
  * than the file, and not failed before), or 0 when none is. */
 CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db);
-/* The id of a sealed file whose hint lists dead records worth a quarter of
- * the file (cy_hint_compact), or 0. Background thread (maint_mu). */
-CY_INTERNAL uint32_t cy_files_compact_owed(calypso *db);
 /* Notes that file fid holds a record other than a put (write path or
  * replay, applying it). */
 CY_INTERNAL void     cy_files_mark_mixed(calypso *db, uint32_t fid);
@@ -3867,11 +3861,7 @@ CY_INTERNAL int  cy_batch_commit_locked(calypso_batch *b, int locked);
 
 
 /* A hint file being built in memory: entries, then the trailer. */
-typedef struct cy_hint_buf {
-    uint8_t *p; size_t len, cap;
-    uint64_t count;
-    uint64_t listed;   /* bytes of the records its entries describe */
-} cy_hint_buf;
+typedef struct cy_hint_buf { uint8_t *p; size_t len, cap; uint64_t count; } cy_hint_buf;
 CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
                              uint64_t size);
 /* Puts the entries in key order, a key's records in file order (unless
@@ -3880,10 +3870,6 @@ CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key
 CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
 /* Builds, from the datafile, and writes the hint of fid. */
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
-/* Rewrites the hint of sealed file fid (valid, describing all of it)
- * without the entries of puts that are no longer live: a compacted hint
- * (doc/format.md). maint_mu held. */
-CY_INTERNAL int  cy_hint_compact(calypso *db, uint32_t fid);
 /* Writes the hint of the active file at a clean close (its data synced):
  * from the keydir when the file holds puts alone (a compacted hint of its
  * live records), else as cy_hint_write. */
@@ -6089,29 +6075,6 @@ CY_INTERNAL void cy_files_mark_mixed(calypso *db, uint32_t fid)
         __atomic_store_n(&f->mixed, 1, __ATOMIC_RELAXED);
 }
 
-CY_INTERNAL uint32_t cy_files_compact_owed(calypso *db)
-{
-    uint32_t fid = 0;
-    uint32_t ep = cy_epoch_enter(&db->epoch);
-    const cy_ftab *t = cy_files_table(db);
-    cy_rdlock(&db->kd_lock);   /* dead counts change under it */
-    for (uint32_t i = 0; t && i < t->n && !fid; i++) {
-        cy_file *f = t->f[i];
-        if (!__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE)) continue;   /* size moves */
-        uint64_t size = f->size, live = size > f->dead ? size - f->dead : 0;
-        /* Worth it when a quarter of the file is dead records its hint
-         * still lists; a file dead whole is the merge's to drop. */
-        if (live > 0 &&
-            __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) == size &&
-            __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0 &&
-            f->hint_listed > live && f->hint_listed - live >= size / 4)
-            fid = f->fid;
-    }
-    cy_unlock(&db->kd_lock);
-    cy_epoch_leave(&db->epoch, ep);
-    return fid;
-}
-
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
     cy_ftab *t = db->files.ftab;
@@ -8133,7 +8096,6 @@ CY_INTERNAL int cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key,
     memcpy(p, key, r->klen);
     b->len = (size_t)(p - b->p) + r->klen;
     b->count++;
-    b->listed += size;
     return 0;
 }
 
@@ -8213,10 +8175,7 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     if (!rc) {
         uint32_t ep = cy_epoch_enter(&db->epoch);
         cy_file *f = cy_files_find(db, fid);
-        if (f) {
-            cy_files_set_hint(db, f, (uint64_t)b.len, data_size);
-            f->hint_listed = b.listed;
-        }
+        if (f) cy_files_set_hint(db, f, (uint64_t)b.len, data_size);
         cy_epoch_leave(&db->epoch, ep);
     }
     cy_free(b.p);
@@ -8314,7 +8273,6 @@ CY_INTERNAL int cy_hint_write_active(calypso *db)
     rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
     if (!rc) {
         cy_files_set_hint(db, a, (uint64_t)b.len, a->size);
-        a->hint_listed = b.listed;
     }
     cy_free(b.p);
     return rc;
@@ -8400,93 +8358,10 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
         /* A compacted hint leaves out records that were dead: their bytes
          * (and batch headers') are dead as a scan would find them. */
         if (compact && data_size > listed) cy_files_dead_add(db, fid, data_size - listed);
-        cy_file *f = cy_files_find(db, fid);
-        if (f) f->hint_listed = listed;
         *covers = data_size;
         *hint_bytes = size;
     }
     cy_free(buf);
-    return rc;
-}
-
-// >> compaction ---------------------------------------------------------------------
-
-/* Whether the hint entry of a record at (fid, off) is still needed: every
- * tombstone and catalog record is (older files may hold what it deletes),
- * a put only while the keydir holds it. kd_lock held. */
-static int cy_hint_needed(calypso *db, const cy_rec *r, const uint8_t *key, uint32_t fid,
-                          uint64_t off)
-{
-    if (r->type != CY_REC_PUT && r->type != CY_REC_PUT_TTL) return 1;
-    cy_ns *ns = cy_ns_find(db, r->ns);
-    const cy_loc *l = ns ? cy_art_search(&ns->keydir, key, r->klen) : NULL;
-    return l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
-}
-
-/* Entries judged per hold of kd_lock. */
-#define CY_HINT_COMPACT_STEP 4096
-
-CY_INTERNAL int cy_hint_compact(calypso *db, uint32_t fid)
-{
-    uint32_t ep = cy_epoch_enter(&db->epoch);
-    cy_file *f = cy_files_find(db, fid);
-    uint64_t file_size = f ? f->size : 0;
-    cy_epoch_leave(&db->epoch, ep);
-    if (!f) return CALYPSO_OK;
-    uint8_t *buf = NULL;
-    uint64_t size = 0, data_size = 0, listed = 0;
-    int compact = 0;
-    int rc = cy_hint_read(db, fid, file_size, &buf, &size, &data_size, &compact);
-    if (rc) return rc;
-    cy_hint_buf o = { 0 };
-    if (!(o.p = cy_malloc((size_t)size))) rc = CALYPSO_ENOMEM;
-    const uint8_t *p = buf + 8, *end = buf + size - CY_HINT_TRAILER;
-    if (!rc) {
-        memcpy(o.p, CY_HINT_MAGIC_COMPACT, 8);
-        o.len = 8;
-        o.cap = (size_t)size;
-    }
-    while (!rc && p < end) {
-        cy_rdlock(&db->kd_lock);
-        for (int i = 0; i < CY_HINT_COMPACT_STEP && p < end; i++) {
-            cy_rec r;
-            uint64_t off, rsize;
-            const uint8_t *key = cy_hint_parse(p, end, data_size, &r, &off, &rsize);
-            if (!key) { rc = CALYPSO_ECORRUPT; break; }
-            const uint8_t *next = key + r.klen;
-            if (cy_hint_needed(db, &r, key, fid, off)) {
-                memcpy(o.p + o.len, p, (size_t)(next - p));
-                o.len += (size_t)(next - p);
-                o.count++;
-                listed += rsize;
-            }
-            p = next;
-        }
-        cy_unlock(&db->kd_lock);
-    }
-    cy_free(buf);
-    if (!rc) {
-        /* Filtered in order: still in key order, and the trailer fits
-         * where the old one was. */
-        uint8_t *t = o.p + o.len;
-        cy_put_u64(t, data_size);
-        cy_put_u64(t + 8, o.count);
-        cy_put_u32(t + 16, cy_crc(o.p, o.len + 16, NULL, 0));
-        memcpy(t + 20, CY_HINT_END, 4);
-        o.len += CY_HINT_TRAILER;
-        char name[32];
-        snprintf(name, sizeof name, "%010u.hint", fid);
-        rc = cy_dir_write_file(db, db->path, name, o.p, o.len);
-    }
-    if (!rc) {
-        ep = cy_epoch_enter(&db->epoch);
-        if ((f = cy_files_find(db, fid))) {
-            cy_files_set_hint(db, f, (uint64_t)o.len, data_size);
-            f->hint_listed = listed;
-        }
-        cy_epoch_leave(&db->epoch, ep);
-    }
-    cy_free(o.p);
     return rc;
 }
 /* >> src/db.c */
@@ -11571,28 +11446,6 @@ static int cy_bg_hints(calypso *db)
     }
 }
 
-/* Rewrites hints that list many dead records without them (hint.c), so
- * that open after overwrites inserts the live keys only. Returns 1 when
- * it had to leave some for later (a merge or backup holds maint_mu). */
-static int cy_bg_compact_hints(calypso *db)
-{
-    if (cy_space_low(db)) return 0;
-    for (uint32_t fid; (fid = cy_files_compact_owed(db)) != 0;) {
-        if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
-        int rc = cy_hint_compact(db, fid);
-        if (rc != CALYPSO_OK) {
-            /* Not tried again for this file: its hint stays as it was. */
-            uint32_t ep = cy_epoch_enter(&db->epoch);
-            cy_file *f = cy_files_find(db, fid);
-            if (f) f->hint_listed = 0;
-            cy_epoch_leave(&db->epoch, ep);
-        }
-        pthread_mutex_unlock(&db->maint_mu);
-        if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED)) return 0;
-    }
-    return 0;
-}
-
 /* Starts writing back what the active file gained since the last call
  * (fid, *done: how far it has started), without waiting for the disk: the
  * data reaches it while the writer goes on, and close, rotation or the
@@ -11676,8 +11529,6 @@ static void *cy_bg_main(void *arg)
         }
         if (__atomic_exchange_n(&db->bg.hints_pending, 0, __ATOMIC_RELAXED) || deferred)
             deferred = cy_bg_hints(db);
-        if (!deferred && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
-            deferred = cy_bg_compact_hints(db);
         uint64_t now = cy_now_ms();
         if (db->opt.sync == CALYPSO_SYNC_INTERVAL &&
             (now < last_sync || now - last_sync >= db->opt.sync_interval_ms) &&
@@ -12054,7 +11905,6 @@ static int cy_merge_close_output(cy_merge *m)
     rc = cy_dir_write_file(db, m->dir, name, m->hint.p, m->hint.len);
     m->hint.len = 0;
     m->hint.count = 0;
-    m->hint.listed = 0;
     return rc;
 }
 

@@ -44,28 +44,6 @@ static int cy_bg_hints(calypso *db)
     }
 }
 
-/* Rewrites hints that list many dead records without them (hint.c), so
- * that open after overwrites inserts the live keys only. Returns 1 when
- * it had to leave some for later (a merge or backup holds maint_mu). */
-static int cy_bg_compact_hints(calypso *db)
-{
-    if (cy_space_low(db)) return 0;
-    for (uint32_t fid; (fid = cy_files_compact_owed(db)) != 0;) {
-        if (pthread_mutex_trylock(&db->maint_mu) != 0) return 1;
-        int rc = cy_hint_compact(db, fid);
-        if (rc != CALYPSO_OK) {
-            /* Not tried again for this file: its hint stays as it was. */
-            uint32_t ep = cy_epoch_enter(&db->epoch);
-            cy_file *f = cy_files_find(db, fid);
-            if (f) f->hint_listed = 0;
-            cy_epoch_leave(&db->epoch, ep);
-        }
-        pthread_mutex_unlock(&db->maint_mu);
-        if (__atomic_load_n(&db->bg.stop, __ATOMIC_RELAXED)) return 0;
-    }
-    return 0;
-}
-
 /* Starts writing back what the active file gained since the last call
  * (fid, *done: how far it has started), without waiting for the disk: the
  * data reaches it while the writer goes on, and close, rotation or the
@@ -149,8 +127,6 @@ static void *cy_bg_main(void *arg)
         }
         if (__atomic_exchange_n(&db->bg.hints_pending, 0, __ATOMIC_RELAXED) || deferred)
             deferred = cy_bg_hints(db);
-        if (!deferred && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
-            deferred = cy_bg_compact_hints(db);
         uint64_t now = cy_now_ms();
         if (db->opt.sync == CALYPSO_SYNC_INTERVAL &&
             (now < last_sync || now - last_sync >= db->opt.sync_interval_ms) &&

@@ -441,29 +441,6 @@ CY_INTERNAL void cy_files_mark_mixed(calypso *db, uint32_t fid)
         __atomic_store_n(&f->mixed, 1, __ATOMIC_RELAXED);
 }
 
-CY_INTERNAL uint32_t cy_files_compact_owed(calypso *db)
-{
-    uint32_t fid = 0;
-    uint32_t ep = cy_epoch_enter(&db->epoch);
-    const cy_ftab *t = cy_files_table(db);
-    cy_rdlock(&db->kd_lock);   /* dead counts change under it */
-    for (uint32_t i = 0; t && i < t->n && !fid; i++) {
-        cy_file *f = t->f[i];
-        if (!__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE)) continue;   /* size moves */
-        uint64_t size = f->size, live = size > f->dead ? size - f->dead : 0;
-        /* Worth it when a quarter of the file is dead records its hint
-         * still lists; a file dead whole is the merge's to drop. */
-        if (live > 0 &&
-            __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) == size &&
-            __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED) > 0 &&
-            f->hint_listed > live && f->hint_listed - live >= size / 4)
-            fid = f->fid;
-    }
-    cy_unlock(&db->kd_lock);
-    cy_epoch_leave(&db->epoch, ep);
-    return fid;
-}
-
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
     cy_ftab *t = db->files.ftab;

@@ -47,9 +47,6 @@ typedef struct cy_file {
     int      hint_failed; /* its hint could not be written: do not retry     */
     int      mixed;       /* holds records besides puts: tombstones, catalog
                              records (atomic; set by cy_files_mark_mixed)  */
-    uint64_t hint_listed; /* bytes of the records its hint lists (0: not
-                             known); set at open and by whoever writes
-                             hints (maint_mu)                              */
     uint64_t counted_size, counted_disk; /* what the table's totals hold
                              for it (files.c, under write_mu)              */
 } cy_file;
@@ -168,9 +165,6 @@ CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n);
 /* The id of a sealed file whose hint is owed (missing or covering less
  * than the file, and not failed before), or 0 when none is. */
 CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db);
-/* The id of a sealed file whose hint lists dead records worth a quarter of
- * the file (cy_hint_compact), or 0. Background thread (maint_mu). */
-CY_INTERNAL uint32_t cy_files_compact_owed(calypso *db);
 /* Notes that file fid holds a record other than a put (write path or
  * replay, applying it). */
 CY_INTERNAL void     cy_files_mark_mixed(calypso *db, uint32_t fid);

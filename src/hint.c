@@ -217,7 +217,6 @@ CY_INTERNAL int cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key,
     memcpy(p, key, r->klen);
     b->len = (size_t)(p - b->p) + r->klen;
     b->count++;
-    b->listed += size;
     return 0;
 }
 
@@ -297,10 +296,7 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
     if (!rc) {
         uint32_t ep = cy_epoch_enter(&db->epoch);
         cy_file *f = cy_files_find(db, fid);
-        if (f) {
-            cy_files_set_hint(db, f, (uint64_t)b.len, data_size);
-            f->hint_listed = b.listed;
-        }
+        if (f) cy_files_set_hint(db, f, (uint64_t)b.len, data_size);
         cy_epoch_leave(&db->epoch, ep);
     }
     cy_free(b.p);
@@ -398,7 +394,6 @@ CY_INTERNAL int cy_hint_write_active(calypso *db)
     rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
     if (!rc) {
         cy_files_set_hint(db, a, (uint64_t)b.len, a->size);
-        a->hint_listed = b.listed;
     }
     cy_free(b.p);
     return rc;
@@ -484,92 +479,9 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
         /* A compacted hint leaves out records that were dead: their bytes
          * (and batch headers') are dead as a scan would find them. */
         if (compact && data_size > listed) cy_files_dead_add(db, fid, data_size - listed);
-        cy_file *f = cy_files_find(db, fid);
-        if (f) f->hint_listed = listed;
         *covers = data_size;
         *hint_bytes = size;
     }
     cy_free(buf);
-    return rc;
-}
-
-// >> compaction ---------------------------------------------------------------------
-
-/* Whether the hint entry of a record at (fid, off) is still needed: every
- * tombstone and catalog record is (older files may hold what it deletes),
- * a put only while the keydir holds it. kd_lock held. */
-static int cy_hint_needed(calypso *db, const cy_rec *r, const uint8_t *key, uint32_t fid,
-                          uint64_t off)
-{
-    if (r->type != CY_REC_PUT && r->type != CY_REC_PUT_TTL) return 1;
-    cy_ns *ns = cy_ns_find(db, r->ns);
-    const cy_loc *l = ns ? cy_art_search(&ns->keydir, key, r->klen) : NULL;
-    return l && (l->fid & CY_LOC_FIDMASK) == fid && l->off == off;
-}
-
-/* Entries judged per hold of kd_lock. */
-#define CY_HINT_COMPACT_STEP 4096
-
-CY_INTERNAL int cy_hint_compact(calypso *db, uint32_t fid)
-{
-    uint32_t ep = cy_epoch_enter(&db->epoch);
-    cy_file *f = cy_files_find(db, fid);
-    uint64_t file_size = f ? f->size : 0;
-    cy_epoch_leave(&db->epoch, ep);
-    if (!f) return CALYPSO_OK;
-    uint8_t *buf = NULL;
-    uint64_t size = 0, data_size = 0, listed = 0;
-    int compact = 0;
-    int rc = cy_hint_read(db, fid, file_size, &buf, &size, &data_size, &compact);
-    if (rc) return rc;
-    cy_hint_buf o = { 0 };
-    if (!(o.p = cy_malloc((size_t)size))) rc = CALYPSO_ENOMEM;
-    const uint8_t *p = buf + 8, *end = buf + size - CY_HINT_TRAILER;
-    if (!rc) {
-        memcpy(o.p, CY_HINT_MAGIC_COMPACT, 8);
-        o.len = 8;
-        o.cap = (size_t)size;
-    }
-    while (!rc && p < end) {
-        cy_rdlock(&db->kd_lock);
-        for (int i = 0; i < CY_HINT_COMPACT_STEP && p < end; i++) {
-            cy_rec r;
-            uint64_t off, rsize;
-            const uint8_t *key = cy_hint_parse(p, end, data_size, &r, &off, &rsize);
-            if (!key) { rc = CALYPSO_ECORRUPT; break; }
-            const uint8_t *next = key + r.klen;
-            if (cy_hint_needed(db, &r, key, fid, off)) {
-                memcpy(o.p + o.len, p, (size_t)(next - p));
-                o.len += (size_t)(next - p);
-                o.count++;
-                listed += rsize;
-            }
-            p = next;
-        }
-        cy_unlock(&db->kd_lock);
-    }
-    cy_free(buf);
-    if (!rc) {
-        /* Filtered in order: still in key order, and the trailer fits
-         * where the old one was. */
-        uint8_t *t = o.p + o.len;
-        cy_put_u64(t, data_size);
-        cy_put_u64(t + 8, o.count);
-        cy_put_u32(t + 16, cy_crc(o.p, o.len + 16, NULL, 0));
-        memcpy(t + 20, CY_HINT_END, 4);
-        o.len += CY_HINT_TRAILER;
-        char name[32];
-        snprintf(name, sizeof name, "%010u.hint", fid);
-        rc = cy_dir_write_file(db, db->path, name, o.p, o.len);
-    }
-    if (!rc) {
-        ep = cy_epoch_enter(&db->epoch);
-        if ((f = cy_files_find(db, fid))) {
-            cy_files_set_hint(db, f, (uint64_t)o.len, data_size);
-            f->hint_listed = listed;
-        }
-        cy_epoch_leave(&db->epoch, ep);
-    }
-    cy_free(o.p);
     return rc;
 }

@@ -9,11 +9,7 @@
 #include "internal.h"
 
 /* A hint file being built in memory: entries, then the trailer. */
-typedef struct cy_hint_buf {
-    uint8_t *p; size_t len, cap;
-    uint64_t count;
-    uint64_t listed;   /* bytes of the records its entries describe */
-} cy_hint_buf;
+typedef struct cy_hint_buf { uint8_t *p; size_t len, cap; uint64_t count; } cy_hint_buf;
 CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key, uint64_t off,
                              uint64_t size);
 /* Puts the entries in key order, a key's records in file order (unless
@@ -22,10 +18,6 @@ CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key
 CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
 /* Builds, from the datafile, and writes the hint of fid. */
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
-/* Rewrites the hint of sealed file fid (valid, describing all of it)
- * without the entries of puts that are no longer live: a compacted hint
- * (doc/format.md). maint_mu held. */
-CY_INTERNAL int  cy_hint_compact(calypso *db, uint32_t fid);
 /* Writes the hint of the active file at a clean close (its data synced):
  * from the keydir when the file holds puts alone (a compacted hint of its
  * live records), else as cy_hint_write. */

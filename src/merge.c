@@ -334,7 +334,6 @@ static int cy_merge_close_output(cy_merge *m)
     rc = cy_dir_write_file(db, m->dir, name, m->hint.p, m->hint.len);
     m->hint.len = 0;
     m->hint.count = 0;
-    m->hint.listed = 0;
     return rc;
 }
 

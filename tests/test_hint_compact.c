@@ -7,9 +7,7 @@
  *   when the file holds puts alone: magic CYHINT02, one entry per live key
  *   in the file, keys in order; a tombstone or a namespace record in the
  *   file makes it a full hint (CYHINT01) again;
- * - in the background, the hint of a sealed file whose entries are mostly
- *   dead records is rewritten without them;
- * - either way, open from those hints finds what open from the datafiles
+ * - open from those hints finds what open from the datafiles
  *   alone finds: the same keys and values, expiries, namespaces, and the
  *   same live and dead byte counts (calypso_stats).
  */
@@ -214,56 +212,11 @@ static void test_compacted_hint_with_namespaces(void **state)
     tu_rmrf(dir);
 }
 
-/* Counts the sealed files whose hint is compacted. */
-static int hc_compacted_hints(const char *dir)
-{
-    unsigned fids[4096];
-    int n = eu_list_fids(dir, "hint", fids, 4096), c = 0;
-    for (int i = 0; i < n; i++) {
-        char path[4096], magic[9];
-        eu_fid_path(path, sizeof path, dir, fids[i], "hint");
-        hc_entries(path, magic);
-        c += strcmp(magic, "CYHINT02") == 0;
-    }
-    return c;
-}
-
-/* Sealed files whose records were mostly overwritten: the background
- * thread rewrites their hints without the dead entries (waiting for it is
- * bounded), and open from them equals open from the datafiles, dead byte
- * counts included. */
-static void test_background_compaction_of_sealed_hints(void **state)
-{
-    (void)state;
-    char *dir = tu_tmpdir();
-    calypso_options o = hc_opts(64 << 10);
-    calypso *db = eu_open(dir, &o);
-    for (int i = 0; i < 3000; i++) hc_put(db, i, 1, i % 5 == 0 ? 3600000 : 0);
-    for (int round = 2; round < 4; round++)
-        for (int i = 0; i < 3000; i += 1 + round % 2) hc_put(db, i, round, 0);
-    TU_OK(db, calypso_delete(db, "k000007", 7));
-    /* The first sealed files are now mostly dead records; their hints are
-     * written (sealed) and then compacted by the background thread. */
-    int compacted = 0;
-    for (int tries = 0; tries < 600 && !compacted; tries++) {
-        usleep(10000);
-        compacted = hc_compacted_hints(dir);
-    }
-    assert_true(compacted > 0);
-    eu_close(db);
-    hc_same_as_scan(dir, &o, 3000);
-    db = eu_open(dir, &o);
-    eu_expect_rc(db, "k000007", 7, CALYPSO_ENOTFOUND);
-    eu_close(db);
-    tu_rmrf(dir);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_close_hint_of_puts_is_compacted),
         cmocka_unit_test(test_compacted_hint_with_namespaces),
-        cmocka_unit_test(test_background_compaction_of_sealed_hints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

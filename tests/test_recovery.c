@@ -771,8 +771,8 @@ static void test_hint_order(void **state)
         }
         print_message("%d hint files (%d compacted), %llu entries in key order\n", nh,
                       compacted, (unsigned long long)entries);
-        /* Every record, tombstones too; a compacted hint (the background
-         * thread's, of files mostly overwritten) leaves out dead puts. */
+        /* Every record, tombstones too; a compacted hint (the active
+         * file's at close, when it holds puts alone) leaves out dead puts. */
         if (compacted) assert_true(entries < records);
         else assert_int_equal(entries, records);
         db = eu_open(dir, &o);
