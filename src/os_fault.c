@@ -59,8 +59,13 @@ static int cy_os_eintr_retried(int kind)
 /* Counts a call of `kind` and returns 0, or the errno it must fail with.
  * The fault's fields are atomics: a test re-arms while background threads
  * are in the table. */
+/* The calling thread's own counts (cy_os_count_here). */
+static _Thread_local uint64_t cy_os_calls_here[CY_OS_ANY + 1];
+
 static int cy_os_enter(int kind)
 {
+    cy_os_calls_here[kind]++;
+    cy_os_calls_here[CY_OS_ANY]++;
     __atomic_add_fetch(&cy_os_calls[kind], 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&cy_os_calls[CY_OS_ANY], 1, __ATOMIC_RELAXED);
     if (CY_LIKELY(!__atomic_load_n(&cy_os_fault_armed, __ATOMIC_ACQUIRE))) return 0;
@@ -105,6 +110,12 @@ CY_INTERNAL uint64_t cy_os_count(int call)
 {
     if (call < 0 || call > CY_OS_ANY) return 0;
     return __atomic_load_n(&cy_os_calls[call], __ATOMIC_RELAXED);
+}
+
+CY_INTERNAL uint64_t cy_os_count_here(int call)
+{
+    if (call < 0 || call > CY_OS_ANY) return 0;
+    return cy_os_calls_here[call];
 }
 
 CY_INTERNAL void cy_os_count_reset(void)

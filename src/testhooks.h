@@ -54,6 +54,9 @@ CY_INTERNAL void     cy_os_fail_at(int call, uint64_t nth, int err, int sticky, 
 CY_INTERNAL void     cy_os_fail_reset(void);
 /* Calls of a kind (or CY_OS_ANY) since start or the last cy_os_count_reset. */
 CY_INTERNAL uint64_t cy_os_count(int call);
+/* The same, made by the calling thread alone (never reset): what one call
+ * did, whatever the background thread does meanwhile. */
+CY_INTERNAL uint64_t cy_os_count_here(int call);
 CY_INTERNAL void     cy_os_count_reset(void);
 
 // >> syscalls: power loss (src/os_powerloss.c) -----------------------------------
