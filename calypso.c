@@ -348,7 +348,13 @@ CY_INTERNAL CY_UNUSED int cy_art_verify(const cy_art *t, uint64_t kinds[4]);
  * is read back whole or not at all, and each record inside keeps its own
  * checksum and can be read alone at its offset. */
 enum { CY_REC_PUT = 1, CY_REC_PUT_TTL = 2, CY_REC_DEL = 3, CY_REC_BATCH = 4,
-       CY_REC_NS_CREATE = 5, CY_REC_NS_DROP = 6 };
+       CY_REC_NS_CREATE = 5, CY_REC_NS_DROP = 6, CY_REC_SEAL = 7 };
+/* A seal (CY_REC_SEAL) opens every regular datafile a rotation starts: no
+ * key (klen 0), and as its value the id of the file rotation sealed and
+ * how many bytes it sealed it at (two varints), so that open can tell a
+ * sealed file that lost its tail to a power loss (doc/format.md, "The
+ * torn-tail rule"). It is never inside a batch and never live. */
+#define CY_REC_SEAL_MAX 22u   /* crc, type, klen, vlen, and two varints (5 + 10) */
 /* On disk, bit 7 of a put's or tombstone's type says a namespace id
  * follows the type byte (doc/format.md, Namespaces); cy_rec.type never has
  * it: the id is in cy_rec.ns (0 = the default namespace). */
@@ -420,6 +426,13 @@ static inline int cy_rec_has_ns(int type, uint32_t ns)
  * naming the file of the record it deletes; returns its size. */
 CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
                                            size_t klen, uint32_t victim);
+/* Encodes the seal naming file `fid` sealed at `size` bytes into rec
+ * (CY_REC_SEAL_MAX bytes); returns its size. */
+CY_INTERNAL size_t cy_rec_encode_seal(uint8_t *rec, uint32_t fid, uint64_t size);
+/* The file and size a verified seal record (parsed as *r) names: 0, or -1
+ * when its value does not hold exactly those two numbers. */
+CY_INTERNAL int    cy_rec_seal_of(const uint8_t *rec, const cy_rec *r, uint32_t *fid,
+                                  uint64_t *size);
 
 #endif /* CY_INTERNAL_H */
 /* << internal.h (back in src/alloc.c) */
@@ -2531,7 +2544,8 @@ CY_INTERNAL int cy_art_verify(const cy_art *t, uint64_t kinds[4])
  *
  *   crc    u32 little-endian: low 32 bits of XXH3-64 over every byte after
  *          it (type .. value)
- *   type   u8: 1 put, 2 put with expiry, 3 tombstone
+ *   type   u8: 1 put, 2 put with expiry, 3 tombstone (4 batch, 5 and 6
+ *          catalog records, 7 seal: doc/format.md)
  *   expiry varint, only for type 2: absolute ms since the Unix epoch
  *   klen   varint, 1..65535
  *   vlen   varint: value bytes (for a tombstone, its payload: the varint id
@@ -2640,9 +2654,10 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     r->expiry = 0;
     r->ns = 0;
     int flagged = (p[4] & CY_REC_NS) != 0;
-    if (r->type < CY_REC_PUT || r->type > CY_REC_NS_DROP) return -1;
+    if (r->type < CY_REC_PUT || r->type > CY_REC_SEAL) return -1;
     if (flagged && r->type > CY_REC_DEL) return -1;
-    if (flagged || r->type >= CY_REC_NS_CREATE) {
+    int catalog = r->type == CY_REC_NS_CREATE || r->type == CY_REC_NS_DROP;
+    if (flagged || catalog) {
         uint64_t id;
         if (!(n = cy_varint_get(q, end, &id))) return end - q >= 10 ? -1 : 0;
         if (id == 0 || id > UINT32_MAX) return -1;
@@ -2659,10 +2674,11 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     q += n;
     if (!(n = cy_varint_get(q, end, &r->vlen))) return end - q >= 10 ? -1 : 0;
     q += n;
-    if ((r->klen == 0) != (r->type == CY_REC_BATCH) || r->klen > CY_ART_MAX_KEY ||
-        r->vlen > CALYPSO_MAX_VALUE_SIZE)
+    if ((r->klen == 0) != (r->type == CY_REC_BATCH || r->type == CY_REC_SEAL) ||
+        r->klen > CY_ART_MAX_KEY || r->vlen > CALYPSO_MAX_VALUE_SIZE)
         return -1;
-    if (r->type >= CY_REC_NS_CREATE && (r->klen > CALYPSO_NS_MAX_NAME || r->vlen != 0)) return -1;
+    if (r->type == CY_REC_SEAL && (r->vlen < 2 || r->vlen > 15)) return -1;
+    if (catalog && (r->klen > CALYPSO_NS_MAX_NAME || r->vlen != 0)) return -1;
     r->hdr = (uint32_t)(q - p);
     return 1;
 }
@@ -2686,12 +2702,14 @@ CY_INTERNAL int cy_rec_matches(const uint8_t *rec, uint32_t size, const void *ke
 CY_INTERNAL int cy_rec_entries(const uint8_t *rec, const cy_rec *r, cy_rec_entry_fn fn,
                                void *ctx)
 {
+    if (r->type == CY_REC_SEAL) return CALYPSO_OK;   /* no entry: never live */
     if (r->type != CY_REC_BATCH) return fn(r, rec, 0, ctx);
     uint64_t at = r->hdr, end = r->hdr + r->vlen;
     if (at == end) return CALYPSO_ECORRUPT;          /* a batch is never empty */
     while (at < end) {
         cy_rec s;
-        if (cy_rec_parse(rec + at, (size_t)(end - at), &s) != 1 || s.type == CY_REC_BATCH)
+        if (cy_rec_parse(rec + at, (size_t)(end - at), &s) != 1 || s.type == CY_REC_BATCH ||
+            s.type == CY_REC_SEAL)
             return CALYPSO_ECORRUPT;
         uint64_t size = s.hdr + s.klen + s.vlen;
         if (size > end - at) return CALYPSO_ECORRUPT;
@@ -2738,6 +2756,30 @@ CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void
     cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
     return hlen + klen + plen;
 }
+
+CY_INTERNAL size_t cy_rec_encode_seal(uint8_t *rec, uint32_t fid, uint64_t size)
+{
+    uint8_t payload[15];
+    size_t plen = cy_varint_put(payload, fid);
+    plen += cy_varint_put(payload + plen, size);
+    uint32_t hlen = cy_rec_header(rec, CY_REC_SEAL, 0, 0, plen);
+    memcpy(rec + hlen, payload, plen);
+    cy_put_u32(rec, cy_crc(rec + 4, hlen + plen - 4, NULL, 0));
+    return hlen + plen;
+}
+
+CY_INTERNAL int cy_rec_seal_of(const uint8_t *rec, const cy_rec *r, uint32_t *fid,
+                               uint64_t *size)
+{
+    const uint8_t *p = rec + r->hdr, *end = p + r->vlen;
+    uint64_t id;
+    size_t n = cy_varint_get(p, end, &id);
+    if (!n || id == 0 || id > UINT32_MAX) return -1;
+    p += n;
+    if (!(n = cy_varint_get(p, end, size)) || p + n != end) return -1;
+    *fid = (uint32_t)id;
+    return 0;
+}
 /* >> src/error.c */
 /*
  * error.c: error codes and their texts, the per-thread error detail behind
@@ -2766,6 +2808,11 @@ CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void
  *   kd_lock      rwlock over every namespace's keydir and TTL trees, the
  *                namespace catalog (ns.c) and `dead`. Readers take it
  *                shared for a lookup only, never across disk I/O.
+ *   files.seal_turn  one syncer of the files rotation sealed at a time
+ *                (files.c): group-commit leaders, the background thread,
+ *                merge, close, and a rotation far behind (under write_mu).
+ *   files.seal_mu  the list of those files, held briefly, never across a
+ *                sync: rotation under write_mu, the syncer under seal_turn.
  *   cy_file.mu   one file's descriptor, and the opening and eviction of
  *                its mapping (files.c). Never held across a wait for others.
  *   sync.mu      group commit state (commit.h).
@@ -3119,8 +3166,9 @@ typedef struct cy_health {
 } cy_health;
 
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
-/* Records a failed fdatasync of datafile fid (err = -errno): sticky, the
- * handle refuses writes from now on. Returns the error to report. */
+/* Records a failed fdatasync of datafile fid (err = -errno), or with fid 0
+ * a failed fsync of the database directory: sticky, the handle refuses
+ * writes from now on. Returns the error to report. */
 CY_INTERNAL int  cy_db_sync_failed(calypso *db, int err, uint32_t fid);
 CY_INTERNAL int  cy_db_writable(calypso *db);
 /* The error for a call that needs the writer lock from inside an update
@@ -3200,6 +3248,10 @@ CY_INTERNAL int  cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n);
  * making a higher limit durable when the id reaches the current one.
  * Errors: CALYPSO_EIO when the space is exhausted, or writing IDS failed. */
 CY_INTERNAL int  cy_ids_take(calypso *db, int space, uint32_t *fid);
+/* Raises the limit of space ahead of need (the background thread), when
+ * fewer than half a chunk of ids is left below it, so that a rotation
+ * seldom writes IDS itself. */
+CY_INTERNAL void cy_ids_ahead(calypso *db, int space);
 
 #endif /* CY_IDS_H */
 /* << ids.h (back in src/engine.h) */
@@ -3423,8 +3475,9 @@ typedef struct cy_file {
                              a writer's merge unlinks stays readable; fd
                              may borrow it (never closed through fd)      */
     pthread_mutex_t mu;   /* fd, and opening or evicting the mapping       */
-    uint32_t pins;        /* group-commit leaders syncing fd (atomic): the
-                             descriptor is not closed while pinned         */
+    uint32_t pins;        /* group-commit leaders syncing fd, and the
+                             sealing list (atomic): the descriptor is not
+                             closed, nor the file freed, while pinned      */
     uint64_t alloc;       /* active file: bytes allocated on disk            */
     uint64_t zeroed;      /* active file under SYNC_ALWAYS: zeros written
                              through the mapping up to here (files.c)       */
@@ -3436,6 +3489,12 @@ typedef struct cy_file {
                              of a sealed file, a prefix of the active one   */
     uint64_t last_used;   /* tick of the last read, for LRU eviction         */
     int      sealed;      /* never written again (atomic: set under write_mu) */
+    int      unsynced;    /* sealed, its sync still to come (atomic: set
+                             under write_mu and seal_mu, cleared under
+                             seal_mu): no hint describes it before (files.c) */
+    uint32_t head;        /* bytes of the seal record the file starts with
+                             (0: none): a file holding only that is empty;
+                             not in `dead` (files.c, cy_files_write_seal) */
     int      hint_failed; /* its hint could not be written: do not retry     */
     int      mixed;       /* holds records besides puts: tombstones, catalog
                              records (atomic; set by cy_files_mark_mixed)  */
@@ -3449,6 +3508,12 @@ typedef struct cy_ftab {
     uint32_t   n;
     cy_file   *f[];       /* sorted by fid                                */
 } cy_ftab;
+
+/* Sealed files waiting for their sync at most: past this many, or past
+ * CY_SEALING_BYTES of them (or two datafiles' worth, if more), the writer
+ * that rotates syncs the oldest itself. Each keeps its descriptor open. */
+#define CY_SEALING_MAX   64
+#define CY_SEALING_BYTES (64ull << 20)
 
 /* The handle's file table state (db->files). */
 typedef struct cy_files_state {
@@ -3470,6 +3535,22 @@ typedef struct cy_files_state {
     int              zero_ahead;  /* calypso_sync was called: zeros go ahead
                                      of the data as under SYNC_ALWAYS
                                      (write_mu)                              */
+    /* Files rotation sealed whose sync has not run yet (cy_files_sync_sealed),
+     * oldest first, each pinned; added under write_mu and seal_mu, taken
+     * off under seal_mu by the holder of seal_turn, which syncs them in
+     * order without holding seal_mu across a sync. */
+    pthread_mutex_t  seal_mu;
+    pthread_mutex_t  seal_turn;
+    cy_file         *sealing[CY_SEALING_MAX];
+    uint32_t         nsealing;
+    uint64_t         sealing_bytes; /* their sizes, summed                   */
+    uint32_t         dir_made;    /* datafiles rotation created (seal_mu)... */
+    uint32_t         dir_synced;  /* ... of those, the names a directory
+                                     fsync made durable (seal_turn)          */
+    uint32_t         seal_fid;    /* the seal the active file is to start
+                                     with, written with its first record:
+                                     the file before it (0: none) and ...  */
+    uint64_t         seal_size;   /* ... its size (write_mu)                */
 } cy_files_state;
 /* The file fid in the current table, or NULL. Inside an epoch or under
  * write_mu. */
@@ -3516,9 +3597,30 @@ CY_INTERNAL int      cy_files_trim_active(calypso *db);
 /* Releases every file, the table and the limbo list. Nothing else runs. */
 CY_INTERNAL void     cy_files_close_all(calypso *db);
 /* Seals the active file and makes a new one, with the next regular id
- * (cy_ids_take), active. */
+ * (cy_ids_take), active; the new file starts with a seal record naming the
+ * old one. The old file's sync is left to cy_files_sync_sealed. */
 CY_INTERNAL int      cy_files_rotate(calypso *db);
-CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
+/* Creates datafile fid, makes its name durable and makes it the active
+ * file, empty; when prev_fid is not 0 its first record will be the seal
+ * naming regular file prev_fid at prev_size bytes. write_mu held. */
+CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid, uint32_t prev_fid,
+                                     uint64_t prev_size);
+/* Makes durable what rotation left to sync: the sealed files' data, oldest
+ * first, and the new files' names. Called by group-commit leaders before
+ * their own fdatasync, by calypso_sync, the background thread, merge (for
+ * its inputs) and close; a rotating writer calls it only when more than
+ * CY_SEALING_MAX files or CY_SEALING_BYTES wait. Returns the sync's error,
+ * which is sticky (cy_db_sync_failed). */
+CY_INTERNAL int      cy_files_sync_sealed(calypso *db);
+/* Writes the seal record the active file is to start with, if it does
+ * not yet: before its first record. Returns the bytes appended (0 when
+ * none were due) or an error. write_mu held. */
+CY_INTERNAL int64_t  cy_files_append_seal(calypso *db);
+/* 1 when the active file holds nothing but its seal record. write_mu. */
+static inline int    cy_files_active_empty(const cy_file *a)
+{
+    return a->size <= a->head;
+}
 /* The active file's descriptor, pinned for an fdatasync outside write_mu:
  * it is not closed until cy_files_unpin. write_mu held to pin. */
 CY_INTERNAL cy_file *cy_files_pin_active(calypso *db);
@@ -3546,7 +3648,7 @@ typedef struct cy_file_info {
     uint32_t fid;
     int      active;      /* the active file                               */
     uint64_t size;        /* bytes of records                              */
-    uint64_t dead;        /* of those, no longer live                      */
+    uint64_t dead;        /* of those, no longer live (its seal included)  */
     uint64_t hint_size;   /* bytes of its hint file, 0 if none             */
     int      held_fd;     /* a read-only handle's descriptor of it, open for
                              the handle's life (borrowed), or -1           */
@@ -3555,7 +3657,8 @@ typedef struct cy_file_info {
  * cy_free; NULL (and *n = 0) when memory is short. write_mu held. */
 CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n);
 /* The id of a sealed file whose hint is owed (missing or covering less
- * than the file, and not failed before), or 0 when none is. */
+ * than the file, not failed before, and synced: a hint describes synced
+ * data only), or 0 when none is. */
 CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db);
 /* Notes that file fid holds a record other than a put (write path or
  * replay, applying it). */
@@ -3604,8 +3707,12 @@ typedef struct cy_sync {
                                      watermark.c keeps their durable copy    */
 } cy_sync;
 
-/* Bytes appended between two write-backs the background thread starts. */
-#define CY_DB_WRITEBACK (8u << 20)
+/* Bytes appended between two write-backs the background thread starts.
+ * Write-back running beside the writer slows its appends (1M puts of 100
+ * bytes, this machine: 1.13M/s with none, 940k/s every 64 MiB, 870k/s
+ * every 32 MiB, 770k/s every 8 MiB), and saves close part of its final
+ * sync (506, 390, 350, 336 ms): 64 MiB keeps most of both. */
+#define CY_DB_WRITEBACK (64u << 20)
 /* Waits until a sync covers the first seq bytes appended since open,
  * leading a group commit when no sync is under way (commit.c). */
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);
@@ -4840,6 +4947,7 @@ int calypso_destroy(const char *path)
  * transaction this thread is in (txn.c sets it).
  */
 
+#include <stdio.h>
 #include <string.h>
 
 // >> process ownership ----------------------------------------------------------
@@ -4894,8 +5002,10 @@ CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
     /* CALYPSO_EIO whatever the errno (ENOSPC included): the write whose
      * sync failed may be on disk or not, which no other code says. */
     char path[4096];
-    cy_dir_data_path(db, fid, path, sizeof path);
-    return cy_err(db, CALYPSO_EIO, "fdatasync %s: %s (errno %d)", path, strerror(-err), -err);
+    if (fid) cy_dir_data_path(db, fid, path, sizeof path);
+    else snprintf(path, sizeof path, "%s", db->path);
+    return cy_err(db, CALYPSO_EIO, "%s %s: %s (errno %d)", fid ? "fdatasync" : "fsync directory",
+                  path, strerror(-err), -err);
 }
 
 // >> checks ----------------------------------------------------------------------
@@ -5360,7 +5470,8 @@ CY_INTERNAL void cy_epoch_reclaim(cy_epoch *e)
  * below a file present is raised to it.
  *
  * Lock: ids.mu, taken after write_mu (rotation holds it) and alone by a
- * merge; it is held across the IDS write, which is rare.
+ * merge or the background thread (which raises the regular limit ahead of
+ * rotations: cy_ids_ahead); it is held across the IDS write, which is rare.
  */
 
 #include <errno.h>
@@ -5448,8 +5559,24 @@ CY_INTERNAL int cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n)
             write = 1;
         }
     }
+    uint64_t next[3] = { lim[0], lim[1], lim[2] };
+    /* A writer raises the regular limit now rather than in its first
+     * rotation: rotations make no IDS write of their own (the background
+     * thread keeps the limit ahead: cy_ids_ahead). */
     if (write && !db->opt.read_only && (rc = cy_ids_write(db, lim))) return rc;
-    for (int s = 0; s < 3; s++) db->ids.next[s] = db->ids.limit[s] = lim[s];
+    if (!db->opt.read_only) {
+        /* Best effort: on a full disk the first rotation tries again. */
+        uint64_t end = cy_ids_end(CY_IDS_REGULAR), at = next[CY_IDS_REGULAR];
+        uint64_t ahead[3] = { lim[0], lim[1], lim[2] };
+        ahead[CY_IDS_REGULAR] = at + CY_IDS_CHUNK < end ? at + CY_IDS_CHUNK : end;
+        if (ahead[CY_IDS_REGULAR] > lim[CY_IDS_REGULAR] && cy_ids_write(db, ahead) == CALYPSO_OK)
+            lim[CY_IDS_REGULAR] = ahead[CY_IDS_REGULAR];
+        else cy_err_forget(db);
+    }
+    for (int s = 0; s < 3; s++) {
+        db->ids.next[s] = next[s];
+        db->ids.limit[s] = lim[s];
+    }
     return CALYPSO_OK;
 }
 
@@ -5474,6 +5601,20 @@ CY_INTERNAL int cy_ids_take(calypso *db, int space, uint32_t *fid)
     }
     pthread_mutex_unlock(&db->ids.mu);
     return rc;
+}
+
+CY_INTERNAL void cy_ids_ahead(calypso *db, int space)
+{
+    pthread_mutex_lock(&db->ids.mu);
+    uint64_t next = db->ids.next[space], end = cy_ids_end(space);
+    if (next < end && db->ids.limit[space] - next < CY_IDS_CHUNK / 2) {
+        uint64_t lim[3] = { db->ids.limit[0], db->ids.limit[1], db->ids.limit[2] };
+        lim[space] = next + CY_IDS_CHUNK < end ? next + CY_IDS_CHUNK : end;
+        /* A failure changes nothing: cy_ids_take tries again and reports. */
+        if (lim[space] > db->ids.limit[space] && cy_ids_write(db, lim) == CALYPSO_OK)
+            db->ids.limit[space] = lim[space];
+    }
+    pthread_mutex_unlock(&db->ids.mu);
 }
 /* >> src/space.c */
 /*
@@ -5678,8 +5819,10 @@ CY_INTERNAL int cy_space_put_check(calypso *db)
  * bounds its mappings; hold_fd is not counted.
  */
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -5877,6 +6020,10 @@ static void cy_files_close_fd(calypso *db, cy_file *f)
 CY_INTERNAL void cy_files_release(calypso *db, cy_file *f)
 {
     if (!f) return;
+    /* A group-commit leader pins the active file for its fdatasync, and
+     * the file may be sealed and merged away meanwhile: it is freed only
+     * once that sync is over (a pin lasts one fdatasync at most). */
+    while (__atomic_load_n(&f->pins, __ATOMIC_SEQ_CST)) sched_yield();
     if (cy_files_is_open(f)) __atomic_sub_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     if (f->map) cy_os_munmap(f->map, f->map_len);
     if (f->fd >= 0 && f->fd != f->hold_fd) cy_os_close(f->fd);
@@ -6042,7 +6189,7 @@ CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n)
     cy_file_info *out = cy_calloc(*n ? *n : 1, sizeof *out);
     for (uint32_t i = 0; out && i < *n; i++) {
         const cy_file *f = t->f[i];
-        out[i] = (cy_file_info){ f->fid, f == db->files.active, f->size, f->dead,
+        out[i] = (cy_file_info){ f->fid, f == db->files.active, f->size, f->dead + f->head,
                                  __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED), -1 };
         /* A read-only handle's files stay open for its life: the held
          * descriptor, or the newest file's, which is never closed. */
@@ -6060,6 +6207,7 @@ CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db)
     for (uint32_t i = 0; t && i < t->n && !fid; i++) {
         cy_file *f = t->f[i];
         if (__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE) &&
+            !__atomic_load_n(&f->unsynced, __ATOMIC_ACQUIRE) &&
             !__atomic_load_n(&f->hint_failed, __ATOMIC_RELAXED) &&
             __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
             fid = f->fid;
@@ -6077,6 +6225,11 @@ CY_INTERNAL void cy_files_mark_mixed(calypso *db, uint32_t fid)
 
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
+    /* Sealed files whose sync never ran (it failed, or the open did):
+     * their pins go with the list. */
+    for (uint32_t i = 0; i < db->files.nsealing; i++)
+        __atomic_sub_fetch(&db->files.sealing[i]->pins, 1, __ATOMIC_SEQ_CST);
+    db->files.nsealing = 0;
     cy_ftab *t = db->files.ftab;
     for (uint32_t i = 0; t && i < t->n; i++) cy_files_release(db, t->f[i]);
     __atomic_store_n(&db->files.ftab, NULL, __ATOMIC_RELEASE);
@@ -6088,6 +6241,8 @@ CY_INTERNAL void cy_files_close_all(calypso *db)
     cy_epoch_reclaim(&db->epoch);   /* no reader is left: returns at once */
     db->files.open = 0;
     db->files.active = NULL;
+    db->files.sealing_bytes = 0;
+    db->files.dir_made = db->files.dir_synced = 0;
 }
 
 CY_INTERNAL int cy_files_hold_open(calypso *db, cy_file *f)
@@ -6237,9 +6392,11 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
     return CALYPSO_EIO;
 }
 
-/* Creates an empty datafile fid, makes its name durable and adds it to the
- * table as the active file. write_mu held. */
-CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
+/* Creates an empty datafile fid and adds it to the table as the active
+ * file. Its name is made durable here, or with `defer_dir_sync` (rotation)
+ * by the next cy_files_sync_sealed, which runs before any sync of the new
+ * file's data counts. write_mu held. */
+static int cy_files_create_file(calypso *db, uint32_t fid, int defer_dir_sync)
 {
     char path[4096];
     /* A hint left by a file of the same id that a merge removed must not
@@ -6249,7 +6406,7 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
     cy_dir_data_path(db, fid, path, sizeof path);
     int fd = cy_os_open(path, O_RDWR | O_CREAT | O_EXCL, db->opt.file_mode);
     if (fd < 0) return cy_err_errno(db, fd, "create", path);
-    int rc = cy_os_sync_dir(db->path);
+    int rc = defer_dir_sync ? 0 : cy_os_sync_dir(db->path);
     if (rc < 0) {
         cy_os_close(fd);
         cy_os_unlink(path);
@@ -6265,36 +6422,143 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
         cy_os_unlink(path);
         return cy_err(db, rc, "adding datafile %s", path);
     }
+    if (defer_dir_sync) db->files.dir_made++;   /* seal_mu held */
     return CALYPSO_OK;
 }
 
-/* Seals the active file (its data made durable and its preallocated tail
- * cut first, so that a hint may point at it) and starts the next one.
- * write_mu held. */
-CY_INTERNAL int cy_files_rotate(calypso *db)
+CY_INTERNAL int64_t cy_files_append_seal(calypso *db)
 {
-    cy_file *old = db->files.active;
-    int rc = cy_files_trim_active(db);
-    if (!rc && (rc = cy_os_fdatasync(old->fd)) < 0) rc = cy_db_sync_failed(db, rc, old->fid);
+    if (!db->files.seal_fid) return 0;
+    uint8_t seal[CY_REC_SEAL_MAX];
+    size_t n = cy_rec_encode_seal(seal, db->files.seal_fid, db->files.seal_size);
+    struct iovec iov = { seal, n };
+    cy_file *a = db->files.active;
+    int rc = cy_files_append(db, &iov, 1, n);
     if (rc) return rc;
+    a->head = (uint32_t)n;
+    db->files.seal_fid = 0;
+    return (int64_t)n;
+}
+
+CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid, uint32_t prev_fid, uint64_t prev_size)
+{
+    int rc = cy_files_create_file(db, fid, 0);
+    if (!rc) {
+        db->files.seal_fid = prev_fid;
+        db->files.seal_size = prev_size;
+    }
+    return rc;
+}
+
+/* Syncs f, the oldest file on the sealing list, and takes it off. The
+ * caller holds seal_turn (so that files are synced in order, and only it
+ * takes files off), not seal_mu: a rotation meanwhile waits for no sync. */
+static int cy_files_sync_oldest(calypso *db, cy_file *f)
+{
+    int err = cy_os_fdatasync(f->fd);
+    if (err) return cy_db_sync_failed(db, err, f->fid);
+    __atomic_store_n(&f->unsynced, 0, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&db->files.seal_mu);
+    assert(db->files.nsealing && db->files.sealing[0] == f);
+    db->files.nsealing--;
+    memmove(db->files.sealing, db->files.sealing + 1,
+            db->files.nsealing * sizeof *db->files.sealing);
+    db->files.sealing_bytes -= f->size;
+    pthread_mutex_unlock(&db->files.seal_mu);
+    /* The watermark may name it whole: it is durable, and so is every
+     * older regular file (they are synced in this order). */
     pthread_mutex_lock(&db->sync.mu);
-    __atomic_store_n(&db->sync.synced_seq, db->sync.written_seq, __ATOMIC_RELEASE);
-    __atomic_store_n(&db->sync.synced_fid, old->fid, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->sync.synced_off, old->size, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&db->sync.cv);
+    if (__atomic_load_n(&db->sync.synced_fid, __ATOMIC_RELAXED) <= f->fid) {
+        __atomic_store_n(&db->sync.synced_fid, f->fid, __ATOMIC_RELAXED);
+        __atomic_store_n(&db->sync.synced_off, f->size, __ATOMIC_RELAXED);
+    }
     pthread_mutex_unlock(&db->sync.mu);
-    uint32_t fid;
-    if ((rc = cy_ids_take(db, CY_IDS_REGULAR, &fid)) || (rc = cy_files_create(db, fid))) return rc;
-    __atomic_store_n(&old->sealed, 1, __ATOMIC_RELEASE);
     /* Its mapping stays for reads; the descriptor is needed no more,
      * unless a record went past the mapping (or a group-commit leader still
      * syncs it: then eviction or close closes it later). */
-    pthread_mutex_lock(&old->mu);
-    if (old->map && old->size <= old->map_len) cy_files_close_fd(db, old);
-    pthread_mutex_unlock(&old->mu);
+    pthread_mutex_lock(&f->mu);
+    __atomic_sub_fetch(&f->pins, 1, __ATOMIC_SEQ_CST);
+    if (f->map && f->size <= f->map_len) cy_files_close_fd(db, f);
+    pthread_mutex_unlock(&f->mu);
+    return CALYPSO_OK;
+}
+
+/* Seals the active file and starts the next one. The sealed file's sync
+ * and the new name's directory sync leave the writer's path: the file is
+ * pinned on the sealing list and cy_files_sync_sealed makes it durable,
+ * from the background thread (kicked here), from the next group commit
+ * (whose writes come after it), or from whatever needs it synced first
+ * (its hint, a merge, close). Until then a power loss can take any part
+ * of it though newer files exist, so the new file starts with a seal
+ * record naming the old file and its size (written with its first
+ * record): open compares the two and,
+ * when the sealed file came back shorter, keeps the files up to it and
+ * drops the ones after (doc/format.md, "The torn-tail rule"). Only when
+ * the syncs are CY_SEALING_MAX files or CY_SEALING_BYTES behind does the
+ * writer sync the oldest itself. write_mu held. */
+CY_INTERNAL int cy_files_rotate(calypso *db)
+{
+    cy_file *old = db->files.active;
+    int rc = cy_files_trim_active(db);   /* drop the preallocated tail */
+    if (rc) return rc;
+    uint64_t cap = 2 * db->opt.max_datafile_size;
+    if (cap < CY_SEALING_BYTES) cap = CY_SEALING_BYTES;
+    uint32_t fid;
+    if ((rc = cy_ids_take(db, CY_IDS_REGULAR, &fid))) return rc;
+    /* Pinned before the new file exists: making it may evict the old one
+     * (no longer active), which must keep its descriptor for the sync. */
+    __atomic_add_fetch(&old->pins, 1, __ATOMIC_SEQ_CST);
+    /* Only rotations add to the list, under write_mu: what is checked here
+     * can only shrink before the add below. */
+    pthread_mutex_lock(&db->files.seal_mu);
+    int behind = db->files.nsealing &&
+                 (db->files.nsealing == CY_SEALING_MAX || db->files.sealing_bytes + old->size > cap);
+    pthread_mutex_unlock(&db->files.seal_mu);
+    if (behind) rc = cy_files_sync_sealed(db);
+    pthread_mutex_lock(&db->files.seal_mu);
+    if (!rc && !(rc = cy_files_create_file(db, fid, 1))) {
+        __atomic_store_n(&old->unsynced, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&old->sealed, 1, __ATOMIC_RELEASE);
+        db->files.sealing[db->files.nsealing++] = old;
+        db->files.sealing_bytes += old->size;
+    }
+    pthread_mutex_unlock(&db->files.seal_mu);
+    if (rc) {
+        __atomic_sub_fetch(&old->pins, 1, __ATOMIC_SEQ_CST);
+        return rc;
+    }
+    /* The seal goes in with the first record (cy_files_append_seal): a
+     * new file takes no space before it holds something. */
+    db->files.seal_fid = old->fid;
+    db->files.seal_size = old->size;
     __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
     cy_wake_kick(&db->bg.wake);
     return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_files_sync_sealed(calypso *db)
+{
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->files.seal_turn);
+    while (!rc) {
+        pthread_mutex_lock(&db->files.seal_mu);
+        cy_file *f = db->files.nsealing ? db->files.sealing[0] : NULL;
+        uint32_t made = db->files.dir_made;
+        pthread_mutex_unlock(&db->files.seal_mu);
+        if (!f && made == db->files.dir_synced) break;
+        if (__atomic_load_n(&db->health.sync_err, __ATOMIC_ACQUIRE)) {
+            rc = cy_db_writable(db);   /* no sync is tried again */
+        } else if (f) {
+            rc = cy_files_sync_oldest(db, f);
+        } else {
+            /* The names of the files rotation made up to `made`. */
+            int err = cy_os_sync_dir(db->path);
+            if (err < 0) rc = cy_db_sync_failed(db, err, 0);
+            else db->files.dir_synced = made;
+        }
+    }
+    pthread_mutex_unlock(&db->files.seal_turn);
+    return rc;
 }
 
 // >> dead bytes ----------------------------------------------------------------
@@ -6977,16 +7241,25 @@ CY_INTERNAL int cy_scan_record(cy_scan *s, uint64_t off, cy_rec *r, const uint8_
  * last clean close can be hidden.
  *
  * Damage (doc/format.md, "The torn-tail rule"): what a successful sync
- * covered is never lost, and only the newest regular datafile can hold
- * anything else. With a WATERMARK (watermark.c: a lower bound of what the
- * syncs covered), a bad record in the newest datafile at or past the
- * watermark is a torn tail: the file is cut there and the cut reported
- * (unless all it drops is zeros, the space allocated ahead). That holds
+ * covered is never lost. Rotation seals a file before its sync (files.c),
+ * so the regular datafiles the watermark does not cover whole (the newest,
+ * and those sealed after the last sync) can hold anything else. With a
+ * WATERMARK (watermark.c: a lower bound of what the syncs covered), a bad
+ * record in such a file at or past the watermark is a torn tail: the file
+ * is cut there and the cut reported (unless all it drops is zeros, the
+ * space allocated ahead). A sealed file can also come back shorter with
+ * no bad record at all (its length not yet durable): the seal record at
+ * the head of the next file names the length it was sealed at, and a file
+ * found shorter than that ends what open keeps: the regular files from the
+ * one with that seal on are dropped, none of them covered by a sync, since
+ * syncs go in file order (cy_recover_chain). A file the seal names that is
+ * not there was merged away (a merge syncs its inputs first, and a name
+ * made after it could not be durable without its own). That holds
  * even with valid records after the damage, because the kernel writes a
  * shared mapping's pages back in any order and a power loss can leave a
  * hole before pages that reached the disk. A bad record below the
- * watermark, in any sealed file (synced whole before it was sealed), or a
- * newest file shorter than the watermark, is damage of synced data:
+ * watermark, in any file the watermark covers whole, or a newest file
+ * shorter than the watermark, is damage of synced data:
  * CALYPSO_ECORRUPT naming file and offset, unless auto_recovery is set:
  * then that file is cut at its last good record and the note says so.
  * Without a WATERMARK (a database no writable open of this release has
@@ -7031,7 +7304,7 @@ static int cy_scan_valid_after(cy_scan *s, uint64_t off)
         int64_t got = cy_scan_fill(s, at, CY_REC_MAX_HDR);
         if (got < 6) return 0;
         const uint8_t *p = s->buf + (at - s->buf_off);
-        if ((p[4] & ~CY_REC_NS) < CY_REC_PUT || (p[4] & ~CY_REC_NS) > CY_REC_NS_DROP) continue;
+        if ((p[4] & ~CY_REC_NS) < CY_REC_PUT || (p[4] & ~CY_REC_NS) > CY_REC_SEAL) continue;
         cy_rec r;
         if (cy_rec_parse(p, (size_t)got, &r) != 1) continue;
         uint64_t rsize = r.hdr + r.klen + r.vlen;
@@ -7061,8 +7334,10 @@ static int cy_scan_zeros_after(cy_scan *s, uint64_t off)
 }
 
 /* Handles a bad record at off; returns OK to stop scanning this file (it
- * was cut or its tail ignored) or an error. `synced` is what the watermark
- * says a sync covered of the newest file (CY_WM_NONE: no watermark). */
+ * was cut or its tail ignored) or an error. `newest`: the file may have a
+ * torn tail (the newest regular file, or a sealed one the watermark does
+ * not cover whole); `synced` is what the watermark says a sync covered of
+ * it (CY_WM_NONE: no watermark). */
 static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, uint64_t synced,
                           const char *why)
 {
@@ -7107,8 +7382,9 @@ static int cy_replay_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, vo
                                (uint32_t)(r->hdr + r->klen + r->vlen));
 }
 
-/* Replays the records of datafile fid from `off` to its end. For the newest
- * file, `synced` is the watermark's bound (CY_WM_NONE: none). A batch is
+/* Replays the records of datafile fid from `off` to its end. For a file
+ * that may have a torn tail (`newest`, as cy_scan_damage says), `synced`
+ * is the watermark's bound (CY_WM_NONE: none). A batch is
  * applied whole: its one checksum covers every record in it, so a batch
  * torn by a crash fails as one record (the torn-tail rule cuts it off). */
 static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest,
@@ -7150,11 +7426,22 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
 
 // >> open-time replay -------------------------------------------------------------
 
-static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
+/* Replays datafile fid. `newest`: the newest regular file, which becomes
+ * the active one. A sealed regular file the watermark does not cover whole
+ * may have a torn tail too (rotation seals a file before its sync). Such a
+ * file is synced here (a read-write open), so that its hint, written
+ * later, describes synced data only: after a crash of the process alone
+ * what it holds may still be in the page cache only. */
+static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest, uint32_t head,
+                           int *synced_here)
 {
+    uint64_t synced = cy_wm_limit(db, fid);
+    int maytorn = newest || (!(fid & CY_FID_MERGED) && synced != CY_WM_NONE &&
+                             synced != CY_WM_ALL);
+    if (!maytorn) synced = CY_WM_NONE;
     char path[4096];
     cy_dir_data_path(db, fid, path, sizeof path);
-    int fd = cy_os_open(path, db->opt.read_only || !newest ? O_RDONLY : O_RDWR, 0);
+    int fd = cy_os_open(path, db->opt.read_only || !maytorn ? O_RDONLY : O_RDWR, 0);
     if (fd < 0 && !newest && db->opt.auto_recovery && !db->opt.read_only)
         fd = cy_os_open(path, O_RDWR, 0);
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
@@ -7169,6 +7456,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         return cy_err(db, rc, "loading %s", path);
     }
     cy_file *f = cy_files_find(db, fid);
+    f->head = head;   /* before its hint is loaded: see cy_hint_load */
     uint64_t covers = 0;
     rc = CALYPSO_ECORRUPT;
     if (has_hint) {
@@ -7187,10 +7475,13 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
             int wfd = cy_os_open(path, O_RDWR, 0);
             if (wfd >= 0) { cy_os_close(fd); fd = wfd; }
         }
-        rc = cy_scan_file(db, fid, fd, &size, newest, rc ? 0 : covers,
-                          newest ? cy_wm_limit(db, fid) : CY_WM_NONE);
+        rc = cy_scan_file(db, fid, fd, &size, maytorn, rc ? 0 : covers, synced);
         f->size = size;
         cy_files_recount(db, f);
+    }
+    if (!rc && maytorn && !newest && !db->opt.read_only) {
+        if ((rc = cy_os_fdatasync(fd)) < 0) rc = cy_err_errno(db, rc, "fdatasync", path);
+        *synced_here = 1;
     }
     if (!rc && !newest && db->opt.read_only) {
         /* Kept to the end: a writer may merge the file away meanwhile. */
@@ -7204,6 +7495,81 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
     f->fd = fd;          /* the newest file's descriptor stays open */
     __atomic_add_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
+}
+
+// >> the seal chain ----------------------------------------------------------------
+
+/* The seal record datafile fid starts with: 1 with the file and size it
+ * names, 0 when it starts with none (made by an earlier release, or at an
+ * open), or an error. */
+static int cy_recover_seal_of(calypso *db, uint32_t fid, uint32_t *prev, uint64_t *size,
+                              uint32_t *head)
+{
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    uint8_t buf[CY_REC_SEAL_MAX];
+    int64_t got = cy_os_pread(fd, buf, sizeof buf, 0);
+    cy_os_close(fd);
+    if (got < 0) return cy_err_errno(db, (int)got, "read", path);
+    cy_rec r;
+    if (cy_rec_parse(buf, (size_t)got, &r) != 1 || r.type != CY_REC_SEAL) return 0;
+    uint64_t rsize = r.hdr + r.vlen;
+    /* A damaged seal is the file's own damage: its scan judges it. */
+    if (rsize > (uint64_t)got || cy_rec_verify(buf, (size_t)rsize, &r) ||
+        cy_rec_seal_of(buf, &r, prev, size) || (*prev & CY_FID_MERGED))
+        return 0;
+    *head = (uint32_t)rsize;
+    return 1;
+}
+
+/* Open dropped what regular datafiles fids[0..n) held: written after a
+ * sealed file that came back shorter, none covered by a sync. A read-only
+ * handle leaves them in place and does not replay them. */
+static int cy_recover_drop(calypso *db, uint32_t short_fid, const uint32_t *fids, uint32_t n)
+{
+    char path[4096];
+    if (!db->opt.read_only) {
+        for (uint32_t i = 0; i < n; i++) {
+            cy_dir_hint_path(db, fids[i], path, sizeof path);
+            int rc = cy_os_unlink(path);
+            if (rc < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "remove", path);
+            cy_dir_data_path(db, fids[i], path, sizeof path);
+            if ((rc = cy_os_unlink(path)) < 0) return cy_err_errno(db, rc, "remove", path);
+        }
+        int rc = cy_os_sync_dir(db->path);
+        if (rc < 0) return cy_err_errno(db, rc, "fsync directory", db->path);
+    }
+    cy_dir_data_path(db, short_fid, path, sizeof path);
+    cy_note(db, "%s %u datafile%s written after %s, which lost its end to a crash before a "
+            "sync covered it (writes no sync covered)", db->opt.read_only ? "left out" : "removed",
+            n, n == 1 ? "" : "s", path);
+    return CALYPSO_OK;
+}
+
+/* Checks the seal record at the head of regular datafile fid (not yet
+ * replayed; *head: the seal's size, 0 if it has none) against the file it
+ * names: 1 when that file came back shorter than it was sealed at, beyond
+ * what the watermark covers (fid and the regular files after it are to be
+ * dropped); 0 when the chain holds; or an error reading fid. */
+static int cy_recover_chain(calypso *db, uint32_t fid, uint32_t *head)
+{
+    uint32_t prev = 0;
+    uint64_t sealed_at = 0;
+    *head = 0;
+    int rc = cy_recover_seal_of(db, fid, &prev, &sealed_at, head);
+    if (rc <= 0) return rc;
+    cy_file *p = cy_files_find(db, prev);
+    if (!p || p->size >= sealed_at) return 0;   /* merged away, or whole */
+    /* Shorter where the watermark covers it, it is damage of synced data:
+     * judged by the file's own records, as before seals existed (a bad
+     * record fails open; auto-recovery cut it, and the files after it
+     * stay). Beyond the watermark, none of the writes from this file on
+     * were synced: open keeps what came before them. */
+    uint64_t synced = cy_wm_limit(db, prev);
+    if (synced == CY_WM_NONE || synced == CY_WM_ALL || synced >= sealed_at) return 0;
+    return 1;
 }
 
 /* Leaves out of the listing the files db->merge.skip_fids names (a reader
@@ -7244,11 +7610,21 @@ CY_INTERNAL int cy_recover(calypso *db)
     /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
      * then regular files oldest to newest. The newest regular file is the
      * one that may have a torn tail, and becomes the active file. */
-    uint32_t nreg = 0;
+    uint32_t nreg = 0, dropped = 0;
+    int synced_here = 0;
     while (nreg < n && !(fids[nreg] & CY_FID_MERGED)) nreg++;
     for (uint32_t j = 0; j < n && !rc; j++) {
         uint32_t i = (j + nreg) % n;
-        rc = cy_recover_file(db, fids[i], has_hint[i], nreg > 0 && i == nreg - 1);
+        uint32_t head = 0;
+        if (i < nreg && (rc = cy_recover_chain(db, fids[i], &head)) == 1) {
+            rc = cy_recover_drop(db, fids[i - 1], fids + i, nreg - i);
+            dropped = nreg - i;
+            nreg = i;
+            break;
+        }
+        if (!rc)
+            rc = cy_recover_file(db, fids[i], has_hint[i], nreg > 0 && i == nreg - 1, head,
+                                 &synced_here);
     }
     if (rc) goto out;
     cy_ns_recovered(db);
@@ -7256,10 +7632,20 @@ CY_INTERNAL int cy_recover(calypso *db)
     uint32_t newest_fid = newest ? newest->fid : 0;
     uint64_t newest_size = newest ? newest->size : 0;
     if ((rc = cy_wm_check(db, newest_fid, newest_size)) || db->opt.read_only) goto out;
+    /* The names of the sealed files synced above may not be durable yet
+     * (rotation leaves that to a later sync, which a crash may have
+     * prevented). */
+    if (synced_here && (rc = cy_os_sync_dir(db->path)) < 0) {
+        rc = cy_err_errno(db, rc, "fsync directory", db->path);
+        goto out;
+    }
     if ((rc = cy_wm_open(db, newest_fid, newest_size))) goto out;
-    if (!newest) {
+    if (!newest || dropped) {
+        /* After a drop the newest file left stays sealed; a new one,
+         * sealed onto it, becomes active. */
         uint32_t fid;
-        if (!(rc = cy_ids_take(db, CY_IDS_REGULAR, &fid))) rc = cy_files_create(db, fid);
+        if (!(rc = cy_ids_take(db, CY_IDS_REGULAR, &fid)))
+            rc = cy_files_create(db, fid, newest_fid, newest_size);
     } else {
         rc = cy_files_activate(db, newest);
         if (!rc && newest->size >= db->opt.max_datafile_size) rc = cy_files_rotate(db);
@@ -7268,10 +7654,9 @@ CY_INTERNAL int cy_recover(calypso *db)
          * read, deleted and merged away. */
         if (rc == CALYPSO_ENOSPC) rc = CALYPSO_OK;
     }
-    /* Sealed files without a valid hint get one in the background. */
-    for (uint32_t i = 0; i < n; i++)
-        if (i + 1 != nreg && cy_files_find(db, fids[i])->hint_covers < cy_files_find(db, fids[i])->size)
-            __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
+    /* Sealed files without a valid hint get one in the background (which
+     * looks for them). */
+    __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
 out:
     cy_free(fids);
     cy_free(has_hint);
@@ -8355,9 +8740,13 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
                     path);
         *covers = UINT64_MAX;   /* tells the caller not to fall back */
     } else if (!rc) {
-        /* A compacted hint leaves out records that were dead: their bytes
-         * (and batch headers') are dead as a scan would find them. */
-        if (compact && data_size > listed) cy_files_dead_add(db, fid, data_size - listed);
+        /* What a hint does not list is dead as a scan would find it:
+         * batch headers, and in a compacted hint the records that were
+         * dead when it was written; the seal record at the file's head
+         * (its size set before the load: recover.c) is not counted. */
+        cy_file *f = cy_files_find(db, fid);
+        uint64_t unlisted = data_size - listed - (f ? f->head : 0);
+        if (data_size > listed + (f ? f->head : 0)) cy_files_dead_add(db, fid, unlisted);
         *covers = data_size;
         *hint_bytes = size;
     }
@@ -8469,6 +8858,8 @@ static void cy_db_init_locks(calypso *db)
     pthread_mutex_init(&db->exp_mu, NULL);
     pthread_mutex_init(&db->views.mu, NULL);
     pthread_mutex_init(&db->ids.mu, NULL);
+    pthread_mutex_init(&db->files.seal_mu, NULL);
+    pthread_mutex_init(&db->files.seal_turn, NULL);
     pthread_mutex_init(&db->space.mu, NULL);
 }
 
@@ -8483,6 +8874,8 @@ static void cy_db_destroy_locks(calypso *db)
     pthread_mutex_destroy(&db->exp_mu);
     pthread_mutex_destroy(&db->views.mu);
     pthread_mutex_destroy(&db->ids.mu);
+    pthread_mutex_destroy(&db->files.seal_mu);
+    pthread_mutex_destroy(&db->files.seal_turn);
     pthread_mutex_destroy(&db->space.mu);
     cy_epoch_destroy(&db->epoch);
 }
@@ -8496,6 +8889,8 @@ static int cy_db_stop(calypso *db)
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
     else if (db->files.active && db->sync.written_seq > db->sync.synced_seq)
         rc = cy_db_sync_to(db, db->sync.written_seq);
+    /* Files rotation sealed with nothing written after them. */
+    if (!rc && db->files.active) rc = cy_files_sync_sealed(db);
     if (db->files.active && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
         if (!rc) rc = trc;
@@ -8503,7 +8898,8 @@ static int cy_db_stop(calypso *db)
          * next open skip reading its values; anything written after it is
          * scanned then. Without one, open only takes longer. */
         cy_file *a = db->files.active;
-        if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write_active(db);
+        if (!rc && !cy_files_active_empty(a) && a->hint_covers < a->size)
+            cy_hint_write_active(db);
     }
     cy_wm_close(db);
     cy_view_release_all(db);
@@ -8668,14 +9064,16 @@ int calypso_reopen(calypso *db)
  * so a second fdatasync would succeed over lost data. The first failure is
  * kept, the handle refuses writes from then on, every writer waiting for a
  * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
- * again to clear it; close returns it. Rotation's fdatasync (files.c)
- * reports its failure through it too (guard.c).
+ * again to clear it; close returns it. The syncs of the files rotation
+ * sealed (files.c), which a leader runs before its own, fail the same way
+ * (guard.c).
  *
  * Locks: sync.mu and sync.cv for the leader's hand-over; write_mu briefly,
  * to read how far appends have gone and to pin the active file's
  * descriptor (never across the fdatasync).
  */
 
+#include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -8689,10 +9087,13 @@ CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t siz
 {
     int rc;
     cy_file *a = db->files.active;
-    if (a->size > 0 && a->size + size > db->opt.max_datafile_size) {
+    if (!cy_files_active_empty(a) && a->size + size > db->opt.max_datafile_size) {
         if ((rc = cy_files_rotate(db))) return rc;
         a = db->files.active;
     }
+    int64_t head = cy_files_append_seal(db);   /* a new file's first record */
+    if (head < 0) return (int)head;
+    db->sync.written_seq += (uint64_t)head;
     uint64_t at = a->size;
     if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
     *fid = a->fid;
@@ -8833,10 +9234,16 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         cy_file *a = cy_files_pin_active(db);
         uint64_t end = a ? a->size : 0;
         pthread_mutex_unlock(&db->write_mu);
+        /* What rotation left to sync comes first: these writes follow
+         * the sealed files' writes, and the new file's name must be
+         * durable before its data counts. */
+        int err = 0;
+        rc = cy_files_sync_sealed(db);
         uint64_t t0 = cy_db_mono_ns();
-        int err = a && a->fd >= 0 ? cy_os_fdatasync(a->fd) : 0;
-        cy_db_sync_took(db, cy_db_mono_ns() - t0);
-        if (err) rc = cy_db_sync_failed(db, err, a->fid);
+        if (rc) err = -EIO;
+        else if (a && a->fd >= 0 && (err = cy_os_fdatasync(a->fd)) != 0)
+            rc = cy_db_sync_failed(db, err, a->fid);
+        if (!rc) cy_db_sync_took(db, cy_db_mono_ns() - t0);
         cy_files_unpin(db, a);
         pthread_mutex_lock(&db->sync.mu);
         __atomic_store_n(&db->sync.syncing, 0, __ATOMIC_RELEASE);
@@ -8865,7 +9272,10 @@ int calypso_sync(calypso *h)
      * the data that SYNC_ALWAYS gets (files.c). */
     db->files.zero_ahead = 1;
     pthread_mutex_unlock(&db->write_mu);
-    return cy_db_sync_to(db, seq);
+    /* A file sealed with nothing written after it (the rotation at open)
+     * has no group commit to cover it. */
+    rc = cy_files_sync_sealed(db);
+    return rc ? rc : cy_db_sync_to(db, seq);
 }
 
 // >> committing a prepared record ---------------------------------------------------
@@ -8881,7 +9291,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
                                                                    : CALYPSO_OK;
     cy_file *a = db->files.active;
     /* Rotate first, so that build() knows the file the record goes to. */
-    if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
+    if (!rc && !cy_files_active_empty(a) && a->size + bound > db->opt.max_datafile_size)
         rc = cy_files_rotate(db);
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;
@@ -11402,13 +11812,14 @@ int calypso_cursor_value(calypso_cursor *c, const void **val, size_t *vlen)
 }
 /* >> src/bg.c */
 /*
- * bg.c: the handle's background thread. It writes hint files for sealed
- * datafiles (so that rotation never waits for one), and under
+ * bg.c: the handle's background thread. It syncs the datafiles rotation
+ * sealed and writes their hint files (so that rotation waits for neither),
+ * keeps the next file ids' limit on disk ahead of rotations, and under
  * CALYPSO_SYNC_INTERVAL runs the periodic fdatasync, sweeps expired keys
  * (tombstones written in batches by calypso_run_gc), starts a merge when
  * dead bytes pass the trigger of the options, and starts the write-back of
- * every CY_DB_WRITEBACK bytes appended (so that close and rotation wait
- * for little). It wakes when kicked
+ * every CY_DB_WRITEBACK bytes appended (so that close and the syncs of
+ * sealed files wait for less). It wakes when kicked
  * (a file was sealed) or when its period passes, and on stop it finishes
  * the hints still owed before it exits, so that close leaves every sealed
  * file with its hint. Its failures are not fatal: a missing hint only makes
@@ -11426,6 +11837,9 @@ static int cy_bg_hints(calypso *db)
     /* On a full disk the space left is for deletes and merge (space.c);
      * a missing hint only makes an open slower. */
     if (cy_space_low(db)) return 1;
+    /* A hint describes synced data only: the files rotation sealed are
+     * synced first (a failure is sticky, and then no hint is written). */
+    if (cy_files_sync_sealed(db)) return 0;
     for (;;) {
         uint32_t fid = cy_files_hint_owed(db);
         if (!fid) return 0;
@@ -11446,6 +11860,8 @@ static int cy_bg_hints(calypso *db)
     }
 }
 
+#define CY_BG_WB_MARGIN (1u << 20)
+
 /* Starts writing back what the active file gained since the last call
  * (fid, *done: how far it has started), without waiting for the disk: the
  * data reaches it while the writer goes on, and close, rotation or the
@@ -11462,7 +11878,11 @@ static void cy_bg_writeback(calypso *db, uint32_t *fid, uint64_t *done)
         *fid = a->fid;
         *done = 0;
     }
-    if (size > *done && cy_os_writeback(fd, *done, size - *done) == 0) *done = size;
+    /* Not the last CY_BG_WB_MARGIN bytes: the writer is still filling
+     * those pages, and a page under write-back that is written to again
+     * makes the writer wait for it (stable pages). */
+    uint64_t end = size > CY_BG_WB_MARGIN ? (size - CY_BG_WB_MARGIN) & ~(uint64_t)4095 : 0;
+    if (end > *done && cy_os_writeback(fd, *done, end - *done) == 0) *done = end;
     cy_files_unpin(db, a);
 }
 
@@ -11529,6 +11949,8 @@ static void *cy_bg_main(void *arg)
         }
         if (__atomic_exchange_n(&db->bg.hints_pending, 0, __ATOMIC_RELAXED) || deferred)
             deferred = cy_bg_hints(db);
+        /* The next ids' limit goes to disk here, not in a rotation. */
+        if (!__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) cy_ids_ahead(db, CY_IDS_REGULAR);
         uint64_t now = cy_now_ms();
         if (db->opt.sync == CALYPSO_SYNC_INTERVAL &&
             (now < last_sync || now - last_sync >= db->opt.sync_interval_ms) &&
@@ -12389,7 +12811,7 @@ static int cy_merge_pick_inputs(cy_merge *m)
     calypso *db = m->db;
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
-    if (db->files.active->size > 0) rc = cy_files_rotate(db);
+    if (!cy_files_active_empty(db->files.active)) rc = cy_files_rotate(db);
     /* On a full disk the active file stays out: the sealed files are a
      * prefix of the replay order all the same, and dropping dead ones
      * needs no new file. */
@@ -12411,6 +12833,9 @@ static int cy_merge_pick_inputs(cy_merge *m)
         }
     }
     pthread_mutex_unlock(&db->write_mu);
+    /* Inputs are synced files: those rotation sealed (the last maybe just
+     * now) are synced before the merge may remove them. */
+    if (!rc) rc = cy_files_sync_sealed(db);
     cy_free(t);
     if (rc) return rc;
     if (!m->all || !m->live || !m->sorted_inputs || !m->dropped)

@@ -125,9 +125,14 @@
  *   storage (fdatasync). Threads writing at the same time share one
  *   fdatasync (group commit), so durable throughput grows with writers.
  * In every mode: what a sync covered is never lost; what a crash left
- * unfinished past the last sync of the newest datafile (a torn record, or
- * pages the kernel wrote back out of order) is cut off on open and the cut
- * reported through calypso_errmsg (it was never acknowledged under ALWAYS);
+ * unfinished past the last sync (a torn record, pages the kernel wrote
+ * back out of order, a datafile sealed since that came back shorter) is
+ * cut off on open, with the files written after it, and the cut reported
+ * through calypso_errmsg (it was never acknowledged under ALWAYS): open
+ * keeps the writes up to the first one lost. A writer never waits for an
+ * fdatasync it did not ask for: when the active datafile fills up, the
+ * next one takes writes at once and the full one is synced in the
+ * background (or by the next sync anyone asks for, which covers it first);
  * every file creation, rename and removal is made durable by an fsync of
  * the directory before anything relies on it; data is synced before any
  * hint or meta file that points at it.
@@ -499,8 +504,9 @@ int  calypso_reopen(calypso *db);
  * directory makes one of them fail with CALYPSO_ELOCKED). */
 int  calypso_destroy(const char *path);
 
-/* Makes every acknowledged write durable: fdatasync of the active file
- * (sealed files were synced when they were sealed). On a read-only handle
+/* Makes every acknowledged write durable: fdatasync of the datafiles
+ * sealed since the last sync (oldest first; the background thread usually
+ * got there first), then of the active file. On a read-only handle
  * it does nothing and returns CALYPSO_OK. From the first call on, the
  * handle writes zeros ahead of its data into the space it allocated, as
  * under CALYPSO_SYNC_ALWAYS, so that each later sync has fewer new blocks

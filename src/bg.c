@@ -1,11 +1,12 @@
 /*
- * bg.c: the handle's background thread. It writes hint files for sealed
- * datafiles (so that rotation never waits for one), and under
+ * bg.c: the handle's background thread. It syncs the datafiles rotation
+ * sealed and writes their hint files (so that rotation waits for neither),
+ * keeps the next file ids' limit on disk ahead of rotations, and under
  * CALYPSO_SYNC_INTERVAL runs the periodic fdatasync, sweeps expired keys
  * (tombstones written in batches by calypso_run_gc), starts a merge when
  * dead bytes pass the trigger of the options, and starts the write-back of
- * every CY_DB_WRITEBACK bytes appended (so that close and rotation wait
- * for little). It wakes when kicked
+ * every CY_DB_WRITEBACK bytes appended (so that close and the syncs of
+ * sealed files wait for less). It wakes when kicked
  * (a file was sealed) or when its period passes, and on stop it finishes
  * the hints still owed before it exits, so that close leaves every sealed
  * file with its hint. Its failures are not fatal: a missing hint only makes
@@ -24,6 +25,9 @@ static int cy_bg_hints(calypso *db)
     /* On a full disk the space left is for deletes and merge (space.c);
      * a missing hint only makes an open slower. */
     if (cy_space_low(db)) return 1;
+    /* A hint describes synced data only: the files rotation sealed are
+     * synced first (a failure is sticky, and then no hint is written). */
+    if (cy_files_sync_sealed(db)) return 0;
     for (;;) {
         uint32_t fid = cy_files_hint_owed(db);
         if (!fid) return 0;
@@ -44,6 +48,8 @@ static int cy_bg_hints(calypso *db)
     }
 }
 
+#define CY_BG_WB_MARGIN (1u << 20)
+
 /* Starts writing back what the active file gained since the last call
  * (fid, *done: how far it has started), without waiting for the disk: the
  * data reaches it while the writer goes on, and close, rotation or the
@@ -60,7 +66,11 @@ static void cy_bg_writeback(calypso *db, uint32_t *fid, uint64_t *done)
         *fid = a->fid;
         *done = 0;
     }
-    if (size > *done && cy_os_writeback(fd, *done, size - *done) == 0) *done = size;
+    /* Not the last CY_BG_WB_MARGIN bytes: the writer is still filling
+     * those pages, and a page under write-back that is written to again
+     * makes the writer wait for it (stable pages). */
+    uint64_t end = size > CY_BG_WB_MARGIN ? (size - CY_BG_WB_MARGIN) & ~(uint64_t)4095 : 0;
+    if (end > *done && cy_os_writeback(fd, *done, end - *done) == 0) *done = end;
     cy_files_unpin(db, a);
 }
 
@@ -127,6 +137,8 @@ static void *cy_bg_main(void *arg)
         }
         if (__atomic_exchange_n(&db->bg.hints_pending, 0, __ATOMIC_RELAXED) || deferred)
             deferred = cy_bg_hints(db);
+        /* The next ids' limit goes to disk here, not in a rotation. */
+        if (!__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) cy_ids_ahead(db, CY_IDS_REGULAR);
         uint64_t now = cy_now_ms();
         if (db->opt.sync == CALYPSO_SYNC_INTERVAL &&
             (now < last_sync || now - last_sync >= db->opt.sync_interval_ms) &&

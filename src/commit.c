@@ -20,8 +20,9 @@
  * so a second fdatasync would succeed over lost data. The first failure is
  * kept, the handle refuses writes from then on, every writer waiting for a
  * sync that did not happen gets CALYPSO_EIO, and no fdatasync is tried
- * again to clear it; close returns it. Rotation's fdatasync (files.c)
- * reports its failure through it too (guard.c).
+ * again to clear it; close returns it. The syncs of the files rotation
+ * sealed (files.c), which a leader runs before its own, fail the same way
+ * (guard.c).
  *
  * Locks: sync.mu and sync.cv for the leader's hand-over; write_mu briefly,
  * to read how far appends have gone and to pin the active file's
@@ -29,6 +30,7 @@
  */
 #include "engine.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,10 +44,13 @@ CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t siz
 {
     int rc;
     cy_file *a = db->files.active;
-    if (a->size > 0 && a->size + size > db->opt.max_datafile_size) {
+    if (!cy_files_active_empty(a) && a->size + size > db->opt.max_datafile_size) {
         if ((rc = cy_files_rotate(db))) return rc;
         a = db->files.active;
     }
+    int64_t head = cy_files_append_seal(db);   /* a new file's first record */
+    if (head < 0) return (int)head;
+    db->sync.written_seq += (uint64_t)head;
     uint64_t at = a->size;
     if ((rc = cy_files_append(db, iov, cnt, size))) return rc;   /* a->size grows by size */
     *fid = a->fid;
@@ -186,10 +191,16 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
         cy_file *a = cy_files_pin_active(db);
         uint64_t end = a ? a->size : 0;
         pthread_mutex_unlock(&db->write_mu);
+        /* What rotation left to sync comes first: these writes follow
+         * the sealed files' writes, and the new file's name must be
+         * durable before its data counts. */
+        int err = 0;
+        rc = cy_files_sync_sealed(db);
         uint64_t t0 = cy_db_mono_ns();
-        int err = a && a->fd >= 0 ? cy_os_fdatasync(a->fd) : 0;
-        cy_db_sync_took(db, cy_db_mono_ns() - t0);
-        if (err) rc = cy_db_sync_failed(db, err, a->fid);
+        if (rc) err = -EIO;
+        else if (a && a->fd >= 0 && (err = cy_os_fdatasync(a->fd)) != 0)
+            rc = cy_db_sync_failed(db, err, a->fid);
+        if (!rc) cy_db_sync_took(db, cy_db_mono_ns() - t0);
         cy_files_unpin(db, a);
         pthread_mutex_lock(&db->sync.mu);
         __atomic_store_n(&db->sync.syncing, 0, __ATOMIC_RELEASE);
@@ -218,7 +229,10 @@ int calypso_sync(calypso *h)
      * the data that SYNC_ALWAYS gets (files.c). */
     db->files.zero_ahead = 1;
     pthread_mutex_unlock(&db->write_mu);
-    return cy_db_sync_to(db, seq);
+    /* A file sealed with nothing written after it (the rotation at open)
+     * has no group commit to cover it. */
+    rc = cy_files_sync_sealed(db);
+    return rc ? rc : cy_db_sync_to(db, seq);
 }
 
 // >> committing a prepared record ---------------------------------------------------
@@ -234,7 +248,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
                                                                    : CALYPSO_OK;
     cy_file *a = db->files.active;
     /* Rotate first, so that build() knows the file the record goes to. */
-    if (!rc && a->size > 0 && a->size + bound > db->opt.max_datafile_size)
+    if (!rc && !cy_files_active_empty(a) && a->size + bound > db->opt.max_datafile_size)
         rc = cy_files_rotate(db);
     uint32_t fid = 0;
     uint64_t off = 0, seq = 0;

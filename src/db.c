@@ -103,6 +103,8 @@ static void cy_db_init_locks(calypso *db)
     pthread_mutex_init(&db->exp_mu, NULL);
     pthread_mutex_init(&db->views.mu, NULL);
     pthread_mutex_init(&db->ids.mu, NULL);
+    pthread_mutex_init(&db->files.seal_mu, NULL);
+    pthread_mutex_init(&db->files.seal_turn, NULL);
     pthread_mutex_init(&db->space.mu, NULL);
 }
 
@@ -117,6 +119,8 @@ static void cy_db_destroy_locks(calypso *db)
     pthread_mutex_destroy(&db->exp_mu);
     pthread_mutex_destroy(&db->views.mu);
     pthread_mutex_destroy(&db->ids.mu);
+    pthread_mutex_destroy(&db->files.seal_mu);
+    pthread_mutex_destroy(&db->files.seal_turn);
     pthread_mutex_destroy(&db->space.mu);
     cy_epoch_destroy(&db->epoch);
 }
@@ -130,6 +134,8 @@ static int cy_db_stop(calypso *db)
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
     else if (db->files.active && db->sync.written_seq > db->sync.synced_seq)
         rc = cy_db_sync_to(db, db->sync.written_seq);
+    /* Files rotation sealed with nothing written after them. */
+    if (!rc && db->files.active) rc = cy_files_sync_sealed(db);
     if (db->files.active && !__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
         int trc = cy_files_trim_active(db);   /* drop the preallocated tail */
         if (!rc) rc = trc;
@@ -137,7 +143,8 @@ static int cy_db_stop(calypso *db)
          * next open skip reading its values; anything written after it is
          * scanned then. Without one, open only takes longer. */
         cy_file *a = db->files.active;
-        if (!rc && a->size > 0 && a->hint_covers < a->size) cy_hint_write_active(db);
+        if (!rc && !cy_files_active_empty(a) && a->hint_covers < a->size)
+            cy_hint_write_active(db);
     }
     cy_wm_close(db);
     cy_view_release_all(db);

@@ -15,6 +15,11 @@
  *   kd_lock      rwlock over every namespace's keydir and TTL trees, the
  *                namespace catalog (ns.c) and `dead`. Readers take it
  *                shared for a lookup only, never across disk I/O.
+ *   files.seal_turn  one syncer of the files rotation sealed at a time
+ *                (files.c): group-commit leaders, the background thread,
+ *                merge, close, and a rotation far behind (under write_mu).
+ *   files.seal_mu  the list of those files, held briefly, never across a
+ *                sync: rotation under write_mu, the syncer under seal_turn.
  *   cy_file.mu   one file's descriptor, and the opening and eviction of
  *                its mapping (files.c). Never held across a wait for others.
  *   sync.mu      group commit state (commit.h).

@@ -44,8 +44,10 @@
  */
 #include "engine.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +245,10 @@ static void cy_files_close_fd(calypso *db, cy_file *f)
 CY_INTERNAL void cy_files_release(calypso *db, cy_file *f)
 {
     if (!f) return;
+    /* A group-commit leader pins the active file for its fdatasync, and
+     * the file may be sealed and merged away meanwhile: it is freed only
+     * once that sync is over (a pin lasts one fdatasync at most). */
+    while (__atomic_load_n(&f->pins, __ATOMIC_SEQ_CST)) sched_yield();
     if (cy_files_is_open(f)) __atomic_sub_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     if (f->map) cy_os_munmap(f->map, f->map_len);
     if (f->fd >= 0 && f->fd != f->hold_fd) cy_os_close(f->fd);
@@ -408,7 +414,7 @@ CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n)
     cy_file_info *out = cy_calloc(*n ? *n : 1, sizeof *out);
     for (uint32_t i = 0; out && i < *n; i++) {
         const cy_file *f = t->f[i];
-        out[i] = (cy_file_info){ f->fid, f == db->files.active, f->size, f->dead,
+        out[i] = (cy_file_info){ f->fid, f == db->files.active, f->size, f->dead + f->head,
                                  __atomic_load_n(&f->hint_size, __ATOMIC_RELAXED), -1 };
         /* A read-only handle's files stay open for its life: the held
          * descriptor, or the newest file's, which is never closed. */
@@ -426,6 +432,7 @@ CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db)
     for (uint32_t i = 0; t && i < t->n && !fid; i++) {
         cy_file *f = t->f[i];
         if (__atomic_load_n(&f->sealed, __ATOMIC_ACQUIRE) &&
+            !__atomic_load_n(&f->unsynced, __ATOMIC_ACQUIRE) &&
             !__atomic_load_n(&f->hint_failed, __ATOMIC_RELAXED) &&
             __atomic_load_n(&f->hint_covers, __ATOMIC_RELAXED) < f->size)
             fid = f->fid;
@@ -443,6 +450,11 @@ CY_INTERNAL void cy_files_mark_mixed(calypso *db, uint32_t fid)
 
 CY_INTERNAL void cy_files_close_all(calypso *db)
 {
+    /* Sealed files whose sync never ran (it failed, or the open did):
+     * their pins go with the list. */
+    for (uint32_t i = 0; i < db->files.nsealing; i++)
+        __atomic_sub_fetch(&db->files.sealing[i]->pins, 1, __ATOMIC_SEQ_CST);
+    db->files.nsealing = 0;
     cy_ftab *t = db->files.ftab;
     for (uint32_t i = 0; t && i < t->n; i++) cy_files_release(db, t->f[i]);
     __atomic_store_n(&db->files.ftab, NULL, __ATOMIC_RELEASE);
@@ -454,6 +466,8 @@ CY_INTERNAL void cy_files_close_all(calypso *db)
     cy_epoch_reclaim(&db->epoch);   /* no reader is left: returns at once */
     db->files.open = 0;
     db->files.active = NULL;
+    db->files.sealing_bytes = 0;
+    db->files.dir_made = db->files.dir_synced = 0;
 }
 
 CY_INTERNAL int cy_files_hold_open(calypso *db, cy_file *f)
@@ -603,9 +617,11 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
     return CALYPSO_EIO;
 }
 
-/* Creates an empty datafile fid, makes its name durable and adds it to the
- * table as the active file. write_mu held. */
-CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
+/* Creates an empty datafile fid and adds it to the table as the active
+ * file. Its name is made durable here, or with `defer_dir_sync` (rotation)
+ * by the next cy_files_sync_sealed, which runs before any sync of the new
+ * file's data counts. write_mu held. */
+static int cy_files_create_file(calypso *db, uint32_t fid, int defer_dir_sync)
 {
     char path[4096];
     /* A hint left by a file of the same id that a merge removed must not
@@ -615,7 +631,7 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
     cy_dir_data_path(db, fid, path, sizeof path);
     int fd = cy_os_open(path, O_RDWR | O_CREAT | O_EXCL, db->opt.file_mode);
     if (fd < 0) return cy_err_errno(db, fd, "create", path);
-    int rc = cy_os_sync_dir(db->path);
+    int rc = defer_dir_sync ? 0 : cy_os_sync_dir(db->path);
     if (rc < 0) {
         cy_os_close(fd);
         cy_os_unlink(path);
@@ -631,36 +647,143 @@ CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid)
         cy_os_unlink(path);
         return cy_err(db, rc, "adding datafile %s", path);
     }
+    if (defer_dir_sync) db->files.dir_made++;   /* seal_mu held */
     return CALYPSO_OK;
 }
 
-/* Seals the active file (its data made durable and its preallocated tail
- * cut first, so that a hint may point at it) and starts the next one.
- * write_mu held. */
-CY_INTERNAL int cy_files_rotate(calypso *db)
+CY_INTERNAL int64_t cy_files_append_seal(calypso *db)
 {
-    cy_file *old = db->files.active;
-    int rc = cy_files_trim_active(db);
-    if (!rc && (rc = cy_os_fdatasync(old->fd)) < 0) rc = cy_db_sync_failed(db, rc, old->fid);
+    if (!db->files.seal_fid) return 0;
+    uint8_t seal[CY_REC_SEAL_MAX];
+    size_t n = cy_rec_encode_seal(seal, db->files.seal_fid, db->files.seal_size);
+    struct iovec iov = { seal, n };
+    cy_file *a = db->files.active;
+    int rc = cy_files_append(db, &iov, 1, n);
     if (rc) return rc;
+    a->head = (uint32_t)n;
+    db->files.seal_fid = 0;
+    return (int64_t)n;
+}
+
+CY_INTERNAL int cy_files_create(calypso *db, uint32_t fid, uint32_t prev_fid, uint64_t prev_size)
+{
+    int rc = cy_files_create_file(db, fid, 0);
+    if (!rc) {
+        db->files.seal_fid = prev_fid;
+        db->files.seal_size = prev_size;
+    }
+    return rc;
+}
+
+/* Syncs f, the oldest file on the sealing list, and takes it off. The
+ * caller holds seal_turn (so that files are synced in order, and only it
+ * takes files off), not seal_mu: a rotation meanwhile waits for no sync. */
+static int cy_files_sync_oldest(calypso *db, cy_file *f)
+{
+    int err = cy_os_fdatasync(f->fd);
+    if (err) return cy_db_sync_failed(db, err, f->fid);
+    __atomic_store_n(&f->unsynced, 0, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&db->files.seal_mu);
+    assert(db->files.nsealing && db->files.sealing[0] == f);
+    db->files.nsealing--;
+    memmove(db->files.sealing, db->files.sealing + 1,
+            db->files.nsealing * sizeof *db->files.sealing);
+    db->files.sealing_bytes -= f->size;
+    pthread_mutex_unlock(&db->files.seal_mu);
+    /* The watermark may name it whole: it is durable, and so is every
+     * older regular file (they are synced in this order). */
     pthread_mutex_lock(&db->sync.mu);
-    __atomic_store_n(&db->sync.synced_seq, db->sync.written_seq, __ATOMIC_RELEASE);
-    __atomic_store_n(&db->sync.synced_fid, old->fid, __ATOMIC_RELAXED);
-    __atomic_store_n(&db->sync.synced_off, old->size, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&db->sync.cv);
+    if (__atomic_load_n(&db->sync.synced_fid, __ATOMIC_RELAXED) <= f->fid) {
+        __atomic_store_n(&db->sync.synced_fid, f->fid, __ATOMIC_RELAXED);
+        __atomic_store_n(&db->sync.synced_off, f->size, __ATOMIC_RELAXED);
+    }
     pthread_mutex_unlock(&db->sync.mu);
-    uint32_t fid;
-    if ((rc = cy_ids_take(db, CY_IDS_REGULAR, &fid)) || (rc = cy_files_create(db, fid))) return rc;
-    __atomic_store_n(&old->sealed, 1, __ATOMIC_RELEASE);
     /* Its mapping stays for reads; the descriptor is needed no more,
      * unless a record went past the mapping (or a group-commit leader still
      * syncs it: then eviction or close closes it later). */
-    pthread_mutex_lock(&old->mu);
-    if (old->map && old->size <= old->map_len) cy_files_close_fd(db, old);
-    pthread_mutex_unlock(&old->mu);
+    pthread_mutex_lock(&f->mu);
+    __atomic_sub_fetch(&f->pins, 1, __ATOMIC_SEQ_CST);
+    if (f->map && f->size <= f->map_len) cy_files_close_fd(db, f);
+    pthread_mutex_unlock(&f->mu);
+    return CALYPSO_OK;
+}
+
+/* Seals the active file and starts the next one. The sealed file's sync
+ * and the new name's directory sync leave the writer's path: the file is
+ * pinned on the sealing list and cy_files_sync_sealed makes it durable,
+ * from the background thread (kicked here), from the next group commit
+ * (whose writes come after it), or from whatever needs it synced first
+ * (its hint, a merge, close). Until then a power loss can take any part
+ * of it though newer files exist, so the new file starts with a seal
+ * record naming the old file and its size (written with its first
+ * record): open compares the two and,
+ * when the sealed file came back shorter, keeps the files up to it and
+ * drops the ones after (doc/format.md, "The torn-tail rule"). Only when
+ * the syncs are CY_SEALING_MAX files or CY_SEALING_BYTES behind does the
+ * writer sync the oldest itself. write_mu held. */
+CY_INTERNAL int cy_files_rotate(calypso *db)
+{
+    cy_file *old = db->files.active;
+    int rc = cy_files_trim_active(db);   /* drop the preallocated tail */
+    if (rc) return rc;
+    uint64_t cap = 2 * db->opt.max_datafile_size;
+    if (cap < CY_SEALING_BYTES) cap = CY_SEALING_BYTES;
+    uint32_t fid;
+    if ((rc = cy_ids_take(db, CY_IDS_REGULAR, &fid))) return rc;
+    /* Pinned before the new file exists: making it may evict the old one
+     * (no longer active), which must keep its descriptor for the sync. */
+    __atomic_add_fetch(&old->pins, 1, __ATOMIC_SEQ_CST);
+    /* Only rotations add to the list, under write_mu: what is checked here
+     * can only shrink before the add below. */
+    pthread_mutex_lock(&db->files.seal_mu);
+    int behind = db->files.nsealing &&
+                 (db->files.nsealing == CY_SEALING_MAX || db->files.sealing_bytes + old->size > cap);
+    pthread_mutex_unlock(&db->files.seal_mu);
+    if (behind) rc = cy_files_sync_sealed(db);
+    pthread_mutex_lock(&db->files.seal_mu);
+    if (!rc && !(rc = cy_files_create_file(db, fid, 1))) {
+        __atomic_store_n(&old->unsynced, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&old->sealed, 1, __ATOMIC_RELEASE);
+        db->files.sealing[db->files.nsealing++] = old;
+        db->files.sealing_bytes += old->size;
+    }
+    pthread_mutex_unlock(&db->files.seal_mu);
+    if (rc) {
+        __atomic_sub_fetch(&old->pins, 1, __ATOMIC_SEQ_CST);
+        return rc;
+    }
+    /* The seal goes in with the first record (cy_files_append_seal): a
+     * new file takes no space before it holds something. */
+    db->files.seal_fid = old->fid;
+    db->files.seal_size = old->size;
     __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
     cy_wake_kick(&db->bg.wake);
     return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_files_sync_sealed(calypso *db)
+{
+    int rc = CALYPSO_OK;
+    pthread_mutex_lock(&db->files.seal_turn);
+    while (!rc) {
+        pthread_mutex_lock(&db->files.seal_mu);
+        cy_file *f = db->files.nsealing ? db->files.sealing[0] : NULL;
+        uint32_t made = db->files.dir_made;
+        pthread_mutex_unlock(&db->files.seal_mu);
+        if (!f && made == db->files.dir_synced) break;
+        if (__atomic_load_n(&db->health.sync_err, __ATOMIC_ACQUIRE)) {
+            rc = cy_db_writable(db);   /* no sync is tried again */
+        } else if (f) {
+            rc = cy_files_sync_oldest(db, f);
+        } else {
+            /* The names of the files rotation made up to `made`. */
+            int err = cy_os_sync_dir(db->path);
+            if (err < 0) rc = cy_db_sync_failed(db, err, 0);
+            else db->files.dir_synced = made;
+        }
+    }
+    pthread_mutex_unlock(&db->files.seal_turn);
+    return rc;
 }
 
 // >> dead bytes ----------------------------------------------------------------

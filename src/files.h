@@ -31,8 +31,9 @@ typedef struct cy_file {
                              a writer's merge unlinks stays readable; fd
                              may borrow it (never closed through fd)      */
     pthread_mutex_t mu;   /* fd, and opening or evicting the mapping       */
-    uint32_t pins;        /* group-commit leaders syncing fd (atomic): the
-                             descriptor is not closed while pinned         */
+    uint32_t pins;        /* group-commit leaders syncing fd, and the
+                             sealing list (atomic): the descriptor is not
+                             closed, nor the file freed, while pinned      */
     uint64_t alloc;       /* active file: bytes allocated on disk            */
     uint64_t zeroed;      /* active file under SYNC_ALWAYS: zeros written
                              through the mapping up to here (files.c)       */
@@ -44,6 +45,12 @@ typedef struct cy_file {
                              of a sealed file, a prefix of the active one   */
     uint64_t last_used;   /* tick of the last read, for LRU eviction         */
     int      sealed;      /* never written again (atomic: set under write_mu) */
+    int      unsynced;    /* sealed, its sync still to come (atomic: set
+                             under write_mu and seal_mu, cleared under
+                             seal_mu): no hint describes it before (files.c) */
+    uint32_t head;        /* bytes of the seal record the file starts with
+                             (0: none): a file holding only that is empty;
+                             not in `dead` (files.c, cy_files_write_seal) */
     int      hint_failed; /* its hint could not be written: do not retry     */
     int      mixed;       /* holds records besides puts: tombstones, catalog
                              records (atomic; set by cy_files_mark_mixed)  */
@@ -57,6 +64,12 @@ typedef struct cy_ftab {
     uint32_t   n;
     cy_file   *f[];       /* sorted by fid                                */
 } cy_ftab;
+
+/* Sealed files waiting for their sync at most: past this many, or past
+ * CY_SEALING_BYTES of them (or two datafiles' worth, if more), the writer
+ * that rotates syncs the oldest itself. Each keeps its descriptor open. */
+#define CY_SEALING_MAX   64
+#define CY_SEALING_BYTES (64ull << 20)
 
 /* The handle's file table state (db->files). */
 typedef struct cy_files_state {
@@ -78,6 +91,22 @@ typedef struct cy_files_state {
     int              zero_ahead;  /* calypso_sync was called: zeros go ahead
                                      of the data as under SYNC_ALWAYS
                                      (write_mu)                              */
+    /* Files rotation sealed whose sync has not run yet (cy_files_sync_sealed),
+     * oldest first, each pinned; added under write_mu and seal_mu, taken
+     * off under seal_mu by the holder of seal_turn, which syncs them in
+     * order without holding seal_mu across a sync. */
+    pthread_mutex_t  seal_mu;
+    pthread_mutex_t  seal_turn;
+    cy_file         *sealing[CY_SEALING_MAX];
+    uint32_t         nsealing;
+    uint64_t         sealing_bytes; /* their sizes, summed                   */
+    uint32_t         dir_made;    /* datafiles rotation created (seal_mu)... */
+    uint32_t         dir_synced;  /* ... of those, the names a directory
+                                     fsync made durable (seal_turn)          */
+    uint32_t         seal_fid;    /* the seal the active file is to start
+                                     with, written with its first record:
+                                     the file before it (0: none) and ...  */
+    uint64_t         seal_size;   /* ... its size (write_mu)                */
 } cy_files_state;
 /* The file fid in the current table, or NULL. Inside an epoch or under
  * write_mu. */
@@ -124,9 +153,30 @@ CY_INTERNAL int      cy_files_trim_active(calypso *db);
 /* Releases every file, the table and the limbo list. Nothing else runs. */
 CY_INTERNAL void     cy_files_close_all(calypso *db);
 /* Seals the active file and makes a new one, with the next regular id
- * (cy_ids_take), active. */
+ * (cy_ids_take), active; the new file starts with a seal record naming the
+ * old one. The old file's sync is left to cy_files_sync_sealed. */
 CY_INTERNAL int      cy_files_rotate(calypso *db);
-CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid);
+/* Creates datafile fid, makes its name durable and makes it the active
+ * file, empty; when prev_fid is not 0 its first record will be the seal
+ * naming regular file prev_fid at prev_size bytes. write_mu held. */
+CY_INTERNAL int      cy_files_create(calypso *db, uint32_t fid, uint32_t prev_fid,
+                                     uint64_t prev_size);
+/* Makes durable what rotation left to sync: the sealed files' data, oldest
+ * first, and the new files' names. Called by group-commit leaders before
+ * their own fdatasync, by calypso_sync, the background thread, merge (for
+ * its inputs) and close; a rotating writer calls it only when more than
+ * CY_SEALING_MAX files or CY_SEALING_BYTES wait. Returns the sync's error,
+ * which is sticky (cy_db_sync_failed). */
+CY_INTERNAL int      cy_files_sync_sealed(calypso *db);
+/* Writes the seal record the active file is to start with, if it does
+ * not yet: before its first record. Returns the bytes appended (0 when
+ * none were due) or an error. write_mu held. */
+CY_INTERNAL int64_t  cy_files_append_seal(calypso *db);
+/* 1 when the active file holds nothing but its seal record. write_mu. */
+static inline int    cy_files_active_empty(const cy_file *a)
+{
+    return a->size <= a->head;
+}
 /* The active file's descriptor, pinned for an fdatasync outside write_mu:
  * it is not closed until cy_files_unpin. write_mu held to pin. */
 CY_INTERNAL cy_file *cy_files_pin_active(calypso *db);
@@ -154,7 +204,7 @@ typedef struct cy_file_info {
     uint32_t fid;
     int      active;      /* the active file                               */
     uint64_t size;        /* bytes of records                              */
-    uint64_t dead;        /* of those, no longer live                      */
+    uint64_t dead;        /* of those, no longer live (its seal included)  */
     uint64_t hint_size;   /* bytes of its hint file, 0 if none             */
     int      held_fd;     /* a read-only handle's descriptor of it, open for
                              the handle's life (borrowed), or -1           */
@@ -163,7 +213,8 @@ typedef struct cy_file_info {
  * cy_free; NULL (and *n = 0) when memory is short. write_mu held. */
 CY_INTERNAL cy_file_info *cy_files_snapshot(calypso *db, uint32_t *n);
 /* The id of a sealed file whose hint is owed (missing or covering less
- * than the file, and not failed before), or 0 when none is. */
+ * than the file, not failed before, and synced: a hint describes synced
+ * data only), or 0 when none is. */
 CY_INTERNAL uint32_t cy_files_hint_owed(calypso *db);
 /* Notes that file fid holds a record other than a put (write path or
  * replay, applying it). */

@@ -15,6 +15,7 @@
  */
 #include "engine.h"
 
+#include <stdio.h>
 #include <string.h>
 
 // >> process ownership ----------------------------------------------------------
@@ -69,8 +70,10 @@ CY_INTERNAL int cy_db_sync_failed(calypso *db, int err, uint32_t fid)
     /* CALYPSO_EIO whatever the errno (ENOSPC included): the write whose
      * sync failed may be on disk or not, which no other code says. */
     char path[4096];
-    cy_dir_data_path(db, fid, path, sizeof path);
-    return cy_err(db, CALYPSO_EIO, "fdatasync %s: %s (errno %d)", path, strerror(-err), -err);
+    if (fid) cy_dir_data_path(db, fid, path, sizeof path);
+    else snprintf(path, sizeof path, "%s", db->path);
+    return cy_err(db, CALYPSO_EIO, "%s %s: %s (errno %d)", fid ? "fdatasync" : "fsync directory",
+                  path, strerror(-err), -err);
 }
 
 // >> checks ----------------------------------------------------------------------

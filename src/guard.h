@@ -21,8 +21,9 @@ typedef struct cy_health {
 } cy_health;
 
 CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
-/* Records a failed fdatasync of datafile fid (err = -errno): sticky, the
- * handle refuses writes from now on. Returns the error to report. */
+/* Records a failed fdatasync of datafile fid (err = -errno), or with fid 0
+ * a failed fsync of the database directory: sticky, the handle refuses
+ * writes from now on. Returns the error to report. */
 CY_INTERNAL int  cy_db_sync_failed(calypso *db, int err, uint32_t fid);
 CY_INTERNAL int  cy_db_writable(calypso *db);
 /* The error for a call that needs the writer lock from inside an update

@@ -476,9 +476,13 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
                     path);
         *covers = UINT64_MAX;   /* tells the caller not to fall back */
     } else if (!rc) {
-        /* A compacted hint leaves out records that were dead: their bytes
-         * (and batch headers') are dead as a scan would find them. */
-        if (compact && data_size > listed) cy_files_dead_add(db, fid, data_size - listed);
+        /* What a hint does not list is dead as a scan would find it:
+         * batch headers, and in a compacted hint the records that were
+         * dead when it was written; the seal record at the file's head
+         * (its size set before the load: recover.c) is not counted. */
+        cy_file *f = cy_files_find(db, fid);
+        uint64_t unlisted = data_size - listed - (f ? f->head : 0);
+        if (data_size > listed + (f ? f->head : 0)) cy_files_dead_add(db, fid, unlisted);
         *covers = data_size;
         *hint_bytes = size;
     }

@@ -21,7 +21,8 @@
  * below a file present is raised to it.
  *
  * Lock: ids.mu, taken after write_mu (rotation holds it) and alone by a
- * merge; it is held across the IDS write, which is rare.
+ * merge or the background thread (which raises the regular limit ahead of
+ * rotations: cy_ids_ahead); it is held across the IDS write, which is rare.
  */
 #include "engine.h"
 
@@ -110,8 +111,24 @@ CY_INTERNAL int cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n)
             write = 1;
         }
     }
+    uint64_t next[3] = { lim[0], lim[1], lim[2] };
+    /* A writer raises the regular limit now rather than in its first
+     * rotation: rotations make no IDS write of their own (the background
+     * thread keeps the limit ahead: cy_ids_ahead). */
     if (write && !db->opt.read_only && (rc = cy_ids_write(db, lim))) return rc;
-    for (int s = 0; s < 3; s++) db->ids.next[s] = db->ids.limit[s] = lim[s];
+    if (!db->opt.read_only) {
+        /* Best effort: on a full disk the first rotation tries again. */
+        uint64_t end = cy_ids_end(CY_IDS_REGULAR), at = next[CY_IDS_REGULAR];
+        uint64_t ahead[3] = { lim[0], lim[1], lim[2] };
+        ahead[CY_IDS_REGULAR] = at + CY_IDS_CHUNK < end ? at + CY_IDS_CHUNK : end;
+        if (ahead[CY_IDS_REGULAR] > lim[CY_IDS_REGULAR] && cy_ids_write(db, ahead) == CALYPSO_OK)
+            lim[CY_IDS_REGULAR] = ahead[CY_IDS_REGULAR];
+        else cy_err_forget(db);
+    }
+    for (int s = 0; s < 3; s++) {
+        db->ids.next[s] = next[s];
+        db->ids.limit[s] = lim[s];
+    }
     return CALYPSO_OK;
 }
 
@@ -136,4 +153,18 @@ CY_INTERNAL int cy_ids_take(calypso *db, int space, uint32_t *fid)
     }
     pthread_mutex_unlock(&db->ids.mu);
     return rc;
+}
+
+CY_INTERNAL void cy_ids_ahead(calypso *db, int space)
+{
+    pthread_mutex_lock(&db->ids.mu);
+    uint64_t next = db->ids.next[space], end = cy_ids_end(space);
+    if (next < end && db->ids.limit[space] - next < CY_IDS_CHUNK / 2) {
+        uint64_t lim[3] = { db->ids.limit[0], db->ids.limit[1], db->ids.limit[2] };
+        lim[space] = next + CY_IDS_CHUNK < end ? next + CY_IDS_CHUNK : end;
+        /* A failure changes nothing: cy_ids_take tries again and reports. */
+        if (lim[space] > db->ids.limit[space] && cy_ids_write(db, lim) == CALYPSO_OK)
+            db->ids.limit[space] = lim[space];
+    }
+    pthread_mutex_unlock(&db->ids.mu);
 }

@@ -28,5 +28,9 @@ CY_INTERNAL int  cy_ids_load(calypso *db, const uint32_t *fids, uint32_t n);
  * making a higher limit durable when the id reaches the current one.
  * Errors: CALYPSO_EIO when the space is exhausted, or writing IDS failed. */
 CY_INTERNAL int  cy_ids_take(calypso *db, int space, uint32_t *fid);
+/* Raises the limit of space ahead of need (the background thread), when
+ * fewer than half a chunk of ids is left below it, so that a rotation
+ * seldom writes IDS itself. */
+CY_INTERNAL void cy_ids_ahead(calypso *db, int space);
 
 #endif /* CY_IDS_H */

@@ -312,7 +312,13 @@ CY_INTERNAL CY_UNUSED int cy_art_verify(const cy_art *t, uint64_t kinds[4]);
  * is read back whole or not at all, and each record inside keeps its own
  * checksum and can be read alone at its offset. */
 enum { CY_REC_PUT = 1, CY_REC_PUT_TTL = 2, CY_REC_DEL = 3, CY_REC_BATCH = 4,
-       CY_REC_NS_CREATE = 5, CY_REC_NS_DROP = 6 };
+       CY_REC_NS_CREATE = 5, CY_REC_NS_DROP = 6, CY_REC_SEAL = 7 };
+/* A seal (CY_REC_SEAL) opens every regular datafile a rotation starts: no
+ * key (klen 0), and as its value the id of the file rotation sealed and
+ * how many bytes it sealed it at (two varints), so that open can tell a
+ * sealed file that lost its tail to a power loss (doc/format.md, "The
+ * torn-tail rule"). It is never inside a batch and never live. */
+#define CY_REC_SEAL_MAX 22u   /* crc, type, klen, vlen, and two varints (5 + 10) */
 /* On disk, bit 7 of a put's or tombstone's type says a namespace id
  * follows the type byte (doc/format.md, Namespaces); cy_rec.type never has
  * it: the id is in cy_rec.ns (0 = the default namespace). */
@@ -384,5 +390,12 @@ static inline int cy_rec_has_ns(int type, uint32_t ns)
  * naming the file of the record it deletes; returns its size. */
 CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void *key,
                                            size_t klen, uint32_t victim);
+/* Encodes the seal naming file `fid` sealed at `size` bytes into rec
+ * (CY_REC_SEAL_MAX bytes); returns its size. */
+CY_INTERNAL size_t cy_rec_encode_seal(uint8_t *rec, uint32_t fid, uint64_t size);
+/* The file and size a verified seal record (parsed as *r) names: 0, or -1
+ * when its value does not hold exactly those two numbers. */
+CY_INTERNAL int    cy_rec_seal_of(const uint8_t *rec, const cy_rec *r, uint32_t *fid,
+                                  uint64_t *size);
 
 #endif /* CY_INTERNAL_H */

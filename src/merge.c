@@ -818,7 +818,7 @@ static int cy_merge_pick_inputs(cy_merge *m)
     calypso *db = m->db;
     int rc = CALYPSO_OK;
     pthread_mutex_lock(&db->write_mu);
-    if (db->files.active->size > 0) rc = cy_files_rotate(db);
+    if (!cy_files_active_empty(db->files.active)) rc = cy_files_rotate(db);
     /* On a full disk the active file stays out: the sealed files are a
      * prefix of the replay order all the same, and dropping dead ones
      * needs no new file. */
@@ -840,6 +840,9 @@ static int cy_merge_pick_inputs(cy_merge *m)
         }
     }
     pthread_mutex_unlock(&db->write_mu);
+    /* Inputs are synced files: those rotation sealed (the last maybe just
+     * now) are synced before the merge may remove them. */
+    if (!rc) rc = cy_files_sync_sealed(db);
     cy_free(t);
     if (rc) return rc;
     if (!m->all || !m->live || !m->sorted_inputs || !m->dropped)

@@ -5,7 +5,8 @@
  *
  *   crc    u32 little-endian: low 32 bits of XXH3-64 over every byte after
  *          it (type .. value)
- *   type   u8: 1 put, 2 put with expiry, 3 tombstone
+ *   type   u8: 1 put, 2 put with expiry, 3 tombstone (4 batch, 5 and 6
+ *          catalog records, 7 seal: doc/format.md)
  *   expiry varint, only for type 2: absolute ms since the Unix epoch
  *   klen   varint, 1..65535
  *   vlen   varint: value bytes (for a tombstone, its payload: the varint id
@@ -115,9 +116,10 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     r->expiry = 0;
     r->ns = 0;
     int flagged = (p[4] & CY_REC_NS) != 0;
-    if (r->type < CY_REC_PUT || r->type > CY_REC_NS_DROP) return -1;
+    if (r->type < CY_REC_PUT || r->type > CY_REC_SEAL) return -1;
     if (flagged && r->type > CY_REC_DEL) return -1;
-    if (flagged || r->type >= CY_REC_NS_CREATE) {
+    int catalog = r->type == CY_REC_NS_CREATE || r->type == CY_REC_NS_DROP;
+    if (flagged || catalog) {
         uint64_t id;
         if (!(n = cy_varint_get(q, end, &id))) return end - q >= 10 ? -1 : 0;
         if (id == 0 || id > UINT32_MAX) return -1;
@@ -134,10 +136,11 @@ CY_INTERNAL int cy_rec_parse(const uint8_t *p, size_t avail, cy_rec *r)
     q += n;
     if (!(n = cy_varint_get(q, end, &r->vlen))) return end - q >= 10 ? -1 : 0;
     q += n;
-    if ((r->klen == 0) != (r->type == CY_REC_BATCH) || r->klen > CY_ART_MAX_KEY ||
-        r->vlen > CALYPSO_MAX_VALUE_SIZE)
+    if ((r->klen == 0) != (r->type == CY_REC_BATCH || r->type == CY_REC_SEAL) ||
+        r->klen > CY_ART_MAX_KEY || r->vlen > CALYPSO_MAX_VALUE_SIZE)
         return -1;
-    if (r->type >= CY_REC_NS_CREATE && (r->klen > CALYPSO_NS_MAX_NAME || r->vlen != 0)) return -1;
+    if (r->type == CY_REC_SEAL && (r->vlen < 2 || r->vlen > 15)) return -1;
+    if (catalog && (r->klen > CALYPSO_NS_MAX_NAME || r->vlen != 0)) return -1;
     r->hdr = (uint32_t)(q - p);
     return 1;
 }
@@ -161,12 +164,14 @@ CY_INTERNAL int cy_rec_matches(const uint8_t *rec, uint32_t size, const void *ke
 CY_INTERNAL int cy_rec_entries(const uint8_t *rec, const cy_rec *r, cy_rec_entry_fn fn,
                                void *ctx)
 {
+    if (r->type == CY_REC_SEAL) return CALYPSO_OK;   /* no entry: never live */
     if (r->type != CY_REC_BATCH) return fn(r, rec, 0, ctx);
     uint64_t at = r->hdr, end = r->hdr + r->vlen;
     if (at == end) return CALYPSO_ECORRUPT;          /* a batch is never empty */
     while (at < end) {
         cy_rec s;
-        if (cy_rec_parse(rec + at, (size_t)(end - at), &s) != 1 || s.type == CY_REC_BATCH)
+        if (cy_rec_parse(rec + at, (size_t)(end - at), &s) != 1 || s.type == CY_REC_BATCH ||
+            s.type == CY_REC_SEAL)
             return CALYPSO_ECORRUPT;
         uint64_t size = s.hdr + s.klen + s.vlen;
         if (size > end - at) return CALYPSO_ECORRUPT;
@@ -212,4 +217,28 @@ CY_INTERNAL size_t cy_rec_encode_tombstone(uint8_t *rec, uint32_t ns, const void
     memcpy(rec + hlen + klen, payload, plen);
     cy_put_u32(rec, cy_crc(rec + 4, hlen + klen + plen - 4, NULL, 0));
     return hlen + klen + plen;
+}
+
+CY_INTERNAL size_t cy_rec_encode_seal(uint8_t *rec, uint32_t fid, uint64_t size)
+{
+    uint8_t payload[15];
+    size_t plen = cy_varint_put(payload, fid);
+    plen += cy_varint_put(payload + plen, size);
+    uint32_t hlen = cy_rec_header(rec, CY_REC_SEAL, 0, 0, plen);
+    memcpy(rec + hlen, payload, plen);
+    cy_put_u32(rec, cy_crc(rec + 4, hlen + plen - 4, NULL, 0));
+    return hlen + plen;
+}
+
+CY_INTERNAL int cy_rec_seal_of(const uint8_t *rec, const cy_rec *r, uint32_t *fid,
+                               uint64_t *size)
+{
+    const uint8_t *p = rec + r->hdr, *end = p + r->vlen;
+    uint64_t id;
+    size_t n = cy_varint_get(p, end, &id);
+    if (!n || id == 0 || id > UINT32_MAX) return -1;
+    p += n;
+    if (!(n = cy_varint_get(p, end, size)) || p + n != end) return -1;
+    *fid = (uint32_t)id;
+    return 0;
 }

@@ -12,16 +12,25 @@
  * last clean close can be hidden.
  *
  * Damage (doc/format.md, "The torn-tail rule"): what a successful sync
- * covered is never lost, and only the newest regular datafile can hold
- * anything else. With a WATERMARK (watermark.c: a lower bound of what the
- * syncs covered), a bad record in the newest datafile at or past the
- * watermark is a torn tail: the file is cut there and the cut reported
- * (unless all it drops is zeros, the space allocated ahead). That holds
+ * covered is never lost. Rotation seals a file before its sync (files.c),
+ * so the regular datafiles the watermark does not cover whole (the newest,
+ * and those sealed after the last sync) can hold anything else. With a
+ * WATERMARK (watermark.c: a lower bound of what the syncs covered), a bad
+ * record in such a file at or past the watermark is a torn tail: the file
+ * is cut there and the cut reported (unless all it drops is zeros, the
+ * space allocated ahead). A sealed file can also come back shorter with
+ * no bad record at all (its length not yet durable): the seal record at
+ * the head of the next file names the length it was sealed at, and a file
+ * found shorter than that ends what open keeps: the regular files from the
+ * one with that seal on are dropped, none of them covered by a sync, since
+ * syncs go in file order (cy_recover_chain). A file the seal names that is
+ * not there was merged away (a merge syncs its inputs first, and a name
+ * made after it could not be durable without its own). That holds
  * even with valid records after the damage, because the kernel writes a
  * shared mapping's pages back in any order and a power loss can leave a
  * hole before pages that reached the disk. A bad record below the
- * watermark, in any sealed file (synced whole before it was sealed), or a
- * newest file shorter than the watermark, is damage of synced data:
+ * watermark, in any file the watermark covers whole, or a newest file
+ * shorter than the watermark, is damage of synced data:
  * CALYPSO_ECORRUPT naming file and offset, unless auto_recovery is set:
  * then that file is cut at its last good record and the note says so.
  * Without a WATERMARK (a database no writable open of this release has
@@ -67,7 +76,7 @@ static int cy_scan_valid_after(cy_scan *s, uint64_t off)
         int64_t got = cy_scan_fill(s, at, CY_REC_MAX_HDR);
         if (got < 6) return 0;
         const uint8_t *p = s->buf + (at - s->buf_off);
-        if ((p[4] & ~CY_REC_NS) < CY_REC_PUT || (p[4] & ~CY_REC_NS) > CY_REC_NS_DROP) continue;
+        if ((p[4] & ~CY_REC_NS) < CY_REC_PUT || (p[4] & ~CY_REC_NS) > CY_REC_SEAL) continue;
         cy_rec r;
         if (cy_rec_parse(p, (size_t)got, &r) != 1) continue;
         uint64_t rsize = r.hdr + r.klen + r.vlen;
@@ -97,8 +106,10 @@ static int cy_scan_zeros_after(cy_scan *s, uint64_t off)
 }
 
 /* Handles a bad record at off; returns OK to stop scanning this file (it
- * was cut or its tail ignored) or an error. `synced` is what the watermark
- * says a sync covered of the newest file (CY_WM_NONE: no watermark). */
+ * was cut or its tail ignored) or an error. `newest`: the file may have a
+ * torn tail (the newest regular file, or a sealed one the watermark does
+ * not cover whole); `synced` is what the watermark says a sync covered of
+ * it (CY_WM_NONE: no watermark). */
 static int cy_scan_damage(cy_scan *s, uint64_t off, int newest, int torn, uint64_t synced,
                           const char *why)
 {
@@ -143,8 +154,9 @@ static int cy_replay_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, vo
                                (uint32_t)(r->hdr + r->klen + r->vlen));
 }
 
-/* Replays the records of datafile fid from `off` to its end. For the newest
- * file, `synced` is the watermark's bound (CY_WM_NONE: none). A batch is
+/* Replays the records of datafile fid from `off` to its end. For a file
+ * that may have a torn tail (`newest`, as cy_scan_damage says), `synced`
+ * is the watermark's bound (CY_WM_NONE: none). A batch is
  * applied whole: its one checksum covers every record in it, so a batch
  * torn by a crash fails as one record (the torn-tail rule cuts it off). */
 static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int newest,
@@ -186,11 +198,22 @@ static int cy_scan_file(calypso *db, uint32_t fid, int fd, uint64_t *size, int n
 
 // >> open-time replay -------------------------------------------------------------
 
-static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
+/* Replays datafile fid. `newest`: the newest regular file, which becomes
+ * the active one. A sealed regular file the watermark does not cover whole
+ * may have a torn tail too (rotation seals a file before its sync). Such a
+ * file is synced here (a read-write open), so that its hint, written
+ * later, describes synced data only: after a crash of the process alone
+ * what it holds may still be in the page cache only. */
+static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest, uint32_t head,
+                           int *synced_here)
 {
+    uint64_t synced = cy_wm_limit(db, fid);
+    int maytorn = newest || (!(fid & CY_FID_MERGED) && synced != CY_WM_NONE &&
+                             synced != CY_WM_ALL);
+    if (!maytorn) synced = CY_WM_NONE;
     char path[4096];
     cy_dir_data_path(db, fid, path, sizeof path);
-    int fd = cy_os_open(path, db->opt.read_only || !newest ? O_RDONLY : O_RDWR, 0);
+    int fd = cy_os_open(path, db->opt.read_only || !maytorn ? O_RDONLY : O_RDWR, 0);
     if (fd < 0 && !newest && db->opt.auto_recovery && !db->opt.read_only)
         fd = cy_os_open(path, O_RDWR, 0);
     if (fd < 0) return cy_err_errno(db, fd, "open", path);
@@ -205,6 +228,7 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
         return cy_err(db, rc, "loading %s", path);
     }
     cy_file *f = cy_files_find(db, fid);
+    f->head = head;   /* before its hint is loaded: see cy_hint_load */
     uint64_t covers = 0;
     rc = CALYPSO_ECORRUPT;
     if (has_hint) {
@@ -223,10 +247,13 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
             int wfd = cy_os_open(path, O_RDWR, 0);
             if (wfd >= 0) { cy_os_close(fd); fd = wfd; }
         }
-        rc = cy_scan_file(db, fid, fd, &size, newest, rc ? 0 : covers,
-                          newest ? cy_wm_limit(db, fid) : CY_WM_NONE);
+        rc = cy_scan_file(db, fid, fd, &size, maytorn, rc ? 0 : covers, synced);
         f->size = size;
         cy_files_recount(db, f);
+    }
+    if (!rc && maytorn && !newest && !db->opt.read_only) {
+        if ((rc = cy_os_fdatasync(fd)) < 0) rc = cy_err_errno(db, rc, "fdatasync", path);
+        *synced_here = 1;
     }
     if (!rc && !newest && db->opt.read_only) {
         /* Kept to the end: a writer may merge the file away meanwhile. */
@@ -240,6 +267,81 @@ static int cy_recover_file(calypso *db, uint32_t fid, int has_hint, int newest)
     f->fd = fd;          /* the newest file's descriptor stays open */
     __atomic_add_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
     return CALYPSO_OK;
+}
+
+// >> the seal chain ----------------------------------------------------------------
+
+/* The seal record datafile fid starts with: 1 with the file and size it
+ * names, 0 when it starts with none (made by an earlier release, or at an
+ * open), or an error. */
+static int cy_recover_seal_of(calypso *db, uint32_t fid, uint32_t *prev, uint64_t *size,
+                              uint32_t *head)
+{
+    char path[4096];
+    cy_dir_data_path(db, fid, path, sizeof path);
+    int fd = cy_os_open(path, O_RDONLY, 0);
+    if (fd < 0) return cy_err_errno(db, fd, "open", path);
+    uint8_t buf[CY_REC_SEAL_MAX];
+    int64_t got = cy_os_pread(fd, buf, sizeof buf, 0);
+    cy_os_close(fd);
+    if (got < 0) return cy_err_errno(db, (int)got, "read", path);
+    cy_rec r;
+    if (cy_rec_parse(buf, (size_t)got, &r) != 1 || r.type != CY_REC_SEAL) return 0;
+    uint64_t rsize = r.hdr + r.vlen;
+    /* A damaged seal is the file's own damage: its scan judges it. */
+    if (rsize > (uint64_t)got || cy_rec_verify(buf, (size_t)rsize, &r) ||
+        cy_rec_seal_of(buf, &r, prev, size) || (*prev & CY_FID_MERGED))
+        return 0;
+    *head = (uint32_t)rsize;
+    return 1;
+}
+
+/* Open dropped what regular datafiles fids[0..n) held: written after a
+ * sealed file that came back shorter, none covered by a sync. A read-only
+ * handle leaves them in place and does not replay them. */
+static int cy_recover_drop(calypso *db, uint32_t short_fid, const uint32_t *fids, uint32_t n)
+{
+    char path[4096];
+    if (!db->opt.read_only) {
+        for (uint32_t i = 0; i < n; i++) {
+            cy_dir_hint_path(db, fids[i], path, sizeof path);
+            int rc = cy_os_unlink(path);
+            if (rc < 0 && rc != -ENOENT) return cy_err_errno(db, rc, "remove", path);
+            cy_dir_data_path(db, fids[i], path, sizeof path);
+            if ((rc = cy_os_unlink(path)) < 0) return cy_err_errno(db, rc, "remove", path);
+        }
+        int rc = cy_os_sync_dir(db->path);
+        if (rc < 0) return cy_err_errno(db, rc, "fsync directory", db->path);
+    }
+    cy_dir_data_path(db, short_fid, path, sizeof path);
+    cy_note(db, "%s %u datafile%s written after %s, which lost its end to a crash before a "
+            "sync covered it (writes no sync covered)", db->opt.read_only ? "left out" : "removed",
+            n, n == 1 ? "" : "s", path);
+    return CALYPSO_OK;
+}
+
+/* Checks the seal record at the head of regular datafile fid (not yet
+ * replayed; *head: the seal's size, 0 if it has none) against the file it
+ * names: 1 when that file came back shorter than it was sealed at, beyond
+ * what the watermark covers (fid and the regular files after it are to be
+ * dropped); 0 when the chain holds; or an error reading fid. */
+static int cy_recover_chain(calypso *db, uint32_t fid, uint32_t *head)
+{
+    uint32_t prev = 0;
+    uint64_t sealed_at = 0;
+    *head = 0;
+    int rc = cy_recover_seal_of(db, fid, &prev, &sealed_at, head);
+    if (rc <= 0) return rc;
+    cy_file *p = cy_files_find(db, prev);
+    if (!p || p->size >= sealed_at) return 0;   /* merged away, or whole */
+    /* Shorter where the watermark covers it, it is damage of synced data:
+     * judged by the file's own records, as before seals existed (a bad
+     * record fails open; auto-recovery cut it, and the files after it
+     * stay). Beyond the watermark, none of the writes from this file on
+     * were synced: open keeps what came before them. */
+    uint64_t synced = cy_wm_limit(db, prev);
+    if (synced == CY_WM_NONE || synced == CY_WM_ALL || synced >= sealed_at) return 0;
+    return 1;
 }
 
 /* Leaves out of the listing the files db->merge.skip_fids names (a reader
@@ -280,11 +382,21 @@ CY_INTERNAL int cy_recover(calypso *db)
     /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
      * then regular files oldest to newest. The newest regular file is the
      * one that may have a torn tail, and becomes the active file. */
-    uint32_t nreg = 0;
+    uint32_t nreg = 0, dropped = 0;
+    int synced_here = 0;
     while (nreg < n && !(fids[nreg] & CY_FID_MERGED)) nreg++;
     for (uint32_t j = 0; j < n && !rc; j++) {
         uint32_t i = (j + nreg) % n;
-        rc = cy_recover_file(db, fids[i], has_hint[i], nreg > 0 && i == nreg - 1);
+        uint32_t head = 0;
+        if (i < nreg && (rc = cy_recover_chain(db, fids[i], &head)) == 1) {
+            rc = cy_recover_drop(db, fids[i - 1], fids + i, nreg - i);
+            dropped = nreg - i;
+            nreg = i;
+            break;
+        }
+        if (!rc)
+            rc = cy_recover_file(db, fids[i], has_hint[i], nreg > 0 && i == nreg - 1, head,
+                                 &synced_here);
     }
     if (rc) goto out;
     cy_ns_recovered(db);
@@ -292,10 +404,20 @@ CY_INTERNAL int cy_recover(calypso *db)
     uint32_t newest_fid = newest ? newest->fid : 0;
     uint64_t newest_size = newest ? newest->size : 0;
     if ((rc = cy_wm_check(db, newest_fid, newest_size)) || db->opt.read_only) goto out;
+    /* The names of the sealed files synced above may not be durable yet
+     * (rotation leaves that to a later sync, which a crash may have
+     * prevented). */
+    if (synced_here && (rc = cy_os_sync_dir(db->path)) < 0) {
+        rc = cy_err_errno(db, rc, "fsync directory", db->path);
+        goto out;
+    }
     if ((rc = cy_wm_open(db, newest_fid, newest_size))) goto out;
-    if (!newest) {
+    if (!newest || dropped) {
+        /* After a drop the newest file left stays sealed; a new one,
+         * sealed onto it, becomes active. */
         uint32_t fid;
-        if (!(rc = cy_ids_take(db, CY_IDS_REGULAR, &fid))) rc = cy_files_create(db, fid);
+        if (!(rc = cy_ids_take(db, CY_IDS_REGULAR, &fid)))
+            rc = cy_files_create(db, fid, newest_fid, newest_size);
     } else {
         rc = cy_files_activate(db, newest);
         if (!rc && newest->size >= db->opt.max_datafile_size) rc = cy_files_rotate(db);
@@ -304,10 +426,9 @@ CY_INTERNAL int cy_recover(calypso *db)
          * read, deleted and merged away. */
         if (rc == CALYPSO_ENOSPC) rc = CALYPSO_OK;
     }
-    /* Sealed files without a valid hint get one in the background. */
-    for (uint32_t i = 0; i < n; i++)
-        if (i + 1 != nreg && cy_files_find(db, fids[i])->hint_covers < cy_files_find(db, fids[i])->size)
-            __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
+    /* Sealed files without a valid hint get one in the background (which
+     * looks for them). */
+    __atomic_add_fetch(&db->bg.hints_pending, 1, __ATOMIC_RELAXED);
 out:
     cy_free(fids);
     cy_free(has_hint);

@@ -487,6 +487,8 @@ typedef struct mu_census {
     uint64_t files, merged_files;
     uint64_t expired_ttl_puts;   /* records with expiry <= the `now` given */
     uint64_t batches;            /* batch records (their records count above) */
+    uint64_t seals;              /* seal records (at the head of a file a
+                                    rotation started; not counted above) */
 } mu_census;
 
 static inline void mu_census_count(mu_census *c, const cy_rec *r, uint64_t now)
@@ -568,6 +570,10 @@ static inline mu_census mu_census_dir(const char *dir, uint64_t now,
                 mu_census_batch mb = { &c, now, fn, ctx, fids[i] };
                 c.batches++;
                 assert_int_equal(cy_rec_entries(buf + off, &r, mu_census_entry, &mb), 0);
+            } else if (r.type == CY_REC_SEAL) {
+                assert_int_equal(off, 0);   /* only ever a file's first record */
+                assert_false(fids[i] & CY_FID_MERGED);
+                c.seals++;
             } else {
                 mu_census_count(&c, &r, now);
                 if (fn) fn(&r, buf + off + r.hdr, fids[i], ctx);

@@ -519,10 +519,14 @@ static int fx_run(fx *x, const fx_scn *s, const fx_var *v, uint64_t i)
                       vn, (unsigned long long)i, calypso_strerror(rc));
             goto fail;
         }
+        /* In flight until it returns: a durable put whose sync fails (here
+         * the sync of the file a rotation sealed) may be there after all. */
         uint32_t pv = fx_ver++;
+        x->m.k[x->m.n].alt = pv;
         int prc = cu_put(x->db, &x->m, x->m.n, pv, 0);
         if (prc == CALYPSO_OK) {
             x->m.k[x->m.n].ver = pv;
+            x->m.k[x->m.n].alt = CU_NONE;
         } else if (!calypso_errmsg(x->db)[0]) {
             fx_report("%s %s n=%llu: the handle refuses writes (%s) with no message", s->name,
                       vn, (unsigned long long)i, calypso_strerror(prc));
@@ -560,6 +564,7 @@ static int fx_run(fx *x, const fx_scn *s, const fx_var *v, uint64_t i)
         goto fail;
     }
     x->m.k[x->m.n].ver = pv;
+    x->m.k[x->m.n].alt = CU_NONE;
     calypso_close(db);
     db = NULL;
     if ((orc = calypso_open(x->work, &x->opt, &db)) || cu_verify(db, &x->m, why, sizeof why)) {

@@ -1243,6 +1243,154 @@ static void test_watermark_follows_syncs(void **state)
     tu_rmrf(dir);
 }
 
+// >> seal records -------------------------------------------------------------------
+
+static int seal_entry_called(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
+{
+    (void)r; (void)rec; (void)rel;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* The seal record's codec at its limits: the largest id and size fit (a
+ * value of 15 bytes), a value of 1 or 16 bytes is not a seal, nor one with
+ * bytes past its two numbers; it yields no entry, and inside a batch it is
+ * damage. */
+static void test_seal_record_codec(void **state)
+{
+    (void)state;
+    uint8_t rec[CY_REC_SEAL_MAX + 8];
+    cy_rec r;
+    uint32_t fid = 0;
+    uint64_t size = 0;
+    size_t n = cy_rec_encode_seal(rec, 7, 4059);
+    assert_null(cy_rec_verify(rec, n, &r));
+    assert_int_equal(r.type, CY_REC_SEAL);
+    assert_int_equal(r.klen, 0);
+    assert_int_equal(cy_rec_seal_of(rec, &r, &fid, &size), 0);
+    assert_int_equal(fid, 7);
+    assert_int_equal(size, 4059);
+    int called = 0;
+    assert_int_equal(cy_rec_entries(rec, &r, seal_entry_called, &called), CALYPSO_OK);
+    assert_int_equal(called, 0);                    /* never an entry */
+
+    n = cy_rec_encode_seal(rec, UINT32_MAX, UINT64_MAX);   /* 5 + 10 bytes */
+    assert_int_equal(n, CY_REC_SEAL_MAX);
+    assert_null(cy_rec_verify(rec, n, &r));
+    assert_int_equal(r.vlen, 15);
+    assert_int_equal(cy_rec_seal_of(rec, &r, &fid, &size), 0);
+    assert_int_equal(fid, UINT32_MAX);
+    assert_true(size == UINT64_MAX);
+
+    /* A value of 1 byte, and of 16: not a seal header. */
+    for (uint64_t vlen = 1; vlen <= 16; vlen += 15) {
+        uint8_t h[CY_REC_MAX_HDR];
+        cy_rec_header(h, CY_REC_SEAL, 0, 0, vlen);
+        assert_int_equal(cy_rec_parse(h, sizeof h, &r), -1);
+    }
+    /* A third number after the two: parses, but names nothing. */
+    uint8_t odd[32], pay[3] = { 7, 9, 1 };
+    uint32_t h = cy_rec_header(odd, CY_REC_SEAL, 0, 0, sizeof pay);
+    memcpy(odd + h, pay, sizeof pay);
+    cy_put_u32(odd, cy_crc(odd + 4, h + sizeof pay - 4, NULL, 0));
+    assert_null(cy_rec_verify(odd, h + sizeof pay, &r));
+    assert_int_equal(cy_rec_seal_of(odd, &r, &fid, &size), -1);
+
+    /* Inside a batch it is damage. */
+    uint8_t batch[64];
+    n = cy_rec_encode_seal(rec, 3, 100);
+    h = cy_rec_header(batch, CY_REC_BATCH, 0, 0, n);
+    memcpy(batch + h, rec, n);
+    cy_put_u32(batch, cy_crc(batch + 4, h + n - 4, NULL, 0));
+    assert_null(cy_rec_verify(batch, h + n, &r));
+    assert_int_equal(cy_rec_entries(batch, &r, seal_entry_called, &called), CALYPSO_ECORRUPT);
+}
+
+/* Rotation seals a file before its sync (the background thread syncs it
+ * soon after). A power loss before that can leave that file shorter, cut clean at a record
+ * boundary (its length not yet durable) with no bad record to see, while
+ * files written after it survive. The seal record at the head of the next
+ * file names the length the file was sealed at: open keeps the writes up
+ * to the lost part, drops the files after it (none was synced), and says
+ * so; a read-only open leaves them in place and out of its view. */
+static void test_sealed_file_shorter_than_its_seal(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    char *dir = tu_tmpdir(), *crash = tu_tmpdir(), *ro_copy = tu_tmpdir();
+    calypso_options o;
+    memset(&o, 0, sizeof o);
+    o.max_datafile_size = 4096;                 /* 33 records of 123 bytes */
+    o.merge_trigger_ratio = -1;
+    calypso *db = eu_open(dir, &o);
+    /* The watermark as open wrote it: nothing synced yet. The background
+     * thread syncs the sealed files and moves it soon after; a power loss
+     * before that leaves this one, which the crashed copy gets. */
+    char wm[1024];
+    eu_path(wm, sizeof wm, dir, "WATERMARK");
+    size_t wm_len = 0;
+    char *wm_at_open = eu_read_file(wm, &wm_len);
+    for (int i = 0; i < N; i++) put_i(db, i, 1);
+    eu_copy_dir(dir, crash);                    /* as the machine lost power */
+    eu_close(db);
+    eu_path(wm, sizeof wm, crash, "WATERMARK");
+    eu_write_file(wm, wm_at_open, wm_len);
+    free(wm_at_open);
+
+    rec_pos pos[N];
+    locate_records(crash, N, pos);
+    unsigned short_fid = pos[80].fid;
+    int k = 0;
+    while (pos[k].fid != short_fid) k++;
+    k += 2;                                     /* its third record */
+    assert_int_equal(pos[k].fid, short_fid);
+    assert_true(pos[N - 1].fid > short_fid + 1); /* files after it */
+    char path[1024];
+    eu_fid_path(path, sizeof path, crash, short_fid, "data");
+    eu_truncate(path, pos[k].off);              /* a record boundary */
+    eu_copy_dir(crash, ro_copy);
+    unsigned last = pos[N - 1].fid;
+
+    db = eu_open(crash, &o);
+    const char *m = calypso_errmsg(db);
+    print_message("open said: %s\n", m);
+    assert_non_null(strstr(m, "lost its end to a crash"));
+    for (int i = 0; i < N; i++) {
+        if (i < k) expect_i(db, i, 1);
+        else expect_absent_i(db, i);
+    }
+    assert_int_equal(calypso_len(db), (uint64_t)k);
+    for (unsigned f = short_fid + 1; f <= last; f++) {
+        eu_fid_path(path, sizeof path, crash, f, "data");
+        assert_false(eu_exists(path));
+    }
+    put_i(db, 1000, 1);
+    eu_close(db);
+    db = eu_open(crash, &o);                    /* the chain holds again */
+    assert_string_equal(calypso_errmsg(db), "");
+    for (int i = 0; i < k; i++) expect_i(db, i, 1);
+    expect_i(db, 1000, 1);
+    assert_int_equal(calypso_len(db), (uint64_t)k + 1);
+    EU_OK(db, calypso_merge(db));               /* seals naming merged files */
+    eu_close(db);
+    db = eu_open(crash, &o);
+    assert_string_equal(calypso_errmsg(db), "");
+    assert_int_equal(calypso_len(db), (uint64_t)k + 1);
+    eu_close(db);
+
+    calypso_options ro = o;
+    ro.read_only = 1;
+    db = eu_open(ro_copy, &ro);
+    assert_non_null(strstr(calypso_errmsg(db), "left out"));
+    assert_int_equal(calypso_len(db), (uint64_t)k);
+    eu_close(db);
+    eu_fid_path(path, sizeof path, ro_copy, last, "data");
+    assert_true(eu_exists(path));
+    tu_rmrf(dir);
+    tu_rmrf(crash);
+    tu_rmrf(ro_copy);
+}
+
 /* argv: "kill" dir from to version [small]: opens, puts keys [from, to) at
  * version, deletes key `from - 1` if from > 0, then dies by SIGKILL without
  * closing. */
@@ -1557,6 +1705,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_watermark_follows_syncs),
         cmocka_unit_test(test_kill9_after_clean_reopen),
         cmocka_unit_test(test_kill9_during_rotations),
+        cmocka_unit_test(test_seal_record_codec),
+        cmocka_unit_test(test_sealed_file_shorter_than_its_seal),
         cmocka_unit_test(test_meta_newer_version),
         cmocka_unit_test(test_failed_reopen_refuses_calls),
         cmocka_unit_test(test_short_write_leaves_no_trace),
