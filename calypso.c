@@ -5060,19 +5060,21 @@ CY_INTERNAL int cy_db_check_key(calypso *db, const void *key, size_t klen)
 /*
  * watermark.c: the durable "synced up to" watermark, the file WATERMARK.
  *
- * It holds a lower bound (fid, off) of what a successful fdatasync of the
- * active datafile covered: bytes [0, off) of datafile fid, and all of every
- * regular datafile with a lower id (rotation syncs a file whole before it
- * seals it). Open uses it to tell the two kinds of damage in the newest
- * datafile apart (doc/format.md, "The torn-tail rule"): past the watermark
+ * It holds a lower bound (fid, off) of what successful fdatasyncs of the
+ * regular datafiles covered: bytes [0, off) of datafile fid, and all of
+ * every regular datafile with a lower id (sealed files are synced whole,
+ * oldest first, before any sync of a newer file counts: files.c). Open
+ * uses it to tell the two kinds of damage in the datafiles it does not
+ * cover whole apart (doc/format.md, "The torn-tail rule"): past the watermark
  * it is what a power loss leaves of writes no sync covered (the kernel
  * writes a shared mapping's dirty pages back in any order, so a hole can
  * sit before pages that did reach the disk), and the file is cut there;
  * below it, synced data was damaged, which is CALYPSO_ECORRUPT.
  *
  * The write path never pays for it. The two places that see an fdatasync
- * of the active file succeed (group commit in commit.c, rotation in files.c)
- * only store db->sync.synced_fid and db->sync.synced_off, under sync.mu. This module
+ * of a datafile succeed (group commit in commit.c, the sync of a sealed
+ * file in files.c) only store db->sync.synced_fid and db->sync.synced_off,
+ * under sync.mu. This module
  * writes that pair to disk from the background thread, at most every
  * CY_WM_INTERVAL_MS and only when it moved, and at close after the final
  * sync. So the file lags behind the truth, which a lower bound may: damage
@@ -9100,8 +9102,9 @@ CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t siz
     *off = at;
     db->sync.written_seq += size;
     /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
-     * them back (bg.c), so that a close or rotation's fdatasync finds
-     * little left. Under SYNC_ALWAYS every write is synced anyway. */
+     * them back (bg.c), so that the fdatasync of a close or of a sealed
+     * file finds less left. Under SYNC_ALWAYS every write is synced
+     * anyway. */
     if (db->sync.written_seq - db->bg.wb_kicked >= CY_DB_WRITEBACK &&
         db->opt.sync != CALYPSO_SYNC_ALWAYS) {
         db->bg.wb_kicked = db->sync.written_seq;

@@ -57,8 +57,9 @@ CY_INTERNAL int cy_db_append(calypso *db, struct iovec *iov, int cnt, size_t siz
     *off = at;
     db->sync.written_seq += size;
     /* Every CY_DB_WRITEBACK bytes, the background thread starts writing
-     * them back (bg.c), so that a close or rotation's fdatasync finds
-     * little left. Under SYNC_ALWAYS every write is synced anyway. */
+     * them back (bg.c), so that the fdatasync of a close or of a sealed
+     * file finds less left. Under SYNC_ALWAYS every write is synced
+     * anyway. */
     if (db->sync.written_seq - db->bg.wb_kicked >= CY_DB_WRITEBACK &&
         db->opt.sync != CALYPSO_SYNC_ALWAYS) {
         db->bg.wb_kicked = db->sync.written_seq;

@@ -1,19 +1,21 @@
 /*
  * watermark.c: the durable "synced up to" watermark, the file WATERMARK.
  *
- * It holds a lower bound (fid, off) of what a successful fdatasync of the
- * active datafile covered: bytes [0, off) of datafile fid, and all of every
- * regular datafile with a lower id (rotation syncs a file whole before it
- * seals it). Open uses it to tell the two kinds of damage in the newest
- * datafile apart (doc/format.md, "The torn-tail rule"): past the watermark
+ * It holds a lower bound (fid, off) of what successful fdatasyncs of the
+ * regular datafiles covered: bytes [0, off) of datafile fid, and all of
+ * every regular datafile with a lower id (sealed files are synced whole,
+ * oldest first, before any sync of a newer file counts: files.c). Open
+ * uses it to tell the two kinds of damage in the datafiles it does not
+ * cover whole apart (doc/format.md, "The torn-tail rule"): past the watermark
  * it is what a power loss leaves of writes no sync covered (the kernel
  * writes a shared mapping's dirty pages back in any order, so a hole can
  * sit before pages that did reach the disk), and the file is cut there;
  * below it, synced data was damaged, which is CALYPSO_ECORRUPT.
  *
  * The write path never pays for it. The two places that see an fdatasync
- * of the active file succeed (group commit in commit.c, rotation in files.c)
- * only store db->sync.synced_fid and db->sync.synced_off, under sync.mu. This module
+ * of a datafile succeed (group commit in commit.c, the sync of a sealed
+ * file in files.c) only store db->sync.synced_fid and db->sync.synced_off,
+ * under sync.mu. This module
  * writes that pair to disk from the background thread, at most every
  * CY_WM_INTERVAL_MS and only when it moved, and at close after the final
  * sync. So the file lags behind the truth, which a lower bound may: damage
