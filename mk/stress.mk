@@ -6,11 +6,14 @@
 #                      CALYPSO_SEED. CI runs it with STRESS_RUNS=10.
 #
 # A test that fails one run in five is a failing test: these are the tests
-# whose outcome depends on thread scheduling or on where a crash lands.
+# whose outcome depends on thread scheduling or on where a crash lands
+# (test_powerloss: where a simulated power loss lands relative to the
+# background thread's syncs of sealed files).
 
 STRESS_RUNS  ?= 50
 STRESS_TESTS := test_concurrency test_merge test_cursor test_durability test_lock test_crash \
-                test_batch test_txn test_get_many test_scan_get test_ns test_reader
+                test_batch test_txn test_get_many test_scan_get test_ns test_reader \
+                test_powerloss
 
 .PHONY: stress
 

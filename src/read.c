@@ -212,9 +212,12 @@ int calypso_stats(calypso *h, struct calypso_stats *st)
     memset(st, 0, sizeof *st);
     uint64_t records;
     /* Running totals (files.c): bytes on disk include the active file's
-     * space allocated ahead of its data. */
-    cy_files_totals(db, &st->datafiles, &records, &st->size);
+     * space allocated ahead of its data. Read under kd_lock with the dead
+     * bytes: a merge takes files off the totals and their dead bytes off
+     * `dead` under it, so the two agree (reclaimable <= size); appends
+     * only add to the totals, before their records are applied. */
     cy_rdlock(&db->kd_lock);
+    cy_files_totals(db, &st->datafiles, &records, &st->size);
     st->keys = ns->keydir.count - cy_ttl_count_expired(db, ns, cy_now_ms());
     st->live_bytes = ns->live_bytes;
     st->reclaimable = db->files.dead;
