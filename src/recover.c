@@ -314,9 +314,13 @@ static int cy_recover_drop(calypso *db, uint32_t short_fid, const uint32_t *fids
         if (rc < 0) return cy_err_errno(db, rc, "fsync directory", db->path);
     }
     cy_dir_data_path(db, short_fid, path, sizeof path);
-    cy_note(db, "%s %u datafile%s written after %s, which lost its end to a crash before a "
-            "sync covered it (writes no sync covered)", db->opt.read_only ? "left out" : "removed",
-            n, n == 1 ? "" : "s", path);
+    /* Beside a live writer (read-only) it is no crash: the file named was
+     * still growing when this open read it, and the files after it are
+     * left out of this view, which ends where that read did. */
+    if (!db->writer_live)
+        cy_note(db, "%s %u datafile%s written after %s, which lost its end to a crash before a "
+                "sync covered it (writes no sync covered)",
+                db->opt.read_only ? "left out" : "removed", n, n == 1 ? "" : "s", path);
     return CALYPSO_OK;
 }
 
