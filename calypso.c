@@ -3494,7 +3494,7 @@ typedef struct cy_file {
                              seal_mu): no hint describes it before (files.c) */
     uint32_t head;        /* bytes of the seal record the file starts with
                              (0: none): a file holding only that is empty;
-                             not in `dead` (files.c, cy_files_write_seal) */
+                             not in `dead` (files.c, cy_files_append_seal) */
     int      hint_failed; /* its hint could not be written: do not retry     */
     int      mixed;       /* holds records besides puts: tombstones, catalog
                              records (atomic; set by cy_files_mark_mixed)  */
@@ -8751,8 +8751,8 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
          * dead when it was written; the seal record at the file's head
          * (its size set before the load: recover.c) is not counted. */
         cy_file *f = cy_files_find(db, fid);
-        uint64_t unlisted = data_size - listed - (f ? f->head : 0);
-        if (data_size > listed + (f ? f->head : 0)) cy_files_dead_add(db, fid, unlisted);
+        uint64_t seal = f ? f->head : 0;
+        if (data_size > listed + seal) cy_files_dead_add(db, fid, data_size - listed - seal);
         *covers = data_size;
         *hint_bytes = size;
     }

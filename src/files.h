@@ -50,7 +50,7 @@ typedef struct cy_file {
                              seal_mu): no hint describes it before (files.c) */
     uint32_t head;        /* bytes of the seal record the file starts with
                              (0: none): a file holding only that is empty;
-                             not in `dead` (files.c, cy_files_write_seal) */
+                             not in `dead` (files.c, cy_files_append_seal) */
     int      hint_failed; /* its hint could not be written: do not retry     */
     int      mixed;       /* holds records besides puts: tombstones, catalog
                              records (atomic; set by cy_files_mark_mixed)  */

@@ -481,8 +481,8 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
          * dead when it was written; the seal record at the file's head
          * (its size set before the load: recover.c) is not counted. */
         cy_file *f = cy_files_find(db, fid);
-        uint64_t unlisted = data_size - listed - (f ? f->head : 0);
-        if (data_size > listed + (f ? f->head : 0)) cy_files_dead_add(db, fid, unlisted);
+        uint64_t seal = f ? f->head : 0;
+        if (data_size > listed + seal) cy_files_dead_add(db, fid, data_size - listed - seal);
         *covers = data_size;
         *hint_bytes = size;
     }
