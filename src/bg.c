@@ -70,7 +70,7 @@ static void cy_bg_writeback(calypso *db, uint32_t *fid, uint64_t *done)
      * those pages, and a page under write-back that is written to again
      * makes the writer wait for it (stable pages). */
     uint64_t end = size > CY_BG_WB_MARGIN ? (size - CY_BG_WB_MARGIN) & ~(uint64_t)4095 : 0;
-    if (end > *done && cy_os_writeback(fd, *done, end - *done) == 0) *done = end;
+    if (end > *done && cy_files_writeback(db, a, fd, *done, end) == 0) *done = end;
     cy_files_unpin(db, a);
 }
 

@@ -187,6 +187,11 @@ CY_INTERNAL void     cy_files_hold_fd(cy_file *f, int fd);
  * unlinked. */
 CY_INTERNAL int      cy_files_hold_open(calypso *db, cy_file *f);
 CY_INTERNAL void     cy_files_unpin(calypso *db, cy_file *f);
+/* Starts writing back [from, to) of f (fd: its descriptor, pinned), a
+ * range the writer no longer writes, without waiting for the disk and
+ * without stalling the writer (files.c, "write-back through the
+ * mapping"). 0 or a negative errno. */
+CY_INTERNAL int      cy_files_writeback(calypso *db, cy_file *f, int fd, uint64_t from, uint64_t to);
 /* After a change to f's size or allocation: brings the table's totals up
  * to date with it. write_mu held, or the handle not yet shared. */
 CY_INTERNAL void     cy_files_recount(calypso *db, cy_file *f);

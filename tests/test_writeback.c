@@ -11,11 +11,19 @@
  *   - Under SYNC_ALWAYS (every write synced anyway) none.
  *   - A failing write-back changes nothing: every value reads back, close
  *     succeeds (it only starts I/O; durability is fdatasync's).
+ *   - Write-back first drops the range's pages from the writable mapping
+ *     (files.c, "write-back through the mapping"), while readers read
+ *     them: every value reads back during and after it, and a copy of
+ *     the files taken with the handle still open (what a kill -9 leaves)
+ *     holds every value, so dropping the pages lost none.
  */
 #include "testutil.h"
 #include "calypso.h"
 #include "engine.h"
 #include "testhooks.h"
+#include "engine_util.h"
+
+#include <pthread.h>
 
 #include <errno.h>
 
@@ -121,12 +129,81 @@ static void test_failing_writeback_changes_nothing(void **state)
     tu_rmrf(dir);
 }
 
+struct wb_reader {
+    calypso *db;
+    int      stop;     /* atomic */
+    int      upto;     /* keys below it exist (atomic) */
+    uint64_t reads, bad;
+};
+
+static void *wb_read_loop(void *arg)
+{
+    struct wb_reader *r = arg;
+    uint64_t s = 7;
+    char k[16], buf[1100];
+    size_t vl;
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        int upto = __atomic_load_n(&r->upto, __ATOMIC_ACQUIRE);
+        if (upto == 0) continue;
+        snprintf(k, sizeof k, "w%08d", (int)tu_below(&s, (uint64_t)upto));
+        int rc = calypso_get_buf(r->db, k, 9, buf, sizeof buf, &vl);
+        if (rc != CALYPSO_OK || vl != 1024 || memcmp(buf, k, 9) != 0 || buf[1023] != 'w') r->bad++;
+        r->reads++;
+    }
+    return NULL;
+}
+
+static void test_written_back_pages_stay_readable_and_in_the_file(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), *copy = tu_tmpdir();
+    calypso *db = wb_open(dir, CALYPSO_SYNC_NONE);
+    struct wb_reader r = { .db = db };
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wb_read_loop, &r), 0);
+    uint64_t base = cy_os_count(CY_OS_WRITEBACK);
+    static char val[1024];
+    memset(val, 'w', sizeof val);
+    char k[16];
+    int n = 0;
+    for (uint64_t done = 0; done < 4ull * CY_DB_WRITEBACK; done += sizeof val + 16, n++) {
+        snprintf(k, sizeof k, "w%08d", n);
+        memcpy(val, k, 9);
+        TU_OK(db, calypso_put(db, k, 9, val, sizeof val));
+        __atomic_store_n(&r.upto, n + 1, __ATOMIC_RELEASE);
+    }
+    uint64_t got = wb_wait(base, 3);
+    __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    print_message("%llu write-backs, %llu reads during them\n", (unsigned long long)got,
+                  (unsigned long long)r.reads);
+    assert_true(got >= 3);
+    assert_int_equal(r.bad, 0);
+    eu_copy_dir(dir, copy);   /* the handle is still open: no sync since */
+    calypso *c = wb_open(copy, CALYPSO_SYNC_NONE);
+    assert_int_equal(calypso_len(c), (uint64_t)n);
+    char buf[1100];
+    size_t vl;
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "w%08d", i);
+        TU_OK(db, calypso_get_buf(db, k, 9, buf, sizeof buf, &vl));
+        assert_true(vl == 1024 && memcmp(buf, k, 9) == 0 && buf[1023] == 'w');
+        TU_OK(c, calypso_get_buf(c, k, 9, buf, sizeof buf, &vl));
+        assert_true(vl == 1024 && memcmp(buf, k, 9) == 0 && buf[1023] == 'w');
+    }
+    TU_OK(c, calypso_close(c));
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(copy);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writeback_follows_the_writes),
         cmocka_unit_test(test_no_writeback_when_every_write_syncs),
         cmocka_unit_test(test_failing_writeback_changes_nothing),
+        cmocka_unit_test(test_written_back_pages_stay_readable_and_in_the_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
