@@ -153,7 +153,7 @@
  * So that a full disk can be recovered from inside, each read-write handle
  * keeps a space reserve: the file RESERVE in the database directory,
  * allocated at open to one max_datafile_size (at least 64 KiB, at most
- * 32 MiB). What you see and can do:
+ * 8 MiB). What you see and can do:
  * - The write that meets the full disk (ENOSPC, or EDQUOT: a quota) fails
  *   with CALYPSO_ENOSPC and writes nothing; everything acknowledged before
  *   it stays, across a reopen too. calypso releases the reserve.
@@ -173,7 +173,7 @@
  *   full disk starts in the state above).
  * - Deleting keys frees nothing by itself: only a merge (or the auto-merge,
  *   see merge_trigger_ratio) gives their space back.
- * A database whose datafiles are larger than 32 MiB may need more than the
+ * A database whose datafiles are larger than 8 MiB may need more than the
  * reserve for a merge step; free space outside calypso then, or delete the
  * oldest keys first (their files, once wholly dead, go without a write).
  * A read-only handle never creates or changes RESERVE.

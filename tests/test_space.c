@@ -3,7 +3,7 @@
  *
  * - the error: CALYPSO_ENOSPC is in the list, ENOSPC and EDQUOT map to it;
  * - the reserve: RESERVE is one datafile's worth, 64 KiB at least and
- *   32 MiB at most (at and one past each bound), allocated on disk, cut
+ *   8 MiB at most (at and one past each bound), allocated on disk, cut
  *   down when the options shrink it, never made by a read-only handle;
  * - a full disk through the syscall table (fallocate failing with ENOSPC):
  *   fill until a put fails with CALYPSO_ENOSPC; the reserve is released
@@ -102,9 +102,9 @@ static void test_reserve_size_and_lifecycle(void **state)
         { 64 << 10, 64 << 10 },                   /* at it */
         { (64 << 10) + 4096, (64 << 10) + 4096 }, /* one step past it */
         { 1 << 20, 1 << 20 },
-        { 32 << 20, 32 << 20 },                   /* at the cap */
-        { (32 << 20) + 4096, 32 << 20 },          /* one step past it */
-        { 0, 32 << 20 },                          /* the default, 256 MiB files */
+        { 8 << 20, 8 << 20 },                     /* at the cap */
+        { (8 << 20) + 4096, 8 << 20 },            /* one step past it */
+        { 0, 8 << 20 },                           /* the default, 256 MiB files */
     };
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         char *dir = tu_tmpdir();
