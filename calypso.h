@@ -117,7 +117,11 @@
  *   writes the dirty pages back, in any order, and fdatasync makes them
  *   durable. Only a record too large for the mapping
  *   (over max_datafile_size, alone in its file), or an active file that
- *   could not be mapped, is written with pwritev.
+ *   could not be mapped, is written with pwritev. So that close and
+ *   calypso_sync find little left to do, the background thread starts the
+ *   write-back of every 8 MiB appended and fdatasyncs every 32 MiB; a
+ *   power loss keeps what such a sync covered, but SYNC_NONE promises no
+ *   more than the process's death.
  * - CALYPSO_SYNC_INTERVAL: as NONE, plus a background thread fdatasyncs the
  *   active datafile every sync_interval_ms (default 1000): on power loss at
  *   most the last interval of writes is lost (Redis "appendfsync everysec").

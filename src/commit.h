@@ -41,6 +41,9 @@ typedef struct cy_sync {
  * 64 MiB, and close 370-450 ms after every 8 MiB, 500-550 ms after every
  * 64 MiB (without the drop, every 64 MiB cost 25% of the put rate). */
 #define CY_DB_WRITEBACK (8u << 20)
+/* Every this many bytes appended, the write-back round is a full sync of
+ * what was written (bg.c). */
+#define CY_DB_WRITEBACK_SYNC (32u << 20)
 /* Waits until a sync covers the first seq bytes appended since open,
  * leading a group commit when no sync is under way (commit.c). */
 CY_INTERNAL int  cy_db_sync_to(calypso *db, uint64_t seq);

@@ -714,6 +714,16 @@ static void cy_files_pages(calypso *db, cy_file *f, uint64_t from, uint64_t to, 
     cy_epoch_leave(&db->epoch, ep);
 }
 
+CY_INTERNAL void cy_files_drop_pages(calypso *db, cy_file *f, uint64_t from, uint64_t to)
+{
+    cy_files_pages(db, f, from, to, CY_PAGES_DROP);
+}
+
+CY_INTERNAL void cy_files_fill_pages(calypso *db, cy_file *f, uint64_t from, uint64_t to)
+{
+    cy_files_pages(db, f, from, to, CY_PAGES_FILL);
+}
+
 CY_INTERNAL int cy_files_writeback(calypso *db, cy_file *f, int fd, uint64_t from, uint64_t to)
 {
     cy_files_pages(db, f, from, to, CY_PAGES_DROP);

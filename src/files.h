@@ -192,6 +192,10 @@ CY_INTERNAL void     cy_files_unpin(calypso *db, cy_file *f);
  * without stalling the writer (files.c, "write-back through the
  * mapping"). 0 or a negative errno. */
 CY_INTERNAL int      cy_files_writeback(calypso *db, cy_file *f, int fd, uint64_t from, uint64_t to);
+/* The two halves of that, around a sync the caller runs itself: drop
+ * [from, to) of f from the mapping before, map it back read-only after. */
+CY_INTERNAL void     cy_files_drop_pages(calypso *db, cy_file *f, uint64_t from, uint64_t to);
+CY_INTERNAL void     cy_files_fill_pages(calypso *db, cy_file *f, uint64_t from, uint64_t to);
 /* After a change to f's size or allocation: brings the table's totals up
  * to date with it. write_mu held, or the handle not yet shared. */
 CY_INTERNAL void     cy_files_recount(calypso *db, cy_file *f);
