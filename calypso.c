@@ -2060,7 +2060,11 @@ CY_INTERNAL void cy_art_init(cy_art *t)
 }
 
 /* Recursion depth is the tree's height: one level per branching point on a
- * path, small unless the keys nest thousands deep as prefixes. */
+ * path, small unless the keys nest thousands deep as prefixes. Children
+ * are visited in slot order (any order frees), and a node's inner
+ * children are fetched all at once before the first is visited, so that
+ * destroying a large tree waits on many node loads together, not one at
+ * a time (it is most of what a close of a large database spends). */
 static void cy_art_free_ref(cy_art *t, void *ref)
 {
     if (cy_art_is_leaf(ref)) {
@@ -2068,11 +2072,16 @@ static void cy_art_free_ref(cy_art *t, void *ref)
         return;   /* slab leaves go with their pages */
     }
     cy_art_node *n = ref;
-    cy_art_pairs p;
-    cy_art_collect(n, &p);
+    void **kids = cy_art_kids(n);
+    /* Node4/16/48 keep their children packed in the first `count` slots;
+     * a Node256 has a slot per byte, empty ones NULL. */
+    unsigned slots = cy_art_kind(n) == CY_ART_N256 ? 256u : cy_art_count(n);
+    for (unsigned i = 0; i < slots; i++)
+        if (kids[i] && !cy_art_is_leaf(kids[i])) CY_PREFETCH(kids[i]);
     void *term = cy_art_term(n);
     if (term) cy_art_free_ref(t, term);
-    for (unsigned i = 0; i < p.n; i++) cy_art_free_ref(t, p.kid[i]);
+    for (unsigned i = 0; i < slots; i++)
+        if (kids[i]) cy_art_free_ref(t, kids[i]);
     cy_art_node_free(t, n);
 }
 
@@ -2242,7 +2251,7 @@ static int cy_art_iter_step(cy_art_iter *it, int dir)
         int pos = it->slot[it->depth - 1];
         pos = dir > 0 ? cy_art_pos_next(n, pos) : cy_art_pos_prev(n, pos);
         if (pos >= 0) {
-            it->slot[it->depth - 1] = (uint16_t)pos;
+                it->slot[it->depth - 1] = (uint16_t)pos;
             return cy_art_iter_edge(it, cy_art_child_at(n, pos), dir);
         }
         it->depth--;
@@ -3991,10 +4000,21 @@ CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key
 CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
 /* Builds, from the datafile, and writes the hint of fid. */
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
-/* Writes the hint of the active file at a clean close (its data synced):
- * from the keydir when the file holds puts alone (a compacted hint of its
- * live records), else as cy_hint_write. */
-CY_INTERNAL int  cy_hint_write_active(calypso *db);
+/* The hint of the active file at a clean close (its data synced), in two
+ * steps so that the write can run on another thread while close frees the
+ * key directory: cy_hint_active_build reads the keydir (when the file
+ * holds puts alone, the hint is a compacted one of its live records, built
+ * in key order without reading the file; else it is left to
+ * cy_hint_write, from the file); cy_hint_active_write writes it, needing
+ * neither the keydir nor the file table, and frees the buffer. */
+typedef struct cy_hint_active {
+    cy_hint_buf b;           /* the entries, room left for the trailer */
+    uint64_t    data_size;   /* bytes of the datafile it describes      */
+    uint32_t    fid;
+    int         from_file;
+} cy_hint_active;
+CY_INTERNAL int  cy_hint_active_build(calypso *db, cy_hint_active *h);
+CY_INTERNAL int  cy_hint_active_write(calypso *db, cy_hint_active *h);
 /* Loads the hint of fid into the keydir when it is valid and describes at
  * most the file's `file_size` bytes; *covers receives how many (the caller
  * scans the rest) and *hint_bytes the hint file's size. CALYPSO_ECORRUPT if invalid: nothing applied then, and
@@ -8711,35 +8731,49 @@ static int cy_hint_live_ns(calypso *db, cy_ns *ns, void *ctx)
     return rc;
 }
 
-CY_INTERNAL int cy_hint_write_active(calypso *db)
+CY_INTERNAL int cy_hint_active_build(calypso *db, cy_hint_active *h)
 {
     cy_file *a = db->files.active;
-    if (__atomic_load_n(&a->mixed, __ATOMIC_RELAXED)) return cy_hint_write(db, a->fid);
+    memset(h, 0, sizeof *h);
+    h->fid = a->fid;
+    if (__atomic_load_n(&a->mixed, __ATOMIC_RELAXED)) {
+        h->from_file = 1;   /* built and written by cy_hint_write */
+        return CALYPSO_OK;
+    }
     /* Puts only: its live records are the keydir's entries that point
      * into it, already in key order, without reading the file. */
-    cy_hint_buf b = { 0 };
-    cy_hint_live q = { db, NULL, &b, a->fid };
+    cy_hint_buf *b = &h->b;
+    cy_hint_live q = { db, NULL, b, a->fid };
     int rc = cy_ns_each(db, cy_hint_live_ns, &q);
-    if (!rc && cy_hint_reserve(&b, 8 + CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
+    if (!rc && cy_hint_reserve(b, 8 + CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
     if (rc) {
-        cy_free(b.p);
+        cy_free(b->p);
+        b->p = NULL;
         return cy_err(db, CALYPSO_ENOMEM, "building the hint of the active file");
     }
-    memcpy(b.p, CY_HINT_MAGIC_COMPACT, 8);
-    if (b.len == 0) b.len = 8;
-    uint8_t *t = b.p + b.len;
-    cy_put_u64(t, a->size);
-    cy_put_u64(t + 8, b.count);
-    cy_put_u32(t + 16, cy_crc(b.p, b.len + 16, NULL, 0));
+    memcpy(b->p, CY_HINT_MAGIC_COMPACT, 8);
+    if (b->len == 0) b->len = 8;
+    h->data_size = a->size;   /* the trailer is cy_hint_active_write's */
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_hint_active_write(calypso *db, cy_hint_active *h)
+{
+    if (h->from_file) return cy_hint_write(db, h->fid);
+    /* The checksum over the whole hint is computed here, off close's
+     * path when this runs on its own thread. */
+    cy_hint_buf *b = &h->b;
+    uint8_t *t = b->p + b->len;
+    cy_put_u64(t, h->data_size);
+    cy_put_u64(t + 8, b->count);
+    cy_put_u32(t + 16, cy_crc(b->p, b->len + 16, NULL, 0));
     memcpy(t + 20, CY_HINT_END, 4);
-    b.len += CY_HINT_TRAILER;
+    b->len += CY_HINT_TRAILER;
     char name[32];
-    snprintf(name, sizeof name, "%010u.hint", a->fid);
-    rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
-    if (!rc) {
-        cy_files_set_hint(db, a, (uint64_t)b.len, a->size);
-    }
-    cy_free(b.p);
+    snprintf(name, sizeof name, "%010u.hint", h->fid);
+    int rc = cy_dir_write_file(db, db->path, name, h->b.p, h->b.len);
+    cy_free(h->b.p);
+    h->b.p = NULL;
     return rc;
 }
 
@@ -8960,11 +8994,26 @@ static void cy_db_destroy_locks(calypso *db)
     cy_epoch_destroy(&db->epoch);
 }
 
+typedef struct cy_db_hint_job {
+    calypso       *db;
+    cy_hint_active h;
+} cy_db_hint_job;
+
+static void *cy_db_hint_main(void *arg)
+{
+    cy_db_hint_job *job = arg;
+    cy_hint_active_write(job->db, &job->h);   /* a failure only slows the next open */
+    return NULL;
+}
+
 /* Releases what cy_db_start acquired; returns the final sync's result. */
 static int cy_db_stop(calypso *db)
 {
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
+    cy_db_hint_job job = { db, { { 0 }, 0, 0, 0 } };
+    pthread_t hint_thread;
+    int hint_running = 0;
     if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
     else if (db->files.active && db->sync.written_seq > db->sync.synced_seq)
@@ -8978,13 +9027,23 @@ static int cy_db_stop(calypso *db)
          * next open skip reading its values; anything written after it is
          * scanned then. Without one, open only takes longer. */
         cy_file *a = db->files.active;
-        if (!rc && !cy_files_active_empty(a) && a->hint_covers < a->size)
-            cy_hint_write_active(db);
+        if (!rc && !cy_files_active_empty(a) && a->hint_covers < a->size &&
+            cy_hint_active_build(db, &job.h) == CALYPSO_OK) {
+            /* Built from the keydir, it is written while the keydir and
+             * the files are freed (about as long as each other for a large
+             * database); one built from the file is written now. */
+            if (job.h.from_file ||
+                pthread_create(&hint_thread, NULL, cy_db_hint_main, &job) != 0)
+                cy_hint_active_write(db, &job.h);
+            else
+                hint_running = 1;
+        }
     }
     cy_wm_close(db);
     cy_view_release_all(db);
     cy_files_close_all(db);
     cy_ns_close_all(db);
+    if (hint_running) pthread_join(hint_thread, NULL);   /* before the lock goes */
     cy_dir_unlock(db);
     db->files.dead = 0;
     db->sync.written_seq = 0;

@@ -367,35 +367,49 @@ static int cy_hint_live_ns(calypso *db, cy_ns *ns, void *ctx)
     return rc;
 }
 
-CY_INTERNAL int cy_hint_write_active(calypso *db)
+CY_INTERNAL int cy_hint_active_build(calypso *db, cy_hint_active *h)
 {
     cy_file *a = db->files.active;
-    if (__atomic_load_n(&a->mixed, __ATOMIC_RELAXED)) return cy_hint_write(db, a->fid);
+    memset(h, 0, sizeof *h);
+    h->fid = a->fid;
+    if (__atomic_load_n(&a->mixed, __ATOMIC_RELAXED)) {
+        h->from_file = 1;   /* built and written by cy_hint_write */
+        return CALYPSO_OK;
+    }
     /* Puts only: its live records are the keydir's entries that point
      * into it, already in key order, without reading the file. */
-    cy_hint_buf b = { 0 };
-    cy_hint_live q = { db, NULL, &b, a->fid };
+    cy_hint_buf *b = &h->b;
+    cy_hint_live q = { db, NULL, b, a->fid };
     int rc = cy_ns_each(db, cy_hint_live_ns, &q);
-    if (!rc && cy_hint_reserve(&b, 8 + CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
+    if (!rc && cy_hint_reserve(b, 8 + CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
     if (rc) {
-        cy_free(b.p);
+        cy_free(b->p);
+        b->p = NULL;
         return cy_err(db, CALYPSO_ENOMEM, "building the hint of the active file");
     }
-    memcpy(b.p, CY_HINT_MAGIC_COMPACT, 8);
-    if (b.len == 0) b.len = 8;
-    uint8_t *t = b.p + b.len;
-    cy_put_u64(t, a->size);
-    cy_put_u64(t + 8, b.count);
-    cy_put_u32(t + 16, cy_crc(b.p, b.len + 16, NULL, 0));
+    memcpy(b->p, CY_HINT_MAGIC_COMPACT, 8);
+    if (b->len == 0) b->len = 8;
+    h->data_size = a->size;   /* the trailer is cy_hint_active_write's */
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_hint_active_write(calypso *db, cy_hint_active *h)
+{
+    if (h->from_file) return cy_hint_write(db, h->fid);
+    /* The checksum over the whole hint is computed here, off close's
+     * path when this runs on its own thread. */
+    cy_hint_buf *b = &h->b;
+    uint8_t *t = b->p + b->len;
+    cy_put_u64(t, h->data_size);
+    cy_put_u64(t + 8, b->count);
+    cy_put_u32(t + 16, cy_crc(b->p, b->len + 16, NULL, 0));
     memcpy(t + 20, CY_HINT_END, 4);
-    b.len += CY_HINT_TRAILER;
+    b->len += CY_HINT_TRAILER;
     char name[32];
-    snprintf(name, sizeof name, "%010u.hint", a->fid);
-    rc = cy_dir_write_file(db, db->path, name, b.p, b.len);
-    if (!rc) {
-        cy_files_set_hint(db, a, (uint64_t)b.len, a->size);
-    }
-    cy_free(b.p);
+    snprintf(name, sizeof name, "%010u.hint", h->fid);
+    int rc = cy_dir_write_file(db, db->path, name, h->b.p, h->b.len);
+    cy_free(h->b.p);
+    h->b.p = NULL;
     return rc;
 }
 

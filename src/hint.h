@@ -18,10 +18,21 @@ CY_INTERNAL int  cy_hint_add(cy_hint_buf *b, const cy_rec *r, const uint8_t *key
 CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
 /* Builds, from the datafile, and writes the hint of fid. */
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
-/* Writes the hint of the active file at a clean close (its data synced):
- * from the keydir when the file holds puts alone (a compacted hint of its
- * live records), else as cy_hint_write. */
-CY_INTERNAL int  cy_hint_write_active(calypso *db);
+/* The hint of the active file at a clean close (its data synced), in two
+ * steps so that the write can run on another thread while close frees the
+ * key directory: cy_hint_active_build reads the keydir (when the file
+ * holds puts alone, the hint is a compacted one of its live records, built
+ * in key order without reading the file; else it is left to
+ * cy_hint_write, from the file); cy_hint_active_write writes it, needing
+ * neither the keydir nor the file table, and frees the buffer. */
+typedef struct cy_hint_active {
+    cy_hint_buf b;           /* the entries, room left for the trailer */
+    uint64_t    data_size;   /* bytes of the datafile it describes      */
+    uint32_t    fid;
+    int         from_file;
+} cy_hint_active;
+CY_INTERNAL int  cy_hint_active_build(calypso *db, cy_hint_active *h);
+CY_INTERNAL int  cy_hint_active_write(calypso *db, cy_hint_active *h);
 /* Loads the hint of fid into the keydir when it is valid and describes at
  * most the file's `file_size` bytes; *covers receives how many (the caller
  * scans the rest) and *hint_bytes the hint file's size. CALYPSO_ECORRUPT if invalid: nothing applied then, and
