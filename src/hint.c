@@ -240,17 +240,30 @@ CY_INTERNAL int cy_hint_finish(cy_hint_buf *b, uint64_t data_size)
 // >> writing -------------------------------------------------------------------
 
 /* Reads datafile fid (sealed, synced) and builds its hint in b. */
-typedef struct cy_hint_entry { cy_hint_buf *b; uint64_t off; } cy_hint_entry;
+typedef struct cy_hint_entry {
+    calypso     *db;
+    cy_hint_buf *b;
+    uint64_t     off;
+    uint32_t     fid;
+    int          live_only;   /* the live puts alone (a compacted hint) */
+} cy_hint_entry;
 
 /* One hint entry per record, the records of a batch each with its own. */
 static int cy_hint_add_entry(const cy_rec *r, const uint8_t *rec, uint64_t rel, void *ctx)
 {
     cy_hint_entry *q = ctx;
+    if (q->live_only &&
+        !((r->type == CY_REC_PUT || r->type == CY_REC_PUT_TTL) &&
+          cy_keydir_is_at(q->db, r->ns, 0, rec + r->hdr, r->klen, q->fid, q->off + rel)))
+        return CALYPSO_OK;
     return cy_hint_add(q->b, r, rec + r->hdr, q->off + rel, r->hdr + r->klen + r->vlen)
                ? CALYPSO_ENOMEM : CALYPSO_OK;
 }
 
-static int cy_hint_build(calypso *db, uint32_t fid, cy_hint_buf *b, uint64_t *data_size)
+/* Reads datafile fid and builds its hint in b: every record, or with
+ * live_only the puts the keydir still points at. */
+static int cy_hint_build(calypso *db, uint32_t fid, cy_hint_buf *b, uint64_t *data_size,
+                         int live_only)
 {
     cy_scan s;
     int rc = cy_scan_open(&s, db, fid, -1);
@@ -268,7 +281,7 @@ static int cy_hint_build(calypso *db, uint32_t fid, cy_hint_buf *b, uint64_t *da
                         (unsigned long long)off, why);
         } else {
             uint64_t size = r.hdr + r.klen + r.vlen;
-            cy_hint_entry q = { b, off };
+            cy_hint_entry q = { db, b, off, fid, live_only };
             rc = cy_rec_entries(p, &r, cy_hint_add_entry, &q);
             if (rc == CALYPSO_ENOMEM)
                 rc = cy_err(db, CALYPSO_ENOMEM, "building the hint of %s", s.path);
@@ -286,7 +299,7 @@ CY_INTERNAL int cy_hint_write(calypso *db, uint32_t fid)
 {
     cy_hint_buf b = { 0 };
     uint64_t data_size = 0;
-    int rc = cy_hint_build(db, fid, &b, &data_size);
+    int rc = cy_hint_build(db, fid, &b, &data_size, 0);
     if (!rc && cy_hint_finish(&b, data_size)) rc = cy_err(db, CALYPSO_ENOMEM, "hint trailer");
     if (!rc) {
         char name[32];
@@ -340,6 +353,10 @@ static const uint8_t *cy_hint_parse(const uint8_t *p, const uint8_t *end, uint64
 
 // >> the active file's hint at close, from the key directory -------------------------
 
+/* The active file is read for its hint, rather than the keydir walked,
+ * when it holds less than 1/CY_HINT_SCAN_SHARE of the bytes of records. */
+#define CY_HINT_SCAN_SHARE 4
+
 typedef struct cy_hint_live {
     calypso     *db;
     cy_ns       *ns;
@@ -377,15 +394,31 @@ CY_INTERNAL int cy_hint_active_build(calypso *db, cy_hint_active *h)
         return CALYPSO_OK;
     }
     /* Puts only: its live records are the keydir's entries that point
-     * into it, already in key order, without reading the file. */
+     * into it. When the file holds a good part of the data, they are
+     * taken from a walk of the keydir, already in key order, without
+     * reading the file; but a walk visits every key, so for a small file
+     * beside a large keydir (a close after a few writes) the file is read
+     * instead and each of its puts looked up (then sorted): close then
+     * takes time in proportion to what the file holds, not to the
+     * database. The two give the same hint. */
     cy_hint_buf *b = &h->b;
-    cy_hint_live q = { db, NULL, b, a->fid };
-    int rc = cy_ns_each(db, cy_hint_live_ns, &q);
+    uint32_t nfiles;
+    uint64_t total, disk;
+    cy_files_totals(db, &nfiles, &total, &disk);
+    int rc;
+    if (a->size < total / CY_HINT_SCAN_SHARE) {
+        uint64_t data_size;
+        rc = cy_hint_build(db, a->fid, b, &data_size, 1);
+        if (!rc) cy_hint_sort(b);
+    } else {
+        cy_hint_live q = { db, NULL, b, a->fid };
+        rc = cy_ns_each(db, cy_hint_live_ns, &q);
+    }
     if (!rc && cy_hint_reserve(b, 8 + CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
     if (rc) {
         cy_free(b->p);
         b->p = NULL;
-        return cy_err(db, CALYPSO_ENOMEM, "building the hint of the active file");
+        return rc == CALYPSO_ENOMEM ? cy_err(db, rc, "building the hint of the active file") : rc;
     }
     memcpy(b->p, CY_HINT_MAGIC_COMPACT, 8);
     if (b->len == 0) b->len = 8;

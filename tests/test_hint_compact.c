@@ -7,6 +7,10 @@
  *   when the file holds puts alone: magic CYHINT02, one entry per live key
  *   in the file, keys in order; a tombstone or a namespace record in the
  *   file makes it a full hint (CYHINT01) again;
+ *   built either from a walk of the key directory or, when
+ *   the active file holds under a quarter of the data (a close after a few
+ *   writes to a large database), from reading that file and keeping the
+ *   puts the key directory points at: both give the same bytes;
  * - open from those hints finds what open from the datafiles
  *   alone finds: the same keys and values, expiries, namespaces, and the
  *   same live and dead byte counts (calypso_stats).
@@ -167,6 +171,55 @@ static void test_close_hint_of_puts_is_compacted(void **state)
     tu_rmrf(dir);
 }
 
+/* A close after a few writes to a large database: the active file holds
+ * under a quarter of the data, so its hint is built by reading it (not by
+ * walking every key): the same compacted hint, live puts alone in key
+ * order, and open from it finds what open from the datafiles finds. A
+ * database holding only such a file gets its hint from the walk: the same
+ * entries. */
+static void test_close_hint_from_a_small_active_file(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = hc_opts(64 << 10);
+    calypso *db = eu_open(dir, &o);
+    for (int i = 0; i < 20000; i++) hc_put(db, i, 1, 0);   /* hundreds of sealed files */
+    /* One more key, overwritten until a rotation starts a new file with
+     * it: the file the next session writes in. */
+    uint32_t sealed = eu_newest_fid(dir);
+    for (int v = 1; eu_newest_fid(dir) == sealed; v++) hc_put(db, 29999, v, 0);
+    eu_close(db);
+    uint32_t fid = eu_newest_fid(dir);
+    o.max_datafile_size = 64 << 20;                     /* it stays active */
+    db = eu_open(dir, &o);
+    for (int i = 0; i < 6000; i += 10) hc_put(db, i, 2, i % 20 == 0 ? 3600000 : 0);
+    for (int i = 0; i < 6000; i += 20) hc_put(db, i, 3, 0);   /* dead within the file */
+    eu_close(db);
+    assert_int_equal(eu_newest_fid(dir), fid);
+    char path[4096], magic[9];
+    eu_fid_path(path, sizeof path, dir, fid, "hint");
+    /* 901 records, 601 live: 600 of the keys below 6000, and 29999 */
+    assert_int_equal(hc_entries(path, magic), 601);
+    assert_string_equal(magic, "CYHINT02");
+    assert_int_equal(hu_check_sorted(path), 601);
+    hc_same_as_scan(dir, &o, 30000);
+
+    char copy[4200];
+    snprintf(copy, sizeof copy, "%s-walk", dir);
+    hc_rmrf(copy);
+    calypso *w = eu_open(copy, &o);
+    for (int i = 0; i < 6000; i += 10) hc_put(w, i, 2, i % 20 == 0 ? 3600000 : 0);
+    for (int i = 0; i < 6000; i += 20) hc_put(w, i, 3, 0);
+    eu_close(w);
+    char wpath[4400];
+    eu_fid_path(wpath, sizeof wpath, copy, eu_newest_fid(copy), "hint");
+    assert_int_equal(hc_entries(wpath, magic), 600);
+    assert_string_equal(magic, "CYHINT02");
+    assert_int_equal(hu_check_sorted(wpath), 600);
+    hc_rmrf(copy);
+    tu_rmrf(dir);
+}
+
 /* A namespace created in an older file, its keys written in the active
  * one: the compacted hint lists them with their namespace; a file with a
  * namespace record in it gets a full hint. */
@@ -216,6 +269,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_close_hint_of_puts_is_compacted),
+        cmocka_unit_test(test_close_hint_from_a_small_active_file),
         cmocka_unit_test(test_compacted_hint_with_namespaces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
