@@ -114,6 +114,16 @@ CY_INTERNAL void cy_assert_fail(const char *what, const char *file, int line)
 CY_INTERNAL void *cy_malloc(size_t n);
 CY_INTERNAL void *cy_calloc(size_t count, size_t size);
 CY_INTERNAL void *cy_realloc(void *p, size_t n);
+/* For a block about to be written through: fills the page tables of the
+ * whole pages inside [p, p + len) in one system call (MADV_POPULATE_WRITE)
+ * instead of a page fault per 4 KiB, which in a VM costs an exit each
+ * (opening 1M keys took 18.7k faults, 5.2k with this). A hint: without
+ * the kernel's support nothing changes. */
+CY_INTERNAL void  cy_alloc_prefault(void *p, size_t len);
+/* Asks for transparent huge pages under the 2 MiB-aligned part of
+ * [p, p + len): for memory read at random, as the key directory is, fewer
+ * TLB misses. A hint. */
+CY_INTERNAL void  cy_alloc_hugepages(void *p, size_t len);
 CY_INTERNAL void  cy_free(void *p);
 
 /* Every calypso_open holds the allocator before its first allocation and
@@ -440,6 +450,8 @@ CY_INTERNAL int    cy_rec_seal_of(const uint8_t *rec, const cy_rec *r, uint32_t 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* The configured allocator (libc's until calypso_config_allocator). */
 static cy_alloc_table cy_alloc_base = {
@@ -532,6 +544,39 @@ int calypso_config_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(voi
     if (!cy_alloc_layered) cy_alloc_sys = cy_alloc_base;
     pthread_mutex_unlock(&cy_alloc_mu);
     return CALYPSO_OK;
+}
+
+/* [from, to): the whole pages inside [p, p + len). 0 when there are none. */
+static int cy_alloc_pages(void *p, size_t len, uintptr_t *from, uintptr_t *to)
+{
+    static uintptr_t page;   /* the same value whoever sets it */
+    if (!__atomic_load_n(&page, __ATOMIC_RELAXED))
+        __atomic_store_n(&page, (uintptr_t)sysconf(_SC_PAGESIZE), __ATOMIC_RELAXED);
+    uintptr_t ps = __atomic_load_n(&page, __ATOMIC_RELAXED);
+    *from = ((uintptr_t)p + ps - 1) & ~(ps - 1);
+    *to = ((uintptr_t)p + len) & ~(ps - 1);
+    return *to > *from;
+}
+
+CY_INTERNAL void cy_alloc_prefault(void *p, size_t len)
+{
+    uintptr_t from, to;
+    if (!cy_alloc_pages(p, len, &from, &to)) return;
+#ifdef MADV_POPULATE_WRITE
+    madvise((void *)from, to - from, MADV_POPULATE_WRITE);
+#endif
+}
+
+CY_INTERNAL void cy_alloc_hugepages(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t hp = (uintptr_t)2 << 20;
+    uintptr_t from = ((uintptr_t)p + hp - 1) & ~(hp - 1), to = ((uintptr_t)p + len) & ~(hp - 1);
+    if (to > from) madvise((void *)from, to - from, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
 }
 
 /* >> src/os.c */
@@ -1374,8 +1419,10 @@ static uint8_t *cy_art_slab_page(struct cy_art_slab *s)
     if (s->page_next == s->page_end) {
         uint32_t np = s->chunk_pages ? s->chunk_pages * 2u : 2u;
         if (np > CY_ART_CHUNK_MAX) np = CY_ART_CHUNK_MAX;
-        uint8_t *c = cy_malloc((size_t)(np + 1u) * CY_ART_PAGE + sizeof(uint8_t *));
+        size_t bytes = (size_t)(np + 1u) * CY_ART_PAGE + sizeof(uint8_t *);
+        uint8_t *c = cy_malloc(bytes);
         if (!c) return NULL;
+        cy_alloc_hugepages(c, bytes);
         memcpy(c, &s->chunks, sizeof s->chunks);
         s->chunks = c;
         uintptr_t first = ((uintptr_t)c + sizeof(uint8_t *) + CY_ART_PAGE - 1u) &
@@ -1386,6 +1433,9 @@ static uint8_t *cy_art_slab_page(struct cy_art_slab *s)
     }
     uint8_t *p = s->page_next;
     s->page_next += CY_ART_PAGE;
+    /* Its slots are handed out in order from now on: its page tables are
+     * filled at once, not by a fault per 4 KiB. */
+    cy_alloc_prefault(p, CY_ART_PAGE);
     return p;
 }
 
@@ -8849,6 +8899,7 @@ static int cy_hint_read(calypso *db, uint32_t fid, uint64_t file_size, uint8_t *
     if (cy_os_fsize(fd, &size) < 0 || size < 8 + CY_HINT_TRAILER || size > (1ull << 40))
         goto out;
     if (!(buf = cy_malloc((size_t)size))) { rc = CALYPSO_ENOMEM; goto out; }
+    cy_alloc_prefault(buf, (size_t)size);   /* pread fills all of it */
     if (cy_os_pread(fd, buf, (size_t)size, 0) != (int64_t)size) goto out;
     const uint8_t *t = buf + size - CY_HINT_TRAILER;
     *data_size = cy_get_u64(t);

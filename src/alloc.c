@@ -33,6 +33,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* The configured allocator (libc's until calypso_config_allocator). */
 static cy_alloc_table cy_alloc_base = {
@@ -125,6 +127,39 @@ int calypso_config_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(voi
     if (!cy_alloc_layered) cy_alloc_sys = cy_alloc_base;
     pthread_mutex_unlock(&cy_alloc_mu);
     return CALYPSO_OK;
+}
+
+/* [from, to): the whole pages inside [p, p + len). 0 when there are none. */
+static int cy_alloc_pages(void *p, size_t len, uintptr_t *from, uintptr_t *to)
+{
+    static uintptr_t page;   /* the same value whoever sets it */
+    if (!__atomic_load_n(&page, __ATOMIC_RELAXED))
+        __atomic_store_n(&page, (uintptr_t)sysconf(_SC_PAGESIZE), __ATOMIC_RELAXED);
+    uintptr_t ps = __atomic_load_n(&page, __ATOMIC_RELAXED);
+    *from = ((uintptr_t)p + ps - 1) & ~(ps - 1);
+    *to = ((uintptr_t)p + len) & ~(ps - 1);
+    return *to > *from;
+}
+
+CY_INTERNAL void cy_alloc_prefault(void *p, size_t len)
+{
+    uintptr_t from, to;
+    if (!cy_alloc_pages(p, len, &from, &to)) return;
+#ifdef MADV_POPULATE_WRITE
+    madvise((void *)from, to - from, MADV_POPULATE_WRITE);
+#endif
+}
+
+CY_INTERNAL void cy_alloc_hugepages(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t hp = (uintptr_t)2 << 20;
+    uintptr_t from = ((uintptr_t)p + hp - 1) & ~(hp - 1), to = ((uintptr_t)p + len) & ~(hp - 1);
+    if (to > from) madvise((void *)from, to - from, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
 }
 
 #ifndef CY_AMALGAMATION

@@ -387,8 +387,10 @@ static uint8_t *cy_art_slab_page(struct cy_art_slab *s)
     if (s->page_next == s->page_end) {
         uint32_t np = s->chunk_pages ? s->chunk_pages * 2u : 2u;
         if (np > CY_ART_CHUNK_MAX) np = CY_ART_CHUNK_MAX;
-        uint8_t *c = cy_malloc((size_t)(np + 1u) * CY_ART_PAGE + sizeof(uint8_t *));
+        size_t bytes = (size_t)(np + 1u) * CY_ART_PAGE + sizeof(uint8_t *);
+        uint8_t *c = cy_malloc(bytes);
         if (!c) return NULL;
+        cy_alloc_hugepages(c, bytes);
         memcpy(c, &s->chunks, sizeof s->chunks);
         s->chunks = c;
         uintptr_t first = ((uintptr_t)c + sizeof(uint8_t *) + CY_ART_PAGE - 1u) &
@@ -399,6 +401,9 @@ static uint8_t *cy_art_slab_page(struct cy_art_slab *s)
     }
     uint8_t *p = s->page_next;
     s->page_next += CY_ART_PAGE;
+    /* Its slots are handed out in order from now on: its page tables are
+     * filled at once, not by a fault per 4 KiB. */
+    cy_alloc_prefault(p, CY_ART_PAGE);
     return p;
 }
 

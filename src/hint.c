@@ -485,6 +485,7 @@ static int cy_hint_read(calypso *db, uint32_t fid, uint64_t file_size, uint8_t *
     if (cy_os_fsize(fd, &size) < 0 || size < 8 + CY_HINT_TRAILER || size > (1ull << 40))
         goto out;
     if (!(buf = cy_malloc((size_t)size))) { rc = CALYPSO_ENOMEM; goto out; }
+    cy_alloc_prefault(buf, (size_t)size);   /* pread fills all of it */
     if (cy_os_pread(fd, buf, (size_t)size, 0) != (int64_t)size) goto out;
     const uint8_t *t = buf + size - CY_HINT_TRAILER;
     *data_size = cy_get_u64(t);
