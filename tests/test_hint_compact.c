@@ -220,6 +220,58 @@ static void test_close_hint_from_a_small_active_file(void **state)
     tu_rmrf(dir);
 }
 
+/* The same, with the active file's puts in two namespaces under the same
+ * key bytes, so that key order interleaves them (the live ones are looked
+ * up a batch of one namespace at a time), with overwrites within the file
+ * in both: the hint lists each live put once, and open from it finds what
+ * open from the datafiles finds, in both namespaces. */
+static void test_close_hint_from_a_small_active_file_in_two_namespaces(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = hc_opts(64 << 10);
+    calypso *db = eu_open(dir, &o), *ns = NULL;
+    TU_OK(db, calypso_ns_open(db, "tenant", 6, 1, &ns));
+    TU_OK(db, calypso_close(ns));
+    for (int i = 0; i < 20000; i++) hc_put(db, i, 1, 0);
+    uint32_t sealed = eu_newest_fid(dir);
+    for (int v = 1; eu_newest_fid(dir) == sealed; v++) hc_put(db, 29999, v, 0);
+    eu_close(db);
+    uint32_t fid = eu_newest_fid(dir);
+    o.max_datafile_size = 64 << 20;
+    db = eu_open(dir, &o);
+    TU_OK(db, calypso_ns_open(db, "tenant", 6, 0, &ns));
+    for (int i = 0; i < 3000; i += 3) {
+        hc_put(db, i, 2, 0);
+        hc_put(ns, i, 2, i % 2 ? 3600000 : 0);
+    }
+    for (int i = 0; i < 3000; i += 6) hc_put(ns, i, 3, 0);   /* dead within the file */
+    for (int i = 0; i < 3000; i += 9) hc_put(db, i, 3, 0);
+    TU_OK(db, calypso_close(ns));
+    eu_close(db);
+    assert_int_equal(eu_newest_fid(dir), fid);
+    char path[4096], magic[9];
+    eu_fid_path(path, sizeof path, dir, fid, "hint");
+    /* 1000 live keys in each namespace, and 29999 */
+    assert_int_equal(hc_entries(path, magic), 2001);
+    assert_string_equal(magic, "CYHINT02");
+    hc_same_as_scan(dir, &o, 30000);
+    db = eu_open(dir, &o);
+    TU_OK(db, calypso_ns_open(db, "tenant", 6, 0, &ns));
+    assert_int_equal(calypso_len(ns), 1000);
+    for (int i = 0; i < 3000; i += 3) {
+        char k[16], v[64];
+        snprintf(k, sizeof k, "k%06d", i);
+        int vl = snprintf(v, sizeof v, "value %d of key %d", i % 6 == 0 ? 3 : 2, i);
+        eu_expect(ns, k, 7, v, (size_t)vl);
+        vl = snprintf(v, sizeof v, "value %d of key %d", i % 9 == 0 ? 3 : 2, i);
+        eu_expect(db, k, 7, v, (size_t)vl);
+    }
+    TU_OK(db, calypso_close(ns));
+    eu_close(db);
+    tu_rmrf(dir);
+}
+
 /* A namespace created in an older file, its keys written in the active
  * one: the compacted hint lists them with their namespace; a file with a
  * namespace record in it gets a full hint. */
@@ -270,6 +322,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_close_hint_of_puts_is_compacted),
         cmocka_unit_test(test_close_hint_from_a_small_active_file),
+        cmocka_unit_test(test_close_hint_from_a_small_active_file_in_two_namespaces),
         cmocka_unit_test(test_compacted_hint_with_namespaces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
