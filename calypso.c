@@ -299,6 +299,11 @@ CY_INTERNAL int cy_art_walk_prefix(const cy_art *t, const void *prefix, size_t p
 CY_INTERNAL int cy_art_walk_range(const cy_art *t, const void *start, size_t slen,
                                   const void *end, size_t elen,
                                   cy_art_walk_fn fn, void *ctx);
+/* Frees the whole tree, as cy_art_destroy, visiting its leaves in key
+ * order as it goes (fn as for a walk; after fn returns nonzero it is not
+ * called again, and that value is returned): one pass over the nodes
+ * where a walk and then cy_art_destroy would take two. */
+CY_INTERNAL int  cy_art_destroy_walk(cy_art *t, cy_art_walk_fn fn, void *ctx);
 
 /* An ordered iterator in the manner of rax: seek with an operator, then step
  * with next/prev. Any insert or delete on the tree invalidates every
@@ -2140,6 +2145,42 @@ CY_INTERNAL void cy_art_destroy(cy_art *t)
     if (t->root) cy_art_free_ref(t, t->root);
     cy_art_slab_destroy(t);
     cy_art_init(t);
+}
+
+/* cy_art_free_ref that also hands each leaf to fn first, until fn returns
+ * nonzero (that value is returned; freeing goes on). Slot order is key
+ * order in every kind (the terminal first), so leaves come in key order.
+ * A node's children, leaves too, are fetched together before the first is
+ * visited. */
+static int cy_art_take_ref(cy_art *t, void *ref, cy_art_walk_fn fn, void *ctx, int rc)
+{
+    if (cy_art_is_leaf(ref)) {
+        if (!rc) rc = fn(cy_art_leaf_key(ref), cy_art_leaf_klen(ref), cy_art_leaf_loc(ref), ctx);
+        if ((uintptr_t)ref & CY_ART_BIG) cy_art_leaf_free(t, ref);
+        return rc;
+    }
+    cy_art_node *n = ref;
+    void **kids = cy_art_kids(n);
+    unsigned slots = cy_art_kind(n) == CY_ART_N256 ? 256u : cy_art_count(n);
+    for (unsigned i = 0; i < slots; i++) {
+        if (!kids[i]) continue;
+        if (cy_art_is_leaf(kids[i])) CY_PREFETCH(cy_art_leaf_loc(kids[i]));
+        else CY_PREFETCH(kids[i]);
+    }
+    void *term = cy_art_term(n);
+    if (term) rc = cy_art_take_ref(t, term, fn, ctx, rc);
+    for (unsigned i = 0; i < slots; i++)
+        if (kids[i]) rc = cy_art_take_ref(t, kids[i], fn, ctx, rc);
+    cy_art_node_free(t, n);
+    return rc;
+}
+
+CY_INTERNAL int cy_art_destroy_walk(cy_art *t, cy_art_walk_fn fn, void *ctx)
+{
+    int rc = t->root ? cy_art_take_ref(t, t->root, fn, ctx, 0) : 0;
+    cy_art_slab_destroy(t);
+    cy_art_init(t);
+    return rc;
 }
 
 // >> iteration positions ----------------------------------------------------------
@@ -4052,11 +4093,13 @@ CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
 /* The hint of the active file at a clean close (its data synced), in two
  * steps so that the write can run on another thread while close frees the
- * key directory: cy_hint_active_build reads the keydir (when the file
- * holds puts alone, the hint is a compacted one of its live records, built
- * in key order without reading the file; else it is left to
- * cy_hint_write, from the file); cy_hint_active_write writes it, needing
- * neither the keydir nor the file table, and frees the buffer. */
+ * rest: cy_hint_active_build reads the keydir (when the file holds puts
+ * alone, the hint is a compacted one of its live records, built in key
+ * order: from a walk of the keydir that frees it as it goes, so only
+ * close may call this, or for a small file from reading the file; else
+ * it is left to cy_hint_write, from the file); cy_hint_active_write
+ * writes it, needing neither the keydir nor the file table, and frees the
+ * buffer. */
 typedef struct cy_hint_active {
     cy_hint_buf b;           /* the entries, room left for the trailer */
     uint64_t    data_size;   /* bytes of the datafile it describes      */
@@ -8841,12 +8884,28 @@ static int cy_hint_live_key(const uint8_t *key, size_t klen, const cy_loc *loc, 
     return cy_hint_add(q->b, &r, key, loc->off, loc->size) ? CALYPSO_ENOMEM : 0;
 }
 
+/* The namespace's keydir is freed as it is walked (cy_art_destroy_walk):
+ * close frees it next anyway, and one pass over a large tree costs about
+ * half of a walk and then a free. The buffer is given room for the
+ * namespace's entries up front (at most one per key, each at most the key
+ * and 29 bytes, and never more bytes than the file's records), instead of
+ * doubling and copying as it grows, and the page tables of the part an
+ * entry without expiry or namespace would fill (key and 9 bytes) are
+ * filled in one call rather than page fault by page fault. */
 static int cy_hint_live_ns(calypso *db, cy_ns *ns, void *ctx)
 {
     cy_hint_live *q = ctx;
     q->ns = ns;
-    cy_rdlock(&db->kd_lock);
-    int rc = cy_art_walk_prefix(&ns->keydir, NULL, 0, cy_hint_live_key, q);
+    uint64_t keys = ns->keydir.count, klen = ns->keydir.max_klen;
+    uint64_t need = keys * (klen + 29u), likely = keys * (klen + 9u);
+    uint64_t fsize = db->files.active->size;
+    if (need > fsize) need = fsize;
+    if (likely > need) likely = need;
+    if (need > q->b->cap - q->b->len && need < SIZE_MAX / 2 &&
+        cy_hint_reserve(q->b, (size_t)need) == 0)
+        cy_alloc_prefault(q->b->p + q->b->len, (size_t)likely);
+    cy_wrlock(&db->kd_lock);
+    int rc = cy_art_destroy_walk(&ns->keydir, cy_hint_live_key, q);
     cy_unlock(&db->kd_lock);
     return rc;
 }
@@ -8863,7 +8922,8 @@ CY_INTERNAL int cy_hint_active_build(calypso *db, cy_hint_active *h)
     /* Puts only: its live records are the keydir's entries that point
      * into it. When the file holds a good part of the data, they are
      * taken from a walk of the keydir, already in key order, without
-     * reading the file; but a walk visits every key, so for a small file
+     * reading the file, and the walk frees the keydir as it goes (this
+     * runs at close only); but a walk visits every key, so for a small file
      * beside a large keydir (a close after a few writes) the file is read
      * instead and each of its puts looked up (then sorted): close then
      * takes time in proportion to what the file holds, not to the

@@ -1110,6 +1110,42 @@ CY_INTERNAL void cy_art_destroy(cy_art *t)
     cy_art_init(t);
 }
 
+/* cy_art_free_ref that also hands each leaf to fn first, until fn returns
+ * nonzero (that value is returned; freeing goes on). Slot order is key
+ * order in every kind (the terminal first), so leaves come in key order.
+ * A node's children, leaves too, are fetched together before the first is
+ * visited. */
+static int cy_art_take_ref(cy_art *t, void *ref, cy_art_walk_fn fn, void *ctx, int rc)
+{
+    if (cy_art_is_leaf(ref)) {
+        if (!rc) rc = fn(cy_art_leaf_key(ref), cy_art_leaf_klen(ref), cy_art_leaf_loc(ref), ctx);
+        if ((uintptr_t)ref & CY_ART_BIG) cy_art_leaf_free(t, ref);
+        return rc;
+    }
+    cy_art_node *n = ref;
+    void **kids = cy_art_kids(n);
+    unsigned slots = cy_art_kind(n) == CY_ART_N256 ? 256u : cy_art_count(n);
+    for (unsigned i = 0; i < slots; i++) {
+        if (!kids[i]) continue;
+        if (cy_art_is_leaf(kids[i])) CY_PREFETCH(cy_art_leaf_loc(kids[i]));
+        else CY_PREFETCH(kids[i]);
+    }
+    void *term = cy_art_term(n);
+    if (term) rc = cy_art_take_ref(t, term, fn, ctx, rc);
+    for (unsigned i = 0; i < slots; i++)
+        if (kids[i]) rc = cy_art_take_ref(t, kids[i], fn, ctx, rc);
+    cy_art_node_free(t, n);
+    return rc;
+}
+
+CY_INTERNAL int cy_art_destroy_walk(cy_art *t, cy_art_walk_fn fn, void *ctx)
+{
+    int rc = t->root ? cy_art_take_ref(t, t->root, fn, ctx, 0) : 0;
+    cy_art_slab_destroy(t);
+    cy_art_init(t);
+    return rc;
+}
+
 // >> iteration positions ----------------------------------------------------------
 /* A position names one entry of a node: 0 is the terminal, 1 + i the i-th
  * child of a Node4/16, 1 + b the child under byte b of a Node48/256. */

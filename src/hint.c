@@ -427,12 +427,28 @@ static int cy_hint_live_key(const uint8_t *key, size_t klen, const cy_loc *loc, 
     return cy_hint_add(q->b, &r, key, loc->off, loc->size) ? CALYPSO_ENOMEM : 0;
 }
 
+/* The namespace's keydir is freed as it is walked (cy_art_destroy_walk):
+ * close frees it next anyway, and one pass over a large tree costs about
+ * half of a walk and then a free. The buffer is given room for the
+ * namespace's entries up front (at most one per key, each at most the key
+ * and 29 bytes, and never more bytes than the file's records), instead of
+ * doubling and copying as it grows, and the page tables of the part an
+ * entry without expiry or namespace would fill (key and 9 bytes) are
+ * filled in one call rather than page fault by page fault. */
 static int cy_hint_live_ns(calypso *db, cy_ns *ns, void *ctx)
 {
     cy_hint_live *q = ctx;
     q->ns = ns;
-    cy_rdlock(&db->kd_lock);
-    int rc = cy_art_walk_prefix(&ns->keydir, NULL, 0, cy_hint_live_key, q);
+    uint64_t keys = ns->keydir.count, klen = ns->keydir.max_klen;
+    uint64_t need = keys * (klen + 29u), likely = keys * (klen + 9u);
+    uint64_t fsize = db->files.active->size;
+    if (need > fsize) need = fsize;
+    if (likely > need) likely = need;
+    if (need > q->b->cap - q->b->len && need < SIZE_MAX / 2 &&
+        cy_hint_reserve(q->b, (size_t)need) == 0)
+        cy_alloc_prefault(q->b->p + q->b->len, (size_t)likely);
+    cy_wrlock(&db->kd_lock);
+    int rc = cy_art_destroy_walk(&ns->keydir, cy_hint_live_key, q);
     cy_unlock(&db->kd_lock);
     return rc;
 }
@@ -449,7 +465,8 @@ CY_INTERNAL int cy_hint_active_build(calypso *db, cy_hint_active *h)
     /* Puts only: its live records are the keydir's entries that point
      * into it. When the file holds a good part of the data, they are
      * taken from a walk of the keydir, already in key order, without
-     * reading the file; but a walk visits every key, so for a small file
+     * reading the file, and the walk frees the keydir as it goes (this
+     * runs at close only); but a walk visits every key, so for a small file
      * beside a large keydir (a close after a few writes) the file is read
      * instead and each of its puts looked up (then sorted): close then
      * takes time in proportion to what the file holds, not to the

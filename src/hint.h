@@ -20,11 +20,13 @@ CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
 /* The hint of the active file at a clean close (its data synced), in two
  * steps so that the write can run on another thread while close frees the
- * key directory: cy_hint_active_build reads the keydir (when the file
- * holds puts alone, the hint is a compacted one of its live records, built
- * in key order without reading the file; else it is left to
- * cy_hint_write, from the file); cy_hint_active_write writes it, needing
- * neither the keydir nor the file table, and frees the buffer. */
+ * rest: cy_hint_active_build reads the keydir (when the file holds puts
+ * alone, the hint is a compacted one of its live records, built in key
+ * order: from a walk of the keydir that frees it as it goes, so only
+ * close may call this, or for a small file from reading the file; else
+ * it is left to cy_hint_write, from the file); cy_hint_active_write
+ * writes it, needing neither the keydir nor the file table, and frees the
+ * buffer. */
 typedef struct cy_hint_active {
     cy_hint_buf b;           /* the entries, room left for the trailer */
     uint64_t    data_size;   /* bytes of the datafile it describes      */

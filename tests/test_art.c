@@ -1159,6 +1159,74 @@ static void test_every_key_length(void **state)
     free(sib);
 }
 
+/* An order-sensitive digest of the leaves a walk hands over. */
+struct digest {
+    uint64_t h, n, stop_at;
+};
+
+static int digest_fn(const uint8_t *key, size_t klen, const cy_loc *loc, void *ctx)
+{
+    struct digest *d = ctx;
+    uint64_t h = d->h ^ klen;
+    for (size_t i = 0; i < klen; i++) h = (h ^ key[i]) * 1099511628211ull;
+    h = (h ^ loc->off) * 1099511628211ull;
+    d->h = h;
+    d->n++;
+    return d->stop_at && d->n == d->stop_at ? 7 : 0;
+}
+
+/* cy_art_destroy_walk hands over the leaves a walk of the whole tree
+ * visits, in the same order (terminal leaves of nested keys, keys past
+ * the slab's length, nodes of every kind), frees the tree (the sanitizer
+ * builds find a node left behind), and after its callback stops it keeps
+ * freeing without calling it again. */
+static void test_destroy_walk(void **state)
+{
+    (void)state;
+    enum { MAXL = 1100 };
+    for (int stop = 0; stop < 2; stop++) {
+        cy_art t;
+        cy_art_init(&t);
+        uint8_t k[MAXL + 1];
+        for (size_t i = 0; i <= MAXL; i++) k[i] = (uint8_t)(i * 131u + 7u);
+        for (size_t l = 0; l <= MAXL; l += 3) put(&t, k, l, l);
+        uint64_t x = 88172645463325252ull;
+        for (int i = 0; i < 30000; i++) {
+            uint8_t r[16];
+            for (int j = 0; j < 16; j += 8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                memcpy(r + j, &x, 8);
+            }
+            r[0] = (uint8_t)(r[0] % 3);   /* dense under a few first bytes: Node256s */
+            put(&t, r, 2 + (size_t)(r[15] % 15), 100000 + (uint64_t)i);
+        }
+        check_sound(&t, NULL);
+        uint64_t count = t.count;
+        struct digest all = { 0, 0, 0 }, taken = { 0, 0, stop ? 1000 : 0 };
+        assert_int_equal(cy_art_walk_prefix(&t, "", 0, digest_fn, &all), 0);
+        assert_int_equal(all.n, count);
+        if (stop) {
+            struct digest first = { 0, 0, 1000 };
+            assert_int_equal(cy_art_walk_prefix(&t, "", 0, digest_fn, &first), 7);
+            assert_int_equal(cy_art_destroy_walk(&t, digest_fn, &taken), 7);
+            assert_int_equal(taken.n, 1000);
+            assert_true(taken.h == first.h);
+        } else {
+            assert_int_equal(cy_art_destroy_walk(&t, digest_fn, &taken), 0);
+            assert_int_equal(taken.n, count);
+            assert_true(taken.h == all.h);
+        }
+        assert_null(t.root);
+        assert_int_equal(t.count, 0);
+        assert_null(cy_art_search(&t, k, 3));
+        put(&t, k, 5, 5);   /* usable again, as after cy_art_destroy */
+        must_find(&t, k, 5, 5);
+        cy_art_destroy(&t);
+    }
+}
+
 /* 200k random 16-byte keys: the memory figure the benchmark reports at
  * 10M, here as a sanity bound, plus every key findable after churn. */
 static void test_random16(void **state)
@@ -1208,6 +1276,7 @@ int main(void)
         cmocka_unit_test(test_slab_and_big_leaves),
         cmocka_unit_test(test_every_key_length),
         cmocka_unit_test(test_random16),
+        cmocka_unit_test(test_destroy_walk),
     };
     return cmocka_run_group_tests_name("art", tests, NULL, NULL);
 }
