@@ -1058,7 +1058,8 @@ CY_INTERNAL int cy_os_sync_dir(const char *path)
  * header. Each key length is a class with its own current page and a free
  * list of slots that deletes gave back (linked through the slot's first
  * word); pages are carved from chunks of 2, 4, ... 64 pages obtained with
- * cy_malloc (plus one page of slack to align them), which only
+ * cy_malloc (plus one page of slack to align them, or 2 MiB for chunks of
+ * 2 MiB or more, aligned for huge pages), which only
  * cy_art_destroy returns. Longer keys get one allocation each,
  *   { cy_loc loc; uint16_t klen; uint8_t key[klen]; }   18 + klen bytes,
  * tagged with bit 1.
@@ -1097,8 +1098,8 @@ CY_INTERNAL int cy_os_sync_dir(const char *path)
  * t->bytes is the sum of the sizes of live nodes (as passed to malloc) and
  * live leaves (slab slots in use, big leaves as allocated). It does not
  * count slab overhead: a 64-byte header per 64 KiB page (0.1%), the
- * alignment slack of each chunk (one page per chunk, not touched, so not
- * resident), the never-used tail of each key length's current page (at
+ * alignment slack of each chunk (one page, or 2 MiB for the larger
+ * chunks; not touched, so not resident), the never-used tail of each key length's current page (at
  * most one page per distinct key length, touched only as far as used),
  * free slots left by deletes until inserts of that key length reuse them,
  * and the 16 KiB class table made on the first insert;
@@ -1158,6 +1159,7 @@ typedef struct cy_art_node {
 #define CY_ART_PAGE_HDR   64u     /* page header: slots start a line in       */
 #define CY_ART_SLAB_KMAX  1024u   /* longer keys get an allocation each       */
 #define CY_ART_CHUNK_MAX  64u     /* pages per chunk, at most                 */
+#define CY_ART_HUGE       ((size_t)2 << 20)   /* a transparent huge page  */
 
 typedef struct cy_art_page {
     uint16_t klen;     /* the key length of every leaf on this page          */
@@ -1424,14 +1426,19 @@ static uint8_t *cy_art_slab_page(struct cy_art_slab *s)
     if (s->page_next == s->page_end) {
         uint32_t np = s->chunk_pages ? s->chunk_pages * 2u : 2u;
         if (np > CY_ART_CHUNK_MAX) np = CY_ART_CHUNK_MAX;
-        size_t bytes = (size_t)(np + 1u) * CY_ART_PAGE + sizeof(uint8_t *);
+        /* A chunk of 2 MiB or more starts on a 2 MiB boundary, so that
+         * transparent huge pages can cover all of it (one TLB entry per
+         * 2 MiB of leaves): malloc's mmap gives page alignment only, and a
+         * 4 MiB chunk then holds one whole huge page, not two. */
+        size_t span = (size_t)np * CY_ART_PAGE;
+        size_t align = span >= CY_ART_HUGE ? CY_ART_HUGE : CY_ART_PAGE;
+        size_t bytes = span + align + sizeof(uint8_t *);
         uint8_t *c = cy_malloc(bytes);
         if (!c) return NULL;
-        cy_alloc_hugepages(c, bytes);
         memcpy(c, &s->chunks, sizeof s->chunks);
         s->chunks = c;
-        uintptr_t first = ((uintptr_t)c + sizeof(uint8_t *) + CY_ART_PAGE - 1u) &
-                          ~(uintptr_t)(CY_ART_PAGE - 1u);
+        uintptr_t first = ((uintptr_t)c + sizeof(uint8_t *) + align - 1u) & ~(uintptr_t)(align - 1u);
+        cy_alloc_hugepages((uint8_t *)first, span);
         s->page_next = (uint8_t *)first;
         s->page_end = (uint8_t *)first + (size_t)np * CY_ART_PAGE;
         s->chunk_pages = np;
