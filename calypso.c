@@ -414,6 +414,12 @@ CY_INTERNAL int      cy_rec_matches(const uint8_t *rec, uint32_t size, const voi
                                     size_t klen, uint64_t expiry, cy_rec *r);
 /* XXH3-64 low 32 bits over one or two pieces, as the record crc. */
 CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t blen);
+/* The same crc over bytes that come in pieces: cy_crc_begin (NULL when out
+ * of memory), cy_crc_add for each piece in order, cy_crc_end (which frees
+ * the state) gives cy_crc of their concatenation. */
+CY_INTERNAL void    *cy_crc_begin(void);
+CY_INTERNAL void     cy_crc_add(void *st, const void *p, size_t n);
+CY_INTERNAL uint32_t cy_crc_end(void *st);
 CY_INTERNAL void     cy_put_u32(uint8_t *p, uint32_t v);
 CY_INTERNAL uint32_t cy_get_u32(const uint8_t *p);
 CY_INTERNAL void     cy_put_u64(uint8_t *p, uint64_t v);
@@ -2838,6 +2844,35 @@ CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, ui
     return 0;
 }
 
+/* The state comes from cy_malloc (the application's allocator, not
+ * xxhash's own malloc), aligned to 64 bytes as XXH3 wants it, with the
+ * address to free just below it. */
+CY_INTERNAL void *cy_crc_begin(void)
+{
+    uint8_t *raw = cy_malloc(sizeof(XXH3_state_t) + 64 + sizeof(uint8_t *));
+    if (!raw) return NULL;
+    uintptr_t at = ((uintptr_t)raw + sizeof(uint8_t *) + 63u) & ~(uintptr_t)63u;
+    memcpy((uint8_t *)at - sizeof raw, &raw, sizeof raw);
+    XXH3_state_t *st = (XXH3_state_t *)at;
+    XXH3_INITSTATE(st);
+    XXH3_64bits_reset(st);
+    return st;
+}
+
+CY_INTERNAL void cy_crc_add(void *st, const void *p, size_t n)
+{
+    XXH3_64bits_update(st, p, n);
+}
+
+CY_INTERNAL uint32_t cy_crc_end(void *st)
+{
+    uint32_t crc = (uint32_t)XXH3_64bits_digest(st);
+    uint8_t *raw;
+    memcpy(&raw, (uint8_t *)st - sizeof raw, sizeof raw);
+    cy_free(raw);
+    return crc;
+}
+
 CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t blen)
 {
     if (blen == 0) return (uint32_t)XXH3_64bits(a, alen);
@@ -4099,19 +4134,24 @@ CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
 /* Builds, from the datafile, and writes the hint of fid. */
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
 /* The hint of the active file at a clean close (its data synced), in two
- * steps so that the write can run on another thread while close frees the
+ * steps so that it is written on another thread while close frees the
  * rest: cy_hint_active_build reads the keydir (when the file holds puts
  * alone, the hint is a compacted one of its live records, built in key
  * order: from a walk of the keydir that frees it as it goes, so only
  * close may call this, or for a small file from reading the file; else
- * it is left to cy_hint_write, from the file); cy_hint_active_write
- * writes it, needing neither the keydir nor the file table, and frees the
- * buffer. */
+ * it is left to cy_hint_write, from the file). A compacted hint goes to a
+ * writer thread (stream) a piece at a time as it is built, so that most
+ * of it is written, and on its way to the disk, by the time the walk
+ * ends. cy_hint_active_write finishes it: waits for that thread, or
+ * writes the hint itself when no thread could be started (or from the
+ * file), and frees what build left. */
+typedef struct cy_hint_stream cy_hint_stream;
 typedef struct cy_hint_active {
-    cy_hint_buf b;           /* the entries, room left for the trailer */
-    uint64_t    data_size;   /* bytes of the datafile it describes      */
-    uint32_t    fid;
-    int         from_file;
+    cy_hint_buf     b;           /* entries not handed to the stream yet   */
+    uint64_t        data_size;   /* bytes of the datafile it describes     */
+    uint32_t        fid;
+    int             from_file;
+    cy_hint_stream *stream;      /* its writer thread, or NULL             */
 } cy_hint_active;
 CY_INTERNAL int  cy_hint_active_build(calypso *db, cy_hint_active *h);
 CY_INTERNAL int  cy_hint_active_write(calypso *db, cy_hint_active *h);
@@ -8486,6 +8526,7 @@ int calypso_ns_list(calypso *h, const void *parent, size_t plen, calypso_key_fn 
  * synced, and atomically (tmp file, fdatasync, rename, directory fsync).
  */
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -8874,12 +8915,216 @@ static int cy_hint_keep_live(calypso *db, uint32_t fid, cy_hint_buf *b)
     return CALYPSO_OK;
 }
 
+// >> the active file's compacted hint, written as it is built ---------------------
+
+/* Pieces of about this many bytes go to the writer thread. */
+#define CY_HINT_PIECE (1u << 20)
+
+typedef struct cy_hint_piece {
+    struct cy_hint_piece *next;
+    uint8_t              *p;          /* a cy_hint_buf's memory                  */
+    size_t                from, to;   /* its bytes that go into the file         */
+    size_t                cap;
+} cy_hint_piece;
+
+/* The writer thread takes pieces in order from a queue under mu; the
+ * builder appends to it, then sets end (1: all handed over, count and
+ * data_size set; -1: abandoned, nothing is renamed into place). */
+struct cy_hint_stream {
+    calypso         *db;
+    pthread_mutex_t  mu;
+    pthread_cond_t   cv;
+    cy_hint_piece   *head, *tail;
+    cy_hint_piece   *spare;       /* written pieces, their memory for reuse */
+    int              end;
+    uint64_t         data_size, count;
+    uint64_t         handed;      /* bytes handed over (the builder's own) */
+    uint32_t         fid;
+    int              rc;          /* the writer's result, a -errno         */
+    pthread_t        thread;
+};
+
+static void cy_hint_stream_paths(const cy_hint_stream *s, char *tmp, char *path, size_t cap)
+{
+    snprintf(tmp, cap, "%s/%010u.hint.tmp", s->db->path, s->fid);
+    snprintf(path, cap, "%s/%010u.hint", s->db->path, s->fid);
+}
+
+/* Writes the pieces as they come, each started on its way to the disk at
+ * once (cy_os_writeback), so that the final fdatasync has little left;
+ * then the trailer, fdatasync, rename and directory sync, as
+ * cy_dir_write_file does for a whole file. A written piece's memory goes
+ * back to the builder for a later piece: freeing it would unmap it (the
+ * pieces are past malloc's mmap threshold), and an unmap while the other
+ * thread runs interrupts that thread's CPU to flush its TLB, which in a
+ * VM costs more than the write; mapping a new one costs page faults. */
+static void *cy_hint_stream_main(void *arg)
+{
+    cy_hint_stream *s = arg;
+    char tmp[4096], path[4096];
+    cy_hint_stream_paths(s, tmp, path, sizeof tmp);
+    int fd = cy_os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, s->db->opt.file_mode);
+    int rc = fd < 0 ? fd : 0;
+    void *crc = rc ? NULL : cy_crc_begin();
+    if (!rc && !crc) rc = -ENOMEM;
+    uint64_t off = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->head && !s->end) pthread_cond_wait(&s->cv, &s->mu);
+        cy_hint_piece *pc = s->head;
+        if (pc && !(s->head = pc->next)) s->tail = NULL;
+        int end = s->end;
+        pthread_mutex_unlock(&s->mu);
+        if (!pc) {
+            if (end < 0 && !rc) rc = -ECANCELED;
+            break;
+        }
+        size_t n = pc->to - pc->from;
+        if (!rc) rc = cy_os_pwrite(fd, pc->p + pc->from, n, off);
+        if (!rc) {
+            cy_crc_add(crc, pc->p + pc->from, n);
+            cy_os_writeback(fd, off, n);   /* a hint only: errors show at the fdatasync */
+            off += n;
+        }
+        pthread_mutex_lock(&s->mu);
+        pc->next = s->spare;
+        s->spare = pc;
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (!rc) {
+        uint8_t t[CY_HINT_TRAILER];
+        cy_put_u64(t, s->data_size);
+        cy_put_u64(t + 8, s->count);
+        cy_crc_add(crc, t, 16);
+        cy_put_u32(t + 16, cy_crc_end(crc));
+        crc = NULL;
+        memcpy(t + 20, CY_HINT_END, 4);
+        rc = cy_os_pwrite(fd, t, sizeof t, off);
+        if (!rc) rc = cy_os_fdatasync(fd);
+    }
+    if (crc) cy_crc_end(crc);
+    if (fd >= 0) {
+        int rc2 = cy_os_close(fd);
+        if (!rc) rc = rc2;
+        if (!rc) rc = cy_os_rename(tmp, path);
+        if (!rc) rc = cy_os_sync_dir(s->db->path);
+        if (rc) cy_os_unlink(tmp);
+    }
+    s->rc = rc;
+    return NULL;
+}
+
+/* Starts the writer of fid's hint, describing data_size bytes of it; NULL
+ * when it cannot (the hint is then written whole by the caller). */
+static cy_hint_stream *cy_hint_stream_start(calypso *db, uint32_t fid, uint64_t data_size)
+{
+    cy_hint_stream *s = cy_calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->db = db;
+    s->fid = fid;
+    s->data_size = data_size;
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        cy_free(s);
+        return NULL;
+    }
+    if (pthread_cond_init(&s->cv, NULL) != 0 ||
+        pthread_create(&s->thread, NULL, cy_hint_stream_main, s) != 0) {
+        pthread_cond_destroy(&s->cv);   /* destroying an unused one is harmless */
+        pthread_mutex_destroy(&s->mu);
+        cy_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Hands b's entries over: all of its bytes for the first piece (with the
+ * compacted hint's magic), those after the 8 bytes cy_hint_add begins
+ * every buffer with for the others. b is then empty, its count kept. */
+static int cy_hint_stream_hand(cy_hint_stream *s, cy_hint_buf *b)
+{
+    int first = s->handed == 0;
+    if (!first && b->len <= 8) return CALYPSO_OK;   /* nothing since the last */
+    if (b->len < 8) {
+        if (cy_hint_reserve(b, 8)) return CALYPSO_ENOMEM;
+        b->len = 8;
+    }
+    cy_hint_piece *pc = cy_malloc(sizeof *pc);
+    if (!pc) return CALYPSO_ENOMEM;
+    if (first) memcpy(b->p, CY_HINT_MAGIC_COMPACT, 8);
+    *pc = (cy_hint_piece){ NULL, b->p, first ? 0 : 8, b->len, b->cap };
+    s->handed += pc->to - pc->from;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->tail) s->tail->next = pc;
+    else s->head = pc;
+    s->tail = pc;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return CALYPSO_OK;
+}
+
+/* Ends what the builder hands over: with ok, the rest of b and its entry
+ * count; else abandons the hint. b's memory is handed over or freed. */
+static int cy_hint_stream_end(cy_hint_stream *s, cy_hint_buf *b, int ok)
+{
+    int rc = ok ? cy_hint_stream_hand(s, b) : CALYPSO_OK;
+    cy_free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+    pthread_mutex_lock(&s->mu);
+    s->count = b->count;
+    s->end = ok && !rc ? 1 : -1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Waits for the writer; its result, with a message when it failed. */
+static int cy_hint_stream_join(calypso *db, cy_hint_stream *s)
+{
+    pthread_join(s->thread, NULL);
+    int rc = s->rc;
+    while (s->spare) {
+        cy_hint_piece *pc = s->spare;
+        s->spare = pc->next;
+        cy_free(pc->p);
+        cy_free(pc);
+    }
+    char tmp[4096], path[4096];
+    cy_hint_stream_paths(s, tmp, path, sizeof tmp);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    cy_free(s);
+    if (rc == -ECANCELED) return CALYPSO_OK;   /* abandoned: the build said why */
+    return rc ? cy_err_errno(db, rc, "write", path) : CALYPSO_OK;
+}
+
 typedef struct cy_hint_live {
-    calypso     *db;
-    cy_ns       *ns;
-    cy_hint_buf *b;
-    uint32_t     fid;
+    calypso        *db;
+    cy_ns          *ns;
+    cy_hint_buf    *b;
+    uint32_t        fid;
+    cy_hint_stream *stream;   /* pieces go to it as they fill, if any */
 } cy_hint_live;
+
+/* Memory for the next piece: a written one's, or a new buffer, given its
+ * page tables in one call rather than a page fault at a time. */
+static void cy_hint_live_room(cy_hint_stream *s, cy_hint_buf *b)
+{
+    if (b->cap) return;
+    pthread_mutex_lock(&s->mu);
+    cy_hint_piece *pc = s->spare;
+    if (pc) s->spare = pc->next;
+    pthread_mutex_unlock(&s->mu);
+    if (pc) {
+        b->p = pc->p;
+        b->cap = pc->cap;
+        cy_free(pc);
+    } else if (cy_hint_reserve(b, CY_HINT_PIECE + 65536u) == 0) {
+        cy_alloc_prefault(b->p, CY_HINT_PIECE + 65536u);
+    }
+}
 
 static int cy_hint_live_key(const uint8_t *key, size_t klen, const cy_loc *loc, void *ctx)
 {
@@ -8888,12 +9133,18 @@ static int cy_hint_live_key(const uint8_t *key, size_t klen, const cy_loc *loc, 
     int ttl = (loc->fid & CY_LOC_TTL) != 0;
     cy_rec r = { .type = ttl ? CY_REC_PUT_TTL : CY_REC_PUT, .ns = q->ns->id, .klen = klen,
                  .expiry = ttl ? cy_ttl_get(q->ns, key, klen) : 0 };
-    return cy_hint_add(q->b, &r, key, loc->off, loc->size) ? CALYPSO_ENOMEM : 0;
+    if (cy_hint_add(q->b, &r, key, loc->off, loc->size)) return CALYPSO_ENOMEM;
+    if (q->stream && q->b->len >= CY_HINT_PIECE) {
+        if (cy_hint_stream_hand(q->stream, q->b)) return CALYPSO_ENOMEM;
+        cy_hint_live_room(q->stream, q->b);
+    }
+    return 0;
 }
 
 /* The namespace's keydir is freed as it is walked (cy_art_destroy_walk):
  * close frees it next anyway, and one pass over a large tree costs about
- * half of a walk and then a free. The buffer is given room for the
+ * half of a walk and then a free. Without a writer thread to hand pieces
+ * to, the buffer is given room for the
  * namespace's entries up front (at most one per key, each at most the key
  * and 29 bytes, and never more bytes than the file's records), instead of
  * doubling and copying as it grows, and the page tables of the part an
@@ -8903,6 +9154,13 @@ static int cy_hint_live_ns(calypso *db, cy_ns *ns, void *ctx)
 {
     cy_hint_live *q = ctx;
     q->ns = ns;
+    if (q->stream) {
+        cy_hint_live_room(q->stream, q->b);
+        cy_wrlock(&db->kd_lock);
+        int rc = cy_art_destroy_walk(&ns->keydir, cy_hint_live_key, q);
+        cy_unlock(&db->kd_lock);
+        return rc;
+    }
     uint64_t keys = ns->keydir.count, klen = ns->keydir.max_klen;
     uint64_t need = keys * (klen + 29u), likely = keys * (klen + 9u);
     uint64_t fsize = db->files.active->size;
@@ -8945,16 +9203,26 @@ CY_INTERNAL int cy_hint_active_build(calypso *db, cy_hint_active *h)
         rc = cy_hint_build(db, a->fid, b, &data_size, 1);
         if (!rc) cy_hint_sort(b);
         if (!rc) rc = cy_hint_keep_live(db, a->fid, b);
+        if (!rc && (h->stream = cy_hint_stream_start(db, a->fid, a->size)) != NULL)
+            rc = cy_hint_stream_end(h->stream, b, 1);
     } else {
-        cy_hint_live q = { db, NULL, b, a->fid };
+        h->stream = cy_hint_stream_start(db, a->fid, a->size);
+        cy_hint_live q = { db, NULL, b, a->fid, h->stream };
         rc = cy_ns_each(db, cy_hint_live_ns, &q);
+        if (h->stream) {
+            int erc = cy_hint_stream_end(h->stream, b, rc == 0);
+            if (!rc) rc = erc;
+        }
     }
-    if (!rc && cy_hint_reserve(b, 8 + CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
+    if (!rc && !h->stream && cy_hint_reserve(b, 8 + CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
     if (rc) {
+        if (h->stream) cy_hint_stream_join(db, h->stream);   /* abandoned */
+        h->stream = NULL;
         cy_free(b->p);
         b->p = NULL;
         return rc == CALYPSO_ENOMEM ? cy_err(db, rc, "building the hint of the active file") : rc;
     }
+    if (h->stream) return CALYPSO_OK;   /* handed over whole */
     memcpy(b->p, CY_HINT_MAGIC_COMPACT, 8);
     if (b->len == 0) b->len = 8;
     h->data_size = a->size;   /* the trailer is cy_hint_active_write's */
@@ -8964,8 +9232,12 @@ CY_INTERNAL int cy_hint_active_build(calypso *db, cy_hint_active *h)
 CY_INTERNAL int cy_hint_active_write(calypso *db, cy_hint_active *h)
 {
     if (h->from_file) return cy_hint_write(db, h->fid);
-    /* The checksum over the whole hint is computed here, off close's
-     * path when this runs on its own thread. */
+    if (h->stream) {
+        int rc = cy_hint_stream_join(db, h->stream);
+        h->stream = NULL;
+        return rc;
+    }
+    /* No writer thread could be started: the whole hint is written now. */
     cy_hint_buf *b = &h->b;
     uint8_t *t = b->p + b->len;
     cy_put_u64(t, h->data_size);
@@ -9216,25 +9488,12 @@ static void cy_db_destroy_locks(calypso *db)
     cy_epoch_destroy(&db->epoch);
 }
 
-typedef struct cy_db_hint_job {
-    calypso       *db;
-    cy_hint_active h;
-} cy_db_hint_job;
-
-static void *cy_db_hint_main(void *arg)
-{
-    cy_db_hint_job *job = arg;
-    cy_hint_active_write(job->db, &job->h);   /* a failure only slows the next open */
-    return NULL;
-}
-
 /* Releases what cy_db_start acquired; returns the final sync's result. */
 static int cy_db_stop(calypso *db)
 {
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
-    cy_db_hint_job job = { db, { { 0 }, 0, 0, 0 } };
-    pthread_t hint_thread;
+    cy_hint_active hint = { { 0 }, 0, 0, 0, NULL };
     int hint_running = 0;
     if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
@@ -9250,22 +9509,20 @@ static int cy_db_stop(calypso *db)
          * scanned then. Without one, open only takes longer. */
         cy_file *a = db->files.active;
         if (!rc && !cy_files_active_empty(a) && a->hint_covers < a->size &&
-            cy_hint_active_build(db, &job.h) == CALYPSO_OK) {
-            /* Built from the keydir, it is written while the keydir and
-             * the files are freed (about as long as each other for a large
-             * database); one built from the file is written now. */
-            if (job.h.from_file ||
-                pthread_create(&hint_thread, NULL, cy_db_hint_main, &job) != 0)
-                cy_hint_active_write(db, &job.h);
-            else
-                hint_running = 1;
+            cy_hint_active_build(db, &hint) == CALYPSO_OK) {
+            /* A compacted hint is being written by a thread of its own
+             * (most of it while the keydir was walked): it finishes while
+             * the files are closed. One built from the file is written
+             * now. A failure only slows the next open. */
+            if (hint.stream) hint_running = 1;
+            else cy_hint_active_write(db, &hint);
         }
     }
     cy_wm_close(db);
     cy_view_release_all(db);
     cy_files_close_all(db);
     cy_ns_close_all(db);
-    if (hint_running) pthread_join(hint_thread, NULL);   /* before the lock goes */
+    if (hint_running) cy_hint_active_write(db, &hint);   /* before the lock goes */
     cy_dir_unlock(db);
     db->files.dead = 0;
     db->sync.written_seq = 0;

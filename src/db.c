@@ -125,25 +125,12 @@ static void cy_db_destroy_locks(calypso *db)
     cy_epoch_destroy(&db->epoch);
 }
 
-typedef struct cy_db_hint_job {
-    calypso       *db;
-    cy_hint_active h;
-} cy_db_hint_job;
-
-static void *cy_db_hint_main(void *arg)
-{
-    cy_db_hint_job *job = arg;
-    cy_hint_active_write(job->db, &job->h);   /* a failure only slows the next open */
-    return NULL;
-}
-
 /* Releases what cy_db_start acquired; returns the final sync's result. */
 static int cy_db_stop(calypso *db)
 {
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
-    cy_db_hint_job job = { db, { { 0 }, 0, 0, 0 } };
-    pthread_t hint_thread;
+    cy_hint_active hint = { { 0 }, 0, 0, 0, NULL };
     int hint_running = 0;
     if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
@@ -159,22 +146,20 @@ static int cy_db_stop(calypso *db)
          * scanned then. Without one, open only takes longer. */
         cy_file *a = db->files.active;
         if (!rc && !cy_files_active_empty(a) && a->hint_covers < a->size &&
-            cy_hint_active_build(db, &job.h) == CALYPSO_OK) {
-            /* Built from the keydir, it is written while the keydir and
-             * the files are freed (about as long as each other for a large
-             * database); one built from the file is written now. */
-            if (job.h.from_file ||
-                pthread_create(&hint_thread, NULL, cy_db_hint_main, &job) != 0)
-                cy_hint_active_write(db, &job.h);
-            else
-                hint_running = 1;
+            cy_hint_active_build(db, &hint) == CALYPSO_OK) {
+            /* A compacted hint is being written by a thread of its own
+             * (most of it while the keydir was walked): it finishes while
+             * the files are closed. One built from the file is written
+             * now. A failure only slows the next open. */
+            if (hint.stream) hint_running = 1;
+            else cy_hint_active_write(db, &hint);
         }
     }
     cy_wm_close(db);
     cy_view_release_all(db);
     cy_files_close_all(db);
     cy_ns_close_all(db);
-    if (hint_running) pthread_join(hint_thread, NULL);   /* before the lock goes */
+    if (hint_running) cy_hint_active_write(db, &hint);   /* before the lock goes */
     cy_dir_unlock(db);
     db->files.dead = 0;
     db->sync.written_seq = 0;

@@ -22,6 +22,7 @@
  */
 #include "engine.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -410,12 +411,216 @@ static int cy_hint_keep_live(calypso *db, uint32_t fid, cy_hint_buf *b)
     return CALYPSO_OK;
 }
 
+// >> the active file's compacted hint, written as it is built ---------------------
+
+/* Pieces of about this many bytes go to the writer thread. */
+#define CY_HINT_PIECE (1u << 20)
+
+typedef struct cy_hint_piece {
+    struct cy_hint_piece *next;
+    uint8_t              *p;          /* a cy_hint_buf's memory                  */
+    size_t                from, to;   /* its bytes that go into the file         */
+    size_t                cap;
+} cy_hint_piece;
+
+/* The writer thread takes pieces in order from a queue under mu; the
+ * builder appends to it, then sets end (1: all handed over, count and
+ * data_size set; -1: abandoned, nothing is renamed into place). */
+struct cy_hint_stream {
+    calypso         *db;
+    pthread_mutex_t  mu;
+    pthread_cond_t   cv;
+    cy_hint_piece   *head, *tail;
+    cy_hint_piece   *spare;       /* written pieces, their memory for reuse */
+    int              end;
+    uint64_t         data_size, count;
+    uint64_t         handed;      /* bytes handed over (the builder's own) */
+    uint32_t         fid;
+    int              rc;          /* the writer's result, a -errno         */
+    pthread_t        thread;
+};
+
+static void cy_hint_stream_paths(const cy_hint_stream *s, char *tmp, char *path, size_t cap)
+{
+    snprintf(tmp, cap, "%s/%010u.hint.tmp", s->db->path, s->fid);
+    snprintf(path, cap, "%s/%010u.hint", s->db->path, s->fid);
+}
+
+/* Writes the pieces as they come, each started on its way to the disk at
+ * once (cy_os_writeback), so that the final fdatasync has little left;
+ * then the trailer, fdatasync, rename and directory sync, as
+ * cy_dir_write_file does for a whole file. A written piece's memory goes
+ * back to the builder for a later piece: freeing it would unmap it (the
+ * pieces are past malloc's mmap threshold), and an unmap while the other
+ * thread runs interrupts that thread's CPU to flush its TLB, which in a
+ * VM costs more than the write; mapping a new one costs page faults. */
+static void *cy_hint_stream_main(void *arg)
+{
+    cy_hint_stream *s = arg;
+    char tmp[4096], path[4096];
+    cy_hint_stream_paths(s, tmp, path, sizeof tmp);
+    int fd = cy_os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, s->db->opt.file_mode);
+    int rc = fd < 0 ? fd : 0;
+    void *crc = rc ? NULL : cy_crc_begin();
+    if (!rc && !crc) rc = -ENOMEM;
+    uint64_t off = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->head && !s->end) pthread_cond_wait(&s->cv, &s->mu);
+        cy_hint_piece *pc = s->head;
+        if (pc && !(s->head = pc->next)) s->tail = NULL;
+        int end = s->end;
+        pthread_mutex_unlock(&s->mu);
+        if (!pc) {
+            if (end < 0 && !rc) rc = -ECANCELED;
+            break;
+        }
+        size_t n = pc->to - pc->from;
+        if (!rc) rc = cy_os_pwrite(fd, pc->p + pc->from, n, off);
+        if (!rc) {
+            cy_crc_add(crc, pc->p + pc->from, n);
+            cy_os_writeback(fd, off, n);   /* a hint only: errors show at the fdatasync */
+            off += n;
+        }
+        pthread_mutex_lock(&s->mu);
+        pc->next = s->spare;
+        s->spare = pc;
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (!rc) {
+        uint8_t t[CY_HINT_TRAILER];
+        cy_put_u64(t, s->data_size);
+        cy_put_u64(t + 8, s->count);
+        cy_crc_add(crc, t, 16);
+        cy_put_u32(t + 16, cy_crc_end(crc));
+        crc = NULL;
+        memcpy(t + 20, CY_HINT_END, 4);
+        rc = cy_os_pwrite(fd, t, sizeof t, off);
+        if (!rc) rc = cy_os_fdatasync(fd);
+    }
+    if (crc) cy_crc_end(crc);
+    if (fd >= 0) {
+        int rc2 = cy_os_close(fd);
+        if (!rc) rc = rc2;
+        if (!rc) rc = cy_os_rename(tmp, path);
+        if (!rc) rc = cy_os_sync_dir(s->db->path);
+        if (rc) cy_os_unlink(tmp);
+    }
+    s->rc = rc;
+    return NULL;
+}
+
+/* Starts the writer of fid's hint, describing data_size bytes of it; NULL
+ * when it cannot (the hint is then written whole by the caller). */
+static cy_hint_stream *cy_hint_stream_start(calypso *db, uint32_t fid, uint64_t data_size)
+{
+    cy_hint_stream *s = cy_calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->db = db;
+    s->fid = fid;
+    s->data_size = data_size;
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        cy_free(s);
+        return NULL;
+    }
+    if (pthread_cond_init(&s->cv, NULL) != 0 ||
+        pthread_create(&s->thread, NULL, cy_hint_stream_main, s) != 0) {
+        pthread_cond_destroy(&s->cv);   /* destroying an unused one is harmless */
+        pthread_mutex_destroy(&s->mu);
+        cy_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Hands b's entries over: all of its bytes for the first piece (with the
+ * compacted hint's magic), those after the 8 bytes cy_hint_add begins
+ * every buffer with for the others. b is then empty, its count kept. */
+static int cy_hint_stream_hand(cy_hint_stream *s, cy_hint_buf *b)
+{
+    int first = s->handed == 0;
+    if (!first && b->len <= 8) return CALYPSO_OK;   /* nothing since the last */
+    if (b->len < 8) {
+        if (cy_hint_reserve(b, 8)) return CALYPSO_ENOMEM;
+        b->len = 8;
+    }
+    cy_hint_piece *pc = cy_malloc(sizeof *pc);
+    if (!pc) return CALYPSO_ENOMEM;
+    if (first) memcpy(b->p, CY_HINT_MAGIC_COMPACT, 8);
+    *pc = (cy_hint_piece){ NULL, b->p, first ? 0 : 8, b->len, b->cap };
+    s->handed += pc->to - pc->from;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->tail) s->tail->next = pc;
+    else s->head = pc;
+    s->tail = pc;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return CALYPSO_OK;
+}
+
+/* Ends what the builder hands over: with ok, the rest of b and its entry
+ * count; else abandons the hint. b's memory is handed over or freed. */
+static int cy_hint_stream_end(cy_hint_stream *s, cy_hint_buf *b, int ok)
+{
+    int rc = ok ? cy_hint_stream_hand(s, b) : CALYPSO_OK;
+    cy_free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+    pthread_mutex_lock(&s->mu);
+    s->count = b->count;
+    s->end = ok && !rc ? 1 : -1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Waits for the writer; its result, with a message when it failed. */
+static int cy_hint_stream_join(calypso *db, cy_hint_stream *s)
+{
+    pthread_join(s->thread, NULL);
+    int rc = s->rc;
+    while (s->spare) {
+        cy_hint_piece *pc = s->spare;
+        s->spare = pc->next;
+        cy_free(pc->p);
+        cy_free(pc);
+    }
+    char tmp[4096], path[4096];
+    cy_hint_stream_paths(s, tmp, path, sizeof tmp);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    cy_free(s);
+    if (rc == -ECANCELED) return CALYPSO_OK;   /* abandoned: the build said why */
+    return rc ? cy_err_errno(db, rc, "write", path) : CALYPSO_OK;
+}
+
 typedef struct cy_hint_live {
-    calypso     *db;
-    cy_ns       *ns;
-    cy_hint_buf *b;
-    uint32_t     fid;
+    calypso        *db;
+    cy_ns          *ns;
+    cy_hint_buf    *b;
+    uint32_t        fid;
+    cy_hint_stream *stream;   /* pieces go to it as they fill, if any */
 } cy_hint_live;
+
+/* Memory for the next piece: a written one's, or a new buffer, given its
+ * page tables in one call rather than a page fault at a time. */
+static void cy_hint_live_room(cy_hint_stream *s, cy_hint_buf *b)
+{
+    if (b->cap) return;
+    pthread_mutex_lock(&s->mu);
+    cy_hint_piece *pc = s->spare;
+    if (pc) s->spare = pc->next;
+    pthread_mutex_unlock(&s->mu);
+    if (pc) {
+        b->p = pc->p;
+        b->cap = pc->cap;
+        cy_free(pc);
+    } else if (cy_hint_reserve(b, CY_HINT_PIECE + 65536u) == 0) {
+        cy_alloc_prefault(b->p, CY_HINT_PIECE + 65536u);
+    }
+}
 
 static int cy_hint_live_key(const uint8_t *key, size_t klen, const cy_loc *loc, void *ctx)
 {
@@ -424,12 +629,18 @@ static int cy_hint_live_key(const uint8_t *key, size_t klen, const cy_loc *loc, 
     int ttl = (loc->fid & CY_LOC_TTL) != 0;
     cy_rec r = { .type = ttl ? CY_REC_PUT_TTL : CY_REC_PUT, .ns = q->ns->id, .klen = klen,
                  .expiry = ttl ? cy_ttl_get(q->ns, key, klen) : 0 };
-    return cy_hint_add(q->b, &r, key, loc->off, loc->size) ? CALYPSO_ENOMEM : 0;
+    if (cy_hint_add(q->b, &r, key, loc->off, loc->size)) return CALYPSO_ENOMEM;
+    if (q->stream && q->b->len >= CY_HINT_PIECE) {
+        if (cy_hint_stream_hand(q->stream, q->b)) return CALYPSO_ENOMEM;
+        cy_hint_live_room(q->stream, q->b);
+    }
+    return 0;
 }
 
 /* The namespace's keydir is freed as it is walked (cy_art_destroy_walk):
  * close frees it next anyway, and one pass over a large tree costs about
- * half of a walk and then a free. The buffer is given room for the
+ * half of a walk and then a free. Without a writer thread to hand pieces
+ * to, the buffer is given room for the
  * namespace's entries up front (at most one per key, each at most the key
  * and 29 bytes, and never more bytes than the file's records), instead of
  * doubling and copying as it grows, and the page tables of the part an
@@ -439,6 +650,13 @@ static int cy_hint_live_ns(calypso *db, cy_ns *ns, void *ctx)
 {
     cy_hint_live *q = ctx;
     q->ns = ns;
+    if (q->stream) {
+        cy_hint_live_room(q->stream, q->b);
+        cy_wrlock(&db->kd_lock);
+        int rc = cy_art_destroy_walk(&ns->keydir, cy_hint_live_key, q);
+        cy_unlock(&db->kd_lock);
+        return rc;
+    }
     uint64_t keys = ns->keydir.count, klen = ns->keydir.max_klen;
     uint64_t need = keys * (klen + 29u), likely = keys * (klen + 9u);
     uint64_t fsize = db->files.active->size;
@@ -481,16 +699,26 @@ CY_INTERNAL int cy_hint_active_build(calypso *db, cy_hint_active *h)
         rc = cy_hint_build(db, a->fid, b, &data_size, 1);
         if (!rc) cy_hint_sort(b);
         if (!rc) rc = cy_hint_keep_live(db, a->fid, b);
+        if (!rc && (h->stream = cy_hint_stream_start(db, a->fid, a->size)) != NULL)
+            rc = cy_hint_stream_end(h->stream, b, 1);
     } else {
-        cy_hint_live q = { db, NULL, b, a->fid };
+        h->stream = cy_hint_stream_start(db, a->fid, a->size);
+        cy_hint_live q = { db, NULL, b, a->fid, h->stream };
         rc = cy_ns_each(db, cy_hint_live_ns, &q);
+        if (h->stream) {
+            int erc = cy_hint_stream_end(h->stream, b, rc == 0);
+            if (!rc) rc = erc;
+        }
     }
-    if (!rc && cy_hint_reserve(b, 8 + CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
+    if (!rc && !h->stream && cy_hint_reserve(b, 8 + CY_HINT_TRAILER)) rc = CALYPSO_ENOMEM;
     if (rc) {
+        if (h->stream) cy_hint_stream_join(db, h->stream);   /* abandoned */
+        h->stream = NULL;
         cy_free(b->p);
         b->p = NULL;
         return rc == CALYPSO_ENOMEM ? cy_err(db, rc, "building the hint of the active file") : rc;
     }
+    if (h->stream) return CALYPSO_OK;   /* handed over whole */
     memcpy(b->p, CY_HINT_MAGIC_COMPACT, 8);
     if (b->len == 0) b->len = 8;
     h->data_size = a->size;   /* the trailer is cy_hint_active_write's */
@@ -500,8 +728,12 @@ CY_INTERNAL int cy_hint_active_build(calypso *db, cy_hint_active *h)
 CY_INTERNAL int cy_hint_active_write(calypso *db, cy_hint_active *h)
 {
     if (h->from_file) return cy_hint_write(db, h->fid);
-    /* The checksum over the whole hint is computed here, off close's
-     * path when this runs on its own thread. */
+    if (h->stream) {
+        int rc = cy_hint_stream_join(db, h->stream);
+        h->stream = NULL;
+        return rc;
+    }
+    /* No writer thread could be started: the whole hint is written now. */
     cy_hint_buf *b = &h->b;
     uint8_t *t = b->p + b->len;
     cy_put_u64(t, h->data_size);

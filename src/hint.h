@@ -19,19 +19,24 @@ CY_INTERNAL int  cy_hint_finish(cy_hint_buf *b, uint64_t data_size);
 /* Builds, from the datafile, and writes the hint of fid. */
 CY_INTERNAL int  cy_hint_write(calypso *db, uint32_t fid);
 /* The hint of the active file at a clean close (its data synced), in two
- * steps so that the write can run on another thread while close frees the
+ * steps so that it is written on another thread while close frees the
  * rest: cy_hint_active_build reads the keydir (when the file holds puts
  * alone, the hint is a compacted one of its live records, built in key
  * order: from a walk of the keydir that frees it as it goes, so only
  * close may call this, or for a small file from reading the file; else
- * it is left to cy_hint_write, from the file); cy_hint_active_write
- * writes it, needing neither the keydir nor the file table, and frees the
- * buffer. */
+ * it is left to cy_hint_write, from the file). A compacted hint goes to a
+ * writer thread (stream) a piece at a time as it is built, so that most
+ * of it is written, and on its way to the disk, by the time the walk
+ * ends. cy_hint_active_write finishes it: waits for that thread, or
+ * writes the hint itself when no thread could be started (or from the
+ * file), and frees what build left. */
+typedef struct cy_hint_stream cy_hint_stream;
 typedef struct cy_hint_active {
-    cy_hint_buf b;           /* the entries, room left for the trailer */
-    uint64_t    data_size;   /* bytes of the datafile it describes      */
-    uint32_t    fid;
-    int         from_file;
+    cy_hint_buf     b;           /* entries not handed to the stream yet   */
+    uint64_t        data_size;   /* bytes of the datafile it describes     */
+    uint32_t        fid;
+    int             from_file;
+    cy_hint_stream *stream;      /* its writer thread, or NULL             */
 } cy_hint_active;
 CY_INTERNAL int  cy_hint_active_build(calypso *db, cy_hint_active *h);
 CY_INTERNAL int  cy_hint_active_write(calypso *db, cy_hint_active *h);

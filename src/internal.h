@@ -378,6 +378,12 @@ CY_INTERNAL int      cy_rec_matches(const uint8_t *rec, uint32_t size, const voi
                                     size_t klen, uint64_t expiry, cy_rec *r);
 /* XXH3-64 low 32 bits over one or two pieces, as the record crc. */
 CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t blen);
+/* The same crc over bytes that come in pieces: cy_crc_begin (NULL when out
+ * of memory), cy_crc_add for each piece in order, cy_crc_end (which frees
+ * the state) gives cy_crc of their concatenation. */
+CY_INTERNAL void    *cy_crc_begin(void);
+CY_INTERNAL void     cy_crc_add(void *st, const void *p, size_t n);
+CY_INTERNAL uint32_t cy_crc_end(void *st);
 CY_INTERNAL void     cy_put_u32(uint8_t *p, uint32_t v);
 CY_INTERNAL uint32_t cy_get_u32(const uint8_t *p);
 CY_INTERNAL void     cy_put_u64(uint8_t *p, uint64_t v);

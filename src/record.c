@@ -193,6 +193,35 @@ CY_INTERNAL uint32_t cy_rec_hdr_len(int type, uint64_t expiry, uint64_t klen, ui
     return 0;
 }
 
+/* The state comes from cy_malloc (the application's allocator, not
+ * xxhash's own malloc), aligned to 64 bytes as XXH3 wants it, with the
+ * address to free just below it. */
+CY_INTERNAL void *cy_crc_begin(void)
+{
+    uint8_t *raw = cy_malloc(sizeof(XXH3_state_t) + 64 + sizeof(uint8_t *));
+    if (!raw) return NULL;
+    uintptr_t at = ((uintptr_t)raw + sizeof(uint8_t *) + 63u) & ~(uintptr_t)63u;
+    memcpy((uint8_t *)at - sizeof raw, &raw, sizeof raw);
+    XXH3_state_t *st = (XXH3_state_t *)at;
+    XXH3_INITSTATE(st);
+    XXH3_64bits_reset(st);
+    return st;
+}
+
+CY_INTERNAL void cy_crc_add(void *st, const void *p, size_t n)
+{
+    XXH3_64bits_update(st, p, n);
+}
+
+CY_INTERNAL uint32_t cy_crc_end(void *st)
+{
+    uint32_t crc = (uint32_t)XXH3_64bits_digest(st);
+    uint8_t *raw;
+    memcpy(&raw, (uint8_t *)st - sizeof raw, sizeof raw);
+    cy_free(raw);
+    return crc;
+}
+
 CY_INTERNAL uint32_t cy_crc(const void *a, size_t alen, const void *b, size_t blen)
 {
     if (blen == 0) return (uint32_t)XXH3_64bits(a, alen);

@@ -19,6 +19,7 @@
 #include "engine_util.h"
 #include "internal.h"
 #include "hint_util.h"
+#include "testhooks.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -35,6 +36,18 @@ static uint64_t hc_entries(const char *path, char magic[9])
     uint64_t n = cy_get_u64((const uint8_t *)b + len - 16);
     free(b);
     return n;
+}
+
+/* 1 when the hint file's checksum covers it as open checks it. */
+static int hc_crc_ok(const char *path)
+{
+    size_t len = 0;
+    char *b = eu_read_file(path, &len);
+    assert_true(len >= 8 + 24);
+    int ok = cy_get_u32((const uint8_t *)b + len - 8) == cy_crc(b, len - 8, NULL, 0) &&
+             memcmp(b + len - 4, "HEND", 4) == 0;
+    free(b);
+    return ok;
 }
 
 /* Removes every hint file of dir. */
@@ -272,6 +285,89 @@ static void test_close_hint_from_a_small_active_file_in_two_namespaces(void **st
     tu_rmrf(dir);
 }
 
+/* A compacted hint larger than the pieces it is handed to its writer
+ * thread in (1 MiB) while the walk builds it: the file is the whole hint,
+ * entries in key order, one per live key, its checksum over all of it;
+ * in two namespaces too (the second's entries after the first's). */
+static void test_close_hint_written_in_pieces(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = hc_opts(0);
+    calypso *db = eu_open(dir, &o);
+    for (int i = 0; i < 250000; i++) hc_put(db, i, 1, i % 7 == 0 ? 3600000 : 0);
+    for (int i = 0; i < 250000; i += 3) hc_put(db, i, 2, 0);
+    eu_close(db);
+    char path[4096], magic[9];
+    eu_fid_path(path, sizeof path, dir, eu_newest_fid(dir), "hint");
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 3 * (1 << 20));   /* several pieces */
+    assert_int_equal(hc_entries(path, magic), 250000);
+    assert_string_equal(magic, "CYHINT02");
+    assert_int_equal(hu_check_sorted(path), 250000);
+    assert_true(hc_crc_ok(path));
+    hc_same_as_scan(dir, &o, 250000);
+
+    calypso *ns = NULL;
+    db = eu_open(dir, &o);
+    TU_OK(db, calypso_ns_open(db, "tenant", 6, 1, &ns));
+    TU_OK(db, calypso_close(ns));
+    eu_close(db);   /* the namespace record stays in that file: a full hint */
+    db = eu_open(dir, &o);
+    TU_OK(db, calypso_ns_open(db, "tenant", 6, 0, &ns));
+    for (int i = 0; i < 60000; i++) hc_put(ns, i, 4, 0);
+    TU_OK(db, calypso_close(ns));
+    eu_close(db);
+    hc_same_as_scan(dir, &o, 250000);
+    db = eu_open(dir, &o);
+    TU_OK(db, calypso_ns_open(db, "tenant", 6, 0, &ns));
+    assert_int_equal(calypso_len(ns), 60000);
+    eu_expect(ns, "k059999", 7, "value 4 of key 59999", 20);
+    eu_expect(db, "k149999", 7, "value 1 of key 149999", 21);
+    TU_OK(db, calypso_close(ns));
+    eu_close(db);
+    tu_rmrf(dir);
+}
+
+/* Out of memory at every allocation of a close in turn (the writer
+ * thread's state, a piece, the checksum's state, ...): close still
+ * succeeds, and what the next open finds is what the datafiles hold,
+ * whether the hint was written or given up. */
+static void test_close_hint_out_of_memory(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = hc_opts(0);
+    calypso *db = eu_open(dir, &o);
+    for (int i = 0; i < 60000; i++) hc_put(db, i, 1, 0);
+    eu_close(db);
+    uint64_t nth = 1, failed = 0;
+    for (;; nth++) {
+        db = eu_open(dir, &o);
+        for (int i = 0; i < 60000; i += 1000) hc_put(db, i, (int)nth + 1, 0);
+        cy_alloc_fail_at(nth, 0);
+        int rc = calypso_close(db);
+        uint64_t made = cy_alloc_count();
+        cy_alloc_fail_at(0, 0);
+        assert_int_equal(rc, CALYPSO_OK);
+        if (made < nth) break;   /* the failure was not reached: done */
+        failed++;
+        /* A hint left in place is a whole, valid one. */
+        char path[4096];
+        eu_fid_path(path, sizeof path, dir, eu_newest_fid(dir), "hint");
+        if (access(path, F_OK) == 0) assert_true(hc_crc_ok(path));
+        hc_same_as_scan(dir, &o, 60000);
+        db = eu_open(dir, &o);
+        char v[64];
+        int vl = snprintf(v, sizeof v, "value %d of key %d", (int)nth + 1, 59000);
+        eu_expect(db, "k059000", 7, v, (size_t)vl);
+        eu_close(db);
+    }
+    assert_true(failed >= 3);   /* the close did allocate: thread, pieces, crc */
+    tu_rmrf(dir);
+}
+
 /* A namespace created in an older file, its keys written in the active
  * one: the compacted hint lists them with their namespace; a file with a
  * namespace record in it gets a full hint. */
@@ -323,6 +419,8 @@ int main(void)
         cmocka_unit_test(test_close_hint_of_puts_is_compacted),
         cmocka_unit_test(test_close_hint_from_a_small_active_file),
         cmocka_unit_test(test_close_hint_from_a_small_active_file_in_two_namespaces),
+        cmocka_unit_test(test_close_hint_written_in_pieces),
+        cmocka_unit_test(test_close_hint_out_of_memory),
         cmocka_unit_test(test_compacted_hint_with_namespaces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
