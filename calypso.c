@@ -9494,7 +9494,6 @@ static int cy_db_stop(calypso *db)
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
     cy_hint_active hint = { { 0 }, 0, 0, 0, NULL };
-    int hint_running = 0;
     if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
     else if (db->files.active && db->sync.written_seq > db->sync.synced_seq)
@@ -9514,15 +9513,14 @@ static int cy_db_stop(calypso *db)
              * (most of it while the keydir was walked): it finishes while
              * the files are closed. One built from the file is written
              * now. A failure only slows the next open. */
-            if (hint.stream) hint_running = 1;
-            else cy_hint_active_write(db, &hint);
+            if (!hint.stream) cy_hint_active_write(db, &hint);
         }
     }
     cy_wm_close(db);
     cy_view_release_all(db);
     cy_files_close_all(db);
     cy_ns_close_all(db);
-    if (hint_running) cy_hint_active_write(db, &hint);   /* before the lock goes */
+    if (hint.stream) cy_hint_active_write(db, &hint);   /* before the lock goes */
     cy_dir_unlock(db);
     db->files.dead = 0;
     db->sync.written_seq = 0;
