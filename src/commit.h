@@ -11,6 +11,30 @@
 
 #include <pthread.h>
 
+/* Whether the followers of a group commit spin through the leader's
+ * fdatasync or sleep, chosen by measurement (commit.c): the leaders time
+ * epochs of CY_SPIN_EPOCH syncs that each had more than one durable writer
+ * about, as writes made durable per second, one moving average for each
+ * way of waiting. Leader only, except mode (atomic). */
+typedef struct cy_spin_ctl {
+    uint64_t         t0;          /* the epoch's first sync began (ns)       */
+    uint32_t         syncs;       /* syncs of this epoch so far              */
+    uint32_t         writes;      /* writes they covered                     */
+    uint32_t         epoch;       /* epochs measured                         */
+    uint32_t         mode;        /* 1: followers spin this epoch (atomic)   */
+    uint64_t         rate[2];     /* writes/s by mode, moving averages; 0:
+                                     not measured yet                        */
+} cy_spin_ctl;
+
+#define CY_SPIN_EPOCH   32   /* syncs an epoch */
+#define CY_SPIN_EXPLORE 16   /* every this many epochs, the other way */
+
+/* A leader about to sync `batch` writes at now_ns, with `writers` durable
+ * writers about: counts the sync into the epoch and, at an epoch's end,
+ * sets c->mode for the next. A lone writer ends the epoch unmeasured. */
+CY_INTERNAL void cy_spin_ctl_sync(cy_spin_ctl *c, uint64_t now_ns, uint32_t batch,
+                                  uint32_t writers);
+
 /* The handle's group-commit state (db->sync). */
 typedef struct cy_sync {
     pthread_mutex_t  mu;
@@ -23,6 +47,7 @@ typedef struct cy_sync {
     uint64_t         time_ns;     /* recent fdatasync time, a moving average
                                      (atomic)                                */
     uint32_t         spinners;    /* followers spinning (atomic)             */
+    cy_spin_ctl      spin;        /* whether they spin (leader only)         */
     uint32_t         durable_writers;   /* SYNC_ALWAYS puts and deletes under
                                            way (atomic)                     */
     uint32_t         durable_batch;     /* durable appends the next sync

@@ -9,7 +9,10 @@
  *   reads stats. Bounded by a deadline. At the end the database (and the
  *   database reopened) must match what the writers recorded.
  * - group commit: under CALYPSO_SYNC_ALWAYS, 4 writers share fdatasyncs:
- *   fewer fdatasync calls than puts.
+ *   fewer fdatasync calls than puts. Whether followers spin through a sync
+ *   or sleep follows the measured rate (cy_spin_ctl_sync, on a simulated
+ *   clock): the faster way in most epochs, the other now and then, and
+ *   the other for good when the machine changes.
  * - CALYPSO_SYNC_INTERVAL: a background fdatasync happens on its own, and
  *   the data is there after reopen.
  *
@@ -19,6 +22,7 @@
 #include "testutil.h"
 #include "engine_util.h"
 #include "internal.h"
+#include "engine.h"
 
 #include <pthread.h>
 
@@ -421,6 +425,58 @@ static void *gc_main(void *arg)
     return NULL;
 }
 
+/* Runs `epochs` epochs of 4-write syncs through the controller on a
+ * simulated machine where sleeping and spinning make rate[0] and rate[1]
+ * writes durable per second; counts the syncs run each way. */
+static void spin_sim(cy_spin_ctl *c, uint64_t *now, const uint64_t rate[2], int epochs,
+                     uint64_t count[2])
+{
+    for (int i = 0; i < epochs * CY_SPIN_EPOCH; i++) {
+        cy_spin_ctl_sync(c, *now, 4, 4);
+        uint32_t m = c->mode;
+        count[m]++;
+        *now += 4 * 1000000000ull / rate[m];
+    }
+}
+
+static void test_group_commit_spins_where_it_pays(void **state)
+{
+    (void)state;
+    cy_spin_ctl c;
+    memset(&c, 0, sizeof c);
+    uint64_t now = 1000000000ull;
+    /* Each way is measured once, then spinning, faster here, wins. */
+    const uint64_t spin_pays[2] = { 12000, 18000 };
+    uint64_t first[2] = { 0, 0 }, n[2] = { 0, 0 };
+    spin_sim(&c, &now, spin_pays, 2, first);
+    assert_int_equal(first[0], CY_SPIN_EPOCH);
+    assert_int_equal(first[1], CY_SPIN_EPOCH);
+    spin_sim(&c, &now, spin_pays, 64, n);
+    print_message("spinning pays: %llu syncs spinning, %llu asleep\n", (unsigned long long)n[1],
+                  (unsigned long long)n[0]);
+    assert_true(n[1] >= n[0] * 8);
+    assert_true(n[0] > 0);   /* the other way is still tried */
+    assert_int_equal(c.mode, 1);
+    /* A lone writer neither measures nor changes the choice. */
+    for (int i = 0; i < 10 * CY_SPIN_EPOCH; i++) cy_spin_ctl_sync(&c, now += 1000000, 1, 1);
+    assert_int_equal(c.mode, 1);
+    /* The machine changes: the spinning cores now slow the syncs. */
+    const uint64_t sleep_pays[2] = { 18000, 12000 };
+    uint64_t adapt[2] = { 0, 0 }, after[2] = { 0, 0 };
+    spin_sim(&c, &now, sleep_pays, 16, adapt);
+    spin_sim(&c, &now, sleep_pays, 64, after);
+    print_message("sleeping pays: %llu syncs to adapt, then %llu asleep, %llu spinning\n",
+                  (unsigned long long)adapt[1], (unsigned long long)after[0],
+                  (unsigned long long)after[1]);
+    assert_true(after[0] >= after[1] * 8);
+    assert_true(after[1] > 0);
+    /* Equal rates: neither way is stuck on. */
+    const uint64_t same[2] = { 15000, 15000 };
+    uint64_t eq[2] = { 0, 0 };
+    spin_sim(&c, &now, same, 64, eq);
+    assert_true(eq[0] > 0 && eq[1] > 0);
+}
+
 static void test_group_commit(void **state)
 {
     (void)state;
@@ -670,6 +726,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readers_and_writers),
         cmocka_unit_test(test_group_commit),
+        cmocka_unit_test(test_group_commit_spins_where_it_pays),
         cmocka_unit_test(test_sync_interval),
         cmocka_unit_test(test_auto_merge_trigger),
         cmocka_unit_test(test_ttl_sweeper),
