@@ -263,10 +263,18 @@ typedef struct cy_art {
                           bounds the height, so iterator stacks            */
     struct cy_art_slab *slab;  /* the leaves' pages (art.c); NULL until the
                           first insert, kept until cy_art_destroy        */
+    struct cy_art_finger *finger;  /* the last insert's path (art.c), when
+                          cy_art_finger_on; NULL otherwise               */
 } cy_art;
 
 CY_INTERNAL void cy_art_init(cy_art *t);
 CY_INTERNAL void cy_art_destroy(cy_art *t);          /* frees everything */
+/* Makes inserts remember their path, so that an insert of a key near the
+ * last one starts where the two keys' paths part instead of at the root
+ * (keys inserted in order, as open replays a hint, skip most of the
+ * descent). Until cy_art_destroy. Returns CALYPSO_ENOMEM when the path
+ * cannot be allocated; the tree works the same without it. */
+CY_INTERNAL int  cy_art_finger_on(cy_art *t);
 
 /* Inserts or replaces. Returns 0 if the key was new, 1 if it replaced a
  * value (then *old, when not NULL, receives the previous value), or
@@ -1916,12 +1924,91 @@ static int cy_art_add_leaf(cy_art *t, void **slot, size_t depth, const uint8_t *
     return rc;
 }
 
-/* Walks down to where key belongs and adds or replaces it there. */
-static int cy_art_insert_at(cy_art *t, const uint8_t *k, size_t klen, const cy_loc *loc,
-                            cy_loc *old)
+// >> the finger --------------------------------------------------------------------
+/* The path of the last insert (cy_art_finger_on): for each inner node on
+ * it, root first, the slot that holds it and the key depth at which it is
+ * entered (before its prefix), and a copy of the key. The next insert
+ * shares lcp leading bytes with that key, so it passes through every node
+ * of the path entered at depth <= lcp (the branch that led there took a
+ * byte before lcp), and the prefixes of those nodes, which are bytes of
+ * the last key, match it wherever they end at or before lcp: the insert
+ * starts at the deepest such node and compares no prefix it already
+ * knows. Each insert changes the tree only at the last node it reaches,
+ * and records the path anew from where it started, so no slot on the path
+ * ever points into a node that a growth replaced. Every other change
+ * (delete) forgets the path. The root is slot NULL, so that a tree moved
+ * by copying (ns.c, view.c) keeps a valid finger. */
+#define CY_ART_FINGER_LEVELS 24
+#define CY_ART_FINGER_KMAX   64
+#define CY_ART_FINGER_NONE   (CY_ART_FINGER_KMAX + 1)
+
+typedef struct cy_art_finger {
+    uint32_t n;        /* path entries                                     */
+    uint32_t klen;     /* of the last key; CY_ART_FINGER_NONE: none kept    */
+    struct { void **slot; size_t depth; } at[CY_ART_FINGER_LEVELS];
+    uint8_t  key[CY_ART_FINGER_KMAX];
+} cy_art_finger;
+
+CY_INTERNAL int cy_art_finger_on(cy_art *t)
 {
-    void **slot = &t->root;
-    size_t depth = 0;
+    if (t->finger) return CALYPSO_OK;
+    cy_art_finger *f = cy_malloc(sizeof *f);
+    if (!f) return CALYPSO_ENOMEM;
+    f->n = 0;
+    f->klen = CY_ART_FINGER_NONE;
+    t->finger = f;
+    return CALYPSO_OK;
+}
+
+static void cy_art_finger_forget(cy_art *t)
+{
+    if (t->finger) {
+        t->finger->n = 0;
+        t->finger->klen = CY_ART_FINGER_NONE;
+    }
+}
+
+/* Where an insert of k starts: *slot and *depth of the deepest node the
+ * key passes through for sure, and how many leading bytes (*known) are
+ * the last key's. Truncates the path to the nodes above it. */
+static void cy_art_finger_start(cy_art *t, cy_art_finger *f, const uint8_t *k, size_t klen,
+                                void ***slot, size_t *depth, size_t *known)
+{
+    *slot = &t->root;
+    *depth = *known = 0;
+    if (f->klen == CY_ART_FINGER_NONE) {
+        f->n = 0;
+        return;
+    }
+    size_t max = klen < f->klen ? klen : f->klen, lcp = 0;
+    while (lcp < max && k[lcp] == f->key[lcp]) lcp++;
+    uint32_t i = f->n;
+    while (i > 0 && f->at[i - 1].depth > lcp) i--;
+    if (i > 0) {
+        i--;
+        *slot = f->at[i].slot ? f->at[i].slot : &t->root;
+        *depth = f->at[i].depth;
+    }
+    f->n = i;
+    *known = lcp;
+}
+
+static CY_INLINE void cy_art_finger_push(cy_art *t, cy_art_finger *f, void **slot, size_t depth)
+{
+    if (f && f->n < CY_ART_FINGER_LEVELS) {
+        f->at[f->n].slot = slot == &t->root ? NULL : slot;
+        f->at[f->n].depth = depth;
+        f->n++;
+    }
+}
+
+/* Walks down from *slot (entered at depth; the first `known` key bytes
+ * need no prefix check) to where key belongs and adds or replaces it
+ * there, recording the inner nodes it passes in f (when not NULL). */
+static int cy_art_insert_at(cy_art *t, void **slot, size_t depth, size_t known,
+                            const uint8_t *k, size_t klen, const cy_loc *loc, cy_loc *old,
+                            cy_art_finger *f)
+{
     for (;;) {
         void *ref = *slot;
         if (!ref) {
@@ -1931,15 +2018,22 @@ static int cy_art_insert_at(cy_art *t, const uint8_t *k, size_t klen, const cy_l
             return 0;
         }
         if (cy_art_is_leaf(ref)) {
-            if (!cy_art_leaf_eq(ref, k, klen)) return cy_art_split_leaf(t, slot, depth, k, klen, loc);
+            if (!cy_art_leaf_eq(ref, k, klen)) {
+                int rc = cy_art_split_leaf(t, slot, depth, k, klen, loc);
+                if (rc == 0) cy_art_finger_push(t, f, slot, depth);   /* the new node */
+                return rc;
+            }
             if (old) *old = *cy_art_leaf_loc(ref);
             *cy_art_leaf_loc(ref) = *loc;
             return 1;
         }
         cy_art_node *n = ref;
+        cy_art_finger_push(t, f, slot, depth);
         if (n->plen) {
-            size_t m = cy_art_prefix_match(n, depth, k, klen);
-            if (m < n->plen) return cy_art_split_prefix(t, slot, depth, m, k, klen, loc);
+            if (depth + n->plen > known) {
+                size_t m = cy_art_prefix_match(n, depth, k, klen);
+                if (m < n->plen) return cy_art_split_prefix(t, slot, depth, m, k, klen, loc);
+            }
             depth += n->plen;
         }
         void **next = depth == klen ? cy_art_tslot(n) : cy_art_find(n, k[depth]);
@@ -1953,7 +2047,19 @@ CY_INTERNAL int cy_art_insert(cy_art *t, const void *key, size_t klen,
                               const cy_loc *loc, cy_loc *old)
 {
     if (klen > CY_ART_MAX_KEY || (!key && klen) || !loc) return CALYPSO_EINVAL;
-    int rc = cy_art_insert_at(t, key, klen, loc, old);
+    cy_art_finger *f = t->finger;
+    void **slot = &t->root;
+    size_t depth = 0, known = 0;
+    if (f) cy_art_finger_start(t, f, key, klen, &slot, &depth, &known);
+    int rc = cy_art_insert_at(t, slot, depth, known, key, klen, loc, old, f);
+    if (f) {
+        if (rc < 0 || klen > CY_ART_FINGER_KMAX) {
+            cy_art_finger_forget(t);
+        } else {
+            memcpy(f->key, key, klen);
+            f->klen = (uint32_t)klen;
+        }
+    }
     if (rc == 0) {
         t->count++;
         if (klen > t->max_klen) t->max_klen = (uint32_t)klen;
@@ -2092,6 +2198,7 @@ CY_INTERNAL int cy_art_delete(cy_art *t, const void *key, size_t klen, cy_loc *o
     int term = 0;
     uint8_t c = 0;
     if (klen > CY_ART_MAX_KEY || (!key && klen)) return 0;
+    cy_art_finger_forget(t);
     for (;;) {
         void *ref = *slot;
         if (!ref) return 0;
@@ -2157,6 +2264,7 @@ CY_INTERNAL void cy_art_destroy(cy_art *t)
 {
     if (t->root) cy_art_free_ref(t, t->root);
     cy_art_slab_destroy(t);
+    cy_free(t->finger);
     cy_art_init(t);
 }
 
@@ -2192,6 +2300,7 @@ CY_INTERNAL int cy_art_destroy_walk(cy_art *t, cy_art_walk_fn fn, void *ctx)
 {
     int rc = t->root ? cy_art_take_ref(t, t->root, fn, ctx, 0) : 0;
     cy_art_slab_destroy(t);
+    cy_free(t->finger);
     cy_art_init(t);
     return rc;
 }
@@ -7962,6 +8071,9 @@ CY_INTERNAL void cy_ns_init(cy_ns *ns, uint32_t id)
     memset(ns, 0, offsetof(cy_ns, name));
     ns->id = id;
     cy_art_init(&ns->keydir);
+    /* Open replays hints in key order; without the finger (no memory)
+     * inserts start at the root, nothing else changes. */
+    (void)cy_art_finger_on(&ns->keydir);
     cy_art_init(&ns->ttl_by_key);
     cy_art_init(&ns->ttl_by_time);
     cy_art_init(&ns->history);
@@ -8048,6 +8160,7 @@ static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
      * (as a memset and rewrite would). */
     ns->created = (cy_loc){ 0, 0, 0 };
     cy_art_init(&ns->keydir);
+    (void)cy_art_finger_on(&ns->keydir);
     cy_art_init(&ns->ttl_by_key);
     cy_art_init(&ns->ttl_by_time);
     cy_art_init(&ns->history);

@@ -227,10 +227,18 @@ typedef struct cy_art {
                           bounds the height, so iterator stacks            */
     struct cy_art_slab *slab;  /* the leaves' pages (art.c); NULL until the
                           first insert, kept until cy_art_destroy        */
+    struct cy_art_finger *finger;  /* the last insert's path (art.c), when
+                          cy_art_finger_on; NULL otherwise               */
 } cy_art;
 
 CY_INTERNAL void cy_art_init(cy_art *t);
 CY_INTERNAL void cy_art_destroy(cy_art *t);          /* frees everything */
+/* Makes inserts remember their path, so that an insert of a key near the
+ * last one starts where the two keys' paths part instead of at the root
+ * (keys inserted in order, as open replays a hint, skip most of the
+ * descent). Until cy_art_destroy. Returns CALYPSO_ENOMEM when the path
+ * cannot be allocated; the tree works the same without it. */
+CY_INTERNAL int  cy_art_finger_on(cy_art *t);
 
 /* Inserts or replaces. Returns 0 if the key was new, 1 if it replaced a
  * value (then *old, when not NULL, receives the previous value), or

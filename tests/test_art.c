@@ -5,7 +5,10 @@
  * boundaries, walks, allocation failure at every allocation of an insert,
  * and a randomized differential test against a sorted array (seed printed;
  * CALYPSO_SEED replays it). Every test ends with cy_art_verify, which checks
- * the tree's invariants and its byte count.
+ * the tree's invariants and its byte count. The deep chain, allocation
+ * failure and differential tests run again with the finger on
+ * (cy_art_finger_on: inserts start where the last insert's path parts from
+ * theirs), the differential one with runs of keys inserted in order.
  */
 #include "testutil.h"
 #include "internal.h"
@@ -288,12 +291,12 @@ static void test_long_keys(void **state)
 }
 
 /* "", "a", "aa", ... nested 2000 deep: a tall tree of terminal leaves. */
-static void test_deep_prefix_chain(void **state)
+static void deep_prefix_chain(int finger)
 {
-    (void)state;
     enum { DEPTH = 2000 };
     cy_art t;
     cy_art_init(&t);
+    if (finger) assert_int_equal(cy_art_finger_on(&t), 0);
     static uint8_t k[DEPTH];
     memset(k, 'a', sizeof k);
     for (size_t i = 0; i < DEPTH; i += 2) put(&t, k, i, i);
@@ -313,7 +316,23 @@ static void test_deep_prefix_chain(void **state)
         if (i % 3 == 0) assert_null(cy_art_search(&t, k, i));
         else must_find(&t, k, i, i);
     }
+    /* Inserted again in order, deleted ones and all. */
+    for (size_t i = 0; i < DEPTH; i++) put(&t, k, i, i + 1);
+    for (size_t i = 0; i < DEPTH; i++) must_find(&t, k, i, i + 1);
+    check_sound(&t, NULL);
     cy_art_destroy(&t);
+}
+
+static void test_deep_prefix_chain(void **state)
+{
+    (void)state;
+    deep_prefix_chain(0);
+}
+
+static void test_deep_prefix_chain_finger(void **state)
+{
+    (void)state;
+    deep_prefix_chain(1);
 }
 
 // >> node growth and shrinking -----------------------------------------------
@@ -657,11 +676,11 @@ static void snap_same(const cy_art *t, const struct snap *s)
     snap_free(&now);
 }
 
-static void test_insert_allocation_failure(void **state)
+static void insert_allocation_failure(int finger)
 {
-    (void)state;
     cy_art t;
     cy_art_init(&t);
+    if (finger) assert_int_equal(cy_art_finger_on(&t), 0);
     char k[64];
     /* A populated tree with every node kind and some terminals. */
     for (int i = 0; i < 300; i++) put(&t, k, (size_t)snprintf(k, sizeof k, "n%c", i % 224 + 1), (uint64_t)i);
@@ -721,6 +740,18 @@ static void test_insert_allocation_failure(void **state)
     assert_int_equal(cy_art_iter_seek(&it, CY_SEEK_GE, "m", 1), 1);
     cy_art_iter_free(&it);
     cy_art_destroy(&t);
+}
+
+static void test_insert_allocation_failure(void **state)
+{
+    (void)state;
+    insert_allocation_failure(0);
+}
+
+static void test_insert_allocation_failure_finger(void **state)
+{
+    (void)state;
+    insert_allocation_failure(1);
 }
 
 // >> randomized differential test --------------------------------------------------
@@ -892,13 +923,16 @@ static void diff_full_check(const cy_art *t, const ref *r)
     cy_art_iter_free(&it);
 }
 
-static void test_differential(void **state)
+/* With the finger on, one operation in 50 is a run of up to 40 inserts in
+ * key order: keys just after consecutive existing keys (a key with a byte
+ * appended), as a hint's replay inserts them. */
+static void differential(int finger)
 {
-    (void)state;
     enum { OPS = 1000000, CHECK_EVERY = 50000, SOFT_MAX = 3000 };
-    uint64_t seed = tu_seed("art differential"), s = seed;
+    uint64_t seed = tu_seed(finger ? "art differential, finger" : "art differential"), s = seed;
     cy_art t;
     cy_art_init(&t);
+    if (finger) assert_int_equal(cy_art_finger_on(&t), 0);
     ref r = { NULL, 0, 0 };
     cy_art_iter it;
     cy_art_iter_init(&it, &t);
@@ -916,7 +950,21 @@ static void test_differential(void **state)
         unsigned roll = (unsigned)tu_below(&s, 100);
         unsigned ins = r.n < SOFT_MAX ? 30 : 15, del = 45;
         cy_loc l = loc_of(op), old_t, old_r;
-        if (roll < ins) {
+        if (finger && r.n && tu_below(&s, 50) == 0) {
+            size_t at = (size_t)tu_below(&s, r.n), run = 1 + (size_t)tu_below(&s, 40);
+            uint8_t sfx = (uint8_t)tu_below(&s, 256);
+            for (size_t j = 0; j < run && at + j < r.n; j++) {
+                size_t len = r.e[at + j].len;
+                if (len + 1 > REF_MAXK) continue;
+                memcpy(k, r.e[at + j].k, len);
+                k[len] = sfx;
+                /* the entry at + j may have moved up by one: skip over it */
+                int want = ref_put(&r, k, len + 1, l, &old_r);
+                assert_int_equal(cy_art_insert(&t, k, len + 1, &l, &old_t), want);
+                if (want) assert_true(loc_eq(&old_t, &old_r));
+                else j++;
+            }
+        } else if (roll < ins) {
             int want = ref_put(&r, k, klen, l, &old_r);
             assert_int_equal(cy_art_insert(&t, k, klen, &l, &old_t), want);
             if (want) assert_true(loc_eq(&old_t, &old_r));
@@ -945,6 +993,18 @@ static void test_differential(void **state)
     assert_int_equal(t.bytes, 0);
     for (size_t i = 0; i < r.n; i++) free(r.e[i].k);
     free(r.e);
+}
+
+static void test_differential(void **state)
+{
+    (void)state;
+    differential(0);
+}
+
+static void test_differential_finger(void **state)
+{
+    (void)state;
+    differential(1);
 }
 
 // >> leaf slab ---------------------------------------------------------------------
@@ -1263,6 +1323,7 @@ int main(void)
         cmocka_unit_test(test_prefix_and_binary_keys),
         cmocka_unit_test(test_long_keys),
         cmocka_unit_test(test_deep_prefix_chain),
+        cmocka_unit_test(test_deep_prefix_chain_finger),
         cmocka_unit_test(test_grow_and_shrink),
         cmocka_unit_test(test_collapse_recompresses_path),
         cmocka_unit_test(test_delete_without_memory),
@@ -1270,7 +1331,9 @@ int main(void)
         cmocka_unit_test(test_walks),
         cmocka_unit_test(test_resume_after_changes),
         cmocka_unit_test(test_insert_allocation_failure),
+        cmocka_unit_test(test_insert_allocation_failure_finger),
         cmocka_unit_test(test_differential),
+        cmocka_unit_test(test_differential_finger),
         cmocka_unit_test(test_slab_reuse_after_delete),
         cmocka_unit_test(test_slab_page_boundary),
         cmocka_unit_test(test_slab_and_big_leaves),
