@@ -261,10 +261,13 @@ typedef struct cy_art {
     uint64_t bytes;    /* bytes held by nodes and leaves (keys included)   */
     uint32_t max_klen; /* longest key since the tree was last empty: it
                           bounds the height, so iterator stacks            */
+    uint32_t fingered; /* cy_art_finger_on was called                      */
     struct cy_art_slab *slab;  /* the leaves' pages (art.c); NULL until the
                           first insert, kept until cy_art_destroy        */
-    struct cy_art_finger *finger;  /* the last insert's path (art.c), when
-                          cy_art_finger_on; NULL otherwise               */
+    struct cy_art_finger *finger;  /* the last insert's path (art.c): made
+                          by the first insert of a tree with `fingered`
+                          (NULL if that allocation failed), kept until
+                          cy_art_destroy, as the slab                    */
 } cy_art;
 
 CY_INTERNAL void cy_art_init(cy_art *t);
@@ -272,9 +275,10 @@ CY_INTERNAL void cy_art_destroy(cy_art *t);          /* frees everything */
 /* Makes inserts remember their path, so that an insert of a key near the
  * last one starts where the two keys' paths part instead of at the root
  * (keys inserted in order, as open replays a hint, skip most of the
- * descent). Until cy_art_destroy. Returns CALYPSO_ENOMEM when the path
- * cannot be allocated; the tree works the same without it. */
-CY_INTERNAL int  cy_art_finger_on(cy_art *t);
+ * descent). Until cy_art_destroy (or cy_art_init). Allocates nothing
+ * itself: the first insert does, like the leaves' slab, and works the
+ * same, only slower, when that allocation fails. */
+CY_INTERNAL void cy_art_finger_on(cy_art *t);
 
 /* Inserts or replaces. Returns 0 if the key was new, 1 if it replaced a
  * value (then *old, when not NULL, receives the previous value), or
@@ -1949,15 +1953,22 @@ typedef struct cy_art_finger {
     uint8_t  key[CY_ART_FINGER_KMAX];
 } cy_art_finger;
 
-CY_INTERNAL int cy_art_finger_on(cy_art *t)
+CY_INTERNAL void cy_art_finger_on(cy_art *t)
 {
-    if (t->finger) return CALYPSO_OK;
-    cy_art_finger *f = cy_malloc(sizeof *f);
-    if (!f) return CALYPSO_ENOMEM;
-    f->n = 0;
-    f->klen = CY_ART_FINGER_NONE;
-    t->finger = f;
-    return CALYPSO_OK;
+    t->fingered = 1;
+}
+
+/* The tree's finger, made on its first use; NULL without one. */
+static cy_art_finger *cy_art_finger_get(cy_art *t)
+{
+    if (!t->finger && t->fingered) {
+        cy_art_finger *f = cy_malloc(sizeof *f);
+        if (!f) return NULL;   /* tried again at the next insert */
+        f->n = 0;
+        f->klen = CY_ART_FINGER_NONE;
+        t->finger = f;
+    }
+    return t->finger;
 }
 
 static void cy_art_finger_forget(cy_art *t)
@@ -2047,7 +2058,7 @@ CY_INTERNAL int cy_art_insert(cy_art *t, const void *key, size_t klen,
                               const cy_loc *loc, cy_loc *old)
 {
     if (klen > CY_ART_MAX_KEY || (!key && klen) || !loc) return CALYPSO_EINVAL;
-    cy_art_finger *f = t->finger;
+    cy_art_finger *f = cy_art_finger_get(t);
     void **slot = &t->root;
     size_t depth = 0, known = 0;
     if (f) cy_art_finger_start(t, f, key, klen, &slot, &depth, &known);
@@ -8071,9 +8082,7 @@ CY_INTERNAL void cy_ns_init(cy_ns *ns, uint32_t id)
     memset(ns, 0, offsetof(cy_ns, name));
     ns->id = id;
     cy_art_init(&ns->keydir);
-    /* Open replays hints in key order; without the finger (no memory)
-     * inserts start at the root, nothing else changes. */
-    (void)cy_art_finger_on(&ns->keydir);
+    cy_art_finger_on(&ns->keydir);   /* open replays hints in key order */
     cy_art_init(&ns->ttl_by_key);
     cy_art_init(&ns->ttl_by_time);
     cy_art_init(&ns->history);
@@ -8160,7 +8169,7 @@ static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
      * (as a memset and rewrite would). */
     ns->created = (cy_loc){ 0, 0, 0 };
     cy_art_init(&ns->keydir);
-    (void)cy_art_finger_on(&ns->keydir);
+    cy_art_finger_on(&ns->keydir);
     cy_art_init(&ns->ttl_by_key);
     cy_art_init(&ns->ttl_by_time);
     cy_art_init(&ns->history);

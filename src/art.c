@@ -898,15 +898,22 @@ typedef struct cy_art_finger {
     uint8_t  key[CY_ART_FINGER_KMAX];
 } cy_art_finger;
 
-CY_INTERNAL int cy_art_finger_on(cy_art *t)
+CY_INTERNAL void cy_art_finger_on(cy_art *t)
 {
-    if (t->finger) return CALYPSO_OK;
-    cy_art_finger *f = cy_malloc(sizeof *f);
-    if (!f) return CALYPSO_ENOMEM;
-    f->n = 0;
-    f->klen = CY_ART_FINGER_NONE;
-    t->finger = f;
-    return CALYPSO_OK;
+    t->fingered = 1;
+}
+
+/* The tree's finger, made on its first use; NULL without one. */
+static cy_art_finger *cy_art_finger_get(cy_art *t)
+{
+    if (!t->finger && t->fingered) {
+        cy_art_finger *f = cy_malloc(sizeof *f);
+        if (!f) return NULL;   /* tried again at the next insert */
+        f->n = 0;
+        f->klen = CY_ART_FINGER_NONE;
+        t->finger = f;
+    }
+    return t->finger;
 }
 
 static void cy_art_finger_forget(cy_art *t)
@@ -996,7 +1003,7 @@ CY_INTERNAL int cy_art_insert(cy_art *t, const void *key, size_t klen,
                               const cy_loc *loc, cy_loc *old)
 {
     if (klen > CY_ART_MAX_KEY || (!key && klen) || !loc) return CALYPSO_EINVAL;
-    cy_art_finger *f = t->finger;
+    cy_art_finger *f = cy_art_finger_get(t);
     void **slot = &t->root;
     size_t depth = 0, known = 0;
     if (f) cy_art_finger_start(t, f, key, klen, &slot, &depth, &known);

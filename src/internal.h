@@ -225,10 +225,13 @@ typedef struct cy_art {
     uint64_t bytes;    /* bytes held by nodes and leaves (keys included)   */
     uint32_t max_klen; /* longest key since the tree was last empty: it
                           bounds the height, so iterator stacks            */
+    uint32_t fingered; /* cy_art_finger_on was called                      */
     struct cy_art_slab *slab;  /* the leaves' pages (art.c); NULL until the
                           first insert, kept until cy_art_destroy        */
-    struct cy_art_finger *finger;  /* the last insert's path (art.c), when
-                          cy_art_finger_on; NULL otherwise               */
+    struct cy_art_finger *finger;  /* the last insert's path (art.c): made
+                          by the first insert of a tree with `fingered`
+                          (NULL if that allocation failed), kept until
+                          cy_art_destroy, as the slab                    */
 } cy_art;
 
 CY_INTERNAL void cy_art_init(cy_art *t);
@@ -236,9 +239,10 @@ CY_INTERNAL void cy_art_destroy(cy_art *t);          /* frees everything */
 /* Makes inserts remember their path, so that an insert of a key near the
  * last one starts where the two keys' paths part instead of at the root
  * (keys inserted in order, as open replays a hint, skip most of the
- * descent). Until cy_art_destroy. Returns CALYPSO_ENOMEM when the path
- * cannot be allocated; the tree works the same without it. */
-CY_INTERNAL int  cy_art_finger_on(cy_art *t);
+ * descent). Until cy_art_destroy (or cy_art_init). Allocates nothing
+ * itself: the first insert does, like the leaves' slab, and works the
+ * same, only slower, when that allocation fails. */
+CY_INTERNAL void cy_art_finger_on(cy_art *t);
 
 /* Inserts or replaces. Returns 0 if the key was new, 1 if it replaced a
  * value (then *old, when not NULL, receives the previous value), or

@@ -33,9 +33,7 @@ CY_INTERNAL void cy_ns_init(cy_ns *ns, uint32_t id)
     memset(ns, 0, offsetof(cy_ns, name));
     ns->id = id;
     cy_art_init(&ns->keydir);
-    /* Open replays hints in key order; without the finger (no memory)
-     * inserts start at the root, nothing else changes. */
-    (void)cy_art_finger_on(&ns->keydir);
+    cy_art_finger_on(&ns->keydir);   /* open replays hints in key order */
     cy_art_init(&ns->ttl_by_key);
     cy_art_init(&ns->ttl_by_time);
     cy_art_init(&ns->history);
@@ -122,7 +120,7 @@ static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
      * (as a memset and rewrite would). */
     ns->created = (cy_loc){ 0, 0, 0 };
     cy_art_init(&ns->keydir);
-    (void)cy_art_finger_on(&ns->keydir);
+    cy_art_finger_on(&ns->keydir);
     cy_art_init(&ns->ttl_by_key);
     cy_art_init(&ns->ttl_by_time);
     cy_art_init(&ns->history);

@@ -296,7 +296,7 @@ static void deep_prefix_chain(int finger)
     enum { DEPTH = 2000 };
     cy_art t;
     cy_art_init(&t);
-    if (finger) assert_int_equal(cy_art_finger_on(&t), 0);
+    if (finger) cy_art_finger_on(&t);
     static uint8_t k[DEPTH];
     memset(k, 'a', sizeof k);
     for (size_t i = 0; i < DEPTH; i += 2) put(&t, k, i, i);
@@ -680,7 +680,7 @@ static void insert_allocation_failure(int finger)
 {
     cy_art t;
     cy_art_init(&t);
-    if (finger) assert_int_equal(cy_art_finger_on(&t), 0);
+    if (finger) cy_art_finger_on(&t);
     char k[64];
     /* A populated tree with every node kind and some terminals. */
     for (int i = 0; i < 300; i++) put(&t, k, (size_t)snprintf(k, sizeof k, "n%c", i % 224 + 1), (uint64_t)i);
@@ -932,7 +932,7 @@ static void differential(int finger)
     uint64_t seed = tu_seed(finger ? "art differential, finger" : "art differential"), s = seed;
     cy_art t;
     cy_art_init(&t);
-    if (finger) assert_int_equal(cy_art_finger_on(&t), 0);
+    if (finger) cy_art_finger_on(&t);
     ref r = { NULL, 0, 0 };
     cy_art_iter it;
     cy_art_iter_init(&it, &t);
