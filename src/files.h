@@ -37,6 +37,8 @@ typedef struct cy_file {
     uint64_t alloc;       /* active file: bytes allocated on disk            */
     uint64_t zeroed;      /* active file under SYNC_ALWAYS: zeros written
                              through the mapping up to here (files.c)       */
+    uint64_t populated;   /* active file: page tables filled for writing up
+                             to here (files.c)                              */
     uint64_t size;        /* bytes of records (the active file grows)       */
     uint64_t dead;        /* bytes of records no longer live                 */
     uint64_t hint_size;   /* bytes of its hint file, 0 if none (atomic; set
