@@ -549,16 +549,21 @@ CY_INTERNAL int cy_files_trim_active(calypso *db)
     return CALYPSO_OK;
 }
 
+static uint64_t cy_files_page_size(void)
+{
+    static uint64_t page;   /* the same value whoever sets it */
+    if (!__atomic_load_n(&page, __ATOMIC_RELAXED))
+        __atomic_store_n(&page, (uint64_t)sysconf(_SC_PAGESIZE), __ATOMIC_RELAXED);
+    return __atomic_load_n(&page, __ATOMIC_RELAXED);
+}
+
 /* Fills the page tables of the active file's mapping for writing over
  * [a->populated, to), to <= a->alloc. */
 static void cy_files_populate(cy_file *a, uint64_t to)
 {
     if (to <= a->populated) return;
 #ifdef MADV_POPULATE_WRITE
-    static uint64_t page;   /* the same value whoever sets it */
-    if (!__atomic_load_n(&page, __ATOMIC_RELAXED))
-        __atomic_store_n(&page, (uint64_t)sysconf(_SC_PAGESIZE), __ATOMIC_RELAXED);
-    uint64_t from = a->populated & ~(__atomic_load_n(&page, __ATOMIC_RELAXED) - 1);
+    uint64_t from = a->populated & ~(cy_files_page_size() - 1);
     madvise(a->map + from, (size_t)(to - from), MADV_POPULATE_WRITE);
 #endif
     a->populated = to;
@@ -733,10 +738,7 @@ enum { CY_PAGES_DROP, CY_PAGES_FILL };
 
 static void cy_files_pages(calypso *db, cy_file *f, uint64_t from, uint64_t to, int what)
 {
-    static uint64_t page;   /* the same value whoever sets it */
-    if (!__atomic_load_n(&page, __ATOMIC_RELAXED))
-        __atomic_store_n(&page, (uint64_t)sysconf(_SC_PAGESIZE), __ATOMIC_RELAXED);
-    from &= ~(__atomic_load_n(&page, __ATOMIC_RELAXED) - 1);
+    from &= ~(cy_files_page_size() - 1);
     uint32_t ep = cy_epoch_enter(&db->epoch);   /* keeps the mapping mapped */
     uint8_t *m = __atomic_load_n(&f->map, __ATOMIC_ACQUIRE);
     uint64_t len = m ? __atomic_load_n(&f->map_len, __ATOMIC_RELAXED) : 0;
