@@ -3432,6 +3432,9 @@ CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
  * a failed fsync of the database directory: sticky, the handle refuses
  * writes from now on. Returns the error to report. */
 CY_INTERNAL int  cy_db_sync_failed(calypso *db, int err, uint32_t fid);
+/* CALYPSO_EIO, saying which sync failed, once an fdatasync has failed
+ * (whether or not `broken` is set yet); CALYPSO_OK before. */
+CY_INTERNAL int  cy_db_sync_error(calypso *db);
 CY_INTERNAL int  cy_db_writable(calypso *db);
 /* The error for a call that needs the writer lock from inside an update
  * transaction on db on this thread (txn.c), which holds it. */
@@ -5343,21 +5346,29 @@ CY_INTERNAL int cy_db_usable(calypso *db)
     return CALYPSO_OK;
 }
 
+/* sync_err is read on its own, never only once `broken` is seen: a writer
+ * waiting for its sync can see the error before the failing thread has set
+ * `broken` (cy_db_sync_failed sets sync_err first), and it must get the
+ * error, not an acknowledgement. */
+CY_INTERNAL int cy_db_sync_error(calypso *db)
+{
+    int err = __atomic_load_n(&db->health.sync_err, __ATOMIC_ACQUIRE);
+    if (!err) return CALYPSO_OK;
+    return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
+                  "successful sync may be lost, so the handle refuses writes; reopen the "
+                  "database", db->path, strerror(-err));
+}
+
 CY_INTERNAL int cy_db_writable(calypso *db)
 {
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
     if (CY_UNLIKELY(cy_txn_in_update(db))) return cy_db_in_update(db);
-    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
-        int err = __atomic_load_n(&db->health.sync_err, __ATOMIC_RELAXED);
-        if (err)
-            return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
-                          "successful sync may be lost, so the handle refuses writes; reopen the "
-                          "database", db->path, strerror(-err));
+    if ((rc = cy_db_sync_error(db))) return rc;
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
                       "reopen the database", db->path);
-    }
     return CALYPSO_OK;
 }
 
@@ -6967,8 +6978,8 @@ CY_INTERNAL int cy_files_sync_sealed(calypso *db)
         uint32_t made = db->files.dir_made;
         pthread_mutex_unlock(&db->files.seal_mu);
         if (!f && made == db->files.dir_synced) break;
-        if (__atomic_load_n(&db->health.sync_err, __ATOMIC_ACQUIRE)) {
-            rc = cy_db_writable(db);   /* no sync is tried again */
+        if ((rc = cy_db_sync_error(db))) {
+            /* no sync is tried again */
         } else if (f) {
             rc = cy_files_sync_oldest(db, f);
         } else {
@@ -9681,7 +9692,9 @@ static int cy_db_stop(calypso *db)
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
     cy_hint_active hint = { { 0 }, 0, 0, 0, NULL };
-    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
+    if ((rc = cy_db_sync_error(db))) {
+        /* a failed sync: reported, never tried again */
+    } else if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
     else if (db->files.active && db->sync.written_seq > db->sync.synced_seq)
         rc = cy_db_sync_to(db, db->sync.written_seq);
@@ -10055,12 +10068,9 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
     cy_db_sync_spin(db, seq);
     pthread_mutex_lock(&db->sync.mu);
     while (db->sync.synced_seq < seq && !rc) {
-        if (__atomic_load_n(&db->health.sync_err, __ATOMIC_ACQUIRE)) {
-            /* A sync failed before covering these bytes: they may be lost,
-             * and no later fdatasync can tell (the error is reported once). */
-            rc = cy_db_writable(db);
-            break;
-        }
+        /* A sync failed before covering these bytes: they may be lost,
+         * and no later fdatasync can tell (the error is reported once). */
+        if ((rc = cy_db_sync_error(db))) break;
         if (db->sync.syncing) {
             pthread_cond_wait(&db->sync.cv, &db->sync.mu);
             continue;
@@ -10108,6 +10118,7 @@ int calypso_sync(calypso *h)
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
     if (cy_txn_in_update(db)) return cy_db_in_update(db);
+    if ((rc = cy_db_sync_error(db))) return rc;
     if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
     uint64_t seq = db->sync.written_seq;

@@ -209,12 +209,9 @@ CY_INTERNAL int cy_db_sync_to(calypso *db, uint64_t seq)
     cy_db_sync_spin(db, seq);
     pthread_mutex_lock(&db->sync.mu);
     while (db->sync.synced_seq < seq && !rc) {
-        if (__atomic_load_n(&db->health.sync_err, __ATOMIC_ACQUIRE)) {
-            /* A sync failed before covering these bytes: they may be lost,
-             * and no later fdatasync can tell (the error is reported once). */
-            rc = cy_db_writable(db);
-            break;
-        }
+        /* A sync failed before covering these bytes: they may be lost,
+         * and no later fdatasync can tell (the error is reported once). */
+        if ((rc = cy_db_sync_error(db))) break;
         if (db->sync.syncing) {
             pthread_cond_wait(&db->sync.cv, &db->sync.mu);
             continue;
@@ -262,6 +259,7 @@ int calypso_sync(calypso *h)
     int rc = cy_db_usable(db);
     if (rc || db->opt.read_only) return rc;
     if (cy_txn_in_update(db)) return cy_db_in_update(db);
+    if ((rc = cy_db_sync_error(db))) return rc;
     if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) return cy_db_writable(db);
     pthread_mutex_lock(&db->write_mu);
     uint64_t seq = db->sync.written_seq;

@@ -131,7 +131,9 @@ static int cy_db_stop(calypso *db)
     cy_bg_stop(db);
     int rc = CALYPSO_OK;
     cy_hint_active hint = { { 0 }, 0, 0, 0, NULL };
-    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
+    if ((rc = cy_db_sync_error(db))) {
+        /* a failed sync: reported, never tried again */
+    } else if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
         rc = cy_db_writable(db);   /* the error that broke it, with its detail */
     else if (db->files.active && db->sync.written_seq > db->sync.synced_seq)
         rc = cy_db_sync_to(db, db->sync.written_seq);

@@ -868,8 +868,8 @@ CY_INTERNAL int cy_files_sync_sealed(calypso *db)
         uint32_t made = db->files.dir_made;
         pthread_mutex_unlock(&db->files.seal_mu);
         if (!f && made == db->files.dir_synced) break;
-        if (__atomic_load_n(&db->health.sync_err, __ATOMIC_ACQUIRE)) {
-            rc = cy_db_writable(db);   /* no sync is tried again */
+        if ((rc = cy_db_sync_error(db))) {
+            /* no sync is tried again */
         } else if (f) {
             rc = cy_files_sync_oldest(db, f);
         } else {

@@ -90,21 +90,29 @@ CY_INTERNAL int cy_db_usable(calypso *db)
     return CALYPSO_OK;
 }
 
+/* sync_err is read on its own, never only once `broken` is seen: a writer
+ * waiting for its sync can see the error before the failing thread has set
+ * `broken` (cy_db_sync_failed sets sync_err first), and it must get the
+ * error, not an acknowledgement. */
+CY_INTERNAL int cy_db_sync_error(calypso *db)
+{
+    int err = __atomic_load_n(&db->health.sync_err, __ATOMIC_ACQUIRE);
+    if (!err) return CALYPSO_OK;
+    return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
+                  "successful sync may be lost, so the handle refuses writes; reopen the "
+                  "database", db->path, strerror(-err));
+}
+
 CY_INTERNAL int cy_db_writable(calypso *db)
 {
     int rc = cy_db_usable(db);
     if (rc) return rc;
     if (db->opt.read_only) return cy_err(db, CALYPSO_EREADONLY, "%s is open read-only", db->path);
     if (CY_UNLIKELY(cy_txn_in_update(db))) return cy_db_in_update(db);
-    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
-        int err = __atomic_load_n(&db->health.sync_err, __ATOMIC_RELAXED);
-        if (err)
-            return cy_err(db, CALYPSO_EIO, "an fdatasync of %s failed (%s): writes since the last "
-                          "successful sync may be lost, so the handle refuses writes; reopen the "
-                          "database", db->path, strerror(-err));
+    if ((rc = cy_db_sync_error(db))) return rc;
+    if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED))
         return cy_err(db, CALYPSO_EIO, "an earlier write to %s failed and could not be undone; "
                       "reopen the database", db->path);
-    }
     return CALYPSO_OK;
 }
 

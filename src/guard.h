@@ -25,6 +25,9 @@ CY_INTERNAL int  cy_db_check_key(calypso *db, const void *key, size_t klen);
  * a failed fsync of the database directory: sticky, the handle refuses
  * writes from now on. Returns the error to report. */
 CY_INTERNAL int  cy_db_sync_failed(calypso *db, int err, uint32_t fid);
+/* CALYPSO_EIO, saying which sync failed, once an fdatasync has failed
+ * (whether or not `broken` is set yet); CALYPSO_OK before. */
+CY_INTERNAL int  cy_db_sync_error(calypso *db);
 CY_INTERNAL int  cy_db_writable(calypso *db);
 /* The error for a call that needs the writer lock from inside an update
  * transaction on db on this thread (txn.c), which holds it. */

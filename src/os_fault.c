@@ -24,7 +24,9 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static cy_os_table cy_os_fault_below;   /* libc's table */
 
@@ -124,6 +126,33 @@ CY_INTERNAL void cy_os_count_reset(void)
         __atomic_store_n(&cy_os_calls[i], 0, __ATOMIC_RELAXED);
 }
 
+// >> the syncs in scope -----------------------------------------------------------
+/* A name suffix set by cy_os_sync_scope (empty: every file), written only
+ * while no other thread is in the table. */
+static char cy_os_scope[32];
+
+CY_INTERNAL void cy_os_sync_scope(const char *suffix)
+{
+    size_t n = suffix ? strlen(suffix) : 0;
+    if (n >= sizeof cy_os_scope) n = sizeof cy_os_scope - 1;
+    memcpy(cy_os_scope, suffix ? suffix : "", n);
+    cy_os_scope[n] = 0;
+}
+
+/* 1 if a sync of fd is counted and may be failed: no scope is set, or
+ * fd's file name ends in the scope's suffix. */
+static int cy_os_sync_in_scope(int fd)
+{
+    size_t sl = strlen(cy_os_scope);
+    if (!sl) return 1;
+    char link[32], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n < 0) return 1;
+    path[n] = 0;
+    return (size_t)n >= sl && memcmp(path + n - sl, cy_os_scope, sl) == 0;
+}
+
 // >> the layer ------------------------------------------------------------------
 /* Each entry counts its call, fails it if armed to, and otherwise passes it
  * down to libc's. */
@@ -181,12 +210,14 @@ static int cy_os_fault_pwritev(int fd, const struct iovec *iov, int cnt, uint64_
 
 static int cy_os_fault_fsync(int fd)
 {
+    if (!cy_os_sync_in_scope(fd)) return cy_os_fault_below.fsync(fd);
     int err = cy_os_enter(CY_OS_FSYNC);
     return err ? -err : cy_os_fault_below.fsync(fd);
 }
 
 static int cy_os_fault_fdatasync(int fd)
 {
+    if (!cy_os_sync_in_scope(fd)) return cy_os_fault_below.fdatasync(fd);
     int err = cy_os_enter(CY_OS_FDATASYNC);
     return err ? -err : cy_os_fault_below.fdatasync(fd);
 }

@@ -58,6 +58,12 @@ CY_INTERNAL uint64_t cy_os_count(int call);
  * did, whatever the background thread does meanwhile. */
 CY_INTERNAL uint64_t cy_os_count_here(int call);
 CY_INTERNAL void     cy_os_count_reset(void);
+/* cy_os_sync_scope: from now on, fsync and fdatasync count and fail only
+ * on files whose name ends in `suffix` (".data": the datafiles); a sync
+ * of any other file (WATERMARK, IDS, a hint, the directory) passes
+ * straight through. NULL or "" restores every file. Set while no other
+ * thread makes calls. */
+CY_INTERNAL void     cy_os_sync_scope(const char *suffix);
 
 // >> syscalls: power loss (src/os_powerloss.c) -----------------------------------
 /* Power-loss simulation (in the manner of SQLite's test6.c and

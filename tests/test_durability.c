@@ -3,12 +3,17 @@
  * does in a process that did not open it.
  *
  *   - Sticky fsync errors: 8 writers under CALYPSO_SYNC_ALWAYS, the nth
- *     fdatasync failing with EIO, for every n of a bounded run. Linux
- *     reports a writeback error once, so a second fdatasync would succeed
- *     over pages the kernel dropped: after the failure no fdatasync may run
- *     again, no put may return OK unless a sync before the failure covered
- *     it, every later write fails with CALYPSO_EIO, close returns the error,
- *     and a reopen holds every acknowledged put.
+ *     fdatasync of a datafile failing with EIO, for every n of a bounded
+ *     run. Linux reports a writeback error once, so a second fdatasync
+ *     would succeed over pages the kernel dropped: after the failure no
+ *     datafile fdatasync may run again, no put may return OK unless a sync
+ *     before the failure covered it, every later write fails with
+ *     CALYPSO_EIO, close returns the error, and a reopen holds every
+ *     acknowledged put. In every run, failing or clean, a put returns OK
+ *     only after a datafile fdatasync that began after the put did. The
+ *     counts and the failure cover datafiles only: the background thread
+ *     syncs WATERMARK on its own schedule, which on a slow machine falls
+ *     inside a run.
  *   - Rotation's fdatasync failing breaks the handle the same way.
  *   - fork: a child that uses or closes an inherited handle gets
  *     CALYPSO_EINVAL and touches no file; the parent goes on writing.
@@ -31,7 +36,8 @@ typedef struct du_run {
     /* per writer: which puts were acknowledged, and how each ended */
     uint8_t   acked[DU_WRITERS][DU_PUTS];
     int       rc[DU_WRITERS][DU_PUTS];
-    uint64_t  syncs_before[DU_WRITERS][DU_PUTS];   /* fdatasync calls at put start */
+    uint64_t  syncs_before[DU_WRITERS][DU_PUTS];   /* datafile fdatasyncs at put start */
+    uint64_t  syncs_after[DU_WRITERS][DU_PUTS];    /* and when it returned             */
 } du_run;
 
 typedef struct du_arg { du_run *r; int id; } du_arg;
@@ -46,21 +52,25 @@ static void *du_writer(void *arg)
         int vl = snprintf(v, sizeof v, "value of w%d-%03d", id, i);
         r->syncs_before[id][i] = cy_os_count(CY_OS_FDATASYNC);
         int rc = calypso_put(r->db, k, (size_t)kl, v, (size_t)vl);
+        r->syncs_after[id][i] = cy_os_count(CY_OS_FDATASYNC);
         r->rc[id][i] = rc;
         r->acked[id][i] = rc == CALYPSO_OK;
     }
     return NULL;
 }
 
-/* One run with the fail_at-th fdatasync from now failing (0: none).
- * Returns how many fdatasync calls the run made. */
+/* One run with the fail_at-th datafile fdatasync from now failing (0:
+ * none). Returns how many datafile fdatasyncs the run made. The background
+ * thread wakes every millisecond and writes WATERMARK whenever a sync moved
+ * it, so that its syncs fall between the writers' in every run, as they do
+ * now and then on a slow machine at the default period. */
 static uint64_t du_run_once(const char *dir, uint64_t fail_at, int check)
 {
     calypso_options o;
     calypso_options_default(&o);
     o.sync = CALYPSO_SYNC_ALWAYS;
     o.merge_trigger_ratio = -1;
-    o.ttl_sweep_interval_ms = CALYPSO_SWEEP_NEVER;
+    o.ttl_sweep_interval_ms = 1;
     du_run *r = calloc(1, sizeof *r);
     assert_non_null(r);
     TU_OK(NULL, calypso_open(dir, &o, &r->db));
@@ -75,11 +85,24 @@ static uint64_t du_run_once(const char *dir, uint64_t fail_at, int check)
     for (int i = 0; i < DU_WRITERS; i++) pthread_join(th[i], NULL);
     uint64_t syncs = cy_os_count(CY_OS_FDATASYNC);
     cy_os_fail_reset();
+    /* An acknowledged put was covered by a sync its bytes preceded, which
+     * began after the put did: one more datafile fdatasync at least. */
+    int unsynced_ok = 0;
+    for (int w = 0; w < DU_WRITERS; w++)
+        for (int i = 0; i < DU_PUTS; i++)
+            if (check && r->rc[w][i] == CALYPSO_OK &&
+                r->syncs_after[w][i] <= r->syncs_before[w][i]) {
+                if (!unsynced_ok++)
+                    print_error("w%d-%03d returned OK with no datafile fdatasync begun during "
+                                "it (%llu before and after)\n", w, i,
+                                (unsigned long long)r->syncs_before[w][i]);
+            }
+    assert_int_equal(unsynced_ok, 0);
     int failed = fail_at && syncs >= fail_at;
     if (check && failed) {
         /* The failed call was the last: nothing tried to sync it clean. */
         if (syncs != fail_at)
-            print_error("fdatasync #%llu failed, yet %llu were made\n",
+            print_error("datafile fdatasync #%llu failed, yet %llu were made\n",
                         (unsigned long long)fail_at, (unsigned long long)syncs);
         assert_int_equal(syncs, fail_at);
         int later_ok = 0, errors = 0;
@@ -138,9 +161,29 @@ static uint64_t du_run_once(const char *dir, uint64_t fail_at, int check)
     return syncs;
 }
 
+static int du_scope_all(void **state)
+{
+    (void)state;
+    cy_os_sync_scope(NULL);
+    cy_wm_set_interval(CY_WM_INTERVAL_MS);
+    return 0;
+}
+
 static void test_fsync_error_is_sticky(void **state)
 {
     (void)state;
+    cy_wm_set_interval(0);
+    /* WATERMARK's syncs do fall inside runs. */
+    uint64_t wm_syncs = 0;
+    cy_os_sync_scope("WATERMARK");
+    for (int i = 0; i < 5 && !wm_syncs; i++) {
+        char *wdir = tu_tmpdir();
+        wm_syncs = du_run_once(wdir, 0, 0);
+        tu_rmrf(wdir);
+    }
+    print_message("WATERMARK synced %llu times during a run\n", (unsigned long long)wm_syncs);
+    assert_true(wm_syncs > 0);
+    cy_os_sync_scope(".data");
     char *dir = tu_tmpdir();
     uint64_t clean = du_run_once(dir, 0, 1);
     tu_rmrf(dir);
@@ -160,6 +203,48 @@ static void test_fsync_error_is_sticky(void **state)
     print_message("%llu runs, %llu with the failure injected\n", (unsigned long long)runs,
                   (unsigned long long)hit);
     assert_true(hit > 0);
+}
+
+/* Opens dir under CALYPSO_SYNC_ALWAYS, the options left in *o. */
+static calypso *du_open_always(const char *dir, calypso_options *o)
+{
+    calypso_options_default(o);
+    o->sync = CALYPSO_SYNC_ALWAYS;
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, o, &db));
+    return db;
+}
+
+/* The failing leader records the error (sync_err) and then marks the
+ * handle broken: a writer that looks in between, sees the error and not
+ * yet the mark, gets CALYPSO_EIO for its unsynced put, never OK. The
+ * handle is put in that state by hand, as the window leaves it; the
+ * threaded test above meets it only now and then. */
+static void test_sync_error_seen_before_broken(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    calypso *db = du_open_always(dir, &o);
+    TU_OK(db, calypso_put(db, "synced", 6, "1", 1));
+    __atomic_store_n(&db->health.sync_err, -EIO, __ATOMIC_RELEASE);
+    assert_int_equal(__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED), 0);
+    cy_os_sync_scope(".data");
+    uint64_t syncs = cy_os_count(CY_OS_FDATASYNC);
+    assert_int_equal(calypso_put(db, "unsynced", 8, "2", 1), CALYPSO_EIO);
+    assert_non_null(strstr(calypso_errmsg(db), "fdatasync"));
+    assert_int_equal(calypso_sync(db), CALYPSO_EIO);
+    assert_int_equal(calypso_close(db), CALYPSO_EIO);
+    /* No datafile sync was tried over the error. */
+    assert_int_equal(cy_os_count(CY_OS_FDATASYNC), syncs);
+    cy_os_sync_scope(NULL);
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    void *v = NULL;
+    size_t vl = 0;
+    TU_OK(db, calypso_get(db, "synced", 6, &v, &vl));
+    calypso_free(v);
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
 }
 
 /* Rotation seals a file without waiting for its sync: the writer that
@@ -346,10 +431,7 @@ static void test_sync_failure_is_eio_even_for_enospc(void **state)
     (void)state;
     char *dir = tu_tmpdir();
     calypso_options o;
-    calypso_options_default(&o);
-    o.sync = CALYPSO_SYNC_ALWAYS;
-    calypso *db;
-    TU_OK(NULL, calypso_open(dir, &o, &db));
+    calypso *db = du_open_always(dir, &o);
     cy_os_fail_at(CY_OS_FDATASYNC, 1, ENOSPC, 0, 0);
     int rc = calypso_put(db, "k", 1, "v", 1);
     cy_os_fail_reset();
@@ -403,7 +485,8 @@ static void test_explicit_syncs_zero_ahead(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fsync_error_is_sticky),
+        cmocka_unit_test_teardown(test_fsync_error_is_sticky, du_scope_all),
+        cmocka_unit_test_teardown(test_sync_error_seen_before_broken, du_scope_all),
         cmocka_unit_test(test_rotation_does_not_sync_on_the_writer_path),
         cmocka_unit_test(test_rotation_fsync_error_breaks_the_handle),
         cmocka_unit_test(test_fork_child_cannot_use_the_handle),
