@@ -681,8 +681,16 @@ static int cy_files_create_file(calypso *db, uint32_t fid, int defer_dir_sync)
     }
     rc = cy_files_add(db, fid, fd, 0, 0);
     if (!rc) {
-        rc = cy_files_activate(db, cy_files_find(db, fid));
-        cy_files_bound(db, NULL);   /* never evicts the active file */
+        cy_file *f = cy_files_find(db, fid);
+        if ((rc = cy_files_activate(db, f))) {
+            /* The entry stays in the table (empty, never active), but not
+             * the descriptor, closed below: the table's release at close
+             * would close that number again, by then another file's. */
+            __atomic_store_n(&f->fd, -1, __ATOMIC_RELAXED);
+            __atomic_sub_fetch(&db->files.open, 1, __ATOMIC_RELAXED);
+        } else {
+            cy_files_bound(db, NULL);   /* never evicts the active file */
+        }
     }
     if (rc) {
         cy_os_close(fd);

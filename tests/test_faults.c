@@ -28,6 +28,9 @@
 #include "crash_util.h"
 #include "engine.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #define FX_KEYS   64
 #define FX_TTL    3600000u          /* long enough never to expire here */
 #define FX_MAXI   20000u            /* bound on a countdown             */
@@ -698,6 +701,54 @@ FX_TEST(test_fault_close,
 
 // >> EINTR ------------------------------------------------------------------------
 
+/* Rotation creates the next datafile and then fails to take it as the
+ * active one (its fstat fails): the descriptor is closed once, there. The
+ * number it had goes to the next file anybody opens, here the test's own,
+ * and closing the database must not close that one. */
+static void test_failed_rotation_closes_its_descriptor_once(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o;
+    calypso_options_default(&o);
+    o.max_datafile_size = 4096;
+    o.merge_trigger_ratio = -1;
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    char v[1000];
+    memset(v, 'v', sizeof v);
+    /* The first fstat from here on is the new file's, in the put that
+     * rotates (about the fourth): puts make none of their own. */
+    int rc = CALYPSO_OK, puts = 0;
+    cy_os_fail_at(CY_OS_FSTAT, 1, EIO, 0, 0);
+    while (rc == CALYPSO_OK && puts < 8) {
+        char k[8];
+        int kl = snprintf(k, sizeof k, "k%d", puts);
+        if ((rc = calypso_put(db, k, (size_t)kl, v, sizeof v)) == CALYPSO_OK) puts++;
+    }
+    cy_os_fail_reset();
+    assert_int_equal(rc, CALYPSO_EIO);
+    assert_non_null(strstr(calypso_errmsg(db), "adding datafile"));
+    int mine = open("/dev/null", O_RDONLY);
+    assert_true(mine >= 0);
+    calypso_close(db);
+    assert_true(fcntl(mine, F_GETFD) != -1);   /* still open */
+    close(mine);
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    assert_true(puts >= 1);
+    for (int i = 0; i < puts; i++) {   /* every acknowledged put */
+        char k[8];
+        int kl = snprintf(k, sizeof k, "k%d", i);
+        void *got = NULL;
+        size_t gl = 0;
+        TU_OK(db, calypso_get(db, k, (size_t)kl, &got, &gl));
+        assert_int_equal(gl, sizeof v);
+        calypso_free(got);
+    }
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
 /* An EINTR on every interruptible call, from the first on: everything still
  * works, nothing is reported. */
 static void test_eintr_is_invisible(void **state)
@@ -874,6 +925,7 @@ int main(void)
         cmocka_unit_test(test_fault_open_moved_merge),
         cmocka_unit_test(test_fault_open_damaged),
         cmocka_unit_test(test_fault_close),
+        cmocka_unit_test(test_failed_rotation_closes_its_descriptor_once),
         cmocka_unit_test(test_eintr_is_invisible),
         cmocka_unit_test(test_alloc_put),
         cmocka_unit_test(test_alloc_get),
