@@ -709,10 +709,7 @@ static void test_failed_rotation_closes_its_descriptor_once(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    calypso_options o;
-    calypso_options_default(&o);
-    o.max_datafile_size = 4096;
-    o.merge_trigger_ratio = -1;
+    calypso_options o = tu_opts_small_files();
     calypso *db;
     TU_OK(NULL, calypso_open(dir, &o, &db));
     char v[1000];

@@ -579,10 +579,7 @@ static void test_reader_changes_nothing(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    calypso_options o;
-    calypso_options_default(&o);
-    o.max_datafile_size = 4096;
-    o.merge_trigger_ratio = -1;
+    calypso_options o = tu_opts_small_files();
     calypso *w = eu_open(dir, &o);
     char key[16], val[64];
     for (int i = 0; i < 200; i++) {

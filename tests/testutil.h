@@ -20,9 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "calypso.h"
+
 /* Asserts that expr (a calypso call on db) returns CALYPSO_OK, or want,
- * naming the call, both codes and the handle's message on failure. The
- * including file includes calypso.h. */
+ * naming the call, both codes and the handle's message on failure. */
 #define TU_OK(db, expr) TU_RC(db, CALYPSO_OK, expr)
 #define TU_RC(db, want, expr)                                                 \
     do {                                                                      \
@@ -79,6 +80,16 @@ static inline char *tu_tmpdir(void)
     snprintf(p, n, "%s/calypso-test-XXXXXX", base);
     if (!mkdtemp(p)) { free(p); return NULL; }
     return p;
+}
+
+/* Default options but with 4 KiB datafiles and no automatic merge. */
+static inline calypso_options tu_opts_small_files(void)
+{
+    calypso_options o;
+    calypso_options_default(&o);
+    o.max_datafile_size = 4096;
+    o.merge_trigger_ratio = -1;
+    return o;
 }
 
 /* rm -rf path, then free it. */
