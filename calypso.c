@@ -1235,6 +1235,13 @@ static inline const uint8_t *cy_art_leaf_key(const void *ref)
                              ((uintptr_t)ref & CY_ART_BIG));
 }
 
+/* Whether the key length can be had from the reference without a load. */
+#if defined(CY_ART_KLEN_SHIFT)
+#define CY_ART_REF_KLEN_KNOWN(ref) (((uintptr_t)(ref) & CY_ART_KLEN) != 0)
+#else
+#define CY_ART_REF_KLEN_KNOWN(ref) 0
+#endif
+
 /* From the reference itself when it carries the length, else from the big
  * leaf or from the slab page's header. */
 static inline size_t cy_art_leaf_klen(const void *ref)
@@ -2467,7 +2474,20 @@ static int cy_art_iter_edge(cy_art_iter *it, const void *ref, int dir)
     return 1;
 }
 
-/* Moves to the neighbour of the subtree the top frame points into. */
+/* Prefetches the lines of inner node ref that a walk reads first (its
+ * header and, for a small node, all its kids); nothing for a leaf. */
+static CY_INLINE void cy_art_prefetch_node(const void *ref)
+{
+    if (!ref || cy_art_is_leaf(ref)) return;
+    CY_PREFETCH(ref);
+    CY_PREFETCH((const uint8_t *)ref + 64);
+    CY_PREFETCH((const uint8_t *)ref + 128);
+}
+
+/* Moves to the neighbour of the subtree the top frame points into. When
+ * that is an inner node, the one after it is prefetched: nodes made by
+ * random inserts lie scattered in memory, and a walk would otherwise wait
+ * for each one's first line only once it has finished the one before. */
 static int cy_art_iter_step(cy_art_iter *it, int dir)
 {
     while (it->depth > 0) {
@@ -2475,8 +2495,13 @@ static int cy_art_iter_step(cy_art_iter *it, int dir)
         int pos = it->slot[it->depth - 1];
         pos = dir > 0 ? cy_art_pos_next(n, pos) : cy_art_pos_prev(n, pos);
         if (pos >= 0) {
-                it->slot[it->depth - 1] = (uint16_t)pos;
-            return cy_art_iter_edge(it, cy_art_child_at(n, pos), dir);
+            it->slot[it->depth - 1] = (uint16_t)pos;
+            const void *kid = cy_art_child_at(n, pos);
+            if (!cy_art_is_leaf(kid)) {
+                int after = dir > 0 ? cy_art_pos_next(n, pos) : cy_art_pos_prev(n, pos);
+                if (after >= 0) cy_art_prefetch_node(cy_art_child_at(n, after));
+            }
+            return cy_art_iter_edge(it, kid, dir);
         }
         it->depth--;
     }
@@ -2623,7 +2648,14 @@ CY_INTERNAL size_t cy_art_iter_gather(cy_art_iter *it, const void **refs, size_t
     while (state == 1 && n < max) {
         const uint8_t *leaf = (const uint8_t *)cy_art_leaf_addr(it->leaf);
         CY_PREFETCH(leaf);                          /* loc and key start */
-        CY_PREFETCH(leaf + sizeof(cy_loc) + 31);    /* up to 32 key bytes */
+        /* The line of the key's end too (of its first 32 bytes at most),
+         * unless it is the same line: a 16-byte key's 32-byte slot never
+         * crosses one, and a needless line fetch takes a fill buffer that
+         * the next leaf's miss could use. */
+        size_t kl = CY_ART_REF_KLEN_KNOWN(it->leaf) ? cy_art_leaf_klen(it->leaf) : 32;
+        const uint8_t *kend = leaf + sizeof(cy_loc) + (kl < 32 ? kl : 32);
+        if ((((uintptr_t)leaf ^ (uintptr_t)(kend - 1)) & ~(uintptr_t)63) != 0)
+            CY_PREFETCH(kend - 1);
         refs[n++] = it->leaf;
         state = backward ? cy_art_iter_prev(it) : cy_art_iter_next(it);
     }
