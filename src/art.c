@@ -180,13 +180,6 @@ static inline const uint8_t *cy_art_leaf_key(const void *ref)
                              ((uintptr_t)ref & CY_ART_BIG));
 }
 
-/* Whether the key length can be had from the reference without a load. */
-#if defined(CY_ART_KLEN_SHIFT)
-#define CY_ART_REF_KLEN_KNOWN(ref) (((uintptr_t)(ref) & CY_ART_KLEN) != 0)
-#else
-#define CY_ART_REF_KLEN_KNOWN(ref) 0
-#endif
-
 /* From the reference itself when it carries the length, else from the big
  * leaf or from the slab page's header. */
 static inline size_t cy_art_leaf_klen(const void *ref)
@@ -1593,14 +1586,7 @@ CY_INTERNAL size_t cy_art_iter_gather(cy_art_iter *it, const void **refs, size_t
     while (state == 1 && n < max) {
         const uint8_t *leaf = (const uint8_t *)cy_art_leaf_addr(it->leaf);
         CY_PREFETCH(leaf);                          /* loc and key start */
-        /* The line of the key's end too (of its first 32 bytes at most),
-         * unless it is the same line: a 16-byte key's 32-byte slot never
-         * crosses one, and a needless line fetch takes a fill buffer that
-         * the next leaf's miss could use. */
-        size_t kl = CY_ART_REF_KLEN_KNOWN(it->leaf) ? cy_art_leaf_klen(it->leaf) : 32;
-        const uint8_t *kend = leaf + sizeof(cy_loc) + (kl < 32 ? kl : 32);
-        if ((((uintptr_t)leaf ^ (uintptr_t)(kend - 1)) & ~(uintptr_t)63) != 0)
-            CY_PREFETCH(kend - 1);
+        CY_PREFETCH(leaf + sizeof(cy_loc) + 31);    /* up to 32 key bytes */
         refs[n++] = it->leaf;
         state = backward ? cy_art_iter_prev(it) : cy_art_iter_next(it);
     }
