@@ -41,6 +41,7 @@ static struct {
     int      err;
     int      sticky;
     int      short_write;
+    const void *owner;    /* a thread's cy_os_calls_here, or NULL: any thread */
 } cy_os_fault;
 
 static int cy_os_fault_armed;     /* read without the lock on the fast path */
@@ -73,6 +74,8 @@ static int cy_os_enter(int kind)
     if (CY_LIKELY(!__atomic_load_n(&cy_os_fault_armed, __ATOMIC_ACQUIRE))) return 0;
     int call = __atomic_load_n(&cy_os_fault.call, __ATOMIC_RELAXED);
     if (call != CY_OS_ANY && call != kind) return 0;
+    const void *owner = __atomic_load_n(&cy_os_fault.owner, __ATOMIC_RELAXED);
+    if (owner && owner != (const void *)cy_os_calls_here) return 0;
     uint64_t nth = __atomic_load_n(&cy_os_fault.nth, __ATOMIC_RELAXED);
     uint64_t n = __atomic_add_fetch(&cy_os_fault.seen, 1, __ATOMIC_RELAXED);
     if (nth == 0 || (n != nth && !(n > nth && __atomic_load_n(&cy_os_fault.sticky,
@@ -91,9 +94,12 @@ static int cy_os_fault_short(void)
     return __atomic_load_n(&cy_os_fault.short_write, __ATOMIC_RELAXED);
 }
 
-CY_INTERNAL void cy_os_fail_at(int call, uint64_t nth, int err, int sticky, int short_write)
+/* Arms the fault for the calls of `owner`'s thread, or of any with NULL. */
+static void cy_os_fail_arm(const void *owner, int call, uint64_t nth, int err, int sticky,
+                           int short_write)
 {
     __atomic_store_n(&cy_os_fault_armed, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&cy_os_fault.owner, owner, __ATOMIC_RELAXED);
     __atomic_store_n(&cy_os_fault.call, call, __ATOMIC_RELAXED);
     __atomic_store_n(&cy_os_fault.nth, nth, __ATOMIC_RELAXED);
     __atomic_store_n(&cy_os_fault.seen, 0, __ATOMIC_RELAXED);
@@ -101,6 +107,16 @@ CY_INTERNAL void cy_os_fail_at(int call, uint64_t nth, int err, int sticky, int 
     __atomic_store_n(&cy_os_fault.sticky, sticky, __ATOMIC_RELAXED);
     __atomic_store_n(&cy_os_fault.short_write, short_write, __ATOMIC_RELAXED);
     __atomic_store_n(&cy_os_fault_armed, nth != 0, __ATOMIC_RELEASE);
+}
+
+CY_INTERNAL void cy_os_fail_at(int call, uint64_t nth, int err, int sticky, int short_write)
+{
+    cy_os_fail_arm(NULL, call, nth, err, sticky, short_write);
+}
+
+CY_INTERNAL void cy_os_fail_here(int call, uint64_t nth, int err, int sticky, int short_write)
+{
+    cy_os_fail_arm(cy_os_calls_here, call, nth, err, sticky, short_write);
 }
 
 CY_INTERNAL void cy_os_fail_reset(void)

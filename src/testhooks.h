@@ -51,6 +51,10 @@ enum cy_os_call {
  * ftruncate, flock, fallocate) is absorbed as a real one would be: the call
  * succeeds. */
 CY_INTERNAL void     cy_os_fail_at(int call, uint64_t nth, int err, int sticky, int short_write);
+/* The same for the calling thread's calls alone: the background thread's
+ * (hints, syncs of sealed files) neither fail nor count towards nth. For a
+ * test whose fault must meet one particular call of its own. */
+CY_INTERNAL void     cy_os_fail_here(int call, uint64_t nth, int err, int sticky, int short_write);
 CY_INTERNAL void     cy_os_fail_reset(void);
 /* Calls of a kind (or CY_OS_ANY) since start or the last cy_os_count_reset. */
 CY_INTERNAL uint64_t cy_os_count(int call);

@@ -279,15 +279,7 @@ static void test_rotation_does_not_sync_on_the_writer_path(void **state)
     assert_true(cy_os_count(CY_OS_FDATASYNC) - all0 >= 40);
     TU_OK(db, calypso_close(db));
     TU_OK(NULL, calypso_open(dir, &o, &db));
-    for (int i = 0; i < 200; i++) {
-        char k[8];
-        int kl = snprintf(k, sizeof k, "k%03d", i);
-        void *got = NULL;
-        size_t gl = 0;
-        TU_OK(db, calypso_get(db, k, (size_t)kl, &got, &gl));
-        assert_int_equal(gl, sizeof v);
-        calypso_free(got);
-    }
+    tu_expect_keys(db, "k%03d", 200, sizeof v);
     TU_OK(db, calypso_close(db));
     tu_rmrf(dir);
 }
@@ -300,10 +292,7 @@ static void test_rotation_fsync_error_breaks_the_handle(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    calypso_options o;
-    calypso_options_default(&o);
-    o.max_datafile_size = 4096;
-    o.merge_trigger_ratio = -1;
+    calypso_options o = tu_opts_small_files();
     calypso *db;
     TU_OK(NULL, calypso_open(dir, &o, &db));
     char v[1000];

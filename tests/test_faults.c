@@ -715,9 +715,10 @@ static void test_failed_rotation_closes_its_descriptor_once(void **state)
     char v[1000];
     memset(v, 'v', sizeof v);
     /* The first fstat from here on is the new file's, in the put that
-     * rotates (about the fourth): puts make none of their own. */
+     * rotates (about the fourth): puts make none of their own. The
+     * background thread's calls (hints of sealed files) are left out. */
     int rc = CALYPSO_OK, puts = 0;
-    cy_os_fail_at(CY_OS_FSTAT, 1, EIO, 0, 0);
+    cy_os_fail_here(CY_OS_FSTAT, 1, EIO, 0, 0);
     while (rc == CALYPSO_OK && puts < 8) {
         char k[8];
         int kl = snprintf(k, sizeof k, "k%d", puts);
@@ -733,15 +734,7 @@ static void test_failed_rotation_closes_its_descriptor_once(void **state)
     close(mine);
     TU_OK(NULL, calypso_open(dir, &o, &db));
     assert_true(puts >= 1);
-    for (int i = 0; i < puts; i++) {   /* every acknowledged put */
-        char k[8];
-        int kl = snprintf(k, sizeof k, "k%d", i);
-        void *got = NULL;
-        size_t gl = 0;
-        TU_OK(db, calypso_get(db, k, (size_t)kl, &got, &gl));
-        assert_int_equal(gl, sizeof v);
-        calypso_free(got);
-    }
+    tu_expect_keys(db, "k%d", puts, sizeof v);   /* every acknowledged put */
     TU_OK(db, calypso_close(db));
     tu_rmrf(dir);
 }

@@ -718,10 +718,7 @@ static void test_reader_beside_unfinished_merge(void **state)
     const char *points[] = { "committed", "moved", "removed", "moved" };
     for (int v = 0; v < 4; v++) {
         char *dir = tu_tmpdir();
-        calypso_options o;
-        calypso_options_default(&o);
-        o.max_datafile_size = 4096;
-        o.merge_trigger_ratio = -1;
+        calypso_options o = tu_opts_small_files();
         fill_for_merge(dir, &o);
         fflush(NULL);
         pid_t pid = fork();

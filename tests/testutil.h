@@ -92,6 +92,22 @@ static inline calypso_options tu_opts_small_files(void)
     return o;
 }
 
+/* Asserts that keys printf(fmt, 0) .. printf(fmt, n - 1) are all found,
+ * each with a value of vlen bytes: every acknowledged put, read back. */
+static inline void tu_expect_keys(calypso *db, const char *fmt, int n, size_t vlen)
+{
+    for (int i = 0; i < n; i++) {
+        char k[64];
+        int kl = snprintf(k, sizeof k, fmt, i);
+        assert_true(kl > 0 && (size_t)kl < sizeof k);
+        void *got = NULL;
+        size_t gl = 0;
+        TU_OK(db, calypso_get(db, k, (size_t)kl, &got, &gl));
+        assert_int_equal(gl, vlen);
+        calypso_free(got);
+    }
+}
+
 /* rm -rf path, then free it. */
 static inline void tu_rmrf(char *path)
 {
