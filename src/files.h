@@ -35,8 +35,9 @@ typedef struct cy_file {
                              sealing list (atomic): the descriptor is not
                              closed, nor the file freed, while pinned      */
     uint64_t alloc;       /* active file: bytes allocated on disk            */
-    uint64_t zeroed;      /* active file under SYNC_ALWAYS: zeros written
-                             through the mapping up to here (files.c)       */
+    uint64_t zeroed;      /* active file under SYNC_ALWAYS (or after a
+                             calypso_sync): zeros written ahead of the data
+                             up to here (files.c)                          */
     uint64_t populated;   /* active file: page tables filled for writing up
                              to here (files.c)                              */
     uint64_t size;        /* bytes of records (the active file grows)       */
