@@ -66,6 +66,17 @@ static int wb_fill(calypso *db, uint64_t bytes)
     return n;
 }
 
+/* Closes db, opens dir again, checks that it holds n keys, and removes
+ * dir. */
+static void wb_close_expect(calypso *db, char *dir, int n)
+{
+    TU_OK(db, calypso_close(db));
+    db = wb_open(dir, CALYPSO_SYNC_NONE);
+    assert_int_equal(calypso_len(db), (uint64_t)n);
+    TU_OK(db, calypso_close(db));
+    tu_rmrf(dir);
+}
+
 /* Waits up to 5 s for at least `want` write-backs. */
 static uint64_t wb_wait(uint64_t base, uint64_t want)
 {
@@ -128,11 +139,7 @@ static void test_page_tables_filled_ahead_of_the_data(void **state)
     n = wb_fill(db, 2u << 20);                  /* the same keys and more */
     assert_true(a->populated > before);
     assert_true(a->populated >= a->size);
-    TU_OK(db, calypso_close(db));
-    db = wb_open(dir, CALYPSO_SYNC_NONE);
-    assert_int_equal(calypso_len(db), (uint64_t)n);
-    TU_OK(db, calypso_close(db));
-    tu_rmrf(dir);
+    wb_close_expect(db, dir, n);
 
     /* Every write synced (SYNC_ALWAYS): written by pwrite, not through the
      * mapping, whose page tables are then never filled for writing; the
@@ -146,11 +153,7 @@ static void test_page_tables_filled_ahead_of_the_data(void **state)
         assert_true(a->zeroed >= a->size);
         assert_true(a->zeroed <= a->alloc);
     }
-    TU_OK(db, calypso_close(db));
-    db = wb_open(dir, CALYPSO_SYNC_NONE);
-    assert_int_equal(calypso_len(db), (uint64_t)n);
-    TU_OK(db, calypso_close(db));
-    tu_rmrf(dir);
+    wb_close_expect(db, dir, n);
 
     /* An application that syncs after its writes (calypso_sync) writes
      * through the mapping, filled no further than the zeros ahead. */
