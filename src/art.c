@@ -4,8 +4,8 @@
  * 16-byte cy_loc, kept in memcmp order (shorter key first on a tie).
  *
  * References. A child reference is a tagged pointer: bit 0 set means a leaf,
- * clear an inner node (nodes come from malloc, leaves are 8-aligned, so the
- * low bits are free). For a leaf, bit 1 tells its layout, and bit 2 says
+ * clear an inner node (nodes and leaves are 8-aligned, so the low bits are
+ * free). For a leaf, bit 1 tells its layout, and bit 2 says
  * that a slab leaf's key length is in the reference's top 16 bits (on 64-bit
  * systems, whenever the address leaves them zero): a lookup then checks the
  * length without reading the page header, a cache line and usually a TLB
@@ -25,6 +25,13 @@
  * cy_art_destroy returns. Longer keys get one allocation each,
  *   { cy_loc loc; uint16_t klen; uint8_t key[klen]; }   18 + klen bytes,
  * tagged with bit 1.
+ * Inner nodes come from the same chunks: pages of their own, handed out
+ * from the front, and a free list per node size. Growing a node frees its
+ * old size as it takes the next, so the next node to grow that far takes
+ * the slot; filling a tree costs no malloc per growth step, and its nodes
+ * sit on the huge pages with its leaves. A large bulk load (cy_art_bulk)
+ * takes its chunks 256 MiB at a time and has a second thread fill their
+ * page tables just ahead of the inserts ("bulk loading" below).
  * Because every leaf has its full key, inner nodes keep no prefix bytes at
  * all, only the prefix length ("optimistic" path compression): a lookup skips
  * the prefix and compares the whole key once at the leaf; insert, delete and
@@ -57,32 +64,41 @@
  * and key4[0..2] hold its bitmap's running popcounts; a terminal leaf's
  * key has length depth + plen of its node; a leaf is in the slab exactly
  * when its key has at most CY_ART_SLAB_KMAX bytes; t->count is the leaves;
- * t->bytes is the sum of the sizes of live nodes (as passed to malloc) and
- * live leaves (slab slots in use, big leaves as allocated). It does not
- * count slab overhead: a 64-byte header per 64 KiB page (0.1%), the
- * alignment slack of each chunk (one page, or 2 MiB for the larger
- * chunks; not touched, so not resident), the never-used tail of each key length's current page (at
- * most one page per distinct key length, touched only as far as used),
- * free slots left by deletes until inserts of that key length reuse them,
- * and the 16 KiB class table made on the first insert;
+ * t->bytes is the sum of the sizes of live nodes and live leaves (slab
+ * slots in use, big leaves as allocated). It does not count slab
+ * overhead: a 64-byte header per 64 KiB leaf page (0.1%), the alignment
+ * slack of each chunk (one page, or 2 MiB for the larger chunks; not
+ * touched, so not resident), the never-used tail of each key length's
+ * current page and of the node page (touched only as far as used), the
+ * pages a bulk load's filler filled ahead (at most CY_ART_BULK_AHEAD), free
+ * slots and nodes left by deletes and growth until inserts of that size
+ * reuse them (memory the slab keeps until cy_art_destroy), and the class
+ * tables made on the first insert (18 KiB);
  * t->max_klen is a high-water mark of key lengths since the tree was last
  * empty, which bounds the number of inner nodes on any path (max_klen + 1)
  * and so the iterator's stack.
  *
- * Memory. Insert allocates at most a leaf (a slab slot, which may need a
- * new chunk) and one node, both before it changes anything, so
+ * Memory. Insert allocates at most a leaf and one node (slab slots, each of
+ * which may need a new chunk), both before it changes anything, so
  * CALYPSO_ENOMEM leaves the tree as it was (a chunk obtained for a leaf
  * whose node then failed stays in the slab, its slot on the free list). Delete
  * shrinks a node by allocating its smaller form; if that allocation fails it
  * keeps the larger node, which is still valid, so delete cannot fail.
  *
- * Not thread-safe: the engine holds its keydir lock around every call.
+ * Not thread-safe: the engine holds its keydir lock around every call. The
+ * one thread of art.c's own, a bulk load's filler, touches no tree data:
+ * it only asks the kernel to fill page tables of the slab's chunk.
  */
 #include "internal.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -133,8 +149,19 @@ typedef struct cy_art_class {
     uint8_t *next;     /* next unused slot of the current page (NULL: none)  */
 } cy_art_class;
 
+/* Inner nodes are 8 + 8k bytes, at most a Node256 with its terminal slot:
+ * 8 + 2048 + 8. Freed ones are kept by size in 8-byte units. */
+#define CY_ART_NODE_MAX   2064u
+#define CY_ART_NODE_CLS   (CY_ART_NODE_MAX / 8u + 1u)
+
 struct cy_art_slab {
     cy_art_class cls[CY_ART_SLAB_KMAX + 1];   /* by key length               */
+    uint8_t *node_free[CY_ART_NODE_CLS];      /* freed nodes by size / 8,
+                                                 linked through their first
+                                                 word                      */
+    uint8_t *node_next, *node_end;  /* unused rest of the current node page  */
+    uint64_t big;                   /* live big leaves (their own mallocs)   */
+    struct cy_art_fill *fill;       /* the page filler of a bulk load       */
     uint8_t *page_next, *page_end;  /* aligned pages of the newest chunk not
                                        yet handed to a class              */
     uint8_t *chunks;                /* every chunk, linked through its first
@@ -360,35 +387,141 @@ static int cy_art_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t
 
 // >> allocation ----------------------------------------------------------------
 
-static cy_art_node *cy_art_node_new(cy_art *t, unsigned kind, unsigned cap, int tslot)
+// >> bulk loading ---------------------------------------------------------------
+/* A tree being bulk loaded (open replaying hints: cy_art_bulk) that has
+ * grown past CY_ART_BULK_MIN takes its chunks CY_ART_BULK_CHUNK at a time,
+ * and a second thread fills their page tables a little ahead of the pages
+ * handed out (MADV_POPULATE_WRITE). The kernel zeroes each fresh page on
+ * its first touch, which otherwise falls on the inserting thread: a third
+ * of the time of opening a large database. The filler stays at most
+ * CY_ART_BULK_AHEAD past the last page handed out, so a load that ends
+ * early leaves that much resident and unused at most; the rest of the
+ * chunk is address space the tree fills as it grows. */
+#define CY_ART_BULK_MIN    ((uint64_t)32 << 20)
+#define CY_ART_BULK_CHUNK  ((size_t)256 << 20)
+#define CY_ART_BULK_AHEAD  ((size_t)8 << 20)
+
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+#define CY_ART_FILL 1
+struct cy_art_fill {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint8_t *from, *to;    /* the chunk being filled (mu)                   */
+    uint8_t *done;         /* filled below this (mu)                        */
+    uint8_t *use;          /* pages below this are handed out (atomic)      */
+    uint64_t filled;       /* bytes filled in all (mu)                      */
+    int stop;              /* (mu)                                          */
+};
+
+static void *cy_art_fill_main(void *arg)
 {
-    size_t size = cy_art_node_size(kind, cap, tslot);
-    /* malloc and memset rather than calloc: glibc's calloc (2.36) does not
-     * use the per-thread cache that serves node growth's free-then-allocate
-     * (callgrind: 43 fewer instructions a put). */
-    cy_art_node *n = cy_malloc(size);
-    if (!n) return NULL;
-    memset(n, 0, size);
-    unsigned code = kind == CY_ART_N48 ? cap / 8 : kind == CY_ART_N256 ? 0 : cap;
-    n->bits = (uint8_t)(kind | (tslot ? CY_ART_TSLOT : 0u) | code << CY_ART_CAPSHIFT);
-    t->bytes += size;
-    return n;
+    struct cy_art_fill *f = arg;
+    pthread_mutex_lock(&f->mu);
+    while (!f->stop) {
+        uint8_t *use = __atomic_load_n(&f->use, __ATOMIC_RELAXED);
+        if (f->done < use) f->done = use;   /* the inserts overtook it */
+        if (f->done < f->to && (size_t)(f->done - use) < CY_ART_BULK_AHEAD) {
+            uint8_t *a = f->done, *b = a + CY_ART_HUGE, *from = f->from;
+            if (b > f->to) b = f->to;
+            pthread_mutex_unlock(&f->mu);
+            int ok = madvise(a, (size_t)(b - a), MADV_POPULATE_WRITE) == 0;
+            pthread_mutex_lock(&f->mu);
+            if (ok) f->filled += (uint64_t)(b - a);
+            if (f->from == from) f->done = b;   /* else a new chunk came */
+            continue;
+        }
+        /* Woken by a new chunk or the end; the timeout covers progress of
+         * the pages handed out, which is not signalled. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 1000000;
+        if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+        pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
 }
 
-static void cy_art_node_free(cy_art *t, cy_art_node *n)
+/* Hands the filler a new chunk [from, to); starts it on the first. A
+ * filler that cannot start leaves the faults to the inserting thread. */
+static void cy_art_fill_chunk(struct cy_art_slab *s, uint8_t *from, uint8_t *to)
 {
-    t->bytes -= cy_art_node_size(cy_art_kind(n), cy_art_cap(n), n->bits & CY_ART_TSLOT);
-    cy_free(n);
+    struct cy_art_fill *f = s->fill;
+    if (!f) {
+        f = cy_calloc(1, sizeof *f);
+        if (!f) return;
+        pthread_mutex_init(&f->mu, NULL);
+        pthread_cond_init(&f->cv, NULL);
+        f->from = f->done = f->use = from;
+        f->to = to;
+        if (pthread_create(&f->thread, NULL, cy_art_fill_main, f) != 0) {
+            pthread_cond_destroy(&f->cv);
+            pthread_mutex_destroy(&f->mu);
+            cy_free(f);
+            return;
+        }
+        s->fill = f;
+        return;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->from = f->done = from;
+    f->to = to;
+    __atomic_store_n(&f->use, from, __ATOMIC_RELAXED);
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
 }
+
+/* Stops and joins the filler; returns the bytes it filled. */
+static uint64_t cy_art_fill_stop(struct cy_art_slab *s)
+{
+    struct cy_art_fill *f = s ? s->fill : NULL;
+    if (!f) return 0;
+    pthread_mutex_lock(&f->mu);
+    f->stop = 1;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->thread, NULL);
+    uint64_t filled = f->filled;
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    cy_free(f);
+    s->fill = NULL;
+    return filled;
+}
+#else
+static void cy_art_fill_chunk(struct cy_art_slab *s, uint8_t *from, uint8_t *to)
+{
+    (void)s;
+    (void)from;
+    (void)to;
+}
+static uint64_t cy_art_fill_stop(struct cy_art_slab *s)
+{
+    (void)s;
+    return 0;
+}
+#endif
+
+CY_INTERNAL uint64_t cy_art_bulk(cy_art *t, int on)
+{
+    t->bulk = on != 0;
+    return on ? 0 : cy_art_fill_stop(t->slab);
+}
+
+// >> allocation ----------------------------------------------------------------
 
 /* A fresh aligned page from the newest chunk, or from a new chunk twice
- * the size of the last (up to CY_ART_CHUNK_MAX pages). A chunk is one
- * allocation of its pages plus one page of slack for the alignment. */
-static uint8_t *cy_art_slab_page(struct cy_art_slab *s)
+ * the size of the last (up to CY_ART_CHUNK_MAX pages; a large tree being
+ * bulk loaded takes CY_ART_BULK_CHUNK). A chunk is one allocation of its
+ * pages plus slack for the alignment. */
+static uint8_t *cy_art_slab_page(cy_art *t, struct cy_art_slab *s, int prefault)
 {
     if (s->page_next == s->page_end) {
         uint32_t np = s->chunk_pages ? s->chunk_pages * 2u : 2u;
         if (np > CY_ART_CHUNK_MAX) np = CY_ART_CHUNK_MAX;
+        int bulk = t->bulk && t->bytes >= CY_ART_BULK_MIN;
+        if (bulk) np = (uint32_t)(CY_ART_BULK_CHUNK / CY_ART_PAGE);
         /* A chunk of 2 MiB or more starts on a 2 MiB boundary, so that
          * transparent huge pages can cover all of it (one TLB entry per
          * 2 MiB of leaves): malloc's mmap gives page alignment only, and a
@@ -404,26 +537,94 @@ static uint8_t *cy_art_slab_page(struct cy_art_slab *s)
         cy_alloc_hugepages((uint8_t *)first, span);
         s->page_next = (uint8_t *)first;
         s->page_end = (uint8_t *)first + (size_t)np * CY_ART_PAGE;
-        s->chunk_pages = np;
+        s->chunk_pages = bulk ? CY_ART_CHUNK_MAX : np;
+        if (bulk) cy_art_fill_chunk(s, s->page_next, s->page_end);
     }
     uint8_t *p = s->page_next;
     s->page_next += CY_ART_PAGE;
-    /* Its slots are handed out in order from now on: its page tables are
-     * filled at once, not by a fault per 4 KiB. */
-    cy_alloc_prefault(p, CY_ART_PAGE);
+#if defined(CY_ART_FILL)
+    if (s->fill) __atomic_store_n(&s->fill->use, s->page_next, __ATOMIC_RELAXED);
+#endif
+    /* A leaf page's slots are handed out in order from now on: its page
+     * tables are filled at once, not by a fault per 4 KiB. A node page is
+     * not: a small tree's nodes touch only the first lines of theirs. */
+    if (prefault) cy_alloc_prefault(p, CY_ART_PAGE);
     return p;
 }
+
+/* The tree's slab, made on first use; NULL when that allocation fails. */
+static struct cy_art_slab *cy_art_slab_get(cy_art *t)
+{
+    if (CY_UNLIKELY(!t->slab)) t->slab = cy_calloc(1, sizeof *t->slab);
+    return t->slab;
+}
+
+/* A node comes from the slab too: a freed node of its size, or the next
+ * bytes of the current node page, or the start of a fresh page (the rest
+ * of the old one, when a node fits there, goes on the free list of its
+ * size). Node growth frees one size and takes the next: the one it frees
+ * is what the next node to grow that far takes, so filling a tree reuses
+ * the same few slots per size instead of going through malloc for each
+ * step, and the nodes share the slab's huge pages with the leaves. */
+static cy_art_node *cy_art_node_new(cy_art *t, unsigned kind, unsigned cap, int tslot)
+{
+    size_t size = cy_art_node_size(kind, cap, tslot);
+    struct cy_art_slab *s = cy_art_slab_get(t);
+    if (!s) return NULL;
+    uint8_t **fl = &s->node_free[size / 8u];
+    uint8_t *p = *fl;
+    if (p) {
+        memcpy(fl, p, sizeof *fl);
+    } else {
+        if (CY_UNLIKELY((size_t)(s->node_end - s->node_next) < size)) {
+            uint8_t *page = cy_art_slab_page(t, s, 0);
+            if (!page) return NULL;
+            size_t rest = (size_t)(s->node_end - s->node_next);
+            if (rest >= 16u) {
+                memcpy(s->node_next, &s->node_free[rest / 8u], sizeof(uint8_t *));
+                s->node_free[rest / 8u] = s->node_next;
+            }
+            s->node_next = page;
+            s->node_end = page + CY_ART_PAGE;
+        }
+        p = s->node_next;
+        s->node_next += size;
+    }
+    cy_art_node *n = (cy_art_node *)(void *)p;
+    memset(n, 0, size);
+    unsigned code = kind == CY_ART_N48 ? cap / 8 : kind == CY_ART_N256 ? 0 : cap;
+    n->bits = (uint8_t)(kind | (tslot ? CY_ART_TSLOT : 0u) | code << CY_ART_CAPSHIFT);
+    t->bytes += size;
+    return n;
+}
+
+static void cy_art_node_free(cy_art *t, cy_art_node *n)
+{
+    size_t size = cy_art_node_size(cy_art_kind(n), cy_art_cap(n), n->bits & CY_ART_TSLOT);
+    uint8_t **fl = &t->slab->node_free[size / 8u];
+    t->bytes -= size;
+    memcpy(n, fl, sizeof *fl);
+    *fl = (uint8_t *)(void *)n;
+}
+
+#ifndef CY_AMALGAMATION
+/* testhooks.h. tools/amalgamate drops this block. */
+CY_INTERNAL void cy_art_slab_drain(cy_art *t)
+{
+    struct cy_art_slab *s = t->slab;
+    if (!s) return;
+    memset(s->node_free, 0, sizeof s->node_free);
+    s->node_next = s->node_end;
+    s->page_next = s->page_end;
+}
+#endif
 
 /* A slot for a klen-byte key: a freed one, the next of the class's page, or
  * the first of a new page. NULL when a needed allocation fails. */
 static uint8_t *cy_art_slab_alloc(cy_art *t, size_t klen, size_t size)
 {
-    struct cy_art_slab *s = t->slab;
-    if (CY_UNLIKELY(!s)) {
-        s = cy_calloc(1, sizeof *s);
-        if (!s) return NULL;
-        t->slab = s;
-    }
+    struct cy_art_slab *s = cy_art_slab_get(t);
+    if (!s) return NULL;
     cy_art_class *c = &s->cls[klen];
     uint8_t *p = c->free;
     if (p) {
@@ -433,7 +634,7 @@ static uint8_t *cy_art_slab_alloc(cy_art *t, size_t klen, size_t size)
     p = c->next;
     uintptr_t off = (uintptr_t)p & (CY_ART_PAGE - 1u);
     if (CY_UNLIKELY(!p || off == 0 || off + size > CY_ART_PAGE)) {
-        p = cy_art_slab_page(s);
+        p = cy_art_slab_page(t, s, 1);
         if (!p) return NULL;
         ((cy_art_page *)(void *)p)->klen = (uint16_t)klen;
         p += CY_ART_PAGE_HDR;
@@ -460,10 +661,13 @@ static void *cy_art_leaf_new(cy_art *t, const uint8_t *k, size_t klen, const cy_
 #endif
     } else {
         uint16_t kl = (uint16_t)klen;
+        struct cy_art_slab *s = cy_art_slab_get(t);
+        if (!s) return NULL;
         p = cy_malloc(size);
         if (!p) return NULL;
         memcpy(p + sizeof(cy_loc), &kl, sizeof kl);
         tag |= CY_ART_BIG;
+        s->big++;
     }
     memcpy(p, loc, sizeof *loc);
     void *ref = (void *)((uintptr_t)p | tag);
@@ -479,6 +683,7 @@ static void cy_art_leaf_free(cy_art *t, void *ref)
     uint8_t *p = (uint8_t *)cy_art_leaf_loc(ref);
     t->bytes -= cy_art_leaf_size(klen);
     if ((uintptr_t)ref & CY_ART_BIG) {
+        t->slab->big--;
         cy_free(p);
         return;
     }
@@ -492,6 +697,7 @@ static void cy_art_slab_destroy(cy_art *t)
 {
     struct cy_art_slab *s = t->slab;
     if (!s) return;
+    cy_art_fill_stop(s);
     while (s->chunks) {
         uint8_t *c = s->chunks;
         memcpy(&s->chunks, c, sizeof s->chunks);
@@ -1190,17 +1396,16 @@ CY_INTERNAL void cy_art_init(cy_art *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Recursion depth is the tree's height: one level per branching point on a
- * path, small unless the keys nest thousands deep as prefixes. Children
- * are visited in slot order (any order frees), and a node's inner
- * children are fetched all at once before the first is visited, so that
- * destroying a large tree waits on many node loads together, not one at
- * a time (it is most of what a close of a large database spends). */
+/* Frees the big leaves under ref; nodes and slab leaves go with the slab's
+ * pages. Recursion depth is the tree's height: one level per branching
+ * point on a path, small unless the keys nest thousands deep as prefixes.
+ * A node's inner children are fetched all at once before the first is
+ * visited, so that the walk waits on many node loads together. */
 static void cy_art_free_ref(cy_art *t, void *ref)
 {
     if (cy_art_is_leaf(ref)) {
         if ((uintptr_t)ref & CY_ART_BIG) cy_art_leaf_free(t, ref);
-        return;   /* slab leaves go with their pages */
+        return;
     }
     cy_art_node *n = ref;
     void **kids = cy_art_kids(n);
@@ -1213,12 +1418,13 @@ static void cy_art_free_ref(cy_art *t, void *ref)
     if (term) cy_art_free_ref(t, term);
     for (unsigned i = 0; i < slots; i++)
         if (kids[i]) cy_art_free_ref(t, kids[i]);
-    cy_art_node_free(t, n);
 }
 
+/* Without big leaves there is nothing to walk: the slab holds every node
+ * and leaf, and goes chunk by chunk. */
 CY_INTERNAL void cy_art_destroy(cy_art *t)
 {
-    if (t->root) cy_art_free_ref(t, t->root);
+    if (t->root && t->slab->big) cy_art_free_ref(t, t->root);
     cy_art_slab_destroy(t);
     cy_free(t->finger);
     cy_art_init(t);
@@ -1248,7 +1454,6 @@ static int cy_art_take_ref(cy_art *t, void *ref, cy_art_walk_fn fn, void *ctx, i
     if (term) rc = cy_art_take_ref(t, term, fn, ctx, rc);
     for (unsigned i = 0; i < slots; i++)
         if (kids[i]) rc = cy_art_take_ref(t, kids[i], fn, ctx, rc);
-    cy_art_node_free(t, n);
     return rc;
 }
 

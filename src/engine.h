@@ -121,6 +121,8 @@ struct calypso {
     pthread_mutex_t  write_mu;
     cy_rwlock        kd_lock;
     cy_catalog       catalog;     /* the namespaces (ns.h)                   */
+    int              loading;     /* cy_recover is replaying: the keydirs
+                                     it fills are bulk loads (cy_art_bulk)   */
     cy_views         views;       /* snapshot views (view.h)                 */
     pthread_mutex_t  exp_mu;
 

@@ -226,7 +226,8 @@ typedef struct cy_art {
     uint32_t max_klen; /* longest key since the tree was last empty: it
                           bounds the height, so iterator stacks            */
     uint32_t fingered; /* cy_art_finger_on was called                      */
-    struct cy_art_slab *slab;  /* the leaves' pages (art.c); NULL until the
+    uint32_t bulk;     /* cy_art_bulk(t, 1): being loaded in bulk          */
+    struct cy_art_slab *slab;  /* the nodes' and leaves' pages (art.c); NULL until the
                           first insert, kept until cy_art_destroy        */
     struct cy_art_finger *finger;  /* the last insert's path (art.c): made
                           by the first insert of a tree with `fingered`
@@ -236,6 +237,10 @@ typedef struct cy_art {
 
 CY_INTERNAL void cy_art_init(cy_art *t);
 CY_INTERNAL void cy_art_destroy(cy_art *t);          /* frees everything */
+/* Marks the tree as being loaded in bulk (on) or done with it (off: also
+ * stops the thread a large load starts to fill its pages ahead, and
+ * returns the bytes that thread filled; 0 for on). */
+CY_INTERNAL uint64_t cy_art_bulk(cy_art *t, int on);
 /* Makes inserts remember their path, so that an insert of a key near the
  * last one starts where the two keys' paths part instead of at the root
  * (keys inserted in order, as open replays a hint, skip most of the

@@ -367,6 +367,14 @@ static void cy_recover_skip(calypso *db, uint32_t *fids, uint32_t *n, uint8_t *h
     db->merge.nskip = 0;
 }
 
+/* Ends the bulk loads of the keydirs replay filled. */
+static void cy_recover_loaded(calypso *db)
+{
+    db->loading = 0;
+    cy_art_bulk(&db->catalog.ns0.keydir, 0);
+    for (uint32_t i = 0; i < db->catalog.n; i++) cy_art_bulk(&db->catalog.cat[i]->keydir, 0);
+}
+
 CY_INTERNAL int cy_recover(calypso *db)
 {
     uint32_t *fids = NULL, n = 0;
@@ -383,6 +391,7 @@ CY_INTERNAL int cy_recover(calypso *db)
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
     if ((rc = cy_wm_load(db))) goto out;
     if ((rc = cy_ids_load(db, fids, n))) goto out;
+    db->loading = 1;
     /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
      * then regular files oldest to newest. The newest regular file is the
      * one that may have a torn tail, and becomes the active file. */
@@ -402,6 +411,7 @@ CY_INTERNAL int cy_recover(calypso *db)
             rc = cy_recover_file(db, fids[i], has_hint[i], nreg > 0 && i == nreg - 1, head,
                                  &synced_here);
     }
+    cy_recover_loaded(db);
     if (rc) goto out;
     cy_ns_recovered(db);
     cy_file *newest = nreg ? cy_files_find(db, fids[nreg - 1]) : NULL;

@@ -33,6 +33,14 @@ CY_INTERNAL void cy_alloc_install(const cy_alloc_table *layer, cy_alloc_table *b
 CY_INTERNAL void     cy_alloc_fail_at(uint64_t nth, int sticky);
 CY_INTERNAL uint64_t cy_alloc_count(void);
 
+// >> the key directory's slab (src/art.c) ----------------------------------------
+/* Spends the slab of t as far as tests need: the free nodes and the rest of
+ * the node page are dropped, and so are the unused pages of the newest
+ * chunk. The next node and the next fresh page then need a new chunk, an
+ * allocation a test can fail. What is dropped goes with the slab. */
+struct cy_art;
+CY_INTERNAL void cy_art_slab_drain(struct cy_art *t);
+
 // >> syscalls: counting and faults (src/os_fault.c) ------------------------------
 /* The kinds of call, for cy_os_fail_at and cy_os_count. */
 enum cy_os_call {

@@ -13,6 +13,10 @@
 #include "testutil.h"
 #include "internal.h"
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 // >> helpers ---------------------------------------------------------------
 
 static cy_loc loc_of(uint64_t v)
@@ -430,7 +434,8 @@ static void test_collapse_recompresses_path(void **state)
 }
 
 /* With every allocation failing, delete still works: nodes stay larger
- * than they need to be, and shrink on a later delete. */
+ * than they need to be, and shrink on a later delete. The slab is spent
+ * first, so that a smaller node would need a new chunk. */
 static void test_delete_without_memory(void **state)
 {
     (void)state;
@@ -439,6 +444,7 @@ static void test_delete_without_memory(void **state)
     uint8_t k[3] = { 'x', 'y', 0 };
     for (unsigned b = 0; b < 256; b++) { k[2] = (uint8_t)b; put(&t, k, 3, b); }
     put(&t, "xy", 2, 999);
+    cy_art_slab_drain(&t);
     cy_alloc_fail_at(1, 1);
     for (unsigned b = 0; b < 250; b++) {
         k[2] = (uint8_t)b;
@@ -1072,6 +1078,7 @@ static void test_slab_page_boundary(void **state)
     cy_art_init(&t);
     uint8_t *k = calloc(1, KLEN);
     for (unsigned b = 0; b < 256; b++) { k[0] = (uint8_t)b; put(&t, k, KLEN, b); }
+    cy_art_slab_drain(&t);
     cy_alloc_fail_at(1, 1);
     for (unsigned b = 0; b < 200; b++) {
         k[0] = (uint8_t)b;
@@ -1314,6 +1321,122 @@ static void test_random16(void **state)
     free(keys);
 }
 
+/* Nodes come from the slab, and a node that growth frees is what the next
+ * node to grow as far takes: a second node growing from 1 to 256 children
+ * beside one that did makes no allocation at all (the leaves have room on
+ * their page, the last Node256 on the node page). */
+static void test_node_growth_reuses_nodes(void **state)
+{
+    (void)state;
+    cy_art t;
+    cy_art_init(&t);
+    uint8_t k[2] = { 'a', 0 };
+    for (unsigned b = 0; b < 256; b++) { k[1] = (uint8_t)b; put(&t, k, 2, b); }
+    k[0] = 'b';
+    k[1] = 0;
+    put(&t, k, 2, 0);   /* the root's split may take a fresh node size */
+    uint64_t bytes = t.bytes;
+    cy_alloc_fail_at(1, 1);
+    for (unsigned b = 1; b < 256; b++) {
+        k[1] = (uint8_t)b;
+        cy_loc l = loc_of(1000 + b);
+        assert_int_equal(cy_art_insert(&t, k, 2, &l, NULL), 0);
+    }
+    assert_int_equal(cy_alloc_count(), 0);
+    cy_alloc_fail_at(0, 0);
+    uint64_t kinds[4];
+    check_sound(&t, kinds);
+    assert_int_equal(kinds[0], 1);   /* a Node4 over 'a' and 'b' */
+    assert_int_equal(kinds[1] + kinds[2], 0);
+    assert_int_equal(kinds[3], 2);
+    /* 255 more leaves of 24 bytes, and the second Node256 (8 + 2048). */
+    assert_int_equal(t.bytes, bytes + 255 * 24 + 2056);
+    for (unsigned b = 0; b < 256; b++) {
+        k[0] = 'a';
+        k[1] = (uint8_t)b;
+        must_find(&t, k, 2, b);
+        k[0] = 'b';
+        must_find(&t, k, 2, b ? 1000 + b : 0);
+    }
+    check_sound(&t, NULL);
+    check_order(&t);
+    cy_art_destroy(&t);
+}
+
+/* A bulk load large enough to start the page filler builds the same tree
+ * as inserts without it: same keys, same bytes, same order. Destroying a
+ * tree whose load is still marked stops the filler too. */
+static void test_bulk_load(void **state)
+{
+    (void)state;
+    enum { N = 1200000 };   /* past the 32 MiB at which the filler starts */
+    uint64_t seed = tu_seed("art bulk"), s = seed;
+    cy_art bulk, plain;
+    cy_art_init(&bulk);
+    cy_art_init(&plain);
+    assert_int_equal(cy_art_bulk(&bulk, 1), 0);
+    for (size_t i = 0; i < N; i++) {
+        uint8_t key[16];
+        uint64_t a = tu_rand(&s), b = tu_rand(&s);
+        memcpy(key, &a, 8);
+        memcpy(key + 8, &b, 8);
+        put(&bulk, key, 16, i);
+        put(&plain, key, 16, i);
+    }
+    uint64_t filled = cy_art_bulk(&bulk, 0);
+    print_message("[ INFO     ] %d keys loaded in bulk: %.1f MiB filled ahead\n", N,
+                  (double)filled / 1048576.0);
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+    /* Kernels before 5.14 refuse MADV_POPULATE_WRITE: nothing is filled. */
+    void *pg = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(pg != MAP_FAILED);
+    int supported = madvise(pg, 4096, MADV_POPULATE_WRITE) == 0;
+    munmap(pg, 4096);
+    if (supported) assert_true(filled >= ((uint64_t)2 << 20));
+#endif
+    assert_int_equal(bulk.count, plain.count);
+    assert_int_equal(bulk.bytes, plain.bytes);
+    check_sound(&bulk, NULL);
+    check_order(&bulk);
+    cy_art_iter a, b;
+    cy_art_iter_init(&a, &bulk);
+    cy_art_iter_init(&b, &plain);
+    size_t seen = 0;
+    int ra = cy_art_iter_seek(&a, CY_SEEK_FIRST, NULL, 0);
+    int rb = cy_art_iter_seek(&b, CY_SEEK_FIRST, NULL, 0);
+    while (ra == 1 || rb == 1) {
+        assert_int_equal(ra, 1);
+        assert_int_equal(rb, 1);
+        size_t la, lb;
+        const uint8_t *ka = cy_art_iter_key(&a, &la), *kb = cy_art_iter_key(&b, &lb);
+        assert_int_equal(la, lb);
+        assert_memory_equal(ka, kb, la);
+        assert_memory_equal(cy_art_iter_loc(&a), cy_art_iter_loc(&b), sizeof(cy_loc));
+        seen++;
+        ra = cy_art_iter_next(&a);
+        rb = cy_art_iter_next(&b);
+    }
+    assert_int_equal(ra, 0);
+    assert_int_equal(rb, 0);
+    assert_int_equal(seen, plain.count);
+    cy_art_iter_free(&a);
+    cy_art_iter_free(&b);
+    /* A second load, destroyed while still marked. */
+    cy_art_destroy(&plain);
+    cy_art_bulk(&plain, 1);
+    s = seed;
+    for (size_t i = 0; i < N; i++) {
+        uint8_t key[16];
+        uint64_t x = tu_rand(&s), y = tu_rand(&s);
+        memcpy(key, &x, 8);
+        memcpy(key + 8, &y, 8);
+        put(&plain, key, 16, i);
+    }
+    cy_art_destroy(&plain);
+    assert_int_equal(plain.bulk, 0);
+    cy_art_destroy(&bulk);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1339,6 +1462,8 @@ int main(void)
         cmocka_unit_test(test_slab_and_big_leaves),
         cmocka_unit_test(test_every_key_length),
         cmocka_unit_test(test_random16),
+        cmocka_unit_test(test_node_growth_reuses_nodes),
+        cmocka_unit_test(test_bulk_load),
         cmocka_unit_test(test_destroy_walk),
     };
     return cmocka_run_group_tests_name("art", tests, NULL, NULL);

@@ -398,6 +398,17 @@ static void ns_remove_hints(const char *dir)
 
 /* Reopen keeps everything: with hints, without, after a merge, after a
  * drop and a merge. */
+/* Open replays into the keydirs as bulk loads (cy_art_bulk), the named
+ * namespaces' too, and ends every one of them before it returns. */
+static void ns_check_loaded(calypso *db)
+{
+    assert_int_equal(db->loading, 0);
+    assert_int_equal(db->catalog.ns0.keydir.bulk, 0);
+    assert_true(db->catalog.n >= 1);
+    for (uint32_t i = 0; i < db->catalog.n; i++)
+        assert_int_equal(db->catalog.cat[i]->keydir.bulk, 0);
+}
+
 static void test_ns_reopen(void **state)
 {
     (void)state;
@@ -414,6 +425,7 @@ static void test_ns_reopen(void **state)
     ns_close_all(hs);
     for (int round = 0; round < 4; round++) {
         db = ns_open_db(dir, &o);
+        ns_check_loaded(db);
         ns_open_all(db, hs);
         ns_check(hs, 4, 300, 2);
         if (round == 1) TU_OK(db, calypso_merge(hs[2]));   /* from a namespace handle */
