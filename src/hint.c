@@ -772,6 +772,39 @@ static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8
     return CALYPSO_OK;
 }
 
+/* The one pass most hints need: applies entries in file order up to the
+ * first catalog entry or the first entry of a namespace not in the
+ * catalog, and sets *p there (to end when there is none). The order the
+ * format asks for, catalog entries first, gives the same keydir: an entry
+ * applied here belongs to a namespace that existed before this file, so
+ * no create further on concerns it, and a drop further on takes it out
+ * and counts it dead, as applying the drop first would have. What is left
+ * from *p on goes through cy_hint_walk's two passes. */
+static int cy_hint_walk_known(calypso *db, uint32_t fid, const uint8_t **p, const uint8_t *end,
+                              uint64_t data_size, uint64_t *listed)
+{
+    const uint8_t *q = *p;
+    int rc = CALYPSO_OK;
+    while (q < end) {
+        cy_rec r;
+        uint64_t off, size;
+        const uint8_t *key = cy_hint_parse(q, end, data_size, &r, &off, &size);
+        if (!key) {
+            rc = CALYPSO_ECORRUPT;
+            break;
+        }
+        cy_ns *ns = r.type >= CY_REC_NS_CREATE ? NULL : cy_ns_find(db, r.ns);
+        if (!ns) break;
+        if ((rc = cy_keydir_apply(db, ns, r.type, key, (size_t)r.klen, r.expiry, fid, off,
+                                  (uint32_t)size)))
+            break;
+        *listed += size;
+        q = key + r.klen;
+    }
+    *p = q;
+    return rc;
+}
+
 /* Reads the hint file of fid and checks it whole: magic (*compact: the
  * compacted kind), trailer, crc, and a data_size (*data_size) no larger
  * than file_size. CALYPSO_ECORRUPT when it is missing or invalid. The
@@ -831,11 +864,13 @@ CY_INTERNAL int cy_hint_load(calypso *db, uint32_t fid, uint64_t file_size, uint
     int rc = cy_hint_read(db, fid, file_size, &buf, &size, &data_size, &compact, &mapped);
     if (rc) return rc;
     const uint8_t *t = buf + size - CY_HINT_TRAILER;
-    /* One pass, applying as it parses. The crc vouches that these are the
-     * bytes calypso wrote; a hint that passes it yet does not parse was
-     * made on purpose, and fails the open rather than half-load. */
-    rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 1, &listed);
-    if (!rc) rc = cy_hint_walk(db, fid, buf + 8, t, data_size, 0, &listed);
+    /* Applying as it parses. The crc vouches that these are the bytes
+     * calypso wrote; a hint that passes it yet does not parse was made on
+     * purpose, and fails the open (the handle and all it loaded go). */
+    const uint8_t *rest = buf + 8;
+    rc = cy_hint_walk_known(db, fid, &rest, t, data_size, &listed);
+    if (!rc && rest < t) rc = cy_hint_walk(db, fid, rest, t, data_size, 1, &listed);
+    if (!rc && rest < t) rc = cy_hint_walk(db, fid, rest, t, data_size, 0, &listed);
     if (rc == CALYPSO_ECORRUPT) {
         char path[4096];
         cy_dir_hint_path(db, fid, path, sizeof path);

@@ -452,6 +452,79 @@ static void test_ns_reopen(void **state)
     tu_rmrf(dir);
 }
 
+/* What open builds from hints equals what it builds by scanning the
+ * datafiles, when one hint holds records of a namespace before (in key
+ * order) that namespace's drop, and records of a namespace created in the
+ * same file: the one-pass load (entries of known namespaces applied as
+ * they come) and the catalog-first passes after it agree with the scan. */
+struct ns_figures { uint64_t keys[3], live[3], reclaimable; uint32_t nss; };
+
+static int ns_count_one(const void *name, size_t nlen, void *ctx)
+{
+    (void)name;
+    (void)nlen;
+    (*(uint32_t *)ctx)++;
+    return 0;
+}
+
+static void ns_figures_of(const char *dir, const calypso_options *o, struct ns_figures *f)
+{
+    calypso *db = ns_open_db(dir, o);
+    calypso *hs[3] = { db, ns_get(db, "n", 0), ns_get(db, "p", 0) };
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < 3; i++) {
+        struct calypso_stats st;
+        TU_OK(db, calypso_stats(hs[i], &st));
+        f->keys[i] = st.keys;
+        f->live[i] = st.live_bytes;
+        f->reclaimable = st.reclaimable;
+    }
+    TU_OK(db, calypso_ns_list(db, NULL, 0, ns_count_one, &f->nss));
+    calypso *gone = NULL;
+    assert_int_equal(calypso_ns_open(db, "m", 1, 0, &gone), CALYPSO_ENOTFOUND);
+    ns_expect(hs[1], "0-late", "n-late");
+    ns_expect(hs[2], "0-new", "p-new");
+    ns_expect(hs[2], "z-new", "p-new");
+    for (int i = 1; i < 3; i++) TU_OK(db, calypso_close(hs[i]));
+    TU_OK(db, calypso_close(db));
+}
+
+static void test_ns_hint_load_matches_scan(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = ns_opts(16 << 10);
+    calypso *db = ns_open_db(dir, &o);
+    calypso *m = ns_get(db, "m", 1), *n = ns_get(db, "n", 1);
+    calypso *hs[3] = { db, m, n };
+    ns_fill(db, hs, 3, 300, 1);   /* many files; the creates in the first */
+    ns_fill(db, hs, 3, 100, 2);
+    /* The active file now: records of m whose keys sort before "m" (the
+     * drop's key), then the drop; a namespace created here with records on
+     * both sides of its name; an overwrite in n. */
+    ns_put(m, "0-late", "m-late");
+    ns_put(n, "0-late", "n-late");
+    TU_OK(db, calypso_close(m));
+    TU_OK(db, calypso_ns_drop(db, "m", 1));
+    calypso *p = ns_get(db, "p", 1);
+    ns_put(p, "0-new", "p-new");
+    ns_put(p, "z-new", "p-new");
+    ns_put(db, "0-late", "default-late");
+    TU_OK(db, calypso_close(p));
+    TU_OK(db, calypso_close(n));
+    TU_OK(db, calypso_close(db));
+    struct ns_figures hinted, scanned;
+    ns_figures_of(dir, &o, &hinted);
+    ns_remove_hints(dir);
+    ns_figures_of(dir, &o, &scanned);
+    assert_int_equal(hinted.nss, 2);
+    assert_int_equal(hinted.keys[0], 301);
+    assert_int_equal(hinted.keys[1], 301);
+    assert_int_equal(hinted.keys[2], 2);
+    assert_memory_equal(&hinted, &scanned, sizeof hinted);
+    tu_rmrf(dir);
+}
+
 static uint64_t ns_dir_bytes(const char *dir)
 {
     char cmd[4200];
@@ -1386,6 +1459,7 @@ int main(void)
         cmocka_unit_test(test_ns_nesting_list_drop),
         cmocka_unit_test(test_ns_recreate_empty),
         cmocka_unit_test(test_ns_reopen),
+        cmocka_unit_test(test_ns_hint_load_matches_scan),
         cmocka_unit_test(test_ns_merge_reclaims_drop),
         cmocka_unit_test(test_ns_names_and_ids),
         cmocka_unit_test(test_ns_handles),
