@@ -47,6 +47,29 @@ static void put(cy_art *t, const void *k, size_t klen, uint64_t v)
     assert_true(cy_art_insert(t, k, klen, &l, NULL) >= 0);
 }
 
+/* Inserts k with k[at] = b for b in [from, to), valued base + b, while every
+ * allocation fails: none may be needed. */
+static void put_run_without_allocating(cy_art *t, uint8_t *k, size_t klen, size_t at,
+                                       unsigned from, unsigned to, uint64_t base)
+{
+    cy_alloc_fail_at(1, 1);
+    for (unsigned b = from; b < to; b++) {
+        k[at] = (uint8_t)b;
+        cy_loc l = loc_of(base + b);
+        assert_int_equal(cy_art_insert(t, k, klen, &l, NULL), 0);
+    }
+    assert_int_equal(cy_alloc_count(), 0);
+    cy_alloc_fail_at(0, 0);
+}
+
+/* A random 16-byte key. */
+static void rand_key16(uint64_t *s, uint8_t key[16])
+{
+    uint64_t a = tu_rand(s), b = tu_rand(s);
+    memcpy(key, &a, 8);
+    memcpy(key + 8, &b, 8);
+}
+
 /* Fails naming the caller's line when key is absent or holds another value. */
 #define must_find(t, k, klen, v) must_find_at((t), (k), (klen), (v), __LINE__)
 static void must_find_at(const cy_art *t, const void *k, size_t klen, uint64_t v, int line)
@@ -1034,14 +1057,7 @@ static void test_slab_reuse_after_delete(void **state)
     }
     assert_int_equal(kind_of_root_node(&t), 3);   /* 196 left: still a Node256 */
     assert_int_equal(t.bytes, full - 60 * 32);    /* 16 + 16 bytes a slot */
-    cy_alloc_fail_at(1, 1);
-    for (unsigned b = 0; b < 60; b++) {
-        k[0] = (uint8_t)b;
-        cy_loc l = loc_of(1000 + b);
-        assert_int_equal(cy_art_insert(&t, k, 16, &l, NULL), 0);
-    }
-    assert_int_equal(cy_alloc_count(), 0);
-    cy_alloc_fail_at(0, 0);
+    put_run_without_allocating(&t, k, 16, 0, 0, 60, 1000);
     assert_int_equal(t.bytes, full);
     for (unsigned b = 0; b < 256; b++) { k[0] = (uint8_t)b; must_find(&t, k, 16, b < 60 ? 1000 + b : b); }
     check_sound(&t, NULL);
@@ -1305,9 +1321,7 @@ static void test_random16(void **state)
     cy_art_init(&t);
     uint8_t (*keys)[16] = malloc((size_t)N * 16);
     for (size_t i = 0; i < N; i++) {
-        uint64_t a = tu_rand(&s), b = tu_rand(&s);
-        memcpy(keys[i], &a, 8);
-        memcpy(keys[i] + 8, &b, 8);
+        rand_key16(&s, keys[i]);
         put(&t, keys[i], 16, i);
     }
     print_message("[ INFO     ] %d random 16-byte keys: %.1f bytes/key\n", N,
@@ -1336,14 +1350,7 @@ static void test_node_growth_reuses_nodes(void **state)
     k[1] = 0;
     put(&t, k, 2, 0);   /* the root's split may take a fresh node size */
     uint64_t bytes = t.bytes;
-    cy_alloc_fail_at(1, 1);
-    for (unsigned b = 1; b < 256; b++) {
-        k[1] = (uint8_t)b;
-        cy_loc l = loc_of(1000 + b);
-        assert_int_equal(cy_art_insert(&t, k, 2, &l, NULL), 0);
-    }
-    assert_int_equal(cy_alloc_count(), 0);
-    cy_alloc_fail_at(0, 0);
+    put_run_without_allocating(&t, k, 2, 1, 1, 256, 1000);
     uint64_t kinds[4];
     check_sound(&t, kinds);
     assert_int_equal(kinds[0], 1);   /* a Node4 over 'a' and 'b' */
@@ -1377,9 +1384,7 @@ static void test_bulk_load(void **state)
     assert_int_equal(cy_art_bulk(&bulk, 1), 0);
     for (size_t i = 0; i < N; i++) {
         uint8_t key[16];
-        uint64_t a = tu_rand(&s), b = tu_rand(&s);
-        memcpy(key, &a, 8);
-        memcpy(key + 8, &b, 8);
+        rand_key16(&s, key);
         put(&bulk, key, 16, i);
         put(&plain, key, 16, i);
     }
@@ -1427,9 +1432,7 @@ static void test_bulk_load(void **state)
     s = seed;
     for (size_t i = 0; i < N; i++) {
         uint8_t key[16];
-        uint64_t x = tu_rand(&s), y = tu_rand(&s);
-        memcpy(key, &x, 8);
-        memcpy(key + 8, &y, 8);
+        rand_key16(&s, key);
         put(&plain, key, 16, i);
     }
     cy_art_destroy(&plain);
