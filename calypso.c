@@ -7561,7 +7561,6 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t 
         return CALYPSO_OK;
     }
     cy_loc loc = { off, fid | (expiry ? CY_LOC_TTL : 0), size };
-    if (CY_UNLIKELY(db->loading)) ns->keydir.bulk = 1;   /* cy_recover ends it */
     int rc = cy_art_insert(&ns->keydir, key, klen, &loc, &old);
     if (rc < 0) return rc;
     int replaced = rc == 1;
@@ -8318,7 +8317,11 @@ CY_INTERNAL int cy_recover(calypso *db)
     if ((rc = cy_dir_meta(db, n == 0))) goto out;
     if ((rc = cy_wm_load(db))) goto out;
     if ((rc = cy_ids_load(db, fids, n))) goto out;
+    /* Replay fills the keydirs in bulk: ns0's from here, each other
+     * namespace's from its create (cy_ns_apply); cy_recover_loaded ends it. */
     db->loading = 1;
+    cy_art_bulk(&db->catalog.ns0.keydir, 1);
+    for (uint32_t i = 0; i < db->catalog.n; i++) cy_art_bulk(&db->catalog.cat[i]->keydir, 1);
     /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
      * then regular files oldest to newest. The newest regular file is the
      * one that may have a torn tail, and becomes the active file. */
@@ -8595,6 +8598,7 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     }
     if (!(ns = cy_malloc(sizeof *ns))) return CALYPSO_ENOMEM;
     cy_ns_init(ns, id);
+    if (db->loading) cy_art_bulk(&ns->keydir, 1);   /* cy_recover_loaded ends it */
     ns->created = (cy_loc){ off, fid, size };
     ns->nlen = (uint32_t)nlen;
     memcpy(ns->name, name, nlen);

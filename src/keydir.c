@@ -46,7 +46,6 @@ CY_INTERNAL int cy_keydir_apply(calypso *db, cy_ns *ns, int type, const uint8_t 
         return CALYPSO_OK;
     }
     cy_loc loc = { off, fid | (expiry ? CY_LOC_TTL : 0), size };
-    if (CY_UNLIKELY(db->loading)) ns->keydir.bulk = 1;   /* cy_recover ends it */
     int rc = cy_art_insert(&ns->keydir, key, klen, &loc, &old);
     if (rc < 0) return rc;
     int replaced = rc == 1;

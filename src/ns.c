@@ -218,6 +218,7 @@ CY_INTERNAL int cy_ns_apply(calypso *db, int type, uint32_t id, const uint8_t *n
     }
     if (!(ns = cy_malloc(sizeof *ns))) return CALYPSO_ENOMEM;
     cy_ns_init(ns, id);
+    if (db->loading) cy_art_bulk(&ns->keydir, 1);   /* cy_recover_loaded ends it */
     ns->created = (cy_loc){ off, fid, size };
     ns->nlen = (uint32_t)nlen;
     memcpy(ns->name, name, nlen);
