@@ -41,6 +41,10 @@ CY_INTERNAL uint64_t cy_alloc_count(void);
 struct cy_art;
 CY_INTERNAL void cy_art_slab_drain(struct cy_art *t);
 
+/* The bytes a bulk load's filler has filled ahead so far (0 without one):
+ * what cy_art_bulk(t, 0) would return, read while the load goes on. */
+CY_INTERNAL uint64_t cy_art_bulk_filled(struct cy_art *t);
+
 // >> syscalls: counting and faults (src/os_fault.c) ------------------------------
 /* The kinds of call, for cy_os_fail_at and cy_os_count. */
 enum cy_os_call {

@@ -1370,6 +1370,71 @@ static void test_node_growth_reuses_nodes(void **state)
     cy_art_destroy(&t);
 }
 
+/* Waits until the filler of t has stopped filling (no progress for 50 ms)
+ * or at most 10 s; returns what it has filled. */
+static uint64_t filler_settled(cy_art *t)
+{
+    uint64_t last = cy_art_bulk_filled(t);
+    int still = 0;
+    for (int ms = 0; ms < 10000 && still < 50; ms++) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+        uint64_t now = cy_art_bulk_filled(t);
+        still = now == last ? still + 1 : 0;
+        last = now;
+    }
+    return last;
+}
+
+/* The filler sleeps once it is a few MiB ahead of the inserts, and the
+ * inserts wake it when they have used a huge page of that lead: a load that
+ * pauses and goes on finds its pages filled again. A wake-up lost between the two
+ * threads leaves the filler asleep for the rest of the chunk. */
+static void test_bulk_filler_wakes(void **state)
+{
+    (void)state;
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+    void *pg = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(pg != MAP_FAILED);
+    int supported = madvise(pg, 4096, MADV_POPULATE_WRITE) == 0;
+    munmap(pg, 4096);
+    if (!supported) skip();   /* kernels before 5.14: no filler to wake */
+    uint64_t seed = tu_seed("art filler"), s = seed;
+    cy_art t;
+    cy_art_init(&t);
+    cy_art_bulk(&t, 1);
+    size_t i = 0;
+    uint8_t key[16];
+    /* Past the 32 MiB at which bulk chunks start, and past the 4 MiB
+     * chunk that may have been taken just before. */
+    while (t.bytes < ((uint64_t)40 << 20)) {
+        rand_key16(&s, key);
+        put(&t, key, 16, i++);
+    }
+    uint64_t first = filler_settled(&t);
+    assert_true(first >= ((uint64_t)2 << 20));
+    /* Every round uses more of the lead than it takes to wake the filler. */
+    for (int round = 0; round < 3; round++) {
+        uint64_t to = t.bytes + ((uint64_t)6 << 20);
+        while (t.bytes < to) {
+            rand_key16(&s, key);
+            put(&t, key, 16, i++);
+        }
+        uint64_t next = filler_settled(&t);
+        print_message("[ INFO     ] round %d: %.1f MiB filled ahead\n", round,
+                      (double)next / 1048576.0);
+        assert_true(next > first);
+        first = next;
+    }
+    assert_true(cy_art_bulk(&t, 0) >= first);
+    assert_int_equal(cy_art_bulk_filled(&t), 0);
+    check_sound(&t, NULL);
+    cy_art_destroy(&t);
+#else
+    skip();
+#endif
+}
+
 /* A bulk load large enough to start the page filler builds the same tree
  * as inserts without it: same keys, same bytes, same order. Destroying a
  * tree whose load is still marked stops the filler too. */
@@ -1467,6 +1532,7 @@ int main(void)
         cmocka_unit_test(test_random16),
         cmocka_unit_test(test_node_growth_reuses_nodes),
         cmocka_unit_test(test_bulk_load),
+        cmocka_unit_test(test_bulk_filler_wakes),
         cmocka_unit_test(test_destroy_walk),
     };
     return cmocka_run_group_tests_name("art", tests, NULL, NULL);
