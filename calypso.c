@@ -8343,10 +8343,10 @@ CY_INTERNAL int cy_recover(calypso *db)
     if ((rc = cy_wm_load(db))) goto out;
     if ((rc = cy_ids_load(db, fids, n))) goto out;
     /* Replay fills the keydirs in bulk: ns0's from here, each other
-     * namespace's from its create (cy_ns_apply); cy_recover_loaded ends it. */
+     * namespace's from its create (cy_ns_apply; open starts with none);
+     * cy_recover_loaded ends it. */
     db->loading = 1;
     cy_art_bulk(&db->catalog.ns0.keydir, 1);
-    for (uint32_t i = 0; i < db->catalog.n; i++) cy_art_bulk(&db->catalog.cat[i]->keydir, 1);
     /* Merged files (ids with CY_FID_MERGED, which sort last) replay first;
      * then regular files oldest to newest. The newest regular file is the
      * one that may have a torn tail, and becomes the active file. */

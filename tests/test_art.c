@@ -1370,6 +1370,19 @@ static void test_node_growth_reuses_nodes(void **state)
     cy_art_destroy(&t);
 }
 
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+/* Kernels before 5.14 refuse MADV_POPULATE_WRITE: a bulk load then fills
+ * nothing ahead. */
+static int populate_write_supported(void)
+{
+    void *pg = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(pg != MAP_FAILED);
+    int supported = madvise(pg, 4096, MADV_POPULATE_WRITE) == 0;
+    munmap(pg, 4096);
+    return supported;
+}
+#endif
+
 /* Waits until the filler of t has stopped filling (no progress for 50 ms)
  * or at most 10 s; returns what it has filled. */
 static uint64_t filler_settled(cy_art *t)
@@ -1387,19 +1400,17 @@ static uint64_t filler_settled(cy_art *t)
 }
 
 /* The filler sleeps once it is a few MiB ahead of the inserts, and the
- * inserts wake it when they have used a huge page of that lead: a load that
- * pauses and goes on finds its pages filled again. A wake-up lost between the two
- * threads leaves the filler asleep for the rest of the chunk. */
+ * inserts wake it when they have used a huge page of that lead: a load
+ * that pauses and goes on finds its pages filled again. A wake-up lost
+ * between the two threads leaves the filler asleep for the rest of the
+ * chunk. */
 static void test_bulk_filler_wakes(void **state)
 {
     (void)state;
 #if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-    void *pg = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(pg != MAP_FAILED);
-    int supported = madvise(pg, 4096, MADV_POPULATE_WRITE) == 0;
-    munmap(pg, 4096);
+    int supported = populate_write_supported();
     if (!supported) skip();   /* kernels before 5.14: no filler to wake */
-    uint64_t seed = tu_seed("art filler"), s = seed;
+    uint64_t s = tu_seed("art filler");
     cy_art t;
     cy_art_init(&t);
     cy_art_bulk(&t, 1);
@@ -1457,11 +1468,7 @@ static void test_bulk_load(void **state)
     print_message("[ INFO     ] %d keys loaded in bulk: %.1f MiB filled ahead\n", N,
                   (double)filled / 1048576.0);
 #if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-    /* Kernels before 5.14 refuse MADV_POPULATE_WRITE: nothing is filled. */
-    void *pg = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(pg != MAP_FAILED);
-    int supported = madvise(pg, 4096, MADV_POPULATE_WRITE) == 0;
-    munmap(pg, 4096);
+    int supported = populate_write_supported();
     if (supported) assert_true(filled >= ((uint64_t)2 << 20));
 #endif
     assert_int_equal(bulk.count, plain.count);
