@@ -291,6 +291,26 @@ CY_INTERNAL void cy_art_finger_on(cy_art *t);
 CY_INTERNAL int cy_art_insert(cy_art *t, const void *key, size_t klen,
                               const cy_loc *loc, cy_loc *old);
 
+/* Builds a tree from keys in strictly increasing order, each node made once
+ * at its final size (open loads a hint's sorted entries so). Begin on an
+ * empty tree; until end, the tree is not searchable and nothing but add may
+ * touch it. add returns CALYPSO_OK, 1 when the key does not come after the
+ * last one (nothing added: end the build and insert it), or
+ * CALYPSO_ENOMEM (then every later add fails too). end makes the tree of
+ * the keys added and returns CALYPSO_OK, or, after a failure, leaves the
+ * tree empty and returns CALYPSO_ENOMEM. */
+typedef struct cy_art_build {
+    cy_art              *t;
+    struct cy_art_level *lv;    /* the levels on the path to the last key   */
+    unsigned             n, cap;
+    void                *last;  /* the last key's leaf (art.c)              */
+    int                  rc;    /* a failure: the build is lost             */
+} cy_art_build;
+CY_INTERNAL void cy_art_build_begin(cy_art *t, cy_art_build *b);
+CY_INTERNAL int  cy_art_build_add(cy_art_build *b, const void *key, size_t klen,
+                                  const cy_loc *loc);
+CY_INTERNAL int  cy_art_build_end(cy_art_build *b);
+
 /* Returns a pointer to the value stored for key, or NULL. The pointer stays
  * valid until the next insert or delete on the tree; the engine uses it to
  * compare-and-swap a location in place. */
@@ -1139,12 +1159,19 @@ CY_INTERNAL int cy_os_sync_dir(const char *path)
  * empty, which bounds the number of inner nodes on any path (max_klen + 1)
  * and so the iterator's stack.
  *
+ * Building. Keys given in order (open reading a sorted hint into an empty
+ * tree) can be built from instead of inserted (cy_art_build_*): each node
+ * is made once, at its final size, when its last key has come.
+ *
  * Memory. Insert allocates at most a leaf and one node (slab slots, each of
  * which may need a new chunk), both before it changes anything, so
  * CALYPSO_ENOMEM leaves the tree as it was (a chunk obtained for a leaf
  * whose node then failed stays in the slab, its slot on the free list). Delete
  * shrinks a node by allocating its smaller form; if that allocation fails it
- * keeps the larger node, which is still valid, so delete cannot fail.
+ * keeps the larger node, which is still valid, so delete cannot fail. A
+ * build allocates a key's leaf and the nodes it closes before it changes
+ * anything; one that runs out of memory gives back all it made and leaves
+ * the tree empty.
  *
  * Not thread-safe: the engine holds its keydir lock around every call. The
  * one thread of art.c's own, a bulk load's filler, touches no tree data:
@@ -2300,6 +2327,189 @@ CY_INTERNAL int cy_art_insert(cy_art *t, const void *key, size_t klen,
         t->count++;
         if (klen > t->max_klen) t->max_klen = (uint32_t)klen;
     }
+    return rc;
+}
+
+// >> building from keys in order ----------------------------------------------------
+/* cy_art_build_*: a tree made from keys given in strictly increasing order,
+ * each node made once, at its final kind and size, when the last key under
+ * it has come. An insert in order grows the lowest node through every size
+ * on its way (a Node16 of ten children is made four times: 2, 4, 8, 12 slots) and compares each
+ * key with the last one byte by byte; here a key costs its leaf, one
+ * comparison with the key before it, and its share of one node.
+ *
+ * The keys still to be closed over form the path to the last key: a stack
+ * of levels, root first, each a node to be that branches at byte `depth`
+ * (strictly increasing up the stack), with the children finished so far in
+ * byte order, its terminal leaf if a key ends at `depth`, and `cur`, the
+ * byte under which the child being built hangs. The last key's leaf is
+ * that child, or part of it. A new key sharing lcp bytes with the last one
+ * closes every level deeper than lcp (each becomes a node, the child of the
+ * level below it), then either continues the level at lcp or opens one
+ * there. A node's prefix length is set when it is hung under its parent:
+ * the bytes between the parent's branch byte and its own. */
+
+typedef struct cy_art_level {
+    size_t       depth;   /* the key byte this level's node branches on     */
+    void        *term;    /* the leaf of the key that ends at depth, or NULL */
+    uint8_t      cur;     /* the byte of the child being built               */
+    cy_art_node *node;    /* being made, while the level closes              */
+    cy_art_pairs kids;    /* finished children, in byte order                */
+} cy_art_level;
+
+/* Gives back the slots of a subtree that never joined the tree. */
+static void cy_art_build_drop(cy_art *t, void *ref)
+{
+    if (!ref) return;
+    if (cy_art_is_leaf(ref)) {
+        cy_art_leaf_free(t, ref);
+        return;
+    }
+    cy_art_node *n = ref;
+    cy_art_pairs p;
+    cy_art_collect(n, &p);
+    cy_art_build_drop(t, cy_art_term(n));
+    for (unsigned i = 0; i < p.n; i++) cy_art_build_drop(t, p.kid[i]);
+    cy_art_node_free(t, n);
+}
+
+/* Hangs sub (a leaf, or a node branching at sub_depth) under byte c of
+ * level l. */
+static void cy_art_build_hang(cy_art_level *l, uint8_t c, void *sub, size_t sub_depth)
+{
+    if (!cy_art_is_leaf(sub)) ((cy_art_node *)sub)->plen = (uint16_t)(sub_depth - l->depth - 1);
+    l->kids.byte[l->kids.n] = c;
+    l->kids.kid[l->kids.n++] = sub;
+}
+
+/* How many leading bytes a and b share, of the first max: eight at a time. */
+static size_t cy_art_lcp(const uint8_t *a, const uint8_t *b, size_t max)
+{
+    size_t i = 0;
+    for (; i + 8 <= max; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x == y) continue;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        return i + cy_art_ctz(x ^ y) / 8u;
+#else
+        break;
+#endif
+    }
+    while (i < max && a[i] == b[i]) i++;
+    return i;
+}
+
+CY_INTERNAL void cy_art_build_begin(cy_art *t, cy_art_build *b)
+{
+    assert(t->root == NULL && t->count == 0);
+    *b = (cy_art_build){ .t = t };
+}
+
+/* Closes every level deeper than lcp (every level, with all): the last
+ * leaf, and the nodes made of those levels, become one subtree (*sub,
+ * branching at *sub_depth). The nodes are all allocated first, so that
+ * when one cannot be, nothing has changed: CALYPSO_ENOMEM. */
+static int cy_art_build_fold(cy_art_build *b, size_t lcp, int all, void **sub,
+                             size_t *sub_depth)
+{
+    unsigned top = b->n, i = top;
+    for (; i > 0 && (all || b->lv[i - 1].depth > lcp); i--) {
+        cy_art_level *l = &b->lv[i - 1];
+        unsigned kind, cap;
+        cy_art_fit(l->kids.n + 1, &kind, &cap);
+        if (!(l->node = cy_art_node_new(b->t, kind, cap, l->term != NULL))) {
+            while (i < top) cy_art_node_free(b->t, b->lv[i++].node);
+            return CALYPSO_ENOMEM;
+        }
+    }
+    *sub = b->last;
+    *sub_depth = 0;
+    for (; b->n > i; b->n--) {
+        cy_art_level *l = &b->lv[b->n - 1];
+        cy_art_build_hang(l, l->cur, *sub, *sub_depth);
+        cy_art_fill(l->node, &l->kids);
+        if (l->term) *cy_art_tslot(l->node) = l->term;
+        *sub = l->node;
+        *sub_depth = l->depth;
+    }
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_art_build_add(cy_art_build *b, const void *key, size_t klen,
+                                 const cy_loc *loc)
+{
+    cy_art *t = b->t;
+    const uint8_t *k = key;
+    if (b->rc) return b->rc;
+    if (klen > CY_ART_MAX_KEY || (!key && klen) || !loc) return CALYPSO_EINVAL;
+    size_t lcp = 0;
+    if (b->last) {
+        const uint8_t *lk = cy_art_leaf_key(b->last);
+        size_t llen = cy_art_leaf_klen(b->last);
+        lcp = cy_art_lcp(k, lk, klen < llen ? klen : llen);
+        if (lcp == klen || (lcp < llen && k[lcp] < lk[lcp])) return 1;   /* not after it */
+    }
+    if (b->last && b->n == b->cap) {   /* room for the level lcp may open */
+        unsigned cap = b->cap ? b->cap * 2 : 8;
+        cy_art_level *lv = cy_realloc(b->lv, cap * sizeof *lv);
+        if (!lv) return b->rc = CALYPSO_ENOMEM;
+        b->lv = lv;
+        b->cap = cap;
+    }
+    void *leaf = cy_art_leaf_new(t, k, klen, loc);
+    if (!leaf) return b->rc = CALYPSO_ENOMEM;
+    if (b->last) {
+        void *sub;
+        size_t sub_depth;
+        if (cy_art_build_fold(b, lcp, 0, &sub, &sub_depth)) {
+            cy_art_leaf_free(t, leaf);
+            return b->rc = CALYPSO_ENOMEM;
+        }
+        cy_art_level *l = &b->lv[b->n - (b->n > 0)];
+        if (b->n > 0 && l->depth == lcp) {
+            cy_art_build_hang(l, l->cur, sub, sub_depth);
+        } else {
+            /* A level at lcp, between the top one (or the root) and sub.
+             * The last key ends at lcp only when no level was closed: every
+             * level on its path branches before its end. */
+            l = &b->lv[b->n++];
+            l->depth = lcp;
+            l->kids.n = 0;
+            l->term = NULL;
+            if (lcp == cy_art_leaf_klen(b->last)) l->term = sub;
+            else cy_art_build_hang(l, cy_art_leaf_key(b->last)[lcp], sub, sub_depth);
+        }
+        l->cur = k[lcp];
+    }
+    b->last = leaf;
+    t->count++;
+    if (klen > t->max_klen) t->max_klen = (uint32_t)klen;
+    return CALYPSO_OK;
+}
+
+CY_INTERNAL int cy_art_build_end(cy_art_build *b)
+{
+    cy_art *t = b->t;
+    void *sub = NULL;
+    size_t sub_depth = 0;
+    int rc = b->rc;
+    if (!rc && b->last && !(rc = cy_art_build_fold(b, 0, 1, &sub, &sub_depth))) {
+        if (!cy_art_is_leaf(sub)) ((cy_art_node *)sub)->plen = (uint16_t)sub_depth;
+        t->root = sub;
+    } else if (rc) {
+        /* Out of memory: what was built goes, and the tree stays empty. */
+        cy_art_build_drop(t, b->last);
+        for (unsigned i = 0; i < b->n; i++) {
+            cy_art_build_drop(t, b->lv[i].term);
+            for (unsigned j = 0; j < b->lv[i].kids.n; j++) cy_art_build_drop(t, b->lv[i].kids.kid[j]);
+        }
+        t->count = 0;
+    }
+    cy_free(b->lv);
+    cy_art_finger_forget(t);
+    *b = (cy_art_build){ .t = t };
     return rc;
 }
 
@@ -9780,6 +9990,48 @@ static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8
     return CALYPSO_OK;
 }
 
+/* Entries from *p on, puts of ns, whose keydir is empty: the keydir is
+ * built from them in one pass (cy_art_build) rather than inserted into key
+ * by key, as far as they come in key order, which is as far as the hint is
+ * sorted by key (cy_hint_sort) and lists each key once; it stops at the
+ * first entry that is not a put of ns or does not come after the one
+ * before (a key's second record), and sets *p there. The same keydir,
+ * counts and expiry index as cy_keydir_apply would make: the keys are new,
+ * so nothing is replaced, and no view is open while the database opens
+ * (cy_view_note only counts the change). */
+static int cy_hint_walk_build(calypso *db, uint32_t fid, cy_ns *ns, const uint8_t **p,
+                              const uint8_t *end, uint64_t data_size, uint64_t *listed)
+{
+    cy_art_build b;
+    cy_art_build_begin(&ns->keydir, &b);
+    const uint8_t *q = *p;
+    int rc = CALYPSO_OK;
+    while (q < end) {
+        cy_rec r;
+        uint64_t off, size;
+        const uint8_t *key = cy_hint_parse(q, end, data_size, &r, &off, &size);
+        if (!key) {
+            rc = CALYPSO_ECORRUPT;
+            break;
+        }
+        if ((r.type != CY_REC_PUT && r.type != CY_REC_PUT_TTL) || r.ns != ns->id) break;
+        cy_loc loc = { off, fid | (r.expiry ? CY_LOC_TTL : 0), (uint32_t)size };
+        int added = cy_art_build_add(&b, key, (size_t)r.klen, &loc);
+        if (added == 1) break;
+        if (added < 0 || (r.expiry && (added = cy_ttl_set(ns, key, (size_t)r.klen, r.expiry)) < 0)) {
+            rc = added;
+            break;
+        }
+        cy_view_note(db, ns, key, (size_t)r.klen);
+        ns->live_bytes += size;
+        *listed += size;
+        q = key + r.klen;
+    }
+    int built = cy_art_build_end(&b);
+    *p = q;
+    return rc ? rc : built;
+}
+
 /* The one pass most hints need: applies entries in file order up to the
  * first catalog entry or the first entry of a namespace not in the
  * catalog, and sets *p there (to end when there is none). The order the
@@ -9803,6 +10055,10 @@ static int cy_hint_walk_known(calypso *db, uint32_t fid, const uint8_t **p, cons
         }
         cy_ns *ns = r.type >= CY_REC_NS_CREATE ? NULL : cy_ns_find(db, r.ns);
         if (!ns) break;
+        if (!ns->keydir.root && (r.type == CY_REC_PUT || r.type == CY_REC_PUT_TTL)) {
+            if ((rc = cy_hint_walk_build(db, fid, ns, &q, end, data_size, listed))) break;
+            continue;
+        }
         if ((rc = cy_keydir_apply(db, ns, r.type, key, (size_t)r.klen, r.expiry, fid, off,
                                   (uint32_t)size)))
             break;

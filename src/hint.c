@@ -772,6 +772,48 @@ static int cy_hint_walk(calypso *db, uint32_t fid, const uint8_t *p, const uint8
     return CALYPSO_OK;
 }
 
+/* Entries from *p on, puts of ns, whose keydir is empty: the keydir is
+ * built from them in one pass (cy_art_build) rather than inserted into key
+ * by key, as far as they come in key order, which is as far as the hint is
+ * sorted by key (cy_hint_sort) and lists each key once; it stops at the
+ * first entry that is not a put of ns or does not come after the one
+ * before (a key's second record), and sets *p there. The same keydir,
+ * counts and expiry index as cy_keydir_apply would make: the keys are new,
+ * so nothing is replaced, and no view is open while the database opens
+ * (cy_view_note only counts the change). */
+static int cy_hint_walk_build(calypso *db, uint32_t fid, cy_ns *ns, const uint8_t **p,
+                              const uint8_t *end, uint64_t data_size, uint64_t *listed)
+{
+    cy_art_build b;
+    cy_art_build_begin(&ns->keydir, &b);
+    const uint8_t *q = *p;
+    int rc = CALYPSO_OK;
+    while (q < end) {
+        cy_rec r;
+        uint64_t off, size;
+        const uint8_t *key = cy_hint_parse(q, end, data_size, &r, &off, &size);
+        if (!key) {
+            rc = CALYPSO_ECORRUPT;
+            break;
+        }
+        if ((r.type != CY_REC_PUT && r.type != CY_REC_PUT_TTL) || r.ns != ns->id) break;
+        cy_loc loc = { off, fid | (r.expiry ? CY_LOC_TTL : 0), (uint32_t)size };
+        int added = cy_art_build_add(&b, key, (size_t)r.klen, &loc);
+        if (added == 1) break;
+        if (added < 0 || (r.expiry && (added = cy_ttl_set(ns, key, (size_t)r.klen, r.expiry)) < 0)) {
+            rc = added;
+            break;
+        }
+        cy_view_note(db, ns, key, (size_t)r.klen);
+        ns->live_bytes += size;
+        *listed += size;
+        q = key + r.klen;
+    }
+    int built = cy_art_build_end(&b);
+    *p = q;
+    return rc ? rc : built;
+}
+
 /* The one pass most hints need: applies entries in file order up to the
  * first catalog entry or the first entry of a namespace not in the
  * catalog, and sets *p there (to end when there is none). The order the
@@ -795,6 +837,10 @@ static int cy_hint_walk_known(calypso *db, uint32_t fid, const uint8_t **p, cons
         }
         cy_ns *ns = r.type >= CY_REC_NS_CREATE ? NULL : cy_ns_find(db, r.ns);
         if (!ns) break;
+        if (!ns->keydir.root && (r.type == CY_REC_PUT || r.type == CY_REC_PUT_TTL)) {
+            if ((rc = cy_hint_walk_build(db, fid, ns, &q, end, data_size, listed))) break;
+            continue;
+        }
         if ((rc = cy_keydir_apply(db, ns, r.type, key, (size_t)r.klen, r.expiry, fid, off,
                                   (uint32_t)size)))
             break;

@@ -255,6 +255,26 @@ CY_INTERNAL void cy_art_finger_on(cy_art *t);
 CY_INTERNAL int cy_art_insert(cy_art *t, const void *key, size_t klen,
                               const cy_loc *loc, cy_loc *old);
 
+/* Builds a tree from keys in strictly increasing order, each node made once
+ * at its final size (open loads a hint's sorted entries so). Begin on an
+ * empty tree; until end, the tree is not searchable and nothing but add may
+ * touch it. add returns CALYPSO_OK, 1 when the key does not come after the
+ * last one (nothing added: end the build and insert it), or
+ * CALYPSO_ENOMEM (then every later add fails too). end makes the tree of
+ * the keys added and returns CALYPSO_OK, or, after a failure, leaves the
+ * tree empty and returns CALYPSO_ENOMEM. */
+typedef struct cy_art_build {
+    cy_art              *t;
+    struct cy_art_level *lv;    /* the levels on the path to the last key   */
+    unsigned             n, cap;
+    void                *last;  /* the last key's leaf (art.c)              */
+    int                  rc;    /* a failure: the build is lost             */
+} cy_art_build;
+CY_INTERNAL void cy_art_build_begin(cy_art *t, cy_art_build *b);
+CY_INTERNAL int  cy_art_build_add(cy_art_build *b, const void *key, size_t klen,
+                                  const cy_loc *loc);
+CY_INTERNAL int  cy_art_build_end(cy_art_build *b);
+
 /* Returns a pointer to the value stored for key, or NULL. The pointer stays
  * valid until the next insert or delete on the tree; the engine uses it to
  * compare-and-swap a location in place. */

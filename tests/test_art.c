@@ -1512,6 +1512,209 @@ static void test_bulk_load(void **state)
     cy_art_destroy(&bulk);
 }
 
+// >> building from keys in order ---------------------------------------------------
+
+/* Keys for a build: gen_key's small alphabets, random bytes of 0..20 (so
+ * that nodes of every kind form), or 16 decimal digits (ten children a
+ * level, as the benchmark's keys). */
+static size_t gen_build_key(uint64_t *s, uint8_t *k)
+{
+    switch (tu_below(s, 3)) {
+    case 0:
+        return gen_key(s, k);
+    case 1: {
+        size_t len = (size_t)tu_below(s, 21);
+        for (size_t i = 0; i < len; i++) k[i] = (uint8_t)tu_below(s, 256);
+        return len;
+    }
+    default: {
+        uint64_t v = tu_below(s, 100000);
+        for (int i = 15; i >= 0; i--, v /= 10) k[i] = (uint8_t)('0' + v % 10);
+        return 16;
+    }
+    }
+}
+
+/* Builds t from r's entries, in order. Before some keys, a key that does
+ * not come after the last one (the same, a smaller one, a prefix of it) is
+ * offered first and must be refused, changing nothing. */
+static void build_from(uint64_t *s, cy_art *t, const ref *r)
+{
+    cy_art_build b;
+    cy_art_build_begin(t, &b);
+    for (size_t i = 0; i < r->n; i++) {
+        if (i > 0 && tu_below(s, 8) == 0) {
+            const ref_ent *p = &r->e[i - 1];
+            cy_loc l = loc_of(1);
+            uint64_t count = t->count;
+            assert_int_equal(cy_art_build_add(&b, p->k, p->len, &l), 1);
+            if (p->len) assert_int_equal(cy_art_build_add(&b, p->k, p->len - 1, &l), 1);
+            if (i > 1) assert_int_equal(cy_art_build_add(&b, r->e[i - 2].k, r->e[i - 2].len, &l), 1);
+            assert_int_equal(t->count, count);
+        }
+        assert_int_equal(cy_art_build_add(&b, r->e[i].k, r->e[i].len, &r->e[i].loc), 0);
+    }
+    assert_int_equal(cy_art_build_end(&b), 0);
+}
+
+static void ref_free(ref *r)
+{
+    for (size_t i = 0; i < r->n; i++) free(r->e[i].k);
+    free(r->e);
+    *r = (ref){ NULL, 0, 0 };
+}
+
+/* Random key sets built in order, checked entry by entry against the
+ * sorted array, then changed by inserts and deletes as any tree. */
+static void test_build_in_order(void **state)
+{
+    (void)state;
+    uint64_t seed = tu_seed("art build"), s = seed;
+    uint64_t kinds_seen[4] = { 0 };
+    for (int round = 0; round < 60; round++) {
+        ref r = { NULL, 0, 0 };
+        size_t want = round < 3 ? (size_t)round : (size_t)tu_below(&s, 4000);
+        uint8_t k[REF_MAXK];
+        cy_loc old;
+        for (size_t i = 0; i < want; i++) {
+            size_t klen = gen_build_key(&s, k);
+            ref_put(&r, k, klen, loc_of(tu_rand(&s)), &old);
+        }
+        cy_art t;
+        cy_art_init(&t);
+        if (round & 1) cy_art_finger_on(&t);
+        build_from(&s, &t, &r);
+        uint64_t kinds[4];
+        check_sound(&t, kinds);
+        for (int i = 0; i < 4; i++) kinds_seen[i] += kinds[i];
+        diff_full_check(&t, &r);
+        for (size_t i = 0; i < r.n; i++) {
+            const cy_loc *got = cy_art_search(&t, r.e[i].k, r.e[i].len);
+            assert_non_null(got);
+            assert_true(loc_eq(got, &r.e[i].loc));
+        }
+        for (int op = 0; op < 3000; op++) {
+            size_t klen = gen_build_key(&s, k);
+            cy_loc l = loc_of(tu_rand(&s)), old_t, old_r;
+            if (tu_below(&s, 2)) {
+                int w = ref_put(&r, k, klen, l, &old_r);
+                assert_int_equal(cy_art_insert(&t, k, klen, &l, &old_t), w);
+                if (w) assert_true(loc_eq(&old_t, &old_r));
+            } else {
+                int w = ref_del(&r, k, klen, &old_r);
+                assert_int_equal(cy_art_delete(&t, k, klen, &old_t), w);
+                if (w) assert_true(loc_eq(&old_t, &old_r));
+            }
+        }
+        diff_full_check(&t, &r);
+        cy_art_destroy(&t);
+        assert_int_equal(t.bytes, 0);
+        ref_free(&r);
+    }
+    /* Every kind of node was built. */
+    for (int i = 0; i < 4; i++) assert_true(kinds_seen[i] > 0);
+}
+
+/* Keys that nest as prefixes thousands deep (a level each), the empty key,
+ * and keys too long for the slab or the finger. */
+static void test_build_deep_and_long(void **state)
+{
+    (void)state;
+    enum { DEEP = 3000, LONG = 1500 };
+    uint64_t s = tu_seed("art build deep");
+    ref r = { NULL, 0, 0 };
+    cy_loc old;
+    uint8_t *k = malloc(DEEP + LONG);
+    memset(k, 'a', DEEP + LONG);
+    for (size_t len = 0; len <= DEEP; len += 1 + (len > 100 ? 7 : 0))
+        ref_put(&r, k, len, loc_of(len), &old);
+    for (int i = 0; i < 40; i++) {
+        k[DEEP + LONG - 1] = (uint8_t)('b' + i);
+        k[DEEP / 2] = (uint8_t)('a' + i % 3);
+        ref_put(&r, k, DEEP + LONG, loc_of(100000 + (uint64_t)i), &old);
+        ref_put(&r, k + DEEP, LONG, loc_of(200000 + (uint64_t)i), &old);
+    }
+    memset(k, 'a', DEEP + LONG);
+    cy_art t;
+    cy_art_init(&t);
+    build_from(&s, &t, &r);
+    assert_int_equal(t.max_klen, DEEP + LONG);
+    diff_full_check(&t, &r);
+    must_find(&t, k, 0, 0);
+    must_find(&t, k, 50, 50);
+    must_find(&t, k, 2501, 2501);
+    cy_art_destroy(&t);
+    assert_int_equal(t.bytes, 0);
+    ref_free(&r);
+    free(k);
+}
+
+/* A failed allocation at every point of a build (a big leaf, a chunk of the
+ * slab for a leaf or for the nodes a key closes, the levels): end reports
+ * it, the tree is left empty with nothing counted, and it can be built
+ * again. */
+static void test_build_allocation_failure(void **state)
+{
+    (void)state;
+    uint64_t s = tu_seed("art build enomem");
+    ref r = { NULL, 0, 0 };
+    uint8_t k[REF_MAXK + 1100];
+    cy_loc old;
+    for (int i = 0; i < 3000; i++) {
+        size_t klen = gen_build_key(&s, k);
+        if (i % 40 == 0) {   /* a big leaf: an allocation of its own */
+            memset(k + klen, 'z', 1100);
+            klen += 1100;
+        }
+        ref_put(&r, k, klen, loc_of((uint64_t)i), &old);
+    }
+    uint64_t failures = 0;
+    for (uint64_t nth = 1;; nth++) {
+        cy_art t;
+        cy_art_init(&t);
+        cy_art_build b;
+        cy_art_build_begin(&t, &b);
+        cy_alloc_fail_at(nth, 0);
+        int rc = 0;
+        for (size_t i = 0; i < r.n && !rc; i++) {
+            /* Every so often the slab's node page and chunk are used up,
+             * so that the nodes a key closes need a new chunk, which may
+             * be the allocation that fails. */
+            if (i % 16 == 0) cy_art_slab_drain(&t);
+            rc = cy_art_build_add(&b, r.e[i].k, r.e[i].len, &r.e[i].loc);
+        }
+        if (rc) {   /* refused from then on */
+            cy_loc l = loc_of(0);
+            assert_int_equal(cy_art_build_add(&b, "\xff\xff\xff", 3, &l), CALYPSO_ENOMEM);
+        }
+        int end = cy_art_build_end(&b);
+        uint64_t made = cy_alloc_count();
+        cy_alloc_fail_at(0, 0);
+        if (made < nth) {   /* nothing failed: the whole build is there */
+            assert_int_equal(rc, 0);
+            assert_int_equal(end, 0);
+            diff_full_check(&t, &r);
+            cy_art_destroy(&t);
+            break;
+        }
+        failures++;
+        assert_int_equal(end, CALYPSO_ENOMEM);
+        assert_null(t.root);
+        assert_int_equal(t.count, 0);
+        assert_int_equal(t.bytes, 0);
+        check_sound(&t, NULL);
+        /* The same tree takes the keys again. */
+        cy_art_build_begin(&t, &b);
+        for (size_t i = 0; i < r.n; i++)
+            assert_int_equal(cy_art_build_add(&b, r.e[i].k, r.e[i].len, &r.e[i].loc), 0);
+        assert_int_equal(cy_art_build_end(&b), 0);
+        diff_full_check(&t, &r);
+        cy_art_destroy(&t);
+    }
+    assert_true(failures >= 75);   /* the big leaves, the slab's chunks, the levels */
+    ref_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1540,6 +1743,9 @@ int main(void)
         cmocka_unit_test(test_node_growth_reuses_nodes),
         cmocka_unit_test(test_bulk_load),
         cmocka_unit_test(test_bulk_filler_wakes),
+        cmocka_unit_test(test_build_in_order),
+        cmocka_unit_test(test_build_deep_and_long),
+        cmocka_unit_test(test_build_allocation_failure),
         cmocka_unit_test(test_destroy_walk),
     };
     return cmocka_run_group_tests_name("art", tests, NULL, NULL);

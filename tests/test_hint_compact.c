@@ -13,7 +13,9 @@
  *   puts the key directory points at: both give the same bytes;
  * - open from those hints finds what open from the datafiles
  *   alone finds: the same keys and values, expiries, namespaces, and the
- *   same live and dead byte counts (calypso_stats).
+ *   same live and dead byte counts (calypso_stats), the key directories
+ *   that are empty when a hint's sorted entries come built from them in
+ *   one pass (cy_art_build) included.
  */
 #include "testutil.h"
 #include "engine_util.h"
@@ -413,6 +415,139 @@ static void test_compacted_hint_with_namespaces(void **state)
     tu_rmrf(dir);
 }
 
+/* Keys of every length from 1 to 24 bytes, many of them prefixes of
+ * others, written in random order with overwrites, expiries and deletes,
+ * in the default namespace and in a named one: open builds each empty key
+ * directory from the sorted entries of the first hint (cy_art_build) and
+ * must find exactly what open from the datafiles alone finds, key by key
+ * (value and expiry), with the same byte counts. Once with a single file
+ * whose hint is compacted (puts alone), once with many sealed files whose
+ * hints list every record, a key's overwrites included. */
+static void hc_same_keys(calypso *a, calypso *b)
+{
+    eu_keys ka = { 0 }, kb = { 0 };
+    TU_OK(a, calypso_fold(a, eu_collect, &ka));
+    TU_OK(b, calypso_fold(b, eu_collect, &kb));
+    assert_int_equal(ka.n, kb.n);
+    for (size_t i = 0; i < ka.n; i++) {
+        assert_int_equal(ka.v[i].len, kb.v[i].len);
+        if (ka.v[i].len) assert_memory_equal(ka.v[i].k, kb.v[i].k, ka.v[i].len);
+        void *va = NULL, *vb = NULL;
+        size_t la = 0, lb = 0;
+        TU_OK(a, calypso_get(a, ka.v[i].k, ka.v[i].len, &va, &la));
+        TU_OK(b, calypso_get(b, kb.v[i].k, kb.v[i].len, &vb, &lb));
+        assert_int_equal(la, lb);
+        assert_memory_equal(va, vb, la);
+        calypso_free(va);
+        calypso_free(vb);
+        uint64_t ea = 0, eb = 0;
+        assert_int_equal(calypso_ttl(a, ka.v[i].k, ka.v[i].len, &ea),
+                         calypso_ttl(b, kb.v[i].k, kb.v[i].len, &eb));
+        assert_int_equal(ea, eb);
+    }
+    eu_keys_free(&ka);
+    eu_keys_free(&kb);
+}
+
+static void test_open_builds_keydir_from_sorted_hint(void **state)
+{
+    (void)state;
+    uint64_t seed = tu_seed("open builds the keydir"), s = seed;
+    for (int sealed = 0; sealed < 2; sealed++) {
+        char *dir = tu_tmpdir();
+        calypso_options o = hc_opts(sealed ? 32 << 10 : 0);
+        /* The namespaces are made in a file of their own, sealed before
+         * the keys come, so that the key directories of the default
+         * namespace and of "tenant" are empty when the first hint that
+         * holds their keys is read; "scratch" fills that file up. */
+        calypso_options o1 = hc_opts(CALYPSO_MIN_DATAFILE_SIZE);
+        calypso *db = eu_open(dir, &o1);
+        calypso *ns = NULL, *scratch = NULL;
+        TU_OK(db, calypso_ns_open(db, "tenant", 6, 1, &ns));
+        TU_OK(db, calypso_ns_open(db, "scratch", 7, 1, &scratch));
+        unsigned first = eu_newest_fid(dir);
+        for (int i = 0; eu_newest_fid(dir) == first; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "s%04d", i);
+            TU_OK(scratch, calypso_put(scratch, k, 5, "0123456789abcdef0123456789abcdef", 32));
+        }
+        TU_OK(db, calypso_close(scratch));
+        TU_OK(db, calypso_close(ns));
+        eu_close(db);
+        db = eu_open(dir, &o);
+        TU_OK(db, calypso_ns_open(db, "tenant", 6, 0, &ns));
+        /* One write in ten (in the sealed files, one in a hundred, so that
+         * runs of new keys stay long) goes again to a key of the last 16,
+         * so to a key the same file holds, which its hint then lists
+         * twice, in file order; in the sealed files, one in a hundred
+         * deletes one of them. One in fifty has an expiry. */
+        uint8_t recent[16][24];
+        size_t recent_len[16] = { 0 };
+        for (int i = 0; i < 6000; i++) {
+            uint8_t k[24];
+            size_t klen;
+            unsigned roll = (unsigned)tu_below(&s, 100), r = (unsigned)tu_below(&s, 16);
+            int again = roll < (sealed ? 1u : 10u), del = sealed && roll == 99;
+            if (i >= 16 && (again || del)) {
+                klen = recent_len[r];
+                memcpy(k, recent[r], klen);
+            } else {
+                klen = (sealed ? 6 : 1) + (size_t)tu_below(&s, sealed ? 19 : 24);
+                for (size_t j = 0; j < klen; j++) k[j] = (uint8_t)"ab\0\xff"[tu_below(&s, 2 + (j % 3))];
+                memcpy(recent[i % 16], k, klen);
+                recent_len[i % 16] = klen;
+            }
+            /* A key stays in its namespace. A sealed file's hint is in
+             * key order across namespaces, so that one namespace's
+             * entries would take turns with the other's: those are in the
+             * default namespace alone. */
+            calypso *h = !sealed && k[0] == 'b' ? ns : db;
+            char v[32];
+            int vl = snprintf(v, sizeof v, "value %d", i);
+            if (i >= 16 && del) {
+                int rc = calypso_delete(h, k, klen);
+                assert_true(rc == CALYPSO_OK || rc == CALYPSO_ENOTFOUND);
+            } else {
+                TU_OK(h, calypso_put_ttl(h, k, klen, v, (size_t)vl, roll % 50 == 17 ? 3600000 : 0));
+            }
+        }
+        TU_OK(db, calypso_close(ns));
+        eu_close(db);
+        if (sealed) {
+            unsigned fids[4096];
+            int nh = eu_list_fids(dir, "hint", fids, 4096);
+            print_message("[ INFO     ] %d hint files\n", nh);
+            assert_true(nh > 4);
+        } else {
+            char path[4096], magic[9];
+            eu_fid_path(path, sizeof path, dir, eu_newest_fid(dir), "hint");
+            hc_entries(path, magic);
+            assert_string_equal(magic, "CYHINT02");
+        }
+        hc_same_as_scan(dir, &o, 0);
+
+        char copy[4200];
+        snprintf(copy, sizeof copy, "%s-scan", dir);
+        hc_rmrf(copy);
+        assert_int_equal(mkdir(copy, 0755), 0);
+        eu_copy_dir(dir, copy);
+        hc_drop_hints(copy);
+        calypso *a = eu_open(dir, &o), *b = eu_open(copy, &o);
+        hc_same_keys(a, b);
+        calypso *na = NULL, *nb = NULL;
+        TU_OK(a, calypso_ns_open(a, "tenant", 6, 0, &na));
+        TU_OK(b, calypso_ns_open(b, "tenant", 6, 0, &nb));
+        hc_same_keys(na, nb);
+        assert_true(sealed || calypso_len(na) > 0);
+        TU_OK(a, calypso_close(na));
+        TU_OK(b, calypso_close(nb));
+        eu_close(a);
+        eu_close(b);
+        hc_rmrf(copy);
+        tu_rmrf(dir);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_close_hint_written_in_pieces),
         cmocka_unit_test(test_close_hint_out_of_memory),
         cmocka_unit_test(test_compacted_hint_with_namespaces),
+        cmocka_unit_test(test_open_builds_keydir_from_sorted_hint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
