@@ -76,6 +76,17 @@ static void hc_rmrf(const char *path)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Copies dir to dir-scan (its name in copy) without its hint files: open
+ * then reads the datafiles alone. */
+static void hc_copy_without_hints(const char *dir, char *copy, size_t cap)
+{
+    snprintf(copy, cap, "%s-scan", dir);
+    hc_rmrf(copy);
+    assert_int_equal(mkdir(copy, 0755), 0);
+    eu_copy_dir(dir, copy);
+    hc_drop_hints(copy);
+}
+
 typedef struct hc_seen { uint64_t n; uint64_t sum; } hc_seen;
 
 static int hc_fold(const void *key, size_t klen, void *ctx)
@@ -92,11 +103,7 @@ static int hc_fold(const void *key, size_t klen, void *ctx)
 static void hc_same_as_scan(const char *dir, const calypso_options *o, int nkeys)
 {
     char copy[4200];
-    snprintf(copy, sizeof copy, "%s-scan", dir);
-    hc_rmrf(copy);
-    assert_int_equal(mkdir(copy, 0755), 0);
-    eu_copy_dir(dir, copy);
-    hc_drop_hints(copy);
+    hc_copy_without_hints(dir, copy, sizeof copy);
     calypso *a = eu_open(dir, o), *b = eu_open(copy, o);
     struct calypso_stats sa, sb;
     TU_OK(a, calypso_stats(a, &sa));
@@ -527,11 +534,7 @@ static void test_open_builds_keydir_from_sorted_hint(void **state)
         hc_same_as_scan(dir, &o, 0);
 
         char copy[4200];
-        snprintf(copy, sizeof copy, "%s-scan", dir);
-        hc_rmrf(copy);
-        assert_int_equal(mkdir(copy, 0755), 0);
-        eu_copy_dir(dir, copy);
-        hc_drop_hints(copy);
+        hc_copy_without_hints(dir, copy, sizeof copy);
         calypso *a = eu_open(dir, &o), *b = eu_open(copy, &o);
         hc_same_keys(a, b);
         calypso *na = NULL, *nb = NULL;
