@@ -3605,8 +3605,19 @@ CY_INTERNAL int cy_rec_seal_of(const uint8_t *rec, const cy_rec *r, uint32_t *fi
  * edit, a record copy), shorter than putting a thread to sleep and waking
  * it. So a thread that finds a lock taken spins a few microseconds, then
  * yields, then sleeps in short naps: nothing is ever woken, so a release
- * never makes a system call. */
-typedef struct cy_rwlock { uint32_t state; } cy_rwlock;
+ * never makes a system call.
+ *
+ * A writer that does a long job in batches (a merge pointing the keydir at
+ * its copies) releases the lock between them, but a reader napping through
+ * the release would find it taken again when it wakes, and wait out the
+ * whole job: writers come first. So a reader that has to wait counts
+ * itself in readers_waiting (the fast path never touches it), and such a
+ * writer lets those readers in before it takes the lock again
+ * (cy_rw_let_readers): a get waits for one batch at most. */
+typedef struct cy_rwlock {
+    uint32_t state;
+    uint32_t readers_waiting;   /* readers past their first try */
+} cy_rwlock;
 
 #define CY_RW_WRITER  0x80000000u   /* held by a writer                     */
 #define CY_RW_WAITING 0x40000000u   /* a writer waits: new readers hold off  */
@@ -3640,6 +3651,7 @@ static inline void cy_lock_backoff(unsigned *tries)
 static inline void cy_rwlock_init(cy_rwlock *l)
 {
     __atomic_store_n(&l->state, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->readers_waiting, 0, __ATOMIC_RELAXED);
 }
 
 static inline void cy_rdlock(cy_rwlock *l)
@@ -3649,10 +3661,13 @@ static inline void cy_rdlock(cy_rwlock *l)
     for (;;) {
         if (!(s & (CY_RW_WRITER | CY_RW_WAITING))) {
             if (__atomic_compare_exchange_n(&l->state, &s, s + 1, 1, __ATOMIC_ACQUIRE,
-                                            __ATOMIC_RELAXED))
+                                            __ATOMIC_RELAXED)) {
+                if (tries) __atomic_sub_fetch(&l->readers_waiting, 1, __ATOMIC_RELAXED);
                 return;
-            continue;                       /* s reloaded by the failed exchange */
+            }
+            continue;
         }
+        if (!tries) __atomic_add_fetch(&l->readers_waiting, 1, __ATOMIC_RELAXED);
         cy_lock_backoff(&tries);
         s = __atomic_load_n(&l->state, __ATOMIC_RELAXED);
     }
@@ -3689,6 +3704,43 @@ static inline void cy_unlock(cy_rwlock *l)
     else
         __atomic_fetch_sub(&l->state, 1, __ATOMIC_RELEASE);
 }
+
+/* For a holder between the batches of a long job, after its release:
+ * waits until no thread counted in *waiting is waiting any longer (each
+ * has had its turn at the lock), or max_ns have passed, so that what
+ * waits for the lock gets in before the job takes it again. */
+static inline void cy_let_waiters(const uint32_t *waiting, uint64_t max_ns)
+{
+    if (!__atomic_load_n(waiting, __ATOMIC_ACQUIRE)) return;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        sched_yield();
+        if (!__atomic_load_n(waiting, __ATOMIC_ACQUIRE)) return;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        int64_t ns = (int64_t)(t.tv_sec - t0.tv_sec) * 1000000000 + (t.tv_nsec - t0.tv_nsec);
+        if (ns >= (int64_t)max_ns) return;
+    }
+}
+
+/* Lets the readers waiting for l in (cy_let_waiters). */
+static inline void cy_rw_let_readers(cy_rwlock *l, uint64_t max_ns)
+{
+    cy_let_waiters(&l->readers_waiting, max_ns);
+}
+
+/* Takes mu, counted in *waiting while it has to wait: for a mutex whose
+ * long holders let waiters in between batches (cy_let_waiters). A pthread
+ * mutex is not fair either: its holder can take it again before the
+ * waiter it woke has run. */
+static inline void cy_mutex_lock_counted(pthread_mutex_t *mu, uint32_t *waiting)
+{
+    if (pthread_mutex_trylock(mu) == 0) return;
+    __atomic_add_fetch(waiting, 1, __ATOMIC_RELAXED);
+    pthread_mutex_lock(mu);
+    __atomic_sub_fetch(waiting, 1, __ATOMIC_RELEASE);
+}
+
 /* A condition a thread sleeps on and others kick: the background thread
  * (bg.c) sleeps on the handle's bg_wake, and the modules below it (files.c
  * when a file is sealed, commit.c when write-back is due) kick it through
@@ -4612,6 +4664,10 @@ CY_INTERNAL int  cy_keydir_is_at(calypso *db, uint32_t ns, int create, const uin
  * and kd_lock exclusive. */
 CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t *key,
                                 size_t klen);
+/* Reads the path cy_keydir_move will take for key into the cache, so that
+ * the move itself, under kd_lock exclusive, is short. kd_lock shared. */
+CY_INTERNAL void cy_keydir_touch(calypso *db, const cy_kd_move *mv, const uint8_t *key,
+                                 size_t klen);
 /* The batched iterator: the one way to walk a namespace's keydir in order
  * (walks, cursors, merge, delete_all). Each gather takes kd_lock shared for
  * one batch, hands each key to a visitor under it, and releases it: the
@@ -4966,6 +5022,8 @@ struct calypso {
     uint32_t         ns_handles;  /* namespace handles open (atomic)        */
 
     pthread_mutex_t  write_mu;
+    uint32_t         write_waiting; /* puts and deletes waiting for write_mu
+                                       (cy_mutex_lock_counted), atomic      */
     cy_rwlock        kd_lock;
     cy_catalog       catalog;     /* the namespaces (ns.h)                   */
     int              loading;     /* cy_recover is replaying: the keydirs
@@ -7846,6 +7904,14 @@ CY_INTERNAL int cy_keydir_is_at(calypso *db, uint32_t nsid, int create, const ui
     }
     cy_unlock(&db->kd_lock);
     return at;
+}
+
+CY_INTERNAL void cy_keydir_touch(calypso *db, const cy_kd_move *mv, const uint8_t *key,
+                                 size_t klen)
+{
+    cy_ns *ns = mv->create ? NULL : cy_ns_find(db, mv->ns);
+    const cy_loc *l = ns ? cy_art_search(&ns->keydir, key, klen) : NULL;
+    if (l) CY_PREFETCH(l);
 }
 
 CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t *key,
@@ -10738,7 +10804,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     int locked = flags & CY_COMMIT_LOCKED;
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
-    if (!locked) pthread_mutex_lock(&db->write_mu);
+    if (!locked) cy_mutex_lock_counted(&db->write_mu, &db->write_waiting);
     int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db)
                                                                    : CALYPSO_OK;
     cy_file *a = db->files.active;
@@ -10821,7 +10887,7 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
 
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
-    pthread_mutex_lock(&db->write_mu);
+    cy_mutex_lock_counted(&db->write_mu, &db->write_waiting);
     int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db)
                                                                    : CALYPSO_OK;
     uint32_t fid = 0;
@@ -10890,7 +10956,7 @@ int calypso_delete(calypso *h, const void *key, size_t klen)
     uint64_t seq = 0;
     int wrote = 0, durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
-    pthread_mutex_lock(&db->write_mu);
+    cy_mutex_lock_counted(&db->write_mu, &db->write_waiting);
     if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
     if (!rc) rc = cy_ns_check_live(db, ns);
     cy_rdlock(&db->kd_lock);
@@ -13536,7 +13602,8 @@ CY_INTERNAL void cy_bg_stop(calypso *db)
 #include <stdlib.h>
 #include <string.h>
 
-#define CY_MERGE_SWAP_BATCH 4096
+#define CY_MERGE_SWAP_BATCH 128          /* keydir moves per lock hold     */
+#define CY_MERGE_LET_NS     1000000      /* waiters let in between, at most */
 #define CY_MERGE_WALK_BATCH 512          /* keys per keydir visit          */
 #define CY_MERGE_OUT_BUF    (1u << 20)   /* output written in 1 MiB pieces */
 
@@ -14206,12 +14273,34 @@ static int cy_merge_add_outputs(cy_merge *m)
     return rc ? cy_err(db, rc, "adding merged files") : CALYPSO_OK;
 }
 
-/* Points the keydir at the merged copies, batch by batch. */
+/* Points the keydir at the merged copies, batch by batch (a batch of
+ * moves takes tens of microseconds). Between two batches the gets
+ * and writes that wait for the locks go first (lock.h): both locks favour
+ * whoever takes them again at once, so otherwise a get or a put would
+ * wait out the whole swap, tens of milliseconds for a large output. */
 static void cy_merge_swap_keydir(cy_merge *m)
 {
     calypso *db = m->db;
     for (size_t i = 0; i < m->nrelocs;) {
         size_t end = i + CY_MERGE_SWAP_BATCH < m->nrelocs ? i + CY_MERGE_SWAP_BATCH : m->nrelocs;
+        if (i > 0) {
+            cy_rw_let_readers(&db->kd_lock, CY_MERGE_LET_NS);
+            cy_let_waiters(&db->write_waiting, CY_MERGE_LET_NS);
+        }
+        /* The lookups' cache misses are taken under the shared lock (gets
+         * go on beside it; a put waits for a quarter of the batch at most):
+         * the exclusive hold below then finds the paths cached, a few
+         * times shorter. */
+        for (size_t j = i; j < end;) {
+            size_t to = j + CY_MERGE_SWAP_BATCH / 4 < end ? j + CY_MERGE_SWAP_BATCH / 4 : end;
+            cy_rdlock(&db->kd_lock);
+            for (; j < to; j++) {
+                size_t klen;
+                const uint8_t *k = cy_keylist_at(&m->keys, m->relocs[j].key, &klen);
+                cy_keydir_touch(db, &m->relocs[j].mv, k, klen);
+            }
+            cy_unlock(&db->kd_lock);
+        }
         pthread_mutex_lock(&db->write_mu);
         cy_wrlock(&db->kd_lock);
         for (; i < end; i++) {

@@ -282,7 +282,7 @@ CY_INTERNAL int cy_db_commit(calypso *db, size_t bound, cy_build_fn build, cy_ap
     int locked = flags & CY_COMMIT_LOCKED;
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
-    if (!locked) pthread_mutex_lock(&db->write_mu);
+    if (!locked) cy_mutex_lock_counted(&db->write_mu, &db->write_waiting);
     int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db)
                                                                    : CALYPSO_OK;
     cy_file *a = db->files.active;

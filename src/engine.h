@@ -119,6 +119,8 @@ struct calypso {
     uint32_t         ns_handles;  /* namespace handles open (atomic)        */
 
     pthread_mutex_t  write_mu;
+    uint32_t         write_waiting; /* puts and deletes waiting for write_mu
+                                       (cy_mutex_lock_counted), atomic      */
     cy_rwlock        kd_lock;
     cy_catalog       catalog;     /* the namespaces (ns.h)                   */
     int              loading;     /* cy_recover is replaying: the keydirs

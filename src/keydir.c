@@ -98,6 +98,14 @@ CY_INTERNAL int cy_keydir_is_at(calypso *db, uint32_t nsid, int create, const ui
     return at;
 }
 
+CY_INTERNAL void cy_keydir_touch(calypso *db, const cy_kd_move *mv, const uint8_t *key,
+                                 size_t klen)
+{
+    cy_ns *ns = mv->create ? NULL : cy_ns_find(db, mv->ns);
+    const cy_loc *l = ns ? cy_art_search(&ns->keydir, key, klen) : NULL;
+    if (l) CY_PREFETCH(l);
+}
+
 CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t *key,
                                 size_t klen)
 {

@@ -53,6 +53,10 @@ CY_INTERNAL int  cy_keydir_is_at(calypso *db, uint32_t ns, int create, const uin
  * and kd_lock exclusive. */
 CY_INTERNAL void cy_keydir_move(calypso *db, const cy_kd_move *mv, const uint8_t *key,
                                 size_t klen);
+/* Reads the path cy_keydir_move will take for key into the cache, so that
+ * the move itself, under kd_lock exclusive, is short. kd_lock shared. */
+CY_INTERNAL void cy_keydir_touch(calypso *db, const cy_kd_move *mv, const uint8_t *key,
+                                 size_t klen);
 /* The batched iterator: the one way to walk a namespace's keydir in order
  * (walks, cursors, merge, delete_all). Each gather takes kd_lock shared for
  * one batch, hands each key to a visitor under it, and releases it: the

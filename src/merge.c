@@ -68,7 +68,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CY_MERGE_SWAP_BATCH 4096
+#define CY_MERGE_SWAP_BATCH 128          /* keydir moves per lock hold     */
+#define CY_MERGE_LET_NS     1000000      /* waiters let in between, at most */
 #define CY_MERGE_WALK_BATCH 512          /* keys per keydir visit          */
 #define CY_MERGE_OUT_BUF    (1u << 20)   /* output written in 1 MiB pieces */
 
@@ -738,12 +739,34 @@ static int cy_merge_add_outputs(cy_merge *m)
     return rc ? cy_err(db, rc, "adding merged files") : CALYPSO_OK;
 }
 
-/* Points the keydir at the merged copies, batch by batch. */
+/* Points the keydir at the merged copies, batch by batch (a batch of
+ * moves takes tens of microseconds). Between two batches the gets
+ * and writes that wait for the locks go first (lock.h): both locks favour
+ * whoever takes them again at once, so otherwise a get or a put would
+ * wait out the whole swap, tens of milliseconds for a large output. */
 static void cy_merge_swap_keydir(cy_merge *m)
 {
     calypso *db = m->db;
     for (size_t i = 0; i < m->nrelocs;) {
         size_t end = i + CY_MERGE_SWAP_BATCH < m->nrelocs ? i + CY_MERGE_SWAP_BATCH : m->nrelocs;
+        if (i > 0) {
+            cy_rw_let_readers(&db->kd_lock, CY_MERGE_LET_NS);
+            cy_let_waiters(&db->write_waiting, CY_MERGE_LET_NS);
+        }
+        /* The lookups' cache misses are taken under the shared lock (gets
+         * go on beside it; a put waits for a quarter of the batch at most):
+         * the exclusive hold below then finds the paths cached, a few
+         * times shorter. */
+        for (size_t j = i; j < end;) {
+            size_t to = j + CY_MERGE_SWAP_BATCH / 4 < end ? j + CY_MERGE_SWAP_BATCH / 4 : end;
+            cy_rdlock(&db->kd_lock);
+            for (; j < to; j++) {
+                size_t klen;
+                const uint8_t *k = cy_keylist_at(&m->keys, m->relocs[j].key, &klen);
+                cy_keydir_touch(db, &m->relocs[j].mv, k, klen);
+            }
+            cy_unlock(&db->kd_lock);
+        }
         pthread_mutex_lock(&db->write_mu);
         cy_wrlock(&db->kd_lock);
         for (; i < end; i++) {

@@ -45,7 +45,7 @@ static int cy_db_write(calypso *db, cy_ns *ns, int type, const void *key, size_t
 
     int durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
-    pthread_mutex_lock(&db->write_mu);
+    cy_mutex_lock_counted(&db->write_mu, &db->write_waiting);
     int rc = __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED) ? cy_db_writable(db)
                                                                    : CALYPSO_OK;
     uint32_t fid = 0;
@@ -114,7 +114,7 @@ int calypso_delete(calypso *h, const void *key, size_t klen)
     uint64_t seq = 0;
     int wrote = 0, durable = db->opt.sync == CALYPSO_SYNC_ALWAYS;
     if (durable) cy_db_durable_enter(db);
-    pthread_mutex_lock(&db->write_mu);
+    cy_mutex_lock_counted(&db->write_mu, &db->write_waiting);
     if (__atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) rc = cy_db_writable(db);
     if (!rc) rc = cy_ns_check_live(db, ns);
     cy_rdlock(&db->kd_lock);

@@ -1,5 +1,6 @@
 /*
- * test_lock.c: the engine's reader-writer lock (cy_rwlock, engine.h).
+ * test_lock.c: the engine's reader-writer lock (cy_rwlock, lock.h) and the
+ * fair hand-over of its locks between the batches of a long job.
  *
  * - exclusion: writers update two counters non-atomically under the write
  *   lock while readers check, under the read lock, that they are equal;
@@ -9,7 +10,13 @@
  *   writer has had its turn, and the writer gets in as soon as the readers
  *   before it leave;
  * - release: cy_unlock after a read hold and after a write hold leaves the
- *   lock free.
+ *   lock free;
+ * - letting waiters in: a writer between the batches of a long job lets a
+ *   reader that waits for it in before it takes the lock again
+ *   (cy_rw_let_readers), and a holder of a mutex taken through
+ *   cy_mutex_lock_counted lets the thread waiting for it in the same way
+ *   (cy_let_waiters); without that both would take it straight back; the
+ *   wait for waiters that never come in ends after its bound.
  * Threads never call cmocka asserts; the main thread checks what they
  * recorded. An alarm ends the run if a lock never lets go.
  */
@@ -76,6 +83,7 @@ static void test_exclusion(void **state)
     assert_int_equal(s.a, (uint64_t)WRITERS * WRITES);
     assert_int_equal(s.b, (uint64_t)WRITERS * WRITES);
     assert_int_equal(__atomic_load_n(&s.lock.state, __ATOMIC_RELAXED), 0);
+    assert_int_equal(__atomic_load_n(&s.lock.readers_waiting, __ATOMIC_RELAXED), 0);
     assert_true(s.reads > 0);
 }
 
@@ -170,6 +178,101 @@ static void test_release(void **state)
     assert_int_equal(lock_state(&l), CY_RW_WAITING);
 }
 
+/* Waits up to 5 s for *count to reach want. */
+static int wait_count(const uint32_t *count, uint32_t want)
+{
+    for (int i = 0; i < 5000; i++) {
+        if (__atomic_load_n(count, __ATOMIC_ACQUIRE) == want) return 1;
+        struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
+    }
+    return 0;
+}
+
+static void test_writer_lets_readers_in(void **state)
+{
+    (void)state;
+    cy_rwlock l;
+    cy_rwlock_init(&l);
+    for (int round = 0; round < 20; round++) {
+        cy_wrlock(&l);
+        step r = { &l, 0 };
+        pthread_t tr;
+        assert_int_equal(pthread_create(&tr, NULL, take_read, &r), 0);
+        assert_true(wait_count(&l.readers_waiting, 1));   /* it waits, counted */
+        /* Let 200 us pass: the reader is napping now, past its spins. */
+        struct timespec nap = { 0, 200000 };
+        nanosleep(&nap, NULL);
+        cy_unlock(&l);
+        cy_rw_let_readers(&l, 10000000000ull);
+        cy_wrlock(&l);                       /* the next batch */
+        assert_true(__atomic_load_n(&r.done, __ATOMIC_ACQUIRE));
+        assert_int_equal(l.readers_waiting, 0);
+        cy_unlock(&l);
+        assert_int_equal(pthread_join(tr, NULL), 0);
+    }
+    assert_int_equal(lock_state(&l), 0);
+    /* Nobody waiting: it returns at once, and a reader that gets the lock
+     * on its first try is never counted. */
+    cy_rw_let_readers(&l, 10000000000ull);
+    cy_rdlock(&l);
+    assert_int_equal(l.readers_waiting, 0);
+    cy_unlock(&l);
+}
+
+typedef struct mstep {
+    pthread_mutex_t *mu;
+    uint32_t        *waiting;
+    int              done;     /* set once the thread holds the mutex */
+} mstep;
+
+static void *take_counted(void *arg)
+{
+    mstep *t = arg;
+    cy_mutex_lock_counted(t->mu, t->waiting);
+    __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(t->mu);
+    return NULL;
+}
+
+static void test_mutex_holder_lets_waiters_in(void **state)
+{
+    (void)state;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    uint32_t waiting = 0;
+    for (int round = 0; round < 20; round++) {
+        pthread_mutex_lock(&mu);
+        mstep t = { &mu, &waiting, 0 };
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, take_counted, &t), 0);
+        assert_true(wait_count(&waiting, 1));
+        pthread_mutex_unlock(&mu);
+        cy_let_waiters(&waiting, 10000000000ull);
+        pthread_mutex_lock(&mu);
+        assert_true(__atomic_load_n(&t.done, __ATOMIC_ACQUIRE));
+        assert_int_equal(waiting, 0);
+        pthread_mutex_unlock(&mu);
+        assert_int_equal(pthread_join(th, NULL), 0);
+    }
+    /* Free, it is taken without being counted. */
+    cy_mutex_lock_counted(&mu, &waiting);
+    assert_int_equal(waiting, 0);
+    pthread_mutex_unlock(&mu);
+}
+
+static void test_let_waiters_bounded(void **state)
+{
+    (void)state;
+    uint32_t waiting = 1;                 /* one that never gets its turn */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cy_let_waiters(&waiting, 20000000);   /* 20 ms */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
+    assert_true(ns >= 20000000);
+    assert_int_equal(waiting, 1);
+}
+
 int main(void)
 {
     alarm(120);                 /* a lock that never lets go must not hang the suite */
@@ -177,6 +280,9 @@ int main(void)
         cmocka_unit_test(test_exclusion),
         cmocka_unit_test(test_shared_then_writer_first),
         cmocka_unit_test(test_release),
+        cmocka_unit_test(test_writer_lets_readers_in),
+        cmocka_unit_test(test_mutex_holder_lets_waiters_in),
+        cmocka_unit_test(test_let_waiters_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
