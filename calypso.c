@@ -4248,6 +4248,10 @@ typedef struct cy_file {
                              sealing list (atomic): the descriptor is not
                              closed, nor the file freed, while pinned      */
     uint64_t alloc;       /* active file: bytes allocated on disk            */
+    uint64_t alloc_bg;    /* allocated up to here by the background thread,
+                             for the writer to take up (atomic: files.c,
+                             cy_files_allocate_ahead)                       */
+    int      allocating;  /* the background thread allocates in it (atomic) */
     uint64_t zeroed;      /* active file under SYNC_ALWAYS (or after a
                              calypso_sync): zeros written ahead of the data
                              up to here (files.c)                          */
@@ -4364,6 +4368,9 @@ CY_INTERNAL void     cy_files_release(calypso *db, cy_file *f);
 /* Gives the (newest, recovered) file fid the writable mapping of the active
  * file. */
 CY_INTERNAL int      cy_files_activate(calypso *db, cy_file *f);
+/* Allocates a chunk ahead of the active file's data, outside write_mu (the
+ * background thread, when cy_files_reserve asked it through bg.allocate). */
+CY_INTERNAL void cy_files_allocate_ahead(calypso *db);
 /* Cuts the active file's preallocated tail (at close). */
 CY_INTERNAL int      cy_files_trim_active(calypso *db);
 /* Releases every file, the table and the limbo list. Nothing else runs. */
@@ -4941,6 +4948,8 @@ typedef struct cy_bg {
     cy_wake          wake;        /* the thread sleeps on it                 */
     int              hints_pending; /* a file was sealed: hints owed (atomic) */
     int              writeback;   /* write-back asked (atomic)               */
+    int              allocate;    /* allocation ahead of the active file's
+                                     data asked (atomic: files.c)            */
     uint64_t         wb_kicked;   /* written_seq when write-back was last
                                      asked (write_mu)                        */
 } cy_bg;
@@ -6750,13 +6759,12 @@ CY_INTERNAL cy_file *cy_files_find(calypso *db, uint32_t fid)
 
 // >> totals -------------------------------------------------------------------
 
-/* Moves a total from `from` to `to` for one file. The data totals change
- * under write_mu only (or before the handle is shared), so a plain store
- * does; it is atomic for readers that take no lock. */
+/* Moves a total from `from` to `to` for one file, atomically: the totals
+ * change under write_mu, except the disk total when the syncer of sealed
+ * files trims one (cy_files_trim_sealed), and readers take no lock. */
 static void cy_files_total_move(uint64_t *total, uint64_t from, uint64_t to)
 {
-    __atomic_store_n(total, __atomic_load_n(total, __ATOMIC_RELAXED) - from + to,
-                     __ATOMIC_RELAXED);
+    __atomic_add_fetch(total, to - from, __ATOMIC_RELAXED);   /* modulo 2^64 */
 }
 
 CY_INTERNAL void cy_files_recount(calypso *db, cy_file *f)
@@ -7172,7 +7180,10 @@ CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
 CY_INTERNAL int cy_files_trim_active(calypso *db)
 {
     cy_file *a = db->files.active;
-    if (!a || a->alloc == a->size) return CALYPSO_OK;
+    if (!a) return CALYPSO_OK;
+    uint64_t bg = __atomic_load_n(&a->alloc_bg, __ATOMIC_ACQUIRE);
+    if (bg > a->alloc) a->alloc = bg;   /* the background thread is stopped */
+    if (a->alloc == a->size) return CALYPSO_OK;
     int rc = cy_os_ftruncate(a->fd, a->size);
     if (rc < 0) {
         char path[4096];
@@ -7180,6 +7191,7 @@ CY_INTERNAL int cy_files_trim_active(calypso *db)
         return cy_err_errno(db, rc, "truncate", path);
     }
     a->alloc = a->size;
+    __atomic_store_n(&a->alloc_bg, a->size, __ATOMIC_RELAXED);
     if (a->zeroed > a->size) a->zeroed = a->size;
     if (a->populated > a->size) a->populated = a->size;
     cy_files_recount(db, a);
@@ -7206,12 +7218,33 @@ static void cy_files_populate(cy_file *a, uint64_t to)
     a->populated = to;
 }
 
-/* Makes sure the file has disk blocks for `end` bytes. */
+/* The next allocation's size for a. */
+static uint64_t cy_files_chunk(const cy_file *a)
+{
+    uint64_t chunk = a->alloc / 8 < CY_FILES_CHUNK_MIN ? CY_FILES_CHUNK_MIN : a->alloc / 8;
+    return chunk > CY_FILES_CHUNK_MAX ? CY_FILES_CHUNK_MAX : chunk;
+}
+
+/* Makes sure the file has disk blocks for `end` bytes. The background
+ * thread allocates ahead of the writer (cy_files_allocate_ahead), asked
+ * once less than half a chunk is left; the writer allocates itself only
+ * when it has not kept up. write_mu held. */
 static int cy_files_reserve(calypso *db, cy_file *a, uint64_t end)
 {
-    if (end <= a->alloc) return CALYPSO_OK;
-    uint64_t chunk = a->alloc / 8 < CY_FILES_CHUNK_MIN ? CY_FILES_CHUNK_MIN : a->alloc / 8;
-    if (chunk > CY_FILES_CHUNK_MAX) chunk = CY_FILES_CHUNK_MAX;
+    uint64_t bg = __atomic_load_n(&a->alloc_bg, __ATOMIC_ACQUIRE);
+    if (bg > a->alloc) {   /* what the background thread allocated */
+        a->alloc = bg;
+        cy_files_recount(db, a);
+    }
+    if (end <= a->alloc) {
+        if (a->alloc - end < cy_files_chunk(a) / 2 && a->alloc < a->map_len &&
+            !__atomic_load_n(&db->bg.allocate, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&db->bg.allocate, 1, __ATOMIC_RELAXED);
+            cy_wake_kick(&db->bg.wake);
+        }
+        return CALYPSO_OK;
+    }
+    uint64_t chunk = cy_files_chunk(a);
     uint64_t target = a->alloc + chunk;
     if (target < end) target = end;
     if (target > a->map_len) target = a->map_len;
@@ -7229,6 +7262,42 @@ static int cy_files_reserve(calypso *db, cy_file *a, uint64_t end)
     a->alloc = target;
     cy_files_recount(db, a);
     return CALYPSO_OK;
+}
+
+/* Allocating ahead in the background: fallocate waits for the file
+ * system's journal while another file's sync holds it (10-20 ms here
+ * beside a merge writing its output), and a writer that allocated for
+ * itself under write_mu made every put wait as long. The background
+ * thread allocates the chunk after what is allocated, holding no lock
+ * over the call, and leaves the end in a->alloc_bg, which the writer takes
+ * up when it gets there (cy_files_reserve). `allocating` tells the syncer
+ * of sealed files, which trims a file's allocation (cy_files_trim_sealed),
+ * to wait for the call when rotation sealed the file meanwhile. */
+CY_INTERNAL void cy_files_allocate_ahead(calypso *db)
+{
+    pthread_mutex_lock(&db->write_mu);
+    cy_file *a = db->files.active;
+    if (!a || !a->map || a->fd < 0 || __atomic_load_n(&db->health.broken, __ATOMIC_RELAXED)) {
+        pthread_mutex_unlock(&db->write_mu);
+        return;
+    }
+    uint64_t from = a->alloc, bg = __atomic_load_n(&a->alloc_bg, __ATOMIC_RELAXED);
+    if (bg > from) from = bg;
+    uint64_t target = from + cy_files_chunk(a);
+    if (target > a->map_len) target = a->map_len;
+    if (target <= from) {
+        pthread_mutex_unlock(&db->write_mu);
+        return;
+    }
+    cy_files_pin_active(db);   /* the descriptor stays open */
+    int fd = a->fd;
+    __atomic_store_n(&a->allocating, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&db->write_mu);
+    /* A failure (no space) is left to the writer, which reports it. */
+    if (cy_os_fallocate(fd, from, target - from) == 0)
+        __atomic_store_n(&a->alloc_bg, target, __ATOMIC_RELEASE);
+    __atomic_store_n(&a->allocating, 0, __ATOMIC_RELEASE);
+    cy_files_unpin(db, a);
 }
 
 /* Writes zeros into a's preallocated space from where its data will end
@@ -7309,8 +7378,12 @@ CY_INTERNAL int cy_files_unappend(calypso *db, uint64_t off, size_t size)
         memset(a->map + off, 0, size);
         return CALYPSO_OK;
     }
+    /* No allocation ahead may land after the cut (none starts while
+     * write_mu is held). */
+    while (__atomic_load_n(&a->allocating, __ATOMIC_ACQUIRE)) sched_yield();
     if (cy_os_ftruncate(a->fd, off) == 0) {
         a->alloc = off;
+        __atomic_store_n(&a->alloc_bg, off, __ATOMIC_RELAXED);
         if (a->zeroed > off) a->zeroed = off;
         if (a->populated > off) a->populated = off;
         cy_files_recount(db, a);
@@ -7439,11 +7512,41 @@ CY_INTERNAL int cy_files_writeback(calypso *db, cy_file *f, int fd, uint64_t fro
     return rc;
 }
 
+/* Gives back the space allocated ahead of a sealed file's records, before
+ * its sync. Rotation leaves this to the syncer of sealed files: shrinking
+ * a file waits for the file system's journal, which the syncs of other
+ * files may hold for milliseconds, and rotation runs under write_mu, so
+ * every write would wait too. The file takes no more appends and only the
+ * syncer (under seal_turn) changes its allocation now; its share of the
+ * disk total moves atomically (cy_files_total_move). A crash before the
+ * sync finds the zeros a crash before the sync always could. */
+static int cy_files_trim_sealed(calypso *db, cy_file *f)
+{
+    while (__atomic_load_n(&f->allocating, __ATOMIC_ACQUIRE)) sched_yield();
+    uint64_t bg = __atomic_load_n(&f->alloc_bg, __ATOMIC_ACQUIRE);
+    if (f->alloc <= f->size && bg <= f->size) return CALYPSO_OK;
+    int rc = cy_os_ftruncate(f->fd, f->size);
+    if (rc < 0) {
+        char path[4096];
+        cy_dir_data_path(db, f->fid, path, sizeof path);
+        return cy_err_errno(db, rc, "truncate", path);
+    }
+    f->alloc = f->size;
+    __atomic_store_n(&f->alloc_bg, f->size, __ATOMIC_RELAXED);
+    if (f->zeroed > f->size) f->zeroed = f->size;
+    if (f->populated > f->size) f->populated = f->size;
+    cy_files_total_move(&db->files.disk, f->counted_disk, f->size);
+    f->counted_disk = f->size;
+    return CALYPSO_OK;
+}
+
 /* Syncs f, the oldest file on the sealing list, and takes it off. The
  * caller holds seal_turn (so that files are synced in order, and only it
  * takes files off), not seal_mu: a rotation meanwhile waits for no sync. */
 static int cy_files_sync_oldest(calypso *db, cy_file *f)
 {
+    int trc = cy_files_trim_sealed(db, f);
+    if (trc) return trc;   /* stays on the list: the next sync tries again */
     cy_files_pages(db, f, 0, f->size, CY_PAGES_DROP);   /* see above */
     int err = cy_os_fdatasync(f->fd);
     cy_files_pages(db, f, 0, f->size, CY_PAGES_FILL);
@@ -7490,8 +7593,7 @@ static int cy_files_sync_oldest(calypso *db, cy_file *f)
 CY_INTERNAL int cy_files_rotate(calypso *db)
 {
     cy_file *old = db->files.active;
-    int rc = cy_files_trim_active(db);   /* drop the preallocated tail */
-    if (rc) return rc;
+    int rc;
     uint64_t cap = 2 * db->opt.max_datafile_size;
     if (cap < CY_SEALING_BYTES) cap = CY_SEALING_BYTES;
     uint32_t fid;
@@ -13477,9 +13579,12 @@ static void *cy_bg_main(void *arg)
         /* Hints left for later wait for the period (or a kick), so that
          * a long merge does not make this thread spin. */
         if ((deferred || !__atomic_load_n(&db->bg.hints_pending, __ATOMIC_RELAXED)) &&
-            !__atomic_load_n(&db->bg.writeback, __ATOMIC_RELAXED))
+            !__atomic_load_n(&db->bg.writeback, __ATOMIC_RELAXED) &&
+            !__atomic_load_n(&db->bg.allocate, __ATOMIC_RELAXED))
             pthread_cond_timedwait(&db->bg.wake.cv, &db->bg.wake.mu, &ts);
         pthread_mutex_unlock(&db->bg.wake.mu);
+        if (__atomic_exchange_n(&db->bg.allocate, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
+            cy_files_allocate_ahead(db);
         if (__atomic_exchange_n(&db->bg.writeback, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
             cy_bg_writeback(db, &wb_fid, &wb_done, &wb_synced);
         /* Mappings evicted by readers, replaced tables. */

@@ -144,9 +144,12 @@ static void *cy_bg_main(void *arg)
         /* Hints left for later wait for the period (or a kick), so that
          * a long merge does not make this thread spin. */
         if ((deferred || !__atomic_load_n(&db->bg.hints_pending, __ATOMIC_RELAXED)) &&
-            !__atomic_load_n(&db->bg.writeback, __ATOMIC_RELAXED))
+            !__atomic_load_n(&db->bg.writeback, __ATOMIC_RELAXED) &&
+            !__atomic_load_n(&db->bg.allocate, __ATOMIC_RELAXED))
             pthread_cond_timedwait(&db->bg.wake.cv, &db->bg.wake.mu, &ts);
         pthread_mutex_unlock(&db->bg.wake.mu);
+        if (__atomic_exchange_n(&db->bg.allocate, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
+            cy_files_allocate_ahead(db);
         if (__atomic_exchange_n(&db->bg.writeback, 0, __ATOMIC_RELAXED) && !db->opt.read_only)
             cy_bg_writeback(db, &wb_fid, &wb_done, &wb_synced);
         /* Mappings evicted by readers, replaced tables. */

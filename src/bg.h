@@ -21,6 +21,8 @@ typedef struct cy_bg {
     cy_wake          wake;        /* the thread sleeps on it                 */
     int              hints_pending; /* a file was sealed: hints owed (atomic) */
     int              writeback;   /* write-back asked (atomic)               */
+    int              allocate;    /* allocation ahead of the active file's
+                                     data asked (atomic: files.c)            */
     uint64_t         wb_kicked;   /* written_seq when write-back was last
                                      asked (write_mu)                        */
 } cy_bg;

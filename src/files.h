@@ -35,6 +35,10 @@ typedef struct cy_file {
                              sealing list (atomic): the descriptor is not
                              closed, nor the file freed, while pinned      */
     uint64_t alloc;       /* active file: bytes allocated on disk            */
+    uint64_t alloc_bg;    /* allocated up to here by the background thread,
+                             for the writer to take up (atomic: files.c,
+                             cy_files_allocate_ahead)                       */
+    int      allocating;  /* the background thread allocates in it (atomic) */
     uint64_t zeroed;      /* active file under SYNC_ALWAYS (or after a
                              calypso_sync): zeros written ahead of the data
                              up to here (files.c)                          */
@@ -151,6 +155,9 @@ CY_INTERNAL void     cy_files_release(calypso *db, cy_file *f);
 /* Gives the (newest, recovered) file fid the writable mapping of the active
  * file. */
 CY_INTERNAL int      cy_files_activate(calypso *db, cy_file *f);
+/* Allocates a chunk ahead of the active file's data, outside write_mu (the
+ * background thread, when cy_files_reserve asked it through bg.allocate). */
+CY_INTERNAL void cy_files_allocate_ahead(calypso *db);
 /* Cuts the active file's preallocated tail (at close). */
 CY_INTERNAL int      cy_files_trim_active(calypso *db);
 /* Releases every file, the table and the limbo list. Nothing else runs. */

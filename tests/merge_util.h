@@ -519,8 +519,9 @@ static inline int mu_census_entry(const cy_rec *r, const uint8_t *rec, uint64_t 
 }
 
 /* Parses every record of every datafile in dir (all must be whole and
- * verify; only the active file may end in zeros, its space allocated
- * ahead). When fn is given it is called for each record. */
+ * verify; only regular files may end in zeros, space allocated ahead: the
+ * active file's, or a sealed one's before its sync). When fn is given it
+ * is called for each record. */
 static inline mu_census mu_census_dir(const char *dir, uint64_t now,
                                       void (*fn)(const cy_rec *r, const uint8_t *key,
                                                  uint32_t fid, void *ctx),
@@ -546,15 +547,15 @@ static inline mu_census mu_census_dir(const char *dir, uint64_t now,
         fclose(f);
         c.files++;
         if (fids[i] & CY_FID_MERGED) c.merged_files++;
-        /* The newest regular file is the active one of an open handle:
-         * space allocated ahead of its data reads as zeros. */
-        int active = !(fids[i] & CY_FID_MERGED) &&
-                     (i + 1 == n || (fids[i + 1] & CY_FID_MERGED));
+        /* Space allocated ahead of the data reads as zeros: in the
+         * newest regular file (the active one of an open handle), and in
+         * one rotation sealed until its sync cuts it (files.c). */
+        int regular = !(fids[i] & CY_FID_MERGED);
         size_t off = 0;
         while (off < (size_t)size) {
             cy_rec r;
             int pr = cy_rec_parse(buf + off, (size_t)size - off, &r);
-            if (pr != 1 && active) {
+            if (pr != 1 && regular) {
                 size_t z = off;
                 while (z < (size_t)size && buf[z] == 0) z++;
                 if (z == (size_t)size) break;
