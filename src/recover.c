@@ -438,11 +438,13 @@ CY_INTERNAL int cy_recover(calypso *db)
             rc = cy_files_create(db, fid, newest_fid, newest_size);
     } else {
         rc = cy_files_activate(db, newest);
-        if (!rc && newest->size >= db->opt.max_datafile_size) rc = cy_files_rotate(db);
         /* On a full disk the full file stays active (the next write tries
          * to rotate again): the database must open so that keys can be
-         * read, deleted and merged away. */
-        if (rc == CALYPSO_ENOSPC) rc = CALYPSO_OK;
+         * read, deleted and merged away. Only the rotation's failure is
+         * forgiven: a file that could not be made active fails the open. */
+        if (!rc && newest->size >= db->opt.max_datafile_size &&
+            (rc = cy_files_rotate(db)) == CALYPSO_ENOSPC)
+            rc = CALYPSO_OK;
     }
     /* Sealed files without a valid hint get one in the background (which
      * looks for them). */

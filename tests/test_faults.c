@@ -19,7 +19,9 @@
  * Then the same countdown over allocations (cy_alloc_fail_at): puts into
  * the key directory and the TTL index, open of a populated database, merge,
  * get: CALYPSO_ENOMEM and an unchanged database. And EINTR, injected on
- * every call that a real EINTR can interrupt, is invisible.
+ * every call that a real EINTR can interrupt, is invisible; ENOSPC from
+ * each fstat of an open either fails the open or leaves a handle that
+ * works.
  *
  * Databases live on tmpfs when there is one (see crash_util.h): the point is
  * the engine's logic, not the disk. Failures are collected per scenario and
@@ -739,6 +741,58 @@ static void test_failed_rotation_closes_its_descriptor_once(void **state)
     tu_rmrf(dir);
 }
 
+/* ENOSPC from each fstat of an open in turn (the active file's among them,
+ * which open once took for the full disk its rotation may meet, and went
+ * on without an active file): the open fails with a message, or the
+ * handle it gives reads every key and takes a put (or refuses it with a
+ * message, as after any full disk). */
+static void test_open_fstat_enospc_fails_or_works(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    calypso_options o = tu_opts_small_files();
+    calypso *db;
+    TU_OK(NULL, calypso_open(dir, &o, &db));
+    char v[1000];
+    memset(v, 'v', sizeof v);
+    for (int i = 0; i < 12; i++) {   /* a few sealed files and an active one */
+        char k[8];
+        int kl = snprintf(k, sizeof k, "k%d", i);
+        TU_OK(db, calypso_put(db, k, (size_t)kl, v, sizeof v));
+    }
+    TU_OK(db, calypso_close(db));
+    int failed = 0, reached = 1;
+    for (uint64_t n = 1; reached && n < 200; n++) {
+        uint64_t before = cy_os_count_here(CY_OS_FSTAT);
+        cy_os_fail_here(CY_OS_FSTAT, n, ENOSPC, 0, 0);
+        int rc = calypso_open(dir, &o, &db);
+        reached = cy_os_count_here(CY_OS_FSTAT) - before >= n;
+        cy_os_fail_reset();
+        if (rc != CALYPSO_OK) {
+            assert_true(calypso_errmsg(NULL)[0] != 0);
+            failed++;
+            continue;
+        }
+        /* A put works, or is refused with a message (the open met a
+         * full disk: puts stay off the space deletes need). */
+        int prc = calypso_put(db, "after", 5, v, sizeof v);
+        if (prc == CALYPSO_OK) {
+            size_t vl = 0;
+            char got[sizeof v];
+            TU_OK(db, calypso_get_buf(db, "after", 5, got, sizeof got, &vl));
+            assert_int_equal(vl, sizeof v);
+            TU_OK(db, calypso_delete(db, "after", 5));
+        } else {
+            assert_int_equal(prc, CALYPSO_ENOSPC);
+            assert_true(calypso_errmsg(db)[0] != 0);
+        }
+        tu_expect_keys(db, "k%d", 12, sizeof v);
+        TU_OK(db, calypso_close(db));
+    }
+    assert_true(failed > 0);   /* the faults met the open's own calls */
+    tu_rmrf(dir);
+}
+
 /* An EINTR on every interruptible call, from the first on: everything still
  * works, nothing is reported. */
 static void test_eintr_is_invisible(void **state)
@@ -916,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_fault_open_damaged),
         cmocka_unit_test(test_fault_close),
         cmocka_unit_test(test_failed_rotation_closes_its_descriptor_once),
+        cmocka_unit_test(test_open_fstat_enospc_fails_or_works),
         cmocka_unit_test(test_eintr_is_invisible),
         cmocka_unit_test(test_alloc_put),
         cmocka_unit_test(test_alloc_get),
