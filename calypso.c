@@ -7177,6 +7177,24 @@ CY_INTERNAL int cy_files_activate(calypso *db, cy_file *f)
     return CALYPSO_OK;
 }
 
+/* Cuts f's file at the end of its records, with what its allocation and
+ * the zeros and page tables ahead of the data say; the caller brings the
+ * totals up to date. */
+static int cy_files_cut_tail(calypso *db, cy_file *f)
+{
+    int rc = cy_os_ftruncate(f->fd, f->size);
+    if (rc < 0) {
+        char path[4096];
+        cy_dir_data_path(db, f->fid, path, sizeof path);
+        return cy_err_errno(db, rc, "truncate", path);
+    }
+    f->alloc = f->size;
+    __atomic_store_n(&f->alloc_bg, f->size, __ATOMIC_RELAXED);
+    if (f->zeroed > f->size) f->zeroed = f->size;
+    if (f->populated > f->size) f->populated = f->size;
+    return CALYPSO_OK;
+}
+
 CY_INTERNAL int cy_files_trim_active(calypso *db)
 {
     cy_file *a = db->files.active;
@@ -7184,18 +7202,9 @@ CY_INTERNAL int cy_files_trim_active(calypso *db)
     uint64_t bg = __atomic_load_n(&a->alloc_bg, __ATOMIC_ACQUIRE);
     if (bg > a->alloc) a->alloc = bg;   /* the background thread is stopped */
     if (a->alloc == a->size) return CALYPSO_OK;
-    int rc = cy_os_ftruncate(a->fd, a->size);
-    if (rc < 0) {
-        char path[4096];
-        cy_dir_data_path(db, a->fid, path, sizeof path);
-        return cy_err_errno(db, rc, "truncate", path);
-    }
-    a->alloc = a->size;
-    __atomic_store_n(&a->alloc_bg, a->size, __ATOMIC_RELAXED);
-    if (a->zeroed > a->size) a->zeroed = a->size;
-    if (a->populated > a->size) a->populated = a->size;
-    cy_files_recount(db, a);
-    return CALYPSO_OK;
+    int rc = cy_files_cut_tail(db, a);
+    if (!rc) cy_files_recount(db, a);
+    return rc;
 }
 
 static uint64_t cy_files_page_size(void)
@@ -7525,16 +7534,8 @@ static int cy_files_trim_sealed(calypso *db, cy_file *f)
     while (__atomic_load_n(&f->allocating, __ATOMIC_ACQUIRE)) sched_yield();
     uint64_t bg = __atomic_load_n(&f->alloc_bg, __ATOMIC_ACQUIRE);
     if (f->alloc <= f->size && bg <= f->size) return CALYPSO_OK;
-    int rc = cy_os_ftruncate(f->fd, f->size);
-    if (rc < 0) {
-        char path[4096];
-        cy_dir_data_path(db, f->fid, path, sizeof path);
-        return cy_err_errno(db, rc, "truncate", path);
-    }
-    f->alloc = f->size;
-    __atomic_store_n(&f->alloc_bg, f->size, __ATOMIC_RELAXED);
-    if (f->zeroed > f->size) f->zeroed = f->size;
-    if (f->populated > f->size) f->populated = f->size;
+    int rc = cy_files_cut_tail(db, f);
+    if (rc) return rc;
     cy_files_total_move(&db->files.disk, f->counted_disk, f->size);
     f->counted_disk = f->size;
     return CALYPSO_OK;
