@@ -74,6 +74,22 @@ static void aa_expect(calypso *db, int n)
     assert_int_equal(calypso_len(db), (uint64_t)n);
 }
 
+/* Waits (up to 5 s) until the background thread has served the writer's
+ * last request for allocation, if any. */
+static void aa_wait_background(calypso *db)
+{
+    for (int i = 0; i < 5000 && __atomic_load_n(&db->bg.allocate, __ATOMIC_RELAXED); i++)
+        eu_sleep_ms(1);
+}
+
+/* One allocation ahead of the active file, made here, after any the
+ * background thread was asked for. */
+static void aa_allocate_now(calypso *db)
+{
+    aa_wait_background(db);
+    cy_files_allocate_ahead(db);
+}
+
 /* Keys of one record each that fit in `bytes` of a datafile. */
 static int aa_keys_in(uint64_t bytes)
 {
@@ -105,8 +121,7 @@ static void test_writer_takes_up_background_allocation(void **state)
     cy_file *a = db->files.active;
     /* The background thread may be asked already; wait for it, then
      * allocate one chunk more here. */
-    for (int i = 0; i < 5000 && __atomic_load_n(&db->bg.allocate, __ATOMIC_RELAXED); i++)
-        eu_sleep_ms(1);
+    aa_wait_background(db);
     pthread_mutex_lock(&db->write_mu);
     uint64_t writer_alloc = a->alloc;
     pthread_mutex_unlock(&db->write_mu);
@@ -208,9 +223,7 @@ static void test_overtaken_allocation_is_cut(void **state)
     TU_OK(db, aa_put(db, 0, n));
     cy_file *a = db->files.active;
     uint32_t fid = a->fid;
-    for (int i = 0; i < 5000 && __atomic_load_n(&db->bg.allocate, __ATOMIC_RELAXED); i++)
-        eu_sleep_ms(1);
-    cy_files_allocate_ahead(db);
+    aa_allocate_now(db);
     uint64_t bg = __atomic_load_n(&a->alloc_bg, __ATOMIC_ACQUIRE);
     assert_true(bg > a->alloc);
     assert_true(eu_fid_size(dir, fid, "data") >= (int64_t)bg);
@@ -236,9 +249,7 @@ static void test_overtaken_allocation_is_cut(void **state)
     TU_OK(db, aa_put(db, 0, 8));
     a = db->files.active;
     uint32_t last = a->fid;
-    for (int i = 0; i < 5000 && __atomic_load_n(&db->bg.allocate, __ATOMIC_RELAXED); i++)
-        eu_sleep_ms(1);
-    cy_files_allocate_ahead(db);
+    aa_allocate_now(db);
     assert_true(__atomic_load_n(&a->alloc_bg, __ATOMIC_ACQUIRE) > a->size);
     assert_true(eu_fid_size(dir, last, "data") > (int64_t)a->size);
     uint64_t size = a->size;
