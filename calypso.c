@@ -263,7 +263,6 @@ typedef struct cy_art {
                           bounds the height, so iterator stacks            */
     uint32_t fingered; /* cy_art_finger_on was called                      */
     uint32_t bulk;     /* cy_art_bulk(t, 1): being loaded in bulk          */
-    uint32_t fill_growth;  /* cy_art_fill_on                               */
     struct cy_art_slab *slab;  /* the nodes' and leaves' pages (art.c); NULL until the
                           first insert, kept until cy_art_destroy        */
     struct cy_art_finger *finger;  /* the last insert's path (art.c): made
@@ -278,14 +277,6 @@ CY_INTERNAL void cy_art_destroy(cy_art *t);          /* frees everything */
  * stops the thread a large load starts to fill its pages ahead, and
  * returns the bytes that thread filled; 0 for on). */
 CY_INTERNAL uint64_t cy_art_bulk(cy_art *t, int on);
-/* Makes the tree, once it has grown by inserts past 16 MiB, take its pages
- * in large chunks that a thread of its own fills ahead of the inserts (as
- * a bulk load's past 32 MiB): the kernel's zeroing of fresh pages moves
- * off the inserting thread. That thread sleeps while the tree does not
- * grow and ends with cy_art_destroy (or cy_art_bulk(t, 0), after which
- * growth starts it again). For the keydirs, not for small or transient
- * trees. */
-CY_INTERNAL void cy_art_fill_on(cy_art *t);
 /* Makes inserts remember their path, so that an insert of a key near the
  * last one starts where the two keys' paths part instead of at the root
  * (keys inserted in order, as open replays a hint, skip most of the
@@ -1119,11 +1110,9 @@ CY_INTERNAL int cy_os_sync_dir(const char *path)
  * from the front, and a free list per node size. Growing a node frees its
  * old size as it takes the next, so the next node to grow that far takes
  * the slot; filling a tree costs no malloc per growth step, and its nodes
- * sit on the huge pages with its leaves. A large bulk load (cy_art_bulk),
- * and a large tree growing by inserts that asked for it (cy_art_fill_on:
- * the keydirs), take their chunks 256 MiB at a time and have a second
- * thread fill their page tables just ahead of the inserts ("filling pages
- * ahead" below).
+ * sit on the huge pages with its leaves. A large bulk load (cy_art_bulk)
+ * takes its chunks 256 MiB at a time and has a second thread fill their
+ * page tables just ahead of the inserts ("bulk loading" below).
  * Because every leaf has its full key, inner nodes keep no prefix bytes at
  * all, only the prefix length ("optimistic" path compression): a lookup skips
  * the prefix and compares the whole key once at the leaf; insert, delete and
@@ -1185,7 +1174,7 @@ CY_INTERNAL int cy_os_sync_dir(const char *path)
  * the tree empty.
  *
  * Not thread-safe: the engine holds its keydir lock around every call. The
- * one thread of art.c's own, a large tree's filler, touches no tree data:
+ * one thread of art.c's own, a bulk load's filler, touches no tree data:
  * it only asks the kernel to fill page tables of the slab's chunk.
  */
 
@@ -1259,9 +1248,7 @@ struct cy_art_slab {
                                                  word                      */
     uint8_t *node_next, *node_end;  /* unused rest of the current node page  */
     uint64_t big;                   /* live big leaves (their own mallocs)   */
-    struct cy_art_fill *fill;       /* the page filler of a large tree      */
-    uint32_t chunk_filled;          /* the newest chunk is one a filler
-                                       fills (CY_ART_BULK_CHUNK)           */
+    struct cy_art_fill *fill;       /* the page filler of a bulk load       */
     uint8_t *page_next, *page_end;  /* aligned pages of the newest chunk not
                                        yet handed to a class              */
     uint8_t *chunks;                /* every chunk, linked through its first
@@ -1487,28 +1474,21 @@ static int cy_art_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t
 
 // >> allocation ----------------------------------------------------------------
 
-// >> filling pages ahead ----------------------------------------------------------
+// >> bulk loading ---------------------------------------------------------------
 /* A tree being bulk loaded (open replaying hints: cy_art_bulk) that has
- * grown past CY_ART_BULK_MIN, or a tree with cy_art_fill_on grown by
- * inserts past CY_ART_GROW_MIN, takes its chunks CY_ART_BULK_CHUNK at a
- * time, and a second thread fills their page tables a little ahead of the pages
+ * grown past CY_ART_BULK_MIN takes its chunks CY_ART_BULK_CHUNK at a time,
+ * and a second thread fills their page tables a little ahead of the pages
  * handed out (MADV_POPULATE_WRITE); when it is that far ahead it sleeps,
  * and the inserting thread wakes it as soon as it has used one huge page
  * of the lead (cy_art_fill_used). The lead then stays nearly constant: a
  * filler woken only after half of it was used, filling 4 MiB in a burst,
  * made a 10M-key open 30% slower here. The kernel zeroes each fresh page on
  * its first touch, which otherwise falls on the inserting thread: a third
- * of the time of opening a large database, a quarter of a random fill of
- * 1M keys (in a virtual machine the first touch of memory the host has
- * not backed yet runs at 0.4-0.8 GB/s here). The filler stays at most
+ * of the time of opening a large database. The filler stays at most
  * CY_ART_BULK_AHEAD plus one huge page past the last page handed out, so
  * a load that ends early leaves that much resident and unused at most;
- * the rest of the chunk is address space the tree fills as it grows. The
- * end of a bulk load stops its filler; a tree with cy_art_fill_on that
- * grows on starts one again for the rest of the chunk, and one that
- * stops growing keeps its filler asleep until cy_art_destroy. */
+ * the rest of the chunk is address space the tree fills as it grows. */
 #define CY_ART_BULK_MIN    ((uint64_t)32 << 20)
-#define CY_ART_GROW_MIN    ((uint64_t)16 << 20)
 #define CY_ART_BULK_CHUNK  ((size_t)256 << 20)
 #define CY_ART_BULK_AHEAD  ((size_t)8 << 20)
 
@@ -1562,14 +1542,13 @@ static void *cy_art_fill_main(void *arg)
 }
 
 /* Hands the filler a new chunk [from, to); starts it on the first. A
- * filler that cannot start leaves the faults to the inserting thread
- * (returns 0). */
-static int cy_art_fill_chunk(struct cy_art_slab *s, uint8_t *from, uint8_t *to)
+ * filler that cannot start leaves the faults to the inserting thread. */
+static void cy_art_fill_chunk(struct cy_art_slab *s, uint8_t *from, uint8_t *to)
 {
     struct cy_art_fill *f = s->fill;
     if (!f) {
         f = cy_calloc(1, sizeof *f);
-        if (!f) return 0;
+        if (!f) return;
         pthread_mutex_init(&f->mu, NULL);
         pthread_cond_init(&f->cv, NULL);
         f->from = f->done = f->use = from;
@@ -1578,10 +1557,10 @@ static int cy_art_fill_chunk(struct cy_art_slab *s, uint8_t *from, uint8_t *to)
             pthread_cond_destroy(&f->cv);
             pthread_mutex_destroy(&f->mu);
             cy_free(f);
-            return 0;
+            return;
         }
         s->fill = f;
-        return 1;
+        return;
     }
     pthread_mutex_lock(&f->mu);
     f->from = f->done = from;
@@ -1589,7 +1568,6 @@ static int cy_art_fill_chunk(struct cy_art_slab *s, uint8_t *from, uint8_t *to)
     __atomic_store_n(&f->use, from, __ATOMIC_RELAXED);
     pthread_cond_signal(&f->cv);
     pthread_mutex_unlock(&f->mu);
-    return 1;
 }
 
 /* The inserting thread has handed out the pages below use: wakes the
@@ -1623,12 +1601,11 @@ static uint64_t cy_art_fill_stop(struct cy_art_slab *s)
     return filled;
 }
 #else
-static int cy_art_fill_chunk(struct cy_art_slab *s, uint8_t *from, uint8_t *to)
+static void cy_art_fill_chunk(struct cy_art_slab *s, uint8_t *from, uint8_t *to)
 {
     (void)s;
     (void)from;
     (void)to;
-    return 0;
 }
 static uint64_t cy_art_fill_stop(struct cy_art_slab *s)
 {
@@ -1644,26 +1621,19 @@ CY_INTERNAL uint64_t cy_art_bulk(cy_art *t, int on)
     return on ? 0 : cy_art_fill_stop(t->slab);
 }
 
-CY_INTERNAL void cy_art_fill_on(cy_art *t)
-{
-    t->fill_growth = 1;
-}
-
 // >> allocation ----------------------------------------------------------------
 
 /* A fresh aligned page from the newest chunk, or from a new chunk twice
  * the size of the last (up to CY_ART_CHUNK_MAX pages; a large tree being
- * bulk loaded or grown with cy_art_fill_on takes CY_ART_BULK_CHUNK, which
- * a filler fills ahead). A chunk is one allocation of its pages plus slack
- * for the alignment. */
+ * bulk loaded takes CY_ART_BULK_CHUNK). A chunk is one allocation of its
+ * pages plus slack for the alignment. */
 static uint8_t *cy_art_slab_page(cy_art *t, struct cy_art_slab *s, int prefault)
 {
-    int large = t->bulk ? t->bytes >= CY_ART_BULK_MIN
-                        : t->fill_growth && t->bytes >= CY_ART_GROW_MIN;
     if (s->page_next == s->page_end) {
         uint32_t np = s->chunk_pages ? s->chunk_pages * 2u : 2u;
         if (np > CY_ART_CHUNK_MAX) np = CY_ART_CHUNK_MAX;
-        if (large) np = (uint32_t)(CY_ART_BULK_CHUNK / CY_ART_PAGE);
+        int bulk = t->bulk && t->bytes >= CY_ART_BULK_MIN;
+        if (bulk) np = (uint32_t)(CY_ART_BULK_CHUNK / CY_ART_PAGE);
         /* A chunk of 2 MiB or more starts on a 2 MiB boundary, so that
          * transparent huge pages can cover all of it (one TLB entry per
          * 2 MiB of leaves): malloc's mmap gives page alignment only, and a
@@ -1679,12 +1649,8 @@ static uint8_t *cy_art_slab_page(cy_art *t, struct cy_art_slab *s, int prefault)
         cy_alloc_hugepages((uint8_t *)first, span);
         s->page_next = (uint8_t *)first;
         s->page_end = (uint8_t *)first + (size_t)np * CY_ART_PAGE;
-        s->chunk_pages = large ? CY_ART_CHUNK_MAX : np;
-        s->chunk_filled = large && cy_art_fill_chunk(s, s->page_next, s->page_end);
-    } else if (s->chunk_filled && !s->fill && large) {
-        /* The end of a bulk load stopped the filler: the tree grows on
-         * into the rest of the chunk. */
-        s->chunk_filled = cy_art_fill_chunk(s, s->page_next, s->page_end);
+        s->chunk_pages = bulk ? CY_ART_CHUNK_MAX : np;
+        if (bulk) cy_art_fill_chunk(s, s->page_next, s->page_end);
     }
     uint8_t *p = s->page_next;
     s->page_next += CY_ART_PAGE;
@@ -8854,7 +8820,6 @@ CY_INTERNAL void cy_ns_init(cy_ns *ns, uint32_t id)
     ns->id = id;
     cy_art_init(&ns->keydir);
     cy_art_finger_on(&ns->keydir);   /* open replays hints in key order */
-    cy_art_fill_on(&ns->keydir);
     cy_art_init(&ns->ttl_by_key);
     cy_art_init(&ns->ttl_by_time);
     cy_art_init(&ns->history);
@@ -8942,7 +8907,6 @@ static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
     ns->created = (cy_loc){ 0, 0, 0 };
     cy_art_init(&ns->keydir);
     cy_art_finger_on(&ns->keydir);
-    cy_art_fill_on(&ns->keydir);
     cy_art_init(&ns->ttl_by_key);
     cy_art_init(&ns->ttl_by_time);
     cy_art_init(&ns->history);

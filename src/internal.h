@@ -227,7 +227,6 @@ typedef struct cy_art {
                           bounds the height, so iterator stacks            */
     uint32_t fingered; /* cy_art_finger_on was called                      */
     uint32_t bulk;     /* cy_art_bulk(t, 1): being loaded in bulk          */
-    uint32_t fill_growth;  /* cy_art_fill_on                               */
     struct cy_art_slab *slab;  /* the nodes' and leaves' pages (art.c); NULL until the
                           first insert, kept until cy_art_destroy        */
     struct cy_art_finger *finger;  /* the last insert's path (art.c): made
@@ -242,14 +241,6 @@ CY_INTERNAL void cy_art_destroy(cy_art *t);          /* frees everything */
  * stops the thread a large load starts to fill its pages ahead, and
  * returns the bytes that thread filled; 0 for on). */
 CY_INTERNAL uint64_t cy_art_bulk(cy_art *t, int on);
-/* Makes the tree, once it has grown by inserts past 16 MiB, take its pages
- * in large chunks that a thread of its own fills ahead of the inserts (as
- * a bulk load's past 32 MiB): the kernel's zeroing of fresh pages moves
- * off the inserting thread. That thread sleeps while the tree does not
- * grow and ends with cy_art_destroy (or cy_art_bulk(t, 0), after which
- * growth starts it again). For the keydirs, not for small or transient
- * trees. */
-CY_INTERNAL void cy_art_fill_on(cy_art *t);
 /* Makes inserts remember their path, so that an insert of a key near the
  * last one starts where the two keys' paths part instead of at the root
  * (keys inserted in order, as open replays a hint, skip most of the

@@ -34,7 +34,6 @@ CY_INTERNAL void cy_ns_init(cy_ns *ns, uint32_t id)
     ns->id = id;
     cy_art_init(&ns->keydir);
     cy_art_finger_on(&ns->keydir);   /* open replays hints in key order */
-    cy_art_fill_on(&ns->keydir);
     cy_art_init(&ns->ttl_by_key);
     cy_art_init(&ns->ttl_by_time);
     cy_art_init(&ns->history);
@@ -122,7 +121,6 @@ static cy_ns *cy_ns_unlink(calypso *db, cy_ns *ns)
     ns->created = (cy_loc){ 0, 0, 0 };
     cy_art_init(&ns->keydir);
     cy_art_finger_on(&ns->keydir);
-    cy_art_fill_on(&ns->keydir);
     cy_art_init(&ns->ttl_by_key);
     cy_art_init(&ns->ttl_by_time);
     cy_art_init(&ns->history);

@@ -1512,70 +1512,6 @@ static void test_bulk_load(void **state)
     cy_art_destroy(&bulk);
 }
 
-/* A tree with cy_art_fill_on that grows by inserts past 16 MiB has its
- * pages filled ahead as a bulk load's are, and builds the same tree as one
- * without; a tree without it never starts a filler. Stopping the filler
- * (the end of a bulk load) and growing on starts it again for the rest of
- * the chunk. */
-static void test_growth_filler(void **state)
-{
-    (void)state;
-    uint64_t seed = tu_seed("art growth filler"), s = seed;
-    cy_art grown, plain;
-    cy_art_init(&grown);
-    cy_art_init(&plain);
-    cy_art_fill_on(&grown);
-    size_t i = 0;
-    uint8_t key[16];
-    /* Past the 16 MiB at which the large chunks start, and past the 4 MiB
-     * chunk that may have been taken just before. */
-    while (grown.bytes < ((uint64_t)24 << 20)) {
-        rand_key16(&s, key);
-        put(&grown, key, 16, i);
-        put(&plain, key, 16, i++);
-    }
-    assert_int_equal(cy_art_bulk_filled(&plain), 0);
-#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-    int supported = populate_write_supported();
-#else
-    int supported = 0;
-#endif
-    uint64_t first = filler_settled(&grown);
-    print_message("[ INFO     ] %zu keys inserted: %.1f MiB filled ahead\n", i,
-                  (double)first / 1048576.0);
-    if (supported) assert_true(first >= ((uint64_t)2 << 20));
-    else assert_int_equal(first, 0);
-    /* Stopped, then grown on: a new filler for the rest of the chunk. */
-    assert_true(cy_art_bulk(&grown, 0) >= first);
-    assert_int_equal(cy_art_bulk_filled(&grown), 0);
-    uint64_t to = grown.bytes + ((uint64_t)6 << 20);
-    while (grown.bytes < to) {
-        rand_key16(&s, key);
-        put(&grown, key, 16, i);
-        put(&plain, key, 16, i++);
-    }
-    uint64_t again = filler_settled(&grown);
-    if (supported) assert_true(again >= ((uint64_t)2 << 20));
-    else assert_int_equal(again, 0);
-    assert_int_equal(cy_art_bulk_filled(&plain), 0);
-    assert_int_equal(grown.count, plain.count);
-    assert_int_equal(grown.bytes, plain.bytes);
-    check_sound(&grown, NULL);
-    check_order(&grown);
-    /* Every key is found in both, with the same location. */
-    s = seed;
-    for (size_t j = 0; j < i; j++) {
-        rand_key16(&s, key);
-        const cy_loc *a = cy_art_search(&grown, key, 16), *b = cy_art_search(&plain, key, 16);
-        assert_non_null(a);
-        assert_non_null(b);
-        assert_memory_equal(a, b, sizeof *a);
-    }
-    cy_art_destroy(&grown);
-    assert_int_equal(grown.fill_growth, 0);
-    cy_art_destroy(&plain);
-}
-
 // >> building from keys in order ---------------------------------------------------
 
 /* Keys for a build: gen_key's small alphabets, random bytes of 0..20 (so
@@ -1807,7 +1743,6 @@ int main(void)
         cmocka_unit_test(test_node_growth_reuses_nodes),
         cmocka_unit_test(test_bulk_load),
         cmocka_unit_test(test_bulk_filler_wakes),
-        cmocka_unit_test(test_growth_filler),
         cmocka_unit_test(test_build_in_order),
         cmocka_unit_test(test_build_deep_and_long),
         cmocka_unit_test(test_build_allocation_failure),

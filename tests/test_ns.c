@@ -399,18 +399,14 @@ static void ns_remove_hints(const char *dir)
 /* Reopen keeps everything: with hints, without, after a merge, after a
  * drop and a merge. */
 /* Open replays into the keydirs as bulk loads (cy_art_bulk), the named
- * namespaces' too, and ends every one of them before it returns. Every
- * keydir has its pages filled ahead once it grows large (cy_art_fill_on). */
+ * namespaces' too, and ends every one of them before it returns. */
 static void ns_check_loaded(calypso *db)
 {
     assert_int_equal(db->loading, 0);
     assert_int_equal(db->catalog.ns0.keydir.bulk, 0);
-    assert_int_equal(db->catalog.ns0.keydir.fill_growth, 1);
     assert_true(db->catalog.n >= 1);
-    for (uint32_t i = 0; i < db->catalog.n; i++) {
+    for (uint32_t i = 0; i < db->catalog.n; i++)
         assert_int_equal(db->catalog.cat[i]->keydir.bulk, 0);
-        assert_int_equal(db->catalog.cat[i]->keydir.fill_growth, 1);
-    }
 }
 
 static void test_ns_reopen(void **state)
